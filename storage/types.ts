@@ -1,0 +1,92 @@
+/**
+ * The storage contract between a node actor and its disk.
+ *
+ * The node keeps its whole log since the last snapshot in memory (like etcd's MemoryStorage); the
+ * durable log exists so that a restarted node gets back exactly what it had made durable. Every write
+ * is acknowledged only once it is on stable storage (fdatasync), in the order it was issued.
+ */
+import type { Entry, HardState, SnapshotMeta } from '../machines/types.js';
+
+/** One batch issued after a Raft step. Applied in this order: truncation, entries, hard state. */
+export interface LogWrite {
+  /** Remove every entry with index >= truncateFrom (a real conflict only). */
+  readonly truncateFrom?: number;
+  /** Entries to append; contiguous, the first one at (last index after truncation) + 1. */
+  readonly entries: readonly Entry[];
+  /** A new term or vote. Durable together with the batch. */
+  readonly hardState?: HardState;
+}
+
+/** Why recovery found the log unusable past some point. Never a torn tail (that is normal). */
+export interface Corruption {
+  /** Stable code: 'log-checksum', 'log-framing', 'log-gap', 'hardstate-checksum', 'hardstate-missing', 'snapshot-checksum'. */
+  readonly code: string;
+  readonly message: string;
+  /** Entries from this index on were dropped (not trusted); 0 when the hard state is what is lost. */
+  readonly firstBadIndex: number;
+  /** The highest index that the damaged files show had been written (the node must be repaired through it). */
+  readonly lastIndexSeen: number;
+}
+
+export interface Recovered {
+  readonly hardState: HardState;
+  /** The newest valid snapshot's description (the bytes are read through `SnapshotStore`). */
+  readonly snapshot: SnapshotMeta | null;
+  /** Every trusted entry after the snapshot, contiguous. */
+  readonly entries: Entry[];
+  /** Bytes cut from a torn tail (kept aside by the store, and logged by the caller). */
+  readonly tornBytes: number;
+  /** Present when the store found corruption that is not a torn tail: the node must not vote or lead. */
+  readonly corruption: Corruption | null;
+}
+
+/**
+ * A durable, append-only log with group commit. Writes may be issued while earlier ones are being
+ * synced; they are batched into the next fdatasync. `onDurable(seq)` reports, in order, the highest
+ * sequence number whose write (and all before it) is durable. A failed write or sync calls
+ * `onFatal` once and nothing is ever reported durable afterwards (fail-stop: never retry an fsync).
+ */
+export interface DurableLog {
+  /** Queue a write and return its sequence number (1, 2, 3, ...). */
+  write(w: LogWrite): number;
+  /** Forget entries with index <= throughIndex (covered by a durable snapshot). Background work. */
+  compact(throughIndex: number): void;
+  onDurable: (seq: number) => void;
+  onFatal: (err: Error) => void;
+  close(cb: (err: Error | null) => void): void;
+}
+
+/** Snapshot bytes, checksummed on disk; saving one is durable before `cb` is called. */
+export interface SnapshotStore {
+  save(meta: SnapshotMeta, data: Uint8Array, cb: (err: Error | null) => void): void;
+  /** The newest valid snapshot, or null. Corrupt snapshot files are skipped and reported. */
+  load(): { meta: SnapshotMeta; data: Uint8Array } | null;
+}
+
+/**
+ * The file-system operations storage needs, so the same storage code runs on real files and on the
+ * simulator's faulty disk. Reads and metadata are synchronous (recovery, small files); writes and
+ * syncs, which sit on the hot path, complete through callbacks.
+ */
+export interface FileSystem {
+  mkdirp(dir: string): void;
+  readdir(dir: string): string[];
+  exists(path: string): boolean;
+  readFile(path: string): Uint8Array;
+  /** Atomic replace within a directory; durable only after `syncDir`. */
+  rename(from: string, to: string): void;
+  /** Durable only after `syncDir`. */
+  unlink(path: string): void;
+  syncDir(dir: string, cb: (err: Error | null) => void): void;
+  open(path: string, flags: 'create' | 'existing'): FileHandle;
+}
+
+export interface FileHandle {
+  size(): number;
+  write(data: Uint8Array, position: number, cb: (err: Error | null) => void): void;
+  /** fdatasync: every completed write to this file is durable when cb(null) is called. */
+  sync(cb: (err: Error | null) => void): void;
+  truncate(length: number, cb: (err: Error | null) => void): void;
+  readSync(position: number, length: number): Uint8Array;
+  close(): void;
+}
