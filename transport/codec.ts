@@ -1,0 +1,561 @@
+/**
+ * The peer wire format: RaftMessage <-> CBOR bytes, with cbor-x under explicit options.
+ *
+ * Every WebSocket binary frame holds exactly one CBOR array (no maps anywhere):
+ *
+ *   hello     [version, 0, clusterId, from, to, channel, term]     first frame of a connection (dialer)
+ *   welcome   [version, 1, clusterId, from, to, channel, term]     the acceptor's answer
+ *   messages  [version, 2, from, to, m1, ..., mN]                  N >= 1, all from `from` to `to`
+ *
+ * `channel` is 0 (control) or 1 (data). Each message is an array starting with its type tag:
+ *
+ *   1 vote           [1, term, lastIndex, lastTerm, preVote, transfer]
+ *   2 voteResp       [2, term, granted, preVote]
+ *   3 append         [3, term, prevIndex, prevTerm, commit, [t1, k1, d1, t2, k2, d2, ...]]
+ *   4 appendResp     [4, term, success, index, hintIndex, hintTerm]
+ *   5 heartbeat      [5, term, commit, readCtx]
+ *   6 heartbeatResp  [6, term, readCtx]
+ *   7 timeoutNow     [7, term]
+ *   8 snapshot       [8, term, metaIndex, metaTerm, [voters], [learners], offset, totalBytes, data, done]
+ *   9 snapshotResp   [9, term, index, offset, done, reject]
+ *
+ * Entries of an append are flat (term, kind, data) triples; entry i has index prevIndex + 1 + i.
+ * Decoding runs the structural pre-scan (cborScan.ts), then cbor-x, then a strict schema check.
+ * Numbers are safe non-negative integers, node IDs match [A-Za-z0-9_.-]{1,64}, byte fields are
+ * Uint8Array (views into the frame unless `copyBuffers`).
+ */
+import { Decoder, Encoder } from 'cbor-x';
+import type { Entry, EntryKind, Membership, NodeId, RaftMessage, SnapshotMeta } from '../machines/types.js';
+import { scanCbor, type ScanLimits } from './cborScan.js';
+import { TransportError, TransportErrorCode } from './errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export const FrameKind = { hello: 0, welcome: 1, messages: 2 } as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+export type Channel = 'control' | 'data';
+const CHANNEL_CODES: readonly Channel[] = ['control', 'data'];
+
+export const MessageTag = {
+  vote: 1,
+  voteResp: 2,
+  append: 3,
+  appendResp: 4,
+  heartbeat: 5,
+  heartbeatResp: 6,
+  timeoutNow: 7,
+  snapshot: 8,
+  snapshotResp: 9,
+} as const satisfies Record<RaftMessage['type'], number>;
+
+const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Node IDs and cluster IDs share one pattern. */
+export function isNodeId(value: unknown): value is NodeId {
+  return typeof value === 'string' && NODE_ID_PATTERN.test(value);
+}
+
+/** Handshake frames (hello from the dialer, welcome from the acceptor). */
+export interface Handshake {
+  readonly kind: 'hello' | 'welcome';
+  readonly version: number;
+  readonly clusterId: string;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly channel: Channel;
+  readonly term: number;
+}
+
+export interface MessagesFrame {
+  readonly kind: 'messages';
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly messages: RaftMessage[];
+}
+
+export type Frame = Handshake | MessagesFrame;
+
+export interface DecodeLimits {
+  /** Messages in one frame. */
+  readonly messagesPerFrameMax: number;
+  /** Entries in one append. */
+  readonly entriesPerMessageMax: number;
+  /** Voters plus learners in one snapshot's membership. */
+  readonly membersMax: number;
+}
+
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
+  messagesPerFrameMax: 65_536,
+  entriesPerMessageMax: 65_536,
+  membersMax: 1_024,
+};
+
+// cbor-x, with every option that matters spelled out: plain CBOR only, no extensions.
+const CBOR_OPTIONS = {
+  useRecords: false, // no record extension (tag 105): plain arrays only
+  structuredClone: false, // no cyclic refs, no Map/Set/Date/RegExp/Error extensions
+  mapsAsObjects: false, // maps never decode to objects (they are rejected by the pre-scan anyway)
+  useTag259ForMaps: false,
+  tagUint8Array: false, // Uint8Array is a plain byte string (major 2), no tag 64
+  pack: false,
+  bundleStrings: false,
+  sequential: false,
+  useSelfDescribedHeader: false,
+  useTimestamp32: false,
+  useFloat32: 0, // integers >= 2^32 are float64; never round to float32
+  alwaysUseFloat: false,
+  largeBigIntToFloat: false,
+  int64AsNumber: true, // a uint64 argument decodes to a number; the schema then requires it be safe
+  useToJSON: false,
+  copyBuffers: false,
+} as const;
+
+const encoder = new Encoder(CBOR_OPTIONS);
+const zeroCopyDecoder = new Decoder(CBOR_OPTIONS);
+const copyingDecoder = new Decoder({ ...CBOR_OPTIONS, copyBuffers: true });
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------------
+
+function encodeFail(message: string): never {
+  throw new TransportError(TransportErrorCode.encode, message);
+}
+
+function checkIndex(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) encodeFail(`${name} must be a safe non-negative integer, got ${value}`);
+  return value;
+}
+
+function checkNodeId(value: string, name: string): string {
+  if (!isNodeId(value)) encodeFail(`${name} is not a valid node ID: ${JSON.stringify(value)}`);
+  return value;
+}
+
+function checkBytes(value: Uint8Array, name: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) encodeFail(`${name} must be a Uint8Array`);
+  return value;
+}
+
+function checkBool(value: boolean, name: string): boolean {
+  if (typeof value !== 'boolean') encodeFail(`${name} must be a boolean`);
+  return value;
+}
+
+function checkMembers(ids: readonly NodeId[], name: string): NodeId[] {
+  const out: NodeId[] = new Array<NodeId>(ids.length);
+  for (let i = 0; i < ids.length; i++) out[i] = checkNodeId(ids[i]!, `${name}[${i}]`);
+  return out;
+}
+
+/** The wire array of one message (without from/to, which the frame carries). */
+function messageToWire(m: RaftMessage): unknown[] {
+  const term = checkIndex(m.term, 'term');
+  switch (m.type) {
+    case 'vote':
+      return [
+        MessageTag.vote,
+        term,
+        checkIndex(m.lastIndex, 'lastIndex'),
+        checkIndex(m.lastTerm, 'lastTerm'),
+        checkBool(m.preVote, 'preVote'),
+        checkBool(m.transfer, 'transfer'),
+      ];
+    case 'voteResp':
+      return [MessageTag.voteResp, term, checkBool(m.granted, 'granted'), checkBool(m.preVote, 'preVote')];
+    case 'append': {
+      const prevIndex = checkIndex(m.prevIndex, 'prevIndex');
+      const entries = m.entries;
+      if (prevIndex + entries.length > Number.MAX_SAFE_INTEGER) encodeFail('entry index overflow');
+      const flat: unknown[] = new Array<unknown>(entries.length * 3);
+      for (let i = 0, j = 0; i < entries.length; i++, j += 3) {
+        const e = entries[i]!;
+        if (e.index !== prevIndex + 1 + i) {
+          encodeFail(`entries must be contiguous from prevIndex + 1: entry ${i} has index ${e.index}`);
+        }
+        flat[j] = checkIndex(e.term, 'entry.term');
+        if (e.kind !== 0 && e.kind !== 1 && e.kind !== 2) encodeFail(`entry ${i} has unknown kind ${String(e.kind)}`);
+        flat[j + 1] = e.kind;
+        flat[j + 2] = checkBytes(e.data, 'entry.data');
+      }
+      return [
+        MessageTag.append,
+        term,
+        prevIndex,
+        checkIndex(m.prevTerm, 'prevTerm'),
+        checkIndex(m.commit, 'commit'),
+        flat,
+      ];
+    }
+    case 'appendResp':
+      return [
+        MessageTag.appendResp,
+        term,
+        checkBool(m.success, 'success'),
+        checkIndex(m.index, 'index'),
+        checkIndex(m.hintIndex, 'hintIndex'),
+        checkIndex(m.hintTerm, 'hintTerm'),
+      ];
+    case 'heartbeat':
+      return [MessageTag.heartbeat, term, checkIndex(m.commit, 'commit'), checkIndex(m.readCtx, 'readCtx')];
+    case 'heartbeatResp':
+      return [MessageTag.heartbeatResp, term, checkIndex(m.readCtx, 'readCtx')];
+    case 'timeoutNow':
+      return [MessageTag.timeoutNow, term];
+    case 'snapshot':
+      return [
+        MessageTag.snapshot,
+        term,
+        checkIndex(m.meta.index, 'meta.index'),
+        checkIndex(m.meta.term, 'meta.term'),
+        checkMembers(m.meta.membership.voters, 'voters'),
+        checkMembers(m.meta.membership.learners, 'learners'),
+        checkIndex(m.offset, 'offset'),
+        checkIndex(m.totalBytes, 'totalBytes'),
+        checkBytes(m.data, 'data'),
+        checkBool(m.done, 'done'),
+      ];
+    case 'snapshotResp':
+      return [
+        MessageTag.snapshotResp,
+        term,
+        checkIndex(m.index, 'index'),
+        checkIndex(m.offset, 'offset'),
+        checkBool(m.done, 'done'),
+        checkBool(m.reject, 'reject'),
+      ];
+    default: {
+      const unknown: { type?: unknown } = m;
+      return encodeFail(`unknown message type ${String(unknown.type)}`);
+    }
+  }
+}
+
+/**
+ * The CBOR body of one message, to be placed in a messages frame by `encodeMessagesFrame`.
+ * Throws TRANSPORT_ERR_ENCODE for a message that breaks the schema (a caller bug).
+ */
+export function encodeMessageBody(message: RaftMessage): Uint8Array {
+  return encoder.encode(messageToWire(message));
+}
+
+/** CBOR header bytes for major type `major` with argument `value` (< 2^32). */
+function writeHead(out: number[], major: number, value: number): void {
+  const m = major << 5;
+  if (value < 24) out.push(m | value);
+  else if (value < 0x100) out.push(m | 24, value);
+  else if (value < 0x10000) out.push(m | 25, value >> 8, value & 0xff);
+  else out.push(m | 26, (value >>> 24) & 0xff, (value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff);
+}
+
+function writeText(out: number[], text: string): void {
+  // Node IDs are ASCII by their pattern, so one char is one byte.
+  writeHead(out, 3, text.length);
+  for (let i = 0; i < text.length; i++) out.push(text.charCodeAt(i));
+}
+
+/**
+ * The fixed part of a messages frame from `from` to `to` (version, kind, from, to), without the
+ * array header. Links compute it once.
+ */
+export function encodeMessagesPrefix(from: NodeId, to: NodeId): Uint8Array {
+  checkNodeId(from, 'from');
+  checkNodeId(to, 'to');
+  const out: number[] = [];
+  writeHead(out, 0, PROTOCOL_VERSION);
+  writeHead(out, 0, FrameKind.messages);
+  writeText(out, from);
+  writeText(out, to);
+  return Uint8Array.from(out);
+}
+
+/** A messages frame: an array header for 4 + n items, the prefix, then the n message bodies. */
+export function encodeMessagesFrame(prefix: Uint8Array, bodies: readonly Uint8Array[]): Buffer {
+  if (bodies.length === 0) encodeFail('a messages frame needs at least one message');
+  const head: number[] = [];
+  writeHead(head, 4, 4 + bodies.length);
+  let total = head.length + prefix.length;
+  for (const body of bodies) total += body.length;
+  const frame = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (const b of head) frame[pos++] = b;
+  frame.set(prefix, pos);
+  pos += prefix.length;
+  for (const body of bodies) {
+    frame.set(body, pos);
+    pos += body.length;
+  }
+  return frame;
+}
+
+/** One message as a complete frame (from and to taken from the message). */
+export function encodeMessage(message: RaftMessage): Buffer {
+  return encodeMessagesFrame(encodeMessagesPrefix(message.from, message.to), [encodeMessageBody(message)]);
+}
+
+/** A whole frame of messages that all share `from` and `to`. */
+export function encodeMessages(messages: readonly RaftMessage[]): Buffer {
+  if (messages.length === 0) encodeFail('a messages frame needs at least one message');
+  const { from, to } = messages[0]!;
+  for (const m of messages) {
+    if (m.from !== from || m.to !== to) encodeFail('all messages of one frame must share from and to');
+  }
+  return encodeMessagesFrame(encodeMessagesPrefix(from, to), messages.map(encodeMessageBody));
+}
+
+export function encodeHandshake(h: Omit<Handshake, 'version'> & { version?: number }): Buffer {
+  const version = h.version ?? PROTOCOL_VERSION;
+  return encoder.encode([
+    checkIndex(version, 'version'),
+    h.kind === 'hello' ? FrameKind.hello : FrameKind.welcome,
+    checkNodeId(h.clusterId, 'clusterId'),
+    checkNodeId(h.from, 'from'),
+    checkNodeId(h.to, 'to'),
+    h.channel === 'control' ? 0 : 1,
+    checkIndex(h.term, 'term'),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------------
+
+function schemaFail(message: string): never {
+  throw new TransportError(TransportErrorCode.schema, message);
+}
+
+function idx(a: readonly unknown[], i: number, name: string): number {
+  const v = a[i];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    schemaFail(`${name} must be a safe non-negative integer`);
+  }
+  return v + 0; // normalizes a float -0 to 0
+}
+
+function bool(a: readonly unknown[], i: number, name: string): boolean {
+  const v = a[i];
+  if (typeof v !== 'boolean') schemaFail(`${name} must be a boolean`);
+  return v;
+}
+
+function nodeId(a: readonly unknown[], i: number, name: string): NodeId {
+  const v = a[i];
+  if (!isNodeId(v)) schemaFail(`${name} must match [A-Za-z0-9_.-]{1,64}`);
+  return v;
+}
+
+function bytes(a: readonly unknown[], i: number, name: string): Uint8Array {
+  const v = a[i];
+  if (!(v instanceof Uint8Array)) schemaFail(`${name} must be a byte string`);
+  return v;
+}
+
+function array(a: readonly unknown[], i: number, name: string): unknown[] {
+  const v = a[i];
+  if (!Array.isArray(v)) schemaFail(`${name} must be an array`);
+  return v;
+}
+
+function arity(a: readonly unknown[], n: number, name: string): void {
+  if (a.length !== n) schemaFail(`${name} must have ${n} fields, got ${a.length}`);
+}
+
+function members(list: unknown[], name: string): NodeId[] {
+  const out: NodeId[] = new Array<NodeId>(list.length);
+  for (let i = 0; i < list.length; i++) out[i] = nodeId(list, i, `${name}[${i}]`);
+  return out;
+}
+
+function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimits): RaftMessage {
+  if (!Array.isArray(w) || w.length === 0) schemaFail('a message must be a non-empty array');
+  const tag = w[0];
+  if (typeof tag !== 'number' || !Number.isInteger(tag)) schemaFail('a message must start with its type tag');
+  switch (tag) {
+    case MessageTag.vote:
+      arity(w, 6, 'vote');
+      return {
+        type: 'vote',
+        from,
+        to,
+        term: idx(w, 1, 'term'),
+        lastIndex: idx(w, 2, 'lastIndex'),
+        lastTerm: idx(w, 3, 'lastTerm'),
+        preVote: bool(w, 4, 'preVote'),
+        transfer: bool(w, 5, 'transfer'),
+      };
+    case MessageTag.voteResp:
+      arity(w, 4, 'voteResp');
+      return { type: 'voteResp', from, to, term: idx(w, 1, 'term'), granted: bool(w, 2, 'granted'), preVote: bool(w, 3, 'preVote') };
+    case MessageTag.append: {
+      arity(w, 6, 'append');
+      const term = idx(w, 1, 'term');
+      const prevIndex = idx(w, 2, 'prevIndex');
+      const prevTerm = idx(w, 3, 'prevTerm');
+      const commit = idx(w, 4, 'commit');
+      const flat = array(w, 5, 'entries');
+      if (flat.length % 3 !== 0) schemaFail('entries must be (term, kind, data) triples');
+      const count = flat.length / 3;
+      if (count > limits.entriesPerMessageMax) schemaFail(`more than ${limits.entriesPerMessageMax} entries`);
+      if (prevIndex + count > Number.MAX_SAFE_INTEGER) schemaFail('entry index overflow');
+      const entries: Entry[] = new Array<Entry>(count);
+      for (let i = 0, j = 0; i < count; i++, j += 3) {
+        const kind = flat[j + 1];
+        if (kind !== 0 && kind !== 1 && kind !== 2) schemaFail(`entry ${i} has an unknown kind`);
+        entries[i] = {
+          index: prevIndex + 1 + i,
+          term: idx(flat, j, 'entry.term'),
+          kind: kind as EntryKind,
+          data: bytes(flat, j + 2, 'entry.data'),
+        };
+      }
+      return { type: 'append', from, to, term, prevIndex, prevTerm, commit, entries };
+    }
+    case MessageTag.appendResp:
+      arity(w, 6, 'appendResp');
+      return {
+        type: 'appendResp',
+        from,
+        to,
+        term: idx(w, 1, 'term'),
+        success: bool(w, 2, 'success'),
+        index: idx(w, 3, 'index'),
+        hintIndex: idx(w, 4, 'hintIndex'),
+        hintTerm: idx(w, 5, 'hintTerm'),
+      };
+    case MessageTag.heartbeat:
+      arity(w, 4, 'heartbeat');
+      return { type: 'heartbeat', from, to, term: idx(w, 1, 'term'), commit: idx(w, 2, 'commit'), readCtx: idx(w, 3, 'readCtx') };
+    case MessageTag.heartbeatResp:
+      arity(w, 3, 'heartbeatResp');
+      return { type: 'heartbeatResp', from, to, term: idx(w, 1, 'term'), readCtx: idx(w, 2, 'readCtx') };
+    case MessageTag.timeoutNow:
+      arity(w, 2, 'timeoutNow');
+      return { type: 'timeoutNow', from, to, term: idx(w, 1, 'term') };
+    case MessageTag.snapshot: {
+      arity(w, 10, 'snapshot');
+      const term = idx(w, 1, 'term');
+      const voterList = array(w, 4, 'voters');
+      const learnerList = array(w, 5, 'learners');
+      if (voterList.length + learnerList.length > limits.membersMax) schemaFail(`more than ${limits.membersMax} members`);
+      const membership: Membership = { voters: members(voterList, 'voters'), learners: members(learnerList, 'learners') };
+      const meta: SnapshotMeta = { index: idx(w, 2, 'meta.index'), term: idx(w, 3, 'meta.term'), membership };
+      return {
+        type: 'snapshot',
+        from,
+        to,
+        term,
+        meta,
+        offset: idx(w, 6, 'offset'),
+        totalBytes: idx(w, 7, 'totalBytes'),
+        data: bytes(w, 8, 'data'),
+        done: bool(w, 9, 'done'),
+      };
+    }
+    case MessageTag.snapshotResp:
+      arity(w, 6, 'snapshotResp');
+      return {
+        type: 'snapshotResp',
+        from,
+        to,
+        term: idx(w, 1, 'term'),
+        index: idx(w, 2, 'index'),
+        offset: idx(w, 3, 'offset'),
+        done: bool(w, 4, 'done'),
+        reject: bool(w, 5, 'reject'),
+      };
+    default:
+      throw new TransportError(TransportErrorCode.unknownType, `unknown message type tag ${tag}`);
+  }
+}
+
+function channel(a: readonly unknown[], i: number): Channel {
+  const v = a[i];
+  if (v !== 0 && v !== 1) schemaFail('channel must be 0 (control) or 1 (data)');
+  return CHANNEL_CODES[v]!;
+}
+
+/**
+ * If `bytes` starts like a frame (an array whose first item is an unsigned integer) but with another
+ * protocol version, say so before anything else: a future version may use a different shape.
+ */
+function peekVersion(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 2) return undefined;
+  const first = bytes[0]!;
+  let pos: number;
+  if (first >= 0x81 && first <= 0x97) pos = 1;
+  else if (first === 0x98) pos = 2;
+  else if (first === 0x99) pos = 3;
+  else return undefined;
+  if (pos >= bytes.length) return undefined;
+  const head = bytes[pos]!;
+  if (head < 24) return head;
+  if (head === 24 && pos + 1 < bytes.length) return bytes[pos + 1]!;
+  if (head === 25 && pos + 2 < bytes.length) return (bytes[pos + 1]! << 8) | bytes[pos + 2]!;
+  return undefined;
+}
+
+export interface DecodeOptions {
+  readonly limits?: DecodeLimits;
+  /** Copy byte strings out of the frame instead of returning views into it. */
+  readonly copyBuffers?: boolean;
+}
+
+/**
+ * Decodes and validates one frame. Throws a TransportError with a stable code for anything that is
+ * not exactly a valid frame of this protocol version; never throws anything else.
+ */
+export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Frame {
+  const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
+  const version = peekVersion(bytes);
+  if (version !== undefined && version !== PROTOCOL_VERSION) {
+    throw new TransportError(TransportErrorCode.version, `protocol version ${version}, expected ${PROTOCOL_VERSION}`);
+  }
+  const scanLimits: ScanLimits = {
+    depthMax: 3, // frame > message > entries or members
+    arrayLengthMax: Math.max(4 + limits.messagesPerFrameMax, 3 * limits.entriesPerMessageMax, limits.membersMax),
+    textBytesMax: 64,
+  };
+  scanCbor(bytes, scanLimits);
+  let w: unknown;
+  try {
+    w = (options.copyBuffers ? copyingDecoder : zeroCopyDecoder).decode(bytes);
+  } catch (err) {
+    throw new TransportError(TransportErrorCode.cbor, `cbor-x: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!Array.isArray(w) || w.length < 2) schemaFail('a frame must be an array [version, kind, ...]');
+  if (w[0] !== PROTOCOL_VERSION) {
+    throw new TransportError(TransportErrorCode.version, `protocol version ${String(w[0])}, expected ${PROTOCOL_VERSION}`);
+  }
+  const kind = w[1];
+  if (kind === FrameKind.hello || kind === FrameKind.welcome) {
+    arity(w, 7, 'handshake');
+    return {
+      kind: kind === FrameKind.hello ? 'hello' : 'welcome',
+      version: PROTOCOL_VERSION,
+      clusterId: nodeId(w, 2, 'clusterId'),
+      from: nodeId(w, 3, 'from'),
+      to: nodeId(w, 4, 'to'),
+      channel: channel(w, 5),
+      term: idx(w, 6, 'term'),
+    };
+  }
+  if (kind !== FrameKind.messages) {
+    throw new TransportError(TransportErrorCode.frameKind, `unknown frame kind ${String(kind)}`);
+  }
+  const count = w.length - 4;
+  if (count < 1) schemaFail('a messages frame needs at least one message');
+  if (count > limits.messagesPerFrameMax) schemaFail(`more than ${limits.messagesPerFrameMax} messages in a frame`);
+  const from = nodeId(w, 2, 'from');
+  const to = nodeId(w, 3, 'to');
+  const messages: RaftMessage[] = new Array<RaftMessage>(count);
+  for (let i = 0; i < count; i++) messages[i] = wireToMessage(w[4 + i], from, to, limits);
+  return { kind: 'messages', from, to, messages };
+}
+
+/** Decodes a frame that must hold exactly one message. */
+export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): RaftMessage {
+  const frame = decodeFrame(bytes, options);
+  if (frame.kind !== 'messages') throw new TransportError(TransportErrorCode.frameKind, `expected messages, got ${frame.kind}`);
+  if (frame.messages.length !== 1) schemaFail(`expected one message, got ${frame.messages.length}`);
+  return frame.messages[0]!;
+}
