@@ -1,0 +1,160 @@
+/**
+ * One inbound connection, accepted by this node's server from a peer that dialed it.
+ *
+ * States: handshake -> open -> closed. The first frame must be a valid hello for this cluster,
+ * naming a known peer as sender and this node as receiver (and, with TLS, a sender that the client
+ * certificate names); anything else closes the connection with a stable code. After the welcome,
+ * every frame must come from that peer, to this node, with messages of that channel only.
+ *
+ * A bad frame from an authenticated peer is dropped and counted; the connection survives (frames are
+ * self-contained, so nothing desynchronizes) until `badFramesMax` bad frames. A forged sender or
+ * receiver closes at once. Nothing here throws out of a ws event handler.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type WebSocket from 'ws';
+import { channelOf, type NodeId, type RaftMessage } from '../machines/types.js';
+import { decodeFrame, encodeHandshake, type Channel } from './codec.js';
+import { CloseCode, TransportErrorCode, closeCodeOf, isTransportError } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+import { safeTerm, toBuffer } from './socketUtil.js';
+import { certificateNames } from './tlsIdentity.js';
+
+export interface InboundHost {
+  readonly opts: ResolvedOptions;
+  isKnownPeer(id: NodeId): boolean;
+  /** Registers an authenticated connection (replacing an older one for the same peer and channel). */
+  accept(conn: InboundConnection, term: number): void;
+  release(conn: InboundConnection): void;
+  deliver(message: RaftMessage): void;
+  countReject(code: TransportErrorCode): void;
+  countReceivedFrame(bytes: number): void;
+}
+
+export class InboundConnection {
+  state: 'handshake' | 'open' | 'closed' = 'handshake';
+  peer: NodeId | undefined;
+  channel: Channel | undefined;
+  private badFrames = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly host: InboundHost,
+    readonly ws: WebSocket,
+    private readonly req: IncomingMessage,
+  ) {
+    this.timer = setTimeout(() => {
+      if (this.state === 'handshake') this.reject(TransportErrorCode.handshakeTimeout);
+    }, host.opts.handshakeTimeoutMs);
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.onFrame(data, isBinary);
+      } catch (err) {
+        // Unreachable unless there is a bug here: never let it escape into ws.
+        host.opts.logger?.error({ peerId: this.peer, err }, 'transport: internal error on an inbound frame');
+        ws.terminate();
+      }
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      const code = err.code ?? '';
+      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') host.countReject(TransportErrorCode.frameTooLarge);
+      else if (code.startsWith('WS_ERR_')) host.countReject(TransportErrorCode.wsProtocol);
+      host.opts.logger?.debug({ peerId: this.peer, code, err: err.message }, 'transport: inbound socket error');
+    });
+    ws.on('close', () => {
+      this.state = 'closed';
+      this.clearTimer();
+      host.release(this);
+    });
+  }
+
+  /** Closes with a transport close code (e.g. replaced, going away). */
+  close(code: number, reason: string): void {
+    this.clearTimer();
+    this.ws.close(code, reason);
+  }
+
+  private reject(code: TransportErrorCode, closeCode: number = closeCodeOf(code)): void {
+    this.host.countReject(code);
+    this.host.opts.logger?.debug({ peerId: this.peer, code }, 'transport: inbound rejected');
+    this.clearTimer();
+    this.state = 'closed';
+    this.ws.close(closeCode, code);
+  }
+
+  /** A dropped frame from an authenticated peer; too many of them close the connection. */
+  private badFrame(code: TransportErrorCode): void {
+    this.host.countReject(code);
+    this.badFrames++;
+    if (this.badFrames >= this.host.opts.badFramesMax) this.reject(TransportErrorCode.tooManyBadFrames);
+  }
+
+  private onFrame(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.state === 'closed') return;
+    const bytes = toBuffer(data);
+    this.host.countReceivedFrame(bytes.length);
+    if (this.state === 'handshake') {
+      this.onHello(bytes, isBinary);
+      return;
+    }
+    if (!isBinary) return this.badFrame(TransportErrorCode.textFrame);
+    const opts = this.host.opts;
+    let frame;
+    try {
+      frame = decodeFrame(bytes, { limits: opts.decodeLimits, copyBuffers: opts.copyBuffers });
+    } catch (err) {
+      return this.badFrame(isTransportError(err) ? err.code : TransportErrorCode.schema);
+    }
+    if (frame.kind !== 'messages') return this.badFrame(TransportErrorCode.frameKind);
+    if (frame.from !== this.peer) return this.reject(TransportErrorCode.sender);
+    if (frame.to !== opts.nodeId) return this.reject(TransportErrorCode.receiver);
+    const messages = frame.messages;
+    for (let i = 0; i < messages.length; i++) {
+      if (channelOf(messages[i]!.type) !== this.channel) return this.badFrame(TransportErrorCode.channel);
+    }
+    for (let i = 0; i < messages.length; i++) this.host.deliver(messages[i]!);
+  }
+
+  private onHello(bytes: Buffer, isBinary: boolean): void {
+    const opts = this.host.opts;
+    if (!isBinary) return this.reject(TransportErrorCode.handshake);
+    let hello;
+    try {
+      hello = decodeFrame(bytes, { limits: opts.decodeLimits });
+    } catch (err) {
+      const code = isTransportError(err) ? err.code : TransportErrorCode.handshake;
+      // Only a version mismatch has its own close code; any other bad first frame is a bad handshake.
+      return code === TransportErrorCode.version ? this.reject(code) : this.reject(code, CloseCode.handshake);
+    }
+    if (hello.kind !== 'hello') return this.reject(TransportErrorCode.handshake);
+    if (hello.clusterId !== opts.clusterId) return this.reject(TransportErrorCode.cluster);
+    if (hello.to !== opts.nodeId || !this.host.isKnownPeer(hello.from)) return this.reject(TransportErrorCode.unknownPeer);
+    if (opts.tls) {
+      const socket = this.req.socket as TLSSocket;
+      const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+      if (!certificateNames(cert, hello.from)) return this.reject(TransportErrorCode.certIdentity);
+    }
+    this.clearTimer();
+    this.peer = hello.from;
+    this.channel = hello.channel;
+    this.state = 'open';
+    this.ws.send(
+      encodeHandshake({
+        kind: 'welcome',
+        clusterId: opts.clusterId,
+        from: opts.nodeId,
+        to: hello.from,
+        channel: hello.channel,
+        term: safeTerm(opts.currentTerm),
+      }),
+    );
+    this.host.accept(this, hello.term);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}

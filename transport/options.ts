@@ -1,0 +1,156 @@
+/**
+ * Options of the WebSocket transport, their safe defaults, and their validation.
+ * Every limit is an option; sizes end in `Bytes`, durations in `Ms`, counts in `Max`.
+ */
+import type { Logger } from 'pino';
+import type { NodeId } from '../machines/types.js';
+import { DEFAULT_DECODE_LIMITS, isNodeId, type DecodeLimits } from './codec.js';
+import { TransportError, TransportErrorCode } from './errors.js';
+import { isLoopbackHost } from './address.js';
+import type { PeerAddress } from './types.js';
+
+/** PEM strings or buffers, as Node's tls module takes them. */
+export interface TlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** The cluster CA(s). Only peers whose certificates chain to it are accepted. */
+  readonly ca: string | Buffer | ReadonlyArray<string | Buffer>;
+}
+
+export interface WsTransportOptions {
+  readonly nodeId: NodeId;
+  /** The cluster (configuration) ID: both ends of every connection must agree. */
+  readonly clusterId: string;
+  /** Address to bind. Default 127.0.0.1. Anything but loopback needs `tls` or `insecure: true`. */
+  readonly host?: string;
+  /** Port to bind; 0 picks a free one (see `listen()`'s result). Default 0. */
+  readonly port?: number;
+  /** Peers to accept and dial. More can be set later with `setPeer`. */
+  readonly peers?: Readonly<Record<NodeId, PeerAddress | null>>;
+  /** The node's current term, sent in every hello. Default: always 0. */
+  readonly currentTerm?: () => number;
+  /** Mutual TLS (wss, TLS 1.3 only). Without it, only loopback is allowed unless `insecure`. */
+  readonly tls?: TlsOptions;
+  /** Allow plain ws on a non-loopback address (an explicit operator decision). */
+  readonly insecure?: boolean;
+  /** Largest WebSocket message accepted or sent (ws maxPayload). Default 4 MiB. */
+  readonly frameBytesMax?: number;
+  /** Cap on bytes queued plus buffered in the socket, per outbound connection. Default 16 MiB. */
+  readonly bufferedBytesMax?: number;
+  /** Time for TCP+TLS+HTTP upgrade and the hello/welcome exchange. Default 2000 ms. */
+  readonly handshakeTimeoutMs?: number;
+  /** Concurrent inbound connections from one remote address. Default 32 (a loopback cluster shares one). */
+  readonly connectionsPerAddressMax?: number;
+  /** Concurrent inbound connections in total. Default 256. */
+  readonly inboundConnectionsMax?: number;
+  /** Bad frames tolerated on one authenticated connection before it is closed (4007). Default 16. */
+  readonly badFramesMax?: number;
+  /** Reconnect backoff: first delay and cap, jittered in [delay/2, delay]. Default 10 ms and 100 ms. */
+  readonly reconnectDelayMsMin?: number;
+  readonly reconnectDelayMsMax?: number;
+  /** Ping period on outbound links, and the silence after which a link is dropped. Default 1000 / 5000 ms. */
+  readonly keepAliveIntervalMs?: number;
+  readonly keepAliveTimeoutMs?: number;
+  /** How long `close()` waits for closing handshakes before terminating sockets. Default 500 ms. */
+  readonly closeTimeoutMs?: number;
+  /** Messages packed into one frame at most (same-tick sends coalesce). Default 1024. */
+  readonly batchMessagesMax?: number;
+  /** Copy received byte fields out of the frame (else they are views into it). Default false. */
+  readonly copyBuffers?: boolean;
+  /**
+   * Mask client frames with a random key (RFC 6455). Masking protects HTTP intermediaries from
+   * browser-chosen payloads; between cluster nodes it only costs a copy, so the default is an
+   * all-zero mask, which ws sends and receives without the XOR pass. Default false.
+   */
+  readonly maskFrames?: boolean;
+  readonly decodeLimits?: DecodeLimits;
+  /** Random source for backoff jitter. Default Math.random. */
+  readonly random?: () => number;
+  readonly logger?: Logger;
+}
+
+export type ResolvedOptions = Required<Omit<WsTransportOptions, 'tls' | 'logger' | 'peers'>> & {
+  readonly tls: TlsOptions | undefined;
+  readonly logger: Logger | undefined;
+  readonly peers: Readonly<Record<NodeId, PeerAddress | null>>;
+};
+
+const MiB = 1024 * 1024;
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  frameBytesMax: 4 * MiB,
+  bufferedBytesMax: 16 * MiB,
+  handshakeTimeoutMs: 2000,
+  connectionsPerAddressMax: 32,
+  inboundConnectionsMax: 256,
+  badFramesMax: 16,
+  reconnectDelayMsMin: 10,
+  reconnectDelayMsMax: 100,
+  keepAliveIntervalMs: 1000,
+  keepAliveTimeoutMs: 5000,
+  closeTimeoutMs: 500,
+  batchMessagesMax: 1024,
+} as const;
+
+function configFail(message: string): never {
+  throw new TransportError(TransportErrorCode.config, message);
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) configFail(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** Throws TRANSPORT_ERR_INSECURE_BIND for a non-loopback address without TLS or `insecure`. */
+export function checkSecureAddress(host: string, what: string, tls: boolean, insecure: boolean): void {
+  if (!tls && !insecure && !isLoopbackHost(host)) {
+    throw new TransportError(
+      TransportErrorCode.insecureBind,
+      `${what} ${host} is not a loopback address: configure tls, or pass insecure: true explicitly`,
+    );
+  }
+}
+
+export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
+  if (!isNodeId(o.nodeId)) configFail(`nodeId must match [A-Za-z0-9_.-]{1,64}`);
+  if (!isNodeId(o.clusterId)) configFail(`clusterId must match [A-Za-z0-9_.-]{1,64}`);
+  const r: ResolvedOptions = {
+    nodeId: o.nodeId,
+    clusterId: o.clusterId,
+    host: o.host ?? DEFAULTS.host,
+    port: o.port ?? DEFAULTS.port,
+    peers: o.peers ?? {},
+    currentTerm: o.currentTerm ?? (() => 0),
+    tls: o.tls,
+    insecure: o.insecure ?? false,
+    frameBytesMax: positiveInt(o.frameBytesMax ?? DEFAULTS.frameBytesMax, 'frameBytesMax'),
+    bufferedBytesMax: positiveInt(o.bufferedBytesMax ?? DEFAULTS.bufferedBytesMax, 'bufferedBytesMax'),
+    handshakeTimeoutMs: positiveInt(o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs, 'handshakeTimeoutMs'),
+    connectionsPerAddressMax: positiveInt(o.connectionsPerAddressMax ?? DEFAULTS.connectionsPerAddressMax, 'connectionsPerAddressMax'),
+    inboundConnectionsMax: positiveInt(o.inboundConnectionsMax ?? DEFAULTS.inboundConnectionsMax, 'inboundConnectionsMax'),
+    badFramesMax: positiveInt(o.badFramesMax ?? DEFAULTS.badFramesMax, 'badFramesMax'),
+    reconnectDelayMsMin: positiveInt(o.reconnectDelayMsMin ?? DEFAULTS.reconnectDelayMsMin, 'reconnectDelayMsMin'),
+    reconnectDelayMsMax: positiveInt(o.reconnectDelayMsMax ?? DEFAULTS.reconnectDelayMsMax, 'reconnectDelayMsMax'),
+    keepAliveIntervalMs: positiveInt(o.keepAliveIntervalMs ?? DEFAULTS.keepAliveIntervalMs, 'keepAliveIntervalMs'),
+    keepAliveTimeoutMs: positiveInt(o.keepAliveTimeoutMs ?? DEFAULTS.keepAliveTimeoutMs, 'keepAliveTimeoutMs'),
+    closeTimeoutMs: positiveInt(o.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs, 'closeTimeoutMs'),
+    batchMessagesMax: positiveInt(o.batchMessagesMax ?? DEFAULTS.batchMessagesMax, 'batchMessagesMax'),
+    copyBuffers: o.copyBuffers ?? false,
+    maskFrames: o.maskFrames ?? false,
+    decodeLimits: o.decodeLimits ?? DEFAULT_DECODE_LIMITS,
+    random: o.random ?? Math.random,
+    logger: o.logger,
+  };
+  if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) configFail(`port out of range: ${r.port}`);
+  if (r.reconnectDelayMsMin > r.reconnectDelayMsMax) configFail('reconnectDelayMsMin > reconnectDelayMsMax');
+  if (r.bufferedBytesMax < r.frameBytesMax) configFail('bufferedBytesMax must be at least frameBytesMax');
+  if (r.tls && (!r.tls.cert || !r.tls.key || !r.tls.ca)) configFail('tls needs cert, key and ca');
+  checkSecureAddress(r.host, 'bind address', r.tls !== undefined, r.insecure);
+  for (const [id, addr] of Object.entries(r.peers)) {
+    if (!isNodeId(id)) configFail(`peer ID ${JSON.stringify(id)} is not a valid node ID`);
+    if (addr) checkSecureAddress(addr.host, `peer ${id} address`, r.tls !== undefined, r.insecure);
+  }
+  return r;
+}

@@ -1,0 +1,19 @@
+/** Small helpers shared by the inbound and outbound sides of a connection. */
+import type WebSocket from 'ws';
+
+/** A ws message as one Buffer (ws delivers a Buffer for binaryType 'nodebuffer', the default). */
+export function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** The node's term for a handshake; a callback that throws or returns garbage yields 0. */
+export function safeTerm(currentTerm: () => number): number {
+  try {
+    const term = currentTerm();
+    return Number.isSafeInteger(term) && term >= 0 ? term : 0;
+  } catch {
+    return 0;
+  }
+}
