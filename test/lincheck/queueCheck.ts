@@ -61,7 +61,8 @@ export interface DuplicatedExample {
 
 /** `first` completed before `second` was invoked, yet `first` is stored after `second`. */
 export interface ReorderedExample {
-  readonly node: string;
+  /** Nodes that store the pair in the wrong order (indices are from the first of them). */
+  readonly nodes: readonly string[];
   readonly key: string;
   readonly first: Operation;
   readonly second: Operation;
@@ -103,7 +104,7 @@ export interface QueueCounts {
   readonly lost: number;
   /** Distinct values present more than once (on at least one node). */
   readonly duplicated: number;
-  /** Distinct (node, session, record) out of real-time order; `reorderedSameProcess` of them within one client. */
+  /** Distinct records stored before a record whose append completed before theirs was invoked; `reorderedSameProcess` of them within one client. */
   readonly reordered: number;
   readonly reorderedSameProcess: number;
   /** Distinct failed writes whose value is present. */
@@ -252,8 +253,7 @@ export function checkQueue(history: readonly Operation[], final: FinalState, opt
   const phantom: PhantomExample[] = [];
   const lostSessions: LostSessionExample[] = [];
   const divergent: DivergentExample[] = [];
-  const reordered: ReorderedExample[] = [];
-  let reorderedSameProcess = 0;
+  const reordered = new Map<Operation, ReorderedExample & { nodes: string[] }>();
 
   for (const [c, where] of places) {
     const byNode = new Map<string, number>();
@@ -298,9 +298,12 @@ export function checkQueue(history: readonly Operation[], final: FinalState, opt
         const op = writeOf.get(canonical(s.records[index]!));
         if (op === undefined || op.f !== 'append' || op.outcome === 'fail' || op.key !== key) continue;
         if (minOp !== null && minRet < op.call) {
-          const sameProcess = minOp.process === op.process;
-          if (sameProcess) reorderedSameProcess++;
-          reordered.push({ node: n.node, key, first: minOp, second: op, firstIndex: minIndex, secondIndex: index, sameProcess });
+          const seen = reordered.get(op);
+          if (seen !== undefined) seen.nodes.push(n.node);
+          else {
+            const sameProcess = minOp.process === op.process;
+            reordered.set(op, { nodes: [n.node], key, first: minOp, second: op, firstIndex: minIndex, secondIndex: index, sameProcess });
+          }
         }
         if (op.ret < minRet) {
           minRet = op.ret;
@@ -340,8 +343,8 @@ export function checkQueue(history: readonly Operation[], final: FinalState, opt
   const counts: QueueCounts = {
     lost: lost.size,
     duplicated: duplicated.length,
-    reordered: reordered.length,
-    reorderedSameProcess,
+    reordered: reordered.size,
+    reorderedSameProcess: [...reordered.values()].filter((x) => x.sameProcess).length,
     failedVisible: failedVisible.length,
     phantom: phantom.length,
     lostSessions: lostSessions.length,
@@ -356,7 +359,7 @@ export function checkQueue(history: readonly Operation[], final: FinalState, opt
     examples: {
       lost: some(lost.values()),
       duplicated: some(duplicated),
-      reordered: some(reordered),
+      reordered: some(reordered.values()),
       failedVisible: some(failedVisible),
       phantom: some(phantom),
       lostSessions: some(lostSessions),
@@ -390,7 +393,7 @@ export function formatQueueReport(r: QueueReport): string {
   }
   for (const x of e.reordered) {
     lines.push(
-      `  reordered: ${x.node} session ${x.key}: ${JSON.stringify(x.first.input)} (op #${x.first.id}) at [${x.firstIndex}] after ` +
+      `  reordered: session ${x.key} on ${x.nodes.join(',')}: ${JSON.stringify(x.first.input)} (op #${x.first.id}) at [${x.firstIndex}] after ` +
         `${JSON.stringify(x.second.input)} (op #${x.second.id}) at [${x.secondIndex}]${x.sameProcess ? ', same client' : ''}`,
     );
   }

@@ -1,0 +1,52 @@
+/**
+ * The shared etcd corpus: the checker must give exactly the verdict of verdicts.txt on every history,
+ * each well under a second. The real times are printed; the assertion bound is generous (5 s) so a
+ * slow CI machine does not make the test flaky. (Assertions use node:assert: chai 6 ships no types and
+ * the project adds no @types/chai.)
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkHistory } from './checker.js';
+import { registerModel } from './registerModel.js';
+
+const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+const corpusDir = path.resolve(repoRoot, '../shared/lincheck/register');
+const fileMsMax = 5000;
+
+function expectedVerdicts(): [name: string, verdict: string][] {
+  const file = path.join(corpusDir, 'verdicts.txt');
+  if (!existsSync(file)) throw new Error(`corpus not found at ${corpusDir} (the repo expects ../shared beside it)`);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .map((l) => l.split(/\s+/) as [string, string]);
+}
+
+describe('lincheck: the shared etcd register corpus', function () {
+  const times: { name: string; ms: number; verdict: string }[] = [];
+
+  after(function () {
+    if (times.length === 0) return;
+    times.sort((a, b) => b.ms - a.ms);
+    const total = times.reduce((s, t) => s + t.ms, 0);
+    const slowest = times.slice(0, 5).map((t) => `${t.name} ${t.ms.toFixed(1)} ms`).join(', ');
+    console.log(`\n    corpus: ${times.length} histories, total ${total.toFixed(1)} ms, max ${times[0]!.ms.toFixed(1)} ms (slowest: ${slowest})`);
+  });
+
+  it('lists 52 histories with a verdict each', function () {
+    assert.equal(expectedVerdicts().length, 52);
+  });
+
+  for (const [name, verdict] of existsSync(path.join(corpusDir, 'verdicts.txt')) ? expectedVerdicts() : []) {
+    it(`${name} is ${verdict}`, function () {
+      const text = readFileSync(path.join(corpusDir, `${name}.jsonl`), 'utf8');
+      const r = checkHistory(registerModel, text, { timeoutMs: 30_000 });
+      times.push({ name, ms: r.elapsedMs, verdict: r.verdict });
+      assert.equal(r.verdict, verdict, name);
+      assert.ok(r.elapsedMs < fileMsMax, `${name} took ${r.elapsedMs.toFixed(1)} ms`);
+    });
+  }
+});
