@@ -95,7 +95,6 @@ const CBOR_OPTIONS = {
   useRecords: false, // no record extension (tag 105): plain arrays only
   structuredClone: false, // no cyclic refs, no Map/Set/Date/RegExp/Error extensions
   mapsAsObjects: false, // maps never decode to objects (they are rejected by the pre-scan anyway)
-  useTag259ForMaps: false,
   tagUint8Array: false, // Uint8Array is a plain byte string (major 2), no tag 64
   pack: false,
   bundleStrings: false,
@@ -324,6 +323,11 @@ function schemaFail(message: string): never {
   throw new TransportError(TransportErrorCode.schema, message);
 }
 
+/** Counts over a cap share the code of lengths over a cap, whichever check sees them first. */
+function lengthFail(message: string): never {
+  throw new TransportError(TransportErrorCode.length, message);
+}
+
 function idx(a: readonly unknown[], i: number, name: string): number {
   const v = a[i];
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
@@ -395,7 +399,7 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
       const flat = array(w, 5, 'entries');
       if (flat.length % 3 !== 0) schemaFail('entries must be (term, kind, data) triples');
       const count = flat.length / 3;
-      if (count > limits.entriesPerMessageMax) schemaFail(`more than ${limits.entriesPerMessageMax} entries`);
+      if (count > limits.entriesPerMessageMax) lengthFail(`more than ${limits.entriesPerMessageMax} entries`);
       if (prevIndex + count > Number.MAX_SAFE_INTEGER) schemaFail('entry index overflow');
       const entries: Entry[] = new Array<Entry>(count);
       for (let i = 0, j = 0; i < count; i++, j += 3) {
@@ -436,7 +440,7 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
       const term = idx(w, 1, 'term');
       const voterList = array(w, 4, 'voters');
       const learnerList = array(w, 5, 'learners');
-      if (voterList.length + learnerList.length > limits.membersMax) schemaFail(`more than ${limits.membersMax} members`);
+      if (voterList.length + learnerList.length > limits.membersMax) lengthFail(`more than ${limits.membersMax} members`);
       const membership: Membership = { voters: members(voterList, 'voters'), learners: members(learnerList, 'learners') };
       const meta: SnapshotMeta = { index: idx(w, 2, 'meta.index'), term: idx(w, 3, 'meta.term'), membership };
       return {
@@ -544,7 +548,7 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
   }
   const count = w.length - 4;
   if (count < 1) schemaFail('a messages frame needs at least one message');
-  if (count > limits.messagesPerFrameMax) schemaFail(`more than ${limits.messagesPerFrameMax} messages in a frame`);
+  if (count > limits.messagesPerFrameMax) lengthFail(`more than ${limits.messagesPerFrameMax} messages in a frame`);
   const from = nodeId(w, 2, 'from');
   const to = nodeId(w, 3, 'to');
   const messages: RaftMessage[] = new Array<RaftMessage>(count);
