@@ -19,13 +19,15 @@ import { describeOperation, parseHistory, type Operation } from './history.js';
 import type { Model } from './model.js';
 
 export type Verdict = 'linearizable' | 'not-linearizable' | 'unknown';
-export type UnknownReason = 'timeout' | 'steps';
+export type UnknownReason = 'timeout' | 'steps' | 'memory';
 
 export interface CheckOptions {
   /** Wall-clock budget for the whole history (all partitions), in ms. Default 10 000. */
   readonly timeoutMs?: number;
   /** Search-step budget for the whole history. Default: unbounded. */
   readonly stepsMax?: number;
+  /** Memory budget for Lowe's cache (estimated bytes, per partition: a cache dies with its partition). Default 512 MiB. */
+  readonly cacheBytesMax?: number;
   /** Stop at the first partition that is not linearizable (default true). */
   readonly stopOnViolation?: boolean;
 }
@@ -57,13 +59,18 @@ export interface CheckResult {
 }
 
 const timeoutMsDefault = 10_000;
+const cacheBytesMaxDefault = 512 * 1024 * 1024;
+/** Estimated bytes of one cache entry besides its bitset: the object, the array slot, the state. */
+const cacheEntryOverheadBytes = 96;
 /** How often (in steps) the wall clock is consulted. */
 const clockCheckSteps = 1024;
 
 interface Budget {
   readonly deadline: number;
   readonly stepsMax: number;
+  readonly cacheBytesMax: number;
   steps: number;
+  cacheBytes: number;
   exhausted: UnknownReason | null;
 }
 
@@ -107,6 +114,7 @@ function sameBits(a: Uint32Array, b: Uint32Array): boolean {
 function checkPartition<S>(model: Model<S>, ops: readonly Operation[], budget: Budget): PartitionResult {
   const n = ops.length;
   if (n === 0) return { verdict: 'linearizable' };
+  budget.cacheBytes = 0;
 
   // Entries: 0 is the head sentinel; 1..2n are calls and returns sorted by time. A call at time t
   // and a return at time t cannot both exist (times are event indices), except returns at +Infinity,
@@ -201,6 +209,11 @@ function checkPartition<S>(model: Model<S>, ops: readonly Operation[], budget: B
             cache.set(h, bucket);
           }
           bucket.push({ bits: bits.slice(), state: nextState });
+          budget.cacheBytes += words * 4 + cacheEntryOverheadBytes;
+          if (budget.cacheBytes > budget.cacheBytesMax) {
+            budget.exhausted = 'memory';
+            return { verdict: 'unknown' };
+          }
           stackEntry.push(entry);
           stackState.push(state);
           state = nextState;
@@ -258,7 +271,9 @@ export function checkOperations<S>(model: Model<S>, history: readonly Operation[
   const budget: Budget = {
     deadline: started + (options.timeoutMs ?? timeoutMsDefault),
     stepsMax: options.stepsMax ?? Number.POSITIVE_INFINITY,
+    cacheBytesMax: options.cacheBytesMax ?? cacheBytesMaxDefault,
     steps: 0,
+    cacheBytes: 0,
     exhausted: null,
   };
   const stopOnViolation = options.stopOnViolation ?? true;
@@ -267,7 +282,8 @@ export function checkOperations<S>(model: Model<S>, history: readonly Operation[
     const p = model.prepare !== undefined ? model.prepare(op) : op;
     if (p !== null) kept.push(p);
   }
-  const partitions = model.partition !== undefined ? model.partition(kept) : [kept];
+  const simplified = model.simplify !== undefined ? model.simplify(kept) : kept;
+  const partitions = model.partition !== undefined ? model.partition(simplified) : [simplified];
   let verdict: Verdict = 'linearizable';
   let counterexample: Counterexample | undefined;
   for (const part of partitions) {
@@ -288,7 +304,7 @@ export function checkOperations<S>(model: Model<S>, history: readonly Operation[
     elapsedMs: performance.now() - started,
     steps: budget.steps,
     operationsCount: history.length,
-    operationsKeptCount: kept.length,
+    operationsKeptCount: simplified.length,
     partitionsCount: partitions.length,
   };
   if (verdict === 'unknown' && budget.exhausted !== null) result.unknownReason = budget.exhausted;

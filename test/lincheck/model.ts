@@ -24,6 +24,11 @@ export interface Model<S> {
    * model does not understand. Default: keep every operation.
    */
   prepare?(op: Operation): Operation | null;
+  /**
+   * Drop operations that provably cannot change the verdict (after `prepare`, before `partition`): a
+   * history-level reduction, for example an unknown-outcome write that nothing ever observed.
+   */
+  simplify?(ops: readonly Operation[]): Operation[];
   /** Split the (prepared) history into independent sub-histories (P-compositionality). */
   partition?(ops: readonly Operation[]): Operation[][];
   /** A short text of a state, for counterexamples. */

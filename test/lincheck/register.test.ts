@@ -234,6 +234,12 @@ describe('lincheck: register model', function () {
       assert.ok(r.elapsedMs < 2000, `stopped after ${r.elapsedMs} ms`);
     });
 
+    it('a memory budget for the cache turns an expensive search into unknown', function () {
+      const r = checkOperations(registerModel, hard(16).operations(), { cacheBytesMax: 1_000_000 });
+      assert.equal(r.verdict, 'unknown');
+      assert.equal(r.unknownReason, 'memory');
+    });
+
     it('a violation found before the budget runs out is still reported', function () {
       const r = checkOperations(registerModel, hard(6).operations(), { stepsMax: 1_000_000 });
       assert.equal(r.verdict, 'not-linearizable');

@@ -191,6 +191,17 @@ describe('lincheck: sessions model', function () {
     assert.equal(verdict(k), 'linearizable');
   });
 
+  it('an info append that no read returned is left out; one that a read returned is kept', function () {
+    const h = new HistoryRecorder();
+    new Client(h, 0).create('s1').append('s1', 'a', 'info');
+    new Client(h, 1).append('s1', 'b', 'info');
+    new Client(h, 2).read('s1', ['b']);
+    const r = checkOperations(sessionsModel, h.operations());
+    assert.equal(r.verdict, 'linearizable');
+    assert.equal(r.operationsCount, 4);
+    assert.equal(r.operationsKeptCount, 3);
+  });
+
   it('numeric and string ids are the same partition key', function () {
     const text = [
       '{"process":0,"type":"invoke","f":"create","value":"t"}',

@@ -14,8 +14,9 @@
  *
  * Any other `fail` is a definite "did not take effect" and is dropped (so if its effect shows up
  * anyway, nothing can explain it and the history is not linearizable). `info` reads are dropped;
- * `info` creates without a `key` are dropped (nobody can name the session they may have created); other
- * `info` operations may take effect at any point after their call.
+ * `info` creates without a `key` are dropped (nobody can name the session they may have created); so
+ * are `info` appends and rewrites whose record no read returned (see `simplify`). Other `info`
+ * operations may take effect at any point after their call.
  */
 import { HistoryError, partitionByKey, type Operation } from './history.js';
 import { canonical, fnv1a, fnvInit, type Model } from './model.js';
@@ -97,6 +98,22 @@ export const sessionsModel: Model<SessionState> = {
   },
   equal: (a, b) => a.phase === b.phase && a.h === b.h && sameRecords(a.records, b.records),
   hash: (s) => (s.h ^ Math.imul(s.phase + 1, 0x9e3779b1)) >>> 0,
+  // An `info` append or rewrite whose record no read ever returned can be left out: if some
+  // linearization has it take effect, no read lies between it and the next rewrite or destroy (that
+  // read would show the record), and no other operation depends on a session's records, only on
+  // whether it is live; so the same linearization without it is valid too. Dropping these matters:
+  // each such operation stays open to the end and would multiply the states the search visits.
+  simplify(ops) {
+    const seen = new Set<string>();
+    for (const o of ops) {
+      const op = o as SessionOp;
+      if (op.seen !== null) for (const r of op.seen) seen.add(`${op.key}\n${r}`);
+    }
+    return ops.filter((o) => {
+      const op = o as SessionOp;
+      return !(op.outcome === 'info' && (op.f === 'append' || op.f === 'rewrite') && !seen.has(`${op.key}\n${op.rec}`));
+    });
+  },
   partition: (ops) => partitionByKey(ops),
   describe(s) {
     if (s.phase === sessionPhase.absent) return 'absent';
