@@ -1,0 +1,114 @@
+/**
+ * The hard state (current term, vote) in its own small file, replaced atomically:
+ * write `hardstate.tmp`, fdatasync it, rename it over `hardstate`, fsync the directory.
+ * A crash at any point leaves either the old or the new file under the name `hardstate`.
+ *
+ *   0  u32 crc     CRC-32 of bytes 4..end
+ *   4  "SRHS"
+ *   8  u32 version
+ *  12  u64 term
+ *  20  u32 voteBytes (0: no vote)
+ *  24  vote (UTF-8)
+ */
+import { join } from 'node:path';
+import type { HardState } from '../machines/types.js';
+import { crc32Range } from './crc.js';
+import { invariant, ioError } from './errors.js';
+import { readU32, readU64, writeU32, writeU64 } from './frame.js';
+import { runSteps, type Done } from './steps.js';
+import type { FileSystem } from './types.js';
+
+export const HARD_STATE_FILE = 'hardstate';
+export const HARD_STATE_TEMP_FILE = 'hardstate.tmp';
+
+const MAGIC = [0x53, 0x52, 0x48, 0x53]; // "SRHS"
+const VERSION = 1;
+const FIXED_BYTES = 24;
+const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export type HardStateRead =
+  | { readonly status: 'missing' }
+  | { readonly status: 'ok'; readonly hardState: HardState }
+  | { readonly status: 'damaged'; readonly reason: string };
+
+export function isValidHardState(hs: HardState): boolean {
+  return Number.isSafeInteger(hs.term) && hs.term >= 0 && (hs.vote === null || NODE_ID.test(hs.vote));
+}
+
+export function encodeHardState(hs: HardState): Uint8Array {
+  invariant(isValidHardState(hs), `invalid hard state ${JSON.stringify(hs)}`);
+  const vote = hs.vote === null ? new Uint8Array(0) : Buffer.from(hs.vote, 'utf8');
+  const buf = new Uint8Array(FIXED_BYTES + vote.length);
+  buf.set(MAGIC, 4);
+  writeU32(buf, 8, VERSION);
+  writeU64(buf, 12, hs.term);
+  writeU32(buf, 20, vote.length);
+  buf.set(vote, FIXED_BYTES);
+  writeU32(buf, 0, crc32Range(buf, 4, buf.length, 0));
+  return buf;
+}
+
+/** Decodes and validates; returns the reason when the bytes are not a valid hard state. */
+export function decodeHardState(buf: Uint8Array): HardState | string {
+  if (buf.length < FIXED_BYTES) return `hard state file is ${buf.length} bytes, shorter than ${FIXED_BYTES}`;
+  if (readU32(buf, 0) !== crc32Range(buf, 4, buf.length, 0)) return 'hard state checksum mismatch';
+  for (let i = 0; i < MAGIC.length; i++) if (buf[4 + i] !== MAGIC[i]) return 'hard state magic mismatch';
+  if (readU32(buf, 8) !== VERSION) return `hard state version ${readU32(buf, 8)} unknown`;
+  const term = readU64(buf, 12);
+  const voteBytes = readU32(buf, 20);
+  if (term < 0) return 'hard state term out of range';
+  if (FIXED_BYTES + voteBytes !== buf.length) return 'hard state length mismatch';
+  const vote = voteBytes === 0 ? null : Buffer.from(buf.buffer, buf.byteOffset + FIXED_BYTES, voteBytes).toString('utf8');
+  const hs: HardState = { term, vote };
+  return isValidHardState(hs) ? hs : 'hard state vote is not a node id';
+}
+
+/** Reads the hard state; a leftover temporary file (a crash mid-replace) is removed, never read. */
+export function readHardState(fs: FileSystem, dir: string): HardStateRead {
+  const temp = join(dir, HARD_STATE_TEMP_FILE);
+  if (fs.exists(temp)) fs.unlink(temp);
+  const path = join(dir, HARD_STATE_FILE);
+  if (!fs.exists(path)) return { status: 'missing' };
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFile(path);
+  } catch (e) {
+    return { status: 'damaged', reason: `hard state unreadable: ${(e as Error).message}` };
+  }
+  const hs = decodeHardState(bytes);
+  return typeof hs === 'string' ? { status: 'damaged', reason: hs } : { status: 'ok', hardState: hs };
+}
+
+/**
+ * Replaces the hard state; `done(null)` only once the new one is durable. `skipFsync` is the planted
+ * bug for the simulator (acknowledge before the data is on disk); never set it otherwise.
+ */
+export function writeHardState(fs: FileSystem, dir: string, hs: HardState, skipFsync: boolean, done: Done): void {
+  const bytes = encodeHardState(hs);
+  const temp = join(dir, HARD_STATE_TEMP_FILE);
+  const handle = fs.open(temp, 'create');
+  // Closed exactly once: a second close could hit a descriptor number the process reused.
+  let open = true;
+  const close = (): void => {
+    if (open) {
+      open = false;
+      handle.close();
+    }
+  };
+  runSteps(
+    [
+      (next) => handle.write(bytes, 0, (err) => next(err && ioError('hard state write', err))),
+      (next) => (skipFsync ? next(null) : handle.sync((err) => next(err && ioError('hard state fdatasync', err)))),
+      (next) => {
+        close();
+        fs.rename(temp, join(dir, HARD_STATE_FILE));
+        if (skipFsync) next(null);
+        else fs.syncDir(dir, (err) => next(err && ioError('hard state directory fsync', err)));
+      },
+    ],
+    (err) => {
+      if (err !== null) close();
+      done(err);
+    },
+  );
+}

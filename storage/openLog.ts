@@ -1,0 +1,256 @@
+/**
+ * Opening a log: read everything, decide (recoveryPlan.ts), make the repairs durable, then hand
+ * over a `Wal` whose recovered state is entirely durable.
+ *
+ * Layout under `dir`:
+ *   hardstate                 term and vote (hardState.ts)
+ *   wal/<20-digit no>.wal     segments; each starts with a segment header naming itself and the one before
+ *   wal/<name>.damaged        a damaged segment's original bytes, and every segment after it
+ *   torn/<name>-<offset>.bin  bytes cut from a torn tail
+ *   snap/snap-<index>-<term>.snap
+ *
+ * The callback fires only after every repair is durable, and after the last segment and the
+ * directories were synced: entries that a crashed process had written but not yet synced may still
+ * be in the page cache, and must be on disk before the node treats them as its durable log.
+ */
+import { join } from 'node:path';
+import type { SnapshotMeta } from '../machines/types.js';
+import { ioError } from './errors.js';
+import { readHardState } from './hardState.js';
+import { walLimits, type WalLimits, type WalOptions } from './options.js';
+import { planRecovery, type RecoveryPlan } from './recoveryPlan.js';
+import { BatchBuffer, encodeSegmentPrefix, SEGMENT_PREFIX_BYTES_MAX } from './records.js';
+import { scanSegments, type ScannedSegment, type SegmentFile } from './scan.js';
+import { FileSnapshotStore } from './snapshotStore.js';
+import { joinAll, runSteps, type Step } from './steps.js';
+import type { FileHandle, FileSystem, Recovered } from './types.js';
+import { SEGMENT_NAME, segmentFileName, Wal } from './wal.js';
+
+export interface OpenedLog {
+  readonly log: Wal;
+  readonly recovered: Recovered;
+  readonly snapshots: FileSnapshotStore;
+  /** The newest valid snapshot (its meta is `recovered.snapshot`). */
+  readonly snapshot: { readonly meta: SnapshotMeta; readonly data: Uint8Array } | null;
+  /** Files (relative to dir) where this open kept cut or damaged bytes: for the node's log. */
+  readonly keptAside: readonly string[];
+}
+
+export type OpenCallback = (err: Error | null, opened?: OpenedLog) => void;
+
+export function openLogAsync(fs: FileSystem, dir: string, options: WalOptions = {}): Promise<OpenedLog> {
+  return new Promise((resolve, reject) => openLog(fs, dir, options, (err, opened) => (err ? reject(err) : resolve(opened!))));
+}
+
+/**
+ * Recovers the log in `dir` (created if missing) and calls back once the result is durable.
+ * Bad options throw; I/O errors go to the callback.
+ */
+export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: OpenCallback): void {
+  const limits = walLimits(options);
+  let state: ReadState;
+  try {
+    state = readAll(fs, dir, limits);
+  } catch (e) {
+    cb(e as Error);
+    return;
+  }
+  const { walDir, files, plan, snapshots, snapshot } = state;
+  const keptAside: string[] = [];
+  let fresh: FileHandle | null = null;
+  let freshBytes = 0;
+  const steps: Step[] = [];
+  const syncDir = (d: string, what: string): Step => (next) => fs.syncDir(d, (err) => next(err && ioError(what, err)));
+
+  const writeFresh: Step = (next) => {
+    const f = plan.fresh;
+    const buf = new BatchBuffer(0);
+    if (f.truncateFrom !== null) buf.appendTruncate(f.truncateFrom);
+    if (f.baseIndex !== null) buf.appendBase(f.baseIndex);
+    const start = encodeSegmentPrefix(buf.buf, SEGMENT_PREFIX_BYTES_MAX, f.no, f.prevNo, f.mark);
+    const bytes = buf.buf.subarray(start, buf.length);
+    const handle = fs.open(join(walDir, segmentFileName(f.no)), 'create');
+    fresh = handle;
+    freshBytes = bytes.length;
+    runSteps(
+      [
+        (n) => handle.write(bytes, 0, (err) => n(err && ioError('segment write', err))),
+        (n) => handle.sync((err) => n(err && ioError('segment fdatasync', err))),
+        syncDir(walDir, 'wal directory fsync'),
+      ],
+      next,
+    );
+  };
+
+  const damage = plan.damage;
+  const torn = plan.torn;
+  if (damage !== null) {
+    // Order matters: the new segment with the damage mark is durable before any evidence is moved,
+    // so a crash in between finds the same damage again (never a tail that merely looks torn).
+    steps.push(writeFresh);
+    const bad = files[damage.segmentPos]!;
+    const copyName = uniqueName(fs, walDir, `${bad.name}.damaged`);
+    keptAside.push(join('wal', copyName));
+    steps.push(writeCopy(fs, join(walDir, copyName), bad.bytes));
+    steps.push((next) => {
+      for (const later of files.slice(damage.segmentPos + 1)) {
+        const to = uniqueName(fs, walDir, `${later.name}.damaged`);
+        fs.rename(join(walDir, later.name), join(walDir, to));
+        keptAside.push(join('wal', to));
+      }
+      next(null);
+    });
+    steps.push(syncDir(walDir, 'wal directory fsync'));
+    const keepsBad = plan.keptSegments.some((s) => s.no === bad.no);
+    if (keepsBad) steps.push(cutSegment(fs, join(walDir, bad.name), damage.offset));
+    else steps.push((next) => {
+      fs.unlink(join(walDir, bad.name));
+      next(null);
+    }, syncDir(walDir, 'wal directory fsync'));
+  } else {
+    let lastSynced = false;
+    if (torn !== null) {
+      const seg = files[torn.segmentPos]!;
+      if (torn.bytes > 0) {
+        const tornDir = join(dir, 'torn');
+        fs.mkdirp(tornDir);
+        const name = uniqueName(fs, tornDir, `${seg.name}-${torn.offset}.bin`);
+        keptAside.push(join('torn', name));
+        const cut = seg.bytes.subarray(torn.offset, torn.offset + Math.min(torn.bytes, limits.tornCopyBytesMax));
+        steps.push(writeCopy(fs, join(tornDir, name), cut), syncDir(tornDir, 'torn directory fsync'));
+      }
+      const kept = plan.keptSegments.some((s) => s.no === seg.no);
+      if (kept) {
+        steps.push(cutSegment(fs, join(walDir, seg.name), torn.offset));
+        lastSynced = true;
+      } else if (seg.no !== plan.fresh.no) {
+        steps.push((next) => {
+          fs.unlink(join(walDir, seg.name));
+          next(null);
+        }, syncDir(walDir, 'wal directory fsync'));
+      }
+      // else: the fresh segment is created over it under the same name
+    }
+    const last = plan.keptSegments[plan.keptSegments.length - 1];
+    if (last !== undefined && !lastSynced) steps.push(syncExisting(fs, join(walDir, last.name)));
+    steps.push(writeFresh);
+  }
+  steps.push((next) => {
+    const both = joinAll(2, next);
+    fs.syncDir(dir, (err) => both(err && ioError('directory fsync', err)));
+    fs.syncDir(snapshots.dir, (err) => both(err && ioError('snapshot directory fsync', err)));
+  });
+
+  runSteps(steps, (err) => {
+    if (err !== null) {
+      if (fresh !== null) (fresh as FileHandle).close();
+      cb(err);
+      return;
+    }
+    const segments: ScannedSegment[] = plan.keptSegments.map((s) => ({ ...s }));
+    segments.push({ no: plan.fresh.no, name: segmentFileName(plan.fresh.no), sizeBytes: freshBytes, maxEntryIndex: 0 });
+    const log = new Wal({
+      fs,
+      dir,
+      walDir,
+      limits,
+      active: { no: plan.fresh.no, handle: fresh!, sizeBytes: freshBytes },
+      segments,
+      nextIndex: plan.nextIndex,
+      floorIndex: plan.floorIndex,
+      pendingMark: plan.fresh.mark,
+      hardState: plan.hardState,
+    });
+    const recovered: Recovered = {
+      hardState: plan.hardState,
+      snapshot: snapshot?.meta ?? null,
+      entries: plan.entries,
+      tornBytes: torn?.bytes ?? 0,
+      corruption: plan.corruption,
+    };
+    cb(null, { log, recovered, snapshots, snapshot, keptAside });
+  });
+}
+
+interface ReadState {
+  readonly walDir: string;
+  readonly files: SegmentFile[];
+  readonly plan: RecoveryPlan;
+  readonly snapshots: FileSnapshotStore;
+  readonly snapshot: { meta: SnapshotMeta; data: Uint8Array } | null;
+}
+
+function readAll(fs: FileSystem, dir: string, limits: WalLimits): ReadState {
+  const walDir = join(dir, 'wal');
+  fs.mkdirp(walDir);
+  const snapshots = new FileSnapshotStore(fs, join(dir, 'snap'), {
+    snapshotsKept: limits.snapshotsKept,
+    plantSkipFsync: limits.plantSkipFsync,
+  });
+  const snapshot = snapshots.load();
+  const hardState = readHardState(fs, dir);
+  const files: SegmentFile[] = [];
+  for (const name of fs.readdir(walDir)) {
+    const m = SEGMENT_NAME.exec(name);
+    if (m === null) continue;
+    files.push({ no: Number(m[1]), name, bytes: fs.readFile(join(walDir, name)) });
+  }
+  files.sort((a, b) => a.no - b.no);
+  const scan = scanSegments(files, snapshot?.meta.index ?? 0);
+  const plan = planRecovery({ scan, snapshot: snapshot?.meta ?? null, snapshotErrors: snapshots.lastLoadErrors.length, hardState });
+  return { walDir, files, plan, snapshots, snapshot };
+}
+
+/** Writes a new file with these bytes and syncs it (its directory is synced by a later step). */
+function writeCopy(fs: FileSystem, path: string, bytes: Uint8Array): Step {
+  return (next) => {
+    const h = fs.open(path, 'create');
+    runSteps(
+      [
+        (n) => h.write(bytes, 0, (err) => n(err && ioError('copy write', err))),
+        (n) => h.sync((err) => n(err && ioError('copy fdatasync', err))),
+      ],
+      (err) => {
+        h.close();
+        next(err);
+      },
+    );
+  };
+}
+
+/** Truncates a segment at a record boundary and syncs it. */
+function cutSegment(fs: FileSystem, path: string, length: number): Step {
+  return (next) => {
+    const h = fs.open(path, 'existing');
+    runSteps(
+      [
+        (n) => h.truncate(length, (err) => n(err && ioError('segment truncate', err))),
+        (n) => h.sync((err) => n(err && ioError('segment fdatasync', err))),
+      ],
+      (err) => {
+        h.close();
+        next(err);
+      },
+    );
+  };
+}
+
+function syncExisting(fs: FileSystem, path: string): Step {
+  return (next) => {
+    const h = fs.open(path, 'existing');
+    h.sync((err) => {
+      h.close();
+      next(err && ioError('segment fdatasync', err));
+    });
+  };
+}
+
+/** `base`, or `base.<k>` for the first k that is free: never overwrite bytes kept aside earlier. */
+function uniqueName(fs: FileSystem, dir: string, base: string): string {
+  if (!fs.exists(join(dir, base))) return base;
+  for (let k = 1; k < 100_000; k++) {
+    const name = `${base}.${k}`;
+    if (!fs.exists(join(dir, name))) return name;
+  }
+  throw new Error(`no free name for ${base} in ${dir}`);
+}

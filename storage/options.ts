@@ -1,0 +1,44 @@
+/** Limits and switches of the durable log, each with a safe default. */
+export interface WalOptions {
+  /** A new segment is started once the active one would grow past this. Default 64 MiB. */
+  readonly segmentBytesMax?: number;
+  /** Writes are grouped into batches of at most this many record bytes (one write and one fdatasync each); a single larger write gets a batch of its own. Default 4 MiB. */
+  readonly batchBytesMax?: number;
+  /** Largest entry data accepted by `write` (a broken invariant above it). Default 16 MiB. */
+  readonly entryDataBytesMax?: number;
+  /** Cut torn bytes are copied aside up to this many bytes. Default 64 MiB. */
+  readonly tornCopyBytesMax?: number;
+  /** Snapshot files kept. Default 2. */
+  readonly snapshotsKept?: number;
+  /**
+   * Planted bug `skip-fsync` for the simulator: report writes durable once written, without any
+   * fdatasync or directory fsync. Never set it outside the simulator's planted-bug runs.
+   */
+  readonly plantSkipFsync?: boolean;
+}
+
+export interface WalLimits {
+  readonly segmentBytesMax: number;
+  readonly batchBytesMax: number;
+  readonly entryDataBytesMax: number;
+  readonly tornCopyBytesMax: number;
+  readonly snapshotsKept: number;
+  readonly plantSkipFsync: boolean;
+}
+
+const MiB = 1024 * 1024;
+
+export function walLimits(o: WalOptions = {}): WalLimits {
+  const limits: WalLimits = {
+    segmentBytesMax: o.segmentBytesMax ?? 64 * MiB,
+    batchBytesMax: o.batchBytesMax ?? 4 * MiB,
+    entryDataBytesMax: o.entryDataBytesMax ?? 16 * MiB,
+    tornCopyBytesMax: o.tornCopyBytesMax ?? 64 * MiB,
+    snapshotsKept: o.snapshotsKept ?? 2,
+    plantSkipFsync: o.plantSkipFsync === true,
+  };
+  for (const [k, v] of Object.entries(limits)) {
+    if (typeof v === 'number' && (!Number.isSafeInteger(v) || v < 1)) throw new RangeError(`WalOptions.${k} must be a positive integer, got ${v}`);
+  }
+  return limits;
+}

@@ -1,0 +1,261 @@
+/**
+ * Recovery's parsing pass: reads every segment in place and classifies the first problem.
+ *
+ * Rules (docs/storage.md has the reasoning):
+ * - torn tail: only in the LAST segment, only when the last record is incomplete (fewer bytes than a
+ *   header remain, or a header with a valid checksum declares a payload running past the end of the
+ *   file) or everything from the record's start to the end is zero. It is cut off.
+ * - anything else is damage: a complete record with a bad checksum (even the very last one), a header
+ *   that is invalid and followed by data, a record running past the end of a segment that is not the
+ *   last, a broken segment chain, or an entry index that does not follow (a gap). Entries from the
+ *   first bad record on are not returned.
+ */
+import type { Entry, EntryKind } from '../machines/types.js';
+import { crc32Bytes, crc32Range } from './crc.js';
+import {
+  allZero,
+  FRAME_HEADER_BYTES,
+  FrameStatus,
+  newFrameCursor,
+  plausibleHeader,
+  readFrame,
+  readU32,
+  readU64,
+  RecordType,
+  type FrameCursor,
+} from './frame.js';
+import { LogBuilder } from './logBuilder.js';
+import {
+  damageCodeFromId,
+  DAMAGE_PAYLOAD_BYTES,
+  ENTRY_FIELDS_BYTES,
+  INDEX_PAYLOAD_BYTES,
+  isEntryKind,
+  SEGMENT_HEADER_PAYLOAD_BYTES,
+  WAL_MAGIC,
+  WAL_VERSION,
+  type DamageCode,
+  type DamageMark,
+} from './records.js';
+
+export interface SegmentFile {
+  readonly no: number;
+  readonly name: string;
+  readonly bytes: Uint8Array;
+}
+
+export interface ScannedSegment {
+  readonly no: number;
+  readonly name: string;
+  readonly sizeBytes: number;
+  /** Highest entry index recorded in the segment (0 if none), voided ones included: compaction's test. */
+  maxEntryIndex: number;
+}
+
+export interface TornTail {
+  readonly segmentPos: number;
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+export interface DamageFound {
+  readonly segmentPos: number;
+  /** Offset of the first bad record in that segment. */
+  readonly offset: number;
+  readonly code: DamageCode;
+  readonly message: string;
+  readonly firstBadIndex: number;
+  readonly lastIndexSeen: number;
+}
+
+export interface ScanResult {
+  readonly builder: LogBuilder;
+  readonly segments: ScannedSegment[];
+  readonly torn: TornTail | null;
+  readonly damage: DamageFound | null;
+}
+
+/** Outcome of decoding one record whose header is valid. */
+type RecordVerdict = { readonly ok: true } | { readonly ok: false; readonly code: DamageCode; readonly why: string };
+const OK: RecordVerdict = { ok: true };
+
+export function scanSegments(files: readonly SegmentFile[], snapshotIndex: number): ScanResult {
+  const builder = new LogBuilder();
+  const segments: ScannedSegment[] = files.map((f) => ({ no: f.no, name: f.name, sizeBytes: f.bytes.length, maxEntryIndex: 0 }));
+  const cur = newFrameCursor();
+  for (let pos = 0; pos < files.length; pos++) {
+    const file = files[pos]!;
+    const seg = segments[pos]!;
+    const isLast = pos === files.length - 1;
+    const buf = file.bytes;
+    const end = buf.length;
+    const prevNo = pos > 0 ? files[pos - 1]!.no : -1;
+    let at = 0;
+    // Each step consumes a whole record (cur.next > at) or ends the scan: bounded by the file length.
+    for (;;) {
+      const status = readFrame(buf, at, end, cur);
+      if (status === FrameStatus.end) {
+        if (at > 0) break;
+        if (isLast) return { builder, segments, torn: { segmentPos: pos, offset: 0, bytes: 0 }, damage: null };
+        return damaged(files, segments, builder, pos, 0, 'log-framing', `segment ${file.name} is empty`, snapshotIndex);
+      }
+      if (status !== FrameStatus.ok) {
+        const incomplete = status === FrameStatus.shortHeader || status === FrameStatus.pastEnd;
+        if (isLast && (incomplete || allZero(buf, at, end))) {
+          return { builder, segments, torn: { segmentPos: pos, offset: at, bytes: end - at }, damage: null };
+        }
+        const code: DamageCode = status === FrameStatus.headerChecksum ? 'log-checksum' : 'log-framing';
+        return damaged(files, segments, builder, pos, at, code, `${describe(status)} at ${file.name}+${at}`, snapshotIndex);
+      }
+      const verdict = applyRecord(buf, cur, at, file.no, prevNo, builder, seg);
+      if (!verdict.ok) {
+        return damaged(files, segments, builder, pos, at, verdict.code, `${verdict.why} at ${file.name}+${at}`, snapshotIndex);
+      }
+      at = cur.next;
+    }
+  }
+  return { builder, segments, torn: null, damage: null };
+}
+
+function describe(status: FrameStatus): string {
+  switch (status) {
+    case FrameStatus.shortHeader:
+      return 'a partial record header in a segment that is not the last';
+    case FrameStatus.headerChecksum:
+      return 'a record header with a bad checksum';
+    case FrameStatus.headerInvalid:
+      return 'an invalid record header';
+    case FrameStatus.pastEnd:
+      return 'a record running past the end of a segment that is not the last';
+    default:
+      return `frame status ${status}`;
+  }
+}
+
+/** Checks one record's payload and applies it to the builder. */
+function applyRecord(
+  buf: Uint8Array,
+  cur: FrameCursor,
+  at: number,
+  segmentNo: number,
+  prevSegmentNo: number,
+  builder: LogBuilder,
+  seg: ScannedSegment,
+): RecordVerdict {
+  const p = cur.payloadStart;
+  const n = cur.payloadBytes;
+  if (cur.type === RecordType.entry) {
+    if (at === 0) return { ok: false, code: 'log-framing', why: 'a segment not starting with its header' };
+    if (n < ENTRY_FIELDS_BYTES) return { ok: false, code: 'log-framing', why: 'a short entry record' };
+    // Zero-copy: the entry's data is a view into the segment buffer, and the checksum runs over it.
+    const data = buf.subarray(p + ENTRY_FIELDS_BYTES, p + n);
+    if (crc32Bytes(data, crc32Range(buf, p, p + ENTRY_FIELDS_BYTES, 0)) !== cur.payloadCrc) {
+      return { ok: false, code: 'log-checksum', why: 'an entry with a bad checksum' };
+    }
+    const index = readU64(buf, p);
+    const term = readU64(buf, p + 8);
+    const kind = buf[p + 16]!;
+    if (index < 1 || term < 0 || !isEntryKind(kind)) return { ok: false, code: 'log-framing', why: 'an entry with invalid fields' };
+    if (index > seg.maxEntryIndex) seg.maxEntryIndex = index;
+    const e: Entry = { index, term, kind: kind as EntryKind, data };
+    if (builder.applyEntry(e) === 'gap') {
+      return { ok: false, code: 'log-gap', why: `entry ${index} where ${builder.nextIndex} was expected` };
+    }
+    return OK;
+  }
+  if (crc32Range(buf, p, p + n, 0) !== cur.payloadCrc) {
+    return { ok: false, code: 'log-checksum', why: 'a record with a bad checksum' };
+  }
+  if (cur.type === RecordType.segmentHeader) {
+    if (at !== 0) return { ok: false, code: 'log-framing', why: 'a segment header inside a segment' };
+    if (n !== SEGMENT_HEADER_PAYLOAD_BYTES) return { ok: false, code: 'log-framing', why: 'a segment header of the wrong size' };
+    for (let i = 0; i < WAL_MAGIC.length; i++) {
+      if (buf[p + i] !== WAL_MAGIC[i]) return { ok: false, code: 'log-framing', why: 'a segment header without the magic' };
+    }
+    if (readU32(buf, p + 8) !== WAL_VERSION || readU32(buf, p + 12) !== 0) {
+      return { ok: false, code: 'log-framing', why: 'a segment of an unknown version' };
+    }
+    if (readU64(buf, p + 16) !== segmentNo) return { ok: false, code: 'log-framing', why: 'a segment header naming another segment' };
+    const prev = readU64(buf, p + 24);
+    // The first segment present may follow compacted ones; every other must follow the one before it.
+    if (prev < 0 || prev >= segmentNo || (prevSegmentNo >= 0 && prev !== prevSegmentNo)) {
+      return { ok: false, code: 'log-gap', why: `segment ${segmentNo} follows ${prev}, not ${prevSegmentNo}` };
+    }
+    return OK;
+  }
+  if (at === 0) return { ok: false, code: 'log-framing', why: 'a segment not starting with its header' };
+  if (cur.type === RecordType.truncate || cur.type === RecordType.base) {
+    const index = n === INDEX_PAYLOAD_BYTES ? readU64(buf, p) : -1;
+    if (index < 1) return { ok: false, code: 'log-framing', why: 'an invalid truncate or base record' };
+    const r = cur.type === RecordType.truncate ? builder.applyTruncate(index) : builder.applyBase(index);
+    if (r === 'gap') return { ok: false, code: 'log-gap', why: `a truncation at ${index} past the end ${builder.nextIndex}` };
+    return OK;
+  }
+  // RecordType.damage (readFrame admits no other type)
+  const mark = n === DAMAGE_PAYLOAD_BYTES ? decodeDamage(buf, p) : null;
+  if (mark === null) return { ok: false, code: 'log-framing', why: 'an invalid damage record' };
+  builder.applyDamage(mark);
+  return OK;
+}
+
+function decodeDamage(buf: Uint8Array, p: number): DamageMark | null {
+  const code = damageCodeFromId(buf[p]!);
+  for (let i = 1; i < 8; i++) if (buf[p + i] !== 0) return null;
+  const firstBadIndex = readU64(buf, p + 8);
+  const lastIndexSeen = readU64(buf, p + 16);
+  if (code === null || firstBadIndex < 1 || lastIndexSeen < 0) return null;
+  return { code, firstBadIndex, lastIndexSeen };
+}
+
+function damaged(
+  files: readonly SegmentFile[],
+  segments: ScannedSegment[],
+  builder: LogBuilder,
+  pos: number,
+  offset: number,
+  code: DamageCode,
+  message: string,
+  snapshotIndex: number,
+): ScanResult {
+  const firstBadIndex = builder.nextIndex !== 0 ? builder.nextIndex : Math.max(builder.baseIndex, snapshotIndex) + 1;
+  // The node must be repaired through every index the damaged files still show, and at least the
+  // first one lost; damage marks left by an earlier recovery that crashed half-way count too.
+  let lastIndexSeen = firstBadIndex;
+  if (builder.pending !== null) lastIndexSeen = Math.max(lastIndexSeen, builder.pending.lastIndexSeen);
+  lastIndexSeen = Math.max(lastIndexSeen, salvageMaxIndex(files[pos]!.bytes, offset + 1));
+  for (let i = pos + 1; i < files.length; i++) lastIndexSeen = Math.max(lastIndexSeen, salvageMaxIndex(files[i]!.bytes, 0));
+  return {
+    builder,
+    segments,
+    torn: null,
+    damage: { segmentPos: pos, offset, code, message, firstBadIndex, lastIndexSeen },
+  };
+}
+
+/**
+ * Highest entry index (or damage mark) in any record with valid checksums in buf[from..]. After
+ * damage the record boundaries are unknown, so it tries every offset; the cheap structural test
+ * rejects almost all of them before a checksum is computed. Bounded by the buffer length.
+ */
+export function salvageMaxIndex(buf: Uint8Array, from: number): number {
+  const cur = newFrameCursor();
+  const end = buf.length;
+  let best = 0;
+  let at = from;
+  while (at + FRAME_HEADER_BYTES <= end) {
+    if (!plausibleHeader(buf, at, end) || readFrame(buf, at, end, cur) !== FrameStatus.ok) {
+      at++;
+      continue;
+    }
+    const p = cur.payloadStart;
+    const n = cur.payloadBytes;
+    if (crc32Bytes(buf.subarray(p, p + n), 0) !== cur.payloadCrc) {
+      at++;
+      continue;
+    }
+    if (cur.type === RecordType.entry && n >= ENTRY_FIELDS_BYTES) best = Math.max(best, readU64(buf, p));
+    else if (cur.type === RecordType.damage && n === DAMAGE_PAYLOAD_BYTES) best = Math.max(best, readU64(buf, p + 16));
+    at = cur.next;
+  }
+  return best;
+}

@@ -1,0 +1,572 @@
+/**
+ * A deterministic simulated disk for the cluster simulator: a `FileSystem` whose every file has
+ * durable bytes and a list of volatile (completed but unsynced) operations, and whose directories
+ * have durable entries and a list of volatile entry operations (create, rename, unlink).
+ *
+ * - Callback operations (write, sync, truncate, syncDir) complete later through the injected
+ *   scheduler, never synchronously; their latency comes from the injected random source.
+ * - `sync` makes durable the file's operations that had completed when it was issued (POSIX
+ *   promises no more). `syncDir` does the same for the directory's entry operations.
+ * - `crash()`: each file keeps its durable bytes plus a random prefix of its volatile operations,
+ *   the last kept write possibly torn (only a prefix of its bytes); each directory keeps a random
+ *   prefix of its volatile entry operations. Everything kept becomes durable. Callbacks still
+ *   pending belong to the crashed incarnation and never fire; its handles and mounts go stale.
+ * - Faults: `flipBit` flips a bit of a file's durable bytes; `failNext` makes the next write, sync,
+ *   truncate or syncDir fail with an Error whose `code` is 'EIO' or 'ENOSPC'. A failed sync also
+ *   forgets the operations it covered without making them durable (as Linux may, after an fsync
+ *   error the dirty pages can be dropped): a crash then loses them.
+ *
+ * Deterministic for a seed and a call sequence: no clock, no Math.random, and every iteration over
+ * files or directories runs in sorted or creation order. Directory creation (mkdirp) is durable at
+ * once; a rename must stay within one directory.
+ */
+import type { FileHandle, FileSystem } from './types.js';
+
+export interface SimScheduler {
+  schedule(delayMs: number, fn: () => void): void;
+}
+
+export interface SimDiskOptions {
+  /** Latency of a write or truncate. Default 0.2 ms. */
+  readonly writeLatencyMs?: number;
+  /** Latency of a sync or syncDir. Default 2 ms. */
+  readonly syncLatencyMs?: number;
+  /** Extra random latency, uniform in [0, jitter). Default 0.5 ms. */
+  readonly latencyJitterMs?: number;
+  /** Chance that a crash tears the last write it keeps of a file. Default 0.5. */
+  readonly tearProbability?: number;
+}
+
+export type SimOp = 'write' | 'sync' | 'truncate' | 'syncDir';
+export type SimErrorCode = 'EIO' | 'ENOSPC';
+
+export interface BitFlip {
+  readonly path: string;
+  readonly offset: number;
+  readonly bit: number;
+}
+
+type FileOp =
+  | { readonly seq: number; readonly kind: 'write'; readonly position: number; readonly data: Uint8Array }
+  | { readonly seq: number; readonly kind: 'truncate'; readonly length: number };
+
+type DirOp =
+  | { readonly seq: number; readonly kind: 'link'; readonly path: string; readonly inode: number }
+  | { readonly seq: number; readonly kind: 'unlink'; readonly path: string }
+  | { readonly seq: number; readonly kind: 'rename'; readonly from: string; readonly to: string };
+
+interface Inode {
+  readonly id: number;
+  durable: Bytes;
+  visible: Bytes;
+  volatile: FileOp[];
+}
+
+function simError(code: string, message: string): Error {
+  return Object.assign(new Error(`${code}: ${message}`), { code });
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+function normalize(path: string): string {
+  let p = path.replace(/\/+/g, '/');
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  return p;
+}
+
+/** A file's bytes with room to grow, so appends cost amortized O(bytes appended). */
+class Bytes {
+  private buf: Uint8Array;
+  length: number;
+
+  constructor(init: Uint8Array = new Uint8Array(0)) {
+    this.buf = new Uint8Array(Math.max(64, init.length));
+    this.buf.set(init);
+    this.length = init.length;
+  }
+
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+
+  copy(): Bytes {
+    return new Bytes(this.view());
+  }
+
+  apply(op: FileOp): void {
+    if (op.kind === 'truncate') this.resize(op.length);
+    else {
+      const end = op.position + op.data.length;
+      if (end > this.length) this.resize(end);
+      this.buf.set(op.data, op.position);
+    }
+  }
+
+  private resize(length: number): void {
+    if (length < this.length) {
+      // Bytes past the end must read as zero if the file grows again.
+      this.buf.fill(0, length, this.length);
+    } else if (length > this.buf.length) {
+      let cap = this.buf.length * 2;
+      while (cap < length) cap *= 2;
+      const next = new Uint8Array(cap);
+      next.set(this.buf.subarray(0, this.length));
+      this.buf = next;
+    }
+    this.length = length;
+  }
+}
+
+function applyAll(base: Bytes, ops: readonly FileOp[]): Bytes {
+  const out = base.copy();
+  for (const op of ops) out.apply(op);
+  return out;
+}
+
+export class SimDisk implements FileSystem {
+  private readonly scheduler: SimScheduler;
+  private readonly random: () => number;
+  private readonly writeLatencyMs: number;
+  private readonly syncLatencyMs: number;
+  private readonly jitterMs: number;
+  private readonly tearProbability: number;
+
+  /** Bumped by crash(): operations of an older incarnation never complete. */
+  private epoch = 0;
+  private opSeq = 0;
+  private inodeSeq = 0;
+  private readonly inodes = new Map<number, Inode>();
+  private readonly dirs = new Set<string>(['/']);
+  private visibleNames = new Map<string, number>();
+  private durableNames = new Map<string, number>();
+  private volatileDirOps: DirOp[] = [];
+  private readonly faults: Record<SimOp, SimErrorCode[]> = { write: [], sync: [], truncate: [], syncDir: [] };
+  private mountCache: SimMount | null = null;
+
+  readonly stats = { writes: 0, syncs: 0, syncDirs: 0, truncates: 0, crashes: 0, faultsInjected: 0, bitFlips: 0 };
+
+  constructor(scheduler: SimScheduler, random: () => number, options: SimDiskOptions = {}) {
+    this.scheduler = scheduler;
+    this.random = random;
+    this.writeLatencyMs = options.writeLatencyMs ?? 0.2;
+    this.syncLatencyMs = options.syncLatencyMs ?? 2;
+    this.jitterMs = options.latencyJitterMs ?? 0.5;
+    this.tearProbability = options.tearProbability ?? 0.5;
+  }
+
+  // ---- FileSystem of the current incarnation -------------------------------------------------
+
+  /** A FileSystem bound to the current incarnation: it goes stale (throws ESTALE) at the next crash. */
+  mount(): FileSystem {
+    if (this.mountCache === null || this.mountCache.epoch !== this.epoch) this.mountCache = new SimMount(this, this.epoch);
+    return this.mountCache;
+  }
+
+  mkdirp(dir: string): void {
+    this.mount().mkdirp(dir);
+  }
+  readdir(dir: string): string[] {
+    return this.mount().readdir(dir);
+  }
+  exists(path: string): boolean {
+    return this.mount().exists(path);
+  }
+  readFile(path: string): Uint8Array {
+    return this.mount().readFile(path);
+  }
+  rename(from: string, to: string): void {
+    this.mount().rename(from, to);
+  }
+  unlink(path: string): void {
+    this.mount().unlink(path);
+  }
+  syncDir(dir: string, cb: (err: Error | null) => void): void {
+    this.mount().syncDir(dir, cb);
+  }
+  open(path: string, flags: 'create' | 'existing'): FileHandle {
+    return this.mount().open(path, flags);
+  }
+
+  // ---- faults and crashes --------------------------------------------------------------------
+
+  /** The next `op` issued fails with `code` (faults queue up in order per operation). */
+  failNext(op: SimOp, code: SimErrorCode): void {
+    this.faults[op].push(code);
+  }
+
+  /**
+   * Flips one bit of a file's durable bytes (a random file with durable bytes when `path` is not
+   * given, a random position unless `offset`/`bit` are). Returns what was flipped, or null if no
+   * file has durable bytes.
+   */
+  flipBit(path?: string, offset?: number, bit?: number): BitFlip | null {
+    let target: string | undefined = path === undefined ? undefined : normalize(path);
+    if (target === undefined) {
+      const candidates = [...this.durableNames.keys()]
+        .sort()
+        .filter((p) => this.inodes.get(this.durableNames.get(p)!)!.durable.length > 0);
+      if (candidates.length === 0) return null;
+      target = candidates[Math.floor(this.random() * candidates.length)]!;
+    }
+    const id = this.durableNames.get(target);
+    if (id === undefined) return null;
+    const node = this.inodes.get(id)!;
+    if (node.durable.length === 0) return null;
+    const at = offset ?? Math.floor(this.random() * node.durable.length);
+    const b = bit ?? Math.floor(this.random() * 8);
+    if (at < 0 || at >= node.durable.length || b < 0 || b > 7) throw new RangeError(`flip outside ${target}`);
+    node.durable.view()[at]! ^= 1 << b;
+    node.visible = applyAll(node.durable, node.volatile);
+    this.stats.bitFlips++;
+    return { path: target, offset: at, bit: b };
+  }
+
+  /**
+   * Power loss: every file keeps its durable bytes plus a random prefix of its volatile operations
+   * (the last kept write maybe torn), every directory a random prefix of its volatile entry
+   * operations; all of it becomes durable. Pending callbacks never fire.
+   */
+  crash(): void {
+    this.epoch++;
+    this.stats.crashes++;
+    for (const id of [...this.inodes.keys()].sort((a, b) => a - b)) {
+      const node = this.inodes.get(id)!;
+      const ops = node.volatile;
+      const keep = Math.floor(this.random() * (ops.length + 1));
+      const kept = ops.slice(0, keep);
+      const last = kept[kept.length - 1];
+      if (last !== undefined && last.kind === 'write' && last.data.length > 0 && this.random() < this.tearProbability) {
+        const cut = Math.floor(this.random() * last.data.length);
+        kept[kept.length - 1] = { ...last, data: last.data.subarray(0, cut) };
+      }
+      for (const op of kept) node.durable.apply(op);
+      node.visible = node.durable.copy();
+      node.volatile = [];
+    }
+    const byDir = new Map<string, DirOp[]>();
+    for (const op of this.volatileDirOps) {
+      const d = dirOf(op.kind === 'rename' ? op.to : op.path);
+      const list = byDir.get(d) ?? [];
+      list.push(op);
+      byDir.set(d, list);
+    }
+    const keptSeqs = new Set<number>();
+    for (const d of [...byDir.keys()].sort()) {
+      const ops = byDir.get(d)!;
+      const keep = Math.floor(this.random() * (ops.length + 1));
+      for (const op of ops.slice(0, keep)) keptSeqs.add(op.seq);
+    }
+    // Applied in global order so a rename sees the link it depends on.
+    for (const op of this.volatileDirOps) if (keptSeqs.has(op.seq)) applyDirOp(this.durableNames, op);
+    this.volatileDirOps = [];
+    this.visibleNames = new Map([...this.durableNames.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+    this.dropUnreachable();
+  }
+
+  // ---- inspection for tests ------------------------------------------------------------------
+
+  /** Paths of the files visible now, sorted. */
+  paths(): string[] {
+    return [...this.visibleNames.keys()].sort();
+  }
+
+  /** What a reader sees now (null when there is no such file). */
+  visibleBytes(path: string): Uint8Array | null {
+    const id = this.visibleNames.get(normalize(path));
+    return id === undefined ? null : this.inodes.get(id)!.visible.view().slice();
+  }
+
+  /** What a crash that keeps nothing volatile would leave (null when the name is not durable). */
+  durableBytes(path: string): Uint8Array | null {
+    const id = this.durableNames.get(normalize(path));
+    return id === undefined ? null : this.inodes.get(id)!.durable.view().slice();
+  }
+
+  /** Completed but unsynced operations of a file, and unsynced entry operations of a directory. */
+  volatileCounts(path: string): { fileOps: number; dirOps: number } {
+    const p = normalize(path);
+    const id = this.visibleNames.get(p);
+    const fileOps = id === undefined ? 0 : this.inodes.get(id)!.volatile.length;
+    const dirOps = this.volatileDirOps.filter((op) => dirOf(op.kind === 'rename' ? op.to : op.path) === p).length;
+    return { fileOps, dirOps };
+  }
+
+  /** Replaces a file's durable and visible bytes at once (tests building damaged disks). */
+  setDurableBytes(path: string, bytes: Uint8Array): void {
+    const id = this.durableNames.get(normalize(path));
+    if (id === undefined) throw simError('ENOENT', path);
+    const node = this.inodes.get(id)!;
+    node.durable = new Bytes(bytes);
+    node.volatile = [];
+    node.visible = new Bytes(bytes);
+  }
+
+  // ---- internals used by SimMount and SimHandle ----------------------------------------------
+
+  /** @internal */
+  currentEpoch(): number {
+    return this.epoch;
+  }
+
+  /** @internal Runs `fn` after the operation's latency unless the disk crashed meanwhile. */
+  later(kind: 'write' | 'sync', epoch: number, fn: () => void): void {
+    const base = kind === 'write' ? this.writeLatencyMs : this.syncLatencyMs;
+    const delay = base + this.random() * this.jitterMs;
+    this.scheduler.schedule(delay, () => {
+      if (this.epoch === epoch) fn();
+    });
+  }
+
+  /** @internal */
+  takeFault(op: SimOp): Error | null {
+    const code = this.faults[op].shift();
+    if (code === undefined) return null;
+    this.stats.faultsInjected++;
+    return simError(code, `simulated ${op} failure`);
+  }
+
+  /** @internal */
+  nextOpSeq(): number {
+    return ++this.opSeq;
+  }
+
+  /** @internal */
+  inode(id: number): Inode {
+    const node = this.inodes.get(id);
+    if (node === undefined) throw simError('ENOENT', `inode ${id}`);
+    return node;
+  }
+
+  /** @internal */
+  lookup(path: string): number | undefined {
+    return this.visibleNames.get(normalize(path));
+  }
+
+  /** @internal */
+  hasDir(dir: string): boolean {
+    return this.dirs.has(normalize(dir));
+  }
+
+  /** @internal */
+  addDirs(dir: string): void {
+    let d = normalize(dir);
+    while (!this.dirs.has(d)) {
+      this.dirs.add(d);
+      d = dirOf(d);
+    }
+  }
+
+  /** @internal */
+  listDir(dir: string): string[] {
+    const d = normalize(dir);
+    if (!this.dirs.has(d)) throw simError('ENOENT', `no directory ${dir}`);
+    const prefix = d === '/' ? '/' : d + '/';
+    const names = new Set<string>();
+    for (const p of this.visibleNames.keys()) if (dirOf(p) === d) names.add(p.slice(prefix.length));
+    for (const sub of this.dirs) if (sub !== d && dirOf(sub) === d) names.add(sub.slice(prefix.length));
+    return [...names].sort();
+  }
+
+  /** @internal */
+  createFile(path: string): number {
+    const p = normalize(path);
+    const id = ++this.inodeSeq;
+    this.inodes.set(id, { id, durable: new Bytes(), visible: new Bytes(), volatile: [] });
+    this.dirOp({ seq: this.nextOpSeq(), kind: 'link', path: p, inode: id });
+    return id;
+  }
+
+  /** @internal */
+  dirOp(op: DirOp): void {
+    applyDirOp(this.visibleNames, op);
+    this.volatileDirOps.push(op);
+  }
+
+  /** @internal Makes durable the directory's entry operations up to `upToSeq`. */
+  commitDir(dir: string, upToSeq: number): void {
+    const rest: DirOp[] = [];
+    for (const op of this.volatileDirOps) {
+      const d = dirOf(op.kind === 'rename' ? op.to : op.path);
+      if (d === dir && op.seq <= upToSeq) applyDirOp(this.durableNames, op);
+      else rest.push(op);
+    }
+    this.volatileDirOps = rest;
+  }
+
+  private dropUnreachable(): void {
+    const live = new Set<number>([...this.durableNames.values()]);
+    for (const id of [...this.inodes.keys()]) if (!live.has(id)) this.inodes.delete(id);
+  }
+}
+
+function applyDirOp(names: Map<string, number>, op: DirOp): void {
+  if (op.kind === 'link') names.set(op.path, op.inode);
+  else if (op.kind === 'unlink') names.delete(op.path);
+  else {
+    const id = names.get(op.from);
+    if (id === undefined) return; // the link it depended on was not kept: nothing to rename
+    names.delete(op.from);
+    names.set(op.to, id);
+  }
+}
+
+/** The FileSystem of one incarnation. */
+class SimMount implements FileSystem {
+  constructor(
+    private readonly disk: SimDisk,
+    readonly epoch: number,
+  ) {}
+
+  private live(): void {
+    if (this.disk.currentEpoch() !== this.epoch) throw simError('ESTALE', 'the disk crashed since this mount was made');
+  }
+
+  mkdirp(dir: string): void {
+    this.live();
+    this.disk.addDirs(dir);
+  }
+
+  readdir(dir: string): string[] {
+    this.live();
+    return this.disk.listDir(dir);
+  }
+
+  exists(path: string): boolean {
+    this.live();
+    return this.disk.lookup(path) !== undefined || this.disk.hasDir(path);
+  }
+
+  readFile(path: string): Uint8Array {
+    this.live();
+    const id = this.disk.lookup(path);
+    if (id === undefined) throw simError('ENOENT', path);
+    return this.disk.inode(id).visible.view().slice();
+  }
+
+  rename(from: string, to: string): void {
+    this.live();
+    const f = normalize(from);
+    const t = normalize(to);
+    if (dirOf(f) !== dirOf(t)) throw simError('EXDEV', `rename across directories: ${from} -> ${to}`);
+    if (this.disk.lookup(f) === undefined) throw simError('ENOENT', from);
+    this.disk.dirOp({ seq: this.disk.nextOpSeq(), kind: 'rename', from: f, to: t });
+  }
+
+  unlink(path: string): void {
+    this.live();
+    const p = normalize(path);
+    if (this.disk.lookup(p) === undefined) throw simError('ENOENT', path);
+    this.disk.dirOp({ seq: this.disk.nextOpSeq(), kind: 'unlink', path: p });
+  }
+
+  syncDir(dir: string, cb: (err: Error | null) => void): void {
+    this.live();
+    const d = normalize(dir);
+    if (!this.disk.hasDir(d)) throw simError('ENOENT', `no directory ${dir}`);
+    const fault = this.disk.takeFault('syncDir');
+    const upTo = this.disk.nextOpSeq();
+    this.disk.stats.syncDirs++;
+    this.disk.later('sync', this.epoch, () => {
+      if (fault === null) this.disk.commitDir(d, upTo);
+      cb(fault);
+    });
+  }
+
+  open(path: string, flags: 'create' | 'existing'): FileHandle {
+    this.live();
+    const p = normalize(path);
+    if (!this.disk.hasDir(dirOf(p))) throw simError('ENOENT', `no directory for ${path}`);
+    let id = this.disk.lookup(p);
+    if (id === undefined) {
+      if (flags === 'existing') throw simError('ENOENT', path);
+      id = this.disk.createFile(p);
+    } else if (flags === 'create') {
+      // O_TRUNC: a data change like any other, volatile until the file is synced.
+      const node = this.disk.inode(id);
+      const op: FileOp = { seq: this.disk.nextOpSeq(), kind: 'truncate', length: 0 };
+      node.visible.apply(op);
+      node.volatile.push(op);
+    }
+    return new SimHandle(this.disk, this.epoch, id);
+  }
+}
+
+class SimHandle implements FileHandle {
+  private closed = false;
+  constructor(
+    private readonly disk: SimDisk,
+    private readonly epoch: number,
+    private readonly id: number,
+  ) {}
+
+  private live(): ReturnType<SimDisk['inode']> {
+    if (this.disk.currentEpoch() !== this.epoch) throw simError('ESTALE', 'the disk crashed since this file was opened');
+    if (this.closed) throw simError('EBADF', 'file handle closed');
+    return this.disk.inode(this.id);
+  }
+
+  size(): number {
+    return this.live().visible.length;
+  }
+
+  write(data: Uint8Array, position: number, cb: (err: Error | null) => void): void {
+    this.live();
+    // Copied now: the caller may reuse its buffer once the callback fired, and the bytes written
+    // are those at the time of the call.
+    const copy = data.slice();
+    const fault = this.disk.takeFault('write');
+    this.disk.stats.writes++;
+    this.disk.later('write', this.epoch, () => {
+      if (fault === null) {
+        const node = this.disk.inode(this.id);
+        const op: FileOp = { seq: this.disk.nextOpSeq(), kind: 'write', position, data: copy };
+        node.visible.apply(op);
+        node.volatile.push(op);
+      }
+      cb(fault);
+    });
+  }
+
+  sync(cb: (err: Error | null) => void): void {
+    this.live();
+    const fault = this.disk.takeFault('sync');
+    // Only operations completed before the call are covered.
+    const upTo = this.disk.nextOpSeq();
+    this.disk.stats.syncs++;
+    this.disk.later('sync', this.epoch, () => {
+      const node = this.disk.inode(this.id);
+      const covered = node.volatile.filter((op) => op.seq <= upTo);
+      node.volatile = node.volatile.filter((op) => op.seq > upTo);
+      if (fault === null) for (const op of covered) node.durable.apply(op);
+      cb(fault);
+    });
+  }
+
+  truncate(length: number, cb: (err: Error | null) => void): void {
+    this.live();
+    const fault = this.disk.takeFault('truncate');
+    this.disk.stats.truncates++;
+    this.disk.later('write', this.epoch, () => {
+      if (fault === null) {
+        const node = this.disk.inode(this.id);
+        const op: FileOp = { seq: this.disk.nextOpSeq(), kind: 'truncate', length };
+        node.visible.apply(op);
+        node.volatile.push(op);
+      }
+      cb(fault);
+    });
+  }
+
+  readSync(position: number, length: number): Uint8Array {
+    const node = this.live();
+    return node.visible.view().slice(position, Math.min(node.visible.length, position + length));
+  }
+
+  close(): void {
+    if (this.disk.currentEpoch() !== this.epoch) return;
+    this.closed = true;
+  }
+}

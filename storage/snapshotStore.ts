@@ -1,0 +1,205 @@
+/**
+ * Snapshot files: `snap-<index>-<term>.snap`, each checksummed, written atomically
+ * (temporary file, fdatasync, rename, directory fsync). The newest `snapshotsKept` are kept; loading
+ * returns the newest valid one and records every file it had to skip in `lastLoadErrors`.
+ *
+ *   0  u32 headerCrc   CRC-32 of bytes 4..(32 + metaBytes)
+ *   4  "SRSN"
+ *   8  u32 version
+ *  12  u32 metaBytes
+ *  16  u64 dataBytes
+ *  24  u32 dataCrc     CRC-32 of the data
+ *  28  u32 zero
+ *  32  meta (JSON: index, term, membership)
+ *  32 + metaBytes: data
+ */
+import { join } from 'node:path';
+import type { Membership, SnapshotMeta } from '../machines/types.js';
+import { crc32Bytes, crc32Range } from './crc.js';
+import { invariant, ioError } from './errors.js';
+import { readU32, readU64, writeU32, writeU64 } from './frame.js';
+import { runSteps, type Done } from './steps.js';
+import type { FileSystem, SnapshotStore } from './types.js';
+
+const MAGIC = [0x53, 0x52, 0x53, 0x4e]; // "SRSN"
+const VERSION = 1;
+const HEADER_BYTES = 32;
+const META_BYTES_MAX = 1024 * 1024;
+const NAME = /^snap-(\d{16})-(\d{16})\.snap$/;
+const TEMP_SUFFIX = '.tmp';
+
+export interface SnapshotLoadError {
+  readonly file: string;
+  /** Stable code: 'snapshot-checksum' (bytes damaged) or 'snapshot-unreadable' (read failed). */
+  readonly code: 'snapshot-checksum' | 'snapshot-unreadable';
+  readonly message: string;
+}
+
+export interface SnapshotStoreOptions {
+  /** How many snapshot files to keep (the newest ones). Default 2, at least 1. */
+  readonly snapshotsKept?: number;
+  /** Planted bug for the simulator: skip every fsync. Never set it otherwise. */
+  readonly plantSkipFsync?: boolean;
+}
+
+export function snapshotFileName(meta: SnapshotMeta): string {
+  return `snap-${String(meta.index).padStart(16, '0')}-${String(meta.term).padStart(16, '0')}.snap`;
+}
+
+export function encodeSnapshot(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
+  const metaBytes = Buffer.from(JSON.stringify({ index: meta.index, term: meta.term, membership: meta.membership }), 'utf8');
+  invariant(metaBytes.length <= META_BYTES_MAX, 'snapshot meta too large');
+  const buf = new Uint8Array(HEADER_BYTES + metaBytes.length + data.length);
+  buf.set(MAGIC, 4);
+  writeU32(buf, 8, VERSION);
+  writeU32(buf, 12, metaBytes.length);
+  writeU64(buf, 16, data.length);
+  writeU32(buf, 24, crc32Bytes(data, 0));
+  writeU32(buf, 28, 0);
+  buf.set(metaBytes, HEADER_BYTES);
+  buf.set(data, HEADER_BYTES + metaBytes.length);
+  writeU32(buf, 0, crc32Range(buf, 4, HEADER_BYTES + metaBytes.length, 0));
+  return buf;
+}
+
+/** Decodes and validates a snapshot file; returns the reason when it is not valid. */
+export function decodeSnapshot(buf: Uint8Array): { meta: SnapshotMeta; data: Uint8Array } | string {
+  if (buf.length < HEADER_BYTES) return 'shorter than a snapshot header';
+  const metaBytes = readU32(buf, 12);
+  if (metaBytes > META_BYTES_MAX || HEADER_BYTES + metaBytes > buf.length) return 'meta length out of range';
+  if (readU32(buf, 0) !== crc32Range(buf, 4, HEADER_BYTES + metaBytes, 0)) return 'header checksum mismatch';
+  for (let i = 0; i < MAGIC.length; i++) if (buf[4 + i] !== MAGIC[i]) return 'magic mismatch';
+  if (readU32(buf, 8) !== VERSION) return 'unknown version';
+  const dataBytes = readU64(buf, 16);
+  if (dataBytes < 0 || HEADER_BYTES + metaBytes + dataBytes !== buf.length) return 'length mismatch';
+  const data = buf.subarray(HEADER_BYTES + metaBytes);
+  if (crc32Bytes(data, 0) !== readU32(buf, 24)) return 'data checksum mismatch';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + HEADER_BYTES, metaBytes).toString('utf8'));
+  } catch {
+    return 'meta is not JSON';
+  }
+  const meta = validMeta(parsed);
+  return meta === null ? 'meta fields invalid' : { meta, data };
+}
+
+function validMeta(v: unknown): SnapshotMeta | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const o = v as Record<string, unknown>;
+  const m = o['membership'] as Record<string, unknown> | undefined;
+  const ids = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string');
+  if (!Number.isSafeInteger(o['index']) || (o['index'] as number) < 0) return null;
+  if (!Number.isSafeInteger(o['term']) || (o['term'] as number) < 0) return null;
+  if (typeof m !== 'object' || m === null || !ids(m['voters']) || !ids(m['learners'])) return null;
+  const membership: Membership = { voters: [...m['voters']], learners: [...m['learners']] };
+  return { index: o['index'] as number, term: o['term'] as number, membership };
+}
+
+export class FileSnapshotStore implements SnapshotStore {
+  /** Files skipped by the last `load()` and why. */
+  lastLoadErrors: SnapshotLoadError[] = [];
+  private readonly kept: number;
+  private readonly skipFsync: boolean;
+  /** Saves run one at a time, in call order. */
+  private readonly queue: Array<() => void> = [];
+  private saving = false;
+
+  constructor(
+    private readonly fs: FileSystem,
+    readonly dir: string,
+    options: SnapshotStoreOptions = {},
+  ) {
+    this.kept = Math.max(1, options.snapshotsKept ?? 2);
+    this.skipFsync = options.plantSkipFsync === true;
+    fs.mkdirp(dir);
+    // A temporary file is a save that crashed before its rename: never valid, never read.
+    for (const name of fs.readdir(dir)) if (name.endsWith(TEMP_SUFFIX)) fs.unlink(join(dir, name));
+  }
+
+  save(meta: SnapshotMeta, data: Uint8Array, cb: (err: Error | null) => void): void {
+    invariant(Number.isSafeInteger(meta.index) && meta.index >= 0, 'snapshot index invalid');
+    invariant(Number.isSafeInteger(meta.term) && meta.term >= 0, 'snapshot term invalid');
+    this.queue.push(() => this.saveNow(meta, data, (err) => {
+      this.saving = false;
+      this.pump();
+      cb(err);
+    }));
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.saving) return;
+    const job = this.queue.shift();
+    if (job === undefined) return;
+    this.saving = true;
+    job();
+  }
+
+  private saveNow(meta: SnapshotMeta, data: Uint8Array, done: Done): void {
+    const bytes = encodeSnapshot(meta, data);
+    const name = snapshotFileName(meta);
+    const temp = join(this.dir, name + TEMP_SUFFIX);
+    const handle = this.fs.open(temp, 'create');
+    let open = true;
+    const close = (): void => {
+      if (open) {
+        open = false;
+        handle.close();
+      }
+    };
+    runSteps(
+      [
+        (next) => handle.write(bytes, 0, (err) => next(err && ioError('snapshot write', err))),
+        (next) => (this.skipFsync ? next(null) : handle.sync((err) => next(err && ioError('snapshot fdatasync', err)))),
+        (next) => {
+          close();
+          this.fs.rename(temp, join(this.dir, name));
+          // Older files go in the same directory sync: a crash keeps the rename whenever it keeps an unlink.
+          for (const old of this.names().slice(this.kept)) this.fs.unlink(join(this.dir, old));
+          if (this.skipFsync) next(null);
+          else this.fs.syncDir(this.dir, (err) => next(err && ioError('snapshot directory fsync', err)));
+        },
+      ],
+      (err) => {
+        if (err !== null) close();
+        done(err);
+      },
+    );
+  }
+
+  /** Snapshot file names, newest (highest index, then term) first. */
+  private names(): string[] {
+    return this.fs
+      .readdir(this.dir)
+      .filter((n) => NAME.test(n))
+      .sort()
+      .reverse();
+  }
+
+  load(): { meta: SnapshotMeta; data: Uint8Array } | null {
+    const errors: SnapshotLoadError[] = [];
+    this.lastLoadErrors = errors;
+    for (const name of this.names()) {
+      let bytes: Uint8Array;
+      try {
+        bytes = this.fs.readFile(join(this.dir, name));
+      } catch (e) {
+        errors.push({ file: name, code: 'snapshot-unreadable', message: (e as Error).message });
+        continue;
+      }
+      const got = decodeSnapshot(bytes);
+      if (typeof got === 'string') {
+        errors.push({ file: name, code: 'snapshot-checksum', message: got });
+        continue;
+      }
+      const m = NAME.exec(name)!;
+      if (Number(m[1]) !== got.meta.index || Number(m[2]) !== got.meta.term) {
+        errors.push({ file: name, code: 'snapshot-checksum', message: 'file name does not match its meta' });
+        continue;
+      }
+      return got;
+    }
+    return null;
+  }
+}

@@ -1,0 +1,436 @@
+/**
+ * The segmented write-ahead log: `DurableLog` with group commit.
+ *
+ * Writes are encoded straight into the batch that is filling; one batch at a time is in flight
+ * (hard state replace if any, then one write and one fdatasync of the active segment), and every
+ * write that arrives meanwhile joins the next batch. `onDurable(seq)` reports the highest sequence
+ * number of a batch once all of it is durable; batches complete in order, so reports are in order.
+ *
+ * Fail-stop: the first failed write, fdatasync, truncate or directory fsync calls `onFatal` once;
+ * from then on nothing is reported durable and no I/O is retried (after a failed fsync the kernel
+ * may have dropped the dirty pages, so a retry that succeeds would prove nothing).
+ *
+ * Open a log with `openLog` (storage/openLog.ts), re-exported here.
+ */
+import { join } from 'node:path';
+import type { HardState } from '../machines/types.js';
+import { invariant, ioError, StorageError } from './errors.js';
+import { FRAME_HEADER_BYTES } from './frame.js';
+import { writeHardState } from './hardState.js';
+import type { WalLimits } from './options.js';
+import {
+  BatchBuffer,
+  encodeSegmentPrefix,
+  ENTRY_FIELDS_BYTES,
+  INDEX_PAYLOAD_BYTES,
+  SEGMENT_PREFIX_BYTES_MAX,
+  segmentPrefixBytes,
+  type DamageMark,
+} from './records.js';
+import type { ScannedSegment } from './scan.js';
+import { joinAll, runSteps } from './steps.js';
+import type { DurableLog, FileHandle, FileSystem, LogWrite } from './types.js';
+
+export { openLog, openLogAsync, type OpenedLog } from './openLog.js';
+
+export const SEGMENT_NAME = /^(\d{20})\.wal$/;
+
+export function segmentFileName(no: number): string {
+  return `${String(no).padStart(20, '0')}.wal`;
+}
+
+interface Batch {
+  readonly buf: BatchBuffer;
+  /** Highest sequence number in the batch; 0 when it holds only records without one (base). */
+  lastSeq: number;
+  /** The newest hard state among the batch's writes. */
+  hardState: HardState | null;
+  maxEntryIndex: number;
+  /** The damage mark pending before the batch's first record: repeated if the batch opens a segment. */
+  readonly markAtStart: DamageMark | null;
+}
+
+/** What `openLog` hands over once recovery and its repairs are durable. */
+export interface WalStart {
+  readonly fs: FileSystem;
+  readonly dir: string;
+  readonly walDir: string;
+  readonly limits: WalLimits;
+  /** The active segment, already holding its durable prefix records. */
+  readonly active: { readonly no: number; readonly handle: FileHandle; readonly sizeBytes: number };
+  /** Every segment in the directory, oldest first, the active one last. */
+  readonly segments: ScannedSegment[];
+  /** Index the next appended entry must have. */
+  readonly nextIndex: number;
+  /** Entries through this index are covered by a snapshot. */
+  readonly floorIndex: number;
+  readonly pendingMark: DamageMark | null;
+  readonly hardState: HardState;
+}
+
+const POOL_BUFFERS_MAX = 4;
+
+export class Wal implements DurableLog {
+  onDurable: (seq: number) => void = () => {};
+  onFatal: (err: Error) => void = () => {};
+
+  private readonly fs: FileSystem;
+  private readonly walDir: string;
+  private readonly dir: string;
+  private readonly limits: WalLimits;
+  private readonly segments: ScannedSegment[];
+  private activeNo: number;
+  private activeHandle: FileHandle;
+  private activeBytes: number;
+
+  private nextSeq = 1;
+  private nextIndex: number;
+  private floorIndex: number;
+  private pendingMark: DamageMark | null;
+  private hardState: HardState;
+
+  private filling: Batch | null = null;
+  private readonly queued: Batch[] = [];
+  private inflight: Batch | null = null;
+  private readonly pool: BatchBuffer[] = [];
+  private failed: Error | null = null;
+  private closing: ((err: Error | null) => void) | null = null;
+  private closed = false;
+  private compacting = false;
+
+  /** Counters for metrics and tests. */
+  readonly stats = { batches: 0, fdatasyncs: 0, writes: 0, bytes: 0, rotations: 0, segmentsDeleted: 0 };
+
+  constructor(start: WalStart) {
+    this.fs = start.fs;
+    this.dir = start.dir;
+    this.walDir = start.walDir;
+    this.limits = start.limits;
+    this.segments = start.segments;
+    this.activeNo = start.active.no;
+    this.activeHandle = start.active.handle;
+    this.activeBytes = start.active.sizeBytes;
+    this.nextIndex = start.nextIndex;
+    this.floorIndex = start.floorIndex;
+    this.pendingMark = start.pendingMark;
+    this.hardState = start.hardState;
+    invariant(this.segments.length > 0 && this.segments[this.segments.length - 1]!.no === this.activeNo, 'active segment is not the last one');
+  }
+
+  /** Index the next appended entry must have (after every write issued so far). */
+  expectedNextIndex(): number {
+    return this.nextIndex;
+  }
+
+  /** True once a write or sync failed (fail-stop). */
+  hasFailed(): boolean {
+    return this.failed !== null;
+  }
+
+  write(w: LogWrite): number {
+    invariant(!this.closed && this.closing === null, 'write after close');
+    const recordBytes = this.checkWrite(w);
+    const seq = this.nextSeq++;
+    if (this.failed !== null) return seq;
+    const batch = this.batchFor(recordBytes);
+    const buf = batch.buf;
+    if (w.truncateFrom !== undefined) {
+      buf.appendTruncate(w.truncateFrom);
+      this.nextIndex = w.truncateFrom;
+    }
+    const entries = w.entries;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      buf.appendEntry(e);
+      if (e.index > batch.maxEntryIndex) batch.maxEntryIndex = e.index;
+    }
+    if (entries.length > 0) {
+      this.nextIndex = entries[entries.length - 1]!.index + 1;
+      this.noteReached(this.nextIndex - 1);
+    }
+    if (w.hardState !== undefined) {
+      batch.hardState = w.hardState;
+      this.hardState = w.hardState;
+    }
+    batch.lastSeq = seq;
+    this.pump();
+    return seq;
+  }
+
+  /** Validates a write against the log's invariants; returns the record bytes it will take. */
+  private checkWrite(w: LogWrite): number {
+    let next = this.nextIndex;
+    let bytes = 0;
+    if (w.truncateFrom !== undefined) {
+      const f = w.truncateFrom;
+      invariant(Number.isSafeInteger(f) && f > this.floorIndex && f <= next, `truncateFrom ${f} outside (${this.floorIndex}, ${next}]`);
+      next = f;
+      bytes += FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES;
+    }
+    let prevTerm = 0;
+    for (let i = 0; i < w.entries.length; i++) {
+      const e = w.entries[i]!;
+      invariant(e.index === next, `entry index ${e.index} where ${next} was expected`);
+      invariant(Number.isSafeInteger(e.term) && e.term >= prevTerm, `entry ${e.index} term ${e.term} invalid or decreasing`);
+      invariant(e.kind === 0 || e.kind === 1 || e.kind === 2, `entry ${e.index} kind ${e.kind} unknown`);
+      invariant(e.data instanceof Uint8Array && e.data.length <= this.limits.entryDataBytesMax, `entry ${e.index} data missing or too large`);
+      prevTerm = e.term;
+      next++;
+      bytes += FRAME_HEADER_BYTES + ENTRY_FIELDS_BYTES + e.data.length;
+    }
+    const hs = w.hardState;
+    if (hs !== undefined) {
+      const cur = this.hardState;
+      invariant(Number.isSafeInteger(hs.term) && hs.term >= cur.term, `hard state term ${hs.term} below ${cur.term}`);
+      // One vote per term: changing a cast vote within a term is exactly the bug a WAL must not hide.
+      invariant(hs.term > cur.term || cur.vote === null || hs.vote === cur.vote, `vote changed within term ${hs.term}`);
+      invariant(hs.vote === null || typeof hs.vote === 'string', 'vote must be a node id or null');
+    }
+    return bytes;
+  }
+
+  /** The filling batch if the record bytes fit (or it is empty), else a fresh one. */
+  private batchFor(recordBytes: number): Batch {
+    const f = this.filling;
+    if (f !== null && (f.buf.recordBytes() === 0 || f.buf.recordBytes() + recordBytes <= this.limits.batchBytesMax)) return f;
+    if (f !== null) this.queued.push(f);
+    const buf = this.pool.pop() ?? new BatchBuffer(Math.min(this.limits.batchBytesMax, 1024 * 1024) + SEGMENT_PREFIX_BYTES_MAX);
+    buf.reset();
+    const batch: Batch = { buf, lastSeq: 0, hardState: null, maxEntryIndex: 0, markAtStart: this.pendingMark };
+    this.filling = batch;
+    return batch;
+  }
+
+  private noteReached(index: number): void {
+    if (this.pendingMark !== null && index >= this.pendingMark.lastIndexSeen) this.pendingMark = null;
+  }
+
+  /** Starts the next batch when none is in flight. */
+  private pump(): void {
+    if (this.inflight !== null || this.failed !== null || this.closed) return;
+    let batch = this.queued.shift();
+    if (batch === undefined && this.filling !== null) {
+      batch = this.filling;
+      this.filling = null;
+    }
+    if (batch === undefined) {
+      if (this.closing !== null) this.finishClose();
+      return;
+    }
+    this.inflight = batch;
+    this.stats.batches++;
+    this.flush(batch);
+  }
+
+  private flush(batch: Batch): void {
+    const hs = batch.hardState;
+    runSteps(
+      [
+        // The hard state first: a crash in between leaves the new term with the old log, a state
+        // the node really passed through; the reverse could leave entries of a term not yet recorded.
+        (next) => (hs === null ? next(null) : writeHardState(this.fs, this.dir, hs, this.limits.plantSkipFsync, next)),
+        (next) => this.writeRecords(batch, next),
+      ],
+      (err) => {
+        if (err !== null) {
+          this.fatal(err);
+          return;
+        }
+        invariant(this.inflight === batch, 'batch completed out of order');
+        this.inflight = null;
+        this.release(batch.buf);
+        this.pump();
+        if (batch.lastSeq > 0) this.onDurable(batch.lastSeq);
+      },
+    );
+  }
+
+  /** Writes and syncs the batch's records, in the active segment or in a new one. */
+  private writeRecords(batch: Batch, done: (err: Error | null) => void): void {
+    const recordBytes = batch.buf.recordBytes();
+    const skipFsync = this.limits.plantSkipFsync;
+    if (recordBytes === 0) {
+      // Only a hard state (or nothing at all): still complete through the disk, never synchronously.
+      if (batch.hardState !== null || skipFsync) done(null);
+      else this.syncActive(done);
+      return;
+    }
+    const activeHasRecords = this.activeBytes > segmentPrefixBytes(null);
+    if (activeHasRecords && this.activeBytes + recordBytes > this.limits.segmentBytesMax) {
+      this.rotate(batch, done);
+      return;
+    }
+    const position = this.activeBytes;
+    this.activeBytes += recordBytes;
+    this.noteSegmentEntries(batch);
+    this.stats.writes++;
+    this.stats.bytes += recordBytes;
+    this.activeHandle.write(batch.buf.buf.subarray(SEGMENT_PREFIX_BYTES_MAX, batch.buf.length), position, (err) => {
+      if (err !== null) done(ioError('segment write', err));
+      else if (skipFsync) done(null);
+      else this.syncActive(done);
+    });
+  }
+
+  private syncActive(done: (err: Error | null) => void): void {
+    this.stats.fdatasyncs++;
+    this.activeHandle.sync((err) => done(err && ioError('segment fdatasync', err)));
+  }
+
+  /**
+   * Opens the next segment with this batch as its content. The batch is reported durable only when
+   * the file's bytes and its directory entry are both durable, so recovery never depends on a
+   * segment that might vanish; the previous segment was synced by its last batch.
+   */
+  private rotate(batch: Batch, done: (err: Error | null) => void): void {
+    const no = this.activeNo + 1;
+    const start = encodeSegmentPrefix(batch.buf.buf, SEGMENT_PREFIX_BYTES_MAX, no, this.activeNo, batch.markAtStart);
+    const bytes = batch.buf.buf.subarray(start, batch.buf.length);
+    const path = join(this.walDir, segmentFileName(no));
+    let handle: FileHandle;
+    try {
+      handle = this.fs.open(path, 'create');
+    } catch (e) {
+      done(ioError('segment create', e as Error));
+      return;
+    }
+    this.stats.rotations++;
+    this.stats.writes++;
+    this.stats.bytes += bytes.length;
+    const skipFsync = this.limits.plantSkipFsync;
+    handle.write(bytes, 0, (err) => {
+      if (err !== null) {
+        handle.close();
+        done(ioError('segment write', err));
+        return;
+      }
+      const switchOver = (syncErr: Error | null): void => {
+        if (syncErr !== null) {
+          handle.close();
+          done(syncErr);
+          return;
+        }
+        this.activeHandle.close();
+        this.activeHandle = handle;
+        this.activeNo = no;
+        this.activeBytes = bytes.length;
+        this.segments.push({ no, name: segmentFileName(no), sizeBytes: 0, maxEntryIndex: 0 });
+        this.noteSegmentEntries(batch);
+        done(null);
+      };
+      if (skipFsync) {
+        switchOver(null);
+        return;
+      }
+      const both = joinAll(2, switchOver);
+      this.stats.fdatasyncs++;
+      handle.sync((e) => both(e && ioError('segment fdatasync', e)));
+      this.fs.syncDir(this.walDir, (e) => both(e && ioError('wal directory fsync', e)));
+    });
+  }
+
+  private noteSegmentEntries(batch: Batch): void {
+    const seg = this.segments[this.segments.length - 1]!;
+    if (batch.maxEntryIndex > seg.maxEntryIndex) seg.maxEntryIndex = batch.maxEntryIndex;
+  }
+
+  private release(buf: BatchBuffer): void {
+    // Keep a few buffers for reuse; a rare huge batch's buffer is left to the garbage collector.
+    if (this.pool.length < POOL_BUFFERS_MAX && buf.buf.length <= 2 * this.limits.batchBytesMax + SEGMENT_PREFIX_BYTES_MAX) {
+      this.pool.push(buf);
+    }
+  }
+
+  compact(throughIndex: number): void {
+    invariant(Number.isSafeInteger(throughIndex) && throughIndex >= 0, `compact(${throughIndex}) invalid`);
+    if (this.failed !== null || this.closed || this.closing !== null) return;
+    if (throughIndex > this.floorIndex) this.floorIndex = throughIndex;
+    if (throughIndex >= this.nextIndex) {
+      // A snapshot past the end of the log (installed from the leader): record where the log
+      // continues, in order with the writes, so the next entry does not look like a gap.
+      const batch = this.batchFor(FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES);
+      batch.buf.appendBase(throughIndex);
+      this.nextIndex = throughIndex + 1;
+      this.noteReached(throughIndex);
+      this.pump();
+    }
+    this.deleteCovered(throughIndex);
+  }
+
+  /** Deletes the oldest segments whose entries are all covered, never the active one. */
+  private deleteCovered(throughIndex: number): void {
+    let deleted = 0;
+    while (this.segments.length > 1 && this.segments[0]!.maxEntryIndex <= throughIndex) {
+      const seg = this.segments.shift()!;
+      try {
+        this.fs.unlink(join(this.walDir, seg.name));
+      } catch (e) {
+        this.fatal(ioError('segment unlink', e as Error));
+        return;
+      }
+      deleted++;
+    }
+    this.stats.segmentsDeleted += deleted;
+    if (deleted === 0 || this.compacting) return;
+    // Deleting is safe before the directory sync: a crash that undoes it only brings back covered entries.
+    this.compacting = true;
+    this.fs.syncDir(this.walDir, (err) => {
+      this.compacting = false;
+      if (err !== null) this.fatal(ioError('wal directory fsync after compaction', err));
+    });
+  }
+
+  close(cb: (err: Error | null) => void): void {
+    if (this.closed || this.closing !== null) {
+      cb(new StorageError('STORAGE_CLOSED', 'log already closed'));
+      return;
+    }
+    if (this.failed !== null) {
+      this.closed = true;
+      this.closeHandle();
+      cb(this.failed);
+      return;
+    }
+    this.closing = cb;
+    if (this.inflight === null && this.queued.length === 0 && this.filling === null) {
+      // Nothing to wait for, but complete through the disk, never synchronously.
+      this.inflight = { buf: new BatchBuffer(0), lastSeq: 0, hardState: null, maxEntryIndex: 0, markAtStart: null };
+      this.syncActive((err) => {
+        this.inflight = null;
+        if (err !== null) this.fatal(err);
+        else this.pump();
+      });
+    }
+  }
+
+  private finishClose(): void {
+    const cb = this.closing!;
+    this.closing = null;
+    this.closed = true;
+    this.closeHandle();
+    cb(null);
+  }
+
+  private closeHandle(): void {
+    try {
+      this.activeHandle.close();
+    } catch {
+      // Closing after a failure: the handle's state does not matter any more.
+    }
+  }
+
+  private fatal(err: Error): void {
+    if (this.failed !== null) return;
+    this.failed = err;
+    this.filling = null;
+    this.queued.length = 0;
+    const closing = this.closing;
+    if (closing !== null) {
+      this.closing = null;
+      this.closed = true;
+      this.closeHandle();
+    }
+    this.onFatal(err);
+    if (closing !== null) closing(err);
+  }
+}
