@@ -60,8 +60,10 @@ export interface CheckResult {
 
 const timeoutMsDefault = 10_000;
 const cacheBytesMaxDefault = 512 * 1024 * 1024;
-/** Estimated bytes of one cache entry besides its bitset: the object, the array slot, the state. */
-const cacheEntryOverheadBytes = 96;
+/** Estimated bytes of one cache entry besides its bitset: map slot, chain slot, state reference. */
+const cacheEntryOverheadBytes = 48;
+/** Cache entries the bitset arena starts with (it doubles when full). */
+const arenaEntriesInitial = 1024;
 /** How often (in steps) the wall clock is consulted. */
 const clockCheckSteps = 1024;
 
@@ -77,11 +79,6 @@ interface Budget {
 interface PartitionResult {
   readonly verdict: Verdict;
   readonly counterexample?: Counterexample;
-}
-
-interface CacheEntry<S> {
-  readonly bits: Uint32Array;
-  readonly state: S;
 }
 
 /** Deterministic per-operation random words for incremental (Zobrist) hashing of the linearized set. */
@@ -105,8 +102,9 @@ function mixHash(a: number, b: number): number {
   return h >>> 0;
 }
 
-function sameBits(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** Whether the bitset stored at `offset` in `arena` equals `bits`. */
+function sameBits(arena: Uint32Array, offset: number, bits: Uint32Array): boolean {
+  for (let i = 0; i < bits.length; i++) if (arena[offset + i] !== bits[i]) return false;
   return true;
 }
 
@@ -160,13 +158,25 @@ function checkPartition<S>(model: Model<S>, ops: readonly Operation[], budget: B
   };
 
   let definiteLeft = 0;
-  for (const op of ops) if (Number.isFinite(op.ret)) definiteLeft++;
+  const definite = new Uint8Array(n);
+  for (let k = 0; k < n; k++) {
+    if (Number.isFinite(ops[k]!.ret)) {
+      definite[k] = 1;
+      definiteLeft++;
+    }
+  }
 
   const words = Math.ceil(n / 32);
   const bits = new Uint32Array(words);
   const zob = zobristWords(n);
   let bitsHash = 0;
-  const cache = new Map<number, CacheEntry<S>[]>();
+  // Lowe's cache without an allocation per entry: entry k's bitset is arena[k*words .. (k+1)*words),
+  // its state cacheState[k]; `cache` maps a hash to its newest entry, `chain[k]` to the one before.
+  const cache = new Map<number, number>();
+  const chain: number[] = [];
+  const cacheState: S[] = [];
+  let arena = new Uint32Array(words * arenaEntriesInitial);
+  let entries = 0;
   const stackEntry: number[] = [];
   const stackState: S[] = [];
   let state = model.init();
@@ -193,22 +203,25 @@ function checkPartition<S>(model: Model<S>, ops: readonly Operation[], budget: B
         bits[w]! |= bit;
         bitsHash ^= zob[i]!;
         const h = mixHash(bitsHash, model.hash(nextState));
-        let bucket = cache.get(h);
+        const head = cache.get(h) ?? -1;
         let seen = false;
-        if (bucket !== undefined) {
-          for (const c of bucket) {
-            if (sameBits(c.bits, bits) && model.equal(c.state, nextState)) {
-              seen = true;
-              break;
-            }
+        for (let k = head; k !== -1; k = chain[k]!) {
+          if (sameBits(arena, k * words, bits) && model.equal(cacheState[k]!, nextState)) {
+            seen = true;
+            break;
           }
         }
         if (!seen) {
-          if (bucket === undefined) {
-            bucket = [];
-            cache.set(h, bucket);
+          if ((entries + 1) * words > arena.length) {
+            const grown = new Uint32Array(arena.length * 2);
+            grown.set(arena);
+            arena = grown;
           }
-          bucket.push({ bits: bits.slice(), state: nextState });
+          arena.set(bits, entries * words);
+          cacheState.push(nextState);
+          chain.push(head);
+          cache.set(h, entries);
+          entries++;
           budget.cacheBytes += words * 4 + cacheEntryOverheadBytes;
           if (budget.cacheBytes > budget.cacheBytesMax) {
             budget.exhausted = 'memory';
@@ -218,7 +231,7 @@ function checkPartition<S>(model: Model<S>, ops: readonly Operation[], budget: B
           stackState.push(state);
           state = nextState;
           lift(entry);
-          if (Number.isFinite(ops[i]!.ret)) definiteLeft--;
+          if (definite[i] === 1) definiteLeft--;
           if (definiteLeft === 0) return { verdict: 'linearizable' };
           entry = next[0]!;
           continue;
@@ -230,7 +243,7 @@ function checkPartition<S>(model: Model<S>, ops: readonly Operation[], budget: B
       continue;
     }
     // A return entry: its operation should have been linearized by now.
-    if (!Number.isFinite(ops[i]!.ret)) return { verdict: 'linearizable' };
+    if (definite[i] === 0) return { verdict: 'linearizable' };
     if (stackEntry.length > bestLength) {
       bestLength = stackEntry.length;
       best = { linearized: stackEntry.map((e) => entOp[e]!), state, blocking: i };
@@ -241,7 +254,7 @@ function checkPartition<S>(model: Model<S>, ops: readonly Operation[], budget: B
     const j = entOp[back]!;
     bits[j >>> 5]! &= ~(1 << (j & 31));
     bitsHash ^= zob[j]!;
-    if (Number.isFinite(ops[j]!.ret)) definiteLeft++;
+    if (definite[j] === 1) definiteLeft++;
     unlift(back);
     entry = next[back]!;
   }
