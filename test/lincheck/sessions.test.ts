@@ -103,6 +103,17 @@ describe('lincheck: sessions model', function () {
     assert.equal(verdict(appendAfter), 'not-linearizable');
   });
 
+  it('a read may answer not-found instead of null', function () {
+    const h = new HistoryRecorder();
+    h.invoke(1, 'read', null, 's1');
+    h.fail(1, notFound);
+    new Client(h, 0).create('s1');
+    assert.equal(verdict(h), 'linearizable');
+    h.invoke(1, 'read', null, 's1');
+    h.fail(1, notFound);
+    assert.equal(verdict(h), 'not-linearizable');
+  });
+
   it('not-found on a live session is a violation (a definite answer, checked)', function () {
     const h = new HistoryRecorder();
     new Client(h, 0).create('s1').append('s1', 'a', 'not-found');

@@ -10,7 +10,7 @@
  * | append  | record       | live; records += record              | session not live             |
  * | rewrite | record       | live; records := [record]            | session not live             |
  * | destroy | null         | live -> destroyed                    | session not live             |
- * | read    | null         | value = records (live) or null       | (any fail: dropped)          |
+ * | read    | null         | value = records (live) or null       | session not live (as null)   |
  *
  * Any other `fail` is a definite "did not take effect" and is dropped (so if its effect shows up
  * anyway, nothing can explain it and the history is not linearizable). `info` reads are dropped;
@@ -62,7 +62,7 @@ export const sessionsModel: Model<SessionState> = {
       if (op.f === 'create' && op.outcome !== 'ok') return null;
       throw new HistoryError('HISTORY_FIELD', 0, `operation #${op.id}: ${op.f} ${op.outcome} needs a key (the session id)`);
     }
-    if (op.outcome === 'fail' && (op.error !== notFound || op.f === 'create' || op.f === 'read')) return null;
+    if (op.outcome === 'fail' && (op.error !== notFound || op.f === 'create')) return null;
     if (op.outcome === 'info' && op.f === 'read') return null;
     let rec = '';
     let seen: string[] | null = null;
