@@ -42,3 +42,4 @@ export {
 export { HistoryRecorder } from './recorder.js';
 export { registerModel, type RegisterState } from './registerModel.js';
 export { notFound, sessionsModel, type SessionState } from './sessionsModel.js';
+export { generate, plantRead, randomSchedule, registerReference, sessionsReference, type Reference, type Step } from './generate.js';
