@@ -129,11 +129,18 @@ export class Wal implements DurableLog {
 
   write(w: LogWrite): number {
     invariant(!this.closed && this.closing === null, 'write after close');
-    const recordBytes = this.checkWrite(w);
+    const check = this.checkWrite(w);
     const seq = this.nextSeq++;
     if (this.failed !== null) return seq;
-    const batch = this.batchFor(recordBytes);
+    const batch = this.batchFor(check.recordBytes);
     const buf = batch.buf;
+    if (check.baseIndex > 0) {
+      // The node installed a snapshot through baseIndex and continues after it (see checkWrite).
+      buf.appendBase(check.baseIndex);
+      this.nextIndex = check.baseIndex + 1;
+      if (check.baseIndex > this.floorIndex) this.floorIndex = check.baseIndex;
+      this.noteReached(check.baseIndex);
+    }
     if (w.truncateFrom !== undefined) {
       buf.appendTruncate(w.truncateFrom);
       this.nextIndex = w.truncateFrom;
@@ -157,13 +164,30 @@ export class Wal implements DurableLog {
     return seq;
   }
 
-  /** Validates a write against the log's invariants; returns the record bytes it will take. */
-  private checkWrite(w: LogWrite): number {
+  /**
+   * Validates a write against the log's invariants; returns the record bytes it will take and,
+   * when it starts past the end of the log, the index the log must first jump to.
+   *
+   * A write may start past the end only after the node installed a snapshot from the leader: its
+   * log then continues at snapshot index + 1 while this log still ends earlier. A base record makes
+   * that jump part of the record stream. The node must not acknowledge such entries before the
+   * snapshot is durable; if it crashes first, recovery finds the older snapshot and reports a gap
+   * (corruption), which is safe.
+   */
+  private checkWrite(w: LogWrite): { recordBytes: number; baseIndex: number } {
     let next = this.nextIndex;
     let bytes = 0;
+    let baseIndex = 0;
+    const start = w.truncateFrom ?? (w.entries.length > 0 ? w.entries[0]!.index : next);
+    invariant(Number.isSafeInteger(start) && start >= 1, `write starting at ${start}`);
+    if (start > next) {
+      baseIndex = start - 1;
+      next = start;
+      bytes += FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES;
+    }
     if (w.truncateFrom !== undefined) {
       const f = w.truncateFrom;
-      invariant(Number.isSafeInteger(f) && f > this.floorIndex && f <= next, `truncateFrom ${f} outside (${this.floorIndex}, ${next}]`);
+      invariant(f > Math.max(this.floorIndex, baseIndex) && f <= next, `truncateFrom ${f} outside (${this.floorIndex}, ${next}]`);
       next = f;
       bytes += FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES;
     }
@@ -186,7 +210,7 @@ export class Wal implements DurableLog {
       invariant(hs.term > cur.term || cur.vote === null || hs.vote === cur.vote, `vote changed within term ${hs.term}`);
       invariant(hs.vote === null || typeof hs.vote === 'string', 'vote must be a node id or null');
     }
-    return bytes;
+    return { recordBytes: bytes, baseIndex };
   }
 
   /** The filling batch if the record bytes fit (or it is empty), else a fresh one. */

@@ -1,4 +1,5 @@
 /** Shared helpers for the storage tests: temp dirs, entries, wrapped file systems, a sim clock. */
+import { deepStrictEqual as assertDeepEqual } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,4 +169,14 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Asserts that `actual` has (at least) the given fields with these values. */
+export function assertHas(actual: unknown, fields: Record<string, unknown>, message?: string): void {
+  if (typeof actual !== 'object' || actual === null) {
+    throw new Error(`${message ?? 'value'}: expected an object with ${JSON.stringify(fields)}, got ${String(actual)}`);
+  }
+  const picked: Record<string, unknown> = {};
+  for (const k of Object.keys(fields)) picked[k] = (actual as Record<string, unknown>)[k];
+  assertDeepEqual(picked, fields, message);
 }

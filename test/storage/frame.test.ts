@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { crc32 } from 'node:zlib';
+import { crc32Bytes, crc32Range } from '../../storage/crc.js';
+import {
+  FRAME_HEADER_BYTES,
+  FrameStatus,
+  newFrameCursor,
+  readFrame,
+  readU64,
+  RecordType,
+  writeU64,
+} from '../../storage/frame.js';
+import { LogBuilder } from '../../storage/logBuilder.js';
+import { BatchBuffer, encodeSegmentPrefix, SEGMENT_PREFIX_BYTES_MAX } from '../../storage/records.js';
+import { scanSegments, type SegmentFile } from '../../storage/scan.js';
+import { assertHas, entry } from './helpers.js';
+
+/** One segment file holding these entries (as the WAL would write it). */
+function segment(no: number, prev: number, build: (b: BatchBuffer) => void): SegmentFile {
+  const b = new BatchBuffer(0);
+  build(b);
+  const start = encodeSegmentPrefix(b.buf, SEGMENT_PREFIX_BYTES_MAX, no, prev, null);
+  return { no, name: `${no}.wal`, bytes: b.buf.slice(start, b.length) };
+}
+
+describe('storage framing', () => {
+  it('computes the same CRC-32 as zlib, also when a range is continued natively', () => {
+    const buf = Buffer.from('the quick brown fox jumps over the lazy dog, 0123456789');
+    assert.equal(crc32Range(buf, 0, buf.length, 0), crc32(buf));
+    assert.equal(crc32Bytes(buf.subarray(10), crc32Range(buf, 0, 10, 0)), crc32(buf));
+    assert.equal(crc32Bytes(new Uint8Array(0), 1234), 1234);
+  });
+
+  it('keeps u64 values up to 2^53 - 1 and rejects larger ones on read', () => {
+    const b = new Uint8Array(8);
+    for (const v of [0, 1, 0xffffffff, 0x1_0000_0000, Number.MAX_SAFE_INTEGER]) {
+      writeU64(b, 0, v);
+      assert.equal(readU64(b, 0), v);
+    }
+    b.fill(0xff);
+    assert.equal(readU64(b, 0), -1);
+  });
+
+  it('reads back an encoded entry record and reports each way a frame can be incomplete or bad', () => {
+    const b = new BatchBuffer(0);
+    b.appendEntry(entry(7, 3, 20));
+    const rec = b.buf.subarray(SEGMENT_PREFIX_BYTES_MAX, b.length);
+    const cur = newFrameCursor();
+    assert.equal(readFrame(rec, 0, rec.length, cur), FrameStatus.ok);
+    assert.equal(cur.type, RecordType.entry);
+    assert.equal(cur.payloadBytes, 17 + 20);
+    assert.equal(cur.next, rec.length);
+    assert.equal(readFrame(rec, rec.length, rec.length, cur), FrameStatus.end);
+    const table: Array<[string, (r: Uint8Array) => Uint8Array, FrameStatus]> = [
+      ['fewer bytes than a header', (r) => r.subarray(0, FRAME_HEADER_BYTES - 1), FrameStatus.shortHeader],
+      ['payload cut short', (r) => r.subarray(0, r.length - 1), FrameStatus.pastEnd],
+      ['flipped length bit', (r) => flip(r, 4, 0), FrameStatus.headerChecksum],
+      ['flipped type bit', (r) => flip(r, 8, 1), FrameStatus.headerChecksum],
+      ['flipped payload CRC', (r) => flip(r, 12, 5), FrameStatus.headerChecksum],
+      ['flipped header CRC', (r) => flip(r, 0, 7), FrameStatus.headerChecksum],
+    ];
+    for (const [name, mutate, want] of table) {
+      const r = mutate(rec);
+      assert.equal(readFrame(r, 0, r.length, cur), want, name);
+    }
+  });
+
+  it('replays entries, truncations, bases and damage marks like the writer intends', () => {
+    const b = new LogBuilder();
+    assert.equal(b.applyEntry(entry(5, 1)), 'ok'); // a compacted log may start anywhere
+    assert.equal(b.applyEntry(entry(6, 1)), 'ok');
+    assert.equal(b.applyEntry(entry(8, 1)), 'gap');
+    assert.equal(b.applyTruncate(6), 'ok');
+    assert.deepEqual(b.entries.map((e) => e.index), [5]);
+    assert.equal(b.applyTruncate(9), 'gap');
+    assert.equal(b.applyEntry(entry(6, 2)), 'ok');
+    b.applyDamage({ code: 'log-checksum', firstBadIndex: 7, lastIndexSeen: 9 });
+    assert.equal(b.applyEntry(entry(7, 2)), 'ok');
+    assert.notEqual(b.pending, null);
+    assert.equal(b.applyBase(20), 'ok'); // a snapshot past the end: the log continues at 21
+    assert.equal(b.pending, null);
+    assert.equal(b.entries.length, 0);
+    assert.equal(b.nextIndex, 21);
+    assert.equal(b.applyBase(10), 'ok'); // an older base changes nothing
+    assert.equal(b.nextIndex, 21);
+  });
+
+  it('classifies damage by where it is: torn only at the end of the last segment', () => {
+    const s1 = segment(1, 0, (b) => [1, 2, 3].forEach((i) => b.appendEntry(entry(i, 1))));
+    const s2 = segment(2, 1, (b) => [4, 5, 6].forEach((i) => b.appendEntry(entry(i, 1))));
+    const ok = scanSegments([s1, s2], 0);
+    assert.equal(ok.torn, null);
+    assert.equal(ok.damage, null);
+    assert.deepEqual(ok.builder.entries.map((e) => e.index), [1, 2, 3, 4, 5, 6]);
+
+    const cut = (f: SegmentFile, drop: number): SegmentFile => ({ ...f, bytes: f.bytes.subarray(0, f.bytes.length - drop) });
+    const tornLast = scanSegments([s1, cut(s2, 3)], 0);
+    assertHas(tornLast.torn, { segmentPos: 1 });
+    assert.deepEqual(tornLast.builder.entries.map((e) => e.index), [1, 2, 3, 4, 5]);
+
+    const cutFirst = scanSegments([cut(s1, 3), s2], 0);
+    assertHas(cutFirst.damage, { segmentPos: 0, code: 'log-framing', firstBadIndex: 3, lastIndexSeen: 6 });
+
+    const zeroTail = { ...s2, bytes: Buffer.concat([s2.bytes, Buffer.alloc(100)]) };
+    assertHas(scanSegments([s1, zeroTail], 0).torn, { segmentPos: 1, bytes: 100 });
+
+    const lastFlipped = { ...s2, bytes: flip(s2.bytes, s2.bytes.length - 1, 0) };
+    const flipped = scanSegments([s1, lastFlipped], 0);
+    assert.equal(flipped.torn, null);
+    assertHas(flipped.damage, { code: 'log-checksum', firstBadIndex: 6, lastIndexSeen: 6 });
+
+    const s3 = segment(3, 1, (b) => b.appendEntry(entry(7, 1)));
+    const missing = scanSegments([s1, s3], 0);
+    assertHas(missing.damage, { segmentPos: 1, code: 'log-gap', firstBadIndex: 4 });
+  });
+});
+
+function flip(r: Uint8Array, at: number, bit: number): Uint8Array {
+  const c = Uint8Array.from(r);
+  c[at]! ^= 1 << bit;
+  return c;
+}
