@@ -231,11 +231,140 @@ function messageToWire(m: RaftMessage): unknown[] {
 }
 
 /**
- * The CBOR body of one message, to be placed in a messages frame by `encodeMessagesFrame`.
+ * Byte strings at least this long are not copied into the encoding: they become parts of their own
+ * (see `encodeMessageParts`), and the transport sends them as separate WebSocket fragments of the
+ * same message, so a 1 MiB snapshot chunk is never copied on the sending side.
+ */
+export const SPLICE_BYTES_MIN = 16 * 1024;
+
+/**
+ * The CBOR body of one message as one buffer, to be placed in a messages frame.
  * Throws TRANSPORT_ERR_ENCODE for a message that breaks the schema (a caller bug).
  */
 export function encodeMessageBody(message: RaftMessage): Uint8Array {
-  return encoder.encode(messageToWire(message));
+  const parts = encodeMessageParts(message);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/**
+ * The CBOR body of one message as parts whose concatenation is the encoding. Small messages are
+ * one part (cbor-x). A snapshot chunk or an append with a byte field of SPLICE_BYTES_MIN or more is
+ * encoded around that field, which becomes a part by reference: do not mutate it until sent.
+ */
+export function encodeMessageParts(message: RaftMessage): Uint8Array[] {
+  const wire = messageToWire(message); // validates
+  if (message.type === 'snapshot' && message.data.length >= SPLICE_BYTES_MIN) {
+    // cbor-x writes the 8 fields before data; we patch the array count to 10 and splice data, done.
+    const head = encoder.encode(wire.slice(0, 8));
+    if (head[0] !== 0x88) encodeFail('unexpected snapshot head');
+    const w = new PartsWriter();
+    w.raw(head);
+    w.patchFirst(0x8a);
+    w.bytes(message.data);
+    w.raw(message.done ? TRUE_BYTE : FALSE_BYTE);
+    return w.finish();
+  }
+  if (message.type === 'append' && hasLargeEntry(message.entries)) {
+    const head = encoder.encode(wire.slice(0, 5));
+    if (head[0] !== 0x85) encodeFail('unexpected append head');
+    const w = new PartsWriter();
+    w.raw(head);
+    w.patchFirst(0x86);
+    const flat = wire[5] as unknown[];
+    w.head(4, flat.length);
+    for (let j = 0; j < flat.length; j += 3) {
+      w.head(0, flat[j] as number);
+      w.head(0, flat[j + 1] as number);
+      w.bytes(flat[j + 2] as Uint8Array);
+    }
+    return w.finish();
+  }
+  return [encoder.encode(wire)];
+}
+
+const TRUE_BYTE = Uint8Array.of(0xf5);
+const FALSE_BYTE = Uint8Array.of(0xf4);
+
+function hasLargeEntry(entries: readonly Entry[]): boolean {
+  for (let i = 0; i < entries.length; i++) {
+    if (entries[i]!.data.length >= SPLICE_BYTES_MIN) return true;
+  }
+  return false;
+}
+
+/** Writes CBOR heads and small byte strings into pooled chunks; large byte strings become own parts. */
+class PartsWriter {
+  private readonly parts: Uint8Array[] = [];
+  private buf: Buffer = Buffer.allocUnsafe(256);
+  private pos = 0;
+  private first = true;
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** Rewrites the very first byte written (an array head). */
+  patchFirst(byte: number): void {
+    if (!this.first || this.parts.length > 0) encodeFail('patchFirst after a flush');
+    this.buf[0] = byte;
+    this.first = false;
+  }
+
+  /** A head of major type `major` with argument `value` (a safe non-negative integer). */
+  head(major: number, value: number): void {
+    this.ensure(9);
+    const m = major << 5;
+    const b = this.buf;
+    if (value < 24) b[this.pos++] = m | value;
+    else if (value < 0x100) {
+      b[this.pos++] = m | 24;
+      b[this.pos++] = value;
+    } else if (value < 0x10000) {
+      b[this.pos++] = m | 25;
+      b.writeUInt16BE(value, this.pos);
+      this.pos += 2;
+    } else if (value < 0x100000000) {
+      b[this.pos++] = m | 26;
+      b.writeUInt32BE(value, this.pos);
+      this.pos += 4;
+    } else {
+      b[this.pos++] = m | 27;
+      b.writeUInt32BE(Math.floor(value / 0x100000000), this.pos);
+      b.writeUInt32BE(value >>> 0, this.pos + 4);
+      this.pos += 8;
+    }
+  }
+
+  bytes(data: Uint8Array): void {
+    this.head(2, data.length);
+    if (data.length < SPLICE_BYTES_MIN) {
+      this.raw(data);
+      return;
+    }
+    this.flush();
+    this.parts.push(data);
+  }
+
+  private flush(): void {
+    if (this.pos === 0) return;
+    this.parts.push(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(256);
+    this.pos = 0;
+  }
+
+  finish(): Uint8Array[] {
+    this.flush();
+    return this.parts;
+  }
 }
 
 /** CBOR header bytes for major type `major` with argument `value` (< 2^32). */
@@ -268,28 +397,45 @@ export function encodeMessagesPrefix(from: NodeId, to: NodeId): Uint8Array {
   return Uint8Array.from(out);
 }
 
-/** A messages frame: an array header for 4 + n items, the prefix, then the n message bodies. */
-export function encodeMessagesFrame(prefix: Uint8Array, bodies: readonly Uint8Array[]): Buffer {
+/**
+ * A messages frame as WebSocket fragments: the array head for 4 + n items, the prefix and the n
+ * bodies (each a list of parts). Small parts are packed together into one buffer; parts of
+ * SPLICE_BYTES_MIN or more are fragments of their own, by reference. The concatenation of the
+ * fragments is the frame.
+ */
+export function encodeMessagesFrameParts(prefix: Uint8Array, bodies: readonly (readonly Uint8Array[])[]): Uint8Array[] {
   if (bodies.length === 0) encodeFail('a messages frame needs at least one message');
   const head: number[] = [];
   writeHead(head, 4, 4 + bodies.length);
-  let total = head.length + prefix.length;
-  for (const body of bodies) total += body.length;
-  const frame = Buffer.allocUnsafe(total);
-  let pos = 0;
-  for (const b of head) frame[pos++] = b;
-  frame.set(prefix, pos);
-  pos += prefix.length;
+  const fragments: Uint8Array[] = [];
+  let small: Uint8Array[] = [Uint8Array.from(head), prefix];
+  let smallBytes = head.length + prefix.length;
   for (const body of bodies) {
-    frame.set(body, pos);
-    pos += body.length;
+    for (const part of body) {
+      if (part.length < SPLICE_BYTES_MIN) {
+        small.push(part);
+        smallBytes += part.length;
+        continue;
+      }
+      if (small.length > 0) fragments.push(Buffer.concat(small, smallBytes));
+      small = [];
+      smallBytes = 0;
+      fragments.push(part);
+    }
   }
-  return frame;
+  if (small.length > 0) fragments.push(Buffer.concat(small, smallBytes));
+  return fragments;
+}
+
+/** A messages frame as one buffer. */
+export function encodeMessagesFrame(prefix: Uint8Array, bodies: readonly (readonly Uint8Array[])[]): Buffer {
+  const fragments = encodeMessagesFrameParts(prefix, bodies);
+  return fragments.length === 1 && Buffer.isBuffer(fragments[0]) ? fragments[0] : Buffer.concat(fragments);
 }
 
 /** One message as a complete frame (from and to taken from the message). */
 export function encodeMessage(message: RaftMessage): Buffer {
-  return encodeMessagesFrame(encodeMessagesPrefix(message.from, message.to), [encodeMessageBody(message)]);
+  return encodeMessagesFrame(encodeMessagesPrefix(message.from, message.to), [encodeMessageParts(message)]);
 }
 
 /** A whole frame of messages that all share `from` and `to`. */
@@ -299,7 +445,7 @@ export function encodeMessages(messages: readonly RaftMessage[]): Buffer {
   for (const m of messages) {
     if (m.from !== from || m.to !== to) encodeFail('all messages of one frame must share from and to');
   }
-  return encodeMessagesFrame(encodeMessagesPrefix(from, to), messages.map(encodeMessageBody));
+  return encodeMessagesFrame(encodeMessagesPrefix(from, to), messages.map(encodeMessageParts));
 }
 
 export function encodeHandshake(h: Omit<Handshake, 'version'> & { version?: number }): Buffer {

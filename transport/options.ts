@@ -35,6 +35,10 @@ export interface WsTransportOptions {
   readonly insecure?: boolean;
   /** Largest WebSocket message accepted or sent (ws maxPayload). Default 4 MiB. */
   readonly frameBytesMax?: number;
+  /** WebSocket fragments in one message (ws maxFragments); large byte fields travel as fragments. Default 1024. */
+  readonly fragmentsPerFrameMax?: number;
+  /** TCP chunks ws may buffer for one message (ws maxBufferedChunks). Default 65536. */
+  readonly bufferedChunksMax?: number;
   /** Cap on bytes queued plus buffered in the socket, per outbound connection. Default 16 MiB. */
   readonly bufferedBytesMax?: number;
   /** Time for TCP+TLS+HTTP upgrade and the hello/welcome exchange. Default 2000 ms. */
@@ -81,6 +85,8 @@ export const DEFAULTS = {
   host: '127.0.0.1',
   port: 0,
   frameBytesMax: 4 * MiB,
+  fragmentsPerFrameMax: 1024,
+  bufferedChunksMax: 65536,
   bufferedBytesMax: 16 * MiB,
   handshakeTimeoutMs: 2000,
   connectionsPerAddressMax: 32,
@@ -126,6 +132,8 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
     tls: o.tls,
     insecure: o.insecure ?? false,
     frameBytesMax: positiveInt(o.frameBytesMax ?? DEFAULTS.frameBytesMax, 'frameBytesMax'),
+    fragmentsPerFrameMax: positiveInt(o.fragmentsPerFrameMax ?? DEFAULTS.fragmentsPerFrameMax, 'fragmentsPerFrameMax'),
+    bufferedChunksMax: positiveInt(o.bufferedChunksMax ?? DEFAULTS.bufferedChunksMax, 'bufferedChunksMax'),
     bufferedBytesMax: positiveInt(o.bufferedBytesMax ?? DEFAULTS.bufferedBytesMax, 'bufferedBytesMax'),
     handshakeTimeoutMs: positiveInt(o.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs, 'handshakeTimeoutMs'),
     connectionsPerAddressMax: positiveInt(o.connectionsPerAddressMax ?? DEFAULTS.connectionsPerAddressMax, 'connectionsPerAddressMax'),

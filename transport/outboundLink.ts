@@ -14,7 +14,7 @@
 import WebSocket from 'ws';
 import type { NodeId } from '../machines/types.js';
 import { backoffDelayMs } from './backoff.js';
-import { decodeFrame, encodeHandshake, encodeMessagesFrame, encodeMessagesPrefix, type Channel } from './codec.js';
+import { decodeFrame, encodeHandshake, encodeMessagesFrameParts, encodeMessagesPrefix, type Channel } from './codec.js';
 import { CloseCode, TransportDropCode, TransportError, TransportErrorCode, closeCodeOf, isTransportError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { hostForUrl } from './address.js';
@@ -45,7 +45,9 @@ export class OutboundLink {
   state: LinkState = 'idle';
   private ws: WebSocket | undefined;
   private handshakeDone = false;
-  private queue: Uint8Array[] = [];
+  /** Encoded message bodies (each a list of parts) and their sizes, FIFO from queueHead. */
+  private queue: Uint8Array[][] = [];
+  private queueSizes: number[] = [];
   private queueHead = 0;
   private queuedBytes = 0;
   private attempt = 0;
@@ -66,23 +68,27 @@ export class OutboundLink {
     this.bodyBytesMax = host.opts.frameBytesMax - ARRAY_HEAD_BYTES_MAX - this.prefix.length;
   }
 
-  /** Queues one encoded message body. Never throws; a message that cannot be queued is counted as dropped. */
-  enqueue(body: Uint8Array): void {
+  /**
+   * Queues one encoded message body (its parts, `bytes` long in all). Never throws; a message that
+   * cannot be queued is counted as dropped.
+   */
+  enqueue(body: Uint8Array[], bytes: number): void {
     if (this.state === 'closed') {
       this.host.countDrop(TransportDropCode.closed, 1);
       return;
     }
-    if (body.length > this.bodyBytesMax) {
+    if (bytes > this.bodyBytesMax) {
       this.host.countDrop(TransportDropCode.tooLarge, 1);
       return;
     }
     const socketBytes = this.state === 'open' && this.ws ? this.ws.bufferedAmount : 0;
-    if (this.queuedBytes + socketBytes + body.length > this.host.opts.bufferedBytesMax) {
+    if (this.queuedBytes + socketBytes + bytes > this.host.opts.bufferedBytesMax) {
       this.host.countDrop(TransportDropCode.backpressure, 1);
       return;
     }
     this.queue.push(body);
-    this.queuedBytes += body.length;
+    this.queueSizes.push(bytes);
+    this.queuedBytes += bytes;
     if (this.state === 'idle') this.connect();
     else if (this.state === 'open') this.scheduleFlush();
   }
@@ -135,6 +141,8 @@ export class OutboundLink {
       const clientOptions = {
         perMessageDeflate: false,
         maxPayload: opts.frameBytesMax,
+        maxFragments: opts.fragmentsPerFrameMax,
+        maxBufferedChunks: opts.bufferedChunksMax,
         handshakeTimeout: opts.handshakeTimeoutMs,
         followRedirects: false,
         ...(opts.maskFrames ? {} : { generateMask: zeroMask }),
@@ -249,24 +257,33 @@ export class OutboundLink {
     this.flushScheduled = false;
     const ws = this.ws;
     if (this.state !== 'open' || !ws || ws.readyState !== WebSocket.OPEN) return;
-    const batchMax = this.host.opts.batchMessagesMax;
+    const opts = this.host.opts;
     const queue = this.queue;
+    const sizes = this.queueSizes;
     while (this.queueHead < queue.length) {
       let end = this.queueHead;
       let bytes = 0;
-      while (end < queue.length && end - this.queueHead < batchMax && bytes + queue[end]!.length <= this.bodyBytesMax) {
-        bytes += queue[end]!.length;
+      while (end < queue.length && end - this.queueHead < opts.batchMessagesMax && bytes + sizes[end]! <= this.bodyBytesMax) {
+        bytes += sizes[end]!;
         end++;
       }
       const bodies = queue.slice(this.queueHead, end);
-      for (let i = this.queueHead; i < end; i++) queue[i] = EMPTY;
+      for (let i = this.queueHead; i < end; i++) queue[i] = NO_PARTS;
       this.queueHead = end;
       this.queuedBytes -= bytes;
-      const frame = encodeMessagesFrame(this.prefix, bodies);
-      ws.send(frame, { binary: true, compress: false, fin: true });
-      this.host.countSent(bodies.length, frame.length);
+      let fragments = encodeMessagesFrameParts(this.prefix, bodies);
+      if (fragments.length > opts.fragmentsPerFrameMax) fragments = [Buffer.concat(fragments)];
+      // One WebSocket message; large parts go as their own fragments, so they are never copied.
+      let frameBytes = 0;
+      const last = fragments.length - 1;
+      for (let i = 0; i <= last; i++) {
+        frameBytes += fragments[i]!.length;
+        ws.send(fragments[i]!, { binary: true, compress: false, fin: i === last });
+      }
+      this.host.countSent(bodies.length, frameBytes);
     }
     this.queue = [];
+    this.queueSizes = [];
     this.queueHead = 0;
   }
 
@@ -274,6 +291,7 @@ export class OutboundLink {
     const pending = this.queue.length - this.queueHead;
     if (pending > 0) this.host.countDrop(code, pending);
     this.queue = [];
+    this.queueSizes = [];
     this.queueHead = 0;
     this.queuedBytes = 0;
   }
@@ -295,7 +313,7 @@ export class OutboundLink {
   }
 }
 
-const EMPTY = new Uint8Array(0);
+const NO_PARTS: Uint8Array[] = [];
 
 /** Which rejection code, if any, an outbound socket error is. Plain connection failures are not rejections. */
 function classifyClientError(err: Error & { code?: string }): TransportErrorCode | undefined {

@@ -19,7 +19,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { channelOf, type NodeId, type RaftMessage } from '../machines/types.js';
-import { encodeMessageBody, isNodeId } from './codec.js';
+import { encodeMessageParts, isNodeId } from './codec.js';
 import { CodeCounters } from './counters.js';
 import { CloseCode, TransportDropCode, TransportError, TransportErrorCode, isTransportError } from './errors.js';
 import { InboundConnection, type InboundHost } from './inboundConnection.js';
@@ -85,6 +85,8 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.opts.frameBytesMax,
+      maxFragments: this.opts.fragmentsPerFrameMax,
+      maxBufferedChunks: this.opts.bufferedChunksMax,
       perMessageDeflate: false,
       clientTracking: false,
     });
@@ -185,9 +187,9 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
       this.countDrop(TransportDropCode.unknownPeer, 1);
       return;
     }
-    let body: Uint8Array;
+    let body: Uint8Array[];
     try {
-      body = encodeMessageBody(message);
+      body = encodeMessageParts(message);
     } catch (err) {
       this.countDrop(TransportDropCode.encode, 1);
       this.opts.logger?.error({ peerId: to, type: message.type, err: isTransportError(err) ? err.message : err }, 'transport: cannot encode');
@@ -200,7 +202,9 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
       if (channel === 'control') entry.control = link;
       else entry.data = link;
     }
-    link.enqueue(body);
+    let bytes = 0;
+    for (let i = 0; i < body.length; i++) bytes += body[i]!.length;
+    link.enqueue(body, bytes);
   }
 
   stats(): TransportStats {

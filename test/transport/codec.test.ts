@@ -12,8 +12,12 @@ import {
   decodeMessage,
   encodeHandshake,
   encodeMessage,
+  encodeMessageParts,
   encodeMessages,
+  encodeMessagesFrame,
+  encodeMessagesPrefix,
   PROTOCOL_VERSION,
+  SPLICE_BYTES_MIN,
   type DecodeLimits,
 } from '../../transport/codec.js';
 import { TransportError, TransportErrorCode } from '../../transport/errors.js';
@@ -106,6 +110,35 @@ describe('transport codec', function () {
         ],
       };
       assert.deepEqual(plain(decodeMessage(encodeMessage(m))), plain(m));
+    });
+
+    it('large byte fields are spliced in by reference, and the result decodes the same (200 cases)', function () {
+      const big = fc.integer({ min: SPLICE_BYTES_MIN - 2, max: SPLICE_BYTES_MIN * 4 }).map((n) => new Uint8Array(n).fill(n & 0xff));
+      const small = fc.uint8Array({ maxLength: 40 });
+      const entryArb = fc.record({ term: indexArb, kind: fc.constantFrom(0 as const, 1 as const, 2 as const), data: fc.oneof(big, small) });
+      const appendArb = fc.record({ term: indexArb, prevIndex: fc.nat({ max: 2 ** 40 }), prevTerm: indexArb, commit: indexArb, raw: fc.array(entryArb, { maxLength: 6 }) });
+      fc.assert(
+        fc.property(appendArb, big, fc.boolean(), (a, data, done) => {
+          const append: RaftMessage = {
+            type: 'append', from: 'a', to: 'b', term: a.term, prevIndex: a.prevIndex, prevTerm: a.prevTerm, commit: a.commit,
+            entries: a.raw.map((e, i) => ({ index: a.prevIndex + 1 + i, term: e.term, kind: e.kind, data: e.data })),
+          };
+          const snapshot: RaftMessage = {
+            type: 'snapshot', from: 'a', to: 'b', term: a.term, meta: { index: 9, term: 2 ** 45, membership: { voters: ['a', 'b'], learners: ['c'] } },
+            offset: 2 ** 40, totalBytes: 2 ** 41, data, done,
+          };
+          for (const m of [append, snapshot]) {
+            const parts = encodeMessageParts(m);
+            const fields = m.type === 'snapshot' ? [m.data] : m.entries.map((e) => e.data);
+            for (const field of fields) {
+              if (field.length >= SPLICE_BYTES_MIN) assert.ok(parts.includes(field), 'a large byte field is spliced in, not copied');
+            }
+            assert.deepEqual(plain(decodeMessage(encodeMessage(m))), plain(m));
+            assert.deepEqual(plain(decodeMessage(encodeMessagesFrame(encodeMessagesPrefix('a', 'b'), [parts]))), plain(m));
+          }
+        }),
+        { numRuns: 200 },
+      );
     });
 
     it('copyBuffers returns byte fields that do not alias the frame', function () {

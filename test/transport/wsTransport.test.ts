@@ -60,6 +60,23 @@ describe('transport: WebSocket transport between good peers', function () {
     }
   });
 
+  it('entries of any size cross intact; large ones travel as fragments of one frame', async function () {
+    const [a, b] = await pair();
+    try {
+      const sizes = [0, 100, 16 * 1024, 300 * 1024, 5, 1024 * 1024];
+      const entries = sizes.map((n, i) => ({ index: 11 + i, term: 2 ** 33 + i, kind: 1 as const, data: new Uint8Array(n).fill(i + 1) }));
+      const m: RaftMessage = { type: 'append', from: 'a', to: 'b', term: 3, prevIndex: 10, prevTerm: 2, commit: 9, entries };
+      const got: RaftMessage[] = [];
+      b.onMessage = (x) => got.push(x);
+      a.send('b', m);
+      await waitFor(() => got.length === 1, 'the append');
+      assert.deepEqual(plain(got[0]), plain(m));
+      assert.equal(a.stats().framesSent, 1);
+    } finally {
+      await Promise.all([closeTransport(a), closeTransport(b)]);
+    }
+  });
+
   it('sends made in the same tick coalesce into one frame', async function () {
     const [a, b] = await pair();
     try {
