@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SnapshotMeta } from '../../machines/types.js';
+import { realFs } from '../../storage/realFs.js';
+import { FileSnapshotStore } from '../../storage/snapshotStore.js';
+import { closeAsync, entries, openAsync, tempDir, writeDurable } from './helpers.js';
+
+const membership = { voters: ['a', 'b', 'c'], learners: ['d'] };
+const meta = (index: number, term: number): SnapshotMeta => ({ index, term, membership });
+
+function save(store: FileSnapshotStore, m: SnapshotMeta, data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => store.save(m, data, (err) => (err ? reject(err) : resolve())));
+}
+
+describe('storage snapshot store', () => {
+  let t: { dir: string; cleanup: () => void };
+  beforeEach(() => {
+    t = tempDir('snap');
+  });
+  afterEach(() => t.cleanup());
+
+  it('keeps the newest two and loads the newest', async () => {
+    const store = new FileSnapshotStore(realFs, t.dir);
+    assert.equal(store.load(), null);
+    await save(store, meta(10, 1), new Uint8Array([1]));
+    await save(store, meta(20, 2), new Uint8Array([2, 2]));
+    await save(store, meta(30, 2), new Uint8Array(100_000).fill(3));
+    assert.equal(readdirSync(t.dir).length, 2);
+    const got = store.load()!;
+    assert.deepEqual(got.meta, meta(30, 2));
+    assert.equal(got.data.length, 100_000);
+    assert.deepEqual(store.lastLoadErrors, []);
+  });
+
+  it('skips a damaged newest snapshot, reports it, and removes leftover temporary files on open', async () => {
+    const store = new FileSnapshotStore(realFs, t.dir);
+    await save(store, meta(10, 1), new Uint8Array([1, 2, 3]));
+    await save(store, meta(20, 1), new Uint8Array([4, 5, 6]));
+    const newest = join(t.dir, readdirSync(t.dir).sort().reverse()[0]!);
+    for (const at of [0, 5, 40, -1]) {
+      const bytes = readFileSync(newest);
+      const pos = at < 0 ? bytes.length + at : at;
+      bytes[pos]! ^= 0x10;
+      writeFileSync(newest, bytes);
+      const copy = new FileSnapshotStore(realFs, t.dir);
+      const got = copy.load()!;
+      assert.deepEqual(got.meta, meta(10, 1), `flip at ${pos}`);
+      assert.equal(copy.lastLoadErrors.length, 1);
+      assert.equal(copy.lastLoadErrors[0]!.code, 'snapshot-checksum');
+      bytes[pos]! ^= 0x10;
+      writeFileSync(newest, bytes);
+    }
+    writeFileSync(join(t.dir, 'snap-0000000000000030-0000000000000001.snap.tmp'), 'partial');
+    new FileSnapshotStore(realFs, t.dir);
+    assert.ok(!readdirSync(t.dir).some((n) => n.endsWith('.tmp')));
+  });
+
+  it('makes the log report a gap when the only snapshot covering compacted entries is damaged', async () => {
+    const o = await openAsync(realFs, t.dir, { segmentBytesMax: 512 });
+    await writeDurable(o, { entries: entries(1, 40, 1), hardState: { term: 1, vote: null } });
+    for (let i = 41; i <= 80; i += 4) await writeDurable(o, { entries: entries(i, 4, 1) });
+    await save(o.snapshots, meta(60, 1), new Uint8Array([9]));
+    o.log.compact(60);
+    await closeAsync(o);
+    const snapDir = join(t.dir, 'snap');
+    const file = join(snapDir, readdirSync(snapDir)[0]!);
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 1]! ^= 1;
+    writeFileSync(file, bytes);
+    const again = await openAsync(realFs, t.dir, { segmentBytesMax: 512 });
+    assert.equal(again.recovered.snapshot, null);
+    assert.equal(again.recovered.corruption?.code, 'snapshot-checksum');
+    assert.equal(again.recovered.corruption?.firstBadIndex, 1);
+    assert.equal(again.recovered.corruption?.lastIndexSeen, 80);
+    assert.deepEqual(again.recovered.entries, []);
+    assert.equal(again.snapshots.lastLoadErrors.length, 1);
+    await closeAsync(again);
+  });
+});
