@@ -407,6 +407,29 @@ export function encodeMessagesFrameParts(prefix: Uint8Array, bodies: readonly (r
   if (bodies.length === 0) encodeFail('a messages frame needs at least one message');
   const head: number[] = [];
   writeHead(head, 4, 4 + bodies.length);
+  let total = head.length + prefix.length;
+  let spliced = false;
+  for (const body of bodies) {
+    for (const part of body) {
+      total += part.length;
+      if (part.length >= SPLICE_BYTES_MIN) spliced = true;
+    }
+  }
+  if (!spliced) {
+    // The common case: one buffer, one copy of each body.
+    const frame = Buffer.allocUnsafe(total);
+    let pos = 0;
+    for (const b of head) frame[pos++] = b;
+    frame.set(prefix, pos);
+    pos += prefix.length;
+    for (const body of bodies) {
+      for (const part of body) {
+        frame.set(part, pos);
+        pos += part.length;
+      }
+    }
+    return [frame];
+  }
   const fragments: Uint8Array[] = [];
   let small: Uint8Array[] = [Uint8Array.from(head), prefix];
   let smallBytes = head.length + prefix.length;
