@@ -55,7 +55,10 @@ export interface WsTransportOptions {
   /** Ping period on outbound links, and the silence after which a link is dropped. Default 1000 / 5000 ms. */
   readonly keepAliveIntervalMs?: number;
   readonly keepAliveTimeoutMs?: number;
-  /** How long `close()` waits for closing handshakes before terminating sockets. Default 500 ms. */
+  /**
+   * How long a WebSocket closing handshake may take (ws closeTimeout, both sides), and how long
+   * `close()` waits before terminating sockets. Default 500 ms.
+   */
   readonly closeTimeoutMs?: number;
   /** Messages packed into one frame at most (same-tick sends coalesce). Default 1024. */
   readonly batchMessagesMax?: number;

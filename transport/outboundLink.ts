@@ -144,6 +144,7 @@ export class OutboundLink {
         maxFragments: opts.fragmentsPerFrameMax,
         maxBufferedChunks: opts.bufferedChunksMax,
         handshakeTimeout: opts.handshakeTimeoutMs,
+        closeTimeout: opts.closeTimeoutMs,
         followRedirects: false,
         ...(opts.maskFrames ? {} : { generateMask: zeroMask }),
         // ws hands these to tls.connect as they are; @types/ws types checkServerIdentity wrongly.

@@ -17,7 +17,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer, type ServerOptions } from 'ws';
 import { channelOf, type NodeId, type RaftMessage } from '../machines/types.js';
 import { encodeMessageParts, isNodeId } from './codec.js';
 import { CodeCounters } from './counters.js';
@@ -82,14 +82,18 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
     this.server = this.opts.tls
       ? createHttpsServer({ ...serverOptions, ...serverTlsOptions(this.opts.tls, timeoutMs) })
       : createHttpServer(serverOptions);
-    this.wss = new WebSocketServer({
+    const wsServerOptions = {
       noServer: true,
+      // How long a closing handshake may take before ws destroys the socket (ws default: 30 s).
+      closeTimeout: this.opts.closeTimeoutMs,
       maxPayload: this.opts.frameBytesMax,
       maxFragments: this.opts.fragmentsPerFrameMax,
       maxBufferedChunks: this.opts.bufferedChunksMax,
       perMessageDeflate: false,
       clientTracking: false,
-    });
+    };
+    // ws 8.23 honours closeTimeout (and maxFragments, maxBufferedChunks); @types/ws lacks closeTimeout.
+    this.wss = new WebSocketServer(wsServerOptions as ServerOptions);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on('request', (_req, res) => {
       this.countReject(TransportErrorCode.http);
@@ -110,6 +114,9 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
     this.wss.on('error', (err) => {
       this.opts.logger?.error({ err }, 'transport: websocket server error');
     });
+    // Keep-alive runs for the transport's life; unref'd so that it never holds a process open.
+    this.keepAliveTimer = setInterval(() => this.keepAlive(), this.opts.keepAliveIntervalMs);
+    this.keepAliveTimer.unref();
   }
 
   /** Starts the server and resolves with the bound address (the real port when port 0 was asked). */
@@ -121,7 +128,6 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
         this.server.removeListener('error', onError);
         const info = this.server.address() as AddressInfo;
         this.boundAddress = { host: this.opts.host, port: info.port };
-        this.keepAliveTimer = setInterval(() => this.keepAlive(), this.opts.keepAliveIntervalMs);
         resolve(this.boundAddress);
       });
     });
