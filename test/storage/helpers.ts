@@ -136,21 +136,32 @@ export class SimClock {
     return this.queue.length;
   }
 
-  /** Runs events in time order until `until()` holds or the queue empties; bounded by stepsMax. */
+  /** Runs the earliest event; false when there is none. */
+  step(): boolean {
+    if (this.queue.length === 0) return false;
+    let best = 0;
+    for (let i = 1; i < this.queue.length; i++) {
+      const a = this.queue[i]!;
+      const b = this.queue[best]!;
+      if (a.at < b.at || (a.at === b.at && a.seq < b.seq)) best = i;
+    }
+    const ev = this.queue.splice(best, 1)[0]!;
+    this.nowMs = ev.at;
+    ev.fn();
+    return true;
+  }
+
+  /** Runs events until `until()` holds or the queue empties; more than stepsMax events is a bug. */
   run(until: () => boolean = () => false, stepsMax = 1_000_000): void {
     for (let steps = 0; steps < stepsMax; steps++) {
-      if (until() || this.queue.length === 0) return;
-      let best = 0;
-      for (let i = 1; i < this.queue.length; i++) {
-        const a = this.queue[i]!;
-        const b = this.queue[best]!;
-        if (a.at < b.at || (a.at === b.at && a.seq < b.seq)) best = i;
-      }
-      const ev = this.queue.splice(best, 1)[0]!;
-      this.nowMs = ev.at;
-      ev.fn();
+      if (until() || !this.step()) return;
     }
     throw new Error(`SimClock.run: more than ${stepsMax} events`);
+  }
+
+  /** Runs at most `count` events. */
+  runSome(count: number): void {
+    for (let k = 0; k < count && this.step(); k++);
   }
 
   /** Forgets every pending event (the machine lost power). */
