@@ -9,6 +9,9 @@
  *               batch with an appendResp on the control channel, as Raft would.
  *   snapshot.*  1 MiB snapshot chunks, same setup.
  *   mask.*      the same 4 KiB run with RFC 6455 random masking on, to justify the zero-mask default.
+ *   burst.*     1,000 heartbeats sent in one tick and answered one by one: with same-tick coalescing
+ *               (default) and without it (batchMessagesMax 1: one frame per message); both
+ *               transports in the main thread.
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Entry, RaftMessage } from '../../machines/types.js';
@@ -23,6 +26,7 @@ interface FollowerData {
   readonly role: 'transport-bench-follower';
   readonly leader: PeerAddress;
   readonly maskFrames: boolean;
+  readonly batchMessagesMax: number;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -30,7 +34,7 @@ interface FollowerData {
 // ------------------------------------------------------------------------------------------------
 
 async function follower(data: FollowerData): Promise<void> {
-  const t = new WsTransport({ nodeId: 'F', clusterId: CLUSTER, peers: { L: data.leader }, maskFrames: data.maskFrames });
+  const t = new WsTransport({ nodeId: 'F', clusterId: CLUSTER, peers: { L: data.leader }, maskFrames: data.maskFrames, batchMessagesMax: data.batchMessagesMax });
   const addr = await t.listen();
   t.onMessage = (m) => {
     if (m.type === 'append') {
@@ -115,10 +119,11 @@ interface Pair {
 }
 
 async function startPair(maskFrames: boolean): Promise<Pair> {
-  const leader = new WsTransport({ nodeId: 'L', clusterId: CLUSTER, peers: { F: null }, maskFrames });
+  const batchMessagesMax = 1024;
+  const leader = new WsTransport({ nodeId: 'L', clusterId: CLUSTER, peers: { F: null }, maskFrames, batchMessagesMax });
   const laddr = await leader.listen();
   const worker = new Worker(new URL(import.meta.url), {
-    workerData: { role: 'transport-bench-follower', leader: laddr, maskFrames } satisfies FollowerData,
+    workerData: { role: 'transport-bench-follower', leader: laddr, maskFrames, batchMessagesMax } satisfies FollowerData,
   });
   const port = await new Promise<number>((resolve, reject) => {
     worker.once('message', (m: { port: number }) => resolve(m.port));
@@ -212,8 +217,53 @@ async function loopbackBench(ctx: BenchContext, maskFrames: boolean, prefix: str
   }
 }
 
+/**
+ * `bursts` rounds of 1,000 heartbeats sent in one tick; each round ends when all 1,000 answers are
+ * back. Both transports run in this thread: a round trip between threads on a busy machine is
+ * dominated by scheduling, which would hide what coalescing changes.
+ */
+async function burstBench(ctx: BenchContext, batchMessagesMax: number, name: string): Promise<void> {
+  const leader = new WsTransport({ nodeId: 'L', clusterId: CLUSTER, peers: { F: null }, batchMessagesMax });
+  const follower = new WsTransport({ nodeId: 'F', clusterId: CLUSTER, peers: { L: null }, batchMessagesMax });
+  const [la, fa] = await Promise.all([leader.listen(), follower.listen()]);
+  leader.setPeer('F', fa);
+  follower.setPeer('L', la);
+  follower.onMessage = (m) => {
+    if (m.type === 'heartbeat') follower.send('L', { type: 'heartbeatResp', from: 'F', to: 'L', term: m.term, readCtx: m.readCtx });
+  };
+  try {
+    const perBurst = 1000;
+    const bursts = ctx.quick ? 20 : 200;
+    const round = (): Promise<void> =>
+      new Promise((resolve) => {
+        let answers = 0;
+        leader.onMessage = (m) => {
+          if (m.type === 'heartbeatResp' && ++answers === perBurst) resolve();
+        };
+        for (let i = 0; i < perBurst; i++) leader.send('F', { type: 'heartbeat', from: 'L', to: 'F', term: 7, commit: i, readCtx: i });
+      });
+    for (let i = 0; i < 3; i++) await round(); // warm-up
+    const before = leader.stats();
+    const t0 = performance.now();
+    for (let i = 0; i < bursts; i++) await round();
+    const ms = performance.now() - t0;
+    const after = leader.stats();
+    ctx.report({
+      scenario: `burst.${name}`,
+      messages: bursts * perBurst,
+      messagesPerSec: (bursts * perBurst) / (ms / 1000),
+      messagesPerFrame: (after.sent - before.sent) / (after.framesSent - before.framesSent),
+      dropped: after.dropped - before.dropped,
+    });
+  } finally {
+    await Promise.all([new Promise<void>((r) => leader.close(r)), new Promise<void>((r) => follower.close(r))]);
+  }
+}
+
 export async function run(ctx: BenchContext): Promise<void> {
   codecBench(ctx);
+  await burstBench(ctx, 1024, 'coalesced');
+  await burstBench(ctx, 1, 'frameEach');
   await loopbackBench(ctx, false, 'loopback', [128, 4096]);
   await loopbackBench(ctx, true, 'mask', [4096]);
 }
