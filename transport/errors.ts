@@ -93,7 +93,7 @@ export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
   protocolError: 1002,
-  unsupportedData: 1003,
+  policyViolation: 1008,
   messageTooBig: 1009,
   version: 4001,
   cluster: 4002,
@@ -104,8 +104,6 @@ export const CloseCode = {
   tooManyBadFrames: 4007,
   /** A newer authenticated connection from the same peer on the same channel replaced this one. */
   replaced: 4008,
-  connectionLimit: 4009,
-  peerUnresponsive: 4010,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -125,12 +123,6 @@ export function closeCodeOf(code: TransportErrorCode): CloseCode {
       return CloseCode.sender;
     case TransportErrorCode.tooManyBadFrames:
       return CloseCode.tooManyBadFrames;
-    case TransportErrorCode.connectionLimit:
-      return CloseCode.connectionLimit;
-    case TransportErrorCode.peerUnresponsive:
-      return CloseCode.peerUnresponsive;
-    case TransportErrorCode.textFrame:
-      return CloseCode.unsupportedData;
     default:
       return CloseCode.handshake;
   }

@@ -32,7 +32,7 @@ const concat = (...parts: Uint8Array[]): Uint8Array => Buffer.concat(parts);
 
 /** Byte fields as plain arrays, so Buffer views and Uint8Arrays compare equal. */
 function plain(value: unknown): unknown {
-  if (value instanceof Uint8Array) return { bytes: Array.from(value) };
+  if (value instanceof Uint8Array) return { bytes: Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64') };
   if (Array.isArray(value)) return value.map(plain);
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
