@@ -1,3 +1,6 @@
+import { FRAME_PAYLOAD_BYTES_MAX } from './frame.js';
+import { ENTRY_FIELDS_BYTES } from './records.js';
+
 /** Limits and switches of the durable log, each with a safe default. */
 export interface WalOptions {
   /** A new segment is started once the active one would grow past this. Default 64 MiB. */
@@ -39,6 +42,9 @@ export function walLimits(o: WalOptions = {}): WalLimits {
   };
   for (const [k, v] of Object.entries(limits)) {
     if (typeof v === 'number' && (!Number.isSafeInteger(v) || v < 1)) throw new RangeError(`WalOptions.${k} must be a positive integer, got ${v}`);
+  }
+  if (limits.entryDataBytesMax > FRAME_PAYLOAD_BYTES_MAX - ENTRY_FIELDS_BYTES) {
+    throw new RangeError(`WalOptions.entryDataBytesMax must be at most ${FRAME_PAYLOAD_BYTES_MAX - ENTRY_FIELDS_BYTES}`);
   }
   return limits;
 }
