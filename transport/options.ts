@@ -161,6 +161,7 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
   checkSecureAddress(r.host, 'bind address', r.tls !== undefined, r.insecure);
   for (const [id, addr] of Object.entries(r.peers)) {
     if (!isNodeId(id)) configFail(`peer ID ${JSON.stringify(id)} is not a valid node ID`);
+    if (id === r.nodeId) configFail('a node is not its own peer');
     if (addr) checkSecureAddress(addr.host, `peer ${id} address`, r.tls !== undefined, r.insecure);
   }
   return r;

@@ -305,6 +305,8 @@ describe('transport: bad peers over real sockets', function () {
       assert.equal(codeOf(() => new WsTransport({ nodeId: 'bad id', clusterId: CLUSTER })), TransportErrorCode.config);
       assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, frameBytesMax: 0 })), TransportErrorCode.config);
       assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, frameBytesMax: 1 << 20, bufferedBytesMax: 1000 })), TransportErrorCode.config);
+      assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, peers: { x: null } })), TransportErrorCode.config);
+      assert.equal(codeOf(() => server.setPeer('not valid', null)), TransportErrorCode.config);
     });
   });
 });
