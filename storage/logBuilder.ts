@@ -60,6 +60,12 @@ export class LogBuilder {
         : { code: mark.code, firstBadIndex: mark.firstBadIndex, lastIndexSeen: prev.lastIndexSeen };
   }
 
+  /** Forgets the entries read so far (all covered by a snapshot): the log starts over. */
+  restartCovered(): void {
+    this.entries.length = 0;
+    this.nextIndex = 0;
+  }
+
   /** Index of the last live entry, or nextIndex - 1 when there is none (0 when nothing is known). */
   lastIndex(): number {
     return this.nextIndex === 0 ? 0 : this.nextIndex - 1;

@@ -76,7 +76,9 @@ export interface ScanResult {
 }
 
 /** Outcome of decoding one record whose header is valid. */
-type RecordVerdict = { readonly ok: true } | { readonly ok: false; readonly code: DamageCode; readonly why: string };
+type RecordVerdict =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly code: DamageCode; readonly why: string; readonly chainBreak?: true };
 const OK: RecordVerdict = { ok: true };
 
 export function scanSegments(files: readonly SegmentFile[], snapshotIndex: number): ScanResult {
@@ -108,6 +110,13 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
         return damaged(files, segments, builder, pos, at, code, `${describe(status)} at ${file.name}+${at}`, snapshotIndex);
       }
       const verdict = applyRecord(buf, cur, at, file.no, prevNo, builder, seg);
+      if (!verdict.ok && verdict.chainBreak === true && builder.lastIndex() <= snapshotIndex) {
+        // Everything before this segment is covered by the snapshot: the break is a compaction
+        // whose unlinks were only partly kept by a crash. The log starts over at this segment.
+        builder.restartCovered();
+        at = cur.next;
+        continue;
+      }
       if (!verdict.ok) {
         return damaged(files, segments, builder, pos, at, verdict.code, `${verdict.why} at ${file.name}+${at}`, snapshotIndex);
       }
@@ -179,7 +188,7 @@ function applyRecord(
     const prev = readU64(buf, p + 24);
     // The first segment present may follow compacted ones; every other must follow the one before it.
     if (prev < 0 || prev >= segmentNo || (prevSegmentNo >= 0 && prev !== prevSegmentNo)) {
-      return { ok: false, code: 'log-gap', why: `segment ${segmentNo} follows ${prev}, not ${prevSegmentNo}` };
+      return { ok: false, code: 'log-gap', why: `segment ${segmentNo} follows ${prev}, not ${prevSegmentNo}`, chainBreak: true };
     }
     return OK;
   }

@@ -112,6 +112,11 @@ describe('storage framing', () => {
     const s3 = segment(3, 1, (b) => b.appendEntry(entry(7, 1)));
     const missing = scanSegments([s1, s3], 0);
     assertHas(missing.damage, { segmentPos: 1, code: 'log-gap', firstBadIndex: 4 });
+    // The same break behind a snapshot that covers it: a compaction that a crash partly undid.
+    const s5 = segment(5, 4, (b) => [2, 3, 4].forEach((i) => b.appendEntry(entry(i, 1))));
+    const covered = scanSegments([s1, s5], 3);
+    assert.equal(covered.damage, null);
+    assert.deepEqual(covered.builder.entries.map((e) => e.index), [2, 3, 4]);
   });
 });
 
