@@ -314,3 +314,43 @@ function crashLoop(seed: number, flips: boolean): { torn: number; corrupt: numbe
   }
   return { torn, corrupt, crashesInOpen };
 }
+
+describe('storage planted bug skip-fsync', () => {
+  /** Writes one entry and a vote, crashes as soon as they are reported durable, reopens. */
+  function survives(seed: number, plantSkipFsync: boolean): boolean {
+    const clock = new SimClock();
+    const disk = new SimDisk(clock, seededRandom(seed));
+    let opened: OpenedLog | null = null;
+    openLog(disk.mount(), '/n', { plantSkipFsync }, (err, o) => {
+      assert.equal(err, null);
+      opened = o!;
+    });
+    clock.run(() => opened !== null);
+    const o = opened! as OpenedLog;
+    let durable = false;
+    o.log.onDurable = () => {
+      durable = true;
+    };
+    o.log.write({ entries: [entry(1, 1)], hardState: { term: 1, vote: 'n1' } });
+    clock.run(() => durable);
+    clock.clear();
+    disk.crash();
+    let again: OpenedLog | null = null;
+    openLog(disk.mount(), '/n', {}, (err, a) => {
+      assert.equal(err, null);
+      again = a!;
+    });
+    clock.run(() => again !== null);
+    const rec = (again! as OpenedLog).recovered;
+    return rec.entries.length === 1 && rec.hardState.vote === 'n1';
+  }
+
+  it('loses acknowledged writes on a crash when planted, never when not', () => {
+    let lostPlanted = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      assert.ok(survives(seed, false), `seed ${seed}: an acknowledged write was lost without the plant`);
+      if (!survives(seed, true)) lostPlanted++;
+    }
+    assert.ok(lostPlanted > 10, `the planted bug lost only ${lostPlanted} of 60`);
+  });
+});
