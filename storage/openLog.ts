@@ -13,7 +13,7 @@
  * directories were synced: entries that a crashed process had written but not yet synced may still
  * be in the page cache, and must be on disk before the node treats them as its durable log.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { SnapshotMeta } from '../machines/types.js';
 import { ioError } from './errors.js';
 import { readHardState } from './hardState.js';
@@ -136,9 +136,12 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
     steps.push(writeFresh);
   }
   steps.push((next) => {
-    const both = joinAll(2, next);
-    fs.syncDir(dir, (err) => both(err && ioError('directory fsync', err)));
-    fs.syncDir(snapshots.dir, (err) => both(err && ioError('snapshot directory fsync', err)));
+    // The data directory's own entry too: on a first start it was just created, and losing it
+    // would lose everything in it.
+    const all = joinAll(3, next);
+    fs.syncDir(dirname(dir), (err) => all(err && ioError('parent directory fsync', err)));
+    fs.syncDir(dir, (err) => all(err && ioError('directory fsync', err)));
+    fs.syncDir(snapshots.dir, (err) => all(err && ioError('snapshot directory fsync', err)));
   });
 
   runSteps(steps, (err) => {
