@@ -23,12 +23,11 @@ export interface BenchContext {
 
 type Suite = (ctx: BenchContext) => Promise<void>;
 
-const suites: Record<string, () => Promise<Suite>> = {
-  storage: async () => (await import('./storage.js')).run,
-  transport: async () => (await import('./transport.js')).run,
-  cluster: async () => (await import('./cluster.js')).run,
-  apply: async () => (await import('./apply.js')).run,
-};
+/** Each suite is a module next to this file exporting `run(ctx)`. */
+const suiteNames = ['storage', 'transport', 'cluster', 'apply'] as const;
+const suites: Record<string, () => Promise<Suite>> = Object.fromEntries(
+  suiteNames.map((name) => [name, async () => ((await import(`./${name}.js`)) as { run: Suite }).run]),
+);
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

@@ -1,0 +1,564 @@
+/**
+ * A Raft node as an actor: it owns the XState actor running the role machine, the in-memory log,
+ * the durable log, the transport and the state machine, and executes each step's effects in the
+ * order persist, then send, then apply. The same code runs in real processes and in the
+ * deterministic simulator: the clock (ticks), randomness, scheduling (`defer`), disk and network
+ * are all injected.
+ */
+import { createActor, type Actor, type InspectionEvent } from 'xstate';
+import { assert } from '../machines/assert.js';
+import { validateRaftConfig, type RaftConfig } from '../machines/config.js';
+import type { PlantedBug, RaftCore, RaftInput } from '../machines/core.js';
+import { isMember } from '../machines/core.js';
+import type {
+  ApplyParams,
+  InstallSnapshotParams,
+  PersistParams,
+  ProposalAcceptedParams,
+  ReadReadyParams,
+  RefusedParams,
+  SendParams,
+  SendSnapshotParams,
+  SnapshotChunkParams,
+} from '../machines/effects.js';
+import type { Proposal, RaftEvent } from '../machines/events.js';
+import { RaftLog } from '../machines/raftLog.js';
+import { createRaftMachine, type RaftMachine } from '../machines/raftMachine.js';
+import type { Entry, HardState, Membership, NodeId, RaftMessage, SnapshotMeta } from '../machines/types.js';
+import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../storage/types.js';
+import type { Transport } from '../transport/types.js';
+import { ProposalError, ProposalTracker, type ProposalCallback } from './proposals.js';
+import { SnapshotReceiver, SnapshotSender, type SnapshotTransferOptions } from './snapshotTransfer.js';
+import type { StateMachine } from './stateMachine.js';
+
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+export interface NodeOptions {
+  readonly id: NodeId;
+  /** The bootstrap configuration, used when no snapshot carries one. */
+  readonly membership: Membership;
+  readonly raft: RaftConfig;
+  readonly recovered: Recovered;
+  /** The snapshot bytes matching `recovered.snapshot`, if any. */
+  readonly snapshot: { readonly meta: SnapshotMeta; readonly data: Uint8Array } | null;
+  readonly durableLog: DurableLog;
+  readonly snapshotStore: SnapshotStore;
+  readonly transport: Transport;
+  readonly stateMachine: StateMachine;
+  readonly random: () => number;
+  /** Run `fn` soon, after the current batch of events (setImmediate, or the simulator's queue). */
+  readonly defer: (fn: () => void) => void;
+  /** Take a snapshot once this many entries were applied since the last one. */
+  readonly snapshotEntries: number;
+  /** Entries kept in the log below a snapshot, so slightly lagging followers need no snapshot. */
+  readonly compactMarginEntries: number;
+  readonly snapshotTransfer: SnapshotTransferOptions;
+  readonly bugs?: ReadonlySet<PlantedBug>;
+  /** XState inspection (Stately inspector, or a file of inspection events). */
+  readonly inspect?: (event: InspectionEvent) => void;
+  /** Called after every flush (the simulator checks invariants here). */
+  readonly onStep?: (node: RaftNode) => void;
+  /** Called with every batch of applied entries and their results. */
+  readonly onApply?: (entries: readonly Entry[], results: readonly unknown[]) => void;
+  /** Called once when the node stops because its disk failed. */
+  readonly onFatal?: (err: Error) => void;
+}
+
+export type ReadCallback = (err: ProposalError | null) => void;
+
+interface PendingWrite {
+  /** The durable-log sequence number, or 0 for a snapshot save. */
+  readonly seq: number;
+  /** The log through (index, term) is durable once this and every earlier write completed. */
+  readonly index: number;
+  readonly term: number;
+  done: boolean;
+  /** Messages held until this write (and every earlier one) is durable. */
+  readonly held: RaftMessage[];
+}
+
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly vote: NodeId | null;
+  readonly leader: NodeId | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  readonly persistedIndex: number;
+  readonly snapshotIndex: number;
+  readonly corrupt: boolean;
+  readonly stopped: boolean;
+  readonly membership: Membership;
+  readonly progress: Record<NodeId, { match: number; next: number; state: string; recentActive: boolean }>;
+}
+
+export class RaftNode {
+  readonly id: NodeId;
+  readonly log: RaftLog;
+  readonly core: RaftCore;
+  private readonly machine: RaftMachine;
+  private readonly actor: Actor<RaftMachine>;
+  private readonly opts: NodeOptions;
+
+  // Effects of the events since the last flush, in the order they were produced.
+  private write: { truncateFrom?: number; entries: Entry[]; hardState?: HardState } | null = null;
+  private readonly sendNow: RaftMessage[] = [];
+  private readonly sendAfterDurable: RaftMessage[] = [];
+  private applyTo = 0;
+  private readonly readsReady: ReadReadyParams[] = [];
+  private readonly snapshotsToSend: SendSnapshotParams[] = [];
+  private readonly chunksIn: SnapshotChunkParams[] = [];
+  private install: InstallSnapshotParams | null = null;
+
+  private readonly pendingWrites: PendingWrite[] = [];
+  private flushScheduled = false;
+  private stepping = false;
+  private readonly queue: RaftEvent[] = [];
+
+  private appliedIndex: number;
+  private readonly proposals = new ProposalTracker();
+  private nextTag = 1;
+  private proposalBatch: { proposals: Proposal[]; callbacks: ProposalCallback[] } | null = null;
+  private nextReadCtx = 1;
+  private readBatch: ReadCallback[] | null = null;
+  private readonly readsByCtx = new Map<number, ReadCallback[]>();
+  /** Reads confirmed by a quorum, waiting for the state machine to apply through their index. */
+  private readonly readsWaitingApply: { index: number; callbacks: ReadCallback[] }[] = [];
+
+  private readonly sender: SnapshotSender;
+  private readonly receiver: SnapshotReceiver;
+  private receivedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | null = null;
+  private latestSnapshot: { meta: SnapshotMeta; data: Uint8Array } | null;
+  private snapshotInProgress = false;
+
+  private stopped = false;
+  private fatal: Error | null = null;
+  /** Counters by stable code: rejected inputs and notable events. */
+  readonly counters = new Map<string, number>();
+
+  constructor(opts: NodeOptions) {
+    validateRaftConfig(opts.raft);
+    this.opts = opts;
+    this.id = opts.id;
+    const rec = opts.recovered;
+    this.log = RaftLog.recover(rec.snapshot, rec.entries);
+    const membership = opts.snapshot?.meta.membership ?? opts.membership;
+    this.core = {
+      id: opts.id,
+      config: opts.raft,
+      log: this.log,
+      random: opts.random,
+      membership,
+      bugs: opts.bugs ?? new Set(),
+      leader: null,
+      scratch: [],
+    };
+    this.latestSnapshot = opts.snapshot;
+    if (opts.snapshot) {
+      assert(rec.snapshot !== null && rec.snapshot.index === opts.snapshot.meta.index, 'snapshot bytes match the recovered snapshot');
+      opts.stateMachine.restore(opts.snapshot.meta, opts.snapshot.data);
+    }
+    this.appliedIndex = this.log.snapshotIndex;
+    const input: RaftInput = {
+      term: rec.hardState.term,
+      vote: rec.hardState.vote,
+      commitIndex: this.log.snapshotIndex,
+      corrupt: rec.corruption !== null,
+      repairThroughIndex:
+        rec.corruption === null ? 0 : rec.corruption.firstBadIndex === 0 ? Number.MAX_SAFE_INTEGER : rec.corruption.lastIndexSeen,
+    };
+    this.sender = new SnapshotSender(this.id, opts.snapshotTransfer, (m) => opts.transport.send(m.to, m));
+    this.receiver = new SnapshotReceiver(this.id, opts.snapshotTransfer);
+    this.machine = createRaftMachine(this.core).provide({
+      actions: {
+        persist: (_, p: PersistParams) => this.onPersist(p),
+        send: (_, p: SendParams) => (p.afterDurable ? this.sendAfterDurable : this.sendNow).push(p.message),
+        apply: (_, p: ApplyParams) => {
+          this.applyTo = Math.max(this.applyTo, p.toIndex);
+        },
+        proposalAccepted: (_, p: ProposalAcceptedParams) => this.proposals.accept(p.tag, p.firstIndex, p.lastIndex, p.term),
+        proposalRefused: (_, p: RefusedParams) => this.proposals.refuse(p.tag, new ProposalError(p.code, p.leader)),
+        readReady: (_, p: ReadReadyParams) => this.readsReady.push(p),
+        readRefused: (_, p: RefusedParams) => this.refuseReads(p.tag, new ProposalError(p.code, p.leader)),
+        sendSnapshot: (_, p: SendSnapshotParams) => this.snapshotsToSend.push(p),
+        snapshotChunk: (_, p: SnapshotChunkParams) => this.chunksIn.push(p),
+        installSnapshot: (_, p: InstallSnapshotParams) => {
+          this.install = p;
+        },
+      },
+    }) as RaftMachine;
+    this.actor = createActor(this.machine, { input, ...(opts.inspect ? { inspect: opts.inspect } : {}) });
+    opts.durableLog.onDurable = (seq) => this.onDurable(seq);
+    opts.durableLog.onFatal = (err) => this.onDiskFatal(err);
+    this.actor.start();
+    this.flush();
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  /** One logical clock tick (the host calls this every tickMs). */
+  tick(): void {
+    if (this.stopped) return;
+    for (const failed of this.sender.tick()) this.queue.push({ type: 'snapshot.sendDone', ...failed });
+    this.step({ type: 'tick' });
+  }
+
+  /** A message from a peer (already validated by the transport's schema check). */
+  receive(msg: RaftMessage): void {
+    if (this.stopped) return;
+    if (msg.to !== this.id) return this.count('wrong-receiver');
+    if (!isMember(this.core, msg.from)) return this.count('unknown-peer');
+    if (msg.type === 'snapshotResp') {
+      const outcome = this.sender.onResponse(msg);
+      if (outcome) this.step({ type: 'snapshot.sendDone', ...outcome });
+      // A newer term in the response still matters to Raft.
+      if (msg.term > this.term()) this.step({ type: 'rpc.snapshotResp', msg });
+      return;
+    }
+    switch (msg.type) {
+      case 'vote':
+        return this.step({ type: 'rpc.vote', msg });
+      case 'voteResp':
+        return this.step({ type: 'rpc.voteResp', msg });
+      case 'append':
+        return this.step({ type: 'rpc.append', msg });
+      case 'appendResp':
+        return this.step({ type: 'rpc.appendResp', msg });
+      case 'heartbeat':
+        return this.step({ type: 'rpc.heartbeat', msg });
+      case 'heartbeatResp':
+        return this.step({ type: 'rpc.heartbeatResp', msg });
+      case 'timeoutNow':
+        return this.step({ type: 'rpc.timeoutNow', msg });
+      case 'snapshot':
+        return this.step({ type: 'rpc.snapshot', msg });
+    }
+  }
+
+  /** Propose one command; batched with others proposed before the next flush. */
+  propose(proposal: Proposal, cb: ProposalCallback): void {
+    if (this.stopped) return cb(new ProposalError('node-stopped', null));
+    if (this.proposalBatch === null) {
+      this.proposalBatch = { proposals: [], callbacks: [] };
+      this.scheduleFlush();
+    }
+    this.proposalBatch.proposals.push(proposal);
+    this.proposalBatch.callbacks.push(cb);
+  }
+
+  /** A linearizable read barrier (ReadIndex): cb(null) once the state machine may be read. */
+  read(cb: ReadCallback): void {
+    if (this.stopped) return cb(new ProposalError('node-stopped', null));
+    if (this.readBatch === null) {
+      this.readBatch = [];
+      this.scheduleFlush();
+    }
+    this.readBatch.push(cb);
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.step({ type: 'admin.transfer', to });
+  }
+
+  campaign(): void {
+    this.step({ type: 'admin.campaign' });
+  }
+
+  /** Stop processing (crash in the simulator, shutdown in a process). Pending callbacks fail. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.actor.stop();
+    this.sender.cancelAll();
+    const err = new ProposalError('node-stopped', null);
+    this.proposals.failAll(err);
+    if (this.proposalBatch) for (const cb of this.proposalBatch.callbacks) cb(err);
+    this.proposalBatch = null;
+    for (const cbs of this.readsByCtx.values()) for (const cb of cbs) cb(err);
+    this.readsByCtx.clear();
+    if (this.readBatch) for (const cb of this.readBatch) cb(err);
+    this.readBatch = null;
+    for (const w of this.readsWaitingApply) for (const cb of w.callbacks) cb(err);
+    this.readsWaitingApply.length = 0;
+  }
+
+  // ---- state --------------------------------------------------------------------------------
+
+  role(): Role {
+    return this.actor.getSnapshot().value as Role;
+  }
+
+  term(): number {
+    return this.actor.getSnapshot().context.term;
+  }
+
+  status(): NodeStatus {
+    const snap = this.actor.getSnapshot();
+    const c = snap.context;
+    const progress: NodeStatus['progress'] = {};
+    if (this.core.leader) {
+      for (const [id, pr] of this.core.leader.progress) {
+        progress[id] = { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive };
+      }
+    }
+    return {
+      id: this.id,
+      role: snap.value as Role,
+      term: c.term,
+      vote: c.vote,
+      leader: c.leader,
+      commitIndex: c.commitIndex,
+      appliedIndex: this.appliedIndex,
+      lastIndex: this.log.lastIndex(),
+      lastTerm: this.log.lastTerm(),
+      persistedIndex: this.log.persistedIndex,
+      snapshotIndex: this.log.snapshotIndex,
+      corrupt: c.corrupt,
+      stopped: this.stopped,
+      membership: this.core.membership,
+      progress,
+    };
+  }
+
+  isStopped(): boolean {
+    return this.stopped;
+  }
+
+  fatalError(): Error | null {
+    return this.fatal;
+  }
+
+  count(code: string): void {
+    this.counters.set(code, (this.counters.get(code) ?? 0) + 1);
+  }
+
+  // ---- the step loop ------------------------------------------------------------------------
+
+  private step(event: RaftEvent): void {
+    if (this.stopped) return;
+    this.queue.push(event);
+    if (this.stepping) return;
+    this.stepping = true;
+    try {
+      // Bounded: each event is processed once; effects never enqueue events synchronously.
+      for (let k = 0; k < this.queue.length; k++) this.actor.send(this.queue[k]!);
+      this.queue.length = 0;
+    } finally {
+      this.stepping = false;
+    }
+    const err = this.actor.getSnapshot().error;
+    if (err) throw err;
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.stopped) return;
+    this.flushScheduled = true;
+    this.opts.defer(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Execute the effects of every step since the last flush: persist, then send, then apply. */
+  flush(): void {
+    if (this.stopped) return;
+    if (this.proposalBatch !== null) {
+      const batch = this.proposalBatch;
+      this.proposalBatch = null;
+      const tag = this.nextTag++;
+      this.proposals.register(tag, batch.callbacks);
+      this.step({ type: 'client.propose', tag, proposals: batch.proposals });
+    }
+    if (this.readBatch !== null) {
+      const ctx = this.nextReadCtx++;
+      this.readsByCtx.set(ctx, this.readBatch);
+      this.readBatch = null;
+      this.step({ type: 'client.read', ctx });
+    }
+    // Snapshot chunks and a completed snapshot come back into Raft as events.
+    for (let k = 0; k < this.chunksIn.length; k++) this.receiveChunk(this.chunksIn[k]!);
+    this.chunksIn.length = 0;
+
+    // 1. Persist (the follower's snapshot first: everything after it builds on it).
+    if (this.install !== null) this.installSnapshot(this.install.meta);
+    this.install = null;
+    if (this.write !== null) {
+      const w = this.write;
+      this.write = null;
+      const lw: LogWrite = {
+        entries: w.entries,
+        ...(w.truncateFrom !== undefined ? { truncateFrom: w.truncateFrom } : {}),
+        ...(w.hardState !== undefined ? { hardState: w.hardState } : {}),
+      };
+      const seq = this.opts.durableLog.write(lw);
+      this.pendingWrites.push({ seq, index: this.log.lastIndex(), term: this.log.lastTerm(), done: false, held: [] });
+    }
+    // 2. Send: at once, or after every write issued so far is durable.
+    const transport = this.opts.transport;
+    for (let k = 0; k < this.sendNow.length; k++) transport.send(this.sendNow[k]!.to, this.sendNow[k]!);
+    this.sendNow.length = 0;
+    if (this.sendAfterDurable.length > 0) {
+      const last = this.pendingWrites[this.pendingWrites.length - 1];
+      if (last === undefined) for (const m of this.sendAfterDurable) transport.send(m.to, m);
+      else for (const m of this.sendAfterDurable) last.held.push(m);
+      this.sendAfterDurable.length = 0;
+    }
+    for (const s of this.snapshotsToSend) this.startSnapshotStream(s);
+    this.snapshotsToSend.length = 0;
+    // 3. Apply.
+    if (this.applyTo > this.appliedIndex) this.applyThrough(this.applyTo);
+    if (this.readsReady.length > 0) {
+      for (const r of this.readsReady) {
+        const cbs = this.readsByCtx.get(r.ctx);
+        if (cbs === undefined) continue;
+        this.readsByCtx.delete(r.ctx);
+        this.readsWaitingApply.push({ index: r.index, callbacks: cbs });
+      }
+      this.readsReady.length = 0;
+    }
+    this.serveReads();
+    this.maybeSnapshot();
+    this.opts.onStep?.(this);
+  }
+
+  private onPersist(p: PersistParams): void {
+    const w = (this.write ??= { entries: [] });
+    if (p.truncateFrom !== undefined) {
+      w.truncateFrom = w.truncateFrom === undefined ? p.truncateFrom : Math.min(w.truncateFrom, p.truncateFrom);
+      let keep = w.entries.length;
+      while (keep > 0 && w.entries[keep - 1]!.index >= p.truncateFrom) keep--;
+      w.entries.length = keep;
+    }
+    for (const e of p.entries) w.entries.push(e);
+    if (p.hardState !== undefined) w.hardState = p.hardState;
+  }
+
+  private onDurable(seq: number): void {
+    if (this.stopped) return;
+    for (const w of this.pendingWrites) if (w.seq !== 0 && w.seq <= seq) w.done = true;
+    this.releaseWrites();
+  }
+
+  private releaseWrites(): void {
+    let k = 0;
+    let last: PendingWrite | null = null;
+    while (k < this.pendingWrites.length && this.pendingWrites[k]!.done) {
+      last = this.pendingWrites[k]!;
+      for (const m of last.held) this.opts.transport.send(m.to, m);
+      k++;
+    }
+    if (k === 0 || last === null) return;
+    this.pendingWrites.splice(0, k);
+    this.step({ type: 'storage.durable', index: last.index, term: last.term });
+  }
+
+  private onDiskFatal(err: Error): void {
+    // Fail-stop: a failed write or fsync leaves the disk in an unknown state; never retry.
+    this.fatal = err;
+    this.count('disk-fatal');
+    this.stop();
+    this.opts.onFatal?.(err);
+  }
+
+  private applyThrough(to: number): void {
+    const from = this.appliedIndex + 1;
+    if (from > to) return;
+    assert(from > this.log.snapshotIndex, `applying ${from} which is in the log`);
+    const entries = this.log.range(from, to);
+    const results = this.opts.stateMachine.apply(entries);
+    this.appliedIndex = to;
+    this.proposals.applied(entries, results);
+    this.opts.onApply?.(entries, results);
+  }
+
+  private serveReads(): void {
+    let k = 0;
+    while (k < this.readsWaitingApply.length && this.readsWaitingApply[k]!.index <= this.appliedIndex) {
+      for (const cb of this.readsWaitingApply[k]!.callbacks) cb(null);
+      k++;
+    }
+    if (k > 0) this.readsWaitingApply.splice(0, k);
+  }
+
+  private refuseReads(ctx: number, err: ProposalError): void {
+    const cbs = this.readsByCtx.get(ctx);
+    if (cbs === undefined) return;
+    this.readsByCtx.delete(ctx);
+    for (const cb of cbs) cb(err);
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------
+
+  /** Take a local snapshot and compact the log when enough was applied since the last one. */
+  private maybeSnapshot(): void {
+    if (this.snapshotInProgress) return;
+    const applied = this.appliedIndex;
+    const base = this.latestSnapshot?.meta.index ?? 0;
+    if (applied - base < this.opts.snapshotEntries) return;
+    const term = this.log.term(applied);
+    if (term < 0) return;
+    const meta: SnapshotMeta = { index: applied, term, membership: this.core.membership };
+    const data = this.opts.stateMachine.snapshot();
+    this.snapshotInProgress = true;
+    this.opts.snapshotStore.save(meta, data, (err) => {
+      this.snapshotInProgress = false;
+      if (this.stopped) return;
+      if (err) return this.onDiskFatal(err);
+      this.latestSnapshot = { meta, data };
+      const compactTo = Math.min(meta.index - this.opts.compactMarginEntries, this.log.persistedIndex);
+      if (compactTo > this.log.snapshotIndex) {
+        this.log.compact(compactTo);
+        this.opts.durableLog.compact(compactTo);
+      }
+      this.count('snapshot-taken');
+    });
+  }
+
+  private startSnapshotStream(p: SendSnapshotParams): void {
+    if (this.sender.isStreaming(p.to)) return;
+    const snap = this.latestSnapshot;
+    if (snap === null || snap.meta.index < this.log.snapshotIndex) {
+      this.step({ type: 'snapshot.sendDone', to: p.to, index: 0, ok: false });
+      return;
+    }
+    this.count('snapshot-sent');
+    this.sender.start(p.to, p.term, snap.meta, snap.data);
+  }
+
+  private receiveChunk(p: SnapshotChunkParams): void {
+    const out = this.receiver.onChunk(p.term, p.chunk);
+    this.opts.transport.send(out.response.to, out.response);
+    if (out.kind === 'complete') {
+      this.receivedSnapshot = { meta: out.meta, data: out.data };
+      this.step({ type: 'snapshot.received', from: p.chunk.from, meta: out.meta });
+    }
+  }
+
+  private installSnapshot(meta: SnapshotMeta): void {
+    const snap = this.receivedSnapshot;
+    assert(snap !== null && snap.meta.index === meta.index && snap.meta.term === meta.term, 'installing the snapshot received');
+    this.receivedSnapshot = null;
+    this.opts.stateMachine.restore(meta, snap.data);
+    this.appliedIndex = meta.index;
+    this.applyTo = Math.max(this.applyTo, meta.index);
+    this.proposals.skippedThrough(meta.index);
+    this.latestSnapshot = snap;
+    this.count('snapshot-installed');
+    // The snapshot must be durable before anything that depends on it is acknowledged.
+    const pending: PendingWrite = { seq: 0, index: this.log.lastIndex(), term: this.log.lastTerm(), done: false, held: [] };
+    this.pendingWrites.push(pending);
+    this.snapshotInProgress = true;
+    this.opts.snapshotStore.save(meta, snap.data, (err) => {
+      this.snapshotInProgress = false;
+      if (this.stopped) return;
+      if (err) return this.onDiskFatal(err);
+      this.opts.durableLog.compact(meta.index);
+      pending.done = true;
+      this.releaseWrites();
+    });
+  }
+}

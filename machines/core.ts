@@ -1,0 +1,136 @@
+/**
+ * The state a Raft node's machine works on. Small, frequently read values live in XState context
+ * (`RaftContext`); the log and the leader's per-peer progress live in `RaftCore`, outside context,
+ * changed in place (copying them on every event would cost more than the whole step).
+ */
+import type { RaftConfig } from './config.js';
+import type { Progress } from './progress.js';
+import type { RaftLog } from './raftLog.js';
+import type { Membership, NodeId } from './types.js';
+
+/**
+ * Bugs that the simulator plants on purpose to prove that it catches them. They exist only behind
+ * this flag: production code passes an empty set.
+ */
+export type PlantedBug =
+  | 'commit-previous-term'
+  | 'vote-ignores-log'
+  | 'ack-before-persist'
+  | 'no-truncate-check'
+  | 'skip-fsync';
+
+export const plantedBugs: readonly PlantedBug[] = [
+  'commit-previous-term',
+  'vote-ignores-log',
+  'ack-before-persist',
+  'no-truncate-check',
+  'skip-fsync',
+];
+
+/** A ReadIndex request waiting for its quorum confirmation. */
+export interface PendingRead {
+  readonly ctx: number;
+  /** The commit index when the read arrived (0 while the leader has not committed in its term). */
+  index: number;
+}
+
+/** Role-local state of a leader: created when a node becomes leader, dropped when it steps down. */
+export interface LeaderState {
+  readonly progress: Map<NodeId, Progress>;
+  /** Bytes of entries appended in this term and not yet committed (flow control for proposals). */
+  uncommittedBytes: number;
+  /** An entry of this term is committed (ReadIndex and membership changes wait for it). */
+  committedInTerm: boolean;
+  /** Reads not yet confirmed by a quorum, oldest first; `ctx` increases. */
+  readonly pendingReads: PendingRead[];
+  /** The newest ReadIndex context sent in heartbeats. */
+  readCtxSent: number;
+  /** Leadership transfer target, if one is in progress. */
+  transferee: NodeId | null;
+  transferElapsedTicks: number;
+}
+
+export interface RaftCore {
+  readonly id: NodeId;
+  readonly config: RaftConfig;
+  readonly log: RaftLog;
+  /** Injected random source in [0, 1): seeded in the simulator. */
+  readonly random: () => number;
+  /** The configuration in force. */
+  membership: Membership;
+  readonly bugs: ReadonlySet<PlantedBug>;
+  leader: LeaderState | null;
+  /** Reused scratch space for quorum arithmetic. */
+  readonly scratch: number[];
+}
+
+export interface RaftContext {
+  readonly term: number;
+  readonly vote: NodeId | null;
+  /** The leader of `term` as far as this node knows. */
+  readonly leader: NodeId | null;
+  readonly commitIndex: number;
+  /** Entries through this index were handed to the state machine. */
+  readonly applyRequestedIndex: number;
+  readonly electionElapsedTicks: number;
+  /** This round's randomized election timeout, in [min, 2*min). */
+  readonly electionTimeoutTicks: number;
+  readonly heartbeatElapsedTicks: number;
+  /** Votes received in the current (pre-)campaign. */
+  readonly votes: Readonly<Record<NodeId, boolean>>;
+  /** The current campaign answers a TimeoutNow (voters ignore their lease for it). */
+  readonly transferCampaign: boolean;
+  /** Storage found damage: this node must not vote or lead until repaired through `repairThroughIndex`. */
+  readonly corrupt: boolean;
+  readonly repairThroughIndex: number;
+}
+
+export interface RaftInput {
+  readonly term: number;
+  readonly vote: NodeId | null;
+  /** Commit index known at start (the snapshot index: everything in it is committed). */
+  readonly commitIndex: number;
+  readonly corrupt: boolean;
+  readonly repairThroughIndex: number;
+}
+
+export function isVoter(core: RaftCore, id: NodeId): boolean {
+  return core.membership.voters.includes(id);
+}
+
+export function isMember(core: RaftCore, id: NodeId): boolean {
+  return core.membership.voters.includes(id) || core.membership.learners.includes(id);
+}
+
+/** Peers that receive the log: every member but this node. */
+export function peersOf(core: RaftCore): NodeId[] {
+  const out: NodeId[] = [];
+  for (const v of core.membership.voters) if (v !== core.id) out.push(v);
+  for (const l of core.membership.learners) if (l !== core.id) out.push(l);
+  return out;
+}
+
+export function randomizedElectionTicks(core: RaftCore): number {
+  const min = core.config.electionTimeoutTicksMin;
+  return min + Math.floor(core.random() * min);
+}
+
+/** May this node start an election? Voters only, never with damaged storage. */
+export function canCampaign(core: RaftCore, ctx: RaftContext): boolean {
+  return isVoter(core, core.id) && !ctx.corrupt;
+}
+
+/**
+ * Dissertation 4.2.3: a node that heard from a current leader within the minimum election timeout
+ * ignores RequestVote (it neither raises its term nor grants), unless the request is part of a
+ * leadership transfer. A leader with check-quorum is always within its lease (it steps down when
+ * it is not).
+ */
+export function inLease(core: RaftCore, ctx: RaftContext): boolean {
+  if (ctx.leader === null) return false;
+  if (ctx.leader === core.id) return core.config.checkQuorum;
+  return ctx.electionElapsedTicks < core.config.electionTimeoutTicksMin;
+}
+
+/** A mutable copy of context that a step changes and then assigns back in one go. */
+export type Draft = { -readonly [K in keyof RaftContext]: RaftContext[K] };

@@ -1,0 +1,89 @@
+/**
+ * What a Raft step asks the world to do, as data. The machines enqueue these as parameterized
+ * XState actions; `transition()` returns them unexecuted, and the node actor executes one step's
+ * effects in the order persist, then send, then apply.
+ */
+import type { Entry, HardState, NodeId, RaftMessage, SnapshotMeta } from './types.js';
+
+export interface PersistParams {
+  readonly hardState?: HardState;
+  readonly truncateFrom?: number;
+  readonly entries: readonly Entry[];
+}
+
+export interface SendParams {
+  readonly message: RaftMessage;
+  /**
+   * When true the message may leave only once every write issued so far is durable (votes,
+   * acknowledgements). A leader's AppendEntries and heartbeats go at once: the leader writes its
+   * own log in parallel with replication.
+   */
+  readonly afterDurable: boolean;
+}
+
+export interface ApplyParams {
+  /** Apply every committed, durable entry through this index. */
+  readonly toIndex: number;
+}
+
+export interface ProposalAcceptedParams {
+  readonly tag: number;
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  readonly term: number;
+}
+
+/** Stable codes for refused client requests. */
+export type RefusalCode =
+  | 'not-leader'
+  | 'transfer-in-progress'
+  | 'too-many-uncommitted'
+  | 'batch-too-large'
+  | 'too-many-reads'
+  | 'leader-changed';
+
+export interface RefusedParams {
+  readonly tag: number;
+  readonly code: RefusalCode;
+  readonly leader: NodeId | null;
+}
+
+export interface ReadReadyParams {
+  readonly ctx: number;
+  /** Serve the read once the state machine has applied through this index. */
+  readonly index: number;
+}
+
+export interface SendSnapshotParams {
+  readonly to: NodeId;
+  readonly term: number;
+}
+
+export interface SnapshotChunkParams {
+  readonly term: number;
+  readonly chunk: import('./types.js').SnapshotChunk;
+}
+
+export interface InstallSnapshotParams {
+  readonly meta: SnapshotMeta;
+}
+
+/** Effect names, as XState action types. */
+export type RaftEffect =
+  | { readonly type: 'persist'; readonly params: PersistParams }
+  | { readonly type: 'send'; readonly params: SendParams }
+  | { readonly type: 'apply'; readonly params: ApplyParams }
+  | { readonly type: 'proposalAccepted'; readonly params: ProposalAcceptedParams }
+  | { readonly type: 'proposalRefused'; readonly params: RefusedParams }
+  | { readonly type: 'readReady'; readonly params: ReadReadyParams }
+  | { readonly type: 'readRefused'; readonly params: RefusedParams }
+  | { readonly type: 'sendSnapshot'; readonly params: SendSnapshotParams }
+  | { readonly type: 'snapshotChunk'; readonly params: SnapshotChunkParams }
+  | { readonly type: 'installSnapshot'; readonly params: InstallSnapshotParams };
+
+export type RaftEffectType = RaftEffect['type'];
+
+/** Collects the effects of one handler; the machine turns them into enqueued actions. */
+export interface EffectSink {
+  push(effect: RaftEffect): void;
+}

@@ -1,0 +1,120 @@
+/**
+ * Elections: pre-vote, RequestVote with the up-to-date check, vote tallies (Raft §5.2, §5.4.1;
+ * dissertation 4.2.3, 9.6).
+ */
+import type { Draft, RaftCore, RaftContext } from './core.js';
+import { canCampaign, inLease, isVoter, randomizedElectionTicks } from './core.js';
+import type { EffectSink } from './effects.js';
+import { voteResult, type VoteResult } from './quorum.js';
+import type { NodeId, VoteRequest, VoteResponse } from './types.js';
+
+/** Adopt a newer term: forget the vote; `leader` is known when the message came from one. */
+export function adoptTerm(core: RaftCore, d: Draft, term: number, leader: NodeId | null, fx: EffectSink): void {
+  if (term > d.term) {
+    d.term = term;
+    d.vote = null;
+    fx.push({ type: 'persist', params: { hardState: { term, vote: null }, entries: [] } });
+  }
+  d.leader = leader;
+}
+
+function logUpToDate(core: RaftCore, msg: VoteRequest): boolean {
+  if (core.bugs.has('vote-ignores-log')) return true;
+  return core.log.isUpToDate(msg.lastIndex, msg.lastTerm);
+}
+
+function voteResponse(core: RaftCore, to: NodeId, term: number, granted: boolean, preVote: boolean): VoteResponse {
+  return { type: 'voteResp', from: core.id, to, term, granted, preVote };
+}
+
+/** A pre-vote never changes our state: grant when a real election would succeed with us. */
+export function answerPreVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest, fx: EffectSink): void {
+  const granted =
+    msg.term > ctx.term && !inLease(core, ctx) && !ctx.corrupt && isVoter(core, core.id) && logUpToDate(core, msg);
+  fx.push({
+    type: 'send',
+    params: { message: voteResponse(core, msg.from, granted ? msg.term : ctx.term, granted, true), afterDurable: false },
+  });
+}
+
+/** RequestVote in our current term (after adopting a newer term, if any). */
+export function answerVote(core: RaftCore, d: Draft, msg: VoteRequest, fx: EffectSink): void {
+  const canVote = d.vote === null || d.vote === msg.from;
+  const granted = canVote && !d.corrupt && isVoter(core, core.id) && logUpToDate(core, msg);
+  if (granted) {
+    if (d.vote !== msg.from) {
+      d.vote = msg.from;
+      fx.push({ type: 'persist', params: { hardState: { term: d.term, vote: msg.from }, entries: [] } });
+    }
+    d.electionElapsedTicks = 0;
+  }
+  // A vote counts only once durable: the answer leaves after every write issued so far.
+  fx.push({ type: 'send', params: { message: voteResponse(core, msg.from, d.term, granted, false), afterDurable: true } });
+}
+
+export function rejectVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest, fx: EffectSink): void {
+  fx.push({
+    type: 'send',
+    params: { message: voteResponse(core, msg.from, ctx.term, false, msg.preVote), afterDurable: false },
+  });
+}
+
+function voteRequests(core: RaftCore, term: number, preVote: boolean, transfer: boolean, fx: EffectSink): void {
+  const lastIndex = core.log.lastIndex();
+  const lastTerm = core.log.lastTerm();
+  for (const v of core.membership.voters) {
+    if (v === core.id) continue;
+    const message: VoteRequest = { type: 'vote', from: core.id, to: v, term, lastIndex, lastTerm, preVote, transfer };
+    // A real vote request waits for our own term and vote to be durable (no double vote after a crash).
+    fx.push({ type: 'send', params: { message, afterDurable: !preVote } });
+  }
+}
+
+export function startPreVote(core: RaftCore, d: Draft, fx: EffectSink): void {
+  d.votes = { [core.id]: true };
+  d.leader = null;
+  d.electionElapsedTicks = 0;
+  d.electionTimeoutTicks = randomizedElectionTicks(core);
+  d.transferCampaign = false;
+  voteRequests(core, d.term + 1, true, false, fx);
+}
+
+export function startElection(core: RaftCore, d: Draft, fx: EffectSink): void {
+  d.term += 1;
+  d.vote = core.id;
+  d.leader = null;
+  d.votes = { [core.id]: true };
+  d.electionElapsedTicks = 0;
+  d.electionTimeoutTicks = randomizedElectionTicks(core);
+  fx.push({ type: 'persist', params: { hardState: { term: d.term, vote: core.id }, entries: [] } });
+  voteRequests(core, d.term, false, d.transferCampaign, fx);
+}
+
+/** Is this vote response for the campaign we are running? */
+export function isResponseForCampaign(ctx: RaftContext, msg: VoteResponse, preCampaign: boolean): boolean {
+  if (preCampaign) return msg.preVote && (msg.granted ? msg.term === ctx.term + 1 : msg.term <= ctx.term + 1);
+  return !msg.preVote && msg.term === ctx.term;
+}
+
+/** A response that tells us about a newer term (a granted pre-vote carries the asked-for term: not newer). */
+export function isNewerTermVoteResponse(ctx: RaftContext, msg: VoteResponse): boolean {
+  if (msg.preVote && msg.granted) return false;
+  return msg.term > ctx.term;
+}
+
+export function tallyWith(core: RaftCore, ctx: RaftContext, msg: VoteResponse): VoteResult {
+  // The first answer from a voter stands (duplicates are ignored).
+  return voteResult(core.membership.voters, { [msg.from]: msg.granted, ...ctx.votes });
+}
+
+export function tally(core: RaftCore, ctx: RaftContext): VoteResult {
+  return voteResult(core.membership.voters, ctx.votes);
+}
+
+export function recordVote(d: Draft, msg: VoteResponse): void {
+  if (d.votes[msg.from] === undefined) d.votes = { ...d.votes, [msg.from]: msg.granted };
+}
+
+export function mayCampaign(core: RaftCore, ctx: RaftContext): boolean {
+  return canCampaign(core, ctx);
+}

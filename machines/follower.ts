@@ -1,0 +1,138 @@
+/**
+ * What a node does with messages from the leader of its term: AppendEntries with the consistency
+ * check, truncation only on a real conflict, commit propagation, heartbeats, snapshots (Raft §5.3,
+ * §7).
+ */
+import { assert } from './assert.js';
+import type { Draft, RaftCore, RaftContext } from './core.js';
+import type { EffectSink } from './effects.js';
+import type { AppendRequest, AppendResponse, Heartbeat, NodeId, SnapshotChunk, SnapshotMeta } from './types.js';
+
+function appendResponse(
+  core: RaftCore,
+  to: NodeId,
+  term: number,
+  success: boolean,
+  index: number,
+  hintIndex = 0,
+  hintTerm = 0,
+): AppendResponse {
+  return { type: 'appendResp', from: core.id, to, term, success, index, hintIndex, hintTerm };
+}
+
+/** The answer to a leader of an older term: our term, so that it steps down. */
+export function rejectStaleLeader(core: RaftCore, ctx: RaftContext, from: NodeId, fx: EffectSink): void {
+  fx.push({ type: 'send', params: { message: appendResponse(core, from, ctx.term, false, 0), afterDurable: false } });
+}
+
+/** Entries through `index` are committed and durable here: hand them to the state machine. */
+export function maybeApply(core: RaftCore, d: Draft, fx: EffectSink): void {
+  const durable = core.bugs.has('ack-before-persist') ? core.log.lastIndex() : core.log.persistedIndex;
+  const to = Math.min(d.commitIndex, durable);
+  if (to > d.applyRequestedIndex) {
+    d.applyRequestedIndex = to;
+    fx.push({ type: 'apply', params: { toIndex: to } });
+  }
+}
+
+function commitTo(core: RaftCore, d: Draft, index: number): void {
+  if (index > d.commitIndex) {
+    assert(index <= core.log.lastIndex(), `commit ${index} within the log (last ${core.log.lastIndex()})`);
+    d.commitIndex = index;
+  }
+}
+
+export function handleAppend(core: RaftCore, d: Draft, msg: AppendRequest, fx: EffectSink): void {
+  const log = core.log;
+  d.electionElapsedTicks = 0;
+  d.leader = msg.from;
+  // The acknowledgement (the seed's Confirm) leaves only once what it confirms is durable; the
+  // planted bug `ack-before-persist` sends it at once.
+  const ackAfterDurable = !core.bugs.has('ack-before-persist');
+  if (msg.prevIndex < d.commitIndex) {
+    // Everything through our commit index matches the leader: tell it where to continue.
+    fx.push({
+      type: 'send',
+      params: { message: appendResponse(core, msg.from, d.term, true, d.commitIndex), afterDurable: ackAfterDurable },
+    });
+    return;
+  }
+  if (!log.matchTerm(msg.prevIndex, msg.prevTerm)) {
+    // Consistency check failed. Hint: the last index at or below prevIndex whose term is at most
+    // prevTerm; the leader skips a whole term of mismatches per round trip.
+    const [hintIndex, hintTerm] = log.findConflictByTerm(Math.min(msg.prevIndex, log.lastIndex()), msg.prevTerm);
+    fx.push({
+      type: 'send',
+      params: {
+        message: appendResponse(core, msg.from, d.term, false, msg.prevIndex, hintIndex, hintTerm),
+        afterDurable: false,
+      },
+    });
+    return;
+  }
+  const lastNew = msg.prevIndex + msg.entries.length;
+  if (msg.entries.length > 0) {
+    let from: number;
+    if (core.bugs.has('no-truncate-check')) {
+      // Planted bug: cut the log after prevIndex on every AppendEntries, conflict or not.
+      from = msg.prevIndex + 1;
+    } else {
+      from = log.findConflict(msg.entries);
+    }
+    if (from !== 0) {
+      assert(from > d.commitIndex, `conflict at ${from} is above the commit index ${d.commitIndex}`);
+      const fresh = msg.entries.slice(from - (msg.prevIndex + 1));
+      const truncating = from <= log.lastIndex();
+      if (truncating) log.truncateFrom(from);
+      log.append(fresh);
+      fx.push({ type: 'persist', params: truncating ? { truncateFrom: from, entries: fresh } : { entries: fresh } });
+    }
+  }
+  commitTo(core, d, Math.min(msg.commit, lastNew));
+  fx.push({
+    type: 'send',
+    params: { message: appendResponse(core, msg.from, d.term, true, lastNew), afterDurable: ackAfterDurable },
+  });
+  maybeApply(core, d, fx);
+}
+
+export function handleHeartbeat(core: RaftCore, d: Draft, msg: Heartbeat, fx: EffectSink): void {
+  d.electionElapsedTicks = 0;
+  d.leader = msg.from;
+  // The leader sends min(our match, its commit): entries we are known to share with it.
+  commitTo(core, d, Math.min(msg.commit, core.log.lastIndex()));
+  fx.push({
+    type: 'send',
+    params: {
+      message: { type: 'heartbeatResp', from: core.id, to: msg.from, term: d.term, readCtx: msg.readCtx },
+      afterDurable: false,
+    },
+  });
+  maybeApply(core, d, fx);
+}
+
+/** A snapshot chunk from our leader: it proves the leader alive (resets the election timer). */
+export function handleSnapshotChunk(core: RaftCore, d: Draft, msg: SnapshotChunk, fx: EffectSink): void {
+  d.electionElapsedTicks = 0;
+  d.leader = msg.from;
+  fx.push({ type: 'snapshotChunk', params: { term: d.term, chunk: msg } });
+}
+
+/**
+ * A whole snapshot arrived and verified. Install it unless we already have its entries committed;
+ * answer like an AppendEntries acknowledgement through the snapshot's index, once durable.
+ */
+export function handleSnapshotReceived(core: RaftCore, d: Draft, from: NodeId, meta: SnapshotMeta, fx: EffectSink): void {
+  if (meta.index <= d.commitIndex) {
+    fx.push({ type: 'send', params: { message: appendResponse(core, from, d.term, true, d.commitIndex), afterDurable: true } });
+    return;
+  }
+  const hadLast = core.log.lastIndex();
+  const kept = core.log.restore(meta);
+  d.commitIndex = meta.index;
+  d.applyRequestedIndex = meta.index;
+  core.membership = meta.membership;
+  fx.push({ type: 'installSnapshot', params: { meta } });
+  if (!kept && hadLast > meta.index) fx.push({ type: 'persist', params: { truncateFrom: meta.index + 1, entries: [] } });
+  fx.push({ type: 'send', params: { message: appendResponse(core, from, d.term, true, meta.index), afterDurable: true } });
+}

@@ -1,0 +1,334 @@
+/**
+ * What a leader does: a no-op entry at the start of its term, proposals, replication with
+ * per-follower flow control, commitment by counting replicas of current-term entries only,
+ * check-quorum, ReadIndex and leadership transfer (Raft §5.3-5.4, §8; dissertation 3.10, 6.2, 6.4).
+ */
+import { assert } from './assert.js';
+import type { Draft, LeaderState, RaftContext, RaftCore } from './core.js';
+import { isVoter, peersOf } from './core.js';
+import type { EffectSink } from './effects.js';
+import type { Proposal } from './events.js';
+import { maybeApply } from './follower.js';
+import { Progress } from './progress.js';
+import { committedIndex, quorumSize } from './quorum.js';
+import { entrySizeBytes } from './raftLog.js';
+import type { AppendResponse, Entry, HeartbeatResponse, NodeId } from './types.js';
+import { EntryKind } from './types.js';
+
+const noData = new Uint8Array(0);
+
+function leaderState(core: RaftCore): LeaderState {
+  assert(core.leader !== null, 'leader state exists while leader');
+  return core.leader;
+}
+
+/** How far this node's own log counts toward a quorum: only what is durable. */
+function selfMatch(core: RaftCore): number {
+  return core.bugs.has('ack-before-persist') ? core.log.lastIndex() : core.log.persistedIndex;
+}
+
+export function becomeLeader(core: RaftCore, d: Draft, fx: EffectSink): void {
+  const cfg = core.config;
+  d.leader = core.id;
+  d.votes = {};
+  d.transferCampaign = false;
+  d.electionElapsedTicks = 0;
+  d.heartbeatElapsedTicks = 0;
+  const next = core.log.lastIndex() + 1;
+  const progress = new Map<NodeId, Progress>();
+  for (const peer of peersOf(core)) progress.set(peer, new Progress(next, cfg.inflightAppendsMax, cfg.inflightBytesMax));
+  core.leader = {
+    progress,
+    uncommittedBytes: 0,
+    committedInTerm: false,
+    pendingReads: [],
+    readCtxSent: 0,
+    transferee: null,
+    transferElapsedTicks: 0,
+  };
+  // Raft §8: commit an entry of our own term at once, which also commits everything before it.
+  appendLocal(core, d, [{ kind: EntryKind.noop, data: noData }], fx);
+  broadcastAppend(core, d, fx);
+}
+
+/** Leaving leadership: answer every waiting read, drop the role-local state. */
+export function leaveLeader(core: RaftCore, fx: EffectSink): void {
+  const st = core.leader;
+  if (st === null) return;
+  for (const r of st.pendingReads) fx.push({ type: 'readRefused', params: { tag: r.ctx, code: 'leader-changed', leader: null } });
+  core.leader = null;
+}
+
+function appendLocal(core: RaftCore, d: Draft, proposals: readonly Proposal[], fx: EffectSink): Entry[] {
+  const st = leaderState(core);
+  const first = core.log.lastIndex() + 1;
+  const entries: Entry[] = new Array(proposals.length);
+  let bytes = 0;
+  for (let k = 0; k < proposals.length; k++) {
+    const p = proposals[k]!;
+    const e: Entry = { index: first + k, term: d.term, kind: p.kind, data: p.data };
+    entries[k] = e;
+    bytes += entrySizeBytes(e);
+  }
+  core.log.append(entries);
+  st.uncommittedBytes += bytes;
+  // The leader writes its own log in parallel with replication; it counts itself once durable.
+  fx.push({ type: 'persist', params: { entries } });
+  return entries;
+}
+
+export function handleProposal(core: RaftCore, d: Draft, tag: number, proposals: readonly Proposal[], fx: EffectSink): void {
+  const st = leaderState(core);
+  const refuse = (code: 'transfer-in-progress' | 'batch-too-large' | 'too-many-uncommitted'): void =>
+    fx.push({ type: 'proposalRefused', params: { tag, code, leader: core.id } });
+  if (st.transferee !== null) return refuse('transfer-in-progress');
+  if (proposals.length === 0) return;
+  if (proposals.length > core.config.proposalEntriesMax) return refuse('batch-too-large');
+  let bytes = 0;
+  for (const p of proposals) bytes += p.data.byteLength;
+  if (st.uncommittedBytes > 0 && st.uncommittedBytes + bytes > core.config.uncommittedBytesMax) {
+    return refuse('too-many-uncommitted');
+  }
+  const entries = appendLocal(core, d, proposals, fx);
+  fx.push({
+    type: 'proposalAccepted',
+    params: { tag, firstIndex: entries[0]!.index, lastIndex: entries[entries.length - 1]!.index, term: d.term },
+  });
+  broadcastAppend(core, d, fx);
+  maybeCommit(core, d, fx);
+}
+
+/**
+ * Send one AppendEntries to `to` if its progress allows. Returns whether something was sent.
+ * Falls back to a snapshot when the entries the follower needs were compacted away.
+ */
+function maybeSendAppend(core: RaftCore, d: Draft, to: NodeId, sendIfEmpty: boolean, fx: EffectSink): boolean {
+  const st = leaderState(core);
+  const pr = st.progress.get(to);
+  if (pr === undefined || pr.isPaused()) return false;
+  const log = core.log;
+  const prevIndex = pr.next - 1;
+  const prevTerm = log.term(prevIndex);
+  if (prevTerm < 0) {
+    assert(prevIndex < log.snapshotIndex, `progress next ${pr.next} is within the log (last ${log.lastIndex()})`);
+    pr.becomeSnapshot(log.snapshotIndex);
+    fx.push({ type: 'sendSnapshot', params: { to, term: d.term } });
+    return true;
+  }
+  const entries =
+    pr.next <= log.lastIndex() ? log.slice(pr.next, log.lastIndex(), core.config.appendBytesMax, core.config.appendEntriesMax) : [];
+  if (entries.length === 0 && !sendIfEmpty) return false;
+  const bytes = entries.length > 0 ? log.lastSliceBytes : 0;
+  fx.push({
+    type: 'send',
+    params: {
+      message: { type: 'append', from: core.id, to, term: d.term, prevIndex, prevTerm, commit: d.commitIndex, entries },
+      afterDurable: false,
+    },
+  });
+  pr.sentEntries(prevIndex + entries.length, entries.length, bytes);
+  return true;
+}
+
+/** Stream to one follower as far as its window allows. */
+function sendAppends(core: RaftCore, d: Draft, to: NodeId, fx: EffectSink): void {
+  // Bounded: each send either pauses the progress (probe, snapshot, full window) or advances next.
+  while (maybeSendAppend(core, d, to, false, fx)) {
+    const pr = leaderState(core).progress.get(to)!;
+    if (pr.state !== 'replicate') break;
+  }
+}
+
+export function broadcastAppend(core: RaftCore, d: Draft, fx: EffectSink): void {
+  for (const peer of leaderState(core).progress.keys()) sendAppends(core, d, peer, fx);
+}
+
+function broadcastHeartbeat(core: RaftCore, d: Draft, fx: EffectSink): void {
+  const st = leaderState(core);
+  const readCtx = st.pendingReads.length > 0 ? st.readCtxSent : 0;
+  for (const [peer, pr] of st.progress) {
+    fx.push({
+      type: 'send',
+      params: {
+        message: {
+          type: 'heartbeat',
+          from: core.id,
+          to: peer,
+          term: d.term,
+          // Never tell a follower to commit past what it is known to share with us.
+          commit: Math.min(pr.match, d.commitIndex),
+          readCtx,
+        },
+        afterDurable: false,
+      },
+    });
+  }
+}
+
+/** Raft §5.4.2: commit by counting replicas only for an entry of the current term. */
+export function maybeCommit(core: RaftCore, d: Draft, fx: EffectSink): void {
+  const st = leaderState(core);
+  const own = selfMatch(core);
+  const n = committedIndex(
+    core.membership.voters,
+    (id) => (id === core.id ? own : (st.progress.get(id)?.match ?? 0)),
+    core.scratch,
+  );
+  if (n <= d.commitIndex) return;
+  if (core.log.term(n) !== d.term && !core.bugs.has('commit-previous-term')) return;
+  st.uncommittedBytes = Math.max(0, st.uncommittedBytes - core.log.bytesBetween(d.commitIndex + 1, n));
+  d.commitIndex = n;
+  if (!st.committedInTerm && core.log.term(n) === d.term) {
+    st.committedInTerm = true;
+    startPendingReads(core, d, fx);
+  }
+  maybeApply(core, d, fx);
+}
+
+export function handleDurable(core: RaftCore, d: Draft, index: number, term: number, fx: EffectSink): void {
+  const log = core.log;
+  if (index > log.persistedIndex && index <= log.lastIndex() && log.term(index) === term) log.persistedIndex = index;
+  if (d.corrupt && log.persistedIndex >= d.repairThroughIndex) d.corrupt = false;
+  if (core.leader !== null) maybeCommit(core, d, fx);
+  maybeApply(core, d, fx);
+}
+
+export function handleAppendResponse(core: RaftCore, d: Draft, msg: AppendResponse, fx: EffectSink): void {
+  const st = leaderState(core);
+  const pr = st.progress.get(msg.from);
+  if (pr === undefined) return;
+  pr.recentActive = true;
+  if (!msg.success) {
+    // Skip a whole term of mismatches per round trip: from the follower's hint, the highest index
+    // that may still match is the last of ours whose term is at most the hinted term.
+    const matchHint = msg.hintTerm > 0 ? core.log.findConflictByTerm(msg.hintIndex, msg.hintTerm)[0] : msg.hintIndex;
+    if (pr.maybeDecrTo(msg.index, matchHint)) {
+      if (pr.state === 'replicate') pr.becomeProbe();
+      maybeSendAppend(core, d, msg.from, true, fx);
+    }
+    return;
+  }
+  if (pr.maybeUpdate(msg.index)) {
+    if (pr.state === 'probe') pr.becomeReplicate();
+    else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === 'replicate') pr.inflights.freeLE(msg.index);
+    maybeCommit(core, d, fx);
+    if (st.transferee === msg.from && pr.match === core.log.lastIndex()) sendTimeoutNow(core, d, msg.from, fx);
+  } else if (pr.state === 'replicate') {
+    pr.inflights.freeLE(msg.index);
+  }
+  sendAppends(core, d, msg.from, fx);
+}
+
+export function handleHeartbeatResponse(core: RaftCore, d: Draft, msg: HeartbeatResponse, fx: EffectSink): void {
+  const st = leaderState(core);
+  const pr = st.progress.get(msg.from);
+  if (pr === undefined) return;
+  pr.recentActive = true;
+  pr.probeSent = false;
+  if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
+  if (pr.match < core.log.lastIndex()) maybeSendAppend(core, d, msg.from, true, fx);
+  if (msg.readCtx > pr.readCtxAcked) {
+    pr.readCtxAcked = msg.readCtx;
+    releaseReads(core, d, fx);
+  }
+}
+
+export function handleSnapshotSendDone(core: RaftCore, d: Draft, to: NodeId, ok: boolean, fx: EffectSink): void {
+  const pr = leaderState(core).progress.get(to);
+  if (pr === undefined || pr.state !== 'snapshot') return;
+  if (!ok) pr.pendingSnapshot = 0;
+  pr.becomeProbe();
+  // Wait for the follower's acknowledgement (or the next heartbeat answer) before probing.
+  pr.probeSent = true;
+}
+
+/** A new ReadIndex batch: confirm leadership with a quorum round before serving (dissertation 6.4). */
+export function handleRead(core: RaftCore, d: Draft, ctx: number, fx: EffectSink): void {
+  const st = leaderState(core);
+  if (st.pendingReads.length >= core.config.pendingReadsMax) {
+    fx.push({ type: 'readRefused', params: { tag: ctx, code: 'too-many-reads', leader: core.id } });
+    return;
+  }
+  st.pendingReads.push({ ctx, index: st.committedInTerm ? d.commitIndex : 0 });
+  if (st.committedInTerm) {
+    st.readCtxSent = ctx;
+    broadcastHeartbeat(core, d, fx);
+    releaseReads(core, d, fx);
+  }
+}
+
+function startPendingReads(core: RaftCore, d: Draft, fx: EffectSink): void {
+  const st = leaderState(core);
+  if (st.pendingReads.length === 0) return;
+  for (const r of st.pendingReads) if (r.index === 0) r.index = d.commitIndex;
+  st.readCtxSent = st.pendingReads[st.pendingReads.length - 1]!.ctx;
+  broadcastHeartbeat(core, d, fx);
+  releaseReads(core, d, fx);
+}
+
+function readConfirmed(core: RaftCore, st: LeaderState, ctx: number): boolean {
+  let acks = 0;
+  for (const v of core.membership.voters) {
+    if (v === core.id) acks++;
+    else if ((st.progress.get(v)?.readCtxAcked ?? 0) >= ctx) acks++;
+  }
+  return acks >= quorumSize(core.membership.voters.length);
+}
+
+function releaseReads(core: RaftCore, d: Draft, fx: EffectSink): void {
+  const st = leaderState(core);
+  let k = 0;
+  while (k < st.pendingReads.length) {
+    const r = st.pendingReads[k]!;
+    if (r.index === 0 || r.ctx > st.readCtxSent || !readConfirmed(core, st, r.ctx)) break;
+    fx.push({ type: 'readReady', params: { ctx: r.ctx, index: r.index } });
+    k++;
+  }
+  if (k > 0) st.pendingReads.splice(0, k);
+}
+
+function sendTimeoutNow(core: RaftCore, d: Draft, to: NodeId, fx: EffectSink): void {
+  fx.push({ type: 'send', params: { message: { type: 'timeoutNow', from: core.id, to, term: d.term }, afterDurable: false } });
+}
+
+export function handleTransfer(core: RaftCore, d: Draft, to: NodeId, fx: EffectSink): void {
+  const st = leaderState(core);
+  if (to === core.id || !isVoter(core, to) || st.transferee === to) return;
+  st.transferee = to;
+  st.transferElapsedTicks = 0;
+  const pr = st.progress.get(to)!;
+  if (pr.match === core.log.lastIndex()) sendTimeoutNow(core, d, to, fx);
+  else sendAppends(core, d, to, fx);
+}
+
+/** Would the check-quorum round due at this tick fail? (A guard: changes nothing.) */
+export function quorumLostAtTick(core: RaftCore, ctx: RaftContext): boolean {
+  if (!core.config.checkQuorum || ctx.electionElapsedTicks + 1 < core.config.electionTimeoutTicksMin) return false;
+  const st = core.leader;
+  if (st === null) return false;
+  let active = 0;
+  for (const v of core.membership.voters) {
+    if (v === core.id || st.progress.get(v)?.recentActive) active++;
+  }
+  return active < quorumSize(core.membership.voters.length);
+}
+
+export function leaderTick(core: RaftCore, d: Draft, fx: EffectSink): void {
+  const st = leaderState(core);
+  d.heartbeatElapsedTicks++;
+  d.electionElapsedTicks++;
+  if (st.transferee !== null && ++st.transferElapsedTicks >= core.config.electionTimeoutTicksMin) {
+    st.transferee = null; // the transfer did not happen in time: keep leading
+  }
+  if (d.electionElapsedTicks >= core.config.electionTimeoutTicksMin) {
+    d.electionElapsedTicks = 0;
+    for (const pr of st.progress.values()) pr.recentActive = false;
+  }
+  if (d.heartbeatElapsedTicks >= core.config.heartbeatIntervalTicks) {
+    d.heartbeatElapsedTicks = 0;
+    broadcastHeartbeat(core, d, fx);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * A leader's view of one follower (etcd's Progress): a small named state machine.
+ *  - probe: we don't know where the follower's log matches ours; send one AppendEntries and wait.
+ *  - replicate: logs match through `match`; stream entries optimistically, bounded by `Inflights`.
+ *  - snapshot: the follower needs a snapshot; send nothing else until it is installed or fails.
+ */
+import { assert } from './assert.js';
+
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+/** A bounded window of AppendEntries in flight, by count and by bytes (a ring buffer). */
+export class Inflights {
+  private readonly lastIndexes: Float64Array;
+  private readonly sizes: Float64Array;
+  private start = 0;
+  count = 0;
+  bytes = 0;
+
+  constructor(
+    readonly countMax: number,
+    readonly bytesMax: number,
+  ) {
+    this.lastIndexes = new Float64Array(countMax);
+    this.sizes = new Float64Array(countMax);
+  }
+
+  full(): boolean {
+    return this.count >= this.countMax || this.bytes >= this.bytesMax;
+  }
+
+  add(lastIndex: number, bytes: number): void {
+    assert(this.count < this.countMax, 'inflights not full when adding');
+    const slot = (this.start + this.count) % this.countMax;
+    this.lastIndexes[slot] = lastIndex;
+    this.sizes[slot] = bytes;
+    this.count++;
+    this.bytes += bytes;
+  }
+
+  /** Forget every message whose last entry is <= index (acknowledged). */
+  freeLE(index: number): void {
+    while (this.count > 0 && this.lastIndexes[this.start]! <= index) {
+      this.bytes -= this.sizes[this.start]!;
+      this.start = (this.start + 1) % this.countMax;
+      this.count--;
+    }
+    if (this.count === 0) {
+      this.start = 0;
+      this.bytes = 0;
+    }
+  }
+
+  /** Forget the oldest message (its answer was probably lost): lets a stuck window move again. */
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.freeLE(this.lastIndexes[this.start]!);
+  }
+
+  reset(): void {
+    this.start = 0;
+    this.count = 0;
+    this.bytes = 0;
+  }
+}
+
+export class Progress {
+  match = 0;
+  next: number;
+  state: ProgressState = 'probe';
+  /** In probe state: an AppendEntries is out and we wait for its answer (or a heartbeat answer). */
+  probeSent = false;
+  /** In snapshot state: the index of the snapshot being sent. */
+  pendingSnapshot = 0;
+  /** Heard from since the last check-quorum round. */
+  recentActive = true;
+  /** Highest ReadIndex context this follower confirmed in the current term. */
+  readCtxAcked = 0;
+  readonly inflights: Inflights;
+
+  constructor(next: number, inflightAppendsMax: number, inflightBytesMax: number) {
+    this.next = next;
+    this.inflights = new Inflights(inflightAppendsMax, inflightBytesMax);
+  }
+
+  private resetState(state: ProgressState): void {
+    this.state = state;
+    this.probeSent = false;
+    this.pendingSnapshot = 0;
+    this.inflights.reset();
+  }
+
+  becomeProbe(): void {
+    if (this.state === 'snapshot') {
+      const pending = this.pendingSnapshot;
+      this.resetState('probe');
+      this.next = Math.max(this.match + 1, pending + 1);
+    } else {
+      this.resetState('probe');
+      this.next = this.match + 1;
+    }
+  }
+
+  becomeReplicate(): void {
+    this.resetState('replicate');
+    this.next = this.match + 1;
+  }
+
+  becomeSnapshot(snapshotIndex: number): void {
+    this.resetState('snapshot');
+    this.pendingSnapshot = snapshotIndex;
+  }
+
+  /** A successful answer through `index`. Returns whether it told us anything new. */
+  maybeUpdate(index: number): boolean {
+    let updated = false;
+    if (this.match < index) {
+      this.match = index;
+      updated = true;
+      this.probeSent = false;
+    }
+    this.next = Math.max(this.next, index + 1);
+    return updated;
+  }
+
+  /**
+   * A rejection of the AppendEntries whose prevIndex was `rejected`; `matchHint` is the highest index
+   * that may still match (from the follower's conflict hint). Returns false for a stale rejection.
+   */
+  maybeDecrTo(rejected: number, matchHint: number): boolean {
+    if (this.state === 'replicate') {
+      if (rejected <= this.match) return false;
+      this.next = this.match + 1;
+      return true;
+    }
+    if (this.next - 1 !== rejected) return false;
+    this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
+    this.probeSent = false;
+    return true;
+  }
+
+  isPaused(): boolean {
+    switch (this.state) {
+      case 'probe':
+        return this.probeSent;
+      case 'replicate':
+        return this.inflights.full();
+      case 'snapshot':
+        return true;
+    }
+  }
+
+  /** Record that an AppendEntries carrying entries through `lastIndex` (`bytes` of them) was sent. */
+  sentEntries(lastIndex: number, count: number, bytes: number): void {
+    if (this.state === 'replicate') {
+      if (count > 0) {
+        this.next = lastIndex + 1;
+        this.inflights.add(lastIndex, bytes);
+      }
+    } else if (this.state === 'probe') {
+      this.probeSent = true;
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * `npm run sim -- --seeds N [--nodes 3|5] [--seed S] [--plant BUG] [--faults a,b] [--chaos-ms M]
+ *                 [--workers K] [--quiet]`
+ * Runs N seeded scenarios (seeds 1..N, or only S) and ends with `seeds: N, violations: V`. A
+ * violation prints its seed, the property broken and the trace of the last events; `--seed S`
+ * replays it exactly.
+ */
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { plantedBugs, type PlantedBug } from '../../machines/core.js';
+import { faultKinds, type FaultKind, type ScenarioResult } from './scenario.js';
+
+export interface SimArgs {
+  seeds: number[];
+  nodeCount?: number;
+  bugs: PlantedBug[];
+  faults: FaultKind[];
+  chaosMs: number;
+  workers: number;
+  quiet: boolean;
+  stopAtFirst: boolean;
+}
+
+export function parseArgs(argv: readonly string[]): SimArgs {
+  const get = (name: string): string | undefined => {
+    const k = argv.indexOf(name);
+    return k >= 0 ? argv[k + 1] : undefined;
+  };
+  const seedsN = Number(get('--seeds') ?? '100');
+  const seed = get('--seed');
+  const nodes = get('--nodes');
+  const plant = get('--plant');
+  const faults = get('--faults');
+  const fail = (msg: string): never => {
+    process.stderr.write(`sim: ${msg}\n`);
+    process.exit(2);
+  };
+  if (!Number.isSafeInteger(seedsN) || seedsN < 1) fail('--seeds must be a positive integer');
+  if (nodes !== undefined && nodes !== '3' && nodes !== '5') fail('--nodes must be 3 or 5');
+  const bugs = plant === undefined ? [] : plant.split(',');
+  for (const b of bugs) if (!plantedBugs.includes(b as PlantedBug)) fail(`unknown planted bug ${b}; known: ${plantedBugs.join(', ')}`);
+  const faultList = faults === undefined ? [...faultKinds] : faults.split(',').filter((f) => f !== '');
+  for (const f of faultList) if (!faultKinds.includes(f as FaultKind)) fail(`unknown fault ${f}; known: ${faultKinds.join(', ')}`);
+  const seeds = seed !== undefined ? [Number(seed)] : Array.from({ length: seedsN }, (_, k) => k + 1);
+  return {
+    seeds,
+    ...(nodes !== undefined ? { nodeCount: Number(nodes) } : {}),
+    bugs: bugs as PlantedBug[],
+    faults: faultList as FaultKind[],
+    chaosMs: Number(get('--chaos-ms') ?? '4000'),
+    workers: Math.max(1, Math.min(Number(get('--workers') ?? String(Math.min(2, cpus().length))), seeds.length)),
+    quiet: argv.includes('--quiet'),
+    stopAtFirst: argv.includes('--stop-at-first'),
+  };
+}
+
+/** Run the seeds over worker threads; results come back in seed order. */
+export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => void): Promise<ScenarioResult[]> {
+  const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
+  const results: ScenarioResult[] = [];
+  const queue = [...args.seeds];
+  let stop = false;
+  const runWorker = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const w = new Worker(workerFile, {
+        workerData: { nodeCount: args.nodeCount, bugs: args.bugs, faults: args.faults, chaosMs: args.chaosMs },
+      });
+      const next = (): void => {
+        const seed = queue.shift();
+        if (seed === undefined || stop) {
+          void w.terminate().then(() => resolve());
+          return;
+        }
+        w.postMessage(seed);
+      };
+      w.on('message', (r: ScenarioResult) => {
+        results.push(r);
+        onResult?.(r);
+        if (args.stopAtFirst && r.violations.length > 0) stop = true;
+        next();
+      });
+      w.on('error', reject);
+      next();
+    });
+  await Promise.all(Array.from({ length: args.workers }, runWorker));
+  results.sort((a, b) => a.seed - b.seed);
+  return results;
+}
+
+export function describe(r: ScenarioResult): string {
+  const lines = [`seed ${r.seed} (${r.nodeCount} nodes): ${r.violations.length} violation(s)`];
+  for (const v of r.violations) lines.push(`  ${v.property}${v.node ? ` at ${v.node}` : ''} @${v.timeMs.toFixed(0)}ms: ${v.detail}`);
+  lines.push('  last events:');
+  for (const t of r.trace.slice(-60)) lines.push(`    ${t}`);
+  lines.push(`  replay: npm run sim -- --seed ${r.seed}${r.nodeCount ? ` --nodes ${r.nodeCount}` : ''}`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  let done = 0;
+  let bad = 0;
+  let violations = 0;
+  const tty = process.stderr.isTTY;
+  const results = await runSeeds(args, (r) => {
+    done++;
+    if (r.violations.length > 0) {
+      bad++;
+      violations += r.violations.length;
+      if (tty) process.stderr.write('\r\x1b[K');
+      process.stdout.write(describe(r) + '\n');
+    }
+    if (!args.quiet && tty) process.stderr.write(`\r\x1b[K${done}/${args.seeds.length} seeds, ${bad} failing`);
+  });
+  if (tty) process.stderr.write('\r\x1b[K');
+  const acked = results.reduce((s, r) => s + r.stats.acked, 0);
+  const faults = results.reduce((s, r) => s + r.stats.faults, 0);
+  const snaps = results.reduce((s, r) => s + r.stats.snapshotsSent, 0);
+  const simSec = results.reduce((s, r) => s + r.stats.simMs, 0) / 1000;
+  process.stdout.write(
+    `ran ${results.length} scenarios in ${((Date.now() - started) / 1000).toFixed(1)}s: ${simSec.toFixed(0)}s simulated, ` +
+      `${faults} faults, ${acked} acknowledged proposals, ${snaps} snapshots sent` +
+      (args.bugs.length ? `, planted: ${args.bugs.join(',')}` : '') +
+      `\nseeds: ${results.length}, violations: ${violations}\n`,
+  );
+  process.exitCode = violations > 0 ? 1 : 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  void main();
+}

@@ -1,0 +1,189 @@
+/**
+ * A whole cluster in one process on one simulated clock: real node actors (the same code as in
+ * production) over the simulated network and disk, with crash and restart.
+ */
+import { RaftNode } from '../../actors/raftNode.js';
+import type { RaftConfig } from '../../machines/config.js';
+import type { PlantedBug } from '../../machines/core.js';
+import type { NodeId } from '../../machines/types.js';
+import { SafetyChecker } from './checker.js';
+import { MemDisk, MemDurableLog, MemSnapshotStore, type DiskLatency } from './memoryStorage.js';
+import { HashChainMachine } from './model.js';
+import { SimNetwork } from './network.js';
+import { Rng } from './rng.js';
+import { Scheduler } from './scheduler.js';
+import { Trace } from './trace.js';
+
+export interface ClusterConfig {
+  readonly seed: number;
+  readonly nodeCount: number;
+  readonly bugs: ReadonlySet<PlantedBug>;
+  readonly raft: RaftConfig;
+  readonly tickMs: number;
+  readonly diskLatency: DiskLatency;
+  readonly snapshotEntries: number;
+  readonly compactMarginEntries: number;
+}
+
+interface Incarnation {
+  readonly node: RaftNode;
+  readonly log: MemDurableLog;
+  readonly snapshots: MemSnapshotStore;
+  readonly machine: HashChainMachine;
+  readonly epoch: number;
+}
+
+export class SimCluster {
+  readonly scheduler = new Scheduler();
+  readonly rng: Rng;
+  readonly network: SimNetwork;
+  readonly checker: SafetyChecker;
+  readonly trace = new Trace(300);
+  readonly ids: NodeId[];
+  private readonly disks = new Map<NodeId, MemDisk>();
+  private readonly live = new Map<NodeId, Incarnation>();
+  private readonly nodeRng: Rng;
+  private readonly diskRng: Rng;
+  private epoch = 0;
+  /** Thrown out of a node step (a broken invariant): the run stops and reports it. */
+  error: Error | null = null;
+
+  constructor(readonly config: ClusterConfig) {
+    this.rng = new Rng(config.seed);
+    this.network = new SimNetwork(this.scheduler, this.rng.fork());
+    this.nodeRng = this.rng.fork();
+    this.diskRng = this.rng.fork();
+    this.checker = new SafetyChecker(() => this.scheduler.nowMs);
+    this.ids = Array.from({ length: config.nodeCount }, (_, k) => `n${k + 1}`);
+    this.network.onSend = (m) => {
+      this.checker.onSend(m);
+      this.trace.note(this.scheduler.nowMs, m);
+    };
+    for (const id of this.ids) {
+      const disk = new MemDisk();
+      disk.onHardState = (hs) => this.checker.onHardState(id, hs);
+      this.disks.set(id, disk);
+    }
+  }
+
+  start(): void {
+    for (const id of this.ids) this.boot(id);
+  }
+
+  node(id: NodeId): RaftNode | null {
+    return this.live.get(id)?.node ?? null;
+  }
+
+  machine(id: NodeId): HashChainMachine | null {
+    return this.live.get(id)?.machine ?? null;
+  }
+
+  liveNodes(): RaftNode[] {
+    const out: RaftNode[] = [];
+    for (const id of this.ids) {
+      const n = this.live.get(id);
+      if (n !== undefined && !n.node.isStopped()) out.push(n.node);
+    }
+    return out;
+  }
+
+  isUp(id: NodeId): boolean {
+    const n = this.live.get(id);
+    return n !== undefined && !n.node.isStopped();
+  }
+
+  /** The node that believes it leads in the highest term, if any. */
+  leader(): RaftNode | null {
+    let best: RaftNode | null = null;
+    for (const n of this.liveNodes()) if (n.role() === 'leader' && (best === null || n.term() > best.term())) best = n;
+    return best;
+  }
+
+  /** Run `fn` guarded: an exception from a node is a broken invariant. */
+  guard(fn: () => void): void {
+    if (this.error) return;
+    try {
+      fn();
+    } catch (err) {
+      this.error = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  boot(id: NodeId): void {
+    const disk = this.disks.get(id)!;
+    const epoch = ++this.epoch;
+    const cfg = this.config;
+    const log = new MemDurableLog(disk, this.scheduler, this.diskRng, cfg.diskLatency, cfg.bugs.has('skip-fsync'));
+    const snapshots = new MemSnapshotStore(disk, this.scheduler, this.diskRng, cfg.diskLatency);
+    const machine = new HashChainMachine();
+    const recovered = disk.recover();
+    const node = new RaftNode({
+      id,
+      membership: { voters: this.ids, learners: [] },
+      raft: cfg.raft,
+      recovered,
+      snapshot: disk.snapshot,
+      durableLog: log,
+      snapshotStore: snapshots,
+      transport: this.network.endpoint(id),
+      stateMachine: machine,
+      random: () => this.nodeRng.next(),
+      defer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
+      snapshotEntries: cfg.snapshotEntries,
+      compactMarginEntries: cfg.compactMarginEntries,
+      snapshotTransfer: { chunkBytes: 8, windowChunks: 2, ackTimeoutTicks: 10, snapshotBytesMax: 1 << 20 },
+      bugs: cfg.bugs,
+      onStep: (n) => this.checker.afterStep(n),
+      onApply: (entries) => this.checker.onApply(id, entries),
+    });
+    this.checker.attach(node);
+    this.live.set(id, { node, log, snapshots, machine, epoch });
+    this.network.attach(id, (m) => this.guard(() => node.receive(m)));
+    this.trace.note(this.scheduler.nowMs, `${id} boots: term ${recovered.hardState.term}, log ${node.log.firstIndex()}..${node.log.lastIndex()}`);
+    // Ticks at this incarnation's own phase.
+    const tick = (): void => {
+      const cur = this.live.get(id);
+      if (cur === undefined || cur.epoch !== epoch || cur.node.isStopped()) return;
+      this.guard(() => {
+        const before = cur.node.role();
+        cur.node.tick();
+        const after = cur.node.role();
+        if (after !== before) this.trace.note(this.scheduler.nowMs, `${id} ${before} -> ${after} (term ${cur.node.term()})`);
+      });
+      this.scheduler.schedule(cfg.tickMs, tick);
+    };
+    this.scheduler.schedule(this.rng.int(0, cfg.tickMs - 1), tick);
+  }
+
+  crash(id: NodeId): void {
+    const inc = this.live.get(id);
+    if (inc === undefined) return;
+    this.live.delete(id);
+    inc.node.stop();
+    inc.log.crash();
+    inc.snapshots.crash();
+    this.network.detach(id);
+    this.checker.detach(id);
+    this.trace.note(this.scheduler.nowMs, `${id} crashes`);
+  }
+
+  restart(id: NodeId): void {
+    if (this.live.has(id)) return;
+    this.boot(id);
+  }
+
+  /** Run events until `untilMs` or until something broke. */
+  runUntil(untilMs: number, stop?: () => boolean): void {
+    while (this.error === null && this.checker.violations.length === 0) {
+      if (stop?.()) return;
+      let more = false;
+      try {
+        more = this.scheduler.runNext(untilMs);
+      } catch (err) {
+        this.error = err instanceof Error ? err : new Error(String(err));
+      }
+      if (!more) break;
+    }
+    if (this.scheduler.nowMs < untilMs && this.error === null && this.checker.violations.length === 0) this.scheduler.nowMs = untilMs;
+  }
+}

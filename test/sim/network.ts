@@ -1,0 +1,112 @@
+/**
+ * The simulator's in-memory transport: it drops, delays, duplicates and reorders messages and
+ * partitions the cluster (any set of directed links can be cut), all from one seeded random source.
+ */
+import type { NodeId, RaftMessage } from '../../machines/types.js';
+import type { Transport } from '../../transport/types.js';
+import type { Rng } from './rng.js';
+import type { Scheduler } from './scheduler.js';
+
+export interface NetworkFaults {
+  /** Probability that a message is lost. */
+  dropRate: number;
+  /** Probability that a message is delivered twice. */
+  duplicateRate: number;
+  /** Usual one-way delay range. */
+  delayMsMin: number;
+  delayMsMax: number;
+  /** Probability of a much longer delay (which reorders messages). */
+  slowRate: number;
+  slowDelayMsMax: number;
+}
+
+export const calmNetwork: NetworkFaults = {
+  dropRate: 0,
+  duplicateRate: 0,
+  delayMsMin: 1,
+  delayMsMax: 3,
+  slowRate: 0,
+  slowDelayMsMax: 0,
+};
+
+export class SimNetwork {
+  faults: NetworkFaults = { ...calmNetwork };
+  /** Cut directed links, as "from>to". */
+  private readonly cut = new Set<string>();
+  private readonly receivers = new Map<NodeId, (m: RaftMessage) => void>();
+  /** Watches every message handed to the network (the checker records votes here). */
+  onSend: ((m: RaftMessage) => void) | null = null;
+  delivered = 0;
+  dropped = 0;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly rng: Rng,
+  ) {}
+
+  /** The transport a node uses; delivery goes to whatever receiver is attached at that time. */
+  endpoint(id: NodeId): Transport {
+    return {
+      send: (to, message) => this.send(id, to, message),
+      onMessage: () => undefined,
+      close: (cb) => cb(),
+    };
+  }
+
+  attach(id: NodeId, receive: (m: RaftMessage) => void): void {
+    this.receivers.set(id, receive);
+  }
+
+  detach(id: NodeId): void {
+    this.receivers.delete(id);
+  }
+
+  cutLink(from: NodeId, to: NodeId): void {
+    this.cut.add(`${from}>${to}`);
+  }
+
+  isCut(from: NodeId, to: NodeId): boolean {
+    return this.cut.has(`${from}>${to}`);
+  }
+
+  /** Cut every link between the two groups, both ways. */
+  partition(a: readonly NodeId[], b: readonly NodeId[]): void {
+    for (const x of a) {
+      for (const y of b) {
+        this.cutLink(x, y);
+        this.cutLink(y, x);
+      }
+    }
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  private send(from: NodeId, to: NodeId, message: RaftMessage): void {
+    this.onSend?.(message);
+    if (this.cut.has(`${from}>${to}`) || this.rng.chance(this.faults.dropRate)) {
+      this.dropped++;
+      return;
+    }
+    const copies = this.rng.chance(this.faults.duplicateRate) ? 2 : 1;
+    for (let k = 0; k < copies; k++) {
+      const f = this.faults;
+      const delay = this.rng.chance(f.slowRate) ? this.rng.int(f.delayMsMax, Math.max(f.delayMsMax, f.slowDelayMsMax)) : this.rng.int(f.delayMsMin, f.delayMsMax);
+      this.scheduler.schedule(delay, () => {
+        // A link cut while the message was in flight loses it too.
+        if (this.cut.has(`${from}>${to}`)) {
+          this.dropped++;
+          return;
+        }
+        const receive = this.receivers.get(to);
+        if (receive === undefined) {
+          this.dropped++;
+          return;
+        }
+        this.delivered++;
+        receive(message);
+      });
+    }
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * One seeded scenario: a randomized cluster configuration, a client workload, a period of faults
+ * (network, partitions, crashes, leadership transfers), then healing and the liveness check: a
+ * leader is elected and a new proposal commits within 10 election timeouts, and every node
+ * converges on the same state.
+ */
+import { defaultRaftConfig, type RaftConfig } from '../../machines/config.js';
+import type { PlantedBug } from '../../machines/core.js';
+import { EntryKind, type NodeId } from '../../machines/types.js';
+import { SimCluster } from './cluster.js';
+import { calmNetwork } from './network.js';
+import { Rng } from './rng.js';
+import type { Violation } from './checker.js';
+
+export const faultKinds = [
+  'drop',
+  'duplicate',
+  'delay',
+  'isolate',
+  'isolate-leader',
+  'split',
+  'one-way',
+  'crash',
+  'crash-leader',
+  'transfer',
+] as const;
+export type FaultKind = (typeof faultKinds)[number];
+
+export interface ScenarioOptions {
+  readonly seed: number;
+  /** 3 or 5; when absent the seed chooses. */
+  readonly nodeCount?: number;
+  readonly bugs: ReadonlySet<PlantedBug>;
+  readonly faults: readonly FaultKind[];
+  readonly chaosMs: number;
+}
+
+export interface ScenarioResult {
+  readonly seed: number;
+  readonly nodeCount: number;
+  readonly violations: readonly Violation[];
+  readonly trace: readonly string[];
+  readonly stats: {
+    readonly simMs: number;
+    readonly steps: number;
+    readonly acked: number;
+    readonly committed: number;
+    readonly maxTerm: number;
+    readonly faults: number;
+    readonly snapshotsSent: number;
+  };
+}
+
+const tickMs = 10;
+
+function raftConfigFor(rng: Rng): RaftConfig {
+  return {
+    ...defaultRaftConfig,
+    electionTimeoutTicksMin: 10,
+    heartbeatIntervalTicks: rng.pick([1, 2, 3]),
+    preVote: rng.chance(0.85),
+    checkQuorum: rng.chance(0.85),
+    inflightAppendsMax: rng.pick([1, 2, 4, 16]),
+    appendEntriesMax: rng.pick([1, 2, 3, 8, 64]),
+    appendBytesMax: rng.pick([64, 256, 4096]),
+    inflightBytesMax: rng.pick([256, 4096, 1 << 20]),
+  };
+}
+
+export function runScenario(opts: ScenarioOptions): ScenarioResult {
+  const rng = new Rng(opts.seed ^ 0x5eed);
+  const nodeCount = opts.nodeCount ?? rng.pick([3, 5]);
+  const raft = raftConfigFor(rng);
+  const electionTimeoutMs = raft.electionTimeoutTicksMin * tickMs;
+  const cluster = new SimCluster({
+    seed: opts.seed,
+    nodeCount,
+    bugs: opts.bugs,
+    raft,
+    tickMs,
+    diskLatency: { syncMsMin: 0, syncMsMax: rng.pick([1, 2, 5]) },
+    snapshotEntries: rng.pick([10, 30, 100, 1000]),
+    compactMarginEntries: rng.pick([0, 2, 10]),
+  });
+  const sched = cluster.scheduler;
+  const faultRng = rng.fork();
+  const workRng = rng.fork();
+  let faultCount = 0;
+  let healed = false;
+  let acked = 0;
+  let nextValue = 1;
+  let ackedAfterHealMs = -1;
+  let healMs = 0;
+  let proposing = true;
+
+  // The client: proposes unique values to the node that leads (as a client following redirects
+  // would), sometimes to a random node (which refuses).
+  const propose = (): void => {
+    if (!proposing) return;
+    const target = workRng.chance(0.9) ? cluster.leader() : cluster.node(workRng.pick(cluster.ids));
+    if (target !== null && !target.isStopped()) {
+      const value = nextValue++;
+      const data = new Uint8Array(8);
+      new DataView(data.buffer).setFloat64(0, value);
+      const proposedAt = sched.nowMs;
+      target.propose({ kind: EntryKind.command, data }, (err, _result, entry) => {
+        if (err || entry === undefined) return;
+        acked++;
+        cluster.checker.onAck(entry.index, entry.term);
+        if (healed && proposedAt >= healMs && ackedAfterHealMs < 0) ackedAfterHealMs = sched.nowMs;
+      });
+    }
+    sched.schedule(workRng.int(1, 15), propose);
+  };
+
+  const heal = (): void => {
+    cluster.network.heal();
+    cluster.network.faults = { ...calmNetwork };
+    for (const id of cluster.ids) cluster.restart(id);
+    healed = true;
+    healMs = sched.nowMs;
+    cluster.trace.note(sched.nowMs, 'heal: network healed, every node up');
+  };
+
+  const injectFault = (): void => {
+    if (healed) return;
+    const kind = faultRng.pick(opts.faults);
+    const durationMs = faultRng.int(20, 8 * electionTimeoutMs);
+    const note = (text: string): void => cluster.trace.note(sched.nowMs, `fault ${kind}: ${text} for ${durationMs}ms`);
+    const later = (fn: () => void): void => sched.schedule(durationMs, () => !healed && fn());
+    faultCount++;
+    const net = cluster.network;
+    const ids = cluster.ids;
+    const leaderId = (): NodeId => cluster.leader()?.id ?? faultRng.pick(ids);
+    switch (kind) {
+      case 'drop': {
+        net.faults = { ...net.faults, dropRate: faultRng.pick([0.05, 0.2, 0.5]) };
+        note(`drop ${net.faults.dropRate}`);
+        later(() => (net.faults = { ...net.faults, dropRate: 0 }));
+        break;
+      }
+      case 'duplicate': {
+        net.faults = { ...net.faults, duplicateRate: faultRng.pick([0.1, 0.3]) };
+        note('duplicate');
+        later(() => (net.faults = { ...net.faults, duplicateRate: 0 }));
+        break;
+      }
+      case 'delay': {
+        net.faults = { ...net.faults, delayMsMax: faultRng.pick([5, 20, 60]), slowRate: 0.1, slowDelayMsMax: faultRng.pick([50, 200, 500]) };
+        note(`delay up to ${net.faults.delayMsMax}ms, slow ${net.faults.slowDelayMsMax}ms (reorders)`);
+        later(() => (net.faults = { ...net.faults, delayMsMax: calmNetwork.delayMsMax, slowRate: 0 }));
+        break;
+      }
+      case 'isolate':
+      case 'isolate-leader': {
+        const victim = kind === 'isolate' ? faultRng.pick(ids) : leaderId();
+        net.partition([victim], ids.filter((x) => x !== victim));
+        note(`isolate ${victim}`);
+        later(() => net.heal());
+        break;
+      }
+      case 'split': {
+        const shuffled = [...ids].sort(() => faultRng.next() - 0.5);
+        const minority = shuffled.slice(0, Math.floor(ids.length / 2));
+        net.partition(minority, shuffled.slice(minority.length));
+        note(`split ${minority.join(',')} | ${shuffled.slice(minority.length).join(',')}`);
+        later(() => net.heal());
+        break;
+      }
+      case 'one-way': {
+        const from = faultRng.chance(0.5) ? leaderId() : faultRng.pick(ids);
+        const others = ids.filter((x) => x !== from);
+        const count = faultRng.int(1, others.length);
+        const cut = others.sort(() => faultRng.next() - 0.5).slice(0, count);
+        const inbound = faultRng.chance(0.5);
+        for (const x of cut) (inbound ? net.cutLink(x, from) : net.cutLink(from, x));
+        note(`one-way ${inbound ? `${cut.join(',')} -/-> ${from}` : `${from} -/-> ${cut.join(',')}`}`);
+        later(() => net.heal());
+        break;
+      }
+      case 'crash':
+      case 'crash-leader': {
+        const victim = kind === 'crash' ? faultRng.pick(ids) : leaderId();
+        cluster.crash(victim);
+        note(`crash ${victim}`);
+        later(() => cluster.restart(victim));
+        break;
+      }
+      case 'transfer': {
+        const leader = cluster.leader();
+        if (leader !== null) {
+          const to = faultRng.pick(ids.filter((x) => x !== leader.id));
+          note(`transfer ${leader.id} -> ${to}`);
+          cluster.guard(() => leader.transferLeadership(to));
+        }
+        break;
+      }
+    }
+    sched.schedule(faultRng.int(20, 4 * electionTimeoutMs), injectFault);
+  };
+
+  cluster.start();
+  sched.schedule(electionTimeoutMs, propose);
+  if (opts.faults.length > 0) sched.schedule(faultRng.int(electionTimeoutMs, 4 * electionTimeoutMs), injectFault);
+  sched.schedule(opts.chaosMs, heal);
+  cluster.runUntil(opts.chaosMs);
+
+  // Liveness: within 10 election timeouts of healing, a leader and a new acknowledged proposal.
+  const livenessDeadlineMs = opts.chaosMs + 10 * electionTimeoutMs;
+  cluster.runUntil(livenessDeadlineMs, () => ackedAfterHealMs >= 0);
+  const failed = (): boolean => cluster.error !== null || cluster.checker.violations.length > 0;
+  if (!failed() && ackedAfterHealMs < 0) {
+    cluster.checker.violations.push({
+      property: 'liveness',
+      node: null,
+      timeMs: sched.nowMs,
+      detail: `no proposal made after healing was acknowledged within ${10 * electionTimeoutMs}ms (leader: ${cluster.leader()?.id ?? 'none'})`,
+    });
+  }
+  // Convergence: every node applies the same history.
+  const converged = (): boolean => {
+    const nodes = cluster.liveNodes();
+    const target = cluster.checker.maxCommittedIndex;
+    return nodes.length === cluster.ids.length && nodes.every((n) => n.status().appliedIndex >= target);
+  };
+  if (!failed()) {
+    const convergeDeadlineMs = sched.nowMs + 20 * electionTimeoutMs;
+    // Stop proposing so that the committed index stops moving.
+    proposing = false;
+    cluster.runUntil(convergeDeadlineMs, () => sched.nowMs > ackedAfterHealMs + electionTimeoutMs && converged());
+    if (!failed() && !converged()) {
+      const s = cluster.liveNodes().map((n) => `${n.id}:${n.status().appliedIndex}`).join(' ');
+      cluster.checker.violations.push({
+        property: 'convergence',
+        node: null,
+        timeMs: sched.nowMs,
+        detail: `nodes did not all apply through ${cluster.checker.maxCommittedIndex} (${s})`,
+      });
+    }
+  }
+  if (!failed()) {
+    cluster.checker.checkAcked(cluster.liveNodes());
+    // Every node's state machine holds the same state (the simulator's digest: index and hash chain).
+    const digests = new Set(cluster.ids.map((id) => `${cluster.machine(id)!.index}:${cluster.machine(id)!.hash}`));
+    if (digests.size > 1) {
+      cluster.checker.violations.push({
+        property: 'state-digest',
+        node: null,
+        timeMs: sched.nowMs,
+        detail: `state digests differ after healing: ${[...digests].join(' ')}`,
+      });
+    }
+  }
+  const violations: Violation[] = [...cluster.checker.violations];
+  if (cluster.error !== null) {
+    violations.unshift({ property: 'invariant', node: null, timeMs: sched.nowMs, detail: cluster.error.stack ?? cluster.error.message });
+  }
+  let maxTerm = 0;
+  let snapshotsSent = 0;
+  for (const n of cluster.liveNodes()) {
+    maxTerm = Math.max(maxTerm, n.term());
+    snapshotsSent += n.counters.get('snapshot-sent') ?? 0;
+  }
+  return {
+    seed: opts.seed,
+    nodeCount,
+    violations,
+    trace: violations.length > 0 ? cluster.trace.lines() : [],
+    stats: {
+      simMs: sched.nowMs,
+      steps: sched.steps,
+      acked,
+      committed: cluster.checker.maxCommittedIndex,
+      maxTerm,
+      faults: faultCount,
+      snapshotsSent,
+    },
+  };
+}
