@@ -1,0 +1,155 @@
+/**
+ * A growable big-endian writer and a bounds-checked reader for the snapshot manifest. The reader
+ * never throws anything but `ManifestFormatError` on any input.
+ */
+import { readU32BE, readU64BE, writeU32BE, writeU64BE } from '../../machines/commands.js';
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export class ByteWriter {
+  private buf: Uint8Array;
+  length = 0;
+
+  constructor(capacity = 4096) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.length + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+  }
+
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.length++] = v;
+  }
+
+  u16(v: number): void {
+    this.room(2);
+    this.buf[this.length++] = v >>> 8;
+    this.buf[this.length++] = v & 0xff;
+  }
+
+  u32(v: number): void {
+    this.room(4);
+    writeU32BE(this.buf, this.length, v);
+    this.length += 4;
+  }
+
+  u64(v: number): void {
+    this.room(8);
+    writeU64BE(this.buf, this.length, v);
+    this.length += 8;
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buf.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  /** u32 length, then the bytes. */
+  bytes(bytes: Uint8Array): void {
+    this.u32(bytes.length);
+    this.raw(bytes);
+  }
+
+  /** u16 length, then UTF-8. */
+  str(s: string): void {
+    const b = utf8Encoder.encode(s);
+    if (b.length > 0xffff) throw new RangeError('string longer than 65535 bytes');
+    this.u16(b.length);
+    this.raw(b);
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+
+  /** The bytes so far, without copying (valid until the next write). */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+export class ManifestFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestFormatError';
+  }
+}
+
+export class ByteReader {
+  at = 0;
+  constructor(private readonly buf: Uint8Array) {}
+
+  private need(n: number): void {
+    if (this.at + n > this.buf.length) throw new ManifestFormatError(`truncated at ${this.at} (need ${n} bytes of ${this.buf.length})`);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.at++]!;
+  }
+
+  u16(): number {
+    this.need(2);
+    const v = (this.buf[this.at]! << 8) | this.buf[this.at + 1]!;
+    this.at += 2;
+    return v;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = readU32BE(this.buf, this.at);
+    this.at += 4;
+    return v;
+  }
+
+  u64(): number {
+    this.need(8);
+    const v = readU64BE(this.buf, this.at);
+    if (v < 0) throw new ManifestFormatError(`u64 beyond 2^53 at ${this.at}`);
+    this.at += 8;
+    return v;
+  }
+
+  raw(n: number): Uint8Array {
+    this.need(n);
+    const v = this.buf.slice(this.at, this.at + n);
+    this.at += n;
+    return v;
+  }
+
+  bytes(): Uint8Array {
+    return this.raw(this.u32());
+  }
+
+  str(): string {
+    const n = this.u16();
+    this.need(n);
+    try {
+      const s = utf8Decoder.decode(this.buf.subarray(this.at, this.at + n));
+      this.at += n;
+      return s;
+    } catch {
+      throw new ManifestFormatError(`invalid UTF-8 at ${this.at}`);
+    }
+  }
+
+  /** A count that bounds a loop: it must not promise more items than bytes left (>= minItemBytes each). */
+  count(minItemBytes: number): number {
+    const n = this.u32();
+    if (n * minItemBytes > this.buf.length - this.at) throw new ManifestFormatError(`count ${n} too large for the bytes left`);
+    return n;
+  }
+
+  done(): boolean {
+    return this.at === this.buf.length;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Exactly-once for clients (Raft dissertation 6.3). ClientRegister allocates a client whose ID is
+ * the register entry's ID. A command in an envelope (client, seq, ackedBelowSeq) is applied at most
+ * once: the table keeps the result of every applied seq at or above the client's ackedBelowSeq and
+ * answers a retry from it. The client says which results it holds (ackedBelowSeq), so the table
+ * forgets those; a client with too many unacknowledged results gets SESSIONS_ERR_CLIENT_WINDOW.
+ *
+ * Bounded and deterministic: at most clientsMax clients, the least recently active (by log index,
+ * never by clock) evicted by a new registration; optionally, clients idle for more than
+ * clientIdleEntriesMax entries are forgotten. A forgotten client's commands get
+ * SESSIONS_ERR_CLIENT_UNKNOWN (its outcome is unknown; it must register again).
+ */
+import { assert } from '../../machines/assert.js';
+import { commandId } from '../../machines/commands.js';
+import { ResultCode } from './errors.js';
+import type { StoreLimits } from './options.js';
+import type { ClientSnapshot, CommandResult } from './types.js';
+
+export class Client {
+  /** Results by seq, for seq >= ackedBelowSeq. */
+  readonly results = new Map<number, CommandResult>();
+  ackedBelowSeq = 0;
+
+  constructor(
+    readonly high: number,
+    readonly low: number,
+    public lastIndex: number,
+  ) {}
+}
+
+const clientUnknown: CommandResult = Object.freeze({ ok: false, code: ResultCode.clientUnknown, value: null });
+const seqStale: CommandResult = Object.freeze({ ok: false, code: ResultCode.seqStale, value: null });
+const clientWindow: CommandResult = Object.freeze({ ok: false, code: ResultCode.clientWindow, value: null });
+
+/** What to do with an enveloped command: apply it (and record its result), or answer with this. */
+export type EnvelopeVerdict = { readonly apply: true; readonly client: Client } | { readonly apply: false; readonly result: CommandResult };
+
+export class ClientTable {
+  /** Least recently active first (re-inserted on every command). */
+  private readonly byLow = new Map<number, Client>();
+  /** Counters: evictions by reason. */
+  readonly evicted = { lru: 0, idle: 0 };
+
+  constructor(private readonly limits: StoreLimits) {}
+
+  get size(): number {
+    return this.byLow.size;
+  }
+
+  register(high: number, low: number, index: number): CommandResult {
+    while (this.byLow.size >= this.limits.clientsMax) {
+      const oldest = this.byLow.keys().next().value as number;
+      this.byLow.delete(oldest);
+      this.evicted.lru++;
+    }
+    assert(!this.byLow.has(low), `client ${high}.${low} registered twice`);
+    this.byLow.set(low, new Client(high, low, index));
+    return { ok: true, code: ResultCode.ok, value: commandId(high, low) };
+  }
+
+  /** Forget clients idle for more than clientIdleEntriesMax entries as of `index`. */
+  expire(index: number): void {
+    const idle = this.limits.clientIdleEntriesMax;
+    if (idle === 0) return;
+    for (;;) {
+      const first = this.byLow.values().next();
+      if (first.done === true || first.value.lastIndex + idle >= index) return;
+      this.byLow.delete(first.value.low);
+      this.evicted.idle++;
+    }
+  }
+
+  /** Decide an enveloped command at log index `index`. */
+  check(high: number, low: number, seq: number, ackedBelowSeq: number, index: number): EnvelopeVerdict {
+    const c = this.byLow.get(low);
+    if (c === undefined || c.high !== high) return { apply: false, result: clientUnknown };
+    // Most recently active now.
+    this.byLow.delete(low);
+    this.byLow.set(low, c);
+    c.lastIndex = index;
+    if (ackedBelowSeq > c.ackedBelowSeq) {
+      c.ackedBelowSeq = ackedBelowSeq;
+      for (const s of [...c.results.keys()]) if (s < ackedBelowSeq) c.results.delete(s);
+    }
+    if (seq < c.ackedBelowSeq) return { apply: false, result: seqStale };
+    const prev = c.results.get(seq);
+    if (prev !== undefined) return { apply: false, result: { ...prev, duplicate: true } };
+    if (c.results.size >= this.limits.clientResultsMax) return { apply: false, result: clientWindow };
+    return { apply: true, client: c };
+  }
+
+  record(c: Client, seq: number, result: CommandResult): void {
+    c.results.set(seq, result.duplicate === true ? { ok: result.ok, code: result.code, value: result.value } : result);
+  }
+
+  /** The result remembered for (client, seq): a result, 'stale' (acknowledged and forgotten), 'unknown' client, or undefined (not applied). */
+  lookup(high: number, low: number, seq: number): CommandResult | 'stale' | 'unknown' | undefined {
+    const c = this.byLow.get(low);
+    if (c === undefined || c.high !== high) return 'unknown';
+    if (seq < c.ackedBelowSeq) return 'stale';
+    return c.results.get(seq);
+  }
+
+  clear(): void {
+    this.byLow.clear();
+  }
+
+  snapshot(): ClientSnapshot[] {
+    const out: ClientSnapshot[] = [];
+    for (const c of this.byLow.values()) {
+      const results: { seq: number; result: CommandResult }[] = [];
+      for (const [seq, result] of c.results) results.push({ seq, result });
+      out.push({ high: c.high, low: c.low, lastIndex: c.lastIndex, ackedBelowSeq: c.ackedBelowSeq, results });
+    }
+    return out;
+  }
+
+  load(clients: readonly ClientSnapshot[]): void {
+    this.clear();
+    for (const snap of clients) {
+      const c = new Client(snap.high, snap.low, snap.lastIndex);
+      c.ackedBelowSeq = snap.ackedBelowSeq;
+      for (const r of snap.results) c.results.set(r.seq, r.result);
+      this.byLow.set(c.low, c);
+    }
+  }
+}

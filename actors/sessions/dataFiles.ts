@@ -1,0 +1,491 @@
+/**
+ * Data files: per replay class, append-only files of stored sessions, each a small actor with its
+ * size, read cursor, consumed offset, sealed flag and range digests. The newest file of a class
+ * receives SessionStore records; DataCreate seals it and opens the next; DataDelete moves a sealed,
+ * fully consumed file to `trash/` (see docs/sessions.md for why not unlink at once).
+ *
+ * Writes go to explicit offsets (pwrite), batched per apply call per file. Range digests (seed 004)
+ * cover whole records: a range takes records while it holds fewer than rangeRecordsMax of them and
+ * stays within rangeBytesMax, so boundaries depend only on the records and the limits. The last
+ * range of a file keeps an incremental SHA-256 (rebuilt from disk, and checked against the known
+ * digest, after a restore).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { assert } from '../../machines/assert.js';
+import { REPLAY_CLASSES_MAX, dataFileName, idHexOfParts } from '../../machines/commands.js';
+import { SessionsError, SessionsErrorCode } from './errors.js';
+import type { SessionFs } from './fs.js';
+import { bytesToHex } from './manifest.js';
+import type { StoreLimits } from './options.js';
+import type { ClassMeta, FileMeta, RangeDigest } from './types.js';
+
+interface MutableRange {
+  readonly start: number;
+  end: number;
+  count: number;
+  /** Known digest (hex); null while the last range changed since it was computed. */
+  hash: string | null;
+}
+
+export class DataFile {
+  readonly name: string;
+  size = 0;
+  readCursor = 0;
+  consumed = 0;
+  sealed = false;
+  /** Lengths of the records in [consumed, readCursor), oldest first. */
+  restoredLengths: number[] = [];
+  readonly ranges: MutableRange[] = [];
+  openHash: Hash | null = null;
+  handle = -1;
+  pending: Uint8Array[] = [];
+  pendingFrom = 0;
+  unsynced = false;
+
+  constructor(
+    readonly replayClass: number,
+    readonly high: number,
+    readonly low: number,
+  ) {
+    this.name = dataFileName(replayClass, high, low);
+  }
+
+  get trashName(): string {
+    return trashNameOf(this.replayClass, this.high, this.low);
+  }
+}
+
+export function trashNameOf(replayClass: number, high: number, low: number): string {
+  return `trash/${replayClass}-${idHexOfParts(high, low)}.dat`;
+}
+
+/** `data/<c>/<hex>.dat` -> `trash/<c>-<hex>.dat` */
+export function trashNameOfPath(path: string): string {
+  const parts = path.split('/');
+  return `trash/${parts.slice(1).join('-')}`;
+}
+
+export class ReplayClass {
+  /** Oldest first; the last one is the newest (unsealed) file. */
+  readonly files: DataFile[] = [];
+  lastDueMs = 0;
+  constructor(readonly replayClass: number) {}
+
+  newest(): DataFile | undefined {
+    return this.files[this.files.length - 1];
+  }
+}
+
+export function digestHex(h: Hash): string {
+  return bytesToHex(h.copy().digest().subarray(0, 16));
+}
+
+export function rangeHashOf(bytes: Uint8Array): string {
+  return bytesToHex(createHash('sha256').update(bytes).digest().subarray(0, 16));
+}
+
+export class DataFiles {
+  private readonly classes: (ReplayClass | undefined)[] = new Array<ReplayClass | undefined>(REPLAY_CLASSES_MAX);
+  private readonly byLow = new Map<number, DataFile>();
+  private readonly withPending: DataFile[] = [];
+  /** Files with an open handle, least recently used first. */
+  private readonly open = new Set<DataFile>();
+  private readonly dirtyDirs = new Set<string>();
+  /** Counters for stats and tests. */
+  readonly counters = { writes: 0, bytesWritten: 0, reads: 0, fsyncs: 0, dirSyncs: 0, trashed: 0 };
+
+  constructor(
+    private readonly fs: SessionFs,
+    private readonly limits: StoreLimits,
+    private readonly openFilesMax: number,
+  ) {}
+
+  // ---- lookup -------------------------------------------------------------------------------
+
+  get(high: number, low: number): DataFile | undefined {
+    const f = this.byLow.get(low);
+    return f !== undefined && f.high === high ? f : undefined;
+  }
+
+  byName(name: string): DataFile | undefined {
+    for (const f of this.byLow.values()) if (f.name === name) return f;
+    return undefined;
+  }
+
+  classOf(replayClass: number): ReplayClass | undefined {
+    return this.classes[replayClass];
+  }
+
+  newest(replayClass: number): DataFile | undefined {
+    return this.classes[replayClass]?.newest();
+  }
+
+  /** Every file, by class, oldest first. */
+  all(): DataFile[] {
+    const out: DataFile[] = [];
+    for (const c of this.classes) if (c !== undefined) for (const f of c.files) out.push(f);
+    return out;
+  }
+
+  get count(): number {
+    return this.byLow.size;
+  }
+
+  // ---- handles ------------------------------------------------------------------------------
+
+  private handleOf(f: DataFile): number {
+    if (f.handle >= 0) {
+      this.open.delete(f);
+      this.open.add(f);
+      return f.handle;
+    }
+    f.handle = this.fs.open(f.name, 'existing');
+    this.open.add(f);
+    while (this.open.size > this.openFilesMax) {
+      const lru = this.open.values().next().value as DataFile;
+      if (lru === f) break;
+      this.closeHandle(lru);
+    }
+    return f.handle;
+  }
+
+  private closeHandle(f: DataFile): void {
+    if (f.handle < 0) return;
+    this.fs.close(f.handle);
+    f.handle = -1;
+    this.open.delete(f);
+  }
+
+  closeAll(): void {
+    for (const f of [...this.open]) this.closeHandle(f);
+  }
+
+  // ---- commands -----------------------------------------------------------------------------
+
+  /** DataCreate: a new (empty) newest file for the class; the previous newest is sealed. */
+  create(replayClass: number, high: number, low: number): DataFile {
+    assert(!this.byLow.has(low), `data file ${high}.${low} created twice`);
+    const dir = `data/${replayClass}`;
+    this.fs.mkdirp(dir);
+    this.dirtyDirs.add('').add('data').add(dir);
+    const c = (this.classes[replayClass] ??= new ReplayClass(replayClass));
+    const prev = c.newest();
+    if (prev !== undefined) {
+      this.flush(prev);
+      prev.sealed = true;
+    }
+    const f = new DataFile(replayClass, high, low);
+    // 'create' truncates: a replay after a crash rewrites the file from empty.
+    f.handle = this.fs.open(f.name, 'create');
+    this.open.add(f);
+    f.unsynced = true;
+    c.files.push(f);
+    this.byLow.set(low, f);
+    while (this.open.size > this.openFilesMax) {
+      const lru = this.open.values().next().value as DataFile;
+      if (lru === f) break;
+      this.closeHandle(lru);
+    }
+    return f;
+  }
+
+  /** Queue a record at the end of `f` (written by `flushAll`), and extend the range digests. */
+  append(f: DataFile, bytes: Uint8Array): void {
+    assert(!f.sealed, `appending to sealed ${f.name}`);
+    const at = f.size;
+    const last = f.ranges[f.ranges.length - 1];
+    if (last !== undefined && last.count < this.limits.rangeRecordsMax && last.end - last.start + bytes.length <= this.limits.rangeBytesMax) {
+      this.openHashOf(f).update(bytes);
+      last.end += bytes.length;
+      last.count++;
+      last.hash = null;
+    } else {
+      if (last !== undefined) this.rangeHash(f, f.ranges.length - 1);
+      f.ranges.push({ start: at, end: at + bytes.length, count: 1, hash: null });
+      f.openHash = createHash('sha256').update(bytes);
+    }
+    if (f.pending.length === 0) {
+      f.pendingFrom = at;
+      this.withPending.push(f);
+    }
+    f.pending.push(bytes);
+    f.size += bytes.length;
+  }
+
+  private flush(f: DataFile): void {
+    if (f.pending.length === 0) return;
+    let n = 0;
+    for (const b of f.pending) n += b.length;
+    this.fs.pwritev(this.handleOf(f), f.pending, f.pendingFrom);
+    this.counters.writes++;
+    this.counters.bytesWritten += n;
+    f.pending = [];
+    f.unsynced = true;
+  }
+
+  /** Write every queued record: one pwritev per file per apply call. */
+  flushAll(): void {
+    for (const f of this.withPending) this.flush(f);
+    this.withPending.length = 0;
+  }
+
+  read(f: DataFile, offset: number, length: number): Uint8Array {
+    assert(offset + length <= f.size, `reading ${f.name} past its size`);
+    this.flush(f);
+    this.counters.reads++;
+    return this.fs.pread(this.handleOf(f), offset, length);
+  }
+
+  /** DataDelete: the file leaves the state; its bytes move to trash until a snapshot no longer needs them. */
+  remove(f: DataFile): void {
+    const c = this.classes[f.replayClass];
+    assert(c !== undefined && f.sealed, `removing ${f.name}, which is not sealed`);
+    this.flush(f);
+    this.closeHandle(f);
+    this.fs.mkdirp('trash');
+    if (this.fs.fileSize(f.name) >= 0) this.fs.rename(f.name, f.trashName);
+    this.counters.trashed++;
+    this.dirtyDirs.add('').add(`data/${f.replayClass}`).add('trash');
+    const k = c.files.indexOf(f);
+    assert(k >= 0, `${f.name} not in its class`);
+    c.files.splice(k, 1);
+    this.byLow.delete(f.low);
+    const pos = this.withPending.indexOf(f);
+    if (pos >= 0) this.withPending.splice(pos, 1);
+  }
+
+  /** Make every written byte and every name change durable (before a snapshot is reported taken). */
+  syncAll(): void {
+    this.flushAll();
+    for (const f of this.byLow.values()) {
+      if (!f.unsynced) continue;
+      this.fs.fsync(this.handleOf(f));
+      f.unsynced = false;
+      this.counters.fsyncs++;
+    }
+    // Children before parents.
+    for (const d of [...this.dirtyDirs].sort((a, b) => b.length - a.length)) {
+      this.fs.syncDir(d);
+      this.counters.dirSyncs++;
+    }
+    this.dirtyDirs.clear();
+  }
+
+  // ---- range digests ------------------------------------------------------------------------
+
+  private openHashOf(f: DataFile): Hash {
+    if (f.openHash !== null) return f.openHash;
+    const last = f.ranges[f.ranges.length - 1]!;
+    const bytes = this.read(f, last.start, last.end - last.start);
+    const h = createHash('sha256').update(bytes);
+    if (last.hash !== null && digestHex(h) !== last.hash) {
+      throw new SessionsError(SessionsErrorCode.dataCorrupt, `${f.name}: bytes ${last.start}..${last.end} do not match their digest`);
+    }
+    f.openHash = h;
+    return h;
+  }
+
+  rangeHash(f: DataFile, k: number): string {
+    const r = f.ranges[k]!;
+    if (r.hash === null) {
+      assert(k === f.ranges.length - 1, `${f.name}: range ${k} without a digest`);
+      r.hash = digestHex(this.openHashOf(f));
+    }
+    return r.hash;
+  }
+
+  rangeDigests(f: DataFile): RangeDigest[] {
+    const out: RangeDigest[] = [];
+    for (let k = 0; k < f.ranges.length; k++) {
+      const r = f.ranges[k]!;
+      out.push({ start: r.start, end: r.end, count: r.count, hash: this.rangeHash(f, k) });
+    }
+    return out;
+  }
+
+  /** Digest of one file: SHA-256 over its range list (boundaries, counts and hashes). */
+  fileDigest(f: DataFile): string {
+    const h = createHash('sha256');
+    h.update(f.name);
+    for (let k = 0; k < f.ranges.length; k++) {
+      const r = f.ranges[k]!;
+      h.update(`|${r.start},${r.end},${r.count},${this.rangeHash(f, k)}`);
+    }
+    return h.digest('hex');
+  }
+
+  /** Re-read every file and compare each range with its digest; returns the ranges that differ. */
+  verify(): { name: string; start: number; end: number }[] {
+    const bad: { name: string; start: number; end: number }[] = [];
+    for (const f of this.byLow.values()) {
+      for (let k = 0; k < f.ranges.length; k++) {
+        const r = f.ranges[k]!;
+        let ok = false;
+        try {
+          ok = rangeHashOf(this.read(f, r.start, r.end - r.start)) === this.rangeHash(f, k);
+        } catch (err) {
+          if (!(err instanceof SessionsError) && (err as NodeJS.ErrnoException).code !== 'ESHORT') throw err;
+        }
+        if (!ok) bad.push({ name: f.name, start: r.start, end: r.end });
+      }
+    }
+    return bad;
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------
+
+  classesMeta(): ClassMeta[] {
+    const out: ClassMeta[] = [];
+    for (const c of this.classes) if (c !== undefined) out.push({ replayClass: c.replayClass, lastDueMs: c.lastDueMs });
+    return out;
+  }
+
+  filesMeta(): FileMeta[] {
+    return this.all().map((f) => ({
+      replayClass: f.replayClass,
+      fileHigh: f.high,
+      fileLow: f.low,
+      name: f.name,
+      size: f.size,
+      readCursor: f.readCursor,
+      consumed: f.consumed,
+      sealed: f.sealed,
+      restoredLengths: f.restoredLengths.slice(),
+      ranges: this.rangeDigests(f),
+    }));
+  }
+
+  /** Replace the in-memory state with a manifest's, then make the directory match it. */
+  load(classes: readonly ClassMeta[], files: readonly FileMeta[]): void {
+    this.closeAll();
+    this.byLow.clear();
+    this.withPending.length = 0;
+    this.classes.fill(undefined);
+    for (const c of classes) (this.classes[c.replayClass] = new ReplayClass(c.replayClass)).lastDueMs = c.lastDueMs;
+    for (const m of files) {
+      const c = (this.classes[m.replayClass] ??= new ReplayClass(m.replayClass));
+      if (this.byLow.has(m.fileLow)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `file ${m.name} listed twice`);
+      const f = new DataFile(m.replayClass, m.fileHigh, m.fileLow);
+      f.size = m.size;
+      f.readCursor = m.readCursor;
+      f.consumed = m.consumed;
+      f.sealed = m.sealed;
+      f.restoredLengths = m.restoredLengths.slice();
+      for (const r of m.ranges) f.ranges.push({ start: r.start, end: r.end, count: r.count, hash: r.hash });
+      c.files.push(f);
+      this.byLow.set(f.low, f);
+    }
+    for (const c of this.classes) {
+      if (c === undefined) continue;
+      for (let k = 0; k < c.files.length; k++) {
+        if (c.files[k]!.sealed !== k < c.files.length - 1) {
+          throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `class ${c.replayClass}: only the newest file may be unsealed`);
+        }
+      }
+    }
+    this.reconcile();
+  }
+
+  /**
+   * Make `data/` hold exactly the files of the state: unknown files go to trash, listed files come
+   * back from trash, longer files are cut to their size (bytes past it came from entries after the
+   * snapshot and will be rewritten identically by the replay). A listed file shorter than its size
+   * means lost data: SESSIONS_ERR_DATA_MISSING.
+   */
+  reconcile(): void {
+    const listed = new Set<string>();
+    for (const f of this.byLow.values()) listed.add(f.name);
+    for (const d of this.fs.list('data')) {
+      const dir = `data/${d}`;
+      if (this.fs.fileSize(dir) >= 0) {
+        this.toTrash(dir, `trash/-${d}`);
+        continue;
+      }
+      for (const name of this.fs.list(dir)) {
+        const path = `${dir}/${name}`;
+        if (!listed.has(path)) this.toTrash(path, trashNameOfPath(path));
+      }
+    }
+    for (const f of this.byLow.values()) {
+      const dir = `data/${f.replayClass}`;
+      let size = this.fs.fileSize(f.name);
+      if (size < 0 && this.fs.fileSize(f.trashName) >= 0) {
+        this.fs.mkdirp(dir);
+        this.fs.rename(f.trashName, f.name);
+        this.dirtyDirs.add('').add('data').add(dir).add('trash');
+        size = this.fs.fileSize(f.name);
+      }
+      if (size < 0 && f.size === 0) {
+        this.fs.mkdirp(dir);
+        this.fs.close(this.fs.open(f.name, 'create'));
+        this.dirtyDirs.add('').add('data').add(dir);
+        size = 0;
+      }
+      if (size < f.size) {
+        throw new SessionsError(SessionsErrorCode.dataMissing, `${f.name}: ${Math.max(size, 0)} bytes on disk, the state says ${f.size}`);
+      }
+      if (size > f.size) {
+        this.fs.truncate(this.handleOf(f), f.size);
+        f.unsynced = true;
+      }
+    }
+  }
+
+  private toTrash(path: string, trashPath: string): void {
+    this.fs.mkdirp('trash');
+    this.fs.rename(path, trashPath);
+    this.dirtyDirs.add('').add(path.slice(0, path.lastIndexOf('/')) || '').add('trash');
+    this.counters.trashed++;
+  }
+
+  // ---- raw file access for range sync -------------------------------------------------------
+
+  /** Bytes [start, end) of the named file, from the state, data/ or trash/; null when unavailable. */
+  readAny(name: string, trashName: string, start: number, end: number): Uint8Array | null {
+    const f = this.byName(name);
+    if (f !== undefined && end <= f.size) return this.read(f, start, end - start);
+    for (const path of [name, trashName]) {
+      const size = this.fs.fileSize(path);
+      if (size < end) continue;
+      const h = this.fs.open(path, 'existing');
+      try {
+        return this.fs.pread(h, start, end - start);
+      } finally {
+        this.fs.close(h);
+      }
+    }
+    return null;
+  }
+
+  /** Write bytes at `start` of the named data file, bringing it back from trash or creating it. */
+  writeAny(name: string, trashName: string, start: number, bytes: Uint8Array): void {
+    const f = this.byName(name);
+    if (f !== undefined) {
+      this.flush(f);
+      this.fs.pwritev(this.handleOf(f), [bytes], start);
+      f.unsynced = true;
+      return;
+    }
+    const dir = name.slice(0, name.lastIndexOf('/'));
+    this.fs.mkdirp(dir);
+    if (this.fs.fileSize(name) < 0 && this.fs.fileSize(trashName) >= 0) this.fs.rename(trashName, name);
+    const h = this.fs.open(name, this.fs.fileSize(name) >= 0 ? 'existing' : 'create');
+    try {
+      this.fs.pwritev(h, [bytes], start);
+    } finally {
+      this.fs.close(h);
+    }
+    this.dirtyDirs.add('').add('data').add(dir);
+  }
+
+  /** Unlink trash files whose data name is not in `keep`. */
+  purgeTrash(keep: ReadonlySet<string>): number {
+    let n = 0;
+    for (const name of this.fs.list('trash')) {
+      const dash = name.indexOf('-');
+      const dataName = dash > 0 ? `data/${name.slice(0, dash)}/${name.slice(dash + 1)}` : '';
+      if (!keep.has(dataName) && this.fs.unlink(`trash/${name}`)) n++;
+    }
+    return n;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Stable codes of the session store. Results of entries (the same on every replica) use the
+ * codec's codes (machines/commands.ts) and the `result` codes below; `SessionsError` is thrown for
+ * problems outside the log (a damaged snapshot or data file, a bad range transfer, a misconfigured
+ * node) and for subscriber and planner failures reported to callbacks.
+ */
+import type { CommandErrorCode } from '../../machines/commands.js';
+
+export const ResultCode = {
+  ok: 'OK',
+  /** A SessionStore that was not applied (unknown session, duplicate...): a void record was written. */
+  okVoidRecordRestored: 'OK_VOID_RECORD',
+  sessionUnknown: 'SESSIONS_ERR_SESSION_UNKNOWN',
+  sessionTooLarge: 'SESSIONS_ERR_SESSION_TOO_LARGE',
+  sessionTooManyRecords: 'SESSIONS_ERR_SESSION_TOO_MANY_RECORDS',
+  tooManySessions: 'SESSIONS_ERR_TOO_MANY_SESSIONS',
+  storeFull: 'SESSIONS_ERR_STORE_FULL',
+  fileUnknown: 'SESSIONS_ERR_FILE_UNKNOWN',
+  fileNotConsumed: 'SESSIONS_ERR_FILE_NOT_CONSUMED',
+  nothingToRestore: 'SESSIONS_ERR_NOTHING_TO_RESTORE',
+  recordLength: 'SESSIONS_ERR_RECORD_LENGTH',
+  nothingToCommit: 'SESSIONS_ERR_NOTHING_TO_COMMIT',
+  clientUnknown: 'SESSIONS_ERR_CLIENT_UNKNOWN',
+  seqStale: 'SESSIONS_ERR_SEQ_STALE',
+  clientWindow: 'SESSIONS_ERR_CLIENT_WINDOW',
+} as const;
+export type ResultCode = (typeof ResultCode)[keyof typeof ResultCode] | CommandErrorCode;
+
+export const SessionsErrorCode = {
+  snapshotCorrupt: 'SESSIONS_ERR_SNAPSHOT_CORRUPT',
+  snapshotIndex: 'SESSIONS_ERR_SNAPSHOT_INDEX',
+  configMismatch: 'SESSIONS_ERR_CONFIG_MISMATCH',
+  dataCorrupt: 'SESSIONS_ERR_DATA_CORRUPT',
+  dataMissing: 'SESSIONS_ERR_DATA_MISSING',
+  rangeChecksum: 'SESSIONS_ERR_RANGE_CHECKSUM',
+  rangeUnknown: 'SESSIONS_ERR_RANGE_UNKNOWN',
+  rangeGone: 'SESSIONS_ERR_RANGE_GONE',
+  subscriberOverflow: 'SESSIONS_ERR_SUBSCRIBER_OVERFLOW',
+  subscriberFailed: 'SESSIONS_ERR_SUBSCRIBER_FAILED',
+  topicInvalid: 'SESSIONS_ERR_TOPIC_INVALID',
+  options: 'SESSIONS_ERR_OPTIONS',
+  replayClass: 'SESSIONS_ERR_REPLAY_CLASS',
+  plannerBusy: 'SESSIONS_ERR_PLANNER_BUSY',
+  plannerReset: 'SESSIONS_ERR_PLANNER_RESET',
+  sessionUnknown: 'SESSIONS_ERR_SESSION_UNKNOWN',
+  storedSessionTooLarge: 'SESSIONS_ERR_STORED_SESSION_TOO_LARGE',
+} as const;
+export type SessionsErrorCode = (typeof SessionsErrorCode)[keyof typeof SessionsErrorCode];
+
+export class SessionsError extends Error {
+  constructor(
+    readonly code: SessionsErrorCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'SessionsError';
+  }
+}

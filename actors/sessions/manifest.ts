@@ -1,0 +1,213 @@
+/**
+ * The snapshot manifest's binary form (what `StateMachine.snapshot()` returns): the session table,
+ * the client table, each replay class's due floor, and each data file's metadata with its range
+ * digests. Data file bytes are not inside: they are on disk, and move between nodes by range sync.
+ *
+ *   "SRMF" u16 version | fingerprint | appliedTerm u64 | appliedIndex u64
+ *   classes: u32 n | (class u8, lastDueMs u64)*
+ *   files:   u32 n | (class u8, id 2*u64, size, readCursor, consumed u64, sealed u8,
+ *                     u32 n | restored length u32*, u32 n | (start u64, end u64, count u32, hash 16)*)*
+ *   sessions: u32 n | (id 2*u64, topic str, u32 n | (u32 len, bytes)*)*
+ *   clients:  u32 n | (id 2*u64, lastIndex u64, ackedBelowSeq u64, u32 n | (seq u64, ok u8, code str, value)*)*
+ *   crc32 u32 of everything before
+ *
+ * Decoding validates everything (a received snapshot is input): any problem is a SessionsError
+ * with code SESSIONS_ERR_SNAPSHOT_CORRUPT.
+ */
+import { REPLAY_CLASSES_MAX, dataFileName, readU32BE } from '../../machines/commands.js';
+import { crc32Bytes } from '../../storage/crc.js';
+import { ByteReader, ByteWriter, ManifestFormatError } from './binary.js';
+import { SessionsError, SessionsErrorCode, type ResultCode } from './errors.js';
+import type { ClassMeta, ClientSnapshot, CommandResult, FileMeta, Manifest, RangeDigest, SessionSnapshot } from './types.js';
+
+const MAGIC = [0x53, 0x52, 0x4d, 0x46]; // "SRMF"
+const VERSION = 1;
+
+export function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >>> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+export function bytesToHex(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += (b[i]! < 16 ? '0' : '') + b[i]!.toString(16);
+  return s;
+}
+
+export function writeResult(w: ByteWriter, r: CommandResult): void {
+  w.u8(r.ok ? 1 : 0);
+  w.str(r.code);
+  if (r.value === null) w.u8(0);
+  else {
+    w.u8(1);
+    w.bytes(r.value);
+  }
+}
+
+export function readResult(r: ByteReader): CommandResult {
+  const ok = r.u8();
+  if (ok > 1) throw new ManifestFormatError('bad ok flag');
+  const code = r.str() as ResultCode;
+  const has = r.u8();
+  if (has > 1) throw new ManifestFormatError('bad value flag');
+  const value = has === 1 ? r.bytes() : null;
+  return { ok: ok === 1, code, value };
+}
+
+export function encodeManifest(m: Manifest): Uint8Array {
+  const w = new ByteWriter(1024);
+  for (const b of MAGIC) w.u8(b);
+  w.u16(VERSION);
+  w.str(m.fingerprint);
+  w.u64(m.appliedTerm);
+  w.u64(m.appliedIndex);
+  w.u32(m.classes.length);
+  for (const c of m.classes) {
+    w.u8(c.replayClass);
+    w.u64(c.lastDueMs);
+  }
+  w.u32(m.files.length);
+  for (const f of m.files) {
+    w.u8(f.replayClass);
+    w.u64(f.fileHigh);
+    w.u64(f.fileLow);
+    w.u64(f.size);
+    w.u64(f.readCursor);
+    w.u64(f.consumed);
+    w.u8(f.sealed ? 1 : 0);
+    w.u32(f.restoredLengths.length);
+    for (const len of f.restoredLengths) w.u32(len);
+    w.u32(f.ranges.length);
+    for (const r of f.ranges) {
+      w.u64(r.start);
+      w.u64(r.end);
+      w.u32(r.count);
+      w.raw(hexToBytes(r.hash));
+    }
+  }
+  w.u32(m.sessions.length);
+  for (const s of m.sessions) {
+    w.u64(s.high);
+    w.u64(s.low);
+    w.str(s.topic);
+    w.u32(s.records.length);
+    for (const rec of s.records) w.bytes(rec);
+  }
+  w.u32(m.clients.length);
+  for (const c of m.clients) {
+    w.u64(c.high);
+    w.u64(c.low);
+    w.u64(c.lastIndex);
+    w.u64(c.ackedBelowSeq);
+    w.u32(c.results.length);
+    for (const r of c.results) {
+      w.u64(r.seq);
+      writeResult(w, r.result);
+    }
+  }
+  w.u32(crc32Bytes(w.view(), 0));
+  return w.finish();
+}
+
+function bad(msg: string): never {
+  throw new ManifestFormatError(msg);
+}
+
+function readManifest(data: Uint8Array): Manifest {
+  if (data.length < 10) bad('too short');
+  const body = data.subarray(0, data.length - 4);
+  if (readU32BE(data, data.length - 4) !== crc32Bytes(body, 0)) bad('checksum mismatch');
+  const r = new ByteReader(body);
+  for (const b of MAGIC) if (r.u8() !== b) bad('not a session store manifest');
+  const version = r.u16();
+  if (version !== VERSION) bad(`manifest version ${version}`);
+  const fingerprint = r.str();
+  const appliedTerm = r.u64();
+  const appliedIndex = r.u64();
+  const classes: ClassMeta[] = [];
+  const nClasses = r.count(9);
+  const seenClasses = new Set<number>();
+  for (let k = 0; k < nClasses; k++) {
+    const replayClass = r.u8();
+    if (replayClass >= REPLAY_CLASSES_MAX || seenClasses.has(replayClass)) bad(`class ${replayClass}`);
+    seenClasses.add(replayClass);
+    classes.push({ replayClass, lastDueMs: r.u64() });
+  }
+  const files: FileMeta[] = [];
+  const nFiles = r.count(50);
+  const seenFiles = new Set<string>();
+  for (let k = 0; k < nFiles; k++) {
+    const replayClass = r.u8();
+    if (replayClass >= REPLAY_CLASSES_MAX) bad(`file class ${replayClass}`);
+    const fileHigh = r.u64();
+    const fileLow = r.u64();
+    if (fileLow === 0) bad('file ID');
+    const name = dataFileName(replayClass, fileHigh, fileLow);
+    if (seenFiles.has(name)) bad(`file ${name} listed twice`);
+    seenFiles.add(name);
+    const size = r.u64();
+    const readCursor = r.u64();
+    const consumed = r.u64();
+    const sealed = r.u8();
+    if (sealed > 1) bad('sealed flag');
+    if (!(consumed <= readCursor && readCursor <= size)) bad(`${name}: consumed ${consumed}, cursor ${readCursor}, size ${size}`);
+    const restoredLengths: number[] = [];
+    const nRestored = r.count(4);
+    let sum = 0;
+    for (let j = 0; j < nRestored; j++) {
+      const len = r.u32();
+      restoredLengths.push(len);
+      sum += len;
+    }
+    if (sum !== readCursor - consumed) bad(`${name}: restored lengths do not add up`);
+    const ranges: RangeDigest[] = [];
+    const nRanges = r.count(36);
+    let end = 0;
+    for (let j = 0; j < nRanges; j++) {
+      const start = r.u64();
+      const rangeEnd = r.u64();
+      const count = r.u32();
+      const hash = bytesToHex(r.raw(16));
+      if (start !== end || rangeEnd <= start || count === 0) bad(`${name}: range ${start}..${rangeEnd}`);
+      end = rangeEnd;
+      ranges.push({ start, end: rangeEnd, count, hash });
+    }
+    if (end !== size) bad(`${name}: ranges end at ${end}, size ${size}`);
+    files.push({ replayClass, fileHigh, fileLow, name, size, readCursor, consumed, sealed: sealed === 1, restoredLengths, ranges });
+  }
+  const sessions: SessionSnapshot[] = [];
+  const nSessions = r.count(22);
+  for (let k = 0; k < nSessions; k++) {
+    const high = r.u64();
+    const low = r.u64();
+    const topic = r.str();
+    const n = r.count(4);
+    const records: Uint8Array[] = [];
+    for (let j = 0; j < n; j++) records.push(r.bytes());
+    sessions.push({ high, low, topic, records });
+  }
+  const clients: ClientSnapshot[] = [];
+  const nClients = r.count(36);
+  for (let k = 0; k < nClients; k++) {
+    const high = r.u64();
+    const low = r.u64();
+    const lastIndex = r.u64();
+    const ackedBelowSeq = r.u64();
+    const n = r.count(12);
+    const results: { seq: number; result: CommandResult }[] = [];
+    for (let j = 0; j < n; j++) results.push({ seq: r.u64(), result: readResult(r) });
+    clients.push({ high, low, lastIndex, ackedBelowSeq, results });
+  }
+  if (!r.done()) bad('trailing bytes');
+  return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients };
+}
+
+export function decodeManifest(data: Uint8Array): Manifest {
+  try {
+    return readManifest(data);
+  } catch (err) {
+    if (err instanceof ManifestFormatError) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, err.message);
+    throw err;
+  }
+}

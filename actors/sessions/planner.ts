@@ -1,0 +1,567 @@
+/**
+ * The leader's planner: every command the leader proposes goes through it, so that what it computes
+ * once for a SessionStore (due time, file, offset, length) is exactly what every replica will find
+ * when it applies the entry. Pure logic: the clock and `propose` are injected.
+ *
+ * Its projection is the store's applied state plus the commands in flight: entries in the leader's
+ * log that are not applied yet (given to `reset` on becoming leader, then reported by `appended`)
+ * and commands it proposed that are not appended yet. It never needs to simulate the state machine:
+ *
+ * - a SessionStore is planned only when no command in flight touches its session (else the request
+ *   waits, and is retried as entries are appended and applied), so the session's size is the
+ *   applied one;
+ * - the class's tail (newest file, next offset) and due floor are the applied ones advanced by the
+ *   SessionStores and DataCreates in flight, which carry their own file, offset and length: a
+ *   SessionStore always fills its planned bytes, with a void record when it is not applied;
+ * - rotation: when a record would not fit in the newest file (dataFileBytesMax), it proposes
+ *   DataCreate and plans the store once the DataCreate is appended (its ID names the file).
+ *
+ * The host must: call `reset(store, unappliedEntries)` when this node becomes leader, `appended`
+ * with every entry the leader appends, `refused()` when a proposal batch was refused (its commands
+ * will never be appended), and `stepDown()` when it stops being leader. Proposal order must be
+ * kept (the node batches proposals in order).
+ */
+import { assert } from '../../machines/assert.js';
+import {
+  CommandKind,
+  CommandView,
+  ID_BYTES,
+  REPLAY_CLASSES_MAX,
+  commandId,
+  encodeCommand,
+  parseCommand,
+  readU64BE,
+  type Command,
+  type Envelope,
+} from '../../machines/commands.js';
+import { EntryKind, type Entry } from '../../machines/types.js';
+import type { DataFile } from './dataFiles.js';
+import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
+import { codecLimitsOf, storedRecordBytesMax } from './options.js';
+import type { CodecLimits } from '../../machines/commands.js';
+import { storedRecordLength, type RecordHeader } from './record.js';
+import type { SessionsStore } from './store.js';
+import type { CommandResult } from './types.js';
+
+export interface Proposed {
+  readonly data: Uint8Array;
+  /** What the host passed with the request (to answer its client), or null for the planner's own. */
+  readonly context: unknown;
+}
+
+export type PlanOutcome =
+  | { readonly status: 'proposed' }
+  | { readonly status: 'deferred' }
+  | { readonly status: 'duplicate'; readonly result: CommandResult }
+  | { readonly status: 'rejected'; readonly error: SessionsError };
+
+export interface PlannerOptions {
+  readonly store: SessionsStore;
+  /** The delay of each replay class in ms; the class is the index (at most 16 classes). */
+  readonly replayDelaysMs: readonly number[];
+  /** A new data file is started when a record would make the newest one larger than this. */
+  readonly dataFileBytesMax?: number;
+  /** Milliseconds since the epoch (the leader's clock; replicas never read one). */
+  readonly clock: () => number;
+  /** Hand commands to Raft, in this order. */
+  readonly propose: (batch: readonly Proposed[]) => void;
+  /** How a deferred storeSession request ended, when it did not end in a proposal. */
+  readonly onOutcome?: (context: unknown, outcome: PlanOutcome) => void;
+  /** storeSession requests waiting at most. */
+  readonly deferredMax?: number;
+}
+
+export const defaultReplayDelaysMs: readonly number[] = [1_000, 10_000, 60_000, 600_000];
+
+/** One command in flight: proposed (state 'planned') or appended to the leader's log, not applied yet. */
+export class PlanItem {
+  state: 'planned' | 'appended' | 'applied' | 'dropped' = 'planned';
+  index = 0;
+  term = 0;
+  sessionHigh = -1;
+  sessionLow = -1;
+  replayClass = -1;
+  fileHigh = 0;
+  fileLow = 0;
+  offset = 0;
+  length = 0;
+  dueMs = 0;
+  envelopeKey: string | null = null;
+  constructor(
+    readonly kind: number,
+    readonly data: Uint8Array,
+  ) {}
+
+  get live(): boolean {
+    return this.state === 'planned' || this.state === 'appended';
+  }
+}
+
+/** Commands in flight on one data file (the scheduler's projection). */
+export interface FileInFlight {
+  restores: number;
+  restoreBytes: number;
+  commits: number;
+  deletes: number;
+}
+
+interface StoreRequest {
+  readonly high: number;
+  readonly low: number;
+  readonly session: Uint8Array;
+  readonly replayClass: number;
+  readonly envelope: Envelope | null;
+  readonly context: unknown;
+}
+
+const noneInFlight: Readonly<FileInFlight> = Object.freeze({ restores: 0, restoreBytes: 0, commits: 0, deletes: 0 });
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function envelopeKey(clientHigh: number, clientLow: number, seq: number): string {
+  return `${clientHigh}.${clientLow}#${seq}`;
+}
+
+export class Planner {
+  private store: SessionsStore;
+  private readonly delays: readonly number[];
+  private readonly fileBytesMax: number;
+  private readonly deferredMax: number;
+  private leader = false;
+  private readonly planned: PlanItem[] = [];
+  private appendedItems: PlanItem[] = [];
+  private appendedHead = 0;
+  private lastKnownIndex = 0;
+  private readonly touch = new Map<number, number>();
+  private readonly envelopes = new Map<string, number>();
+  private readonly files = new Map<number, FileInFlight>();
+  /** Restores in flight whose session is not known (from a previous leader's entries). */
+  private anonymousRestores = 0;
+  private readonly classTail: (PlanItem | null)[] = new Array<PlanItem | null>(REPLAY_CLASSES_MAX).fill(null);
+  private readonly dueFloor: number[] = new Array<number>(REPLAY_CLASSES_MAX).fill(0);
+  private deferred: StoreRequest[] = [];
+  private pumping = false;
+  private readonly view = new CommandView();
+  private codec: CodecLimits;
+  private unlisten: () => void;
+  readonly counters = { proposed: 0, deferred: 0, dataCreates: 0, stores: 0, refusals: 0 };
+
+  constructor(private readonly opts: PlannerOptions) {
+    this.store = opts.store;
+    this.codec = codecLimitsOf(this.store.limits);
+    this.delays = opts.replayDelaysMs;
+    if (this.delays.length < 1 || this.delays.length > REPLAY_CLASSES_MAX) {
+      throw new SessionsError(SessionsErrorCode.options, `between 1 and ${REPLAY_CLASSES_MAX} replay classes, got ${this.delays.length}`);
+    }
+    for (const d of this.delays) if (!Number.isSafeInteger(d) || d < 0) throw new SessionsError(SessionsErrorCode.options, `replay delay ${d} ms`);
+    this.fileBytesMax = opts.dataFileBytesMax ?? 64 * 1024 * 1024;
+    if (this.fileBytesMax < storedRecordBytesMax(this.store.limits)) {
+      throw new SessionsError(SessionsErrorCode.options, `dataFileBytesMax ${this.fileBytesMax} is smaller than the largest stored session (${storedRecordBytesMax(this.store.limits)})`);
+    }
+    this.deferredMax = opts.deferredMax ?? 10_000;
+    this.unlisten = this.store.onApplied(() => this.onApplied());
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  /** Commands in flight (planned or appended, not applied). */
+  get inFlight(): number {
+    return this.planned.length + this.appendedItems.length - this.appendedHead;
+  }
+
+  get deferredCount(): number {
+    return this.deferred.length;
+  }
+
+  // ---- leadership ---------------------------------------------------------------------------
+
+  /** This node became leader: the projection is `store` plus the leader's unapplied entries. */
+  reset(store: SessionsStore, unappliedEntries: readonly Entry[]): void {
+    if (store !== this.store) {
+      this.unlisten();
+      this.store = store;
+      this.codec = codecLimitsOf(store.limits);
+      this.unlisten = store.onApplied(() => this.onApplied());
+    }
+    this.clear('leadership changed');
+    this.leader = true;
+    this.lastKnownIndex = store.appliedIndex;
+    for (let c = 0; c < REPLAY_CLASSES_MAX; c++) this.dueFloor[c] = store.lastDueMs(c);
+    this.appended(unappliedEntries);
+  }
+
+  /** This node is no longer leader: forget everything in flight and drop waiting requests. */
+  stepDown(): void {
+    this.clear('not leader');
+    this.leader = false;
+  }
+
+  dispose(): void {
+    this.stepDown();
+    this.unlisten();
+  }
+
+  private clear(why: string): void {
+    for (const it of this.planned) it.state = 'dropped';
+    for (let k = this.appendedHead; k < this.appendedItems.length; k++) this.appendedItems[k]!.state = 'dropped';
+    this.planned.length = 0;
+    this.appendedItems = [];
+    this.appendedHead = 0;
+    this.touch.clear();
+    this.envelopes.clear();
+    this.files.clear();
+    this.anonymousRestores = 0;
+    this.classTail.fill(null);
+    const waiting = this.deferred;
+    this.deferred = [];
+    for (const r of waiting) this.opts.onOutcome?.(r.context, { status: 'rejected', error: new SessionsError(SessionsErrorCode.plannerReset, why) });
+  }
+
+  /** Entries the leader appended to its log, in order (duplicates of known indexes are ignored). */
+  appended(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.index <= this.lastKnownIndex) continue;
+      this.lastKnownIndex = e.index;
+      if (e.kind !== EntryKind.command) continue;
+      const head = this.planned[0];
+      if (head !== undefined && sameBytes(head.data, e.data)) {
+        this.planned.shift();
+        head.state = 'appended';
+        head.index = e.index;
+        head.term = e.term;
+        if (head.kind === CommandKind.dataCreate) {
+          head.fileHigh = e.term;
+          head.fileLow = e.index;
+        }
+        this.appendedItems.push(head);
+        continue;
+      }
+      assert(this.planned.length === 0, `entry ${e.term}.${e.index} was appended while ${this.planned.length} planned commands wait: every command on the leader must go through its planner, in order`);
+      const it = this.itemOfEntry(e);
+      if (it === null) continue;
+      it.state = 'appended';
+      it.index = e.index;
+      it.term = e.term;
+      this.track(it);
+      this.appendedItems.push(it);
+    }
+    this.pump();
+  }
+
+  /** A proposal batch was refused: nothing planned and not yet appended will be. */
+  refused(): void {
+    if (this.planned.length === 0) return;
+    this.counters.refusals++;
+    const dropped = this.planned.splice(0);
+    for (const it of dropped) {
+      it.state = 'dropped';
+      this.untrack(it);
+    }
+    this.recomputeTails();
+    this.pump();
+  }
+
+  private onApplied(): void {
+    if (!this.leader) return;
+    this.sync();
+    this.pump();
+  }
+
+  /** Forget the commands the store has applied (the store's apply listener does this too). */
+  sync(): void {
+    const applied = this.store.appliedIndex;
+    const items = this.appendedItems;
+    while (this.appendedHead < items.length && items[this.appendedHead]!.index <= applied) {
+      const it = items[this.appendedHead++]!;
+      it.state = 'applied';
+      this.untrack(it);
+    }
+    if (this.appendedHead > 1024 && this.appendedHead * 2 > items.length) {
+      this.appendedItems = items.slice(this.appendedHead);
+      this.appendedHead = 0;
+    }
+  }
+
+  // ---- requests -----------------------------------------------------------------------------
+
+  /**
+   * Propose a client command (create, append, rewrite, destroy, register) or any command but
+   * SessionStore (use storeSession). Returns the item, which tells when it left the flight.
+   */
+  submit(cmd: Command, context: unknown = null): PlanItem {
+    assert(cmd.kind !== CommandKind.sessionStore, 'SessionStore is planned by storeSession');
+    const data = encodeCommand(cmd);
+    const it = this.itemOfData(data);
+    assert(it !== null, `submitted command ${cmd.kind} does not decode`);
+    return this.emit(it, context);
+  }
+
+  /** The scheduler's restore of the record `header` at the head of `f`. */
+  planRestore(f: DataFile, header: RecordHeader): PlanItem {
+    const it = this.submit({ kind: CommandKind.sessionRestore, replayClass: f.replayClass, file: fileId(f), length: header.length });
+    if (!header.isVoid) {
+      // Known now: a store of this session must wait for the restore.
+      this.anonymousRestores--;
+      it.sessionHigh = header.sessionHigh;
+      it.sessionLow = header.sessionLow;
+      this.touch.set(it.sessionLow, (this.touch.get(it.sessionLow) ?? 0) + 1);
+    }
+    return it;
+  }
+
+  /** The leader's clock + the class delay, never before what the class already holds. */
+  private dueFor(replayClass: number): number {
+    const floor = Math.max(this.dueFloor[replayClass]!, this.store.lastDueMs(replayClass));
+    return Math.max(Math.floor(this.opts.clock()) + this.delays[replayClass]!, floor);
+  }
+
+  /** A client asks to store a session for replay in `replayClass`. */
+  storeSession(session: Uint8Array, replayClass: number, opts: { envelope?: Envelope | null; context?: unknown } = {}): PlanOutcome {
+    if (!this.leader) return { status: 'rejected', error: new SessionsError(SessionsErrorCode.plannerReset, 'not leader') };
+    if (!Number.isInteger(replayClass) || replayClass < 0 || replayClass >= this.delays.length) {
+      return { status: 'rejected', error: new SessionsError(SessionsErrorCode.replayClass, `replay class ${replayClass} (0..${this.delays.length - 1})`) };
+    }
+    const high = session.length === ID_BYTES ? readU64BE(session, 0) : -1;
+    const low = session.length === ID_BYTES ? readU64BE(session, 8) : -1;
+    if (high < 0 || low <= 0) return { status: 'rejected', error: new SessionsError(SessionsErrorCode.sessionUnknown, 'not a session ID') };
+    const req: StoreRequest = { high, low, session, replayClass, envelope: opts.envelope ?? null, context: opts.context ?? null };
+    if (this.deferred.length > 0) return this.enqueue(req);
+    const out = this.tryStore(req);
+    return out === null ? this.enqueue(req) : out;
+  }
+
+  private enqueue(req: StoreRequest): PlanOutcome {
+    if (this.deferred.length >= this.deferredMax) {
+      return { status: 'rejected', error: new SessionsError(SessionsErrorCode.plannerBusy, `${this.deferred.length} store requests wait`) };
+    }
+    this.deferred.push(req);
+    this.counters.deferred++;
+    return { status: 'deferred' };
+  }
+
+  /** Plan it now (proposed / duplicate / rejected), or null: it must wait. */
+  private tryStore(req: StoreRequest): PlanOutcome | null {
+    const env = req.envelope;
+    if (env !== null) {
+      const ch = readU64BE(env.client, 0);
+      const cl = readU64BE(env.client, 8);
+      const seen = this.store.clientResult(ch, cl, env.seq);
+      if (seen === 'stale') return { status: 'duplicate', result: { ok: false, code: ResultCode.seqStale, value: null } };
+      if (typeof seen === 'object') return { status: 'duplicate', result: { ...seen, duplicate: true } };
+      if (this.envelopes.has(envelopeKey(ch, cl, env.seq))) return null;
+    }
+    if (this.touch.has(req.low)) return null;
+    const s = this.store.session(req.high, req.low);
+    if (s === undefined) {
+      if (this.anonymousRestores > 0) return null;
+      return { status: 'rejected', error: new SessionsError(SessionsErrorCode.sessionUnknown, 'no such active session') };
+    }
+    const length = storedRecordLength(s.topicBytes.length, s.records.length, s.bytes);
+    const c = req.replayClass;
+    const tail = this.tail(c);
+    if (tail === 'pending') return null;
+    if (tail === null || (tail.end > 0 && tail.end + length > this.fileBytesMax)) {
+      const create = this.itemOfData(encodeCommand({ kind: CommandKind.dataCreate, replayClass: c }))!;
+      this.emit(create, null);
+      this.counters.dataCreates++;
+      return null;
+    }
+    const cmd: Command = {
+      kind: CommandKind.sessionStore,
+      session: req.session,
+      replayClass: c,
+      dueMs: this.dueFor(c),
+      file: commandId(tail.fileHigh, tail.fileLow),
+      offset: tail.end,
+      length,
+      envelope: env,
+    };
+    const it = this.itemOfData(encodeCommand(cmd))!;
+    this.emit(it, req.context);
+    this.counters.stores++;
+    return { status: 'proposed' };
+  }
+
+  private pump(): void {
+    if (this.pumping || this.deferred.length === 0 || !this.leader) return;
+    this.pumping = true;
+    try {
+      const waiting = this.deferred;
+      this.deferred = [];
+      for (const req of waiting) {
+        const out = this.tryStore(req);
+        if (out === null) this.deferred.push(req);
+        else if (out.status !== 'proposed') this.opts.onOutcome?.(req.context, out);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  // ---- projection ---------------------------------------------------------------------------
+
+  /** The newest file of the class and its projected end; 'pending' while its DataCreate is not appended. */
+  private tail(c: number): { fileHigh: number; fileLow: number; end: number } | 'pending' | null {
+    const it = this.classTail[c];
+    if (it !== null && it !== undefined) {
+      if (it.kind === CommandKind.dataCreate) return it.state === 'planned' ? 'pending' : { fileHigh: it.term, fileLow: it.index, end: 0 };
+      return { fileHigh: it.fileHigh, fileLow: it.fileLow, end: it.offset + it.length };
+    }
+    const f = this.store.newestFile(c);
+    return f === undefined ? null : { fileHigh: f.high, fileLow: f.low, end: f.size };
+  }
+
+  /** What is in flight on `f` (restores, commits, deletes). */
+  fileInFlight(f: DataFile): Readonly<FileInFlight> {
+    return this.files.get(f.low) ?? noneInFlight;
+  }
+
+  private fileEntry(low: number): FileInFlight {
+    let e = this.files.get(low);
+    if (e === undefined) {
+      e = { restores: 0, restoreBytes: 0, commits: 0, deletes: 0 };
+      this.files.set(low, e);
+    }
+    return e;
+  }
+
+  private itemOfData(data: Uint8Array): PlanItem | null {
+    const v = this.view;
+    if (parseCommand(v, data, this.codec) !== null) return null;
+    const it = new PlanItem(v.kind, data);
+    switch (v.kind) {
+      case CommandKind.sessionAppend:
+      case CommandKind.sessionRewrite:
+      case CommandKind.sessionDestroy:
+        it.sessionHigh = v.sessionHigh;
+        it.sessionLow = v.sessionLow;
+        break;
+      case CommandKind.sessionStore:
+        it.sessionHigh = v.sessionHigh;
+        it.sessionLow = v.sessionLow;
+        it.replayClass = v.replayClass;
+        it.fileHigh = v.fileHigh;
+        it.fileLow = v.fileLow;
+        it.offset = v.offset;
+        it.length = v.length;
+        it.dueMs = v.dueMs;
+        break;
+      case CommandKind.sessionRestore:
+      case CommandKind.sessionCommit:
+      case CommandKind.dataDelete:
+        it.replayClass = v.replayClass;
+        it.fileHigh = v.fileHigh;
+        it.fileLow = v.fileLow;
+        it.length = v.length;
+        break;
+      case CommandKind.dataCreate:
+        it.replayClass = v.replayClass;
+        break;
+    }
+    if (v.hasEnvelope) it.envelopeKey = envelopeKey(v.clientHigh, v.clientLow, v.seq);
+    return it;
+  }
+
+  private itemOfEntry(e: Entry): PlanItem | null {
+    const it = this.itemOfData(e.data);
+    if (it !== null && it.kind === CommandKind.dataCreate) {
+      it.fileHigh = e.term;
+      it.fileLow = e.index;
+    }
+    return it;
+  }
+
+  private emit(it: PlanItem, context: unknown): PlanItem {
+    assert(this.leader, 'the planner proposes only while leader');
+    this.track(it);
+    this.planned.push(it);
+    this.counters.proposed++;
+    this.opts.propose([{ data: it.data, context }]);
+    return it;
+  }
+
+  private track(it: PlanItem): void {
+    if (it.sessionLow > 0) this.touch.set(it.sessionLow, (this.touch.get(it.sessionLow) ?? 0) + 1);
+    if (it.envelopeKey !== null) this.envelopes.set(it.envelopeKey, (this.envelopes.get(it.envelopeKey) ?? 0) + 1);
+    switch (it.kind) {
+      case CommandKind.sessionStore:
+        this.classTail[it.replayClass] = it;
+        this.dueFloor[it.replayClass] = Math.max(this.dueFloor[it.replayClass]!, it.dueMs);
+        break;
+      case CommandKind.dataCreate:
+        this.classTail[it.replayClass] = it;
+        break;
+      case CommandKind.sessionRestore: {
+        const f = this.fileEntry(it.fileLow);
+        f.restores++;
+        f.restoreBytes += it.length;
+        if (it.sessionLow < 0) this.anonymousRestores++;
+        break;
+      }
+      case CommandKind.sessionCommit:
+        this.fileEntry(it.fileLow).commits++;
+        break;
+      case CommandKind.dataDelete:
+        this.fileEntry(it.fileLow).deletes++;
+        break;
+    }
+  }
+
+  private untrack(it: PlanItem): void {
+    if (it.sessionLow > 0) dec(this.touch, it.sessionLow);
+    if (it.envelopeKey !== null) dec(this.envelopes, it.envelopeKey);
+    if (this.classTail[it.replayClass] === it) this.classTail[it.replayClass] = null;
+    switch (it.kind) {
+      case CommandKind.sessionRestore: {
+        const f = this.fileEntry(it.fileLow);
+        f.restores--;
+        f.restoreBytes -= it.length;
+        if (it.sessionLow < 0) this.anonymousRestores--;
+        this.dropFileEntry(it.fileLow, f);
+        break;
+      }
+      case CommandKind.sessionCommit: {
+        const f = this.fileEntry(it.fileLow);
+        f.commits--;
+        this.dropFileEntry(it.fileLow, f);
+        break;
+      }
+      case CommandKind.dataDelete: {
+        const f = this.fileEntry(it.fileLow);
+        f.deletes--;
+        this.dropFileEntry(it.fileLow, f);
+        break;
+      }
+    }
+  }
+
+  private dropFileEntry(low: number, f: FileInFlight): void {
+    if (f.restores === 0 && f.commits === 0 && f.deletes === 0) this.files.delete(low);
+  }
+
+  /** After dropping planned items: each class's tail is its latest store or create still in flight. */
+  private recomputeTails(): void {
+    this.classTail.fill(null);
+    for (let k = this.appendedHead; k < this.appendedItems.length; k++) {
+      const it = this.appendedItems[k]!;
+      if (it.kind === CommandKind.sessionStore || it.kind === CommandKind.dataCreate) this.classTail[it.replayClass] = it;
+    }
+  }
+}
+
+function dec<K>(m: Map<K, number>, k: K): void {
+  const n = (m.get(k) ?? 0) - 1;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
+}
+
+function fileId(f: DataFile): Uint8Array {
+  return commandId(f.high, f.low);
+}

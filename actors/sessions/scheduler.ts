@@ -1,0 +1,117 @@
+/**
+ * The leader's replay scheduler. On each tick (and after an apply that restored something) it
+ * proposes, through the planner, with bounded work:
+ *
+ * - SessionCommit for each record restored on this node (applied: handed to its subscribers) and
+ *   not yet committed or being committed;
+ * - SessionRestore for each data file whose next unread record is due by the injected clock, at
+ *   most `restoresInFlightPerFileMax` per file, never one for a record whose restore is in flight;
+ * - DataDelete for each sealed, fully consumed file.
+ *
+ * It keeps no state of its own besides a header cache: what is in flight comes from the planner
+ * (which also knows the previous leader's unapplied entries after `reset`), the rest from the
+ * applied store, so a new leader's scheduler is right from its first tick.
+ */
+import { CommandKind, commandId } from '../../machines/commands.js';
+import type { DataFile } from './dataFiles.js';
+import type { Planner } from './planner.js';
+import type { RecordHeader } from './record.js';
+import type { SessionsStore } from './store.js';
+
+export interface SchedulerOptions {
+  readonly store: SessionsStore;
+  readonly planner: Planner;
+  /** Milliseconds since the epoch (the same clock the planner computes due times with). */
+  readonly clock: () => number;
+  /** Commands proposed per tick at most. */
+  readonly proposalsPerTickMax?: number;
+  readonly restoresInFlightPerFileMax?: number;
+}
+
+export class ReplayScheduler {
+  private readonly perTick: number;
+  private readonly perFile: number;
+  /** Per file (by creation index): the header of the record at `offset`. */
+  private readonly headers = new Map<number, { offset: number; header: RecordHeader }>();
+  private readonly unlisten: () => void;
+  private ticking = false;
+  readonly counters = { restores: 0, commits: 0, deletes: 0, ticks: 0 };
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.perTick = opts.proposalsPerTickMax ?? 256;
+    this.perFile = opts.restoresInFlightPerFileMax ?? 16;
+    // Commit promptly once a restore was applied (and its subscribers were handed the session).
+    this.unlisten = opts.store.onApplied((entries) => {
+      for (const e of entries) {
+        if (e.data.length > 1 && e.data[1] === CommandKind.sessionRestore) {
+          this.tick();
+          return;
+        }
+      }
+    });
+  }
+
+  dispose(): void {
+    this.unlisten();
+  }
+
+  /** Forget cached headers (leadership changed). Nothing else to rebuild. */
+  reset(): void {
+    this.headers.clear();
+  }
+
+  /** Propose what is due; returns how many commands were proposed. */
+  tick(): number {
+    const planner = this.opts.planner;
+    if (!planner.isLeader || this.ticking) return 0;
+    this.ticking = true;
+    try {
+      this.counters.ticks++;
+      // The in-flight counts must not include what the store already applied.
+      planner.sync();
+      const store = this.opts.store;
+      const now = this.opts.clock();
+      let budget = this.perTick;
+      const seen = new Set<number>();
+      for (const f of store.dataFiles()) {
+        seen.add(f.low);
+        if (budget <= 0) continue;
+        const fl = planner.fileInFlight(f);
+        const id = commandId(f.high, f.low);
+        // 1. Commits of restored records (restoredLengths[k] is the k-th record after `consumed`).
+        for (let k = fl.commits; k < f.restoredLengths.length && budget > 0; k++, budget--) {
+          planner.submit({ kind: CommandKind.sessionCommit, replayClass: f.replayClass, file: id, length: f.restoredLengths[k]! });
+          this.counters.commits++;
+        }
+        // 2. Restores of due records, in file order.
+        let cursor = f.readCursor + fl.restoreBytes;
+        for (let n = fl.restores; n < this.perFile && cursor < f.size && budget > 0; n++, budget--) {
+          const h = this.headerAt(f, cursor);
+          if (h.dueMs > now) break;
+          planner.planRestore(f, h);
+          this.counters.restores++;
+          cursor += h.length;
+        }
+        // 3. A sealed file whose bytes are all consumed goes.
+        const after = planner.fileInFlight(f);
+        if (budget > 0 && f.sealed && f.consumed === f.size && after.deletes === 0 && after.restores === 0 && after.commits === 0) {
+          planner.submit({ kind: CommandKind.dataDelete, replayClass: f.replayClass, file: id });
+          this.counters.deletes++;
+          budget--;
+        }
+      }
+      for (const low of this.headers.keys()) if (!seen.has(low)) this.headers.delete(low);
+      return this.perTick - budget;
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private headerAt(f: DataFile, offset: number): RecordHeader {
+    const cached = this.headers.get(f.low);
+    if (cached !== undefined && cached.offset === offset) return cached.header;
+    const header = this.opts.store.recordHeaderAt(f, offset);
+    this.headers.set(f.low, { offset, header });
+    return header;
+  }
+}

@@ -1,0 +1,473 @@
+/**
+ * The session store: the replicated state machine behind Raft (implements `StateMachine`). It routes
+ * each committed entry to the session actors (sessionTable.ts), the data-file actors
+ * (dataFiles.ts) and the client table (clientTable.ts); snapshots are manifests (manifest.ts) whose
+ * data files move between nodes by range sync; restored sessions go to subscribers.
+ *
+ * Apply is synchronous and deterministic: results depend only on the entries (never on a clock or
+ * on this node's history of crashes and snapshots), and every byte written to a data file is
+ * written at an offset the entry fixes. Invalid commands give an error result (the same on every
+ * replica); only a broken internal invariant throws (InvariantError), and a damaged data file or
+ * snapshot throws SessionsError (this node's disk, not the log, is at fault).
+ */
+import { createHash } from 'node:crypto';
+import type { StateMachine } from '../stateMachine.js';
+import { assert } from '../../machines/assert.js';
+import {
+  CommandKind,
+  CommandView,
+  ID_BYTES,
+  STORED_RECORD_HEADER_BYTES,
+  commandId,
+  dataFileName,
+  parseCommand,
+  readU64BE,
+  type CodecLimits,
+} from '../../machines/commands.js';
+import { EntryKind, type Entry, type SnapshotMeta } from '../../machines/types.js';
+import { crc32Bytes } from '../../storage/crc.js';
+import { ClientTable } from './clientTable.js';
+import { DataFiles, rangeHashOf, trashNameOf, type DataFile } from './dataFiles.js';
+import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
+import { decodeManifest, encodeManifest } from './manifest.js';
+import { codecLimitsOf, limitsFingerprint, resolveLimits, type StoreLimits, type StoreOptions } from './options.js';
+import { encodeStoredSession, encodeVoidRecord, parseRecordHeader, parseStoredSession, storedRecordLength, type RecordHeader } from './record.js';
+import { SessionTable, type Session } from './sessionTable.js';
+import { Subscriptions, type DeliveryCallback, type SubscribeOptions, type Subscription } from './subscriptions.js';
+import type { CommandResult, FileRange, Manifest, RangeChunk, SessionView, StoreDigest } from './types.js';
+
+export type ApplyListener = (entries: readonly Entry[], results: readonly (CommandResult | null)[]) => void;
+
+const OK: CommandResult = Object.freeze({ ok: true, code: ResultCode.ok, value: null });
+const rejections = new Map<string, CommandResult>();
+
+function rejection(code: ResultCode): CommandResult {
+  let r = rejections.get(code);
+  if (r === undefined) {
+    r = Object.freeze({ ok: false, code, value: null });
+    rejections.set(code, r);
+  }
+  return r;
+}
+
+export interface StoreStats {
+  readonly appliedIndex: number;
+  readonly activeSessions: number;
+  readonly activeBytes: number;
+  readonly dataFiles: number;
+  readonly clients: number;
+  readonly rejectedByCode: Record<string, number>;
+  readonly files: DataFiles['counters'];
+  readonly subscriptions: Subscriptions['counters'];
+  readonly rangeBytesReceived: number;
+  readonly rangeBytesSent: number;
+}
+
+export class SessionsStore implements StateMachine {
+  readonly limits: StoreLimits;
+  readonly fingerprint: string;
+  private readonly codec: CodecLimits;
+  private readonly sessions: SessionTable;
+  private readonly files: DataFiles;
+  private readonly clients: ClientTable;
+  private readonly subs: Subscriptions;
+  private readonly view = new CommandView();
+  private lastTerm = 0;
+  private lastIndex = 0;
+  /** Whether data/ was made to match the state since this store was constructed. */
+  private reconciled = false;
+  private readonly listeners = new Set<ApplyListener>();
+  /** The data files each recent snapshot lists (taken or installed), for purging trash. */
+  private readonly snapshotFiles = new Map<number, Set<string>>();
+  private readonly rejected = new Map<string, number>();
+  private rangeBytesReceived = 0;
+  private rangeBytesSent = 0;
+
+  constructor(opts: StoreOptions) {
+    this.limits = resolveLimits(opts.limits);
+    this.fingerprint = limitsFingerprint(this.limits);
+    this.codec = codecLimitsOf(this.limits);
+    this.sessions = new SessionTable(this.limits);
+    this.files = new DataFiles(opts.fs, this.limits, opts.openFilesMax ?? 64);
+    this.clients = new ClientTable(this.limits);
+    this.subs = new Subscriptions(opts.defer ?? queueMicrotask, opts.subscriberQueueMax ?? 1024);
+  }
+
+  get appliedIndex(): number {
+    return this.lastIndex;
+  }
+
+  get appliedTerm(): number {
+    return this.lastTerm;
+  }
+
+  // ---- StateMachine -------------------------------------------------------------------------
+
+  apply(entries: readonly Entry[]): readonly (CommandResult | null)[] {
+    this.ensureReconciled();
+    const results = new Array<CommandResult | null>(entries.length);
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k]!;
+      assert(e.index === this.lastIndex + 1, `applying entry ${e.index} after ${this.lastIndex}`);
+      // IDs are (term << 64 | index): with the index rising by one, the ID rises iff the term does not fall.
+      assert(e.term >= this.lastTerm && e.term <= Number.MAX_SAFE_INTEGER, `command ID ${e.term}.${e.index} after ${this.lastTerm}.${this.lastIndex}`);
+      this.lastIndex = e.index;
+      this.lastTerm = e.term;
+      if (e.kind !== EntryKind.command) {
+        results[k] = null;
+        continue;
+      }
+      const r = this.applyEntry(e);
+      if (!r.ok) this.rejected.set(r.code, (this.rejected.get(r.code) ?? 0) + 1);
+      results[k] = r;
+    }
+    this.files.flushAll();
+    this.subs.schedule();
+    for (const l of this.listeners) l(entries, results);
+    return results;
+  }
+
+  /** The manifest as of the last applied entry, after making every file it refers to durable. */
+  snapshot(): Uint8Array {
+    this.ensureReconciled();
+    this.files.syncAll();
+    const m = this.manifest();
+    this.rememberFiles(m);
+    return encodeManifest(m);
+  }
+
+  /**
+   * Replace the state with a snapshot's. Every data file the manifest lists must be on disk (from
+   * this node's own past, from trash, or written by range sync) at least as long as listed;
+   * files it does not list move to trash.
+   */
+  restore(meta: SnapshotMeta, data: Uint8Array): void {
+    const m = decodeManifest(data);
+    if (m.fingerprint !== this.fingerprint) {
+      throw new SessionsError(SessionsErrorCode.configMismatch, `snapshot limits ${m.fingerprint} differ from this node's ${this.fingerprint}`);
+    }
+    if (m.appliedIndex !== meta.index || m.appliedTerm !== meta.term) {
+      throw new SessionsError(SessionsErrorCode.snapshotIndex, `manifest at ${m.appliedTerm}.${m.appliedIndex}, snapshot meta ${meta.term}.${meta.index}`);
+    }
+    this.files.load(m.classes, m.files);
+    this.sessions.load(m.sessions);
+    this.clients.load(m.clients);
+    this.lastIndex = m.appliedIndex;
+    this.lastTerm = m.appliedTerm;
+    this.reconciled = true;
+    this.rememberFiles(m);
+  }
+
+  // ---- snapshots, trash, digest -------------------------------------------------------------
+
+  private ensureReconciled(): void {
+    if (this.reconciled) return;
+    this.files.reconcile();
+    this.reconciled = true;
+  }
+
+  private rememberFiles(m: Manifest): void {
+    this.snapshotFiles.set(m.appliedIndex, new Set(m.files.map((f) => f.name)));
+    // Bounded: only the newest few can still be saved.
+    while (this.snapshotFiles.size > 8) this.snapshotFiles.delete(this.snapshotFiles.keys().next().value as number);
+  }
+
+  /**
+   * The snapshot at `index` (taken by `snapshot()` or installed by `restore()`) is durable: a restart
+   * never goes back before it, so trashed files it does not list are unlinked. Returns how many.
+   */
+  snapshotSaved(index: number): number {
+    const keep = this.snapshotFiles.get(index);
+    if (keep === undefined) return 0;
+    for (const k of [...this.snapshotFiles.keys()]) if (k < index) this.snapshotFiles.delete(k);
+    return this.files.purgeTrash(keep);
+  }
+
+  /** The current state as a manifest (what `snapshot()` encodes, without syncing). */
+  manifest(): Manifest {
+    return {
+      fingerprint: this.fingerprint,
+      appliedTerm: this.lastTerm,
+      appliedIndex: this.lastIndex,
+      classes: this.files.classesMeta(),
+      files: this.files.filesMeta(),
+      sessions: this.sessions.snapshot(),
+      clients: this.clients.snapshot(),
+    };
+  }
+
+  /** Per data file and overall; equal on nodes that applied the same entries, whatever their crash history. */
+  digest(): StoreDigest {
+    this.ensureReconciled();
+    const files: Record<string, string> = {};
+    for (const f of this.files.all()) files[f.name] = this.files.fileDigest(f);
+    const overall = createHash('sha256').update(encodeManifest(this.manifest())).digest('hex');
+    return { overall, files };
+  }
+
+  /** Re-read every data file and compare with the range digests; returns the ranges that differ. */
+  verifyFiles(): { name: string; start: number; end: number }[] {
+    return this.files.verify();
+  }
+
+  // ---- range sync (seed 004) ----------------------------------------------------------------
+
+  /** On the receiver: the manifest's ranges whose (count, hash) this node's files do not match. */
+  missingRanges(manifest: Manifest | Uint8Array): FileRange[] {
+    const m = manifest instanceof Uint8Array ? decodeManifest(manifest) : manifest;
+    if (m.fingerprint !== this.fingerprint) {
+      throw new SessionsError(SessionsErrorCode.configMismatch, `manifest limits ${m.fingerprint} differ from this node's ${this.fingerprint}`);
+    }
+    const out: FileRange[] = [];
+    for (const fm of m.files) {
+      const local = this.files.get(fm.fileHigh, fm.fileLow);
+      const trash = trashNameOf(fm.replayClass, fm.fileHigh, fm.fileLow);
+      for (let k = 0; k < fm.ranges.length; k++) {
+        const r = fm.ranges[k]!;
+        if (local !== undefined && k < local.ranges.length) {
+          const lr = local.ranges[k]!;
+          if (lr.start === r.start && lr.end === r.end && lr.count === r.count && this.files.rangeHash(local, k) === r.hash) continue;
+        }
+        const bytes = this.files.readAny(fm.name, trash, r.start, r.end);
+        if (bytes !== null && rangeHashOf(bytes) === r.hash) continue;
+        out.push({ name: fm.name, replayClass: fm.replayClass, fileHigh: fm.fileHigh, fileLow: fm.fileLow, start: r.start, end: r.end, count: r.count, hash: r.hash });
+      }
+    }
+    return out;
+  }
+
+  /** On the sender: a range's bytes, checked against its digest, with a CRC-32 for the transfer. */
+  readRange(range: FileRange): RangeChunk {
+    const bytes = this.files.readAny(range.name, trashNameOf(range.replayClass, range.fileHigh, range.fileLow), range.start, range.end);
+    if (bytes === null) throw new SessionsError(SessionsErrorCode.rangeGone, `${range.name} ${range.start}..${range.end} is no longer here`);
+    if (rangeHashOf(bytes) !== range.hash) throw new SessionsError(SessionsErrorCode.rangeGone, `${range.name} ${range.start}..${range.end} differs from its digest`);
+    this.rangeBytesSent += bytes.length;
+    return { range, bytes, crc32: crc32Bytes(bytes, 0) };
+  }
+
+  /** On the receiver: verify a chunk (CRC-32 and range hash) and write it in place. */
+  writeRange(chunk: RangeChunk): void {
+    const r = chunk.range;
+    if (r.name !== dataFileName(r.replayClass, r.fileHigh, r.fileLow) || r.end - r.start !== chunk.bytes.length || r.start < 0) {
+      throw new SessionsError(SessionsErrorCode.rangeUnknown, `range ${r.name} ${r.start}..${r.end} does not describe ${chunk.bytes.length} bytes`);
+    }
+    if (crc32Bytes(chunk.bytes, 0) !== chunk.crc32) throw new SessionsError(SessionsErrorCode.rangeChecksum, `${r.name} ${r.start}..${r.end}: CRC-32 mismatch`);
+    if (rangeHashOf(chunk.bytes) !== r.hash) throw new SessionsError(SessionsErrorCode.rangeChecksum, `${r.name} ${r.start}..${r.end}: hash mismatch`);
+    this.files.writeAny(r.name, trashNameOf(r.replayClass, r.fileHigh, r.fileLow), r.start, chunk.bytes);
+    this.rangeBytesReceived += chunk.bytes.length;
+  }
+
+  // ---- reads and subscriptions --------------------------------------------------------------
+
+  subscribe(topic: string, callback: DeliveryCallback, opts?: SubscribeOptions): Subscription {
+    return this.subs.subscribe(topic, callback, opts);
+  }
+
+  /** Called after every apply with the entries and their results (the planner and scheduler use it). */
+  onApplied(listener: ApplyListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** An active session, or null. */
+  getSession(id: Uint8Array): SessionView | null {
+    if (id.length !== ID_BYTES) return null;
+    const high = readU64BE(id, 0);
+    const low = readU64BE(id, 8);
+    const s = this.sessions.get(high, low);
+    return s === undefined ? null : { id: s.id, topic: s.topic, records: s.records, bytes: s.bytes };
+  }
+
+  /** Every active session, in table order. */
+  listSessions(): SessionView[] {
+    const out: SessionView[] = [];
+    for (const s of this.sessions.values()) out.push({ id: s.id, topic: s.topic, records: s.records, bytes: s.bytes });
+    return out;
+  }
+
+  stats(): StoreStats {
+    return {
+      appliedIndex: this.lastIndex,
+      activeSessions: this.sessions.size,
+      activeBytes: this.sessions.activeBytes,
+      dataFiles: this.files.count,
+      clients: this.clients.size,
+      rejectedByCode: Object.fromEntries(this.rejected),
+      files: { ...this.files.counters },
+      subscriptions: { ...this.subs.counters },
+      rangeBytesReceived: this.rangeBytesReceived,
+      rangeBytesSent: this.rangeBytesSent,
+    };
+  }
+
+  close(): void {
+    this.files.closeAll();
+  }
+
+  // ---- what the planner and scheduler read (the applied state) ------------------------------
+
+  session(high: number, low: number): Session | undefined {
+    return this.sessions.get(high, low);
+  }
+
+  newestFile(replayClass: number): DataFile | undefined {
+    return this.files.newest(replayClass);
+  }
+
+  lastDueMs(replayClass: number): number {
+    return this.files.classOf(replayClass)?.lastDueMs ?? 0;
+  }
+
+  dataFile(high: number, low: number): DataFile | undefined {
+    return this.files.get(high, low);
+  }
+
+  /** Every data file, by class, oldest first. */
+  dataFiles(): readonly DataFile[] {
+    return this.files.all();
+  }
+
+  /** The header of the record at `offset` of `f` (which must be within its applied size). */
+  recordHeaderAt(f: DataFile, offset: number): RecordHeader {
+    assert(offset + STORED_RECORD_HEADER_BYTES <= f.size, `record header past the end of ${f.name}`);
+    return parseRecordHeader(this.files.read(f, offset, STORED_RECORD_HEADER_BYTES), `${f.name}@${offset}`);
+  }
+
+  clientResult(high: number, low: number, seq: number): CommandResult | 'stale' | 'unknown' | undefined {
+    return this.clients.lookup(high, low, seq);
+  }
+
+  // ---- apply --------------------------------------------------------------------------------
+
+  private applyEntry(e: Entry): CommandResult {
+    this.clients.expire(e.index);
+    const v = this.view;
+    const err = parseCommand(v, e.data, this.codec);
+    if (err !== null) return rejection(err);
+    if (!v.hasEnvelope) return this.applyCommand(v, e);
+    const verdict = this.clients.check(v.clientHigh, v.clientLow, v.seq, v.ackedBelowSeq, e.index);
+    if (!verdict.apply) {
+      // Not applied, but a SessionStore still fills its planned bytes (see storeSession).
+      if (v.kind === CommandKind.sessionStore) this.storeSession(v, e, false);
+      return verdict.result;
+    }
+    const r = this.applyCommand(v, e);
+    this.clients.record(verdict.client, v.seq, r);
+    return r;
+  }
+
+  private applyCommand(v: CommandView, e: Entry): CommandResult {
+    switch (v.kind) {
+      case CommandKind.sessionCreate: {
+        const s = this.sessions.create(e.term, e.index, v.topic, e.data.slice(v.bytesStart, v.bytesEnd));
+        return typeof s === 'string' ? rejection(s) : { ok: true, code: ResultCode.ok, value: s.id };
+      }
+      case CommandKind.sessionAppend: {
+        const s = this.sessions.get(v.sessionHigh, v.sessionLow);
+        if (s === undefined) return rejection(ResultCode.sessionUnknown);
+        const code = this.sessions.append(s, e.data, v.bytesStart, v.bytesEnd);
+        return code === ResultCode.ok ? OK : rejection(code);
+      }
+      case CommandKind.sessionRewrite: {
+        const s = this.sessions.get(v.sessionHigh, v.sessionLow);
+        if (s === undefined) return rejection(ResultCode.sessionUnknown);
+        const code = this.sessions.rewrite(s, e.data, v.bytesStart, v.bytesEnd);
+        return code === ResultCode.ok ? OK : rejection(code);
+      }
+      case CommandKind.sessionStore:
+        return this.storeSession(v, e, true);
+      case CommandKind.sessionDestroy: {
+        const s = this.sessions.get(v.sessionHigh, v.sessionLow);
+        if (s === undefined) return rejection(ResultCode.sessionUnknown);
+        this.sessions.remove(s);
+        return OK;
+      }
+      case CommandKind.sessionRestore:
+        return this.restoreSession(v, e);
+      case CommandKind.sessionCommit:
+        return this.commitSession(v);
+      case CommandKind.dataCreate: {
+        const f = this.files.create(v.replayClass, e.term, e.index);
+        return { ok: true, code: ResultCode.ok, value: commandId(f.high, f.low) };
+      }
+      case CommandKind.dataDelete: {
+        const f = this.files.get(v.fileHigh, v.fileLow);
+        if (f === undefined || f.replayClass !== v.replayClass) return rejection(ResultCode.fileUnknown);
+        if (!f.sealed || f.consumed !== f.size) return rejection(ResultCode.fileNotConsumed);
+        this.files.remove(f);
+        return OK;
+      }
+      case CommandKind.clientRegister:
+        return this.clients.register(e.term, e.index, e.index);
+    }
+    assert(false, `command kind ${v.kind} passed validation`);
+  }
+
+  /**
+   * SessionStore carries what the leader computed once: class, due time, file, offset, length.
+   * Every replica checks that they match its own state (they must: the planner projects exactly
+   * this state), then writes the session's record there. A SessionStore that is not applied (the
+   * session is not active, or the envelope makes it a retry or an unknown client) still writes
+   * `length` bytes there, as a void record, so that the file's layout depends on the entries
+   * alone and the following stores planned after it stay valid.
+   */
+  private storeSession(v: CommandView, e: Entry, apply: boolean): CommandResult {
+    const c = this.files.classOf(v.replayClass);
+    const f = c?.newest();
+    const where = `SessionStore ${e.term}.${e.index}`;
+    assert(
+      c !== undefined && f !== undefined && f.high === v.fileHigh && f.low === v.fileLow,
+      `${where} names ${dataFileName(v.replayClass, v.fileHigh, v.fileLow)}, the newest file of class ${v.replayClass} is ${f?.name ?? 'none'}`,
+    );
+    assert(f.size === v.offset, `${where} writes at ${v.offset} of ${f.name}, whose size is ${f.size}`);
+    assert(v.dueMs >= c.lastDueMs, `${where} due at ${v.dueMs}, before the class's last due time ${c.lastDueMs}`);
+    const s = apply ? this.sessions.get(v.sessionHigh, v.sessionLow) : undefined;
+    let result: CommandResult;
+    let bytes: Uint8Array;
+    if (s !== undefined) {
+      const len = storedRecordLength(s.topicBytes.length, s.records.length, s.bytes);
+      assert(len === v.length, `${where} planned ${v.length} bytes for session ${s.high}.${s.low}, whose record is ${len} bytes`);
+      bytes = encodeStoredSession(v.dueMs, s.high, s.low, s.topicBytes, s.records, s.bytes);
+      this.sessions.remove(s);
+      result = OK;
+    } else {
+      bytes = encodeVoidRecord(v.length, v.dueMs, v.sessionHigh, v.sessionLow);
+      result = rejection(ResultCode.sessionUnknown);
+    }
+    this.files.append(f, bytes);
+    c.lastDueMs = v.dueMs;
+    return result;
+  }
+
+  private restoreSession(v: CommandView, e: Entry): CommandResult {
+    const f = this.files.get(v.fileHigh, v.fileLow);
+    if (f === undefined || f.replayClass !== v.replayClass) return rejection(ResultCode.fileUnknown);
+    if (f.readCursor + v.length > f.size) return rejection(ResultCode.nothingToRestore);
+    const where = `${f.name}@${f.readCursor}`;
+    const buf = this.files.read(f, f.readCursor, v.length);
+    // The cursor is always at a record boundary, so the header is readable whatever the length asked.
+    if (parseRecordHeader(buf, where).length !== v.length) return rejection(ResultCode.recordLength);
+    const rec = parseStoredSession(buf, where);
+    if (!rec.isVoid) {
+      const code = this.sessions.insert(rec.sessionHigh, rec.sessionLow, rec.topic, rec.records, rec.recordBytes);
+      if (code !== ResultCode.ok) return rejection(code);
+    }
+    f.readCursor += v.length;
+    f.restoredLengths.push(v.length);
+    const session = commandId(rec.sessionHigh, rec.sessionLow);
+    if (!rec.isVoid && this.subs.hasSubscribers(rec.topic)) {
+      this.subs.publish({ topic: rec.topic, session, records: rec.records, restoreId: commandId(e.term, e.index), index: e.index });
+    }
+    return { ok: true, code: rec.isVoid ? ResultCode.okVoidRecordRestored : ResultCode.ok, value: session };
+  }
+
+  private commitSession(v: CommandView): CommandResult {
+    const f = this.files.get(v.fileHigh, v.fileLow);
+    if (f === undefined || f.replayClass !== v.replayClass) return rejection(ResultCode.fileUnknown);
+    if (f.restoredLengths.length === 0) return rejection(ResultCode.nothingToCommit);
+    if (f.restoredLengths[0] !== v.length) return rejection(ResultCode.recordLength);
+    f.restoredLengths.shift();
+    f.consumed += v.length;
+    return OK;
+  }
+}

@@ -1,0 +1,572 @@
+/**
+ * The replication commands of seed 000 as log-entry bytes: a hand-written, bounded binary codec with
+ * strict validation. Pure: no node:*, no clock, no randomness.
+ *
+ * Every command's ID is the ID of the log entry that carries it: the uint128 (term << 64 | index),
+ * which is not repeated in the payload. Commands that name a session, a client or a data file carry
+ * that object's ID (the ID of the entry that created it) as 16 big-endian bytes. All such IDs have
+ * both 64-bit halves below 2^53 (a term and a log index), so the fast path keeps them as two numbers.
+ *
+ * Layout (big-endian):
+ *
+ *   0  u8   format version (1)
+ *   1  u8   kind (CommandKind)
+ *   2  u8   flags: bit 0 = a client envelope follows; other bits must be 0
+ *   3  [envelope: client ID 16 | seq u64 | ackedBelowSeq u64]        (client kinds only)
+ *      payload, by kind:
+ *        sessionCreate   topicLen u16 | topic (UTF-8)
+ *        sessionAppend   session 16 | record bytes (the rest of the entry)
+ *        sessionRewrite  session 16 | record bytes (the rest of the entry)
+ *        sessionStore    session 16 | class u8 | dueMs u64 | file 16 | offset u64 | length u32
+ *        sessionDestroy  session 16
+ *        sessionRestore  class u8 | file 16 | length u32
+ *        sessionCommit   class u8 | file 16 | length u32
+ *        dataCreate      class u8
+ *        dataDelete      class u8 | file 16
+ *        clientRegister  (nothing)
+ *
+ * Confirm (kind 0) is the follower's acknowledgement, carried by Raft's successful AppendResponse
+ * (machines/types.ts); it never appears in the log, and decoding it from an entry is an error.
+ */
+
+export const COMMAND_FORMAT_VERSION = 1;
+export const COMMAND_HEADER_BYTES = 3;
+export const ID_BYTES = 16;
+export const ENVELOPE_BYTES = ID_BYTES + 8 + 8;
+
+/** Hard ceiling on replay classes: a class is one byte on the wire; 16 keeps directories few. */
+export const REPLAY_CLASSES_MAX = 16;
+
+/** The largest value a u64 field may hold here: numbers stay exact (2^53 - 1). */
+export const U64_SAFE_MAX = Number.MAX_SAFE_INTEGER;
+const TWO_32 = 0x1_0000_0000;
+/** hi word limit so that hi * 2^32 + lo <= 2^53 - 1. */
+const HI_SAFE_MAX = 0x1f_ffff;
+
+export const CommandKind = {
+  confirm: 0,
+  sessionCreate: 1,
+  sessionAppend: 2,
+  sessionRewrite: 3,
+  sessionStore: 4,
+  sessionDestroy: 5,
+  sessionRestore: 6,
+  sessionCommit: 7,
+  dataCreate: 8,
+  dataDelete: 9,
+  clientRegister: 10,
+} as const;
+export type CommandKind = (typeof CommandKind)[keyof typeof CommandKind];
+const KIND_MAX = 10;
+
+export const commandKindNames: readonly string[] = [
+  'Confirm',
+  'SessionCreate',
+  'SessionAppend',
+  'SessionRewrite',
+  'SessionStore',
+  'SessionDestroy',
+  'SessionRestore',
+  'SessionCommit',
+  'DataCreate',
+  'DataDelete',
+  'ClientRegister',
+];
+
+/** Kinds a client may send, so the only ones that may carry an envelope. */
+export function isClientKind(kind: number): boolean {
+  return kind >= CommandKind.sessionCreate && kind <= CommandKind.sessionDestroy;
+}
+
+const FLAG_ENVELOPE = 1;
+
+/** Stable codes of commands rejected by the codec (also used as results of entries that fail to decode). */
+export const CommandErrorCode = {
+  truncated: 'SESSIONS_ERR_TRUNCATED',
+  version: 'SESSIONS_ERR_VERSION',
+  kind: 'SESSIONS_ERR_KIND',
+  confirmInLog: 'SESSIONS_ERR_CONFIRM_IN_LOG',
+  flags: 'SESSIONS_ERR_FLAGS',
+  trailing: 'SESSIONS_ERR_TRAILING_BYTES',
+  id: 'SESSIONS_ERR_ID',
+  number: 'SESSIONS_ERR_NUMBER_RANGE',
+  envelope: 'SESSIONS_ERR_ENVELOPE',
+  topicEmpty: 'SESSIONS_ERR_TOPIC_EMPTY',
+  topicTooLong: 'SESSIONS_ERR_TOPIC_TOO_LONG',
+  topicInvalid: 'SESSIONS_ERR_TOPIC_INVALID',
+  recordTooLarge: 'SESSIONS_ERR_RECORD_TOO_LARGE',
+  replayClass: 'SESSIONS_ERR_REPLAY_CLASS',
+  length: 'SESSIONS_ERR_LENGTH',
+} as const;
+export type CommandErrorCode = (typeof CommandErrorCode)[keyof typeof CommandErrorCode];
+
+export class CommandError extends Error {
+  constructor(
+    readonly code: CommandErrorCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'CommandError';
+  }
+}
+
+/** Limits the codec enforces (the same on every node: they decide which entries are rejected). */
+export interface CodecLimits {
+  /** Topic length in UTF-8 bytes. */
+  readonly topicBytesMax: number;
+  /** One appended or rewritten record. */
+  readonly recordBytesMax: number;
+  /** A stored session record (SessionStore / SessionRestore / SessionCommit length). */
+  readonly storedRecordBytesMax: number;
+}
+
+export const defaultCodecLimits: CodecLimits = {
+  topicBytesMax: 256,
+  recordBytesMax: 64 * 1024,
+  storedRecordBytesMax: 64 * 1024 * 1024,
+};
+
+/** A command's client envelope (Raft dissertation 6.3): who sent it and its number. */
+export interface Envelope {
+  /** The client's ID: the ID of the ClientRegister entry that created it. */
+  readonly client: Uint8Array;
+  /** 1, 2, 3, ...: the client's number for this command; a retry reuses it. */
+  readonly seq: number;
+  /** The client holds the responses of every seq below this; the store may forget them. 0..seq. */
+  readonly ackedBelowSeq: number;
+}
+
+/** A data file: its replay class and the ID of the DataCreate that created it. */
+export interface FileRef {
+  readonly replayClass: number;
+  readonly file: Uint8Array;
+}
+
+export type Command =
+  | { readonly kind: typeof CommandKind.sessionCreate; readonly topic: string; readonly envelope: Envelope | null }
+  | { readonly kind: typeof CommandKind.sessionAppend; readonly session: Uint8Array; readonly bytes: Uint8Array; readonly envelope: Envelope | null }
+  | { readonly kind: typeof CommandKind.sessionRewrite; readonly session: Uint8Array; readonly bytes: Uint8Array; readonly envelope: Envelope | null }
+  | {
+      readonly kind: typeof CommandKind.sessionStore;
+      readonly session: Uint8Array;
+      readonly replayClass: number;
+      readonly dueMs: number;
+      readonly file: Uint8Array;
+      readonly offset: number;
+      readonly length: number;
+      readonly envelope: Envelope | null;
+    }
+  | { readonly kind: typeof CommandKind.sessionDestroy; readonly session: Uint8Array; readonly envelope: Envelope | null }
+  | { readonly kind: typeof CommandKind.sessionRestore; readonly replayClass: number; readonly file: Uint8Array; readonly length: number }
+  | { readonly kind: typeof CommandKind.sessionCommit; readonly replayClass: number; readonly file: Uint8Array; readonly length: number }
+  | { readonly kind: typeof CommandKind.dataCreate; readonly replayClass: number }
+  | { readonly kind: typeof CommandKind.dataDelete; readonly replayClass: number; readonly file: Uint8Array }
+  | { readonly kind: typeof CommandKind.clientRegister };
+
+// ---- IDs ------------------------------------------------------------------------------------
+
+/** The ID of the entry at (term, index): term in the high 64 bits, index in the low 64 bits. */
+export function commandId(term: number, index: number): Uint8Array {
+  const out = new Uint8Array(ID_BYTES);
+  writeIdParts(out, 0, term, index);
+  return out;
+}
+
+/** Lower-case hex of a 16-byte ID (file names, logs, map keys outside hot paths). */
+export function idHex(id: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < ID_BYTES; i++) s += (id[i]! < 16 ? '0' : '') + id[i]!.toString(16);
+  return s;
+}
+
+export function idHexOfParts(high: number, low: number): string {
+  return idHex(commandId(high, low));
+}
+
+/** The data file's name relative to the store directory: `data/<class>/<id-hex>.dat`. */
+export function dataFileName(replayClass: number, fileHigh: number, fileLow: number): string {
+  return `data/${replayClass}/${idHexOfParts(fileHigh, fileLow)}.dat`;
+}
+
+function writeU64(buf: Uint8Array, at: number, value: number): void {
+  const hi = Math.floor(value / TWO_32);
+  const lo = value >>> 0;
+  buf[at] = hi >>> 24;
+  buf[at + 1] = (hi >>> 16) & 0xff;
+  buf[at + 2] = (hi >>> 8) & 0xff;
+  buf[at + 3] = hi & 0xff;
+  buf[at + 4] = lo >>> 24;
+  buf[at + 5] = (lo >>> 16) & 0xff;
+  buf[at + 6] = (lo >>> 8) & 0xff;
+  buf[at + 7] = lo & 0xff;
+}
+
+function writeU32(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >>> 24;
+  buf[at + 1] = (value >>> 16) & 0xff;
+  buf[at + 2] = (value >>> 8) & 0xff;
+  buf[at + 3] = value & 0xff;
+}
+
+function readU32(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
+/** A u64 as a number, or -1 when it exceeds 2^53 - 1. */
+function readU64(buf: Uint8Array, at: number): number {
+  const hi = readU32(buf, at);
+  if (hi > HI_SAFE_MAX) return -1;
+  return hi * TWO_32 + readU32(buf, at + 4);
+}
+
+function writeIdParts(buf: Uint8Array, at: number, high: number, low: number): void {
+  writeU64(buf, at, high);
+  writeU64(buf, at + 8, low);
+}
+
+function writeId(buf: Uint8Array, at: number, id: Uint8Array): void {
+  if (id.length !== ID_BYTES) throw new RangeError(`an ID is ${ID_BYTES} bytes, got ${id.length}`);
+  buf.set(id, at);
+}
+
+export { readU32 as readU32BE, readU64 as readU64BE, writeU32 as writeU32BE, writeU64 as writeU64BE };
+
+// ---- the fast, allocation-free view ---------------------------------------------------------
+
+/**
+ * The fields of one decoded command, filled in place by `parseCommand` (one reusable instance per
+ * store: the apply loop allocates nothing per entry to decode). IDs are (high, low) number pairs;
+ * byte fields are [start, end) offsets into the entry's data.
+ */
+export class CommandView {
+  kind = 0;
+  hasEnvelope = false;
+  clientHigh = 0;
+  clientLow = 0;
+  seq = 0;
+  ackedBelowSeq = 0;
+  /** Session (append, rewrite, store, destroy). */
+  sessionHigh = 0;
+  sessionLow = 0;
+  /** Topic (create) or record bytes (append, rewrite). */
+  bytesStart = 0;
+  bytesEnd = 0;
+  replayClass = 0;
+  dueMs = 0;
+  fileHigh = 0;
+  fileLow = 0;
+  offset = 0;
+  length = 0;
+  /** Create: the decoded topic. */
+  topic = '';
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Reads an ID into (high, low); false when a half is beyond 2^53 - 1 or the low half is 0. */
+function readIdInto(buf: Uint8Array, at: number, set: (high: number, low: number) => void): boolean {
+  const high = readU64(buf, at);
+  const low = readU64(buf, at + 8);
+  if (high < 0 || low <= 0) return false;
+  set(high, low);
+  return true;
+}
+
+/**
+ * Decode and validate `data` into `v`. Returns null when valid, else the stable error code. Never
+ * throws on any input. The kind is known in `v.kind` as soon as the header was readable.
+ */
+export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimits): CommandErrorCode | null {
+  const n = data.length;
+  v.kind = -1;
+  if (n < COMMAND_HEADER_BYTES) return CommandErrorCode.truncated;
+  if (data[0] !== COMMAND_FORMAT_VERSION) return CommandErrorCode.version;
+  const kind = data[1]!;
+  if (kind === CommandKind.confirm) return CommandErrorCode.confirmInLog;
+  if (kind > KIND_MAX) return CommandErrorCode.kind;
+  v.kind = kind;
+  const flags = data[2]!;
+  if ((flags & ~FLAG_ENVELOPE) !== 0) return CommandErrorCode.flags;
+  let at = COMMAND_HEADER_BYTES;
+  v.hasEnvelope = (flags & FLAG_ENVELOPE) !== 0;
+  if (v.hasEnvelope) {
+    if (!isClientKind(kind)) return CommandErrorCode.flags;
+    if (n < at + ENVELOPE_BYTES) return CommandErrorCode.truncated;
+    const ch = readU64(data, at);
+    const cl = readU64(data, at + 8);
+    if (ch < 0 || cl <= 0) return CommandErrorCode.id;
+    v.clientHigh = ch;
+    v.clientLow = cl;
+    const seq = readU64(data, at + 16);
+    const acked = readU64(data, at + 24);
+    if (seq < 1 || acked < 0 || acked > seq) return CommandErrorCode.envelope;
+    v.seq = seq;
+    v.ackedBelowSeq = acked;
+    at += ENVELOPE_BYTES;
+  }
+  switch (kind) {
+    case CommandKind.sessionCreate: {
+      if (n < at + 2) return CommandErrorCode.truncated;
+      const len = (data[at]! << 8) | data[at + 1]!;
+      at += 2;
+      if (len === 0) return CommandErrorCode.topicEmpty;
+      if (len > limits.topicBytesMax) return CommandErrorCode.topicTooLong;
+      if (n < at + len) return CommandErrorCode.truncated;
+      if (n > at + len) return CommandErrorCode.trailing;
+      for (let i = at; i < at + len; i++) {
+        const c = data[i]!;
+        if (c < 0x20 || c === 0x7f) return CommandErrorCode.topicInvalid;
+      }
+      try {
+        v.topic = utf8.decode(data.subarray(at, at + len));
+      } catch {
+        return CommandErrorCode.topicInvalid;
+      }
+      v.bytesStart = at;
+      v.bytesEnd = at + len;
+      return null;
+    }
+    case CommandKind.sessionAppend:
+    case CommandKind.sessionRewrite: {
+      if (n < at + ID_BYTES) return CommandErrorCode.truncated;
+      const sh = readU64(data, at);
+      const sl = readU64(data, at + 8);
+      if (sh < 0 || sl <= 0) return CommandErrorCode.id;
+      v.sessionHigh = sh;
+      v.sessionLow = sl;
+      at += ID_BYTES;
+      if (n - at > limits.recordBytesMax) return CommandErrorCode.recordTooLarge;
+      v.bytesStart = at;
+      v.bytesEnd = n;
+      return null;
+    }
+    case CommandKind.sessionDestroy: {
+      if (n < at + ID_BYTES) return CommandErrorCode.truncated;
+      if (!readIdInto(data, at, (h, l) => ((v.sessionHigh = h), (v.sessionLow = l)))) return CommandErrorCode.id;
+      at += ID_BYTES;
+      return n > at ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.sessionStore: {
+      if (n < at + ID_BYTES + 1 + 8 + ID_BYTES + 8 + 4) return CommandErrorCode.truncated;
+      if (!readIdInto(data, at, (h, l) => ((v.sessionHigh = h), (v.sessionLow = l)))) return CommandErrorCode.id;
+      at += ID_BYTES;
+      v.replayClass = data[at++]!;
+      if (v.replayClass >= REPLAY_CLASSES_MAX) return CommandErrorCode.replayClass;
+      v.dueMs = readU64(data, at);
+      if (v.dueMs < 0) return CommandErrorCode.number;
+      at += 8;
+      if (!readIdInto(data, at, (h, l) => ((v.fileHigh = h), (v.fileLow = l)))) return CommandErrorCode.id;
+      at += ID_BYTES;
+      v.offset = readU64(data, at);
+      if (v.offset < 0) return CommandErrorCode.number;
+      at += 8;
+      v.length = readU32(data, at);
+      at += 4;
+      if (v.length < STORED_RECORD_HEADER_BYTES || v.length > limits.storedRecordBytesMax) return CommandErrorCode.length;
+      return n > at ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.sessionRestore:
+    case CommandKind.sessionCommit: {
+      if (n < at + 1 + ID_BYTES + 4) return CommandErrorCode.truncated;
+      v.replayClass = data[at++]!;
+      if (v.replayClass >= REPLAY_CLASSES_MAX) return CommandErrorCode.replayClass;
+      if (!readIdInto(data, at, (h, l) => ((v.fileHigh = h), (v.fileLow = l)))) return CommandErrorCode.id;
+      at += ID_BYTES;
+      v.length = readU32(data, at);
+      at += 4;
+      if (v.length < STORED_RECORD_HEADER_BYTES || v.length > limits.storedRecordBytesMax) return CommandErrorCode.length;
+      return n > at ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.dataCreate: {
+      if (n < at + 1) return CommandErrorCode.truncated;
+      v.replayClass = data[at++]!;
+      if (v.replayClass >= REPLAY_CLASSES_MAX) return CommandErrorCode.replayClass;
+      return n > at ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.dataDelete: {
+      if (n < at + 1 + ID_BYTES) return CommandErrorCode.truncated;
+      v.replayClass = data[at++]!;
+      if (v.replayClass >= REPLAY_CLASSES_MAX) return CommandErrorCode.replayClass;
+      if (!readIdInto(data, at, (h, l) => ((v.fileHigh = h), (v.fileLow = l)))) return CommandErrorCode.id;
+      at += ID_BYTES;
+      return n > at ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.clientRegister:
+      return n > at ? CommandErrorCode.trailing : null;
+  }
+  return CommandErrorCode.kind;
+}
+
+/**
+ * The fixed header of a stored session record in a data file (actors/sessions/record.ts writes
+ * it). Here because the codec bounds SessionStore/Restore/Commit lengths from below by it.
+ */
+export const STORED_RECORD_HEADER_BYTES = 40;
+
+// ---- typed decode / encode (tests, planner, tools) -----------------------------------------
+
+function idOf(high: number, low: number): Uint8Array {
+  return commandId(high, low);
+}
+
+/** Decode and validate; throws CommandError with a stable code. */
+export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCodecLimits): Command {
+  const v = new CommandView();
+  const err = parseCommand(v, data, limits);
+  if (err !== null) throw new CommandError(err, `cannot decode a ${commandKindNames[v.kind] ?? 'command'} of ${data.length} bytes`);
+  const envelope: Envelope | null = v.hasEnvelope
+    ? { client: idOf(v.clientHigh, v.clientLow), seq: v.seq, ackedBelowSeq: v.ackedBelowSeq }
+    : null;
+  switch (v.kind) {
+    case CommandKind.sessionCreate:
+      return { kind: CommandKind.sessionCreate, topic: v.topic, envelope };
+    case CommandKind.sessionAppend:
+    case CommandKind.sessionRewrite:
+      return { kind: v.kind, session: idOf(v.sessionHigh, v.sessionLow), bytes: data.slice(v.bytesStart, v.bytesEnd), envelope };
+    case CommandKind.sessionStore:
+      return {
+        kind: CommandKind.sessionStore,
+        session: idOf(v.sessionHigh, v.sessionLow),
+        replayClass: v.replayClass,
+        dueMs: v.dueMs,
+        file: idOf(v.fileHigh, v.fileLow),
+        offset: v.offset,
+        length: v.length,
+        envelope,
+      };
+    case CommandKind.sessionDestroy:
+      return { kind: CommandKind.sessionDestroy, session: idOf(v.sessionHigh, v.sessionLow), envelope };
+    case CommandKind.sessionRestore:
+    case CommandKind.sessionCommit:
+      return { kind: v.kind, replayClass: v.replayClass, file: idOf(v.fileHigh, v.fileLow), length: v.length };
+    case CommandKind.dataCreate:
+      return { kind: CommandKind.dataCreate, replayClass: v.replayClass };
+    case CommandKind.dataDelete:
+      return { kind: CommandKind.dataDelete, replayClass: v.replayClass, file: idOf(v.fileHigh, v.fileLow) };
+    case CommandKind.clientRegister:
+      return { kind: CommandKind.clientRegister };
+  }
+  throw new CommandError(CommandErrorCode.kind, `unknown kind ${v.kind}`);
+}
+
+const utf8Encoder = new TextEncoder();
+
+function encodedSize(c: Command, topicBytes: Uint8Array | null): number {
+  const env = 'envelope' in c && c.envelope !== null ? ENVELOPE_BYTES : 0;
+  const base = COMMAND_HEADER_BYTES + env;
+  switch (c.kind) {
+    case CommandKind.sessionCreate:
+      return base + 2 + topicBytes!.length;
+    case CommandKind.sessionAppend:
+    case CommandKind.sessionRewrite:
+      return base + ID_BYTES + c.bytes.length;
+    case CommandKind.sessionStore:
+      return base + ID_BYTES + 1 + 8 + ID_BYTES + 8 + 4;
+    case CommandKind.sessionDestroy:
+      return base + ID_BYTES;
+    case CommandKind.sessionRestore:
+    case CommandKind.sessionCommit:
+      return base + 1 + ID_BYTES + 4;
+    case CommandKind.dataCreate:
+      return base + 1;
+    case CommandKind.dataDelete:
+      return base + 1 + ID_BYTES;
+    case CommandKind.clientRegister:
+      return base;
+  }
+}
+
+function checkU64(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a safe non-negative integer, got ${value}`);
+}
+
+function checkClass(c: number): void {
+  if (!Number.isInteger(c) || c < 0 || c >= REPLAY_CLASSES_MAX) throw new RangeError(`replay class must be 0..${REPLAY_CLASSES_MAX - 1}, got ${c}`);
+}
+
+/**
+ * Encode a command. Throws RangeError on values the format cannot carry (a caller bug); limits
+ * that depend on configuration (topic and record sizes) are checked on decode, where they bind.
+ */
+export function encodeCommand(c: Command): Uint8Array {
+  const topicBytes = c.kind === CommandKind.sessionCreate ? utf8Encoder.encode(c.topic) : null;
+  if (topicBytes !== null && topicBytes.length > 0xffff) throw new RangeError('topic longer than 65535 bytes');
+  const out = new Uint8Array(encodedSize(c, topicBytes));
+  out[0] = COMMAND_FORMAT_VERSION;
+  out[1] = c.kind;
+  let at = COMMAND_HEADER_BYTES;
+  const env = 'envelope' in c ? c.envelope : null;
+  if (env !== null) {
+    out[2] = FLAG_ENVELOPE;
+    writeId(out, at, env.client);
+    checkU64(env.seq, 'seq');
+    checkU64(env.ackedBelowSeq, 'ackedBelowSeq');
+    writeU64(out, at + 16, env.seq);
+    writeU64(out, at + 24, env.ackedBelowSeq);
+    at += ENVELOPE_BYTES;
+  }
+  switch (c.kind) {
+    case CommandKind.sessionCreate:
+      out[at] = topicBytes!.length >>> 8;
+      out[at + 1] = topicBytes!.length & 0xff;
+      out.set(topicBytes!, at + 2);
+      break;
+    case CommandKind.sessionAppend:
+    case CommandKind.sessionRewrite:
+      writeId(out, at, c.session);
+      out.set(c.bytes, at + ID_BYTES);
+      break;
+    case CommandKind.sessionStore:
+      writeId(out, at, c.session);
+      at += ID_BYTES;
+      checkClass(c.replayClass);
+      out[at++] = c.replayClass;
+      checkU64(c.dueMs, 'dueMs');
+      writeU64(out, at, c.dueMs);
+      at += 8;
+      writeId(out, at, c.file);
+      at += ID_BYTES;
+      checkU64(c.offset, 'offset');
+      writeU64(out, at, c.offset);
+      at += 8;
+      if (!Number.isInteger(c.length) || c.length < 0 || c.length > 0xffffffff) throw new RangeError(`length out of range: ${c.length}`);
+      writeU32(out, at, c.length);
+      break;
+    case CommandKind.sessionDestroy:
+      writeId(out, at, c.session);
+      break;
+    case CommandKind.sessionRestore:
+    case CommandKind.sessionCommit:
+      checkClass(c.replayClass);
+      out[at] = c.replayClass;
+      writeId(out, at + 1, c.file);
+      if (!Number.isInteger(c.length) || c.length < 0 || c.length > 0xffffffff) throw new RangeError(`length out of range: ${c.length}`);
+      writeU32(out, at + 1 + ID_BYTES, c.length);
+      break;
+    case CommandKind.dataCreate:
+      checkClass(c.replayClass);
+      out[at] = c.replayClass;
+      break;
+    case CommandKind.dataDelete:
+      checkClass(c.replayClass);
+      out[at] = c.replayClass;
+      writeId(out, at + 1, c.file);
+      break;
+    case CommandKind.clientRegister:
+      break;
+  }
+  return out;
+}
+
+/**
+ * The hot path's encoder: a SessionAppend without an envelope, written with no intermediate
+ * objects. `session` is the 16-byte session ID.
+ */
+export function encodeAppend(session: Uint8Array, record: Uint8Array): Uint8Array {
+  const out = new Uint8Array(COMMAND_HEADER_BYTES + ID_BYTES + record.length);
+  out[0] = COMMAND_FORMAT_VERSION;
+  out[1] = CommandKind.sessionAppend;
+  writeId(out, COMMAND_HEADER_BYTES, session);
+  out.set(record, COMMAND_HEADER_BYTES + ID_BYTES);
+  return out;
+}
