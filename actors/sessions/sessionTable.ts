@@ -4,7 +4,7 @@
  *
  * Sessions are keyed by the low half of their ID (the log index of their SessionCreate, unique in
  * the log) with the high half (the term) checked on lookup: no string keys on the hot path. Record
- * buffers are immutable once in a session (Rewrite replaces the array), so views may be handed out.
+ * buffers are immutable once in a session, but Append grows the array: hand out copies of it.
  */
 import { assert } from '../../machines/assert.js';
 import { commandId } from '../../machines/commands.js';

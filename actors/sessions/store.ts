@@ -275,13 +275,13 @@ export class SessionsStore implements StateMachine {
     const high = readU64BE(id, 0);
     const low = readU64BE(id, 8);
     const s = this.sessions.get(high, low);
-    return s === undefined ? null : { id: s.id, topic: s.topic, records: s.records, bytes: s.bytes };
+    return s === undefined ? null : { id: s.id, topic: s.topic, records: s.records.slice(), bytes: s.bytes };
   }
 
   /** Every active session, in table order. */
   listSessions(): SessionView[] {
     const out: SessionView[] = [];
-    for (const s of this.sessions.values()) out.push({ id: s.id, topic: s.topic, records: s.records, bytes: s.bytes });
+    for (const s of this.sessions.values()) out.push({ id: s.id, topic: s.topic, records: s.records.slice(), bytes: s.bytes });
     return out;
   }
 
@@ -456,7 +456,8 @@ export class SessionsStore implements StateMachine {
     f.restoredLengths.push(v.length);
     const session = commandId(rec.sessionHigh, rec.sessionLow);
     if (!rec.isVoid && this.subs.hasSubscribers(rec.topic)) {
-      this.subs.publish({ topic: rec.topic, session, records: rec.records, restoreId: commandId(e.term, e.index), index: e.index });
+      // A copy of the array: later appends in the same batch must not change what subscribers get.
+      this.subs.publish({ topic: rec.topic, session, records: rec.records.slice(), restoreId: commandId(e.term, e.index), index: e.index });
     }
     return { ok: true, code: rec.isVoid ? ResultCode.okVoidRecordRestored : ResultCode.ok, value: session };
   }

@@ -1,0 +1,191 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import {
+  CommandError,
+  CommandErrorCode,
+  CommandKind,
+  CommandView,
+  REPLAY_CLASSES_MAX,
+  STORED_RECORD_HEADER_BYTES,
+  commandId,
+  dataFileName,
+  decodeCommand,
+  defaultCodecLimits,
+  encodeAppend,
+  encodeCommand,
+  parseCommand,
+  type Command,
+  type Envelope,
+} from '../../machines/commands.js';
+
+const SAFE = Number.MAX_SAFE_INTEGER;
+const arbId = fc.tuple(fc.integer({ min: 0, max: SAFE }), fc.integer({ min: 1, max: SAFE })).map(([t, i]) => commandId(t, i));
+const arbClass = fc.integer({ min: 0, max: REPLAY_CLASSES_MAX - 1 });
+const arbRecord = fc.uint8Array({ maxLength: 300 });
+const arbEnvelope: fc.Arbitrary<Envelope | null> = fc.option(
+  fc
+    .tuple(arbId, fc.integer({ min: 1, max: SAFE }), fc.nat())
+    .map(([client, seq, k]) => ({ client, seq, ackedBelowSeq: k % (seq + 1) })),
+  { nil: null },
+);
+// Topics: printable, 1..256 UTF-8 bytes.
+const arbTopic = fc
+  .string({ unit: fc.oneof(fc.constantFrom('a', 'b', 'z', '.', '/', '-', ' '), fc.constantFrom('é', 'ж', '語', '😀')), minLength: 1, maxLength: 60 })
+  .filter((s) => new TextEncoder().encode(s).length <= 256);
+const arbLength = fc.integer({ min: STORED_RECORD_HEADER_BYTES, max: 1_000_000 });
+
+const arbCommand: fc.Arbitrary<Command> = fc.oneof(
+  fc.record({ kind: fc.constant(CommandKind.sessionCreate), topic: arbTopic, envelope: arbEnvelope }),
+  fc.record({ kind: fc.constant(CommandKind.sessionAppend), session: arbId, bytes: arbRecord, envelope: arbEnvelope }),
+  fc.record({ kind: fc.constant(CommandKind.sessionRewrite), session: arbId, bytes: arbRecord, envelope: arbEnvelope }),
+  fc.record({
+    kind: fc.constant(CommandKind.sessionStore),
+    session: arbId,
+    replayClass: arbClass,
+    dueMs: fc.integer({ min: 0, max: SAFE }),
+    file: arbId,
+    offset: fc.integer({ min: 0, max: SAFE }),
+    length: arbLength,
+    envelope: arbEnvelope,
+  }),
+  fc.record({ kind: fc.constant(CommandKind.sessionDestroy), session: arbId, envelope: arbEnvelope }),
+  fc.record({ kind: fc.constant(CommandKind.sessionRestore), replayClass: arbClass, file: arbId, length: arbLength }),
+  fc.record({ kind: fc.constant(CommandKind.sessionCommit), replayClass: arbClass, file: arbId, length: arbLength }),
+  fc.record({ kind: fc.constant(CommandKind.dataCreate), replayClass: arbClass }),
+  fc.record({ kind: fc.constant(CommandKind.dataDelete), replayClass: arbClass, file: arbId }),
+  fc.constant({ kind: CommandKind.clientRegister } as Command),
+);
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
+
+/** A comparable form (Uint8Arrays as hex). */
+function plain(c: Command): unknown {
+  return JSON.parse(JSON.stringify(c, (_k, v: unknown) => (v instanceof Uint8Array ? hex(v) : v)));
+}
+
+describe('sessions: command codec', () => {
+  it('round-trips every command kind (property)', () => {
+    fc.assert(
+      fc.property(arbCommand, (c) => {
+        const data = encodeCommand(c);
+        expect(plain(decodeCommand(data))).to.deep.equal(plain(c));
+        // Encoding is canonical: decode then encode gives the same bytes.
+        expect(hex(encodeCommand(decodeCommand(data)))).to.equal(hex(data));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never throws anything but CommandError on arbitrary bytes (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (raw, validHeader) => {
+        const data = validHeader && raw.length >= 3 ? Uint8Array.from([1, (raw[1]! % 11) + 0, raw[2]! & 1, ...raw.subarray(3)]) : raw;
+        try {
+          decodeCommand(data);
+        } catch (err) {
+          expect(err).to.be.instanceOf(CommandError);
+          expect((err as CommandError).code).to.match(/^SESSIONS_ERR_/);
+        }
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('rejects every truncation of a valid command', () => {
+    fc.assert(
+      fc.property(arbCommand, fc.nat(), (c, cut) => {
+        const data = encodeCommand(c);
+        const n = cut % data.length;
+        const v = new CommandView();
+        const err = parseCommand(v, data.subarray(0, n), defaultCodecLimits);
+        // Append/rewrite may be cut inside their record and stay valid (the record is the rest).
+        const recordKinds = c.kind === CommandKind.sessionAppend || c.kind === CommandKind.sessionRewrite;
+        const envelopeBytes = 'envelope' in c && c.envelope !== null ? 32 : 0;
+        if (!(recordKinds && n >= 3 + envelopeBytes + 16)) expect(err).to.not.equal(null);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  const session = commandId(3, 7);
+  const file = commandId(2, 5);
+  const store: Command = { kind: CommandKind.sessionStore, session, replayClass: 1, dueMs: 1000, file, offset: 0, length: 100, envelope: null };
+
+  function mutate(c: Command, f: (b: Uint8Array) => Uint8Array | void): Uint8Array {
+    const b = encodeCommand(c);
+    return f(b) ?? b;
+  }
+
+  const limits = { topicBytesMax: 8, recordBytesMax: 16, storedRecordBytesMax: 1000 };
+  const rejections: [string, Uint8Array, CommandErrorCode][] = [
+    ['empty', new Uint8Array(0), CommandErrorCode.truncated],
+    ['two bytes', Uint8Array.of(1, 2), CommandErrorCode.truncated],
+    ['version 2', mutate({ kind: CommandKind.clientRegister }, (b) => void (b[0] = 2)), CommandErrorCode.version],
+    ['Confirm in the log', Uint8Array.of(1, 0, 0), CommandErrorCode.confirmInLog],
+    ['kind 11', Uint8Array.of(1, 11, 0), CommandErrorCode.kind],
+    ['kind 255', Uint8Array.of(1, 255, 0), CommandErrorCode.kind],
+    ['unknown flag', Uint8Array.of(1, 10, 2), CommandErrorCode.flags],
+    ['envelope on DataCreate', Uint8Array.of(1, 8, 1, ...new Uint8Array(33)), CommandErrorCode.flags],
+    ['envelope cut', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, seq: 1, ackedBelowSeq: 0 } }, (b) => b.subarray(0, 20)), CommandErrorCode.truncated],
+    ['envelope seq 0', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, seq: 1, ackedBelowSeq: 0 } }, (b) => void (b[3 + 23] = 0)), CommandErrorCode.envelope],
+    ['acked above seq', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, seq: 1, ackedBelowSeq: 1 } }, (b) => void (b[3 + 31] = 2)), CommandErrorCode.envelope],
+    ['client index 0', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: commandId(1, 1), seq: 1, ackedBelowSeq: 0 } }, (b) => void (b[3 + 15] = 0)), CommandErrorCode.id],
+    ['session index 0', mutate({ kind: CommandKind.sessionDestroy, session: commandId(1, 1), envelope: null }, (b) => void (b[3 + 15] = 0)), CommandErrorCode.id],
+    ['session term beyond 2^53', mutate({ kind: CommandKind.sessionAppend, session, bytes: new Uint8Array(1), envelope: null }, (b) => void (b[3] = 0xff)), CommandErrorCode.id],
+    ['destroy with trailing byte', Uint8Array.of(...encodeCommand({ kind: CommandKind.sessionDestroy, session, envelope: null }), 0), CommandErrorCode.trailing],
+    ['register with trailing byte', Uint8Array.of(1, 10, 0, 0), CommandErrorCode.trailing],
+    ['empty topic', Uint8Array.of(1, 1, 0, 0, 0), CommandErrorCode.topicEmpty],
+    ['topic too long', encodeCommand({ kind: CommandKind.sessionCreate, topic: 'ninechars', envelope: null }), CommandErrorCode.topicTooLong],
+    ['topic with a control character', encodeCommand({ kind: CommandKind.sessionCreate, topic: 'a\nb', envelope: null }), CommandErrorCode.topicInvalid],
+    ['topic not UTF-8', Uint8Array.of(1, 1, 0, 0, 2, 0xc3, 0x28), CommandErrorCode.topicInvalid],
+    ['topic cut', Uint8Array.of(1, 1, 0, 0, 5, 0x61), CommandErrorCode.truncated],
+    ['record too large', encodeCommand({ kind: CommandKind.sessionAppend, session, bytes: new Uint8Array(17), envelope: null }), CommandErrorCode.recordTooLarge],
+    ['rewrite too large', encodeCommand({ kind: CommandKind.sessionRewrite, session, bytes: new Uint8Array(17), envelope: null }), CommandErrorCode.recordTooLarge],
+    ['store class 16', mutate(store, (b) => void (b[3 + 16] = 16)), CommandErrorCode.replayClass],
+    ['store due beyond 2^53', mutate(store, (b) => void (b[3 + 17] = 0xff)), CommandErrorCode.number],
+    ['store offset beyond 2^53', mutate(store, (b) => void (b[3 + 17 + 8 + 16] = 0xff)), CommandErrorCode.number],
+    ['store length below a header', encodeCommand({ ...store, length: 39 } as Command), CommandErrorCode.length],
+    ['store length above the limit', encodeCommand({ ...store, length: 1001 } as Command), CommandErrorCode.length],
+    ['store cut', mutate(store, (b) => b.subarray(0, b.length - 1)), CommandErrorCode.truncated],
+    ['restore class 200', encodeCommand({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: 100 }).map((x, i) => (i === 3 ? 200 : x)), CommandErrorCode.replayClass],
+    ['commit length 0', encodeCommand({ kind: CommandKind.sessionCommit, replayClass: 1, file, length: 0 }), CommandErrorCode.length],
+    ['DataCreate class 16', Uint8Array.of(1, 8, 0, 16), CommandErrorCode.replayClass],
+    ['DataCreate without class', Uint8Array.of(1, 8, 0), CommandErrorCode.truncated],
+    ['DataDelete file index 0', mutate({ kind: CommandKind.dataDelete, replayClass: 0, file: commandId(1, 1) }, (b) => void (b[4 + 15] = 0)), CommandErrorCode.id],
+  ];
+
+  for (const [name, data, code] of rejections) {
+    it(`rejects ${name} with ${code}`, () => {
+      const v = new CommandView();
+      expect(parseCommand(v, data, limits)).to.equal(code);
+      expect(() => decodeCommand(data, limits)).to.throw(CommandError).with.property('code', code);
+    });
+  }
+
+  it('accepts the limits exactly', () => {
+    const v = new CommandView();
+    expect(parseCommand(v, encodeCommand({ kind: CommandKind.sessionCreate, topic: 'eightchr', envelope: null }), limits)).to.equal(null);
+    expect(parseCommand(v, encodeCommand({ kind: CommandKind.sessionAppend, session, bytes: new Uint8Array(16), envelope: null }), limits)).to.equal(null);
+    expect(parseCommand(v, encodeCommand({ ...store, length: 1000 } as Command), limits)).to.equal(null);
+    expect(parseCommand(v, encodeCommand({ ...store, length: 40 } as Command), limits)).to.equal(null);
+  });
+
+  it('encodes an append compactly (3 + 16 + record bytes), the same as the generic encoder', () => {
+    const rec = new Uint8Array(128).fill(7);
+    const fast = encodeAppend(session, rec);
+    expect(fast.length).to.equal(3 + 16 + 128);
+    expect(hex(fast)).to.equal(hex(encodeCommand({ kind: CommandKind.sessionAppend, session, bytes: rec, envelope: null })));
+  });
+
+  it('names data files by class and creating ID', () => {
+    expect(dataFileName(2, 1, 255)).to.equal('data/2/000000000000000100000000000000ff.dat');
+  });
+
+  it('refuses to encode values the format cannot carry', () => {
+    expect(() => encodeCommand({ kind: CommandKind.dataCreate, replayClass: 16 })).to.throw(RangeError);
+    expect(() => encodeCommand({ ...store, offset: -1 } as Command)).to.throw(RangeError);
+    expect(() => encodeCommand({ kind: CommandKind.sessionDestroy, session: new Uint8Array(15), envelope: null })).to.throw(RangeError);
+  });
+});
