@@ -443,7 +443,7 @@ export class DataFiles {
   /** Bytes [start, end) of the named file, from the state, data/ or trash/; null when unavailable. */
   readAny(name: string, trashName: string, start: number, end: number): Uint8Array | null {
     const f = this.byName(name);
-    if (f !== undefined && end <= f.size) return this.read(f, start, end - start);
+    if (f !== undefined) this.flush(f);
     for (const path of [name, trashName]) {
       const size = this.fs.fileSize(path);
       if (size < end) continue;

@@ -212,7 +212,12 @@ export class SessionsStore implements StateMachine {
 
   // ---- range sync (seed 004) ----------------------------------------------------------------
 
-  /** On the receiver: the manifest's ranges whose (count, hash) this node's files do not match. */
+  /**
+   * On the receiver: the manifest's ranges that this node's files do not hold. Each range is hashed
+   * from the bytes on disk (in data/ or trash/), not taken from this node's own digests, so a file
+   * that is stale, short or damaged here is found too (a snapshot install is rare; reading the local
+   * data once is its price).
+   */
   missingRanges(manifest: Manifest | Uint8Array): FileRange[] {
     const m = manifest instanceof Uint8Array ? decodeManifest(manifest) : manifest;
     if (m.fingerprint !== this.fingerprint) {
@@ -220,14 +225,9 @@ export class SessionsStore implements StateMachine {
     }
     const out: FileRange[] = [];
     for (const fm of m.files) {
-      const local = this.files.get(fm.fileHigh, fm.fileLow);
       const trash = trashNameOf(fm.replayClass, fm.fileHigh, fm.fileLow);
       for (let k = 0; k < fm.ranges.length; k++) {
         const r = fm.ranges[k]!;
-        if (local !== undefined && k < local.ranges.length) {
-          const lr = local.ranges[k]!;
-          if (lr.start === r.start && lr.end === r.end && lr.count === r.count && this.files.rangeHash(local, k) === r.hash) continue;
-        }
         const bytes = this.files.readAny(fm.name, trash, r.start, r.end);
         if (bytes !== null && rangeHashOf(bytes) === r.hash) continue;
         out.push({ name: fm.name, replayClass: fm.replayClass, fileHigh: fm.fileHigh, fileLow: fm.fileLow, start: r.start, end: r.end, count: r.count, hash: r.hash });

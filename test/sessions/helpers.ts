@@ -2,7 +2,10 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeCommand, type Command } from '../../machines/commands.js';
+import { CommandKind, encodeCommand, type Command } from '../../machines/commands.js';
+import { Planner, type PlanOutcome, type Proposed } from '../../actors/sessions/planner.js';
+import { ReplayScheduler } from '../../actors/sessions/scheduler.js';
+import type { CommandResult, Delivery } from '../../actors/sessions/types.js';
 import { EntryKind, type Entry, type SnapshotMeta } from '../../machines/types.js';
 import type { SessionsStore } from '../../actors/sessions/store.js';
 
@@ -91,4 +94,135 @@ export function bytes(text: string): Uint8Array {
 
 export function text(b: Uint8Array): string {
   return new TextDecoder().decode(b);
+}
+
+// ---- a leader with its planner and scheduler, and followers, on one log -----------------------
+
+
+export interface HarnessOptions {
+  readonly replayDelaysMs?: readonly number[];
+  readonly dataFileBytesMax?: number;
+  readonly proposalsPerTickMax?: number;
+  readonly restoresInFlightPerFileMax?: number;
+}
+
+/**
+ * Raft reduced to what the state machine sees: proposals are appended to one log in order
+ * (`flush`), then committed and applied on every store (`commit`). Store 0 is the leader; its planner
+ * and scheduler propose through `propose`. A leader change picks another store as leader, builds a new
+ * planner from its applied state and the log's unapplied entries.
+ */
+export class Harness {
+  readonly log = new TestLog();
+  now = 1_700_000_000_000;
+  leaderIndex = 0;
+  planner: Planner;
+  scheduler: ReplayScheduler;
+  private queue: Proposed[] = [];
+  /** Result of each entry index once applied on the leader. */
+  readonly results = new Map<number, CommandResult | null>();
+  readonly contexts = new Map<number, unknown>();
+  readonly outcomes: { context: unknown; outcome: PlanOutcome }[] = [];
+  readonly delivered: Delivery[] = [];
+  /** The stores that receive commits (the others are down or partitioned). */
+  active: number[];
+
+  constructor(
+    readonly stores: SessionsStore[],
+    private readonly opts: HarnessOptions = {},
+  ) {
+    this.active = stores.map((_, k) => k);
+    [this.planner, this.scheduler] = this.lead(0);
+  }
+
+  /** From now on only these stores apply committed entries. */
+  withFollowers(which: readonly number[]): this {
+    this.active = which.slice();
+    return this;
+  }
+
+  get leader(): SessionsStore {
+    return this.stores[this.leaderIndex]!;
+  }
+
+  private lead(k: number): [Planner, ReplayScheduler] {
+    this.leaderIndex = k;
+    const store = this.stores[k]!;
+    const planner = new Planner({
+      store,
+      replayDelaysMs: this.opts.replayDelaysMs ?? [1_000, 10_000, 60_000],
+      ...(this.opts.dataFileBytesMax !== undefined ? { dataFileBytesMax: this.opts.dataFileBytesMax } : {}),
+      clock: () => this.now,
+      propose: (batch) => this.queue.push(...batch),
+      onOutcome: (context, outcome) => this.outcomes.push({ context, outcome }),
+    });
+    planner.reset(store, this.log.slice(store.appliedIndex));
+    const scheduler = new ReplayScheduler({
+      store,
+      planner,
+      clock: () => this.now,
+      ...(this.opts.proposalsPerTickMax !== undefined ? { proposalsPerTickMax: this.opts.proposalsPerTickMax } : {}),
+      ...(this.opts.restoresInFlightPerFileMax !== undefined ? { restoresInFlightPerFileMax: this.opts.restoresInFlightPerFileMax } : {}),
+    });
+    return [planner, scheduler];
+  }
+
+  /** Leadership moves to store k (which may be behind): the old planner's unappended proposals are lost. */
+  changeLeader(k: number): void {
+    this.planner.dispose();
+    this.scheduler.dispose();
+    this.queue = [];
+    this.log.term++;
+    this.log.noop();
+    [this.planner, this.scheduler] = this.lead(k);
+  }
+
+  /** Append every queued proposal to the log (the leader's log), telling the planner. */
+  flush(): Entry[] {
+    const batch = this.queue;
+    this.queue = [];
+    const entries = batch.map((p) => {
+      const e = this.log.push(p.data);
+      if (p.context !== null) this.contexts.set(e.index, p.context);
+      return e;
+    });
+    this.planner.appended(entries);
+    return entries;
+  }
+
+  /** Commit through `toIndex` (default: everything) on the given stores (default: all). */
+  commit(toIndex = this.log.lastIndex, which: readonly number[] = this.active): void {
+    for (const k of which) {
+      const s = this.stores[k]!;
+      if (s.appliedIndex >= toIndex) continue;
+      const entries = this.log.slice(s.appliedIndex, toIndex);
+      const results = s.apply(entries);
+      if (k === this.leaderIndex) for (let j = 0; j < entries.length; j++) this.results.set(entries[j]!.index, results[j] as CommandResult | null);
+    }
+  }
+
+  /** Flush and commit until nothing more is proposed (each round also ticks the scheduler). */
+  settle(which?: readonly number[], roundsMax = 1000): void {
+    for (let round = 0; round < roundsMax; round++) {
+      this.scheduler.tick();
+      if (this.queue.length === 0) return;
+      this.flush();
+      this.commit(undefined, which);
+    }
+    throw new Error('did not settle');
+  }
+
+  /** Propose, append and apply one client command; returns its result. */
+  client(cmd: Parameters<Planner['submit']>[0]): CommandResult {
+    this.planner.submit(cmd, 'client');
+    const entries = this.flush();
+    this.commit();
+    return this.results.get(entries[entries.length - 1]!.index) as CommandResult;
+  }
+
+  createSession(topic: string, records: string[] = []): Uint8Array {
+    const id = this.client({ kind: CommandKind.sessionCreate, topic, envelope: null }).value!;
+    for (const r of records) this.client({ kind: CommandKind.sessionAppend, session: id, bytes: bytes(r), envelope: null });
+    return id;
+  }
 }
