@@ -204,10 +204,10 @@ export class Harness {
   /** Flush and commit until nothing more is proposed (each round also ticks the scheduler). */
   settle(which?: readonly number[], roundsMax = 1000): void {
     for (let round = 0; round < roundsMax; round++) {
-      this.scheduler.tick();
-      if (this.queue.length === 0) return;
       this.flush();
       this.commit(undefined, which);
+      this.scheduler.tick();
+      if (this.queue.length === 0) return;
     }
     throw new Error('did not settle');
   }

@@ -9,7 +9,7 @@ function params(numRuns: number): fc.Parameters<[Op[]]> {
   return seed === undefined ? { numRuns } : { numRuns, seed: Number(seed), ...(path !== undefined ? { path } : {}) };
 }
 
-const ops = fc.array(arbOp, { minLength: 10, maxLength: 250 });
+const ops = fc.array(arbOp, { minLength: 10, maxLength: 250, size: 'max' });
 
 describe('sessions: model-based (real store vs reference model, with crashes and restarts)', function () {
   this.timeout(60_000);
