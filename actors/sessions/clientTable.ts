@@ -12,7 +12,7 @@
  */
 import { assert } from '../../machines/assert.js';
 import { commandId } from '../../machines/commands.js';
-import { ResultCode } from './errors.js';
+import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import type { StoreLimits } from './options.js';
 import type { ClientSnapshot, CommandResult } from './types.js';
 
@@ -20,6 +20,9 @@ export class Client {
   /** Results by seq, for seq >= ackedBelowSeq. */
   readonly results = new Map<number, CommandResult>();
   ackedBelowSeq = 0;
+  /** The LRU list (least recently active first). */
+  prev: Client | null = null;
+  next: Client | null = null;
 
   constructor(
     readonly high: number,
@@ -36,8 +39,13 @@ const clientWindow: CommandResult = Object.freeze({ ok: false, code: ResultCode.
 export type EnvelopeVerdict = { readonly apply: true; readonly client: Client } | { readonly apply: false; readonly result: CommandResult };
 
 export class ClientTable {
-  /** Least recently active first (re-inserted on every command). */
+  /**
+   * Lookup by ID; recency is an intrusive doubly linked list, not Map re-insertion: V8's Map is
+   * O(size) per delete-and-set of the same key (measured: 20 us per command with 5,000 clients).
+   */
   private readonly byLow = new Map<number, Client>();
+  private head: Client | null = null;
+  private tail: Client | null = null;
   /** Counters: evictions by reason. */
   readonly evicted = { lru: 0, idle: 0 };
 
@@ -47,14 +55,36 @@ export class ClientTable {
     return this.byLow.size;
   }
 
+  private unlink(c: Client): void {
+    if (c.prev === null) this.head = c.next;
+    else c.prev.next = c.next;
+    if (c.next === null) this.tail = c.prev;
+    else c.next.prev = c.prev;
+    c.prev = c.next = null;
+  }
+
+  private linkLast(c: Client): void {
+    c.prev = this.tail;
+    c.next = null;
+    if (this.tail === null) this.head = c;
+    else this.tail.next = c;
+    this.tail = c;
+  }
+
+  private evict(c: Client): void {
+    this.unlink(c);
+    this.byLow.delete(c.low);
+  }
+
   register(high: number, low: number, index: number): CommandResult {
     while (this.byLow.size >= this.limits.clientsMax) {
-      const oldest = this.byLow.keys().next().value as number;
-      this.byLow.delete(oldest);
+      this.evict(this.head!);
       this.evicted.lru++;
     }
     assert(!this.byLow.has(low), `client ${high}.${low} registered twice`);
-    this.byLow.set(low, new Client(high, low, index));
+    const c = new Client(high, low, index);
+    this.byLow.set(low, c);
+    this.linkLast(c);
     return { ok: true, code: ResultCode.ok, value: commandId(high, low) };
   }
 
@@ -62,10 +92,8 @@ export class ClientTable {
   expire(index: number): void {
     const idle = this.limits.clientIdleEntriesMax;
     if (idle === 0) return;
-    for (;;) {
-      const first = this.byLow.values().next();
-      if (first.done === true || first.value.lastIndex + idle >= index) return;
-      this.byLow.delete(first.value.low);
+    while (this.head !== null && this.head.lastIndex + idle < index) {
+      this.evict(this.head);
       this.evicted.idle++;
     }
   }
@@ -75,8 +103,10 @@ export class ClientTable {
     const c = this.byLow.get(low);
     if (c === undefined || c.high !== high) return { apply: false, result: clientUnknown };
     // Most recently active now.
-    this.byLow.delete(low);
-    this.byLow.set(low, c);
+    if (this.tail !== c) {
+      this.unlink(c);
+      this.linkLast(c);
+    }
     c.lastIndex = index;
     if (ackedBelowSeq > c.ackedBelowSeq) {
       c.ackedBelowSeq = ackedBelowSeq;
@@ -103,11 +133,13 @@ export class ClientTable {
 
   clear(): void {
     this.byLow.clear();
+    this.head = this.tail = null;
   }
 
+  /** Least recently active first. */
   snapshot(): ClientSnapshot[] {
     const out: ClientSnapshot[] = [];
-    for (const c of this.byLow.values()) {
+    for (let c = this.head; c !== null; c = c.next) {
       const results: { seq: number; result: CommandResult }[] = [];
       for (const [seq, result] of c.results) results.push({ seq, result });
       out.push({ high: c.high, low: c.low, lastIndex: c.lastIndex, ackedBelowSeq: c.ackedBelowSeq, results });
@@ -121,7 +153,9 @@ export class ClientTable {
       const c = new Client(snap.high, snap.low, snap.lastIndex);
       c.ackedBelowSeq = snap.ackedBelowSeq;
       for (const r of snap.results) c.results.set(r.seq, r.result);
+      if (this.byLow.has(c.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${c.high}.${c.low} listed twice`);
       this.byLow.set(c.low, c);
+      this.linkLast(c);
     }
   }
 }

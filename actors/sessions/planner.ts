@@ -137,7 +137,7 @@ export class Planner {
   private appendedItems: PlanItem[] = [];
   private appendedHead = 0;
   private lastKnownIndex = 0;
-  private readonly touch = new Map<number, number>();
+  private readonly touch = new Counts();
   private readonly envelopes = new Map<string, number>();
   private readonly files = new Map<number, FileInFlight>();
   /** Restores in flight whose session is not known (from a previous leader's entries). */
@@ -311,7 +311,7 @@ export class Planner {
       this.anonymousRestores--;
       it.sessionHigh = header.sessionHigh;
       it.sessionLow = header.sessionLow;
-      this.touch.set(it.sessionLow, (this.touch.get(it.sessionLow) ?? 0) + 1);
+      this.touch.inc(it.sessionLow);
     }
     return it;
   }
@@ -363,7 +363,7 @@ export class Planner {
       if (this.anonymousRestores > 0) return null;
       return { status: 'rejected', error: new SessionsError(SessionsErrorCode.sessionUnknown, 'no such active session') };
     }
-    const length = storedRecordLength(s.topicBytes.length, s.records.length, s.bytes);
+    const length = storedRecordLength(s.topicBytes.length, s.recordCount, s.bytes);
     const c = req.replayClass;
     const tail = this.tail(c);
     if (tail === 'pending') return null;
@@ -488,7 +488,7 @@ export class Planner {
   }
 
   private track(it: PlanItem): void {
-    if (it.sessionLow > 0) this.touch.set(it.sessionLow, (this.touch.get(it.sessionLow) ?? 0) + 1);
+    if (it.sessionLow > 0) this.touch.inc(it.sessionLow);
     if (it.envelopeKey !== null) this.envelopes.set(it.envelopeKey, (this.envelopes.get(it.envelopeKey) ?? 0) + 1);
     switch (it.kind) {
       case CommandKind.sessionStore:
@@ -515,7 +515,7 @@ export class Planner {
   }
 
   private untrack(it: PlanItem): void {
-    if (it.sessionLow > 0) dec(this.touch, it.sessionLow);
+    if (it.sessionLow > 0) this.touch.dec(it.sessionLow);
     if (it.envelopeKey !== null) dec(this.envelopes, it.envelopeKey);
     if (this.classTail[it.replayClass] === it) this.classTail[it.replayClass] = null;
     switch (it.kind) {
@@ -560,6 +560,43 @@ function dec<K>(m: Map<K, number>, k: K): void {
   const n = (m.get(k) ?? 0) - 1;
   if (n <= 0) m.delete(k);
   else m.set(k, n);
+}
+
+/**
+ * Per-session counts of commands in flight. Zero counts stay in the map (swept when they are most
+ * of it): deleting and re-adding the same key, which a busy session would do on every append, is
+ * O(map size) in V8.
+ */
+class Counts {
+  private readonly m = new Map<number, number>();
+  private nonZero = 0;
+
+  has(k: number): boolean {
+    return (this.m.get(k) ?? 0) > 0;
+  }
+
+  inc(k: number): void {
+    const n = this.m.get(k) ?? 0;
+    if (n === 0) this.nonZero++;
+    this.m.set(k, n + 1);
+  }
+
+  dec(k: number): void {
+    const n = this.m.get(k) ?? 0;
+    if (n <= 0) return;
+    if (n === 1) this.nonZero--;
+    this.m.set(k, n - 1);
+    if (this.m.size > 4096 && this.nonZero * 4 < this.m.size) this.sweep();
+  }
+
+  private sweep(): void {
+    for (const [k, n] of [...this.m]) if (n === 0) this.m.delete(k);
+  }
+
+  clear(): void {
+    this.m.clear();
+    this.nonZero = 0;
+  }
 }
 
 function fileId(f: DataFile): Uint8Array {

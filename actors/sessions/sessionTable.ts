@@ -3,8 +3,7 @@
  * Rewrite and Destroy, and leaving the table when stored (its content then lives in a data file).
  *
  * Sessions are keyed by the low half of their ID (the log index of their SessionCreate, unique in
- * the log) with the high half (the term) checked on lookup: no string keys on the hot path. Record
- * buffers are immutable once in a session, but Append grows the array: hand out copies of it.
+ * the log) with the high half (the term) checked on lookup: no string keys on the hot path.
  */
 import { assert } from '../../machines/assert.js';
 import { commandId } from '../../machines/commands.js';
@@ -14,9 +13,19 @@ import type { SessionSnapshot } from './types.js';
 
 const utf8 = new TextEncoder();
 
+const EMPTY = new Uint8Array(0);
+
 export class Session {
-  records: Uint8Array[] = [];
-  /** Sum of the records' lengths. */
+  /**
+   * The records' bytes back to back in one arena that doubles when full: an append is a copy and
+   * a push, not an allocation per record (a buffer per record made GC the main cost of apply).
+   * Bytes below `bytes` are never written again (a rewrite or a growth moves to a new arena), so
+   * views handed out stay valid.
+   */
+  private arena: Uint8Array = EMPTY;
+  /** End offset of each record in the arena. */
+  private ends: number[] = [];
+  /** Sum of the records' lengths (the arena's used part). */
   bytes = 0;
   private idBytes: Uint8Array | null = null;
 
@@ -29,6 +38,49 @@ export class Session {
 
   get id(): Uint8Array {
     return (this.idBytes ??= commandId(this.high, this.low));
+  }
+
+  get recordCount(): number {
+    return this.ends.length;
+  }
+
+  /** Views of the records (valid forever: their bytes never change). */
+  records(): Uint8Array[] {
+    const out = new Array<Uint8Array>(this.ends.length);
+    let start = 0;
+    for (let k = 0; k < this.ends.length; k++) {
+      const end = this.ends[k]!;
+      out[k] = this.arena.subarray(start, end);
+      start = end;
+    }
+    return out;
+  }
+
+  /** Copy data[start, end) in as the last record. */
+  push(data: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    const need = this.bytes + len;
+    if (need > this.arena.length) {
+      const grown = new Uint8Array(Math.max(need, this.arena.length * 2, 64));
+      grown.set(this.arena.subarray(0, this.bytes));
+      this.arena = grown;
+    }
+    this.arena.set(data.subarray(start, end), this.bytes);
+    this.bytes = need;
+    this.ends.push(need);
+  }
+
+  /** Replace every record with these (copied into a fresh arena of the exact size). */
+  replace(records: readonly Uint8Array[], recordBytes: number): void {
+    this.arena = recordBytes === 0 ? EMPTY : new Uint8Array(recordBytes);
+    this.ends = [];
+    let at = 0;
+    for (const r of records) {
+      this.arena.set(r, at);
+      at += r.length;
+      this.ends.push(at);
+    }
+    this.bytes = at;
   }
 }
 
@@ -70,11 +122,10 @@ export class SessionTable {
   /** Appends a copy of data[start, end). */
   append(s: Session, data: Uint8Array, start: number, end: number): SessionOutcome {
     const len = end - start;
-    if (s.records.length >= this.limits.sessionRecordsMax) return ResultCode.sessionTooManyRecords;
+    if (s.recordCount >= this.limits.sessionRecordsMax) return ResultCode.sessionTooManyRecords;
     if (s.bytes + len > this.limits.sessionBytesMax) return ResultCode.sessionTooLarge;
     if (this.activeBytes + len > this.limits.activeBytesMax) return ResultCode.storeFull;
-    s.records.push(data.slice(start, end));
-    s.bytes += len;
+    s.push(data, start, end);
     this.activeBytes += len;
     return ResultCode.ok;
   }
@@ -84,8 +135,7 @@ export class SessionTable {
     if (len > this.limits.sessionBytesMax) return ResultCode.sessionTooLarge;
     if (this.activeBytes - s.bytes + len > this.limits.activeBytesMax) return ResultCode.storeFull;
     this.activeBytes += len - s.bytes;
-    s.records = [data.slice(start, end)];
-    s.bytes = len;
+    s.replace([data.subarray(start, end)], len);
     return ResultCode.ok;
   }
 
@@ -96,13 +146,12 @@ export class SessionTable {
   }
 
   /** A session coming back from a data file (SessionRestore) or a snapshot. */
-  insert(high: number, low: number, topic: string, records: Uint8Array[], recordBytes: number): SessionOutcome {
+  insert(high: number, low: number, topic: string, records: readonly Uint8Array[], recordBytes: number): SessionOutcome {
     if (this.byLow.size >= this.limits.activeSessionsMax) return ResultCode.tooManySessions;
     if (this.activeBytes + recordBytes > this.limits.activeBytesMax) return ResultCode.storeFull;
     assert(!this.byLow.has(low), `session ${high}.${low} restored while active`);
     const s = new Session(high, low, topic, utf8.encode(topic));
-    s.records = records;
-    s.bytes = recordBytes;
+    s.replace(records, recordBytes);
     this.byLow.set(low, s);
     this.activeBytes += recordBytes;
     return ResultCode.ok;
@@ -115,7 +164,7 @@ export class SessionTable {
 
   snapshot(): SessionSnapshot[] {
     const out: SessionSnapshot[] = [];
-    for (const s of this.byLow.values()) out.push({ high: s.high, low: s.low, topic: s.topic, records: s.records });
+    for (const s of this.byLow.values()) out.push({ high: s.high, low: s.low, topic: s.topic, records: s.records() });
     return out;
   }
 
@@ -127,8 +176,7 @@ export class SessionTable {
       for (const r of snap.records) bytes += r.length;
       if (this.byLow.has(snap.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `session ${snap.high}.${snap.low} listed twice`);
       const s = new Session(snap.high, snap.low, snap.topic, utf8.encode(snap.topic));
-      s.records = snap.records.slice();
-      s.bytes = bytes;
+      s.replace(snap.records, bytes);
       this.byLow.set(s.low, s);
       this.activeBytes += bytes;
     }

@@ -275,13 +275,13 @@ export class SessionsStore implements StateMachine {
     const high = readU64BE(id, 0);
     const low = readU64BE(id, 8);
     const s = this.sessions.get(high, low);
-    return s === undefined ? null : { id: s.id, topic: s.topic, records: s.records.slice(), bytes: s.bytes };
+    return s === undefined ? null : { id: s.id, topic: s.topic, records: s.records(), bytes: s.bytes };
   }
 
   /** Every active session, in table order. */
   listSessions(): SessionView[] {
     const out: SessionView[] = [];
-    for (const s of this.sessions.values()) out.push({ id: s.id, topic: s.topic, records: s.records.slice(), bytes: s.bytes });
+    for (const s of this.sessions.values()) out.push({ id: s.id, topic: s.topic, records: s.records(), bytes: s.bytes });
     return out;
   }
 
@@ -425,9 +425,9 @@ export class SessionsStore implements StateMachine {
     let result: CommandResult;
     let bytes: Uint8Array;
     if (s !== undefined) {
-      const len = storedRecordLength(s.topicBytes.length, s.records.length, s.bytes);
+      const len = storedRecordLength(s.topicBytes.length, s.recordCount, s.bytes);
       assert(len === v.length, `${where} planned ${v.length} bytes for session ${s.high}.${s.low}, whose record is ${len} bytes`);
-      bytes = encodeStoredSession(v.dueMs, s.high, s.low, s.topicBytes, s.records, s.bytes);
+      bytes = encodeStoredSession(v.dueMs, s.high, s.low, s.topicBytes, s.records(), s.bytes);
       this.sessions.remove(s);
       result = OK;
     } else {
