@@ -263,13 +263,9 @@ export class CommandView {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Reads an ID into (high, low); false when a half is beyond 2^53 - 1 or the low half is 0. */
-function readIdInto(buf: Uint8Array, at: number, set: (high: number, low: number) => void): boolean {
-  const high = readU64(buf, at);
-  const low = readU64(buf, at + 8);
-  if (high < 0 || low <= 0) return false;
-  set(high, low);
-  return true;
+/** An ID's halves must be below 2^53, and its low half (a log index) at least 1. */
+function validId(high: number, low: number): boolean {
+  return high >= 0 && low >= 1;
 }
 
 /**
@@ -292,11 +288,9 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
   if (v.hasEnvelope) {
     if (!isClientKind(kind)) return CommandErrorCode.flags;
     if (n < at + ENVELOPE_BYTES) return CommandErrorCode.truncated;
-    const ch = readU64(data, at);
-    const cl = readU64(data, at + 8);
-    if (ch < 0 || cl <= 0) return CommandErrorCode.id;
-    v.clientHigh = ch;
-    v.clientLow = cl;
+    v.clientHigh = readU64(data, at);
+    v.clientLow = readU64(data, at + 8);
+    if (!validId(v.clientHigh, v.clientLow)) return CommandErrorCode.id;
     const seq = readU64(data, at + 16);
     const acked = readU64(data, at + 24);
     if (seq < 1 || acked < 0 || acked > seq) return CommandErrorCode.envelope;
@@ -329,11 +323,9 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
     case CommandKind.sessionAppend:
     case CommandKind.sessionRewrite: {
       if (n < at + ID_BYTES) return CommandErrorCode.truncated;
-      const sh = readU64(data, at);
-      const sl = readU64(data, at + 8);
-      if (sh < 0 || sl <= 0) return CommandErrorCode.id;
-      v.sessionHigh = sh;
-      v.sessionLow = sl;
+      v.sessionHigh = readU64(data, at);
+      v.sessionLow = readU64(data, at + 8);
+      if (!validId(v.sessionHigh, v.sessionLow)) return CommandErrorCode.id;
       at += ID_BYTES;
       if (n - at > limits.recordBytesMax) return CommandErrorCode.recordTooLarge;
       v.bytesStart = at;
@@ -342,20 +334,26 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
     }
     case CommandKind.sessionDestroy: {
       if (n < at + ID_BYTES) return CommandErrorCode.truncated;
-      if (!readIdInto(data, at, (h, l) => ((v.sessionHigh = h), (v.sessionLow = l)))) return CommandErrorCode.id;
+      v.sessionHigh = readU64(data, at);
+      v.sessionLow = readU64(data, at + 8);
+      if (!validId(v.sessionHigh, v.sessionLow)) return CommandErrorCode.id;
       at += ID_BYTES;
       return n > at ? CommandErrorCode.trailing : null;
     }
     case CommandKind.sessionStore: {
       if (n < at + ID_BYTES + 1 + 8 + ID_BYTES + 8 + 4) return CommandErrorCode.truncated;
-      if (!readIdInto(data, at, (h, l) => ((v.sessionHigh = h), (v.sessionLow = l)))) return CommandErrorCode.id;
+      v.sessionHigh = readU64(data, at);
+      v.sessionLow = readU64(data, at + 8);
+      if (!validId(v.sessionHigh, v.sessionLow)) return CommandErrorCode.id;
       at += ID_BYTES;
       v.replayClass = data[at++]!;
       if (v.replayClass >= REPLAY_CLASSES_MAX) return CommandErrorCode.replayClass;
       v.dueMs = readU64(data, at);
       if (v.dueMs < 0) return CommandErrorCode.number;
       at += 8;
-      if (!readIdInto(data, at, (h, l) => ((v.fileHigh = h), (v.fileLow = l)))) return CommandErrorCode.id;
+      v.fileHigh = readU64(data, at);
+      v.fileLow = readU64(data, at + 8);
+      if (!validId(v.fileHigh, v.fileLow)) return CommandErrorCode.id;
       at += ID_BYTES;
       v.offset = readU64(data, at);
       if (v.offset < 0) return CommandErrorCode.number;
@@ -370,7 +368,9 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
       if (n < at + 1 + ID_BYTES + 4) return CommandErrorCode.truncated;
       v.replayClass = data[at++]!;
       if (v.replayClass >= REPLAY_CLASSES_MAX) return CommandErrorCode.replayClass;
-      if (!readIdInto(data, at, (h, l) => ((v.fileHigh = h), (v.fileLow = l)))) return CommandErrorCode.id;
+      v.fileHigh = readU64(data, at);
+      v.fileLow = readU64(data, at + 8);
+      if (!validId(v.fileHigh, v.fileLow)) return CommandErrorCode.id;
       at += ID_BYTES;
       v.length = readU32(data, at);
       at += 4;
@@ -387,7 +387,9 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
       if (n < at + 1 + ID_BYTES) return CommandErrorCode.truncated;
       v.replayClass = data[at++]!;
       if (v.replayClass >= REPLAY_CLASSES_MAX) return CommandErrorCode.replayClass;
-      if (!readIdInto(data, at, (h, l) => ((v.fileHigh = h), (v.fileLow = l)))) return CommandErrorCode.id;
+      v.fileHigh = readU64(data, at);
+      v.fileLow = readU64(data, at + 8);
+      if (!validId(v.fileHigh, v.fileLow)) return CommandErrorCode.id;
       at += ID_BYTES;
       return n > at ? CommandErrorCode.trailing : null;
     }

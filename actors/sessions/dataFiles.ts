@@ -355,6 +355,16 @@ export class DataFiles {
     }));
   }
 
+  /** The first listed file whose bytes are not all on disk (in data/ or trash/), or null. Changes nothing. */
+  firstMissing(files: readonly FileMeta[]): string | null {
+    for (const m of files) {
+      const inData = this.fs.fileSize(m.name);
+      const size = inData >= 0 ? inData : this.fs.fileSize(trashNameOf(m.replayClass, m.fileHigh, m.fileLow));
+      if (size < m.size && !(size < 0 && m.size === 0)) return `${m.name}: ${Math.max(size, 0)} bytes on disk, the snapshot lists ${m.size}`;
+    }
+    return null;
+  }
+
   /** Replace the in-memory state with a manifest's, then make the directory match it. */
   load(classes: readonly ClassMeta[], files: readonly FileMeta[]): void {
     this.closeAll();

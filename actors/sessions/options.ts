@@ -18,7 +18,10 @@ export interface StoreLimits {
   readonly sessionRecordsMax: number;
   /** Active sessions held in memory. */
   readonly activeSessionsMax: number;
-  /** The sum of all active sessions' record bytes. */
+  /**
+   * The sum of all active sessions' record bytes. Snapshots carry the active sessions, so the
+   * transport's snapshotBytesMax must exceed this (plus about 30 bytes per session and 4 per record).
+   */
   readonly activeBytesMax: number;
   /** Registered clients kept for exactly-once (least recently used by log index evicted first). */
   readonly clientsMax: number;
@@ -38,7 +41,7 @@ export const defaultStoreLimits: StoreLimits = {
   sessionBytesMax: 1024 * 1024,
   sessionRecordsMax: 16 * 1024,
   activeSessionsMax: 100_000,
-  activeBytesMax: 512 * 1024 * 1024,
+  activeBytesMax: 256 * 1024 * 1024,
   clientsMax: 10_000,
   clientResultsMax: 256,
   clientIdleEntriesMax: 0,

@@ -149,6 +149,9 @@ export class SessionsStore implements StateMachine {
     if (m.appliedIndex !== meta.index || m.appliedTerm !== meta.term) {
       throw new SessionsError(SessionsErrorCode.snapshotIndex, `manifest at ${m.appliedTerm}.${m.appliedIndex}, snapshot meta ${meta.term}.${meta.index}`);
     }
+    // Checked before anything changes: a refused restore leaves the store as it was.
+    const missing = this.files.firstMissing(m.files);
+    if (missing !== null) throw new SessionsError(SessionsErrorCode.dataMissing, missing);
     this.files.load(m.classes, m.files);
     this.sessions.load(m.sessions);
     this.clients.load(m.clients);

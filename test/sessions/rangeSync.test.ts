@@ -135,10 +135,12 @@ describe('sessions: range sync (seed 004)', () => {
     expect(() => b.writeRange({ ...chunk, bytes: flipped, crc32: 0 })).to.throw(SessionsError).with.property('code', SessionsErrorCode.rangeChecksum);
     expect(() => b.writeRange({ ...chunk, range: { ...r!, end: r!.end + 1 } })).to.throw(SessionsError).with.property('code', SessionsErrorCode.rangeUnknown);
     expect(() => b.writeRange({ ...chunk, range: { ...r!, name: 'data/0/../../etc/passwd' } })).to.throw(SessionsError).with.property('code', SessionsErrorCode.rangeUnknown);
-    // A restore before every range arrived is refused (and changes nothing).
+    // A restore before every range arrived is refused, and changes nothing.
+    const before = b.digest();
     expect(() => b.restore({ index: a.appliedIndex, term: a.appliedTerm, membership: { voters: [], learners: [] } }, a.snapshot()))
       .to.throw(SessionsError)
       .with.property('code', SessionsErrorCode.dataMissing);
+    expect(b.digest()).to.deep.equal(before);
   });
 
   it('the sender serves a range of a file deleted after its snapshot until a newer snapshot is saved', () => {
