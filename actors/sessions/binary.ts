@@ -67,8 +67,9 @@ export class ByteWriter {
     this.raw(b);
   }
 
+  /** The bytes written (without a copy when the buffer is exactly full). */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.length);
+    return this.length === this.buf.length ? this.buf : this.buf.slice(0, this.length);
   }
 
   /** The bytes so far, without copying (valid until the next write). */

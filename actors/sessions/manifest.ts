@@ -55,8 +55,23 @@ export function readResult(r: ByteReader): CommandResult {
   return { ok: ok === 1, code, value };
 }
 
+/** An upper bound of the encoded size, so that the writer never grows (copies) while encoding. */
+function sizeBound(m: Manifest): number {
+  let n = 64 + 3 * m.fingerprint.length + 9 * m.classes.length;
+  for (const f of m.files) n += 64 + 4 * f.restoredLengths.length + 36 * f.ranges.length;
+  for (const s of m.sessions) {
+    n += 26 + 3 * s.topic.length;
+    for (const r of s.records) n += 4 + r.length;
+  }
+  for (const c of m.clients) {
+    n += 40;
+    for (const r of c.results) n += 16 + 3 * r.result.code.length + (r.result.value?.length ?? 0);
+  }
+  return n;
+}
+
 export function encodeManifest(m: Manifest): Uint8Array {
-  const w = new ByteWriter(1024);
+  const w = new ByteWriter(sizeBound(m));
   for (const b of MAGIC) w.u8(b);
   w.u16(VERSION);
   w.str(m.fingerprint);

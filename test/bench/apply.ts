@@ -66,12 +66,16 @@ export async function run(ctx: BenchContext): Promise<void> {
     const creates = Array.from({ length: sessionsN }, (_, k) => feed.cmd({ kind: CommandKind.sessionCreate, topic: `topic-${k % 100}`, envelope: null }));
     report('SessionCreate', 8, timeApply(store, creates), sessionsN);
     const ids = creates.map((e) => commandId(e.term, e.index));
+    // Five disjoint groups of sessions: appends, enveloped appends, rewrites, stores, destroys.
+    const g = Math.floor(sessionsN / 5);
+    const group = (k: number): Uint8Array[] => ids.slice(k * g, (k + 1) * g);
+    const [plain, enveloped, rewritten, stored, destroyed] = [0, 1, 2, 3, 4].map(group) as [Uint8Array[], Uint8Array[], Uint8Array[], Uint8Array[], Uint8Array[]];
 
-    // SessionAppend, the hot path: 128 B, and 1 KiB; round-robin over 1,000 sessions.
+    // SessionAppend, the hot path: 128 B, and 1 KiB; round-robin over a group of sessions.
     for (const size of [128, 1024]) {
       const count = n(size === 128 ? 300_000 : 60_000);
       const record = new Uint8Array(size).fill(0x61);
-      const appends = Array.from({ length: count }, (_, k) => feed.entry(encodeAppend(ids[k % 1000]!, record)));
+      const appends = Array.from({ length: count }, (_, k) => feed.entry(encodeAppend(plain[k % plain.length]!, record)));
       // Warm up the JIT on a slice, then measure the rest.
       const warm = Math.min(appends.length >> 3, 20_000);
       timeApply(store, appends.slice(0, warm));
@@ -82,7 +86,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       const count = n(100_000);
       const record = new Uint8Array(128).fill(0x62);
       const appends = Array.from({ length: count }, (_, k) =>
-        feed.cmd({ kind: CommandKind.sessionAppend, session: ids[1000 + (k % 1000)]!, bytes: record, envelope: { client, seq: k + 1, ackedBelowSeq: Math.max(0, k - 16) } }),
+        feed.cmd({ kind: CommandKind.sessionAppend, session: enveloped[k % enveloped.length]!, bytes: record, envelope: { client, seq: k + 1, ackedBelowSeq: Math.max(0, k - 16) } }),
       );
       report('SessionAppend+envelope', 128, timeApply(store, appends), count);
     }
@@ -91,13 +95,13 @@ export async function run(ctx: BenchContext): Promise<void> {
     {
       const count = n(100_000);
       const record = new Uint8Array(128).fill(0x63);
-      const rewrites = Array.from({ length: count }, (_, k) => feed.cmd({ kind: CommandKind.sessionRewrite, session: ids[2000 + (k % 1000)]!, bytes: record, envelope: null }));
+      const rewrites = Array.from({ length: count }, (_, k) => feed.cmd({ kind: CommandKind.sessionRewrite, session: rewritten[k % rewritten.length]!, bytes: record, envelope: null }));
       report('SessionRewrite', 128, timeApply(store, rewrites), count);
     }
 
     // SessionStore: sessions of 8 records of 128 B (1,124 B stored each), into class 1.
-    const storeN = Math.min(n(10_000), sessionsN - 4000);
-    const storeIds = ids.slice(4000, 4000 + storeN);
+    const storeIds = stored;
+    const storeN = storeIds.length;
     {
       const record = new Uint8Array(128).fill(0x64);
       const prep: Entry[] = [];
@@ -126,8 +130,7 @@ export async function run(ctx: BenchContext): Promise<void> {
 
     // SessionDestroy.
     {
-      const victims = ids.slice(0, 1000 * Math.max(1, Math.round(scale * 10)));
-      const destroys = victims.map((id) => feed.cmd({ kind: CommandKind.sessionDestroy, session: id, envelope: null }));
+      const destroys = destroyed.map((id) => feed.cmd({ kind: CommandKind.sessionDestroy, session: id, envelope: null }));
       report('SessionDestroy', 0, timeApply(store, destroys), destroys.length);
     }
 
