@@ -90,6 +90,7 @@ export class DataFiles {
   private readonly withPending: DataFile[] = [];
   /** Files with an open handle, least recently used first. */
   private readonly open = new Set<DataFile>();
+  private lastUsed: DataFile | null = null;
   private readonly dirtyDirs = new Set<string>();
   /** Counters for stats and tests. */
   readonly counters = { writes: 0, bytesWritten: 0, reads: 0, fsyncs: 0, dirSyncs: 0, trashed: 0 };
@@ -135,10 +136,15 @@ export class DataFiles {
 
   private handleOf(f: DataFile): number {
     if (f.handle >= 0) {
-      this.open.delete(f);
-      this.open.add(f);
+      // Re-insert only when it is not already the most recent (V8 sets are slow at re-adding a key).
+      if (this.lastUsed !== f) {
+        this.open.delete(f);
+        this.open.add(f);
+        this.lastUsed = f;
+      }
       return f.handle;
     }
+    this.lastUsed = f;
     f.handle = this.fs.open(f.name, 'existing');
     this.open.add(f);
     while (this.open.size > this.openFilesMax) {
@@ -178,6 +184,7 @@ export class DataFiles {
     // 'create' truncates: a replay after a crash rewrites the file from empty.
     f.handle = this.fs.open(f.name, 'create');
     this.open.add(f);
+    this.lastUsed = f;
     f.unsynced = true;
     c.files.push(f);
     this.byLow.set(low, f);

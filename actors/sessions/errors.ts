@@ -42,6 +42,7 @@ export const SessionsErrorCode = {
   replayClass: 'SESSIONS_ERR_REPLAY_CLASS',
   plannerBusy: 'SESSIONS_ERR_PLANNER_BUSY',
   plannerReset: 'SESSIONS_ERR_PLANNER_RESET',
+  notLeader: 'SESSIONS_ERR_NOT_LEADER',
   sessionUnknown: 'SESSIONS_ERR_SESSION_UNKNOWN',
   storedSessionTooLarge: 'SESSIONS_ERR_STORED_SESSION_TOO_LARGE',
 } as const;

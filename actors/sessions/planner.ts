@@ -294,6 +294,7 @@ export class Planner {
   /**
    * Propose a client command (create, append, rewrite, destroy, register) or any command but
    * SessionStore (use storeSession). Returns the item, which tells when it left the flight.
+   * Throws SESSIONS_ERR_NOT_LEADER when this node is not leader.
    */
   submit(cmd: Command, context: unknown = null): PlanItem {
     assert(cmd.kind !== CommandKind.sessionStore, 'SessionStore is planned by storeSession');
@@ -324,7 +325,7 @@ export class Planner {
 
   /** A client asks to store a session for replay in `replayClass`. */
   storeSession(session: Uint8Array, replayClass: number, opts: { envelope?: Envelope | null; context?: unknown } = {}): PlanOutcome {
-    if (!this.leader) return { status: 'rejected', error: new SessionsError(SessionsErrorCode.plannerReset, 'not leader') };
+    if (!this.leader) return { status: 'rejected', error: new SessionsError(SessionsErrorCode.notLeader, 'not leader') };
     if (!Number.isInteger(replayClass) || replayClass < 0 || replayClass >= this.delays.length) {
       return { status: 'rejected', error: new SessionsError(SessionsErrorCode.replayClass, `replay class ${replayClass} (0..${this.delays.length - 1})`) };
     }
@@ -479,7 +480,7 @@ export class Planner {
   }
 
   private emit(it: PlanItem, context: unknown): PlanItem {
-    assert(this.leader, 'the planner proposes only while leader');
+    if (!this.leader) throw new SessionsError(SessionsErrorCode.notLeader, 'the planner proposes only while this node is leader');
     this.track(it);
     this.planned.push(it);
     this.counters.proposed++;
