@@ -27,6 +27,7 @@ import {
   CommandView,
   ID_BYTES,
   REPLAY_CLASSES_MAX,
+  STORED_RECORD_HEADER_BYTES,
   commandId,
   encodeCommand,
   parseCommand,
@@ -86,6 +87,8 @@ export class PlanItem {
   offset = 0;
   length = 0;
   dueMs = 0;
+  /** SessionRestore of a known, non-void record: the record bytes it makes active. */
+  activatesBytes = 0;
   envelopeKey: string | null = null;
   constructor(
     readonly kind: number,
@@ -142,6 +145,8 @@ export class Planner {
   private readonly files = new Map<number, FileInFlight>();
   /** Restores in flight whose session is not known (from a previous leader's entries). */
   private anonymousRestores = 0;
+  /** Restores in flight of known, non-void records: sessions and record bytes they will activate. */
+  private readonly activating = { sessions: 0, bytes: 0 };
   private readonly classTail: (PlanItem | null)[] = new Array<PlanItem | null>(REPLAY_CLASSES_MAX).fill(null);
   private readonly dueFloor: number[] = new Array<number>(REPLAY_CLASSES_MAX).fill(0);
   private deferred: StoreRequest[] = [];
@@ -218,6 +223,8 @@ export class Planner {
     this.envelopes.clear();
     this.files.clear();
     this.anonymousRestores = 0;
+    this.activating.sessions = 0;
+    this.activating.bytes = 0;
     this.classTail.fill(null);
     const waiting = this.deferred;
     this.deferred = [];
@@ -307,14 +314,27 @@ export class Planner {
   /** The scheduler's restore of the record `header` at the head of `f`. */
   planRestore(f: DataFile, header: RecordHeader): PlanItem {
     const it = this.submit({ kind: CommandKind.sessionRestore, replayClass: f.replayClass, file: fileId(f), length: header.length });
-    if (!header.isVoid) {
+    this.anonymousRestores--;
+    if (header.isVoid) {
+      it.sessionLow = 0;
+    } else {
       // Known now: a store of this session must wait for the restore.
-      this.anonymousRestores--;
       it.sessionHigh = header.sessionHigh;
       it.sessionLow = header.sessionLow;
+      it.activatesBytes = header.length - STORED_RECORD_HEADER_BYTES - header.topicBytes - 4 * header.recordCount;
       this.touch.inc(it.sessionLow);
+      this.activating.sessions++;
+      this.activating.bytes += it.activatesBytes;
     }
     return it;
+  }
+
+  /**
+   * Sessions (and their record bytes) that restores in flight will make active. Restores from a
+   * previous leader's entries count as sessions of unknown size.
+   */
+  restoresActivating(): { readonly sessions: number; readonly bytes: number } {
+    return { sessions: this.activating.sessions + this.anonymousRestores, bytes: this.activating.bytes };
   }
 
   /** The leader's clock + the class delay, never before what the class already holds. */
@@ -525,6 +545,10 @@ export class Planner {
         f.restores--;
         f.restoreBytes -= it.length;
         if (it.sessionLow < 0) this.anonymousRestores--;
+        else if (it.sessionLow > 0) {
+          this.activating.sessions--;
+          this.activating.bytes -= it.activatesBytes;
+        }
         this.dropFileEntry(it.fileLow, f);
         break;
       }

@@ -88,6 +88,9 @@ export class ReplayScheduler {
         for (let n = fl.restores; n < this.perFile && cursor < f.size && budget > 0; n++, budget--) {
           const h = this.headerAt(f, cursor);
           if (h.dueMs > now) break;
+          // A full active table would refuse it (counting what the restores in flight will add): wait.
+          const pending = planner.restoresActivating();
+          if (!store.hasRoomFor(h, pending.sessions, pending.bytes)) break;
           planner.planRestore(f, h);
           this.counters.restores++;
           cursor += h.length;

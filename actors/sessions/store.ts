@@ -336,6 +336,19 @@ export class SessionsStore implements StateMachine {
     return parseRecordHeader(this.files.read(f, offset, STORED_RECORD_HEADER_BYTES), `${f.name}@${offset}`);
   }
 
+  /**
+   * Whether a restore of this record would find room in the active table, once `pendingSessions`
+   * sessions of `pendingBytes` record bytes (restores in flight) are active too. Void records always do.
+   */
+  hasRoomFor(h: RecordHeader, pendingSessions = 0, pendingBytes = 0): boolean {
+    if (h.isVoid) return true;
+    const recordBytes = h.length - STORED_RECORD_HEADER_BYTES - h.topicBytes - 4 * h.recordCount;
+    return (
+      this.sessions.size + pendingSessions < this.limits.activeSessionsMax &&
+      this.sessions.activeBytes + pendingBytes + recordBytes <= this.limits.activeBytesMax
+    );
+  }
+
   clientResult(high: number, low: number, seq: number): CommandResult | 'stale' | 'unknown' | undefined {
     return this.clients.lookup(high, low, seq);
   }

@@ -311,3 +311,24 @@ describe('sessions: planner property', () => {
     expect(totals.leaderChanges).to.be.greaterThan(300);
   });
 });
+
+describe('sessions: scheduler back-pressure', () => {
+  it('does not propose restores while the active table is full, and resumes when there is room', () => {
+    const fs = new MemorySessionFs();
+    const a = new SessionsStore({ fs, limits: { ...limits, activeSessionsMax: 2 }, defer: (fn) => fn() });
+    const h = new Harness([a], { replayDelaysMs: [10] });
+    const ids = [h.createSession('t', ['1']), h.createSession('t', ['2'])];
+    for (const id of ids) h.planner.storeSession(id, 0);
+    h.settle();
+    const busy = [h.createSession('t'), h.createSession('t')];
+    h.now += 100;
+    expect(h.scheduler.tick()).to.equal(0);
+    h.client({ kind: CommandKind.sessionDestroy, session: busy[0]!, envelope: null });
+    h.settle();
+    expect(a.listSessions().length).to.equal(2);
+    h.client({ kind: CommandKind.sessionDestroy, session: busy[1]!, envelope: null });
+    h.settle();
+    expect(a.listSessions().map((s) => text(s.records[0]!))).to.deep.equal(['1', '2']);
+    expect(a.stats().rejectedByCode).to.deep.equal({});
+  });
+});
