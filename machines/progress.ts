@@ -133,7 +133,10 @@ export class Progress {
       return true;
     }
     if (this.next - 1 !== rejected) return false;
-    this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
+    // The follower lacks entries we believed it had (its log went back: a restart after disk
+    // damage, or a bug): believe it, never keep probing above what it holds.
+    if (matchHint < this.match) this.match = matchHint;
+    this.next = Math.max(Math.min(rejected, matchHint + 1), 1);
     this.probeSent = false;
     return true;
   }

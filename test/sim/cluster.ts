@@ -45,6 +45,9 @@ export class SimCluster {
   private readonly nodeRng: Rng;
   private readonly diskRng: Rng;
   private epoch = 0;
+  private readonly leaderTerms = new Map<NodeId, number>();
+  /** Called when a node becomes leader of a new term (fault scenarios hook in here). */
+  onNewLeader: ((node: RaftNode) => void) | null = null;
   /** Thrown out of a node step (a broken invariant): the run stops and reports it. */
   error: Error | null = null;
 
@@ -133,7 +136,14 @@ export class SimCluster {
       compactMarginEntries: cfg.compactMarginEntries,
       snapshotTransfer: { chunkBytes: 8, windowChunks: 2, ackTimeoutTicks: 10, snapshotBytesMax: 1 << 20 },
       bugs: cfg.bugs,
-      onStep: (n) => this.checker.afterStep(n),
+      onStep: (n) => {
+        this.checker.afterStep(n);
+        if (n.role() === 'leader' && this.leaderTerms.get(n.id) !== n.term()) {
+          this.leaderTerms.set(n.id, n.term());
+          this.trace.note(this.scheduler.nowMs, `${n.id} leads term ${n.term()}`);
+          this.onNewLeader?.(n);
+        }
+      },
       onApply: (entries) => this.checker.onApply(id, entries),
     });
     this.checker.attach(node);
@@ -172,10 +182,22 @@ export class SimCluster {
     this.boot(id);
   }
 
+  /** A bound on events per scenario: a message storm is a bug too, and the run must end. */
+  stepsMax = Number(process.env.SIM_STEPS_MAX ?? 3_000_000);
+
   /** Run events until `untilMs` or until something broke. */
   runUntil(untilMs: number, stop?: () => boolean): void {
     while (this.error === null && this.checker.violations.length === 0) {
       if (stop?.()) return;
+      if (this.scheduler.steps >= this.stepsMax) {
+        this.checker.violations.push({
+          property: 'step-budget',
+          node: null,
+          timeMs: this.scheduler.nowMs,
+          detail: `more than ${this.stepsMax} events by ${this.scheduler.nowMs}ms (a message storm?)`,
+        });
+        return;
+      }
       let more = false;
       try {
         more = this.scheduler.runNext(untilMs);

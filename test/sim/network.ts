@@ -65,6 +65,26 @@ export class SimNetwork {
     this.cut.add(`${from}>${to}`);
   }
 
+  /**
+   * The link from -> to delivers `messages` more messages, then breaks for `cutMs` (a connection
+   * dying mid-stream): replication that reaches a follower only partly.
+   */
+  breakAfter(from: NodeId, to: NodeId, messages: number, cutMs: number): void {
+    const key = `${from}>${to}`;
+    if (messages <= 0) {
+      this.cut.add(key);
+      this.scheduler.schedule(cutMs, () => this.cut.delete(key));
+      return;
+    }
+    this.budgets.set(key, { left: messages, cutMs });
+  }
+
+  private readonly budgets = new Map<string, { left: number; cutMs: number }>();
+
+  uncutLink(from: NodeId, to: NodeId): void {
+    this.cut.delete(`${from}>${to}`);
+  }
+
   isCut(from: NodeId, to: NodeId): boolean {
     return this.cut.has(`${from}>${to}`);
   }
@@ -81,6 +101,7 @@ export class SimNetwork {
 
   heal(): void {
     this.cut.clear();
+    this.budgets.clear();
   }
 
   private send(from: NodeId, to: NodeId, message: RaftMessage): void {
@@ -98,6 +119,12 @@ export class SimNetwork {
         if (this.cut.has(`${from}>${to}`)) {
           this.dropped++;
           return;
+        }
+        const budget = this.budgets.get(`${from}>${to}`);
+        if (budget !== undefined && --budget.left <= 0) {
+          this.budgets.delete(`${from}>${to}`);
+          this.cut.add(`${from}>${to}`);
+          this.scheduler.schedule(budget.cutMs, () => this.cut.delete(`${from}>${to}`));
         }
         const receive = this.receivers.get(to);
         if (receive === undefined) {

@@ -22,6 +22,9 @@ export const faultKinds = [
   'one-way',
   'crash',
   'crash-leader',
+  'crash-all',
+  'churn',
+  'figure8',
   'transfer',
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
@@ -54,16 +57,22 @@ export interface ScenarioResult {
 const tickMs = 10;
 
 function raftConfigFor(rng: Rng): RaftConfig {
+  const appendEntriesMax = rng.pick([1, 1, 2, 3, 8, 64]);
+  // Keep the pipeline able to carry the workload (about 125 proposals/s against round trips of up
+  // to ~30 ms with slow disks): at least 8 entries in flight per follower.
+  const inflightAppendsMax = Math.max(rng.pick([1, 2, 4, 16]), Math.ceil(8 / appendEntriesMax));
   return {
     ...defaultRaftConfig,
     electionTimeoutTicksMin: 10,
     heartbeatIntervalTicks: rng.pick([1, 2, 3]),
     preVote: rng.chance(0.85),
     checkQuorum: rng.chance(0.85),
-    inflightAppendsMax: rng.pick([1, 2, 4, 16]),
-    appendEntriesMax: rng.pick([1, 2, 3, 8, 64]),
+    inflightAppendsMax,
+    appendEntriesMax,
     appendBytesMax: rng.pick([64, 256, 4096]),
-    inflightBytesMax: rng.pick([256, 4096, 1 << 20]),
+    inflightBytesMax: rng.pick([1024, 4096, 1 << 20]),
+    // Flow control: the leader refuses proposals beyond this backlog instead of queueing forever.
+    uncommittedBytesMax: rng.pick([2048, 8192, 1 << 20]),
   };
 }
 
@@ -78,7 +87,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     bugs: opts.bugs,
     raft,
     tickMs,
-    diskLatency: { syncMsMin: 0, syncMsMax: rng.pick([1, 2, 5]) },
+    diskLatency: { syncMsMin: 0, syncMsMax: rng.pick([1, 2, 5, 20]) },
     snapshotEntries: rng.pick([10, 30, 100, 1000]),
     compactMarginEntries: rng.pick([0, 2, 10]),
   });
@@ -97,7 +106,12 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   // would), sometimes to a random node (which refuses).
   const propose = (): void => {
     if (!proposing) return;
-    const target = workRng.chance(0.9) ? cluster.leader() : cluster.node(workRng.pick(cluster.ids));
+    // Mostly the newest leader; sometimes any node that believes it leads (a stale leader too) or
+    // any node at all (which refuses), as clients with stale views do.
+    const leaders = cluster.liveNodes().filter((n) => n.role() === 'leader');
+    const r = workRng.next();
+    const target =
+      r < 0.7 ? cluster.leader() : r < 0.9 && leaders.length > 0 ? workRng.pick(leaders) : cluster.node(workRng.pick(cluster.ids));
     if (target !== null && !target.isStopped()) {
       const value = nextValue++;
       const data = new Uint8Array(8);
@@ -184,6 +198,81 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         cluster.crash(victim);
         note(`crash ${victim}`);
         later(() => cluster.restart(victim));
+        break;
+      }
+      case 'crash-all': {
+        // A power loss of the whole cluster: only what each node made durable survives.
+        for (const id of ids) cluster.crash(id);
+        note('crash every node');
+        later(() => ids.forEach((id) => cluster.restart(id)));
+        break;
+      }
+      case 'churn': {
+        // Every new leader loses its links a few messages into its term (or crashes soon after
+        // its election), then comes back: the partial replications of Raft's Figure 8.
+        note('cut off each new leader a few messages into its term');
+        const until = sched.nowMs + durationMs;
+        cluster.onNewLeader = (n) => {
+          if (sched.nowMs > until || healed) return;
+          const victim = n.id;
+          // Long enough, mostly, for the cut-off leader to step down before its links return.
+          const downMs = faultRng.chance(0.2) ? faultRng.int(5, electionTimeoutMs) : faultRng.int(2 * electionTimeoutMs, 5 * electionTimeoutMs);
+          if (faultRng.chance(0.25)) {
+            sched.schedule(faultRng.int(0, 20), () => {
+              if (healed) return;
+              cluster.crash(victim);
+              sched.schedule(downMs, () => !healed && cluster.restart(victim));
+            });
+            return;
+          }
+          const budgets: string[] = [];
+          for (const x of ids) {
+            if (x === victim) continue;
+            const messages = faultRng.pick([0, 0, 0, 1, 2, 2, 3]);
+            budgets.push(`${x}:${messages}`);
+            net.breakAfter(victim, x, messages, downMs);
+          }
+          cluster.trace.note(sched.nowMs, `churn: ${victim}'s links break after ${budgets.join(' ')} messages, for ${downMs}ms`);
+        };
+        later(() => (cluster.onNewLeader = null));
+        break;
+      }
+      case 'figure8': {
+        // An adversarial schedule after Raft's Figure 8: (1) the leader loses its outbound links
+        // and keeps appending (a tail nobody else has); (2) the next leader is cut off the moment
+        // it is elected (a conflicting tail of a higher term); (3) the leader after that reaches
+        // its followers only for a few messages (partial replication of old-term entries), and is
+        // cut off for longer than (2), so that (2) can come back and win.
+        const first = cluster.leader();
+        if (first === null) break;
+        const holdMs = 6 * electionTimeoutMs;
+        for (const x of ids) if (x !== first.id) net.breakAfter(first.id, x, 0, holdMs);
+        note(`cut ${first.id}'s outbound links`);
+        let second: string | null = null;
+        cluster.onNewLeader = (n) => {
+          if (healed) return;
+          if (second === null && n.id !== first.id) {
+            second = n.id;
+            for (const x of ids) if (x !== n.id) net.breakAfter(n.id, x, 0, holdMs);
+            for (const x of ids) if (x !== first.id) net.uncutLink(first.id, x);
+            cluster.trace.note(sched.nowMs, `figure8: cut ${n.id} at once; restore ${first.id}`);
+            return;
+          }
+          if (second !== null && n.id !== second) {
+            const budgets: string[] = [];
+            for (const x of ids) {
+              if (x === n.id) continue;
+              const m = faultRng.pick([0, 1, 2, 3]);
+              budgets.push(`${x}:${m}`);
+              net.breakAfter(n.id, x, m, 2 * holdMs);
+            }
+            cluster.trace.note(sched.nowMs, `figure8: ${n.id}'s links break after ${budgets.join(' ')} messages`);
+            cluster.onNewLeader = null;
+          }
+        };
+        sched.schedule(3 * holdMs, () => {
+          if (cluster.onNewLeader !== null) cluster.onNewLeader = null;
+        });
         break;
       }
       case 'transfer': {
