@@ -24,10 +24,11 @@ import type {
 import type { Proposal, RaftEvent } from '../machines/events.js';
 import { RaftLog } from '../machines/raftLog.js';
 import { createRaftMachine, type RaftMachine } from '../machines/raftMachine.js';
-import type { Entry, HardState, Membership, NodeId, RaftMessage, SnapshotMeta } from '../machines/types.js';
+import type { Entry, FileByteRange, HardState, Membership, NodeId, RaftMessage, RangeChunk, RangeRequest, SnapshotMeta } from '../machines/types.js';
 import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../storage/types.js';
 import type { Transport } from '../transport/types.js';
 import { ProposalError, ProposalTracker, type ProposalCallback } from './proposals.js';
+import { RangeSyncReceiver, defaultRangeSyncOptions, serveRangeRequest, type RangeSyncOptions, type RangeSyncStore } from './rangeSync.js';
 import { SnapshotReceiver, SnapshotSender, type SnapshotTransferOptions } from './snapshotTransfer.js';
 import type { StateMachine } from './stateMachine.js';
 
@@ -62,6 +63,22 @@ export interface NodeOptions {
   readonly onApply?: (entries: readonly Entry[], results: readonly unknown[]) => void;
   /** Called once when the node stops because its disk failed. */
   readonly onFatal?: (err: Error) => void;
+  /** Range sync of the state machine's data files during snapshot installation (seed 004). */
+  readonly rangeSync?: RangeSyncStore;
+  readonly rangeSyncOptions?: RangeSyncOptions;
+  /** What the host (the session node) wants to hear about. */
+  readonly hooks?: NodeHooks;
+}
+
+export interface NodeHooks {
+  /** This node became leader of `term` (true) or stopped leading (false). Synchronous, after the step. */
+  onLeadershipChanged?(isLeader: boolean, term: number): void;
+  /** The leader appended these entries (in order, once each) for proposals it accepted. */
+  onLeaderAppended?(entries: readonly Entry[]): void;
+  /** A proposal batch was refused (and every proposal queued behind it). */
+  onProposalsRefused?(): void;
+  /** A snapshot through `index` is durable (taken locally or installed from the leader). */
+  onSnapshotSaved?(index: number): void;
 }
 
 export type ReadCallback = (err: ProposalError | null) => void;
@@ -112,6 +129,13 @@ export class RaftNode {
   private readonly snapshotsToSend: SendSnapshotParams[] = [];
   private readonly chunksIn: SnapshotChunkParams[] = [];
   private install: InstallSnapshotParams | null = null;
+  private readonly acceptedRanges: ProposalAcceptedParams[] = [];
+  private readonly refusals: RefusedParams[] = [];
+  private readonly readRefusals: RefusedParams[] = [];
+  private wasLeader = false;
+  private leaderTerm = 0;
+  private rangeSyncReceiver: RangeSyncReceiver | null = null;
+  private pendingManifest: { meta: SnapshotMeta; data: Uint8Array; from: NodeId } | null = null;
 
   private readonly pendingWrites: PendingWrite[] = [];
   private flushScheduled = false;
@@ -138,6 +162,8 @@ export class RaftNode {
   private fatal: Error | null = null;
   /** Counters by stable code: rejected inputs and notable events. */
   readonly counters = new Map<string, number>();
+  /** Data-file bytes fetched by range sync (what differed), over this node's life. */
+  rangeBytesFetched = 0;
 
   constructor(opts: NodeOptions) {
     validateRaftConfig(opts.raft);
@@ -179,10 +205,13 @@ export class RaftNode {
         apply: (_, p: ApplyParams) => {
           this.applyTo = Math.max(this.applyTo, p.toIndex);
         },
-        proposalAccepted: (_, p: ProposalAcceptedParams) => this.proposals.accept(p.tag, p.firstIndex, p.lastIndex, p.term),
-        proposalRefused: (_, p: RefusedParams) => this.proposals.refuse(p.tag, new ProposalError(p.code, p.leader)),
+        proposalAccepted: (_, p: ProposalAcceptedParams) => {
+          this.proposals.accept(p.tag, p.firstIndex, p.lastIndex, p.term);
+          this.acceptedRanges.push(p);
+        },
+        proposalRefused: (_, p: RefusedParams) => this.refusals.push(p),
         readReady: (_, p: ReadReadyParams) => this.readsReady.push(p),
-        readRefused: (_, p: RefusedParams) => this.refuseReads(p.tag, new ProposalError(p.code, p.leader)),
+        readRefused: (_, p: RefusedParams) => this.readRefusals.push(p),
         sendSnapshot: (_, p: SendSnapshotParams) => this.snapshotsToSend.push(p),
         snapshotChunk: (_, p: SnapshotChunkParams) => this.chunksIn.push(p),
         installSnapshot: (_, p: InstallSnapshotParams) => {
@@ -203,6 +232,11 @@ export class RaftNode {
   tick(): void {
     if (this.stopped) return;
     for (const failed of this.sender.tick()) this.queue.push({ type: 'snapshot.sendDone', ...failed });
+    if (this.rangeSyncReceiver !== null && this.rangeSyncReceiver.tick() === 'failed') {
+      this.count('range-sync-failed');
+      this.rangeSyncReceiver = null;
+      this.pendingManifest = null;
+    }
     this.step({ type: 'tick' });
   }
 
@@ -235,7 +269,39 @@ export class RaftNode {
         return this.step({ type: 'rpc.timeoutNow', msg });
       case 'snapshot':
         return this.step({ type: 'rpc.snapshot', msg });
+      case 'rangeRequest':
+        return this.serveRanges(msg);
+      case 'rangeChunk':
+        return this.receiveRangeChunk(msg);
     }
+  }
+
+  private serveRanges(msg: RangeRequest): void {
+    const rs = this.opts.rangeSync;
+    if (rs === undefined || this.role() !== 'leader' || msg.term !== this.term()) return this.count('range-request-refused');
+    const opts = this.opts.rangeSyncOptions ?? defaultRangeSyncOptions;
+    if (!serveRangeRequest(this.id, this.term(), msg, rs, opts.chunkBytes, (m) => this.opts.transport.send(m.to, m))) {
+      this.count('range-request-gone');
+    }
+  }
+
+  private receiveRangeChunk(msg: RangeChunk): void {
+    const r = this.rangeSyncReceiver;
+    if (r === null || msg.term !== r.term) return this.count('range-chunk-unexpected');
+    const outcome = r.onChunk(msg);
+    this.step({ type: 'leader.alive', msg: { from: msg.from, term: msg.term } });
+    if (outcome === 'done') this.rangeSyncDone();
+  }
+
+  private rangeSyncDone(): void {
+    const m = this.pendingManifest;
+    this.count('range-sync-done');
+    this.rangeBytesFetched += this.rangeSyncReceiver?.bytesFetched ?? 0;
+    this.rangeSyncReceiver = null;
+    this.pendingManifest = null;
+    if (m === null) return;
+    this.receivedSnapshot = { meta: m.meta, data: m.data };
+    this.step({ type: 'snapshot.received', from: m.from, meta: m.meta });
   }
 
   /** Propose one command; batched with others proposed before the next flush. */
@@ -349,8 +415,14 @@ export class RaftNode {
     } finally {
       this.stepping = false;
     }
-    const err = this.actor.getSnapshot().error;
-    if (err) throw err;
+    const snap = this.actor.getSnapshot();
+    if (snap.error) throw snap.error;
+    const isLeader = snap.value === 'leader';
+    if (isLeader !== this.wasLeader || (isLeader && snap.context.term !== this.leaderTerm)) {
+      this.wasLeader = isLeader;
+      this.leaderTerm = isLeader ? snap.context.term : 0;
+      this.opts.hooks?.onLeadershipChanged?.(isLeader, snap.context.term);
+    }
     this.scheduleFlush();
   }
 
@@ -396,6 +468,32 @@ export class RaftNode {
       };
       const seq = this.opts.durableLog.write(lw);
       this.pendingWrites.push({ seq, index: this.log.lastIndex(), term: this.log.lastTerm(), done: false, held: [] });
+    }
+    // Proposals: tell the host what the leader appended, and refuse what was refused (with
+    // everything queued behind it, so that accepted proposals never skip over a refused one).
+    if (this.acceptedRanges.length > 0) {
+      const hook = this.opts.hooks?.onLeaderAppended;
+      for (const a of this.acceptedRanges) {
+        if (hook && this.wasLeader && this.leaderTerm === a.term && a.lastIndex <= this.log.lastIndex() && this.log.term(a.lastIndex) === a.term) {
+          hook(this.log.range(a.firstIndex, a.lastIndex));
+        }
+      }
+      this.acceptedRanges.length = 0;
+    }
+    if (this.refusals.length > 0) {
+      const refusals = this.refusals.splice(0);
+      for (const r of refusals) this.proposals.refuse(r.tag, new ProposalError(r.code, r.leader));
+      // (Proposals may have been queued by callbacks during this flush.)
+      const queued = this.proposalBatch as { callbacks: ProposalCallback[] } | null;
+      if (queued !== null) {
+        const last = refusals[refusals.length - 1]!;
+        this.proposalBatch = null;
+        for (const cb of queued.callbacks) cb(new ProposalError(last.code, last.leader));
+      }
+      this.opts.hooks?.onProposalsRefused?.();
+    }
+    if (this.readRefusals.length > 0) {
+      for (const r of this.readRefusals.splice(0)) this.refuseReads(r.tag, new ProposalError(r.code, r.leader));
     }
     // 2. Send: at once, or after every write issued so far is durable.
     const transport = this.opts.transport;
@@ -509,6 +607,7 @@ export class RaftNode {
       if (this.stopped) return;
       if (err) return this.onDiskFatal(err);
       this.latestSnapshot = { meta, data };
+      this.opts.hooks?.onSnapshotSaved?.(meta.index);
       const compactTo = Math.min(meta.index - this.opts.compactMarginEntries, this.log.persistedIndex);
       if (compactTo > this.log.snapshotIndex) {
         this.log.compact(compactTo);
@@ -532,10 +631,33 @@ export class RaftNode {
   private receiveChunk(p: SnapshotChunkParams): void {
     const out = this.receiver.onChunk(p.term, p.chunk);
     this.opts.transport.send(out.response.to, out.response);
-    if (out.kind === 'complete') {
+    if (out.kind !== 'complete') return;
+    const rs = this.opts.rangeSync;
+    if (rs === undefined) {
       this.receivedSnapshot = { meta: out.meta, data: out.data };
       this.step({ type: 'snapshot.received', from: p.chunk.from, meta: out.meta });
+      return;
     }
+    // The manifest arrived: fetch the data-file ranges that differ before installing it.
+    let missing: FileByteRange[];
+    try {
+      missing = rs.missingRanges(out.data);
+    } catch {
+      return this.count('snapshot-manifest-refused');
+    }
+    this.pendingManifest = { meta: out.meta, data: out.data, from: p.chunk.from };
+    this.rangeSyncReceiver = new RangeSyncReceiver(
+      this.id,
+      p.chunk.from,
+      p.term,
+      out.meta.index,
+      missing,
+      rs,
+      this.opts.rangeSyncOptions ?? defaultRangeSyncOptions,
+      (m) => this.opts.transport.send(m.to, m),
+      (code) => this.count(code),
+    );
+    if (this.rangeSyncReceiver.start() === 'done') this.rangeSyncDone();
   }
 
   private installSnapshot(meta: SnapshotMeta): void {
@@ -557,6 +679,7 @@ export class RaftNode {
       if (this.stopped) return;
       if (err) return this.onDiskFatal(err);
       this.opts.durableLog.compact(meta.index);
+      this.opts.hooks?.onSnapshotSaved?.(meta.index);
       pending.done = true;
       this.releaseWrites();
     });

@@ -42,6 +42,8 @@ export type RaftEvent =
   | { readonly type: 'client.read'; readonly ctx: number }
   /** The log is durable through (index, term): every write issued before this report completed. */
   | { readonly type: 'storage.durable'; readonly index: number; readonly term: number }
+  /** The leader of `term` is alive (a range-sync chunk from it): resets the election timer. */
+  | { readonly type: 'leader.alive'; readonly msg: { readonly from: NodeId; readonly term: number } }
   /** A follower received a whole snapshot from `from` (checksum verified by the actor). */
   | { readonly type: 'snapshot.received'; readonly from: NodeId; readonly meta: SnapshotMeta }
   /** The leader's snapshot stream to a follower ended. */

@@ -68,6 +68,7 @@ function leaderOf(event: RaftEvent): NodeId | null {
     case 'rpc.heartbeat':
     case 'rpc.snapshot':
     case 'rpc.timeoutNow':
+    case 'leader.alive':
       return event.msg.from;
     default:
       return null;
@@ -115,6 +116,7 @@ export function createRaftMachine(core: RaftCore) {
         votes: () => ({}),
         transferCampaign: false,
       }),
+      resetElectionElapsed: assign({ electionElapsedTicks: 0 }),
       tickElection: assign({ electionElapsedTicks: ({ context }) => context.electionElapsedTicks + 1 }),
       adoptTerm: step((d, e, fx) => adoptTerm(core, d, msgTerm(e), leaderOf(e), fx)),
       markTransferCampaign: assign({ transferCampaign: true }),
@@ -193,6 +195,7 @@ export function createRaftMachine(core: RaftCore) {
       campaignWon: ({ context }) => tally(core, context) === 'won',
       quorumLost: ({ context }) => quorumLostAtTick(core, context),
       isFromOurLeaderTerm: ({ context, event }) => msgTerm(event) === context.term,
+      isFromCurrentLeader: ({ context, event }) => msgTerm(event) === context.term && leaderOf(event) === context.leader,
       canCampaignNow: ({ context, event }) => msgTerm(event) === context.term && canCampaign(core, context),
     },
   }).createMachine({
@@ -258,6 +261,7 @@ export function createRaftMachine(core: RaftCore) {
             { actions: 'handleSnapshotChunk' },
           ],
           'snapshot.received': { actions: 'handleSnapshotReceived' },
+          'leader.alive': { guard: 'isFromCurrentLeader', actions: 'resetElectionElapsed' },
           'rpc.timeoutNow': [
             { guard: 'isNewerTerm', target: 'candidate', actions: ['adoptTerm', 'markTransferCampaign'] },
             { guard: 'canCampaignNow', target: 'candidate', actions: 'markTransferCampaign' },

@@ -129,6 +129,37 @@ export interface SnapshotResponse extends MessageBase {
   readonly reject: boolean;
 }
 
+/** A data-file byte range named in a snapshot manifest. */
+export interface FileByteRange {
+  /** Relative path inside the state machine's data directory, e.g. `data/1/<id>.dat`. */
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+  /** The range's digest in the manifest (hex): the sender checks its bytes against it. */
+  readonly hash: string;
+}
+
+/**
+ * Range sync (seed 004): a follower installing a snapshot compared the manifest's per-range
+ * (count, hash) digests with its own files and asks the leader only for the ranges that differ.
+ */
+export interface RangeRequest extends MessageBase {
+  readonly type: 'rangeRequest';
+  readonly snapshotIndex: number;
+  readonly ranges: readonly FileByteRange[];
+}
+
+/** One checksummed piece of a requested range; `start` is its byte offset in the file. */
+export interface RangeChunk extends MessageBase {
+  readonly type: 'rangeChunk';
+  readonly snapshotIndex: number;
+  readonly name: string;
+  readonly start: number;
+  readonly data: Uint8Array;
+  /** CRC-32 of `data`. */
+  readonly crc32: number;
+}
+
 export type RaftMessage =
   | VoteRequest
   | VoteResponse
@@ -138,7 +169,9 @@ export type RaftMessage =
   | HeartbeatResponse
   | TimeoutNow
   | SnapshotChunk
-  | SnapshotResponse;
+  | SnapshotResponse
+  | RangeRequest
+  | RangeChunk;
 
 export type RaftMessageType = RaftMessage['type'];
 
@@ -147,5 +180,5 @@ export type RaftMessageType = RaftMessage['type'];
  * critical; data messages carry entries and snapshot bytes.
  */
 export function channelOf(type: RaftMessageType): 'control' | 'data' {
-  return type === 'append' || type === 'snapshot' ? 'data' : 'control';
+  return type === 'append' || type === 'snapshot' || type === 'rangeChunk' ? 'data' : 'control';
 }

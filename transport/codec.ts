@@ -18,6 +18,8 @@
  *   7 timeoutNow     [7, term]
  *   8 snapshot       [8, term, metaIndex, metaTerm, [voters], [learners], offset, totalBytes, data, done]
  *   9 snapshotResp   [9, term, index, offset, done, reject]
+ *  10 rangeRequest   [10, term, snapshotIndex, [name1, start1, end1, hash1, name2, ...]]
+ *  11 rangeChunk     [11, term, snapshotIndex, name, start, data, crc32]
  *
  * Entries of an append are flat (term, kind, data) triples; entry i has index prevIndex + 1 + i.
  * Decoding runs the structural pre-scan (cborScan.ts), then cbor-x, then a strict schema check.
@@ -25,7 +27,7 @@
  * Uint8Array (views into the frame unless `copyBuffers`).
  */
 import { Decoder, Encoder } from 'cbor-x';
-import type { Entry, EntryKind, Membership, NodeId, RaftMessage, SnapshotMeta } from '../machines/types.js';
+import type { Entry, EntryKind, FileByteRange, Membership, NodeId, RaftMessage, SnapshotMeta } from '../machines/types.js';
 import { scanCbor, type ScanLimits } from './cborScan.js';
 import { TransportError, TransportErrorCode } from './errors.js';
 
@@ -47,6 +49,8 @@ export const MessageTag = {
   timeoutNow: 7,
   snapshot: 8,
   snapshotResp: 9,
+  rangeRequest: 10,
+  rangeChunk: 11,
 } as const satisfies Record<RaftMessage['type'], number>;
 
 const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -82,13 +86,25 @@ export interface DecodeLimits {
   readonly entriesPerMessageMax: number;
   /** Voters plus learners in one snapshot's membership. */
   readonly membersMax: number;
+  /** Ranges in one rangeRequest. */
+  readonly rangesPerRequestMax: number;
 }
 
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
   messagesPerFrameMax: 65_536,
   entriesPerMessageMax: 65_536,
   membersMax: 1_024,
+  rangesPerRequestMax: 65_536,
 };
+
+/** Data-file names in range sync: a relative path of safe characters, no `..` segment. */
+const FILE_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*(\/[A-Za-z0-9_-][A-Za-z0-9_.-]*){0,7}$/;
+export function isRangeHash(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{8,128}$/.test(value);
+}
+export function isDataFileName(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 256 && FILE_NAME_PATTERN.test(value) && !value.includes('..');
+}
 
 // cbor-x, with every option that matters spelled out: plain CBOR only, no extensions.
 const CBOR_OPTIONS = {
@@ -222,6 +238,32 @@ function messageToWire(m: RaftMessage): unknown[] {
         checkIndex(m.offset, 'offset'),
         checkBool(m.done, 'done'),
         checkBool(m.reject, 'reject'),
+      ];
+    case 'rangeRequest': {
+      const flat: unknown[] = new Array<unknown>(m.ranges.length * 4);
+      for (let i = 0, j = 0; i < m.ranges.length; i++, j += 4) {
+        const r = m.ranges[i]!;
+        if (!isDataFileName(r.name)) encodeFail(`range ${i} has an invalid file name`);
+        if (!isRangeHash(r.hash)) encodeFail(`range ${i} has an invalid hash`);
+        flat[j] = r.name;
+        flat[j + 1] = checkIndex(r.start, 'range.start');
+        flat[j + 2] = checkIndex(r.end, 'range.end');
+        flat[j + 3] = r.hash;
+        if (r.end <= r.start) encodeFail(`range ${i} is empty`);
+      }
+      return [MessageTag.rangeRequest, term, checkIndex(m.snapshotIndex, 'snapshotIndex'), flat];
+    }
+    case 'rangeChunk':
+      if (!isDataFileName(m.name)) encodeFail('rangeChunk has an invalid file name');
+      if (!Number.isInteger(m.crc32) || m.crc32 < 0 || m.crc32 > 0xffffffff) encodeFail('crc32 must be a u32');
+      return [
+        MessageTag.rangeChunk,
+        term,
+        checkIndex(m.snapshotIndex, 'snapshotIndex'),
+        m.name,
+        checkIndex(m.start, 'start'),
+        checkBytes(m.data, 'data'),
+        m.crc32,
       ];
     default: {
       const unknown: { type?: unknown } = m;
@@ -636,6 +678,43 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
         done: bool(w, 4, 'done'),
         reject: bool(w, 5, 'reject'),
       };
+    case MessageTag.rangeRequest: {
+      arity(w, 4, 'rangeRequest');
+      const flat = array(w, 3, 'ranges');
+      if (flat.length % 4 !== 0) schemaFail('ranges must be (name, start, end, hash) quads');
+      const count = flat.length / 4;
+      if (count > limits.rangesPerRequestMax) lengthFail(`more than ${limits.rangesPerRequestMax} ranges`);
+      const ranges: FileByteRange[] = new Array<FileByteRange>(count);
+      for (let i = 0, j = 0; i < count; i++, j += 4) {
+        const name = flat[j];
+        if (!isDataFileName(name)) schemaFail(`range ${i} has an invalid file name`);
+        const start = idx(flat, j + 1, 'range.start');
+        const end = idx(flat, j + 2, 'range.end');
+        if (end <= start) schemaFail(`range ${i} is empty`);
+        const hash = flat[j + 3];
+        if (!isRangeHash(hash)) schemaFail(`range ${i} has an invalid hash`);
+        ranges[i] = { name, start, end, hash };
+      }
+      return { type: 'rangeRequest', from, to, term: idx(w, 1, 'term'), snapshotIndex: idx(w, 2, 'snapshotIndex'), ranges };
+    }
+    case MessageTag.rangeChunk: {
+      arity(w, 7, 'rangeChunk');
+      const name = w[3];
+      if (!isDataFileName(name)) schemaFail('rangeChunk has an invalid file name');
+      const crc32 = idx(w, 6, 'crc32');
+      if (crc32 > 0xffffffff) schemaFail('crc32 must be a u32');
+      return {
+        type: 'rangeChunk',
+        from,
+        to,
+        term: idx(w, 1, 'term'),
+        snapshotIndex: idx(w, 2, 'snapshotIndex'),
+        name,
+        start: idx(w, 4, 'start'),
+        data: bytes(w, 5, 'data'),
+        crc32,
+      };
+    }
     default:
       throw new TransportError(TransportErrorCode.unknownType, `unknown message type tag ${tag}`);
   }

@@ -53,5 +53,9 @@ export function format(item: string | RaftMessage): string {
       return `${head} snap=${m.meta.index}/${m.meta.term} off=${m.offset}/${m.totalBytes}${m.done ? ' done' : ''}`;
     case 'snapshotResp':
       return `${head} snap=${m.index} off=${m.offset}${m.reject ? ' reject' : ''}`;
+    case 'rangeRequest':
+      return `${head} snap=${m.snapshotIndex} ranges=${m.ranges.length}`;
+    case 'rangeChunk':
+      return `${head} snap=${m.snapshotIndex} ${m.name}@${m.start}+${m.data.byteLength}`;
   }
 }

@@ -51,7 +51,28 @@ export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>)
     done: fc.boolean(),
   });
   const snapshotResp = fc.record({ ...base, type: fc.constant('snapshotResp' as const), index: indexArb, offset: indexArb, done: fc.boolean(), reject: fc.boolean() });
-  return fc.oneof(vote, voteResp, append, appendResp, heartbeat, heartbeatResp, timeoutNow, snapshot, snapshotResp);
+  const fileName = fc.stringMatching(/^[a-z0-9_-]{1,12}(\/[a-z0-9_-]{1,12}){0,3}(\.dat)?$/);
+  const rangeRequest = fc.record({
+    ...base,
+    type: fc.constant('rangeRequest' as const),
+    snapshotIndex: indexArb,
+    ranges: fc.array(
+      fc
+        .record({ name: fileName, start: fc.nat({ max: 1 << 30 }), length: fc.integer({ min: 1, max: 1 << 20 }), hash: fc.stringMatching(/^[0-9a-f]{32}$/) })
+        .map((r) => ({ name: r.name, start: r.start, end: r.start + r.length, hash: r.hash })),
+      { maxLength: 8 },
+    ),
+  });
+  const rangeChunk = fc.record({
+    ...base,
+    type: fc.constant('rangeChunk' as const),
+    snapshotIndex: indexArb,
+    name: fileName,
+    start: indexArb,
+    data: fc.uint8Array({ maxLength: 64 }),
+    crc32: fc.nat({ max: 0xffffffff }),
+  });
+  return fc.oneof(vote, voteResp, append, appendResp, heartbeat, heartbeatResp, timeoutNow, snapshot, snapshotResp, rangeRequest, rangeChunk);
 }
 
 // ------------------------------------------------------------------------------------------------
