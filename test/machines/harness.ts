@@ -170,8 +170,9 @@ export function fmtMsg(m: RaftMessage): string {
       return `${head} snap ${m.meta.index}@${m.meta.term} offset ${m.offset}${m.done ? ' done' : ''}`;
     case 'snapshotResp':
       return `${head} index ${m.index} offset ${m.offset}${m.done ? ' done' : ''}${m.reject ? ' reject' : ''}`;
+    default:
+      return head; // messages the actor handles outside the machine (range sync)
   }
-  throw new Error(`unknown message ${JSON.stringify(m)}`);
 }
 
 /** The event a message becomes at its receiver. */
@@ -196,7 +197,7 @@ export function eventOf(m: RaftMessage): RaftEvent {
     case 'snapshotResp':
       return { type: 'rpc.snapshotResp', msg: m };
   }
-  throw new Error(`unknown message ${JSON.stringify(m)}`);
+  throw new Error(`not a machine event: ${m.type}`);
 }
 
 export interface NodeOptions {
