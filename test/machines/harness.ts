@@ -302,7 +302,8 @@ export class PureNode {
   private collect(actions: readonly RawAction[]): Effects {
     const fx = new Effects();
     for (const a of actions) fx.add(a);
-    if (fx.persist.length > 0) this.dirty = true;
+    // A persist, or a snapshot to install (the actor saves it before acknowledging anything after it).
+    if (fx.persist.length > 0 || fx.installSnapshot.length > 0) this.dirty = true;
     for (const s of fx.sends) {
       // As the node actor: an afterDurable message waits for every write issued so far.
       if (s.afterDurable && this.dirty) this.held.push(s.message);
