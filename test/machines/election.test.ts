@@ -86,6 +86,20 @@ describe('Rule 1 (§5.2): a follower campaigns only after its randomized electio
     expect(n1.role).to.equal('preCandidate');
   });
 
+  it('leader.alive (a range-sync chunk) from the current leader restarts the count; from anyone else it does not', () => {
+    const n1 = new PureNode('n1', { term: 1 });
+    n1.step(heartbeat('n2', 'n1', 1));
+    n1.tick(14);
+    expect(n1.step({ type: 'leader.alive', msg: { from: 'n3', term: 1 } }).empty).to.equal(true);
+    expect(n1.step({ type: 'leader.alive', msg: { from: 'n2', term: 0 } }).empty).to.equal(true);
+    expect(n1.ctx.electionElapsedTicks).to.equal(14);
+    expect(n1.step({ type: 'leader.alive', msg: { from: 'n2', term: 1 } }).empty).to.equal(true);
+    expect(n1.ctx.electionElapsedTicks).to.equal(0);
+    expect(n1.tick(14).empty).to.equal(true);
+    n1.tick();
+    expect(n1.role).to.equal('preCandidate');
+  });
+
   it('a learner never campaigns, by timeout or by admin.campaign', () => {
     const n4 = new PureNode('n4', { voters: ['n1', 'n2', 'n3'], learners: ['n4'], random: 0 });
     expect(n4.tick(100).empty).to.equal(true);

@@ -65,8 +65,8 @@ export class Effects {
   readonly sendSnapshot: SendSnapshotParams[] = [];
   readonly snapshotChunk: SnapshotChunkParams[] = [];
   readonly installSnapshot: InstallSnapshotParams[] = [];
-  /** Actions that are not effects (e.g. the `twoLeadersInOneTerm` invariant), with exec. */
-  readonly other: { type: string; exec: ((...args: any[]) => unknown) | undefined; info: unknown; params: unknown }[] = [];
+  /** Actions that are not effects (e.g. the `twoLeadersInOneTerm` invariant), unexecuted, with exec. */
+  readonly other: RawAction[] = [];
 
   add(action: RawAction): void {
     const params = action.params;
@@ -103,7 +103,7 @@ export class Effects {
         this.installSnapshot.push(params as InstallSnapshotParams);
         break;
       default:
-        this.other.push({ type: action.type, exec: action.exec, info: action.info, params });
+        this.other.push(action);
     }
   }
 
@@ -226,7 +226,7 @@ export class PureNode {
   readonly outbox: RaftMessage[] = [];
   /** Messages held until the writes issued before them are durable. */
   readonly held: RaftMessage[] = [];
-  /** A persist happened since the last sync. */
+  /** A persist (or a snapshot install) happened since the last sync. */
   dirty = false;
   /** Everything this node ever produced, for whole-transcript assertions. */
   readonly history = new Effects();

@@ -97,6 +97,19 @@ describe('Rule 16 (§7): snapshots for followers whose entries were compacted aw
     expect(n1.progress('n2')).to.include({ state: 'snapshot', pendingSnapshot: 5 });
   });
 
+  it('a snapshot answer of a newer term (forwarded by the actor) makes the leader a follower of that term', () => {
+    const { c } = behindSnapshot();
+    const n1 = c.n('n1');
+    const fx = n1.step({
+      type: 'rpc.snapshotResp',
+      msg: { type: 'snapshotResp', from: 'n2', to: 'n1', term: 4, index: 5, offset: 0, done: false, reject: true },
+    });
+    expect(n1.role).to.equal('follower');
+    expect(n1.term).to.equal(4);
+    expect(fx.writes).to.deep.equal(['hardState(term 4, vote -)']);
+    expect(n1.core.leader).to.equal(null);
+  });
+
   it('a snapshot at or below the follower\'s commit index is not installed; the answer carries the commit index', () => {
     const n2 = new PureNode('n2', { entries: ents(1, [1, 1, 1, 1, 1, 1]), term: 2 });
     n2.step(append({ prevIndex: 6, prevTerm: 1, commit: 6 }));
