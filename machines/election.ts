@@ -88,6 +88,8 @@ export function startElection(core: RaftCore, d: Draft, fx: EffectSink): void {
   d.electionTimeoutTicks = randomizedElectionTicks(core);
   fx.push({ type: 'persist', params: { hardState: { term: d.term, vote: core.id }, entries: [] } });
   voteRequests(core, d.term, false, d.transferCampaign, fx);
+  // Only the campaign that answers a TimeoutNow overrides the voters' leases; a retry does not.
+  d.transferCampaign = false;
 }
 
 /** Is this vote response for the campaign we are running? */

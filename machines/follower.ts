@@ -108,6 +108,15 @@ export function handleHeartbeat(core: RaftCore, d: Draft, msg: Heartbeat, fx: Ef
       afterDurable: false,
     },
   });
+  if (d.corrupt && core.log.lastIndex() < d.repairThroughIndex) {
+    // Damaged storage lost entries the leader may think we have: ask for everything after our last
+    // trusted entry (a rejection the leader treats as a regression), even while no entry flows.
+    const last = core.log.lastIndex();
+    fx.push({
+      type: 'send',
+      params: { message: appendResponse(core, msg.from, d.term, false, last + 1, last, core.log.lastTerm()), afterDurable: false },
+    });
+  }
   maybeApply(core, d, fx);
 }
 

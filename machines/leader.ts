@@ -11,7 +11,7 @@ import type { Proposal } from './events.js';
 import { maybeApply } from './follower.js';
 import { Progress } from './progress.js';
 import { committedIndex, quorumSize } from './quorum.js';
-import { entrySizeBytes } from './raftLog.js';
+import { entryOverheadBytes, entrySizeBytes } from './raftLog.js';
 import type { AppendResponse, Entry, HeartbeatResponse, NodeId } from './types.js';
 import { EntryKind } from './types.js';
 
@@ -84,8 +84,9 @@ export function handleProposal(core: RaftCore, d: Draft, tag: number, proposals:
   if (st.transferee !== null) return refuse('transfer-in-progress');
   if (proposals.length === 0) return;
   if (proposals.length > core.config.proposalEntriesMax) return refuse('batch-too-large');
+  // Counted as the uncommitted total counts them (data plus the per-entry allowance).
   let bytes = 0;
-  for (const p of proposals) bytes += p.data.byteLength;
+  for (const p of proposals) bytes += p.data.byteLength + entryOverheadBytes;
   if (st.uncommittedBytes > 0 && st.uncommittedBytes + bytes > core.config.uncommittedBytesMax) {
     return refuse('too-many-uncommitted');
   }
@@ -230,8 +231,10 @@ export function handleHeartbeatResponse(core: RaftCore, d: Draft, msg: Heartbeat
   pr.probeSent = false;
   if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
   if (pr.match < core.log.lastIndex()) maybeSendAppend(core, d, msg.from, true, fx);
-  if (msg.readCtx > pr.readCtxAcked) {
-    pr.readCtxAcked = msg.readCtx;
+  // A peer can only confirm a ReadIndex context we actually sent (never trust a larger one).
+  const ctx = Math.min(msg.readCtx, st.readCtxSent);
+  if (ctx > pr.readCtxAcked) {
+    pr.readCtxAcked = ctx;
     releaseReads(core, d, fx);
   }
 }

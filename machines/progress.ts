@@ -128,7 +128,13 @@ export class Progress {
    */
   maybeDecrTo(rejected: number, matchHint: number): boolean {
     if (this.state === 'replicate') {
-      if (rejected <= this.match) return false;
+      if (rejected <= this.match) {
+        // Stale, unless the follower says it holds less than we believed (its log went back:
+        // a restart after disk damage). Believing it is always safe: match only counts toward
+        // commitment, and a lower match only delays it.
+        if (matchHint >= this.match) return false;
+        this.match = matchHint;
+      }
       this.next = this.match + 1;
       return true;
     }

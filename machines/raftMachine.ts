@@ -145,7 +145,11 @@ export function createRaftMachine(core: RaftCore) {
         fx.push({ type: 'readRefused', params: { tag: e.ctx, code: 'not-leader', leader: d.leader } }),
       ),
       becomeLeader: step((d, _e, fx) => becomeLeader(core, d, fx)),
-      leaveLeader: step((_d, _e, fx) => leaveLeader(core, fx)),
+      leaveLeader: step((d, _e, fx) => {
+        leaveLeader(core, fx);
+        // A deposed leader no longer knows a leader (no lease, no self-referring hints).
+        d.leader = null;
+      }),
       leaderTick: step((d, _e, fx) => leaderTick(core, d, fx)),
       handleProposal: step((d, e: Extract<RaftEvent, { type: 'client.propose' }>, fx) =>
         handleProposal(core, d, e.tag, e.proposals, fx),
@@ -168,6 +172,7 @@ export function createRaftMachine(core: RaftCore) {
     },
     guards: {
       electionDue: ({ context }) => context.electionElapsedTicks + 1 >= context.electionTimeoutTicks,
+      electionDueWithPreVote: ({ context }) => context.electionElapsedTicks + 1 >= context.electionTimeoutTicks && core.config.preVote,
       canCampaignAtTimeout: ({ context }) =>
         context.electionElapsedTicks + 1 >= context.electionTimeoutTicks && canCampaign(core, context) && core.config.preVote,
       canElectAtTimeout: ({ context }) =>
@@ -197,6 +202,7 @@ export function createRaftMachine(core: RaftCore) {
       isFromOurLeaderTerm: ({ context, event }) => msgTerm(event) === context.term,
       isFromCurrentLeader: ({ context, event }) => msgTerm(event) === context.term && leaderOf(event) === context.leader,
       canCampaignNow: ({ context, event }) => msgTerm(event) === context.term && canCampaign(core, context),
+      isNewerTermAndCanCampaign: ({ context, event }) => msgTerm(event) > context.term && canCampaign(core, context),
     },
   }).createMachine({
     id: 'raft',
@@ -263,7 +269,8 @@ export function createRaftMachine(core: RaftCore) {
           'snapshot.received': { actions: 'handleSnapshotReceived' },
           'leader.alive': { guard: 'isFromCurrentLeader', actions: 'resetElectionElapsed' },
           'rpc.timeoutNow': [
-            { guard: 'isNewerTerm', target: 'candidate', actions: ['adoptTerm', 'markTransferCampaign'] },
+            { guard: 'isNewerTermAndCanCampaign', target: 'candidate', actions: ['adoptTerm', 'markTransferCampaign'] },
+            { guard: 'isNewerTerm', target: 'follower', reenter: true, actions: 'adoptTerm' },
             { guard: 'canCampaignNow', target: 'candidate', actions: 'markTransferCampaign' },
           ],
         },
@@ -297,7 +304,13 @@ export function createRaftMachine(core: RaftCore) {
         entry: 'startElection',
         always: { guard: 'campaignWon', target: 'leader' },
         on: {
-          tick: [{ guard: 'electionDue', target: 'candidate', reenter: true }, { actions: 'tickElection' }],
+          // A failed election starts over with a pre-vote (etcd's hup): a node cut off from the
+          // cluster must not keep raising its term.
+          tick: [
+            { guard: 'electionDueWithPreVote', target: 'preCandidate' },
+            { guard: 'electionDue', target: 'candidate', reenter: true },
+            { actions: 'tickElection' },
+          ],
           'rpc.voteResp': [
             { guard: 'isNewerTermVoteResponse', target: 'follower', actions: 'adoptTerm' },
             { guard: 'voteWins', target: 'leader', actions: 'recordVote' },

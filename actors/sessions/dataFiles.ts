@@ -261,9 +261,22 @@ export class DataFiles {
     if (pos >= 0) this.withPending.splice(pos, 1);
   }
 
-  /** Make every written byte and every name change durable (before a snapshot is reported taken). */
-  syncAll(): void {
+  /** Files written by range sync before they were part of the state (made durable by `syncAll`). */
+  private readonly rangeWritten = new Set<string>();
+
+  /**
+   * Make every written byte and every name change durable (before a snapshot is reported taken).
+   * `everything`: fsync every file of the state, whatever this process wrote (after a restore, the
+   * bytes on disk may come from a replay or range sync that this state's file objects never saw).
+   */
+  syncAll(everything = false): void {
     this.flushAll();
+    for (const f of this.byLow.values()) if (everything || this.rangeWritten.has(f.name)) f.unsynced = true;
+    if (everything) {
+      this.dirtyDirs.add('').add('data').add('trash');
+      for (const f of this.byLow.values()) this.dirtyDirs.add(`data/${f.replayClass}`);
+    }
+    this.rangeWritten.clear();
     for (const f of this.byLow.values()) {
       if (!f.unsynced) continue;
       this.fs.fsync(this.handleOf(f));
@@ -476,6 +489,8 @@ export class DataFiles {
 
   /** Write bytes at `start` of the named data file, bringing it back from trash or creating it. */
   writeAny(name: string, trashName: string, start: number, bytes: Uint8Array): void {
+    // Remembered by name: a restore replaces the file objects, and must still sync these bytes.
+    this.rangeWritten.add(name);
     const f = this.byName(name);
     if (f !== undefined) {
       this.flush(f);

@@ -272,6 +272,12 @@ export class Planner {
       this.untrack(it);
     }
     this.recomputeTails();
+    // No retry here: a refusal is back-pressure (or a lost leadership), and retrying at once would
+    // spin. Waiting requests are retried when entries are appended or applied, or by `retry()`.
+  }
+
+  /** Retry waiting store requests (the host calls it once per tick). */
+  retry(): void {
     this.pump();
   }
 

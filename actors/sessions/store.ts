@@ -158,6 +158,9 @@ export class SessionsStore implements StateMachine {
     this.lastIndex = m.appliedIndex;
     this.lastTerm = m.appliedTerm;
     this.reconciled = true;
+    // The files must be durable before the installed snapshot is saved and relied on: what range
+    // sync wrote, and bytes an earlier replay wrote without a sync.
+    this.files.syncAll(true);
     this.rememberFiles(m);
   }
 

@@ -20,6 +20,7 @@ export interface SimArgs {
   workers: number;
   quiet: boolean;
   stopAtFirst: boolean;
+  sessions: boolean;
 }
 
 export function parseArgs(argv: readonly string[]): SimArgs {
@@ -52,6 +53,7 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     workers: Math.max(1, Math.min(Number(get('--workers') ?? String(Math.min(2, cpus().length))), seeds.length)),
     quiet: argv.includes('--quiet'),
     stopAtFirst: argv.includes('--stop-at-first'),
+    sessions: argv.includes('--sessions'),
   };
 }
 
@@ -64,7 +66,7 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
   const runWorker = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const w = new Worker(workerFile, {
-        workerData: { nodeCount: args.nodeCount, bugs: args.bugs, faults: args.faults, chaosMs: args.chaosMs },
+        workerData: { nodeCount: args.nodeCount, bugs: args.bugs, faults: args.faults, chaosMs: args.chaosMs, sessions: args.sessions },
       });
       const next = (): void => {
         const seed = queue.shift();

@@ -3,6 +3,9 @@
  * production) over the simulated network and disk, with crash and restart.
  */
 import { RaftNode } from '../../actors/raftNode.js';
+import { SessionNode } from '../../actors/sessionNode.js';
+import { MemorySessionFs } from '../../actors/sessions/memoryFs.js';
+import { SessionsStore } from '../../actors/sessions/store.js';
 import type { RaftConfig } from '../../machines/config.js';
 import type { PlantedBug } from '../../machines/core.js';
 import type { NodeId } from '../../machines/types.js';
@@ -23,10 +26,16 @@ export interface ClusterConfig {
   readonly diskLatency: DiskLatency;
   readonly snapshotEntries: number;
   readonly compactMarginEntries: number;
+  /** Run the session store (SessionNode) instead of the hash-chain model. */
+  readonly sessions?: { readonly replayDelaysMs: readonly number[]; readonly dataFileBytesMax: number };
 }
+
+/** Milliseconds since the epoch at simulated time 0 (the leaders' clock in --sessions runs). */
+export const simEpochMs = 1_700_000_000_000;
 
 interface Incarnation {
   readonly node: RaftNode;
+  readonly host: SessionNode | null;
   readonly log: MemDurableLog;
   readonly snapshots: MemSnapshotStore;
   readonly machine: HashChainMachine;
@@ -41,6 +50,7 @@ export class SimCluster {
   readonly trace = new Trace(300);
   readonly ids: NodeId[];
   private readonly disks = new Map<NodeId, MemDisk>();
+  private readonly sessionDisks = new Map<NodeId, MemorySessionFs>();
   private readonly live = new Map<NodeId, Incarnation>();
   private readonly nodeRng: Rng;
   private readonly diskRng: Rng;
@@ -79,6 +89,18 @@ export class SimCluster {
 
   machine(id: NodeId): HashChainMachine | null {
     return this.live.get(id)?.machine ?? null;
+  }
+
+  host(id: NodeId): SessionNode | null {
+    return this.live.get(id)?.host ?? null;
+  }
+
+  /** The state digest a node would compare with its peers. */
+  digest(id: NodeId): string | null {
+    const inc = this.live.get(id);
+    if (inc === undefined) return null;
+    if (inc.host !== null) return inc.host.store.digest().overall;
+    return `${inc.machine.index}:${inc.machine.hash}`;
   }
 
   liveNodes(): RaftNode[] {
@@ -120,7 +142,7 @@ export class SimCluster {
     const snapshots = new MemSnapshotStore(disk, this.scheduler, this.diskRng, cfg.diskLatency);
     const machine = new HashChainMachine();
     const recovered = disk.recover();
-    const node = new RaftNode({
+    const base = {
       id,
       membership: { voters: this.ids, learners: [] },
       raft: cfg.raft,
@@ -129,14 +151,14 @@ export class SimCluster {
       durableLog: log,
       snapshotStore: snapshots,
       transport: this.network.endpoint(id),
-      stateMachine: machine,
       random: () => this.nodeRng.next(),
-      defer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
+      defer: (fn: () => void) => this.scheduler.schedule(0, () => this.guard(fn)),
       snapshotEntries: cfg.snapshotEntries,
       compactMarginEntries: cfg.compactMarginEntries,
-      snapshotTransfer: { chunkBytes: 8, windowChunks: 2, ackTimeoutTicks: 10, snapshotBytesMax: 1 << 20 },
+      snapshotTransfer: { chunkBytes: 64, windowChunks: 2, ackTimeoutTicks: 10, snapshotBytesMax: 1 << 24 },
+      rangeSyncOptions: { chunkBytes: 256, batchBytes: 4096, idleTicksMax: 10, retriesMax: 3 },
       bugs: cfg.bugs,
-      onStep: (n) => {
+      onStep: (n: RaftNode) => {
         this.checker.afterStep(n);
         if (n.role() === 'leader' && this.leaderTerms.get(n.id) !== n.term()) {
           this.leaderTerms.set(n.id, n.term());
@@ -144,11 +166,37 @@ export class SimCluster {
           this.onNewLeader?.(n);
         }
       },
-      onApply: (entries) => this.checker.onApply(id, entries),
-    });
+      onApply: (entries: readonly import('../../machines/types.js').Entry[]) => this.checker.onApply(id, entries),
+    };
+    let host: SessionNode | null = null;
+    let node: RaftNode;
+    if (cfg.sessions) {
+      let fs = this.sessionDisks.get(id);
+      if (fs === undefined) {
+        fs = new MemorySessionFs();
+        this.sessionDisks.set(id, fs);
+      }
+      const store = new SessionsStore({
+        fs,
+        // Small limits so that the simulator rotates, seals and deletes data files often.
+        limits: { recordBytesMax: 64, sessionBytesMax: 1024, sessionRecordsMax: 32, activeSessionsMax: 256, rangeRecordsMax: 4, rangeBytesMax: 512 },
+        defer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
+      });
+      host = new SessionNode({
+        ...base,
+        store,
+        replayDelaysMs: cfg.sessions.replayDelaysMs,
+        dataFileBytesMax: cfg.sessions.dataFileBytesMax,
+        clock: () => simEpochMs + this.scheduler.nowMs,
+      });
+      node = host.raft;
+    } else {
+      node = new RaftNode({ ...base, stateMachine: machine });
+    }
     this.checker.attach(node);
-    this.live.set(id, { node, log, snapshots, machine, epoch });
-    this.network.attach(id, (m) => this.guard(() => node.receive(m)));
+    this.live.set(id, { node, host, log, snapshots, machine, epoch });
+    const receiver = host ?? node;
+    this.network.attach(id, (m) => this.guard(() => receiver.receive(m)));
     this.trace.note(this.scheduler.nowMs, `${id} boots: term ${recovered.hardState.term}, log ${node.log.firstIndex()}..${node.log.lastIndex()}`);
     // Ticks at this incarnation's own phase.
     const tick = (): void => {
@@ -156,7 +204,8 @@ export class SimCluster {
       if (cur === undefined || cur.epoch !== epoch || cur.node.isStopped()) return;
       this.guard(() => {
         const before = cur.node.role();
-        cur.node.tick();
+        if (cur.host !== null) cur.host.tick();
+        else cur.node.tick();
         const after = cur.node.role();
         if (after !== before) this.trace.note(this.scheduler.nowMs, `${id} ${before} -> ${after} (term ${cur.node.term()})`);
       });
@@ -169,8 +218,10 @@ export class SimCluster {
     const inc = this.live.get(id);
     if (inc === undefined) return;
     this.live.delete(id);
-    inc.node.stop();
+    if (inc.host !== null) inc.host.stop();
+    else inc.node.stop();
     inc.log.crash();
+    this.sessionDisks.get(id)?.crash();
     inc.snapshots.crash();
     this.network.detach(id);
     this.checker.detach(id);

@@ -6,7 +6,10 @@
  */
 import { defaultRaftConfig, type RaftConfig } from '../../machines/config.js';
 import type { PlantedBug } from '../../machines/core.js';
-import { EntryKind, type NodeId } from '../../machines/types.js';
+import type { RaftNode } from '../../actors/raftNode.js';
+import type { CommandCallback } from '../../actors/sessionNode.js';
+import { CommandKind } from '../../machines/commands.js';
+import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
 import { SimCluster } from './cluster.js';
 import { calmNetwork } from './network.js';
 import { Rng } from './rng.js';
@@ -36,6 +39,8 @@ export interface ScenarioOptions {
   readonly bugs: ReadonlySet<PlantedBug>;
   readonly faults: readonly FaultKind[];
   readonly chaosMs: number;
+  /** Run the session store with a workload of session commands (create, append, rewrite, store, destroy). */
+  readonly sessions?: boolean;
 }
 
 export interface ScenarioResult {
@@ -90,6 +95,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     diskLatency: { syncMsMin: 0, syncMsMax: rng.pick([1, 2, 5, 20]) },
     snapshotEntries: rng.pick([10, 30, 100, 1000]),
     compactMarginEntries: rng.pick([0, 2, 10]),
+    ...(opts.sessions ? { sessions: { replayDelaysMs: [30, 150, 600], dataFileBytesMax: rng.pick([2048, 8192, 65536]) } } : {}),
   });
   const sched = cluster.scheduler;
   const faultRng = rng.fork();
@@ -104,25 +110,73 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
 
   // The client: proposes unique values to the node that leads (as a client following redirects
   // would), sometimes to a random node (which refuses).
-  const propose = (): void => {
-    if (!proposing) return;
-    // Mostly the newest leader; sometimes any node that believes it leads (a stale leader too) or
-    // any node at all (which refuses), as clients with stale views do.
+  const onAck = (entry: Entry | undefined, proposedAt: number): void => {
+    if (entry === undefined) return;
+    acked++;
+    cluster.checker.onAck(entry.index, entry.term);
+    if (healed && proposedAt >= healMs && ackedAfterHealMs < 0) ackedAfterHealMs = sched.nowMs;
+  };
+
+  // Mostly the newest leader; sometimes any node that believes it leads (a stale leader too) or
+  // any node at all (which refuses), as clients with stale views do.
+  const pickTarget = (): RaftNode | null => {
     const leaders = cluster.liveNodes().filter((n) => n.role() === 'leader');
     const r = workRng.next();
     const target =
       r < 0.7 ? cluster.leader() : r < 0.9 && leaders.length > 0 ? workRng.pick(leaders) : cluster.node(workRng.pick(cluster.ids));
-    if (target !== null && !target.isStopped()) {
-      const value = nextValue++;
-      const data = new Uint8Array(8);
-      new DataView(data.buffer).setFloat64(0, value);
-      const proposedAt = sched.nowMs;
-      target.propose({ kind: EntryKind.command, data }, (err, _result, entry) => {
-        if (err || entry === undefined) return;
-        acked++;
-        cluster.checker.onAck(entry.index, entry.term);
-        if (healed && proposedAt >= healMs && ackedAfterHealMs < 0) ackedAfterHealMs = sched.nowMs;
-      });
+    return target !== null && !target.isStopped() ? target : null;
+  };
+
+  // The hash-chain workload: unique values.
+  const proposeValue = (target: RaftNode): void => {
+    const value = nextValue++;
+    const data = new Uint8Array(8);
+    new DataView(data.buffer).setFloat64(0, value);
+    const proposedAt = sched.nowMs;
+    target.propose({ kind: EntryKind.command, data }, (err, _result, entry) => !err && onAck(entry, proposedAt));
+  };
+
+  // The session workload: sessions on a few topics, appended to, rewritten, stored for replay,
+  // destroyed; restored ones come back through the scheduler.
+  const sessions: Uint8Array[] = [];
+  const topics = ['orders', 'carts', 'chats'];
+  const proposeSessionCommand = (target: RaftNode): void => {
+    const host = cluster.host(target.id);
+    if (host === null) return;
+    const proposedAt = sched.nowMs;
+    const done: CommandCallback = (err, result, entry) => {
+      if (err || result === undefined) return;
+      onAck(entry, proposedAt);
+      if (result.ok && result.value !== null && entry !== undefined && sessions.length < 64) {
+        const kind = host.store.getSession(result.value) !== null ? 'session' : 'other';
+        if (kind === 'session' && !sessions.some((x) => sameId(x, result.value!))) sessions.push(result.value);
+      }
+    };
+    const r = workRng.next();
+    const value = new TextEncoder().encode(`v${nextValue++}`);
+    if (sessions.length === 0 || r < 0.15) {
+      host.submit({ kind: CommandKind.sessionCreate, topic: workRng.pick(topics), envelope: null }, done);
+      return;
+    }
+    const k = workRng.int(0, sessions.length - 1);
+    const session = sessions[k]!;
+    if (r < 0.6) host.submit({ kind: CommandKind.sessionAppend, session, bytes: value, envelope: null }, done);
+    else if (r < 0.7) host.submit({ kind: CommandKind.sessionRewrite, session, bytes: value, envelope: null }, done);
+    else if (r < 0.9) {
+      sessions.splice(k, 1);
+      host.storeSession(session, workRng.int(0, 2), null, done);
+    } else {
+      sessions.splice(k, 1);
+      host.submit({ kind: CommandKind.sessionDestroy, session, envelope: null }, done);
+    }
+  };
+
+  const propose = (): void => {
+    if (!proposing) return;
+    const target = pickTarget();
+    if (target !== null) {
+      if (opts.sessions) proposeSessionCommand(target);
+      else proposeValue(target);
     }
     sched.schedule(workRng.int(1, 15), propose);
   };
@@ -329,8 +383,8 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   }
   if (!failed()) {
     cluster.checker.checkAcked(cluster.liveNodes());
-    // Every node's state machine holds the same state (the simulator's digest: index and hash chain).
-    const digests = new Set(cluster.ids.map((id) => `${cluster.machine(id)!.index}:${cluster.machine(id)!.hash}`));
+    // Every node's state machine holds the same state (the store's digest, or the hash chain's).
+    const digests = new Set(cluster.ids.map((id) => cluster.digest(id)));
     if (digests.size > 1) {
       cluster.checker.violations.push({
         property: 'state-digest',
@@ -365,4 +419,10 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       snapshotsSent,
     },
   };
+}
+
+function sameId(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
 }

@@ -2,14 +2,31 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { runScenario } from './scenario.js';
 
-const data = workerData as { nodeCount?: number; bugs: string[]; faults: string[]; chaosMs: number };
+const data = workerData as { nodeCount?: number; bugs: string[]; faults: string[]; chaosMs: number; sessions: boolean };
 parentPort!.on('message', (seed: number) => {
+  try {
+    run(seed);
+  } catch (err) {
+    // A scenario that cannot even run is a failure of that seed, reported like a violation.
+    const e = err instanceof Error ? err : new Error(String(err));
+    parentPort!.postMessage({
+      seed,
+      nodeCount: data.nodeCount ?? 0,
+      violations: [{ property: 'harness-error', node: null, timeMs: 0, detail: e.stack ?? e.message }],
+      trace: [],
+      stats: { simMs: 0, steps: 0, acked: 0, committed: 0, maxTerm: 0, faults: 0, snapshotsSent: 0 },
+    });
+  }
+});
+
+function run(seed: number): void {
   const result = runScenario({
     seed,
     ...(data.nodeCount !== undefined ? { nodeCount: data.nodeCount } : {}),
     bugs: new Set(data.bugs as never[]),
     faults: data.faults as never[],
     chaosMs: data.chaosMs,
+    sessions: data.sessions,
   });
   parentPort!.postMessage(result);
-});
+}

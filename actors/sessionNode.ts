@@ -1,0 +1,218 @@
+/**
+ * A sessionraft node: Raft (RaftNode) with the session store as its state machine, the leader's
+ * planner (every command a leader proposes is planned once, with the parameters replicas must not
+ * compute themselves) and the replay scheduler (restores stored sessions when due). The same code
+ * runs in the simulator and in node processes; the clock is injected.
+ */
+import { crc32 } from 'node:zlib';
+import { CommandKind, type Command, type Envelope } from '../machines/commands.js';
+import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../machines/types.js';
+import { ProposalError } from './proposals.js';
+import type { RangeSyncStore } from './rangeSync.js';
+import { RaftNode, type NodeOptions, type NodeStatus } from './raftNode.js';
+import { ResultCode, SessionsError, SessionsErrorCode } from './sessions/errors.js';
+import { Planner, type PlanOutcome, type Proposed } from './sessions/planner.js';
+import { ReplayScheduler } from './sessions/scheduler.js';
+import type { SessionsStore } from './sessions/store.js';
+import type { CommandResult, FileRange } from './sessions/types.js';
+
+/** Why a request did not get a result: a stable code, and the leader to try when known. */
+export class RequestError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly leader: NodeId | null = null,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'RequestError';
+  }
+}
+
+/** The result of a command, and the log entry it became (index and term: its command ID). */
+export type CommandCallback = (err: RequestError | null, result?: CommandResult, entry?: Entry) => void;
+
+export interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSync' | 'hooks'> {
+  readonly store: SessionsStore;
+  /** Replay classes: the delay of each (the class is its position). */
+  readonly replayDelaysMs: readonly number[];
+  readonly dataFileBytesMax?: number;
+  /** Milliseconds since the epoch; used only by the leader (due times, replay). */
+  readonly clock: () => number;
+}
+
+interface Pending {
+  readonly cb: CommandCallback;
+}
+
+function toRequestError(err: ProposalError | SessionsError | Error): RequestError {
+  if (err instanceof ProposalError) {
+    const code =
+      err.code === 'not-leader' ? 'NOT_LEADER' : err.code === 'proposal-lost' || err.code === 'leader-changed' || err.code === 'node-stopped' ? 'UNKNOWN_OUTCOME' : 'BUSY';
+    return new RequestError(code, err.message, err.leader);
+  }
+  if (err instanceof SessionsError) {
+    if (err.code === SessionsErrorCode.notLeader) return new RequestError('NOT_LEADER', err.message);
+    if (err.code === SessionsErrorCode.plannerReset) return new RequestError('UNKNOWN_OUTCOME', err.message);
+    if (err.code === SessionsErrorCode.plannerBusy) return new RequestError('BUSY', err.message);
+    return new RequestError(err.code, err.message);
+  }
+  return new RequestError('INTERNAL', err.message);
+}
+
+/** `data/<class>/<32 hex>.dat` -> the store's range (count is not needed to read or write). */
+function fileRangeOf(r: FileByteRange): FileRange | null {
+  const m = /^data\/(\d{1,2})\/([0-9a-f]{16})([0-9a-f]{16})\.dat$/.exec(r.name);
+  if (m === null) return null;
+  return {
+    name: r.name,
+    replayClass: Number(m[1]),
+    fileHigh: parseInt(m[2]!, 16),
+    fileLow: parseInt(m[3]!, 16),
+    start: r.start,
+    end: r.end,
+    count: 0,
+    hash: r.hash,
+  };
+}
+
+export class SessionNode {
+  readonly raft: RaftNode;
+  readonly store: SessionsStore;
+  readonly planner: Planner;
+  readonly scheduler: ReplayScheduler;
+
+  constructor(opts: SessionNodeOptions) {
+    const store = opts.store;
+    this.store = store;
+    this.planner = new Planner({
+      store,
+      replayDelaysMs: opts.replayDelaysMs,
+      ...(opts.dataFileBytesMax !== undefined ? { dataFileBytesMax: opts.dataFileBytesMax } : {}),
+      clock: opts.clock,
+      propose: (batch) => this.proposeBatch(batch),
+      onOutcome: (context, outcome) => this.onDeferredOutcome(context, outcome),
+    });
+    this.scheduler = new ReplayScheduler({ store, planner: this.planner, clock: opts.clock });
+    const rangeSync: RangeSyncStore = {
+      missingRanges: (manifest) => store.missingRanges(manifest).map((r) => ({ name: r.name, start: r.start, end: r.end, hash: r.hash })),
+      readRange: (r) => {
+        const fr = fileRangeOf(r);
+        if (fr === null) throw new SessionsError(SessionsErrorCode.rangeUnknown, `not a data file: ${r.name}`);
+        return store.readRange(fr).bytes;
+      },
+      writeRange: (r, data) => {
+        const fr = fileRangeOf(r);
+        if (fr === null) throw new SessionsError(SessionsErrorCode.rangeUnknown, `not a data file: ${r.name}`);
+        store.writeRange({ range: fr, bytes: data, crc32: crc32(data) >>> 0 });
+      },
+    };
+    this.raft = new RaftNode({
+      ...opts,
+      stateMachine: store,
+      rangeSync,
+      hooks: {
+        onLeadershipChanged: (isLeader) => {
+          this.scheduler.reset();
+          if (isLeader) {
+            const log = this.raft.log;
+            const from = Math.max(store.appliedIndex + 1, log.firstIndex());
+            this.planner.reset(store, from <= log.lastIndex() ? log.range(from, log.lastIndex()) : []);
+          } else {
+            this.planner.stepDown();
+          }
+        },
+        onLeaderAppended: (entries) => this.planner.appended(entries),
+        onProposalsRefused: () => this.planner.refused(),
+        onSnapshotSaved: (index) => {
+          store.snapshotSaved(index);
+        },
+      },
+    });
+  }
+
+  get id(): NodeId {
+    return this.raft.id;
+  }
+
+  /** One clock tick: Raft's, then (on the leader) the replay scheduler's. */
+  tick(): void {
+    this.raft.tick();
+    if (this.planner.isLeader && !this.raft.isStopped()) {
+      this.planner.retry();
+      this.scheduler.tick();
+    }
+  }
+
+  receive(msg: RaftMessage): void {
+    this.raft.receive(msg);
+  }
+
+  status(): NodeStatus {
+    return this.raft.status();
+  }
+
+  /**
+   * A client command (SessionCreate, SessionAppend, SessionRewrite, SessionDestroy,
+   * ClientRegister). Only the leader accepts it (else NOT_LEADER with the leader to try).
+   */
+  submit(cmd: Command, cb: CommandCallback): void {
+    if (cmd.kind === CommandKind.sessionStore) return cb(new RequestError('BAD_REQUEST', 'use storeSession'));
+    if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    const env: Envelope | null = 'envelope' in cmd ? cmd.envelope : null;
+    if (env !== null) {
+      // A retry of a command already applied: answer from the client table, apply nothing.
+      const seen = this.store.clientResult(readU64(env.client, 0), readU64(env.client, 8), env.seq);
+      if (seen === 'stale') return cb(null, { ok: false, code: ResultCode.seqStale, value: null });
+      if (typeof seen === 'object') return cb(null, { ...seen, duplicate: true });
+    }
+    try {
+      this.planner.submit(cmd, { cb } satisfies Pending);
+    } catch (err) {
+      cb(toRequestError(err as Error));
+    }
+  }
+
+  /** Store a session for replay in `replayClass` (the leader computes due time, file and offset). */
+  storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: CommandCallback): void {
+    if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    const out = this.planner.storeSession(session, replayClass, { envelope, context: { cb } satisfies Pending });
+    if (out.status === 'duplicate') cb(null, out.result);
+    else if (out.status === 'rejected') cb(toRequestError(out.error));
+  }
+
+  /** A linearizable read barrier (ReadIndex): cb(null) once reading the store is linearizable. */
+  read(cb: (err: RequestError | null) => void): void {
+    this.raft.read((err) => cb(err ? toRequestError(err) : null));
+  }
+
+  stop(): void {
+    this.raft.stop();
+    this.planner.stepDown();
+  }
+
+  private proposeBatch(batch: readonly Proposed[]): void {
+    for (const p of batch) {
+      const pending = p.context as Pending | null;
+      this.raft.propose({ kind: EntryKind.command, data: p.data }, (err, result, entry) => {
+        if (pending === null) return;
+        if (err) pending.cb(toRequestError(err));
+        else pending.cb(null, result as CommandResult, entry);
+      });
+    }
+  }
+
+  private onDeferredOutcome(context: unknown, outcome: PlanOutcome): void {
+    const pending = context as Pending | null;
+    if (pending === null) return;
+    if (outcome.status === 'duplicate') pending.cb(null, outcome.result);
+    else if (outcome.status === 'rejected') pending.cb(toRequestError(outcome.error));
+  }
+}
+
+function readU64(b: Uint8Array, at: number): number {
+  let hi = 0;
+  let lo = 0;
+  for (let k = 0; k < 4; k++) hi = hi * 256 + b[at + k]!;
+  for (let k = 4; k < 8; k++) lo = lo * 256 + b[at + k]!;
+  return hi * 0x1_0000_0000 + lo;
+}

@@ -1,0 +1,63 @@
+import { expect } from 'chai';
+import { Cluster, cmd, PureNode } from './harness.js';
+
+describe('regressions: bugs found by review of the machines (each failed before its fix)', () => {
+  it('B1: a node that may not campaign (damaged storage, or a learner) ignores a TimeoutNow of a newer term', () => {
+    for (const opts of [{ term: 1, corrupt: true, repairThroughIndex: 5 }, { term: 1, voters: ['n1', 'n2', 'n3'], learners: ['n4'] }]) {
+      const id = opts.learners ? 'n4' : 'n2';
+      const n = new PureNode(id, opts);
+      const fx = n.step({ type: 'rpc.timeoutNow', msg: { type: 'timeoutNow', from: 'n1', to: id, term: 2 } });
+      expect(n.role, id).to.equal('follower');
+      expect(n.term).to.equal(2);
+      expect(fx.msgs).to.deep.equal([]);
+    }
+  });
+
+  it('B2: a leader deposed by check-quorum forgets it led: answers a newer-term RequestVote and hints no leader', () => {
+    const c = new Cluster(['n1', 'n2', 'n3']);
+    c.elect('n1');
+    c.run(2);
+    for (let t = 0; t < 30 && c.n('n1').role === 'leader'; t++) c.run(1, (m) => m.from === 'n1' || m.to === 'n1');
+    const n1 = c.n('n1');
+    expect(n1.role).to.equal('follower');
+    expect(n1.ctx.leader).to.equal(null);
+    const vote = n1.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n2', to: 'n1', term: 2, lastIndex: 1, lastTerm: 1, preVote: false, transfer: false } });
+    expect(vote.msgs).to.deep.equal(['n1->n2 voteResp t2 granted (after durable)']);
+    expect(n1.propose(1, [cmd()]).proposalRefused).to.deep.equal([{ tag: 1, code: 'not-leader', leader: null }]);
+  });
+
+  it('B3: a candidate whose election times out runs pre-vote again (a cut-off node does not raise its term)', () => {
+    const n3 = new PureNode('n3', { term: 1 });
+    n3.tick(15);
+    n3.step({ type: 'rpc.voteResp', msg: { type: 'voteResp', from: 'n2', to: 'n3', term: 2, granted: true, preVote: true } });
+    expect(n3.role).to.equal('candidate');
+    expect(n3.term).to.equal(2);
+    n3.tick(100); // its vote requests are lost: it is cut off
+    expect(n3.term).to.equal(2);
+    expect(n3.history.writes.filter((w) => w.startsWith('hardState'))).to.deep.equal(['hardState(term 2, vote n3)']);
+  });
+
+  it('B4: only the campaign that answers TimeoutNow is a transfer campaign; its retry respects leases', () => {
+    const c = new Cluster(['n1', 'n2', 'n3']);
+    c.elect('n1');
+    c.run(2);
+    c.n('n1').step({ type: 'admin.transfer', to: 'n2' });
+    c.deliver();
+    expect(c.n('n2').history.msgs.slice(-1)).to.deep.equal(['n2->n3 vote t2 transfer last 1@1 (after durable)']);
+    c.drop(() => true); // the transfer election is lost
+    const retry = c.n('n2').tick(20);
+    expect(retry.messages.filter((m) => m.type === 'vote' && m.transfer)).to.deep.equal([]);
+  });
+
+  it('B5: the leader never holds more than uncommittedBytesMax uncommitted entry bytes (past the first batch)', () => {
+    const c = new Cluster(['n1', 'n2', 'n3'], { config: { uncommittedBytesMax: 200 } });
+    c.elect('n1');
+    c.run(2);
+    c.drop(() => true);
+    const n1 = c.n('n1');
+    for (const bytes of [150, 1, 1, 1]) {
+      const fx = n1.propose(bytes, [cmd(bytes)]);
+      expect(n1.core.leader!.uncommittedBytes, `after proposing ${bytes} bytes (${fx.proposalAccepted.length ? 'accepted' : 'refused'})`).to.be.at.most(200);
+    }
+  });
+});
