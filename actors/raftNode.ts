@@ -138,6 +138,9 @@ export class RaftNode {
   private pendingManifest: { meta: SnapshotMeta; data: Uint8Array; from: NodeId } | null = null;
 
   private readonly pendingWrites: PendingWrite[] = [];
+  /** The highest sequence number the durable log reported. */
+  private durableSeq = 0;
+  private writing = false;
   private flushScheduled = false;
   private stepping = false;
   private readonly queue: RaftEvent[] = [];
@@ -466,8 +469,15 @@ export class RaftNode {
         ...(w.truncateFrom !== undefined ? { truncateFrom: w.truncateFrom } : {}),
         ...(w.hardState !== undefined ? { hardState: w.hardState } : {}),
       };
-      const seq = this.opts.durableLog.write(lw);
-      this.pendingWrites.push({ seq, index: this.log.lastIndex(), term: this.log.lastTerm(), done: false, held: [] });
+      this.writing = true;
+      let seq: number;
+      try {
+        seq = this.opts.durableLog.write(lw);
+      } finally {
+        this.writing = false;
+      }
+      // A log may report durability from inside write() (it must not, but a planted bug does).
+      this.pendingWrites.push({ seq, index: this.log.lastIndex(), term: this.log.lastTerm(), done: seq <= this.durableSeq, held: [] });
     }
     // Proposals: tell the host what the leader appended, and refuse what was refused (with
     // everything queued behind it, so that accepted proposals never skip over a refused one).
@@ -537,8 +547,10 @@ export class RaftNode {
 
   private onDurable(seq: number): void {
     if (this.stopped) return;
+    if (seq > this.durableSeq) this.durableSeq = seq;
     for (const w of this.pendingWrites) if (w.seq !== 0 && w.seq <= seq) w.done = true;
-    this.releaseWrites();
+    // Not from inside write(): the write is pushed right after and released with the next report.
+    if (!this.writing) this.releaseWrites();
   }
 
   private releaseWrites(): void {

@@ -99,8 +99,11 @@ export function handleAppend(core: RaftCore, d: Draft, msg: AppendRequest, fx: E
 export function handleHeartbeat(core: RaftCore, d: Draft, msg: Heartbeat, fx: EffectSink): void {
   d.electionElapsedTicks = 0;
   d.leader = msg.from;
-  // The leader sends min(our match, its commit): entries we are known to share with it.
-  commitTo(core, d, Math.min(msg.commit, core.log.lastIndex()));
+  // The leader sends min(our match, its commit): entries we are known to share with it. Not after
+  // disk damage: recovery may have dropped a truncation record and brought back entries that were
+  // since replaced, so the leader's idea of our match proves nothing until we are repaired; only
+  // AppendEntries, whose consistency check verifies our log, may advance the commit index then.
+  if (!d.corrupt) commitTo(core, d, Math.min(msg.commit, core.log.lastIndex()));
   fx.push({
     type: 'send',
     params: {

@@ -119,6 +119,11 @@ export class SimDisk implements FileSystem {
     this.faults[op].push(code);
   }
 
+  /** Forget every armed fault (the simulator heals the cluster). */
+  clearFaults(): void {
+    for (const op of Object.keys(this.faults) as SimOp[]) this.faults[op].length = 0;
+  }
+
   /**
    * Flips one bit of a file's durable bytes (a random file with durable bytes when `path` is not
    * given, a random position unless `offset`/`bit` are). Returns what was flipped, or null if no

@@ -21,6 +21,7 @@ export interface SimArgs {
   quiet: boolean;
   stopAtFirst: boolean;
   sessions: boolean;
+  diskFaults: boolean;
 }
 
 export function parseArgs(argv: readonly string[]): SimArgs {
@@ -54,6 +55,7 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     quiet: argv.includes('--quiet'),
     stopAtFirst: argv.includes('--stop-at-first'),
     sessions: argv.includes('--sessions'),
+    diskFaults: argv.includes('--disk-faults'),
   };
 }
 
@@ -66,7 +68,7 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
   const runWorker = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const w = new Worker(workerFile, {
-        workerData: { nodeCount: args.nodeCount, bugs: args.bugs, faults: args.faults, chaosMs: args.chaosMs, sessions: args.sessions },
+        workerData: { nodeCount: args.nodeCount, bugs: args.bugs, faults: args.faults, chaosMs: args.chaosMs, sessions: args.sessions, diskFaults: args.diskFaults },
       });
       const next = (): void => {
         const seed = queue.shift();

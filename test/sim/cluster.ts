@@ -5,6 +5,10 @@
 import { RaftNode } from '../../actors/raftNode.js';
 import { SessionNode } from '../../actors/sessionNode.js';
 import { MemorySessionFs } from '../../actors/sessions/memoryFs.js';
+import { openLog, type OpenedLog } from '../../storage/openLog.js';
+import { SimDisk } from '../../storage/simDisk.js';
+import type { DurableLog, Recovered, SnapshotStore } from '../../storage/types.js';
+import type { SnapshotMeta } from '../../machines/types.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { RaftConfig } from '../../machines/config.js';
 import type { PlantedBug } from '../../machines/core.js';
@@ -26,6 +30,8 @@ export interface ClusterConfig {
   readonly diskLatency: DiskLatency;
   readonly snapshotEntries: number;
   readonly compactMarginEntries: number;
+  /** Use the real write-ahead log on the simulated faulty disk (SimDisk) instead of MemDisk. */
+  readonly diskFaults?: boolean;
   /** Run the session store (SessionNode) instead of the hash-chain model. */
   readonly sessions?: { readonly replayDelaysMs: readonly number[]; readonly dataFileBytesMax: number };
 }
@@ -36,8 +42,8 @@ export const simEpochMs = 1_700_000_000_000;
 interface Incarnation {
   readonly node: RaftNode;
   readonly host: SessionNode | null;
-  readonly log: MemDurableLog;
-  readonly snapshots: MemSnapshotStore;
+  readonly log: MemDurableLog | null;
+  readonly snapshots: MemSnapshotStore | null;
   readonly machine: HashChainMachine;
   readonly epoch: number;
 }
@@ -51,6 +57,18 @@ export class SimCluster {
   readonly ids: NodeId[];
   private readonly disks = new Map<NodeId, MemDisk>();
   private readonly sessionDisks = new Map<NodeId, MemorySessionFs>();
+  /** With diskFaults: each node's simulated disk (it survives crashes; the mount does not). */
+  readonly simDisks = new Map<NodeId, SimDisk>();
+  private readonly booting = new Set<NodeId>();
+  private readonly bootEpochs = new Map<NodeId, number>();
+  private readonly bootTimes = new Map<NodeId, number>();
+
+  /** When the node's current incarnation started (simulated ms), or -1. */
+  bootedAtMs(id: NodeId): number {
+    return this.live.has(id) ? (this.bootTimes.get(id) ?? -1) : -1;
+  }
+  /** What each boot recovered (the checker and the scenario look at corruption). */
+  readonly lastRecovery = new Map<NodeId, Recovered>();
   private readonly live = new Map<NodeId, Incarnation>();
   private readonly nodeRng: Rng;
   private readonly diskRng: Rng;
@@ -135,21 +153,59 @@ export class SimCluster {
   }
 
   boot(id: NodeId): void {
-    const disk = this.disks.get(id)!;
+    if (this.booting.has(id)) return;
+    const cfg = this.config;
+    if (!cfg.diskFaults) {
+      const disk = this.disks.get(id)!;
+      const log = new MemDurableLog(disk, this.scheduler, this.diskRng, cfg.diskLatency, cfg.bugs.has('skip-fsync'));
+      const snapshots = new MemSnapshotStore(disk, this.scheduler, this.diskRng, cfg.diskLatency);
+      this.startNode(id, disk.recover(), disk.snapshot, log, snapshots, log, snapshots);
+      return;
+    }
+    let sim = this.simDisks.get(id);
+    if (sim === undefined) {
+      sim = new SimDisk(this.scheduler, () => this.diskRng.next(), { writeLatencyMs: 0.1, syncLatencyMs: cfg.diskLatency.syncMsMax / 2, latencyJitterMs: 0.5 });
+      this.simDisks.set(id, sim);
+    }
+    this.booting.add(id);
+    const bootEpoch = ++this.epoch;
+    this.bootEpochs.set(id, bootEpoch);
+    openLog(sim.mount(), `data/${id}`, { plantSkipFsync: cfg.bugs.has('skip-fsync'), segmentBytesMax: 4096 }, (err, opened?: OpenedLog) => {
+      if (this.bootEpochs.get(id) !== bootEpoch || !this.booting.has(id)) return;
+      this.booting.delete(id);
+      if (err || opened === undefined) {
+        // The disk failed while recovering (an injected EIO): the process dies; the scenario restarts it.
+        this.trace.note(this.scheduler.nowMs, `${id} cannot open its log: ${err?.message}`);
+        return;
+      }
+      this.guard(() => {
+        this.lastRecovery.set(id, opened.recovered);
+        if (opened.recovered.corruption) this.trace.note(this.scheduler.nowMs, `${id} recovered with corruption ${opened.recovered.corruption.code} (first bad ${opened.recovered.corruption.firstBadIndex}, seen ${opened.recovered.corruption.lastIndexSeen})`);
+        this.startNode(id, opened.recovered, opened.snapshot, opened.log, opened.snapshots, null, null);
+      });
+    });
+  }
+
+  private startNode(
+    id: NodeId,
+    recovered: Recovered,
+    snapshot: { meta: SnapshotMeta; data: Uint8Array } | null,
+    durableLog: DurableLog,
+    snapshotStore: SnapshotStore,
+    memLog: MemDurableLog | null,
+    memSnapshots: MemSnapshotStore | null,
+  ): void {
     const epoch = ++this.epoch;
     const cfg = this.config;
-    const log = new MemDurableLog(disk, this.scheduler, this.diskRng, cfg.diskLatency, cfg.bugs.has('skip-fsync'));
-    const snapshots = new MemSnapshotStore(disk, this.scheduler, this.diskRng, cfg.diskLatency);
     const machine = new HashChainMachine();
-    const recovered = disk.recover();
     const base = {
       id,
       membership: { voters: this.ids, learners: [] },
       raft: cfg.raft,
       recovered,
-      snapshot: disk.snapshot,
-      durableLog: log,
-      snapshotStore: snapshots,
+      snapshot,
+      durableLog,
+      snapshotStore,
       transport: this.network.endpoint(id),
       random: () => this.nodeRng.next(),
       defer: (fn: () => void) => this.scheduler.schedule(0, () => this.guard(fn)),
@@ -167,6 +223,7 @@ export class SimCluster {
         }
       },
       onApply: (entries: readonly import('../../machines/types.js').Entry[]) => this.checker.onApply(id, entries),
+      onFatal: (err: Error) => this.trace.note(this.scheduler.nowMs, `${id} stops: disk failed (${err.message})`),
     };
     let host: SessionNode | null = null;
     let node: RaftNode;
@@ -194,7 +251,8 @@ export class SimCluster {
       node = new RaftNode({ ...base, stateMachine: machine });
     }
     this.checker.attach(node);
-    this.live.set(id, { node, host, log, snapshots, machine, epoch });
+    this.live.set(id, { node, host, log: memLog, snapshots: memSnapshots, machine, epoch });
+    this.bootTimes.set(id, this.scheduler.nowMs);
     const receiver = host ?? node;
     this.network.attach(id, (m) => this.guard(() => receiver.receive(m)));
     this.trace.note(this.scheduler.nowMs, `${id} boots: term ${recovered.hardState.term}, log ${node.log.firstIndex()}..${node.log.lastIndex()}`);
@@ -215,20 +273,31 @@ export class SimCluster {
   }
 
   crash(id: NodeId): void {
+    if (this.booting.has(id)) {
+      // Still recovering: the disk crashes under it; its pending callbacks never fire.
+      this.booting.delete(id);
+      this.simDisks.get(id)?.crash();
+      this.trace.note(this.scheduler.nowMs, `${id} crashes while recovering`);
+      return;
+    }
     const inc = this.live.get(id);
     if (inc === undefined) return;
     this.live.delete(id);
     if (inc.host !== null) inc.host.stop();
     else inc.node.stop();
-    inc.log.crash();
+    inc.log?.crash();
+    inc.snapshots?.crash();
+    this.simDisks.get(id)?.crash();
     this.sessionDisks.get(id)?.crash();
-    inc.snapshots.crash();
     this.network.detach(id);
     this.checker.detach(id);
     this.trace.note(this.scheduler.nowMs, `${id} crashes`);
   }
 
   restart(id: NodeId): void {
+    const inc = this.live.get(id);
+    // A node that stopped by itself (its disk failed: fail-stop) is restarted like a crashed one.
+    if (inc !== undefined && inc.node.isStopped()) this.crash(id);
     if (this.live.has(id)) return;
     this.boot(id);
   }

@@ -28,6 +28,8 @@ export const faultKinds = [
   'crash-all',
   'churn',
   'figure8',
+  'flip-bit',
+  'disk-error',
   'transfer',
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
@@ -39,6 +41,8 @@ export interface ScenarioOptions {
   readonly bugs: ReadonlySet<PlantedBug>;
   readonly faults: readonly FaultKind[];
   readonly chaosMs: number;
+  /** The real write-ahead log on the simulated faulty disk, with torn writes, bit flips and I/O errors. */
+  readonly diskFaults?: boolean;
   /** Run the session store with a workload of session commands (create, append, rewrite, store, destroy). */
   readonly sessions?: boolean;
 }
@@ -83,7 +87,8 @@ function raftConfigFor(rng: Rng): RaftConfig {
 
 export function runScenario(opts: ScenarioOptions): ScenarioResult {
   const rng = new Rng(opts.seed ^ 0x5eed);
-  const nodeCount = opts.nodeCount ?? rng.pick([3, 5]);
+  // Drawn from its own stream, so that naming the count (--nodes) replays the same run.
+  const nodeCount = opts.nodeCount ?? new Rng(opts.seed ^ 0xc0de).pick([3, 5]);
   const raft = raftConfigFor(rng);
   const electionTimeoutMs = raft.electionTimeoutTicksMin * tickMs;
   const cluster = new SimCluster({
@@ -95,6 +100,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     diskLatency: { syncMsMin: 0, syncMsMax: rng.pick([1, 2, 5, 20]) },
     snapshotEntries: rng.pick([10, 30, 100, 1000]),
     compactMarginEntries: rng.pick([0, 2, 10]),
+    ...(opts.diskFaults ? { diskFaults: true } : {}),
     ...(opts.sessions ? { sessions: { replayDelaysMs: [30, 150, 600], dataFileBytesMax: rng.pick([2048, 8192, 65536]) } } : {}),
   });
   const sched = cluster.scheduler;
@@ -184,10 +190,21 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   const heal = (): void => {
     cluster.network.heal();
     cluster.network.faults = { ...calmNetwork };
+    for (const disk of cluster.simDisks.values()) disk.clearFaults();
     for (const id of cluster.ids) cluster.restart(id);
     healed = true;
     healMs = sched.nowMs;
     cluster.trace.note(sched.nowMs, 'heal: network healed, every node up');
+  };
+
+  // The node whose storage was damaged on purpose, until it was repaired.
+  let damaged: NodeId | null = null;
+  let damagedAtMs = 0;
+  const refreshDamaged = (): void => {
+    if (damaged === null) return;
+    const n = cluster.node(damaged);
+    // Repaired: it booted after the damage, and it no longer reports corruption.
+    if (n !== null && !n.isStopped() && cluster.bootedAtMs(damaged) > damagedAtMs && !n.status().corrupt) damaged = null;
   };
 
   const injectFault = (): void => {
@@ -327,6 +344,38 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         sched.schedule(3 * holdMs, () => {
           if (cluster.onNewLeader !== null) cluster.onNewLeader = null;
         });
+        break;
+      }
+      case 'flip-bit': {
+        // A bit rots in a node's stored log or snapshot; the node finds out when it restarts.
+        // One damaged node at a time: losing the same entries on a majority is beyond Raft.
+        if (!opts.diskFaults) break;
+        refreshDamaged();
+        if (damaged !== null) break;
+        const victim = faultRng.pick(ids);
+        const disk = cluster.simDisks.get(victim);
+        const files = disk?.paths().filter((p) => /\/(wal\/[0-9]+\.wal|snap\/snap-[0-9]+-[0-9]+\.snap)$/.test(p)) ?? [];
+        if (disk === undefined || files.length === 0) break;
+        const flip = disk.flipBit(faultRng.pick(files));
+        if (flip === null) break;
+        damaged = victim;
+        damagedAtMs = sched.nowMs;
+        note(`flip bit ${flip.bit} at ${flip.path}:${flip.offset}, then restart ${victim}`);
+        cluster.crash(victim);
+        later(() => cluster.restart(victim));
+        break;
+      }
+      case 'disk-error': {
+        // The next write or fsync fails (EIO, or ENOSPC): the node must stop, never retry.
+        if (!opts.diskFaults) break;
+        const victim = faultRng.pick(ids);
+        const disk = cluster.simDisks.get(victim);
+        if (disk === undefined || !cluster.isUp(victim)) break;
+        const op = faultRng.pick(['write', 'sync'] as const);
+        const code = faultRng.pick(['EIO', 'ENOSPC'] as const);
+        disk.failNext(op, code);
+        note(`next ${op} of ${victim} fails with ${code}; restart it afterwards`);
+        later(() => cluster.restart(victim));
         break;
       }
       case 'transfer': {

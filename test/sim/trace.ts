@@ -12,7 +12,11 @@ export class Trace {
     this.items = new Array(capacity).fill('');
   }
 
+  /** SIM_TRACE=1 prints every note that is not a message as it happens (debugging a seed). */
+  private readonly echo = process.env.SIM_TRACE === '1';
+
   note(timeMs: number, item: string | RaftMessage): void {
+    if (this.echo && typeof item === 'string') process.stderr.write(`${timeMs.toFixed(0).padStart(7)}ms ${item}\n`);
     this.times[this.next] = timeMs;
     this.items[this.next] = item;
     this.next = (this.next + 1) % this.capacity;

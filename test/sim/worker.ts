@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { runScenario } from './scenario.js';
 
-const data = workerData as { nodeCount?: number; bugs: string[]; faults: string[]; chaosMs: number; sessions: boolean };
+const data = workerData as { nodeCount?: number; bugs: string[]; faults: string[]; chaosMs: number; sessions: boolean; diskFaults: boolean };
 parentPort!.on('message', (seed: number) => {
   try {
     run(seed);
@@ -27,6 +27,7 @@ function run(seed: number): void {
     faults: data.faults as never[],
     chaosMs: data.chaosMs,
     sessions: data.sessions,
+    diskFaults: data.diskFaults,
   });
   parentPort!.postMessage(result);
 }
