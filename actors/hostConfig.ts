@@ -1,0 +1,239 @@
+/**
+ * A node process's configuration: defaults, validation, and the three ways to give it (a JSON
+ * file, SESSIONRAFT_* environment variables, command-line flags; later ones win).
+ *
+ * Every node lists every node (itself included) with its three ports: raft (peers), client
+ * (clients; redirects name the leader's) and admin (HTTP /metrics, /status, /healthz).
+ */
+import { readFileSync } from 'node:fs';
+import type { LevelWithSilent } from 'pino';
+import type { StoreLimits } from './sessions/options.js';
+import type { ClientProtocolLimits } from '../transport/clientProtocol.js';
+import { isLoopbackHost } from '../transport/address.js';
+import { isNodeId } from '../transport/codec.js';
+
+export interface NodeAddress {
+  readonly host: string;
+  readonly raftPort: number;
+  readonly clientPort: number;
+  readonly adminPort: number;
+}
+
+export interface HostConfig {
+  readonly id: string;
+  /** Every node must have the same cluster ID (peers and clients check it). */
+  readonly clusterId: string;
+  /** The raft log goes under <dataDir>/raft, the session data files under <dataDir>/store. */
+  readonly dataDir: string;
+  /** Every node of the cluster, this one included. */
+  readonly nodes: Readonly<Record<string, NodeAddress>>;
+  /** Nodes that receive the log but do not vote (must be in `nodes`). */
+  readonly learners: readonly string[];
+  readonly tickMs: number;
+  readonly electionTimeoutTicksMin: number;
+  readonly heartbeatIntervalTicks: number;
+  readonly snapshotEntries: number;
+  readonly compactMarginEntries: number;
+  /** The replay classes' delays, class 0 first. Equal on every node. */
+  readonly replayDelaysMs: readonly number[];
+  /** A leader asked to stop hands over leadership first, waiting at most this long. */
+  readonly shutdownTransferMs: number;
+  readonly logLevel: LevelWithSilent;
+  /** undefined: pretty on a terminal, JSON otherwise. */
+  readonly logPretty?: boolean;
+  /** WebSocket URL of a Stately inspector relay. */
+  readonly inspect?: string;
+  /** Append XState inspection events to this file (JSON lines). */
+  readonly inspectFile?: string;
+  readonly inspectTicks?: boolean;
+  /** Allow non-loopback addresses without TLS (peer port) or authentication (client, admin ports). */
+  readonly insecure: boolean;
+  /** Mutual TLS between peers: PEM file paths. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+  readonly storeLimits?: Partial<StoreLimits>;
+  readonly clientLimits?: Partial<ClientProtocolLimits>;
+}
+
+export const hostDefaults = {
+  clusterId: 'sessionraft',
+  tickMs: 20,
+  electionTimeoutTicksMin: 10,
+  heartbeatIntervalTicks: 2,
+  snapshotEntries: 10_000,
+  compactMarginEntries: 1_000,
+  replayDelaysMs: [1_000, 10_000, 60_000, 600_000] as readonly number[],
+  shutdownTransferMs: 2_000,
+  logLevel: 'info' as LevelWithSilent,
+  insecure: false,
+};
+
+/** The embedded local cluster (`sessionraft cluster`, `npm start`). */
+export const localCluster = {
+  ids: ['n1', 'n2', 'n3'],
+  host: '127.0.0.1',
+  /** Node k (1-based) uses raft 7000+k, client 7100+k, admin 7200+k. */
+  basePort: 7000,
+  dataRoot: 'data',
+};
+
+export function localNodes(basePort = localCluster.basePort, ids = localCluster.ids, host = localCluster.host): Record<string, NodeAddress> {
+  const out: Record<string, NodeAddress> = {};
+  ids.forEach((id, k) => {
+    out[id] = { host, raftPort: basePort + 1 + k, clientPort: basePort + 101 + k, adminPort: basePort + 201 + k };
+  });
+  return out;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_ERR';
+  constructor(message: string) {
+    super(`CONFIG_ERR: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** `n1=127.0.0.1:7001:7101:7201,n2=...` (id=host:raftPort:clientPort:adminPort). */
+export function parseNodesSpec(spec: string): Record<string, NodeAddress> {
+  const out: Record<string, NodeAddress> = {};
+  for (const part of spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const m = /^([^=]+)=(.+):(\d+):(\d+):(\d+)$/.exec(part);
+    if (m === null) throw new ConfigError(`node ${JSON.stringify(part)}: expected id=host:raftPort:clientPort:adminPort`);
+    out[m[1]!] = { host: m[2]!, raftPort: Number(m[3]), clientPort: Number(m[4]), adminPort: Number(m[5]) };
+  }
+  return out;
+}
+
+export function formatNodesSpec(nodes: Readonly<Record<string, NodeAddress>>): string {
+  return Object.entries(nodes)
+    .map(([id, a]) => `${id}=${a.host}:${a.raftPort}:${a.clientPort}:${a.adminPort}`)
+    .join(',');
+}
+
+export function parseDelays(spec: string): number[] {
+  return spec.split(',').map((s) => {
+    const t = s.trim();
+    const m = /^(\d+)(ms|s|m|min|h)?$/.exec(t);
+    if (m === null) throw new ConfigError(`replay delay ${JSON.stringify(t)}: expected milliseconds or 200ms, 1s, 10s, 1m, 10m, 1h`);
+    const unit = m[2] ?? 'ms';
+    const f = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' || unit === 'min' ? 60_000 : 3_600_000;
+    return Number(m[1]) * f;
+  });
+}
+
+/** SESSIONRAFT_* variables (strings) to a partial config. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof HostConfig, unknown>> {
+  const out: Partial<Record<keyof HostConfig, unknown>> = {};
+  const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
+  if (env.SESSIONRAFT_ID) out.id = env.SESSIONRAFT_ID;
+  if (env.SESSIONRAFT_CLUSTER_ID) out.clusterId = env.SESSIONRAFT_CLUSTER_ID;
+  if (env.SESSIONRAFT_DATA_DIR) out.dataDir = env.SESSIONRAFT_DATA_DIR;
+  if (env.SESSIONRAFT_NODES) out.nodes = parseNodesSpec(env.SESSIONRAFT_NODES);
+  if (env.SESSIONRAFT_LEARNERS) out.learners = env.SESSIONRAFT_LEARNERS.split(',').filter((s) => s.length > 0);
+  if (env.SESSIONRAFT_TICK_MS) out.tickMs = num(env.SESSIONRAFT_TICK_MS);
+  if (env.SESSIONRAFT_ELECTION_TICKS) out.electionTimeoutTicksMin = num(env.SESSIONRAFT_ELECTION_TICKS);
+  if (env.SESSIONRAFT_HEARTBEAT_TICKS) out.heartbeatIntervalTicks = num(env.SESSIONRAFT_HEARTBEAT_TICKS);
+  if (env.SESSIONRAFT_SNAPSHOT_ENTRIES) out.snapshotEntries = num(env.SESSIONRAFT_SNAPSHOT_ENTRIES);
+  if (env.SESSIONRAFT_COMPACT_MARGIN) out.compactMarginEntries = num(env.SESSIONRAFT_COMPACT_MARGIN);
+  if (env.SESSIONRAFT_REPLAY_DELAYS) out.replayDelaysMs = parseDelays(env.SESSIONRAFT_REPLAY_DELAYS);
+  if (env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS) out.shutdownTransferMs = num(env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS);
+  if (env.SESSIONRAFT_LOG_LEVEL) out.logLevel = env.SESSIONRAFT_LOG_LEVEL;
+  if (env.SESSIONRAFT_LOG_PRETTY) out.logPretty = env.SESSIONRAFT_LOG_PRETTY === '1' || env.SESSIONRAFT_LOG_PRETTY === 'true';
+  if (env.SESSIONRAFT_INSPECT) out.inspect = env.SESSIONRAFT_INSPECT;
+  if (env.SESSIONRAFT_INSPECT_FILE) out.inspectFile = env.SESSIONRAFT_INSPECT_FILE;
+  if (env.SESSIONRAFT_INSECURE) out.insecure = env.SESSIONRAFT_INSECURE === '1' || env.SESSIONRAFT_INSECURE === 'true';
+  return out;
+}
+
+export function configFromFile(path: string): Partial<Record<keyof HostConfig, unknown>> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    return v as Partial<Record<keyof HostConfig, unknown>>;
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not a JSON object: ${(err as Error).message}`);
+  }
+}
+
+function posInt(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function port(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) throw new ConfigError(`${name} must be a port 0..65535, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Merges the layers (later wins), fills defaults and validates. Throws ConfigError. */
+export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, unknown>>[]): HostConfig {
+  const raw: Record<string, unknown> = { ...hostDefaults };
+  for (const l of layers) for (const [k, v] of Object.entries(l)) if (v !== undefined) raw[k] = v;
+  const id = raw.id;
+  if (!isNodeId(id)) throw new ConfigError(`id must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(id)} (flag --id, SESSIONRAFT_ID)`);
+  if (!isNodeId(raw.clusterId)) throw new ConfigError(`clusterId must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(raw.clusterId)}`);
+  if (typeof raw.dataDir !== 'string' || raw.dataDir.length === 0) throw new ConfigError('dataDir is required (flag --data-dir, SESSIONRAFT_DATA_DIR)');
+  const nodesRaw = raw.nodes;
+  if (nodesRaw === null || typeof nodesRaw !== 'object' || Array.isArray(nodesRaw)) {
+    throw new ConfigError('nodes is required: every node with its ports (flag --nodes id=host:raftPort:clientPort:adminPort,...)');
+  }
+  const nodes: Record<string, NodeAddress> = {};
+  for (const [nid, a] of Object.entries(nodesRaw as Record<string, unknown>)) {
+    if (!isNodeId(nid)) throw new ConfigError(`node ID ${JSON.stringify(nid)} must match [A-Za-z0-9_.-]{1,64}`);
+    const addr = a as Partial<NodeAddress> | null;
+    if (addr === null || typeof addr !== 'object' || typeof addr.host !== 'string' || addr.host.length === 0) throw new ConfigError(`node ${nid} needs a host`);
+    nodes[nid] = {
+      host: addr.host,
+      raftPort: port(addr.raftPort, `nodes.${nid}.raftPort`),
+      clientPort: port(addr.clientPort, `nodes.${nid}.clientPort`),
+      adminPort: port(addr.adminPort, `nodes.${nid}.adminPort`),
+    };
+  }
+  if (nodes[id] === undefined) throw new ConfigError(`nodes must include this node (${id})`);
+  const learners = (raw.learners ?? []) as unknown;
+  if (!Array.isArray(learners) || learners.some((l) => typeof l !== 'string' || nodes[l] === undefined)) throw new ConfigError('learners must name nodes listed in nodes');
+  if (learners.length >= Object.keys(nodes).length) throw new ConfigError('at least one node must be a voter');
+  const delays = raw.replayDelaysMs;
+  if (!Array.isArray(delays) || delays.length === 0 || delays.length > 16 || delays.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)) {
+    throw new ConfigError('replayDelaysMs must list 1..16 non-negative integers (milliseconds)');
+  }
+  const level = String(raw.logLevel);
+  if (!LEVELS.has(level)) throw new ConfigError(`logLevel must be one of ${[...LEVELS].join(', ')}`);
+  const insecure = raw.insecure === true;
+  const cfg: HostConfig = {
+    id,
+    clusterId: raw.clusterId,
+    dataDir: raw.dataDir,
+    nodes,
+    learners: learners as string[],
+    tickMs: posInt(raw.tickMs, 'tickMs'),
+    electionTimeoutTicksMin: posInt(raw.electionTimeoutTicksMin, 'electionTimeoutTicksMin'),
+    heartbeatIntervalTicks: posInt(raw.heartbeatIntervalTicks, 'heartbeatIntervalTicks'),
+    snapshotEntries: posInt(raw.snapshotEntries, 'snapshotEntries'),
+    compactMarginEntries: posInt(raw.compactMarginEntries, 'compactMarginEntries'),
+    replayDelaysMs: delays as number[],
+    shutdownTransferMs: posInt(raw.shutdownTransferMs, 'shutdownTransferMs'),
+    logLevel: level as LevelWithSilent,
+    ...(typeof raw.logPretty === 'boolean' ? { logPretty: raw.logPretty } : {}),
+    ...(typeof raw.inspect === 'string' ? { inspect: raw.inspect } : {}),
+    ...(typeof raw.inspectFile === 'string' ? { inspectFile: raw.inspectFile } : {}),
+    ...(raw.inspectTicks === true ? { inspectTicks: true } : {}),
+    insecure,
+    ...(raw.tls !== undefined ? { tls: raw.tls as HostConfig['tls'] } : {}),
+    ...(raw.storeLimits !== undefined ? { storeLimits: raw.storeLimits as Partial<StoreLimits> } : {}),
+    ...(raw.clientLimits !== undefined ? { clientLimits: raw.clientLimits as Partial<ClientProtocolLimits> } : {}),
+  };
+  if (cfg.heartbeatIntervalTicks >= cfg.electionTimeoutTicksMin) throw new ConfigError('heartbeatIntervalTicks must be smaller than electionTimeoutTicksMin');
+  const self = nodes[id]!;
+  if (!insecure && !isLoopbackHost(self.host)) {
+    throw new ConfigError(`host ${self.host} is not loopback: the client and admin ports have no authentication; bind loopback, or pass --insecure on a trusted network`);
+  }
+  return cfg;
+}

@@ -1,0 +1,240 @@
+/**
+ * A node's Prometheus metrics (prom-client, one Registry per node so that in-process clusters keep
+ * them apart). Gauges and counters read the node's own counters when scraped (nothing is counted
+ * twice on the hot path); the three latency histograms are observed as things happen.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { NodeStatus } from './raftNode.js';
+import type { StoreStats } from './sessions/index.js';
+import type { TransportStats } from '../transport/types.js';
+import type { ClientServerStats } from '../transport/clientServer.js';
+
+export interface MetricsSources {
+  readonly status: () => NodeStatus;
+  readonly raftCounters: () => ReadonlyMap<string, number>;
+  readonly transport: () => TransportStats;
+  readonly wal: () => { readonly batches: number; readonly fdatasyncs: number; readonly writes: number; readonly bytes: number };
+  readonly store: () => StoreStats;
+  readonly client: () => ClientServerStats;
+}
+
+/** Raft node counters that are rejected peer input (the rest are events). */
+const NODE_REJECTIONS = new Set(['wrong-receiver', 'unknown-peer', 'range-request-refused', 'range-chunk-unexpected', 'snapshot-manifest-refused']);
+const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const;
+
+const fastBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const commandBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class HostMetrics {
+  readonly registry = new Registry();
+  /** fdatasync / directory fsync of the raft log (seconds). */
+  readonly fsync: Histogram;
+  /** A log write from issue to durable (encoding, group commit, fsync). */
+  readonly append: Histogram;
+  /** A client command on the leader from request to result: proposed, replicated to a quorum, committed and applied. */
+  readonly commit: Histogram<'op'>;
+  private sources: MetricsSources | null = null;
+
+  constructor(defaultMetrics = true) {
+    const registers = [this.registry];
+    this.fsync = new Histogram({ name: 'sessionraft_fsync_seconds', help: 'fdatasync and directory fsync latency of the raft log', buckets: fastBuckets, registers });
+    this.append = new Histogram({ name: 'sessionraft_append_seconds', help: 'raft log write latency, from issue to durable', buckets: fastBuckets, registers });
+    this.commit = new Histogram({
+      name: 'sessionraft_commit_seconds',
+      help: 'client command latency on the leader, from request to committed and applied result',
+      labelNames: ['op'],
+      buckets: commandBuckets,
+      registers,
+    });
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    const self = this;
+    const src = (): MetricsSources | null => self.sources;
+
+    new Gauge({
+      name: 'sessionraft_role',
+      help: 'this node role (1 for the current one)',
+      labelNames: ['role'],
+      registers,
+      collect() {
+        const s = src();
+        if (s === null) return;
+        const role = s.status().role;
+        for (const r of ROLES) this.set({ role: r }, r === role ? 1 : 0);
+      },
+    });
+    const simple = (name: string, help: string, read: (st: NodeStatus) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = src();
+          if (s !== null) this.set(read(s.status()));
+        },
+      });
+    };
+    simple('sessionraft_is_leader', '1 when this node is the leader', (st) => (st.role === 'leader' ? 1 : 0));
+    simple('sessionraft_term', 'current raft term', (st) => st.term);
+    simple('sessionraft_commit_index', 'highest log index known committed', (st) => st.commitIndex);
+    simple('sessionraft_applied_index', 'highest log index applied to the session store', (st) => st.appliedIndex);
+    simple('sessionraft_last_index', 'last index in the log', (st) => st.lastIndex);
+    simple('sessionraft_persisted_index', 'last index durable in the log', (st) => st.persistedIndex);
+    simple('sessionraft_snapshot_index', 'index of the latest snapshot', (st) => st.snapshotIndex);
+    new Gauge({
+      name: 'sessionraft_peer_lag_entries',
+      help: 'on the leader: entries each follower lacks (last index - match index)',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s === null) return;
+        const st = s.status();
+        if (st.role !== 'leader') return;
+        for (const [peer, p] of Object.entries(st.progress)) if (peer !== st.id) this.set({ peer }, Math.max(0, st.lastIndex - p.match));
+      },
+    });
+    new Gauge({
+      name: 'sessionraft_peer_match_index',
+      help: 'on the leader: the highest index known replicated on each follower',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s === null) return;
+        const st = s.status();
+        if (st.role !== 'leader') return;
+        for (const [peer, p] of Object.entries(st.progress)) if (peer !== st.id) this.set({ peer }, p.match);
+      },
+    });
+    new Gauge({
+      name: 'sessionraft_peer_link_open',
+      help: 'outbound peer links open (1) or not (0), by channel',
+      labelNames: ['peer', 'channel'],
+      registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s === null) return;
+        for (const [peer, p] of Object.entries(s.transport().peers)) {
+          this.set({ peer, channel: 'control' }, p.control === 'open' ? 1 : 0);
+          this.set({ peer, channel: 'data' }, p.data === 'open' ? 1 : 0);
+        }
+      },
+    });
+    new Counter({
+      name: 'sessionraft_rejected_total',
+      help: 'rejected inputs by source (transport: peer input; node: raft; client: client port; store: commands applied with an error result) and stable code',
+      labelNames: ['source', 'code'],
+      registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s === null) return;
+        for (const [code, n] of Object.entries(s.transport().rejected)) this.inc({ source: 'transport', code }, n);
+        for (const [code, n] of s.raftCounters()) if (NODE_REJECTIONS.has(code)) this.inc({ source: 'node', code }, n);
+        for (const [code, n] of Object.entries(s.client().rejected)) this.inc({ source: 'client', code }, n);
+        for (const [code, n] of Object.entries(s.store().rejectedByCode)) this.inc({ source: 'store', code }, n);
+      },
+    });
+    new Counter({
+      name: 'sessionraft_node_events_total',
+      help: 'notable raft node events by code (snapshots taken, sent, installed; range sync)',
+      labelNames: ['code'],
+      registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s === null) return;
+        for (const [code, n] of s.raftCounters()) if (!NODE_REJECTIONS.has(code)) this.inc({ code }, n);
+      },
+    });
+    new Counter({
+      name: 'sessionraft_transport_dropped_total',
+      help: 'peer messages dropped instead of sent, by code',
+      labelNames: ['code'],
+      registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s === null) return;
+        for (const [code, n] of Object.entries(s.transport().drops)) this.inc({ code }, n);
+      },
+    });
+    const counter = (name: string, help: string, read: (s: MetricsSources) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          const s = src();
+          if (s !== null) this.inc(read(s));
+        },
+      });
+    };
+    counter('sessionraft_transport_messages_sent_total', 'peer messages handed to a socket', (s) => s.transport().sent);
+    counter('sessionraft_transport_messages_received_total', 'peer messages delivered to raft', (s) => s.transport().received);
+    counter('sessionraft_transport_bytes_sent_total', 'peer bytes sent', (s) => s.transport().bytesSent);
+    counter('sessionraft_transport_bytes_received_total', 'peer bytes received', (s) => s.transport().bytesReceived);
+    counter('sessionraft_wal_fdatasyncs_total', 'fdatasync calls of the raft log', (s) => s.wal().fdatasyncs);
+    counter('sessionraft_wal_batches_total', 'group-commit batches of the raft log', (s) => s.wal().batches);
+    counter('sessionraft_wal_bytes_total', 'bytes written to the raft log', (s) => s.wal().bytes);
+    counter('sessionraft_client_deliveries_total', 'restored sessions pushed to subscribers', (s) => s.client().deliveries);
+    new Counter({
+      name: 'sessionraft_client_requests_total',
+      help: 'client requests by op',
+      labelNames: ['op'],
+      registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s === null) return;
+        for (const [op, n] of Object.entries(s.client().requests)) this.inc({ op }, n);
+      },
+    });
+    const storeGauge = (name: string, help: string, read: (st: StoreStats) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = src();
+          if (s !== null) this.set(read(s.store()));
+        },
+      });
+    };
+    storeGauge('sessionraft_active_sessions', 'active sessions', (st) => st.activeSessions);
+    storeGauge('sessionraft_active_bytes', 'record bytes of active sessions', (st) => st.activeBytes);
+    storeGauge('sessionraft_data_files', 'data files of stored sessions', (st) => st.dataFiles);
+    storeGauge('sessionraft_clients', 'registered clients remembered for exactly-once', (st) => st.clients);
+    new Gauge({
+      name: 'sessionraft_client_connections',
+      help: 'open client connections',
+      registers,
+      collect() {
+        const s = src();
+        if (s !== null) this.set(s.client().connections);
+      },
+    });
+    new Gauge({
+      name: 'sessionraft_client_subscriptions',
+      help: 'open subscriptions',
+      registers,
+      collect() {
+        const s = src();
+        if (s !== null) this.set(s.client().subscriptions);
+      },
+    });
+  }
+
+  /** Connects the scrape-time sources (once the node is running). */
+  attach(sources: MetricsSources): void {
+    this.sources = sources;
+  }
+
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,476 @@
+/**
+ * A whole sessionraft node in one object: configuration -> storage (raft log under
+ * <dataDir>/raft, data files under <dataDir>/store) -> SessionNode + peer transport + client port
+ * + admin HTTP port + ticks + logs + metrics + inspection. `bin/sessionraft.ts node` runs one per
+ * process; tests run several in one process over real sockets (ports 0 on 127.0.0.1, then
+ * `setPeer` with the ports each one got).
+ *
+ * Stopping is graceful: a leader first hands leadership to the most up-to-date follower and waits
+ * (at most `shutdownTransferMs`) until another node leads, so clients see a leader change rather
+ * than an election timeout; then everything closes in order (client port, ticks, node, transport,
+ * log, store).
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { defaultRaftConfig } from '../machines/config.js';
+import type { NodeId, RaftMessage } from '../machines/types.js';
+import { openLogAsync } from '../storage/openLog.js';
+import { realFs } from '../storage/realFs.js';
+import type { Wal } from '../storage/wal.js';
+import { AdminHttp } from '../transport/adminHttp.js';
+import { ClientServer } from '../transport/clientServer.js';
+import { WsTransport } from '../transport/wsTransport.js';
+import type { PeerAddress } from '../transport/types.js';
+import type { HostConfig, NodeAddress } from './hostConfig.js';
+import { createInspection, type Inspection } from './hostInspect.js';
+import { HostMetrics } from './hostMetrics.js';
+import { TimedDurableLog, timedFileSystem } from './hostStorage.js';
+import { createLogger, RejectionLog } from './logger.js';
+import type { NodeStatus, Role } from './raftNode.js';
+import { SessionNode } from './sessionNode.js';
+import { NodeSessionFs, SessionsStore } from './sessions/index.js';
+
+export interface HostStartOptions {
+  /** Use this logger (tests); else one is made from the config. */
+  readonly logger?: Logger;
+  /** Called once if the node stops on its own (disk failure). The process should exit. */
+  readonly onFatal?: (err: Error) => void;
+}
+
+export interface BoundAddresses {
+  readonly raft: { host: string; port: number };
+  readonly client: { host: string; port: number };
+  readonly admin: { host: string; port: number };
+}
+
+/** One node's entry in /status: this node's view of it. */
+export interface NodeView {
+  /** This node's own role; for others what this node knows: the leader it follows, else follower/learner, unknown without a leader. */
+  readonly role: Role | 'learner' | 'unknown';
+  readonly self: boolean;
+  readonly voter: boolean;
+  readonly raft: string;
+  readonly client: string;
+  readonly admin: string;
+  /** On the leader: the follower's replication progress. */
+  readonly match?: number;
+  readonly next?: number;
+  readonly lag?: number;
+  readonly state?: string;
+  readonly recentActive?: boolean;
+  /** Outbound peer links of this node to it. */
+  readonly links?: { readonly control: string; readonly data: string };
+}
+
+export interface HostStatus {
+  readonly node: NodeId;
+  readonly clusterId: string;
+  readonly pid: number;
+  readonly uptimeMs: number;
+  readonly role: Role;
+  readonly term: number;
+  readonly leader: NodeId | null;
+  readonly leaderClient: string | null;
+  readonly vote: NodeId | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly persistedIndex: number;
+  readonly snapshotIndex: number;
+  readonly corrupt: boolean;
+  readonly stopped: boolean;
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  readonly nodes: Record<NodeId, NodeView>;
+  readonly replayDelaysMs: readonly number[];
+  readonly store: { appliedIndex: number; activeSessions: number; activeBytes: number; dataFiles: number; clients: number; digest?: string };
+  readonly client: { connections: number; subscriptions: number; rejectedTotal: number };
+  readonly transport: { sent: number; received: number; dropped: number; rejectedTotal: number };
+}
+
+function ep(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export class NodeHost {
+  readonly id: NodeId;
+  readonly config: HostConfig;
+  readonly logger: Logger;
+  readonly metrics: HostMetrics;
+  node!: SessionNode;
+  addresses!: BoundAddresses;
+  private readonly nodes = new Map<NodeId, NodeAddress>();
+  private transport!: WsTransport;
+  private clientServer!: ClientServer;
+  private admin!: AdminHttp;
+  private wal!: Wal;
+  private durable!: TimedDurableLog;
+  private store!: SessionsStore;
+  private inspection: Inspection | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private readonly startedAt = Date.now();
+  private stopping: Promise<void> | null = null;
+  private readonly rejections: RejectionLog;
+  private fatal: Error | null = null;
+  // What was logged last (role changes, leader changes, snapshots).
+  private seenRole: Role | null = null;
+  private seenTerm = -1;
+  private seenLeader: NodeId | null = null;
+  private seenSnapshot = 0;
+
+  private constructor(config: HostConfig, opts: HostStartOptions) {
+    this.id = config.id;
+    this.config = config;
+    this.logger = opts.logger ?? createLogger({ node: config.id, level: config.logLevel, ...(config.logPretty !== undefined ? { pretty: config.logPretty } : {}) });
+    this.metrics = new HostMetrics();
+    this.rejections = new RejectionLog(this.logger);
+    for (const [id, a] of Object.entries(config.nodes)) this.nodes.set(id, a);
+  }
+
+  /** Opens storage, binds the three ports and starts ticking. Rejects on a bad disk or a busy port. */
+  static async start(config: HostConfig, opts: HostStartOptions = {}): Promise<NodeHost> {
+    const h = new NodeHost(config, opts);
+    try {
+      await h.boot(opts);
+    } catch (err) {
+      h.logger.error({ err, code: (err as { code?: string }).code }, 'node failed to start');
+      await h.teardown();
+      throw err;
+    }
+    return h;
+  }
+
+  private async boot(opts: HostStartOptions): Promise<void> {
+    const cfg = this.config;
+    const log = this.logger;
+    const self = cfg.nodes[cfg.id]!;
+    mkdirSync(cfg.dataDir, { recursive: true });
+
+    // 1. Storage. Recovery repairs what it can and says what it kept aside.
+    const fs = timedFileSystem(realFs, (s) => this.metrics.fsync.observe(s));
+    const opened = await openLogAsync(fs, join(cfg.dataDir, 'raft'));
+    this.wal = opened.log;
+    this.durable = new TimedDurableLog(opened.log, (s) => this.metrics.append.observe(s));
+    const rec = opened.recovered;
+    if (rec.corruption !== null) {
+      log.error(
+        { code: rec.corruption.code, index: rec.corruption.firstBadIndex, lastIndexSeen: rec.corruption.lastIndexSeen },
+        `log corruption found at startup: ${rec.corruption.message}; this node will not vote or lead until the leader repairs it`,
+      );
+    }
+    for (const f of opened.keptAside) log.warn({ code: 'STORAGE_KEPT_ASIDE', file: join(cfg.dataDir, 'raft', f) }, 'damaged or torn log bytes were kept aside');
+    if (rec.tornBytes > 0) log.warn({ code: 'STORAGE_TORN_TAIL', bytes: rec.tornBytes }, 'a torn log tail was cut (a crash during a write)');
+    log.info(
+      { term: rec.hardState.term, index: rec.entries.length > 0 ? rec.entries[rec.entries.length - 1]!.index : (rec.snapshot?.index ?? 0), snapshot: rec.snapshot?.index ?? 0 },
+      'log recovered',
+    );
+    this.store = new SessionsStore({
+      fs: new NodeSessionFs(join(cfg.dataDir, 'store')),
+      ...(cfg.storeLimits !== undefined ? { limits: cfg.storeLimits } : {}),
+      subscriberQueueMax: 1024,
+    });
+
+    // 2. Peer transport.
+    const peers: Record<NodeId, PeerAddress | null> = {};
+    for (const [id, a] of this.nodes) if (id !== cfg.id) peers[id] = a.raftPort === 0 ? null : { host: a.host, port: a.raftPort };
+    const tls =
+      cfg.tls === undefined
+        ? undefined
+        : { cert: readFileSync(cfg.tls.certFile), key: readFileSync(cfg.tls.keyFile), ca: readFileSync(cfg.tls.caFile) };
+    this.transport = new WsTransport({
+      nodeId: cfg.id,
+      clusterId: cfg.clusterId,
+      host: self.host,
+      port: self.raftPort,
+      peers,
+      currentTerm: () => (this.node ? this.node.raft.term() : rec.hardState.term),
+      ...(tls !== undefined ? { tls } : {}),
+      insecure: cfg.insecure,
+      logger: log.child({ component: 'transport' }),
+    });
+    const raftAddr = await this.transport.listen();
+
+    // 3. The node.
+    this.inspection = createInspection({
+      nodeId: cfg.id,
+      ...(cfg.inspect !== undefined ? { liveUrl: cfg.inspect } : {}),
+      ...(cfg.inspectFile !== undefined ? { file: cfg.inspectFile } : {}),
+      ...(cfg.inspectTicks === true ? { includeTicks: true } : {}),
+      logger: log,
+    });
+    const voters = [...this.nodes.keys()].filter((id) => !cfg.learners.includes(id));
+    this.node = new SessionNode({
+      id: cfg.id,
+      membership: { voters, learners: [...cfg.learners] },
+      raft: { ...defaultRaftConfig, electionTimeoutTicksMin: cfg.electionTimeoutTicksMin, heartbeatIntervalTicks: cfg.heartbeatIntervalTicks },
+      recovered: rec,
+      snapshot: opened.snapshot,
+      durableLog: this.durable,
+      snapshotStore: opened.snapshots,
+      transport: this.transport,
+      random: Math.random,
+      defer: (fn) => setImmediate(fn),
+      snapshotEntries: cfg.snapshotEntries,
+      compactMarginEntries: cfg.compactMarginEntries,
+      // 1 MiB chunks (under the 4 MiB frame), 4 in flight, a second without an ack fails a stream.
+      snapshotTransfer: { chunkBytes: 1024 * 1024, windowChunks: 4, ackTimeoutTicks: Math.max(10, Math.ceil(1000 / cfg.tickMs)), snapshotBytesMax: 1024 * 1024 * 1024 },
+      ...(this.inspection !== null ? { inspect: this.inspection.inspect } : {}),
+      onStep: () => this.afterStep(),
+      onFatal: (err) => {
+        this.fatal = err;
+        log.fatal({ err, code: (err as { code?: string }).code ?? 'DISK_FATAL' }, 'the node stopped: its disk failed (fail-stop); restart it once the disk is fixed');
+        opts.onFatal?.(err);
+      },
+      store: this.store,
+      replayDelaysMs: cfg.replayDelaysMs,
+      clock: Date.now,
+    });
+    this.transport.onMessage = (m: RaftMessage) => this.node.receive(m);
+
+    // 4. Client and admin ports.
+    const endpoints: Record<NodeId, string> = {};
+    for (const [id, a] of this.nodes) if (a.clientPort !== 0) endpoints[id] = ep(a.host, a.clientPort);
+    this.clientServer = new ClientServer({
+      node: this.node,
+      nodeId: cfg.id,
+      clusterId: cfg.clusterId,
+      host: self.host,
+      port: self.clientPort,
+      endpoints,
+      replayDelaysMs: cfg.replayDelaysMs,
+      ...(cfg.clientLimits !== undefined ? { limits: cfg.clientLimits } : {}),
+      logger: log.child({ component: 'client' }),
+      status: (d) => this.status(d),
+      onRejected: (code, op) => {
+        if (code !== 'CLIENT_ERR_NOT_LEADER' && code !== 'CLIENT_ERR_NO_LEADER') this.rejections.note(code, { op }, 'client request rejected');
+      },
+      onCommandDone: (op, s) => this.metrics.commit.observe({ op }, s),
+    });
+    const clientAddr = await this.clientServer.listen();
+    this.clientServer.setEndpoint(cfg.id, ep(clientAddr.host, clientAddr.port));
+    this.admin = new AdminHttp({
+      host: self.host,
+      port: self.adminPort,
+      metrics: () => this.metrics.text(),
+      status: (d) => this.status(d),
+      health: () => this.health(),
+      logger: log.child({ component: 'admin' }),
+    });
+    const adminAddr = await this.admin.listen();
+    this.addresses = { raft: raftAddr, client: clientAddr, admin: adminAddr };
+    this.nodes.set(cfg.id, { host: self.host, raftPort: raftAddr.port, clientPort: clientAddr.port, adminPort: adminAddr.port });
+    this.metrics.attach({
+      status: () => this.node.status(),
+      raftCounters: () => this.node.raft.counters,
+      transport: () => this.transport.stats(),
+      wal: () => this.wal.stats,
+      store: () => this.store.stats(),
+      client: () => this.clientServer.stats(),
+    });
+
+    // 5. Time.
+    this.ticker = setInterval(() => this.tick(), cfg.tickMs);
+    log.info(
+      { raft: ep(raftAddr.host, raftAddr.port), client: ep(clientAddr.host, clientAddr.port), admin: ep(adminAddr.host, adminAddr.port), voters, learners: cfg.learners, tickMs: cfg.tickMs },
+      'node started',
+    );
+  }
+
+  /** Tell this node where a peer listens (in-process clusters on ports 0 learn them after start). */
+  setPeer(id: NodeId, a: NodeAddress): void {
+    if (id === this.id) return;
+    this.nodes.set(id, a);
+    this.transport.setPeer(id, { host: a.host, port: a.raftPort });
+    this.clientServer.setEndpoint(id, ep(a.host, a.clientPort));
+  }
+
+  /** This node's own addresses as a NodeAddress (for setPeer on the others). */
+  address(): NodeAddress {
+    const self = this.config.nodes[this.id]!;
+    return { host: self.host, raftPort: this.addresses.raft.port, clientPort: this.addresses.client.port, adminPort: this.addresses.admin.port };
+  }
+
+  clientEndpoint(): string {
+    return ep(this.addresses.client.host, this.addresses.client.port);
+  }
+
+  private tick(): void {
+    this.node.tick();
+    const st = this.node.status();
+    if (st.leader !== this.seenLeader) {
+      this.seenLeader = st.leader;
+      this.logger.info({ term: st.term, leader: st.leader, role: st.role }, st.leader === null ? 'leader unknown' : 'leader changed');
+    }
+    if (st.snapshotIndex !== this.seenSnapshot) {
+      this.seenSnapshot = st.snapshotIndex;
+      this.logger.info({ index: st.snapshotIndex, term: st.term }, 'snapshot saved (log compacted up to it, minus the margin)');
+    }
+  }
+
+  private afterStep(): void {
+    const raft = this.node?.raft;
+    if (raft === undefined) return;
+    const role = raft.role();
+    const term = raft.term();
+    if (role !== this.seenRole || term !== this.seenTerm) {
+      const from = this.seenRole;
+      this.seenRole = role;
+      this.seenTerm = term;
+      this.logger.info({ term, role, from }, from === role ? 'term changed' : 'role changed');
+    }
+  }
+
+  health(): { ok: boolean; [k: string]: unknown } {
+    const st = this.node.status();
+    const ok = !st.stopped && !st.corrupt && this.fatal === null && this.stopping === null;
+    return { ok, node: this.id, role: st.role, term: st.term, leader: st.leader, corrupt: st.corrupt, stopped: st.stopped, ...(this.fatal ? { error: this.fatal.message } : {}) };
+  }
+
+  /** This node's view of every node (seed 000: each node knows its role and the others'). */
+  status(withDigest = false): HostStatus {
+    const st: NodeStatus = this.node.status();
+    const ts = this.transport.stats();
+    const cs = this.clientServer.stats();
+    const ss = this.store.stats();
+    const nodes: Record<NodeId, NodeView> = {};
+    const voters = st.membership.voters;
+    const learners = st.membership.learners;
+    for (const [id, a] of this.nodes) {
+      const isSelf = id === this.id;
+      const voter = voters.includes(id);
+      let role: NodeView['role'];
+      if (isSelf) role = st.role;
+      else if (st.leader === id) role = 'leader';
+      else if (learners.includes(id)) role = 'learner';
+      else if (st.leader !== null) role = 'follower';
+      else role = 'unknown';
+      const p = st.progress[id];
+      const link = ts.peers[id];
+      nodes[id] = {
+        role,
+        self: isSelf,
+        voter,
+        raft: ep(a.host, a.raftPort),
+        client: ep(a.host, a.clientPort),
+        admin: ep(a.host, a.adminPort),
+        ...(p !== undefined && !isSelf ? { match: p.match, next: p.next, lag: Math.max(0, st.lastIndex - p.match), state: p.state, recentActive: p.recentActive } : {}),
+        ...(isSelf && st.role === 'leader' ? { match: st.persistedIndex, lag: 0 } : {}),
+        ...(link !== undefined ? { links: { control: link.control, data: link.data } } : {}),
+      };
+    }
+    return {
+      node: this.id,
+      clusterId: this.config.clusterId,
+      pid: process.pid,
+      uptimeMs: Date.now() - this.startedAt,
+      role: st.role,
+      term: st.term,
+      leader: st.leader,
+      leaderClient: st.leader === null ? null : this.clientServer.endpointOf(st.leader),
+      vote: st.vote,
+      commitIndex: st.commitIndex,
+      appliedIndex: st.appliedIndex,
+      lastIndex: st.lastIndex,
+      persistedIndex: st.persistedIndex,
+      snapshotIndex: st.snapshotIndex,
+      corrupt: st.corrupt,
+      stopped: st.stopped,
+      voters,
+      learners,
+      nodes,
+      replayDelaysMs: this.config.replayDelaysMs,
+      store: {
+        appliedIndex: ss.appliedIndex,
+        activeSessions: ss.activeSessions,
+        activeBytes: ss.activeBytes,
+        dataFiles: ss.dataFiles,
+        clients: ss.clients,
+        ...(withDigest ? { digest: this.store.digest().overall } : {}),
+      },
+      client: { connections: cs.connections, subscriptions: cs.subscriptions, rejectedTotal: cs.rejectedTotal },
+      transport: { sent: ts.sent, received: ts.received, dropped: ts.dropped, rejectedTotal: ts.rejectedTotal },
+    };
+  }
+
+  /**
+   * Graceful stop. A leader (with `transfer`, the default) first hands leadership to the most
+   * up-to-date follower and waits, at most `shutdownTransferMs`, until another node leads.
+   */
+  stop(opts: { transfer?: boolean } = {}): Promise<void> {
+    if (this.stopping === null) this.stopping = this.shutdown(opts.transfer ?? true);
+    return this.stopping;
+  }
+
+  private async shutdown(transfer: boolean): Promise<void> {
+    const log = this.logger;
+    this.clientServer?.drain();
+    if (transfer && this.node !== undefined && !this.node.raft.isStopped() && this.node.raft.role() === 'leader') await this.handOver();
+    await this.teardown();
+    log.info({ term: this.node?.raft.term() }, 'node stopped');
+    log.flush();
+  }
+
+  private async handOver(): Promise<void> {
+    const st = this.node.status();
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const [id, p] of Object.entries(st.progress)) {
+      if (id === this.id || !st.membership.voters.includes(id) || !p.recentActive) continue;
+      if (p.match > bestMatch) {
+        best = id;
+        bestMatch = p.match;
+      }
+    }
+    if (best === null) {
+      this.logger.warn({ term: st.term }, 'stopping the leader without a transfer: no follower is reachable');
+      return;
+    }
+    const t0 = Date.now();
+    this.logger.info({ term: st.term, peer: best, index: bestMatch }, 'transferring leadership before stopping');
+    this.node.raft.transferLeadership(best);
+    const done = await this.waitFor(() => {
+      const s = this.node.status();
+      return s.role !== 'leader' && s.leader !== null && s.leader !== this.id;
+    }, this.config.shutdownTransferMs);
+    const s = this.node.status();
+    if (done) this.logger.info({ term: s.term, leader: s.leader, ms: Date.now() - t0 }, 'leadership transferred');
+    else this.logger.warn({ term: s.term, peer: best, ms: this.config.shutdownTransferMs }, 'leadership transfer did not finish in time; stopping anyway');
+  }
+
+  /** Polls `cond` every tick until true or `ms` passed. */
+  private waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (cond()) return resolve(true);
+      const t0 = Date.now();
+      const timer = setInterval(() => {
+        if (cond()) {
+          clearInterval(timer);
+          resolve(true);
+        } else if (Date.now() - t0 >= ms) {
+          clearInterval(timer);
+          resolve(false);
+        }
+      }, Math.max(5, Math.floor(this.config.tickMs / 2)));
+    });
+  }
+
+  private async teardown(): Promise<void> {
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+    if (this.clientServer !== undefined) await new Promise<void>((r) => this.clientServer.close(r));
+    if (this.admin !== undefined) await new Promise<void>((r) => this.admin.close(r));
+    if (this.node !== undefined) this.node.stop();
+    if (this.transport !== undefined) await new Promise<void>((r) => this.transport.close(r));
+    if (this.durable !== undefined && !this.wal.hasFailed()) {
+      await new Promise<void>((r) =>
+        this.durable.close((err) => {
+          if (err) this.logger.warn({ err }, 'closing the log');
+          r();
+        }),
+      );
+    }
+    this.store?.close();
+    if (this.inspection !== null) await new Promise<void>((r) => this.inspection!.close(r));
+  }
+}

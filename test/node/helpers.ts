@@ -1,0 +1,177 @@
+/**
+ * Helpers of the node tests: in-process clusters over real sockets, spawned node processes, free
+ * ports, temporary directories, and bounded waits for conditions (never sleeps).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../actors/hostConfig.js';
+import { NodeHost } from '../../actors/nodeHost.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/bin/sessionraft.js (tests run from dist/test/node). */
+export const binPath = resolve(here, '../../bin/sessionraft.js');
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `sessionraft-${prefix}-`));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Waits until `cond` holds, checking every `everyMs`; fails after `timeoutMs` with `what` and the
+ * last value seen. `cond` may be async and may throw (a throw counts as "not yet").
+ */
+export async function waitFor<T>(what: string, cond: () => T | Promise<T>, timeoutMs: number, everyMs = 20): Promise<NonNullable<T>> {
+  const t0 = Date.now();
+  let lastErr: unknown = null;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v !== undefined && v !== null && v !== false) return v as NonNullable<T>;
+      lastErr = null;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() - t0 > timeoutMs) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr !== null ? ` (last error: ${String(lastErr)})` : ''}`);
+    }
+    await new Promise<void>((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Ports nobody listens on right now (bound together, then released). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((res, rej) => {
+          const s = createServer();
+          s.once('error', rej);
+          s.listen(0, '127.0.0.1', () => res(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
+}
+
+export const quietLogger = pino({ level: process.env.SESSIONRAFT_TEST_LOG ?? 'silent' });
+
+/** Test timing: ticks of 10 ms, elections after 100-200 ms, short replay classes. */
+export const fastTiming = { tickMs: 10, electionTimeoutTicksMin: 10, heartbeatIntervalTicks: 2, replayDelaysMs: [200, 1000] };
+
+export interface InProcessCluster {
+  readonly hosts: NodeHost[];
+  readonly dir: string;
+  endpoints(): string[];
+  leader(): NodeHost | null;
+  stop(): Promise<void>;
+}
+
+/** n NodeHosts in this process on 127.0.0.1 ports 0, told about each other once bound. */
+export async function startInProcessCluster(n: number, overrides: Partial<HostConfig> = {}): Promise<InProcessCluster> {
+  const dir = tempDir('inproc');
+  const ids = Array.from({ length: n }, (_, k) => `n${k + 1}`);
+  const zero: Record<string, NodeAddress> = {};
+  for (const id of ids) zero[id] = { host: '127.0.0.1', raftPort: 0, clientPort: 0, adminPort: 0 };
+  const hosts: NodeHost[] = [];
+  for (const id of ids) {
+    const cfg = resolveHostConfig({ ...fastTiming, clusterId: 'test', nodes: zero, dataDir: join(dir, id), ...overrides, id });
+    hosts.push(await NodeHost.start(cfg, { logger: quietLogger.child({ node: id }) }));
+  }
+  for (const h of hosts) for (const o of hosts) h.setPeer(o.id, o.address());
+  return {
+    hosts,
+    dir,
+    endpoints: () => hosts.map((h) => h.clientEndpoint()),
+    leader: () => hosts.find((h) => h.node.raft.role() === 'leader' && !h.node.raft.isStopped()) ?? null,
+    stop: async () => {
+      await Promise.all(hosts.map((h) => h.stop({ transfer: false })));
+      removeDir(dir);
+    },
+  };
+}
+
+export function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string; contentType: string }> {
+  return new Promise((res, rej) => {
+    const req = get(url, { timeout: timeoutMs }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => res({ status: r.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), contentType: String(r.headers['content-type'] ?? '') }));
+      r.on('error', rej);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', rej);
+  });
+}
+
+export async function getJson<T = Record<string, unknown>>(url: string, timeoutMs = 2000): Promise<T> {
+  const r = await httpGet(url, timeoutMs);
+  if (r.status !== 200) throw new Error(`GET ${url}: HTTP ${r.status} ${r.body}`);
+  return JSON.parse(r.body) as T;
+}
+
+/** A spawned `sessionraft node` process. */
+export interface NodeProcess {
+  readonly id: string;
+  readonly child: ChildProcess;
+  readonly address: NodeAddress;
+  /** Everything it wrote (logs), for failure reports. */
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+export function spawnNode(id: string, nodes: Record<string, NodeAddress>, dataDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): NodeProcess {
+  const spec = Object.entries(nodes)
+    .map(([nid, a]) => `${nid}=${a.host}:${a.raftPort}:${a.clientPort}:${a.adminPort}`)
+    .join(',');
+  const args = [
+    '--enable-source-maps',
+    binPath,
+    'node',
+    '--id',
+    id,
+    '--cluster-id',
+    'proc-test',
+    '--nodes',
+    spec,
+    '--data-dir',
+    dataDir,
+    '--tick-ms',
+    String(fastTiming.tickMs),
+    '--replay-delays',
+    fastTiming.replayDelaysMs.join(','),
+    '--log-level',
+    'info',
+    '--log-format',
+    'json',
+    ...extra,
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  const keep = (b: Buffer): void => {
+    out += b.toString('utf8');
+    if (out.length > 2_000_000) out = out.slice(-1_000_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { id, child, address: nodes[id]!, output: () => out, exited };
+}
+
+/** Kills by pid (SIGKILL) and waits for the exit. */
+export async function killNode(p: NodeProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  process.kill(p.child.pid!, signal);
+  await p.exited;
+}

@@ -1,0 +1,585 @@
+/**
+ * The sessionraft client library.
+ *
+ *   const c = createClient({ endpoints: ['127.0.0.1:7101', '127.0.0.1:7102', '127.0.0.1:7103'] });
+ *   const { id } = await c.createSession('orders');
+ *   await c.append(id, 'first');
+ *   await c.store(id, { replay: '10s' });
+ *   const sub = await c.subscribe('orders', (d) => console.log(d.session, d.records));
+ *   await c.close();
+ *
+ * It finds the leader (any endpoint answers NOT_LEADER with the leader's endpoint), follows
+ * redirects, and retries with jittered backoff across endpoints until the operation's deadline.
+ *
+ * Exactly-once (Raft dissertation 6.3): the client registers once (ClientRegister gives its ID),
+ * numbers every command (seq 1, 2, ...) and sends it with `ackedBelowSeq`, the lowest seq still
+ * waiting for an answer. A timeout, a lost connection, a leader change or UNKNOWN_OUTCOME is an
+ * unknown outcome: the client sends the SAME command with the SAME seq again, and the cluster
+ * answers a retry of an applied command from its client table without applying it twice. It never
+ * guesses an outcome. When the cluster has forgotten the client (SESSIONS_ERR_CLIENT_UNKNOWN) the
+ * command is known not to have been applied; the error is returned and the next command registers
+ * a new client.
+ */
+import type { Logger } from 'pino';
+import { backoffDelayMs } from './backoff.js';
+import { ClientError, ClientErrorCode } from './clientErrors.js';
+import { Connection, type RequestBody } from './clientConnection.js';
+import {
+  defaultClientProtocolLimits,
+  idFromHex,
+  idToHex,
+  parseCommandReply,
+  parseJsonReply,
+  parseListReply,
+  parseReplay,
+  parseSessionReply,
+  parseUintReply,
+  type CommandReply,
+  type DeliveryFrame,
+  type WireEnvelope,
+} from './clientProtocol.js';
+
+export { ClientError, ClientErrorCode, isClientError } from './clientErrors.js';
+
+export interface ClientOptions {
+  /** Client endpoints of the cluster's nodes: `host:port` (or `ws://host:port`). At least one. */
+  readonly endpoints: readonly string[];
+  /** When set, a node of another cluster counts as a wrong endpoint. */
+  readonly clusterId?: string;
+  /** One attempt's deadline: no answer by then is an unknown outcome, retried. Default 2,000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** An operation's deadline over all its attempts. Default 30,000 ms. */
+  readonly operationTimeoutMs?: number;
+  /** WebSocket connect (and welcome) deadline. Default 2,000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Backoff between attempts: first delay and cap, jittered in [d/2, d]. Default 10 and 100 ms. */
+  readonly backoffMsMin?: number;
+  readonly backoffMsMax?: number;
+  /** Commands in flight at once (pipelining window; the cluster remembers 256 per client). Default 128. */
+  readonly inflightCommandsMax?: number;
+  /** Largest frame accepted from a node. Default 8 MiB. */
+  readonly replyBytesMax?: number;
+  readonly logger?: Logger;
+  readonly random?: () => number;
+}
+
+export type SessionId = string;
+export type Bytes = Uint8Array | string;
+
+export interface CommandOutcome {
+  /** The log entry the command became (0 when answered from the client table as a retry). */
+  readonly index: number;
+  readonly term: number;
+  /** A retry answered from the client table (the command had been applied before). */
+  readonly duplicate: boolean;
+  /** How many attempts it took (1: no retry). */
+  readonly attempts: number;
+}
+
+export interface CreatedSession extends CommandOutcome {
+  readonly id: SessionId;
+}
+
+export interface SessionState {
+  readonly id: SessionId;
+  readonly topic: string;
+  readonly records: Uint8Array[];
+  /** The answering node's applied index when it read. */
+  readonly appliedIndex: number;
+}
+
+export interface Delivery {
+  readonly topic: string;
+  readonly session: SessionId;
+  readonly records: Uint8Array[];
+  /** The SessionRestore's command ID: the idempotency key (a replay after a crash may deliver again). */
+  readonly restoreId: string;
+  readonly index: number;
+  /** The node that delivered it. */
+  readonly node: string | null;
+}
+
+export interface SubscribeOptions {
+  /** Subscribe on this endpoint only (else on any, moving on failure). */
+  readonly endpoint?: string;
+  /** The subscription ended (overflow) or moved to another node after a failure. */
+  readonly onError?: (err: ClientError) => void;
+}
+
+export interface ClientSubscription {
+  readonly topic: string;
+  /** The endpoint it currently lives on. */
+  readonly endpoint: string | null;
+  close(): Promise<void>;
+}
+
+export interface SessionraftClient {
+  /** This client's ID (32 hex digits) once registered. */
+  readonly clientId: string | null;
+  createSession(topic: string): Promise<CreatedSession>;
+  append(id: SessionId | Uint8Array, bytes: Bytes): Promise<CommandOutcome>;
+  rewrite(id: SessionId | Uint8Array, bytes: Bytes): Promise<CommandOutcome>;
+  /** Store the session for replay: a class index or a delay name the cluster has (`1s`, `10s`, `1m`...). */
+  store(id: SessionId | Uint8Array, opts: { replay: number | string }): Promise<CommandOutcome>;
+  destroy(id: SessionId | Uint8Array): Promise<CommandOutcome>;
+  /** A linearizable read (ReadIndex on the leader): null when no active session has this ID. */
+  get(id: SessionId | Uint8Array): Promise<SessionState | null>;
+  /** Active sessions (linearizable), optionally of one topic. */
+  list(opts?: { topic?: string; limit?: number }): Promise<{ sessions: { id: SessionId; topic: string; bytes: number; records: number }[]; truncated: boolean }>;
+  /** One node's applied state of a session, without a read barrier (may be stale): for debugging and checks. */
+  peek(id: SessionId | Uint8Array, opts: { endpoint: string }): Promise<SessionState | null>;
+  subscribe(topic: string, handler: (d: Delivery) => void, opts?: SubscribeOptions): Promise<ClientSubscription>;
+  /** A node's status (its view of every node): of `endpoint`, or of whichever node answers. */
+  status(opts?: { endpoint?: string; digest?: boolean }): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export function createClient(opts: ClientOptions): SessionraftClient {
+  return new Client(opts);
+}
+
+const utf8 = new TextEncoder();
+
+function toBytes(b: Bytes): Uint8Array {
+  return typeof b === 'string' ? utf8.encode(b) : b;
+}
+
+function toId(id: SessionId | Uint8Array): Uint8Array {
+  if (typeof id === 'string') return idFromHex(id);
+  if (!(id instanceof Uint8Array) || id.length !== 16) throw new ClientError(ClientErrorCode.badArgument, 'a session ID is 16 bytes or 32 hex digits');
+  return id;
+}
+
+export function normalizeEndpoint(e: string): string {
+  const s = e.trim().replace(/^wss?:\/\//, '').replace(/\/+$/, '');
+  if (!/^[^\s/]+:\d{1,5}$/.test(s)) throw new ClientError(ClientErrorCode.badArgument, `an endpoint is host:port, got ${JSON.stringify(e)}`);
+  return s;
+}
+
+interface SubState {
+  readonly topic: string;
+  readonly handler: (d: Delivery) => void;
+  readonly opts: SubscribeOptions;
+  conn: Connection | null;
+  subId: number;
+  closed: boolean;
+}
+
+interface RunOptions {
+  /** Only this endpoint (no redirects, no rotation). */
+  readonly endpoint?: string;
+  /** The request must reach the leader (follow NOT_LEADER). */
+  readonly leader: boolean;
+}
+
+class Client implements SessionraftClient {
+  private readonly endpoints: string[];
+  private readonly requestTimeoutMs: number;
+  private readonly operationTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly backoffMin: number;
+  private readonly backoffMax: number;
+  private readonly inflightCommandsMax: number;
+  private readonly replyBytesMax: number;
+  private readonly clusterId: string | null;
+  private readonly logger: Logger | undefined;
+  private readonly random: () => number;
+
+  private readonly conns = new Map<string, Connection>();
+  /** Where requests for the leader go: the last leader seen, or the next endpoint in rotation. */
+  private target: string;
+  private rotation = 0;
+  private closed = false;
+  /** Pending backoff sleeps: close() ends them at once. */
+  private readonly sleeps = new Map<NodeJS.Timeout, () => void>();
+
+  private id: Uint8Array | null = null;
+  private registering: Promise<Uint8Array> | null = null;
+  private nextSeq = 1;
+  private readonly outstanding = new Set<number>();
+  private commandsInFlight = 0;
+  private readonly commandWaiters: (() => void)[] = [];
+  private readonly subs = new Set<SubState>();
+
+  constructor(opts: ClientOptions) {
+    if (!Array.isArray(opts.endpoints) || opts.endpoints.length === 0) throw new ClientError(ClientErrorCode.badArgument, 'endpoints must list at least one host:port');
+    this.endpoints = [...new Set(opts.endpoints.map(normalizeEndpoint))];
+    const num = (v: number | undefined, d: number, name: string): number => {
+      const x = v ?? d;
+      if (!Number.isSafeInteger(x) || x < 1) throw new ClientError(ClientErrorCode.badArgument, `${name} must be a positive integer, got ${x}`);
+      return x;
+    };
+    this.requestTimeoutMs = num(opts.requestTimeoutMs, 2000, 'requestTimeoutMs');
+    this.operationTimeoutMs = num(opts.operationTimeoutMs, 30_000, 'operationTimeoutMs');
+    this.connectTimeoutMs = num(opts.connectTimeoutMs, 2000, 'connectTimeoutMs');
+    this.backoffMin = num(opts.backoffMsMin, 10, 'backoffMsMin');
+    this.backoffMax = num(opts.backoffMsMax, 100, 'backoffMsMax');
+    this.inflightCommandsMax = num(opts.inflightCommandsMax, 128, 'inflightCommandsMax');
+    this.replyBytesMax = num(opts.replyBytesMax, defaultClientProtocolLimits.replyBytesMax, 'replyBytesMax');
+    this.clusterId = opts.clusterId ?? null;
+    this.logger = opts.logger;
+    this.random = opts.random ?? Math.random;
+    this.target = this.endpoints[0]!;
+  }
+
+  get clientId(): string | null {
+    return this.id === null ? null : idToHex(this.id);
+  }
+
+  // ---- commands ---------------------------------------------------------------------------------
+
+  async createSession(topic: string): Promise<CreatedSession> {
+    if (typeof topic !== 'string' || topic.length === 0) throw new ClientError(ClientErrorCode.badArgument, 'a topic is a non-empty string');
+    const { reply, attempts } = await this.command((envelope) => ({ op: 'create', envelope, topic }));
+    return { id: idToHex(reply.value!), index: reply.index, term: reply.term, duplicate: reply.duplicate, attempts };
+  }
+
+  async append(id: SessionId | Uint8Array, bytes: Bytes): Promise<CommandOutcome> {
+    const session = toId(id);
+    const data = toBytes(bytes);
+    return this.outcome(await this.command((envelope) => ({ op: 'append', envelope, session, bytes: data })));
+  }
+
+  async rewrite(id: SessionId | Uint8Array, bytes: Bytes): Promise<CommandOutcome> {
+    const session = toId(id);
+    const data = toBytes(bytes);
+    return this.outcome(await this.command((envelope) => ({ op: 'rewrite', envelope, session, bytes: data })));
+  }
+
+  async store(id: SessionId | Uint8Array, opts: { replay: number | string }): Promise<CommandOutcome> {
+    const session = toId(id);
+    const replay = parseReplay(opts.replay);
+    return this.outcome(await this.command((envelope) => ({ op: 'store', envelope, session, replay })));
+  }
+
+  async destroy(id: SessionId | Uint8Array): Promise<CommandOutcome> {
+    const session = toId(id);
+    return this.outcome(await this.command((envelope) => ({ op: 'destroy', envelope, session })));
+  }
+
+  private outcome(r: { reply: CommandReply; attempts: number }): CommandOutcome {
+    return { index: r.reply.index, term: r.reply.term, duplicate: r.reply.duplicate, attempts: r.attempts };
+  }
+
+  /** Registers (once), numbers the command, and runs it to a definitive outcome with one seq. */
+  private async command(build: (envelope: WireEnvelope) => RequestBody): Promise<{ reply: CommandReply; attempts: number }> {
+    await this.commandSlot();
+    try {
+      const client = await this.register();
+      const seq = this.nextSeq++;
+      this.outstanding.add(seq);
+      try {
+        let attempts = 0;
+        const reply = await this.run(
+          () => {
+            attempts++;
+            // Every attempt carries the same client and seq; ackedBelowSeq may only have grown.
+            return build({ client, seq, ackedBelowSeq: this.ackedBelowSeq() });
+          },
+          parseCommandReply,
+          { leader: true },
+        );
+        if (!reply.ok) {
+          if (reply.code === 'SESSIONS_ERR_CLIENT_UNKNOWN' && this.id === client) this.forgetRegistration();
+          throw new ClientError(reply.code, `the cluster applied the command and rejected it (entry ${reply.index})`);
+        }
+        return { reply, attempts };
+      } finally {
+        this.outstanding.delete(seq);
+      }
+    } finally {
+      this.commandsInFlight--;
+      this.commandWaiters.shift()?.();
+    }
+  }
+
+  private async commandSlot(): Promise<void> {
+    while (this.commandsInFlight >= this.inflightCommandsMax) {
+      await new Promise<void>((resolve) => this.commandWaiters.push(resolve));
+      if (this.closed) throw new ClientError(ClientErrorCode.closed, 'the client was closed');
+    }
+    this.commandsInFlight++;
+  }
+
+  private ackedBelowSeq(): number {
+    let min = this.nextSeq;
+    for (const s of this.outstanding) if (s < min) min = s;
+    return min;
+  }
+
+  private forgetRegistration(): void {
+    this.id = null;
+    this.registering = null;
+    this.nextSeq = 1;
+  }
+
+  private register(): Promise<Uint8Array> {
+    if (this.id !== null) return Promise.resolve(this.id);
+    if (this.registering === null) {
+      // A retried ClientRegister may register twice: the spare client is never used and ages out.
+      const p = this.run(() => ({ op: 'register' }) as RequestBody, parseCommandReply, { leader: true }).then((reply) => {
+        if (!reply.ok || reply.value === null) throw new ClientError(reply.code, 'ClientRegister was rejected');
+        this.id = reply.value;
+        this.nextSeq = 1;
+        this.logger?.debug({ client: idToHex(reply.value), index: reply.index }, 'client registered');
+        return reply.value;
+      });
+      this.registering = p;
+      p.catch(() => {
+        if (this.registering === p) this.registering = null;
+      });
+    }
+    return this.registering;
+  }
+
+  // ---- reads ------------------------------------------------------------------------------------
+
+  async get(id: SessionId | Uint8Array): Promise<SessionState | null> {
+    const session = toId(id);
+    const r = await this.run(() => ({ op: 'get', session }), parseSessionReply, { leader: true });
+    return r.found ? { id: idToHex(session), topic: r.topic, records: r.records, appliedIndex: r.appliedIndex } : null;
+  }
+
+  async peek(id: SessionId | Uint8Array, opts: { endpoint: string }): Promise<SessionState | null> {
+    const session = toId(id);
+    const r = await this.run(() => ({ op: 'peek', session }), parseSessionReply, { leader: false, endpoint: normalizeEndpoint(opts.endpoint) });
+    return r.found ? { id: idToHex(session), topic: r.topic, records: r.records, appliedIndex: r.appliedIndex } : null;
+  }
+
+  async list(opts: { topic?: string; limit?: number } = {}): Promise<{ sessions: { id: SessionId; topic: string; bytes: number; records: number }[]; truncated: boolean }> {
+    const topic = opts.topic ?? '';
+    const limit = opts.limit ?? 0;
+    const r = await this.run(() => ({ op: 'list', topic, limit }), parseListReply, { leader: true });
+    return { sessions: r.sessions.map((s) => ({ id: idToHex(s.id), topic: s.topic, bytes: s.bytes, records: s.records })), truncated: r.truncated };
+  }
+
+  async status(opts: { endpoint?: string; digest?: boolean } = {}): Promise<unknown> {
+    const withDigest = opts.digest === true;
+    return this.run(() => ({ op: 'status', withDigest }), parseJsonReply, {
+      leader: false,
+      ...(opts.endpoint !== undefined ? { endpoint: normalizeEndpoint(opts.endpoint) } : {}),
+    });
+  }
+
+  // ---- subscriptions ----------------------------------------------------------------------------
+
+  async subscribe(topic: string, handler: (d: Delivery) => void, opts: SubscribeOptions = {}): Promise<ClientSubscription> {
+    if (typeof topic !== 'string' || topic.length === 0) throw new ClientError(ClientErrorCode.badArgument, 'a topic is a non-empty string');
+    const pinned = opts.endpoint !== undefined ? normalizeEndpoint(opts.endpoint) : undefined;
+    const st: SubState = { topic, handler, opts: pinned !== undefined ? { ...opts, endpoint: pinned } : opts, conn: null, subId: 0, closed: false };
+    await this.attach(st);
+    this.subs.add(st);
+    return {
+      topic,
+      get endpoint() {
+        return st.conn?.endpoint ?? null;
+      },
+      close: async () => {
+        if (st.closed) return;
+        st.closed = true;
+        this.subs.delete(st);
+        const conn = st.conn;
+        st.conn = null;
+        if (conn !== null && !conn.closed) await conn.request({ op: 'unsubscribe', subId: st.subId }, this.requestTimeoutMs).catch(() => undefined);
+      },
+    };
+  }
+
+  /** Subscribes `st` on its endpoint (or any), retrying until the operation deadline. */
+  private async attach(st: SubState): Promise<void> {
+    let conn: Connection | null = null;
+    const subId = await this.run(
+      () => ({ op: 'subscribe', topic: st.topic }),
+      (body) => parseUintReply(body, 'subId'),
+      { leader: false, ...(st.opts.endpoint !== undefined ? { endpoint: st.opts.endpoint } : {}) },
+      (c) => {
+        conn = c;
+      },
+    );
+    st.conn = conn;
+    st.subId = subId;
+  }
+
+  private onDelivery(conn: Connection, d: DeliveryFrame): void {
+    for (const st of this.subs) {
+      if (st.conn !== conn || st.subId !== d.subId || st.closed) continue;
+      try {
+        st.handler({ topic: d.topic, session: idToHex(d.session), records: d.records, restoreId: idToHex(d.restoreId), index: d.index, node: conn.nodeId });
+      } catch (err) {
+        this.logger?.warn({ err, topic: d.topic }, 'subscription handler threw');
+      }
+    }
+  }
+
+  private onSubscriptionEnded(conn: Connection, subId: number, err: ClientError): void {
+    for (const st of this.subs) {
+      if (st.conn !== conn || st.subId !== subId) continue;
+      st.closed = true;
+      this.subs.delete(st);
+      st.opts.onError?.(err);
+    }
+  }
+
+  /** The connection under some subscriptions dropped: subscribe them again (elsewhere unless pinned). */
+  private onConnectionClosed(conn: Connection): void {
+    if (this.conns.get(conn.endpoint) === conn) this.conns.delete(conn.endpoint);
+    if (this.closed) return;
+    for (const st of this.subs) {
+      if (st.conn !== conn || st.closed) continue;
+      st.conn = null;
+      if (st.opts.endpoint === undefined && this.target === conn.endpoint) this.rotate();
+      st.opts.onError?.(new ClientError(ClientErrorCode.connectionLost, `subscription on ${conn.endpoint} lost its connection; subscribing again`));
+      this.attach(st).catch((err: unknown) => {
+        st.closed = true;
+        this.subs.delete(st);
+        st.opts.onError?.(err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err)));
+      });
+    }
+  }
+
+  // ---- the retry loop ---------------------------------------------------------------------------
+
+  private connection(endpoint: string): Connection {
+    let c = this.conns.get(endpoint);
+    if (c !== undefined && !c.closed) return c;
+    c = new Connection(endpoint, { connectTimeoutMs: this.connectTimeoutMs, replyBytesMax: this.replyBytesMax, clusterId: this.clusterId });
+    const conn = c;
+    conn.onDelivery = (d) => this.onDelivery(conn, d);
+    conn.onSubscriptionEnded = (subId, err) => this.onSubscriptionEnded(conn, subId, err);
+    conn.onClose = () => this.onConnectionClosed(conn);
+    this.conns.set(endpoint, conn);
+    return conn;
+  }
+
+  private rotate(): void {
+    this.rotation = (this.rotation + 1) % this.endpoints.length;
+    this.target = this.endpoints[this.rotation]!;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.sleeps.delete(t);
+        resolve();
+      }, ms);
+      this.sleeps.set(t, resolve);
+    });
+  }
+
+  /**
+   * Runs one request until it gets a definitive answer or the operation deadline passes. `build`
+   * is called for each attempt (commands return the same envelope every time).
+   */
+  private async run<T>(build: () => RequestBody, parse: (body: readonly unknown[]) => T, ro: RunOptions, onConn?: (c: Connection) => void): Promise<T> {
+    const deadline = Date.now() + this.operationTimeoutMs;
+    const wrong = new Map<string, ClientError>();
+    let last: ClientError | null = null;
+    let failures = 0;
+    let redirects = 0;
+    for (;;) {
+      if (this.closed) throw new ClientError(ClientErrorCode.closed, 'the client was closed');
+      const left = deadline - Date.now();
+      if (left <= 0) throw this.deadlineError(last);
+      const endpoint = ro.endpoint ?? this.target;
+      let retryNow = false;
+      try {
+        const conn = this.connection(endpoint);
+        await withTimeout(conn.ready, left, () => new ClientError(ClientErrorCode.timeout, `connecting to ${endpoint}`));
+        wrong.delete(endpoint);
+        const body = await conn.request(build(), Math.min(this.requestTimeoutMs, Math.max(1, deadline - Date.now())));
+        const out = parse(body);
+        onConn?.(conn);
+        return out;
+      } catch (err) {
+        if (!(err instanceof ClientError)) throw err;
+        last = err;
+        switch (err.code) {
+          case ClientErrorCode.notLeader:
+            if (ro.endpoint === undefined && err.leaderEndpoint !== null && redirects < 3) {
+              this.logger?.debug({ from: endpoint, to: err.leaderEndpoint, peer: err.leader }, 'redirected to the leader');
+              this.target = normalizeEndpointSafe(err.leaderEndpoint) ?? this.target;
+              redirects++;
+              retryNow = true;
+            } else if (ro.endpoint === undefined) this.rotate();
+            break;
+          case ClientErrorCode.wrongEndpoint:
+            wrong.set(endpoint, err);
+            if (ro.endpoint !== undefined || this.endpoints.every((e) => wrong.has(e))) throw err;
+            this.rotate();
+            break;
+          case ClientErrorCode.unreachable:
+          case ClientErrorCode.connectionLost:
+          case ClientErrorCode.unavailable:
+          case ClientErrorCode.noLeader:
+          case ClientErrorCode.tooManyConnections:
+          case ClientErrorCode.timeout:
+            // The node may be down, partitioned or between leaders: try the next one.
+            if (ro.endpoint === undefined) this.rotate();
+            break;
+          case ClientErrorCode.unknownOutcome:
+          case ClientErrorCode.busy:
+          case ClientErrorCode.tooManyInFlight:
+          case 'SESSIONS_ERR_PLANNER_BUSY':
+            break;
+          default:
+            throw err; // definitive: malformed, a limit, a rejected command, a closed client
+        }
+      }
+      if (!retryNow) {
+        redirects = 0;
+        await this.sleep(backoffDelayMs(failures++, this.backoffMin, this.backoffMax, this.random));
+      }
+    }
+  }
+
+  private deadlineError(last: ClientError | null): ClientError {
+    const ms = this.operationTimeoutMs;
+    if (last === null) return new ClientError(ClientErrorCode.timeout, `no attempt finished within ${ms} ms`);
+    if (last.code === ClientErrorCode.unreachable) {
+      return new ClientError(ClientErrorCode.unreachable, `none of ${this.endpoints.join(', ')} accepted a connection within ${ms} ms (last: ${last.detail})`);
+    }
+    if (last.code === ClientErrorCode.noLeader || last.code === ClientErrorCode.notLeader) {
+      return new ClientError(ClientErrorCode.noLeader, `no leader answered within ${ms} ms (last: ${last.detail})`);
+    }
+    return new ClientError(ClientErrorCode.timeout, `no definitive answer within ${ms} ms (last: ${last.code}: ${last.detail})`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [t, wake] of this.sleeps) {
+      clearTimeout(t);
+      wake();
+    }
+    this.sleeps.clear();
+    for (const w of this.commandWaiters.splice(0)) w();
+    for (const st of this.subs) st.closed = true;
+    this.subs.clear();
+    for (const c of this.conns.values()) c.close();
+    this.conns.clear();
+  }
+}
+
+function normalizeEndpointSafe(e: string): string | null {
+  try {
+    return normalizeEndpoint(e);
+  } catch {
+    return null;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, err: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(err()), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,219 @@
+/**
+ * One client connection to one node's client port: connects, checks the welcome (a node of the
+ * expected cluster), sends requests with a bounded number in flight, matches answers to requests,
+ * and hands deliveries to the client. Any failure to reach a sessionraft client port becomes a
+ * ClientError with a stable code (UNREACHABLE, WRONG_ENDPOINT, TOO_MANY_CONNECTIONS).
+ */
+import WebSocket from 'ws';
+import { ClientError, ClientErrorCode } from './clientErrors.js';
+import { decodeServerFrame, encodeRequest, type DeliveryFrame, type Request } from './clientProtocol.js';
+
+/** A request without its reqId (the connection numbers it). */
+export type RequestBody = Request extends infer R ? (R extends { reqId: number } ? Omit<R, 'reqId'> : never) : never;
+
+export interface ConnectionOptions {
+  readonly connectTimeoutMs: number;
+  readonly replyBytesMax: number;
+  /** When set, a node of another cluster is a wrong endpoint. */
+  readonly clusterId: string | null;
+}
+
+interface Pending {
+  readonly resolve: (body: readonly unknown[]) => void;
+  readonly reject: (err: ClientError) => void;
+  timer: NodeJS.Timeout | null;
+  /** The caller gave up (timeout); the slot stays taken until the node answers or the connection ends. */
+  abandoned: boolean;
+}
+
+const unreachableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+export class Connection {
+  readonly endpoint: string;
+  readonly ready: Promise<void>;
+  nodeId: string | null = null;
+  clusterId: string | null = null;
+  closed = false;
+  onDelivery: (d: DeliveryFrame) => void = () => {};
+  onSubscriptionEnded: (subId: number, err: ClientError) => void = () => {};
+  onClose: () => void = () => {};
+
+  private readonly ws: WebSocket;
+  private readonly pending = new Map<number, Pending>();
+  private readonly waiting: (() => void)[] = [];
+  private inflightMax = 1;
+  private nextReqId = 1;
+  private welcomed = false;
+
+  constructor(endpoint: string, opts: ConnectionOptions) {
+    this.endpoint = endpoint;
+    this.ws = new WebSocket(`ws://${endpoint}/`, {
+      perMessageDeflate: false,
+      maxPayload: opts.replyBytesMax,
+      handshakeTimeout: opts.connectTimeoutMs,
+    });
+    this.ready = new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (err: ClientError | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err === null) resolve();
+        else {
+          reject(err);
+          this.shutdown(err);
+        }
+      };
+      // The WebSocket handshake has its own timeout; this one covers waiting for the welcome.
+      const timer = setTimeout(
+        () => settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} accepted a connection but sent no sessionraft welcome within ${opts.connectTimeoutMs} ms`)),
+        opts.connectTimeoutMs * 2,
+      );
+      this.ws.on('unexpected-response', (_req, res) => {
+        const status = res.statusCode ?? 0;
+        res.resume();
+        if (status === 503) settle(new ClientError(ClientErrorCode.tooManyConnections, `${endpoint} refused the connection (HTTP 503: too many connections or shutting down)`));
+        else settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} answered HTTP ${status} instead of a WebSocket upgrade (an admin port or another service?)`));
+        this.ws.terminate();
+      });
+      this.ws.on('error', (err: Error & { code?: string }) => {
+        if (!this.welcomed) {
+          if (err.code !== undefined && unreachableCodes.has(err.code)) settle(new ClientError(ClientErrorCode.unreachable, `${endpoint}: ${err.code}`));
+          else if (/timed out/i.test(err.message)) settle(new ClientError(ClientErrorCode.unreachable, `${endpoint}: connection timed out`));
+          else settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint}: ${err.message}`));
+        }
+      });
+      this.ws.on('close', (code) => {
+        if (!this.welcomed) {
+          settle(
+            code >= 4000
+              ? new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} closed the connection with ${code} before a welcome (a raft peer port?)`)
+              : new ClientError(ClientErrorCode.unreachable, `${endpoint} closed the connection (${code}) before a welcome`),
+          );
+        }
+        this.shutdown(new ClientError(ClientErrorCode.connectionLost, `connection to ${endpoint} closed (${code})`));
+      });
+      this.ws.on('message', (data, isBinary) => {
+        if (!isBinary) {
+          if (!this.welcomed) settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} sent a text frame: not a sessionraft client port`));
+          return;
+        }
+        let frame;
+        try {
+          frame = decodeServerFrame(data as Buffer);
+        } catch (err) {
+          if (!this.welcomed) {
+            const detail = err instanceof ClientError ? err.detail : String(err);
+            settle(new ClientError(err instanceof ClientError && err.code === ClientErrorCode.version ? ClientErrorCode.version : ClientErrorCode.wrongEndpoint, `${endpoint}: ${detail}`));
+          }
+          return; // a bad frame from a node: ignore it (the request times out and is retried)
+        }
+        if (!this.welcomed) {
+          if (frame.kind !== 'welcome') return settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} did not start with a welcome`));
+          if (opts.clusterId !== null && frame.clusterId !== opts.clusterId) {
+            return settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} is node ${frame.nodeId} of cluster ${frame.clusterId}, not of ${opts.clusterId}`));
+          }
+          this.welcomed = true;
+          this.nodeId = frame.nodeId;
+          this.clusterId = frame.clusterId;
+          this.inflightMax = Math.max(1, frame.inflightMax);
+          return settle(null);
+        }
+        this.onServerFrame(frame);
+      });
+    });
+    // Callers may never await `ready` (a connection made and dropped at once).
+    this.ready.catch(() => undefined);
+  }
+
+  private onServerFrame(frame: ReturnType<typeof decodeServerFrame>): void {
+    switch (frame.kind) {
+      case 'result':
+      case 'error': {
+        const p = this.pending.get(frame.reqId);
+        if (p === undefined) return;
+        this.pending.delete(frame.reqId);
+        if (p.timer !== null) clearTimeout(p.timer);
+        this.release();
+        if (p.abandoned) return;
+        if (frame.kind === 'result') p.resolve(frame.body);
+        else p.reject(new ClientError(frame.code, frame.message, frame.leader, frame.leaderEndpoint));
+        return;
+      }
+      case 'delivery':
+        return this.onDelivery(frame);
+      case 'subscriptionEnded':
+        return this.onSubscriptionEnded(frame.subId, new ClientError(frame.code, frame.message));
+      case 'welcome':
+        return;
+    }
+  }
+
+  /**
+   * Sends a request and resolves with the result's body. Rejects with the node's error, with
+   * CLIENT_ERR_CONNECTION_LOST when the connection ends first, or CLIENT_ERR_TIMEOUT after
+   * `timeoutMs` (the request may still be executed: for commands that is an unknown outcome).
+   */
+  async request(body: RequestBody, timeoutMs: number): Promise<readonly unknown[]> {
+    if (this.closed) throw new ClientError(ClientErrorCode.connectionLost, `connection to ${this.endpoint} is closed`);
+    const deadline = Date.now() + timeoutMs;
+    while (this.pending.size >= this.inflightMax) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      if (this.closed) throw new ClientError(ClientErrorCode.connectionLost, `connection to ${this.endpoint} is closed`);
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) throw new ClientError(ClientErrorCode.timeout, `no free request slot on ${this.endpoint} within ${timeoutMs} ms`);
+    const reqId = this.nextReqId++;
+    const frame = encodeRequest({ ...body, reqId } as Request);
+    return new Promise((resolve, reject) => {
+      const p: Pending = { resolve, reject, timer: null, abandoned: false };
+      p.timer = setTimeout(() => {
+        p.timer = null;
+        p.abandoned = true;
+        reject(new ClientError(ClientErrorCode.timeout, `no answer from ${this.nodeId ?? this.endpoint} within ${timeoutMs} ms`));
+      }, left);
+      this.pending.set(reqId, p);
+      this.ws.send(frame, (err) => {
+        if (err && !p.abandoned && this.pending.get(reqId) === p) {
+          // Never written: the node did not see it (safe to retry as a new attempt).
+          this.pending.delete(reqId);
+          if (p.timer !== null) clearTimeout(p.timer);
+          this.release();
+          reject(new ClientError(ClientErrorCode.connectionLost, `send to ${this.endpoint} failed: ${err.message}`));
+        }
+      });
+    });
+  }
+
+  close(): void {
+    this.shutdown(new ClientError(ClientErrorCode.closed, 'the client was closed'));
+    try {
+      this.ws.close(1000);
+    } catch {
+      this.ws.terminate();
+    }
+    // A node that does not answer the close handshake must not keep the process alive.
+    setTimeout(() => this.ws.terminate(), 500).unref();
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+  }
+
+  private shutdown(err: ClientError): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pending.values()) {
+      if (p.timer !== null) clearTimeout(p.timer);
+      if (!p.abandoned) p.reject(err);
+    }
+    this.pending.clear();
+    for (const w of this.waiting.splice(0)) w();
+    if (this.ws.readyState === WebSocket.CONNECTING || this.ws.readyState === WebSocket.OPEN) {
+      if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1000);
+      else this.ws.terminate();
+    }
+    this.onClose();
+  }
+}

@@ -1,0 +1,554 @@
+/**
+ * The client protocol: CBOR over WebSocket on each node's client port (issue 6).
+ *
+ * Every WebSocket message is one binary frame holding one CBOR array, first item the protocol
+ * version (1). No maps, tags, negative integers or nulls (the same structural pre-scan as the peer
+ * transport, transport/cborScan.ts, runs before cbor-x); an absent value is an empty byte string or
+ * text. IDs (client, session, restore) are 16-byte big-endian byte strings.
+ *
+ * Requests (client -> node), `reqId` a positive integer unique among the connection's requests in
+ * flight:
+ *
+ *   [1, reqId, 1]                                                register      -> command result
+ *   [1, reqId, 2, client, seq, acked, topic]                     create        -> command result
+ *   [1, reqId, 3, client, seq, acked, session, bytes]            append        -> command result
+ *   [1, reqId, 4, client, seq, acked, session, bytes]            rewrite       -> command result
+ *   [1, reqId, 5, client, seq, acked, session, mode, value]      store (mode 0: value is the replay class; 1: a delay in ms)
+ *   [1, reqId, 6, client, seq, acked, session]                   destroy       -> command result
+ *   [1, reqId, 7, session]                                       get (linearizable: ReadIndex)
+ *   [1, reqId, 8, topic, limit]                                  list (linearizable; topic '' = all)
+ *   [1, reqId, 9, topic]                                         subscribe     -> [subId]
+ *   [1, reqId, 10, subId]                                        unsubscribe   -> []
+ *   [1, reqId, 11, withDigest]                                   status        -> [json bytes]
+ *   [1, reqId, 12, session]                                      peek (this node's applied state, may be stale)
+ *
+ * `client, seq, acked` is the exactly-once envelope (dissertation 6.3): the client ID from
+ * register, the command's number (a retry reuses it), and "I hold the answers of every seq below
+ * this". An empty client (and seq = acked = 0) sends the command without an envelope.
+ *
+ * Node -> client:
+ *
+ *   [1, 0, reqId, ...result]                                     a result (shape by the request's op)
+ *   [1, 1, reqId, code, message, leaderId, leaderEndpoint]       an error (leader fields '' when unknown; reqId 0: not tied to a request)
+ *   [1, 2, subId, topic, session, [records], restoreId, index]   a delivery: a session restored on a subscribed topic
+ *   [1, 3, clusterId, nodeId, requestBytesMax, inflightMax]      welcome: the node's first frame on a connection
+ *   [1, 4, subId, code, message]                                 the subscription ended (e.g. overflow)
+ *
+ * Results: command `[ok, code, value, index, term, duplicate]` (value: the new session's or
+ * client's ID, else empty; index and term of the entry, 0 for a retry answered from the client
+ * table); get/peek `[found, topic, [records], appliedIndex]`; list `[[id, topic, bytes, records, ...], truncated]`.
+ */
+import { Decoder, Encoder } from 'cbor-x';
+import { scanCbor } from './cborScan.js';
+import { ClientError, ClientErrorCode } from './clientErrors.js';
+import { isTransportError } from './errors.js';
+
+export const CLIENT_PROTOCOL_VERSION = 1;
+export const ID_BYTES = 16;
+
+export const Op = {
+  register: 1,
+  create: 2,
+  append: 3,
+  rewrite: 4,
+  store: 5,
+  destroy: 6,
+  get: 7,
+  list: 8,
+  subscribe: 9,
+  unsubscribe: 10,
+  status: 11,
+  peek: 12,
+} as const;
+export type OpName = keyof typeof Op;
+const OP_NAMES: readonly (OpName | undefined)[] = [
+  undefined,
+  'register',
+  'create',
+  'append',
+  'rewrite',
+  'store',
+  'destroy',
+  'get',
+  'list',
+  'subscribe',
+  'unsubscribe',
+  'status',
+  'peek',
+];
+
+export const ReplyKind = { result: 0, error: 1, delivery: 2, welcome: 3, subscriptionEnded: 4 } as const;
+
+/** Limits of the client port; each has a safe default and is an option of the node. */
+export interface ClientProtocolLimits {
+  /** Largest request frame a node accepts (ws maxPayload on the node). */
+  readonly requestBytesMax: number;
+  /** Largest frame a client accepts (ws maxPayload on the client): a get of the largest session fits. */
+  readonly replyBytesMax: number;
+  /** Requests in flight per connection. */
+  readonly inflightRequestsMax: number;
+  /** Subscriptions per connection. */
+  readonly subscriptionsMax: number;
+  /** Client connections per node. */
+  readonly connectionsMax: number;
+  /** Malformed frames tolerated on one connection before it is closed (4007). */
+  readonly badFramesMax: number;
+  /** Sessions one list answer carries at most. */
+  readonly listSessionsMax: number;
+  /** Bytes buffered in a connection's socket past which its subscriptions are dropped (slow reader). */
+  readonly pushBufferedBytesMax: number;
+  /** Deliveries queued per subscription before it overflows. */
+  readonly subscriptionQueueMax: number;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const defaultClientProtocolLimits: ClientProtocolLimits = {
+  requestBytesMax: 256 * KiB,
+  replyBytesMax: 8 * MiB,
+  inflightRequestsMax: 256,
+  subscriptionsMax: 64,
+  connectionsMax: 1024,
+  badFramesMax: 16,
+  listSessionsMax: 1000,
+  pushBufferedBytesMax: 8 * MiB,
+  subscriptionQueueMax: 1024,
+};
+
+/** WebSocket close codes of the client port. */
+export const ClientCloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  messageTooBig: 1009,
+  tooManyBadFrames: 4007,
+} as const;
+
+// cbor-x with every option spelled out, as in transport/codec.ts: plain CBOR only.
+const CBOR_OPTIONS = {
+  useRecords: false,
+  structuredClone: false,
+  mapsAsObjects: false,
+  tagUint8Array: false,
+  pack: false,
+  bundleStrings: false,
+  sequential: false,
+  useSelfDescribedHeader: false,
+  useTimestamp32: false,
+  useFloat32: 0,
+  alwaysUseFloat: false,
+  largeBigIntToFloat: false,
+  int64AsNumber: true,
+  useToJSON: false,
+  copyBuffers: false,
+} as const;
+const encoder = new Encoder(CBOR_OPTIONS);
+const decoder = new Decoder(CBOR_OPTIONS);
+const EMPTY = new Uint8Array(0);
+
+// ---- types -------------------------------------------------------------------------------------
+
+export interface WireEnvelope {
+  readonly client: Uint8Array;
+  readonly seq: number;
+  readonly ackedBelowSeq: number;
+}
+
+export type ReplaySpec = { readonly mode: 'class'; readonly value: number } | { readonly mode: 'delayMs'; readonly value: number };
+
+export type Request =
+  | { readonly op: 'register'; readonly reqId: number }
+  | { readonly op: 'create'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly topic: string }
+  | { readonly op: 'append' | 'rewrite'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly session: Uint8Array; readonly bytes: Uint8Array }
+  | { readonly op: 'store'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly session: Uint8Array; readonly replay: ReplaySpec }
+  | { readonly op: 'destroy'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly session: Uint8Array }
+  | { readonly op: 'get' | 'peek'; readonly reqId: number; readonly session: Uint8Array }
+  | { readonly op: 'list'; readonly reqId: number; readonly topic: string; readonly limit: number }
+  | { readonly op: 'subscribe'; readonly reqId: number; readonly topic: string }
+  | { readonly op: 'unsubscribe'; readonly reqId: number; readonly subId: number }
+  | { readonly op: 'status'; readonly reqId: number; readonly withDigest: boolean };
+
+export interface CommandReply {
+  readonly ok: boolean;
+  readonly code: string;
+  readonly value: Uint8Array | null;
+  readonly index: number;
+  readonly term: number;
+  readonly duplicate: boolean;
+}
+
+export interface SessionReply {
+  readonly found: boolean;
+  readonly topic: string;
+  readonly records: Uint8Array[];
+  readonly appliedIndex: number;
+}
+
+export interface ListedSession {
+  readonly id: Uint8Array;
+  readonly topic: string;
+  readonly bytes: number;
+  readonly records: number;
+}
+
+export interface ListReply {
+  readonly sessions: ListedSession[];
+  readonly truncated: boolean;
+}
+
+export interface DeliveryFrame {
+  readonly kind: 'delivery';
+  readonly subId: number;
+  readonly topic: string;
+  readonly session: Uint8Array;
+  readonly records: Uint8Array[];
+  readonly restoreId: Uint8Array;
+  readonly index: number;
+}
+
+export type ServerFrame =
+  | { readonly kind: 'result'; readonly reqId: number; readonly body: readonly unknown[] }
+  | { readonly kind: 'error'; readonly reqId: number; readonly code: string; readonly message: string; readonly leader: string | null; readonly leaderEndpoint: string | null }
+  | DeliveryFrame
+  | { readonly kind: 'welcome'; readonly clusterId: string; readonly nodeId: string; readonly requestBytesMax: number; readonly inflightMax: number }
+  | { readonly kind: 'subscriptionEnded'; readonly subId: number; readonly code: string; readonly message: string };
+
+// ---- validation helpers --------------------------------------------------------------------------
+
+function malformed(detail: string): never {
+  throw new ClientError(ClientErrorCode.malformed, detail);
+}
+
+function uint(a: readonly unknown[], i: number, what: string): number {
+  const v = a[i];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) malformed(`${what} must be a safe non-negative integer`);
+  return v;
+}
+
+function bool(a: readonly unknown[], i: number, what: string): boolean {
+  const v = a[i];
+  if (typeof v !== 'boolean') malformed(`${what} must be a boolean`);
+  return v;
+}
+
+function bytes(a: readonly unknown[], i: number, what: string): Uint8Array {
+  const v = a[i];
+  if (!(v instanceof Uint8Array)) malformed(`${what} must be a byte string`);
+  return v;
+}
+
+function id(a: readonly unknown[], i: number, what: string): Uint8Array {
+  const v = bytes(a, i, what);
+  if (v.length !== ID_BYTES) malformed(`${what} must be ${ID_BYTES} bytes, got ${v.length}`);
+  return v;
+}
+
+function text(a: readonly unknown[], i: number, what: string): string {
+  const v = a[i];
+  if (typeof v !== 'string') malformed(`${what} must be a text string`);
+  return v;
+}
+
+function arity(a: readonly unknown[], n: number, what: string): void {
+  if (a.length !== n) malformed(`${what} must have ${n} items, got ${a.length}`);
+}
+
+function envelope(a: readonly unknown[], at: number): WireEnvelope | null {
+  const client = bytes(a, at, 'client');
+  const seq = uint(a, at + 1, 'seq');
+  const acked = uint(a, at + 2, 'ackedBelowSeq');
+  if (client.length === 0) {
+    if (seq !== 0 || acked !== 0) malformed('seq and ackedBelowSeq must be 0 without a client ID');
+    return null;
+  }
+  if (client.length !== ID_BYTES) malformed(`client must be ${ID_BYTES} bytes, got ${client.length}`);
+  if (seq < 1) malformed('seq must be at least 1');
+  if (acked > seq) malformed('ackedBelowSeq must not exceed seq');
+  return { client, seq, ackedBelowSeq: acked };
+}
+
+function scan(bytesIn: Uint8Array, depthMax: number): unknown[] {
+  try {
+    scanCbor(bytesIn, { depthMax, arrayLengthMax: 1_000_000, textBytesMax: 64 * KiB });
+  } catch (err) {
+    if (isTransportError(err)) malformed(`bad CBOR (${err.code}): ${err.message}`);
+    throw err;
+  }
+  let w: unknown;
+  try {
+    w = decoder.decode(bytesIn);
+  } catch (err) {
+    malformed(`cbor-x: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!Array.isArray(w) || w.length < 2) malformed('a frame must be an array [version, ...]');
+  if (w[0] !== CLIENT_PROTOCOL_VERSION) {
+    throw new ClientError(ClientErrorCode.version, `protocol version ${String(w[0])}, this side speaks ${CLIENT_PROTOCOL_VERSION}`);
+  }
+  return w;
+}
+
+/** The reqId of a frame that failed to decode, if one can be read (to answer the error to it). */
+export function peekReqId(bytesIn: Uint8Array): number {
+  try {
+    scanCbor(bytesIn, { depthMax: 2, arrayLengthMax: 1_000_000, textBytesMax: 64 * KiB });
+    const w = decoder.decode(bytesIn) as unknown;
+    if (Array.isArray(w) && typeof w[1] === 'number' && Number.isSafeInteger(w[1]) && w[1] > 0) return w[1];
+  } catch {
+    // not readable: 0
+  }
+  return 0;
+}
+
+// ---- requests ------------------------------------------------------------------------------------
+
+function wireEnvelope(e: WireEnvelope | null): unknown[] {
+  return e === null ? [EMPTY, 0, 0] : [e.client, e.seq, e.ackedBelowSeq];
+}
+
+export function encodeRequest(r: Request): Uint8Array {
+  const head = [CLIENT_PROTOCOL_VERSION, r.reqId, Op[r.op]];
+  switch (r.op) {
+    case 'register':
+      return encoder.encode(head);
+    case 'create':
+      return encoder.encode([...head, ...wireEnvelope(r.envelope), r.topic]);
+    case 'append':
+    case 'rewrite':
+      return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session, r.bytes]);
+    case 'store':
+      return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session, r.replay.mode === 'class' ? 0 : 1, r.replay.value]);
+    case 'destroy':
+      return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session]);
+    case 'get':
+    case 'peek':
+      return encoder.encode([...head, r.session]);
+    case 'list':
+      return encoder.encode([...head, r.topic, r.limit]);
+    case 'subscribe':
+      return encoder.encode([...head, r.topic]);
+    case 'unsubscribe':
+      return encoder.encode([...head, r.subId]);
+    case 'status':
+      return encoder.encode([...head, r.withDigest]);
+  }
+}
+
+/** Decodes and validates a request. Throws ClientError (MALFORMED or VERSION); never anything else. */
+export function decodeRequest(frame: Uint8Array): Request {
+  const w = scan(frame, 1);
+  if (w.length < 3) malformed('a request is [version, reqId, op, ...]');
+  const reqId = uint(w, 1, 'reqId');
+  if (reqId < 1) malformed('reqId must be at least 1');
+  const opCode = uint(w, 2, 'op');
+  const op = OP_NAMES[opCode];
+  if (op === undefined) malformed(`unknown op ${opCode}`);
+  switch (op) {
+    case 'register':
+      arity(w, 3, 'register');
+      return { op, reqId };
+    case 'create':
+      arity(w, 7, 'create');
+      return { op, reqId, envelope: envelope(w, 3), topic: text(w, 6, 'topic') };
+    case 'append':
+    case 'rewrite':
+      arity(w, 8, op);
+      return { op, reqId, envelope: envelope(w, 3), session: id(w, 6, 'session'), bytes: bytes(w, 7, 'bytes') };
+    case 'store': {
+      arity(w, 9, 'store');
+      const mode = uint(w, 7, 'replay mode');
+      if (mode > 1) malformed('replay mode must be 0 (class) or 1 (delay in ms)');
+      return { op, reqId, envelope: envelope(w, 3), session: id(w, 6, 'session'), replay: { mode: mode === 0 ? 'class' : 'delayMs', value: uint(w, 8, 'replay') } };
+    }
+    case 'destroy':
+      arity(w, 7, 'destroy');
+      return { op, reqId, envelope: envelope(w, 3), session: id(w, 6, 'session') };
+    case 'get':
+    case 'peek':
+      arity(w, 4, op);
+      return { op, reqId, session: id(w, 3, 'session') };
+    case 'list':
+      arity(w, 5, 'list');
+      return { op, reqId, topic: text(w, 3, 'topic'), limit: uint(w, 4, 'limit') };
+    case 'subscribe':
+      arity(w, 4, 'subscribe');
+      return { op, reqId, topic: text(w, 3, 'topic') };
+    case 'unsubscribe':
+      arity(w, 4, 'unsubscribe');
+      return { op, reqId, subId: uint(w, 3, 'subId') };
+    case 'status':
+      arity(w, 4, 'status');
+      return { op, reqId, withDigest: bool(w, 3, 'withDigest') };
+  }
+}
+
+// ---- node -> client ------------------------------------------------------------------------------
+
+const V = CLIENT_PROTOCOL_VERSION;
+
+export function encodeCommandResult(reqId: number, r: CommandReply): Uint8Array {
+  return encoder.encode([V, ReplyKind.result, reqId, r.ok, r.code, r.value ?? EMPTY, r.index, r.term, r.duplicate]);
+}
+
+export function encodeSessionResult(reqId: number, r: SessionReply): Uint8Array {
+  return encoder.encode([V, ReplyKind.result, reqId, r.found, r.topic, r.records, r.appliedIndex]);
+}
+
+export function encodeListResult(reqId: number, r: ListReply): Uint8Array {
+  const flat: unknown[] = [];
+  for (const s of r.sessions) flat.push(s.id, s.topic, s.bytes, s.records);
+  return encoder.encode([V, ReplyKind.result, reqId, flat, r.truncated]);
+}
+
+export function encodeResult(reqId: number, body: readonly unknown[]): Uint8Array {
+  return encoder.encode([V, ReplyKind.result, reqId, ...body]);
+}
+
+export function encodeError(reqId: number, code: string, message: string, leader: string | null = null, leaderEndpoint: string | null = null): Uint8Array {
+  return encoder.encode([V, ReplyKind.error, reqId, code, message, leader ?? '', leaderEndpoint ?? '']);
+}
+
+export function encodeDelivery(d: Omit<DeliveryFrame, 'kind'>): Uint8Array {
+  return encoder.encode([V, ReplyKind.delivery, d.subId, d.topic, d.session, d.records, d.restoreId, d.index]);
+}
+
+export function encodeWelcome(clusterId: string, nodeId: string, requestBytesMax: number, inflightMax: number): Uint8Array {
+  return encoder.encode([V, ReplyKind.welcome, clusterId, nodeId, requestBytesMax, inflightMax]);
+}
+
+export function encodeSubscriptionEnded(subId: number, code: string, message: string): Uint8Array {
+  return encoder.encode([V, ReplyKind.subscriptionEnded, subId, code, message]);
+}
+
+function recordList(a: readonly unknown[], i: number, what: string): Uint8Array[] {
+  const v = a[i];
+  if (!Array.isArray(v)) malformed(`${what} must be an array`);
+  for (let k = 0; k < v.length; k++) if (!(v[k] instanceof Uint8Array)) malformed(`${what}[${k}] must be a byte string`);
+  return v as Uint8Array[];
+}
+
+/** Decodes a frame from a node. Throws ClientError (MALFORMED or VERSION). */
+export function decodeServerFrame(frame: Uint8Array): ServerFrame {
+  const w = scan(frame, 2);
+  const kind = uint(w, 1, 'kind');
+  switch (kind) {
+    case ReplyKind.result:
+      if (w.length < 3) malformed('a result is [version, 0, reqId, ...]');
+      return { kind: 'result', reqId: uint(w, 2, 'reqId'), body: w.slice(3) };
+    case ReplyKind.error: {
+      arity(w, 7, 'error');
+      const leader = text(w, 5, 'leader');
+      const endpoint = text(w, 6, 'leaderEndpoint');
+      return {
+        kind: 'error',
+        reqId: uint(w, 2, 'reqId'),
+        code: text(w, 3, 'code'),
+        message: text(w, 4, 'message'),
+        leader: leader === '' ? null : leader,
+        leaderEndpoint: endpoint === '' ? null : endpoint,
+      };
+    }
+    case ReplyKind.delivery:
+      arity(w, 8, 'delivery');
+      return {
+        kind: 'delivery',
+        subId: uint(w, 2, 'subId'),
+        topic: text(w, 3, 'topic'),
+        session: id(w, 4, 'session'),
+        records: recordList(w, 5, 'records'),
+        restoreId: id(w, 6, 'restoreId'),
+        index: uint(w, 7, 'index'),
+      };
+    case ReplyKind.welcome:
+      arity(w, 6, 'welcome');
+      return { kind: 'welcome', clusterId: text(w, 2, 'clusterId'), nodeId: text(w, 3, 'nodeId'), requestBytesMax: uint(w, 4, 'requestBytesMax'), inflightMax: uint(w, 5, 'inflightMax') };
+    case ReplyKind.subscriptionEnded:
+      arity(w, 5, 'subscriptionEnded');
+      return { kind: 'subscriptionEnded', subId: uint(w, 2, 'subId'), code: text(w, 3, 'code'), message: text(w, 4, 'message') };
+    default:
+      malformed(`unknown frame kind ${kind}`);
+  }
+}
+
+export function parseCommandReply(body: readonly unknown[]): CommandReply {
+  arity(body, 6, 'command result');
+  const value = bytes(body, 2, 'value');
+  return { ok: bool(body, 0, 'ok'), code: text(body, 1, 'code'), value: value.length === 0 ? null : value, index: uint(body, 3, 'index'), term: uint(body, 4, 'term'), duplicate: bool(body, 5, 'duplicate') };
+}
+
+export function parseSessionReply(body: readonly unknown[]): SessionReply {
+  arity(body, 4, 'session result');
+  return { found: bool(body, 0, 'found'), topic: text(body, 1, 'topic'), records: recordList(body, 2, 'records'), appliedIndex: uint(body, 3, 'appliedIndex') };
+}
+
+export function parseListReply(body: readonly unknown[]): ListReply {
+  arity(body, 2, 'list result');
+  const flat = body[0];
+  if (!Array.isArray(flat) || flat.length % 4 !== 0) malformed('list must be a flat array of (id, topic, bytes, records)');
+  const sessions: ListedSession[] = [];
+  for (let k = 0; k < flat.length; k += 4) {
+    sessions.push({ id: id(flat, k, 'id'), topic: text(flat, k + 1, 'topic'), bytes: uint(flat, k + 2, 'bytes'), records: uint(flat, k + 3, 'records') });
+  }
+  return { sessions, truncated: bool(body, 1, 'truncated') };
+}
+
+export function parseUintReply(body: readonly unknown[], what: string): number {
+  arity(body, 1, what);
+  return uint(body, 0, what);
+}
+
+export function parseJsonReply(body: readonly unknown[]): unknown {
+  arity(body, 1, 'status');
+  const b = bytes(body, 0, 'status');
+  try {
+    return JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')) as unknown;
+  } catch {
+    malformed('status is not JSON');
+  }
+}
+
+// ---- IDs and replay names ------------------------------------------------------------------------
+
+export function idToHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/** A 32-hex-digit ID (what the CLI prints) to its 16 bytes; throws CLIENT_ERR_BAD_ARGUMENT. */
+export function idFromHex(s: string): Uint8Array {
+  if (!/^[0-9a-fA-F]{32}$/.test(s)) throw new ClientError(ClientErrorCode.badArgument, `an ID is 32 hex digits, got ${JSON.stringify(s)}`);
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+/**
+ * A replay given as a class index (a number, or digits) or a delay name (`200ms`, `10s`, `1m`,
+ * `10min`, `1h`). Delay names are resolved by the node against its configured classes.
+ */
+export function parseReplay(replay: number | string): ReplaySpec {
+  if (typeof replay === 'number') {
+    if (!Number.isInteger(replay) || replay < 0 || replay > 255) throw new ClientError(ClientErrorCode.badArgument, `a replay class is an integer 0..15, got ${replay}`);
+    return { mode: 'class', value: replay };
+  }
+  const s = replay.trim();
+  if (/^\d+$/.test(s)) return parseReplay(Number(s));
+  const ms = parseDurationMs(s);
+  if (ms === null) throw new ClientError(ClientErrorCode.badArgument, `replay must be a class index or a delay like 1s, 10s, 1m, 10m; got ${JSON.stringify(replay)}`);
+  return { mode: 'delayMs', value: ms };
+}
+
+/** `250ms`, `1s`, `1.5s`, `1m`, `10min`, `1h` -> milliseconds; null when not a duration. */
+export function parseDurationMs(s: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)$/.exec(s.trim());
+  if (m === null) return null;
+  const n = Number(m[1]);
+  const unit = m[2]!;
+  const factor = unit === 'ms' ? 1 : unit === 's' || unit === 'sec' ? 1000 : unit === 'm' || unit === 'min' ? 60_000 : 3_600_000;
+  const ms = Math.round(n * factor);
+  return Number.isSafeInteger(ms) && ms >= 0 ? ms : null;
+}
+
+/** 1000 -> `1s`, 60000 -> `1m`, 250 -> `250ms`. */
+export function formatDurationMs(ms: number): string {
+  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0 && ms > 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

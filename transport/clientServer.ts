@@ -1,0 +1,442 @@
+/**
+ * A node's client port: a WebSocket server speaking the client protocol (clientProtocol.ts). It
+ * validates every request at the gateway (schema, sizes, the command codec's own checks) and turns
+ * bad input into a typed, counted error frame; it executes requests through the SessionNode
+ * (commands on the leader, linearizable reads through ReadIndex), answers NOT_LEADER with the
+ * leader's client endpoint, and pushes restored sessions to subscribers on every node.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { RequestError, SessionNode } from '../actors/sessionNode.js';
+import { codecLimitsOf } from '../actors/sessions/options.js';
+import type { CommandResult, Subscription } from '../actors/sessions/index.js';
+import { CommandError, CommandKind, decodeCommand, encodeCommand, type Command, type Envelope } from '../machines/commands.js';
+import type { Entry, NodeId } from '../machines/types.js';
+import { ClientError, ClientErrorCode } from './clientErrors.js';
+import {
+  ClientCloseCode,
+  decodeRequest,
+  defaultClientProtocolLimits,
+  encodeCommandResult,
+  encodeDelivery,
+  encodeError,
+  encodeListResult,
+  encodeResult,
+  encodeSessionResult,
+  encodeSubscriptionEnded,
+  encodeWelcome,
+  formatDurationMs,
+  peekReqId,
+  type ClientProtocolLimits,
+  type ListedSession,
+  type Request,
+  type WireEnvelope,
+} from './clientProtocol.js';
+import { CodeCounters } from './counters.js';
+
+export interface ClientServerOptions {
+  readonly node: SessionNode;
+  readonly nodeId: NodeId;
+  readonly clusterId: string;
+  readonly host: string;
+  /** 0 picks a free port (see `listen()`). */
+  readonly port: number;
+  /** Every node's client endpoint (`host:port`), for redirects; updated with `setEndpoint`. */
+  readonly endpoints: Readonly<Record<NodeId, string>>;
+  /** The replay classes' delays (a store by delay name resolves against them). */
+  readonly replayDelaysMs: readonly number[];
+  readonly limits?: Partial<ClientProtocolLimits>;
+  readonly logger?: Logger;
+  /** This node's status as JSON (the same as the admin port's /status). */
+  readonly status: (withDigest: boolean) => unknown;
+  /** A rejection was answered (metrics and rate-limited logs). */
+  readonly onRejected?: (code: string, op: string) => void;
+  /** A command finished on this node (leader): seconds from request to result. */
+  readonly onCommandDone?: (op: string, seconds: number) => void;
+}
+
+export interface ClientServerStats {
+  readonly connections: number;
+  readonly subscriptions: number;
+  readonly requests: Readonly<Record<string, number>>;
+  readonly rejected: Readonly<Record<string, number>>;
+  readonly rejectedTotal: number;
+  readonly deliveries: number;
+}
+
+interface Conn {
+  readonly ws: WebSocket;
+  inflight: number;
+  readonly reqIds: Set<number>;
+  readonly subs: Map<number, Subscription>;
+  nextSubId: number;
+  badFrames: number;
+  closed: boolean;
+}
+
+const textEncoder = new TextEncoder();
+
+export class ClientServer {
+  private readonly opts: ClientServerOptions;
+  private readonly limits: ClientProtocolLimits;
+  private readonly endpoints = new Map<NodeId, string>();
+  private wss: WebSocketServer | null = null;
+  private readonly conns = new Set<Conn>();
+  private stopping = false;
+  private readonly requests = new CodeCounters();
+  private readonly rejected = new CodeCounters();
+  private deliveries = 0;
+
+  constructor(opts: ClientServerOptions) {
+    this.opts = opts;
+    this.limits = { ...defaultClientProtocolLimits, ...(opts.limits ?? {}) };
+    for (const [k, v] of Object.entries(this.limits)) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`client port limit ${k} must be a positive integer, got ${v}`);
+    }
+    for (const [id, ep] of Object.entries(opts.endpoints)) this.endpoints.set(id, ep);
+  }
+
+  /** Binds the port; resolves with the bound address. */
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const wss = new WebSocketServer({
+        host: this.opts.host,
+        port: this.opts.port,
+        maxPayload: this.limits.requestBytesMax,
+        perMessageDeflate: false,
+        clientTracking: true,
+        verifyClient: (_info, cb) => {
+          if (this.stopping) return cb(false, 503, 'node shutting down');
+          if (this.conns.size >= this.limits.connectionsMax) {
+            this.reject(ClientErrorCode.tooManyConnections, 'connect');
+            return cb(false, 503, 'too many client connections');
+          }
+          cb(true);
+        },
+      });
+      this.wss = wss;
+      const onError = (err: Error): void => reject(err);
+      wss.once('error', onError);
+      wss.once('listening', () => {
+        wss.off('error', onError);
+        wss.on('error', (err) => this.opts.logger?.error({ err }, 'client port error'));
+        const a = wss.address() as AddressInfo;
+        resolve({ host: this.opts.host, port: a.port });
+      });
+      wss.on('connection', (ws) => this.accept(ws));
+    });
+  }
+
+  /** A node's client endpoint changed (or became known). */
+  setEndpoint(id: NodeId, endpoint: string): void {
+    this.endpoints.set(id, endpoint);
+  }
+
+  endpointOf(id: NodeId): string | null {
+    return this.endpoints.get(id) ?? null;
+  }
+
+  stats(): ClientServerStats {
+    let subs = 0;
+    for (const c of this.conns) subs += c.subs.size;
+    return {
+      connections: this.conns.size,
+      subscriptions: subs,
+      requests: this.requests.snapshot(),
+      rejected: this.rejected.snapshot(),
+      rejectedTotal: this.rejected.total,
+      deliveries: this.deliveries,
+    };
+  }
+
+  /** Stop taking requests: new ones are answered CLIENT_ERR_UNAVAILABLE (the host is shutting down). */
+  drain(): void {
+    this.stopping = true;
+  }
+
+  /** Closes every connection (1001) and the server. */
+  close(cb: () => void): void {
+    this.stopping = true;
+    for (const c of this.conns) this.closeConn(c, ClientCloseCode.goingAway, 'node shutting down');
+    const wss = this.wss;
+    if (wss === null) return cb();
+    const timer = setTimeout(() => {
+      for (const ws of wss.clients) ws.terminate();
+    }, 500);
+    wss.close(() => {
+      clearTimeout(timer);
+      cb();
+    });
+  }
+
+  // ---- connections ------------------------------------------------------------------------------
+
+  private accept(ws: WebSocket): void {
+    const c: Conn = { ws, inflight: 0, reqIds: new Set(), subs: new Map(), nextSubId: 1, badFrames: 0, closed: false };
+    this.conns.add(c);
+    ws.on('message', (data, isBinary) => this.onFrame(c, data as Buffer, isBinary));
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.reject(ClientErrorCode.frameTooLarge, 'frame');
+      else this.reject(ClientErrorCode.malformed, 'frame');
+    });
+    ws.on('close', () => this.dropConn(c));
+    ws.send(encodeWelcome(this.opts.clusterId, this.opts.nodeId, this.limits.requestBytesMax, this.limits.inflightRequestsMax));
+  }
+
+  private dropConn(c: Conn): void {
+    if (c.closed) return;
+    c.closed = true;
+    this.conns.delete(c);
+    for (const s of c.subs.values()) s.close();
+    c.subs.clear();
+  }
+
+  private closeConn(c: Conn, code: number, reason: string): void {
+    this.dropConn(c);
+    try {
+      c.ws.close(code, reason);
+    } catch {
+      c.ws.terminate();
+    }
+  }
+
+  private send(c: Conn, frame: Uint8Array): void {
+    if (c.closed) return;
+    c.ws.send(frame);
+  }
+
+  private reject(code: string, op: string): void {
+    this.rejected.add(code);
+    this.opts.onRejected?.(code, op);
+  }
+
+  private sendError(c: Conn, reqId: number, op: string, code: string, detail: string, leader: string | null = null, endpoint: string | null = null): void {
+    this.reject(code, op);
+    this.send(c, encodeError(reqId, code, detail, leader, endpoint));
+  }
+
+  private onFrame(c: Conn, data: Buffer, isBinary: boolean): void {
+    if (c.closed) return;
+    let req: Request;
+    try {
+      if (!isBinary) throw new ClientError(ClientErrorCode.malformed, 'text frame: the protocol is binary CBOR');
+      req = decodeRequest(data);
+    } catch (err) {
+      const code = err instanceof ClientError ? err.code : ClientErrorCode.malformed;
+      const detail = err instanceof ClientError ? err.detail : String(err);
+      this.sendError(c, isBinary ? peekReqId(data) : 0, 'frame', code, detail);
+      if (++c.badFrames >= this.limits.badFramesMax) this.closeConn(c, ClientCloseCode.tooManyBadFrames, 'too many bad frames');
+      return;
+    }
+    this.requests.add(req.op);
+    if (this.stopping || this.opts.node.raft.isStopped()) {
+      return this.sendError(c, req.reqId, req.op, ClientErrorCode.unavailable, `node ${this.opts.nodeId} is shutting down`);
+    }
+    if (c.reqIds.has(req.reqId)) return this.sendError(c, req.reqId, req.op, ClientErrorCode.malformed, `reqId ${req.reqId} is already in flight`);
+    if (c.inflight >= this.limits.inflightRequestsMax) {
+      return this.sendError(c, req.reqId, req.op, ClientErrorCode.tooManyInFlight, `${c.inflight} requests in flight (limit ${this.limits.inflightRequestsMax})`);
+    }
+    c.inflight++;
+    c.reqIds.add(req.reqId);
+    let answered = false;
+    const done = (frame: Uint8Array | null): void => {
+      if (answered) return;
+      answered = true;
+      c.inflight--;
+      c.reqIds.delete(req.reqId);
+      if (frame !== null) this.send(c, frame);
+    };
+    try {
+      this.execute(c, req, done);
+    } catch (err) {
+      this.opts.logger?.error({ err, code: ClientErrorCode.internal, op: req.op }, 'client request failed');
+      this.reject(ClientErrorCode.internal, req.op);
+      done(encodeError(req.reqId, ClientErrorCode.internal, String(err)));
+    }
+  }
+
+  // ---- requests ---------------------------------------------------------------------------------
+
+  private execute(c: Conn, req: Request, done: (frame: Uint8Array | null) => void): void {
+    const node = this.opts.node;
+    const fail = (code: string, detail: string, leader: string | null = null, endpoint: string | null = null): void => {
+      this.reject(code, req.op);
+      done(encodeError(req.reqId, code, detail, leader, endpoint));
+    };
+    switch (req.op) {
+      case 'register':
+        return this.command(req.op, req.reqId, { kind: CommandKind.clientRegister }, done, fail);
+      case 'create':
+        return this.command(req.op, req.reqId, { kind: CommandKind.sessionCreate, topic: req.topic, envelope: envelopeOf(req.envelope) }, done, fail);
+      case 'append':
+        return this.command(req.op, req.reqId, { kind: CommandKind.sessionAppend, session: req.session, bytes: req.bytes, envelope: envelopeOf(req.envelope) }, done, fail);
+      case 'rewrite':
+        return this.command(req.op, req.reqId, { kind: CommandKind.sessionRewrite, session: req.session, bytes: req.bytes, envelope: envelopeOf(req.envelope) }, done, fail);
+      case 'destroy':
+        return this.command(req.op, req.reqId, { kind: CommandKind.sessionDestroy, session: req.session, envelope: envelopeOf(req.envelope) }, done, fail);
+      case 'store': {
+        const delays = this.opts.replayDelaysMs;
+        let cls: number;
+        if (req.replay.mode === 'class') cls = req.replay.value;
+        else cls = delays.indexOf(req.replay.value);
+        if (cls < 0 || cls >= delays.length) {
+          const asked = req.replay.mode === 'class' ? `class ${req.replay.value}` : `delay ${formatDurationMs(req.replay.value)}`;
+          const known = delays.map((d, k) => `${k}=${formatDurationMs(d)}`).join(', ');
+          return fail(ClientErrorCode.replayUnknown, `no replay ${asked}; this cluster has ${known}`);
+        }
+        const started = performance.now();
+        node.storeSession(req.session, cls, envelopeOf(req.envelope), (err, result, entry) => {
+          if (err) return this.requestFailed(err, fail);
+          this.opts.onCommandDone?.(req.op, (performance.now() - started) / 1000);
+          done(commandResultFrame(req.reqId, result!, entry));
+        });
+        return;
+      }
+      case 'get':
+        return node.read((err) => {
+          if (err) return this.requestFailed(err, fail);
+          done(this.sessionFrame(req.reqId, req.session));
+        });
+      case 'peek':
+        return done(this.sessionFrame(req.reqId, req.session));
+      case 'list':
+        return node.read((err) => {
+          if (err) return this.requestFailed(err, fail);
+          const max = Math.min(req.limit === 0 ? this.limits.listSessionsMax : req.limit, this.limits.listSessionsMax);
+          const out: ListedSession[] = [];
+          let truncated = false;
+          for (const s of node.store.listSessions()) {
+            if (req.topic !== '' && s.topic !== req.topic) continue;
+            if (out.length >= max) {
+              truncated = true;
+              break;
+            }
+            out.push({ id: s.id, topic: s.topic, bytes: s.bytes, records: s.records.length });
+          }
+          done(encodeListResult(req.reqId, { sessions: out, truncated }));
+        });
+      case 'subscribe': {
+        const topicBytes = textEncoder.encode(req.topic).length;
+        if (topicBytes === 0 || topicBytes > node.store.limits.topicBytesMax) {
+          return fail(topicBytes === 0 ? 'SESSIONS_ERR_TOPIC_EMPTY' : 'SESSIONS_ERR_TOPIC_TOO_LONG', `topic of ${topicBytes} bytes`);
+        }
+        if (c.subs.size >= this.limits.subscriptionsMax) {
+          return fail(ClientErrorCode.tooManySubscriptions, `${c.subs.size} subscriptions on this connection (limit ${this.limits.subscriptionsMax})`);
+        }
+        const subId = c.nextSubId++;
+        const end = (code: string, message: string): void => {
+          const s = c.subs.get(subId);
+          if (s === undefined) return;
+          c.subs.delete(subId);
+          s.close();
+          this.reject(code, 'subscribe');
+          this.send(c, encodeSubscriptionEnded(subId, code, message));
+        };
+        const sub = node.store.subscribe(
+          req.topic,
+          (d) => {
+            if (c.closed) return;
+            if (c.ws.bufferedAmount > this.limits.pushBufferedBytesMax) {
+              return end(ClientErrorCode.subscriberOverflow, `more than ${this.limits.pushBufferedBytesMax} bytes waiting in the socket`);
+            }
+            this.deliveries++;
+            this.send(c, encodeDelivery({ subId, topic: d.topic, session: d.session, records: d.records as Uint8Array[], restoreId: d.restoreId, index: d.index }));
+          },
+          {
+            queueMax: this.limits.subscriptionQueueMax,
+            onError: (e) => {
+              if (e.code === 'SESSIONS_ERR_SUBSCRIBER_OVERFLOW') end(ClientErrorCode.subscriberOverflow, e.message);
+              else this.opts.logger?.warn({ code: e.code, err: e }, 'subscriber failed');
+            },
+          },
+        );
+        c.subs.set(subId, sub);
+        return done(encodeResult(req.reqId, [subId]));
+      }
+      case 'unsubscribe': {
+        const s = c.subs.get(req.subId);
+        if (s !== undefined) {
+          s.close();
+          c.subs.delete(req.subId);
+        }
+        return done(encodeResult(req.reqId, []));
+      }
+      case 'status': {
+        const json = JSON.stringify(this.opts.status(req.withDigest));
+        return done(encodeResult(req.reqId, [textEncoder.encode(json)]));
+      }
+    }
+  }
+
+  /** Validates a command with the store's own codec and limits, then submits it on the leader. */
+  private command(
+    op: string,
+    reqId: number,
+    cmd: Command,
+    done: (frame: Uint8Array | null) => void,
+    fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void,
+  ): void {
+    const node = this.opts.node;
+    try {
+      decodeCommand(encodeCommand(cmd), codecLimitsOf(node.store.limits));
+    } catch (err) {
+      if (err instanceof CommandError) return fail(err.code, err.message.slice(err.code.length + 2));
+      if (err instanceof RangeError) return fail(ClientErrorCode.malformed, err.message);
+      throw err;
+    }
+    const started = performance.now();
+    node.submit(cmd, (err, result, entry) => {
+      if (err) return this.requestFailed(err, fail);
+      this.opts.onCommandDone?.(op, (performance.now() - started) / 1000);
+      done(commandResultFrame(reqId, result!, entry));
+    });
+  }
+
+  private requestFailed(err: RequestError, fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void): void {
+    const node = this.opts.node;
+    switch (err.code) {
+      case 'NOT_LEADER': {
+        const leader = err.leader ?? node.status().leader;
+        if (leader === null || leader === this.opts.nodeId) return fail(ClientErrorCode.noLeader, `node ${this.opts.nodeId} knows no leader (term ${node.status().term})`);
+        const endpoint = this.endpoints.get(leader) ?? null;
+        return fail(ClientErrorCode.notLeader, `node ${this.opts.nodeId} is not the leader; ${leader} is${endpoint ? ` at ${endpoint}` : ''}`, leader, endpoint);
+      }
+      case 'UNKNOWN_OUTCOME':
+        if (this.stopping || node.raft.isStopped()) return fail(ClientErrorCode.unknownOutcome, `node ${this.opts.nodeId} stopped with the request in flight`);
+        return fail(ClientErrorCode.unknownOutcome, err.message);
+      case 'BUSY':
+        return fail(ClientErrorCode.busy, err.message);
+      case 'BAD_REQUEST':
+        return fail(ClientErrorCode.malformed, err.message);
+      case 'INTERNAL':
+        this.opts.logger?.error({ err, code: ClientErrorCode.internal }, 'request failed inside the node');
+        return fail(ClientErrorCode.internal, err.message);
+      default:
+        return fail(err.code, err.message);
+    }
+  }
+
+  private sessionFrame(reqId: number, session: Uint8Array): Uint8Array {
+    const store = this.opts.node.store;
+    const s = store.getSession(session);
+    const applied = store.appliedIndex;
+    if (s === null) return encodeSessionResult(reqId, { found: false, topic: '', records: [], appliedIndex: applied });
+    return encodeSessionResult(reqId, { found: true, topic: s.topic, records: s.records as Uint8Array[], appliedIndex: applied });
+  }
+}
+
+function envelopeOf(e: WireEnvelope | null): Envelope | null {
+  return e === null ? null : { client: e.client, seq: e.seq, ackedBelowSeq: e.ackedBelowSeq };
+}
+
+function commandResultFrame(reqId: number, r: CommandResult, entry: Entry | undefined): Uint8Array {
+  return encodeCommandResult(reqId, {
+    ok: r.ok,
+    code: r.code,
+    value: r.value,
+    index: entry?.index ?? 0,
+    term: entry?.term ?? 0,
+    duplicate: r.duplicate === true,
+  });
+}
