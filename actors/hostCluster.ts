@@ -1,0 +1,215 @@
+/**
+ * `sessionraft cluster`: a local cluster of real node processes on one machine, with a live status
+ * table. Each node is a child process (`sessionraft node ...`) with its own data directory and
+ * log file; the supervisor polls every node's admin /status and draws the table. Stopping stops
+ * the leader first (so it hands leadership to a running follower, as SIGTERM on a leader does),
+ * then the others; children also stop if the supervisor dies (their IPC channel closes).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { request } from 'node:http';
+import { join, resolve } from 'node:path';
+import { formatNodesSpec, type NodeAddress } from './hostConfig.js';
+
+export interface ClusterOptions {
+  readonly binPath: string;
+  readonly nodes: Record<string, NodeAddress>;
+  readonly dataRoot: string;
+  readonly clusterId: string;
+  /** Extra flags for every node (timing, log level, inspection...). */
+  readonly nodeArgs: readonly string[];
+  /** Per-node extra flags. */
+  readonly perNodeArgs?: (id: string) => readonly string[];
+  readonly leaderTimeoutMs: number;
+  readonly out: NodeJS.WriteStream;
+}
+
+interface Child {
+  readonly id: string;
+  readonly proc: ChildProcess;
+  readonly logFile: string;
+  exitCode: number | null | undefined;
+  exitSignal: NodeJS.Signals | null;
+}
+
+/** What the table shows for one node (its own /status, or why there is none). */
+export interface NodeRow {
+  readonly id: string;
+  readonly pid: number | null;
+  readonly up: boolean;
+  readonly role: string;
+  readonly term: number | null;
+  readonly leader: string | null;
+  readonly commit: number | null;
+  readonly applied: number | null;
+  readonly last: number | null;
+  readonly lag: number | null;
+  readonly note: string;
+}
+
+export function fetchStatus(a: NodeAddress, timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((res, rej) => {
+    const req = request({ host: a.host, port: a.adminPort, path: '/status', method: 'GET', timeout: timeoutMs }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => {
+        try {
+          if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}`);
+          res(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
+        } catch (err) {
+          rej(err as Error);
+        }
+      });
+      r.on('error', rej);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', rej);
+    req.end();
+  });
+}
+
+export class LocalCluster {
+  private readonly children = new Map<string, Child>();
+  private stopping: Promise<void> | null = null;
+
+  constructor(readonly opts: ClusterOptions) {}
+
+  ids(): string[] {
+    return Object.keys(this.opts.nodes);
+  }
+
+  /** Spawns every node. Their logs go to <dataRoot>/<id>/node.log. */
+  start(): void {
+    const spec = formatNodesSpec(this.opts.nodes);
+    for (const id of this.ids()) {
+      const dataDir = resolve(this.opts.dataRoot, id);
+      mkdirSync(dataDir, { recursive: true });
+      const logFile = join(dataDir, 'node.log');
+      const fd = openSync(logFile, 'a');
+      const args = [
+        ...process.execArgv,
+        this.opts.binPath,
+        'node',
+        '--id',
+        id,
+        '--cluster-id',
+        this.opts.clusterId,
+        '--nodes',
+        spec,
+        '--data-dir',
+        dataDir,
+        '--log-format',
+        'json',
+        ...this.opts.nodeArgs,
+        ...(this.opts.perNodeArgs?.(id) ?? []),
+      ];
+      // Own process group: a Ctrl-C reaches only the supervisor, which stops the nodes in order.
+      const proc = spawn(process.execPath, args, { stdio: ['ignore', fd, fd, 'ipc'], detached: true });
+      closeSync(fd);
+      const child: Child = { id, proc, logFile, exitCode: undefined, exitSignal: null };
+      proc.on('exit', (code, signal) => {
+        child.exitCode = code;
+        child.exitSignal = signal;
+      });
+      this.children.set(id, child);
+    }
+  }
+
+  async rows(timeoutMs = 400): Promise<NodeRow[]> {
+    const ids = this.ids();
+    const statuses = await Promise.all(ids.map((id) => fetchStatus(this.opts.nodes[id]!, timeoutMs).catch((err: Error) => err)));
+    // The leader's view gives every follower's lag.
+    let leaderView: Record<string, unknown> | null = null;
+    for (const s of statuses) {
+      if (!(s instanceof Error) && s.role === 'leader' && (leaderView === null || Number(s.term) > Number(leaderView.term))) leaderView = s;
+    }
+    return ids.map((id, k) => {
+      const c = this.children.get(id);
+      const s = statuses[k]!;
+      const pid = c?.proc.pid ?? null;
+      const exited = c !== undefined && c.exitCode !== undefined;
+      if (s instanceof Error) {
+        const note = exited ? `exited (${c!.exitSignal ?? c!.exitCode}); log: ${c!.logFile}` : `no status: ${s.message}`;
+        return { id, pid, up: false, role: exited ? 'down' : '?', term: null, leader: null, commit: null, applied: null, last: null, lag: null, note };
+      }
+      const views = (leaderView?.nodes ?? {}) as Record<string, { lag?: number }>;
+      const lag = s.role === 'leader' ? 0 : (views[id]?.lag ?? null);
+      return {
+        id,
+        pid: Number(s.pid),
+        up: true,
+        role: String(s.role),
+        term: Number(s.term),
+        leader: (s.leader as string | null) ?? null,
+        commit: Number(s.commitIndex),
+        applied: Number(s.appliedIndex),
+        last: Number(s.lastIndex),
+        lag,
+        note: s.corrupt === true ? 'log corrupt: waiting for repair' : '',
+      };
+    });
+  }
+
+  /** Resolves with the leader's ID once exactly one node leads and the others follow it. */
+  async waitForLeader(): Promise<{ leader: string; term: number; ms: number }> {
+    const t0 = Date.now();
+    for (;;) {
+      const rows = await this.rows(300);
+      const leaders = rows.filter((r) => r.role === 'leader');
+      if (leaders.length === 1 && rows.every((r) => !r.up || r.leader === leaders[0]!.id)) {
+        return { leader: leaders[0]!.id, term: leaders[0]!.term!, ms: Date.now() - t0 };
+      }
+      const dead = [...this.children.values()].filter((c) => c.exitCode !== undefined);
+      if (dead.length === this.children.size) throw new Error(`every node exited; see ${dead.map((c) => c.logFile).join(', ')}`);
+      if (Date.now() - t0 > this.opts.leaderTimeoutMs) {
+        throw new Error(`no leader within ${this.opts.leaderTimeoutMs} ms; node logs: ${[...this.children.values()].map((c) => c.logFile).join(', ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Stops the leader first (it transfers leadership), then the others; SIGKILL after `graceMs`. */
+  stop(graceMs = 5000): Promise<void> {
+    if (this.stopping === null) this.stopping = this.stopAll(graceMs);
+    return this.stopping;
+  }
+
+  private async stopAll(graceMs: number): Promise<void> {
+    const rows = await this.rows(300).catch(() => [] as NodeRow[]);
+    const leader = rows.find((r) => r.role === 'leader')?.id;
+    // The leader first, handing over to a running follower (what SIGTERM does to a leader); the
+    // rest then stop together without transfers (nobody would be left to lead).
+    if (leader !== undefined) await this.stopOne(leader, graceMs, true);
+    await Promise.all(this.ids().filter((id) => id !== leader).map((id) => this.stopOne(id, graceMs, false)));
+  }
+
+  private stopOne(id: string, graceMs: number, transfer: boolean): Promise<void> {
+    const c = this.children.get(id);
+    if (c === undefined || c.exitCode !== undefined || c.proc.pid === undefined) return Promise.resolve();
+    return new Promise((res) => {
+      const timer = setTimeout(() => {
+        if (c.exitCode === undefined) process.kill(c.proc.pid!, 'SIGKILL');
+      }, graceMs);
+      c.proc.once('exit', () => {
+        clearTimeout(timer);
+        res();
+      });
+      try {
+        if (c.proc.connected) c.proc.send({ cmd: 'stop', transfer });
+        else process.kill(c.proc.pid!, 'SIGTERM');
+      } catch {
+        clearTimeout(timer);
+        res();
+      }
+    });
+  }
+}
+
+/** The status table: one line per node. */
+export function formatTable(rows: readonly NodeRow[]): string {
+  const head = ['node', 'pid', 'role', 'term', 'leader', 'commit', 'applied', 'last', 'lag', ''];
+  const cell = (v: unknown): string => (v === null || v === undefined ? '-' : String(v));
+  const lines = [head, ...rows.map((r) => [r.id, cell(r.pid), r.role, cell(r.term), cell(r.leader), cell(r.commit), cell(r.applied), cell(r.last), cell(r.lag), r.note])];
+  const widths = head.map((_, k) => Math.max(...lines.map((l) => l[k]!.length)));
+  return lines.map((l) => l.map((c, k) => c.padEnd(widths[k]!)).join('  ').trimEnd()).join('\n');
+}

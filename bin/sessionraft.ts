@@ -1,0 +1,475 @@
+#!/usr/bin/env node
+/**
+ * The `sessionraft` command.
+ *
+ *   sessionraft node --id n1 --nodes n1=127.0.0.1:7001:7101:7201,... --data-dir data/n1
+ *   sessionraft cluster                      # npm start: 3 local node processes and a live status table
+ *   sessionraft client create orders         # every client operation; output is JSON
+ *   sessionraft inspector                    # a relay for the Stately inspector (then: node --inspect)
+ *
+ * docs/operations.md is the reference (flags, environment, config file, ports, codes).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  ConfigError,
+  configFromEnv,
+  configFromFile,
+  hostDefaults,
+  localCluster,
+  localNodes,
+  parseDelays,
+  parseNodesSpec,
+  resolveHostConfig,
+  type HostConfig,
+} from '../actors/hostConfig.js';
+import { LocalCluster, formatTable } from '../actors/hostCluster.js';
+import { NodeHost } from '../actors/nodeHost.js';
+import { createClient, type Delivery, type SessionraftClient } from '../transport/client.js';
+import { ClientError } from '../transport/clientErrors.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const selfPath = fileURLToPath(import.meta.url);
+
+function version(): string {
+  for (const p of [resolve(here, '../../package.json'), resolve(here, '../package.json')]) {
+    try {
+      return (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version;
+    } catch {
+      // try the next
+    }
+  }
+  return '0.0.0';
+}
+
+function int(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    return n;
+  };
+}
+
+const program = new Command()
+  .name('sessionraft')
+  .description('A Raft-replicated, durable store of sessions with timed replay')
+  .version(version())
+  .showHelpAfterError();
+
+// ---- node ----------------------------------------------------------------------------------------
+
+interface NodeFlags {
+  config?: string;
+  id?: string;
+  clusterId?: string;
+  dataDir?: string;
+  nodes?: string;
+  learners?: string;
+  tickMs?: number;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  snapshotEntries?: number;
+  compactMargin?: number;
+  replayDelays?: string;
+  shutdownTransferMs?: number;
+  logLevel?: string;
+  logFormat?: 'json' | 'pretty' | 'auto';
+  inspect?: string | boolean;
+  inspectFile?: string;
+  inspectTicks?: boolean;
+  insecure?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}
+
+function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>> {
+  const out: Partial<Record<keyof HostConfig, unknown>> = {};
+  if (f.id !== undefined) out.id = f.id;
+  if (f.clusterId !== undefined) out.clusterId = f.clusterId;
+  if (f.dataDir !== undefined) out.dataDir = f.dataDir;
+  if (f.nodes !== undefined) out.nodes = parseNodesSpec(f.nodes);
+  if (f.learners !== undefined) out.learners = f.learners.split(',').filter((s) => s.length > 0);
+  if (f.tickMs !== undefined) out.tickMs = f.tickMs;
+  if (f.electionTicks !== undefined) out.electionTimeoutTicksMin = f.electionTicks;
+  if (f.heartbeatTicks !== undefined) out.heartbeatIntervalTicks = f.heartbeatTicks;
+  if (f.snapshotEntries !== undefined) out.snapshotEntries = f.snapshotEntries;
+  if (f.compactMargin !== undefined) out.compactMarginEntries = f.compactMargin;
+  if (f.replayDelays !== undefined) out.replayDelaysMs = parseDelays(f.replayDelays);
+  if (f.shutdownTransferMs !== undefined) out.shutdownTransferMs = f.shutdownTransferMs;
+  if (f.logLevel !== undefined) out.logLevel = f.logLevel;
+  if (f.logFormat === 'json') out.logPretty = false;
+  if (f.logFormat === 'pretty') out.logPretty = true;
+  if (f.inspect !== undefined && f.inspect !== false) out.inspect = f.inspect === true ? 'ws://localhost:8080' : f.inspect;
+  if (f.inspectFile !== undefined) out.inspectFile = f.inspectFile;
+  if (f.inspectTicks === true) out.inspectTicks = true;
+  if (f.insecure === true) out.insecure = true;
+  if (f.tlsCert !== undefined || f.tlsKey !== undefined || f.tlsCa !== undefined) {
+    if (f.tlsCert === undefined || f.tlsKey === undefined || f.tlsCa === undefined) throw new ConfigError('--tls-cert, --tls-key and --tls-ca go together');
+    out.tls = { certFile: f.tlsCert, keyFile: f.tlsKey, caFile: f.tlsCa };
+  }
+  return out;
+}
+
+function addNodeFlags(c: Command): Command {
+  return c
+    .option('--config <file>', 'JSON config file (env SESSIONRAFT_CONFIG); flags and environment override it')
+    .option('--id <id>', 'this node ID (SESSIONRAFT_ID)')
+    .option('--cluster-id <id>', `cluster ID, equal on every node (SESSIONRAFT_CLUSTER_ID; default ${hostDefaults.clusterId})`)
+    .option('--data-dir <dir>', 'data directory: raft/ (log, snapshots) and store/ (data files) (SESSIONRAFT_DATA_DIR)')
+    .option('--nodes <spec>', 'every node: id=host:raftPort:clientPort:adminPort,... (SESSIONRAFT_NODES)')
+    .option('--learners <ids>', 'nodes that do not vote, comma-separated (SESSIONRAFT_LEARNERS)')
+    .option('--tick-ms <ms>', `logical clock tick (default ${hostDefaults.tickMs})`, int('--tick-ms'))
+    .option('--election-ticks <n>', `minimum election timeout in ticks, randomized in [n, 2n) (default ${hostDefaults.electionTimeoutTicksMin})`, int('--election-ticks'))
+    .option('--heartbeat-ticks <n>', `leader heartbeat interval in ticks (default ${hostDefaults.heartbeatIntervalTicks})`, int('--heartbeat-ticks'))
+    .option('--snapshot-entries <n>', `snapshot after this many applied entries (default ${hostDefaults.snapshotEntries})`, int('--snapshot-entries'))
+    .option('--compact-margin <n>', `entries kept below a snapshot (default ${hostDefaults.compactMarginEntries})`, int('--compact-margin'))
+    .option('--replay-delays <list>', 'replay class delays, e.g. 1s,10s,1m,10m (default)')
+    .option('--shutdown-transfer-ms <ms>', `a stopping leader waits this long for the transfer (default ${hostDefaults.shutdownTransferMs})`, int('--shutdown-transfer-ms'))
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace, silent (default info)')
+    .addOption(new Option('--log-format <format>', 'json, pretty, or auto (pretty on a terminal)').choices(['json', 'pretty', 'auto']))
+    .option('--inspect [url]', 'send XState inspection events to a Stately inspector relay (default ws://localhost:8080; start one with `sessionraft inspector`)')
+    .option('--inspect-file <path>', 'append XState inspection events to a file as JSON lines')
+    .option('--inspect-ticks', 'include tick events in inspection (many)')
+    .option('--insecure', 'allow non-loopback addresses without TLS between peers and without authentication on client/admin ports')
+    .option('--tls-cert <file>', 'this node certificate (PEM) for mutual TLS between peers')
+    .option('--tls-key <file>', 'its key (PEM)')
+    .option('--tls-ca <file>', 'the cluster CA (PEM)');
+}
+
+addNodeFlags(program.command('node').description('run one node (flags > SESSIONRAFT_* environment > --config file > defaults)')).action(async (f: NodeFlags) => {
+  let config: HostConfig;
+  try {
+    const file = f.config ?? process.env.SESSIONRAFT_CONFIG;
+    config = resolveHostConfig(file !== undefined ? configFromFile(file) : {}, configFromEnv(process.env), flagsToConfig(f));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  let host: NodeHost;
+  try {
+    host = await NodeHost.start(config, { onFatal: () => void host.stop({ transfer: false }).then(() => process.exit(1)) });
+  } catch (err) {
+    process.stderr.write(`sessionraft node ${config.id} failed to start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  let signals = 0;
+  const stop = (why: string, transfer: boolean): void => {
+    if (++signals > 1) process.exit(1);
+    host.logger.info({ signal: why, transfer }, 'stopping');
+    host.stop({ transfer }).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM', true));
+  process.on('SIGINT', () => stop('SIGINT', true));
+  // Started by `sessionraft cluster`: it may ask to stop without a transfer (the whole cluster is
+  // stopping), and the node stops when the supervisor goes away.
+  if (process.connected) {
+    process.on('message', (m: { cmd?: string; transfer?: boolean }) => {
+      if (m?.cmd === 'stop') stop('supervisor', m.transfer !== false);
+    });
+    process.on('disconnect', () => stop('supervisor-exit', false));
+  }
+});
+
+// ---- cluster -------------------------------------------------------------------------------------
+
+interface ClusterFlags {
+  data: string;
+  basePort: number;
+  size: number;
+  clusterId: string;
+  once?: boolean;
+  inspect?: boolean;
+  leaderTimeoutMs: number;
+  tickMs?: number;
+  replayDelays?: string;
+  logLevel?: string;
+}
+
+program
+  .command('cluster')
+  .description('start a local cluster of real node processes (data under ./data/<id>) and show a live status table; Ctrl-C stops it')
+  .option('--data <dir>', 'data root', localCluster.dataRoot)
+  .option('--base-port <n>', 'node k uses raft base+k, client base+100+k, admin base+200+k', int('--base-port'), localCluster.basePort)
+  .option('--size <n>', 'number of nodes', int('--size'), localCluster.ids.length)
+  .option('--cluster-id <id>', 'cluster ID', 'local')
+  .option('--once', 'print the table once a leader is up, then stop the cluster (for scripts)')
+  .option('--inspect', 'start a Stately inspector relay on :8080 and connect every node to it')
+  .option('--leader-timeout-ms <ms>', 'give up when no leader appears in this time', int('--leader-timeout-ms'), 15_000)
+  .option('--tick-ms <ms>', 'node tick', int('--tick-ms'))
+  .option('--replay-delays <list>', 'replay class delays')
+  .option('--log-level <level>', 'node log level (logs go to <data>/<id>/node.log)')
+  .action(async (f: ClusterFlags) => {
+    const ids = Array.from({ length: f.size }, (_, k) => `n${k + 1}`);
+    const nodes = localNodes(f.basePort, ids);
+    const nodeArgs: string[] = [];
+    if (f.tickMs !== undefined) nodeArgs.push('--tick-ms', String(f.tickMs));
+    if (f.replayDelays !== undefined) nodeArgs.push('--replay-delays', f.replayDelays);
+    if (f.logLevel !== undefined) nodeArgs.push('--log-level', f.logLevel);
+    let relay: { stop(): void } | null = null;
+    if (f.inspect === true) {
+      const { createInspectorServer } = await import('@statelyai/inspect/server');
+      relay = createInspectorServer({ port: 8080, autoOpen: false });
+      nodeArgs.push('--inspect', 'ws://localhost:8080');
+      process.stdout.write('Stately inspector relay on http://localhost:8080 (open it in a browser)\n');
+    }
+    const cluster = new LocalCluster({ binPath: selfPath, nodes, dataRoot: f.data, clusterId: f.clusterId, nodeArgs, leaderTimeoutMs: f.leaderTimeoutMs, out: process.stdout });
+    const t0 = Date.now();
+    cluster.start();
+    const endpoints = ids.map((id) => `${nodes[id]!.host}:${nodes[id]!.clientPort}`).join(',');
+    process.stdout.write(`started ${ids.length} nodes (data under ${resolve(f.data)}); waiting for a leader...\n`);
+    let stopping = false;
+    const shutdown = async (code: number): Promise<never> => {
+      if (stopping) process.exit(code);
+      stopping = true;
+      process.stdout.write('\nstopping the cluster (leader first)...\n');
+      await cluster.stop();
+      relay?.stop();
+      process.stdout.write('stopped\n');
+      process.exit(code);
+    };
+    process.on('SIGINT', () => void shutdown(0));
+    process.on('SIGTERM', () => void shutdown(0));
+    let first;
+    try {
+      first = await cluster.waitForLeader();
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      return shutdown(1);
+    }
+    const header = (): string =>
+      `sessionraft cluster "${f.clusterId}": leader elected in ${first.ms} ms after spawn (${Date.now() - t0} ms total)\n` +
+      `client endpoints: ${endpoints}   admin: ${ids.map((id) => `http://127.0.0.1:${nodes[id]!.adminPort}/status`).join(' ')}\n` +
+      `try: npx sessionraft client create orders    (Ctrl-C stops the cluster)\n\n`;
+    if (f.once === true) {
+      process.stdout.write(header() + formatTable(await cluster.rows()) + '\n');
+      return shutdown(0);
+    }
+    const tty = process.stdout.isTTY === true;
+    let lastSummary = '';
+    let lastPrint = 0;
+    for (;;) {
+      if (stopping) return;
+      const rows = await cluster.rows();
+      const table = formatTable(rows);
+      if (tty) {
+        process.stdout.write('\x1b[H\x1b[2J' + header() + table + `\n\n${new Date().toISOString()}  refreshing every 500 ms\n`);
+      } else {
+        // Not a terminal: print when roles or leaders change, and every 10 s.
+        const summary = rows.map((r) => `${r.id}:${r.role}:${r.term}:${r.leader}`).join(' ');
+        if (summary !== lastSummary || Date.now() - lastPrint > 10_000) {
+          process.stdout.write((lastPrint === 0 ? header() : '') + table + '\n\n');
+          lastSummary = summary;
+          lastPrint = Date.now();
+        }
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  });
+
+// ---- inspector -----------------------------------------------------------------------------------
+
+program
+  .command('inspector')
+  .description('run a relay that shows the nodes\' live state charts in the Stately inspector (start nodes with --inspect)')
+  .option('--port <n>', 'relay port (nodes connect to ws://localhost:<port>)', int('--port'), 8080)
+  .option('--no-open', 'do not open a browser')
+  .action(async (f: { port: number; open: boolean }) => {
+    const { createInspectorServer } = await import('@statelyai/inspect/server');
+    const relay = createInspectorServer({ port: f.port, autoOpen: f.open });
+    process.stdout.write(`Stately inspector relay: open http://localhost:${f.port} ; start nodes with --inspect ws://localhost:${f.port}\n`);
+    const stop = (): void => {
+      relay.stop();
+      process.exit(0);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+
+// ---- client --------------------------------------------------------------------------------------
+
+interface ClientFlags {
+  endpoints?: string;
+  clusterId?: string;
+  timeoutMs: number;
+  encoding: 'utf8' | 'base64' | 'hex';
+}
+
+const client = program
+  .command('client')
+  .description('run client operations against a cluster; prints JSON (errors: JSON on stderr, exit code 1)')
+  .option('--endpoints <list>', 'client endpoints host:port,... (SESSIONRAFT_ENDPOINTS; default the local cluster)')
+  .option('--cluster-id <id>', 'refuse nodes of another cluster')
+  .option('--timeout-ms <ms>', 'operation deadline across retries', int('--timeout-ms'), 10_000)
+  .addOption(new Option('--encoding <enc>', 'how records are printed').choices(['utf8', 'base64', 'hex']).default('utf8'));
+
+function clientFlags(cmd: Command): ClientFlags {
+  return cmd.optsWithGlobals() as ClientFlags;
+}
+
+function makeClient(f: ClientFlags): SessionraftClient {
+  const list = f.endpoints ?? process.env.SESSIONRAFT_ENDPOINTS ?? Object.values(localNodes()).map((a) => `${a.host}:${a.clientPort}`).join(',');
+  return createClient({
+    endpoints: list.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
+    operationTimeoutMs: f.timeoutMs,
+    ...(f.clusterId !== undefined ? { clusterId: f.clusterId } : {}),
+  });
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function showRecord(r: Uint8Array, enc: ClientFlags['encoding']): unknown {
+  const b = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+  if (enc === 'hex') return b.toString('hex');
+  if (enc === 'base64') return b.toString('base64');
+  try {
+    return utf8.decode(r);
+  } catch {
+    return { base64: b.toString('base64') };
+  }
+}
+
+function print(v: unknown): void {
+  process.stdout.write(JSON.stringify(v) + '\n');
+}
+
+async function withClient(cmd: Command, fn: (c: SessionraftClient, f: ClientFlags) => Promise<unknown>): Promise<void> {
+  const f = clientFlags(cmd);
+  let c: SessionraftClient;
+  try {
+    c = makeClient(f);
+  } catch (err) {
+    return fail(err);
+  }
+  try {
+    const out = await fn(c, f);
+    if (out !== undefined) print(out);
+    await c.close();
+    process.exit(0);
+  } catch (err) {
+    await c.close();
+    fail(err);
+  }
+}
+
+function fail(err: unknown): never {
+  if (err instanceof ClientError) {
+    process.stderr.write(JSON.stringify({ error: err.code, message: err.message, ...(err.leader ? { leader: err.leader, leaderEndpoint: err.leaderEndpoint } : {}) }) + '\n');
+    process.exit(err.code === 'CLIENT_ERR_BAD_ARGUMENT' ? 2 : 1);
+  }
+  process.stderr.write(JSON.stringify({ error: 'CLIENT_ERR_INTERNAL', message: String(err) }) + '\n');
+  process.exit(1);
+}
+
+client
+  .command('create <topic>')
+  .description('create a session on a topic; prints its ID')
+  .action((topic: string, _o, cmd: Command) => withClient(cmd, (c) => c.createSession(topic)));
+client
+  .command('append <id> <text>')
+  .description('append a record (UTF-8 text) to a session')
+  .action((id: string, text: string, _o, cmd: Command) => withClient(cmd, (c) => c.append(id, text)));
+client
+  .command('rewrite <id> <text>')
+  .description("replace a session's records with one record")
+  .action((id: string, text: string, _o, cmd: Command) => withClient(cmd, (c) => c.rewrite(id, text)));
+client
+  .command('store <id>')
+  .description('store a session for replay; it comes back (to subscribers of its topic) after the delay')
+  .requiredOption('--replay <class|delay>', 'a replay class index or one of the cluster delays (1s, 10s, 1m, 10m by default)')
+  .action((id: string, o: { replay: string }, cmd: Command) => withClient(cmd, (c) => c.store(id, { replay: o.replay })));
+client
+  .command('destroy <id>')
+  .description('delete a session')
+  .action((id: string, _o, cmd: Command) => withClient(cmd, (c) => c.destroy(id)));
+client
+  .command('get <id>')
+  .description('read a session (linearizable); prints null when no active session has this ID')
+  .action((id: string, _o, cmd: Command) =>
+    withClient(cmd, async (c, f) => {
+      const s = await c.get(id);
+      return s === null ? null : { id: s.id, topic: s.topic, records: s.records.map((r) => showRecord(r, f.encoding)), appliedIndex: s.appliedIndex };
+    }),
+  );
+client
+  .command('peek <id>')
+  .description("read one node's applied copy of a session without a read barrier (may be stale)")
+  .requiredOption('--endpoint <host:port>', 'the node to ask')
+  .action((id: string, o: { endpoint: string }, cmd: Command) =>
+    withClient(cmd, async (c, f) => {
+      const s = await c.peek(id, { endpoint: o.endpoint });
+      return s === null ? null : { id: s.id, topic: s.topic, records: s.records.map((r) => showRecord(r, f.encoding)), appliedIndex: s.appliedIndex };
+    }),
+  );
+client
+  .command('list [topic]')
+  .description('list active sessions (linearizable)')
+  .option('--limit <n>', 'at most this many', int('--limit'))
+  .action((topic: string | undefined, o: { limit?: number }, cmd: Command) =>
+    withClient(cmd, (c) => c.list({ ...(topic !== undefined ? { topic } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) })),
+  );
+client
+  .command('subscribe <topic>')
+  .description('print sessions restored on a topic as they come (one JSON line each) until Ctrl-C')
+  .option('--count <n>', 'exit after this many deliveries', int('--count'))
+  .option('--endpoint <host:port>', 'subscribe on this node')
+  .action((topic: string, o: { count?: number; endpoint?: string }, cmd: Command) =>
+    withClient(cmd, async (c, f) => {
+      let seen = 0;
+      let done: () => void = () => undefined;
+      const finished = new Promise<void>((r) => (done = r));
+      await c.subscribe(
+        topic,
+        (d: Delivery) => {
+          print({ topic: d.topic, session: d.session, records: d.records.map((r) => showRecord(r, f.encoding)), restoreId: d.restoreId, index: d.index, node: d.node });
+          if (o.count !== undefined && ++seen >= o.count) done();
+        },
+        {
+          ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}),
+          onError: (err) => process.stderr.write(JSON.stringify({ warning: err.code, message: err.message }) + '\n'),
+        },
+      );
+      process.stderr.write(JSON.stringify({ subscribed: topic }) + '\n');
+      process.on('SIGINT', done);
+      await finished;
+      return undefined;
+    }),
+  );
+client
+  .command('status')
+  .description("every endpoint's status: its view of every node's role and progress")
+  .option('--endpoint <host:port>', 'only this node')
+  .option('--digest', 'include the store digest')
+  .action((o: { endpoint?: string; digest?: boolean }, cmd: Command) =>
+    withClient(cmd, async (c, f) => {
+      if (o.endpoint !== undefined) return c.status({ endpoint: o.endpoint, digest: o.digest === true });
+      const list = (f.endpoints ?? process.env.SESSIONRAFT_ENDPOINTS ?? Object.values(localNodes()).map((a) => `${a.host}:${a.clientPort}`).join(','))
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+      const out: Record<string, unknown> = {};
+      await Promise.all(
+        list.map(async (ep) => {
+          const one = createClient({ endpoints: [ep], operationTimeoutMs: Math.min(f.timeoutMs, 3000) });
+          try {
+            out[ep] = await one.status({ endpoint: ep, digest: o.digest === true });
+          } catch (err) {
+            out[ep] = { error: err instanceof ClientError ? err.code : 'CLIENT_ERR_INTERNAL', message: (err as Error).message };
+          } finally {
+            await one.close();
+          }
+        }),
+      );
+      return out;
+    }),
+  );
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
