@@ -1,0 +1,251 @@
+/**
+ * The client protocol: the codec (round trips, garbage never throws anything but a ClientError
+ * with a stable code), the gateway's answers to bad input over a real socket (malformed, wrong
+ * version, text frames, oversized frames, too many requests in flight, too many bad frames), and
+ * the client library's errors for wrong, unreachable and foreign endpoints.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { Encoder } from 'cbor-x';
+import WebSocket from 'ws';
+import { createClient } from '../../transport/client.js';
+import { ClientError } from '../../transport/clientErrors.js';
+import {
+  decodeRequest,
+  decodeServerFrame,
+  encodeRequest,
+  parseCommandReply,
+  parseDurationMs,
+  parseReplay,
+  type Request,
+} from '../../transport/clientProtocol.js';
+import { freePorts, startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
+
+const idArb = fc.uint8Array({ minLength: 16, maxLength: 16 });
+const envArb = fc.option(
+  fc.record({ client: idArb, seq: fc.integer({ min: 1, max: 2 ** 40 }) }).map((e) => ({ client: e.client, seq: e.seq, ackedBelowSeq: Math.floor(e.seq / 2) })),
+  { nil: null },
+);
+const reqIdArb = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+const requestArb: fc.Arbitrary<Request> = fc.oneof(
+  fc.record({ op: fc.constant('register' as const), reqId: reqIdArb }),
+  fc.record({ op: fc.constant('create' as const), reqId: reqIdArb, envelope: envArb, topic: fc.string({ maxLength: 40 }) }),
+  fc.record({ op: fc.constantFrom('append' as const, 'rewrite' as const), reqId: reqIdArb, envelope: envArb, session: idArb, bytes: fc.uint8Array({ maxLength: 64 }) }),
+  fc.record({
+    op: fc.constant('store' as const),
+    reqId: reqIdArb,
+    envelope: envArb,
+    session: idArb,
+    replay: fc.oneof(fc.record({ mode: fc.constant('class' as const), value: fc.nat(15) }), fc.record({ mode: fc.constant('delayMs' as const), value: fc.nat() })),
+  }),
+  fc.record({ op: fc.constant('destroy' as const), reqId: reqIdArb, envelope: envArb, session: idArb }),
+  fc.record({ op: fc.constantFrom('get' as const, 'peek' as const), reqId: reqIdArb, session: idArb }),
+  fc.record({ op: fc.constant('list' as const), reqId: reqIdArb, topic: fc.string({ maxLength: 20 }), limit: fc.nat() }),
+  fc.record({ op: fc.constant('subscribe' as const), reqId: reqIdArb, topic: fc.string({ maxLength: 20 }) }),
+  fc.record({ op: fc.constant('unsubscribe' as const), reqId: reqIdArb, subId: fc.nat() }),
+  fc.record({ op: fc.constant('status' as const), reqId: reqIdArb, withDigest: fc.boolean() }),
+);
+
+/** Uint8Array views and Buffers compare by content. */
+function plain(v: unknown): unknown {
+  if (v instanceof Uint8Array) return Array.from(v);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+describe('client protocol: codec', () => {
+  it('every request round-trips', () => {
+    fc.assert(
+      fc.property(requestArb, (r) => {
+        expect(plain(decodeRequest(encodeRequest(r)))).to.deep.equal(plain(r));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('arbitrary bytes and arbitrary CBOR never throw anything but CLIENT_ERR_MALFORMED or _VERSION', () => {
+    const enc = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false } as never);
+    const cborish = fc.oneof(
+      fc.uint8Array({ maxLength: 200 }),
+      fc.anything({ maxDepth: 3 }).map((v) => {
+        try {
+          return enc.encode(v) as Uint8Array;
+        } catch {
+          return new Uint8Array([0xff]);
+        }
+      }),
+      fc.array(fc.oneof(fc.nat(20), fc.string(), fc.uint8Array({ maxLength: 20 }), fc.boolean()), { maxLength: 10 }).map((a) => enc.encode([1, ...a]) as Uint8Array),
+    );
+    fc.assert(
+      fc.property(cborish, (bytes) => {
+        for (const decode of [decodeRequest, decodeServerFrame]) {
+          try {
+            decode(bytes);
+          } catch (err) {
+            expect(err).to.be.instanceOf(ClientError);
+            expect(['CLIENT_ERR_MALFORMED', 'CLIENT_ERR_VERSION']).to.include((err as ClientError).code);
+          }
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('rejects by schema: arity, types, ID sizes, envelopes, versions', () => {
+    const enc = new Encoder({ useRecords: false, tagUint8Array: false } as never);
+    const id = new Uint8Array(16).fill(1);
+    const cases: [string, unknown[], string][] = [
+      ['version 2', [2, 1, 1], 'CLIENT_ERR_VERSION'],
+      ['reqId 0', [1, 0, 1], 'CLIENT_ERR_MALFORMED'],
+      ['unknown op', [1, 1, 99], 'CLIENT_ERR_MALFORMED'],
+      ['register with extra', [1, 1, 1, 5], 'CLIENT_ERR_MALFORMED'],
+      ['append with a 15-byte session', [1, 1, 3, id, 1, 0, new Uint8Array(15), new Uint8Array(1)], 'CLIENT_ERR_MALFORMED'],
+      ['seq 0 with a client', [1, 1, 6, id, 0, 0, id], 'CLIENT_ERR_MALFORMED'],
+      ['acked above seq', [1, 1, 6, id, 2, 3, id], 'CLIENT_ERR_MALFORMED'],
+      ['seq without a client', [1, 1, 6, new Uint8Array(0), 2, 0, id], 'CLIENT_ERR_MALFORMED'],
+      ['a topic that is bytes', [1, 1, 2, new Uint8Array(0), 0, 0, new Uint8Array(3)], 'CLIENT_ERR_MALFORMED'],
+      ['replay mode 2', [1, 1, 5, new Uint8Array(0), 0, 0, id, 2, 0], 'CLIENT_ERR_MALFORMED'],
+      ['a fractional seq', [1, 1, 6, id, 1.5, 0, id], 'CLIENT_ERR_MALFORMED'],
+      ['a nested array', [1, 1, 7, [id]], 'CLIENT_ERR_MALFORMED'],
+    ];
+    for (const [what, frame, code] of cases) {
+      let got: unknown = null;
+      try {
+        decodeRequest(enc.encode(frame) as Uint8Array);
+      } catch (err) {
+        got = err;
+      }
+      expect((got as ClientError | null)?.code, what).to.equal(code);
+    }
+    expect(() => decodeRequest(new Uint8Array([0xa1, 0x61, 0x61, 0x01]))).to.throw(ClientError, /MALFORMED/); // a map
+  });
+
+  it('replay names and durations', () => {
+    expect(parseReplay('10s')).to.deep.equal({ mode: 'delayMs', value: 10_000 });
+    expect(parseReplay('1m')).to.deep.equal({ mode: 'delayMs', value: 60_000 });
+    expect(parseReplay('200ms')).to.deep.equal({ mode: 'delayMs', value: 200 });
+    expect(parseReplay(2)).to.deep.equal({ mode: 'class', value: 2 });
+    expect(parseReplay('3')).to.deep.equal({ mode: 'class', value: 3 });
+    expect(parseDurationMs('1.5s')).to.equal(1500);
+    expect(() => parseReplay('soon')).to.throw(ClientError, /CLIENT_ERR_BAD_ARGUMENT/);
+    expect(() => parseReplay(-1)).to.throw(ClientError, /CLIENT_ERR_BAD_ARGUMENT/);
+  });
+});
+
+/** A raw WebSocket to a client port: collects decoded frames, sends raw bytes. */
+async function rawConnect(endpoint: string): Promise<{ ws: WebSocket; frames: ReturnType<typeof decodeServerFrame>[]; closed: Promise<number> }> {
+  const ws = new WebSocket(`ws://${endpoint}/`, { perMessageDeflate: false });
+  const frames: ReturnType<typeof decodeServerFrame>[] = [];
+  ws.on('message', (d) => frames.push(decodeServerFrame(d as Buffer)));
+  const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+  await new Promise<void>((res, rej) => {
+    ws.once('open', () => res());
+    ws.once('error', rej);
+  });
+  await waitFor('the welcome', () => frames.some((f) => f.kind === 'welcome'), 2000, 5);
+  return { ws, frames, closed };
+}
+
+describe('client protocol: the gateway over a real socket', function () {
+  this.timeout(20_000);
+  let cluster: InProcessCluster;
+  let endpoint: string;
+
+  before(async () => {
+    // One voter (it elects itself), with small limits so that they are easy to reach.
+    cluster = await startInProcessCluster(1, { clientLimits: { inflightRequestsMax: 2, requestBytesMax: 4096, badFramesMax: 4 } });
+    await waitFor('the single node leads', () => cluster.leader(), 5000);
+    endpoint = cluster.endpoints()[0]!;
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('answers malformed, wrong-version and text frames with stable codes, and closes after badFramesMax (4007)', async () => {
+    const { ws, frames, closed } = await rawConnect(endpoint);
+    const enc = new Encoder({ useRecords: false, tagUint8Array: false } as never);
+    ws.send(enc.encode([1, 7, 99])); // unknown op, reqId 7
+    ws.send(enc.encode([2, 8, 1])); // version 2
+    ws.send('hello'); // text
+    await waitFor('three error frames', () => frames.filter((f) => f.kind === 'error').length >= 3, 2000, 5);
+    const errors = frames.filter((f) => f.kind === 'error') as Extract<(typeof frames)[number], { kind: 'error' }>[];
+    expect(errors.map((e) => [e.reqId, e.code])).to.deep.equal([
+      [7, 'CLIENT_ERR_MALFORMED'],
+      [8, 'CLIENT_ERR_VERSION'],
+      [0, 'CLIENT_ERR_MALFORMED'],
+    ]);
+    ws.send(new Uint8Array([0xff, 0x00]));
+    expect(await closed).to.equal(4007);
+    const rejected = cluster.hosts[0]!.status().client.rejectedTotal;
+    expect(rejected).to.be.at.least(4);
+  });
+
+  it('closes a connection that sends a frame over requestBytesMax (1009)', async () => {
+    const { ws, closed } = await rawConnect(endpoint);
+    ws.send(new Uint8Array(5000));
+    expect(await closed).to.equal(1009);
+  });
+
+  it('refuses requests beyond inflightRequestsMax on one connection', async () => {
+    const { ws, frames } = await rawConnect(endpoint);
+    const id = new Uint8Array(16).fill(1);
+    // Five reads written at once (one socket write): the node holds each until its ReadIndex round ends.
+    const sock = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+    sock.cork();
+    for (let k = 1; k <= 5; k++) ws.send(encodeRequest({ op: 'get', reqId: k, session: id }));
+    sock.uncork();
+    await waitFor('five answers', () => frames.filter((f) => f.kind === 'result' || f.kind === 'error').length >= 5, 2000, 5);
+    const codes = frames.filter((f) => f.kind === 'error').map((f) => (f as { code: string }).code);
+    expect(codes).to.include('CLIENT_ERR_TOO_MANY_IN_FLIGHT');
+    ws.close();
+  });
+
+  it('answers a duplicate reqId in flight as malformed', async () => {
+    const { ws, frames } = await rawConnect(endpoint);
+    const id = new Uint8Array(16).fill(1);
+    const sock = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+    sock.cork();
+    ws.send(encodeRequest({ op: 'get', reqId: 1, session: id }));
+    ws.send(encodeRequest({ op: 'get', reqId: 1, session: id }));
+    sock.uncork();
+    await waitFor('two answers', () => frames.filter((f) => f.kind === 'result' || f.kind === 'error').length >= 2, 2000, 5);
+    expect(frames.filter((f) => f.kind === 'error').map((f) => (f as { code: string }).code)).to.deep.equal(['CLIENT_ERR_MALFORMED']);
+    ws.close();
+  });
+
+  it('register then a command without an envelope works (raw)', async () => {
+    const { ws, frames } = await rawConnect(endpoint);
+    ws.send(encodeRequest({ op: 'create', reqId: 1, envelope: null, topic: 'raw' }));
+    await waitFor('an answer', () => frames.some((f) => f.kind === 'result'), 2000, 5);
+    const r = parseCommandReply((frames.find((f) => f.kind === "result") as { body: readonly unknown[] }).body);
+    expect(r.ok).to.equal(true);
+    expect(r.value).to.have.length(16);
+    ws.close();
+  });
+
+  it('client errors: a wrong endpoint (admin port, raft port, another cluster) and an unreachable one', async () => {
+    const h = cluster.hosts[0]!;
+    const expectCode = async (opts: Parameters<typeof createClient>[0], code: string, within: number): Promise<void> => {
+      const c = createClient(opts);
+      const t0 = Date.now();
+      const err = await c.status().then(() => null, (e: unknown) => e);
+      await c.close();
+      expect((err as ClientError | null)?.code, JSON.stringify(opts.endpoints)).to.equal(code);
+      expect((err as ClientError).message).to.match(/ — /); // a hint says what to do
+      expect(Date.now() - t0).to.be.below(within);
+    };
+    await expectCode({ endpoints: [`127.0.0.1:${h.addresses.admin.port}`] }, 'CLIENT_ERR_WRONG_ENDPOINT', 2000);
+    // The peer port accepts the WebSocket and waits for a raft hello that never comes.
+    await expectCode({ endpoints: [`127.0.0.1:${h.addresses.raft.port}`], connectTimeoutMs: 300 }, 'CLIENT_ERR_WRONG_ENDPOINT', 3000);
+    await expectCode({ endpoints: [endpoint], clusterId: 'another' }, 'CLIENT_ERR_WRONG_ENDPOINT', 2000);
+    const [free] = await freePorts(1);
+    await expectCode({ endpoints: [`127.0.0.1:${free}`], operationTimeoutMs: 300 }, 'CLIENT_ERR_UNREACHABLE', 2000);
+    // One wrong endpoint among good ones is skipped.
+    const c = createClient({ endpoints: [`127.0.0.1:${h.addresses.admin.port}`, endpoint] });
+    const { id } = await c.createSession('mixed');
+    expect(id).to.match(/^[0-9a-f]{32}$/);
+    await c.close();
+  });
+});
