@@ -55,7 +55,7 @@ export interface ClientOptions {
   /** Backoff between attempts: first delay and cap, jittered in [d/2, d]. Default 10 and 100 ms. */
   readonly backoffMsMin?: number;
   readonly backoffMsMax?: number;
-  /** Commands in flight at once (pipelining window; the cluster remembers 256 per client). Default 128. */
+  /** Commands in flight at once (pipelining window; the cluster remembers 256 per client). Default 128, at most 192. */
   readonly inflightCommandsMax?: number;
   /** Largest frame accepted from a node. Default 8 MiB. */
   readonly replyBytesMax?: number;
@@ -140,6 +140,9 @@ export function createClient(opts: ClientOptions): SessionraftClient {
 
 const utf8 = new TextEncoder();
 
+/** Seqs from the oldest unanswered to the next one, at most (the cluster remembers 256 per client). */
+const SEQ_SPAN_MAX = 192;
+
 function toBytes(b: Bytes): Uint8Array {
   return typeof b === 'string' ? utf8.encode(b) : b;
 }
@@ -154,6 +157,19 @@ export function normalizeEndpoint(e: string): string {
   const s = e.trim().replace(/^wss?:\/\//, '').replace(/\/+$/, '');
   if (!/^[^\s/]+:\d{1,5}$/.test(s)) throw new ClientError(ClientErrorCode.badArgument, `an endpoint is host:port, got ${JSON.stringify(e)}`);
   return s;
+}
+
+interface Registration {
+  readonly id: Uint8Array;
+  nextSeq: number;
+  readonly outstanding: Set<number>;
+}
+
+/** The lowest seq still waiting for an answer (every answer below it is held by the client). */
+function ackedBelowSeq(reg: Registration): number {
+  let min = reg.nextSeq;
+  for (const s of reg.outstanding) if (s < min) min = s;
+  return min;
 }
 
 interface SubState {
@@ -193,10 +209,9 @@ class Client implements SessionraftClient {
   /** Pending backoff sleeps: close() ends them at once. */
   private readonly sleeps = new Map<NodeJS.Timeout, () => void>();
 
-  private id: Uint8Array | null = null;
-  private registering: Promise<Uint8Array> | null = null;
-  private nextSeq = 1;
-  private readonly outstanding = new Set<number>();
+  /** The registered client: its ID, its next seq, and its seqs waiting for an answer. */
+  private reg: Registration | null = null;
+  private registering: Promise<Registration> | null = null;
   private commandsInFlight = 0;
   private readonly commandWaiters: (() => void)[] = [];
   private readonly subs = new Set<SubState>();
@@ -214,7 +229,7 @@ class Client implements SessionraftClient {
     this.connectTimeoutMs = num(opts.connectTimeoutMs, 2000, 'connectTimeoutMs');
     this.backoffMin = num(opts.backoffMsMin, 10, 'backoffMsMin');
     this.backoffMax = num(opts.backoffMsMax, 100, 'backoffMsMax');
-    this.inflightCommandsMax = num(opts.inflightCommandsMax, 128, 'inflightCommandsMax');
+    this.inflightCommandsMax = Math.min(num(opts.inflightCommandsMax, 128, 'inflightCommandsMax'), SEQ_SPAN_MAX);
     this.replyBytesMax = num(opts.replyBytesMax, defaultClientProtocolLimits.replyBytesMax, 'replyBytesMax');
     this.clusterId = opts.clusterId ?? null;
     this.logger = opts.logger;
@@ -223,7 +238,7 @@ class Client implements SessionraftClient {
   }
 
   get clientId(): string | null {
-    return this.id === null ? null : idToHex(this.id);
+    return this.reg === null ? null : idToHex(this.reg.id);
   }
 
   // ---- commands ---------------------------------------------------------------------------------
@@ -265,64 +280,63 @@ class Client implements SessionraftClient {
   private async command(build: (envelope: WireEnvelope) => RequestBody): Promise<{ reply: CommandReply; attempts: number }> {
     await this.commandSlot();
     try {
-      const client = await this.register();
-      const seq = this.nextSeq++;
-      this.outstanding.add(seq);
+      const reg = await this.register();
+      const seq = reg.nextSeq++;
+      reg.outstanding.add(seq);
       try {
         let attempts = 0;
         const reply = await this.run(
           () => {
             attempts++;
             // Every attempt carries the same client and seq; ackedBelowSeq may only have grown.
-            return build({ client, seq, ackedBelowSeq: this.ackedBelowSeq() });
+            return build({ client: reg.id, seq, ackedBelowSeq: ackedBelowSeq(reg) });
           },
           parseCommandReply,
           { leader: true },
         );
         if (!reply.ok) {
-          if (reply.code === 'SESSIONS_ERR_CLIENT_UNKNOWN' && this.id === client) this.forgetRegistration();
+          // Forgotten by the cluster (evicted): known not applied; the next command registers anew.
+          if (reply.code === 'SESSIONS_ERR_CLIENT_UNKNOWN' && this.reg === reg) {
+            this.reg = null;
+            this.registering = null;
+          }
           throw new ClientError(reply.code, `the cluster applied the command and rejected it (entry ${reply.index})`);
         }
         return { reply, attempts };
       } finally {
-        this.outstanding.delete(seq);
+        reg.outstanding.delete(seq);
       }
     } finally {
       this.commandsInFlight--;
-      this.commandWaiters.shift()?.();
+      // Every waiter checks its condition again (the seq span may have moved for all of them).
+      for (const w of this.commandWaiters.splice(0)) w();
     }
   }
 
+  /**
+   * Waits for a pipelining slot. Two bounds: commands in flight, and the span of seqs the cluster
+   * must remember for this client (from the oldest unanswered seq to the newest): one command stuck
+   * in retries must not let the others run past the cluster's per-client window
+   * (clientResultsMax, 256), which would refuse them with SESSIONS_ERR_CLIENT_WINDOW.
+   */
   private async commandSlot(): Promise<void> {
-    while (this.commandsInFlight >= this.inflightCommandsMax) {
+    while (this.commandsInFlight >= this.inflightCommandsMax || (this.reg !== null && this.reg.nextSeq - ackedBelowSeq(this.reg) >= SEQ_SPAN_MAX)) {
       await new Promise<void>((resolve) => this.commandWaiters.push(resolve));
       if (this.closed) throw new ClientError(ClientErrorCode.closed, 'the client was closed');
     }
     this.commandsInFlight++;
   }
 
-  private ackedBelowSeq(): number {
-    let min = this.nextSeq;
-    for (const s of this.outstanding) if (s < min) min = s;
-    return min;
-  }
-
-  private forgetRegistration(): void {
-    this.id = null;
-    this.registering = null;
-    this.nextSeq = 1;
-  }
-
-  private register(): Promise<Uint8Array> {
-    if (this.id !== null) return Promise.resolve(this.id);
+  private register(): Promise<Registration> {
+    if (this.reg !== null) return Promise.resolve(this.reg);
     if (this.registering === null) {
       // A retried ClientRegister may register twice: the spare client is never used and ages out.
       const p = this.run(() => ({ op: 'register' }) as RequestBody, parseCommandReply, { leader: true }).then((reply) => {
         if (!reply.ok || reply.value === null) throw new ClientError(reply.code, 'ClientRegister was rejected');
-        this.id = reply.value;
-        this.nextSeq = 1;
+        const reg: Registration = { id: reply.value, nextSeq: 1, outstanding: new Set() };
+        this.reg = reg;
         this.logger?.debug({ client: idToHex(reply.value), index: reply.index }, 'client registered');
-        return reply.value;
+        return reg;
       });
       this.registering = p;
       p.catch(() => {

@@ -190,11 +190,27 @@ describe('node: in-process 3-node cluster over real sockets', function () {
     expect(nf.status).to.equal(404);
   });
 
-  it('a leader asked to stop hands over leadership; clients carry on with the new leader', async () => {
+  it('pipelines: 400 appends in flight from one client, each applied once', async () => {
     const c = client(cluster.endpoints());
+    const { id } = await c.createSession('pipeline');
+    const values = Array.from({ length: 400 }, (_, k) => `p${k}`);
+    const outs = await Promise.all(values.map((v) => c.append(id, v)));
+    expect(outs.every((o) => o.index > 0)).to.equal(true);
+    const got = (await c.get(id))!.records.map(text);
+    expect(got.length).to.equal(400);
+    expect([...got].sort()).to.deep.equal([...values].sort());
+  });
+
+  it('a leader asked to stop hands over leadership; clients and subscriptions carry on elsewhere', async () => {
+    const old = cluster.leader()!;
+    const c = client([old.clientEndpoint(), ...cluster.endpoints().filter((e) => e !== old.clientEndpoint())]);
     const { id } = await c.createSession('handover');
     await c.append(id, 'before');
-    const old = cluster.leader()!;
+    // Unpinned: it lives on the leader's node now and moves when that node stops.
+    const got: Delivery[] = [];
+    const notes: string[] = [];
+    const sub = await c.subscribe('handover', (d) => got.push(d), { onError: (e) => notes.push(e.code) });
+    expect(sub.endpoint).to.equal(old.clientEndpoint());
     const t0 = Date.now();
     await old.stop({ transfer: true });
     const ms = Date.now() - t0;
@@ -204,5 +220,10 @@ describe('node: in-process 3-node cluster over real sockets', function () {
     expect(ms, 'transfer well under the 2 s bound').to.be.below(1500);
     await c.append(id, 'after');
     expect((await c.get(id))!.records.map(text)).to.deep.equal(['before', 'after']);
+    await waitFor('the subscription on another node', () => sub.endpoint !== null && sub.endpoint !== old.clientEndpoint(), 5000);
+    expect(notes).to.include('CLIENT_ERR_CONNECTION_LOST');
+    await c.store(id, { replay: 0 });
+    await waitFor('the restored session after the move', () => got.length >= 1, 5000);
+    expect(got[0]!.session).to.equal(id);
   });
 });
