@@ -64,7 +64,7 @@ function eventType(ev: InspectionEvent): string | null {
 }
 
 /** Builds the inspect callback for NodeOptions, or null when neither live nor file is asked for. */
-export function createInspection(opts: InspectOptions): Inspection | null {
+export async function createInspection(opts: InspectOptions): Promise<Inspection | null> {
   if (opts.liveUrl === undefined && opts.file === undefined) return null;
   const includeTicks = opts.includeTicks === true;
   const fileBytesMax = opts.fileBytesMax ?? 256 * 1024 * 1024;
@@ -81,19 +81,15 @@ export function createInspection(opts: InspectOptions): Inspection | null {
   }
   let live: { inspect: { next?: (e: InspectionEvent) => void }; stop(): void } | null = null;
   if (opts.liveUrl !== undefined) {
-    const url = opts.liveUrl;
-    // Loaded only when asked for: it pulls in a WebSocket client that reconnects forever.
-    void import('@statelyai/inspect').then(
-      ({ createWebSocketInspector }) => {
-        live = createWebSocketInspector({
-          url,
-          sanitizeEvent: (e) => summarize(e) as typeof e,
-          sanitizeContext: (c) => summarize(c) as typeof c,
-        });
-        opts.logger?.info({ url }, 'sending inspection events to the Stately inspector relay');
-      },
-      (err: unknown) => opts.logger?.error({ err }, 'cannot load @statelyai/inspect'),
-    );
+    // Loaded only when asked for (it brings a WebSocket client that reconnects forever), and
+    // before the node's actor exists: the inspector draws the chart from the first event.
+    const { createWebSocketInspector } = await import('@statelyai/inspect');
+    live = createWebSocketInspector({
+      url: opts.liveUrl,
+      sanitizeEvent: (e) => summarize(e) as typeof e,
+      sanitizeContext: (c) => summarize(c) as typeof c,
+    });
+    opts.logger?.info({ url: opts.liveUrl }, 'sending inspection events to the Stately inspector relay');
   }
   // The role each actor was in, to keep the ticks that change it.
   const lastValue = new Map<string, string>();
@@ -126,7 +122,7 @@ export function createInspection(opts: InspectOptions): Inspection | null {
     inspect,
     written: () => written,
     close(cb) {
-      (live as { stop(): void } | null)?.stop();
+      live?.stop();
       const f = file;
       file = null;
       if (f === null) return cb();

@@ -192,7 +192,7 @@ export class NodeHost {
     const raftAddr = await this.transport.listen();
 
     // 3. The node.
-    this.inspection = createInspection({
+    this.inspection = await createInspection({
       nodeId: cfg.id,
       ...(cfg.inspect !== undefined ? { liveUrl: cfg.inspect } : {}),
       ...(cfg.inspectFile !== undefined ? { file: cfg.inspectFile } : {}),
