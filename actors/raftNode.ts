@@ -92,6 +92,8 @@ interface PendingWrite {
   done: boolean;
   /** Messages held until this write (and every earlier one) is durable. */
   readonly held: RaftMessage[];
+  /** A snapshot save: started only once every earlier write is durable. */
+  start?: () => void;
 }
 
 export interface NodeStatus {
@@ -140,6 +142,8 @@ export class RaftNode {
   private readonly pendingWrites: PendingWrite[] = [];
   /** The highest sequence number the durable log reported. */
   private durableSeq = 0;
+  /** An installed snapshot waiting to be queued behind this step's log write. */
+  private snapshotSave: PendingWrite | null = null;
   private writing = false;
   private flushScheduled = false;
   private stepping = false;
@@ -459,8 +463,9 @@ export class RaftNode {
     this.chunksIn.length = 0;
 
     // 1. Persist (the follower's snapshot first: everything after it builds on it).
-    if (this.install !== null) this.installSnapshot(this.install.meta);
+    const install = this.install;
     this.install = null;
+    if (install !== null) this.installSnapshot(install.meta);
     if (this.write !== null) {
       const w = this.write;
       this.write = null;
@@ -478,6 +483,13 @@ export class RaftNode {
       }
       // A log may report durability from inside write() (it must not, but a planted bug does).
       this.pendingWrites.push({ seq, index: this.log.lastIndex(), term: this.log.lastTerm(), done: seq <= this.durableSeq, held: [] });
+    }
+    if (this.snapshotSave !== null) {
+      // After the log write of this step (a truncation of entries the snapshot replaces): a crash
+      // must never leave the new snapshot with the old entries after it.
+      this.pendingWrites.push(this.snapshotSave);
+      this.snapshotSave = null;
+      this.releaseWrites();
     }
     // Proposals: tell the host what the leader appended, and refuse what was refused (with
     // everything queued behind it, so that accepted proposals never skip over a refused one).
@@ -560,6 +572,12 @@ export class RaftNode {
       last = this.pendingWrites[k]!;
       for (const m of last.held) this.opts.transport.send(m.to, m);
       k++;
+    }
+    const next = this.pendingWrites[k];
+    if (next?.start !== undefined) {
+      const start = next.start;
+      delete next.start;
+      start();
     }
     if (k === 0 || last === null) return;
     this.pendingWrites.splice(0, k);
@@ -682,18 +700,26 @@ export class RaftNode {
     this.proposals.skippedThrough(meta.index);
     this.latestSnapshot = snap;
     this.count('snapshot-installed');
-    // The snapshot must be durable before anything that depends on it is acknowledged.
-    const pending: PendingWrite = { seq: 0, index: this.log.lastIndex(), term: this.log.lastTerm(), done: false, held: [] };
-    this.pendingWrites.push(pending);
+    // The snapshot must be durable before anything that depends on it is acknowledged, and only
+    // after the log write that truncates what it replaces (flush queues it behind that write).
     this.snapshotInProgress = true;
-    this.opts.snapshotStore.save(meta, snap.data, (err) => {
-      this.snapshotInProgress = false;
-      if (this.stopped) return;
-      if (err) return this.onDiskFatal(err);
-      this.opts.durableLog.compact(meta.index);
-      this.opts.hooks?.onSnapshotSaved?.(meta.index);
-      pending.done = true;
-      this.releaseWrites();
-    });
+    const pending: PendingWrite = {
+      seq: 0,
+      index: this.log.lastIndex(),
+      term: this.log.lastTerm(),
+      done: false,
+      held: [],
+      start: () =>
+        this.opts.snapshotStore.save(meta, snap.data, (err) => {
+          this.snapshotInProgress = false;
+          if (this.stopped) return;
+          if (err) return this.onDiskFatal(err);
+          this.opts.durableLog.compact(meta.index);
+          this.opts.hooks?.onSnapshotSaved?.(meta.index);
+          pending.done = true;
+          this.releaseWrites();
+        }),
+    };
+    this.snapshotSave = pending;
   }
 }

@@ -24,6 +24,8 @@ interface OutStream {
   sentAll: boolean;
   idleTicks: number;
   retries: number;
+  /** The offset last resent early (after a duplicate acknowledgement). */
+  fastResendAt: number;
 }
 
 /** Resend rounds after an acknowledgement timeout before a stream fails. */
@@ -45,7 +47,7 @@ export class SnapshotSender {
   }
 
   start(to: NodeId, term: number, meta: SnapshotMeta, data: Uint8Array): void {
-    this.streams.set(to, { term, meta, data, nextOffset: 0, ackedOffset: 0, sentAll: false, idleTicks: 0, retries: 0 });
+    this.streams.set(to, { term, meta, data, nextOffset: 0, ackedOffset: 0, sentAll: false, idleTicks: 0, retries: 0, fastResendAt: -1 });
     this.pump(to);
   }
 
@@ -87,10 +89,19 @@ export class SnapshotSender {
       s.ackedOffset = msg.offset;
       s.idleTicks = 0;
       s.retries = 0;
-    } else if (msg.offset < s.ackedOffset) {
-      // The receiver started over (it restarted or lost chunks): resend from where it is.
-      s.ackedOffset = msg.offset;
-      s.nextOffset = msg.offset;
+    } else if (msg.offset === s.ackedOffset && s.nextOffset > s.ackedOffset && !msg.done && s.fastResendAt !== s.ackedOffset) {
+      // The receiver is still at the acknowledged offset although we sent past it: the chunk there
+      // was lost or overtaken (it takes chunks in order). Resend from there now rather than after
+      // the acknowledgement timeout, once per offset (duplicated answers must not multiply sends).
+      s.fastResendAt = s.ackedOffset;
+      s.nextOffset = s.ackedOffset;
+      s.sentAll = false;
+    } else if (msg.offset === 0 && s.ackedOffset > 0) {
+      // The receiver started over (it restarted): resend from the beginning. Any other lower
+      // offset is a duplicated or reordered acknowledgement and means nothing; a lost chunk is
+      // resent after the acknowledgement timeout (see tick).
+      s.ackedOffset = 0;
+      s.nextOffset = 0;
       s.sentAll = false;
     }
     if (s.ackedOffset >= total && (msg.done || msg.offset >= total)) {

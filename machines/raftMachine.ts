@@ -243,6 +243,17 @@ export function createRaftMachine(core: RaftCore) {
       follower: {
         entry: 'resetElectionTimer',
         on: {
+          // As at the root, except that a follower adopting a newer term from a RequestVote it does
+          // not grant keeps its election timer running (Raft, Figure 2: only a leader's messages or
+          // a granted vote reset it), so a candidate with a stale log cannot hold off the elections
+          // of nodes that could win.
+          'rpc.vote': [
+            { guard: 'isPreVote', actions: 'answerPreVote' },
+            { guard: 'isStaleTerm', actions: 'rejectVote' },
+            { guard: 'isLeaseProtected' },
+            { guard: 'isNewerTerm', actions: ['adoptTerm', 'answerVote'] },
+            { actions: 'answerVote' },
+          ],
           tick: [
             { guard: 'canCampaignAtTimeout', target: 'preCandidate' },
             { guard: 'canElectAtTimeout', target: 'candidate' },

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Cluster, cmd, PureNode } from './harness.js';
+import { Cluster, cmd, ents, PureNode } from './harness.js';
 
 describe('regressions: bugs found by review of the machines (each failed before its fix)', () => {
   it('B1: a node that may not campaign (damaged storage, or a learner) ignores a TimeoutNow of a newer term', () => {
@@ -59,5 +59,23 @@ describe('regressions: bugs found by review of the machines (each failed before 
       const fx = n1.propose(bytes, [cmd(bytes)]);
       expect(n1.core.leader!.uncommittedBytes, `after proposing ${bytes} bytes (${fx.proposalAccepted.length ? 'accepted' : 'refused'})`).to.be.at.most(200);
     }
+  });
+
+  it('B6 (found by the simulator, seed 232 --sessions): a follower that adopts a newer term from a RequestVote it rejects keeps its election timer', () => {
+    // Without pre-vote, a candidate with a stale log campaigned every election timeout and every
+    // up-to-date follower re-entered follower on its newer term, resetting its timer: the only
+    // nodes that could win never timed out. Figure 2: only the leader or a granted vote resets it.
+    const n1 = new PureNode('n1', { term: 1, entries: ents(1, [1]), config: { preVote: false } });
+    n1.tick(5);
+    const elapsedBefore = n1.ctx.electionElapsedTicks;
+    expect(elapsedBefore).to.equal(5);
+    const fx = n1.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n5', to: 'n1', term: 7, lastIndex: 0, lastTerm: 0, preVote: false, transfer: false } });
+    expect(n1.term).to.equal(7);
+    expect(fx.msgs).to.deep.equal(['n1->n5 voteResp t7 rejected (after durable)']);
+    expect(n1.ctx.electionElapsedTicks).to.equal(elapsedBefore);
+    // A granted vote does reset it.
+    n1.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n2', to: 'n1', term: 8, lastIndex: 1, lastTerm: 1, preVote: false, transfer: false } });
+    expect(n1.ctx.vote).to.equal('n2');
+    expect(n1.ctx.electionElapsedTicks).to.equal(0);
   });
 });

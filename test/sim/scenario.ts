@@ -67,9 +67,12 @@ const tickMs = 10;
 
 function raftConfigFor(rng: Rng): RaftConfig {
   const appendEntriesMax = rng.pick([1, 1, 2, 3, 8, 64]);
+  const appendBytesMax = rng.pick([64, 256, 4096]);
   // Keep the pipeline able to carry the workload (about 125 proposals/s against round trips of up
-  // to ~30 ms with slow disks): at least 8 entries in flight per follower.
-  const inflightAppendsMax = Math.max(rng.pick([1, 2, 4, 16]), Math.ceil(8 / appendEntriesMax));
+  // to ~30 ms with slow disks): at least 8 entries in flight per follower. Entries here are about
+  // 35-60 bytes with their overhead.
+  const entriesPerMessage = Math.max(1, Math.min(appendEntriesMax, Math.floor(appendBytesMax / 60)));
+  const inflightAppendsMax = Math.max(rng.pick([1, 2, 4, 16]), Math.ceil(8 / entriesPerMessage));
   return {
     ...defaultRaftConfig,
     electionTimeoutTicksMin: 10,
@@ -78,7 +81,7 @@ function raftConfigFor(rng: Rng): RaftConfig {
     checkQuorum: rng.chance(0.85),
     inflightAppendsMax,
     appendEntriesMax,
-    appendBytesMax: rng.pick([64, 256, 4096]),
+    appendBytesMax,
     inflightBytesMax: rng.pick([1024, 4096, 1 << 20]),
     // Flow control: the leader refuses proposals beyond this backlog instead of queueing forever.
     uncommittedBytesMax: rng.pick([2048, 8192, 1 << 20]),
