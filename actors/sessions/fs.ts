@@ -140,7 +140,15 @@ export class NodeSessionFs implements SessionFs {
   }
 
   syncDir(dir: string): void {
-    const fd = fs.openSync(this.abs(dir), 'r');
+    // A directory that does not exist has no entries to make durable (as in MemorySessionFs):
+    // restore() syncs data/ and trash/ even when no file was ever stored or trashed.
+    let fd: number;
+    try {
+      fd = fs.openSync(this.abs(dir), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
     try {
       fs.fsyncSync(fd);
     } finally {
