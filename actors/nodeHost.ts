@@ -413,10 +413,13 @@ export class NodeHost {
 
   private async handOver(): Promise<void> {
     const st = this.node.status();
+    const links = this.transport.stats().peers;
+    // The most up-to-date voter among those this node can reach (its control link is open);
+    // `recentActive` is no guide here: the leader clears it every election timeout.
     let best: NodeId | null = null;
     let bestMatch = -1;
     for (const [id, p] of Object.entries(st.progress)) {
-      if (id === this.id || !st.membership.voters.includes(id) || !p.recentActive) continue;
+      if (id === this.id || !st.membership.voters.includes(id) || links[id]?.control !== 'open') continue;
       if (p.match > bestMatch) {
         best = id;
         bestMatch = p.match;

@@ -14,9 +14,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeAddress } from '../../actors/hostConfig.js';
 import { createClient, type SessionraftClient } from '../../transport/client.js';
-import { binPath, freePorts, getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
+import { binPath, freePorts, getJson, httpGet, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
 
 type Status = Record<string, any>;
+
+/**
+ * Snapshots every 100 entries with 20 kept below: the killed leader, down while ~200 entries are
+ * committed, comes back behind the others' compacted logs and must install a snapshot (with range
+ * sync of the data files) to catch up.
+ */
+const snapshotArgs = ['--snapshot-entries', '100', '--compact-margin', '20'];
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
@@ -64,7 +71,7 @@ describe('node: real processes', function () {
     ['n1', 'n2', 'n3'].forEach((id, k) => {
       nodes[id] = { host: '127.0.0.1', raftPort: ports[k]!, clientPort: ports[3 + k]!, adminPort: ports[6 + k]! };
     });
-    for (const id of Object.keys(nodes)) start(id);
+    for (const id of Object.keys(nodes)) start(id, snapshotArgs);
     // Process start (~0.3-0.5 s each, in parallel) plus an election (100-200 ms timeouts); 15 s is generous.
     await waitFor('an agreed leader', () => agreedLeader([...procs.values()]), 15_000, 50);
   });
@@ -120,7 +127,7 @@ describe('node: real processes', function () {
     await Promise.all(loops);
 
     // The killed node comes back from its disk and catches up.
-    start(leaderId);
+    start(leaderId, snapshotArgs);
     await waitFor('an agreed leader with all three up', () => agreedLeader([...procs.values()]), 15_000, 50);
     const all = await waitFor(
       'every node applied the same last index',
@@ -133,6 +140,10 @@ describe('node: real processes', function () {
       15_000,
       50,
     );
+    // The restarted node was behind the others' compacted logs: it caught up by a snapshot.
+    const m = await httpGet(`http://127.0.0.1:${nodes[leaderId]!.adminPort}/metrics`);
+    const installed = Number(/^sessionraft_node_events_total\{code="snapshot-installed"\} (\d+)/m.exec(m.body)?.[1] ?? 0);
+    expect(installed, 'snapshots installed on the restarted node').to.be.at.least(1);
     const digests = all.map((s) => s.store.digest as string);
     expect(new Set(digests).size, `digests ${digests.join(' ')}`).to.equal(1);
 
@@ -167,7 +178,7 @@ describe('node: real processes', function () {
     const next = await waitFor('a new leader', () => agreedLeader([...procs.values()]), 5000, 20);
     expect(next).to.not.equal(leaderId);
     expect(ms, 'well under the 2 s transfer bound plus shutdown').to.be.below(2500);
-    start(leaderId);
+    start(leaderId, snapshotArgs);
     await waitFor('all three up again', async () => (await Promise.all(Object.values(nodes).map((a) => statusOf(a).catch(() => null)))).every((s) => s !== null), 15_000, 50);
   });
 
