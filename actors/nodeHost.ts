@@ -408,7 +408,7 @@ export class NodeHost {
     if (transfer && this.node !== undefined && !this.node.raft.isStopped() && this.node.raft.role() === 'leader') await this.handOver();
     await this.teardown();
     log.info({ term: this.node?.raft.term() }, 'node stopped');
-    log.flush();
+    await new Promise<void>((r) => log.flush(() => r()));
   }
 
   private async handOver(): Promise<void> {

@@ -1,0 +1,108 @@
+/**
+ * Node configuration (file < environment < flags, defaults, validation with clear messages), and
+ * `sessionraft cluster --once`: what `npm start` runs, on a block of free ports and a temporary
+ * data root, brings up three real node processes with one leader and stops them.
+ */
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { ConfigError, configFromEnv, configFromFile, hostDefaults, parseNodesSpec, resolveHostConfig } from '../../actors/hostConfig.js';
+import { binPath, removeDir, tempDir } from './helpers.js';
+
+const nodes = 'n1=127.0.0.1:7001:7101:7201,n2=127.0.0.1:7002:7102:7202,n3=127.0.0.1:7003:7103:7203';
+
+describe('node: configuration', () => {
+  it('has the documented defaults', () => {
+    const c = resolveHostConfig({ id: 'n1', dataDir: 'd', nodes: parseNodesSpec(nodes) });
+    expect(c).to.include({ tickMs: 20, electionTimeoutTicksMin: 10, heartbeatIntervalTicks: 2, snapshotEntries: 10_000, compactMarginEntries: 1_000, shutdownTransferMs: 2000 });
+    expect(c.replayDelaysMs).to.deep.equal([1000, 10_000, 60_000, 600_000]);
+    expect(c.clusterId).to.equal(hostDefaults.clusterId);
+    expect(c.nodes.n2).to.deep.equal({ host: '127.0.0.1', raftPort: 7002, clientPort: 7102, adminPort: 7202 });
+  });
+
+  it('layers a JSON file, SESSIONRAFT_* environment and flags, later ones winning', () => {
+    const dir = tempDir('config');
+    try {
+      const file = join(dir, 'n1.json');
+      writeFileSync(file, JSON.stringify({ id: 'n1', dataDir: 'from-file', nodes: parseNodesSpec(nodes), tickMs: 50, clusterId: 'file' }));
+      const env = configFromEnv({ SESSIONRAFT_TICK_MS: '30', SESSIONRAFT_REPLAY_DELAYS: '200ms,1s', SESSIONRAFT_CLUSTER_ID: 'env' });
+      const c = resolveHostConfig(configFromFile(file), env, { clusterId: 'flag' });
+      expect(c.dataDir).to.equal('from-file');
+      expect(c.tickMs).to.equal(30);
+      expect(c.replayDelaysMs).to.deep.equal([200, 1000]);
+      expect(c.clusterId).to.equal('flag');
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('refuses bad configurations with a message that names the setting', () => {
+    const base = { id: 'n1', dataDir: 'd', nodes: parseNodesSpec(nodes) };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ ...base, id: undefined }, /id must match/],
+      [{ ...base, id: 'n9' }, /nodes must include this node \(n9\)/],
+      [{ ...base, dataDir: '' }, /dataDir is required/],
+      [{ ...base, nodes: undefined }, /nodes is required/],
+      [{ ...base, tickMs: 0 }, /tickMs must be a positive integer/],
+      [{ ...base, heartbeatIntervalTicks: 10 }, /heartbeatIntervalTicks must be smaller/],
+      [{ ...base, replayDelaysMs: [] }, /replayDelaysMs/],
+      [{ ...base, learners: ['n1', 'n2', 'n3'] }, /at least one node must be a voter/],
+      [{ ...base, logLevel: 'loud' }, /logLevel must be one of/],
+      [{ ...base, nodes: parseNodesSpec('n1=10.0.0.1:1:2:3') }, /not loopback.*--insecure/],
+    ];
+    for (const [layer, re] of cases) expect(() => resolveHostConfig(layer), String(re)).to.throw(ConfigError, re);
+    expect(() => parseNodesSpec('n1=127.0.0.1:7001')).to.throw(ConfigError, /id=host:raftPort:clientPort:adminPort/);
+    expect(resolveHostConfig({ ...base, nodes: parseNodesSpec('n1=10.0.0.1:1:2:3'), insecure: true }).insecure).to.equal(true);
+  });
+});
+
+/** A base port whose nine cluster ports (base+1..3, +101..103, +201..203) are free now. */
+async function freeBlock(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 400) * 100;
+    const ports = [1, 2, 3, 101, 102, 103, 201, 202, 203].map((d) => base + d);
+    const ok = await Promise.all(
+      ports.map(
+        (p) =>
+          new Promise<boolean>((res) => {
+            const s = createServer();
+            s.once('error', () => res(false));
+            s.listen(p, '127.0.0.1', () => s.close(() => res(true)));
+          }),
+      ),
+    );
+    if (ok.every(Boolean)) return base;
+  }
+  throw new Error('no free block of ports');
+}
+
+describe('node: sessionraft cluster (npm start)', function () {
+  this.timeout(60_000);
+
+  it('starts three node processes, shows one leader in the table, and stops them', async () => {
+    const dir = tempDir('cluster');
+    try {
+      const base = await freeBlock();
+      const t0 = Date.now();
+      // --once prints the table once a leader is up, then stops the cluster (leader first).
+      const out = await new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
+        execFile(process.execPath, [binPath, 'cluster', '--once', '--data', dir, '--base-port', String(base)], { timeout: 45_000 }, (err, stdout, stderr) =>
+          res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      const ms = Date.now() - t0;
+      expect(out.code, out.stderr + out.stdout).to.equal(0);
+      expect(out.stdout).to.match(/leader elected in \d+ ms/);
+      const rows = out.stdout.split('\n').filter((l) => /^n\d\s/.test(l));
+      expect(rows).to.have.length(3);
+      expect(rows.filter((r) => /\sleader\s/.test(r))).to.have.length(1);
+      expect(out.stdout).to.contain('stopped');
+      for (const id of ['n1', 'n2', 'n3']) expect(existsSync(join(dir, id, 'node.log')), `${id} log`).to.equal(true);
+      process.stdout.write(`      (cluster up with a leader and stopped again in ${ms} ms; ${/leader elected in (\d+) ms/.exec(out.stdout)![1]} ms from spawn to leader)\n`);
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
