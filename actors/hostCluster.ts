@@ -150,14 +150,18 @@ export class LocalCluster {
     });
   }
 
-  /** Resolves with the leader's ID once exactly one node leads and the others follow it. */
+  /**
+   * Resolves once exactly one node leads, every running node follows it, and each has applied
+   * what the leader had committed (the leader's first entry of its term included).
+   */
   async waitForLeader(): Promise<{ leader: string; term: number; ms: number }> {
     const t0 = Date.now();
     for (;;) {
       const rows = await this.rows(300);
       const leaders = rows.filter((r) => r.role === 'leader');
-      if (leaders.length === 1 && rows.every((r) => !r.up || r.leader === leaders[0]!.id)) {
-        return { leader: leaders[0]!.id, term: leaders[0]!.term!, ms: Date.now() - t0 };
+      const l = leaders[0];
+      if (leaders.length === 1 && l!.commit! > 0 && rows.every((r) => !r.up || (r.leader === l!.id && r.applied! >= l!.commit!))) {
+        return { leader: l!.id, term: l!.term!, ms: Date.now() - t0 };
       }
       const dead = [...this.children.values()].filter((c) => c.exitCode !== undefined);
       if (dead.length === this.children.size) throw new Error(`every node exited; see ${dead.map((c) => c.logFile).join(', ')}`);

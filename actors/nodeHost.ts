@@ -426,7 +426,7 @@ export class NodeHost {
       }
     }
     if (best === null) {
-      this.logger.warn({ term: st.term }, 'stopping the leader without a transfer: no follower is reachable');
+      this.logger.warn({ term: st.term }, 'stopping the leader without a transfer: no other voter is reachable');
       return;
     }
     const t0 = Date.now();
