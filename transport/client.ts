@@ -394,6 +394,7 @@ class Client implements SessionraftClient {
         this.subs.delete(st);
         const conn = st.conn;
         st.conn = null;
+        conn?.release(st.subId);
         if (conn !== null && !conn.closed) await conn.request({ op: 'unsubscribe', subId: st.subId }, this.requestTimeoutMs).catch(() => undefined);
       },
     };
@@ -410,18 +411,18 @@ class Client implements SessionraftClient {
         conn = c;
       },
     );
-    st.conn = conn;
+    const c = conn as Connection | null;
+    st.conn = c;
     st.subId = subId;
+    c?.claim(subId, (d) => this.deliver(st, c, d));
   }
 
-  private onDelivery(conn: Connection, d: DeliveryFrame): void {
-    for (const st of this.subs) {
-      if (st.conn !== conn || st.subId !== d.subId || st.closed) continue;
-      try {
-        st.handler({ topic: d.topic, session: idToHex(d.session), records: d.records, restoreId: idToHex(d.restoreId), index: d.index, node: conn.nodeId });
-      } catch (err) {
-        this.logger?.warn({ err, topic: d.topic }, 'subscription handler threw');
-      }
+  private deliver(st: SubState, conn: Connection, d: DeliveryFrame): void {
+    if (st.closed) return;
+    try {
+      st.handler({ topic: d.topic, session: idToHex(d.session), records: d.records, restoreId: idToHex(d.restoreId), index: d.index, node: conn.nodeId });
+    } catch (err) {
+      this.logger?.warn({ err, topic: d.topic }, 'subscription handler threw');
     }
   }
 
@@ -458,7 +459,6 @@ class Client implements SessionraftClient {
     if (c !== undefined && !c.closed) return c;
     c = new Connection(endpoint, { connectTimeoutMs: this.connectTimeoutMs, replyBytesMax: this.replyBytesMax, clusterId: this.clusterId });
     const conn = c;
-    conn.onDelivery = (d) => this.onDelivery(conn, d);
     conn.onSubscriptionEnded = (subId, err) => this.onSubscriptionEnded(conn, subId, err);
     conn.onClose = () => this.onConnectionClosed(conn);
     this.conns.set(endpoint, conn);

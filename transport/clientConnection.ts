@@ -26,6 +26,8 @@ interface Pending {
   abandoned: boolean;
 }
 
+const UNCLAIMED_MAX = 1024;
+
 const unreachableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
 export class Connection {
@@ -34,11 +36,17 @@ export class Connection {
   nodeId: string | null = null;
   clusterId: string | null = null;
   closed = false;
-  onDelivery: (d: DeliveryFrame) => void = () => {};
   onSubscriptionEnded: (subId: number, err: ClientError) => void = () => {};
   onClose: () => void = () => {};
 
   private readonly ws: WebSocket;
+  /** Delivery handlers by subId (see `claim`). */
+  private readonly handlers = new Map<number, (d: DeliveryFrame) => void>();
+  /**
+   * Deliveries for a subId nobody claimed yet: a delivery may arrive in the same read as the
+   * subscribe result, before the caller's continuation runs. Bounded; the oldest go first.
+   */
+  private readonly unclaimed: DeliveryFrame[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly waiting: (() => void)[] = [];
   private inflightMax = 1;
@@ -134,14 +142,19 @@ export class Connection {
         if (p === undefined) return;
         this.pending.delete(frame.reqId);
         if (p.timer !== null) clearTimeout(p.timer);
-        this.release();
+        this.freeSlot();
         if (p.abandoned) return;
         if (frame.kind === 'result') p.resolve(frame.body);
         else p.reject(new ClientError(frame.code, frame.message, frame.leader, frame.leaderEndpoint));
         return;
       }
-      case 'delivery':
-        return this.onDelivery(frame);
+      case 'delivery': {
+        const h = this.handlers.get(frame.subId);
+        if (h !== undefined) return h(frame);
+        this.unclaimed.push(frame);
+        if (this.unclaimed.length > UNCLAIMED_MAX) this.unclaimed.shift();
+        return;
+      }
       case 'subscriptionEnded':
         return this.onSubscriptionEnded(frame.subId, new ClientError(frame.code, frame.message));
       case 'welcome':
@@ -178,11 +191,24 @@ export class Connection {
           // Never written: the node did not see it (safe to retry as a new attempt).
           this.pending.delete(reqId);
           if (p.timer !== null) clearTimeout(p.timer);
-          this.release();
+          this.freeSlot();
           reject(new ClientError(ClientErrorCode.connectionLost, `send to ${this.endpoint} failed: ${err.message}`));
         }
       });
     });
+  }
+
+  /** Routes the deliveries of `subId` to `handler`, first any that arrived before. */
+  claim(subId: number, handler: (d: DeliveryFrame) => void): void {
+    this.handlers.set(subId, handler);
+    const early = this.unclaimed.filter((d) => d.subId === subId);
+    if (early.length === 0) return;
+    for (let k = this.unclaimed.length - 1; k >= 0; k--) if (this.unclaimed[k]!.subId === subId) this.unclaimed.splice(k, 1);
+    for (const d of early) handler(d);
+  }
+
+  release(subId: number): void {
+    this.handlers.delete(subId);
   }
 
   close(): void {
@@ -196,7 +222,7 @@ export class Connection {
     setTimeout(() => this.ws.terminate(), 500).unref();
   }
 
-  private release(): void {
+  private freeSlot(): void {
     const next = this.waiting.shift();
     if (next !== undefined) next();
   }
