@@ -139,12 +139,16 @@ export function handleSnapshotReceived(core: RaftCore, d: Draft, from: NodeId, m
     fx.push({ type: 'send', params: { message: appendResponse(core, from, d.term, true, d.commitIndex), afterDurable: true } });
     return;
   }
-  const hadLast = core.log.lastIndex();
+  const firstBefore = core.log.firstIndex();
+  const lastBefore = core.log.lastIndex();
   const kept = core.log.restore(meta);
   d.commitIndex = meta.index;
   d.applyRequestedIndex = meta.index;
   core.membership = meta.membership;
   fx.push({ type: 'installSnapshot', params: { meta } });
-  if (!kept && hadLast > meta.index) fx.push({ type: 'persist', params: { truncateFrom: meta.index + 1, entries: [] } });
+  // Replaced, not kept: void every entry the log held. Truncating only after meta.index would leave
+  // an entry at meta.index that disagrees with the snapshot, and recovery would then have to throw
+  // away the whole log, entries acknowledged after the install included.
+  if (!kept && lastBefore >= firstBefore) fx.push({ type: 'persist', params: { truncateFrom: firstBefore, entries: [] } });
   fx.push({ type: 'send', params: { message: appendResponse(core, from, d.term, true, meta.index), afterDurable: true } });
 }

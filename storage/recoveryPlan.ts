@@ -72,6 +72,16 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
     fresh = { code: scan.damage.code, firstBadIndex: lastIndex + 1, lastIndexSeen: scan.damage.lastIndexSeen };
     message = `log damaged: ${scan.damage.message}`;
   }
+  if (diverged) {
+    // Raft discards a log that disagrees with the snapshot at its index. The node never writes
+    // one (an install voids every entry it replaces), so entries after it may have been
+    // acknowledged: do not trust this node's vote until they are re-replicated.
+    const seen = Math.max(b.lastIndex(), fresh?.lastIndexSeen ?? 0);
+    if (seen > lastIndex) {
+      fresh = { code: fresh?.code ?? 'log-gap', firstBadIndex: lastIndex + 1, lastIndexSeen: seen };
+      message = `${message}${message ? '; ' : ''}the log disagrees with the snapshot at ${snapIndex}`;
+    }
+  }
   if (gap) {
     const code: DamageCode = input.snapshotErrors > 0 ? 'snapshot-checksum' : 'log-gap';
     const seen = Math.max(b.lastIndex(), fresh?.lastIndexSeen ?? 0, lastIndex + 1);
