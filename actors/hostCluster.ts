@@ -87,7 +87,8 @@ export class LocalCluster {
       const logFile = join(dataDir, 'node.log');
       const fd = openSync(logFile, 'a');
       const args = [
-        ...process.execArgv,
+        // The supervisor's node flags (e.g. --enable-source-maps), but never a debugger port.
+        ...process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--debug')),
         this.opts.binPath,
         'node',
         '--id',

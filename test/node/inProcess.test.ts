@@ -165,6 +165,9 @@ describe('node: in-process 3-node cluster over real sockets', function () {
     ]) {
       expect(m.body, line).to.contain(line);
     }
+    const fm = await httpGet(`http://127.0.0.1:${follower.addresses.admin.port}/metrics`);
+    expect(fm.body).to.contain('sessionraft_role{role="follower"} 1');
+    expect(fm.body, 'lag is the leader\'s view').to.not.contain('sessionraft_peer_lag_entries{');
     const fsyncCount = Number(/^sessionraft_fsync_seconds_count (\d+)/m.exec(m.body)![1]);
     expect(fsyncCount, 'the WAL fsynced').to.be.greaterThan(0);
 
