@@ -10,6 +10,7 @@
  * docs/operations.md is the reference (flags, environment, config file, ports, codes).
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -50,6 +51,15 @@ function int(name: string): (v: string) => number {
     if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     return n;
   };
+}
+
+/** Whether nothing listens on `port` (the inspector relay binds all interfaces). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, () => s.close(() => res(true)));
+  });
 }
 
 const program = new Command()
@@ -213,10 +223,14 @@ program
     if (f.logLevel !== undefined) nodeArgs.push('--log-level', f.logLevel);
     let relay: { stop(): void } | null = null;
     if (f.inspect === true) {
-      const { createInspectorServer } = await import('@statelyai/inspect/server');
-      relay = createInspectorServer({ port: 8080, autoOpen: false });
+      if (await portFree(8080)) {
+        const { createInspectorServer } = await import('@statelyai/inspect/server');
+        relay = createInspectorServer({ port: 8080, autoOpen: false });
+        process.stdout.write('Stately inspector relay on http://localhost:8080 (open it in a browser)\n');
+      } else {
+        process.stdout.write('port 8080 is taken: assuming a relay runs there (sessionraft inspector); nodes connect to ws://localhost:8080\n');
+      }
       nodeArgs.push('--inspect', 'ws://localhost:8080');
-      process.stdout.write('Stately inspector relay on http://localhost:8080 (open it in a browser)\n');
     }
     const cluster = new LocalCluster({ binPath: selfPath, nodes, dataRoot: f.data, clusterId: f.clusterId, nodeArgs, leaderTimeoutMs: f.leaderTimeoutMs, out: process.stdout });
     const t0 = Date.now();
@@ -280,6 +294,10 @@ program
   .option('--port <n>', 'relay port (nodes connect to ws://localhost:<port>)', int('--port'), 8080)
   .option('--no-open', 'do not open a browser')
   .action(async (f: { port: number; open: boolean }) => {
+    if (!(await portFree(f.port))) {
+      process.stderr.write(`port ${f.port} is in use: pick another with --port, and start nodes with --inspect ws://localhost:<port>\n`);
+      process.exit(1);
+    }
     const { createInspectorServer } = await import('@statelyai/inspect/server');
     const relay = createInspectorServer({ port: f.port, autoOpen: f.open });
     process.stdout.write(`Stately inspector relay: open http://localhost:${f.port} ; start nodes with --inspect ws://localhost:${f.port}\n`);
