@@ -158,9 +158,15 @@ addNodeFlags(program.command('node').description('run one node (flags > SESSIONR
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(2);
   }
-  let host: NodeHost;
+  let host: NodeHost | undefined;
   try {
-    host = await NodeHost.start(config, { onFatal: () => void host.stop({ transfer: false }).then(() => process.exit(1)) });
+    // A disk failure stops the node (fail-stop); the process then exits 1 for a supervisor to see.
+    host = await NodeHost.start(config, {
+      onFatal: () => {
+        if (host === undefined) process.exit(1);
+        void host.stop({ transfer: false }).then(() => process.exit(1));
+      },
+    });
   } catch (err) {
     process.stderr.write(`sessionraft node ${config.id} failed to start: ${(err as Error).message}\n`);
     process.exit(1);
@@ -168,8 +174,8 @@ addNodeFlags(program.command('node').description('run one node (flags > SESSIONR
   let signals = 0;
   const stop = (why: string, transfer: boolean): void => {
     if (++signals > 1) process.exit(1);
-    host.logger.info({ signal: why, transfer }, 'stopping');
-    host.stop({ transfer }).then(
+    host!.logger.info({ signal: why, transfer }, 'stopping');
+    host!.stop({ transfer }).then(
       () => process.exit(0),
       () => process.exit(1),
     );
