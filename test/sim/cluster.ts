@@ -30,6 +30,8 @@ export interface ClusterConfig {
   readonly diskLatency: DiskLatency;
   readonly snapshotEntries: number;
   readonly compactMarginEntries: number;
+  /** XState inspection of a node's machine (the Stately inspector's event stream). */
+  readonly inspect?: (id: NodeId, event: import('xstate').InspectionEvent) => void;
   /** Use the real write-ahead log on the simulated faulty disk (SimDisk) instead of MemDisk. */
   readonly diskFaults?: boolean;
   /** Run the session store (SessionNode) instead of the hash-chain model. */
@@ -224,6 +226,7 @@ export class SimCluster {
       },
       onApply: (entries: readonly import('../../machines/types.js').Entry[]) => this.checker.onApply(id, entries),
       onFatal: (err: Error) => this.trace.note(this.scheduler.nowMs, `${id} stops: disk failed (${err.message})`),
+      ...(cfg.inspect ? { inspect: (ev: import('xstate').InspectionEvent) => cfg.inspect!(id, ev) } : {}),
     };
     let host: SessionNode | null = null;
     let node: RaftNode;
