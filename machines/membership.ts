@@ -1,0 +1,106 @@
+/**
+ * Cluster membership as replicated configuration entries (dissertation 4.1: single-server changes).
+ * A configuration takes effect on a node as soon as its entry is in the node's log; one change at
+ * a time; a new leader changes membership only after an entry of its own term is committed.
+ *
+ * Encoding of a configuration entry's data (no library: machines/ stays pure):
+ *   u8 version (1) | u16 voters | u16 learners | per member: u8 length, ASCII id
+ */
+import type { Membership, NodeId } from './types.js';
+
+const VERSION = 1;
+const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Members of one configuration, at most. */
+export const membersMax = 256;
+
+export class MembershipError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'MembershipError';
+  }
+}
+
+export function validateMembership(m: Membership): void {
+  const all = [...m.voters, ...m.learners];
+  if (m.voters.length === 0) throw new MembershipError('MEMBERSHIP_NO_VOTERS', 'a configuration needs at least one voter');
+  if (all.length > membersMax) throw new MembershipError('MEMBERSHIP_TOO_LARGE', `more than ${membersMax} members`);
+  for (const id of all) if (!ID_PATTERN.test(id)) throw new MembershipError('MEMBERSHIP_BAD_ID', `invalid node ID ${JSON.stringify(id)}`);
+  if (new Set(all).size !== all.length) throw new MembershipError('MEMBERSHIP_DUPLICATE', 'a node is listed twice');
+}
+
+export function encodeMembership(m: Membership): Uint8Array {
+  validateMembership(m);
+  const all = [...m.voters, ...m.learners];
+  let bytes = 5;
+  for (const id of all) bytes += 1 + id.length;
+  const out = new Uint8Array(bytes);
+  out[0] = VERSION;
+  out[1] = m.voters.length >>> 8;
+  out[2] = m.voters.length & 0xff;
+  out[3] = m.learners.length >>> 8;
+  out[4] = m.learners.length & 0xff;
+  let at = 5;
+  for (const id of all) {
+    out[at++] = id.length;
+    for (let k = 0; k < id.length; k++) out[at++] = id.charCodeAt(k);
+  }
+  return out;
+}
+
+/** Decodes a configuration entry; throws MembershipError on anything malformed. */
+export function decodeMembership(data: Uint8Array): Membership {
+  const bad = (why: string): never => {
+    throw new MembershipError('MEMBERSHIP_MALFORMED', why);
+  };
+  if (data.length < 5 || data[0] !== VERSION) bad('bad header');
+  const voterCount = (data[1]! << 8) | data[2]!;
+  const learnerCount = (data[3]! << 8) | data[4]!;
+  if (voterCount + learnerCount > membersMax) bad('too many members');
+  const ids: NodeId[] = [];
+  let at = 5;
+  for (let k = 0; k < voterCount + learnerCount; k++) {
+    if (at >= data.length) bad('truncated');
+    const n = data[at++]!;
+    if (n === 0 || at + n > data.length) bad('truncated id');
+    let id = '';
+    for (let j = 0; j < n; j++) id += String.fromCharCode(data[at + j]!);
+    at += n;
+    ids.push(id);
+  }
+  if (at !== data.length) bad('trailing bytes');
+  const m = { voters: ids.slice(0, voterCount), learners: ids.slice(voterCount) };
+  validateMembership(m);
+  return m;
+}
+
+/** A single-server change requested by an operator. */
+export type MembershipChange =
+  | { readonly type: 'addLearner'; readonly node: NodeId }
+  | { readonly type: 'promote'; readonly node: NodeId }
+  | { readonly type: 'remove'; readonly node: NodeId };
+
+/** The configuration after `change`, or a MembershipError saying why it is not a valid change. */
+export function applyChange(m: Membership, change: MembershipChange): Membership {
+  const isVoter = m.voters.includes(change.node);
+  const isLearner = m.learners.includes(change.node);
+  switch (change.type) {
+    case 'addLearner':
+      if (isVoter || isLearner) throw new MembershipError('MEMBERSHIP_ALREADY_MEMBER', `${change.node} is already a member`);
+      return { voters: m.voters, learners: [...m.learners, change.node] };
+    case 'promote':
+      if (isVoter) throw new MembershipError('MEMBERSHIP_ALREADY_VOTER', `${change.node} is already a voter`);
+      if (!isLearner) throw new MembershipError('MEMBERSHIP_NOT_LEARNER', `${change.node} must be added as a learner first`);
+      return { voters: [...m.voters, change.node], learners: m.learners.filter((x) => x !== change.node) };
+    case 'remove':
+      if (!isVoter && !isLearner) throw new MembershipError('MEMBERSHIP_NOT_MEMBER', `${change.node} is not a member`);
+      if (isVoter && m.voters.length === 1) throw new MembershipError('MEMBERSHIP_LAST_VOTER', 'cannot remove the last voter');
+      return { voters: m.voters.filter((x) => x !== change.node), learners: m.learners.filter((x) => x !== change.node) };
+  }
+}
+
+export function sameMembership(a: Membership, b: Membership): boolean {
+  return a.voters.join(',') === b.voters.join(',') && a.learners.join(',') === b.learners.join(',');
+}
