@@ -17,7 +17,8 @@ export type PlantedBug =
   | 'vote-ignores-log'
   | 'ack-before-persist'
   | 'no-truncate-check'
-  | 'skip-fsync';
+  | 'skip-fsync'
+  | 'stale-read';
 
 export const plantedBugs: readonly PlantedBug[] = [
   'commit-previous-term',
