@@ -14,6 +14,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultRaftConfig } from '../machines/config.js';
+import type { PlantedBug } from '../machines/core.js';
 import type { NodeId, RaftMessage } from '../machines/types.js';
 import { openLogAsync } from '../storage/openLog.js';
 import { realFs } from '../storage/realFs.js';
@@ -36,6 +37,11 @@ export interface HostStartOptions {
   readonly logger?: Logger;
   /** Called once if the node stops on its own (disk failure). The process should exit. */
   readonly onFatal?: (err: Error) => void;
+  /**
+   * Fault-harness only (hidden flags --plant, --clock-offset-ms; test/chaos): planted bugs, and an
+   * offset added to the wall clock the leader uses for due times and replay. Never set otherwise.
+   */
+  readonly testing?: { readonly bugs?: ReadonlySet<PlantedBug>; readonly clockOffsetMs?: number };
 }
 
 export interface BoundAddresses {
@@ -224,8 +230,10 @@ export class NodeHost {
       },
       store: this.store,
       replayDelaysMs: cfg.replayDelaysMs,
-      clock: Date.now,
+      clock: opts.testing?.clockOffsetMs ? () => Date.now() + opts.testing!.clockOffsetMs! : Date.now,
+      ...(opts.testing?.bugs !== undefined ? { bugs: opts.testing.bugs } : {}),
     });
+    if (opts.testing !== undefined) log.warn({ bugs: [...(opts.testing.bugs ?? [])], clockOffsetMs: opts.testing.clockOffsetMs ?? 0 }, 'TEST-ONLY settings in force (fault harness)');
     this.transport.onMessage = (m: RaftMessage) => this.node.receive(m);
 
     // 4. Client and admin ports.

@@ -80,10 +80,13 @@ export class SessionNode {
   readonly store: SessionsStore;
   readonly planner: Planner;
   readonly scheduler: ReplayScheduler;
+  /** Planted bug 'stale-read' (fault harness only): reads skip ReadIndex. */
+  private readonly staleReads: boolean;
 
   constructor(opts: SessionNodeOptions) {
     const store = opts.store;
     this.store = store;
+    this.staleReads = opts.bugs?.has('stale-read') === true;
     this.planner = new Planner({
       store,
       replayDelaysMs: opts.replayDelaysMs,
@@ -182,6 +185,7 @@ export class SessionNode {
 
   /** A linearizable read barrier (ReadIndex): cb(null) once reading the store is linearizable. */
   read(cb: (err: RequestError | null) => void): void {
+    if (this.staleReads) return cb(null); // planted bug: answer from this node's state, leader or not
     this.raft.read((err) => cb(err ? toRequestError(err) : null));
   }
 

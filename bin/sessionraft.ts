@@ -28,6 +28,7 @@ import {
 } from '../actors/hostConfig.js';
 import { LocalCluster, formatTable } from '../actors/hostCluster.js';
 import { NodeHost } from '../actors/nodeHost.js';
+import type { PlantedBug } from '../machines/core.js';
 import { createClient, type Delivery, type SessionraftClient } from '../transport/client.js';
 import { ClientError } from '../transport/clientErrors.js';
 
@@ -93,6 +94,9 @@ interface NodeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  /** Hidden, fault harness only (test/chaos): planted bugs, clock offset. */
+  plant?: string;
+  clockOffsetMs?: string;
 }
 
 function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>> {
@@ -146,7 +150,10 @@ function addNodeFlags(c: Command): Command {
     .option('--insecure', 'allow non-loopback addresses without TLS between peers and without authentication on client/admin ports')
     .option('--tls-cert <file>', 'this node certificate (PEM) for mutual TLS between peers')
     .option('--tls-key <file>', 'its key (PEM)')
-    .option('--tls-ca <file>', 'the cluster CA (PEM)');
+    .option('--tls-ca <file>', 'the cluster CA (PEM)')
+    // Test-only, hidden from --help: the fault harness (test/chaos, docs/chaos.md) plants bugs and skews clocks.
+    .addOption(new Option('--plant <bugs>', 'planted bugs, comma-separated (ack-before-persist, stale-read, ...)').hideHelp())
+    .addOption(new Option('--clock-offset-ms <ms>', 'shift the wall clock used for due times (may be negative)').hideHelp());
 }
 
 addNodeFlags(program.command('node').description('run one node (flags > SESSIONRAFT_* environment > --config file > defaults)')).action(async (f: NodeFlags) => {
@@ -161,7 +168,11 @@ addNodeFlags(program.command('node').description('run one node (flags > SESSIONR
   let host: NodeHost | undefined;
   try {
     // A disk failure stops the node (fail-stop); the process then exits 1 for a supervisor to see.
+    const bugs = f.plant?.split(',').filter((b) => b.length > 0) as PlantedBug[] | undefined;
+    const clockOffsetMs = f.clockOffsetMs === undefined ? 0 : Number(f.clockOffsetMs);
+    if (!Number.isSafeInteger(clockOffsetMs)) throw new ConfigError('--clock-offset-ms must be an integer');
     host = await NodeHost.start(config, {
+      ...(bugs !== undefined || clockOffsetMs !== 0 ? { testing: { ...(bugs !== undefined ? { bugs: new Set(bugs) } : {}), clockOffsetMs } } : {}),
       onFatal: () => {
         if (host === undefined) process.exit(1);
         void host.stop({ transfer: false }).then(() => process.exit(1));
