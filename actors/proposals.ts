@@ -13,8 +13,9 @@ export class ProposalError extends Error {
   constructor(
     readonly code: RefusalCode | 'proposal-lost' | 'node-stopped',
     readonly leader: string | null,
+    readonly detail?: string,
   ) {
-    super(`proposal ${code}${leader ? ` (leader: ${leader})` : ''}`);
+    super(`proposal ${code}${detail ? `: ${detail}` : ''}${leader ? ` (leader: ${leader})` : ''}`);
     this.name = 'ProposalError';
   }
 }

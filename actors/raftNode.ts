@@ -9,7 +9,7 @@ import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import { assert } from '../machines/assert.js';
 import { validateRaftConfig, type RaftConfig } from '../machines/config.js';
 import type { PlantedBug, RaftCore, RaftInput } from '../machines/core.js';
-import { isMember } from '../machines/core.js';
+import { createRaftCore, isMember, membershipAt } from '../machines/core.js';
 import type {
   ApplyParams,
   InstallSnapshotParams,
@@ -22,6 +22,7 @@ import type {
   SnapshotChunkParams,
 } from '../machines/effects.js';
 import type { Proposal, RaftEvent } from '../machines/events.js';
+import type { MembershipChange } from '../machines/membership.js';
 import { RaftLog } from '../machines/raftLog.js';
 import { createRaftMachine, type RaftMachine } from '../machines/raftMachine.js';
 import type { Entry, FileByteRange, HardState, Membership, NodeId, RaftMessage, RangeChunk, RangeRequest, SnapshotMeta } from '../machines/types.js';
@@ -79,6 +80,8 @@ export interface NodeHooks {
   onProposalsRefused?(): void;
   /** A snapshot through `index` is durable (taken locally or installed from the leader). */
   onSnapshotSaved?(index: number): void;
+  /** The configuration in force changed (an entry appended or truncated, or a snapshot installed). */
+  onMembershipChanged?(membership: Membership): void;
 }
 
 export type ReadCallback = (err: ProposalError | null) => void;
@@ -135,6 +138,7 @@ export class RaftNode {
   private readonly refusals: RefusedParams[] = [];
   private readonly readRefusals: RefusedParams[] = [];
   private wasLeader = false;
+  private lastMembership: Membership | null = null;
   private leaderTerm = 0;
   private rangeSyncReceiver: RangeSyncReceiver | null = null;
   private pendingManifest: { meta: SnapshotMeta; data: Uint8Array; from: NodeId } | null = null;
@@ -179,16 +183,7 @@ export class RaftNode {
     const rec = opts.recovered;
     this.log = RaftLog.recover(rec.snapshot, rec.entries);
     const membership = opts.snapshot?.meta.membership ?? opts.membership;
-    this.core = {
-      id: opts.id,
-      config: opts.raft,
-      log: this.log,
-      random: opts.random,
-      membership,
-      bugs: opts.bugs ?? new Set(),
-      leader: null,
-      scratch: [],
-    };
+    this.core = createRaftCore({ id: opts.id, config: opts.raft, log: this.log, random: opts.random, membership, bugs: opts.bugs ?? new Set() });
     this.latestSnapshot = opts.snapshot;
     if (opts.snapshot) {
       assert(rec.snapshot !== null && rec.snapshot.index === opts.snapshot.meta.index, 'snapshot bytes match the recovered snapshot');
@@ -336,6 +331,17 @@ export class RaftNode {
     this.step({ type: 'admin.transfer', to });
   }
 
+  /**
+   * A single-server membership change on the leader; `cb` is called once the configuration entry
+   * is applied (or refused, with a stable code such as 'learner-behind' or 'config-change-pending').
+   */
+  changeMembership(change: MembershipChange, cb: ProposalCallback): void {
+    if (this.stopped) return cb(new ProposalError('node-stopped', null));
+    const tag = this.nextTag++;
+    this.proposals.register(tag, [cb]);
+    this.step({ type: 'admin.membership', tag, change });
+  }
+
   campaign(): void {
     this.step({ type: 'admin.campaign' });
   }
@@ -424,6 +430,10 @@ export class RaftNode {
     }
     const snap = this.actor.getSnapshot();
     if (snap.error) throw snap.error;
+    if (this.core.membership !== this.lastMembership) {
+      this.lastMembership = this.core.membership;
+      this.opts.hooks?.onMembershipChanged?.(this.core.membership);
+    }
     const isLeader = snap.value === 'leader';
     if (isLeader !== this.wasLeader || (isLeader && snap.context.term !== this.leaderTerm)) {
       this.wasLeader = isLeader;
@@ -504,7 +514,7 @@ export class RaftNode {
     }
     if (this.refusals.length > 0) {
       const refusals = this.refusals.splice(0);
-      for (const r of refusals) this.proposals.refuse(r.tag, new ProposalError(r.code, r.leader));
+      for (const r of refusals) this.proposals.refuse(r.tag, new ProposalError(r.code, r.leader, r.detail));
       // (Proposals may have been queued by callbacks during this flush.)
       const queued = this.proposalBatch as { callbacks: ProposalCallback[] } | null;
       if (queued !== null) {
@@ -629,7 +639,7 @@ export class RaftNode {
     if (applied - base < this.opts.snapshotEntries) return;
     const term = this.log.term(applied);
     if (term < 0) return;
-    const meta: SnapshotMeta = { index: applied, term, membership: this.core.membership };
+    const meta: SnapshotMeta = { index: applied, term, membership: membershipAt(this.core, applied) };
     const data = this.opts.stateMachine.snapshot();
     this.snapshotInProgress = true;
     this.opts.snapshotStore.save(meta, data, (err) => {

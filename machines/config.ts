@@ -25,6 +25,8 @@ export interface RaftConfig {
   readonly proposalEntriesMax: number;
   /** Pending ReadIndex requests a leader holds before refusing more. */
   readonly pendingReadsMax: number;
+  /** A learner is promoted to voter only when it is at most this many entries behind the leader. */
+  readonly promoteLagEntriesMax: number;
 }
 
 export const defaultRaftConfig: RaftConfig = {
@@ -39,6 +41,7 @@ export const defaultRaftConfig: RaftConfig = {
   uncommittedBytesMax: 256 * 1024 * 1024,
   proposalEntriesMax: 8192,
   pendingReadsMax: 65536,
+  promoteLagEntriesMax: 1000,
 };
 
 /** Throws on a configuration that cannot work; called by the node before it starts. */
@@ -55,6 +58,9 @@ export function validateRaftConfig(c: RaftConfig): void {
   positive('uncommittedBytesMax', c.uncommittedBytesMax);
   positive('proposalEntriesMax', c.proposalEntriesMax);
   positive('pendingReadsMax', c.pendingReadsMax);
+  if (!Number.isSafeInteger(c.promoteLagEntriesMax) || c.promoteLagEntriesMax < 0) {
+    throw new RangeError('raft config: promoteLagEntriesMax must be a non-negative integer');
+  }
   if (c.heartbeatIntervalTicks >= c.electionTimeoutTicksMin) {
     throw new RangeError('raft config: heartbeatIntervalTicks must be smaller than electionTimeoutTicksMin');
   }

@@ -4,9 +4,10 @@
  * changed in place (copying them on every event would cost more than the whole step).
  */
 import type { RaftConfig } from './config.js';
+import { decodeMembership } from './membership.js';
 import type { Progress } from './progress.js';
 import type { RaftLog } from './raftLog.js';
-import type { Membership, NodeId } from './types.js';
+import type { Entry, Membership, NodeId } from './types.js';
 
 /**
  * Bugs that the simulator plants on purpose to prove that it catches them. They exist only behind
@@ -57,8 +58,16 @@ export interface RaftCore {
   readonly log: RaftLog;
   /** Injected random source in [0, 1): seeded in the simulator. */
   readonly random: () => number;
-  /** The configuration in force. */
+  /**
+   * The configuration in force: that of the newest configuration entry in the log (committed or
+   * not: single-server changes take effect when appended), else `baseMembership`. Kept current
+   * by `refreshMembership` after every change of the log.
+   */
   membership: Membership;
+  /** The configuration of the snapshot the log starts from, or the bootstrap configuration. */
+  baseMembership: Membership;
+  /** The entry `membership` was decoded from (null: base). */
+  membershipEntry: Entry | null;
   readonly bugs: ReadonlySet<PlantedBug>;
   leader: LeaderState | null;
   /** Reused scratch space for quorum arithmetic. */
@@ -93,6 +102,46 @@ export interface RaftInput {
   readonly commitIndex: number;
   readonly corrupt: boolean;
   readonly repairThroughIndex: number;
+}
+
+/** A core over a (recovered) log; `membership` is the snapshot's or the bootstrap configuration. */
+export function createRaftCore(o: {
+  readonly id: NodeId;
+  readonly config: RaftConfig;
+  readonly log: RaftLog;
+  readonly random: () => number;
+  readonly membership: Membership;
+  readonly bugs?: ReadonlySet<PlantedBug>;
+}): RaftCore {
+  const core: RaftCore = {
+    id: o.id,
+    config: o.config,
+    log: o.log,
+    random: o.random,
+    membership: o.membership,
+    baseMembership: o.membership,
+    membershipEntry: null,
+    bugs: o.bugs ?? new Set(),
+    leader: null,
+    scratch: [],
+  };
+  refreshMembership(core);
+  return core;
+}
+
+/** Recompute the configuration in force after the log changed; returns whether it changed. */
+export function refreshMembership(core: RaftCore): boolean {
+  const e = core.log.lastConfigEntry();
+  if (e === core.membershipEntry && (e !== null || core.membership === core.baseMembership)) return false;
+  core.membershipEntry = e;
+  core.membership = e === null ? core.baseMembership : decodeMembership(e.data);
+  return true;
+}
+
+/** The configuration in force at `index` (for a snapshot taken there). */
+export function membershipAt(core: RaftCore, index: number): Membership {
+  const e = core.log.configEntryAt(index);
+  return e === null ? core.baseMembership : decodeMembership(e.data);
 }
 
 export function isVoter(core: RaftCore, id: NodeId): boolean {

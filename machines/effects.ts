@@ -40,12 +40,19 @@ export type RefusalCode =
   | 'too-many-uncommitted'
   | 'batch-too-large'
   | 'too-many-reads'
-  | 'leader-changed';
+  | 'leader-changed'
+  | 'config-change-pending'
+  | 'config-change-too-early'
+  | 'learner-behind'
+  | 'remove-leader'
+  | 'membership-invalid';
 
 export interface RefusedParams {
   readonly tag: number;
   readonly code: RefusalCode;
   readonly leader: NodeId | null;
+  /** What exactly was wrong, for the operator (membership changes). */
+  readonly detail?: string;
 }
 
 export interface ReadReadyParams {

@@ -2,6 +2,7 @@
  * Everything that can happen to a Raft node, as XState events with dotted names. One event per
  * message or per batch (a proposal batch, a durability report), never one per entry.
  */
+import type { MembershipChange } from './membership.js';
 import type {
   AppendRequest,
   AppendResponse,
@@ -48,6 +49,8 @@ export type RaftEvent =
   | { readonly type: 'snapshot.received'; readonly from: NodeId; readonly meta: SnapshotMeta }
   /** The leader's snapshot stream to a follower ended. */
   | { readonly type: 'snapshot.sendDone'; readonly to: NodeId; readonly index: number; readonly ok: boolean }
+  /** A single-server membership change (dissertation 4.1), answered like a proposal by `tag`. */
+  | { readonly type: 'admin.membership'; readonly tag: number; readonly change: MembershipChange }
   /** Hand leadership to `to` (leadership transfer, dissertation 3.10). */
   | { readonly type: 'admin.transfer'; readonly to: NodeId }
   /** Start an election now (tests and operators; ignored by nodes that may not campaign). */

@@ -5,8 +5,9 @@
  */
 import { assert } from './assert.js';
 import type { Draft, LeaderState, RaftContext, RaftCore } from './core.js';
-import { isVoter, peersOf } from './core.js';
-import type { EffectSink } from './effects.js';
+import { isVoter, peersOf, refreshMembership } from './core.js';
+import { applyChange, encodeMembership, MembershipError, type MembershipChange } from './membership.js';
+import type { EffectSink, RefusalCode } from './effects.js';
 import type { Proposal } from './events.js';
 import { maybeApply } from './follower.js';
 import { Progress } from './progress.js';
@@ -51,6 +52,50 @@ export function becomeLeader(core: RaftCore, d: Draft, fx: EffectSink): void {
   broadcastAppend(core, d, fx);
 }
 
+/** Make per-peer progress follow the configuration in force (new members start in probe). */
+function syncProgress(core: RaftCore): void {
+  const st = leaderState(core);
+  const peers = peersOf(core);
+  for (const id of [...st.progress.keys()]) if (!peers.includes(id)) st.progress.delete(id);
+  for (const id of peers) {
+    if (!st.progress.has(id)) st.progress.set(id, new Progress(core.log.lastIndex() + 1, core.config.inflightAppendsMax, core.config.inflightBytesMax));
+  }
+  if (st.transferee !== null && !st.progress.has(st.transferee)) st.transferee = null;
+}
+
+/**
+ * A single-server membership change (dissertation 4.1): one at a time, only after an entry of
+ * this leader's term is committed (the fix to the single-server algorithm), a learner promoted
+ * only once caught up, and never the leader's own removal (the host transfers leadership first).
+ */
+export function handleMembershipChange(core: RaftCore, d: Draft, tag: number, change: MembershipChange, fx: EffectSink): void {
+  const st = leaderState(core);
+  const refuse = (code: RefusalCode, detail?: string): void =>
+    fx.push({ type: 'proposalRefused', params: { tag, code, leader: core.id, ...(detail !== undefined ? { detail } : {}) } });
+  if (st.transferee !== null) return refuse('transfer-in-progress');
+  if (!st.committedInTerm) return refuse('config-change-too-early', 'no entry of this term is committed yet; retry shortly');
+  if (core.log.lastConfigIndex() > d.commitIndex) return refuse('config-change-pending', 'the previous membership change is not committed yet');
+  if (change.type === 'remove' && change.node === core.id) return refuse('remove-leader', 'transfer leadership first');
+  let next;
+  try {
+    next = applyChange(core.membership, change);
+  } catch (err) {
+    if (err instanceof MembershipError) return refuse('membership-invalid', err.message);
+    throw err;
+  }
+  if (change.type === 'promote') {
+    const pr = st.progress.get(change.node);
+    const lag = core.log.lastIndex() - (pr?.match ?? 0);
+    if (pr === undefined || lag > core.config.promoteLagEntriesMax) {
+      return refuse('learner-behind', `${change.node} is ${lag} entries behind (at most ${core.config.promoteLagEntriesMax})`);
+    }
+  }
+  const entries = appendLocal(core, d, [{ kind: EntryKind.config, data: encodeMembership(next) }], fx);
+  fx.push({ type: 'proposalAccepted', params: { tag, firstIndex: entries[0]!.index, lastIndex: entries[0]!.index, term: d.term } });
+  broadcastAppend(core, d, fx);
+  maybeCommit(core, d, fx);
+}
+
 /** Leaving leadership: answer every waiting read, drop the role-local state. */
 export function leaveLeader(core: RaftCore, fx: EffectSink): void {
   const st = core.leader;
@@ -72,6 +117,8 @@ function appendLocal(core: RaftCore, d: Draft, proposals: readonly Proposal[], f
   }
   core.log.append(entries);
   st.uncommittedBytes += bytes;
+  // A configuration entry takes effect on the leader when appended: replicate to the new set.
+  if (refreshMembership(core)) syncProgress(core);
   // The leader writes its own log in parallel with replication; it counts itself once durable.
   fx.push({ type: 'persist', params: { entries } });
   return entries;

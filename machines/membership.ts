@@ -4,12 +4,15 @@
  * a time; a new leader changes membership only after an entry of its own term is committed.
  *
  * Encoding of a configuration entry's data (no library: machines/ stays pure):
- *   u8 version (1) | u16 voters | u16 learners | per member: u8 length, ASCII id
+ *   u8 version (1) | u16 voters | u16 learners | per member: u8 length, ASCII id,
+ *   u8 length, ASCII address (0: none)
  */
 import type { Membership, NodeId } from './types.js';
 
 const VERSION = 1;
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** An address is opaque here: `host:raftPort:clientPort:adminPort` for the node host. */
+const ADDRESS_PATTERN = /^[A-Za-z0-9_.:\[\]-]{1,200}$/;
 /** Members of one configuration, at most. */
 export const membersMax = 256;
 
@@ -29,13 +32,18 @@ export function validateMembership(m: Membership): void {
   if (all.length > membersMax) throw new MembershipError('MEMBERSHIP_TOO_LARGE', `more than ${membersMax} members`);
   for (const id of all) if (!ID_PATTERN.test(id)) throw new MembershipError('MEMBERSHIP_BAD_ID', `invalid node ID ${JSON.stringify(id)}`);
   if (new Set(all).size !== all.length) throw new MembershipError('MEMBERSHIP_DUPLICATE', 'a node is listed twice');
+  for (const [id, address] of Object.entries(m.addresses ?? {})) {
+    if (!all.includes(id)) throw new MembershipError('MEMBERSHIP_BAD_ADDRESS', `address for a non-member ${id}`);
+    if (!ADDRESS_PATTERN.test(address)) throw new MembershipError('MEMBERSHIP_BAD_ADDRESS', `invalid address for ${id}`);
+  }
 }
 
 export function encodeMembership(m: Membership): Uint8Array {
   validateMembership(m);
   const all = [...m.voters, ...m.learners];
+  const addr = (id: NodeId): string => m.addresses?.[id] ?? '';
   let bytes = 5;
-  for (const id of all) bytes += 1 + id.length;
+  for (const id of all) bytes += 2 + id.length + addr(id).length;
   const out = new Uint8Array(bytes);
   out[0] = VERSION;
   out[1] = m.voters.length >>> 8;
@@ -44,8 +52,10 @@ export function encodeMembership(m: Membership): Uint8Array {
   out[4] = m.learners.length & 0xff;
   let at = 5;
   for (const id of all) {
-    out[at++] = id.length;
-    for (let k = 0; k < id.length; k++) out[at++] = id.charCodeAt(k);
+    for (const text of [id, addr(id)]) {
+      out[at++] = text.length;
+      for (let k = 0; k < text.length; k++) out[at++] = text.charCodeAt(k);
+    }
   }
   return out;
 }
@@ -60,25 +70,36 @@ export function decodeMembership(data: Uint8Array): Membership {
   const learnerCount = (data[3]! << 8) | data[4]!;
   if (voterCount + learnerCount > membersMax) bad('too many members');
   const ids: NodeId[] = [];
+  const addresses: Record<NodeId, string> = {};
   let at = 5;
-  for (let k = 0; k < voterCount + learnerCount; k++) {
+  const text = (allowEmpty: boolean): string => {
     if (at >= data.length) bad('truncated');
     const n = data[at++]!;
-    if (n === 0 || at + n > data.length) bad('truncated id');
-    let id = '';
-    for (let j = 0; j < n; j++) id += String.fromCharCode(data[at + j]!);
+    if ((n === 0 && !allowEmpty) || at + n > data.length) bad('truncated text');
+    let out = '';
+    for (let j = 0; j < n; j++) out += String.fromCharCode(data[at + j]!);
     at += n;
+    return out;
+  };
+  for (let k = 0; k < voterCount + learnerCount; k++) {
+    const id = text(false);
+    const address = text(true);
     ids.push(id);
+    if (address !== '') addresses[id] = address;
   }
   if (at !== data.length) bad('trailing bytes');
-  const m = { voters: ids.slice(0, voterCount), learners: ids.slice(voterCount) };
+  const m: Membership = {
+    voters: ids.slice(0, voterCount),
+    learners: ids.slice(voterCount),
+    ...(Object.keys(addresses).length > 0 ? { addresses } : {}),
+  };
   validateMembership(m);
   return m;
 }
 
 /** A single-server change requested by an operator. */
 export type MembershipChange =
-  | { readonly type: 'addLearner'; readonly node: NodeId }
+  | { readonly type: 'addLearner'; readonly node: NodeId; readonly address?: string }
   | { readonly type: 'promote'; readonly node: NodeId }
   | { readonly type: 'remove'; readonly node: NodeId };
 
@@ -89,18 +110,33 @@ export function applyChange(m: Membership, change: MembershipChange): Membership
   switch (change.type) {
     case 'addLearner':
       if (isVoter || isLearner) throw new MembershipError('MEMBERSHIP_ALREADY_MEMBER', `${change.node} is already a member`);
-      return { voters: m.voters, learners: [...m.learners, change.node] };
+      return withAddresses(
+        { voters: m.voters, learners: [...m.learners, change.node] },
+        change.address === undefined ? m.addresses : { ...m.addresses, [change.node]: change.address },
+      );
     case 'promote':
       if (isVoter) throw new MembershipError('MEMBERSHIP_ALREADY_VOTER', `${change.node} is already a voter`);
       if (!isLearner) throw new MembershipError('MEMBERSHIP_NOT_LEARNER', `${change.node} must be added as a learner first`);
-      return { voters: [...m.voters, change.node], learners: m.learners.filter((x) => x !== change.node) };
+      return withAddresses({ voters: [...m.voters, change.node], learners: m.learners.filter((x) => x !== change.node) }, m.addresses);
     case 'remove':
       if (!isVoter && !isLearner) throw new MembershipError('MEMBERSHIP_NOT_MEMBER', `${change.node} is not a member`);
       if (isVoter && m.voters.length === 1) throw new MembershipError('MEMBERSHIP_LAST_VOTER', 'cannot remove the last voter');
-      return { voters: m.voters.filter((x) => x !== change.node), learners: m.learners.filter((x) => x !== change.node) };
+      return withAddresses(
+        { voters: m.voters.filter((x) => x !== change.node), learners: m.learners.filter((x) => x !== change.node) },
+        m.addresses,
+      );
   }
 }
 
+/** Keep the addresses of members only. */
+function withAddresses(m: Membership, addresses: Membership['addresses']): Membership {
+  if (addresses === undefined) return m;
+  const kept: Record<NodeId, string> = {};
+  for (const id of [...m.voters, ...m.learners]) if (addresses[id] !== undefined) kept[id] = addresses[id]!;
+  return Object.keys(kept).length > 0 ? { ...m, addresses: kept } : m;
+}
+
 export function sameMembership(a: Membership, b: Membership): boolean {
-  return a.voters.join(',') === b.voters.join(',') && a.learners.join(',') === b.learners.join(',');
+  const addr = (m: Membership): string => JSON.stringify(Object.entries(m.addresses ?? {}).sort());
+  return a.voters.join(',') === b.voters.join(',') && a.learners.join(',') === b.learners.join(',') && addr(a) === addr(b);
 }

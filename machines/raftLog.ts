@@ -4,7 +4,7 @@
  * the machines tell it to. `persistedIndex` says how far the log is known to be durable.
  */
 import { assert } from './assert.js';
-import type { Entry, SnapshotMeta } from './types.js';
+import { EntryKind, type Entry, type SnapshotMeta } from './types.js';
 
 /** Bytes an entry counts for in size limits: its data plus a fixed header allowance. */
 export const entryOverheadBytes = 24;
@@ -28,6 +28,10 @@ export class RaftLog {
   private entries: Entry[] = [];
   /** The log is durable through this index (<= lastIndex). */
   persistedIndex = 0;
+  /** Indexes of the configuration entries in the log, ascending. */
+  private readonly configIndexes: number[] = [];
+  /** The last configuration entry compacted away (it stays in force until a newer one). */
+  private compactedConfigEntry: Entry | null = null;
   observer: LogObserver | null = null;
 
   /** Rebuild a log from what storage recovered. */
@@ -41,6 +45,7 @@ export class RaftLog {
       assert(entries[k]!.index === log.snapIndex + 1 + k, 'recovered entries are contiguous after the snapshot');
     }
     log.entries = entries.slice();
+    for (const e of entries) if (e.kind === EntryKind.config) log.configIndexes.push(e.index);
     log.persistedIndex = log.lastIndex();
     return log;
   }
@@ -92,8 +97,10 @@ export class RaftLog {
     if (batch.length === 0) return;
     const first = this.lastIndex() + 1;
     for (let k = 0; k < batch.length; k++) {
-      assert(batch[k]!.index === first + k, `appended entries are contiguous (want ${first + k}, got ${batch[k]!.index})`);
-      this.entries.push(batch[k]!);
+      const e = batch[k]!;
+      assert(e.index === first + k, `appended entries are contiguous (want ${first + k}, got ${e.index})`);
+      this.entries.push(e);
+      if (e.kind === EntryKind.config) this.configIndexes.push(e.index);
     }
     this.observer?.appended(this, first, batch);
   }
@@ -103,6 +110,7 @@ export class RaftLog {
     assert(fromIndex > this.snapIndex, 'never truncate into the snapshot');
     if (fromIndex > this.lastIndex()) return;
     this.entries.length = fromIndex - this.snapIndex - 1;
+    while (this.configIndexes.length > 0 && this.configIndexes[this.configIndexes.length - 1]! >= fromIndex) this.configIndexes.pop();
     if (this.persistedIndex >= fromIndex) this.persistedIndex = fromIndex - 1;
     this.observer?.truncated(this, fromIndex);
   }
@@ -178,6 +186,7 @@ export class RaftLog {
     assert(index <= this.persistedIndex, 'compact only what is durable');
     const term = this.term(index);
     assert(term >= 0, 'compact index is in the log');
+    this.dropConfigsThrough(index);
     this.entries.splice(0, index - this.snapIndex);
     this.snapIndex = index;
     this.snapTerm = term;
@@ -195,6 +204,8 @@ export class RaftLog {
       return true;
     }
     this.entries = [];
+    this.configIndexes.length = 0;
+    this.compactedConfigEntry = null;
     this.snapIndex = meta.index;
     this.snapTerm = meta.term;
     this.persistedIndex = meta.index;
@@ -202,8 +213,34 @@ export class RaftLog {
     return false;
   }
 
+  /** The newest configuration entry at or below `index` still known (in the log or compacted), or null. */
+  configEntryAt(index: number): Entry | null {
+    for (let k = this.configIndexes.length - 1; k >= 0; k--) {
+      const i = this.configIndexes[k]!;
+      if (i <= index) return this.entry(i);
+    }
+    return this.compactedConfigEntry;
+  }
+
+  /** The newest configuration entry of the log (the configuration in force), or null. */
+  lastConfigEntry(): Entry | null {
+    return this.configEntryAt(this.lastIndex());
+  }
+
+  lastConfigIndex(): number {
+    const e = this.lastConfigEntry();
+    return e === null ? 0 : e.index;
+  }
+
+  private dropConfigsThrough(index: number): void {
+    while (this.configIndexes.length > 0 && this.configIndexes[0]! <= index) {
+      this.compactedConfigEntry = this.entry(this.configIndexes.shift()!);
+    }
+  }
+
   private compactUnchecked(index: number, term: number): void {
     if (index <= this.snapIndex) return;
+    this.dropConfigsThrough(index);
     this.entries.splice(0, index - this.snapIndex);
     this.snapIndex = index;
     this.snapTerm = term;

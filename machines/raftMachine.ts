@@ -48,6 +48,7 @@ import {
   handleProposal,
   handleRead,
   handleSnapshotSendDone,
+  handleMembershipChange,
   handleTransfer,
   leaderTick,
   leaveLeader,
@@ -165,6 +166,12 @@ export function createRaftMachine(core: RaftCore) {
         handleSnapshotSendDone(core, d, e.to, e.ok, fx),
       ),
       handleTransfer: step((d, e: Extract<RaftEvent, { type: 'admin.transfer' }>, fx) => handleTransfer(core, d, e.to, fx)),
+      handleMembershipChange: step((d, e: Extract<RaftEvent, { type: 'admin.membership' }>, fx) =>
+        handleMembershipChange(core, d, e.tag, e.change, fx),
+      ),
+      refuseMembershipChange: step((d, e: Extract<RaftEvent, { type: 'admin.membership' }>, fx) =>
+        fx.push({ type: 'proposalRefused', params: { tag: e.tag, code: 'not-leader', leader: d.leader } }),
+      ),
       broadcastAppend: step((d, _e, fx) => broadcastAppend(core, d, fx)),
       twoLeadersInOneTerm: ({ context, event }) => {
         throw new InvariantError(`two leaders in term ${context.term}: ${core.id} and ${leaderOf(event)}`);
@@ -238,6 +245,7 @@ export function createRaftMachine(core: RaftCore) {
       'rpc.timeoutNow': [{ guard: 'isNewerTerm', target: '.follower', reenter: true, actions: 'adoptTerm' }],
       'client.propose': { actions: 'refuseProposal' },
       'client.read': { actions: 'refuseRead' },
+      'admin.membership': { actions: 'refuseMembershipChange' },
     },
     states: {
       follower: {
@@ -350,6 +358,7 @@ export function createRaftMachine(core: RaftCore) {
           'client.propose': { actions: 'handleProposal' },
           'client.read': { actions: 'handleRead' },
           'admin.transfer': { actions: 'handleTransfer' },
+          'admin.membership': { actions: 'handleMembershipChange' },
           'rpc.appendResp': [
             { guard: 'isNewerTerm', target: 'follower', actions: 'adoptTerm' },
             { guard: 'isFromOurLeaderTerm', actions: 'handleAppendResponse' },

@@ -31,6 +31,11 @@ export interface Entry {
 export interface Membership {
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
+  /**
+   * How to reach members (opaque to Raft: the host's `host:raftPort:clientPort:adminPort`), so that
+   * every node, and every future leader, can reach a member added later.
+   */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
 }
 
 /** What must survive a crash besides the log: the current term and the vote cast in it. */

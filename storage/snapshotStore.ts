@@ -92,7 +92,17 @@ function validMeta(v: unknown): SnapshotMeta | null {
   if (!Number.isSafeInteger(o['index']) || (o['index'] as number) < 0) return null;
   if (!Number.isSafeInteger(o['term']) || (o['term'] as number) < 0) return null;
   if (typeof m !== 'object' || m === null || !ids(m['voters']) || !ids(m['learners'])) return null;
-  const membership: Membership = { voters: [...m['voters']], learners: [...m['learners']] };
+  let membership: Membership = { voters: [...m['voters']], learners: [...m['learners']] };
+  const a = m['addresses'];
+  if (a !== undefined) {
+    if (typeof a !== 'object' || a === null || Array.isArray(a)) return null;
+    const addresses: Record<string, string> = {};
+    for (const [id, address] of Object.entries(a as Record<string, unknown>)) {
+      if (typeof address !== 'string' || id === '__proto__') return null;
+      addresses[id] = address;
+    }
+    membership = { ...membership, addresses };
+  }
   return { index: o['index'] as number, term: o['term'] as number, membership };
 }
 

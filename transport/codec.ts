@@ -28,6 +28,7 @@
  */
 import { Decoder, Encoder } from 'cbor-x';
 import type { Entry, EntryKind, FileByteRange, Membership, NodeId, RaftMessage, SnapshotMeta } from '../machines/types.js';
+import { decodeMembership } from '../machines/membership.js';
 import { scanCbor, type ScanLimits } from './cborScan.js';
 import { TransportError, TransportErrorCode } from './errors.js';
 
@@ -229,6 +230,7 @@ function messageToWire(m: RaftMessage): unknown[] {
         checkIndex(m.totalBytes, 'totalBytes'),
         checkBytes(m.data, 'data'),
         checkBool(m.done, 'done'),
+        ...(m.meta.membership.addresses !== undefined ? [addressesToWire(m.meta.membership)] : []),
       ];
     case 'snapshotResp':
       return [
@@ -296,14 +298,16 @@ export function encodeMessageBody(message: RaftMessage): Uint8Array {
 export function encodeMessageParts(message: RaftMessage): Uint8Array[] {
   const wire = messageToWire(message); // validates
   if (message.type === 'snapshot' && message.data.length >= SPLICE_BYTES_MIN) {
-    // cbor-x writes the 8 fields before data; we patch the array count to 10 and splice data, done.
+    // cbor-x writes the 8 fields before data; we patch the array count to 10 (11 with member
+    // addresses) and splice data, done (and the addresses).
     const head = encoder.encode(wire.slice(0, 8));
     if (head[0] !== 0x88) encodeFail('unexpected snapshot head');
     const w = new PartsWriter();
     w.raw(head);
-    w.patchFirst(0x8a);
+    w.patchFirst(wire.length === 11 ? 0x8b : 0x8a);
     w.bytes(message.data);
     w.raw(message.done ? TRUE_BYTE : FALSE_BYTE);
+    if (wire.length === 11) w.raw(encoder.encode(wire[10]));
     return w.finish();
   }
   if (message.type === 'append' && hasLargeEntry(message.entries)) {
@@ -616,6 +620,14 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
       for (let i = 0, j = 0; i < count; i++, j += 3) {
         const kind = flat[j + 1];
         if (kind !== 0 && kind !== 1 && kind !== 2) schemaFail(`entry ${i} has an unknown kind`);
+        if (kind === 2) {
+          // A configuration entry changes who votes: it must decode before it reaches Raft.
+          try {
+            decodeMembership(bytes(flat, j + 2, 'entry.data'));
+          } catch {
+            schemaFail(`entry ${i} is a malformed configuration`);
+          }
+        }
         entries[i] = {
           index: prevIndex + 1 + i,
           term: idx(flat, j, 'entry.term'),
@@ -647,12 +659,13 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
       arity(w, 2, 'timeoutNow');
       return { type: 'timeoutNow', from, to, term: idx(w, 1, 'term') };
     case MessageTag.snapshot: {
-      arity(w, 10, 'snapshot');
+      if (w.length !== 10 && w.length !== 11) schemaFail(`snapshot must have 10 or 11 fields, got ${w.length}`);
       const term = idx(w, 1, 'term');
       const voterList = array(w, 4, 'voters');
       const learnerList = array(w, 5, 'learners');
       if (voterList.length + learnerList.length > limits.membersMax) lengthFail(`more than ${limits.membersMax} members`);
-      const membership: Membership = { voters: members(voterList, 'voters'), learners: members(learnerList, 'learners') };
+      let membership: Membership = { voters: members(voterList, 'voters'), learners: members(learnerList, 'learners') };
+      if (w.length === 11) membership = { ...membership, addresses: addressesFromWire(array(w, 10, 'addresses'), membership) };
       const meta: SnapshotMeta = { index: idx(w, 2, 'meta.index'), term: idx(w, 3, 'meta.term'), membership };
       return {
         type: 'snapshot',
@@ -718,6 +731,31 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
     default:
       throw new TransportError(TransportErrorCode.unknownType, `unknown message type tag ${tag}`);
   }
+}
+
+const ADDRESS_PATTERN = /^[A-Za-z0-9_.:\[\]-]{1,200}$/;
+
+function addressesToWire(m: Membership): string[] {
+  const flat: string[] = [];
+  for (const [id, address] of Object.entries(m.addresses ?? {})) {
+    checkNodeId(id, 'address.id');
+    if (!ADDRESS_PATTERN.test(address)) encodeFail(`invalid address for ${id}`);
+    flat.push(id, address);
+  }
+  return flat;
+}
+
+function addressesFromWire(flat: unknown[], m: Membership): Record<NodeId, string> {
+  if (flat.length % 2 !== 0) schemaFail('addresses must be (id, address) pairs');
+  const out: Record<NodeId, string> = Object.create(null) as Record<NodeId, string>;
+  for (let i = 0; i < flat.length; i += 2) {
+    const id = nodeId(flat, i, 'address.id');
+    const address = flat[i + 1];
+    if (typeof address !== 'string' || !ADDRESS_PATTERN.test(address)) schemaFail('invalid address');
+    if (!m.voters.includes(id) && !m.learners.includes(id)) schemaFail('address of a non-member');
+    out[id] = address;
+  }
+  return { ...out };
 }
 
 function channel(a: readonly unknown[], i: number): Channel {

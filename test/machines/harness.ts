@@ -9,7 +9,7 @@
  */
 import { initialTransition, transition } from 'xstate';
 import { defaultRaftConfig, type RaftConfig } from '../../machines/config.js';
-import type { PlantedBug, RaftContext, RaftCore, RaftInput } from '../../machines/core.js';
+import { createRaftCore, type PlantedBug, type RaftContext, type RaftCore, type RaftInput } from '../../machines/core.js';
 import type {
   ApplyParams,
   InstallSnapshotParams,
@@ -240,16 +240,14 @@ export class PureNode {
     const r = opts.random ?? 0.5;
     let k = 0;
     const random = typeof r === 'number' ? () => r : () => r[Math.min(k++, r.length - 1)]!;
-    this.core = {
+    this.core = createRaftCore({
       id,
       config: testConfig(opts.config),
       log: RaftLog.recover(opts.snapshot ?? null, opts.entries ?? []),
       random,
-      membership,
+      membership: opts.snapshot?.membership ?? membership,
       bugs: new Set(opts.bugs ?? []),
-      leader: null,
-      scratch: [],
-    };
+    });
     this.machine = createRaftMachine(this.core);
     const input: RaftInput = {
       term: opts.term ?? 0,

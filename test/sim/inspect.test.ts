@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import type { InspectionEvent } from 'xstate';
 import { defaultRaftConfig } from '../../machines/config.js';
+import { createRaftCore } from '../../machines/core.js';
 import { createRaftMachine } from '../../machines/raftMachine.js';
 import { RaftLog } from '../../machines/raftLog.js';
 import { EntryKind } from '../../machines/types.js';
@@ -43,16 +44,13 @@ describe('Stately inspector: inspection events of a running simulated node', () 
   });
 
   it('exports the statechart definition as JSON (for the Stately visualizer)', () => {
-    const core = {
+    const core = createRaftCore({
       id: 'n1',
       config: defaultRaftConfig,
       log: new RaftLog(),
       random: () => 0.5,
       membership: { voters: ['n1', 'n2', 'n3'], learners: [] },
-      bugs: new Set<never>(),
-      leader: null,
-      scratch: [],
-    };
+    });
     const json = JSON.parse(JSON.stringify(createRaftMachine(core).toJSON())) as { id: string; states: Record<string, unknown> };
     expect(json.id).to.equal('raft');
     expect(Object.keys(json.states)).to.deep.equal(['follower', 'preCandidate', 'candidate', 'leader']);

@@ -3,6 +3,7 @@
  * WebSocket peer that speaks the wire format by hand, and bounded waits (never sleeps).
  */
 import fc from 'fast-check';
+import { encodeMembership } from '../../machines/membership.js';
 import WebSocket from 'ws';
 import type { Entry, EntryKind, NodeId, RaftMessage } from '../../machines/types.js';
 import { encodeHandshake, type Channel } from '../../transport/codec.js';
@@ -14,6 +15,11 @@ import { encodeHandshake, type Channel } from '../../transport/codec.js';
 export const nodeIdArb = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/);
 /** Mostly small numbers (the common case), sometimes anything up to 2^53 - 1. */
 export const indexArb = fc.oneof(fc.nat({ max: 1000 }), fc.maxSafeNat());
+
+/** A valid configuration: 1-5 voters, 0-3 learners, distinct IDs. */
+export const membershipArb = fc
+  .uniqueArray(fc.stringMatching(/^[a-z0-9]{1,8}$/), { minLength: 1, maxLength: 8 })
+  .chain((ids) => fc.integer({ min: 1, max: ids.length }).map((v) => ({ voters: ids.slice(0, v), learners: ids.slice(v) })));
 const bytesArb = fc.uint8Array({ maxLength: 64 });
 
 export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>): fc.Arbitrary<RaftMessage> {
@@ -27,7 +33,14 @@ export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>)
       prevIndex: fc.nat({ max: 2 ** 40 }),
       prevTerm: indexArb,
       commit: indexArb,
-      raw: fc.array(fc.record({ term: indexArb, kind: fc.constantFrom<EntryKind>(0, 1, 2), data: bytesArb }), { maxLength: 8 }),
+      raw: fc.array(
+        fc.oneof(
+          fc.record({ term: indexArb, kind: fc.constantFrom<EntryKind>(0, 1), data: bytesArb }),
+          // A configuration entry must hold a valid configuration (the codec checks it).
+          fc.record({ term: indexArb, kind: fc.constant<EntryKind>(2), data: membershipArb.map((m) => encodeMembership(m)) }),
+        ),
+        { maxLength: 8 },
+      ),
     })
     .map(({ raw, ...m }) => ({
       ...m,
