@@ -1,0 +1,269 @@
+/**
+ * The cluster benchmark's processes: real `sessionraft node` processes (dist/bin/sessionraft.js)
+ * on loopback, each with its own data directory on the real disk (fsync on) and its log in
+ * `<dir>/<id>/node.log`; status through each node's admin HTTP port; CPU time and RSS from
+ * /proc/<pid>/stat and /proc/<pid>/status. Every process is stopped by its pid.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/bin/sessionraft.js (the bench runs from dist/test/bench). */
+export const binPath = resolve(here, '../../bin/sessionraft.js');
+
+export interface NodeAddr {
+  readonly host: string;
+  readonly raftPort: number;
+  readonly clientPort: number;
+  readonly adminPort: number;
+}
+
+/** What the bench reads from a node's /status. */
+export interface NodeStatusDoc {
+  readonly node: string;
+  readonly pid: number;
+  readonly role: string;
+  readonly term: number;
+  readonly leader: string | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  readonly nodes: Record<string, { match?: number; lag?: number; state?: string }>;
+}
+
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((res, rej) => {
+          const s = createServer();
+          s.once('error', rej);
+          s.listen(0, '127.0.0.1', () => res(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
+}
+
+export function getJson<T>(host: string, port: number, path: string, timeoutMs = 1000): Promise<T> {
+  return new Promise((res, rej) => {
+    const req = request({ host, port, path, method: 'GET', timeout: timeoutMs }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => {
+        try {
+          if (r.statusCode !== 200) throw new Error(`GET ${path}: HTTP ${r.statusCode}`);
+          res(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
+        } catch (err) {
+          rej(err as Error);
+        }
+      });
+      r.on('error', rej);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', rej);
+    req.end();
+  });
+}
+
+/** Polls `cond` every `everyMs` until it returns a value; throws after `timeoutMs` naming `what`. */
+export async function waitFor<T>(what: string, cond: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, everyMs = 10): Promise<T> {
+  const t0 = performance.now();
+  let lastErr: unknown = null;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v !== null && v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
+    await new Promise<void>((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** CPU time (user + system, ms) and memory of one process, from /proc. */
+export interface ProcSample {
+  readonly cpuMs: number;
+  readonly rssMb: number;
+  /** Peak RSS since start or since the last `resetPeakRss` (VmHWM). */
+  readonly hwmMb: number;
+}
+
+const clockTicksPerSecond = 100; // USER_HZ on Linux
+
+export function sampleProc(pid: number): ProcSample | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(f[11]);
+    const stime = Number(f[12]);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string): number => {
+      const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+      return m ? Number(m[1]) : 0;
+    };
+    return { cpuMs: ((utime + stime) * 1000) / clockTicksPerSecond, rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+/** Resets a process's peak RSS (VmHWM) to its current RSS (Linux: `5` into clear_refs). */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface NodeProc {
+  readonly id: string;
+  readonly addr: NodeAddr;
+  readonly dataDir: string;
+  readonly logFile: string;
+  child: ChildProcess | null;
+  exited: Promise<void>;
+}
+
+export interface ClusterSpec {
+  readonly size: number;
+  /** Extra flags for every node (`--snapshot-entries 2000000`, ...). */
+  readonly nodeArgs: readonly string[];
+  /** Extra node.js flags (e.g. `--cpu-prof`). */
+  readonly execArgs?: readonly string[];
+  /** Where `--cpu-prof` profiles go (one directory per node under it). */
+  readonly cpuProfDir?: string;
+}
+
+/** A cluster of node processes in a temporary directory on the real disk. */
+export class BenchCluster {
+  readonly dir: string;
+  readonly nodes: NodeProc[] = [];
+  private readonly spec: ClusterSpec;
+
+  private constructor(spec: ClusterSpec, dir: string) {
+    this.spec = spec;
+    this.dir = dir;
+  }
+
+  static async start(spec: ClusterSpec): Promise<BenchCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'sessionraft-bench-'));
+    const c = new BenchCluster(spec, dir);
+    const ports = await freePorts(spec.size * 3);
+    for (let k = 0; k < spec.size; k++) {
+      const id = `n${k + 1}`;
+      c.nodes.push({
+        id,
+        addr: { host: '127.0.0.1', raftPort: ports[3 * k]!, clientPort: ports[3 * k + 1]!, adminPort: ports[3 * k + 2]! },
+        dataDir: join(dir, id),
+        logFile: join(dir, id, 'node.log'),
+        child: null,
+        exited: Promise.resolve(),
+      });
+    }
+    for (const n of c.nodes) c.spawn(n);
+    return c;
+  }
+
+  endpoints(): string[] {
+    return this.nodes.map((n) => `${n.addr.host}:${n.addr.clientPort}`);
+  }
+
+  node(id: string): NodeProc {
+    const n = this.nodes.find((x) => x.id === id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  isRunning(n: NodeProc): boolean {
+    return n.child !== null && n.child.exitCode === null && n.child.signalCode === null;
+  }
+
+  /** Starts (or restarts) a node process on its data directory. */
+  spawn(n: NodeProc): void {
+    if (this.isRunning(n)) throw new Error(`${n.id} is running`);
+    mkdirSync(n.dataDir, { recursive: true });
+    const spec = this.nodes.map((x) => `${x.id}=${x.addr.host}:${x.addr.raftPort}:${x.addr.clientPort}:${x.addr.adminPort}`).join(',');
+    const fd = openSync(n.logFile, 'a');
+    const exec = [...(this.spec.execArgs ?? [])];
+    if (this.spec.cpuProfDir !== undefined) {
+      const d = join(this.spec.cpuProfDir, n.id);
+      mkdirSync(d, { recursive: true });
+      exec.push('--cpu-prof', `--cpu-prof-dir=${d}`);
+    }
+    const child = spawn(
+      process.execPath,
+      [...exec, binPath, 'node', '--id', n.id, '--cluster-id', 'bench', '--nodes', spec, '--data-dir', n.dataDir, '--log-level', 'warn', '--log-format', 'json', ...this.spec.nodeArgs],
+      { stdio: ['ignore', fd, fd] },
+    );
+    closeSync(fd);
+    n.child = child;
+    n.exited = new Promise<void>((r) => child.once('exit', () => r()));
+  }
+
+  /** Sends `signal` to the node's pid and waits for it to exit. */
+  async kill(n: NodeProc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.isRunning(n)) return;
+    process.kill(n.child!.pid!, signal);
+    await n.exited;
+  }
+
+  async status(n: NodeProc, timeoutMs = 1000): Promise<NodeStatusDoc> {
+    return getJson<NodeStatusDoc>(n.addr.host, n.addr.adminPort, '/status', timeoutMs);
+  }
+
+  /** The running node every running node agrees is the leader. */
+  async waitForLeader(timeoutMs = 15_000, exclude: string | null = null): Promise<NodeProc> {
+    return waitFor(
+      'one leader that every running node follows',
+      async () => {
+        const running = this.nodes.filter((n) => this.isRunning(n) && n.id !== exclude);
+        const docs = await Promise.all(running.map((n) => this.status(n, 500)));
+        const leader = docs.find((d) => d.role === 'leader');
+        if (leader === undefined || docs.some((d) => d.leader !== leader.node)) return null;
+        return this.node(leader.node);
+      },
+      timeoutMs,
+      20,
+    );
+  }
+
+  /** Waits until every running node applied the leader's commit index. */
+  async waitForConvergence(timeoutMs = 60_000): Promise<void> {
+    await waitFor(
+      'every running node applied the leader commit index',
+      async () => {
+        const running = this.nodes.filter((n) => this.isRunning(n));
+        const docs = await Promise.all(running.map((n) => this.status(n, 2000)));
+        const leader = docs.find((d) => d.role === 'leader');
+        if (leader === undefined) return null;
+        return docs.every((d) => d.appliedIndex >= leader.commitIndex) ? true : null;
+      },
+      timeoutMs,
+      50,
+    );
+  }
+
+  sample(n: NodeProc): ProcSample | null {
+    return this.isRunning(n) ? sampleProc(n.child!.pid!) : null;
+  }
+
+  /** Stops every node (SIGKILL: the benchmark needs no graceful handover) and removes the directory. */
+  async stop(keepDir = false): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.kill(n, this.spec.cpuProfDir !== undefined ? 'SIGTERM' : 'SIGKILL')));
+    if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
