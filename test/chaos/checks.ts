@@ -1,0 +1,195 @@
+/**
+ * What the harness checks after a run, once the cluster is healed and every node restarted:
+ * convergence (one leader, every node applied the same index), liveness (a final write commits),
+ * each node's final state (read from the node itself with `peek`, no read barrier) in the queue
+ * checker's format, the store digests, the linearizability of the history, the queue checks,
+ * stale reads counted directly, and the replay sessions.
+ */
+import { createClient, type SessionraftClient } from '../../transport/client.js';
+import { checkOperations, checkQueue, formatCounterexample, sessionsModel, type CheckResult, type FinalState, type NodeState, type Operation, type QueueReport } from '../lincheck/index.js';
+import { waitFor } from '../node/helpers.js';
+import type { ChaosCluster, Status } from './cluster.js';
+import type { ReplaySession } from './workload.js';
+
+const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
+
+/** Waits until every node runs, one leads, and all applied the leader's last index. Returns the statuses (with digests). */
+export async function waitConverged(cluster: ChaosCluster, timeoutMs: number): Promise<Status[]> {
+  return waitFor(
+    'every node applied the same index under one leader',
+    async () => {
+      const st = await Promise.all(cluster.ids.map((id) => cluster.status(id, true)));
+      if (st.some((s) => s === null)) return null;
+      const leaders = st.filter((s) => s!.role === 'leader');
+      if (leaders.length !== 1) return null;
+      const l = leaders[0]!;
+      if (!st.every((s) => s!.leader === l.node && s!.appliedIndex === l.lastIndex && s!.commitIndex === l.lastIndex)) return null;
+      return st as Status[];
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+export function statusClient(cluster: ChaosCluster, clusterId: string): SessionraftClient {
+  return createClient({ endpoints: cluster.endpoints(), clusterId, requestTimeoutMs: 1000, operationTimeoutMs: 10_000 });
+}
+
+/**
+ * Every node's own copy of every session: the ids from a linearizable `list` on the leader, then
+ * `peek` on each node (its applied state). Sessions on `excludeTopics` are left out.
+ */
+export async function finalState(cluster: ChaosCluster, c: SessionraftClient, excludeTopics: ReadonlySet<string>): Promise<FinalState & { truncated: boolean }> {
+  const listed = await c.list({});
+  const ids = listed.sessions.filter((s) => !excludeTopics.has(s.topic)).map((s) => s.id);
+  const nodes: NodeState[] = [];
+  for (const node of cluster.ids) {
+    const ep = cluster.endpoint(node);
+    const sessions: Record<string, { topic: string; records: string[] }> = {};
+    for (let k = 0; k < ids.length; k += 32) {
+      const part = ids.slice(k, k + 32);
+      const got = await Promise.all(part.map((id) => c.peek(id, { endpoint: ep })));
+      got.forEach((s, j) => {
+        if (s !== null) sessions[part[j]!] = { topic: s.topic, records: s.records.map(text) };
+      });
+    }
+    nodes.push({ node, sessions });
+  }
+  return { nodes, truncated: listed.truncated };
+}
+
+/**
+ * Reads that are certainly stale (each alone is a linearizability violation), counted directly so
+ * that the summary can say how many: a read (ok) of session k misses a value v although
+ * - the append of v completed before the read was invoked, or an earlier read (completed before
+ *   this one was invoked) returned v, and
+ * - no rewrite or destroy of k (ok or info) could lie between them: none was invoked before the
+ *   read returned and returned (or may return) after v's append or read was invoked.
+ * A read that returns null for a session created (ok) before it, with no destroy that could
+ * precede it, is stale too. The linearizability checker is the verdict; this is the count.
+ */
+export function countStaleReads(ops: readonly Operation[]): { count: number; examples: string[] } {
+  const byKey = new Map<string, Operation[]>();
+  for (const op of ops) {
+    if (op.key === null) continue;
+    let l = byKey.get(op.key);
+    if (l === undefined) byKey.set(op.key, (l = []));
+    l.push(op);
+  }
+  let count = 0;
+  const examples: string[] = [];
+  for (const [key, list] of byKey) {
+    const erasers = list.filter((o) => (o.f === 'rewrite' || o.f === 'destroy') && (o.outcome === 'ok' || o.outcome === 'info'));
+    // Evidence that v is in the session from time `since` (the call of the op proving it) on.
+    const evidence: { v: string; since: number; done: number }[] = [];
+    for (const o of list) {
+      if (o.outcome !== 'ok') continue;
+      if (o.f === 'append' || o.f === 'rewrite') evidence.push({ v: String(o.input), since: o.call, done: o.ret });
+      if (o.f === 'read' && Array.isArray(o.output)) for (const v of o.output) evidence.push({ v: String(v), since: o.call, done: o.ret });
+      if (o.f === 'create') evidence.push({ v: '\u0000created', since: o.call, done: o.ret });
+    }
+    const destroys = list.filter((o) => o.f === 'destroy' && (o.outcome === 'ok' || o.outcome === 'info'));
+    for (const r of list) {
+      if (r.f !== 'read' || r.outcome !== 'ok') continue;
+      const seen = new Set(Array.isArray(r.output) ? r.output.map(String) : []);
+      let stale: string | null = null;
+      for (const e of evidence) {
+        if (e.done >= r.call) continue; // not known before this read started
+        if (e.v === '\u0000created') {
+          if (r.output === null && !destroys.some((d) => d.call < r.ret)) stale = 'null for a live session';
+        } else if (!seen.has(e.v) && !erasers.some((x) => x.call < r.ret && x.ret > e.since)) {
+          stale = `missing ${e.v}`;
+        }
+        if (stale !== null) break;
+      }
+      if (stale !== null) {
+        count++;
+        if (examples.length < 5) examples.push(`read #${r.id} (p${r.process}) of ${key}: ${stale}`);
+      }
+    }
+  }
+  return { count, examples };
+}
+
+export interface LincheckSummary {
+  readonly verdict: CheckResult['verdict'];
+  readonly elapsedMs: number;
+  readonly operations: number;
+  readonly partitions: number;
+  readonly unknownReason?: string;
+  readonly counterexample?: string;
+}
+
+export function lincheck(ops: readonly Operation[], timeoutMs: number): LincheckSummary {
+  const r = checkOperations(sessionsModel, ops, { timeoutMs });
+  return {
+    verdict: r.verdict,
+    elapsedMs: Math.round(r.elapsedMs),
+    operations: r.operationsCount,
+    partitions: r.partitionsCount,
+    ...(r.unknownReason !== undefined ? { unknownReason: r.unknownReason } : {}),
+    ...(r.counterexample !== undefined ? { counterexample: formatCounterexample(r.counterexample) } : {}),
+  };
+}
+
+export function queueCheck(ops: readonly Operation[], final: FinalState): QueueReport {
+  return checkQueue(ops, final);
+}
+
+export interface ReplayReport {
+  /** Sessions of the replay workload (created ok). */
+  readonly sessions: number;
+  /** Stores acknowledged. */
+  readonly storedOk: number;
+  /** Acknowledged stores whose session came back (active again with its records). */
+  readonly restored: number;
+  /** Problems: a session missing, wrong records, nodes that disagree. */
+  readonly problems: string[];
+}
+
+/**
+ * Every replay session must end active on every node with its acknowledged records (a stored one
+ * after its replay; an unstored one never left): records are the sent values in order, containing
+ * every acknowledged one, each at most once. Waits (bounded) for stores still due.
+ */
+export async function checkReplay(cluster: ChaosCluster, c: SessionraftClient, sessions: readonly ReplaySession[], dueWithinMs: number): Promise<ReplayReport> {
+  const problems: string[] = [];
+  const want = sessions;
+  // Stored sessions come back when due by the leader's clock: wait until all are active (bounded).
+  try {
+    await waitFor(
+      `${want.length} replay sessions active again`,
+      async () => {
+        for (const s of want) if ((await c.get(s.id)) === null) return false;
+        return true;
+      },
+      dueWithinMs,
+      200,
+    );
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  let restored = 0;
+  for (const s of want) {
+    const copies = await Promise.all(cluster.ids.map((id) => c.peek(s.id, { endpoint: cluster.endpoint(id) })));
+    const texts = copies.map((x) => (x === null ? null : JSON.stringify(x.records.map(text))));
+    if (new Set(texts).size !== 1) problems.push(`replay session ${s.id}: nodes differ: ${texts.join(' | ')}`);
+    const got = copies[0] === null ? null : copies[0]!.records.map(text);
+    if (got === null) {
+      problems.push(`replay session ${s.id} (store ${s.store}) is not active`);
+      continue;
+    }
+    let at = -1;
+    for (const v of got) {
+      const k = s.sent.indexOf(v);
+      if (k <= at) {
+        problems.push(`replay session ${s.id}: records ${JSON.stringify(got)} are not the sent ${JSON.stringify(s.sent)} in order, once each`);
+        break;
+      }
+      at = k;
+    }
+    for (const v of s.acked) if (!got.includes(v)) problems.push(`replay session ${s.id}: acknowledged ${v} missing (records ${JSON.stringify(got)})`);
+    if (s.store === 'ok') restored++;
+  }
+  return { sessions: want.length, storedOk: want.filter((s) => s.store === 'ok').length, restored, problems: problems.slice(0, 20) };
+}

@@ -1,0 +1,386 @@
+/**
+ * A cluster of real `sessionraft node` processes on 127.0.0.1 for the fault harness, with every
+ * peer link through its own directed proxy (proxy.ts).
+ *
+ * Ports: each node has a real raft, client and admin port (picked free by the harness). Node A's
+ * `--nodes` list names, for every other node B, the port of the proxy A -> B as B's raft port (its
+ * own entry and every client and admin port are the real ones), so all peer traffic passes through
+ * the proxies and client traffic goes straight to the nodes.
+ *
+ * Processes are started with `spawnNode` of the node tests and stopped by pid (SIGKILL) in
+ * `destroy()`, which also removes the data directories; `destroy` is safe to call at any point.
+ */
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NodeAddress } from '../../actors/hostConfig.js';
+import { freePorts, getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from '../node/helpers.js';
+import { LinkProxy, type LinkSettings } from './proxy.js';
+
+export type Status = Record<string, any>;
+
+export interface ChaosNodeTiming {
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+}
+
+export interface ChaosClusterOptions {
+  readonly size: number;
+  readonly timing: ChaosNodeTiming;
+  /** Replay classes, e.g. [200, 1000]. */
+  readonly replayDelaysMs: readonly number[];
+  readonly snapshotEntries: number;
+  readonly compactMargin: number;
+  /** Planted bugs for every node (hidden --plant flag). */
+  readonly plant: readonly string[];
+  /** Per node: extra flags (clock offset, another tick rate). */
+  readonly nodeArgs?: (id: string) => string[];
+  readonly random: () => number;
+  readonly clusterId?: string;
+}
+
+/** A node that exited without the harness killing it (a crash: an invariant, a disk error). */
+export interface UnexpectedExit {
+  readonly node: string;
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly tail: string;
+}
+
+export class ChaosCluster {
+  readonly ids: string[];
+  readonly dir: string;
+  readonly real: Record<string, NodeAddress> = {};
+  readonly proxies = new Map<string, LinkProxy>();
+  readonly procs = new Map<string, NodeProcess>();
+  readonly exits: UnexpectedExit[] = [];
+  /** Earlier incarnations' output, per node (for failure reports). */
+  private readonly pastOutput = new Map<string, string>();
+  private readonly expectedExit = new Set<NodeProcess>();
+  private readonly paused = new Set<string>();
+  private destroyed = false;
+
+  private constructor(
+    readonly opts: ChaosClusterOptions,
+    dir: string,
+  ) {
+    this.ids = Array.from({ length: opts.size }, (_, k) => `n${k + 1}`);
+    this.dir = dir;
+  }
+
+  static async start(opts: ChaosClusterOptions): Promise<ChaosCluster> {
+    const c = new ChaosCluster(opts, tempDir('chaos'));
+    try {
+      const ports = await freePorts(3 * opts.size);
+      c.ids.forEach((id, k) => {
+        c.real[id] = { host: '127.0.0.1', raftPort: ports[k]!, clientPort: ports[opts.size + k]!, adminPort: ports[2 * opts.size + k]! };
+      });
+      for (const a of c.ids) {
+        for (const b of c.ids) {
+          if (a === b) continue;
+          const p = new LinkProxy(a, b, { host: '127.0.0.1', port: c.real[b]!.raftPort }, opts.random);
+          await p.listen();
+          c.proxies.set(`${a}>${b}`, p);
+        }
+      }
+      for (const id of c.ids) c.spawn(id);
+    } catch (err) {
+      await c.destroy();
+      throw err;
+    }
+    return c;
+  }
+
+  /** What node `id` is told: itself as it is, the others' raft ports through its proxies. */
+  private viewOf(id: string): Record<string, NodeAddress> {
+    const out: Record<string, NodeAddress> = {};
+    for (const o of this.ids) out[o] = o === id ? this.real[o]! : { ...this.real[o]!, raftPort: this.link(id, o).port };
+    return out;
+  }
+
+  private spawn(id: string): NodeProcess {
+    const t = this.opts.timing;
+    const extra = [
+      '--cluster-id',
+      this.opts.clusterId ?? 'chaos',
+      '--tick-ms',
+      String(t.tickMs),
+      '--election-ticks',
+      String(t.electionTicks),
+      '--heartbeat-ticks',
+      String(t.heartbeatTicks),
+      '--replay-delays',
+      this.opts.replayDelaysMs.join(','),
+      '--snapshot-entries',
+      String(this.opts.snapshotEntries),
+      '--compact-margin',
+      String(this.opts.compactMargin),
+      '--shutdown-transfer-ms',
+      '500',
+      '--log-level',
+      'warn',
+      ...(this.opts.plant.length > 0 ? ['--plant', this.opts.plant.join(',')] : []),
+      ...(this.opts.nodeArgs?.(id) ?? []),
+    ];
+    const p = spawnNode(id, this.viewOf(id), this.dataDir(id), extra);
+    this.procs.set(id, p);
+    void p.exited.then((code) => {
+      if (this.expectedExit.has(p) || this.destroyed) return;
+      this.exits.push({ node: id, code, signal: p.child.signalCode, tail: p.output().slice(-4000) });
+    });
+    return p;
+  }
+
+  dataDir(id: string): string {
+    return join(this.dir, id);
+  }
+
+  link(from: string, to: string): LinkProxy {
+    const p = this.proxies.get(`${from}>${to}`);
+    if (p === undefined) throw new Error(`no link ${from} -> ${to}`);
+    return p;
+  }
+
+  endpoints(): string[] {
+    return this.ids.map((id) => `127.0.0.1:${this.real[id]!.clientPort}`);
+  }
+
+  endpoint(id: string): string {
+    return `127.0.0.1:${this.real[id]!.clientPort}`;
+  }
+
+  isRunning(id: string): boolean {
+    const p = this.procs.get(id);
+    return p !== undefined && p.child.exitCode === null && p.child.signalCode === null;
+  }
+
+  isPaused(id: string): boolean {
+    return this.paused.has(id);
+  }
+
+  /** Running and not paused. */
+  live(): string[] {
+    return this.ids.filter((id) => this.isRunning(id) && !this.paused.has(id));
+  }
+
+  // ---- process faults ---------------------------------------------------------------------------
+
+  /** Sends `signal` by pid and waits for the exit (SIGKILL: at once; SIGTERM: a graceful stop). */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.procs.get(id);
+    if (p === undefined || !this.isRunning(id)) return;
+    this.expectedExit.add(p);
+    if (this.paused.has(id) && signal !== 'SIGKILL') process.kill(p.child.pid!, 'SIGCONT');
+    this.paused.delete(id);
+    await killNode(p, signal);
+  }
+
+  /** Kills several at once: the signals go out back to back, then the exits are awaited. */
+  async killAll(ids: readonly string[]): Promise<void> {
+    const ps: NodeProcess[] = [];
+    for (const id of ids) {
+      const p = this.procs.get(id);
+      if (p === undefined || !this.isRunning(id)) continue;
+      this.expectedExit.add(p);
+      process.kill(p.child.pid!, 'SIGKILL');
+      this.paused.delete(id);
+      ps.push(p);
+    }
+    await Promise.all(ps.map((p) => p.exited));
+  }
+
+  /** Starts a stopped node again on its ports and data directory. */
+  restart(id: string): void {
+    if (this.isRunning(id)) throw new Error(`${id} is running`);
+    const old = this.procs.get(id);
+    if (old !== undefined) this.pastOutput.set(id, ((this.pastOutput.get(id) ?? '') + old.output()).slice(-200_000));
+    this.spawn(id);
+  }
+
+  pause(id: string): void {
+    const p = this.procs.get(id);
+    if (p === undefined || !this.isRunning(id) || this.paused.has(id)) return;
+    process.kill(p.child.pid!, 'SIGSTOP');
+    this.paused.add(id);
+  }
+
+  resume(id: string): void {
+    const p = this.procs.get(id);
+    if (p === undefined || !this.paused.has(id)) return;
+    this.paused.delete(id);
+    if (this.isRunning(id)) process.kill(p.child.pid!, 'SIGCONT');
+  }
+
+  // ---- network faults ---------------------------------------------------------------------------
+
+  setLink(from: string, to: string, s: Partial<LinkSettings>): void {
+    this.link(from, to).set(s);
+  }
+
+  /** Every link, both directions. */
+  setAll(s: Partial<LinkSettings>): void {
+    for (const p of this.proxies.values()) p.set(s);
+  }
+
+  /** Only nodes in the same group talk; `mode` says how the others are cut. */
+  partition(groups: readonly (readonly string[])[], mode: 'reset' | 'blackhole' = 'reset'): void {
+    const groupOf = new Map<string, number>();
+    groups.forEach((g, k) => g.forEach((id) => groupOf.set(id, k)));
+    for (const p of this.proxies.values()) {
+      const same = groupOf.get(p.from) !== undefined && groupOf.get(p.from) === groupOf.get(p.to);
+      if (!same) p.set({ mode });
+    }
+  }
+
+  /** Cuts exactly the listed directed links (from -> to). */
+  cut(pairs: readonly (readonly [string, string])[], mode: 'reset' | 'blackhole' = 'reset'): void {
+    for (const [a, b] of pairs) this.setLink(a, b, { mode });
+  }
+
+  /** Every link back to healthy (no cut, delay or loss) and every paused node resumed. */
+  healNetwork(): void {
+    for (const p of this.proxies.values()) p.heal();
+  }
+
+  resumeAll(): void {
+    for (const id of [...this.paused]) this.resume(id);
+  }
+
+  // ---- disk faults (on a stopped node) ----------------------------------------------------------
+
+  private walFiles(id: string): string[] {
+    const dir = join(this.dataDir(id), 'raft', 'wal');
+    try {
+      return readdirSync(dir)
+        .filter((f) => f.endsWith('.wal'))
+        .sort()
+        .map((f) => join(dir, f));
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * A torn tail on the last WAL segment of a stopped node: either the last record cut short (as if
+   * its write never completed), or a copy of the start of the last record appended (a header with
+   * a valid checksum whose payload runs past the end: a new record that was being written).
+   * Returns what was done, or null if the node has no records yet.
+   */
+  tearTail(id: string, random: () => number): string | null {
+    if (this.isRunning(id)) throw new Error(`${id} must be stopped`);
+    const files = this.walFiles(id);
+    const last = files[files.length - 1];
+    if (last === undefined) return null;
+    const bytes = readFileSync(last);
+    // Walk the records (16-byte header: crc u32, payloadBytes u32 LE, type, 3 zero, payloadCrc).
+    let at = 0;
+    let lastStart = -1;
+    let lastLen = 0;
+    while (at + 16 <= bytes.length) {
+      const len = 16 + bytes.readUInt32LE(at + 4);
+      if (at + len > bytes.length) break;
+      lastStart = at;
+      lastLen = len;
+      at += len;
+    }
+    if (lastStart <= 0 || lastLen <= 17) return null; // only the segment header: nothing to tear
+    if (random() < 0.5) {
+      const cutAt = lastStart + 1 + Math.floor(random() * (lastLen - 1));
+      truncateSync(last, cutAt);
+      return `cut ${last.slice(last.lastIndexOf('/') + 1)} at ${cutAt} (inside its last record ${lastStart}+${lastLen}, of ${bytes.length})`;
+    }
+    const part = bytes.subarray(lastStart, lastStart + 16 + Math.floor(random() * (lastLen - 16)));
+    const fd = openSync(last, 'a');
+    try {
+      writeSync(fd, part);
+    } finally {
+      closeSync(fd);
+    }
+    return `appended ${part.length} bytes of a partial record to ${last.slice(last.lastIndexOf('/') + 1)} (was ${bytes.length})`;
+  }
+
+  /** Flips one bit at a random offset of a random WAL segment of a stopped node. */
+  flipBit(id: string, random: () => number): string | null {
+    if (this.isRunning(id)) throw new Error(`${id} must be stopped`);
+    const files = this.walFiles(id).filter((f) => statSync(f).size > 0);
+    if (files.length === 0) return null;
+    const f = files[Math.floor(random() * files.length)]!;
+    const size = statSync(f).size;
+    const offset = Math.floor(random() * size);
+    const bit = Math.floor(random() * 8);
+    const fd = openSync(f, 'r+');
+    try {
+      const b = Buffer.alloc(1);
+      readSync(fd, b, 0, 1, offset);
+      b[0] = b[0]! ^ (1 << bit);
+      writeSync(fd, b, 0, 1, offset);
+    } finally {
+      closeSync(fd);
+    }
+    return `flipped bit ${bit} at ${offset} of ${f.slice(f.lastIndexOf('/') + 1)} (${size} bytes)`;
+  }
+
+  // ---- observation ------------------------------------------------------------------------------
+
+  async status(id: string, digest = false, timeoutMs = 1000): Promise<Status | null> {
+    if (!this.isRunning(id) || this.paused.has(id)) return null;
+    try {
+      return await getJson<Status>(`http://127.0.0.1:${this.real[id]!.adminPort}/status${digest ? '?digest=1' : ''}`, timeoutMs);
+    } catch {
+      return null;
+    }
+  }
+
+  /** The node that leads and that every live node follows (all live nodes answering), or null. */
+  async agreedLeader(): Promise<string | null> {
+    const live = this.live();
+    const all = await Promise.all(live.map((id) => this.status(id)));
+    if (all.length === 0 || all.some((s) => s === null)) return null;
+    const leaders = all.filter((s) => s!.role === 'leader');
+    if (leaders.length !== 1) return null;
+    const id = leaders[0]!.node as string;
+    return all.every((s) => s!.leader === id) ? id : null;
+  }
+
+  /** Some node that believes it leads (for faults aimed at "the leader" during chaos). */
+  async currentLeader(): Promise<string | null> {
+    const all = await Promise.all(this.live().map((id) => this.status(id, false, 500)));
+    let best: Status | null = null;
+    for (const s of all) if (s !== null && s.role === 'leader' && (best === null || s.term > best.term)) best = s;
+    return best === null ? null : (best.node as string);
+  }
+
+  /** Waits for a leader that every live node follows. */
+  waitLeader(why: string, timeoutMs: number): Promise<string> {
+    return waitFor(`an agreed leader (${why})`, () => this.agreedLeader(), timeoutMs, 50);
+  }
+
+  /** Every node's output (earlier incarnations first), for failure reports. */
+  output(id: string): string {
+    return (this.pastOutput.get(id) ?? '') + (this.procs.get(id)?.output() ?? '');
+  }
+
+  saveOutputs(dir: string): void {
+    for (const id of this.ids) writeFileSync(join(dir, `${id}.log`), this.output(id));
+  }
+
+  /** Stops every process by pid (SIGKILL, also paused ones), closes the proxies, removes the data. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const waits: Promise<unknown>[] = [];
+    for (const p of this.procs.values()) {
+      if (p.child.exitCode === null && p.child.signalCode === null) {
+        try {
+          process.kill(p.child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        waits.push(p.exited);
+      }
+    }
+    await Promise.all(waits);
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    removeDir(this.dir);
+  }
+}

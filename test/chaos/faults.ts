@@ -1,0 +1,314 @@
+/**
+ * The faults of the harness. Each runs inside a run's fault window, while the workload goes on, and
+ * leaves the cluster healed (every link healthy, every node running and resumed) when it returns.
+ *
+ * Durations are in election timeouts (`et` = the longest election timeout, 2 × electionTicks ×
+ * tickMs), so they scale with the node timing: a partition or pause lasts several election
+ * timeouts (long enough for the majority to elect and commit without the cut node), a kill stays
+ * down for a few, and every fault is applied `rounds` times per window.
+ */
+import type { ChaosCluster } from './cluster.js';
+
+export interface FaultContext {
+  readonly cluster: ChaosCluster;
+  readonly random: () => number;
+  /** The longest election timeout, ms. */
+  readonly electionMs: number;
+  /** Records a fault event in the run's timeline (and progress output). */
+  log(what: string): void;
+  /** Holds a fault for `ms` (the fault's duration, not a wait for a condition). */
+  hold(ms: number): Promise<void>;
+  /** Resolves at the next acknowledged append (faults timed on acknowledgements). */
+  nextAck(timeoutMs: number): Promise<boolean>;
+  /** True once the run asked the fault to finish early. */
+  readonly aborted: () => boolean;
+  /** How many times a fault is applied in its window (1 in the short campaign of npm test). */
+  readonly rounds: number;
+}
+
+export interface Fault {
+  readonly name: string;
+  readonly description: string;
+  /** Smallest cluster it makes sense on. */
+  readonly nodesMin: number;
+  /** Per node extra flags (clock skew); called once per node at cluster start. */
+  readonly nodeArgs?: (id: string, index: number, random: () => number, tickMs: number) => string[];
+  run(ctx: FaultContext): Promise<void>;
+}
+
+function pick<T>(xs: readonly T[], random: () => number): T {
+  return xs[Math.floor(random() * xs.length)]!;
+}
+
+function shuffle<T>(xs: readonly T[], random: () => number): T[] {
+  const a = [...xs];
+  for (let k = a.length - 1; k > 0; k--) {
+    const j = Math.floor(random() * (k + 1));
+    [a[k], a[j]] = [a[j]!, a[k]!];
+  }
+  return a;
+}
+
+/** The leader if one is known soon (a node that believes it leads), else a random live node. */
+async function leaderOrAny(ctx: FaultContext): Promise<string> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < 4 * ctx.electionMs) {
+    const l = await ctx.cluster.currentLeader();
+    if (l !== null) return l;
+    await ctx.hold(ctx.electionMs / 4);
+  }
+  return pick(ctx.cluster.live(), ctx.random);
+}
+
+async function followerOf(ctx: FaultContext): Promise<string> {
+  const l = await leaderOrAny(ctx);
+  return pick(
+    ctx.cluster.live().filter((id) => id !== l),
+    ctx.random,
+  );
+}
+
+/** kill -9 the chosen node, keep it down for a few election timeouts, restart it. */
+function killFault(name: string, description: string, choose: (ctx: FaultContext) => Promise<string>): Fault {
+  return {
+    name,
+    description,
+    nodesMin: 3,
+    async run(ctx) {
+      for (let k = 0; k < ctx.rounds && !ctx.aborted(); k++) {
+        const id = await choose(ctx);
+        await ctx.cluster.kill(id, 'SIGKILL');
+        ctx.log(`kill -9 ${id}`);
+        await ctx.hold(3 * ctx.electionMs);
+        ctx.cluster.restart(id);
+        ctx.log(`restart ${id}`);
+        await ctx.hold(3 * ctx.electionMs);
+      }
+    },
+  };
+}
+
+/** Cut links for a while, then heal. `plan` returns the directed links to cut and a label. */
+function networkFault(name: string, description: string, nodesMin: number, plan: (ctx: FaultContext) => Promise<{ cut: [string, string][]; label: string }>): Fault {
+  return {
+    name,
+    description,
+    nodesMin,
+    async run(ctx) {
+      for (let k = 0; k < ctx.rounds && !ctx.aborted(); k++) {
+        const p = await plan(ctx);
+        const mode = ctx.random() < 0.5 ? 'reset' : 'blackhole';
+        ctx.cluster.cut(p.cut, mode);
+        ctx.log(`${p.label} (${mode})`);
+        await ctx.hold(5 * ctx.electionMs);
+        ctx.cluster.healNetwork();
+        ctx.log('heal');
+        await ctx.hold(3 * ctx.electionMs);
+      }
+    },
+  };
+}
+
+/** Every directed link between a and b. */
+function between(a: readonly string[], b: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const x of a) for (const y of b) if (x !== y) out.push([x, y], [y, x]);
+  return out;
+}
+
+function isolate(ids: readonly string[], id: string): [string, string][] {
+  return between(
+    [id],
+    ids.filter((o) => o !== id),
+  );
+}
+
+export const faults: readonly Fault[] = [
+  killFault('kill-leader', 'kill -9 the leader, restart it after 3 election timeouts', leaderOrAny),
+  killFault('kill-follower', 'kill -9 a follower, restart it after 3 election timeouts', followerOf),
+  killFault('kill-random', 'kill -9 a random node, restart it after 3 election timeouts', async (ctx) => pick(ctx.cluster.live(), ctx.random)),
+  {
+    name: 'kill-majority',
+    description: 'kill -9 a majority including the leader right after an acknowledged append, restart them',
+    nodesMin: 3,
+    async run(ctx) {
+      const ids = ctx.cluster.ids;
+      const majority = Math.floor(ids.length / 2) + 1;
+      for (let k = 0; k < ctx.rounds + 1 && !ctx.aborted(); k++) {
+        const l = await leaderOrAny(ctx);
+        const victims = [l, ...shuffle(ids.filter((id) => id !== l), ctx.random).slice(0, majority - 1)];
+        const acked = await ctx.nextAck(10 * ctx.electionMs);
+        await ctx.cluster.killAll(victims);
+        ctx.log(`kill -9 ${victims.join(',')}${acked ? ' right after an acknowledgement' : ''}`);
+        await ctx.hold(2 * ctx.electionMs);
+        for (const id of victims) ctx.cluster.restart(id);
+        ctx.log(`restart ${victims.join(',')}`);
+        await ctx.hold(4 * ctx.electionMs);
+      }
+    },
+  },
+  {
+    name: 'pause-leader',
+    description: 'SIGSTOP the leader for 5 election timeouts (the others elect), then SIGCONT',
+    nodesMin: 3,
+    async run(ctx) {
+      for (let k = 0; k < ctx.rounds && !ctx.aborted(); k++) {
+        const l = await leaderOrAny(ctx);
+        ctx.cluster.pause(l);
+        ctx.log(`SIGSTOP ${l}`);
+        await ctx.hold(5 * ctx.electionMs);
+        ctx.cluster.resume(l);
+        ctx.log(`SIGCONT ${l}`);
+        await ctx.hold(3 * ctx.electionMs);
+      }
+    },
+  },
+  networkFault('isolate-one', 'a random node cut from all others (both directions)', 3, async (ctx) => {
+    const id = pick(ctx.cluster.ids, ctx.random);
+    return { cut: isolate(ctx.cluster.ids, id), label: `isolate ${id}` };
+  }),
+  networkFault('isolate-leader', 'the leader cut from all others (both directions)', 3, async (ctx) => {
+    const id = await leaderOrAny(ctx);
+    return { cut: isolate(ctx.cluster.ids, id), label: `isolate leader ${id}` };
+  }),
+  networkFault('isolate-follower', 'a follower cut from all others (it keeps serving clients)', 3, async (ctx) => {
+    const id = await followerOf(ctx);
+    return { cut: isolate(ctx.cluster.ids, id), label: `isolate follower ${id}` };
+  }),
+  networkFault('majority-minority', 'a random split into a majority and a minority (the leader on either side)', 3, async (ctx) => {
+    const ids = shuffle(ctx.cluster.ids, ctx.random);
+    const minority = ids.slice(0, Math.max(1, Math.floor((ids.length - 1) / 2)));
+    const majority = ids.filter((id) => !minority.includes(id));
+    return { cut: between(majority, minority), label: `partition ${majority.join(',')} | ${minority.join(',')}` };
+  }),
+  networkFault('one-way', "one direction only: a node's outbound or inbound links (the leader half the time)", 3, async (ctx) => {
+    const id = ctx.random() < 0.5 ? await leaderOrAny(ctx) : pick(ctx.cluster.ids, ctx.random);
+    const others = ctx.cluster.ids.filter((o) => o !== id);
+    const outbound = ctx.random() < 0.5;
+    return {
+      cut: others.map((o): [string, string] => (outbound ? [id, o] : [o, id])),
+      label: `${id} ${outbound ? 'cannot send' : 'cannot receive'}`,
+    };
+  }),
+  networkFault('ring', 'majorities ring: each node hears only its two ring neighbours (every node sees a majority, no two the same)', 5, async (ctx) => {
+    const ids = shuffle(ctx.cluster.ids, ctx.random);
+    const n = ids.length;
+    const cut: [string, string][] = [];
+    for (let a = 0; a < n; a++) {
+      for (let b = 0; b < n; b++) {
+        const d = Math.min((a - b + n) % n, (b - a + n) % n);
+        if (d > 1) cut.push([ids[a]!, ids[b]!]);
+      }
+    }
+    return { cut, label: `ring ${ids.join('-')}` };
+  }),
+  networkFault('bridge', 'two halves that only a bridge node joins', 5, async (ctx) => {
+    const ids = shuffle(ctx.cluster.ids, ctx.random);
+    const bridge = ids[0]!;
+    const half = Math.floor((ids.length - 1) / 2);
+    const left = ids.slice(1, 1 + half);
+    const right = ids.slice(1 + half);
+    return { cut: between(left, right), label: `bridge ${left.join(',')} <${bridge}> ${right.join(',')}` };
+  }),
+  {
+    name: 'delay',
+    description: 'every link delayed (20-50 ms each way, plus up to 30 ms jitter), then a slow leader link',
+    nodesMin: 3,
+    async run(ctx) {
+      const d = 20 + Math.floor(ctx.random() * 31);
+      ctx.cluster.setAll({ delayMs: d, jitterMs: 30 });
+      ctx.log(`delay ${d}+0..30 ms on every link`);
+      await ctx.hold(8 * ctx.electionMs);
+      ctx.cluster.healNetwork();
+      const l = await leaderOrAny(ctx);
+      for (const o of ctx.cluster.ids) if (o !== l) ctx.cluster.setLink(l, o, { delayMs: ctx.electionMs / 2, jitterMs: ctx.electionMs / 2 });
+      ctx.log(`delay ${ctx.electionMs / 2}..${ctx.electionMs} ms on ${l}'s outbound links`);
+      await ctx.hold(5 * ctx.electionMs);
+      ctx.cluster.healNetwork();
+      ctx.log('heal');
+      await ctx.hold(3 * ctx.electionMs);
+    },
+  },
+  {
+    name: 'loss',
+    description: 'every link drops 10-25% of messages, then 50% to and from the leader',
+    nodesMin: 3,
+    async run(ctx) {
+      const p = 0.1 + ctx.random() * 0.15;
+      ctx.cluster.setAll({ lossRate: p });
+      ctx.log(`loss ${(p * 100).toFixed(0)}% on every link`);
+      await ctx.hold(8 * ctx.electionMs);
+      ctx.cluster.healNetwork();
+      const l = await leaderOrAny(ctx);
+      for (const o of ctx.cluster.ids) {
+        if (o === l) continue;
+        ctx.cluster.setLink(l, o, { lossRate: 0.5 });
+        ctx.cluster.setLink(o, l, { lossRate: 0.5 });
+      }
+      ctx.log(`loss 50% to and from ${l}`);
+      await ctx.hold(5 * ctx.electionMs);
+      ctx.cluster.healNetwork();
+      ctx.log('heal');
+      await ctx.hold(3 * ctx.electionMs);
+    },
+  },
+  {
+    name: 'torn-tail',
+    description: 'kill -9 a follower (a minority), tear the tail of its last WAL segment, restart it',
+    nodesMin: 3,
+    async run(ctx) {
+      for (let k = 0; k < ctx.rounds && !ctx.aborted(); k++) {
+        const id = await followerOf(ctx);
+        await ctx.cluster.kill(id, 'SIGKILL');
+        const what = ctx.cluster.tearTail(id, ctx.random);
+        ctx.log(`kill -9 ${id}; ${what ?? 'nothing to tear'}`);
+        ctx.cluster.restart(id);
+        ctx.log(`restart ${id}`);
+        await ctx.hold(4 * ctx.electionMs);
+      }
+    },
+  },
+  {
+    name: 'bit-flip',
+    description: 'kill -9 a minority of followers, flip a bit in one WAL segment of each, restart them',
+    nodesMin: 3,
+    async run(ctx) {
+      for (let k = 0; k < ctx.rounds && !ctx.aborted(); k++) {
+        const l = await leaderOrAny(ctx);
+        const minority = Math.floor((ctx.cluster.ids.length - 1) / 2);
+        const victims = shuffle(ctx.cluster.ids.filter((id) => id !== l), ctx.random).slice(0, minority);
+        await ctx.cluster.killAll(victims);
+        for (const id of victims) ctx.log(`kill -9 ${id}; ${ctx.cluster.flipBit(id, ctx.random) ?? 'no WAL yet'}`);
+        for (const id of victims) ctx.cluster.restart(id);
+        ctx.log(`restart ${victims.join(',')}`);
+        await ctx.hold(5 * ctx.electionMs);
+      }
+    },
+  },
+  {
+    name: 'clock-skew',
+    description: 'nodes run with skewed wall clocks (due times) and tick rates; leadership moves among them (kill -9 the leader)',
+    nodesMin: 3,
+    // Offsets up to ±1.5 s on the clock the leader uses for due times and replay; tick rates from
+    // 0.7x to 1.4x the configured tick (Raft's timeouts run on ticks).
+    nodeArgs: (_id, index, random, tickMs) => {
+      const offset = index === 0 ? 0 : Math.round((random() * 2 - 1) * 1500);
+      return ['--clock-offset-ms', String(offset), '--tick-ms', String(Math.max(5, Math.round([1, 0.7, 1.4, 0.85, 1.2][index % 5]! * tickMs)))];
+    },
+    async run(ctx) {
+      for (let k = 0; k < ctx.rounds + 1 && !ctx.aborted(); k++) {
+        const l = await leaderOrAny(ctx);
+        await ctx.cluster.kill(l, 'SIGKILL');
+        ctx.log(`kill -9 leader ${l} (leadership moves to another clock)`);
+        await ctx.hold(3 * ctx.electionMs);
+        ctx.cluster.restart(l);
+        ctx.log(`restart ${l}`);
+        await ctx.hold(3 * ctx.electionMs);
+      }
+    },
+  },
+];
+
+export function faultByName(name: string): Fault | undefined {
+  return faults.find((f) => f.name === name);
+}

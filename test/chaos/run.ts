@@ -1,0 +1,302 @@
+/**
+ * One run of the fault harness, and a campaign of runs.
+ *
+ * A run: start the cluster (fresh data directories, fresh proxies) -> wait for a leader -> start
+ * the workload -> wait for it to make progress -> apply the fault (its own schedule, several
+ * election timeouts) -> heal everything -> wait for progress again -> stop the workload -> kill -9
+ * and restart every node -> wait until all nodes applied the same index under one leader -> a
+ * final write must commit (liveness) -> converge again -> read every node's state -> check.
+ * Every wait is for a condition, bounded, with the reason in its message; every process is
+ * stopped by pid in `finally`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FinalState } from '../lincheck/index.js';
+import { formatQueueReport, type QueueCounts } from '../lincheck/index.js';
+import { waitFor } from '../node/helpers.js';
+import { Rng } from '../sim/rng.js';
+import { checkReplay, countStaleReads, finalState, lincheck, queueCheck, statusClient, waitConverged, type LincheckSummary, type ReplayReport } from './checks.js';
+import { ChaosCluster, type ChaosNodeTiming } from './cluster.js';
+import type { Fault, FaultContext } from './faults.js';
+import { Workload, type WorkloadCounts } from './workload.js';
+
+export interface RunOptions {
+  /** 1-based number of the run in its campaign (names the results). */
+  readonly run: number;
+  readonly fault: Fault;
+  readonly nodes: number;
+  readonly seed: number;
+  readonly plant: readonly string[];
+  readonly workers: number;
+  readonly timing: ChaosNodeTiming;
+  /** Times each fault is applied in its window. */
+  readonly rounds: number;
+  /** Where reports go (a directory per run); null: nowhere. */
+  readonly resultsDir: string | null;
+  /** Keep the history and final state of passing runs too. */
+  readonly keep: boolean;
+  readonly progress: (line: string) => void;
+}
+
+export interface RunReport {
+  readonly run: number;
+  readonly fault: string;
+  readonly nodes: number;
+  readonly seed: number;
+  readonly plant: readonly string[];
+  readonly pass: boolean;
+  /** Why not, one line each. */
+  readonly failures: string[];
+  readonly durationMs: number;
+  readonly phasesMs: Record<string, number>;
+  readonly timeline: string[];
+  readonly ops: WorkloadCounts;
+  readonly lincheck: LincheckSummary | null;
+  readonly queue: (QueueCounts & { summary: string }) | null;
+  readonly staleReads: number;
+  readonly staleExamples: string[];
+  readonly digests: Record<string, string>;
+  readonly liveness: { ok: boolean; ms: number; error?: string };
+  readonly replay: ReplayReport | null;
+  readonly crashes: { node: string; code: number | null; signal: string | null }[];
+  readonly error?: string;
+  readonly dir?: string;
+}
+
+const clusterId = 'chaos';
+
+export async function runOne(o: RunOptions): Promise<RunReport> {
+  const t0 = Date.now();
+  const rng = new Rng(o.seed);
+  const random = (): number => rng.next();
+  const timeline: string[] = [];
+  const phasesMs: Record<string, number> = {};
+  let phaseAt = Date.now();
+  const phase = (name: string): void => {
+    const now = Date.now();
+    phasesMs[name] = now - phaseAt;
+    phaseAt = now;
+  };
+  const at = (): string => `${((Date.now() - t0) / 1000).toFixed(2)}s`;
+  const log = (what: string): void => {
+    timeline.push(`${at()} ${what}`);
+    o.progress(`  [run ${o.run} ${o.fault.name}] ${at()} ${what}`);
+  };
+  const failures: string[] = [];
+  const electionMs = 2 * o.timing.electionTicks * o.timing.tickMs;
+  const replayDelaysMs = [200, 1000];
+  const dir = o.resultsDir === null ? null : join(o.resultsDir, `run-${String(o.run).padStart(3, '0')}-${o.fault.name}`);
+
+  let cluster: ChaosCluster | null = null;
+  let workload: Workload | null = null;
+  let lin: LincheckSummary | null = null;
+  let queue: RunReport['queue'] = null;
+  let stale = { count: 0, examples: [] as string[] };
+  const digests: Record<string, string> = {};
+  let liveness: RunReport['liveness'] = { ok: false, ms: 0 };
+  let replay: ReplayReport | null = null;
+  let final: FinalState | null = null;
+  let error: string | undefined;
+  const nodeArgsRng = new Rng(o.seed ^ 0x5eed);
+  try {
+    const nodeIds = Array.from({ length: o.nodes }, (_, k) => `n${k + 1}`);
+    const extra = new Map(nodeIds.map((id, k) => [id, o.fault.nodeArgs?.(id, k, () => nodeArgsRng.next(), o.timing.tickMs) ?? []]));
+    cluster = await ChaosCluster.start({
+      size: o.nodes,
+      timing: o.timing,
+      replayDelaysMs,
+      // Snapshots every 300 entries with 50 kept: restarted and partitioned nodes catch up by snapshot install too.
+      snapshotEntries: 300,
+      compactMargin: 50,
+      plant: o.plant,
+      nodeArgs: (id) => extra.get(id) ?? [],
+      random,
+      clusterId,
+    });
+    for (const [id, a] of extra) if (a.length > 0) log(`${id} ${a.join(' ')}`);
+    const c = cluster;
+    // Process start (~0.5 s each, in parallel on 2 cores) plus an election; 20 s is generous.
+    const first = await c.waitLeader('cluster start', 20_000);
+    log(`leader ${first}`);
+    phase('start');
+
+    const w = new Workload({
+      endpoints: c.endpoints(),
+      clusterId,
+      workers: o.workers,
+      random,
+      hotSessions: Math.max(3, Math.ceil(o.workers / 2)),
+      recordsMax: 12,
+      requestTimeoutMs: Math.max(300, 3 * electionMs),
+      operationTimeoutMs: Math.max(2000, 10 * electionMs),
+      replayClasses: [0, 1],
+    });
+    workload = w;
+    const acks: (() => void)[] = [];
+    w.onAppendOk = () => {
+      for (const f of acks.splice(0)) f();
+    };
+    w.start();
+    const okNow = (): number => w.counts.ok;
+    // Progress before the fault: 30 acknowledged operations (about 0.1-0.3 s here); 15 s bound.
+    await waitFor('30 acknowledged operations before the fault', () => okNow() >= 30, 15_000);
+    phase('warmup');
+
+    let aborted = false;
+    const ctx: FaultContext = {
+      cluster: c,
+      random,
+      electionMs,
+      log,
+      hold: (ms) => new Promise((r) => setTimeout(r, ms)),
+      nextAck: (timeoutMs) =>
+        new Promise<boolean>((resolve) => {
+          const t = setTimeout(() => resolve(false), timeoutMs);
+          acks.push(() => {
+            clearTimeout(t);
+            resolve(true);
+          });
+        }),
+      aborted: () => aborted,
+      rounds: o.rounds,
+    };
+    // A fault's schedule is a few seconds; a minute means a wait inside it hung.
+    const faultBudgetMs = 60_000;
+    let budgetTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      o.fault.run(ctx),
+      new Promise<never>((_, rej) => {
+        budgetTimer = setTimeout(() => {
+          aborted = true;
+          rej(new Error(`fault ${o.fault.name} did not finish within ${faultBudgetMs} ms`));
+        }, faultBudgetMs);
+      }),
+    ]).finally(() => clearTimeout(budgetTimer));
+    phase('fault');
+
+    // Heal everything: links, paused nodes, stopped nodes.
+    c.healNetwork();
+    c.resumeAll();
+    for (const id of c.ids) if (!c.isRunning(id)) c.restart(id);
+    log('healed');
+    const okAtHeal = okNow();
+    // Progress after healing: 30 more acknowledged operations. An election or two plus catch-up
+    // take well under a second; 20 s bounds it (a cluster that cannot recover fails here).
+    try {
+      await waitFor('30 acknowledged operations after healing', () => okNow() >= okAtHeal + 30, 20_000);
+    } catch (err) {
+      failures.push(`no progress after healing: ${(err as Error).message}`);
+    }
+    phase('recover');
+    // Workers finish their operation in flight (bounded by the operation timeout).
+    await w.stop();
+    await w.close();
+    log(`workload stopped: ${w.counts.invoked} operations (ok ${w.counts.ok}, fail ${w.counts.fail}, info ${w.counts.info})`);
+    phase('drain');
+
+    // Restart every node from its disk.
+    await c.killAll(c.ids);
+    for (const id of c.ids) c.restart(id);
+    log('kill -9 and restart every node');
+    // Start, an election, catch-up by log or snapshot: a few seconds at most; 30 s bound.
+    await waitConverged(c, 30_000);
+    phase('restart');
+
+    // Liveness: a final write must commit.
+    const sc = statusClient(c, clusterId);
+    try {
+      const l0 = Date.now();
+      const rec = w.recorder;
+      try {
+        rec.invoke('final', 'create', 'final');
+        const s = await sc.createSession('final');
+        rec.ok('final', 'final', s.id);
+        rec.invoke('final', 'append', `final-${o.run}`, s.id);
+        await sc.append(s.id, `final-${o.run}`);
+        rec.ok('final');
+        liveness = { ok: true, ms: Date.now() - l0 };
+      } catch (err) {
+        if (rec.openProcesses().includes('final')) rec.info('final', String((err as Error).message));
+        liveness = { ok: false, ms: Date.now() - l0, error: String((err as Error).message) };
+        failures.push(`liveness: the final write did not commit: ${(err as Error).message}`);
+      }
+      log(`final write ${liveness.ok ? `committed in ${liveness.ms} ms` : 'FAILED'}`);
+      const st = await waitConverged(c, 30_000);
+      for (const s of st) digests[s.node as string] = String(s.store.digest);
+      if (new Set(Object.values(digests)).size !== 1) failures.push(`store digests differ: ${JSON.stringify(digests)}`);
+      final = await finalState(c, sc, new Set(['replay']));
+      if ((final as { truncated?: boolean }).truncated) failures.push('the final list was truncated (more sessions than listSessionsMax)');
+      // A stored session is due after its class delay by the clock of whichever node leads; with
+      // skewed clocks up to ±1.5 s apart, 1 s + 3 s + slack.
+      replay = await checkReplay(c, sc, w.replay, 15_000);
+      for (const p of replay.problems) failures.push(`replay: ${p}`);
+    } finally {
+      await sc.close();
+    }
+    phase('final');
+
+    const ops = w.recorder.operations();
+    lin = lincheck(ops, 60_000);
+    if (lin.verdict !== 'linearizable') failures.push(`history ${lin.verdict}${lin.unknownReason ? ` (${lin.unknownReason})` : ''}`);
+    const q = queueCheck(ops, final);
+    queue = { ...q.counts, summary: formatQueueReport(q) };
+    if (!q.ok) failures.push(formatQueueReport(q).split('\n').slice(0, 6).join('; '));
+    stale = countStaleReads(ops);
+    if (stale.count > 0) failures.push(`${stale.count} stale reads, e.g. ${stale.examples.slice(0, 2).join('; ')}`);
+    phase('check');
+  } catch (err) {
+    error = (err as Error).stack ?? String(err);
+    failures.push(`harness: ${(err as Error).message}`);
+  } finally {
+    if (workload !== null) await workload.close();
+    if (cluster !== null) {
+      for (const x of cluster.exits) failures.push(`node ${x.node} exited on its own (code ${x.code}, signal ${x.signal})`);
+      if (dir !== null && (failures.length > 0 || o.keep)) {
+        mkdirSync(dir, { recursive: true });
+        cluster.saveOutputs(dir);
+      }
+      await cluster.destroy();
+    }
+  }
+  const report: RunReport = {
+    run: o.run,
+    fault: o.fault.name,
+    nodes: o.nodes,
+    seed: o.seed,
+    plant: o.plant,
+    pass: failures.length === 0,
+    failures,
+    durationMs: Date.now() - t0,
+    phasesMs,
+    timeline,
+    ops: workload?.counts ?? { invoked: 0, ok: 0, fail: 0, info: 0, byF: {} },
+    lincheck: lin,
+    queue,
+    staleReads: stale.count,
+    staleExamples: stale.examples,
+    digests,
+    liveness,
+    replay,
+    crashes: (cluster?.exits ?? []).map((x) => ({ node: x.node, code: x.code, signal: x.signal })),
+    ...(error !== undefined ? { error } : {}),
+    ...(dir !== null ? { dir } : {}),
+  };
+  if (dir !== null) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    if (workload !== null && (!report.pass || o.keep)) writeFileSync(join(dir, 'history.jsonl'), workload.recorder.toJsonl());
+    if (final !== null && (!report.pass || o.keep)) writeFileSync(join(dir, 'final.json'), `${JSON.stringify(final)}\n`);
+  }
+  return report;
+}
+
+/** One line per run for stdout. */
+export function formatRunLine(r: RunReport): string {
+  const q = r.queue;
+  return (
+    `run ${r.run} ${r.fault} n=${r.nodes} seed=${r.seed}${r.plant.length > 0 ? ` plant=${r.plant.join(',')}` : ''}: ` +
+    `${r.pass ? 'PASS' : 'FAIL'} ${(r.durationMs / 1000).toFixed(1)}s ops ${r.ops.invoked} (ok ${r.ops.ok}, fail ${r.ops.fail}, info ${r.ops.info}) ` +
+    `${r.lincheck?.verdict ?? 'unchecked'} lost ${q?.lost ?? '-'} dup ${q?.duplicated ?? '-'} stale ${r.staleReads}` +
+    `${r.pass ? '' : ` -- ${r.failures[0]}`}`
+  );
+}
