@@ -253,7 +253,7 @@ export class NodeHost {
       onRejected: (code, op) => {
         if (code !== 'CLIENT_ERR_NOT_LEADER' && code !== 'CLIENT_ERR_NO_LEADER') this.rejections.note(code, { op }, 'client request rejected');
       },
-      onCommandDone: (op, s) => this.metrics.commit.observe({ op }, s),
+      onCommandDone: (op, s) => this.metrics.observeCommit(op, s),
     });
     const clientAddr = await this.clientServer.listen();
     this.clientServer.setEndpoint(cfg.id, ep(clientAddr.host, clientAddr.port));

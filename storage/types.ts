@@ -86,6 +86,13 @@ export interface FileHandle {
   write(data: Uint8Array, position: number, cb: (err: Error | null) => void): void;
   /** fdatasync: every completed write to this file is durable when cb(null) is called. */
   sync(cb: (err: Error | null) => void): void;
+  /**
+   * Optional: `write` then `sync` as one operation (a write through an O_DSYNC descriptor: one
+   * thread-pool job instead of two, with no turn of the event loop between them). Same guarantee:
+   * when cb(null) is called the bytes, and every earlier completed write, are durable. A wrapper
+   * that does not forward it gets write + sync.
+   */
+  writeDurable?(data: Uint8Array, position: number, cb: (err: Error | null) => void): void;
   truncate(length: number, cb: (err: Error | null) => void): void;
   readSync(position: number, length: number): Uint8Array;
   close(): void;

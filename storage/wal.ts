@@ -289,7 +289,15 @@ export class Wal implements DurableLog {
     this.noteSegmentEntries(batch);
     this.stats.writes++;
     this.stats.bytes += recordBytes;
-    this.activeHandle.write(batch.buf.buf.subarray(SEGMENT_PREFIX_BYTES_MAX, batch.buf.length), position, (err) => {
+    const bytes = batch.buf.buf.subarray(SEGMENT_PREFIX_BYTES_MAX, batch.buf.length);
+    const h = this.activeHandle;
+    if (!skipFsync && h.writeDurable !== undefined) {
+      // One durable write (O_DSYNC): no turn of the event loop between the write and its sync.
+      this.stats.fdatasyncs++;
+      h.writeDurable(bytes, position, (err) => done(err && ioError('segment write', err)));
+      return;
+    }
+    h.write(bytes, position, (err) => {
       if (err !== null) done(ioError('segment write', err));
       else if (skipFsync) done(null);
       else this.syncActive(done);

@@ -163,13 +163,15 @@ interface Registration {
   readonly id: Uint8Array;
   nextSeq: number;
   readonly outstanding: Set<number>;
+  /** No seq below this is outstanding (seqs are issued in increasing order). */
+  low: number;
 }
 
 /** The lowest seq still waiting for an answer (every answer below it is held by the client). */
 function ackedBelowSeq(reg: Registration): number {
-  let min = reg.nextSeq;
-  for (const s of reg.outstanding) if (s < min) min = s;
-  return min;
+  // Amortized O(1): `low` only moves up, past seqs that were answered.
+  while (reg.low < reg.nextSeq && !reg.outstanding.has(reg.low)) reg.low++;
+  return reg.low;
 }
 
 interface SubState {
@@ -278,9 +280,10 @@ class Client implements SessionraftClient {
 
   /** Registers (once), numbers the command, and runs it to a definitive outcome with one seq. */
   private async command(build: (envelope: WireEnvelope) => RequestBody): Promise<{ reply: CommandReply; attempts: number }> {
-    await this.commandSlot();
+    // Fast paths without an extra promise hop: a free slot, an existing registration.
+    if (!this.takeCommandSlot()) await this.commandSlot();
     try {
-      const reg = await this.register();
+      const reg = this.reg ?? (await this.register());
       const seq = reg.nextSeq++;
       reg.outstanding.add(seq);
       try {
@@ -320,11 +323,17 @@ class Client implements SessionraftClient {
    * (clientResultsMax, 256), which would refuse them with SESSIONS_ERR_CLIENT_WINDOW.
    */
   private async commandSlot(): Promise<void> {
-    while (this.commandsInFlight >= this.inflightCommandsMax || (this.reg !== null && this.reg.nextSeq - ackedBelowSeq(this.reg) >= SEQ_SPAN_MAX)) {
+    while (!this.takeCommandSlot()) {
       await new Promise<void>((resolve) => this.commandWaiters.push(resolve));
       if (this.closed) throw new ClientError(ClientErrorCode.closed, 'the client was closed');
     }
+  }
+
+  /** Takes a pipelining slot if both bounds allow it now. */
+  private takeCommandSlot(): boolean {
+    if (this.commandsInFlight >= this.inflightCommandsMax || (this.reg !== null && this.reg.nextSeq - ackedBelowSeq(this.reg) >= SEQ_SPAN_MAX)) return false;
     this.commandsInFlight++;
+    return true;
   }
 
   private register(): Promise<Registration> {
@@ -333,7 +342,7 @@ class Client implements SessionraftClient {
       // A retried ClientRegister may register twice: the spare client is never used and ages out.
       const p = this.run(() => ({ op: 'register' }) as RequestBody, parseCommandReply, { leader: true }).then((reply) => {
         if (!reply.ok || reply.value === null) throw new ClientError(reply.code, 'ClientRegister was rejected');
-        const reg: Registration = { id: reply.value, nextSeq: 1, outstanding: new Set() };
+        const reg: Registration = { id: reply.value, nextSeq: 1, outstanding: new Set(), low: 1 };
         this.reg = reg;
         this.logger?.debug({ client: idToHex(reply.value), index: reply.index }, 'client registered');
         return reg;
@@ -498,7 +507,7 @@ class Client implements SessionraftClient {
       let retryNow = false;
       try {
         const conn = this.connection(endpoint);
-        await withTimeout(conn.ready, left, () => new ClientError(ClientErrorCode.timeout, `connecting to ${endpoint}`));
+        if (!conn.isOpen) await withTimeout(conn.ready, left, () => new ClientError(ClientErrorCode.timeout, `connecting to ${endpoint}`));
         wrong.delete(endpoint);
         const body = await conn.request(build(), Math.min(this.requestTimeoutMs, Math.max(1, deadline - Date.now())));
         const out = parse(body);

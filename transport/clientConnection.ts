@@ -6,6 +6,7 @@
  */
 import WebSocket from 'ws';
 import { ClientError, ClientErrorCode } from './clientErrors.js';
+import { CorkedSends } from './corkedSends.js';
 import { decodeServerFrame, encodeRequest, type DeliveryFrame, type Request } from './clientProtocol.js';
 
 /** A request without its reqId (the connection numbers it). */
@@ -40,6 +41,8 @@ export class Connection {
   onClose: () => void = () => {};
 
   private readonly ws: WebSocket;
+  /** Requests issued in one turn of the event loop leave in one write. */
+  private readonly out: CorkedSends;
   /** Delivery handlers by subId (see `claim`). */
   private readonly handlers = new Map<number, (d: DeliveryFrame) => void>();
   /**
@@ -53,6 +56,11 @@ export class Connection {
   private nextReqId = 1;
   private welcomed = false;
 
+  /** Welcomed and not closed: requests may be sent without waiting for `ready`. */
+  get isOpen(): boolean {
+    return this.welcomed && !this.closed;
+  }
+
   constructor(endpoint: string, opts: ConnectionOptions) {
     this.endpoint = endpoint;
     this.ws = new WebSocket(`ws://${endpoint}/`, {
@@ -60,6 +68,7 @@ export class Connection {
       maxPayload: opts.replyBytesMax,
       handshakeTimeout: opts.connectTimeoutMs,
     });
+    this.out = new CorkedSends(this.ws, setImmediate);
     this.ready = new Promise<void>((resolve, reject) => {
       let settled = false;
       const settle = (err: ClientError | null): void => {
@@ -186,7 +195,7 @@ export class Connection {
         reject(new ClientError(ClientErrorCode.timeout, `no answer from ${this.nodeId ?? this.endpoint} within ${timeoutMs} ms`));
       }, left);
       this.pending.set(reqId, p);
-      this.ws.send(frame, (err) => {
+      this.out.send(frame, (err) => {
         if (err && !p.abandoned && this.pending.get(reqId) === p) {
           // Never written: the node did not see it (safe to retry as a new attempt).
           this.pending.delete(reqId);

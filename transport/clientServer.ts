@@ -11,7 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { RequestError, SessionNode } from '../actors/sessionNode.js';
 import { codecLimitsOf } from '../actors/sessions/options.js';
 import type { CommandResult, Subscription } from '../actors/sessions/index.js';
-import { CommandError, CommandKind, decodeCommand, encodeCommand, type Command, type Envelope } from '../machines/commands.js';
+import { CommandKind, CommandView, commandKindNames, encodeCommand, parseCommand, type CodecLimits, type Command, type Envelope } from '../machines/commands.js';
 import type { Entry, NodeId } from '../machines/types.js';
 import { ClientError, ClientErrorCode } from './clientErrors.js';
 import {
@@ -34,6 +34,7 @@ import {
   type WireEnvelope,
 } from './clientProtocol.js';
 import { CodeCounters } from './counters.js';
+import { CorkedSends } from './corkedSends.js';
 
 export interface ClientServerOptions {
   readonly node: SessionNode;
@@ -67,6 +68,8 @@ export interface ClientServerStats {
 
 interface Conn {
   readonly ws: WebSocket;
+  /** Replies produced in one turn (one apply) leave in one write. */
+  readonly out: CorkedSends;
   inflight: number;
   readonly reqIds: Set<number>;
   readonly subs: Map<number, Subscription>;
@@ -87,6 +90,9 @@ export class ClientServer {
   private readonly requests = new CodeCounters();
   private readonly rejected = new CodeCounters();
   private deliveries = 0;
+  /** Gateway validation of commands: one reusable view, the store's codec limits. */
+  private readonly view = new CommandView();
+  private codecLimits: CodecLimits | null = null;
 
   constructor(opts: ClientServerOptions) {
     this.opts = opts;
@@ -173,7 +179,7 @@ export class ClientServer {
   // ---- connections ------------------------------------------------------------------------------
 
   private accept(ws: WebSocket): void {
-    const c: Conn = { ws, inflight: 0, reqIds: new Set(), subs: new Map(), nextSubId: 1, badFrames: 0, closed: false };
+    const c: Conn = { ws, out: new CorkedSends(ws, queueMicrotask), inflight: 0, reqIds: new Set(), subs: new Map(), nextSubId: 1, badFrames: 0, closed: false };
     this.conns.add(c);
     ws.on('message', (data, isBinary) => this.onFrame(c, data as Buffer, isBinary));
     ws.on('error', (err: Error & { code?: string }) => {
@@ -203,7 +209,7 @@ export class ClientServer {
 
   private send(c: Conn, frame: Uint8Array): void {
     if (c.closed) return;
-    c.ws.send(frame);
+    c.out.send(frame);
   }
 
   private reject(code: string, op: string): void {
@@ -378,13 +384,18 @@ export class ClientServer {
     fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void,
   ): void {
     const node = this.opts.node;
+    let data: Uint8Array;
     try {
-      decodeCommand(encodeCommand(cmd), codecLimitsOf(node.store.limits));
+      data = encodeCommand(cmd);
     } catch (err) {
-      if (err instanceof CommandError) return fail(err.code, err.message.slice(err.code.length + 2));
       if (err instanceof RangeError) return fail(ClientErrorCode.malformed, err.message);
       throw err;
     }
+    // The store's own codec and limits, into a reusable view (no objects per command).
+    const bad = parseCommand(this.view, data, (this.codecLimits ??= codecLimitsOf(node.store.limits)));
+    if (bad !== null) return fail(bad, `cannot decode a ${commandKindNames[this.view.kind] ?? 'command'} of ${data.length} bytes`);
+    // The planner reuses this encoding instead of encoding the command again.
+    node.planner.useEncoding(cmd, data);
     const started = performance.now();
     node.submit(cmd, (err, result, entry) => {
       if (err) return this.requestFailed(err, fail);

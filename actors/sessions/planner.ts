@@ -152,6 +152,9 @@ export class Planner {
   private deferred: StoreRequest[] = [];
   private pumping = false;
   private readonly view = new CommandView();
+  /** `useEncoding`: the encoding of the next command submitted, if it is this object. */
+  private encodedCmd: Command | null = null;
+  private encodedData: Uint8Array | null = null;
   private codec: CodecLimits;
   private unlisten: () => void;
   readonly counters = { proposed: 0, deferred: 0, dataCreates: 0, stores: 0, refusals: 0 };
@@ -305,13 +308,27 @@ export class Planner {
   // ---- requests -----------------------------------------------------------------------------
 
   /**
+   * The caller already encoded `cmd` (the client port validates every command with the store's own
+   * codec): if `cmd` is the next command submitted, its encoding is reused instead of made again.
+   * A one-command hint, matched by identity; anything else is encoded as usual.
+   */
+  useEncoding(cmd: Command, data: Uint8Array): void {
+    this.encodedCmd = cmd;
+    this.encodedData = data;
+  }
+
+  /**
    * Propose a client command (create, append, rewrite, destroy, register) or any command but
    * SessionStore (use storeSession). Returns the item, which tells when it left the flight.
    * Throws SESSIONS_ERR_NOT_LEADER when this node is not leader.
    */
   submit(cmd: Command, context: unknown = null): PlanItem {
     assert(cmd.kind !== CommandKind.sessionStore, 'SessionStore is planned by storeSession');
-    const data = encodeCommand(cmd);
+    let data: Uint8Array;
+    if (cmd === this.encodedCmd) data = this.encodedData!;
+    else data = encodeCommand(cmd);
+    this.encodedCmd = null;
+    this.encodedData = null;
     const it = this.itemOfData(data);
     assert(it !== null, `submitted command ${cmd.kind} does not decode`);
     return this.emit(it, context);

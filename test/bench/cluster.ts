@@ -21,7 +21,7 @@ import { resolve } from 'node:path';
 import { createClient, type SessionraftClient } from '../../transport/client.js';
 import type { BenchContext, BenchResult } from './cli.js';
 import { closedLoop, summarize, type LoadSummary } from './clusterLoad.js';
-import { BenchCluster, resetPeakRss, waitFor, type ClusterSpec, type NodeProc, type ProcSample } from './clusterProcs.js';
+import { BenchCluster, resetPeakRss, sampleMachine, waitFor, type ClusterSpec, type NodeProc, type ProcSample } from './clusterProcs.js';
 
 type Row = Record<string, unknown>;
 
@@ -62,6 +62,7 @@ class Resources {
   private readonly t0 = performance.now();
   private readonly cpu0: Map<string, number> = new Map();
   private readonly self0 = process.cpuUsage();
+  private readonly machine0 = sampleMachine();
   constructor(private readonly cluster: BenchCluster) {
     for (const n of cluster.nodes) {
       const s = cluster.sample(n);
@@ -85,7 +86,19 @@ class Resources {
       out[`${tag}RssPeakMb`] = Math.round(s.hwmMb);
     }
     const u = process.cpuUsage(this.self0);
-    out.clientCpuPct = Math.round(((u.user + u.system) / 1000 / wallMs) * 100);
+    const clientMs = (u.user + u.system) / 1000;
+    out.clientCpuPct = Math.round((clientMs / wallMs) * 100);
+    // Everything else on the machine (other work shares these 2 cores) and how often a task waited
+    // for a CPU: context for every figure on a shared box.
+    const m = sampleMachine();
+    let oursMs = clientMs;
+    for (const n of this.cluster.nodes) {
+      const s = this.cluster.sample(n);
+      const c0 = this.cpu0.get(n.id);
+      if (s !== null && c0 !== undefined) oursMs += s.cpuMs - c0;
+    }
+    out.otherCpuPct = Math.max(0, Math.round(((m.busyMs - this.machine0.busyMs - oursMs) / wallMs) * 100));
+    out.cpuStallPct = Math.round(((m.stallMs - this.machine0.stallMs) / wallMs) * 100);
     return out;
   }
 }

@@ -119,6 +119,29 @@ export function sampleProc(pid: number): ProcSample | null {
   }
 }
 
+/**
+ * The machine's CPU (all processes): busy time summed over cores in ms, from /proc/stat, and the
+ * PSI CPU pressure stall total ("some": time at least one task waited for a CPU) in ms.
+ */
+export function sampleMachine(): { busyMs: number; stallMs: number } {
+  let busyMs = 0;
+  let stallMs = 0;
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    busyMs = ((line[0]! + line[1]! + line[2]! + line[5]! + line[6]! + line[7]!) * 1000) / clockTicksPerSecond;
+  } catch {
+    // not Linux
+  }
+  try {
+    const m = /^some .*total=(\d+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    if (m) stallMs = Number(m[1]) / 1000;
+  } catch {
+    // no PSI
+  }
+  return { busyMs, stallMs };
+}
+
 /** Resets a process's peak RSS (VmHWM) to its current RSS (Linux: `5` into clear_refs). */
 export function resetPeakRss(pid: number): boolean {
   try {

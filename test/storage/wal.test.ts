@@ -56,6 +56,29 @@ describe('storage WAL on real files', () => {
     await closeAsync(again);
   });
 
+  it('writes batches through the O_DSYNC descriptor (writeDurable) on real files, grouped, and reads them back', async () => {
+    const o = await openAsync(realFs, t.dir);
+    const n = 300;
+    let last = 0;
+    const done = new Promise<void>((resolve) => {
+      o.log.onDurable = (seq) => {
+        assert.ok(seq > last, 'reports in order');
+        last = seq;
+        if (seq === n) resolve();
+      };
+    });
+    for (let i = 1; i <= n; i++) o.log.write({ entries: [entry(i, 1, 128)] });
+    await done;
+    // Every batch was one durable write; no separate fdatasync of the segment.
+    assert.ok(o.log.stats.fdatasyncs < n / 10, `${o.log.stats.fdatasyncs} durable writes for ${n} writes`);
+    assert.equal(o.log.stats.fdatasyncs, o.log.stats.batches);
+    await closeAsync(o);
+    const again = await openAsync(realFs, t.dir);
+    assert.equal(again.recovered.entries.length, n);
+    assert.equal(again.recovered.tornBytes, 0);
+    await closeAsync(again);
+  });
+
   it('keeps batches within batchBytesMax', async () => {
     const fs = new WrappedFs(realFs);
     const o = await openAsync(fs, t.dir, { batchBytesMax: 2000 });

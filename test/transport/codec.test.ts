@@ -137,6 +137,35 @@ describe('transport codec', function () {
       assert.deepEqual(plain(decodeMessage(encodeMessage(m))), plain(m));
     });
 
+    it('the hand-written append encoder writes the bytes cbor-x writes, also when its entries section is reused (300 cases)', function () {
+      const strict = new Encoder({
+        useRecords: false, structuredClone: false, mapsAsObjects: false, tagUint8Array: false, pack: false, bundleStrings: false, sequential: false,
+        useSelfDescribedHeader: false, useTimestamp32: false, useFloat32: 0, alwaysUseFloat: false, largeBigIntToFloat: false, useToJSON: false,
+      });
+      const num = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: Number.MAX_SAFE_INTEGER - 100 }));
+      const entryArb = fc.record({ term: num, kind: fc.constantFrom(0 as const, 1 as const, 2 as const), data: fc.uint8Array({ maxLength: 300 }) });
+      const appendArb = fc.record({ term: num, prevIndex: num, prevTerm: num, commit: num, raw: fc.array(entryArb, { maxLength: 30 }) });
+      fc.assert(
+        fc.property(appendArb, (a) => {
+          const entries = a.raw.map((e, i) => ({ index: a.prevIndex + 1 + i, term: e.term, kind: e.kind, data: e.data }));
+          const wire = [3, a.term, a.prevIndex, a.prevTerm, a.commit, entries.flatMap((e) => [e.term, e.kind, e.data])];
+          const want = Buffer.from(strict.encode(wire));
+          for (const to of ['b', 'c']) {
+            // The second message reuses the first one's entries section (same Entry objects).
+            const m: RaftMessage = { type: 'append', from: 'a', to, term: a.term, prevIndex: a.prevIndex, prevTerm: a.prevTerm, commit: a.commit, entries: [...entries] };
+            assert.deepEqual(Buffer.concat(encodeMessageParts(m)), want);
+          }
+          // Other Entry objects at the same indexes are encoded anew, not taken from the slot.
+          if (entries.length > 0) {
+            const other = entries.map((e) => ({ ...e, kind: e.kind === 2 ? (1 as const) : e.kind, data: Uint8Array.from(e.data, (x) => x ^ 1) }));
+            const m: RaftMessage = { type: 'append', from: 'a', to: 'b', term: a.term, prevIndex: a.prevIndex, prevTerm: a.prevTerm, commit: a.commit, entries: other };
+            assert.deepEqual(plain(decodeMessage(encodeMessage(m))), plain(m));
+          }
+        }),
+        { numRuns: 300 },
+      );
+    });
+
     it('large byte fields are spliced in by reference, and the result decodes the same (200 cases)', function () {
       const big = fc.integer({ min: SPLICE_BYTES_MIN - 2, max: SPLICE_BYTES_MIN * 4 }).map((n) => new Uint8Array(n).fill(n & 0xff));
       const small = fc.uint8Array({ maxLength: 40 });
