@@ -69,12 +69,18 @@ class Resources {
       if (s !== null) {
         this.cpu0.set(n.id, s.cpuMs);
         resetPeakRss(n.child!.pid!);
+      } else {
+        this.cpu0.set(n.id, 0); // not running now: a process started later counts from its start
       }
     }
   }
 
-  /** Fields: `<id>CpuPct`, `<id>RssPeakMb` per node (100 = one core), `clientCpuPct`. */
-  fields(leader: string | null): Row {
+  /**
+   * Fields: `<id>CpuPct`, `<id>RssPeakMb` per node (100 = one core; `L` marks the leader),
+   * `clientCpuPct`; with `ops`, CPU microseconds per operation (`<id>UsPerOp`, `clientUsPerOp`),
+   * the figure least disturbed by other work on the machine.
+   */
+  fields(leader: string | null, ops = 0): Row {
     const wallMs = performance.now() - this.t0;
     const out: Row = {};
     for (const n of this.cluster.nodes) {
@@ -83,11 +89,13 @@ class Resources {
       const c0 = this.cpu0.get(n.id);
       const tag = n.id === leader ? `${n.id}L` : n.id;
       if (c0 !== undefined) out[`${tag}CpuPct`] = Math.round(((s.cpuMs - c0) / wallMs) * 100);
+      if (c0 !== undefined && ops > 0) out[`${tag}UsPerOp`] = Math.round(((s.cpuMs - c0) * 1000) / ops);
       out[`${tag}RssPeakMb`] = Math.round(s.hwmMb);
     }
     const u = process.cpuUsage(this.self0);
     const clientMs = (u.user + u.system) / 1000;
     out.clientCpuPct = Math.round((clientMs / wallMs) * 100);
+    if (ops > 0) out.clientUsPerOp = Math.round((clientMs * 1000) / ops);
     // Everything else on the machine (other work shares these 2 cores) and how often a task waited
     // for a CPU: context for every figure on a shared box.
     const m = sampleMachine();
@@ -131,36 +139,132 @@ function client(c: BenchCluster, inflight: number): SessionraftClient {
 /** Sessions are kept under this many bytes (rewritten to one record when full): bounded active data. */
 const sessionBytesBench = 64 * 1024;
 
+/**
+ * A SessionAppend workload: one session per worker, kept under sessionBytesBench (rewritten to one
+ * record when full; the rewrite is not timed). Records are `payloadBytes` long; with `tagged`, each
+ * starts with `<worker>:<seq>;` so that a check can find every acknowledged one later.
+ */
+async function appendWorkload(
+  cl: SessionraftClient,
+  concurrency: number,
+  payloadBytes: number,
+  topic = 'bench',
+): Promise<{ op: (w: number, seq: number) => Promise<boolean>; sessions: string[] }> {
+  const record = new Uint8Array(payloadBytes).fill(0x61);
+  const perSession = Math.max(1, Math.floor(sessionBytesBench / payloadBytes) - 1);
+  const sessions: string[] = [];
+  for (let w = 0; w < concurrency; w++) sessions.push((await cl.createSession(`${topic}-${w % 16}`)).id);
+  const counts = new Array<number>(concurrency).fill(0);
+  const op = async (w: number): Promise<boolean> => {
+    if (++counts[w]! >= perSession) {
+      counts[w] = 0;
+      await cl.rewrite(sessions[w]!, record);
+      return false;
+    }
+    await cl.append(sessions[w]!, record);
+    return true;
+  };
+  return { op, sessions };
+}
+
+/** Drives `count` appends through the cluster as fast as 128 in flight allow. */
+async function push(ctx: BenchContext, c: BenchCluster, count: number, what: string): Promise<LoadSummary> {
+  const cl = client(c, 128);
+  try {
+    const { op } = await appendWorkload(cl, 128, 128, 'fill');
+    return await closedLoop({ concurrency: 128, opsMax: count, op, onProgress: (ops, ms) => ctx.progress(`${what}: ${ops}/${count} commands, ${Math.round((ops * 1000) / ms)}/s`) });
+  } finally {
+    await cl.close();
+  }
+}
+
+/**
+ * A fresh node process runs its code cold (interpreted, then baseline), which at a few hundred
+ * operations a second would dominate what is measured. Every throughput scenario starts after this
+ * warm-up at full load, as a long-running server would be.
+ */
+async function warmUp(ctx: BenchContext, s: Settings, c: BenchCluster): Promise<void> {
+  const cl = client(c, 128);
+  try {
+    const { op } = await appendWorkload(cl, 128, 128, 'warm');
+    await closedLoop({ concurrency: 128, durationMs: s.quick ? 1500 : 4000, op, onProgress: (ops) => ctx.progress(`warming up the cluster: ${ops} appends`) });
+  } finally {
+    await cl.close();
+  }
+}
+
 async function appendRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promise<void> {
   for (const payloadBytes of s.payloads) {
     for (const concurrency of s.concurrencies) {
       const cl = client(c, concurrency);
       try {
-        const record = new Uint8Array(payloadBytes).fill(0x61);
-        const perSession = Math.max(1, Math.floor(sessionBytesBench / payloadBytes) - 1);
-        const sessions: string[] = [];
-        for (let w = 0; w < concurrency; w++) sessions.push((await cl.createSession(`bench-${w % 16}`)).id);
-        const counts = new Array<number>(concurrency).fill(0);
-        const op = async (w: number): Promise<boolean> => {
-          if (++counts[w]! >= perSession) {
-            counts[w] = 0;
-            await cl.rewrite(sessions[w]!, record);
-            return false;
-          }
-          await cl.append(sessions[w]!, record);
-          return true;
-        };
+        const { op } = await appendWorkload(cl, concurrency, payloadBytes);
         const label = `append ${payloadBytes} B x${concurrency}`;
         ctx.progress(`${label}: warming up`);
         await closedLoop({ concurrency, durationMs: s.warmupMs, op });
         const leader = (await c.waitForLeader()).id;
         const res = new Resources(c);
         const sum = await closedLoop({ concurrency, durationMs: s.durationMs, op, onProgress: (ops, ms) => ctx.progress(`${label}: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`) });
-        ctx.report({ scenario: 'append', concurrency, payloadBytes, ...loadFields(sum), ...res.fields(leader) });
+        ctx.report({ scenario: 'append', concurrency, payloadBytes, ...loadFields(sum), ...res.fields(leader, sum.ops) });
       } finally {
         await cl.close();
       }
     }
+  }
+}
+
+// ---- mixed -----------------------------------------------------------------------------------------
+
+/**
+ * Each worker: create a session, append 6 records of 128 B, then store it for replay in the 1 s
+ * class (every other session) or destroy it. A subscriber on the topic counts the restored
+ * sessions the cluster pushes back (they stay active; the scenario is short). One row overall and
+ * one per operation.
+ */
+async function mixedRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promise<void> {
+  const concurrency = 16;
+  const cl = client(c, concurrency);
+  let deliveries = 0;
+  const sub = await cl.subscribe('mixed', () => {
+    deliveries++;
+  });
+  try {
+    const record = new Uint8Array(128).fill(0x6d);
+    const current: (string | null)[] = new Array<string | null>(concurrency).fill(null);
+    const step = new Array<number>(concurrency).fill(0);
+    const byOp = new Map<string, number[]>();
+    const time = async (name: string, fn: () => Promise<unknown>): Promise<void> => {
+      const t0 = performance.now();
+      await fn();
+      let l = byOp.get(name);
+      if (l === undefined) byOp.set(name, (l = []));
+      l.push(performance.now() - t0);
+    };
+    let cycles = 0;
+    const op = async (w: number): Promise<boolean> => {
+      const k = step[w]!;
+      step[w] = (k + 1) % 8;
+      if (k === 0) await time('create', async () => (current[w] = (await cl.createSession('mixed')).id));
+      else if (k < 7) await time('append', () => cl.append(current[w]!, record));
+      else if (++cycles % 2 === 0) await time('store', () => cl.store(current[w]!, { replay: '1s' }));
+      else await time('destroy', () => cl.destroy(current[w]!));
+      return true;
+    };
+    ctx.progress('mixed x16: warming up');
+    await closedLoop({ concurrency, durationMs: s.warmupMs, op });
+    byOp.clear();
+    const delivered0 = deliveries;
+    const leader = (await c.waitForLeader()).id;
+    const res = new Resources(c);
+    const sum = await closedLoop({ concurrency, durationMs: s.durationMs, op, onProgress: (ops, ms) => ctx.progress(`mixed x16: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`) });
+    ctx.report({ scenario: 'mixed', concurrency, payloadBytes: 128, ...loadFields(sum), restoredDelivered: deliveries - delivered0, ...res.fields(leader, sum.ops) });
+    for (const [name, lat] of byOp) {
+      const o = summarize(lat, sum.seconds, 0, null);
+      ctx.report({ scenario: `mixed.${name}`, concurrency, payloadBytes: name === 'append' ? 128 : 0, ...loadFields(o) });
+    }
+  } finally {
+    await sub.close();
+    await cl.close();
   }
 }
 
@@ -186,10 +290,220 @@ async function readRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promis
     const leader = (await c.waitForLeader()).id;
     const res = new Resources(c);
     const sum = await closedLoop({ concurrency, durationMs: s.durationMs, op, onProgress: (ops, ms) => ctx.progress(`read x16: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`) });
-    ctx.report({ scenario: 'read', concurrency, payloadBytes: 4 * 128, ...loadFields(sum), ...res.fields(leader) });
+    ctx.report({ scenario: 'read', concurrency, payloadBytes: 4 * 128, ...loadFields(sum), ...res.fields(leader, sum.ops) });
   } finally {
     await cl.close();
   }
+}
+
+// ---- failover --------------------------------------------------------------------------------------
+
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder();
+
+/**
+ * kill -9 of the leader under load (16 writers, 128 B appends, default timing), `tries` times.
+ * Per try: the time from the kill to the first acknowledged append that was sent after the kill
+ * (firstAckMs), the longest time without any acknowledgement around the kill (gapMs), and a check
+ * that every acknowledged append is in its session exactly once and in order (lost, duplicated).
+ * The killed node is restarted and caught up before the next try.
+ */
+async function failoverRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promise<void> {
+  const concurrency = 16;
+  const firsts: number[] = [];
+  const gaps: number[] = [];
+  const all: number[] = [];
+  let lostTotal = 0;
+  let dupTotal = 0;
+  for (let t = 1; t <= s.failoverTries; t++) {
+    const cl = client(c, concurrency);
+    try {
+      const sessions: string[] = [];
+      for (let w = 0; w < concurrency; w++) sessions.push((await cl.createSession(`failover-${t}`)).id);
+      const acked: string[][] = sessions.map(() => []);
+      let killAt = Number.POSITIVE_INFINITY;
+      let firstAfter = Number.POSITIVE_INFINITY;
+      const ackTimes: number[] = [];
+      let stopAt = Number.POSITIVE_INFINITY;
+      const worker = async (w: number): Promise<void> => {
+        for (let seq = 0; performance.now() < stopAt; seq++) {
+          const tag = `${w}:${seq};`;
+          const rec = new Uint8Array(128).fill(0x66);
+          rec.set(utf8.encode(tag));
+          const sentAt = performance.now();
+          try {
+            await cl.append(sessions[w]!, rec);
+          } catch {
+            continue; // an unknown outcome: may or may not be there, never twice
+          }
+          const now = performance.now();
+          acked[w]!.push(tag);
+          ackTimes.push(now);
+          all.push(now - sentAt);
+          if (sentAt > killAt && now < firstAfter) firstAfter = now;
+        }
+      };
+      const loops = Array.from({ length: concurrency }, (_, w) => worker(w));
+      await new Promise<void>((r) => setTimeout(r, 1000));
+      const leader = await c.waitForLeader();
+      ctx.progress(`failover try ${t}/${s.failoverTries}: kill -9 ${leader.id}`);
+      killAt = performance.now();
+      await c.kill(leader, 'SIGKILL');
+      await waitFor('an acknowledged append sent after the kill', () => (firstAfter < Number.POSITIVE_INFINITY ? true : null), 30_000, 5);
+      stopAt = Math.max(performance.now() + 500, firstAfter + 500);
+      await Promise.all(loops);
+      // The longest stretch without an acknowledgement, from the last one before the kill.
+      ackTimes.sort((a, b) => a - b);
+      let gap = 0;
+      for (let k = 1; k < ackTimes.length; k++) if (ackTimes[k]! > killAt - 1000) gap = Math.max(gap, ackTimes[k]! - ackTimes[k - 1]!);
+      // Nothing acknowledged lost or applied twice: a linearizable read of every session.
+      let lost = 0;
+      let dup = 0;
+      for (let w = 0; w < concurrency; w++) {
+        const st = await cl.get(sessions[w]!);
+        const tags = (st?.records ?? []).map((r) => utf8d.decode(r.subarray(0, r.indexOf(0x3b) + 1)));
+        const seen = new Set<string>();
+        for (const x of tags) {
+          if (seen.has(x)) dup++;
+          seen.add(x);
+        }
+        let at = 0;
+        for (const want of acked[w]!) {
+          const found = tags.indexOf(want, at);
+          if (found < 0) lost++;
+          else at = found + 1;
+        }
+      }
+      lostTotal += lost;
+      dupTotal += dup;
+      const firstAckMs = firstAfter - killAt;
+      firsts.push(firstAckMs);
+      gaps.push(gap);
+      ctx.report({ scenario: 'failover.try', try: t, killed: leader.id, firstAckMs: Math.round(firstAckMs), gapMs: Math.round(gap), acked: acked.reduce((n, a) => n + a.length, 0), lost, duplicated: dup });
+      ctx.progress(`failover try ${t}: restarting ${leader.id}`);
+      c.spawn(leader);
+      await c.waitForLeader(20_000);
+      await c.waitForConvergence(60_000);
+    } finally {
+      await cl.close();
+    }
+  }
+  const sorted = [...firsts].sort((a, b) => a - b);
+  const lat = summarize(all, 1, 0, null);
+  ctx.report({
+    scenario: 'failover',
+    concurrency,
+    payloadBytes: 128,
+    tries: firsts.length,
+    firstAckMs: Math.round(sorted[Math.floor(sorted.length / 2)]!),
+    firstAckMaxMs: Math.round(sorted[sorted.length - 1]!),
+    firstAckMinMs: Math.round(sorted[0]!),
+    gapMaxMs: Math.round(Math.max(...gaps)),
+    within1s: firsts.filter((x) => x < 1000).length,
+    lost: lostTotal,
+    duplicated: dupTotal,
+    opsPerSec: 0,
+    p50Ms: Number(lat.p50Ms.toFixed(3)),
+    p99Ms: Number(lat.p99Ms.toFixed(3)),
+    maxMs: Number(lat.maxMs.toFixed(3)),
+  });
+}
+
+// ---- catch-up and restart --------------------------------------------------------------------------
+
+/** Polls the node's /status until it applied `index`; resolves with the times (ms since `t0`). */
+async function timeToApplied(c: BenchCluster, n: NodeProc, index: number, t0: number): Promise<{ upMs: number; caughtUpMs: number }> {
+  let upMs = -1;
+  await waitFor(
+    `${n.id} to apply ${index}`,
+    async () => {
+      const st = await c.status(n, 1000);
+      if (upMs < 0) upMs = performance.now() - t0;
+      return st.appliedIndex >= index && st.leader !== null ? true : null;
+    },
+    120_000,
+    5,
+  );
+  return { upMs, caughtUpMs: performance.now() - t0 };
+}
+
+async function nodeEvents(c: BenchCluster, n: NodeProc): Promise<Record<string, number>> {
+  const text = await new Promise<string>((res, rej) => {
+    import('node:http')
+      .then(({ request }) => {
+        const req = request({ host: n.addr.host, port: n.addr.adminPort, path: '/metrics' }, (r) => {
+          let b = '';
+          r.on('data', (d: Buffer) => (b += d.toString()));
+          r.on('end', () => res(b));
+        });
+        req.on('error', rej);
+        req.end();
+      })
+      .catch(rej);
+  });
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^sessionraft_node_events_total\{code="([^"]+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+/**
+ * A follower is down (kill -9) while `catchupCommands` commands pass; then it restarts and the
+ * time until it applied the leader's commit index is measured (from the spawn, and from when its
+ * admin port first answered). Default snapshotting (every 10,000 entries), so it catches up by a
+ * snapshot install plus the entries after it.
+ */
+async function catchupRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promise<void> {
+  const leader = await c.waitForLeader();
+  const follower = c.nodes.find((n) => n !== leader)!;
+  await c.kill(follower, 'SIGKILL');
+  const sum = await push(ctx, c, s.catchupCommands, `catch-up: ${follower.id} down`);
+  const st = await c.status(leader);
+  const target = st.commitIndex;
+  ctx.progress(`catch-up: restarting ${follower.id} (${target - 0} is the leader's commit index)`);
+  const res = new Resources(c);
+  const t0 = performance.now();
+  c.spawn(follower);
+  const t = await timeToApplied(c, follower, target, t0);
+  const ev = await nodeEvents(c, follower);
+  ctx.report({
+    scenario: 'catchup',
+    commands: sum.ops,
+    behindEntries: target,
+    catchUpMs: Math.round(t.caughtUpMs),
+    processUpMs: Math.round(t.upMs),
+    catchUpAfterUpMs: Math.round(t.caughtUpMs - t.upMs),
+    snapshotsInstalled: ev['snapshot-installed'] ?? 0,
+    fillOpsPerSec: Math.round(sum.opsPerSec),
+    ...res.fields(leader.id),
+  });
+}
+
+/**
+ * Restart with a long log: snapshots far apart (--snapshot-entries 2,000,000), `restartEntries`
+ * commands, then a follower is killed (kill -9) and restarted: the time until it has recovered its
+ * log, learned the commit index and applied everything (serving its applied state).
+ */
+async function restartRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promise<void> {
+  const sum = await push(ctx, c, s.restartEntries, 'restart: filling the log');
+  const leader = await c.waitForLeader();
+  const follower = c.nodes.find((n) => n !== leader)!;
+  await c.waitForConvergence(120_000);
+  const st = await c.status(follower);
+  await c.kill(follower, 'SIGKILL');
+  ctx.progress(`restart: ${follower.id} holds ${st.lastIndex - st.snapshotIndex} log entries; restarting it`);
+  const res = new Resources(c);
+  const t0 = performance.now();
+  c.spawn(follower);
+  const target = (await c.status(leader)).commitIndex;
+  const t = await timeToApplied(c, follower, target, t0);
+  ctx.report({
+    scenario: 'restart',
+    logEntries: st.lastIndex - st.snapshotIndex,
+    restartMs: Math.round(t.caughtUpMs),
+    processUpMs: Math.round(t.upMs),
+    fillOpsPerSec: Math.round(sum.opsPerSec),
+    ...res.fields(leader.id),
+  });
 }
 
 // ---- run -------------------------------------------------------------------------------------------
@@ -204,12 +518,24 @@ export async function run(ctx: BenchContext): Promise<void> {
   if (only.has('append') || only.has('read') || only.has('mixed')) {
     ctx.progress('starting 3 node processes');
     await withCluster(s, [], async (c) => {
+      await warmUp(ctx, s, c);
       if (only.has('append')) await appendRows(ctx, s, c);
+      if (only.has('mixed')) await mixedRows(ctx, s, c);
       if (only.has('read')) await readRows(ctx, s, c);
     });
   }
+  if (only.has('failover')) {
+    ctx.progress('failover: starting 3 node processes');
+    await withCluster(s, [], (c) => failoverRows(ctx, s, c));
+  }
+  if (only.has('catchup')) {
+    ctx.progress('catch-up: starting 3 node processes');
+    await withCluster(s, [], (c) => catchupRows(ctx, s, c));
+  }
+  if (only.has('restart')) {
+    ctx.progress('restart: starting 3 node processes');
+    await withCluster(s, ['--snapshot-entries', String(s.restartEntries * 2)], (c) => restartRows(ctx, s, c));
+  }
 }
 
-export type { BenchResult, NodeProc };
-void summarize;
-void waitFor;
+export type { BenchResult };
