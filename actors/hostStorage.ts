@@ -8,12 +8,14 @@ import type { DurableLog, FileHandle, FileSystem, LogWrite } from '../storage/ty
 
 export type Observe = (seconds: number) => void;
 
-export function timedFileSystem(inner: FileSystem, observeFsync: Observe): FileSystem {
+/** `syncDelayMs` (fault harness only, hidden flag --fsync-delay-ms): every sync reports `syncDelayMs` late, a slow disk. */
+export function timedFileSystem(inner: FileSystem, observeFsync: Observe, syncDelayMs = 0): FileSystem {
   const timed = (cb: (err: Error | null) => void): ((err: Error | null) => void) => {
     const t0 = performance.now();
     return (err) => {
       if (err === null) observeFsync((performance.now() - t0) / 1000);
-      cb(err);
+      if (syncDelayMs > 0) setTimeout(() => cb(err), syncDelayMs);
+      else cb(err);
     };
   };
   return {

@@ -38,10 +38,11 @@ export interface HostStartOptions {
   /** Called once if the node stops on its own (disk failure). The process should exit. */
   readonly onFatal?: (err: Error) => void;
   /**
-   * Fault-harness only (hidden flags --plant, --clock-offset-ms; test/chaos): planted bugs, and an
-   * offset added to the wall clock the leader uses for due times and replay. Never set otherwise.
+   * Fault-harness only (hidden flags --plant, --clock-offset-ms, --fsync-delay-ms; test/chaos):
+   * planted bugs, an offset added to the wall clock the leader uses for due times and replay, and
+   * a slow disk (every fsync reported that much later). Never set otherwise.
    */
-  readonly testing?: { readonly bugs?: ReadonlySet<PlantedBug>; readonly clockOffsetMs?: number };
+  readonly testing?: { readonly bugs?: ReadonlySet<PlantedBug>; readonly clockOffsetMs?: number; readonly fsyncDelayMs?: number };
 }
 
 export interface BoundAddresses {
@@ -154,7 +155,7 @@ export class NodeHost {
     mkdirSync(cfg.dataDir, { recursive: true });
 
     // 1. Storage. Recovery repairs what it can and says what it kept aside.
-    const fs = timedFileSystem(realFs, (s) => this.metrics.fsync.observe(s));
+    const fs = timedFileSystem(realFs, (s) => this.metrics.fsync.observe(s), opts.testing?.fsyncDelayMs ?? 0);
     const opened = await openLogAsync(fs, join(cfg.dataDir, 'raft'));
     this.wal = opened.log;
     this.durable = new TimedDurableLog(opened.log, (s) => this.metrics.append.observe(s));
@@ -233,7 +234,7 @@ export class NodeHost {
       clock: opts.testing?.clockOffsetMs ? () => Date.now() + opts.testing!.clockOffsetMs! : Date.now,
       ...(opts.testing?.bugs !== undefined ? { bugs: opts.testing.bugs } : {}),
     });
-    if (opts.testing !== undefined) log.warn({ bugs: [...(opts.testing.bugs ?? [])], clockOffsetMs: opts.testing.clockOffsetMs ?? 0 }, 'TEST-ONLY settings in force (fault harness)');
+    if (opts.testing !== undefined) log.warn({ bugs: [...(opts.testing.bugs ?? [])], clockOffsetMs: opts.testing.clockOffsetMs ?? 0, fsyncDelayMs: opts.testing.fsyncDelayMs ?? 0 }, 'TEST-ONLY settings in force (fault harness)');
     this.transport.onMessage = (m: RaftMessage) => this.node.receive(m);
 
     // 4. Client and admin ports.

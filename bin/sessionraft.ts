@@ -97,6 +97,7 @@ interface NodeFlags {
   /** Hidden, fault harness only (test/chaos): planted bugs, clock offset. */
   plant?: string;
   clockOffsetMs?: string;
+  fsyncDelayMs?: string;
 }
 
 function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>> {
@@ -153,7 +154,8 @@ function addNodeFlags(c: Command): Command {
     .option('--tls-ca <file>', 'the cluster CA (PEM)')
     // Test-only, hidden from --help: the fault harness (test/chaos, docs/chaos.md) plants bugs and skews clocks.
     .addOption(new Option('--plant <bugs>', 'planted bugs, comma-separated (ack-before-persist, stale-read, ...)').hideHelp())
-    .addOption(new Option('--clock-offset-ms <ms>', 'shift the wall clock used for due times (may be negative)').hideHelp());
+    .addOption(new Option('--clock-offset-ms <ms>', 'shift the wall clock used for due times (may be negative)').hideHelp())
+    .addOption(new Option('--fsync-delay-ms <ms>', 'report every fsync this much later (a slow disk)').hideHelp());
 }
 
 addNodeFlags(program.command('node').description('run one node (flags > SESSIONRAFT_* environment > --config file > defaults)')).action(async (f: NodeFlags) => {
@@ -170,9 +172,13 @@ addNodeFlags(program.command('node').description('run one node (flags > SESSIONR
     // A disk failure stops the node (fail-stop); the process then exits 1 for a supervisor to see.
     const bugs = f.plant?.split(',').filter((b) => b.length > 0) as PlantedBug[] | undefined;
     const clockOffsetMs = f.clockOffsetMs === undefined ? 0 : Number(f.clockOffsetMs);
+    const fsyncDelayMs = f.fsyncDelayMs === undefined ? 0 : Number(f.fsyncDelayMs);
     if (!Number.isSafeInteger(clockOffsetMs)) throw new ConfigError('--clock-offset-ms must be an integer');
+    if (!Number.isSafeInteger(fsyncDelayMs) || fsyncDelayMs < 0) throw new ConfigError('--fsync-delay-ms must be a non-negative integer');
     host = await NodeHost.start(config, {
-      ...(bugs !== undefined || clockOffsetMs !== 0 ? { testing: { ...(bugs !== undefined ? { bugs: new Set(bugs) } : {}), clockOffsetMs } } : {}),
+      ...(bugs !== undefined || clockOffsetMs !== 0 || fsyncDelayMs !== 0
+        ? { testing: { ...(bugs !== undefined ? { bugs: new Set(bugs) } : {}), clockOffsetMs, fsyncDelayMs } }
+        : {}),
       onFatal: () => {
         if (host === undefined) process.exit(1);
         void host.stop({ transfer: false }).then(() => process.exit(1));
