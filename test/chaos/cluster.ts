@@ -13,7 +13,8 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeAddress } from '../../actors/hostConfig.js';
-import { freePorts, getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from '../node/helpers.js';
+import { createServer, type Server } from 'node:net';
+import { getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from '../node/helpers.js';
 import { LinkProxy, type LinkSettings } from './proxy.js';
 
 export type Status = Record<string, any>;
@@ -47,6 +48,50 @@ export interface UnexpectedExit {
   readonly tail: string;
 }
 
+/** The kernel's ephemeral port range (outgoing connections take their local port from it). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo!, hi!];
+  } catch {
+    // not Linux
+  }
+  return [32768, 60999];
+}
+
+/**
+ * Free ports for the nodes' listeners, below the ephemeral range. Ports from the ephemeral range
+ * (what port 0 gives) are unsafe for a node that is killed and restarted: while it is down, an
+ * outgoing connection (a proxy dialing it, a client) may take its port as a local port, even
+ * connecting to itself (TCP simultaneous open), and the restarted node then fails with EADDRINUSE.
+ */
+async function listenPorts(n: number): Promise<number[]> {
+  const [lo] = ephemeralRange();
+  const top = Math.min(lo, 65536) - 1;
+  const bottom = Math.max(1024, top - 20_000);
+  const out: number[] = [];
+  const held: Server[] = [];
+  try {
+    for (let tries = 0; out.length < n && tries < 50 * n; tries++) {
+      const port = bottom + Math.floor(Math.random() * (top - bottom));
+      if (out.includes(port)) continue;
+      const s = createServer();
+      const ok = await new Promise<boolean>((res) => {
+        s.once('error', () => res(false));
+        s.listen(port, '127.0.0.1', () => res(true));
+      });
+      if (ok) {
+        held.push(s);
+        out.push(port);
+      }
+    }
+  } finally {
+    await Promise.all(held.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+  if (out.length < n) throw new Error(`found only ${out.length} of ${n} free ports in ${bottom}..${top}`);
+  return out;
+}
+
 export class ChaosCluster {
   readonly ids: string[];
   readonly dir: string;
@@ -71,7 +116,7 @@ export class ChaosCluster {
   static async start(opts: ChaosClusterOptions): Promise<ChaosCluster> {
     const c = new ChaosCluster(opts, tempDir('chaos'));
     try {
-      const ports = await freePorts(3 * opts.size);
+      const ports = await listenPorts(3 * opts.size);
       c.ids.forEach((id, k) => {
         c.real[id] = { host: '127.0.0.1', raftPort: ports[k]!, clientPort: ports[opts.size + k]!, adminPort: ports[2 * opts.size + k]! };
       });
@@ -118,7 +163,7 @@ export class ChaosCluster {
       '--shutdown-transfer-ms',
       '500',
       '--log-level',
-      'warn',
+      process.env.CHAOS_NODE_LOG_LEVEL ?? 'warn',
       ...(this.opts.plant.length > 0 ? ['--plant', this.opts.plant.join(',')] : []),
       ...(this.opts.nodeArgs?.(id) ?? []),
     ];
@@ -358,6 +403,37 @@ export class ChaosCluster {
   /** Every node's output (earlier incarnations first), for failure reports. */
   output(id: string): string {
     return (this.pastOutput.get(id) ?? '') + (this.procs.get(id)?.output() ?? '');
+  }
+
+  /**
+   * What the nodes' logs say happened, counted over every incarnation: evidence that a fault took
+   * effect (a torn tail cut at recovery, corruption found, bytes kept aside, a disk failure).
+   */
+  evidence(): Record<string, number> {
+    const marks: Record<string, string> = {
+      tornTailsCut: '"code":"STORAGE_TORN_TAIL"',
+      corruptionFound: 'log corruption found at startup',
+      keptAside: '"code":"STORAGE_KEPT_ASIDE"',
+      diskFatal: '"level":60',
+    };
+    const out: Record<string, number> = {};
+    for (const [k, m] of Object.entries(marks)) {
+      out[k] = 0;
+      for (const id of this.ids) out[k] += this.output(id).split(m).length - 1;
+    }
+    return out;
+  }
+
+  /** The proxies' counters, summed over every link. */
+  networkStats(): { accepted: number; cut: number; dropped: number; forwarded: number } {
+    const t = { accepted: 0, cut: 0, dropped: 0, forwarded: 0 };
+    for (const p of this.proxies.values()) {
+      t.accepted += p.stats.accepted;
+      t.cut += p.stats.cut;
+      t.dropped += p.stats.dropped;
+      t.forwarded += p.stats.forwarded;
+    }
+    return t;
   }
 
   saveOutputs(dir: string): void {

@@ -59,6 +59,10 @@ export interface RunReport {
   readonly liveness: { ok: boolean; ms: number; error?: string };
   readonly replay: ReplayReport | null;
   readonly crashes: { node: string; code: number | null; signal: string | null }[];
+  /** From the nodes' logs: torn tails cut, corruption found, bytes kept aside, disk failures. */
+  readonly evidence: Record<string, number>;
+  /** The proxies' counters: connections accepted and cut, messages forwarded and dropped. */
+  readonly network: { accepted: number; cut: number; dropped: number; forwarded: number } | null;
   readonly error?: string;
   readonly dir?: string;
 }
@@ -97,6 +101,8 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
   let replay: ReplayReport | null = null;
   let final: FinalState | null = null;
   let error: string | undefined;
+  let evidence: Record<string, number> = {};
+  let network: RunReport['network'] = null;
   const nodeArgsRng = new Rng(o.seed ^ 0x5eed);
   try {
     const nodeIds = Array.from({ length: o.nodes }, (_, k) => `n${k + 1}`);
@@ -250,6 +256,8 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
   } finally {
     if (workload !== null) await workload.close();
     if (cluster !== null) {
+      evidence = cluster.evidence();
+      network = cluster.networkStats();
       for (const x of cluster.exits) failures.push(`node ${x.node} exited on its own (code ${x.code}, signal ${x.signal})`);
       if (dir !== null && (failures.length > 0 || o.keep)) {
         mkdirSync(dir, { recursive: true });
@@ -278,6 +286,8 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
     liveness,
     replay,
     crashes: (cluster?.exits ?? []).map((x) => ({ node: x.node, code: x.code, signal: x.signal })),
+    evidence,
+    network,
     ...(error !== undefined ? { error } : {}),
     ...(dir !== null ? { dir } : {}),
   };
