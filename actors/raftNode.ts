@@ -246,7 +246,10 @@ export class RaftNode {
   receive(msg: RaftMessage): void {
     if (this.stopped) return;
     if (msg.to !== this.id) return this.count('wrong-receiver');
-    if (!isMember(this.core, msg.from)) return this.count('unknown-peer');
+    // A node outside our configuration may not make us vote or raise our term (a removed node
+    // must not disturb the cluster). Everything else is judged by its term: a leader of a newer
+    // configuration than ours (whose entries we may not have, or may have to truncate) must reach us.
+    if (msg.type === 'vote' && !isMember(this.core, msg.from)) return this.count('vote-from-non-member');
     if (msg.type === 'snapshotResp') {
       const outcome = this.sender.onResponse(msg);
       if (outcome) this.step({ type: 'snapshot.sendDone', ...outcome });

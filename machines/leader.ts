@@ -58,7 +58,8 @@ function syncProgress(core: RaftCore): void {
   const peers = peersOf(core);
   for (const id of [...st.progress.keys()]) if (!peers.includes(id)) st.progress.delete(id);
   for (const id of peers) {
-    if (!st.progress.has(id)) st.progress.set(id, new Progress(core.log.lastIndex() + 1, core.config.inflightAppendsMax, core.config.inflightBytesMax));
+    // From the newest entry (the configuration that adds it): the first AppendEntries probes at once.
+    if (!st.progress.has(id)) st.progress.set(id, new Progress(core.log.lastIndex(), core.config.inflightAppendsMax, core.config.inflightBytesMax));
   }
   if (st.transferee !== null && !st.progress.has(st.transferee)) st.transferee = null;
 }

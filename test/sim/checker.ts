@@ -43,6 +43,12 @@ export class SafetyChecker {
   /** Entries a client saw acknowledged: (index, term). */
   readonly acked: { index: number; term: number }[] = [];
 
+  /**
+   * The term of the entry at `index` in a node's durable storage ('snapshot' when a durable
+   * snapshot covers it, null when absent), when the disk model can tell; undefined skips the check.
+   */
+  durableTermAt: ((id: NodeId, index: number) => number | 'snapshot' | null) | undefined;
+
   constructor(private readonly now: () => number) {}
 
   private violate(property: string, node: NodeId | null, detail: string): void {
@@ -150,6 +156,7 @@ export class SafetyChecker {
     for (let i = Math.max(t.lastCommit + 1, node.log.snapshotIndex + 1); i <= s.commitIndex; i++) {
       this.commitEntry(node.id, i, t.prefix[i]!, 'committed');
     }
+    if (s.role === 'leader' && s.commitIndex > t.lastCommit) this.checkCommitQuorum(node, s.commitIndex);
     t.lastCommit = Math.max(t.lastCommit, s.commitIndex);
     if (s.role === 'leader') {
       const other = this.leaderOfTerm.get(s.term);
@@ -159,6 +166,25 @@ export class SafetyChecker {
         t.wasLeaderInTerm = s.term;
         this.checkLeaderCompleteness(node);
       }
+    }
+  }
+
+  /**
+   * A leader commits an entry only once a majority of the voters of the configuration in force
+   * hold it durably (an entry at an index, with its term, is the same entry everywhere).
+   */
+  private checkCommitQuorum(node: RaftNode, index: number): void {
+    const durable = this.durableTermAt;
+    if (durable === undefined || index <= node.log.snapshotIndex) return;
+    const term = node.log.term(index);
+    const voters = node.core.membership.voters;
+    let holders = 0;
+    for (const v of voters) {
+      const t = durable(v, index);
+      if (t === 'snapshot' || t === term) holders++;
+    }
+    if (holders < Math.floor(voters.length / 2) + 1) {
+      this.violate('commit-quorum', node.id, `committed ${index} (term ${term}) held durably by ${holders} of ${voters.length} voters`);
     }
   }
 

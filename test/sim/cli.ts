@@ -22,6 +22,7 @@ export interface SimArgs {
   stopAtFirst: boolean;
   sessions: boolean;
   diskFaults: boolean;
+  membership: boolean;
 }
 
 export function parseArgs(argv: readonly string[]): SimArgs {
@@ -56,6 +57,7 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     stopAtFirst: argv.includes('--stop-at-first'),
     sessions: argv.includes('--sessions'),
     diskFaults: argv.includes('--disk-faults'),
+    membership: argv.includes('--membership'),
   };
 }
 
@@ -68,7 +70,7 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
   const runWorker = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const w = new Worker(workerFile, {
-        workerData: { nodeCount: args.nodeCount, bugs: args.bugs, faults: args.faults, chaosMs: args.chaosMs, sessions: args.sessions, diskFaults: args.diskFaults },
+        workerData: { nodeCount: args.nodeCount, bugs: args.bugs, faults: args.faults, chaosMs: args.chaosMs, sessions: args.sessions, diskFaults: args.diskFaults, membership: args.membership },
       });
       const next = (): void => {
         const seed = queue.shift();

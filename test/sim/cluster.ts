@@ -8,7 +8,7 @@ import { MemorySessionFs } from '../../actors/sessions/memoryFs.js';
 import { openLog, type OpenedLog } from '../../storage/openLog.js';
 import { SimDisk } from '../../storage/simDisk.js';
 import type { DurableLog, Recovered, SnapshotStore } from '../../storage/types.js';
-import type { SnapshotMeta } from '../../machines/types.js';
+import type { Membership, SnapshotMeta } from '../../machines/types.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { RaftConfig } from '../../machines/config.js';
 import type { PlantedBug } from '../../machines/core.js';
@@ -32,6 +32,8 @@ export interface ClusterConfig {
   readonly compactMarginEntries: number;
   /** XState inspection of a node's machine (the Stately inspector's event stream). */
   readonly inspect?: (id: NodeId, event: import('xstate').InspectionEvent) => void;
+  /** Nodes that may join later (membership changes), beyond the nodeCount initial voters. */
+  readonly spareCount?: number;
   /** Use the real write-ahead log on the simulated faulty disk (SimDisk) instead of MemDisk. */
   readonly diskFaults?: boolean;
   /** Run the session store (SessionNode) instead of the hash-chain model. */
@@ -87,11 +89,21 @@ export class SimCluster {
     this.nodeRng = this.rng.fork();
     this.diskRng = this.rng.fork();
     this.checker = new SafetyChecker(() => this.scheduler.nowMs);
-    this.ids = Array.from({ length: config.nodeCount }, (_, k) => `n${k + 1}`);
+    this.ids = Array.from({ length: config.nodeCount + (config.spareCount ?? 0) }, (_, k) => `n${k + 1}`);
+    this.initialVoters = this.ids.slice(0, config.nodeCount);
+    for (const id of this.initialVoters) this.bootstrap.set(id, { voters: this.initialVoters, learners: [] });
     this.network.onSend = (m) => {
       this.checker.onSend(m);
       this.trace.note(this.scheduler.nowMs, m);
     };
+    if (!config.diskFaults) {
+      this.checker.durableTermAt = (id, index) => {
+        const disk = this.disks.get(id);
+        if (disk === undefined) return null;
+        if (disk.snapshot !== null && disk.snapshot.meta.index >= index) return 'snapshot';
+        return disk.entries.get(index)?.term ?? null;
+      };
+    }
     for (const id of this.ids) {
       const disk = new MemDisk();
       disk.onHardState = (hs) => this.checker.onHardState(id, hs);
@@ -99,8 +111,24 @@ export class SimCluster {
     }
   }
 
+  /** The voters the cluster starts with (the rest of `ids` are spares that may join). */
+  readonly initialVoters: NodeId[];
+  /** The configuration each node starts from when its own storage holds none. */
+  private readonly bootstrap = new Map<NodeId, Membership>();
+
+  /** Start a spare node that the leader is adding as a learner: it knows the configuration it joins. */
+  join(id: NodeId, membership: Membership): void {
+    this.bootstrap.set(id, membership);
+    this.boot(id);
+  }
+
+  /** Nodes that ever started (members, and removed nodes that still run). */
+  everStarted(): NodeId[] {
+    return this.ids.filter((id) => this.bootstrap.has(id));
+  }
+
   start(): void {
-    for (const id of this.ids) this.boot(id);
+    for (const id of this.initialVoters) this.boot(id);
   }
 
   node(id: NodeId): RaftNode | null {
@@ -202,7 +230,7 @@ export class SimCluster {
     const machine = new HashChainMachine();
     const base = {
       id,
-      membership: { voters: this.ids, learners: [] },
+      membership: this.bootstrap.get(id)!,
       raft: cfg.raft,
       recovered,
       snapshot,

@@ -2,7 +2,7 @@
  * The simulator's in-memory transport: it drops, delays, duplicates and reorders messages and
  * partitions the cluster (any set of directed links can be cut), all from one seeded random source.
  */
-import type { NodeId, RaftMessage } from '../../machines/types.js';
+import { channelOf, type NodeId, type RaftMessage } from '../../machines/types.js';
 import type { Transport } from '../../transport/types.js';
 import type { Rng } from './rng.js';
 import type { Scheduler } from './scheduler.js';
@@ -18,6 +18,11 @@ export interface NetworkFaults {
   /** Probability of a much longer delay (which reorders messages). */
   slowRate: number;
   slowDelayMsMax: number;
+  /**
+   * Let messages overtake each other. Without it each link is FIFO per channel, like the real
+   * transport (one WebSocket per channel); with it, every message has its own delay.
+   */
+  reorder: boolean;
 }
 
 export const calmNetwork: NetworkFaults = {
@@ -27,6 +32,7 @@ export const calmNetwork: NetworkFaults = {
   delayMsMax: 3,
   slowRate: 0,
   slowDelayMsMax: 0,
+  reorder: false,
 };
 
 export class SimNetwork {
@@ -38,6 +44,8 @@ export class SimNetwork {
   onSend: ((m: RaftMessage) => void) | null = null;
   delivered = 0;
   dropped = 0;
+  /** Per link and channel: when its last message is delivered (FIFO lanes). */
+  private readonly laneTail = new Map<string, number>();
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -113,7 +121,13 @@ export class SimNetwork {
     const copies = this.rng.chance(this.faults.duplicateRate) ? 2 : 1;
     for (let k = 0; k < copies; k++) {
       const f = this.faults;
-      const delay = this.rng.chance(f.slowRate) ? this.rng.int(f.delayMsMax, Math.max(f.delayMsMax, f.slowDelayMsMax)) : this.rng.int(f.delayMsMin, f.delayMsMax);
+      let delay = this.rng.chance(f.slowRate) ? this.rng.int(f.delayMsMax, Math.max(f.delayMsMax, f.slowDelayMsMax)) : this.rng.int(f.delayMsMin, f.delayMsMax);
+      if (!f.reorder) {
+        const lane = `${from}>${to}:${channelOf(message.type)}`;
+        const at = Math.max(this.scheduler.nowMs + delay, this.laneTail.get(lane) ?? 0);
+        this.laneTail.set(lane, at);
+        delay = at - this.scheduler.nowMs;
+      }
       this.scheduler.schedule(delay, () => {
         // A link cut while the message was in flight loses it too.
         if (this.cut.has(`${from}>${to}`)) {

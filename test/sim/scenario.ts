@@ -30,6 +30,9 @@ export const faultKinds = [
   'figure8',
   'flip-bit',
   'disk-error',
+  'add-learner',
+  'promote',
+  'remove',
   'transfer',
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
@@ -43,6 +46,8 @@ export interface ScenarioOptions {
   readonly chaosMs: number;
   /** The real write-ahead log on the simulated faulty disk, with torn writes, bit flips and I/O errors. */
   readonly diskFaults?: boolean;
+  /** Membership changes (add learners, promote, remove, replace) mixed with the other faults. */
+  readonly membership?: boolean;
   /** Run the session store with a workload of session commands (create, append, rewrite, store, destroy). */
   readonly sessions?: boolean;
 }
@@ -104,6 +109,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     snapshotEntries: rng.pick([10, 30, 100, 1000]),
     compactMarginEntries: rng.pick([0, 2, 10]),
     ...(opts.diskFaults ? { diskFaults: true } : {}),
+    ...(opts.membership ? { spareCount: 3 } : {}),
     ...(opts.sessions ? { sessions: { replayDelaysMs: [30, 150, 600], dataFileBytesMax: rng.pick([2048, 8192, 65536]) } } : {}),
   });
   const sched = cluster.scheduler;
@@ -132,7 +138,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     const leaders = cluster.liveNodes().filter((n) => n.role() === 'leader');
     const r = workRng.next();
     const target =
-      r < 0.7 ? cluster.leader() : r < 0.9 && leaders.length > 0 ? workRng.pick(leaders) : cluster.node(workRng.pick(cluster.ids));
+      r < 0.7 ? cluster.leader() : r < 0.9 && leaders.length > 0 ? workRng.pick(leaders) : cluster.node(workRng.pick(cluster.everStarted()));
     return target !== null && !target.isStopped() ? target : null;
   };
 
@@ -194,7 +200,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     cluster.network.heal();
     cluster.network.faults = { ...calmNetwork };
     for (const disk of cluster.simDisks.values()) disk.clearFaults();
-    for (const id of cluster.ids) cluster.restart(id);
+    for (const id of cluster.everStarted()) cluster.restart(id);
     healed = true;
     healMs = sched.nowMs;
     cluster.trace.note(sched.nowMs, 'heal: network healed, every node up');
@@ -212,13 +218,15 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
 
   const injectFault = (): void => {
     if (healed) return;
-    const kind = faultRng.pick(opts.faults);
+    // With --membership, membership changes are two in five faults (else they would be rare).
+    const membershipKinds = opts.faults.filter((k) => k === 'add-learner' || k === 'promote' || k === 'remove');
+    const kind = opts.membership && membershipKinds.length > 0 && faultRng.chance(0.4) ? faultRng.pick(membershipKinds) : faultRng.pick(opts.faults);
     const durationMs = faultRng.int(20, 8 * electionTimeoutMs);
     const note = (text: string): void => cluster.trace.note(sched.nowMs, `fault ${kind}: ${text} for ${durationMs}ms`);
     const later = (fn: () => void): void => sched.schedule(durationMs, () => !healed && fn());
     faultCount++;
     const net = cluster.network;
-    const ids = cluster.ids;
+    const ids = cluster.everStarted();
     const leaderId = (): NodeId => cluster.leader()?.id ?? faultRng.pick(ids);
     switch (kind) {
       case 'drop': {
@@ -234,9 +242,9 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         break;
       }
       case 'delay': {
-        net.faults = { ...net.faults, delayMsMax: faultRng.pick([5, 20, 60]), slowRate: 0.1, slowDelayMsMax: faultRng.pick([50, 200, 500]) };
+        net.faults = { ...net.faults, delayMsMax: faultRng.pick([5, 20, 60]), slowRate: 0.1, slowDelayMsMax: faultRng.pick([50, 200, 500]), reorder: true };
         note(`delay up to ${net.faults.delayMsMax}ms, slow ${net.faults.slowDelayMsMax}ms (reorders)`);
-        later(() => (net.faults = { ...net.faults, delayMsMax: calmNetwork.delayMsMax, slowRate: 0 }));
+        later(() => (net.faults = { ...net.faults, delayMsMax: calmNetwork.delayMsMax, slowRate: 0, reorder: false }));
         break;
       }
       case 'isolate':
@@ -381,6 +389,46 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         later(() => cluster.restart(victim));
         break;
       }
+      case 'add-learner': {
+        // A new node (a fresh identity, never used before) joins as a learner.
+        if (!opts.membership) break;
+        const leader = cluster.leader();
+        const spare = cluster.ids.find((id) => !cluster.everStarted().includes(id));
+        if (leader === null || spare === undefined) break;
+        const m = leader.core.membership;
+        note(`add ${spare} as a learner`);
+        cluster.join(spare, { voters: m.voters, learners: [...m.learners, spare] });
+        cluster.guard(() => leader.changeMembership({ type: 'addLearner', node: spare }, (err) => cluster.trace.note(sched.nowMs, `add ${spare}: ${err ? err.message : 'applied'}`)));
+        break;
+      }
+      case 'promote': {
+        if (!opts.membership) break;
+        const leader = cluster.leader();
+        if (leader === null || leader.core.membership.learners.length === 0) break;
+        const node = faultRng.pick(leader.core.membership.learners);
+        note(`promote ${node}`);
+        cluster.guard(() => leader.changeMembership({ type: 'promote', node }, (err) => cluster.trace.note(sched.nowMs, `promote ${node}: ${err ? err.message : 'applied'}`)));
+        break;
+      }
+      case 'remove': {
+        // Remove a member (a voter only while at least three stay); the leader hands over first.
+        if (!opts.membership) break;
+        const leader = cluster.leader();
+        if (leader === null) break;
+        const m = leader.core.membership;
+        const candidates = [...(m.voters.length > 3 ? m.voters : []), ...m.learners];
+        if (candidates.length === 0) break;
+        const node = faultRng.pick(candidates);
+        if (node === leader.id) {
+          const to = faultRng.pick(m.voters.filter((x) => x !== leader.id));
+          note(`remove the leader ${node}: transfer to ${to} first`);
+          cluster.guard(() => leader.transferLeadership(to));
+          break;
+        }
+        note(`remove ${node}`);
+        cluster.guard(() => leader.changeMembership({ type: 'remove', node }, (err) => cluster.trace.note(sched.nowMs, `remove ${node}: ${err ? err.message : 'applied'}`)));
+        break;
+      }
       case 'transfer': {
         const leader = cluster.leader();
         if (leader !== null) {
@@ -413,10 +461,18 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     });
   }
   // Convergence: every node applies the same history.
+  // The members at the end: the leader's configuration (removed nodes may still run; they are out).
+  const finalMembers = (): NodeId[] => {
+    const m = cluster.leader()?.core.membership;
+    return m === undefined ? cluster.everStarted() : [...m.voters, ...m.learners];
+  };
   const converged = (): boolean => {
-    const nodes = cluster.liveNodes();
+    const members = finalMembers();
     const target = cluster.checker.maxCommittedIndex;
-    return nodes.length === cluster.ids.length && nodes.every((n) => n.status().appliedIndex >= target);
+    return members.every((id) => {
+      const n = cluster.node(id);
+      return n !== null && !n.isStopped() && n.status().appliedIndex >= target;
+    });
   };
   if (!failed()) {
     const convergeDeadlineMs = sched.nowMs + 20 * electionTimeoutMs;
@@ -424,7 +480,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     proposing = false;
     cluster.runUntil(convergeDeadlineMs, () => sched.nowMs > ackedAfterHealMs + electionTimeoutMs && converged());
     if (!failed() && !converged()) {
-      const s = cluster.liveNodes().map((n) => `${n.id}:${n.status().appliedIndex}`).join(' ');
+      const s = finalMembers().map((id) => `${id}:${cluster.node(id)?.status().appliedIndex ?? 'down'}`).join(' ');
       cluster.checker.violations.push({
         property: 'convergence',
         node: null,
@@ -434,9 +490,10 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     }
   }
   if (!failed()) {
-    cluster.checker.checkAcked(cluster.liveNodes());
-    // Every node's state machine holds the same state (the store's digest, or the hash chain's).
-    const digests = new Set(cluster.ids.map((id) => cluster.digest(id)));
+    const members = finalMembers();
+    cluster.checker.checkAcked(members.map((id) => cluster.node(id)!));
+    // Every member's state machine holds the same state (the store's digest, or the hash chain's).
+    const digests = new Set(members.map((id) => cluster.digest(id)));
     if (digests.size > 1) {
       cluster.checker.violations.push({
         property: 'state-digest',

@@ -19,6 +19,7 @@ function args(over: Partial<SimArgs>): SimArgs {
     stopAtFirst: false,
     sessions: false,
     diskFaults: false,
+    membership: false,
     ...over,
   };
 }
@@ -33,6 +34,7 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
     { name: '300 seeds, 3 and 5 nodes, memory disk model', over: { seeds: range(1, 300) } },
     { name: '100 seeds with the real WAL on the faulty simulated disk (--disk-faults)', over: { seeds: range(1, 100), diskFaults: true } },
     { name: '100 seeds with the session store and its workload (--sessions)', over: { seeds: range(1, 100), sessions: true } },
+    { name: '100 seeds with membership changes mixed in (--membership): learners, promotions, removals', over: { seeds: range(1, 100), membership: true } },
   ];
   for (const c of campaigns) {
     it(c.name, async () => {

@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { runScenario } from './scenario.js';
 
-const data = workerData as { nodeCount?: number; bugs: string[]; faults: string[]; chaosMs: number; sessions: boolean; diskFaults: boolean };
+const data = workerData as { nodeCount?: number; bugs: string[]; faults: string[]; chaosMs: number; sessions: boolean; diskFaults: boolean; membership: boolean };
 parentPort!.on('message', (seed: number) => {
   try {
     run(seed);
@@ -28,6 +28,7 @@ function run(seed: number): void {
     chaosMs: data.chaosMs,
     sessions: data.sessions,
     diskFaults: data.diskFaults,
+    membership: data.membership,
   });
   parentPort!.postMessage(result);
 }
