@@ -185,6 +185,7 @@ export class BenchCluster {
   static async start(spec: ClusterSpec): Promise<BenchCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'sessionraft-bench-'));
     const c = new BenchCluster(spec, dir);
+    live.add(c);
     const ports = await freePorts(spec.size * 3);
     for (let k = 0; k < spec.size; k++) {
       const id = `n${k + 1}`;
@@ -230,7 +231,9 @@ export class BenchCluster {
     const child = spawn(
       process.execPath,
       [...exec, binPath, 'node', '--id', n.id, '--cluster-id', 'bench', '--nodes', spec, '--data-dir', n.dataDir, '--log-level', 'warn', '--log-format', 'json', ...this.spec.nodeArgs],
-      { stdio: ['ignore', fd, fd] },
+      // An IPC channel: a node started this way stops when the benchmark process goes away
+      // (bin/sessionraft.ts listens for 'disconnect'), so an interrupted run leaves no nodes behind.
+      { stdio: ['ignore', fd, fd, 'ipc'] },
     );
     closeSync(fd);
     n.child = child;
@@ -287,6 +290,33 @@ export class BenchCluster {
   /** Stops every node (SIGKILL: the benchmark needs no graceful handover) and removes the directory. */
   async stop(keepDir = false): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.kill(n, this.spec.cpuProfDir !== undefined ? 'SIGTERM' : 'SIGKILL')));
+    live.delete(this);
     if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
   }
+
+  /** Synchronous last resort (process exit): SIGKILL every node by pid, remove the directory. */
+  killAllNow(): void {
+    for (const n of this.nodes) {
+      if (this.isRunning(n)) {
+        try {
+          process.kill(n.child!.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Clusters not stopped yet: killed if the benchmark process exits first (an error, Ctrl-C). */
+const live = new Set<BenchCluster>();
+process.once('exit', () => {
+  for (const c of live) c.killAllNow();
+});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const c of live) c.killAllNow();
+    process.exit(130);
+  });
 }
