@@ -64,6 +64,11 @@ export interface NodeOptions {
   readonly onApply?: (entries: readonly Entry[], results: readonly unknown[]) => void;
   /** Called once when the node stops because its disk failed. */
   readonly onFatal?: (err: Error) => void;
+  /**
+   * Started on empty storage without bootstrapping: refuse to vote or campaign until the
+   * configuration holds this node as a learner (see RaftContext.votingBarred).
+   */
+  readonly votingBarred?: boolean;
   /** Range sync of the state machine's data files during snapshot installation (seed 004). */
   readonly rangeSync?: RangeSyncStore;
   readonly rangeSyncOptions?: RangeSyncOptions;
@@ -197,6 +202,7 @@ export class RaftNode {
       corrupt: rec.corruption !== null,
       repairThroughIndex:
         rec.corruption === null ? 0 : rec.corruption.firstBadIndex === 0 ? Number.MAX_SAFE_INTEGER : rec.corruption.lastIndexSeen,
+      votingBarred: opts.votingBarred ?? false,
     };
     this.sender = new SnapshotSender(this.id, opts.snapshotTransfer, (m) => opts.transport.send(m.to, m));
     this.receiver = new SnapshotReceiver(this.id, opts.snapshotTransfer);

@@ -93,6 +93,12 @@ export interface RaftContext {
   /** Storage found damage: this node must not vote or lead until repaired through `repairThroughIndex`. */
   readonly corrupt: boolean;
   readonly repairThroughIndex: number;
+  /**
+   * Started on empty storage without bootstrapping: this node may have voted before under its ID
+   * and lost the record, so it must not vote or campaign until it is a learner of the cluster
+   * (added again after its old membership was removed), and then promoted.
+   */
+  readonly votingBarred: boolean;
 }
 
 export interface RaftInput {
@@ -102,6 +108,8 @@ export interface RaftInput {
   readonly commitIndex: number;
   readonly corrupt: boolean;
   readonly repairThroughIndex: number;
+  /** See RaftContext.votingBarred (default false). */
+  readonly votingBarred?: boolean;
 }
 
 /** A core over a (recovered) log; `membership` is the snapshot's or the bootstrap configuration. */
@@ -160,6 +168,16 @@ export function peersOf(core: RaftCore): NodeId[] {
   return out;
 }
 
+/** May this node vote (and so campaign)? A voter of the configuration in force, with trustworthy storage. */
+export function mayVote(core: RaftCore, ctx: RaftContext): boolean {
+  return isVoter(core, core.id) && !ctx.corrupt && !ctx.votingBarred;
+}
+
+/** A barred node becomes eligible once the configuration in force holds it as a learner. */
+export function liftVotingBar(core: RaftCore, d: Draft): void {
+  if (d.votingBarred && core.membership.learners.includes(core.id)) d.votingBarred = false;
+}
+
 export function randomizedElectionTicks(core: RaftCore): number {
   const min = core.config.electionTimeoutTicksMin;
   return min + Math.floor(core.random() * min);
@@ -167,7 +185,7 @@ export function randomizedElectionTicks(core: RaftCore): number {
 
 /** May this node start an election? Voters only, never with damaged storage. */
 export function canCampaign(core: RaftCore, ctx: RaftContext): boolean {
-  return isVoter(core, core.id) && !ctx.corrupt;
+  return mayVote(core, ctx);
 }
 
 /**

@@ -3,7 +3,7 @@
  * dissertation 4.2.3, 9.6).
  */
 import type { Draft, RaftCore, RaftContext } from './core.js';
-import { canCampaign, inLease, isVoter, randomizedElectionTicks } from './core.js';
+import { canCampaign, inLease, mayVote, randomizedElectionTicks } from './core.js';
 import type { EffectSink } from './effects.js';
 import { voteResult, type VoteResult } from './quorum.js';
 import type { NodeId, VoteRequest, VoteResponse } from './types.js';
@@ -30,7 +30,7 @@ function voteResponse(core: RaftCore, to: NodeId, term: number, granted: boolean
 /** A pre-vote never changes our state: grant when a real election would succeed with us. */
 export function answerPreVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest, fx: EffectSink): void {
   const granted =
-    msg.term > ctx.term && !inLease(core, ctx) && !ctx.corrupt && isVoter(core, core.id) && logUpToDate(core, msg);
+    msg.term > ctx.term && !inLease(core, ctx) && mayVote(core, ctx) && logUpToDate(core, msg);
   fx.push({
     type: 'send',
     params: { message: voteResponse(core, msg.from, granted ? msg.term : ctx.term, granted, true), afterDurable: false },
@@ -40,7 +40,7 @@ export function answerPreVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest
 /** RequestVote in our current term (after adopting a newer term, if any). */
 export function answerVote(core: RaftCore, d: Draft, msg: VoteRequest, fx: EffectSink): void {
   const canVote = d.vote === null || d.vote === msg.from;
-  const granted = canVote && !d.corrupt && isVoter(core, core.id) && logUpToDate(core, msg);
+  const granted = canVote && mayVote(core, d) && logUpToDate(core, msg);
   if (granted) {
     if (d.vote !== msg.from) {
       d.vote = msg.from;

@@ -4,7 +4,7 @@
  * §7).
  */
 import { assert } from './assert.js';
-import { refreshMembership, type Draft, type RaftCore, type RaftContext } from './core.js';
+import { liftVotingBar, refreshMembership, type Draft, type RaftCore, type RaftContext } from './core.js';
 import type { EffectSink } from './effects.js';
 import type { AppendRequest, AppendResponse, Heartbeat, NodeId, SnapshotChunk, SnapshotMeta } from './types.js';
 
@@ -86,7 +86,7 @@ export function handleAppend(core: RaftCore, d: Draft, msg: AppendRequest, fx: E
       if (truncating) log.truncateFrom(from);
       log.append(fresh);
       // A configuration takes effect as soon as its entry is in the log (and is undone with it).
-      refreshMembership(core);
+      if (refreshMembership(core)) liftVotingBar(core, d);
       fx.push({ type: 'persist', params: truncating ? { truncateFrom: from, entries: fresh } : { entries: fresh } });
     }
   }
@@ -148,6 +148,7 @@ export function handleSnapshotReceived(core: RaftCore, d: Draft, from: NodeId, m
   d.applyRequestedIndex = meta.index;
   core.baseMembership = meta.membership;
   refreshMembership(core);
+  liftVotingBar(core, d);
   fx.push({ type: 'installSnapshot', params: { meta } });
   // Replaced, not kept: void every entry the log held. Truncating only after meta.index would leave
   // an entry at meta.index that disagrees with the snapshot, and recovery would then have to throw

@@ -225,6 +225,7 @@ export function createRaftMachine(core: RaftCore) {
       votes: {},
       transferCampaign: false,
       corrupt: input.corrupt,
+      votingBarred: input.votingBarred ?? false,
       repairThroughIndex: input.repairThroughIndex,
     }),
     initial: 'follower',

@@ -215,6 +215,7 @@ export interface NodeOptions {
   readonly commitIndex?: number;
   readonly corrupt?: boolean;
   readonly repairThroughIndex?: number;
+  readonly votingBarred?: boolean;
 }
 
 /** One Raft node driven purely through `transition()`. */
@@ -255,6 +256,7 @@ export class PureNode {
       commitIndex: opts.commitIndex ?? opts.snapshot?.index ?? 0,
       corrupt: opts.corrupt ?? false,
       repairThroughIndex: opts.repairThroughIndex ?? 0,
+      votingBarred: opts.votingBarred ?? false,
     };
     const [snap, actions] = initialTransition(this.machine, input);
     this.snap = snap;
