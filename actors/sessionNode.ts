@@ -6,6 +6,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { CommandKind, type Command, type Envelope } from '../machines/commands.js';
+import type { MembershipChange } from '../machines/membership.js';
 import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../machines/types.js';
 import { ProposalError } from './proposals.js';
 import type { RangeSyncStore } from './rangeSync.js';
@@ -181,6 +182,36 @@ export class SessionNode {
     const out = this.planner.storeSession(session, replayClass, { envelope, context: { cb } satisfies Pending });
     if (out.status === 'duplicate') cb(null, out.result);
     else if (out.status === 'rejected') cb(toRequestError(out.error));
+  }
+
+  /**
+   * A single-server membership change (add a learner, promote a learner, remove a member). Only the
+   * leader accepts it; removing the leader itself starts a leadership transfer to the most
+   * up-to-date voter and answers NOT_LEADER with that voter, where the change can be retried.
+   */
+  changeMembership(change: MembershipChange, cb: (err: RequestError | null, entry?: Entry) => void): void {
+    if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    if (change.type === 'remove' && change.node === this.id) {
+      const st = this.raft.status();
+      let best: NodeId | null = null;
+      let bestMatch = -1;
+      for (const v of st.membership.voters) {
+        const pr = st.progress[v];
+        if (v !== this.id && pr !== undefined && pr.match > bestMatch) {
+          best = v;
+          bestMatch = pr.match;
+        }
+      }
+      if (best === null) return cb(new RequestError('MEMBERSHIP_LAST_VOTER', 'no other voter to hand leadership to'));
+      this.raft.transferLeadership(best);
+      return cb(new RequestError('NOT_LEADER', `removing the leader: leadership is moving to ${best}; retry there`, best));
+    }
+    this.raft.changeMembership(change, (err, _result, entry) => {
+      if (err === null) return cb(null, entry);
+      const code =
+        err.code === 'not-leader' ? 'NOT_LEADER' : err.code === 'proposal-lost' || err.code === 'node-stopped' || err.code === 'leader-changed' ? 'UNKNOWN_OUTCOME' : `MEMBERSHIP_${err.code.toUpperCase().replace(/-/g, '_')}`;
+      cb(new RequestError(code, err.detail ?? err.message, err.leader));
+    });
   }
 
   /** A linearizable read barrier (ReadIndex): cb(null) once reading the store is linearizable. */
