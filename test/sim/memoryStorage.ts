@@ -12,6 +12,8 @@ import type { Scheduler } from './scheduler.js';
 export interface DiskLatency {
   syncMsMin: number;
   syncMsMax: number;
+  /** A snapshot save takes this long, when set (else like a sync, up to twice as long). */
+  snapshotSaveMs?: number;
 }
 
 /** What survives a crash. */
@@ -114,7 +116,7 @@ export class MemSnapshotStore implements SnapshotStore {
   save(meta: SnapshotMeta, data: Uint8Array, cb: (err: Error | null) => void): void {
     const item = { meta, data };
     this.pending.push(item);
-    this.scheduler.schedule(this.rng.int(this.latency.syncMsMin, this.latency.syncMsMax * 2), () => {
+    this.scheduler.schedule(this.latency.snapshotSaveMs ?? this.rng.int(this.latency.syncMsMin, this.latency.syncMsMax * 2), () => {
       if (this.crashed) return;
       this.pending.splice(this.pending.indexOf(item), 1);
       if (this.disk.snapshot === null || this.disk.snapshot.meta.index < meta.index) this.disk.snapshot = item;
