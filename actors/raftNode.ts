@@ -256,6 +256,8 @@ export class RaftNode {
     // must not disturb the cluster). Everything else is judged by its term: a leader of a newer
     // configuration than ours (whose entries we may not have, or may have to truncate) must reach us.
     if (msg.type === 'vote' && !isMember(this.core, msg.from)) return this.count('vote-from-non-member');
+    // Raft answers an older term itself (a rejection carrying ours); count it like other rejections.
+    if (msg.term < this.term() && !(msg.type === 'voteResp' && msg.preVote)) this.count('stale-term');
     if (msg.type === 'snapshotResp') {
       const outcome = this.sender.onResponse(msg);
       if (outcome) this.step({ type: 'snapshot.sendDone', ...outcome });
