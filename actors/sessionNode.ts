@@ -10,7 +10,7 @@ import type { MembershipChange } from '../machines/membership.js';
 import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../machines/types.js';
 import { ProposalError } from './proposals.js';
 import type { RangeSyncStore } from './rangeSync.js';
-import { RaftNode, type NodeOptions, type NodeStatus } from './raftNode.js';
+import { RaftNode, type NodeHooks, type NodeOptions, type NodeStatus } from './raftNode.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './sessions/errors.js';
 import { Planner, type PlanOutcome, type Proposed } from './sessions/planner.js';
 import { ReplayScheduler } from './sessions/scheduler.js';
@@ -39,6 +39,8 @@ export interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | '
   readonly dataFileBytesMax?: number;
   /** Milliseconds since the epoch; used only by the leader (due times, replay). */
   readonly clock: () => number;
+  /** The host's Raft hooks (only those SessionNode does not use itself). */
+  readonly hooks?: Pick<NodeHooks, 'onMembershipChanged'>;
 }
 
 interface Pending {
@@ -115,6 +117,7 @@ export class SessionNode {
       stateMachine: store,
       rangeSync,
       hooks: {
+        ...(opts.hooks?.onMembershipChanged !== undefined ? { onMembershipChanged: opts.hooks.onMembershipChanged } : {}),
         onLeadershipChanged: (isLeader) => {
           this.scheduler.reset();
           if (isLeader) {
