@@ -29,6 +29,18 @@ export interface HostConfig {
   readonly nodes: Readonly<Record<string, NodeAddress>>;
   /** Nodes that receive the log but do not vote (must be in `nodes`). */
   readonly learners: readonly string[];
+  /**
+   * This node starts a brand-new cluster: on empty storage it may vote at once. Without it, a node
+   * on empty storage may have lost a vote it cast under its ID, so it does not vote until the
+   * configuration holds it as a learner again (removed, added back, promoted). `sessionraft cluster`
+   * sets it when no node of the cluster has Raft state yet.
+   */
+  readonly bootstrap: boolean;
+  /**
+   * This node joins a running cluster: `nodes` lists the cluster's voters and this node, which
+   * starts as a learner of that configuration (an operator adds it with `sessionraft member add`).
+   */
+  readonly join: boolean;
   readonly tickMs: number;
   readonly electionTimeoutTicksMin: number;
   readonly heartbeatIntervalTicks: number;
@@ -65,6 +77,8 @@ export const hostDefaults = {
   shutdownTransferMs: 2_000,
   logLevel: 'info' as LevelWithSilent,
   insecure: false,
+  bootstrap: false,
+  join: false,
 };
 
 /** The embedded local cluster (`sessionraft cluster`, `npm start`). */
@@ -143,6 +157,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_INSPECT) out.inspect = env.SESSIONRAFT_INSPECT;
   if (env.SESSIONRAFT_INSPECT_FILE) out.inspectFile = env.SESSIONRAFT_INSPECT_FILE;
   if (env.SESSIONRAFT_INSECURE) out.insecure = env.SESSIONRAFT_INSECURE === '1' || env.SESSIONRAFT_INSECURE === 'true';
+  if (env.SESSIONRAFT_BOOTSTRAP) out.bootstrap = env.SESSIONRAFT_BOOTSTRAP === '1' || env.SESSIONRAFT_BOOTSTRAP === 'true';
+  if (env.SESSIONRAFT_JOIN) out.join = env.SESSIONRAFT_JOIN === '1' || env.SESSIONRAFT_JOIN === 'true';
   return out;
 }
 
@@ -200,6 +216,12 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
   const learners = (raw.learners ?? []) as unknown;
   if (!Array.isArray(learners) || learners.some((l) => typeof l !== 'string' || nodes[l] === undefined)) throw new ConfigError('learners must name nodes listed in nodes');
   if (learners.length >= Object.keys(nodes).length) throw new ConfigError('at least one node must be a voter');
+  const bootstrap = raw.bootstrap === true;
+  const join = raw.join === true;
+  if (bootstrap && join) throw new ConfigError('--bootstrap starts a new cluster and --join joins a running one: give one of them');
+  if (join && Object.keys(nodes).filter((n) => n !== id && !(learners as string[]).includes(n)).length === 0) {
+    throw new ConfigError('--join needs the running cluster\'s voters in nodes (flag --nodes), besides this node');
+  }
   const delays = raw.replayDelaysMs;
   if (!Array.isArray(delays) || delays.length === 0 || delays.length > 16 || delays.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)) {
     throw new ConfigError('replayDelaysMs must list 1..16 non-negative integers (milliseconds)');
@@ -213,6 +235,8 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     dataDir: raw.dataDir,
     nodes,
     learners: learners as string[],
+    bootstrap,
+    join,
     tickMs: posInt(raw.tickMs, 'tickMs'),
     electionTimeoutTicksMin: posInt(raw.electionTimeoutTicksMin, 'electionTimeoutTicksMin'),
     heartbeatIntervalTicks: posInt(raw.heartbeatIntervalTicks, 'heartbeatIntervalTicks'),
