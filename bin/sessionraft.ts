@@ -9,9 +9,9 @@
  *
  * docs/operations.md is the reference (flags, environment, config file, ports, codes).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
@@ -78,6 +78,8 @@ interface NodeFlags {
   dataDir?: string;
   nodes?: string;
   learners?: string;
+  bootstrap?: boolean;
+  join?: boolean;
   tickMs?: number;
   electionTicks?: number;
   heartbeatTicks?: number;
@@ -107,6 +109,8 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.dataDir !== undefined) out.dataDir = f.dataDir;
   if (f.nodes !== undefined) out.nodes = parseNodesSpec(f.nodes);
   if (f.learners !== undefined) out.learners = f.learners.split(',').filter((s) => s.length > 0);
+  if (f.bootstrap === true) out.bootstrap = true;
+  if (f.join === true) out.join = true;
   if (f.tickMs !== undefined) out.tickMs = f.tickMs;
   if (f.electionTicks !== undefined) out.electionTimeoutTicksMin = f.electionTicks;
   if (f.heartbeatTicks !== undefined) out.heartbeatIntervalTicks = f.heartbeatTicks;
@@ -136,6 +140,8 @@ function addNodeFlags(c: Command): Command {
     .option('--data-dir <dir>', 'data directory: raft/ (log, snapshots) and store/ (data files) (SESSIONRAFT_DATA_DIR)')
     .option('--nodes <spec>', 'every node: id=host:raftPort:clientPort:adminPort,... (SESSIONRAFT_NODES)')
     .option('--learners <ids>', 'nodes that do not vote, comma-separated (SESSIONRAFT_LEARNERS)')
+    .option('--bootstrap', 'this node starts a new cluster: it may vote on empty storage (SESSIONRAFT_BOOTSTRAP; never on a node that lost its disk)')
+    .option('--join', "join a running cluster as a learner: --nodes lists the cluster's voters and this node; then `sessionraft member add` (SESSIONRAFT_JOIN)")
     .option('--tick-ms <ms>', `logical clock tick (default ${hostDefaults.tickMs})`, int('--tick-ms'))
     .option('--election-ticks <n>', `minimum election timeout in ticks, randomized in [n, 2n) (default ${hostDefaults.electionTimeoutTicksMin})`, int('--election-ticks'))
     .option('--heartbeat-ticks <n>', `leader heartbeat interval in ticks (default ${hostDefaults.heartbeatIntervalTicks})`, int('--heartbeat-ticks'))
@@ -255,6 +261,10 @@ program
       }
       nodeArgs.push('--inspect', 'ws://localhost:8080');
     }
+    // A new cluster only when no node has Raft state yet: a node whose directory alone was lost
+    // starts without --bootstrap and may not vote until removed and added again (issue 9).
+    const fresh = ids.every((id) => !existsSync(join(f.data, id, 'raft', 'hardstate')));
+    if (fresh) nodeArgs.push('--bootstrap');
     const cluster = new LocalCluster({ binPath: selfPath, nodes, dataRoot: f.data, clusterId: f.clusterId, nodeArgs, leaderTimeoutMs: f.leaderTimeoutMs, out: process.stdout });
     const t0 = Date.now();
     cluster.start();

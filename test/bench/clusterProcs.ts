@@ -5,7 +5,7 @@
  * /proc/<pid>/stat and /proc/<pid>/status. Every process is stopped by its pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -230,7 +230,9 @@ export class BenchCluster {
     }
     const child = spawn(
       process.execPath,
-      [...exec, binPath, 'node', '--id', n.id, '--cluster-id', 'bench', '--nodes', spec, '--data-dir', n.dataDir, '--log-level', 'warn', '--log-format', 'json', ...this.spec.nodeArgs],
+      [...exec, binPath, 'node', '--id', n.id, '--cluster-id', 'bench', '--nodes', spec, '--data-dir', n.dataDir, '--log-level', 'warn', '--log-format', 'json',
+        // A node that never voted (no hard state yet) bootstraps; a restarted one keeps its state (issue 9).
+        ...(existsSync(join(n.dataDir, 'raft', 'hardstate')) ? [] : ['--bootstrap']), ...this.spec.nodeArgs],
       // An IPC channel: a node started this way stops when the benchmark process goes away
       // (bin/sessionraft.ts listens for 'disconnect'), so an interrupted run leaves no nodes behind.
       { stdio: ['ignore', fd, fd, 'ipc'] },

@@ -3,7 +3,7 @@
  * ports, temporary directories, and bounded waits for conditions (never sleeps).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -86,7 +86,8 @@ export async function startInProcessCluster(n: number, overrides: Partial<HostCo
   for (const id of ids) zero[id] = { host: '127.0.0.1', raftPort: 0, clientPort: 0, adminPort: 0 };
   const hosts: NodeHost[] = [];
   for (const id of ids) {
-    const cfg = resolveHostConfig({ ...fastTiming, clusterId: 'test', nodes: zero, dataDir: join(dir, id), ...overrides, id });
+    // A brand-new cluster: every node may vote on its empty storage (issue 9).
+    const cfg = resolveHostConfig({ ...fastTiming, clusterId: 'test', nodes: zero, dataDir: join(dir, id), bootstrap: true, ...overrides, id });
     hosts.push(await NodeHost.start(cfg, { logger: quietLogger.child({ node: id }) }));
   }
   for (const h of hosts) for (const o of hosts) h.setPeer(o.id, o.address());
@@ -131,7 +132,27 @@ export interface NodeProcess {
   exited: Promise<number | null>;
 }
 
-export function spawnNode(id: string, nodes: Record<string, NodeAddress>, dataDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): NodeProcess {
+/**
+ * Whether a node may start with --bootstrap: it has no Raft hard state yet, so it never voted (the
+ * tests never take a node's disk away unless they mean to, and then pass `bootstrap: false`).
+ */
+export function neverVoted(dataDir: string): boolean {
+  return !existsSync(join(dataDir, 'raft', 'hardstate'));
+}
+
+/**
+ * `opts.bootstrap`: 'auto' (default) adds --bootstrap when the node never voted and neither
+ * --join nor --bootstrap is in `extra`; false never adds it (a node that lost its disk).
+ */
+export function spawnNode(
+  id: string,
+  nodes: Record<string, NodeAddress>,
+  dataDir: string,
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  opts: { bootstrap?: 'auto' | false } = {},
+): NodeProcess {
+  const bootstrap = opts.bootstrap !== false && !extra.includes('--join') && !extra.includes('--bootstrap') && neverVoted(dataDir);
   const spec = Object.entries(nodes)
     .map(([nid, a]) => `${nid}=${a.host}:${a.raftPort}:${a.clientPort}:${a.adminPort}`)
     .join(',');
@@ -155,6 +176,7 @@ export function spawnNode(id: string, nodes: Record<string, NodeAddress>, dataDi
     'info',
     '--log-format',
     'json',
+    ...(bootstrap ? ['--bootstrap'] : []),
     ...extra,
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
