@@ -232,24 +232,27 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
       if (new Set(Object.values(digests)).size !== 1) failures.push(`store digests differ: ${JSON.stringify(digests)}`);
       final = await finalState(c, sc, new Set(['replay']));
       if ((final as { truncated?: boolean }).truncated) failures.push('the final list was truncated (more sessions than listSessionsMax)');
-      // A stored session is due after its class delay by the clock of whichever node leads; with
-      // skewed clocks up to ±1.5 s apart, 1 s + 3 s + slack.
-      replay = await checkReplay(c, sc, w.replay, 15_000);
+      phase('final');
+
+      const ops = w.recorder.operations();
+      lin = lincheck(ops, 60_000);
+      if (lin.verdict !== 'linearizable') failures.push(`history ${lin.verdict}${lin.unknownReason ? ` (${lin.unknownReason})` : ''}`);
+      const q = queueCheck(ops, final);
+      queue = { ...q.counts, summary: formatQueueReport(q) };
+      if (!q.ok) failures.push(formatQueueReport(q).split('\n').slice(0, 6).join('; '));
+      stale = countStaleReads(ops);
+      if (stale.count > 0) failures.push(`${stale.count} stale reads, e.g. ${stale.examples.slice(0, 2).join('; ')}`);
+      phase('check');
+
+      // A stored session is due after its class delay (at most 1 s) by the clock of whichever node
+      // leads; clocks are up to 3 s apart under clock-skew: 1 s + 3 s + 4 s of slack. (A run that
+      // already failed waits 2 s: sessions may be lost for good.)
+      replay = await checkReplay(c, sc, w.replay, failures.length > 0 ? 2_000 : 8_000);
       for (const p of replay.problems) failures.push(`replay: ${p}`);
+      phase('replay');
     } finally {
       await sc.close();
     }
-    phase('final');
-
-    const ops = w.recorder.operations();
-    lin = lincheck(ops, 60_000);
-    if (lin.verdict !== 'linearizable') failures.push(`history ${lin.verdict}${lin.unknownReason ? ` (${lin.unknownReason})` : ''}`);
-    const q = queueCheck(ops, final);
-    queue = { ...q.counts, summary: formatQueueReport(q) };
-    if (!q.ok) failures.push(formatQueueReport(q).split('\n').slice(0, 6).join('; '));
-    stale = countStaleReads(ops);
-    if (stale.count > 0) failures.push(`${stale.count} stale reads, e.g. ${stale.examples.slice(0, 2).join('; ')}`);
-    phase('check');
   } catch (err) {
     error = (err as Error).stack ?? String(err);
     failures.push(`harness: ${(err as Error).message}`);

@@ -1,0 +1,85 @@
+/**
+ * A short campaign of the fault harness in `npm test`: every fault kind once, with real node
+ * processes behind per-link proxies (3 nodes; the ring and the bridge on 5), each run checked for
+ * linearizability, lost, duplicated, reordered or stale answers, equal digests, liveness and the
+ * replay sessions; plus evidence that the fault really happened (a torn tail cut at recovery,
+ * corruption found, messages dropped, links cut, stored sessions restored under skewed clocks).
+ *
+ * One fault application per run (rounds 1) keeps each run at 6-12 s on a 2-core box.
+ * `CHAOS_RESULTS=dir` keeps the reports (every run's directory, with logs and history on failure).
+ */
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultTiming, faultsFor, summaryTable } from './campaign.js';
+import type { Fault } from './faults.js';
+import { formatRunLine, runOne, type RunReport } from './run.js';
+
+const quiet = process.env.CHAOS_PROGRESS === undefined;
+
+describe('chaos: a short campaign over real processes (every fault once)', function () {
+  // Each run: start 3 (or 5) processes, fault, heal, restart all, converge, check: 6-15 s here.
+  this.timeout(60_000);
+  const reports: RunReport[] = [];
+  const resultsDir = process.env.CHAOS_RESULTS ?? mkdtempSync(join(tmpdir(), 'sessionraft-chaos-results-'));
+  let run = 0;
+
+  after(function () {
+    if (reports.length > 0) process.stdout.write(`\n${summaryTable(reports)}\n`);
+    if (process.env.CHAOS_RESULTS === undefined && reports.every((r) => r.pass)) rmSync(resultsDir, { recursive: true, force: true });
+    else process.stdout.write(`chaos reports in ${resultsDir}\n`);
+  });
+
+  async function check(fault: Fault, nodes: number): Promise<RunReport> {
+    run++;
+    const r = await runOne({
+      run,
+      fault,
+      nodes,
+      seed: 1000 + run,
+      plant: [],
+      workers: 6,
+      timing: defaultTiming,
+      rounds: 1,
+      resultsDir,
+      keep: false,
+      progress: quiet ? () => {} : (l) => process.stderr.write(`${l}\n`),
+    });
+    reports.push(r);
+    if (!quiet || !r.pass) process.stdout.write(`${formatRunLine(r)}\n`);
+    expect(r.failures, `${formatRunLine(r)}\n${r.timeline.join('\n')}\nreport: ${r.dir}`).to.deep.equal([]);
+    expect(r.lincheck?.verdict).to.equal('linearizable');
+    expect(r.queue?.lost).to.equal(0);
+    expect(r.queue?.duplicated).to.equal(0);
+    expect(r.staleReads).to.equal(0);
+    expect(r.ops.ok, 'acknowledged operations').to.be.greaterThan(20);
+    expect(r.liveness.ok).to.equal(true);
+    expect(new Set(Object.values(r.digests)).size).to.equal(1);
+    return r;
+  }
+
+  for (const fault of faultsFor(3)) {
+    it(`3 nodes: ${fault.name} (${fault.description})`, async () => {
+      const r = await check(fault, 3);
+      // Evidence that the fault took effect.
+      if (fault.name === 'torn-tail') expect(r.evidence.tornTailsCut, 'torn tails cut at recovery').to.be.at.least(1);
+      if (fault.name === 'bit-flip') expect(r.evidence.corruptionFound, 'corruption found at recovery').to.be.at.least(1);
+      if (fault.name === 'loss') expect(r.network?.dropped, 'messages dropped').to.be.greaterThan(0);
+      if (/isolate|minority|one-way/.test(fault.name)) expect(r.network?.cut, 'connections cut').to.be.greaterThan(0);
+      if (fault.name.startsWith('kill') || fault.name === 'torn-tail' || fault.name === 'bit-flip' || fault.name === 'clock-skew') {
+        expect(r.timeline.some((l) => l.includes('kill -9'))).to.equal(true);
+      }
+      if (fault.name === 'pause-leader') expect(r.timeline.some((l) => l.includes('SIGSTOP'))).to.equal(true);
+      if (fault.name === 'clock-skew') expect(r.replay?.restored, 'stored sessions restored under skewed clocks').to.be.greaterThan(0);
+    });
+  }
+
+  for (const name of ['ring', 'bridge']) {
+    it(`5 nodes: ${name}`, async () => {
+      const fault = faultsFor(5).find((f) => f.name === name)!;
+      const r = await check(fault, 5);
+      expect(r.network?.cut, 'connections cut').to.be.greaterThan(0);
+    });
+  }
+});
