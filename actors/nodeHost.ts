@@ -15,10 +15,11 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultRaftConfig } from '../machines/config.js';
 import type { PlantedBug } from '../machines/core.js';
-import type { NodeId, RaftMessage } from '../machines/types.js';
+import type { Membership, NodeId, RaftMessage } from '../machines/types.js';
 import { openLogAsync } from '../storage/openLog.js';
 import { realFs } from '../storage/realFs.js';
 import type { Wal } from '../storage/wal.js';
+import { formatMemberAddress, parseMemberAddress } from '../transport/address.js';
 import { AdminHttp } from '../transport/adminHttp.js';
 import { ClientServer } from '../transport/clientServer.js';
 import { WsTransport } from '../transport/wsTransport.js';
@@ -87,6 +88,10 @@ export interface HostStatus {
   readonly snapshotIndex: number;
   readonly corrupt: boolean;
   readonly stopped: boolean;
+  /** Started on empty storage without --bootstrap: no vote until added back as a learner (issue 9). */
+  readonly votingBarred: boolean;
+  /** Why this node does not vote (votingBarred, a learner, not a member), with what to do; absent when it may. */
+  readonly votingNote?: string;
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
   readonly nodes: Record<NodeId, NodeView>;
@@ -94,6 +99,29 @@ export interface HostStatus {
   readonly store: { appliedIndex: number; activeSessions: number; activeBytes: number; dataFiles: number; clients: number; digest?: string };
   readonly client: { connections: number; subscriptions: number; rejectedTotal: number };
   readonly transport: { sent: number; received: number; dropped: number; rejectedTotal: number };
+}
+
+/** The configuration in force as `sessionraft member list` shows it (the leader's view). */
+export interface MembersView {
+  /** The node that answered (the leader, for the client op). */
+  readonly node: NodeId;
+  readonly leader: NodeId | null;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly lastIndex: number;
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** Per member: its address and, on the leader, its replication progress (lag = lastIndex - match). */
+  readonly members: Record<NodeId, { voter: boolean; address: string | null; self?: true; match?: number; next?: number; lag?: number; state?: string; recentActive?: boolean }>;
+}
+
+/** What an operator reads when a node on empty storage may not vote (log and /status). */
+function votingBarredNote(id: NodeId, address: string): string {
+  return (
+    `this node started on empty storage without --bootstrap: it may have voted as ${id} before losing its data, so it does not vote or campaign ` +
+    `until the cluster holds it as a learner again. On the cluster: \`sessionraft member remove ${id}\`, then \`sessionraft member add ${id} ${address} --promote-when-caught-up\` ` +
+    `(or start it under a new ID with --join and add that). Only the nodes of a brand-new cluster start with --bootstrap.`
+  );
 }
 
 function ep(host: string, port: number): string {
@@ -120,6 +148,13 @@ export class NodeHost {
   private stopping: Promise<void> | null = null;
   private readonly rejections: RejectionLog;
   private fatal: Error | null = null;
+  /** Mirrors the Raft node's bar (set at start, lifted once the configuration holds us as a learner). */
+  private votingBarred = false;
+  /** Configuration changes that arrived before the ports were bound (applied at the end of boot). */
+  private ready = false;
+  private pendingMembership: Membership | null = null;
+  /** Members whose address nobody told us: they may connect to us, we cannot dial them. */
+  private readonly addressless = new Set<NodeId>();
   // What was logged last (role changes, leader changes, snapshots).
   private seenRole: Role | null = null;
   private seenTerm = -1;
@@ -172,6 +207,15 @@ export class NodeHost {
       { term: rec.hardState.term, index: rec.entries.length > 0 ? rec.entries[rec.entries.length - 1]!.index : (rec.snapshot?.index ?? 0), snapshot: rec.snapshot?.index ?? 0 },
       'log recovered',
     );
+    // A node on empty storage may have voted under its ID before losing its disk: unless it
+    // starts a new cluster (--bootstrap), it must not vote until it is a learner again (issue 9).
+    const emptyStorage = rec.hardState.term === 0 && rec.hardState.vote === null && rec.entries.length === 0 && rec.snapshot === null;
+    this.votingBarred = emptyStorage && !cfg.bootstrap;
+    if (this.votingBarred && cfg.join) {
+      log.info({ code: 'NODE_JOINING' }, `joining the cluster as a learner: run \`sessionraft member add ${cfg.id} ${formatMemberAddress(self)}\` against the cluster, then \`sessionraft member promote ${cfg.id}\` once it caught up (or \`member add --promote-when-caught-up\`)`);
+    } else if (this.votingBarred) {
+      log.warn({ code: 'NODE_VOTING_BARRED' }, votingBarredNote(cfg.id, formatMemberAddress(self)));
+    }
     this.store = new SessionsStore({
       fs: new NodeSessionFs(join(cfg.dataDir, 'store')),
       ...(cfg.storeLimits !== undefined ? { limits: cfg.storeLimits } : {}),
@@ -206,10 +250,18 @@ export class NodeHost {
       ...(cfg.inspectTicks === true ? { includeTicks: true } : {}),
       logger: log,
     });
-    const voters = [...this.nodes.keys()].filter((id) => !cfg.learners.includes(id));
+    // The bootstrap configuration (used until the log or a snapshot holds one) carries every
+    // member's address, so that members added later learn where everyone is. A joining node is a
+    // learner of the cluster's voters.
+    const learners = cfg.join ? [...cfg.learners.filter((id) => id !== cfg.id), cfg.id] : [...cfg.learners];
+    const voters = [...this.nodes.keys()].filter((id) => !learners.includes(id));
+    const addresses: Record<NodeId, string> = {};
+    for (const [id, a] of this.nodes) if (a.raftPort !== 0 && a.clientPort !== 0 && a.adminPort !== 0) addresses[id] = formatMemberAddress(a);
     this.node = new SessionNode({
       id: cfg.id,
-      membership: { voters, learners: [...cfg.learners] },
+      membership: { voters, learners, ...(Object.keys(addresses).length > 0 ? { addresses } : {}) },
+      votingBarred: this.votingBarred,
+      hooks: { onMembershipChanged: (m) => this.onMembershipChanged(m) },
       raft: { ...defaultRaftConfig, electionTimeoutTicksMin: cfg.electionTimeoutTicksMin, heartbeatIntervalTicks: cfg.heartbeatIntervalTicks },
       recovered: rec,
       snapshot: opened.snapshot,
@@ -278,10 +330,23 @@ export class NodeHost {
       client: () => this.clientServer.stats(),
     });
 
+    this.ready = true;
+    if (this.pendingMembership !== null) this.followMembership(this.pendingMembership);
+    this.pendingMembership = null;
+
     // 5. Time.
     this.ticker = setInterval(() => this.tick(), cfg.tickMs);
+    const m = this.node.status().membership;
     log.info(
-      { raft: ep(raftAddr.host, raftAddr.port), client: ep(clientAddr.host, clientAddr.port), admin: ep(adminAddr.host, adminAddr.port), voters, learners: cfg.learners, tickMs: cfg.tickMs },
+      {
+        raft: ep(raftAddr.host, raftAddr.port),
+        client: ep(clientAddr.host, clientAddr.port),
+        admin: ep(adminAddr.host, adminAddr.port),
+        voters: m.voters,
+        learners: m.learners,
+        votingBarred: this.votingBarred,
+        tickMs: cfg.tickMs,
+      },
       'node started',
     );
   }
@@ -292,6 +357,56 @@ export class NodeHost {
     this.nodes.set(id, a);
     this.transport.setPeer(id, { host: a.host, port: a.raftPort });
     this.clientServer.setEndpoint(id, ep(a.host, a.clientPort));
+  }
+
+  /** The configuration in force changed (Raft hook, synchronous after a step). */
+  private onMembershipChanged(m: Membership): void {
+    if (!this.ready) {
+      this.pendingMembership = m;
+      return;
+    }
+    this.followMembership(m);
+  }
+
+  /**
+   * Dial, accept and redirect to the members of the configuration in force, at the addresses it
+   * carries (they win over --nodes: they are what every node agrees on); forget the others (no
+   * dialing, their connections refused). A member nobody gave an address may still connect to us.
+   */
+  private followMembership(m: Membership): void {
+    const members = new Set([...m.voters, ...m.learners]);
+    for (const id of members) {
+      if (id === this.id) continue;
+      const text = m.addresses?.[id];
+      const a = text === undefined ? null : parseMemberAddress(text);
+      const known = this.nodes.get(id);
+      try {
+        if (a !== null && (known === undefined || formatMemberAddress(known) !== text)) {
+          this.logger.info({ peer: id, address: text, was: known === undefined ? null : formatMemberAddress(known) }, 'peer address from the configuration');
+          this.addressless.delete(id);
+          this.setPeer(id, a);
+        } else if (a === null && known === undefined && !this.addressless.has(id)) {
+          this.logger.warn({ peer: id }, 'a member without an address: it may connect to this node, which cannot dial it');
+          this.addressless.add(id);
+          this.transport.setPeer(id, null);
+        }
+      } catch (err) {
+        // e.g. a non-loopback address on a node without --insecure or TLS: counted as unreachable.
+        this.logger.error({ peer: id, address: text, err, code: (err as { code?: string }).code }, 'cannot use the address of a member');
+      }
+    }
+    for (const id of [...this.nodes.keys(), ...this.addressless]) {
+      if (id === this.id || members.has(id)) continue;
+      this.nodes.delete(id);
+      this.addressless.delete(id);
+      this.transport.removePeer(id);
+      this.logger.info({ peer: id }, 'node is not in the configuration: no longer dialed, its connections refused');
+    }
+    if (this.votingBarred && m.learners.includes(this.id)) {
+      this.votingBarred = false;
+      this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'this node is a learner of the cluster again: it votes once promoted');
+    }
+    this.logger.info({ voters: m.voters, learners: m.learners, self: m.voters.includes(this.id) ? 'voter' : m.learners.includes(this.id) ? 'learner' : 'not a member' }, 'configuration in force');
   }
 
   /** This node's own addresses as a NodeAddress (for setPeer on the others). */
@@ -385,6 +500,8 @@ export class NodeHost {
       snapshotIndex: st.snapshotIndex,
       corrupt: st.corrupt,
       stopped: st.stopped,
+      votingBarred: this.votingBarred,
+      ...(this.votingNote(st.membership) !== null ? { votingNote: this.votingNote(st.membership)! } : {}),
       voters,
       learners,
       nodes,
@@ -400,6 +517,33 @@ export class NodeHost {
       client: { connections: cs.connections, subscriptions: cs.subscriptions, rejectedTotal: cs.rejectedTotal },
       transport: { sent: ts.sent, received: ts.received, dropped: ts.dropped, rejectedTotal: ts.rejectedTotal },
     };
+  }
+
+  private votingNote(m: Membership): string | null {
+    if (this.votingBarred) return votingBarredNote(this.id, formatMemberAddress(this.address()));
+    if (m.learners.includes(this.id)) return `a learner: it receives the log and does not vote until promoted (sessionraft member promote ${this.id})`;
+    if (!m.voters.includes(this.id)) return 'not a member of the configuration in force (removed, or not added yet): it does not vote';
+    return null;
+  }
+
+  /** The configuration in force, each member's address and (on the leader) its progress. */
+  members(): MembersView {
+    const st: NodeStatus = this.node.status();
+    const m = st.membership;
+    const members: MembersView['members'] = {};
+    for (const id of [...m.voters, ...m.learners]) {
+      const known = this.nodes.get(id);
+      const address = m.addresses?.[id] ?? (known !== undefined && known.raftPort !== 0 ? formatMemberAddress(known) : null);
+      const p = st.progress[id];
+      members[id] = {
+        voter: m.voters.includes(id),
+        address,
+        ...(id === this.id ? { self: true as const } : {}),
+        ...(p !== undefined && id !== this.id ? { match: p.match, next: p.next, lag: Math.max(0, st.lastIndex - p.match), state: p.state, recentActive: p.recentActive } : {}),
+        ...(id === this.id && st.role === 'leader' ? { match: st.persistedIndex, lag: Math.max(0, st.lastIndex - st.persistedIndex) } : {}),
+      };
+    }
+    return { node: this.id, leader: st.leader, term: st.term, commitIndex: st.commitIndex, lastIndex: st.lastIndex, voters: m.voters, learners: m.learners, members };
   }
 
   /**
