@@ -25,9 +25,15 @@ export function rejectStaleLeader(core: RaftCore, ctx: RaftContext, from: NodeId
   fx.push({ type: 'send', params: { message: appendResponse(core, from, ctx.term, false, 0), afterDurable: false } });
 }
 
-/** Entries through `index` are committed and durable here: hand them to the state machine. */
+/**
+ * Committed entries go to the state machine: on a follower once they are also durable here; on the
+ * leader at once. The leader counts its own log toward a quorum only once durable (selfMatch), so
+ * whatever it committed is durable on a quorum with or without its own copy, and it may apply it
+ * while its own write is still in flight (dissertation 10.2.1: the leader writes in parallel with
+ * replication and may commit before its own write completes). A crash loses nothing committed.
+ */
 export function maybeApply(core: RaftCore, d: Draft, fx: EffectSink): void {
-  const durable = core.bugs.has('ack-before-persist') ? core.log.lastIndex() : core.log.persistedIndex;
+  const durable = core.leader !== null || core.bugs.has('ack-before-persist') ? core.log.lastIndex() : core.log.persistedIndex;
   const to = Math.min(d.commitIndex, durable);
   if (to > d.applyRequestedIndex) {
     d.applyRequestedIndex = to;

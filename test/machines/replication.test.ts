@@ -102,6 +102,20 @@ describe('Rule 7 (§5.4.2, Figure 8): commitment by counting replicas of current
     expect(n1.ctx.commitIndex).to.equal(1);
   });
 
+  it('the leader applies what a quorum of followers made durable, before its own write completes', () => {
+    const n1 = new PureNode('n1', { config: { preVote: false }, voters: ['n1', 'n2', 'n3', 'n4', 'n5'] });
+    n1.campaign();
+    n1.step({ type: 'rpc.voteResp', msg: { type: 'voteResp', from: 'n2', to: 'n1', term: 1, granted: true, preVote: false } });
+    n1.step({ type: 'rpc.voteResp', msg: { type: 'voteResp', from: 'n3', to: 'n1', term: 1, granted: true, preVote: false } });
+    // n1's own copy of the no-op is never reported durable here.
+    expect(n1.step(ack('n2', 1, 1)).apply).to.deep.equal([]);
+    expect(n1.step(ack('n3', 1, 1)).apply).to.deep.equal([]); // 2 of 5 without n1's own copy
+    const fx = n1.step(ack('n4', 1, 1)); // 3 of 5, all of them followers
+    expect(n1.log.persistedIndex).to.equal(0);
+    expect(n1.ctx.commitIndex).to.equal(1);
+    expect(fx.apply).to.deep.equal([{ toIndex: 1 }]);
+  });
+
   it('a durability report for an entry that was since overwritten (different term) counts for nothing', () => {
     const n1 = new PureNode('n1', { config: { preVote: false } });
     n1.campaign();
