@@ -21,6 +21,9 @@
  *   [1, reqId, 10, subId]                                        unsubscribe   -> []
  *   [1, reqId, 11, withDigest]                                   status        -> [json bytes]
  *   [1, reqId, 12, session]                                      peek (this node's applied state, may be stale)
+ *   [1, reqId, 13, action, nodeId, address]                      member (leader only): action 0 list (nodeId, address ''),
+ *                                                                1 add a learner (address host:raftPort:clientPort:adminPort),
+ *                                                                2 promote a learner, 3 remove (address '')
  *
  * `client, seq, acked` is the exactly-once envelope (dissertation 6.3): the client ID from
  * register, the command's number (a retry reuses it), and "I hold the answers of every seq below
@@ -36,12 +39,15 @@
  *
  * Results: command `[ok, code, value, index, term, duplicate]` (value: the new session's or
  * client's ID, else empty; index and term of the entry, 0 for a retry answered from the client
- * table); get/peek `[found, topic, [records], appliedIndex]`; list `[[id, topic, bytes, records, ...], truncated]`.
+ * table); get/peek `[found, topic, [records], appliedIndex]`; list `[[id, topic, bytes, records, ...], truncated]`;
+ * member list `[json bytes]` (the configuration in force with each member's progress), a member change
+ * `[index, term]` (the configuration entry, applied when answered).
  */
 import { Decoder, Encoder } from 'cbor-x';
 import { scanCbor } from './cborScan.js';
 import { ClientError, ClientErrorCode } from './clientErrors.js';
 import { isTransportError } from './errors.js';
+import { parseMemberAddress } from './address.js';
 
 export const CLIENT_PROTOCOL_VERSION = 1;
 export const ID_BYTES = 16;
@@ -59,6 +65,7 @@ export const Op = {
   unsubscribe: 10,
   status: 11,
   peek: 12,
+  member: 13,
 } as const;
 export type OpName = keyof typeof Op;
 const OP_NAMES: readonly (OpName | undefined)[] = [
@@ -75,7 +82,14 @@ const OP_NAMES: readonly (OpName | undefined)[] = [
   'unsubscribe',
   'status',
   'peek',
+  'member',
 ];
+
+/** The `member` op's actions, by their wire number. */
+export const MemberAction = { list: 0, add: 1, promote: 2, remove: 3 } as const;
+export type MemberActionName = keyof typeof MemberAction;
+const MEMBER_ACTIONS: readonly MemberActionName[] = ['list', 'add', 'promote', 'remove'];
+const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export const ReplyKind = { result: 0, error: 1, delivery: 2, welcome: 3, subscriptionEnded: 4 } as const;
 
@@ -166,7 +180,8 @@ export type Request =
   | { readonly op: 'list'; readonly reqId: number; readonly topic: string; readonly limit: number }
   | { readonly op: 'subscribe'; readonly reqId: number; readonly topic: string }
   | { readonly op: 'unsubscribe'; readonly reqId: number; readonly subId: number }
-  | { readonly op: 'status'; readonly reqId: number; readonly withDigest: boolean };
+  | { readonly op: 'status'; readonly reqId: number; readonly withDigest: boolean }
+  | { readonly op: 'member'; readonly reqId: number; readonly action: MemberActionName; readonly node: string; readonly address: string };
 
 export interface CommandReply {
   readonly ok: boolean;
@@ -330,6 +345,8 @@ export function encodeRequest(r: Request): Uint8Array {
       return encoder.encode([...head, r.subId]);
     case 'status':
       return encoder.encode([...head, r.withDigest]);
+    case 'member':
+      return encoder.encode([...head, MemberAction[r.action], r.node, r.address]);
   }
 }
 
@@ -378,6 +395,18 @@ export function decodeRequest(frame: Uint8Array): Request {
     case 'status':
       arity(w, 4, 'status');
       return { op, reqId, withDigest: bool(w, 3, 'withDigest') };
+    case 'member': {
+      arity(w, 6, 'member');
+      const action = MEMBER_ACTIONS[uint(w, 3, 'member action')];
+      if (action === undefined) malformed('member action must be 0 (list), 1 (add), 2 (promote) or 3 (remove)');
+      const node = text(w, 4, 'node');
+      const address = text(w, 5, 'address');
+      if (action === 'list' ? node !== '' : !NODE_ID.test(node)) malformed(action === 'list' ? 'member list takes no node' : 'node must match [A-Za-z0-9_.-]{1,64}');
+      if (action === 'add' ? parseMemberAddress(address) === null : address !== '') {
+        malformed(action === 'add' ? 'address must be host:raftPort:clientPort:adminPort' : `member ${action} takes no address`);
+      }
+      return { op, reqId, action, node, address };
+    }
   }
 }
 
