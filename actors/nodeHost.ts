@@ -303,6 +303,7 @@ export class NodeHost {
       ...(cfg.clientLimits !== undefined ? { limits: cfg.clientLimits } : {}),
       logger: log.child({ component: 'client' }),
       status: (d) => this.status(d),
+      members: () => this.members(),
       onRejected: (code, op) => {
         if (code !== 'CLIENT_ERR_NOT_LEADER' && code !== 'CLIENT_ERR_NO_LEADER') this.rejections.note(code, { op }, 'client request rejected');
       },

@@ -11,6 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { RequestError, SessionNode } from '../actors/sessionNode.js';
 import { codecLimitsOf } from '../actors/sessions/options.js';
 import type { CommandResult, Subscription } from '../actors/sessions/index.js';
+import type { MembershipChange } from '../machines/membership.js';
 import { CommandKind, CommandView, commandKindNames, encodeCommand, parseCommand, type CodecLimits, type Command, type Envelope } from '../machines/commands.js';
 import type { Entry, NodeId } from '../machines/types.js';
 import { ClientError, ClientErrorCode } from './clientErrors.js';
@@ -51,6 +52,8 @@ export interface ClientServerOptions {
   readonly logger?: Logger;
   /** This node's status as JSON (the same as the admin port's /status). */
   readonly status: (withDigest: boolean) => unknown;
+  /** The configuration in force with each member's address and progress (`member list`, on the leader). */
+  readonly members?: () => unknown;
   /** A rejection was answered (metrics and rate-limited logs). */
   readonly onRejected?: (code: string, op: string) => void;
   /** A command finished on this node (leader): seconds from request to result. */
@@ -371,6 +374,27 @@ export class ClientServer {
       case 'status': {
         const json = JSON.stringify(this.opts.status(req.withDigest));
         return done(encodeResult(req.reqId, [textEncoder.encode(json)]));
+      }
+      case 'member': {
+        // Leader only, like commands: a follower's answer redirects. A list is read behind a
+        // ReadIndex barrier, so it is the configuration of a leader that still leads.
+        if (req.action === 'list') {
+          return node.read((err) => {
+            if (err) return this.requestFailed(err, fail);
+            done(encodeResult(req.reqId, [textEncoder.encode(JSON.stringify(this.opts.members?.() ?? null))]));
+          });
+        }
+        const change: MembershipChange =
+          req.action === 'add' ? { type: 'addLearner', node: req.node, address: req.address } : { type: req.action, node: req.node };
+        return node.changeMembership(change, (err, entry) => {
+          if (err === null) return done(encodeResult(req.reqId, [entry?.index ?? 0, entry?.term ?? 0]));
+          // An invalid change says which rule it breaks (MEMBERSHIP_ALREADY_MEMBER, _NOT_LEARNER...): pass that code on.
+          const detail = err.message.startsWith(`${err.code}: `) ? err.message.slice(err.code.length + 2) : err.message;
+          const inner = err.code === 'MEMBERSHIP_MEMBERSHIP_INVALID' ? /^(MEMBERSHIP_[A-Z_]+): (.*)$/.exec(detail) : null;
+          if (inner !== null) return fail(inner[1]!, inner[2]!);
+          if (err.code.startsWith('MEMBERSHIP_')) return fail(err.code, detail);
+          this.requestFailed(err, fail);
+        });
       }
     }
   }
