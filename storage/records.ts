@@ -12,7 +12,7 @@
  * Encoding writes each record straight into one growing buffer per batch: no per-entry objects.
  */
 import type { Entry } from '../machines/types.js';
-import { crc32Bytes, crc32Range } from './crc.js';
+import { crc32Range, crc32Span } from './crc.js';
 import { invariant } from './errors.js';
 import { FRAME_HEADER_BYTES, RecordType, writeFrameHeader, writeU32, writeU64 } from './frame.js';
 
@@ -96,7 +96,8 @@ export class BatchBuffer {
     writeU64(buf, p + 8, e.term);
     buf[p + 16] = e.kind;
     buf.set(e.data, p + ENTRY_FIELDS_BYTES);
-    const crc = crc32Bytes(e.data, crc32Range(buf, p, p + ENTRY_FIELDS_BYTES, 0));
+    // Fields and data are contiguous in the batch: one pass (a table loop when short).
+    const crc = crc32Span(buf, p, p + payloadBytes, 0);
     writeFrameHeader(buf, at, RecordType.entry, payloadBytes, crc);
     this.length = p + payloadBytes;
   }

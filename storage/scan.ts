@@ -11,7 +11,7 @@
  *   first bad record on are not returned.
  */
 import type { Entry, EntryKind } from '../machines/types.js';
-import { crc32Bytes, crc32Range } from './crc.js';
+import { crc32Range, crc32Span } from './crc.js';
 import {
   allZero,
   FRAME_HEADER_BYTES,
@@ -158,7 +158,7 @@ function applyRecord(
     if (n < ENTRY_FIELDS_BYTES) return { ok: false, code: 'log-framing', why: 'a short entry record' };
     // Zero-copy: the entry's data is a view into the segment buffer, and the checksum runs over it.
     const data = buf.subarray(p + ENTRY_FIELDS_BYTES, p + n);
-    if (crc32Bytes(data, crc32Range(buf, p, p + ENTRY_FIELDS_BYTES, 0)) !== cur.payloadCrc) {
+    if (crc32Span(buf, p, p + n, 0) !== cur.payloadCrc) {
       return { ok: false, code: 'log-checksum', why: 'an entry with a bad checksum' };
     }
     const index = readU64(buf, p);
@@ -258,7 +258,7 @@ export function salvageMaxIndex(buf: Uint8Array, from: number): number {
     }
     const p = cur.payloadStart;
     const n = cur.payloadBytes;
-    if (crc32Bytes(buf.subarray(p, p + n), 0) !== cur.payloadCrc) {
+    if (crc32Span(buf, p, p + n, 0) !== cur.payloadCrc) {
       at++;
       continue;
     }

@@ -59,6 +59,8 @@ export interface ClientOptions {
   readonly inflightCommandsMax?: number;
   /** Largest frame accepted from a node. Default 8 MiB. */
   readonly replyBytesMax?: number;
+  /** Random RFC 6455 masks on request frames. Default false: an all-zero mask, no XOR pass (see clientConnection.ts). */
+  readonly maskFrames?: boolean;
   readonly logger?: Logger;
   readonly random?: () => number;
 }
@@ -199,6 +201,7 @@ class Client implements SessionraftClient {
   private readonly backoffMax: number;
   private readonly inflightCommandsMax: number;
   private readonly replyBytesMax: number;
+  private readonly maskFrames: boolean;
   private readonly clusterId: string | null;
   private readonly logger: Logger | undefined;
   private readonly random: () => number;
@@ -234,6 +237,7 @@ class Client implements SessionraftClient {
     this.inflightCommandsMax = Math.min(num(opts.inflightCommandsMax, 128, 'inflightCommandsMax'), SEQ_SPAN_MAX);
     this.replyBytesMax = num(opts.replyBytesMax, defaultClientProtocolLimits.replyBytesMax, 'replyBytesMax');
     this.clusterId = opts.clusterId ?? null;
+    this.maskFrames = opts.maskFrames === true;
     this.logger = opts.logger;
     this.random = opts.random ?? Math.random;
     this.target = this.endpoints[0]!;
@@ -466,7 +470,7 @@ class Client implements SessionraftClient {
   private connection(endpoint: string): Connection {
     let c = this.conns.get(endpoint);
     if (c !== undefined && !c.closed) return c;
-    c = new Connection(endpoint, { connectTimeoutMs: this.connectTimeoutMs, replyBytesMax: this.replyBytesMax, clusterId: this.clusterId });
+    c = new Connection(endpoint, { connectTimeoutMs: this.connectTimeoutMs, replyBytesMax: this.replyBytesMax, clusterId: this.clusterId, maskFrames: this.maskFrames });
     const conn = c;
     conn.onSubscriptionEnded = (subId, err) => this.onSubscriptionEnded(conn, subId, err);
     conn.onClose = () => this.onConnectionClosed(conn);

@@ -67,9 +67,14 @@ export class ByteWriter {
     this.raw(b);
   }
 
-  /** The bytes written (without a copy when the buffer is exactly full). */
+  /**
+   * The bytes written: a view when the buffer is at most 1/8 larger than them (a writer sized by an
+   * upper bound, such as the manifest's: copying 8 MB to trim a few bytes cost more than keeping
+   * them), else a trimmed copy.
+   */
   finish(): Uint8Array {
-    return this.length === this.buf.length ? this.buf : this.buf.slice(0, this.length);
+    if (this.length === this.buf.length || this.buf.length - this.length <= this.length >>> 3) return this.buf.subarray(0, this.length);
+    return this.buf.slice(0, this.length);
   }
 
   /** The bytes so far, without copying (valid until the next write). */

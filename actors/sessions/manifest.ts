@@ -17,6 +17,7 @@
 import { REPLAY_CLASSES_MAX, dataFileName, readU32BE } from '../../machines/commands.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { ByteReader, ByteWriter, ManifestFormatError } from './binary.js';
+import { ArenaSessionSnapshot } from './sessionTable.js';
 import { SessionsError, SessionsErrorCode, type ResultCode } from './errors.js';
 import type { ClassMeta, ClientSnapshot, CommandResult, FileMeta, Manifest, RangeDigest, SessionSnapshot } from './types.js';
 
@@ -61,7 +62,8 @@ function sizeBound(m: Manifest): number {
   for (const f of m.files) n += 64 + 4 * f.restoredLengths.length + 36 * f.ranges.length;
   for (const s of m.sessions) {
     n += 26 + 3 * s.topic.length;
-    for (const r of s.records) n += 4 + r.length;
+    if (s instanceof ArenaSessionSnapshot) n += s.framed.length;
+    else for (const r of s.records) n += 4 + r.length;
   }
   for (const c of m.clients) {
     n += 40;
@@ -106,8 +108,14 @@ export function encodeManifest(m: Manifest): Uint8Array {
     w.u64(s.high);
     w.u64(s.low);
     w.str(s.topic);
-    w.u32(s.records.length);
-    for (const rec of s.records) w.bytes(rec);
+    if (s instanceof ArenaSessionSnapshot) {
+      // The arena is already (u32 len, bytes)*: one copy per session.
+      w.u32(s.count);
+      w.raw(s.framed);
+    } else {
+      w.u32(s.records.length);
+      for (const rec of s.records) w.bytes(rec);
+    }
   }
   w.u32(m.clients.length);
   for (const c of m.clients) {

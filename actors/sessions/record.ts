@@ -83,6 +83,22 @@ export function encodeStoredSession(
   return seal(out);
 }
 
+/** As encodeStoredSession, from records already framed as `(u32 length | bytes)*` (a session's arena). */
+export function encodeStoredSessionFramed(
+  dueMs: number,
+  sessionHigh: number,
+  sessionLow: number,
+  topicBytes: Uint8Array,
+  recordCount: number,
+  framed: Uint8Array,
+): Uint8Array {
+  const out = new Uint8Array(STORED_RECORD_HEADER_BYTES + topicBytes.length + framed.length);
+  writeHeader(out, 0, topicBytes.length, dueMs, sessionHigh, sessionLow, recordCount);
+  out.set(topicBytes, STORED_RECORD_HEADER_BYTES);
+  out.set(framed, STORED_RECORD_HEADER_BYTES + topicBytes.length);
+  return seal(out);
+}
+
 /** A record that occupies `length` bytes and holds no session (length >= the header). */
 export function encodeVoidRecord(length: number, dueMs: number, sessionHigh: number, sessionLow: number): Uint8Array {
   const out = new Uint8Array(length);

@@ -31,7 +31,7 @@ import { DataFiles, rangeHashOf, trashNameOf, type DataFile } from './dataFiles.
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import { decodeManifest, encodeManifest } from './manifest.js';
 import { codecLimitsOf, limitsFingerprint, resolveLimits, type StoreLimits, type StoreOptions } from './options.js';
-import { encodeStoredSession, encodeVoidRecord, parseRecordHeader, parseStoredSession, storedRecordLength, type RecordHeader } from './record.js';
+import { encodeStoredSessionFramed, encodeVoidRecord, parseRecordHeader, parseStoredSession, storedRecordLength, type RecordHeader } from './record.js';
 import { SessionTable, type Session } from './sessionTable.js';
 import { Subscriptions, type DeliveryCallback, type SubscribeOptions, type Subscription } from './subscriptions.js';
 import type { CommandResult, FileRange, Manifest, RangeChunk, SessionView, StoreDigest } from './types.js';
@@ -446,7 +446,7 @@ export class SessionsStore implements StateMachine {
     if (s !== undefined) {
       const len = storedRecordLength(s.topicBytes.length, s.recordCount, s.bytes);
       assert(len === v.length, `${where} planned ${v.length} bytes for session ${s.high}.${s.low}, whose record is ${len} bytes`);
-      bytes = encodeStoredSession(v.dueMs, s.high, s.low, s.topicBytes, s.records(), s.bytes);
+      bytes = encodeStoredSessionFramed(v.dueMs, s.high, s.low, s.topicBytes, s.recordCount, s.framed());
       this.sessions.remove(s);
       result = OK;
     } else {

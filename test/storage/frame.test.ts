@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
-import { crc32Bytes, crc32Range } from '../../storage/crc.js';
+import { crc32Bytes, crc32Range, crc32Span } from '../../storage/crc.js';
 import {
   FRAME_HEADER_BYTES,
   FrameStatus,
@@ -29,6 +29,19 @@ describe('storage framing', () => {
     assert.equal(crc32Range(buf, 0, buf.length, 0), crc32(buf));
     assert.equal(crc32Bytes(buf.subarray(10), crc32Range(buf, 0, 10, 0)), crc32(buf));
     assert.equal(crc32Bytes(new Uint8Array(0), 1234), 1234);
+    // Slicing-by-8 and the byte loop, short and long (zlib) paths, any split point, any alignment.
+    const big = Uint8Array.from({ length: 2000 }, (_, i) => (i * 131 + (i >> 3)) & 0xff);
+    for (const len of [0, 1, 7, 8, 9, 15, 17, 147, 511, 512, 513, 1999]) {
+      for (const start of [0, 1, 3, 8]) {
+        const end = Math.min(big.length, start + len);
+        const want = crc32(big.subarray(start, end));
+        assert.equal(crc32Range(big, start, end, 0), want, `range ${start}..${end}`);
+        assert.equal(crc32Span(big, start, end, 0), want, `span ${start}..${end}`);
+        assert.equal(crc32Bytes(big.subarray(start, end), 0), want, `bytes ${start}..${end}`);
+        const mid = start + ((end - start) >> 1);
+        assert.equal(crc32Span(big, mid, end, crc32Range(big, start, mid, 0)), want, `continued at ${mid}`);
+      }
+    }
   });
 
   it('keeps u64 values up to 2^53 - 1 and rejects larger ones on read', () => {
