@@ -21,6 +21,7 @@
  * a new client.
  */
 import type { Logger } from 'pino';
+import { formatMemberAddress, parseMemberAddress, type MemberAddress } from './address.js';
 import { backoffDelayMs } from './backoff.js';
 import { ClientError, ClientErrorCode } from './clientErrors.js';
 import { Connection, type RequestBody } from './clientConnection.js';
@@ -31,6 +32,7 @@ import {
   parseCommandReply,
   parseJsonReply,
   parseListReply,
+  parseMemberChangeReply,
   parseReplay,
   parseSessionReply,
   parseUintReply,
@@ -115,6 +117,40 @@ export interface ClientSubscription {
   close(): Promise<void>;
 }
 
+/** The configuration in force, from the leader (`member list`). */
+export interface MembersList {
+  /** The node that answered (the leader). */
+  readonly node: string;
+  readonly leader: string | null;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly lastIndex: number;
+  readonly voters: string[];
+  readonly learners: string[];
+  /** Each member's address (host:raftPort:clientPort:adminPort) and its replication progress on the leader (lag = lastIndex - match). */
+  readonly members: Record<string, { voter: boolean; address: string | null; self?: true; match?: number; next?: number; lag?: number; state?: string; recentActive?: boolean }>;
+}
+
+export interface MemberChangeOutcome {
+  /** The configuration entry (0 when `alreadyApplied`). */
+  readonly index: number;
+  readonly term: number;
+  /** A retry after an attempt of unknown outcome found the change already made. */
+  readonly alreadyApplied: boolean;
+  readonly attempts: number;
+}
+
+export interface CatchUpOptions {
+  /** Promote once the learner's lag on the leader is at most this. Default 1,000 (the leader checks its own limit too). */
+  readonly lagEntriesMax?: number;
+  /** And once it holds at least this index (default: the commit index when the wait starts): caught up once. */
+  readonly sinceIndex?: number;
+  /** Give up (CLIENT_ERR_TIMEOUT, with the last match and lag) after this long. Default 60,000 ms. */
+  readonly timeoutMs?: number;
+  /** Poll the leader's progress this often. Default 100 ms. */
+  readonly pollMs?: number;
+}
+
 export interface SessionraftClient {
   /** This client's ID (32 hex digits) once registered. */
   readonly clientId: string | null;
@@ -133,6 +169,19 @@ export interface SessionraftClient {
   subscribe(topic: string, handler: (d: Delivery) => void, opts?: SubscribeOptions): Promise<ClientSubscription>;
   /** A node's status (its view of every node): of `endpoint`, or of whichever node answers. */
   status(opts?: { endpoint?: string; digest?: boolean }): Promise<unknown>;
+  /** The configuration in force with each member's address and progress (from the leader). */
+  members(): Promise<MembersList>;
+  /**
+   * Adds a node as a learner (it receives the log, does not vote) at `address`
+   * (`host:raftPort:clientPort:adminPort`); with `promoteWhenCaughtUp`, promotes it once caught up.
+   */
+  addLearner(id: string, address: string | MemberAddress, opts?: { promoteWhenCaughtUp?: boolean | CatchUpOptions }): Promise<MemberChangeOutcome & { promoted?: MemberChangeOutcome }>;
+  /** Makes a learner a voter (the leader refuses MEMBERSHIP_LEARNER_BEHIND while it lags). */
+  promote(id: string): Promise<MemberChangeOutcome>;
+  /** Waits until a learner caught up (polling the leader's progress), then promotes it. */
+  promoteWhenCaughtUp(id: string, opts?: CatchUpOptions): Promise<MemberChangeOutcome>;
+  /** Removes a voter or a learner; removing the leader moves leadership first and retries at the new leader. */
+  removeMember(id: string): Promise<MemberChangeOutcome>;
   close(): Promise<void>;
 }
 
@@ -190,7 +239,13 @@ interface RunOptions {
   readonly endpoint?: string;
   /** The request must reach the leader (follow NOT_LEADER). */
   readonly leader: boolean;
+  /** Told of every failed attempt (member changes: was an earlier outcome unknown?). */
+  readonly onAttemptError?: (err: ClientError) => void;
 }
+
+const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+/** After an attempt of unknown outcome, the refusal a retry gets when the change was made. */
+const ALREADY_MADE = { add: 'MEMBERSHIP_ALREADY_MEMBER', promote: 'MEMBERSHIP_ALREADY_VOTER', remove: 'MEMBERSHIP_NOT_MEMBER' } as const;
 
 class Client implements SessionraftClient {
   private readonly endpoints: string[];
@@ -388,6 +443,92 @@ class Client implements SessionraftClient {
     });
   }
 
+  // ---- membership -------------------------------------------------------------------------------
+
+  async members(): Promise<MembersList> {
+    const action = 'list';
+    return (await this.run(() => ({ op: 'member', action, node: '', address: '' }), parseJsonReply, { leader: true })) as MembersList;
+  }
+
+  async addLearner(
+    id: string,
+    address: string | MemberAddress,
+    opts: { promoteWhenCaughtUp?: boolean | CatchUpOptions } = {},
+  ): Promise<MemberChangeOutcome & { promoted?: MemberChangeOutcome }> {
+    const text = typeof address === 'string' ? address : formatMemberAddress(address);
+    if (parseMemberAddress(text) === null) throw new ClientError(ClientErrorCode.badArgument, `an address is host:raftPort:clientPort:adminPort, got ${JSON.stringify(text)}`);
+    const added = await this.memberChange('add', id, text);
+    const w = opts.promoteWhenCaughtUp;
+    if (w === undefined || w === false) return added;
+    // Caught up once: it holds at least the configuration entry that added it.
+    const catchUp = w === true ? {} : w;
+    const promoted = await this.promoteWhenCaughtUp(id, { ...(added.index > 0 ? { sinceIndex: added.index } : {}), ...catchUp });
+    return { ...added, promoted };
+  }
+
+  promote(id: string): Promise<MemberChangeOutcome> {
+    return this.memberChange('promote', id, '');
+  }
+
+  removeMember(id: string): Promise<MemberChangeOutcome> {
+    return this.memberChange('remove', id, '');
+  }
+
+  async promoteWhenCaughtUp(id: string, opts: CatchUpOptions = {}): Promise<MemberChangeOutcome> {
+    const lagMax = opts.lagEntriesMax ?? 1000;
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const pollMs = opts.pollMs ?? 100;
+    const deadline = Date.now() + timeoutMs;
+    let since = opts.sinceIndex ?? null;
+    let seen = 'no progress seen yet';
+    for (;;) {
+      if (this.closed) throw new ClientError(ClientErrorCode.closed, 'the client was closed');
+      const m = await this.members();
+      const p = m.members[id];
+      if (p === undefined) throw new ClientError('MEMBERSHIP_NOT_MEMBER', `${id} is not a member (add it as a learner first)`);
+      if (p.voter) return { index: 0, term: 0, alreadyApplied: true, attempts: 0 };
+      since ??= m.commitIndex;
+      if (p.match !== undefined && p.lag !== undefined) {
+        seen = `match ${p.match} (needs ${since}), lag ${p.lag} (at most ${lagMax})`;
+        if (p.match >= since && p.lag <= lagMax) {
+          try {
+            return await this.promote(id);
+          } catch (err) {
+            // The leader measures the lag itself; it may have grown since we looked.
+            if (!(err instanceof ClientError) || err.code !== 'MEMBERSHIP_LEARNER_BEHIND') throw err;
+            seen = err.detail;
+          }
+        }
+      }
+      if (Date.now() + pollMs > deadline) throw new ClientError(ClientErrorCode.timeout, `${id} did not catch up within ${timeoutMs} ms (${seen})`);
+      await this.sleep(pollMs);
+    }
+  }
+
+  /** One membership change, retried until a definitive answer; a retry that finds it made is a success. */
+  private async memberChange(action: 'add' | 'promote' | 'remove', node: string, address: string): Promise<MemberChangeOutcome> {
+    if (typeof node !== 'string' || !NODE_ID.test(node)) throw new ClientError(ClientErrorCode.badArgument, `a node ID matches [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(node)}`);
+    let attempts = 0;
+    let uncertain = false;
+    const onAttemptError = (err: ClientError): void => {
+      if (err.code === ClientErrorCode.unknownOutcome || err.code === ClientErrorCode.timeout || err.code === ClientErrorCode.connectionLost) uncertain = true;
+    };
+    try {
+      const r = await this.run(
+        () => {
+          attempts++;
+          return { op: 'member', action, node, address };
+        },
+        parseMemberChangeReply,
+        { leader: true, onAttemptError },
+      );
+      return { index: r.index, term: r.term, alreadyApplied: false, attempts };
+    } catch (err) {
+      if (uncertain && err instanceof ClientError && err.code === ALREADY_MADE[action]) return { index: 0, term: 0, alreadyApplied: true, attempts };
+      throw err;
+    }
+  }
+
   // ---- subscriptions ----------------------------------------------------------------------------
 
   async subscribe(topic: string, handler: (d: Delivery) => void, opts: SubscribeOptions = {}): Promise<ClientSubscription> {
@@ -520,6 +661,7 @@ class Client implements SessionraftClient {
       } catch (err) {
         if (!(err instanceof ClientError)) throw err;
         last = err;
+        ro.onAttemptError?.(err);
         switch (err.code) {
           case ClientErrorCode.notLeader:
             if (ro.endpoint === undefined && err.leaderEndpoint !== null && redirects < 3) {
@@ -547,6 +689,10 @@ class Client implements SessionraftClient {
           case ClientErrorCode.busy:
           case ClientErrorCode.tooManyInFlight:
           case 'SESSIONS_ERR_PLANNER_BUSY':
+          // Membership: one change at a time, a new leader's first entry, a leadership transfer.
+          case 'MEMBERSHIP_CONFIG_CHANGE_PENDING':
+          case 'MEMBERSHIP_CONFIG_CHANGE_TOO_EARLY':
+          case 'MEMBERSHIP_TRANSFER_IN_PROGRESS':
             break;
           default:
             throw err; // definitive: malformed, a limit, a rejected command, a closed client

@@ -525,6 +525,12 @@ export function parseUintReply(body: readonly unknown[], what: string): number {
   return uint(body, 0, what);
 }
 
+/** A member change's answer: the configuration entry (index, term). */
+export function parseMemberChangeReply(body: readonly unknown[]): { index: number; term: number } {
+  arity(body, 2, 'member change result');
+  return { index: uint(body, 0, 'index'), term: uint(body, 1, 'term') };
+}
+
 export function parseJsonReply(body: readonly unknown[]): unknown {
   arity(body, 1, 'status');
   const b = bytes(body, 0, 'status');
