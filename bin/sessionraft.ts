@@ -520,6 +520,51 @@ client
     }),
   );
 
+// ---- member --------------------------------------------------------------------------------------
+
+const member = program
+  .command('member')
+  .description('cluster membership (on the leader; followers redirect): list, add a learner, promote it, remove a node; prints JSON')
+  .option('--endpoints <list>', 'client endpoints host:port,... (SESSIONRAFT_ENDPOINTS; default the local cluster)')
+  .option('--cluster-id <id>', 'refuse nodes of another cluster')
+  .option('--timeout-ms <ms>', 'deadline of each request across retries', int('--timeout-ms'), 10_000);
+
+interface CatchUpFlags {
+  lagMax?: number;
+  catchUpTimeoutMs: number;
+}
+
+function catchUpOptions(o: CatchUpFlags): { lagEntriesMax?: number; timeoutMs: number } {
+  return { ...(o.lagMax !== undefined ? { lagEntriesMax: o.lagMax } : {}), timeoutMs: o.catchUpTimeoutMs };
+}
+
+member
+  .command('list')
+  .description("the configuration in force: voters, learners, each member's address and (leader's view) match and lag")
+  .action((_o, cmd: Command) => withClient(cmd, (c) => c.members()));
+member
+  .command('add <id> <address>')
+  .description('add a node as a learner (it receives the log, does not vote); address is host:raftPort:clientPort:adminPort')
+  .option('--promote-when-caught-up', 'then wait until it caught up (polling the leader) and promote it')
+  .option('--lag-max <n>', 'caught up: at most this many entries behind the leader (default 1000)', int('--lag-max'))
+  .option('--catch-up-timeout-ms <ms>', 'give up waiting for the catch-up after this long', int('--catch-up-timeout-ms'), 60_000)
+  .action((id: string, address: string, o: CatchUpFlags & { promoteWhenCaughtUp?: boolean }, cmd: Command) =>
+    withClient(cmd, (c) => c.addLearner(id, address, o.promoteWhenCaughtUp === true ? { promoteWhenCaughtUp: catchUpOptions(o) } : {})),
+  );
+member
+  .command('promote <id>')
+  .description('make a learner a voter (refused with MEMBERSHIP_LEARNER_BEHIND while it lags)')
+  .option('--when-caught-up', 'wait until it caught up (polling the leader), then promote')
+  .option('--lag-max <n>', 'caught up: at most this many entries behind the leader (default 1000)', int('--lag-max'))
+  .option('--catch-up-timeout-ms <ms>', 'give up waiting for the catch-up after this long', int('--catch-up-timeout-ms'), 60_000)
+  .action((id: string, o: CatchUpFlags & { whenCaughtUp?: boolean }, cmd: Command) =>
+    withClient(cmd, (c) => (o.whenCaughtUp === true ? c.promoteWhenCaughtUp(id, catchUpOptions(o)) : c.promote(id))),
+  );
+member
+  .command('remove <id>')
+  .description('remove a voter or a learner (removing the leader hands leadership over first); the node stops being dialed')
+  .action((id: string, _o, cmd: Command) => withClient(cmd, (c) => c.removeMember(id)));
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
