@@ -45,6 +45,7 @@
  */
 import { Decoder, Encoder } from 'cbor-x';
 import { scanCbor } from './cborScan.js';
+import { encodeAppendRequest, encodeCommandResultFast, tryDecodeAppendRequest, tryDecodeCommandResult } from './clientFastPath.js';
 import { ClientError, ClientErrorCode } from './clientErrors.js';
 import { isTransportError } from './errors.js';
 import { parseMemberAddress } from './address.js';
@@ -328,8 +329,10 @@ export function encodeRequest(r: Request): Uint8Array {
     case 'create':
       return encoder.encode([...head, ...wireEnvelope(r.envelope), r.topic]);
     case 'append':
-    case 'rewrite':
-      return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session, r.bytes]);
+    case 'rewrite': {
+      const e = r.envelope;
+      return encodeAppendRequest(r.reqId, Op[r.op], e === null ? EMPTY : e.client, e === null ? 0 : e.seq, e === null ? 0 : e.ackedBelowSeq, r.session, r.bytes);
+    }
     case 'store':
       return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session, r.replay.mode === 'class' ? 0 : 1, r.replay.value]);
     case 'destroy':
@@ -352,6 +355,12 @@ export function encodeRequest(r: Request): Uint8Array {
 
 /** Decodes and validates a request. Throws ClientError (MALFORMED or VERSION); never anything else. */
 export function decodeRequest(frame: Uint8Array): Request {
+  // Appends and rewrites in their canonical shape are read by hand (clientFastPath.ts).
+  return tryDecodeAppendRequest(frame) ?? decodeRequestGeneral(frame);
+}
+
+/** decodeRequest without the hand-written fast path (the reference it is tested against). */
+export function decodeRequestGeneral(frame: Uint8Array): Request {
   const w = scan(frame, 1);
   if (w.length < 3) malformed('a request is [version, reqId, op, ...]');
   const reqId = uint(w, 1, 'reqId');
@@ -415,6 +424,8 @@ export function decodeRequest(frame: Uint8Array): Request {
 const V = CLIENT_PROTOCOL_VERSION;
 
 export function encodeCommandResult(reqId: number, r: CommandReply): Uint8Array {
+  const fast = encodeCommandResultFast(reqId, r.ok, r.code, r.value ?? EMPTY, r.index, r.term, r.duplicate);
+  if (fast !== null) return fast;
   return encoder.encode([V, ReplyKind.result, reqId, r.ok, r.code, r.value ?? EMPTY, r.index, r.term, r.duplicate]);
 }
 
@@ -457,6 +468,11 @@ function recordList(a: readonly unknown[], i: number, what: string): Uint8Array[
 
 /** Decodes a frame from a node. Throws ClientError (MALFORMED or VERSION). */
 export function decodeServerFrame(frame: Uint8Array): ServerFrame {
+  return tryDecodeCommandResult(frame) ?? decodeServerFrameGeneral(frame);
+}
+
+/** decodeServerFrame without the hand-written fast path (the reference it is tested against). */
+export function decodeServerFrameGeneral(frame: Uint8Array): ServerFrame {
   const w = scan(frame, 2);
   const kind = uint(w, 1, 'kind');
   switch (kind) {

@@ -1,0 +1,139 @@
+/**
+ * The client protocol's hand-written hot path (transport/clientFastPath.ts) against the general
+ * path: the writers produce cbor-x's bytes, and the readers accept nothing the general decoder
+ * would decide differently (the property that makes the fast path safe at the gateway).
+ */
+import { Encoder } from 'cbor-x';
+import fc from 'fast-check';
+import assert from 'node:assert/strict';
+import { ClientError } from '../../transport/clientErrors.js';
+import {
+  decodeRequest,
+  decodeRequestGeneral,
+  decodeServerFrame,
+  decodeServerFrameGeneral,
+  encodeCommandResult,
+  encodeRequest,
+  type Request,
+} from '../../transport/clientProtocol.js';
+import { tryDecodeAppendRequest, tryDecodeCommandResult } from '../../transport/clientFastPath.js';
+
+const strict = new Encoder({
+  useRecords: false, structuredClone: false, mapsAsObjects: false, tagUint8Array: false, pack: false, bundleStrings: false, sequential: false,
+  useSelfDescribedHeader: false, useTimestamp32: false, useFloat32: 0, alwaysUseFloat: false, largeBigIntToFloat: false, useToJSON: false,
+});
+
+const num = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: Number.MAX_SAFE_INTEGER }));
+const id = fc.uint8Array({ minLength: 16, maxLength: 16 });
+const data = fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 200, maxLength: 70_000 }));
+const envelope = fc.oneof(
+  fc.constant(null),
+  fc.record({ client: id, seq: fc.integer({ min: 1, max: 2 ** 40 }) }).chain((e) => fc.record({ client: fc.constant(e.client), seq: fc.constant(e.seq), ackedBelowSeq: fc.integer({ min: 0, max: e.seq }) })),
+);
+const appendReq = fc.record({
+  op: fc.constantFrom('append' as const, 'rewrite' as const),
+  reqId: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+  envelope,
+  session: id,
+  bytes: data,
+});
+
+/** Byte fields as hex, so that Buffers and Uint8Arrays compare equal. */
+function plain(v: unknown): unknown {
+  if (v instanceof Uint8Array) return { bytes: Buffer.from(v.buffer, v.byteOffset, v.length).toString('hex') };
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+/** The general decoder's verdict: a value, or the error's code. */
+function general<T>(f: () => T): { ok: true; value: unknown } | { ok: false; code: string } {
+  try {
+    return { ok: true, value: plain(f()) };
+  } catch (err) {
+    if (!(err instanceof ClientError)) throw err;
+    return { ok: false, code: err.code };
+  }
+}
+
+describe('client protocol fast path', () => {
+  it('writes an append or rewrite request as cbor-x does, and both decoders read it back the same (500 cases)', () => {
+    fc.assert(
+      fc.property(appendReq, (r) => {
+        const req = r as Request;
+        const frame = encodeRequest(req);
+        const e = r.envelope;
+        const wire = [1, r.reqId, r.op === 'append' ? 3 : 4, e === null ? new Uint8Array(0) : e.client, e?.seq ?? 0, e?.ackedBelowSeq ?? 0, r.session, r.bytes];
+        assert.deepEqual(Buffer.from(frame), Buffer.from(strict.encode(wire)));
+        const fast = tryDecodeAppendRequest(frame);
+        assert.notEqual(fast, null, 'the canonical shape is taken by the fast reader');
+        assert.deepEqual(plain(fast), plain(decodeRequestGeneral(frame)));
+        assert.deepEqual(plain(decodeRequest(frame)), plain(r));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('writes a command result as cbor-x does, and both decoders read it back the same (500 cases)', () => {
+    const code = fc.oneof(fc.constantFrom('OK', 'SESSIONS_ERR_SESSION_UNKNOWN', ''), fc.string({ maxLength: 40 }));
+    fc.assert(
+      fc.property(num, fc.boolean(), code, fc.oneof(fc.constant(new Uint8Array(0)), id), num, num, fc.boolean(), (reqId, ok, c, value, index, term, duplicate) => {
+        const frame = encodeCommandResult(reqId, { ok, code: c, value: value.length === 0 ? null : value, index, term, duplicate });
+        assert.deepEqual(Buffer.from(frame), Buffer.from(strict.encode([1, 0, reqId, ok, c, value, index, term, duplicate])));
+        assert.deepEqual(plain(decodeServerFrame(frame)), plain(decodeServerFrameGeneral(frame)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('never accepts a damaged, truncated or extended frame that the general decoder would decide otherwise (3,000 cases)', () => {
+    const mutation = fc.record({ at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }), cut: fc.nat({ max: 4 }), extra: fc.uint8Array({ maxLength: 3 }), how: fc.constantFrom('flip', 'cut', 'extend') });
+    fc.assert(
+      fc.property(appendReq, mutation, (r, m) => {
+        const good = Buffer.from(encodeRequest(r as Request));
+        let bad: Buffer;
+        if (m.how === 'flip') {
+          bad = Buffer.from(good);
+          const at = m.at % bad.length;
+          bad[at] = bad[at]! ^ m.xor;
+        } else if (m.how === 'cut') bad = good.subarray(0, Math.max(0, good.length - 1 - m.cut));
+        else bad = Buffer.concat([good, m.extra.length > 0 ? m.extra : Buffer.from([0])]);
+        const fast = tryDecodeAppendRequest(bad);
+        if (fast === null) return; // the general path decides
+        const ref = general(() => decodeRequestGeneral(bad));
+        assert.ok(ref.ok, `the fast reader accepted a frame the general decoder refuses (${ref.ok ? '' : ref.code})`);
+        assert.deepEqual(plain(fast), ref.value);
+      }),
+      { numRuns: 1500 },
+    );
+    fc.assert(
+      fc.property(num, fc.boolean(), id, num, num, mutation, (reqId, ok, value, index, term, m) => {
+        const good = Buffer.from(encodeCommandResult(reqId, { ok, code: 'OK', value, index, term, duplicate: !ok }));
+        let bad: Buffer;
+        if (m.how === 'flip') {
+          bad = Buffer.from(good);
+          const at = m.at % bad.length;
+          bad[at] = bad[at]! ^ m.xor;
+        } else if (m.how === 'cut') bad = good.subarray(0, Math.max(0, good.length - 1 - m.cut));
+        else bad = Buffer.concat([good, m.extra.length > 0 ? m.extra : Buffer.from([0])]);
+        const fast = tryDecodeCommandResult(bad);
+        if (fast === null) return;
+        const ref = general(() => decodeServerFrameGeneral(bad));
+        assert.ok(ref.ok, `the fast reader accepted a frame the general decoder refuses (${ref.ok ? '' : ref.code})`);
+        assert.deepEqual(plain(fast), ref.value);
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('leaves non-canonical but valid encodings to the general decoder, which accepts them', () => {
+    // reqId 5 written with a 1-byte argument (0x18 0x05): valid CBOR, not minimal.
+    const frame = Buffer.from(strict.encode([1, 999, 3, new Uint8Array(0), 0, 0, new Uint8Array(16), new Uint8Array([1, 2])]));
+    const at = frame.indexOf(0x19, 2); // 999 is 0x19 0x03 0xe7
+    const nonMinimal = Buffer.concat([frame.subarray(0, at), Buffer.from([0x1a, 0, 0, 0x03, 0xe7]), frame.subarray(at + 3)]);
+    assert.equal(tryDecodeAppendRequest(nonMinimal), null);
+    const r = decodeRequest(nonMinimal);
+    assert.equal(r.op, 'append');
+    assert.equal(r.reqId, 999);
+  });
+});
