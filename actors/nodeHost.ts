@@ -521,6 +521,9 @@ export class NodeHost {
   }
 
   private votingNote(m: Membership): string | null {
+    if (this.votingBarred && this.config.join) {
+      return `joining: it becomes a learner once added (sessionraft member add ${this.id} ${formatMemberAddress(this.address())}) and votes once promoted`;
+    }
     if (this.votingBarred) return votingBarredNote(this.id, formatMemberAddress(this.address()));
     if (m.learners.includes(this.id)) return `a learner: it receives the log and does not vote until promoted (sessionraft member promote ${this.id})`;
     if (!m.voters.includes(this.id)) return 'not a member of the configuration in force (removed, or not added yet): it does not vote';
