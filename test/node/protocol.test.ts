@@ -44,6 +44,15 @@ const requestArb: fc.Arbitrary<Request> = fc.oneof(
   fc.record({ op: fc.constant('subscribe' as const), reqId: reqIdArb, topic: fc.string({ maxLength: 20 }) }),
   fc.record({ op: fc.constant('unsubscribe' as const), reqId: reqIdArb, subId: fc.nat() }),
   fc.record({ op: fc.constant('status' as const), reqId: reqIdArb, withDigest: fc.boolean() }),
+  fc.record({ op: fc.constant('member' as const), reqId: reqIdArb, action: fc.constant('list' as const), node: fc.constant(''), address: fc.constant('') }),
+  fc.record({
+    op: fc.constant('member' as const),
+    reqId: reqIdArb,
+    action: fc.constant('add' as const),
+    node: fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),
+    address: fc.tuple(fc.constantFrom('127.0.0.1', 'node-4.example', '[::1]'), fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 1, max: 65535 })).map((t) => t.join(':')),
+  }),
+  fc.record({ op: fc.constant('member' as const), reqId: reqIdArb, action: fc.constantFrom('promote' as const, 'remove' as const), node: fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/), address: fc.constant('') }),
 );
 
 /** Uint8Array views and Buffers compare by content. */
@@ -108,6 +117,12 @@ describe('client protocol: codec', () => {
       ['replay mode 2', [1, 1, 5, new Uint8Array(0), 0, 0, id, 2, 0], 'CLIENT_ERR_MALFORMED'],
       ['a fractional seq', [1, 1, 6, id, 1.5, 0, id], 'CLIENT_ERR_MALFORMED'],
       ['a nested array', [1, 1, 7, [id]], 'CLIENT_ERR_MALFORMED'],
+      ['member action 4', [1, 1, 13, 4, 'n4', ''], 'CLIENT_ERR_MALFORMED'],
+      ['member add without an address', [1, 1, 13, 1, 'n4', ''], 'CLIENT_ERR_MALFORMED'],
+      ['member add with port 0', [1, 1, 13, 1, 'n4', '127.0.0.1:0:7104:7204'], 'CLIENT_ERR_MALFORMED'],
+      ['member promote with a bad ID', [1, 1, 13, 2, 'n 4', ''], 'CLIENT_ERR_MALFORMED'],
+      ['member remove with an address', [1, 1, 13, 3, 'n4', '127.0.0.1:1:2:3'], 'CLIENT_ERR_MALFORMED'],
+      ['member list naming a node', [1, 1, 13, 0, 'n4', ''], 'CLIENT_ERR_MALFORMED'],
     ];
     for (const [what, frame, code] of cases) {
       let got: unknown = null;
