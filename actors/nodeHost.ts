@@ -155,6 +155,8 @@ export class NodeHost {
   private pendingMembership: Membership | null = null;
   /** Members whose address nobody told us: they may connect to us, we cannot dial them. */
   private readonly addressless = new Set<NodeId>();
+  /** The members of the configuration this host last followed (null before the first). */
+  private lastMembers: ReadonlySet<NodeId> | null = null;
   // What was logged last (role changes, leader changes, snapshots).
   private seenRole: Role | null = null;
   private seenTerm = -1;
@@ -371,8 +373,9 @@ export class NodeHost {
 
   /**
    * Dial, accept and redirect to the members of the configuration in force, at the addresses it
-   * carries (they win over --nodes: they are what every node agrees on); forget the others (no
-   * dialing, their connections refused). A member nobody gave an address may still connect to us.
+   * carries (they win over --nodes: they are what every node agrees on); forget a node that leaves
+   * it (no dialing, its connections refused). A member nobody gave an address may still connect to
+   * us. Nodes of --nodes outside the first configuration followed stay peers (see below).
    */
   private followMembership(m: Membership): void {
     const members = new Set([...m.voters, ...m.learners]);
@@ -396,13 +399,24 @@ export class NodeHost {
         this.logger.error({ peer: id, address: text, err, code: (err as { code?: string }).code }, 'cannot use the address of a member');
       }
     }
-    for (const id of [...this.nodes.keys(), ...this.addressless]) {
-      if (id === this.id || members.has(id)) continue;
-      this.nodes.delete(id);
-      this.addressless.delete(id);
-      this.transport.removePeer(id);
-      this.logger.info({ peer: id }, 'node is not in the configuration: no longer dialed, its connections refused');
+    if (this.lastMembers === null) {
+      // At start: a node listed in --nodes but not in the configuration in force may be a member
+      // added while this node was away (a leader of a newer configuration must reach us, and we
+      // must answer it before our log shows it). Accepted, and dialed only when Raft answers it.
+      for (const id of this.nodes.keys()) {
+        if (id !== this.id && !members.has(id)) this.logger.info({ peer: id }, 'listed in --nodes but not in the configuration in force: accepted as a peer until a configuration change removes it');
+      }
+    } else {
+      // Left the configuration: no longer dialed, its connections refused (it cannot disturb us).
+      for (const id of this.lastMembers) {
+        if (id === this.id || members.has(id)) continue;
+        this.nodes.delete(id);
+        this.addressless.delete(id);
+        this.transport.removePeer(id);
+        this.logger.info({ peer: id }, 'node left the configuration: no longer dialed, its connections refused');
+      }
     }
+    this.lastMembers = members;
     if (this.votingBarred && m.learners.includes(this.id)) {
       this.votingBarred = false;
       this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'this node is a learner of the cluster again: it votes once promoted');
@@ -464,6 +478,7 @@ export class NodeHost {
     for (const [id, a] of this.nodes) {
       const isSelf = id === this.id;
       const voter = voters.includes(id);
+      if (!isSelf && !voter && !learners.includes(id)) continue; // a peer from --nodes that is not a member
       let role: NodeView['role'];
       if (isSelf) role = st.role;
       else if (st.leader === id) role = 'leader';

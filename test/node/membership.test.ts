@@ -377,3 +377,54 @@ describe('node: a node restarted on an empty data directory under its old ID', f
     expect((await c.get(sid))!.records.map(text)).to.deep.equal([...Array.from({ length: 21 }, (_, k) => `v${k}`), 'after']);
   });
 });
+
+describe('node: a node that missed membership changes while down follows a leader added meanwhile', function () {
+  this.timeout(30_000);
+  const dir = tempDir('missed');
+  const hosts = new Map<string, NodeHost>();
+  let c: SessionraftClient;
+
+  after(async () => {
+    await c?.close();
+    await Promise.all([...hosts.values()].map((h) => h.stop({ transfer: false })));
+    removeDir(dir);
+  });
+
+  it('n3 is down while n4 is added, promoted and made leader; restarted with n4 in --nodes, it accepts n4 and catches up', async () => {
+    const book = await addressBook(4);
+    const three: Record<string, NodeAddress> = { n1: book[0]!, n2: book[1]!, n3: book[2]! };
+    const all: Record<string, NodeAddress> = { ...three, n4: book[3]! };
+    for (const id of Object.keys(three)) hosts.set(id, await startHost(id, three, dir, { bootstrap: true }));
+    const list = (): NodeHost[] => [...hosts.values()];
+    await waitFor('a leader', () => leaderOf(list()), 5000);
+    c = createClient({ endpoints: Object.values(three).map(clientEp), clusterId: 'test' });
+    const { id: sid } = await c.createSession('missed');
+    await c.append(sid, 'a');
+    // n3 goes down (not the leader, so the others keep a quorum).
+    if (leaderOf(list())!.id === 'n3') {
+      hosts.get('n3')!.node.raft.transferLeadership('n1');
+      await waitFor('n1 to lead', () => leaderOf(list())?.id === 'n1', 5000);
+    }
+    await hosts.get('n3')!.stop({ transfer: false });
+    hosts.delete('n3');
+    hosts.set('n4', await startHost('n4', all, dir, { join: true }));
+    await c.addLearner('n4', formatMemberAddress(all.n4!), { promoteWhenCaughtUp: { timeoutMs: 10_000 } });
+    const lead = leaderOf(list())!;
+    lead.node.raft.transferLeadership('n4');
+    await waitFor('n4 to lead', () => leaderOf(list())?.id === 'n4', 5000);
+    await c.append(sid, 'b');
+
+    // n3 comes back: its log knows nothing of n4, its --nodes does. n4 dials it and must be accepted.
+    const n3 = await startHost('n3', all, dir, {});
+    hosts.set('n3', n3);
+    const n4 = hosts.get('n4')!;
+    await c.append(sid, 'c');
+    const target = n4.node.status().commitIndex;
+    // A probe round or two from n4 on loopback; 5 s bounds a slow machine.
+    await waitFor('n3 to catch up from n4', () => n3.node.status().appliedIndex >= target, 5000);
+    expect(n3.node.status().leader).to.equal('n4');
+    expect(n3.node.status().membership.voters).to.have.members(['n1', 'n2', 'n3', 'n4']);
+    const s = await c.peek(sid, { endpoint: clientEp(all.n3!) });
+    expect(s!.records.map(text)).to.deep.equal(['a', 'b', 'c']);
+  });
+});
