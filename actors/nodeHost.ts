@@ -157,6 +157,8 @@ export class NodeHost {
   private readonly addressless = new Set<NodeId>();
   /** The members of the configuration this host last followed (null before the first). */
   private lastMembers: ReadonlySet<NodeId> | null = null;
+  /** The configuration built from --nodes (the Raft core's until the log or a snapshot holds one). */
+  private bootMembership: Membership | null = null;
   // What was logged last (role changes, leader changes, snapshots).
   private seenRole: Role | null = null;
   private seenTerm = -1;
@@ -259,9 +261,10 @@ export class NodeHost {
     const voters = [...this.nodes.keys()].filter((id) => !learners.includes(id));
     const addresses: Record<NodeId, string> = {};
     for (const [id, a] of this.nodes) if (a.raftPort !== 0 && a.clientPort !== 0 && a.adminPort !== 0) addresses[id] = formatMemberAddress(a);
+    this.bootMembership = { voters, learners, ...(Object.keys(addresses).length > 0 ? { addresses } : {}) };
     this.node = new SessionNode({
       id: cfg.id,
-      membership: { voters, learners, ...(Object.keys(addresses).length > 0 ? { addresses } : {}) },
+      membership: this.bootMembership,
       votingBarred: this.votingBarred,
       hooks: { onMembershipChanged: (m) => this.onMembershipChanged(m) },
       raft: { ...defaultRaftConfig, electionTimeoutTicksMin: cfg.electionTimeoutTicksMin, heartbeatIntervalTicks: cfg.heartbeatIntervalTicks },
@@ -417,9 +420,11 @@ export class NodeHost {
       }
     }
     this.lastMembers = members;
-    if (this.votingBarred && m.learners.includes(this.id)) {
+    // Raft lifts the bar when a configuration from the leader (an entry or a snapshot) holds this
+    // node as a learner, not the bootstrap one a joining node starts with.
+    if (this.votingBarred && m !== this.bootMembership && m.learners.includes(this.id)) {
       this.votingBarred = false;
-      this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'this node is a learner of the cluster again: it votes once promoted');
+      this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'the cluster holds this node as a learner: it votes once promoted');
     }
     this.logger.info({ voters: m.voters, learners: m.learners, self: m.voters.includes(this.id) ? 'voter' : m.learners.includes(this.id) ? 'learner' : 'not a member' }, 'configuration in force');
   }
