@@ -541,7 +541,7 @@ export class NodeHost {
   }
 
   private votingNote(m: Membership): string | null {
-    if (this.votingBarred && this.config.join) {
+    if (this.votingBarred && this.config.join && !m.voters.includes(this.id)) {
       return `joining: it becomes a learner once added (sessionraft member add ${this.id} ${formatMemberAddress(this.address())}) and votes once promoted`;
     }
     if (this.votingBarred) return votingBarredNote(this.id, formatMemberAddress(this.address()));
