@@ -91,6 +91,22 @@ export function createRaftMachine(core: RaftCore) {
       enqueue.assign(d);
     });
 
+  /** A (pre-)candidate that hears from a leader of its term, or a newer one, follows it. */
+  const followLeaderOfTerm = {
+    'rpc.append': [
+      { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
+      { target: 'follower', actions: ['adoptTerm', 'handleAppend'] },
+    ],
+    'rpc.heartbeat': [
+      { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
+      { target: 'follower', actions: ['adoptTerm', 'handleHeartbeat'] },
+    ],
+    'rpc.snapshot': [
+      { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
+      { target: 'follower', actions: ['adoptTerm', 'handleSnapshotChunk'] },
+    ],
+  } as const;
+
   return setup({
     types: {
       context: {} as RaftContext,
@@ -306,18 +322,7 @@ export function createRaftMachine(core: RaftCore) {
             { guard: 'preVoteLoses', target: 'follower', actions: 'recordVote' },
             { guard: 'isPreVoteResponse', actions: 'recordVote' },
           ],
-          'rpc.append': [
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { target: 'follower', actions: ['adoptTerm', 'handleAppend'] },
-          ],
-          'rpc.heartbeat': [
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { target: 'follower', actions: ['adoptTerm', 'handleHeartbeat'] },
-          ],
-          'rpc.snapshot': [
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { target: 'follower', actions: ['adoptTerm', 'handleSnapshotChunk'] },
-          ],
+          ...followLeaderOfTerm,
         },
       },
       candidate: {
@@ -337,18 +342,7 @@ export function createRaftMachine(core: RaftCore) {
             { guard: 'voteLoses', target: 'follower', actions: 'recordVote' },
             { guard: 'isVoteResponse', actions: 'recordVote' },
           ],
-          'rpc.append': [
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { target: 'follower', actions: ['adoptTerm', 'handleAppend'] },
-          ],
-          'rpc.heartbeat': [
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { target: 'follower', actions: ['adoptTerm', 'handleHeartbeat'] },
-          ],
-          'rpc.snapshot': [
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { target: 'follower', actions: ['adoptTerm', 'handleSnapshotChunk'] },
-          ],
+          ...followLeaderOfTerm,
         },
       },
       leader: {
