@@ -10,12 +10,13 @@
  * than an election timeout; then everything closes in order (client port, ticks, node, transport,
  * log, store).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultRaftConfig } from '../machines/config.js';
 import type { PlantedBug } from '../machines/core.js';
-import type { Membership, NodeId, RaftMessage } from '../machines/types.js';
+import { decodeMembership } from '../machines/membership.js';
+import { EntryKind, type Membership, type NodeId, type RaftMessage } from '../machines/types.js';
 import { openLogAsync } from '../storage/openLog.js';
 import { realFs } from '../storage/realFs.js';
 import type { Wal } from '../storage/wal.js';
@@ -115,6 +116,27 @@ export interface MembersView {
   readonly members: Record<NodeId, { voter: boolean; address: string | null; self?: true; match?: number; next?: number; lag?: number; state?: string; recentActive?: boolean }>;
 }
 
+/** Writes a small file and makes it durable (the file, then its directory). */
+function writeDurably(path: string, text: string): void {
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  syncDir(join(path, '..'));
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** What an operator reads when a node on empty storage may not vote (log and /status). */
 function votingBarredNote(id: NodeId, address: string): string {
   return (
@@ -157,6 +179,8 @@ export class NodeHost {
   private readonly addressless = new Set<NodeId>();
   /** The members of the configuration this host last followed (null before the first). */
   private lastMembers: ReadonlySet<NodeId> | null = null;
+  /** The voting bar was lifted with the log through this index: the marker goes once more is durable. */
+  private barLiftIndex: number | null = null;
   /** The configuration built from --nodes (the Raft core's until the log or a snapshot holds one). */
   private bootMembership: Membership | null = null;
   // What was logged last (role changes, leader changes, snapshots).
@@ -213,8 +237,18 @@ export class NodeHost {
     );
     // A node on empty storage may have voted under its ID before losing its disk: unless it
     // starts a new cluster (--bootstrap), it must not vote until it is a learner again (issue 9).
+    // The bar outlives restarts (a marker file) until the configuration holds this node as a learner.
     const emptyStorage = rec.hardState.term === 0 && rec.hardState.vote === null && rec.entries.length === 0 && rec.snapshot === null;
-    this.votingBarred = emptyStorage && !cfg.bootstrap;
+    const marked = existsSync(this.barFile());
+    let inForce: Membership | null = opened.snapshot?.meta.membership ?? null;
+    for (const e of rec.entries) if (e.kind === EntryKind.config) inForce = decodeMembership(e.data);
+    if (marked && inForce !== null && inForce.learners.includes(cfg.id)) {
+      this.removeBarFile();
+      log.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'the configuration in the log holds this node as a learner: the voting bar is lifted');
+    } else {
+      this.votingBarred = marked || (emptyStorage && !cfg.bootstrap);
+      if (this.votingBarred && !marked) writeDurably(this.barFile(), `${new Date().toISOString()} started on empty storage without --bootstrap\n`);
+    }
     if (this.votingBarred && cfg.join) {
       log.info({ code: 'NODE_JOINING' }, `joining the cluster as a learner: run \`sessionraft member add ${cfg.id} ${formatMemberAddress(self)}\` against the cluster, then \`sessionraft member promote ${cfg.id}\` once it caught up (or \`member add --promote-when-caught-up\`)`);
     } else if (this.votingBarred) {
@@ -365,6 +399,20 @@ export class NodeHost {
     this.clientServer.setEndpoint(id, ep(a.host, a.clientPort));
   }
 
+  /** `<dataDir>/voting-barred`: present while this node may not vote (see votingBarred). */
+  private barFile(): string {
+    return join(this.config.dataDir, 'voting-barred');
+  }
+
+  private removeBarFile(): void {
+    try {
+      unlinkSync(this.barFile());
+      syncDir(this.config.dataDir);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOENT') this.logger.error({ err }, 'cannot remove the voting-barred marker');
+    }
+  }
+
   /** The configuration in force changed (Raft hook, synchronous after a step). */
   private onMembershipChanged(m: Membership): void {
     if (!this.ready) {
@@ -424,6 +472,8 @@ export class NodeHost {
     // node as a learner, not the bootstrap one a joining node starts with.
     if (this.votingBarred && m !== this.bootMembership && m.learners.includes(this.id)) {
       this.votingBarred = false;
+      // The marker stays until the configuration that lifted the bar is durable (a later entry is).
+      this.barLiftIndex = this.node.raft.log.lastIndex();
       this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'the cluster holds this node as a learner: it votes once promoted');
     }
     this.logger.info({ voters: m.voters, learners: m.learners, self: m.voters.includes(this.id) ? 'voter' : m.learners.includes(this.id) ? 'learner' : 'not a member' }, 'configuration in force');
@@ -442,6 +492,10 @@ export class NodeHost {
   private tick(): void {
     this.node.tick();
     const st = this.node.status();
+    if (this.barLiftIndex !== null && st.persistedIndex > this.barLiftIndex) {
+      this.barLiftIndex = null;
+      this.removeBarFile();
+    }
     if (st.leader !== this.seenLeader) {
       this.seenLeader = st.leader;
       this.logger.info({ term: st.term, leader: st.leader, role: st.role }, st.leader === null ? 'leader unknown' : 'leader changed');

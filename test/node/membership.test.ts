@@ -15,7 +15,7 @@
  * ticks, elections after 100-200 ms). Every wait is bounded and says what it waits for.
  */
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../actors/hostConfig.js';
@@ -329,7 +329,7 @@ describe('node: a node restarted on an empty data directory under its old ID', f
     const wipedId = list().find((h) => h !== first)!.id;
     await hosts.get(wipedId)!.stop({ transfer: false });
     rmSync(join(dir, wipedId), { recursive: true, force: true });
-    const wiped = await startHost(wipedId, nodes, dir, { bootstrap: false });
+    let wiped = await startHost(wipedId, nodes, dir, { bootstrap: false });
     hosts.set(wipedId, wiped);
     expect(wiped.status().votingBarred).to.equal(true);
     expect(wiped.status().votingNote).to.match(/empty storage without --bootstrap/);
@@ -341,6 +341,12 @@ describe('node: a node restarted on an empty data directory under its old ID', f
     await c.append(sid, 'v20');
     const target = first.node.status().commitIndex;
     await waitFor(`${wipedId} to catch up`, () => wiped.node.status().appliedIndex >= target, 5000);
+    // The bar outlives a restart, though its storage is no longer empty (a marker file).
+    expect(existsSync(join(dir, wipedId, 'voting-barred'))).to.equal(true);
+    await wiped.stop({ transfer: false });
+    wiped = await startHost(wipedId, nodes, dir, { bootstrap: true });
+    hosts.set(wipedId, wiped);
+    expect(wiped.status().votingBarred, '--bootstrap does not lift it either').to.equal(true);
 
     // The leader stops: the other survivor needs the wiped node's vote, which it refuses.
     const other = list().find((h) => h !== first && h !== wiped)!;
@@ -365,6 +371,8 @@ describe('node: a node restarted on an empty data directory under its old ID', f
     await waitFor('the wiped node to see itself a voter again', () => wiped.node.status().membership.voters.includes(wipedId), 5000);
     expect(wiped.status().votingBarred).to.equal(false);
     expect(wiped.status().votingNote).to.equal(undefined);
+    // The marker goes once the configuration that lifted the bar is durable (the promotion after it is).
+    await waitFor('the voting-barred marker to go', () => !existsSync(join(dir, wipedId, 'voting-barred')), 3000);
 
     // It votes: stop the leader; the other two elect one only with its vote.
     const lead = leaderOf(list())!;
