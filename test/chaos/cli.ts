@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   let interrupted = 0;
   process.on('SIGINT', () => {
     if (++interrupted > 1) process.exit(130);
-    process.stderr.write('chaos: interrupted; stopping after this run (Ctrl-C again to exit now, leaving node processes)\n');
+    process.stderr.write('chaos: interrupted; stopping after this run (Ctrl-C again to exit now; node processes are killed either way)\n');
   });
   const result = await runCampaign({
     faults: chosen,

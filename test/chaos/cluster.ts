@@ -92,6 +92,18 @@ async function listenPorts(n: number): Promise<number[]> {
   return out;
 }
 
+/** Clusters not destroyed yet: an exiting harness kills their processes (by pid) and removes their data. */
+const liveClusters = new Set<ChaosCluster>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const c of liveClusters) c.destroySync();
+  });
+}
+
 export class ChaosCluster {
   readonly ids: string[];
   readonly dir: string;
@@ -115,6 +127,8 @@ export class ChaosCluster {
 
   static async start(opts: ChaosClusterOptions): Promise<ChaosCluster> {
     const c = new ChaosCluster(opts, tempDir('chaos'));
+    installExitHook();
+    liveClusters.add(c);
     try {
       const ports = await listenPorts(3 * opts.size);
       c.ids.forEach((id, k) => {
@@ -440,10 +454,27 @@ export class ChaosCluster {
     for (const id of this.ids) writeFileSync(join(dir, `${id}.log`), this.output(id));
   }
 
+  /** For a harness that exits abruptly (a second Ctrl-C): SIGKILL by pid and remove the data, synchronously. */
+  destroySync(): void {
+    this.destroyed = true;
+    liveClusters.delete(this);
+    for (const p of this.procs.values()) {
+      if (p.child.exitCode === null && p.child.signalCode === null) {
+        try {
+          process.kill(p.child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    removeDir(this.dir);
+  }
+
   /** Stops every process by pid (SIGKILL, also paused ones), closes the proxies, removes the data. */
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    liveClusters.delete(this);
     const waits: Promise<unknown>[] = [];
     for (const p of this.procs.values()) {
       if (p.child.exitCode === null && p.child.signalCode === null) {

@@ -110,8 +110,11 @@ function networkFault(name: string, description: string, nodesMin: number, plan:
         const p = await plan(ctx);
         const mode = ctx.random() < 0.5 ? 'reset' : 'blackhole';
         ctx.cluster.cut(p.cut, mode);
-        ctx.log(`${p.label} (${mode})`);
-        await ctx.hold(5 * ctx.electionMs);
+        // 5 to 15 election timeouts: sometimes past the clients' operation timeout (10), so some
+        // operations end with an unknown outcome (info) and are retried by nobody.
+        const holdMs = Math.round((5 + 10 * ctx.random()) * ctx.electionMs);
+        ctx.log(`${p.label} (${mode}, ${holdMs} ms)`);
+        await ctx.hold(holdMs);
         ctx.cluster.healNetwork();
         ctx.log('heal');
         await ctx.hold(3 * ctx.electionMs);
