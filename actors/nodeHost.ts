@@ -177,6 +177,8 @@ export class NodeHost {
   private pendingMembership: Membership | null = null;
   /** Members whose address nobody told us: they may connect to us, we cannot dial them. */
   private readonly addressless = new Set<NodeId>();
+  /** Where nodes that left the configuration were (a member without a replicated address may come back). */
+  private readonly departed = new Map<NodeId, NodeAddress>();
   /** The members of the configuration this host last followed (null before the first). */
   private lastMembers: ReadonlySet<NodeId> | null = null;
   /** The voting bar was lifted with the log through this index: the marker goes once more is durable. */
@@ -440,6 +442,9 @@ export class NodeHost {
           this.logger.info({ peer: id, address: text, was: known === undefined ? null : formatMemberAddress(known) }, 'peer address from the configuration');
           this.addressless.delete(id);
           this.setPeer(id, a);
+        } else if (a === null && known === undefined && this.departed.has(id)) {
+          // Back (a removal undone by a truncation, or added again without an address): where it was.
+          this.setPeer(id, this.departed.get(id)!);
         } else if (a === null && known === undefined && !this.addressless.has(id)) {
           this.logger.warn({ peer: id }, 'a member without an address: it may connect to this node, which cannot dial it');
           this.addressless.add(id);
@@ -461,6 +466,8 @@ export class NodeHost {
       // Left the configuration: no longer dialed, its connections refused (it cannot disturb us).
       for (const id of this.lastMembers) {
         if (id === this.id || members.has(id)) continue;
+        const was = this.nodes.get(id);
+        if (was !== undefined) this.departed.set(id, was);
         this.nodes.delete(id);
         this.addressless.delete(id);
         this.transport.removePeer(id);
