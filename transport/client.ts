@@ -446,8 +446,7 @@ class Client implements SessionraftClient {
   // ---- membership -------------------------------------------------------------------------------
 
   async members(): Promise<MembersList> {
-    const action = 'list';
-    return (await this.run(() => ({ op: 'member', action, node: '', address: '' }), parseJsonReply, { leader: true })) as MembersList;
+    return (await this.run(() => ({ op: 'member', action: 'list', node: '', address: '' }), parseJsonReply, { leader: true })) as MembersList;
   }
 
   async addLearner(
