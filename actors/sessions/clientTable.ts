@@ -19,6 +19,13 @@ import type { ClientSnapshot, CommandResult } from './types.js';
 export class Client {
   /** Results by seq, for seq >= ackedBelowSeq. */
   readonly results = new Map<number, CommandResult>();
+  /**
+   * The seqs of `results`, ascending, from `seqsHead` on: dropping the acknowledged ones walks
+   * only those (copying every key on each advance was the largest cost of applying an enveloped
+   * append at 128 in flight).
+   */
+  private seqs: number[] = [];
+  private seqsHead = 0;
   ackedBelowSeq = 0;
   /** The LRU list (least recently active first). */
   prev: Client | null = null;
@@ -29,6 +36,40 @@ export class Client {
     readonly low: number,
     public lastIndex: number,
   ) {}
+
+  /** Remembers the result of `seq` (not remembered yet). */
+  remember(seq: number, result: CommandResult): void {
+    this.results.set(seq, result);
+    const seqs = this.seqs;
+    const n = seqs.length;
+    if (n === this.seqsHead || seqs[n - 1]! < seq) {
+      seqs.push(seq); // the common case: seqs arrive in order
+      return;
+    }
+    let lo = this.seqsHead;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqs[mid]! < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    seqs.splice(lo, 0, seq);
+  }
+
+  /** Forgets every result below `seq`. */
+  forgetBelow(seq: number): void {
+    const seqs = this.seqs;
+    let h = this.seqsHead;
+    while (h < seqs.length && seqs[h]! < seq) this.results.delete(seqs[h++]!);
+    if (h === seqs.length) {
+      this.seqs = [];
+      h = 0;
+    } else if (h > 64 && h * 2 > seqs.length) {
+      this.seqs = seqs.slice(h);
+      h = 0;
+    }
+    this.seqsHead = h;
+  }
 }
 
 const clientUnknown: CommandResult = Object.freeze({ ok: false, code: ResultCode.clientUnknown, value: null });
@@ -110,7 +151,7 @@ export class ClientTable {
     c.lastIndex = index;
     if (ackedBelowSeq > c.ackedBelowSeq) {
       c.ackedBelowSeq = ackedBelowSeq;
-      for (const s of [...c.results.keys()]) if (s < ackedBelowSeq) c.results.delete(s);
+      c.forgetBelow(ackedBelowSeq);
     }
     if (seq < c.ackedBelowSeq) return { apply: false, result: seqStale };
     const prev = c.results.get(seq);
@@ -120,7 +161,7 @@ export class ClientTable {
   }
 
   record(c: Client, seq: number, result: CommandResult): void {
-    c.results.set(seq, result.duplicate === true ? { ok: result.ok, code: result.code, value: result.value } : result);
+    c.remember(seq, result.duplicate === true ? { ok: result.ok, code: result.code, value: result.value } : result);
   }
 
   /** The result remembered for (client, seq): a result, 'stale' (acknowledged and forgotten), 'unknown' client, or undefined (not applied). */
@@ -152,7 +193,7 @@ export class ClientTable {
     for (const snap of clients) {
       const c = new Client(snap.high, snap.low, snap.lastIndex);
       c.ackedBelowSeq = snap.ackedBelowSeq;
-      for (const r of snap.results) c.results.set(r.seq, r.result);
+      for (const r of snap.results) c.remember(r.seq, r.result);
       if (this.byLow.has(c.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${c.high}.${c.low} listed twice`);
       this.byLow.set(c.low, c);
       this.linkLast(c);

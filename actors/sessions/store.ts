@@ -108,9 +108,10 @@ export class SessionsStore implements StateMachine {
     const results = new Array<CommandResult | null>(entries.length);
     for (let k = 0; k < entries.length; k++) {
       const e = entries[k]!;
-      assert(e.index === this.lastIndex + 1, `applying entry ${e.index} after ${this.lastIndex}`);
+      // (The messages are built only on failure: this loop runs for every entry.)
+      if (e.index !== this.lastIndex + 1) assert(false, `applying entry ${e.index} after ${this.lastIndex}`);
       // IDs are (term << 64 | index): with the index rising by one, the ID rises iff the term does not fall.
-      assert(e.term >= this.lastTerm && e.term <= Number.MAX_SAFE_INTEGER, `command ID ${e.term}.${e.index} after ${this.lastTerm}.${this.lastIndex}`);
+      if (e.term < this.lastTerm || e.term > Number.MAX_SAFE_INTEGER) assert(false, `command ID ${e.term}.${e.index} after ${this.lastTerm}.${this.lastIndex}`);
       this.lastIndex = e.index;
       this.lastTerm = e.term;
       if (e.kind !== EntryKind.command) {
