@@ -194,10 +194,11 @@ export class Wal implements DurableLog {
     let prevTerm = 0;
     for (let i = 0; i < w.entries.length; i++) {
       const e = w.entries[i]!;
-      invariant(e.index === next, `entry index ${e.index} where ${next} was expected`);
-      invariant(Number.isSafeInteger(e.term) && e.term >= prevTerm, `entry ${e.index} term ${e.term} invalid or decreasing`);
-      invariant(e.kind === 0 || e.kind === 1 || e.kind === 2, `entry ${e.index} kind ${e.kind} unknown`);
-      invariant(e.data instanceof Uint8Array && e.data.length <= this.limits.entryDataBytesMax, `entry ${e.index} data missing or too large`);
+      // Per entry: the messages are built only when a check fails.
+      if (e.index !== next) invariant(false, `entry index ${e.index} where ${next} was expected`);
+      if (!Number.isSafeInteger(e.term) || e.term < prevTerm) invariant(false, `entry ${e.index} term ${e.term} invalid or decreasing`);
+      if (e.kind !== 0 && e.kind !== 1 && e.kind !== 2) invariant(false, `entry ${e.index} kind ${e.kind} unknown`);
+      if (!(e.data instanceof Uint8Array) || e.data.length > this.limits.entryDataBytesMax) invariant(false, `entry ${e.index} data missing or too large`);
       prevTerm = e.term;
       next++;
       bytes += FRAME_HEADER_BYTES + ENTRY_FIELDS_BYTES + e.data.length;
