@@ -89,7 +89,9 @@ export class PlanItem {
   dueMs = 0;
   /** SessionRestore of a known, non-void record: the record bytes it makes active. */
   activatesBytes = 0;
-  envelopeKey: string | null = null;
+  /** The envelope's client (low half of its ID; -1 without an envelope) and seq. */
+  envClientLow = -1;
+  envSeq = 0;
   constructor(
     readonly kind: number,
     readonly data: Uint8Array,
@@ -126,8 +128,39 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function envelopeKey(clientHigh: number, clientLow: number, seq: number): string {
-  return `${clientHigh}.${clientLow}#${seq}`;
+/**
+ * Envelopes of the commands in flight: per client (by the low half of its ID, the index of its
+ * ClientRegister entry, unique in the log; a forged ID that borrows it only makes its own command
+ * wait), the seqs and how many commands carry each. Numeric keys: a string key per command was
+ * built, hashed and dropped on every enveloped command.
+ */
+class EnvelopesInFlight {
+  private readonly byClient = new Map<number, Map<number, number>>();
+
+  has(clientLow: number, seq: number): boolean {
+    return (this.byClient.get(clientLow)?.get(seq) ?? 0) > 0;
+  }
+
+  inc(clientLow: number, seq: number): void {
+    let seqs = this.byClient.get(clientLow);
+    if (seqs === undefined) this.byClient.set(clientLow, (seqs = new Map()));
+    seqs.set(seq, (seqs.get(seq) ?? 0) + 1);
+  }
+
+  dec(clientLow: number, seq: number): void {
+    const seqs = this.byClient.get(clientLow);
+    if (seqs === undefined) return;
+    const n = (seqs.get(seq) ?? 0) - 1;
+    if (n > 0) seqs.set(seq, n);
+    else {
+      seqs.delete(seq);
+      if (seqs.size === 0) this.byClient.delete(clientLow);
+    }
+  }
+
+  clear(): void {
+    this.byClient.clear();
+  }
 }
 
 export class Planner {
@@ -141,7 +174,7 @@ export class Planner {
   private appendedHead = 0;
   private lastKnownIndex = 0;
   private readonly touch = new Counts();
-  private readonly envelopes = new Map<string, number>();
+  private readonly envelopes = new EnvelopesInFlight();
   private readonly files = new Map<number, FileInFlight>();
   /** Restores in flight whose session is not known (from a previous leader's entries). */
   private anonymousRestores = 0;
@@ -399,7 +432,7 @@ export class Planner {
       const seen = this.store.clientResult(ch, cl, env.seq);
       if (seen === 'stale') return { status: 'duplicate', result: { ok: false, code: ResultCode.seqStale, value: null } };
       if (typeof seen === 'object') return { status: 'duplicate', result: { ...seen, duplicate: true } };
-      if (this.envelopes.has(envelopeKey(ch, cl, env.seq))) return null;
+      if (this.envelopes.has(cl, env.seq)) return null;
     }
     if (this.touch.has(req.low)) return null;
     const s = this.store.session(req.high, req.low);
@@ -509,7 +542,10 @@ export class Planner {
         it.replayClass = v.replayClass;
         break;
     }
-    if (v.hasEnvelope) it.envelopeKey = envelopeKey(v.clientHigh, v.clientLow, v.seq);
+    if (v.hasEnvelope) {
+      it.envClientLow = v.clientLow;
+      it.envSeq = v.seq;
+    }
     return it;
   }
 
@@ -533,7 +569,7 @@ export class Planner {
 
   private track(it: PlanItem): void {
     if (it.sessionLow > 0) this.touch.inc(it.sessionLow);
-    if (it.envelopeKey !== null) this.envelopes.set(it.envelopeKey, (this.envelopes.get(it.envelopeKey) ?? 0) + 1);
+    if (it.envClientLow >= 0) this.envelopes.inc(it.envClientLow, it.envSeq);
     switch (it.kind) {
       case CommandKind.sessionStore:
         this.classTail[it.replayClass] = it;
@@ -560,7 +596,7 @@ export class Planner {
 
   private untrack(it: PlanItem): void {
     if (it.sessionLow > 0) this.touch.dec(it.sessionLow);
-    if (it.envelopeKey !== null) dec(this.envelopes, it.envelopeKey);
+    if (it.envClientLow >= 0) this.envelopes.dec(it.envClientLow, it.envSeq);
     if (this.classTail[it.replayClass] === it) this.classTail[it.replayClass] = null;
     switch (it.kind) {
       case CommandKind.sessionRestore: {
@@ -602,12 +638,6 @@ export class Planner {
       if (it.kind === CommandKind.sessionStore || it.kind === CommandKind.dataCreate) this.classTail[it.replayClass] = it;
     }
   }
-}
-
-function dec<K>(m: Map<K, number>, k: K): void {
-  const n = (m.get(k) ?? 0) - 1;
-  if (n <= 0) m.delete(k);
-  else m.set(k, n);
 }
 
 /**
