@@ -358,14 +358,19 @@ export class ChaosCluster {
     return `appended ${part.length} bytes of a partial record to ${last.slice(last.lastIndexOf('/') + 1)} (was ${bytes.length})`;
   }
 
-  /** Flips one bit at a random offset of a random WAL segment of a stopped node. */
+  /**
+   * Flips one bit of a stopped node's newest WAL segment, in its second half: the newest entries,
+   * which no snapshot covers yet (damage that a snapshot covers is repaired by it and not even
+   * reported, so it would prove nothing). Any bit there is under a checksum: recovery must find
+   * the damage, keep the bytes aside and refuse to vote until the leader repaired the log.
+   */
   flipBit(id: string, random: () => number): string | null {
     if (this.isRunning(id)) throw new Error(`${id} must be stopped`);
     const files = this.walFiles(id).filter((f) => statSync(f).size > 0);
-    if (files.length === 0) return null;
-    const f = files[Math.floor(random() * files.length)]!;
+    const f = files[files.length - 1];
+    if (f === undefined) return null;
     const size = statSync(f).size;
-    const offset = Math.floor(random() * size);
+    const offset = Math.floor(size / 2 + random() * (size - Math.floor(size / 2)));
     const bit = Math.floor(random() * 8);
     const fd = openSync(f, 'r+');
     try {
@@ -407,6 +412,22 @@ export class ChaosCluster {
     let best: Status | null = null;
     for (const s of all) if (s !== null && s.role === 'leader' && (best === null || s.term > best.term)) best = s;
     return best === null ? null : (best.node as string);
+  }
+
+  /**
+   * Waits until none of `ids` reports a damaged log any more (`corrupt` in /status: recovery found
+   * damage and the node neither votes nor leads until the leader has re-replicated its entries).
+   */
+  waitRepaired(ids: readonly string[], timeoutMs: number): Promise<true> {
+    return waitFor(
+      `${ids.join(',')} repaired by the leader (no longer reporting a damaged log)`,
+      async () => {
+        const st = await Promise.all(ids.map((id) => this.status(id)));
+        return st.every((s) => s !== null && s.corrupt === false) ? true : null;
+      },
+      timeoutMs,
+      50,
+    );
   }
 
   /** Waits for a leader that every live node follows. */

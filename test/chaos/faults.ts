@@ -308,7 +308,7 @@ export const faults: readonly Fault[] = [
   },
   {
     name: 'bit-flip',
-    description: 'kill -9 a minority of followers, flip a bit in one WAL segment of each, restart them',
+    description: 'kill -9 a minority of followers, flip a bit in the newest WAL segment of each, restart them',
     nodesMin: 3,
     async run(ctx) {
       for (let k = 0; k < ctx.rounds && !ctx.aborted(); k++) {
@@ -319,7 +319,12 @@ export const faults: readonly Fault[] = [
         for (const id of victims) ctx.log(`kill -9 ${id}; ${ctx.cluster.flipBit(id, ctx.random) ?? 'no WAL yet'}`);
         for (const id of victims) ctx.cluster.restart(id);
         ctx.log(`restart ${victims.join(',')}`);
-        await ctx.hold(5 * ctx.electionMs);
+        // The damage stays on a minority only if the next round waits for this one's repair: two
+        // damaged nodes of three refuse to vote, and nothing can elect a leader to repair them.
+        // Restart, an election at most, and re-replication: a few seconds at most; 20 s bound.
+        await ctx.cluster.waitRepaired(victims, 20_000);
+        ctx.log(`${victims.join(',')} repaired`);
+        await ctx.hold(2 * ctx.electionMs);
       }
     },
   },
