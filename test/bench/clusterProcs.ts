@@ -216,13 +216,13 @@ export class BenchCluster {
     return n.child !== null && n.child.exitCode === null && n.child.signalCode === null;
   }
 
-  /** Starts (or restarts) a node process on its data directory. */
-  spawn(n: NodeProc): void {
+  /** Starts (or restarts) a node process on its data directory (`execArgs`: node flags for this start only). */
+  spawn(n: NodeProc, execArgs: readonly string[] = []): void {
     if (this.isRunning(n)) throw new Error(`${n.id} is running`);
     mkdirSync(n.dataDir, { recursive: true });
     const spec = this.nodes.map((x) => `${x.id}=${x.addr.host}:${x.addr.raftPort}:${x.addr.clientPort}:${x.addr.adminPort}`).join(',');
     const fd = openSync(n.logFile, 'a');
-    const exec = [...(this.spec.execArgs ?? [])];
+    const exec = [...(this.spec.execArgs ?? []), ...execArgs];
     if (this.spec.cpuProfDir !== undefined) {
       const d = join(this.spec.cpuProfDir, n.id);
       mkdirSync(d, { recursive: true });
