@@ -17,6 +17,7 @@
  * the nodes with `node --cpu-prof` and keeps the profiles there (one directory per node).
  */
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createClient, type SessionraftClient } from '../../transport/client.js';
 import type { BenchContext, BenchResult } from './cli.js';
@@ -105,6 +106,9 @@ class Resources {
       const c0 = this.cpu0.get(n.id);
       if (s !== null && c0 !== undefined) oursMs += s.cpuMs - c0;
     }
+    // What the cluster and client would do if CPU were the only limit and the machine were theirs:
+    // the machine's cores divided by the CPU time all four processes spent per operation.
+    if (ops > 0 && oursMs > 0) out.cpuCeilingOpsPerSec = Math.round((availableParallelism() * ops * 1000) / oursMs);
     out.otherCpuPct = Math.max(0, Math.round(((m.busyMs - this.machine0.busyMs - oursMs) / wallMs) * 100));
     out.cpuStallPct = Math.round(((m.stallMs - this.machine0.stallMs) / wallMs) * 100);
     return out;
