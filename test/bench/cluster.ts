@@ -512,7 +512,52 @@ async function restartRows(ctx: BenchContext, s: Settings, c: BenchCluster): Pro
 
 // ---- run -------------------------------------------------------------------------------------------
 
-export async function run(ctx: BenchContext): Promise<void> {
+/** The issue's targets and etcd 3.4's figures on this machine (issue 8), for the closing table. */
+interface TargetLine {
+  readonly what: string;
+  readonly pick: (rows: readonly Row[]) => Row | undefined;
+  readonly field: string;
+  readonly target: string;
+  readonly met: (v: number) => boolean;
+  readonly etcd: string;
+}
+
+const targetLines: readonly TargetLine[] = [
+  { what: 'SessionAppend 128 B, 1 in flight, p50', pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 1), field: 'p50Ms', target: '< 1 ms', met: (v) => v < 1, etcd: '~2 ms (450/s)' },
+  { what: 'SessionAppend 128 B, 16 in flight', pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 16), field: 'opsPerSec', target: '-', met: () => true, etcd: '1,500/s' },
+  { what: 'SessionAppend 128 B, 128 in flight', pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 128), field: 'opsPerSec', target: '>= 20,000/s', met: (v) => v >= 20_000, etcd: '2,800/s' },
+  { what: 'SessionAppend 4 KiB, 128 in flight', pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 4096 && x.concurrency === 128), field: 'opsPerSec', target: '>= 8,000/s', met: (v) => v >= 8_000, etcd: '1,750/s' },
+  { what: 'linearizable get, 16 in flight', pick: (r) => r.find((x) => x.scenario === 'read'), field: 'opsPerSec', target: '>= 10,000/s', met: (v) => v >= 10_000, etcd: '2,100/s' },
+  { what: 'failover: first ack after kill -9 (worst try)', pick: (r) => r.find((x) => x.scenario === 'failover'), field: 'firstAckMaxMs', target: '< 1,000 ms every try', met: (v) => v < 1000, etcd: '1,100-1,500 ms' },
+  { what: 'catch-up of 100,000 entries', pick: (r) => r.find((x) => x.scenario === 'catchup'), field: 'catchUpMs', target: '< 2,000 ms', met: (v) => v < 2000, etcd: '-' },
+  { what: 'restart with 1,000,000 log entries', pick: (r) => r.find((x) => x.scenario === 'restart'), field: 'restartMs', target: '< 3,000 ms', met: (v) => v < 3000, etcd: '-' },
+];
+
+function printTargets(rows: readonly Row[]): void {
+  const lines: string[][] = [['target', 'measured', 'goal', 'etcd 3.4', 'other CPU']];
+  for (const t of targetLines) {
+    const r = t.pick(rows);
+    if (r === undefined) continue;
+    const v = Number(r[t.field]);
+    lines.push([t.what, `${v.toLocaleString('en-US')} ${t.field.endsWith('Ms') ? 'ms' : '/s'}${t.met(v) ? '' : '  (not met)'}`, t.target, t.etcd, r.otherCpuPct === undefined ? '' : `${String(r.otherCpuPct)}%`]);
+  }
+  if (lines.length === 1) return;
+  const widths = lines[0]!.map((_, k) => Math.max(...lines.map((l) => l[k]!.length)));
+  process.stdout.write('\n' + lines.map((l) => l.map((c, k) => c.padEnd(widths[k]!)).join('  ').trimEnd()).join('\n') + '\n');
+  process.stdout.write('(other CPU: what other processes used of the machine meanwhile, in % of one core)\n');
+}
+
+export async function run(ctxIn: BenchContext): Promise<void> {
+  const rows: Row[] = [];
+  const ctx: BenchContext = { ...ctxIn, report: (r) => (rows.push(r), ctxIn.report(r)) };
+  try {
+    await runScenarios(ctx);
+  } finally {
+    if (!ctx.json) printTargets(rows);
+  }
+}
+
+async function runScenarios(ctx: BenchContext): Promise<void> {
   const s = settingsOf(ctx);
   const onlyArg = ctx.args.find((a) => a.startsWith('--only='));
   const only = new Set(onlyArg !== undefined ? onlyArg.slice('--only='.length).split(',') : scenarioNames);
