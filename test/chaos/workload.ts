@@ -144,7 +144,8 @@ export class Workload {
     const W = this.opts.workers;
     let gen = 0;
     const rec = this.recorder;
-    // One operation: invoke, run, complete. Returns false when the worker continues as a new process.
+    // One operation: invoke, run (it records ok itself); a fail or info is recorded here, and after
+    // an info the worker continues as a new process number.
     const op = async (f: string, value: string | null, key: string | undefined, run: () => Promise<unknown>): Promise<unknown> => {
       const p = w + W * gen;
       rec.invoke(p, f, value, key);
