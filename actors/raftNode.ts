@@ -117,6 +117,8 @@ export interface NodeStatus {
   readonly persistedIndex: number;
   readonly snapshotIndex: number;
   readonly corrupt: boolean;
+  /** Started on empty storage without bootstrapping: may not vote until re-added and promoted. */
+  readonly votingBarred: boolean;
   readonly stopped: boolean;
   readonly membership: Membership;
   readonly progress: Record<NodeId, { match: number; next: number; state: string; recentActive: boolean }>;
@@ -407,6 +409,7 @@ export class RaftNode {
       persistedIndex: this.log.persistedIndex,
       snapshotIndex: this.log.snapshotIndex,
       corrupt: c.corrupt,
+      votingBarred: c.votingBarred,
       stopped: this.stopped,
       membership: this.core.membership,
       progress,

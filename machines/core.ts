@@ -173,9 +173,13 @@ export function mayVote(core: RaftCore, ctx: RaftContext): boolean {
   return isVoter(core, core.id) && !ctx.corrupt && !ctx.votingBarred;
 }
 
-/** A barred node becomes eligible once the configuration in force holds it as a learner. */
-export function liftVotingBar(core: RaftCore, d: Draft): void {
-  if (d.votingBarred && core.membership.learners.includes(core.id)) d.votingBarred = false;
+/**
+ * A barred node becomes eligible once the configuration in force holds it as a learner, and only
+ * when it has caught up with the leader's commit index: replaying old history, in which the node
+ * may once have been a learner before being promoted, must not lift the bar.
+ */
+export function liftVotingBar(core: RaftCore, d: Draft, leaderCommit: number): void {
+  if (d.votingBarred && core.log.lastIndex() >= leaderCommit && core.membership.learners.includes(core.id)) d.votingBarred = false;
 }
 
 export function randomizedElectionTicks(core: RaftCore): number {

@@ -92,10 +92,11 @@ export function handleAppend(core: RaftCore, d: Draft, msg: AppendRequest, fx: E
       if (truncating) log.truncateFrom(from);
       log.append(fresh);
       // A configuration takes effect as soon as its entry is in the log (and is undone with it).
-      if (refreshMembership(core)) liftVotingBar(core, d);
+      refreshMembership(core);
       fx.push({ type: 'persist', params: truncating ? { truncateFrom: from, entries: fresh } : { entries: fresh } });
     }
   }
+  liftVotingBar(core, d, msg.commit);
   commitTo(core, d, Math.min(msg.commit, lastNew));
   fx.push({
     type: 'send',
@@ -119,7 +120,10 @@ export function handleHeartbeat(core: RaftCore, d: Draft, msg: Heartbeat, fx: Ef
       afterDurable: false,
     },
   });
-  if (d.corrupt && core.log.lastIndex() < d.repairThroughIndex) {
+  if ((d.corrupt && core.log.lastIndex() < d.repairThroughIndex) || core.log.lastIndex() < msg.commit) {
+    // Also when we hold less than the leader believes we share (it sends min(our match, its
+    // commit)): our log went back (a lost or wiped disk). Without this an idle leader never
+    // repairs us.
     // Damaged storage lost entries the leader may think we have: ask for everything after our last
     // trusted entry (a rejection the leader treats as a regression), even while no entry flows.
     const last = core.log.lastIndex();
@@ -154,7 +158,6 @@ export function handleSnapshotReceived(core: RaftCore, d: Draft, from: NodeId, m
   d.applyRequestedIndex = meta.index;
   core.baseMembership = meta.membership;
   refreshMembership(core);
-  liftVotingBar(core, d);
   fx.push({ type: 'installSnapshot', params: { meta } });
   // Replaced, not kept: void every entry the log held. Truncating only after meta.index would leave
   // an entry at meta.index that disagrees with the snapshot, and recovery would then have to throw

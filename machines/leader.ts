@@ -85,10 +85,12 @@ export function handleMembershipChange(core: RaftCore, d: Draft, tag: number, ch
     throw err;
   }
   if (change.type === 'promote') {
+    // Caught up once (seed 004): it holds the configuration that made it a member, and its lag
+    // is within the limit.
     const pr = st.progress.get(change.node);
     const lag = core.log.lastIndex() - (pr?.match ?? 0);
-    if (pr === undefined || lag > core.config.promoteLagEntriesMax) {
-      return refuse('learner-behind', `${change.node} is ${lag} entries behind (at most ${core.config.promoteLagEntriesMax})`);
+    if (pr === undefined || pr.match < core.log.lastConfigIndex() || lag > core.config.promoteLagEntriesMax) {
+      return refuse('learner-behind', `${change.node} is ${lag} entries behind (at most ${core.config.promoteLagEntriesMax}, and it must hold the configuration that added it)`);
     }
   }
   const entries = appendLocal(core, d, [{ kind: EntryKind.config, data: encodeMembership(next) }], fx);

@@ -152,4 +152,23 @@ describe('Rule 19 (dissertation 4.1): membership changes, one server at a time',
       'n3->n2 voteResp t7 granted (after durable)',
     ]);
   });
+
+  it('replaying old history in which the node was once a learner does not lift the bar (only catching up does)', () => {
+    const barred = new PureNode('n3', { term: 0, votingBarred: true });
+    const asLearner = encodeMembership({ voters: ['n1', 'n2'], learners: ['n3'] });
+    // The leader's commit index is far ahead: this batch is old history.
+    barred.step({ type: 'rpc.append', msg: { type: 'append', from: 'n1', to: 'n3', term: 6, prevIndex: 0, prevTerm: 0, commit: 50, entries: [{ index: 1, term: 6, kind: EntryKind.config, data: asLearner }] } });
+    expect(barred.core.membership.learners).to.deep.equal(['n3']);
+    expect(barred.ctx.votingBarred).to.equal(true);
+  });
+
+  it('the leader promotes a learner only once it holds the configuration that added it', () => {
+    const c = new Cluster(['n1', 'n2', 'n3']);
+    c.elect('n1');
+    const n1 = c.n('n1');
+    change(n1, 1, { type: 'addLearner', node: 'n4' });
+    c.stabilize(); // committed by n1-n3; n4 does not exist, so it holds nothing
+    expect(n1.log.lastIndex() - 0).to.be.at.most(n1.core.config.promoteLagEntriesMax);
+    expect(change(n1, 2, { type: 'promote', node: 'n4' }).proposalRefused.map((r) => r.code)).to.deep.equal(['learner-behind']);
+  });
 });

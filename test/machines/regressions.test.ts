@@ -78,4 +78,16 @@ describe('regressions: bugs found by review of the machines (each failed before 
     expect(n1.ctx.vote).to.equal('n2');
     expect(n1.ctx.electionElapsedTicks).to.equal(0);
   });
+
+  it('B7 (found building membership): an idle leader repairs a follower whose log went back (its heartbeat answer asks for it)', () => {
+    const c = new Cluster(['n1', 'n2', 'n3']);
+    c.elect('n1');
+    c.n('n1').propose(1, [cmd(), cmd()]);
+    c.stabilize();
+    // n2 comes back on a wiped disk; nothing new is proposed.
+    c.restart('n2', { term: 1 });
+    const lines = c.run(4);
+    expect(lines).to.include('n2->n1 appendResp t1 reject 1 hint 0@0');
+    expect(c.n('n2').log.lastIndex()).to.equal(c.n('n1').log.lastIndex());
+  });
 });
