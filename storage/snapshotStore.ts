@@ -47,9 +47,22 @@ export function snapshotFileName(meta: SnapshotMeta): string {
 }
 
 export function encodeSnapshot(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
+  const head = encodeSnapshotHead(meta, data);
+  const buf = new Uint8Array(head.length + data.length);
+  buf.set(head, 0);
+  buf.set(data, head.length);
+  return buf;
+}
+
+/**
+ * The snapshot file's header and meta: the file is this followed by `data`. Saving writes the two
+ * one after the other instead of copying the data (the state machine's manifest, megabytes) into
+ * one buffer first.
+ */
+export function encodeSnapshotHead(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
   const metaBytes = Buffer.from(JSON.stringify({ index: meta.index, term: meta.term, membership: meta.membership }), 'utf8');
   invariant(metaBytes.length <= META_BYTES_MAX, 'snapshot meta too large');
-  const buf = new Uint8Array(HEADER_BYTES + metaBytes.length + data.length);
+  const buf = new Uint8Array(HEADER_BYTES + metaBytes.length);
   buf.set(MAGIC, 4);
   writeU32(buf, 8, VERSION);
   writeU32(buf, 12, metaBytes.length);
@@ -57,7 +70,6 @@ export function encodeSnapshot(meta: SnapshotMeta, data: Uint8Array): Uint8Array
   writeU32(buf, 24, crc32Bytes(data, 0));
   writeU32(buf, 28, 0);
   buf.set(metaBytes, HEADER_BYTES);
-  buf.set(data, HEADER_BYTES + metaBytes.length);
   writeU32(buf, 0, crc32Range(buf, 4, HEADER_BYTES + metaBytes.length, 0));
   return buf;
 }
@@ -147,7 +159,7 @@ export class FileSnapshotStore implements SnapshotStore {
   }
 
   private saveNow(meta: SnapshotMeta, data: Uint8Array, done: Done): void {
-    const bytes = encodeSnapshot(meta, data);
+    const head = encodeSnapshotHead(meta, data);
     const name = snapshotFileName(meta);
     const temp = join(this.dir, name + TEMP_SUFFIX);
     const handle = this.fs.open(temp, 'create');
@@ -160,7 +172,8 @@ export class FileSnapshotStore implements SnapshotStore {
     };
     runSteps(
       [
-        (next) => handle.write(bytes, 0, (err) => next(err && ioError('snapshot write', err))),
+        (next) => handle.write(head, 0, (err) => next(err && ioError('snapshot write', err))),
+        (next) => handle.write(data, head.length, (err) => next(err && ioError('snapshot write', err))),
         (next) => (this.skipFsync ? next(null) : handle.sync((err) => next(err && ioError('snapshot fdatasync', err)))),
         (next) => {
           close();
