@@ -40,11 +40,13 @@ export interface HostStartOptions {
   /** Called once if the node stops on its own (disk failure). The process should exit. */
   readonly onFatal?: (err: Error) => void;
   /**
-   * Fault-harness only (hidden flags --plant, --clock-offset-ms, --fsync-delay-ms; test/chaos):
-   * planted bugs, an offset added to the wall clock the leader uses for due times and replay, and
-   * a slow disk (every fsync reported that much later). Never set otherwise.
+   * Fault-harness only (hidden flags --plant, --clock-offset-ms, --fsync-delay-ms,
+   * --raft-listen-port; test/chaos): planted bugs, an offset added to the wall clock the leader
+   * uses for due times and replay, a slow disk (every fsync reported that much later), and a raft
+   * port to listen on other than the one --nodes advertises (the harness's proxy listens there).
+   * Never set otherwise.
    */
-  readonly testing?: { readonly bugs?: ReadonlySet<PlantedBug>; readonly clockOffsetMs?: number; readonly fsyncDelayMs?: number };
+  readonly testing?: { readonly bugs?: ReadonlySet<PlantedBug>; readonly clockOffsetMs?: number; readonly fsyncDelayMs?: number; readonly raftListenPort?: number };
 }
 
 export interface BoundAddresses {
@@ -273,7 +275,7 @@ export class NodeHost {
       nodeId: cfg.id,
       clusterId: cfg.clusterId,
       host: self.host,
-      port: self.raftPort,
+      port: opts.testing?.raftListenPort ?? self.raftPort,
       peers,
       currentTerm: () => (this.node ? this.node.raft.term() : rec.hardState.term),
       ...(tls !== undefined ? { tls } : {}),

@@ -100,6 +100,7 @@ interface NodeFlags {
   plant?: string;
   clockOffsetMs?: string;
   fsyncDelayMs?: string;
+  raftListenPort?: string;
 }
 
 function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>> {
@@ -161,7 +162,8 @@ function addNodeFlags(c: Command): Command {
     // Test-only, hidden from --help: the fault harness (test/chaos, docs/chaos.md) plants bugs and skews clocks.
     .addOption(new Option('--plant <bugs>', 'planted bugs, comma-separated (ack-before-persist, stale-read, ...)').hideHelp())
     .addOption(new Option('--clock-offset-ms <ms>', 'shift the wall clock used for due times (may be negative)').hideHelp())
-    .addOption(new Option('--fsync-delay-ms <ms>', 'report every fsync this much later (a slow disk)').hideHelp());
+    .addOption(new Option('--fsync-delay-ms <ms>', 'report every fsync this much later (a slow disk)').hideHelp())
+    .addOption(new Option('--raft-listen-port <port>', 'listen for peers here, not on the raft port --nodes advertises (a proxy listens there)').hideHelp());
 }
 
 addNodeFlags(program.command('node').description('run one node (flags > SESSIONRAFT_* environment > --config file > defaults)')).action(async (f: NodeFlags) => {
@@ -181,9 +183,11 @@ addNodeFlags(program.command('node').description('run one node (flags > SESSIONR
     const fsyncDelayMs = f.fsyncDelayMs === undefined ? 0 : Number(f.fsyncDelayMs);
     if (!Number.isSafeInteger(clockOffsetMs)) throw new ConfigError('--clock-offset-ms must be an integer');
     if (!Number.isSafeInteger(fsyncDelayMs) || fsyncDelayMs < 0) throw new ConfigError('--fsync-delay-ms must be a non-negative integer');
+    const raftListenPort = f.raftListenPort === undefined ? undefined : Number(f.raftListenPort);
+    if (raftListenPort !== undefined && (!Number.isInteger(raftListenPort) || raftListenPort < 1 || raftListenPort > 65535)) throw new ConfigError('--raft-listen-port must be a port');
     host = await NodeHost.start(config, {
-      ...(bugs !== undefined || clockOffsetMs !== 0 || fsyncDelayMs !== 0
-        ? { testing: { ...(bugs !== undefined ? { bugs: new Set(bugs) } : {}), clockOffsetMs, fsyncDelayMs } }
+      ...(bugs !== undefined || clockOffsetMs !== 0 || fsyncDelayMs !== 0 || raftListenPort !== undefined
+        ? { testing: { ...(bugs !== undefined ? { bugs: new Set(bugs) } : {}), clockOffsetMs, fsyncDelayMs, ...(raftListenPort !== undefined ? { raftListenPort } : {}) } }
         : {}),
       onFatal: () => {
         if (host === undefined) process.exit(1);
