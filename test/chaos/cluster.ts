@@ -1,11 +1,11 @@
 /**
  * A cluster of real `sessionraft node` processes on 127.0.0.1 for the fault harness, with every
- * peer link through its own directed proxy (proxy.ts).
+ * peer link through a proxy that the harness controls per directed link (proxy.ts).
  *
- * Ports: each node has a real raft, client and admin port (picked free by the harness). Node A's
- * `--nodes` list names, for every other node B, the port of the proxy A -> B as B's raft port (its
- * own entry and every client and admin port are the real ones), so all peer traffic passes through
- * the proxies and client traffic goes straight to the nodes.
+ * Ports: each node has a raft port that it advertises (in `--nodes`, the same list for every node,
+ * as the configuration replicates it) where its proxy listens, a raft port it really listens on
+ * (hidden flag --raft-listen-port), and client and admin ports. All peer traffic passes through
+ * the proxies; client traffic goes straight to the nodes.
  *
  * Processes are started with `spawnNode` of the node tests and stopped by pid (SIGKILL) in
  * `destroy()`, which also removes the data directories; `destroy` is safe to call at any point.
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { NodeAddress } from '../../actors/hostConfig.js';
 import { createServer, type Server } from 'node:net';
 import { getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from '../node/helpers.js';
-import { LinkProxy, type LinkSettings } from './proxy.js';
+import { NodeProxy, type LinkSettings } from './proxy.js';
 
 export type Status = Record<string, any>;
 
@@ -107,8 +107,11 @@ function installExitHook(): void {
 export class ChaosCluster {
   readonly ids: string[];
   readonly dir: string;
+  /** Real ports: raftPort is where the node listens (its proxy forwards there). */
   readonly real: Record<string, NodeAddress> = {};
-  readonly proxies = new Map<string, LinkProxy>();
+  /** What every node is told (`--nodes`): raftPort is the node's proxy. */
+  readonly advertised: Record<string, NodeAddress> = {};
+  readonly proxies = new Map<string, NodeProxy>();
   readonly procs = new Map<string, NodeProcess>();
   readonly exits: UnexpectedExit[] = [];
   /** Earlier incarnations' output, per node (for failure reports). */
@@ -130,17 +133,15 @@ export class ChaosCluster {
     installExitHook();
     liveClusters.add(c);
     try {
-      const ports = await listenPorts(3 * opts.size);
+      const ports = await listenPorts(4 * opts.size);
       c.ids.forEach((id, k) => {
         c.real[id] = { host: '127.0.0.1', raftPort: ports[k]!, clientPort: ports[opts.size + k]!, adminPort: ports[2 * opts.size + k]! };
+        c.advertised[id] = { ...c.real[id]!, raftPort: ports[3 * opts.size + k]! };
       });
-      for (const a of c.ids) {
-        for (const b of c.ids) {
-          if (a === b) continue;
-          const p = new LinkProxy(a, b, { host: '127.0.0.1', port: c.real[b]!.raftPort }, opts.random);
-          await p.listen();
-          c.proxies.set(`${a}>${b}`, p);
-        }
+      for (const id of c.ids) {
+        const p = new NodeProxy(id, { host: '127.0.0.1', port: c.real[id]!.raftPort }, opts.random);
+        await p.listen(c.advertised[id]!.raftPort);
+        c.proxies.set(id, p);
       }
       for (const id of c.ids) c.spawn(id);
     } catch (err) {
@@ -148,13 +149,6 @@ export class ChaosCluster {
       throw err;
     }
     return c;
-  }
-
-  /** What node `id` is told: itself as it is, the others' raft ports through its proxies. */
-  private viewOf(id: string): Record<string, NodeAddress> {
-    const out: Record<string, NodeAddress> = {};
-    for (const o of this.ids) out[o] = o === id ? this.real[o]! : { ...this.real[o]!, raftPort: this.link(id, o).port };
-    return out;
   }
 
   private spawn(id: string): NodeProcess {
@@ -179,9 +173,11 @@ export class ChaosCluster {
       '--log-level',
       process.env.CHAOS_NODE_LOG_LEVEL ?? 'warn',
       ...(this.opts.plant.length > 0 ? ['--plant', this.opts.plant.join(',')] : []),
+      '--raft-listen-port',
+      String(this.real[id]!.raftPort),
       ...(this.opts.nodeArgs?.(id) ?? []),
     ];
-    const p = spawnNode(id, this.viewOf(id), this.dataDir(id), extra);
+    const p = spawnNode(id, this.advertised, this.dataDir(id), extra);
     this.procs.set(id, p);
     void p.exited.then((code) => {
       if (this.expectedExit.has(p) || this.destroyed) return;
@@ -194,9 +190,10 @@ export class ChaosCluster {
     return join(this.dir, id);
   }
 
-  link(from: string, to: string): LinkProxy {
-    const p = this.proxies.get(`${from}>${to}`);
-    if (p === undefined) throw new Error(`no link ${from} -> ${to}`);
+  /** The proxy in front of node `to` (every link into it). */
+  proxy(to: string): NodeProxy {
+    const p = this.proxies.get(to);
+    if (p === undefined) throw new Error(`no node ${to}`);
     return p;
   }
 
@@ -273,21 +270,24 @@ export class ChaosCluster {
   // ---- network faults ---------------------------------------------------------------------------
 
   setLink(from: string, to: string, s: Partial<LinkSettings>): void {
-    this.link(from, to).set(s);
+    if (from === to) return;
+    this.proxy(to).set(from, s);
   }
 
   /** Every link, both directions. */
   setAll(s: Partial<LinkSettings>): void {
-    for (const p of this.proxies.values()) p.set(s);
+    for (const a of this.ids) for (const b of this.ids) this.setLink(a, b, s);
   }
 
   /** Only nodes in the same group talk; `mode` says how the others are cut. */
   partition(groups: readonly (readonly string[])[], mode: 'reset' | 'blackhole' = 'reset'): void {
     const groupOf = new Map<string, number>();
     groups.forEach((g, k) => g.forEach((id) => groupOf.set(id, k)));
-    for (const p of this.proxies.values()) {
-      const same = groupOf.get(p.from) !== undefined && groupOf.get(p.from) === groupOf.get(p.to);
-      if (!same) p.set({ mode });
+    for (const a of this.ids) {
+      for (const b of this.ids) {
+        const same = groupOf.get(a) !== undefined && groupOf.get(a) === groupOf.get(b);
+        if (!same) this.setLink(a, b, { mode });
+      }
     }
   }
 
@@ -460,13 +460,14 @@ export class ChaosCluster {
   }
 
   /** The proxies' counters, summed over every link. */
-  networkStats(): { accepted: number; cut: number; dropped: number; forwarded: number } {
-    const t = { accepted: 0, cut: 0, dropped: 0, forwarded: 0 };
+  networkStats(): { accepted: number; cut: number; dropped: number; forwarded: number; identified: number } {
+    const t = { accepted: 0, cut: 0, dropped: 0, forwarded: 0, identified: 0 };
     for (const p of this.proxies.values()) {
       t.accepted += p.stats.accepted;
       t.cut += p.stats.cut;
       t.dropped += p.stats.dropped;
       t.forwarded += p.stats.forwarded;
+      t.identified += p.stats.identified;
     }
     return t;
   }

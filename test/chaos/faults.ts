@@ -7,6 +7,7 @@
  * timeouts (long enough for the majority to elect and commit without the cut node), a kill stays
  * down for a few, and every fault is applied `rounds` times per window.
  */
+import { waitFor } from '../node/helpers.js';
 import type { ChaosCluster } from './cluster.js';
 
 export interface FaultContext {
@@ -99,8 +100,17 @@ function killFault(name: string, description: string, choose: (ctx: FaultContext
   };
 }
 
-/** Cut links for a while, then heal. `plan` returns the directed links to cut and a label. */
-function networkFault(name: string, description: string, nodesMin: number, plan: (ctx: FaultContext) => Promise<{ cut: [string, string][]; label: string }>): Fault {
+/**
+ * Cut links for a while, then heal. `plan` returns the directed links to cut, a label, and
+ * optionally a group that must elect a leader of its own while cut (evidence that the cut works:
+ * e.g. the majority without an isolated leader).
+ */
+function networkFault(
+  name: string,
+  description: string,
+  nodesMin: number,
+  plan: (ctx: FaultContext) => Promise<{ cut: [string, string][]; label: string; electsLeader?: readonly string[] }>,
+): Fault {
   return {
     name,
     description,
@@ -109,7 +119,23 @@ function networkFault(name: string, description: string, nodesMin: number, plan:
       for (let k = 0; k < ctx.rounds && !ctx.aborted(); k++) {
         const p = await plan(ctx);
         const mode = ctx.random() < 0.5 ? 'reset' : 'blackhole';
+        const t0 = Date.now();
         ctx.cluster.cut(p.cut, mode);
+        if (p.electsLeader !== undefined) {
+          // The group's election timeouts (at most 1 et, plus pre-vote and vote rounds): 10 et bound.
+          const group = p.electsLeader;
+          const l = await waitFor(
+            `a leader elected among ${group.join(',')} (cut from the others: ${p.label})`,
+            async () => {
+              const st = await Promise.all(group.map((id) => ctx.cluster.status(id, false, 500)));
+              const leader = st.find((x) => x !== null && x.role === 'leader');
+              return leader === undefined ? null : (leader!.node as string);
+            },
+            10 * ctx.electionMs,
+            20,
+          );
+          ctx.log(`${l} elected among ${group.join(',')} ${Date.now() - t0} ms after the cut`);
+        }
         // 5 to 15 election timeouts: sometimes past the clients' operation timeout (10), so some
         // operations end with an unknown outcome (info) and are retried by nobody.
         const holdMs = Math.round((5 + 10 * ctx.random()) * ctx.electionMs);
@@ -201,9 +227,9 @@ export const faults: readonly Fault[] = [
     const id = pick(ctx.cluster.ids, ctx.random);
     return { cut: isolate(ctx.cluster.ids, id), label: `isolate ${id}` };
   }),
-  networkFault('isolate-leader', 'the leader cut from all others (both directions)', 3, async (ctx) => {
+  networkFault('isolate-leader', 'the leader cut from all others (both directions); the others elect a new one', 3, async (ctx) => {
     const id = await leaderOrAny(ctx);
-    return { cut: isolate(ctx.cluster.ids, id), label: `isolate leader ${id}` };
+    return { cut: isolate(ctx.cluster.ids, id), label: `isolate leader ${id}`, electsLeader: ctx.cluster.ids.filter((o) => o !== id) };
   }),
   networkFault('isolate-follower', 'a follower cut from all others (it keeps serving clients)', 3, async (ctx) => {
     const id = await followerOf(ctx);
@@ -213,7 +239,7 @@ export const faults: readonly Fault[] = [
     const ids = shuffle(ctx.cluster.ids, ctx.random);
     const minority = ids.slice(0, Math.max(1, Math.floor((ids.length - 1) / 2)));
     const majority = ids.filter((id) => !minority.includes(id));
-    return { cut: between(majority, minority), label: `partition ${majority.join(',')} | ${minority.join(',')}` };
+    return { cut: between(majority, minority), label: `partition ${majority.join(',')} | ${minority.join(',')}`, electsLeader: majority };
   }),
   networkFault('one-way', "one direction only: a node's outbound or inbound links (the leader half the time)", 3, async (ctx) => {
     const id = ctx.random() < 0.5 ? await leaderOrAny(ctx) : pick(ctx.cluster.ids, ctx.random);

@@ -1,13 +1,15 @@
 /**
- * The directed-link proxy of the fault harness, over a real WebSocket pair (ws, as the peer
- * transport uses it): forwarding both ways, reset and blackhole cuts and healing, message loss that
- * keeps the stream well-formed (fragmented messages dropped whole), delay with order kept.
+ * The link proxy of the fault harness, over a real WebSocket pair (ws, as the peer transport uses
+ * it): links told apart by the sender in the hello, forwarding both ways, reset and blackhole cuts
+ * and healing, message loss that keeps the stream well-formed (fragmented messages dropped whole),
+ * delay with order kept.
  */
 import { expect } from 'chai';
+import { encode } from 'cbor-x';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { waitFor } from '../node/helpers.js';
-import { LinkProxy } from './proxy.js';
+import { NodeProxy } from './proxy.js';
 
 interface Peer {
   readonly ws: WebSocket;
@@ -21,7 +23,7 @@ describe('chaos: the link proxy', function () {
   let port: number;
   /** What the server received, per connection, and its sockets (it echoes "echo:<m>" back). */
   const received: string[] = [];
-  let proxy: LinkProxy;
+  let proxy: NodeProxy;
   const peers: Peer[] = [];
 
   beforeEach(async () => {
@@ -30,13 +32,14 @@ describe('chaos: the link proxy', function () {
     await new Promise<void>((r) => server.once('listening', () => r()));
     port = (server.address() as AddressInfo).port;
     server.on('connection', (ws) => {
-      ws.on('message', (d) => {
+      ws.on('message', (d, isBinary) => {
+        if (isBinary) return; // the hello
         const m = d.toString();
         received.push(m);
         ws.send(`echo:${m}`);
       });
     });
-    proxy = new LinkProxy('a', 'b', { host: '127.0.0.1', port });
+    proxy = new NodeProxy('b', { host: '127.0.0.1', port });
     await proxy.listen();
   });
 
@@ -47,8 +50,11 @@ describe('chaos: the link proxy', function () {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  // Opens a client through the proxy; resolves once open (or closed, when the link refuses it).
-  async function dial(): Promise<Peer> {
+  /**
+   * Opens a client through the proxy as node `from` (its first message is the transport's hello,
+   * `[1, 0, cluster, from, to, channel, term]`); resolves once open (or closed).
+   */
+  async function dial(from = 'a'): Promise<Peer> {
     const ws = new WebSocket(`ws://127.0.0.1:${proxy.port}/`, { perMessageDeflate: false });
     const p: Peer = { ws, got: [], closed: false };
     peers.push(p);
@@ -60,6 +66,7 @@ describe('chaos: the link proxy', function () {
       ws.once('close', () => r());
       ws.once('error', () => r());
     });
+    if (!p.closed) ws.send(encode([1, 0, 'chaos', from, 'b', 0, 1]));
     return p;
   }
 
@@ -70,15 +77,19 @@ describe('chaos: the link proxy', function () {
     await waitFor('20 echoes', () => p.got.length === 20, 5000);
     expect(received).to.deep.equal(Array.from({ length: 20 }, (_, k) => `m${k}`));
     expect(p.got[19]).to.equal('echo:m19');
-    expect(proxy.stats.forwarded).to.equal(20);
+    expect(proxy.stats.forwarded).to.equal(21); // and the hello
   });
 
   it('reset closes open connections and refuses new ones until healed', async () => {
     const p = await dial();
-    proxy.set({ mode: 'reset' });
+    proxy.set('a', { mode: 'reset' });
     await waitFor('the open connection closed', () => p.closed, 5000);
     const q = await dial();
-    expect(q.closed, 'a new connection is closed on accept').to.equal(true);
+    await waitFor('a new connection of the link closed at its hello', () => q.closed, 5000);
+    // Another sender's link into the same node is not affected.
+    const other = await dial('c');
+    other.ws.send('from c');
+    await waitFor('delivery on link c -> b', () => other.got.includes('echo:from c'), 5000);
     proxy.heal();
     const r = await dial();
     expect(r.closed).to.equal(false);
@@ -91,18 +102,18 @@ describe('chaos: the link proxy', function () {
     const p = await dial();
     p.ws.send('before');
     await waitFor('the first message', () => p.got.length === 1, 5000);
-    proxy.set({ mode: 'blackhole' });
+    proxy.set('a', { mode: 'blackhole' });
     p.ws.send('lost');
     // Nothing arrives, and the connection stays open: check that a later message does not pass either.
     p.ws.send('lost too');
-    const q = dial(); // a new connection: accepted, never opened (no upstream)
-    await waitFor('the new connection accepted', () => proxy.stats.accepted === 2, 5000);
+    const q = await dial(); // a new connection of the link: its hello and everything after are swallowed
+    q.ws.send('lost as well');
+    await waitFor('the new connection identified by its hello', () => proxy.stats.identified === 2, 5000);
     expect(received).to.deep.equal(['before']);
     expect(p.closed).to.equal(false);
     proxy.heal();
     await waitFor('the stalled connection closed on heal', () => p.closed, 5000);
-    const qp = await q;
-    expect(qp.closed, 'the never-opened connection closed on heal').to.equal(true);
+    await waitFor('the blackholed new connection closed on heal', () => q.closed, 5000);
     const r = await dial();
     r.ws.send('again');
     await waitFor('delivery after healing', () => r.got.includes('echo:again'), 5000);
@@ -111,9 +122,9 @@ describe('chaos: the link proxy', function () {
 
   it('loss drops whole messages (fragmented ones too) and keeps the stream well-formed', async () => {
     const p = await dial();
-    p.ws.send('hello'); // the first message of a connection is never dropped
+    p.ws.send('hello');
     await waitFor('hello', () => received.length === 1, 5000);
-    proxy.set({ lossRate: 1 });
+    proxy.set('a', { lossRate: 1 });
     for (let k = 0; k < 10; k++) p.ws.send(`drop${k}`);
     // A fragmented message: three frames, dropped as one.
     p.ws.send('frag-a', { fin: false });
@@ -122,7 +133,7 @@ describe('chaos: the link proxy', function () {
     // A large one (a 64-bit length header).
     p.ws.send('x'.repeat(70_000));
     await waitFor('12 messages dropped', () => proxy.stats.dropped === 12, 5000);
-    proxy.set({ lossRate: 0 });
+    proxy.set('a', { lossRate: 0 });
     p.ws.send('kept');
     await waitFor('the next message, intact', () => received.includes('kept'), 5000);
     expect(received).to.deep.equal(['hello', 'kept']);
@@ -132,13 +143,13 @@ describe('chaos: the link proxy', function () {
   it('partial loss: the receiver gets a subset in order, nothing corrupted', async () => {
     const p = await dial();
     p.ws.send('hello');
-    proxy.set({ lossRate: 0.5 });
+    proxy.set('a', { lossRate: 0.5 });
     for (let k = 0; k < 200; k++) p.ws.send(`m${k}`);
     p.ws.send('x'.repeat(20_000), { fin: false });
     p.ws.send('y'.repeat(20_000));
-    // Every message decided (hello, 200, the fragmented one) before the loss ends.
-    await waitFor('every message decided', () => proxy.stats.forwarded + proxy.stats.dropped === 202, 5000);
-    proxy.set({ lossRate: 0 });
+    // Every message decided (the transport hello, hello, 200, the fragmented one) before the loss ends.
+    await waitFor('every message decided', () => proxy.stats.forwarded + proxy.stats.dropped === 203, 5000);
+    proxy.set('a', { lossRate: 0 });
     p.ws.send('end');
     await waitFor('end', () => received.includes('end'), 5000);
     const ms = received.filter((m) => m.startsWith('m')).map((m) => Number(m.slice(1)));
@@ -149,7 +160,7 @@ describe('chaos: the link proxy', function () {
 
   it('delay holds each direction back and keeps order under jitter', async () => {
     const p = await dial();
-    proxy.set({ delayMs: 60, jitterMs: 40 });
+    proxy.set('a', { delayMs: 60, jitterMs: 40 });
     const t0 = Date.now();
     for (let k = 0; k < 30; k++) p.ws.send(`m${k}`);
     await waitFor('30 echoes', () => p.got.length === 30, 5000);

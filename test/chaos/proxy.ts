@@ -1,27 +1,34 @@
 /**
- * A userspace TCP proxy for one DIRECTED peer link (from -> to) of the fault harness.
+ * A userspace TCP proxy in front of one node's raft port, for the fault harness: every peer link
+ * TO that node (from -> to) passes through it, and each such link has its own settings.
  *
- * The peer transport dials one connection per (sender, receiver, channel) and carries messages one
- * way only (docs/transport.md): the dialer sends, the acceptor answers the handshake and pongs. So
- * if node A's configuration names this proxy as B's raft address, every byte A sends to B passes
- * here, and cutting the proxy cuts exactly A -> B, nothing else. The harness runs one proxy per
- * ordered pair of nodes.
+ * Why one proxy per destination that tells links apart by the handshake, and not one per
+ * (sender, receiver) port: nodes follow the peer addresses carried by the configuration in force
+ * (the bootstrap configuration, a snapshot's, a membership entry's), which win over each node's own
+ * `--nodes` (docs/operations.md, Membership). So every node must be given the same addresses, and
+ * a node dials peer B at B's advertised address whoever it is. The proxy listens on that advertised
+ * address (the node itself listens elsewhere: hidden flag --raft-listen-port), and learns which
+ * link a connection belongs to from the transport's hello, the dialer's first message
+ * (`[1, 0, clusterId, from, to, channel, term]`, docs/transport.md). The transport carries messages
+ * one way per dialed connection (the dialer sends, the acceptor answers the handshake and pongs),
+ * so the hello's `from` names the link's direction: cutting link A -> B cuts exactly "A cannot send
+ * to B", both channels, nothing else.
  *
- * Modes:
+ * Modes, per link:
  * - `up`: bytes are forwarded, optionally delayed (per direction, order kept) and with message loss.
- * - `reset`: every connection is closed at once and new ones are closed on accept (a refused link:
- *   the sender notices at once and reconnects with backoff, ≤ 100 ms, failing until healed).
- * - `blackhole`: connections stay open but nothing is forwarded either way and new connections get
- *   no upstream (a silent partition, like a dropped route: the sender notices only through its
- *   keep-alive or handshake timeouts). Healing closes the blackholed connections (their streams
- *   lost bytes mid-frame and cannot be resumed).
+ * - `reset`: the link's connections are closed at once, and new ones are closed at their hello (a
+ *   refused link: the sender notices at once and reconnects with backoff, failing until healed).
+ * - `blackhole`: the link's connections stay open but nothing is forwarded either way (a silent
+ *   partition, like a dropped route: the sender notices only through its keep-alive or handshake
+ *   timeouts). Healing closes the blackholed connections (their streams lost bytes mid-frame).
  *
  * Loss is message loss, not byte loss: the sender-to-receiver direction is cut into WebSocket
  * frames (RFC 6455 §5.2; after the HTTP upgrade) and whole messages (all their fragments) are
  * dropped with probability `lossRate`, so the stream stays well-formed and the receiver simply never
- * sees those messages, as with a lossy network under a datagram transport. The first message of a
- * connection (the transport's hello) and control frames (ping, pong, close) are never dropped.
+ * sees those messages, as with a lossy network under a datagram transport. The hello and control
+ * frames (ping, pong, close) are never dropped.
  */
+import { decode } from 'cbor-x';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export type LinkMode = 'up' | 'reset' | 'blackhole';
@@ -47,6 +54,8 @@ export interface LinkStats {
   dropped: number;
   /** Messages forwarded sender -> receiver. */
   forwarded: number;
+  /** Connections whose hello named their sender. */
+  identified: number;
 }
 
 /** Bytes waiting to be written after a delay, in order. */
@@ -93,9 +102,20 @@ class DelayLine {
   }
 }
 
+/** The sender's node ID from a hello frame's payload (unmasked), or null if it is not a hello. */
+function helloSender(payload: Buffer): string | null {
+  try {
+    const v = decode(payload) as unknown;
+    if (Array.isArray(v) && v[0] === 1 && v[1] === 0 && typeof v[3] === 'string') return v[3];
+  } catch {
+    // not CBOR: not a hello
+  }
+  return null;
+}
+
 /**
  * Splits the sender's byte stream into the HTTP upgrade request and then whole WebSocket frames,
- * and decides per message whether it is forwarded. No recursion, no copies beyond reassembly.
+ * reports the hello's sender, and decides per message whether it is forwarded. No recursion.
  */
 class FrameGate {
   private buf: Buffer = Buffer.alloc(0);
@@ -106,6 +126,8 @@ class FrameGate {
 
   constructor(
     private readonly emit: (b: Buffer) => void,
+    /** The first data message: the hello. Returns false to stop (the link is cut). */
+    private readonly onHello: (from: string | null) => boolean,
     private readonly lossRate: () => number,
     private readonly random: () => number,
     private readonly stats: LinkStats,
@@ -137,6 +159,7 @@ class FrameGate {
         len = Number(b.readBigUInt64BE(2));
         head = 10;
       }
+      const maskAt = head;
       if (masked) head += 4;
       if (b.length < head + len) return;
       const frame = b.subarray(0, head + len);
@@ -147,7 +170,14 @@ class FrameGate {
       }
       if (opcode !== 0) {
         // The first frame of a data message: decide for the whole message.
-        this.dropping = this.messages > 0 && this.random() < this.lossRate();
+        if (this.messages === 0) {
+          const payload = Buffer.from(frame.subarray(head));
+          if (masked) for (let k = 0; k < payload.length; k++) payload[k] = payload[k]! ^ b[maskAt + (k & 3)]!;
+          if (!this.onHello(fin ? helloSender(payload) : null)) return;
+          this.dropping = false;
+        } else {
+          this.dropping = this.random() < this.lossRate();
+        }
         this.messages++;
       }
       if (this.dropping) {
@@ -162,33 +192,36 @@ class FrameGate {
 
 interface Conn {
   readonly down: Socket;
-  up: Socket | null;
+  readonly up: Socket;
+  /** The sending node, once its hello passed. */
+  from: string | null;
   blackholed: boolean;
-  toUp: DelayLine | null;
-  toDown: DelayLine | null;
+  readonly toUp: DelayLine;
+  readonly toDown: DelayLine;
 }
 
-export class LinkProxy {
+/** Every link into one node: a listener on the node's advertised raft port, settings per sender. */
+export class NodeProxy {
   private server: Server | null = null;
   private readonly conns = new Set<Conn>();
-  private settings: LinkSettings = healthyLink;
-  readonly stats: LinkStats = { accepted: 0, cut: 0, dropped: 0, forwarded: 0 };
+  private readonly links = new Map<string, LinkSettings>();
+  readonly stats: LinkStats = { accepted: 0, cut: 0, dropped: 0, forwarded: 0, identified: 0 };
   port = 0;
 
   constructor(
-    readonly from: string,
+    /** The node behind this proxy. */
     readonly to: string,
     private readonly target: { readonly host: string; readonly port: number },
     private readonly random: () => number = Math.random,
   ) {}
 
-  /** Binds 127.0.0.1 on a free port; resolves with it. */
-  listen(): Promise<number> {
+  /** Binds 127.0.0.1 on `port` (0: a free one); resolves with it. */
+  listen(port = 0): Promise<number> {
     return new Promise((resolve, reject) => {
       const server = createServer({ noDelay: true }, (s) => this.accept(s));
       this.server = server;
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
+      server.listen(port, '127.0.0.1', () => {
         server.off('error', reject);
         this.port = (server.address() as { port: number }).port;
         resolve(this.port);
@@ -196,28 +229,31 @@ export class LinkProxy {
     });
   }
 
-  get current(): LinkSettings {
-    return this.settings;
+  /** The settings of link from -> this node. */
+  link(from: string): LinkSettings {
+    return this.links.get(from) ?? healthyLink;
   }
 
-  /** Changes the link's settings; applies at once to open connections. */
-  set(s: Partial<LinkSettings>): void {
-    const prev = this.settings;
-    this.settings = { ...prev, ...s };
-    const mode = this.settings.mode;
-    if (mode === prev.mode) return;
+  /** Changes link from -> this node; applies at once to its open connections. */
+  set(from: string, s: Partial<LinkSettings>): void {
+    const prev = this.link(from);
+    const next = { ...prev, ...s };
+    this.links.set(from, next);
+    if (next.mode === prev.mode) return;
     for (const c of [...this.conns]) {
-      if (mode === 'reset') this.closeConn(c, true);
-      else if (mode === 'blackhole') {
+      if (c.from !== from) continue;
+      if (next.mode === 'reset') this.closeConn(c, true);
+      else if (next.mode === 'blackhole') {
         c.blackholed = true;
-        c.toUp?.clear();
-        c.toDown?.clear();
+        c.toUp.clear();
+        c.toDown.clear();
       } else if (c.blackholed) this.closeConn(c, true);
     }
   }
 
+  /** Every link into this node back to healthy. */
   heal(): void {
-    this.set(healthyLink);
+    for (const from of [...this.links.keys()]) this.set(from, healthyLink);
   }
 
   /** Closes the server and every connection. */
@@ -232,45 +268,57 @@ export class LinkProxy {
   private accept(down: Socket): void {
     this.stats.accepted++;
     down.on('error', () => {});
-    if (this.server === null || this.settings.mode === 'reset') {
-      this.stats.cut++;
+    if (this.server === null) {
       down.destroy();
       return;
     }
-    const c: Conn = { down, up: null, blackholed: this.settings.mode === 'blackhole', toUp: null, toDown: null };
+    const up = connect({ host: this.target.host, port: this.target.port, noDelay: true });
+    up.on('error', () => {});
+    const settings = (): LinkSettings => (c.from === null ? healthyLink : this.link(c.from));
+    const c: Conn = {
+      down,
+      up,
+      from: null,
+      blackholed: false,
+      toUp: new DelayLine(up, () => settings(), this.random),
+      toDown: new DelayLine(down, () => settings(), this.random),
+    };
     this.conns.add(c);
     down.on('close', () => this.closeConn(c, false));
-    if (c.blackholed) {
-      down.on('data', () => {}); // swallowed
-      return;
-    }
-    const up = connect({ host: this.target.host, port: this.target.port, noDelay: true });
-    c.up = up;
-    up.on('error', () => {});
     up.on('close', () => this.closeConn(c, false));
-    const settings = (): LinkSettings => this.settings;
-    c.toUp = new DelayLine(up, settings, this.random);
-    c.toDown = new DelayLine(down, settings, this.random);
     const gate = new FrameGate(
-      (b) => c.toUp!.push(b),
-      () => this.settings.lossRate,
+      (b) => {
+        if (!c.blackholed) c.toUp.push(b);
+      },
+      (from) => {
+        c.from = from;
+        if (from !== null) this.stats.identified++;
+        const mode = from === null ? 'up' : this.link(from).mode;
+        if (mode === 'reset') {
+          this.closeConn(c, true);
+          return false;
+        }
+        if (mode === 'blackhole') c.blackholed = true;
+        return true;
+      },
+      () => settings().lossRate,
       this.random,
       this.stats,
     );
     down.on('data', (chunk: Buffer) => {
-      if (!c.blackholed) gate.push(chunk);
+      if (!c.blackholed && this.conns.has(c)) gate.push(chunk);
     });
     up.on('data', (chunk: Buffer) => {
-      if (!c.blackholed) c.toDown!.push(chunk);
+      if (!c.blackholed) c.toDown.push(chunk);
     });
   }
 
   private closeConn(c: Conn, byFault: boolean): void {
     if (!this.conns.delete(c)) return;
     if (byFault) this.stats.cut++;
-    c.toUp?.clear();
-    c.toDown?.clear();
+    c.toUp.clear();
+    c.toDown.clear();
     c.down.destroy();
-    c.up?.destroy();
+    c.up.destroy();
   }
 }

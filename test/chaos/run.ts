@@ -62,7 +62,7 @@ export interface RunReport {
   /** From the nodes' logs: torn tails cut, corruption found, bytes kept aside, disk failures. */
   readonly evidence: Record<string, number>;
   /** The proxies' counters: connections accepted and cut, messages forwarded and dropped. */
-  readonly network: { accepted: number; cut: number; dropped: number; forwarded: number } | null;
+  readonly network: { accepted: number; cut: number; dropped: number; forwarded: number; identified: number } | null;
   readonly error?: string;
   readonly dir?: string;
 }
