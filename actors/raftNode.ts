@@ -619,7 +619,7 @@ export class RaftNode {
   private applyThrough(to: number): void {
     const from = this.appliedIndex + 1;
     if (from > to) return;
-    assert(from > this.log.snapshotIndex, `applying ${from} which is in the log`);
+    if (from <= this.log.snapshotIndex) assert(false, `applying ${from} which is in the log`);
     const entries = this.log.range(from, to);
     const results = this.opts.stateMachine.apply(entries);
     this.appliedIndex = to;

@@ -11,6 +11,10 @@ export class InvariantError extends Error {
   }
 }
 
+/**
+ * On a hot path, build the message only on failure: `if (!ok) assert(false, \`...\`)` (a template
+ * literal argument is evaluated on every call).
+ */
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new InvariantError(message);
 }

@@ -43,7 +43,7 @@ export function maybeApply(core: RaftCore, d: Draft, fx: EffectSink): void {
 
 function commitTo(core: RaftCore, d: Draft, index: number): void {
   if (index > d.commitIndex) {
-    assert(index <= core.log.lastIndex(), `commit ${index} within the log (last ${core.log.lastIndex()})`);
+    if (index > core.log.lastIndex()) assert(false, `commit ${index} within the log (last ${core.log.lastIndex()})`);
     d.commitIndex = index;
   }
 }
@@ -86,7 +86,7 @@ export function handleAppend(core: RaftCore, d: Draft, msg: AppendRequest, fx: E
       from = log.findConflict(msg.entries);
     }
     if (from !== 0) {
-      assert(from > d.commitIndex, `conflict at ${from} is above the commit index ${d.commitIndex}`);
+      if (from <= d.commitIndex) assert(false, `conflict at ${from} is above the commit index ${d.commitIndex}`);
       const fresh = msg.entries.slice(from - (msg.prevIndex + 1));
       const truncating = from <= log.lastIndex();
       if (truncating) log.truncateFrom(from);

@@ -79,7 +79,7 @@ export class RaftLog {
   }
 
   entry(index: number): Entry {
-    assert(index > this.snapIndex && index <= this.lastIndex(), `entry ${index} is in the log`);
+    if (index <= this.snapIndex || index > this.lastIndex()) assert(false, `entry ${index} is in the log`);
     return this.entries[index - this.snapIndex - 1]!;
   }
 
@@ -98,7 +98,8 @@ export class RaftLog {
     const first = this.lastIndex() + 1;
     for (let k = 0; k < batch.length; k++) {
       const e = batch[k]!;
-      assert(e.index === first + k, `appended entries are contiguous (want ${first + k}, got ${e.index})`);
+      // The message is built only on failure: this runs for every entry.
+      if (e.index !== first + k) assert(false, `appended entries are contiguous (want ${first + k}, got ${e.index})`);
       this.entries.push(e);
       if (e.kind === EntryKind.config) this.configIndexes.push(e.index);
     }
@@ -141,7 +142,7 @@ export class RaftLog {
 
   /** Entries in [lo, hi] without limits (for applying). */
   range(lo: number, hi: number): Entry[] {
-    assert(lo > this.snapIndex && hi <= this.lastIndex(), `range [${lo}, ${hi}] is in the log`);
+    if (lo <= this.snapIndex || hi > this.lastIndex()) assert(false, `range [${lo}, ${hi}] is in the log`);
     const base = this.snapIndex + 1;
     return this.entries.slice(lo - base, hi - base + 1);
   }
