@@ -1,10 +1,11 @@
 /**
- * `node dist/test/bench/profileSummary.js FILE.cpuprofile [--top=N] [--inclusive]`
+ * `node dist/test/bench/profileSummary.js FILE.cpuprofile [--top=N] [--inclusive] [--from=S] [--to=S]`
  *
  * Where a node's time went, from a V8 CPU profile (`node --cpu-prof`, which `npm run bench --
  * cluster --profile=DIR` passes to the node processes): self time per function (or, with
  * --inclusive, total time including callees), and self time grouped by source area (machines/,
- * actors/, storage/, transport/, node_modules/<pkg>, node:internal, GC, idle).
+ * actors/, storage/, transport/, node_modules/<pkg>, node:internal, GC, idle). --from/--to keep
+ * the samples of one phase (seconds since the profile started).
  */
 import { readFileSync } from 'node:fs';
 
@@ -41,18 +42,25 @@ function areaOf(url: string, fn: string): string {
   return url;
 }
 
-export function summarizeProfile(path: string, inclusive = false): { totalMs: number; functions: ProfileLine[]; areas: ProfileLine[] } {
+export function summarizeProfile(path: string, inclusive = false, fromS = 0, toS = Number.POSITIVE_INFINITY): { totalMs: number; functions: ProfileLine[]; areas: ProfileLine[] } {
   const p = JSON.parse(readFileSync(path, 'utf8')) as Profile;
   const byId = new Map<number, ProfileNode>();
   for (const n of p.nodes) byId.set(n.id, n);
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const selfUs = new Map<number, number>();
+  // Only the samples between fromS and toS seconds after the profile started (a steady phase).
+  let t = p.startTime;
+  let totalUs = 0;
   for (let k = 0; k < p.samples.length; k++) {
+    t += p.timeDeltas[k] ?? 0;
+    const at = (t - p.startTime) / 1e6;
+    if (at < fromS || at > toS) continue;
     const id = p.samples[k]!;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[k + 1] ?? 0));
+    const us = p.timeDeltas[k + 1] ?? 0;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + us);
+    totalUs += us;
   }
-  const totalUs = p.endTime - p.startTime;
   const fnUs = new Map<string, number>();
   const areaUs = new Map<string, number>();
   for (const [id, us] of selfUs) {
@@ -84,8 +92,10 @@ function main(): void {
   const args = process.argv.slice(2);
   const top = Number(args.find((a) => a.startsWith('--top='))?.slice(6) ?? 40);
   const inclusive = args.includes('--inclusive');
+  const fromS = Number(args.find((a) => a.startsWith('--from='))?.slice(7) ?? 0);
+  const toS = Number(args.find((a) => a.startsWith('--to='))?.slice(5) ?? Number.POSITIVE_INFINITY);
   for (const file of args.filter((a) => !a.startsWith('--'))) {
-    const s = summarizeProfile(file, inclusive);
+    const s = summarizeProfile(file, inclusive, fromS, toS);
     process.stdout.write(`\n${file}: ${s.totalMs.toFixed(0)} ms profiled\n-- by area (self time)\n`);
     for (const l of s.areas.slice(0, 25)) process.stdout.write(`${l.pct.toFixed(1).padStart(6)}%  ${l.ms.toFixed(0).padStart(7)} ms  ${l.name}\n`);
     process.stdout.write(`-- by function (${inclusive ? 'total' : 'self'} time)\n`);
