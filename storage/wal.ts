@@ -134,17 +134,19 @@ export class Wal implements DurableLog {
     if (this.failed !== null) return seq;
     const batch = this.batchFor(check.recordBytes);
     const buf = batch.buf;
-    if (check.baseIndex > 0) {
-      // The node installed a snapshot through baseIndex and continues after it (see checkWrite).
-      buf.appendBase(check.baseIndex);
-      this.nextIndex = check.baseIndex + 1;
-      if (check.baseIndex > this.floorIndex) this.floorIndex = check.baseIndex;
-      this.noteReached(check.baseIndex);
-    }
+    const base = (index: number): void => {
+      // The node installed a snapshot through `index` and continues after it (see checkWrite).
+      buf.appendBase(index);
+      this.nextIndex = index + 1;
+      if (index > this.floorIndex) this.floorIndex = index;
+      this.noteReached(index);
+    };
+    if (check.baseIndex > 0) base(check.baseIndex);
     if (w.truncateFrom !== undefined) {
       buf.appendTruncate(w.truncateFrom);
       this.nextIndex = w.truncateFrom;
     }
+    if (check.baseAfterTruncate > 0) base(check.baseAfterTruncate);
     const entries = w.entries;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
@@ -174,10 +176,11 @@ export class Wal implements DurableLog {
    * snapshot is durable; if it crashes first, recovery finds the older snapshot and reports a gap
    * (corruption), which is safe.
    */
-  private checkWrite(w: LogWrite): { recordBytes: number; baseIndex: number } {
+  private checkWrite(w: LogWrite): { recordBytes: number; baseIndex: number; baseAfterTruncate: number } {
     let next = this.nextIndex;
     let bytes = 0;
     let baseIndex = 0;
+    let baseAfterTruncate = 0;
     const start = w.truncateFrom ?? (w.entries.length > 0 ? w.entries[0]!.index : next);
     invariant(Number.isSafeInteger(start) && start >= 1, `write starting at ${start}`);
     if (start > next) {
@@ -190,6 +193,13 @@ export class Wal implements DurableLog {
       invariant(f > Math.max(this.floorIndex, baseIndex) && f <= next, `truncateFrom ${f} outside (${this.floorIndex}, ${next}]`);
       next = f;
       bytes += FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES;
+      // An installed snapshot voids the log it replaces (the truncation) and the entries after it
+      // continue past its index, in one write: the jump comes after the truncation.
+      if (w.entries.length > 0 && w.entries[0]!.index > next) {
+        baseAfterTruncate = w.entries[0]!.index - 1;
+        next = w.entries[0]!.index;
+        bytes += FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES;
+      }
     }
     let prevTerm = 0;
     for (let i = 0; i < w.entries.length; i++) {
@@ -211,7 +221,7 @@ export class Wal implements DurableLog {
       invariant(hs.term > cur.term || cur.vote === null || hs.vote === cur.vote, `vote changed within term ${hs.term}`);
       invariant(hs.vote === null || typeof hs.vote === 'string', 'vote must be a node id or null');
     }
-    return { recordBytes: bytes, baseIndex };
+    return { recordBytes: bytes, baseIndex, baseAfterTruncate };
   }
 
   /** The filling batch if the record bytes fit (or it is empty), else a fresh one. */

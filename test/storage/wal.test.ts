@@ -177,6 +177,32 @@ describe('storage WAL on real files', () => {
     await closeAsync(fourth);
   });
 
+  it('one write can void the log an installed snapshot replaces and continue after the snapshot', async () => {
+    const o = await openAsync(realFs, t.dir);
+    await writeDurable(o, { entries: entries(1, 20, 1), hardState: { term: 1, vote: null } });
+    // The node installed a snapshot through 30 (term 2): every entry is voided and the next ones
+    // continue at 31, in the same write (a truncation, then a base record, then the entries).
+    await writeDurable(o, { truncateFrom: 1, entries: entries(31, 5, 2), hardState: { term: 2, vote: null } });
+    const meta = { index: 30, term: 2, membership: { voters: ['a'], learners: [] } };
+    await new Promise<void>((resolve, reject) => o.snapshots.save(meta, new Uint8Array([9]), (err) => (err ? reject(err) : resolve())));
+    await closeAsync(o);
+    const again = await openAsync(realFs, t.dir);
+    assert.equal(again.recovered.corruption, null);
+    assertEntries(again.recovered.entries, entries(31, 5, 2));
+    await closeAsync(again);
+  });
+
+  it('a crash before that snapshot is durable leaves a gap: reported as damage (those entries were never acknowledged)', async () => {
+    const o = await openAsync(realFs, t.dir);
+    await writeDurable(o, { entries: entries(1, 20, 1), hardState: { term: 1, vote: null } });
+    await writeDurable(o, { truncateFrom: 1, entries: entries(31, 5, 2), hardState: { term: 2, vote: null } });
+    await closeAsync(o);
+    const again = await openAsync(realFs, t.dir);
+    assert.equal(again.recovered.corruption?.code, 'log-gap');
+    assert.deepEqual(again.recovered.entries, []);
+    await closeAsync(again);
+  });
+
   it('throws on a broken contract: a gap, a vote changed within a term, a term going back', async () => {
     const o = await openAsync(realFs, t.dir);
     await writeDurable(o, { entries: entries(1, 3, 1), hardState: { term: 1, vote: 'a' } });
