@@ -48,7 +48,7 @@ export const healthyLink: LinkSettings = { mode: 'up', delayMs: 0, jitterMs: 0, 
 export interface LinkStats {
   /** Connections accepted. */
   accepted: number;
-  /** Connections closed by the proxy because of a fault (reset, heal of a blackhole). */
+  /** Connections a fault cut: closed (reset) or silenced (blackhole, closed again at heal). */
   cut: number;
   /** Messages dropped (loss). */
   dropped: number;
@@ -244,10 +244,12 @@ export class NodeProxy {
       if (c.from !== from) continue;
       if (next.mode === 'reset') this.closeConn(c, true);
       else if (next.mode === 'blackhole') {
+        // Counted as cut when it goes silent (healing then closes it without counting it again).
         c.blackholed = true;
+        this.stats.cut++;
         c.toUp.clear();
         c.toDown.clear();
-      } else if (c.blackholed) this.closeConn(c, true);
+      } else if (c.blackholed) this.closeConn(c, false);
     }
   }
 
@@ -298,7 +300,10 @@ export class NodeProxy {
           this.closeConn(c, true);
           return false;
         }
-        if (mode === 'blackhole') c.blackholed = true;
+        if (mode === 'blackhole') {
+          c.blackholed = true;
+          this.stats.cut++;
+        }
         return true;
       },
       () => settings().lossRate,
