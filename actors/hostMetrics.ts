@@ -82,6 +82,8 @@ export class HostMetrics {
     simple('sessionraft_last_index', 'last index in the log', (st) => st.lastIndex);
     simple('sessionraft_persisted_index', 'last index durable in the log', (st) => st.persistedIndex);
     simple('sessionraft_snapshot_index', 'index of the latest snapshot', (st) => st.snapshotIndex);
+    simple('sessionraft_storage_damaged', '1 while damaged storage keeps this node from voting or leading (until the leader repairs it)', (st) => (st.corrupt ? 1 : 0));
+    simple('sessionraft_voting_barred', '1 while this node may not vote: it started on empty storage (remove it, add it again, promote it)', (st) => (st.votingBarred ? 1 : 0));
     new Gauge({
       name: 'sessionraft_peer_lag_entries',
       help: 'on the leader: entries each follower lacks (last index - match index)',

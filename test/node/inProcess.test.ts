@@ -161,6 +161,8 @@ describe('node: in-process 3-node cluster over real sockets', function () {
       'sessionraft_commit_seconds_count{op="append"}',
       `sessionraft_peer_lag_entries{peer="${follower.id}"}`,
       'sessionraft_rejected_total{source="client",code="SESSIONS_ERR_TOPIC_TOO_LONG"}',
+      'sessionraft_storage_damaged 0',
+      'sessionraft_voting_barred 0',
       'process_cpu_seconds_total',
     ]) {
       expect(m.body, line).to.contain(line);
