@@ -3,9 +3,9 @@
  * ports, temporary directories, and bounded waits for conditions (never sleeps).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,22 +47,47 @@ export async function waitFor<T>(what: string, cond: () => T | Promise<T>, timeo
   }
 }
 
-/** Ports nobody listens on right now (bound together, then released). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo!, hi!];
+  } catch {
+    // not Linux
+  }
+  return [32768, 60999];
+}
+
+/**
+ * Ports nobody listens on right now (bound together, then released), below the ephemeral range.
+ * A port from the ephemeral range (what port 0 gives) is unsafe for a node that is killed and
+ * restarted: while it is down, an outgoing connection may take it as its local port, and the
+ * restarted node then fails with EADDRINUSE (found by the fault harness).
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((res, rej) => {
-          const s = createServer();
-          s.once('error', rej);
-          s.listen(0, '127.0.0.1', () => res(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
+  const top = Math.min(ephemeralRange()[0], 65536) - 1;
+  const bottom = Math.max(1024, top - 20_000);
+  const out: number[] = [];
+  const held: ReturnType<typeof createServer>[] = [];
+  try {
+    // Bounded: at most 50 tries per port.
+    for (let tries = 0; out.length < n && tries < 50 * n; tries++) {
+      const port = bottom + Math.floor(Math.random() * (top - bottom));
+      if (out.includes(port)) continue;
+      const s = createServer();
+      const ok = await new Promise<boolean>((res) => {
+        s.once('error', () => res(false));
+        s.listen(port, '127.0.0.1', () => res(true));
+      });
+      if (ok) {
+        held.push(s);
+        out.push(port);
+      }
+    }
+  } finally {
+    await Promise.all(held.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+  if (out.length < n) throw new Error(`found only ${out.length} of ${n} free ports in ${bottom}..${top}`);
+  return out;
 }
 
 export const quietLogger = pino({ level: process.env.SESSIONRAFT_TEST_LOG ?? 'silent' });
