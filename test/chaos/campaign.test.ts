@@ -60,6 +60,28 @@ describe('chaos: a short campaign over real processes (every fault once)', funct
     return r;
   }
 
+  /**
+   * Evidence of `replace`: the final configuration, read from the leader, has the spare and not the
+   * killed node, and as many members as at the start; every node checked was one of those members.
+   */
+  function expectReplaced(r: RunReport, nodes: number): void {
+    const m = r.membership!;
+    expect(m.spares, 'spares spawned').to.have.length(1);
+    expect(m.removed, 'nodes removed').to.have.length(1);
+    expect(m.voters, 'final voters (from the leader)').to.include(m.spares[0]!);
+    expect(m.final, 'final members (from the leader)').to.not.include(m.removed[0]!);
+    expect(m.final).to.have.length(nodes);
+    expect(m.learners).to.deep.equal([]);
+    expect(Object.keys(r.digests).sort()).to.deep.equal([...m.final].sort());
+    expect(r.timeline.some((l) => l.includes(`kill -9 ${m.removed[0]}`))).to.equal(true);
+    expect(r.timeline.some((l) => l.includes(`addLearner ${m.spares[0]}`))).to.equal(true);
+    expect(r.timeline.some((l) => l.includes(`removeMember ${m.removed[0]}`))).to.equal(true);
+    // The removed node, restarted for a while, tried to reach the members and was refused.
+    expect(m.removedWatch).to.have.length(1);
+    expect(m.removedWatch[0]!.termMax, 'the removed node did not raise its term').to.equal(m.removedWatch[0]!.termBefore);
+    expect(m.removedWatch[0]!.refused, 'connections from the removed node refused by the members').to.be.greaterThan(0);
+  }
+
   for (const fault of faultsFor(3)) {
     it(`3 nodes: ${fault.name} (${fault.description})`, async () => {
       const r = await check(fault, 3);
@@ -73,6 +95,7 @@ describe('chaos: a short campaign over real processes (every fault once)', funct
       }
       if (fault.name === 'pause-leader') expect(r.timeline.some((l) => l.includes('SIGSTOP'))).to.equal(true);
       if (fault.name === 'clock-skew') expect(r.replay?.restored, 'stored sessions restored under skewed clocks').to.be.greaterThan(0);
+      if (fault.name === 'replace') expectReplaced(r, 3);
     });
   }
 
@@ -83,4 +106,9 @@ describe('chaos: a short campaign over real processes (every fault once)', funct
       expect(r.network?.cut, 'connections cut').to.be.greaterThan(0);
     });
   }
+
+  it('5 nodes: replace', async () => {
+    const r = await check(faultsFor(5).find((f) => f.name === 'replace')!, 5);
+    expectReplaced(r, 5);
+  });
 });

@@ -13,10 +13,15 @@ import type { ReplaySession } from './workload.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
-/** Waits until every node runs, one leads, and all applied the leader's last index. Returns the statuses (with digests). */
+/**
+ * Waits until every node (every member: `cluster.ids`) runs, one leads, all applied the leader's
+ * last index, and each one's configuration in force (voters and learners) is exactly the members.
+ * Returns the statuses (with digests).
+ */
 export async function waitConverged(cluster: ChaosCluster, timeoutMs: number): Promise<Status[]> {
+  const members = [...cluster.ids].sort().join(',');
   return waitFor(
-    'every node applied the same index under one leader',
+    `every node (${members}) applied the same index under one leader, with those members in force`,
     async () => {
       const st = await Promise.all(cluster.ids.map((id) => cluster.status(id, true)));
       if (st.some((s) => s === null)) return null;
@@ -24,6 +29,7 @@ export async function waitConverged(cluster: ChaosCluster, timeoutMs: number): P
       if (leaders.length !== 1) return null;
       const l = leaders[0]!;
       if (!st.every((s) => s!.leader === l.node && s!.appliedIndex === l.lastIndex && s!.commitIndex === l.lastIndex)) return null;
+      if (!st.every((s) => [...(s!.voters as string[]), ...(s!.learners as string[])].sort().join(',') === members)) return null;
       return st as Status[];
     },
     timeoutMs,

@@ -9,6 +9,12 @@
  *
  * Processes are started with `spawnNode` of the node tests and stopped by pid (SIGKILL) in
  * `destroy()`, which also removes the data directories; `destroy` is safe to call at any point.
+ *
+ * Membership: `ids` are "the nodes" the harness works on: the members of the configuration in
+ * force as the harness last read it from the leader (`setMembers`), the initial nodes until a
+ * fault changes the configuration. Spare nodes (`spares`) get their ports and proxies at start but
+ * are spawned only when a fault adds one (`spawnSpare`, with --join); a node removed from the
+ * configuration is no longer one of `ids` (not restarted on heal, not checked).
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,6 +44,19 @@ export interface ChaosClusterOptions {
   readonly nodeArgs?: (id: string) => string[];
   readonly random: () => number;
   readonly clusterId?: string;
+  /** Spare nodes: ports and proxies set up at start, spawned (with --join) only by `spawnSpare`. */
+  readonly spares?: number;
+}
+
+export interface RemovedWatch {
+  readonly node: string;
+  readonly ranMs: number;
+  readonly termBefore: number;
+  readonly termMax: number;
+  readonly membersBefore: string;
+  readonly membersAfter: string;
+  readonly kept: boolean;
+  readonly refused: number;
 }
 
 /** A node that exited without the harness killing it (a crash: an invariant, a disk error). */
@@ -105,7 +124,10 @@ function installExitHook(): void {
 }
 
 export class ChaosCluster {
-  readonly ids: string[];
+  /** The nodes the cluster started with (the bootstrap configuration). */
+  readonly initialIds: string[];
+  /** Spare nodes, in the order `spawnSpare` uses them. */
+  readonly spareIds: string[];
   readonly dir: string;
   /** Real ports: raftPort is where the node listens (its proxy forwards there). */
   readonly real: Record<string, NodeAddress> = {};
@@ -118,14 +140,74 @@ export class ChaosCluster {
   private readonly pastOutput = new Map<string, string>();
   private readonly expectedExit = new Set<NodeProcess>();
   private readonly paused = new Set<string>();
+  /** The configuration's members as the harness knows them (see `ids`). */
+  private memberIds: string[];
+  /** Nodes a fault removed from the configuration (they stay down, or are excluded from the checks). */
+  readonly removed: string[] = [];
+  /**
+   * A removed node restarted for a while (faults.ts, `replace`): its term before and at most, the
+   * members' leader@term before and after, whether they kept both, connections the members refused.
+   */
+  readonly removedWatch: RemovedWatch[] = [];
+  private sparesUsed = 0;
   private destroyed = false;
 
   private constructor(
     readonly opts: ChaosClusterOptions,
     dir: string,
   ) {
-    this.ids = Array.from({ length: opts.size }, (_, k) => `n${k + 1}`);
+    this.initialIds = Array.from({ length: opts.size }, (_, k) => `n${k + 1}`);
+    this.spareIds = Array.from({ length: opts.spares ?? 0 }, (_, k) => `n${opts.size + k + 1}`);
+    this.memberIds = [...this.initialIds];
     this.dir = dir;
+  }
+
+  /**
+   * "The nodes": the configuration's members (voters and learners) as last read from the leader
+   * (`setMembers`); the initial nodes until a fault changes the configuration.
+   */
+  get ids(): string[] {
+    return [...this.memberIds];
+  }
+
+  /** Spares spawned so far. */
+  get sparesSpawned(): string[] {
+    return this.spareIds.slice(0, this.sparesUsed);
+  }
+
+  /** Every node ever spawned (members, removed nodes, spares in use), for logs and evidence. */
+  get spawnedIds(): string[] {
+    return [...this.initialIds, ...this.spareIds.slice(0, this.sparesUsed)];
+  }
+
+  get clusterId(): string {
+    return this.opts.clusterId ?? 'chaos';
+  }
+
+  /** Adopts the configuration's members (read from the leader) as "the nodes". */
+  setMembers(ids: readonly string[]): void {
+    for (const id of ids) if (this.advertised[id] === undefined) throw new Error(`member ${id} is not a node of this harness`);
+    this.memberIds = [...ids].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  }
+
+  /**
+   * Spawns the next spare node under its new ID with --join (empty data directory of its own, its
+   * own ports and proxy): its --nodes lists the current members and itself, with the advertised
+   * (proxy) addresses, as every node is told. It is not a member until the leader adds it.
+   */
+  spawnSpare(): string {
+    const id = this.spareIds[this.sparesUsed];
+    if (id === undefined) throw new Error(`no spare node left (${this.spareIds.length} set up: ChaosClusterOptions.spares)`);
+    this.sparesUsed++;
+    this.spawn(id);
+    return id;
+  }
+
+  /** The address a member is added with: `host:raftPort:clientPort:adminPort`, its raft port its proxy's. */
+  advertisedAddress(id: string): string {
+    const a = this.advertised[id];
+    if (a === undefined) throw new Error(`no node ${id}`);
+    return `${a.host}:${a.raftPort}:${a.clientPort}:${a.adminPort}`;
   }
 
   static async start(opts: ChaosClusterOptions): Promise<ChaosCluster> {
@@ -133,12 +215,14 @@ export class ChaosCluster {
     installExitHook();
     liveClusters.add(c);
     try {
-      const ports = await listenPorts(4 * opts.size);
-      c.ids.forEach((id, k) => {
-        c.real[id] = { host: '127.0.0.1', raftPort: ports[k]!, clientPort: ports[opts.size + k]!, adminPort: ports[2 * opts.size + k]! };
-        c.advertised[id] = { ...c.real[id]!, raftPort: ports[3 * opts.size + k]! };
+      const all = [...c.initialIds, ...c.spareIds];
+      const n = all.length;
+      const ports = await listenPorts(4 * n);
+      all.forEach((id, k) => {
+        c.real[id] = { host: '127.0.0.1', raftPort: ports[k]!, clientPort: ports[n + k]!, adminPort: ports[2 * n + k]! };
+        c.advertised[id] = { ...c.real[id]!, raftPort: ports[3 * n + k]! };
       });
-      for (const id of c.ids) {
+      for (const id of all) {
         const p = new NodeProxy(id, { host: '127.0.0.1', port: c.real[id]!.raftPort }, opts.random);
         await p.listen(c.advertised[id]!.raftPort);
         c.proxies.set(id, p);
@@ -151,8 +235,18 @@ export class ChaosCluster {
     return c;
   }
 
+  /**
+   * Spawns `id` on its ports and data directory. --nodes: the current members and `id` itself, with
+   * the advertised addresses (at first the initial nodes: the bootstrap configuration). A removed
+   * node is left out, so a restarted member does not keep it as a peer; the configuration in a
+   * node's log or snapshot wins over --nodes anyway. Spares always start with --join: a learner
+   * of the configuration until the log holds one (and never --bootstrap).
+   */
   private spawn(id: string): NodeProcess {
     const t = this.opts.timing;
+    const spare = this.spareIds.includes(id);
+    const nodes: Record<string, NodeAddress> = {};
+    for (const m of [...this.memberIds.filter((x) => x !== id), id]) nodes[m] = this.advertised[m]!;
     const extra = [
       '--cluster-id',
       this.opts.clusterId ?? 'chaos',
@@ -175,9 +269,10 @@ export class ChaosCluster {
       ...(this.opts.plant.length > 0 ? ['--plant', this.opts.plant.join(',')] : []),
       '--raft-listen-port',
       String(this.real[id]!.raftPort),
+      ...(spare ? ['--join'] : []),
       ...(this.opts.nodeArgs?.(id) ?? []),
     ];
-    const p = spawnNode(id, this.advertised, this.dataDir(id), extra);
+    const p = spawnNode(id, nodes, this.dataDir(id), extra, {}, spare ? { bootstrap: false } : {});
     this.procs.set(id, p);
     void p.exited.then((code) => {
       if (this.expectedExit.has(p) || this.destroyed) return;
@@ -454,7 +549,7 @@ export class ChaosCluster {
     const out: Record<string, number> = {};
     for (const [k, m] of Object.entries(marks)) {
       out[k] = 0;
-      for (const id of this.ids) out[k] += this.output(id).split(m).length - 1;
+      for (const id of this.spawnedIds) out[k] += this.output(id).split(m).length - 1;
     }
     return out;
   }
@@ -473,7 +568,7 @@ export class ChaosCluster {
   }
 
   saveOutputs(dir: string): void {
-    for (const id of this.ids) writeFileSync(join(dir, `${id}.log`), this.output(id));
+    for (const id of this.spawnedIds) writeFileSync(join(dir, `${id}.log`), this.output(id));
   }
 
   /** For a harness that exits abruptly (a second Ctrl-C): SIGKILL by pid and remove the data, synchronously. */

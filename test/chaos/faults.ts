@@ -7,6 +7,7 @@
  * timeouts (long enough for the majority to elect and commit without the cut node), a kill stays
  * down for a few, and every fault is applied `rounds` times per window.
  */
+import { createClient } from '../../transport/client.js';
 import { waitFor } from '../node/helpers.js';
 import type { ChaosCluster } from './cluster.js';
 
@@ -17,6 +18,8 @@ export interface FaultContext {
   readonly electionMs: number;
   /** Records a fault event in the run's timeline (and progress output). */
   log(what: string): void;
+  /** Records a failure of something the fault demonstrates (the run fails; the fault goes on). */
+  fail(what: string): void;
   /** Holds a fault for `ms` (the fault's duration, not a wait for a condition). */
   hold(ms: number): Promise<void>;
   /** Resolves at the next acknowledged append (faults timed on acknowledgements). */
@@ -32,6 +35,8 @@ export interface Fault {
   readonly description: string;
   /** Smallest cluster it makes sense on. */
   readonly nodesMin: number;
+  /** Spare nodes the fault spawns (ports and proxies set up at cluster start), by rounds. */
+  readonly spares?: (rounds: number) => number;
   /** Per node extra flags (clock skew); called once per node at cluster start. */
   readonly nodeArgs?: (id: string, index: number, random: () => number, tickMs: number) => string[];
   run(ctx: FaultContext): Promise<void>;
@@ -162,6 +167,129 @@ function isolate(ids: readonly string[], id: string): [string, string][] {
     ids.filter((o) => o !== id),
   );
 }
+
+/** Leader and term when every running member answers and agrees on both, else null. */
+async function membersLeaderTerm(c: ChaosCluster): Promise<{ leader: string; term: number } | null> {
+  const st = await Promise.all(c.live().map((id) => c.status(id, false, 500)));
+  if (st.length === 0 || st.some((s) => s === null)) return null;
+  const leader = st[0]!.leader as string | null;
+  const term = st[0]!.term as number;
+  if (leader === null || !st.every((s) => s!.leader === leader && s!.term === term)) return null;
+  return { leader, term };
+}
+
+/**
+ * The removed node comes back (its log still makes it a voter of the old configuration; --nodes
+ * lists it and the members) while the members go on, for 5 election timeouts after it answers
+ * (its election timer fires several times), then it is killed again and stays down.
+ *
+ * It must not disturb them. A node disturbs a Raft cluster only through a higher term in its
+ * messages (members adopt it and lose their leader), so the run fails if the removed node raises
+ * its term (pre-vote forbids it), believes it leads, or the members end up in a term the removed
+ * node ever held. The members' leader and term are also watched and recorded: they normally stay
+ * the same; a re-election at a term the removed node never had is not its doing (one was seen
+ * while its process was still starting, before it could dial anyone, on 2 busy cores) and is
+ * recorded, not failed (docs/chaos.md).
+ */
+async function removedCannotDisturb(ctx: FaultContext, removed: string): Promise<void> {
+  const c = ctx.cluster;
+  // The change was just applied on the leader; the followers hear of it within a heartbeat or two.
+  const before = await waitFor('the members agreeing on a leader and term', () => membersLeaderTerm(c), 10 * ctx.electionMs, 20);
+  const rejected = async (): Promise<number> => {
+    const st = await Promise.all(c.live().map((id) => c.status(id, false, 500)));
+    return st.reduce((n, s) => n + Number(s?.transport?.rejectedTotal ?? 0), 0);
+  };
+  const rejected0 = await rejected();
+  c.restart(removed);
+  ctx.log(`restart removed ${removed} (its log still names it a voter)`);
+  // Process start: 0.5-1.5 s on 2 busy cores; 15 s bound.
+  const s0 = await waitFor(`removed ${removed} answering /status`, () => c.status(removed, false, 500), 15_000, 50);
+  const changes: string[] = [];
+  let last = `${before.leader}@${before.term}`;
+  let removedTermMax = s0.term as number;
+  let removedLed = false;
+  let removedRole = String(s0.role);
+  const t0 = Date.now();
+  while (Date.now() - t0 < 5 * ctx.electionMs) {
+    const [now, r] = await Promise.all([membersLeaderTerm(c), c.status(removed, false, 500)]);
+    if (now !== null && `${now.leader}@${now.term}` !== last) changes.push((last = `${now.leader}@${now.term}`));
+    if (r !== null) {
+      removedTermMax = Math.max(removedTermMax, r.term as number);
+      removedLed ||= r.role === 'leader';
+      removedRole = String(r.role);
+    }
+    await ctx.hold(ctx.electionMs / 4);
+  }
+  const ranMs = Date.now() - t0;
+  const after = await waitFor('the members agreeing on a leader and term', () => membersLeaderTerm(c), 10 * ctx.electionMs, 20);
+  if (`${after.leader}@${after.term}` !== last) changes.push(`${after.leader}@${after.term}`);
+  const refused = (await rejected()) - rejected0;
+  await c.kill(removed, 'SIGKILL');
+  const kept = changes.length === 0;
+  c.removedWatch.push({ node: removed, ranMs, termBefore: s0.term as number, termMax: removedTermMax, membersBefore: `${before.leader}@${before.term}`, membersAfter: `${after.leader}@${after.term}`, kept, refused });
+  ctx.log(
+    `removed ${removed} ran ${ranMs} ms after answering: its term ${s0.term} -> ${removedTermMax} (${removedRole}); ` +
+      `members ${kept ? `kept ${before.leader}@${before.term}` : `${before.leader}@${before.term} -> ${changes.join(' -> ')} (a term it never had)`}, ` +
+      `connections refused by the members +${refused}; kill -9 ${removed}, it stays down`,
+  );
+  if (removedTermMax > (s0.term as number)) ctx.fail(`removed ${removed} raised its term ${s0.term} -> ${removedTermMax}`);
+  if (removedLed) ctx.fail(`removed ${removed} believed it leads`);
+  if (!kept && after.term <= removedTermMax) ctx.fail(`the members moved to term ${after.term}, which removed ${removed} held (${before.leader}@${before.term} -> ${changes.join(' -> ')})`);
+}
+
+/**
+ * Replace a voter under load: kill -9 one (the leader half the time) and keep it down; spawn a
+ * spare under a new ID with --join; add it with the client library (a learner, promoted once caught
+ * up); remove the dead one; adopt the configuration read from the leader as the harness's nodes.
+ * Then the removed node is restarted for a while to show it cannot disturb the members, and
+ * killed for good.
+ */
+const replace: Fault = {
+  name: 'replace',
+  description: 'kill -9 a voter (the leader half the time), a spare joins under a new ID, is added and promoted, the dead one removed',
+  nodesMin: 3,
+  spares: (rounds) => rounds,
+  async run(ctx) {
+    const c = ctx.cluster;
+    for (let k = 0; k < ctx.rounds && !ctx.aborted(); k++) {
+      // Membership changes go to the leader through the client library: it follows redirects and
+      // retries while there is no leader, the previous change is uncommitted, or a new leader has
+      // not committed in its term. A new client per round: the members change.
+      const admin = createClient({ endpoints: c.endpoints(), clusterId: c.clusterId, requestTimeoutMs: 1000, operationTimeoutMs: 10_000 });
+      try {
+        const leader = await leaderOrAny(ctx);
+        const victim = ctx.random() < 0.5 ? leader : pick(c.live().filter((id) => id !== leader), ctx.random);
+        await c.kill(victim, 'SIGKILL');
+        ctx.log(`kill -9 ${victim}${victim === leader ? ' (the leader)' : ''}; it stays down`);
+        const spare = c.spawnSpare();
+        ctx.log(`spawn ${spare} --join (--nodes ${[...c.ids, spare].join(',')}; own data dir, ports and proxy)`);
+        const t0 = Date.now();
+        // Its start (0.5-1.5 s here), an election if the leader died, catch-up (often a snapshot
+        // install: snapshots every 300 entries): a few seconds; 20 s bound for the catch-up.
+        const added = await admin.addLearner(spare, c.advertisedAddress(spare), { promoteWhenCaughtUp: { timeoutMs: 20_000 } });
+        ctx.log(
+          `addLearner ${spare} ${c.advertisedAddress(spare)}: learner at entry ${added.index || 'already'}, ` +
+            `promoted once caught up at entry ${added.promoted?.index || 'already'} (${Date.now() - t0} ms after the spawn)`,
+        );
+        const t1 = Date.now();
+        const removed = await admin.removeMember(victim);
+        c.removed.push(victim);
+        ctx.log(`removeMember ${victim}: entry ${removed.index || 'already'} (${Date.now() - t1} ms)`);
+        const m = await admin.members();
+        const members = [...m.voters, ...m.learners];
+        ctx.log(`configuration from leader ${m.leader} (term ${m.term}): voters ${m.voters.join(',')}${m.learners.length > 0 ? `, learners ${m.learners.join(',')}` : ''}`);
+        if (!m.voters.includes(spare) || members.includes(victim)) {
+          throw new Error(`the configuration from the leader (voters ${m.voters.join(',')}, learners ${m.learners.join(',')}) should have voter ${spare} and not ${victim}`);
+        }
+        c.setMembers(members);
+      } finally {
+        await admin.close();
+      }
+      await removedCannotDisturb(ctx, c.removed[c.removed.length - 1]!);
+      await ctx.hold(2 * ctx.electionMs);
+    }
+  },
+};
 
 export const faults: readonly Fault[] = [
   killFault('kill-leader', 'kill -9 the leader, restart it after 3 election timeouts', leaderOrAny),
@@ -376,6 +504,7 @@ export const faults: readonly Fault[] = [
       }
     },
   },
+  replace,
 ];
 
 export function faultByName(name: string): Fault | undefined {

@@ -6,6 +6,8 @@
  * election timeouts) -> heal everything -> wait for progress again -> stop the workload -> kill -9
  * and restart every node -> wait until all nodes applied the same index under one leader -> a
  * final write must commit (liveness) -> converge again -> read every node's state -> check.
+ * "Every node" from the final restart on is every member of the configuration in force, read from
+ * the leader once the workload stopped (a fault may have replaced nodes: `replace`).
  * Every wait is for a condition, bounded, with the reason in its message; every process is
  * stopped by pid in `finally`.
  */
@@ -16,7 +18,7 @@ import { formatQueueReport, type QueueCounts } from '../lincheck/index.js';
 import { waitFor } from '../node/helpers.js';
 import { Rng } from '../sim/rng.js';
 import { checkReplay, countStaleReads, finalState, lincheck, queueCheck, statusClient, waitConverged, type LincheckSummary, type ReplayReport } from './checks.js';
-import { ChaosCluster, type ChaosNodeTiming } from './cluster.js';
+import { ChaosCluster, type ChaosNodeTiming, type RemovedWatch } from './cluster.js';
 import type { Fault, FaultContext } from './faults.js';
 import { Workload, type WorkloadCounts } from './workload.js';
 
@@ -61,6 +63,20 @@ export interface RunReport {
   readonly crashes: { node: string; code: number | null; signal: string | null }[];
   /** From the nodes' logs: torn tails cut, corruption found, bytes kept aside, disk failures. */
   readonly evidence: Record<string, number>;
+  /**
+   * The configuration: the initial nodes, the final members read from the leader (the nodes that
+   * were restarted, converged and checked), the spares spawned and the nodes a fault removed.
+   */
+  readonly membership: {
+    initial: string[];
+    final: string[];
+    voters: string[];
+    learners: string[];
+    spares: string[];
+    removed: string[];
+    /** Each removed node restarted for a while: it must not disturb the members. */
+    removedWatch: RemovedWatch[];
+  } | null;
   /** The proxies' counters: connections accepted and cut, messages forwarded and dropped. */
   readonly network: { accepted: number; cut: number; dropped: number; forwarded: number; identified: number } | null;
   readonly error?: string;
@@ -103,6 +119,7 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
   let error: string | undefined;
   let evidence: Record<string, number> = {};
   let network: RunReport['network'] = null;
+  let membership: RunReport['membership'] = null;
   const nodeArgsRng = new Rng(o.seed ^ 0x5eed);
   try {
     const nodeIds = Array.from({ length: o.nodes }, (_, k) => `n${k + 1}`);
@@ -118,6 +135,7 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
       nodeArgs: (id) => extra.get(id) ?? [],
       random,
       clusterId,
+      spares: o.fault.spares?.(o.rounds) ?? 0,
     });
     for (const [id, a] of extra) if (a.length > 0) log(`${id} ${a.join(' ')}`);
     const c = cluster;
@@ -154,6 +172,10 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
       random,
       electionMs,
       log,
+      fail: (what) => {
+        log(`FAILED: ${what}`);
+        failures.push(what);
+      },
       hold: (ms) => new Promise((r) => setTimeout(r, ms)),
       nextAck: (timeoutMs) =>
         new Promise<boolean>((resolve) => {
@@ -199,6 +221,29 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
     await w.close();
     log(`workload stopped: ${w.counts.invoked} operations (ok ${w.counts.ok}, fail ${w.counts.fail}, info ${w.counts.info})`);
     phase('drain');
+
+    // The configuration in force, from the leader: its members are "the nodes" from here on
+    // (restart, convergence, final write, final state, digests, replay). It must be what the
+    // harness made it (a membership change acknowledged and then lost would show here).
+    const mc = statusClient(c, clusterId);
+    try {
+      const m = await mc.members();
+      const fromLeader = [...m.voters, ...m.learners].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+      if (fromLeader.join(',') !== c.ids.join(',')) failures.push(`the configuration from the leader (${fromLeader.join(',')}) is not the harness's (${c.ids.join(',')})`);
+      c.setMembers(fromLeader);
+      membership = {
+        initial: c.initialIds,
+        final: c.ids,
+        voters: m.voters,
+        learners: m.learners,
+        spares: c.sparesSpawned,
+        removed: [...c.removed],
+        removedWatch: [...c.removedWatch],
+      };
+      if (fromLeader.join(',') !== c.initialIds.join(',')) log(`members from leader ${m.leader}: ${c.ids.join(',')} (were ${c.initialIds.join(',')}); removed ${c.removed.join(',') || 'none'} stay down`);
+    } finally {
+      await mc.close();
+    }
 
     // Restart every node from its disk.
     await c.killAll(c.ids);
@@ -290,6 +335,7 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
     replay,
     crashes: (cluster?.exits ?? []).map((x) => ({ node: x.node, code: x.code, signal: x.signal })),
     evidence,
+    membership,
     network,
     ...(error !== undefined ? { error } : {}),
     ...(dir !== null ? { dir } : {}),
