@@ -127,44 +127,36 @@ export class HostMetrics {
         }
       },
     });
-    new Counter({
-      name: 'sessionraft_rejected_total',
-      help: 'rejected inputs by source (transport: peer input; node: raft; client: client port; store: commands applied with an error result) and stable code',
-      labelNames: ['source', 'code'],
-      registers,
-      collect() {
-        this.reset();
-        const s = src();
-        if (s === null) return;
-        for (const [code, n] of Object.entries(s.transport().rejected)) this.inc({ source: 'transport', code }, n);
-        for (const [code, n] of s.raftCounters()) if (NODE_REJECTIONS.has(code)) this.inc({ source: 'node', code }, n);
-        for (const [code, n] of Object.entries(s.client().rejected)) this.inc({ source: 'client', code }, n);
-        for (const [code, n] of Object.entries(s.store().rejectedByCode)) this.inc({ source: 'store', code }, n);
+    /** A counter with labels, refilled from the node's own counters when scraped. */
+    const labelledCounter = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (s: MetricsSources, inc: (labels: Record<L, string>, n: number) => void) => void): void => {
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          const s = src();
+          if (s !== null) fill(s, (labels, n) => this.inc(labels, n));
+        },
+      });
+    };
+    labelledCounter(
+      'sessionraft_rejected_total',
+      'rejected inputs by source (transport: peer input; node: raft; client: client port; store: commands applied with an error result) and stable code',
+      ['source', 'code'],
+      (s, inc) => {
+        for (const [code, n] of Object.entries(s.transport().rejected)) inc({ source: 'transport', code }, n);
+        for (const [code, n] of s.raftCounters()) if (NODE_REJECTIONS.has(code)) inc({ source: 'node', code }, n);
+        for (const [code, n] of Object.entries(s.client().rejected)) inc({ source: 'client', code }, n);
+        for (const [code, n] of Object.entries(s.store().rejectedByCode)) inc({ source: 'store', code }, n);
       },
+    );
+    labelledCounter('sessionraft_node_events_total', 'notable raft node events by code (snapshots taken, sent, installed; range sync)', ['code'], (s, inc) => {
+      for (const [code, n] of s.raftCounters()) if (!NODE_REJECTIONS.has(code)) inc({ code }, n);
     });
-    new Counter({
-      name: 'sessionraft_node_events_total',
-      help: 'notable raft node events by code (snapshots taken, sent, installed; range sync)',
-      labelNames: ['code'],
-      registers,
-      collect() {
-        this.reset();
-        const s = src();
-        if (s === null) return;
-        for (const [code, n] of s.raftCounters()) if (!NODE_REJECTIONS.has(code)) this.inc({ code }, n);
-      },
-    });
-    new Counter({
-      name: 'sessionraft_transport_dropped_total',
-      help: 'peer messages dropped instead of sent, by code',
-      labelNames: ['code'],
-      registers,
-      collect() {
-        this.reset();
-        const s = src();
-        if (s === null) return;
-        for (const [code, n] of Object.entries(s.transport().drops)) this.inc({ code }, n);
-      },
+    labelledCounter('sessionraft_transport_dropped_total', 'peer messages dropped instead of sent, by code', ['code'], (s, inc) => {
+      for (const [code, n] of Object.entries(s.transport().drops)) inc({ code }, n);
     });
     const counter = (name: string, help: string, read: (s: MetricsSources) => number): void => {
       new Counter({
@@ -186,17 +178,8 @@ export class HostMetrics {
     counter('sessionraft_wal_batches_total', 'group-commit batches of the raft log', (s) => s.wal().batches);
     counter('sessionraft_wal_bytes_total', 'bytes written to the raft log', (s) => s.wal().bytes);
     counter('sessionraft_client_deliveries_total', 'restored sessions pushed to subscribers', (s) => s.client().deliveries);
-    new Counter({
-      name: 'sessionraft_client_requests_total',
-      help: 'client requests by op',
-      labelNames: ['op'],
-      registers,
-      collect() {
-        this.reset();
-        const s = src();
-        if (s === null) return;
-        for (const [op, n] of Object.entries(s.client().requests)) this.inc({ op }, n);
-      },
+    labelledCounter('sessionraft_client_requests_total', 'client requests by op', ['op'], (s, inc) => {
+      for (const [op, n] of Object.entries(s.client().requests)) inc({ op }, n);
     });
     const storeGauge = (name: string, help: string, read: (st: StoreStats) => number): void => {
       new Gauge({
@@ -213,27 +196,21 @@ export class HostMetrics {
     storeGauge('sessionraft_active_bytes', 'record bytes of active sessions', (st) => st.activeBytes);
     storeGauge('sessionraft_data_files', 'data files of stored sessions', (st) => st.dataFiles);
     storeGauge('sessionraft_clients', 'registered clients remembered for exactly-once', (st) => st.clients);
-    new Gauge({
-      name: 'sessionraft_client_connections',
-      help: 'open client connections',
-      registers,
-      collect() {
-        const s = src();
-        if (s !== null) this.set(s.client().connections);
-      },
-    });
-    new Gauge({
-      name: 'sessionraft_client_subscriptions',
-      help: 'open subscriptions',
-      registers,
-      collect() {
-        const s = src();
-        if (s !== null) this.set(s.client().subscriptions);
-      },
-    });
+    const clientGauge = (name: string, help: string, read: (c: ClientServerStats) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = src();
+          if (s !== null) this.set(read(s.client()));
+        },
+      });
+    };
+    clientGauge('sessionraft_client_connections', 'open client connections', (c) => c.connections);
+    clientGauge('sessionraft_client_subscriptions', 'open subscriptions', (c) => c.subscriptions);
   }
 
-  /** Connects the scrape-time sources (once the node is running). */
   /** Observes one command's latency on the leader (`sessionraft_commit_seconds{op}`). */
   observeCommit(op: string, seconds: number): void {
     let child = this.commitByOp.get(op);
@@ -244,6 +221,7 @@ export class HostMetrics {
     child.observe(seconds);
   }
 
+  /** Connects the scrape-time sources (once the node is running). */
   attach(sources: MetricsSources): void {
     this.sources = sources;
   }

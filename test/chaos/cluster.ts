@@ -19,8 +19,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeAddress } from '../../actors/hostConfig.js';
-import { createServer, type Server } from 'node:net';
-import { getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from '../node/helpers.js';
+import { freePorts, getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from '../node/helpers.js';
 import { NodeProxy, type LinkSettings } from './proxy.js';
 
 export type Status = Record<string, any>;
@@ -65,50 +64,6 @@ export interface UnexpectedExit {
   readonly code: number | null;
   readonly signal: string | null;
   readonly tail: string;
-}
-
-/** The kernel's ephemeral port range (outgoing connections take their local port from it). */
-function ephemeralRange(): [number, number] {
-  try {
-    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo!, hi!];
-  } catch {
-    // not Linux
-  }
-  return [32768, 60999];
-}
-
-/**
- * Free ports for the nodes' listeners, below the ephemeral range. Ports from the ephemeral range
- * (what port 0 gives) are unsafe for a node that is killed and restarted: while it is down, an
- * outgoing connection (a proxy dialing it, a client) may take its port as a local port, even
- * connecting to itself (TCP simultaneous open), and the restarted node then fails with EADDRINUSE.
- */
-async function listenPorts(n: number): Promise<number[]> {
-  const [lo] = ephemeralRange();
-  const top = Math.min(lo, 65536) - 1;
-  const bottom = Math.max(1024, top - 20_000);
-  const out: number[] = [];
-  const held: Server[] = [];
-  try {
-    for (let tries = 0; out.length < n && tries < 50 * n; tries++) {
-      const port = bottom + Math.floor(Math.random() * (top - bottom));
-      if (out.includes(port)) continue;
-      const s = createServer();
-      const ok = await new Promise<boolean>((res) => {
-        s.once('error', () => res(false));
-        s.listen(port, '127.0.0.1', () => res(true));
-      });
-      if (ok) {
-        held.push(s);
-        out.push(port);
-      }
-    }
-  } finally {
-    await Promise.all(held.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
-  if (out.length < n) throw new Error(`found only ${out.length} of ${n} free ports in ${bottom}..${top}`);
-  return out;
 }
 
 /** Clusters not destroyed yet: an exiting harness kills their processes (by pid) and removes their data. */
@@ -217,7 +172,7 @@ export class ChaosCluster {
     try {
       const all = [...c.initialIds, ...c.spareIds];
       const n = all.length;
-      const ports = await listenPorts(4 * n);
+      const ports = await freePorts(4 * n);
       all.forEach((id, k) => {
         c.real[id] = { host: '127.0.0.1', raftPort: ports[k]!, clientPort: ports[n + k]!, adminPort: ports[2 * n + k]! };
         c.advertised[id] = { ...c.real[id]!, raftPort: ports[3 * n + k]! };
