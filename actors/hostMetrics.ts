@@ -181,34 +181,23 @@ export class HostMetrics {
     labelledCounter('sessionraft_client_requests_total', 'client requests by op', ['op'], (s, inc) => {
       for (const [op, n] of Object.entries(s.client().requests)) inc({ op }, n);
     });
-    const storeGauge = (name: string, help: string, read: (st: StoreStats) => number): void => {
+    const gauge = (name: string, help: string, read: (s: MetricsSources) => number): void => {
       new Gauge({
         name,
         help,
         registers,
         collect() {
           const s = src();
-          if (s !== null) this.set(read(s.store()));
+          if (s !== null) this.set(read(s));
         },
       });
     };
-    storeGauge('sessionraft_active_sessions', 'active sessions', (st) => st.activeSessions);
-    storeGauge('sessionraft_active_bytes', 'record bytes of active sessions', (st) => st.activeBytes);
-    storeGauge('sessionraft_data_files', 'data files of stored sessions', (st) => st.dataFiles);
-    storeGauge('sessionraft_clients', 'registered clients remembered for exactly-once', (st) => st.clients);
-    const clientGauge = (name: string, help: string, read: (c: ClientServerStats) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const s = src();
-          if (s !== null) this.set(read(s.client()));
-        },
-      });
-    };
-    clientGauge('sessionraft_client_connections', 'open client connections', (c) => c.connections);
-    clientGauge('sessionraft_client_subscriptions', 'open subscriptions', (c) => c.subscriptions);
+    gauge('sessionraft_active_sessions', 'active sessions', (s) => s.store().activeSessions);
+    gauge('sessionraft_active_bytes', 'record bytes of active sessions', (s) => s.store().activeBytes);
+    gauge('sessionraft_data_files', 'data files of stored sessions', (s) => s.store().dataFiles);
+    gauge('sessionraft_clients', 'registered clients remembered for exactly-once', (s) => s.store().clients);
+    gauge('sessionraft_client_connections', 'open client connections', (s) => s.client().connections);
+    gauge('sessionraft_client_subscriptions', 'open subscriptions', (s) => s.client().subscriptions);
   }
 
   /** Observes one command's latency on the leader (`sessionraft_commit_seconds{op}`). */
