@@ -528,7 +528,7 @@ client
 
 const member = program
   .command('member')
-  .description('cluster membership (on the leader; followers redirect): list, add a learner, promote it, remove a node; prints JSON')
+  .description('cluster membership (on the leader; followers redirect): list, add a learner, promote it, remove or replace a node; prints JSON')
   .option('--endpoints <list>', 'client endpoints host:port,... (SESSIONRAFT_ENDPOINTS; default the local cluster)')
   .option('--cluster-id <id>', 'refuse nodes of another cluster')
   .option('--timeout-ms <ms>', 'deadline of each request across retries', int('--timeout-ms'), 10_000);
@@ -564,6 +564,12 @@ member
   .action((id: string, o: CatchUpFlags & { whenCaughtUp?: boolean }, cmd: Command) =>
     withClient(cmd, (c) => (o.whenCaughtUp === true ? c.promoteWhenCaughtUp(id, catchUpOptions(o)) : c.promote(id))),
   );
+member
+  .command('replace <old> <new> <address>')
+  .description('replace member <old> (dead or alive) by node <new> at <address>: add it as a learner, promote it once caught up (if <old> votes), remove <old>; run it again to finish after a failure')
+  .option('--lag-max <n>', 'caught up: at most this many entries behind the leader (default 1000)', int('--lag-max'))
+  .option('--catch-up-timeout-ms <ms>', 'give up waiting for the catch-up after this long', int('--catch-up-timeout-ms'), 60_000)
+  .action((oldId: string, newId: string, address: string, o: CatchUpFlags, cmd: Command) => withClient(cmd, (c) => c.replaceMember(oldId, newId, address, catchUpOptions(o))));
 member
   .command('remove <id>')
   .description('remove a voter or a learner (removing the leader hands leadership over first); the node stops being dialed')

@@ -140,6 +140,13 @@ export interface MemberChangeOutcome {
   readonly attempts: number;
 }
 
+/** `replaceMember`: each of its steps (`promoted` absent when the old node was a learner). */
+export interface MemberReplaceOutcome {
+  readonly added: MemberChangeOutcome;
+  readonly promoted?: MemberChangeOutcome;
+  readonly removed: MemberChangeOutcome;
+}
+
 export interface CatchUpOptions {
   /** Promote once the learner's lag on the leader is at most this. Default 1,000 (the leader checks its own limit too). */
   readonly lagEntriesMax?: number;
@@ -182,6 +189,14 @@ export interface SessionraftClient {
   promoteWhenCaughtUp(id: string, opts?: CatchUpOptions): Promise<MemberChangeOutcome>;
   /** Removes a voter or a learner; removing the leader moves leadership first and retries at the new leader. */
   removeMember(id: string): Promise<MemberChangeOutcome>;
+  /**
+   * Replaces member `oldId` by a new node `newId` at `address`, one single-server change at a time,
+   * so that a majority of every configuration on the way stays up even with `oldId` dead: adds
+   * `newId` as a learner, promotes it once caught up (when `oldId` is a voter), then removes
+   * `oldId` (the leader hands leadership over first if it is `oldId`). Each step that a retry
+   * finds made already counts as done, so running it again after a failure finishes the job.
+   */
+  replaceMember(oldId: string, newId: string, address: string | MemberAddress, opts?: CatchUpOptions): Promise<MemberReplaceOutcome>;
   close(): Promise<void>;
 }
 
@@ -471,6 +486,29 @@ class Client implements SessionraftClient {
 
   removeMember(id: string): Promise<MemberChangeOutcome> {
     return this.memberChange('remove', id, '');
+  }
+
+  async replaceMember(oldId: string, newId: string, address: string | MemberAddress, opts: CatchUpOptions = {}): Promise<MemberReplaceOutcome> {
+    if (oldId === newId) throw new ClientError(ClientErrorCode.badArgument, `a node is replaced by a node with another ID (a node that lost its disk rejoins under a new identity), got ${JSON.stringify(oldId)} twice`);
+    const m = await this.members();
+    const old = m.members[oldId];
+    const done: MemberChangeOutcome = { index: 0, term: 0, alreadyApplied: true, attempts: 0 };
+    if (old === undefined) {
+      // Finished before (a retry after a failure in the last step) or a mistake.
+      if (m.members[newId] !== undefined) return { added: done, removed: done };
+      throw new ClientError('MEMBERSHIP_NOT_MEMBER', `${oldId} is not a member: nothing to replace`);
+    }
+    // Resumes where an earlier run stopped: the new node may be a learner or a voter already.
+    const already = m.members[newId];
+    if (already !== undefined && already.address !== null) {
+      const want = typeof address === 'string' ? address : formatMemberAddress(address);
+      if (already.address !== want) throw new ClientError(ClientErrorCode.badArgument, `${newId} is a member at ${already.address}, not ${want}`);
+    }
+    const added = already === undefined ? await this.addLearner(newId, address) : done;
+    const sinceIndex = added.index > 0 ? { sinceIndex: added.index } : {};
+    const promoted = old.voter && already?.voter !== true ? await this.promoteWhenCaughtUp(newId, { ...sinceIndex, ...opts }) : undefined;
+    const removed = await this.removeMember(oldId);
+    return { added, ...(promoted !== undefined ? { promoted } : {}), removed };
   }
 
   async promoteWhenCaughtUp(id: string, opts: CatchUpOptions = {}): Promise<MemberChangeOutcome> {

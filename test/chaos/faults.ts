@@ -246,7 +246,7 @@ async function removedCannotDisturb(ctx: FaultContext, removed: string): Promise
  */
 const replace: Fault = {
   name: 'replace',
-  description: 'kill -9 a voter (the leader half the time), a spare joins under a new ID, is added and promoted, the dead one removed',
+  description: 'kill -9 a voter (the leader half the time), a spare joins under a new ID and replaces it (replaceMember: added, promoted, the dead one removed)',
   nodesMin: 3,
   spares: (rounds) => rounds,
   async run(ctx) {
@@ -266,15 +266,13 @@ const replace: Fault = {
         const t0 = Date.now();
         // Its start (0.5-1.5 s here), an election if the leader died, catch-up (often a snapshot
         // install: snapshots every 300 entries): a few seconds; 20 s bound for the catch-up.
-        const added = await admin.addLearner(spare, c.advertisedAddress(spare), { promoteWhenCaughtUp: { timeoutMs: 20_000 } });
-        ctx.log(
-          `addLearner ${spare} ${c.advertisedAddress(spare)}: learner at entry ${added.index || 'already'}, ` +
-            `promoted once caught up at entry ${added.promoted?.index || 'already'} (${Date.now() - t0} ms after the spawn)`,
-        );
-        const t1 = Date.now();
-        const removed = await admin.removeMember(victim);
+        // `replaceMember`: add as a learner, promote once caught up, remove the dead one.
+        const r = await admin.replaceMember(victim, spare, c.advertisedAddress(spare), { timeoutMs: 20_000 });
         c.removed.push(victim);
-        ctx.log(`removeMember ${victim}: entry ${removed.index || 'already'} (${Date.now() - t1} ms)`);
+        ctx.log(
+          `replaceMember ${victim} by ${spare}: addLearner ${spare} ${c.advertisedAddress(spare)} at entry ${r.added.index || 'already'}, ` +
+            `promoted once caught up at entry ${r.promoted?.index || 'already'}, removeMember ${victim} at entry ${r.removed.index || 'already'} (${Date.now() - t0} ms after the spawn)`,
+        );
         const m = await admin.members();
         const members = [...m.voters, ...m.learners];
         ctx.log(`configuration from leader ${m.leader} (term ${m.term}): voters ${m.voters.join(',')}${m.learners.length > 0 ? `, learners ${m.learners.join(',')}` : ''}`);

@@ -7,6 +7,8 @@
  * - real processes: under a stream of appends the leader is killed with SIGKILL and replaced by a
  *   new node through the CLI (`member add --promote-when-caught-up`, `member remove`); every
  *   acknowledged append is then on every member exactly once and the digests are equal;
+ * - in-process, the CLI's `member replace` of a stopped voter: resumed after its first step, run
+ *   again it finds the job done;
  * - in-process: a node restarted on an empty data directory under its old ID (no --bootstrap)
  *   refuses to vote (its status says why) and the cluster elects no leader it would need; after
  *   remove, add as a learner and promote it votes again.
@@ -171,6 +173,63 @@ interface AdminStatus {
   voters: string[];
   store: { digest?: string };
 }
+
+describe('node: `member replace` from the CLI (in-process nodes over real sockets)', function () {
+  this.timeout(30_000);
+  const dir = tempDir('member-replace');
+  const hosts: NodeHost[] = [];
+  let c: SessionraftClient;
+
+  after(async () => {
+    await c?.close();
+    await Promise.all(running(hosts).map((h) => h.stop({ transfer: false })));
+    removeDir(dir);
+  });
+
+  it('replaces a stopped voter: resumes after the add (n4 a learner already), promotes, removes; run again it finds the job done', async () => {
+    const book = await addressBook(4);
+    const three: Record<string, NodeAddress> = { n1: book[0]!, n2: book[1]!, n3: book[2]! };
+    for (const id of ['n1', 'n2', 'n3']) hosts.push(await startHost(id, three, dir, { bootstrap: true }));
+    // An election is 100-200 ms of timeout plus a pre-vote and a vote round; 5 s is generous.
+    await waitFor('a leader', () => leaderOf(hosts), 5000);
+    const endpoints = Object.values(three).map(clientEp);
+    c = createClient({ endpoints, clusterId: 'test' });
+    const { id: sid } = await c.createSession('replace');
+    for (let k = 0; k < 20; k++) await c.append(sid, `r-${k}`);
+    // A follower dies; the two others keep the quorum.
+    const dead = hosts.find((h) => h !== leaderOf(hosts))!;
+    await dead.stop({ transfer: false });
+    const n4 = await startHost('n4', { ...three, n4: book[3]! }, dir, { join: true });
+    hosts.push(n4);
+    // A replace that stopped after its first step: n4 is a learner already.
+    await c.addLearner('n4', formatMemberAddress(book[3]!));
+    const cluster = ['member', '--endpoints', endpoints.join(','), '--cluster-id', 'test'];
+    const bad = await cli([...cluster, 'replace', dead.id, dead.id, formatMemberAddress(book[3]!)]);
+    expect(bad.code, 'a node is not replaced by itself: a bad argument exits 2').to.equal(2);
+    expect(JSON.parse(bad.stderr).error).to.equal('CLIENT_ERR_BAD_ARGUMENT');
+    const r = await cli([...cluster, 'replace', dead.id, 'n4', formatMemberAddress(book[3]!), '--catch-up-timeout-ms', '10000']);
+    expect(r.code, r.stderr + r.stdout).to.equal(0);
+    const out = JSON.parse(r.stdout) as { added: { alreadyApplied: boolean }; promoted: { index: number }; removed: { index: number } };
+    expect(out.added.alreadyApplied, 'n4 was a learner already: not added again').to.equal(true);
+    expect(out.promoted.index).to.be.greaterThan(0);
+    expect(out.removed.index).to.be.greaterThan(out.promoted.index);
+    const list = await c.members();
+    const live = ['n1', 'n2', 'n3', 'n4'].filter((id) => id !== dead.id);
+    expect(list.voters).to.have.members(live);
+    expect(list.learners).to.deep.equal([]);
+    // Run again (say the first run's answer was lost): nothing left to do, nothing changed.
+    const again = await cli([...cluster, 'replace', dead.id, 'n4', formatMemberAddress(book[3]!)]);
+    expect(again.code, again.stderr + again.stdout).to.equal(0);
+    expect(JSON.parse(again.stdout)).to.deep.include({ added: { index: 0, term: 0, alreadyApplied: true, attempts: 0 } });
+    expect((await c.members()).voters).to.have.members(live);
+    // The new configuration commits, and n4 holds everything.
+    await c.append(sid, 'after-replace');
+    const leader = leaderOf(hosts)!;
+    await waitFor('n4 to apply what the leader committed', () => n4.node.status().appliedIndex >= leader.node.status().commitIndex, 5000);
+    const got = await c.peek(sid, { endpoint: clientEp(book[3]!) });
+    expect(got!.records.map(text)).to.deep.equal([...Array.from({ length: 20 }, (_, k) => `r-${k}`), 'after-replace']);
+  });
+});
 
 describe('node: replacing a killed node under load (real processes, the CLI)', function () {
   this.timeout(60_000);
