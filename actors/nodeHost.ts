@@ -101,7 +101,7 @@ export interface HostStatus {
   readonly replayDelaysMs: readonly number[];
   readonly store: { appliedIndex: number; activeSessions: number; activeBytes: number; dataFiles: number; clients: number; digest?: string };
   readonly client: { connections: number; subscriptions: number; rejectedTotal: number };
-  readonly transport: { sent: number; received: number; dropped: number; rejectedTotal: number };
+  readonly transport: { sent: number; received: number; dropped: number; rejectedTotal: number; admittedPeers: number };
 }
 
 /** The configuration in force as `sessionraft member list` shows it (the leader's view). */
@@ -152,6 +152,9 @@ function ep(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
+/** Nodes outside the configuration and --nodes admitted from their hello at most (see admitPeer). */
+const ADMITTED_PEERS_MAX = 16;
+
 export class NodeHost {
   readonly id: NodeId;
   readonly config: HostConfig;
@@ -179,6 +182,8 @@ export class NodeHost {
   private pendingMembership: Membership | null = null;
   /** Members whose address nobody told us: they may connect to us, we cannot dial them. */
   private readonly addressless = new Set<NodeId>();
+  /** Nodes admitted from their hello (admitPeer), at most ADMITTED_PEERS_MAX. */
+  private readonly admitted = new Set<NodeId>();
   /** Where nodes that left the configuration were (a member without a replicated address may come back). */
   private readonly departed = new Map<NodeId, NodeAddress>();
   /** The members of the configuration this host last followed (null before the first). */
@@ -278,6 +283,8 @@ export class NodeHost {
       port: opts.testing?.raftListenPort ?? self.raftPort,
       peers,
       currentTerm: () => (this.node ? this.node.raft.term() : rec.hardState.term),
+      advertisedAddress: () => this.advertisedSelf(),
+      admitPeer: (id, address) => this.admitPeer(id, address),
       ...(tls !== undefined ? { tls } : {}),
       insecure: cfg.insecure,
       logger: log.child({ component: 'transport' }),
@@ -436,6 +443,7 @@ export class NodeHost {
     const members = new Set([...m.voters, ...m.learners]);
     for (const id of members) {
       if (id === this.id) continue;
+      this.admitted.delete(id); // a member now: no longer counted against ADMITTED_PEERS_MAX
       const text = m.addresses?.[id];
       const a = text === undefined ? null : parseMemberAddress(text);
       const known = this.nodes.get(id);
@@ -472,6 +480,7 @@ export class NodeHost {
         if (was !== undefined) this.departed.set(id, was);
         this.nodes.delete(id);
         this.addressless.delete(id);
+        this.admitted.delete(id);
         this.transport.removePeer(id);
         this.logger.info({ peer: id }, 'node left the configuration: no longer dialed, its connections refused');
       }
@@ -486,6 +495,54 @@ export class NodeHost {
       this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'the cluster holds this node as a learner: it votes once promoted');
     }
     this.logger.info({ voters: m.voters, learners: m.learners, self: m.voters.includes(this.id) ? 'voter' : m.learners.includes(this.id) ? 'learner' : 'not a member' }, 'configuration in force');
+  }
+
+  /**
+   * Where the others reach this node, as its hello says: the --nodes ports (what the configuration
+   * carries), the bound ones where --nodes has 0. Null until every port is known.
+   */
+  private advertisedSelf(): string | null {
+    const self = this.config.nodes[this.id]!;
+    const bound = this.addresses as BoundAddresses | undefined;
+    const a = {
+      host: self.host,
+      raftPort: self.raftPort || (bound?.raft.port ?? 0),
+      clientPort: self.clientPort || (bound?.client.port ?? 0),
+      adminPort: self.adminPort || (bound?.admin.port ?? 0),
+    };
+    return a.raftPort === 0 || a.clientPort === 0 || a.adminPort === 0 ? null : formatMemberAddress(a);
+  }
+
+  /**
+   * A node that is neither in the configuration this node follows nor in --nodes dialed it, with
+   * its address: typically a member added while this node was down, maybe leading now, which this
+   * node must accept (and answer) to catch up and learn of the change at all. Admitted as a peer
+   * (dialed at that address) unless it left the configuration while this node ran; a node removed
+   * earlier that comes back this way still cannot disturb the cluster (pre-vote, and Raft refuses
+   * votes from non-members). At most ADMITTED_PEERS_MAX such peers; a later configuration change
+   * that removes one forgets it as any member.
+   */
+  private admitPeer(id: NodeId, text: string): boolean {
+    if (!this.ready || this.stopping !== null || this.departed.has(id)) return false;
+    if (!this.admitted.has(id) && this.admitted.size >= ADMITTED_PEERS_MAX) {
+      this.logger.warn({ peer: id, address: text, code: 'NODE_PEER_NOT_ADMITTED' }, `an unknown node dialed this one: refused, ${ADMITTED_PEERS_MAX} admitted already`);
+      return false;
+    }
+    const a = parseMemberAddress(text);
+    if (a === null) return false;
+    try {
+      this.setPeer(id, a);
+    } catch (err) {
+      // e.g. a non-loopback address on a node without TLS or --insecure.
+      this.logger.warn({ peer: id, address: text, err, code: 'NODE_PEER_NOT_ADMITTED' }, 'an unknown node dialed this one: its address cannot be used');
+      return false;
+    }
+    this.admitted.add(id);
+    this.logger.warn(
+      { peer: id, address: text, code: 'NODE_PEER_ADMITTED' },
+      'a node outside the configuration this node follows dialed it (a member added while this node was away?): accepted as a peer at the address it sent, until a configuration change removes it',
+    );
+    return true;
   }
 
   /** This node's own addresses as a NodeAddress (for setPeer on the others). */
@@ -599,7 +656,7 @@ export class NodeHost {
         ...(withDigest ? { digest: this.store.digest().overall } : {}),
       },
       client: { connections: cs.connections, subscriptions: cs.subscriptions, rejectedTotal: cs.rejectedTotal },
-      transport: { sent: ts.sent, received: ts.received, dropped: ts.dropped, rejectedTotal: ts.rejectedTotal },
+      transport: { sent: ts.sent, received: ts.received, dropped: ts.dropped, rejectedTotal: ts.rejectedTotal, admittedPeers: ts.admittedPeers },
     };
   }
 

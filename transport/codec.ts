@@ -3,7 +3,8 @@
  *
  * Every WebSocket binary frame holds exactly one CBOR array (no maps anywhere):
  *
- *   hello     [version, 0, clusterId, from, to, channel, term]     first frame of a connection (dialer)
+ *   hello     [version, 0, clusterId, from, to, channel, term, address?]  first frame of a connection (dialer);
+ *             address: optional bytes, host:raftPort:clientPort:adminPort in ASCII
  *   welcome   [version, 1, clusterId, from, to, channel, term]     the acceptor's answer
  *   messages  [version, 2, from, to, m1, ..., mN]                  N >= 1, all from `from` to `to`
  *
@@ -29,6 +30,7 @@
 import { Decoder, Encoder } from 'cbor-x';
 import type { AppendRequest, Entry, EntryKind, FileByteRange, Membership, NodeId, RaftMessage, SnapshotMeta } from '../machines/types.js';
 import { decodeMembership } from '../machines/membership.js';
+import { parseMemberAddress } from './address.js';
 import { scanCbor, type ScanLimits } from './cborScan.js';
 import { TransportError, TransportErrorCode } from './errors.js';
 
@@ -69,7 +71,15 @@ export interface Handshake {
   readonly to: NodeId;
   readonly channel: Channel;
   readonly term: number;
+  /**
+   * hello only, optional: where the sender listens (`host:raftPort:clientPort:adminPort`), so a
+   * node that does not know it yet (it missed the change that added it) can admit it and answer.
+   */
+  readonly address?: string;
 }
+
+/** Longest member address a hello may carry (a 253-byte host name, brackets, three ports). */
+export const HELLO_ADDRESS_BYTES_MAX = 300;
 
 export interface MessagesFrame {
   readonly kind: 'messages';
@@ -616,7 +626,16 @@ export function encodeHandshake(h: Omit<Handshake, 'version'> & { version?: numb
     checkNodeId(h.to, 'to'),
     h.channel === 'control' ? 0 : 1,
     checkIndex(h.term, 'term'),
+    // As bytes: text in frames is capped at an ID's 64 bytes (cborScan).
+    ...(h.kind === 'hello' && h.address !== undefined ? [Buffer.from(checkHelloAddress(h.address), 'latin1')] : []),
   ]);
+}
+
+function checkHelloAddress(a: unknown): string {
+  if (typeof a !== 'string' || a.length > HELLO_ADDRESS_BYTES_MAX || parseMemberAddress(a) === null) {
+    encodeFail(`address must be host:raftPort:clientPort:adminPort, got ${JSON.stringify(a)}`);
+  }
+  return a;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -907,8 +926,10 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
   }
   const kind = w[1];
   if (kind === FrameKind.hello || kind === FrameKind.welcome) {
-    arity(w, 7, 'handshake');
-    return {
+    // A hello may carry the sender's address as an 8th element.
+    const withAddress = kind === FrameKind.hello && w.length === 8;
+    arity(w, withAddress ? 8 : 7, 'handshake');
+    const h: Handshake = {
       kind: kind === FrameKind.hello ? 'hello' : 'welcome',
       version: PROTOCOL_VERSION,
       clusterId: nodeId(w, 2, 'clusterId'),
@@ -917,6 +938,13 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
       channel: channel(w, 5),
       term: idx(w, 6, 'term'),
     };
+    if (!withAddress) return h;
+    const raw = w[7];
+    if (!(raw instanceof Uint8Array) || raw.length > HELLO_ADDRESS_BYTES_MAX) schemaFail(`hello address must be at most ${HELLO_ADDRESS_BYTES_MAX} bytes`);
+    const a = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
+    // ASCII only: the pattern admits letters, digits, `_.-:[]` (a latin1 read of UTF-8 fails it).
+    if (parseMemberAddress(a) === null) schemaFail('hello address must be host:raftPort:clientPort:adminPort');
+    return { ...h, address: a };
   }
   if (kind !== FrameKind.messages) {
     throw new TransportError(TransportErrorCode.frameKind, `unknown frame kind ${String(kind)}`);

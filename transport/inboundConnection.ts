@@ -23,6 +23,8 @@ import { certificateNames } from './tlsIdentity.js';
 export interface InboundHost {
   readonly opts: ResolvedOptions;
   isKnownPeer(id: NodeId): boolean;
+  /** A stranger's hello (cluster, receiver and certificate checked): accept it as a peer? */
+  admitPeer(id: NodeId, address: string): boolean;
   /** Registers an authenticated connection (replacing an older one for the same peer and channel). */
   accept(conn: InboundConnection, term: number): void;
   release(conn: InboundConnection): void;
@@ -128,12 +130,17 @@ export class InboundConnection {
     }
     if (hello.kind !== 'hello') return this.reject(TransportErrorCode.handshake);
     if (hello.clusterId !== opts.clusterId) return this.reject(TransportErrorCode.cluster);
-    if (hello.to !== opts.nodeId || !this.host.isKnownPeer(hello.from)) return this.reject(TransportErrorCode.unknownPeer);
+    if (hello.to !== opts.nodeId) return this.reject(TransportErrorCode.unknownPeer);
+    const known = this.host.isKnownPeer(hello.from);
+    // A stranger with no address to be admitted at is refused before anything else.
+    if (!known && hello.address === undefined) return this.reject(TransportErrorCode.unknownPeer);
     if (opts.tls) {
       const socket = this.req.socket as TLSSocket;
       const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
       if (!certificateNames(cert, hello.from)) return this.reject(TransportErrorCode.certIdentity);
     }
+    // A node we do not know (say, one added while this node was down): the host decides.
+    if (!known && !this.host.admitPeer(hello.from, hello.address!)) return this.reject(TransportErrorCode.unknownPeer);
     this.clearTimer();
     this.peer = hello.from;
     this.channel = hello.channel;

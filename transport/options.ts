@@ -29,6 +29,18 @@ export interface WsTransportOptions {
   readonly peers?: Readonly<Record<NodeId, PeerAddress | null>>;
   /** The node's current term, sent in every hello. Default: always 0. */
   readonly currentTerm?: () => number;
+  /**
+   * Where this node listens (`host:raftPort:clientPort:adminPort`), sent in every hello so that a
+   * peer that does not know this node yet can admit it (see `admitPeer`). Default: none sent.
+   */
+  readonly advertisedAddress?: () => string | null;
+  /**
+   * A hello from a node that is not a peer, with the address it sent: return true to accept it
+   * (after calling `setPeer` for it), false to refuse it (TRANSPORT_ERR_UNKNOWN_PEER). Called only
+   * once the cluster ID, the receiver and, with TLS, the certificate's node ID have been checked.
+   * Default: refuse.
+   */
+  readonly admitPeer?: (id: NodeId, address: string) => boolean;
   /** Mutual TLS (wss, TLS 1.3 only). Without it, only loopback is allowed unless `insecure`. */
   readonly tls?: TlsOptions;
   /** Allow plain ws on a non-loopback address (an explicit operator decision). */
@@ -132,6 +144,8 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
     port: o.port ?? DEFAULTS.port,
     peers: o.peers ?? {},
     currentTerm: o.currentTerm ?? (() => 0),
+    advertisedAddress: o.advertisedAddress ?? (() => null),
+    admitPeer: o.admitPeer ?? (() => false),
     tls: o.tls,
     insecure: o.insecure ?? false,
     frameBytesMax: positiveInt(o.frameBytesMax ?? DEFAULTS.frameBytesMax, 'frameBytesMax'),

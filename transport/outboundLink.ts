@@ -18,7 +18,7 @@ import { backoffDelayMs } from './backoff.js';
 import { decodeFrame, encodeHandshake, encodeMessagesFrameParts, encodeMessagesPrefix, type Channel } from './codec.js';
 import { CloseCode, TransportDropCode, TransportError, TransportErrorCode, closeCodeOf, isTransportError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
-import { hostForUrl } from './address.js';
+import { hostForUrl, parseMemberAddress } from './address.js';
 import { safeTerm, toBuffer } from './socketUtil.js';
 import { clientTlsOptions } from './tlsIdentity.js';
 import type { LinkState, PeerAddress } from './types.js';
@@ -176,6 +176,7 @@ export class OutboundLink {
             to: this.peerId,
             channel: this.channel,
             term: safeTerm(opts.currentTerm),
+            ...advertised(opts.advertisedAddress),
           }),
         );
       } catch (err) {
@@ -342,4 +343,10 @@ function classifyClientError(err: Error & { code?: string }): TransportErrorCode
   }
   if (err instanceof TransportError) return err.code;
   return undefined;
+}
+
+/** The hello's optional address field: none when the node advertises none (or a bad one). */
+function advertised(get: () => string | null): { address?: string } {
+  const a = get();
+  return a !== null && parseMemberAddress(a) !== null ? { address: a } : {};
 }

@@ -55,5 +55,7 @@ export interface TransportStats {
   /** Outbound handshakes completed (welcome received) and inbound handshakes accepted. */
   readonly outboundHandshakes: number;
   readonly inboundHandshakes: number;
+  /** Nodes that were not peers, admitted from their hello's address (`admitPeer`). */
+  readonly admittedPeers: number;
   readonly peers: Readonly<Record<NodeId, PeerStats>>;
 }

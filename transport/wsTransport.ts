@@ -63,6 +63,8 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
   private bytesReceivedCount = 0;
   private outboundHandshakeCount = 0;
   private inboundHandshakeCount = 0;
+  /** Strangers accepted as peers through `admitPeer`. */
+  private admittedCount = 0;
   private readonly rejected = new CodeCounters();
   private readonly drops = new CodeCounters();
   private readonly peerCloses = new CodeCounters();
@@ -238,6 +240,7 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
       peerCloseCodes: this.peerCloses.snapshot(),
       outboundHandshakes: this.outboundHandshakeCount,
       inboundHandshakes: this.inboundHandshakeCount,
+      admittedPeers: this.admittedCount,
       peers,
     };
   }
@@ -315,6 +318,13 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
 
   isKnownPeer(id: NodeId): boolean {
     return this.peers.has(id);
+  }
+
+  admitPeer(id: NodeId, address: string): boolean {
+    if (this.closing || !this.opts.admitPeer(id, address)) return false;
+    if (!this.peers.has(id)) throw new Error(`admitPeer accepted ${id} without setPeer`);
+    this.admittedCount++;
+    return true;
   }
 
   accept(conn: InboundConnection, term: number): void {

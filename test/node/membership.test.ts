@@ -447,24 +447,29 @@ describe('node: a node restarted on an empty data directory under its old ID', f
 
 describe('node: a node that missed membership changes while down follows a leader added meanwhile', function () {
   this.timeout(30_000);
-  const dir = tempDir('missed');
+  const dirs: string[] = [];
   const hosts = new Map<string, NodeHost>();
-  let c: SessionraftClient;
+  const clients: SessionraftClient[] = [];
 
-  after(async () => {
-    await c?.close();
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close();
     await Promise.all([...hosts.values()].map((h) => h.stop({ transfer: false })));
-    removeDir(dir);
+    hosts.clear();
+    for (const d of dirs.splice(0)) removeDir(d);
   });
 
-  it('n3 is down while n4 is added, promoted and made leader; restarted with n4 in --nodes, it accepts n4 and catches up', async () => {
+  /** n3 is down while n4 is added, promoted and made leader; n3 restarts with `n3Nodes` as --nodes. */
+  async function missedAddition(withN4InNodes: boolean): Promise<{ n3: NodeHost; n4: NodeHost }> {
+    const dir = tempDir('missed');
+    dirs.push(dir);
     const book = await addressBook(4);
     const three: Record<string, NodeAddress> = { n1: book[0]!, n2: book[1]!, n3: book[2]! };
     const all: Record<string, NodeAddress> = { ...three, n4: book[3]! };
     for (const id of Object.keys(three)) hosts.set(id, await startHost(id, three, dir, { bootstrap: true }));
     const list = (): NodeHost[] => [...hosts.values()];
     await waitFor('a leader', () => leaderOf(list()), 5000);
-    c = createClient({ endpoints: Object.values(three).map(clientEp), clusterId: 'test' });
+    const c = createClient({ endpoints: Object.values(three).map(clientEp), clusterId: 'test' });
+    clients.push(c);
     const { id: sid } = await c.createSession('missed');
     await c.append(sid, 'a');
     // n3 goes down (not the leader, so the others keep a quorum).
@@ -481,17 +486,28 @@ describe('node: a node that missed membership changes while down follows a leade
     await waitFor('n4 to lead', () => leaderOf(list())?.id === 'n4', 5000);
     await c.append(sid, 'b');
 
-    // n3 comes back: its log knows nothing of n4, its --nodes does. n4 dials it and must be accepted.
-    const n3 = await startHost('n3', all, dir, {});
+    // n3 comes back: its log knows nothing of n4. n4 dials it and must be accepted.
+    const n3 = await startHost('n3', withN4InNodes ? all : three, dir, {});
     hosts.set('n3', n3);
     const n4 = hosts.get('n4')!;
     await c.append(sid, 'c');
     const target = n4.node.status().commitIndex;
-    // A probe round or two from n4 on loopback; 5 s bounds a slow machine.
+    // A probe round or two from n4 on loopback (and n4's redial, 100 ms at most); 5 s bounds a slow machine.
     await waitFor('n3 to catch up from n4', () => n3.node.status().appliedIndex >= target, 5000);
     expect(n3.node.status().leader).to.equal('n4');
     expect(n3.node.status().membership.voters).to.have.members(['n1', 'n2', 'n3', 'n4']);
     const s = await c.peek(sid, { endpoint: clientEp(all.n3!) });
     expect(s!.records.map(text)).to.deep.equal(['a', 'b', 'c']);
+    return { n3, n4 };
+  }
+
+  it('n3 restarted with n4 in --nodes accepts n4 and catches up', async () => {
+    const { n3 } = await missedAddition(true);
+    expect(n3.status().transport.admittedPeers, 'n4 was a peer from --nodes').to.equal(0);
+  });
+
+  it('n3 restarted with its old --nodes admits n4 from the address in its hello and catches up', async () => {
+    const { n3 } = await missedAddition(false);
+    expect(n3.status().transport.admittedPeers, 'n4 admitted from its hello').to.equal(1);
   });
 });
