@@ -64,26 +64,27 @@ export class HostMetrics {
         for (const r of ROLES) this.set({ role: r }, r === role ? 1 : 0);
       },
     });
-    const simple = (name: string, help: string, read: (st: NodeStatus) => number): void => {
+    /** A gauge read from the node when scraped. */
+    const gauge = (name: string, help: string, read: (s: MetricsSources) => number): void => {
       new Gauge({
         name,
         help,
         registers,
         collect() {
           const s = src();
-          if (s !== null) this.set(read(s.status()));
+          if (s !== null) this.set(read(s));
         },
       });
     };
-    simple('sessionraft_is_leader', '1 when this node is the leader', (st) => (st.role === 'leader' ? 1 : 0));
-    simple('sessionraft_term', 'current raft term', (st) => st.term);
-    simple('sessionraft_commit_index', 'highest log index known committed', (st) => st.commitIndex);
-    simple('sessionraft_applied_index', 'highest log index applied to the session store', (st) => st.appliedIndex);
-    simple('sessionraft_last_index', 'last index in the log', (st) => st.lastIndex);
-    simple('sessionraft_persisted_index', 'last index durable in the log', (st) => st.persistedIndex);
-    simple('sessionraft_snapshot_index', 'index of the latest snapshot', (st) => st.snapshotIndex);
-    simple('sessionraft_storage_damaged', '1 while damaged storage keeps this node from voting or leading (until the leader repairs it)', (st) => (st.corrupt ? 1 : 0));
-    simple('sessionraft_voting_barred', '1 while this node may not vote: it started on empty storage (remove it, add it again, promote it)', (st) => (st.votingBarred ? 1 : 0));
+    gauge('sessionraft_is_leader', '1 when this node is the leader', (s) => (s.status().role === 'leader' ? 1 : 0));
+    gauge('sessionraft_term', 'current raft term', (s) => s.status().term);
+    gauge('sessionraft_commit_index', 'highest log index known committed', (s) => s.status().commitIndex);
+    gauge('sessionraft_applied_index', 'highest log index applied to the session store', (s) => s.status().appliedIndex);
+    gauge('sessionraft_last_index', 'last index in the log', (s) => s.status().lastIndex);
+    gauge('sessionraft_persisted_index', 'last index durable in the log', (s) => s.status().persistedIndex);
+    gauge('sessionraft_snapshot_index', 'index of the latest snapshot', (s) => s.status().snapshotIndex);
+    gauge('sessionraft_storage_damaged', '1 while damaged storage keeps this node from voting or leading (until the leader repairs it)', (s) => (s.status().corrupt ? 1 : 0));
+    gauge('sessionraft_voting_barred', '1 while this node may not vote: it started on empty storage (remove it, add it again, promote it)', (s) => (s.status().votingBarred ? 1 : 0));
     new Gauge({
       name: 'sessionraft_peer_lag_entries',
       help: 'on the leader: entries each follower lacks (last index - match index)',
@@ -158,18 +159,7 @@ export class HostMetrics {
     labelledCounter('sessionraft_transport_dropped_total', 'peer messages dropped instead of sent, by code', ['code'], (s, inc) => {
       for (const [code, n] of Object.entries(s.transport().drops)) inc({ code }, n);
     });
-    const counter = (name: string, help: string, read: (s: MetricsSources) => number): void => {
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          const s = src();
-          if (s !== null) this.inc(read(s));
-        },
-      });
-    };
+    const counter = (name: string, help: string, read: (s: MetricsSources) => number): void => labelledCounter(name, help, [], (s, inc) => inc({}, read(s)));
     counter('sessionraft_transport_messages_sent_total', 'peer messages handed to a socket', (s) => s.transport().sent);
     counter('sessionraft_transport_messages_received_total', 'peer messages delivered to raft', (s) => s.transport().received);
     counter('sessionraft_transport_bytes_sent_total', 'peer bytes sent', (s) => s.transport().bytesSent);
@@ -181,17 +171,6 @@ export class HostMetrics {
     labelledCounter('sessionraft_client_requests_total', 'client requests by op', ['op'], (s, inc) => {
       for (const [op, n] of Object.entries(s.client().requests)) inc({ op }, n);
     });
-    const gauge = (name: string, help: string, read: (s: MetricsSources) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          const s = src();
-          if (s !== null) this.set(read(s));
-        },
-      });
-    };
     gauge('sessionraft_active_sessions', 'active sessions', (s) => s.store().activeSessions);
     gauge('sessionraft_active_bytes', 'record bytes of active sessions', (s) => s.store().activeBytes);
     gauge('sessionraft_data_files', 'data files of stored sessions', (s) => s.store().dataFiles);
