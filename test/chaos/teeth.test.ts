@@ -9,7 +9,8 @@
  *   node is killed -9 right after an acknowledgement (4 times); after the restart the acknowledged
  *   append is gone everywhere. Caught as lost values (queue checker), a non-linearizable history,
  *   or acknowledged replay records missing. (Each crash catches acknowledged work in the queue in
- *   most runs here, 8 of 8 runs with 2 crashes lost some; 4 crashes make a miss very unlikely.)
+ *   most runs here, 8 of 8 runs with 2 crashes lost some; a run of 4 crashes missed once, so the
+ *   test allows up to 3 runs and stops at the first that fails.)
  */
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,7 +21,8 @@ import { faultByName } from './faults.js';
 import { formatRunLine, runOne, type RunReport } from './run.js';
 
 describe('chaos: the harness catches planted bugs', function () {
-  this.timeout(90_000);
+  // Up to 3 runs of about 10 s (kill-all with slow disks) in the second test; 90 s each bounds a busy box.
+  this.timeout(270_000);
   const resultsDir = mkdtempSync(join(tmpdir(), 'sessionraft-chaos-teeth-'));
   after(() => rmSync(resultsDir, { recursive: true, force: true }));
 
@@ -51,9 +53,14 @@ describe('chaos: the harness catches planted bugs', function () {
     expect(r.queue?.lost).to.equal(0);
   });
 
-  it('--plant ack-before-persist, kill -9 every node right after acknowledgements: lost acknowledged writes', async () => {
-    const r = await plantRun('ack-before-persist', 'kill-all', 2, 3);
-    expect(r.pass).to.equal(false);
+  it('--plant ack-before-persist, kill -9 every node right after acknowledgements: lost acknowledged writes (within 3 runs)', async () => {
+    // A crash loses acknowledged work only when it was still queued behind a running fsync, a
+    // race: one run of 4 crashes missed it once in a fresh clone (1,773 operations, nothing lost).
+    // So, as the simulator's plants are caught "within N seeds": up to 3 runs, stop at the first failure.
+    let r: RunReport | undefined;
+    for (let seed = 2; seed < 5 && (r === undefined || r.pass); seed++) r = await plantRun('ack-before-persist', 'kill-all', seed, 3);
+    r = r!;
+    expect(r.pass, 'some run of the 3 fails').to.equal(false);
     // Lost appends show in the final state (queue) or, when a rewrite followed, in the reads (linearizability).
     const lost = r.queue?.lost ?? 0;
     expect(lost > 0 || r.lincheck?.verdict === 'not-linearizable' || (r.replay?.problems.length ?? 0) > 0, r.failures.join('\n')).to.equal(true);
