@@ -25,12 +25,12 @@ import {
   parseNodesSpec,
   resolveHostConfig,
   type HostConfig,
-} from '../actors/hostConfig.js';
-import { LocalCluster, formatTable } from '../actors/hostCluster.js';
-import { NodeHost } from '../actors/nodeHost.js';
+} from '../actors/host/config.js';
+import { LocalCluster, formatTable } from './cluster.js';
+import { NodeHost } from '../actors/host/nodeHost.js';
 import type { PlantedBug } from '../machines/core.js';
-import { createClient, type Delivery, type SessionraftClient } from '../transport/client.js';
-import { ClientError } from '../transport/clientErrors.js';
+import { createClient, type Delivery, type SessionraftClient } from '../transport/client/client.js';
+import { ClientError } from '../transport/client/errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const selfPath = fileURLToPath(import.meta.url);

@@ -2,7 +2,7 @@
  * A growable big-endian writer and a bounds-checked reader for the snapshot manifest. The reader
  * never throws anything but `ManifestFormatError` on any input.
  */
-import { readU32BE, readU64BE, writeU32BE, writeU64BE } from '../../machines/commands.js';
+import { readU32BE, readU64BE, writeU32BE, writeU64BE } from '../../transport/commands/codec.js';
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

@@ -11,7 +11,7 @@
  * SESSIONS_ERR_CLIENT_UNKNOWN (its outcome is unknown; it must register again).
  */
 import { assert } from '../../machines/assert.js';
-import { commandId } from '../../machines/commands.js';
+import { commandId } from '../../transport/commands/codec.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import type { StoreLimits } from './options.js';
 import type { ClientSnapshot, CommandResult } from './types.js';

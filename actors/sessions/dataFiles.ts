@@ -12,7 +12,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { assert } from '../../machines/assert.js';
-import { REPLAY_CLASSES_MAX, dataFileName, idHexOfParts } from '../../machines/commands.js';
+import { REPLAY_CLASSES_MAX, dataFileName, idHexOfParts } from '../../transport/commands/codec.js';
 import { SessionsError, SessionsErrorCode } from './errors.js';
 import type { SessionFs } from './fs.js';
 import { bytesToHex } from './manifest.js';

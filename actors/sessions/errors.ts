@@ -4,7 +4,7 @@
  * problems outside the log (a damaged snapshot or data file, a bad range transfer, a misconfigured
  * node) and for subscriber and planner failures reported to callbacks.
  */
-import type { CommandErrorCode } from '../../machines/commands.js';
+import type { CommandErrorCode } from '../../transport/commands/codec.js';
 
 export const ResultCode = {
   ok: 'OK',

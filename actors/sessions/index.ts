@@ -3,7 +3,6 @@ export { SessionsStore, type ApplyListener, type StoreStats } from './store.js';
 export { Planner, PlanItem, defaultReplayDelaysMs, type PlanOutcome, type PlannerOptions, type Proposed, type FileInFlight } from './planner.js';
 export { ReplayScheduler, type SchedulerOptions } from './scheduler.js';
 export { NodeSessionFs, type SessionFs } from './fs.js';
-export { MemorySessionFs } from './memoryFs.js';
 export { defaultStoreLimits, type StoreLimits, type StoreOptions } from './options.js';
 export { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 export { decodeManifest, encodeManifest } from './manifest.js';

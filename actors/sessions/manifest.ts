@@ -14,7 +14,7 @@
  * Decoding validates everything (a received snapshot is input): any problem is a SessionsError
  * with code SESSIONS_ERR_SNAPSHOT_CORRUPT.
  */
-import { REPLAY_CLASSES_MAX, dataFileName, readU32BE } from '../../machines/commands.js';
+import { REPLAY_CLASSES_MAX, dataFileName, readU32BE } from '../../transport/commands/codec.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { ByteReader, ByteWriter, ManifestFormatError } from './binary.js';
 import { ArenaSessionSnapshot } from './sessionTable.js';

@@ -3,7 +3,7 @@
  * are rejected, where range boundaries fall) must be the same on every node: they form the
  * `fingerprint` that snapshots carry and `restore` checks.
  */
-import { REPLAY_CLASSES_MAX, STORED_RECORD_HEADER_BYTES, type CodecLimits } from '../../machines/commands.js';
+import { REPLAY_CLASSES_MAX, STORED_RECORD_HEADER_BYTES, type CodecLimits } from '../../transport/commands/codec.js';
 import { SessionsError, SessionsErrorCode } from './errors.js';
 import type { SessionFs } from './fs.js';
 

@@ -34,12 +34,12 @@ import {
   readU64BE,
   type Command,
   type Envelope,
-} from '../../machines/commands.js';
+} from '../../transport/commands/codec.js';
 import { EntryKind, type Entry } from '../../machines/types.js';
 import type { DataFile } from './dataFiles.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import { codecLimitsOf, storedRecordBytesMax } from './options.js';
-import type { CodecLimits } from '../../machines/commands.js';
+import type { CodecLimits } from '../../transport/commands/codec.js';
 import { storedRecordLength, type RecordHeader } from './record.js';
 import type { SessionsStore } from './store.js';
 import type { CommandResult } from './types.js';

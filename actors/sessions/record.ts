@@ -13,7 +13,7 @@
  *
  * The checksum is computed before writing and verified after reading.
  */
-import { STORED_RECORD_HEADER_BYTES, readU32BE, readU64BE, writeU32BE, writeU64BE } from '../../machines/commands.js';
+import { STORED_RECORD_HEADER_BYTES, readU32BE, readU64BE, writeU32BE, writeU64BE } from '../../transport/commands/codec.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { SessionsError, SessionsErrorCode } from './errors.js';
 

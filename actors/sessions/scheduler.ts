@@ -12,7 +12,7 @@
  * (which also knows the previous leader's unapplied entries after `reset`), the rest from the
  * applied store, so a new leader's scheduler is right from its first tick.
  */
-import { CommandKind, commandId } from '../../machines/commands.js';
+import { CommandKind, commandId } from '../../transport/commands/codec.js';
 import type { DataFile } from './dataFiles.js';
 import type { Planner } from './planner.js';
 import type { RecordHeader } from './record.js';

@@ -6,7 +6,7 @@
  * the log) with the high half (the term) checked on lookup: no string keys on the hot path.
  */
 import { assert } from '../../machines/assert.js';
-import { commandId, readU32BE, writeU32BE } from '../../machines/commands.js';
+import { commandId, readU32BE, writeU32BE } from '../../transport/commands/codec.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import type { StoreLimits } from './options.js';
 import type { SessionSnapshot } from './types.js';

@@ -11,7 +11,7 @@
  * snapshot throws SessionsError (this node's disk, not the log, is at fault).
  */
 import { createHash } from 'node:crypto';
-import type { StateMachine } from '../stateMachine.js';
+import type { StateMachine } from '../raft/stateMachine.js';
 import { assert } from '../../machines/assert.js';
 import {
   CommandKind,
@@ -23,7 +23,7 @@ import {
   parseCommand,
   readU64BE,
   type CodecLimits,
-} from '../../machines/commands.js';
+} from '../../transport/commands/codec.js';
 import { EntryKind, type Entry, type SnapshotMeta } from '../../machines/types.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { ClientTable } from './clientTable.js';

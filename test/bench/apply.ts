@@ -5,7 +5,7 @@
  * 20,000 appends/s leaves the state machine well under 10 us per append.
  */
 import { performance } from 'node:perf_hooks';
-import { CommandKind, commandId, encodeAppend, encodeCommand, type Command } from '../../machines/commands.js';
+import { CommandKind, commandId, encodeAppend, encodeCommand, type Command } from '../../transport/commands/codec.js';
 import { EntryKind, type Entry } from '../../machines/types.js';
 import { NodeSessionFs } from '../../actors/sessions/fs.js';
 import { storedRecordLength } from '../../actors/sessions/record.js';

@@ -19,7 +19,7 @@
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { createClient, type SessionraftClient } from '../../transport/client.js';
+import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { BenchContext, BenchResult } from './cli.js';
 import { closedLoop, summarize, type LoadSummary } from './clusterLoad.js';
 import { BenchCluster, resetPeakRss, sampleMachine, waitFor, type ClusterSpec, type NodeProc, type ProcSample } from './clusterProcs.js';

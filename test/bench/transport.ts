@@ -15,9 +15,9 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Entry, RaftMessage } from '../../machines/types.js';
-import { decodeFrame, encodeMessageParts, encodeMessages, encodeMessagesFrameParts, encodeMessagesPrefix } from '../../transport/codec.js';
-import { WsTransport } from '../../transport/wsTransport.js';
-import type { PeerAddress } from '../../transport/types.js';
+import { decodeFrame, encodeMessageParts, encodeMessages, encodeMessagesFrameParts, encodeMessagesPrefix } from '../../transport/peer/codec.js';
+import { WsTransport } from '../../transport/peer/wsTransport.js';
+import type { PeerAddress } from '../../transport/peer/types.js';
 import type { BenchContext } from './cli.js';
 
 const CLUSTER = 'bench';

@@ -5,7 +5,7 @@
  * checker's format, the store digests, the linearizability of the history, the queue checks,
  * stale reads counted directly, and the replay sessions.
  */
-import { createClient, type SessionraftClient } from '../../transport/client.js';
+import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import { checkOperations, checkQueue, formatCounterexample, sessionsModel, type CheckResult, type FinalState, type NodeState, type Operation, type QueueReport } from '../lincheck/index.js';
 import { waitFor } from '../node/helpers.js';
 import type { ChaosCluster, Status } from './cluster.js';

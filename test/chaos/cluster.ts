@@ -18,7 +18,7 @@
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NodeAddress } from '../../actors/hostConfig.js';
+import type { NodeAddress } from '../../actors/host/config.js';
 import { freePorts, getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from '../node/helpers.js';
 import { NodeProxy, type LinkSettings } from './proxy.js';
 

@@ -7,7 +7,7 @@
  * timeouts (long enough for the majority to elect and commit without the cut node), a kill stays
  * down for a few, and every fault is applied `rounds` times per window.
  */
-import { createClient } from '../../transport/client.js';
+import { createClient } from '../../transport/client/client.js';
 import { waitFor } from '../node/helpers.js';
 import type { ChaosCluster } from './cluster.js';
 

@@ -20,7 +20,7 @@
  * connection, the client closed at the end). After an `info` the worker continues as a new
  * process number (the open operation may still take effect at any time: Jepsen's convention).
  */
-import { createClient, isClientError, type SessionraftClient } from '../../transport/client.js';
+import { createClient, isClientError, type SessionraftClient } from '../../transport/client/client.js';
 import { HistoryRecorder } from '../lincheck/index.js';
 
 export interface WorkloadOptions {

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ConfigError, configFromEnv, configFromFile, hostDefaults, parseNodesSpec, resolveHostConfig } from '../../actors/hostConfig.js';
+import { ConfigError, configFromEnv, configFromFile, hostDefaults, parseNodesSpec, resolveHostConfig } from '../../actors/host/config.js';
 import { binPath, removeDir, tempDir } from './helpers.js';
 
 const nodes = 'n1=127.0.0.1:7001:7101:7201,n2=127.0.0.1:7002:7102:7202,n3=127.0.0.1:7003:7103:7203';

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../actors/hostConfig.js';
-import { NodeHost } from '../../actors/nodeHost.js';
+import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../actors/host/config.js';
+import { NodeHost } from '../../actors/host/nodeHost.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/bin/sessionraft.js (tests run from dist/test/node). */

@@ -6,9 +6,9 @@
  * classes of 200 ms and 1 s (helpers.ts).
  */
 import { expect } from 'chai';
-import { createClient, type Delivery, type SessionraftClient } from '../../transport/client.js';
-import { Connection } from '../../transport/clientConnection.js';
-import { parseCommandReply, parseSessionReply } from '../../transport/clientProtocol.js';
+import { createClient, type Delivery, type SessionraftClient } from '../../transport/client/client.js';
+import { Connection } from '../../transport/client/connection.js';
+import { parseCommandReply, parseSessionReply } from '../../transport/client/protocol.js';
 import { getJson, httpGet, startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');

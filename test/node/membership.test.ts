@@ -20,10 +20,10 @@ import { execFile } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../actors/hostConfig.js';
-import { NodeHost } from '../../actors/nodeHost.js';
-import { formatMemberAddress } from '../../transport/address.js';
-import { createClient, type MembersList, type SessionraftClient } from '../../transport/client.js';
+import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../actors/host/config.js';
+import { NodeHost } from '../../actors/host/nodeHost.js';
+import { formatMemberAddress } from '../../transport/wire/address.js';
+import { createClient, type MembersList, type SessionraftClient } from '../../transport/client/client.js';
 import { binPath, fastTiming, freePorts, getJson, httpGet, killNode, quietLogger, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');

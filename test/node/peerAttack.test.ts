@@ -5,8 +5,8 @@
  * cluster keeps committing.
  */
 import { expect } from 'chai';
-import { encodeMessage } from '../../transport/codec.js';
-import { createClient } from '../../transport/client.js';
+import { encodeMessage } from '../../transport/peer/codec.js';
+import { createClient } from '../../transport/client/client.js';
 import type { RaftMessage } from '../../machines/types.js';
 import { RawPeer } from '../transport/helpers.js';
 import { startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';

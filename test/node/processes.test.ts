@@ -12,8 +12,8 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NodeAddress } from '../../actors/hostConfig.js';
-import { createClient, type SessionraftClient } from '../../transport/client.js';
+import type { NodeAddress } from '../../actors/host/config.js';
+import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import { binPath, freePorts, getJson, httpGet, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
 
 type Status = Record<string, any>;

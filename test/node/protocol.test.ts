@@ -8,8 +8,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { Encoder } from 'cbor-x';
 import WebSocket from 'ws';
-import { createClient } from '../../transport/client.js';
-import { ClientError } from '../../transport/clientErrors.js';
+import { createClient } from '../../transport/client/client.js';
+import { ClientError } from '../../transport/client/errors.js';
 import {
   decodeRequest,
   decodeServerFrame,
@@ -18,7 +18,7 @@ import {
   parseDurationMs,
   parseReplay,
   type Request,
-} from '../../transport/clientProtocol.js';
+} from '../../transport/client/protocol.js';
 import { freePorts, startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
 
 const idArb = fc.uint8Array({ minLength: 16, maxLength: 16 });

@@ -16,7 +16,7 @@ import {
   parseCommand,
   type Command,
   type Envelope,
-} from '../../machines/commands.js';
+} from '../../transport/commands/codec.js';
 
 const SAFE = Number.MAX_SAFE_INTEGER;
 const arbId = fc.tuple(fc.integer({ min: 0, max: SAFE }), fc.integer({ min: 1, max: SAFE })).map(([t, i]) => commandId(t, i));

@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandKind, encodeCommand, type Command } from '../../machines/commands.js';
+import { CommandKind, encodeCommand, type Command } from '../../transport/commands/codec.js';
 import { Planner, type PlanOutcome, type Proposed } from '../../actors/sessions/planner.js';
 import { ReplayScheduler } from '../../actors/sessions/scheduler.js';
 import type { CommandResult, Delivery } from '../../actors/sessions/types.js';

@@ -16,10 +16,10 @@ import {
   decodeCommand,
   type Command,
   type Envelope,
-} from '../../machines/commands.js';
+} from '../../transport/commands/codec.js';
 import type { Entry } from '../../machines/types.js';
 import { NodeSessionFs, type SessionFs } from '../../actors/sessions/fs.js';
-import { MemorySessionFs } from '../../actors/sessions/memoryFs.js';
+import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { codecLimitsOf, resolveLimits, type StoreLimits } from '../../actors/sessions/options.js';
 import { parseStoredSession } from '../../actors/sessions/record.js';
 import { SessionsStore } from '../../actors/sessions/store.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { InvariantError } from '../../machines/assert.js';
-import { CommandKind, commandId, decodeCommand, type Command } from '../../machines/commands.js';
-import { MemorySessionFs } from '../../actors/sessions/memoryFs.js';
+import { CommandKind, commandId, decodeCommand, type Command } from '../../transport/commands/codec.js';
+import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { SessionsErrorCode } from '../../actors/sessions/errors.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { StoreLimits } from '../../actors/sessions/options.js';

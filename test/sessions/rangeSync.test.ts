@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { NodeSessionFs } from '../../actors/sessions/fs.js';
-import { MemorySessionFs } from '../../actors/sessions/memoryFs.js';
+import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { decodeManifest } from '../../actors/sessions/manifest.js';
 import { SessionsError, SessionsErrorCode } from '../../actors/sessions/errors.js';
 import { SessionsStore } from '../../actors/sessions/store.js';

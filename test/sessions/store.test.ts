@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { InvariantError } from '../../machines/assert.js';
-import { CommandKind, commandId, dataFileName, type Command, type Envelope } from '../../machines/commands.js';
+import { CommandKind, commandId, dataFileName, type Command, type Envelope } from '../../transport/commands/codec.js';
 import { EntryKind } from '../../machines/types.js';
-import { MemorySessionFs } from '../../actors/sessions/memoryFs.js';
+import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { NodeSessionFs } from '../../actors/sessions/fs.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from '../../actors/sessions/errors.js';
 import { storedRecordLength } from '../../actors/sessions/record.js';

@@ -7,7 +7,7 @@
  * Logs are compared through prefix hashes: h(i) = mix(h(i-1), i, term, hash(data)), so equal
  * (index, term) must mean equal h(i) (Log Matching), and a committed prefix is one number.
  */
-import type { RaftNode } from '../../actors/raftNode.js';
+import type { RaftNode } from '../../actors/raft/raftNode.js';
 import type { LogObserver, RaftLog } from '../../machines/raftLog.js';
 import type { Entry, HardState, NodeId, RaftMessage, SnapshotMeta } from '../../machines/types.js';
 import { fnv1a, mix } from './model.js';

@@ -2,11 +2,11 @@
  * A whole cluster in one process on one simulated clock: real node actors (the same code as in
  * production) over the simulated network and disk, with crash and restart.
  */
-import { RaftNode } from '../../actors/raftNode.js';
-import { SessionNode } from '../../actors/sessionNode.js';
-import { MemorySessionFs } from '../../actors/sessions/memoryFs.js';
+import { RaftNode } from '../../actors/raft/raftNode.js';
+import { SessionNode } from '../../actors/sessions/sessionNode.js';
+import { MemorySessionFs } from './disk/memorySessionFs.js';
 import { openLog, type OpenedLog } from '../../storage/openLog.js';
-import { SimDisk } from '../../storage/simDisk.js';
+import { SimDisk } from './disk/simDisk.js';
 import type { DurableLog, Recovered, SnapshotStore } from '../../storage/types.js';
 import type { Membership, SnapshotMeta } from '../../machines/types.js';
 import { SessionsStore } from '../../actors/sessions/store.js';

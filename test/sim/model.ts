@@ -3,7 +3,7 @@
  * that applied the same commands in the same order have the same (index, hash), and a snapshot is
  * just those numbers.
  */
-import type { StateMachine } from '../../actors/stateMachine.js';
+import type { StateMachine } from '../../actors/raft/stateMachine.js';
 import type { Entry, SnapshotMeta } from '../../machines/types.js';
 import { EntryKind } from '../../machines/types.js';
 

@@ -3,7 +3,7 @@
  * partitions the cluster (any set of directed links can be cut), all from one seeded random source.
  */
 import { channelOf, type NodeId, type RaftMessage } from '../../machines/types.js';
-import type { Transport } from '../../transport/types.js';
+import type { Transport } from '../../transport/peer/types.js';
 import type { Rng } from './rng.js';
 import type { Scheduler } from './scheduler.js';
 

@@ -6,9 +6,9 @@
  */
 import { defaultRaftConfig, type RaftConfig } from '../../machines/config.js';
 import type { PlantedBug } from '../../machines/core.js';
-import type { RaftNode } from '../../actors/raftNode.js';
-import type { CommandCallback } from '../../actors/sessionNode.js';
-import { CommandKind } from '../../machines/commands.js';
+import type { RaftNode } from '../../actors/raft/raftNode.js';
+import type { CommandCallback } from '../../actors/sessions/sessionNode.js';
+import { CommandKind } from '../../transport/commands/codec.js';
 import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
 import { SimCluster } from './cluster.js';
 import { calmNetwork } from './network.js';

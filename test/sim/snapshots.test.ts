@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { defaultRaftConfig } from '../../machines/config.js';
-import { CommandKind } from '../../machines/commands.js';
+import { CommandKind } from '../../transport/commands/codec.js';
 import { EntryKind, type RaftMessage } from '../../machines/types.js';
 import { SimCluster } from './cluster.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Entry, HardState } from '../../machines/types.js';
 import { openLog, type OpenedLog } from '../../storage/openLog.js';
 import type { LogWrite } from '../../storage/types.js';
-import { SimDisk } from '../../storage/simDisk.js';
+import { SimDisk } from '../sim/disk/simDisk.js';
 import { entry, sameEntry, seededRandom, SimClock } from './helpers.js';
 
 function bytes(...v: number[]): Uint8Array {

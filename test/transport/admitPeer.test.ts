@@ -12,10 +12,10 @@
 import assert from 'node:assert/strict';
 import { Encoder } from 'cbor-x';
 import type { RaftMessage } from '../../machines/types.js';
-import { formatMemberAddress, parseMemberAddress } from '../../transport/address.js';
-import { decodeFrame, encodeHandshake, HELLO_ADDRESS_BYTES_MAX, PROTOCOL_VERSION } from '../../transport/codec.js';
-import { CloseCode, TransportError, TransportErrorCode } from '../../transport/errors.js';
-import { WsTransport } from '../../transport/wsTransport.js';
+import { formatMemberAddress, parseMemberAddress } from '../../transport/wire/address.js';
+import { decodeFrame, encodeHandshake, HELLO_ADDRESS_BYTES_MAX, PROTOCOL_VERSION } from '../../transport/peer/codec.js';
+import { CloseCode, TransportError, TransportErrorCode } from '../../transport/wire/errors.js';
+import { WsTransport } from '../../transport/peer/wsTransport.js';
 import { closeTransport, RawPeer, waitFor } from './helpers.js';
 
 const SELF = 'n0';

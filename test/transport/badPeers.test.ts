@@ -10,9 +10,9 @@ import { connect as tcpConnect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { RaftMessage } from '../../machines/types.js';
-import { encodeHandshake, encodeMessages } from '../../transport/codec.js';
-import { CloseCode, TransportError, TransportErrorCode } from '../../transport/errors.js';
-import { WsTransport } from '../../transport/wsTransport.js';
+import { encodeHandshake, encodeMessages } from '../../transport/peer/codec.js';
+import { CloseCode, TransportError, TransportErrorCode } from '../../transport/wire/errors.js';
+import { WsTransport } from '../../transport/peer/wsTransport.js';
 import { closeTransport, RawPeer, waitFor } from './helpers.js';
 
 const SELF = 'n0';

@@ -6,7 +6,7 @@
 import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
-import { ClientError } from '../../transport/clientErrors.js';
+import { ClientError } from '../../transport/client/errors.js';
 import {
   decodeRequest,
   decodeRequestGeneral,
@@ -15,8 +15,8 @@ import {
   encodeCommandResult,
   encodeRequest,
   type Request,
-} from '../../transport/clientProtocol.js';
-import { tryDecodeAppendRequest, tryDecodeCommandResult } from '../../transport/clientFastPath.js';
+} from '../../transport/client/protocol.js';
+import { tryDecodeAppendRequest, tryDecodeCommandResult } from '../../transport/client/fastPath.js';
 
 const strict = new Encoder({
   useRecords: false, structuredClone: false, mapsAsObjects: false, tagUint8Array: false, pack: false, bundleStrings: false, sequential: false,

@@ -19,9 +19,9 @@ import {
   PROTOCOL_VERSION,
   SPLICE_BYTES_MIN,
   type DecodeLimits,
-} from '../../transport/codec.js';
-import { TransportError, TransportErrorCode } from '../../transport/errors.js';
-import { compareUint128, uint128FromBytes, uint128FromParts, uint128Parts, uint128ToBytes, uint128ToHex, UINT128_MAX } from '../../transport/uint128.js';
+} from '../../transport/peer/codec.js';
+import { TransportError, TransportErrorCode } from '../../transport/wire/errors.js';
+import { compareUint128, uint128FromBytes, uint128FromParts, uint128Parts, uint128ToBytes, uint128ToHex, UINT128_MAX } from '../../transport/wire/uint128.js';
 import { decodeMembership, encodeMembership } from '../../machines/membership.js';
 import { indexArb, messageArb, nodeIdArb } from './helpers.js';
 

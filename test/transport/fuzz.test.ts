@@ -18,9 +18,9 @@ import assert from 'node:assert/strict';
 import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import { channelOf, type NodeId, type RaftMessage } from '../../machines/types.js';
-import { decodeFrame, encodeMessages, type Channel } from '../../transport/codec.js';
-import { CloseCode, TransportError, TransportErrorCode } from '../../transport/errors.js';
-import { WsTransport } from '../../transport/wsTransport.js';
+import { decodeFrame, encodeMessages, type Channel } from '../../transport/peer/codec.js';
+import { CloseCode, TransportError, TransportErrorCode } from '../../transport/wire/errors.js';
+import { WsTransport } from '../../transport/peer/wsTransport.js';
 import { closeTransport, messageArb, RawPeer } from './helpers.js';
 
 const SELF = 'n0';

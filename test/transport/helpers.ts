@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { encodeMembership } from '../../machines/membership.js';
 import WebSocket from 'ws';
 import type { Entry, EntryKind, NodeId, RaftMessage } from '../../machines/types.js';
-import { encodeHandshake, type Channel } from '../../transport/codec.js';
+import { encodeHandshake, type Channel } from '../../transport/peer/codec.js';
 
 // ------------------------------------------------------------------------------------------------
 // Arbitraries

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import type { RaftMessage } from '../../machines/types.js';
-import { WsTransport } from '../../transport/wsTransport.js';
+import { WsTransport } from '../../transport/peer/wsTransport.js';
 import { closeTransport, waitFor } from './helpers.js';
 
 const MiB = 1024 * 1024;

@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import WebSocket from 'ws';
 import type { RaftMessage } from '../../machines/types.js';
-import { encodeHandshake } from '../../transport/codec.js';
-import { TransportErrorCode } from '../../transport/errors.js';
-import type { TlsOptions } from '../../transport/options.js';
-import { certificateNames } from '../../transport/tlsIdentity.js';
-import { WsTransport } from '../../transport/wsTransport.js';
+import { encodeHandshake } from '../../transport/peer/codec.js';
+import { TransportErrorCode } from '../../transport/wire/errors.js';
+import type { TlsOptions } from '../../transport/peer/options.js';
+import { certificateNames } from '../../transport/peer/tlsIdentity.js';
+import { WsTransport } from '../../transport/peer/wsTransport.js';
 import { closeTransport, waitFor } from './helpers.js';
 
 const OPENSSL = '/usr/bin/openssl';

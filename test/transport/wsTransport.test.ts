@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { channelOf, type RaftMessage } from '../../machines/types.js';
-import { backoffDelayMs } from '../../transport/backoff.js';
-import { CloseCode, TransportDropCode, TransportErrorCode } from '../../transport/errors.js';
-import { WsTransport } from '../../transport/wsTransport.js';
+import { backoffDelayMs } from '../../transport/wire/backoff.js';
+import { CloseCode, TransportDropCode, TransportErrorCode } from '../../transport/wire/errors.js';
+import { WsTransport } from '../../transport/peer/wsTransport.js';
 import { closeTransport, messageArb, RawPeer, waitFor } from './helpers.js';
 
 function plain(value: unknown): unknown {

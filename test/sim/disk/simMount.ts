@@ -5,7 +5,7 @@
  */
 import type { SimDisk } from './simDisk.js';
 import { dirOf, normalize, simError, type FileOp } from './simFiles.js';
-import type { FileHandle, FileSystem } from './types.js';
+import type { FileHandle, FileSystem } from '../../../storage/types.js';
 
 /** The FileSystem of one incarnation. */
 export class SimMount implements FileSystem {

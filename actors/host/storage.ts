@@ -4,7 +4,7 @@
  * its `onDurable` report (the append latency: encoding, group commit and fsync). Neither changes
  * behaviour; both are optional.
  */
-import type { DurableLog, FileHandle, FileSystem, LogWrite } from '../storage/types.js';
+import type { DurableLog, FileHandle, FileSystem, LogWrite } from '../../storage/types.js';
 
 export type Observe = (seconds: number) => void;
 

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
-import { formatNodesSpec, type NodeAddress } from './hostConfig.js';
+import { formatNodesSpec, type NodeAddress } from '../actors/host/config.js';
 
 export interface ClusterOptions {
   readonly binPath: string;

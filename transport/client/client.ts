@@ -21,10 +21,10 @@
  * a new client.
  */
 import type { Logger } from 'pino';
-import { formatMemberAddress, parseMemberAddress, type MemberAddress } from './address.js';
-import { backoffDelayMs } from './backoff.js';
-import { ClientError, ClientErrorCode } from './clientErrors.js';
-import { Connection, type RequestBody } from './clientConnection.js';
+import { formatMemberAddress, parseMemberAddress, type MemberAddress } from '../wire/address.js';
+import { backoffDelayMs } from '../wire/backoff.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import { Connection, type RequestBody } from './connection.js';
 import {
   defaultClientProtocolLimits,
   idFromHex,
@@ -39,9 +39,9 @@ import {
   type CommandReply,
   type DeliveryFrame,
   type WireEnvelope,
-} from './clientProtocol.js';
+} from './protocol.js';
 
-export { ClientError, ClientErrorCode, isClientError } from './clientErrors.js';
+export { ClientError, ClientErrorCode, isClientError } from './errors.js';
 
 export interface ClientOptions {
   /** Client endpoints of the cluster's nodes: `host:port` (or `ws://host:port`). At least one. */

@@ -3,8 +3,8 @@
  * A certificate names node N when its subject CN is N or it has a DNS subjectAltName equal to N.
  */
 import type { PeerCertificate } from 'node:tls';
-import type { NodeId } from '../machines/types.js';
-import { TransportErrorCode } from './errors.js';
+import type { NodeId } from '../../machines/types.js';
+import { TransportErrorCode } from '../wire/errors.js';
 import type { TlsOptions } from './options.js';
 
 /** Options for https.createServer: client certificates required and verified, TLS 1.3 only. */

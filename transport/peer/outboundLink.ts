@@ -13,12 +13,12 @@
  */
 import WebSocket from 'ws';
 import type { Socket } from 'node:net';
-import type { NodeId } from '../machines/types.js';
-import { backoffDelayMs } from './backoff.js';
+import type { NodeId } from '../../machines/types.js';
+import { backoffDelayMs } from '../wire/backoff.js';
 import { decodeFrame, encodeHandshake, encodeMessagesFrameParts, encodeMessagesPrefix, type Channel } from './codec.js';
-import { CloseCode, TransportDropCode, TransportError, TransportErrorCode, closeCodeOf, isTransportError } from './errors.js';
+import { CloseCode, TransportDropCode, TransportError, TransportErrorCode, closeCodeOf, isTransportError } from '../wire/errors.js';
 import type { ResolvedOptions } from './options.js';
-import { hostForUrl, parseMemberAddress } from './address.js';
+import { hostForUrl, parseMemberAddress } from '../wire/address.js';
 import { safeTerm, toBuffer } from './socketUtil.js';
 import { clientTlsOptions } from './tlsIdentity.js';
 import type { LinkState, PeerAddress } from './types.js';

@@ -4,10 +4,10 @@
  * twice on the hot path); the three latency histograms are observed as things happen.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { NodeStatus } from './raftNode.js';
-import type { StoreStats } from './sessions/index.js';
-import type { TransportStats } from '../transport/types.js';
-import type { ClientServerStats } from '../transport/clientServer.js';
+import type { NodeStatus } from '../raft/raftNode.js';
+import type { StoreStats } from '../sessions/index.js';
+import type { TransportStats } from '../../transport/peer/types.js';
+import type { ClientServerStats } from '../../transport/client/server.js';
 
 export interface MetricsSources {
   readonly status: () => NodeStatus;

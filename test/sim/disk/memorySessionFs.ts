@@ -4,7 +4,7 @@
  * its directory was synced afterwards (what POSIX promises, and no more). Directories themselves
  * are durable once made (the store makes them before anything depends on them and syncs parents).
  */
-import type { SessionFs } from './fs.js';
+import type { SessionFs } from '../../../actors/sessions/fs.js';
 
 interface FileNode {
   data: Uint8Array;

@@ -3,10 +3,10 @@
  * Every limit is an option; sizes end in `Bytes`, durations in `Ms`, counts in `Max`.
  */
 import type { Logger } from 'pino';
-import type { NodeId } from '../machines/types.js';
+import type { NodeId } from '../../machines/types.js';
 import { DEFAULT_DECODE_LIMITS, isNodeId, type DecodeLimits } from './codec.js';
-import { TransportError, TransportErrorCode } from './errors.js';
-import { isLoopbackHost } from './address.js';
+import { TransportError, TransportErrorCode } from '../wire/errors.js';
+import { isLoopbackHost } from '../wire/address.js';
 import type { PeerAddress } from './types.js';
 
 /** PEM strings or buffers, as Node's tls module takes them. */

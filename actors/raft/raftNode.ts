@@ -6,10 +6,10 @@
  * are all injected.
  */
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
-import { assert } from '../machines/assert.js';
-import { validateRaftConfig, type RaftConfig } from '../machines/config.js';
-import type { PlantedBug, RaftCore, RaftInput } from '../machines/core.js';
-import { createRaftCore, isMember, membershipAt } from '../machines/core.js';
+import { assert } from '../../machines/assert.js';
+import { validateRaftConfig, type RaftConfig } from '../../machines/config.js';
+import type { PlantedBug, RaftCore, RaftInput } from '../../machines/core.js';
+import { createRaftCore, isMember, membershipAt } from '../../machines/core.js';
 import type {
   ApplyParams,
   InstallSnapshotParams,
@@ -20,14 +20,14 @@ import type {
   SendParams,
   SendSnapshotParams,
   SnapshotChunkParams,
-} from '../machines/effects.js';
-import type { Proposal, RaftEvent } from '../machines/events.js';
-import type { MembershipChange } from '../machines/membership.js';
-import { RaftLog } from '../machines/raftLog.js';
-import { createRaftMachine, type RaftMachine } from '../machines/raftMachine.js';
-import type { Entry, FileByteRange, HardState, Membership, NodeId, RaftMessage, RangeChunk, RangeRequest, SnapshotMeta } from '../machines/types.js';
-import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../storage/types.js';
-import type { Transport } from '../transport/types.js';
+} from '../../machines/effects.js';
+import type { Proposal, RaftEvent } from '../../machines/events.js';
+import type { MembershipChange } from '../../machines/membership.js';
+import { RaftLog } from '../../machines/raftLog.js';
+import { createRaftMachine, type RaftMachine } from '../../machines/raftMachine.js';
+import type { Entry, FileByteRange, HardState, Membership, NodeId, RaftMessage, RangeChunk, RangeRequest, SnapshotMeta } from '../../machines/types.js';
+import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../../storage/types.js';
+import type { Transport } from '../../transport/peer/types.js';
 import { ProposalError, ProposalTracker, type ProposalCallback } from './proposals.js';
 import { RangeSyncReceiver, defaultRangeSyncOptions, serveRangeRequest, type RangeSyncOptions, type RangeSyncStore } from './rangeSync.js';
 import { SnapshotReceiver, SnapshotSender, type SnapshotTransferOptions } from './snapshotTransfer.js';

@@ -3,8 +3,8 @@
  * applied with that term (success, with the state machine's result) or replaced by another entry
  * (lost: the outcome is known not to have happened at that index; clients retry).
  */
-import type { RefusalCode } from '../machines/effects.js';
-import type { Entry } from '../machines/types.js';
+import type { RefusalCode } from '../../machines/effects.js';
+import type { Entry } from '../../machines/types.js';
 
 /** On success: the state machine's result and the entry the command became. */
 export type ProposalCallback = (err: ProposalError | null, result?: unknown, entry?: Entry) => void;

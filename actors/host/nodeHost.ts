@@ -13,26 +13,27 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { defaultRaftConfig } from '../machines/config.js';
-import type { PlantedBug } from '../machines/core.js';
-import { decodeMembership } from '../machines/membership.js';
-import { EntryKind, type Membership, type NodeId, type RaftMessage } from '../machines/types.js';
-import { openLogAsync } from '../storage/openLog.js';
-import { realFs } from '../storage/realFs.js';
-import type { Wal } from '../storage/wal.js';
-import { formatMemberAddress, parseMemberAddress } from '../transport/address.js';
-import { AdminHttp } from '../transport/adminHttp.js';
-import { ClientServer } from '../transport/clientServer.js';
-import { WsTransport } from '../transport/wsTransport.js';
-import type { PeerAddress } from '../transport/types.js';
-import type { HostConfig, NodeAddress } from './hostConfig.js';
-import { createInspection, type Inspection } from './hostInspect.js';
-import { HostMetrics } from './hostMetrics.js';
-import { TimedDurableLog, timedFileSystem } from './hostStorage.js';
+import { defaultRaftConfig } from '../../machines/config.js';
+import type { PlantedBug } from '../../machines/core.js';
+import { decodeMembership } from '../../machines/membership.js';
+import { EntryKind, type Membership, type NodeId, type RaftMessage } from '../../machines/types.js';
+import { openLogAsync } from '../../storage/openLog.js';
+import { realFs } from '../../storage/realFs.js';
+import type { Wal } from '../../storage/wal.js';
+import { formatMemberAddress, parseMemberAddress } from '../../transport/wire/address.js';
+import { AdminHttp } from './adminHttp.js';
+import { ClientServer } from '../../transport/client/server.js';
+import { WsTransport } from '../../transport/peer/wsTransport.js';
+import type { PeerAddress } from '../../transport/peer/types.js';
+import type { HostConfig, NodeAddress } from './config.js';
+import { createInspection, type Inspection } from './inspect.js';
+import { HostMetrics } from './metrics.js';
+import { TimedDurableLog, timedFileSystem } from './storage.js';
 import { createLogger, RejectionLog } from './logger.js';
-import type { NodeStatus, Role } from './raftNode.js';
-import { SessionNode } from './sessionNode.js';
-import { NodeSessionFs, SessionsStore } from './sessions/index.js';
+import type { NodeStatus, Role } from '../raft/raftNode.js';
+import { SessionNode } from '../sessions/sessionNode.js';
+import { clientNodeOf } from './clientNode.js';
+import { NodeSessionFs, SessionsStore } from '../sessions/index.js';
 
 export interface HostStartOptions {
   /** Use this logger (tests); else one is made from the config. */
@@ -343,7 +344,7 @@ export class NodeHost {
     const endpoints: Record<NodeId, string> = {};
     for (const [id, a] of this.nodes) if (a.clientPort !== 0) endpoints[id] = ep(a.host, a.clientPort);
     this.clientServer = new ClientServer({
-      node: this.node,
+      node: clientNodeOf(this.node),
       nodeId: cfg.id,
       clusterId: cfg.clusterId,
       host: self.host,

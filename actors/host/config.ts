@@ -7,10 +7,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { LevelWithSilent } from 'pino';
-import type { StoreLimits } from './sessions/options.js';
-import type { ClientProtocolLimits } from '../transport/clientProtocol.js';
-import { isLoopbackHost } from '../transport/address.js';
-import { isNodeId } from '../transport/codec.js';
+import type { StoreLimits } from '../sessions/options.js';
+import type { ClientProtocolLimits } from '../../transport/client/protocol.js';
+import { isLoopbackHost } from '../../transport/wire/address.js';
+import { isNodeId } from '../../transport/peer/codec.js';
 
 export interface NodeAddress {
   readonly host: string;

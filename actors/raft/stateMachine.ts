@@ -3,7 +3,7 @@
  * simulator's model). Apply is deterministic: the same entries give the same state and results on
  * every node.
  */
-import type { Entry, SnapshotMeta } from '../machines/types.js';
+import type { Entry, SnapshotMeta } from '../../machines/types.js';
 
 export interface StateMachine {
   /**

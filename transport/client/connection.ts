@@ -5,9 +5,9 @@
  * ClientError with a stable code (UNREACHABLE, WRONG_ENDPOINT, TOO_MANY_CONNECTIONS).
  */
 import WebSocket from 'ws';
-import { ClientError, ClientErrorCode } from './clientErrors.js';
-import { CorkedSends } from './corkedSends.js';
-import { decodeServerFrame, encodeRequest, type DeliveryFrame, type Request } from './clientProtocol.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import { CorkedSends } from '../wire/corkedSends.js';
+import { decodeServerFrame, encodeRequest, type DeliveryFrame, type Request } from './protocol.js';
 
 /** A request without its reqId (the connection numbers it). */
 export type RequestBody = Request extends infer R ? (R extends { reqId: number } ? Omit<R, 'reqId'> : never) : never;

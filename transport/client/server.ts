@@ -8,13 +8,11 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { RequestError, SessionNode } from '../actors/sessionNode.js';
-import { codecLimitsOf } from '../actors/sessions/options.js';
-import type { CommandResult, Subscription } from '../actors/sessions/index.js';
-import type { MembershipChange } from '../machines/membership.js';
-import { CommandKind, CommandView, commandKindNames, encodeCommand, parseCommand, type CodecLimits, type Command, type Envelope } from '../machines/commands.js';
-import type { Entry, NodeId } from '../machines/types.js';
-import { ClientError, ClientErrorCode } from './clientErrors.js';
+import type { MembershipChange } from '../../machines/membership.js';
+import { CommandKind, CommandView, commandKindNames, encodeCommand, parseCommand, type CodecLimits, type Command, type Envelope } from '../commands/codec.js';
+import type { Entry, NodeId } from '../../machines/types.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import type { ClientNode, NodeCommandResult, NodeRequestError, NodeSubscription } from './node.js';
 import {
   ClientCloseCode,
   decodeRequest,
@@ -33,12 +31,12 @@ import {
   type ListedSession,
   type Request,
   type WireEnvelope,
-} from './clientProtocol.js';
-import { CodeCounters } from './counters.js';
-import { CorkedSends } from './corkedSends.js';
+} from './protocol.js';
+import { CodeCounters } from '../wire/counters.js';
+import { CorkedSends } from '../wire/corkedSends.js';
 
 export interface ClientServerOptions {
-  readonly node: SessionNode;
+  readonly node: ClientNode;
   readonly nodeId: NodeId;
   readonly clusterId: string;
   readonly host: string;
@@ -75,7 +73,7 @@ interface Conn {
   readonly out: CorkedSends;
   inflight: number;
   readonly reqIds: Set<number>;
-  readonly subs: Map<number, Subscription>;
+  readonly subs: Map<number, NodeSubscription>;
   nextSubId: number;
   badFrames: number;
   closed: boolean;
@@ -239,7 +237,7 @@ export class ClientServer {
       return;
     }
     this.requests.add(req.op);
-    if (this.stopping || this.opts.node.raft.isStopped()) {
+    if (this.stopping || this.opts.node.isStopped()) {
       return this.sendError(c, req.reqId, req.op, ClientErrorCode.unavailable, `node ${this.opts.nodeId} is shutting down`);
     }
     if (c.reqIds.has(req.reqId)) return this.sendError(c, req.reqId, req.op, ClientErrorCode.malformed, `reqId ${req.reqId} is already in flight`);
@@ -315,7 +313,7 @@ export class ClientServer {
           const max = Math.min(req.limit === 0 ? this.limits.listSessionsMax : req.limit, this.limits.listSessionsMax);
           const out: ListedSession[] = [];
           let truncated = false;
-          for (const s of node.store.listSessions()) {
+          for (const s of node.listSessions()) {
             if (req.topic !== '' && s.topic !== req.topic) continue;
             if (out.length >= max) {
               truncated = true;
@@ -327,7 +325,7 @@ export class ClientServer {
         });
       case 'subscribe': {
         const topicBytes = textEncoder.encode(req.topic).length;
-        if (topicBytes === 0 || topicBytes > node.store.limits.topicBytesMax) {
+        if (topicBytes === 0 || topicBytes > node.topicBytesMax) {
           return fail(topicBytes === 0 ? 'SESSIONS_ERR_TOPIC_EMPTY' : 'SESSIONS_ERR_TOPIC_TOO_LONG', `topic of ${topicBytes} bytes`);
         }
         if (c.subs.size >= this.limits.subscriptionsMax) {
@@ -342,7 +340,7 @@ export class ClientServer {
           this.reject(code, 'subscribe');
           this.send(c, encodeSubscriptionEnded(subId, code, message));
         };
-        const sub = node.store.subscribe(
+        const sub = node.subscribe(
           req.topic,
           (d) => {
             if (c.closed) return;
@@ -416,29 +414,27 @@ export class ClientServer {
       throw err;
     }
     // The store's own codec and limits, into a reusable view (no objects per command).
-    const bad = parseCommand(this.view, data, (this.codecLimits ??= codecLimitsOf(node.store.limits)));
+    const bad = parseCommand(this.view, data, (this.codecLimits ??= node.codecLimits()));
     if (bad !== null) return fail(bad, `cannot decode a ${commandKindNames[this.view.kind] ?? 'command'} of ${data.length} bytes`);
-    // The planner reuses this encoding instead of encoding the command again.
-    node.planner.useEncoding(cmd, data);
     const started = performance.now();
-    node.submit(cmd, (err, result, entry) => {
+    node.submit(cmd, data, (err, result, entry) => {
       if (err) return this.requestFailed(err, fail);
       this.opts.onCommandDone?.(op, (performance.now() - started) / 1000);
       done(commandResultFrame(reqId, result!, entry));
     });
   }
 
-  private requestFailed(err: RequestError, fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void): void {
+  private requestFailed(err: NodeRequestError, fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void): void {
     const node = this.opts.node;
     switch (err.code) {
       case 'NOT_LEADER': {
-        const leader = err.leader ?? node.status().leader;
-        if (leader === null || leader === this.opts.nodeId) return fail(ClientErrorCode.noLeader, `node ${this.opts.nodeId} knows no leader (term ${node.status().term})`);
+        const leader = err.leader ?? node.leadership().leader;
+        if (leader === null || leader === this.opts.nodeId) return fail(ClientErrorCode.noLeader, `node ${this.opts.nodeId} knows no leader (term ${node.leadership().term})`);
         const endpoint = this.endpoints.get(leader) ?? null;
         return fail(ClientErrorCode.notLeader, `node ${this.opts.nodeId} is not the leader; ${leader} is${endpoint ? ` at ${endpoint}` : ''}`, leader, endpoint);
       }
       case 'UNKNOWN_OUTCOME':
-        if (this.stopping || node.raft.isStopped()) return fail(ClientErrorCode.unknownOutcome, `node ${this.opts.nodeId} stopped with the request in flight`);
+        if (this.stopping || node.isStopped()) return fail(ClientErrorCode.unknownOutcome, `node ${this.opts.nodeId} stopped with the request in flight`);
         return fail(ClientErrorCode.unknownOutcome, err.message);
       case 'BUSY':
         return fail(ClientErrorCode.busy, err.message);
@@ -453,9 +449,9 @@ export class ClientServer {
   }
 
   private sessionFrame(reqId: number, session: Uint8Array): Uint8Array {
-    const store = this.opts.node.store;
-    const s = store.getSession(session);
-    const applied = store.appliedIndex;
+    const node = this.opts.node;
+    const s = node.getSession(session);
+    const applied = node.appliedIndex();
     if (s === null) return encodeSessionResult(reqId, { found: false, topic: '', records: [], appliedIndex: applied });
     return encodeSessionResult(reqId, { found: true, topic: s.topic, records: s.records as Uint8Array[], appliedIndex: applied });
   }
@@ -465,7 +461,7 @@ function envelopeOf(e: WireEnvelope | null): Envelope | null {
   return e === null ? null : { client: e.client, seq: e.seq, ackedBelowSeq: e.ackedBelowSeq };
 }
 
-function commandResultFrame(reqId: number, r: CommandResult, entry: Entry | undefined): Uint8Array {
+function commandResultFrame(reqId: number, r: NodeCommandResult, entry: Entry | undefined): Uint8Array {
   return encodeCommandResult(reqId, {
     ok: r.ok,
     code: r.code,

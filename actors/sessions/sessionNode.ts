@@ -5,17 +5,17 @@
  * runs in the simulator and in node processes; the clock is injected.
  */
 import { crc32 } from 'node:zlib';
-import { CommandKind, type Command, type Envelope } from '../machines/commands.js';
-import type { MembershipChange } from '../machines/membership.js';
-import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../machines/types.js';
-import { ProposalError } from './proposals.js';
-import type { RangeSyncStore } from './rangeSync.js';
-import { RaftNode, type NodeHooks, type NodeOptions, type NodeStatus } from './raftNode.js';
-import { ResultCode, SessionsError, SessionsErrorCode } from './sessions/errors.js';
-import { Planner, type PlanOutcome, type Proposed } from './sessions/planner.js';
-import { ReplayScheduler } from './sessions/scheduler.js';
-import type { SessionsStore } from './sessions/store.js';
-import type { CommandResult, FileRange } from './sessions/types.js';
+import { CommandKind, type Command, type Envelope } from '../../transport/commands/codec.js';
+import type { MembershipChange } from '../../machines/membership.js';
+import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../../machines/types.js';
+import { ProposalError } from '../raft/proposals.js';
+import type { RangeSyncStore } from '../raft/rangeSync.js';
+import { RaftNode, type NodeHooks, type NodeOptions, type NodeStatus } from '../raft/raftNode.js';
+import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
+import { Planner, type PlanOutcome, type Proposed } from './planner.js';
+import { ReplayScheduler } from './scheduler.js';
+import type { SessionsStore } from './store.js';
+import type { CommandResult, FileRange } from './types.js';
 
 /** Why a request did not get a result: a stable code, and the leader to try when known. */
 export class RequestError extends Error {

@@ -13,9 +13,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type WebSocket from 'ws';
-import { channelOf, type NodeId, type RaftMessage } from '../machines/types.js';
+import { channelOf, type NodeId, type RaftMessage } from '../../machines/types.js';
 import { decodeFrame, encodeHandshake, type Channel } from './codec.js';
-import { CloseCode, TransportErrorCode, closeCodeOf, isTransportError } from './errors.js';
+import { CloseCode, TransportErrorCode, closeCodeOf, isTransportError } from '../wire/errors.js';
 import type { ResolvedOptions } from './options.js';
 import { safeTerm, toBuffer } from './socketUtil.js';
 import { certificateNames } from './tlsIdentity.js';

@@ -44,11 +44,11 @@
  * `[index, term]` (the configuration entry, applied when answered).
  */
 import { Decoder, Encoder } from 'cbor-x';
-import { scanCbor } from './cborScan.js';
-import { encodeAppendRequest, encodeCommandResultFast, tryDecodeAppendRequest, tryDecodeCommandResult } from './clientFastPath.js';
-import { ClientError, ClientErrorCode } from './clientErrors.js';
-import { isTransportError } from './errors.js';
-import { parseMemberAddress } from './address.js';
+import { scanCbor } from '../wire/cborScan.js';
+import { encodeAppendRequest, encodeCommandResultFast, tryDecodeAppendRequest, tryDecodeCommandResult } from './fastPath.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import { isTransportError } from '../wire/errors.js';
+import { parseMemberAddress } from '../wire/address.js';
 
 export const CLIENT_PROTOCOL_VERSION = 1;
 export const ID_BYTES = 16;

@@ -4,7 +4,7 @@
  * and the follower's receiver that assembles and hands a complete snapshot to Raft. The deadline
  * covers chunks only: once the last chunk is acknowledged, installing takes as long as it takes.
  */
-import type { NodeId, RaftMessage, SnapshotChunk, SnapshotMeta, SnapshotResponse } from '../machines/types.js';
+import type { NodeId, RaftMessage, SnapshotChunk, SnapshotMeta, SnapshotResponse } from '../../machines/types.js';
 
 export interface SnapshotTransferOptions {
   readonly chunkBytes: number;

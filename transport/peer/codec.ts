@@ -28,11 +28,11 @@
  * Uint8Array (views into the frame unless `copyBuffers`).
  */
 import { Decoder, Encoder } from 'cbor-x';
-import type { AppendRequest, Entry, EntryKind, FileByteRange, Membership, NodeId, RaftMessage, SnapshotMeta } from '../machines/types.js';
-import { decodeMembership } from '../machines/membership.js';
-import { parseMemberAddress } from './address.js';
-import { scanCbor, type ScanLimits } from './cborScan.js';
-import { TransportError, TransportErrorCode } from './errors.js';
+import type { AppendRequest, Entry, EntryKind, FileByteRange, Membership, NodeId, RaftMessage, SnapshotMeta } from '../../machines/types.js';
+import { decodeMembership } from '../../machines/membership.js';
+import { parseMemberAddress } from '../wire/address.js';
+import { scanCbor, type ScanLimits } from '../wire/cborScan.js';
+import { TransportError, TransportErrorCode } from '../wire/errors.js';
 
 export const PROTOCOL_VERSION = 1;
 

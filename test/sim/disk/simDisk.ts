@@ -22,7 +22,7 @@
  */
 import { applyAll, applyDirOp, Bytes, dirOf, normalize, simError, type DirOp, type Inode } from './simFiles.js';
 import { SimMount } from './simMount.js';
-import type { FileHandle, FileSystem } from './types.js';
+import type { FileHandle, FileSystem } from '../../../storage/types.js';
 
 export interface SimScheduler {
   schedule(delayMs: number, fn: () => void): void;

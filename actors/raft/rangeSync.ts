@@ -5,7 +5,7 @@
  * in checksummed pieces, a bounded batch at a time.
  */
 import { crc32 } from 'node:zlib';
-import type { FileByteRange, NodeId, RaftMessage, RangeChunk, RangeRequest } from '../machines/types.js';
+import type { FileByteRange, NodeId, RaftMessage, RangeChunk, RangeRequest } from '../../machines/types.js';
 
 /** What the state machine offers for range sync. */
 export interface RangeSyncStore {

@@ -1,0 +1,75 @@
+/**
+ * What the client server needs from a node, declared here so that the client port depends on an
+ * interface and not on the node's implementation (actors/host/clientNode.ts adapts the session
+ * node to it). Nothing in transport/ imports actors/: the layers only import downwards.
+ */
+import type { MembershipChange } from '../../machines/membership.js';
+import type { Entry, NodeId } from '../../machines/types.js';
+import type { CodecLimits, Command, Envelope } from '../commands/codec.js';
+
+/** Why a request failed inside the node: NOT_LEADER, UNKNOWN_OUTCOME, BUSY, BAD_REQUEST, INTERNAL or a store code. */
+export interface NodeRequestError {
+  readonly code: string;
+  readonly message: string;
+  readonly leader?: NodeId | null;
+}
+
+/** The result of one applied command. */
+export interface NodeCommandResult {
+  readonly ok: boolean;
+  readonly code: string;
+  /** SessionCreate, SessionRestore: the session ID; ClientRegister: the client ID; else null. */
+  readonly value: Uint8Array | null;
+  /** Answered from the client table (the command was not applied again). */
+  readonly duplicate?: true;
+}
+
+export type NodeCommandCallback = (err: NodeRequestError | null, result?: NodeCommandResult, entry?: Entry) => void;
+
+/** A restored session pushed to a subscriber. */
+export interface NodeDelivery {
+  readonly topic: string;
+  readonly session: Uint8Array;
+  readonly records: readonly Uint8Array[];
+  readonly restoreId: Uint8Array;
+  readonly index: number;
+}
+
+export interface NodeSubscription {
+  close(): void;
+}
+
+export interface NodeSubscribeOptions {
+  /** Deliveries queued for this subscriber before it overflows. */
+  readonly queueMax: number;
+  /** The subscription ended or failed; `code` is stable. */
+  readonly onError: (err: { readonly code: string; readonly message: string }) => void;
+}
+
+/** One session as listed and read by clients. */
+export interface NodeSession {
+  readonly id: Uint8Array;
+  readonly topic: string;
+  readonly bytes: number;
+  readonly records: readonly Uint8Array[];
+}
+
+export interface ClientNode {
+  /** The node stopped (or is stopping): requests are refused, in-flight outcomes are unknown. */
+  isStopped(): boolean;
+  /** The leader this node knows of and its term. */
+  leadership(): { readonly leader: NodeId | null; readonly term: number };
+  /** The command codec's limits, for validation at the gateway. */
+  codecLimits(): CodecLimits;
+  readonly topicBytesMax: number;
+  /** Proposes an already validated command; `data` is its encoding (reused, not encoded again). */
+  submit(cmd: Command, data: Uint8Array, cb: NodeCommandCallback): void;
+  storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: NodeCommandCallback): void;
+  changeMembership(change: MembershipChange, cb: (err: NodeRequestError | null, entry?: Entry) => void): void;
+  /** A linearizable read barrier (ReadIndex): `cb(null)` once this node has applied up to it. */
+  read(cb: (err: NodeRequestError | null) => void): void;
+  listSessions(): Iterable<NodeSession>;
+  getSession(id: Uint8Array): NodeSession | null;
+  appliedIndex(): number;
+  subscribe(topic: string, onDelivery: (d: NodeDelivery) => void, opts: NodeSubscribeOptions): NodeSubscription;
+}
