@@ -3,7 +3,7 @@
  *
  * Three real node processes (dist/bin/sessionraft.js node) on loopback, data in a temporary
  * directory on the real disk, fsync on, default timing (20 ms ticks); closed-loop clients in this
- * process through the real client library (transport/client.ts). Scenarios (names for --only):
+ * process through the real client library (transport/client/client.ts). Scenarios (names for --only):
  *
  *   append    SessionAppend at 1, 16 and 128 in flight, 128 B and 4 KiB records
  *   mixed     create, append, store with replay (1 s class), destroy

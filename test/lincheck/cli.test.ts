@@ -12,7 +12,7 @@ import { HistoryRecorder } from './recorder.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
-const corpusDir = path.resolve(repoRoot, '../shared/lincheck/register');
+const corpusDir = path.resolve(repoRoot, 'test/lincheck/corpus/register');
 const linFile = path.join(corpusDir, 'etcd_005.jsonl'); // linearizable
 const nonLinFile = path.join(corpusDir, 'etcd_003.jsonl'); // not linearizable
 

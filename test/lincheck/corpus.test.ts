@@ -1,5 +1,5 @@
 /**
- * The shared etcd corpus: the checker must give exactly the verdict of verdicts.txt on every history,
+ * The etcd register corpus (test/lincheck/corpus, MIT, see its LICENSE.md and README.md): the checker must give exactly the verdict of verdicts.txt on every history,
  * each well under a second. The real times are printed; the assertion bound is generous (5 s) so a
  * slow CI machine does not make the test flaky. (Assertions use node:assert: chai 6 ships no types and
  * the project adds no @types/chai.)
@@ -12,12 +12,12 @@ import { checkHistory } from './checker.js';
 import { registerModel } from './registerModel.js';
 
 const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
-const corpusDir = path.resolve(repoRoot, '../shared/lincheck/register');
+const corpusDir = path.resolve(repoRoot, 'test/lincheck/corpus/register');
 const fileMsMax = 5000;
 
 function expectedVerdicts(): [name: string, verdict: string][] {
   const file = path.join(corpusDir, 'verdicts.txt');
-  if (!existsSync(file)) throw new Error(`corpus not found at ${corpusDir} (the repo expects ../shared beside it)`);
+  if (!existsSync(file)) throw new Error(`corpus not found at ${corpusDir} (test/lincheck/corpus/register in the repository)`);
   return readFileSync(file, 'utf8')
     .split('\n')
     .map((l) => l.trim())
@@ -25,7 +25,7 @@ function expectedVerdicts(): [name: string, verdict: string][] {
     .map((l) => l.split(/\s+/) as [string, string]);
 }
 
-describe('lincheck: the shared etcd register corpus', function () {
+describe('lincheck: the etcd register corpus', function () {
   const times: { name: string; ms: number; verdict: string }[] = [];
 
   after(function () {

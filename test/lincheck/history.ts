@@ -1,5 +1,5 @@
 /**
- * Histories in the JSON-lines format of `../shared/lincheck/README.md`: one event per line, in
+ * Histories in the JSON-lines format of `test/lincheck/corpus/README.md`: one event per line, in
  * real-time order, `{ process, type: invoke|ok|fail|info, f, value, key?, error? }`.
  *
  * `parseEvents` validates each line (input from outside: typed, coded errors, never asserts);

@@ -1,6 +1,6 @@
 /**
  * A register with read, write and compare-and-set, starting empty (`null`): the model of the Jepsen
- * etcd corpus in `../shared/lincheck/register/`. Operations with a `key` are partitioned by key (one
+ * etcd corpus in `test/lincheck/corpus/register/`. Operations with a `key` are partitioned by key (one
  * independent register per key); the corpus has no key (a single register).
  *
  * Which operations constrain the search:

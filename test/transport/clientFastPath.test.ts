@@ -1,5 +1,5 @@
 /**
- * The client protocol's hand-written hot path (transport/clientFastPath.ts) against the general
+ * The client protocol's hand-written hot path (transport/client/fastPath.ts) against the general
  * path: the writers produce cbor-x's bytes, and the readers accept nothing the general decoder
  * would decide differently (the property that makes the fast path safe at the gateway).
  */

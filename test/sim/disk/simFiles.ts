@@ -1,6 +1,6 @@
 /**
  * The simulated disk's data model: growable file bytes, the volatile operations on files and
- * directories, and path helpers. Pure data; storage/simDisk.ts decides when operations happen.
+ * directories, and path helpers. Pure data; test/sim/disk/simDisk.ts decides when operations happen.
  */
 export type FileOp =
   | { readonly seq: number; readonly kind: 'write'; readonly position: number; readonly data: Uint8Array }

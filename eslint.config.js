@@ -1,0 +1,19 @@
+// ESLint flat config: eslint's and typescript-eslint's recommended rules (syntax only, no type
+// information, so the lint stays a few seconds), with the project's own choices below.
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'data/', 'bench-results/', 'chaos-results/', '.sim-traces/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node } },
+    rules: {},
+  },
+  {
+    files: ['test/**/*.ts'],
+    languageOptions: { globals: { ...globals.mocha } },
+  },
+);
