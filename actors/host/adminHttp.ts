@@ -19,7 +19,12 @@ export interface AdminHttpOptions {
   readonly status: (withDigest: boolean) => unknown;
   readonly health: () => { ok: boolean; [k: string]: unknown };
   readonly logger?: Logger;
+  /** A request was refused as malformed (counted in metrics). */
+  readonly onRejected?: (code: string) => void;
 }
+
+/** Connections to the admin port at once; more are refused by the server (a scraper needs one). */
+const adminConnectionsMax = 64;
 
 export class AdminHttp {
   private server: Server | null = null;
@@ -31,6 +36,7 @@ export class AdminHttp {
       const server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192 }, (req, res) => this.handle(req, res));
       server.keepAliveTimeout = 5_000;
       server.maxRequestsPerSocket = 1000;
+      server.maxConnections = adminConnectionsMax;
       this.server = server;
       server.once('error', reject);
       server.listen(this.opts.port, this.opts.host, () => {
@@ -48,13 +54,20 @@ export class AdminHttp {
     s.closeAllConnections();
   }
 
+  /** Never throws: every request, however malformed, gets a response with a stable code. */
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return send(res, 405, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_METHOD', message: 'only GET and HEAD' }), { allow: 'GET, HEAD' });
-    }
+    let path = '';
     try {
-      switch (url.pathname) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        return send(res, 405, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_METHOD', message: 'only GET and HEAD' }) + '\n', { allow: 'GET, HEAD' });
+      }
+      const target = parseTarget(req.url);
+      if (target === null) {
+        this.opts.onRejected?.('ADMIN_ERR_BAD_REQUEST');
+        return send(res, 400, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_BAD_REQUEST', message: 'the request target is not an origin-form path' }) + '\n');
+      }
+      path = target.path;
+      switch (target.path) {
         case '/metrics':
           this.opts.metrics().then(
             (m) => send(res, 200, m.contentType, m.body),
@@ -65,8 +78,8 @@ export class AdminHttp {
           );
           return;
         case '/status': {
-          const digest = url.searchParams.get('digest');
-          const body = JSON.stringify(this.opts.status(digest === '1' || digest === 'true'), null, url.searchParams.has('pretty') ? 2 : undefined);
+          const digest = target.query.get('digest');
+          const body = JSON.stringify(this.opts.status(digest === '1' || digest === 'true'), null, target.query.has('pretty') ? 2 : undefined);
           return send(res, 200, 'application/json', body + '\n');
         }
         case '/healthz': {
@@ -77,13 +90,37 @@ export class AdminHttp {
           return send(res, 404, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_NOT_FOUND', message: 'routes: /metrics, /status, /healthz' }) + '\n');
       }
     } catch (err) {
-      this.opts.logger?.error({ err, path: url.pathname }, 'admin request failed');
-      send(res, 500, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_INTERNAL', message: String(err) }) + '\n');
+      this.opts.logger?.error({ err, path }, 'admin request failed');
+      if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_INTERNAL', message: String(err) }) + '\n');
+      else res.destroy();
     }
   }
 }
 
+/** Request targets longer than this are refused (the header limit bounds them anyway). */
+const targetBytesMax = 2048;
+
+/**
+ * The path and query of an origin-form request target (`/status?digest=1`), or null for anything
+ * else (absolute-form, authority-form, `*`, control characters, over-long). No URL parser that can
+ * throw sees outside input: `new URL('//[', base)` throws, which took a node down (issue 14).
+ */
+export function parseTarget(raw: string | undefined): { path: string; query: URLSearchParams } | null {
+  if (raw === undefined || raw.length === 0 || raw.length > targetBytesMax || raw.charCodeAt(0) !== 0x2f /* / */) return null;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return null;
+  }
+  const hash = raw.indexOf('#');
+  const noHash = hash < 0 ? raw : raw.slice(0, hash);
+  const q = noHash.indexOf('?');
+  const path = q < 0 ? noHash : noHash.slice(0, q);
+  // URLSearchParams never throws: bad percent-escapes are kept as they are.
+  return { path, query: new URLSearchParams(q < 0 ? '' : noHash.slice(q + 1)) };
+}
+
 function send(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
+  if (res.destroyed || res.writableEnded) return;
   res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
