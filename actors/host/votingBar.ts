@@ -1,0 +1,152 @@
+/**
+ * The voting bar (issue 9): a node on empty storage may have voted under its ID before it lost its
+ * disk, so unless it starts a new cluster (--bootstrap) it must not vote or campaign until the
+ * configuration holds it as a learner again. The bar outlives restarts as a marker file,
+ * `<dataDir>/voting-barred`, written and removed through the storage `FileSystem` like every other
+ * durable write (temporary file, fdatasync, rename, directory fsync).
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { decodeMembership } from '../../machines/membership.js';
+import { EntryKind, type Membership, type NodeId } from '../../machines/types.js';
+import { runSteps } from '../../storage/steps.js';
+import type { FileSystem, Recovered } from '../../storage/types.js';
+
+const VOTING_BAR_FILE = 'voting-barred';
+const VOTING_BAR_TEMP_FILE = 'voting-barred.tmp';
+
+/** What an operator reads when a node on empty storage may not vote (log and /status). */
+export function votingBarredNote(id: NodeId, address: string): string {
+  return (
+    `this node started on empty storage without --bootstrap: it may have voted as ${id} before losing its data, so it does not vote or campaign ` +
+    `until the cluster holds it as a learner again. On the cluster: \`sessionraft member remove ${id}\`, then \`sessionraft member add ${id} ${address} --promote-when-caught-up\` ` +
+    `(or start it under a new ID with --join and add that). Only the nodes of a brand-new cluster start with --bootstrap.`
+  );
+}
+
+/** What the bar is decided from at start. */
+interface VotingBarStart {
+  readonly id: NodeId;
+  /** This node's address as members carry it (for the operator's instructions). */
+  readonly address: string;
+  readonly bootstrap: boolean;
+  readonly join: boolean;
+  readonly recovered: Recovered;
+  /** The configuration of the recovered snapshot, if any. */
+  readonly snapshotMembership: Membership | null;
+}
+
+export class VotingBar {
+  /** Mirrors the Raft node's bar (set at start, lifted once the configuration holds us as a learner). */
+  barred = false;
+  /** The bar was lifted with the log through this index: the marker goes once more is durable. */
+  private liftIndex: number | null = null;
+
+  constructor(
+    private readonly fs: FileSystem,
+    private readonly dataDir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** `<dataDir>/voting-barred`: present while this node may not vote. */
+  get markerPath(): string {
+    return join(this.dataDir, VOTING_BAR_FILE);
+  }
+
+  /**
+   * Decides the bar from the recovered storage and the marker, makes a new bar durable before
+   * anything else is written, and says so in the log. Rejects when the marker cannot be written.
+   */
+  async decideAtStart(s: VotingBarStart): Promise<void> {
+    const rec = s.recovered;
+    const emptyStorage = rec.hardState.term === 0 && rec.hardState.vote === null && rec.entries.length === 0 && rec.snapshot === null;
+    const marked = this.fs.exists(this.markerPath);
+    let inForce: Membership | null = s.snapshotMembership;
+    for (const e of rec.entries) if (e.kind === EntryKind.config) inForce = decodeMembership(e.data);
+    if (marked && inForce !== null && inForce.learners.includes(s.id)) {
+      await this.removeMarker();
+      this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'the configuration in the log holds this node as a learner: the voting bar is lifted');
+    } else {
+      this.barred = marked || (emptyStorage && !s.bootstrap);
+      if (this.barred && !marked) await this.writeMarker(`${new Date().toISOString()} started on empty storage without --bootstrap\n`);
+    }
+    if (this.barred && s.join) {
+      this.logger.info(
+        { code: 'NODE_JOINING' },
+        `joining the cluster as a learner: run \`sessionraft member add ${s.id} ${s.address}\` against the cluster, then \`sessionraft member promote ${s.id}\` once it caught up (or \`member add --promote-when-caught-up\`)`,
+      );
+    } else if (this.barred) {
+      this.logger.warn({ code: 'NODE_VOTING_BARRED' }, votingBarredNote(s.id, s.address));
+    }
+  }
+
+  /**
+   * A configuration in force changed. Raft lifts the bar when a configuration from the leader (an
+   * entry or a snapshot, not `bootMembership`, the one a joining node starts with) holds this node
+   * as a learner; the marker stays until the log through `lastLogIndex` is durable.
+   */
+  followMembership(m: Membership, bootMembership: Membership | null, id: NodeId, lastLogIndex: number): void {
+    if (!this.barred || m === bootMembership || !m.learners.includes(id)) return;
+    this.barred = false;
+    this.liftIndex = lastLogIndex;
+    this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'the cluster holds this node as a learner: it votes once promoted');
+  }
+
+  /** Every tick: removes the marker once the configuration that lifted the bar is durable (a later entry is). */
+  afterPersisted(persistedIndex: number): void {
+    if (this.liftIndex === null || persistedIndex <= this.liftIndex) return;
+    this.liftIndex = null;
+    void this.removeMarker();
+  }
+
+  /** Writes the marker and makes it durable: temporary file, fdatasync, rename, directory fsync. */
+  private writeMarker(text: string): Promise<void> {
+    const temp = join(this.dataDir, VOTING_BAR_TEMP_FILE);
+    const bytes = new TextEncoder().encode(text);
+    return new Promise((resolve, reject) => {
+      const handle = this.fs.open(temp, 'create');
+      // Closed exactly once: a second close could hit a descriptor number the process reused.
+      let open = true;
+      const close = (): void => {
+        if (open) {
+          open = false;
+          handle.close();
+        }
+      };
+      runSteps(
+        [
+          (next) => handle.write(bytes, 0, next),
+          (next) => handle.sync(next),
+          (next) => {
+            close();
+            this.fs.rename(temp, this.markerPath);
+            this.fs.syncDir(this.dataDir, next);
+          },
+        ],
+        (err) => {
+          if (err !== null) {
+            close();
+            reject(err);
+          } else resolve();
+        },
+      );
+    });
+  }
+
+  /** Removes the marker durably (unlink, directory fsync); never rejects, a failure is logged. */
+  private removeMarker(): Promise<void> {
+    return new Promise((resolve) => {
+      const failed = (err: Error): void => {
+        if ((err as { code?: string }).code !== 'ENOENT') this.logger.error({ err }, 'cannot remove the voting-barred marker');
+        resolve();
+      };
+      try {
+        this.fs.unlink(this.markerPath);
+      } catch (err) {
+        failed(err as Error);
+        return;
+      }
+      this.fs.syncDir(this.dataDir, (err) => (err === null ? resolve() : failed(err)));
+    });
+  }
+}
