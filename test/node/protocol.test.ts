@@ -15,6 +15,7 @@ import {
   decodeServerFrame,
   encodeRequest,
   parseCommandReply,
+  peekReqId,
   parseDurationMs,
   parseReplay,
   type Request,
@@ -263,4 +264,30 @@ describe('client protocol: the gateway over a real socket', function () {
     expect(id).to.match(/^[0-9a-f]{32}$/);
     await c.close();
   });
+
+  it('an oversized field gets its code at once, on its own request (issue 14, finding 8)', async () => {
+    const big = await startInProcessCluster(1);
+    try {
+      const ep = big.hosts[0]!.clientEndpoint();
+      // The frame is read up to its reqId even when a later field is over the scan's limits.
+      const frame = encodeRequest({ op: 'create', reqId: 77, envelope: null, topic: 'x'.repeat(70 * 1024) });
+      expect(peekReqId(frame)).to.equal(77);
+      const c = createClient({ endpoints: [ep], operationTimeoutMs: 20_000 });
+      await c.createSession('ok'); // elected and registered: rejections before this are NO_LEADER
+      const rejectedBefore = big.hosts[0]!.status().client.rejectedTotal;
+      const t0 = Date.now();
+      const err = await c.createSession('x'.repeat(70 * 1024)).then(() => null, (e: unknown) => e);
+      const ms = Date.now() - t0;
+      await c.close();
+      expect(err).to.be.instanceOf(ClientError);
+      expect((err as ClientError).code).to.not.equal('CLIENT_ERR_TIMEOUT');
+      expect((err as ClientError).code).to.match(/^CLIENT_ERR_MALFORMED|SESSIONS_ERR_TOPIC_TOO_LONG$/);
+      // Answered, not retried until the 20 s deadline (the bound is the deadline, not a speed claim).
+      expect(ms, 'answered before the operation deadline').to.be.below(20_000);
+      expect(big.hosts[0]!.status().client.rejectedTotal - rejectedBefore, 'one rejection, not one per retry').to.equal(1);
+    } finally {
+      await big.stop();
+    }
+  });
 });
+

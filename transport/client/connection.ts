@@ -12,7 +12,7 @@ import { decodeServerFrame, encodeRequest, type DeliveryFrame, type Request } fr
 /** A request without its reqId (the connection numbers it). */
 export type RequestBody = Request extends infer R ? (R extends { reqId: number } ? Omit<R, 'reqId'> : never) : never;
 
-export interface ConnectionOptions {
+interface ConnectionOptions {
   readonly connectTimeoutMs: number;
   readonly replyBytesMax: number;
   /** When set, a node of another cluster is a wrong endpoint. */
@@ -159,9 +159,14 @@ export class Connection {
     switch (frame.kind) {
       case 'result':
       case 'error': {
-        const p = this.pending.get(frame.reqId);
+        let reqId = frame.reqId;
+        // An error not tied to a request (the node could not read its reqId) belongs to the one
+        // request in flight, if there is exactly one: answer it now instead of resending it until
+        // the deadline (issue 14: a 70 KiB topic timed out). With several in flight it is ambiguous.
+        if (reqId === 0 && frame.kind === 'error' && this.pending.size === 1) reqId = this.pending.keys().next().value!;
+        const p = this.pending.get(reqId);
         if (p === undefined) return;
-        this.pending.delete(frame.reqId);
+        this.pending.delete(reqId);
         if (p.timer !== null) clearTimeout(p.timer);
         this.freeSlot();
         if (p.abandoned) return;

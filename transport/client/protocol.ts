@@ -3,7 +3,7 @@
  *
  * Every WebSocket message is one binary frame holding one CBOR array, first item the protocol
  * version (1). No maps, tags, negative integers or nulls (the same structural pre-scan as the peer
- * transport, transport/cborScan.ts, runs before cbor-x); an absent value is an empty byte string or
+ * transport, transport/wire/cborScan.ts, runs before cbor-x); an absent value is an empty byte string or
  * text. IDs (client, session, restore) are 16-byte big-endian byte strings.
  *
  * Requests (client -> node), `reqId` a positive integer unique among the connection's requests in
@@ -50,10 +50,10 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { isTransportError } from '../wire/errors.js';
 import { parseMemberAddress } from '../wire/address.js';
 
-export const CLIENT_PROTOCOL_VERSION = 1;
-export const ID_BYTES = 16;
+const CLIENT_PROTOCOL_VERSION = 1;
+const ID_BYTES = 16;
 
-export const Op = {
+const Op = {
   register: 1,
   create: 2,
   append: 3,
@@ -68,7 +68,7 @@ export const Op = {
   peek: 12,
   member: 13,
 } as const;
-export type OpName = keyof typeof Op;
+type OpName = keyof typeof Op;
 const OP_NAMES: readonly (OpName | undefined)[] = [
   undefined,
   'register',
@@ -87,12 +87,12 @@ const OP_NAMES: readonly (OpName | undefined)[] = [
 ];
 
 /** The `member` op's actions, by their wire number. */
-export const MemberAction = { list: 0, add: 1, promote: 2, remove: 3 } as const;
-export type MemberActionName = keyof typeof MemberAction;
+const MemberAction = { list: 0, add: 1, promote: 2, remove: 3 } as const;
+type MemberActionName = keyof typeof MemberAction;
 const MEMBER_ACTIONS: readonly MemberActionName[] = ['list', 'add', 'promote', 'remove'];
 const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
-export const ReplyKind = { result: 0, error: 1, delivery: 2, welcome: 3, subscriptionEnded: 4 } as const;
+const ReplyKind = { result: 0, error: 1, delivery: 2, welcome: 3, subscriptionEnded: 4 } as const;
 
 /** Limits of the client port; each has a safe default and is an option of the node. */
 export interface ClientProtocolLimits {
@@ -139,7 +139,7 @@ export const ClientCloseCode = {
   tooManyBadFrames: 4007,
 } as const;
 
-// cbor-x with every option spelled out, as in transport/codec.ts: plain CBOR only.
+// cbor-x with every option spelled out, as in transport/peer/codec.ts: plain CBOR only.
 const CBOR_OPTIONS = {
   useRecords: false,
   structuredClone: false,
@@ -169,7 +169,7 @@ export interface WireEnvelope {
   readonly ackedBelowSeq: number;
 }
 
-export type ReplaySpec = { readonly mode: 'class'; readonly value: number } | { readonly mode: 'delayMs'; readonly value: number };
+type ReplaySpec = { readonly mode: 'class'; readonly value: number } | { readonly mode: 'delayMs'; readonly value: number };
 
 export type Request =
   | { readonly op: 'register'; readonly reqId: number }
@@ -193,7 +193,7 @@ export interface CommandReply {
   readonly duplicate: boolean;
 }
 
-export interface SessionReply {
+interface SessionReply {
   readonly found: boolean;
   readonly topic: string;
   readonly records: Uint8Array[];
@@ -207,7 +207,7 @@ export interface ListedSession {
   readonly records: number;
 }
 
-export interface ListReply {
+interface ListReply {
   readonly sessions: ListedSession[];
   readonly truncated: boolean;
 }
@@ -222,7 +222,7 @@ export interface DeliveryFrame {
   readonly index: number;
 }
 
-export type ServerFrame =
+type ServerFrame =
   | { readonly kind: 'result'; readonly reqId: number; readonly body: readonly unknown[] }
   | { readonly kind: 'error'; readonly reqId: number; readonly code: string; readonly message: string; readonly leader: string | null; readonly leaderEndpoint: string | null }
   | DeliveryFrame
@@ -303,16 +303,41 @@ function scan(bytesIn: Uint8Array, depthMax: number): unknown[] {
   return w;
 }
 
-/** The reqId of a frame that failed to decode, if one can be read (to answer the error to it). */
-export function peekReqId(bytesIn: Uint8Array): number {
-  try {
-    scanCbor(bytesIn, { depthMax: 2, arrayLengthMax: 1_000_000, textBytesMax: 64 * KiB });
-    const w = decoder.decode(bytesIn) as unknown;
-    if (Array.isArray(w) && typeof w[1] === 'number' && Number.isSafeInteger(w[1]) && w[1] > 0) return w[1];
-  } catch {
-    // not readable: 0
-  }
-  return 0;
+/**
+ * The reqId of a frame that failed to decode, if one can be read (to answer the error to it): the
+ * second item of the top-level array, read from the CBOR heads alone, so a frame whose later fields
+ * are oversized or malformed still gets its error on the right request.
+ */
+export function peekReqId(bytes: Uint8Array): number {
+  if (bytes.length < 1) return 0;
+  const b0 = bytes[0]!;
+  if (b0 >> 5 !== 4) return 0; // not an array
+  let pos = 1 + headExtraBytes(b0 & 0x1f);
+  if (pos < 1 || pos > bytes.length) return 0;
+  const version = readUintHead(bytes, pos);
+  if (version === null) return 0;
+  const reqId = readUintHead(bytes, version.next);
+  return reqId !== null && reqId.value > 0 ? reqId.value : 0;
+}
+
+/** Bytes after the initial byte for CBOR additional info `ai` (-2 for indefinite or reserved). */
+function headExtraBytes(ai: number): number {
+  if (ai < 24) return 0;
+  if (ai <= 27) return 1 << (ai - 24);
+  return -2;
+}
+
+/** An unsigned integer item at `pos` (major type 0) as a safe integer, with the position after it. */
+function readUintHead(bytes: Uint8Array, pos: number): { value: number; next: number } | null {
+  if (pos >= bytes.length) return null;
+  const b = bytes[pos]!;
+  if (b >> 5 !== 0) return null;
+  const n = headExtraBytes(b & 0x1f);
+  if (n < 0 || pos + 1 + n > bytes.length) return null;
+  if (n === 0) return { value: b & 0x1f, next: pos + 1 };
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + bytes[pos + 1 + i]!;
+  return Number.isSafeInteger(v) ? { value: v, next: pos + 1 + n } : null;
 }
 
 // ---- requests ------------------------------------------------------------------------------------
