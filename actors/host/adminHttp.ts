@@ -11,6 +11,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { CodeCounters } from '../../transport/wire/counters.js';
 
 export interface AdminHttpOptions {
   readonly host: string;
@@ -28,6 +29,7 @@ const adminConnectionsMax = 64;
 
 export class AdminHttp {
   private server: Server | null = null;
+  private readonly rejected = new CodeCounters();
 
   constructor(private readonly opts: AdminHttpOptions) {}
 
@@ -47,6 +49,11 @@ export class AdminHttp {
     });
   }
 
+  /** Requests refused as malformed, by stable code (sessionraft_rejected_total{source="admin"}). */
+  rejectedByCode(): Record<string, number> {
+    return this.rejected.snapshot();
+  }
+
   close(cb: () => void): void {
     const s = this.server;
     if (s === null) return cb();
@@ -59,10 +66,12 @@ export class AdminHttp {
     let path = '';
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
+        this.rejected.add('ADMIN_ERR_METHOD');
         return send(res, 405, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_METHOD', message: 'only GET and HEAD' }) + '\n', { allow: 'GET, HEAD' });
       }
       const target = parseTarget(req.url);
       if (target === null) {
+        this.rejected.add('ADMIN_ERR_BAD_REQUEST');
         this.opts.onRejected?.('ADMIN_ERR_BAD_REQUEST');
         return send(res, 400, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_BAD_REQUEST', message: 'the request target is not an origin-form path' }) + '\n');
       }

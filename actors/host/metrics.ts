@@ -16,6 +16,8 @@ export interface MetricsSources {
   readonly wal: () => { readonly batches: number; readonly fdatasyncs: number; readonly writes: number; readonly bytes: number };
   readonly store: () => StoreStats;
   readonly client: () => ClientServerStats;
+  /** Admin port requests refused, by code. */
+  readonly admin: () => Readonly<Record<string, number>>;
 }
 
 /** Raft node counters that are rejected peer input (the rest are events). */
@@ -144,13 +146,14 @@ export class HostMetrics {
     };
     labelledCounter(
       'sessionraft_rejected_total',
-      'rejected inputs by source (transport: peer input; node: raft; client: client port; store: commands applied with an error result) and stable code',
+      'rejected inputs by source (transport: peer input; node: raft; client: client port; store: commands applied with an error result; admin: admin HTTP port) and stable code',
       ['source', 'code'],
       (s, inc) => {
         for (const [code, n] of Object.entries(s.transport().rejected)) inc({ source: 'transport', code }, n);
         for (const [code, n] of s.raftCounters()) if (NODE_REJECTIONS.has(code)) inc({ source: 'node', code }, n);
         for (const [code, n] of Object.entries(s.client().rejected)) inc({ source: 'client', code }, n);
         for (const [code, n] of Object.entries(s.store().rejectedByCode)) inc({ source: 'store', code }, n);
+        for (const [code, n] of Object.entries(s.admin())) inc({ source: 'admin', code }, n);
       },
     );
     labelledCounter('sessionraft_node_events_total', 'notable raft node events by code (snapshots taken, sent, installed; range sync)', ['code'], (s, inc) => {

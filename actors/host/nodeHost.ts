@@ -301,6 +301,7 @@ export class NodeHost {
       status: (d) => this.status(d),
       health: () => this.health(),
       logger: this.logger.child({ component: 'admin' }),
+      onRejected: (code) => this.rejections.note(code, {}, 'admin request rejected'),
     });
     return this.admin.listen();
   }
@@ -321,6 +322,7 @@ export class NodeHost {
       wal: () => this.wal.stats,
       store: () => this.store.stats(),
       client: () => this.clientServer.stats(),
+      admin: () => this.admin.rejectedByCode(),
     });
     this.ready = true;
     if (this.pendingMembership !== null) this.followMembership(this.pendingMembership);

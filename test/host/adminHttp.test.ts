@@ -68,6 +68,7 @@ describe('admin HTTP: hostile requests', function () {
       expect(out, target).to.contain('ADMIN_ERR_BAD_REQUEST');
     }
     expect(rejected.filter((c) => c === 'ADMIN_ERR_BAD_REQUEST').length).to.equal(3);
+    expect(admin.rejectedByCode()).to.deep.equal({ ADMIN_ERR_BAD_REQUEST: 3 });
     const ok = await rawRequest(port, 'GET /status?digest=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(ok).to.match(/^HTTP\/1\.1 200 /);
     expect(ok).to.contain('"digest":true');
