@@ -30,7 +30,7 @@ export const plantedBugs: readonly PlantedBug[] = [
 ];
 
 /** A ReadIndex request waiting for its quorum confirmation. */
-export interface PendingRead {
+interface PendingRead {
   readonly ctx: number;
   /** The commit index when the read arrived (0 while the leader has not committed in its term). */
   index: number;

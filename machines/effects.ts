@@ -88,8 +88,6 @@ export type RaftEffect =
   | { readonly type: 'snapshotChunk'; readonly params: SnapshotChunkParams }
   | { readonly type: 'installSnapshot'; readonly params: InstallSnapshotParams };
 
-export type RaftEffectType = RaftEffect['type'];
-
 /** Collects the effects of one handler; the machine turns them into enqueued actions. */
 export interface EffectSink {
   push(effect: RaftEffect): void;

@@ -3,7 +3,7 @@
  * dissertation 4.2.3, 9.6).
  */
 import type { Draft, RaftCore, RaftContext } from './core.js';
-import { canCampaign, inLease, mayVote, randomizedElectionTicks } from './core.js';
+import { inLease, mayVote, randomizedElectionTicks } from './core.js';
 import type { EffectSink } from './effects.js';
 import { voteResult, type VoteResult } from './quorum.js';
 import type { NodeId, VoteRequest, VoteResponse } from './types.js';
@@ -117,6 +117,3 @@ export function recordVote(d: Draft, msg: VoteResponse): void {
   if (d.votes[msg.from] === undefined) d.votes = { ...d.votes, [msg.from]: msg.granted };
 }
 
-export function mayCampaign(core: RaftCore, ctx: RaftContext): boolean {
-  return canCampaign(core, ctx);
-}

@@ -6,7 +6,6 @@ import type { MembershipChange } from './membership.js';
 import type {
   AppendRequest,
   AppendResponse,
-  Entry,
   EntryKind,
   Heartbeat,
   HeartbeatResponse,
@@ -55,5 +54,3 @@ export type RaftEvent =
   | { readonly type: 'admin.transfer'; readonly to: NodeId }
   /** Start an election now (tests and operators; ignored by nodes that may not campaign). */
   | { readonly type: 'admin.campaign' };
-
-export type { Entry };

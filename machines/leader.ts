@@ -217,7 +217,7 @@ function broadcastHeartbeat(core: RaftCore, d: Draft, fx: EffectSink): void {
 }
 
 /** Raft §5.4.2: commit by counting replicas only for an entry of the current term. */
-export function maybeCommit(core: RaftCore, d: Draft, fx: EffectSink): void {
+function maybeCommit(core: RaftCore, d: Draft, fx: EffectSink): void {
   const st = leaderState(core);
   const own = selfMatch(core);
   const n = committedIndex(

@@ -14,7 +14,7 @@ const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 /** An address is opaque here: `host:raftPort:clientPort:adminPort` for the node host. */
 const ADDRESS_PATTERN = /^[A-Za-z0-9_.:\[\]-]{1,200}$/;
 /** Members of one configuration, at most. */
-export const membersMax = 256;
+const membersMax = 256;
 
 export class MembershipError extends Error {
   constructor(
@@ -26,7 +26,7 @@ export class MembershipError extends Error {
   }
 }
 
-export function validateMembership(m: Membership): void {
+function validateMembership(m: Membership): void {
   const all = [...m.voters, ...m.learners];
   if (m.voters.length === 0) throw new MembershipError('MEMBERSHIP_NO_VOTERS', 'a configuration needs at least one voter');
   if (all.length > membersMax) throw new MembershipError('MEMBERSHIP_TOO_LARGE', `more than ${membersMax} members`);
@@ -136,7 +136,3 @@ function withAddresses(m: Membership, addresses: Membership['addresses']): Membe
   return Object.keys(kept).length > 0 ? { ...m, addresses: kept } : m;
 }
 
-export function sameMembership(a: Membership, b: Membership): boolean {
-  const addr = (m: Membership): string => JSON.stringify(Object.entries(m.addresses ?? {}).sort());
-  return a.voters.join(',') === b.voters.join(',') && a.learners.join(',') === b.learners.join(',') && addr(a) === addr(b);
-}

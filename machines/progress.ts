@@ -6,10 +6,10 @@
  */
 import { assert } from './assert.js';
 
-export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
 /** A bounded window of AppendEntries in flight, by count and by bytes (a ring buffer). */
-export class Inflights {
+class Inflights {
   private readonly lastIndexes: Float64Array;
   private readonly sizes: Float64Array;
   private start = 0;

@@ -178,7 +178,7 @@ export type RaftMessage =
   | RangeRequest
   | RangeChunk;
 
-export type RaftMessageType = RaftMessage['type'];
+type RaftMessageType = RaftMessage['type'];
 
 /**
  * Which peer channel a message travels on (seed 002): control messages are small and latency

@@ -33,7 +33,7 @@ function makeTables(): Int32Array[] {
 }
 
 /** Below this many bytes the table loop beats a native call with its view (measured on Node 20). */
-export const CRC_JS_BYTES_MAX = 512;
+const CRC_JS_BYTES_MAX = 512;
 
 /** CRC-32 of buf[start, end), continuing from `prev` (0 to start fresh). Any length; best below CRC_JS_BYTES_MAX. */
 export function crc32Range(buf: Uint8Array, start: number, end: number, prev: number): number {

@@ -4,7 +4,7 @@
  * `STORAGE_INVARIANT` is a bug in the caller or in storage (a broken contract, e.g. a non-contiguous
  * append): it is thrown, never returned, because carrying on could write a wrong log.
  */
-export type StorageErrorCode =
+type StorageErrorCode =
   | 'STORAGE_INVARIANT'
   | 'STORAGE_FAILED'
   | 'STORAGE_CLOSED'

@@ -18,8 +18,8 @@ import { readU32, readU64, writeU32, writeU64 } from './frame.js';
 import { runSteps, type Done } from './steps.js';
 import type { FileSystem } from './types.js';
 
-export const HARD_STATE_FILE = 'hardstate';
-export const HARD_STATE_TEMP_FILE = 'hardstate.tmp';
+const HARD_STATE_FILE = 'hardstate';
+const HARD_STATE_TEMP_FILE = 'hardstate.tmp';
 
 const MAGIC = [0x53, 0x52, 0x48, 0x53]; // "SRHS"
 const VERSION = 1;
@@ -31,11 +31,11 @@ export type HardStateRead =
   | { readonly status: 'ok'; readonly hardState: HardState }
   | { readonly status: 'damaged'; readonly reason: string };
 
-export function isValidHardState(hs: HardState): boolean {
+function isValidHardState(hs: HardState): boolean {
   return Number.isSafeInteger(hs.term) && hs.term >= 0 && (hs.vote === null || NODE_ID.test(hs.vote));
 }
 
-export function encodeHardState(hs: HardState): Uint8Array {
+function encodeHardState(hs: HardState): Uint8Array {
   invariant(isValidHardState(hs), `invalid hard state ${JSON.stringify(hs)}`);
   const vote = hs.vote === null ? new Uint8Array(0) : Buffer.from(hs.vote, 'utf8');
   const buf = new Uint8Array(FIXED_BYTES + vote.length);
@@ -49,7 +49,7 @@ export function encodeHardState(hs: HardState): Uint8Array {
 }
 
 /** Decodes and validates; returns the reason when the bytes are not a valid hard state. */
-export function decodeHardState(buf: Uint8Array): HardState | string {
+function decodeHardState(buf: Uint8Array): HardState | string {
   if (buf.length < FIXED_BYTES) return `hard state file is ${buf.length} bytes, shorter than ${FIXED_BYTES}`;
   if (readU32(buf, 0) !== crc32Range(buf, 4, buf.length, 0)) return 'hard state checksum mismatch';
   for (let i = 0; i < MAGIC.length; i++) if (buf[4 + i] !== MAGIC[i]) return 'hard state magic mismatch';

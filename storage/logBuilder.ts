@@ -7,7 +7,7 @@
 import type { Entry } from '../machines/types.js';
 import type { DamageMark } from './records.js';
 
-export type ApplyResult = 'ok' | 'gap';
+type ApplyResult = 'ok' | 'gap';
 
 export class LogBuilder {
   readonly entries: Entry[] = [];

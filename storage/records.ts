@@ -25,9 +25,7 @@ export const INDEX_PAYLOAD_BYTES = 8;
 export const DAMAGE_PAYLOAD_BYTES = 24;
 
 export const SEGMENT_HEADER_RECORD_BYTES = FRAME_HEADER_BYTES + SEGMENT_HEADER_PAYLOAD_BYTES;
-export const DAMAGE_RECORD_BYTES = FRAME_HEADER_BYTES + DAMAGE_PAYLOAD_BYTES;
-/** Smallest possible entry record: used to bound how many entries a damaged span could have held. */
-export const ENTRY_RECORD_BYTES_MIN = FRAME_HEADER_BYTES + ENTRY_FIELDS_BYTES;
+const DAMAGE_RECORD_BYTES = FRAME_HEADER_BYTES + DAMAGE_PAYLOAD_BYTES;
 /** Room kept at the front of every batch buffer for the records that open a new segment. */
 export const SEGMENT_PREFIX_BYTES_MAX = SEGMENT_HEADER_RECORD_BYTES + DAMAGE_RECORD_BYTES;
 
@@ -121,7 +119,7 @@ export class BatchBuffer {
 }
 
 /** Encodes a segment header record at buf[at]; returns the offset after it. */
-export function encodeSegmentHeader(buf: Uint8Array, at: number, segmentNo: number, prevSegmentNo: number): number {
+function encodeSegmentHeader(buf: Uint8Array, at: number, segmentNo: number, prevSegmentNo: number): number {
   invariant(Number.isSafeInteger(segmentNo) && segmentNo >= 1, `bad segment number ${segmentNo}`);
   const p = at + FRAME_HEADER_BYTES;
   buf.set(WAL_MAGIC, p);
@@ -135,7 +133,7 @@ export function encodeSegmentHeader(buf: Uint8Array, at: number, segmentNo: numb
 }
 
 /** Encodes a damage record at buf[at]; returns the offset after it. */
-export function encodeDamage(buf: Uint8Array, at: number, mark: DamageMark): number {
+function encodeDamage(buf: Uint8Array, at: number, mark: DamageMark): number {
   const p = at + FRAME_HEADER_BYTES;
   buf.fill(0, p, p + 8);
   buf[p] = DamageCode[mark.code];

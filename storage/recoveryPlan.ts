@@ -8,7 +8,7 @@ import { SEGMENT_HEADER_RECORD_BYTES, type DamageCode, type DamageMark } from '.
 import type { DamageFound, ScannedSegment, ScanResult, TornTail } from './scan.js';
 import type { Corruption } from './types.js';
 
-export interface RecoveryInput {
+interface RecoveryInput {
   readonly scan: ScanResult;
   readonly snapshot: SnapshotMeta | null;
   /** Snapshot files that load() had to skip. */

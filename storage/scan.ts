@@ -246,7 +246,7 @@ function damaged(
  * damage the record boundaries are unknown, so it tries every offset; the cheap structural test
  * rejects almost all of them before a checksum is computed. Bounded by the buffer length.
  */
-export function salvageMaxIndex(buf: Uint8Array, from: number): number {
+function salvageMaxIndex(buf: Uint8Array, from: number): number {
   const cur = newFrameCursor();
   const end = buf.length;
   let best = 0;

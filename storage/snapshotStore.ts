@@ -28,30 +28,22 @@ const META_BYTES_MAX = 1024 * 1024;
 const NAME = /^snap-(\d{16})-(\d{16})\.snap$/;
 const TEMP_SUFFIX = '.tmp';
 
-export interface SnapshotLoadError {
+interface SnapshotLoadError {
   readonly file: string;
   /** Stable code: 'snapshot-checksum' (bytes damaged) or 'snapshot-unreadable' (read failed). */
   readonly code: 'snapshot-checksum' | 'snapshot-unreadable';
   readonly message: string;
 }
 
-export interface SnapshotStoreOptions {
+interface SnapshotStoreOptions {
   /** How many snapshot files to keep (the newest ones). Default 2, at least 1. */
   readonly snapshotsKept?: number;
   /** Planted bug for the simulator: skip every fsync. Never set it otherwise. */
   readonly plantSkipFsync?: boolean;
 }
 
-export function snapshotFileName(meta: SnapshotMeta): string {
+function snapshotFileName(meta: SnapshotMeta): string {
   return `snap-${String(meta.index).padStart(16, '0')}-${String(meta.term).padStart(16, '0')}.snap`;
-}
-
-export function encodeSnapshot(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
-  const head = encodeSnapshotHead(meta, data);
-  const buf = new Uint8Array(head.length + data.length);
-  buf.set(head, 0);
-  buf.set(data, head.length);
-  return buf;
 }
 
 /**
@@ -59,7 +51,7 @@ export function encodeSnapshot(meta: SnapshotMeta, data: Uint8Array): Uint8Array
  * one after the other instead of copying the data (the state machine's manifest, megabytes) into
  * one buffer first.
  */
-export function encodeSnapshotHead(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
+function encodeSnapshotHead(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
   const metaBytes = Buffer.from(JSON.stringify({ index: meta.index, term: meta.term, membership: meta.membership }), 'utf8');
   invariant(metaBytes.length <= META_BYTES_MAX, 'snapshot meta too large');
   const buf = new Uint8Array(HEADER_BYTES + metaBytes.length);
@@ -75,7 +67,7 @@ export function encodeSnapshotHead(meta: SnapshotMeta, data: Uint8Array): Uint8A
 }
 
 /** Decodes and validates a snapshot file; returns the reason when it is not valid. */
-export function decodeSnapshot(buf: Uint8Array): { meta: SnapshotMeta; data: Uint8Array } | string {
+function decodeSnapshot(buf: Uint8Array): { meta: SnapshotMeta; data: Uint8Array } | string {
   if (buf.length < HEADER_BYTES) return 'shorter than a snapshot header';
   const metaBytes = readU32(buf, 12);
   if (metaBytes > META_BYTES_MAX || HEADER_BYTES + metaBytes > buf.length) return 'meta length out of range';

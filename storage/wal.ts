@@ -31,8 +31,6 @@ import type { ScannedSegment } from './scan.js';
 import { joinAll, runSteps } from './steps.js';
 import type { DurableLog, FileHandle, FileSystem, LogWrite } from './types.js';
 
-export { openLog, openLogAsync, type OpenedLog } from './openLog.js';
-
 export const SEGMENT_NAME = /^(\d{20})\.wal$/;
 
 export function segmentFileName(no: number): string {
@@ -51,7 +49,7 @@ interface Batch {
 }
 
 /** What `openLog` hands over once recovery and its repairs are durable. */
-export interface WalStart {
+interface WalStart {
   readonly fs: FileSystem;
   readonly dir: string;
   readonly walDir: string;

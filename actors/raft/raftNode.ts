@@ -89,7 +89,7 @@ export interface NodeHooks {
   onMembershipChanged?(membership: Membership): void;
 }
 
-export type ReadCallback = (err: ProposalError | null) => void;
+type ReadCallback = (err: ProposalError | null) => void;
 
 interface PendingWrite {
   /** The durable-log sequence number, or 0 for a snapshot save. */

@@ -40,7 +40,7 @@ interface Pending {
   received: number;
 }
 
-export type SyncOutcome = 'progress' | 'done' | 'failed';
+type SyncOutcome = 'progress' | 'done' | 'failed';
 
 /** The follower's side of one snapshot installation. */
 export class RangeSyncReceiver {

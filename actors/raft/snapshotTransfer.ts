@@ -31,7 +31,7 @@ interface OutStream {
 /** Resend rounds after an acknowledgement timeout before a stream fails. */
 const retriesMax = 3;
 
-export type StreamOutcome = { readonly to: NodeId; readonly index: number; readonly ok: boolean };
+type StreamOutcome = { readonly to: NodeId; readonly index: number; readonly ok: boolean };
 
 export class SnapshotSender {
   private readonly streams = new Map<NodeId, OutStream>();
@@ -147,7 +147,7 @@ interface InStream {
   received: number;
 }
 
-export type ChunkOutcome =
+type ChunkOutcome =
   | { readonly kind: 'ack'; readonly response: SnapshotResponse }
   | { readonly kind: 'complete'; readonly response: SnapshotResponse; readonly meta: SnapshotMeta; readonly data: Uint8Array };
 

@@ -16,7 +16,7 @@ import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import type { StoreLimits } from './options.js';
 import type { ClientSnapshot, CommandResult } from './types.js';
 
-export class Client {
+class Client {
   /** Results by seq, for seq >= ackedBelowSeq. */
   readonly results = new Map<number, CommandResult>();
   /**
@@ -77,7 +77,7 @@ const seqStale: CommandResult = Object.freeze({ ok: false, code: ResultCode.seqS
 const clientWindow: CommandResult = Object.freeze({ ok: false, code: ResultCode.clientWindow, value: null });
 
 /** What to do with an enveloped command: apply it (and record its result), or answer with this. */
-export type EnvelopeVerdict = { readonly apply: true; readonly client: Client } | { readonly apply: false; readonly result: CommandResult };
+type EnvelopeVerdict = { readonly apply: true; readonly client: Client } | { readonly apply: false; readonly result: CommandResult };
 
 export class ClientTable {
   /**

@@ -60,12 +60,12 @@ export function trashNameOf(replayClass: number, high: number, low: number): str
 }
 
 /** `data/<c>/<hex>.dat` -> `trash/<c>-<hex>.dat` */
-export function trashNameOfPath(path: string): string {
+function trashNameOfPath(path: string): string {
   const parts = path.split('/');
   return `trash/${parts.slice(1).join('-')}`;
 }
 
-export class ReplayClass {
+class ReplayClass {
   /** Oldest first; the last one is the newest (unsealed) file. */
   readonly files: DataFile[] = [];
   lastDueMs = 0;
@@ -76,7 +76,7 @@ export class ReplayClass {
   }
 }
 
-export function digestHex(h: Hash): string {
+function digestHex(h: Hash): string {
   return bytesToHex(h.copy().digest().subarray(0, 16));
 }
 

@@ -24,7 +24,7 @@ import type { ClassMeta, ClientSnapshot, CommandResult, FileMeta, Manifest, Rang
 const MAGIC = [0x53, 0x52, 0x4d, 0x46]; // "SRMF"
 const VERSION = 1;
 
-export function hexToBytes(hex: string): Uint8Array {
+function hexToBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >>> 1);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
@@ -36,7 +36,7 @@ export function bytesToHex(b: Uint8Array): string {
   return s;
 }
 
-export function writeResult(w: ByteWriter, r: CommandResult): void {
+function writeResult(w: ByteWriter, r: CommandResult): void {
   w.u8(r.ok ? 1 : 0);
   w.str(r.code);
   if (r.value === null) w.u8(0);
@@ -46,7 +46,7 @@ export function writeResult(w: ByteWriter, r: CommandResult): void {
   }
 }
 
-export function readResult(r: ByteReader): CommandResult {
+function readResult(r: ByteReader): CommandResult {
   const ok = r.u8();
   if (ok > 1) throw new ManifestFormatError('bad ok flag');
   const code = r.str() as ResultCode;

@@ -35,7 +35,7 @@ export interface StoreLimits {
   readonly rangeBytesMax: number;
 }
 
-export const defaultStoreLimits: StoreLimits = {
+const defaultStoreLimits: StoreLimits = {
   topicBytesMax: 256,
   recordBytesMax: 64 * 1024,
   sessionBytesMax: 1024 * 1024,

@@ -56,7 +56,7 @@ export type PlanOutcome =
   | { readonly status: 'duplicate'; readonly result: CommandResult }
   | { readonly status: 'rejected'; readonly error: SessionsError };
 
-export interface PlannerOptions {
+interface PlannerOptions {
   readonly store: SessionsStore;
   /** The delay of each replay class in ms; the class is the index (at most 16 classes). */
   readonly replayDelaysMs: readonly number[];
@@ -72,10 +72,8 @@ export interface PlannerOptions {
   readonly deferredMax?: number;
 }
 
-export const defaultReplayDelaysMs: readonly number[] = [1_000, 10_000, 60_000, 600_000];
-
 /** One command in flight: proposed (state 'planned') or appended to the leader's log, not applied yet. */
-export class PlanItem {
+class PlanItem {
   state: 'planned' | 'appended' | 'applied' | 'dropped' = 'planned';
   index = 0;
   term = 0;
@@ -103,7 +101,7 @@ export class PlanItem {
 }
 
 /** Commands in flight on one data file (the scheduler's projection). */
-export interface FileInFlight {
+interface FileInFlight {
   restores: number;
   restoreBytes: number;
   commits: number;

@@ -17,7 +17,7 @@ import { STORED_RECORD_HEADER_BYTES, readU32BE, readU64BE, writeU32BE, writeU64B
 import { crc32Bytes } from '../../storage/crc.js';
 import { SessionsError, SessionsErrorCode } from './errors.js';
 
-export const RECORD_FORMAT_VERSION = 1;
+const RECORD_FORMAT_VERSION = 1;
 const FLAG_VOID = 1;
 
 export interface RecordHeader {
@@ -30,7 +30,7 @@ export interface RecordHeader {
   readonly recordCount: number;
 }
 
-export interface StoredSession {
+interface StoredSession {
   readonly isVoid: boolean;
   readonly dueMs: number;
   readonly sessionHigh: number;
@@ -63,27 +63,7 @@ function seal(out: Uint8Array): Uint8Array {
   return out;
 }
 
-export function encodeStoredSession(
-  dueMs: number,
-  sessionHigh: number,
-  sessionLow: number,
-  topicBytes: Uint8Array,
-  records: readonly Uint8Array[],
-  recordBytes: number,
-): Uint8Array {
-  const out = new Uint8Array(storedRecordLength(topicBytes.length, records.length, recordBytes));
-  writeHeader(out, 0, topicBytes.length, dueMs, sessionHigh, sessionLow, records.length);
-  out.set(topicBytes, STORED_RECORD_HEADER_BYTES);
-  let at = STORED_RECORD_HEADER_BYTES + topicBytes.length;
-  for (const r of records) {
-    writeU32BE(out, at, r.length);
-    out.set(r, at + 4);
-    at += 4 + r.length;
-  }
-  return seal(out);
-}
-
-/** As encodeStoredSession, from records already framed as `(u32 length | bytes)*` (a session's arena). */
+/** A stored session record, from records already framed as `(u32 length | bytes)*` (a session's arena). */
 export function encodeStoredSessionFramed(
   dueMs: number,
   sessionHigh: number,

@@ -18,7 +18,7 @@ import type { Planner } from './planner.js';
 import type { RecordHeader } from './record.js';
 import type { SessionsStore } from './store.js';
 
-export interface SchedulerOptions {
+interface SchedulerOptions {
   readonly store: SessionsStore;
   readonly planner: Planner;
   /** Milliseconds since the epoch (the same clock the planner computes due times with). */

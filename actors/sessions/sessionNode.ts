@@ -18,7 +18,7 @@ import type { SessionsStore } from './store.js';
 import type { CommandResult, FileRange } from './types.js';
 
 /** Why a request did not get a result: a stable code, and the leader to try when known. */
-export class RequestError extends Error {
+class RequestError extends Error {
   constructor(
     readonly code: string,
     message: string,
@@ -32,7 +32,7 @@ export class RequestError extends Error {
 /** The result of a command, and the log entry it became (index and term: its command ID). */
 export type CommandCallback = (err: RequestError | null, result?: CommandResult, entry?: Entry) => void;
 
-export interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSync' | 'hooks'> {
+interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSync' | 'hooks'> {
   readonly store: SessionsStore;
   /** Replay classes: the delay of each (the class is its position). */
   readonly replayDelaysMs: readonly number[];

@@ -36,7 +36,7 @@ import { SessionTable, type Session } from './sessionTable.js';
 import { Subscriptions, type DeliveryCallback, type SubscribeOptions, type Subscription } from './subscriptions.js';
 import type { CommandResult, FileRange, Manifest, RangeChunk, SessionView, StoreDigest } from './types.js';
 
-export type ApplyListener = (entries: readonly Entry[], results: readonly (CommandResult | null)[]) => void;
+type ApplyListener = (entries: readonly Entry[], results: readonly (CommandResult | null)[]) => void;
 
 const OK: CommandResult = Object.freeze({ ok: true, code: ResultCode.ok, value: null });
 const rejections = new Map<string, CommandResult>();

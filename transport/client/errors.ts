@@ -51,7 +51,7 @@ export const ClientErrorCode = {
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 
 /** What a user should do about each code. */
-export const clientErrorHints: Readonly<Record<string, string>> = {
+const clientErrorHints: Readonly<Record<string, string>> = {
   CLIENT_ERR_MALFORMED: 'the request does not match the client protocol: use the sessionraft client library of the same version',
   CLIENT_ERR_VERSION: 'client and node speak different protocol versions: upgrade the older one',
   CLIENT_ERR_FRAME_TOO_LARGE: 'the request is larger than the node accepts (clientRequestBytesMax): send smaller records',
@@ -87,7 +87,7 @@ export const clientErrorHints: Readonly<Record<string, string>> = {
   SESSIONS_ERR_PLANNER_BUSY: 'the leader has too many stores waiting: back off and retry',
 };
 
-export function hintOf(code: string): string {
+function hintOf(code: string): string {
   return clientErrorHints[code] ?? 'see docs/operations.md for this code';
 }
 
@@ -113,16 +113,3 @@ export function isClientError(err: unknown): err is ClientError {
   return err instanceof ClientError;
 }
 
-/** Codes after which the same request may be sent again (for commands: with the same seq). */
-export function isRetryable(code: string): boolean {
-  return (
-    code === ClientErrorCode.notLeader ||
-    code === ClientErrorCode.noLeader ||
-    code === ClientErrorCode.unknownOutcome ||
-    code === ClientErrorCode.busy ||
-    code === ClientErrorCode.unavailable ||
-    code === ClientErrorCode.connectionLost ||
-    code === ClientErrorCode.tooManyConnections ||
-    code === 'SESSIONS_ERR_PLANNER_BUSY'
-  );
-}

@@ -232,7 +232,7 @@ class Reader {
 
 const EMPTY = new Uint8Array(0);
 
-export interface AppendRequest {
+interface AppendRequest {
   readonly op: 'append' | 'rewrite';
   readonly reqId: number;
   readonly envelope: { readonly client: Uint8Array; readonly seq: number; readonly ackedBelowSeq: number } | null;

@@ -24,10 +24,10 @@ export interface NodeCommandResult {
   readonly duplicate?: true;
 }
 
-export type NodeCommandCallback = (err: NodeRequestError | null, result?: NodeCommandResult, entry?: Entry) => void;
+type NodeCommandCallback = (err: NodeRequestError | null, result?: NodeCommandResult, entry?: Entry) => void;
 
 /** A restored session pushed to a subscriber. */
-export interface NodeDelivery {
+interface NodeDelivery {
   readonly topic: string;
   readonly session: Uint8Array;
   readonly records: readonly Uint8Array[];
@@ -39,7 +39,7 @@ export interface NodeSubscription {
   close(): void;
 }
 
-export interface NodeSubscribeOptions {
+interface NodeSubscribeOptions {
   /** Deliveries queued for this subscriber before it overflows. */
   readonly queueMax: number;
   /** The subscription ended or failed; `code` is stable. */
@@ -47,7 +47,7 @@ export interface NodeSubscribeOptions {
 }
 
 /** One session as listed and read by clients. */
-export interface NodeSession {
+interface NodeSession {
   readonly id: Uint8Array;
   readonly topic: string;
   readonly bytes: number;

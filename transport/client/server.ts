@@ -35,7 +35,7 @@ import {
 import { CodeCounters } from '../wire/counters.js';
 import { CorkedSends } from '../wire/corkedSends.js';
 
-export interface ClientServerOptions {
+interface ClientServerOptions {
   readonly node: ClientNode;
   readonly nodeId: NodeId;
   readonly clusterId: string;

@@ -29,16 +29,14 @@
  * (machines/types.ts); it never appears in the log, and decoding it from an entry is an error.
  */
 
-export const COMMAND_FORMAT_VERSION = 1;
-export const COMMAND_HEADER_BYTES = 3;
+const COMMAND_FORMAT_VERSION = 1;
+const COMMAND_HEADER_BYTES = 3;
 export const ID_BYTES = 16;
-export const ENVELOPE_BYTES = ID_BYTES + 8 + 8;
+const ENVELOPE_BYTES = ID_BYTES + 8 + 8;
 
 /** Hard ceiling on replay classes: a class is one byte on the wire; 16 keeps directories few. */
 export const REPLAY_CLASSES_MAX = 16;
 
-/** The largest value a u64 field may hold here: numbers stay exact (2^53 - 1). */
-export const U64_SAFE_MAX = Number.MAX_SAFE_INTEGER;
 const TWO_32 = 0x1_0000_0000;
 /** hi word limit so that hi * 2^32 + lo <= 2^53 - 1. */
 const HI_SAFE_MAX = 0x1f_ffff;
@@ -74,7 +72,7 @@ export const commandKindNames: readonly string[] = [
 ];
 
 /** Kinds a client may send, so the only ones that may carry an envelope. */
-export function isClientKind(kind: number): boolean {
+function isClientKind(kind: number): boolean {
   return kind >= CommandKind.sessionCreate && kind <= CommandKind.sessionDestroy;
 }
 
@@ -136,12 +134,6 @@ export interface Envelope {
   readonly ackedBelowSeq: number;
 }
 
-/** A data file: its replay class and the ID of the DataCreate that created it. */
-export interface FileRef {
-  readonly replayClass: number;
-  readonly file: Uint8Array;
-}
-
 export type Command =
   | { readonly kind: typeof CommandKind.sessionCreate; readonly topic: string; readonly envelope: Envelope | null }
   | { readonly kind: typeof CommandKind.sessionAppend; readonly session: Uint8Array; readonly bytes: Uint8Array; readonly envelope: Envelope | null }
@@ -173,7 +165,7 @@ export function commandId(term: number, index: number): Uint8Array {
 }
 
 /** Lower-case hex of a 16-byte ID (file names, logs, map keys outside hot paths). */
-export function idHex(id: Uint8Array): string {
+function idHex(id: Uint8Array): string {
   let s = '';
   for (let i = 0; i < ID_BYTES; i++) s += (id[i]! < 16 ? '0' : '') + id[i]!.toString(16);
   return s;

@@ -36,13 +36,13 @@ import { TransportError, TransportErrorCode } from '../wire/errors.js';
 
 export const PROTOCOL_VERSION = 1;
 
-export const FrameKind = { hello: 0, welcome: 1, messages: 2 } as const;
-export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+const FrameKind = { hello: 0, welcome: 1, messages: 2 } as const;
+type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 export type Channel = 'control' | 'data';
 const CHANNEL_CODES: readonly Channel[] = ['control', 'data'];
 
-export const MessageTag = {
+const MessageTag = {
   vote: 1,
   voteResp: 2,
   append: 3,
@@ -63,7 +63,7 @@ export function isNodeId(value: unknown): value is NodeId {
 }
 
 /** Handshake frames (hello from the dialer, welcome from the acceptor). */
-export interface Handshake {
+interface Handshake {
   readonly kind: 'hello' | 'welcome';
   readonly version: number;
   readonly clusterId: string;
@@ -81,14 +81,14 @@ export interface Handshake {
 /** Longest member address a hello may carry (a 253-byte host name, brackets, three ports). */
 export const HELLO_ADDRESS_BYTES_MAX = 300;
 
-export interface MessagesFrame {
+interface MessagesFrame {
   readonly kind: 'messages';
   readonly from: NodeId;
   readonly to: NodeId;
   readonly messages: RaftMessage[];
 }
 
-export type Frame = Handshake | MessagesFrame;
+type Frame = Handshake | MessagesFrame;
 
 export interface DecodeLimits {
   /** Messages in one frame. */
@@ -110,10 +110,10 @@ export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
 
 /** Data-file names in range sync: a relative path of safe characters, no `..` segment. */
 const FILE_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*(\/[A-Za-z0-9_-][A-Za-z0-9_.-]*){0,7}$/;
-export function isRangeHash(value: unknown): value is string {
+function isRangeHash(value: unknown): value is string {
   return typeof value === 'string' && /^[0-9a-f]{8,128}$/.test(value);
 }
-export function isDataFileName(value: unknown): value is string {
+function isDataFileName(value: unknown): value is string {
   return typeof value === 'string' && value.length <= 256 && FILE_NAME_PATTERN.test(value) && !value.includes('..');
 }
 
@@ -290,15 +290,6 @@ function messageToWire(m: RaftMessage): unknown[] {
  * same message, so a 1 MiB snapshot chunk is never copied on the sending side.
  */
 export const SPLICE_BYTES_MIN = 16 * 1024;
-
-/**
- * The CBOR body of one message as one buffer, to be placed in a messages frame.
- * Throws TRANSPORT_ERR_ENCODE for a message that breaks the schema (a caller bug).
- */
-export function encodeMessageBody(message: RaftMessage): Uint8Array {
-  const parts = encodeMessageParts(message);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
 
 /**
  * The CBOR body of one message as parts whose concatenation is the encoding. Small messages are
@@ -892,7 +883,7 @@ function peekVersion(bytes: Uint8Array): number | undefined {
   return undefined;
 }
 
-export interface DecodeOptions {
+interface DecodeOptions {
   readonly limits?: DecodeLimits;
   /** Copy byte strings out of the frame instead of returning views into it. */
   readonly copyBuffers?: boolean;

@@ -96,7 +96,7 @@ export type ResolvedOptions = Required<Omit<WsTransportOptions, 'tls' | 'logger'
 
 const MiB = 1024 * 1024;
 
-export const DEFAULTS = {
+const DEFAULTS = {
   host: '127.0.0.1',
   port: 0,
   frameBytesMax: 4 * MiB,

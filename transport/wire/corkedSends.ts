@@ -13,7 +13,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
-export type TurnScheduler = (fn: () => void) => void;
+type TurnScheduler = (fn: () => void) => void;
 
 export class CorkedSends {
   private corked: Socket | null = null;

@@ -3,13 +3,9 @@
  * byte order equals numeric order. Helpers convert to and from bigint and compare without allocating.
  */
 
-export const UINT128_BYTES = 16;
+const UINT128_BYTES = 16;
 export const UINT128_MAX = (1n << 128n) - 1n;
 const UINT64_MAX = (1n << 64n) - 1n;
-
-export function isUint128(value: unknown): value is Uint8Array {
-  return value instanceof Uint8Array && value.length === UINT128_BYTES;
-}
 
 /** 16-byte big-endian encoding of `value` (0 <= value < 2^128); throws RangeError otherwise. */
 export function uint128ToBytes(value: bigint): Uint8Array {
