@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { formatNodesSpec, type NodeAddress } from '../actors/host/config.js';
 
-export interface ClusterOptions {
+interface ClusterOptions {
   readonly binPath: string;
   readonly nodes: Record<string, NodeAddress>;
   readonly dataRoot: string;
@@ -33,7 +33,7 @@ interface Child {
 }
 
 /** What the table shows for one node (its own /status, or why there is none). */
-export interface NodeRow {
+interface NodeRow {
   readonly id: string;
   readonly pid: number | null;
   readonly up: boolean;
@@ -47,7 +47,7 @@ export interface NodeRow {
   readonly note: string;
 }
 
-export function fetchStatus(a: NodeAddress, timeoutMs: number): Promise<Record<string, unknown>> {
+function fetchStatus(a: NodeAddress, timeoutMs: number): Promise<Record<string, unknown>> {
   return new Promise((res, rej) => {
     const req = request({ host: a.host, port: a.adminPort, path: '/status', method: 'GET', timeout: timeoutMs }, (r) => {
       const chunks: Buffer[] = [];

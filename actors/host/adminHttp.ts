@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { CodeCounters } from '../../transport/wire/counters.js';
 
-export interface AdminHttpOptions {
+interface AdminHttpOptions {
   readonly host: string;
   readonly port: number;
   readonly metrics: () => Promise<{ contentType: string; body: string }>;

@@ -15,7 +15,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 
-export interface InspectOptions {
+interface InspectOptions {
   readonly nodeId: string;
   /** WebSocket URL of an inspector relay (e.g. ws://localhost:8080). */
   readonly liveUrl?: string;
@@ -39,7 +39,7 @@ const ARRAY_ITEMS_MAX = 16;
 const DEPTH_MAX = 6;
 
 /** A JSON-safe copy: Uint8Array -> { bytes: n }, Maps and Sets as arrays, long arrays cut. */
-export function summarize(value: unknown, depth = 0): unknown {
+function summarize(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return typeof value === 'bigint' ? String(value) : value;
   if (value instanceof Uint8Array) return { bytes: value.length };
   if (depth >= DEPTH_MAX) return '…';

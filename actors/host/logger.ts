@@ -9,9 +9,8 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
 
-export type { Logger };
 
-export interface LoggerOptions {
+interface LoggerOptions {
   readonly node: string;
   readonly level?: LevelWithSilent;
   /** true: pretty; false: JSON; undefined: pretty when the destination is a terminal. */

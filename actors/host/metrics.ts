@@ -9,7 +9,7 @@ import type { StoreStats } from '../sessions/index.js';
 import type { TransportStats } from '../../transport/peer/types.js';
 import type { ClientServerStats } from '../../transport/client/server.js';
 
-export interface MetricsSources {
+interface MetricsSources {
   readonly status: () => NodeStatus;
   readonly raftCounters: () => ReadonlyMap<string, number>;
   readonly transport: () => TransportStats;

@@ -37,7 +37,7 @@ import { healthView, hostStatus, membersView, type HealthView, type HostStatus, 
 import { TimedDurableLog, timedFileSystem } from './storage.js';
 import { VotingBar } from './votingBar.js';
 
-export interface HostStartOptions {
+interface HostStartOptions {
   /** Use this logger (tests); else one is made from the config. */
   readonly logger?: Logger;
   /** Called once if the node stops on its own (disk failure). The process should exit. */

@@ -6,7 +6,7 @@
  */
 import type { DurableLog, FileHandle, FileSystem, LogWrite } from '../../storage/types.js';
 
-export type Observe = (seconds: number) => void;
+type Observe = (seconds: number) => void;
 
 /** `syncDelayMs` (fault harness only, hidden flag --fsync-delay-ms): every sync reports `syncDelayMs` late, a slow disk. */
 export function timedFileSystem(inner: FileSystem, observeFsync: Observe, syncDelayMs = 0): FileSystem {

@@ -1,6 +1,6 @@
 /**
  * Stable codes of the session store. Results of entries (the same on every replica) use the
- * codec's codes (machines/commands.ts) and the `result` codes below; `SessionsError` is thrown for
+ * codec's codes (transport/commands/codec.ts) and the `result` codes below; `SessionsError` is thrown for
  * problems outside the log (a damaged snapshot or data file, a bad range transfer, a misconfigured
  * node) and for subscriber and planner failures reported to callbacks.
  */

@@ -19,19 +19,7 @@ const SKIP_DIRS = new Set(['node_modules', 'dist']);
  * each by (file, exported name). TODO(issue 13): drop the `export` (or the code) and the entry here.
  * An entry that no longer matches a violation fails the test, so the list only shrinks.
  */
-const DEAD_EXPORT_ALLOWLIST: readonly (readonly [file: string, name: string])[] = [
-  ['actors/host/adminHttp.ts', 'AdminHttpOptions'], // TODO: only used inside adminHttp.ts
-  ['actors/host/inspect.ts', 'InspectOptions'], // TODO: only used inside inspect.ts
-  ['actors/host/inspect.ts', 'summarize'], // TODO: only used inside inspect.ts
-  ['actors/host/logger.ts', 'Logger'], // TODO: only used inside logger.ts
-  ['actors/host/logger.ts', 'LoggerOptions'], // TODO: only used inside logger.ts
-  ['actors/host/metrics.ts', 'MetricsSources'], // TODO: only used inside metrics.ts
-  ['actors/host/nodeHost.ts', 'HostStartOptions'], // TODO: only used inside nodeHost.ts
-  ['actors/host/storage.ts', 'Observe'], // TODO: only used inside storage.ts
-  ['bin/cluster.ts', 'ClusterOptions'], // TODO: only used inside cluster.ts
-  ['bin/cluster.ts', 'NodeRow'], // TODO: only used inside cluster.ts
-  ['bin/cluster.ts', 'fetchStatus'], // TODO: only used inside cluster.ts
-];
+const DEAD_EXPORT_ALLOWLIST: readonly (readonly [file: string, name: string])[] = [];
 
 function readSources(): Map<string, string> {
   const out = new Map<string, string>();
