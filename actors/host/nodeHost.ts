@@ -33,6 +33,7 @@ import { HostMetrics } from './metrics.js';
 import { advertisedAddress, ep, PeerDirectory, type BoundAddresses } from './peerDirectory.js';
 import { shutDown, teardown, type HostParts } from './shutdown.js';
 import { StateChangeLog } from './stateChangeLog.js';
+import { DigestCache } from './digestCache.js';
 import { healthView, hostStatus, membersView, type HealthView, type HostStatus, type MembersView, type StatusSources } from './statusViews.js';
 import { TimedDurableLog, timedFileSystem } from './storage.js';
 import { VotingBar } from './votingBar.js';
@@ -75,6 +76,12 @@ export class NodeHost {
   private readonly startedAtMs = Date.now();
   private stopping: Promise<void> | null = null;
   private readonly rejections: RejectionLog;
+  /** /status?digest=1: cached per applied index, recomputed at most once a second. */
+  private readonly digests = new DigestCache(
+    () => this.store.digest().overall,
+    () => this.store.appliedIndex,
+    () => performance.now(),
+  );
   private fatal: Error | null = null;
   /** Configuration changes that arrived before the ports were bound (applied at the end of boot). */
   private ready = false;
@@ -102,6 +109,7 @@ export class NodeHost {
       transport: () => this.transport,
       clientServer: () => this.clientServer,
       store: () => this.store,
+      digest: () => this.digests.get(),
       votingBarred: () => this.bar.barred,
       selfAddress: () => this.address(),
       fatal: () => this.fatal,

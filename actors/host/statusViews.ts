@@ -3,6 +3,7 @@
  * /healthz, and the configuration in force as `sessionraft member list` shows it (MembersView),
  * including why this node does not vote when it does not. Read-only: built from the parts' stats.
  */
+import type { StoreDigest } from './digestCache.js';
 import type { Membership, NodeId } from '../../machines/types.js';
 import type { ClientServer } from '../../transport/client/server.js';
 import type { WsTransport } from '../../transport/peer/wsTransport.js';
@@ -58,7 +59,7 @@ export interface HostStatus {
   readonly learners: readonly NodeId[];
   readonly nodes: Record<NodeId, NodeView>;
   readonly replayDelaysMs: readonly number[];
-  readonly store: { appliedIndex: number; activeSessions: number; activeBytes: number; dataFiles: number; clients: number; digest?: string };
+  readonly store: { appliedIndex: number; activeSessions: number; activeBytes: number; dataFiles: number; clients: number; digest?: string; digestIndex?: number };
   readonly client: { connections: number; subscriptions: number; rejectedTotal: number };
   readonly transport: { sent: number; received: number; dropped: number; rejectedTotal: number; admittedPeers: number };
 }
@@ -93,7 +94,9 @@ export interface StatusSources {
   node(): SessionNode;
   transport(): Pick<WsTransport, 'stats'>;
   clientServer(): Pick<ClientServer, 'stats' | 'endpointOf'>;
-  store(): Pick<SessionsStore, 'stats' | 'digest'>;
+  store(): Pick<SessionsStore, 'stats'>;
+  /** The store digest, bounded in cost (digestCache.ts). */
+  digest(): StoreDigest;
   votingBarred(): boolean;
   /** This node's own addresses (the bound ports). */
   selfAddress(): NodeAddress;
@@ -174,7 +177,7 @@ export function hostStatus(s: StatusSources, withDigest: boolean): HostStatus {
       activeBytes: ss.activeBytes,
       dataFiles: ss.dataFiles,
       clients: ss.clients,
-      ...(withDigest ? { digest: store.digest().overall } : {}),
+      ...(withDigest ? s.digest() : {}),
     },
     client: { connections: cs.connections, subscriptions: cs.subscriptions, rejectedTotal: cs.rejectedTotal },
     transport: { sent: ts.sent, received: ts.received, dropped: ts.dropped, rejectedTotal: ts.rejectedTotal, admittedPeers: ts.admittedPeers },

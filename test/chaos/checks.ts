@@ -29,6 +29,8 @@ export async function waitConverged(cluster: ChaosCluster, timeoutMs: number): P
       if (leaders.length !== 1) return null;
       const l = leaders[0]!;
       if (!st.every((s) => s!.leader === l.node && s!.appliedIndex === l.lastIndex && s!.commitIndex === l.lastIndex)) return null;
+      // The digests must be of that index (a node recomputes its digest at most once a second).
+      if (!st.every((s) => (s!.store as { digestIndex?: number } | undefined)?.digestIndex === s!.appliedIndex)) return null;
       if (!st.every((s) => [...(s!.voters as string[]), ...(s!.learners as string[])].sort().join(',') === members)) return null;
       return st as Status[];
     },

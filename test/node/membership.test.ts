@@ -169,9 +169,9 @@ interface AdminStatus {
   term: number;
   leader: string | null;
   commitIndex: number;
-  appliedIndex: number;
   voters: string[];
-  store: { digest?: string };
+  appliedIndex: number;
+  store: { digest?: string; digestIndex?: number };
 }
 
 describe('node: `member replace` from the CLI (in-process nodes over real sockets)', function () {
@@ -355,7 +355,17 @@ describe('node: replacing a killed node under load (real processes, the CLI)', f
     const metrics = await httpGet(`http://127.0.0.1:${all.n4!.adminPort}/metrics`);
     const installed = Number(/^sessionraft_node_events_total\{code="snapshot-installed"\} (\d+)/m.exec(metrics.body)?.[1] ?? 0);
     expect(installed, 'snapshots installed on n4').to.be.at.least(1);
-    const digests = await Promise.all(live.map((id) => status(id, true).then((s) => s.store.digest)));
+    // Digests computed at each node's applied index (a digest is recomputed at most once a second).
+    const st = await waitFor(
+      'a current digest on every live member',
+      async () => {
+        const all = await Promise.all(live.map((id) => status(id, true)));
+        return all.every((s) => s.store.digestIndex === s.appliedIndex) ? all : null;
+      },
+      5_000,
+      100,
+    );
+    const digests = st.map((s) => s.store.digest);
     expect(new Set(digests).size, `digests ${digests.join(' ')}`).to.equal(1);
     process.stdout.write(`      (${total()} appends acknowledged, ${atKill} before the kill of ${leaderId}; ${failed.flat().length} with an unknown outcome)\n`);
   });

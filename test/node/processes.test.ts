@@ -135,7 +135,9 @@ describe('node: real processes', function () {
         const st = await Promise.all(Object.values(nodes).map((a) => statusOf(a, true)));
         const idx = st.map((s) => s.appliedIndex as number);
         const last = st.find((s) => s.role === 'leader')?.lastIndex as number | undefined;
-        return idx.every((i) => i === last) ? st : null;
+        // A digest is current when computed at the applied index (it is recomputed at most once a second).
+        const current = st.every((s) => (s.store as { digestIndex?: number }).digestIndex === s.appliedIndex);
+        return idx.every((i) => i === last) && current ? st : null;
       },
       15_000,
       50,
