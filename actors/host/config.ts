@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { LevelWithSilent } from 'pino';
 import type { StoreLimits } from '../sessions/options.js';
-import type { ClientProtocolLimits } from '../../transport/client/protocol.js';
+import { defaultClientProtocolLimits, validateClientProtocolLimits, type ClientProtocolLimits } from '../../transport/client/protocol.js';
 import { isLoopbackHost } from '../../transport/wire/address.js';
 import { isNodeId } from '../../transport/peer/codec.js';
 
@@ -255,6 +255,13 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     ...(raw.clientLimits !== undefined ? { clientLimits: raw.clientLimits as Partial<ClientProtocolLimits> } : {}),
   };
   if (cfg.heartbeatIntervalTicks >= cfg.electionTimeoutTicksMin) throw new ConfigError('heartbeatIntervalTicks must be smaller than electionTimeoutTicksMin');
+  if (cfg.clientLimits !== undefined) {
+    try {
+      validateClientProtocolLimits({ ...defaultClientProtocolLimits, ...cfg.clientLimits });
+    } catch (err) {
+      throw new ConfigError(`clientLimits: ${(err as Error).message}`);
+    }
+  }
   const self = nodes[id]!;
   if (!insecure && !isLoopbackHost(self.host)) {
     throw new ConfigError(`host ${self.host} is not loopback: the client and admin ports have no authentication; bind loopback, or pass --insecure on a trusted network`);

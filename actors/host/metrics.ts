@@ -180,6 +180,8 @@ export class HostMetrics {
     gauge('sessionraft_clients', 'registered clients remembered for exactly-once', (s) => s.store().clients);
     gauge('sessionraft_client_connections', 'open client connections', (s) => s.client().connections);
     gauge('sessionraft_client_subscriptions', 'open subscriptions', (s) => s.client().subscriptions);
+    gauge('sessionraft_client_push_queued_bytes', 'bytes of deliveries waiting in push queues for client sockets to drain', (s) => s.client().pushQueuedBytes);
+    gauge('sessionraft_client_lagging_connections', 'client connections with deliveries waiting for their socket to drain', (s) => s.client().laggingConnections);
   }
 
   /** Observes one command's latency on the leader (`sessionraft_commit_seconds{op}`). */

@@ -51,6 +51,9 @@ describe('node: configuration', () => {
       [{ ...base, learners: ['n1', 'n2', 'n3'] }, /at least one node must be a voter/],
       [{ ...base, logLevel: 'loud' }, /logLevel must be one of/],
       [{ ...base, nodes: parseNodesSpec('n1=10.0.0.1:1:2:3') }, /not loopback.*--insecure/],
+      [{ ...base, clientLimits: { subscriberBehindMsMax: 0 } }, /clientLimits: .*subscriberBehindMsMax must be a positive integer/],
+      [{ ...base, clientLimits: { pushBufferedBytesMax: 1000 } }, /clientLimits: .*pushBufferedBytesMax must be at least 65536/],
+      [{ ...base, clientLimits: { subscriberBehindBytesMax: 64 * 1024 * 1024 } }, /clientLimits: .*subscriberBehindBytesMax .* must be at most pushQueueBytesMax/],
     ];
     for (const [layer, re] of cases) expect(() => resolveHostConfig(layer), String(re)).to.throw(ConfigError, re);
     expect(() => parseNodesSpec('n1=127.0.0.1:7001')).to.throw(ConfigError, /id=host:raftPort:clientPort:adminPort/);

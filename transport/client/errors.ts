@@ -32,6 +32,8 @@ export const ClientErrorCode = {
   replayUnknown: 'CLIENT_ERR_REPLAY_UNKNOWN',
   /** A subscriber fell too far behind its deliveries and was dropped. */
   subscriberOverflow: 'CLIENT_ERR_SUBSCRIBER_OVERFLOW',
+  /** A subscriber's connection stopped reading its deliveries (behind in bytes, no progress for a time) and was dropped. */
+  subscriberStalled: 'CLIENT_ERR_SUBSCRIBER_STALLED',
   /** A bug in the node (logged there). */
   internal: 'CLIENT_ERR_INTERNAL',
   // --- Raised by the client library ---
@@ -65,6 +67,7 @@ const clientErrorHints: Readonly<Record<string, string>> = {
   CLIENT_ERR_UNAVAILABLE: 'this node is shutting down or stopped: use another endpoint',
   CLIENT_ERR_REPLAY_UNKNOWN: 'use a replay class index or one of the delays the cluster is configured with (see `sessionraft client status`)',
   CLIENT_ERR_SUBSCRIBER_OVERFLOW: 'the subscriber fell too far behind: consume deliveries faster, then subscribe again',
+  CLIENT_ERR_SUBSCRIBER_STALLED: 'the connection stopped reading its deliveries (subscriberBehindMsMax without progress): read the connection, then subscribe again',
   CLIENT_ERR_INTERNAL: 'a bug in the node: see its log',
   CLIENT_ERR_TIMEOUT: 'no answer in time: check that a majority of the nodes is up (sessionraft client status), or raise the timeout',
   CLIENT_ERR_UNREACHABLE: 'no endpoint accepted a connection: check the endpoints (host:port of client ports) and that the nodes run',

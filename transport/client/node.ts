@@ -27,7 +27,7 @@ export interface NodeCommandResult {
 type NodeCommandCallback = (err: NodeRequestError | null, result?: NodeCommandResult, entry?: Entry) => void;
 
 /** A restored session pushed to a subscriber. */
-interface NodeDelivery {
+export interface NodeDelivery {
   readonly topic: string;
   readonly session: Uint8Array;
   readonly records: readonly Uint8Array[];

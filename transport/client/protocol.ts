@@ -110,9 +110,25 @@ export interface ClientProtocolLimits {
   readonly badFramesMax: number;
   /** Sessions one list answer carries at most. */
   readonly listSessionsMax: number;
-  /** Bytes buffered in a connection's socket past which its subscriptions are dropped (slow reader). */
+  /**
+   * Bytes a connection's socket may hold (ws `bufferedAmount`) for deliveries to be written to it;
+   * above this mark deliveries wait in the connection's push queue until the socket drains. At
+   * least 64 KiB (a socket signals 'drain' only once it was above its own mark).
+   */
   readonly pushBufferedBytesMax: number;
-  /** Deliveries queued per subscription before it overflows. */
+  /** Bytes of deliveries a connection's push queue holds; beyond, the subscription ends (SUBSCRIBER_OVERFLOW). */
+  readonly pushQueueBytesMax: number;
+  /** Deliveries a connection's push queue holds; beyond, the subscription ends (SUBSCRIBER_OVERFLOW). */
+  readonly pushQueueDeliveriesMax: number;
+  /**
+   * A connection with more than this many bytes behind (queued + in its socket) that made no
+   * progress for `subscriberBehindMsMax` has its subscriptions ended (SUBSCRIBER_STALLED). At most
+   * pushQueueBytesMax (else the queue overflows first).
+   */
+  readonly subscriberBehindBytesMax: number;
+  /** Milliseconds without progress after which a connection that far behind is ended. */
+  readonly subscriberBehindMsMax: number;
+  /** Deliveries queued per subscription in the store before it overflows. */
   readonly subscriptionQueueMax: number;
 }
 
@@ -127,9 +143,29 @@ export const defaultClientProtocolLimits: ClientProtocolLimits = {
   connectionsMax: 1024,
   badFramesMax: 16,
   listSessionsMax: 1000,
-  pushBufferedBytesMax: 8 * MiB,
+  pushBufferedBytesMax: 1 * MiB,
+  pushQueueBytesMax: 32 * MiB,
+  pushQueueDeliveriesMax: 4096,
+  subscriberBehindBytesMax: 8 * MiB,
+  subscriberBehindMsMax: 30_000,
   subscriptionQueueMax: 1024,
 };
+
+/** The smallest pushBufferedBytesMax: a socket's own high-water mark is 16 KiB (Node 20) or 64 KiB (Node 22). */
+const PUSH_BUFFERED_BYTES_MIN = 64 * KiB;
+
+/** Checks the client port's limits; throws RangeError naming the limit. */
+export function validateClientProtocolLimits(l: ClientProtocolLimits): void {
+  for (const [k, v] of Object.entries(l)) {
+    if (!Number.isSafeInteger(v) || (v as number) < 1) throw new RangeError(`client port limit ${k} must be a positive integer, got ${v}`);
+  }
+  if (l.pushBufferedBytesMax < PUSH_BUFFERED_BYTES_MIN) {
+    throw new RangeError(`client port limit pushBufferedBytesMax must be at least ${PUSH_BUFFERED_BYTES_MIN}, got ${l.pushBufferedBytesMax}`);
+  }
+  if (l.subscriberBehindBytesMax > l.pushQueueBytesMax) {
+    throw new RangeError(`client port limit subscriberBehindBytesMax (${l.subscriberBehindBytesMax}) must be at most pushQueueBytesMax (${l.pushQueueBytesMax})`);
+  }
+}
 
 /** WebSocket close codes of the client port. */
 export const ClientCloseCode = {

@@ -5,14 +5,15 @@
  * (commands on the leader, linearizable reads through ReadIndex), answers NOT_LEADER with the
  * leader's client endpoint, and pushes restored sessions to subscribers on every node.
  */
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { MembershipChange } from '../../machines/membership.js';
 import { CommandKind, CommandView, commandKindNames, encodeCommand, parseCommand, type CodecLimits, type Command, type Envelope } from '../commands/codec.js';
 import type { Entry, NodeId } from '../../machines/types.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import type { ClientNode, NodeCommandResult, NodeRequestError, NodeSubscription } from './node.js';
+import type { ClientNode, NodeCommandResult, NodeDelivery, NodeRequestError, NodeSubscription } from './node.js';
+import { PushQueue } from './pushQueue.js';
 import {
   ClientCloseCode,
   decodeRequest,
@@ -31,6 +32,7 @@ import {
   type ListedSession,
   type Request,
   type WireEnvelope,
+  validateClientProtocolLimits,
 } from './protocol.js';
 import { CodeCounters } from '../wire/counters.js';
 import { CorkedSends } from '../wire/corkedSends.js';
@@ -65,6 +67,10 @@ export interface ClientServerStats {
   readonly rejected: Readonly<Record<string, number>>;
   readonly rejectedTotal: number;
   readonly deliveries: number;
+  /** Bytes of deliveries waiting in connections' push queues for their sockets to drain. */
+  readonly pushQueuedBytes: number;
+  /** Connections with deliveries waiting (each watched by one timer). */
+  readonly laggingConnections: number;
 }
 
 interface Conn {
@@ -74,6 +80,8 @@ interface Conn {
   inflight: number;
   readonly reqIds: Set<number>;
   readonly subs: Map<number, NodeSubscription>;
+  /** Deliveries waiting for the socket to drain (made at the first subscribe). */
+  push: PushQueue<NodeDelivery> | null;
   nextSubId: number;
   badFrames: number;
   closed: boolean;
@@ -98,9 +106,7 @@ export class ClientServer {
   constructor(opts: ClientServerOptions) {
     this.opts = opts;
     this.limits = { ...defaultClientProtocolLimits, ...(opts.limits ?? {}) };
-    for (const [k, v] of Object.entries(this.limits)) {
-      if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`client port limit ${k} must be a positive integer, got ${v}`);
-    }
+    validateClientProtocolLimits(this.limits);
     for (const [id, ep] of Object.entries(opts.endpoints)) this.endpoints.set(id, ep);
   }
 
@@ -146,7 +152,14 @@ export class ClientServer {
 
   stats(): ClientServerStats {
     let subs = 0;
-    for (const c of this.conns) subs += c.subs.size;
+    let pushQueuedBytes = 0;
+    let laggingConnections = 0;
+    for (const c of this.conns) {
+      subs += c.subs.size;
+      if (c.push === null) continue;
+      pushQueuedBytes += c.push.queuedBytes;
+      if (c.push.lagging) laggingConnections++;
+    }
     return {
       connections: this.conns.size,
       subscriptions: subs,
@@ -154,6 +167,8 @@ export class ClientServer {
       rejected: this.rejected.snapshot(),
       rejectedTotal: this.rejected.total,
       deliveries: this.deliveries,
+      pushQueuedBytes,
+      laggingConnections,
     };
   }
 
@@ -180,7 +195,7 @@ export class ClientServer {
   // ---- connections ------------------------------------------------------------------------------
 
   private accept(ws: WebSocket): void {
-    const c: Conn = { ws, out: new CorkedSends(ws, queueMicrotask), inflight: 0, reqIds: new Set(), subs: new Map(), nextSubId: 1, badFrames: 0, closed: false };
+    const c: Conn = { ws, out: new CorkedSends(ws, queueMicrotask), inflight: 0, reqIds: new Set(), subs: new Map(), push: null, nextSubId: 1, badFrames: 0, closed: false };
     this.conns.add(c);
     ws.on('message', (data, isBinary) => this.onFrame(c, data as Buffer, isBinary));
     ws.on('error', (err: Error & { code?: string }) => {
@@ -197,6 +212,7 @@ export class ClientServer {
     this.conns.delete(c);
     for (const s of c.subs.values()) s.close();
     c.subs.clear();
+    c.push?.close();
   }
 
   private closeConn(c: Conn, code: number, reason: string): void {
@@ -211,6 +227,49 @@ export class ClientServer {
   private send(c: Conn, frame: Uint8Array): void {
     if (c.closed) return;
     c.out.send(frame);
+  }
+
+  /**
+   * The connection's push queue (pushQueue.ts): deliveries wait in it for the socket to drain, so a
+   * burst larger than the socket's share is paced, not dropped. The socket's 'drain' pumps it.
+   */
+  private pushQueueOf(c: Conn): PushQueue<NodeDelivery> {
+    if (c.push !== null) return c.push;
+    const l = this.limits;
+    const q = new PushQueue<NodeDelivery>(
+      { bufferedAmount: () => c.ws.bufferedAmount, send: (frame) => this.send(c, frame) },
+      (subId, d) => {
+        this.deliveries++;
+        return encodeDelivery({ subId, topic: d.topic, session: d.session, records: d.records as Uint8Array[], restoreId: d.restoreId, index: d.index });
+      },
+      {
+        bufferedBytesHigh: l.pushBufferedBytesMax,
+        queueBytesMax: l.pushQueueBytesMax,
+        queueDeliveriesMax: l.pushQueueDeliveriesMax,
+        behindBytesMax: l.subscriberBehindBytesMax,
+        behindMsMax: l.subscriberBehindMsMax,
+      },
+      (detail) => {
+        this.opts.logger?.warn({ code: ClientErrorCode.subscriberStalled, subscriptions: c.subs.size }, `subscriber connection stalled: ${detail}`);
+        for (const subId of [...c.subs.keys()]) this.endSubscription(c, subId, ClientErrorCode.subscriberStalled, `the connection stalled: ${detail}`);
+      },
+    );
+    // ws's net.Socket (present once open): it emits 'drain' when its buffer empties after it was
+    // above its own mark, which a socket above pushBufferedBytesMax (>= 64 KiB) always was.
+    (c.ws as unknown as { _socket?: Socket })._socket?.on('drain', () => q.pump());
+    c.push = q;
+    return q;
+  }
+
+  /** Ends one subscription with a stable code (counted), forgetting its queued deliveries. */
+  private endSubscription(c: Conn, subId: number, code: string, message: string): void {
+    const s = c.subs.get(subId);
+    if (s === undefined) return;
+    c.subs.delete(subId);
+    s.close();
+    c.push?.drop(subId);
+    this.reject(code, 'subscribe');
+    this.send(c, encodeSubscriptionEnded(subId, code, message));
   }
 
   private reject(code: string, op: string): void {
@@ -332,23 +391,20 @@ export class ClientServer {
           return fail(ClientErrorCode.tooManySubscriptions, `${c.subs.size} subscriptions on this connection (limit ${this.limits.subscriptionsMax})`);
         }
         const subId = c.nextSubId++;
-        const end = (code: string, message: string): void => {
-          const s = c.subs.get(subId);
-          if (s === undefined) return;
-          c.subs.delete(subId);
-          s.close();
-          this.reject(code, 'subscribe');
-          this.send(c, encodeSubscriptionEnded(subId, code, message));
-        };
+        const end = (code: string, message: string): void => this.endSubscription(c, subId, code, message);
+        const push = this.pushQueueOf(c);
         const sub = node.subscribe(
           req.topic,
           (d) => {
-            if (c.closed) return;
-            if (c.ws.bufferedAmount > this.limits.pushBufferedBytesMax) {
-              return end(ClientErrorCode.subscriberOverflow, `more than ${this.limits.pushBufferedBytesMax} bytes waiting in the socket`);
+            if (c.closed || !c.subs.has(subId)) return;
+            // Flow control, not overflow: a delivery waits for the socket to drain; only a full queue ends the subscription.
+            if (push.push(subId, deliveryBytes(d), d) === 'full') {
+              const l = this.limits;
+              end(
+                ClientErrorCode.subscriberOverflow,
+                `${push.queued} deliveries of ${push.queuedBytes} bytes wait for this connection's socket (limits pushQueueDeliveriesMax ${l.pushQueueDeliveriesMax}, pushQueueBytesMax ${l.pushQueueBytesMax})`,
+              );
             }
-            this.deliveries++;
-            this.send(c, encodeDelivery({ subId, topic: d.topic, session: d.session, records: d.records as Uint8Array[], restoreId: d.restoreId, index: d.index }));
           },
           {
             queueMax: this.limits.subscriptionQueueMax,
@@ -366,6 +422,7 @@ export class ClientServer {
         if (s !== undefined) {
           s.close();
           c.subs.delete(req.subId);
+          c.push?.drop(req.subId);
         }
         return done(encodeResult(req.reqId, []));
       }
@@ -455,6 +512,13 @@ export class ClientServer {
     if (s === null) return encodeSessionResult(reqId, { found: false, topic: '', records: [], appliedIndex: applied });
     return encodeSessionResult(reqId, { found: true, topic: s.topic, records: s.records as Uint8Array[], appliedIndex: applied });
   }
+}
+
+/** A delivery's size as counted against the push queue's byte bound: its records, topic and framing. */
+function deliveryBytes(d: NodeDelivery): number {
+  let n = 64 + d.topic.length;
+  for (const r of d.records) n += r.length + 5;
+  return n;
 }
 
 function envelopeOf(e: WireEnvelope | null): Envelope | null {
