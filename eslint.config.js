@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'bench-results/', 'chaos-results/', '.sim-traces/'] },
+  { ignores: ['dist/', 'node_modules/', 'data/', 'bench-results/', 'chaos-results/', '.sim-traces/', 'test-artifacts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -15,5 +15,10 @@ export default tseslint.config(
   {
     files: ['test/**/*.ts'],
     languageOptions: { globals: { ...globals.mocha } },
+  },
+  {
+    // The console's page script runs in the browser (served by the admin port), not in Node.
+    files: ['actors/host/console/assets/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
   },
 );

@@ -4,6 +4,7 @@
  *   GET /metrics          Prometheus text (prom-client)
  *   GET /status           JSON: this node's view of every node's role and progress (?digest=1 adds the store digest)
  *   GET /healthz          200 {"ok":true,...} while the node runs; 503 when it stopped (disk failure, shutdown) or its log is corrupt
+ *   GET /, /console/...   the console (console/routes.ts): a read-only page and its JSON documents
  *
  * GET and HEAD only; small, bounded requests (no bodies are read). Bind it to loopback unless the
  * network is trusted: it has no authentication.
@@ -12,6 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { CodeCounters } from '../../transport/wire/counters.js';
+import type { ConsoleReply } from './console/routes.js';
 
 interface AdminHttpOptions {
   readonly host: string;
@@ -22,6 +24,8 @@ interface AdminHttpOptions {
   readonly logger?: Logger;
   /** A request was refused as malformed (counted in metrics). */
   readonly onRejected?: (code: string) => void;
+  /** The console's routes: a reply for its paths, null for the others. */
+  readonly console?: (path: string, query: URLSearchParams) => ConsoleReply | Promise<ConsoleReply> | null;
 }
 
 /** Connections to the admin port at once; more are refused by the server (a scraper needs one). */
@@ -95,8 +99,21 @@ export class AdminHttp {
           const h = this.opts.health();
           return send(res, h.ok ? 200 : 503, 'application/json', JSON.stringify(h) + '\n');
         }
-        default:
-          return send(res, 404, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_NOT_FOUND', message: 'routes: /metrics, /status, /healthz' }) + '\n');
+        default: {
+          const reply = this.opts.console?.(target.path, target.query) ?? null;
+          if (reply === null) {
+            return send(res, 404, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_NOT_FOUND', message: 'routes: /metrics, /status, /healthz, / (console)' }) + '\n');
+          }
+          if (!(reply instanceof Promise)) return send(res, reply.status, reply.contentType, reply.body, reply.headers);
+          reply.then(
+            (r) => send(res, r.status, r.contentType, r.body, r.headers),
+            (err: unknown) => {
+              this.opts.logger?.error({ err, path }, 'console request failed');
+              send(res, 500, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_INTERNAL', message: String(err) }) + '\n');
+            },
+          );
+          return;
+        }
       }
     } catch (err) {
       this.opts.logger?.error({ err, path }, 'admin request failed');
@@ -128,7 +145,7 @@ export function parseTarget(raw: string | undefined): { path: string; query: URL
   return { path, query: new URLSearchParams(q < 0 ? '' : noHash.slice(q + 1)) };
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
+function send(res: ServerResponse, status: number, contentType: string, body: string | Buffer, headers: Record<string, string> = {}): void {
   if (res.destroyed || res.writableEnded) return;
   res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : body);

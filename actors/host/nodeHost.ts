@@ -26,6 +26,8 @@ import { NodeSessionFs, SessionsStore } from '../sessions/index.js';
 import { SessionNode } from '../sessions/sessionNode.js';
 import { AdminHttp } from './adminHttp.js';
 import { clientNodeOf } from './clientNode.js';
+import { ConsoleRecorder } from './console/recorder.js';
+import { ConsoleRoutes } from './console/routes.js';
 import type { HostConfig, NodeAddress } from './config.js';
 import { createInspection, type Inspection } from './inspect.js';
 import { createLogger, RejectionLog } from './logger.js';
@@ -72,6 +74,8 @@ export class NodeHost {
   private durable!: TimedDurableLog;
   private store!: SessionsStore;
   private inspection: Inspection | null = null;
+  /** The console's recent transitions and per-second samples (console/recorder.ts). */
+  private readonly recorder = new ConsoleRecorder();
   private ticker: NodeJS.Timeout | null = null;
   private readonly startedAtMs = Date.now();
   private stopping: Promise<void> | null = null;
@@ -253,7 +257,11 @@ export class NodeHost {
       compactMarginEntries: cfg.compactMarginEntries,
       // 1 MiB chunks (under the 4 MiB frame), 4 in flight, a second without an ack fails a stream.
       snapshotTransfer: { chunkBytes: 1024 * 1024, windowChunks: 4, ackTimeoutTicks: Math.max(10, Math.ceil(1000 / cfg.tickMs)), snapshotBytesMax: 1024 * 1024 * 1024 },
-      ...(this.inspection !== null ? { inspect: this.inspection.inspect } : {}),
+      // The console's recorder always sees the machine's transitions; the inspector when asked for.
+      inspect: (ev) => {
+        this.recorder.inspect(ev);
+        this.inspection?.inspect(ev);
+      },
       onStep: () => {
         const raft = this.node?.raft;
         if (raft !== undefined) this.changes.afterStep(raft.role(), raft.term());
@@ -293,14 +301,17 @@ export class NodeHost {
       onRejected: (code, op) => {
         if (code !== 'CLIENT_ERR_NOT_LEADER' && code !== 'CLIENT_ERR_NO_LEADER') this.rejections.note(code, { op }, 'client request rejected');
       },
-      onCommandDone: (op, s) => this.metrics.observeCommit(op, s),
+      onCommandDone: (op, s) => {
+        this.metrics.observeCommit(op, s);
+        this.recorder.observeCommit(s);
+      },
     });
     const clientAddr = await this.clientServer.listen();
     this.clientServer.setEndpoint(cfg.id, ep(clientAddr.host, clientAddr.port));
     return clientAddr;
   }
 
-  /** Boot step 7: the admin HTTP port (/metrics, /status, /healthz), listening. */
+  /** Boot step 7: the admin HTTP port (/metrics, /status, /healthz, the console), listening. */
   private startAdminPort(): Promise<{ host: string; port: number }> {
     this.admin = new AdminHttp({
       host: this.config.nodes[this.id]!.host,
@@ -310,6 +321,15 @@ export class NodeHost {
       health: () => this.health(),
       logger: this.logger.child({ component: 'admin' }),
       onRejected: (code) => this.rejections.note(code, {}, 'admin request rejected'),
+      console: (path, query) => consoleRoutes.handle(path, query),
+    });
+    const consoleRoutes = new ConsoleRoutes({
+      id: this.id,
+      clusterId: this.config.clusterId,
+      replayDelaysMs: this.config.replayDelaysMs,
+      recorder: this.recorder,
+      status: () => this.status(),
+      store: () => this.store,
     });
     return this.admin.listen();
   }
@@ -361,6 +381,7 @@ export class NodeHost {
     const st = this.node.status();
     this.bar.afterPersisted(st.persistedIndex);
     this.changes.afterTick(st);
+    this.recorder.afterTick(st.commitIndex);
   }
 
   /** Tell this node where a peer listens (in-process clusters on ports 0 learn them after start). */

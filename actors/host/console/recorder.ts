@@ -1,0 +1,146 @@
+/**
+ * What the console shows over time, kept in the node (bounded rings, nothing on disk):
+ *
+ * - the Raft machine's recent transitions (from XState inspection: a snapshot whose state or term
+ *   changed), each with the event that caused it;
+ * - one sample per second of throughput and commit latency (entries committed, commands
+ *   acknowledged by this node as leader, their mean and largest latency).
+ */
+import type { InspectionEvent } from 'xstate';
+
+/** Transitions kept per node (the console shows the newest). */
+export const transitionsKept = 200;
+/** Samples kept: one a second, five minutes. */
+export const samplesKept = 300;
+
+export interface TransitionRecord {
+  /** Wall clock, ms since the epoch. */
+  readonly at: number;
+  readonly from: string | null;
+  readonly to: string;
+  readonly event: string;
+  /** The peer the event came from, for messages. */
+  readonly peer?: string;
+  readonly term: number;
+}
+
+export interface Sample {
+  /** The second the sample closes (ms since the epoch). */
+  readonly at: number;
+  /** Entries committed during that second (commit index delta). */
+  readonly committed: number;
+  /** Commands acknowledged by this node (as leader) during that second. */
+  readonly commands: number;
+  /** Their mean and largest latency, ms (null without commands). */
+  readonly latencyMeanMs: number | null;
+  readonly latencyMaxMs: number | null;
+}
+
+/** A ring of at most `max` items, oldest first. */
+class Ring<T> {
+  private readonly items: T[] = [];
+  constructor(private readonly max: number) {}
+  push(x: T): void {
+    this.items.push(x);
+    if (this.items.length > this.max) this.items.splice(0, this.items.length - this.max);
+  }
+  last(n: number): T[] {
+    return this.items.slice(Math.max(0, this.items.length - n));
+  }
+  get length(): number {
+    return this.items.length;
+  }
+}
+
+function valueKey(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v ?? null);
+}
+
+export class ConsoleRecorder {
+  private readonly transitions = new Ring<TransitionRecord>(transitionsKept);
+  private readonly samples = new Ring<Sample>(samplesKept);
+  /** The Raft actor's last state and term. */
+  private state: string | null = null;
+  private term = -1;
+  private second = 0;
+  private commitAtSecond = -1;
+  private commands = 0;
+  private latencySumMs = 0;
+  private latencyMaxMs = 0;
+
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  /** An XState inspection event of the node's Raft actor; cheap for the events that change nothing. */
+  inspect(ev: InspectionEvent): void {
+    if (ev.type !== '@xstate.snapshot') return;
+    if (ev.actorRef.sessionId !== ev.rootId) return;
+    const snap = ev.snapshot as { value?: unknown; context?: { term?: unknown } };
+    const to = valueKey(snap.value);
+    const term = typeof snap.context?.term === 'number' ? snap.context.term : this.term;
+    if (to === this.state && term === this.term) return;
+    const event = ev.event as { type?: unknown; msg?: { from?: unknown } };
+    const peer = typeof event.msg?.from === 'string' ? event.msg.from : undefined;
+    this.transitions.push({
+      at: this.clock(),
+      from: this.state,
+      to,
+      event: typeof event.type === 'string' ? event.type : 'unknown',
+      ...(peer !== undefined ? { peer } : {}),
+      term,
+    });
+    this.state = to;
+    this.term = term;
+  }
+
+  /** A command this node acknowledged as leader, with its latency in seconds. */
+  observeCommit(seconds: number): void {
+    this.roll();
+    const ms = seconds * 1000;
+    this.commands++;
+    this.latencySumMs += ms;
+    if (ms > this.latencyMaxMs) this.latencyMaxMs = ms;
+  }
+
+  /** Called every tick with the commit index; closes a sample when a second has passed. */
+  afterTick(commitIndex: number): void {
+    this.roll(commitIndex);
+  }
+
+  recentTransitions(n = 50): TransitionRecord[] {
+    return this.transitions.last(Math.min(n, transitionsKept));
+  }
+
+  recentSamples(n = samplesKept): Sample[] {
+    return this.samples.last(Math.min(n, samplesKept));
+  }
+
+  private roll(commitIndex?: number): void {
+    const now = this.clock();
+    const second = Math.floor(now / 1000);
+    if (this.second === 0) {
+      this.second = second;
+      if (commitIndex !== undefined) this.commitAtSecond = commitIndex;
+      return;
+    }
+    if (second === this.second) return;
+    // A sample closes only where the commit index is known (ticks); commands alone wait for it.
+    if (commitIndex === undefined) return;
+    const committed = this.commitAtSecond < 0 ? 0 : Math.max(0, commitIndex - this.commitAtSecond);
+    this.samples.push({
+      at: second * 1000,
+      committed,
+      commands: this.commands,
+      latencyMeanMs: this.commands > 0 ? round(this.latencySumMs / this.commands) : null,
+      latencyMaxMs: this.commands > 0 ? round(this.latencyMaxMs) : null,
+    });
+    this.second = second;
+    this.commitAtSecond = commitIndex;
+    this.commands = 0;
+    this.latencySumMs = 0;
+    this.latencyMaxMs = 0;
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

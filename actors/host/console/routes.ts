@@ -1,0 +1,186 @@
+/**
+ * The console's routes on the admin port (GET and HEAD; adminHttp.ts checks the method, parses the
+ * target and catches whatever is thrown):
+ *
+ *   /  (and /console/)      the console page
+ *   /console/console.js     its script; /console/console.css its styles
+ *   /console/chart.json     the Raft statechart, read from the machine's definition
+ *   /console/node.json      this node: /status, recent transitions, per-second samples
+ *   /console/cluster.json   every member's node.json, fetched from its admin port (bounded, cached)
+ *   /console/topics.json    replay classes and topics of this node's applied store
+ *   /console/session?id=ID  one active session (this node's applied copy)
+ *
+ * Read-only: nothing here changes the node or the cluster.
+ */
+import { request } from 'node:http';
+import type { SessionsStore } from '../../sessions/index.js';
+import type { HostStatus } from '../statusViews.js';
+import { consoleAsset } from './assets.js';
+import { raftChartJson } from './chart.js';
+import { consoleCsp, consolePage } from './page.js';
+import type { ConsoleRecorder } from './recorder.js';
+import { nodeView, sessionView, topicsView, type ConsoleNodeView, type TopicsView } from './views.js';
+
+export interface ConsoleReply {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string | Buffer;
+  readonly headers?: Record<string, string>;
+}
+
+export interface ConsoleSources {
+  readonly id: string;
+  readonly clusterId: string;
+  readonly replayDelaysMs: readonly number[];
+  readonly recorder: ConsoleRecorder;
+  status(): HostStatus;
+  store(): Pick<SessionsStore, 'dataFiles' | 'recordHeaderAt' | 'listSessions' | 'stats' | 'getSession'>;
+}
+
+/** A peer's node.json must come within this time and size. */
+const peerTimeoutMs = 800;
+const peerBytesMax = 1024 * 1024;
+/** Members fetched for cluster.json at most (the rest are listed as not fetched). */
+const peersFetchedMax = 16;
+/** cluster.json and topics.json are reused for this long (many open consoles cost one fetch). */
+const clusterCacheMs = 400;
+const topicsCacheMs = 2000;
+
+type NodeEntry = { readonly ok: true; readonly view: ConsoleNodeView } | { readonly ok: false; readonly admin: string | null; readonly error: string };
+
+interface ClusterView {
+  readonly servedBy: string;
+  readonly clusterId: string;
+  readonly at: number;
+  readonly nodes: Record<string, NodeEntry>;
+}
+
+function json(status: number, v: unknown): ConsoleReply {
+  return { status, contentType: 'application/json', body: JSON.stringify(v) + '\n' };
+}
+
+/** GET http://<admin>/console/node.json, bounded in time and size. */
+function fetchNodeView(admin: string): Promise<ConsoleNodeView> {
+  return new Promise((resolve, reject) => {
+    const colon = admin.lastIndexOf(':');
+    const host = admin.slice(0, colon).replace(/^\[|\]$/g, '');
+    const port = Number(admin.slice(colon + 1));
+    if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) return reject(new Error(`bad admin address ${admin}`));
+    const req = request({ host, port, path: '/console/node.json', method: 'GET', timeout: peerTimeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (bytes > peerBytesMax) req.destroy(new Error(`node.json from ${admin} is larger than ${peerBytesMax} bytes`));
+        else chunks.push(c);
+      });
+      res.on('end', () => {
+        try {
+          if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as ConsoleNodeView);
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+      res.on('error', reject);
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${peerTimeoutMs} ms`)), peerTimeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${peerTimeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export class ConsoleRoutes {
+  private cluster: { at: number; value: Promise<ClusterView> } | null = null;
+  private topics: { at: number; value: TopicsView } | null = null;
+
+  constructor(
+    private readonly s: ConsoleSources,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** The reply for a console path, or null when the path is not the console's. */
+  handle(path: string, query: URLSearchParams): ConsoleReply | Promise<ConsoleReply> | null {
+    switch (path) {
+      case '/':
+      case '/console':
+      case '/console/':
+        return {
+          status: 200,
+          contentType: 'text/html; charset=utf-8',
+          body: consolePage(this.s.id, this.s.clusterId),
+          headers: { 'content-security-policy': consoleCsp, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' },
+        };
+      case '/console/console.js':
+      case '/console/console.css': {
+        const a = consoleAsset(path.slice('/console/'.length));
+        if (a instanceof Error) return json(500, { error: 'ADMIN_ERR_INTERNAL', message: a.message });
+        return { status: 200, contentType: a.contentType, body: a.body, headers: { 'x-content-type-options': 'nosniff' } };
+      }
+      case '/console/chart.json':
+        return json(200, raftChartJson());
+      case '/console/node.json':
+        return json(200, this.nodeView());
+      case '/console/cluster.json':
+        return this.clusterView().then((v) => json(200, v));
+      case '/console/topics.json':
+        return json(200, this.topicsView());
+      case '/console/session': {
+        const r = sessionView(this.s.id, this.s.store(), query.get('id'));
+        return json(r.status, r.body);
+      }
+      default:
+        return null;
+    }
+  }
+
+  private nodeView(): ConsoleNodeView {
+    return nodeView(this.s.status(), this.s.recorder, this.clock());
+  }
+
+  private topicsView(): TopicsView {
+    const now = this.clock();
+    if (this.topics === null || now - this.topics.at > topicsCacheMs) {
+      this.topics = { at: now, value: topicsView(this.s.id, this.s.store(), this.s.replayDelaysMs, now) };
+    }
+    return this.topics.value;
+  }
+
+  /** Every member's node.json (this node's without a request); a member that does not answer says why. */
+  private clusterView(): Promise<ClusterView> {
+    const now = this.clock();
+    if (this.cluster !== null && now - this.cluster.at <= clusterCacheMs) return this.cluster.value;
+    const value = this.fetchCluster(now);
+    this.cluster = { at: now, value };
+    return value;
+  }
+
+  private async fetchCluster(now: number): Promise<ClusterView> {
+    const self = this.nodeView();
+    const nodes: Record<string, NodeEntry> = {};
+    const ids = Object.keys(self.status.nodes).sort();
+    await Promise.all(
+      ids.map(async (id, k) => {
+        if (id === this.s.id) {
+          nodes[id] = { ok: true, view: self };
+          return;
+        }
+        const admin = self.status.nodes[id]?.admin ?? null;
+        if (admin === null || k >= peersFetchedMax) {
+          nodes[id] = { ok: false, admin, error: admin === null ? 'no admin address known' : `not fetched: more than ${peersFetchedMax} members` };
+          return;
+        }
+        try {
+          nodes[id] = { ok: true, view: await fetchNodeView(admin) };
+        } catch (err) {
+          nodes[id] = { ok: false, admin, error: (err as Error).message };
+        }
+      }),
+    );
+    const ordered: Record<string, NodeEntry> = {};
+    for (const id of ids) ordered[id] = nodes[id]!;
+    return { servedBy: this.s.id, clusterId: this.s.clusterId, at: now, nodes: ordered };
+  }
+}

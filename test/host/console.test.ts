@@ -1,0 +1,323 @@
+/**
+ * The console's parts without a cluster (issue 19): the chart is the machine's own definition, the
+ * recorder's rings stay bounded, the routes answer GET and HEAD with self-contained documents, and
+ * the topics view counts scheduled sessions within its bound. The browser test over a live cluster
+ * is test/node/consoleBrowser.test.ts.
+ */
+import { expect } from 'chai';
+import { request } from 'node:http';
+import { setup, type InspectionEvent } from 'xstate';
+import { AdminHttp } from '../../actors/host/adminHttp.js';
+import { chartOf, raftChartJson } from '../../actors/host/console/chart.js';
+import { ConsoleRecorder, samplesKept, transitionsKept } from '../../actors/host/console/recorder.js';
+import { ConsoleRoutes, type ConsoleReply, type ConsoleSources } from '../../actors/host/console/routes.js';
+import { scheduledCountMax, topicsView } from '../../actors/host/console/views.js';
+import type { HostStatus } from '../../actors/host/statusViews.js';
+import type { RaftCore } from '../../machines/core.js';
+import { createRaftMachine } from '../../machines/raftMachine.js';
+
+function snapshotEvent(value: string, term: number, event: Record<string, unknown>): InspectionEvent {
+  const actorRef = { sessionId: 'x:0' };
+  return { type: '@xstate.snapshot', rootId: 'x:0', actorRef, event, snapshot: { value, context: { term } } } as unknown as InspectionEvent;
+}
+
+function status(node: string, nodes: HostStatus['nodes'] = {}): HostStatus {
+  return {
+    node,
+    clusterId: 'test',
+    pid: 1,
+    uptimeMs: 1000,
+    role: 'leader',
+    term: 3,
+    leader: node,
+    leaderClient: null,
+    vote: node,
+    commitIndex: 10,
+    appliedIndex: 10,
+    lastIndex: 10,
+    persistedIndex: 10,
+    snapshotIndex: 0,
+    corrupt: false,
+    stopped: false,
+    votingBarred: false,
+    voters: Object.keys(nodes),
+    learners: [],
+    nodes,
+    replayDelaysMs: [1000],
+    store: { appliedIndex: 10, activeSessions: 0, activeBytes: 0, dataFiles: 0, clients: 0 },
+    client: { connections: 0, subscriptions: 0, rejectedTotal: 0 },
+    transport: { sent: 0, received: 0, dropped: 0, rejectedTotal: 0, admittedPeers: 0 },
+  };
+}
+
+interface FakeFile {
+  replayClass: number;
+  name: string;
+  size: number;
+  readCursor: number;
+  restoredLengths: number[];
+}
+
+/** A store with `records` stored records of 100 bytes in class 0, due one second apart. */
+function fakeStore(records: number, sessions: { topic: string; bytes: number }[] = []): ConsoleSources['store'] extends () => infer S ? S : never {
+  const file: FakeFile = { replayClass: 0, name: 'data/0/f.dat', size: records * 100, readCursor: 0, restoredLengths: [100, 100] };
+  return {
+    dataFiles: () => [file],
+    recordHeaderAt: (_f: unknown, offset: number) => ({
+      length: 100,
+      isVoid: false,
+      dueMs: 1_000_000 + (offset / 100) * 1000,
+      sessionHigh: 0,
+      sessionLow: 0,
+      topicBytes: 1,
+      recordCount: 1,
+    }),
+    listSessions: () => sessions.map((s, k) => ({ id: new Uint8Array(16).fill(k), topic: s.topic, records: [], bytes: s.bytes })),
+    stats: () => ({ appliedIndex: 42 }),
+    getSession: (id: Uint8Array) =>
+      id[15] === 7 ? { id, topic: 'orders', records: [new TextEncoder().encode('first item'), Uint8Array.from([0xff, 0xfe])], bytes: 12 } : null,
+  } as never;
+}
+
+function routes(nodes: HostStatus['nodes'] = {}, store = fakeStore(3)): ConsoleRoutes {
+  return new ConsoleRoutes({
+    id: 'n1',
+    clusterId: 'test',
+    replayDelaysMs: [1000, 10_000],
+    recorder: new ConsoleRecorder(),
+    status: () => status('n1', nodes),
+    store: () => store,
+  });
+}
+
+async function reply(r: ConsoleReply | Promise<ConsoleReply> | null): Promise<ConsoleReply> {
+  expect(r).to.not.equal(null);
+  return await r!;
+}
+
+function bodyText(r: ConsoleReply): string {
+  return typeof r.body === 'string' ? r.body : r.body.toString('utf8');
+}
+
+describe('console: the chart is the Raft machine read at run time', function () {
+  it('has the four roles, follower first, and every transition the machine defines', function () {
+    const chart = raftChartJson();
+    expect(chart.states.map((s) => s.key)).to.deep.equal(['follower', 'preCandidate', 'candidate', 'leader']);
+    expect(chart.initial).to.equal('follower');
+    const machine = createRaftMachine(null as unknown as RaftCore);
+    let defined = 0;
+    for (const node of [machine.root, ...Object.values(machine.root.states)]) {
+      for (const ts of node.transitions.values()) defined += ts.length;
+      defined += node.always?.length ?? 0;
+    }
+    expect(chart.transitions).to.have.length(defined);
+    const has = (source: string, target: string | null, event: string): boolean =>
+      chart.transitions.some((t) => t.source === source && t.target === target && t.event === event);
+    expect(has('candidate', 'leader', 'always'), 'candidate -> leader once the campaign is won').to.equal(true);
+    expect(has('preCandidate', 'candidate', 'rpc.voteResp')).to.equal(true);
+    expect(has('leader', 'follower', 'tick'), 'a leader that lost its quorum steps down').to.equal(true);
+    expect(has('*', 'follower', 'rpc.vote'), 'the root adopts a newer term in any state').to.equal(true);
+    expect(chart.transitions.find((t) => t.source === 'follower' && t.event === 'tick' && t.target === 'preCandidate')?.guard).to.equal('canCampaignAtTimeout');
+  });
+
+  it('reads after and always of any machine, so a new kind of transition shows up', function () {
+    const m = setup({}).createMachine({
+      id: 'tiny',
+      initial: 'a',
+      states: { a: { after: { 500: 'b' }, on: { GO: { target: 'b', actions: 'noted' } } }, b: { always: { target: 'a', guard: 'back' } } },
+    } as never);
+    const chart = chartOf(m);
+    expect(chart.transitions).to.deep.include({ source: 'a', target: 'b', event: 'after 500', guard: null, actions: [], reenter: false });
+    expect(chart.transitions).to.deep.include({ source: 'a', target: 'b', event: 'GO', guard: null, actions: ['noted'], reenter: false });
+    expect(chart.transitions).to.deep.include({ source: 'b', target: 'a', event: 'always', guard: 'back', actions: [], reenter: false });
+  });
+});
+
+describe('console: the recorder keeps bounded rings', function () {
+  it('records a transition when the state or the term changes, with its event and peer, at most transitionsKept', function () {
+    const r = new ConsoleRecorder(() => 5000);
+    r.inspect(snapshotEvent('follower', 0, { type: 'xstate.init' }));
+    r.inspect(snapshotEvent('follower', 0, { type: 'tick' }));
+    r.inspect(snapshotEvent('preCandidate', 0, { type: 'tick' }));
+    r.inspect(snapshotEvent('candidate', 1, { type: 'rpc.voteResp', msg: { from: 'n2' } }));
+    expect(r.recentTransitions()).to.deep.equal([
+      { at: 5000, from: null, to: 'follower', event: 'xstate.init', term: 0 },
+      { at: 5000, from: 'follower', to: 'preCandidate', event: 'tick', term: 0 },
+      { at: 5000, from: 'preCandidate', to: 'candidate', event: 'rpc.voteResp', peer: 'n2', term: 1 },
+    ]);
+    for (let k = 0; k < 3 * transitionsKept; k++) r.inspect(snapshotEvent(k % 2 === 0 ? 'leader' : 'follower', 2 + k, { type: 'tick' }));
+    expect(r.recentTransitions(10_000)).to.have.length(transitionsKept);
+    expect(r.recentTransitions(10_000).at(-1)!.term).to.equal(1 + 3 * transitionsKept);
+  });
+
+  it('ignores child actors and other inspection events', function () {
+    const r = new ConsoleRecorder();
+    r.inspect({ type: '@xstate.event', rootId: 'x:0', actorRef: { sessionId: 'x:0' }, event: { type: 'tick' } } as unknown as InspectionEvent);
+    r.inspect({ ...snapshotEvent('leader', 1, { type: 'tick' }), rootId: 'other' } as InspectionEvent);
+    expect(r.recentTransitions()).to.deep.equal([]);
+  });
+
+  it('closes one sample a second with entries committed and command latency, at most samplesKept', function () {
+    let now = 10_000;
+    const r = new ConsoleRecorder(() => now);
+    r.afterTick(100);
+    r.observeCommit(0.002);
+    r.observeCommit(0.004);
+    now += 1000;
+    r.afterTick(150);
+    expect(r.recentSamples()).to.deep.equal([{ at: 11_000, committed: 50, commands: 2, latencyMeanMs: 3, latencyMaxMs: 4 }]);
+    for (let k = 0; k < samplesKept + 20; k++) {
+      now += 1000;
+      r.afterTick(150 + k);
+    }
+    expect(r.recentSamples()).to.have.length(samplesKept);
+    expect(r.recentSamples().at(-1)!.latencyMeanMs).to.equal(null);
+  });
+});
+
+describe('console: routes', function () {
+  it('serves the page with a same-origin policy, and the page, script and styles name no other host', async function () {
+    const r = routes();
+    const page = await reply(r.handle('/', new URLSearchParams()));
+    expect(page.status).to.equal(200);
+    expect(page.contentType).to.match(/^text\/html/);
+    expect(page.headers?.['content-security-policy']).to.include("default-src 'none'").and.include("script-src 'self'").and.include("connect-src 'self'");
+    const js = await reply(r.handle('/console/console.js', new URLSearchParams()));
+    const css = await reply(r.handle('/console/console.css', new URLSearchParams()));
+    expect(js.status).to.equal(200);
+    expect(js.contentType).to.match(/^text\/javascript/);
+    expect(css.contentType).to.match(/^text\/css/);
+    for (const doc of [page, js, css]) {
+      // The SVG namespace is a name, not a request.
+      const urls = bodyText(doc).match(/(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}/gi) ?? [];
+      expect(
+        urls.filter((u) => u !== 'http://www.w3.org'),
+        'no other host',
+      ).to.deep.equal([]);
+      expect(bodyText(doc)).to.not.match(/@import|fonts\.googleapis|cdn/i);
+    }
+    expect(bodyText(page)).to.include('<script type="module" src="/console/console.js"></script>');
+  });
+
+  it('escapes the node and cluster names it renders into the page', async function () {
+    const r = new ConsoleRoutes({
+      id: '<n1>',
+      clusterId: '"x"&',
+      replayDelaysMs: [],
+      recorder: new ConsoleRecorder(),
+      status: () => status('n1'),
+      store: () => fakeStore(0),
+    });
+    const page = bodyText(await reply(r.handle('/', new URLSearchParams())));
+    expect(page).to.include('&lt;n1&gt;').and.include('&quot;x&quot;&amp;');
+    expect(page).to.not.include('<n1>');
+  });
+
+  it('leaves other paths to the admin port (null)', function () {
+    const r = routes();
+    for (const p of ['/nope', '/console/nope', '/console/../status', '/console/console.js/x']) expect(r.handle(p, new URLSearchParams()), p).to.equal(null);
+  });
+
+  it('looks a session up by ID, and refuses an ID that is not 32 hex digits', async function () {
+    const r = routes();
+    const bad = await reply(r.handle('/console/session', new URLSearchParams('id=xyz')));
+    expect(bad.status).to.equal(400);
+    expect(JSON.parse(bodyText(bad)).error).to.equal('ADMIN_ERR_BAD_REQUEST');
+    expect((await reply(r.handle('/console/session', new URLSearchParams()))).status).to.equal(400);
+    const none = JSON.parse(bodyText(await reply(r.handle('/console/session', new URLSearchParams(`id=${'0'.repeat(32)}`)))));
+    expect(none).to.deep.equal({ node: 'n1', appliedIndex: 42, session: null });
+    const one = JSON.parse(bodyText(await reply(r.handle('/console/session', new URLSearchParams(`id=${'0'.repeat(31)}7`)))));
+    expect(one.session.topic).to.equal('orders');
+    expect(one.session.records).to.deep.equal([
+      { text: 'first item', bytes: 10, cut: false },
+      { base64: '//4=', bytes: 2, cut: false },
+    ]);
+  });
+
+  it('cluster.json lists a member that does not answer with the reason, not an error', async function () {
+    const nodes: HostStatus['nodes'] = {
+      n1: { role: 'leader', self: true, voter: true, raft: '127.0.0.1:1', client: '127.0.0.1:2', admin: '127.0.0.1:3' },
+      // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+      n2: { role: 'follower', self: false, voter: true, raft: '127.0.0.1:4', client: '127.0.0.1:5', admin: '127.0.0.1:9' },
+    };
+    const c = JSON.parse(bodyText(await reply(routes(nodes).handle('/console/cluster.json', new URLSearchParams()))));
+    expect(c.servedBy).to.equal('n1');
+    expect(c.nodes.n1.ok).to.equal(true);
+    expect(c.nodes.n1.view.status.role).to.equal('leader');
+    expect(c.nodes.n2).to.include({ ok: false, admin: '127.0.0.1:9' });
+  });
+
+  it('answers GET and HEAD through the admin port, and refuses other methods', async function () {
+    const r = routes();
+    const admin = new AdminHttp({
+      host: '127.0.0.1',
+      port: 0,
+      metrics: async () => ({ contentType: 'text/plain', body: '' }),
+      status: () => ({}),
+      health: () => ({ ok: true }),
+      console: (p, q) => r.handle(p, q),
+    });
+    const { port } = await admin.listen();
+    const call = (method: string, path: string): Promise<{ status: number; type: string; body: string }> =>
+      new Promise((res, rej) => {
+        const req = request({ host: '127.0.0.1', port, path, method }, (rs) => {
+          const chunks: Buffer[] = [];
+          rs.on('data', (c: Buffer) => chunks.push(c));
+          rs.on('end', () => res({ status: rs.statusCode!, type: String(rs.headers['content-type']), body: Buffer.concat(chunks).toString('utf8') }));
+        });
+        req.on('error', rej);
+        req.end();
+      });
+    try {
+      const get = await call('GET', '/');
+      expect(get.status).to.equal(200);
+      expect(get.body).to.include('sessionraft');
+      const head = await call('HEAD', '/console/chart.json');
+      expect(head).to.include({ status: 200, body: '' });
+      expect((await call('POST', '/')).status).to.equal(405);
+      expect((await call('DELETE', '/console/session?id=1')).status).to.equal(405);
+      expect((await call('GET', '/console/missing')).status).to.equal(404);
+      expect(JSON.parse((await call('GET', '/console/chart.json')).body).id).to.equal('raft');
+    } finally {
+      await new Promise<void>((res) => admin.close(res));
+    }
+  });
+});
+
+describe('console: topics view', function () {
+  it('counts scheduled sessions per replay class with their next due times and restores in flight', function () {
+    const t = topicsView(
+      'n1',
+      fakeStore(3, [
+        { topic: 'orders', bytes: 5 },
+        { topic: 'carts', bytes: 1 },
+        { topic: 'orders', bytes: 2 },
+      ]),
+      [1000, 10_000],
+      0,
+    );
+    expect(t.replayClasses).to.have.length(2);
+    expect(t.replayClasses[0]).to.deep.include({
+      replayClass: 0,
+      delayMs: 1000,
+      dataFiles: 1,
+      scheduled: 3,
+      scheduledAtLeast: false,
+      scheduledBytes: 300,
+      inFlight: 2,
+    });
+    expect(t.replayClasses[0]!.nextDueMs).to.deep.equal([1_000_000, 1_001_000, 1_002_000]);
+    expect(t.replayClasses[1]).to.deep.include({ replayClass: 1, scheduled: 0, dataFiles: 0 });
+    expect(t.topics).to.deep.equal([
+      { topic: 'orders', sessions: 2, bytes: 7 },
+      { topic: 'carts', sessions: 1, bytes: 1 },
+    ]);
+    expect(t.consumerGroups).to.deep.equal([]);
+  });
+
+  it('stops counting at scheduledCountMax and says so', function () {
+    const t = topicsView('n1', fakeStore(scheduledCountMax + 50), [1000], 0);
+    expect(t.replayClasses[0]).to.deep.include({ scheduled: scheduledCountMax, scheduledAtLeast: true });
+    expect(t.replayClasses[0]!.nextDueMs).to.have.length(5);
+  });
+});
