@@ -4,7 +4,7 @@
  *
  *   sessionraft node --id n1 --nodes n1=127.0.0.1:7001:7101:7201,... --data-dir data/n1
  *   sessionraft cluster                      # npm start: 3 local node processes and a live status table
- *   sessionraft client create orders         # every client operation; output is JSON
+ *   sessionraft client create orders         # every client operation; JSON, or a table on a terminal (bin/output.ts)
  *   sessionraft inspector                    # a relay for the Stately inspector (then: node --inspect)
  *
  * docs/operations.md is the reference (flags, environment, config file, ports, codes).
@@ -27,6 +27,8 @@ import {
   type HostConfig,
 } from '../actors/host/config.js';
 import { LocalCluster, formatTable } from './cluster.js';
+import { topicsListing } from './listings.js';
+import { membersTable, outputFormat, sessionsTable, statusTable, topicsTables, useColor, withProgress } from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
 import type { PlantedBug } from '../machines/core.js';
 import { createClient, type Delivery, type SessionraftClient } from '../transport/client/client.js';
@@ -349,6 +351,7 @@ program
 // ---- client --------------------------------------------------------------------------------------
 
 interface ClientFlags {
+  output?: string;
   endpoints?: string;
   clusterId?: string;
   timeoutMs: number;
@@ -357,7 +360,10 @@ interface ClientFlags {
 
 const client = program
   .command('client')
-  .description('run client operations against a cluster; prints JSON (errors: JSON on stderr, exit code 1)')
+  .description(
+    'run client operations against a cluster; prints JSON (errors: JSON on stderr, exit code 1); status, list and topics print a table on a terminal',
+  )
+  .addOption(outputOption())
   .option('--endpoints <list>', 'client endpoints host:port,... (SESSIONRAFT_ENDPOINTS; default the local cluster)')
   .option('--cluster-id <id>', 'refuse nodes of another cluster')
   .option('--timeout-ms <ms>', 'operation deadline across retries', int('--timeout-ms'), 10_000)
@@ -393,7 +399,17 @@ function print(v: unknown): void {
   process.stdout.write(JSON.stringify(v) + '\n');
 }
 
-async function withClient(cmd: Command, fn: (c: SessionraftClient, f: ClientFlags) => Promise<unknown>): Promise<void> {
+/** `-o, --output table|json`: a table on a terminal, JSON when piped (bin/output.ts). */
+function outputOption(): Option {
+  return new Option('-o, --output <format>', 'table or json (default: a table on a terminal, JSON when piped)').choices(['table', 'json']);
+}
+
+/** `table`, when given, prints the result for people (a terminal, or --output table). */
+async function withClient(
+  cmd: Command,
+  fn: (c: SessionraftClient, f: ClientFlags) => Promise<unknown>,
+  table?: (v: never, color: boolean) => string,
+): Promise<void> {
   const f = clientFlags(cmd);
   let c: SessionraftClient;
   try {
@@ -403,7 +419,9 @@ async function withClient(cmd: Command, fn: (c: SessionraftClient, f: ClientFlag
   }
   try {
     const out = await fn(c, f);
-    if (out !== undefined) print(out);
+    if (out !== undefined && out !== null && table !== undefined && outputFormat(f.output) === 'table') {
+      process.stdout.write(table(out as never, useColor()) + '\n');
+    } else if (out !== undefined) print(out);
     await c.close();
     process.exit(0);
   } catch (err) {
@@ -466,8 +484,12 @@ client
   .description('list active sessions (linearizable)')
   .option('--limit <n>', 'at most this many', int('--limit'))
   .action((topic: string | undefined, o: { limit?: number }, cmd: Command) =>
-    withClient(cmd, (c) => c.list({ ...(topic !== undefined ? { topic } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) })),
+    withClient(cmd, (c) => c.list({ ...(topic !== undefined ? { topic } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) }), sessionsTable),
   );
+client
+  .command('topics')
+  .description("replay classes (scheduled sessions, next due times, in flight) and active sessions per topic, from the leader's admin port (read-only)")
+  .action((_o, cmd: Command) => withClient(cmd, (c, f) => topicsListing(c, Math.min(f.timeoutMs, 5000)), topicsTables));
 client
   .command('subscribe <topic>')
   .description('print sessions restored on a topic as they come (one JSON line each) until Ctrl-C')
@@ -501,27 +523,34 @@ client
   .option('--endpoint <host:port>', 'only this node')
   .option('--digest', 'include the store digest')
   .action((o: { endpoint?: string; digest?: boolean }, cmd: Command) =>
-    withClient(cmd, async (c, f) => {
-      if (o.endpoint !== undefined) return c.status({ endpoint: o.endpoint, digest: o.digest === true });
-      const list = (f.endpoints ?? process.env.SESSIONRAFT_ENDPOINTS ?? Object.values(localNodes()).map((a) => `${a.host}:${a.clientPort}`).join(','))
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s.length > 0);
-      const out: Record<string, unknown> = {};
-      await Promise.all(
-        list.map(async (ep) => {
-          const one = createClient({ endpoints: [ep], operationTimeoutMs: Math.min(f.timeoutMs, 3000) });
-          try {
-            out[ep] = await one.status({ endpoint: ep, digest: o.digest === true });
-          } catch (err) {
-            out[ep] = { error: err instanceof ClientError ? err.code : 'CLIENT_ERR_INTERNAL', message: (err as Error).message };
-          } finally {
-            await one.close();
-          }
-        }),
-      );
-      return out;
-    }),
+    withClient(
+      cmd,
+      async (c, f) => {
+        if (o.endpoint !== undefined) {
+          const one = await c.status({ endpoint: o.endpoint, digest: o.digest === true });
+          return outputFormat(f.output) === 'table' ? { [o.endpoint]: one } : one;
+        }
+        const list = (f.endpoints ?? process.env.SESSIONRAFT_ENDPOINTS ?? Object.values(localNodes()).map((a) => `${a.host}:${a.clientPort}`).join(','))
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0);
+        const out: Record<string, unknown> = {};
+        await Promise.all(
+          list.map(async (ep) => {
+            const one = createClient({ endpoints: [ep], operationTimeoutMs: Math.min(f.timeoutMs, 3000) });
+            try {
+              out[ep] = await one.status({ endpoint: ep, digest: o.digest === true });
+            } catch (err) {
+              out[ep] = { error: err instanceof ClientError ? err.code : 'CLIENT_ERR_INTERNAL', message: (err as Error).message };
+            } finally {
+              await one.close();
+            }
+          }),
+        );
+        return out;
+      },
+      statusTable,
+    ),
   );
 
 // ---- member --------------------------------------------------------------------------------------
@@ -531,7 +560,8 @@ const member = program
   .description('cluster membership (on the leader; followers redirect): list, add a learner, promote it, remove or replace a node; prints JSON')
   .option('--endpoints <list>', 'client endpoints host:port,... (SESSIONRAFT_ENDPOINTS; default the local cluster)')
   .option('--cluster-id <id>', 'refuse nodes of another cluster')
-  .option('--timeout-ms <ms>', 'deadline of each request across retries', int('--timeout-ms'), 10_000);
+  .option('--timeout-ms <ms>', 'deadline of each request across retries', int('--timeout-ms'), 10_000)
+  .addOption(outputOption());
 
 interface CatchUpFlags {
   lagMax?: number;
@@ -542,10 +572,20 @@ function catchUpOptions(o: CatchUpFlags): { lagEntriesMax?: number; timeoutMs: n
   return { ...(o.lagMax !== undefined ? { lagEntriesMax: o.lagMax } : {}), timeoutMs: o.catchUpTimeoutMs };
 }
 
+/** A progress line for a node catching up (and the member it replaces), from the leader's member list. */
+async function catchUpProgress(c: SessionraftClient, id: string, replaced?: string): Promise<string> {
+  const v = await c.members();
+  const m = v.members[id];
+  const old = replaced === undefined ? '' : v.members[replaced] === undefined ? `; ${replaced} removed` : `; ${replaced} still a member`;
+  if (m === undefined) return `adding ${id} as a learner${old}`;
+  if (m.voter) return `${id} is a voter${old}`;
+  return `${id} catching up as a learner: match ${m.match ?? '?'} of ${v.lastIndex}, lag ${m.lag ?? '?'} entries${old}`;
+}
+
 member
   .command('list')
   .description("the configuration in force: voters, learners, each member's address and (leader's view) match and lag")
-  .action((_o, cmd: Command) => withClient(cmd, (c) => c.members()));
+  .action((_o, cmd: Command) => withClient(cmd, (c) => c.members(), membersTable));
 member
   .command('add <id> <address>')
   .description('add a node as a learner (it receives the log, does not vote); address is host:raftPort:clientPort:adminPort')
@@ -553,7 +593,11 @@ member
   .option('--lag-max <n>', 'caught up: at most this many entries behind the leader (default 1000)', int('--lag-max'))
   .option('--catch-up-timeout-ms <ms>', 'give up waiting for the catch-up after this long', int('--catch-up-timeout-ms'), 60_000)
   .action((id: string, address: string, o: CatchUpFlags & { promoteWhenCaughtUp?: boolean }, cmd: Command) =>
-    withClient(cmd, (c) => c.addLearner(id, address, o.promoteWhenCaughtUp === true ? { promoteWhenCaughtUp: catchUpOptions(o) } : {})),
+    withClient(cmd, (c) =>
+      o.promoteWhenCaughtUp === true
+        ? withProgress(c.addLearner(id, address, { promoteWhenCaughtUp: catchUpOptions(o) }), () => catchUpProgress(c, id))
+        : c.addLearner(id, address, {}),
+    ),
   );
 member
   .command('promote <id>')
@@ -569,7 +613,9 @@ member
   .description('replace member <old> (dead or alive) by node <new> at <address>: add it as a learner, promote it once caught up (if <old> votes), remove <old>; run it again to finish after a failure')
   .option('--lag-max <n>', 'caught up: at most this many entries behind the leader (default 1000)', int('--lag-max'))
   .option('--catch-up-timeout-ms <ms>', 'give up waiting for the catch-up after this long', int('--catch-up-timeout-ms'), 60_000)
-  .action((oldId: string, newId: string, address: string, o: CatchUpFlags, cmd: Command) => withClient(cmd, (c) => c.replaceMember(oldId, newId, address, catchUpOptions(o))));
+  .action((oldId: string, newId: string, address: string, o: CatchUpFlags, cmd: Command) =>
+    withClient(cmd, (c) => withProgress(c.replaceMember(oldId, newId, address, catchUpOptions(o)), () => catchUpProgress(c, newId, oldId))),
+  );
 member
   .command('remove <id>')
   .description('remove a voter or a learner (removing the leader hands leadership over first); the node stops being dialed')
