@@ -169,11 +169,22 @@ describe('console: a real browser against a live 3-node cluster (issue 19)', fun
     }
     // Topics: both topics, and the stored sessions scheduled in class 1 (10 s... in the test timing 1 s).
     await waitFor('the topics table', async () => (await page.locator('#topics-table tbody tr').count()) === 2, 8000, 100);
+    expect(await page.locator('#classes-table tbody tr').count(), 'one row per replay class').to.equal(2);
     expect(await page.locator('#topics-table tbody th').allTextContents()).to.deep.equal(['orders', 'carts']);
     expect(await page.locator('#members-table tbody tr').count()).to.equal(3);
     const hosts = new Set(requests.map((u) => new URL(u).host.replace(/:\d+$/, '')));
     expect([...hosts], `hosts the page asked: ${requests.join(' ')}`).to.deep.equal(['127.0.0.1']);
     expect(requests.some((u) => u.endsWith('/console/console.js'))).to.equal(true);
+    // A few seconds of appends, so the throughput and latency charts have something to draw.
+    const writer = createClient({ endpoints: Object.values(nodes).map((a) => `${a.host}:${a.clientPort}`) });
+    try {
+      const { id } = await writer.createSession('orders');
+      const until = Date.now() + 4000;
+      for (let k = 0; Date.now() < until; k++) await Promise.all(Array.from({ length: 8 }, (_, j) => writer.append(id, `load ${k}.${j}`)));
+    } finally {
+      await writer.close();
+    }
+    await page.waitForFunction("(document.querySelector('#chart-throughput path.series')?.getAttribute('d') ?? '').split('L').length > 4");
     await page.screenshot({ path: join(artifacts, 'console.png') });
     await page
       .locator('#machines article')
