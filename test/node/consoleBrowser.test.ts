@@ -150,7 +150,13 @@ describe('console: a real browser against a live 3-node cluster (issue 19)', fun
     const leader = (await agreedLeader([...procs.values()]))!;
     const follower = Object.keys(nodes).find((id) => id !== leader)!;
     await page.goto(`http://127.0.0.1:${nodes[follower]!.adminPort}/`);
-    await page.waitForFunction("document.querySelectorAll('#nodes-table tbody tr').length === 3 && document.querySelectorAll('#machines svg').length === 3");
+    // Polled from here: a predicate evaluated inside the page would need 'unsafe-eval', which its CSP refuses.
+    await waitFor(
+      'three nodes and three charts',
+      async () => (await page.locator('#nodes-table tbody tr').count()) === 3 && (await page.locator('#machines svg.statechart').count()) === 3,
+      10_000,
+      100,
+    );
     await waitFor('the leader shown', async () => (await page.locator('#leader-name').textContent())?.startsWith(`${leader} `), 5000, 100);
     expect(await row(leader).getAttribute('data-role')).to.equal('leader');
     expect(await row(leader).getAttribute('class')).to.include('is-leader');
@@ -184,7 +190,12 @@ describe('console: a real browser against a live 3-node cluster (issue 19)', fun
     } finally {
       await writer.close();
     }
-    await page.waitForFunction("(document.querySelector('#chart-throughput path.series')?.getAttribute('d') ?? '').split('L').length > 4");
+    await waitFor(
+      'the throughput chart drawn',
+      async () => ((await page.locator('#chart-throughput path.series').getAttribute('d')) ?? '').split('L').length > 4,
+      10_000,
+      100,
+    );
     await page.screenshot({ path: join(artifacts, 'console.png') });
     await page
       .locator('#machines article')
