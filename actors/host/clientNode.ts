@@ -21,6 +21,7 @@ export function clientNodeOf(node: SessionNode): ClientNode {
       node.planner.useEncoding(cmd, data);
       node.submit(cmd, cb);
     },
+    registerClient: (cb) => node.registerClient(cb),
     storeSession: (session, replayClass, envelope, cb) => node.storeSession(session, replayClass, envelope, cb),
     changeMembership: (change, cb) => node.changeMembership(change, cb),
     read: (cb) => node.read(cb),

@@ -1,7 +1,7 @@
 /**
  * Exactly-once for clients (Raft dissertation 6.3). ClientRegister allocates a client whose ID is
- * the register entry's ID. A command in an envelope (client, seq, ackedBelowSeq) is applied at most
- * once: the table keeps the result of every applied seq at or above the client's ackedBelowSeq and
+ * the register entry's ID and whose secret is the 16 bytes the leader drew into that entry. A
+ * command in an envelope (client, secret, seq, ackedBelowSeq) is applied at most once: the table keeps the result of every applied seq at or above the client's ackedBelowSeq and
  * answers a retry from it. The client says which results it holds (ackedBelowSeq), so the table
  * forgets those; a client with too many unacknowledged results gets SESSIONS_ERR_CLIENT_WINDOW.
  *
@@ -9,9 +9,14 @@
  * never by clock) evicted by a new registration; optionally, clients idle for more than
  * clientIdleEntriesMax entries are forgotten. A forgotten client's commands get
  * SESSIONS_ERR_CLIENT_UNKNOWN (its outcome is unknown; it must register again).
+ *
+ * IDs are guessable (term << 64 | index), so an ID alone proves nothing: an envelope whose secret is
+ * not the client's own (compared in constant time) is SESSIONS_ERR_CLIENT_AUTH and changes nothing
+ * at all (not the seq table, not ackedBelowSeq, not the LRU order), and never sees a remembered
+ * result. The check comes first, on every replica, from the table alone (deterministic).
  */
 import { assert } from '../../machines/assert.js';
-import { commandId } from '../../transport/commands/codec.js';
+import { ID_BYTES, SECRET_BYTES, commandId, secretEquals } from '../../transport/commands/codec.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import type { StoreLimits } from './options.js';
 import type { ClientSnapshot, CommandResult } from './types.js';
@@ -34,6 +39,8 @@ class Client {
   constructor(
     readonly high: number,
     readonly low: number,
+    /** SECRET_BYTES, owned by the table (a copy, never a view of an entry). */
+    readonly secret: Uint8Array,
     public lastIndex: number,
   ) {}
 
@@ -75,6 +82,7 @@ class Client {
 const clientUnknown: CommandResult = Object.freeze({ ok: false, code: ResultCode.clientUnknown, value: null });
 const seqStale: CommandResult = Object.freeze({ ok: false, code: ResultCode.seqStale, value: null });
 const clientWindow: CommandResult = Object.freeze({ ok: false, code: ResultCode.clientWindow, value: null });
+const clientAuth: CommandResult = Object.freeze({ ok: false, code: ResultCode.clientAuth, value: null });
 
 /** What to do with an enveloped command: apply it (and record its result), or answer with this. */
 type EnvelopeVerdict = { readonly apply: true; readonly client: Client } | { readonly apply: false; readonly result: CommandResult };
@@ -117,16 +125,25 @@ export class ClientTable {
     this.byLow.delete(c.low);
   }
 
-  register(high: number, low: number, index: number): CommandResult {
+  /**
+   * A new client with the secret at `data[secretAt, secretAt + SECRET_BYTES)` (the ClientRegister
+   * entry's). Its result's value is the credential: ID (16 bytes) then secret (16 bytes).
+   */
+  register(high: number, low: number, index: number, data: Uint8Array, secretAt: number): CommandResult {
     while (this.byLow.size >= this.limits.clientsMax) {
       this.evict(this.head!);
       this.evicted.lru++;
     }
     assert(!this.byLow.has(low), `client ${high}.${low} registered twice`);
-    const c = new Client(high, low, index);
+    const secret = data.slice(secretAt, secretAt + SECRET_BYTES);
+    assert(secret.length === SECRET_BYTES, `client ${high}.${low} registered without a secret`);
+    const c = new Client(high, low, secret, index);
     this.byLow.set(low, c);
     this.linkLast(c);
-    return { ok: true, code: ResultCode.ok, value: commandId(high, low) };
+    const credential = new Uint8Array(ID_BYTES + SECRET_BYTES);
+    credential.set(commandId(high, low), 0);
+    credential.set(secret, ID_BYTES);
+    return { ok: true, code: ResultCode.ok, value: credential };
   }
 
   /** Forget clients idle for more than clientIdleEntriesMax entries as of `index`. */
@@ -139,10 +156,14 @@ export class ClientTable {
     }
   }
 
-  /** Decide an enveloped command at log index `index`. */
-  check(high: number, low: number, seq: number, ackedBelowSeq: number, index: number): EnvelopeVerdict {
+  /**
+   * Decide an enveloped command at log index `index`; its secret is `data[secretAt, +SECRET_BYTES)`.
+   * An unknown client or a wrong secret is decided before anything about the client changes.
+   */
+  check(high: number, low: number, data: Uint8Array, secretAt: number, seq: number, ackedBelowSeq: number, index: number): EnvelopeVerdict {
     const c = this.byLow.get(low);
     if (c === undefined || c.high !== high) return { apply: false, result: clientUnknown };
+    if (!secretEquals(c.secret, data, secretAt)) return { apply: false, result: clientAuth };
     // Most recently active now.
     if (this.tail !== c) {
       this.unlink(c);
@@ -164,10 +185,15 @@ export class ClientTable {
     c.remember(seq, result.duplicate === true ? { ok: result.ok, code: result.code, value: result.value } : result);
   }
 
-  /** The result remembered for (client, seq): a result, 'stale' (acknowledged and forgotten), 'unknown' client, or undefined (not applied). */
-  lookup(high: number, low: number, seq: number): CommandResult | 'stale' | 'unknown' | undefined {
+  /**
+   * The result remembered for (client, seq), for the leader's gateway: a result, 'stale'
+   * (acknowledged and forgotten), 'unknown' client, 'auth' (the secret is not the client's: nothing
+   * about the client is told), or undefined (not applied). Changes nothing.
+   */
+  lookup(high: number, low: number, secret: Uint8Array, seq: number): CommandResult | 'stale' | 'unknown' | 'auth' | undefined {
     const c = this.byLow.get(low);
     if (c === undefined || c.high !== high) return 'unknown';
+    if (!secretEquals(c.secret, secret, 0)) return 'auth';
     if (seq < c.ackedBelowSeq) return 'stale';
     return c.results.get(seq);
   }
@@ -183,7 +209,7 @@ export class ClientTable {
     for (let c = this.head; c !== null; c = c.next) {
       const results: { seq: number; result: CommandResult }[] = [];
       for (const [seq, result] of c.results) results.push({ seq, result });
-      out.push({ high: c.high, low: c.low, lastIndex: c.lastIndex, ackedBelowSeq: c.ackedBelowSeq, results });
+      out.push({ high: c.high, low: c.low, secret: c.secret, lastIndex: c.lastIndex, ackedBelowSeq: c.ackedBelowSeq, results });
     }
     return out;
   }
@@ -191,7 +217,9 @@ export class ClientTable {
   load(clients: readonly ClientSnapshot[]): void {
     this.clear();
     for (const snap of clients) {
-      const c = new Client(snap.high, snap.low, snap.lastIndex);
+      if (snap.secret.length !== SECRET_BYTES)
+        throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${snap.high}.${snap.low} has a secret of ${snap.secret.length} bytes`);
+      const c = new Client(snap.high, snap.low, snap.secret.slice(), snap.lastIndex);
       c.ackedBelowSeq = snap.ackedBelowSeq;
       for (const r of snap.results) c.remember(r.seq, r.result);
       if (this.byLow.has(c.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${c.high}.${c.low} listed twice`);

@@ -23,12 +23,16 @@ export const ResultCode = {
   clientUnknown: 'SESSIONS_ERR_CLIENT_UNKNOWN',
   seqStale: 'SESSIONS_ERR_SEQ_STALE',
   clientWindow: 'SESSIONS_ERR_CLIENT_WINDOW',
+  /** The envelope's secret is not the one the client table holds for its client ID: not applied, nothing changed. */
+  clientAuth: 'SESSIONS_ERR_CLIENT_AUTH',
 } as const;
 export type ResultCode = (typeof ResultCode)[keyof typeof ResultCode] | CommandErrorCode;
 
 export const SessionsErrorCode = {
   snapshotCorrupt: 'SESSIONS_ERR_SNAPSHOT_CORRUPT',
   snapshotIndex: 'SESSIONS_ERR_SNAPSHOT_INDEX',
+  /** A manifest of an older format (version 1: clients without secrets) that this node cannot load. */
+  snapshotVersion: 'SESSIONS_ERR_SNAPSHOT_VERSION',
   configMismatch: 'SESSIONS_ERR_CONFIG_MISMATCH',
   dataCorrupt: 'SESSIONS_ERR_DATA_CORRUPT',
   dataMissing: 'SESSIONS_ERR_DATA_MISSING',
@@ -44,6 +48,8 @@ export const SessionsErrorCode = {
   plannerReset: 'SESSIONS_ERR_PLANNER_RESET',
   notLeader: 'SESSIONS_ERR_NOT_LEADER',
   sessionUnknown: 'SESSIONS_ERR_SESSION_UNKNOWN',
+  /** The leader's gateway: an envelope whose secret is not its client's (ResultCode.clientAuth when applied). */
+  clientAuth: 'SESSIONS_ERR_CLIENT_AUTH',
   storedSessionTooLarge: 'SESSIONS_ERR_STORED_SESSION_TOO_LARGE',
 } as const;
 export type SessionsErrorCode = (typeof SessionsErrorCode)[keyof typeof SessionsErrorCode];

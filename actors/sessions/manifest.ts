@@ -8,13 +8,14 @@
  *   files:   u32 n | (class u8, id 2*u64, size, readCursor, consumed u64, sealed u8,
  *                     u32 n | restored length u32*, u32 n | (start u64, end u64, count u32, hash 16)*)*
  *   sessions: u32 n | (id 2*u64, topic str, u32 n | (u32 len, bytes)*)*
- *   clients:  u32 n | (id 2*u64, lastIndex u64, ackedBelowSeq u64, u32 n | (seq u64, ok u8, code str, value)*)*
+ *   clients:  u32 n | (id 2*u64, secret 16, lastIndex u64, ackedBelowSeq u64, u32 n | (seq u64, ok u8, code str, value)*)*
  *   crc32 u32 of everything before
  *
  * Decoding validates everything (a received snapshot is input): any problem is a SessionsError
- * with code SESSIONS_ERR_SNAPSHOT_CORRUPT.
+ * with code SESSIONS_ERR_SNAPSHOT_CORRUPT. Version 2 added each client's secret (issue 14); a
+ * version 1 manifest is SESSIONS_ERR_SNAPSHOT_VERSION (its clients could never prove their IDs).
  */
-import { REPLAY_CLASSES_MAX, dataFileName, readU32BE } from '../../transport/commands/codec.js';
+import { REPLAY_CLASSES_MAX, SECRET_BYTES, dataFileName, readU32BE } from '../../transport/commands/codec.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { ByteReader, ByteWriter, ManifestFormatError } from './binary.js';
 import { ArenaSessionSnapshot } from './sessionTable.js';
@@ -22,7 +23,7 @@ import { SessionsError, SessionsErrorCode, type ResultCode } from './errors.js';
 import type { ClassMeta, ClientSnapshot, CommandResult, FileMeta, Manifest, RangeDigest, SessionSnapshot } from './types.js';
 
 const MAGIC = [0x53, 0x52, 0x4d, 0x46]; // "SRMF"
-const VERSION = 1;
+const VERSION = 2;
 
 function hexToBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >>> 1);
@@ -66,7 +67,7 @@ function sizeBound(m: Manifest): number {
     else for (const r of s.records) n += 4 + r.length;
   }
   for (const c of m.clients) {
-    n += 40;
+    n += 40 + SECRET_BYTES;
     for (const r of c.results) n += 16 + 3 * r.result.code.length + (r.result.value?.length ?? 0);
   }
   return n;
@@ -121,6 +122,7 @@ export function encodeManifest(m: Manifest): Uint8Array {
   for (const c of m.clients) {
     w.u64(c.high);
     w.u64(c.low);
+    w.raw(c.secret);
     w.u64(c.lastIndex);
     w.u64(c.ackedBelowSeq);
     w.u32(c.results.length);
@@ -144,6 +146,12 @@ function readManifest(data: Uint8Array): Manifest {
   const r = new ByteReader(body);
   for (const b of MAGIC) if (r.u8() !== b) bad('not a session store manifest');
   const version = r.u16();
+  if (version === 1) {
+    throw new SessionsError(
+      SessionsErrorCode.snapshotVersion,
+      `manifest version 1 was written before client secrets (issue 14); this node reads version ${VERSION}: start it on a fresh data directory`,
+    );
+  }
   if (version !== VERSION) bad(`manifest version ${version}`);
   const fingerprint = r.str();
   const appliedTerm = r.u64();
@@ -211,16 +219,17 @@ function readManifest(data: Uint8Array): Manifest {
     sessions.push({ high, low, topic, records });
   }
   const clients: ClientSnapshot[] = [];
-  const nClients = r.count(36);
+  const nClients = r.count(36 + SECRET_BYTES);
   for (let k = 0; k < nClients; k++) {
     const high = r.u64();
     const low = r.u64();
+    const secret = r.raw(SECRET_BYTES).slice();
     const lastIndex = r.u64();
     const ackedBelowSeq = r.u64();
     const n = r.count(12);
     const results: { seq: number; result: CommandResult }[] = [];
     for (let j = 0; j < n; j++) results.push({ seq: r.u64(), result: readResult(r) });
-    clients.push({ high, low, lastIndex, ackedBelowSeq, results });
+    clients.push({ high, low, secret, lastIndex, ackedBelowSeq, results });
   }
   if (!r.done()) bad('trailing bytes');
   return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients };

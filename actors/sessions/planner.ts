@@ -128,8 +128,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /**
  * Envelopes of the commands in flight: per client (by the low half of its ID, the index of its
- * ClientRegister entry, unique in the log; a forged ID that borrows it only makes its own command
- * wait), the seqs and how many commands carry each. Numeric keys: a string key per command was
+ * ClientRegister entry, unique in the log; an envelope without the client's secret is refused
+ * before it gets here, and one of a client not applied yet only makes its own command wait), the
+ * seqs and how many commands carry each. Numeric keys: a string key per command was
  * built, hashed and dropped on every enveloped command.
  */
 class EnvelopesInFlight {
@@ -427,7 +428,9 @@ export class Planner {
     if (env !== null) {
       const ch = readU64BE(env.client, 0);
       const cl = readU64BE(env.client, 8);
-      const seen = this.store.clientResult(ch, cl, env.seq);
+      const seen = this.store.clientResult(ch, cl, env.secret, env.seq);
+      // A forged envelope (not the client's secret) learns nothing and waits for nothing.
+      if (seen === 'auth') return { status: 'rejected', error: new SessionsError(SessionsErrorCode.clientAuth, 'the envelope does not carry this client ID\'s secret') };
       if (seen === 'stale') return { status: 'duplicate', result: { ok: false, code: ResultCode.seqStale, value: null } };
       if (typeof seen === 'object') return { status: 'duplicate', result: { ...seen, duplicate: true } };
       if (this.envelopes.has(cl, env.seq)) return null;

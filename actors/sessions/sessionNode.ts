@@ -4,8 +4,9 @@
  * compute themselves) and the replay scheduler (restores stored sessions when due). The same code
  * runs in the simulator and in node processes; the clock is injected.
  */
+import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { CommandKind, type Command, type Envelope } from '../../transport/commands/codec.js';
+import { CommandKind, SECRET_BYTES, type Command, type Envelope } from '../../transport/commands/codec.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../../machines/types.js';
 import { ProposalError } from '../raft/proposals.js';
@@ -41,6 +42,11 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
   readonly clock: () => number;
   /** The host's Raft hooks (only those SessionNode does not use itself). */
   readonly hooks?: Pick<NodeHooks, 'onMembershipChanged'>;
+  /**
+   * A new client's secret (SECRET_BYTES), drawn on the leader only, at ClientRegister; the entry
+   * carries it to every replica. Default: crypto.randomBytes (a simulator passes a seeded source).
+   */
+  readonly drawSecret?: () => Uint8Array;
 }
 
 interface Pending {
@@ -85,10 +91,12 @@ export class SessionNode {
   readonly scheduler: ReplayScheduler;
   /** Planted bug 'stale-read' (fault harness only): reads skip ReadIndex. */
   private readonly staleReads: boolean;
+  private readonly drawSecret: () => Uint8Array;
 
   constructor(opts: SessionNodeOptions) {
     const store = opts.store;
     this.store = store;
+    this.drawSecret = opts.drawSecret ?? (() => new Uint8Array(randomBytes(SECRET_BYTES)));
     this.staleReads = opts.bugs?.has('stale-read') === true;
     this.planner = new Planner({
       store,
@@ -159,21 +167,41 @@ export class SessionNode {
   }
 
   /**
-   * A client command (SessionCreate, SessionAppend, SessionRewrite, SessionDestroy,
-   * ClientRegister). Only the leader accepts it (else NOT_LEADER with the leader to try).
+   * A client command (SessionCreate, SessionAppend, SessionRewrite, SessionDestroy). Only the
+   * leader accepts it (else NOT_LEADER with the leader to try).
    */
   submit(cmd: Command, cb: CommandCallback): void {
     if (cmd.kind === CommandKind.sessionStore) return cb(new RequestError('BAD_REQUEST', 'use storeSession'));
+    if (cmd.kind === CommandKind.clientRegister) return cb(new RequestError('BAD_REQUEST', 'use registerClient (the leader draws the secret)'));
     if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
     const env: Envelope | null = 'envelope' in cmd ? cmd.envelope : null;
     if (env !== null) {
+      // The proof first: an envelope without its client's secret is refused here, before the table
+      // is asked anything (no remembered result leaks) and before it could reach the log. A client
+      // this node has not applied yet is left to apply, which checks again on every replica.
+      const seen = this.store.clientResult(readU64(env.client, 0), readU64(env.client, 8), env.secret, env.seq);
+      if (seen === 'auth') return cb(new RequestError(SessionsErrorCode.clientAuth, 'the envelope does not carry the secret of its client ID'));
       // A retry of a command already applied: answer from the client table, apply nothing.
-      const seen = this.store.clientResult(readU64(env.client, 0), readU64(env.client, 8), env.seq);
       if (seen === 'stale') return cb(null, { ok: false, code: ResultCode.seqStale, value: null });
       if (typeof seen === 'object') return cb(null, { ...seen, duplicate: true });
     }
     try {
       this.planner.submit(cmd, { cb } satisfies Pending);
+    } catch (err) {
+      cb(toRequestError(err as Error));
+    }
+  }
+
+  /**
+   * ClientRegister: the leader draws the new client's secret (replicas never draw anything: the
+   * entry carries it) and the result's value is the client's credential, ID then secret.
+   */
+  registerClient(cb: CommandCallback): void {
+    if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    const secret = this.drawSecret();
+    if (!(secret instanceof Uint8Array) || secret.length !== SECRET_BYTES) return cb(new RequestError('INTERNAL', `drawSecret gave ${String((secret as Uint8Array | undefined)?.length)} bytes, not ${SECRET_BYTES}`));
+    try {
+      this.planner.submit({ kind: CommandKind.clientRegister, secret }, { cb } satisfies Pending);
     } catch (err) {
       cb(toRequestError(err as Error));
     }

@@ -353,8 +353,12 @@ export class SessionsStore implements StateMachine {
     );
   }
 
-  clientResult(high: number, low: number, seq: number): CommandResult | 'stale' | 'unknown' | undefined {
-    return this.clients.lookup(high, low, seq);
+  /**
+   * The leader's gateway: what the client table says about (client, secret, seq) as applied so far;
+   * 'auth' when the secret is not that client's (nothing else is told). See ClientTable.lookup.
+   */
+  clientResult(high: number, low: number, secret: Uint8Array, seq: number): CommandResult | 'stale' | 'unknown' | 'auth' | undefined {
+    return this.clients.lookup(high, low, secret, seq);
   }
 
   // ---- apply --------------------------------------------------------------------------------
@@ -365,7 +369,8 @@ export class SessionsStore implements StateMachine {
     const err = parseCommand(v, e.data, this.codec);
     if (err !== null) return rejection(err);
     if (!v.hasEnvelope) return this.applyCommand(v, e);
-    const verdict = this.clients.check(v.clientHigh, v.clientLow, v.seq, v.ackedBelowSeq, e.index);
+    // The secret is compared in place (no copy): the envelope's proof that the client owns its ID.
+    const verdict = this.clients.check(v.clientHigh, v.clientLow, e.data, v.secretAt, v.seq, v.ackedBelowSeq, e.index);
     if (!verdict.apply) {
       // Not applied, but a SessionStore still fills its planned bytes (see storeSession).
       if (v.kind === CommandKind.sessionStore) this.storeSession(v, e, false);
@@ -418,7 +423,8 @@ export class SessionsStore implements StateMachine {
         return OK;
       }
       case CommandKind.clientRegister:
-        return this.clients.register(e.term, e.index, e.index);
+        // The secret the leader drew is in the entry: every replica stores the same one (none draws).
+        return this.clients.register(e.term, e.index, e.index, e.data, v.secretAt);
     }
     assert(false, `command kind ${v.kind} passed validation`);
   }

@@ -5,7 +5,10 @@ import type { ResultCode } from './errors.js';
 export interface CommandResult {
   readonly ok: boolean;
   readonly code: ResultCode;
-  /** SessionCreate, SessionRestore: the session ID; ClientRegister: the client ID; else null. */
+  /**
+   * SessionCreate, SessionRestore: the session ID; ClientRegister: the client's credential, its ID
+   * (16 bytes) followed by its secret (16 bytes); else null.
+   */
   readonly value: Uint8Array | null;
   /** Set on a retry answered from the client table (the command was not applied again). */
   readonly duplicate?: true;
@@ -55,6 +58,8 @@ export interface SessionSnapshot {
 export interface ClientSnapshot {
   readonly high: number;
   readonly low: number;
+  /** The secret the leader drew at ClientRegister (16 bytes): envelopes must carry it. */
+  readonly secret: Uint8Array;
   /** Log index of the client's last command (for LRU and idle expiry). */
   readonly lastIndex: number;
   readonly ackedBelowSeq: number;

@@ -57,9 +57,12 @@ export async function run(ctx: BenchContext): Promise<void> {
   try {
     // ClientRegister
     const clientsN = n(5_000);
-    const reg = Array.from({ length: clientsN }, () => feed.cmd({ kind: CommandKind.clientRegister }));
+    // Each with its secret (the leader draws 16 random bytes; any bytes do here).
+    const secretOf = (k: number): Uint8Array => Uint8Array.from({ length: 16 }, (_, i) => (k * 7 + i) & 0xff);
+    const reg = Array.from({ length: clientsN }, (_, k) => feed.cmd({ kind: CommandKind.clientRegister, secret: secretOf(k) }));
     report('ClientRegister', 0, timeApply(store, reg), clientsN);
     const client = commandId(1, reg[reg.length - 1]!.index);
+    const secret = secretOf(clientsN - 1);
 
     // SessionCreate
     const sessionsN = n(20_000);
@@ -86,7 +89,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       const count = n(100_000);
       const record = new Uint8Array(128).fill(0x62);
       const appends = Array.from({ length: count }, (_, k) =>
-        feed.cmd({ kind: CommandKind.sessionAppend, session: enveloped[k % enveloped.length]!, bytes: record, envelope: { client, seq: k + 1, ackedBelowSeq: Math.max(0, k - 16) } }),
+        feed.cmd({ kind: CommandKind.sessionAppend, session: enveloped[k % enveloped.length]!, bytes: record, envelope: { client, secret, seq: k + 1, ackedBelowSeq: Math.max(0, k - 16) } }),
       );
       report('SessionAppend+envelope', 128, timeApply(store, appends), count);
     }

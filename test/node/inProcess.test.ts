@@ -116,8 +116,11 @@ describe('node: in-process 3-node cluster over real sockets', function () {
     try {
       await conn.ready;
       const reg = parseCommandReply(await conn.request({ op: 'register' }, 2000));
-      const client = reg.value!;
-      const env = (seq: number) => ({ client, seq, ackedBelowSeq: seq });
+      // The credential: the client ID, then the secret the leader drew.
+      expect(reg.value).to.have.length(32);
+      const client = reg.value!.slice(0, 16);
+      const secret = reg.value!.slice(16);
+      const env = (seq: number) => ({ client, secret, seq, ackedBelowSeq: seq });
       const created = parseCommandReply(await conn.request({ op: 'create', envelope: env(1), topic: 'dups' }, 2000));
       const session = created.value!;
       const a1 = parseCommandReply(await conn.request({ op: 'append', envelope: env(2), session, bytes: Buffer.from('once') }, 2000));
@@ -133,7 +136,7 @@ describe('node: in-process 3-node cluster over real sockets', function () {
       const s = parseSessionReply(await conn.request({ op: 'get', session }, 2000));
       expect(s.records.map(text)).to.deep.equal(['once', 'twice?']);
       // A seq below ackedBelowSeq is stale.
-      const stale = parseCommandReply(await conn.request({ op: 'append', envelope: { client, seq: 1, ackedBelowSeq: 1 }, session, bytes: Buffer.from('late') }, 2000));
+      const stale = parseCommandReply(await conn.request({ op: 'append', envelope: { client, secret, seq: 1, ackedBelowSeq: 1 }, session, bytes: Buffer.from('late') }, 2000));
       expect(stale.ok).to.equal(false);
       expect(stale.code).to.equal('SESSIONS_ERR_SEQ_STALE');
     } finally {

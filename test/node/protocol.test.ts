@@ -24,7 +24,7 @@ import { freePorts, startInProcessCluster, waitFor, type InProcessCluster } from
 
 const idArb = fc.uint8Array({ minLength: 16, maxLength: 16 });
 const envArb = fc.option(
-  fc.record({ client: idArb, seq: fc.integer({ min: 1, max: 2 ** 40 }) }).map((e) => ({ client: e.client, seq: e.seq, ackedBelowSeq: Math.floor(e.seq / 2) })),
+  fc.record({ client: idArb, secret: idArb, seq: fc.integer({ min: 1, max: 2 ** 40 }) }).map((e) => ({ client: e.client, secret: e.secret, seq: e.seq, ackedBelowSeq: Math.floor(e.seq / 2) })),
   { nil: null },
 );
 const reqIdArb = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
@@ -110,13 +110,17 @@ describe('client protocol: codec', () => {
       ['reqId 0', [1, 0, 1], 'CLIENT_ERR_MALFORMED'],
       ['unknown op', [1, 1, 99], 'CLIENT_ERR_MALFORMED'],
       ['register with extra', [1, 1, 1, 5], 'CLIENT_ERR_MALFORMED'],
-      ['append with a 15-byte session', [1, 1, 3, id, 1, 0, new Uint8Array(15), new Uint8Array(1)], 'CLIENT_ERR_MALFORMED'],
-      ['seq 0 with a client', [1, 1, 6, id, 0, 0, id], 'CLIENT_ERR_MALFORMED'],
-      ['acked above seq', [1, 1, 6, id, 2, 3, id], 'CLIENT_ERR_MALFORMED'],
-      ['seq without a client', [1, 1, 6, new Uint8Array(0), 2, 0, id], 'CLIENT_ERR_MALFORMED'],
-      ['a topic that is bytes', [1, 1, 2, new Uint8Array(0), 0, 0, new Uint8Array(3)], 'CLIENT_ERR_MALFORMED'],
-      ['replay mode 2', [1, 1, 5, new Uint8Array(0), 0, 0, id, 2, 0], 'CLIENT_ERR_MALFORMED'],
-      ['a fractional seq', [1, 1, 6, id, 1.5, 0, id], 'CLIENT_ERR_MALFORMED'],
+      ['append with a 15-byte session', [1, 1, 3, id, id, 1, 0, new Uint8Array(15), new Uint8Array(1)], 'CLIENT_ERR_MALFORMED'],
+      ['seq 0 with a client', [1, 1, 6, id, id, 0, 0, id], 'CLIENT_ERR_MALFORMED'],
+      ['acked above seq', [1, 1, 6, id, id, 2, 3, id], 'CLIENT_ERR_MALFORMED'],
+      ['seq without a client', [1, 1, 6, new Uint8Array(0), new Uint8Array(0), 2, 0, id], 'CLIENT_ERR_MALFORMED'],
+      ['a secret without a client', [1, 1, 6, new Uint8Array(0), id, 0, 0, id], 'CLIENT_ERR_MALFORMED'],
+      ['a client without its secret', [1, 1, 6, id, new Uint8Array(0), 1, 0, id], 'CLIENT_ERR_MALFORMED'],
+      ['a 15-byte secret', [1, 1, 3, id, new Uint8Array(15), 1, 0, id, new Uint8Array(1)], 'CLIENT_ERR_MALFORMED'],
+      ['an envelope without a secret (the old layout)', [1, 1, 3, id, 1, 0, id, new Uint8Array(1)], 'CLIENT_ERR_MALFORMED'],
+      ['a topic that is bytes', [1, 1, 2, new Uint8Array(0), new Uint8Array(0), 0, 0, new Uint8Array(3)], 'CLIENT_ERR_MALFORMED'],
+      ['replay mode 2', [1, 1, 5, new Uint8Array(0), new Uint8Array(0), 0, 0, id, 2, 0], 'CLIENT_ERR_MALFORMED'],
+      ['a fractional seq', [1, 1, 6, id, id, 1.5, 0, id], 'CLIENT_ERR_MALFORMED'],
       ['a nested array', [1, 1, 7, [id]], 'CLIENT_ERR_MALFORMED'],
       ['member action 4', [1, 1, 13, 4, 'n4', ''], 'CLIENT_ERR_MALFORMED'],
       ['member add without an address', [1, 1, 13, 1, 'n4', ''], 'CLIENT_ERR_MALFORMED'],

@@ -14,6 +14,7 @@ import {
   encodeAppend,
   encodeCommand,
   parseCommand,
+  secretEquals,
   type Command,
   type Envelope,
 } from '../../transport/commands/codec.js';
@@ -22,10 +23,11 @@ const SAFE = Number.MAX_SAFE_INTEGER;
 const arbId = fc.tuple(fc.integer({ min: 0, max: SAFE }), fc.integer({ min: 1, max: SAFE })).map(([t, i]) => commandId(t, i));
 const arbClass = fc.integer({ min: 0, max: REPLAY_CLASSES_MAX - 1 });
 const arbRecord = fc.uint8Array({ maxLength: 300 });
+const arbSecret = fc.uint8Array({ minLength: 16, maxLength: 16 });
 const arbEnvelope: fc.Arbitrary<Envelope | null> = fc.option(
   fc
-    .tuple(arbId, fc.integer({ min: 1, max: SAFE }), fc.nat())
-    .map(([client, seq, k]) => ({ client, seq, ackedBelowSeq: k % (seq + 1) })),
+    .tuple(arbId, arbSecret, fc.integer({ min: 1, max: SAFE }), fc.nat())
+    .map(([client, secret, seq, k]) => ({ client, secret, seq, ackedBelowSeq: k % (seq + 1) })),
   { nil: null },
 );
 // Topics: printable, 1..256 UTF-8 bytes.
@@ -53,7 +55,7 @@ const arbCommand: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ kind: fc.constant(CommandKind.sessionCommit), replayClass: arbClass, file: arbId, length: arbLength }),
   fc.record({ kind: fc.constant(CommandKind.dataCreate), replayClass: arbClass }),
   fc.record({ kind: fc.constant(CommandKind.dataDelete), replayClass: arbClass, file: arbId }),
-  fc.constant({ kind: CommandKind.clientRegister } as Command),
+  fc.record({ kind: fc.constant(CommandKind.clientRegister), secret: arbSecret }),
 );
 
 function hex(b: Uint8Array): string {
@@ -81,7 +83,7 @@ describe('sessions: command codec', () => {
   it('never throws anything but CommandError on arbitrary bytes (property)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (raw, validHeader) => {
-        const data = validHeader && raw.length >= 3 ? Uint8Array.from([1, (raw[1]! % 11) + 0, raw[2]! & 1, ...raw.subarray(3)]) : raw;
+        const data = validHeader && raw.length >= 3 ? Uint8Array.from([2, (raw[1]! % 11) + 0, raw[2]! & 1, ...raw.subarray(3)]) : raw;
         try {
           decodeCommand(data);
         } catch (err) {
@@ -102,7 +104,7 @@ describe('sessions: command codec', () => {
         const err = parseCommand(v, data.subarray(0, n), defaultCodecLimits);
         // Append/rewrite may be cut inside their record and stay valid (the record is the rest).
         const recordKinds = c.kind === CommandKind.sessionAppend || c.kind === CommandKind.sessionRewrite;
-        const envelopeBytes = 'envelope' in c && c.envelope !== null ? 32 : 0;
+        const envelopeBytes = 'envelope' in c && c.envelope !== null ? 48 : 0;
         if (!(recordKinds && n >= 3 + envelopeBytes + 16)) expect(err).to.not.equal(null);
       }),
       { numRuns: 1000 },
@@ -119,28 +121,38 @@ describe('sessions: command codec', () => {
   }
 
   const limits = { topicBytesMax: 8, recordBytesMax: 16, storedRecordBytesMax: 1000 };
+  const secret = new Uint8Array(16).fill(0xa5);
+  const register: Command = { kind: CommandKind.clientRegister, secret };
+  // Envelope: client ID at 3, secret at 3 + 16, seq at 3 + 32, ackedBelowSeq at 3 + 40.
   const rejections: [string, Uint8Array, CommandErrorCode][] = [
     ['empty', new Uint8Array(0), CommandErrorCode.truncated],
-    ['two bytes', Uint8Array.of(1, 2), CommandErrorCode.truncated],
-    ['version 2', mutate({ kind: CommandKind.clientRegister }, (b) => void (b[0] = 2)), CommandErrorCode.version],
-    ['Confirm in the log', Uint8Array.of(1, 0, 0), CommandErrorCode.confirmInLog],
-    ['kind 11', Uint8Array.of(1, 11, 0), CommandErrorCode.kind],
-    ['kind 255', Uint8Array.of(1, 255, 0), CommandErrorCode.kind],
-    ['unknown flag', Uint8Array.of(1, 10, 2), CommandErrorCode.flags],
-    ['envelope on DataCreate', Uint8Array.of(1, 8, 1, ...new Uint8Array(33)), CommandErrorCode.flags],
-    ['envelope cut', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, seq: 1, ackedBelowSeq: 0 } }, (b) => b.subarray(0, 20)), CommandErrorCode.truncated],
-    ['envelope seq 0', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, seq: 1, ackedBelowSeq: 0 } }, (b) => void (b[3 + 23] = 0)), CommandErrorCode.envelope],
-    ['acked above seq', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, seq: 1, ackedBelowSeq: 1 } }, (b) => void (b[3 + 31] = 2)), CommandErrorCode.envelope],
-    ['client index 0', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: commandId(1, 1), seq: 1, ackedBelowSeq: 0 } }, (b) => void (b[3 + 15] = 0)), CommandErrorCode.id],
+    ['two bytes', Uint8Array.of(2, 2), CommandErrorCode.truncated],
+    ['version 3', mutate(register, (b) => void (b[0] = 3)), CommandErrorCode.version],
+    ['version 0', mutate(register, (b) => void (b[0] = 0)), CommandErrorCode.version],
+    ['format 1 (before client secrets)', Uint8Array.of(1, 10, 0), CommandErrorCode.formatRetired],
+    ['a format 1 enveloped append', Uint8Array.of(1, 2, 1, ...commandId(1, 2), 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, ...session, 0x61), CommandErrorCode.formatRetired],
+    ['Confirm in the log', Uint8Array.of(2, 0, 0), CommandErrorCode.confirmInLog],
+    ['kind 11', Uint8Array.of(2, 11, 0), CommandErrorCode.kind],
+    ['kind 255', Uint8Array.of(2, 255, 0), CommandErrorCode.kind],
+    ['unknown flag', Uint8Array.of(2, 10, 2), CommandErrorCode.flags],
+    ['envelope on DataCreate', Uint8Array.of(2, 8, 1, ...new Uint8Array(49)), CommandErrorCode.flags],
+    ['envelope on ClientRegister', Uint8Array.of(2, 10, 1, ...new Uint8Array(64)), CommandErrorCode.flags],
+    ['envelope cut', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 0 } }, (b) => b.subarray(0, 20)), CommandErrorCode.truncated],
+    ['envelope cut in the secret', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 0 } }, (b) => b.subarray(0, 3 + 16 + 8)), CommandErrorCode.truncated],
+    ['envelope seq 0', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 0 } }, (b) => void (b[3 + 39] = 0)), CommandErrorCode.envelope],
+    ['acked above seq', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 1 } }, (b) => void (b[3 + 47] = 2)), CommandErrorCode.envelope],
+    ['client index 0', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: commandId(1, 1), secret, seq: 1, ackedBelowSeq: 0 } }, (b) => void (b[3 + 15] = 0)), CommandErrorCode.id],
+    ['register without its secret', Uint8Array.of(2, 10, 0), CommandErrorCode.truncated],
+    ['register with 15 secret bytes', Uint8Array.of(2, 10, 0, ...new Uint8Array(15)), CommandErrorCode.truncated],
     ['session index 0', mutate({ kind: CommandKind.sessionDestroy, session: commandId(1, 1), envelope: null }, (b) => void (b[3 + 15] = 0)), CommandErrorCode.id],
     ['session term beyond 2^53', mutate({ kind: CommandKind.sessionAppend, session, bytes: new Uint8Array(1), envelope: null }, (b) => void (b[3] = 0xff)), CommandErrorCode.id],
     ['destroy with trailing byte', Uint8Array.of(...encodeCommand({ kind: CommandKind.sessionDestroy, session, envelope: null }), 0), CommandErrorCode.trailing],
-    ['register with trailing byte', Uint8Array.of(1, 10, 0, 0), CommandErrorCode.trailing],
-    ['empty topic', Uint8Array.of(1, 1, 0, 0, 0), CommandErrorCode.topicEmpty],
+    ['register with trailing byte', Uint8Array.of(2, 10, 0, ...new Uint8Array(17)), CommandErrorCode.trailing],
+    ['empty topic', Uint8Array.of(2, 1, 0, 0, 0), CommandErrorCode.topicEmpty],
     ['topic too long', encodeCommand({ kind: CommandKind.sessionCreate, topic: 'ninechars', envelope: null }), CommandErrorCode.topicTooLong],
     ['topic with a control character', encodeCommand({ kind: CommandKind.sessionCreate, topic: 'a\nb', envelope: null }), CommandErrorCode.topicInvalid],
-    ['topic not UTF-8', Uint8Array.of(1, 1, 0, 0, 2, 0xc3, 0x28), CommandErrorCode.topicInvalid],
-    ['topic cut', Uint8Array.of(1, 1, 0, 0, 5, 0x61), CommandErrorCode.truncated],
+    ['topic not UTF-8', Uint8Array.of(2, 1, 0, 0, 2, 0xc3, 0x28), CommandErrorCode.topicInvalid],
+    ['topic cut', Uint8Array.of(2, 1, 0, 0, 5, 0x61), CommandErrorCode.truncated],
     ['record too large', encodeCommand({ kind: CommandKind.sessionAppend, session, bytes: new Uint8Array(17), envelope: null }), CommandErrorCode.recordTooLarge],
     ['rewrite too large', encodeCommand({ kind: CommandKind.sessionRewrite, session, bytes: new Uint8Array(17), envelope: null }), CommandErrorCode.recordTooLarge],
     ['store class 16', mutate(store, (b) => void (b[3 + 16] = 16)), CommandErrorCode.replayClass],
@@ -151,8 +163,8 @@ describe('sessions: command codec', () => {
     ['store cut', mutate(store, (b) => b.subarray(0, b.length - 1)), CommandErrorCode.truncated],
     ['restore class 200', encodeCommand({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: 100 }).map((x, i) => (i === 3 ? 200 : x)), CommandErrorCode.replayClass],
     ['commit length 0', encodeCommand({ kind: CommandKind.sessionCommit, replayClass: 1, file, length: 0 }), CommandErrorCode.length],
-    ['DataCreate class 16', Uint8Array.of(1, 8, 0, 16), CommandErrorCode.replayClass],
-    ['DataCreate without class', Uint8Array.of(1, 8, 0), CommandErrorCode.truncated],
+    ['DataCreate class 16', Uint8Array.of(2, 8, 0, 16), CommandErrorCode.replayClass],
+    ['DataCreate without class', Uint8Array.of(2, 8, 0), CommandErrorCode.truncated],
     ['DataDelete file index 0', mutate({ kind: CommandKind.dataDelete, replayClass: 0, file: commandId(1, 1) }, (b) => void (b[4 + 15] = 0)), CommandErrorCode.id],
   ];
 
@@ -163,6 +175,40 @@ describe('sessions: command codec', () => {
       expect(() => decodeCommand(data, limits)).to.throw(CommandError).with.property('code', code);
     });
   }
+
+  it('says what a format 1 entry is: retired, written before client secrets', () => {
+    expect(() => decodeCommand(Uint8Array.of(1, 10, 0))).to.throw(CommandError, /format 1 is retired.*secret/);
+  });
+
+  it('carries the secret in the envelope and in ClientRegister, at the offsets the view gives', () => {
+    const client = commandId(4, 9);
+    const data = encodeCommand({ kind: CommandKind.sessionAppend, session, bytes: Uint8Array.of(1, 2, 3), envelope: { client, secret, seq: 7, ackedBelowSeq: 5 } });
+    expect(data[0]).to.equal(2);
+    expect(data.length).to.equal(3 + 48 + 16 + 3);
+    const v = new CommandView();
+    expect(parseCommand(v, data, limits)).to.equal(null);
+    expect([v.clientHigh, v.clientLow, v.seq, v.ackedBelowSeq, v.secretAt]).to.deep.equal([4, 9, 7, 5, 3 + 16]);
+    expect(hex(data.subarray(v.secretAt, v.secretAt + 16))).to.equal(hex(secret));
+    const reg = encodeCommand(register);
+    expect(reg.length).to.equal(3 + 16);
+    expect(parseCommand(v, reg, limits)).to.equal(null);
+    expect(hex(reg.subarray(v.secretAt, v.secretAt + 16))).to.equal(hex(secret));
+    expect(() => encodeCommand({ kind: CommandKind.clientRegister, secret: new Uint8Array(15) })).to.throw(RangeError);
+    expect(() => encodeCommand({ kind: CommandKind.sessionDestroy, session, envelope: { client, secret: new Uint8Array(0), seq: 1, ackedBelowSeq: 0 } })).to.throw(RangeError);
+  });
+
+  it('compares secrets in place, every byte (no early exit), never past the data', () => {
+    const data = Uint8Array.of(9, 9, ...secret, 9);
+    expect(secretEquals(secret, data, 2)).to.equal(true);
+    for (let k = 0; k < 16; k++) {
+      const other = secret.slice();
+      other[k] = other[k]! ^ 1;
+      expect(secretEquals(other, data, 2), `byte ${k}`).to.equal(false);
+    }
+    expect(secretEquals(secret, data, 4)).to.equal(false); // runs past the end
+    expect(secretEquals(secret, data, -1)).to.equal(false);
+    expect(secretEquals(new Uint8Array(15), data, 2)).to.equal(false);
+  });
 
   it('accepts the limits exactly', () => {
     const v = new CommandView();

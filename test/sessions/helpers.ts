@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandKind, encodeCommand, type Command } from '../../transport/commands/codec.js';
+import { CommandKind, encodeCommand, type Command, type Envelope } from '../../transport/commands/codec.js';
 import { Planner, type PlanOutcome, type Proposed } from '../../actors/sessions/planner.js';
 import { ReplayScheduler } from '../../actors/sessions/scheduler.js';
 import type { CommandResult, Delivery } from '../../actors/sessions/types.js';
@@ -86,6 +86,27 @@ export function catchUp(store: SessionsStore, log: TestLog): unknown[] {
   const from = store.appliedIndex;
   if (from >= log.lastIndex) return [];
   return [...store.apply(log.slice(from))];
+}
+
+/** A client secret for tests (the leader draws 16 random bytes; tests need them reproducible). */
+export function testSecret(seed: number): Uint8Array {
+  return Uint8Array.from({ length: 16 }, (_, i) => (seed * 73 + i * 31 + 5) & 0xff);
+}
+
+/** A registered client as tests use it: its ID, its secret, and its envelopes. */
+export interface TestClient {
+  readonly client: Uint8Array;
+  readonly secret: Uint8Array;
+  env(seq: number, ackedBelowSeq?: number): Envelope;
+}
+
+/** The client of a ClientRegister result (its value is the credential: ID 16 bytes, secret 16 bytes). */
+export function clientOf(result: { readonly value: Uint8Array | null }): TestClient {
+  const v = result.value!;
+  if (v.length !== 32) throw new Error(`a register result's value is 32 bytes, got ${v.length}`);
+  const client = v.slice(0, 16);
+  const secret = v.slice(16);
+  return { client, secret, env: (seq, ackedBelowSeq = 0) => ({ client, secret, seq, ackedBelowSeq }) };
 }
 
 export function bytes(text: string): Uint8Array {

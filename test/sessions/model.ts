@@ -24,7 +24,7 @@ import { codecLimitsOf, resolveLimits, type StoreLimits } from '../../actors/ses
 import { parseStoredSession } from '../../actors/sessions/record.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { CommandResult, Delivery } from '../../actors/sessions/types.js';
-import { TestLog, dirFiles, removeDir, sameFiles, tempDir } from './helpers.js';
+import { TestLog, dirFiles, removeDir, sameFiles, tempDir, testSecret } from './helpers.js';
 
 export const modelLimits: Partial<StoreLimits> = {
   topicBytesMax: 8,
@@ -75,6 +75,8 @@ interface MFile {
 }
 interface MClient {
   readonly id: string;
+  /** Hex of the secret its ClientRegister carried: an envelope must carry the same. */
+  readonly secret: string;
   acked: number;
   readonly results: Map<number, Res>;
 }
@@ -143,6 +145,11 @@ export class RefModel {
     if (cl === undefined) {
       if (c.kind === CommandKind.sessionStore) this.store(c, e, false);
       return err('SESSIONS_ERR_CLIENT_UNKNOWN');
+    }
+    // Not the client's secret: refused before anything about the client changes (docs/sessions.md).
+    if (hex(env.secret) !== cl.secret) {
+      if (c.kind === CommandKind.sessionStore) this.store(c, e, false);
+      return err('SESSIONS_ERR_CLIENT_AUTH');
     }
     this.clients.delete(key);
     this.clients.set(key, cl);
@@ -241,8 +248,8 @@ export class RefModel {
       case CommandKind.clientRegister: {
         while (this.clients.size >= L.clientsMax) this.clients.delete(this.clients.keys().next().value as string);
         const id = hex(commandId(e.term, e.index));
-        this.clients.set(id, { id, acked: 0, results: new Map() });
-        return ok(id);
+        this.clients.set(id, { id, secret: hex(c.secret), acked: 0, results: new Map() });
+        return ok(id + hex(c.secret));
       }
     }
     throw new Error('unreachable');
@@ -283,8 +290,12 @@ export type Op =
   | { readonly t: 'apply' | 'snapshot' | 'crash' | 'noop' | 'newTerm' };
 
 const pick = fc.nat(50);
-/** env: 0 none; 1..: which client (mod registered), odd = retry the client's last seq. */
-const env = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 12 }) });
+/**
+ * env: 0 none; 1..12: which client (mod registered), odd = retry the client's last seq; 13..18: a
+ * forgery in that client's name (its ID, another secret) with a future seq, a seq it used, or a
+ * raised ackedBelowSeq.
+ */
+const env = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 12 }) }, { weight: 1, arbitrary: fc.integer({ min: 13, max: 18 }) });
 const cls = fc.integer({ min: 0, max: 2 });
 
 export const arbOp: fc.Arbitrary<Op> = fc.oneof(
@@ -321,14 +332,23 @@ class Builder {
 
   private envelope(n: number): Envelope | null {
     if (n === 0 || this.registered.length === 0) return null;
-    const client = this.registered[Math.floor(n / 2) % this.registered.length]!;
+    // A registered client's credential: ID (32 hex digits) then secret (32 hex digits).
+    const credential = this.registered[Math.floor(n / 2) % this.registered.length]!;
+    const client = credential.slice(0, 32);
+    const secret = Buffer.from(credential.slice(32), 'hex');
     let st = this.seqs.get(client);
     if (st === undefined) this.seqs.set(client, (st = { seq: 0, acked: 0 }));
+    if (n >= 13) {
+      // The forger knows the ID (they are guessable), not the secret; it never moves the client's own seqs.
+      const wrong = secret.map((b, i) => (i === n % 16 ? b ^ 0x5a : b));
+      const seq = n % 3 === 0 ? st.seq + 1 + (n % 2) : n % 3 === 1 ? Math.max(1, st.seq) : st.seq + 50;
+      return { client: Buffer.from(client, 'hex'), secret: wrong, seq, ackedBelowSeq: n % 3 === 2 ? seq : 0 };
+    }
     if (n % 2 === 0 || st.seq === 0) {
       st.seq++;
       if (n % 4 === 0) st.acked = st.seq - 1;
     }
-    return { client: Buffer.from(client, 'hex'), seq: st.seq, ackedBelowSeq: st.acked };
+    return { client: Buffer.from(client, 'hex'), secret, seq: st.seq, ackedBelowSeq: st.acked };
   }
 
   private session(pickN: number): Uint8Array {
@@ -403,7 +423,8 @@ class Builder {
         return true;
       }
       case 'register':
-        this.push({ kind: CommandKind.clientRegister });
+        // The leader's draw, made reproducible: a secret from the entry's index.
+        this.push({ kind: CommandKind.clientRegister, secret: testSecret(this.log.lastIndex + 1) });
         return true;
       case 'drain': {
         const c = m.classes.get(op.cls);

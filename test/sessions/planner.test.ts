@@ -2,11 +2,11 @@ import { expect } from 'chai';
 import { InvariantError } from '../../machines/assert.js';
 import { CommandKind, commandId, decodeCommand, type Command } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
-import { SessionsErrorCode } from '../../actors/sessions/errors.js';
+import { SessionsErrorCode, type SessionsError } from '../../actors/sessions/errors.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { StoreLimits } from '../../actors/sessions/options.js';
 import type { Delivery } from '../../actors/sessions/types.js';
-import { Harness, bytes, text } from './helpers.js';
+import { Harness, bytes, clientOf, testSecret, text } from './helpers.js';
 
 const limits: Partial<StoreLimits> = { sessionBytesMax: 1024, recordBytesMax: 512, sessionRecordsMax: 8 };
 
@@ -187,22 +187,38 @@ describe('sessions: planner and replay scheduler', () => {
   it('answers a retried store (same client and seq) from the table, not storing twice', () => {
     const { stores: [a] } = stores(1);
     const h = new Harness([a!]);
-    const client = h.client({ kind: CommandKind.clientRegister }).value!;
+    const c = clientOf(h.client({ kind: CommandKind.clientRegister, secret: testSecret(1) }));
     const id = h.createSession('t', ['x']);
-    const envelope = { client, seq: 1, ackedBelowSeq: 0 };
+    const envelope = c.env(1);
     expect(h.planner.storeSession(id, 0, { envelope, context: 'first' }).status).to.equal('deferred'); // waits for the DataCreate
     h.settle();
     // The retry, while the store is in flight or after it was applied, is not planned again.
     const n = h.log.lastIndex;
     expect(h.planner.storeSession(id, 0, { envelope, context: 'retry' })).to.deep.equal({ status: 'duplicate', result: { ok: true, code: 'OK', value: null, duplicate: true } });
     expect(h.log.lastIndex).to.equal(n);
-    h.planner.submit({ kind: CommandKind.sessionAppend, session: id, bytes: bytes('x'), envelope: { client, seq: 2, ackedBelowSeq: 1 } });
+    h.planner.submit({ kind: CommandKind.sessionAppend, session: id, bytes: bytes('x'), envelope: c.env(2, 1) });
     h.flush();
-    h.planner.submit({ kind: CommandKind.sessionCreate, topic: 't', envelope: { client, seq: 3, ackedBelowSeq: 1 } });
-    expect(h.planner.storeSession(id, 0, { envelope: { client, seq: 2, ackedBelowSeq: 1 } })).to.deep.equal({ status: 'deferred' });
+    h.planner.submit({ kind: CommandKind.sessionCreate, topic: 't', envelope: c.env(3, 1) });
+    expect(h.planner.storeSession(id, 0, { envelope: c.env(2, 1) })).to.deep.equal({ status: 'deferred' });
     h.commit();
     h.settle();
     expect(h.outcomes.map((o) => o.outcome.status)).to.deep.equal(['duplicate']);
+  });
+
+  it("refuses a store in another client's name (its ID without its secret): no entry, no remembered result, no waiting", () => {
+    const { stores: [a] } = stores(1);
+    const h = new Harness([a!]);
+    const victim = clientOf(h.client({ kind: CommandKind.clientRegister, secret: testSecret(1) }));
+    const id = h.createSession('t', ['x']);
+    expect(h.planner.storeSession(id, 0, { envelope: victim.env(1), context: 'victim' }).status).to.equal('deferred');
+    h.settle();
+    const n = h.log.lastIndex;
+    const forged = { ...victim.env(1), secret: testSecret(2) };
+    const out = h.planner.storeSession(id, 0, { envelope: forged, context: 'forger' });
+    expect(out.status).to.equal('rejected');
+    expect((out as { error: SessionsError }).error.code).to.equal(SessionsErrorCode.clientAuth);
+    expect(h.planner.storeSession(id, 0, { envelope: { ...victim.env(9, 9), secret: testSecret(2) } }).status).to.equal('rejected');
+    expect(h.log.lastIndex, 'nothing proposed').to.equal(n);
   });
 
   it('asserts that every command on the leader goes through its planner', () => {

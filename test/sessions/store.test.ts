@@ -9,7 +9,7 @@ import { storedRecordLength } from '../../actors/sessions/record.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { CommandResult, Delivery } from '../../actors/sessions/types.js';
 import type { StoreLimits } from '../../actors/sessions/options.js';
-import { TestLog, bytes, removeDir, tempDir, text } from './helpers.js';
+import { TestLog, bytes, clientOf, removeDir, tempDir, testSecret, text } from './helpers.js';
 
 function newStore(limits: Partial<StoreLimits> = {}, fs = new MemorySessionFs()): SessionsStore {
   return new SessionsStore({ fs, limits, defer: (fn) => fn() });
@@ -141,8 +141,9 @@ describe('sessions: the store', () => {
   it('answers a retried (client, seq) from the table, not applying it twice; also after snapshot and restore', () => {
     const store = newStore({ clientResultsMax: 4 });
     const log = new TestLog();
-    const client = run(store, log, { kind: CommandKind.clientRegister }).value!;
-    const env = (seq: number, ackedBelowSeq = 0): Envelope => ({ client, seq, ackedBelowSeq });
+    const { client, secret, env } = clientOf(run(store, log, { kind: CommandKind.clientRegister, secret: testSecret(1) }));
+    expect(Buffer.from(client).toString('hex')).to.equal(Buffer.from(commandId(1, 1)).toString('hex'));
+    expect(Buffer.from(secret).toString('hex')).to.equal(Buffer.from(testSecret(1)).toString('hex'));
     const created = run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: env(1) });
     const retried = run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: env(1) });
     expect(retried).to.deep.equal({ ...created, duplicate: true });
@@ -170,7 +171,7 @@ describe('sessions: the store', () => {
     expect(run(store, log, { kind: CommandKind.sessionAppend, session: id, bytes: bytes('w'), envelope: env(7, 3) }).code).to.equal(ResultCode.clientWindow);
     expect(run(store, log, { kind: CommandKind.sessionAppend, session: id, bytes: bytes('v'), envelope: env(7, 4) }).code).to.equal('OK');
     expect(store.getSession(id)!.records.map(text)).to.deep.equal(['x', 'z', 'w', 'w', 'v']);
-    expect(run(store, log, { kind: CommandKind.sessionAppend, session: id, bytes: bytes('w'), envelope: { client: commandId(1, 999), seq: 1, ackedBelowSeq: 0 } }).code).to.equal(
+    expect(run(store, log, { kind: CommandKind.sessionAppend, session: id, bytes: bytes('w'), envelope: { client: commandId(1, 999), secret, seq: 1, ackedBelowSeq: 0 } }).code).to.equal(
       ResultCode.clientUnknown,
     );
   });
@@ -178,20 +179,20 @@ describe('sessions: the store', () => {
   it('evicts the least recently active client deterministically by log index', () => {
     const store = newStore({ clientsMax: 2 });
     const log = new TestLog();
-    const c1 = run(store, log, { kind: CommandKind.clientRegister }).value!;
-    const c2 = run(store, log, { kind: CommandKind.clientRegister }).value!;
-    run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: { client: c1, seq: 1, ackedBelowSeq: 0 } });
-    run(store, log, { kind: CommandKind.clientRegister });
-    expect(run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: { client: c2, seq: 1, ackedBelowSeq: 0 } }).code).to.equal(ResultCode.clientUnknown);
-    expect(run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: { client: c1, seq: 1, ackedBelowSeq: 0 } }).duplicate).to.equal(true);
+    const c1 = clientOf(run(store, log, { kind: CommandKind.clientRegister, secret: testSecret(1) }));
+    const c2 = clientOf(run(store, log, { kind: CommandKind.clientRegister, secret: testSecret(2) }));
+    run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: c1.env(1) });
+    run(store, log, { kind: CommandKind.clientRegister, secret: testSecret(3) });
+    expect(run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: c2.env(1) }).code).to.equal(ResultCode.clientUnknown);
+    expect(run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: c1.env(1) }).duplicate).to.equal(true);
     const idle = newStore({ clientIdleEntriesMax: 2 });
     const log2 = new TestLog();
-    const c = run(idle, log2, { kind: CommandKind.clientRegister }).value!;
+    const c = clientOf(run(idle, log2, { kind: CommandKind.clientRegister, secret: testSecret(4) }));
     log2.noop();
     log2.noop();
     log2.noop();
     idle.apply(log2.slice(1));
-    expect(run(idle, log2, { kind: CommandKind.sessionCreate, topic: 't', envelope: { client: c, seq: 1, ackedBelowSeq: 0 } }).code).to.equal(ResultCode.clientUnknown);
+    expect(run(idle, log2, { kind: CommandKind.sessionCreate, topic: 't', envelope: c.env(1) }).code).to.equal(ResultCode.clientUnknown);
   });
 
   it('delivers to subscribers after apply, in log order, without waiting for slow ones; overflow ends a subscription with a code', async () => {

@@ -28,7 +28,9 @@ const id = fc.uint8Array({ minLength: 16, maxLength: 16 });
 const data = fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 200, maxLength: 70_000 }));
 const envelope = fc.oneof(
   fc.constant(null),
-  fc.record({ client: id, seq: fc.integer({ min: 1, max: 2 ** 40 }) }).chain((e) => fc.record({ client: fc.constant(e.client), seq: fc.constant(e.seq), ackedBelowSeq: fc.integer({ min: 0, max: e.seq }) })),
+  fc
+    .record({ client: id, secret: id, seq: fc.integer({ min: 1, max: 2 ** 40 }) })
+    .chain((e) => fc.record({ client: fc.constant(e.client), secret: fc.constant(e.secret), seq: fc.constant(e.seq), ackedBelowSeq: fc.integer({ min: 0, max: e.seq }) })),
 );
 const appendReq = fc.record({
   op: fc.constantFrom('append' as const, 'rewrite' as const),
@@ -63,7 +65,7 @@ describe('client protocol fast path', () => {
         const req = r as Request;
         const frame = encodeRequest(req);
         const e = r.envelope;
-        const wire = [1, r.reqId, r.op === 'append' ? 3 : 4, e === null ? new Uint8Array(0) : e.client, e?.seq ?? 0, e?.ackedBelowSeq ?? 0, r.session, r.bytes];
+        const wire = [1, r.reqId, r.op === 'append' ? 3 : 4, e === null ? new Uint8Array(0) : e.client, e === null ? new Uint8Array(0) : e.secret, e?.seq ?? 0, e?.ackedBelowSeq ?? 0, r.session, r.bytes];
         assert.deepEqual(Buffer.from(frame), Buffer.from(strict.encode(wire)));
         const fast = tryDecodeAppendRequest(frame);
         assert.notEqual(fast, null, 'the canonical shape is taken by the fast reader');
@@ -126,9 +128,28 @@ describe('client protocol fast path', () => {
     );
   });
 
+  it('carries the envelope secret; a secret of the wrong size, or the old layout without one, is left to the general decoder, which refuses it', () => {
+    const client = new Uint8Array(16).fill(3);
+    const secret = new Uint8Array(16).fill(9);
+    const frame = encodeRequest({ op: 'append', reqId: 5, envelope: { client, secret, seq: 7, ackedBelowSeq: 6 }, session: client, bytes: new Uint8Array([1]) });
+    assert.equal(frame[0], 0x89, 'an array of 9 items');
+    const fast = tryDecodeAppendRequest(frame)!;
+    assert.deepEqual(plain(fast.envelope), plain({ client, secret, seq: 7, ackedBelowSeq: 6 }));
+    for (const bad of [
+      [1, 5, 3, client, new Uint8Array(15), 7, 6, client, new Uint8Array([1])],
+      [1, 5, 3, client, new Uint8Array(0), 7, 6, client, new Uint8Array([1])],
+      [1, 5, 3, new Uint8Array(0), secret, 0, 0, client, new Uint8Array([1])],
+      [1, 5, 3, client, 7, 6, client, new Uint8Array([1])],
+    ]) {
+      const b = Buffer.from(strict.encode(bad));
+      assert.equal(tryDecodeAppendRequest(b), null);
+      assert.deepEqual(general(() => decodeRequest(b)), { ok: false, code: 'CLIENT_ERR_MALFORMED' });
+    }
+  });
+
   it('leaves non-canonical but valid encodings to the general decoder, which accepts them', () => {
     // reqId 5 written with a 1-byte argument (0x18 0x05): valid CBOR, not minimal.
-    const frame = Buffer.from(strict.encode([1, 999, 3, new Uint8Array(0), 0, 0, new Uint8Array(16), new Uint8Array([1, 2])]));
+    const frame = Buffer.from(strict.encode([1, 999, 3, new Uint8Array(0), new Uint8Array(0), 0, 0, new Uint8Array(16), new Uint8Array([1, 2])]));
     const at = frame.indexOf(0x19, 2); // 999 is 0x19 0x03 0xe7
     const nonMinimal = Buffer.concat([frame.subarray(0, at), Buffer.from([0x1a, 0, 0, 0x03, 0xe7]), frame.subarray(at + 3)]);
     assert.equal(tryDecodeAppendRequest(nonMinimal), null);

@@ -11,20 +11,28 @@
  * It finds the leader (any endpoint answers NOT_LEADER with the leader's endpoint), follows
  * redirects, and retries with jittered backoff across endpoints until the operation's deadline.
  *
- * Exactly-once (Raft dissertation 6.3): the client registers once (ClientRegister gives its ID),
- * numbers every command (seq 1, 2, ...) and sends it with `ackedBelowSeq`, the lowest seq still
- * waiting for an answer. A timeout, a lost connection, a leader change or UNKNOWN_OUTCOME is an
- * unknown outcome: the client sends the SAME command with the SAME seq again, and the cluster
- * answers a retry of an applied command from its client table without applying it twice. It never
- * guesses an outcome. When the cluster has forgotten the client (SESSIONS_ERR_CLIENT_UNKNOWN) the
- * command is known not to have been applied; the error is returned and the next command registers
- * a new client.
+ * Exactly-once (Raft dissertation 6.3): the client registers once (ClientRegister gives its ID and
+ * its secret, which every envelope carries as the proof that the ID is this client's), numbers
+ * every command (seq 1, 2, ...) and sends it with `ackedBelowSeq`, the lowest seq still waiting for
+ * an answer. A timeout, a lost connection, a leader change or UNKNOWN_OUTCOME is an unknown outcome:
+ * the client sends the SAME command with the SAME seq again, and the cluster answers a retry of an
+ * applied command from its client table without applying it twice. It never guesses an outcome.
+ * When the cluster has forgotten the client (SESSIONS_ERR_CLIENT_UNKNOWN) on a command's only
+ * attempt, the command is known not to have been applied; the error is returned and the next command
+ * registers a new client.
+ *
+ * Honest failures (issue 14): once an attempt of a command may have reached a leader (it was written
+ * to an open connection and not answered with a refusal that says it was not proposed), the command
+ * can only fail with CLIENT_ERR_TIMEOUT (its deadline passed) or CLIENT_ERR_UNKNOWN_OUTCOME, never
+ * with a code that reads as "not applied" (NO_LEADER, UNREACHABLE...). `isRetryable(code)` says which
+ * final codes are safe to send again as a new command, `isUnknownOutcome(code)` which may have been
+ * applied.
  */
 import type { Logger } from 'pino';
 import { formatMemberAddress, parseMemberAddress, type MemberAddress } from '../wire/address.js';
 import { backoffDelayMs } from '../wire/backoff.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import { Connection, type RequestBody } from './connection.js';
+import { Connection, wasUnsent, type RequestBody } from './connection.js';
 import {
   defaultClientProtocolLimits,
   idFromHex,
@@ -41,7 +49,7 @@ import {
   type WireEnvelope,
 } from './protocol.js';
 
-export { ClientError, ClientErrorCode, isClientError } from './errors.js';
+export { ClientError, ClientErrorCode, isClientError, isRetryable, isUnknownOutcome } from './errors.js';
 
 export interface ClientOptions {
   /** Client endpoints of the cluster's nodes: `host:port` (or `ws://host:port`). At least one. */
@@ -227,6 +235,8 @@ export function normalizeEndpoint(e: string): string {
 
 interface Registration {
   readonly id: Uint8Array;
+  /** The secret the leader drew at register: every envelope carries it (the proof that `id` is ours). */
+  readonly secret: Uint8Array;
   nextSeq: number;
   readonly outstanding: Set<number>;
   /** No seq below this is outstanding (seqs are issued in increasing order). */
@@ -254,6 +264,11 @@ interface RunOptions {
   readonly endpoint?: string;
   /** The request must reach the leader (follow NOT_LEADER). */
   readonly leader: boolean;
+  /**
+   * A replicated command (it changes the store): once an attempt may have reached a leader,
+   * `uncertain` is set and no failure of the run may read as "not applied".
+   */
+  readonly command?: { uncertain: boolean };
   /** Told of every failed attempt (member changes: was an earlier outcome unknown?). */
   readonly onAttemptError?: (err: ClientError) => void;
 }
@@ -362,20 +377,27 @@ class Client implements SessionraftClient {
       reg.outstanding.add(seq);
       try {
         let attempts = 0;
+        const state = { uncertain: false };
         const reply = await this.run(
           () => {
             attempts++;
-            // Every attempt carries the same client and seq; ackedBelowSeq may only have grown.
-            return build({ client: reg.id, seq, ackedBelowSeq: ackedBelowSeq(reg) });
+            // Every attempt carries the same client, secret and seq; ackedBelowSeq may only have grown.
+            return build({ client: reg.id, secret: reg.secret, seq, ackedBelowSeq: ackedBelowSeq(reg) });
           },
           parseCommandReply,
-          { leader: true },
+          { leader: true, command: state },
         );
         if (!reply.ok) {
-          // Forgotten by the cluster (evicted): known not applied; the next command registers anew.
+          // Forgotten by the cluster (evicted): the next command registers anew.
           if (reply.code === 'SESSIONS_ERR_CLIENT_UNKNOWN' && this.reg === reg) {
             this.reg = null;
             this.registering = null;
+          }
+          // These two are decided before the client table records anything: this attempt was not
+          // applied, but an earlier one of unknown outcome may have been (before the client was
+          // forgotten), or may still be (a copy still on its way to a leader, for the window).
+          if (state.uncertain && (reply.code === 'SESSIONS_ERR_CLIENT_UNKNOWN' || reply.code === 'SESSIONS_ERR_CLIENT_WINDOW')) {
+            throw new ClientError(ClientErrorCode.unknownOutcome, `attempt ${attempts} was refused with ${reply.code}, and an earlier attempt may have been applied`);
           }
           throw new ClientError(reply.code, `the cluster applied the command and rejected it (entry ${reply.index})`);
         }
@@ -416,9 +438,11 @@ class Client implements SessionraftClient {
       // A retried ClientRegister may register twice: the spare client is never used and ages out.
       const p = this.run(() => ({ op: 'register' }) as RequestBody, parseCommandReply, { leader: true }).then((reply) => {
         if (!reply.ok || reply.value === null) throw new ClientError(reply.code, 'ClientRegister was rejected');
-        const reg: Registration = { id: reply.value, nextSeq: 1, outstanding: new Set(), low: 1 };
+        // The credential: the client ID (16 bytes) and the secret the leader drew (16 bytes).
+        if (reply.value.length !== 32) throw new ClientError(ClientErrorCode.version, `register answered ${reply.value.length} bytes, not a client ID and secret (32): a node of another version`);
+        const reg: Registration = { id: reply.value.slice(0, 16), secret: reply.value.slice(16, 32), nextSeq: 1, outstanding: new Set(), low: 1 };
         this.reg = reg;
-        this.logger?.debug({ client: idToHex(reply.value), index: reply.index }, 'client registered');
+        this.logger?.debug({ client: idToHex(reg.id), index: reply.index }, 'client registered');
         return reg;
       });
       this.registering = p;
@@ -681,16 +705,22 @@ class Client implements SessionraftClient {
     let last: ClientError | null = null;
     let failures = 0;
     let redirects = 0;
+    /** Some endpoint accepted a connection during this run (so "none accepted one" would be false). */
+    let connected = false;
+    const cmd = ro.command;
     for (;;) {
-      if (this.closed) throw new ClientError(ClientErrorCode.closed, 'the client was closed');
+      if (this.closed) throw honest(cmd, new ClientError(ClientErrorCode.closed, 'the client was closed'));
       const left = deadline - Date.now();
-      if (left <= 0) throw this.deadlineError(last);
+      if (left <= 0) throw this.deadlineError(last, connected, cmd);
       const endpoint = ro.endpoint ?? this.target;
       let retryNow = false;
+      let sent = false;
       try {
         const conn = this.connection(endpoint);
         if (!conn.isOpen) await withTimeout(conn.ready, left, () => new ClientError(ClientErrorCode.timeout, `connecting to ${endpoint}`));
+        connected = true;
         wrong.delete(endpoint);
+        sent = true;
         const body = await conn.request(build(), Math.min(this.requestTimeoutMs, Math.max(1, deadline - Date.now())));
         const out = parse(body);
         onConn?.(conn);
@@ -698,6 +728,9 @@ class Client implements SessionraftClient {
       } catch (err) {
         if (!(err instanceof ClientError)) throw err;
         last = err;
+        // Written to an open connection and not answered with a refusal that says the node did not
+        // propose it: the attempt may be in a leader's log, so the command may yet be applied.
+        if (cmd !== undefined && sent && !wasUnsent(err) && mayHaveBeenProposed(err.code)) cmd.uncertain = true;
         ro.onAttemptError?.(err);
         switch (err.code) {
           case ClientErrorCode.notLeader:
@@ -710,7 +743,7 @@ class Client implements SessionraftClient {
             break;
           case ClientErrorCode.wrongEndpoint:
             wrong.set(endpoint, err);
-            if (ro.endpoint !== undefined || this.endpoints.every((e) => wrong.has(e))) throw err;
+            if (ro.endpoint !== undefined || this.endpoints.every((e) => wrong.has(e))) throw honest(cmd, err);
             this.rotate();
             break;
           case ClientErrorCode.unreachable:
@@ -732,7 +765,7 @@ class Client implements SessionraftClient {
           case 'MEMBERSHIP_TRANSFER_IN_PROGRESS':
             break;
           default:
-            throw err; // definitive: malformed, a limit, a rejected command, a closed client
+            throw honest(cmd, err); // definitive: malformed, a limit, a rejected command, a closed client
         }
       }
       if (!retryNow) {
@@ -742,11 +775,25 @@ class Client implements SessionraftClient {
     }
   }
 
-  private deadlineError(last: ClientError | null): ClientError {
+  /**
+   * The failure when the operation's deadline passes. A command that may have reached a leader
+   * fails with TIMEOUT, whose outcome is unknown; UNREACHABLE only when no endpoint accepted a
+   * connection during the whole operation.
+   */
+  private deadlineError(last: ClientError | null, connected: boolean, cmd: { uncertain: boolean } | undefined): ClientError {
     const ms = this.operationTimeoutMs;
     if (last === null) return new ClientError(ClientErrorCode.timeout, `no attempt finished within ${ms} ms`);
-    if (last.code === ClientErrorCode.unreachable) {
+    if (cmd?.uncertain === true) {
+      return new ClientError(
+        ClientErrorCode.timeout,
+        `no definitive answer within ${ms} ms, and an attempt reached a node that may have proposed it: the command may have been applied (last: ${last.code}: ${last.detail})`,
+      );
+    }
+    if (last.code === ClientErrorCode.unreachable && !connected) {
       return new ClientError(ClientErrorCode.unreachable, `none of ${this.endpoints.join(', ')} accepted a connection within ${ms} ms (last: ${last.detail})`);
+    }
+    if (last.code === ClientErrorCode.unreachable) {
+      return new ClientError(ClientErrorCode.noLeader, `no leader answered within ${ms} ms (last: ${last.detail})`);
     }
     if (last.code === ClientErrorCode.noLeader || last.code === ClientErrorCode.notLeader) {
       return new ClientError(ClientErrorCode.noLeader, `no leader answered within ${ms} ms (last: ${last.detail})`);
@@ -768,6 +815,25 @@ class Client implements SessionraftClient {
     for (const c of this.conns.values()) c.close();
     this.conns.clear();
   }
+}
+
+/**
+ * Whether an attempt that failed with `code` may have been proposed by a leader: no answer in time,
+ * a connection lost with the request written, an outcome the node itself does not know, a failure
+ * inside the node. Every other answer from a node is a refusal before its log (NOT_LEADER, NO_LEADER,
+ * BUSY, UNAVAILABLE, a limit, a bad request).
+ */
+function mayHaveBeenProposed(code: string): boolean {
+  return code === ClientErrorCode.timeout || code === ClientErrorCode.connectionLost || code === ClientErrorCode.unknownOutcome || code === ClientErrorCode.internal;
+}
+
+/**
+ * A command's failure, told honestly: once an attempt may have been applied, a later refusal or a
+ * closed client does not make it "not applied" (CLIENT_ERR_UNKNOWN_OUTCOME, the refusal in the detail).
+ */
+function honest(cmd: { uncertain: boolean } | undefined, err: ClientError): ClientError {
+  if (cmd?.uncertain !== true || err.code === ClientErrorCode.unknownOutcome || err.code === ClientErrorCode.timeout) return err;
+  return new ClientError(ClientErrorCode.unknownOutcome, `an earlier attempt may have been applied; then ${err.code}: ${err.detail}`);
 }
 
 function normalizeEndpointSafe(e: string): string | null {

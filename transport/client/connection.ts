@@ -40,6 +40,22 @@ interface Pending {
 
 const UNCLAIMED_MAX = 1024;
 
+/**
+ * Errors of requests that never left this side (the connection was closed, no slot freed up in
+ * time, the write failed): the node cannot have seen them, so a command's outcome stays known.
+ */
+const unsentErrors = new WeakSet<ClientError>();
+
+function unsent(err: ClientError): ClientError {
+  unsentErrors.add(err);
+  return err;
+}
+
+/** Whether `err` rejected a request that was never written to the node (see `request`). */
+export function wasUnsent(err: unknown): boolean {
+  return err instanceof ClientError && unsentErrors.has(err);
+}
+
 const unreachableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
 export class Connection {
@@ -194,14 +210,14 @@ export class Connection {
    * `timeoutMs` (the request may still be executed: for commands that is an unknown outcome).
    */
   async request(body: RequestBody, timeoutMs: number): Promise<readonly unknown[]> {
-    if (this.closed) throw new ClientError(ClientErrorCode.connectionLost, `connection to ${this.endpoint} is closed`);
+    if (this.closed) throw unsent(new ClientError(ClientErrorCode.connectionLost, `connection to ${this.endpoint} is closed`));
     const deadline = Date.now() + timeoutMs;
     while (this.pending.size >= this.inflightMax) {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
-      if (this.closed) throw new ClientError(ClientErrorCode.connectionLost, `connection to ${this.endpoint} is closed`);
+      if (this.closed) throw unsent(new ClientError(ClientErrorCode.connectionLost, `connection to ${this.endpoint} is closed`));
     }
     const left = deadline - Date.now();
-    if (left <= 0) throw new ClientError(ClientErrorCode.timeout, `no free request slot on ${this.endpoint} within ${timeoutMs} ms`);
+    if (left <= 0) throw unsent(new ClientError(ClientErrorCode.timeout, `no free request slot on ${this.endpoint} within ${timeoutMs} ms`));
     const reqId = this.nextReqId++;
     const frame = encodeRequest({ ...body, reqId } as Request);
     return new Promise((resolve, reject) => {
@@ -218,7 +234,7 @@ export class Connection {
           this.pending.delete(reqId);
           if (p.timer !== null) clearTimeout(p.timer);
           this.freeSlot();
-          reject(new ClientError(ClientErrorCode.connectionLost, `send to ${this.endpoint} failed: ${err.message}`));
+          reject(unsent(new ClientError(ClientErrorCode.connectionLost, `send to ${this.endpoint} failed: ${err.message}`)));
         }
       });
     });

@@ -36,10 +36,18 @@ export const ClientErrorCode = {
   subscriberStalled: 'CLIENT_ERR_SUBSCRIBER_STALLED',
   /** A bug in the node (logged there). */
   internal: 'CLIENT_ERR_INTERNAL',
+  /**
+   * The envelope's secret is not the one the cluster holds for its client ID (a forged or corrupted
+   * envelope): refused, nothing changed (the store's SESSIONS_ERR_CLIENT_AUTH).
+   */
+  clientAuth: 'CLIENT_ERR_AUTH',
   // --- Raised by the client library ---
-  /** No answer within the operation's deadline. */
+  /**
+   * No definitive answer within the deadline. For a command the outcome is UNKNOWN: an attempt may
+   * have been applied (or may still be); resending it as a new command may apply it twice.
+   */
   timeout: 'CLIENT_ERR_TIMEOUT',
-  /** None of the endpoints accepted a connection. */
+  /** None of the endpoints accepted a connection (the command was never sent). */
   unreachable: 'CLIENT_ERR_UNREACHABLE',
   /** The endpoint is not a sessionraft client port (a peer or admin port, another service, another cluster). */
   wrongEndpoint: 'CLIENT_ERR_WRONG_ENDPOINT',
@@ -69,7 +77,9 @@ const clientErrorHints: Readonly<Record<string, string>> = {
   CLIENT_ERR_SUBSCRIBER_OVERFLOW: 'the subscriber fell too far behind: consume deliveries faster, then subscribe again',
   CLIENT_ERR_SUBSCRIBER_STALLED: 'the connection stopped reading its deliveries (subscriberBehindMsMax without progress): read the connection, then subscribe again',
   CLIENT_ERR_INTERNAL: 'a bug in the node: see its log',
-  CLIENT_ERR_TIMEOUT: 'no answer in time: check that a majority of the nodes is up (sessionraft client status), or raise the timeout',
+  CLIENT_ERR_AUTH: 'the envelope does not carry the secret register gave for this client ID: nothing was applied; use the credential of your own registration',
+  CLIENT_ERR_TIMEOUT:
+    'no definitive answer in time; for a command the outcome is unknown (it may have been applied): read the state back before sending it again, or raise operationTimeoutMs so the library keeps retrying with the same seq; check that a majority of the nodes is up (sessionraft client status)',
   CLIENT_ERR_UNREACHABLE: 'no endpoint accepted a connection: check the endpoints (host:port of client ports) and that the nodes run',
   CLIENT_ERR_WRONG_ENDPOINT: 'the endpoint is not a sessionraft client port: use the clientPort of each node, not its raft or admin port',
   CLIENT_ERR_CLOSED: 'the client was closed: create a new one',
@@ -78,6 +88,7 @@ const clientErrorHints: Readonly<Record<string, string>> = {
   SESSIONS_ERR_SESSION_UNKNOWN: 'no active session has this ID (it was stored, destroyed, or never created): check the ID',
   SESSIONS_ERR_CLIENT_UNKNOWN: 'the cluster forgot this client (evicted): the command was not applied; a new client registers again',
   SESSIONS_ERR_CLIENT_WINDOW: 'too many unacknowledged commands from this client: wait for answers before sending more',
+  SESSIONS_ERR_CLIENT_AUTH: 'the envelope does not carry the secret register gave for this client ID: nothing was applied',
   SESSIONS_ERR_TOO_MANY_SESSIONS: 'the active-session limit is reached: store or destroy sessions first',
   SESSIONS_ERR_STORE_FULL: 'the active bytes limit is reached: store or destroy sessions first',
   SESSIONS_ERR_SESSION_TOO_LARGE: 'the session would exceed sessionBytesMax: rewrite it or store it',
@@ -114,5 +125,48 @@ export class ClientError extends Error {
 
 export function isClientError(err: unknown): err is ClientError {
   return err instanceof ClientError;
+}
+
+/**
+ * Final codes of a command that was definitely NOT applied and may succeed if sent again as a new
+ * command (a new call, so a new seq): the library reports these only when no attempt could have
+ * reached a leader that proposed it, or when the cluster refused it before the log.
+ */
+const safeToResend: ReadonlySet<string> = new Set<string>([
+  'CLIENT_ERR_NOT_LEADER',
+  'CLIENT_ERR_NO_LEADER',
+  'CLIENT_ERR_UNREACHABLE',
+  'CLIENT_ERR_UNAVAILABLE',
+  'CLIENT_ERR_BUSY',
+  'CLIENT_ERR_TOO_MANY_IN_FLIGHT',
+  'CLIENT_ERR_TOO_MANY_CONNECTIONS',
+  'CLIENT_ERR_CONNECTION_LOST',
+  'SESSIONS_ERR_PLANNER_BUSY',
+  'SESSIONS_ERR_CLIENT_WINDOW',
+  'SESSIONS_ERR_CLIENT_UNKNOWN',
+]);
+
+/** Final codes of a command whose outcome is unknown: it may have been applied, or may still be. */
+const unknownOutcome: ReadonlySet<string> = new Set<string>(['CLIENT_ERR_UNKNOWN_OUTCOME', 'CLIENT_ERR_TIMEOUT']);
+
+/**
+ * Whether a command that failed with `code` (a ClientError's code, or the error itself) is safe to
+ * send again as a NEW command: it was definitely not applied, and the cause is transient (no leader
+ * yet, unreachable nodes, load, a forgotten client that the library registers anew). False for an
+ * unknown outcome (see `isUnknownOutcome`: sending it again may apply it twice) and for definitive
+ * answers (the cluster applied and rejected it, a bad request, a closed client).
+ */
+export function isRetryable(code: string | ClientError): boolean {
+  return safeToResend.has(typeof code === 'string' ? code : code.code);
+}
+
+/**
+ * Whether a command that failed with `code` may have been applied (CLIENT_ERR_UNKNOWN_OUTCOME,
+ * CLIENT_ERR_TIMEOUT). Do not send it again as a new command: read the state back (get), or give
+ * the library a longer operationTimeoutMs so that it keeps retrying with the same seq, which the
+ * cluster answers from its client table if it was applied.
+ */
+export function isUnknownOutcome(code: string | ClientError): boolean {
+  return unknownOutcome.has(typeof code === 'string' ? code : code.code);
 }
 

@@ -12,6 +12,7 @@
  */
 const V = 1;
 const ID_BYTES = 16;
+const SECRET_BYTES = 16;
 const OP_APPEND = 3;
 const OP_REWRITE = 4;
 const KIND_RESULT = 0;
@@ -73,18 +74,20 @@ function asciiLength(s: string): number {
 }
 
 /**
- * `[1, reqId, 3|4, client, seq, acked, session, bytes]` (append or rewrite). `client` is empty
- * (and seq = acked = 0) without an envelope.
+ * `[1, reqId, 3|4, client, secret, seq, acked, session, bytes]` (append or rewrite). `client` and
+ * `secret` are empty (and seq = acked = 0) without an envelope. One allocation: the frame.
  */
-export function encodeAppendRequest(reqId: number, op: 3 | 4, client: Uint8Array, seq: number, acked: number, session: Uint8Array, data: Uint8Array): Uint8Array {
-  const size = 1 + 1 + uintSize(reqId) + 1 + headSize(client.length) + client.length + uintSize(seq) + uintSize(acked) + headSize(session.length) + session.length + headSize(data.length) + data.length;
+export function encodeAppendRequest(reqId: number, op: 3 | 4, client: Uint8Array, secret: Uint8Array, seq: number, acked: number, session: Uint8Array, data: Uint8Array): Uint8Array {
+  const size =
+    1 + 1 + uintSize(reqId) + 1 + headSize(client.length) + client.length + headSize(secret.length) + secret.length + uintSize(seq) + uintSize(acked) + headSize(session.length) + session.length + headSize(data.length) + data.length;
   const out = Buffer.allocUnsafe(size);
   let pos = 0;
-  out[pos++] = 0x88;
+  out[pos++] = 0x89;
   out[pos++] = V;
   pos = putUint(out, pos, reqId);
   out[pos++] = op;
   pos = putBytes(out, pos, client);
+  pos = putBytes(out, pos, secret);
   pos = putUint(out, pos, seq);
   pos = putUint(out, pos, acked);
   pos = putBytes(out, pos, session);
@@ -235,7 +238,7 @@ const EMPTY = new Uint8Array(0);
 interface AppendRequest {
   readonly op: 'append' | 'rewrite';
   readonly reqId: number;
-  readonly envelope: { readonly client: Uint8Array; readonly seq: number; readonly ackedBelowSeq: number } | null;
+  readonly envelope: { readonly client: Uint8Array; readonly secret: Uint8Array; readonly seq: number; readonly ackedBelowSeq: number } | null;
   readonly session: Uint8Array;
   readonly bytes: Uint8Array;
 }
@@ -246,13 +249,14 @@ interface AppendRequest {
  * the same messages, once the shape is recognized.
  */
 export function tryDecodeAppendRequest(frame: Uint8Array): AppendRequest | null {
-  if (frame.length < 8 || frame[0] !== 0x88 || frame[1] !== V) return null;
+  if (frame.length < 9 || frame[0] !== 0x89 || frame[1] !== V) return null;
   const r = new Reader(frame);
   r.pos = 2;
   const reqId = r.uint();
   const opCode = r.arg(0);
   if (!r.ok || (opCode !== OP_APPEND && opCode !== OP_REWRITE)) return null;
   const client = r.bytes();
+  const secret = r.bytes();
   const seq = r.uint();
   const acked = r.uint();
   const session = r.bytes();
@@ -261,11 +265,11 @@ export function tryDecodeAppendRequest(frame: Uint8Array): AppendRequest | null 
   // Defer to the general path for anything it would reject, so that its message is the one sent.
   if (reqId < 1 || session.length !== ID_BYTES) return null;
   if (client.length === 0) {
-    if (seq !== 0 || acked !== 0) return null;
+    if (secret.length !== 0 || seq !== 0 || acked !== 0) return null;
     return { op: opCode === OP_APPEND ? 'append' : 'rewrite', reqId, envelope: null, session, bytes: data };
   }
-  if (client.length !== ID_BYTES || seq < 1 || acked > seq) return null;
-  return { op: opCode === OP_APPEND ? 'append' : 'rewrite', reqId, envelope: { client, seq, ackedBelowSeq: acked }, session, bytes: data };
+  if (client.length !== ID_BYTES || secret.length !== SECRET_BYTES || seq < 1 || acked > seq) return null;
+  return { op: opCode === OP_APPEND ? 'append' : 'rewrite', reqId, envelope: { client, secret, seq, ackedBelowSeq: acked }, session, bytes: data };
 }
 
 /**

@@ -18,7 +18,7 @@ export interface NodeRequestError {
 export interface NodeCommandResult {
   readonly ok: boolean;
   readonly code: string;
-  /** SessionCreate, SessionRestore: the session ID; ClientRegister: the client ID; else null. */
+  /** SessionCreate, SessionRestore: the session ID; ClientRegister: the client's credential (ID 16 bytes, secret 16 bytes); else null. */
   readonly value: Uint8Array | null;
   /** Answered from the client table (the command was not applied again). */
   readonly duplicate?: true;
@@ -64,6 +64,8 @@ export interface ClientNode {
   readonly topicBytesMax: number;
   /** Proposes an already validated command; `data` is its encoding (reused, not encoded again). */
   submit(cmd: Command, data: Uint8Array, cb: NodeCommandCallback): void;
+  /** ClientRegister: the leader draws the client's secret; the result's value is the credential (ID, secret). */
+  registerClient(cb: NodeCommandCallback): void;
   storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: NodeCommandCallback): void;
   changeMembership(change: MembershipChange, cb: (err: NodeRequestError | null, entry?: Entry) => void): void;
   /** A linearizable read barrier (ReadIndex): `cb(null)` once this node has applied up to it. */

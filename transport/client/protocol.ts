@@ -9,12 +9,12 @@
  * Requests (client -> node), `reqId` a positive integer unique among the connection's requests in
  * flight:
  *
- *   [1, reqId, 1]                                                register      -> command result
- *   [1, reqId, 2, client, seq, acked, topic]                     create        -> command result
- *   [1, reqId, 3, client, seq, acked, session, bytes]            append        -> command result
- *   [1, reqId, 4, client, seq, acked, session, bytes]            rewrite       -> command result
- *   [1, reqId, 5, client, seq, acked, session, mode, value]      store (mode 0: value is the replay class; 1: a delay in ms)
- *   [1, reqId, 6, client, seq, acked, session]                   destroy       -> command result
+ *   [1, reqId, 1]                                                register      -> command result (value: client ID 16 | secret 16)
+ *   [1, reqId, 2, client, secret, seq, acked, topic]             create        -> command result
+ *   [1, reqId, 3, client, secret, seq, acked, session, bytes]    append        -> command result
+ *   [1, reqId, 4, client, secret, seq, acked, session, bytes]    rewrite       -> command result
+ *   [1, reqId, 5, client, secret, seq, acked, session, mode, value]  store (mode 0: value is the replay class; 1: a delay in ms)
+ *   [1, reqId, 6, client, secret, seq, acked, session]           destroy       -> command result
  *   [1, reqId, 7, session]                                       get (linearizable: ReadIndex)
  *   [1, reqId, 8, topic, limit]                                  list (linearizable; topic '' = all)
  *   [1, reqId, 9, topic]                                         subscribe     -> [subId]
@@ -25,9 +25,10 @@
  *                                                                1 add a learner (address host:raftPort:clientPort:adminPort),
  *                                                                2 promote a learner, 3 remove (address '')
  *
- * `client, seq, acked` is the exactly-once envelope (dissertation 6.3): the client ID from
- * register, the command's number (a retry reuses it), and "I hold the answers of every seq below
- * this". An empty client (and seq = acked = 0) sends the command without an envelope.
+ * `client, secret, seq, acked` is the exactly-once envelope (dissertation 6.3): the client ID and
+ * secret from register (the secret proves the ID is this client's: IDs are guessable), the
+ * command's number (a retry reuses it), and "I hold the answers of every seq below this". An empty
+ * client and secret (and seq = acked = 0) send the command without an envelope.
  *
  * Node -> client:
  *
@@ -37,8 +38,8 @@
  *   [1, 3, clusterId, nodeId, requestBytesMax, inflightMax]      welcome: the node's first frame on a connection
  *   [1, 4, subId, code, message]                                 the subscription ended (e.g. overflow)
  *
- * Results: command `[ok, code, value, index, term, duplicate]` (value: the new session's or
- * client's ID, else empty; index and term of the entry, 0 for a retry answered from the client
+ * Results: command `[ok, code, value, index, term, duplicate]` (value: the new session's ID, or
+ * register's client credential (ID 16 bytes then secret 16 bytes), else empty; index and term of the entry, 0 for a retry answered from the client
  * table); get/peek `[found, topic, [records], appliedIndex]`; list `[[id, topic, bytes, records, ...], truncated]`;
  * member list `[json bytes]` (the configuration in force with each member's progress), a member change
  * `[index, term]` (the configuration entry, applied when answered).
@@ -52,6 +53,7 @@ import { parseMemberAddress } from '../wire/address.js';
 
 const CLIENT_PROTOCOL_VERSION = 1;
 const ID_BYTES = 16;
+const SECRET_BYTES = 16;
 
 const Op = {
   register: 1,
@@ -201,6 +203,8 @@ const EMPTY = new Uint8Array(0);
 
 export interface WireEnvelope {
   readonly client: Uint8Array;
+  /** The client's secret from register (16 bytes). */
+  readonly secret: Uint8Array;
   readonly seq: number;
   readonly ackedBelowSeq: number;
 }
@@ -305,18 +309,21 @@ function arity(a: readonly unknown[], n: number, what: string): void {
   if (a.length !== n) malformed(`${what} must have ${n} items, got ${a.length}`);
 }
 
+/** The envelope's four items from `at`: client, secret, seq, acked. */
 function envelope(a: readonly unknown[], at: number): WireEnvelope | null {
   const client = bytes(a, at, 'client');
-  const seq = uint(a, at + 1, 'seq');
-  const acked = uint(a, at + 2, 'ackedBelowSeq');
+  const secret = bytes(a, at + 1, 'secret');
+  const seq = uint(a, at + 2, 'seq');
+  const acked = uint(a, at + 3, 'ackedBelowSeq');
   if (client.length === 0) {
-    if (seq !== 0 || acked !== 0) malformed('seq and ackedBelowSeq must be 0 without a client ID');
+    if (secret.length !== 0 || seq !== 0 || acked !== 0) malformed('secret, seq and ackedBelowSeq must be empty and 0 without a client ID');
     return null;
   }
   if (client.length !== ID_BYTES) malformed(`client must be ${ID_BYTES} bytes, got ${client.length}`);
+  if (secret.length !== SECRET_BYTES) malformed(`secret must be ${SECRET_BYTES} bytes (from register), got ${secret.length}`);
   if (seq < 1) malformed('seq must be at least 1');
   if (acked > seq) malformed('ackedBelowSeq must not exceed seq');
-  return { client, seq, ackedBelowSeq: acked };
+  return { client, secret, seq, ackedBelowSeq: acked };
 }
 
 function scan(bytesIn: Uint8Array, depthMax: number): unknown[] {
@@ -379,7 +386,7 @@ function readUintHead(bytes: Uint8Array, pos: number): { value: number; next: nu
 // ---- requests ------------------------------------------------------------------------------------
 
 function wireEnvelope(e: WireEnvelope | null): unknown[] {
-  return e === null ? [EMPTY, 0, 0] : [e.client, e.seq, e.ackedBelowSeq];
+  return e === null ? [EMPTY, EMPTY, 0, 0] : [e.client, e.secret, e.seq, e.ackedBelowSeq];
 }
 
 export function encodeRequest(r: Request): Uint8Array {
@@ -392,7 +399,7 @@ export function encodeRequest(r: Request): Uint8Array {
     case 'append':
     case 'rewrite': {
       const e = r.envelope;
-      return encodeAppendRequest(r.reqId, Op[r.op], e === null ? EMPTY : e.client, e === null ? 0 : e.seq, e === null ? 0 : e.ackedBelowSeq, r.session, r.bytes);
+      return encodeAppendRequest(r.reqId, Op[r.op], e === null ? EMPTY : e.client, e === null ? EMPTY : e.secret, e === null ? 0 : e.seq, e === null ? 0 : e.ackedBelowSeq, r.session, r.bytes);
     }
     case 'store':
       return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session, r.replay.mode === 'class' ? 0 : 1, r.replay.value]);
@@ -434,21 +441,21 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
       arity(w, 3, 'register');
       return { op, reqId };
     case 'create':
-      arity(w, 7, 'create');
-      return { op, reqId, envelope: envelope(w, 3), topic: text(w, 6, 'topic') };
+      arity(w, 8, 'create');
+      return { op, reqId, envelope: envelope(w, 3), topic: text(w, 7, 'topic') };
     case 'append':
     case 'rewrite':
-      arity(w, 8, op);
-      return { op, reqId, envelope: envelope(w, 3), session: id(w, 6, 'session'), bytes: bytes(w, 7, 'bytes') };
+      arity(w, 9, op);
+      return { op, reqId, envelope: envelope(w, 3), session: id(w, 7, 'session'), bytes: bytes(w, 8, 'bytes') };
     case 'store': {
-      arity(w, 9, 'store');
-      const mode = uint(w, 7, 'replay mode');
+      arity(w, 10, 'store');
+      const mode = uint(w, 8, 'replay mode');
       if (mode > 1) malformed('replay mode must be 0 (class) or 1 (delay in ms)');
-      return { op, reqId, envelope: envelope(w, 3), session: id(w, 6, 'session'), replay: { mode: mode === 0 ? 'class' : 'delayMs', value: uint(w, 8, 'replay') } };
+      return { op, reqId, envelope: envelope(w, 3), session: id(w, 7, 'session'), replay: { mode: mode === 0 ? 'class' : 'delayMs', value: uint(w, 9, 'replay') } };
     }
     case 'destroy':
-      arity(w, 7, 'destroy');
-      return { op, reqId, envelope: envelope(w, 3), session: id(w, 6, 'session') };
+      arity(w, 8, 'destroy');
+      return { op, reqId, envelope: envelope(w, 3), session: id(w, 7, 'session') };
     case 'get':
     case 'peek':
       arity(w, 4, op);

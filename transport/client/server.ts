@@ -331,8 +331,15 @@ export class ClientServer {
       done(encodeError(req.reqId, code, detail, leader, endpoint));
     };
     switch (req.op) {
-      case 'register':
-        return this.command(req.op, req.reqId, { kind: CommandKind.clientRegister }, done, fail);
+      case 'register': {
+        // Nothing to validate: the leader draws the secret and builds the entry.
+        const started = performance.now();
+        return node.registerClient((err, result, entry) => {
+          if (err) return this.requestFailed(err, fail);
+          this.opts.onCommandDone?.(req.op, (performance.now() - started) / 1000);
+          done(commandResultFrame(req.reqId, result!, entry));
+        });
+      }
       case 'create':
         return this.command(req.op, req.reqId, { kind: CommandKind.sessionCreate, topic: req.topic, envelope: envelopeOf(req.envelope) }, done, fail);
       case 'append':
@@ -354,6 +361,7 @@ export class ClientServer {
         const started = performance.now();
         node.storeSession(req.session, cls, envelopeOf(req.envelope), (err, result, entry) => {
           if (err) return this.requestFailed(err, fail);
+          if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
           this.opts.onCommandDone?.(req.op, (performance.now() - started) / 1000);
           done(commandResultFrame(req.reqId, result!, entry));
         });
@@ -476,6 +484,7 @@ export class ClientServer {
     const started = performance.now();
     node.submit(cmd, data, (err, result, entry) => {
       if (err) return this.requestFailed(err, fail);
+      if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
       this.opts.onCommandDone?.(op, (performance.now() - started) / 1000);
       done(commandResultFrame(reqId, result!, entry));
     });
@@ -497,12 +506,22 @@ export class ClientServer {
         return fail(ClientErrorCode.busy, err.message);
       case 'BAD_REQUEST':
         return fail(ClientErrorCode.malformed, err.message);
+      case CLIENT_AUTH:
+        return this.authFailed(fail);
       case 'INTERNAL':
         this.opts.logger?.error({ err, code: ClientErrorCode.internal }, 'request failed inside the node');
         return fail(ClientErrorCode.internal, err.message);
       default:
         return fail(err.code, err.message);
     }
+  }
+
+  /**
+   * An envelope without its client's secret, refused by the leader's gateway or by apply on every
+   * replica (SESSIONS_ERR_CLIENT_AUTH): one client code, as an error (nothing was done), counted.
+   */
+  private authFailed(fail: (code: string, detail: string) => void): void {
+    fail(ClientErrorCode.clientAuth, 'the envelope does not carry the secret of its client ID: refused, nothing changed');
   }
 
   private sessionFrame(reqId: number, session: Uint8Array): Uint8Array {
@@ -521,8 +540,11 @@ function deliveryBytes(d: NodeDelivery): number {
   return n;
 }
 
+/** The store's code for an envelope whose secret is not its client's (gateway or apply). */
+const CLIENT_AUTH = 'SESSIONS_ERR_CLIENT_AUTH';
+
 function envelopeOf(e: WireEnvelope | null): Envelope | null {
-  return e === null ? null : { client: e.client, seq: e.seq, ackedBelowSeq: e.ackedBelowSeq };
+  return e === null ? null : { client: e.client, secret: e.secret, seq: e.seq, ackedBelowSeq: e.ackedBelowSeq };
 }
 
 function commandResultFrame(reqId: number, r: NodeCommandResult, entry: Entry | undefined): Uint8Array {

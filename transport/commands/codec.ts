@@ -9,10 +9,10 @@
  *
  * Layout (big-endian):
  *
- *   0  u8   format version (1)
+ *   0  u8   format version (2; format 1, before client secrets, is retired: SESSIONS_ERR_FORMAT_RETIRED)
  *   1  u8   kind (CommandKind)
  *   2  u8   flags: bit 0 = a client envelope follows; other bits must be 0
- *   3  [envelope: client ID 16 | seq u64 | ackedBelowSeq u64]        (client kinds only)
+ *   3  [envelope: client ID 16 | client secret 16 | seq u64 | ackedBelowSeq u64]   (client kinds only)
  *      payload, by kind:
  *        sessionCreate   topicLen u16 | topic (UTF-8)
  *        sessionAppend   session 16 | record bytes (the rest of the entry)
@@ -23,16 +23,24 @@
  *        sessionCommit   class u8 | file 16 | length u32
  *        dataCreate      class u8
  *        dataDelete      class u8 | file 16
- *        clientRegister  (nothing)
+ *        clientRegister  secret 16 (drawn by the leader; every replica stores it in its client table)
+ *
+ * The envelope's secret is the client's proof that it owns its ID (IDs are guessable: term << 64 |
+ * index): every replica compares it, in constant time, with the secret its client table holds for
+ * that ID, and a mismatch changes nothing (SESSIONS_ERR_CLIENT_AUTH).
  *
  * Confirm (kind 0) is the follower's acknowledgement, carried by Raft's successful AppendResponse
  * (machines/types.ts); it never appears in the log, and decoding it from an entry is an error.
  */
 
-const COMMAND_FORMAT_VERSION = 1;
+const COMMAND_FORMAT_VERSION = 2;
+/** The format before client secrets (issue 14): its entries are refused with SESSIONS_ERR_FORMAT_RETIRED. */
+const COMMAND_FORMAT_RETIRED = 1;
 const COMMAND_HEADER_BYTES = 3;
 export const ID_BYTES = 16;
-const ENVELOPE_BYTES = ID_BYTES + 8 + 8;
+/** A client's secret: 16 random bytes drawn by the leader at ClientRegister. */
+export const SECRET_BYTES = 16;
+const ENVELOPE_BYTES = ID_BYTES + SECRET_BYTES + 8 + 8;
 
 /** Hard ceiling on replay classes: a class is one byte on the wire; 16 keeps directories few. */
 export const REPLAY_CLASSES_MAX = 16;
@@ -82,6 +90,8 @@ const FLAG_ENVELOPE = 1;
 export const CommandErrorCode = {
   truncated: 'SESSIONS_ERR_TRUNCATED',
   version: 'SESSIONS_ERR_VERSION',
+  /** Format 1 (before client secrets): its envelopes carry no proof, so they are not applied. */
+  formatRetired: 'SESSIONS_ERR_FORMAT_RETIRED',
   kind: 'SESSIONS_ERR_KIND',
   confirmInLog: 'SESSIONS_ERR_CONFIRM_IN_LOG',
   flags: 'SESSIONS_ERR_FLAGS',
@@ -128,6 +138,8 @@ export const defaultCodecLimits: CodecLimits = {
 export interface Envelope {
   /** The client's ID: the ID of the ClientRegister entry that created it. */
   readonly client: Uint8Array;
+  /** The client's secret (SECRET_BYTES), from ClientRegister's result: the proof that it owns `client`. */
+  readonly secret: Uint8Array;
   /** 1, 2, 3, ...: the client's number for this command; a retry reuses it. */
   readonly seq: number;
   /** The client holds the responses of every seq below this; the store may forget them. 0..seq. */
@@ -153,7 +165,7 @@ export type Command =
   | { readonly kind: typeof CommandKind.sessionCommit; readonly replayClass: number; readonly file: Uint8Array; readonly length: number }
   | { readonly kind: typeof CommandKind.dataCreate; readonly replayClass: number }
   | { readonly kind: typeof CommandKind.dataDelete; readonly replayClass: number; readonly file: Uint8Array }
-  | { readonly kind: typeof CommandKind.clientRegister };
+  | { readonly kind: typeof CommandKind.clientRegister; readonly secret: Uint8Array };
 
 // ---- IDs ------------------------------------------------------------------------------------
 
@@ -221,6 +233,22 @@ function writeId(buf: Uint8Array, at: number, id: Uint8Array): void {
   buf.set(id, at);
 }
 
+function writeSecret(buf: Uint8Array, at: number, secret: Uint8Array): void {
+  if (!(secret instanceof Uint8Array) || secret.length !== SECRET_BYTES) throw new RangeError(`a client secret is ${SECRET_BYTES} bytes, got ${(secret as Uint8Array | undefined)?.length}`);
+  buf.set(secret, at);
+}
+
+/**
+ * Whether `data[at, at + SECRET_BYTES)` equals `secret`, in time that does not depend on where they
+ * differ (no early exit), and without allocating: the apply loop calls it for every enveloped entry.
+ */
+export function secretEquals(secret: Uint8Array, data: Uint8Array, at: number): boolean {
+  if (secret.length !== SECRET_BYTES || at < 0 || at + SECRET_BYTES > data.length) return false;
+  let diff = 0;
+  for (let i = 0; i < SECRET_BYTES; i++) diff |= secret[i]! ^ data[at + i]!;
+  return diff === 0;
+}
+
 export { readU32 as readU32BE, readU64 as readU64BE, writeU32 as writeU32BE, writeU64 as writeU64BE };
 
 // ---- the fast, allocation-free view ---------------------------------------------------------
@@ -235,6 +263,8 @@ export class CommandView {
   hasEnvelope = false;
   clientHigh = 0;
   clientLow = 0;
+  /** Envelope (client kinds) or ClientRegister: where the secret's SECRET_BYTES start in the entry's data. */
+  secretAt = 0;
   seq = 0;
   ackedBelowSeq = 0;
   /** Session (append, rewrite, store, destroy). */
@@ -268,7 +298,7 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
   const n = data.length;
   v.kind = -1;
   if (n < COMMAND_HEADER_BYTES) return CommandErrorCode.truncated;
-  if (data[0] !== COMMAND_FORMAT_VERSION) return CommandErrorCode.version;
+  if (data[0] !== COMMAND_FORMAT_VERSION) return data[0] === COMMAND_FORMAT_RETIRED ? CommandErrorCode.formatRetired : CommandErrorCode.version;
   const kind = data[1]!;
   if (kind === CommandKind.confirm) return CommandErrorCode.confirmInLog;
   if (kind > KIND_MAX) return CommandErrorCode.kind;
@@ -283,8 +313,9 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
     v.clientHigh = readU64(data, at);
     v.clientLow = readU64(data, at + 8);
     if (!validId(v.clientHigh, v.clientLow)) return CommandErrorCode.id;
-    const seq = readU64(data, at + 16);
-    const acked = readU64(data, at + 24);
+    v.secretAt = at + ID_BYTES;
+    const seq = readU64(data, at + ID_BYTES + SECRET_BYTES);
+    const acked = readU64(data, at + ID_BYTES + SECRET_BYTES + 8);
     if (seq < 1 || acked < 0 || acked > seq) return CommandErrorCode.envelope;
     v.seq = seq;
     v.ackedBelowSeq = acked;
@@ -386,7 +417,9 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
       return n > at ? CommandErrorCode.trailing : null;
     }
     case CommandKind.clientRegister:
-      return n > at ? CommandErrorCode.trailing : null;
+      if (n < at + SECRET_BYTES) return CommandErrorCode.truncated;
+      v.secretAt = at;
+      return n > at + SECRET_BYTES ? CommandErrorCode.trailing : null;
   }
   return CommandErrorCode.kind;
 }
@@ -407,9 +440,12 @@ function idOf(high: number, low: number): Uint8Array {
 export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCodecLimits): Command {
   const v = new CommandView();
   const err = parseCommand(v, data, limits);
+  if (err === CommandErrorCode.formatRetired) {
+    throw new CommandError(err, `command format ${COMMAND_FORMAT_RETIRED} is retired: since format ${COMMAND_FORMAT_VERSION} envelopes carry the client's secret (docs/sessions.md); this log was written by an older sessionraft`);
+  }
   if (err !== null) throw new CommandError(err, `cannot decode a ${commandKindNames[v.kind] ?? 'command'} of ${data.length} bytes`);
   const envelope: Envelope | null = v.hasEnvelope
-    ? { client: idOf(v.clientHigh, v.clientLow), seq: v.seq, ackedBelowSeq: v.ackedBelowSeq }
+    ? { client: idOf(v.clientHigh, v.clientLow), secret: data.slice(v.secretAt, v.secretAt + SECRET_BYTES), seq: v.seq, ackedBelowSeq: v.ackedBelowSeq }
     : null;
   switch (v.kind) {
     case CommandKind.sessionCreate:
@@ -438,7 +474,7 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
     case CommandKind.dataDelete:
       return { kind: CommandKind.dataDelete, replayClass: v.replayClass, file: idOf(v.fileHigh, v.fileLow) };
     case CommandKind.clientRegister:
-      return { kind: CommandKind.clientRegister };
+      return { kind: CommandKind.clientRegister, secret: data.slice(v.secretAt, v.secretAt + SECRET_BYTES) };
   }
   throw new CommandError(CommandErrorCode.kind, `unknown kind ${v.kind}`);
 }
@@ -466,7 +502,7 @@ function encodedSize(c: Command, topicBytes: Uint8Array | null): number {
     case CommandKind.dataDelete:
       return base + 1 + ID_BYTES;
     case CommandKind.clientRegister:
-      return base;
+      return base + SECRET_BYTES;
   }
 }
 
@@ -493,10 +529,11 @@ export function encodeCommand(c: Command): Uint8Array {
   if (env !== null) {
     out[2] = FLAG_ENVELOPE;
     writeId(out, at, env.client);
+    writeSecret(out, at + ID_BYTES, env.secret);
     checkU64(env.seq, 'seq');
     checkU64(env.ackedBelowSeq, 'ackedBelowSeq');
-    writeU64(out, at + 16, env.seq);
-    writeU64(out, at + 24, env.ackedBelowSeq);
+    writeU64(out, at + ID_BYTES + SECRET_BYTES, env.seq);
+    writeU64(out, at + ID_BYTES + SECRET_BYTES + 8, env.ackedBelowSeq);
     at += ENVELOPE_BYTES;
   }
   switch (c.kind) {
@@ -547,6 +584,7 @@ export function encodeCommand(c: Command): Uint8Array {
       writeId(out, at + 1, c.file);
       break;
     case CommandKind.clientRegister:
+      writeSecret(out, at, c.secret);
       break;
   }
   return out;
