@@ -98,6 +98,7 @@ interface NodeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  clusterSecretFile?: string;
   /** Hidden, fault harness only (test/chaos): planted bugs, clock offset. */
   plant?: string;
   clockOffsetMs?: string;
@@ -132,6 +133,7 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
     if (f.tlsCert === undefined || f.tlsKey === undefined || f.tlsCa === undefined) throw new ConfigError('--tls-cert, --tls-key and --tls-ca go together');
     out.tls = { certFile: f.tlsCert, keyFile: f.tlsKey, caFile: f.tlsCa };
   }
+  if (f.clusterSecretFile !== undefined) out.clusterSecretFile = f.clusterSecretFile;
   return out;
 }
 
@@ -157,7 +159,11 @@ function addNodeFlags(c: Command): Command {
     .option('--inspect [url]', 'send XState inspection events to a Stately inspector relay (default ws://localhost:8080; start one with `sessionraft inspector`)')
     .option('--inspect-file <path>', 'append XState inspection events to a file as JSON lines')
     .option('--inspect-ticks', 'include tick events in inspection (many)')
-    .option('--insecure', 'allow non-loopback addresses without TLS between peers and without authentication on client/admin ports')
+    .option(
+      '--cluster-secret-file <file>',
+      'the cluster secret (16-1024 raw bytes, mode 0600; `sessionraft cluster` writes <data>/cluster-secret): peers prove it to each other in every handshake (SESSIONRAFT_CLUSTER_SECRET_FILE)',
+    )
+    .option('--insecure', 'run without peer authentication (no --cluster-secret-file, no TLS), and allow non-loopback addresses without TLS between peers and without authentication on client/admin ports')
     .option('--tls-cert <file>', 'this node certificate (PEM) for mutual TLS between peers')
     .option('--tls-key <file>', 'its key (PEM)')
     .option('--tls-ca <file>', 'the cluster CA (PEM)')
@@ -275,7 +281,7 @@ program
     const t0 = Date.now();
     cluster.start();
     const endpoints = ids.map((id) => `${nodes[id]!.host}:${nodes[id]!.clientPort}`).join(',');
-    process.stdout.write(`started ${ids.length} nodes (data under ${resolve(f.data)}); waiting for a leader...\n`);
+    process.stdout.write(`started ${ids.length} nodes (data under ${resolve(f.data)}; peers authenticate with the cluster secret ${cluster.secretFile()}); waiting for a leader...\n`);
     let stopping = false;
     const shutdown = async (code: number): Promise<never> => {
       if (stopping) process.exit(code);

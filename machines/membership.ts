@@ -41,7 +41,8 @@ function validateMembership(m: Membership): void {
 export function encodeMembership(m: Membership): Uint8Array {
   validateMembership(m);
   const all = [...m.voters, ...m.learners];
-  const addr = (id: NodeId): string => m.addresses?.[id] ?? '';
+  // Own properties only: an ID named like a property of Object.prototype must not read it.
+  const addr = (id: NodeId): string => (m.addresses !== undefined && Object.hasOwn(m.addresses, id) ? m.addresses[id]! : '');
   let bytes = 5;
   for (const id of all) bytes += 2 + id.length + addr(id).length;
   const out = new Uint8Array(bytes);
@@ -70,7 +71,8 @@ export function decodeMembership(data: Uint8Array): Membership {
   const learnerCount = (data[3]! << 8) | data[4]!;
   if (voterCount + learnerCount > membersMax) bad('too many members');
   const ids: NodeId[] = [];
-  const addresses: Record<NodeId, string> = {};
+  // Null prototype: a member named `__proto__` (refused by the peer codec) could not set a prototype here.
+  const addresses: Record<NodeId, string> = Object.create(null) as Record<NodeId, string>;
   let at = 5;
   const text = (allowEmpty: boolean): string => {
     if (at >= data.length) bad('truncated');
@@ -91,7 +93,7 @@ export function decodeMembership(data: Uint8Array): Membership {
   const m: Membership = {
     voters: ids.slice(0, voterCount),
     learners: ids.slice(voterCount),
-    ...(Object.keys(addresses).length > 0 ? { addresses } : {}),
+    ...(Object.keys(addresses).length > 0 ? { addresses: { ...addresses } } : {}),
   };
   validateMembership(m);
   return m;

@@ -10,7 +10,7 @@
 import { assign, enqueueActions, setup } from 'xstate';
 import { InvariantError } from './assert.js';
 import type { Draft, RaftContext, RaftCore, RaftInput } from './core.js';
-import { canCampaign, inLease, randomizedElectionTicks } from './core.js';
+import { canCampaign, inLease, isMember, randomizedElectionTicks } from './core.js';
 import type {
   ApplyParams,
   EffectSink,
@@ -224,8 +224,11 @@ export function createRaftMachine(core: RaftCore) {
       quorumLost: ({ context }) => quorumLostAtTick(core, context),
       isFromOurLeaderTerm: ({ context, event }) => msgTerm(event) === context.term,
       isFromCurrentLeader: ({ context, event }) => msgTerm(event) === context.term && leaderOf(event) === context.leader,
-      canCampaignNow: ({ context, event }) => msgTerm(event) === context.term && canCampaign(core, context),
-      isNewerTermAndCanCampaign: ({ context, event }) => msgTerm(event) > context.term && canCampaign(core, context),
+      /** TimeoutNow is obeyed only from the leader of this node's current term. */
+      isTimeoutNowFromOurLeader: ({ context, event }) =>
+        msgTerm(event) === context.term && context.leader !== null && leaderOf(event) === context.leader && canCampaign(core, context),
+      /** A message from a node outside the configuration in force. */
+      isFromNonMember: ({ event }) => 'msg' in event && !isMember(core, event.msg.from),
     },
   }).createMachine({
     id: 'raft',
@@ -259,7 +262,9 @@ export function createRaftMachine(core: RaftCore) {
       'rpc.appendResp': [{ guard: 'isNewerTerm', target: '.follower', reenter: true, actions: 'adoptTerm' }],
       'rpc.heartbeatResp': [{ guard: 'isNewerTerm', target: '.follower', reenter: true, actions: 'adoptTerm' }],
       'rpc.snapshotResp': [{ guard: 'isNewerTerm', target: '.follower', reenter: true, actions: 'adoptTerm' }],
-      'rpc.timeoutNow': [{ guard: 'isNewerTerm', target: '.follower', reenter: true, actions: 'adoptTerm' }],
+      // TimeoutNow never changes the term: only the leader of our current term may send one (a
+      // leader sends it once the target acknowledged its entries, so in the target's term), and
+      // only a follower obeys it (below). Anything else is ignored.
       'client.propose': { actions: 'refuseProposal' },
       'client.read': { actions: 'refuseRead' },
       'admin.membership': { actions: 'refuseMembershipChange' },
@@ -304,11 +309,7 @@ export function createRaftMachine(core: RaftCore) {
           ],
           'snapshot.received': { actions: 'handleSnapshotReceived' },
           'leader.alive': { guard: 'isFromCurrentLeader', actions: 'resetElectionElapsed' },
-          'rpc.timeoutNow': [
-            { guard: 'isNewerTermAndCanCampaign', target: 'candidate', actions: ['adoptTerm', 'markTransferCampaign'] },
-            { guard: 'isNewerTerm', target: 'follower', reenter: true, actions: 'adoptTerm' },
-            { guard: 'canCampaignNow', target: 'candidate', actions: 'markTransferCampaign' },
-          ],
+          'rpc.timeoutNow': [{ guard: 'isTimeoutNowFromOurLeader', target: 'candidate', actions: 'markTransferCampaign' }],
         },
       },
       preCandidate: {
@@ -363,19 +364,26 @@ export function createRaftMachine(core: RaftCore) {
             { guard: 'isFromOurLeaderTerm', actions: 'handleHeartbeatResponse' },
           ],
           'snapshot.sendDone': { actions: 'handleSnapshotSendDone' },
+          // A second leader of our term: from a member it means Election Safety broke (or a member's
+          // credentials leaked), and the node stops rather than serve on (fail-stop, docs/raft.md);
+          // from a node outside the configuration it can only be a forgery, ignored (the node
+          // actor counts and reports it as `foreign-leader`).
           'rpc.append': [
             { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
             { guard: 'isNewerTerm', target: 'follower', actions: ['adoptTerm', 'handleAppend'] },
+            { guard: 'isFromNonMember' },
             { actions: 'twoLeadersInOneTerm' },
           ],
           'rpc.heartbeat': [
             { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
             { guard: 'isNewerTerm', target: 'follower', actions: ['adoptTerm', 'handleHeartbeat'] },
+            { guard: 'isFromNonMember' },
             { actions: 'twoLeadersInOneTerm' },
           ],
           'rpc.snapshot': [
             { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
             { guard: 'isNewerTerm', target: 'follower', actions: ['adoptTerm', 'handleSnapshotChunk'] },
+            { guard: 'isFromNonMember' },
             { actions: 'twoLeadersInOneTerm' },
           ],
         },

@@ -9,6 +9,15 @@
 /** A node's stable identity inside one cluster: 1..64 chars of [A-Za-z0-9_.-]. */
 export type NodeId = string;
 
+/**
+ * The largest term a node accepts from a peer or adopts (2^53 - 2^20): numbers travel as safe
+ * integers, and a term near 2^53 would leave no room for the next election (term + 1 must still be
+ * exact). Below this bound there is room for 2^20 elections more, which no cluster runs out of;
+ * the transport rejects a larger term at decode (TRANSPORT_ERR_TERM), the node actor drops one
+ * from any other source.
+ */
+export const TERM_MAX = 2 ** 53 - 2 ** 20;
+
 /** What a log entry carries. Numbers, because they travel on the wire and on disk. */
 export const EntryKind = {
   /** Appended by every new leader at the start of its term (Raft §8); carries no data. */

@@ -58,10 +58,19 @@ export interface HostConfig {
   /** Append XState inspection events to this file (JSON lines). */
   readonly inspectFile?: string;
   readonly inspectTicks?: boolean;
-  /** Allow non-loopback addresses without TLS (peer port) or authentication (client, admin ports). */
+  /**
+   * Allow non-loopback addresses without TLS (peer port) or authentication (client, admin ports),
+   * and a node without peer authentication (neither `tls` nor `clusterSecretFile`).
+   */
   readonly insecure: boolean;
   /** Mutual TLS between peers: PEM file paths. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+  /**
+   * The cluster secret's file (clusterSecret.ts): every peer's hello must prove the secret, and
+   * only a peer that proved it may be admitted from its hello. A node needs it, or `tls`, or
+   * `insecure`. `sessionraft cluster` generates `<data>/cluster-secret`.
+   */
+  readonly clusterSecretFile?: string;
   readonly storeLimits?: Partial<StoreLimits>;
   readonly clientLimits?: Partial<ClientProtocolLimits>;
 }
@@ -110,7 +119,8 @@ const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'sil
 
 /** `n1=127.0.0.1:7001:7101:7201,n2=...` (id=host:raftPort:clientPort:adminPort). */
 export function parseNodesSpec(spec: string): Record<string, NodeAddress> {
-  const out: Record<string, NodeAddress> = {};
+  // Null prototype: an ID such as `__proto__` is then an entry (refused by validation), never the prototype.
+  const out: Record<string, NodeAddress> = Object.create(null) as Record<string, NodeAddress>;
   for (const part of spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
     const m = /^([^=]+)=(.+):(\d+):(\d+):(\d+)$/.exec(part);
     if (m === null) throw new ConfigError(`node ${JSON.stringify(part)}: expected id=host:raftPort:clientPort:adminPort`);
@@ -157,6 +167,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_INSPECT) out.inspect = env.SESSIONRAFT_INSPECT;
   if (env.SESSIONRAFT_INSPECT_FILE) out.inspectFile = env.SESSIONRAFT_INSPECT_FILE;
   if (env.SESSIONRAFT_INSECURE) out.insecure = env.SESSIONRAFT_INSECURE === '1' || env.SESSIONRAFT_INSECURE === 'true';
+  if (env.SESSIONRAFT_CLUSTER_SECRET_FILE) out.clusterSecretFile = env.SESSIONRAFT_CLUSTER_SECRET_FILE;
   if (env.SESSIONRAFT_BOOTSTRAP) out.bootstrap = env.SESSIONRAFT_BOOTSTRAP === '1' || env.SESSIONRAFT_BOOTSTRAP === 'true';
   if (env.SESSIONRAFT_JOIN) out.join = env.SESSIONRAFT_JOIN === '1' || env.SESSIONRAFT_JOIN === 'true';
   return out;
@@ -251,6 +262,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     ...(raw.inspectTicks === true ? { inspectTicks: true } : {}),
     insecure,
     ...(raw.tls !== undefined ? { tls: raw.tls as HostConfig['tls'] } : {}),
+    ...(typeof raw.clusterSecretFile === 'string' && raw.clusterSecretFile.length > 0 ? { clusterSecretFile: raw.clusterSecretFile } : {}),
     ...(raw.storeLimits !== undefined ? { storeLimits: raw.storeLimits as Partial<StoreLimits> } : {}),
     ...(raw.clientLimits !== undefined ? { clientLimits: raw.clientLimits as Partial<ClientProtocolLimits> } : {}),
   };
@@ -261,6 +273,15 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     } catch (err) {
       throw new ConfigError(`clientLimits: ${(err as Error).message}`);
     }
+  }
+  if (raw.clusterSecretFile !== undefined && (typeof raw.clusterSecretFile !== 'string' || raw.clusterSecretFile.length === 0)) {
+    throw new ConfigError('clusterSecretFile must be a path (flag --cluster-secret-file, SESSIONRAFT_CLUSTER_SECRET_FILE)');
+  }
+  if (!insecure && cfg.tls === undefined && cfg.clusterSecretFile === undefined) {
+    throw new ConfigError(
+      'peers would not be authenticated: give the cluster secret (--cluster-secret-file FILE or SESSIONRAFT_CLUSTER_SECRET_FILE; `sessionraft cluster` writes one to <data>/cluster-secret), ' +
+        'or mutual TLS (--tls-cert, --tls-key, --tls-ca), or pass --insecure to run without peer authentication (anyone who can reach the raft port can then speak as a member)',
+    );
   }
   const self = nodes[id]!;
   if (!insecure && !isLoopbackHost(self.host)) {

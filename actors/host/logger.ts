@@ -43,7 +43,7 @@ export class RejectionLog {
     private readonly now: () => number = Date.now,
   ) {}
 
-  note(code: string, fields: Record<string, unknown>, msg: string): void {
+  note(code: string, fields: Record<string, unknown>, msg: string, level: 'warn' | 'error' = 'warn'): void {
     if (!this.logger.isLevelEnabled('warn')) return;
     const t = this.now();
     let w = this.windows.get(code);
@@ -56,7 +56,7 @@ export class RejectionLog {
     }
     if (w.logged < this.perWindowMax) {
       w.logged++;
-      this.logger.warn({ code, ...fields }, msg);
+      this.logger[level]({ code, ...fields }, msg);
     } else {
       w.suppressed++;
     }

@@ -21,7 +21,18 @@ interface MetricsSources {
 }
 
 /** Raft node counters that are rejected peer input (the rest are events). */
-const NODE_REJECTIONS = new Set(['wrong-receiver', 'vote-from-non-member', 'stale-term', 'range-request-refused', 'range-chunk-unexpected', 'snapshot-manifest-refused']);
+const NODE_REJECTIONS = new Set([
+  'wrong-receiver',
+  'vote-from-non-member',
+  'message-from-non-member',
+  'timeout-now-refused',
+  'foreign-leader',
+  'term-out-of-range',
+  'stale-term',
+  'range-request-refused',
+  'range-chunk-unexpected',
+  'snapshot-manifest-refused',
+]);
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const;
 
 const fastBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];

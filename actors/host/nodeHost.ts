@@ -26,6 +26,7 @@ import { NodeSessionFs, SessionsStore } from '../sessions/index.js';
 import { SessionNode } from '../sessions/sessionNode.js';
 import { AdminHttp } from './adminHttp.js';
 import { clientNodeOf } from './clientNode.js';
+import { loadClusterSecret } from './clusterSecret.js';
 import { ConsoleRecorder } from './console/recorder.js';
 import { ConsoleRoutes } from './console/routes.js';
 import type { HostConfig, NodeAddress } from './config.js';
@@ -199,6 +200,10 @@ export class NodeHost {
       cfg.tls === undefined
         ? undefined
         : { cert: readFileSync(cfg.tls.certFile), key: readFileSync(cfg.tls.keyFile), ca: readFileSync(cfg.tls.caFile) };
+    const clusterSecret = cfg.clusterSecretFile === undefined ? undefined : loadClusterSecret(cfg.clusterSecretFile);
+    if (tls === undefined && clusterSecret === undefined) {
+      this.logger.warn({ code: 'NODE_PEERS_UNAUTHENTICATED' }, '--insecure without TLS or a cluster secret: peers are not authenticated (anyone who reaches the raft port can speak as a member)');
+    }
     this.transport = new WsTransport({
       nodeId: cfg.id,
       clusterId: cfg.clusterId,
@@ -209,6 +214,7 @@ export class NodeHost {
       advertisedAddress: () => advertisedAddress(self, this.addresses as BoundAddresses | undefined),
       admitPeer: (id, address) => this.ready && this.stopping === null && this.peers.admit(id, address),
       ...(tls !== undefined ? { tls } : {}),
+      ...(clusterSecret !== undefined ? { clusterSecret } : {}),
       insecure: cfg.insecure,
       logger: this.logger.child({ component: 'transport' }),
     });
@@ -244,7 +250,9 @@ export class NodeHost {
       id: cfg.id,
       membership: this.bootMembership,
       votingBarred: this.bar.barred,
-      hooks: { onMembershipChanged: (m) => this.onMembershipChanged(m) },
+      hooks: { onMembershipChanged: (m) => this.onMembershipChanged(m), onPeerRejected: (code, m) => this.onPeerRejected(code, m) },
+      // Peers the transport authenticated (--nodes, configurations, admitted with a proof): judged by term.
+      isKnownPeer: (id) => this.peers.get(id) !== undefined,
       raft: { ...defaultRaftConfig, electionTimeoutTicksMin: cfg.electionTimeoutTicksMin, heartbeatIntervalTicks: cfg.heartbeatIntervalTicks },
       recovered: opened.recovered,
       snapshot: opened.snapshot,
@@ -396,6 +404,20 @@ export class NodeHost {
       return;
     }
     this.followMembership(m);
+  }
+
+  /**
+   * A peer message Raft refused for what it claims. A second leader of this node's term that is
+   * not a member is a forgery by a node that holds the cluster's credentials (an authenticated
+   * peer): error level, rate-limited like the other rejections; the rest are warnings.
+   */
+  private onPeerRejected(code: string, m: RaftMessage): void {
+    const fields = { peer: m.from, type: m.type, term: m.term, ourTerm: this.node?.raft.term() };
+    if (code === 'foreign-leader') {
+      this.rejections.note(code, fields, 'a node outside the configuration claims to lead this node\'s term: refused', 'error');
+    } else {
+      this.rejections.note(code, fields, 'peer message refused');
+    }
   }
 
   private followMembership(m: Membership): void {

@@ -25,7 +25,7 @@ import type { Proposal, RaftEvent } from '../../machines/events.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { RaftLog } from '../../machines/raftLog.js';
 import { createRaftMachine, type RaftMachine } from '../../machines/raftMachine.js';
-import type { Entry, FileByteRange, HardState, Membership, NodeId, RaftMessage, RangeChunk, RangeRequest, SnapshotMeta } from '../../machines/types.js';
+import { TERM_MAX, type Entry, type FileByteRange, type HardState, type Membership, type NodeId, type RaftMessage, type RangeChunk, type RangeRequest, type SnapshotMeta } from '../../machines/types.js';
 import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../../storage/types.js';
 import type { Transport } from '../../transport/peer/types.js';
 import { ProposalError, ProposalTracker, type ProposalCallback } from './proposals.js';
@@ -74,6 +74,15 @@ export interface NodeOptions {
   readonly rangeSyncOptions?: RangeSyncOptions;
   /** What the host (the session node) wants to hear about. */
   readonly hooks?: NodeHooks;
+  /**
+   * Nodes outside the configuration in force whose messages are still judged by their term: the
+   * peers the host authenticated (the transport's peers: --nodes, addresses of configurations, and
+   * nodes admitted with a proof of the cluster secret or a certificate). A leader this node never
+   * heard of (it missed the change that added it) or one that an uncommitted configuration removed
+   * must reach it. Messages from anyone else outside the configuration are dropped and counted
+   * (`message-from-non-member`) before they can move the term. Default: members only.
+   */
+  readonly isKnownPeer?: (id: NodeId) => boolean;
 }
 
 export interface NodeHooks {
@@ -87,6 +96,13 @@ export interface NodeHooks {
   onSnapshotSaved?(index: number): void;
   /** The configuration in force changed (an entry appended or truncated, or a snapshot installed). */
   onMembershipChanged?(membership: Membership): void;
+  /**
+   * A peer message was refused for what it claims rather than for being stale: `code` is one of the
+   * rejection counters (`foreign-leader`: a same-term AppendEntries, heartbeat or snapshot from a
+   * non-member while this node leads; `timeout-now-refused`; `message-from-non-member`;
+   * `term-out-of-range`). The host logs it (the first at error level).
+   */
+  onPeerRejected?(code: string, message: RaftMessage): void;
 }
 
 type ReadCallback = (err: ProposalError | null) => void;
@@ -254,10 +270,22 @@ export class RaftNode {
   receive(msg: RaftMessage): void {
     if (this.stopped) return;
     if (msg.to !== this.id) return this.count('wrong-receiver');
+    // Never adopted: the next election would need term + 1 (the transport rejects these at decode).
+    if (msg.term > TERM_MAX) return this.refuse('term-out-of-range', msg);
     // A node outside our configuration may not make us vote or raise our term (a removed node
-    // must not disturb the cluster). Everything else is judged by its term: a leader of a newer
-    // configuration than ours (whose entries we may not have, or may have to truncate) must reach us.
+    // must not disturb the cluster). Issue 15 will want the vote requests of authenticated nodes
+    // missing from our configuration judged by their log; today they are dropped.
     if (msg.type === 'vote' && !isMember(this.core, msg.from)) return this.count('vote-from-non-member');
+    // Only the messages of members, or of peers the host authenticated, are judged by their term:
+    // a leader of a newer configuration than ours (whose entries we may not have, or may have to
+    // truncate) must reach us, a stranger must not move our term.
+    if (!isMember(this.core, msg.from) && this.opts.isKnownPeer?.(msg.from) !== true) return this.refuse('message-from-non-member', msg);
+    if (msg.type === 'timeoutNow' && !this.isFromCurrentLeader(msg)) return this.refuse('timeout-now-refused', msg);
+    // Two leaders in one term cannot happen; from a non-member it is a forgery, refused (a member
+    // doing it is fail-stop in the machine: docs/raft.md).
+    if ((msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'snapshot') && msg.term === this.term() && this.role() === 'leader' && !isMember(this.core, msg.from)) {
+      return this.refuse('foreign-leader', msg);
+    }
     // Raft answers an older term itself (a rejection carrying ours); count it like other rejections.
     if (msg.term < this.term() && !(msg.type === 'voteResp' && msg.preVote)) this.count('stale-term');
     if (msg.type === 'snapshotResp') {
@@ -426,6 +454,18 @@ export class RaftNode {
 
   count(code: string): void {
     this.counters.set(code, (this.counters.get(code) ?? 0) + 1);
+  }
+
+  /** Counts a refused peer message and tells the host (which logs it). */
+  private refuse(code: string, msg: RaftMessage): void {
+    this.count(code);
+    this.opts.hooks?.onPeerRejected?.(code, msg);
+  }
+
+  /** TimeoutNow is obeyed only from the leader of this node's current term (the machine's rule too). */
+  private isFromCurrentLeader(msg: RaftMessage): boolean {
+    const ctx = this.actor.getSnapshot().context;
+    return msg.term === ctx.term && ctx.leader === msg.from && msg.from !== this.id;
   }
 
   // ---- the step loop ------------------------------------------------------------------------

@@ -41,7 +41,7 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
   /** Milliseconds since the epoch; used only by the leader (due times, replay). */
   readonly clock: () => number;
   /** The host's Raft hooks (only those SessionNode does not use itself). */
-  readonly hooks?: Pick<NodeHooks, 'onMembershipChanged'>;
+  readonly hooks?: Pick<NodeHooks, 'onMembershipChanged' | 'onPeerRejected'>;
   /**
    * A new client's secret (SECRET_BYTES), drawn on the leader only, at ClientRegister; the entry
    * carries it to every replica. Default: crypto.randomBytes (a simulator passes a seeded source).
@@ -126,6 +126,7 @@ export class SessionNode {
       rangeSync,
       hooks: {
         ...(opts.hooks?.onMembershipChanged !== undefined ? { onMembershipChanged: opts.hooks.onMembershipChanged } : {}),
+        ...(opts.hooks?.onPeerRejected !== undefined ? { onPeerRejected: opts.hooks.onPeerRejected } : {}),
         onLeadershipChanged: (isLeader) => {
           this.scheduler.reset();
           if (isLeader) {

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
 import { freePorts } from '../node/helpers.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -156,6 +157,13 @@ export interface ClusterSpec {
   readonly cpuProfDir?: string;
 }
 
+/** `<dir>/cluster-secret` (made on first use), the bench cluster's secret. */
+function ensureClusterSecretFile(dir: string): string {
+  const file = join(dir, 'cluster-secret');
+  ensureClusterSecret(file);
+  return file;
+}
+
 /** A cluster of node processes in a temporary directory on the real disk. */
 export class BenchCluster {
   readonly dir: string;
@@ -216,6 +224,8 @@ export class BenchCluster {
     const child = spawn(
       process.execPath,
       [...exec, binPath, 'node', '--id', n.id, '--cluster-id', 'bench', '--nodes', spec, '--data-dir', n.dataDir, '--log-level', 'warn', '--log-format', 'json',
+        // Peers authenticate, as by default: one secret per bench cluster, in its directory.
+        '--cluster-secret-file', ensureClusterSecretFile(this.dir),
         // A node that never voted (no hard state yet) bootstraps; a restarted one keeps its state (issue 9).
         ...(existsSync(join(n.dataDir, 'raft', 'hardstate')) ? [] : ['--bootstrap']), ...this.spec.nodeArgs],
       // An IPC channel: a node started this way stops when the benchmark process goes away

@@ -8,8 +8,11 @@ describe('regressions: bugs found by review of the machines (each failed before 
       const n = new PureNode(id, opts);
       const fx = n.step({ type: 'rpc.timeoutNow', msg: { type: 'timeoutNow', from: 'n1', to: id, term: 2 } });
       expect(n.role, id).to.equal('follower');
-      expect(n.term).to.equal(2);
+      // Issue 14: a TimeoutNow never changes the term (was: adopted term 2). Only the leader of the
+      // current term may send one, and a leader sends it in the target's term.
+      expect(n.term).to.equal(1);
       expect(fx.msgs).to.deep.equal([]);
+      expect(fx.persist).to.deep.equal([]);
     }
   });
 

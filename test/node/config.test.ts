@@ -15,7 +15,7 @@ const nodes = 'n1=127.0.0.1:7001:7101:7201,n2=127.0.0.1:7002:7102:7202,n3=127.0.
 
 describe('node: configuration', () => {
   it('has the documented defaults', () => {
-    const c = resolveHostConfig({ id: 'n1', dataDir: 'd', nodes: parseNodesSpec(nodes) });
+    const c = resolveHostConfig({ id: 'n1', dataDir: 'd', nodes: parseNodesSpec(nodes), clusterSecretFile: 'secret' });
     expect(c).to.include({ tickMs: 20, electionTimeoutTicksMin: 10, heartbeatIntervalTicks: 2, snapshotEntries: 10_000, compactMarginEntries: 1_000, shutdownTransferMs: 2000 });
     expect(c.replayDelaysMs).to.deep.equal([1000, 10_000, 60_000, 600_000]);
     expect(c.clusterId).to.equal(hostDefaults.clusterId);
@@ -27,8 +27,9 @@ describe('node: configuration', () => {
     try {
       const file = join(dir, 'n1.json');
       writeFileSync(file, JSON.stringify({ id: 'n1', dataDir: 'from-file', nodes: parseNodesSpec(nodes), tickMs: 50, clusterId: 'file' }));
-      const env = configFromEnv({ SESSIONRAFT_TICK_MS: '30', SESSIONRAFT_REPLAY_DELAYS: '200ms,1s', SESSIONRAFT_CLUSTER_ID: 'env' });
+      const env = configFromEnv({ SESSIONRAFT_TICK_MS: '30', SESSIONRAFT_REPLAY_DELAYS: '200ms,1s', SESSIONRAFT_CLUSTER_ID: 'env', SESSIONRAFT_CLUSTER_SECRET_FILE: '/env/secret' });
       const c = resolveHostConfig(configFromFile(file), env, { clusterId: 'flag' });
+      expect(c.clusterSecretFile).to.equal('/env/secret');
       expect(c.dataDir).to.equal('from-file');
       expect(c.tickMs).to.equal(30);
       expect(c.replayDelaysMs).to.deep.equal([200, 1000]);
@@ -39,8 +40,11 @@ describe('node: configuration', () => {
   });
 
   it('refuses bad configurations with a message that names the setting', () => {
-    const base = { id: 'n1', dataDir: 'd', nodes: parseNodesSpec(nodes) };
+    const base = { id: 'n1', dataDir: 'd', nodes: parseNodesSpec(nodes), clusterSecretFile: 'secret' };
     const cases: [Record<string, unknown>, RegExp][] = [
+      // Issue 14: peers authenticate by default; without a secret or TLS a node needs --insecure.
+      [{ ...base, clusterSecretFile: undefined }, /peers would not be authenticated: .*--cluster-secret-file.*--insecure/],
+      [{ ...base, clusterSecretFile: '' }, /clusterSecretFile must be a path/],
       [{ ...base, id: undefined }, /id must match/],
       [{ ...base, id: 'n9' }, /nodes must include this node \(n9\)/],
       [{ ...base, dataDir: '' }, /dataDir is required/],
@@ -58,6 +62,8 @@ describe('node: configuration', () => {
     for (const [layer, re] of cases) expect(() => resolveHostConfig(layer), String(re)).to.throw(ConfigError, re);
     expect(() => parseNodesSpec('n1=127.0.0.1:7001')).to.throw(ConfigError, /id=host:raftPort:clientPort:adminPort/);
     expect(resolveHostConfig({ ...base, nodes: parseNodesSpec('n1=10.0.0.1:1:2:3'), insecure: true }).insecure).to.equal(true);
+    expect(resolveHostConfig({ ...base, clusterSecretFile: undefined, insecure: true }).clusterSecretFile).to.equal(undefined);
+    expect(resolveHostConfig({ ...base, clusterSecretFile: undefined, tls: { certFile: 'c', keyFile: 'k', caFile: 'a' } }).tls).to.not.equal(undefined);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * Helpers of the node tests: in-process clusters over real sockets, spawned node processes, free
- * ports, temporary directories, and bounded waits for conditions (never sleeps).
+ * ports, temporary directories, cluster secrets (one per test cluster: peers authenticate in every
+ * test, as they do by default), and bounded waits for conditions (never sleeps).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
 import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../actors/host/config.js';
 import { NodeHost } from '../../actors/host/nodeHost.js';
 
@@ -23,6 +25,17 @@ export function tempDir(prefix: string): string {
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * The cluster secret of the test cluster whose directory is `dir` (`<dir>/cluster-secret`, made on
+ * first use: 32 random bytes, mode 0600, as `sessionraft cluster` makes `./data/cluster-secret`).
+ * Every node of one test cluster shares it; two test clusters never do.
+ */
+export function clusterSecretFile(dir: string): string {
+  const file = join(dir, 'cluster-secret');
+  ensureClusterSecret(file);
+  return file;
 }
 
 /**
@@ -112,7 +125,7 @@ export async function startInProcessCluster(n: number, overrides: Partial<HostCo
   const hosts: NodeHost[] = [];
   for (const id of ids) {
     // A brand-new cluster: every node may vote on its empty storage (issue 9).
-    const cfg = resolveHostConfig({ ...fastTiming, clusterId: 'test', nodes: zero, dataDir: join(dir, id), bootstrap: true, ...overrides, id });
+    const cfg = resolveHostConfig({ ...fastTiming, clusterId: 'test', nodes: zero, dataDir: join(dir, id), bootstrap: true, clusterSecretFile: clusterSecretFile(dir), ...overrides, id });
     hosts.push(await NodeHost.start(cfg, { logger: quietLogger.child({ node: id }) }));
   }
   for (const h of hosts) for (const o of hosts) h.setPeer(o.id, o.address());
@@ -168,6 +181,9 @@ export function neverVoted(dataDir: string): boolean {
 /**
  * `opts.bootstrap`: 'auto' (default) adds --bootstrap when the node never voted and neither
  * --join nor --bootstrap is in `extra`; false never adds it (a node that lost its disk).
+ * `opts.secret`: 'auto' (default) adds `--cluster-secret-file <parent of dataDir>/cluster-secret`
+ * (the test cluster's secret, see `clusterSecretFile`) unless `extra` or `env` gives a secret, TLS
+ * or --insecure; false adds nothing (a node started without peer authentication).
  */
 export function spawnNode(
   id: string,
@@ -175,9 +191,11 @@ export function spawnNode(
   dataDir: string,
   extra: string[] = [],
   env: NodeJS.ProcessEnv = {},
-  opts: { bootstrap?: 'auto' | false } = {},
+  opts: { bootstrap?: 'auto' | false; secret?: 'auto' | false } = {},
 ): NodeProcess {
   const bootstrap = opts.bootstrap !== false && !extra.includes('--join') && !extra.includes('--bootstrap') && neverVoted(dataDir);
+  const ownAuth = ['--cluster-secret-file', '--tls-cert', '--insecure'].some((f) => extra.includes(f)) || env.SESSIONRAFT_CLUSTER_SECRET_FILE !== undefined;
+  const secret = opts.secret !== false && !ownAuth ? ['--cluster-secret-file', clusterSecretFile(dirname(resolve(dataDir)))] : [];
   const spec = Object.entries(nodes)
     .map(([nid, a]) => `${nid}=${a.host}:${a.raftPort}:${a.clientPort}:${a.adminPort}`)
     .join(',');
@@ -202,6 +220,7 @@ export function spawnNode(
     '--log-format',
     'json',
     ...(bootstrap ? ['--bootstrap'] : []),
+    ...secret,
     ...extra,
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });

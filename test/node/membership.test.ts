@@ -24,7 +24,7 @@ import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../acto
 import { NodeHost } from '../../actors/host/nodeHost.js';
 import { formatMemberAddress } from '../../transport/wire/address.js';
 import { createClient, type MembersList, type SessionraftClient } from '../../transport/client/client.js';
-import { binPath, fastTiming, freePorts, getJson, httpGet, killNode, quietLogger, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
+import { binPath, clusterSecretFile, fastTiming, freePorts, getJson, httpGet, killNode, quietLogger, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
@@ -34,7 +34,7 @@ async function addressBook(n: number): Promise<NodeAddress[]> {
 }
 
 function startHost(id: string, nodes: Record<string, NodeAddress>, dir: string, extra: Partial<HostConfig>): Promise<NodeHost> {
-  const cfg = resolveHostConfig({ ...fastTiming, clusterId: 'test', nodes, dataDir: join(dir, id), ...extra, id });
+  const cfg = resolveHostConfig({ ...fastTiming, clusterId: 'test', nodes, dataDir: join(dir, id), clusterSecretFile: clusterSecretFile(dir), ...extra, id });
   return NodeHost.start(cfg, { logger: quietLogger.child({ node: id }) });
 }
 

@@ -237,6 +237,9 @@ export class SimCluster {
       durableLog,
       snapshotStore,
       transport: this.network.endpoint(id),
+      // Every simulated node holds the cluster's credentials, as a real transport would have
+      // authenticated them: their messages are judged by term even from outside the configuration.
+      isKnownPeer: (peer: NodeId) => this.ids.includes(peer),
       random: () => this.nodeRng.next(),
       defer: (fn: () => void) => this.scheduler.schedule(0, () => this.guard(fn)),
       snapshotEntries: cfg.snapshotEntries,

@@ -7,7 +7,10 @@
  *   address it sent;
  * - one the host refuses (say, it was removed) is closed with 4003 and counted, nothing delivered;
  * - a stranger without an address is refused without asking the host;
- * - a hello whose address is malformed is a bad handshake; the codec round-trips the field.
+ * - a hello whose address is malformed is a bad handshake; the codec round-trips the field;
+ * - admission needs a proof of the ID (issue 14): a stranger whose hello does not prove the
+ *   cluster secret is refused with 4009 before the host is asked, whatever ID it claims (`__proto__`
+ *   is not even an ID), and a transport with neither a secret nor TLS never admits anyone.
  */
 import assert from 'node:assert/strict';
 import { Encoder } from 'cbor-x';
@@ -16,10 +19,11 @@ import { formatMemberAddress, parseMemberAddress } from '../../transport/wire/ad
 import { decodeFrame, encodeHandshake, HELLO_ADDRESS_BYTES_MAX, PROTOCOL_VERSION } from '../../transport/peer/codec.js';
 import { CloseCode, TransportError, TransportErrorCode } from '../../transport/wire/errors.js';
 import { WsTransport } from '../../transport/peer/wsTransport.js';
-import { closeTransport, RawPeer, waitFor } from './helpers.js';
+import { closeTransport, RawPeer, testSecret, waitFor } from './helpers.js';
 
 const SELF = 'n0';
 const CLUSTER = 'c1';
+const SECRET = testSecret();
 const cbor = (v: unknown): Uint8Array => new Encoder({ useRecords: false, structuredClone: false }).encode(v);
 const heartbeat = (from: string, to: string, readCtx: number): RaftMessage => ({ type: 'heartbeat', from, to, term: 1, commit: 0, readCtx });
 
@@ -36,6 +40,7 @@ describe('transport: admitting a node from the address in its hello', function (
       nodeId: SELF,
       clusterId: CLUSTER,
       peers: { p1: null },
+      clusterSecret: SECRET,
       admitPeer: (id, address) => {
         asked.push(`${id}@${address}`);
         if (id === 'removed') return false;
@@ -59,6 +64,7 @@ describe('transport: admitting a node from the address in its hello', function (
       nodeId: id,
       clusterId: CLUSTER,
       peers: { [SELF]: server.address },
+      clusterSecret: SECRET,
       advertisedAddress: () => (port === 0 ? null : formatMemberAddress({ host: '127.0.0.1', raftPort: port, clientPort: 1, adminPort: 1 })),
     });
     others.push(t);
@@ -87,7 +93,8 @@ describe('transport: admitting a node from the address in its hello', function (
       from: 'removed',
       to: SELF,
       channel: 'control',
-      hello: encodeHandshake({ kind: 'hello', clusterId: CLUSTER, from: 'removed', to: SELF, channel: 'control', term: 1, address: '127.0.0.1:9:9:9' }),
+      secret: SECRET,
+      address: '127.0.0.1:9:9:9',
     });
     assert.equal(await peer.closed(), CloseCode.unknownPeer);
     assert.equal(peer.welcomed, false);
@@ -98,15 +105,61 @@ describe('transport: admitting a node from the address in its hello', function (
 
   it('a stranger without an address is refused without asking the host', async function () {
     const n = asked.length;
-    const peer = await RawPeer.connect({ url: `ws://127.0.0.1:${server.address.port}/`, clusterId: CLUSTER, from: 'stranger', to: SELF, channel: 'control' });
+    const peer = await RawPeer.connect({ url: `ws://127.0.0.1:${server.address.port}/`, clusterId: CLUSTER, from: 'stranger', to: SELF, channel: 'control', secret: SECRET });
     assert.equal(await peer.closed(), CloseCode.unknownPeer);
     assert.equal(asked.length, n);
+  });
+
+  it('a stranger with an address but no proof of the secret (none, or another secret) is refused with 4009 before the host is asked', async function () {
+    const n = asked.length;
+    const before = server.stats().rejected[TransportErrorCode.auth] ?? 0;
+    for (const secret of [undefined, testSecret()]) {
+      const peer = await RawPeer.connect({
+        url: `ws://127.0.0.1:${server.address.port}/`,
+        clusterId: CLUSTER,
+        from: 'intruder',
+        to: SELF,
+        channel: 'control',
+        address: '127.0.0.1:9:9:9',
+        ...(secret !== undefined ? { secret } : {}),
+      });
+      assert.equal(await peer.closed(), CloseCode.auth);
+      assert.equal(peer.welcomed, false);
+    }
+    assert.equal(server.stats().rejected[TransportErrorCode.auth], before + 2);
+    assert.equal(asked.length, n, 'the host was not asked');
+    assert.equal(server.stats().peers['intruder'], undefined);
+  });
+
+  it('__proto__ (or constructor) is not a node ID: a bad handshake, even with the secret; no object is touched', async function () {
+    const n = asked.length;
+    for (const id of ['__proto__', 'constructor']) {
+      // The codec refuses to write it; the raw bytes are what an attacker would send.
+      const bad = cbor([PROTOCOL_VERSION, 0, CLUSTER, id, SELF, 0, 1, Buffer.alloc(16), Buffer.alloc(32), Buffer.from('127.0.0.1:9:9:9', 'latin1')]);
+      const peer = await RawPeer.connect({ url: `ws://127.0.0.1:${server.address.port}/`, clusterId: CLUSTER, from: 'x', to: SELF, channel: 'control', hello: bad });
+      assert.equal(await peer.closed(), CloseCode.handshake);
+    }
+    assert.equal(asked.length, n);
+    assert.equal(Object.prototype.hasOwnProperty.call(server.stats().peers, '__proto__'), false);
+  });
+
+  it('a transport with neither a secret nor TLS admits no stranger: its ID is only a claim', async function () {
+    const asked2: string[] = [];
+    const open = new WsTransport({ nodeId: SELF, clusterId: CLUSTER, peers: { p1: null }, admitPeer: (id) => (asked2.push(id), true) });
+    await open.listen();
+    try {
+      const peer = await RawPeer.connect({ url: `ws://127.0.0.1:${open.address.port}/`, clusterId: CLUSTER, from: 'stranger', to: SELF, channel: 'control', address: '127.0.0.1:9:9:9' });
+      assert.equal(await peer.closed(), CloseCode.unknownPeer);
+      assert.deepEqual(asked2, []);
+    } finally {
+      await closeTransport(open);
+    }
   });
 
   it('a hello with a malformed address is a bad handshake (closed with 4004), the host is not asked', async function () {
     const n = asked.length;
     const before = server.stats().rejectedTotal;
-    const bad = cbor([PROTOCOL_VERSION, 0, CLUSTER, 'odd', SELF, 0, 1, Buffer.from('not an address', 'latin1')]);
+    const bad = cbor([PROTOCOL_VERSION, 0, CLUSTER, 'odd', SELF, 0, 1, Buffer.alloc(16), Buffer.alloc(0), Buffer.from('not an address', 'latin1')]);
     const peer = await RawPeer.connect({ url: `ws://127.0.0.1:${server.address.port}/`, clusterId: CLUSTER, from: 'odd', to: SELF, channel: 'control', hello: bad });
     const code = await peer.closed();
     assert.equal(code, CloseCode.handshake);
@@ -117,8 +170,11 @@ describe('transport: admitting a node from the address in its hello', function (
 
   it('the codec: the address round-trips in a hello; a welcome never carries one; bad ones are schema errors', function () {
     const h = { kind: 'hello' as const, clusterId: CLUSTER, from: 'a', to: 'b', channel: 'data' as const, term: 3 };
-    assert.deepEqual(decodeFrame(encodeHandshake({ ...h, address: '[::1]:7001:7101:7201' })), { ...h, version: PROTOCOL_VERSION, address: '[::1]:7001:7101:7201' });
-    assert.deepEqual(decodeFrame(encodeHandshake(h)), { ...h, version: PROTOCOL_VERSION });
+    const auth = { nonce: new Uint8Array(16), proof: new Uint8Array(0) };
+    const plain = (v: unknown): unknown =>
+      v instanceof Uint8Array ? Array.from(v) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
+    assert.deepEqual(plain(decodeFrame(encodeHandshake({ ...h, address: '[::1]:7001:7101:7201' }))), plain({ ...h, version: PROTOCOL_VERSION, ...auth, address: '[::1]:7001:7101:7201' }));
+    assert.deepEqual(plain(decodeFrame(encodeHandshake(h))), plain({ ...h, version: PROTOCOL_VERSION, ...auth }));
     const codeOf = (bytes: Uint8Array): string | undefined => {
       try {
         decodeFrame(bytes);
@@ -127,12 +183,12 @@ describe('transport: admitting a node from the address in its hello', function (
         return err instanceof TransportError ? err.code : 'not a TransportError';
       }
     };
-    const hello = (address: unknown): Uint8Array => cbor([PROTOCOL_VERSION, 0, CLUSTER, 'a', 'b', 0, 1, address]);
+    const hello = (address: unknown): Uint8Array => cbor([PROTOCOL_VERSION, 0, CLUSTER, 'a', 'b', 0, 1, Buffer.alloc(16), Buffer.alloc(0), address]);
     assert.equal(codeOf(hello('127.0.0.1:1:2:3')), TransportErrorCode.schema, 'text, not bytes');
     assert.equal(codeOf(hello(Buffer.from('127.0.0.1:1:2:70000'))), TransportErrorCode.schema, 'a port past 65535');
     assert.equal(codeOf(hello(Buffer.from(`${'h'.repeat(HELLO_ADDRESS_BYTES_MAX)}:1:2:3`))), TransportErrorCode.schema, 'too long');
     assert.equal(codeOf(hello(Buffer.from('héllo:1:2:3', 'utf8'))), TransportErrorCode.schema, 'not ASCII');
-    assert.equal(codeOf(cbor([PROTOCOL_VERSION, 1, CLUSTER, 'a', 'b', 0, 1, Buffer.from('127.0.0.1:1:2:3')])), TransportErrorCode.schema, 'a welcome with an address');
+    assert.equal(codeOf(cbor([PROTOCOL_VERSION, 1, CLUSTER, 'a', 'b', 0, 1, Buffer.alloc(0), Buffer.from('127.0.0.1:1:2:3')])), TransportErrorCode.schema, 'a welcome with an address');
     assert.throws(() => encodeHandshake({ ...h, address: 'nope' }), TransportError);
   });
 });

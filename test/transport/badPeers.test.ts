@@ -1,7 +1,9 @@
 /**
  * Named bad-peer scenarios over real sockets: oversized frames (1009), wrong cluster, unknown
  * sender, forged sender after the handshake, bad or missing hellos, wrong channel, connection
- * limits, raw TCP and HTTP garbage, the insecure-bind guard. In every case the receiving transport
+ * limits, raw TCP and HTTP garbage, the insecure-bind guard. Every transport here holds the
+ * cluster secret (auth on), and so does the raw peer unless a case says otherwise (peerAuth.test.ts
+ * has the authentication cases). In every case the receiving transport
  * stays up, nothing bad reaches onMessage, the rejection is counted by code, and a valid peer (a
  * real WsTransport) still delivers afterwards.
  */
@@ -10,13 +12,14 @@ import { connect as tcpConnect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { RaftMessage } from '../../machines/types.js';
-import { encodeHandshake, encodeMessages } from '../../transport/peer/codec.js';
+import { encodeChallenge, encodeHandshake, encodeMessages } from '../../transport/peer/codec.js';
 import { CloseCode, TransportError, TransportErrorCode } from '../../transport/wire/errors.js';
 import { WsTransport } from '../../transport/peer/wsTransport.js';
-import { closeTransport, RawPeer, waitFor } from './helpers.js';
+import { closeTransport, RawPeer, testSecret, waitFor } from './helpers.js';
 
 const SELF = 'n0';
 const CLUSTER = 'c1';
+const SECRET = testSecret();
 const HANDSHAKE_TIMEOUT_MS = 300;
 
 describe('transport: bad peers over real sockets', function () {
@@ -30,12 +33,12 @@ describe('transport: bad peers over real sockets', function () {
   let goodSeq = 0;
 
   before(async function () {
-    server = new WsTransport({ nodeId: SELF, clusterId: CLUSTER, peers: { p1: null, p2: null }, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
+    server = new WsTransport({ nodeId: SELF, clusterId: CLUSTER, peers: { p1: null, p2: null }, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, clusterSecret: SECRET });
     const addr = await server.listen();
     port = addr.port;
     url = `ws://127.0.0.1:${port}/`;
     server.onMessage = (m) => delivered.push(m);
-    good = new WsTransport({ nodeId: 'p2', clusterId: CLUSTER, peers: { [SELF]: addr } });
+    good = new WsTransport({ nodeId: 'p2', clusterId: CLUSTER, peers: { [SELF]: addr }, clusterSecret: SECRET });
     await good.listen();
   });
 
@@ -56,7 +59,7 @@ describe('transport: bad peers over real sockets', function () {
 
   const rejected = (code: string): number => server.stats().rejected[code] ?? 0;
   const hello = (o: { from?: string; to?: string; cluster?: string; channel?: 'control' | 'data' } = {}) =>
-    ({ url, clusterId: o.cluster ?? CLUSTER, from: o.from ?? 'p1', to: o.to ?? SELF, channel: o.channel ?? 'control' }) as const;
+    ({ url, clusterId: o.cluster ?? CLUSTER, from: o.from ?? 'p1', to: o.to ?? SELF, channel: o.channel ?? 'control', secret: SECRET }) as const;
   const heartbeat = (from: string, to: string, readCtx = 0): RaftMessage => ({ type: 'heartbeat', from, to, term: 1, commit: 0, readCtx });
 
   /** Sends a valid message on `peer` and waits for it: proves the connection is still open and in order. */
@@ -196,7 +199,7 @@ describe('transport: bad peers over real sockets', function () {
   });
 
   it('connections past connectionsPerAddressMax are refused with HTTP 503 and counted', async function () {
-    const limited = new WsTransport({ nodeId: 'n5', clusterId: CLUSTER, peers: { p1: null }, connectionsPerAddressMax: 2 });
+    const limited = new WsTransport({ nodeId: 'n5', clusterId: CLUSTER, peers: { p1: null }, connectionsPerAddressMax: 2, clusterSecret: SECRET });
     const { port: limitedPort } = await limited.listen();
     const lurl = `ws://127.0.0.1:${limitedPort}/`;
     const a = await RawPeer.connect({ ...hello({ to: 'n5' }), url: lurl });
@@ -261,9 +264,10 @@ describe('transport: bad peers over real sockets', function () {
     const fakePort = (fake.address() as { port: number }).port;
     fake.on('connection', (ws) => {
       ws.on('error', () => {});
+      ws.send(encodeChallenge(new Uint8Array(16)));
       ws.once('message', () => ws.send(encodeHandshake({ kind: 'welcome', clusterId: 'evil', from: 'p9', to: 'p2', channel: 'control', term: 99 })));
     });
-    const dialer = new WsTransport({ nodeId: 'p2', clusterId: CLUSTER, peers: { p9: { host: '127.0.0.1', port: fakePort } } });
+    const dialer = new WsTransport({ nodeId: 'p2', clusterId: CLUSTER, peers: { p9: { host: '127.0.0.1', port: fakePort } }, clusterSecret: SECRET });
     await dialer.listen();
     dialer.send('p9', heartbeat('p2', 'p9'));
     await waitFor(() => (dialer.stats().rejected[TransportErrorCode.cluster] ?? 0) >= 1, 'the dialer to refuse the welcome');
@@ -307,6 +311,8 @@ describe('transport: bad peers over real sockets', function () {
       assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, frameBytesMax: 1 << 20, bufferedBytesMax: 1000 })), TransportErrorCode.config);
       assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, peers: { x: null } })), TransportErrorCode.config);
       assert.equal(codeOf(() => server.setPeer('not valid', null)), TransportErrorCode.config);
+      assert.equal(codeOf(() => server.setPeer('__proto__', null)), TransportErrorCode.config);
+      assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, clusterSecret: new Uint8Array(8) })), TransportErrorCode.config);
     });
   });
 });

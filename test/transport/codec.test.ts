@@ -5,17 +5,19 @@
 import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
-import type { RaftMessage } from '../../machines/types.js';
+import { TERM_MAX, type RaftMessage } from '../../machines/types.js';
 import {
   DEFAULT_DECODE_LIMITS,
   decodeFrame,
   decodeMessage,
+  encodeChallenge,
   encodeHandshake,
   encodeMessage,
   encodeMessageParts,
   encodeMessages,
   encodeMessagesFrame,
   encodeMessagesPrefix,
+  isNodeId,
   PROTOCOL_VERSION,
   SPLICE_BYTES_MIN,
   type DecodeLimits,
@@ -23,7 +25,7 @@ import {
 import { TransportError, TransportErrorCode } from '../../transport/wire/errors.js';
 import { compareUint128, uint128FromBytes, uint128FromParts, uint128Parts, uint128ToBytes, uint128ToHex, UINT128_MAX } from '../../transport/wire/uint128.js';
 import { decodeMembership, encodeMembership } from '../../machines/membership.js';
-import { indexArb, messageArb, nodeIdArb } from './helpers.js';
+import { indexArb, messageArb, nodeIdArb, termArb } from './helpers.js';
 
 /** Plain CBOR, for building frames the codec would never write. */
 const raw = new Encoder({ useRecords: false, structuredClone: false, tagUint8Array: false, mapsAsObjects: true });
@@ -104,18 +106,21 @@ describe('transport codec', function () {
 
     it('handshakes round trip', function () {
       fc.assert(
-        fc.property(nodeIdArb, nodeIdArb, nodeIdArb, fc.constantFrom('control' as const, 'data' as const), indexArb, fc.boolean(), (clusterId, from, to, channel, term, hello) => {
-          const kind = hello ? ('hello' as const) : ('welcome' as const);
-          assert.deepEqual(decodeFrame(encodeHandshake({ kind, clusterId, from, to, channel, term })), {
-            kind,
-            version: PROTOCOL_VERSION,
-            clusterId,
-            from,
-            to,
-            channel,
-            term,
-          });
-        }),
+        fc.property(
+          nodeIdArb,
+          nodeIdArb,
+          nodeIdArb,
+          fc.constantFrom('control' as const, 'data' as const),
+          termArb,
+          fc.boolean(),
+          fc.uint8Array({ minLength: 16, maxLength: 16 }),
+          fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 }), { nil: undefined }),
+          (clusterId, from, to, channel, term, hello, nonce, proof) => {
+            const kind = hello ? ('hello' as const) : ('welcome' as const);
+            const frame = decodeFrame(encodeHandshake({ kind, clusterId, from, to, channel, term, nonce, ...(proof !== undefined ? { proof } : {}) }));
+            assert.deepEqual(plain(frame), plain({ kind, version: PROTOCOL_VERSION, clusterId, from, to, channel, term, nonce: hello ? nonce : new Uint8Array(0), proof: proof ?? new Uint8Array(0) }));
+          },
+        ),
         { numRuns: 300 },
       );
     });
@@ -143,8 +148,9 @@ describe('transport codec', function () {
         useSelfDescribedHeader: false, useTimestamp32: false, useFloat32: 0, alwaysUseFloat: false, largeBigIntToFloat: false, useToJSON: false,
       });
       const num = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: Number.MAX_SAFE_INTEGER - 100 }));
-      const entryArb = fc.record({ term: num, kind: fc.constantFrom(0 as const, 1 as const, 2 as const), data: fc.uint8Array({ maxLength: 300 }) });
-      const appendArb = fc.record({ term: num, prevIndex: num, prevTerm: num, commit: num, raw: fc.array(entryArb, { maxLength: 30 }) });
+      const term = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: TERM_MAX }));
+      const entryArb = fc.record({ term, kind: fc.constantFrom(0 as const, 1 as const, 2 as const), data: fc.uint8Array({ maxLength: 300 }) });
+      const appendArb = fc.record({ term, prevIndex: num, prevTerm: term, commit: num, raw: fc.array(entryArb, { maxLength: 30 }) });
       fc.assert(
         fc.property(appendArb, (a) => {
           const entries = a.raw.map((e, i) => ({ index: a.prevIndex + 1 + i, term: e.term, kind: e.kind, data: e.data }));
@@ -169,8 +175,8 @@ describe('transport codec', function () {
     it('large byte fields are spliced in by reference, and the result decodes the same (200 cases)', function () {
       const big = fc.integer({ min: SPLICE_BYTES_MIN - 2, max: SPLICE_BYTES_MIN * 4 }).map((n) => new Uint8Array(n).fill(n & 0xff));
       const small = fc.uint8Array({ maxLength: 40 });
-      const entryArb = fc.record({ term: indexArb, kind: fc.constantFrom(0 as const, 1 as const), data: fc.oneof(big, small) });
-      const appendArb = fc.record({ term: indexArb, prevIndex: fc.nat({ max: 2 ** 40 }), prevTerm: indexArb, commit: indexArb, raw: fc.array(entryArb, { maxLength: 6 }) });
+      const entryArb = fc.record({ term: termArb, kind: fc.constantFrom(0 as const, 1 as const), data: fc.oneof(big, small) });
+      const appendArb = fc.record({ term: termArb, prevIndex: fc.nat({ max: 2 ** 40 }), prevTerm: termArb, commit: indexArb, raw: fc.array(entryArb, { maxLength: 6 }) });
       fc.assert(
         fc.property(appendArb, big, fc.boolean(), (a, data, done) => {
           const append: RaftMessage = {
@@ -261,12 +267,45 @@ describe('transport codec', function () {
       ['snapshot member that is not an ID', frame([8, 1, 1, 1, ['a/b'], [], 0, 1, new Uint8Array(), true]), TransportErrorCode.schema],
       ['handshake on channel 2', cbor([1, 0, 'c', 'a', 'b', 2, 1]), TransportErrorCode.schema],
       ['handshake with a missing term', cbor([1, 0, 'c', 'a', 'b', 0]), TransportErrorCode.schema],
+      // Issue 14: terms above TERM_MAX (2^53 - 2^20) never reach Raft, wherever they are.
+      ['heartbeat term 2^53 - 2 (the brick)', frame(hb(2 ** 53 - 2)), TransportErrorCode.term],
+      ['heartbeat term TERM_MAX + 1', frame(hb(TERM_MAX + 1)), TransportErrorCode.term],
+      ['timeoutNow term 2^53 - 2', frame([7, 2 ** 53 - 2]), TransportErrorCode.term],
+      ['vote lastTerm above TERM_MAX', frame([1, 1, 0, TERM_MAX + 1, false, false]), TransportErrorCode.term],
+      ['append prevTerm above TERM_MAX', frame([3, 1, 0, TERM_MAX + 1, 0, []]), TransportErrorCode.term],
+      ['append entry term above TERM_MAX', frame([3, 1, 0, 0, 0, [TERM_MAX + 1, 1, new Uint8Array()]]), TransportErrorCode.term],
+      ['appendResp hintTerm above TERM_MAX', frame([4, 1, false, 0, 0, TERM_MAX + 1]), TransportErrorCode.term],
+      ['snapshot meta.term above TERM_MAX', frame([8, 1, 1, TERM_MAX + 1, ['a'], [], 0, 1, new Uint8Array(), true]), TransportErrorCode.term],
+      ['hello term above TERM_MAX', cbor([1, 0, 'c', 'a', 'b', 0, TERM_MAX + 1, new Uint8Array(16), new Uint8Array()]), TransportErrorCode.term],
+      ['welcome term above TERM_MAX', cbor([1, 1, 'c', 'a', 'b', 0, 2 ** 53 - 2, new Uint8Array()]), TransportErrorCode.term],
+      // Handshake authentication fields, and IDs that would reach Object.prototype.
+      ['a hello without nonce and proof (the old shape)', cbor([1, 0, 'c', 'a', 'b', 0, 1]), TransportErrorCode.schema],
+      ['a hello with a 15-byte nonce', cbor([1, 0, 'c', 'a', 'b', 0, 1, new Uint8Array(15), new Uint8Array()]), TransportErrorCode.schema],
+      ['a hello with a 31-byte proof', cbor([1, 0, 'c', 'a', 'b', 0, 1, new Uint8Array(16), new Uint8Array(31)]), TransportErrorCode.schema],
+      ['a hello with a proof as text', cbor([1, 0, 'c', 'a', 'b', 0, 1, new Uint8Array(16), 'proof']), TransportErrorCode.schema],
+      ['a welcome with a nonce and a proof', cbor([1, 1, 'c', 'a', 'b', 0, 1, new Uint8Array(16), new Uint8Array(32)]), TransportErrorCode.schema],
+      ['a welcome with a 33-byte proof', cbor([1, 1, 'c', 'a', 'b', 0, 1, new Uint8Array(33)]), TransportErrorCode.schema],
+      ['a challenge with a 15-byte nonce', cbor([1, 3, new Uint8Array(15)]), TransportErrorCode.schema],
+      ['a challenge with an extra field', cbor([1, 3, new Uint8Array(16), 0]), TransportErrorCode.schema],
+      ['a hello from __proto__', cbor([1, 0, 'c', '__proto__', 'b', 0, 1, new Uint8Array(16), new Uint8Array()]), TransportErrorCode.schema],
+      ['a hello to constructor', cbor([1, 0, 'c', 'a', 'constructor', 0, 1, new Uint8Array(16), new Uint8Array()]), TransportErrorCode.schema],
+      ['a messages frame from __proto__', cbor([1, 2, '__proto__', 'b', hb()]), TransportErrorCode.schema],
+      ['a snapshot member named toString', frame([8, 1, 1, 1, ['toString'], [], 0, 1, new Uint8Array(), true]), TransportErrorCode.schema],
+      ['a configuration entry naming __proto__', frame([3, 1, 0, 0, 0, [1, 2, encodeMembership({ voters: ['__proto__', 'n1'], learners: [] })]]), TransportErrorCode.schema],
     ];
     for (const [name, bytes, code, caseLimits] of cases) {
       it(`${name} -> ${code}`, function () {
         assert.equal(codeOf(() => decodeFrame(bytes, caseLimits ? { limits: caseLimits } : {})), code);
       });
     }
+
+    it('TERM_MAX itself decodes; a challenge round trips; IDs never name Object.prototype properties', function () {
+      assert.equal(decodeMessage(encodeMessage({ type: 'heartbeat', from: 'a', to: 'b', term: TERM_MAX, commit: 0, readCtx: 0 })).term, TERM_MAX);
+      const nonce = new Uint8Array(16).fill(7);
+      assert.deepEqual(plain(decodeFrame(encodeChallenge(nonce))), plain({ kind: 'challenge', nonce }));
+      for (const id of ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__']) assert.equal(isNodeId(id), false, id);
+      for (const id of ['n1', '__proto', 'proto__', 'Constructor', 'a.b-c_d']) assert.equal(isNodeId(id), true, id);
+    });
 
     it('decodeMessage wants exactly one message', function () {
       assert.equal(codeOf(() => decodeMessage(frame(hb(), hb()))), TransportErrorCode.schema);
@@ -308,6 +347,9 @@ describe('transport codec', function () {
     const base = { from: 'a', to: 'b', term: 1 };
     const bad: Array<[string, RaftMessage]> = [
       ['a negative term', { ...base, term: -1, type: 'timeoutNow' }],
+      ['a term above TERM_MAX', { ...base, term: TERM_MAX + 1, type: 'timeoutNow' }],
+      ['an entry term above TERM_MAX', { ...base, type: 'append', prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 2 ** 53 - 2, kind: 1, data: new Uint8Array() }] }],
+      ['a sender named __proto__', { ...base, from: '__proto__', type: 'timeoutNow' }],
       ['a fractional index', { ...base, type: 'appendResp', success: true, index: 1.5, hintIndex: 0, hintTerm: 0 }],
       ['entries that are not contiguous from prevIndex + 1', { ...base, type: 'append', prevIndex: 4, prevTerm: 1, commit: 0, entries: [{ index: 6, term: 1, kind: 1, data: new Uint8Array() }] }],
       ['an unknown entry kind', { ...base, type: 'append', prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 1, kind: 7 as never, data: new Uint8Array() }] }],

@@ -1,9 +1,12 @@
 /**
  * Bad input over a real socket (127.0.0.1, port 0), property-based: random bytes, mutated valid
- * frames, truncated frames, huge declared lengths, deep nesting, maps with `__proto__` keys and
- * unknown message types; 10,500 cases in all.
+ * frames, truncated frames, huge declared lengths, deep nesting, maps with `__proto__` keys,
+ * unknown message types, terms above TERM_MAX in every term field, handshake frames (with their
+ * nonce and proof fields) after the handshake, and hostile hellos on fresh connections (missing,
+ * wrong, replayed or malformed proofs, terms above TERM_MAX, `__proto__` senders); 12,500 cases.
  *
- * A raw WebSocket client authenticates as peer p1 (a real hello) and then sends each case as one
+ * Every transport holds the cluster secret. A raw WebSocket client authenticates as peer p1 (a
+ * real hello proving the secret over the server's challenge) and then sends each case as one
  * binary frame. The pure codec is the oracle for what the frame is; the test checks that the
  * receiving transport acts on that verdict over the wire:
  *   - a frame the codec rejects is not delivered, and its code is counted exactly once;
@@ -17,16 +20,20 @@
 import assert from 'node:assert/strict';
 import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
-import { channelOf, type NodeId, type RaftMessage } from '../../machines/types.js';
+import { channelOf, TERM_MAX, type NodeId, type RaftMessage } from '../../machines/types.js';
 import { decodeFrame, encodeMessages, type Channel } from '../../transport/peer/codec.js';
+import { helloProof, newNonce } from '../../transport/peer/peerAuth.js';
 import { CloseCode, TransportError, TransportErrorCode } from '../../transport/wire/errors.js';
 import { WsTransport } from '../../transport/peer/wsTransport.js';
-import { closeTransport, messageArb, RawPeer } from './helpers.js';
+import { closeTransport, messageArb, RawPeer, testSecret, waitFor } from './helpers.js';
 
 const SELF = 'n0';
 const MALLORY = 'p1';
 const GOOD = 'p2';
+/** A known peer that only the hostile-hello cases use (so they never replace MALLORY's connections). */
+const KNOWN = 'p3';
 const CLUSTER = 'c1';
+const SECRET = testSecret();
 const MARKER_BASE = 2 ** 52;
 const MARKER_TIMEOUT_MS = 5000; // a marker normally arrives in well under 1 ms; 5 s only detects a hang
 
@@ -148,6 +155,40 @@ const protoArb = fc
     return raw.encode([1, 2, MALLORY, SELF, obj]);
   });
 
+/** A term no peer may send: above TERM_MAX (2^53 - 2^20), up to 2^53 - 1; 2^53 - 2 is the brick of issue 14. */
+const highTermArb = fc.oneof(fc.integer({ min: TERM_MAX + 1, max: Number.MAX_SAFE_INTEGER }), fc.constant(2 ** 53 - 2), fc.constant(TERM_MAX + 1));
+const b = (n: number): Buffer => Buffer.alloc(n);
+/** A message with one term field above TERM_MAX (the message's own term, or a log position's, an entry's, a snapshot's). */
+const highTermFrameArb = fc
+  .tuple(highTermArb, fc.nat({ max: 8 }), fc.nat({ max: 1000 }))
+  .map(([t, which, n]) => {
+    const msg: unknown = (
+      [
+        [5, t, n, n], // heartbeat term
+      [7, t], // timeoutNow term
+      [1, t, n, n, false, true], // vote term
+      [1, n, n, t, true, false], // vote lastTerm
+      [3, t, n, n, n, []], // append term
+      [3, 1, n, t, n, []], // append prevTerm
+      [3, 1, n, 1, n, [1, 1, b(3), t, 1, b(0)]], // an entry's term
+      [4, 1, false, n, n, t], // appendResp hintTerm
+        [8, 1, n, t, ['a'], [], 0, 1, b(1), true], // snapshot meta.term
+      ] as unknown[]
+    )[which];
+    return raw.encode([1, 2, MALLORY, SELF, msg]);
+  });
+
+/** Handshake frames (challenge, hello, welcome) after the handshake, with valid and invalid auth fields. */
+const handshakeFrameArb = fc
+  .tuple(fc.constantFrom(0, 1, 3), fc.constantFrom(0, 15, 16, 17), fc.constantFrom(0, 31, 32), fc.oneof(fc.nat({ max: 5 }), highTermArb))
+  .map(([kind, nonceBytes, proofBytes, term]) =>
+    kind === 3
+      ? raw.encode([1, 3, b(nonceBytes)])
+      : kind === 0
+        ? raw.encode([1, 0, CLUSTER, MALLORY, SELF, 0, term, b(nonceBytes), b(proofBytes)])
+        : raw.encode([1, 1, CLUSTER, MALLORY, SELF, 0, term, b(proofBytes)]),
+  );
+
 const unknownTypeArb = fc.oneof(
   fc
     .tuple(fc.oneof(fc.constant(0), fc.integer({ min: 10, max: 2 ** 32 })), fc.array(fc.nat(), { maxLength: 8 }))
@@ -159,7 +200,7 @@ const unknownTypeArb = fc.oneof(
 // The harness
 // ------------------------------------------------------------------------------------------------
 
-describe('transport: bad input over a real socket (property-based, 10,500 cases)', function () {
+describe('transport: bad input over a real socket (property-based, 12,500 cases)', function () {
   this.timeout(60_000);
 
   let server: WsTransport;
@@ -176,7 +217,7 @@ describe('transport: bad input over a real socket (property-based, 10,500 cases)
   let wellFormed = 0;
 
   before(async function () {
-    server = new WsTransport({ nodeId: SELF, clusterId: CLUSTER, peers: { [MALLORY]: null, [GOOD]: null } });
+    server = new WsTransport({ nodeId: SELF, clusterId: CLUSTER, peers: { [MALLORY]: null, [GOOD]: null, [KNOWN]: null }, clusterSecret: SECRET });
     const addr = await server.listen();
     url = `ws://127.0.0.1:${addr.port}/`;
     server.onMessage = (m) => {
@@ -194,7 +235,7 @@ describe('transport: bad input over a real socket (property-based, 10,500 cases)
       }
       delivered.push(m);
     };
-    good = new WsTransport({ nodeId: GOOD, clusterId: CLUSTER, peers: { [SELF]: addr } });
+    good = new WsTransport({ nodeId: GOOD, clusterId: CLUSTER, peers: { [SELF]: addr }, clusterSecret: SECRET });
     await good.listen();
   });
 
@@ -207,7 +248,7 @@ describe('transport: bad input over a real socket (property-based, 10,500 cases)
     const existing = conns[channel];
     if (existing && existing.peer.open && existing.peer.closeCode === undefined) return existing;
     if (existing) reconnects++;
-    const peer = await RawPeer.handshake({ url, clusterId: CLUSTER, from: MALLORY, to: SELF, channel });
+    const peer = await RawPeer.handshake({ url, clusterId: CLUSTER, from: MALLORY, to: SELF, channel, secret: SECRET });
     const c = { peer, bad: 0 };
     conns[channel] = c;
     return c;
@@ -300,6 +341,8 @@ describe('transport: bad input over a real socket (property-based, 10,500 cases)
     ['deep nesting (up to 20,000 levels, arrays, indefinite arrays and maps)', deepNestingArb, 500],
     ['maps with __proto__, constructor and other dangerous keys', protoArb, 500],
     ['unknown message types and frame kinds', unknownTypeArb, 1000],
+    ['terms above TERM_MAX in every term field (2^53 - 2 included)', highTermFrameArb, 1000],
+    ['handshake frames with auth fields after the handshake', handshakeFrameArb, 500],
   ];
 
   for (const [name, arb, numRuns] of properties) {
@@ -314,6 +357,84 @@ describe('transport: bad input over a real socket (property-based, 10,500 cases)
     });
   }
 
+  /** One hostile hello on a fresh connection: what it is, and what the server must answer. */
+  interface HelloCase {
+    readonly from: string;
+    readonly secret: 'ours' | 'other' | 'none';
+    readonly nonceBytes: number;
+    readonly proof: 'valid' | 'zeros' | 'short' | 'none' | 'replayed';
+    readonly term: number;
+    readonly address: boolean;
+  }
+  const helloCaseArb: fc.Arbitrary<HelloCase> = fc.record({
+    from: fc.constantFrom(KNOWN, KNOWN, 'stranger', '__proto__', 'constructor'),
+    secret: fc.constantFrom('ours' as const, 'ours' as const, 'other' as const, 'none' as const),
+    nonceBytes: fc.constantFrom(16, 16, 16, 15, 0),
+    proof: fc.constantFrom('valid' as const, 'valid' as const, 'zeros' as const, 'short' as const, 'none' as const, 'replayed' as const),
+    term: fc.oneof(fc.nat({ max: 100 }), fc.constant(TERM_MAX), highTermArb),
+    address: fc.boolean(),
+  });
+  const OTHER_SECRET = testSecret();
+  let helloCases = 0;
+
+  function helloBytes(c: HelloCase, acceptorNonce: Uint8Array): Buffer {
+    const dialerNonce = c.nonceBytes === 16 ? newNonce() : Buffer.alloc(c.nonceBytes);
+    const address = c.address ? '127.0.0.1:9:9:9' : '';
+    const key = c.secret === 'ours' ? SECRET : OTHER_SECRET;
+    const fields = { clusterId: CLUSTER, dialer: c.from, acceptor: SELF, channel: 'data' as const, dialerNonce, term: c.term, address };
+    let proof: Uint8Array;
+    if (c.secret === 'none' || c.proof === 'none') proof = Buffer.alloc(0);
+    else if (c.proof === 'zeros') proof = Buffer.alloc(32);
+    else if (c.proof === 'short') proof = helloProof(key, { ...fields, acceptorNonce }).subarray(0, 31);
+    else if (c.proof === 'replayed') proof = helloProof(key, { ...fields, acceptorNonce: newNonce() }); // for another challenge
+    else proof = helloProof(key, { ...fields, acceptorNonce });
+    return raw.encode([1, 0, CLUSTER, c.from, SELF, 1, c.term, dialerNonce, Buffer.from(proof), ...(c.address ? [Buffer.from(address, 'latin1')] : [])]);
+  }
+
+  /** The server's verdict: the decoder first, then the proof, then who the sender is. */
+  function helloVerdict(c: HelloCase, bytes: Buffer): { code: TransportErrorCode | null; close: number | null } {
+    try {
+      decodeFrame(bytes);
+    } catch (err) {
+      assert.ok(err instanceof TransportError);
+      return { code: err.code, close: CloseCode.handshake };
+    }
+    if (!(c.secret === 'ours' && c.proof === 'valid')) return { code: TransportErrorCode.auth, close: CloseCode.auth };
+    if (c.from !== KNOWN) return { code: TransportErrorCode.unknownPeer, close: CloseCode.unknownPeer }; // the server admits nobody
+    return { code: null, close: null };
+  }
+
+  it('hostile hellos on fresh connections: 500 cases, each refused at the hello with its code (or welcomed if it proves the secret)', async function () {
+    await fc.assert(
+      fc.asyncProperty(helloCaseArb, async (c) => {
+        helloCases++;
+        let bytes: Buffer | undefined;
+        const before = server.stats();
+        const peer = await RawPeer.connect({ url, clusterId: CLUSTER, from: KNOWN, to: SELF, channel: 'data', hello: (nonce) => (bytes = helloBytes(c, nonce)) });
+        const verdict = helloVerdict(c, bytes!);
+        if (verdict.close === null) {
+          await waitFor(() => peer.welcomed || peer.closeCode !== undefined, 'the welcome');
+          assert.equal(peer.welcomed, true, JSON.stringify(c));
+          await peer.close();
+        } else {
+          assert.equal(await peer.closed(), verdict.close, JSON.stringify(c));
+          assert.equal(peer.welcomed, false);
+        }
+        const after = server.stats();
+        if (verdict.code !== null) {
+          assert.equal((after.rejected[verdict.code] ?? 0) - (before.rejected[verdict.code] ?? 0), 1, `${verdict.code} counted once: ${JSON.stringify(c)}`);
+          assert.equal(after.rejectedTotal - before.rejectedTotal, 1, 'no other rejection counted');
+        } else {
+          assert.equal(after.rejectedTotal, before.rejectedTotal);
+        }
+        assert.equal(after.admittedPeers, 0);
+        cases++;
+      }),
+      { numRuns: 500 },
+    );
+    await validPeerDelivers();
+  });
+
   it('summary: the transport survived every case and still serves valid peers', async function () {
     await validPeerDelivers();
     const s = server.stats();
@@ -325,5 +446,9 @@ describe('transport: bad input over a real socket (property-based, 10,500 cases)
     assert.ok((s.rejected[TransportErrorCode.length] ?? 0) > 0);
     assert.ok((s.rejected[TransportErrorCode.unknownType] ?? 0) > 0);
     assert.ok((s.rejected[TransportErrorCode.schema] ?? 0) > 0);
+    assert.ok((s.rejected[TransportErrorCode.term] ?? 0) > 0);
+    assert.ok((s.rejected[TransportErrorCode.auth] ?? 0) > 0);
+    assert.ok((s.rejected[TransportErrorCode.frameKind] ?? 0) > 0);
+    assert.equal(helloCases, 500);
   });
 });

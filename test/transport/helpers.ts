@@ -1,20 +1,26 @@
 /**
  * Shared helpers of the transport tests: fast-check arbitraries for messages and frames, a raw
- * WebSocket peer that speaks the wire format by hand, and bounded waits (never sleeps).
+ * WebSocket peer that speaks the wire format by hand (the challenge, a hello with or without a
+ * proof of the cluster secret), test cluster secrets, and bounded waits (never sleeps).
  */
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { encodeMembership } from '../../machines/membership.js';
 import WebSocket from 'ws';
-import type { Entry, EntryKind, NodeId, RaftMessage } from '../../machines/types.js';
-import { encodeHandshake, type Channel } from '../../transport/peer/codec.js';
+import { TERM_MAX, type Entry, type EntryKind, type NodeId, type RaftMessage } from '../../machines/types.js';
+import { decodeFrame, encodeHandshake, isNodeId, type Channel } from '../../transport/peer/codec.js';
+import { helloProof, newNonce } from '../../transport/peer/peerAuth.js';
 
 // ------------------------------------------------------------------------------------------------
 // Arbitraries
 // ------------------------------------------------------------------------------------------------
 
-export const nodeIdArb = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/);
+/** Valid node IDs (the pattern, minus the names of Object.prototype such as `__proto__`). */
+export const nodeIdArb = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/).filter(isNodeId);
 /** Mostly small numbers (the common case), sometimes anything up to 2^53 - 1. */
 export const indexArb = fc.oneof(fc.nat({ max: 1000 }), fc.maxSafeNat());
+/** Terms a peer may send: mostly small, sometimes anything up to TERM_MAX (2^53 - 2^20), the bound itself. */
+export const termArb = fc.oneof(fc.nat({ max: 1000 }), fc.nat({ max: TERM_MAX }), fc.constant(TERM_MAX));
 
 /** A valid configuration: 1-5 voters, 0-3 learners, distinct IDs. */
 export const membershipArb = fc
@@ -23,21 +29,21 @@ export const membershipArb = fc
 const bytesArb = fc.uint8Array({ maxLength: 64 });
 
 export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>): fc.Arbitrary<RaftMessage> {
-  const base = { from, to, term: indexArb };
-  const vote = fc.record({ ...base, type: fc.constant('vote' as const), lastIndex: indexArb, lastTerm: indexArb, preVote: fc.boolean(), transfer: fc.boolean() });
+  const base = { from, to, term: termArb };
+  const vote = fc.record({ ...base, type: fc.constant('vote' as const), lastIndex: indexArb, lastTerm: termArb, preVote: fc.boolean(), transfer: fc.boolean() });
   const voteResp = fc.record({ ...base, type: fc.constant('voteResp' as const), granted: fc.boolean(), preVote: fc.boolean() });
   const append = fc
     .record({
       ...base,
       type: fc.constant('append' as const),
       prevIndex: fc.nat({ max: 2 ** 40 }),
-      prevTerm: indexArb,
+      prevTerm: termArb,
       commit: indexArb,
       raw: fc.array(
         fc.oneof(
-          fc.record({ term: indexArb, kind: fc.constantFrom<EntryKind>(0, 1), data: bytesArb }),
+          fc.record({ term: termArb, kind: fc.constantFrom<EntryKind>(0, 1), data: bytesArb }),
           // A configuration entry must hold a valid configuration (the codec checks it).
-          fc.record({ term: indexArb, kind: fc.constant<EntryKind>(2), data: membershipArb.map((m) => encodeMembership(m)) }),
+          fc.record({ term: termArb, kind: fc.constant<EntryKind>(2), data: membershipArb.map((m) => encodeMembership(m)) }),
         ),
         { maxLength: 8 },
       ),
@@ -46,7 +52,7 @@ export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>)
       ...m,
       entries: raw.map((e, i): Entry => ({ index: m.prevIndex + 1 + i, term: e.term, kind: e.kind, data: e.data })),
     }));
-  const appendResp = fc.record({ ...base, type: fc.constant('appendResp' as const), success: fc.boolean(), index: indexArb, hintIndex: indexArb, hintTerm: indexArb });
+  const appendResp = fc.record({ ...base, type: fc.constant('appendResp' as const), success: fc.boolean(), index: indexArb, hintIndex: indexArb, hintTerm: termArb });
   const heartbeat = fc.record({ ...base, type: fc.constant('heartbeat' as const), commit: indexArb, readCtx: indexArb });
   const heartbeatResp = fc.record({ ...base, type: fc.constant('heartbeatResp' as const), readCtx: indexArb });
   const timeoutNow = fc.record({ ...base, type: fc.constant('timeoutNow' as const) });
@@ -55,7 +61,7 @@ export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>)
     type: fc.constant('snapshot' as const),
     meta: fc.record({
       index: indexArb,
-      term: indexArb,
+      term: termArb,
       membership: fc.record({ voters: fc.array(nodeIdArb, { maxLength: 5 }), learners: fc.array(nodeIdArb, { maxLength: 3 }) }),
     }),
     offset: indexArb,
@@ -127,27 +133,80 @@ export function closeTransport(t: { close(cb: () => void): void }): Promise<void
 // A raw peer: a ws client that speaks the wire format by hand (to send anything at all)
 // ------------------------------------------------------------------------------------------------
 
+/** A fresh cluster secret for one test (32 random bytes, as `sessionraft cluster` generates). */
+export function testSecret(): Uint8Array {
+  return new Uint8Array(randomBytes(32));
+}
+
 export interface RawPeerOptions {
   readonly url: string;
   readonly clusterId: string;
   readonly from: NodeId;
   readonly to: NodeId;
   readonly channel: Channel;
-  /** Replaces the hello frame (to send a bad one). */
-  readonly hello?: Uint8Array;
+  /** The cluster secret: the hello proves it over the challenge. Without it the hello has no proof. */
+  readonly secret?: Uint8Array;
+  /** The address the hello carries (a stranger asking to be admitted). */
+  readonly address?: string;
+  /** The hello's term (default 1). */
+  readonly term?: number;
+  /** Replaces the hello frame (to send a bad one): bytes, or built from the challenge's nonce. */
+  readonly hello?: Uint8Array | ((acceptorNonce: Uint8Array) => Uint8Array);
+  /** Send the hello at once, without waiting for the challenge. */
+  readonly noWait?: boolean;
   readonly maxPayload?: number;
 }
 
-/** A connection under test control: records the close code and whether the welcome arrived. */
+/** The hello a peer sends in answer to `acceptorNonce`, with a proof when `o.secret` is given. */
+export function helloFor(o: Omit<RawPeerOptions, 'url' | 'hello' | 'noWait' | 'maxPayload'>, acceptorNonce: Uint8Array): Buffer {
+  const nonce = newNonce();
+  const term = o.term ?? 1;
+  const proof =
+    o.secret === undefined
+      ? undefined
+      : helloProof(o.secret, { clusterId: o.clusterId, dialer: o.from, acceptor: o.to, channel: o.channel, acceptorNonce, dialerNonce: nonce, term, address: o.address ?? '' });
+  return encodeHandshake({
+    kind: 'hello',
+    clusterId: o.clusterId,
+    from: o.from,
+    to: o.to,
+    channel: o.channel,
+    term,
+    nonce,
+    ...(proof !== undefined ? { proof } : {}),
+    ...(o.address !== undefined ? { address: o.address } : {}),
+  });
+}
+
+/** A connection under test control: records the challenge, the close code and whether the welcome arrived. */
 export class RawPeer {
   closeCode: number | undefined;
   welcomed = false;
+  /** The acceptor's challenge nonce (its first frame). */
+  challenge: Uint8Array | undefined;
+  /** Every frame after the challenge. */
   readonly received: Buffer[] = [];
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      this.received.push(data as Buffer);
-      this.welcomed = true;
+      const b = data as Buffer;
+      if (this.challenge === undefined && this.received.length === 0) {
+        try {
+          const f = decodeFrame(b);
+          if (f.kind === 'challenge') {
+            this.challenge = Uint8Array.from(f.nonce);
+            return;
+          }
+        } catch {
+          // not a challenge: recorded below
+        }
+      }
+      this.received.push(b);
+      try {
+        if (decodeFrame(b).kind === 'welcome') this.welcomed = true;
+      } catch {
+        // not a welcome
+      }
     });
     ws.on('close', (code) => {
       this.closeCode = code;
@@ -155,7 +214,10 @@ export class RawPeer {
     ws.on('error', () => {});
   }
 
-  /** Opens the socket and sends the hello (or the given first frame). Resolves when the socket is open. */
+  /**
+   * Opens the socket, waits for the challenge (unless `noWait`) and sends the hello (or the given
+   * first frame). Resolves once the hello is sent.
+   */
   static async connect(o: RawPeerOptions): Promise<RawPeer> {
     const ws = new WebSocket(o.url, { perMessageDeflate: false, maxPayload: o.maxPayload ?? 64 * 1024 * 1024 });
     const peer = new RawPeer(ws);
@@ -164,7 +226,10 @@ export class RawPeer {
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`unexpected response ${res.statusCode}`)));
     });
-    ws.send(o.hello ?? encodeHandshake({ kind: 'hello', clusterId: o.clusterId, from: o.from, to: o.to, channel: o.channel, term: 1 }));
+    if (o.noWait !== true) await waitFor(() => peer.challenge !== undefined || peer.closeCode !== undefined, 'the challenge');
+    const nonce = peer.challenge ?? new Uint8Array(16);
+    const hello = typeof o.hello === 'function' ? o.hello(nonce) : (o.hello ?? helloFor(o, nonce));
+    if (peer.closeCode === undefined) ws.send(hello);
     return peer;
   }
 

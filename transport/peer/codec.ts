@@ -3,10 +3,15 @@
  *
  * Every WebSocket binary frame holds exactly one CBOR array (no maps anywhere):
  *
- *   hello     [version, 0, clusterId, from, to, channel, term, address?]  first frame of a connection (dialer);
+ *   challenge [version, 3, nonce]                                  first frame of a connection (acceptor)
+ *   hello     [version, 0, clusterId, from, to, channel, term, nonce, proof, address?]  the dialer's answer;
  *             address: optional bytes, host:raftPort:clientPort:adminPort in ASCII
- *   welcome   [version, 1, clusterId, from, to, channel, term]     the acceptor's answer
+ *   welcome   [version, 1, clusterId, from, to, channel, term, proof]  the acceptor's answer
  *   messages  [version, 2, from, to, m1, ..., mN]                  N >= 1, all from `from` to `to`
+ *
+ * nonce: 16 bytes; proof: 32 bytes (HMAC-SHA256 under the cluster secret, see peerAuth.ts) or empty
+ * when the sender has no secret. Every term on the wire (messages, entries, log positions,
+ * handshakes) is at most TERM_MAX (2^53 - 2^20): a larger one is TRANSPORT_ERR_TERM.
  *
  * `channel` is 0 (control) or 1 (data). Each message is an array starting with its type tag:
  *
@@ -28,15 +33,16 @@
  * Uint8Array (views into the frame unless `copyBuffers`).
  */
 import { Decoder, Encoder } from 'cbor-x';
-import type { AppendRequest, Entry, EntryKind, FileByteRange, Membership, NodeId, RaftMessage, SnapshotMeta } from '../../machines/types.js';
+import { TERM_MAX, type AppendRequest, type Entry, type EntryKind, type FileByteRange, type Membership, type NodeId, type RaftMessage, type SnapshotMeta } from '../../machines/types.js';
 import { decodeMembership } from '../../machines/membership.js';
 import { parseMemberAddress } from '../wire/address.js';
 import { scanCbor, type ScanLimits } from '../wire/cborScan.js';
 import { TransportError, TransportErrorCode } from '../wire/errors.js';
+import { NONCE_BYTES, PROOF_BYTES } from './peerAuth.js';
 
 export const PROTOCOL_VERSION = 1;
 
-const FrameKind = { hello: 0, welcome: 1, messages: 2 } as const;
+const FrameKind = { hello: 0, welcome: 1, messages: 2, challenge: 3 } as const;
 type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 export type Channel = 'control' | 'data';
@@ -57,9 +63,15 @@ const MessageTag = {
 } as const satisfies Record<RaftMessage['type'], number>;
 
 const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
-/** Node IDs and cluster IDs share one pattern. */
+/**
+ * Names an ID may not have although the pattern admits them: the properties of Object.prototype
+ * (`__proto__`, `constructor`, `toString`, ...) and `prototype`. IDs index maps and records all over
+ * the code; none of them may ever reach or shadow an object's prototype.
+ */
+const RESERVED_IDS: ReadonlySet<string> = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
+/** Node IDs and cluster IDs share one pattern, and neither is a name of Object.prototype. */
 export function isNodeId(value: unknown): value is NodeId {
-  return typeof value === 'string' && NODE_ID_PATTERN.test(value);
+  return typeof value === 'string' && NODE_ID_PATTERN.test(value) && !RESERVED_IDS.has(value);
 }
 
 /** Handshake frames (hello from the dialer, welcome from the acceptor). */
@@ -71,6 +83,10 @@ interface Handshake {
   readonly to: NodeId;
   readonly channel: Channel;
   readonly term: number;
+  /** hello only: the dialer's nonce (NONCE_BYTES); a welcome has none (empty). */
+  readonly nonce: Uint8Array;
+  /** The sender's proof of the cluster secret (PROOF_BYTES), or empty without a secret. */
+  readonly proof: Uint8Array;
   /**
    * hello only, optional: where the sender listens (`host:raftPort:clientPort:adminPort`), so a
    * node that does not know it yet (it missed the change that added it) can admit it and answer.
@@ -81,6 +97,12 @@ interface Handshake {
 /** Longest member address a hello may carry (a 253-byte host name, brackets, three ports). */
 export const HELLO_ADDRESS_BYTES_MAX = 300;
 
+/** The acceptor's first frame: the nonce the dialer's proof must cover. */
+interface ChallengeFrame {
+  readonly kind: 'challenge';
+  readonly nonce: Uint8Array;
+}
+
 interface MessagesFrame {
   readonly kind: 'messages';
   readonly from: NodeId;
@@ -88,7 +110,7 @@ interface MessagesFrame {
   readonly messages: RaftMessage[];
 }
 
-type Frame = Handshake | MessagesFrame;
+type Frame = Handshake | ChallengeFrame | MessagesFrame;
 
 export interface DecodeLimits {
   /** Messages in one frame. */
@@ -153,6 +175,13 @@ function checkIndex(value: number, name: string): number {
   return value;
 }
 
+/** A term: a safe non-negative integer no larger than TERM_MAX (the peer would reject it). */
+function checkTerm(value: number, name: string): number {
+  checkIndex(value, name);
+  if (value > TERM_MAX) encodeFail(`${name} ${value} is above TERM_MAX (${TERM_MAX})`);
+  return value;
+}
+
 function checkNodeId(value: string, name: string): string {
   if (!isNodeId(value)) encodeFail(`${name} is not a valid node ID: ${JSON.stringify(value)}`);
   return value;
@@ -176,14 +205,14 @@ function checkMembers(ids: readonly NodeId[], name: string): NodeId[] {
 
 /** The wire array of one message (without from/to, which the frame carries). */
 function messageToWire(m: RaftMessage): unknown[] {
-  const term = checkIndex(m.term, 'term');
+  const term = checkTerm(m.term, 'term');
   switch (m.type) {
     case 'vote':
       return [
         MessageTag.vote,
         term,
         checkIndex(m.lastIndex, 'lastIndex'),
-        checkIndex(m.lastTerm, 'lastTerm'),
+        checkTerm(m.lastTerm, 'lastTerm'),
         checkBool(m.preVote, 'preVote'),
         checkBool(m.transfer, 'transfer'),
       ];
@@ -199,7 +228,7 @@ function messageToWire(m: RaftMessage): unknown[] {
         if (e.index !== prevIndex + 1 + i) {
           encodeFail(`entries must be contiguous from prevIndex + 1: entry ${i} has index ${e.index}`);
         }
-        flat[j] = checkIndex(e.term, 'entry.term');
+        flat[j] = checkTerm(e.term, 'entry.term');
         if (e.kind !== 0 && e.kind !== 1 && e.kind !== 2) encodeFail(`entry ${i} has unknown kind ${String(e.kind)}`);
         flat[j + 1] = e.kind;
         flat[j + 2] = checkBytes(e.data, 'entry.data');
@@ -208,7 +237,7 @@ function messageToWire(m: RaftMessage): unknown[] {
         MessageTag.append,
         term,
         prevIndex,
-        checkIndex(m.prevTerm, 'prevTerm'),
+        checkTerm(m.prevTerm, 'prevTerm'),
         checkIndex(m.commit, 'commit'),
         flat,
       ];
@@ -220,7 +249,7 @@ function messageToWire(m: RaftMessage): unknown[] {
         checkBool(m.success, 'success'),
         checkIndex(m.index, 'index'),
         checkIndex(m.hintIndex, 'hintIndex'),
-        checkIndex(m.hintTerm, 'hintTerm'),
+        checkTerm(m.hintTerm, 'hintTerm'),
       ];
     case 'heartbeat':
       return [MessageTag.heartbeat, term, checkIndex(m.commit, 'commit'), checkIndex(m.readCtx, 'readCtx')];
@@ -233,7 +262,7 @@ function messageToWire(m: RaftMessage): unknown[] {
         MessageTag.snapshot,
         term,
         checkIndex(m.meta.index, 'meta.index'),
-        checkIndex(m.meta.term, 'meta.term'),
+        checkTerm(m.meta.term, 'meta.term'),
         checkMembers(m.meta.membership.voters, 'voters'),
         checkMembers(m.meta.membership.learners, 'learners'),
         checkIndex(m.offset, 'offset'),
@@ -345,9 +374,9 @@ function encodeAppendParts(m: AppendRequest): Uint8Array[] {
   let pos = 0;
   head[pos++] = 0x86;
   head[pos++] = MessageTag.append;
-  pos = putUint(head, pos, checkIndex(m.term, 'term'));
+  pos = putUint(head, pos, checkTerm(m.term, 'term'));
   pos = putUint(head, pos, prevIndex);
-  pos = putUint(head, pos, checkIndex(m.prevTerm, 'prevTerm'));
+  pos = putUint(head, pos, checkTerm(m.prevTerm, 'prevTerm'));
   pos = putUint(head, pos, checkIndex(m.commit, 'commit'));
   return [head.subarray(0, pos), entriesSection(entries, prevIndex)];
 }
@@ -370,7 +399,7 @@ function entriesSection(entries: readonly Entry[], prevIndex: number): Uint8Arra
   for (let i = 0; i < n; i++) {
     const e = entries[i]!;
     if (e.index !== prevIndex + 1 + i) encodeFail(`entries must be contiguous from prevIndex + 1: entry ${i} has index ${e.index}`);
-    checkIndex(e.term, 'entry.term');
+    checkTerm(e.term, 'entry.term');
     if (e.kind !== 0 && e.kind !== 1 && e.kind !== 2) encodeFail(`entry ${i} has unknown kind ${String(e.kind)}`);
     checkBytes(e.data, 'entry.data');
     size += 9 + 1 + 5 + e.data.length;
@@ -607,19 +636,44 @@ export function encodeMessages(messages: readonly RaftMessage[]): Buffer {
   return encodeMessagesFrame(encodeMessagesPrefix(from, to), messages.map(encodeMessageParts));
 }
 
-export function encodeHandshake(h: Omit<Handshake, 'version'> & { version?: number }): Buffer {
+const NO_BYTES = new Uint8Array(0);
+const ZERO_NONCE = new Uint8Array(NONCE_BYTES);
+
+/**
+ * A hello or a welcome. `nonce` (hello only) defaults to zeros and `proof` to none: a dialer with a
+ * cluster secret passes both (see peerAuth.ts).
+ */
+export function encodeHandshake(
+  h: Omit<Handshake, 'version' | 'nonce' | 'proof'> & { version?: number; nonce?: Uint8Array; proof?: Uint8Array },
+): Buffer {
   const version = h.version ?? PROTOCOL_VERSION;
-  return encoder.encode([
+  const proof = checkBytes(h.proof ?? NO_BYTES, 'proof');
+  if (proof.length !== 0 && proof.length !== PROOF_BYTES) encodeFail(`proof must be ${PROOF_BYTES} bytes or none`);
+  const head = [
     checkIndex(version, 'version'),
     h.kind === 'hello' ? FrameKind.hello : FrameKind.welcome,
     checkNodeId(h.clusterId, 'clusterId'),
     checkNodeId(h.from, 'from'),
     checkNodeId(h.to, 'to'),
     h.channel === 'control' ? 0 : 1,
-    checkIndex(h.term, 'term'),
+    checkTerm(h.term, 'term'),
+  ];
+  if (h.kind === 'welcome') return encoder.encode([...head, proof]);
+  const nonce = checkBytes(h.nonce ?? ZERO_NONCE, 'nonce');
+  if (nonce.length !== NONCE_BYTES) encodeFail(`nonce must be ${NONCE_BYTES} bytes`);
+  return encoder.encode([
+    ...head,
+    nonce,
+    proof,
     // As bytes: text in frames is capped at an ID's 64 bytes (cborScan).
-    ...(h.kind === 'hello' && h.address !== undefined ? [Buffer.from(checkHelloAddress(h.address), 'latin1')] : []),
+    ...(h.address !== undefined ? [Buffer.from(checkHelloAddress(h.address), 'latin1')] : []),
   ]);
+}
+
+/** The acceptor's first frame: `[version, 3, nonce]`. */
+export function encodeChallenge(nonce: Uint8Array, version = PROTOCOL_VERSION): Buffer {
+  if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_BYTES) encodeFail(`nonce must be ${NONCE_BYTES} bytes`);
+  return encoder.encode([checkIndex(version, 'version'), FrameKind.challenge, nonce]);
 }
 
 function checkHelloAddress(a: unknown): string {
@@ -648,6 +702,20 @@ function idx(a: readonly unknown[], i: number, name: string): number {
     schemaFail(`${name} must be a safe non-negative integer`);
   }
   return v + 0; // normalizes a float -0 to 0
+}
+
+/** A term: a safe non-negative integer, and at most TERM_MAX (else TRANSPORT_ERR_TERM). */
+function termAt(a: readonly unknown[], i: number, name: string): number {
+  const v = idx(a, i, name);
+  if (v > TERM_MAX) throw new TransportError(TransportErrorCode.term, `${name} ${v} is above TERM_MAX (${TERM_MAX})`);
+  return v;
+}
+
+/** A byte string of exactly `n` bytes, or (when `orEmpty`) none. */
+function fixedBytes(a: readonly unknown[], i: number, n: number, name: string, orEmpty = false): Uint8Array {
+  const v = bytes(a, i, name);
+  if (v.length !== n && !(orEmpty && v.length === 0)) schemaFail(`${name} must be ${n} bytes${orEmpty ? ' or empty' : ''}`);
+  return v;
 }
 
 function bool(a: readonly unknown[], i: number, name: string): boolean {
@@ -695,20 +763,20 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
         type: 'vote',
         from,
         to,
-        term: idx(w, 1, 'term'),
+        term: termAt(w, 1, 'term'),
         lastIndex: idx(w, 2, 'lastIndex'),
-        lastTerm: idx(w, 3, 'lastTerm'),
+        lastTerm: termAt(w, 3, 'lastTerm'),
         preVote: bool(w, 4, 'preVote'),
         transfer: bool(w, 5, 'transfer'),
       };
     case MessageTag.voteResp:
       arity(w, 4, 'voteResp');
-      return { type: 'voteResp', from, to, term: idx(w, 1, 'term'), granted: bool(w, 2, 'granted'), preVote: bool(w, 3, 'preVote') };
+      return { type: 'voteResp', from, to, term: termAt(w, 1, 'term'), granted: bool(w, 2, 'granted'), preVote: bool(w, 3, 'preVote') };
     case MessageTag.append: {
       arity(w, 6, 'append');
-      const term = idx(w, 1, 'term');
+      const term = termAt(w, 1, 'term');
       const prevIndex = idx(w, 2, 'prevIndex');
-      const prevTerm = idx(w, 3, 'prevTerm');
+      const prevTerm = termAt(w, 3, 'prevTerm');
       const commit = idx(w, 4, 'commit');
       const flat = array(w, 5, 'entries');
       if (flat.length % 3 !== 0) schemaFail('entries must be (term, kind, data) triples');
@@ -720,16 +788,18 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
         const kind = flat[j + 1];
         if (kind !== 0 && kind !== 1 && kind !== 2) schemaFail(`entry ${i} has an unknown kind`);
         if (kind === 2) {
-          // A configuration entry changes who votes: it must decode before it reaches Raft.
+          // A configuration entry changes who votes: it must decode, with valid node IDs, before it reaches Raft.
+          let m: Membership;
           try {
-            decodeMembership(bytes(flat, j + 2, 'entry.data'));
+            m = decodeMembership(bytes(flat, j + 2, 'entry.data'));
           } catch {
             schemaFail(`entry ${i} is a malformed configuration`);
           }
+          if (!m.voters.every(isNodeId) || !m.learners.every(isNodeId)) schemaFail(`entry ${i} names a member that is not a node ID`);
         }
         entries[i] = {
           index: prevIndex + 1 + i,
-          term: idx(flat, j, 'entry.term'),
+          term: termAt(flat, j, 'entry.term'),
           kind: kind as EntryKind,
           data: bytes(flat, j + 2, 'entry.data'),
         };
@@ -742,30 +812,30 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
         type: 'appendResp',
         from,
         to,
-        term: idx(w, 1, 'term'),
+        term: termAt(w, 1, 'term'),
         success: bool(w, 2, 'success'),
         index: idx(w, 3, 'index'),
         hintIndex: idx(w, 4, 'hintIndex'),
-        hintTerm: idx(w, 5, 'hintTerm'),
+        hintTerm: termAt(w, 5, 'hintTerm'),
       };
     case MessageTag.heartbeat:
       arity(w, 4, 'heartbeat');
-      return { type: 'heartbeat', from, to, term: idx(w, 1, 'term'), commit: idx(w, 2, 'commit'), readCtx: idx(w, 3, 'readCtx') };
+      return { type: 'heartbeat', from, to, term: termAt(w, 1, 'term'), commit: idx(w, 2, 'commit'), readCtx: idx(w, 3, 'readCtx') };
     case MessageTag.heartbeatResp:
       arity(w, 3, 'heartbeatResp');
-      return { type: 'heartbeatResp', from, to, term: idx(w, 1, 'term'), readCtx: idx(w, 2, 'readCtx') };
+      return { type: 'heartbeatResp', from, to, term: termAt(w, 1, 'term'), readCtx: idx(w, 2, 'readCtx') };
     case MessageTag.timeoutNow:
       arity(w, 2, 'timeoutNow');
-      return { type: 'timeoutNow', from, to, term: idx(w, 1, 'term') };
+      return { type: 'timeoutNow', from, to, term: termAt(w, 1, 'term') };
     case MessageTag.snapshot: {
       if (w.length !== 10 && w.length !== 11) schemaFail(`snapshot must have 10 or 11 fields, got ${w.length}`);
-      const term = idx(w, 1, 'term');
+      const term = termAt(w, 1, 'term');
       const voterList = array(w, 4, 'voters');
       const learnerList = array(w, 5, 'learners');
       if (voterList.length + learnerList.length > limits.membersMax) lengthFail(`more than ${limits.membersMax} members`);
       let membership: Membership = { voters: members(voterList, 'voters'), learners: members(learnerList, 'learners') };
       if (w.length === 11) membership = { ...membership, addresses: addressesFromWire(array(w, 10, 'addresses'), membership) };
-      const meta: SnapshotMeta = { index: idx(w, 2, 'meta.index'), term: idx(w, 3, 'meta.term'), membership };
+      const meta: SnapshotMeta = { index: idx(w, 2, 'meta.index'), term: termAt(w, 3, 'meta.term'), membership };
       return {
         type: 'snapshot',
         from,
@@ -784,7 +854,7 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
         type: 'snapshotResp',
         from,
         to,
-        term: idx(w, 1, 'term'),
+        term: termAt(w, 1, 'term'),
         index: idx(w, 2, 'index'),
         offset: idx(w, 3, 'offset'),
         done: bool(w, 4, 'done'),
@@ -807,7 +877,7 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
         if (!isRangeHash(hash)) schemaFail(`range ${i} has an invalid hash`);
         ranges[i] = { name, start, end, hash };
       }
-      return { type: 'rangeRequest', from, to, term: idx(w, 1, 'term'), snapshotIndex: idx(w, 2, 'snapshotIndex'), ranges };
+      return { type: 'rangeRequest', from, to, term: termAt(w, 1, 'term'), snapshotIndex: idx(w, 2, 'snapshotIndex'), ranges };
     }
     case MessageTag.rangeChunk: {
       arity(w, 7, 'rangeChunk');
@@ -819,7 +889,7 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
         type: 'rangeChunk',
         from,
         to,
-        term: idx(w, 1, 'term'),
+        term: termAt(w, 1, 'term'),
         snapshotIndex: idx(w, 2, 'snapshotIndex'),
         name,
         start: idx(w, 4, 'start'),
@@ -917,25 +987,32 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
   }
   const kind = w[1];
   if (kind === FrameKind.hello || kind === FrameKind.welcome) {
-    // A hello may carry the sender's address as an 8th element.
-    const withAddress = kind === FrameKind.hello && w.length === 8;
-    arity(w, withAddress ? 8 : 7, 'handshake');
+    // hello: [v, 0, cluster, from, to, channel, term, nonce, proof, address?]; welcome: [v, 1, ..., term, proof].
+    const hello = kind === FrameKind.hello;
+    const withAddress = hello && w.length === 10;
+    arity(w, hello ? (withAddress ? 10 : 9) : 8, 'handshake');
     const h: Handshake = {
-      kind: kind === FrameKind.hello ? 'hello' : 'welcome',
+      kind: hello ? 'hello' : 'welcome',
       version: PROTOCOL_VERSION,
       clusterId: nodeId(w, 2, 'clusterId'),
       from: nodeId(w, 3, 'from'),
       to: nodeId(w, 4, 'to'),
       channel: channel(w, 5),
-      term: idx(w, 6, 'term'),
+      term: termAt(w, 6, 'term'),
+      nonce: hello ? fixedBytes(w, 7, NONCE_BYTES, 'nonce') : NO_BYTES,
+      proof: fixedBytes(w, hello ? 8 : 7, PROOF_BYTES, 'proof', true),
     };
     if (!withAddress) return h;
-    const raw = w[7];
+    const raw = w[9];
     if (!(raw instanceof Uint8Array) || raw.length > HELLO_ADDRESS_BYTES_MAX) schemaFail(`hello address must be at most ${HELLO_ADDRESS_BYTES_MAX} bytes`);
     const a = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
     // ASCII only: the pattern admits letters, digits, `_.-:[]` (a latin1 read of UTF-8 fails it).
     if (parseMemberAddress(a) === null) schemaFail('hello address must be host:raftPort:clientPort:adminPort');
     return { ...h, address: a };
+  }
+  if (kind === FrameKind.challenge) {
+    arity(w, 3, 'challenge');
+    return { kind: 'challenge', nonce: fixedBytes(w, 2, NONCE_BYTES, 'nonce') };
   }
   if (kind !== FrameKind.messages) {
     throw new TransportError(TransportErrorCode.frameKind, `unknown frame kind ${String(kind)}`);

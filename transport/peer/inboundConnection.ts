@@ -1,10 +1,13 @@
 /**
  * One inbound connection, accepted by this node's server from a peer that dialed it.
  *
- * States: handshake -> open -> closed. The first frame must be a valid hello for this cluster,
- * naming a known peer as sender and this node as receiver (and, with TLS, a sender that the client
- * certificate names); anything else closes the connection with a stable code. After the welcome,
- * every frame must come from that peer, to this node, with messages of that channel only.
+ * States: handshake -> open -> closed. The acceptor speaks first: a challenge with a fresh nonce.
+ * The first frame must be a valid hello for this cluster, naming this node as receiver, proving the
+ * cluster secret over the challenge (when the transport has one; TRANSPORT_ERR_AUTH, 4009), with
+ * TLS from a sender that the client certificate names, and from a known peer, or from a stranger
+ * that proved its ID (secret or certificate) and that the host admits; anything else closes the
+ * connection with a stable code. The welcome proves the secret back. After it, every frame must come
+ * from that peer, to this node, with messages of that channel only.
  *
  * A bad frame from an authenticated peer is dropped and counted; the connection survives (frames are
  * self-contained, so nothing desynchronizes) until `badFramesMax` bad frames. A forged sender or
@@ -14,9 +17,10 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type WebSocket from 'ws';
 import { channelOf, type NodeId, type RaftMessage } from '../../machines/types.js';
-import { decodeFrame, encodeHandshake, type Channel } from './codec.js';
+import { decodeFrame, encodeChallenge, encodeHandshake, type Channel } from './codec.js';
 import { CloseCode, TransportErrorCode, closeCodeOf, isTransportError } from '../wire/errors.js';
 import type { ResolvedOptions } from './options.js';
+import { newNonce, verifyHelloProof, welcomeProof, type ProofFields } from './peerAuth.js';
 import { safeTerm, toBuffer } from './socketUtil.js';
 import { certificateNames } from './tlsIdentity.js';
 
@@ -39,6 +43,8 @@ export class InboundConnection {
   channel: Channel | undefined;
   private badFrames = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** The challenge's nonce, which the hello's proof must cover. */
+  private readonly nonce = newNonce();
 
   constructor(
     private readonly host: InboundHost,
@@ -68,6 +74,8 @@ export class InboundConnection {
       this.clearTimer();
       host.release(this);
     });
+    // The challenge goes first, whatever the mode: with a secret the hello must prove it over this nonce.
+    ws.send(encodeChallenge(this.nonce));
   }
 
   /** Closes with a transport close code (e.g. replaced, going away). */
@@ -131,20 +139,40 @@ export class InboundConnection {
     if (hello.kind !== 'hello') return this.reject(TransportErrorCode.handshake);
     if (hello.clusterId !== opts.clusterId) return this.reject(TransportErrorCode.cluster);
     if (hello.to !== opts.nodeId) return this.reject(TransportErrorCode.unknownPeer);
-    const known = this.host.isKnownPeer(hello.from);
-    // A stranger with no address to be admitted at is refused before anything else.
-    if (!known && hello.address === undefined) return this.reject(TransportErrorCode.unknownPeer);
+    const fields: Omit<ProofFields, 'term' | 'address'> = {
+      clusterId: opts.clusterId,
+      dialer: hello.from,
+      acceptor: opts.nodeId,
+      channel: hello.channel,
+      acceptorNonce: this.nonce,
+      dialerNonce: hello.nonce,
+    };
+    // Whether the sender proved the ID it claims (not merely named a configured peer).
+    let proven = false;
+    if (opts.clusterSecret !== undefined) {
+      // Before anything about the sender is looked at: who cannot prove the secret learns nothing more.
+      if (!verifyHelloProof(opts.clusterSecret, { ...fields, term: hello.term, address: hello.address ?? '' }, hello.proof)) {
+        opts.logger?.debug({ claimed: hello.from, code: TransportErrorCode.auth }, 'transport: a hello without a valid proof of the cluster secret: refused');
+        return this.reject(TransportErrorCode.auth);
+      }
+      proven = true;
+    }
     if (opts.tls) {
       const socket = this.req.socket as TLSSocket;
       const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
       if (!certificateNames(cert, hello.from)) return this.reject(TransportErrorCode.certIdentity);
+      proven = true;
     }
-    // A node we do not know (say, one added while this node was down): the host decides.
-    if (!known && !this.host.admitPeer(hello.from, hello.address!)) return this.reject(TransportErrorCode.unknownPeer);
+    // A node we do not know (say, one added while this node was down) may be admitted only from a
+    // hello with its address and a proof of its ID; then the host decides.
+    if (!this.host.isKnownPeer(hello.from)) {
+      if (hello.address === undefined || !proven || !this.host.admitPeer(hello.from, hello.address)) return this.reject(TransportErrorCode.unknownPeer);
+    }
     this.clearTimer();
     this.peer = hello.from;
     this.channel = hello.channel;
     this.state = 'open';
+    const term = safeTerm(opts.currentTerm);
     this.ws.send(
       encodeHandshake({
         kind: 'welcome',
@@ -152,7 +180,8 @@ export class InboundConnection {
         from: opts.nodeId,
         to: hello.from,
         channel: hello.channel,
-        term: safeTerm(opts.currentTerm),
+        term,
+        ...(opts.clusterSecret !== undefined ? { proof: welcomeProof(opts.clusterSecret, { ...fields, term }) } : {}),
       }),
     );
     this.host.accept(this, hello.term);

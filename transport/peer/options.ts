@@ -7,6 +7,7 @@ import type { NodeId } from '../../machines/types.js';
 import { DEFAULT_DECODE_LIMITS, isNodeId, type DecodeLimits } from './codec.js';
 import { TransportError, TransportErrorCode } from '../wire/errors.js';
 import { isLoopbackHost } from '../wire/address.js';
+import { SECRET_BYTES_MAX, SECRET_BYTES_MIN } from './peerAuth.js';
 import type { PeerAddress } from './types.js';
 
 /** PEM strings or buffers, as Node's tls module takes them. */
@@ -37,12 +38,20 @@ export interface WsTransportOptions {
   /**
    * A hello from a node that is not a peer, with the address it sent: return true to accept it
    * (after calling `setPeer` for it), false to refuse it (TRANSPORT_ERR_UNKNOWN_PEER). Called only
-   * once the cluster ID, the receiver and, with TLS, the certificate's node ID have been checked.
-   * Default: refuse.
+   * once the cluster ID and the receiver have been checked and the sender proved its ID: the hello
+   * carries a valid proof of `clusterSecret`, or (with TLS) the client certificate names it. A
+   * transport with neither never admits a stranger. Default: refuse.
    */
   readonly admitPeer?: (id: NodeId, address: string) => boolean;
   /** Mutual TLS (wss, TLS 1.3 only). Without it, only loopback is allowed unless `insecure`. */
   readonly tls?: TlsOptions;
+  /**
+   * The cluster secret (16 to 1024 bytes; `sessionraft cluster` generates 32 random ones): every
+   * hello must prove it (HMAC-SHA256 over this connection's challenge, see peerAuth.ts), else the
+   * connection is refused with TRANSPORT_ERR_AUTH (4009), and every welcome must prove it back.
+   * It never travels. Without it (and without TLS) a peer's node ID is only a claim.
+   */
+  readonly clusterSecret?: Uint8Array;
   /** Allow plain ws on a non-loopback address (an explicit operator decision). */
   readonly insecure?: boolean;
   /** Largest WebSocket message accepted or sent (ws maxPayload). Default 4 MiB. */
@@ -88,8 +97,9 @@ export interface WsTransportOptions {
   readonly logger?: Logger;
 }
 
-export type ResolvedOptions = Required<Omit<WsTransportOptions, 'tls' | 'logger' | 'peers'>> & {
+export type ResolvedOptions = Required<Omit<WsTransportOptions, 'tls' | 'logger' | 'peers' | 'clusterSecret'>> & {
   readonly tls: TlsOptions | undefined;
+  readonly clusterSecret: Uint8Array | undefined;
   readonly logger: Logger | undefined;
   readonly peers: Readonly<Record<NodeId, PeerAddress | null>>;
 };
@@ -147,6 +157,7 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
     advertisedAddress: o.advertisedAddress ?? (() => null),
     admitPeer: o.admitPeer ?? (() => false),
     tls: o.tls,
+    clusterSecret: o.clusterSecret === undefined ? undefined : Uint8Array.from(o.clusterSecret),
     insecure: o.insecure ?? false,
     frameBytesMax: positiveInt(o.frameBytesMax ?? DEFAULTS.frameBytesMax, 'frameBytesMax'),
     fragmentsPerFrameMax: positiveInt(o.fragmentsPerFrameMax ?? DEFAULTS.fragmentsPerFrameMax, 'fragmentsPerFrameMax'),
@@ -172,6 +183,9 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
   if (r.reconnectDelayMsMin > r.reconnectDelayMsMax) configFail('reconnectDelayMsMin > reconnectDelayMsMax');
   if (r.bufferedBytesMax < r.frameBytesMax) configFail('bufferedBytesMax must be at least frameBytesMax');
   if (r.tls && (!r.tls.cert || !r.tls.key || !r.tls.ca)) configFail('tls needs cert, key and ca');
+  if (o.clusterSecret !== undefined && (!(o.clusterSecret instanceof Uint8Array) || o.clusterSecret.length < SECRET_BYTES_MIN || o.clusterSecret.length > SECRET_BYTES_MAX)) {
+    configFail(`clusterSecret must be ${SECRET_BYTES_MIN} to ${SECRET_BYTES_MAX} bytes`);
+  }
   checkSecureAddress(r.host, 'bind address', r.tls !== undefined, r.insecure);
   for (const [id, addr] of Object.entries(r.peers)) {
     if (!isNodeId(id)) configFail(`peer ID ${JSON.stringify(id)} is not a valid node ID`);

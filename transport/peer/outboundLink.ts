@@ -2,8 +2,9 @@
  * One outbound link: this node -> one peer, on one channel (control or data).
  *
  * States: idle -> connecting -> open -> (socket closed) -> backoff -> connecting ...; closed is final.
- * `connecting` covers TCP, TLS, the HTTP upgrade, our hello and the peer's welcome; messages are
- * only written once the welcome proved we reached the right node of the right cluster.
+ * `connecting` covers TCP, TLS, the HTTP upgrade, the peer's challenge, our hello and the peer's
+ * welcome; messages are only written once the welcome proved we reached the right node of the right
+ * cluster (with a cluster secret: that the peer holds it too, over our nonce).
  *
  * Messages arrive already encoded (bodies). They queue until the next microtask, so sends made in
  * the same tick coalesce into one frame (up to `batchMessagesMax` messages and `frameBytesMax`
@@ -16,6 +17,7 @@ import type { Socket } from 'node:net';
 import type { NodeId } from '../../machines/types.js';
 import { backoffDelayMs } from '../wire/backoff.js';
 import { decodeFrame, encodeHandshake, encodeMessagesFrameParts, encodeMessagesPrefix, type Channel } from './codec.js';
+import { helloProof, newNonce, verifyWelcomeProof } from './peerAuth.js';
 import { CloseCode, TransportDropCode, TransportError, TransportErrorCode, closeCodeOf, isTransportError } from '../wire/errors.js';
 import type { ResolvedOptions } from './options.js';
 import { hostForUrl, parseMemberAddress } from '../wire/address.js';
@@ -46,6 +48,8 @@ export class OutboundLink {
   state: LinkState = 'idle';
   private ws: WebSocket | undefined;
   private handshakeDone = false;
+  /** The hello sent on the current connection (its nonces and term, which the welcome's proof covers); null before the challenge. */
+  private hello: { acceptorNonce: Uint8Array; dialerNonce: Uint8Array } | null = null;
   /** Encoded message bodies (each a list of parts) and their sizes, FIFO from queueHead. */
   private queue: Uint8Array[][] = [];
   private queueSizes: number[] = [];
@@ -134,6 +138,7 @@ export class OutboundLink {
     this.clearTimer();
     this.state = 'connecting';
     this.handshakeDone = false;
+    this.hello = null;
     const opts = this.host.opts;
     const scheme = opts.tls ? 'wss' : 'ws';
     const url = `${scheme}://${hostForUrl(this.address.host)}:${this.address.port}/`;
@@ -166,24 +171,7 @@ export class OutboundLink {
       ws.terminate();
     }, opts.handshakeTimeoutMs);
 
-    ws.on('open', () => {
-      try {
-        ws.send(
-          encodeHandshake({
-            kind: 'hello',
-            clusterId: opts.clusterId,
-            from: opts.nodeId,
-            to: this.peerId,
-            channel: this.channel,
-            term: safeTerm(opts.currentTerm),
-            ...advertised(opts.advertisedAddress),
-          }),
-        );
-      } catch (err) {
-        opts.logger?.error({ peerId: this.peerId, err }, 'transport: cannot send hello');
-        ws.terminate();
-      }
-    });
+    // The acceptor speaks first (its challenge); the hello answers it (onFrame).
     ws.on('message', (data, isBinary) => {
       try {
         this.onFrame(ws, data, isBinary);
@@ -221,22 +209,41 @@ export class OutboundLink {
       return;
     }
     const opts = this.host.opts;
+    const secret = opts.clusterSecret;
+    const awaiting = this.hello === null ? 'challenge' : 'welcome';
     let code: TransportErrorCode | undefined;
     if (!isBinary) code = TransportErrorCode.textFrame;
     else {
       try {
         const frame = decodeFrame(toBuffer(data), { limits: opts.decodeLimits });
-        if (frame.kind !== 'welcome') code = TransportErrorCode.handshake;
+        if (this.hello === null) {
+          if (frame.kind !== 'challenge') code = TransportErrorCode.handshake;
+          else {
+            this.sendHello(ws, Uint8Array.from(frame.nonce));
+            return;
+          }
+        } else if (frame.kind !== 'welcome') code = TransportErrorCode.handshake;
         else if (frame.clusterId !== opts.clusterId) code = TransportErrorCode.cluster;
         else if (frame.from !== this.peerId || frame.to !== opts.nodeId) code = TransportErrorCode.unknownPeer;
         else if (frame.channel !== this.channel) code = TransportErrorCode.handshake;
+        else if (
+          secret !== undefined &&
+          !verifyWelcomeProof(
+            secret,
+            { clusterId: opts.clusterId, dialer: opts.nodeId, acceptor: this.peerId, channel: this.channel, ...this.hello, term: frame.term },
+            frame.proof,
+          )
+        ) {
+          // Whoever answers at this address does not hold the cluster secret: send it nothing.
+          code = TransportErrorCode.auth;
+        }
       } catch (err) {
         code = isTransportError(err) ? err.code : TransportErrorCode.handshake;
       }
     }
     if (code !== undefined) {
       this.host.countReject(code);
-      opts.logger?.warn({ peerId: this.peerId, channel: this.channel, code }, 'transport: bad welcome');
+      opts.logger?.warn({ peerId: this.peerId, channel: this.channel, code }, `transport: bad ${awaiting}`);
       ws.close(closeCodeOf(code), code);
       return;
     }
@@ -248,6 +255,46 @@ export class OutboundLink {
     this.host.countOutboundHandshake();
     opts.logger?.debug({ peerId: this.peerId, channel: this.channel }, 'transport: link open');
     if (this.queuedBytes > 0 || this.queue.length > this.queueHead) this.scheduleFlush();
+  }
+
+  /** Answers the acceptor's challenge with our hello (and, with a secret, its proof over both nonces). */
+  private sendHello(ws: WebSocket, acceptorNonce: Uint8Array): void {
+    const opts = this.host.opts;
+    const dialerNonce = newNonce();
+    const term = safeTerm(opts.currentTerm);
+    const address = advertised(opts.advertisedAddress);
+    this.hello = { acceptorNonce, dialerNonce };
+    const proof =
+      opts.clusterSecret === undefined
+        ? undefined
+        : helloProof(opts.clusterSecret, {
+            clusterId: opts.clusterId,
+            dialer: opts.nodeId,
+            acceptor: this.peerId,
+            channel: this.channel,
+            acceptorNonce,
+            dialerNonce,
+            term,
+            address: address.address ?? '',
+          });
+    try {
+      ws.send(
+        encodeHandshake({
+          kind: 'hello',
+          clusterId: opts.clusterId,
+          from: opts.nodeId,
+          to: this.peerId,
+          channel: this.channel,
+          term,
+          nonce: dialerNonce,
+          ...(proof !== undefined ? { proof } : {}),
+          ...address,
+        }),
+      );
+    } catch (err) {
+      opts.logger?.error({ peerId: this.peerId, err }, 'transport: cannot send hello');
+      ws.terminate();
+    }
   }
 
   private scheduleFlush(): void {

@@ -1,5 +1,6 @@
 /** Small helpers shared by the inbound and outbound sides of a connection. */
 import type WebSocket from 'ws';
+import { TERM_MAX } from '../../machines/types.js';
 
 /** A ws message as one Buffer (ws delivers a Buffer for binaryType 'nodebuffer', the default). */
 export function toBuffer(data: WebSocket.RawData): Buffer {
@@ -8,11 +9,11 @@ export function toBuffer(data: WebSocket.RawData): Buffer {
   return Buffer.from(data);
 }
 
-/** The node's term for a handshake; a callback that throws or returns garbage yields 0. */
+/** The node's term for a handshake; a callback that throws or returns garbage (or a term above TERM_MAX) yields 0. */
 export function safeTerm(currentTerm: () => number): number {
   try {
     const term = currentTerm();
-    return Number.isSafeInteger(term) && term >= 0 ? term : 0;
+    return Number.isSafeInteger(term) && term >= 0 && term <= TERM_MAX ? term : 0;
   } catch {
     return 0;
   }

@@ -22,6 +22,8 @@ export const TransportErrorCode = {
   unknownType: 'TRANSPORT_ERR_UNKNOWN_TYPE',
   /** A frame kind that is not valid here (e.g. a hello after the handshake). */
   frameKind: 'TRANSPORT_ERR_FRAME_KIND',
+  /** A term (of a message, an entry, a log position or a handshake) above TERM_MAX (2^53 - 2^20). */
+  term: 'TRANSPORT_ERR_TERM',
   // --- Handshake ---
   version: 'TRANSPORT_ERR_VERSION',
   cluster: 'TRANSPORT_ERR_CLUSTER',
@@ -32,6 +34,11 @@ export const TransportErrorCode = {
   handshakeTimeout: 'TRANSPORT_ERR_HANDSHAKE_TIMEOUT',
   /** With TLS: the peer certificate names neither in its CN nor in a DNS SAN the claimed node ID. */
   certIdentity: 'TRANSPORT_ERR_CERT_IDENTITY',
+  /**
+   * With a cluster secret: the hello (on the acceptor) or the welcome (on the dialer) does not carry
+   * a valid proof of the secret for this connection's challenge (missing, wrong length or wrong MAC).
+   */
+  auth: 'TRANSPORT_ERR_AUTH',
   // --- After the handshake ---
   /** A frame whose `from` is not the authenticated peer. */
   sender: 'TRANSPORT_ERR_SENDER',
@@ -104,6 +111,8 @@ export const CloseCode = {
   tooManyBadFrames: 4007,
   /** A newer authenticated connection from the same peer on the same channel replaced this one. */
   replaced: 4008,
+  /** The hello (or welcome) does not prove the cluster secret. */
+  auth: 4009,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -118,6 +127,8 @@ export function closeCodeOf(code: TransportErrorCode): CloseCode {
       return CloseCode.unknownPeer;
     case TransportErrorCode.certIdentity:
       return CloseCode.certIdentity;
+    case TransportErrorCode.auth:
+      return CloseCode.auth;
     case TransportErrorCode.sender:
     case TransportErrorCode.receiver:
       return CloseCode.sender;
