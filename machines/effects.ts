@@ -53,6 +53,8 @@ export interface RefusedParams {
   readonly leader: NodeId | null;
   /** What exactly was wrong, for the operator (membership changes). */
   readonly detail?: string;
+  /** With `membership-invalid`: the rule the change breaks (MEMBERSHIP_ALREADY_MEMBER, …), carried as a code, not in text. */
+  readonly membershipCode?: string;
 }
 
 export interface ReadReadyParams {

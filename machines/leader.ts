@@ -71,8 +71,11 @@ function syncProgress(core: RaftCore): void {
  */
 export function handleMembershipChange(core: RaftCore, d: Draft, tag: number, change: MembershipChange, fx: EffectSink): void {
   const st = leaderState(core);
-  const refuse = (code: RefusalCode, detail?: string): void =>
-    fx.push({ type: 'proposalRefused', params: { tag, code, leader: core.id, ...(detail !== undefined ? { detail } : {}) } });
+  const refuse = (code: RefusalCode, detail?: string, membershipCode?: string): void =>
+    fx.push({
+      type: 'proposalRefused',
+      params: { tag, code, leader: core.id, ...(detail !== undefined ? { detail } : {}), ...(membershipCode !== undefined ? { membershipCode } : {}) },
+    });
   if (st.transferee !== null) return refuse('transfer-in-progress');
   if (!st.committedInTerm) return refuse('config-change-too-early', 'no entry of this term is committed yet; retry shortly');
   if (core.log.lastConfigIndex() > d.commitIndex) return refuse('config-change-pending', 'the previous membership change is not committed yet');
@@ -81,7 +84,7 @@ export function handleMembershipChange(core: RaftCore, d: Draft, tag: number, ch
   try {
     next = applyChange(core.membership, change);
   } catch (err) {
-    if (err instanceof MembershipError) return refuse('membership-invalid', err.message);
+    if (err instanceof MembershipError) return refuse('membership-invalid', err.detail, err.code);
     throw err;
   }
   if (change.type === 'promote') {

@@ -19,9 +19,9 @@ const membersMax = 256;
 export class MembershipError extends Error {
   constructor(
     readonly code: string,
-    message: string,
+    readonly detail: string,
   ) {
-    super(`${code}: ${message}`);
+    super(`${code}: ${detail}`);
     this.name = 'MembershipError';
   }
 }

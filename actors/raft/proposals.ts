@@ -14,6 +14,8 @@ export class ProposalError extends Error {
     readonly code: RefusalCode | 'proposal-lost' | 'node-stopped',
     readonly leader: string | null,
     readonly detail?: string,
+    /** With `membership-invalid`: the broken rule's code (MEMBERSHIP_ALREADY_MEMBER, …). */
+    readonly membershipCode?: string,
   ) {
     super(`proposal ${code}${detail ? `: ${detail}` : ''}${leader ? ` (leader: ${leader})` : ''}`);
     this.name = 'ProposalError';

@@ -568,7 +568,7 @@ export class RaftNode {
     }
     if (this.refusals.length > 0) {
       const refusals = this.refusals.splice(0);
-      for (const r of refusals) this.proposals.refuse(r.tag, new ProposalError(r.code, r.leader, r.detail));
+      for (const r of refusals) this.proposals.refuse(r.tag, new ProposalError(r.code, r.leader, r.detail, r.membershipCode));
       // (Proposals may have been queued by callbacks during this flush.)
       const queued = this.proposalBatch as { callbacks: ProposalCallback[] } | null;
       if (queued !== null) {

@@ -53,12 +53,35 @@ interface Pending {
   readonly cb: CommandCallback;
 }
 
+/**
+ * The one table from the Raft core's refusals to request codes (what the client port answers):
+ * a command and a membership change read the same refusal differently only where the client acts
+ * differently (a busy leader is retried; a membership rule is the operator's to fix).
+ */
+const refusalCodes: Readonly<Record<ProposalError['code'], { readonly command: string; readonly membership: string }>> = {
+  'not-leader': { command: 'NOT_LEADER', membership: 'NOT_LEADER' },
+  'proposal-lost': { command: 'UNKNOWN_OUTCOME', membership: 'UNKNOWN_OUTCOME' },
+  'node-stopped': { command: 'UNKNOWN_OUTCOME', membership: 'UNKNOWN_OUTCOME' },
+  'leader-changed': { command: 'UNKNOWN_OUTCOME', membership: 'UNKNOWN_OUTCOME' },
+  'transfer-in-progress': { command: 'BUSY', membership: 'MEMBERSHIP_TRANSFER_IN_PROGRESS' },
+  'too-many-uncommitted': { command: 'BUSY', membership: 'BUSY' },
+  'batch-too-large': { command: 'BUSY', membership: 'BUSY' },
+  'too-many-reads': { command: 'BUSY', membership: 'BUSY' },
+  'config-change-pending': { command: 'BUSY', membership: 'MEMBERSHIP_CONFIG_CHANGE_PENDING' },
+  'config-change-too-early': { command: 'BUSY', membership: 'MEMBERSHIP_CONFIG_CHANGE_TOO_EARLY' },
+  'learner-behind': { command: 'BUSY', membership: 'MEMBERSHIP_LEARNER_BEHIND' },
+  'remove-leader': { command: 'BUSY', membership: 'MEMBERSHIP_REMOVE_LEADER' },
+  'membership-invalid': { command: 'BAD_REQUEST', membership: 'MEMBERSHIP_INVALID' },
+};
+
+/** A refusal of the Raft core as a request error; a broken membership rule keeps its own code. */
+function refusalError(err: ProposalError, kind: 'command' | 'membership'): RequestError {
+  const code = err.membershipCode ?? refusalCodes[err.code][kind];
+  return new RequestError(code, err.detail ?? err.message, err.leader);
+}
+
 function toRequestError(err: ProposalError | SessionsError | Error): RequestError {
-  if (err instanceof ProposalError) {
-    const code =
-      err.code === 'not-leader' ? 'NOT_LEADER' : err.code === 'proposal-lost' || err.code === 'leader-changed' || err.code === 'node-stopped' ? 'UNKNOWN_OUTCOME' : 'BUSY';
-    return new RequestError(code, err.message, err.leader);
-  }
+  if (err instanceof ProposalError) return refusalError(err, 'command');
   if (err instanceof SessionsError) {
     if (err.code === SessionsErrorCode.notLeader) return new RequestError('NOT_LEADER', err.message);
     if (err.code === SessionsErrorCode.plannerReset) return new RequestError('UNKNOWN_OUTCOME', err.message);
@@ -240,9 +263,7 @@ export class SessionNode {
     }
     this.raft.changeMembership(change, (err, _result, entry) => {
       if (err === null) return cb(null, entry);
-      const code =
-        err.code === 'not-leader' ? 'NOT_LEADER' : err.code === 'proposal-lost' || err.code === 'node-stopped' || err.code === 'leader-changed' ? 'UNKNOWN_OUTCOME' : `MEMBERSHIP_${err.code.toUpperCase().replace(/-/g, '_')}`;
-      cb(new RequestError(code, err.detail ?? err.message, err.leader));
+      cb(refusalError(err, 'membership'));
     });
   }
 

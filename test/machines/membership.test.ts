@@ -131,7 +131,8 @@ describe('Rule 19 (dissertation 4.1): membership changes, one server at a time',
     const c = new Cluster(['n1', 'n2', 'n3']);
     c.elect('n1');
     const fx = change(c.n('n1'), 1, { type: 'promote', node: 'n2' });
-    expect(fx.proposalRefused.map((r) => [r.code, r.detail])).to.deep.equal([['membership-invalid', 'MEMBERSHIP_ALREADY_VOTER: n2 is already a voter']]);
+    // The broken rule travels as a code (no text to parse on the way out).
+    expect(fx.proposalRefused.map((r) => [r.code, r.membershipCode, r.detail])).to.deep.equal([['membership-invalid', 'MEMBERSHIP_ALREADY_VOTER', 'n2 is already a voter']]);
   });
 
   it('a node that lost its storage is barred from voting under its old identity until re-added as a learner and promoted', () => {

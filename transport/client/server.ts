@@ -451,11 +451,7 @@ export class ClientServer {
           req.action === 'add' ? { type: 'addLearner', node: req.node, address: req.address } : { type: req.action, node: req.node };
         return node.changeMembership(change, (err, entry) => {
           if (err === null) return done(encodeResult(req.reqId, [entry?.index ?? 0, entry?.term ?? 0]));
-          // An invalid change says which rule it breaks (MEMBERSHIP_ALREADY_MEMBER, _NOT_LEARNER...): pass that code on.
-          const detail = err.message.startsWith(`${err.code}: `) ? err.message.slice(err.code.length + 2) : err.message;
-          const inner = err.code === 'MEMBERSHIP_MEMBERSHIP_INVALID' ? /^(MEMBERSHIP_[A-Z_]+): (.*)$/.exec(detail) : null;
-          if (inner !== null) return fail(inner[1]!, inner[2]!);
-          if (err.code.startsWith('MEMBERSHIP_')) return fail(err.code, detail);
+          // A membership refusal carries its own code (MEMBERSHIP_ALREADY_MEMBER, _NOT_LEARNER, …): passed on as it is.
           this.requestFailed(err, fail);
         });
       }
