@@ -12,7 +12,7 @@ import type { Membership, NodeId } from './types.js';
 const VERSION = 1;
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 /** An address is opaque here: `host:raftPort:clientPort:adminPort` for the node host. */
-const ADDRESS_PATTERN = /^[A-Za-z0-9_.:\[\]-]{1,200}$/;
+const ADDRESS_PATTERN = /^[A-Za-z0-9_.:[\]-]{1,200}$/;
 /** Members of one configuration, at most. */
 const membersMax = 256;
 

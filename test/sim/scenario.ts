@@ -269,7 +269,10 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         const count = faultRng.int(1, others.length);
         const cut = others.sort(() => faultRng.next() - 0.5).slice(0, count);
         const inbound = faultRng.chance(0.5);
-        for (const x of cut) (inbound ? net.cutLink(x, from) : net.cutLink(from, x));
+        for (const x of cut) {
+          if (inbound) net.cutLink(x, from);
+          else net.cutLink(from, x);
+        }
         note(`one-way ${inbound ? `${cut.join(',')} -/-> ${from}` : `${from} -/-> ${cut.join(',')}`}`);
         later(() => net.heal());
         break;

@@ -759,7 +759,7 @@ class Client implements SessionraftClient {
           case ClientErrorCode.busy:
           case ClientErrorCode.tooManyInFlight:
           case 'SESSIONS_ERR_PLANNER_BUSY':
-          // Membership: one change at a time, a new leader's first entry, a leadership transfer.
+          // falls through: membership allows one change at a time, a new leader's first entry, a leadership transfer.
           case 'MEMBERSHIP_CONFIG_CHANGE_PENDING':
           case 'MEMBERSHIP_CONFIG_CHANGE_TOO_EARLY':
           case 'MEMBERSHIP_TRANSFER_IN_PROGRESS':

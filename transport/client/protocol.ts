@@ -355,7 +355,7 @@ export function peekReqId(bytes: Uint8Array): number {
   if (bytes.length < 1) return 0;
   const b0 = bytes[0]!;
   if (b0 >> 5 !== 4) return 0; // not an array
-  let pos = 1 + headExtraBytes(b0 & 0x1f);
+  const pos = 1 + headExtraBytes(b0 & 0x1f);
   if (pos < 1 || pos > bytes.length) return 0;
   const version = readUintHead(bytes, pos);
   if (version === null) return 0;

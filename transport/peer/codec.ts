@@ -902,7 +902,7 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
   }
 }
 
-const ADDRESS_PATTERN = /^[A-Za-z0-9_.:\[\]-]{1,200}$/;
+const ADDRESS_PATTERN = /^[A-Za-z0-9_.:[\]-]{1,200}$/;
 
 function addressesToWire(m: Membership): string[] {
   const flat: string[] = [];
