@@ -7,11 +7,13 @@ import type { RaftConfig } from './config.js';
 import { decodeMembership } from './membership.js';
 import type { Progress } from './progress.js';
 import type { RaftLog } from './raftLog.js';
+import { safetyRules, type SafetyRules } from './rules.js';
 import type { Entry, Membership, NodeId } from './types.js';
 
 /**
- * Bugs that the simulator plants on purpose to prove that it catches them. They exist only behind
- * this flag: production code passes an empty set.
+ * Bugs that the simulator plants on purpose to prove that it catches them. Those in the core are
+ * alternative safety rules swapped in when the core is created (machines/rules.ts); production
+ * code passes an empty set.
  */
 export type PlantedBug =
   | 'commit-previous-term'
@@ -68,7 +70,8 @@ export interface RaftCore {
   baseMembership: Membership;
   /** The entry `membership` was decoded from (null: base). */
   membershipEntry: Entry | null;
-  readonly bugs: ReadonlySet<PlantedBug>;
+  /** The safety rules, with planted bugs if any (resolved once, here: the steps never test for a plant). */
+  readonly rules: SafetyRules;
   leader: LeaderState | null;
   /** Reused scratch space for quorum arithmetic. */
   readonly scratch: number[];
@@ -129,7 +132,7 @@ export function createRaftCore(o: {
     membership: o.membership,
     baseMembership: o.membership,
     membershipEntry: null,
-    bugs: o.bugs ?? new Set(),
+    rules: safetyRules(o.bugs ?? new Set()),
     leader: null,
     scratch: [],
   };

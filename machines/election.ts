@@ -19,8 +19,7 @@ export function adoptTerm(core: RaftCore, d: Draft, term: number, leader: NodeId
 }
 
 function logUpToDate(core: RaftCore, msg: VoteRequest): boolean {
-  if (core.bugs.has('vote-ignores-log')) return true;
-  return core.log.isUpToDate(msg.lastIndex, msg.lastTerm);
+  return core.rules.candidateUpToDate(core.log, msg.lastIndex, msg.lastTerm);
 }
 
 function voteResponse(core: RaftCore, to: NodeId, term: number, granted: boolean, preVote: boolean): VoteResponse {

@@ -33,7 +33,7 @@ export function rejectStaleLeader(core: RaftCore, ctx: RaftContext, from: NodeId
  * replication and may commit before its own write completes). A crash loses nothing committed.
  */
 export function maybeApply(core: RaftCore, d: Draft, fx: EffectSink): void {
-  const durable = core.leader !== null || core.bugs.has('ack-before-persist') ? core.log.lastIndex() : core.log.persistedIndex;
+  const durable = core.leader !== null ? core.log.lastIndex() : core.rules.durableIndex(core.log);
   const to = Math.min(d.commitIndex, durable);
   if (to > d.applyRequestedIndex) {
     d.applyRequestedIndex = to;
@@ -52,9 +52,8 @@ export function handleAppend(core: RaftCore, d: Draft, msg: AppendRequest, fx: E
   const log = core.log;
   d.electionElapsedTicks = 0;
   d.leader = msg.from;
-  // The acknowledgement (the seed's Confirm) leaves only once what it confirms is durable; the
-  // planted bug `ack-before-persist` sends it at once.
-  const ackAfterDurable = !core.bugs.has('ack-before-persist');
+  // The acknowledgement (the seed's Confirm) leaves only once what it confirms is durable.
+  const ackAfterDurable = core.rules.ackAfterDurable;
   if (msg.prevIndex < d.commitIndex) {
     // Everything through our commit index matches the leader: tell it where to continue.
     fx.push({
@@ -78,13 +77,7 @@ export function handleAppend(core: RaftCore, d: Draft, msg: AppendRequest, fx: E
   }
   const lastNew = msg.prevIndex + msg.entries.length;
   if (msg.entries.length > 0) {
-    let from: number;
-    if (core.bugs.has('no-truncate-check')) {
-      // Planted bug: cut the log after prevIndex on every AppendEntries, conflict or not.
-      from = msg.prevIndex + 1;
-    } else {
-      from = log.findConflict(msg.entries);
-    }
+    const from = core.rules.appendFrom(log, msg.prevIndex, msg.entries);
     if (from !== 0) {
       if (from <= d.commitIndex) assert(false, `conflict at ${from} is above the commit index ${d.commitIndex}`);
       const fresh = msg.entries.slice(from - (msg.prevIndex + 1));

@@ -25,7 +25,7 @@ function leaderState(core: RaftCore): LeaderState {
 
 /** How far this node's own log counts toward a quorum: only what is durable. */
 function selfMatch(core: RaftCore): number {
-  return core.bugs.has('ack-before-persist') ? core.log.lastIndex() : core.log.persistedIndex;
+  return core.rules.durableIndex(core.log);
 }
 
 export function becomeLeader(core: RaftCore, d: Draft, fx: EffectSink): void {
@@ -229,7 +229,7 @@ function maybeCommit(core: RaftCore, d: Draft, fx: EffectSink): void {
     core.scratch,
   );
   if (n <= d.commitIndex) return;
-  if (core.log.term(n) !== d.term && !core.bugs.has('commit-previous-term')) return;
+  if (!core.rules.commitByCount(core.log.term(n), d.term)) return;
   st.uncommittedBytes = Math.max(0, st.uncommittedBytes - core.log.bytesBetween(d.commitIndex + 1, n));
   d.commitIndex = n;
   if (!st.committedInTerm && core.log.term(n) === d.term) {

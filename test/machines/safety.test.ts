@@ -1,6 +1,6 @@
 /**
  * Snapshots (Raft §7), Election Safety as a crash (two leaders in one term), and the planted bugs
- * that exist only behind `core.bugs`; driven through XState's pure `transition()`.
+ * that exist only as the alternative `core.rules` a core is created with; driven through XState's pure `transition()`.
  */
 import { expect } from 'chai';
 import { createActor } from 'xstate';
@@ -241,7 +241,7 @@ describe('Rule 17 (§5.2 Election Safety): two leaders in one term is impossible
   });
 });
 
-describe('Rule 18: each planted bug changes exactly the rule it is named after, and only behind core.bugs', () => {
+describe('Rule 18: each planted bug changes exactly the rule it is named after, and only in core.rules', () => {
   /** Figure 8 on n1 (leader of term 3 holding 2@2 uncommitted); n2 acknowledges 2 only. */
   function figure8(bugs: PlantedBug[]) {
     const n1 = new PureNode('n1', { entries: ents(1, [1, 2]), term: 2, bugs, config: { preVote: false, appendEntriesMax: 1 } });
