@@ -20,7 +20,7 @@ import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, tru
 import { join } from 'node:path';
 import type { NodeAddress } from '../../actors/host/config.js';
 import { freePorts, getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from '../node/helpers.js';
-import { NodeProxy, type LinkSettings } from './proxy.js';
+import { NodeProxy, type LinkSettings, type LinkStats } from './proxy.js';
 
 export type Status = Record<string, any>;
 
@@ -510,15 +510,9 @@ export class ChaosCluster {
   }
 
   /** The proxies' counters, summed over every link. */
-  networkStats(): { accepted: number; cut: number; dropped: number; forwarded: number; identified: number } {
-    const t = { accepted: 0, cut: 0, dropped: 0, forwarded: 0, identified: 0 };
-    for (const p of this.proxies.values()) {
-      t.accepted += p.stats.accepted;
-      t.cut += p.stats.cut;
-      t.dropped += p.stats.dropped;
-      t.forwarded += p.stats.forwarded;
-      t.identified += p.stats.identified;
-    }
+  networkStats(): LinkStats {
+    const t: LinkStats = { accepted: 0, cut: 0, dropped: 0, forwarded: 0, identified: 0, linksCut: 0, swallowed: 0 };
+    for (const p of this.proxies.values()) for (const k of Object.keys(t) as (keyof LinkStats)[]) t[k] += p.stats[k];
     return t;
   }
 

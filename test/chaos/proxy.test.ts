@@ -1,8 +1,8 @@
 /**
  * The link proxy of the fault harness, over a real WebSocket pair (ws, as the peer transport uses
  * it): links told apart by the sender in the hello, forwarding both ways, reset and blackhole cuts
- * and healing, message loss that keeps the stream well-formed (fragmented messages dropped whole),
- * delay with order kept.
+ * and healing, the evidence that a cut stopped traffic (and 0 when it did not), message loss that
+ * keeps the stream well-formed (fragmented messages dropped whole), delay with order kept.
  */
 import { expect } from 'chai';
 import { encode } from 'cbor-x';
@@ -95,7 +95,9 @@ describe('chaos: the link proxy', function () {
     expect(r.closed).to.equal(false);
     r.ws.send('after');
     await waitFor('delivery after healing', () => r.got.includes('echo:after'), 5000);
-    expect(proxy.stats.cut).to.be.at.least(2);
+    expect(proxy.stats.cut).to.equal(2); // p closed, q refused
+    expect(proxy.stats.linksCut).to.equal(1); // one link, one cut
+    expect(proxy.stats.swallowed).to.equal(0);
   });
 
   it('blackhole swallows traffic silently; healing closes the stalled connection', async () => {
@@ -118,6 +120,53 @@ describe('chaos: the link proxy', function () {
     r.ws.send('again');
     await waitFor('delivery after healing', () => r.got.includes('echo:again'), 5000);
     expect(received).to.deep.equal(['before', 'again']);
+    expect(proxy.stats.cut).to.equal(2); // p silenced at the cut, q at its hello
+    expect(proxy.stats.linksCut).to.equal(1);
+    expect(proxy.stats.swallowed).to.be.greaterThan(0);
+  });
+
+  it('counts a cut link when it stops traffic, once per cut; a link without a fault, or cut but unused, counts 0', async () => {
+    const a = await dial('a');
+    const c = await dial('c');
+    a.ws.send('a1');
+    c.ws.send('c1');
+    await waitFor('both links forwarding', () => a.got.includes('echo:a1') && c.got.includes('echo:c1'), 5000);
+    proxy.set('a', { mode: 'blackhole' });
+    proxy.set('d', { mode: 'blackhole' }); // link d -> b: nobody dials it
+    // Silencing a's open connection is immediate; nothing was swallowed yet, so no link counts.
+    expect(proxy.stats).to.include({ cut: 1, linksCut: 0, swallowed: 0 });
+    a.ws.send('lost');
+    // The next bytes on link a reach the proxy within milliseconds on loopback; 5 s is generous.
+    await waitFor('the blackhole swallowing link a traffic', () => proxy.stats.linksCut === 1, 5000);
+    const swallowed = proxy.stats.swallowed;
+    expect(swallowed).to.be.greaterThan(0);
+    // More traffic on the same cut link counts bytes, not links; the healthy link c still forwards.
+    a.ws.send('lost too');
+    c.ws.send('c2');
+    await waitFor('more bytes swallowed on link a', () => proxy.stats.swallowed > swallowed, 5000);
+    await waitFor('link c still forwarding', () => c.got.includes('echo:c2'), 5000);
+    // Exactly one link stopped traffic: a. Link c (no fault) carried traffic and d (cut) carried none.
+    expect(proxy.stats).to.include({ cut: 1, linksCut: 1 });
+    expect(received).to.have.members(['a1', 'c1', 'c2']); // two connections: no order between them
+    proxy.heal();
+    await waitFor('the stalled connection closed on heal', () => a.closed, 5000);
+    // A new cut of the same link counts again, only once it stops something: here a refused hello.
+    proxy.set('a', { mode: 'reset' });
+    expect(proxy.stats.linksCut).to.equal(1);
+    const refused = await dial('a');
+    await waitFor('the new connection refused at its hello', () => refused.closed, 5000);
+    expect(proxy.stats).to.include({ cut: 2, linksCut: 2 });
+  });
+
+  it('reports 0 when no fault is set, whatever the traffic', async () => {
+    const p = await dial('a');
+    for (let k = 0; k < 20; k++) p.ws.send(`m${k}`);
+    await waitFor('20 echoes', () => p.got.length === 20, 5000);
+    proxy.heal(); // healing healthy links stops nothing either
+    p.ws.send('after');
+    await waitFor('the echo after heal', () => p.got.includes('echo:after'), 5000);
+    expect(proxy.stats).to.include({ cut: 0, linksCut: 0, swallowed: 0 });
+    expect(p.closed).to.equal(false);
   });
 
   it('loss drops whole messages (fragmented ones too) and keeps the stream well-formed', async () => {

@@ -22,6 +22,13 @@
  *   partition, like a dropped route: the sender notices only through its keep-alive or handshake
  *   timeouts). Healing closes the blackholed connections (their streams lost bytes mid-frame).
  *
+ * Evidence that a cut took effect is what the proxy itself did, counted as it does it, never
+ * inferred from timing: `cut` counts connections closed, refused or silenced; `swallowed` the bytes
+ * a blackhole kept from passing; `linksCut` the cut links on which the proxy stopped traffic (it
+ * closed or refused a connection of the link, or swallowed at least one of its bytes), once per
+ * link from its cut to its heal. A cut link that nobody uses (no connection, no dial: e.g. between
+ * two followers, which never send to each other) counts 0 in all three: the cut did nothing.
+ *
  * Loss is message loss, not byte loss: the sender-to-receiver direction is cut into WebSocket
  * frames (RFC 6455 §5.2; after the HTTP upgrade) and whole messages (all their fragments) are
  * dropped with probability `lossRate`, so the stream stays well-formed and the receiver simply never
@@ -48,8 +55,19 @@ export const healthyLink: LinkSettings = { mode: 'up', delayMs: 0, jitterMs: 0, 
 export interface LinkStats {
   /** Connections accepted. */
   accepted: number;
-  /** Connections a fault cut: closed (reset) or silenced (blackhole, closed again at heal). */
+  /**
+   * Connections a fault cut: closed or refused at their hello (reset), or silenced (blackhole: at
+   * the cut, or at the hello of a connection opened while cut; closed again at heal, not counted).
+   */
   cut: number;
+  /**
+   * Links (from -> this node) put into reset or blackhole on which the proxy then stopped traffic:
+   * closed or refused one of its connections, or swallowed at least one byte of it. Once per link
+   * per cut (until its heal); 0 for a cut link that carried nothing.
+   */
+  linksCut: number;
+  /** Bytes a blackhole kept from passing, both directions (after the cut; heal closes the connections). */
+  swallowed: number;
   /** Messages dropped (loss). */
   dropped: number;
   /** Messages forwarded sender -> receiver. */
@@ -82,10 +100,14 @@ class DelayLine {
     this.arm();
   }
 
-  clear(): void {
+  /** Forgets the bytes waiting; returns how many there were. */
+  clear(): number {
+    let bytes = 0;
+    for (const q of this.queue) bytes += q.buf.length;
     this.queue.length = 0;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    return bytes;
   }
 
   private arm(): void {
@@ -205,7 +227,9 @@ export class NodeProxy {
   private server: Server | null = null;
   private readonly conns = new Set<Conn>();
   private readonly links = new Map<string, LinkSettings>();
-  readonly stats: LinkStats = { accepted: 0, cut: 0, dropped: 0, forwarded: 0, identified: 0 };
+  readonly stats: LinkStats = { accepted: 0, cut: 0, dropped: 0, forwarded: 0, identified: 0, linksCut: 0, swallowed: 0 };
+  /** Links whose current cut has already counted in `linksCut` (cleared when the link heals). */
+  private readonly stopped = new Set<string>();
   port = 0;
 
   constructor(
@@ -240,15 +264,21 @@ export class NodeProxy {
     const next = { ...prev, ...s };
     this.links.set(from, next);
     if (next.mode === prev.mode) return;
+    // A new cut (or the heal) of this link: it has stopped nothing yet.
+    this.stopped.delete(from);
     for (const c of [...this.conns]) {
       if (c.from !== from) continue;
-      if (next.mode === 'reset') this.closeConn(c, true);
-      else if (next.mode === 'blackhole') {
-        // Counted as cut when it goes silent (healing then closes it without counting it again).
+      if (next.mode === 'reset') {
+        this.closeConn(c, true);
+        this.stoppedTraffic(from);
+      } else if (next.mode === 'blackhole') {
+        // Silenced now, counted now (healing then closes it without counting it again). The link
+        // counts in linksCut once a byte of it is swallowed: bytes still queued in the delay lines
+        // are, and so is anything either end sends later.
         c.blackholed = true;
         this.stats.cut++;
-        c.toUp.clear();
-        c.toDown.clear();
+        const queued = c.toUp.clear() + c.toDown.clear();
+        if (queued > 0) this.swallow(c, queued);
       } else if (c.blackholed) this.closeConn(c, false);
     }
   }
@@ -291,6 +321,7 @@ export class NodeProxy {
     const gate = new FrameGate(
       (b) => {
         if (!c.blackholed) c.toUp.push(b);
+        else this.swallow(c, b.length); // the hello of a connection opened while blackholed
       },
       (from) => {
         c.from = from;
@@ -298,6 +329,7 @@ export class NodeProxy {
         const mode = from === null ? 'up' : this.link(from).mode;
         if (mode === 'reset') {
           this.closeConn(c, true);
+          this.stoppedTraffic(from!);
           return false;
         }
         if (mode === 'blackhole') {
@@ -311,11 +343,28 @@ export class NodeProxy {
       this.stats,
     );
     down.on('data', (chunk: Buffer) => {
-      if (!c.blackholed && this.conns.has(c)) gate.push(chunk);
+      if (!this.conns.has(c)) return;
+      if (c.blackholed) this.swallow(c, chunk.length);
+      else gate.push(chunk);
     });
     up.on('data', (chunk: Buffer) => {
-      if (!c.blackholed) c.toDown.push(chunk);
+      if (c.blackholed) this.swallow(c, chunk.length);
+      else c.toDown.push(chunk);
     });
+  }
+
+  /** The proxy stopped traffic on link from -> this node: counts the link once per cut. */
+  private stoppedTraffic(from: string): void {
+    if (this.link(from).mode === 'up' || this.stopped.has(from)) return;
+    this.stopped.add(from);
+    this.stats.linksCut++;
+  }
+
+  /** `bytes` of a blackholed connection not forwarded. */
+  private swallow(c: Conn, bytes: number): void {
+    if (bytes === 0 || !this.conns.has(c)) return;
+    this.stats.swallowed += bytes;
+    if (c.from !== null) this.stoppedTraffic(c.from);
   }
 
   private closeConn(c: Conn, byFault: boolean): void {

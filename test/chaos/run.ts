@@ -19,6 +19,7 @@ import { waitFor } from '../node/helpers.js';
 import { Rng } from '../sim/rng.js';
 import { checkReplay, countStaleReads, finalState, lincheck, queueCheck, statusClient, waitConverged, type LincheckSummary, type ReplayReport } from './checks.js';
 import { ChaosCluster, type ChaosNodeTiming, type RemovedWatch } from './cluster.js';
+import type { LinkStats } from './proxy.js';
 import type { Fault, FaultContext } from './faults.js';
 import { Workload, type WorkloadCounts } from './workload.js';
 
@@ -77,8 +78,11 @@ export interface RunReport {
     /** Each removed node restarted for a while: it must not disturb the members. */
     removedWatch: RemovedWatch[];
   } | null;
-  /** The proxies' counters: connections accepted and cut, messages forwarded and dropped. */
-  readonly network: { accepted: number; cut: number; dropped: number; forwarded: number; identified: number } | null;
+  /**
+   * The proxies' counters, summed: connections accepted, identified and cut, messages forwarded and
+   * dropped, bytes a blackhole swallowed, links on which a cut stopped traffic.
+   */
+  readonly network: LinkStats | null;
   readonly error?: string;
   readonly dir?: string;
 }
