@@ -25,6 +25,14 @@ export const ResultCode = {
   clientWindow: 'SESSIONS_ERR_CLIENT_WINDOW',
   /** The envelope's secret is not the one the client table holds for its client ID: not applied, nothing changed. */
   clientAuth: 'SESSIONS_ERR_CLIENT_AUTH',
+  /** GroupCreate: the topic already has a group of that name. */
+  groupExists: 'SESSIONS_ERR_GROUP_EXISTS',
+  /** A group command naming no group (never created, or deleted). */
+  groupUnknown: 'SESSIONS_ERR_GROUP_UNKNOWN',
+  /** A delivery number that is not the item's (a late nack, a second deliver of one number): nothing changed. */
+  deliveryStale: 'SESSIONS_ERR_DELIVERY_STALE',
+  /** GroupAck/Nack/DeadLetter of a restore the group already settled: harmless, nothing changed. */
+  okAlreadySettled: 'OK_ALREADY_SETTLED',
 } as const;
 export type ResultCode = (typeof ResultCode)[keyof typeof ResultCode] | CommandErrorCode;
 

@@ -9,6 +9,7 @@
  *                     u32 n | restored length u32*, u32 n | (start u64, end u64, count u32, hash 16)*)*
  *   sessions: u32 n | (id 2*u64, topic str, u32 n | (u32 len, bytes)*)*
  *   clients:  u32 n | (id 2*u64, secret 16, lastIndex u64, ackedBelowSeq u64, u32 n | (seq u64, ok u8, code str, value)*)*
+ *   groups:   u32 len | the group table (consumerGroups.ts)                    (version 3)
  *   crc32 u32 of everything before
  *
  * Decoding validates everything (a received snapshot is input): any problem is a SessionsError
@@ -23,7 +24,9 @@ import { SessionsError, SessionsErrorCode, type ResultCode } from './errors.js';
 import type { ClassMeta, ClientSnapshot, CommandResult, FileMeta, Manifest, RangeDigest, SessionSnapshot } from './types.js';
 
 const MAGIC = [0x53, 0x52, 0x4d, 0x46]; // "SRMF"
-const VERSION = 2;
+const VERSION = 3;
+/** Version 2 (before consumer groups) is read as a manifest with no groups. */
+const VERSION_NO_GROUPS = 2;
 
 function hexToBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >>> 1);
@@ -66,6 +69,7 @@ function sizeBound(m: Manifest): number {
     if (s instanceof ArenaSessionSnapshot) n += s.framed.length;
     else for (const r of s.records) n += 4 + r.length;
   }
+  n += 4 + (m.groups?.length ?? 0);
   for (const c of m.clients) {
     n += 40 + SECRET_BYTES;
     for (const r of c.results) n += 16 + 3 * r.result.code.length + (r.result.value?.length ?? 0);
@@ -131,6 +135,7 @@ export function encodeManifest(m: Manifest): Uint8Array {
       writeResult(w, r.result);
     }
   }
+  w.bytes(m.groups ?? new Uint8Array(0));
   w.u32(crc32Bytes(w.view(), 0));
   return w.finish();
 }
@@ -152,7 +157,7 @@ function readManifest(data: Uint8Array): Manifest {
       `manifest version 1 was written before client secrets (issue 14); this node reads version ${VERSION}: start it on a fresh data directory`,
     );
   }
-  if (version !== VERSION) bad(`manifest version ${version}`);
+  if (version !== VERSION && version !== VERSION_NO_GROUPS) bad(`manifest version ${version}`);
   const fingerprint = r.str();
   const appliedTerm = r.u64();
   const appliedIndex = r.u64();
@@ -231,8 +236,9 @@ function readManifest(data: Uint8Array): Manifest {
     for (let j = 0; j < n; j++) results.push({ seq: r.u64(), result: readResult(r) });
     clients.push({ high, low, secret, lastIndex, ackedBelowSeq, results });
   }
+  const groups = version === VERSION ? r.bytes() : new Uint8Array(0);
   if (!r.done()) bad('trailing bytes');
-  return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients };
+  return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients, groups };
 }
 
 export function decodeManifest(data: Uint8Array): Manifest {

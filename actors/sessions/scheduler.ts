@@ -43,7 +43,9 @@ export class ReplayScheduler {
     // Commit promptly once a restore was applied (and its subscribers were handed the session).
     this.unlisten = opts.store.onApplied((entries) => {
       for (const e of entries) {
-        if (e.data.length > 1 && e.data[1] === CommandKind.sessionRestore) {
+        // A restore to hand over, or a group that settled a restore (its commit may be due now).
+        const kind = e.data.length > 1 ? e.data[1] : -1;
+        if (kind === CommandKind.sessionRestore || kind === CommandKind.groupAck || kind === CommandKind.groupDeadLetter || kind === CommandKind.groupDelete) {
           this.tick();
           return;
         }
@@ -79,7 +81,13 @@ export class ReplayScheduler {
         const fl = planner.fileInFlight(f);
         const id = commandId(f.high, f.low);
         // 1. Commits of restored records (restoredLengths[k] is the k-th record after `consumed`).
+        // A record some consumer group has not acknowledged (or dead-lettered) yet waits, and so
+        // does every record after it (commits consume a file in order).
+        let at = f.consumed;
+        for (let k = 0; k < fl.commits && k < f.restoredLengths.length; k++) at += f.restoredLengths[k]!;
         for (let k = fl.commits; k < f.restoredLengths.length && budget > 0; k++, budget--) {
+          if (store.restoreHeld(f, at)) break;
+          at += f.restoredLengths[k]!;
           planner.submit({ kind: CommandKind.sessionCommit, replayClass: f.replayClass, file: id, length: f.restoredLengths[k]! });
           this.counters.commits++;
         }

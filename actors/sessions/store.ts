@@ -27,6 +27,7 @@ import {
 import { EntryKind, type Entry, type SnapshotMeta } from '../../machines/types.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { ClientTable } from './clientTable.js';
+import { GroupTable, type ConsumerGroup, type GroupCounts, type PendingRestore } from './consumerGroups.js';
 import { DataFiles, rangeHashOf, trashNameOf, type DataFile } from './dataFiles.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import { decodeManifest, encodeManifest } from './manifest.js';
@@ -71,6 +72,8 @@ export class SessionsStore implements StateMachine {
   private readonly files: DataFiles;
   private readonly clients: ClientTable;
   private readonly subs: Subscriptions;
+  /** Consumer groups (issue 16): replaced whole by a snapshot's restore. */
+  private groups = new GroupTable();
   private readonly view = new CommandView();
   private lastTerm = 0;
   private lastIndex = 0;
@@ -153,6 +156,13 @@ export class SessionsStore implements StateMachine {
     // Checked before anything changes: a refused restore leaves the store as it was.
     const missing = this.files.firstMissing(m.files);
     if (missing !== null) throw new SessionsError(SessionsErrorCode.dataMissing, missing);
+    const groups = new GroupTable();
+    try {
+      groups.load(m.groups ?? null);
+    } catch (err) {
+      throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `group table: ${(err as Error).message}`);
+    }
+    this.groups = groups;
     this.files.load(m.classes, m.files);
     this.sessions.load(m.sessions);
     this.clients.load(m.clients);
@@ -200,6 +210,7 @@ export class SessionsStore implements StateMachine {
       files: this.files.filesMeta(),
       sessions: this.sessions.snapshot(),
       clients: this.clients.snapshot(),
+      groups: this.groups.encode(),
     };
   }
 
@@ -361,6 +372,39 @@ export class SessionsStore implements StateMachine {
     return this.clients.lookup(high, low, secret, seq);
   }
 
+  // ---- consumer groups (issue 16) -----------------------------------------------------------
+
+  /** Whether the restored, uncommitted record at `offset` of `f` waits for a group's ack: not committable yet. */
+  restoreHeld(f: DataFile, offset: number): boolean {
+    return this.groups.holds(f.high, f.low, offset);
+  }
+
+  /** Every group, in creation order. */
+  consumerGroups(): IterableIterator<ConsumerGroup> {
+    return this.groups.all();
+  }
+
+  group(high: number, low: number): ConsumerGroup | undefined {
+    return this.groups.get(high, low);
+  }
+
+  groupByName(topic: string, name: string): ConsumerGroup | undefined {
+    return this.groups.byTopicName(topic, name);
+  }
+
+  groupCounts(g: ConsumerGroup): GroupCounts {
+    return this.groups.counts(g, commandId(g.high, g.low));
+  }
+
+  /** The session of a pending restore, read back from its data file (uncommitted records stay there). */
+  readRestored(r: PendingRestore): { topic: string; session: Uint8Array; records: Uint8Array[] } {
+    const f = this.files.get(r.fileHigh, r.fileLow);
+    assert(f !== undefined, `pending restore ${r.high}.${r.low} names a missing file ${r.fileHigh}.${r.fileLow}`);
+    const where = `${f.name}@${r.offset}`;
+    const rec = parseStoredSession(this.files.read(f, r.offset, r.length), where);
+    return { topic: rec.topic, session: commandId(rec.sessionHigh, rec.sessionLow), records: rec.records.slice() };
+  }
+
   // ---- apply --------------------------------------------------------------------------------
 
   private applyEntry(e: Entry): CommandResult {
@@ -425,6 +469,18 @@ export class SessionsStore implements StateMachine {
       case CommandKind.clientRegister:
         // The secret the leader drew is in the entry: every replica stores the same one (none draws).
         return this.clients.register(e.term, e.index, e.index, e.data, v.secretAt);
+      case CommandKind.groupCreate:
+        return this.groups.create(e.term, e.index, v.topic, v.name, v.ackWaitMs, v.maxDeliveries, v.maxAckPending, commandId(e.term, e.index));
+      case CommandKind.groupDelete:
+        return this.groups.delete(v.groupHigh, v.groupLow);
+      case CommandKind.groupDeliver:
+        return this.groups.deliver(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery, v.dueMs, v.name, e.index);
+      case CommandKind.groupAck:
+        return this.groups.ack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery);
+      case CommandKind.groupNack:
+        return this.groups.nack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery, v.dueMs);
+      case CommandKind.groupDeadLetter:
+        return this.groups.deadLetter(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery, e.index);
     }
     assert(false, `command kind ${v.kind} passed validation`);
   }
@@ -478,8 +534,22 @@ export class SessionsStore implements StateMachine {
       const code = this.sessions.insert(rec.sessionHigh, rec.sessionLow, rec.topic, rec.records, rec.recordBytes);
       if (code !== ResultCode.ok) return rejection(code);
     }
+    const offset = f.readCursor;
     f.readCursor += v.length;
     f.restoredLengths.push(v.length);
+    if (!rec.isVoid) {
+      this.groups.restored({
+        high: e.term,
+        low: e.index,
+        topic: rec.topic,
+        sessionHigh: rec.sessionHigh,
+        sessionLow: rec.sessionLow,
+        fileHigh: f.high,
+        fileLow: f.low,
+        offset,
+        length: v.length,
+      });
+    }
     const session = commandId(rec.sessionHigh, rec.sessionLow);
     if (!rec.isVoid && this.subs.hasSubscribers(rec.topic)) {
       // A copy of the array: later appends in the same batch must not change what subscribers get.

@@ -75,6 +75,8 @@ export interface Manifest {
   readonly files: readonly FileMeta[];
   readonly sessions: readonly SessionSnapshot[];
   readonly clients: readonly ClientSnapshot[];
+  /** The consumer groups (consumerGroups.ts's encoding; manifest version 3). Absent: none. */
+  readonly groups?: Uint8Array;
 }
 
 /** One range to transfer during range sync. */

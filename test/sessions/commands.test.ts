@@ -132,7 +132,7 @@ describe('sessions: command codec', () => {
     ['format 1 (before client secrets)', Uint8Array.of(1, 10, 0), CommandErrorCode.formatRetired],
     ['a format 1 enveloped append', Uint8Array.of(1, 2, 1, ...commandId(1, 2), 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, ...session, 0x61), CommandErrorCode.formatRetired],
     ['Confirm in the log', Uint8Array.of(2, 0, 0), CommandErrorCode.confirmInLog],
-    ['kind 11', Uint8Array.of(2, 11, 0), CommandErrorCode.kind],
+    ['kind 17', Uint8Array.of(2, 17, 0), CommandErrorCode.kind],
     ['kind 255', Uint8Array.of(2, 255, 0), CommandErrorCode.kind],
     ['unknown flag', Uint8Array.of(2, 10, 2), CommandErrorCode.flags],
     ['envelope on DataCreate', Uint8Array.of(2, 8, 1, ...new Uint8Array(49)), CommandErrorCode.flags],

@@ -24,6 +24,16 @@
  *        dataCreate      class u8
  *        dataDelete      class u8 | file 16
  *        clientRegister  secret 16 (drawn by the leader; every replica stores it in its client table)
+ *        groupCreate     topicLen u16 | topic | nameLen u8 | name | ackWaitMs u32 | maxDeliveries u16 | maxAckPending u16
+ *        groupDelete     group 16
+ *        groupDeliver    group 16 | restore 16 | delivery u32 | deadlineMs u64 | consumerLen u8 | consumer
+ *        groupAck        group 16 | restore 16 | delivery u32
+ *        groupNack       group 16 | restore 16 | delivery u32 | readyAtMs u64
+ *        groupDeadLetter group 16 | restore 16 | delivery u32
+ *
+ * The group kinds (issue 16, durable consumers) name a consumer group by the ID of its GroupCreate
+ * entry and a restored session by the ID of its SessionRestore entry; every time in them (a
+ * delivery's deadline, a nack's ready time) is the leader's, decided once (docs/sessions.md).
  *
  * The envelope's secret is the client's proof that it owns its ID (IDs are guessable: term << 64 |
  * index): every replica compares it, in constant time, with the secret its client table holds for
@@ -61,9 +71,15 @@ export const CommandKind = {
   dataCreate: 8,
   dataDelete: 9,
   clientRegister: 10,
+  groupCreate: 11,
+  groupDelete: 12,
+  groupDeliver: 13,
+  groupAck: 14,
+  groupNack: 15,
+  groupDeadLetter: 16,
 } as const;
 export type CommandKind = (typeof CommandKind)[keyof typeof CommandKind];
-const KIND_MAX = 10;
+const KIND_MAX = 16;
 
 export const commandKindNames: readonly string[] = [
   'Confirm',
@@ -77,7 +93,16 @@ export const commandKindNames: readonly string[] = [
   'DataCreate',
   'DataDelete',
   'ClientRegister',
+  'GroupCreate',
+  'GroupDelete',
+  'GroupDeliver',
+  'GroupAck',
+  'GroupNack',
+  'GroupDeadLetter',
 ];
+
+/** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */
+const NAME_BYTES_MAX = 64;
 
 /** Kinds a client may send, so the only ones that may carry an envelope. */
 function isClientKind(kind: number): boolean {
@@ -105,6 +130,8 @@ export const CommandErrorCode = {
   recordTooLarge: 'SESSIONS_ERR_RECORD_TOO_LARGE',
   replayClass: 'SESSIONS_ERR_REPLAY_CLASS',
   length: 'SESSIONS_ERR_LENGTH',
+  /** A group or consumer name that is empty, longer than NAME_BYTES_MAX, or not printable UTF-8. */
+  name: 'SESSIONS_ERR_NAME',
 } as const;
 export type CommandErrorCode = (typeof CommandErrorCode)[keyof typeof CommandErrorCode];
 
@@ -165,7 +192,27 @@ export type Command =
   | { readonly kind: typeof CommandKind.sessionCommit; readonly replayClass: number; readonly file: Uint8Array; readonly length: number }
   | { readonly kind: typeof CommandKind.dataCreate; readonly replayClass: number }
   | { readonly kind: typeof CommandKind.dataDelete; readonly replayClass: number; readonly file: Uint8Array }
-  | { readonly kind: typeof CommandKind.clientRegister; readonly secret: Uint8Array };
+  | { readonly kind: typeof CommandKind.clientRegister; readonly secret: Uint8Array }
+  | {
+      readonly kind: typeof CommandKind.groupCreate;
+      readonly topic: string;
+      readonly name: string;
+      readonly ackWaitMs: number;
+      readonly maxDeliveries: number;
+      readonly maxAckPending: number;
+    }
+  | { readonly kind: typeof CommandKind.groupDelete; readonly group: Uint8Array }
+  | {
+      readonly kind: typeof CommandKind.groupDeliver;
+      readonly group: Uint8Array;
+      readonly restore: Uint8Array;
+      readonly delivery: number;
+      readonly deadlineMs: number;
+      readonly consumer: string;
+    }
+  | { readonly kind: typeof CommandKind.groupAck; readonly group: Uint8Array; readonly restore: Uint8Array; readonly delivery: number }
+  | { readonly kind: typeof CommandKind.groupNack; readonly group: Uint8Array; readonly restore: Uint8Array; readonly delivery: number; readonly readyAtMs: number }
+  | { readonly kind: typeof CommandKind.groupDeadLetter; readonly group: Uint8Array; readonly restore: Uint8Array; readonly delivery: number };
 
 // ---- IDs ------------------------------------------------------------------------------------
 
@@ -279,8 +326,54 @@ export class CommandView {
   fileLow = 0;
   offset = 0;
   length = 0;
-  /** Create: the decoded topic. */
+  /** Create, GroupCreate: the decoded topic. */
   topic = '';
+  /** Group kinds: the group (its GroupCreate's ID) and the restore (its SessionRestore's ID). */
+  groupHigh = 0;
+  groupLow = 0;
+  restoreHigh = 0;
+  restoreLow = 0;
+  /** Group kinds: the delivery number (1 for the first delivery of a restore to the group). */
+  delivery = 0;
+  /** GroupCreate: the group's name; GroupDeliver: the consumer's. */
+  name = '';
+  ackWaitMs = 0;
+  maxDeliveries = 0;
+  maxAckPending = 0;
+}
+
+/** A name (group, consumer) at `at` of `len` bytes into `v.name`; null when valid. */
+function parseName(v: CommandView, data: Uint8Array, at: number, len: number): CommandErrorCode | null {
+  if (len === 0 || len > NAME_BYTES_MAX) return CommandErrorCode.name;
+  if (data.length < at + len) return CommandErrorCode.truncated;
+  for (let i = at; i < at + len; i++) {
+    const c = data[i]!;
+    if (c < 0x20 || c === 0x7f) return CommandErrorCode.name;
+  }
+  try {
+    v.name = utf8.decode(data.subarray(at, at + len));
+  } catch {
+    return CommandErrorCode.name;
+  }
+  return null;
+}
+
+/** group 16 | restore 16 | delivery u32 at `at`; returns the offset after, or an error code. */
+function parseGroupRef(v: CommandView, data: Uint8Array, at: number, withRestore: boolean): number | CommandErrorCode {
+  const need = ID_BYTES + (withRestore ? ID_BYTES + 4 : 0);
+  if (data.length < at + need) return CommandErrorCode.truncated;
+  v.groupHigh = readU64(data, at);
+  v.groupLow = readU64(data, at + 8);
+  if (!validId(v.groupHigh, v.groupLow)) return CommandErrorCode.id;
+  at += ID_BYTES;
+  if (!withRestore) return at;
+  v.restoreHigh = readU64(data, at);
+  v.restoreLow = readU64(data, at + 8);
+  if (!validId(v.restoreHigh, v.restoreLow)) return CommandErrorCode.id;
+  at += ID_BYTES;
+  v.delivery = readU32(data, at);
+  if (v.delivery < 1) return CommandErrorCode.number;
+  return at + 4;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -420,6 +513,67 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
       if (n < at + SECRET_BYTES) return CommandErrorCode.truncated;
       v.secretAt = at;
       return n > at + SECRET_BYTES ? CommandErrorCode.trailing : null;
+    case CommandKind.groupCreate: {
+      if (n < at + 2) return CommandErrorCode.truncated;
+      const len = (data[at]! << 8) | data[at + 1]!;
+      at += 2;
+      if (len === 0) return CommandErrorCode.topicEmpty;
+      if (len > limits.topicBytesMax) return CommandErrorCode.topicTooLong;
+      if (n < at + len) return CommandErrorCode.truncated;
+      for (let i = at; i < at + len; i++) {
+        const c = data[i]!;
+        if (c < 0x20 || c === 0x7f) return CommandErrorCode.topicInvalid;
+      }
+      try {
+        v.topic = utf8.decode(data.subarray(at, at + len));
+      } catch {
+        return CommandErrorCode.topicInvalid;
+      }
+      at += len;
+      if (n < at + 1) return CommandErrorCode.truncated;
+      const nameLen = data[at++]!;
+      const bad = parseName(v, data, at, nameLen);
+      if (bad !== null) return bad;
+      at += nameLen;
+      if (n < at + 8) return CommandErrorCode.truncated;
+      v.ackWaitMs = readU32(data, at);
+      v.maxDeliveries = (data[at + 4]! << 8) | data[at + 5]!;
+      v.maxAckPending = (data[at + 6]! << 8) | data[at + 7]!;
+      at += 8;
+      if (v.ackWaitMs < 1 || v.maxDeliveries < 1 || v.maxAckPending < 1) return CommandErrorCode.number;
+      return n > at ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.groupDelete: {
+      const after = parseGroupRef(v, data, at, false);
+      if (typeof after === 'string') return after;
+      return n > after ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.groupAck:
+    case CommandKind.groupDeadLetter: {
+      const after = parseGroupRef(v, data, at, true);
+      if (typeof after === 'string') return after;
+      return n > after ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.groupNack: {
+      const after = parseGroupRef(v, data, at, true);
+      if (typeof after === 'string') return after;
+      if (n < after + 8) return CommandErrorCode.truncated;
+      v.dueMs = readU64(data, after);
+      if (v.dueMs < 0) return CommandErrorCode.number;
+      return n > after + 8 ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.groupDeliver: {
+      let after = parseGroupRef(v, data, at, true);
+      if (typeof after === 'string') return after;
+      if (n < after + 9) return CommandErrorCode.truncated;
+      v.dueMs = readU64(data, after);
+      if (v.dueMs < 0) return CommandErrorCode.number;
+      after += 8;
+      const nameLen = data[after++]!;
+      const bad = parseName(v, data, after, nameLen);
+      if (bad !== null) return bad;
+      return n > after + nameLen ? CommandErrorCode.trailing : null;
+    }
   }
   return CommandErrorCode.kind;
 }
@@ -475,13 +629,31 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
       return { kind: CommandKind.dataDelete, replayClass: v.replayClass, file: idOf(v.fileHigh, v.fileLow) };
     case CommandKind.clientRegister:
       return { kind: CommandKind.clientRegister, secret: data.slice(v.secretAt, v.secretAt + SECRET_BYTES) };
+    case CommandKind.groupCreate:
+      return { kind: CommandKind.groupCreate, topic: v.topic, name: v.name, ackWaitMs: v.ackWaitMs, maxDeliveries: v.maxDeliveries, maxAckPending: v.maxAckPending };
+    case CommandKind.groupDelete:
+      return { kind: CommandKind.groupDelete, group: idOf(v.groupHigh, v.groupLow) };
+    case CommandKind.groupDeliver:
+      return {
+        kind: CommandKind.groupDeliver,
+        group: idOf(v.groupHigh, v.groupLow),
+        restore: idOf(v.restoreHigh, v.restoreLow),
+        delivery: v.delivery,
+        deadlineMs: v.dueMs,
+        consumer: v.name,
+      };
+    case CommandKind.groupAck:
+    case CommandKind.groupDeadLetter:
+      return { kind: v.kind, group: idOf(v.groupHigh, v.groupLow), restore: idOf(v.restoreHigh, v.restoreLow), delivery: v.delivery };
+    case CommandKind.groupNack:
+      return { kind: CommandKind.groupNack, group: idOf(v.groupHigh, v.groupLow), restore: idOf(v.restoreHigh, v.restoreLow), delivery: v.delivery, readyAtMs: v.dueMs };
   }
   throw new CommandError(CommandErrorCode.kind, `unknown kind ${v.kind}`);
 }
 
 const utf8Encoder = new TextEncoder();
 
-function encodedSize(c: Command, topicBytes: Uint8Array | null): number {
+function encodedSize(c: Command, topicBytes: Uint8Array | null, nameBytes: Uint8Array | null): number {
   const env = 'envelope' in c && c.envelope !== null ? ENVELOPE_BYTES : 0;
   const base = COMMAND_HEADER_BYTES + env;
   switch (c.kind) {
@@ -503,7 +675,26 @@ function encodedSize(c: Command, topicBytes: Uint8Array | null): number {
       return base + 1 + ID_BYTES;
     case CommandKind.clientRegister:
       return base + SECRET_BYTES;
+    case CommandKind.groupCreate:
+      return base + 2 + topicBytes!.length + 1 + nameBytes!.length + 8;
+    case CommandKind.groupDelete:
+      return base + ID_BYTES;
+    case CommandKind.groupAck:
+    case CommandKind.groupDeadLetter:
+      return base + 2 * ID_BYTES + 4;
+    case CommandKind.groupNack:
+      return base + 2 * ID_BYTES + 4 + 8;
+    case CommandKind.groupDeliver:
+      return base + 2 * ID_BYTES + 4 + 8 + 1 + nameBytes!.length;
   }
+}
+
+function checkName(b: Uint8Array): void {
+  if (b.length < 1 || b.length > NAME_BYTES_MAX) throw new RangeError(`a name is 1..${NAME_BYTES_MAX} bytes, got ${b.length}`);
+}
+
+function checkU(value: number, max: number, what: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${what} must be an integer 0..${max}, got ${value}`);
 }
 
 function checkU64(value: number, what: string): void {
@@ -519,9 +710,11 @@ function checkClass(c: number): void {
  * that depend on configuration (topic and record sizes) are checked on decode, where they bind.
  */
 export function encodeCommand(c: Command): Uint8Array {
-  const topicBytes = c.kind === CommandKind.sessionCreate ? utf8Encoder.encode(c.topic) : null;
+  const topicBytes = c.kind === CommandKind.sessionCreate || c.kind === CommandKind.groupCreate ? utf8Encoder.encode(c.topic) : null;
   if (topicBytes !== null && topicBytes.length > 0xffff) throw new RangeError('topic longer than 65535 bytes');
-  const out = new Uint8Array(encodedSize(c, topicBytes));
+  const nameBytes = c.kind === CommandKind.groupCreate ? utf8Encoder.encode(c.name) : c.kind === CommandKind.groupDeliver ? utf8Encoder.encode(c.consumer) : null;
+  if (nameBytes !== null) checkName(nameBytes);
+  const out = new Uint8Array(encodedSize(c, topicBytes, nameBytes));
   out[0] = COMMAND_FORMAT_VERSION;
   out[1] = c.kind;
   let at = COMMAND_HEADER_BYTES;
@@ -585,6 +778,46 @@ export function encodeCommand(c: Command): Uint8Array {
       break;
     case CommandKind.clientRegister:
       writeSecret(out, at, c.secret);
+      break;
+    case CommandKind.groupCreate:
+      out[at] = topicBytes!.length >>> 8;
+      out[at + 1] = topicBytes!.length & 0xff;
+      out.set(topicBytes!, at + 2);
+      at += 2 + topicBytes!.length;
+      out[at++] = nameBytes!.length;
+      out.set(nameBytes!, at);
+      at += nameBytes!.length;
+      checkU(c.ackWaitMs, 0xffffffff, 'ackWaitMs');
+      checkU(c.maxDeliveries, 0xffff, 'maxDeliveries');
+      checkU(c.maxAckPending, 0xffff, 'maxAckPending');
+      writeU32(out, at, c.ackWaitMs);
+      out[at + 4] = c.maxDeliveries >>> 8;
+      out[at + 5] = c.maxDeliveries & 0xff;
+      out[at + 6] = c.maxAckPending >>> 8;
+      out[at + 7] = c.maxAckPending & 0xff;
+      break;
+    case CommandKind.groupDelete:
+      writeId(out, at, c.group);
+      break;
+    case CommandKind.groupAck:
+    case CommandKind.groupDeadLetter:
+    case CommandKind.groupNack:
+    case CommandKind.groupDeliver:
+      writeId(out, at, c.group);
+      writeId(out, at + ID_BYTES, c.restore);
+      at += 2 * ID_BYTES;
+      checkU(c.delivery, 0xffffffff, 'delivery');
+      writeU32(out, at, c.delivery);
+      at += 4;
+      if (c.kind === CommandKind.groupNack) {
+        checkU64(c.readyAtMs, 'readyAtMs');
+        writeU64(out, at, c.readyAtMs);
+      } else if (c.kind === CommandKind.groupDeliver) {
+        checkU64(c.deadlineMs, 'deadlineMs');
+        writeU64(out, at, c.deadlineMs);
+        out[at + 8] = nameBytes!.length;
+        out.set(nameBytes!, at + 9);
+      }
       break;
   }
   return out;

@@ -1,0 +1,361 @@
+/**
+ * Consumer groups (issue 16, durable consumers): the replicated table of groups, of the restores
+ * each group has not settled yet, and of each group's dead letters. Part of the session store's
+ * state (apply, snapshot, digest); pure and deterministic: every time in it (a delivery's ack
+ * deadline, a nack's ready time) came in an entry, decided once by the leader (dispatcher.ts).
+ *
+ * A restore of a non-void record on a topic becomes one *item* in each group of that topic that
+ * exists when the restore applies (a group created later starts from its creation point). An item
+ * is ready (never delivered, nacked, or its ack deadline passed) or in flight (delivered to a named
+ * consumer, with a deadline). It leaves the group when acknowledged (GroupAck) or dead-lettered
+ * (GroupDeadLetter); a restore is *settled* when it left every group it entered, and only then may
+ * the scheduler commit it (SessionCommit consumes its record in the data file, which is where a
+ * delivery reads the session from until then).
+ */
+import { ByteReader, ByteWriter } from './binary.js';
+import { ResultCode } from './errors.js';
+import type { CommandResult } from './types.js';
+
+/** Dead letters kept per group (the oldest go first): a bounded list for operators. */
+const DEAD_LETTERS_MAX = 1000;
+
+/** A restored session that some group has not settled: where its record is. */
+export interface PendingRestore {
+  readonly high: number;
+  readonly low: number;
+  readonly topic: string;
+  readonly sessionHigh: number;
+  readonly sessionLow: number;
+  readonly fileHigh: number;
+  readonly fileLow: number;
+  readonly offset: number;
+  readonly length: number;
+  /** Groups it is still an item of. */
+  holds: number;
+}
+
+export interface GroupItem {
+  readonly restore: PendingRestore;
+  /** Deliveries so far (0: never delivered). */
+  deliveries: number;
+  inFlight: boolean;
+  /** The consumer of the last delivery ('' before the first). */
+  consumer: string;
+  /** In flight: the leader's time after which it is redelivered. */
+  deadlineMs: number;
+  /** Ready: not before this time (a nack with a delay). */
+  readyAtMs: number;
+  /** Log index of the last delivery (a consumer attached after it did not receive it). */
+  deliveredIndex: number;
+}
+
+interface DeadLetter {
+  readonly restoreHigh: number;
+  readonly restoreLow: number;
+  readonly sessionHigh: number;
+  readonly sessionLow: number;
+  readonly deliveries: number;
+  /** Index of the GroupDeadLetter entry. */
+  readonly index: number;
+}
+
+export class ConsumerGroup {
+  /** Items by restore index, oldest restore first (insertion order is log order). */
+  readonly items = new Map<number, GroupItem>();
+  readonly dead: DeadLetter[] = [];
+  deadTotal = 0;
+
+  constructor(
+    readonly high: number,
+    readonly low: number,
+    readonly topic: string,
+    readonly name: string,
+    readonly ackWaitMs: number,
+    readonly maxDeliveries: number,
+    readonly maxAckPending: number,
+  ) {}
+}
+
+/** Counts for listings (`sessionraft client groups`). */
+export interface GroupCounts {
+  readonly id: Uint8Array;
+  readonly topic: string;
+  readonly name: string;
+  readonly ready: number;
+  readonly inFlight: number;
+  /** Pending items delivered more than once. */
+  readonly redelivered: number;
+  readonly deadLettered: number;
+  readonly ackWaitMs: number;
+  readonly maxDeliveries: number;
+  readonly maxAckPending: number;
+}
+
+const OK: CommandResult = Object.freeze({ ok: true, code: ResultCode.ok, value: null });
+const ALREADY: CommandResult = Object.freeze({ ok: true, code: ResultCode.okAlreadySettled, value: null });
+
+function fail(code: ResultCode): CommandResult {
+  return { ok: false, code, value: null };
+}
+
+function posKey(fileLow: number, offset: number): string {
+  return `${fileLow}:${offset}`;
+}
+
+export class GroupTable {
+  /** By the GroupCreate's index. */
+  private readonly groups = new Map<number, ConsumerGroup>();
+  private readonly byName = new Map<string, ConsumerGroup>();
+  private readonly restores = new Map<number, PendingRestore>();
+  private readonly byPosition = new Map<string, PendingRestore>();
+
+  get size(): number {
+    return this.groups.size;
+  }
+
+  all(): IterableIterator<ConsumerGroup> {
+    return this.groups.values();
+  }
+
+  get(high: number, low: number): ConsumerGroup | undefined {
+    const g = this.groups.get(low);
+    return g !== undefined && g.high === high ? g : undefined;
+  }
+
+  byTopicName(topic: string, name: string): ConsumerGroup | undefined {
+    return this.byName.get(`${topic}\u0000${name}`);
+  }
+
+  restore(high: number, low: number): PendingRestore | undefined {
+    const r = this.restores.get(low);
+    return r !== undefined && r.high === high ? r : undefined;
+  }
+
+  /** Whether the restored record at (file, offset) is still an item of some group: not committable. */
+  holds(fileHigh: number, fileLow: number, offset: number): boolean {
+    const r = this.byPosition.get(posKey(fileLow, offset));
+    return r !== undefined && r.fileHigh === fileHigh;
+  }
+
+  hasGroups(topic: string): boolean {
+    if (this.groups.size === 0) return false;
+    for (const g of this.groups.values()) if (g.topic === topic) return true;
+    return false;
+  }
+
+  // ---- apply (one method per command; results equal on every replica) -----------------------
+
+  create(term: number, index: number, topic: string, name: string, ackWaitMs: number, maxDeliveries: number, maxAckPending: number, id: Uint8Array): CommandResult {
+    const key = `${topic}\u0000${name}`;
+    if (this.byName.has(key)) return fail(ResultCode.groupExists);
+    const g = new ConsumerGroup(term, index, topic, name, ackWaitMs, maxDeliveries, maxAckPending);
+    this.groups.set(index, g);
+    this.byName.set(key, g);
+    return { ok: true, code: ResultCode.ok, value: id };
+  }
+
+  delete(high: number, low: number): CommandResult {
+    const g = this.get(high, low);
+    if (g === undefined) return fail(ResultCode.groupUnknown);
+    for (const it of g.items.values()) this.release(it.restore);
+    g.items.clear();
+    this.groups.delete(low);
+    this.byName.delete(`${g.topic}\u0000${g.name}`);
+    return OK;
+  }
+
+  /** A non-void record was restored: an item in every group of its topic. */
+  restored(r: Omit<PendingRestore, 'holds'>): void {
+    let p: PendingRestore | null = null;
+    for (const g of this.groups.values()) {
+      if (g.topic !== r.topic) continue;
+      p ??= { ...r, holds: 0 };
+      p.holds++;
+      g.items.set(r.low, { restore: p, deliveries: 0, inFlight: false, consumer: '', deadlineMs: 0, readyAtMs: 0, deliveredIndex: 0 });
+    }
+    if (p !== null) {
+      this.restores.set(p.low, p);
+      this.byPosition.set(posKey(p.fileLow, p.offset), p);
+    }
+  }
+
+  private item(gh: number, gl: number, rh: number, rl: number): { g: ConsumerGroup; it: GroupItem } | CommandResult {
+    const g = this.get(gh, gl);
+    if (g === undefined) return fail(ResultCode.groupUnknown);
+    const it = g.items.get(rl);
+    if (it === undefined || it.restore.high !== rh) return ALREADY;
+    return { g, it };
+  }
+
+  deliver(gh: number, gl: number, rh: number, rl: number, delivery: number, deadlineMs: number, consumer: string, index: number): CommandResult {
+    const f = this.item(gh, gl, rh, rl);
+    if (!('g' in f)) return f === ALREADY ? fail(ResultCode.deliveryStale) : f;
+    const it = f.it;
+    if (delivery !== it.deliveries + 1) return fail(ResultCode.deliveryStale);
+    it.deliveries = delivery;
+    it.inFlight = true;
+    it.consumer = consumer;
+    it.deadlineMs = deadlineMs;
+    it.readyAtMs = 0;
+    it.deliveredIndex = index;
+    return OK;
+  }
+
+  /** An ack of any delivery made so far settles the item; a second ack is harmless (OK_ALREADY_SETTLED). */
+  ack(gh: number, gl: number, rh: number, rl: number, delivery: number): CommandResult {
+    const f = this.item(gh, gl, rh, rl);
+    if (!('g' in f)) return f;
+    if (delivery > f.it.deliveries) return fail(ResultCode.deliveryStale);
+    f.g.items.delete(rl);
+    this.release(f.it.restore);
+    return OK;
+  }
+
+  /** Only the current delivery can be nacked: ready again at `readyAtMs`. */
+  nack(gh: number, gl: number, rh: number, rl: number, delivery: number, readyAtMs: number): CommandResult {
+    const f = this.item(gh, gl, rh, rl);
+    if (!('g' in f)) return f;
+    if (!f.it.inFlight || delivery !== f.it.deliveries) return fail(ResultCode.deliveryStale);
+    f.it.inFlight = false;
+    f.it.readyAtMs = readyAtMs;
+    return OK;
+  }
+
+  deadLetter(gh: number, gl: number, rh: number, rl: number, delivery: number, index: number): CommandResult {
+    const f = this.item(gh, gl, rh, rl);
+    if (!('g' in f)) return f;
+    if (delivery !== f.it.deliveries) return fail(ResultCode.deliveryStale);
+    const { g, it } = f;
+    g.items.delete(rl);
+    g.dead.push({ restoreHigh: rh, restoreLow: rl, sessionHigh: it.restore.sessionHigh, sessionLow: it.restore.sessionLow, deliveries: it.deliveries, index });
+    if (g.dead.length > DEAD_LETTERS_MAX) g.dead.shift();
+    g.deadTotal++;
+    this.release(it.restore);
+    return OK;
+  }
+
+  private release(r: PendingRestore): void {
+    r.holds--;
+    if (r.holds > 0) return;
+    this.restores.delete(r.low);
+    this.byPosition.delete(posKey(r.fileLow, r.offset));
+  }
+
+  counts(g: ConsumerGroup, id: Uint8Array): GroupCounts {
+    let ready = 0;
+    let inFlight = 0;
+    let redelivered = 0;
+    for (const it of g.items.values()) {
+      if (it.inFlight) inFlight++;
+      else ready++;
+      if (it.deliveries > 1) redelivered++;
+    }
+    return { id, topic: g.topic, name: g.name, ready, inFlight, redelivered, deadLettered: g.deadTotal, ackWaitMs: g.ackWaitMs, maxDeliveries: g.maxDeliveries, maxAckPending: g.maxAckPending };
+  }
+
+  // ---- snapshot ------------------------------------------------------------------------------
+
+  /**
+   *   u32 n | (restore 2*u64, topic str, session 2*u64, file 2*u64, offset u64, length u32)*
+   *   u32 n | (group 2*u64, topic str, name str, ackWaitMs u32, maxDeliveries u16, maxAckPending u16,
+   *            deadTotal u64, u32 n | (restore low u64, deliveries u32, inFlight u8, consumer str,
+   *            deadlineMs u64, readyAtMs u64, deliveredIndex u64)*,
+   *            u32 n | (restore 2*u64, session 2*u64, deliveries u32, index u64)*)*
+   */
+  encode(): Uint8Array {
+    const w = new ByteWriter(256);
+    w.u32(this.restores.size);
+    for (const r of this.restores.values()) {
+      w.u64(r.high);
+      w.u64(r.low);
+      w.str(r.topic);
+      w.u64(r.sessionHigh);
+      w.u64(r.sessionLow);
+      w.u64(r.fileHigh);
+      w.u64(r.fileLow);
+      w.u64(r.offset);
+      w.u32(r.length);
+    }
+    w.u32(this.groups.size);
+    for (const g of this.groups.values()) {
+      w.u64(g.high);
+      w.u64(g.low);
+      w.str(g.topic);
+      w.str(g.name);
+      w.u32(g.ackWaitMs);
+      w.u16(g.maxDeliveries);
+      w.u16(g.maxAckPending);
+      w.u64(g.deadTotal);
+      w.u32(g.items.size);
+      for (const it of g.items.values()) {
+        w.u64(it.restore.low);
+        w.u32(it.deliveries);
+        w.u8(it.inFlight ? 1 : 0);
+        w.str(it.consumer);
+        w.u64(it.deadlineMs);
+        w.u64(it.readyAtMs);
+        w.u64(it.deliveredIndex);
+      }
+      w.u32(g.dead.length);
+      for (const d of g.dead) {
+        w.u64(d.restoreHigh);
+        w.u64(d.restoreLow);
+        w.u64(d.sessionHigh);
+        w.u64(d.sessionLow);
+        w.u32(d.deliveries);
+        w.u64(d.index);
+      }
+    }
+    return w.finish();
+  }
+
+  /** Replace the table with an encoded one (throws ManifestFormatError on bad bytes). */
+  load(bytes: Uint8Array | null): void {
+    const restores = new Map<number, PendingRestore>();
+    const groups = new Map<number, ConsumerGroup>();
+    if (bytes !== null && bytes.length > 0) {
+      const r = new ByteReader(bytes);
+      const nr = r.count(44);
+      for (let k = 0; k < nr; k++) {
+        const high = r.u64();
+        const low = r.u64();
+        const topic = r.str();
+        restores.set(low, { high, low, topic, sessionHigh: r.u64(), sessionLow: r.u64(), fileHigh: r.u64(), fileLow: r.u64(), offset: r.u64(), length: r.u32(), holds: 0 });
+      }
+      const ng = r.count(40);
+      for (let k = 0; k < ng; k++) {
+        const g = new ConsumerGroup(r.u64(), r.u64(), r.str(), r.str(), r.u32(), r.u16(), r.u16());
+        g.deadTotal = r.u64();
+        const ni = r.count(30);
+        for (let j = 0; j < ni; j++) {
+          const low = r.u64();
+          const p = restores.get(low);
+          if (p === undefined) throw new RangeError(`group item of unknown restore ${low}`);
+          p.holds++;
+          const deliveries = r.u32();
+          const inFlight = r.u8() === 1;
+          g.items.set(low, { restore: p, deliveries, inFlight, consumer: r.str(), deadlineMs: r.u64(), readyAtMs: r.u64(), deliveredIndex: r.u64() });
+        }
+        const nd = r.count(44);
+        for (let j = 0; j < nd; j++) {
+          g.dead.push({ restoreHigh: r.u64(), restoreLow: r.u64(), sessionHigh: r.u64(), sessionLow: r.u64(), deliveries: r.u32(), index: r.u64() });
+        }
+        groups.set(g.low, g);
+      }
+      if (!r.done()) throw new RangeError('trailing bytes in the group table');
+    }
+    this.groups.clear();
+    this.byName.clear();
+    this.restores.clear();
+    this.byPosition.clear();
+    for (const [low, p] of restores) {
+      if (p.holds === 0) continue;
+      this.restores.set(low, p);
+      this.byPosition.set(posKey(p.fileLow, p.offset), p);
+    }
+    for (const g of groups.values()) {
+      this.groups.set(g.low, g);
+      this.byName.set(`${g.topic}\u0000${g.name}`, g);
+    }
+  }
+}

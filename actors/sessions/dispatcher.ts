@@ -1,0 +1,290 @@
+/**
+ * The leader's dispatcher of consumer groups (issue 16): it hands each group's ready items to the
+ * consumers attached to this node, and decides, once, every time the replicas need: a delivery's
+ * ack deadline (GroupDeliver carries `now + ackWaitMs`), a nack's ready time (GroupNack carries
+ * `now + delay`), a redelivery (a GroupDeliver with the next delivery number once the deadline
+ * passed) and a dead letter (GroupDeadLetter once `maxDeliveries` deliveries went unacknowledged).
+ * Replicas never read a clock: they apply what the entries say (consumerGroups.ts).
+ *
+ * A delivery is pushed to its consumer when the GroupDeliver entry is applied here, reading the
+ * session from its data file (it stays there until every group settled it). Consumers attach on
+ * the leader only; on a leadership change they are ended and reattach to the new leader, which
+ * redelivers what was in flight to them at once (an attach after a delivery means the consumer
+ * never got it, or lost it) and everything else when its deadline passes.
+ *
+ * Pure: clock and proposals are injected (the simulator and the tests drive it).
+ */
+import { CommandKind, commandId, decodeCommand, type Command } from '../../transport/commands/codec.js';
+import type { ConsumerGroup, GroupItem } from './consumerGroups.js';
+import { codecLimitsOf } from './options.js';
+import type { SessionsStore } from './store.js';
+import type { CommandResult } from './types.js';
+
+/** A restored session handed to one consumer of a group. */
+export interface GroupDelivery {
+  readonly group: Uint8Array;
+  readonly groupName: string;
+  readonly topic: string;
+  /** The SessionRestore's ID: the idempotency key (exactly once for consumers that deduplicate by it). */
+  readonly restoreId: Uint8Array;
+  readonly session: Uint8Array;
+  readonly records: readonly Uint8Array[];
+  /** 1 for the first delivery of this restore to this group, then 2, 3, ... */
+  readonly delivery: number;
+}
+
+interface ConsumerOptions {
+  /** At most this many unacknowledged deliveries to this consumer (and never more than the group's). */
+  readonly maxAckPending?: number;
+  /** Told once when the consumer is ended by the dispatcher (leadership lost, group deleted). */
+  readonly onEnd?: (code: string, message: string) => void;
+}
+
+interface ConsumerHandle {
+  readonly name: string;
+  close(): void;
+}
+
+type Submit = (cmd: Command, cb?: (err: { code: string; message: string } | null, result?: CommandResult) => void) => void;
+
+interface DispatcherOptions {
+  readonly store: SessionsStore;
+  readonly clock: () => number;
+  /** Proposes a command on this leader (through the planner); the callback gets its applied result. */
+  readonly submit: Submit;
+  /** Whether this node leads now. */
+  readonly isLeader: () => boolean;
+  /** Commands proposed per tick at most (default 256). */
+  readonly proposalsPerTickMax?: number;
+  /** A proposal whose entry was not applied within this long is proposed again (lost in a refused batch). */
+  readonly proposalTimeoutMs?: number;
+}
+
+interface LocalConsumer {
+  readonly name: string;
+  readonly groupHigh: number;
+  readonly groupLow: number;
+  readonly maxAckPending: number;
+  readonly push: (d: GroupDelivery) => void;
+  readonly onEnd: ((code: string, message: string) => void) | undefined;
+  /** The applied index when it attached: a delivery to its name applied before it never reached it. */
+  readonly attachedIndex: number;
+  closed: boolean;
+}
+
+export class Dispatcher {
+  private readonly consumers = new Map<number, LocalConsumer[]>();
+  /** `${group}:${restore}:${delivery}` -> when proposed (GroupDeliver and GroupDeadLetter in flight). */
+  private readonly proposed = new Map<string, number>();
+  private readonly perTick: number;
+  private readonly timeoutMs: number;
+  private readonly unlisten: () => void;
+  private rr = 0;
+  readonly counters = { delivered: 0, redelivered: 0, deadLettered: 0, pushed: 0 };
+
+  constructor(private readonly opts: DispatcherOptions) {
+    this.perTick = opts.proposalsPerTickMax ?? 256;
+    this.timeoutMs = opts.proposalTimeoutMs ?? 5_000;
+    this.unlisten = opts.store.onApplied((entries, results) => {
+      let tick = false;
+      for (let k = 0; k < entries.length; k++) {
+        const e = entries[k]!;
+        const kind = e.data.length > 1 ? e.data[1]! : -1;
+        if (kind < CommandKind.groupCreate || kind > CommandKind.groupDeadLetter) {
+          if (kind === CommandKind.sessionRestore) tick = true;
+          continue;
+        }
+        tick = true;
+        const r = results[k];
+        if (r === null || r === undefined) continue;
+        let cmd: Command;
+        try {
+          cmd = decodeCommand(e.data, codecLimitsOf(opts.store.limits));
+        } catch {
+          continue;
+        }
+        if (cmd.kind === CommandKind.groupDeliver || cmd.kind === CommandKind.groupDeadLetter) {
+          this.proposed.delete(`${lowOf(cmd.group)}:${lowOf(cmd.restore)}:${cmd.delivery}`);
+        }
+        if (cmd.kind === CommandKind.groupDeliver && r.ok) this.push(lowOf(cmd.group), lowOf(cmd.restore), cmd.consumer);
+        if (cmd.kind === CommandKind.groupDelete && r.ok) this.endGroup(lowOf(cmd.group), 'GROUP_DELETED', 'the consumer group was deleted');
+      }
+      if (tick && this.opts.isLeader()) queueMicrotask(() => this.tick());
+    });
+  }
+
+  dispose(): void {
+    this.unlisten();
+  }
+
+  /** Attach a consumer (on the leader). `name` identifies it across reconnections. */
+  attach(group: ConsumerGroup, name: string, push: (d: GroupDelivery) => void, opts: ConsumerOptions = {}): ConsumerHandle {
+    const c: LocalConsumer = {
+      name,
+      groupHigh: group.high,
+      groupLow: group.low,
+      maxAckPending: Math.max(1, Math.min(group.maxAckPending, opts.maxAckPending ?? group.maxAckPending)),
+      push,
+      onEnd: opts.onEnd,
+      attachedIndex: this.opts.store.appliedIndex,
+      closed: false,
+    };
+    let list = this.consumers.get(group.low);
+    if (list === undefined) this.consumers.set(group.low, (list = []));
+    list.push(c);
+    queueMicrotask(() => this.tick());
+    return {
+      name,
+      close: () => this.detach(c),
+    };
+  }
+
+  /** Consumers attached to this node, per group (for status). */
+  attached(): number {
+    let n = 0;
+    for (const l of this.consumers.values()) n += l.length;
+    return n;
+  }
+
+  /** Acknowledge a delivery (any delivery number so far; a second ack is harmless). */
+  ack(group: Uint8Array, restore: Uint8Array, delivery: number, cb?: Parameters<Submit>[1]): void {
+    this.opts.submit({ kind: CommandKind.groupAck, group, restore, delivery }, cb);
+  }
+
+  /** Give a delivery back: ready again after `delayMs` (the leader's clock decides when). */
+  nack(group: Uint8Array, restore: Uint8Array, delivery: number, delayMs: number, cb?: Parameters<Submit>[1]): void {
+    const readyAtMs = this.opts.clock() + Math.max(0, Math.floor(delayMs));
+    this.opts.submit({ kind: CommandKind.groupNack, group, restore, delivery, readyAtMs }, cb);
+  }
+
+  /** Leadership was lost or gained: forget proposals in flight; when lost, end every consumer. */
+  reset(isLeader: boolean): void {
+    this.proposed.clear();
+    if (isLeader) return;
+    for (const low of [...this.consumers.keys()]) this.endGroup(low, 'NOT_LEADER', 'this node is no longer the leader; attach to the new one');
+  }
+
+  /** Propose deliveries, redeliveries and dead letters that are due. Returns how many commands. */
+  tick(): number {
+    if (!this.opts.isLeader()) return 0;
+    const store = this.opts.store;
+    const now = this.opts.clock();
+    let budget = this.perTick;
+    for (const [key, at] of this.proposed) if (now - at > this.timeoutMs) this.proposed.delete(key);
+    for (const g of store.consumerGroups()) {
+      if (budget <= 0) break;
+      const local = (this.consumers.get(g.low) ?? []).filter((c) => !c.closed);
+      const load = new Map<string, number>();
+      for (const c of local) load.set(c.name, 0);
+      for (const it of g.items.values()) {
+        if (it.inFlight && it.deadlineMs > now && load.has(it.consumer)) load.set(it.consumer, load.get(it.consumer)! + 1);
+      }
+      for (const it of g.items.values()) {
+        if (budget <= 0) break;
+        const next = it.deliveries + 1;
+        if (this.proposed.has(`${g.low}:${it.restore.low}:${next}`) || this.proposed.has(`${g.low}:${it.restore.low}:${it.deliveries}`)) continue;
+        let lost = false;
+        if (it.inFlight && it.deadlineMs > now) {
+          // In flight and not expired: redeliver now only to a consumer of that name that attached after it.
+          lost = local.some((c) => c.name === it.consumer && c.attachedIndex >= it.deliveredIndex);
+          if (!lost) continue;
+        }
+        if (!it.inFlight && it.readyAtMs > now) continue;
+        if (it.deliveries >= g.maxDeliveries) {
+          this.propose(g, it, CommandKind.groupDeadLetter, it.deliveries, now, '');
+          this.counters.deadLettered++;
+          budget--;
+          continue;
+        }
+        const c = lost ? local.find((x) => x.name === it.consumer)! : this.pick(local, load);
+        if (c === undefined) continue;
+        if (!lost) load.set(c.name, load.get(c.name)! + 1);
+        this.propose(g, it, CommandKind.groupDeliver, next, now + g.ackWaitMs, c.name);
+        if (next > 1) this.counters.redelivered++;
+        else this.counters.delivered++;
+        budget--;
+      }
+    }
+    return this.perTick - budget;
+  }
+
+  private pick(local: readonly LocalConsumer[], load: Map<string, number>): LocalConsumer | undefined {
+    for (let k = 0; k < local.length; k++) {
+      const c = local[(this.rr + k) % local.length]!;
+      if (load.get(c.name)! < c.maxAckPending) {
+        this.rr = (this.rr + k + 1) % Math.max(1, local.length);
+        return c;
+      }
+    }
+    return undefined;
+  }
+
+  private propose(g: ConsumerGroup, it: GroupItem, kind: typeof CommandKind.groupDeliver | typeof CommandKind.groupDeadLetter, delivery: number, deadlineMs: number, consumer: string): void {
+    const group = commandId(g.high, g.low);
+    const restore = commandId(it.restore.high, it.restore.low);
+    const key = `${g.low}:${it.restore.low}:${delivery}`;
+    this.proposed.set(key, this.opts.clock());
+    const cmd: Command =
+      kind === CommandKind.groupDeliver
+        ? { kind: CommandKind.groupDeliver, group, restore, delivery, deadlineMs, consumer }
+        : { kind: CommandKind.groupDeadLetter, group, restore, delivery };
+    this.opts.submit(cmd, (err) => {
+      if (err !== null) this.proposed.delete(key);
+    });
+  }
+
+  private push(groupLow: number, restoreLow: number, consumer: string): void {
+    const local = this.consumers.get(groupLow);
+    if (local === undefined) return;
+    const c = local.find((x) => x.name === consumer && !x.closed);
+    if (c === undefined) return;
+    const g = [...this.opts.store.consumerGroups()].find((x) => x.low === groupLow);
+    const it = g?.items.get(restoreLow);
+    if (g === undefined || it === undefined) return;
+    const s = this.opts.store.readRestored(it.restore);
+    this.counters.pushed++;
+    // Called from apply's listener: a consumer's failure must not reach apply.
+    try {
+      c.push({
+      group: commandId(g.high, g.low),
+      groupName: g.name,
+      topic: s.topic,
+      restoreId: commandId(it.restore.high, it.restore.low),
+      session: s.session,
+      records: s.records,
+      delivery: it.deliveries,
+      });
+    } catch {
+      this.detach(c);
+      c.onEnd?.('CONSUMER_FAILED', 'the consumer threw on a delivery');
+    }
+  }
+
+  private detach(c: LocalConsumer): void {
+    if (c.closed) return;
+    c.closed = true;
+    const list = this.consumers.get(c.groupLow);
+    if (list === undefined) return;
+    const k = list.indexOf(c);
+    if (k >= 0) list.splice(k, 1);
+    if (list.length === 0) this.consumers.delete(c.groupLow);
+  }
+
+  private endGroup(groupLow: number, code: string, message: string): void {
+    const list = this.consumers.get(groupLow);
+    if (list === undefined) return;
+    this.consumers.delete(groupLow);
+    for (const c of list) {
+      c.closed = true;
+      c.onEnd?.(code, message);
+    }
+  }
+}
+
+function lowOf(id: Uint8Array): number {
+  let lo = 0;
+  for (let k = 12; k < 16; k++) lo = lo * 256 + id[k]!;
+  let mid = 0;
+  for (let k = 8; k < 12; k++) mid = mid * 256 + id[k]!;
+  return mid * 0x1_0000_0000 + lo;
+}

@@ -1,0 +1,241 @@
+import { expect } from 'chai';
+import { CommandErrorCode, CommandKind, commandId, decodeCommand, encodeCommand, type Command } from '../../transport/commands/codec.js';
+import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
+import { Dispatcher, type GroupDelivery } from '../../actors/sessions/dispatcher.js';
+import { ResultCode } from '../../actors/sessions/errors.js';
+import { SessionsStore } from '../../actors/sessions/store.js';
+import { Harness, text } from './helpers.js';
+
+const fss: MemorySessionFs[] = [];
+
+function stores(n: number): SessionsStore[] {
+  return Array.from({ length: n }, () => {
+    const fs = new MemorySessionFs();
+    fss.push(fs);
+    return new SessionsStore({ fs, defer: (fn) => fn() });
+  });
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
+
+/** A leader with planner, scheduler and dispatcher over `n` replicas, all driven synchronously. */
+function cluster(n = 1): { h: Harness; d: Dispatcher; run: () => void; store: SessionsStore } {
+  const ss = stores(n);
+  const h = new Harness(ss, { replayDelaysMs: [1_000] });
+  const d = new Dispatcher({
+    store: ss[0]!,
+    clock: () => h.now,
+    isLeader: () => true,
+    submit: (cmd) => void h.planner.submit(cmd, null),
+  });
+  const run = (): void => {
+    for (let round = 0; round < 200; round++) {
+      h.settle();
+      if (d.tick() === 0) return;
+    }
+    throw new Error('dispatcher did not settle');
+  };
+  return { h, d, run, store: ss[0]! };
+}
+
+function createGroup(h: Harness, topic: string, name: string, over: Partial<{ ackWaitMs: number; maxDeliveries: number; maxAckPending: number }> = {}): Uint8Array {
+  const r = h.client({ kind: CommandKind.groupCreate, topic, name, ackWaitMs: over.ackWaitMs ?? 30_000, maxDeliveries: over.maxDeliveries ?? 5, maxAckPending: over.maxAckPending ?? 100 });
+  expect(r.ok, r.code).to.equal(true);
+  return r.value!;
+}
+
+/** Create and store `n` sessions on `topic`, then let them fall due and be restored. */
+function storeAndRestore(h: Harness, run: () => void, topic: string, n: number, tag = 's'): string[] {
+  const ids: string[] = [];
+  for (let k = 0; k < n; k++) {
+    const id = h.createSession(topic, [`${tag}${k}`]);
+    h.planner.storeSession(id, 0, {});
+    h.settle();
+    ids.push(hex(id));
+  }
+  h.now += 1_001;
+  run();
+  return ids;
+}
+
+describe('sessions: consumer groups (issue 16)', () => {
+  it('codec: every group kind round-trips; bad names and zero limits are refused with codes', () => {
+    const g = commandId(1, 7);
+    const r = commandId(2, 9);
+    const cmds: Command[] = [
+      { kind: CommandKind.groupCreate, topic: 'orders', name: 'billing', ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 100 },
+      { kind: CommandKind.groupDelete, group: g },
+      { kind: CommandKind.groupDeliver, group: g, restore: r, delivery: 3, deadlineMs: 1_700_000_000_000, consumer: 'worker-1' },
+      { kind: CommandKind.groupAck, group: g, restore: r, delivery: 1 },
+      { kind: CommandKind.groupNack, group: g, restore: r, delivery: 2, readyAtMs: 12345 },
+      { kind: CommandKind.groupDeadLetter, group: g, restore: r, delivery: 5 },
+    ];
+    for (const c of cmds) expect(decodeCommand(encodeCommand(c))).to.deep.equal(c);
+    const create = encodeCommand(cmds[0]!);
+    // Name length byte 0 -> SESSIONS_ERR_NAME; a zero ackWaitMs -> NUMBER_RANGE; trailing -> TRAILING.
+    const noName = Uint8Array.from([...create.slice(0, 3 + 2 + 6), 0, ...create.slice(3 + 2 + 6 + 1 + 7)]);
+    expect(() => decodeCommand(noName)).to.throw(CommandErrorCode.name);
+    const zeroWait = create.slice();
+    zeroWait.fill(0, create.length - 8, create.length - 4);
+    expect(() => decodeCommand(zeroWait)).to.throw(CommandErrorCode.number);
+    expect(() => decodeCommand(Uint8Array.from([...create, 0]))).to.throw(CommandErrorCode.trailing);
+    const deliver = encodeCommand(cmds[2]!);
+    const badConsumer = deliver.slice();
+    badConsumer[badConsumer.length - 1] = 0x07;
+    expect(() => decodeCommand(badConsumer)).to.throw(CommandErrorCode.name);
+    const zeroDelivery = encodeCommand(cmds[3]!);
+    zeroDelivery.fill(0, zeroDelivery.length - 4);
+    expect(() => decodeCommand(zeroDelivery)).to.throw(CommandErrorCode.number);
+  });
+
+  it('a consumer absent when sessions fall due gets all of them, oldest first, when it attaches; SessionCommit waits for the ack', () => {
+    const { h, d, run, store } = cluster(2);
+    const gid = createGroup(h, 'orders', 'billing');
+    const ids = storeAndRestore(h, run, 'orders', 5);
+    // Restored, nobody consuming: nothing is committed (every record still held).
+    for (const f of store.dataFiles()) expect(f.consumed).to.equal(0);
+    const g = store.groupByName('orders', 'billing')!;
+    expect(store.groupCounts(g)).to.include({ ready: 5, inFlight: 0, redelivered: 0, deadLettered: 0 });
+    const got: GroupDelivery[] = [];
+    d.attach(g, 'c1', (x) => void got.push(x));
+    run();
+    expect(got.map((x) => hex(x.session))).to.deep.equal(ids);
+    expect(got.map((x) => text(x.records[0]!))).to.deep.equal(['s0', 's1', 's2', 's3', 's4']);
+    expect(got.every((x) => x.delivery === 1 && hex(x.group) === hex(gid))).to.equal(true);
+    expect(store.groupCounts(g)).to.include({ ready: 0, inFlight: 5 });
+    for (const f of store.dataFiles()) expect(f.consumed).to.equal(0);
+    for (const x of got) d.ack(x.group, x.restoreId, x.delivery);
+    run();
+    expect(store.groupCounts(g)).to.include({ ready: 0, inFlight: 0 });
+    for (const f of store.dataFiles()) expect(f.consumed).to.equal(f.size);
+    // A second ack of the same delivery is harmless.
+    expect(h.client({ kind: CommandKind.groupAck, group: got[0]!.group, restore: got[0]!.restoreId, delivery: 1 }).code).to.equal(ResultCode.okAlreadySettled);
+    expect(h.stores[1]!.digest().overall).to.equal(store.digest().overall);
+  });
+
+  it('two groups each get every session; a group created later starts from its creation point; commit waits for the slowest group', () => {
+    const { h, d, run, store } = cluster(1);
+    createGroup(h, 't', 'a');
+    const first = storeAndRestore(h, run, 't', 3, 'x');
+    createGroup(h, 't', 'b');
+    expect(h.client({ kind: CommandKind.groupCreate, topic: 't', name: 'b', ackWaitMs: 1, maxDeliveries: 1, maxAckPending: 1 }).code).to.equal(ResultCode.groupExists);
+    const second = storeAndRestore(h, run, 't', 3, 'y');
+    const a: GroupDelivery[] = [];
+    const b: GroupDelivery[] = [];
+    d.attach(store.groupByName('t', 'a')!, 'a1', (x) => void a.push(x));
+    d.attach(store.groupByName('t', 'b')!, 'b1', (x) => void b.push(x));
+    run();
+    expect(a.map((x) => hex(x.session))).to.deep.equal([...first, ...second]);
+    expect(b.map((x) => hex(x.session))).to.deep.equal(second);
+    // a acks everything; the three restores b also holds stay uncommitted.
+    for (const x of a) d.ack(x.group, x.restoreId, x.delivery);
+    run();
+    const f = store.dataFiles()[0]!;
+    const committedAfterA = f.consumed;
+    expect(committedAfterA).to.be.greaterThan(0).and.lessThan(f.size);
+    for (const x of b) d.ack(x.group, x.restoreId, x.delivery);
+    run();
+    expect(store.dataFiles()[0]!.consumed).to.equal(store.dataFiles()[0]!.size);
+  });
+
+  it('competing consumers share a group; an unacknowledged delivery goes again after ackWaitMs to another consumer; maxDeliveries dead-letters', () => {
+    const { h, d, run, store } = cluster(1);
+    createGroup(h, 't', 'g', { ackWaitMs: 500, maxDeliveries: 3, maxAckPending: 2 });
+    storeAndRestore(h, run, 't', 4);
+    const g = store.groupByName('t', 'g')!;
+    const c1: GroupDelivery[] = [];
+    const c2: GroupDelivery[] = [];
+    const h1 = d.attach(g, 'c1', (x) => void c1.push(x));
+    d.attach(g, 'c2', (x) => void c2.push(x));
+    run();
+    // maxAckPending 2 each: 4 in flight, split between them.
+    expect(c1.length + c2.length).to.equal(4);
+    expect(c1.length).to.equal(2);
+    // c1 dies without acking; c2 acks its own.
+    h1.close();
+    for (const x of c2.splice(0)) d.ack(x.group, x.restoreId, x.delivery);
+    run();
+    expect(c2).to.have.length(0);
+    h.now += 499;
+    run();
+    expect(c2).to.have.length(0);
+    h.now += 2;
+    run();
+    expect(c2.map((x) => x.delivery)).to.deep.equal([2, 2]);
+    expect(c2.map((x) => hex(x.restoreId)).sort()).to.deep.equal(c1.map((x) => hex(x.restoreId)).sort());
+    expect(store.groupCounts(g)).to.include({ inFlight: 2, redelivered: 2 });
+    // Nack one with a delay, let the other expire: both reach maxDeliveries (3), then dead-letter.
+    const [n1, n2] = c2.splice(0);
+    d.nack(n1!.group, n1!.restoreId, n1!.delivery, 200);
+    run();
+    expect(c2).to.have.length(0);
+    h.now += 501;
+    run();
+    expect(c2.map((x) => x.delivery)).to.deep.equal([3, 3]);
+    expect(hex(c2[0]!.restoreId)).to.equal(hex(n1!.restoreId)); // older restore first
+    void n2;
+    h.now += 501;
+    run();
+    expect(store.groupCounts(g)).to.include({ ready: 0, inFlight: 0, deadLettered: 2 });
+    expect(g.dead.map((x) => x.deliveries)).to.deep.equal([3, 3]);
+    const f = store.dataFiles()[0]!;
+    expect(f.consumed).to.equal(f.size);
+    // A late ack of a dead-lettered delivery is harmless; a nack of a stale delivery number changes nothing.
+    expect(h.client({ kind: CommandKind.groupAck, group: n1!.group, restore: n1!.restoreId, delivery: 3 }).code).to.equal(ResultCode.okAlreadySettled);
+  });
+
+  it('a reattached consumer gets what was in flight to it at once; stale delivery numbers are refused', () => {
+    const { h, d, run, store } = cluster(1);
+    createGroup(h, 't', 'g');
+    storeAndRestore(h, run, 't', 2);
+    const g = store.groupByName('t', 'g')!;
+    const before: GroupDelivery[] = [];
+    const first = d.attach(g, 'w', (x) => void before.push(x));
+    run();
+    expect(before).to.have.length(2);
+    first.close();
+    const after: GroupDelivery[] = [];
+    d.attach(g, 'w', (x) => void after.push(x));
+    run();
+    expect(after.map((x) => x.delivery)).to.deep.equal([2, 2]);
+    const x = after[0]!;
+    expect(h.client({ kind: CommandKind.groupNack, group: x.group, restore: x.restoreId, delivery: 1, readyAtMs: 0 }).code).to.equal(ResultCode.deliveryStale);
+    expect(h.client({ kind: CommandKind.groupDeliver, group: x.group, restore: x.restoreId, delivery: 2, deadlineMs: 0, consumer: 'z' }).code).to.equal(ResultCode.deliveryStale);
+    // An ack of the first delivery still settles it (the consumer processed it).
+    expect(h.client({ kind: CommandKind.groupAck, group: x.group, restore: x.restoreId, delivery: 1 }).ok).to.equal(true);
+    expect(store.groupCounts(g).inFlight).to.equal(1);
+  });
+
+  it('the group table is in snapshots: a restored replica has the same groups, items and digest; deleting a group releases its holds', () => {
+    const { h, d, run, store } = cluster(1);
+    const fs = fss[fss.length - 1]!;
+    const gid = createGroup(h, 't', 'g', { ackWaitMs: 700 });
+    createGroup(h, 'u', 'other');
+    storeAndRestore(h, run, 't', 3);
+    const got: GroupDelivery[] = [];
+    d.attach(store.groupByName('t', 'g')!, 'c', (x) => void got.push(x));
+    run();
+    d.ack(got[0]!.group, got[0]!.restoreId, 1);
+    run();
+    const snap = store.snapshot();
+    // A node restarting on the same disk from this snapshot.
+    fs.crash();
+    const twin = new SessionsStore({ fs, defer: (fn) => fn() });
+    twin.restore(h.log.meta(store.appliedIndex), snap);
+    expect(twin.digest().overall).to.equal(store.digest().overall);
+    const tg = twin.groupByName('t', 'g')!;
+    expect(twin.groupCounts(tg)).to.deep.equal(store.groupCounts(store.groupByName('t', 'g')!));
+    expect([...tg.items.values()].map((x) => [x.deliveries, x.inFlight, x.consumer, x.deadlineMs])).to.deep.equal([
+      [1, true, 'c', h.now + 700],
+      [1, true, 'c', h.now + 700],
+    ]);
+    // Delete the group: nothing holds the restores, the scheduler commits them.
+    expect(h.client({ kind: CommandKind.groupDelete, group: gid }).ok).to.equal(true);
+    expect(h.client({ kind: CommandKind.groupDelete, group: gid }).code).to.equal(ResultCode.groupUnknown);
+    run();
+    const f = store.dataFiles()[0]!;
+    expect(f.consumed).to.equal(f.size);
+  });
+});
