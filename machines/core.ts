@@ -102,6 +102,22 @@ export interface RaftContext {
    * (added again after its old membership was removed), and then promoted.
    */
   readonly votingBarred: boolean;
+  /**
+   * Issue 15: this node cannot prove which terms it voted in (its hard state was lost, or it
+   * started on empty storage without bootstrapping). Until it learned a term at least as large as
+   * any it may have voted in, from a majority of the other voters (`termAnswers`), it neither votes
+   * nor acknowledges a leader; then it takes that term with its own vote, so that it never votes in
+   * it (docs/raft.md, "A node that lost its hard state").
+   */
+  readonly termUnknown: boolean;
+  /** While `termUnknown`: the highest term each other voter told this node about. */
+  readonly termAnswers: Readonly<Record<NodeId, number>>;
+  /**
+   * The highest index this node's log was verified through by the AppendEntries consistency check
+   * of the leader of the current term (or a snapshot it installed). A follower with damaged storage
+   * learns the commit index from heartbeats only this far (issue 15, finding 5).
+   */
+  readonly verifiedIndex: number;
 }
 
 export interface RaftInput {
@@ -113,6 +129,8 @@ export interface RaftInput {
   readonly repairThroughIndex: number;
   /** See RaftContext.votingBarred (default false). */
   readonly votingBarred?: boolean;
+  /** See RaftContext.termUnknown (default false). */
+  readonly termUnknown?: boolean;
 }
 
 /** A core over a (recovered) log; `membership` is the snapshot's or the bootstrap configuration. */
@@ -173,7 +191,16 @@ export function peersOf(core: RaftCore): NodeId[] {
 
 /** May this node vote (and so campaign)? A voter of the configuration in force, with trustworthy storage. */
 export function mayVote(core: RaftCore, ctx: RaftContext): boolean {
-  return isVoter(core, core.id) && !ctx.corrupt && !ctx.votingBarred;
+  return isVoter(core, core.id) && mayGrantVote(core, ctx);
+}
+
+/**
+ * May this node grant a vote? Any member, learners included (issue 15, finding 3; as etcd): a
+ * learner may have been promoted without knowing it yet, and the candidate counts only the voters
+ * of its own configuration. Never with damaged storage, barred, or while its terms are unknown.
+ */
+export function mayGrantVote(core: RaftCore, ctx: RaftContext): boolean {
+  return isMember(core, core.id) && !ctx.corrupt && !ctx.votingBarred && !ctx.termUnknown;
 }
 
 /**

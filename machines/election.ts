@@ -3,7 +3,7 @@
  * dissertation 4.2.3, 9.6).
  */
 import type { Draft, RaftCore, RaftContext } from './core.js';
-import { inLease, mayVote, randomizedElectionTicks } from './core.js';
+import { inLease, mayGrantVote, randomizedElectionTicks } from './core.js';
 import type { EffectSink } from './effects.js';
 import { voteResult, type VoteResult } from './quorum.js';
 import type { NodeId, VoteRequest, VoteResponse } from './types.js';
@@ -13,6 +13,8 @@ export function adoptTerm(core: RaftCore, d: Draft, term: number, leader: NodeId
   if (term > d.term) {
     d.term = term;
     d.vote = null;
+    // Verified against the leader of the old term only.
+    d.verifiedIndex = 0;
     fx.push({ type: 'persist', params: { hardState: { term, vote: null }, entries: [] } });
   }
   d.leader = leader;
@@ -29,7 +31,7 @@ function voteResponse(core: RaftCore, to: NodeId, term: number, granted: boolean
 /** A pre-vote never changes our state: grant when a real election would succeed with us. */
 export function answerPreVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest, fx: EffectSink): void {
   const granted =
-    msg.term > ctx.term && !inLease(core, ctx) && mayVote(core, ctx) && logUpToDate(core, msg);
+    msg.term > ctx.term && !inLease(core, ctx) && mayGrantVote(core, ctx) && logUpToDate(core, msg);
   fx.push({
     type: 'send',
     params: { message: voteResponse(core, msg.from, granted ? msg.term : ctx.term, granted, true), afterDurable: false },
@@ -39,7 +41,7 @@ export function answerPreVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest
 /** RequestVote in our current term (after adopting a newer term, if any). */
 export function answerVote(core: RaftCore, d: Draft, msg: VoteRequest, fx: EffectSink): void {
   const canVote = d.vote === null || d.vote === msg.from;
-  const granted = canVote && mayVote(core, d) && logUpToDate(core, msg);
+  const granted = canVote && mayGrantVote(core, d) && logUpToDate(core, msg);
   if (granted) {
     if (d.vote !== msg.from) {
       d.vote = msg.from;
@@ -81,6 +83,7 @@ export function startPreVote(core: RaftCore, d: Draft, fx: EffectSink): void {
 export function startElection(core: RaftCore, d: Draft, fx: EffectSink): void {
   d.term += 1;
   d.vote = core.id;
+  d.verifiedIndex = 0;
   d.leader = null;
   d.votes = { [core.id]: true };
   d.electionElapsedTicks = 0;

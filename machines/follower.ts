@@ -90,6 +90,8 @@ export function handleAppend(core: RaftCore, d: Draft, msg: AppendRequest, fx: E
     }
   }
   liftVotingBar(core, d, msg.commit);
+  // The consistency check at prevIndex verified our log through lastNew against this term's leader.
+  if (lastNew > d.verifiedIndex) d.verifiedIndex = lastNew;
   commitTo(core, d, Math.min(msg.commit, lastNew));
   fx.push({
     type: 'send',
@@ -105,7 +107,8 @@ export function handleHeartbeat(core: RaftCore, d: Draft, msg: Heartbeat, fx: Ef
   // disk damage: recovery may have dropped a truncation record and brought back entries that were
   // since replaced, so the leader's idea of our match proves nothing until we are repaired; only
   // AppendEntries, whose consistency check verifies our log, may advance the commit index then.
-  if (!d.corrupt) commitTo(core, d, Math.min(msg.commit, core.log.lastIndex()));
+  // With damaged storage: through what this term's leader verified (issue 15, finding 5).
+  commitTo(core, d, Math.min(msg.commit, d.corrupt ? d.verifiedIndex : core.log.lastIndex()));
   fx.push({
     type: 'send',
     params: {
@@ -113,7 +116,10 @@ export function handleHeartbeat(core: RaftCore, d: Draft, msg: Heartbeat, fx: Ef
       afterDurable: false,
     },
   });
-  if ((d.corrupt && core.log.lastIndex() < d.repairThroughIndex) || core.log.lastIndex() < msg.commit) {
+  const unverified = d.corrupt && d.verifiedIndex < Math.min(msg.commit, core.log.lastIndex());
+  if ((d.corrupt && core.log.lastIndex() < d.repairThroughIndex) || unverified || core.log.lastIndex() < msg.commit) {
+    // Also while damaged and not yet verified through the leader's commit index: the leader
+    // answers with an AppendEntries whose consistency check verifies our log (finding 5).
     // Also when we hold less than the leader believes we share (it sends min(our match, its
     // commit)): our log went back (a lost or wiped disk). Without this an idle leader never
     // repairs us.
@@ -148,6 +154,7 @@ export function handleSnapshotReceived(core: RaftCore, d: Draft, from: NodeId, m
   const lastBefore = core.log.lastIndex();
   const kept = core.log.restore(meta);
   d.commitIndex = meta.index;
+  if (meta.index > d.verifiedIndex) d.verifiedIndex = meta.index;
   d.applyRequestedIndex = meta.index;
   core.baseMembership = meta.membership;
   refreshMembership(core);

@@ -138,7 +138,14 @@ export class Progress {
       this.next = this.match + 1;
       return true;
     }
-    if (this.next - 1 !== rejected) return false;
+    if (this.next - 1 !== rejected) {
+      // A damaged follower's repair request (it asks for everything after its last entry, which is
+      // where we probe anyway): probe again, so that an AppendEntries verifies its log and carries
+      // the commit index (issue 15, finding 5). Anything else is stale.
+      if (rejected !== this.next || matchHint < this.next - 1) return false;
+      this.probeSent = false;
+      return true;
+    }
     // The follower lacks entries we believed it had (its log went back: a restart after disk
     // damage, or a bug): believe it, never keep probing above what it holds.
     if (matchHint < this.match) this.match = matchHint;

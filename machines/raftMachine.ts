@@ -54,6 +54,7 @@ import {
   leaveLeader,
   quorumLostAtTick,
 } from './leader.js';
+import { noteTermAnswer, probeTerm } from './termFloor.js';
 import type { NodeId } from './types.js';
 
 type LeaderMessageEvent = Extract<RaftEvent, { type: 'rpc.append' | 'rpc.heartbeat' | 'rpc.snapshot' | 'rpc.timeoutNow' }>;
@@ -189,6 +190,10 @@ export function createRaftMachine(core: RaftCore) {
         fx.push({ type: 'proposalRefused', params: { tag: e.tag, code: 'not-leader', leader: d.leader } }),
       ),
       broadcastAppend: step((d, _e, fx) => broadcastAppend(core, d, fx)),
+      noteTermAnswer: step((d, e, fx) => {
+        if ('msg' in e) noteTermAnswer(core, d, e.msg.from, e.msg.term, fx);
+      }),
+      probeTerm: step((d, _e, fx) => probeTerm(core, d, fx)),
       twoLeadersInOneTerm: ({ context, event }) => {
         throw new InvariantError(`two leaders in term ${context.term}: ${core.id} and ${leaderOf(event)}`);
       },
@@ -229,6 +234,9 @@ export function createRaftMachine(core: RaftCore) {
         msgTerm(event) === context.term && context.leader !== null && leaderOf(event) === context.leader && canCampaign(core, context),
       /** A message from a node outside the configuration in force. */
       isFromNonMember: ({ event }) => 'msg' in event && !isMember(core, event.msg.from),
+      /** Issue 15: this node cannot prove which terms it voted in (see RaftContext.termUnknown). */
+      isTermUnknown: ({ context }) => context.termUnknown,
+      termProbeDue: ({ context }) => context.termUnknown && context.electionElapsedTicks + 1 >= context.electionTimeoutTicks,
     },
   }).createMachine({
     id: 'raft',
@@ -245,6 +253,9 @@ export function createRaftMachine(core: RaftCore) {
       transferCampaign: false,
       corrupt: input.corrupt,
       votingBarred: input.votingBarred ?? false,
+      termUnknown: input.termUnknown ?? false,
+      termAnswers: {},
+      verifiedIndex: 0,
       repairThroughIndex: input.repairThroughIndex,
     }),
     initial: 'follower',
@@ -277,7 +288,11 @@ export function createRaftMachine(core: RaftCore) {
           // not grant keeps its election timer running (Raft, Figure 2: only a leader's messages or
           // a granted vote reset it), so a candidate with a stale log cannot hold off the elections
           // of nodes that could win.
+          // Issue 15: while this node cannot prove which terms it voted in, it only learns terms from
+          // leaders and from the answers to its probes; it grants no vote, acknowledges no leader,
+          // and stays silent (its own term proves nothing to another node learning its term).
           'rpc.vote': [
+            { guard: 'isTermUnknown' },
             { guard: 'isPreVote', actions: 'answerPreVote' },
             { guard: 'isStaleTerm', actions: 'rejectVote' },
             { guard: 'isLeaseProtected' },
@@ -285,6 +300,7 @@ export function createRaftMachine(core: RaftCore) {
             { actions: 'answerVote' },
           ],
           tick: [
+            { guard: 'termProbeDue', actions: 'probeTerm' },
             { guard: 'canCampaignAtTimeout', target: 'preCandidate' },
             { guard: 'canElectAtTimeout', target: 'candidate' },
             { actions: 'tickElection' },
@@ -293,21 +309,25 @@ export function createRaftMachine(core: RaftCore) {
             { guard: 'canCampaign', target: 'candidate' },
           ],
           'rpc.append': [
+            { guard: 'isTermUnknown', actions: 'noteTermAnswer' },
             { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
             { guard: 'isNewerTerm', target: 'follower', reenter: true, actions: ['adoptTerm', 'handleAppend'] },
             { actions: 'handleAppend' },
           ],
           'rpc.heartbeat': [
+            { guard: 'isTermUnknown', actions: 'noteTermAnswer' },
             { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
             { guard: 'isNewerTerm', target: 'follower', reenter: true, actions: ['adoptTerm', 'handleHeartbeat'] },
             { actions: 'handleHeartbeat' },
           ],
           'rpc.snapshot': [
+            { guard: 'isTermUnknown', actions: 'noteTermAnswer' },
             { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
             { guard: 'isNewerTerm', target: 'follower', reenter: true, actions: ['adoptTerm', 'handleSnapshotChunk'] },
             { actions: 'handleSnapshotChunk' },
           ],
           'snapshot.received': { actions: 'handleSnapshotReceived' },
+          'rpc.voteResp': { guard: 'isTermUnknown', actions: 'noteTermAnswer' },
           'leader.alive': { guard: 'isFromCurrentLeader', actions: 'resetElectionElapsed' },
           'rpc.timeoutNow': [{ guard: 'isTimeoutNowFromOurLeader', target: 'candidate', actions: 'markTransferCampaign' }],
         },

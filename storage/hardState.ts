@@ -19,6 +19,12 @@ import { runSteps, type Done } from './steps.js';
 import type { FileSystem } from './types.js';
 
 const HARD_STATE_FILE = 'hardstate';
+/**
+ * Issue 15: `<dir>/term-unknown` is present while the node cannot prove which terms it voted in
+ * (its hard state was lost). Written by recovery before anything else, removed by
+ * `Wal.markTermKnown` once the node learned its term; a valid hard state never hides it.
+ */
+export const TERM_UNKNOWN_FILE = 'term-unknown';
 const HARD_STATE_TEMP_FILE = 'hardstate.tmp';
 
 const MAGIC = [0x53, 0x52, 0x48, 0x53]; // "SRHS"

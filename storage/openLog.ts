@@ -16,7 +16,7 @@
 import { dirname, join } from 'node:path';
 import type { SnapshotMeta } from '../machines/types.js';
 import { ioError } from './errors.js';
-import { readHardState } from './hardState.js';
+import { readHardState, TERM_UNKNOWN_FILE } from './hardState.js';
 import { walLimits, type WalLimits, type WalOptions } from './options.js';
 import { planRecovery, type RecoveryPlan } from './recoveryPlan.js';
 import { BatchBuffer, encodeSegmentPrefix, SEGMENT_PREFIX_BYTES_MAX } from './records.js';
@@ -81,6 +81,15 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
       next,
     );
   };
+
+  // Issue 15: a lost hard state is recorded durably before anything else, and stays recorded
+  // (whatever valid hard state is written later) until the node learned its term again.
+  const termUnknownPath = join(dir, TERM_UNKNOWN_FILE);
+  const termUnknown = plan.hardStateLost || fs.exists(termUnknownPath);
+  if (plan.hardStateLost && !fs.exists(termUnknownPath)) {
+    const text = new TextEncoder().encode(`hard state lost: ${plan.corruption?.message ?? ''}\n`);
+    steps.push(writeCopy(fs, termUnknownPath, text), syncDir(dir, 'directory fsync'));
+  }
 
   const damage = plan.damage;
   const torn = plan.torn;
@@ -170,6 +179,7 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
       entries: plan.entries,
       tornBytes: torn?.bytes ?? 0,
       corruption: plan.corruption,
+      termUnknown,
     };
     cb(null, { log, recovered, snapshots, snapshot, keptAside });
   });

@@ -20,6 +20,8 @@ export interface RecoveryPlan {
   readonly entries: Entry[];
   readonly hardState: HardState;
   readonly corruption: Corruption | null;
+  /** The hard state was damaged, or missing while the log has terms (issue 15: the terms voted in are unknown). */
+  readonly hardStateLost: boolean;
   /** The torn tail to cut (never together with damage: damage quarantines the whole tail). */
   readonly torn: TornTail | null;
   /** Damage to quarantine: the bad segment is cut at the bad record, every later segment set aside. */
@@ -101,6 +103,7 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
 
   const lastTerm = entries.length > 0 ? entries[entries.length - 1]!.term : snapTerm;
   let hardState: HardState = { term: 0, vote: null };
+  let hardStateLost = false;
   const hs = input.hardState;
   if (hs.status === 'ok') {
     hardState = hs.hardState;
@@ -111,6 +114,7 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
     const anyTerm = lastTerm > 0 || rawLast > 0;
     const hsCode = hs.status === 'damaged' ? 'hardstate-checksum' : anyTerm ? 'hardstate-missing' : null;
     if (hsCode !== null) {
+      hardStateLost = true;
       const why = hs.status === 'damaged' ? hs.reason : 'hard state file missing while the log has entries';
       corruption =
         corruption === null
@@ -155,6 +159,7 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
     entries,
     hardState,
     corruption,
+    hardStateLost,
     torn,
     damage,
     keptSegments,

@@ -38,6 +38,13 @@ export interface Recovered {
   readonly tornBytes: number;
   /** Present when the store found corruption that is not a torn tail: the node must not vote or lead. */
   readonly corruption: Corruption | null;
+  /**
+   * Issue 15: this node cannot prove which terms it voted in (its hard state was lost, now or at an
+   * earlier start: the `term-unknown` marker is still there). It must neither vote nor acknowledge
+   * a leader until it learned a term at least as large as any it may have voted in; the marker
+   * stays until `DurableLog.markTermKnown`. Absent: false.
+   */
+  readonly termUnknown?: boolean;
 }
 
 /**
@@ -54,6 +61,11 @@ export interface DurableLog {
   onDurable: (seq: number) => void;
   onFatal: (err: Error) => void;
   close(cb: (err: Error | null) => void): void;
+  /**
+   * Issue 15: the node learned a term at least as large as any it may have voted in, and a hard
+   * state in that term is durable: remove the `term-unknown` marker (durably, in the background).
+   */
+  markTermKnown?(): void;
 }
 
 /** Snapshot bytes, checksummed on disk; saving one is durable before `cb` is called. */

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { HardState } from '../machines/types.js';
 import { invariant, ioError, StorageError } from './errors.js';
 import { FRAME_HEADER_BYTES } from './frame.js';
-import { writeHardState } from './hardState.js';
+import { TERM_UNKNOWN_FILE, writeHardState } from './hardState.js';
 import type { WalLimits } from './options.js';
 import {
   BatchBuffer,
@@ -419,6 +419,18 @@ export class Wal implements DurableLog {
       this.compacting = false;
       if (err !== null) this.fatal(ioError('wal directory fsync after compaction', err));
     });
+  }
+
+  /** Issue 15: removes the `term-unknown` marker (unlink, directory fsync), in the background. */
+  markTermKnown(): void {
+    const path = join(this.dir, TERM_UNKNOWN_FILE);
+    if (this.failed !== null || !this.fs.exists(path)) return;
+    try {
+      this.fs.unlink(path);
+    } catch {
+      return; // stays marked: the node learns its term again after a restart
+    }
+    this.fs.syncDir(this.dir, () => undefined);
   }
 
   close(cb: (err: Error | null) => void): void {

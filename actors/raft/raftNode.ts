@@ -173,6 +173,9 @@ export class RaftNode {
   private snapshotSave: PendingWrite | null = null;
   private writing = false;
   private flushScheduled = false;
+  /** Issue 15: the durable log holds the term-unknown marker; removed once the learned term is durable (this write). */
+  private termUnknownMarked = false;
+  private termKnownSeq: number | null = null;
   private stepping = false;
   private readonly queue: RaftEvent[] = [];
 
@@ -217,11 +220,16 @@ export class RaftNode {
       term: rec.hardState.term,
       vote: rec.hardState.vote,
       commitIndex: this.log.snapshotIndex,
-      corrupt: rec.corruption !== null,
-      repairThroughIndex:
-        rec.corruption === null ? 0 : rec.corruption.firstBadIndex === 0 ? Number.MAX_SAFE_INTEGER : rec.corruption.lastIndexSeen,
+      // A lost hard state alone (firstBadIndex 0) leaves the log trustworthy: the node's terms are
+      // unknown (issue 15), not its log.
+      corrupt: rec.corruption !== null && rec.corruption.firstBadIndex !== 0,
+      repairThroughIndex: rec.corruption === null || rec.corruption.firstBadIndex === 0 ? 0 : rec.corruption.lastIndexSeen,
       votingBarred: opts.votingBarred ?? false,
+      // Issue 15: a node that cannot prove which terms it voted in (a lost hard state, now or at an
+      // earlier start, or empty storage without bootstrapping) learns its term first.
+      termUnknown: rec.termUnknown === true || rec.corruption?.firstBadIndex === 0 || (opts.votingBarred ?? false),
     };
+    this.termUnknownMarked = rec.termUnknown === true;
     this.sender = new SnapshotSender(this.id, opts.snapshotTransfer, (m) => opts.transport.send(m.to, m));
     this.receiver = new SnapshotReceiver(this.id, opts.snapshotTransfer);
     this.machine = createRaftMachine(this.core).provide({
@@ -272,10 +280,9 @@ export class RaftNode {
     if (msg.to !== this.id) return this.count('wrong-receiver');
     // Never adopted: the next election would need term + 1 (the transport rejects these at decode).
     if (msg.term > TERM_MAX) return this.refuse('term-out-of-range', msg);
-    // A node outside our configuration may not make us vote or raise our term (a removed node
-    // must not disturb the cluster). Issue 15 will want the vote requests of authenticated nodes
-    // missing from our configuration judged by their log; today they are dropped.
-    if (msg.type === 'vote' && !isMember(this.core, msg.from)) return this.count('vote-from-non-member');
+    // Vote requests of authenticated nodes missing from our configuration are judged by their log
+    // like any other (issue 15, finding 4: a voter that missed two additions must not block every
+    // election among a live majority); those of unauthenticated non-members are refused below.
     // Only the messages of members, or of peers the host authenticated, are judged by their term:
     // a leader of a newer configuration than ours (whose entries we may not have, or may have to
     // truncate) must reach us, a stranger must not move our term.
@@ -545,6 +552,7 @@ export class RaftNode {
       } finally {
         this.writing = false;
       }
+      if (this.termUnknownMarked && this.termKnownSeq === null && !this.actor.getSnapshot().context.termUnknown) this.termKnownSeq = seq;
       // A log may report durability from inside write() (it must not, but a planted bug does).
       this.pendingWrites.push({ seq, index: this.log.lastIndex(), term: this.log.lastTerm(), done: seq <= this.durableSeq, held: [] });
     }
@@ -624,6 +632,12 @@ export class RaftNode {
   private onDurable(seq: number): void {
     if (this.stopped) return;
     if (seq > this.durableSeq) this.durableSeq = seq;
+    if (this.termKnownSeq !== null && seq >= this.termKnownSeq) {
+      // The hard state of the learned term is durable: the term-unknown marker may go.
+      this.termKnownSeq = null;
+      this.termUnknownMarked = false;
+      this.opts.durableLog.markTermKnown?.();
+    }
     for (const w of this.pendingWrites) if (w.seq !== 0 && w.seq <= seq) w.done = true;
     // Not from inside write(): the write is pushed right after and released with the next report.
     if (!this.writing) this.releaseWrites();

@@ -326,11 +326,12 @@ describe('Rule 3 (§5.2, §5.4.1): RequestVote', () => {
     expect(pre.msgs).to.deep.equal(['n2->n1 voteResp t2 pre rejected']);
   });
 
-  it('a learner does not vote', () => {
+  it('a learner grants votes (it may have been promoted without knowing it yet; issue 15) but never campaigns', () => {
     const n4 = new PureNode('n4', { voters: ['n1', 'n2', 'n3'], learners: ['n4'] });
     const fx = n4.step({ type: 'rpc.vote', msg: voteReq('n1', 'n4', 1, 0, 0) });
-    expect(fx.msgs).to.deep.equal(['n4->n1 voteResp t1 rejected (after durable)']);
-    expect(n4.ctx.vote).to.equal(null);
+    expect(fx.msgs).to.deep.equal(['n4->n1 voteResp t1 granted (after durable)']);
+    expect(n4.ctx.vote).to.equal('n1');
+    expect(n4.tick(100).messages.filter((m) => m.type === 'vote')).to.deep.equal([]);
   });
 });
 

@@ -216,6 +216,8 @@ export interface NodeOptions {
   readonly corrupt?: boolean;
   readonly repairThroughIndex?: number;
   readonly votingBarred?: boolean;
+  /** Recovered without a trustworthy hard state (issue 15): the terms it voted in are unknown. */
+  readonly termUnknown?: boolean;
 }
 
 /** One Raft node driven purely through `transition()`. */
@@ -257,6 +259,8 @@ export class PureNode {
       corrupt: opts.corrupt ?? false,
       repairThroughIndex: opts.repairThroughIndex ?? 0,
       votingBarred: opts.votingBarred ?? false,
+      // Cast: RaftInput gained termUnknown in issue 15 (the regression tests also build without it).
+      ...({ termUnknown: opts.termUnknown ?? false } as object),
     };
     const [snap, actions] = initialTransition(this.machine, input);
     this.snap = snap;

@@ -46,10 +46,16 @@ describe('Rule 19 (dissertation 4.1): membership changes, one server at a time',
     expect(n1.ctx.commitIndex).to.equal(before);
   });
 
-  it('a learner refuses to vote', () => {
+  it('a learner grants a vote (as etcd: it may have been promoted without knowing it yet; issue 15), and a candidate counts only its voters', () => {
     const n4 = new PureNode('n4', { term: 1, voters: ['n1', 'n2', 'n3'], learners: ['n4'] });
     const fx = n4.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n2', to: 'n4', term: 2, lastIndex: 9, lastTerm: 9, preVote: false, transfer: false } });
-    expect(fx.msgs).to.deep.equal(['n4->n2 voteResp t2 rejected (after durable)']);
+    expect(fx.msgs).to.deep.equal(['n4->n2 voteResp t2 granted (after durable)']);
+    // A candidate of a 3-voter configuration is not elected by itself and a learner.
+    const n2 = new PureNode('n2', { term: 1, voters: ['n1', 'n2', 'n3'], learners: ['n4'] });
+    n2.campaign();
+    n2.sync();
+    n2.step({ type: 'rpc.voteResp', msg: { type: 'voteResp', from: 'n4', to: 'n2', term: 2, granted: true, preVote: false } });
+    expect(n2.role).to.equal('candidate');
   });
 
   it("a change waits for an entry of the leader's own term to be committed (the single-server fix)", () => {

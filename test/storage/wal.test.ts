@@ -19,7 +19,7 @@ describe('storage WAL on real files', () => {
 
   it('opens empty, then gets back every entry and the hard state it made durable', async () => {
     const o = await openAsync(realFs, t.dir);
-    assert.deepEqual(o.recovered, { hardState: { term: 0, vote: null }, snapshot: null, entries: [], tornBytes: 0, corruption: null });
+    assert.deepEqual(o.recovered, { hardState: { term: 0, vote: null }, snapshot: null, entries: [], tornBytes: 0, corruption: null, termUnknown: false });
     const want = entries(1, 10, 2, 100);
     await writeDurable(o, { entries: want.slice(0, 4), hardState: { term: 2, vote: 'n1' } });
     await writeDurable(o, { entries: want.slice(4) });

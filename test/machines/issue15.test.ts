@@ -1,0 +1,96 @@
+/**
+ * Issue 15: the five findings of the review of the Raft core, each as a regression test that
+ * failed on the code before the fix (finding 4, in the node actor, is in test/sim/issue15.test.ts;
+ * the durable side of finding 2 is in test/storage/termUnknown.test.ts).
+ */
+import { expect } from 'chai';
+import type { RaftMessage, VoteRequest } from '../../machines/types.js';
+import { Cluster, cmd, ents, PureNode } from './harness.js';
+
+/** Sync and deliver until quiet, dropping what `lost` selects. */
+function settle(c: Cluster, lost: (m: RaftMessage) => boolean): void {
+  for (let round = 0; round < 100; round++) {
+    c.syncAll();
+    c.drop(lost);
+    if (c.deliver().length === 0) return;
+  }
+  throw new Error('not quiet');
+}
+
+const vote = (from: string, to: string, term: number, lastIndex: number, lastTerm: number): VoteRequest => ({
+  type: 'vote',
+  from,
+  to,
+  term,
+  lastIndex,
+  lastTerm,
+  preVote: false,
+  transfer: false,
+});
+
+describe('issue 15: the review of the Raft core (each failed before its fix)', () => {
+  it('finding 1: a node that lost its hard state does not acknowledge a stale leader (A commits X with {A, C} after C voted for B)', () => {
+    const c = new Cluster(['n1', 'n2', 'n3'], { config: { checkQuorum: false } });
+    c.elect('n1');
+    c.run(2);
+    // n1 (A) is cut off; n2 (B) wins term 2 with n3's (C's) vote; B's entries never reach C.
+    const cutA = (m: RaftMessage): boolean => m.from === 'n1' || m.to === 'n1';
+    c.run(11, cutA); // out of n1's lease
+    c.n('n2').campaign();
+    settle(c, (m) => cutA(m) || (m.from === 'n2' && (m.type === 'append' || m.type === 'heartbeat')));
+    expect(c.n('n2').role).to.equal('leader');
+    expect(c.n('n2').term).to.equal(2);
+    expect(c.n('n3').ctx.vote).to.equal('n2');
+    // C crashes; its hard state is damaged: recovery gives the last log term and no vote.
+    const n3 = c.restart('n3', { entries: c.n("n3").log.range(1, c.n("n3").log.lastIndex()), term: 1, vote: null, termUnknown: true });
+    expect(n3.term).to.equal(1);
+    // A (term 1) proposes X; only A and C talk.
+    c.n('n1').propose(1, [cmd(1)]);
+    const onlyAC = (m: RaftMessage): boolean => !((m.from === 'n1' && m.to === 'n3') || (m.from === 'n3' && m.to === 'n1'));
+    for (let t = 0; t < 30; t++) {
+      for (const n of c.nodes.values()) if (n.id !== 'n2') n.tick();
+      settle(c, onlyAC);
+    }
+    expect(c.n('n3').history.msgs.filter((l) => /^n3->n1 appendResp t1 ok [2-9]/.test(l))).to.deep.equal([]);
+    expect(c.n('n1').ctx.commitIndex, 'A committed X with a node that voted in term 2').to.be.lessThan(2);
+  });
+
+  it('finding 2: with a damaged log as well, the node does not vote again in a term it may have voted in once the log is re-replicated', () => {
+    // n3 voted for n2 in term 3, then lost its hard state and the tail of its log.
+    const n3 = new PureNode('n3', { entries: ents(1, [1]), term: 1, corrupt: true, repairThroughIndex: 2, termUnknown: true });
+    // Leader n2 of term 3 repairs the log.
+    for (let k = 0; k < 3; k++) {
+      n3.receive({ type: 'append', from: 'n2', to: 'n3', term: 3, prevIndex: 1, prevTerm: 1, commit: 2, entries: ents(2, [3]) });
+      n3.sync();
+    }
+    // n1 asks for its vote in term 3: n3 cannot tell whether it voted in term 3.
+    const fx = n3.receive(vote('n1', 'n3', 3, 5, 3));
+    n3.sync();
+    expect(n3.history.msgs.filter((l) => l.includes('voteResp') && l.includes('granted'))).to.deep.equal([]);
+    expect(fx.msgs.filter((l) => l.includes('granted'))).to.deep.equal([]);
+  });
+
+  it('finding 3: a learner (promoted, without knowing it yet) grants votes; it never campaigns', () => {
+    const n4 = new PureNode('n4', { voters: ['n1', 'n2', 'n3'], learners: ['n4'], entries: ents(1, [1]), term: 1 });
+    n4.receive(vote('n2', 'n4', 2, 1, 1));
+    n4.sync();
+    expect(n4.history.msgs).to.include('n4->n2 voteResp t2 granted (after durable)');
+    n4.tick(100);
+    expect(n4.role).to.equal('follower');
+    expect(n4.history.msgs.filter((l) => l.includes(' vote '))).to.deep.equal([]);
+  });
+
+  it('finding 5: a follower with damaged storage keeps learning the commit index in an idle cluster', () => {
+    const c = new Cluster(['n1', 'n2', 'n3']);
+    c.elect('n1');
+    c.n('n1').propose(1, [cmd(1), cmd(2)]);
+    c.run(4);
+    const log = c.n('n3').log;
+    expect(c.n('n1').ctx.commitIndex).to.equal(3);
+    // n3 restarts with a damage mark whose entries it already holds again (repaired through 3,
+    // but the mark is still there): nothing new is written.
+    c.restart('n3', { entries: log.range(1, 3), term: 1, vote: 'n1', corrupt: true, repairThroughIndex: 3 });
+    c.run(20);
+    expect(c.n('n3').ctx.commitIndex).to.equal(3);
+  });
+});

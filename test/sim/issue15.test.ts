@@ -1,0 +1,68 @@
+/**
+ * Issue 15 in the simulator: finding 4 (the node actor dropped the vote requests of authenticated
+ * nodes missing from its configuration) and the two stalls reported for finding 3 (seeds 722 and
+ * 178 with --disk-faults --membership). Each failed before the fix.
+ */
+import { expect } from 'chai';
+import { defaultRaftConfig } from '../../machines/config.js';
+import type { RaftMessage } from '../../machines/types.js';
+import { describe as describeResult, runSeeds, type SimArgs } from './cli.js';
+import { SimCluster } from './cluster.js';
+import { faultKinds } from './scenario.js';
+
+describe('issue 15 in the simulator (each failed before its fix)', function () {
+  this.timeout(120_000);
+
+  it('finding 4: a vote request from an authenticated node outside the configuration is judged by its log, not dropped', () => {
+    const c = new SimCluster({
+      seed: 15,
+      nodeCount: 3,
+      spareCount: 1,
+      bugs: new Set(),
+      raft: { ...defaultRaftConfig, electionTimeoutTicksMin: 10, heartbeatIntervalTicks: 2 },
+      tickMs: 10,
+      diskLatency: { syncMsMin: 0, syncMsMax: 1 },
+      snapshotEntries: 100_000,
+      compactMarginEntries: 0,
+    });
+    const sent: RaftMessage[] = [];
+    const onSend = c.network.onSend;
+    c.network.onSend = (m) => {
+      sent.push(m);
+      onSend?.(m);
+    };
+    c.start();
+    c.runUntil(2000, () => c.leader() !== null);
+    const leader = c.leader()!;
+    const follower = c.ids.slice(0, 3).find((id) => id !== leader.id)!;
+    const node = c.node(follower)!;
+    // n4 (a voter of a newer configuration this node has not seen) asks for a vote, with a longer log.
+    node.receive({ type: 'vote', from: 'n4', to: follower, term: node.term() + 1, lastIndex: 1000, lastTerm: node.term() + 1, preVote: true, transfer: false });
+    c.runUntil(c.scheduler.nowMs + 50);
+    expect(node.counters.get('vote-from-non-member') ?? 0).to.equal(0);
+    expect(sent.filter((m) => m.type === 'voteResp' && m.from === follower && m.to === 'n4').length).to.equal(1);
+  });
+
+  const args = (seed: number, nodeCount: number): SimArgs => ({
+    seeds: [seed],
+    nodeCount,
+    bugs: [],
+    faults: [...faultKinds],
+    chaosMs: 4000,
+    workers: 1,
+    quiet: true,
+    stopAtFirst: false,
+    sessions: false,
+    diskFaults: true,
+    membership: true,
+  });
+  for (const [seed, nodes] of [
+    [722, 3],
+    [178, 5],
+  ] as const) {
+    it(`finding 3: seed ${seed} --disk-faults --membership --nodes ${nodes} converges (a promoted learner votes)`, async () => {
+      const results = await runSeeds(args(seed, nodes));
+      expect(results.map(describeResult).filter((_, k) => results[k]!.violations.length > 0).join('\n')).to.equal('');
+    });
+  }
+});
