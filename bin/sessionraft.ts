@@ -31,8 +31,8 @@ import { topicsListing } from './listings.js';
 import { membersTable, outputFormat, sessionsTable, statusTable, topicsTables, useColor, withProgress } from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
 import type { PlantedBug } from '../machines/core.js';
-import { createClient, type Delivery, type SessionraftClient } from '../transport/client/client.js';
-import { ClientError } from '../transport/client/errors.js';
+import { createClient, type ClientTlsOptions, type Delivery, type SessionraftClient } from '../transport/client/client.js';
+import { ClientError, ClientErrorCode } from '../transport/client/errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const selfPath = fileURLToPath(import.meta.url);
@@ -98,6 +98,10 @@ interface NodeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  clientTlsCert?: string;
+  clientTlsKey?: string;
+  clientCaFile?: string;
+  tlsMinVersion?: string;
   clusterSecretFile?: string;
   /** Hidden, fault harness only (test/chaos): planted bugs, clock offset. */
   plant?: string;
@@ -134,6 +138,10 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
     out.tls = { certFile: f.tlsCert, keyFile: f.tlsKey, caFile: f.tlsCa };
   }
   if (f.clusterSecretFile !== undefined) out.clusterSecretFile = f.clusterSecretFile;
+  if (f.clientTlsCert !== undefined || f.clientTlsKey !== undefined || f.clientCaFile !== undefined) {
+    out.clientTls = { certFile: f.clientTlsCert, keyFile: f.clientTlsKey, ...(f.clientCaFile !== undefined ? { clientCaFile: f.clientCaFile } : {}) };
+  }
+  if (f.tlsMinVersion !== undefined) out.tlsMinVersion = f.tlsMinVersion;
   return out;
 }
 
@@ -167,6 +175,10 @@ function addNodeFlags(c: Command): Command {
     .option('--tls-cert <file>', 'this node certificate (PEM) for mutual TLS between peers')
     .option('--tls-key <file>', 'its key (PEM)')
     .option('--tls-ca <file>', 'the cluster CA (PEM)')
+    .option('--client-tls-cert <file>', 'certificate (PEM) of the client (wss://) and admin (https://) ports, reloaded when the file changes (SESSIONRAFT_CLIENT_TLS_CERT)')
+    .option('--client-tls-key <file>', 'its key (PEM) (SESSIONRAFT_CLIENT_TLS_KEY)')
+    .option('--client-ca-file <file>', 'ask clients for a certificate from this CA (PEM); its CN names the user (SESSIONRAFT_CLIENT_CA_FILE)')
+    .option('--tls-min-version <v>', 'lowest TLS version of the client and admin ports: TLSv1.3 (default) or TLSv1.2 (SESSIONRAFT_TLS_MIN_VERSION)')
     // Test-only, hidden from --help: the fault harness (test/chaos, docs/chaos.md) plants bugs and skews clocks.
     .addOption(new Option('--plant <bugs>', 'planted bugs, comma-separated (ack-before-persist, stale-read, ...)').hideHelp())
     .addOption(new Option('--clock-offset-ms <ms>', 'shift the wall clock used for due times (may be negative)').hideHelp())
@@ -362,6 +374,35 @@ interface ClientFlags {
   clusterId?: string;
   timeoutMs: number;
   encoding: 'utf8' | 'base64' | 'hex';
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  servername?: string;
+}
+
+/** TLS options of the library from --ca-file etc. or SESSIONRAFT_CA_FILE etc.; undefined: none given. */
+function clientTlsFromFlags(f: Pick<ClientFlags, 'caFile' | 'certFile' | 'keyFile' | 'servername'>): ClientTlsOptions | undefined {
+  const env = process.env;
+  const ca = f.caFile ?? env.SESSIONRAFT_CA_FILE;
+  const cert = f.certFile ?? env.SESSIONRAFT_CERT_FILE;
+  const key = f.keyFile ?? env.SESSIONRAFT_KEY_FILE;
+  const servername = f.servername ?? env.SESSIONRAFT_TLS_SERVERNAME;
+  if (ca === undefined && cert === undefined && key === undefined && servername === undefined) return undefined;
+  if ((cert === undefined) !== (key === undefined)) throw new ClientError(ClientErrorCode.badArgument, '--cert-file and --key-file go together');
+  return {
+    ...(ca !== undefined ? { ca: readFileSync(ca) } : {}),
+    ...(cert !== undefined ? { cert: readFileSync(cert) } : {}),
+    ...(key !== undefined ? { key: readFileSync(key) } : {}),
+    ...(servername !== undefined ? { servername } : {}),
+  };
+}
+
+function addClientTlsFlags(c: Command): Command {
+  return c
+    .option('--ca-file <file>', "connect with TLS (wss://), trusting this CA (PEM) for the nodes' certificates (SESSIONRAFT_CA_FILE)")
+    .option('--cert-file <file>', 'client certificate (PEM) for nodes that ask for one (SESSIONRAFT_CERT_FILE)')
+    .option('--key-file <file>', 'its key (PEM) (SESSIONRAFT_KEY_FILE)')
+    .option('--servername <name>', 'the name the node certificates carry, when not the endpoint host (SESSIONRAFT_TLS_SERVERNAME)');
 }
 
 const client = program
@@ -374,6 +415,7 @@ const client = program
   .option('--cluster-id <id>', 'refuse nodes of another cluster')
   .option('--timeout-ms <ms>', 'operation deadline across retries', int('--timeout-ms'), 10_000)
   .addOption(new Option('--encoding <enc>', 'how records are printed').choices(['utf8', 'base64', 'hex']).default('utf8'));
+addClientTlsFlags(client);
 
 function clientFlags(cmd: Command): ClientFlags {
   return cmd.optsWithGlobals() as ClientFlags;
@@ -381,9 +423,11 @@ function clientFlags(cmd: Command): ClientFlags {
 
 function makeClient(f: ClientFlags): SessionraftClient {
   const list = f.endpoints ?? process.env.SESSIONRAFT_ENDPOINTS ?? Object.values(localNodes()).map((a) => `${a.host}:${a.clientPort}`).join(',');
+  const tls = clientTlsFromFlags(f);
   return createClient({
     endpoints: list.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
     operationTimeoutMs: f.timeoutMs,
+    ...(tls !== undefined ? { tls } : {}),
     ...(f.clusterId !== undefined ? { clusterId: f.clusterId } : {}),
   });
 }
@@ -543,7 +587,8 @@ client
         const out: Record<string, unknown> = {};
         await Promise.all(
           list.map(async (ep) => {
-            const one = createClient({ endpoints: [ep], operationTimeoutMs: Math.min(f.timeoutMs, 3000) });
+            const tls = clientTlsFromFlags(f);
+            const one = createClient({ endpoints: [ep], operationTimeoutMs: Math.min(f.timeoutMs, 3000), ...(tls !== undefined ? { tls } : {}) });
             try {
               out[ep] = await one.status({ endpoint: ep, digest: o.digest === true });
             } catch (err) {
@@ -568,6 +613,7 @@ const member = program
   .option('--cluster-id <id>', 'refuse nodes of another cluster')
   .option('--timeout-ms <ms>', 'deadline of each request across retries', int('--timeout-ms'), 10_000)
   .addOption(outputOption());
+addClientTlsFlags(member);
 
 interface CatchUpFlags {
   lagMax?: number;

@@ -6,11 +6,14 @@
  *   GET /healthz          200 {"ok":true,...} while the node runs; 503 when it stopped (disk failure, shutdown) or its log is corrupt
  *   GET /, /console/...   the console (console/routes.ts): a read-only page and its JSON documents
  *
- * GET and HEAD only; small, bounded requests (no bodies are read). Bind it to loopback unless the
- * network is trusted: it has no authentication.
+ * GET and HEAD only; small, bounded requests (no bodies are read). It has no authentication: bind
+ * it to loopback, or serve it over TLS (`tls`, HTTPS with the client port's certificate; optional
+ * client certificates); a non-loopback address without TLS needs `insecure`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { checkListenSecure, tlsFront, type TlsFiles } from '../../transport/wire/tlsFiles.js';
 import type { Logger } from 'pino';
 import { CodeCounters } from '../../transport/wire/counters.js';
 import type { ConsoleReply } from './console/routes.js';
@@ -26,6 +29,10 @@ interface AdminHttpOptions {
   readonly onRejected?: (code: string) => void;
   /** The console's routes: a reply for its paths, null for the others. */
   readonly console?: (path: string, query: URLSearchParams) => ConsoleReply | Promise<ConsoleReply> | null;
+  /** Serve HTTPS with these certificate files (reloaded when they change). */
+  readonly tls?: TlsFiles;
+  /** Allow a non-loopback `host` without `tls` (an explicit operator decision). */
+  readonly insecure?: boolean;
 }
 
 /** Connections to the admin port at once; more are refused by the server (a scraper needs one). */
@@ -33,11 +40,15 @@ const adminConnectionsMax = 64;
 
 export class AdminHttp {
   private server: Server | null = null;
+  /** With TLS: the plain listener in front of the https server (tlsFiles.ts tlsFront). */
+  private front: NetServer | null = null;
   private readonly rejected = new CodeCounters();
 
   constructor(private readonly opts: AdminHttpOptions) {}
 
   listen(): Promise<{ host: string; port: number }> {
+    checkListenSecure(this.opts.host, 'admin port', this.opts.tls !== undefined, this.opts.insecure === true);
+    if (this.opts.tls !== undefined) return this.listenTls(this.opts.tls);
     return new Promise((resolve, reject) => {
       const server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192 }, (req, res) => this.handle(req, res));
       server.keepAliveTimeout = 5_000;
@@ -53,6 +64,23 @@ export class AdminHttp {
     });
   }
 
+  private async listenTls(tls: TlsFiles): Promise<{ host: string; port: number }> {
+    const server = createHttpsServer(
+      { ...tls.serverOptions(), requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192 },
+      (req, res) => this.handle(req, res),
+    );
+    server.keepAliveTimeout = 5_000;
+    server.maxRequestsPerSocket = 1000;
+    server.on('tlsClientError', () => this.rejected.add('ADMIN_ERR_TLS'));
+    tls.attach(server);
+    this.server = server;
+    const { front, port } = await tlsFront(server, this.opts.host, this.opts.port, () => this.rejected.add('ADMIN_ERR_TLS'));
+    front.maxConnections = adminConnectionsMax;
+    front.on('error', (err) => this.opts.logger?.error({ err }, 'admin port error'));
+    this.front = front;
+    return { host: this.opts.host, port };
+  }
+
   /** Requests refused as malformed, by stable code (sessionraft_rejected_total{source="admin"}). */
   rejectedByCode(): Record<string, number> {
     return this.rejected.snapshot();
@@ -61,6 +89,10 @@ export class AdminHttp {
   close(cb: () => void): void {
     const s = this.server;
     if (s === null) return cb();
+    if (this.front !== null) {
+      this.opts.tls?.detach(s as ReturnType<typeof createHttpsServer>);
+      this.front.close();
+    }
     s.close(() => cb());
     s.closeAllConnections();
   }

@@ -11,6 +11,7 @@ import type { StoreLimits } from '../sessions/options.js';
 import { defaultClientProtocolLimits, validateClientProtocolLimits, type ClientProtocolLimits } from '../../transport/client/protocol.js';
 import { isLoopbackHost } from '../../transport/wire/address.js';
 import { isNodeId } from '../../transport/peer/codec.js';
+import type { TlsMinVersion } from '../../transport/wire/tlsFiles.js';
 
 export interface NodeAddress {
   readonly host: string;
@@ -66,6 +67,14 @@ export interface HostConfig {
   /** Mutual TLS between peers: PEM file paths. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
   /**
+   * TLS on the client (wss://) and admin (https://) ports: the server certificate and key (PEM
+   * files, reloaded when they change, polled every `reloadPollMs`, default 2,000), and optionally
+   * the CA of client certificates (asked for; a presented one must chain to it; its CN names the user).
+   */
+  readonly clientTls?: ClientTlsFiles;
+  /** The lowest TLS version the client and admin ports accept. Default TLSv1.3. */
+  readonly tlsMinVersion: TlsMinVersion;
+  /**
    * The cluster secret's file (clusterSecret.ts): every peer's hello must prove the secret, and
    * only a peer that proved it may be admitted from its hello. A node needs it, or `tls`, or
    * `insecure`. `sessionraft cluster` generates `<data>/cluster-secret`.
@@ -75,7 +84,15 @@ export interface HostConfig {
   readonly clientLimits?: Partial<ClientProtocolLimits>;
 }
 
+interface ClientTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile?: string;
+  readonly reloadPollMs?: number;
+}
+
 export const hostDefaults = {
+  tlsMinVersion: 'TLSv1.3' as TlsMinVersion,
   clusterId: 'sessionraft',
   tickMs: 20,
   electionTimeoutTicksMin: 10,
@@ -168,6 +185,14 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_INSPECT_FILE) out.inspectFile = env.SESSIONRAFT_INSPECT_FILE;
   if (env.SESSIONRAFT_INSECURE) out.insecure = env.SESSIONRAFT_INSECURE === '1' || env.SESSIONRAFT_INSECURE === 'true';
   if (env.SESSIONRAFT_CLUSTER_SECRET_FILE) out.clusterSecretFile = env.SESSIONRAFT_CLUSTER_SECRET_FILE;
+  if (env.SESSIONRAFT_CLIENT_TLS_CERT || env.SESSIONRAFT_CLIENT_TLS_KEY || env.SESSIONRAFT_CLIENT_CA_FILE) {
+    out.clientTls = {
+      certFile: env.SESSIONRAFT_CLIENT_TLS_CERT,
+      keyFile: env.SESSIONRAFT_CLIENT_TLS_KEY,
+      ...(env.SESSIONRAFT_CLIENT_CA_FILE ? { clientCaFile: env.SESSIONRAFT_CLIENT_CA_FILE } : {}),
+    };
+  }
+  if (env.SESSIONRAFT_TLS_MIN_VERSION) out.tlsMinVersion = env.SESSIONRAFT_TLS_MIN_VERSION;
   if (env.SESSIONRAFT_BOOTSTRAP) out.bootstrap = env.SESSIONRAFT_BOOTSTRAP === '1' || env.SESSIONRAFT_BOOTSTRAP === 'true';
   if (env.SESSIONRAFT_JOIN) out.join = env.SESSIONRAFT_JOIN === '1' || env.SESSIONRAFT_JOIN === 'true';
   return out;
@@ -187,6 +212,24 @@ export function configFromFile(path: string): Partial<Record<keyof HostConfig, u
   } catch (err) {
     throw new ConfigError(`config file ${path} is not a JSON object: ${(err as Error).message}`);
   }
+}
+
+/** The clientTls layer, checked: undefined when not given. */
+function clientTlsOf(v: unknown): ClientTlsFiles | undefined {
+  if (v === undefined) return undefined;
+  const t = v as Partial<Record<keyof ClientTlsFiles, unknown>> | null;
+  const path = (p: unknown): p is string => typeof p === 'string' && p.length > 0;
+  if (t === null || typeof t !== 'object' || !path(t.certFile) || !path(t.keyFile)) {
+    throw new ConfigError('clientTls needs certFile and keyFile (flags --client-tls-cert and --client-tls-key, SESSIONRAFT_CLIENT_TLS_CERT and SESSIONRAFT_CLIENT_TLS_KEY)');
+  }
+  if (t.clientCaFile !== undefined && !path(t.clientCaFile)) throw new ConfigError('clientTls.clientCaFile must be a path (flag --client-ca-file, SESSIONRAFT_CLIENT_CA_FILE)');
+  if (t.reloadPollMs !== undefined) posInt(t.reloadPollMs, 'clientTls.reloadPollMs');
+  return {
+    certFile: t.certFile,
+    keyFile: t.keyFile,
+    ...(t.clientCaFile !== undefined ? { clientCaFile: t.clientCaFile } : {}),
+    ...(t.reloadPollMs !== undefined ? { reloadPollMs: t.reloadPollMs as number } : {}),
+  };
 }
 
 function posInt(v: unknown, name: string): number {
@@ -240,6 +283,9 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
   const level = String(raw.logLevel);
   if (!LEVELS.has(level)) throw new ConfigError(`logLevel must be one of ${[...LEVELS].join(', ')}`);
   const insecure = raw.insecure === true;
+  const clientTls = clientTlsOf(raw.clientTls);
+  const tlsMinVersion = ({ 'TLSv1.2': 'TLSv1.2', '1.2': 'TLSv1.2', 'TLSv1.3': 'TLSv1.3', '1.3': 'TLSv1.3' } as const)[String(raw.tlsMinVersion) as '1.2'];
+  if (tlsMinVersion === undefined) throw new ConfigError(`tlsMinVersion must be TLSv1.3 (default) or TLSv1.2, got ${JSON.stringify(raw.tlsMinVersion)} (flag --tls-min-version, SESSIONRAFT_TLS_MIN_VERSION)`);
   const cfg: HostConfig = {
     id,
     clusterId: raw.clusterId,
@@ -262,6 +308,8 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     ...(raw.inspectTicks === true ? { inspectTicks: true } : {}),
     insecure,
     ...(raw.tls !== undefined ? { tls: raw.tls as HostConfig['tls'] } : {}),
+    ...(clientTls !== undefined ? { clientTls } : {}),
+    tlsMinVersion,
     ...(typeof raw.clusterSecretFile === 'string' && raw.clusterSecretFile.length > 0 ? { clusterSecretFile: raw.clusterSecretFile } : {}),
     ...(raw.storeLimits !== undefined ? { storeLimits: raw.storeLimits as Partial<StoreLimits> } : {}),
     ...(raw.clientLimits !== undefined ? { clientLimits: raw.clientLimits as Partial<ClientProtocolLimits> } : {}),
@@ -284,8 +332,10 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     );
   }
   const self = nodes[id]!;
-  if (!insecure && !isLoopbackHost(self.host)) {
-    throw new ConfigError(`host ${self.host} is not loopback: the client and admin ports have no authentication; bind loopback, or pass --insecure on a trusted network`);
+  if (!insecure && clientTls === undefined && !isLoopbackHost(self.host)) {
+    throw new ConfigError(
+      `host ${self.host} is not loopback and the client and admin ports have no TLS: give their certificate (--client-tls-cert FILE --client-tls-key FILE), bind loopback, or pass --insecure on a trusted network`,
+    );
   }
   return cfg;
 }

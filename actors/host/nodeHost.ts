@@ -22,6 +22,7 @@ import { ClientServer } from '../../transport/client/server.js';
 import type { PeerAddress } from '../../transport/peer/types.js';
 import { WsTransport } from '../../transport/peer/wsTransport.js';
 import { formatMemberAddress } from '../../transport/wire/address.js';
+import { TlsFiles } from '../../transport/wire/tlsFiles.js';
 import { NodeSessionFs, SessionsStore } from '../sessions/index.js';
 import { SessionNode } from '../sessions/sessionNode.js';
 import { AdminHttp } from './adminHttp.js';
@@ -71,6 +72,8 @@ export class NodeHost {
   private transport!: WsTransport;
   private clientServer!: ClientServer;
   private admin!: AdminHttp;
+  /** The client and admin ports' certificate files (one watcher for both); undefined: plain. */
+  private portTls: TlsFiles | undefined;
   private wal!: Wal;
   private durable!: TimedDurableLog;
   private store!: SessionsStore;
@@ -292,6 +295,9 @@ export class NodeHost {
   /** Boot step 6: the client port, listening, redirecting to the other nodes' client ports. */
   private async startClientPort(): Promise<{ host: string; port: number }> {
     const cfg = this.config;
+    if (cfg.clientTls !== undefined) {
+      this.portTls = new TlsFiles({ ...cfg.clientTls, minVersion: cfg.tlsMinVersion }, this.logger.child({ component: 'tls' }));
+    }
     const endpoints: Record<NodeId, string> = {};
     for (const [id, a] of this.peers.entries()) if (a.clientPort !== 0) endpoints[id] = ep(a.host, a.clientPort);
     this.clientServer = new ClientServer({
@@ -302,6 +308,8 @@ export class NodeHost {
       port: cfg.nodes[cfg.id]!.clientPort,
       endpoints,
       replayDelaysMs: cfg.replayDelaysMs,
+      ...(this.portTls !== undefined ? { tls: this.portTls } : {}),
+      insecure: cfg.insecure,
       ...(cfg.clientLimits !== undefined ? { limits: cfg.clientLimits } : {}),
       logger: this.logger.child({ component: 'client' }),
       status: (d) => this.status(d),
@@ -330,6 +338,8 @@ export class NodeHost {
       logger: this.logger.child({ component: 'admin' }),
       onRejected: (code) => this.rejections.note(code, {}, 'admin request rejected'),
       console: (path, query) => consoleRoutes.handle(path, query),
+      ...(this.portTls !== undefined ? { tls: this.portTls } : {}),
+      insecure: this.config.insecure,
     });
     const consoleRoutes = new ConsoleRoutes({
       id: this.id,

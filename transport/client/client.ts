@@ -32,7 +32,7 @@ import type { Logger } from 'pino';
 import { formatMemberAddress, parseMemberAddress, type MemberAddress } from '../wire/address.js';
 import { backoffDelayMs } from '../wire/backoff.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import { Connection, wasUnsent, type RequestBody } from './connection.js';
+import { Connection, wasUnsent, type ClientTlsOptions, type RequestBody } from './connection.js';
 import {
   defaultClientProtocolLimits,
   idFromHex,
@@ -50,10 +50,16 @@ import {
 } from './protocol.js';
 
 export { ClientError, ClientErrorCode, isClientError, isRetryable, isUnknownOutcome } from './errors.js';
+export type { ClientTlsOptions } from './connection.js';
 
 export interface ClientOptions {
-  /** Client endpoints of the cluster's nodes: `host:port` (or `ws://host:port`). At least one. */
+  /**
+   * Client endpoints of the cluster's nodes: `host:port` (or `ws://host:port`). At least one.
+   * `wss://host:port` connects with TLS (as does the `tls` option, for every endpoint).
+   */
   readonly endpoints: readonly string[];
+  /** TLS (wss://) to every node: the CA of the nodes' certificates, a client certificate if asked. */
+  readonly tls?: ClientTlsOptions;
   /** When set, a node of another cluster counts as a wrong endpoint. */
   readonly clusterId?: string;
   /** One attempt's deadline: no answer by then is an unknown outcome, retried. Default 2,000 ms. */
@@ -288,6 +294,8 @@ class Client implements SessionraftClient {
   private readonly replyBytesMax: number;
   private readonly maskFrames: boolean;
   private readonly clusterId: string | null;
+  /** wss:// with these settings (the tls option, or {} when an endpoint says wss://); null: ws://. */
+  private readonly tls: ClientTlsOptions | null;
   private readonly logger: Logger | undefined;
   private readonly random: () => number;
 
@@ -322,6 +330,7 @@ class Client implements SessionraftClient {
     this.inflightCommandsMax = Math.min(num(opts.inflightCommandsMax, 128, 'inflightCommandsMax'), SEQ_SPAN_MAX);
     this.replyBytesMax = num(opts.replyBytesMax, defaultClientProtocolLimits.replyBytesMax, 'replyBytesMax');
     this.clusterId = opts.clusterId ?? null;
+    this.tls = opts.tls ?? (opts.endpoints.some((e) => /^\s*wss:\/\//.test(e)) ? {} : null);
     this.maskFrames = opts.maskFrames === true;
     this.logger = opts.logger;
     this.random = opts.random ?? Math.random;
@@ -672,7 +681,7 @@ class Client implements SessionraftClient {
   private connection(endpoint: string): Connection {
     let c = this.conns.get(endpoint);
     if (c !== undefined && !c.closed) return c;
-    c = new Connection(endpoint, { connectTimeoutMs: this.connectTimeoutMs, replyBytesMax: this.replyBytesMax, clusterId: this.clusterId, maskFrames: this.maskFrames });
+    c = new Connection(endpoint, { connectTimeoutMs: this.connectTimeoutMs, replyBytesMax: this.replyBytesMax, clusterId: this.clusterId, maskFrames: this.maskFrames, tls: this.tls });
     const conn = c;
     conn.onSubscriptionEnded = (subId, err) => this.onSubscriptionEnded(conn, subId, err);
     conn.onClose = () => this.onConnectionClosed(conn);
@@ -742,6 +751,7 @@ class Client implements SessionraftClient {
             } else if (ro.endpoint === undefined) this.rotate();
             break;
           case ClientErrorCode.wrongEndpoint:
+          case ClientErrorCode.tls:
             wrong.set(endpoint, err);
             if (ro.endpoint !== undefined || this.endpoints.every((e) => wrong.has(e))) throw honest(cmd, err);
             this.rotate();

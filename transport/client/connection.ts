@@ -12,8 +12,25 @@ import { decodeServerFrame, encodeRequest, type DeliveryFrame, type Request } fr
 /** A request without its reqId (the connection numbers it). */
 export type RequestBody = Request extends infer R ? (R extends { reqId: number } ? Omit<R, 'reqId'> : never) : never;
 
+/**
+ * TLS to the client port (wss://): the CA that signed the nodes' certificates, a client
+ * certificate and key when the nodes ask for one (they name the user), and the name the node
+ * certificates carry when it is not the endpoint's host. PEM strings or buffers.
+ */
+export interface ClientTlsOptions {
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  readonly servername?: string;
+}
+
+/** Node's TLS failures (untrusted or misnamed certificate, handshake alerts, a plain port). */
+const tlsErrorCode = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|EPROTO$|HOSTNAME_MISMATCH)/;
+
 interface ConnectionOptions {
   readonly connectTimeoutMs: number;
+  /** Connect with wss:// and these settings; null: plain ws://. */
+  readonly tls?: ClientTlsOptions | null;
   readonly replyBytesMax: number;
   /** When set, a node of another cluster is a wrong endpoint. */
   readonly clusterId: string | null;
@@ -90,7 +107,16 @@ export class Connection {
 
   constructor(endpoint: string, opts: ConnectionOptions) {
     this.endpoint = endpoint;
-    this.ws = new WebSocket(`ws://${endpoint}/`, {
+    const tls = opts.tls ?? null;
+    this.ws = new WebSocket(`${tls !== null ? 'wss' : 'ws'}://${endpoint}/`, {
+      ...(tls !== null
+        ? {
+            ...(tls.ca !== undefined ? { ca: tls.ca as string | Buffer | (string | Buffer)[] } : {}),
+            ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
+            ...(tls.key !== undefined ? { key: tls.key } : {}),
+            ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+          }
+        : {}),
       perMessageDeflate: false,
       maxPayload: opts.replyBytesMax,
       handshakeTimeout: opts.connectTimeoutMs,
@@ -117,13 +143,17 @@ export class Connection {
       this.ws.on('unexpected-response', (_req, res) => {
         const status = res.statusCode ?? 0;
         res.resume();
-        if (status === 503) settle(new ClientError(ClientErrorCode.tooManyConnections, `${endpoint} refused the connection (HTTP 503: too many connections or shutting down)`));
+        if (status === 426 && res.headers['x-sessionraft-tls'] === 'required') {
+          settle(new ClientError(ClientErrorCode.tls, `${endpoint} requires TLS: connect with wss:// (the tls option) and its CA`));
+        } else if (status === 503) settle(new ClientError(ClientErrorCode.tooManyConnections, `${endpoint} refused the connection (HTTP 503: too many connections or shutting down)`));
         else settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} answered HTTP ${status} instead of a WebSocket upgrade (an admin port or another service?)`));
         this.ws.terminate();
       });
       this.ws.on('error', (err: Error & { code?: string }) => {
         if (!this.welcomed) {
-          if (err.code !== undefined && unreachableCodes.has(err.code)) settle(new ClientError(ClientErrorCode.unreachable, `${endpoint}: ${err.code}`));
+          if (err.code !== undefined && tlsErrorCode.test(err.code)) settle(new ClientError(ClientErrorCode.tls, `${endpoint}: ${err.code}: ${err.message}`));
+          else if (tls !== null && err.code === 'ECONNRESET') settle(new ClientError(ClientErrorCode.tls, `${endpoint} reset the connection during the TLS handshake (a plain ws port, or it refused our certificate?)`));
+          else if (err.code !== undefined && unreachableCodes.has(err.code)) settle(new ClientError(ClientErrorCode.unreachable, `${endpoint}: ${err.code}`));
           else if (/timed out/i.test(err.message)) settle(new ClientError(ClientErrorCode.unreachable, `${endpoint}: connection timed out`));
           else settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint}: ${err.message}`));
         }

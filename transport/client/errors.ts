@@ -51,6 +51,11 @@ export const ClientErrorCode = {
   unreachable: 'CLIENT_ERR_UNREACHABLE',
   /** The endpoint is not a sessionraft client port (a peer or admin port, another service, another cluster). */
   wrongEndpoint: 'CLIENT_ERR_WRONG_ENDPOINT',
+  /**
+   * TLS failed: the node's certificate is not trusted by the configured CA (or does not name the
+   * host), the node requires TLS and the client spoke plain ws, or the node refused the client's certificate.
+   */
+  tls: 'CLIENT_ERR_TLS',
   /** The client was closed. */
   closed: 'CLIENT_ERR_CLOSED',
   /** An argument the library refuses before sending (bad ID, unknown replay name...). */
@@ -82,6 +87,8 @@ const clientErrorHints: Readonly<Record<string, string>> = {
     'no definitive answer in time; for a command the outcome is unknown (it may have been applied): read the state back before sending it again, or raise operationTimeoutMs so the library keeps retrying with the same seq; check that a majority of the nodes is up (sessionraft client status)',
   CLIENT_ERR_UNREACHABLE: 'no endpoint accepted a connection: check the endpoints (host:port of client ports) and that the nodes run',
   CLIENT_ERR_WRONG_ENDPOINT: 'the endpoint is not a sessionraft client port: use the clientPort of each node, not its raft or admin port',
+  CLIENT_ERR_TLS:
+    "TLS failed: give the CA that signed the node's certificate (tls.ca, --ca-file, SESSIONRAFT_CA_FILE), use wss:// endpoints or the tls option for a node that requires TLS, set tls.servername when the certificate names another host, and a client certificate from the node's --client-ca-file CA if it checks them",
   CLIENT_ERR_CLOSED: 'the client was closed: create a new one',
   CLIENT_ERR_BAD_ARGUMENT: 'fix the argument and call again',
   CLIENT_ERR_CONNECTION_LOST: 'the connection dropped: retry (the client library does)',

@@ -5,7 +5,9 @@
  * (commands on the leader, linearizable reads through ReadIndex), answers NOT_LEADER with the
  * leader's client endpoint, and pushes restored sessions to subscribers on every node.
  */
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { MembershipChange } from '../../machines/membership.js';
@@ -36,6 +38,7 @@ import {
 } from './protocol.js';
 import { CodeCounters } from '../wire/counters.js';
 import { CorkedSends } from '../wire/corkedSends.js';
+import { certificateUser, checkListenSecure, tlsFront, type TlsFiles } from '../wire/tlsFiles.js';
 
 interface ClientServerOptions {
   readonly node: ClientNode;
@@ -58,6 +61,10 @@ interface ClientServerOptions {
   readonly onRejected?: (code: string, op: string) => void;
   /** A command finished on this node (leader): seconds from request to result. */
   readonly onCommandDone?: (op: string, seconds: number) => void;
+  /** Serve wss:// with these certificate files (reloaded when they change). */
+  readonly tls?: TlsFiles;
+  /** Allow a non-loopback `host` without `tls` (an explicit operator decision). */
+  readonly insecure?: boolean;
 }
 
 export interface ClientServerStats {
@@ -71,6 +78,8 @@ export interface ClientServerStats {
   readonly pushQueuedBytes: number;
   /** Connections with deliveries waiting (each watched by one timer). */
   readonly laggingConnections: number;
+  /** The users named by the client certificates of open connections (TLS with a client CA), sorted. */
+  readonly users: readonly string[];
 }
 
 interface Conn {
@@ -85,6 +94,8 @@ interface Conn {
   nextSubId: number;
   badFrames: number;
   closed: boolean;
+  /** The user a verified client certificate names (tlsFiles.ts certificateUser); null: anonymous. */
+  readonly user: string | null;
 }
 
 const textEncoder = new TextEncoder();
@@ -94,6 +105,9 @@ export class ClientServer {
   private readonly limits: ClientProtocolLimits;
   private readonly endpoints = new Map<NodeId, string>();
   private wss: WebSocketServer | null = null;
+  /** With TLS: the plain listener in front (tlsFiles.ts tlsFront) and the https server behind it. */
+  private front: NetServer | null = null;
+  private tlsServer: ReturnType<typeof createHttpsServer> | null = null;
   private readonly conns = new Set<Conn>();
   private stopping = false;
   private readonly requests = new CodeCounters();
@@ -112,6 +126,8 @@ export class ClientServer {
 
   /** Binds the port; resolves with the bound address. */
   listen(): Promise<{ host: string; port: number }> {
+    checkListenSecure(this.opts.host, 'client port', this.opts.tls !== undefined, this.opts.insecure === true);
+    if (this.opts.tls !== undefined) return this.listenTls(this.opts.tls);
     return new Promise((resolve, reject) => {
       const wss = new WebSocketServer({
         host: this.opts.host,
@@ -137,8 +153,41 @@ export class ClientServer {
         const a = wss.address() as AddressInfo;
         resolve({ host: this.opts.host, port: a.port });
       });
-      wss.on('connection', (ws) => this.accept(ws));
+      wss.on('connection', (ws, req) => this.accept(ws, req));
     });
+  }
+
+  /** wss://: an https server behind a plain front that answers non-TLS clients 426 (tlsFiles.ts). */
+  private async listenTls(tls: TlsFiles): Promise<{ host: string; port: number }> {
+    const server = createHttpsServer(tls.serverOptions(), (_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('a sessionraft client port: WebSocket only\n');
+    });
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.limits.requestBytesMax,
+      perMessageDeflate: false,
+      clientTracking: true,
+      verifyClient: (_info, cb) => {
+        if (this.stopping) return cb(false, 503, 'node shutting down');
+        if (this.conns.size >= this.limits.connectionsMax) {
+          this.reject(ClientErrorCode.tooManyConnections, 'connect');
+          return cb(false, 503, 'too many client connections');
+        }
+        cb(true);
+      },
+    });
+    server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req)));
+    server.on('tlsClientError', (err: Error & { code?: string }) => {
+      this.reject(ClientErrorCode.tls, 'connect');
+      this.opts.logger?.debug({ err, code: ClientErrorCode.tls }, 'client TLS handshake failed');
+    });
+    tls.attach(server);
+    this.wss = wss;
+    this.tlsServer = server;
+    const { front, port } = await tlsFront(server, this.opts.host, this.opts.port, () => this.reject(ClientErrorCode.tls, 'connect'));
+    front.on('error', (err) => this.opts.logger?.error({ err }, 'client port error'));
+    this.front = front;
+    return { host: this.opts.host, port };
   }
 
   /** A node's client endpoint changed (or became known). */
@@ -154,8 +203,10 @@ export class ClientServer {
     let subs = 0;
     let pushQueuedBytes = 0;
     let laggingConnections = 0;
+    const users = new Set<string>();
     for (const c of this.conns) {
       subs += c.subs.size;
+      if (c.user !== null) users.add(c.user);
       if (c.push === null) continue;
       pushQueuedBytes += c.push.queuedBytes;
       if (c.push.lagging) laggingConnections++;
@@ -169,6 +220,7 @@ export class ClientServer {
       deliveries: this.deliveries,
       pushQueuedBytes,
       laggingConnections,
+      users: [...users].sort(),
     };
   }
 
@@ -183,6 +235,19 @@ export class ClientServer {
     for (const c of this.conns) this.closeConn(c, ClientCloseCode.goingAway, 'node shutting down');
     const wss = this.wss;
     if (wss === null) return cb();
+    const front = this.front;
+    const server = this.tlsServer;
+    if (front !== null && server !== null) {
+      // Stop accepting now; the https server goes once every client connection has closed.
+      this.opts.tls?.detach(server);
+      front.close();
+      const done = cb;
+      cb = () => {
+        server.close();
+        server.closeAllConnections();
+        done();
+      };
+    }
     const timer = setTimeout(() => {
       for (const ws of wss.clients) ws.terminate();
     }, 500);
@@ -194,8 +259,10 @@ export class ClientServer {
 
   // ---- connections ------------------------------------------------------------------------------
 
-  private accept(ws: WebSocket): void {
-    const c: Conn = { ws, out: new CorkedSends(ws, queueMicrotask), inflight: 0, reqIds: new Set(), subs: new Map(), push: null, nextSubId: 1, badFrames: 0, closed: false };
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    const user = certificateUser(req.socket);
+    const c: Conn = { ws, out: new CorkedSends(ws, queueMicrotask), inflight: 0, reqIds: new Set(), subs: new Map(), push: null, nextSubId: 1, badFrames: 0, closed: false, user };
+    if (user !== null) this.opts.logger?.debug({ user }, 'client connected with a certificate');
     this.conns.add(c);
     ws.on('message', (data, isBinary) => this.onFrame(c, data as Buffer, isBinary));
     ws.on('error', (err: Error & { code?: string }) => {

@@ -1,0 +1,372 @@
+/**
+ * TLS on the client and admin ports (issue 17), over real sockets on 127.0.0.1. Certificates are
+ * made at test time with the openssl CLI (as test/transport/tls.test.ts does): a CA, a rogue CA,
+ * server certificates for IP 127.0.0.1, and a client certificate naming the user "alice".
+ *
+ *   - the library with TLS (trusting the CA) creates, appends and gets, by the tls option and by wss://
+ *   - a plain ws client against the TLS port fails with CLIENT_ERR_TLS; so does a client trusting another CA
+ *   - TLS 1.2 is refused by default
+ *   - rotating the files: open clients keep working, new connections get the new certificate
+ *   - the admin port over HTTPS answers /healthz; plain HTTP gets 426
+ *   - with a client CA: a client certificate is required and its CN is recorded as the user
+ *   - a non-loopback address without TLS is refused at startup unless --insecure
+ */
+import { expect } from 'chai';
+import { execFile, execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { ConfigError, parseNodesSpec, resolveHostConfig } from '../../actors/host/config.js';
+import { AdminHttp } from '../../actors/host/adminHttp.js';
+import { createClient, type ClientTlsOptions, type SessionraftClient } from '../../transport/client/client.js';
+import { ClientError } from '../../transport/client/errors.js';
+import { TlsFiles } from '../../transport/wire/tlsFiles.js';
+import { binPath, clusterSecretFile, httpGet, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
+
+const OPENSSL = '/usr/bin/openssl';
+
+class Pki {
+  readonly dir = tempDir('client-tls');
+
+  private run(...args: string[]): void {
+    execFileSync(OPENSSL, args, { cwd: this.dir, stdio: 'pipe' });
+  }
+
+  path(file: string): string {
+    return join(this.dir, file);
+  }
+
+  read(file: string): Buffer {
+    return readFileSync(this.path(file));
+  }
+
+  ca(name: string): void {
+    this.run(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+    );
+  }
+
+  /** A leaf certificate signed by `ca`: a server one for IP 127.0.0.1, or a client one. */
+  leaf(file: string, cn: string, ca: string, kind: 'server' | 'client'): void {
+    const ext = kind === 'server' ? 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' : 'extendedKeyUsage=clientAuth\n';
+    writeFileSync(this.path(`${file}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n${ext}`);
+    this.run(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      `/CN=${cn}`,
+      '-keyout',
+      `${file}.key`,
+      '-out',
+      `${file}.csr`,
+    );
+    this.run(
+      'x509',
+      '-req',
+      '-in',
+      `${file}.csr`,
+      '-CA',
+      `${ca}.crt`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-out',
+      `${file}.crt`,
+      '-extfile',
+      `${file}.ext`,
+    );
+  }
+
+  fingerprint(file: string): string {
+    return new X509Certificate(this.read(file)).fingerprint256;
+  }
+
+  remove(): void {
+    removeDir(this.dir);
+  }
+}
+
+/** The SHA-256 fingerprint of the certificate a TLS port serves now (a new connection). */
+function servedFingerprint(port: number, ca: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
+      const fp = s.getPeerCertificate().fingerprint256;
+      s.destroy();
+      resolve(fp);
+    });
+    s.on('error', reject);
+  });
+}
+
+function httpsGetText(url: string, opts: { ca: Buffer }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { ca: opts.ca, timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<ClientError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err, String(err)).to.be.instanceOf(ClientError);
+    expect((err as ClientError).code, (err as Error).message).to.equal(code);
+    return err as ClientError;
+  }
+  throw new Error(`expected ${code}, got success`);
+}
+
+describe('node: TLS on the client and admin ports', function () {
+  this.timeout(30_000);
+  const pki = new Pki();
+  let cluster: InProcessCluster;
+  const clients: SessionraftClient[] = [];
+  const client = (tls: ClientTlsOptions | undefined, endpoints = cluster.endpoints()): SessionraftClient => {
+    const c = createClient({ endpoints, clusterId: 'test', operationTimeoutMs: 5000, ...(tls !== undefined ? { tls } : {}) });
+    clients.push(c);
+    return c;
+  };
+  const clientPort = (): number => Number(cluster.hosts[0]!.clientEndpoint().split(':').pop());
+  const adminPort = (): number => cluster.hosts[0]!.address().adminPort;
+
+  before(async function () {
+    pki.ca('ca');
+    pki.ca('rogue-ca');
+    pki.leaf('server', 'node-1', 'ca', 'server');
+    pki.leaf('server2', 'node-1-rotated', 'ca', 'server');
+    pki.leaf('alice', 'alice', 'ca', 'client');
+    pki.leaf('mallory', 'mallory', 'rogue-ca', 'client');
+    // Copies the node reads (rotation overwrites them).
+    writeFileSync(pki.path('live.crt'), pki.read('server.crt'));
+    writeFileSync(pki.path('live.key'), pki.read('server.key'));
+    cluster = await startInProcessCluster(1, { clientTls: { certFile: pki.path('live.crt'), keyFile: pki.path('live.key'), reloadPollMs: 50 } });
+    await waitFor('a leader', () => cluster.leader(), 5000);
+  });
+
+  after(async function () {
+    for (const c of clients) await c.close();
+    await cluster?.stop();
+    pki.remove();
+  });
+
+  it('the library with TLS (trusting the CA) creates, appends and gets; by the tls option and by wss://', async function () {
+    const c = client({ ca: pki.read('ca.crt') });
+    const { id } = await c.createSession('orders');
+    await c.append(id, 'first');
+    const s = await c.get(id);
+    expect(s!.topic).to.equal('orders');
+    expect(s!.records.map((r) => Buffer.from(r).toString('utf8'))).to.deep.equal(['first']);
+
+    const byUrl = createClient({
+      endpoints: cluster.endpoints().map((e) => `wss://${e}`),
+      clusterId: 'test',
+      operationTimeoutMs: 5000,
+      tls: { ca: pki.read('ca.crt') },
+    });
+    clients.push(byUrl);
+    await byUrl.append(id, 'second');
+    expect((await byUrl.get(id))!.records).to.have.length(2);
+  });
+
+  it('a plain ws client against the TLS port fails with CLIENT_ERR_TLS', async function () {
+    const err = await expectCode(client(undefined).createSession('orders'), 'CLIENT_ERR_TLS');
+    expect(err.message).to.match(/requires TLS/);
+  });
+
+  it('a client trusting another CA fails with CLIENT_ERR_TLS and a hint', async function () {
+    const err = await expectCode(client({ ca: pki.read('rogue-ca.crt') }).createSession('orders'), 'CLIENT_ERR_TLS');
+    expect(err.message).to.match(/give the CA that signed the node's certificate/);
+  });
+
+  it('TLS 1.2 is refused by default (TLS 1.3 minimum)', async function () {
+    const outcome = await new Promise<string>((resolve) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: clientPort(), ca: pki.read('ca.crt'), servername: 'localhost', maxVersion: 'TLSv1.2' }, () => {
+        s.destroy();
+        resolve('connected');
+      });
+      s.on('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message));
+    });
+    expect(outcome).to.not.equal('connected');
+  });
+
+  it('rotating the certificate files: open clients keep working, new connections get the new certificate', async function () {
+    const ca = pki.read('ca.crt');
+    expect(await servedFingerprint(clientPort(), ca)).to.equal(pki.fingerprint('server.crt'));
+    const open = client({ ca });
+    const { id } = await open.createSession('rotation');
+    const connectionsBefore = (cluster.hosts[0] as unknown as { clientServer: { stats(): { connections: number } } }).clientServer.stats().connections;
+
+    // Write the new pair beside the live one, then move it in (a half-written pair is never read).
+    writeFileSync(pki.path('next.key'), pki.read('server2.key'));
+    writeFileSync(pki.path('next.crt'), pki.read('server2.crt'));
+    renameSync(pki.path('next.key'), pki.path('live.key'));
+    renameSync(pki.path('next.crt'), pki.path('live.crt'));
+    const rotated = pki.fingerprint('server2.crt');
+    await waitFor('the new certificate to be served', async () => (await servedFingerprint(clientPort(), ca)) === rotated, 5000);
+    expect(await servedFingerprint(adminPort(), ca), 'the admin port too').to.equal(rotated);
+
+    // The open client's connection is the same one and still works.
+    await open.append(id, 'after rotation');
+    expect((await open.get(id))!.records).to.have.length(1);
+    const stats = (cluster.hosts[0] as unknown as { clientServer: { stats(): { connections: number } } }).clientServer.stats();
+    expect(stats.connections).to.equal(connectionsBefore);
+    // A new client connects with the new certificate.
+    const fresh = client({ ca });
+    expect((await fresh.get(id))!.records).to.have.length(1);
+  });
+
+  it('the CLI connects with --ca-file (or SESSIONRAFT_CA_FILE), and fails with CLIENT_ERR_TLS without it', async function () {
+    const run = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        execFile(
+          process.execPath,
+          [binPath, 'client', '--endpoints', cluster.endpoints().join(','), '--timeout-ms', '5000', '-o', 'json', ...args],
+          { timeout: 15_000, env: { ...process.env, ...env } },
+          (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? -1), stdout, stderr }),
+        );
+      });
+    const created = await run(['--ca-file', pki.path('ca.crt'), 'create', 'cli']);
+    expect(created.code, created.stderr).to.equal(0);
+    const id = (JSON.parse(created.stdout) as { id: string }).id;
+    const got = await run(['get', id], { SESSIONRAFT_CA_FILE: pki.path('ca.crt') });
+    expect(got.code, got.stderr).to.equal(0);
+    expect(JSON.parse(got.stdout)).to.include({ topic: 'cli' });
+    const plain = await run(['get', id]);
+    expect(plain.code).to.equal(1);
+    expect(JSON.parse(plain.stderr)).to.include({ error: 'CLIENT_ERR_TLS' });
+  });
+
+  it('the admin port over HTTPS answers /healthz; plain HTTP gets 426', async function () {
+    const r = await httpsGetText(`https://127.0.0.1:${adminPort()}/healthz`, { ca: pki.read('ca.crt') });
+    expect(r.status).to.equal(200);
+    expect(JSON.parse(r.body).ok).to.equal(true);
+    const plain = await httpGet(`http://127.0.0.1:${adminPort()}/healthz`);
+    expect(plain.status).to.equal(426);
+    expect(plain.body).to.match(/requires TLS/);
+  });
+
+  describe('with a client CA (--client-ca-file)', function () {
+    let mtls: InProcessCluster;
+
+    before(async function () {
+      mtls = await startInProcessCluster(1, {
+        clientTls: { certFile: pki.path('server.crt'), keyFile: pki.path('server.key'), clientCaFile: pki.path('ca.crt') },
+      });
+      await waitFor('a leader', () => mtls.leader(), 5000);
+    });
+
+    after(async function () {
+      await mtls?.stop();
+    });
+
+    it("a client certificate from the CA connects and its CN is recorded as the connection's user", async function () {
+      const c = client({ ca: pki.read('ca.crt'), cert: pki.read('alice.crt'), key: pki.read('alice.key') }, mtls.endpoints());
+      const { id } = await c.createSession('mtls');
+      expect(await c.get(id)).to.not.equal(null);
+      const stats = (mtls.hosts[0] as unknown as { clientServer: { stats(): { users: readonly string[] } } }).clientServer.stats();
+      expect(stats.users).to.deep.equal(['alice']);
+    });
+
+    it('no client certificate, or one from another CA, fails with CLIENT_ERR_TLS', async function () {
+      await expectCode(client({ ca: pki.read('ca.crt') }, mtls.endpoints()).createSession('mtls'), 'CLIENT_ERR_TLS');
+      await expectCode(
+        client({ ca: pki.read('ca.crt'), cert: pki.read('mallory.crt'), key: pki.read('mallory.key') }, mtls.endpoints()).createSession('mtls'),
+        'CLIENT_ERR_TLS',
+      );
+    });
+  });
+
+  describe('refusing to listen beyond loopback without TLS', function () {
+    const base = { id: 'n1', dataDir: 'd', clusterSecretFile: 'secret' };
+
+    it('the configuration refuses a non-loopback host without TLS unless insecure; TLS makes it fine', function () {
+      const nodes = parseNodesSpec('n1=0.0.0.0:7001:7101:7201');
+      expect(() => resolveHostConfig({ ...base, nodes })).to.throw(
+        ConfigError,
+        /not loopback and the client and admin ports have no TLS.*--client-tls-cert.*--insecure/,
+      );
+      expect(resolveHostConfig({ ...base, nodes, insecure: true }).insecure).to.equal(true);
+      expect(resolveHostConfig({ ...base, nodes, clientTls: { certFile: 'c', keyFile: 'k' } }).clientTls).to.deep.equal({ certFile: 'c', keyFile: 'k' });
+      expect(() => resolveHostConfig({ ...base, nodes: parseNodesSpec('n1=127.0.0.1:1:2:3'), tlsMinVersion: 'TLSv1.1' })).to.throw(
+        ConfigError,
+        /tlsMinVersion/,
+      );
+      expect(resolveHostConfig({ ...base, nodes: parseNodesSpec('n1=127.0.0.1:1:2:3'), tlsMinVersion: '1.2' }).tlsMinVersion).to.equal('TLSv1.2');
+    });
+
+    it('the admin port refuses 0.0.0.0 without TLS (NODE_ERR_INSECURE_LISTEN) and serves it with TLS', async function () {
+      const opts = {
+        host: '0.0.0.0',
+        port: 0,
+        metrics: async () => ({ contentType: 'text/plain', body: '' }),
+        status: () => ({}),
+        health: () => ({ ok: true }),
+      };
+      expect(() => new AdminHttp(opts).listen()).to.throw(/NODE_ERR_INSECURE_LISTEN/);
+      const tls = new TlsFiles({ certFile: pki.path('server.crt'), keyFile: pki.path('server.key') });
+      const admin = new AdminHttp({ ...opts, tls });
+      const { port } = await admin.listen();
+      try {
+        const r = await httpsGetText(`https://127.0.0.1:${port}/healthz`, { ca: pki.read('ca.crt') });
+        expect(r.status).to.equal(200);
+      } finally {
+        await new Promise<void>((r) => admin.close(r));
+      }
+    });
+
+    it('`sessionraft node` on 0.0.0.0 without TLS exits at startup with a clear error', async function () {
+      const dir = tempDir('insecure-listen');
+      try {
+        const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          execFile(
+            process.execPath,
+            [
+              binPath,
+              'node',
+              '--id',
+              'n1',
+              '--nodes',
+              'n1=0.0.0.0:7001:7101:7201',
+              '--data-dir',
+              join(dir, 'n1'),
+              '--cluster-secret-file',
+              clusterSecretFile(dir),
+            ],
+            { timeout: 10_000 },
+            (err, _stdout, stderr) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? null), stderr }),
+          );
+        });
+        expect(out.code).to.equal(2);
+        expect(out.stderr).to.match(/0\.0\.0\.0 is not loopback and the client and admin ports have no TLS/);
+      } finally {
+        removeDir(dir);
+      }
+    });
+  });
+});
