@@ -13,6 +13,8 @@ import { ProposalError } from '../raft/proposals.js';
 import type { RangeSyncStore } from '../raft/rangeSync.js';
 import { RaftNode, type NodeHooks, type NodeOptions, type NodeStatus } from '../raft/raftNode.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
+import { Dispatcher, type GroupDelivery } from './dispatcher.js';
+import type { GroupCounts } from './consumerGroups.js';
 import { Planner, type PlanOutcome, type Proposed } from './planner.js';
 import { ReplayScheduler } from './scheduler.js';
 import type { SessionsStore } from './store.js';
@@ -48,6 +50,11 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
    */
   readonly drawSecret?: () => Uint8Array;
 }
+
+/** Consumer group defaults (issue 16): redelivery after 30 s unacknowledged, 5 deliveries, 100 unacknowledged per consumer. */
+const GROUP_DEFAULTS = { ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 100 } as const;
+
+type GroupCallback = (err: { readonly code: string; readonly message: string } | null, result?: CommandResult) => void;
 
 interface Pending {
   readonly cb: CommandCallback;
@@ -112,6 +119,8 @@ export class SessionNode {
   readonly store: SessionsStore;
   readonly planner: Planner;
   readonly scheduler: ReplayScheduler;
+  /** Consumer groups' deliveries, redeliveries and dead letters (issue 16); active on the leader. */
+  readonly dispatcher: Dispatcher;
   /** Planted bug 'stale-read' (fault harness only): reads skip ReadIndex. */
   private readonly staleReads: boolean;
   private readonly drawSecret: () => Uint8Array;
@@ -130,6 +139,12 @@ export class SessionNode {
       onOutcome: (context, outcome) => this.onDeferredOutcome(context, outcome),
     });
     this.scheduler = new ReplayScheduler({ store, planner: this.planner, clock: opts.clock });
+    this.dispatcher = new Dispatcher({
+      store,
+      clock: opts.clock,
+      isLeader: () => this.planner.isLeader && !this.raft.isStopped(),
+      submit: (cmd, cb) => this.submitInternal(cmd, cb),
+    });
     const rangeSync: RangeSyncStore = {
       missingRanges: (manifest) => store.missingRanges(manifest).map((r) => ({ name: r.name, start: r.start, end: r.end, hash: r.hash })),
       readRange: (r) => {
@@ -152,6 +167,7 @@ export class SessionNode {
         ...(opts.hooks?.onPeerRejected !== undefined ? { onPeerRejected: opts.hooks.onPeerRejected } : {}),
         onLeadershipChanged: (isLeader) => {
           this.scheduler.reset();
+          this.dispatcher.reset(isLeader);
           if (isLeader) {
             const log = this.raft.log;
             const from = Math.max(store.appliedIndex + 1, log.firstIndex());
@@ -179,6 +195,7 @@ export class SessionNode {
     if (this.planner.isLeader && !this.raft.isStopped()) {
       this.planner.retry();
       this.scheduler.tick();
+      this.dispatcher.tick();
     }
   }
 
@@ -276,6 +293,74 @@ export class SessionNode {
   stop(): void {
     this.raft.stop();
     this.planner.stepDown();
+    this.dispatcher.reset(false);
+  }
+
+  // ---- consumer groups (issue 16) -----------------------------------------------------------
+
+  /** GroupCreate on the leader: the result's value is the group's ID. */
+  createGroup(topic: string, name: string, opts: { ackWaitMs?: number; maxDeliveries?: number; maxAckPending?: number }, cb: CommandCallback): void {
+    if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    this.submitInternal(
+      {
+        kind: CommandKind.groupCreate,
+        topic,
+        name,
+        ackWaitMs: opts.ackWaitMs ?? GROUP_DEFAULTS.ackWaitMs,
+        maxDeliveries: opts.maxDeliveries ?? GROUP_DEFAULTS.maxDeliveries,
+        maxAckPending: opts.maxAckPending ?? GROUP_DEFAULTS.maxAckPending,
+      },
+      cb,
+    );
+  }
+
+  /** GroupDelete by topic and name (the leader resolves the name to the group's ID). */
+  deleteGroup(topic: string, name: string, cb: CommandCallback): void {
+    if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    const g = this.store.groupByName(topic, name);
+    if (g === undefined) return cb(null, { ok: false, code: ResultCode.groupUnknown, value: null });
+    this.submitInternal({ kind: CommandKind.groupDelete, group: this.store.groupCounts(g).id }, cb);
+  }
+
+  /** Every group with its ready / in flight / redelivered / dead-lettered counts (this node's applied state). */
+  groups(): GroupCounts[] {
+    return [...this.store.consumerGroups()].map((g) => this.store.groupCounts(g));
+  }
+
+  /**
+   * Attach a consumer of `group` on `topic` (leader only). Deliveries arrive through `onDelivery`;
+   * answer each with `ack` or `nack`. `name` identifies the consumer across reconnections: what was
+   * in flight to a name is redelivered at once when a consumer of that name attaches again.
+   */
+  consume(
+    topic: string,
+    group: string,
+    name: string,
+    onDelivery: (d: GroupDelivery) => void,
+    opts: { maxAckPending?: number; onEnd?: (code: string, message: string) => void } = {},
+  ): { close(): void; ack(d: GroupDelivery, cb?: GroupCallback): void; nack(d: GroupDelivery, delayMs?: number, cb?: GroupCallback): void } {
+    if (!this.planner.isLeader) throw new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader);
+    const g = this.store.groupByName(topic, group);
+    if (g === undefined) throw new RequestError(ResultCode.groupUnknown, `no group ${group} on topic ${topic}`);
+    const h = this.dispatcher.attach(g, name, onDelivery, opts);
+    return {
+      close: () => h.close(),
+      ack: (d, cb) => this.dispatcher.ack(d.group, d.restoreId, d.delivery, cb),
+      nack: (d, delayMs = 0, cb) => this.dispatcher.nack(d.group, d.restoreId, d.delivery, delayMs, cb),
+    };
+  }
+
+  /** A command the node itself proposes (groups, acks): through the planner, on the leader. */
+  private submitInternal(cmd: Command, cb?: (err: RequestError | null, result?: CommandResult) => void): void {
+    if (!this.planner.isLeader) {
+      cb?.(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+      return;
+    }
+    try {
+      this.planner.submit(cmd, { cb: cb ?? (() => {}) } satisfies Pending);
+    } catch (err) {
+      cb?.(toRequestError(err as Error));
+    }
   }
 
   private proposeBatch(batch: readonly Proposed[]): void {
