@@ -99,8 +99,8 @@ describe('chaos: a short campaign over real processes (every fault once)', funct
     it(`3 nodes: ${fault.name} (${fault.description})`, async () => {
       const r = await check(fault, 3);
       // Evidence that the fault took effect.
-      if (fault.name === 'torn-tail') expect(r.evidence.tornTailsCut, 'torn tails cut at recovery').to.be.at.least(1);
-      if (fault.name === 'bit-flip') expect(r.evidence.corruptionFound, 'corruption found at recovery').to.be.at.least(1);
+      if (fault.name === 'torn-tail') expect(r.evidence.tornTailsCut, `torn tails cut at recovery (${r.timeline.join('; ')})`).to.be.at.least(1);
+      if (fault.name === 'bit-flip') expect(r.evidence.corruptionFound, `corruption found at recovery (${r.timeline.join('; ')})`).to.be.at.least(1);
       if (fault.name === 'loss') expect(r.network?.dropped, 'messages dropped').to.be.greaterThan(0);
       if (/isolate|minority|one-way/.test(fault.name)) expectLinksCut(r);
       if (fault.name.startsWith('kill') || fault.name === 'torn-tail' || fault.name === 'bit-flip' || fault.name === 'clock-skew') {

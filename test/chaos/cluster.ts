@@ -369,6 +369,13 @@ export class ChaosCluster {
     }
   }
 
+  /** Whether the newest WAL segment of a node (running or not) holds a whole record to tear now. */
+  hasTearableTail(id: string): boolean {
+    const files = this.walFiles(id);
+    const last = files[files.length - 1];
+    return last !== undefined && lastRecord(readFileSync(last)) !== null;
+  }
+
   /**
    * A torn tail on the last WAL segment of a stopped node: either the last record cut short (as if
    * its write never completed), or a copy of the start of the last record appended (a header with
@@ -381,18 +388,9 @@ export class ChaosCluster {
     const last = files[files.length - 1];
     if (last === undefined) return null;
     const bytes = readFileSync(last);
-    // Walk the records (16-byte header: crc u32, payloadBytes u32 LE, type, 3 zero, payloadCrc).
-    let at = 0;
-    let lastStart = -1;
-    let lastLen = 0;
-    while (at + 16 <= bytes.length) {
-      const len = 16 + bytes.readUInt32LE(at + 4);
-      if (at + len > bytes.length) break;
-      lastStart = at;
-      lastLen = len;
-      at += len;
-    }
-    if (lastStart <= 0 || lastLen <= 17) return null; // only the segment header: nothing to tear
+    const found = lastRecord(bytes);
+    if (found === null) return null; // only the segment header: nothing to tear
+    const { lastStart, lastLen } = found;
     if (random() < 0.5) {
       const cutAt = lastStart + 1 + Math.floor(random() * (lastLen - 1));
       truncateSync(last, cutAt);
@@ -556,4 +554,22 @@ export class ChaosCluster {
     await Promise.all([...this.proxies.values()].map((p) => p.close()));
     removeDir(this.dir);
   }
+}
+
+/**
+ * The last whole record of a WAL segment's bytes (16-byte header: crc u32, payloadBytes u32 LE, type,
+ * 3 zero, payloadCrc), or null when the segment holds only its header.
+ */
+function lastRecord(bytes: Buffer): { lastStart: number; lastLen: number } | null {
+  let at = 0;
+  let lastStart = -1;
+  let lastLen = 0;
+  while (at + 16 <= bytes.length) {
+    const len = 16 + bytes.readUInt32LE(at + 4);
+    if (at + len > bytes.length) break;
+    lastStart = at;
+    lastLen = len;
+    at += len;
+  }
+  return lastStart <= 0 || lastLen <= 17 ? null : { lastStart, lastLen };
 }

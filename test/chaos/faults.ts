@@ -458,16 +458,25 @@ export const faults: readonly Fault[] = [
     nodesMin: 3,
     async run(ctx) {
       for (let k = 0; k < ctx.rounds && !ctx.aborted(); k++) {
-        const l = await leaderOrAny(ctx);
-        // A follower whose last segment holds entries (one just restarted may have none yet).
-        for (const id of shuffle(ctx.cluster.live().filter((o) => o !== l), ctx.random)) {
-          await ctx.cluster.kill(id, 'SIGKILL');
-          const what = ctx.cluster.tearTail(id, ctx.random);
-          ctx.log(`kill -9 ${id}; ${what ?? 'nothing to tear in its last segment'}`);
-          ctx.cluster.restart(id);
-          ctx.log(`restart ${id}`);
-          if (what !== null) break;
+        // Every round tears a tail: the evidence check (a torn tail cut at recovery) must not depend on
+        // a race. A follower whose newest segment holds a whole record is chosen (one that just rolled
+        // to a fresh segment holds none); the workload keeps writing, so one soon does (bounded tries).
+        let torn = false;
+        for (let attempt = 0; attempt < 20 && !torn && !ctx.aborted(); attempt++) {
+          const l = await leaderOrAny(ctx);
+          for (const id of shuffle(ctx.cluster.live().filter((o) => o !== l), ctx.random)) {
+            if (!ctx.cluster.hasTearableTail(id)) continue;
+            await ctx.cluster.kill(id, 'SIGKILL');
+            const what = ctx.cluster.tearTail(id, ctx.random);
+            ctx.log(`kill -9 ${id}; ${what ?? 'nothing to tear in its last segment'}`);
+            ctx.cluster.restart(id);
+            ctx.log(`restart ${id}`);
+            torn = what !== null;
+            break;
+          }
+          if (!torn) await ctx.hold(ctx.electionMs);
         }
+        if (!torn) ctx.log('no follower had a record to tear in 20 tries');
         await ctx.hold(4 * ctx.electionMs);
       }
     },
