@@ -94,3 +94,85 @@ export type RaftEffect =
 export interface EffectSink {
   push(effect: RaftEffect): void;
 }
+
+/**
+ * The effects of one step, or of every step since they were last executed, by kind, each kind in
+ * the order the machine produced it. The node actor executes a Ready in the order persist
+ * (`installSnapshot`, then the `persist` writes) → proposal answers → send (`sends` released at
+ * once or held until durable, then `sendSnapshot`) → apply (`apply`, then `readReady`); the
+ * machine harness asserts on one per step. `collect` is the one place effects are sorted.
+ */
+export class Ready {
+  readonly persist: PersistParams[] = [];
+  readonly sends: SendParams[] = [];
+  readonly apply: ApplyParams[] = [];
+  readonly proposalAccepted: ProposalAcceptedParams[] = [];
+  readonly proposalRefused: RefusedParams[] = [];
+  readonly readReady: ReadReadyParams[] = [];
+  readonly readRefused: RefusedParams[] = [];
+  readonly sendSnapshot: SendSnapshotParams[] = [];
+  readonly snapshotChunk: SnapshotChunkParams[] = [];
+  readonly installSnapshot: InstallSnapshotParams[] = [];
+
+  /** Add one action of a step (as enqueued, or as `transition()` returns it); false when it is not an effect. */
+  collect(action: { readonly type: string; readonly params?: unknown }): boolean {
+    const effect = action as RaftEffect;
+    switch (effect.type) {
+      case 'persist':
+        this.persist.push(effect.params);
+        return true;
+      case 'send':
+        this.sends.push(effect.params);
+        return true;
+      case 'apply':
+        this.apply.push(effect.params);
+        return true;
+      case 'proposalAccepted':
+        this.proposalAccepted.push(effect.params);
+        return true;
+      case 'proposalRefused':
+        this.proposalRefused.push(effect.params);
+        return true;
+      case 'readReady':
+        this.readReady.push(effect.params);
+        return true;
+      case 'readRefused':
+        this.readRefused.push(effect.params);
+        return true;
+      case 'sendSnapshot':
+        this.sendSnapshot.push(effect.params);
+        return true;
+      case 'snapshotChunk':
+        this.snapshotChunk.push(effect.params);
+        return true;
+      case 'installSnapshot':
+        this.installSnapshot.push(effect.params);
+        return true;
+      default:
+        return false;
+    }
+  }
+}
+
+type EffectActions = { readonly [T in RaftEffect['type']]: (args: unknown, params: Extract<RaftEffect, { type: T }>['params']) => void };
+
+/** Implementations of the effect actions that collect each effect into `ready` (for `machine.provide`). */
+export function collectInto(ready: Ready): EffectActions {
+  const to =
+    <T extends RaftEffect['type']>(type: T) =>
+    (_: unknown, params: Extract<RaftEffect, { type: T }>['params']): void => {
+      ready.collect({ type, params });
+    };
+  return {
+    persist: to('persist'),
+    send: to('send'),
+    apply: to('apply'),
+    proposalAccepted: to('proposalAccepted'),
+    proposalRefused: to('proposalRefused'),
+    readReady: to('readReady'),
+    readRefused: to('readRefused'),
+    sendSnapshot: to('sendSnapshot'),
+    snapshotChunk: to('snapshotChunk'),
+    installSnapshot: to('installSnapshot'),
+  };
+}

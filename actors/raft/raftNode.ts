@@ -10,17 +10,7 @@ import { assert } from '../../machines/assert.js';
 import { validateRaftConfig, type RaftConfig } from '../../machines/config.js';
 import type { PlantedBug, RaftCore, RaftInput } from '../../machines/core.js';
 import { createRaftCore, isMember, membershipAt } from '../../machines/core.js';
-import type {
-  ApplyParams,
-  InstallSnapshotParams,
-  PersistParams,
-  ProposalAcceptedParams,
-  ReadReadyParams,
-  RefusedParams,
-  SendParams,
-  SendSnapshotParams,
-  SnapshotChunkParams,
-} from '../../machines/effects.js';
+import { collectInto, Ready, type PersistParams, type SendSnapshotParams, type SnapshotChunkParams } from '../../machines/effects.js';
 import type { Proposal, RaftEvent } from '../../machines/events.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { RaftLog } from '../../machines/raftLog.js';
@@ -140,6 +130,24 @@ export interface NodeStatus {
   readonly progress: Record<NodeId, { match: number; next: number; state: string; recentActive: boolean }>;
 }
 
+/** One log write for a step's persists, in order: a truncation drops the entries queued at or after it. */
+function logWrite(persists: readonly PersistParams[]): LogWrite {
+  const entries: Entry[] = [];
+  let truncateFrom: number | undefined;
+  let hardState: HardState | undefined;
+  for (const p of persists) {
+    if (p.truncateFrom !== undefined) {
+      truncateFrom = truncateFrom === undefined ? p.truncateFrom : Math.min(truncateFrom, p.truncateFrom);
+      let keep = entries.length;
+      while (keep > 0 && entries[keep - 1]!.index >= p.truncateFrom) keep--;
+      entries.length = keep;
+    }
+    for (const e of p.entries) entries.push(e);
+    if (p.hardState !== undefined) hardState = p.hardState;
+  }
+  return { entries, ...(truncateFrom !== undefined ? { truncateFrom } : {}), ...(hardState !== undefined ? { hardState } : {}) };
+}
+
 export class RaftNode {
   readonly id: NodeId;
   readonly log: RaftLog;
@@ -148,18 +156,9 @@ export class RaftNode {
   private readonly actor: Actor<RaftMachine>;
   private readonly opts: NodeOptions;
 
-  // Effects of the events since the last flush, in the order they were produced.
-  private write: { truncateFrom?: number; entries: Entry[]; hardState?: HardState } | null = null;
-  private readonly sendNow: RaftMessage[] = [];
-  private readonly sendAfterDurable: RaftMessage[] = [];
+  /** Effects of the events since the last flush, by kind, in the order they were produced. */
+  private readonly ready = new Ready();
   private applyTo = 0;
-  private readonly readsReady: ReadReadyParams[] = [];
-  private readonly snapshotsToSend: SendSnapshotParams[] = [];
-  private readonly chunksIn: SnapshotChunkParams[] = [];
-  private install: InstallSnapshotParams | null = null;
-  private readonly acceptedRanges: ProposalAcceptedParams[] = [];
-  private readonly refusals: RefusedParams[] = [];
-  private readonly readRefusals: RefusedParams[] = [];
   private wasLeader = false;
   private lastMembership: Membership | null = null;
   private leaderTerm = 0;
@@ -232,24 +231,15 @@ export class RaftNode {
     this.termUnknownMarked = rec.termUnknown === true;
     this.sender = new SnapshotSender(this.id, opts.snapshotTransfer, (m) => opts.transport.send(m.to, m));
     this.receiver = new SnapshotReceiver(this.id, opts.snapshotTransfer);
+    const collect = collectInto(this.ready);
     this.machine = createRaftMachine(this.core).provide({
       actions: {
-        persist: (_, p: PersistParams) => this.onPersist(p),
-        send: (_, p: SendParams) => (p.afterDurable ? this.sendAfterDurable : this.sendNow).push(p.message),
-        apply: (_, p: ApplyParams) => {
-          this.applyTo = Math.max(this.applyTo, p.toIndex);
-        },
-        proposalAccepted: (_, p: ProposalAcceptedParams) => {
+        ...collect,
+        // Tracked at once, not at the flush: whatever answers proposals before then (a snapshot
+        // install skipping them, a stop failing them) must find it.
+        proposalAccepted: (args, p) => {
           this.proposals.accept(p.tag, p.firstIndex, p.lastIndex, p.term);
-          this.acceptedRanges.push(p);
-        },
-        proposalRefused: (_, p: RefusedParams) => this.refusals.push(p),
-        readReady: (_, p: ReadReadyParams) => this.readsReady.push(p),
-        readRefused: (_, p: RefusedParams) => this.readRefusals.push(p),
-        sendSnapshot: (_, p: SendSnapshotParams) => this.snapshotsToSend.push(p),
-        snapshotChunk: (_, p: SnapshotChunkParams) => this.chunksIn.push(p),
-        installSnapshot: (_, p: InstallSnapshotParams) => {
-          this.install = p;
+          collect.proposalAccepted(args, p);
         },
       },
     }) as RaftMachine;
@@ -529,22 +519,18 @@ export class RaftNode {
       this.readBatch = null;
       this.step({ type: 'client.read', ctx });
     }
+    const ready = this.ready;
     // Snapshot chunks and a completed snapshot come back into Raft as events.
-    for (let k = 0; k < this.chunksIn.length; k++) this.receiveChunk(this.chunksIn[k]!);
-    this.chunksIn.length = 0;
+    for (let k = 0; k < ready.snapshotChunk.length; k++) this.receiveChunk(ready.snapshotChunk[k]!);
+    ready.snapshotChunk.length = 0;
 
     // 1. Persist (the follower's snapshot first: everything after it builds on it).
-    const install = this.install;
-    this.install = null;
+    const install = ready.installSnapshot.length > 0 ? ready.installSnapshot[ready.installSnapshot.length - 1]! : null;
+    ready.installSnapshot.length = 0;
     if (install !== null) this.installSnapshot(install.meta);
-    if (this.write !== null) {
-      const w = this.write;
-      this.write = null;
-      const lw: LogWrite = {
-        entries: w.entries,
-        ...(w.truncateFrom !== undefined ? { truncateFrom: w.truncateFrom } : {}),
-        ...(w.hardState !== undefined ? { hardState: w.hardState } : {}),
-      };
+    if (ready.persist.length > 0) {
+      const lw = logWrite(ready.persist);
+      ready.persist.length = 0;
       this.writing = true;
       let seq: number;
       try {
@@ -565,17 +551,17 @@ export class RaftNode {
     }
     // Proposals: tell the host what the leader appended, and refuse what was refused (with
     // everything queued behind it, so that accepted proposals never skip over a refused one).
-    if (this.acceptedRanges.length > 0) {
+    if (ready.proposalAccepted.length > 0) {
       const hook = this.opts.hooks?.onLeaderAppended;
-      for (const a of this.acceptedRanges) {
+      for (const a of ready.proposalAccepted) {
         if (hook && this.wasLeader && this.leaderTerm === a.term && a.lastIndex <= this.log.lastIndex() && this.log.term(a.lastIndex) === a.term) {
           hook(this.log.range(a.firstIndex, a.lastIndex));
         }
       }
-      this.acceptedRanges.length = 0;
+      ready.proposalAccepted.length = 0;
     }
-    if (this.refusals.length > 0) {
-      const refusals = this.refusals.splice(0);
+    if (ready.proposalRefused.length > 0) {
+      const refusals = ready.proposalRefused.splice(0);
       for (const r of refusals) this.proposals.refuse(r.tag, new ProposalError(r.code, r.leader, r.detail, r.membershipCode));
       // (Proposals may have been queued by callbacks during this flush.)
       const queued = this.proposalBatch as { callbacks: ProposalCallback[] } | null;
@@ -586,47 +572,40 @@ export class RaftNode {
       }
       this.opts.hooks?.onProposalsRefused?.();
     }
-    if (this.readRefusals.length > 0) {
-      for (const r of this.readRefusals.splice(0)) this.refuseReads(r.tag, new ProposalError(r.code, r.leader));
+    if (ready.readRefused.length > 0) {
+      for (const r of ready.readRefused.splice(0)) this.refuseReads(r.tag, new ProposalError(r.code, r.leader));
     }
     // 2. Send: at once, or after every write issued so far is durable.
     const transport = this.opts.transport;
-    for (let k = 0; k < this.sendNow.length; k++) transport.send(this.sendNow[k]!.to, this.sendNow[k]!);
-    this.sendNow.length = 0;
-    if (this.sendAfterDurable.length > 0) {
+    const sends = ready.sends;
+    if (sends.length > 0) {
+      for (let k = 0; k < sends.length; k++) if (!sends[k]!.afterDurable) transport.send(sends[k]!.message.to, sends[k]!.message);
       const last = this.pendingWrites[this.pendingWrites.length - 1];
-      if (last === undefined) for (const m of this.sendAfterDurable) transport.send(m.to, m);
-      else for (const m of this.sendAfterDurable) last.held.push(m);
-      this.sendAfterDurable.length = 0;
+      for (const s of sends) {
+        if (!s.afterDurable) continue;
+        if (last === undefined) transport.send(s.message.to, s.message);
+        else last.held.push(s.message);
+      }
+      sends.length = 0;
     }
-    for (const s of this.snapshotsToSend) this.startSnapshotStream(s);
-    this.snapshotsToSend.length = 0;
+    for (const s of ready.sendSnapshot) this.startSnapshotStream(s);
+    ready.sendSnapshot.length = 0;
     // 3. Apply.
+    for (const a of ready.apply) this.applyTo = Math.max(this.applyTo, a.toIndex);
+    ready.apply.length = 0;
     if (this.applyTo > this.appliedIndex) this.applyThrough(this.applyTo);
-    if (this.readsReady.length > 0) {
-      for (const r of this.readsReady) {
+    if (ready.readReady.length > 0) {
+      for (const r of ready.readReady) {
         const cbs = this.readsByCtx.get(r.ctx);
         if (cbs === undefined) continue;
         this.readsByCtx.delete(r.ctx);
         this.readsWaitingApply.push({ index: r.index, callbacks: cbs });
       }
-      this.readsReady.length = 0;
+      ready.readReady.length = 0;
     }
     this.serveReads();
     this.maybeSnapshot();
     this.opts.onStep?.(this);
-  }
-
-  private onPersist(p: PersistParams): void {
-    const w = (this.write ??= { entries: [] });
-    if (p.truncateFrom !== undefined) {
-      w.truncateFrom = w.truncateFrom === undefined ? p.truncateFrom : Math.min(w.truncateFrom, p.truncateFrom);
-      let keep = w.entries.length;
-      while (keep > 0 && w.entries[keep - 1]!.index >= p.truncateFrom) keep--;
-      w.entries.length = keep;
-    }
-    for (const e of p.entries) w.entries.push(e);
-    if (p.hardState !== undefined) w.hardState = p.hardState;
   }
 
   private onDurable(seq: number): void {

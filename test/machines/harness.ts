@@ -10,17 +10,7 @@
 import { initialTransition, transition } from 'xstate';
 import { defaultRaftConfig, type RaftConfig } from '../../machines/config.js';
 import { createRaftCore, type PlantedBug, type RaftContext, type RaftCore, type RaftInput } from '../../machines/core.js';
-import type {
-  ApplyParams,
-  InstallSnapshotParams,
-  PersistParams,
-  ProposalAcceptedParams,
-  ReadReadyParams,
-  RefusedParams,
-  SendParams,
-  SendSnapshotParams,
-  SnapshotChunkParams,
-} from '../../machines/effects.js';
+import { Ready, type PersistParams } from '../../machines/effects.js';
 import type { Proposal, RaftEvent } from '../../machines/events.js';
 import { RaftLog } from '../../machines/raftLog.js';
 import { createRaftMachine, type RaftMachine } from '../../machines/raftMachine.js';
@@ -52,59 +42,18 @@ export interface RawAction {
   readonly info?: unknown;
 }
 
-/** The effects of one step, by type, in the order the machine produced them. */
-export class Effects {
+/**
+ * The effects of one step: the `Ready` the node actor would execute (machines/effects.ts, sorted by
+ * its one collector), plus every action in order and the actions that are not effects.
+ */
+export class Effects extends Ready {
   readonly all: RawAction[] = [];
-  readonly persist: PersistParams[] = [];
-  readonly sends: SendParams[] = [];
-  readonly apply: ApplyParams[] = [];
-  readonly proposalAccepted: ProposalAcceptedParams[] = [];
-  readonly proposalRefused: RefusedParams[] = [];
-  readonly readReady: ReadReadyParams[] = [];
-  readonly readRefused: RefusedParams[] = [];
-  readonly sendSnapshot: SendSnapshotParams[] = [];
-  readonly snapshotChunk: SnapshotChunkParams[] = [];
-  readonly installSnapshot: InstallSnapshotParams[] = [];
   /** Actions that are not effects (e.g. the `twoLeadersInOneTerm` invariant), unexecuted, with exec. */
   readonly other: RawAction[] = [];
 
   add(action: RawAction): void {
-    const params = action.params;
     this.all.push(action);
-    switch (action.type) {
-      case 'persist':
-        this.persist.push(params as PersistParams);
-        break;
-      case 'send':
-        this.sends.push(params as SendParams);
-        break;
-      case 'apply':
-        this.apply.push(params as ApplyParams);
-        break;
-      case 'proposalAccepted':
-        this.proposalAccepted.push(params as ProposalAcceptedParams);
-        break;
-      case 'proposalRefused':
-        this.proposalRefused.push(params as RefusedParams);
-        break;
-      case 'readReady':
-        this.readReady.push(params as ReadReadyParams);
-        break;
-      case 'readRefused':
-        this.readRefused.push(params as RefusedParams);
-        break;
-      case 'sendSnapshot':
-        this.sendSnapshot.push(params as SendSnapshotParams);
-        break;
-      case 'snapshotChunk':
-        this.snapshotChunk.push(params as SnapshotChunkParams);
-        break;
-      case 'installSnapshot':
-        this.installSnapshot.push(params as InstallSnapshotParams);
-        break;
-      default:
-        this.other.push(action);
-    }
+    if (!this.collect(action)) this.other.push(action);
   }
 
   merge(o: Effects): this {
