@@ -29,5 +29,34 @@ export function clientNodeOf(node: SessionNode): ClientNode {
     getSession: (id) => store.getSession(id),
     appliedIndex: () => store.appliedIndex,
     subscribe: (topic, onDelivery, opts) => store.subscribe(topic, onDelivery, opts),
+    createGroup: (topic, name, opts, cb) =>
+      node.createGroup(
+        topic,
+        name,
+        {
+          ...(opts.ackWaitMs > 0 ? { ackWaitMs: opts.ackWaitMs } : {}),
+          ...(opts.maxDeliveries > 0 ? { maxDeliveries: opts.maxDeliveries } : {}),
+          ...(opts.maxAckPending > 0 ? { maxAckPending: opts.maxAckPending } : {}),
+        },
+        cb,
+      ),
+    deleteGroup: (topic, name, cb) => node.deleteGroup(topic, name, cb),
+    groups: () => node.groups().map((g) => ({ ...g, id: Buffer.from(g.id).toString('hex') })),
+    consume: (topic, group, consumer, maxAckPending, onDelivery, onEnd, cb) => {
+      let c: ReturnType<SessionNode['consume']>;
+      try {
+        c = node.consume(topic, group, consumer, onDelivery, { ...(maxAckPending > 0 ? { maxAckPending } : {}), onEnd });
+      } catch (err) {
+        const e = err as { code?: string; message: string; leader?: string | null };
+        return cb({ code: e.code ?? 'INTERNAL', message: e.message, leader: e.leader ?? null });
+      }
+      const groupId = node.store.groupByName(topic, group);
+      const gid = groupId === undefined ? new Uint8Array(16) : node.store.groupCounts(groupId).id;
+      cb(null, {
+        close: () => c.close(),
+        ack: (restoreId, delivery, done) => c.ack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, done),
+        nack: (restoreId, delivery, delayMs, done) => c.nack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, delayMs, done),
+      });
+    },
   };
 }

@@ -46,6 +46,7 @@ import {
   parseUintReply,
   type CommandReply,
   type DeliveryFrame,
+  type GroupDeliveryFrame,
   type WireEnvelope,
 } from './protocol.js';
 
@@ -124,6 +125,45 @@ export interface SubscribeOptions {
   readonly onError?: (err: ClientError) => void;
 }
 
+/** A consumer group's delivery (issue 16). */
+export interface GroupMessage {
+  readonly topic: string;
+  readonly group: string;
+  readonly session: SessionId;
+  readonly records: Uint8Array[];
+  /** The SessionRestore's ID: the same on every delivery of this session; deduplicate by it for exactly once. */
+  readonly restoreId: string;
+  /** 1 for the first delivery to this group, then 2, 3, ... (redeliveries). */
+  readonly delivery: number;
+}
+
+export interface ConsumeOptions {
+  /** This consumer's name (1..64 bytes), the same across reconnections; default a random one. */
+  readonly consumer?: string;
+  /** At most this many unacknowledged deliveries to this consumer (default: the group's, 100). */
+  readonly maxAckPending?: number;
+  /** When the handler throws, the session is redelivered after this delay (default 0). */
+  readonly nackDelayMs?: number;
+  /** The consumer moved to another node (leader change, lost connection), or could not. */
+  readonly onError?: (err: ClientError) => void;
+}
+
+export interface ClientConsumer {
+  readonly topic: string;
+  readonly group: string;
+  readonly consumer: string;
+  close(): Promise<void>;
+}
+
+export interface GroupOptions {
+  /** Redelivered after this long unacknowledged (default 30 s). */
+  readonly ackWaitMs?: number;
+  /** Dead-lettered after this many deliveries (default 5). */
+  readonly maxDeliveries?: number;
+  /** Unacknowledged deliveries per consumer (default 100). */
+  readonly maxAckPending?: number;
+}
+
 export interface ClientSubscription {
   readonly topic: string;
   /** The endpoint it currently lives on. */
@@ -188,6 +228,11 @@ export interface SessionraftClient {
   /** One node's applied state of a session, without a read barrier (may be stale): for debugging and checks. */
   peek(id: SessionId | Uint8Array, opts: { endpoint: string }): Promise<SessionState | null>;
   subscribe(topic: string, handler: (d: Delivery) => void, opts?: SubscribeOptions): Promise<ClientSubscription>;
+  /** Consumer groups (issue 16): a handler's resolve acks, a throw nacks. */
+  consume(topic: string, group: string, handler: (m: GroupMessage) => unknown, opts?: ConsumeOptions): Promise<ClientConsumer>;
+  createGroup(topic: string, name: string, opts?: GroupOptions): Promise<CommandOutcome>;
+  deleteGroup(topic: string, name: string): Promise<void>;
+  groups(): Promise<Record<string, unknown>[]>;
   /** A node's status (its view of every node): of `endpoint`, or of whichever node answers. */
   status(opts?: { endpoint?: string; digest?: boolean }): Promise<unknown>;
   /** The configuration in force with each member's address and progress (from the leader). */
@@ -256,6 +301,17 @@ function ackedBelowSeq(reg: Registration): number {
   return reg.low;
 }
 
+interface ConsumerState {
+  readonly topic: string;
+  readonly group: string;
+  readonly consumer: string;
+  readonly handler: (m: GroupMessage) => unknown;
+  readonly opts: ConsumeOptions;
+  conn: Connection | null;
+  subId: number;
+  closed: boolean;
+}
+
 interface SubState {
   readonly topic: string;
   readonly handler: (d: Delivery) => void;
@@ -313,6 +369,7 @@ class Client implements SessionraftClient {
   private commandsInFlight = 0;
   private readonly commandWaiters: (() => void)[] = [];
   private readonly subs = new Set<SubState>();
+  private readonly consumers = new Set<ConsumerState>();
 
   constructor(opts: ClientOptions) {
     if (!Array.isArray(opts.endpoints) || opts.endpoints.length === 0) throw new ClientError(ClientErrorCode.badArgument, 'endpoints must list at least one host:port');
@@ -624,6 +681,104 @@ class Client implements SessionraftClient {
     };
   }
 
+  // ---- consumer groups (issue 16) ------------------------------------------------------------------
+
+  /** Create a consumer group on `topic` (leader); a group gets every session restored after it. */
+  async createGroup(topic: string, name: string, opts: GroupOptions = {}): Promise<CommandOutcome> {
+    const reply = await this.run(
+      () => ({ op: 'groupCreate', topic, name, ackWaitMs: opts.ackWaitMs ?? 0, maxDeliveries: opts.maxDeliveries ?? 0, maxAckPending: opts.maxAckPending ?? 0 }),
+      parseCommandReply,
+      { leader: true },
+    );
+    if (!reply.ok) throw new ClientError(reply.code, `group ${name} on ${topic}: ${reply.code}`);
+    return { index: reply.index, term: reply.term, duplicate: reply.duplicate, attempts: 1 };
+  }
+
+  async deleteGroup(topic: string, name: string): Promise<void> {
+    const reply = await this.run(() => ({ op: 'groupDelete', topic, name }), parseCommandReply, { leader: true });
+    if (!reply.ok) throw new ClientError(reply.code, `group ${name} on ${topic}: ${reply.code}`);
+  }
+
+  /** Every group with its ready / in flight / redelivered / dead-lettered counts (the leader's applied table). */
+  async groups(): Promise<Record<string, unknown>[]> {
+    return (await this.run(() => ({ op: 'groups' }), parseJsonReply, { leader: true })) as Record<string, unknown>[];
+  }
+
+  /**
+   * Consume `topic` as a member of `group`: the handler's resolve acknowledges the session, a throw
+   * (or a rejection) gives it back (nack) for redelivery. Survives leader changes and lost
+   * connections by attaching again (what was in flight to this consumer's name comes back at once).
+   */
+  async consume(topic: string, group: string, handler: (m: GroupMessage) => unknown, opts: ConsumeOptions = {}): Promise<ClientConsumer> {
+    const consumer = opts.consumer ?? `c-${Math.random().toString(36).slice(2, 12)}`;
+    const st: ConsumerState = { topic, group, consumer, handler, opts, conn: null, subId: 0, closed: false };
+    await this.attachConsumer(st);
+    this.consumers.add(st);
+    return {
+      topic,
+      group,
+      consumer,
+      close: async () => {
+        if (st.closed) return;
+        st.closed = true;
+        this.consumers.delete(st);
+        const conn = st.conn;
+        st.conn = null;
+        conn?.release(st.subId);
+        if (conn !== null && !conn.closed) await conn.request({ op: 'unsubscribe', subId: st.subId }, this.requestTimeoutMs).catch(() => undefined);
+      },
+    };
+  }
+
+  private async attachConsumer(st: ConsumerState): Promise<void> {
+    let conn: Connection | null = null;
+    const subId = await this.run(
+      () => ({ op: 'consume', topic: st.topic, group: st.group, consumer: st.consumer, maxAckPending: st.opts.maxAckPending ?? 0 }),
+      (body) => parseUintReply(body, 'subId'),
+      { leader: true },
+      (c) => {
+        conn = c;
+      },
+    );
+    const c = conn as Connection | null;
+    st.conn = c;
+    st.subId = subId;
+    c?.claim(subId, (d) => {
+      if (d.kind === 'groupDelivery') this.consumeOne(st, c, subId, d);
+    });
+  }
+
+  private consumeOne(st: ConsumerState, conn: Connection, subId: number, d: GroupDeliveryFrame): void {
+    if (st.closed) return;
+    const m: GroupMessage = { topic: d.topic, group: st.group, session: idToHex(d.session), records: d.records, restoreId: idToHex(d.restoreId), delivery: d.delivery };
+    const answer = (ok: boolean): void => {
+      if (st.closed || conn.closed || st.conn !== conn) return; // redelivered after the deadline, to whoever holds it
+      const req: RequestBody = ok
+        ? { op: 'ack', subId, restoreId: d.restoreId, delivery: d.delivery }
+        : { op: 'nack', subId, restoreId: d.restoreId, delivery: d.delivery, delayMs: st.opts.nackDelayMs ?? 0 };
+      conn.request(req, this.requestTimeoutMs).catch((err: unknown) => this.logger?.warn({ err, topic: d.topic }, 'ack or nack failed; the session comes back after ackWaitMs'));
+    };
+    Promise.resolve()
+      .then(() => st.handler(m))
+      .then(
+        () => answer(true),
+        (err: unknown) => {
+          this.logger?.warn({ err, topic: d.topic }, 'consumer handler threw: nack');
+          answer(false);
+        },
+      );
+  }
+
+  private reattachConsumer(st: ConsumerState, err: ClientError): void {
+    st.conn = null;
+    st.opts.onError?.(err);
+    this.attachConsumer(st).catch((e: unknown) => {
+      st.closed = true;
+      this.consumers.delete(st);
+      st.opts.onError?.(e instanceof ClientError ? e : new ClientError(ClientErrorCode.internal, String(e)));
+    });
+  }
+
   /** Subscribes `st` on its endpoint (or any), retrying until the operation deadline. */
   private async attach(st: SubState): Promise<void> {
     let conn: Connection | null = null;
@@ -638,7 +793,9 @@ class Client implements SessionraftClient {
     const c = conn as Connection | null;
     st.conn = c;
     st.subId = subId;
-    c?.claim(subId, (d) => this.deliver(st, c, d));
+    c?.claim(subId, (d) => {
+      if (d.kind === 'delivery') this.deliver(st, c, d);
+    });
   }
 
   private deliver(st: SubState, conn: Connection, d: DeliveryFrame): void {
@@ -651,6 +808,12 @@ class Client implements SessionraftClient {
   }
 
   private onSubscriptionEnded(conn: Connection, subId: number, err: ClientError): void {
+    // A consumer ended by its node (leadership moved) attaches again, on the leader.
+    for (const st of this.consumers) {
+      if (st.conn !== conn || st.subId !== subId || st.closed) continue;
+      conn.release(subId);
+      this.reattachConsumer(st, err);
+    }
     for (const st of this.subs) {
       if (st.conn !== conn || st.subId !== subId) continue;
       st.closed = true;
@@ -663,6 +826,10 @@ class Client implements SessionraftClient {
   private onConnectionClosed(conn: Connection): void {
     if (this.conns.get(conn.endpoint) === conn) this.conns.delete(conn.endpoint);
     if (this.closed) return;
+    for (const st of this.consumers) {
+      if (st.conn !== conn || st.closed) continue;
+      this.reattachConsumer(st, new ClientError(ClientErrorCode.connectionLost, `consumer on ${conn.endpoint} lost its connection; attaching again`));
+    }
     for (const st of this.subs) {
       if (st.conn !== conn || st.closed) continue;
       st.conn = null;

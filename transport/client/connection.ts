@@ -7,7 +7,10 @@
 import WebSocket from 'ws';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { CorkedSends } from '../wire/corkedSends.js';
-import { decodeServerFrame, encodeRequest, type DeliveryFrame, type Request } from './protocol.js';
+import { decodeServerFrame, encodeRequest, type DeliveryFrame as PlainDeliveryFrame, type GroupDeliveryFrame, type Request } from './protocol.js';
+
+/** A subscription's delivery, or a consumer group's (issue 16). */
+type DeliveryFrame = PlainDeliveryFrame | GroupDeliveryFrame;
 
 /** A request without its reqId (the connection numbers it). */
 export type RequestBody = Request extends infer R ? (R extends { reqId: number } ? Omit<R, 'reqId'> : never) : never;
@@ -220,7 +223,8 @@ export class Connection {
         else p.reject(new ClientError(frame.code, frame.message, frame.leader, frame.leaderEndpoint));
         return;
       }
-      case 'delivery': {
+      case 'delivery':
+      case 'groupDelivery': {
         const h = this.handlers.get(frame.subId);
         if (h !== undefined) return h(frame);
         this.unclaimed.push(frame);

@@ -46,6 +46,22 @@ interface NodeSubscribeOptions {
   readonly onError: (err: { readonly code: string; readonly message: string }) => void;
 }
 
+/** A consumer group's delivery (issue 16): answer it with the consumer's ack or nack. */
+interface NodeGroupDelivery {
+  readonly topic: string;
+  readonly session: Uint8Array;
+  readonly records: readonly Uint8Array[];
+  readonly restoreId: Uint8Array;
+  /** 1 for the first delivery of this restore to the group, then 2, 3, ... */
+  readonly delivery: number;
+}
+
+/** A consumer attached on the leader. */
+export interface NodeConsumer extends NodeSubscription {
+  ack(restoreId: Uint8Array, delivery: number, cb: NodeCommandCallback): void;
+  nack(restoreId: Uint8Array, delivery: number, delayMs: number, cb: NodeCommandCallback): void;
+}
+
 /** One session as listed and read by clients. */
 interface NodeSession {
   readonly id: Uint8Array;
@@ -74,4 +90,19 @@ export interface ClientNode {
   getSession(id: Uint8Array): NodeSession | null;
   appliedIndex(): number;
   subscribe(topic: string, onDelivery: (d: NodeDelivery) => void, opts: NodeSubscribeOptions): NodeSubscription;
+  /** Consumer groups (issue 16), leader only: 0 for a limit means the default. */
+  createGroup(topic: string, name: string, opts: { ackWaitMs: number; maxDeliveries: number; maxAckPending: number }, cb: NodeCommandCallback): void;
+  deleteGroup(topic: string, name: string, cb: NodeCommandCallback): void;
+  /** This node's applied group table, with counts (JSON-ready). */
+  groups(): readonly Record<string, unknown>[];
+  /** Attach a consumer (leader only; else NOT_LEADER). maxAckPending 0: the group's. */
+  consume(
+    topic: string,
+    group: string,
+    consumer: string,
+    maxAckPending: number,
+    onDelivery: (d: NodeGroupDelivery) => void,
+    onEnd: (code: string, message: string) => void,
+    cb: (err: NodeRequestError | null, consumer?: NodeConsumer) => void,
+  ): void;
 }

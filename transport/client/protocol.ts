@@ -24,6 +24,12 @@
  *   [1, reqId, 13, action, nodeId, address]                      member (leader only): action 0 list (nodeId, address ''),
  *                                                                1 add a learner (address host:raftPort:clientPort:adminPort),
  *                                                                2 promote a learner, 3 remove (address '')
+ *   [1, reqId, 14, topic, name, ackWaitMs, maxDeliveries, maxAckPending]  groupCreate (leader; 0 = default) -> command result (value: group ID)
+ *   [1, reqId, 15, topic, name]                                  groupDelete (leader) -> command result
+ *   [1, reqId, 16]                                               groups        -> [json bytes] (this node's applied group table with counts)
+ *   [1, reqId, 17, topic, group, consumer, maxAckPending]        consume (leader; 0 = the group's) -> [subId]; ended by unsubscribe
+ *   [1, reqId, 18, subId, restoreId, delivery]                   ack           -> command result
+ *   [1, reqId, 19, subId, restoreId, delivery, delayMs]          nack          -> command result
  *
  * `client, secret, seq, acked` is the exactly-once envelope (dissertation 6.3): the client ID and
  * secret from register (the secret proves the ID is this client's: IDs are guessable), the
@@ -37,6 +43,7 @@
  *   [1, 2, subId, topic, session, [records], restoreId, index]   a delivery: a session restored on a subscribed topic
  *   [1, 3, clusterId, nodeId, requestBytesMax, inflightMax]      welcome: the node's first frame on a connection
  *   [1, 4, subId, code, message]                                 the subscription ended (e.g. overflow)
+ *   [1, 5, subId, topic, session, [records], restoreId, delivery]  a consumer group's delivery (answer with ack or nack)
  *
  * Results: command `[ok, code, value, index, term, duplicate]` (value: the new session's ID, or
  * register's client credential (ID 16 bytes then secret 16 bytes), else empty; index and term of the entry, 0 for a retry answered from the client
@@ -69,6 +76,12 @@ const Op = {
   status: 11,
   peek: 12,
   member: 13,
+  groupCreate: 14,
+  groupDelete: 15,
+  groups: 16,
+  consume: 17,
+  ack: 18,
+  nack: 19,
 } as const;
 type OpName = keyof typeof Op;
 const OP_NAMES: readonly (OpName | undefined)[] = [
@@ -86,6 +99,12 @@ const OP_NAMES: readonly (OpName | undefined)[] = [
   'status',
   'peek',
   'member',
+  'groupCreate',
+  'groupDelete',
+  'groups',
+  'consume',
+  'ack',
+  'nack',
 ];
 
 /** The `member` op's actions, by their wire number. */
@@ -94,7 +113,7 @@ type MemberActionName = keyof typeof MemberAction;
 const MEMBER_ACTIONS: readonly MemberActionName[] = ['list', 'add', 'promote', 'remove'];
 const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
-const ReplyKind = { result: 0, error: 1, delivery: 2, welcome: 3, subscriptionEnded: 4 } as const;
+const ReplyKind = { result: 0, error: 1, delivery: 2, welcome: 3, subscriptionEnded: 4, groupDelivery: 5 } as const;
 
 /** Limits of the client port; each has a safe default and is an option of the node. */
 export interface ClientProtocolLimits {
@@ -222,7 +241,13 @@ export type Request =
   | { readonly op: 'subscribe'; readonly reqId: number; readonly topic: string }
   | { readonly op: 'unsubscribe'; readonly reqId: number; readonly subId: number }
   | { readonly op: 'status'; readonly reqId: number; readonly withDigest: boolean }
-  | { readonly op: 'member'; readonly reqId: number; readonly action: MemberActionName; readonly node: string; readonly address: string };
+  | { readonly op: 'member'; readonly reqId: number; readonly action: MemberActionName; readonly node: string; readonly address: string }
+  | { readonly op: 'groupCreate'; readonly reqId: number; readonly topic: string; readonly name: string; readonly ackWaitMs: number; readonly maxDeliveries: number; readonly maxAckPending: number }
+  | { readonly op: 'groupDelete'; readonly reqId: number; readonly topic: string; readonly name: string }
+  | { readonly op: 'groups'; readonly reqId: number }
+  | { readonly op: 'consume'; readonly reqId: number; readonly topic: string; readonly group: string; readonly consumer: string; readonly maxAckPending: number }
+  | { readonly op: 'ack'; readonly reqId: number; readonly subId: number; readonly restoreId: Uint8Array; readonly delivery: number }
+  | { readonly op: 'nack'; readonly reqId: number; readonly subId: number; readonly restoreId: Uint8Array; readonly delivery: number; readonly delayMs: number };
 
 export interface CommandReply {
   readonly ok: boolean;
@@ -262,7 +287,18 @@ export interface DeliveryFrame {
   readonly index: number;
 }
 
+export interface GroupDeliveryFrame {
+  readonly kind: 'groupDelivery';
+  readonly subId: number;
+  readonly topic: string;
+  readonly session: Uint8Array;
+  readonly records: Uint8Array[];
+  readonly restoreId: Uint8Array;
+  readonly delivery: number;
+}
+
 type ServerFrame =
+  | GroupDeliveryFrame
   | { readonly kind: 'result'; readonly reqId: number; readonly body: readonly unknown[] }
   | { readonly kind: 'error'; readonly reqId: number; readonly code: string; readonly message: string; readonly leader: string | null; readonly leaderEndpoint: string | null }
   | DeliveryFrame
@@ -418,6 +454,18 @@ export function encodeRequest(r: Request): Uint8Array {
       return encoder.encode([...head, r.withDigest]);
     case 'member':
       return encoder.encode([...head, MemberAction[r.action], r.node, r.address]);
+    case 'groupCreate':
+      return encoder.encode([...head, r.topic, r.name, r.ackWaitMs, r.maxDeliveries, r.maxAckPending]);
+    case 'groupDelete':
+      return encoder.encode([...head, r.topic, r.name]);
+    case 'groups':
+      return encoder.encode(head);
+    case 'consume':
+      return encoder.encode([...head, r.topic, r.group, r.consumer, r.maxAckPending]);
+    case 'ack':
+      return encoder.encode([...head, r.subId, r.restoreId, r.delivery]);
+    case 'nack':
+      return encoder.encode([...head, r.subId, r.restoreId, r.delivery, r.delayMs]);
   }
 }
 
@@ -484,6 +532,24 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
       }
       return { op, reqId, action, node, address };
     }
+    case 'groupCreate':
+      arity(w, 8, op);
+      return { op, reqId, topic: text(w, 3, 'topic'), name: text(w, 4, 'name'), ackWaitMs: uint(w, 5, 'ackWaitMs'), maxDeliveries: uint(w, 6, 'maxDeliveries'), maxAckPending: uint(w, 7, 'maxAckPending') };
+    case 'groupDelete':
+      arity(w, 5, op);
+      return { op, reqId, topic: text(w, 3, 'topic'), name: text(w, 4, 'name') };
+    case 'groups':
+      arity(w, 3, op);
+      return { op, reqId };
+    case 'consume':
+      arity(w, 7, op);
+      return { op, reqId, topic: text(w, 3, 'topic'), group: text(w, 4, 'group'), consumer: text(w, 5, 'consumer'), maxAckPending: uint(w, 6, 'maxAckPending') };
+    case 'ack':
+      arity(w, 6, op);
+      return { op, reqId, subId: uint(w, 3, 'subId'), restoreId: id(w, 4, 'restoreId'), delivery: uint(w, 5, 'delivery') };
+    case 'nack':
+      arity(w, 7, op);
+      return { op, reqId, subId: uint(w, 3, 'subId'), restoreId: id(w, 4, 'restoreId'), delivery: uint(w, 5, 'delivery'), delayMs: uint(w, 6, 'delayMs') };
   }
 }
 
@@ -513,6 +579,10 @@ export function encodeResult(reqId: number, body: readonly unknown[]): Uint8Arra
 
 export function encodeError(reqId: number, code: string, message: string, leader: string | null = null, leaderEndpoint: string | null = null): Uint8Array {
   return encoder.encode([V, ReplyKind.error, reqId, code, message, leader ?? '', leaderEndpoint ?? '']);
+}
+
+export function encodeGroupDelivery(d: Omit<GroupDeliveryFrame, 'kind'>): Uint8Array {
+  return encoder.encode([V, ReplyKind.groupDelivery, d.subId, d.topic, d.session, d.records, d.restoreId, d.delivery]);
 }
 
 export function encodeDelivery(d: Omit<DeliveryFrame, 'kind'>): Uint8Array {
@@ -570,6 +640,17 @@ export function decodeServerFrameGeneral(frame: Uint8Array): ServerFrame {
         records: recordList(w, 5, 'records'),
         restoreId: id(w, 6, 'restoreId'),
         index: uint(w, 7, 'index'),
+      };
+    case ReplyKind.groupDelivery:
+      arity(w, 8, 'groupDelivery');
+      return {
+        kind: 'groupDelivery',
+        subId: uint(w, 2, 'subId'),
+        topic: text(w, 3, 'topic'),
+        session: id(w, 4, 'session'),
+        records: recordList(w, 5, 'records'),
+        restoreId: id(w, 6, 'restoreId'),
+        delivery: uint(w, 7, 'delivery'),
       };
     case ReplyKind.welcome:
       arity(w, 6, 'welcome');

@@ -14,7 +14,7 @@ import type { MembershipChange } from '../../machines/membership.js';
 import { CommandKind, CommandView, commandKindNames, encodeCommand, parseCommand, type CodecLimits, type Command, type Envelope } from '../commands/codec.js';
 import type { Entry, NodeId } from '../../machines/types.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import type { ClientNode, NodeCommandResult, NodeDelivery, NodeRequestError, NodeSubscription } from './node.js';
+import type { ClientNode, NodeCommandResult, NodeConsumer, NodeDelivery, NodeRequestError, NodeSubscription } from './node.js';
 import { PushQueue } from './pushQueue.js';
 import {
   ClientCloseCode,
@@ -23,6 +23,7 @@ import {
   encodeCommandResult,
   encodeDelivery,
   encodeError,
+  encodeGroupDelivery,
   encodeListResult,
   encodeResult,
   encodeSessionResult,
@@ -500,6 +501,56 @@ export class ClientServer {
           c.push?.drop(req.subId);
         }
         return done(encodeResult(req.reqId, []));
+      }
+      // ---- consumer groups (issue 16): commands on the leader; a follower's answer redirects ----
+      case 'groupCreate':
+      case 'groupDelete': {
+        const then = (err: NodeRequestError | null, result?: NodeCommandResult, entry?: Entry): void => {
+          if (err) return this.requestFailed(err, fail);
+          done(commandResultFrame(req.reqId, result!, entry));
+        };
+        if (req.op === 'groupCreate') return node.createGroup(req.topic, req.name, { ackWaitMs: req.ackWaitMs, maxDeliveries: req.maxDeliveries, maxAckPending: req.maxAckPending }, then);
+        return node.deleteGroup(req.topic, req.name, then);
+      }
+      case 'groups':
+        return done(encodeResult(req.reqId, [textEncoder.encode(JSON.stringify(node.groups()))]));
+      case 'consume': {
+        if (c.subs.size >= this.limits.subscriptionsMax) {
+          return fail(ClientErrorCode.tooManySubscriptions, `${c.subs.size} subscriptions on this connection (limit ${this.limits.subscriptionsMax})`);
+        }
+        const subId = c.nextSubId++;
+        // Deliveries are bounded by maxAckPending per consumer (flow control by acks), so they are
+        // sent as they come, not through the push queue.
+        return node.consume(
+          req.topic,
+          req.group,
+          req.consumer,
+          req.maxAckPending,
+          (d) => {
+            if (c.closed || !c.subs.has(subId)) return;
+            this.send(c, encodeGroupDelivery({ subId, topic: d.topic, session: d.session, records: d.records as Uint8Array[], restoreId: d.restoreId, delivery: d.delivery }));
+          },
+          (code, message) => {
+            if (!c.closed && c.subs.has(subId)) this.endSubscription(c, subId, code, message);
+          },
+          (err, consumer) => {
+            if (err) return this.requestFailed(err, fail);
+            if (c.closed) return consumer!.close();
+            c.subs.set(subId, consumer!);
+            done(encodeResult(req.reqId, [subId]));
+          },
+        );
+      }
+      case 'ack':
+      case 'nack': {
+        const consumer = c.subs.get(req.subId) as Partial<NodeConsumer> | undefined;
+        if (consumer?.ack === undefined || consumer.nack === undefined) return fail(ClientErrorCode.malformed, `no consumer ${req.subId} on this connection`);
+        const then = (err: NodeRequestError | null, result?: NodeCommandResult, entry?: Entry): void => {
+          if (err) return this.requestFailed(err, fail);
+          done(commandResultFrame(req.reqId, result!, entry));
+        };
+        if (req.op === 'ack') return consumer.ack(req.restoreId, req.delivery, then);
+        return consumer.nack(req.restoreId, req.delivery, req.delayMs, then);
       }
       case 'status': {
         const json = JSON.stringify(this.opts.status(req.withDigest));
