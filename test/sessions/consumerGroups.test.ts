@@ -239,3 +239,128 @@ describe('sessions: consumer groups (issue 16)', () => {
     expect(f.consumed).to.equal(f.size);
   });
 });
+
+// ---- a property: random traffic, consumers, acks, nacks, deaths, time and group changes ---------
+
+import fc from 'fast-check';
+
+type GOp =
+  | { t: 'session'; topic: number }
+  | { t: 'group'; topic: number; name: number; maxDeliveries: number }
+  | { t: 'delete'; pick: number }
+  | { t: 'attach'; pick: number; name: number }
+  | { t: 'kill'; pick: number }
+  | { t: 'ack'; pick: number }
+  | { t: 'nack'; pick: number; delay: number }
+  | { t: 'time'; ms: number };
+
+const arbGOp: fc.Arbitrary<GOp> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('session' as const), topic: fc.nat(1) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('group' as const), topic: fc.nat(1), name: fc.nat(2), maxDeliveries: fc.integer({ min: 1, max: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('delete' as const), pick: fc.nat(20) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('attach' as const), pick: fc.nat(20), name: fc.nat(2) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('kill' as const), pick: fc.nat(20) }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('ack' as const), pick: fc.nat(50) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('nack' as const), pick: fc.nat(50), delay: fc.constantFrom(0, 300) }) },
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('time' as const), ms: fc.integer({ min: 1, max: 1_500 }) }) },
+);
+
+describe('sessions: consumer groups, a property (issue 16)', () => {
+  it('never commits a restore a group holds, never delivers past maxDeliveries, settles every item only by ack or dead letter, and replicas (and a snapshot) agree', () => {
+    fc.assert(
+      fc.property(fc.array(arbGOp, { minLength: 10, maxLength: 120 }), (ops) => {
+        const { h, d, run, store } = cluster(2);
+        const replica = h.stores[1]!;
+        const topics = ['t0', 't1'];
+        const handles: { close(): void; groupLow: number }[] = [];
+        const outstanding: GroupDelivery[] = [];
+        /** Per group low: restore lows it ever had as items, and how each left. */
+        const entered = new Map<number, Set<number>>();
+        const acked = new Map<number, Set<number>>();
+        const seen = (g: number, m: Map<number, Set<number>>): Set<number> => {
+          let s = m.get(g);
+          if (s === undefined) m.set(g, (s = new Set()));
+          return s;
+        };
+        const check = (): void => {
+          for (const g of store.consumerGroups()) {
+            for (const [low, it] of g.items) {
+              seen(g.low, entered).add(low);
+              expect(it.deliveries).to.be.at.most(g.maxDeliveries);
+              const f = store.dataFile(it.restore.fileHigh, it.restore.fileLow);
+              expect(f, 'a held restore keeps its file').to.not.equal(undefined);
+              expect(it.restore.offset, 'a held restore is not committed').to.be.at.least(f!.consumed);
+            }
+          }
+        };
+        for (const op of ops) {
+          const groups = [...store.consumerGroups()];
+          switch (op.t) {
+            case 'session': {
+              const id = h.createSession(topics[op.topic]!, ['r']);
+              h.planner.storeSession(id, 0, {});
+              break;
+            }
+            case 'group':
+              h.client({ kind: CommandKind.groupCreate, topic: topics[op.topic]!, name: `g${op.name}`, ackWaitMs: 500, maxDeliveries: op.maxDeliveries, maxAckPending: 2 });
+              break;
+            case 'delete': {
+              const g = groups[op.pick % Math.max(1, groups.length)];
+              if (g !== undefined) h.client({ kind: CommandKind.groupDelete, group: commandId(g.high, g.low) });
+              break;
+            }
+            case 'attach': {
+              const g = groups[op.pick % Math.max(1, groups.length)];
+              if (g === undefined) break;
+              const handle = d.attach(g, `c${op.name}`, (x) => void outstanding.push(x));
+              handles.push({ close: () => handle.close(), groupLow: g.low });
+              break;
+            }
+            case 'kill': {
+              const k = op.pick % Math.max(1, handles.length);
+              handles.splice(k, 1)[0]?.close();
+              break;
+            }
+            case 'ack':
+            case 'nack': {
+              if (outstanding.length === 0) break;
+              const x = outstanding.splice(op.pick % outstanding.length, 1)[0]!;
+              const gl = Number(BigInt('0x' + hex(x.group.subarray(8))));
+              const rl = Number(BigInt('0x' + hex(x.restoreId.subarray(8))));
+              if (op.t === 'ack') {
+                const r = h.client({ kind: CommandKind.groupAck, group: x.group, restore: x.restoreId, delivery: x.delivery });
+                if (r.code === ResultCode.ok) seen(gl, acked).add(rl);
+              } else {
+                d.nack(x.group, x.restoreId, x.delivery, op.delay);
+              }
+              break;
+            }
+            case 'time':
+              h.now += op.ms;
+              break;
+          }
+          run();
+          check();
+        }
+        // Every item that left a group was acked or dead-lettered.
+        for (const g of store.consumerGroups()) {
+          const dead = new Set(g.dead.map((x) => x.restoreLow));
+          for (const low of entered.get(g.low) ?? []) {
+            if (g.items.has(low)) continue;
+            expect(seen(g.low, acked).has(low) || dead.has(low), `restore ${low} left group ${g.name} without an ack or a dead letter`).to.equal(true);
+          }
+        }
+        h.commit();
+        expect(replica.digest().overall).to.equal(store.digest().overall);
+        const fs = fss[fss.length - 2]!;
+        const snap = store.snapshot();
+        fs.crash();
+        const twin = new SessionsStore({ fs, defer: (fn) => fn() });
+        twin.restore(h.log.meta(store.appliedIndex), snap);
+        expect(twin.digest().overall).to.equal(store.digest().overall);
+        d.dispose();
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
