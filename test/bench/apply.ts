@@ -125,8 +125,23 @@ export async function run(ctx: BenchContext): Promise<void> {
       report('SessionStore', length, timeApply(store, stores), storeN);
       // SessionRestore, then SessionCommit, of the same records.
       const lens = stores.map((e) => new DataView(e.data.buffer, e.data.byteOffset).getUint32(e.data.length - 4));
-      const restores = lens.map((len) => feed.cmd({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: len }));
-      report('SessionRestore', length, timeApply(store, restores), storeN);
+      // The first half without consumer groups; then a group on every topic (issue 16), and the
+      // second half restored into it, delivered and acknowledged.
+      const half = lens.length >> 1;
+      const restores = lens.slice(0, half).map((len) => feed.cmd({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: len }));
+      report('SessionRestore', length, timeApply(store, restores), half);
+      const groupCreates = Array.from({ length: 100 }, (_, k) => feed.cmd({ kind: CommandKind.groupCreate, topic: `topic-${k}`, name: 'g', ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 100 }));
+      report('GroupCreate', 0, timeApply(store, groupCreates), groupCreates.length);
+      const grouped = lens.slice(half).map((len) => feed.cmd({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: len }));
+      report('SessionRestore, 1 group', length, timeApply(store, grouped), grouped.length);
+      // Each restore is an item of its topic's group: find it (outside the measured apply).
+      const groupIds = new Map<number, Uint8Array>();
+      for (const g of store.consumerGroups()) for (const low of g.items.keys()) groupIds.set(low, commandId(g.high, g.low));
+      const groupOf = (e: Entry): Uint8Array => groupIds.get(e.index)!;
+      const delivers = grouped.map((e) => feed.cmd({ kind: CommandKind.groupDeliver, group: groupOf(e), restore: commandId(e.term, e.index), delivery: 1, deadlineMs: 1_700_000_000_000, consumer: 'bench' }));
+      report('GroupDeliver', 0, timeApply(store, delivers), delivers.length);
+      const acks = grouped.map((e) => feed.cmd({ kind: CommandKind.groupAck, group: groupOf(e), restore: commandId(e.term, e.index), delivery: 1 }));
+      report('GroupAck', 0, timeApply(store, acks), acks.length);
       const commits = lens.map((len) => feed.cmd({ kind: CommandKind.sessionCommit, replayClass: 1, file, length: len }));
       report('SessionCommit', length, timeApply(store, commits), storeN);
     }
