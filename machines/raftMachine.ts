@@ -7,7 +7,7 @@
  * executes in the order persist, then send, then apply. The log and per-peer progress live in
  * `core` (outside context); guards and steps are one-liners calling named functions.
  */
-import { assign, enqueueActions, setup } from 'xstate';
+import { and, assign, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { InvariantError } from './assert.js';
 import type { Draft, RaftContext, RaftCore, RaftInput } from './core.js';
 import { canCampaign, inLease, isMember, randomizedElectionTicks } from './core.js';
@@ -57,23 +57,58 @@ import {
 import { noteTermAnswer, probeTerm } from './termFloor.js';
 import type { NodeId } from './types.js';
 
-type LeaderMessageEvent = Extract<RaftEvent, { type: 'rpc.append' | 'rpc.heartbeat' | 'rpc.snapshot' | 'rpc.timeoutNow' }>;
+type RpcEvent = Extract<RaftEvent, { type: `rpc.${string}` }>;
 
-function msgTerm(event: RaftEvent): number {
+/**
+ * A peer message of the node's current term, as the roles see it: the term rule (the root's
+ * `rpc.*` handler) hands every message on under this name once it has adopted a newer term or
+ * answered a stale one, so no role compares terms again.
+ */
+type CurrentEvent = RpcEvent extends infer E
+  ? E extends { type: `rpc.${infer K}`; msg: infer M }
+    ? { readonly type: `current.${K}`; readonly msg: M }
+    : never
+  : never;
+type MachineEvent = RaftEvent | CurrentEvent;
+/** The message of a current-term event (what the role steps read). */
+type Msg<K extends CurrentEvent['type']> = { readonly msg: Extract<CurrentEvent, { type: K }>['msg'] };
+
+function msgTerm(event: MachineEvent): number {
   return 'msg' in event ? event.msg.term : -1;
 }
 
 /** The term and leader a message makes us adopt when it is newer than ours. */
-function leaderOf(event: RaftEvent): NodeId | null {
+function leaderOf(event: MachineEvent): NodeId | null {
   switch (event.type) {
     case 'rpc.append':
     case 'rpc.heartbeat':
     case 'rpc.snapshot':
     case 'rpc.timeoutNow':
+    case 'current.append':
+    case 'current.heartbeat':
+    case 'current.snapshot':
+    case 'current.timeoutNow':
     case 'leader.alive':
       return event.msg.from;
     default:
       return null;
+  }
+}
+
+/**
+ * May this message make the node adopt its term? Never a pre-vote request (a pre-vote changes
+ * nothing), a granted pre-vote (it carries the asked-for term) or a TimeoutNow.
+ */
+function movesTerm(ctx: RaftContext, event: MachineEvent): boolean {
+  switch (event.type) {
+    case 'rpc.vote':
+      return !event.msg.preVote && event.msg.term > ctx.term;
+    case 'rpc.voteResp':
+      return isNewerTermVoteResponse(ctx, event.msg);
+    case 'rpc.timeoutNow':
+      return false;
+    default:
+      return event.type.startsWith('rpc.') && msgTerm(event) > ctx.term;
   }
 }
 
@@ -84,34 +119,25 @@ function effect<P>(): (_: unknown, params: P) => void {
 
 export function createRaftMachine(core: RaftCore) {
   /** Run one step on a mutable copy of context, then assign it back and enqueue its effects. */
-  const step = <E extends RaftEvent>(fn: (d: Draft, event: E, fx: EffectSink) => void) =>
-    enqueueActions<RaftContext, RaftEvent, undefined, any, any, any, any, any, any>(({ context, event, enqueue }) => {
+  const step = <E = MachineEvent>(fn: (d: Draft, event: E, fx: EffectSink) => void) =>
+    enqueueActions<RaftContext, MachineEvent, undefined, any, any, any, any, any, any>(({ context, event, enqueue }) => {
       const d: Draft = { ...context };
       const fx: EffectSink = { push: (e: RaftEffect) => enqueue(e as never) };
       fn(d, event as E, fx);
       enqueue.assign(d);
     });
 
-  /** A (pre-)candidate that hears from a leader of its term, or a newer one, follows it. */
+  /** A (pre-)candidate that hears from the leader of its term follows it. */
   const followLeaderOfTerm = {
-    'rpc.append': [
-      { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-      { target: 'follower', actions: ['adoptTerm', 'handleAppend'] },
-    ],
-    'rpc.heartbeat': [
-      { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-      { target: 'follower', actions: ['adoptTerm', 'handleHeartbeat'] },
-    ],
-    'rpc.snapshot': [
-      { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-      { target: 'follower', actions: ['adoptTerm', 'handleSnapshotChunk'] },
-    ],
+    'current.append': { target: 'follower', actions: 'handleAppend' },
+    'current.heartbeat': { target: 'follower', actions: 'handleHeartbeat' },
+    'current.snapshot': { target: 'follower', actions: 'handleSnapshotChunk' },
   } as const;
 
   return setup({
     types: {
       context: {} as RaftContext,
-      events: {} as RaftEvent,
+      events: {} as MachineEvent,
       input: {} as RaftInput,
     },
     actions: {
@@ -136,21 +162,23 @@ export function createRaftMachine(core: RaftCore) {
       }),
       resetElectionElapsed: assign({ electionElapsedTicks: 0 }),
       tickElection: assign({ electionElapsedTicks: ({ context }) => context.electionElapsedTicks + 1 }),
-      adoptTerm: step((d, e, fx) => adoptTerm(core, d, msgTerm(e), leaderOf(e), fx)),
+      adoptTerm: step((d, e: MachineEvent, fx) => adoptTerm(core, d, msgTerm(e), leaderOf(e), fx)),
       markTransferCampaign: assign({ transferCampaign: true }),
       startPreVote: step((d, _e, fx) => startPreVote(core, d, fx)),
       startElection: step((d, _e, fx) => startElection(core, d, fx)),
       answerPreVote: step((d, e: Extract<RaftEvent, { type: 'rpc.vote' }>, fx) => answerPreVote(core, d, e.msg, fx)),
-      answerVote: step((d, e: Extract<RaftEvent, { type: 'rpc.vote' }>, fx) => answerVote(core, d, e.msg, fx)),
-      rejectVote: step((d, e: Extract<RaftEvent, { type: 'rpc.vote' }>, fx) => rejectVote(core, d, e.msg, fx)),
-      recordVote: step((d, e: Extract<RaftEvent, { type: 'rpc.voteResp' }>) => recordVote(d, e.msg)),
-      rejectStaleLeader: step((d, e: LeaderMessageEvent, fx) => rejectStaleLeader(core, d, e.msg.from, fx)),
-      followLeader: assign({ leader: ({ event }) => leaderOf(event) }),
-      handleAppend: step((d, e: Extract<RaftEvent, { type: 'rpc.append' }>, fx) => handleAppend(core, d, e.msg, fx)),
-      handleHeartbeat: step((d, e: Extract<RaftEvent, { type: 'rpc.heartbeat' }>, fx) => handleHeartbeat(core, d, e.msg, fx)),
-      handleSnapshotChunk: step((d, e: Extract<RaftEvent, { type: 'rpc.snapshot' }>, fx) =>
-        handleSnapshotChunk(core, d, e.msg, fx),
-      ),
+      answerVote: step((d, e: Msg<'current.vote'>, fx) => answerVote(core, d, e.msg, fx)),
+      /** A stale request gets our term, so that its sender catches up (a stale answer is dropped). */
+      answerStale: step((d, e: RpcEvent, fx) => {
+        if (e.type === 'rpc.vote') rejectVote(core, d, e.msg, fx);
+        else if (e.type === 'rpc.append' || e.type === 'rpc.heartbeat' || e.type === 'rpc.snapshot') rejectStaleLeader(core, d, e.msg.from, fx);
+      }),
+      /** Hand a message the term rule passed to the roles, as a message of the current term. */
+      deliver: raise(({ event }) => ({ type: `current.${(event as RpcEvent).type.slice('rpc.'.length)}`, msg: (event as RpcEvent).msg }) as CurrentEvent),
+      recordVote: step((d, e: Msg<'current.voteResp'>) => recordVote(d, e.msg)),
+      handleAppend: step((d, e: Msg<'current.append'>, fx) => handleAppend(core, d, e.msg, fx)),
+      handleHeartbeat: step((d, e: Msg<'current.heartbeat'>, fx) => handleHeartbeat(core, d, e.msg, fx)),
+      handleSnapshotChunk: step((d, e: Msg<'current.snapshot'>, fx) => handleSnapshotChunk(core, d, e.msg, fx)),
       handleSnapshotReceived: step((d, e: Extract<RaftEvent, { type: 'snapshot.received' }>, fx) =>
         handleSnapshotReceived(core, d, e.from, e.meta, fx),
       ),
@@ -173,12 +201,8 @@ export function createRaftMachine(core: RaftCore) {
         handleProposal(core, d, e.tag, e.proposals, fx),
       ),
       handleRead: step((d, e: Extract<RaftEvent, { type: 'client.read' }>, fx) => handleRead(core, d, e.ctx, fx)),
-      handleAppendResponse: step((d, e: Extract<RaftEvent, { type: 'rpc.appendResp' }>, fx) =>
-        handleAppendResponse(core, d, e.msg, fx),
-      ),
-      handleHeartbeatResponse: step((d, e: Extract<RaftEvent, { type: 'rpc.heartbeatResp' }>, fx) =>
-        handleHeartbeatResponse(core, d, e.msg, fx),
-      ),
+      handleAppendResponse: step((d, e: Msg<'current.appendResp'>, fx) => handleAppendResponse(core, d, e.msg, fx)),
+      handleHeartbeatResponse: step((d, e: Msg<'current.heartbeatResp'>, fx) => handleHeartbeatResponse(core, d, e.msg, fx)),
       handleSnapshotSendDone: step((d, e: Extract<RaftEvent, { type: 'snapshot.sendDone' }>, fx) =>
         handleSnapshotSendDone(core, d, e.to, e.ok, fx),
       ),
@@ -206,28 +230,35 @@ export function createRaftMachine(core: RaftCore) {
       canElectAtTimeout: ({ context }) =>
         context.electionElapsedTicks + 1 >= context.electionTimeoutTicks && canCampaign(core, context) && !core.config.preVote,
       canCampaign: ({ context }) => canCampaign(core, context),
-      isStaleTerm: ({ context, event }) => msgTerm(event) < context.term,
-      isNewerTerm: ({ context, event }) => msgTerm(event) > context.term,
-      isCurrentOrNewerTerm: ({ context, event }) => msgTerm(event) >= context.term,
+      /** A request of an older term (answered with ours). */
+      isStaleRequest: ({ context, event }) =>
+        (event.type === 'rpc.vote' || event.type === 'rpc.append' || event.type === 'rpc.heartbeat' || event.type === 'rpc.snapshot') &&
+        event.msg.term < context.term,
+      /** An answer of an older term: dropped, except a pre-vote refusal (it refers to the next term, and counts). */
+      isStaleAnswer: ({ context, event }) => msgTerm(event) < context.term && !(event.type === 'rpc.voteResp' && event.msg.preVote),
+      movesTerm: ({ context, event }) => movesTerm(context, event),
+      isVoteRequest: ({ event }) => event.type === 'rpc.vote',
+      /** What tells a node of unknown term the cluster's term: a leader's message, an answer to its probe. */
+      isTermAnswer: ({ event }) =>
+        event.type === 'rpc.append' || event.type === 'rpc.heartbeat' || event.type === 'rpc.snapshot' || event.type === 'rpc.voteResp',
+      /** Of the current term, or a pre-vote answer (its term is that of the pre-campaign, checked by the candidate). */
+      isCurrentTerm: ({ context, event }) => msgTerm(event) === context.term || (event.type === 'rpc.voteResp' && event.msg.preVote),
       isPreVote: ({ event }) => event.type === 'rpc.vote' && event.msg.preVote,
       /** A newer-term RequestVote that our lease tells us to ignore (unless it is a transfer). */
       isLeaseProtected: ({ context, event }) =>
         event.type === 'rpc.vote' && event.msg.term > context.term && !event.msg.transfer && inLease(core, context),
-      isNewerTermVoteResponse: ({ context, event }) =>
-        event.type === 'rpc.voteResp' && isNewerTermVoteResponse(context, event.msg),
       preVoteWins: ({ context, event }) =>
-        event.type === 'rpc.voteResp' && isResponseForCampaign(context, event.msg, true) && tallyWith(core, context, event.msg) === 'won',
+        event.type === 'current.voteResp' && isResponseForCampaign(context, event.msg, true) && tallyWith(core, context, event.msg) === 'won',
       preVoteLoses: ({ context, event }) =>
-        event.type === 'rpc.voteResp' && isResponseForCampaign(context, event.msg, true) && tallyWith(core, context, event.msg) === 'lost',
-      isPreVoteResponse: ({ context, event }) => event.type === 'rpc.voteResp' && isResponseForCampaign(context, event.msg, true),
+        event.type === 'current.voteResp' && isResponseForCampaign(context, event.msg, true) && tallyWith(core, context, event.msg) === 'lost',
+      isPreVoteResponse: ({ context, event }) => event.type === 'current.voteResp' && isResponseForCampaign(context, event.msg, true),
       voteWins: ({ context, event }) =>
-        event.type === 'rpc.voteResp' && isResponseForCampaign(context, event.msg, false) && tallyWith(core, context, event.msg) === 'won',
+        event.type === 'current.voteResp' && isResponseForCampaign(context, event.msg, false) && tallyWith(core, context, event.msg) === 'won',
       voteLoses: ({ context, event }) =>
-        event.type === 'rpc.voteResp' && isResponseForCampaign(context, event.msg, false) && tallyWith(core, context, event.msg) === 'lost',
-      isVoteResponse: ({ context, event }) => event.type === 'rpc.voteResp' && isResponseForCampaign(context, event.msg, false),
+        event.type === 'current.voteResp' && isResponseForCampaign(context, event.msg, false) && tallyWith(core, context, event.msg) === 'lost',
+      isVoteResponse: ({ context, event }) => event.type === 'current.voteResp' && isResponseForCampaign(context, event.msg, false),
       campaignWon: ({ context }) => tally(core, context) === 'won',
       quorumLost: ({ context }) => quorumLostAtTick(core, context),
-      isFromOurLeaderTerm: ({ context, event }) => msgTerm(event) === context.term,
       isFromCurrentLeader: ({ context, event }) => msgTerm(event) === context.term && leaderOf(event) === context.leader,
       /** TimeoutNow is obeyed only from the leader of this node's current term. */
       isTimeoutNowFromOurLeader: ({ context, event }) =>
@@ -262,20 +293,33 @@ export function createRaftMachine(core: RaftCore) {
     on: {
       // Handled the same way in every role.
       'storage.durable': { actions: 'handleDurable' },
-      'rpc.vote': [
-        { guard: 'isPreVote', actions: 'answerPreVote' },
-        { guard: 'isStaleTerm', actions: 'rejectVote' },
-        { guard: 'isLeaseProtected' },
-        { guard: 'isNewerTerm', target: '.follower', reenter: true, actions: ['adoptTerm', 'answerVote'] },
-        { actions: 'answerVote' },
-      ],
-      'rpc.voteResp': [{ guard: 'isNewerTermVoteResponse', target: '.follower', reenter: true, actions: 'adoptTerm' }],
-      'rpc.appendResp': [{ guard: 'isNewerTerm', target: '.follower', reenter: true, actions: 'adoptTerm' }],
-      'rpc.heartbeatResp': [{ guard: 'isNewerTerm', target: '.follower', reenter: true, actions: 'adoptTerm' }],
-      'rpc.snapshotResp': [{ guard: 'isNewerTerm', target: '.follower', reenter: true, actions: 'adoptTerm' }],
+      // The term rule, once for every role (etcd's Step): every peer message passes here before any
+      // role sees it. A pre-vote changes nothing and is answered at once; a vote request our lease
+      // tells us to ignore (dissertation 4.2.3) is dropped; a stale request is answered with our
+      // term and a stale answer dropped; a newer term is adopted and the node becomes a follower.
+      // What passes goes to the roles as `current.*`: they see only messages of their term.
       // TimeoutNow never changes the term: only the leader of our current term may send one (a
       // leader sends it once the target acknowledged its entries, so in the target's term), and
       // only a follower obeys it (below). Anything else is ignored.
+      'rpc.*': [
+        // Issue 15: while a follower cannot prove which terms it voted in, it only learns terms from
+        // leaders and from the answers to its probes; it grants no vote, acknowledges no leader,
+        // and stays silent (its own term proves nothing to another node learning its term).
+        { guard: and(['isTermUnknown', stateIn('#raft.follower'), 'isVoteRequest']) },
+        { guard: and(['isTermUnknown', stateIn('#raft.follower'), 'isTermAnswer']), actions: 'noteTermAnswer' },
+        { guard: 'isPreVote', actions: 'answerPreVote' },
+        { guard: 'isLeaseProtected' },
+        { guard: 'isStaleRequest', actions: 'answerStale' },
+        { guard: 'isStaleAnswer' },
+        // A follower adopting a newer term from a RequestVote keeps its election timer running
+        // (Raft, Figure 2: only a leader's messages or a granted vote reset it), so a candidate
+        // with a stale log cannot hold off the elections of nodes that could win.
+        { guard: and(['movesTerm', 'isVoteRequest', stateIn('#raft.follower')]), actions: ['adoptTerm', 'deliver'] },
+        { guard: 'movesTerm', target: '.follower', reenter: true, actions: ['adoptTerm', 'deliver'] },
+        { guard: 'isCurrentTerm', actions: 'deliver' },
+      ],
+      // Answered the same way in every role.
+      'current.vote': { actions: 'answerVote' },
       'client.propose': { actions: 'refuseProposal' },
       'client.read': { actions: 'refuseRead' },
       'admin.membership': { actions: 'refuseMembershipChange' },
@@ -284,21 +328,6 @@ export function createRaftMachine(core: RaftCore) {
       follower: {
         entry: 'resetElectionTimer',
         on: {
-          // As at the root, except that a follower adopting a newer term from a RequestVote it does
-          // not grant keeps its election timer running (Raft, Figure 2: only a leader's messages or
-          // a granted vote reset it), so a candidate with a stale log cannot hold off the elections
-          // of nodes that could win.
-          // Issue 15: while this node cannot prove which terms it voted in, it only learns terms from
-          // leaders and from the answers to its probes; it grants no vote, acknowledges no leader,
-          // and stays silent (its own term proves nothing to another node learning its term).
-          'rpc.vote': [
-            { guard: 'isTermUnknown' },
-            { guard: 'isPreVote', actions: 'answerPreVote' },
-            { guard: 'isStaleTerm', actions: 'rejectVote' },
-            { guard: 'isLeaseProtected' },
-            { guard: 'isNewerTerm', actions: ['adoptTerm', 'answerVote'] },
-            { actions: 'answerVote' },
-          ],
           tick: [
             { guard: 'termProbeDue', actions: 'probeTerm' },
             { guard: 'canCampaignAtTimeout', target: 'preCandidate' },
@@ -308,28 +337,12 @@ export function createRaftMachine(core: RaftCore) {
           'admin.campaign': [
             { guard: 'canCampaign', target: 'candidate' },
           ],
-          'rpc.append': [
-            { guard: 'isTermUnknown', actions: 'noteTermAnswer' },
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { guard: 'isNewerTerm', target: 'follower', reenter: true, actions: ['adoptTerm', 'handleAppend'] },
-            { actions: 'handleAppend' },
-          ],
-          'rpc.heartbeat': [
-            { guard: 'isTermUnknown', actions: 'noteTermAnswer' },
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { guard: 'isNewerTerm', target: 'follower', reenter: true, actions: ['adoptTerm', 'handleHeartbeat'] },
-            { actions: 'handleHeartbeat' },
-          ],
-          'rpc.snapshot': [
-            { guard: 'isTermUnknown', actions: 'noteTermAnswer' },
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { guard: 'isNewerTerm', target: 'follower', reenter: true, actions: ['adoptTerm', 'handleSnapshotChunk'] },
-            { actions: 'handleSnapshotChunk' },
-          ],
+          'current.append': { actions: 'handleAppend' },
+          'current.heartbeat': { actions: 'handleHeartbeat' },
+          'current.snapshot': { actions: 'handleSnapshotChunk' },
           'snapshot.received': { actions: 'handleSnapshotReceived' },
-          'rpc.voteResp': { guard: 'isTermUnknown', actions: 'noteTermAnswer' },
           'leader.alive': { guard: 'isFromCurrentLeader', actions: 'resetElectionElapsed' },
-          'rpc.timeoutNow': [{ guard: 'isTimeoutNowFromOurLeader', target: 'candidate', actions: 'markTransferCampaign' }],
+          'current.timeoutNow': [{ guard: 'isTimeoutNowFromOurLeader', target: 'candidate', actions: 'markTransferCampaign' }],
         },
       },
       preCandidate: {
@@ -337,8 +350,7 @@ export function createRaftMachine(core: RaftCore) {
         always: { guard: 'campaignWon', target: 'candidate' },
         on: {
           tick: [{ guard: 'electionDue', target: 'preCandidate', reenter: true }, { actions: 'tickElection' }],
-          'rpc.voteResp': [
-            { guard: 'isNewerTermVoteResponse', target: 'follower', actions: 'adoptTerm' },
+          'current.voteResp': [
             { guard: 'preVoteWins', target: 'candidate', actions: 'recordVote' },
             { guard: 'preVoteLoses', target: 'follower', actions: 'recordVote' },
             { guard: 'isPreVoteResponse', actions: 'recordVote' },
@@ -357,8 +369,7 @@ export function createRaftMachine(core: RaftCore) {
             { guard: 'electionDue', target: 'candidate', reenter: true },
             { actions: 'tickElection' },
           ],
-          'rpc.voteResp': [
-            { guard: 'isNewerTermVoteResponse', target: 'follower', actions: 'adoptTerm' },
+          'current.voteResp': [
             { guard: 'voteWins', target: 'leader', actions: 'recordVote' },
             { guard: 'voteLoses', target: 'follower', actions: 'recordVote' },
             { guard: 'isVoteResponse', actions: 'recordVote' },
@@ -375,37 +386,16 @@ export function createRaftMachine(core: RaftCore) {
           'client.read': { actions: 'handleRead' },
           'admin.transfer': { actions: 'handleTransfer' },
           'admin.membership': { actions: 'handleMembershipChange' },
-          'rpc.appendResp': [
-            { guard: 'isNewerTerm', target: 'follower', actions: 'adoptTerm' },
-            { guard: 'isFromOurLeaderTerm', actions: 'handleAppendResponse' },
-          ],
-          'rpc.heartbeatResp': [
-            { guard: 'isNewerTerm', target: 'follower', actions: 'adoptTerm' },
-            { guard: 'isFromOurLeaderTerm', actions: 'handleHeartbeatResponse' },
-          ],
+          'current.appendResp': { actions: 'handleAppendResponse' },
+          'current.heartbeatResp': { actions: 'handleHeartbeatResponse' },
           'snapshot.sendDone': { actions: 'handleSnapshotSendDone' },
           // A second leader of our term: from a member it means Election Safety broke (or a member's
           // credentials leaked), and the node stops rather than serve on (fail-stop, docs/raft.md);
           // from a node outside the configuration it can only be a forgery, ignored (the node
           // actor counts and reports it as `foreign-leader`).
-          'rpc.append': [
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { guard: 'isNewerTerm', target: 'follower', actions: ['adoptTerm', 'handleAppend'] },
-            { guard: 'isFromNonMember' },
-            { actions: 'twoLeadersInOneTerm' },
-          ],
-          'rpc.heartbeat': [
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { guard: 'isNewerTerm', target: 'follower', actions: ['adoptTerm', 'handleHeartbeat'] },
-            { guard: 'isFromNonMember' },
-            { actions: 'twoLeadersInOneTerm' },
-          ],
-          'rpc.snapshot': [
-            { guard: 'isStaleTerm', actions: 'rejectStaleLeader' },
-            { guard: 'isNewerTerm', target: 'follower', actions: ['adoptTerm', 'handleSnapshotChunk'] },
-            { guard: 'isFromNonMember' },
-            { actions: 'twoLeadersInOneTerm' },
-          ],
+          'current.append': [{ guard: 'isFromNonMember' }, { actions: 'twoLeadersInOneTerm' }],
+          'current.heartbeat': [{ guard: 'isFromNonMember' }, { actions: 'twoLeadersInOneTerm' }],
+          'current.snapshot': [{ guard: 'isFromNonMember' }, { actions: 'twoLeadersInOneTerm' }],
         },
       },
     },

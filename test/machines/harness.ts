@@ -52,6 +52,8 @@ export class Effects extends Ready {
   readonly other: RawAction[] = [];
 
   add(action: RawAction): void {
+    // The term rule handing a message on to the roles (`current.*`): part of the step, not an effect.
+    if (action.type === 'xstate.raise') return;
     this.all.push(action);
     if (!this.collect(action)) this.other.push(action);
   }
