@@ -21,7 +21,8 @@ export type PlantedBug =
   | 'ack-before-persist'
   | 'no-truncate-check'
   | 'skip-fsync'
-  | 'stale-read';
+  | 'stale-read'
+  | 'forget-lost-term';
 
 export const plantedBugs: readonly PlantedBug[] = [
   'commit-previous-term',
@@ -29,6 +30,7 @@ export const plantedBugs: readonly PlantedBug[] = [
   'ack-before-persist',
   'no-truncate-check',
   'skip-fsync',
+  'forget-lost-term',
 ];
 
 /** A ReadIndex request waiting for its quorum confirmation. */

@@ -284,7 +284,7 @@ export function createRaftMachine(core: RaftCore) {
       transferCampaign: false,
       corrupt: input.corrupt,
       votingBarred: input.votingBarred ?? false,
-      termUnknown: input.termUnknown ?? false,
+      termUnknown: (input.termUnknown ?? false) && core.rules.learnLostTerm,
       termAnswers: {},
       verifiedIndex: 0,
       repairThroughIndex: input.repairThroughIndex,

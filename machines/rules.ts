@@ -18,6 +18,8 @@ export interface SafetyRules {
   appendFrom(log: RaftLog, prevIndex: number, entries: readonly Entry[]): number;
   /** Raft §5.4.2: may a leader of `term` commit an entry of `entryTerm` by counting its replicas? */
   commitByCount(entryTerm: number, term: number): boolean;
+  /** Issue 15: a node that lost its hard state learns its term before it votes or acknowledges a leader. */
+  readonly learnLostTerm: boolean;
 }
 
 const raftRules: SafetyRules = {
@@ -26,6 +28,7 @@ const raftRules: SafetyRules = {
   ackAfterDurable: true,
   appendFrom: (log, _prevIndex, entries) => log.findConflict(entries),
   commitByCount: (entryTerm, term) => entryTerm === term,
+  learnLostTerm: true,
 };
 
 /** Each planted bug breaks exactly the rule it is named after (skip-fsync and stale-read live outside the core). */
@@ -36,6 +39,8 @@ const plants: Partial<Record<PlantedBug, Partial<SafetyRules>>> = {
   // Cut the log after prevIndex on every AppendEntries, conflict or not.
   'no-truncate-check': { appendFrom: (_log, prevIndex) => prevIndex + 1 },
   'commit-previous-term': { commitByCount: () => true },
+  // Trust the recovered term and vote after a lost hard state (votes and acknowledges at once).
+  'forget-lost-term': { learnLostTerm: false },
 };
 
 /** The rules with these bugs planted (`raftRules` itself when there are none). */

@@ -172,6 +172,11 @@ export class RaftNode {
   private snapshotSave: PendingWrite | null = null;
   private writing = false;
   private flushScheduled = false;
+  /** Issue 15: this node cannot prove yet which terms it voted in (RaftContext.termUnknown). */
+  termUnknown(): boolean {
+    return this.actor.getSnapshot().context.termUnknown;
+  }
+
   /** Issue 15: the durable log holds the term-unknown marker; removed once the learned term is durable (this write). */
   private termUnknownMarked = false;
   private termKnownSeq: number | null = null;

@@ -51,6 +51,9 @@ export class SafetyChecker {
 
   constructor(private readonly now: () => number) {}
 
+  /** The highest term each node proved durable (a granted vote, an acknowledgement). */
+  private readonly durableTerms = new Map<NodeId, number>();
+
   private violate(property: string, node: NodeId | null, detail: string): void {
     if (this.violations.length < 20) this.violations.push({ property, node, timeMs: this.now(), detail });
   }
@@ -66,6 +69,12 @@ export class SafetyChecker {
 
   /** A node (re)started: index its recovered log and watch every change. */
   attach(node: RaftNode): void {
+    // Issue 15: a node that boots below a term it had made durable (its hard state was lost) must
+    // know that its terms are unknown.
+    const durable = this.durableTerms.get(node.id) ?? 0;
+    if (node.term() < durable && !node.termUnknown()) {
+      this.violate('lost-term-forgotten', node.id, `booted at term ${node.term()} after term ${durable} was durable, and trusts it`);
+    }
     const t = this.track(node.id);
     t.node = node;
     t.lastCommit = 0;
@@ -205,6 +214,15 @@ export class SafetyChecker {
 
   /** Every message a node sends: votes are checked here. */
   onSend(m: RaftMessage): void {
+    // Issue 15: a granted vote or an acknowledgement leaves only once its term is durable.
+    if ((m.type === 'voteResp' && m.granted && !m.preVote) || (m.type === 'appendResp' && m.success)) {
+      if ((this.durableTerms.get(m.from) ?? 0) < m.term) this.durableTerms.set(m.from, m.term);
+    }
+    // Issue 15: learners grant votes, but only voters campaign.
+    if (m.type === 'vote' && !m.preVote) {
+      const sender = this.track(m.from).node;
+      if (sender !== null && !sender.status().membership.voters.includes(m.from)) this.violate('only-voters-campaign', m.from, `asked for votes in term ${m.term} as a non-voter`);
+    }
     if (m.type !== 'voteResp' || !m.granted || m.preVote) return;
     const key = `${m.from}:${m.term}`;
     const prev = this.votes.get(key);

@@ -94,12 +94,24 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
   return results;
 }
 
-export function describe(r: ScenarioResult): string {
+/** The flags that decide a run besides its seed (issue 15: the replay line used to drop them). */
+export function modeFlags(a: Pick<SimArgs, 'bugs' | 'faults' | 'chaosMs' | 'sessions' | 'diskFaults' | 'membership'>): string {
+  const out: string[] = [];
+  if (a.diskFaults) out.push('--disk-faults');
+  if (a.membership) out.push('--membership');
+  if (a.sessions) out.push('--sessions');
+  if (a.bugs.length > 0) out.push(`--plant ${a.bugs.join(',')}`);
+  if (a.faults.length !== faultKinds.length || a.faults.some((f, k) => f !== faultKinds[k])) out.push(`--faults ${a.faults.join(',')}`);
+  if (a.chaosMs !== 4000) out.push(`--chaos-ms ${a.chaosMs}`);
+  return out.length > 0 ? ' ' + out.join(' ') : '';
+}
+
+export function describe(r: ScenarioResult, flags = ''): string {
   const lines = [`seed ${r.seed} (${r.nodeCount} nodes): ${r.violations.length} violation(s)`];
   for (const v of r.violations) lines.push(`  ${v.property}${v.node ? ` at ${v.node}` : ''} @${v.timeMs.toFixed(0)}ms: ${v.detail}`);
   lines.push('  last events:');
   for (const t of r.trace.slice(-60)) lines.push(`    ${t}`);
-  lines.push(`  replay: npm run sim -- --seed ${r.seed}${r.nodeCount ? ` --nodes ${r.nodeCount}` : ''}`);
+  lines.push(`  replay: npm run sim -- --seed ${r.seed}${r.nodeCount ? ` --nodes ${r.nodeCount}` : ''}${flags}`);
   return lines.join('\n');
 }
 
@@ -116,7 +128,7 @@ async function main(): Promise<void> {
       bad++;
       violations += r.violations.length;
       if (tty) process.stderr.write('\r\x1b[K');
-      process.stdout.write(describe(r) + '\n');
+      process.stdout.write(describe(r, modeFlags(args)) + '\n');
     }
     if (!args.quiet && tty) process.stderr.write(`\r\x1b[K${done}/${args.seeds.length} seeds, ${bad} failing`);
   });

@@ -114,6 +114,8 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   });
   const sched = cluster.scheduler;
   const faultRng = rng.fork();
+  // Issue 15's hard-state damage: its own stream, so that runs it does not touch replay as before.
+  const hardStateRng = new Rng(opts.seed ^ 0x15);
   const workRng = rng.fork();
   let faultCount = 0;
   let healed = false;
@@ -204,6 +206,20 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     healed = true;
     healMs = sched.nowMs;
     cluster.trace.note(sched.nowMs, 'heal: network healed, every node up');
+    // Issue 15 (seed 676 --disk-faults): a disk error injected just before the heal can stop a node
+    // after it; an operator restarts a fail-stopped node, so the simulator does too. Its own
+    // timer: the runs' random streams are untouched.
+    const restartStopped = (): void => {
+      for (const id of cluster.everStarted()) {
+        const n = cluster.node(id);
+        if (n !== null && n.isStopped()) {
+          cluster.trace.note(sched.nowMs, `${id} stopped after the heal: restart it`);
+          cluster.restart(id);
+        }
+      }
+      sched.schedule(electionTimeoutMs, restartStopped);
+    };
+    sched.schedule(electionTimeoutMs, restartStopped);
   };
 
   // The node whose storage was damaged on purpose, until it was repaired.
@@ -213,7 +229,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     if (damaged === null) return;
     const n = cluster.node(damaged);
     // Repaired: it booted after the damage, and it no longer reports corruption.
-    if (n !== null && !n.isStopped() && cluster.bootedAtMs(damaged) > damagedAtMs && !n.status().corrupt) damaged = null;
+    if (n !== null && !n.isStopped() && cluster.bootedAtMs(damaged) > damagedAtMs && !n.status().corrupt && !n.termUnknown()) damaged = null;
   };
 
   const injectFault = (): void => {
@@ -282,6 +298,21 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         const victim = kind === 'crash' ? faultRng.pick(ids) : leaderId();
         cluster.crash(victim);
         note(`crash ${victim}`);
+        // Issue 15: with --disk-faults, the crash sometimes damages the node's hard state (a flipped
+        // bit, a truncated file, a lost file). Drawn from its own stream: runs without it stay the
+        // same as before. One damaged node at a time.
+        refreshDamaged();
+        const disk = cluster.simDisks.get(victim);
+        const hsPath = `data/${victim}/hardstate`;
+        if (opts.diskFaults && damaged === null && disk !== undefined && disk.paths().includes(hsPath) && hardStateRng.chance(0.3)) {
+          const how = hardStateRng.pick(['flip', 'truncate', 'lose'] as const);
+          if (how === 'flip') disk.flipBit(hsPath);
+          else if (how === 'truncate') disk.truncateFile(hsPath, Math.floor(hardStateRng.next() * 20));
+          else disk.loseFile(hsPath);
+          damaged = victim;
+          damagedAtMs = sched.nowMs;
+          note(`and ${how} its hard state`);
+        }
         later(() => cluster.restart(victim));
         break;
       }

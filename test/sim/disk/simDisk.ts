@@ -152,6 +152,30 @@ export class SimDisk implements FileSystem {
   }
 
   /**
+   * Cuts a file's durable bytes to `length` (a random shorter length when not given); for a node
+   * that is down (issue 15: a truncated hard state). Returns the new length, or null.
+   */
+  truncateFile(path: string, length?: number): number | null {
+    const id = this.durableNames.get(normalize(path));
+    if (id === undefined) return null;
+    const node = this.inodes.get(id)!;
+    const len = length ?? Math.floor(this.random() * node.durable.length);
+    node.durable.apply({ seq: this.nextOpSeq(), kind: 'truncate', length: len });
+    node.visible = applyAll(node.durable, node.volatile);
+    return len;
+  }
+
+  /** A file's name is lost (issue 15: a lost hard state); for a node that is down. */
+  loseFile(path: string): boolean {
+    const p = normalize(path);
+    if (!this.durableNames.has(p)) return false;
+    this.durableNames.delete(p);
+    this.visibleNames.delete(p);
+    this.dropUnreachable();
+    return true;
+  }
+
+  /**
    * Power loss: every file keeps its durable bytes plus a random prefix of its volatile operations
    * (the last kept write maybe torn), every directory a random prefix of its volatile entry
    * operations; all of it becomes durable. Pending callbacks never fire.
