@@ -192,7 +192,7 @@ export function peersOf(core: RaftCore): NodeId[] {
 }
 
 /** May this node vote (and so campaign)? A voter of the configuration in force, with trustworthy storage. */
-export function mayVote(core: RaftCore, ctx: RaftContext): boolean {
+function mayVote(core: RaftCore, ctx: RaftContext): boolean {
   return isVoter(core, core.id) && mayGrantVote(core, ctx);
 }
 
