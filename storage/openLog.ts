@@ -16,7 +16,7 @@
 import { dirname, join } from 'node:path';
 import type { SnapshotMeta } from '../machines/types.js';
 import { ioError } from './errors.js';
-import { readHardState, TERM_UNKNOWN_FILE } from './hardState.js';
+import { readHardState, TERM_UNKNOWN_FILE, writeHardState } from './hardState.js';
 import { walLimits, type WalLimits, type WalOptions } from './options.js';
 import { planRecovery, type RecoveryPlan } from './recoveryPlan.js';
 import { BatchBuffer, encodeSegmentPrefix, SEGMENT_PREFIX_BYTES_MAX } from './records.js';
@@ -89,6 +89,12 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
   if (plan.hardStateLost && !fs.exists(termUnknownPath)) {
     const text = new TextEncoder().encode(`hard state lost: ${plan.corruption?.message ?? ''}\n`);
     steps.push(writeCopy(fs, termUnknownPath, text), syncDir(dir, 'directory fsync'));
+  }
+
+  // A fresh directory gets a hard state (term 0, no vote) before its first segment: from then on a
+  // missing hard state is a lost one (issue 15: a node that voted before writing any entry).
+  if (files.length === 0 && !fs.exists(join(dir, 'hardstate')) && plan.hardState.term === 0 && plan.hardState.vote === null) {
+    steps.unshift((next) => writeHardState(fs, dir, { term: 0, vote: null }, limits.plantSkipFsync, (err) => next(err)));
   }
 
   const damage = plan.damage;

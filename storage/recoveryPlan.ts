@@ -111,7 +111,9 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
     // The best lower bound on the lost term; the node must not vote with it (corruption is set).
     hardState = { term: lastTerm, vote: null };
     const rawLast = b.entries.length > 0 ? b.entries[b.entries.length - 1]!.term : 0;
-    const anyTerm = lastTerm > 0 || rawLast > 0;
+    // Issue 15: open writes a hard state on a fresh directory before its first segment, so a
+    // segment without one means the file was lost (even with no entry yet: a vote may have been).
+    const anyTerm = lastTerm > 0 || rawLast > 0 || input.scan.segments.length > 0;
     const hsCode = hs.status === 'damaged' ? 'hardstate-checksum' : anyTerm ? 'hardstate-missing' : null;
     if (hsCode !== null) {
       hardStateLost = true;
