@@ -16,6 +16,8 @@ export default tseslint.config(
       'no-useless-assignment': 'off',
       // `const self = this` for callbacks that get their own `this` (prom-client's collect()).
       '@typescript-eslint/no-this-alias': ['error', { allowedNames: ['self', 'outer'] }],
+      // A parameter kept for a uniform signature (every step handler takes the effect sink) is named _x.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
   {

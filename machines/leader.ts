@@ -292,7 +292,7 @@ export function handleHeartbeatResponse(core: RaftCore, d: Draft, msg: Heartbeat
   }
 }
 
-export function handleSnapshotSendDone(core: RaftCore, d: Draft, to: NodeId, ok: boolean, fx: EffectSink): void {
+export function handleSnapshotSendDone(core: RaftCore, d: Draft, to: NodeId, ok: boolean, _fx: EffectSink): void {
   const pr = leaderState(core).progress.get(to);
   if (pr === undefined || pr.state !== 'snapshot') return;
   if (!ok) pr.pendingSnapshot = 0;

@@ -120,6 +120,7 @@ function effect<P>(): (_: unknown, params: P) => void {
 export function createRaftMachine(core: RaftCore) {
   /** Run one step on a mutable copy of context, then assign it back and enqueue its effects. */
   const step = <E = MachineEvent>(fn: (d: Draft, event: E, fx: EffectSink) => void) =>
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- XState's action, actor, guard, delay and emitted type parameters: the step enqueues only its own effects
     enqueueActions<RaftContext, MachineEvent, undefined, any, any, any, any, any, any>(({ context, event, enqueue }) => {
       const d: Draft = { ...context };
       const fx: EffectSink = { push: (e: RaftEffect) => enqueue(e as never) };
