@@ -198,7 +198,11 @@ export class LocalCluster {
     // The leader first, handing over to a running follower (what SIGTERM does to a leader); the
     // rest then stop together without transfers (nobody would be left to lead).
     if (leader !== undefined) await this.stopOne(leader, graceMs, true);
-    await Promise.all(this.ids().filter((id) => id !== leader).map((id) => this.stopOne(id, graceMs, false)));
+    await Promise.all(
+      this.ids()
+        .filter((id) => id !== leader)
+        .map((id) => this.stopOne(id, graceMs, false)),
+    );
   }
 
   private stopOne(id: string, graceMs: number, transfer: boolean): Promise<void> {
@@ -227,7 +231,17 @@ export class LocalCluster {
 export function formatTable(rows: readonly NodeRow[]): string {
   const head = ['node', 'pid', 'role', 'term', 'leader', 'commit', 'applied', 'last', 'lag', ''];
   const cell = (v: unknown): string => (v === null || v === undefined ? '-' : String(v));
-  const lines = [head, ...rows.map((r) => [r.id, cell(r.pid), r.role, cell(r.term), cell(r.leader), cell(r.commit), cell(r.applied), cell(r.last), cell(r.lag), r.note])];
+  const lines = [
+    head,
+    ...rows.map((r) => [r.id, cell(r.pid), r.role, cell(r.term), cell(r.leader), cell(r.commit), cell(r.applied), cell(r.last), cell(r.lag), r.note]),
+  ];
   const widths = head.map((_, k) => Math.max(...lines.map((l) => l[k]!.length)));
-  return lines.map((l) => l.map((c, k) => c.padEnd(widths[k]!)).join('  ').trimEnd()).join('\n');
+  return lines
+    .map((l) =>
+      l
+        .map((c, k) => c.padEnd(widths[k]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

@@ -146,98 +146,130 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
 }
 
 function addNodeFlags(c: Command): Command {
-  return c
-    .option('--config <file>', 'JSON config file (env SESSIONRAFT_CONFIG); flags and environment override it')
-    .option('--id <id>', 'this node ID (SESSIONRAFT_ID)')
-    .option('--cluster-id <id>', `cluster ID, equal on every node (SESSIONRAFT_CLUSTER_ID; default ${hostDefaults.clusterId})`)
-    .option('--data-dir <dir>', 'data directory: raft/ (log, snapshots) and store/ (data files) (SESSIONRAFT_DATA_DIR)')
-    .option('--nodes <spec>', 'every node: id=host:raftPort:clientPort:adminPort,... (SESSIONRAFT_NODES)')
-    .option('--learners <ids>', 'nodes that do not vote, comma-separated (SESSIONRAFT_LEARNERS)')
-    .option('--bootstrap', 'this node starts a new cluster: it may vote on empty storage (SESSIONRAFT_BOOTSTRAP; never on a node that lost its disk)')
-    .option('--join', "join a running cluster as a learner: --nodes lists the cluster's voters and this node; then `sessionraft member add` (SESSIONRAFT_JOIN)")
-    .option('--tick-ms <ms>', `logical clock tick (default ${hostDefaults.tickMs})`, int('--tick-ms'))
-    .option('--election-ticks <n>', `minimum election timeout in ticks, randomized in [n, 2n) (default ${hostDefaults.electionTimeoutTicksMin})`, int('--election-ticks'))
-    .option('--heartbeat-ticks <n>', `leader heartbeat interval in ticks (default ${hostDefaults.heartbeatIntervalTicks})`, int('--heartbeat-ticks'))
-    .option('--snapshot-entries <n>', `snapshot after this many applied entries (default ${hostDefaults.snapshotEntries})`, int('--snapshot-entries'))
-    .option('--compact-margin <n>', `entries kept below a snapshot (default ${hostDefaults.compactMarginEntries})`, int('--compact-margin'))
-    .option('--replay-delays <list>', 'replay class delays, e.g. 1s,10s,1m,10m (default)')
-    .option('--shutdown-transfer-ms <ms>', `a stopping leader waits this long for the transfer (default ${hostDefaults.shutdownTransferMs})`, int('--shutdown-transfer-ms'))
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace, silent (default info)')
-    .addOption(new Option('--log-format <format>', 'json, pretty, or auto (pretty on a terminal)').choices(['json', 'pretty', 'auto']))
-    .option('--inspect [url]', 'send XState inspection events to a Stately inspector relay (default ws://localhost:8080; start one with `sessionraft inspector`)')
-    .option('--inspect-file <path>', 'append XState inspection events to a file as JSON lines')
-    .option('--inspect-ticks', 'include tick events in inspection (many)')
-    .option(
-      '--cluster-secret-file <file>',
-      'the cluster secret (16-1024 raw bytes, mode 0600; `sessionraft cluster` writes <data>/cluster-secret): peers prove it to each other in every handshake (SESSIONRAFT_CLUSTER_SECRET_FILE)',
-    )
-    .option('--insecure', 'run without peer authentication (no --cluster-secret-file, no TLS), and allow non-loopback addresses without TLS between peers and without authentication on client/admin ports')
-    .option('--tls-cert <file>', 'this node certificate (PEM) for mutual TLS between peers')
-    .option('--tls-key <file>', 'its key (PEM)')
-    .option('--tls-ca <file>', 'the cluster CA (PEM)')
-    .option('--client-tls-cert <file>', 'certificate (PEM) of the client (wss://) and admin (https://) ports, reloaded when the file changes (SESSIONRAFT_CLIENT_TLS_CERT)')
-    .option('--client-tls-key <file>', 'its key (PEM) (SESSIONRAFT_CLIENT_TLS_KEY)')
-    .option('--client-ca-file <file>', 'ask clients for a certificate from this CA (PEM); its CN names the user (SESSIONRAFT_CLIENT_CA_FILE)')
-    .option('--tls-min-version <v>', 'lowest TLS version of the client and admin ports: TLSv1.3 (default) or TLSv1.2 (SESSIONRAFT_TLS_MIN_VERSION)')
-    // Test-only, hidden from --help: the fault harness (test/chaos, docs/chaos.md) plants bugs and skews clocks.
-    .addOption(new Option('--plant <bugs>', 'planted bugs, comma-separated (ack-before-persist, stale-read, ...)').hideHelp())
-    .addOption(new Option('--clock-offset-ms <ms>', 'shift the wall clock used for due times (may be negative)').hideHelp())
-    .addOption(new Option('--fsync-delay-ms <ms>', 'report every fsync this much later (a slow disk)').hideHelp())
-    .addOption(new Option('--raft-listen-port <port>', 'listen for peers here, not on the raft port --nodes advertises (a proxy listens there)').hideHelp());
+  return (
+    c
+      .option('--config <file>', 'JSON config file (env SESSIONRAFT_CONFIG); flags and environment override it')
+      .option('--id <id>', 'this node ID (SESSIONRAFT_ID)')
+      .option('--cluster-id <id>', `cluster ID, equal on every node (SESSIONRAFT_CLUSTER_ID; default ${hostDefaults.clusterId})`)
+      .option('--data-dir <dir>', 'data directory: raft/ (log, snapshots) and store/ (data files) (SESSIONRAFT_DATA_DIR)')
+      .option('--nodes <spec>', 'every node: id=host:raftPort:clientPort:adminPort,... (SESSIONRAFT_NODES)')
+      .option('--learners <ids>', 'nodes that do not vote, comma-separated (SESSIONRAFT_LEARNERS)')
+      .option('--bootstrap', 'this node starts a new cluster: it may vote on empty storage (SESSIONRAFT_BOOTSTRAP; never on a node that lost its disk)')
+      .option(
+        '--join',
+        "join a running cluster as a learner: --nodes lists the cluster's voters and this node; then `sessionraft member add` (SESSIONRAFT_JOIN)",
+      )
+      .option('--tick-ms <ms>', `logical clock tick (default ${hostDefaults.tickMs})`, int('--tick-ms'))
+      .option(
+        '--election-ticks <n>',
+        `minimum election timeout in ticks, randomized in [n, 2n) (default ${hostDefaults.electionTimeoutTicksMin})`,
+        int('--election-ticks'),
+      )
+      .option('--heartbeat-ticks <n>', `leader heartbeat interval in ticks (default ${hostDefaults.heartbeatIntervalTicks})`, int('--heartbeat-ticks'))
+      .option('--snapshot-entries <n>', `snapshot after this many applied entries (default ${hostDefaults.snapshotEntries})`, int('--snapshot-entries'))
+      .option('--compact-margin <n>', `entries kept below a snapshot (default ${hostDefaults.compactMarginEntries})`, int('--compact-margin'))
+      .option('--replay-delays <list>', 'replay class delays, e.g. 1s,10s,1m,10m (default)')
+      .option(
+        '--shutdown-transfer-ms <ms>',
+        `a stopping leader waits this long for the transfer (default ${hostDefaults.shutdownTransferMs})`,
+        int('--shutdown-transfer-ms'),
+      )
+      .option('--log-level <level>', 'fatal, error, warn, info, debug, trace, silent (default info)')
+      .addOption(new Option('--log-format <format>', 'json, pretty, or auto (pretty on a terminal)').choices(['json', 'pretty', 'auto']))
+      .option(
+        '--inspect [url]',
+        'send XState inspection events to a Stately inspector relay (default ws://localhost:8080; start one with `sessionraft inspector`)',
+      )
+      .option('--inspect-file <path>', 'append XState inspection events to a file as JSON lines')
+      .option('--inspect-ticks', 'include tick events in inspection (many)')
+      .option(
+        '--cluster-secret-file <file>',
+        'the cluster secret (16-1024 raw bytes, mode 0600; `sessionraft cluster` writes <data>/cluster-secret): peers prove it to each other in every handshake (SESSIONRAFT_CLUSTER_SECRET_FILE)',
+      )
+      .option(
+        '--insecure',
+        'run without peer authentication (no --cluster-secret-file, no TLS), and allow non-loopback addresses without TLS between peers and without authentication on client/admin ports',
+      )
+      .option('--tls-cert <file>', 'this node certificate (PEM) for mutual TLS between peers')
+      .option('--tls-key <file>', 'its key (PEM)')
+      .option('--tls-ca <file>', 'the cluster CA (PEM)')
+      .option(
+        '--client-tls-cert <file>',
+        'certificate (PEM) of the client (wss://) and admin (https://) ports, reloaded when the file changes (SESSIONRAFT_CLIENT_TLS_CERT)',
+      )
+      .option('--client-tls-key <file>', 'its key (PEM) (SESSIONRAFT_CLIENT_TLS_KEY)')
+      .option('--client-ca-file <file>', 'ask clients for a certificate from this CA (PEM); its CN names the user (SESSIONRAFT_CLIENT_CA_FILE)')
+      .option('--tls-min-version <v>', 'lowest TLS version of the client and admin ports: TLSv1.3 (default) or TLSv1.2 (SESSIONRAFT_TLS_MIN_VERSION)')
+      // Test-only, hidden from --help: the fault harness (test/chaos, docs/chaos.md) plants bugs and skews clocks.
+      .addOption(new Option('--plant <bugs>', 'planted bugs, comma-separated (ack-before-persist, stale-read, ...)').hideHelp())
+      .addOption(new Option('--clock-offset-ms <ms>', 'shift the wall clock used for due times (may be negative)').hideHelp())
+      .addOption(new Option('--fsync-delay-ms <ms>', 'report every fsync this much later (a slow disk)').hideHelp())
+      .addOption(new Option('--raft-listen-port <port>', 'listen for peers here, not on the raft port --nodes advertises (a proxy listens there)').hideHelp())
+  );
 }
 
-addNodeFlags(program.command('node').description('run one node (flags > SESSIONRAFT_* environment > --config file > defaults)')).action(async (f: NodeFlags) => {
-  let config: HostConfig;
-  try {
-    const file = f.config ?? process.env.SESSIONRAFT_CONFIG;
-    config = resolveHostConfig(file !== undefined ? configFromFile(file) : {}, configFromEnv(process.env), flagsToConfig(f));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(2);
-  }
-  let host: NodeHost | undefined;
-  try {
-    // A disk failure stops the node (fail-stop); the process then exits 1 for a supervisor to see.
-    const bugs = f.plant?.split(',').filter((b) => b.length > 0) as PlantedBug[] | undefined;
-    const clockOffsetMs = f.clockOffsetMs === undefined ? 0 : Number(f.clockOffsetMs);
-    const fsyncDelayMs = f.fsyncDelayMs === undefined ? 0 : Number(f.fsyncDelayMs);
-    if (!Number.isSafeInteger(clockOffsetMs)) throw new ConfigError('--clock-offset-ms must be an integer');
-    if (!Number.isSafeInteger(fsyncDelayMs) || fsyncDelayMs < 0) throw new ConfigError('--fsync-delay-ms must be a non-negative integer');
-    const raftListenPort = f.raftListenPort === undefined ? undefined : Number(f.raftListenPort);
-    if (raftListenPort !== undefined && (!Number.isInteger(raftListenPort) || raftListenPort < 1 || raftListenPort > 65535)) throw new ConfigError('--raft-listen-port must be a port');
-    host = await NodeHost.start(config, {
-      ...(bugs !== undefined || clockOffsetMs !== 0 || fsyncDelayMs !== 0 || raftListenPort !== undefined
-        ? { testing: { ...(bugs !== undefined ? { bugs: new Set(bugs) } : {}), clockOffsetMs, fsyncDelayMs, ...(raftListenPort !== undefined ? { raftListenPort } : {}) } }
-        : {}),
-      onFatal: () => {
-        if (host === undefined) process.exit(1);
-        void host.stop({ transfer: false }).then(() => process.exit(1));
-      },
-    });
-  } catch (err) {
-    process.stderr.write(`sessionraft node ${config.id} failed to start: ${(err as Error).message}\n`);
-    process.exit(1);
-  }
-  let signals = 0;
-  const stop = (why: string, transfer: boolean): void => {
-    if (++signals > 1) process.exit(1);
-    host!.logger.info({ signal: why, transfer }, 'stopping');
-    host!.stop({ transfer }).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM', true));
-  process.on('SIGINT', () => stop('SIGINT', true));
-  // Started by `sessionraft cluster`: it may ask to stop without a transfer (the whole cluster is
-  // stopping), and the node stops when the supervisor goes away.
-  if (process.connected) {
-    process.on('message', (m: { cmd?: string; transfer?: boolean }) => {
-      if (m?.cmd === 'stop') stop('supervisor', m.transfer !== false);
-    });
-    process.on('disconnect', () => stop('supervisor-exit', false));
-  }
-});
+addNodeFlags(program.command('node').description('run one node (flags > SESSIONRAFT_* environment > --config file > defaults)')).action(
+  async (f: NodeFlags) => {
+    let config: HostConfig;
+    try {
+      const file = f.config ?? process.env.SESSIONRAFT_CONFIG;
+      config = resolveHostConfig(file !== undefined ? configFromFile(file) : {}, configFromEnv(process.env), flagsToConfig(f));
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      process.exit(2);
+    }
+    let host: NodeHost | undefined;
+    try {
+      // A disk failure stops the node (fail-stop); the process then exits 1 for a supervisor to see.
+      const bugs = f.plant?.split(',').filter((b) => b.length > 0) as PlantedBug[] | undefined;
+      const clockOffsetMs = f.clockOffsetMs === undefined ? 0 : Number(f.clockOffsetMs);
+      const fsyncDelayMs = f.fsyncDelayMs === undefined ? 0 : Number(f.fsyncDelayMs);
+      if (!Number.isSafeInteger(clockOffsetMs)) throw new ConfigError('--clock-offset-ms must be an integer');
+      if (!Number.isSafeInteger(fsyncDelayMs) || fsyncDelayMs < 0) throw new ConfigError('--fsync-delay-ms must be a non-negative integer');
+      const raftListenPort = f.raftListenPort === undefined ? undefined : Number(f.raftListenPort);
+      if (raftListenPort !== undefined && (!Number.isInteger(raftListenPort) || raftListenPort < 1 || raftListenPort > 65535))
+        throw new ConfigError('--raft-listen-port must be a port');
+      host = await NodeHost.start(config, {
+        ...(bugs !== undefined || clockOffsetMs !== 0 || fsyncDelayMs !== 0 || raftListenPort !== undefined
+          ? {
+              testing: {
+                ...(bugs !== undefined ? { bugs: new Set(bugs) } : {}),
+                clockOffsetMs,
+                fsyncDelayMs,
+                ...(raftListenPort !== undefined ? { raftListenPort } : {}),
+              },
+            }
+          : {}),
+        onFatal: () => {
+          if (host === undefined) process.exit(1);
+          void host.stop({ transfer: false }).then(() => process.exit(1));
+        },
+      });
+    } catch (err) {
+      process.stderr.write(`sessionraft node ${config.id} failed to start: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+    let signals = 0;
+    const stop = (why: string, transfer: boolean): void => {
+      if (++signals > 1) process.exit(1);
+      host!.logger.info({ signal: why, transfer }, 'stopping');
+      host!.stop({ transfer }).then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM', true));
+    process.on('SIGINT', () => stop('SIGINT', true));
+    // Started by `sessionraft cluster`: it may ask to stop without a transfer (the whole cluster is
+    // stopping), and the node stops when the supervisor goes away.
+    if (process.connected) {
+      process.on('message', (m: { cmd?: string; transfer?: boolean }) => {
+        if (m?.cmd === 'stop') stop('supervisor', m.transfer !== false);
+      });
+      process.on('disconnect', () => stop('supervisor-exit', false));
+    }
+  },
+);
 
 // ---- cluster -------------------------------------------------------------------------------------
 
@@ -289,11 +321,21 @@ program
     // starts without --bootstrap and may not vote until removed and added again (issue 9).
     const fresh = ids.every((id) => !existsSync(join(f.data, id, 'raft', 'hardstate')));
     if (fresh) nodeArgs.push('--bootstrap');
-    const cluster = new LocalCluster({ binPath: selfPath, nodes, dataRoot: f.data, clusterId: f.clusterId, nodeArgs, leaderTimeoutMs: f.leaderTimeoutMs, out: process.stdout });
+    const cluster = new LocalCluster({
+      binPath: selfPath,
+      nodes,
+      dataRoot: f.data,
+      clusterId: f.clusterId,
+      nodeArgs,
+      leaderTimeoutMs: f.leaderTimeoutMs,
+      out: process.stdout,
+    });
     const t0 = Date.now();
     cluster.start();
     const endpoints = ids.map((id) => `${nodes[id]!.host}:${nodes[id]!.clientPort}`).join(',');
-    process.stdout.write(`started ${ids.length} nodes (data under ${resolve(f.data)}; peers authenticate with the cluster secret ${cluster.secretFile()}); waiting for a leader...\n`);
+    process.stdout.write(
+      `started ${ids.length} nodes (data under ${resolve(f.data)}; peers authenticate with the cluster secret ${cluster.secretFile()}); waiting for a leader...\n`,
+    );
     let stopping = false;
     const shutdown = async (code: number): Promise<never> => {
       if (stopping) process.exit(code);
@@ -347,7 +389,7 @@ program
 
 program
   .command('inspector')
-  .description('run a relay that shows the nodes\' live state charts in the Stately inspector (start nodes with --inspect)')
+  .description("run a relay that shows the nodes' live state charts in the Stately inspector (start nodes with --inspect)")
   .option('--port <n>', 'relay port (nodes connect to ws://localhost:<port>)', int('--port'), 8080)
   .option('--no-open', 'do not open a browser')
   .action(async (f: { port: number; open: boolean }) => {
@@ -422,10 +464,18 @@ function clientFlags(cmd: Command): ClientFlags {
 }
 
 function makeClient(f: ClientFlags): SessionraftClient {
-  const list = f.endpoints ?? process.env.SESSIONRAFT_ENDPOINTS ?? Object.values(localNodes()).map((a) => `${a.host}:${a.clientPort}`).join(',');
+  const list =
+    f.endpoints ??
+    process.env.SESSIONRAFT_ENDPOINTS ??
+    Object.values(localNodes())
+      .map((a) => `${a.host}:${a.clientPort}`)
+      .join(',');
   const tls = clientTlsFromFlags(f);
   return createClient({
-    endpoints: list.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
+    endpoints: list
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
     operationTimeoutMs: f.timeoutMs,
     ...(tls !== undefined ? { tls } : {}),
     ...(f.clusterId !== undefined ? { clusterId: f.clusterId } : {}),
@@ -482,7 +532,9 @@ async function withClient(
 
 function fail(err: unknown): never {
   if (err instanceof ClientError) {
-    process.stderr.write(JSON.stringify({ error: err.code, message: err.message, ...(err.leader ? { leader: err.leader, leaderEndpoint: err.leaderEndpoint } : {}) }) + '\n');
+    process.stderr.write(
+      JSON.stringify({ error: err.code, message: err.message, ...(err.leader ? { leader: err.leader, leaderEndpoint: err.leaderEndpoint } : {}) }) + '\n',
+    );
     process.exit(err.code === 'CLIENT_ERR_BAD_ARGUMENT' ? 2 : 1);
   }
   process.stderr.write(JSON.stringify({ error: 'CLIENT_ERR_INTERNAL', message: String(err) }) + '\n');
@@ -553,7 +605,14 @@ client
       await c.subscribe(
         topic,
         (d: Delivery) => {
-          print({ topic: d.topic, session: d.session, records: d.records.map((r) => showRecord(r, f.encoding)), restoreId: d.restoreId, index: d.index, node: d.node });
+          print({
+            topic: d.topic,
+            session: d.session,
+            records: d.records.map((r) => showRecord(r, f.encoding)),
+            restoreId: d.restoreId,
+            index: d.index,
+            node: d.node,
+          });
           if (o.count !== undefined && ++seen >= o.count) done();
         },
         {
@@ -585,20 +644,33 @@ client
 client
   .command('group-delete <topic> <name>')
   .description('delete a consumer group (what only it held becomes committable)')
-  .action((topic: string, name: string, _o: unknown, cmd: Command) => withClient(cmd, async (c) => (await c.deleteGroup(topic, name), { deleted: name, topic })));
+  .action((topic: string, name: string, _o: unknown, cmd: Command) =>
+    withClient(cmd, async (c) => (await c.deleteGroup(topic, name), { deleted: name, topic })),
+  );
 client
   .command('groups')
-  .description('consumer groups with ready / in flight / redelivered / dead-lettered counts (the leader\'s applied table)')
+  .description("consumer groups with ready / in flight / redelivered / dead-lettered counts (the leader's applied table)")
   .action((_o: unknown, cmd: Command) =>
     withClient(cmd, async (c) =>
-      (await c.groups()).map((g) => ({ topic: g.topic, name: g.name, ready: g.ready, inFlight: g.inFlight, redelivered: g.redelivered, deadLettered: g.deadLettered, ackWaitMs: g.ackWaitMs, maxDeliveries: g.maxDeliveries, maxAckPending: g.maxAckPending, id: g.id })),
+      (await c.groups()).map((g) => ({
+        topic: g.topic,
+        name: g.name,
+        ready: g.ready,
+        inFlight: g.inFlight,
+        redelivered: g.redelivered,
+        deadLettered: g.deadLettered,
+        ackWaitMs: g.ackWaitMs,
+        maxDeliveries: g.maxDeliveries,
+        maxAckPending: g.maxAckPending,
+        id: g.id,
+      })),
     ),
   );
 client
   .command('consume <topic>')
   .description('consume a topic as a member of a consumer group: print each session (one JSON line) and acknowledge it, until Ctrl-C')
   .requiredOption('--group <name>', 'the consumer group')
-  .option('--consumer <name>', 'this consumer\'s name (the same across restarts gets its unacknowledged sessions back at once)')
+  .option('--consumer <name>', "this consumer's name (the same across restarts gets its unacknowledged sessions back at once)")
   .option('--count <n>', 'exit after this many deliveries', int('--count'))
   .action((topic: string, o: { group: string; consumer?: string; count?: number }, cmd: Command) =>
     withClient(cmd, async (c, f) => {
@@ -609,7 +681,14 @@ client
         topic,
         o.group,
         (m) => {
-          print({ topic: m.topic, group: m.group, session: m.session, records: m.records.map((r) => showRecord(r, f.encoding)), restoreId: m.restoreId, delivery: m.delivery });
+          print({
+            topic: m.topic,
+            group: m.group,
+            session: m.session,
+            records: m.records.map((r) => showRecord(r, f.encoding)),
+            restoreId: m.restoreId,
+            delivery: m.delivery,
+          });
           if (o.count !== undefined && ++seen >= o.count) setImmediate(done);
         },
         {
@@ -638,7 +717,13 @@ client
           const one = await c.status({ endpoint: o.endpoint, digest: o.digest === true });
           return outputFormat(f.output) === 'table' ? { [o.endpoint]: one } : one;
         }
-        const list = (f.endpoints ?? process.env.SESSIONRAFT_ENDPOINTS ?? Object.values(localNodes()).map((a) => `${a.host}:${a.clientPort}`).join(','))
+        const list = (
+          f.endpoints ??
+          process.env.SESSIONRAFT_ENDPOINTS ??
+          Object.values(localNodes())
+            .map((a) => `${a.host}:${a.clientPort}`)
+            .join(',')
+        )
           .split(',')
           .map((s) => s.trim())
           .filter((s) => s.length > 0);
@@ -720,7 +805,9 @@ member
   );
 member
   .command('replace <old> <new> <address>')
-  .description('replace member <old> (dead or alive) by node <new> at <address>: add it as a learner, promote it once caught up (if <old> votes), remove <old>; run it again to finish after a failure')
+  .description(
+    'replace member <old> (dead or alive) by node <new> at <address>: add it as a learner, promote it once caught up (if <old> votes), remove <old>; run it again to finish after a failure',
+  )
   .option('--lag-max <n>', 'caught up: at most this many entries behind the leader (default 1000)', int('--lag-max'))
   .option('--catch-up-timeout-ms <ms>', 'give up waiting for the catch-up after this long', int('--catch-up-timeout-ms'), 60_000)
   .action((oldId: string, newId: string, address: string, o: CatchUpFlags, cmd: Command) =>

@@ -16,13 +16,7 @@ import type { Entry, Membership, NodeId } from './types.js';
  * code passes an empty set.
  */
 export type PlantedBug =
-  | 'commit-previous-term'
-  | 'vote-ignores-log'
-  | 'ack-before-persist'
-  | 'no-truncate-check'
-  | 'skip-fsync'
-  | 'stale-read'
-  | 'forget-lost-term';
+  'commit-previous-term' | 'vote-ignores-log' | 'ack-before-persist' | 'no-truncate-check' | 'skip-fsync' | 'stale-read' | 'forget-lost-term';
 
 export const plantedBugs: readonly PlantedBug[] = [
   'commit-previous-term',

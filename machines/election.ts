@@ -30,8 +30,7 @@ function voteResponse(core: RaftCore, to: NodeId, term: number, granted: boolean
 
 /** A pre-vote never changes our state: grant when a real election would succeed with us. */
 export function answerPreVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest, fx: EffectSink): void {
-  const granted =
-    msg.term > ctx.term && !inLease(core, ctx) && mayGrantVote(core, ctx) && logUpToDate(core, msg);
+  const granted = msg.term > ctx.term && !inLease(core, ctx) && mayGrantVote(core, ctx) && logUpToDate(core, msg);
   fx.push({
     type: 'send',
     params: { message: voteResponse(core, msg.from, granted ? msg.term : ctx.term, granted, true), afterDurable: false },
@@ -118,4 +117,3 @@ export function tally(core: RaftCore, ctx: RaftContext): VoteResult {
 export function recordVote(d: Draft, msg: VoteResponse): void {
   if (d.votes[msg.from] === undefined) d.votes = { ...d.votes, [msg.from]: msg.granted };
 }
-

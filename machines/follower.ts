@@ -8,15 +8,7 @@ import { liftVotingBar, refreshMembership, type Draft, type RaftCore, type RaftC
 import type { EffectSink } from './effects.js';
 import type { AppendRequest, AppendResponse, Heartbeat, NodeId, SnapshotChunk, SnapshotMeta } from './types.js';
 
-function appendResponse(
-  core: RaftCore,
-  to: NodeId,
-  term: number,
-  success: boolean,
-  index: number,
-  hintIndex = 0,
-  hintTerm = 0,
-): AppendResponse {
+function appendResponse(core: RaftCore, to: NodeId, term: number, success: boolean, index: number, hintIndex = 0, hintTerm = 0): AppendResponse {
   return { type: 'appendResp', from: core.id, to, term, success, index, hintIndex, hintTerm };
 }
 

@@ -93,7 +93,10 @@ export function handleMembershipChange(core: RaftCore, d: Draft, tag: number, ch
     const pr = st.progress.get(change.node);
     const lag = core.log.lastIndex() - (pr?.match ?? 0);
     if (pr === undefined || pr.match < core.log.lastConfigIndex() || lag > core.config.promoteLagEntriesMax) {
-      return refuse('learner-behind', `${change.node} is ${lag} entries behind (at most ${core.config.promoteLagEntriesMax}, and it must hold the configuration that added it)`);
+      return refuse(
+        'learner-behind',
+        `${change.node} is ${lag} entries behind (at most ${core.config.promoteLagEntriesMax}, and it must hold the configuration that added it)`,
+      );
     }
   }
   const entries = appendLocal(core, d, [{ kind: EntryKind.config, data: encodeMembership(next) }], fx);
@@ -169,8 +172,7 @@ function maybeSendAppend(core: RaftCore, d: Draft, to: NodeId, sendIfEmpty: bool
     fx.push({ type: 'sendSnapshot', params: { to, term: d.term } });
     return true;
   }
-  const entries =
-    pr.next <= log.lastIndex() ? log.slice(pr.next, log.lastIndex(), core.config.appendBytesMax, core.config.appendEntriesMax) : [];
+  const entries = pr.next <= log.lastIndex() ? log.slice(pr.next, log.lastIndex(), core.config.appendBytesMax, core.config.appendEntriesMax) : [];
   if (entries.length === 0 && !sendIfEmpty) return false;
   const bytes = entries.length > 0 ? log.lastSliceBytes : 0;
   fx.push({
@@ -223,11 +225,7 @@ function broadcastHeartbeat(core: RaftCore, d: Draft, fx: EffectSink): void {
 function maybeCommit(core: RaftCore, d: Draft, fx: EffectSink): void {
   const st = leaderState(core);
   const own = selfMatch(core);
-  const n = committedIndex(
-    core.membership.voters,
-    (id) => (id === core.id ? own : (st.progress.get(id)?.match ?? 0)),
-    core.scratch,
-  );
+  const n = committedIndex(core.membership.voters, (id) => (id === core.id ? own : (st.progress.get(id)?.match ?? 0)), core.scratch);
   if (n <= d.commitIndex) return;
   if (!core.rules.commitByCount(core.log.term(n), d.term)) return;
   st.uncommittedBytes = Math.max(0, st.uncommittedBytes - core.log.bytesBetween(d.commitIndex + 1, n));

@@ -123,10 +123,7 @@ export function applyChange(m: Membership, change: MembershipChange): Membership
     case 'remove':
       if (!isVoter && !isLearner) throw new MembershipError('MEMBERSHIP_NOT_MEMBER', `${change.node} is not a member`);
       if (isVoter && m.voters.length === 1) throw new MembershipError('MEMBERSHIP_LAST_VOTER', 'cannot remove the last voter');
-      return withAddresses(
-        { voters: m.voters.filter((x) => x !== change.node), learners: m.learners.filter((x) => x !== change.node) },
-        m.addresses,
-      );
+      return withAddresses({ voters: m.voters.filter((x) => x !== change.node), learners: m.learners.filter((x) => x !== change.node) }, m.addresses);
   }
 }
 
@@ -137,4 +134,3 @@ function withAddresses(m: Membership, addresses: Membership['addresses']): Membe
   for (const id of [...m.voters, ...m.learners]) if (addresses[id] !== undefined) kept[id] = addresses[id]!;
   return Object.keys(kept).length > 0 ? { ...m, addresses: kept } : m;
 }
-

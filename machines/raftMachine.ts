@@ -180,9 +180,7 @@ export function createRaftMachine(core: RaftCore) {
       handleAppend: step((d, e: Msg<'current.append'>, fx) => handleAppend(core, d, e.msg, fx)),
       handleHeartbeat: step((d, e: Msg<'current.heartbeat'>, fx) => handleHeartbeat(core, d, e.msg, fx)),
       handleSnapshotChunk: step((d, e: Msg<'current.snapshot'>, fx) => handleSnapshotChunk(core, d, e.msg, fx)),
-      handleSnapshotReceived: step((d, e: Extract<RaftEvent, { type: 'snapshot.received' }>, fx) =>
-        handleSnapshotReceived(core, d, e.from, e.meta, fx),
-      ),
+      handleSnapshotReceived: step((d, e: Extract<RaftEvent, { type: 'snapshot.received' }>, fx) => handleSnapshotReceived(core, d, e.from, e.meta, fx)),
       handleDurable: step((d, e: Extract<RaftEvent, { type: 'storage.durable' }>, fx) => handleDurable(core, d, e.index, e.term, fx)),
       maybeApply: step((d, _e, fx) => maybeApply(core, d, fx)),
       refuseProposal: step((d, e: Extract<RaftEvent, { type: 'client.propose' }>, fx) =>
@@ -198,19 +196,13 @@ export function createRaftMachine(core: RaftCore) {
         d.leader = null;
       }),
       leaderTick: step((d, _e, fx) => leaderTick(core, d, fx)),
-      handleProposal: step((d, e: Extract<RaftEvent, { type: 'client.propose' }>, fx) =>
-        handleProposal(core, d, e.tag, e.proposals, fx),
-      ),
+      handleProposal: step((d, e: Extract<RaftEvent, { type: 'client.propose' }>, fx) => handleProposal(core, d, e.tag, e.proposals, fx)),
       handleRead: step((d, e: Extract<RaftEvent, { type: 'client.read' }>, fx) => handleRead(core, d, e.ctx, fx)),
       handleAppendResponse: step((d, e: Msg<'current.appendResp'>, fx) => handleAppendResponse(core, d, e.msg, fx)),
       handleHeartbeatResponse: step((d, e: Msg<'current.heartbeatResp'>, fx) => handleHeartbeatResponse(core, d, e.msg, fx)),
-      handleSnapshotSendDone: step((d, e: Extract<RaftEvent, { type: 'snapshot.sendDone' }>, fx) =>
-        handleSnapshotSendDone(core, d, e.to, e.ok, fx),
-      ),
+      handleSnapshotSendDone: step((d, e: Extract<RaftEvent, { type: 'snapshot.sendDone' }>, fx) => handleSnapshotSendDone(core, d, e.to, e.ok, fx)),
       handleTransfer: step((d, e: Extract<RaftEvent, { type: 'admin.transfer' }>, fx) => handleTransfer(core, d, e.to, fx)),
-      handleMembershipChange: step((d, e: Extract<RaftEvent, { type: 'admin.membership' }>, fx) =>
-        handleMembershipChange(core, d, e.tag, e.change, fx),
-      ),
+      handleMembershipChange: step((d, e: Extract<RaftEvent, { type: 'admin.membership' }>, fx) => handleMembershipChange(core, d, e.tag, e.change, fx)),
       refuseMembershipChange: step((d, e: Extract<RaftEvent, { type: 'admin.membership' }>, fx) =>
         fx.push({ type: 'proposalRefused', params: { tag: e.tag, code: 'not-leader', leader: d.leader } }),
       ),
@@ -246,8 +238,7 @@ export function createRaftMachine(core: RaftCore) {
       isCurrentTerm: ({ context, event }) => msgTerm(event) === context.term || (event.type === 'rpc.voteResp' && event.msg.preVote),
       isPreVote: ({ event }) => event.type === 'rpc.vote' && event.msg.preVote,
       /** A newer-term RequestVote that our lease tells us to ignore (unless it is a transfer). */
-      isLeaseProtected: ({ context, event }) =>
-        event.type === 'rpc.vote' && event.msg.term > context.term && !event.msg.transfer && inLease(core, context),
+      isLeaseProtected: ({ context, event }) => event.type === 'rpc.vote' && event.msg.term > context.term && !event.msg.transfer && inLease(core, context),
       preVoteWins: ({ context, event }) =>
         event.type === 'current.voteResp' && isResponseForCampaign(context, event.msg, true) && tallyWith(core, context, event.msg) === 'won',
       preVoteLoses: ({ context, event }) =>
@@ -335,9 +326,7 @@ export function createRaftMachine(core: RaftCore) {
             { guard: 'canElectAtTimeout', target: 'candidate' },
             { actions: 'tickElection' },
           ],
-          'admin.campaign': [
-            { guard: 'canCampaign', target: 'candidate' },
-          ],
+          'admin.campaign': [{ guard: 'canCampaign', target: 'candidate' }],
           'current.append': { actions: 'handleAppend' },
           'current.heartbeat': { actions: 'handleHeartbeat' },
           'current.snapshot': { actions: 'handleSnapshotChunk' },

@@ -41,7 +41,15 @@ export function crc32Range(buf: Uint8Array, start: number, end: number, prev: nu
   let i = start;
   for (; i + 8 <= end; i += 8) {
     const a = c ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24));
-    c = t7[a & 0xff]! ^ t6[(a >>> 8) & 0xff]! ^ t5[(a >>> 16) & 0xff]! ^ t4[a >>> 24]! ^ t3[buf[i + 4]!]! ^ t2[buf[i + 5]!]! ^ t1[buf[i + 6]!]! ^ t0[buf[i + 7]!]!;
+    c =
+      t7[a & 0xff]! ^
+      t6[(a >>> 8) & 0xff]! ^
+      t5[(a >>> 16) & 0xff]! ^
+      t4[a >>> 24]! ^
+      t3[buf[i + 4]!]! ^
+      t2[buf[i + 5]!]! ^
+      t1[buf[i + 6]!]! ^
+      t0[buf[i + 7]!]!;
   }
   for (; i < end; i++) c = t0[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;

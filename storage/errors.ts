@@ -4,11 +4,7 @@
  * `STORAGE_INVARIANT` is a bug in the caller or in storage (a broken contract, e.g. a non-contiguous
  * append): it is thrown, never returned, because carrying on could write a wrong log.
  */
-type StorageErrorCode =
-  | 'STORAGE_INVARIANT'
-  | 'STORAGE_FAILED'
-  | 'STORAGE_CLOSED'
-  | 'STORAGE_BAD_DIR';
+type StorageErrorCode = 'STORAGE_INVARIANT' | 'STORAGE_FAILED' | 'STORAGE_CLOSED' | 'STORAGE_BAD_DIR';
 
 export class StorageError extends Error {
   readonly code: StorageErrorCode;

@@ -88,13 +88,7 @@ export function writeU64(buf: Uint8Array, at: number, v: number): void {
 /**
  * Fills in the header at `at` for a payload already written at at+16 with the given checksum.
  */
-export function writeFrameHeader(
-  buf: Uint8Array,
-  at: number,
-  type: RecordType,
-  payloadBytes: number,
-  payloadCrc: number,
-): void {
+export function writeFrameHeader(buf: Uint8Array, at: number, type: RecordType, payloadBytes: number, payloadCrc: number): void {
   writeU32(buf, at + 4, payloadBytes);
   buf[at + 8] = type;
   buf[at + 9] = 0;
@@ -114,14 +108,7 @@ export function readFrame(buf: Uint8Array, at: number, end: number, cur: FrameCu
   if (readU32(buf, at) !== crc32Range(buf, at + 4, at + FRAME_HEADER_BYTES, 0)) return FrameStatus.headerChecksum;
   const payloadBytes = readU32(buf, at + 4);
   const type = buf[at + 8]!;
-  if (
-    type < 1 ||
-    type > RECORD_TYPE_MAX ||
-    buf[at + 9] !== 0 ||
-    buf[at + 10] !== 0 ||
-    buf[at + 11] !== 0 ||
-    payloadBytes > FRAME_PAYLOAD_BYTES_MAX
-  ) {
+  if (type < 1 || type > RECORD_TYPE_MAX || buf[at + 9] !== 0 || buf[at + 10] !== 0 || buf[at + 11] !== 0 || payloadBytes > FRAME_PAYLOAD_BYTES_MAX) {
     return FrameStatus.headerInvalid;
   }
   const payloadStart = at + FRAME_HEADER_BYTES;

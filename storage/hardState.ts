@@ -33,9 +33,7 @@ const FIXED_BYTES = 24;
 const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export type HardStateRead =
-  | { readonly status: 'missing' }
-  | { readonly status: 'ok'; readonly hardState: HardState }
-  | { readonly status: 'damaged'; readonly reason: string };
+  { readonly status: 'missing' } | { readonly status: 'ok'; readonly hardState: HardState } | { readonly status: 'damaged'; readonly reason: string };
 
 function isValidHardState(hs: HardState): boolean {
   return Number.isSafeInteger(hs.term) && hs.term >= 0 && (hs.vote === null || NODE_ID.test(hs.vote));

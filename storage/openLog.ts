@@ -60,7 +60,10 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
   let fresh: FileHandle | null = null;
   let freshBytes = 0;
   const steps: Step[] = [];
-  const syncDir = (d: string, what: string): Step => (next) => fs.syncDir(d, (err) => next(err && ioError(what, err)));
+  const syncDir =
+    (d: string, what: string): Step =>
+    (next) =>
+      fs.syncDir(d, (err) => next(err && ioError(what, err)));
 
   const writeFresh: Step = (next) => {
     const f = plan.fresh;
@@ -118,10 +121,14 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
     steps.push(syncDir(walDir, 'wal directory fsync'));
     const keepsBad = plan.keptSegments.some((s) => s.no === bad.no);
     if (keepsBad) steps.push(cutSegment(fs, join(walDir, bad.name), damage.offset));
-    else steps.push((next) => {
-      fs.unlink(join(walDir, bad.name));
-      next(null);
-    }, syncDir(walDir, 'wal directory fsync'));
+    else
+      steps.push(
+        (next) => {
+          fs.unlink(join(walDir, bad.name));
+          next(null);
+        },
+        syncDir(walDir, 'wal directory fsync'),
+      );
   } else {
     let lastSynced = false;
     if (torn !== null) {
@@ -139,10 +146,13 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
         steps.push(cutSegment(fs, join(walDir, seg.name), torn.offset));
         lastSynced = true;
       } else if (seg.no !== plan.fresh.no) {
-        steps.push((next) => {
-          fs.unlink(join(walDir, seg.name));
-          next(null);
-        }, syncDir(walDir, 'wal directory fsync'));
+        steps.push(
+          (next) => {
+            fs.unlink(join(walDir, seg.name));
+            next(null);
+          },
+          syncDir(walDir, 'wal directory fsync'),
+        );
       }
       // else: the fresh segment is created over it under the same name
     }
@@ -227,10 +237,7 @@ function writeCopy(fs: FileSystem, path: string, bytes: Uint8Array): Step {
   return (next) => {
     const h = fs.open(path, 'create');
     runSteps(
-      [
-        (n) => h.write(bytes, 0, (err) => n(err && ioError('copy write', err))),
-        (n) => h.sync((err) => n(err && ioError('copy fdatasync', err))),
-      ],
+      [(n) => h.write(bytes, 0, (err) => n(err && ioError('copy write', err))), (n) => h.sync((err) => n(err && ioError('copy fdatasync', err)))],
       (err) => {
         h.close();
         next(err);
@@ -244,10 +251,7 @@ function cutSegment(fs: FileSystem, path: string, length: number): Step {
   return (next) => {
     const h = fs.open(path, 'existing');
     runSteps(
-      [
-        (n) => h.truncate(length, (err) => n(err && ioError('segment truncate', err))),
-        (n) => h.sync((err) => n(err && ioError('segment fdatasync', err))),
-      ],
+      [(n) => h.truncate(length, (err) => n(err && ioError('segment truncate', err))), (n) => h.sync((err) => n(err && ioError('segment fdatasync', err)))],
       (err) => {
         h.close();
         next(err);

@@ -150,13 +150,7 @@ export function segmentPrefixBytes(mark: DamageMark | null): number {
 }
 
 /** Writes the segment-opening records so that they end exactly at `end`; returns where they start. */
-export function encodeSegmentPrefix(
-  buf: Uint8Array,
-  end: number,
-  segmentNo: number,
-  prevSegmentNo: number,
-  mark: DamageMark | null,
-): number {
+export function encodeSegmentPrefix(buf: Uint8Array, end: number, segmentNo: number, prevSegmentNo: number, mark: DamageMark | null): number {
   const start = end - segmentPrefixBytes(mark);
   invariant(start >= 0, 'segment prefix does not fit in the reserved space');
   let at = encodeSegmentHeader(buf, start, segmentNo, prevSegmentNo);

@@ -98,8 +98,7 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
   // A snapshot through the damaged indices repairs them: the committed prefix is the same everywhere.
   if (mark !== null && lastIndex >= mark.lastIndexSeen) mark = null;
 
-  let corruption: Corruption | null =
-    mark === null ? null : { code: mark.code, message, firstBadIndex: lastIndex + 1, lastIndexSeen: mark.lastIndexSeen };
+  let corruption: Corruption | null = mark === null ? null : { code: mark.code, message, firstBadIndex: lastIndex + 1, lastIndexSeen: mark.lastIndexSeen };
 
   const lastTerm = entries.length > 0 ? entries[entries.length - 1]!.term : snapTerm;
   let hardState: HardState = { term: 0, vote: null };

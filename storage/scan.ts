@@ -76,9 +76,7 @@ export interface ScanResult {
 }
 
 /** Outcome of decoding one record whose header is valid. */
-type RecordVerdict =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: DamageCode; readonly why: string; readonly chainBreak?: true };
+type RecordVerdict = { readonly ok: true } | { readonly ok: false; readonly code: DamageCode; readonly why: string; readonly chainBreak?: true };
 const OK: RecordVerdict = { ok: true };
 
 export function scanSegments(files: readonly SegmentFile[], snapshotIndex: number): ScanResult {

@@ -134,11 +134,13 @@ export class FileSnapshotStore implements SnapshotStore {
   save(meta: SnapshotMeta, data: Uint8Array, cb: (err: Error | null) => void): void {
     invariant(Number.isSafeInteger(meta.index) && meta.index >= 0, 'snapshot index invalid');
     invariant(Number.isSafeInteger(meta.term) && meta.term >= 0, 'snapshot term invalid');
-    this.queue.push(() => this.saveNow(meta, data, (err) => {
-      this.saving = false;
-      this.pump();
-      cb(err);
-    }));
+    this.queue.push(() =>
+      this.saveNow(meta, data, (err) => {
+        this.saving = false;
+        this.pump();
+        cb(err);
+      }),
+    );
     this.pump();
   }
 

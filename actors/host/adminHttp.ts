@@ -65,9 +65,8 @@ export class AdminHttp {
   }
 
   private async listenTls(tls: TlsFiles): Promise<{ host: string; port: number }> {
-    const server = createHttpsServer(
-      { ...tls.serverOptions(), requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192 },
-      (req, res) => this.handle(req, res),
+    const server = createHttpsServer({ ...tls.serverOptions(), requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192 }, (req, res) =>
+      this.handle(req, res),
     );
     server.keepAliveTimeout = 5_000;
     server.maxRequestsPerSocket = 1000;
@@ -109,7 +108,12 @@ export class AdminHttp {
       if (target === null) {
         this.rejected.add('ADMIN_ERR_BAD_REQUEST');
         this.opts.onRejected?.('ADMIN_ERR_BAD_REQUEST');
-        return send(res, 400, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_BAD_REQUEST', message: 'the request target is not an origin-form path' }) + '\n');
+        return send(
+          res,
+          400,
+          'application/json',
+          JSON.stringify({ error: 'ADMIN_ERR_BAD_REQUEST', message: 'the request target is not an origin-form path' }) + '\n',
+        );
       }
       path = target.path;
       switch (target.path) {
@@ -134,7 +138,12 @@ export class AdminHttp {
         default: {
           const reply = this.opts.console?.(target.path, target.query) ?? null;
           if (reply === null) {
-            return send(res, 404, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_NOT_FOUND', message: 'routes: /metrics, /status, /healthz, / (console)' }) + '\n');
+            return send(
+              res,
+              404,
+              'application/json',
+              JSON.stringify({ error: 'ADMIN_ERR_NOT_FOUND', message: 'routes: /metrics, /status, /healthz, / (console)' }) + '\n',
+            );
           }
           if (!(reply instanceof Promise)) return send(res, reply.status, reply.contentType, reply.body, reply.headers);
           reply.then(

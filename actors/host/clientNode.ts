@@ -55,7 +55,8 @@ export function clientNodeOf(node: SessionNode): ClientNode {
       cb(null, {
         close: () => c.close(),
         ack: (restoreId, delivery, done) => c.ack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, done),
-        nack: (restoreId, delivery, delayMs, done) => c.nack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, delayMs, done),
+        nack: (restoreId, delivery, delayMs, done) =>
+          c.nack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, delayMs, done),
       });
     },
   };

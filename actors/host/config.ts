@@ -138,7 +138,10 @@ const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'sil
 export function parseNodesSpec(spec: string): Record<string, NodeAddress> {
   // Null prototype: an ID such as `__proto__` is then an entry (refused by validation), never the prototype.
   const out: Record<string, NodeAddress> = Object.create(null) as Record<string, NodeAddress>;
-  for (const part of spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)) {
     const m = /^([^=]+)=(.+):(\d+):(\d+):(\d+)$/.exec(part);
     if (m === null) throw new ConfigError(`node ${JSON.stringify(part)}: expected id=host:raftPort:clientPort:adminPort`);
     out[m[1]!] = { host: m[2]!, raftPort: Number(m[3]), clientPort: Number(m[4]), adminPort: Number(m[5]) };
@@ -220,9 +223,12 @@ function clientTlsOf(v: unknown): ClientTlsFiles | undefined {
   const t = v as Partial<Record<keyof ClientTlsFiles, unknown>> | null;
   const path = (p: unknown): p is string => typeof p === 'string' && p.length > 0;
   if (t === null || typeof t !== 'object' || !path(t.certFile) || !path(t.keyFile)) {
-    throw new ConfigError('clientTls needs certFile and keyFile (flags --client-tls-cert and --client-tls-key, SESSIONRAFT_CLIENT_TLS_CERT and SESSIONRAFT_CLIENT_TLS_KEY)');
+    throw new ConfigError(
+      'clientTls needs certFile and keyFile (flags --client-tls-cert and --client-tls-key, SESSIONRAFT_CLIENT_TLS_CERT and SESSIONRAFT_CLIENT_TLS_KEY)',
+    );
   }
-  if (t.clientCaFile !== undefined && !path(t.clientCaFile)) throw new ConfigError('clientTls.clientCaFile must be a path (flag --client-ca-file, SESSIONRAFT_CLIENT_CA_FILE)');
+  if (t.clientCaFile !== undefined && !path(t.clientCaFile))
+    throw new ConfigError('clientTls.clientCaFile must be a path (flag --client-ca-file, SESSIONRAFT_CLIENT_CA_FILE)');
   if (t.reloadPollMs !== undefined) posInt(t.reloadPollMs, 'clientTls.reloadPollMs');
   return {
     certFile: t.certFile,
@@ -268,13 +274,14 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
   }
   if (nodes[id] === undefined) throw new ConfigError(`nodes must include this node (${id})`);
   const learners = (raw.learners ?? []) as unknown;
-  if (!Array.isArray(learners) || learners.some((l) => typeof l !== 'string' || nodes[l] === undefined)) throw new ConfigError('learners must name nodes listed in nodes');
+  if (!Array.isArray(learners) || learners.some((l) => typeof l !== 'string' || nodes[l] === undefined))
+    throw new ConfigError('learners must name nodes listed in nodes');
   if (learners.length >= Object.keys(nodes).length) throw new ConfigError('at least one node must be a voter');
   const bootstrap = raw.bootstrap === true;
   const join = raw.join === true;
   if (bootstrap && join) throw new ConfigError('--bootstrap starts a new cluster and --join joins a running one: give one of them');
   if (join && Object.keys(nodes).filter((n) => n !== id && !(learners as string[]).includes(n)).length === 0) {
-    throw new ConfigError('--join needs the running cluster\'s voters in nodes (flag --nodes), besides this node');
+    throw new ConfigError("--join needs the running cluster's voters in nodes (flag --nodes), besides this node");
   }
   const delays = raw.replayDelaysMs;
   if (!Array.isArray(delays) || delays.length === 0 || delays.length > 16 || delays.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)) {
@@ -285,7 +292,10 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
   const insecure = raw.insecure === true;
   const clientTls = clientTlsOf(raw.clientTls);
   const tlsMinVersion = ({ 'TLSv1.2': 'TLSv1.2', '1.2': 'TLSv1.2', 'TLSv1.3': 'TLSv1.3', '1.3': 'TLSv1.3' } as const)[String(raw.tlsMinVersion) as '1.2'];
-  if (tlsMinVersion === undefined) throw new ConfigError(`tlsMinVersion must be TLSv1.3 (default) or TLSv1.2, got ${JSON.stringify(raw.tlsMinVersion)} (flag --tls-min-version, SESSIONRAFT_TLS_MIN_VERSION)`);
+  if (tlsMinVersion === undefined)
+    throw new ConfigError(
+      `tlsMinVersion must be TLSv1.3 (default) or TLSv1.2, got ${JSON.stringify(raw.tlsMinVersion)} (flag --tls-min-version, SESSIONRAFT_TLS_MIN_VERSION)`,
+    );
   const cfg: HostConfig = {
     id,
     clusterId: raw.clusterId,

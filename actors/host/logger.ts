@@ -9,7 +9,6 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
 
-
 interface LoggerOptions {
   readonly node: string;
   readonly level?: LevelWithSilent;
@@ -26,7 +25,15 @@ export function createLogger(opts: LoggerOptions): Logger {
   const base = { node: opts.node };
   const level = opts.level ?? 'info';
   if (usePretty) {
-    const stream = pretty({ colorize: isTty, sync: true, destination: fd, translateTime: 'HH:MM:ss.l', singleLine: true, messageFormat: '[{node}] {msg}', ignore: 'pid,hostname,node' });
+    const stream = pretty({
+      colorize: isTty,
+      sync: true,
+      destination: fd,
+      translateTime: 'HH:MM:ss.l',
+      singleLine: true,
+      messageFormat: '[{node}] {msg}',
+      ignore: 'pid,hostname,node',
+    });
     return pino({ level, base }, stream);
   }
   return pino({ level, base, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd, sync: false }));

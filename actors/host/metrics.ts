@@ -52,7 +52,12 @@ export class HostMetrics {
 
   constructor(defaultMetrics = true) {
     const registers = [this.registry];
-    this.fsync = new Histogram({ name: 'sessionraft_fsync_seconds', help: 'fdatasync and directory fsync latency of the raft log', buckets: fastBuckets, registers });
+    this.fsync = new Histogram({
+      name: 'sessionraft_fsync_seconds',
+      help: 'fdatasync and directory fsync latency of the raft log',
+      buckets: fastBuckets,
+      registers,
+    });
     this.append = new Histogram({ name: 'sessionraft_append_seconds', help: 'raft log write latency, from issue to durable', buckets: fastBuckets, registers });
     this.commit = new Histogram({
       name: 'sessionraft_commit_seconds',
@@ -96,8 +101,12 @@ export class HostMetrics {
     gauge('sessionraft_last_index', 'last index in the log', (s) => s.status().lastIndex);
     gauge('sessionraft_persisted_index', 'last index durable in the log', (s) => s.status().persistedIndex);
     gauge('sessionraft_snapshot_index', 'index of the latest snapshot', (s) => s.status().snapshotIndex);
-    gauge('sessionraft_storage_damaged', '1 while damaged storage keeps this node from voting or leading (until the leader repairs it)', (s) => (s.status().corrupt ? 1 : 0));
-    gauge('sessionraft_voting_barred', '1 while this node may not vote: it started on empty storage (remove it, add it again, promote it)', (s) => (s.status().votingBarred ? 1 : 0));
+    gauge('sessionraft_storage_damaged', '1 while damaged storage keeps this node from voting or leading (until the leader repairs it)', (s) =>
+      s.status().corrupt ? 1 : 0,
+    );
+    gauge('sessionraft_voting_barred', '1 while this node may not vote: it started on empty storage (remove it, add it again, promote it)', (s) =>
+      s.status().votingBarred ? 1 : 0,
+    );
     new Gauge({
       name: 'sessionraft_peer_lag_entries',
       help: 'on the leader: entries each follower lacks (last index - match index)',
@@ -142,7 +151,12 @@ export class HostMetrics {
       },
     });
     /** A counter with labels, refilled from the node's own counters when scraped. */
-    const labelledCounter = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (s: MetricsSources, inc: (labels: Record<L, string>, n: number) => void) => void): void => {
+    const labelledCounter = <L extends string>(
+      name: string,
+      help: string,
+      labelNames: readonly L[],
+      fill: (s: MetricsSources, inc: (labels: Record<L, string>, n: number) => void) => void,
+    ): void => {
       new Counter({
         name,
         help,
@@ -192,7 +206,11 @@ export class HostMetrics {
     gauge('sessionraft_client_connections', 'open client connections', (s) => s.client().connections);
     gauge('sessionraft_client_subscriptions', 'open subscriptions', (s) => s.client().subscriptions);
     gauge('sessionraft_client_push_queued_bytes', 'bytes of deliveries waiting in push queues for client sockets to drain', (s) => s.client().pushQueuedBytes);
-    gauge('sessionraft_client_lagging_connections', 'client connections with deliveries waiting for their socket to drain', (s) => s.client().laggingConnections);
+    gauge(
+      'sessionraft_client_lagging_connections',
+      'client connections with deliveries waiting for their socket to drain',
+      (s) => s.client().laggingConnections,
+    );
   }
 
   /** Observes one command's latency on the leader (`sessionraft_commit_seconds{op}`). */

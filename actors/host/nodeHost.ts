@@ -54,7 +54,12 @@ interface HostStartOptions {
    * port to listen on other than the one --nodes advertises (the harness's proxy listens there).
    * Never set otherwise.
    */
-  readonly testing?: { readonly bugs?: ReadonlySet<PlantedBug>; readonly clockOffsetMs?: number; readonly fsyncDelayMs?: number; readonly raftListenPort?: number };
+  readonly testing?: {
+    readonly bugs?: ReadonlySet<PlantedBug>;
+    readonly clockOffsetMs?: number;
+    readonly fsyncDelayMs?: number;
+    readonly raftListenPort?: number;
+  };
 }
 
 export class NodeHost {
@@ -100,7 +105,8 @@ export class NodeHost {
   private constructor(config: HostConfig, opts: HostStartOptions) {
     this.id = config.id;
     this.config = config;
-    this.logger = opts.logger ?? createLogger({ node: config.id, level: config.logLevel, ...(config.logPretty !== undefined ? { pretty: config.logPretty } : {}) });
+    this.logger =
+      opts.logger ?? createLogger({ node: config.id, level: config.logLevel, ...(config.logPretty !== undefined ? { pretty: config.logPretty } : {}) });
     this.metrics = new HostMetrics();
     this.rejections = new RejectionLog(this.logger);
     this.peers = new PeerDirectory(config.id, config.nodes, this.logger);
@@ -178,7 +184,11 @@ export class NodeHost {
     for (const f of opened.keptAside) log.warn({ code: 'STORAGE_KEPT_ASIDE', file: join(raftDir, f) }, 'damaged or torn log bytes were kept aside');
     if (rec.tornBytes > 0) log.warn({ code: 'STORAGE_TORN_TAIL', bytes: rec.tornBytes }, 'a torn log tail was cut (a crash during a write)');
     log.info(
-      { term: rec.hardState.term, index: rec.entries.length > 0 ? rec.entries[rec.entries.length - 1]!.index : (rec.snapshot?.index ?? 0), snapshot: rec.snapshot?.index ?? 0 },
+      {
+        term: rec.hardState.term,
+        index: rec.entries.length > 0 ? rec.entries[rec.entries.length - 1]!.index : (rec.snapshot?.index ?? 0),
+        snapshot: rec.snapshot?.index ?? 0,
+      },
       'log recovered',
     );
     return opened;
@@ -200,12 +210,13 @@ export class NodeHost {
     const peers: Record<NodeId, PeerAddress | null> = {};
     for (const [id, a] of this.peers.entries()) if (id !== cfg.id) peers[id] = a.raftPort === 0 ? null : { host: a.host, port: a.raftPort };
     const tls =
-      cfg.tls === undefined
-        ? undefined
-        : { cert: readFileSync(cfg.tls.certFile), key: readFileSync(cfg.tls.keyFile), ca: readFileSync(cfg.tls.caFile) };
+      cfg.tls === undefined ? undefined : { cert: readFileSync(cfg.tls.certFile), key: readFileSync(cfg.tls.keyFile), ca: readFileSync(cfg.tls.caFile) };
     const clusterSecret = cfg.clusterSecretFile === undefined ? undefined : loadClusterSecret(cfg.clusterSecretFile);
     if (tls === undefined && clusterSecret === undefined) {
-      this.logger.warn({ code: 'NODE_PEERS_UNAUTHENTICATED' }, '--insecure without TLS or a cluster secret: peers are not authenticated (anyone who reaches the raft port can speak as a member)');
+      this.logger.warn(
+        { code: 'NODE_PEERS_UNAUTHENTICATED' },
+        '--insecure without TLS or a cluster secret: peers are not authenticated (anyone who reaches the raft port can speak as a member)',
+      );
     }
     this.transport = new WsTransport({
       nodeId: cfg.id,
@@ -267,7 +278,12 @@ export class NodeHost {
       snapshotEntries: cfg.snapshotEntries,
       compactMarginEntries: cfg.compactMarginEntries,
       // 1 MiB chunks (under the 4 MiB frame), 4 in flight, a second without an ack fails a stream.
-      snapshotTransfer: { chunkBytes: 1024 * 1024, windowChunks: 4, ackTimeoutTicks: Math.max(10, Math.ceil(1000 / cfg.tickMs)), snapshotBytesMax: 1024 * 1024 * 1024 },
+      snapshotTransfer: {
+        chunkBytes: 1024 * 1024,
+        windowChunks: 4,
+        ackTimeoutTicks: Math.max(10, Math.ceil(1000 / cfg.tickMs)),
+        snapshotBytesMax: 1024 * 1024 * 1024,
+      },
       // The console's recorder always sees the machine's transitions; the inspector when asked for.
       inspect: (ev) => {
         this.recorder.inspect(ev);
@@ -279,7 +295,10 @@ export class NodeHost {
       },
       onFatal: (err) => {
         this.fatal = err;
-        log.fatal({ err, code: (err as { code?: string }).code ?? 'DISK_FATAL' }, 'the node stopped: its disk failed (fail-stop); restart it once the disk is fixed');
+        log.fatal(
+          { err, code: (err as { code?: string }).code ?? 'DISK_FATAL' },
+          'the node stopped: its disk failed (fail-stop); restart it once the disk is fixed',
+        );
         opts.onFatal?.(err);
       },
       store: this.store,
@@ -287,7 +306,11 @@ export class NodeHost {
       clock: opts.testing?.clockOffsetMs ? () => Date.now() + opts.testing!.clockOffsetMs! : Date.now,
       ...(opts.testing?.bugs !== undefined ? { bugs: opts.testing.bugs } : {}),
     });
-    if (opts.testing !== undefined) log.warn({ bugs: [...(opts.testing.bugs ?? [])], clockOffsetMs: opts.testing.clockOffsetMs ?? 0, fsyncDelayMs: opts.testing.fsyncDelayMs ?? 0 }, 'TEST-ONLY settings in force (fault harness)');
+    if (opts.testing !== undefined)
+      log.warn(
+        { bugs: [...(opts.testing.bugs ?? [])], clockOffsetMs: opts.testing.clockOffsetMs ?? 0, fsyncDelayMs: opts.testing.fsyncDelayMs ?? 0 },
+        'TEST-ONLY settings in force (fault harness)',
+      );
     this.transport.onMessage = (m: RaftMessage) => node.receive(m);
     return node;
   }
@@ -359,7 +382,12 @@ export class NodeHost {
    */
   private bound(addresses: BoundAddresses): void {
     this.addresses = addresses;
-    this.peers.setSelf({ host: this.config.nodes[this.id]!.host, raftPort: addresses.raft.port, clientPort: addresses.client.port, adminPort: addresses.admin.port });
+    this.peers.setSelf({
+      host: this.config.nodes[this.id]!.host,
+      raftPort: addresses.raft.port,
+      clientPort: addresses.client.port,
+      adminPort: addresses.admin.port,
+    });
     this.peers.connect(this.transport, this.clientServer);
     this.metrics.attach({
       status: () => this.node.status(),
@@ -424,7 +452,7 @@ export class NodeHost {
   private onPeerRejected(code: string, m: RaftMessage): void {
     const fields = { peer: m.from, type: m.type, term: m.term, ourTerm: this.node?.raft.term() };
     if (code === 'foreign-leader') {
-      this.rejections.note(code, fields, 'a node outside the configuration claims to lead this node\'s term: refused', 'error');
+      this.rejections.note(code, fields, "a node outside the configuration claims to lead this node's term: refused", 'error');
     } else {
       this.rejections.note(code, fields, 'peer message refused');
     }
@@ -433,7 +461,10 @@ export class NodeHost {
   private followMembership(m: Membership): void {
     this.peers.followMembership(m);
     this.bar.followMembership(m, this.bootMembership, this.id, this.node.raft.log.lastIndex());
-    this.logger.info({ voters: m.voters, learners: m.learners, self: m.voters.includes(this.id) ? 'voter' : m.learners.includes(this.id) ? 'learner' : 'not a member' }, 'configuration in force');
+    this.logger.info(
+      { voters: m.voters, learners: m.learners, self: m.voters.includes(this.id) ? 'voter' : m.learners.includes(this.id) ? 'learner' : 'not a member' },
+      'configuration in force',
+    );
   }
 
   /** This node's own addresses as a NodeAddress (for setPeer on the others). */

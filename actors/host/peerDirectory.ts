@@ -139,7 +139,8 @@ export class PeerDirectory {
       // added while this node was away (a leader of a newer configuration must reach us, and we
       // must answer it before our log shows it). Accepted, and dialed only when Raft answers it.
       for (const id of this.nodes.keys()) {
-        if (id !== this.selfId && !members.has(id)) this.logger.info({ peer: id }, 'listed in --nodes but not in the configuration in force: accepted as a peer until a configuration change removes it');
+        if (id !== this.selfId && !members.has(id))
+          this.logger.info({ peer: id }, 'listed in --nodes but not in the configuration in force: accepted as a peer until a configuration change removes it');
       }
     } else {
       // Left the configuration: no longer dialed, its connections refused (it cannot disturb us).
@@ -169,7 +170,10 @@ export class PeerDirectory {
   admit(id: NodeId, text: string): boolean {
     if (this.departed.has(id)) return false;
     if (!this.admitted.has(id) && this.admitted.size >= ADMITTED_PEERS_MAX) {
-      this.logger.warn({ peer: id, address: text, code: 'NODE_PEER_NOT_ADMITTED' }, `an unknown node dialed this one: refused, ${ADMITTED_PEERS_MAX} admitted already`);
+      this.logger.warn(
+        { peer: id, address: text, code: 'NODE_PEER_NOT_ADMITTED' },
+        `an unknown node dialed this one: refused, ${ADMITTED_PEERS_MAX} admitted already`,
+      );
       return false;
     }
     const a = parseMemberAddress(text);

@@ -59,7 +59,15 @@ export interface HostStatus {
   readonly learners: readonly NodeId[];
   readonly nodes: Record<NodeId, NodeView>;
   readonly replayDelaysMs: readonly number[];
-  readonly store: { appliedIndex: number; activeSessions: number; activeBytes: number; dataFiles: number; clients: number; digest?: string; digestIndex?: number };
+  readonly store: {
+    appliedIndex: number;
+    activeSessions: number;
+    activeBytes: number;
+    dataFiles: number;
+    clients: number;
+    digest?: string;
+    digestIndex?: number;
+  };
   readonly client: { connections: number; subscriptions: number; rejectedTotal: number };
   readonly transport: { sent: number; received: number; dropped: number; rejectedTotal: number; admittedPeers: number };
 }
@@ -75,7 +83,10 @@ export interface MembersView {
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
   /** Per member: its address and, on the leader, its replication progress (lag = lastIndex - match). */
-  readonly members: Record<NodeId, { voter: boolean; address: string | null; self?: true; match?: number; next?: number; lag?: number; state?: string; recentActive?: boolean }>;
+  readonly members: Record<
+    NodeId,
+    { voter: boolean; address: string | null; self?: true; match?: number; next?: number; lag?: number; state?: string; recentActive?: boolean }
+  >;
 }
 
 export interface HealthView {
@@ -109,7 +120,16 @@ export function healthView(s: StatusSources): HealthView {
   const st = s.node().status();
   const fatal = s.fatal();
   const ok = !st.stopped && !st.corrupt && fatal === null && !s.stopping();
-  return { ok, node: s.id, role: st.role, term: st.term, leader: st.leader, corrupt: st.corrupt, stopped: st.stopped, ...(fatal ? { error: fatal.message } : {}) };
+  return {
+    ok,
+    node: s.id,
+    role: st.role,
+    term: st.term,
+    leader: st.leader,
+    corrupt: st.corrupt,
+    stopped: st.stopped,
+    ...(fatal ? { error: fatal.message } : {}),
+  };
 }
 
 /** /status: this node's view of every node (seed 000: each node knows its role and the others'). */
@@ -142,7 +162,9 @@ export function hostStatus(s: StatusSources, withDigest: boolean): HostStatus {
       raft: ep(a.host, a.raftPort),
       client: ep(a.host, a.clientPort),
       admin: ep(a.host, a.adminPort),
-      ...(p !== undefined && !isSelf ? { match: p.match, next: p.next, lag: Math.max(0, st.lastIndex - p.match), state: p.state, recentActive: p.recentActive } : {}),
+      ...(p !== undefined && !isSelf
+        ? { match: p.match, next: p.next, lag: Math.max(0, st.lastIndex - p.match), state: p.state, recentActive: p.recentActive }
+        : {}),
       ...(isSelf && st.role === 'leader' ? { match: st.persistedIndex, lag: 0 } : {}),
       ...(link !== undefined ? { links: { control: link.control, data: link.data } } : {}),
     };
@@ -209,9 +231,20 @@ export function membersView(s: StatusSources): MembersView {
       voter: m.voters.includes(id),
       address,
       ...(id === s.id ? { self: true as const } : {}),
-      ...(p !== undefined && id !== s.id ? { match: p.match, next: p.next, lag: Math.max(0, st.lastIndex - p.match), state: p.state, recentActive: p.recentActive } : {}),
+      ...(p !== undefined && id !== s.id
+        ? { match: p.match, next: p.next, lag: Math.max(0, st.lastIndex - p.match), state: p.state, recentActive: p.recentActive }
+        : {}),
       ...(id === s.id && st.role === 'leader' ? { match: st.persistedIndex, lag: Math.max(0, st.lastIndex - st.persistedIndex) } : {}),
     };
   }
-  return { node: s.id, leader: st.leader, term: st.term, commitIndex: st.commitIndex, lastIndex: st.lastIndex, voters: m.voters, learners: m.learners, members };
+  return {
+    node: s.id,
+    leader: st.leader,
+    term: st.term,
+    commitIndex: st.commitIndex,
+    lastIndex: st.lastIndex,
+    voters: m.voters,
+    learners: m.learners,
+    members,
+  };
 }

@@ -33,7 +33,9 @@ export function timedFileSystem(inner: FileSystem, observeFsync: Observe, syncDe
         write: (data, position, cb) => h.write(data, position, cb),
         sync: (cb) => h.sync(timed(cb)),
         // A durable write is timed as an fsync (it is one, with the write in front).
-        ...(h.writeDurable !== undefined ? { writeDurable: (data: Uint8Array, position: number, cb: (err: Error | null) => void) => h.writeDurable!(data, position, timed(cb)) } : {}),
+        ...(h.writeDurable !== undefined
+          ? { writeDurable: (data: Uint8Array, position: number, cb: (err: Error | null) => void) => h.writeDurable!(data, position, timed(cb)) }
+          : {}),
         truncate: (length, cb) => h.truncate(length, cb),
         readSync: (position, length) => h.readSync(position, length),
         close: () => h.close(),

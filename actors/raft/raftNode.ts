@@ -15,7 +15,18 @@ import type { Proposal, RaftEvent } from '../../machines/events.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { RaftLog } from '../../machines/raftLog.js';
 import { createRaftMachine, type RaftMachine } from '../../machines/raftMachine.js';
-import { TERM_MAX, type Entry, type FileByteRange, type HardState, type Membership, type NodeId, type RaftMessage, type RangeChunk, type RangeRequest, type SnapshotMeta } from '../../machines/types.js';
+import {
+  TERM_MAX,
+  type Entry,
+  type FileByteRange,
+  type HardState,
+  type Membership,
+  type NodeId,
+  type RaftMessage,
+  type RangeChunk,
+  type RangeRequest,
+  type SnapshotMeta,
+} from '../../machines/types.js';
 import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../../storage/types.js';
 import type { Transport } from '../../transport/peer/types.js';
 import { ProposalError, ProposalTracker, type ProposalCallback } from './proposals.js';
@@ -285,7 +296,12 @@ export class RaftNode {
     if (msg.type === 'timeoutNow' && !this.isFromCurrentLeader(msg)) return this.refuse('timeout-now-refused', msg);
     // Two leaders in one term cannot happen; from a non-member it is a forgery, refused (a member
     // doing it is fail-stop in the machine: docs/raft.md).
-    if ((msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'snapshot') && msg.term === this.term() && this.role() === 'leader' && !isMember(this.core, msg.from)) {
+    if (
+      (msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'snapshot') &&
+      msg.term === this.term() &&
+      this.role() === 'leader' &&
+      !isMember(this.core, msg.from)
+    ) {
       return this.refuse('foreign-leader', msg);
     }
     // Raft answers an older term itself (a rejection carrying ours); count it like other rejections.

@@ -73,7 +73,10 @@ export class RangeSyncReceiver {
   private nextBatch(): SyncOutcome {
     if (this.batch.length > 0) return 'progress';
     let bytes = 0;
-    while (this.todo.length > 0 && (this.batch.length === 0 || bytes + (this.todo[this.todo.length - 1]!.end - this.todo[this.todo.length - 1]!.start) <= this.opts.batchBytes)) {
+    while (
+      this.todo.length > 0 &&
+      (this.batch.length === 0 || bytes + (this.todo[this.todo.length - 1]!.end - this.todo[this.todo.length - 1]!.start) <= this.opts.batchBytes)
+    ) {
       const r = this.todo.pop()!;
       bytes += r.end - r.start;
       this.batch.push({ range: r, buf: new Uint8Array(r.end - r.start), received: 0 });
@@ -101,7 +104,7 @@ export class RangeSyncReceiver {
       this.reject('range-chunk-unexpected');
       return 'progress';
     }
-    if ((crc32(c.data) >>> 0) !== c.crc32) {
+    if (crc32(c.data) >>> 0 !== c.crc32) {
       this.reject('range-chunk-checksum');
       return 'progress';
     }

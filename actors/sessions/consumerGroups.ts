@@ -145,7 +145,16 @@ export class GroupTable {
 
   // ---- apply (one method per command; results equal on every replica) -----------------------
 
-  create(term: number, index: number, topic: string, name: string, ackWaitMs: number, maxDeliveries: number, maxAckPending: number, id: Uint8Array): CommandResult {
+  create(
+    term: number,
+    index: number,
+    topic: string,
+    name: string,
+    ackWaitMs: number,
+    maxDeliveries: number,
+    maxAckPending: number,
+    id: Uint8Array,
+  ): CommandResult {
     const key = `${topic}\u0000${name}`;
     if (this.byName.has(key)) return fail(ResultCode.groupExists);
     const g = new ConsumerGroup(term, index, topic, name, ackWaitMs, maxDeliveries, maxAckPending);
@@ -250,7 +259,18 @@ export class GroupTable {
       else ready++;
       if (it.deliveries > 1) redelivered++;
     }
-    return { id, topic: g.topic, name: g.name, ready, inFlight, redelivered, deadLettered: g.deadTotal, ackWaitMs: g.ackWaitMs, maxDeliveries: g.maxDeliveries, maxAckPending: g.maxAckPending };
+    return {
+      id,
+      topic: g.topic,
+      name: g.name,
+      ready,
+      inFlight,
+      redelivered,
+      deadLettered: g.deadTotal,
+      ackWaitMs: g.ackWaitMs,
+      maxDeliveries: g.maxDeliveries,
+      maxAckPending: g.maxAckPending,
+    };
   }
 
   // ---- snapshot ------------------------------------------------------------------------------
@@ -320,7 +340,18 @@ export class GroupTable {
         const high = r.u64();
         const low = r.u64();
         const topic = r.str();
-        restores.set(low, { high, low, topic, sessionHigh: r.u64(), sessionLow: r.u64(), fileHigh: r.u64(), fileLow: r.u64(), offset: r.u64(), length: r.u32(), holds: 0 });
+        restores.set(low, {
+          high,
+          low,
+          topic,
+          sessionHigh: r.u64(),
+          sessionLow: r.u64(),
+          fileHigh: r.u64(),
+          fileLow: r.u64(),
+          offset: r.u64(),
+          length: r.u32(),
+          holds: 0,
+        });
       }
       const ng = r.count(40);
       for (let k = 0; k < ng; k++) {

@@ -464,7 +464,10 @@ export class DataFiles {
   private toTrash(path: string, trashPath: string): void {
     this.fs.mkdirp('trash');
     this.fs.rename(path, trashPath);
-    this.dirtyDirs.add('').add(path.slice(0, path.lastIndexOf('/')) || '').add('trash');
+    this.dirtyDirs
+      .add('')
+      .add(path.slice(0, path.lastIndexOf('/')) || '')
+      .add('trash');
     this.counters.trashed++;
   }
 

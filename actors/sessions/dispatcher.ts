@@ -219,7 +219,14 @@ export class Dispatcher {
     return undefined;
   }
 
-  private propose(g: ConsumerGroup, it: GroupItem, kind: typeof CommandKind.groupDeliver | typeof CommandKind.groupDeadLetter, delivery: number, deadlineMs: number, consumer: string): void {
+  private propose(
+    g: ConsumerGroup,
+    it: GroupItem,
+    kind: typeof CommandKind.groupDeliver | typeof CommandKind.groupDeadLetter,
+    delivery: number,
+    deadlineMs: number,
+    consumer: string,
+  ): void {
     const group = commandId(g.high, g.low);
     const restore = commandId(it.restore.high, it.restore.low);
     const key = `${g.low}:${it.restore.low}:${delivery}`;
@@ -246,13 +253,13 @@ export class Dispatcher {
     // Called from apply's listener: a consumer's failure must not reach apply.
     try {
       c.push({
-      group: commandId(g.high, g.low),
-      groupName: g.name,
-      topic: s.topic,
-      restoreId: commandId(it.restore.high, it.restore.low),
-      session: s.session,
-      records: s.records,
-      delivery: it.deliveries,
+        group: commandId(g.high, g.low),
+        groupName: g.name,
+        topic: s.topic,
+        restoreId: commandId(it.restore.high, it.restore.low),
+        session: s.session,
+        records: s.records,
+        delivery: it.deliveries,
       });
     } catch {
       this.detach(c);

@@ -201,7 +201,10 @@ export class Planner {
     for (const d of this.delays) if (!Number.isSafeInteger(d) || d < 0) throw new SessionsError(SessionsErrorCode.options, `replay delay ${d} ms`);
     this.fileBytesMax = opts.dataFileBytesMax ?? 64 * 1024 * 1024;
     if (this.fileBytesMax < storedRecordBytesMax(this.store.limits)) {
-      throw new SessionsError(SessionsErrorCode.options, `dataFileBytesMax ${this.fileBytesMax} is smaller than the largest stored session (${storedRecordBytesMax(this.store.limits)})`);
+      throw new SessionsError(
+        SessionsErrorCode.options,
+        `dataFileBytesMax ${this.fileBytesMax} is smaller than the largest stored session (${storedRecordBytesMax(this.store.limits)})`,
+      );
     }
     this.deferredMax = opts.deferredMax ?? 10_000;
     this.unlisten = this.store.onApplied(() => this.onApplied());
@@ -285,7 +288,10 @@ export class Planner {
         this.appendedItems.push(head);
         continue;
       }
-      assert(this.planned.length === 0, `entry ${e.term}.${e.index} was appended while ${this.planned.length} planned commands wait: every command on the leader must go through its planner, in order`);
+      assert(
+        this.planned.length === 0,
+        `entry ${e.term}.${e.index} was appended while ${this.planned.length} planned commands wait: every command on the leader must go through its planner, in order`,
+      );
       const it = this.itemOfEntry(e);
       if (it === null) continue;
       it.state = 'appended';
@@ -430,7 +436,8 @@ export class Planner {
       const cl = readU64BE(env.client, 8);
       const seen = this.store.clientResult(ch, cl, env.secret, env.seq);
       // A forged envelope (not the client's secret) learns nothing and waits for nothing.
-      if (seen === 'auth') return { status: 'rejected', error: new SessionsError(SessionsErrorCode.clientAuth, 'the envelope does not carry this client ID\'s secret') };
+      if (seen === 'auth')
+        return { status: 'rejected', error: new SessionsError(SessionsErrorCode.clientAuth, "the envelope does not carry this client ID's secret") };
       if (seen === 'stale') return { status: 'duplicate', result: { ok: false, code: ResultCode.seqStale, value: null } };
       if (typeof seen === 'object') return { status: 'duplicate', result: { ...seen, duplicate: true } };
       if (this.envelopes.has(cl, env.seq)) return null;

@@ -240,7 +240,8 @@ export class SessionNode {
   registerClient(cb: CommandCallback): void {
     if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
     const secret = this.drawSecret();
-    if (!(secret instanceof Uint8Array) || secret.length !== SECRET_BYTES) return cb(new RequestError('INTERNAL', `drawSecret gave ${String((secret as Uint8Array | undefined)?.length)} bytes, not ${SECRET_BYTES}`));
+    if (!(secret instanceof Uint8Array) || secret.length !== SECRET_BYTES)
+      return cb(new RequestError('INTERNAL', `drawSecret gave ${String((secret as Uint8Array | undefined)?.length)} bytes, not ${SECRET_BYTES}`));
     try {
       this.planner.submit({ kind: CommandKind.clientRegister, secret }, { cb } satisfies Pending);
     } catch (err) {

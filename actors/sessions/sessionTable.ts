@@ -130,7 +130,12 @@ export class ArenaSessionSnapshot implements SessionSnapshot {
   }
 }
 
-type SessionOutcome = typeof ResultCode.ok | typeof ResultCode.sessionTooLarge | typeof ResultCode.sessionTooManyRecords | typeof ResultCode.tooManySessions | typeof ResultCode.storeFull;
+type SessionOutcome =
+  | typeof ResultCode.ok
+  | typeof ResultCode.sessionTooLarge
+  | typeof ResultCode.sessionTooManyRecords
+  | typeof ResultCode.tooManySessions
+  | typeof ResultCode.storeFull;
 
 export class SessionTable {
   /** Insertion order is creation / restore order, the same on every replica (snapshots keep it). */

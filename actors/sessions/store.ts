@@ -248,7 +248,16 @@ export class SessionsStore implements StateMachine {
         const r = fm.ranges[k]!;
         const bytes = this.files.readAny(fm.name, trash, r.start, r.end);
         if (bytes !== null && rangeHashOf(bytes) === r.hash) continue;
-        out.push({ name: fm.name, replayClass: fm.replayClass, fileHigh: fm.fileHigh, fileLow: fm.fileLow, start: r.start, end: r.end, count: r.count, hash: r.hash });
+        out.push({
+          name: fm.name,
+          replayClass: fm.replayClass,
+          fileHigh: fm.fileHigh,
+          fileLow: fm.fileLow,
+          start: r.start,
+          end: r.end,
+          count: r.count,
+          hash: r.hash,
+        });
       }
     }
     return out;
@@ -258,7 +267,8 @@ export class SessionsStore implements StateMachine {
   readRange(range: FileRange): RangeChunk {
     const bytes = this.files.readAny(range.name, trashNameOf(range.replayClass, range.fileHigh, range.fileLow), range.start, range.end);
     if (bytes === null) throw new SessionsError(SessionsErrorCode.rangeGone, `${range.name} ${range.start}..${range.end} is no longer here`);
-    if (rangeHashOf(bytes) !== range.hash) throw new SessionsError(SessionsErrorCode.rangeGone, `${range.name} ${range.start}..${range.end} differs from its digest`);
+    if (rangeHashOf(bytes) !== range.hash)
+      throw new SessionsError(SessionsErrorCode.rangeGone, `${range.name} ${range.start}..${range.end} differs from its digest`);
     this.rangeBytesSent += bytes.length;
     return { range, bytes, crc32: crc32Bytes(bytes, 0) };
   }

@@ -72,7 +72,13 @@ export async function run(ctx: BenchContext): Promise<void> {
     // Five disjoint groups of sessions: appends, enveloped appends, rewrites, stores, destroys.
     const g = Math.floor(sessionsN / 5);
     const group = (k: number): Uint8Array[] => ids.slice(k * g, (k + 1) * g);
-    const [plain, enveloped, rewritten, stored, destroyed] = [0, 1, 2, 3, 4].map(group) as [Uint8Array[], Uint8Array[], Uint8Array[], Uint8Array[], Uint8Array[]];
+    const [plain, enveloped, rewritten, stored, destroyed] = [0, 1, 2, 3, 4].map(group) as [
+      Uint8Array[],
+      Uint8Array[],
+      Uint8Array[],
+      Uint8Array[],
+      Uint8Array[],
+    ];
 
     // SessionAppend, the hot path: 128 B, and 1 KiB; round-robin over a group of sessions.
     for (const size of [128, 1024]) {
@@ -89,7 +95,12 @@ export async function run(ctx: BenchContext): Promise<void> {
       const count = n(100_000);
       const record = new Uint8Array(128).fill(0x62);
       const appends = Array.from({ length: count }, (_, k) =>
-        feed.cmd({ kind: CommandKind.sessionAppend, session: enveloped[k % enveloped.length]!, bytes: record, envelope: { client, secret, seq: k + 1, ackedBelowSeq: Math.max(0, k - 16) } }),
+        feed.cmd({
+          kind: CommandKind.sessionAppend,
+          session: enveloped[k % enveloped.length]!,
+          bytes: record,
+          envelope: { client, secret, seq: k + 1, ackedBelowSeq: Math.max(0, k - 16) },
+        }),
       );
       report('SessionAppend+envelope', 128, timeApply(store, appends), count);
     }
@@ -98,7 +109,9 @@ export async function run(ctx: BenchContext): Promise<void> {
     {
       const count = n(100_000);
       const record = new Uint8Array(128).fill(0x63);
-      const rewrites = Array.from({ length: count }, (_, k) => feed.cmd({ kind: CommandKind.sessionRewrite, session: rewritten[k % rewritten.length]!, bytes: record, envelope: null }));
+      const rewrites = Array.from({ length: count }, (_, k) =>
+        feed.cmd({ kind: CommandKind.sessionRewrite, session: rewritten[k % rewritten.length]!, bytes: record, envelope: null }),
+      );
       report('SessionRewrite', 128, timeApply(store, rewrites), count);
     }
 
@@ -119,7 +132,9 @@ export async function run(ctx: BenchContext): Promise<void> {
       for (const id of storeIds) {
         const view = store.getSession(id)!;
         const len = storedRecordLength(new TextEncoder().encode(view.topic).length, 8, 8 * 128);
-        stores.push(feed.cmd({ kind: CommandKind.sessionStore, session: id, replayClass: 1, dueMs: 1_000 + offset, file, offset, length: len, envelope: null }));
+        stores.push(
+          feed.cmd({ kind: CommandKind.sessionStore, session: id, replayClass: 1, dueMs: 1_000 + offset, file, offset, length: len, envelope: null }),
+        );
         offset += len;
       }
       report('SessionStore', length, timeApply(store, stores), storeN);
@@ -130,7 +145,9 @@ export async function run(ctx: BenchContext): Promise<void> {
       const half = lens.length >> 1;
       const restores = lens.slice(0, half).map((len) => feed.cmd({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: len }));
       report('SessionRestore', length, timeApply(store, restores), half);
-      const groupCreates = Array.from({ length: 100 }, (_, k) => feed.cmd({ kind: CommandKind.groupCreate, topic: `topic-${k}`, name: 'g', ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 100 }));
+      const groupCreates = Array.from({ length: 100 }, (_, k) =>
+        feed.cmd({ kind: CommandKind.groupCreate, topic: `topic-${k}`, name: 'g', ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 100 }),
+      );
       report('GroupCreate', 0, timeApply(store, groupCreates), groupCreates.length);
       const grouped = lens.slice(half).map((len) => feed.cmd({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: len }));
       report('SessionRestore, 1 group', length, timeApply(store, grouped), grouped.length);
@@ -138,7 +155,16 @@ export async function run(ctx: BenchContext): Promise<void> {
       const groupIds = new Map<number, Uint8Array>();
       for (const g of store.consumerGroups()) for (const low of g.items.keys()) groupIds.set(low, commandId(g.high, g.low));
       const groupOf = (e: Entry): Uint8Array => groupIds.get(e.index)!;
-      const delivers = grouped.map((e) => feed.cmd({ kind: CommandKind.groupDeliver, group: groupOf(e), restore: commandId(e.term, e.index), delivery: 1, deadlineMs: 1_700_000_000_000, consumer: 'bench' }));
+      const delivers = grouped.map((e) =>
+        feed.cmd({
+          kind: CommandKind.groupDeliver,
+          group: groupOf(e),
+          restore: commandId(e.term, e.index),
+          delivery: 1,
+          deadlineMs: 1_700_000_000_000,
+          consumer: 'bench',
+        }),
+      );
       report('GroupDeliver', 0, timeApply(store, delivers), delivers.length);
       const acks = grouped.map((e) => feed.cmd({ kind: CommandKind.groupAck, group: groupOf(e), restore: commandId(e.term, e.index), delivery: 1 }));
       report('GroupAck', 0, timeApply(store, acks), acks.length);
@@ -166,7 +192,13 @@ export async function run(ctx: BenchContext): Promise<void> {
       const t0 = performance.now();
       const snap = store.snapshot();
       const ms = performance.now() - t0;
-      ctx.report({ scenario: 'apply', command: 'snapshot()', activeSessions: store.stats().activeSessions, snapshotBytes: snap.length, ms: Math.round(ms * 10) / 10 });
+      ctx.report({
+        scenario: 'apply',
+        command: 'snapshot()',
+        activeSessions: store.stats().activeSessions,
+        snapshotBytes: snap.length,
+        ms: Math.round(ms * 10) / 10,
+      });
     }
   } finally {
     store.close();

@@ -117,7 +117,15 @@ class Resources {
 
 function loadFields(s: LoadSummary): Row {
   const r = (x: number, d = 3): number => Number(x.toFixed(d));
-  return { opsPerSec: Math.round(s.opsPerSec), p50Ms: r(s.p50Ms), p99Ms: r(s.p99Ms), maxMs: r(s.maxMs), ops: s.ops, errors: s.errors, ...(s.firstError ? { firstError: s.firstError } : {}) };
+  return {
+    opsPerSec: Math.round(s.opsPerSec),
+    p50Ms: r(s.p50Ms),
+    p99Ms: r(s.p99Ms),
+    maxMs: r(s.maxMs),
+    ops: s.ops,
+    errors: s.errors,
+    ...(s.firstError ? { firstError: s.firstError } : {}),
+  };
 }
 
 function spec(s: Settings, nodeArgs: string[] = []): ClusterSpec {
@@ -176,7 +184,12 @@ async function push(ctx: BenchContext, c: BenchCluster, count: number, what: str
   const cl = client(c, 128);
   try {
     const { op } = await appendWorkload(cl, 128, 128, 'fill');
-    return await closedLoop({ concurrency: 128, opsMax: count, op, onProgress: (ops, ms) => ctx.progress(`${what}: ${ops}/${count} commands, ${Math.round((ops * 1000) / ms)}/s`) });
+    return await closedLoop({
+      concurrency: 128,
+      opsMax: count,
+      op,
+      onProgress: (ops, ms) => ctx.progress(`${what}: ${ops}/${count} commands, ${Math.round((ops * 1000) / ms)}/s`),
+    });
   } finally {
     await cl.close();
   }
@@ -208,7 +221,12 @@ async function appendRows(ctx: BenchContext, s: Settings, c: BenchCluster): Prom
         await closedLoop({ concurrency, durationMs: s.warmupMs, op });
         const leader = (await c.waitForLeader()).id;
         const res = new Resources(c);
-        const sum = await closedLoop({ concurrency, durationMs: s.durationMs, op, onProgress: (ops, ms) => ctx.progress(`${label}: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`) });
+        const sum = await closedLoop({
+          concurrency,
+          durationMs: s.durationMs,
+          op,
+          onProgress: (ops, ms) => ctx.progress(`${label}: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`),
+        });
         ctx.report({ scenario: 'append', concurrency, payloadBytes, ...loadFields(sum), ...res.fields(leader, sum.ops) });
       } finally {
         await cl.close();
@@ -260,8 +278,20 @@ async function mixedRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promi
     const delivered0 = deliveries;
     const leader = (await c.waitForLeader()).id;
     const res = new Resources(c);
-    const sum = await closedLoop({ concurrency, durationMs: s.durationMs, op, onProgress: (ops, ms) => ctx.progress(`mixed x16: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`) });
-    ctx.report({ scenario: 'mixed', concurrency, payloadBytes: 128, ...loadFields(sum), restoredDelivered: deliveries - delivered0, ...res.fields(leader, sum.ops) });
+    const sum = await closedLoop({
+      concurrency,
+      durationMs: s.durationMs,
+      op,
+      onProgress: (ops, ms) => ctx.progress(`mixed x16: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`),
+    });
+    ctx.report({
+      scenario: 'mixed',
+      concurrency,
+      payloadBytes: 128,
+      ...loadFields(sum),
+      restoredDelivered: deliveries - delivered0,
+      ...res.fields(leader, sum.ops),
+    });
     for (const [name, lat] of byOp) {
       const o = summarize(lat, sum.seconds, 0, null);
       ctx.report({ scenario: `mixed.${name}`, concurrency, payloadBytes: name === 'append' ? 128 : 0, ...loadFields(o) });
@@ -293,7 +323,12 @@ async function readRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promis
     await closedLoop({ concurrency, durationMs: s.warmupMs, op });
     const leader = (await c.waitForLeader()).id;
     const res = new Resources(c);
-    const sum = await closedLoop({ concurrency, durationMs: s.durationMs, op, onProgress: (ops, ms) => ctx.progress(`read x16: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`) });
+    const sum = await closedLoop({
+      concurrency,
+      durationMs: s.durationMs,
+      op,
+      onProgress: (ops, ms) => ctx.progress(`read x16: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`),
+    });
     ctx.report({ scenario: 'read', concurrency, payloadBytes: 4 * 128, ...loadFields(sum), ...res.fields(leader, sum.ops) });
   } finally {
     await cl.close();
@@ -386,7 +421,18 @@ async function failoverRows(ctx: BenchContext, s: Settings, c: BenchCluster): Pr
       const firstAckMs = firstAfter - killAt;
       firsts.push(firstAckMs);
       gaps.push(gap);
-      ctx.report({ scenario: 'failover.try', concurrency, payloadBytes: 128, try: t, killed: leader.id, firstAckMs: Math.round(firstAckMs), gapMs: Math.round(gap), acked: acked.reduce((n, a) => n + a.length, 0), lost, duplicated: dup });
+      ctx.report({
+        scenario: 'failover.try',
+        concurrency,
+        payloadBytes: 128,
+        try: t,
+        killed: leader.id,
+        firstAckMs: Math.round(firstAckMs),
+        gapMs: Math.round(gap),
+        acked: acked.reduce((n, a) => n + a.length, 0),
+        lost,
+        duplicated: dup,
+      });
       ctx.progress(`failover try ${t}: restarting ${leader.id}`);
       c.spawn(leader);
       await c.waitForLeader(20_000);
@@ -533,14 +579,70 @@ interface TargetLine {
 }
 
 const targetLines: readonly TargetLine[] = [
-  { what: 'SessionAppend 128 B, 1 in flight, p50', pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 1), field: 'p50Ms', target: '< 1 ms', met: (v) => v < 1, etcd: '~2 ms (450/s)' },
-  { what: 'SessionAppend 128 B, 16 in flight', pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 16), field: 'opsPerSec', target: '-', met: () => true, etcd: '1,500/s' },
-  { what: 'SessionAppend 128 B, 128 in flight', pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 128), field: 'opsPerSec', target: '>= 20,000/s', met: (v) => v >= 20_000, etcd: '2,800/s' },
-  { what: 'SessionAppend 4 KiB, 128 in flight', pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 4096 && x.concurrency === 128), field: 'opsPerSec', target: '>= 8,000/s', met: (v) => v >= 8_000, etcd: '1,750/s' },
-  { what: 'linearizable get, 16 in flight', pick: (r) => r.find((x) => x.scenario === 'read'), field: 'opsPerSec', target: '>= 10,000/s', met: (v) => v >= 10_000, etcd: '2,100/s' },
-  { what: 'failover: first ack after kill -9 (worst try)', pick: (r) => r.find((x) => x.scenario === 'failover'), field: 'firstAckMaxMs', target: '< 1,000 ms every try', met: (v) => v < 1000, etcd: '1,100-1,500 ms' },
-  { what: (r) => `catch-up of ${Number(r.commands).toLocaleString('en-US')} entries (goal for 100,000)`, pick: (r) => r.find((x) => x.scenario === 'catchup'), field: 'catchUpMs', target: '< 2,000 ms', met: (v) => v < 2000, etcd: '-' },
-  { what: (r) => `restart with ${Number(r.logEntries).toLocaleString('en-US')} log entries (goal for 1,000,000)`, pick: (r) => r.find((x) => x.scenario === 'restart'), field: 'restartMs', target: '< 3,000 ms', met: (v) => v < 3000, etcd: '-' },
+  {
+    what: 'SessionAppend 128 B, 1 in flight, p50',
+    pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 1),
+    field: 'p50Ms',
+    target: '< 1 ms',
+    met: (v) => v < 1,
+    etcd: '~2 ms (450/s)',
+  },
+  {
+    what: 'SessionAppend 128 B, 16 in flight',
+    pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 16),
+    field: 'opsPerSec',
+    target: '-',
+    met: () => true,
+    etcd: '1,500/s',
+  },
+  {
+    what: 'SessionAppend 128 B, 128 in flight',
+    pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 128),
+    field: 'opsPerSec',
+    target: '>= 20,000/s',
+    met: (v) => v >= 20_000,
+    etcd: '2,800/s',
+  },
+  {
+    what: 'SessionAppend 4 KiB, 128 in flight',
+    pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 4096 && x.concurrency === 128),
+    field: 'opsPerSec',
+    target: '>= 8,000/s',
+    met: (v) => v >= 8_000,
+    etcd: '1,750/s',
+  },
+  {
+    what: 'linearizable get, 16 in flight',
+    pick: (r) => r.find((x) => x.scenario === 'read'),
+    field: 'opsPerSec',
+    target: '>= 10,000/s',
+    met: (v) => v >= 10_000,
+    etcd: '2,100/s',
+  },
+  {
+    what: 'failover: first ack after kill -9 (worst try)',
+    pick: (r) => r.find((x) => x.scenario === 'failover'),
+    field: 'firstAckMaxMs',
+    target: '< 1,000 ms every try',
+    met: (v) => v < 1000,
+    etcd: '1,100-1,500 ms',
+  },
+  {
+    what: (r) => `catch-up of ${Number(r.commands).toLocaleString('en-US')} entries (goal for 100,000)`,
+    pick: (r) => r.find((x) => x.scenario === 'catchup'),
+    field: 'catchUpMs',
+    target: '< 2,000 ms',
+    met: (v) => v < 2000,
+    etcd: '-',
+  },
+  {
+    what: (r) => `restart with ${Number(r.logEntries).toLocaleString('en-US')} log entries (goal for 1,000,000)`,
+    pick: (r) => r.find((x) => x.scenario === 'restart'),
+    field: 'restartMs',
+    target: '< 3,000 ms',
+    met: (v) => v < 3000,
+    etcd: '-',
+  },
 ];
 
 function printTargets(rows: readonly Row[]): void {
@@ -549,11 +651,28 @@ function printTargets(rows: readonly Row[]): void {
     const r = t.pick(rows);
     if (r === undefined) continue;
     const v = Number(r[t.field]);
-    lines.push([typeof t.what === 'string' ? t.what : t.what(r), `${v.toLocaleString('en-US')} ${t.field.endsWith('Ms') ? 'ms' : '/s'}${t.met(v) ? '' : '  (not met)'}`, t.target, t.etcd, r.otherCpuPct === undefined ? '' : `${String(r.otherCpuPct)}%`]);
+    lines.push([
+      typeof t.what === 'string' ? t.what : t.what(r),
+      `${v.toLocaleString('en-US')} ${t.field.endsWith('Ms') ? 'ms' : '/s'}${t.met(v) ? '' : '  (not met)'}`,
+      t.target,
+      t.etcd,
+      r.otherCpuPct === undefined ? '' : `${String(r.otherCpuPct)}%`,
+    ]);
   }
   if (lines.length === 1) return;
   const widths = lines[0]!.map((_, k) => Math.max(...lines.map((l) => l[k]!.length)));
-  process.stdout.write('\n' + lines.map((l) => l.map((c, k) => c.padEnd(widths[k]!)).join('  ').trimEnd()).join('\n') + '\n');
+  process.stdout.write(
+    '\n' +
+      lines
+        .map((l) =>
+          l
+            .map((c, k) => c.padEnd(widths[k]!))
+            .join('  ')
+            .trimEnd(),
+        )
+        .join('\n') +
+      '\n',
+  );
   process.stdout.write('(other CPU: what other processes used of the machine meanwhile, in % of one core)\n');
 }
 

@@ -62,7 +62,12 @@ export function getJson<T>(host: string, port: number, path: string, timeoutMs =
 }
 
 /** Polls `cond` every `everyMs` until it returns a value; throws after `timeoutMs` naming `what`. */
-export async function waitFor<T>(what: string, cond: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, everyMs = 10): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  cond: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs: number,
+  everyMs = 10,
+): Promise<T> {
   const t0 = performance.now();
   let lastErr: unknown = null;
   for (;;) {
@@ -72,7 +77,8 @@ export async function waitFor<T>(what: string, cond: () => Promise<T | null | un
     } catch (err) {
       lastErr = err;
     }
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
     await new Promise<void>((r) => setTimeout(r, everyMs));
   }
 }
@@ -223,11 +229,29 @@ export class BenchCluster {
     }
     const child = spawn(
       process.execPath,
-      [...exec, binPath, 'node', '--id', n.id, '--cluster-id', 'bench', '--nodes', spec, '--data-dir', n.dataDir, '--log-level', 'warn', '--log-format', 'json',
+      [
+        ...exec,
+        binPath,
+        'node',
+        '--id',
+        n.id,
+        '--cluster-id',
+        'bench',
+        '--nodes',
+        spec,
+        '--data-dir',
+        n.dataDir,
+        '--log-level',
+        'warn',
+        '--log-format',
+        'json',
         // Peers authenticate, as by default: one secret per bench cluster, in its directory.
-        '--cluster-secret-file', ensureClusterSecretFile(this.dir),
+        '--cluster-secret-file',
+        ensureClusterSecretFile(this.dir),
         // A node that never voted (no hard state yet) bootstraps; a restarted one keeps its state (issue 9).
-        ...(existsSync(join(n.dataDir, 'raft', 'hardstate')) ? [] : ['--bootstrap']), ...this.spec.nodeArgs],
+        ...(existsSync(join(n.dataDir, 'raft', 'hardstate')) ? [] : ['--bootstrap']),
+        ...this.spec.nodeArgs,
+      ],
       // An IPC channel: a node started this way stops when the benchmark process goes away
       // (bin/sessionraft.ts listens for 'disconnect'), so an interrupted run leaves no nodes behind.
       { stdio: ['ignore', fd, fd, 'ipc'] },

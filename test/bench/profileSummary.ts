@@ -42,7 +42,12 @@ function areaOf(url: string, fn: string): string {
   return url;
 }
 
-export function summarizeProfile(path: string, inclusive = false, fromS = 0, toS = Number.POSITIVE_INFINITY): { totalMs: number; functions: ProfileLine[]; areas: ProfileLine[] } {
+export function summarizeProfile(
+  path: string,
+  inclusive = false,
+  fromS = 0,
+  toS = Number.POSITIVE_INFINITY,
+): { totalMs: number; functions: ProfileLine[]; areas: ProfileLine[] } {
   const p = JSON.parse(readFileSync(path, 'utf8')) as Profile;
   const byId = new Map<number, ProfileNode>();
   for (const n of p.nodes) byId.set(n.id, n);

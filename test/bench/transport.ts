@@ -34,13 +34,28 @@ interface FollowerData {
 // ------------------------------------------------------------------------------------------------
 
 async function follower(data: FollowerData): Promise<void> {
-  const t = new WsTransport({ nodeId: 'F', clusterId: CLUSTER, peers: { L: data.leader }, maskFrames: data.maskFrames, batchMessagesMax: data.batchMessagesMax });
+  const t = new WsTransport({
+    nodeId: 'F',
+    clusterId: CLUSTER,
+    peers: { L: data.leader },
+    maskFrames: data.maskFrames,
+    batchMessagesMax: data.batchMessagesMax,
+  });
   const addr = await t.listen();
   t.onMessage = (m) => {
     if (m.type === 'append') {
       t.send('L', { type: 'appendResp', from: 'F', to: 'L', term: m.term, success: true, index: m.prevIndex + m.entries.length, hintIndex: 0, hintTerm: 0 });
     } else if (m.type === 'snapshot') {
-      t.send('L', { type: 'snapshotResp', from: 'F', to: 'L', term: m.term, index: m.meta.index, offset: m.offset + m.data.length, done: m.done, reject: false });
+      t.send('L', {
+        type: 'snapshotResp',
+        from: 'F',
+        to: 'L',
+        term: m.term,
+        index: m.meta.index,
+        offset: m.offset + m.data.length,
+        done: m.done,
+        reject: false,
+      });
     } else if (m.type === 'heartbeat') {
       t.send('L', { type: 'heartbeatResp', from: 'F', to: 'L', term: m.term, readCtx: m.readCtx });
     }
@@ -174,7 +189,13 @@ async function loopbackBench(ctx: BenchContext, maskFrames: boolean, prefix: str
   try {
     const window = 32;
     // Warm up the links (connect, handshake, JIT).
-    await windowed(pair.leader, 200, window, (i) => append(i * 64, entries(i * 64, 64, 128)), (m) => m.type === 'appendResp');
+    await windowed(
+      pair.leader,
+      200,
+      window,
+      (i) => append(i * 64, entries(i * 64, 64, 128)),
+      (m) => m.type === 'appendResp',
+    );
     for (const entryBytes of sizes) {
       const total = ctx.quick ? (entryBytes > 1024 ? 300 : 2000) : entryBytes > 1024 ? 3000 : 20000;
       // Pre-build the batches so that the measurement is the transport, not the test's allocation.
@@ -205,7 +226,17 @@ async function loopbackBench(ctx: BenchContext, maskFrames: boolean, prefix: str
         pair.leader,
         chunks,
         8,
-        (i) => ({ type: 'snapshot', from: 'L', to: 'F', term: 7, meta: { index: 9, term: 7, membership: { voters: ['L', 'F'], learners: [] } }, offset: i * MiB, totalBytes: chunks * MiB, data: pool[i % 8]!, done: i === chunks - 1 }),
+        (i) => ({
+          type: 'snapshot',
+          from: 'L',
+          to: 'F',
+          term: 7,
+          meta: { index: 9, term: 7, membership: { voters: ['L', 'F'], learners: [] } },
+          offset: i * MiB,
+          totalBytes: chunks * MiB,
+          data: pool[i % 8]!,
+          done: i === chunks - 1,
+        }),
         (m) => m.type === 'snapshotResp',
       );
       ctx.report({ scenario: `snapshot.chunks1MiB`, chunks, window: 8, MBps: (chunks * MiB) / 1e6 / (ms / 1000), msPerChunk: ms / chunks });
@@ -215,7 +246,13 @@ async function loopbackBench(ctx: BenchContext, maskFrames: boolean, prefix: str
       const rtts: number[] = [];
       for (let i = 0; i < n; i++) {
         const t0 = performance.now();
-        await windowed(pair.leader, 1, 1, () => ({ type: 'heartbeat', from: 'L', to: 'F', term: 7, commit: 0, readCtx: i }), (m) => m.type === 'heartbeatResp');
+        await windowed(
+          pair.leader,
+          1,
+          1,
+          () => ({ type: 'heartbeat', from: 'L', to: 'F', term: 7, commit: 0, readCtx: i }),
+          (m) => m.type === 'heartbeatResp',
+        );
         rtts.push(performance.now() - t0);
       }
       rtts.sort((a, b) => a - b);

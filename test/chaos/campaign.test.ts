@@ -121,7 +121,10 @@ describe('chaos: a short campaign over real processes (every fault once)', funct
   }
 
   it('5 nodes: replace', async () => {
-    const r = await check(faultsFor(5).find((f) => f.name === 'replace')!, 5);
+    const r = await check(
+      faultsFor(5).find((f) => f.name === 'replace')!,
+      5,
+    );
     expectReplaced(r, 5);
   });
 });

@@ -117,5 +117,12 @@ export function summaryTable(reports: readonly RunReport[]): string {
   for (const [name, rs] of byFault) rows.push(row(name, rs));
   if (byFault.size > 1) rows.push(row('total', reports));
   const widths = rows[0]!.map((_, k) => Math.max(...rows.map((r) => r[k]!.length)));
-  return rows.map((r) => r.map((c, k) => (k === 0 || k === 9 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, k) => (k === 0 || k === 9 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

@@ -6,7 +6,17 @@
  * stale reads counted directly, and the replay sessions.
  */
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
-import { checkOperations, checkQueue, formatCounterexample, sessionsModel, type CheckResult, type FinalState, type NodeState, type Operation, type QueueReport } from '../lincheck/index.js';
+import {
+  checkOperations,
+  checkQueue,
+  formatCounterexample,
+  sessionsModel,
+  type CheckResult,
+  type FinalState,
+  type NodeState,
+  type Operation,
+  type QueueReport,
+} from '../lincheck/index.js';
 import { waitFor } from '../node/helpers.js';
 import type { ChaosCluster, Status } from './cluster.js';
 import type { ReplaySession } from './workload.js';
@@ -47,7 +57,11 @@ export function statusClient(cluster: ChaosCluster, clusterId: string): Sessionr
  * Every node's own copy of every session: the ids from a linearizable `list` on the leader, then
  * `peek` on each node (its applied state). Sessions on `excludeTopics` are left out.
  */
-export async function finalState(cluster: ChaosCluster, c: SessionraftClient, excludeTopics: ReadonlySet<string>): Promise<FinalState & { truncated: boolean }> {
+export async function finalState(
+  cluster: ChaosCluster,
+  c: SessionraftClient,
+  excludeTopics: ReadonlySet<string>,
+): Promise<FinalState & { truncated: boolean }> {
   const listed = await c.list({});
   const ids = listed.sessions.filter((s) => !excludeTopics.has(s.topic)).map((s) => s.id);
   const nodes: NodeState[] = [];

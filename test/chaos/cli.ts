@@ -95,7 +95,9 @@ async function main(): Promise<void> {
     chosen = faultSpec.split(',').map((n) => faults.find((f) => f.name === n) ?? usage(`unknown fault ${n}`));
     for (const f of chosen) if (f.nodesMin > nodes) usage(`fault ${f.name} needs ${f.nodesMin} nodes (--nodes ${f.nodesMin})`);
   }
-  process.stderr.write(`chaos: ${runs ?? chosen.length} runs on ${nodes} nodes, faults ${chosen.map((f) => f.name).join(',')}, seed ${seed}${plant.length > 0 ? `, plant ${plant.join(',')}` : ''}; results in ${results}\n`);
+  process.stderr.write(
+    `chaos: ${runs ?? chosen.length} runs on ${nodes} nodes, faults ${chosen.map((f) => f.name).join(',')}, seed ${seed}${plant.length > 0 ? `, plant ${plant.join(',')}` : ''}; results in ${results}\n`,
+  );
   // Ctrl-C: the run in progress stops its processes in its finally; a second one exits at once.
   let interrupted = 0;
   process.on('SIGINT', () => {
@@ -118,7 +120,9 @@ async function main(): Promise<void> {
     stop: () => interrupted > 0,
   });
   process.stdout.write(`\n${result.table}\n\n`);
-  process.stdout.write(`${result.pass ? 'PASS' : 'FAIL'}: ${result.runs.length} runs, ${result.runs.filter((r) => !r.pass).length} failed, ${(result.durationMs / 1000).toFixed(1)} s; reports in ${results}\n`);
+  process.stdout.write(
+    `${result.pass ? 'PASS' : 'FAIL'}: ${result.runs.length} runs, ${result.runs.filter((r) => !r.pass).length} failed, ${(result.durationMs / 1000).toFixed(1)} s; reports in ${results}\n`,
+  );
   process.exit(result.pass ? 0 : 1);
 }
 

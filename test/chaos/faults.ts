@@ -226,7 +226,16 @@ async function removedCannotDisturb(ctx: FaultContext, removed: string): Promise
   const refused = (await rejected()) - rejected0;
   await c.kill(removed, 'SIGKILL');
   const kept = changes.length === 0;
-  c.removedWatch.push({ node: removed, ranMs, termBefore: s0.term as number, termMax: removedTermMax, membersBefore: `${before.leader}@${before.term}`, membersAfter: `${after.leader}@${after.term}`, kept, refused });
+  c.removedWatch.push({
+    node: removed,
+    ranMs,
+    termBefore: s0.term as number,
+    termMax: removedTermMax,
+    membersBefore: `${before.leader}@${before.term}`,
+    membersAfter: `${after.leader}@${after.term}`,
+    kept,
+    refused,
+  });
   ctx.log(
     `removed ${removed} ran ${ranMs} ms after answering: its term ${s0.term} -> ${removedTermMax} (${removedRole}); ` +
       `members ${kept ? `kept ${before.leader}@${before.term}` : `${before.leader}@${before.term} -> ${changes.join(' -> ')} (a term it never had)`}, ` +
@@ -234,7 +243,8 @@ async function removedCannotDisturb(ctx: FaultContext, removed: string): Promise
   );
   if (removedTermMax > (s0.term as number)) ctx.fail(`removed ${removed} raised its term ${s0.term} -> ${removedTermMax}`);
   if (removedLed) ctx.fail(`removed ${removed} believed it leads`);
-  if (!kept && after.term <= removedTermMax) ctx.fail(`the members moved to term ${after.term}, which removed ${removed} held (${before.leader}@${before.term} -> ${changes.join(' -> ')})`);
+  if (!kept && after.term <= removedTermMax)
+    ctx.fail(`the members moved to term ${after.term}, which removed ${removed} held (${before.leader}@${before.term} -> ${changes.join(' -> ')})`);
 }
 
 /**
@@ -246,7 +256,8 @@ async function removedCannotDisturb(ctx: FaultContext, removed: string): Promise
  */
 const replace: Fault = {
   name: 'replace',
-  description: 'kill -9 a voter (the leader half the time), a spare joins under a new ID and replaces it (replaceMember: added, promoted, the dead one removed)',
+  description:
+    'kill -9 a voter (the leader half the time), a spare joins under a new ID and replaces it (replaceMember: added, promoted, the dead one removed)',
   nodesMin: 3,
   spares: (rounds) => rounds,
   async run(ctx) {
@@ -258,7 +269,13 @@ const replace: Fault = {
       const admin = createClient({ endpoints: c.endpoints(), clusterId: c.clusterId, requestTimeoutMs: 1000, operationTimeoutMs: 10_000 });
       try {
         const leader = await leaderOrAny(ctx);
-        const victim = ctx.random() < 0.5 ? leader : pick(c.live().filter((id) => id !== leader), ctx.random);
+        const victim =
+          ctx.random() < 0.5
+            ? leader
+            : pick(
+                c.live().filter((id) => id !== leader),
+                ctx.random,
+              );
         await c.kill(victim, 'SIGKILL');
         ctx.log(`kill -9 ${victim}${victim === leader ? ' (the leader)' : ''}; it stays down`);
         const spare = c.spawnSpare();
@@ -275,9 +292,13 @@ const replace: Fault = {
         );
         const m = await admin.members();
         const members = [...m.voters, ...m.learners];
-        ctx.log(`configuration from leader ${m.leader} (term ${m.term}): voters ${m.voters.join(',')}${m.learners.length > 0 ? `, learners ${m.learners.join(',')}` : ''}`);
+        ctx.log(
+          `configuration from leader ${m.leader} (term ${m.term}): voters ${m.voters.join(',')}${m.learners.length > 0 ? `, learners ${m.learners.join(',')}` : ''}`,
+        );
         if (!m.voters.includes(spare) || members.includes(victim)) {
-          throw new Error(`the configuration from the leader (voters ${m.voters.join(',')}, learners ${m.learners.join(',')}) should have voter ${spare} and not ${victim}`);
+          throw new Error(
+            `the configuration from the leader (voters ${m.voters.join(',')}, learners ${m.learners.join(',')}) should have voter ${spare} and not ${victim}`,
+          );
         }
         c.setMembers(members);
       } finally {
@@ -303,7 +324,13 @@ export const faults: readonly Fault[] = [
       const majority = Math.floor(ids.length / 2) + 1;
       for (let k = 0; k < ctx.rounds + 1 && !ctx.aborted(); k++) {
         const l = await leaderOrAny(ctx);
-        const victims = [l, ...shuffle(ids.filter((id) => id !== l), ctx.random).slice(0, majority - 1)];
+        const victims = [
+          l,
+          ...shuffle(
+            ids.filter((id) => id !== l),
+            ctx.random,
+          ).slice(0, majority - 1),
+        ];
         const acked = await ctx.nextAck(10 * ctx.electionMs);
         await ctx.cluster.killAll(victims);
         ctx.log(`kill -9 ${victims.join(',')}${acked ? ' right after an acknowledgement' : ''}`);
@@ -464,7 +491,10 @@ export const faults: readonly Fault[] = [
         let torn = false;
         for (let attempt = 0; attempt < 20 && !torn && !ctx.aborted(); attempt++) {
           const l = await leaderOrAny(ctx);
-          for (const id of shuffle(ctx.cluster.live().filter((o) => o !== l), ctx.random)) {
+          for (const id of shuffle(
+            ctx.cluster.live().filter((o) => o !== l),
+            ctx.random,
+          )) {
             if (!ctx.cluster.hasTearableTail(id)) continue;
             await ctx.cluster.kill(id, 'SIGKILL');
             const what = ctx.cluster.tearTail(id, ctx.random);
@@ -489,7 +519,10 @@ export const faults: readonly Fault[] = [
       for (let k = 0; k < ctx.rounds && !ctx.aborted(); k++) {
         const l = await leaderOrAny(ctx);
         const minority = Math.floor((ctx.cluster.ids.length - 1) / 2);
-        const victims = shuffle(ctx.cluster.ids.filter((id) => id !== l), ctx.random).slice(0, minority);
+        const victims = shuffle(
+          ctx.cluster.ids.filter((id) => id !== l),
+          ctx.random,
+        ).slice(0, minority);
         await ctx.cluster.killAll(victims);
         for (const id of victims) ctx.log(`kill -9 ${id}; ${ctx.cluster.flipBit(id, ctx.random) ?? 'no WAL yet'}`);
         for (const id of victims) ctx.cluster.restart(id);

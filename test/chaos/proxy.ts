@@ -112,15 +112,18 @@ class DelayLine {
 
   private arm(): void {
     if (this.timer !== null || this.queue.length === 0) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      const now = Date.now();
-      while (this.queue.length > 0 && this.queue[0]!.at <= now) {
-        const { buf } = this.queue.shift()!;
-        if (!this.out.destroyed) this.out.write(buf);
-      }
-      this.arm();
-    }, Math.max(0, this.queue[0]!.at - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        const now = Date.now();
+        while (this.queue.length > 0 && this.queue[0]!.at <= now) {
+          const { buf } = this.queue.shift()!;
+          if (!this.out.destroyed) this.out.write(buf);
+        }
+        this.arm();
+      },
+      Math.max(0, this.queue[0]!.at - Date.now()),
+    );
   }
 }
 

@@ -17,7 +17,17 @@ import type { FinalState } from '../lincheck/index.js';
 import { formatQueueReport, type QueueCounts } from '../lincheck/index.js';
 import { waitFor } from '../node/helpers.js';
 import { Rng } from '../sim/rng.js';
-import { checkReplay, countStaleReads, finalState, lincheck, queueCheck, statusClient, waitConverged, type LincheckSummary, type ReplayReport } from './checks.js';
+import {
+  checkReplay,
+  countStaleReads,
+  finalState,
+  lincheck,
+  queueCheck,
+  statusClient,
+  waitConverged,
+  type LincheckSummary,
+  type ReplayReport,
+} from './checks.js';
 import { ChaosCluster, type ChaosNodeTiming, type RemovedWatch } from './cluster.js';
 import type { LinkStats } from './proxy.js';
 import type { Fault, FaultContext } from './faults.js';
@@ -233,7 +243,8 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
     try {
       const m = await mc.members();
       const fromLeader = [...m.voters, ...m.learners].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-      if (fromLeader.join(',') !== c.ids.join(',')) failures.push(`the configuration from the leader (${fromLeader.join(',')}) is not the harness's (${c.ids.join(',')})`);
+      if (fromLeader.join(',') !== c.ids.join(','))
+        failures.push(`the configuration from the leader (${fromLeader.join(',')}) is not the harness's (${c.ids.join(',')})`);
       c.setMembers(fromLeader);
       membership = {
         initial: c.initialIds,
@@ -244,7 +255,8 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
         removed: [...c.removed],
         removedWatch: [...c.removedWatch],
       };
-      if (fromLeader.join(',') !== c.initialIds.join(',')) log(`members from leader ${m.leader}: ${c.ids.join(',')} (were ${c.initialIds.join(',')}); removed ${c.removed.join(',') || 'none'} stay down`);
+      if (fromLeader.join(',') !== c.initialIds.join(','))
+        log(`members from leader ${m.leader}: ${c.ids.join(',')} (were ${c.initialIds.join(',')}); removed ${c.removed.join(',') || 'none'} stay down`);
     } finally {
       await mc.close();
     }

@@ -17,7 +17,9 @@ function rawRequest(port: number, bytes: string): Promise<string> {
     const timer = setTimeout(() => sock.destroy(), 2000);
     sock.on('connect', () => sock.end(Buffer.from(bytes, 'latin1')));
     sock.on('data', (c) => chunks.push(c));
-    sock.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : reject(err)));
+    sock.on('error', (err) =>
+      (err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : reject(err),
+    );
     sock.on('close', () => {
       clearTimeout(timer);
       resolve(Buffer.concat(chunks).toString('latin1'));

@@ -7,7 +7,12 @@ describe('DigestCache', function () {
     let index = 5;
     let now = 0;
     let computed = 0;
-    const cache = new DigestCache(() => `d${index}#${++computed}`, () => index, () => now, 1000);
+    const cache = new DigestCache(
+      () => `d${index}#${++computed}`,
+      () => index,
+      () => now,
+      1000,
+    );
     expect(cache.get()).to.deep.equal({ digest: 'd5#1', digestIndex: 5 });
     // 100 requests at one index: one computation.
     for (let k = 0; k < 100; k++) cache.get();

@@ -262,11 +262,7 @@ function checkPartition<S>(model: Model<S>, ops: readonly Operation[], budget: B
   return { verdict: 'linearizable' };
 }
 
-function violation<S>(
-  model: Model<S>,
-  ops: readonly Operation[],
-  best: { linearized: number[]; state: S; blocking: number },
-): PartitionResult {
+function violation<S>(model: Model<S>, ops: readonly Operation[], best: { linearized: number[]; state: S; blocking: number }): PartitionResult {
   return {
     verdict: 'not-linearizable',
     counterexample: {

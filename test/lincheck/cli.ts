@@ -38,8 +38,7 @@ export interface CliIo {
   err(line: string): void;
 }
 
-const usage =
-  'usage: lincheck --model register|sessions [--timeout-ms N] [--steps-max N] [--verbose] [--json] [--final FILE] FILE...';
+const usage = 'usage: lincheck --model register|sessions [--timeout-ms N] [--steps-max N] [--verbose] [--json] [--final FILE] FILE...';
 
 function formatMs(ms: number): string {
   return ms < 10 ? ms.toFixed(1) : String(Math.round(ms));
@@ -113,7 +112,9 @@ export function main(argv: readonly string[], io: CliIo): number {
     } catch (err) {
       inputErrors++;
       const code = err instanceof HistoryError ? err.code : ((err as NodeJS.ErrnoException).code ?? 'ERROR');
-      io.out(values.json === true ? JSON.stringify({ file, error: code, message: (err as Error).message }) : `${file}: error ${code}: ${(err as Error).message}`);
+      io.out(
+        values.json === true ? JSON.stringify({ file, error: code, message: (err as Error).message }) : `${file}: error ${code}: ${(err as Error).message}`,
+      );
       continue;
     }
     counts[r.verdict]++;

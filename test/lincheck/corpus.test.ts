@@ -32,7 +32,10 @@ describe('lincheck: the etcd register corpus', function () {
     if (times.length === 0) return;
     times.sort((a, b) => b.ms - a.ms);
     const total = times.reduce((s, t) => s + t.ms, 0);
-    const slowest = times.slice(0, 5).map((t) => `${t.name} ${t.ms.toFixed(1)} ms`).join(', ');
+    const slowest = times
+      .slice(0, 5)
+      .map((t) => `${t.name} ${t.ms.toFixed(1)} ms`)
+      .join(', ');
     console.log(`\n    corpus: ${times.length} histories, total ${total.toFixed(1)} ms, max ${times[0]!.ms.toFixed(1)} ms (slowest: ${slowest})`);
   });
 

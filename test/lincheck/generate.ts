@@ -97,7 +97,8 @@ export function plantRead(events: readonly HistoryEvent[], i: number, j: number,
   const lo = Math.min(i % (events.length + 1), j % (events.length + 1));
   const hi = Math.max(i % (events.length + 1), j % (events.length + 1));
   const p = 'planted';
-  const inv: HistoryEvent = key === undefined ? { process: p, type: 'invoke', f: 'read', value: null } : { process: p, type: 'invoke', f: 'read', value: null, key };
+  const inv: HistoryEvent =
+    key === undefined ? { process: p, type: 'invoke', f: 'read', value: null } : { process: p, type: 'invoke', f: 'read', value: null, key };
   const ok: HistoryEvent = { ...inv, type: 'ok', value };
   const out = [...events.slice(0, lo), inv, ...events.slice(lo, hi), ok, ...events.slice(hi)];
   return pairOperations(out);

@@ -44,13 +44,7 @@ export interface Operation {
   readonly ret: number;
 }
 
-export type HistoryErrorCode =
-  | 'HISTORY_JSON'
-  | 'HISTORY_FIELD'
-  | 'HISTORY_UNPAIRED'
-  | 'HISTORY_DOUBLE_INVOKE'
-  | 'HISTORY_MISMATCH'
-  | 'HISTORY_UNSUPPORTED';
+export type HistoryErrorCode = 'HISTORY_JSON' | 'HISTORY_FIELD' | 'HISTORY_UNPAIRED' | 'HISTORY_DOUBLE_INVOKE' | 'HISTORY_MISMATCH' | 'HISTORY_UNSUPPORTED';
 
 /** Bad input: a history that is not in the documented format. `line` is 1-based (0 when not tied to one). */
 export class HistoryError extends Error {

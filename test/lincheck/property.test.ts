@@ -29,7 +29,6 @@ function check<S>(model: Model<S>, ops: Operation[]): CheckResult {
   return checkOperations(model, ops, { timeoutMs: 5000 });
 }
 
-
 describe('lincheck: properties (fast-check)', function () {
   this.timeout(20_000);
 

@@ -114,7 +114,7 @@ describe('lincheck: queue checker', function () {
     assert.deepEqual(counts(across), { ...zero, duplicated: 1 });
   });
 
-  it('reordered: one client\'s acknowledged appends in the wrong order', function () {
+  it("reordered: one client's acknowledged appends in the wrong order", function () {
     const nodes = ['n1', 'n2', 'n3'].map((n) => node(n, ['a2', 'a1', 'b1', 'i1']));
     const r = checkQueue(history(), { nodes });
     assert.deepEqual(r.counts, { ...zero, reordered: 1, reorderedSameProcess: 1 });

@@ -352,9 +352,7 @@ export function checkQueue(history: readonly Operation[], final: FinalState, opt
   };
   const some = <T>(l: Iterable<T>): T[] => [...l].slice(0, examplesMax);
   return {
-    ok:
-      counts.lost + counts.duplicated + counts.reordered + counts.failedVisible + counts.phantom + counts.lostSessions + counts.divergent ===
-      0,
+    ok: counts.lost + counts.duplicated + counts.reordered + counts.failedVisible + counts.phantom + counts.lostSessions + counts.divergent === 0,
     counts,
     examples: {
       lost: some(lost.values()),
@@ -387,7 +385,8 @@ export function formatQueueReport(r: QueueReport): string {
       `${r.stats.appendsOkCount}/${r.stats.appendsFailCount}/${r.stats.appendsInfoCount})`,
   ];
   const e = r.examples;
-  for (const x of e.lost) lines.push(`  lost: session ${x.key} value ${JSON.stringify(x.value)} (op #${x.op.id}, p${x.op.process}) missing on ${x.nodes.join(',')}`);
+  for (const x of e.lost)
+    lines.push(`  lost: session ${x.key} value ${JSON.stringify(x.value)} (op #${x.op.id}, p${x.op.process}) missing on ${x.nodes.join(',')}`);
   for (const x of e.duplicated) {
     lines.push(`  duplicated: value ${JSON.stringify(x.value)} at ${x.places.map((p) => `${p.node}:${p.key}[${p.index}]`).join(' ')}`);
   }
@@ -408,4 +407,3 @@ export function formatQueueReport(r: QueueReport): string {
   }
   return lines.join('\n');
 }
-

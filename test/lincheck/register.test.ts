@@ -259,11 +259,7 @@ describe('lincheck: register model', function () {
         '{"process":0,"type":"invoke","f":"read","value":null}\n{"process":0,"type":"invoke","f":"read","value":null}',
         'HISTORY_DOUBLE_INVOKE',
       ],
-      [
-        'completion of another f',
-        '{"process":0,"type":"invoke","f":"read","value":null}\n{"process":0,"type":"ok","f":"write","value":1}',
-        'HISTORY_MISMATCH',
-      ],
+      ['completion of another f', '{"process":0,"type":"invoke","f":"read","value":null}\n{"process":0,"type":"ok","f":"write","value":1}', 'HISTORY_MISMATCH'],
     ];
     for (const [name, text, code] of cases) {
       it(`${name}: ${code}`, function () {

@@ -156,8 +156,24 @@ describe('lincheck: sessions model', function () {
       return h;
     };
     assert.equal(verdict(mk([['a', 'b']])), 'linearizable');
-    assert.equal(verdict(mk([['b', 'a'], ['b', 'a']])), 'linearizable');
-    assert.equal(verdict(mk([['b', 'a'], ['a', 'b']])), 'not-linearizable');
+    assert.equal(
+      verdict(
+        mk([
+          ['b', 'a'],
+          ['b', 'a'],
+        ]),
+      ),
+      'linearizable',
+    );
+    assert.equal(
+      verdict(
+        mk([
+          ['b', 'a'],
+          ['a', 'b'],
+        ]),
+      ),
+      'not-linearizable',
+    );
     assert.equal(verdict(mk([['a']])), 'not-linearizable');
   });
 

@@ -65,10 +65,7 @@ describe('Rule 1 (§5.2): a follower campaigns only after its randomized electio
     expect(n1.role).to.equal('candidate');
     expect(fx.types).to.deep.equal(['persist', 'send', 'send']);
     expect(fx.writes).to.deep.equal(['hardState(term 2, vote n1)']);
-    expect(fx.msgs).to.deep.equal([
-      'n1->n2 vote t2 last 0@0 (after durable)',
-      'n1->n3 vote t2 last 0@0 (after durable)',
-    ]);
+    expect(fx.msgs).to.deep.equal(['n1->n2 vote t2 last 0@0 (after durable)', 'n1->n3 vote t2 last 0@0 (after durable)']);
     expect(n1.held.length).to.equal(2);
     expect(n1.outbox.length).to.equal(0);
   });
@@ -429,7 +426,7 @@ describe('Rule 5 (§5.2): a candidate wins, loses or steps down', () => {
     expect(five.role).to.equal('leader');
   });
 
-  it('a duplicate vote counts once; a voter\'s first answer stands', () => {
+  it("a duplicate vote counts once; a voter's first answer stands", () => {
     const n1 = candidate(['n1', 'n2', 'n3', 'n4', 'n5']);
     n1.step({ type: 'rpc.voteResp', msg: voteResp('n2', 'n1', 2, true) });
     n1.step({ type: 'rpc.voteResp', msg: voteResp('n2', 'n1', 2, true) });
@@ -454,7 +451,7 @@ describe('Rule 5 (§5.2): a candidate wins, loses or steps down', () => {
     expect(n1.ctx.vote).to.equal('n1');
   });
 
-  it('ignores answers from another term\'s campaign and pre-vote answers', () => {
+  it("ignores answers from another term's campaign and pre-vote answers", () => {
     const n1 = candidate(['n1', 'n2', 'n3'], 3); // campaigning in term 4
     expect(n1.step({ type: 'rpc.voteResp', msg: voteResp('n2', 'n1', 3, true) }).empty).to.equal(true);
     expect(n1.step({ type: 'rpc.voteResp', msg: voteResp('n2', 'n1', 4, true, true) }).empty).to.equal(true);

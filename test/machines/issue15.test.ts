@@ -42,7 +42,7 @@ describe('issue 15: the review of the Raft core (each failed before its fix)', (
     expect(c.n('n2').term).to.equal(2);
     expect(c.n('n3').ctx.vote).to.equal('n2');
     // C crashes; its hard state is damaged: recovery gives the last log term and no vote.
-    const n3 = c.restart('n3', { entries: c.n("n3").log.range(1, c.n("n3").log.lastIndex()), term: 1, vote: null, termUnknown: true });
+    const n3 = c.restart('n3', { entries: c.n('n3').log.range(1, c.n('n3').log.lastIndex()), term: 1, vote: null, termUnknown: true });
     expect(n3.term).to.equal(1);
     // A (term 1) proposes X; only A and C talk.
     c.n('n1').propose(1, [cmd(1)]);

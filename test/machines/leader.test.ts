@@ -297,4 +297,3 @@ describe('Rule 15: proposals are refused on followers and limited by flow contro
     expect(c.n('n1').propose(1, []).empty).to.equal(true);
   });
 });
-

@@ -36,7 +36,12 @@ describe('Rule 19 (dissertation 4.1): membership changes, one server at a time',
     const n1 = c.n('n1');
     expect(n1.core.membership).to.deep.equal({ voters: ['n1', 'n2', 'n3'], learners: ['n4'] });
     expect(c.n('n4').log.lastIndex()).to.equal(n1.log.lastIndex());
-    expect(c.n('n4').tick(100).messages.filter((m) => m.type === 'vote')).to.deep.equal([]);
+    expect(
+      c
+        .n('n4')
+        .tick(100)
+        .messages.filter((m) => m.type === 'vote'),
+    ).to.deep.equal([]);
     expect(c.n('n4').role).to.equal('follower');
     // With n2 and n3 unreachable, n1 + the learner are not a quorum: nothing commits.
     const before = n1.ctx.commitIndex;
@@ -105,7 +110,11 @@ describe('Rule 19 (dissertation 4.1): membership changes, one server at a time',
     const c = withLearner();
     const n1 = c.n('n1');
     // Far behind: refused.
-    const lagging = new Cluster(['n1', 'n2', 'n3', 'n4'], (id) => ({ voters: ['n1', 'n2', 'n3'], learners: id === 'n4' ? ['n4'] : [], config: { promoteLagEntriesMax: 0 } }));
+    const lagging = new Cluster(['n1', 'n2', 'n3', 'n4'], (id) => ({
+      voters: ['n1', 'n2', 'n3'],
+      learners: id === 'n4' ? ['n4'] : [],
+      config: { promoteLagEntriesMax: 0 },
+    }));
     lagging.elect('n1');
     change(lagging.n('n1'), 1, { type: 'addLearner', node: 'n4' });
     lagging.stabilize();
@@ -138,33 +147,71 @@ describe('Rule 19 (dissertation 4.1): membership changes, one server at a time',
     c.elect('n1');
     const fx = change(c.n('n1'), 1, { type: 'promote', node: 'n2' });
     // The broken rule travels as a code (no text to parse on the way out).
-    expect(fx.proposalRefused.map((r) => [r.code, r.membershipCode, r.detail])).to.deep.equal([['membership-invalid', 'MEMBERSHIP_ALREADY_VOTER', 'n2 is already a voter']]);
+    expect(fx.proposalRefused.map((r) => [r.code, r.membershipCode, r.detail])).to.deep.equal([
+      ['membership-invalid', 'MEMBERSHIP_ALREADY_VOTER', 'n2 is already a voter'],
+    ]);
   });
 
   it('a node that lost its storage is barred from voting under its old identity until re-added as a learner and promoted', () => {
     // n3 restarts on an empty disk (no bootstrap): it may have voted before and lost the record.
     const barred = new PureNode('n3', { term: 0, votingBarred: true });
-    expect(barred.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n1', to: 'n3', term: 5, lastIndex: 9, lastTerm: 5, preVote: false, transfer: false } }).msgs).to.deep.equal([
-      'n3->n1 voteResp t5 rejected (after durable)',
-    ]);
+    expect(
+      barred.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n1', to: 'n3', term: 5, lastIndex: 9, lastTerm: 5, preVote: false, transfer: false } }).msgs,
+    ).to.deep.equal(['n3->n1 voteResp t5 rejected (after durable)']);
     expect(barred.tick(100).messages.filter((m) => m.type === 'vote')).to.deep.equal([]);
     // The cluster removed n3 and added it back as a learner: the bar lifts; promotion makes it vote.
     const asLearner = encodeMembership({ voters: ['n1', 'n2'], learners: ['n3'] });
-    barred.step({ type: 'rpc.append', msg: { type: 'append', from: 'n1', to: 'n3', term: 6, prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 6, kind: EntryKind.config, data: asLearner }] } });
+    barred.step({
+      type: 'rpc.append',
+      msg: {
+        type: 'append',
+        from: 'n1',
+        to: 'n3',
+        term: 6,
+        prevIndex: 0,
+        prevTerm: 0,
+        commit: 0,
+        entries: [{ index: 1, term: 6, kind: EntryKind.config, data: asLearner }],
+      },
+    });
     expect(barred.ctx.votingBarred).to.equal(false);
     const promoted = encodeMembership({ voters: ['n1', 'n2', 'n3'], learners: [] });
-    barred.step({ type: 'rpc.append', msg: { type: 'append', from: 'n1', to: 'n3', term: 6, prevIndex: 1, prevTerm: 6, commit: 1, entries: [{ index: 2, term: 6, kind: EntryKind.config, data: promoted }] } });
+    barred.step({
+      type: 'rpc.append',
+      msg: {
+        type: 'append',
+        from: 'n1',
+        to: 'n3',
+        term: 6,
+        prevIndex: 1,
+        prevTerm: 6,
+        commit: 1,
+        entries: [{ index: 2, term: 6, kind: EntryKind.config, data: promoted }],
+      },
+    });
     // (A transfer election, so that hearing from n1 a moment ago does not make it ignore the request.)
-    expect(barred.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n2', to: 'n3', term: 7, lastIndex: 2, lastTerm: 6, preVote: false, transfer: true } }).msgs).to.deep.equal([
-      'n3->n2 voteResp t7 granted (after durable)',
-    ]);
+    expect(
+      barred.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n2', to: 'n3', term: 7, lastIndex: 2, lastTerm: 6, preVote: false, transfer: true } }).msgs,
+    ).to.deep.equal(['n3->n2 voteResp t7 granted (after durable)']);
   });
 
   it('replaying old history in which the node was once a learner does not lift the bar (only catching up does)', () => {
     const barred = new PureNode('n3', { term: 0, votingBarred: true });
     const asLearner = encodeMembership({ voters: ['n1', 'n2'], learners: ['n3'] });
     // The leader's commit index is far ahead: this batch is old history.
-    barred.step({ type: 'rpc.append', msg: { type: 'append', from: 'n1', to: 'n3', term: 6, prevIndex: 0, prevTerm: 0, commit: 50, entries: [{ index: 1, term: 6, kind: EntryKind.config, data: asLearner }] } });
+    barred.step({
+      type: 'rpc.append',
+      msg: {
+        type: 'append',
+        from: 'n1',
+        to: 'n3',
+        term: 6,
+        prevIndex: 0,
+        prevTerm: 0,
+        commit: 50,
+        entries: [{ index: 1, term: 6, kind: EntryKind.config, data: asLearner }],
+      },
+    });
     expect(barred.core.membership.learners).to.deep.equal(['n3']);
     expect(barred.ctx.votingBarred).to.equal(true);
   });

@@ -3,7 +3,10 @@ import { Cluster, cmd, ents, PureNode } from './harness.js';
 
 describe('regressions: bugs found by review of the machines (each failed before its fix)', () => {
   it('B1: a node that may not campaign (damaged storage, or a learner) ignores a TimeoutNow of a newer term', () => {
-    for (const opts of [{ term: 1, corrupt: true, repairThroughIndex: 5 }, { term: 1, voters: ['n1', 'n2', 'n3'], learners: ['n4'] }]) {
+    for (const opts of [
+      { term: 1, corrupt: true, repairThroughIndex: 5 },
+      { term: 1, voters: ['n1', 'n2', 'n3'], learners: ['n4'] },
+    ]) {
       const id = opts.learners ? 'n4' : 'n2';
       const n = new PureNode(id, opts);
       const fx = n.step({ type: 'rpc.timeoutNow', msg: { type: 'timeoutNow', from: 'n1', to: id, term: 2 } });
@@ -24,7 +27,10 @@ describe('regressions: bugs found by review of the machines (each failed before 
     const n1 = c.n('n1');
     expect(n1.role).to.equal('follower');
     expect(n1.ctx.leader).to.equal(null);
-    const vote = n1.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n2', to: 'n1', term: 2, lastIndex: 1, lastTerm: 1, preVote: false, transfer: false } });
+    const vote = n1.step({
+      type: 'rpc.vote',
+      msg: { type: 'vote', from: 'n2', to: 'n1', term: 2, lastIndex: 1, lastTerm: 1, preVote: false, transfer: false },
+    });
     expect(vote.msgs).to.deep.equal(['n1->n2 voteResp t2 granted (after durable)']);
     expect(n1.propose(1, [cmd()]).proposalRefused).to.deep.equal([{ tag: 1, code: 'not-leader', leader: null }]);
   });

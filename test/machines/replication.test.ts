@@ -449,7 +449,10 @@ describe('Rule 10 (etcd progress): probe, replicate and snapshot flow control pe
 describe('Rule 11: AppendEntries are batched and bounded (bytes, entries); one event per batch', () => {
   it('one proposal event with many proposals: one persist and one message per peer, not one per entry', () => {
     const n1 = replicatingLeader();
-    const fx = n1.propose(7, Array.from({ length: 10 }, () => cmd(10)));
+    const fx = n1.propose(
+      7,
+      Array.from({ length: 10 }, () => cmd(10)),
+    );
     expect(fx.types).to.deep.equal(['persist', 'proposalAccepted', 'send', 'send']);
     expect(fx.persist[0]!.entries.length).to.equal(10);
     expect(fx.proposalAccepted).to.deep.equal([{ tag: 7, firstIndex: 2, lastIndex: 11, term: 1 }]);
@@ -458,7 +461,10 @@ describe('Rule 11: AppendEntries are batched and bounded (bytes, entries); one e
 
   it('appendBytesMax bounds each message (entries of 124 bytes, 300 bytes per message: two per message)', () => {
     const n1 = replicatingLeader({ config: { preVote: false, appendBytesMax: 300 } });
-    const fx = n1.propose(1, Array.from({ length: 5 }, () => cmd(100)));
+    const fx = n1.propose(
+      1,
+      Array.from({ length: 5 }, () => cmd(100)),
+    );
     expect(fx.msgs.filter((l) => l.startsWith('n1->n2'))).to.deep.equal([
       'n1->n2 append t1 prev 1@1 commit 1 [2@1 3@1]',
       'n1->n2 append t1 prev 3@1 commit 1 [4@1 5@1]',
@@ -468,7 +474,10 @@ describe('Rule 11: AppendEntries are batched and bounded (bytes, entries); one e
 
   it('appendEntriesMax bounds each message by count', () => {
     const n1 = replicatingLeader({ config: { preVote: false, appendEntriesMax: 3 } });
-    const fx = n1.propose(1, Array.from({ length: 7 }, () => cmd()));
+    const fx = n1.propose(
+      1,
+      Array.from({ length: 7 }, () => cmd()),
+    );
     expect(fx.msgs.filter((l) => l.startsWith('n1->n3'))).to.deep.equal([
       'n1->n3 append t1 prev 1@1 commit 1 [2@1 3@1 4@1]',
       'n1->n3 append t1 prev 4@1 commit 1 [5@1 6@1 7@1]',

@@ -78,7 +78,10 @@ describe('Rule 16 (§7): snapshots for followers whose entries were compacted aw
     const n1 = c.n('n1');
     c.n('n2').step({ type: 'snapshot.received', from: 'n1', meta });
     c.n('n2').sync();
-    const ackMsg = c.n('n2').drain().find((m) => m.type === 'appendResp')!;
+    const ackMsg = c
+      .n('n2')
+      .drain()
+      .find((m) => m.type === 'appendResp')!;
     const fx = n1.receive(ackMsg);
     expect(n1.progress('n2')).to.include({ state: 'replicate', match: 5 });
     expect(fx.msgs).to.deep.equal(['n1->n2 append t2 prev 5@1 commit 8 [6@1 7@1 8@2]']);
@@ -110,7 +113,7 @@ describe('Rule 16 (§7): snapshots for followers whose entries were compacted aw
     expect(n1.core.leader).to.equal(null);
   });
 
-  it('a snapshot at or below the follower\'s commit index is not installed; the answer carries the commit index', () => {
+  it("a snapshot at or below the follower's commit index is not installed; the answer carries the commit index", () => {
     const n2 = new PureNode('n2', { entries: ents(1, [1, 1, 1, 1, 1, 1]), term: 2 });
     n2.step(append({ prevIndex: 6, prevTerm: 1, commit: 6 }));
     expect(n2.ctx.commitIndex).to.equal(6);
@@ -121,7 +124,7 @@ describe('Rule 16 (§7): snapshots for followers whose entries were compacted aw
     expect(n2.log.lastIndex()).to.equal(6);
   });
 
-  it('a follower holding the snapshot\'s last entry keeps its matching suffix; a conflicting one is cut', () => {
+  it("a follower holding the snapshot's last entry keeps its matching suffix; a conflicting one is cut", () => {
     const keep = new PureNode('n2', { entries: ents(1, [1, 1, 1, 1, 1, 2, 2]), term: 2 });
     const kept = keep.step({ type: 'snapshot.received', from: 'n1', meta: { index: 5, term: 1, membership: voters3 } });
     expect(kept.types).to.deep.equal(['installSnapshot', 'send']);
@@ -171,8 +174,7 @@ describe('Rule 16 (§7): snapshots for followers whose entries were compacted aw
 describe('Rule 17 (§5.2 Election Safety): two leaders in one term is impossible, so seeing one is a crash', () => {
   const appendOf = (term: number) =>
     ({ type: 'rpc.append', msg: { type: 'append', from: 'n3', to: 'n1', term, prevIndex: 0, prevTerm: 0, commit: 0, entries: [] } }) as const;
-  const heartbeatOf = (term: number) =>
-    ({ type: 'rpc.heartbeat', msg: { type: 'heartbeat', from: 'n3', to: 'n1', term, commit: 0, readCtx: 0 } }) as const;
+  const heartbeatOf = (term: number) => ({ type: 'rpc.heartbeat', msg: { type: 'heartbeat', from: 'n3', to: 'n1', term, commit: 0, readCtx: 0 } }) as const;
   const intruders = [appendOf(1), heartbeatOf(1)];
 
   it('transition() returns the twoLeadersInOneTerm action unexecuted and no effect; executing it throws InvariantError', () => {
@@ -249,7 +251,10 @@ describe('Rule 18: each planted bug changes exactly the rule it is named after, 
     n1.step({ type: 'rpc.voteResp', msg: { type: 'voteResp', from: 'n3', to: 'n1', term: 3, granted: true, preVote: false } });
     n1.sync();
     n1.step({ type: 'rpc.appendResp', msg: { type: 'appendResp', from: 'n2', to: 'n1', term: 3, success: false, index: 2, hintIndex: 1, hintTerm: 1 } });
-    const fx = n1.step({ type: 'rpc.appendResp', msg: { type: 'appendResp', from: 'n2', to: 'n1', term: 3, success: true, index: 2, hintIndex: 0, hintTerm: 0 } });
+    const fx = n1.step({
+      type: 'rpc.appendResp',
+      msg: { type: 'appendResp', from: 'n2', to: 'n1', term: 3, success: true, index: 2, hintIndex: 0, hintTerm: 0 },
+    });
     return { n1, fx };
   }
 
@@ -269,9 +274,18 @@ describe('Rule 18: each planted bug changes exactly the rule it is named after, 
   it('vote-ignores-log: grants a (pre-)vote to a stale log; the one-vote-per-term rule still holds', () => {
     const run = (bugs: PlantedBug[]) => {
       const n2 = new PureNode('n2', { entries: ents(1, [1, 2]), term: 2, bugs });
-      const pre = n2.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n1', to: 'n2', term: 3, lastIndex: 1, lastTerm: 1, preVote: true, transfer: false } });
-      const vote = n2.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n1', to: 'n2', term: 3, lastIndex: 1, lastTerm: 1, preVote: false, transfer: false } });
-      const second = n2.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n3', to: 'n2', term: 3, lastIndex: 9, lastTerm: 2, preVote: false, transfer: false } });
+      const pre = n2.step({
+        type: 'rpc.vote',
+        msg: { type: 'vote', from: 'n1', to: 'n2', term: 3, lastIndex: 1, lastTerm: 1, preVote: true, transfer: false },
+      });
+      const vote = n2.step({
+        type: 'rpc.vote',
+        msg: { type: 'vote', from: 'n1', to: 'n2', term: 3, lastIndex: 1, lastTerm: 1, preVote: false, transfer: false },
+      });
+      const second = n2.step({
+        type: 'rpc.vote',
+        msg: { type: 'vote', from: 'n3', to: 'n2', term: 3, lastIndex: 9, lastTerm: 2, preVote: false, transfer: false },
+      });
       return [...pre.msgs, ...vote.msgs, ...second.msgs];
     };
     expect(run([])).to.deep.equal([
@@ -325,7 +339,8 @@ describe('Rule 18: each planted bug changes exactly the rule it is named after, 
     expect(bad.last).to.equal(2);
     expect(bad.fx.msgs).to.deep.equal(good.fx.msgs); // both acknowledge 2
     // A real conflict is handled the same way with and without the bug.
-    const conflict = (bugs: PlantedBug[]) => new PureNode('n2', { entries: ents(1, [1, 1, 1]), term: 2, bugs }).step(append({ prevIndex: 1, prevTerm: 1, entries: ents(2, [2]) })).writes;
+    const conflict = (bugs: PlantedBug[]) =>
+      new PureNode('n2', { entries: ents(1, [1, 1, 1]), term: 2, bugs }).step(append({ prevIndex: 1, prevTerm: 1, entries: ents(2, [2]) })).writes;
     expect(conflict(['no-truncate-check'])).to.deep.equal(conflict([]));
   });
 

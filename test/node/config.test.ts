@@ -16,7 +16,14 @@ const nodes = 'n1=127.0.0.1:7001:7101:7201,n2=127.0.0.1:7002:7102:7202,n3=127.0.
 describe('node: configuration', () => {
   it('has the documented defaults', () => {
     const c = resolveHostConfig({ id: 'n1', dataDir: 'd', nodes: parseNodesSpec(nodes), clusterSecretFile: 'secret' });
-    expect(c).to.include({ tickMs: 20, electionTimeoutTicksMin: 10, heartbeatIntervalTicks: 2, snapshotEntries: 10_000, compactMarginEntries: 1_000, shutdownTransferMs: 2000 });
+    expect(c).to.include({
+      tickMs: 20,
+      electionTimeoutTicksMin: 10,
+      heartbeatIntervalTicks: 2,
+      snapshotEntries: 10_000,
+      compactMarginEntries: 1_000,
+      shutdownTransferMs: 2000,
+    });
     expect(c.replayDelaysMs).to.deep.equal([1000, 10_000, 60_000, 600_000]);
     expect(c.clusterId).to.equal(hostDefaults.clusterId);
     expect(c.nodes.n2).to.deep.equal({ host: '127.0.0.1', raftPort: 7002, clientPort: 7102, adminPort: 7202 });
@@ -27,7 +34,12 @@ describe('node: configuration', () => {
     try {
       const file = join(dir, 'n1.json');
       writeFileSync(file, JSON.stringify({ id: 'n1', dataDir: 'from-file', nodes: parseNodesSpec(nodes), tickMs: 50, clusterId: 'file' }));
-      const env = configFromEnv({ SESSIONRAFT_TICK_MS: '30', SESSIONRAFT_REPLAY_DELAYS: '200ms,1s', SESSIONRAFT_CLUSTER_ID: 'env', SESSIONRAFT_CLUSTER_SECRET_FILE: '/env/secret' });
+      const env = configFromEnv({
+        SESSIONRAFT_TICK_MS: '30',
+        SESSIONRAFT_REPLAY_DELAYS: '200ms,1s',
+        SESSIONRAFT_CLUSTER_ID: 'env',
+        SESSIONRAFT_CLUSTER_SECRET_FILE: '/env/secret',
+      });
       const c = resolveHostConfig(configFromFile(file), env, { clusterId: 'flag' });
       expect(c.clusterSecretFile).to.equal('/env/secret');
       expect(c.dataDir).to.equal('from-file');
@@ -57,7 +69,10 @@ describe('node: configuration', () => {
       [{ ...base, nodes: parseNodesSpec('n1=10.0.0.1:1:2:3') }, /not loopback.*--insecure/],
       [{ ...base, clientLimits: { subscriberBehindMsMax: 0 } }, /clientLimits: .*subscriberBehindMsMax must be a positive integer/],
       [{ ...base, clientLimits: { pushBufferedBytesMax: 1000 } }, /clientLimits: .*pushBufferedBytesMax must be at least 65536/],
-      [{ ...base, clientLimits: { subscriberBehindBytesMax: 64 * 1024 * 1024 } }, /clientLimits: .*subscriberBehindBytesMax .* must be at most pushQueueBytesMax/],
+      [
+        { ...base, clientLimits: { subscriberBehindBytesMax: 64 * 1024 * 1024 } },
+        /clientLimits: .*subscriberBehindBytesMax .* must be at most pushQueueBytesMax/,
+      ],
     ];
     for (const [layer, re] of cases) expect(() => resolveHostConfig(layer), String(re)).to.throw(ConfigError, re);
     expect(() => parseNodesSpec('n1=127.0.0.1:7001')).to.throw(ConfigError, /id=host:raftPort:clientPort:adminPort/);
@@ -109,7 +124,9 @@ describe('node: sessionraft cluster (npm start)', function () {
       expect(rows.filter((r) => /\sleader\s/.test(r))).to.have.length(1);
       expect(out.stdout).to.contain('stopped');
       for (const id of ['n1', 'n2', 'n3']) expect(existsSync(join(dir, id, 'node.log')), `${id} log`).to.equal(true);
-      process.stdout.write(`      (cluster up with a leader and stopped again in ${ms} ms; ${/leader elected in (\d+) ms/.exec(out.stdout)![1]} ms from spawn to leader)\n`);
+      process.stdout.write(
+        `      (cluster up with a leader and stopped again in ${ms} ms; ${/leader elected in (\d+) ms/.exec(out.stdout)![1]} ms from spawn to leader)\n`,
+      );
     } finally {
       removeDir(dir);
     }

@@ -106,7 +106,10 @@ describe('node: consume through the client library (issue 16)', function () {
     await waitFor('2 ready', async () => (await group(c, 'cli', 'g')).ready === 2, SETTLE_MS);
     const consumed = await run(['consume', 'cli', '--group', 'g', '--count', '2']);
     expect(consumed.code, consumed.stderr).to.equal(0);
-    const lines = consumed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { session: string; delivery: number; group: string });
+    const lines = consumed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { session: string; delivery: number; group: string });
     expect(lines.map((l) => l.session)).to.deep.equal(ids);
     expect(lines.every((l) => l.delivery === 1 && l.group === 'g')).to.equal(true);
     // The acks were sent before the CLI unsubscribed: nothing in flight, all committed.

@@ -87,7 +87,11 @@ describe('node: consumer groups over a real 3-node cluster (issue 16)', function
     for (const d of got) c.ack(d);
     await waitFor('every restore committed on every node', allCommitted, SETTLE_MS);
     // Every node agrees on the group table.
-    await waitFor('equal counts on every node', () => cluster.hosts.every((h) => JSON.stringify(counts('orders', 'billing', h)) === JSON.stringify(counts('orders', 'billing'))), SETTLE_MS);
+    await waitFor(
+      'equal counts on every node',
+      () => cluster.hosts.every((h) => JSON.stringify(counts('orders', 'billing', h)) === JSON.stringify(counts('orders', 'billing'))),
+      SETTLE_MS,
+    );
     c.close();
   });
 

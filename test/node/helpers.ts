@@ -125,7 +125,16 @@ export async function startInProcessCluster(n: number, overrides: Partial<HostCo
   const hosts: NodeHost[] = [];
   for (const id of ids) {
     // A brand-new cluster: every node may vote on its empty storage (issue 9).
-    const cfg = resolveHostConfig({ ...fastTiming, clusterId: 'test', nodes: zero, dataDir: join(dir, id), bootstrap: true, clusterSecretFile: clusterSecretFile(dir), ...overrides, id });
+    const cfg = resolveHostConfig({
+      ...fastTiming,
+      clusterId: 'test',
+      nodes: zero,
+      dataDir: join(dir, id),
+      bootstrap: true,
+      clusterSecretFile: clusterSecretFile(dir),
+      ...overrides,
+      id,
+    });
     hosts.push(await NodeHost.start(cfg, { logger: quietLogger.child({ node: id }) }));
   }
   for (const h of hosts) for (const o of hosts) h.setPeer(o.id, o.address());

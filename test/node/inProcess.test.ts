@@ -83,17 +83,29 @@ describe('node: in-process 3-node cluster over real sockets', function () {
     expect(listed.sessions.map((s) => s.id)).to.include(id);
     await c.destroy(id);
     expect(await c.get(id)).to.equal(null);
-    const err1 = await c.append(id, 'x').then(() => null, (e: { code: string }) => e);
+    const err1 = await c.append(id, 'x').then(
+      () => null,
+      (e: { code: string }) => e,
+    );
     expect(err1?.code).to.equal('SESSIONS_ERR_SESSION_UNKNOWN');
     const { id: id2 } = await c.createSession('carts');
-    const err2 = await c.store(id2, { replay: '3s' }).then(() => null, (e: { code: string; message: string }) => e);
+    const err2 = await c.store(id2, { replay: '3s' }).then(
+      () => null,
+      (e: { code: string; message: string }) => e,
+    );
     expect(err2?.code).to.equal('CLIENT_ERR_REPLAY_UNKNOWN');
     expect(err2?.message).to.contain('0=200ms, 1=1s');
     await c.store(id2, { replay: 1 });
     expect(await c.get(id2)).to.equal(null);
-    const err3 = await c.get('not-an-id').then(() => null, (e: { code: string }) => e);
+    const err3 = await c.get('not-an-id').then(
+      () => null,
+      (e: { code: string }) => e,
+    );
     expect(err3?.code).to.equal('CLIENT_ERR_BAD_ARGUMENT');
-    const err4 = await c.createSession('x'.repeat(300)).then(() => null, (e: { code: string }) => e);
+    const err4 = await c.createSession('x'.repeat(300)).then(
+      () => null,
+      (e: { code: string }) => e,
+    );
     expect(err4?.code, 'a topic over topicBytesMax is refused at the gateway').to.equal('SESSIONS_ERR_TOPIC_TOO_LONG');
   });
 
@@ -136,7 +148,9 @@ describe('node: in-process 3-node cluster over real sockets', function () {
       const s = parseSessionReply(await conn.request({ op: 'get', session }, 2000));
       expect(s.records.map(text)).to.deep.equal(['once', 'twice?']);
       // A seq below ackedBelowSeq is stale.
-      const stale = parseCommandReply(await conn.request({ op: 'append', envelope: { client, secret, seq: 1, ackedBelowSeq: 1 }, session, bytes: Buffer.from('late') }, 2000));
+      const stale = parseCommandReply(
+        await conn.request({ op: 'append', envelope: { client, secret, seq: 1, ackedBelowSeq: 1 }, session, bytes: Buffer.from('late') }, 2000),
+      );
       expect(stale.ok).to.equal(false);
       expect(stale.code).to.equal('SESSIONS_ERR_SEQ_STALE');
     } finally {
@@ -172,7 +186,7 @@ describe('node: in-process 3-node cluster over real sockets', function () {
     }
     const fm = await httpGet(`http://127.0.0.1:${follower.addresses.admin.port}/metrics`);
     expect(fm.body).to.contain('sessionraft_role{role="follower"} 1');
-    expect(fm.body, 'lag is the leader\'s view').to.not.contain('sessionraft_peer_lag_entries{');
+    expect(fm.body, "lag is the leader's view").to.not.contain('sessionraft_peer_lag_entries{');
     const fsyncCount = Number(/^sessionraft_fsync_seconds_count (\d+)/m.exec(m.body)![1]);
     expect(fsyncCount, 'the WAL fsynced').to.be.greaterThan(0);
 

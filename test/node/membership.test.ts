@@ -24,7 +24,21 @@ import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../acto
 import { NodeHost } from '../../actors/host/nodeHost.js';
 import { formatMemberAddress } from '../../transport/wire/address.js';
 import { createClient, type MembersList, type SessionraftClient } from '../../transport/client/client.js';
-import { binPath, clusterSecretFile, fastTiming, freePorts, getJson, httpGet, killNode, quietLogger, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
+import {
+  binPath,
+  clusterSecretFile,
+  fastTiming,
+  freePorts,
+  getJson,
+  httpGet,
+  killNode,
+  quietLogger,
+  removeDir,
+  spawnNode,
+  tempDir,
+  waitFor,
+  type NodeProcess,
+} from './helpers.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
@@ -83,7 +97,8 @@ describe('node: membership in-process (add a learner, promote, remove; a removed
     expect(list.members.n4!.address).to.equal(formatMemberAddress(book[3]!));
     expect(list.members.n4!.match).to.be.at.least(added.index);
     expect(list.members.n4!.lag).to.be.a('number');
-    for (const id of ['n1', 'n2', 'n3']) expect(list.members[id]!.address).to.equal(formatMemberAddress(three[id]!), `${id}'s address from the bootstrap configuration`);
+    for (const id of ['n1', 'n2', 'n3'])
+      expect(list.members[id]!.address).to.equal(formatMemberAddress(three[id]!), `${id}'s address from the bootstrap configuration`);
     // A learner: it follows and never votes or campaigns.
     const s4 = n4.status();
     expect(s4.votingBarred, 'the bar lifts once the configuration holds it as a learner').to.equal(false);
@@ -93,7 +108,9 @@ describe('node: membership in-process (add a learner, promote, remove; a removed
     expect(s4.leader).to.equal(leader.id);
     expect(s4.voters).to.not.include('n4');
     // /status on the leader shows the learner with its progress.
-    const st = await getJson<{ learners: string[]; nodes: Record<string, { role: string; voter: boolean; lag?: number; match?: number }> }>(`http://127.0.0.1:${leader.addresses.admin.port}/status`);
+    const st = await getJson<{ learners: string[]; nodes: Record<string, { role: string; voter: boolean; lag?: number; match?: number }> }>(
+      `http://127.0.0.1:${leader.addresses.admin.port}/status`,
+    );
     expect(st.learners).to.deep.equal(['n4']);
     expect(st.nodes.n4).to.include({ role: 'learner', voter: false });
     expect(st.nodes.n4!.match).to.be.a('number');
@@ -338,7 +355,11 @@ describe('node: replacing a killed node under load (real processes, the CLI)', f
       },
       5000,
     );
-    await waitFor('every member to apply the leader commit index', async () => (await Promise.all(live.map((id) => status(id)))).every((s) => s.appliedIndex >= lead.commitIndex), 10_000);
+    await waitFor(
+      'every member to apply the leader commit index',
+      async () => (await Promise.all(live.map((id) => status(id)))).every((s) => s.appliedIndex >= lead.commitIndex),
+      10_000,
+    );
     const peeker = createClient({ endpoints, clusterId: 'proc-test' });
     clients.push(peeker);
     for (const id of live) {
@@ -348,7 +369,10 @@ describe('node: replacing a killed node under load (real processes, the CLI)', f
         expect(new Set(records).size, `${id} ${sessions[w]}: no record twice`).to.equal(records.length);
         const unsure = new Set(failed[w]);
         // In order, exactly the acknowledged appends, plus at most the few whose outcome was unknown.
-        expect(records.filter((r) => !unsure.has(r)), `${id} writer ${w}`).to.deep.equal(acked[w]);
+        expect(
+          records.filter((r) => !unsure.has(r)),
+          `${id} writer ${w}`,
+        ).to.deep.equal(acked[w]);
       }
     }
     // n4 joined behind the compacted logs: it caught up by installing a snapshot.
@@ -367,7 +391,9 @@ describe('node: replacing a killed node under load (real processes, the CLI)', f
     );
     const digests = st.map((s) => s.store.digest);
     expect(new Set(digests).size, `digests ${digests.join(' ')}`).to.equal(1);
-    process.stdout.write(`      (${total()} appends acknowledged, ${atKill} before the kill of ${leaderId}; ${failed.flat().length} with an unknown outcome)\n`);
+    process.stdout.write(
+      `      (${total()} appends acknowledged, ${atKill} before the kill of ${leaderId}; ${failed.flat().length} with an unknown outcome)\n`,
+    );
   });
 });
 

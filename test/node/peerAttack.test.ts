@@ -39,7 +39,14 @@ describe('a live cluster under peer attack', function () {
       const staleBefore = victim.node.raft.counters.get('stale-term') ?? 0;
 
       // 1. Garbage, then a valid-looking frame, from a stranger that never said hello.
-      const stranger = await RawPeer.connect({ url, clusterId: 'test', from: 'n1', to: victim.id, channel: 'control', hello: new Uint8Array([0xff, 0x00, 0x13, 0x37]) });
+      const stranger = await RawPeer.connect({
+        url,
+        clusterId: 'test',
+        from: 'n1',
+        to: victim.id,
+        channel: 'control',
+        hello: new Uint8Array([0xff, 0x00, 0x13, 0x37]),
+      });
       expect(await stranger.closed()).to.be.greaterThanOrEqual(4000);
       // 2. A wrong cluster ID, a member's ID without the cluster secret, and an unknown sender.
       const wrongCluster = await RawPeer.connect({ url, clusterId: 'other', from: leader.id, to: victim.id, channel: 'control' });
@@ -53,7 +60,16 @@ describe('a live cluster under peer attack', function () {
       const impostor = await RawPeer.handshake({ url, clusterId: 'test', from: leader.id, to: victim.id, channel: 'data', secret });
       const impostorControl = await RawPeer.handshake({ url, clusterId: 'test', from: leader.id, to: victim.id, channel: 'control', secret });
       const stale: RaftMessage[] = [
-        { type: 'append', from: leader.id, to: victim.id, term: Math.max(0, termBefore - 1), prevIndex: 0, prevTerm: 0, commit: 999, entries: [{ index: 1, term: Math.max(0, termBefore - 1), kind: 1, data: new Uint8Array([6, 6, 6]) }] },
+        {
+          type: 'append',
+          from: leader.id,
+          to: victim.id,
+          term: Math.max(0, termBefore - 1),
+          prevIndex: 0,
+          prevTerm: 0,
+          commit: 999,
+          entries: [{ index: 1, term: Math.max(0, termBefore - 1), kind: 1, data: new Uint8Array([6, 6, 6]) }],
+        },
         { type: 'heartbeat', from: leader.id, to: victim.id, term: Math.max(0, termBefore - 1), commit: 999, readCtx: 0 },
         { type: 'vote', from: leader.id, to: victim.id, term: Math.max(0, termBefore - 1), lastIndex: 1e9, lastTerm: 1e9, preVote: false, transfer: true },
       ];

@@ -181,7 +181,12 @@ describe('node: real processes', function () {
     expect(next).to.not.equal(leaderId);
     expect(ms, 'well under the 2 s transfer bound plus shutdown').to.be.below(2500);
     start(leaderId, snapshotArgs);
-    await waitFor('all three up again', async () => (await Promise.all(Object.values(nodes).map((a) => statusOf(a).catch(() => null)))).every((s) => s !== null), 15_000, 50);
+    await waitFor(
+      'all three up again',
+      async () => (await Promise.all(Object.values(nodes).map((a) => statusOf(a).catch(() => null)))).every((s) => s !== null),
+      15_000,
+      50,
+    );
   });
 
   it('the CLI runs client operations and prints JSON; errors come with stable codes', async () => {

@@ -24,20 +24,31 @@ import { freePorts, startInProcessCluster, waitFor, type InProcessCluster } from
 
 const idArb = fc.uint8Array({ minLength: 16, maxLength: 16 });
 const envArb = fc.option(
-  fc.record({ client: idArb, secret: idArb, seq: fc.integer({ min: 1, max: 2 ** 40 }) }).map((e) => ({ client: e.client, secret: e.secret, seq: e.seq, ackedBelowSeq: Math.floor(e.seq / 2) })),
+  fc
+    .record({ client: idArb, secret: idArb, seq: fc.integer({ min: 1, max: 2 ** 40 }) })
+    .map((e) => ({ client: e.client, secret: e.secret, seq: e.seq, ackedBelowSeq: Math.floor(e.seq / 2) })),
   { nil: null },
 );
 const reqIdArb = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
 const requestArb: fc.Arbitrary<Request> = fc.oneof(
   fc.record({ op: fc.constant('register' as const), reqId: reqIdArb }),
   fc.record({ op: fc.constant('create' as const), reqId: reqIdArb, envelope: envArb, topic: fc.string({ maxLength: 40 }) }),
-  fc.record({ op: fc.constantFrom('append' as const, 'rewrite' as const), reqId: reqIdArb, envelope: envArb, session: idArb, bytes: fc.uint8Array({ maxLength: 64 }) }),
+  fc.record({
+    op: fc.constantFrom('append' as const, 'rewrite' as const),
+    reqId: reqIdArb,
+    envelope: envArb,
+    session: idArb,
+    bytes: fc.uint8Array({ maxLength: 64 }),
+  }),
   fc.record({
     op: fc.constant('store' as const),
     reqId: reqIdArb,
     envelope: envArb,
     session: idArb,
-    replay: fc.oneof(fc.record({ mode: fc.constant('class' as const), value: fc.nat(15) }), fc.record({ mode: fc.constant('delayMs' as const), value: fc.nat() })),
+    replay: fc.oneof(
+      fc.record({ mode: fc.constant('class' as const), value: fc.nat(15) }),
+      fc.record({ mode: fc.constant('delayMs' as const), value: fc.nat() }),
+    ),
   }),
   fc.record({ op: fc.constant('destroy' as const), reqId: reqIdArb, envelope: envArb, session: idArb }),
   fc.record({ op: fc.constantFrom('get' as const, 'peek' as const), reqId: reqIdArb, session: idArb }),
@@ -51,9 +62,22 @@ const requestArb: fc.Arbitrary<Request> = fc.oneof(
     reqId: reqIdArb,
     action: fc.constant('add' as const),
     node: fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),
-    address: fc.tuple(fc.constantFrom('127.0.0.1', 'node-4.example', '[::1]'), fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 1, max: 65535 })).map((t) => t.join(':')),
+    address: fc
+      .tuple(
+        fc.constantFrom('127.0.0.1', 'node-4.example', '[::1]'),
+        fc.integer({ min: 1, max: 65535 }),
+        fc.integer({ min: 1, max: 65535 }),
+        fc.integer({ min: 1, max: 65535 }),
+      )
+      .map((t) => t.join(':')),
   }),
-  fc.record({ op: fc.constant('member' as const), reqId: reqIdArb, action: fc.constantFrom('promote' as const, 'remove' as const), node: fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/), address: fc.constant('') }),
+  fc.record({
+    op: fc.constant('member' as const),
+    reqId: reqIdArb,
+    action: fc.constantFrom('promote' as const, 'remove' as const),
+    node: fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),
+    address: fc.constant(''),
+  }),
 );
 
 /** Uint8Array views and Buffers compare by content. */
@@ -85,7 +109,9 @@ describe('client protocol: codec', () => {
           return new Uint8Array([0xff]);
         }
       }),
-      fc.array(fc.oneof(fc.nat(20), fc.string(), fc.uint8Array({ maxLength: 20 }), fc.boolean()), { maxLength: 10 }).map((a) => enc.encode([1, ...a]) as Uint8Array),
+      fc
+        .array(fc.oneof(fc.nat(20), fc.string(), fc.uint8Array({ maxLength: 20 }), fc.boolean()), { maxLength: 10 })
+        .map((a) => enc.encode([1, ...a]) as Uint8Array),
     );
     fc.assert(
       fc.property(cborish, (bytes) => {
@@ -239,7 +265,7 @@ describe('client protocol: the gateway over a real socket', function () {
     const { ws, frames } = await rawConnect(endpoint);
     ws.send(encodeRequest({ op: 'create', reqId: 1, envelope: null, topic: 'raw' }));
     await waitFor('an answer', () => frames.some((f) => f.kind === 'result'), 2000, 5);
-    const r = parseCommandReply((frames.find((f) => f.kind === "result") as { body: readonly unknown[] }).body);
+    const r = parseCommandReply((frames.find((f) => f.kind === 'result') as { body: readonly unknown[] }).body);
     expect(r.ok).to.equal(true);
     expect(r.value).to.have.length(16);
     ws.close();
@@ -250,7 +276,10 @@ describe('client protocol: the gateway over a real socket', function () {
     const expectCode = async (opts: Parameters<typeof createClient>[0], code: string, within: number): Promise<void> => {
       const c = createClient(opts);
       const t0 = Date.now();
-      const err = await c.status().then(() => null, (e: unknown) => e);
+      const err = await c.status().then(
+        () => null,
+        (e: unknown) => e,
+      );
       await c.close();
       expect((err as ClientError | null)?.code, JSON.stringify(opts.endpoints)).to.equal(code);
       expect((err as ClientError).message).to.match(/ — /); // a hint says what to do
@@ -280,7 +309,10 @@ describe('client protocol: the gateway over a real socket', function () {
       await c.createSession('ok'); // elected and registered: rejections before this are NO_LEADER
       const rejectedBefore = big.hosts[0]!.status().client.rejectedTotal;
       const t0 = Date.now();
-      const err = await c.createSession('x'.repeat(70 * 1024)).then(() => null, (e: unknown) => e);
+      const err = await c.createSession('x'.repeat(70 * 1024)).then(
+        () => null,
+        (e: unknown) => e,
+      );
       const ms = Date.now() - t0;
       await c.close();
       expect(err).to.be.instanceOf(ClientError);
@@ -294,4 +326,3 @@ describe('client protocol: the gateway over a real socket', function () {
     }
   });
 });
-

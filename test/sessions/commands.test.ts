@@ -130,49 +130,106 @@ describe('sessions: command codec', () => {
     ['version 3', mutate(register, (b) => void (b[0] = 3)), CommandErrorCode.version],
     ['version 0', mutate(register, (b) => void (b[0] = 0)), CommandErrorCode.version],
     ['format 1 (before client secrets)', Uint8Array.of(1, 10, 0), CommandErrorCode.formatRetired],
-    ['a format 1 enveloped append', Uint8Array.of(1, 2, 1, ...commandId(1, 2), 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, ...session, 0x61), CommandErrorCode.formatRetired],
+    [
+      'a format 1 enveloped append',
+      Uint8Array.of(1, 2, 1, ...commandId(1, 2), 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, ...session, 0x61),
+      CommandErrorCode.formatRetired,
+    ],
     ['Confirm in the log', Uint8Array.of(2, 0, 0), CommandErrorCode.confirmInLog],
     ['kind 17', Uint8Array.of(2, 17, 0), CommandErrorCode.kind],
     ['kind 255', Uint8Array.of(2, 255, 0), CommandErrorCode.kind],
     ['unknown flag', Uint8Array.of(2, 10, 2), CommandErrorCode.flags],
     ['envelope on DataCreate', Uint8Array.of(2, 8, 1, ...new Uint8Array(49)), CommandErrorCode.flags],
     ['envelope on ClientRegister', Uint8Array.of(2, 10, 1, ...new Uint8Array(64)), CommandErrorCode.flags],
-    ['envelope cut', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 0 } }, (b) => b.subarray(0, 20)), CommandErrorCode.truncated],
-    ['envelope cut in the secret', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 0 } }, (b) => b.subarray(0, 3 + 16 + 8)), CommandErrorCode.truncated],
-    ['envelope seq 0', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 0 } }, (b) => void (b[3 + 39] = 0)), CommandErrorCode.envelope],
-    ['acked above seq', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 1 } }, (b) => void (b[3 + 47] = 2)), CommandErrorCode.envelope],
-    ['client index 0', mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: commandId(1, 1), secret, seq: 1, ackedBelowSeq: 0 } }, (b) => void (b[3 + 15] = 0)), CommandErrorCode.id],
+    [
+      'envelope cut',
+      mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 0 } }, (b) => b.subarray(0, 20)),
+      CommandErrorCode.truncated,
+    ],
+    [
+      'envelope cut in the secret',
+      mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 0 } }, (b) => b.subarray(0, 3 + 16 + 8)),
+      CommandErrorCode.truncated,
+    ],
+    [
+      'envelope seq 0',
+      mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 0 } }, (b) => void (b[3 + 39] = 0)),
+      CommandErrorCode.envelope,
+    ],
+    [
+      'acked above seq',
+      mutate({ kind: CommandKind.sessionDestroy, session, envelope: { client: session, secret, seq: 1, ackedBelowSeq: 1 } }, (b) => void (b[3 + 47] = 2)),
+      CommandErrorCode.envelope,
+    ],
+    [
+      'client index 0',
+      mutate(
+        { kind: CommandKind.sessionDestroy, session, envelope: { client: commandId(1, 1), secret, seq: 1, ackedBelowSeq: 0 } },
+        (b) => void (b[3 + 15] = 0),
+      ),
+      CommandErrorCode.id,
+    ],
     ['register without its secret', Uint8Array.of(2, 10, 0), CommandErrorCode.truncated],
     ['register with 15 secret bytes', Uint8Array.of(2, 10, 0, ...new Uint8Array(15)), CommandErrorCode.truncated],
-    ['session index 0', mutate({ kind: CommandKind.sessionDestroy, session: commandId(1, 1), envelope: null }, (b) => void (b[3 + 15] = 0)), CommandErrorCode.id],
-    ['session term beyond 2^53', mutate({ kind: CommandKind.sessionAppend, session, bytes: new Uint8Array(1), envelope: null }, (b) => void (b[3] = 0xff)), CommandErrorCode.id],
-    ['destroy with trailing byte', Uint8Array.of(...encodeCommand({ kind: CommandKind.sessionDestroy, session, envelope: null }), 0), CommandErrorCode.trailing],
+    [
+      'session index 0',
+      mutate({ kind: CommandKind.sessionDestroy, session: commandId(1, 1), envelope: null }, (b) => void (b[3 + 15] = 0)),
+      CommandErrorCode.id,
+    ],
+    [
+      'session term beyond 2^53',
+      mutate({ kind: CommandKind.sessionAppend, session, bytes: new Uint8Array(1), envelope: null }, (b) => void (b[3] = 0xff)),
+      CommandErrorCode.id,
+    ],
+    [
+      'destroy with trailing byte',
+      Uint8Array.of(...encodeCommand({ kind: CommandKind.sessionDestroy, session, envelope: null }), 0),
+      CommandErrorCode.trailing,
+    ],
     ['register with trailing byte', Uint8Array.of(2, 10, 0, ...new Uint8Array(17)), CommandErrorCode.trailing],
     ['empty topic', Uint8Array.of(2, 1, 0, 0, 0), CommandErrorCode.topicEmpty],
     ['topic too long', encodeCommand({ kind: CommandKind.sessionCreate, topic: 'ninechars', envelope: null }), CommandErrorCode.topicTooLong],
     ['topic with a control character', encodeCommand({ kind: CommandKind.sessionCreate, topic: 'a\nb', envelope: null }), CommandErrorCode.topicInvalid],
     ['topic not UTF-8', Uint8Array.of(2, 1, 0, 0, 2, 0xc3, 0x28), CommandErrorCode.topicInvalid],
     ['topic cut', Uint8Array.of(2, 1, 0, 0, 5, 0x61), CommandErrorCode.truncated],
-    ['record too large', encodeCommand({ kind: CommandKind.sessionAppend, session, bytes: new Uint8Array(17), envelope: null }), CommandErrorCode.recordTooLarge],
-    ['rewrite too large', encodeCommand({ kind: CommandKind.sessionRewrite, session, bytes: new Uint8Array(17), envelope: null }), CommandErrorCode.recordTooLarge],
+    [
+      'record too large',
+      encodeCommand({ kind: CommandKind.sessionAppend, session, bytes: new Uint8Array(17), envelope: null }),
+      CommandErrorCode.recordTooLarge,
+    ],
+    [
+      'rewrite too large',
+      encodeCommand({ kind: CommandKind.sessionRewrite, session, bytes: new Uint8Array(17), envelope: null }),
+      CommandErrorCode.recordTooLarge,
+    ],
     ['store class 16', mutate(store, (b) => void (b[3 + 16] = 16)), CommandErrorCode.replayClass],
     ['store due beyond 2^53', mutate(store, (b) => void (b[3 + 17] = 0xff)), CommandErrorCode.number],
     ['store offset beyond 2^53', mutate(store, (b) => void (b[3 + 17 + 8 + 16] = 0xff)), CommandErrorCode.number],
     ['store length below a header', encodeCommand({ ...store, length: 39 } as Command), CommandErrorCode.length],
     ['store length above the limit', encodeCommand({ ...store, length: 1001 } as Command), CommandErrorCode.length],
     ['store cut', mutate(store, (b) => b.subarray(0, b.length - 1)), CommandErrorCode.truncated],
-    ['restore class 200', encodeCommand({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: 100 }).map((x, i) => (i === 3 ? 200 : x)), CommandErrorCode.replayClass],
+    [
+      'restore class 200',
+      encodeCommand({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: 100 }).map((x, i) => (i === 3 ? 200 : x)),
+      CommandErrorCode.replayClass,
+    ],
     ['commit length 0', encodeCommand({ kind: CommandKind.sessionCommit, replayClass: 1, file, length: 0 }), CommandErrorCode.length],
     ['DataCreate class 16', Uint8Array.of(2, 8, 0, 16), CommandErrorCode.replayClass],
     ['DataCreate without class', Uint8Array.of(2, 8, 0), CommandErrorCode.truncated],
-    ['DataDelete file index 0', mutate({ kind: CommandKind.dataDelete, replayClass: 0, file: commandId(1, 1) }, (b) => void (b[4 + 15] = 0)), CommandErrorCode.id],
+    [
+      'DataDelete file index 0',
+      mutate({ kind: CommandKind.dataDelete, replayClass: 0, file: commandId(1, 1) }, (b) => void (b[4 + 15] = 0)),
+      CommandErrorCode.id,
+    ],
   ];
 
   for (const [name, data, code] of rejections) {
     it(`rejects ${name} with ${code}`, () => {
       const v = new CommandView();
       expect(parseCommand(v, data, limits)).to.equal(code);
-      expect(() => decodeCommand(data, limits)).to.throw(CommandError).with.property('code', code);
+      expect(() => decodeCommand(data, limits))
+        .to.throw(CommandError)
+        .with.property('code', code);
     });
   }
 
@@ -182,7 +239,12 @@ describe('sessions: command codec', () => {
 
   it('carries the secret in the envelope and in ClientRegister, at the offsets the view gives', () => {
     const client = commandId(4, 9);
-    const data = encodeCommand({ kind: CommandKind.sessionAppend, session, bytes: Uint8Array.of(1, 2, 3), envelope: { client, secret, seq: 7, ackedBelowSeq: 5 } });
+    const data = encodeCommand({
+      kind: CommandKind.sessionAppend,
+      session,
+      bytes: Uint8Array.of(1, 2, 3),
+      envelope: { client, secret, seq: 7, ackedBelowSeq: 5 },
+    });
     expect(data[0]).to.equal(2);
     expect(data.length).to.equal(3 + 48 + 16 + 3);
     const v = new CommandView();
@@ -194,7 +256,9 @@ describe('sessions: command codec', () => {
     expect(parseCommand(v, reg, limits)).to.equal(null);
     expect(hex(reg.subarray(v.secretAt, v.secretAt + 16))).to.equal(hex(secret));
     expect(() => encodeCommand({ kind: CommandKind.clientRegister, secret: new Uint8Array(15) })).to.throw(RangeError);
-    expect(() => encodeCommand({ kind: CommandKind.sessionDestroy, session, envelope: { client, secret: new Uint8Array(0), seq: 1, ackedBelowSeq: 0 } })).to.throw(RangeError);
+    expect(() =>
+      encodeCommand({ kind: CommandKind.sessionDestroy, session, envelope: { client, secret: new Uint8Array(0), seq: 1, ackedBelowSeq: 0 } }),
+    ).to.throw(RangeError);
   });
 
   it('compares secrets in place, every byte (no early exit), never past the data', () => {

@@ -40,8 +40,20 @@ function cluster(n = 1): { h: Harness; d: Dispatcher; run: () => void; store: Se
   return { h, d, run, store: ss[0]! };
 }
 
-function createGroup(h: Harness, topic: string, name: string, over: Partial<{ ackWaitMs: number; maxDeliveries: number; maxAckPending: number }> = {}): Uint8Array {
-  const r = h.client({ kind: CommandKind.groupCreate, topic, name, ackWaitMs: over.ackWaitMs ?? 30_000, maxDeliveries: over.maxDeliveries ?? 5, maxAckPending: over.maxAckPending ?? 100 });
+function createGroup(
+  h: Harness,
+  topic: string,
+  name: string,
+  over: Partial<{ ackWaitMs: number; maxDeliveries: number; maxAckPending: number }> = {},
+): Uint8Array {
+  const r = h.client({
+    kind: CommandKind.groupCreate,
+    topic,
+    name,
+    ackWaitMs: over.ackWaitMs ?? 30_000,
+    maxDeliveries: over.maxDeliveries ?? 5,
+    maxAckPending: over.maxAckPending ?? 100,
+  });
   expect(r.ok, r.code).to.equal(true);
   return r.value!;
 }
@@ -120,7 +132,9 @@ describe('sessions: consumer groups (issue 16)', () => {
     createGroup(h, 't', 'a');
     const first = storeAndRestore(h, run, 't', 3, 'x');
     createGroup(h, 't', 'b');
-    expect(h.client({ kind: CommandKind.groupCreate, topic: 't', name: 'b', ackWaitMs: 1, maxDeliveries: 1, maxAckPending: 1 }).code).to.equal(ResultCode.groupExists);
+    expect(h.client({ kind: CommandKind.groupCreate, topic: 't', name: 'b', ackWaitMs: 1, maxDeliveries: 1, maxAckPending: 1 }).code).to.equal(
+      ResultCode.groupExists,
+    );
     const second = storeAndRestore(h, run, 't', 3, 'y');
     const a: GroupDelivery[] = [];
     const b: GroupDelivery[] = [];
@@ -202,7 +216,9 @@ describe('sessions: consumer groups (issue 16)', () => {
     expect(after.map((x) => x.delivery)).to.deep.equal([2, 2]);
     const x = after[0]!;
     expect(h.client({ kind: CommandKind.groupNack, group: x.group, restore: x.restoreId, delivery: 1, readyAtMs: 0 }).code).to.equal(ResultCode.deliveryStale);
-    expect(h.client({ kind: CommandKind.groupDeliver, group: x.group, restore: x.restoreId, delivery: 2, deadlineMs: 0, consumer: 'z' }).code).to.equal(ResultCode.deliveryStale);
+    expect(h.client({ kind: CommandKind.groupDeliver, group: x.group, restore: x.restoreId, delivery: 2, deadlineMs: 0, consumer: 'z' }).code).to.equal(
+      ResultCode.deliveryStale,
+    );
     // An ack of the first delivery still settles it (the consumer processed it).
     expect(h.client({ kind: CommandKind.groupAck, group: x.group, restore: x.restoreId, delivery: 1 }).ok).to.equal(true);
     expect(store.groupCounts(g).inFlight).to.equal(1);
@@ -302,7 +318,14 @@ describe('sessions: consumer groups, a property (issue 16)', () => {
               break;
             }
             case 'group':
-              h.client({ kind: CommandKind.groupCreate, topic: topics[op.topic]!, name: `g${op.name}`, ackWaitMs: 500, maxDeliveries: op.maxDeliveries, maxAckPending: 2 });
+              h.client({
+                kind: CommandKind.groupCreate,
+                topic: topics[op.topic]!,
+                name: `g${op.name}`,
+                ackWaitMs: 500,
+                maxDeliveries: op.maxDeliveries,
+                maxAckPending: 2,
+              });
               break;
             case 'delete': {
               const g = groups[op.pick % Math.max(1, groups.length)];

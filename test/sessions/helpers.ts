@@ -119,7 +119,6 @@ export function text(b: Uint8Array): string {
 
 // ---- a leader with its planner and scheduler, and followers, on one log -----------------------
 
-
 export interface HarnessOptions {
   readonly replayDelaysMs?: readonly number[];
   readonly dataFileBytesMax?: number;

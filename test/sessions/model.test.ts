@@ -31,7 +31,16 @@ describe('sessions: model-based (real store vs reference model, with crashes and
     expect(crashes).to.be.greaterThan(100);
     expect(entries).to.be.greaterThan(500);
     // The generator reaches the interesting paths, not only rejections.
-    for (const k of ['SessionStore:OK', 'SessionStore:SESSIONS_ERR_SESSION_UNKNOWN', 'SessionRestore:OK', 'SessionRestore:OK_VOID_RECORD', 'SessionCommit:OK', 'DataDelete:OK', 'SessionAppend:OK:dup', 'SessionAppend:SESSIONS_ERR_CLIENT_AUTH']) {
+    for (const k of [
+      'SessionStore:OK',
+      'SessionStore:SESSIONS_ERR_SESSION_UNKNOWN',
+      'SessionRestore:OK',
+      'SessionRestore:OK_VOID_RECORD',
+      'SessionCommit:OK',
+      'DataDelete:OK',
+      'SessionAppend:OK:dup',
+      'SessionAppend:SESSIONS_ERR_CLIENT_AUTH',
+    ]) {
       expect(outcomes.get(k) ?? 0, k).to.be.greaterThan(0);
     }
   });

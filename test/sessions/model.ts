@@ -295,7 +295,11 @@ const pick = fc.nat(50);
  * forgery in that client's name (its ID, another secret) with a future seq, a seq it used, or a
  * raised ackedBelowSeq.
  */
-const env = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 12 }) }, { weight: 1, arbitrary: fc.integer({ min: 13, max: 18 }) });
+const env = fc.oneof(
+  { weight: 3, arbitrary: fc.constant(0) },
+  { weight: 2, arbitrary: fc.integer({ min: 1, max: 12 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 13, max: 18 }) },
+);
 const cls = fc.integer({ min: 0, max: 2 });
 
 export const arbOp: fc.Arbitrary<Op> = fc.oneof(
@@ -394,14 +398,25 @@ class Builder {
         const length = s === undefined ? STORED_RECORD_HEADER_BYTES + (op.pick % 9) : RefModel.recordLength(s);
         const dueMs = m.classes.get(op.cls)!.lastDue + op.due;
         const [fh, fl] = idParts(Buffer.from(f.id, 'hex'));
-        this.push({ kind: CommandKind.sessionStore, session, replayClass: op.cls, dueMs, file: commandId(fh, fl), offset: m.size(f), length, envelope: this.envelope(op.env) });
+        this.push({
+          kind: CommandKind.sessionStore,
+          session,
+          replayClass: op.cls,
+          dueMs,
+          file: commandId(fh, fl),
+          offset: m.size(f),
+          length,
+          envelope: this.envelope(op.env),
+        });
         return true;
       }
       case 'restore':
       case 'commit': {
         const all = m.classes.get(op.cls)?.files ?? [];
         // Mostly a file with something to do, in any class (the scheduler's choice); sometimes any file of the class, or an unknown one.
-        const busy = [...m.classes.values()].flatMap((c) => c.files).filter((f) => (op.t === 'restore' ? f.readIdx < f.records.length : f.consumedIdx < f.readIdx));
+        const busy = [...m.classes.values()]
+          .flatMap((c) => c.files)
+          .filter((f) => (op.t === 'restore' ? f.readIdx < f.records.length : f.consumedIdx < f.readIdx));
         const files = busy.length > 0 && op.pick % 4 !== 3 ? busy : all;
         const f = files.length === 0 || op.pick % 9 === 8 ? undefined : files[op.pick % files.length];
         const file = f === undefined ? commandId(3, 3_000_000 + op.pick) : Buffer.from(f.id, 'hex');
@@ -552,7 +567,13 @@ function compare(node: Node, b: Builder): void {
     let at = 0;
     for (const rec of w.records) {
       const got = parseStoredSession(all.subarray(at, at + rec.length), f.name);
-      expect({ s: hex(commandId(got.sessionHigh, got.sessionLow)), v: got.isVoid, due: got.dueMs, topic: got.topic, records: got.records.map(hex) }).to.deep.equal({
+      expect({
+        s: hex(commandId(got.sessionHigh, got.sessionLow)),
+        v: got.isVoid,
+        due: got.dueMs,
+        topic: got.topic,
+        records: got.records.map(hex),
+      }).to.deep.equal({
         s: rec.session,
         v: rec.isVoid,
         due: rec.dueMs,

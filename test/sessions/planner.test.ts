@@ -16,12 +16,18 @@ function stores(n: number): { stores: SessionsStore[]; fss: MemorySessionFs[] } 
 }
 
 function kinds(h: Harness, from: number): string[] {
-  return h.log.slice(from).flatMap((e) => (e.kind === 1 ? [decodeCommand(e.data).kind] : [])).map((k) => ['', 'create', 'append', 'rewrite', 'store', 'destroy', 'restore', 'commit', 'dataCreate', 'dataDelete', 'register'][k]!);
+  return h.log
+    .slice(from)
+    .flatMap((e) => (e.kind === 1 ? [decodeCommand(e.data).kind] : []))
+    .map((k) => ['', 'create', 'append', 'rewrite', 'store', 'destroy', 'restore', 'commit', 'dataCreate', 'dataDelete', 'register'][k]!);
 }
 
 describe('sessions: planner and replay scheduler', () => {
   it('stored sessions come back when due by the injected clock, in order per class; commits follow; consumed sealed files are deleted', () => {
-    const { stores: [a], fss: [fs] } = stores(1);
+    const {
+      stores: [a],
+      fss: [fs],
+    } = stores(1);
     const h = new Harness([a!], { replayDelaysMs: [1_000, 10_000], dataFileBytesMax: 1500 });
     const got: { d: Delivery; at: number }[] = [];
     for (const t of ['x', 'y']) a!.subscribe(t, (d) => void got.push({ d, at: h.now }));
@@ -48,21 +54,32 @@ describe('sessions: planner and replay scheduler', () => {
       expect(at - s.due).to.be.lessThan(100);
     }
     for (const cls of [0, 1]) {
-      const order = got.map(({ d }) => storedAt.get(Buffer.from(d.session).toString('hex'))!).filter((s) => s.cls === cls).map((s) => s.order);
+      const order = got
+        .map(({ d }) => storedAt.get(Buffer.from(d.session).toString('hex'))!)
+        .filter((s) => s.cls === cls)
+        .map((s) => s.order);
       expect(order).to.deep.equal([...order].sort((x, y) => x - y));
     }
     expect(got[0]!.d.records.map(text)[0]).to.equal('s1'); // s0 went to the 10 s class
     // Everything was committed; only the newest file of each class is left, the rest are gone from data/.
-    for (const f of a!.dataFiles()) expect({ name: f.name, consumed: f.consumed, sealed: f.sealed }).to.deep.equal({ name: f.name, consumed: f.size, sealed: false });
+    for (const f of a!.dataFiles())
+      expect({ name: f.name, consumed: f.consumed, sealed: f.sealed }).to.deep.equal({ name: f.name, consumed: f.size, sealed: false });
     expect(a!.dataFiles()).to.have.length(2);
-    expect([...fs!.files('data').keys()].sort()).to.deep.equal(a!.dataFiles().map((f) => f.name).sort());
+    expect([...fs!.files('data').keys()].sort()).to.deep.equal(
+      a!
+        .dataFiles()
+        .map((f) => f.name)
+        .sort(),
+    );
     expect(h.scheduler.counters.deletes).to.be.greaterThan(0);
     // The restored sessions are active again.
     expect(a!.listSessions()).to.have.length(24);
   });
 
   it('plans a DataCreate before the store that would not fit, and the store once the DataCreate is appended', () => {
-    const { stores: [a] } = stores(1);
+    const {
+      stores: [a],
+    } = stores(1);
     const h = new Harness([a!], { dataFileBytesMax: 1500 });
     const before = h.log.lastIndex;
     const id = h.createSession('t', ['r']);
@@ -73,7 +90,9 @@ describe('sessions: planner and replay scheduler', () => {
   });
 
   it('defers a store while commands on its session are in flight, so the planned length is exact', () => {
-    const { stores: [a] } = stores(1);
+    const {
+      stores: [a],
+    } = stores(1);
     const h = new Harness([a!]);
     const id = h.createSession('t', ['r']);
     h.client({ kind: CommandKind.dataCreate, replayClass: 0 });
@@ -150,7 +169,9 @@ describe('sessions: planner and replay scheduler', () => {
   });
 
   it('never proposes the same restore twice while one is in flight; bounded work per tick', () => {
-    const { stores: [a] } = stores(1);
+    const {
+      stores: [a],
+    } = stores(1);
     const h = new Harness([a!], { replayDelaysMs: [10], proposalsPerTickMax: 3, restoresInFlightPerFileMax: 8 });
     for (let k = 0; k < 10; k++) h.planner.storeSession(h.createSession('t', [`${k}`]), 0);
     h.settle();
@@ -168,7 +189,9 @@ describe('sessions: planner and replay scheduler', () => {
   });
 
   it('re-plans exactly after a refused batch', () => {
-    const { stores: [a] } = stores(1);
+    const {
+      stores: [a],
+    } = stores(1);
     const h = new Harness([a!]);
     const [x, y] = [h.createSession('t', ['x']), h.createSession('t', ['y'])];
     h.client({ kind: CommandKind.dataCreate, replayClass: 0 });
@@ -185,7 +208,9 @@ describe('sessions: planner and replay scheduler', () => {
   });
 
   it('answers a retried store (same client and seq) from the table, not storing twice', () => {
-    const { stores: [a] } = stores(1);
+    const {
+      stores: [a],
+    } = stores(1);
     const h = new Harness([a!]);
     const c = clientOf(h.client({ kind: CommandKind.clientRegister, secret: testSecret(1) }));
     const id = h.createSession('t', ['x']);
@@ -194,7 +219,10 @@ describe('sessions: planner and replay scheduler', () => {
     h.settle();
     // The retry, while the store is in flight or after it was applied, is not planned again.
     const n = h.log.lastIndex;
-    expect(h.planner.storeSession(id, 0, { envelope, context: 'retry' })).to.deep.equal({ status: 'duplicate', result: { ok: true, code: 'OK', value: null, duplicate: true } });
+    expect(h.planner.storeSession(id, 0, { envelope, context: 'retry' })).to.deep.equal({
+      status: 'duplicate',
+      result: { ok: true, code: 'OK', value: null, duplicate: true },
+    });
     expect(h.log.lastIndex).to.equal(n);
     h.planner.submit({ kind: CommandKind.sessionAppend, session: id, bytes: bytes('x'), envelope: c.env(2, 1) });
     h.flush();
@@ -206,7 +234,9 @@ describe('sessions: planner and replay scheduler', () => {
   });
 
   it("refuses a store in another client's name (its ID without its secret): no entry, no remembered result, no waiting", () => {
-    const { stores: [a] } = stores(1);
+    const {
+      stores: [a],
+    } = stores(1);
     const h = new Harness([a!]);
     const victim = clientOf(h.client({ kind: CommandKind.clientRegister, secret: testSecret(1) }));
     const id = h.createSession('t', ['x']);
@@ -222,7 +252,9 @@ describe('sessions: planner and replay scheduler', () => {
   });
 
   it('asserts that every command on the leader goes through its planner', () => {
-    const { stores: [a] } = stores(1);
+    const {
+      stores: [a],
+    } = stores(1);
     const h = new Harness([a!]);
     const id = h.createSession('t', ['x']);
     h.planner.submit({ kind: CommandKind.sessionAppend, session: id, bytes: bytes('y'), envelope: null });
@@ -244,7 +276,15 @@ type POp =
 
 const arbPOp: fc.Arbitrary<POp> = fc.oneof(
   { weight: 10, arbitrary: fc.record({ t: fc.constant('create' as const), topic: fc.nat(2) }) },
-  { weight: 16, arbitrary: fc.record({ t: fc.constantFrom('append' as const, 'destroy' as const, 'store' as const, 'store' as const, 'store' as const), pick: fc.nat(40), cls: fc.nat(2), len: fc.nat(500) }) },
+  {
+    weight: 16,
+    arbitrary: fc.record({
+      t: fc.constantFrom('append' as const, 'destroy' as const, 'store' as const, 'store' as const, 'store' as const),
+      pick: fc.nat(40),
+      cls: fc.nat(2),
+      len: fc.nat(500),
+    }),
+  },
   { weight: 12, arbitrary: fc.record({ t: fc.constant('flush' as const) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('refuse' as const) }) },
   { weight: 12, arbitrary: fc.record({ t: fc.constant('commit' as const), store: fc.nat(2), upTo: fc.nat(100) }) },
@@ -263,7 +303,8 @@ describe('sessions: planner property', () => {
         const leaderCommitted = (): number => h.leader.appliedIndex;
         for (const op of ops) {
           const live = h.leader.listSessions().map((s) => s.id);
-          const pickId = (n: number): Uint8Array => (live.length > 0 && n % 5 !== 4 ? live[n % live.length]! : ids[n % Math.max(1, ids.length)] ?? commandId(7, 7));
+          const pickId = (n: number): Uint8Array =>
+            live.length > 0 && n % 5 !== 4 ? live[n % live.length]! : (ids[n % Math.max(1, ids.length)] ?? commandId(7, 7));
           switch (op.t) {
             case 'create':
               h.planner.submit({ kind: CommandKind.sessionCreate, topic: `t${op.topic}`, envelope: null });

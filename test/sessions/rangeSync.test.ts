@@ -131,10 +131,18 @@ describe('sessions: range sync (seed 004)', () => {
     const chunk = a.readRange(r!);
     const flipped = chunk.bytes.slice();
     flipped[3] = flipped[3]! ^ 1;
-    expect(() => b.writeRange({ ...chunk, bytes: flipped })).to.throw(SessionsError).with.property('code', SessionsErrorCode.rangeChecksum);
-    expect(() => b.writeRange({ ...chunk, bytes: flipped, crc32: 0 })).to.throw(SessionsError).with.property('code', SessionsErrorCode.rangeChecksum);
-    expect(() => b.writeRange({ ...chunk, range: { ...r!, end: r!.end + 1 } })).to.throw(SessionsError).with.property('code', SessionsErrorCode.rangeUnknown);
-    expect(() => b.writeRange({ ...chunk, range: { ...r!, name: 'data/0/../../etc/passwd' } })).to.throw(SessionsError).with.property('code', SessionsErrorCode.rangeUnknown);
+    expect(() => b.writeRange({ ...chunk, bytes: flipped }))
+      .to.throw(SessionsError)
+      .with.property('code', SessionsErrorCode.rangeChecksum);
+    expect(() => b.writeRange({ ...chunk, bytes: flipped, crc32: 0 }))
+      .to.throw(SessionsError)
+      .with.property('code', SessionsErrorCode.rangeChecksum);
+    expect(() => b.writeRange({ ...chunk, range: { ...r!, end: r!.end + 1 } }))
+      .to.throw(SessionsError)
+      .with.property('code', SessionsErrorCode.rangeUnknown);
+    expect(() => b.writeRange({ ...chunk, range: { ...r!, name: 'data/0/../../etc/passwd' } }))
+      .to.throw(SessionsError)
+      .with.property('code', SessionsErrorCode.rangeUnknown);
     // A restore before every range arrived is refused, and changes nothing.
     const before = b.digest();
     expect(() => b.restore({ index: a.appliedIndex, term: a.appliedTerm, membership: { voters: [], learners: [] } }, a.snapshot()))
@@ -158,6 +166,8 @@ describe('sessions: range sync (seed 004)', () => {
     expect(a.readRange(gone[0]!).bytes.length).to.equal(gone[0]!.end - gone[0]!.start);
     a.snapshot();
     expect(a.snapshotSaved(a.appliedIndex)).to.be.greaterThan(0);
-    expect(() => a.readRange(gone[0]!)).to.throw(SessionsError).with.property('code', SessionsErrorCode.rangeGone);
+    expect(() => a.readRange(gone[0]!))
+      .to.throw(SessionsError)
+      .with.property('code', SessionsErrorCode.rangeGone);
   });
 });

@@ -125,17 +125,25 @@ describe('sessions: the store', () => {
     const a = run(store, log, { kind: CommandKind.sessionCreate, topic: 'a', envelope: null }).value!;
     const b = run(store, log, { kind: CommandKind.sessionCreate, topic: 'b', envelope: null }).value!;
     expect(run(store, log, { kind: CommandKind.sessionCreate, topic: 'c', envelope: null }).code).to.equal(ResultCode.tooManySessions);
-    expect(run(store, log, { kind: CommandKind.sessionAppend, session: a, bytes: new Uint8Array(7), envelope: null }).code).to.equal('SESSIONS_ERR_RECORD_TOO_LARGE');
+    expect(run(store, log, { kind: CommandKind.sessionAppend, session: a, bytes: new Uint8Array(7), envelope: null }).code).to.equal(
+      'SESSIONS_ERR_RECORD_TOO_LARGE',
+    );
     run(store, log, { kind: CommandKind.sessionAppend, session: a, bytes: new Uint8Array(6), envelope: null });
-    expect(run(store, log, { kind: CommandKind.sessionAppend, session: a, bytes: new Uint8Array(5), envelope: null }).code).to.equal(ResultCode.sessionTooLarge);
+    expect(run(store, log, { kind: CommandKind.sessionAppend, session: a, bytes: new Uint8Array(5), envelope: null }).code).to.equal(
+      ResultCode.sessionTooLarge,
+    );
     run(store, log, { kind: CommandKind.sessionAppend, session: a, bytes: new Uint8Array(1), envelope: null });
     run(store, log, { kind: CommandKind.sessionAppend, session: a, bytes: new Uint8Array(1), envelope: null });
-    expect(run(store, log, { kind: CommandKind.sessionAppend, session: a, bytes: new Uint8Array(1), envelope: null }).code).to.equal(ResultCode.sessionTooManyRecords);
+    expect(run(store, log, { kind: CommandKind.sessionAppend, session: a, bytes: new Uint8Array(1), envelope: null }).code).to.equal(
+      ResultCode.sessionTooManyRecords,
+    );
     run(store, log, { kind: CommandKind.sessionAppend, session: b, bytes: new Uint8Array(6), envelope: null });
     expect(run(store, log, { kind: CommandKind.sessionAppend, session: b, bytes: new Uint8Array(2), envelope: null }).code).to.equal(ResultCode.storeFull);
     expect(run(store, log, { kind: CommandKind.sessionRewrite, session: b, bytes: new Uint8Array(6), envelope: null }).code).to.equal('OK');
     expect(store.stats().activeBytes).to.equal(14);
-    expect(() => newStore({ topicBytesMax: 0 })).to.throw(SessionsError).with.property('code', SessionsErrorCode.options);
+    expect(() => newStore({ topicBytesMax: 0 }))
+      .to.throw(SessionsError)
+      .with.property('code', SessionsErrorCode.options);
   });
 
   it('answers a retried (client, seq) from the table, not applying it twice; also after snapshot and restore', () => {
@@ -161,7 +169,9 @@ describe('sessions: the store', () => {
     }
     log.push({ kind: CommandKind.sessionAppend, session: id, bytes: bytes('x'), envelope: env(2) });
     // A failed command's result is remembered too.
-    expect(run(store, log, { kind: CommandKind.sessionAppend, session: commandId(9, 9), bytes: bytes('y'), envelope: env(3) }).code).to.equal(ResultCode.sessionUnknown);
+    expect(run(store, log, { kind: CommandKind.sessionAppend, session: commandId(9, 9), bytes: bytes('y'), envelope: env(3) }).code).to.equal(
+      ResultCode.sessionUnknown,
+    );
     expect(run(store, log, { kind: CommandKind.sessionAppend, session: commandId(9, 9), bytes: bytes('y'), envelope: env(3) }).duplicate).to.equal(true);
     // Acknowledged results are forgotten: an older seq is stale.
     expect(run(store, log, { kind: CommandKind.sessionAppend, session: id, bytes: bytes('z'), envelope: env(4, 3) }).code).to.equal('OK');
@@ -171,9 +181,14 @@ describe('sessions: the store', () => {
     expect(run(store, log, { kind: CommandKind.sessionAppend, session: id, bytes: bytes('w'), envelope: env(7, 3) }).code).to.equal(ResultCode.clientWindow);
     expect(run(store, log, { kind: CommandKind.sessionAppend, session: id, bytes: bytes('v'), envelope: env(7, 4) }).code).to.equal('OK');
     expect(store.getSession(id)!.records.map(text)).to.deep.equal(['x', 'z', 'w', 'w', 'v']);
-    expect(run(store, log, { kind: CommandKind.sessionAppend, session: id, bytes: bytes('w'), envelope: { client: commandId(1, 999), secret, seq: 1, ackedBelowSeq: 0 } }).code).to.equal(
-      ResultCode.clientUnknown,
-    );
+    expect(
+      run(store, log, {
+        kind: CommandKind.sessionAppend,
+        session: id,
+        bytes: bytes('w'),
+        envelope: { client: commandId(1, 999), secret, seq: 1, ackedBelowSeq: 0 },
+      }).code,
+    ).to.equal(ResultCode.clientUnknown);
   });
 
   it('evicts the least recently active client deterministically by log index', () => {
@@ -264,11 +279,17 @@ describe('sessions: the store', () => {
     const log = new TestLog();
     run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: null });
     const snap = store.snapshot();
-    expect(() => newStore({ topicBytesMax: 10 }).restore(log.meta(1), snap)).to.throw(SessionsError).with.property('code', SessionsErrorCode.configMismatch);
-    expect(() => newStore().restore({ ...log.meta(1), index: 2 }, snap)).to.throw(SessionsError).with.property('code', SessionsErrorCode.snapshotIndex);
+    expect(() => newStore({ topicBytesMax: 10 }).restore(log.meta(1), snap))
+      .to.throw(SessionsError)
+      .with.property('code', SessionsErrorCode.configMismatch);
+    expect(() => newStore().restore({ ...log.meta(1), index: 2 }, snap))
+      .to.throw(SessionsError)
+      .with.property('code', SessionsErrorCode.snapshotIndex);
     const bad = snap.slice();
     bad[10] = bad[10]! ^ 1;
-    expect(() => newStore().restore(log.meta(1), bad)).to.throw(SessionsError).with.property('code', SessionsErrorCode.snapshotCorrupt);
+    expect(() => newStore().restore(log.meta(1), bad))
+      .to.throw(SessionsError)
+      .with.property('code', SessionsErrorCode.snapshotCorrupt);
   });
 });
 

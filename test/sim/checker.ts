@@ -221,7 +221,8 @@ export class SafetyChecker {
     // Issue 15: learners grant votes, but only voters campaign.
     if (m.type === 'vote' && !m.preVote) {
       const sender = this.track(m.from).node;
-      if (sender !== null && !sender.status().membership.voters.includes(m.from)) this.violate('only-voters-campaign', m.from, `asked for votes in term ${m.term} as a non-voter`);
+      if (sender !== null && !sender.status().membership.voters.includes(m.from))
+        this.violate('only-voters-campaign', m.from, `asked for votes in term ${m.term} as a non-voter`);
     }
     if (m.type !== 'voteResp' || !m.granted || m.preVote) return;
     const key = `${m.from}:${m.term}`;

@@ -70,7 +70,15 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
   const runWorker = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const w = new Worker(workerFile, {
-        workerData: { nodeCount: args.nodeCount, bugs: args.bugs, faults: args.faults, chaosMs: args.chaosMs, sessions: args.sessions, diskFaults: args.diskFaults, membership: args.membership },
+        workerData: {
+          nodeCount: args.nodeCount,
+          bugs: args.bugs,
+          faults: args.faults,
+          chaosMs: args.chaosMs,
+          sessions: args.sessions,
+          diskFaults: args.diskFaults,
+          membership: args.membership,
+        },
       });
       const next = (): void => {
         const seed = queue.shift();

@@ -210,7 +210,11 @@ export class SimCluster {
       }
       this.guard(() => {
         this.lastRecovery.set(id, opened.recovered);
-        if (opened.recovered.corruption) this.trace.note(this.scheduler.nowMs, `${id} recovered with corruption ${opened.recovered.corruption.code} (first bad ${opened.recovered.corruption.firstBadIndex}, seen ${opened.recovered.corruption.lastIndexSeen})`);
+        if (opened.recovered.corruption)
+          this.trace.note(
+            this.scheduler.nowMs,
+            `${id} recovered with corruption ${opened.recovered.corruption.code} (first bad ${opened.recovered.corruption.firstBadIndex}, seen ${opened.recovered.corruption.lastIndexSeen})`,
+          );
         this.startNode(id, opened.recovered, opened.snapshot, opened.log, opened.snapshots, null, null);
       });
     });

@@ -62,7 +62,12 @@ describe('issue 15 in the simulator (each failed before its fix)', function () {
   ] as const) {
     it(`finding 3: seed ${seed} --disk-faults --membership --nodes ${nodes} converges (a promoted learner votes)`, async () => {
       const results = await runSeeds(args(seed, nodes));
-      expect(results.map((r) => describeResult(r)).filter((_, k) => results[k]!.violations.length > 0).join('\n')).to.equal('');
+      expect(
+        results
+          .map((r) => describeResult(r))
+          .filter((_, k) => results[k]!.violations.length > 0)
+          .join('\n'),
+      ).to.equal('');
     });
   }
 });

@@ -139,8 +139,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   const pickTarget = (): RaftNode | null => {
     const leaders = cluster.liveNodes().filter((n) => n.role() === 'leader');
     const r = workRng.next();
-    const target =
-      r < 0.7 ? cluster.leader() : r < 0.9 && leaders.length > 0 ? workRng.pick(leaders) : cluster.node(workRng.pick(cluster.everStarted()));
+    const target = r < 0.7 ? cluster.leader() : r < 0.9 && leaders.length > 0 ? workRng.pick(leaders) : cluster.node(workRng.pick(cluster.everStarted()));
     return target !== null && !target.isStopped() ? target : null;
   };
 
@@ -266,7 +265,10 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       case 'isolate':
       case 'isolate-leader': {
         const victim = kind === 'isolate' ? faultRng.pick(ids) : leaderId();
-        net.partition([victim], ids.filter((x) => x !== victim));
+        net.partition(
+          [victim],
+          ids.filter((x) => x !== victim),
+        );
         note(`isolate ${victim}`);
         later(() => net.heal());
         break;
@@ -432,7 +434,11 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         const m = leader.core.membership;
         note(`add ${spare} as a learner`);
         cluster.join(spare, { voters: m.voters, learners: [...m.learners, spare] });
-        cluster.guard(() => leader.changeMembership({ type: 'addLearner', node: spare }, (err) => cluster.trace.note(sched.nowMs, `add ${spare}: ${err ? err.message : 'applied'}`)));
+        cluster.guard(() =>
+          leader.changeMembership({ type: 'addLearner', node: spare }, (err) =>
+            cluster.trace.note(sched.nowMs, `add ${spare}: ${err ? err.message : 'applied'}`),
+          ),
+        );
         break;
       }
       case 'promote': {
@@ -441,7 +447,9 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         if (leader === null || leader.core.membership.learners.length === 0) break;
         const node = faultRng.pick(leader.core.membership.learners);
         note(`promote ${node}`);
-        cluster.guard(() => leader.changeMembership({ type: 'promote', node }, (err) => cluster.trace.note(sched.nowMs, `promote ${node}: ${err ? err.message : 'applied'}`)));
+        cluster.guard(() =>
+          leader.changeMembership({ type: 'promote', node }, (err) => cluster.trace.note(sched.nowMs, `promote ${node}: ${err ? err.message : 'applied'}`)),
+        );
         break;
       }
       case 'remove': {
@@ -460,7 +468,9 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
           break;
         }
         note(`remove ${node}`);
-        cluster.guard(() => leader.changeMembership({ type: 'remove', node }, (err) => cluster.trace.note(sched.nowMs, `remove ${node}: ${err ? err.message : 'applied'}`)));
+        cluster.guard(() =>
+          leader.changeMembership({ type: 'remove', node }, (err) => cluster.trace.note(sched.nowMs, `remove ${node}: ${err ? err.message : 'applied'}`)),
+        );
         break;
       }
       case 'transfer': {
@@ -514,7 +524,9 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     proposing = false;
     cluster.runUntil(convergeDeadlineMs, () => sched.nowMs > ackedAfterHealMs + electionTimeoutMs && converged());
     if (!failed() && !converged()) {
-      const s = finalMembers().map((id) => `${id}:${cluster.node(id)?.status().appliedIndex ?? 'down'}`).join(' ');
+      const s = finalMembers()
+        .map((id) => `${id}:${cluster.node(id)?.status().appliedIndex ?? 'down'}`)
+        .join(' ');
       cluster.checker.violations.push({
         property: 'convergence',
         node: null,

@@ -103,7 +103,10 @@ describe('simulator: snapshots', function () {
     expect(leader.log.snapshotIndex, 'the leader compacted its log').to.be.greaterThan(0);
     const lacked = leader.log.snapshotIndex;
     c.restart(follower);
-    c.runUntil(c.scheduler.nowMs + 5000, () => c.host(follower)?.store.appliedIndex === c.host(leaderId)?.store.appliedIndex && (c.node(follower)!.counters.get('snapshot-installed') ?? 0) > 0);
+    c.runUntil(
+      c.scheduler.nowMs + 5000,
+      () => c.host(follower)?.store.appliedIndex === c.host(leaderId)?.store.appliedIndex && (c.node(follower)!.counters.get('snapshot-installed') ?? 0) > 0,
+    );
     const f = c.node(follower)!;
     expect(f.counters.get('snapshot-installed'), 'installed a snapshot').to.be.greaterThan(0);
     expect(lacked).to.be.greaterThan(0);
@@ -123,5 +126,8 @@ describe('simulator: snapshots', function () {
 });
 
 function totalDataBytes(c: SimCluster, id: string): number {
-  return c.host(id)!.store.dataFiles().reduce((n, f) => n + f.size, 0);
+  return c
+    .host(id)!
+    .store.dataFiles()
+    .reduce((n, f) => n + f.size, 0);
 }

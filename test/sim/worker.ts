@@ -2,7 +2,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { runScenario } from './scenario.js';
 
-const data = workerData as { nodeCount?: number; bugs: string[]; faults: string[]; chaosMs: number; sessions: boolean; diskFaults: boolean; membership: boolean };
+const data = workerData as {
+  nodeCount?: number;
+  bugs: string[];
+  faults: string[];
+  chaosMs: number;
+  sessions: boolean;
+  diskFaults: boolean;
+  membership: boolean;
+};
 parentPort!.on('message', (seed: number) => {
   try {
     run(seed);

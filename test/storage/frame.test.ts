@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
 import { crc32Bytes, crc32Range, crc32Span } from '../../storage/crc.js';
-import {
-  FRAME_HEADER_BYTES,
-  FrameStatus,
-  newFrameCursor,
-  readFrame,
-  readU64,
-  RecordType,
-  writeU64,
-} from '../../storage/frame.js';
+import { FRAME_HEADER_BYTES, FrameStatus, newFrameCursor, readFrame, readU64, RecordType, writeU64 } from '../../storage/frame.js';
 import { LogBuilder } from '../../storage/logBuilder.js';
 import { BatchBuffer, encodeSegmentPrefix, SEGMENT_PREFIX_BYTES_MAX } from '../../storage/records.js';
 import { scanSegments, type SegmentFile } from '../../storage/scan.js';
@@ -84,7 +76,10 @@ describe('storage framing', () => {
     assert.equal(b.applyEntry(entry(6, 1)), 'ok');
     assert.equal(b.applyEntry(entry(8, 1)), 'gap');
     assert.equal(b.applyTruncate(6), 'ok');
-    assert.deepEqual(b.entries.map((e) => e.index), [5]);
+    assert.deepEqual(
+      b.entries.map((e) => e.index),
+      [5],
+    );
     assert.equal(b.applyTruncate(9), 'gap');
     assert.equal(b.applyEntry(entry(6, 2)), 'ok');
     b.applyDamage({ code: 'log-checksum', firstBadIndex: 7, lastIndexSeen: 9 });
@@ -104,12 +99,18 @@ describe('storage framing', () => {
     const ok = scanSegments([s1, s2], 0);
     assert.equal(ok.torn, null);
     assert.equal(ok.damage, null);
-    assert.deepEqual(ok.builder.entries.map((e) => e.index), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(
+      ok.builder.entries.map((e) => e.index),
+      [1, 2, 3, 4, 5, 6],
+    );
 
     const cut = (f: SegmentFile, drop: number): SegmentFile => ({ ...f, bytes: f.bytes.subarray(0, f.bytes.length - drop) });
     const tornLast = scanSegments([s1, cut(s2, 3)], 0);
     assertHas(tornLast.torn, { segmentPos: 1 });
-    assert.deepEqual(tornLast.builder.entries.map((e) => e.index), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      tornLast.builder.entries.map((e) => e.index),
+      [1, 2, 3, 4, 5],
+    );
 
     const cutFirst = scanSegments([cut(s1, 3), s2], 0);
     assertHas(cutFirst.damage, { segmentPos: 0, code: 'log-framing', firstBadIndex: 3, lastIndexSeen: 6 });
@@ -129,7 +130,10 @@ describe('storage framing', () => {
     const s5 = segment(5, 4, (b) => [2, 3, 4].forEach((i) => b.appendEntry(entry(i, 1))));
     const covered = scanSegments([s1, s5], 3);
     assert.equal(covered.damage, null);
-    assert.deepEqual(covered.builder.entries.map((e) => e.index), [2, 3, 4]);
+    assert.deepEqual(
+      covered.builder.entries.map((e) => e.index),
+      [2, 3, 4],
+    );
   });
 });
 

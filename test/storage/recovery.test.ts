@@ -142,7 +142,7 @@ describe('storage recovery on real files', function () {
       rmSync(dir, { recursive: true, force: true });
     }
 
-    it('is cut at every offset inside the last segment\'s last three records, losing nothing before it', async () => {
+    it("is cut at every offset inside the last segment's last three records, losing nothing before it", async () => {
       const last = ref.segments[ref.segments.length - 1]!;
       const spans = ref.layout.get(last)!;
       const from = spans[Math.max(0, spans.length - 3)]!.start;
@@ -230,7 +230,10 @@ describe('storage recovery on real files', function () {
           assert.equal(again.recovered.corruption?.code, c!.code, `${what}: repair still pending`);
           assert.equal(again.recovered.corruption?.lastIndexSeen, ref.acked.length, what);
         }
-        assert.ok(readdirSync(join(dir, 'wal')).some((n) => n.endsWith('.damaged')), `${what}: damaged bytes kept aside`);
+        assert.ok(
+          readdirSync(join(dir, 'wal')).some((n) => n.endsWith('.damaged')),
+          `${what}: damaged bytes kept aside`,
+        );
         await closeAsync(again);
         rmSync(dir, { recursive: true, force: true });
       }

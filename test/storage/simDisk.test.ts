@@ -286,7 +286,11 @@ function crashLoop(seed: number, flips: boolean): { torn: number; corrupt: numbe
     let common = 0;
     while (common < Math.min(leaderLog.length, rec.entries.length) && sameEntry(leaderLog[common]!, rec.entries[common]!)) common++;
     const conflict = common < rec.entries.length && common < leaderLog.length;
-    issue({ ...(conflict ? { truncateFrom: common + 1 } : {}), entries: leaderLog.slice(Math.max(common, conflict ? common : rec.entries.length)), hardState: hs });
+    issue({
+      ...(conflict ? { truncateFrom: common + 1 } : {}),
+      entries: leaderLog.slice(Math.max(common, conflict ? common : rec.entries.length)),
+      hardState: hs,
+    });
     const steps = 8 + Math.floor(rnd() * 12);
     for (let step = 0; step < steps; step++) {
       let truncateFrom: number | undefined;
@@ -296,7 +300,7 @@ function crashLoop(seed: number, flips: boolean): { torn: number; corrupt: numbe
         term++;
         hardState = { term, vote: rnd() < 0.5 ? 'n1' : null };
       }
-      const first = (truncateFrom ?? log.length + 1);
+      const first = truncateFrom ?? log.length + 1;
       const n = 1 + Math.floor(rnd() * 4);
       const batch = Array.from({ length: n }, (_, k) => entry(first + k, term, 10 + Math.floor(rnd() * 60)));
       issue({ entries: batch, ...(truncateFrom !== undefined ? { truncateFrom } : {}), ...(hardState ? { hardState } : {}) });

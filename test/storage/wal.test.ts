@@ -47,7 +47,11 @@ describe('storage WAL on real files', () => {
     await done;
     const syncs = fs.syncs - syncsBefore;
     assert.ok(syncs < n / 10, `${syncs} fdatasyncs for ${n} writes`);
-    assert.deepEqual([...reported].sort((a, b) => a - b), reported, 'reports in order');
+    assert.deepEqual(
+      [...reported].sort((a, b) => a - b),
+      reported,
+      'reports in order',
+    );
     assert.equal(reported[reported.length - 1], n);
     assert.equal(o.log.stats.fdatasyncs, syncs);
     await closeAsync(o);

@@ -99,13 +99,23 @@ describe('transport: admitting a node from the address in its hello', function (
     assert.equal(await peer.closed(), CloseCode.unknownPeer);
     assert.equal(peer.welcomed, false);
     assert.equal(server.stats().rejected[TransportErrorCode.unknownPeer], before + 1);
-    assert.deepEqual(asked.filter((a) => a.startsWith('removed@')), ['removed@127.0.0.1:9:9:9']);
+    assert.deepEqual(
+      asked.filter((a) => a.startsWith('removed@')),
+      ['removed@127.0.0.1:9:9:9'],
+    );
     assert.equal(delivered.filter((m) => m.from === 'removed').length, 0);
   });
 
   it('a stranger without an address is refused without asking the host', async function () {
     const n = asked.length;
-    const peer = await RawPeer.connect({ url: `ws://127.0.0.1:${server.address.port}/`, clusterId: CLUSTER, from: 'stranger', to: SELF, channel: 'control', secret: SECRET });
+    const peer = await RawPeer.connect({
+      url: `ws://127.0.0.1:${server.address.port}/`,
+      clusterId: CLUSTER,
+      from: 'stranger',
+      to: SELF,
+      channel: 'control',
+      secret: SECRET,
+    });
     assert.equal(await peer.closed(), CloseCode.unknownPeer);
     assert.equal(asked.length, n);
   });
@@ -136,7 +146,14 @@ describe('transport: admitting a node from the address in its hello', function (
     for (const id of ['__proto__', 'constructor']) {
       // The codec refuses to write it; the raw bytes are what an attacker would send.
       const bad = cbor([PROTOCOL_VERSION, 0, CLUSTER, id, SELF, 0, 1, Buffer.alloc(16), Buffer.alloc(32), Buffer.from('127.0.0.1:9:9:9', 'latin1')]);
-      const peer = await RawPeer.connect({ url: `ws://127.0.0.1:${server.address.port}/`, clusterId: CLUSTER, from: 'x', to: SELF, channel: 'control', hello: bad });
+      const peer = await RawPeer.connect({
+        url: `ws://127.0.0.1:${server.address.port}/`,
+        clusterId: CLUSTER,
+        from: 'x',
+        to: SELF,
+        channel: 'control',
+        hello: bad,
+      });
       assert.equal(await peer.closed(), CloseCode.handshake);
     }
     assert.equal(asked.length, n);
@@ -148,7 +165,14 @@ describe('transport: admitting a node from the address in its hello', function (
     const open = new WsTransport({ nodeId: SELF, clusterId: CLUSTER, peers: { p1: null }, admitPeer: (id) => (asked2.push(id), true) });
     await open.listen();
     try {
-      const peer = await RawPeer.connect({ url: `ws://127.0.0.1:${open.address.port}/`, clusterId: CLUSTER, from: 'stranger', to: SELF, channel: 'control', address: '127.0.0.1:9:9:9' });
+      const peer = await RawPeer.connect({
+        url: `ws://127.0.0.1:${open.address.port}/`,
+        clusterId: CLUSTER,
+        from: 'stranger',
+        to: SELF,
+        channel: 'control',
+        address: '127.0.0.1:9:9:9',
+      });
       assert.equal(await peer.closed(), CloseCode.unknownPeer);
       assert.deepEqual(asked2, []);
     } finally {
@@ -160,7 +184,14 @@ describe('transport: admitting a node from the address in its hello', function (
     const n = asked.length;
     const before = server.stats().rejectedTotal;
     const bad = cbor([PROTOCOL_VERSION, 0, CLUSTER, 'odd', SELF, 0, 1, Buffer.alloc(16), Buffer.alloc(0), Buffer.from('not an address', 'latin1')]);
-    const peer = await RawPeer.connect({ url: `ws://127.0.0.1:${server.address.port}/`, clusterId: CLUSTER, from: 'odd', to: SELF, channel: 'control', hello: bad });
+    const peer = await RawPeer.connect({
+      url: `ws://127.0.0.1:${server.address.port}/`,
+      clusterId: CLUSTER,
+      from: 'odd',
+      to: SELF,
+      channel: 'control',
+      hello: bad,
+    });
     const code = await peer.closed();
     assert.equal(code, CloseCode.handshake);
     assert.equal(peer.welcomed, false);
@@ -173,7 +204,10 @@ describe('transport: admitting a node from the address in its hello', function (
     const auth = { nonce: new Uint8Array(16), proof: new Uint8Array(0) };
     const plain = (v: unknown): unknown =>
       v instanceof Uint8Array ? Array.from(v) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
-    assert.deepEqual(plain(decodeFrame(encodeHandshake({ ...h, address: '[::1]:7001:7101:7201' }))), plain({ ...h, version: PROTOCOL_VERSION, ...auth, address: '[::1]:7001:7101:7201' }));
+    assert.deepEqual(
+      plain(decodeFrame(encodeHandshake({ ...h, address: '[::1]:7001:7101:7201' }))),
+      plain({ ...h, version: PROTOCOL_VERSION, ...auth, address: '[::1]:7001:7101:7201' }),
+    );
     assert.deepEqual(plain(decodeFrame(encodeHandshake(h))), plain({ ...h, version: PROTOCOL_VERSION, ...auth }));
     const codeOf = (bytes: Uint8Array): string | undefined => {
       try {
@@ -188,7 +222,11 @@ describe('transport: admitting a node from the address in its hello', function (
     assert.equal(codeOf(hello(Buffer.from('127.0.0.1:1:2:70000'))), TransportErrorCode.schema, 'a port past 65535');
     assert.equal(codeOf(hello(Buffer.from(`${'h'.repeat(HELLO_ADDRESS_BYTES_MAX)}:1:2:3`))), TransportErrorCode.schema, 'too long');
     assert.equal(codeOf(hello(Buffer.from('héllo:1:2:3', 'utf8'))), TransportErrorCode.schema, 'not ASCII');
-    assert.equal(codeOf(cbor([PROTOCOL_VERSION, 1, CLUSTER, 'a', 'b', 0, 1, Buffer.alloc(0), Buffer.from('127.0.0.1:1:2:3')])), TransportErrorCode.schema, 'a welcome with an address');
+    assert.equal(
+      codeOf(cbor([PROTOCOL_VERSION, 1, CLUSTER, 'a', 'b', 0, 1, Buffer.alloc(0), Buffer.from('127.0.0.1:1:2:3')])),
+      TransportErrorCode.schema,
+      'a welcome with an address',
+    );
     assert.throws(() => encodeHandshake({ ...h, address: 'nope' }), TransportError);
   });
 });

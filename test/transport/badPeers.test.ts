@@ -33,7 +33,13 @@ describe('transport: bad peers over real sockets', function () {
   let goodSeq = 0;
 
   before(async function () {
-    server = new WsTransport({ nodeId: SELF, clusterId: CLUSTER, peers: { p1: null, p2: null }, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, clusterSecret: SECRET });
+    server = new WsTransport({
+      nodeId: SELF,
+      clusterId: CLUSTER,
+      peers: { p1: null, p2: null },
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      clusterSecret: SECRET,
+    });
     const addr = await server.listen();
     port = addr.port;
     url = `ws://127.0.0.1:${port}/`;
@@ -211,7 +217,11 @@ describe('transport: bad peers over real sockets', function () {
     await waitFor(() => a.closeCode !== undefined, 'the first connection to close');
     let c: RawPeer | undefined;
     await waitFor(() => {
-      if (!c) void RawPeer.connect({ ...hello({ to: 'n5', channel: 'data' }), url: lurl }).then((p) => (c = p), () => {});
+      if (!c)
+        void RawPeer.connect({ ...hello({ to: 'n5', channel: 'data' }), url: lurl }).then(
+          (p) => (c = p),
+          () => {},
+        );
       return c !== undefined;
     }, 'a new connection once a slot is free');
     b.terminate();
@@ -286,33 +296,70 @@ describe('transport: bad peers over real sockets', function () {
       return 'ok';
     };
     it('refuses a non-loopback bind address without TLS', function () {
-      assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, host: '0.0.0.0' })), TransportErrorCode.insecureBind);
-      assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, host: '10.1.2.3' })), TransportErrorCode.insecureBind);
-      assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, host: 'example.org' })), TransportErrorCode.insecureBind);
+      assert.equal(
+        codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, host: '0.0.0.0' })),
+        TransportErrorCode.insecureBind,
+      );
+      assert.equal(
+        codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, host: '10.1.2.3' })),
+        TransportErrorCode.insecureBind,
+      );
+      assert.equal(
+        codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, host: 'example.org' })),
+        TransportErrorCode.insecureBind,
+      );
     });
     it('refuses a non-loopback peer address without TLS', function () {
       assert.equal(
         codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, peers: { y: { host: '192.168.1.9', port: 7000 } } })),
         TransportErrorCode.insecureBind,
       );
-      assert.equal(codeOf(() => server.setPeer('p3', { host: '192.168.1.9', port: 7000 })), TransportErrorCode.insecureBind);
+      assert.equal(
+        codeOf(() => server.setPeer('p3', { host: '192.168.1.9', port: 7000 })),
+        TransportErrorCode.insecureBind,
+      );
     });
     it('allows loopback (v4, v6, localhost), and anything with an explicit insecure: true', async function () {
       for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) {
-        assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, host })), 'ok', host);
+        assert.equal(
+          codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, host })),
+          'ok',
+          host,
+        );
       }
       const t = new WsTransport({ nodeId: 'x', clusterId: CLUSTER, host: '0.0.0.0', insecure: true });
       await t.listen();
       await closeTransport(t);
     });
     it('rejects invalid options with TRANSPORT_ERR_CONFIG', function () {
-      assert.equal(codeOf(() => new WsTransport({ nodeId: 'bad id', clusterId: CLUSTER })), TransportErrorCode.config);
-      assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, frameBytesMax: 0 })), TransportErrorCode.config);
-      assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, frameBytesMax: 1 << 20, bufferedBytesMax: 1000 })), TransportErrorCode.config);
-      assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, peers: { x: null } })), TransportErrorCode.config);
-      assert.equal(codeOf(() => server.setPeer('not valid', null)), TransportErrorCode.config);
-      assert.equal(codeOf(() => server.setPeer('__proto__', null)), TransportErrorCode.config);
-      assert.equal(codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, clusterSecret: new Uint8Array(8) })), TransportErrorCode.config);
+      assert.equal(
+        codeOf(() => new WsTransport({ nodeId: 'bad id', clusterId: CLUSTER })),
+        TransportErrorCode.config,
+      );
+      assert.equal(
+        codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, frameBytesMax: 0 })),
+        TransportErrorCode.config,
+      );
+      assert.equal(
+        codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, frameBytesMax: 1 << 20, bufferedBytesMax: 1000 })),
+        TransportErrorCode.config,
+      );
+      assert.equal(
+        codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, peers: { x: null } })),
+        TransportErrorCode.config,
+      );
+      assert.equal(
+        codeOf(() => server.setPeer('not valid', null)),
+        TransportErrorCode.config,
+      );
+      assert.equal(
+        codeOf(() => server.setPeer('__proto__', null)),
+        TransportErrorCode.config,
+      );
+      assert.equal(
+        codeOf(() => new WsTransport({ nodeId: 'x', clusterId: CLUSTER, clusterSecret: new Uint8Array(8) })),
+        TransportErrorCode.config,
+      );
     });
   });
 });

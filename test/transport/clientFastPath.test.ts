@@ -19,8 +19,19 @@ import {
 import { tryDecodeAppendRequest, tryDecodeCommandResult } from '../../transport/client/fastPath.js';
 
 const strict = new Encoder({
-  useRecords: false, structuredClone: false, mapsAsObjects: false, tagUint8Array: false, pack: false, bundleStrings: false, sequential: false,
-  useSelfDescribedHeader: false, useTimestamp32: false, useFloat32: 0, alwaysUseFloat: false, largeBigIntToFloat: false, useToJSON: false,
+  useRecords: false,
+  structuredClone: false,
+  mapsAsObjects: false,
+  tagUint8Array: false,
+  pack: false,
+  bundleStrings: false,
+  sequential: false,
+  useSelfDescribedHeader: false,
+  useTimestamp32: false,
+  useFloat32: 0,
+  alwaysUseFloat: false,
+  largeBigIntToFloat: false,
+  useToJSON: false,
 });
 
 const num = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: Number.MAX_SAFE_INTEGER }));
@@ -30,7 +41,9 @@ const envelope = fc.oneof(
   fc.constant(null),
   fc
     .record({ client: id, secret: id, seq: fc.integer({ min: 1, max: 2 ** 40 }) })
-    .chain((e) => fc.record({ client: fc.constant(e.client), secret: fc.constant(e.secret), seq: fc.constant(e.seq), ackedBelowSeq: fc.integer({ min: 0, max: e.seq }) })),
+    .chain((e) =>
+      fc.record({ client: fc.constant(e.client), secret: fc.constant(e.secret), seq: fc.constant(e.seq), ackedBelowSeq: fc.integer({ min: 0, max: e.seq }) }),
+    ),
 );
 const appendReq = fc.record({
   op: fc.constantFrom('append' as const, 'rewrite' as const),
@@ -65,7 +78,17 @@ describe('client protocol fast path', () => {
         const req = r as Request;
         const frame = encodeRequest(req);
         const e = r.envelope;
-        const wire = [1, r.reqId, r.op === 'append' ? 3 : 4, e === null ? new Uint8Array(0) : e.client, e === null ? new Uint8Array(0) : e.secret, e?.seq ?? 0, e?.ackedBelowSeq ?? 0, r.session, r.bytes];
+        const wire = [
+          1,
+          r.reqId,
+          r.op === 'append' ? 3 : 4,
+          e === null ? new Uint8Array(0) : e.client,
+          e === null ? new Uint8Array(0) : e.secret,
+          e?.seq ?? 0,
+          e?.ackedBelowSeq ?? 0,
+          r.session,
+          r.bytes,
+        ];
         assert.deepEqual(Buffer.from(frame), Buffer.from(strict.encode(wire)));
         const fast = tryDecodeAppendRequest(frame);
         assert.notEqual(fast, null, 'the canonical shape is taken by the fast reader');
@@ -79,17 +102,32 @@ describe('client protocol fast path', () => {
   it('writes a command result as cbor-x does, and both decoders read it back the same (500 cases)', () => {
     const code = fc.oneof(fc.constantFrom('OK', 'SESSIONS_ERR_SESSION_UNKNOWN', ''), fc.string({ maxLength: 40 }));
     fc.assert(
-      fc.property(num, fc.boolean(), code, fc.oneof(fc.constant(new Uint8Array(0)), id), num, num, fc.boolean(), (reqId, ok, c, value, index, term, duplicate) => {
-        const frame = encodeCommandResult(reqId, { ok, code: c, value: value.length === 0 ? null : value, index, term, duplicate });
-        assert.deepEqual(Buffer.from(frame), Buffer.from(strict.encode([1, 0, reqId, ok, c, value, index, term, duplicate])));
-        assert.deepEqual(plain(decodeServerFrame(frame)), plain(decodeServerFrameGeneral(frame)));
-      }),
+      fc.property(
+        num,
+        fc.boolean(),
+        code,
+        fc.oneof(fc.constant(new Uint8Array(0)), id),
+        num,
+        num,
+        fc.boolean(),
+        (reqId, ok, c, value, index, term, duplicate) => {
+          const frame = encodeCommandResult(reqId, { ok, code: c, value: value.length === 0 ? null : value, index, term, duplicate });
+          assert.deepEqual(Buffer.from(frame), Buffer.from(strict.encode([1, 0, reqId, ok, c, value, index, term, duplicate])));
+          assert.deepEqual(plain(decodeServerFrame(frame)), plain(decodeServerFrameGeneral(frame)));
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
   it('never accepts a damaged, truncated or extended frame that the general decoder would decide otherwise (3,000 cases)', () => {
-    const mutation = fc.record({ at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }), cut: fc.nat({ max: 4 }), extra: fc.uint8Array({ maxLength: 3 }), how: fc.constantFrom('flip', 'cut', 'extend') });
+    const mutation = fc.record({
+      at: fc.nat(),
+      xor: fc.integer({ min: 1, max: 255 }),
+      cut: fc.nat({ max: 4 }),
+      extra: fc.uint8Array({ maxLength: 3 }),
+      how: fc.constantFrom('flip', 'cut', 'extend'),
+    });
     fc.assert(
       fc.property(appendReq, mutation, (r, m) => {
         const good = Buffer.from(encodeRequest(r as Request));
@@ -131,7 +169,13 @@ describe('client protocol fast path', () => {
   it('carries the envelope secret; a secret of the wrong size, or the old layout without one, is left to the general decoder, which refuses it', () => {
     const client = new Uint8Array(16).fill(3);
     const secret = new Uint8Array(16).fill(9);
-    const frame = encodeRequest({ op: 'append', reqId: 5, envelope: { client, secret, seq: 7, ackedBelowSeq: 6 }, session: client, bytes: new Uint8Array([1]) });
+    const frame = encodeRequest({
+      op: 'append',
+      reqId: 5,
+      envelope: { client, secret, seq: 7, ackedBelowSeq: 6 },
+      session: client,
+      bytes: new Uint8Array([1]),
+    });
     assert.equal(frame[0], 0x89, 'an array of 9 items');
     const fast = tryDecodeAppendRequest(frame)!;
     assert.deepEqual(plain(fast.envelope), plain({ client, secret, seq: 7, ackedBelowSeq: 6 }));
@@ -143,7 +187,10 @@ describe('client protocol fast path', () => {
     ]) {
       const b = Buffer.from(strict.encode(bad));
       assert.equal(tryDecodeAppendRequest(b), null);
-      assert.deepEqual(general(() => decodeRequest(b)), { ok: false, code: 'CLIENT_ERR_MALFORMED' });
+      assert.deepEqual(
+        general(() => decodeRequest(b)),
+        { ok: false, code: 'CLIENT_ERR_MALFORMED' },
+      );
     }
   });
 

@@ -62,16 +62,32 @@ describe('transport codec', function () {
     it('configuration entries must decode as a configuration; a snapshot carries member addresses', function () {
       const cfg = { voters: ['a', 'b'], learners: ['c'], addresses: { c: '127.0.0.1:7004:7104:7204' } };
       const good: RaftMessage = {
-        type: 'append', from: 'a', to: 'b', term: 2, prevIndex: 4, prevTerm: 2, commit: 4,
+        type: 'append',
+        from: 'a',
+        to: 'b',
+        term: 2,
+        prevIndex: 4,
+        prevTerm: 2,
+        commit: 4,
         entries: [{ index: 5, term: 2, kind: 2, data: encodeMembership(cfg) }],
       };
       const back = decodeMessage(encodeMessage(good));
       assert.deepEqual(back.type === 'append' && decodeMembership(back.entries[0]!.data), cfg);
       const bad: RaftMessage = { ...good, entries: [{ index: 5, term: 2, kind: 2, data: new Uint8Array([1, 0, 9]) }] } as RaftMessage;
-      assert.throws(() => decodeMessage(encodeMessage(bad)), (e: unknown) => e instanceof TransportError && e.code === TransportErrorCode.schema);
+      assert.throws(
+        () => decodeMessage(encodeMessage(bad)),
+        (e: unknown) => e instanceof TransportError && e.code === TransportErrorCode.schema,
+      );
       const snap: RaftMessage = {
-        type: 'snapshot', from: 'a', to: 'b', term: 2, meta: { index: 9, term: 2, membership: cfg },
-        offset: 0, totalBytes: 1, data: new Uint8Array([1]), done: true,
+        type: 'snapshot',
+        from: 'a',
+        to: 'b',
+        term: 2,
+        meta: { index: 9, term: 2, membership: cfg },
+        offset: 0,
+        totalBytes: 1,
+        data: new Uint8Array([1]),
+        done: true,
       };
       const s2 = decodeMessage(encodeMessage(snap));
       assert.deepEqual(s2.type === 'snapshot' && s2.meta.membership, cfg);
@@ -118,7 +134,20 @@ describe('transport codec', function () {
           (clusterId, from, to, channel, term, hello, nonce, proof) => {
             const kind = hello ? ('hello' as const) : ('welcome' as const);
             const frame = decodeFrame(encodeHandshake({ kind, clusterId, from, to, channel, term, nonce, ...(proof !== undefined ? { proof } : {}) }));
-            assert.deepEqual(plain(frame), plain({ kind, version: PROTOCOL_VERSION, clusterId, from, to, channel, term, nonce: hello ? nonce : new Uint8Array(0), proof: proof ?? new Uint8Array(0) }));
+            assert.deepEqual(
+              plain(frame),
+              plain({
+                kind,
+                version: PROTOCOL_VERSION,
+                clusterId,
+                from,
+                to,
+                channel,
+                term,
+                nonce: hello ? nonce : new Uint8Array(0),
+                proof: proof ?? new Uint8Array(0),
+              }),
+            );
           },
         ),
         { numRuns: 300 },
@@ -144,8 +173,19 @@ describe('transport codec', function () {
 
     it('the hand-written append encoder writes the bytes cbor-x writes, also when its entries section is reused (300 cases)', function () {
       const strict = new Encoder({
-        useRecords: false, structuredClone: false, mapsAsObjects: false, tagUint8Array: false, pack: false, bundleStrings: false, sequential: false,
-        useSelfDescribedHeader: false, useTimestamp32: false, useFloat32: 0, alwaysUseFloat: false, largeBigIntToFloat: false, useToJSON: false,
+        useRecords: false,
+        structuredClone: false,
+        mapsAsObjects: false,
+        tagUint8Array: false,
+        pack: false,
+        bundleStrings: false,
+        sequential: false,
+        useSelfDescribedHeader: false,
+        useTimestamp32: false,
+        useFloat32: 0,
+        alwaysUseFloat: false,
+        largeBigIntToFloat: false,
+        useToJSON: false,
       });
       const num = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: Number.MAX_SAFE_INTEGER - 100 }));
       const term = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: TERM_MAX }));
@@ -158,13 +198,31 @@ describe('transport codec', function () {
           const want = Buffer.from(strict.encode(wire));
           for (const to of ['b', 'c']) {
             // The second message reuses the first one's entries section (same Entry objects).
-            const m: RaftMessage = { type: 'append', from: 'a', to, term: a.term, prevIndex: a.prevIndex, prevTerm: a.prevTerm, commit: a.commit, entries: [...entries] };
+            const m: RaftMessage = {
+              type: 'append',
+              from: 'a',
+              to,
+              term: a.term,
+              prevIndex: a.prevIndex,
+              prevTerm: a.prevTerm,
+              commit: a.commit,
+              entries: [...entries],
+            };
             assert.deepEqual(Buffer.concat(encodeMessageParts(m)), want);
           }
           // Other Entry objects at the same indexes are encoded anew, not taken from the slot.
           if (entries.length > 0) {
             const other = entries.map((e) => ({ ...e, kind: e.kind === 2 ? (1 as const) : e.kind, data: Uint8Array.from(e.data, (x) => x ^ 1) }));
-            const m: RaftMessage = { type: 'append', from: 'a', to: 'b', term: a.term, prevIndex: a.prevIndex, prevTerm: a.prevTerm, commit: a.commit, entries: other };
+            const m: RaftMessage = {
+              type: 'append',
+              from: 'a',
+              to: 'b',
+              term: a.term,
+              prevIndex: a.prevIndex,
+              prevTerm: a.prevTerm,
+              commit: a.commit,
+              entries: other,
+            };
             assert.deepEqual(plain(decodeMessage(encodeMessage(m))), plain(m));
           }
         }),
@@ -176,16 +234,35 @@ describe('transport codec', function () {
       const big = fc.integer({ min: SPLICE_BYTES_MIN - 2, max: SPLICE_BYTES_MIN * 4 }).map((n) => new Uint8Array(n).fill(n & 0xff));
       const small = fc.uint8Array({ maxLength: 40 });
       const entryArb = fc.record({ term: termArb, kind: fc.constantFrom(0 as const, 1 as const), data: fc.oneof(big, small) });
-      const appendArb = fc.record({ term: termArb, prevIndex: fc.nat({ max: 2 ** 40 }), prevTerm: termArb, commit: indexArb, raw: fc.array(entryArb, { maxLength: 6 }) });
+      const appendArb = fc.record({
+        term: termArb,
+        prevIndex: fc.nat({ max: 2 ** 40 }),
+        prevTerm: termArb,
+        commit: indexArb,
+        raw: fc.array(entryArb, { maxLength: 6 }),
+      });
       fc.assert(
         fc.property(appendArb, big, fc.boolean(), (a, data, done) => {
           const append: RaftMessage = {
-            type: 'append', from: 'a', to: 'b', term: a.term, prevIndex: a.prevIndex, prevTerm: a.prevTerm, commit: a.commit,
+            type: 'append',
+            from: 'a',
+            to: 'b',
+            term: a.term,
+            prevIndex: a.prevIndex,
+            prevTerm: a.prevTerm,
+            commit: a.commit,
             entries: a.raw.map((e, i) => ({ index: a.prevIndex + 1 + i, term: e.term, kind: e.kind, data: e.data })),
           };
           const snapshot: RaftMessage = {
-            type: 'snapshot', from: 'a', to: 'b', term: a.term, meta: { index: 9, term: 2 ** 45, membership: { voters: ['a', 'b'], learners: ['c'] } },
-            offset: 2 ** 40, totalBytes: 2 ** 41, data, done,
+            type: 'snapshot',
+            from: 'a',
+            to: 'b',
+            term: a.term,
+            meta: { index: 9, term: 2 ** 45, membership: { voters: ['a', 'b'], learners: ['c'] } },
+            offset: 2 ** 40,
+            totalBytes: 2 ** 41,
+            data,
+            done,
           };
           for (const m of [append, snapshot]) {
             const parts = encodeMessageParts(m);
@@ -202,7 +279,17 @@ describe('transport codec', function () {
     });
 
     it('copyBuffers returns byte fields that do not alias the frame', function () {
-      const bytes = encodeMessage({ type: 'snapshot', from: 'a', to: 'b', term: 1, meta: { index: 1, term: 1, membership: { voters: ['a'], learners: [] } }, offset: 0, totalBytes: 3, data: new Uint8Array([7, 8, 9]), done: true });
+      const bytes = encodeMessage({
+        type: 'snapshot',
+        from: 'a',
+        to: 'b',
+        term: 1,
+        meta: { index: 1, term: 1, membership: { voters: ['a'], learners: [] } },
+        offset: 0,
+        totalBytes: 3,
+        data: new Uint8Array([7, 8, 9]),
+        done: true,
+      });
       const m = decodeMessage(bytes, { copyBuffers: true });
       bytes.fill(0);
       assert.deepEqual(m.type === 'snapshot' && Array.from(m.data), [7, 8, 9]);
@@ -257,7 +344,12 @@ describe('transport codec', function () {
       ['entry kind 3', frame([3, 1, 0, 0, 0, [1, 3, new Uint8Array()]]), TransportErrorCode.schema],
       ['entries not in triples', frame([3, 1, 0, 0, 0, [1, 1]]), TransportErrorCode.schema],
       ['entry data as text', frame([3, 1, 0, 0, 0, [1, 1, 'data']]), TransportErrorCode.schema],
-      ['more entries than the cap', frame([3, 1, 0, 0, 0, [1, 1, new Uint8Array(), 1, 1, new Uint8Array(), 1, 1, new Uint8Array()]]), TransportErrorCode.length, limits],
+      [
+        'more entries than the cap',
+        frame([3, 1, 0, 0, 0, [1, 1, new Uint8Array(), 1, 1, new Uint8Array(), 1, 1, new Uint8Array()]]),
+        TransportErrorCode.length,
+        limits,
+      ],
       ['entry indices past 2^53', frame([3, 1, Number.MAX_SAFE_INTEGER, 0, 0, [1, 1, new Uint8Array()]]), TransportErrorCode.schema],
       ['a sender ID with a space', cbor([1, 2, 'a b', 'b', hb()]), TransportErrorCode.schema],
       ['an empty receiver ID', cbor([1, 2, 'a', '', hb()]), TransportErrorCode.schema],
@@ -291,11 +383,18 @@ describe('transport codec', function () {
       ['a hello to constructor', cbor([1, 0, 'c', 'a', 'constructor', 0, 1, new Uint8Array(16), new Uint8Array()]), TransportErrorCode.schema],
       ['a messages frame from __proto__', cbor([1, 2, '__proto__', 'b', hb()]), TransportErrorCode.schema],
       ['a snapshot member named toString', frame([8, 1, 1, 1, ['toString'], [], 0, 1, new Uint8Array(), true]), TransportErrorCode.schema],
-      ['a configuration entry naming __proto__', frame([3, 1, 0, 0, 0, [1, 2, encodeMembership({ voters: ['__proto__', 'n1'], learners: [] })]]), TransportErrorCode.schema],
+      [
+        'a configuration entry naming __proto__',
+        frame([3, 1, 0, 0, 0, [1, 2, encodeMembership({ voters: ['__proto__', 'n1'], learners: [] })]]),
+        TransportErrorCode.schema,
+      ],
     ];
     for (const [name, bytes, code, caseLimits] of cases) {
       it(`${name} -> ${code}`, function () {
-        assert.equal(codeOf(() => decodeFrame(bytes, caseLimits ? { limits: caseLimits } : {})), code);
+        assert.equal(
+          codeOf(() => decodeFrame(bytes, caseLimits ? { limits: caseLimits } : {})),
+          code,
+        );
       });
     }
 
@@ -303,13 +402,18 @@ describe('transport codec', function () {
       assert.equal(decodeMessage(encodeMessage({ type: 'heartbeat', from: 'a', to: 'b', term: TERM_MAX, commit: 0, readCtx: 0 })).term, TERM_MAX);
       const nonce = new Uint8Array(16).fill(7);
       assert.deepEqual(plain(decodeFrame(encodeChallenge(nonce))), plain({ kind: 'challenge', nonce }));
-      for (const id of ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__']) assert.equal(isNodeId(id), false, id);
+      for (const id of ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__'])
+        assert.equal(isNodeId(id), false, id);
       for (const id of ['n1', '__proto', 'proto__', 'Constructor', 'a.b-c_d']) assert.equal(isNodeId(id), true, id);
     });
 
     it('decodeMessage wants exactly one message', function () {
-      assert.equal(codeOf(() => decodeMessage(frame(hb(), hb()))), TransportErrorCode.schema);
-      assert.equal(codeOf(() => decodeMessage(encodeHandshake({ kind: 'hello', clusterId: 'c', from: 'a', to: 'b', channel: 'data', term: 0 }))), 
+      assert.equal(
+        codeOf(() => decodeMessage(frame(hb(), hb()))),
+        TransportErrorCode.schema,
+      );
+      assert.equal(
+        codeOf(() => decodeMessage(encodeHandshake({ kind: 'hello', clusterId: 'c', from: 'a', to: 'b', channel: 'data', term: 0 }))),
         TransportErrorCode.frameKind,
       );
     });
@@ -348,18 +452,33 @@ describe('transport codec', function () {
     const bad: Array<[string, RaftMessage]> = [
       ['a negative term', { ...base, term: -1, type: 'timeoutNow' }],
       ['a term above TERM_MAX', { ...base, term: TERM_MAX + 1, type: 'timeoutNow' }],
-      ['an entry term above TERM_MAX', { ...base, type: 'append', prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 2 ** 53 - 2, kind: 1, data: new Uint8Array() }] }],
+      [
+        'an entry term above TERM_MAX',
+        { ...base, type: 'append', prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 2 ** 53 - 2, kind: 1, data: new Uint8Array() }] },
+      ],
       ['a sender named __proto__', { ...base, from: '__proto__', type: 'timeoutNow' }],
       ['a fractional index', { ...base, type: 'appendResp', success: true, index: 1.5, hintIndex: 0, hintTerm: 0 }],
-      ['entries that are not contiguous from prevIndex + 1', { ...base, type: 'append', prevIndex: 4, prevTerm: 1, commit: 0, entries: [{ index: 6, term: 1, kind: 1, data: new Uint8Array() }] }],
-      ['an unknown entry kind', { ...base, type: 'append', prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 1, kind: 7 as never, data: new Uint8Array() }] }],
-      ['entry data that is not bytes', { ...base, type: 'append', prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 1, kind: 1, data: 'x' as never }] }],
+      [
+        'entries that are not contiguous from prevIndex + 1',
+        { ...base, type: 'append', prevIndex: 4, prevTerm: 1, commit: 0, entries: [{ index: 6, term: 1, kind: 1, data: new Uint8Array() }] },
+      ],
+      [
+        'an unknown entry kind',
+        { ...base, type: 'append', prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 1, kind: 7 as never, data: new Uint8Array() }] },
+      ],
+      [
+        'entry data that is not bytes',
+        { ...base, type: 'append', prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 1, kind: 1, data: 'x' as never }] },
+      ],
       ['an invalid sender ID', { ...base, from: 'not ok', type: 'timeoutNow' }],
       ['an unknown type', { ...base, type: 'gossip' } as never],
     ];
     for (const [name, m] of bad) {
       it(name, function () {
-        assert.equal(codeOf(() => encodeMessage(m)), TransportErrorCode.encode);
+        assert.equal(
+          codeOf(() => encodeMessage(m)),
+          TransportErrorCode.encode,
+        );
       });
     }
   });
@@ -393,7 +512,18 @@ describe('transport codec', function () {
     });
     it('travels as a 16-byte string inside entry data and snapshot bytes', function () {
       const id = uint128FromParts(7, 9);
-      const m = decodeMessage(encodeMessage({ type: 'append', from: 'a', to: 'b', term: 7, prevIndex: 8, prevTerm: 7, commit: 0, entries: [{ index: 9, term: 7, kind: 1, data: id }] }));
+      const m = decodeMessage(
+        encodeMessage({
+          type: 'append',
+          from: 'a',
+          to: 'b',
+          term: 7,
+          prevIndex: 8,
+          prevTerm: 7,
+          commit: 0,
+          entries: [{ index: 9, term: 7, kind: 1, data: id }],
+        }),
+      );
       assert.equal(m.type === 'append' && compareUint128(m.entries[0]!.data, id), 0);
     });
   });

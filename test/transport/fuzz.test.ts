@@ -38,8 +38,7 @@ const MARKER_BASE = 2 ** 52;
 const MARKER_TIMEOUT_MS = 5000; // a marker normally arrives in well under 1 ms; 5 s only detects a hang
 
 type Verdict =
-  | { kind: 'deliver'; messages: RaftMessage[]; channel: Channel | undefined }
-  | { kind: 'reject'; code: TransportErrorCode; closeCode: number | undefined };
+  { kind: 'deliver'; messages: RaftMessage[]; channel: Channel | undefined } | { kind: 'reject'; code: TransportErrorCode; closeCode: number | undefined };
 
 /** What the receiving transport must do with `bytes` arriving on an authenticated `channel` connection. */
 function oracle(bytes: Uint8Array): Verdict {
@@ -77,13 +76,11 @@ const framePrefix = (items = 5): Buffer => Buffer.concat([Buffer.from([0x80 | it
 const fromP1 = fc.constant(MALLORY as NodeId);
 const toN0 = fc.constant(SELF as NodeId);
 /** A valid frame of 1..3 messages of one channel. */
-const validFrameArb = fc
-  .tuple(fc.boolean(), fc.array(messageArb(fromP1, toN0), { minLength: 1, maxLength: 3 }))
-  .map(([data, ms]) => {
-    const same = ms.filter((m) => (channelOf(m.type) === 'data') === data);
-    const chosen = same.length > 0 ? same : [ms[0]!];
-    return encodeMessages(chosen);
-  });
+const validFrameArb = fc.tuple(fc.boolean(), fc.array(messageArb(fromP1, toN0), { minLength: 1, maxLength: 3 })).map(([data, ms]) => {
+  const same = ms.filter((m) => (channelOf(m.type) === 'data') === data);
+  const chosen = same.length > 0 ? same : [ms[0]!];
+  return encodeMessages(chosen);
+});
 
 const randomBytesArb = fc.oneof(
   fc.uint8Array({ maxLength: 300 }),
@@ -132,13 +129,11 @@ const hugeLengthArb = fc
     return Buffer.concat([framePrefix(5), hex('86 03 01 00 00 00'), head, tail]);
   });
 
-const deepNestingArb = fc
-  .tuple(fc.integer({ min: 4, max: 20_000 }), fc.constantFrom(0x81, 0x82, 0x9f, 0xa1), fc.boolean())
-  .map(([depth, opener, inFrame]) => {
-    const body = Buffer.alloc(depth + 1, opener);
-    body[depth] = 0x00;
-    return inFrame ? Buffer.concat([framePrefix(5), body]) : body;
-  });
+const deepNestingArb = fc.tuple(fc.integer({ min: 4, max: 20_000 }), fc.constantFrom(0x81, 0x82, 0x9f, 0xa1), fc.boolean()).map(([depth, opener, inFrame]) => {
+  const body = Buffer.alloc(depth + 1, opener);
+  body[depth] = 0x00;
+  return inFrame ? Buffer.concat([framePrefix(5), body]) : body;
+});
 
 const dangerousKeys = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '__defineGetter__'];
 const textItem = (s: string): Buffer => Buffer.concat([Buffer.from([0x60 | s.length]), Buffer.from(s)]);
@@ -159,12 +154,10 @@ const protoArb = fc
 const highTermArb = fc.oneof(fc.integer({ min: TERM_MAX + 1, max: Number.MAX_SAFE_INTEGER }), fc.constant(2 ** 53 - 2), fc.constant(TERM_MAX + 1));
 const b = (n: number): Buffer => Buffer.alloc(n);
 /** A message with one term field above TERM_MAX (the message's own term, or a log position's, an entry's, a snapshot's). */
-const highTermFrameArb = fc
-  .tuple(highTermArb, fc.nat({ max: 8 }), fc.nat({ max: 1000 }))
-  .map(([t, which, n]) => {
-    const msg: unknown = (
-      [
-        [5, t, n, n], // heartbeat term
+const highTermFrameArb = fc.tuple(highTermArb, fc.nat({ max: 8 }), fc.nat({ max: 1000 })).map(([t, which, n]) => {
+  const msg: unknown = (
+    [
+      [5, t, n, n], // heartbeat term
       [7, t], // timeoutNow term
       [1, t, n, n, false, true], // vote term
       [1, n, n, t, true, false], // vote lastTerm
@@ -172,11 +165,11 @@ const highTermFrameArb = fc
       [3, 1, n, t, n, []], // append prevTerm
       [3, 1, n, 1, n, [1, 1, b(3), t, 1, b(0)]], // an entry's term
       [4, 1, false, n, n, t], // appendResp hintTerm
-        [8, 1, n, t, ['a'], [], 0, 1, b(1), true], // snapshot meta.term
-      ] as unknown[]
-    )[which];
-    return raw.encode([1, 2, MALLORY, SELF, msg]);
-  });
+      [8, 1, n, t, ['a'], [], 0, 1, b(1), true], // snapshot meta.term
+    ] as unknown[]
+  )[which];
+  return raw.encode([1, 2, MALLORY, SELF, msg]);
+});
 
 /** Handshake frames (challenge, hello, welcome) after the handshake, with valid and invalid auth fields. */
 const handshakeFrameArb = fc
@@ -226,7 +219,11 @@ describe('transport: bad input over a real socket (property-based, 12,500 cases)
         return;
       }
       const markerSeq =
-        m.type === 'heartbeatResp' && m.readCtx >= MARKER_BASE ? m.readCtx - MARKER_BASE : m.type === 'append' && m.prevIndex >= MARKER_BASE ? m.prevIndex - MARKER_BASE : -1;
+        m.type === 'heartbeatResp' && m.readCtx >= MARKER_BASE
+          ? m.readCtx - MARKER_BASE
+          : m.type === 'append' && m.prevIndex >= MARKER_BASE
+            ? m.prevIndex - MARKER_BASE
+            : -1;
       if (markerSeq >= 0 && markerWaiter && markerWaiter.seq === markerSeq) {
         const w = markerWaiter;
         markerWaiter = undefined;
@@ -386,7 +383,8 @@ describe('transport: bad input over a real socket (property-based, 12,500 cases)
     if (c.secret === 'none' || c.proof === 'none') proof = Buffer.alloc(0);
     else if (c.proof === 'zeros') proof = Buffer.alloc(32);
     else if (c.proof === 'short') proof = helloProof(key, { ...fields, acceptorNonce }).subarray(0, 31);
-    else if (c.proof === 'replayed') proof = helloProof(key, { ...fields, acceptorNonce: newNonce() }); // for another challenge
+    else if (c.proof === 'replayed')
+      proof = helloProof(key, { ...fields, acceptorNonce: newNonce() }); // for another challenge
     else proof = helloProof(key, { ...fields, acceptorNonce });
     return raw.encode([1, 0, CLUSTER, c.from, SELF, 1, c.term, dialerNonce, Buffer.from(proof), ...(c.address ? [Buffer.from(address, 'latin1')] : [])]);
   }
@@ -410,7 +408,14 @@ describe('transport: bad input over a real socket (property-based, 12,500 cases)
         helloCases++;
         let bytes: Buffer | undefined;
         const before = server.stats();
-        const peer = await RawPeer.connect({ url, clusterId: CLUSTER, from: KNOWN, to: SELF, channel: 'data', hello: (nonce) => (bytes = helloBytes(c, nonce)) });
+        const peer = await RawPeer.connect({
+          url,
+          clusterId: CLUSTER,
+          from: KNOWN,
+          to: SELF,
+          channel: 'data',
+          hello: (nonce) => (bytes = helloBytes(c, nonce)),
+        });
         const verdict = helloVerdict(c, bytes!);
         if (verdict.close === null) {
           await waitFor(() => peer.welcomed || peer.closeCode !== undefined, 'the welcome');
@@ -440,7 +445,9 @@ describe('transport: bad input over a real socket (property-based, 12,500 cases)
     const s = server.stats();
     assert.ok(cases >= 10_000, `ran ${cases} cases`);
     // Each rejection code seen, for the log (a reviewer can see which paths were exercised).
-    console.log(`      ${cases} cases (${wellFormed} well-formed after mutation, delivered), ${reconnects} reconnects, rejected by code: ${JSON.stringify(s.rejected)}`);
+    console.log(
+      `      ${cases} cases (${wellFormed} well-formed after mutation, delivered), ${reconnects} reconnects, rejected by code: ${JSON.stringify(s.rejected)}`,
+    );
     assert.ok((s.rejected[TransportErrorCode.forbiddenItem] ?? 0) > 0);
     assert.ok((s.rejected[TransportErrorCode.depth] ?? 0) > 0);
     assert.ok((s.rejected[TransportErrorCode.length] ?? 0) > 0);

@@ -30,7 +30,14 @@ const bytesArb = fc.uint8Array({ maxLength: 64 });
 
 export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>): fc.Arbitrary<RaftMessage> {
   const base = { from, to, term: termArb };
-  const vote = fc.record({ ...base, type: fc.constant('vote' as const), lastIndex: indexArb, lastTerm: termArb, preVote: fc.boolean(), transfer: fc.boolean() });
+  const vote = fc.record({
+    ...base,
+    type: fc.constant('vote' as const),
+    lastIndex: indexArb,
+    lastTerm: termArb,
+    preVote: fc.boolean(),
+    transfer: fc.boolean(),
+  });
   const voteResp = fc.record({ ...base, type: fc.constant('voteResp' as const), granted: fc.boolean(), preVote: fc.boolean() });
   const append = fc
     .record({
@@ -52,7 +59,14 @@ export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>)
       ...m,
       entries: raw.map((e, i): Entry => ({ index: m.prevIndex + 1 + i, term: e.term, kind: e.kind, data: e.data })),
     }));
-  const appendResp = fc.record({ ...base, type: fc.constant('appendResp' as const), success: fc.boolean(), index: indexArb, hintIndex: indexArb, hintTerm: termArb });
+  const appendResp = fc.record({
+    ...base,
+    type: fc.constant('appendResp' as const),
+    success: fc.boolean(),
+    index: indexArb,
+    hintIndex: indexArb,
+    hintTerm: termArb,
+  });
   const heartbeat = fc.record({ ...base, type: fc.constant('heartbeat' as const), commit: indexArb, readCtx: indexArb });
   const heartbeatResp = fc.record({ ...base, type: fc.constant('heartbeatResp' as const), readCtx: indexArb });
   const timeoutNow = fc.record({ ...base, type: fc.constant('timeoutNow' as const) });
@@ -69,7 +83,14 @@ export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>)
     data: bytesArb,
     done: fc.boolean(),
   });
-  const snapshotResp = fc.record({ ...base, type: fc.constant('snapshotResp' as const), index: indexArb, offset: indexArb, done: fc.boolean(), reject: fc.boolean() });
+  const snapshotResp = fc.record({
+    ...base,
+    type: fc.constant('snapshotResp' as const),
+    index: indexArb,
+    offset: indexArb,
+    done: fc.boolean(),
+    reject: fc.boolean(),
+  });
   const fileName = fc.stringMatching(/^[a-z0-9_-]{1,12}(\/[a-z0-9_-]{1,12}){0,3}(\.dat)?$/);
   const rangeRequest = fc.record({
     ...base,
@@ -164,7 +185,16 @@ export function helloFor(o: Omit<RawPeerOptions, 'url' | 'hello' | 'noWait' | 'm
   const proof =
     o.secret === undefined
       ? undefined
-      : helloProof(o.secret, { clusterId: o.clusterId, dialer: o.from, acceptor: o.to, channel: o.channel, acceptorNonce, dialerNonce: nonce, term, address: o.address ?? '' });
+      : helloProof(o.secret, {
+          clusterId: o.clusterId,
+          dialer: o.from,
+          acceptor: o.to,
+          channel: o.channel,
+          acceptorNonce,
+          dialerNonce: nonce,
+          term,
+          address: o.address ?? '',
+        });
   return encodeHandshake({
     kind: 'hello',
     clusterId: o.clusterId,

@@ -30,7 +30,23 @@ class Pki {
   }
 
   ca(name: string): void {
-    this.run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.crt`);
+    this.run(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+    );
   }
 
   /** A node certificate with CN = `cn` and a DNS SAN = `cn`, signed by `ca`. */
@@ -39,8 +55,37 @@ class Pki {
       join(this.dir, `${file}.ext`),
       `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:${cn}\n`,
     );
-    this.run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${file}.key`, '-out', `${file}.csr`);
-    this.run('x509', '-req', '-in', `${file}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '1', '-out', `${file}.crt`, '-extfile', `${file}.ext`);
+    this.run(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      `/CN=${cn}`,
+      '-keyout',
+      `${file}.key`,
+      '-out',
+      `${file}.csr`,
+    );
+    this.run(
+      'x509',
+      '-req',
+      '-in',
+      `${file}.csr`,
+      '-CA',
+      `${ca}.crt`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-out',
+      `${file}.crt`,
+      '-extfile',
+      `${file}.ext`,
+    );
   }
 
   read(file: string): string {
@@ -102,7 +147,16 @@ describe('transport: mutual TLS', function () {
 
   it('two nodes with proper certificates exchange messages both ways over wss (TLS 1.3)', async function () {
     n1.send('n2', hb('n1', 'n2', 1));
-    n1.send('n2', { type: 'append', from: 'n1', to: 'n2', term: 1, prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 1, kind: 1, data: new Uint8Array([1, 2, 3]) }] });
+    n1.send('n2', {
+      type: 'append',
+      from: 'n1',
+      to: 'n2',
+      term: 1,
+      prevIndex: 0,
+      prevTerm: 0,
+      commit: 0,
+      entries: [{ index: 1, term: 1, kind: 1, data: new Uint8Array([1, 2, 3]) }],
+    });
     await waitFor(() => atN2.length === 2, 'n1 -> n2');
     await n2StillDelivers();
     assert.deepEqual(atN2.map((m) => m.type).sort(), ['append', 'heartbeat']);
@@ -112,7 +166,10 @@ describe('transport: mutual TLS', function () {
 
   it('a peer with no certificate is refused at the TLS handshake', async function () {
     const before = rejected(TransportErrorCode.tls);
-    const ws = new WebSocket(`wss://127.0.0.1:${port1}/`, { ca: pki.read('ca.crt'), checkServerIdentity: () => undefined } as unknown as WebSocket.ClientOptions);
+    const ws = new WebSocket(`wss://127.0.0.1:${port1}/`, {
+      ca: pki.read('ca.crt'),
+      checkServerIdentity: () => undefined,
+    } as unknown as WebSocket.ClientOptions);
     let opened = false;
     ws.on('open', () => {
       opened = true;
@@ -130,7 +187,12 @@ describe('transport: mutual TLS', function () {
   it('a peer with a certificate from another CA is refused', async function () {
     const before = rejected(TransportErrorCode.tls);
     // Trusts the real CA (so it would accept n1), but presents a rogue-CA certificate for "n2".
-    const rogue = new WsTransport({ nodeId: 'n2', clusterId: 'c1', peers: { n1: { host: '127.0.0.1', port: port1 } }, tls: { ...pki.tls('rogue-n2'), ca: pki.read('ca.crt') } });
+    const rogue = new WsTransport({
+      nodeId: 'n2',
+      clusterId: 'c1',
+      peers: { n1: { host: '127.0.0.1', port: port1 } },
+      tls: { ...pki.tls('rogue-n2'), ca: pki.read('ca.crt') },
+    });
     await rogue.listen();
     try {
       rogue.send('n1', hb('n2', 'n1', 666));
@@ -178,7 +240,15 @@ describe('transport: mutual TLS', function () {
     const before = rejected(TransportErrorCode.tls);
     await new Promise<void>((resolve) => {
       const { cert, key } = pki.tls('n2');
-      const sock = tlsConnect({ host: '127.0.0.1', port: port1, cert, key, ca: pki.read('ca.crt'), maxVersion: 'TLSv1.2', checkServerIdentity: () => undefined });
+      const sock = tlsConnect({
+        host: '127.0.0.1',
+        port: port1,
+        cert,
+        key,
+        ca: pki.read('ca.crt'),
+        maxVersion: 'TLSv1.2',
+        checkServerIdentity: () => undefined,
+      });
       sock.on('error', () => resolve());
       sock.on('secureConnect', () => sock.destroy());
       sock.on('close', () => resolve());

@@ -100,13 +100,29 @@ describe('transport: WebSocket transport between good peers', function () {
       let got = 0;
       b.onMessage = () => got++;
       const chunk = (i: number, bytes: number): RaftMessage => ({
-        type: 'snapshot', from: 'a', to: 'b', term: 1, meta: { index: 1, term: 1, membership: { voters: ['a', 'b'], learners: [] } },
-        offset: i, totalBytes: 1, data: new Uint8Array(bytes), done: false,
+        type: 'snapshot',
+        from: 'a',
+        to: 'b',
+        term: 1,
+        meta: { index: 1, term: 1, membership: { voters: ['a', 'b'], learners: [] } },
+        offset: i,
+        totalBytes: 1,
+        data: new Uint8Array(bytes),
+        done: false,
       });
       for (let i = 0; i < 20; i++) a.send('b', chunk(i, 512 * 1024));
       a.send('b', chunk(99, MiB)); // larger than a frame with its header
       a.send('nobody', hb('a', 'nobody'));
-      a.send('b', { type: 'append', from: 'a', to: 'b', term: 1, prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 5, term: 1, kind: 1, data: new Uint8Array() }] });
+      a.send('b', {
+        type: 'append',
+        from: 'a',
+        to: 'b',
+        term: 1,
+        prevIndex: 0,
+        prevTerm: 0,
+        commit: 0,
+        entries: [{ index: 5, term: 1, kind: 1, data: new Uint8Array() }],
+      });
       const s = a.stats();
       assert.ok((s.drops[TransportDropCode.backpressure] ?? 0) >= 15, JSON.stringify(s.drops));
       assert.equal(s.drops[TransportDropCode.tooLarge], 1);

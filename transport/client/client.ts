@@ -182,7 +182,10 @@ export interface MembersList {
   readonly voters: string[];
   readonly learners: string[];
   /** Each member's address (host:raftPort:clientPort:adminPort) and its replication progress on the leader (lag = lastIndex - match). */
-  readonly members: Record<string, { voter: boolean; address: string | null; self?: true; match?: number; next?: number; lag?: number; state?: string; recentActive?: boolean }>;
+  readonly members: Record<
+    string,
+    { voter: boolean; address: string | null; self?: true; match?: number; next?: number; lag?: number; state?: string; recentActive?: boolean }
+  >;
 }
 
 export interface MemberChangeOutcome {
@@ -224,7 +227,10 @@ export interface SessionraftClient {
   /** A linearizable read (ReadIndex on the leader): null when no active session has this ID. */
   get(id: SessionId | Uint8Array): Promise<SessionState | null>;
   /** Active sessions (linearizable), optionally of one topic. */
-  list(opts?: { topic?: string; limit?: number }): Promise<{ sessions: { id: SessionId; topic: string; bytes: number; records: number }[]; truncated: boolean }>;
+  list(opts?: {
+    topic?: string;
+    limit?: number;
+  }): Promise<{ sessions: { id: SessionId; topic: string; bytes: number; records: number }[]; truncated: boolean }>;
   /** One node's applied state of a session, without a read barrier (may be stale): for debugging and checks. */
   peek(id: SessionId | Uint8Array, opts: { endpoint: string }): Promise<SessionState | null>;
   subscribe(topic: string, handler: (d: Delivery) => void, opts?: SubscribeOptions): Promise<ClientSubscription>;
@@ -241,7 +247,11 @@ export interface SessionraftClient {
    * Adds a node as a learner (it receives the log, does not vote) at `address`
    * (`host:raftPort:clientPort:adminPort`); with `promoteWhenCaughtUp`, promotes it once caught up.
    */
-  addLearner(id: string, address: string | MemberAddress, opts?: { promoteWhenCaughtUp?: boolean | CatchUpOptions }): Promise<MemberChangeOutcome & { promoted?: MemberChangeOutcome }>;
+  addLearner(
+    id: string,
+    address: string | MemberAddress,
+    opts?: { promoteWhenCaughtUp?: boolean | CatchUpOptions },
+  ): Promise<MemberChangeOutcome & { promoted?: MemberChangeOutcome }>;
   /** Makes a learner a voter (the leader refuses MEMBERSHIP_LEARNER_BEHIND while it lags). */
   promote(id: string): Promise<MemberChangeOutcome>;
   /** Waits until a learner caught up (polling the leader's progress), then promotes it. */
@@ -279,7 +289,10 @@ function toId(id: SessionId | Uint8Array): Uint8Array {
 }
 
 export function normalizeEndpoint(e: string): string {
-  const s = e.trim().replace(/^wss?:\/\//, '').replace(/\/+$/, '');
+  const s = e
+    .trim()
+    .replace(/^wss?:\/\//, '')
+    .replace(/\/+$/, '');
   if (!/^[^\s/]+:\d{1,5}$/.test(s)) throw new ClientError(ClientErrorCode.badArgument, `an endpoint is host:port, got ${JSON.stringify(e)}`);
   return s;
 }
@@ -372,7 +385,8 @@ class Client implements SessionraftClient {
   private readonly consumers = new Set<ConsumerState>();
 
   constructor(opts: ClientOptions) {
-    if (!Array.isArray(opts.endpoints) || opts.endpoints.length === 0) throw new ClientError(ClientErrorCode.badArgument, 'endpoints must list at least one host:port');
+    if (!Array.isArray(opts.endpoints) || opts.endpoints.length === 0)
+      throw new ClientError(ClientErrorCode.badArgument, 'endpoints must list at least one host:port');
     this.endpoints = [...new Set(opts.endpoints.map(normalizeEndpoint))];
     const num = (v: number | undefined, d: number, name: string): number => {
       const x = v ?? d;
@@ -463,7 +477,10 @@ class Client implements SessionraftClient {
           // applied, but an earlier one of unknown outcome may have been (before the client was
           // forgotten), or may still be (a copy still on its way to a leader, for the window).
           if (state.uncertain && (reply.code === 'SESSIONS_ERR_CLIENT_UNKNOWN' || reply.code === 'SESSIONS_ERR_CLIENT_WINDOW')) {
-            throw new ClientError(ClientErrorCode.unknownOutcome, `attempt ${attempts} was refused with ${reply.code}, and an earlier attempt may have been applied`);
+            throw new ClientError(
+              ClientErrorCode.unknownOutcome,
+              `attempt ${attempts} was refused with ${reply.code}, and an earlier attempt may have been applied`,
+            );
           }
           throw new ClientError(reply.code, `the cluster applied the command and rejected it (entry ${reply.index})`);
         }
@@ -505,7 +522,11 @@ class Client implements SessionraftClient {
       const p = this.run(() => ({ op: 'register' }) as RequestBody, parseCommandReply, { leader: true }).then((reply) => {
         if (!reply.ok || reply.value === null) throw new ClientError(reply.code, 'ClientRegister was rejected');
         // The credential: the client ID (16 bytes) and the secret the leader drew (16 bytes).
-        if (reply.value.length !== 32) throw new ClientError(ClientErrorCode.version, `register answered ${reply.value.length} bytes, not a client ID and secret (32): a node of another version`);
+        if (reply.value.length !== 32)
+          throw new ClientError(
+            ClientErrorCode.version,
+            `register answered ${reply.value.length} bytes, not a client ID and secret (32): a node of another version`,
+          );
         const reg: Registration = { id: reply.value.slice(0, 16), secret: reply.value.slice(16, 32), nextSeq: 1, outstanding: new Set(), low: 1 };
         this.reg = reg;
         this.logger?.debug({ client: idToHex(reg.id), index: reply.index }, 'client registered');
@@ -533,7 +554,9 @@ class Client implements SessionraftClient {
     return r.found ? { id: idToHex(session), topic: r.topic, records: r.records, appliedIndex: r.appliedIndex } : null;
   }
 
-  async list(opts: { topic?: string; limit?: number } = {}): Promise<{ sessions: { id: SessionId; topic: string; bytes: number; records: number }[]; truncated: boolean }> {
+  async list(
+    opts: { topic?: string; limit?: number } = {},
+  ): Promise<{ sessions: { id: SessionId; topic: string; bytes: number; records: number }[]; truncated: boolean }> {
     const topic = opts.topic ?? '';
     const limit = opts.limit ?? 0;
     const r = await this.run(() => ({ op: 'list', topic, limit }), parseListReply, { leader: true });
@@ -560,7 +583,8 @@ class Client implements SessionraftClient {
     opts: { promoteWhenCaughtUp?: boolean | CatchUpOptions } = {},
   ): Promise<MemberChangeOutcome & { promoted?: MemberChangeOutcome }> {
     const text = typeof address === 'string' ? address : formatMemberAddress(address);
-    if (parseMemberAddress(text) === null) throw new ClientError(ClientErrorCode.badArgument, `an address is host:raftPort:clientPort:adminPort, got ${JSON.stringify(text)}`);
+    if (parseMemberAddress(text) === null)
+      throw new ClientError(ClientErrorCode.badArgument, `an address is host:raftPort:clientPort:adminPort, got ${JSON.stringify(text)}`);
     const added = await this.memberChange('add', id, text);
     const w = opts.promoteWhenCaughtUp;
     if (w === undefined || w === false) return added;
@@ -579,7 +603,11 @@ class Client implements SessionraftClient {
   }
 
   async replaceMember(oldId: string, newId: string, address: string | MemberAddress, opts: CatchUpOptions = {}): Promise<MemberReplaceOutcome> {
-    if (oldId === newId) throw new ClientError(ClientErrorCode.badArgument, `a node is replaced by a node with another ID (a node that lost its disk rejoins under a new identity), got ${JSON.stringify(oldId)} twice`);
+    if (oldId === newId)
+      throw new ClientError(
+        ClientErrorCode.badArgument,
+        `a node is replaced by a node with another ID (a node that lost its disk rejoins under a new identity), got ${JSON.stringify(oldId)} twice`,
+      );
     const m = await this.members();
     const old = m.members[oldId];
     const done: MemberChangeOutcome = { index: 0, term: 0, alreadyApplied: true, attempts: 0 };
@@ -634,7 +662,8 @@ class Client implements SessionraftClient {
 
   /** One membership change, retried until a definitive answer; a retry that finds it made is a success. */
   private async memberChange(action: 'add' | 'promote' | 'remove', node: string, address: string): Promise<MemberChangeOutcome> {
-    if (typeof node !== 'string' || !NODE_ID.test(node)) throw new ClientError(ClientErrorCode.badArgument, `a node ID matches [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(node)}`);
+    if (typeof node !== 'string' || !NODE_ID.test(node))
+      throw new ClientError(ClientErrorCode.badArgument, `a node ID matches [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(node)}`);
     let attempts = 0;
     let uncertain = false;
     const onAttemptError = (err: ClientError): void => {
@@ -686,7 +715,14 @@ class Client implements SessionraftClient {
   /** Create a consumer group on `topic` (leader); a group gets every session restored after it. */
   async createGroup(topic: string, name: string, opts: GroupOptions = {}): Promise<CommandOutcome> {
     const reply = await this.run(
-      () => ({ op: 'groupCreate', topic, name, ackWaitMs: opts.ackWaitMs ?? 0, maxDeliveries: opts.maxDeliveries ?? 0, maxAckPending: opts.maxAckPending ?? 0 }),
+      () => ({
+        op: 'groupCreate',
+        topic,
+        name,
+        ackWaitMs: opts.ackWaitMs ?? 0,
+        maxDeliveries: opts.maxDeliveries ?? 0,
+        maxAckPending: opts.maxAckPending ?? 0,
+      }),
       parseCommandReply,
       { leader: true },
     );
@@ -750,13 +786,22 @@ class Client implements SessionraftClient {
 
   private consumeOne(st: ConsumerState, conn: Connection, subId: number, d: GroupDeliveryFrame): void {
     if (st.closed) return;
-    const m: GroupMessage = { topic: d.topic, group: st.group, session: idToHex(d.session), records: d.records, restoreId: idToHex(d.restoreId), delivery: d.delivery };
+    const m: GroupMessage = {
+      topic: d.topic,
+      group: st.group,
+      session: idToHex(d.session),
+      records: d.records,
+      restoreId: idToHex(d.restoreId),
+      delivery: d.delivery,
+    };
     const answer = (ok: boolean): void => {
       if (st.closed || conn.closed || st.conn !== conn) return; // redelivered after the deadline, to whoever holds it
       const req: RequestBody = ok
         ? { op: 'ack', subId, restoreId: d.restoreId, delivery: d.delivery }
         : { op: 'nack', subId, restoreId: d.restoreId, delivery: d.delivery, delayMs: st.opts.nackDelayMs ?? 0 };
-      conn.request(req, this.requestTimeoutMs).catch((err: unknown) => this.logger?.warn({ err, topic: d.topic }, 'ack or nack failed; the session comes back after ackWaitMs'));
+      conn
+        .request(req, this.requestTimeoutMs)
+        .catch((err: unknown) => this.logger?.warn({ err, topic: d.topic }, 'ack or nack failed; the session comes back after ackWaitMs'));
     };
     Promise.resolve()
       .then(() => st.handler(m))
@@ -848,7 +893,13 @@ class Client implements SessionraftClient {
   private connection(endpoint: string): Connection {
     let c = this.conns.get(endpoint);
     if (c !== undefined && !c.closed) return c;
-    c = new Connection(endpoint, { connectTimeoutMs: this.connectTimeoutMs, replyBytesMax: this.replyBytesMax, clusterId: this.clusterId, maskFrames: this.maskFrames, tls: this.tls });
+    c = new Connection(endpoint, {
+      connectTimeoutMs: this.connectTimeoutMs,
+      replyBytesMax: this.replyBytesMax,
+      clusterId: this.clusterId,
+      maskFrames: this.maskFrames,
+      tls: this.tls,
+    });
     const conn = c;
     conn.onSubscriptionEnded = (subId, err) => this.onSubscriptionEnded(conn, subId, err);
     conn.onClose = () => this.onConnectionClosed(conn);
@@ -1001,7 +1052,9 @@ class Client implements SessionraftClient {
  * BUSY, UNAVAILABLE, a limit, a bad request).
  */
 function mayHaveBeenProposed(code: string): boolean {
-  return code === ClientErrorCode.timeout || code === ClientErrorCode.connectionLost || code === ClientErrorCode.unknownOutcome || code === ClientErrorCode.internal;
+  return (
+    code === ClientErrorCode.timeout || code === ClientErrorCode.connectionLost || code === ClientErrorCode.unknownOutcome || code === ClientErrorCode.internal
+  );
 }
 
 /**

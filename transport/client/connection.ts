@@ -140,7 +140,13 @@ export class Connection {
       };
       // The WebSocket handshake has its own timeout; this one covers waiting for the welcome.
       const timer = setTimeout(
-        () => settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} accepted a connection but sent no sessionraft welcome within ${opts.connectTimeoutMs} ms`)),
+        () =>
+          settle(
+            new ClientError(
+              ClientErrorCode.wrongEndpoint,
+              `${endpoint} accepted a connection but sent no sessionraft welcome within ${opts.connectTimeoutMs} ms`,
+            ),
+          ),
         opts.connectTimeoutMs * 2,
       );
       this.ws.on('unexpected-response', (_req, res) => {
@@ -148,14 +154,27 @@ export class Connection {
         res.resume();
         if (status === 426 && res.headers['x-sessionraft-tls'] === 'required') {
           settle(new ClientError(ClientErrorCode.tls, `${endpoint} requires TLS: connect with wss:// (the tls option) and its CA`));
-        } else if (status === 503) settle(new ClientError(ClientErrorCode.tooManyConnections, `${endpoint} refused the connection (HTTP 503: too many connections or shutting down)`));
-        else settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} answered HTTP ${status} instead of a WebSocket upgrade (an admin port or another service?)`));
+        } else if (status === 503)
+          settle(new ClientError(ClientErrorCode.tooManyConnections, `${endpoint} refused the connection (HTTP 503: too many connections or shutting down)`));
+        else
+          settle(
+            new ClientError(
+              ClientErrorCode.wrongEndpoint,
+              `${endpoint} answered HTTP ${status} instead of a WebSocket upgrade (an admin port or another service?)`,
+            ),
+          );
         this.ws.terminate();
       });
       this.ws.on('error', (err: Error & { code?: string }) => {
         if (!this.welcomed) {
           if (err.code !== undefined && tlsErrorCode.test(err.code)) settle(new ClientError(ClientErrorCode.tls, `${endpoint}: ${err.code}: ${err.message}`));
-          else if (tls !== null && err.code === 'ECONNRESET') settle(new ClientError(ClientErrorCode.tls, `${endpoint} reset the connection during the TLS handshake (a plain ws port, or it refused our certificate?)`));
+          else if (tls !== null && err.code === 'ECONNRESET')
+            settle(
+              new ClientError(
+                ClientErrorCode.tls,
+                `${endpoint} reset the connection during the TLS handshake (a plain ws port, or it refused our certificate?)`,
+              ),
+            );
           else if (err.code !== undefined && unreachableCodes.has(err.code)) settle(new ClientError(ClientErrorCode.unreachable, `${endpoint}: ${err.code}`));
           else if (/timed out/i.test(err.message)) settle(new ClientError(ClientErrorCode.unreachable, `${endpoint}: connection timed out`));
           else settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint}: ${err.message}`));
@@ -182,14 +201,21 @@ export class Connection {
         } catch (err) {
           if (!this.welcomed) {
             const detail = err instanceof ClientError ? err.detail : String(err);
-            settle(new ClientError(err instanceof ClientError && err.code === ClientErrorCode.version ? ClientErrorCode.version : ClientErrorCode.wrongEndpoint, `${endpoint}: ${detail}`));
+            settle(
+              new ClientError(
+                err instanceof ClientError && err.code === ClientErrorCode.version ? ClientErrorCode.version : ClientErrorCode.wrongEndpoint,
+                `${endpoint}: ${detail}`,
+              ),
+            );
           }
           return; // a bad frame from a node: ignore it (the request times out and is retried)
         }
         if (!this.welcomed) {
           if (frame.kind !== 'welcome') return settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} did not start with a welcome`));
           if (opts.clusterId !== null && frame.clusterId !== opts.clusterId) {
-            return settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} is node ${frame.nodeId} of cluster ${frame.clusterId}, not of ${opts.clusterId}`));
+            return settle(
+              new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} is node ${frame.nodeId} of cluster ${frame.clusterId}, not of ${opts.clusterId}`),
+            );
           }
           this.welcomed = true;
           this.nodeId = frame.nodeId;

@@ -80,7 +80,8 @@ const clientErrorHints: Readonly<Record<string, string>> = {
   CLIENT_ERR_UNAVAILABLE: 'this node is shutting down or stopped: use another endpoint',
   CLIENT_ERR_REPLAY_UNKNOWN: 'use a replay class index or one of the delays the cluster is configured with (see `sessionraft client status`)',
   CLIENT_ERR_SUBSCRIBER_OVERFLOW: 'the subscriber fell too far behind: consume deliveries faster, then subscribe again',
-  CLIENT_ERR_SUBSCRIBER_STALLED: 'the connection stopped reading its deliveries (subscriberBehindMsMax without progress): read the connection, then subscribe again',
+  CLIENT_ERR_SUBSCRIBER_STALLED:
+    'the connection stopped reading its deliveries (subscriberBehindMsMax without progress): read the connection, then subscribe again',
   CLIENT_ERR_INTERNAL: 'a bug in the node: see its log',
   CLIENT_ERR_AUTH: 'the envelope does not carry the secret register gave for this client ID: nothing was applied; use the credential of your own registration',
   CLIENT_ERR_TIMEOUT:
@@ -176,4 +177,3 @@ export function isRetryable(code: string | ClientError): boolean {
 export function isUnknownOutcome(code: string | ClientError): boolean {
   return unknownOutcome.has(typeof code === 'string' ? code : code.code);
 }
-

@@ -77,9 +77,31 @@ function asciiLength(s: string): number {
  * `[1, reqId, 3|4, client, secret, seq, acked, session, bytes]` (append or rewrite). `client` and
  * `secret` are empty (and seq = acked = 0) without an envelope. One allocation: the frame.
  */
-export function encodeAppendRequest(reqId: number, op: 3 | 4, client: Uint8Array, secret: Uint8Array, seq: number, acked: number, session: Uint8Array, data: Uint8Array): Uint8Array {
+export function encodeAppendRequest(
+  reqId: number,
+  op: 3 | 4,
+  client: Uint8Array,
+  secret: Uint8Array,
+  seq: number,
+  acked: number,
+  session: Uint8Array,
+  data: Uint8Array,
+): Uint8Array {
   const size =
-    1 + 1 + uintSize(reqId) + 1 + headSize(client.length) + client.length + headSize(secret.length) + secret.length + uintSize(seq) + uintSize(acked) + headSize(session.length) + session.length + headSize(data.length) + data.length;
+    1 +
+    1 +
+    uintSize(reqId) +
+    1 +
+    headSize(client.length) +
+    client.length +
+    headSize(secret.length) +
+    secret.length +
+    uintSize(seq) +
+    uintSize(acked) +
+    headSize(session.length) +
+    session.length +
+    headSize(data.length) +
+    data.length;
   const out = Buffer.allocUnsafe(size);
   let pos = 0;
   out[pos++] = 0x89;
@@ -99,7 +121,15 @@ export function encodeAppendRequest(reqId: number, op: 3 | 4, client: Uint8Array
  * `[1, 0, reqId, ok, code, value, index, term, duplicate]`, or null when `code` is not ASCII (the
  * caller then uses cbor-x).
  */
-export function encodeCommandResultFast(reqId: number, ok: boolean, code: string, value: Uint8Array, index: number, term: number, duplicate: boolean): Uint8Array | null {
+export function encodeCommandResultFast(
+  reqId: number,
+  ok: boolean,
+  code: string,
+  value: Uint8Array,
+  index: number,
+  term: number,
+  duplicate: boolean,
+): Uint8Array | null {
   const codeBytes = asciiLength(code);
   if (codeBytes < 0) return null;
   const size = 1 + 1 + 1 + uintSize(reqId) + 1 + headSize(codeBytes) + codeBytes + headSize(value.length) + value.length + uintSize(index) + uintSize(term) + 1;

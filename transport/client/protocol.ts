@@ -184,7 +184,9 @@ export function validateClientProtocolLimits(l: ClientProtocolLimits): void {
     throw new RangeError(`client port limit pushBufferedBytesMax must be at least ${PUSH_BUFFERED_BYTES_MIN}, got ${l.pushBufferedBytesMax}`);
   }
   if (l.subscriberBehindBytesMax > l.pushQueueBytesMax) {
-    throw new RangeError(`client port limit subscriberBehindBytesMax (${l.subscriberBehindBytesMax}) must be at most pushQueueBytesMax (${l.pushQueueBytesMax})`);
+    throw new RangeError(
+      `client port limit subscriberBehindBytesMax (${l.subscriberBehindBytesMax}) must be at most pushQueueBytesMax (${l.pushQueueBytesMax})`,
+    );
   }
 }
 
@@ -233,7 +235,13 @@ type ReplaySpec = { readonly mode: 'class'; readonly value: number } | { readonl
 export type Request =
   | { readonly op: 'register'; readonly reqId: number }
   | { readonly op: 'create'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly topic: string }
-  | { readonly op: 'append' | 'rewrite'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly session: Uint8Array; readonly bytes: Uint8Array }
+  | {
+      readonly op: 'append' | 'rewrite';
+      readonly reqId: number;
+      readonly envelope: WireEnvelope | null;
+      readonly session: Uint8Array;
+      readonly bytes: Uint8Array;
+    }
   | { readonly op: 'store'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly session: Uint8Array; readonly replay: ReplaySpec }
   | { readonly op: 'destroy'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly session: Uint8Array }
   | { readonly op: 'get' | 'peek'; readonly reqId: number; readonly session: Uint8Array }
@@ -242,12 +250,34 @@ export type Request =
   | { readonly op: 'unsubscribe'; readonly reqId: number; readonly subId: number }
   | { readonly op: 'status'; readonly reqId: number; readonly withDigest: boolean }
   | { readonly op: 'member'; readonly reqId: number; readonly action: MemberActionName; readonly node: string; readonly address: string }
-  | { readonly op: 'groupCreate'; readonly reqId: number; readonly topic: string; readonly name: string; readonly ackWaitMs: number; readonly maxDeliveries: number; readonly maxAckPending: number }
+  | {
+      readonly op: 'groupCreate';
+      readonly reqId: number;
+      readonly topic: string;
+      readonly name: string;
+      readonly ackWaitMs: number;
+      readonly maxDeliveries: number;
+      readonly maxAckPending: number;
+    }
   | { readonly op: 'groupDelete'; readonly reqId: number; readonly topic: string; readonly name: string }
   | { readonly op: 'groups'; readonly reqId: number }
-  | { readonly op: 'consume'; readonly reqId: number; readonly topic: string; readonly group: string; readonly consumer: string; readonly maxAckPending: number }
+  | {
+      readonly op: 'consume';
+      readonly reqId: number;
+      readonly topic: string;
+      readonly group: string;
+      readonly consumer: string;
+      readonly maxAckPending: number;
+    }
   | { readonly op: 'ack'; readonly reqId: number; readonly subId: number; readonly restoreId: Uint8Array; readonly delivery: number }
-  | { readonly op: 'nack'; readonly reqId: number; readonly subId: number; readonly restoreId: Uint8Array; readonly delivery: number; readonly delayMs: number };
+  | {
+      readonly op: 'nack';
+      readonly reqId: number;
+      readonly subId: number;
+      readonly restoreId: Uint8Array;
+      readonly delivery: number;
+      readonly delayMs: number;
+    };
 
 export interface CommandReply {
   readonly ok: boolean;
@@ -300,7 +330,14 @@ export interface GroupDeliveryFrame {
 type ServerFrame =
   | GroupDeliveryFrame
   | { readonly kind: 'result'; readonly reqId: number; readonly body: readonly unknown[] }
-  | { readonly kind: 'error'; readonly reqId: number; readonly code: string; readonly message: string; readonly leader: string | null; readonly leaderEndpoint: string | null }
+  | {
+      readonly kind: 'error';
+      readonly reqId: number;
+      readonly code: string;
+      readonly message: string;
+      readonly leader: string | null;
+      readonly leaderEndpoint: string | null;
+    }
   | DeliveryFrame
   | { readonly kind: 'welcome'; readonly clusterId: string; readonly nodeId: string; readonly requestBytesMax: number; readonly inflightMax: number }
   | { readonly kind: 'subscriptionEnded'; readonly subId: number; readonly code: string; readonly message: string };
@@ -435,7 +472,16 @@ export function encodeRequest(r: Request): Uint8Array {
     case 'append':
     case 'rewrite': {
       const e = r.envelope;
-      return encodeAppendRequest(r.reqId, Op[r.op], e === null ? EMPTY : e.client, e === null ? EMPTY : e.secret, e === null ? 0 : e.seq, e === null ? 0 : e.ackedBelowSeq, r.session, r.bytes);
+      return encodeAppendRequest(
+        r.reqId,
+        Op[r.op],
+        e === null ? EMPTY : e.client,
+        e === null ? EMPTY : e.secret,
+        e === null ? 0 : e.seq,
+        e === null ? 0 : e.ackedBelowSeq,
+        r.session,
+        r.bytes,
+      );
     }
     case 'store':
       return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session, r.replay.mode === 'class' ? 0 : 1, r.replay.value]);
@@ -499,7 +545,13 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
       arity(w, 10, 'store');
       const mode = uint(w, 8, 'replay mode');
       if (mode > 1) malformed('replay mode must be 0 (class) or 1 (delay in ms)');
-      return { op, reqId, envelope: envelope(w, 3), session: id(w, 7, 'session'), replay: { mode: mode === 0 ? 'class' : 'delayMs', value: uint(w, 9, 'replay') } };
+      return {
+        op,
+        reqId,
+        envelope: envelope(w, 3),
+        session: id(w, 7, 'session'),
+        replay: { mode: mode === 0 ? 'class' : 'delayMs', value: uint(w, 9, 'replay') },
+      };
     }
     case 'destroy':
       arity(w, 8, 'destroy');
@@ -526,7 +578,8 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
       if (action === undefined) malformed('member action must be 0 (list), 1 (add), 2 (promote) or 3 (remove)');
       const node = text(w, 4, 'node');
       const address = text(w, 5, 'address');
-      if (action === 'list' ? node !== '' : !NODE_ID.test(node)) malformed(action === 'list' ? 'member list takes no node' : 'node must match [A-Za-z0-9_.-]{1,64}');
+      if (action === 'list' ? node !== '' : !NODE_ID.test(node))
+        malformed(action === 'list' ? 'member list takes no node' : 'node must match [A-Za-z0-9_.-]{1,64}');
       if (action === 'add' ? parseMemberAddress(address) === null : address !== '') {
         malformed(action === 'add' ? 'address must be host:raftPort:clientPort:adminPort' : `member ${action} takes no address`);
       }
@@ -534,7 +587,15 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
     }
     case 'groupCreate':
       arity(w, 8, op);
-      return { op, reqId, topic: text(w, 3, 'topic'), name: text(w, 4, 'name'), ackWaitMs: uint(w, 5, 'ackWaitMs'), maxDeliveries: uint(w, 6, 'maxDeliveries'), maxAckPending: uint(w, 7, 'maxAckPending') };
+      return {
+        op,
+        reqId,
+        topic: text(w, 3, 'topic'),
+        name: text(w, 4, 'name'),
+        ackWaitMs: uint(w, 5, 'ackWaitMs'),
+        maxDeliveries: uint(w, 6, 'maxDeliveries'),
+        maxAckPending: uint(w, 7, 'maxAckPending'),
+      };
     case 'groupDelete':
       arity(w, 5, op);
       return { op, reqId, topic: text(w, 3, 'topic'), name: text(w, 4, 'name') };
@@ -543,7 +604,14 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
       return { op, reqId };
     case 'consume':
       arity(w, 7, op);
-      return { op, reqId, topic: text(w, 3, 'topic'), group: text(w, 4, 'group'), consumer: text(w, 5, 'consumer'), maxAckPending: uint(w, 6, 'maxAckPending') };
+      return {
+        op,
+        reqId,
+        topic: text(w, 3, 'topic'),
+        group: text(w, 4, 'group'),
+        consumer: text(w, 5, 'consumer'),
+        maxAckPending: uint(w, 6, 'maxAckPending'),
+      };
     case 'ack':
       arity(w, 6, op);
       return { op, reqId, subId: uint(w, 3, 'subId'), restoreId: id(w, 4, 'restoreId'), delivery: uint(w, 5, 'delivery') };
@@ -654,7 +722,13 @@ export function decodeServerFrameGeneral(frame: Uint8Array): ServerFrame {
       };
     case ReplyKind.welcome:
       arity(w, 6, 'welcome');
-      return { kind: 'welcome', clusterId: text(w, 2, 'clusterId'), nodeId: text(w, 3, 'nodeId'), requestBytesMax: uint(w, 4, 'requestBytesMax'), inflightMax: uint(w, 5, 'inflightMax') };
+      return {
+        kind: 'welcome',
+        clusterId: text(w, 2, 'clusterId'),
+        nodeId: text(w, 3, 'nodeId'),
+        requestBytesMax: uint(w, 4, 'requestBytesMax'),
+        inflightMax: uint(w, 5, 'inflightMax'),
+      };
     case ReplyKind.subscriptionEnded:
       arity(w, 5, 'subscriptionEnded');
       return { kind: 'subscriptionEnded', subId: uint(w, 2, 'subId'), code: text(w, 3, 'code'), message: text(w, 4, 'message') };
@@ -666,7 +740,14 @@ export function decodeServerFrameGeneral(frame: Uint8Array): ServerFrame {
 export function parseCommandReply(body: readonly unknown[]): CommandReply {
   arity(body, 6, 'command result');
   const value = bytes(body, 2, 'value');
-  return { ok: bool(body, 0, 'ok'), code: text(body, 1, 'code'), value: value.length === 0 ? null : value, index: uint(body, 3, 'index'), term: uint(body, 4, 'term'), duplicate: bool(body, 5, 'duplicate') };
+  return {
+    ok: bool(body, 0, 'ok'),
+    code: text(body, 1, 'code'),
+    value: value.length === 0 ? null : value,
+    index: uint(body, 3, 'index'),
+    term: uint(body, 4, 'term'),
+    duplicate: bool(body, 5, 'duplicate'),
+  };
 }
 
 export function parseSessionReply(body: readonly unknown[]): SessionReply {
@@ -724,13 +805,15 @@ export function idFromHex(s: string): Uint8Array {
  */
 export function parseReplay(replay: number | string): ReplaySpec {
   if (typeof replay === 'number') {
-    if (!Number.isInteger(replay) || replay < 0 || replay > 255) throw new ClientError(ClientErrorCode.badArgument, `a replay class is an integer 0..15, got ${replay}`);
+    if (!Number.isInteger(replay) || replay < 0 || replay > 255)
+      throw new ClientError(ClientErrorCode.badArgument, `a replay class is an integer 0..15, got ${replay}`);
     return { mode: 'class', value: replay };
   }
   const s = replay.trim();
   if (/^\d+$/.test(s)) return parseReplay(Number(s));
   const ms = parseDurationMs(s);
-  if (ms === null) throw new ClientError(ClientErrorCode.badArgument, `replay must be a class index or a delay like 1s, 10s, 1m, 10m; got ${JSON.stringify(replay)}`);
+  if (ms === null)
+    throw new ClientError(ClientErrorCode.badArgument, `replay must be a class index or a delay like 1s, 10s, 1m, 10m; got ${JSON.stringify(replay)}`);
   return { mode: 'delayMs', value: ms };
 }
 

@@ -262,7 +262,18 @@ export class ClientServer {
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
     const user = certificateUser(req.socket);
-    const c: Conn = { ws, out: new CorkedSends(ws, queueMicrotask), inflight: 0, reqIds: new Set(), subs: new Map(), push: null, nextSubId: 1, badFrames: 0, closed: false, user };
+    const c: Conn = {
+      ws,
+      out: new CorkedSends(ws, queueMicrotask),
+      inflight: 0,
+      reqIds: new Set(),
+      subs: new Map(),
+      push: null,
+      nextSubId: 1,
+      badFrames: 0,
+      closed: false,
+      user,
+    };
     if (user !== null) this.opts.logger?.debug({ user }, 'client connected with a certificate');
     this.conns.add(c);
     ws.on('message', (data, isBinary) => this.onFrame(c, data as Buffer, isBinary));
@@ -369,7 +380,13 @@ export class ClientServer {
     }
     if (c.reqIds.has(req.reqId)) return this.sendError(c, req.reqId, req.op, ClientErrorCode.malformed, `reqId ${req.reqId} is already in flight`);
     if (c.inflight >= this.limits.inflightRequestsMax) {
-      return this.sendError(c, req.reqId, req.op, ClientErrorCode.tooManyInFlight, `${c.inflight} requests in flight (limit ${this.limits.inflightRequestsMax})`);
+      return this.sendError(
+        c,
+        req.reqId,
+        req.op,
+        ClientErrorCode.tooManyInFlight,
+        `${c.inflight} requests in flight (limit ${this.limits.inflightRequestsMax})`,
+      );
     }
     c.inflight++;
     c.reqIds.add(req.reqId);
@@ -411,9 +428,21 @@ export class ClientServer {
       case 'create':
         return this.command(req.op, req.reqId, { kind: CommandKind.sessionCreate, topic: req.topic, envelope: envelopeOf(req.envelope) }, done, fail);
       case 'append':
-        return this.command(req.op, req.reqId, { kind: CommandKind.sessionAppend, session: req.session, bytes: req.bytes, envelope: envelopeOf(req.envelope) }, done, fail);
+        return this.command(
+          req.op,
+          req.reqId,
+          { kind: CommandKind.sessionAppend, session: req.session, bytes: req.bytes, envelope: envelopeOf(req.envelope) },
+          done,
+          fail,
+        );
       case 'rewrite':
-        return this.command(req.op, req.reqId, { kind: CommandKind.sessionRewrite, session: req.session, bytes: req.bytes, envelope: envelopeOf(req.envelope) }, done, fail);
+        return this.command(
+          req.op,
+          req.reqId,
+          { kind: CommandKind.sessionRewrite, session: req.session, bytes: req.bytes, envelope: envelopeOf(req.envelope) },
+          done,
+          fail,
+        );
       case 'destroy':
         return this.command(req.op, req.reqId, { kind: CommandKind.sessionDestroy, session: req.session, envelope: envelopeOf(req.envelope) }, done, fail);
       case 'store': {
@@ -509,7 +538,8 @@ export class ClientServer {
           if (err) return this.requestFailed(err, fail);
           done(commandResultFrame(req.reqId, result!, entry));
         };
-        if (req.op === 'groupCreate') return node.createGroup(req.topic, req.name, { ackWaitMs: req.ackWaitMs, maxDeliveries: req.maxDeliveries, maxAckPending: req.maxAckPending }, then);
+        if (req.op === 'groupCreate')
+          return node.createGroup(req.topic, req.name, { ackWaitMs: req.ackWaitMs, maxDeliveries: req.maxDeliveries, maxAckPending: req.maxAckPending }, then);
         return node.deleteGroup(req.topic, req.name, then);
       }
       case 'groups':
@@ -528,7 +558,17 @@ export class ClientServer {
           req.maxAckPending,
           (d) => {
             if (c.closed || !c.subs.has(subId)) return;
-            this.send(c, encodeGroupDelivery({ subId, topic: d.topic, session: d.session, records: d.records as Uint8Array[], restoreId: d.restoreId, delivery: d.delivery }));
+            this.send(
+              c,
+              encodeGroupDelivery({
+                subId,
+                topic: d.topic,
+                session: d.session,
+                records: d.records as Uint8Array[],
+                restoreId: d.restoreId,
+                delivery: d.delivery,
+              }),
+            );
           },
           (code, message) => {
             if (!c.closed && c.subs.has(subId)) this.endSubscription(c, subId, code, message);
@@ -609,9 +649,15 @@ export class ClientServer {
     switch (err.code) {
       case 'NOT_LEADER': {
         const leader = err.leader ?? node.leadership().leader;
-        if (leader === null || leader === this.opts.nodeId) return fail(ClientErrorCode.noLeader, `node ${this.opts.nodeId} knows no leader (term ${node.leadership().term})`);
+        if (leader === null || leader === this.opts.nodeId)
+          return fail(ClientErrorCode.noLeader, `node ${this.opts.nodeId} knows no leader (term ${node.leadership().term})`);
         const endpoint = this.endpoints.get(leader) ?? null;
-        return fail(ClientErrorCode.notLeader, `node ${this.opts.nodeId} is not the leader; ${leader} is${endpoint ? ` at ${endpoint}` : ''}`, leader, endpoint);
+        return fail(
+          ClientErrorCode.notLeader,
+          `node ${this.opts.nodeId} is not the leader; ${leader} is${endpoint ? ` at ${endpoint}` : ''}`,
+          leader,
+          endpoint,
+        );
       }
       case 'UNKNOWN_OUTCOME':
         if (this.stopping || node.isStopped()) return fail(ClientErrorCode.unknownOutcome, `node ${this.opts.nodeId} stopped with the request in flight`);

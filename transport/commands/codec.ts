@@ -211,7 +211,13 @@ export type Command =
       readonly consumer: string;
     }
   | { readonly kind: typeof CommandKind.groupAck; readonly group: Uint8Array; readonly restore: Uint8Array; readonly delivery: number }
-  | { readonly kind: typeof CommandKind.groupNack; readonly group: Uint8Array; readonly restore: Uint8Array; readonly delivery: number; readonly readyAtMs: number }
+  | {
+      readonly kind: typeof CommandKind.groupNack;
+      readonly group: Uint8Array;
+      readonly restore: Uint8Array;
+      readonly delivery: number;
+      readonly readyAtMs: number;
+    }
   | { readonly kind: typeof CommandKind.groupDeadLetter; readonly group: Uint8Array; readonly restore: Uint8Array; readonly delivery: number };
 
 // ---- IDs ------------------------------------------------------------------------------------
@@ -281,7 +287,8 @@ function writeId(buf: Uint8Array, at: number, id: Uint8Array): void {
 }
 
 function writeSecret(buf: Uint8Array, at: number, secret: Uint8Array): void {
-  if (!(secret instanceof Uint8Array) || secret.length !== SECRET_BYTES) throw new RangeError(`a client secret is ${SECRET_BYTES} bytes, got ${(secret as Uint8Array | undefined)?.length}`);
+  if (!(secret instanceof Uint8Array) || secret.length !== SECRET_BYTES)
+    throw new RangeError(`a client secret is ${SECRET_BYTES} bytes, got ${(secret as Uint8Array | undefined)?.length}`);
   buf.set(secret, at);
 }
 
@@ -595,7 +602,10 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
   const v = new CommandView();
   const err = parseCommand(v, data, limits);
   if (err === CommandErrorCode.formatRetired) {
-    throw new CommandError(err, `command format ${COMMAND_FORMAT_RETIRED} is retired: since format ${COMMAND_FORMAT_VERSION} envelopes carry the client's secret (docs/sessions.md); this log was written by an older sessionraft`);
+    throw new CommandError(
+      err,
+      `command format ${COMMAND_FORMAT_RETIRED} is retired: since format ${COMMAND_FORMAT_VERSION} envelopes carry the client's secret (docs/sessions.md); this log was written by an older sessionraft`,
+    );
   }
   if (err !== null) throw new CommandError(err, `cannot decode a ${commandKindNames[v.kind] ?? 'command'} of ${data.length} bytes`);
   const envelope: Envelope | null = v.hasEnvelope
@@ -630,7 +640,14 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
     case CommandKind.clientRegister:
       return { kind: CommandKind.clientRegister, secret: data.slice(v.secretAt, v.secretAt + SECRET_BYTES) };
     case CommandKind.groupCreate:
-      return { kind: CommandKind.groupCreate, topic: v.topic, name: v.name, ackWaitMs: v.ackWaitMs, maxDeliveries: v.maxDeliveries, maxAckPending: v.maxAckPending };
+      return {
+        kind: CommandKind.groupCreate,
+        topic: v.topic,
+        name: v.name,
+        ackWaitMs: v.ackWaitMs,
+        maxDeliveries: v.maxDeliveries,
+        maxAckPending: v.maxAckPending,
+      };
     case CommandKind.groupDelete:
       return { kind: CommandKind.groupDelete, group: idOf(v.groupHigh, v.groupLow) };
     case CommandKind.groupDeliver:
@@ -646,7 +663,13 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
     case CommandKind.groupDeadLetter:
       return { kind: v.kind, group: idOf(v.groupHigh, v.groupLow), restore: idOf(v.restoreHigh, v.restoreLow), delivery: v.delivery };
     case CommandKind.groupNack:
-      return { kind: CommandKind.groupNack, group: idOf(v.groupHigh, v.groupLow), restore: idOf(v.restoreHigh, v.restoreLow), delivery: v.delivery, readyAtMs: v.dueMs };
+      return {
+        kind: CommandKind.groupNack,
+        group: idOf(v.groupHigh, v.groupLow),
+        restore: idOf(v.restoreHigh, v.restoreLow),
+        delivery: v.delivery,
+        readyAtMs: v.dueMs,
+      };
   }
   throw new CommandError(CommandErrorCode.kind, `unknown kind ${v.kind}`);
 }
@@ -712,7 +735,8 @@ function checkClass(c: number): void {
 export function encodeCommand(c: Command): Uint8Array {
   const topicBytes = c.kind === CommandKind.sessionCreate || c.kind === CommandKind.groupCreate ? utf8Encoder.encode(c.topic) : null;
   if (topicBytes !== null && topicBytes.length > 0xffff) throw new RangeError('topic longer than 65535 bytes');
-  const nameBytes = c.kind === CommandKind.groupCreate ? utf8Encoder.encode(c.name) : c.kind === CommandKind.groupDeliver ? utf8Encoder.encode(c.consumer) : null;
+  const nameBytes =
+    c.kind === CommandKind.groupCreate ? utf8Encoder.encode(c.name) : c.kind === CommandKind.groupDeliver ? utf8Encoder.encode(c.consumer) : null;
   if (nameBytes !== null) checkName(nameBytes);
   const out = new Uint8Array(encodedSize(c, topicBytes, nameBytes));
   out[0] = COMMAND_FORMAT_VERSION;

@@ -33,7 +33,17 @@
  * Uint8Array (views into the frame unless `copyBuffers`).
  */
 import { Decoder, Encoder } from 'cbor-x';
-import { TERM_MAX, type AppendRequest, type Entry, type EntryKind, type FileByteRange, type Membership, type NodeId, type RaftMessage, type SnapshotMeta } from '../../machines/types.js';
+import {
+  TERM_MAX,
+  type AppendRequest,
+  type Entry,
+  type EntryKind,
+  type FileByteRange,
+  type Membership,
+  type NodeId,
+  type RaftMessage,
+  type SnapshotMeta,
+} from '../../machines/types.js';
 import { decodeMembership } from '../../machines/membership.js';
 import { parseMemberAddress } from '../wire/address.js';
 import { scanCbor, type ScanLimits } from '../wire/cborScan.js';
@@ -233,14 +243,7 @@ function messageToWire(m: RaftMessage): unknown[] {
         flat[j + 1] = e.kind;
         flat[j + 2] = checkBytes(e.data, 'entry.data');
       }
-      return [
-        MessageTag.append,
-        term,
-        prevIndex,
-        checkTerm(m.prevTerm, 'prevTerm'),
-        checkIndex(m.commit, 'commit'),
-        flat,
-      ];
+      return [MessageTag.append, term, prevIndex, checkTerm(m.prevTerm, 'prevTerm'), checkIndex(m.commit, 'commit'), flat];
     }
     case 'appendResp':
       return [
@@ -643,9 +646,7 @@ const ZERO_NONCE = new Uint8Array(NONCE_BYTES);
  * A hello or a welcome. `nonce` (hello only) defaults to zeros and `proof` to none: a dialer with a
  * cluster secret passes both (see peerAuth.ts).
  */
-export function encodeHandshake(
-  h: Omit<Handshake, 'version' | 'nonce' | 'proof'> & { version?: number; nonce?: Uint8Array; proof?: Uint8Array },
-): Buffer {
+export function encodeHandshake(h: Omit<Handshake, 'version' | 'nonce' | 'proof'> & { version?: number; nonce?: Uint8Array; proof?: Uint8Array }): Buffer {
   const version = h.version ?? PROTOCOL_VERSION;
   const proof = checkBytes(h.proof ?? NO_BYTES, 'proof');
   if (proof.length !== 0 && proof.length !== PROOF_BYTES) encodeFail(`proof must be ${PROOF_BYTES} bytes or none`);

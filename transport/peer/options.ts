@@ -137,10 +137,7 @@ function positiveInt(value: number, name: string): number {
 /** Throws TRANSPORT_ERR_INSECURE_BIND for a non-loopback address without TLS or `insecure`. */
 export function checkSecureAddress(host: string, what: string, tls: boolean, insecure: boolean): void {
   if (!tls && !insecure && !isLoopbackHost(host)) {
-    throw new TransportError(
-      TransportErrorCode.insecureBind,
-      `${what} ${host} is not a loopback address: configure tls, or pass insecure: true explicitly`,
-    );
+    throw new TransportError(TransportErrorCode.insecureBind, `${what} ${host} is not a loopback address: configure tls, or pass insecure: true explicitly`);
   }
 }
 
@@ -183,7 +180,10 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
   if (r.reconnectDelayMsMin > r.reconnectDelayMsMax) configFail('reconnectDelayMsMin > reconnectDelayMsMax');
   if (r.bufferedBytesMax < r.frameBytesMax) configFail('bufferedBytesMax must be at least frameBytesMax');
   if (r.tls && (!r.tls.cert || !r.tls.key || !r.tls.ca)) configFail('tls needs cert, key and ca');
-  if (o.clusterSecret !== undefined && (!(o.clusterSecret instanceof Uint8Array) || o.clusterSecret.length < SECRET_BYTES_MIN || o.clusterSecret.length > SECRET_BYTES_MAX)) {
+  if (
+    o.clusterSecret !== undefined &&
+    (!(o.clusterSecret instanceof Uint8Array) || o.clusterSecret.length < SECRET_BYTES_MIN || o.clusterSecret.length > SECRET_BYTES_MAX)
+  ) {
     configFail(`clusterSecret must be ${SECRET_BYTES_MIN} to ${SECRET_BYTES_MAX} bytes`);
   }
   checkSecureAddress(r.host, 'bind address', r.tls !== undefined, r.insecure);

@@ -81,9 +81,7 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
       connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(timeoutMs / 2))),
       maxHeaderSize: 8 * 1024,
     };
-    this.server = this.opts.tls
-      ? createHttpsServer({ ...serverOptions, ...serverTlsOptions(this.opts.tls, timeoutMs) })
-      : createHttpServer(serverOptions);
+    this.server = this.opts.tls ? createHttpsServer({ ...serverOptions, ...serverTlsOptions(this.opts.tls, timeoutMs) }) : createHttpServer(serverOptions);
     const wsServerOptions = {
       noServer: true,
       // How long a closing handshake may take before ws destroys the socket (ws default: 30 s).

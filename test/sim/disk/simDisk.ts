@@ -132,9 +132,7 @@ export class SimDisk implements FileSystem {
   flipBit(path?: string, offset?: number, bit?: number): BitFlip | null {
     let target: string | undefined = path === undefined ? undefined : normalize(path);
     if (target === undefined) {
-      const candidates = [...this.durableNames.keys()]
-        .sort()
-        .filter((p) => this.inodes.get(this.durableNames.get(p)!)!.durable.length > 0);
+      const candidates = [...this.durableNames.keys()].sort().filter((p) => this.inodes.get(this.durableNames.get(p)!)!.durable.length > 0);
       if (candidates.length === 0) return null;
       target = candidates[Math.floor(this.random() * candidates.length)]!;
     }
@@ -352,4 +350,3 @@ export class SimDisk implements FileSystem {
     for (const id of [...this.inodes.keys()]) if (!live.has(id)) this.inodes.delete(id);
   }
 }
-

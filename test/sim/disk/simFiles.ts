@@ -92,4 +92,3 @@ export function applyDirOp(names: Map<string, number>, op: DirOp): void {
     names.set(op.to, id);
   }
 }
-
