@@ -12,9 +12,8 @@
  *   - a non-loopback address without TLS is refused at startup unless --insecure
  */
 import { expect } from 'chai';
-import { execFile, execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { renameSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -23,88 +22,19 @@ import { AdminHttp } from '../../actors/host/adminHttp.js';
 import { createClient, type ClientTlsOptions, type SessionraftClient } from '../../transport/client/client.js';
 import { ClientError } from '../../transport/client/errors.js';
 import { TlsFiles } from '../../transport/wire/tlsFiles.js';
+import { Pki as SharedPki } from '../support/pki.js';
 import { binPath, clusterSecretFile, httpGet, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
 
-const OPENSSL = '/usr/bin/openssl';
-
-class Pki {
-  readonly dir = tempDir('client-tls');
-
-  private run(...args: string[]): void {
-    execFileSync(OPENSSL, args, { cwd: this.dir, stdio: 'pipe' });
-  }
-
-  path(file: string): string {
-    return join(this.dir, file);
-  }
-
-  read(file: string): Buffer {
-    return readFileSync(this.path(file));
-  }
-
-  ca(name: string): void {
-    this.run(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-    );
+/** Client-port certificates: a server one for 127.0.0.1 and localhost, or a client one. */
+class Pki extends SharedPki {
+  constructor() {
+    super('sessionraft-client-tls-');
   }
 
   /** A leaf certificate signed by `ca`: a server one for IP 127.0.0.1, or a client one. */
-  leaf(file: string, cn: string, ca: string, kind: 'server' | 'client'): void {
-    const ext = kind === 'server' ? 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' : 'extendedKeyUsage=clientAuth\n';
-    writeFileSync(this.path(`${file}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n${ext}`);
-    this.run(
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      `/CN=${cn}`,
-      '-keyout',
-      `${file}.key`,
-      '-out',
-      `${file}.csr`,
-    );
-    this.run(
-      'x509',
-      '-req',
-      '-in',
-      `${file}.csr`,
-      '-CA',
-      `${ca}.crt`,
-      '-CAkey',
-      `${ca}.key`,
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-out',
-      `${file}.crt`,
-      '-extfile',
-      `${file}.ext`,
-    );
-  }
-
-  fingerprint(file: string): string {
-    return new X509Certificate(this.read(file)).fingerprint256;
-  }
-
-  remove(): void {
-    removeDir(this.dir);
+  leafOf(file: string, cn: string, ca: string, kind: 'server' | 'client'): void {
+    const ext = kind === 'server' ? 'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost' : 'extendedKeyUsage=clientAuth';
+    this.leaf(file, cn, ca, `keyUsage=digitalSignature\n${ext}`);
   }
 }
 
@@ -158,10 +88,10 @@ describe('node: TLS on the client and admin ports', function () {
   before(async function () {
     pki.ca('ca');
     pki.ca('rogue-ca');
-    pki.leaf('server', 'node-1', 'ca', 'server');
-    pki.leaf('server2', 'node-1-rotated', 'ca', 'server');
-    pki.leaf('alice', 'alice', 'ca', 'client');
-    pki.leaf('mallory', 'mallory', 'rogue-ca', 'client');
+    pki.leafOf('server', 'node-1', 'ca', 'server');
+    pki.leafOf('server2', 'node-1-rotated', 'ca', 'server');
+    pki.leafOf('alice', 'alice', 'ca', 'client');
+    pki.leafOf('mallory', 'mallory', 'rogue-ca', 'client');
     // Copies the node reads (rotation overwrites them).
     writeFileSync(pki.path('live.crt'), pki.read('server.crt'));
     writeFileSync(pki.path('live.key'), pki.read('server.key'));

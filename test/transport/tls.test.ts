@@ -6,10 +6,6 @@
  * plain ws, is refused and counted.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import WebSocket from 'ws';
 import type { RaftMessage } from '../../machines/types.js';
@@ -19,85 +15,21 @@ import type { TlsOptions } from '../../transport/peer/options.js';
 import { certificateNames } from '../../transport/peer/tlsIdentity.js';
 import { WsTransport } from '../../transport/peer/wsTransport.js';
 import { closeTransport, waitFor } from './helpers.js';
+import { Pki as SharedPki } from '../support/pki.js';
 
-const OPENSSL = '/usr/bin/openssl';
-
-class Pki {
-  readonly dir = mkdtempSync(join(tmpdir(), 'sessionraft-tls-'));
-
-  private run(...args: string[]): void {
-    execFileSync(OPENSSL, args, { cwd: this.dir, stdio: 'pipe' });
-  }
-
-  ca(name: string): void {
-    this.run(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-    );
-  }
-
+/** The peer tests' certificates: node certificates name the node in CN and a DNS SAN. */
+class Pki extends SharedPki {
   /** A node certificate with CN = `cn` and a DNS SAN = `cn`, signed by `ca`. */
   node(file: string, cn: string, ca: string): void {
-    writeFileSync(
-      join(this.dir, `${file}.ext`),
-      `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:${cn}\n`,
-    );
-    this.run(
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      `/CN=${cn}`,
-      '-keyout',
-      `${file}.key`,
-      '-out',
-      `${file}.csr`,
-    );
-    this.run(
-      'x509',
-      '-req',
-      '-in',
-      `${file}.csr`,
-      '-CA',
-      `${ca}.crt`,
-      '-CAkey',
-      `${ca}.key`,
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-out',
-      `${file}.crt`,
-      '-extfile',
-      `${file}.ext`,
-    );
+    this.leaf(file, cn, ca, `keyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:${cn}`);
   }
 
-  read(file: string): string {
-    return readFileSync(join(this.dir, file), 'utf8');
+  text(file: string): string {
+    return this.read(file).toString('utf8');
   }
 
   tls(file: string, ca = 'ca'): TlsOptions {
-    return { cert: this.read(`${file}.crt`), key: this.read(`${file}.key`), ca: this.read(`${ca}.crt`) };
-  }
-
-  remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    return { cert: this.text(`${file}.crt`), key: this.text(`${file}.key`), ca: this.text(`${ca}.crt`) };
   }
 }
 

@@ -1,0 +1,69 @@
+/**
+ * A throwaway PKI for TLS tests: a CA and leaf certificates made with the openssl CLI in a temporary
+ * folder (ECDSA P-256, valid one day). Shared by the peer, client-port and certificate-file tests.
+ */
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const OPENSSL = '/usr/bin/openssl';
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+export class Pki {
+  readonly dir: string;
+
+  constructor(prefix = 'sessionraft-pki-') {
+    this.dir = mkdtempSync(join(tmpdir(), prefix));
+  }
+
+  private run(...args: string[]): void {
+    execFileSync(OPENSSL, args, { cwd: this.dir, stdio: 'pipe' });
+  }
+
+  path(file: string): string {
+    return join(this.dir, file);
+  }
+
+  read(file: string): Buffer {
+    return readFileSync(this.path(file));
+  }
+
+  /** A self-signed CA: `<name>.crt`, `<name>.key`. */
+  ca(name: string): void {
+    this.run('req', '-x509', ...EC_KEY, '-days', '1', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.crt`);
+  }
+
+  /** A leaf `<file>.crt`/`.key` with subject `/CN=<cn>` (or a full `/…` subject) signed by `ca`; `extensions` are x509v3 lines. */
+  leaf(file: string, cn: string, ca: string, extensions: string): void {
+    writeFileSync(this.path(`${file}.ext`), `basicConstraints=CA:FALSE\n${extensions}\n`);
+    const subject = cn.startsWith('/') ? cn : `/CN=${cn}`;
+    this.run('req', ...EC_KEY, '-subj', subject, '-keyout', `${file}.key`, '-out', `${file}.csr`);
+    this.run(
+      'x509',
+      '-req',
+      '-in',
+      `${file}.csr`,
+      '-CA',
+      `${ca}.crt`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-out',
+      `${file}.crt`,
+      '-extfile',
+      `${file}.ext`,
+    );
+  }
+
+  fingerprint(file: string): string {
+    return new X509Certificate(this.read(file)).fingerprint256;
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
