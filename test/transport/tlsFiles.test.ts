@@ -5,47 +5,20 @@
  * client certificate comes from its CN, else its subjectAltName.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as NetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { certificateUser, TlsFiles, tlsFront } from '../../transport/wire/tlsFiles.js';
-
-const OPENSSL = '/usr/bin/openssl';
+import { Pki } from '../support/pki.js';
 
 describe('transport: TLS certificate files of the client and admin ports', function () {
   this.timeout(20_000);
-  const dir = mkdtempSync(join(tmpdir(), 'sessionraft-tlsfiles-'));
-  const run = (...args: string[]): void => void execFileSync(OPENSSL, args, { cwd: dir, stdio: 'pipe' });
-  const p = (f: string): string => join(dir, f);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-
-  function leaf(file: string, subj: string, ext: string): void {
-    writeFileSync(p(`${file}.ext`), `basicConstraints=CA:FALSE\n${ext}\n`);
-    run('req', ...ec, '-subj', subj, '-keyout', `${file}.key`, '-out', `${file}.csr`);
-    run(
-      'x509',
-      '-req',
-      '-in',
-      `${file}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-out',
-      `${file}.crt`,
-      '-extfile',
-      `${file}.ext`,
-    );
-  }
+  const pki = new Pki('sessionraft-tlsfiles-');
+  const p = (f: string): string => pki.path(f);
+  const leaf = (file: string, subj: string, ext: string): void => pki.leaf(file, subj, 'ca', ext);
 
   const servers: { front: NetServer; close(): void }[] = [];
 
@@ -75,7 +48,7 @@ describe('transport: TLS certificate files of the client and admin ports', funct
     });
 
   before(function () {
-    run('req', '-x509', ...ec, '-days', '1', '-subj', '/CN=ca', '-keyout', 'ca.key', '-out', 'ca.crt');
+    pki.ca('ca');
     leaf('a', '/CN=server-a', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
     leaf('b', '/CN=server-b', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
     leaf('bob', '/O=users', 'extendedKeyUsage=clientAuth\nsubjectAltName=email:bob@example.org');
@@ -85,7 +58,7 @@ describe('transport: TLS certificate files of the client and admin ports', funct
 
   after(function () {
     for (const s of servers) s.close();
-    rmSync(dir, { recursive: true, force: true });
+    pki.remove();
   });
 
   it('a pair that does not load keeps the previous certificate; a good one replaces it', async function () {
