@@ -3,6 +3,7 @@
  * path: the writers produce cbor-x's bytes, and the readers accept nothing the general decoder
  * would decide differently (the property that makes the fast path safe at the gateway).
  */
+import { CBOR_OPTIONS } from '../../transport/wire/cborOptions.js';
 import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
@@ -18,21 +19,7 @@ import {
 } from '../../transport/client/protocol.js';
 import { tryDecodeAppendRequest, tryDecodeCommandResult } from '../../transport/client/fastPath.js';
 
-const strict = new Encoder({
-  useRecords: false,
-  structuredClone: false,
-  mapsAsObjects: false,
-  tagUint8Array: false,
-  pack: false,
-  bundleStrings: false,
-  sequential: false,
-  useSelfDescribedHeader: false,
-  useTimestamp32: false,
-  useFloat32: 0,
-  alwaysUseFloat: false,
-  largeBigIntToFloat: false,
-  useToJSON: false,
-});
+const strict = new Encoder(CBOR_OPTIONS);
 
 const num = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: Number.MAX_SAFE_INTEGER }));
 const id = fc.uint8Array({ minLength: 16, maxLength: 16 });

@@ -2,6 +2,7 @@
  * Codec unit tests: round trips of every message type (property-based), and a table of inputs that
  * must be rejected, each with its stable code.
  */
+import { CBOR_OPTIONS } from '../../transport/wire/cborOptions.js';
 import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
@@ -172,21 +173,7 @@ describe('transport codec', function () {
     });
 
     it('the hand-written append encoder writes the bytes cbor-x writes, also when its entries section is reused (300 cases)', function () {
-      const strict = new Encoder({
-        useRecords: false,
-        structuredClone: false,
-        mapsAsObjects: false,
-        tagUint8Array: false,
-        pack: false,
-        bundleStrings: false,
-        sequential: false,
-        useSelfDescribedHeader: false,
-        useTimestamp32: false,
-        useFloat32: 0,
-        alwaysUseFloat: false,
-        largeBigIntToFloat: false,
-        useToJSON: false,
-      });
+      const strict = new Encoder(CBOR_OPTIONS);
       const num = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: Number.MAX_SAFE_INTEGER - 100 }));
       const term = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: TERM_MAX }));
       const entryArb = fc.record({ term, kind: fc.constantFrom(0 as const, 1 as const, 2 as const), data: fc.uint8Array({ maxLength: 300 }) });

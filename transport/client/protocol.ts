@@ -52,6 +52,7 @@
  * `[index, term]` (the configuration entry, applied when answered).
  */
 import { Decoder, Encoder } from 'cbor-x';
+import { CBOR_OPTIONS } from '../wire/cborOptions.js';
 import { scanCbor } from '../wire/cborScan.js';
 import { encodeAppendRequest, encodeCommandResultFast, tryDecodeAppendRequest, tryDecodeCommandResult } from './fastPath.js';
 import { ClientError, ClientErrorCode } from './errors.js';
@@ -198,24 +199,6 @@ export const ClientCloseCode = {
   tooManyBadFrames: 4007,
 } as const;
 
-// cbor-x with every option spelled out, as in transport/peer/codec.ts: plain CBOR only.
-const CBOR_OPTIONS = {
-  useRecords: false,
-  structuredClone: false,
-  mapsAsObjects: false,
-  tagUint8Array: false,
-  pack: false,
-  bundleStrings: false,
-  sequential: false,
-  useSelfDescribedHeader: false,
-  useTimestamp32: false,
-  useFloat32: 0,
-  alwaysUseFloat: false,
-  largeBigIntToFloat: false,
-  int64AsNumber: true,
-  useToJSON: false,
-  copyBuffers: false,
-} as const;
 const encoder = new Encoder(CBOR_OPTIONS);
 const decoder = new Decoder(CBOR_OPTIONS);
 const EMPTY = new Uint8Array(0);

@@ -46,6 +46,7 @@ import {
 } from '../../machines/types.js';
 import { decodeMembership } from '../../machines/membership.js';
 import { parseMemberAddress } from '../wire/address.js';
+import { CBOR_OPTIONS } from '../wire/cborOptions.js';
 import { scanCbor, type ScanLimits } from '../wire/cborScan.js';
 import { TransportError, TransportErrorCode } from '../wire/errors.js';
 import { NONCE_BYTES, PROOF_BYTES } from './peerAuth.js';
@@ -150,23 +151,6 @@ function isDataFileName(value: unknown): value is string {
 }
 
 // cbor-x, with every option that matters spelled out: plain CBOR only, no extensions.
-const CBOR_OPTIONS = {
-  useRecords: false, // no record extension (tag 105): plain arrays only
-  structuredClone: false, // no cyclic refs, no Map/Set/Date/RegExp/Error extensions
-  mapsAsObjects: false, // maps never decode to objects (they are rejected by the pre-scan anyway)
-  tagUint8Array: false, // Uint8Array is a plain byte string (major 2), no tag 64
-  pack: false,
-  bundleStrings: false,
-  sequential: false,
-  useSelfDescribedHeader: false,
-  useTimestamp32: false,
-  useFloat32: 0, // integers >= 2^32 are float64; never round to float32
-  alwaysUseFloat: false,
-  largeBigIntToFloat: false,
-  int64AsNumber: true, // a uint64 argument decodes to a number; the schema then requires it be safe
-  useToJSON: false,
-  copyBuffers: false,
-} as const;
 
 const encoder = new Encoder(CBOR_OPTIONS);
 const zeroCopyDecoder = new Decoder(CBOR_OPTIONS);
