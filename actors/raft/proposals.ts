@@ -31,8 +31,13 @@ interface Accepted {
 
 export class ProposalTracker {
   private readonly byTag = new Map<number, ProposalCallback[]>();
-  /** Accepted batches in index order. */
-  private readonly accepted: Accepted[] = [];
+  /**
+   * Accepted batches in index order; those before `head` are answered and cleared (null), so that
+   * their callbacks (and the requests they hold: bytes, envelope, secret) are garbage at once, not
+   * when the prefix is next spliced off (issue 18: 1,024 answered batches of up to 128 callbacks,
+   * about 40-50 MB on a leader at 128 writes in flight).
+   */
+  private readonly accepted: (Accepted | null)[] = [];
   private head = 0;
 
   register(tag: number, callbacks: ProposalCallback[]): void {
@@ -77,7 +82,7 @@ export class ProposalTracker {
         };
         break;
       }
-      this.head++;
+      this.accepted[this.head++] = null;
     }
     if (this.head > 1024 && this.head * 2 > this.accepted.length) {
       this.accepted.splice(0, this.head);
@@ -88,7 +93,8 @@ export class ProposalTracker {
   /** A snapshot replaced the log through `index`: proposals in it have unknown fate here. */
   skippedThrough(index: number): void {
     while (this.head < this.accepted.length && this.accepted[this.head]!.firstIndex <= index) {
-      const a = this.accepted[this.head++]!;
+      const a = this.accepted[this.head]!;
+      this.accepted[this.head++] = null;
       for (const cb of a.callbacks) cb(new ProposalError('proposal-lost', null));
     }
   }
