@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <storage|transport|cluster|apply> [--json] [--quick]`
+ * `npm run bench -- <storage|transport|cluster|apply|delayed> [--json] [--quick]`
  * Each suite prints a human table to stderr-free stdout and, with --json, one JSON object per line.
  * Results are also appended to bench-results/<suite>-<timestamp>.jsonl.
  */
@@ -24,7 +24,7 @@ export interface BenchContext {
 type Suite = (ctx: BenchContext) => Promise<void>;
 
 /** Each suite is a module next to this file exporting `run(ctx)`. */
-const suiteNames = ['storage', 'transport', 'cluster', 'apply'] as const;
+const suiteNames = ['storage', 'transport', 'cluster', 'apply', 'delayed'] as const;
 const suites: Record<string, () => Promise<Suite>> = Object.fromEntries(
   suiteNames.map((name) => [name, async () => ((await import(`./${name}.js`)) as { run: Suite }).run]),
 );
@@ -33,7 +33,9 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const json = argv.includes('--json');
   const quick = argv.includes('--quick');
-  const names = argv.filter((a) => !a.startsWith('--'));
+  // Options that take their value as the next word (`--scheduled 1000000`); others use `--name=value`.
+  const valued = new Set(['--scheduled']);
+  const names = argv.filter((a, k) => !a.startsWith('--') && !(k > 0 && valued.has(argv[k - 1]!)));
   const chosen = names.length > 0 ? names.filter((n) => n in suites) : Object.keys(suites);
   const unknown = names.filter((n) => !(n in suites));
   if (unknown.length > 0) {

@@ -13,7 +13,9 @@
  *   catchup   a follower down while 100,000 commands pass, then the time until it caught up
  *   restart   a follower whose log holds 1,000,000 entries restarts: time until it serves
  *
- * Every row carries the CPU use and peak RSS of each node over the scenario. `--profile=DIR` runs
+ * The first row is the machine: the fsync floor (4 KiB write + fdatasync, p50 and p99) and the load
+ * average. Every row carries the CPU use and peak RSS of each node over the scenario, and the write
+ * rows the CPU time per command of the three nodes and the client together (`cpuUsPerOp`). `--profile=DIR` runs
  * the nodes with `node --cpu-prof` and keeps the profiles there (one directory per node).
  */
 import { mkdirSync } from 'node:fs';
@@ -22,7 +24,7 @@ import { resolve } from 'node:path';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { BenchContext, BenchResult } from './cli.js';
 import { closedLoop, summarize, type LoadSummary } from './clusterLoad.js';
-import { BenchCluster, resetPeakRss, sampleMachine, waitFor, type ClusterSpec, type NodeProc, type ProcSample } from './clusterProcs.js';
+import { BenchCluster, machineRow, resetPeakRss, sampleMachine, waitFor, type ClusterSpec, type NodeProc, type ProcSample } from './clusterProcs.js';
 
 type Row = Record<string, unknown>;
 
@@ -108,6 +110,8 @@ class Resources {
     }
     // What the cluster and client would do if CPU were the only limit and the machine were theirs:
     // the machine's cores divided by the CPU time all four processes spent per operation.
+    // CPU per command of all four processes together (the three nodes and the client).
+    if (ops > 0) out.cpuUsPerOp = Math.round((oursMs * 1000) / ops);
     if (ops > 0 && oursMs > 0) out.cpuCeilingOpsPerSec = Math.round((availableParallelism() * ops * 1000) / oursMs);
     out.otherCpuPct = Math.max(0, Math.round(((m.busyMs - this.machine0.busyMs - oursMs) / wallMs) * 100));
     out.cpuStallPct = Math.round(((m.stallMs - this.machine0.stallMs) / wallMs) * 100);
@@ -679,6 +683,8 @@ function printTargets(rows: readonly Row[]): void {
 export async function run(ctxIn: BenchContext): Promise<void> {
   const rows: Row[] = [];
   const ctx: BenchContext = { ...ctxIn, report: (r) => (rows.push(r), ctxIn.report(r)) };
+  // The disk's floor for a durable write and the load average, in the same run as the rows.
+  ctx.report(machineRow());
   try {
     await runScenarios(ctx);
   } finally {

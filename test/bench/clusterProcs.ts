@@ -5,11 +5,11 @@
  * /proc/<pid>/stat and /proc/<pid>/status. Every process is stopped by its pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
 import { freePorts } from '../node/helpers.js';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -132,6 +132,46 @@ export function sampleMachine(): { busyMs: number; stallMs: number } {
     // no PSI
   }
   return { busyMs, stallMs };
+}
+
+/**
+ * The disk's floor for a durable write, measured now: `writes` appends of 4 KiB to a new file in
+ * `dir` (the system temp directory, where the benchmark's data directories are), each followed by
+ * fdatasync. Milliseconds.
+ */
+export function fsyncFloor(dir = tmpdir(), writes = 200): { p50Ms: number; p99Ms: number } {
+  const d = mkdtempSync(join(dir, 'sessionraft-fsync-'));
+  const fd = openSync(join(d, 'probe'), 'w');
+  const block = new Uint8Array(4096).fill(0x5a);
+  const ms: number[] = [];
+  try {
+    for (let k = 0; k < writes; k++) {
+      const t0 = performance.now();
+      writeSync(fd, block, 0, block.length, k * block.length);
+      fdatasyncSync(fd);
+      ms.push(performance.now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(d, { recursive: true, force: true });
+  }
+  ms.sort((a, b) => a - b);
+  const at = (p: number): number => Number(ms[Math.min(ms.length - 1, Math.floor((ms.length * p) / 100))]!.toFixed(3));
+  return { p50Ms: at(50), p99Ms: at(99) };
+}
+
+/** The fsync floor and the load average, as a benchmark row (printed before the suite's rows). */
+export function machineRow(): { scenario: string; [field: string]: unknown } {
+  const f = fsyncFloor();
+  const [l1, l5, l15] = loadavg();
+  return {
+    scenario: 'machine',
+    fsync4kP50Ms: f.p50Ms,
+    fsync4kP99Ms: f.p99Ms,
+    loadAvg1: Number(l1!.toFixed(2)),
+    loadAvg5: Number(l5!.toFixed(2)),
+    loadAvg15: Number(l15!.toFixed(2)),
+  };
 }
 
 /** Resets a process's peak RSS (VmHWM) to its current RSS (Linux: `5` into clear_refs). */

@@ -1,0 +1,525 @@
+/**
+ * `npm run bench -- delayed [--quick] [--tiny] [--json] [--systems=sessionraft,bullmq]
+ *   [--only=throughput,lateness,recovery,memory] [--scheduled N] [--rates=1000,5000]
+ *   [--producers=16,128] [--seconds=S] [--profile=DIR]`
+ *
+ * Delayed delivery, the job users pick this system for, against what a Node.js user picks instead:
+ * BullMQ on Redis. The same workload through each system's Node.js client, one system at a time
+ * (the other is stopped), in the order of `--systems`:
+ *
+ *   sessionraft  3 `sessionraft node` processes (replicated, fsync on a majority before each ack);
+ *                each item: create a session, append 1 KiB, store it for replay (1 s class); one
+ *                consumer group on the topic, one consumer (window 256) that destroys the restored
+ *                session and resolves (acks).
+ *   bullmq       one `redis-server` (not replicated; `appendonly yes`, `appendfsync always`: an fsync
+ *                before each reply), started by the benchmark; each item: `queue.add` with ~1 KiB of
+ *                data, a 1 s delay, a fixed job ID and removeOnComplete; one Worker (concurrency 256)
+ *                whose processor returns (completes).
+ *
+ * Rows (each for both systems):
+ *   throughput  closed loop of 16 and 128 producers scheduling items with a 1 s delay for S seconds;
+ *               store-to-ack throughput = items / (last ack - load start - 1 s)
+ *   lateness    open loop: 1,000 and 5,000 items a second scheduled, so as many fall due each second;
+ *               lateness = the consumer's receive time - due time (the scheduling command's send
+ *               time + 1 s), p50 / p99 / max
+ *   recovery    open loop at 1,000/s; kill -9 of the leader (sessionraft) or of redis-server (BullMQ)
+ *               at 40 % of the load, restarted at once; then every acknowledged item's fate: lost,
+ *               late (first delivery more than 2 s after due), redelivered (same restore ID / job
+ *               ID: a consumer dedups it), duplicated (delivered again as new work)
+ *   memory      N items of 1 KiB scheduled 2 h ahead (1,000,000; `--scheduled N`; 20,000 with
+ *               --quick): each node's RSS, or Redis's used_memory and RSS
+ *
+ * The first row is the machine: the fsync floor (4 KiB write + fdatasync, p50) and the load average.
+ * Every row carries CPU per item (the servers' and this process's CPU time over the row / items)
+ * and the CPU other processes used meanwhile. Without `redis-server` on PATH the BullMQ rows are
+ * skipped with a message (Debian: `apt-get install -y redis-server`).
+ */
+import { mkdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import type { BenchContext } from './cli.js';
+import { closedLoop, percentile } from './clusterLoad.js';
+import { machineRow, sampleMachine, waitFor } from './clusterProcs.js';
+import { findRedisServer, redisMissingMessage } from './delayedRedis.js';
+import { BullmqSystem, SessionraftSystem, delayMs, type DelayedSystem, type DelayName, type Received, type Stream, type SystemName } from './delayedSystems.js';
+
+type Row = Record<string, unknown>;
+
+const scenarioNames = ['throughput', 'lateness', 'recovery', 'memory'] as const;
+type Scenario = (typeof scenarioNames)[number];
+
+/** A first delivery later than this after the due time counts as late in the recovery row. */
+const lateBoundMs = 2000;
+
+interface Settings {
+  readonly systems: readonly SystemName[];
+  readonly only: ReadonlySet<Scenario>;
+  readonly producers: readonly number[];
+  readonly rates: readonly number[];
+  /** Closed-loop seconds per throughput row (ms). */
+  readonly throughputMs: number;
+  /** Open-loop duration of a lateness row (ms). */
+  readonly latenessMs: number;
+  readonly recoveryMs: number;
+  readonly recoveryRate: number;
+  readonly scheduled: number;
+  readonly warmupMs: number;
+  /** --tiny: a handful of items per row (the end-to-end test). */
+  readonly itemsMax: number;
+  readonly profileDir: string | undefined;
+}
+
+function settingsOf(ctx: BenchContext): Settings {
+  // `--name=value` or `--name value`.
+  const arg = (name: string): string | undefined => {
+    const eq = ctx.args.find((a) => a.startsWith(`--${name}=`));
+    if (eq !== undefined) return eq.slice(name.length + 3);
+    const at = ctx.args.indexOf(`--${name}`);
+    return at >= 0 ? ctx.args[at + 1] : undefined;
+  };
+  const list = (name: string, dflt: string): string[] => (arg(name) ?? dflt).split(',').filter((x) => x.length > 0);
+  const tiny = ctx.args.includes('--tiny');
+  const quick = ctx.quick || tiny;
+  const systems = list('systems', 'sessionraft,bullmq');
+  for (const s of systems) if (s !== 'sessionraft' && s !== 'bullmq') throw new Error(`unknown system ${s}; known: sessionraft, bullmq`);
+  const only = list('only', scenarioNames.join(','));
+  for (const o of only) if (!(scenarioNames as readonly string[]).includes(o)) throw new Error(`unknown scenario ${o}; known: ${scenarioNames.join(', ')}`);
+  const seconds = arg('seconds');
+  const profile = arg('profile');
+  const num = (v: string, what: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`${what}: expected a positive integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  return {
+    systems: systems as SystemName[],
+    only: new Set(only as Scenario[]),
+    producers: list('producers', '16,128').map((x) => num(x, '--producers')),
+    rates: list('rates', tiny ? '50' : '1000,5000').map((x) => num(x, '--rates')),
+    throughputMs: seconds !== undefined ? num(seconds, '--seconds') * 1000 : quick ? 3000 : 10_000,
+    latenessMs: seconds !== undefined ? num(seconds, '--seconds') * 1000 : tiny ? 1000 : quick ? 4000 : 15_000,
+    recoveryMs: tiny ? 2000 : quick ? 6000 : 20_000,
+    recoveryRate: tiny ? 50 : 1000,
+    scheduled: num(arg('scheduled') ?? (tiny ? '50' : quick ? '20000' : '1000000'), '--scheduled'),
+    warmupMs: tiny ? 0 : quick ? 1500 : 4000,
+    itemsMax: tiny ? 50 : Number.POSITIVE_INFINITY,
+    profileDir: profile !== undefined ? resolve(profile) : undefined,
+  };
+}
+
+// ---- bookkeeping ---------------------------------------------------------------------------------
+
+/** Every item of one stream: when it was due, when (and how often) it was received and done. */
+class Tracker {
+  readonly due = new Map<string, number>();
+  readonly firstAt = new Map<string, number>();
+  private readonly firstDedup = new Map<string, string>();
+  readonly done = new Set<string>();
+  lastDoneAt = 0;
+  received = 0;
+  /** Delivered again under the same dedup key (a consumer that deduplicates drops it). */
+  redelivered = 0;
+  /** Delivered again under another dedup key: the same item as new work. */
+  duplicated = 0;
+  scheduleErrors = 0;
+  firstScheduleError: string | null = null;
+
+  constructor(private readonly delay: DelayName) {}
+
+  scheduled(r: { key: string; scheduledAt: number }): void {
+    this.due.set(r.key, r.scheduledAt + delayMs[this.delay]);
+  }
+
+  failed(err: unknown): void {
+    this.scheduleErrors++;
+    this.firstScheduleError ??= String(err instanceof Error ? err.message : err);
+  }
+
+  readonly hooks = {
+    onReceive: (r: Received): void => {
+      this.received++;
+      const first = this.firstDedup.get(r.key);
+      if (first === undefined) {
+        this.firstDedup.set(r.key, r.dedupKey);
+        this.firstAt.set(r.key, r.at);
+      } else if (first === r.dedupKey) this.redelivered++;
+      else this.duplicated++;
+    },
+    onDone: (key: string, at: number): void => {
+      this.done.add(key);
+      if (at > this.lastDoneAt) this.lastDoneAt = at;
+    },
+  };
+
+  /** Every acknowledged item done by the consumer. */
+  allDone(): boolean {
+    for (const k of this.due.keys()) if (!this.done.has(k)) return false;
+    return true;
+  }
+
+  /** First-delivery lateness of every acknowledged item received (ms), sorted; and how many were never received. */
+  lateness(): { sorted: number[]; missing: number } {
+    const out: number[] = [];
+    let missing = 0;
+    for (const [k, due] of this.due) {
+      const at = this.firstAt.get(k);
+      if (at === undefined) missing++;
+      else out.push(at - due);
+    }
+    out.sort((a, b) => a - b);
+    return { sorted: out, missing };
+  }
+
+  /** Items received that no acknowledged scheduling call named (a failed call that took effect). */
+  receivedUnacknowledged(): number {
+    let n = 0;
+    for (const k of this.firstAt.keys()) if (!this.due.has(k)) n++;
+    return n;
+  }
+
+  lastDue(): number {
+    let m = 0;
+    for (const d of this.due.values()) if (d > m) m = d;
+    return m;
+  }
+}
+
+const r3 = (x: number): number => Number(x.toFixed(3));
+const r1 = (x: number): number => Number(x.toFixed(1));
+
+function latenessFields(sorted: readonly number[]): Row {
+  return {
+    lateP50Ms: r1(percentile(sorted, 50)),
+    lateP99Ms: r1(percentile(sorted, 99)),
+    lateMaxMs: r1(sorted.length > 0 ? sorted[sorted.length - 1]! : 0),
+  };
+}
+
+/** CPU of the system's servers and of this process (producers and consumer) between `begin` and `fields`. */
+class Cpu {
+  private readonly t0 = performance.now();
+  private readonly server0: number;
+  private readonly self0 = process.cpuUsage();
+  private readonly machine0 = sampleMachine();
+  constructor(private readonly sys: DelayedSystem) {
+    this.server0 = sys.serverCpuMs();
+  }
+  fields(items: number): Row {
+    const wallMs = performance.now() - this.t0;
+    const serverMs = this.sys.serverCpuMs() - this.server0;
+    const u = process.cpuUsage(this.self0);
+    const clientMs = (u.user + u.system) / 1000;
+    const m = sampleMachine();
+    return {
+      cpuUsPerItem: items > 0 ? Math.round(((serverMs + clientMs) * 1000) / items) : 0,
+      serverUsPerItem: items > 0 ? Math.round((serverMs * 1000) / items) : 0,
+      clientUsPerItem: items > 0 ? Math.round((clientMs * 1000) / items) : 0,
+      serverCpuPct: Math.round((serverMs / wallMs) * 100),
+      clientCpuPct: Math.round((clientMs / wallMs) * 100),
+      otherCpuPct: Math.max(0, Math.round(((m.busyMs - this.machine0.busyMs - serverMs - clientMs) / wallMs) * 100)),
+      cpuStallPct: Math.round(((m.stallMs - this.machine0.stallMs) / wallMs) * 100),
+      loadAvg1: Number(loadavg()[0]!.toFixed(2)),
+    };
+  }
+}
+
+/** Waits until every acknowledged item was done, at most until `slackMs` after the last due time. */
+async function drain(t: Tracker, slackMs: number, what: string, ctx: BenchContext): Promise<void> {
+  const deadline = Math.max(t.lastDue(), performance.now()) + slackMs;
+  await waitFor(
+    what,
+    () => {
+      ctx.progress(`${what}: ${t.done.size}/${t.due.size} done`);
+      return t.allDone() || performance.now() > deadline ? true : null;
+    },
+    slackMs + 3_600_000, // bounded by `deadline` above; this is the loop's own guard
+    50,
+  );
+}
+
+/**
+ * Open loop: schedules `rate` items a second for `durationMs` whatever the acknowledgements (at
+ * most `outstandingMax` unacknowledged; beyond that an item is skipped and counted). `during` runs
+ * alongside (the recovery row's kill and restart).
+ */
+async function openLoop(
+  stream: Stream,
+  t: Tracker,
+  rate: number,
+  durationMs: number,
+  itemsMax: number,
+  onTick: (issued: number) => void,
+): Promise<{ issued: number; skipped: number; seconds: number }> {
+  const outstandingMax = 50_000;
+  const pending = new Set<Promise<void>>();
+  let issued = 0;
+  let skipped = 0;
+  const t0 = performance.now();
+  let lastTick = t0;
+  for (;;) {
+    const now = performance.now();
+    if (now - t0 >= durationMs || issued >= itemsMax) break;
+    const target = Math.min(itemsMax, Math.floor((rate * (now - t0)) / 1000));
+    while (issued < target) {
+      const seq = issued++;
+      if (pending.size >= outstandingMax) {
+        skipped++;
+        continue;
+      }
+      const p = stream.schedule(seq, seq, '1s').then(
+        (r) => t.scheduled(r),
+        (err: unknown) => t.failed(err),
+      );
+      pending.add(p);
+      void p.finally(() => pending.delete(p));
+    }
+    if (now - lastTick > 1000) {
+      lastTick = now;
+      onTick(issued);
+    }
+    await new Promise<void>((r) => setTimeout(r, 2));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await Promise.all(pending);
+  return { issued, skipped, seconds };
+}
+
+// ---- rows ----------------------------------------------------------------------------------------
+
+let streamSeq = 0;
+
+async function withStream<T>(sys: DelayedSystem, name: string, delay: DelayName, fn: (s: Stream, t: Tracker) => Promise<T>): Promise<T> {
+  const t = new Tracker(delay);
+  const stream = await sys.openStream(`${name}-${++streamSeq}`, t.hooks);
+  try {
+    return await fn(stream, t);
+  } finally {
+    await stream.close();
+  }
+}
+
+async function throughputRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, producers: number, durationMs: number, report: boolean): Promise<void> {
+  await withStream(sys, `tp${producers}`, '1s', async (stream, t) => {
+    const label = `${sys.name} throughput x${producers}`;
+    const cpu = new Cpu(sys);
+    let seq = 0;
+    const t0 = performance.now();
+    const sum = await closedLoop({
+      concurrency: producers,
+      durationMs,
+      opsMax: s.itemsMax,
+      op: async (w) => {
+        try {
+          t.scheduled(await stream.schedule(w, seq++, '1s'));
+        } catch (err) {
+          t.failed(err);
+          throw err;
+        }
+        return true;
+      },
+      onProgress: (ops, ms) => ctx.progress(`${label}: ${ops} scheduled, ${Math.round((ops * 1000) / ms)}/s`),
+    });
+    await drain(t, 30_000, label, ctx);
+    if (!report) return;
+    const items = t.done.size;
+    const late = t.lateness();
+    const spanS = (t.lastDoneAt - t0 - delayMs['1s']) / 1000;
+    ctx.report({
+      scenario: 'delayed.throughput',
+      system: sys.name,
+      producers,
+      delayMs: delayMs['1s'],
+      storeToAckPerSec: items > 0 ? Math.round(items / spanS) : 0,
+      scheduledPerSec: Math.round(sum.opsPerSec),
+      scheduleP50Ms: r3(sum.p50Ms),
+      scheduleP99Ms: r3(sum.p99Ms),
+      items: t.due.size,
+      acked: items,
+      missing: late.missing,
+      ...latenessFields(late.sorted),
+      errors: t.scheduleErrors,
+      ...(t.firstScheduleError !== null ? { firstError: t.firstScheduleError } : {}),
+      ...cpu.fields(items),
+    });
+  });
+}
+
+async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, rate: number): Promise<void> {
+  await withStream(sys, `late${rate}`, '1s', async (stream, t) => {
+    const label = `${sys.name} lateness at ${rate}/s`;
+    const cpu = new Cpu(sys);
+    const o = await openLoop(stream, t, rate, s.latenessMs, s.itemsMax, (n) => ctx.progress(`${label}: ${n} scheduled, ${t.done.size} done`));
+    await drain(t, 30_000, label, ctx);
+    const late = t.lateness();
+    ctx.report({
+      scenario: 'delayed.lateness',
+      system: sys.name,
+      ratePerSec: rate,
+      // What the producers achieved (acknowledged scheduling calls per second of load).
+      scheduledPerSec: Math.round(t.due.size / o.seconds),
+      ...latenessFields(late.sorted),
+      items: t.due.size,
+      acked: t.done.size,
+      missing: late.missing,
+      skipped: o.skipped,
+      errors: t.scheduleErrors,
+      ...(t.firstScheduleError !== null ? { firstError: t.firstScheduleError } : {}),
+      ...cpu.fields(t.done.size),
+    });
+  });
+}
+
+async function recoveryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): Promise<void> {
+  await withStream(sys, 'recovery', '1s', async (stream, t) => {
+    const label = `${sys.name} recovery`;
+    let killed = '';
+    let crashAt = 0;
+    let upAt = 0;
+    const chaos = (async () => {
+      await new Promise<void>((r) => setTimeout(r, s.recoveryMs * 0.4));
+      crashAt = performance.now();
+      killed = await sys.crash();
+      ctx.progress(`${label}: killed ${killed} (kill -9); restarting it`);
+      await sys.restart();
+      upAt = performance.now();
+    })();
+    const o = await openLoop(stream, t, s.recoveryRate, s.recoveryMs, s.itemsMax, (n) => ctx.progress(`${label}: ${n} scheduled, ${t.done.size} done`));
+    await chaos;
+    // Redeliveries wait for the ack deadline (sessionraft's ackWaitMs and BullMQ's lock, 30 s each by default).
+    await drain(t, 75_000, label, ctx);
+    const late = t.lateness();
+    ctx.report({
+      scenario: 'delayed.recovery',
+      system: sys.name,
+      ratePerSec: s.recoveryRate,
+      killed,
+      restartMs: Math.round(upAt - crashAt),
+      items: t.due.size,
+      lost: late.missing,
+      late: late.sorted.filter((x) => x > lateBoundMs).length,
+      lateBoundMs,
+      redelivered: t.redelivered,
+      duplicated: t.duplicated,
+      ...latenessFields(late.sorted),
+      scheduleErrors: t.scheduleErrors,
+      receivedUnacknowledged: t.receivedUnacknowledged(),
+      skipped: o.skipped,
+      ...(t.firstScheduleError !== null ? { firstError: t.firstScheduleError } : {}),
+      loadAvg1: Number(loadavg()[0]!.toFixed(2)),
+    });
+  });
+}
+
+async function memoryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): Promise<void> {
+  await withStream(sys, 'memory', '2h', async (stream, t) => {
+    const before = await sys.memory();
+    const cpu = new Cpu(sys);
+    let seq = 0;
+    const sum = await closedLoop({
+      concurrency: 128,
+      opsMax: s.scheduled,
+      op: async (w) => {
+        t.scheduled(await stream.schedule(w, seq++, '2h'));
+        return true;
+      },
+      onProgress: (ops, ms) => ctx.progress(`${sys.name} memory: ${ops}/${s.scheduled} scheduled, ${Math.round((ops * 1000) / ms)}/s`),
+    });
+    const cpuFields = cpu.fields(sum.ops);
+    // Let the nodes' snapshots and Redis's AOF rewrite settle before reading memory.
+    await new Promise<void>((r) => setTimeout(r, Number.isFinite(s.itemsMax) ? 200 : 3000));
+    const after = await sys.memory();
+    const beforeFields: Row = {};
+    for (const [k, v] of Object.entries(before)) if (!k.includes('Peak')) beforeFields[`${k}Before`] = v;
+    ctx.report({
+      scenario: 'delayed.memory',
+      system: sys.name,
+      scheduled: t.due.size,
+      itemBytes: 1024,
+      ...after,
+      ...beforeFields,
+      fillPerSec: Math.round(sum.opsPerSec),
+      errors: sum.errors,
+      ...(sum.firstError !== null ? { firstError: sum.firstError } : {}),
+      ...cpuFields,
+    });
+  });
+}
+
+// ---- run -----------------------------------------------------------------------------------------
+
+async function runSystem(ctx: BenchContext, s: Settings, name: SystemName, redisBin: string | null): Promise<void> {
+  if (name === 'bullmq' && redisBin === null) {
+    ctx.progress(redisMissingMessage);
+    ctx.report({ scenario: 'delayed.skipped', system: 'bullmq', reason: redisMissingMessage });
+    return;
+  }
+  ctx.progress(name === 'sessionraft' ? 'starting 3 sessionraft node processes' : `starting ${redisBin}`);
+  const sys: DelayedSystem =
+    name === 'sessionraft'
+      ? await SessionraftSystem.start(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {})
+      : await BullmqSystem.start(redisBin!);
+  try {
+    if (s.warmupMs > 0) await throughputRow(ctx, s, sys, 128, s.warmupMs, false);
+    if (s.only.has('throughput')) for (const p of s.producers) await throughputRow(ctx, s, sys, p, s.throughputMs, true);
+    if (s.only.has('lateness')) for (const r of s.rates) await latenessRow(ctx, s, sys, r);
+    if (s.only.has('recovery')) await recoveryRow(ctx, s, sys);
+    // Last: its items stay scheduled.
+    if (s.only.has('memory')) await memoryRow(ctx, s, sys);
+  } finally {
+    await sys.stop();
+  }
+}
+
+/** The closing table: one line per row and system. */
+function printSummary(rows: readonly Row[]): void {
+  const pick = (r: Row): string[] => {
+    const sys = String(r.system);
+    switch (r.scenario) {
+      case 'delayed.throughput':
+        return [`store-to-ack, 1 s delay, ${String(r.producers)} producers`, sys, `${String(r.storeToAckPerSec)}/s (CPU ${String(r.cpuUsPerItem)} µs/item)`];
+      case 'delayed.lateness':
+        return [
+          `lateness at ${String(r.ratePerSec)}/s due`,
+          sys,
+          `p50 ${String(r.lateP50Ms)} ms, p99 ${String(r.lateP99Ms)} ms, max ${String(r.lateMaxMs)} ms (${String(r.scheduledPerSec)}/s achieved, ${String(r.missing)} missing)`,
+        ];
+      case 'delayed.recovery':
+        return [
+          `kill -9 ${String(r.killed)} at ${String(r.ratePerSec)}/s`,
+          sys,
+          `${String(r.items)} items: lost ${String(r.lost)}, late ${String(r.late)} (> ${String(r.lateBoundMs)} ms), duplicated ${String(r.duplicated)}, redelivered ${String(r.redelivered)}, max ${String(r.lateMaxMs)} ms`,
+        ];
+      case 'delayed.memory': {
+        const mem = Object.entries(r)
+          .filter(([k]) => k.endsWith('RssMb') || k === 'redisUsedMemoryMb')
+          .map(([k, v]) => `${k.replace(/Mb$/, '')} ${String(v)} MB`)
+          .join(', ');
+        return [`memory, ${Number(r.scheduled).toLocaleString('en-US')} scheduled 1 KiB items`, sys, mem];
+      }
+      case 'delayed.skipped':
+        return ['(skipped)', sys, String(r.reason)];
+      default:
+        return [];
+    }
+  };
+  const lines = rows.map(pick).filter((l) => l.length > 0);
+  if (lines.length === 0) return;
+  const w0 = Math.max(...lines.map((l) => l[0]!.length));
+  const w1 = Math.max(...lines.map((l) => l[1]!.length));
+  process.stdout.write('\n' + lines.map((l) => `${l[0]!.padEnd(w0)}  ${l[1]!.padEnd(w1)}  ${l[2]!}`).join('\n') + '\n');
+}
+
+export async function run(ctxIn: BenchContext): Promise<void> {
+  const s = settingsOf(ctxIn);
+  const rows: Row[] = [];
+  const ctx: BenchContext = { ...ctxIn, report: (r) => (rows.push(r), ctxIn.report(r)) };
+  if (s.profileDir !== undefined) mkdirSync(s.profileDir, { recursive: true });
+  ctx.report(machineRow());
+  const redisBin = s.systems.includes('bullmq') ? findRedisServer() : null;
+  try {
+    for (const name of s.systems) await runSystem(ctx, s, name, redisBin);
+  } finally {
+    ctx.report(machineRow());
+    if (!ctx.json) printSummary(rows);
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * The two systems of the delayed-delivery benchmark behind one interface: sessionraft (three
+ * `sessionraft node` processes, one consumer group acknowledging through the client library) and
+ * BullMQ on one local `redis-server` (delayed jobs, one Worker). Each item is 1 KiB of data,
+ * scheduled with a delay; the consumer reports when it received an item and when it was done with
+ * it (then it acknowledges: for sessionraft the handler destroys the restored session and resolves,
+ * which acks; for BullMQ the processor returns, which completes and removes the job).
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import { createClient, type ClientConsumer, type SessionraftClient } from '../../transport/client/client.js';
+import { BenchCluster, sampleProc } from './clusterProcs.js';
+import { RedisProc } from './delayedRedis.js';
+
+export type SystemName = 'sessionraft' | 'bullmq';
+
+/** One delivery seen by the consumer. */
+export interface Received {
+  /** The item: sessionraft's session ID, BullMQ's job ID. */
+  readonly key: string;
+  /** What a consumer deduplicates by: the restore ID (sessionraft), the job ID (BullMQ). */
+  readonly dedupKey: string;
+  /** 1 for the first delivery, then 2, 3, ... */
+  readonly delivery: number;
+  /** performance.now() when the consumer got it. */
+  readonly at: number;
+}
+
+export interface ConsumerHooks {
+  onReceive(r: Received): void;
+  /** The consumer finished the item (its acknowledgement is on its way). */
+  onDone(key: string, at: number): void;
+}
+
+/** The delays every system offers: a 1 s one and a long one (items that stay scheduled). */
+export type DelayName = '1s' | '2h';
+export const delayMs: Record<DelayName, number> = { '1s': 1000, '2h': 7_200_000 };
+
+export interface Stream {
+  /**
+   * Schedules one item through producer `producer` (an index: the system spreads producers over its
+   * connections) and resolves with its key once the system acknowledged it, and when the scheduling
+   * command itself was sent (performance.now(): sessionraft's store, after the create and the
+   * append; BullMQ's add): the item is due `delay` after that. `seq` is unique in the stream.
+   */
+  schedule(producer: number, seq: number, delay: DelayName): Promise<{ key: string; scheduledAt: number }>;
+  close(): Promise<void>;
+}
+
+export interface DelayedSystem {
+  readonly name: SystemName;
+  /** A fresh topic with one consumer group (sessionraft) or a fresh queue (BullMQ), with its consumer. */
+  openStream(name: string, hooks: ConsumerHooks): Promise<Stream>;
+  /** CPU time (ms) of the system's server processes so far (the three nodes, or redis-server). */
+  serverCpuMs(): number;
+  /** Memory fields (MB) for the memory row. */
+  memory(): Promise<Record<string, number>>;
+  /** kill -9 of the process that matters (the leader, or redis-server); resolves with its name once it exited. */
+  crash(): Promise<string>;
+  /** Restarts what `crash` killed, on its data, and waits until it serves. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Unacknowledged deliveries per consumer (sessionraft's maxAckPending) and BullMQ's worker concurrency: the same. */
+export const consumerWindow = 256;
+/** Producer connections, for both: four sessionraft clients, four BullMQ Queue instances (each its own connection). */
+const producerConnections = 4;
+
+const payload = new Uint8Array(1024).fill(0x70);
+/** BullMQ's job data: JSON of about 1 KiB. */
+const jobData = { p: 'p'.repeat(1016) };
+
+// ---- sessionraft ---------------------------------------------------------------------------------
+
+export class SessionraftSystem implements DelayedSystem {
+  readonly name = 'sessionraft' as const;
+  private killed: string | null = null;
+  private readonly clients: SessionraftClient[] = [];
+
+  private constructor(readonly cluster: BenchCluster) {}
+
+  /** Replay classes: index 0 is 1 s, index 1 is 2 h (the memory row's items stay scheduled). */
+  static async start(opts: { cpuProfDir?: string }): Promise<SessionraftSystem> {
+    const cluster = await BenchCluster.start({
+      size: 3,
+      nodeArgs: ['--replay-delays', '1s,2h'],
+      ...(opts.cpuProfDir !== undefined ? { cpuProfDir: opts.cpuProfDir } : {}),
+    });
+    await cluster.waitForLeader(20_000);
+    const s = new SessionraftSystem(cluster);
+    for (let k = 0; k < producerConnections; k++) s.clients.push(createClient({ endpoints: cluster.endpoints(), inflightCommandsMax: 192 }));
+    return s;
+  }
+
+  async openStream(name: string, hooks: ConsumerHooks): Promise<Stream> {
+    const topic = `delayed-${name}`;
+    const admin = this.clients[0]!;
+    await admin.createGroup(topic, 'bench', { maxAckPending: consumerWindow });
+    // The consumer has its own connection, as a separate service would.
+    const cc = createClient({ endpoints: this.cluster.endpoints(), inflightCommandsMax: 192 });
+    const consumer: ClientConsumer = await cc.consume(
+      topic,
+      'bench',
+      async (m) => {
+        hooks.onReceive({ key: m.session, dedupKey: m.restoreId, delivery: m.delivery, at: performance.now() });
+        // The restored session is active again: the consumer's work is done once it is gone.
+        await cc.destroy(m.session).catch(() => undefined); // SESSION_UNKNOWN on a redelivery after a destroy
+        hooks.onDone(m.session, performance.now());
+      },
+      { consumer: `bench-${name}`, maxAckPending: consumerWindow },
+    );
+    const clients = this.clients;
+    return {
+      async schedule(producer, _seq, delay) {
+        const cl = clients[producer % clients.length]!;
+        const { id } = await cl.createSession(topic);
+        await cl.append(id, payload);
+        const scheduledAt = performance.now();
+        await cl.store(id, { replay: delay === '1s' ? 0 : 1 });
+        return { key: id, scheduledAt };
+      },
+      async close() {
+        await consumer.close();
+        await cc.close();
+      },
+    };
+  }
+
+  serverCpuMs(): number {
+    let ms = 0;
+    for (const n of this.cluster.nodes) ms += this.cluster.sample(n)?.cpuMs ?? 0;
+    return ms;
+  }
+
+  async memory(): Promise<Record<string, number>> {
+    const leader = (await this.cluster.waitForLeader()).id;
+    const out: Record<string, number> = {};
+    for (const n of this.cluster.nodes) {
+      const s = this.cluster.sample(n);
+      if (s === null) continue;
+      const tag = n.id === leader ? `${n.id}L` : n.id;
+      out[`${tag}RssMb`] = Math.round(s.rssMb);
+      out[`${tag}RssPeakMb`] = Math.round(s.hwmMb);
+    }
+    return out;
+  }
+
+  async crash(): Promise<string> {
+    const leader = await this.cluster.waitForLeader();
+    await this.cluster.kill(leader, 'SIGKILL');
+    this.killed = leader.id;
+    return `leader ${leader.id}`;
+  }
+
+  async restart(): Promise<void> {
+    if (this.killed === null) return;
+    this.cluster.spawn(this.cluster.node(this.killed));
+    this.killed = null;
+    await this.cluster.waitForLeader(20_000);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.close()));
+    await this.cluster.stop();
+  }
+}
+
+// ---- BullMQ on redis-server ----------------------------------------------------------------------
+
+export class BullmqSystem implements DelayedSystem {
+  readonly name = 'bullmq' as const;
+
+  private constructor(readonly redis: RedisProc) {}
+
+  static async start(redisBin: string): Promise<BullmqSystem> {
+    return new BullmqSystem(await RedisProc.start(redisBin));
+  }
+
+  private connection(): { host: string; port: number; maxRetriesPerRequest: null } {
+    return { host: '127.0.0.1', port: this.redis.port, maxRetriesPerRequest: null };
+  }
+
+  async openStream(name: string, hooks: ConsumerHooks): Promise<Stream> {
+    const queueName = `delayed-${name}`;
+    const queues = Array.from({ length: producerConnections }, () => new Queue(queueName, { connection: this.connection() }));
+    await Promise.all(queues.map((q) => q.waitUntilReady()));
+    const worker = new Worker(
+      queueName,
+      async (job: Job) => {
+        hooks.onReceive({ key: job.id!, dedupKey: job.id!, delivery: job.attemptsStarted, at: performance.now() });
+        hooks.onDone(job.id!, performance.now());
+        return 0;
+      },
+      { connection: this.connection(), concurrency: consumerWindow },
+    );
+    worker.on('error', () => undefined); // connection errors while redis-server is down (the recovery row)
+    for (const q of queues) q.on('error', () => undefined);
+    await worker.waitUntilReady();
+    return {
+      async schedule(producer, seq, delay) {
+        const key = `${name}-${seq}`;
+        // A fixed job ID: a retried add of the same item is not a second job.
+        const scheduledAt = performance.now();
+        await queues[producer % queues.length]!.add('item', jobData, { jobId: key, delay: delayMs[delay], removeOnComplete: true, removeOnFail: false });
+        return { key, scheduledAt };
+      },
+      async close() {
+        await worker.close(true);
+        await Promise.all(queues.map((q) => q.close()));
+      },
+    };
+  }
+
+  serverCpuMs(): number {
+    return this.redis.sample()?.cpuMs ?? 0;
+  }
+
+  async memory(): Promise<Record<string, number>> {
+    const m = await this.redis.memory();
+    const s = this.redis.pid === null ? null : sampleProc(this.redis.pid);
+    return {
+      redisUsedMemoryMb: Math.round(m.usedMemoryMb),
+      redisUsedMemoryRssMb: Math.round(m.usedMemoryRssMb),
+      redisRssMb: Math.round(s?.rssMb ?? 0),
+      redisRssPeakMb: Math.round(s?.hwmMb ?? 0),
+    };
+  }
+
+  async crash(): Promise<string> {
+    await this.redis.kill('SIGKILL');
+    return 'redis-server';
+  }
+
+  async restart(): Promise<void> {
+    await this.redis.spawn();
+  }
+
+  async stop(): Promise<void> {
+    await this.redis.stop();
+  }
+}
