@@ -16,7 +16,14 @@ import type { Entry, Membership, NodeId } from './types.js';
  * code passes an empty set.
  */
 export type PlantedBug =
-  'commit-previous-term' | 'vote-ignores-log' | 'ack-before-persist' | 'no-truncate-check' | 'skip-fsync' | 'stale-read' | 'forget-lost-term';
+  | 'commit-previous-term'
+  | 'vote-ignores-log'
+  | 'ack-before-persist'
+  | 'no-truncate-check'
+  | 'skip-fsync'
+  | 'stale-read'
+  | 'forget-lost-term'
+  | 'read-without-quorum';
 
 export const plantedBugs: readonly PlantedBug[] = [
   'commit-previous-term',
@@ -25,6 +32,7 @@ export const plantedBugs: readonly PlantedBug[] = [
   'no-truncate-check',
   'skip-fsync',
   'forget-lost-term',
+  'read-without-quorum',
 ];
 
 /** A ReadIndex request waiting for its quorum confirmation. */

@@ -324,6 +324,7 @@ function startPendingReads(core: RaftCore, d: Draft, fx: EffectSink): void {
 }
 
 function readConfirmed(core: RaftCore, st: LeaderState, ctx: number): boolean {
+  if (!core.rules.readNeedsQuorum) return true;
   let acks = 0;
   for (const v of core.membership.voters) {
     if (v === core.id) acks++;

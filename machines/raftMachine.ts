@@ -10,7 +10,7 @@
 import { and, assign, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { InvariantError } from './assert.js';
 import type { Draft, RaftContext, RaftCore, RaftInput } from './core.js';
-import { canCampaign, inLease, isMember, randomizedElectionTicks } from './core.js';
+import { canCampaign, inLease, isMember, mayGrantVote, randomizedElectionTicks } from './core.js';
 import type {
   ApplyParams,
   EffectSink,
@@ -237,6 +237,18 @@ export function createRaftMachine(core: RaftCore) {
       /** Of the current term, or a pre-vote answer (its term is that of the pre-campaign, checked by the candidate). */
       isCurrentTerm: ({ context, event }) => msgTerm(event) === context.term || (event.type === 'rpc.voteResp' && event.msg.preVote),
       isPreVote: ({ event }) => event.type === 'rpc.vote' && event.msg.preVote,
+      /**
+       * Issue 15: a newer-term RequestVote from a node outside our configuration that we would not
+       * grant. It is judged by its log (finding 4) but moves no term: a node whose removal we hold
+       * must never move a member's term (it cannot win: its log lacks the removal), while a voter we
+       * do not know yet, with a log at least as up to date as ours, still gets our vote.
+       */
+      isUngrantedNonMemberVote: ({ context, event }) =>
+        event.type === 'rpc.vote' &&
+        !event.msg.preVote &&
+        event.msg.term > context.term &&
+        !isMember(core, event.msg.from) &&
+        !(mayGrantVote(core, context) && core.rules.candidateUpToDate(core.log, event.msg.lastIndex, event.msg.lastTerm)),
       /** A newer-term RequestVote that our lease tells us to ignore (unless it is a transfer). */
       isLeaseProtected: ({ context, event }) => event.type === 'rpc.vote' && event.msg.term > context.term && !event.msg.transfer && inLease(core, context),
       preVoteWins: ({ context, event }) =>
@@ -301,6 +313,7 @@ export function createRaftMachine(core: RaftCore) {
         { guard: and(['isTermUnknown', stateIn('#raft.follower'), 'isTermAnswer']), actions: 'noteTermAnswer' },
         { guard: 'isPreVote', actions: 'answerPreVote' },
         { guard: 'isLeaseProtected' },
+        { guard: 'isUngrantedNonMemberVote', actions: 'answerStale' },
         { guard: 'isStaleRequest', actions: 'answerStale' },
         { guard: 'isStaleAnswer' },
         // A follower adopting a newer term from a RequestVote keeps its election timer running

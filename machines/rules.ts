@@ -20,6 +20,8 @@ export interface SafetyRules {
   commitByCount(entryTerm: number, term: number): boolean;
   /** Issue 15: a node that lost its hard state learns its term before it votes or acknowledges a leader. */
   readonly learnLostTerm: boolean;
+  /** ReadIndex: a read is served only once a quorum confirmed that this node still leads. */
+  readonly readNeedsQuorum: boolean;
 }
 
 const raftRules: SafetyRules = {
@@ -29,6 +31,7 @@ const raftRules: SafetyRules = {
   appendFrom: (log, _prevIndex, entries) => log.findConflict(entries),
   commitByCount: (entryTerm, term) => entryTerm === term,
   learnLostTerm: true,
+  readNeedsQuorum: true,
 };
 
 /** Each planted bug breaks exactly the rule it is named after (skip-fsync and stale-read live outside the core). */
@@ -41,6 +44,8 @@ const plants: Partial<Record<PlantedBug, Partial<SafetyRules>>> = {
   'commit-previous-term': { commitByCount: () => true },
   // Trust the recovered term and vote after a lost hard state (votes and acknowledges at once).
   'forget-lost-term': { learnLostTerm: false },
+  // Serve ReadIndex reads without the heartbeat round that confirms leadership (a deposed leader answers stale).
+  'read-without-quorum': { readNeedsQuorum: false },
 };
 
 /** The rules with these bugs planted (`raftRules` itself when there are none). */

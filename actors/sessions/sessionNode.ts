@@ -211,7 +211,7 @@ export class SessionNode {
    * A client command (SessionCreate, SessionAppend, SessionRewrite, SessionDestroy). Only the
    * leader accepts it (else NOT_LEADER with the leader to try).
    */
-  submit(cmd: Command, cb: CommandCallback): void {
+  submit(cmd: Command, cb: CommandCallback, user?: string): void {
     if (cmd.kind === CommandKind.sessionStore) return cb(new RequestError('BAD_REQUEST', 'use storeSession'));
     if (cmd.kind === CommandKind.clientRegister) return cb(new RequestError('BAD_REQUEST', 'use registerClient (the leader draws the secret)'));
     if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
@@ -220,8 +220,10 @@ export class SessionNode {
       // The proof first: an envelope without its client's secret is refused here, before the table
       // is asked anything (no remembered result leaks) and before it could reach the log. A client
       // this node has not applied yet is left to apply, which checks again on every replica.
-      const seen = this.store.clientResult(readU64(env.client, 0), readU64(env.client, 8), env.secret, env.seq);
+      const seen = this.store.clientResult(readU64(env.client, 0), readU64(env.client, 8), env.secret, env.seq, user);
       if (seen === 'auth') return cb(new RequestError(SessionsErrorCode.clientAuth, 'the envelope does not carry the secret of its client ID'));
+      if (seen === 'owner')
+        return cb(new RequestError(SessionsErrorCode.clientOwner, `the client ID was registered by another user than ${JSON.stringify(user)}`));
       // A retry of a command already applied: answer from the client table, apply nothing.
       if (seen === 'stale') return cb(null, { ok: false, code: ResultCode.seqStale, value: null });
       if (typeof seen === 'object') return cb(null, { ...seen, duplicate: true });
@@ -237,21 +239,26 @@ export class SessionNode {
    * ClientRegister: the leader draws the new client's secret (replicas never draw anything: the
    * entry carries it) and the result's value is the client's credential, ID then secret.
    */
-  registerClient(cb: CommandCallback): void {
+  registerClient(cb: CommandCallback, owner = ''): void {
     if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
     const secret = this.drawSecret();
     if (!(secret instanceof Uint8Array) || secret.length !== SECRET_BYTES)
       return cb(new RequestError('INTERNAL', `drawSecret gave ${String((secret as Uint8Array | undefined)?.length)} bytes, not ${SECRET_BYTES}`));
     try {
-      this.planner.submit({ kind: CommandKind.clientRegister, secret }, { cb } satisfies Pending);
+      this.planner.submit({ kind: CommandKind.clientRegister, secret, owner }, { cb } satisfies Pending);
     } catch (err) {
       cb(toRequestError(err as Error));
     }
   }
 
   /** Store a session for replay in `replayClass` (the leader computes due time, file and offset). */
-  storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: CommandCallback): void {
+  storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: CommandCallback, user?: string): void {
     if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    if (envelope !== null && user !== undefined) {
+      const seen = this.store.clientResult(readU64(envelope.client, 0), readU64(envelope.client, 8), envelope.secret, envelope.seq, user);
+      if (seen === 'owner')
+        return cb(new RequestError(SessionsErrorCode.clientOwner, `the client ID was registered by another user than ${JSON.stringify(user)}`));
+    }
     const out = this.planner.storeSession(session, replayClass, { envelope, context: { cb } satisfies Pending });
     if (out.status === 'duplicate') cb(null, out.result);
     else if (out.status === 'rejected') cb(toRequestError(out.error));
@@ -349,6 +356,16 @@ export class SessionNode {
       ack: (d, cb) => this.dispatcher.ack(d.group, d.restoreId, d.delivery, cb),
       nack: (d, delayMs = 0, cb) => this.dispatcher.nack(d.group, d.restoreId, d.delivery, delayMs, cb),
     };
+  }
+
+  /**
+   * An auth command (issue 17: users, roles, permissions) on the leader. A UserPut carries the
+   * password already hashed by the caller on this node (transport/client/password.ts): replicas
+   * never see the plaintext.
+   */
+  submitAuth(cmd: Command, cb: CommandCallback): void {
+    if (cmd.kind < CommandKind.userPut || cmd.kind > CommandKind.roleRevoke) return cb(new RequestError('BAD_REQUEST', 'not an auth command'));
+    this.submitInternal(cmd, cb);
   }
 
   /** A command the node itself proposes (groups, acks): through the planner, on the leader. */

@@ -24,8 +24,10 @@ import {
   readU64BE,
   type CodecLimits,
 } from '../../transport/commands/codec.js';
+import type { AccessView } from '../../transport/commands/access.js';
 import { EntryKind, type Entry, type SnapshotMeta } from '../../machines/types.js';
 import { crc32Bytes } from '../../storage/crc.js';
+import { AuthTable } from './authTable.js';
 import { ClientTable } from './clientTable.js';
 import { GroupTable, type ConsumerGroup, type GroupCounts, type PendingRestore } from './consumerGroups.js';
 import { DataFiles, rangeHashOf, trashNameOf, type DataFile } from './dataFiles.js';
@@ -74,6 +76,8 @@ export class SessionsStore implements StateMachine {
   private readonly subs: Subscriptions;
   /** Consumer groups (issue 16): replaced whole by a snapshot's restore. */
   private groups = new GroupTable();
+  /** Users, roles and permissions (issue 17): replaced whole by a snapshot's restore. */
+  private readonly auth = new AuthTable();
   private readonly view = new CommandView();
   private lastTerm = 0;
   private lastIndex = 0;
@@ -162,6 +166,13 @@ export class SessionsStore implements StateMachine {
     } catch (err) {
       throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `group table: ${(err as Error).message}`);
     }
+    const auth = new AuthTable();
+    try {
+      auth.load(m.auth ?? new Uint8Array(0));
+    } catch (err) {
+      throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `auth table: ${(err as Error).message}`);
+    }
+    this.auth.load(m.auth ?? new Uint8Array(0));
     this.groups = groups;
     this.files.load(m.classes, m.files);
     this.sessions.load(m.sessions);
@@ -211,6 +222,7 @@ export class SessionsStore implements StateMachine {
       sessions: this.sessions.snapshot(),
       clients: this.clients.snapshot(),
       groups: this.groups.encode(),
+      auth: this.auth.encode(),
     };
   }
 
@@ -378,8 +390,13 @@ export class SessionsStore implements StateMachine {
    * The leader's gateway: what the client table says about (client, secret, seq) as applied so far;
    * 'auth' when the secret is not that client's (nothing else is told). See ClientTable.lookup.
    */
-  clientResult(high: number, low: number, secret: Uint8Array, seq: number): CommandResult | 'stale' | 'unknown' | 'auth' | undefined {
-    return this.clients.lookup(high, low, secret, seq);
+  clientResult(high: number, low: number, secret: Uint8Array, seq: number, user?: string): CommandResult | 'stale' | 'unknown' | 'auth' | 'owner' | undefined {
+    return this.clients.lookup(high, low, secret, seq, user);
+  }
+
+  /** Users, roles and permissions as applied here (issue 17): the client port checks every request against it. */
+  get access(): AccessView {
+    return this.auth;
   }
 
   // ---- consumer groups (issue 16) -----------------------------------------------------------
@@ -478,7 +495,23 @@ export class SessionsStore implements StateMachine {
       }
       case CommandKind.clientRegister:
         // The secret the leader drew is in the entry: every replica stores the same one (none draws).
-        return this.clients.register(e.term, e.index, e.index, e.data, v.secretAt);
+        return this.clients.register(e.term, e.index, e.index, e.data, v.secretAt, v.user);
+      case CommandKind.userPut:
+        return this.auth.putUser(v.user, v.hashLen === 0 ? null : e.data.slice(v.hashAt, v.hashAt + v.hashLen), e.index);
+      case CommandKind.userDelete:
+        return this.auth.deleteUser(v.user);
+      case CommandKind.userGrant:
+        return this.auth.grantRole(v.user, v.role);
+      case CommandKind.userRevoke:
+        return this.auth.revokeRole(v.user, v.role);
+      case CommandKind.rolePut:
+        return this.auth.putRole(v.role);
+      case CommandKind.roleDelete:
+        return this.auth.deleteRole(v.role);
+      case CommandKind.roleGrant:
+        return this.auth.grantPermission(v.role, { action: v.action, prefix: v.prefix, group: v.groupName });
+      case CommandKind.roleRevoke:
+        return this.auth.revokePermission(v.role, { action: v.action, prefix: v.prefix, group: v.groupName });
       case CommandKind.groupCreate:
         return this.groups.create(e.term, e.index, v.topic, v.name, v.ackWaitMs, v.maxDeliveries, v.maxAckPending, commandId(e.term, e.index));
       case CommandKind.groupDelete:

@@ -80,6 +80,21 @@ describe('issue 15: the review of the Raft core (each failed before its fix)', (
     expect(n4.history.msgs.filter((l) => l.includes(' vote '))).to.deep.equal([]);
   });
 
+  it('a removed node never moves the term of a member that holds its removal; a voter it does not know yet still gets its vote (simulator, --membership)', () => {
+    // n1's configuration no longer holds n4 (its removal is in n1's log); n4 missed it and campaigns.
+    const n1 = new PureNode('n1', { voters: ['n1', 'n2', 'n3'], entries: ents(1, [1, 1, 2]), term: 2 });
+    n1.tick(20); // out of any lease
+    n1.receive(vote('n4', 'n1', 7, 2, 1));
+    n1.sync();
+    expect(n1.term, 'the removed node moved the term').to.equal(2);
+    expect(n1.history.msgs).to.include('n1->n4 voteResp t2 rejected');
+    // A voter of a newer configuration than n1's (finding 4), with a log at least as up to date.
+    n1.receive(vote('n5', 'n1', 7, 3, 2));
+    n1.sync();
+    expect(n1.term).to.equal(7);
+    expect(n1.history.msgs).to.include('n1->n5 voteResp t7 granted (after durable)');
+  });
+
   it('finding 5: a follower with damaged storage keeps learning the commit index in an idle cluster', () => {
     const c = new Cluster(['n1', 'n2', 'n3']);
     c.elect('n1');

@@ -54,6 +54,17 @@ export class SafetyChecker {
   /** The highest term each node proved durable (a granted vote, an acknowledgement). */
   private readonly durableTerms = new Map<NodeId, number>();
 
+  /**
+   * Issue 15: nodes whose removal from the configuration was committed (and that were not added
+   * again since): their messages must never move a member's term.
+   */
+  readonly removed = new Set<NodeId>();
+  /** The newest acknowledged write's index, and the newest index a completed read returned. */
+  private maxAckedIndex = 0;
+  private maxReadIndex = 0;
+  /** Linearizable reads checked (ReadIndex, then the state machine read at its applied index). */
+  readsChecked = 0;
+
   private violate(property: string, node: NodeId | null, detail: string): void {
     if (this.violations.length < 20) this.violations.push({ property, node, timeMs: this.now(), detail });
   }
@@ -174,6 +185,7 @@ export class SafetyChecker {
       if (t.wasLeaderInTerm !== s.term) {
         t.wasLeaderInTerm = s.term;
         this.checkLeaderCompleteness(node);
+        this.checkElectedByVoters(node, s.term);
       }
     }
   }
@@ -194,6 +206,21 @@ export class SafetyChecker {
     }
     if (holders < Math.floor(voters.length / 2) + 1) {
       this.violate('commit-quorum', node.id, `committed ${index} (term ${term}) held durably by ${holders} of ${voters.length} voters`);
+    }
+  }
+
+  /**
+   * Issue 15, learners never vote: a learner may grant a vote (it may have been promoted without
+   * knowing it), but a leader is elected by the voters of its own configuration alone. The granted
+   * votes seen on the network over-approximate those the candidate counted, so a shortfall here is
+   * a vote from a non-voter that counted.
+   */
+  private checkElectedByVoters(node: RaftNode, term: number): void {
+    const voters = node.core.membership.voters;
+    let votes = 0;
+    for (const v of voters) if (v === node.id || this.votes.get(`${v}:${term}`) === node.id) votes++;
+    if (votes < Math.floor(voters.length / 2) + 1) {
+      this.violate('learners-never-vote', node.id, `leads term ${term} with the votes of ${votes} of its ${voters.length} voters (${voters.join(',')})`);
     }
   }
 
@@ -218,6 +245,10 @@ export class SafetyChecker {
     if ((m.type === 'voteResp' && m.granted && !m.preVote) || (m.type === 'appendResp' && m.success)) {
       if ((this.durableTerms.get(m.from) ?? 0) < m.term) this.durableTerms.set(m.from, m.term);
     }
+    // Issue 15: a node whose terms are unknown acknowledges no leader.
+    if (m.type === 'appendResp' && m.success && this.track(m.from).node?.termUnknown() === true) {
+      this.violate('term-unknown-silent', m.from, `acknowledged entries through ${m.index} of term ${m.term} while its terms are unknown`);
+    }
     // Issue 15: learners grant votes, but only voters campaign.
     if (m.type === 'vote' && !m.preVote) {
       const sender = this.track(m.from).node;
@@ -231,6 +262,68 @@ export class SafetyChecker {
     else if (prev !== m.to) this.violate('vote-once', m.from, `voted for ${prev} and ${m.to} in term ${m.term}`);
     const node = this.track(m.from).node;
     if (node !== null && node.status().corrupt) this.violate('corrupt-never-votes', m.from, `granted a vote in term ${m.term} with damaged storage`);
+    // Issue 15: a barred node (a wiped disk, a joining node) and a node whose terms are unknown grant
+    // no vote. Both flags only clear within an incarnation, so a grant leaving now was made under them.
+    if (node !== null && (node.status().votingBarred || node.termUnknown()))
+      this.violate('barred-never-votes', m.from, `granted a vote in term ${m.term} while ${node.termUnknown() ? 'its terms are unknown' : 'barred'}`);
+  }
+
+  /**
+   * Issue 15: a message was delivered to `receiver`, whose term was `termBefore`. A node whose
+   * removal was committed never moves the term of a member whose configuration no longer holds it.
+   */
+  onDelivered(m: RaftMessage, receiver: RaftNode, termBefore: number): void {
+    if (!this.removed.has(m.from) || receiver.isStopped()) return;
+    const after = receiver.term();
+    if (after <= termBefore) return;
+    // A member that has not yet received the removal takes the sender for a voter and learns terms
+    // from it as Raft does (etcd too, until its transport learns the removal): not checked.
+    const ms = receiver.core.membership;
+    if (!ms.voters.includes(receiver.id) && !ms.learners.includes(receiver.id)) return;
+    if (ms.voters.includes(m.from) || ms.learners.includes(m.from)) return;
+    this.violate(
+      'removed-moved-term',
+      receiver.id,
+      `removed node ${m.from} moved its term from ${termBefore} to ${after} (${m.type}${m.type === 'vote' && m.preVote ? ' pre-vote' : ''}), though its configuration no longer holds the sender`,
+    );
+  }
+
+  /** Issue 15: a read (ReadIndex) starts now: what it must return at least. */
+  readStarted(): { readonly ackedIndex: number; readonly readIndex: number } {
+    return { ackedIndex: this.maxAckedIndex, readIndex: this.maxReadIndex };
+  }
+
+  /**
+   * Issue 15: a linearizable read completed on `node`, which returned its state machine's state at
+   * `index` (everything applied through it). It must be at least as new as every write acknowledged
+   * and every read completed before the read started, and what it saw must be committed history.
+   */
+  onRead(node: RaftNode, started: { readonly ackedIndex: number; readonly readIndex: number }, index: number): void {
+    this.readsChecked++;
+    if (index < started.ackedIndex) {
+      this.violate(
+        'linearizable-read',
+        node.id,
+        `read returned the state at ${index}, older than the write acknowledged at ${started.ackedIndex} before it started`,
+      );
+    } else if (index < started.readIndex) {
+      this.violate(
+        'linearizable-read',
+        node.id,
+        `read returned the state at ${index}, older than a read that completed at ${started.readIndex} before it started`,
+      );
+    }
+    const h = this.track(node.id).prefix[index];
+    const c = this.committed.get(index);
+    if (index > node.log.snapshotIndex && h !== undefined && h !== unknownHash && c !== h) {
+      this.violate('linearizable-read', node.id, `read returned the state at ${index}, which is not the committed history`);
+    }
+    if (index > this.maxReadIndex) this.maxReadIndex = index;
+  }
+
+  /** Issue 15: the node's durable hard state was damaged or wiped on purpose: what follows starts afresh. */
+  forgetHardState(id: NodeId): void {
+    this.track(id).hardState = null;
   }
 
   /** The durable hard state of a node changed. */
@@ -249,6 +342,7 @@ export class SafetyChecker {
   /** A client saw this proposal acknowledged (applied on the leader). */
   onAck(index: number, term: number): void {
     this.acked.push({ index, term });
+    if (index > this.maxAckedIndex) this.maxAckedIndex = index;
   }
 
   /** At the end: every acknowledged entry is in the committed history and in every node's log or snapshot. */

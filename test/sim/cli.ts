@@ -145,9 +145,13 @@ async function main(): Promise<void> {
   const faults = results.reduce((s, r) => s + r.stats.faults, 0);
   const snaps = results.reduce((s, r) => s + r.stats.snapshotsSent, 0);
   const simSec = results.reduce((s, r) => s + r.stats.simMs, 0) / 1000;
+  const reads = results.reduce((s, r) => s + r.stats.reads, 0);
+  const wipes = results.reduce((s, r) => s + r.stats.wipes, 0);
+  const windows = results.reduce((s, r) => s + r.stats.liveWindows, 0);
   process.stdout.write(
     `ran ${results.length} scenarios in ${((Date.now() - started) / 1000).toFixed(1)}s: ${simSec.toFixed(0)}s simulated, ` +
-      `${faults} faults, ${acked} acknowledged proposals, ${snaps} snapshots sent` +
+      `${faults} faults, ${acked} acknowledged proposals, ${reads} linearizable reads checked, ${wipes} disks wiped, ` +
+      `${windows} liveness windows met, ${snaps} snapshots sent` +
       (args.bugs.length ? `, planted: ${args.bugs.join(',')}` : '') +
       `\nseeds: ${results.length}, violations: ${violations}\n`,
   );

@@ -7,8 +7,10 @@ import { SessionNode } from '../../actors/sessions/sessionNode.js';
 import { MemorySessionFs } from './disk/memorySessionFs.js';
 import { openLog, type OpenedLog } from '../../storage/openLog.js';
 import { SimDisk } from './disk/simDisk.js';
-import type { DurableLog, Recovered, SnapshotStore } from '../../storage/types.js';
-import type { Membership, SnapshotMeta } from '../../machines/types.js';
+import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../../storage/types.js';
+import { EntryKind, type HardState, type Membership, type SnapshotMeta } from '../../machines/types.js';
+import { decodeMembership } from '../../machines/membership.js';
+import type { RaftLog } from '../../machines/raftLog.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { RaftConfig } from '../../machines/config.js';
 import type { PlantedBug } from '../../machines/core.js';
@@ -78,6 +80,20 @@ export class SimCluster {
   private readonly diskRng: Rng;
   private epoch = 0;
   private readonly leaderTerms = new Map<NodeId, number>();
+  /**
+   * Issue 15, the voting bar as the host keeps it (actors/host/votingBar.ts): a node that starts on
+   * empty storage without --bootstrap (a joining node, a wiped disk) is barred, and the marker file
+   * outlives restarts until the configuration holds the node as a learner. Here the marker is this
+   * set (it survives crashes, as the file does); `barLiftIndex` is the host's lift index.
+   */
+  private readonly barMarkers = new Set<NodeId>();
+  private readonly barLiftIndex = new Map<NodeId, number>();
+  /** Nodes whose disk was wiped: they never start with --bootstrap again (docs/operations.md). */
+  private readonly wiped = new Set<NodeId>();
+  /** The last log of each node's last incarnation (what it made durable, for the commit-quorum check). */
+  private readonly lastLogs = new Map<NodeId, RaftLog>();
+  private readonly priorLogs = new Map<NodeId, RaftLog>();
+  private readonly wipedDisks = new Map<NodeId, MemDisk>();
   /** Called when a node becomes leader of a new term (fault scenarios hook in here). */
   onNewLeader: ((node: RaftNode) => void) | null = null;
   /** Thrown out of a node step (a broken invariant): the run stops and reports it. */
@@ -97,18 +113,95 @@ export class SimCluster {
       this.trace.note(this.scheduler.nowMs, m);
     };
     if (!config.diskFaults) {
-      this.checker.durableTermAt = (id, index) => {
-        const disk = this.disks.get(id);
+      const held = (disk: MemDisk | undefined, index: number): number | 'snapshot' | null => {
         if (disk === undefined) return null;
         if (disk.snapshot !== null && disk.snapshot.meta.index >= index) return 'snapshot';
         return disk.entries.get(index)?.term ?? null;
       };
+      // A wiped disk still counts with what it held: the leader counted acknowledgements made before
+      // the wipe (losing them is the damage the scenario injects, not a commit rule broken).
+      this.checker.durableTermAt = (id, index) => held(this.disks.get(id), index) ?? held(this.wipedDisks.get(id), index);
+    } else {
+      // Issue 15: the commit-quorum check stays on with the real WAL. What the log reported durable
+      // (persistedIndex) in each node's newest incarnation; a crash keeps it, a wipe loses it.
+      // The previous incarnation's log counts too: damage (a wipe, a flipped bit) may lose what the
+      // leader counted before it, and that loss is the injected fault.
+      const held = (log: RaftLog | undefined, index: number): number | 'snapshot' | null => {
+        if (log === undefined) return null;
+        if (index <= log.snapshotIndex) return 'snapshot';
+        return index <= log.persistedIndex && index <= log.lastIndex() ? log.term(index) : null;
+      };
+      this.checker.durableTermAt = (id, index) => held(this.lastLogs.get(id), index) ?? held(this.priorLogs.get(id), index);
     }
-    for (const id of this.ids) {
-      const disk = new MemDisk();
-      disk.onHardState = (hs) => this.checker.onHardState(id, hs);
-      this.disks.set(id, disk);
+    for (const id of this.ids) this.newMemDisk(id);
+  }
+
+  private newMemDisk(id: NodeId): void {
+    const disk = new MemDisk();
+    disk.onHardState = (hs) => this.checker.onHardState(id, hs);
+    this.disks.set(id, disk);
+  }
+
+  /**
+   * Issue 15: the node's disk is wiped (replaced by an empty one) while it is down. It restarts on
+   * empty storage without --bootstrap, as an operator must restart it: barred, its terms unknown.
+   */
+  wipe(id: NodeId): void {
+    this.crash(id);
+    this.wiped.add(id);
+    const last = this.lastLogs.get(id);
+    if (last !== undefined) this.priorLogs.set(id, last);
+    this.lastLogs.delete(id);
+    const disk = this.disks.get(id);
+    if (disk !== undefined) this.wipedDisks.set(id, disk);
+    this.checker.forgetHardState(id);
+    this.sessionDisks.delete(id);
+    if (!this.config.diskFaults) this.newMemDisk(id);
+    else this.simDisks.delete(id);
+  }
+
+  /** The node's hard state was damaged on purpose: the checker's record of it starts afresh. */
+  hardStateDamaged(id: NodeId): void {
+    this.checker.forgetHardState(id);
+  }
+
+  /** Starting (or restarted) with --bootstrap: the initial voters, until their disk is wiped. */
+  private bootstrapFlag(id: NodeId): boolean {
+    return this.initialVoters.includes(id) && !this.wiped.has(id);
+  }
+
+  /** The host's decision at start (VotingBar.decideAtStart): is this incarnation barred? */
+  private decideBar(id: NodeId, recovered: Recovered, snapshotMembership: Membership | null): boolean {
+    const rec = recovered;
+    const empty = rec.hardState.term === 0 && rec.hardState.vote === null && rec.entries.length === 0 && rec.snapshot === null;
+    let inForce = snapshotMembership;
+    for (const e of rec.entries) if (e.kind === EntryKind.config) inForce = decodeMembership(e.data);
+    this.barLiftIndex.delete(id);
+    if (this.barMarkers.has(id) && inForce !== null && inForce.learners.includes(id)) {
+      this.barMarkers.delete(id);
+      return false;
     }
+    const barred = this.barMarkers.has(id) || (empty && !this.bootstrapFlag(id));
+    if (barred) this.barMarkers.add(id);
+    return barred;
+  }
+
+  /** The host's VotingBar.followMembership and afterPersisted, after every step. */
+  private followBar(n: RaftNode): void {
+    if (!this.barMarkers.has(n.id)) return;
+    const lift = this.barLiftIndex.get(n.id);
+    if (lift === undefined) {
+      const m = n.core.membership;
+      if (m !== this.bootstrap.get(n.id) && m.learners.includes(n.id)) this.barLiftIndex.set(n.id, n.log.lastIndex());
+    } else if (n.log.persistedIndex > lift) {
+      this.barMarkers.delete(n.id);
+      this.barLiftIndex.delete(n.id);
+    }
+  }
+
+  /** Is the node starting up (its storage being recovered)? */
+  isBooting(id: NodeId): boolean {
+    return this.booting.has(id);
   }
 
   /** The voters the cluster starts with (the rest of `ids` are spares that may join). */
@@ -215,9 +308,41 @@ export class SimCluster {
             this.scheduler.nowMs,
             `${id} recovered with corruption ${opened.recovered.corruption.code} (first bad ${opened.recovered.corruption.firstBadIndex}, seen ${opened.recovered.corruption.lastIndexSeen})`,
           );
-        this.startNode(id, opened.recovered, opened.snapshot, opened.log, opened.snapshots, null, null);
+        this.startNode(id, opened.recovered, opened.snapshot, this.watchHardState(id, opened.log), opened.snapshots, null, null);
       });
     });
+  }
+
+  /**
+   * Issue 15: the hard-state checks stay on with the real WAL: each hard state the node writes is
+   * reported to the checker once the write that carries it is durable.
+   */
+  private watchHardState(id: NodeId, log: DurableLog): DurableLog {
+    const pending: { seq: number; hs: HardState }[] = [];
+    let durableSeq = 0;
+    const report = (): void => {
+      while (pending.length > 0 && pending[0]!.seq <= durableSeq) this.checker.onHardState(id, pending.shift()!.hs);
+    };
+    const watched: DurableLog = {
+      write: (w: LogWrite) => {
+        const seq = log.write(w);
+        if (w.hardState !== undefined) pending.push({ seq, hs: w.hardState });
+        report();
+        return seq;
+      },
+      compact: (throughIndex) => log.compact(throughIndex),
+      onDurable: () => undefined,
+      onFatal: () => undefined,
+      close: (cb) => log.close(cb),
+      markTermKnown: () => log.markTermKnown?.(),
+    };
+    log.onDurable = (seq) => {
+      if (seq > durableSeq) durableSeq = seq;
+      report();
+      watched.onDurable(seq);
+    };
+    log.onFatal = (err) => watched.onFatal(err);
+    return watched;
   }
 
   private startNode(
@@ -232,9 +357,11 @@ export class SimCluster {
     const epoch = ++this.epoch;
     const cfg = this.config;
     const machine = new HashChainMachine();
+    const votingBarred = this.decideBar(id, recovered, snapshot?.meta.membership ?? null);
     const base = {
       id,
       membership: this.bootstrap.get(id)!,
+      votingBarred,
       raft: cfg.raft,
       recovered,
       snapshot,
@@ -253,6 +380,7 @@ export class SimCluster {
       bugs: cfg.bugs,
       onStep: (n: RaftNode) => {
         this.checker.afterStep(n);
+        this.followBar(n);
         if (n.role() === 'leader' && this.leaderTerms.get(n.id) !== n.term()) {
           this.leaderTerms.set(n.id, n.term());
           this.trace.note(this.scheduler.nowMs, `${n.id} leads term ${n.term()}`);
@@ -289,11 +417,23 @@ export class SimCluster {
       node = new RaftNode({ ...base, stateMachine: machine });
     }
     this.checker.attach(node);
+    const prior = this.lastLogs.get(id);
+    if (prior !== undefined) this.priorLogs.set(id, prior);
+    this.lastLogs.set(id, node.log);
     this.live.set(id, { node, host, log: memLog, snapshots: memSnapshots, machine, epoch });
     this.bootTimes.set(id, this.scheduler.nowMs);
     const receiver = host ?? node;
-    this.network.attach(id, (m) => this.guard(() => receiver.receive(m)));
-    this.trace.note(this.scheduler.nowMs, `${id} boots: term ${recovered.hardState.term}, log ${node.log.firstIndex()}..${node.log.lastIndex()}`);
+    this.network.attach(id, (m) =>
+      this.guard(() => {
+        const termBefore = node.term();
+        receiver.receive(m);
+        this.checker.onDelivered(m, node, termBefore);
+      }),
+    );
+    this.trace.note(
+      this.scheduler.nowMs,
+      `${id} boots: term ${recovered.hardState.term}, log ${node.log.firstIndex()}..${node.log.lastIndex()}${votingBarred ? ', barred' : ''}${node.termUnknown() ? ', terms unknown' : ''}`,
+    );
     // Ticks at this incarnation's own phase.
     const tick = (): void => {
       const cur = this.live.get(id);

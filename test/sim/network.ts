@@ -36,7 +36,40 @@ export const calmNetwork: NetworkFaults = {
 };
 
 export class SimNetwork {
-  faults: NetworkFaults = { ...calmNetwork };
+  private faultsNow: NetworkFaults = { ...calmNetwork };
+  /** When the network faults last changed (issue 15: liveness windows need a calm network). */
+  faultsChangedMs = 0;
+  get faults(): NetworkFaults {
+    return this.faultsNow;
+  }
+  set faults(f: NetworkFaults) {
+    this.faultsNow = f;
+    this.faultsChangedMs = this.scheduler.nowMs;
+  }
+  /** When each directed link ("from>to") was last cut or restored (issue 15: liveness windows). */
+  private readonly linkChanged = new Map<string, number>();
+  /** The link from -> to is up and has been since `sinceMs` or earlier. */
+  linkUpSince(from: NodeId, to: NodeId, sinceMs: number): boolean {
+    const key = `${from}>${to}`;
+    return !this.cut.has(key) && !this.budgets.has(key) && (this.linkChanged.get(key) ?? 0) <= sinceMs;
+  }
+  /** Both links between the two nodes are cut, and have been since `sinceMs` or earlier. */
+  cutBothSince(a: NodeId, b: NodeId, sinceMs: number): boolean {
+    return (
+      this.cut.has(`${a}>${b}`) &&
+      this.cut.has(`${b}>${a}`) &&
+      (this.linkChanged.get(`${a}>${b}`) ?? 0) <= sinceMs &&
+      (this.linkChanged.get(`${b}>${a}`) ?? 0) <= sinceMs
+    );
+  }
+  private cutKey(key: string): void {
+    if (!this.cut.has(key)) this.linkChanged.set(key, this.scheduler.nowMs);
+    this.cut.add(key);
+  }
+  private uncutKey(key: string): void {
+    if (this.cut.has(key)) this.linkChanged.set(key, this.scheduler.nowMs);
+    this.cut.delete(key);
+  }
   /** Cut directed links, as "from>to". */
   private readonly cut = new Set<string>();
   private readonly receivers = new Map<NodeId, (m: RaftMessage) => void>();
@@ -70,7 +103,7 @@ export class SimNetwork {
   }
 
   cutLink(from: NodeId, to: NodeId): void {
-    this.cut.add(`${from}>${to}`);
+    this.cutKey(`${from}>${to}`);
   }
 
   /**
@@ -80,8 +113,8 @@ export class SimNetwork {
   breakAfter(from: NodeId, to: NodeId, messages: number, cutMs: number): void {
     const key = `${from}>${to}`;
     if (messages <= 0) {
-      this.cut.add(key);
-      this.scheduler.schedule(cutMs, () => this.cut.delete(key));
+      this.cutKey(key);
+      this.scheduler.schedule(cutMs, () => this.uncutKey(key));
       return;
     }
     this.budgets.set(key, { left: messages, cutMs });
@@ -90,7 +123,7 @@ export class SimNetwork {
   private readonly budgets = new Map<string, { left: number; cutMs: number }>();
 
   uncutLink(from: NodeId, to: NodeId): void {
-    this.cut.delete(`${from}>${to}`);
+    this.uncutKey(`${from}>${to}`);
   }
 
   isCut(from: NodeId, to: NodeId): boolean {
@@ -108,7 +141,7 @@ export class SimNetwork {
   }
 
   heal(): void {
-    this.cut.clear();
+    for (const key of [...this.cut]) this.uncutKey(key);
     this.budgets.clear();
   }
 
@@ -137,8 +170,8 @@ export class SimNetwork {
         const budget = this.budgets.get(`${from}>${to}`);
         if (budget !== undefined && --budget.left <= 0) {
           this.budgets.delete(`${from}>${to}`);
-          this.cut.add(`${from}>${to}`);
-          this.scheduler.schedule(budget.cutMs, () => this.cut.delete(`${from}>${to}`));
+          this.cutKey(`${from}>${to}`);
+          this.scheduler.schedule(budget.cutMs, () => this.uncutKey(`${from}>${to}`));
         }
         const receive = this.receivers.get(to);
         if (receive === undefined) {

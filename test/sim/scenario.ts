@@ -14,6 +14,7 @@ import { SimCluster } from './cluster.js';
 import { calmNetwork } from './network.js';
 import { Rng } from './rng.js';
 import type { Violation } from './checker.js';
+import { LivenessWindow } from './liveness.js';
 
 export const faultKinds = [
   'drop',
@@ -65,6 +66,10 @@ export interface ScenarioResult {
     readonly maxTerm: number;
     readonly faults: number;
     readonly snapshotsSent: number;
+    /** Issue 15: linearizable reads checked, disks wiped, good windows that made progress. */
+    readonly reads: number;
+    readonly wipes: number;
+    readonly liveWindows: number;
   };
 }
 
@@ -116,7 +121,15 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   const faultRng = rng.fork();
   // Issue 15's hard-state damage: its own stream, so that runs it does not touch replay as before.
   const hardStateRng = new Rng(opts.seed ^ 0x15);
+  // Issue 15's other faults and the reads, each on its own stream for the same reason.
+  const wipeRng = new Rng(opts.seed ^ 0x3170);
+  const barredRng = new Rng(opts.seed ^ 0xba4);
+  const readRng = new Rng(opts.seed ^ 0x4ead);
   const workRng = rng.fork();
+  let wipes = 0;
+  // Issue 15: liveness whenever a majority of voters has been up and connected for 10 election
+  // timeouts (the bound the heal check uses), not only after the heal (test/sim/liveness.ts).
+  const liveWindow = new LivenessWindow(cluster, 10 * electionTimeoutMs);
   let faultCount = 0;
   let healed = false;
   let acked = 0;
@@ -131,6 +144,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     if (entry === undefined) return;
     acked++;
     cluster.checker.onAck(entry.index, entry.term);
+    liveWindow.onAck(proposedAt);
     if (healed && proposedAt >= healMs && ackedAfterHealMs < 0) ackedAfterHealMs = sched.nowMs;
   };
 
@@ -197,6 +211,86 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     sched.schedule(workRng.int(1, 15), propose);
   };
 
+  // Issue 15: linearizable reads through the product's ReadIndex path (the session node's read in
+  // --sessions runs), mostly on the newest leader; each is checked against the committed history.
+  const read = (): void => {
+    if (!proposing) return;
+    const leaders = cluster.liveNodes().filter((n) => n.role() === 'leader');
+    const r = readRng.next();
+    const target = r < 0.8 ? cluster.leader() : leaders.length > 0 ? readRng.pick(leaders) : null;
+    if (target !== null && !target.isStopped()) {
+      const started = cluster.checker.readStarted();
+      const done = (err: unknown): void => {
+        if (err === null && !target.isStopped()) cluster.checker.onRead(target, started, target.status().appliedIndex);
+      };
+      const host = cluster.host(target.id);
+      if (host !== null) host.read(done);
+      else target.read(done);
+    }
+    sched.schedule(readRng.int(5, 40), read);
+  };
+
+  const sampleLiveness = (): void => {
+    if (!proposing) return;
+    const detail = liveWindow.sample(sched.nowMs);
+    if (detail !== null && cluster.error === null) cluster.checker.violations.push({ property: 'liveness', node: null, timeMs: sched.nowMs, detail });
+    sched.schedule(2 * tickMs, sampleLiveness);
+  };
+
+  // Issue 15: nodes that are barred or whose terms are unknown are restarted too (the bar and the
+  // term-unknown marker must outlive any number of restarts).
+  const restartBarred = (): void => {
+    if (healed) return;
+    const barred = cluster.liveNodes().filter((n) => n.status().votingBarred || n.termUnknown());
+    if (barred.length > 0 && barredRng.chance(0.4)) {
+      const victim = barredRng.pick(barred).id;
+      const downMs = barredRng.int(20, 4 * electionTimeoutMs);
+      cluster.crash(victim);
+      cluster.trace.note(sched.nowMs, `fault restart-barred: crash ${victim} (barred or terms unknown), restart after ${downMs}ms`);
+      faultCount++;
+      sched.schedule(downMs, () => !healed && cluster.restart(victim));
+    }
+    sched.schedule(barredRng.int(2, 6) * electionTimeoutMs, restartBarred);
+  };
+
+  // Issue 15 (--membership): a node whose disk was wiped re-joins as an operator re-adds it:
+  // removed while it is a barred voter, added back as a learner (its bar lifts once the
+  // configuration holds it as one), promoted once it no longer is barred.
+  const rejoining = new Set<NodeId>();
+  let rejoinBusy = false;
+  const rejoinStep = (): void => {
+    if (healed) return;
+    sched.schedule(electionTimeoutMs, rejoinStep);
+    const leader = cluster.leader();
+    if (leader === null || rejoinBusy) return;
+    for (const w of rejoining) {
+      const m = leader.core.membership;
+      const n = cluster.node(w);
+      const st = n === null || n.isStopped() ? null : n.status();
+      const change = (what: 'remove' | 'addLearner' | 'promote'): void => {
+        rejoinBusy = true;
+        if (what === 'addLearner') cluster.checker.removed.delete(w);
+        cluster.trace.note(sched.nowMs, `rejoin ${w}: ${what}`);
+        cluster.guard(() =>
+          leader.changeMembership({ type: what, node: w }, (err) => {
+            rejoinBusy = false;
+            cluster.trace.note(sched.nowMs, `rejoin ${w}: ${what} ${err ? err.message : 'applied'}`);
+            if (err === null && what === 'remove') cluster.checker.removed.add(w);
+          }),
+        );
+      };
+      if (m.voters.includes(w)) {
+        if (st !== null && !st.votingBarred && !n!.termUnknown()) {
+          rejoining.delete(w);
+          cluster.trace.note(sched.nowMs, `rejoin ${w}: a voter again`);
+        } else if (st !== null && st.votingBarred && m.voters.length >= 3) change('remove');
+      } else if (m.learners.includes(w)) {
+        if (st !== null && !st.votingBarred) change('promote');
+      } else if (st !== null) change('addLearner');
+      return;
+    }
+  };
+
   const heal = (): void => {
     cluster.network.heal();
     cluster.network.faults = { ...calmNetwork };
@@ -228,7 +322,16 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     if (damaged === null) return;
     const n = cluster.node(damaged);
     // Repaired: it booted after the damage, and it no longer reports corruption.
-    if (n !== null && !n.isStopped() && cluster.bootedAtMs(damaged) > damagedAtMs && !n.status().corrupt && !n.termUnknown()) damaged = null;
+    if (
+      n !== null &&
+      !n.isStopped() &&
+      cluster.bootedAtMs(damaged) > damagedAtMs &&
+      !n.status().corrupt &&
+      !n.termUnknown() &&
+      !n.status().votingBarred &&
+      !rejoining.has(damaged)
+    )
+      damaged = null;
   };
 
   const injectFault = (): void => {
@@ -300,6 +403,20 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         const victim = kind === 'crash' ? faultRng.pick(ids) : leaderId();
         cluster.crash(victim);
         note(`crash ${victim}`);
+        // Issue 15: sometimes the disk is wiped (one damaged node at a time). The node restarts on
+        // empty storage without --bootstrap: barred, its terms unknown; with --membership it
+        // re-joins (removed, added as a learner, promoted).
+        refreshDamaged();
+        if (damaged === null && wipeRng.chance(0.12)) {
+          cluster.wipe(victim);
+          wipes++;
+          damaged = victim;
+          damagedAtMs = sched.nowMs;
+          if (opts.membership) rejoining.add(victim);
+          note('and wipe its disk');
+          later(() => cluster.restart(victim));
+          break;
+        }
         // Issue 15: with --disk-faults, the crash sometimes damages the node's hard state (a flipped
         // bit, a truncated file, a lost file). Drawn from its own stream: runs without it stay the
         // same as before. One damaged node at a time.
@@ -311,6 +428,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
           if (how === 'flip') disk.flipBit(hsPath);
           else if (how === 'truncate') disk.truncateFile(hsPath, Math.floor(hardStateRng.next() * 20));
           else disk.loseFile(hsPath);
+          cluster.hardStateDamaged(victim);
           damaged = victim;
           damagedAtMs = sched.nowMs;
           note(`and ${how} its hard state`);
@@ -469,7 +587,11 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         }
         note(`remove ${node}`);
         cluster.guard(() =>
-          leader.changeMembership({ type: 'remove', node }, (err) => cluster.trace.note(sched.nowMs, `remove ${node}: ${err ? err.message : 'applied'}`)),
+          leader.changeMembership({ type: 'remove', node }, (err) => {
+            cluster.trace.note(sched.nowMs, `remove ${node}: ${err ? err.message : 'applied'}`);
+            // Issue 15: its removal is committed: it must never move a member's term again.
+            if (err === null) cluster.checker.removed.add(node);
+          }),
         );
         break;
       }
@@ -488,6 +610,10 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
 
   cluster.start();
   sched.schedule(electionTimeoutMs, propose);
+  sched.schedule(electionTimeoutMs, read);
+  sched.schedule(electionTimeoutMs, sampleLiveness);
+  sched.schedule(barredRng.int(2, 6) * electionTimeoutMs, restartBarred);
+  if (opts.membership) sched.schedule(electionTimeoutMs, rejoinStep);
   if (opts.faults.length > 0) sched.schedule(faultRng.int(electionTimeoutMs, 4 * electionTimeoutMs), injectFault);
   sched.schedule(opts.chaosMs, heal);
   cluster.runUntil(opts.chaosMs);
@@ -572,6 +698,9 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       maxTerm,
       faults: faultCount,
       snapshotsSent,
+      reads: cluster.checker.readsChecked,
+      wipes,
+      liveWindows: liveWindow.progressCount,
     },
   };
 }

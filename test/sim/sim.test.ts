@@ -30,11 +30,16 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
   // Bounded by the seed count; each scenario is bounded in simulated time and in events.
   this.timeout(240_000);
 
+  // 600 seeds over all modes (issue 15: --membership --disk-faults too).
   const campaigns: { name: string; over: Partial<SimArgs> }[] = [
-    { name: '300 seeds, 3 and 5 nodes, memory disk model', over: { seeds: range(1, 300) } },
+    { name: '250 seeds, 3 and 5 nodes, memory disk model', over: { seeds: range(1, 250) } },
     { name: '100 seeds with the real WAL on the faulty simulated disk (--disk-faults)', over: { seeds: range(1, 100), diskFaults: true } },
     { name: '100 seeds with the session store and its workload (--sessions)', over: { seeds: range(1, 100), sessions: true } },
-    { name: '100 seeds with membership changes mixed in (--membership): learners, promotions, removals', over: { seeds: range(1, 100), membership: true } },
+    { name: '75 seeds with membership changes mixed in (--membership): learners, promotions, removals', over: { seeds: range(1, 75), membership: true } },
+    {
+      name: '75 seeds with membership changes and the faulty disk (--membership --disk-faults): wiped disks re-join',
+      over: { seeds: range(1, 75), membership: true, diskFaults: true },
+    },
   ];
   for (const c of campaigns) {
     it(c.name, async () => {
@@ -45,6 +50,19 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
       expect(results.length).to.equal(c.over.seeds!.length);
       expect([...nodes].sort()).to.deep.equal([3, 5]);
       expect(acked, 'the workload got commands acknowledged').to.be.greaterThan(100 * results.length);
+      // Issue 15: the reads were checked, liveness was checked before the heal, disks were wiped.
+      expect(
+        results.reduce((s, r) => s + r.stats.reads, 0),
+        'linearizable reads checked',
+      ).to.be.greaterThan(30 * results.length);
+      expect(
+        results.reduce((s, r) => s + r.stats.liveWindows, 0),
+        'liveness windows met',
+      ).to.be.greaterThan(10 * results.length);
+      expect(
+        results.reduce((s, r) => s + r.stats.wipes, 0),
+        'disks wiped',
+      ).to.be.greaterThan(0);
       expect(bad.map((r) => describeResult(r)).join('\n\n')).to.equal('');
     });
   }
