@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { NodeStatus } from '../raft/raftNode.js';
 import type { StoreStats } from '../sessions/index.js';
+import type { GroupView } from '../sessions/store.js';
 import type { TransportStats } from '../../transport/peer/types.js';
 import type { ClientServerStats } from '../../transport/client/server.js';
 
@@ -18,6 +19,8 @@ interface MetricsSources {
   readonly client: () => ClientServerStats;
   /** Admin port requests refused, by code. */
   readonly admin: () => Readonly<Record<string, number>>;
+  /** Consumer groups with their counts (issue 16). */
+  readonly groups?: () => readonly GroupView[];
 }
 
 /** Raft node counters that are rejected peer input (the rest are events). */
@@ -210,6 +213,74 @@ export class HostMetrics {
       'sessionraft_client_lagging_connections',
       'client connections with deliveries waiting for their socket to drain',
       (s) => s.client().laggingConnections,
+    );
+    // Consumer groups (issue 16), per topic and group: one read of the group table per scrape.
+    let groupsRead: { at: number; groups: readonly GroupView[] } | null = null;
+    const groupsNow = (s: MetricsSources): readonly GroupView[] => {
+      if (s.groups === undefined) return [];
+      const now = Date.now();
+      if (groupsRead === null || now - groupsRead.at > 100) groupsRead = { at: now, groups: s.groups() };
+      return groupsRead.groups;
+    };
+    const groupGauge = (name: string, help: string, read: (g: GroupView) => number | null): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['topic', 'group'],
+        registers,
+        collect() {
+          this.reset();
+          const s = src();
+          if (s === null) return;
+          for (const g of groupsNow(s)) {
+            const v = read(g);
+            if (v !== null) this.set({ topic: g.topic, group: g.name }, v);
+          }
+        },
+      });
+    };
+    groupGauge(
+      'sessionraft_group_ready',
+      'restored sessions ready for a consumer group (never delivered, nacked, or back after an expired deadline)',
+      (g) => g.ready,
+    );
+    groupGauge('sessionraft_group_waiting', 'ready sessions of a group waiting for a nack delay', (g) => g.waiting);
+    groupGauge('sessionraft_group_in_flight', 'sessions delivered to a consumer of the group and not acknowledged yet', (g) => g.inFlight);
+    groupGauge('sessionraft_group_redelivered', 'pending sessions of the group delivered more than once', (g) => g.redelivered);
+    groupGauge('sessionraft_group_dead_lettered', 'sessions the group dead-lettered, in all (a total; it never falls)', (g) => g.deadLettered);
+    groupGauge('sessionraft_group_oldest_pending_age_seconds', "age of the group's oldest pending session since its due time", (g) =>
+      g.oldestPendingAgeMs === null ? null : g.oldestPendingAgeMs / 1000,
+    );
+    new Gauge({
+      name: 'sessionraft_group_scheduled',
+      help: "sessions of a group's topic still scheduled (stored, not yet due and restored), per replay class",
+      labelNames: ['topic', 'group', 'class'],
+      registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s === null) return;
+        for (const g of groupsNow(s)) for (const c of g.scheduled) this.set({ topic: g.topic, group: g.name, class: String(c.replayClass) }, c.sessions);
+      },
+    });
+    new Gauge({
+      name: 'sessionraft_group_scheduled_next_due_seconds',
+      help: "due time (unix seconds) of the next stored session of each replay class that holds sessions of a group's topic",
+      labelNames: ['topic', 'group', 'class'],
+      registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s === null) return;
+        for (const g of groupsNow(s)) {
+          for (const c of g.scheduled) if (c.nextDueMs !== null) this.set({ topic: g.topic, group: g.name, class: String(c.replayClass) }, c.nextDueMs / 1000);
+        }
+      },
+    });
+    gauge(
+      'sessionraft_commits_of_held_restores',
+      'SessionCommits applied while a consumer group held the restore (0 unless the scheduler is broken)',
+      (s) => s.store().commitsOfHeldRestores,
     );
   }
 

@@ -404,6 +404,7 @@ export class NodeHost {
   }
 
   /** Boot step 9: time starts. */
+      groups: () => this.node.groups(),
   private startTicking(): void {
     this.ticker = setInterval(() => this.tick(), this.config.tickMs);
     const m = this.node.status().membership;

@@ -11,6 +11,7 @@ import { formatMemberAddress } from '../../transport/wire/address.js';
 import type { NodeStatus, Role } from '../raft/raftNode.js';
 import type { SessionNode } from '../sessions/sessionNode.js';
 import type { SessionsStore } from '../sessions/index.js';
+import type { GroupView } from '../sessions/store.js';
 import type { NodeAddress } from './config.js';
 import { ep, type PeerDirectory } from './peerDirectory.js';
 import { votingBarredNote } from './votingBar.js';
@@ -65,9 +66,13 @@ export interface HostStatus {
     activeBytes: number;
     dataFiles: number;
     clients: number;
+    /** SessionCommits applied while a consumer group held the restore (issue 16): 0 unless the scheduler is broken. */
+    commitsOfHeldRestores?: number;
     digest?: string;
     digestIndex?: number;
   };
+  /** Consumer groups (issue 16), per topic and group: this node's applied table, ages by its clock (dead letters: `sessionraft client dead`). */
+  readonly groups?: readonly Omit<GroupView, 'dead'>[];
   readonly client: { connections: number; subscriptions: number; rejectedTotal: number };
   readonly transport: { sent: number; received: number; dropped: number; rejectedTotal: number; admittedPeers: number };
 }
@@ -199,8 +204,13 @@ export function hostStatus(s: StatusSources, withDigest: boolean): HostStatus {
       activeBytes: ss.activeBytes,
       dataFiles: ss.dataFiles,
       clients: ss.clients,
+      commitsOfHeldRestores: ss.commitsOfHeldRestores,
       ...(withDigest ? s.digest() : {}),
     },
+    groups: s
+      .node()
+      .groups()
+      .map(({ dead: _dead, ...g }) => g),
     client: { connections: cs.connections, subscriptions: cs.subscriptions, rejectedTotal: cs.rejectedTotal },
     transport: { sent: ts.sent, received: ts.received, dropped: ts.dropped, rejectedTotal: ts.rejectedTotal, admittedPeers: ts.admittedPeers },
   };

@@ -12,6 +12,7 @@
  * the scheduler commit it (SessionCommit consumes its record in the data file, which is where a
  * delivery reads the session from until then).
  */
+import { idHexOfParts } from '../../transport/commands/codec.js';
 import { ByteReader, ByteWriter } from './binary.js';
 import { ResultCode } from './errors.js';
 import type { CommandResult } from './types.js';
@@ -89,6 +90,32 @@ export interface GroupCounts {
   readonly ackWaitMs: number;
   readonly maxDeliveries: number;
   readonly maxAckPending: number;
+}
+
+/** A dead letter as listings show it (IDs in hex). */
+export interface DeadLetterView {
+  readonly restoreId: string;
+  readonly session: string;
+  readonly deliveries: number;
+  /** Index of the GroupDeadLetter entry. */
+  readonly index: number;
+}
+
+/**
+ * What `groups` / `pending` show beyond the counts (issue 16, visibility), at the caller's `nowMs`:
+ * ready items split into ready now and waiting for a nack's delay, the oldest pending restore
+ * (its record, hence its due time, is read by the store), the redelivered items in flight, and the
+ * most recent dead letters.
+ */
+export interface GroupDetail {
+  /** Ready items whose nack delay has not passed yet. */
+  readonly waiting: number;
+  /** In flight with their ack deadline passed (redelivered at the dispatcher's next tick). */
+  readonly expired: number;
+  /** The oldest pending item's restore (restore order), or null when none is pending. */
+  readonly oldest: PendingRestore | null;
+  /** Up to `deadMax` most recent dead letters, newest last. */
+  readonly dead: DeadLetterView[];
 }
 
 const OK: CommandResult = Object.freeze({ ok: true, code: ResultCode.ok, value: null });
@@ -271,6 +298,25 @@ export class GroupTable {
       maxDeliveries: g.maxDeliveries,
       maxAckPending: g.maxAckPending,
     };
+  }
+
+  /** Details for visibility (cost: one pass over the group's pending items, bounded by the restored window). */
+  detail(g: ConsumerGroup, nowMs: number, deadMax: number): GroupDetail {
+    let waiting = 0;
+    let expired = 0;
+    let oldest: PendingRestore | null = null;
+    for (const it of g.items.values()) {
+      oldest ??= it.restore;
+      if (!it.inFlight && it.readyAtMs > nowMs) waiting++;
+      if (it.inFlight && it.deadlineMs <= nowMs) expired++;
+    }
+    const dead = g.dead.slice(Math.max(0, g.dead.length - deadMax)).map((d) => ({
+      restoreId: idHexOfParts(d.restoreHigh, d.restoreLow),
+      session: idHexOfParts(d.sessionHigh, d.sessionLow),
+      deliveries: d.deliveries,
+      index: d.index,
+    }));
+    return { waiting, expired, oldest, dead };
   }
 
   // ---- snapshot ------------------------------------------------------------------------------

@@ -74,8 +74,19 @@ interface LocalConsumer {
 
 export class Dispatcher {
   private readonly consumers = new Map<number, LocalConsumer[]>();
-  /** `${group}:${restore}:${delivery}` -> when proposed (GroupDeliver and GroupDeadLetter in flight). */
-  private readonly proposed = new Map<string, number>();
+  /**
+   * Per group, per restore: the GroupDeliver or GroupDeadLetter in flight for it (its delivery
+   * number and when it was proposed). At most one per item; bounded by the proposals per tick.
+   */
+  private readonly proposed = new Map<number, Map<number, { delivery: number; atMs: number }>>();
+  /**
+   * Per group: nothing to do before this time unless something changed (an applied entry of the
+   * group, a restore, a consumer attached or gone, an answer): ticks skip the group instead of
+   * going through its pending items. Absent: look.
+   */
+  private readonly idleUntil = new Map<number, number>();
+  /** Groups looked through, and skipped as idle (for tests and benchmarks). */
+  readonly scans = { looked: 0, skipped: 0 };
   private readonly perTick: number;
   private readonly timeoutMs: number;
   private readonly unlisten: () => void;
@@ -91,10 +102,14 @@ export class Dispatcher {
         const e = entries[k]!;
         const kind = e.data.length > 1 ? e.data[1]! : -1;
         if (kind < CommandKind.groupCreate || kind > CommandKind.groupDeadLetter) {
-          if (kind === CommandKind.sessionRestore) tick = true;
+          if (kind === CommandKind.sessionRestore) {
+            tick = true;
+            this.idleUntil.clear();
+          }
           continue;
         }
         tick = true;
+        if (kind === CommandKind.groupCreate || kind === CommandKind.groupDelete) this.idleUntil.clear();
         const r = results[k];
         if (r === null || r === undefined) continue;
         let cmd: Command;
@@ -103,11 +118,23 @@ export class Dispatcher {
         } catch {
           continue;
         }
-        if (cmd.kind === CommandKind.groupDeliver || cmd.kind === CommandKind.groupDeadLetter) {
-          this.proposed.delete(`${lowOf(cmd.group)}:${lowOf(cmd.restore)}:${cmd.delivery}`);
-        }
-        if (cmd.kind === CommandKind.groupDeliver && r.ok) this.push(lowOf(cmd.group), lowOf(cmd.restore), cmd.consumer);
         if (cmd.kind === CommandKind.groupDelete && r.ok) this.endGroup(lowOf(cmd.group), 'GROUP_DELETED', 'the consumer group was deleted');
+        if (
+          cmd.kind !== CommandKind.groupDeliver &&
+          cmd.kind !== CommandKind.groupAck &&
+          cmd.kind !== CommandKind.groupNack &&
+          cmd.kind !== CommandKind.groupDeadLetter
+        ) {
+          continue;
+        }
+        const gl = lowOf(cmd.group);
+        this.idleUntil.delete(gl);
+        if (cmd.kind === CommandKind.groupDeliver || cmd.kind === CommandKind.groupDeadLetter) {
+          const p = this.proposed.get(gl);
+          const rl = lowOf(cmd.restore);
+          if (p?.get(rl)?.delivery === cmd.delivery) p.delete(rl);
+        }
+        if (cmd.kind === CommandKind.groupDeliver && r.ok) this.push(gl, lowOf(cmd.restore), cmd.consumer);
       }
       if (tick && this.opts.isLeader()) queueMicrotask(() => this.tick());
     });
@@ -132,6 +159,7 @@ export class Dispatcher {
     let list = this.consumers.get(group.low);
     if (list === undefined) this.consumers.set(group.low, (list = []));
     list.push(c);
+    this.idleUntil.delete(group.low);
     queueMicrotask(() => this.tick());
     return {
       name,
@@ -160,42 +188,76 @@ export class Dispatcher {
   /** Leadership was lost or gained: forget proposals in flight; when lost, end every consumer. */
   reset(isLeader: boolean): void {
     this.proposed.clear();
+    this.idleUntil.clear();
     if (isLeader) return;
     for (const low of [...this.consumers.keys()]) this.endGroup(low, 'NOT_LEADER', 'this node is no longer the leader; attach to the new one');
   }
 
-  /** Propose deliveries, redeliveries and dead letters that are due. Returns how many commands. */
+  /**
+   * Propose deliveries, redeliveries and dead letters that are due. Returns how many commands.
+   * A group is looked through only when something changed since it was last found idle, or when
+   * its earliest deadline or nack delay passed; otherwise the tick skips it (O(1) per group).
+   */
   tick(): number {
     if (!this.opts.isLeader()) return 0;
     const store = this.opts.store;
     const now = this.opts.clock();
     let budget = this.perTick;
-    for (const [key, at] of this.proposed) if (now - at > this.timeoutMs) this.proposed.delete(key);
+    for (const [gl, m] of this.proposed) {
+      for (const [rl, p] of m) {
+        if (now - p.atMs <= this.timeoutMs) continue;
+        m.delete(rl);
+        this.idleUntil.delete(gl);
+      }
+      if (m.size === 0) this.proposed.delete(gl);
+    }
     for (const g of store.consumerGroups()) {
       if (budget <= 0) break;
+      const idle = this.idleUntil.get(g.low);
+      if (idle !== undefined && now < idle) {
+        this.scans.skipped++;
+        continue;
+      }
+      this.scans.looked++;
       const local = (this.consumers.get(g.low) ?? []).filter((c) => !c.closed);
       const load = new Map<string, number>();
       for (const c of local) load.set(c.name, 0);
       for (const it of g.items.values()) {
         if (it.inFlight && it.deadlineMs > now && load.has(it.consumer)) load.set(it.consumer, load.get(it.consumer)! + 1);
       }
+      const inFlight = this.proposed.get(g.low);
+      // The earliest time an item held back by time becomes actionable; work left over by the budget keeps the group awake.
+      let wakeMs = Number.POSITIVE_INFINITY;
+      let leftOver = false;
       for (const it of g.items.values()) {
-        if (budget <= 0) break;
+        if (budget <= 0) {
+          leftOver = true;
+          break;
+        }
         const next = it.deliveries + 1;
-        if (this.proposed.has(`${g.low}:${it.restore.low}:${next}`) || this.proposed.has(`${g.low}:${it.restore.low}:${it.deliveries}`)) continue;
+        const p = inFlight?.get(it.restore.low);
+        // Its proposal's apply (or failure, or timeout) wakes the group.
+        if (p !== undefined && (p.delivery === next || p.delivery === it.deliveries)) continue;
         let lost = false;
         if (it.inFlight && it.deadlineMs > now) {
           // In flight and not expired: redeliver now only to a consumer of that name that attached after it.
           lost = local.some((c) => c.name === it.consumer && c.attachedIndex >= it.deliveredIndex);
-          if (!lost) continue;
+          if (!lost) {
+            wakeMs = Math.min(wakeMs, it.deadlineMs);
+            continue;
+          }
         }
-        if (!it.inFlight && it.readyAtMs > now) continue;
+        if (!it.inFlight && it.readyAtMs > now) {
+          wakeMs = Math.min(wakeMs, it.readyAtMs);
+          continue;
+        }
         if (it.deliveries >= g.maxDeliveries) {
           this.propose(g, it, CommandKind.groupDeadLetter, it.deliveries, now, '');
           this.counters.deadLettered++;
           budget--;
           continue;
         }
+        // No consumer with room: an ack, a nack, an attach or a deadline (all wake the group) makes some.
         const c = lost ? local.find((x) => x.name === it.consumer)! : this.pick(local, load);
         if (c === undefined) continue;
         if (!lost) load.set(c.name, load.get(c.name)! + 1);
@@ -204,6 +266,8 @@ export class Dispatcher {
         else this.counters.delivered++;
         budget--;
       }
+      if (leftOver) this.idleUntil.delete(g.low);
+      else this.idleUntil.set(g.low, wakeMs);
     }
     return this.perTick - budget;
   }
@@ -229,14 +293,18 @@ export class Dispatcher {
   ): void {
     const group = commandId(g.high, g.low);
     const restore = commandId(it.restore.high, it.restore.low);
-    const key = `${g.low}:${it.restore.low}:${delivery}`;
-    this.proposed.set(key, this.opts.clock());
+    let m = this.proposed.get(g.low);
+    if (m === undefined) this.proposed.set(g.low, (m = new Map()));
+    const entry = { delivery, atMs: this.opts.clock() };
+    m.set(it.restore.low, entry);
     const cmd: Command =
       kind === CommandKind.groupDeliver
         ? { kind: CommandKind.groupDeliver, group, restore, delivery, deadlineMs, consumer }
         : { kind: CommandKind.groupDeadLetter, group, restore, delivery };
     this.opts.submit(cmd, (err) => {
-      if (err !== null) this.proposed.delete(key);
+      if (err === null) return;
+      if (m.get(it.restore.low) === entry) m.delete(it.restore.low);
+      this.idleUntil.delete(g.low);
     });
   }
 
@@ -270,6 +338,7 @@ export class Dispatcher {
   private detach(c: LocalConsumer): void {
     if (c.closed) return;
     c.closed = true;
+    this.idleUntil.delete(c.groupLow);
     const list = this.consumers.get(c.groupLow);
     if (list === undefined) return;
     const k = list.indexOf(c);

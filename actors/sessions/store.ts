@@ -20,6 +20,7 @@ import {
   STORED_RECORD_HEADER_BYTES,
   commandId,
   dataFileName,
+  idHexOfParts,
   parseCommand,
   readU64BE,
   type CodecLimits,
@@ -29,12 +30,13 @@ import { EntryKind, type Entry, type SnapshotMeta } from '../../machines/types.j
 import { crc32Bytes } from '../../storage/crc.js';
 import { AuthTable } from './authTable.js';
 import { ClientTable } from './clientTable.js';
-import { GroupTable, type ConsumerGroup, type GroupCounts, type PendingRestore } from './consumerGroups.js';
+import { GroupTable, type ConsumerGroup, type DeadLetterView, type GroupCounts, type PendingRestore } from './consumerGroups.js';
 import { DataFiles, rangeHashOf, trashNameOf, type DataFile } from './dataFiles.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import { decodeManifest, encodeManifest } from './manifest.js';
 import { codecLimitsOf, limitsFingerprint, resolveLimits, type StoreLimits, type StoreOptions } from './options.js';
 import { encodeStoredSessionFramed, encodeVoidRecord, parseRecordHeader, parseStoredSession, storedRecordLength, type RecordHeader } from './record.js';
+import { ScheduledCounts } from './scheduledCounts.js';
 import { SessionTable, type Session } from './sessionTable.js';
 import { Subscriptions, type DeliveryCallback, type SubscribeOptions, type Subscription } from './subscriptions.js';
 import type { CommandResult, FileRange, Manifest, RangeChunk, SessionView, StoreDigest } from './types.js';
@@ -64,7 +66,47 @@ export interface StoreStats {
   readonly subscriptions: Subscriptions['counters'];
   readonly rangeBytesReceived: number;
   readonly rangeBytesSent: number;
+  /**
+   * SessionCommits applied while a consumer group still held the restored record (issue 16): the
+   * data-file bytes consumed before every group acknowledged or dead-lettered it. Always 0 unless
+   * the leader's scheduler is broken; the fault harness and the simulator check it on every node.
+   */
+  readonly commitsOfHeldRestores: number;
 }
+
+/** Scheduled (stored, not yet restored) sessions of one replay class, for visibility. */
+export interface ScheduledClassView {
+  readonly replayClass: number;
+  /** Sessions of the topic asked about (of every topic when none was). */
+  readonly sessions: number;
+  /** Due time of the class's next unread record (any topic: due times are ordered per class, not per topic); null when none. */
+  readonly nextDueMs: number | null;
+}
+
+/** A consumer group as `groups` / `pending` show it (issue 16, visibility): the counts and more. */
+export interface GroupView extends Omit<GroupCounts, 'id'> {
+  readonly id: string;
+  /** Ready items that may be delivered now (`ready` minus those waiting for a nack's delay). */
+  readonly readyNow: number;
+  /** Ready items waiting for a nack's delay. */
+  readonly waiting: number;
+  /** In flight with the ack deadline passed: redelivered (or dead-lettered) at the next tick. */
+  readonly expired: number;
+  /** The oldest pending item's due time (its stored session's), and its age by the caller's clock. */
+  readonly oldestPendingDueMs: number | null;
+  readonly oldestPendingAgeMs: number | null;
+  /** Sessions of the group's topic still scheduled in each replay class that has any, with the class's next due time. */
+  readonly scheduled: ScheduledClassView[];
+  /** False while the scheduled sessions are still being counted (the first view starts it; a large store takes a while). */
+  readonly scheduledComplete: boolean;
+  /** The most recent dead letters (at most 100; the group keeps its last 1,000 and a total). */
+  readonly dead: DeadLetterView[];
+}
+
+/** Dead letters shown per group in a view. */
+const VIEW_DEAD_MAX = 100;
+/** Bytes read at a time when counting scheduled sessions per topic from the data files. */
+const SCAN_CHUNK_BYTES = 1 << 20;
 
 export class SessionsStore implements StateMachine {
   readonly limits: StoreLimits;
@@ -78,6 +120,9 @@ export class SessionsStore implements StateMachine {
   private groups = new GroupTable();
   /** Users, roles and permissions (issue 17): replaced whole by a snapshot's restore. */
   private readonly auth = new AuthTable();
+  /** Scheduled sessions per class and topic, for visibility (scheduledCounts.ts); counted once asked for. */
+  private readonly scheduled: ScheduledCounts;
+  private commitsOfHeldRestores = 0;
   private readonly view = new CommandView();
   private lastTerm = 0;
   private lastIndex = 0;
@@ -96,6 +141,7 @@ export class SessionsStore implements StateMachine {
     this.codec = codecLimitsOf(this.limits);
     this.sessions = new SessionTable(this.limits);
     this.files = new DataFiles(opts.fs, this.limits, opts.openFilesMax ?? 64);
+    this.scheduled = new ScheduledCounts(this.files);
     this.clients = new ClientTable(this.limits);
     this.subs = new Subscriptions(opts.defer ?? queueMicrotask, opts.subscriberQueueMax ?? 1024);
   }
@@ -174,6 +220,7 @@ export class SessionsStore implements StateMachine {
     }
     this.auth.load(m.auth ?? new Uint8Array(0));
     this.groups = groups;
+    this.scheduled.reset();
     this.files.load(m.classes, m.files);
     this.sessions.load(m.sessions);
     this.clients.load(m.clients);
@@ -337,6 +384,7 @@ export class SessionsStore implements StateMachine {
       subscriptions: { ...this.subs.counters },
       rangeBytesReceived: this.rangeBytesReceived,
       rangeBytesSent: this.rangeBytesSent,
+      commitsOfHeldRestores: this.commitsOfHeldRestores,
     };
   }
 
@@ -421,6 +469,53 @@ export class SessionsStore implements StateMachine {
 
   groupCounts(g: ConsumerGroup): GroupCounts {
     return this.groups.counts(g, commandId(g.high, g.low));
+  }
+
+  /** A group's counts and details at `nowMs` (the caller's clock: ages, nack delays, deadlines). */
+  groupView(g: ConsumerGroup, nowMs: number): GroupView {
+    const c = this.groups.counts(g, commandId(g.high, g.low));
+    const d = this.groups.detail(g, nowMs, VIEW_DEAD_MAX);
+    let oldestDueMs: number | null = null;
+    if (d.oldest !== null) {
+      const f = this.files.get(d.oldest.fileHigh, d.oldest.fileLow);
+      if (f !== undefined) oldestDueMs = this.recordHeaderAt(f, d.oldest.offset).dueMs;
+    }
+    return {
+      ...c,
+      id: idHexOfParts(g.high, g.low),
+      readyNow: c.ready - d.waiting,
+      waiting: d.waiting,
+      expired: d.expired,
+      oldestPendingDueMs: oldestDueMs,
+      oldestPendingAgeMs: oldestDueMs === null ? null : Math.max(0, nowMs - oldestDueMs),
+      ...((sc) => ({ scheduled: sc.classes, scheduledComplete: sc.complete }))(this.scheduledOf(g.topic)),
+      dead: d.dead,
+    };
+  }
+
+  /**
+   * Scheduled sessions per replay class (of `topic`, or of every topic), with each class's next due
+   * time. The first call starts counting them (headers of the data files, at most `scanBytes` per
+   * call here and per `advanceScheduledCount`); `complete` is false until the count covers every file.
+   */
+  scheduledOf(topic?: string, scanBytes = SCAN_CHUNK_BYTES): { complete: boolean; classes: ScheduledClassView[] } {
+    this.scheduled.start();
+    this.scheduled.advance(scanBytes);
+    const classes = this.scheduled.of(topic).map((c) => ({ ...c, nextDueMs: this.nextDueMs(c.replayClass) }));
+    return { complete: this.scheduled.isComplete, classes };
+  }
+
+  /** Moves the count of scheduled sessions on by at most `bytesMax` bytes of headers, once someone asked for it (the node calls it every tick). */
+  advanceScheduledCount(bytesMax: number): void {
+    if (this.scheduled.isStarted) this.scheduled.advance(bytesMax);
+  }
+
+  /** The due time of the class's next unread record (void ones included), or null. */
+  private nextDueMs(replayClass: number): number | null {
+    for (const f of this.files.classOf(replayClass)?.files ?? []) {
+      if (f.readCursor < f.size) return this.recordHeaderAt(f, f.readCursor).dueMs;
+    }
+    return null;
   }
 
   /** The session of a pending restore, read back from its data file (uncommitted records stay there). */
@@ -553,6 +648,7 @@ export class SessionsStore implements StateMachine {
       const len = storedRecordLength(s.topicBytes.length, s.recordCount, s.bytes);
       assert(len === v.length, `${where} planned ${v.length} bytes for session ${s.high}.${s.low}, whose record is ${len} bytes`);
       bytes = encodeStoredSessionFramed(v.dueMs, s.high, s.low, s.topicBytes, s.recordCount, s.framed());
+      this.scheduled.stored(f, s.topic);
       this.sessions.remove(s);
       result = OK;
     } else {
@@ -581,6 +677,7 @@ export class SessionsStore implements StateMachine {
     f.readCursor += v.length;
     f.restoredLengths.push(v.length);
     if (!rec.isVoid) {
+      this.scheduled.restored(f, offset, rec.topic);
       this.groups.restored({
         high: e.term,
         low: e.index,
@@ -606,6 +703,8 @@ export class SessionsStore implements StateMachine {
     if (f === undefined || f.replayClass !== v.replayClass) return rejection(ResultCode.fileUnknown);
     if (f.restoredLengths.length === 0) return rejection(ResultCode.nothingToCommit);
     if (f.restoredLengths[0] !== v.length) return rejection(ResultCode.recordLength);
+    // Introspection, not a decision: every replica counts it the same way.
+    if (this.groups.holds(f.high, f.low, f.consumed)) this.commitsOfHeldRestores++;
     f.restoredLengths.shift();
     f.consumed += v.length;
     return OK;

@@ -80,7 +80,7 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     expect(late, result.stderr).to.not.equal(undefined);
     expect(late!.items).to.be.a('number').above(0);
     expect(late!.acked).to.equal(late!.items);
-    expect(late!.missing).to.equal(0);
+    expect(late!.undelivered).to.equal(0);
     expect(late!.errors).to.equal(0);
     expect(late!.lateP99Ms).to.be.a('number');
     expect(late!.cpuUsPerItem).to.be.a('number');
@@ -98,7 +98,7 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     expect(late, result.stderr).to.not.equal(undefined);
     expect(late!.items).to.be.a('number').above(0);
     expect(late!.acked).to.equal(late!.items);
-    expect(late!.missing).to.equal(0);
+    expect(late!.undelivered).to.equal(0);
     const [mem] = rowsOf('bullmq', 'delayed.memory');
     expect(mem!.scheduled).to.equal(50);
     expect(mem!.redisUsedMemoryMb).to.be.a('number');

@@ -86,7 +86,9 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
 
 /** The summary: one row per fault, and a total. */
 export function summaryTable(reports: readonly RunReport[]): string {
-  const rows: string[][] = [['fault', 'runs', 'failed', 'ops', 'ok', 'info', 'lost', 'dup', 'stale', 'verdicts', 'mean s']];
+  const rows: string[][] = [
+    ['fault', 'runs', 'failed', 'ops', 'ok', 'info', 'lost', 'dup', 'stale', 'verdicts', 'mean s', 'stored', 'delivered', 'redeliv', 'dead', 'dlost'],
+  ];
   const byFault = new Map<string, RunReport[]>();
   for (const r of reports) {
     let l = byFault.get(r.fault);
@@ -112,6 +114,13 @@ export function summaryTable(reports: readonly RunReport[]): string {
       String(sum((r) => r.staleReads)),
       [...verdicts].map(([v, n]) => `${n} ${v}`).join(', '),
       (sum((r) => r.durationMs) / rs.length / 1000).toFixed(1),
+      // The replay workload's consumer group (issue 16): sessions stored, restores delivered,
+      // redeliveries, dead letters, and stored sessions lost to the group.
+      String(sum((r) => r.deliveries?.stored ?? 0)),
+      String(sum((r) => r.deliveries?.delivered ?? 0)),
+      String(sum((r) => r.deliveries?.redelivered ?? 0)),
+      String(sum((r) => r.deliveries?.deadLettered ?? 0)),
+      String(sum((r) => r.deliveries?.lost ?? 0)),
     ];
   };
   for (const [name, rs] of byFault) rows.push(row(name, rs));

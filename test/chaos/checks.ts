@@ -19,6 +19,7 @@ import {
 } from '../lincheck/index.js';
 import { waitFor } from '../node/helpers.js';
 import type { ChaosCluster, Status } from './cluster.js';
+import type { SeenAnswer, SeenDelivery } from './consumers.js';
 import type { ReplaySession } from './workload.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
@@ -214,4 +215,152 @@ export async function checkReplay(cluster: ChaosCluster, c: SessionraftClient, s
     if (s.store === 'ok') restored++;
   }
   return { sessions: want.length, storedOk: want.filter((s) => s.store === 'ok').length, restored, problems: problems.slice(0, 20) };
+}
+
+export interface DeliveryReport {
+  /** Replay sessions stored (acknowledged stores), of which poison. */
+  readonly stored: number;
+  readonly poison: number;
+  /** Distinct restores the consumers received (any store outcome), deliveries in all, of which redeliveries (number > 1). */
+  readonly delivered: number;
+  readonly deliveries: number;
+  readonly redelivered: number;
+  /** Acks answered OK (first settlement), nacks sent, the group's dead letters. */
+  readonly acked: number;
+  readonly nacks: number;
+  readonly deadLettered: number;
+  /** Stored sessions never delivered to the group nor dead-lettered, or still pending at the end. */
+  readonly lost: number;
+  readonly early: number;
+  readonly doubleNew: number;
+  /** SessionCommits applied while a group held the restore, summed over the nodes (each node counts its own apply). */
+  readonly commitsBeforeAck: number;
+  readonly crashes: number;
+  readonly problems: string[];
+}
+
+/**
+ * The delivery checker (issue 16): the replay workload's consumer group must get every stored
+ * session, not before it is due, settle each one once, and no node may consume a record's bytes
+ * (SessionCommit) while the group still holds it. After the run (healed, restarted, converged):
+ *
+ * 1. waits (bounded) until the group has nothing pending (every item acknowledged or dead-lettered,
+ *    read from the leader);
+ * 2. lost: a session whose store was acknowledged that the consumers never received and that is
+ *    not among the group's dead letters (an item can be dead-lettered unseen, after deliveries to
+ *    consumers that crashed before receiving them), or anything still pending;
+ * 3. early: a delivery received before the store was invoked + the class delay - `skewMs` (the
+ *    largest difference between two nodes' clocks; due times are decided by a leader's clock);
+ * 4. acknowledged twice as new work: a session received under two restore IDs (restored twice),
+ *    or two acks of one restore answered `OK` (each is a first settlement in the log); a poison
+ *    session acknowledged, or one that is not dead-lettered;
+ * 5. commits before acks: `store.commitsOfHeldRestores` in every node's /status (counted on apply).
+ */
+export async function checkDeliveries(
+  cluster: ChaosCluster,
+  sessions: readonly ReplaySession[],
+  consumers: {
+    deliveries: readonly SeenDelivery[];
+    answers: readonly SeenAnswer[];
+    counts: { crashes: number };
+    groupView(): Promise<Record<string, unknown> | null>;
+  },
+  o: { delaysMs: readonly number[]; skewMs: number; drainTimeoutMs: number },
+): Promise<DeliveryReport> {
+  const problems: string[] = [];
+  let view: Record<string, unknown> | null = null;
+  try {
+    view = await waitFor(
+      'the consumer group has nothing pending (every restore acknowledged or dead-lettered)',
+      async () => {
+        const v = await consumers.groupView();
+        return v !== null && v.ready === 0 && v.inFlight === 0 ? v : null;
+      },
+      o.drainTimeoutMs,
+      200,
+    );
+  } catch (err) {
+    problems.push((err as Error).message);
+    view = await consumers.groupView();
+  }
+  const dead = new Set(((view?.dead as { restoreId: string; session: string }[] | undefined) ?? []).map((d) => d.session));
+  const deadTotal = Number(view?.deadLettered ?? 0);
+  const bySession = new Map<string, SeenDelivery[]>();
+  for (const d of consumers.deliveries) {
+    let l = bySession.get(d.session);
+    if (l === undefined) bySession.set(d.session, (l = []));
+    l.push(d);
+  }
+  let lost = 0;
+  let early = 0;
+  let doubleNew = 0;
+  const stored = sessions.filter((s) => s.store === 'ok');
+  for (const s of sessions) {
+    const seen = bySession.get(s.id) ?? [];
+    if (s.store === 'ok' && seen.length === 0 && !dead.has(s.id)) {
+      lost++;
+      if (problems.length < 20)
+        problems.push(`session ${s.id} (class ${s.replayClass}, stored at ${s.storedAt}) never delivered to the group nor dead-lettered`);
+    }
+    if (seen.length === 0) continue;
+    const restores = new Set(seen.map((d) => d.restoreId));
+    if (restores.size > 1) {
+      doubleNew++;
+      problems.push(`session ${s.id} delivered under ${restores.size} restore IDs (${[...restores].join(', ')}): processed twice as new work`);
+    }
+    const dueMs = s.storedAt + (o.delaysMs[s.replayClass] ?? 0) - o.skewMs;
+    for (const d of seen) {
+      if (s.storedAt > 0 && s.replayClass >= 0 && d.atMs < dueMs) {
+        early++;
+        if (problems.length < 20)
+          problems.push(
+            `session ${s.id}: delivery ${d.delivery} to ${d.consumer} at ${d.atMs}, ${dueMs - d.atMs} ms before it was due (stored at ${s.storedAt}, class ${s.replayClass})`,
+          );
+      }
+      const want = s.sent.filter((v) => d.records.includes(v));
+      if (JSON.stringify(want) !== JSON.stringify(d.records))
+        problems.push(`session ${s.id}: delivered records ${JSON.stringify(d.records)} are not the sent ${JSON.stringify(s.sent)}`);
+    }
+    if (s.poison && s.store === 'ok' && !dead.has(s.id)) problems.push(`poison session ${s.id} was not dead-lettered`);
+  }
+  const okAcks = new Map<string, number>();
+  for (const a of consumers.answers) if (a.ack && a.code === 'OK') okAcks.set(a.restoreId, (okAcks.get(a.restoreId) ?? 0) + 1);
+  for (const [r, n] of okAcks) {
+    if (n > 1) {
+      doubleNew++;
+      problems.push(`restore ${r} acknowledged as new work ${n} times (OK, not OK_ALREADY_SETTLED)`);
+    }
+  }
+  const poisonRestores = new Set(consumers.deliveries.filter((d) => d.records[0]?.startsWith('rp-')).map((d) => d.restoreId));
+  for (const r of poisonRestores) if (okAcks.has(r)) problems.push(`poison restore ${r} was acknowledged`);
+  if (view !== null && (view.ready !== 0 || view.inFlight !== 0)) {
+    lost += Number(view.ready) + Number(view.inFlight);
+    problems.push(`still pending at the end: ${JSON.stringify({ ready: view.ready, inFlight: view.inFlight, oldestPendingAgeMs: view.oldestPendingAgeMs })}`);
+  }
+  let commitsBeforeAck = 0;
+  for (const id of cluster.ids) {
+    const st = await cluster.status(id, false);
+    const n = Number((st?.store as { commitsOfHeldRestores?: number } | undefined)?.commitsOfHeldRestores ?? NaN);
+    if (!Number.isFinite(n)) problems.push(`node ${id}: no store.commitsOfHeldRestores in /status`);
+    else commitsBeforeAck += n;
+  }
+  if (commitsBeforeAck > 0)
+    problems.push(`${commitsBeforeAck} SessionCommits applied while the group held the restore (data-file bytes consumed before the ack)`);
+  if (early > 0) problems.push(`${early} deliveries before their due time`);
+  return {
+    stored: stored.length,
+    poison: stored.filter((s) => s.poison).length,
+    delivered: new Set(consumers.deliveries.map((d) => d.restoreId)).size,
+    deliveries: consumers.deliveries.length,
+    redelivered: consumers.deliveries.filter((d) => d.delivery > 1).length,
+    acked: [...okAcks.keys()].length,
+    nacks: consumers.answers.filter((a) => !a.ack).length,
+    deadLettered: deadTotal,
+    lost,
+    early,
+    doubleNew,
+    commitsBeforeAck,
+    crashes: consumers.counts.crashes,
+    problems: problems.slice(0, 30),
+  };
 }

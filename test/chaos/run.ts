@@ -18,6 +18,7 @@ import { formatQueueReport, type QueueCounts } from '../lincheck/index.js';
 import { waitFor } from '../node/helpers.js';
 import { Rng } from '../sim/rng.js';
 import {
+  checkDeliveries,
   checkReplay,
   countStaleReads,
   finalState,
@@ -25,9 +26,11 @@ import {
   queueCheck,
   statusClient,
   waitConverged,
+  type DeliveryReport,
   type LincheckSummary,
   type ReplayReport,
 } from './checks.js';
+import { GroupConsumers } from './consumers.js';
 import { ChaosCluster, type ChaosNodeTiming, type RemovedWatch } from './cluster.js';
 import type { LinkStats } from './proxy.js';
 import type { Fault, FaultContext } from './faults.js';
@@ -71,6 +74,8 @@ export interface RunReport {
   readonly digests: Record<string, string>;
   readonly liveness: { ok: boolean; ms: number; error?: string };
   readonly replay: ReplayReport | null;
+  /** The replay workload's consumer group (issue 16): what the delivery checker found. */
+  readonly deliveries: DeliveryReport | null;
   readonly crashes: { node: string; code: number | null; signal: string | null }[];
   /** From the nodes' logs: torn tails cut, corruption found, bytes kept aside, disk failures. */
   readonly evidence: Record<string, number>;
@@ -98,6 +103,19 @@ export interface RunReport {
 }
 
 const clusterId = 'chaos';
+/** The replay workload's consumer group: redelivery after 1 s unacknowledged, dead letter after 4 deliveries. */
+const groupAckWaitMs = 1000;
+const groupMaxDeliveries = 4;
+
+/** The largest difference between two nodes' clocks (`--clock-offset-ms`, 0 when absent). */
+function clockSkewMs(args: ReadonlyMap<string, readonly string[]>): number {
+  const offsets = [0];
+  for (const a of args.values()) {
+    const k = a.indexOf('--clock-offset-ms');
+    if (k >= 0) offsets.push(Number(a[k + 1]));
+  }
+  return Math.max(...offsets) - Math.min(...offsets);
+}
 
 export async function runOne(o: RunOptions): Promise<RunReport> {
   const t0 = Date.now();
@@ -129,6 +147,11 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
   const digests: Record<string, string> = {};
   let liveness: RunReport['liveness'] = { ok: false, ms: 0 };
   let replay: ReplayReport | null = null;
+  let deliveries: DeliveryReport | null = null;
+  let consumers: GroupConsumers | null = null;
+  let heldPoll: Promise<void> | null = null;
+  let polling = true;
+  const heldCommitsSeen = new Map<string, number>();
   let final: FinalState | null = null;
   let error: string | undefined;
   let evidence: Record<string, number> = {};
@@ -158,6 +181,42 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
     log(`leader ${first}`);
     phase('start');
 
+    // The replay workload's consumers (issue 16): a group on the replay topic, created before the
+    // first store, two consumers that ack, throw on poison sessions and crash now and then.
+    const requestTimeoutMs = Math.max(300, 3 * electionMs);
+    const operationTimeoutMs = Math.max(2000, 10 * electionMs);
+    const gc = new GroupConsumers({
+      endpoints: c.endpoints(),
+      clusterId,
+      random,
+      topic: 'replay',
+      group: 'g',
+      consumers: 2,
+      ackWaitMs: groupAckWaitMs,
+      maxDeliveries: groupMaxDeliveries,
+      crashRate: 0.03,
+      crashesMax: 6,
+      requestTimeoutMs,
+      operationTimeoutMs,
+      poisonPrefix: 'rp-',
+    });
+    consumers = gc;
+    // A group create commits in milliseconds once a leader serves; 15 s bounds it.
+    await gc.start(15_000);
+    log(`consumer group g on replay (ackWaitMs ${groupAckWaitMs}, maxDeliveries ${groupMaxDeliveries}) in ${gc.counts.groupCreateMs} ms`);
+    // Commits of held restores are counted in memory on apply: read every node's count now and then
+    // (a kill -9 resets it; the final check reads it once more).
+    heldPoll = (async () => {
+      while (polling) {
+        for (const id of c.ids) {
+          const st = await c.status(id, false, 500);
+          const n = Number((st?.store as { commitsOfHeldRestores?: number } | undefined)?.commitsOfHeldRestores ?? 0);
+          if (n > (heldCommitsSeen.get(id) ?? 0)) heldCommitsSeen.set(id, n);
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+
     const w = new Workload({
       endpoints: c.endpoints(),
       clusterId,
@@ -165,9 +224,10 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
       random,
       hotSessions: Math.max(3, Math.ceil(o.workers / 2)),
       recordsMax: 12,
-      requestTimeoutMs: Math.max(300, 3 * electionMs),
-      operationTimeoutMs: Math.max(2000, 10 * electionMs),
+      requestTimeoutMs,
+      operationTimeoutMs,
       replayClasses: [0, 1],
+      replayPoisonRate: 0.05,
     });
     workload = w;
     const acks: (() => void)[] = [];
@@ -311,6 +371,31 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
       replay = await checkReplay(c, sc, w.replay, failures.length > 0 ? 2_000 : 8_000);
       for (const p of replay.problems) failures.push(`replay: ${p}`);
       phase('replay');
+
+      // Deliveries to the consumer group: drained within a few ack waits (an item's chain of
+      // redeliveries is at most maxDeliveries x ackWaitMs, plus consumers restarting after the
+      // final restart); a run that already failed waits 3 s.
+      const skewMs = clockSkewMs(extra);
+      deliveries = await checkDeliveries(c, w.replay, consumers, {
+        delaysMs: replayDelaysMs,
+        skewMs,
+        drainTimeoutMs: failures.length > 0 ? 3_000 : groupAckWaitMs * groupMaxDeliveries + 12_000,
+      });
+      polling = false;
+      await heldPoll;
+      const held = [...heldCommitsSeen.values()].reduce((a, b) => a + b, 0);
+      if (held > 0 && deliveries.commitsBeforeAck === 0) {
+        deliveries = {
+          ...deliveries,
+          commitsBeforeAck: held,
+          problems: [...deliveries.problems, `${held} SessionCommits applied while the group held the restore (seen during the run)`],
+        };
+      }
+      for (const p of deliveries.problems) failures.push(`deliveries: ${p}`);
+      log(
+        `deliveries: stored ${deliveries.stored} (poison ${deliveries.poison}), delivered ${deliveries.delivered}, deliveries ${deliveries.deliveries}, redelivered ${deliveries.redelivered}, acked ${deliveries.acked}, dead-lettered ${deliveries.deadLettered}, lost ${deliveries.lost}, consumer crashes ${deliveries.crashes}`,
+      );
+      phase('deliveries');
     } finally {
       await sc.close();
     }
@@ -318,6 +403,9 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
     error = (err as Error).stack ?? String(err);
     failures.push(`harness: ${(err as Error).message}`);
   } finally {
+    polling = false;
+    await heldPoll;
+    if (consumers !== null) await consumers.stop();
     if (workload !== null) await workload.close();
     if (cluster !== null) {
       evidence = cluster.evidence();
@@ -349,6 +437,7 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
     digests,
     liveness,
     replay,
+    deliveries,
     crashes: (cluster?.exits ?? []).map((x) => ({ node: x.node, code: x.code, signal: x.signal })),
     evidence,
     membership,
@@ -372,6 +461,9 @@ export function formatRunLine(r: RunReport): string {
     `run ${r.run} ${r.fault} n=${r.nodes} seed=${r.seed}${r.plant.length > 0 ? ` plant=${r.plant.join(',')}` : ''}: ` +
     `${r.pass ? 'PASS' : 'FAIL'} ${(r.durationMs / 1000).toFixed(1)}s ops ${r.ops.invoked} (ok ${r.ops.ok}, fail ${r.ops.fail}, info ${r.ops.info}) ` +
     `${r.lincheck?.verdict ?? 'unchecked'} lost ${q?.lost ?? '-'} dup ${q?.duplicated ?? '-'} stale ${r.staleReads}` +
+    (r.deliveries !== null
+      ? ` group: stored ${r.deliveries.stored} delivered ${r.deliveries.delivered} redelivered ${r.deliveries.redelivered} dead ${r.deliveries.deadLettered} lost ${r.deliveries.lost}`
+      : '') +
     `${r.pass ? '' : ` -- ${r.failures[0]}`}`
   );
 }

@@ -37,6 +37,8 @@ export interface WorkloadOptions {
   readonly operationTimeoutMs: number;
   /** The replay workload: stores into these classes (indices). Empty: none. */
   readonly replayClasses: readonly number[];
+  /** Replay sessions made "poison" (their values start with `rp-`: the consumers throw on them), 0..1. */
+  readonly replayPoisonRate?: number;
 }
 
 export interface WorkloadCounts {
@@ -57,6 +59,10 @@ export interface ReplaySession {
   /** 'ok' | 'info' | 'fail' | null (not stored yet). */
   store: 'ok' | 'info' | 'fail' | null;
   storedAt: number;
+  /** The replay class it was stored into (-1 before the store). */
+  replayClass: number;
+  /** The consumers throw on it (its values start with `rp-`): it must end dead-lettered, never acknowledged. */
+  readonly poison: boolean;
 }
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
@@ -240,11 +246,12 @@ export class Workload {
       } catch {
         continue;
       }
-      const s: ReplaySession = { id, acked: [], sent: [], store: null, storedAt: 0 };
+      const poison = this.rand() < (this.opts.replayPoisonRate ?? 0);
+      const s: ReplaySession = { id, acked: [], sent: [], store: null, storedAt: 0, replayClass: -1, poison };
       this.replay.push(s);
       let unknown = false;
       for (let j = 0; j < 2 && !this.stopping; j++) {
-        const v = `r-${k++}`;
+        const v = `${poison ? 'rp' : 'r'}-${k++}`;
         s.sent.push(v);
         try {
           await c.append(id, v);
@@ -256,6 +263,7 @@ export class Workload {
       }
       if (unknown || this.stopping) continue;
       const cls = this.pick(this.opts.replayClasses);
+      s.replayClass = cls;
       s.storedAt = Date.now();
       try {
         await c.store(id, { replay: cls });

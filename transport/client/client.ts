@@ -33,6 +33,8 @@ import { formatMemberAddress, parseMemberAddress, type MemberAddress } from '../
 import { backoffDelayMs } from '../wire/backoff.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { Connection, wasUnsent, type ClientTlsOptions, type RequestBody } from './connection.js';
+import { checkCredentials, resolveCredentials, type Credentials } from './credentials.js';
+import { GrantSyntaxError, isAuthName, parseGrant, type Grant } from '../commands/access.js';
 import {
   defaultClientProtocolLimits,
   idFromHex,
@@ -61,6 +63,17 @@ export interface ClientOptions {
   readonly endpoints: readonly string[];
   /** TLS (wss://) to every node: the CA of the nodes' certificates, a client certificate if asked. */
   readonly tls?: ClientTlsOptions;
+  /**
+   * Log in as this user with this password (issue 17) on every connection, before any request.
+   * Without them: `credentialsFile`, else the environment (SESSIONRAFT_USER and SESSIONRAFT_PASSWORD,
+   * or SESSIONRAFT_CREDENTIALS_FILE), else no login (an open cluster, or a client certificate naming the user).
+   */
+  readonly user?: string;
+  readonly password?: string;
+  /** A file with `user=NAME` and `password=SECRET` lines (transport/client/credentials.ts). */
+  readonly credentialsFile?: string;
+  /** Do not read credentials from the environment (tests, embedded clients). */
+  readonly ignoreEnvironment?: boolean;
   /** When set, a node of another cluster counts as a wrong endpoint. */
   readonly clusterId?: string;
   /** One attempt's deadline: no answer by then is an unknown outcome, retried. Default 2,000 ms. */
@@ -215,9 +228,40 @@ export interface CatchUpOptions {
   readonly pollMs?: number;
 }
 
+/** A user as `users()` lists it (issue 17). */
+export interface UserInfo {
+  readonly user: string;
+  /** Whether it has a password (else it logs in with a client certificate only). */
+  readonly password: boolean;
+  readonly roles: string[];
+}
+
+/** A role as `roles()` lists it: its permissions in text form (`write:orders/`, `read:*`, `admin`...). */
+export interface RoleInfo {
+  readonly role: string;
+  readonly builtin: boolean;
+  readonly permissions: string[];
+}
+
 export interface SessionraftClient {
   /** This client's ID (32 hex digits) once registered. */
   readonly clientId: string | null;
+  /** The user this client logs in as (null: none, or a client certificate's). */
+  readonly user: string | null;
+  /** Users (issue 17; admin permission): list, add (no password: certificate only), delete, set a password, grant and revoke roles. */
+  users(): Promise<UserInfo[]>;
+  addUser(user: string, password?: string): Promise<CommandOutcome>;
+  deleteUser(user: string): Promise<CommandOutcome>;
+  /** Any user may change its own password; an admin anyone's. */
+  setPassword(user: string, password: string): Promise<CommandOutcome>;
+  grantRole(user: string, role: string): Promise<CommandOutcome>;
+  revokeRole(user: string, role: string): Promise<CommandOutcome>;
+  /** Roles and their permissions (`action[:prefix[:group]]`, access.ts). */
+  roles(): Promise<RoleInfo[]>;
+  addRole(role: string): Promise<CommandOutcome>;
+  deleteRole(role: string): Promise<CommandOutcome>;
+  grantPermission(role: string, permission: string): Promise<CommandOutcome>;
+  revokePermission(role: string, permission: string): Promise<CommandOutcome>;
   createSession(topic: string): Promise<CreatedSession>;
   append(id: SessionId | Uint8Array, bytes: Bytes): Promise<CommandOutcome>;
   rewrite(id: SessionId | Uint8Array, bytes: Bytes): Promise<CommandOutcome>;
@@ -280,6 +324,16 @@ const SEQ_SPAN_MAX = 192;
 
 function toBytes(b: Bytes): Uint8Array {
   return typeof b === 'string' ? utf8.encode(b) : b;
+}
+
+/** A permission in text form (`write:orders/`, `consume:orders/:billing`, `admin`) to a Grant; CLIENT_ERR_BAD_ARGUMENT when it is not one. */
+function grantOf(text: string): Grant {
+  try {
+    return parseGrant(text);
+  } catch (err) {
+    if (err instanceof GrantSyntaxError) throw new ClientError(ClientErrorCode.badArgument, err.message);
+    throw err;
+  }
 }
 
 function toId(id: SessionId | Uint8Array): Uint8Array {
@@ -367,6 +421,8 @@ class Client implements SessionraftClient {
   private readonly tls: ClientTlsOptions | null;
   private readonly logger: Logger | undefined;
   private readonly random: () => number;
+  /** The login of every connection (issue 17), or null. */
+  private readonly credentials: Credentials | null;
 
   private readonly conns = new Map<string, Connection>();
   /** Where requests for the leader go: the last leader seen, or the next endpoint in rotation. */
@@ -406,6 +462,81 @@ class Client implements SessionraftClient {
     this.logger = opts.logger;
     this.random = opts.random ?? Math.random;
     this.target = this.endpoints[0]!;
+    this.credentials = resolveCredentials(opts, opts.ignoreEnvironment === true ? {} : process.env);
+  }
+
+  get user(): string | null {
+    return this.credentials?.user ?? null;
+  }
+
+  // ---- users and roles (issue 17) ----------------------------------------------------------------
+
+  async users(): Promise<UserInfo[]> {
+    return (await this.run(() => ({ op: 'user', action: 'list', user: '', password: '', role: '' }), parseJsonReply, { leader: true })) as UserInfo[];
+  }
+
+  addUser(user: string, password = ''): Promise<CommandOutcome> {
+    if (password !== '') checkCredentials(user, password);
+    return this.authCommand({ op: 'user', action: 'add', user, password, role: '' });
+  }
+
+  deleteUser(user: string): Promise<CommandOutcome> {
+    return this.authCommand({ op: 'user', action: 'delete', user, password: '', role: '' });
+  }
+
+  setPassword(user: string, password: string): Promise<CommandOutcome> {
+    checkCredentials(user, password);
+    return this.authCommand({ op: 'user', action: 'passwd', user, password, role: '' });
+  }
+
+  grantRole(user: string, role: string): Promise<CommandOutcome> {
+    return this.authCommand({ op: 'user', action: 'grant', user, password: '', role });
+  }
+
+  revokeRole(user: string, role: string): Promise<CommandOutcome> {
+    return this.authCommand({ op: 'user', action: 'revoke', user, password: '', role });
+  }
+
+  async roles(): Promise<RoleInfo[]> {
+    return (await this.run(() => ({ op: 'role', action: 'list', role: '', grant: null }), parseJsonReply, { leader: true })) as RoleInfo[];
+  }
+
+  addRole(role: string): Promise<CommandOutcome> {
+    return this.authCommand({ op: 'role', action: 'add', role, grant: null });
+  }
+
+  deleteRole(role: string): Promise<CommandOutcome> {
+    return this.authCommand({ op: 'role', action: 'delete', role, grant: null });
+  }
+
+  grantPermission(role: string, permission: string): Promise<CommandOutcome> {
+    return this.authCommand({ op: 'role', action: 'grant', role, grant: grantOf(permission) });
+  }
+
+  revokePermission(role: string, permission: string): Promise<CommandOutcome> {
+    return this.authCommand({ op: 'role', action: 'revoke', role, grant: grantOf(permission) });
+  }
+
+  /**
+   * One user or role change on the leader. These are idempotent in effect (a retry of a grant finds
+   * it granted), so a retry after an unknown outcome is harmless; a refusal is thrown with its code.
+   */
+  private async authCommand(body: RequestBody): Promise<CommandOutcome> {
+    if (body.op === 'user' && !isAuthName(body.user)) throw new ClientError(ClientErrorCode.badArgument, 'a user is 1..64 of [A-Za-z0-9_.@-]');
+    if (body.op === 'user' && body.role !== '' && !isAuthName(body.role))
+      throw new ClientError(ClientErrorCode.badArgument, 'a role is 1..64 of [A-Za-z0-9_.@-]');
+    if (body.op === 'role' && !isAuthName(body.role)) throw new ClientError(ClientErrorCode.badArgument, 'a role is 1..64 of [A-Za-z0-9_.@-]');
+    let attempts = 0;
+    const reply = await this.run(
+      () => {
+        attempts++;
+        return body;
+      },
+      parseCommandReply,
+      { leader: true },
+    );
+    if (!reply.ok) throw new ClientError(reply.code, `the cluster refused the change (entry ${reply.index})`);
+    return { index: reply.index, term: reply.term, duplicate: reply.duplicate, attempts };
   }
 
   get clientId(): string | null {
@@ -899,6 +1030,7 @@ class Client implements SessionraftClient {
       clusterId: this.clusterId,
       maskFrames: this.maskFrames,
       tls: this.tls,
+      login: this.credentials,
     });
     const conn = c;
     conn.onSubscriptionEnded = (subId, err) => this.onSubscriptionEnded(conn, subId, err);
