@@ -3,6 +3,7 @@
  * transport/client/server.ts declares, so the client port depends on an interface, not on actors/.
  */
 import type { ClientNode } from '../../transport/client/node.js';
+import { readU64BE } from '../../transport/commands/codec.js';
 import { codecLimitsOf } from '../sessions/options.js';
 import type { SessionNode } from '../sessions/sessionNode.js';
 
@@ -16,13 +17,16 @@ export function clientNodeOf(node: SessionNode): ClientNode {
     },
     codecLimits: () => codecLimitsOf(store.limits),
     topicBytesMax: store.limits.topicBytesMax,
-    submit: (cmd, data, cb) => {
+    submit: (cmd, data, cb, user) => {
       // The planner reuses this encoding instead of encoding the command again.
       node.planner.useEncoding(cmd, data);
-      node.submit(cmd, cb);
+      node.submit(cmd, cb, user);
     },
-    registerClient: (cb) => node.registerClient(cb),
-    storeSession: (session, replayClass, envelope, cb) => node.storeSession(session, replayClass, envelope, cb),
+    registerClient: (cb, owner) => node.registerClient(cb, owner),
+    storeSession: (session, replayClass, envelope, cb, user) => node.storeSession(session, replayClass, envelope, cb, user),
+    access: () => store.access,
+    sessionTopic: (id) => (id.length === 16 ? (store.session(readU64BE(id, 0), readU64BE(id, 8))?.topic ?? null) : null),
+    submitAuth: (cmd, cb) => node.submitAuth(cmd, cb),
     changeMembership: (change, cb) => node.changeMembership(change, cb),
     read: (cb) => node.read(cb),
     listSessions: () => store.listSessions(),

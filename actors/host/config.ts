@@ -11,6 +11,7 @@ import type { StoreLimits } from '../sessions/options.js';
 import { defaultClientProtocolLimits, validateClientProtocolLimits, type ClientProtocolLimits } from '../../transport/client/protocol.js';
 import { isLoopbackHost } from '../../transport/wire/address.js';
 import { isNodeId } from '../../transport/peer/codec.js';
+import { isAuthName } from '../../transport/commands/access.js';
 import type { TlsMinVersion } from '../../transport/wire/tlsFiles.js';
 
 export interface NodeAddress {
@@ -80,6 +81,22 @@ export interface HostConfig {
    * `insecure`. `sessionraft cluster` generates `<data>/cluster-secret`.
    */
   readonly clusterSecretFile?: string;
+  /**
+   * Issue 17: require a login on the client port and for /status and the console even while no user
+   * exists (then only `bootstrapAdminPasswordFile` can create the first one). Without it a login is
+   * required once any user exists; a cluster with no users on loopback is open (tests, a bare local
+   * cluster). A non-loopback node needs it (and TLS) unless `insecure`.
+   */
+  readonly auth: boolean;
+  /**
+   * The first administrator: while no user holds the admin role, the leader creates the user
+   * `bootstrapAdminUser` (default `admin`) with the password in this file and the admin role.
+   * `sessionraft cluster` writes `<data>/admin-password`.
+   */
+  readonly bootstrapAdminPasswordFile?: string;
+  readonly bootstrapAdminUser: string;
+  /** /metrics and /healthz need `Authorization: Bearer <token>` with the token in this file (default: open). */
+  readonly metricsTokenFile?: string;
   readonly storeLimits?: Partial<StoreLimits>;
   readonly clientLimits?: Partial<ClientProtocolLimits>;
 }
@@ -105,6 +122,8 @@ export const hostDefaults = {
   insecure: false,
   bootstrap: false,
   join: false,
+  auth: false,
+  bootstrapAdminUser: 'admin',
 };
 
 /** The embedded local cluster (`sessionraft cluster`, `npm start`). */
@@ -198,6 +217,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_TLS_MIN_VERSION) out.tlsMinVersion = env.SESSIONRAFT_TLS_MIN_VERSION;
   if (env.SESSIONRAFT_BOOTSTRAP) out.bootstrap = env.SESSIONRAFT_BOOTSTRAP === '1' || env.SESSIONRAFT_BOOTSTRAP === 'true';
   if (env.SESSIONRAFT_JOIN) out.join = env.SESSIONRAFT_JOIN === '1' || env.SESSIONRAFT_JOIN === 'true';
+  if (env.SESSIONRAFT_AUTH) out.auth = env.SESSIONRAFT_AUTH === '1' || env.SESSIONRAFT_AUTH === 'true';
+  if (env.SESSIONRAFT_BOOTSTRAP_ADMIN_PASSWORD_FILE) out.bootstrapAdminPasswordFile = env.SESSIONRAFT_BOOTSTRAP_ADMIN_PASSWORD_FILE;
+  if (env.SESSIONRAFT_BOOTSTRAP_ADMIN_USER) out.bootstrapAdminUser = env.SESSIONRAFT_BOOTSTRAP_ADMIN_USER;
+  if (env.SESSIONRAFT_METRICS_TOKEN_FILE) out.metricsTokenFile = env.SESSIONRAFT_METRICS_TOKEN_FILE;
   return out;
 }
 
@@ -321,6 +344,12 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     ...(clientTls !== undefined ? { clientTls } : {}),
     tlsMinVersion,
     ...(typeof raw.clusterSecretFile === 'string' && raw.clusterSecretFile.length > 0 ? { clusterSecretFile: raw.clusterSecretFile } : {}),
+    auth: raw.auth === true,
+    ...(typeof raw.bootstrapAdminPasswordFile === 'string' && raw.bootstrapAdminPasswordFile.length > 0
+      ? { bootstrapAdminPasswordFile: raw.bootstrapAdminPasswordFile }
+      : {}),
+    bootstrapAdminUser: String(raw.bootstrapAdminUser),
+    ...(typeof raw.metricsTokenFile === 'string' && raw.metricsTokenFile.length > 0 ? { metricsTokenFile: raw.metricsTokenFile } : {}),
     ...(raw.storeLimits !== undefined ? { storeLimits: raw.storeLimits as Partial<StoreLimits> } : {}),
     ...(raw.clientLimits !== undefined ? { clientLimits: raw.clientLimits as Partial<ClientProtocolLimits> } : {}),
   };
@@ -342,9 +371,16 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     );
   }
   const self = nodes[id]!;
+  if (!isAuthName(cfg.bootstrapAdminUser))
+    throw new ConfigError(`bootstrapAdminUser must be 1..64 of [A-Za-z0-9_.@-], got ${JSON.stringify(cfg.bootstrapAdminUser)}`);
   if (!insecure && clientTls === undefined && !isLoopbackHost(self.host)) {
     throw new ConfigError(
       `host ${self.host} is not loopback and the client and admin ports have no TLS: give their certificate (--client-tls-cert FILE --client-tls-key FILE), bind loopback, or pass --insecure on a trusted network`,
+    );
+  }
+  if (!insecure && !cfg.auth && !isLoopbackHost(self.host)) {
+    throw new ConfigError(
+      `host ${self.host} is not loopback and authentication is not required: pass --auth (with --bootstrap-admin-password-file FILE for the first administrator), bind loopback, or pass --insecure on a trusted network`,
     );
   }
   return cfg;

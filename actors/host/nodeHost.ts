@@ -26,6 +26,7 @@ import { TlsFiles } from '../../transport/wire/tlsFiles.js';
 import { NodeSessionFs, SessionsStore } from '../sessions/index.js';
 import { SessionNode } from '../sessions/sessionNode.js';
 import { AdminHttp } from './adminHttp.js';
+import { BootstrapAdmin } from './bootstrapAdmin.js';
 import { clientNodeOf } from './clientNode.js';
 import { loadClusterSecret } from './clusterSecret.js';
 import { ConsoleRecorder } from './console/recorder.js';
@@ -86,6 +87,8 @@ export class NodeHost {
   /** The console's recent transitions and per-second samples (console/recorder.ts). */
   private readonly recorder = new ConsoleRecorder();
   private ticker: NodeJS.Timeout | null = null;
+  /** Issue 17: creates the first administrator from --bootstrap-admin-password-file (on the leader). */
+  private bootstrapAdmin: BootstrapAdmin | null = null;
   private readonly startedAtMs = Date.now();
   private stopping: Promise<void> | null = null;
   private readonly rejections: RejectionLog;
@@ -333,6 +336,7 @@ export class NodeHost {
       replayDelaysMs: cfg.replayDelaysMs,
       ...(this.portTls !== undefined ? { tls: this.portTls } : {}),
       insecure: cfg.insecure,
+      authRequired: cfg.auth,
       ...(cfg.clientLimits !== undefined ? { limits: cfg.clientLimits } : {}),
       logger: this.logger.child({ component: 'client' }),
       status: (d) => this.status(d),
@@ -345,6 +349,9 @@ export class NodeHost {
         this.recorder.observeCommit(s);
       },
     });
+    if (cfg.bootstrapAdminPasswordFile !== undefined) {
+      this.bootstrapAdmin = new BootstrapAdmin(this.node, cfg.bootstrapAdminUser, cfg.bootstrapAdminPasswordFile, this.logger.child({ component: 'auth' }));
+    }
     const clientAddr = await this.clientServer.listen();
     this.clientServer.setEndpoint(cfg.id, ep(clientAddr.host, clientAddr.port));
     return clientAddr;
@@ -397,6 +404,7 @@ export class NodeHost {
       store: () => this.store.stats(),
       client: () => this.clientServer.stats(),
       admin: () => this.admin.rejectedByCode(),
+      groups: () => this.node.groups(),
     });
     this.ready = true;
     if (this.pendingMembership !== null) this.followMembership(this.pendingMembership);
@@ -404,7 +412,6 @@ export class NodeHost {
   }
 
   /** Boot step 9: time starts. */
-      groups: () => this.node.groups(),
   private startTicking(): void {
     this.ticker = setInterval(() => this.tick(), this.config.tickMs);
     const m = this.node.status().membership;
@@ -425,6 +432,7 @@ export class NodeHost {
 
   private tick(): void {
     this.node.tick();
+    this.bootstrapAdmin?.afterTick(Date.now());
     const st = this.node.status();
     this.bar.afterPersisted(st.persistedIndex);
     this.changes.afterTick(st);

@@ -42,6 +42,8 @@ class Client {
     /** SECRET_BYTES, owned by the table (a copy, never a view of an entry). */
     readonly secret: Uint8Array,
     public lastIndex: number,
+    /** The user who registered the client (issue 17; '' without authentication): only it may use the ID. */
+    readonly owner: string,
   ) {}
 
   /** Remembers the result of `seq` (not remembered yet). */
@@ -129,7 +131,7 @@ export class ClientTable {
    * A new client with the secret at `data[secretAt, secretAt + SECRET_BYTES)` (the ClientRegister
    * entry's). Its result's value is the credential: ID (16 bytes) then secret (16 bytes).
    */
-  register(high: number, low: number, index: number, data: Uint8Array, secretAt: number): CommandResult {
+  register(high: number, low: number, index: number, data: Uint8Array, secretAt: number, owner = ''): CommandResult {
     while (this.byLow.size >= this.limits.clientsMax) {
       this.evict(this.head!);
       this.evicted.lru++;
@@ -137,7 +139,7 @@ export class ClientTable {
     assert(!this.byLow.has(low), `client ${high}.${low} registered twice`);
     const secret = data.slice(secretAt, secretAt + SECRET_BYTES);
     assert(secret.length === SECRET_BYTES, `client ${high}.${low} registered without a secret`);
-    const c = new Client(high, low, secret, index);
+    const c = new Client(high, low, secret, index, owner);
     this.byLow.set(low, c);
     this.linkLast(c);
     const credential = new Uint8Array(ID_BYTES + SECRET_BYTES);
@@ -190,10 +192,13 @@ export class ClientTable {
    * (acknowledged and forgotten), 'unknown' client, 'auth' (the secret is not the client's: nothing
    * about the client is told), or undefined (not applied). Changes nothing.
    */
-  lookup(high: number, low: number, secret: Uint8Array, seq: number): CommandResult | 'stale' | 'unknown' | 'auth' | undefined {
+  lookup(high: number, low: number, secret: Uint8Array, seq: number, user?: string): CommandResult | 'stale' | 'unknown' | 'auth' | 'owner' | undefined {
     const c = this.byLow.get(low);
     if (c === undefined || c.high !== high) return 'unknown';
     if (!secretEquals(c.secret, secret, 0)) return 'auth';
+    // Issue 17: a client ID belongs to the user who registered it; another user's envelope is refused
+    // before anything about the client is told (the secret alone would let a leaked credential be reused).
+    if (user !== undefined && user !== c.owner) return 'owner';
     if (seq < c.ackedBelowSeq) return 'stale';
     return c.results.get(seq);
   }
@@ -209,7 +214,7 @@ export class ClientTable {
     for (let c = this.head; c !== null; c = c.next) {
       const results: { seq: number; result: CommandResult }[] = [];
       for (const [seq, result] of c.results) results.push({ seq, result });
-      out.push({ high: c.high, low: c.low, secret: c.secret, lastIndex: c.lastIndex, ackedBelowSeq: c.ackedBelowSeq, results });
+      out.push({ high: c.high, low: c.low, secret: c.secret, owner: c.owner, lastIndex: c.lastIndex, ackedBelowSeq: c.ackedBelowSeq, results });
     }
     return out;
   }
@@ -219,7 +224,7 @@ export class ClientTable {
     for (const snap of clients) {
       if (snap.secret.length !== SECRET_BYTES)
         throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${snap.high}.${snap.low} has a secret of ${snap.secret.length} bytes`);
-      const c = new Client(snap.high, snap.low, snap.secret.slice(), snap.lastIndex);
+      const c = new Client(snap.high, snap.low, snap.secret.slice(), snap.lastIndex, snap.owner ?? '');
       c.ackedBelowSeq = snap.ackedBelowSeq;
       for (const r of snap.results) c.remember(r.seq, r.result);
       if (this.byLow.has(c.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${c.high}.${c.low} listed twice`);

@@ -33,6 +33,16 @@ export const ResultCode = {
   deliveryStale: 'SESSIONS_ERR_DELIVERY_STALE',
   /** GroupAck/Nack/DeadLetter of a restore the group already settled: harmless, nothing changed. */
   okAlreadySettled: 'OK_ALREADY_SETTLED',
+  /** Auth commands (issue 17): no user of that name. */
+  userUnknown: 'SESSIONS_ERR_USER_UNKNOWN',
+  /** No role of that name (or the user does not hold it). */
+  roleUnknown: 'SESSIONS_ERR_ROLE_UNKNOWN',
+  /** The built-in role `admin` cannot be created, changed or deleted. */
+  roleBuiltin: 'SESSIONS_ERR_ROLE_BUILTIN',
+  /** RoleRevoke of a permission the role does not hold. */
+  permissionUnknown: 'SESSIONS_ERR_PERMISSION_UNKNOWN',
+  /** A bound of the auth table (users, roles, permissions per role, roles per user) is reached. */
+  authFull: 'SESSIONS_ERR_AUTH_FULL',
 } as const;
 export type ResultCode = (typeof ResultCode)[keyof typeof ResultCode] | CommandErrorCode;
 
@@ -58,6 +68,8 @@ export const SessionsErrorCode = {
   sessionUnknown: 'SESSIONS_ERR_SESSION_UNKNOWN',
   /** The leader's gateway: an envelope whose secret is not its client's (ResultCode.clientAuth when applied). */
   clientAuth: 'SESSIONS_ERR_CLIENT_AUTH',
+  /** The leader's gateway (issue 17): an envelope whose client ID another user registered. */
+  clientOwner: 'SESSIONS_ERR_CLIENT_OWNER',
   storedSessionTooLarge: 'SESSIONS_ERR_STORED_SESSION_TOO_LARGE',
 } as const;
 export type SessionsErrorCode = (typeof SessionsErrorCode)[keyof typeof SessionsErrorCode];

@@ -8,13 +8,16 @@
  *   files:   u32 n | (class u8, id 2*u64, size, readCursor, consumed u64, sealed u8,
  *                     u32 n | restored length u32*, u32 n | (start u64, end u64, count u32, hash 16)*)*
  *   sessions: u32 n | (id 2*u64, topic str, u32 n | (u32 len, bytes)*)*
- *   clients:  u32 n | (id 2*u64, secret 16, lastIndex u64, ackedBelowSeq u64, u32 n | (seq u64, ok u8, code str, value)*)*
+ *   clients:  u32 n | (id 2*u64, secret 16, [owner str (version 4)], lastIndex u64, ackedBelowSeq u64, u32 n | (seq u64, ok u8, code str, value)*)*
  *   groups:   u32 len | the group table (consumerGroups.ts)                    (version 3)
+ *   auth:     u32 len | users, roles, permissions (authTable.ts)              (version 4)
  *   crc32 u32 of everything before
  *
  * Decoding validates everything (a received snapshot is input): any problem is a SessionsError
  * with code SESSIONS_ERR_SNAPSHOT_CORRUPT. Version 2 added each client's secret (issue 14); a
  * version 1 manifest is SESSIONS_ERR_SNAPSHOT_VERSION (its clients could never prove their IDs).
+ * Version 4 (issue 17) added each client's owner and the auth table; versions 2 and 3 are read as
+ * manifests whose clients belong to no user ('') and with no users.
  */
 import { REPLAY_CLASSES_MAX, SECRET_BYTES, dataFileName, readU32BE } from '../../transport/commands/codec.js';
 import { crc32Bytes } from '../../storage/crc.js';
@@ -24,7 +27,9 @@ import { SessionsError, SessionsErrorCode, type ResultCode } from './errors.js';
 import type { ClassMeta, ClientSnapshot, CommandResult, FileMeta, Manifest, RangeDigest, SessionSnapshot } from './types.js';
 
 const MAGIC = [0x53, 0x52, 0x4d, 0x46]; // "SRMF"
-const VERSION = 3;
+const VERSION = 4;
+/** Version 3 (before users, issue 17) is read as a manifest with no users and clients owned by ''. */
+const VERSION_NO_AUTH = 3;
 /** Version 2 (before consumer groups) is read as a manifest with no groups. */
 const VERSION_NO_GROUPS = 2;
 
@@ -69,9 +74,9 @@ function sizeBound(m: Manifest): number {
     if (s instanceof ArenaSessionSnapshot) n += s.framed.length;
     else for (const r of s.records) n += 4 + r.length;
   }
-  n += 4 + (m.groups?.length ?? 0);
+  n += 8 + (m.groups?.length ?? 0) + (m.auth?.length ?? 0);
   for (const c of m.clients) {
-    n += 40 + SECRET_BYTES;
+    n += 42 + SECRET_BYTES + 3 * (c.owner?.length ?? 0);
     for (const r of c.results) n += 16 + 3 * r.result.code.length + (r.result.value?.length ?? 0);
   }
   return n;
@@ -127,6 +132,7 @@ export function encodeManifest(m: Manifest): Uint8Array {
     w.u64(c.high);
     w.u64(c.low);
     w.raw(c.secret);
+    w.str(c.owner ?? '');
     w.u64(c.lastIndex);
     w.u64(c.ackedBelowSeq);
     w.u32(c.results.length);
@@ -136,6 +142,7 @@ export function encodeManifest(m: Manifest): Uint8Array {
     }
   }
   w.bytes(m.groups ?? new Uint8Array(0));
+  w.bytes(m.auth ?? new Uint8Array(0));
   w.u32(crc32Bytes(w.view(), 0));
   return w.finish();
 }
@@ -157,7 +164,7 @@ function readManifest(data: Uint8Array): Manifest {
       `manifest version 1 was written before client secrets (issue 14); this node reads version ${VERSION}: start it on a fresh data directory`,
     );
   }
-  if (version !== VERSION && version !== VERSION_NO_GROUPS) bad(`manifest version ${version}`);
+  if (version !== VERSION && version !== VERSION_NO_AUTH && version !== VERSION_NO_GROUPS) bad(`manifest version ${version}`);
   const fingerprint = r.str();
   const appliedTerm = r.u64();
   const appliedIndex = r.u64();
@@ -229,16 +236,18 @@ function readManifest(data: Uint8Array): Manifest {
     const high = r.u64();
     const low = r.u64();
     const secret = r.raw(SECRET_BYTES).slice();
+    const owner = version >= VERSION ? r.str() : '';
     const lastIndex = r.u64();
     const ackedBelowSeq = r.u64();
     const n = r.count(12);
     const results: { seq: number; result: CommandResult }[] = [];
     for (let j = 0; j < n; j++) results.push({ seq: r.u64(), result: readResult(r) });
-    clients.push({ high, low, secret, lastIndex, ackedBelowSeq, results });
+    clients.push({ high, low, secret, owner, lastIndex, ackedBelowSeq, results });
   }
-  const groups = version === VERSION ? r.bytes() : new Uint8Array(0);
+  const groups = version >= VERSION_NO_AUTH ? r.bytes() : new Uint8Array(0);
+  const auth = version >= VERSION ? r.bytes() : new Uint8Array(0);
   if (!r.done()) bad('trailing bytes');
-  return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients, groups };
+  return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients, groups, auth };
 }
 
 export function decodeManifest(data: Uint8Array): Manifest {

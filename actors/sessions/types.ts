@@ -60,6 +60,8 @@ export interface ClientSnapshot {
   readonly low: number;
   /** The secret the leader drew at ClientRegister (16 bytes): envelopes must carry it. */
   readonly secret: Uint8Array;
+  /** The user who registered it ('' without authentication; manifest version 4). */
+  readonly owner?: string;
   /** Log index of the client's last command (for LRU and idle expiry). */
   readonly lastIndex: number;
   readonly ackedBelowSeq: number;
@@ -77,6 +79,8 @@ export interface Manifest {
   readonly clients: readonly ClientSnapshot[];
   /** The consumer groups (consumerGroups.ts's encoding; manifest version 3). Absent: none. */
   readonly groups?: Uint8Array;
+  /** Users, roles and permissions (authTable.ts's encoding; manifest version 4). Absent: none. */
+  readonly auth?: Uint8Array;
 }
 
 /** One range to transfer during range sync. */

@@ -242,7 +242,15 @@ describe('node: TLS on the client and admin ports', function () {
         /not loopback and the client and admin ports have no TLS.*--client-tls-cert.*--insecure/,
       );
       expect(resolveHostConfig({ ...base, nodes, insecure: true }).insecure).to.equal(true);
-      expect(resolveHostConfig({ ...base, nodes, clientTls: { certFile: 'c', keyFile: 'k' } }).clientTls).to.deep.equal({ certFile: 'c', keyFile: 'k' });
+      // Issue 17: beyond loopback, TLS and authentication (--auth) both.
+      expect(() => resolveHostConfig({ ...base, nodes, clientTls: { certFile: 'c', keyFile: 'k' } })).to.throw(
+        ConfigError,
+        /not loopback and authentication is not required.*--auth/,
+      );
+      expect(resolveHostConfig({ ...base, nodes, auth: true, clientTls: { certFile: 'c', keyFile: 'k' } }).clientTls).to.deep.equal({
+        certFile: 'c',
+        keyFile: 'k',
+      });
       expect(() => resolveHostConfig({ ...base, nodes: parseNodesSpec('n1=127.0.0.1:1:2:3'), tlsMinVersion: 'TLSv1.1' })).to.throw(
         ConfigError,
         /tlsMinVersion/,

@@ -7,6 +7,7 @@
 import WebSocket from 'ws';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { CorkedSends } from '../wire/corkedSends.js';
+import type { Credentials } from './credentials.js';
 import { decodeServerFrame, encodeRequest, type DeliveryFrame as PlainDeliveryFrame, type GroupDeliveryFrame, type Request } from './protocol.js';
 
 /** A subscription's delivery, or a consumer group's (issue 16). */
@@ -44,6 +45,12 @@ interface ConnectionOptions {
    * against browser-originated frames; this client is not a browser and talks to the node directly.
    */
   readonly maskFrames?: boolean;
+  /**
+   * Log in with these credentials right after the welcome, before any other request (issue 17);
+   * `ready` settles with the login's outcome. Absent: no login (an open cluster, or the client
+   * certificate's user).
+   */
+  readonly login?: Credentials | null;
 }
 
 const zeroMask = (mask: Buffer): void => {
@@ -102,10 +109,12 @@ export class Connection {
   private inflightMax = 1;
   private nextReqId = 1;
   private welcomed = false;
+  /** Logged in (or no login asked for): requests may follow. */
+  private authed = false;
 
-  /** Welcomed and not closed: requests may be sent without waiting for `ready`. */
+  /** Welcomed, logged in and not closed: requests may be sent without waiting for `ready`. */
   get isOpen(): boolean {
-    return this.welcomed && !this.closed;
+    return this.welcomed && this.authed && !this.closed;
   }
 
   constructor(endpoint: string, opts: ConnectionOptions) {
@@ -221,7 +230,22 @@ export class Connection {
           this.nodeId = frame.nodeId;
           this.clusterId = frame.clusterId;
           this.inflightMax = Math.max(1, frame.inflightMax);
-          return settle(null);
+          const login = opts.login ?? null;
+          if (login === null) {
+            this.authed = true;
+            return settle(null);
+          }
+          // The login is the first request on the connection: nothing else is sent before its answer.
+          // It has its own deadline (a refused login is answered late on purpose: authThrottle.ts).
+          clearTimeout(timer);
+          this.request({ op: 'auth', user: login.user, password: login.password }, opts.connectTimeoutMs * 2).then(
+            () => {
+              this.authed = true;
+              settle(null);
+            },
+            (err: unknown) => settle(err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err))),
+          );
+          return;
         }
         this.onServerFrame(frame);
       });

@@ -41,6 +41,20 @@ export const ClientErrorCode = {
    * envelope): refused, nothing changed (the store's SESSIONS_ERR_CLIENT_AUTH).
    */
   clientAuth: 'CLIENT_ERR_AUTH',
+  /** Issue 17: the cluster requires authentication and this connection has not authenticated (no credentials given). */
+  authRequired: 'CLIENT_ERR_AUTH_REQUIRED',
+  /** Issue 17: unknown user, wrong password, a certificate naming no user, or the user was removed or its password changed. */
+  authFailed: 'CLIENT_ERR_AUTH_FAILED',
+  /** Issue 17: too many failed logins from this address lately: wait before trying again. */
+  authRateLimited: 'CLIENT_ERR_AUTH_RATE_LIMITED',
+  /** Issue 17: the user has no permission for this request on this topic: refused, nothing reached the log. */
+  permissionDenied: 'CLIENT_ERR_PERMISSION_DENIED',
+  /** Issue 17: the envelope's client ID was registered by another user: refused, nothing changed. */
+  clientOwner: 'CLIENT_ERR_CLIENT_OWNER',
+  /** `user add` of a user that exists (use `user passwd` to change a password). */
+  userExists: 'CLIENT_ERR_USER_EXISTS',
+  /** The change would leave no user holding the admin role (nobody could administer the cluster). */
+  lastAdmin: 'CLIENT_ERR_LAST_ADMIN',
   // --- Raised by the client library ---
   /**
    * No definitive answer within the deadline. For a command the outcome is UNKNOWN: an attempt may
@@ -83,6 +97,14 @@ const clientErrorHints: Readonly<Record<string, string>> = {
   CLIENT_ERR_SUBSCRIBER_STALLED:
     'the connection stopped reading its deliveries (subscriberBehindMsMax without progress): read the connection, then subscribe again',
   CLIENT_ERR_INTERNAL: 'a bug in the node: see its log',
+  CLIENT_ERR_AUTH_REQUIRED:
+    'the cluster requires a login: give a user and password (options user/password, SESSIONRAFT_USER/SESSIONRAFT_PASSWORD, --credentials-file) or a client certificate naming a user',
+  CLIENT_ERR_AUTH_FAILED: 'login refused: check the user and password (or certificate); a removed user, or a changed password, ends earlier logins',
+  CLIENT_ERR_AUTH_RATE_LIMITED: 'too many failed logins from this address: wait a few seconds, then log in with the right credentials',
+  CLIENT_ERR_PERMISSION_DENIED: 'the user lacks the permission for this request and topic: ask an administrator (sessionraft role grant / user grant)',
+  CLIENT_ERR_USER_EXISTS: 'the user exists: change its password with `sessionraft user passwd`',
+  CLIENT_ERR_LAST_ADMIN: 'keep at least one user with the admin role: grant it to another user first',
+  CLIENT_ERR_CLIENT_OWNER: 'the client ID belongs to another user: register your own client (the library does so per client)',
   CLIENT_ERR_AUTH: 'the envelope does not carry the secret register gave for this client ID: nothing was applied; use the credential of your own registration',
   CLIENT_ERR_TIMEOUT:
     'no definitive answer in time; for a command the outcome is unknown (it may have been applied): read the state back before sending it again, or raise operationTimeoutMs so the library keeps retrying with the same seq; check that a majority of the nodes is up (sessionraft client status)',

@@ -6,6 +6,7 @@
 import type { MembershipChange } from '../../machines/membership.js';
 import type { Entry, NodeId } from '../../machines/types.js';
 import type { CodecLimits, Command, Envelope } from '../commands/codec.js';
+import type { AccessView } from '../commands/access.js';
 
 /** Why a request failed inside the node: NOT_LEADER, UNKNOWN_OUTCOME, BUSY, BAD_REQUEST, INTERNAL or a store code. */
 export interface NodeRequestError {
@@ -78,11 +79,21 @@ export interface ClientNode {
   /** The command codec's limits, for validation at the gateway. */
   codecLimits(): CodecLimits;
   readonly topicBytesMax: number;
-  /** Proposes an already validated command; `data` is its encoding (reused, not encoded again). */
-  submit(cmd: Command, data: Uint8Array, cb: NodeCommandCallback): void;
-  /** ClientRegister: the leader draws the client's secret; the result's value is the credential (ID, secret). */
-  registerClient(cb: NodeCommandCallback): void;
-  storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: NodeCommandCallback): void;
+  /**
+   * Proposes an already validated command; `data` is its encoding (reused, not encoded again).
+   * `user` (issue 17, with authentication): an envelope whose client another user registered is
+   * refused (SESSIONS_ERR_CLIENT_OWNER) before the log.
+   */
+  submit(cmd: Command, data: Uint8Array, cb: NodeCommandCallback, user?: string): void;
+  /** ClientRegister: the leader draws the client's secret; the result's value is the credential (ID, secret). `owner`: the user registering. */
+  registerClient(cb: NodeCommandCallback, owner?: string): void;
+  storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: NodeCommandCallback, user?: string): void;
+  /** The topic of an active session on this node (its applied state), or null: permissions are per topic. */
+  sessionTopic(id: Uint8Array): string | null;
+  /** Users, roles and permissions as applied on this node (issue 17). */
+  access(): AccessView;
+  /** An auth command (UserPut ... RoleRevoke) on the leader; a UserPut's password is already hashed. */
+  submitAuth(cmd: Command, cb: NodeCommandCallback): void;
   changeMembership(change: MembershipChange, cb: (err: NodeRequestError | null, entry?: Entry) => void): void;
   /** A linearizable read barrier (ReadIndex): `cb(null)` once this node has applied up to it. */
   read(cb: (err: NodeRequestError | null) => void): void;

@@ -30,6 +30,12 @@
  *   [1, reqId, 17, topic, group, consumer, maxAckPending]        consume (leader; 0 = the group's) -> [subId]; ended by unsubscribe
  *   [1, reqId, 18, subId, restoreId, delivery]                   ack           -> command result
  *   [1, reqId, 19, subId, restoreId, delivery, delayMs]          nack          -> command result
+ *   [1, reqId, 20, user, password]                               auth (issue 17) -> [user]; user and password '' = the
+ *                                                                client certificate's user. Sent first, before any other request.
+ *   [1, reqId, 21, action, user, password, role]                 user (leader): action 0 list (-> [json bytes]), 1 add, 2 delete,
+ *                                                                3 passwd, 4 grant (the role), 5 revoke -> command result
+ *   [1, reqId, 22, action, role, permission]                     role (leader): action 0 list (-> [json bytes]), 1 add, 2 delete,
+ *                                                                3 grant, 4 revoke (permission: access.ts's text form) -> command result
  *
  * `client, secret, seq, acked` is the exactly-once envelope (dissertation 6.3): the client ID and
  * secret from register (the secret proves the ID is this client's: IDs are guessable), the
@@ -58,6 +64,7 @@ import { encodeAppendRequest, encodeCommandResultFast, tryDecodeAppendRequest, t
 import { ClientError, ClientErrorCode } from './errors.js';
 import { isTransportError } from '../wire/errors.js';
 import { parseMemberAddress } from '../wire/address.js';
+import { formatGrant, isAuthName, parseGrant, type Grant } from '../commands/access.js';
 
 const CLIENT_PROTOCOL_VERSION = 1;
 const ID_BYTES = 16;
@@ -83,6 +90,9 @@ const Op = {
   consume: 17,
   ack: 18,
   nack: 19,
+  auth: 20,
+  user: 21,
+  role: 22,
 } as const;
 type OpName = keyof typeof Op;
 const OP_NAMES: readonly (OpName | undefined)[] = [
@@ -106,7 +116,18 @@ const OP_NAMES: readonly (OpName | undefined)[] = [
   'consume',
   'ack',
   'nack',
+  'auth',
+  'user',
+  'role',
 ];
+
+/** The `user` and `role` ops' actions (issue 17), by their wire number. */
+const USER_ACTIONS = ['list', 'add', 'delete', 'passwd', 'grant', 'revoke'] as const;
+type UserActionName = (typeof USER_ACTIONS)[number];
+const ROLE_ACTIONS = ['list', 'add', 'delete', 'grant', 'revoke'] as const;
+type RoleActionName = (typeof ROLE_ACTIONS)[number];
+/** A password: 1..PASSWORD_BYTES_MAX UTF-8 bytes (scrypt reads all of it; a bound keeps a request's cost bounded). */
+const PASSWORD_BYTES_MAX = 1024;
 
 /** The `member` op's actions, by their wire number. */
 const MemberAction = { list: 0, add: 1, promote: 2, remove: 3 } as const;
@@ -260,7 +281,17 @@ export type Request =
       readonly restoreId: Uint8Array;
       readonly delivery: number;
       readonly delayMs: number;
-    };
+    }
+  | { readonly op: 'auth'; readonly reqId: number; readonly user: string; readonly password: string }
+  | {
+      readonly op: 'user';
+      readonly reqId: number;
+      readonly action: UserActionName;
+      readonly user: string;
+      readonly password: string;
+      readonly role: string;
+    }
+  | { readonly op: 'role'; readonly reqId: number; readonly action: RoleActionName; readonly role: string; readonly grant: Grant | null };
 
 export interface CommandReply {
   readonly ok: boolean;
@@ -495,6 +526,68 @@ export function encodeRequest(r: Request): Uint8Array {
       return encoder.encode([...head, r.subId, r.restoreId, r.delivery]);
     case 'nack':
       return encoder.encode([...head, r.subId, r.restoreId, r.delivery, r.delayMs]);
+    case 'auth':
+      return encoder.encode([...head, r.user, r.password]);
+    case 'user':
+      return encoder.encode([...head, USER_ACTIONS.indexOf(r.action), r.user, r.password, r.role]);
+    case 'role':
+      return encoder.encode([...head, ROLE_ACTIONS.indexOf(r.action), r.role, r.grant === null ? '' : formatGrant(r.grant)]);
+  }
+}
+
+/** A password field: '' or 1..PASSWORD_BYTES_MAX bytes. */
+function password(a: readonly unknown[], i: number): string {
+  const p = text(a, i, 'password');
+  if (Buffer.byteLength(p, 'utf8') > PASSWORD_BYTES_MAX) malformed(`password longer than ${PASSWORD_BYTES_MAX} bytes`);
+  return p;
+}
+
+function authName(a: readonly unknown[], i: number, what: string): string {
+  const s = text(a, i, what);
+  if (!isAuthName(s)) malformed(`${what} must be 1..64 of [A-Za-z0-9_.@-]`);
+  return s;
+}
+
+/** The auth, user and role ops (issue 17). */
+function decodeAuthRequest(w: readonly unknown[], reqId: number, op: 'auth' | 'user' | 'role'): Request {
+  switch (op) {
+    case 'auth': {
+      arity(w, 5, op);
+      const user = text(w, 3, 'user');
+      const pw = password(w, 4);
+      if (user === '' ? pw !== '' : !isAuthName(user)) malformed(user === '' ? 'a certificate login has no password' : 'user must be 1..64 of [A-Za-z0-9_.@-]');
+      if (user !== '' && pw === '') malformed('a password login needs a password');
+      return { op, reqId, user, password: pw };
+    }
+    case 'user': {
+      arity(w, 7, op);
+      const action = USER_ACTIONS[uint(w, 3, 'user action')];
+      if (action === undefined) malformed('user action must be 0 (list), 1 (add), 2 (delete), 3 (passwd), 4 (grant) or 5 (revoke)');
+      const user = action === 'list' ? text(w, 4, 'user') : authName(w, 4, 'user');
+      const pw = password(w, 5);
+      const role = action === 'grant' || action === 'revoke' ? authName(w, 6, 'role') : text(w, 6, 'role');
+      if (action === 'list' && user !== '') malformed('user list takes no user');
+      if ((action !== 'add' && action !== 'passwd' && pw !== '') || (action === 'passwd' && pw === '')) malformed(`user ${action}: password`);
+      if (action !== 'grant' && action !== 'revoke' && role !== '') malformed(`user ${action} takes no role`);
+      return { op, reqId, action, user, password: pw, role };
+    }
+    case 'role': {
+      arity(w, 6, op);
+      const action = ROLE_ACTIONS[uint(w, 3, 'role action')];
+      if (action === undefined) malformed('role action must be 0 (list), 1 (add), 2 (delete), 3 (grant) or 4 (revoke)');
+      const role = action === 'list' ? text(w, 4, 'role') : authName(w, 4, 'role');
+      if (action === 'list' && role !== '') malformed('role list takes no role');
+      const perm = text(w, 5, 'permission');
+      if (action !== 'grant' && action !== 'revoke') {
+        if (perm !== '') malformed(`role ${action} takes no permission`);
+        return { op, reqId, action, role, grant: null };
+      }
+      try {
+        return { op, reqId, action, role, grant: parseGrant(perm) };
+      } catch (err) {
+        malformed((err as Error).message);
+      }
+    }
   }
 }
 
@@ -601,6 +694,10 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
     case 'nack':
       arity(w, 7, op);
       return { op, reqId, subId: uint(w, 3, 'subId'), restoreId: id(w, 4, 'restoreId'), delivery: uint(w, 5, 'delivery'), delayMs: uint(w, 6, 'delayMs') };
+    case 'auth':
+    case 'user':
+    case 'role':
+      return decodeAuthRequest(w, reqId, op);
   }
 }
 

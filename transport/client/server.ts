@@ -4,6 +4,14 @@
  * bad input into a typed, counted error frame; it executes requests through the SessionNode
  * (commands on the leader, linearizable reads through ReadIndex), answers NOT_LEADER with the
  * leader's client endpoint, and pushes restored sessions to subscribers on every node.
+ *
+ * Authentication and permissions (issue 17): a connection logs in with its first request (`auth`:
+ * a user and password checked against the replicated scrypt hash, or its client certificate's user);
+ * every request is then checked against the user's permissions on its topic, on this node, before
+ * anything is proposed. They are required once any user exists in the replicated table, or always
+ * with `authRequired` (the node's --auth); a cluster with no users on a loopback port is open, which
+ * is how tests and a bare local cluster run. A user removed, or whose password changed, fails its
+ * next request; a permission change applies to the next request (and delivery) without a restart.
  */
 import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -40,6 +48,9 @@ import {
 import { CodeCounters } from '../wire/counters.js';
 import { CorkedSends } from '../wire/corkedSends.js';
 import { certificateUser, checkListenSecure, tlsFront, type TlsFiles } from '../wire/tlsFiles.js';
+import { ADMIN_ROLE, formatGrant, type Action } from '../commands/access.js';
+import { AuthThrottle, defaultAuthThrottleLimits, type AuthThrottleLimits } from './authThrottle.js';
+import { decoyHash, hashPassword, verifyPassword } from './password.js';
 
 interface ClientServerOptions {
   readonly node: ClientNode;
@@ -66,6 +77,21 @@ interface ClientServerOptions {
   readonly tls?: TlsFiles;
   /** Allow a non-loopback `host` without `tls` (an explicit operator decision). */
   readonly insecure?: boolean;
+  /** Require a login even while no user exists (the node's --auth); else required once a user exists. */
+  readonly authRequired?: boolean;
+  /** Failed-login throttling per remote address (authThrottle.ts). */
+  readonly authThrottle?: Partial<AuthThrottleLimits>;
+}
+
+/** Password hashes computed or verified at once on one node (scrypt: ~32 MiB and tens of ms each); beyond, CLIENT_ERR_BUSY. */
+const PASSWORD_WORK_MAX = 8;
+
+/** A connection's login (issue 17). */
+interface Login {
+  readonly user: string;
+  /** The user's version when it logged in: a password change (UserPut) ends password logins. */
+  readonly version: number;
+  readonly cert: boolean;
 }
 
 export interface ClientServerStats {
@@ -81,6 +107,8 @@ export interface ClientServerStats {
   readonly laggingConnections: number;
   /** The users named by the client certificates of open connections (TLS with a client CA), sorted. */
   readonly users: readonly string[];
+  /** Successful logins (issue 17); failures are counted in `rejected` by code. */
+  readonly logins: number;
 }
 
 interface Conn {
@@ -97,6 +125,10 @@ interface Conn {
   closed: boolean;
   /** The user a verified client certificate names (tlsFiles.ts certificateUser); null: anonymous. */
   readonly user: string | null;
+  /** Issue 17: the user this connection logged in as (auth request, or its certificate), or null. */
+  login: Login | null;
+  /** The remote address (failed logins are throttled per address). */
+  readonly remote: string;
 }
 
 const textEncoder = new TextEncoder();
@@ -117,9 +149,16 @@ export class ClientServer {
   /** Gateway validation of commands: one reusable view, the store's codec limits. */
   private readonly view = new CommandView();
   private codecLimits: CodecLimits | null = null;
+  private readonly throttle: AuthThrottle;
+  /** Password hashes being computed or verified now (bounded by PASSWORD_WORK_MAX). */
+  private passwordWork = 0;
+  private logins = 0;
+  /** The decoy an unknown user's password is verified against (computed once, at the first such login). */
+  private decoy: Promise<Uint8Array> | null = null;
 
   constructor(opts: ClientServerOptions) {
     this.opts = opts;
+    this.throttle = new AuthThrottle({ ...defaultAuthThrottleLimits, ...(opts.authThrottle ?? {}) }, Date.now);
     this.limits = { ...defaultClientProtocolLimits, ...(opts.limits ?? {}) };
     validateClientProtocolLimits(this.limits);
     for (const [id, ep] of Object.entries(opts.endpoints)) this.endpoints.set(id, ep);
@@ -222,6 +261,7 @@ export class ClientServer {
       pushQueuedBytes,
       laggingConnections,
       users: [...users].sort(),
+      logins: this.logins,
     };
   }
 
@@ -273,6 +313,8 @@ export class ClientServer {
       badFrames: 0,
       closed: false,
       user,
+      login: null,
+      remote: req.socket.remoteAddress ?? '',
     };
     if (user !== null) this.opts.logger?.debug({ user }, 'client connected with a certificate');
     this.conns.add(c);
@@ -409,24 +451,253 @@ export class ClientServer {
 
   // ---- requests ---------------------------------------------------------------------------------
 
+  // ---- authentication and permissions (issue 17) ------------------------------------------------
+
+  /** Whether this node requires a login now: by its configuration, or because a user exists. */
+  private authOn(): boolean {
+    return this.opts.authRequired === true || this.opts.node.access().hasUsers();
+  }
+
+  /**
+   * The user a request runs as: undefined while authentication is off (anyone may do anything, as
+   * before issue 17), else the connection's login, checked against the applied table (a removed
+   * user, or a password changed since the login, fails). A certificate naming a user logs in by itself.
+   */
+  private principal(c: Conn): { user: string | undefined } | { code: string; detail: string } {
+    if (!this.authOn()) return { user: undefined };
+    const access = this.opts.node.access();
+    let login = c.login;
+    if (login === null && c.user !== null) {
+      const v = access.userVersion(c.user);
+      if (v < 0) return { code: ClientErrorCode.authFailed, detail: `the client certificate names ${JSON.stringify(c.user)}, who is not a user` };
+      login = c.login = { user: c.user, version: v, cert: true };
+    }
+    if (login === null)
+      return { code: ClientErrorCode.authRequired, detail: 'this cluster requires a login first (user and password, or a client certificate)' };
+    const v = access.userVersion(login.user);
+    if (v < 0) return { code: ClientErrorCode.authFailed, detail: `user ${JSON.stringify(login.user)} was removed` };
+    if (!login.cert && v !== login.version)
+      return { code: ClientErrorCode.authFailed, detail: `the password of ${JSON.stringify(login.user)} changed since this login` };
+    return { user: login.user };
+  }
+
+  /** Why `user` may not make this request (null: it may). Topics of sessions come from this node's applied state. */
+  private denied(user: string, req: Request): string | null {
+    const access = this.opts.node.access();
+    const need = (action: Action, topic: string, group = ''): string | null =>
+      access.allows(user, action, topic, group)
+        ? null
+        : `user ${JSON.stringify(user)} has no ${action} permission${topic !== '' ? ` on topic ${JSON.stringify(topic)}` : ''}${group !== '' ? ` for group ${JSON.stringify(group)}` : ''}`;
+    const onSession = (action: Action, session: Uint8Array, unknownOk: boolean): string | null => {
+      const topic = this.opts.node.sessionTopic(session);
+      // Unknown here: a read answers "not found"; a command needs the permission on every topic.
+      if (topic === null) return unknownOk ? null : need(action, '');
+      return need(action, topic);
+    };
+    switch (req.op) {
+      case 'auth':
+      case 'register':
+      case 'unsubscribe':
+      case 'ack':
+      case 'nack':
+        return null;
+      case 'list':
+        // Every topic: answered with the sessions the user may read (filtered below).
+        return req.topic === '' ? null : need('read', req.topic);
+      case 'create':
+        return need('write', req.topic);
+      case 'append':
+      case 'rewrite':
+      case 'destroy':
+        return onSession('write', req.session, false);
+      case 'store':
+        return onSession('store', req.session, false);
+      case 'get':
+      case 'peek':
+        return onSession('read', req.session, true);
+      case 'subscribe':
+        return need('read', req.topic);
+      case 'status':
+      case 'groups':
+        return need('monitor', '');
+      case 'member':
+        return need(req.action === 'list' ? 'monitor' : 'admin', '');
+      case 'groupCreate':
+      case 'groupDelete':
+        return need('consume', req.topic, req.name);
+      case 'consume':
+        return need('consume', req.topic, req.group);
+      case 'user':
+        // Users change their own password; everything else about users is administration.
+        return req.action === 'passwd' && req.user === user ? null : need('admin', '');
+      case 'role':
+        return need('admin', '');
+    }
+  }
+
+  /** Whether a subscription or consumer of `user` may still receive (checked when the auth table changed). */
+  private stillAllowed(c: Conn, user: string, action: Action, topic: string, group: string): boolean {
+    const p = this.principal(c);
+    return 'user' in p && p.user === user && this.opts.node.access().allows(user, action, topic, group);
+  }
+
+  /** The auth request: a password checked against the replicated hash (throttled per address), or the certificate's user. */
+  private login(c: Conn, req: Extract<Request, { op: 'auth' }>, done: (frame: Uint8Array | null) => void, fail: (code: string, detail: string) => void): void {
+    const access = this.opts.node.access();
+    if (this.throttle.blocked(c.remote)) return fail(ClientErrorCode.authRateLimited, `too many failed logins from ${c.remote}; try again later`);
+    const refuse = (detail: string): void => {
+      c.login = null;
+      const delayMs = this.throttle.failed(c.remote);
+      this.opts.logger?.info({ user: req.user, remote: c.remote, code: ClientErrorCode.authFailed }, 'login refused');
+      setTimeout(() => fail(ClientErrorCode.authFailed, detail), delayMs).unref();
+    };
+    const succeed = (login: Login): void => {
+      c.login = login;
+      this.throttle.succeeded(c.remote);
+      this.logins++;
+      done(encodeResult(req.reqId, [login.user]));
+    };
+    if (req.user === '') {
+      if (c.user === null) return refuse('no client certificate on this connection: log in with a user and password');
+      const v = access.userVersion(c.user);
+      if (v < 0) return refuse(`the client certificate names ${JSON.stringify(c.user)}, who is not a user`);
+      return succeed({ user: c.user, version: v, cert: true });
+    }
+    if (this.passwordWork >= PASSWORD_WORK_MAX) return fail(ClientErrorCode.busy, `${this.passwordWork} logins are being verified on this node; retry`);
+    const before = access.user(req.user);
+    this.passwordWork++;
+    const stored = before?.passwordHash ?? null;
+    // An unknown user (or one without a password) costs the same time as a wrong password.
+    const check = stored !== null ? verifyPassword(req.password, stored) : (this.decoy ??= decoyHash()).then((h) => verifyPassword(req.password, h));
+    check.then(
+      (ok) => {
+        this.passwordWork--;
+        if (c.closed) return done(null);
+        const now = access.userVersion(req.user);
+        if (!ok || before === null || stored === null || now !== before.version) return refuse('unknown user or wrong password');
+        succeed({ user: req.user, version: now, cert: false });
+      },
+      (err: unknown) => {
+        this.passwordWork--;
+        this.opts.logger?.error({ err, code: ClientErrorCode.internal }, 'password verification failed');
+        fail(ClientErrorCode.internal, String(err));
+      },
+    );
+  }
+
+  /** `user` and `role` requests (leader): users, roles and permissions become auth commands in the log. */
+  private administer(
+    req: Extract<Request, { op: 'user' | 'role' }>,
+    done: (frame: Uint8Array | null) => void,
+    fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void,
+  ): void {
+    const node = this.opts.node;
+    const access = node.access();
+    const then = (err: NodeRequestError | null, result?: NodeCommandResult, entry?: Entry): void => {
+      if (err) return this.requestFailed(err, fail);
+      done(commandResultFrame(req.reqId, result!, entry));
+    };
+    if (req.action === 'list') {
+      // Behind a ReadIndex barrier on the leader: the table of a leader that still leads.
+      return node.read((err) => {
+        if (err) return this.requestFailed(err, fail);
+        const body =
+          req.op === 'user'
+            ? access.users().map((u) => ({ user: u.name, password: u.passwordHash !== null, roles: u.roles }))
+            : access.roles().map((r) => ({ role: r.name, builtin: r.builtin, permissions: r.grants.map((g) => formatGrant(g)) }));
+        done(encodeResult(req.reqId, [textEncoder.encode(JSON.stringify(body))]));
+      });
+    }
+    if (node.leadership().leader !== this.opts.nodeId) return this.requestFailed({ code: 'NOT_LEADER', message: 'users and roles change on the leader' }, fail);
+    const admins = (): number => access.users().filter((u) => u.roles.includes(ADMIN_ROLE)).length;
+    if (req.op === 'role') {
+      switch (req.action) {
+        case 'add':
+          return node.submitAuth({ kind: CommandKind.rolePut, role: req.role }, then);
+        case 'delete':
+          return node.submitAuth({ kind: CommandKind.roleDelete, role: req.role }, then);
+        case 'grant':
+          return node.submitAuth({ kind: CommandKind.roleGrant, role: req.role, grant: req.grant! }, then);
+        case 'revoke':
+          return node.submitAuth({ kind: CommandKind.roleRevoke, role: req.role, grant: req.grant! }, then);
+      }
+    }
+    switch (req.action) {
+      case 'add':
+      case 'passwd': {
+        const exists = access.userVersion(req.user) >= 0;
+        if (req.action === 'add' && exists) return fail(ClientErrorCode.userExists, `user ${JSON.stringify(req.user)} exists`);
+        if (req.action === 'passwd' && !exists) return fail('SESSIONS_ERR_USER_UNKNOWN', `no user ${JSON.stringify(req.user)}`);
+        // The first user of an open cluster becomes an administrator: authentication is on from
+        // then on, and someone must be able to manage users (else only the bootstrap step could).
+        const first = req.action === 'add' && !access.hasUsers();
+        const put = (passwordHash: Uint8Array | null): void =>
+          node.submitAuth({ kind: CommandKind.userPut, user: req.user, passwordHash }, (err, result, entry) => {
+            if (err !== null || !first || result?.ok !== true) return then(err, result, entry);
+            node.submitAuth({ kind: CommandKind.userGrant, user: req.user, role: ADMIN_ROLE }, then);
+          });
+        if (req.password === '') return put(null);
+        if (this.passwordWork >= PASSWORD_WORK_MAX) return fail(ClientErrorCode.busy, `${this.passwordWork} passwords are being hashed on this node; retry`);
+        // Hashed here, on the leader, once: the log and the replicas never hold the plaintext.
+        this.passwordWork++;
+        hashPassword(req.password).then(
+          (passwordHash) => {
+            this.passwordWork--;
+            put(passwordHash);
+          },
+          (err: unknown) => {
+            this.passwordWork--;
+            fail(ClientErrorCode.internal, String(err));
+          },
+        );
+        return;
+      }
+      case 'delete':
+        if (access.user(req.user)?.roles.includes(ADMIN_ROLE) === true && admins() <= 1)
+          return fail(ClientErrorCode.lastAdmin, `${req.user} is the last admin`);
+        return node.submitAuth({ kind: CommandKind.userDelete, user: req.user }, then);
+      case 'grant':
+        return node.submitAuth({ kind: CommandKind.userGrant, user: req.user, role: req.role }, then);
+      case 'revoke':
+        if (req.role === ADMIN_ROLE && access.user(req.user)?.roles.includes(ADMIN_ROLE) === true && admins() <= 1)
+          return fail(ClientErrorCode.lastAdmin, `${req.user} is the last admin`);
+        return node.submitAuth({ kind: CommandKind.userRevoke, user: req.user, role: req.role }, then);
+    }
+  }
+
   private execute(c: Conn, req: Request, done: (frame: Uint8Array | null) => void): void {
     const node = this.opts.node;
     const fail = (code: string, detail: string, leader: string | null = null, endpoint: string | null = null): void => {
       this.reject(code, req.op);
       done(encodeError(req.reqId, code, detail, leader, endpoint));
     };
+    if (req.op === 'auth') return this.login(c, req, done, fail);
+    const who = this.principal(c);
+    if ('code' in who) return fail(who.code, who.detail);
+    const user = who.user;
+    if (user !== undefined) {
+      // Checked here, before anything is proposed: a denied request never reaches the log.
+      const why = this.denied(user, req);
+      if (why !== null) return fail(ClientErrorCode.permissionDenied, why);
+    }
     switch (req.op) {
       case 'register': {
-        // Nothing to validate: the leader draws the secret and builds the entry.
+        // Nothing to validate: the leader draws the secret and builds the entry; the owner is the login's user.
         const started = performance.now();
-        return node.registerClient((err, result, entry) => {
-          if (err) return this.requestFailed(err, fail);
-          this.opts.onCommandDone?.(req.op, (performance.now() - started) / 1000);
-          done(commandResultFrame(req.reqId, result!, entry));
-        });
+        return node.registerClient(
+          (err, result, entry) => {
+            if (err) return this.requestFailed(err, fail);
+            this.opts.onCommandDone?.(req.op, (performance.now() - started) / 1000);
+            done(commandResultFrame(req.reqId, result!, entry));
+          },
+          user ?? c.login?.user ?? '',
+        );
       }
+      case 'user':
+      case 'role':
+        return this.administer(req, done, fail);
       case 'create':
-        return this.command(req.op, req.reqId, { kind: CommandKind.sessionCreate, topic: req.topic, envelope: envelopeOf(req.envelope) }, done, fail);
+        return this.command(req.op, req.reqId, { kind: CommandKind.sessionCreate, topic: req.topic, envelope: envelopeOf(req.envelope) }, done, fail, user);
       case 'append':
         return this.command(
           req.op,
@@ -434,6 +705,7 @@ export class ClientServer {
           { kind: CommandKind.sessionAppend, session: req.session, bytes: req.bytes, envelope: envelopeOf(req.envelope) },
           done,
           fail,
+          user,
         );
       case 'rewrite':
         return this.command(
@@ -442,9 +714,17 @@ export class ClientServer {
           { kind: CommandKind.sessionRewrite, session: req.session, bytes: req.bytes, envelope: envelopeOf(req.envelope) },
           done,
           fail,
+          user,
         );
       case 'destroy':
-        return this.command(req.op, req.reqId, { kind: CommandKind.sessionDestroy, session: req.session, envelope: envelopeOf(req.envelope) }, done, fail);
+        return this.command(
+          req.op,
+          req.reqId,
+          { kind: CommandKind.sessionDestroy, session: req.session, envelope: envelopeOf(req.envelope) },
+          done,
+          fail,
+          user,
+        );
       case 'store': {
         const delays = this.opts.replayDelaysMs;
         let cls: number;
@@ -456,12 +736,18 @@ export class ClientServer {
           return fail(ClientErrorCode.replayUnknown, `no replay ${asked}; this cluster has ${known}`);
         }
         const started = performance.now();
-        node.storeSession(req.session, cls, envelopeOf(req.envelope), (err, result, entry) => {
-          if (err) return this.requestFailed(err, fail);
-          if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
-          this.opts.onCommandDone?.(req.op, (performance.now() - started) / 1000);
-          done(commandResultFrame(req.reqId, result!, entry));
-        });
+        node.storeSession(
+          req.session,
+          cls,
+          envelopeOf(req.envelope),
+          (err, result, entry) => {
+            if (err) return this.requestFailed(err, fail);
+            if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
+            this.opts.onCommandDone?.(req.op, (performance.now() - started) / 1000);
+            done(commandResultFrame(req.reqId, result!, entry));
+          },
+          user,
+        );
         return;
       }
       case 'get':
@@ -477,8 +763,10 @@ export class ClientServer {
           const max = Math.min(req.limit === 0 ? this.limits.listSessionsMax : req.limit, this.limits.listSessionsMax);
           const out: ListedSession[] = [];
           let truncated = false;
+          const access = node.access();
           for (const s of node.listSessions()) {
             if (req.topic !== '' && s.topic !== req.topic) continue;
+            if (user !== undefined && !access.allows(user, 'read', s.topic, '')) continue;
             if (out.length >= max) {
               truncated = true;
               break;
@@ -498,10 +786,17 @@ export class ClientServer {
         const subId = c.nextSubId++;
         const end = (code: string, message: string): void => this.endSubscription(c, subId, code, message);
         const push = this.pushQueueOf(c);
+        let checkedVersion = node.access().version;
         const sub = node.subscribe(
           req.topic,
           (d) => {
             if (c.closed || !c.subs.has(subId)) return;
+            // A permission change applies to deliveries too: checked again whenever the auth table changed.
+            if (user !== undefined && node.access().version !== checkedVersion) {
+              checkedVersion = node.access().version;
+              if (!this.stillAllowed(c, user, 'read', req.topic, ''))
+                return end(ClientErrorCode.permissionDenied, `user ${user} may no longer read ${req.topic}`);
+            }
             // Flow control, not overflow: a delivery waits for the socket to drain; only a full queue ends the subscription.
             if (push.push(subId, deliveryBytes(d), d) === 'full') {
               const l = this.limits;
@@ -549,6 +844,7 @@ export class ClientServer {
           return fail(ClientErrorCode.tooManySubscriptions, `${c.subs.size} subscriptions on this connection (limit ${this.limits.subscriptionsMax})`);
         }
         const subId = c.nextSubId++;
+        let checkedVersion = node.access().version;
         // Deliveries are bounded by maxAckPending per consumer (flow control by acks), so they are
         // sent as they come, not through the push queue.
         return node.consume(
@@ -558,6 +854,12 @@ export class ClientServer {
           req.maxAckPending,
           (d) => {
             if (c.closed || !c.subs.has(subId)) return;
+            if (user !== undefined && node.access().version !== checkedVersion) {
+              checkedVersion = node.access().version;
+              if (!this.stillAllowed(c, user, 'consume', req.topic, req.group)) {
+                return this.endSubscription(c, subId, ClientErrorCode.permissionDenied, `user ${user} may no longer consume ${req.topic} as ${req.group}`);
+              }
+            }
             this.send(
               c,
               encodeGroupDelivery({
@@ -623,6 +925,7 @@ export class ClientServer {
     cmd: Command,
     done: (frame: Uint8Array | null) => void,
     fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void,
+    user: string | undefined,
   ): void {
     const node = this.opts.node;
     let data: Uint8Array;
@@ -636,12 +939,17 @@ export class ClientServer {
     const bad = parseCommand(this.view, data, (this.codecLimits ??= node.codecLimits()));
     if (bad !== null) return fail(bad, `cannot decode a ${commandKindNames[this.view.kind] ?? 'command'} of ${data.length} bytes`);
     const started = performance.now();
-    node.submit(cmd, data, (err, result, entry) => {
-      if (err) return this.requestFailed(err, fail);
-      if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
-      this.opts.onCommandDone?.(op, (performance.now() - started) / 1000);
-      done(commandResultFrame(reqId, result!, entry));
-    });
+    node.submit(
+      cmd,
+      data,
+      (err, result, entry) => {
+        if (err) return this.requestFailed(err, fail);
+        if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
+        this.opts.onCommandDone?.(op, (performance.now() - started) / 1000);
+        done(commandResultFrame(reqId, result!, entry));
+      },
+      user,
+    );
   }
 
   private requestFailed(err: NodeRequestError, fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void): void {
@@ -668,6 +976,8 @@ export class ClientServer {
         return fail(ClientErrorCode.malformed, err.message);
       case CLIENT_AUTH:
         return this.authFailed(fail);
+      case 'SESSIONS_ERR_CLIENT_OWNER':
+        return fail(ClientErrorCode.clientOwner, `${err.message}: refused, nothing changed`);
       case 'INTERNAL':
         this.opts.logger?.error({ err, code: ClientErrorCode.internal }, 'request failed inside the node');
         return fail(ClientErrorCode.internal, err.message);

@@ -24,12 +24,25 @@
  *        dataCreate      class u8
  *        dataDelete      class u8 | file 16
  *        clientRegister  secret 16 (drawn by the leader; every replica stores it in its client table)
+ *                        [ownerLen u8 | owner]   (issue 17: the user who registered; absent in older entries: '')
  *        groupCreate     topicLen u16 | topic | nameLen u8 | name | ackWaitMs u32 | maxDeliveries u16 | maxAckPending u16
  *        groupDelete     group 16
  *        groupDeliver    group 16 | restore 16 | delivery u32 | deadlineMs u64 | consumerLen u8 | consumer
  *        groupAck        group 16 | restore 16 | delivery u32
  *        groupNack       group 16 | restore 16 | delivery u32 | readyAtMs u64
  *        groupDeadLetter group 16 | restore 16 | delivery u32
+ *        userPut         userLen u8 | user | hashLen u8 | password hash (0: certificate only; else access.ts's 52 bytes)
+ *        userDelete      userLen u8 | user
+ *        userGrant       userLen u8 | user | roleLen u8 | role          (the user holds the role)
+ *        userRevoke      userLen u8 | user | roleLen u8 | role
+ *        rolePut         roleLen u8 | role
+ *        roleDelete      roleLen u8 | role
+ *        roleGrant       roleLen u8 | role | action u8 | prefixLen u16 | prefix | groupLen u8 | group
+ *        roleRevoke      roleLen u8 | role | action u8 | prefixLen u16 | prefix | groupLen u8 | group
+ *
+ * The auth kinds (issue 17) carry users, roles and permissions (transport/commands/access.ts); a
+ * password arrives hashed (scrypt, salted, computed once by the leader): no replica sees a plaintext
+ * or draws randomness.
  *
  * The group kinds (issue 16, durable consumers) name a consumer group by the ID of its GroupCreate
  * entry and a restored session by the ID of its SessionRestore entry; every time in them (a
@@ -42,6 +55,8 @@
  * Confirm (kind 0) is the follower's acknowledgement, carried by Raft's successful AppendResponse
  * (machines/types.ts); it never appears in the log, and decoding it from an entry is an error.
  */
+
+import { ACTIONS, decodePasswordHash, isAuthName, isClusterAction, isPrefix, type Action, type Grant } from './access.js';
 
 const COMMAND_FORMAT_VERSION = 2;
 /** The format before client secrets (issue 14): its entries are refused with SESSIONS_ERR_FORMAT_RETIRED. */
@@ -77,9 +92,17 @@ export const CommandKind = {
   groupAck: 14,
   groupNack: 15,
   groupDeadLetter: 16,
+  userPut: 17,
+  userDelete: 18,
+  userGrant: 19,
+  userRevoke: 20,
+  rolePut: 21,
+  roleDelete: 22,
+  roleGrant: 23,
+  roleRevoke: 24,
 } as const;
 export type CommandKind = (typeof CommandKind)[keyof typeof CommandKind];
-const KIND_MAX = 16;
+const KIND_MAX = 24;
 
 export const commandKindNames: readonly string[] = [
   'Confirm',
@@ -99,6 +122,14 @@ export const commandKindNames: readonly string[] = [
   'GroupAck',
   'GroupNack',
   'GroupDeadLetter',
+  'UserPut',
+  'UserDelete',
+  'UserGrant',
+  'UserRevoke',
+  'RolePut',
+  'RoleDelete',
+  'RoleGrant',
+  'RoleRevoke',
 ];
 
 /** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */
@@ -132,6 +163,8 @@ export const CommandErrorCode = {
   length: 'SESSIONS_ERR_LENGTH',
   /** A group or consumer name that is empty, longer than NAME_BYTES_MAX, or not printable UTF-8. */
   name: 'SESSIONS_ERR_NAME',
+  /** An auth command with a user or role name that is not 1..64 of [A-Za-z0-9_.@-], an unknown action, or a bad password hash. */
+  auth: 'SESSIONS_ERR_AUTH_FIELD',
 } as const;
 export type CommandErrorCode = (typeof CommandErrorCode)[keyof typeof CommandErrorCode];
 
@@ -192,7 +225,7 @@ export type Command =
   | { readonly kind: typeof CommandKind.sessionCommit; readonly replayClass: number; readonly file: Uint8Array; readonly length: number }
   | { readonly kind: typeof CommandKind.dataCreate; readonly replayClass: number }
   | { readonly kind: typeof CommandKind.dataDelete; readonly replayClass: number; readonly file: Uint8Array }
-  | { readonly kind: typeof CommandKind.clientRegister; readonly secret: Uint8Array }
+  | { readonly kind: typeof CommandKind.clientRegister; readonly secret: Uint8Array; readonly owner?: string }
   | {
       readonly kind: typeof CommandKind.groupCreate;
       readonly topic: string;
@@ -218,7 +251,15 @@ export type Command =
       readonly delivery: number;
       readonly readyAtMs: number;
     }
-  | { readonly kind: typeof CommandKind.groupDeadLetter; readonly group: Uint8Array; readonly restore: Uint8Array; readonly delivery: number };
+  | { readonly kind: typeof CommandKind.groupDeadLetter; readonly group: Uint8Array; readonly restore: Uint8Array; readonly delivery: number }
+  | { readonly kind: typeof CommandKind.userPut; readonly user: string; readonly passwordHash: Uint8Array | null }
+  | { readonly kind: typeof CommandKind.userDelete; readonly user: string }
+  | { readonly kind: typeof CommandKind.userGrant; readonly user: string; readonly role: string }
+  | { readonly kind: typeof CommandKind.userRevoke; readonly user: string; readonly role: string }
+  | { readonly kind: typeof CommandKind.rolePut; readonly role: string }
+  | { readonly kind: typeof CommandKind.roleDelete; readonly role: string }
+  | { readonly kind: typeof CommandKind.roleGrant; readonly role: string; readonly grant: Grant }
+  | { readonly kind: typeof CommandKind.roleRevoke; readonly role: string; readonly grant: Grant };
 
 // ---- IDs ------------------------------------------------------------------------------------
 
@@ -347,6 +388,69 @@ export class CommandView {
   ackWaitMs = 0;
   maxDeliveries = 0;
   maxAckPending = 0;
+  /** Auth kinds: the user (ClientRegister: its owner, '' when none) and the role. */
+  user = '';
+  role = '';
+  /** RoleGrant/RoleRevoke: the permission. */
+  action: Action = 'read';
+  prefix = '';
+  groupName = '';
+  /** UserPut: where the password hash starts in the entry's data, and its length (0: none). */
+  hashAt = 0;
+  hashLen = 0;
+}
+
+/** A user or role name (u8 length, then the bytes) at `at`; returns the offset after, or an error code. */
+function parseAuthName(data: Uint8Array, at: number, set: (s: string) => void): number | CommandErrorCode {
+  if (data.length < at + 1) return CommandErrorCode.truncated;
+  const len = data[at]!;
+  if (data.length < at + 1 + len) return CommandErrorCode.truncated;
+  let s: string;
+  try {
+    s = utf8.decode(data.subarray(at + 1, at + 1 + len));
+  } catch {
+    return CommandErrorCode.auth;
+  }
+  if (!isAuthName(s)) return CommandErrorCode.auth;
+  set(s);
+  return at + 1 + len;
+}
+
+/** RoleGrant/RoleRevoke's permission at `at`: action u8 | prefixLen u16 | prefix | groupLen u8 | group. */
+function parseGrantFields(v: CommandView, data: Uint8Array, at: number, limits: CodecLimits): number | CommandErrorCode {
+  const n = data.length;
+  if (n < at + 3) return CommandErrorCode.truncated;
+  const action = ACTIONS[data[at]!];
+  if (action === undefined) return CommandErrorCode.auth;
+  v.action = action;
+  const plen = (data[at + 1]! << 8) | data[at + 2]!;
+  at += 3;
+  if (plen > limits.topicBytesMax) return CommandErrorCode.topicTooLong;
+  if (n < at + plen + 1) return CommandErrorCode.truncated;
+  for (let i = at; i < at + plen; i++) {
+    const c = data[i]!;
+    if (c < 0x20 || c === 0x7f) return CommandErrorCode.topicInvalid;
+  }
+  try {
+    v.prefix = utf8.decode(data.subarray(at, at + plen));
+  } catch {
+    return CommandErrorCode.topicInvalid;
+  }
+  at += plen;
+  const glen = data[at++]!;
+  if (n < at + glen) return CommandErrorCode.truncated;
+  if (glen === 0) v.groupName = '';
+  else {
+    try {
+      v.groupName = utf8.decode(data.subarray(at, at + glen));
+    } catch {
+      return CommandErrorCode.auth;
+    }
+    if (!isAuthName(v.groupName)) return CommandErrorCode.auth;
+  }
+  // A cluster-wide action has no prefix; only consume names a group.
+  if ((isClusterAction(action) && v.prefix !== '') || (action !== 'consume' && glen > 0)) return CommandErrorCode.auth;
+  return at + glen;
 }
 
 /** A name (group, consumer) at `at` of `len` bytes into `v.name`; null when valid. */
@@ -516,10 +620,53 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
       at += ID_BYTES;
       return n > at ? CommandErrorCode.trailing : null;
     }
-    case CommandKind.clientRegister:
+    case CommandKind.clientRegister: {
       if (n < at + SECRET_BYTES) return CommandErrorCode.truncated;
       v.secretAt = at;
-      return n > at + SECRET_BYTES ? CommandErrorCode.trailing : null;
+      v.user = '';
+      if (n === at + SECRET_BYTES) return null;
+      const after = parseAuthName(data, at + SECRET_BYTES, (s) => (v.user = s));
+      if (typeof after === 'string') return after;
+      return n > after ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.userPut: {
+      const after = parseAuthName(data, at, (s) => (v.user = s));
+      if (typeof after === 'string') return after;
+      if (n < after + 1) return CommandErrorCode.truncated;
+      const hlen = data[after]!;
+      if (n < after + 1 + hlen) return CommandErrorCode.truncated;
+      v.hashAt = after + 1;
+      v.hashLen = hlen;
+      if (hlen !== 0 && decodePasswordHash(data.subarray(v.hashAt, v.hashAt + hlen)) === null) return CommandErrorCode.auth;
+      return n > after + 1 + hlen ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.userDelete: {
+      const after = parseAuthName(data, at, (s) => (v.user = s));
+      if (typeof after === 'string') return after;
+      return n > after ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.userGrant:
+    case CommandKind.userRevoke: {
+      const a1 = parseAuthName(data, at, (s) => (v.user = s));
+      if (typeof a1 === 'string') return a1;
+      const a2 = parseAuthName(data, a1, (s) => (v.role = s));
+      if (typeof a2 === 'string') return a2;
+      return n > a2 ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.rolePut:
+    case CommandKind.roleDelete: {
+      const after = parseAuthName(data, at, (s) => (v.role = s));
+      if (typeof after === 'string') return after;
+      return n > after ? CommandErrorCode.trailing : null;
+    }
+    case CommandKind.roleGrant:
+    case CommandKind.roleRevoke: {
+      const a1 = parseAuthName(data, at, (s) => (v.role = s));
+      if (typeof a1 === 'string') return a1;
+      const a2 = parseGrantFields(v, data, a1, limits);
+      if (typeof a2 === 'string') return a2;
+      return n > a2 ? CommandErrorCode.trailing : null;
+    }
     case CommandKind.groupCreate: {
       if (n < at + 2) return CommandErrorCode.truncated;
       const len = (data[at]! << 8) | data[at + 1]!;
@@ -638,7 +785,20 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
     case CommandKind.dataDelete:
       return { kind: CommandKind.dataDelete, replayClass: v.replayClass, file: idOf(v.fileHigh, v.fileLow) };
     case CommandKind.clientRegister:
-      return { kind: CommandKind.clientRegister, secret: data.slice(v.secretAt, v.secretAt + SECRET_BYTES) };
+      return { kind: CommandKind.clientRegister, secret: data.slice(v.secretAt, v.secretAt + SECRET_BYTES), ...(v.user !== '' ? { owner: v.user } : {}) };
+    case CommandKind.userPut:
+      return { kind: CommandKind.userPut, user: v.user, passwordHash: v.hashLen === 0 ? null : data.slice(v.hashAt, v.hashAt + v.hashLen) };
+    case CommandKind.userDelete:
+      return { kind: CommandKind.userDelete, user: v.user };
+    case CommandKind.userGrant:
+    case CommandKind.userRevoke:
+      return { kind: v.kind, user: v.user, role: v.role };
+    case CommandKind.rolePut:
+    case CommandKind.roleDelete:
+      return { kind: v.kind, role: v.role };
+    case CommandKind.roleGrant:
+    case CommandKind.roleRevoke:
+      return { kind: v.kind, role: v.role, grant: { action: v.action, prefix: v.prefix, group: v.groupName } };
     case CommandKind.groupCreate:
       return {
         kind: CommandKind.groupCreate,
@@ -697,7 +857,20 @@ function encodedSize(c: Command, topicBytes: Uint8Array | null, nameBytes: Uint8
     case CommandKind.dataDelete:
       return base + 1 + ID_BYTES;
     case CommandKind.clientRegister:
-      return base + SECRET_BYTES;
+      return base + SECRET_BYTES + (c.owner !== undefined && c.owner !== '' ? 1 + utf8Encoder.encode(c.owner).length : 0);
+    case CommandKind.userPut:
+      return base + 1 + c.user.length + 1 + (c.passwordHash?.length ?? 0);
+    case CommandKind.userDelete:
+      return base + 1 + c.user.length;
+    case CommandKind.userGrant:
+    case CommandKind.userRevoke:
+      return base + 2 + c.user.length + c.role.length;
+    case CommandKind.rolePut:
+    case CommandKind.roleDelete:
+      return base + 1 + c.role.length;
+    case CommandKind.roleGrant:
+    case CommandKind.roleRevoke:
+      return base + 1 + c.role.length + 3 + utf8Encoder.encode(c.grant.prefix).length + 1 + c.grant.group.length;
     case CommandKind.groupCreate:
       return base + 2 + topicBytes!.length + 1 + nameBytes!.length + 8;
     case CommandKind.groupDelete:
@@ -710,6 +883,14 @@ function encodedSize(c: Command, topicBytes: Uint8Array | null, nameBytes: Uint8
     case CommandKind.groupDeliver:
       return base + 2 * ID_BYTES + 4 + 8 + 1 + nameBytes!.length;
   }
+}
+
+/** A user or role name (ASCII by isAuthName) as u8 length and bytes at `at`; returns the offset after. */
+function writeAuthName(out: Uint8Array, at: number, name: string): number {
+  if (!isAuthName(name)) throw new RangeError(`a user or role name is 1..64 of [A-Za-z0-9_.@-], got ${JSON.stringify(name)}`);
+  out[at] = name.length;
+  for (let i = 0; i < name.length; i++) out[at + 1 + i] = name.charCodeAt(i);
+  return at + 1 + name.length;
 }
 
 function checkName(b: Uint8Array): void {
@@ -802,7 +983,49 @@ export function encodeCommand(c: Command): Uint8Array {
       break;
     case CommandKind.clientRegister:
       writeSecret(out, at, c.secret);
+      if (c.owner !== undefined && c.owner !== '') writeAuthName(out, at + SECRET_BYTES, c.owner);
       break;
+    case CommandKind.userPut: {
+      at = writeAuthName(out, at, c.user);
+      const h = c.passwordHash;
+      if (h !== null && decodePasswordHash(h) === null) throw new RangeError('not a password hash (access.ts encodePasswordHash)');
+      out[at] = h?.length ?? 0;
+      if (h !== null) out.set(h, at + 1);
+      break;
+    }
+    case CommandKind.userDelete:
+      writeAuthName(out, at, c.user);
+      break;
+    case CommandKind.userGrant:
+    case CommandKind.userRevoke:
+      writeAuthName(out, writeAuthName(out, at, c.user), c.role);
+      break;
+    case CommandKind.rolePut:
+    case CommandKind.roleDelete:
+      writeAuthName(out, at, c.role);
+      break;
+    case CommandKind.roleGrant:
+    case CommandKind.roleRevoke: {
+      at = writeAuthName(out, at, c.role);
+      const g = c.grant;
+      const action = ACTIONS.indexOf(g.action);
+      const prefix = utf8Encoder.encode(g.prefix);
+      if (
+        action < 0 ||
+        !isPrefix(g.prefix) ||
+        (g.group !== '' && (!isAuthName(g.group) || g.action !== 'consume')) ||
+        (isClusterAction(g.action) && g.prefix !== '')
+      )
+        throw new RangeError(`not a permission: ${JSON.stringify(g)}`);
+      out[at] = action;
+      out[at + 1] = prefix.length >>> 8;
+      out[at + 2] = prefix.length & 0xff;
+      out.set(prefix, at + 3);
+      at += 3 + prefix.length;
+      out[at] = g.group.length;
+      out.set(utf8Encoder.encode(g.group), at + 1);
+      break;
+    }
     case CommandKind.groupCreate:
       out[at] = topicBytes!.length >>> 8;
       out[at + 1] = topicBytes!.length & 0xff;
