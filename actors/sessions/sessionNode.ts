@@ -14,10 +14,9 @@ import type { RangeSyncStore } from '../raft/rangeSync.js';
 import { RaftNode, type NodeHooks, type NodeOptions, type NodeStatus } from '../raft/raftNode.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import { Dispatcher, type GroupDelivery } from './dispatcher.js';
-import type { GroupCounts } from './consumerGroups.js';
 import { Planner, type PlanOutcome, type Proposed } from './planner.js';
 import { ReplayScheduler } from './scheduler.js';
-import type { SessionsStore } from './store.js';
+import type { GroupView, SessionsStore } from './store.js';
 import type { CommandResult, FileRange } from './types.js';
 
 /** Why a request did not get a result: a stable code, and the leader to try when known. */
@@ -50,6 +49,9 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
    */
   readonly drawSecret?: () => Uint8Array;
 }
+
+/** Bytes of data-file headers the scheduled-sessions count reads per tick, once started (a few ms at most). */
+const SCHEDULED_COUNT_BYTES_PER_TICK = 64 * 1024;
 
 /** Consumer group defaults (issue 16): redelivery after 30 s unacknowledged, 5 deliveries, 100 unacknowledged per consumer. */
 const GROUP_DEFAULTS = { ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 100 } as const;
@@ -124,10 +126,12 @@ export class SessionNode {
   /** Planted bug 'stale-read' (fault harness only): reads skip ReadIndex. */
   private readonly staleReads: boolean;
   private readonly drawSecret: () => Uint8Array;
+  private readonly clock: () => number;
 
   constructor(opts: SessionNodeOptions) {
     const store = opts.store;
     this.store = store;
+    this.clock = opts.clock;
     this.drawSecret = opts.drawSecret ?? (() => new Uint8Array(randomBytes(SECRET_BYTES)));
     this.staleReads = opts.bugs?.has('stale-read') === true;
     this.planner = new Planner({
@@ -192,6 +196,8 @@ export class SessionNode {
   /** One clock tick: Raft's, then (on the leader) the replay scheduler's. */
   tick(): void {
     this.raft.tick();
+    // Visibility: the count of scheduled sessions, once asked for, goes on in small steps (store.ts).
+    this.store.advanceScheduledCount(SCHEDULED_COUNT_BYTES_PER_TICK);
     if (this.planner.isLeader && !this.raft.isStopped()) {
       this.planner.retry();
       this.scheduler.tick();
@@ -330,9 +336,15 @@ export class SessionNode {
     this.submitInternal({ kind: CommandKind.groupDelete, group: this.store.groupCounts(g).id }, cb);
   }
 
-  /** Every group with its ready / in flight / redelivered / dead-lettered counts (this node's applied state). */
-  groups(): GroupCounts[] {
-    return [...this.store.consumerGroups()].map((g) => this.store.groupCounts(g));
+  /**
+   * Every group with its counts (ready, in flight, redelivered, dead-lettered) and details (ready
+   * now, waiting for a nack's delay, expired, the oldest pending due time and age, the topic's
+   * scheduled sessions per replay class with the class's next due time, recent dead letters): this
+   * node's applied state, ages by this node's clock.
+   */
+  groups(): GroupView[] {
+    const now = this.clock();
+    return [...this.store.consumerGroups()].map((g) => this.store.groupView(g, now));
   }
 
   /**

@@ -159,13 +159,50 @@ export interface ConsumeOptions {
   readonly nackDelayMs?: number;
   /** The consumer moved to another node (leader change, lost connection), or could not. */
   readonly onError?: (err: ClientError) => void;
+  /**
+   * The node's answer to each ack (`ack` true) or nack: the applied result's code (`OK`, or
+   * `OK_ALREADY_SETTLED` for a delivery already settled, `SESSIONS_ERR_DELIVERY_STALE`, ...) or the
+   * error when no answer came (the session then comes back after ackWaitMs). For consumers that
+   * account for their work (the fault harness's delivery checker).
+   */
+  readonly onAnswer?: (m: GroupMessage, ack: boolean, outcome: { readonly ok: boolean; readonly code: string } | ClientError) => void;
 }
 
 export interface ClientConsumer {
   readonly topic: string;
   readonly group: string;
   readonly consumer: string;
+  /** True once closed, by `close()` or for good after a failed reattach (see ConsumeOptions.onError). */
+  readonly closed: boolean;
   close(): Promise<void>;
+}
+
+/** A consumer group as `groups()` / `pending()` show it (issue 16): the leader's applied table, ages by its clock. */
+export interface GroupPending {
+  /** The group's ID (hex). */
+  readonly id: string;
+  readonly topic: string;
+  readonly name: string;
+  /** Restored and not delivered, nacked, or back after an expired deadline. */
+  readonly ready: number;
+  /** Of those, deliverable now (the rest wait for a nack's delay: `waiting`). */
+  readonly readyNow: number;
+  readonly waiting: number;
+  readonly inFlight: number;
+  /** In flight past the ack deadline: redelivered at the next tick. */
+  readonly expired: number;
+  /** Pending items delivered more than once. */
+  readonly redelivered: number;
+  /** Dead letters in all (the group keeps the last 1,000; `dead` shows the newest 100). */
+  readonly deadLettered: number;
+  readonly oldestPendingDueMs: number | null;
+  readonly oldestPendingAgeMs: number | null;
+  /** Sessions of the topic still scheduled, per replay class, with the class's next due time. */
+  readonly scheduled: readonly { readonly replayClass: number; readonly sessions: number; readonly nextDueMs: number | null }[];
+  readonly dead: readonly { readonly restoreId: string; readonly session: string; readonly deliveries: number; readonly index: number }[];
+  readonly ackWaitMs: number;
+  readonly maxDeliveries: number;
+  readonly maxAckPending: number;
 }
 
 export interface GroupOptions {
@@ -283,6 +320,8 @@ export interface SessionraftClient {
   createGroup(topic: string, name: string, opts?: GroupOptions): Promise<CommandOutcome>;
   deleteGroup(topic: string, name: string): Promise<void>;
   groups(): Promise<Record<string, unknown>[]>;
+  pending(topic?: string, group?: string): Promise<GroupPending[]>;
+  deadLetters(topic: string, group: string): Promise<GroupPending['dead']>;
   /** A node's status (its view of every node): of `endpoint`, or of whichever node answers. */
   status(opts?: { endpoint?: string; digest?: boolean }): Promise<unknown>;
   /** The configuration in force with each member's address and progress (from the leader). */
@@ -871,6 +910,19 @@ class Client implements SessionraftClient {
     return (await this.run(() => ({ op: 'groups' }), parseJsonReply, { leader: true })) as Record<string, unknown>[];
   }
 
+  /** Each group's pending work (`groups()` typed), of one topic and group when given. */
+  async pending(topic?: string, group?: string): Promise<GroupPending[]> {
+    const all = (await this.groups()) as unknown as GroupPending[];
+    return all.filter((g) => (topic === undefined || g.topic === topic) && (group === undefined || g.name === group));
+  }
+
+  /** A group's most recent dead letters (newest last; at most 100). */
+  async deadLetters(topic: string, group: string): Promise<GroupPending['dead']> {
+    const [g] = await this.pending(topic, group);
+    if (g === undefined) throw new ClientError('SESSIONS_ERR_GROUP_UNKNOWN', `no group ${group} on topic ${topic}`);
+    return g.dead ?? [];
+  }
+
   /**
    * Consume `topic` as a member of `group`: the handler's resolve acknowledges the session, a throw
    * (or a rejection) gives it back (nack) for redelivery. Survives leader changes and lost
@@ -885,6 +937,9 @@ class Client implements SessionraftClient {
       topic,
       group,
       consumer,
+      get closed() {
+        return st.closed;
+      },
       close: async () => {
         if (st.closed) return;
         st.closed = true;
@@ -930,9 +985,22 @@ class Client implements SessionraftClient {
       const req: RequestBody = ok
         ? { op: 'ack', subId, restoreId: d.restoreId, delivery: d.delivery }
         : { op: 'nack', subId, restoreId: d.restoreId, delivery: d.delivery, delayMs: st.opts.nackDelayMs ?? 0 };
-      conn
-        .request(req, this.requestTimeoutMs)
-        .catch((err: unknown) => this.logger?.warn({ err, topic: d.topic }, 'ack or nack failed; the session comes back after ackWaitMs'));
+      const onAnswer = st.opts.onAnswer;
+      conn.request(req, this.requestTimeoutMs).then(
+        (body) => {
+          if (onAnswer === undefined) return;
+          try {
+            const r = parseCommandReply(body);
+            onAnswer(m, ok, { ok: r.ok, code: r.code });
+          } catch (err) {
+            this.logger?.warn({ err, topic: d.topic }, 'ack or nack answer not understood, or onAnswer threw');
+          }
+        },
+        (err: unknown) => {
+          this.logger?.warn({ err, topic: d.topic }, 'ack or nack failed; the session comes back after ackWaitMs');
+          onAnswer?.(m, ok, err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err)));
+        },
+      );
     };
     Promise.resolve()
       .then(() => st.handler(m))
