@@ -6,9 +6,17 @@
  *   GET /healthz          200 {"ok":true,...} while the node runs; 503 when it stopped (disk failure, shutdown) or its log is corrupt
  *   GET /, /console/...   the console (console/routes.ts): a read-only page and its JSON documents
  *
- * GET and HEAD only; small, bounded requests (no bodies are read). It has no authentication: bind
- * it to loopback, or serve it over TLS (`tls`, HTTPS with the client port's certificate; optional
- * client certificates); a non-loopback address without TLS needs `insecure`.
+ * GET and HEAD only; small, bounded requests (no bodies are read). Serve it over TLS (`tls`, HTTPS
+ * with the client port's certificate; optional client certificates); a non-loopback address
+ * without TLS needs `insecure`.
+ *
+ * Authentication (issue 17, `auth`): /metrics and /healthz are open by default (scrapers and probes
+ * need no account; they carry counters and health, no session data), or need
+ * `Authorization: Bearer <token>` when a metrics token is configured. /status and every console page
+ * need a login whenever the client port does (--auth, or once a user exists): HTTP Basic with a user
+ * holding the monitor (or admin) permission, or the metrics token. Refusals are 401/403 with a
+ * stable code (ADMIN_ERR_AUTH_REQUIRED, ADMIN_ERR_AUTH_FAILED, ADMIN_ERR_PERMISSION_DENIED,
+ * ADMIN_ERR_AUTH_RATE_LIMITED), counted in /metrics; failed logins are throttled per address.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -17,6 +25,24 @@ import { checkListenSecure, tlsFront, type TlsFiles } from '../../transport/wire
 import type { Logger } from 'pino';
 import { CodeCounters } from '../../transport/wire/counters.js';
 import type { ConsoleReply } from './console/routes.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AccessView } from '../../transport/commands/access.js';
+import { AuthThrottle, defaultAuthThrottleLimits } from '../../transport/client/authThrottle.js';
+import { verifyPassword } from '../../transport/client/password.js';
+
+/** Who may read the admin port (issue 17). */
+interface AdminAuth {
+  /** Whether a login is required now (the node's --auth, or a user exists). */
+  on(): boolean;
+  /** The replicated users and permissions as applied on this node. */
+  access(): AccessView;
+  /** The metrics token (--metrics-token-file): then /metrics and /healthz need it; it also opens /status and the console. Null: none. */
+  readonly token: string | null;
+}
+
+/** Successful Basic logins are remembered this long (scrypt per console request would be slow), keyed by a hash of the header. */
+const BASIC_CACHE_MS = 60_000;
+const BASIC_CACHE_MAX = 256;
 
 interface AdminHttpOptions {
   readonly host: string;
@@ -33,6 +59,8 @@ interface AdminHttpOptions {
   readonly tls?: TlsFiles;
   /** Allow a non-loopback `host` without `tls` (an explicit operator decision). */
   readonly insecure?: boolean;
+  /** Authentication (issue 17); absent: everything open (tests of the port alone). */
+  readonly auth?: AdminAuth;
 }
 
 /** Connections to the admin port at once; more are refused by the server (a scraper needs one). */
@@ -43,6 +71,9 @@ export class AdminHttp {
   /** With TLS: the plain listener in front of the https server (tlsFiles.ts tlsFront). */
   private front: NetServer | null = null;
   private readonly rejected = new CodeCounters();
+  private readonly throttle = new AuthThrottle(defaultAuthThrottleLimits, Date.now);
+  /** sha256(Authorization header) -> the user it logged in as, its version, and until when. */
+  private readonly basicCache = new Map<string, { user: string; version: number; untilMs: number }>();
 
   constructor(private readonly opts: AdminHttpOptions) {}
 
@@ -116,6 +147,83 @@ export class AdminHttp {
         );
       }
       path = target.path;
+      const auth = this.opts.auth;
+      const open = path === '/metrics' || path === '/healthz' ? auth?.token == null : auth === undefined || !auth.on();
+      if (!open) {
+        this.authorize(req, auth!, path === '/metrics' || path === '/healthz').then(
+          (refusal) => {
+            if (refusal === null) return this.route(req, res, target);
+            this.rejected.add(refusal.code);
+            this.opts.onRejected?.(refusal.code);
+            send(res, refusal.status, 'application/json', JSON.stringify({ error: refusal.code, message: refusal.message }) + '\n', {
+              ...(refusal.status === 401 ? { 'www-authenticate': 'Basic realm="sessionraft", charset="UTF-8"' } : {}),
+            });
+          },
+          (err: unknown) => {
+            this.opts.logger?.error({ err, path }, 'admin authentication failed');
+            send(res, 500, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_INTERNAL', message: String(err) }) + '\n');
+          },
+        );
+        return;
+      }
+      this.route(req, res, target);
+    } catch (err) {
+      this.opts.logger?.error({ err, path }, 'admin request failed');
+      if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_INTERNAL', message: String(err) }) + '\n');
+      else res.destroy();
+    }
+  }
+
+  /**
+   * Null when the request may go on, else why not. The token (when configured) opens every path;
+   * /metrics and /healthz take only the token; the rest take HTTP Basic with a user holding monitor.
+   */
+  private async authorize(req: IncomingMessage, auth: AdminAuth, tokenOnly: boolean): Promise<{ status: number; code: string; message: string } | null> {
+    const header = req.headers.authorization ?? '';
+    const remote = req.socket.remoteAddress ?? '';
+    const bearer = /^Bearer\s+(\S{1,512})$/i.exec(header);
+    if (bearer !== null && auth.token !== null) {
+      if (sameText(bearer[1]!, auth.token)) return null;
+      return { status: 401, code: 'ADMIN_ERR_AUTH_FAILED', message: 'wrong token' };
+    }
+    if (tokenOnly) return { status: 401, code: 'ADMIN_ERR_AUTH_REQUIRED', message: 'this path needs Authorization: Bearer <metrics token>' };
+    const basic = /^Basic\s+([A-Za-z0-9+/=]{1,2048})$/i.exec(header);
+    if (basic === null) return { status: 401, code: 'ADMIN_ERR_AUTH_REQUIRED', message: 'log in (HTTP Basic) as a user with the monitor permission' };
+    const access = auth.access();
+    const key = createHash('sha256').update(header).digest('hex');
+    const now = Date.now();
+    let login = this.basicCache.get(key);
+    if (login !== undefined && (login.untilMs < now || access.userVersion(login.user) !== login.version)) {
+      this.basicCache.delete(key);
+      login = undefined;
+    }
+    if (login === undefined) {
+      if (this.throttle.blocked(remote)) return { status: 429, code: 'ADMIN_ERR_AUTH_RATE_LIMITED', message: 'too many failed logins from this address' };
+      const text = Buffer.from(basic[1]!, 'base64').toString('utf8');
+      const colon = text.indexOf(':');
+      const user = colon < 0 ? '' : text.slice(0, colon);
+      const password = colon < 0 ? '' : text.slice(colon + 1);
+      const u = access.user(user);
+      const ok = u !== null && u.passwordHash !== null && password.length > 0 && password.length <= 1024 && (await verifyPassword(password, u.passwordHash));
+      if (!ok || access.userVersion(user) !== u.version) {
+        const delayMs = this.throttle.failed(remote);
+        await new Promise((r) => setTimeout(r, delayMs).unref());
+        return { status: 401, code: 'ADMIN_ERR_AUTH_FAILED', message: 'unknown user or wrong password' };
+      }
+      this.throttle.succeeded(remote);
+      while (this.basicCache.size >= BASIC_CACHE_MAX) this.basicCache.delete(this.basicCache.keys().next().value!);
+      login = { user, version: u.version, untilMs: now + BASIC_CACHE_MS };
+      this.basicCache.set(key, login);
+    }
+    if (!access.allows(login.user, 'monitor', '', '')) {
+      return { status: 403, code: 'ADMIN_ERR_PERMISSION_DENIED', message: `user ${login.user} has no monitor permission` };
+    }
+    return null;
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse, target: { path: string; query: URLSearchParams }): void {
+    const path = target.path;
+    try {
       switch (target.path) {
         case '/metrics':
           this.opts.metrics().then(
@@ -190,4 +298,11 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
   if (res.destroyed || res.writableEnded) return;
   res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/** Whether two secrets are equal, in time that does not depend on where they differ. */
+function sameText(a: string, b: string): boolean {
+  const x = createHash('sha256').update(a).digest();
+  const y = createHash('sha256').update(b).digest();
+  return timingSafeEqual(x, y);
 }

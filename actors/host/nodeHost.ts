@@ -370,6 +370,12 @@ export class NodeHost {
       console: (path, query) => consoleRoutes.handle(path, query),
       ...(this.portTls !== undefined ? { tls: this.portTls } : {}),
       insecure: this.config.insecure,
+      // Issue 17: /status and the console behind a login whenever the client port needs one; /metrics and /healthz open unless a token is set.
+      auth: {
+        on: () => this.config.auth || this.store.access.hasUsers(),
+        access: () => this.store.access,
+        token: this.config.metricsTokenFile === undefined ? null : readFileSync(this.config.metricsTokenFile, 'utf8').trim(),
+      },
     });
     const consoleRoutes = new ConsoleRoutes({
       id: this.id,

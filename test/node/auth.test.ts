@@ -19,13 +19,36 @@ import { createClient, type SessionraftClient } from '../../transport/client/cli
 import { Connection } from '../../transport/client/connection.js';
 import { ClientError } from '../../transport/client/errors.js';
 import { parseCommandReply } from '../../transport/client/protocol.js';
-import { httpGet, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
+import { get as httpGetRaw } from 'node:http';
+import { removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
 
 const ADMIN_PASSWORD = 'correct horse battery staple';
 
+const METRICS_TOKEN = 'scrape-token-0123456789';
+
+/** A GET with headers: status, stable error code (if any) and body. */
+function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; authenticate: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGetRaw(url, { headers, timeout: 5000 }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () =>
+        resolve({ status: r.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), authenticate: String(r.headers['www-authenticate'] ?? '') }),
+      );
+      r.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+function basic(user: string, password: string): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+}
+
 /** `sessionraft_rejected_total{source, code}` from a node's /metrics (0 when absent). */
 async function rejectedTotal(adminPort: number, source: string, code: string): Promise<number> {
-  const m = await httpGet(`http://127.0.0.1:${adminPort}/metrics`);
+  const m = await get(`http://127.0.0.1:${adminPort}/metrics`, { authorization: `Bearer ${METRICS_TOKEN}` });
   for (const line of m.body.split('\n')) {
     if (!line.startsWith('sessionraft_rejected_total{')) continue;
     if (line.includes(`source="${source}"`) && line.includes(`code="${code}"`)) return Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -71,7 +94,9 @@ describe('users, roles and permissions on the client port (issue 17)', function 
     dir = tempDir('auth');
     const file = join(dir, 'admin-password');
     writeFileSync(file, `${ADMIN_PASSWORD}\n`, { mode: 0o600 });
-    cluster = await startInProcessCluster(3, { auth: true, bootstrapAdminPasswordFile: file });
+    const tokenFile = join(dir, 'metrics-token');
+    writeFileSync(tokenFile, `${METRICS_TOKEN}\n`, { mode: 0o600 });
+    cluster = await startInProcessCluster(3, { auth: true, bootstrapAdminPasswordFile: file, metricsTokenFile: tokenFile });
     // The leader creates the first administrator once elected (a UserPut and a UserGrant); 20 s bounds a slow machine.
     await waitFor(
       'the bootstrap administrator on every node',
@@ -253,6 +278,45 @@ describe('users, roles and permissions on the client port (issue 17)', function 
       erin.close();
       frank.close();
     }
+  });
+
+  it('the admin port: /metrics and /healthz by token; /status and the console by a user with monitor, or the token', async function () {
+    const admin = client('admin', ADMIN_PASSWORD);
+    await admin.addRole('watch');
+    await admin.grantPermission('watch', 'monitor');
+    await admin.addUser('grace', 'grace password');
+    await admin.grantRole('grace', 'watch');
+    await admin.addUser('heidi', 'heidi password');
+    const port = cluster.hosts[0]!.address().adminPort;
+    const url = (path: string): string => `http://127.0.0.1:${port}${path}`;
+    const code = (r: { body: string }): string => (JSON.parse(r.body) as { error: string }).error;
+
+    const m0 = await get(url('/metrics'));
+    expect([m0.status, code(m0)]).to.deep.equal([401, 'ADMIN_ERR_AUTH_REQUIRED']);
+    const m1 = await get(url('/metrics'), { authorization: 'Bearer wrong-token' });
+    expect([m1.status, code(m1)]).to.deep.equal([401, 'ADMIN_ERR_AUTH_FAILED']);
+    expect((await get(url('/metrics'), { authorization: `Bearer ${METRICS_TOKEN}` })).status).to.equal(200);
+    expect((await get(url('/healthz'), { authorization: `Bearer ${METRICS_TOKEN}` })).status).to.equal(200);
+    expect((await get(url('/healthz'), basic('admin', ADMIN_PASSWORD))).status, 'probes use the token, not a user').to.equal(401);
+
+    const s0 = await get(url('/status'));
+    expect([s0.status, code(s0)]).to.deep.equal([401, 'ADMIN_ERR_AUTH_REQUIRED']);
+    expect(s0.authenticate).to.match(/^Basic realm="sessionraft"/);
+    const s1 = await get(url('/status'), basic('grace', 'not her password'));
+    expect([s1.status, code(s1)]).to.deep.equal([401, 'ADMIN_ERR_AUTH_FAILED']);
+    const s2 = await get(url('/status'), basic('heidi', 'heidi password'));
+    expect([s2.status, code(s2)]).to.deep.equal([403, 'ADMIN_ERR_PERMISSION_DENIED']);
+    expect((await get(url('/status'), basic('grace', 'grace password'))).status).to.equal(200);
+    expect((await get(url('/status'), basic('admin', ADMIN_PASSWORD))).status).to.equal(200);
+    expect((await get(url('/status'), { authorization: `Bearer ${METRICS_TOKEN}` })).status).to.equal(200);
+    const c0 = await get(url('/'));
+    expect(c0.status, 'the console too').to.equal(401);
+    expect((await get(url('/'), basic('grace', 'grace password'))).status).to.equal(200);
+    // A revoked permission closes the door at once (the cached login is re-checked on every request).
+    await admin.revokeRole('grace', 'watch');
+    await waitFor('the revoke applied on n1', () => cluster.hosts[0]!.node.store.access.user('grace')?.roles.length === 0, 5000);
+    expect((await get(url('/status'), basic('grace', 'grace password'))).status).to.equal(403);
+    expect(await rejectedTotal(port, 'admin', 'ADMIN_ERR_PERMISSION_DENIED')).to.be.at.least(2);
   });
 
   it('users and roles are in snapshots: a snapshot of the store carries them to a fresh table', async function () {
