@@ -78,9 +78,10 @@ describe('regressions: bugs found by review of the machines (each failed before 
     n1.tick(5);
     const elapsedBefore = n1.ctx.electionElapsedTicks;
     expect(elapsedBefore).to.equal(5);
-    const fx = n1.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n5', to: 'n1', term: 7, lastIndex: 0, lastTerm: 0, preVote: false, transfer: false } });
+    // (From a member: since issue 15 a non-member's vote request that would not be granted moves no term.)
+    const fx = n1.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n3', to: 'n1', term: 7, lastIndex: 0, lastTerm: 0, preVote: false, transfer: false } });
     expect(n1.term).to.equal(7);
-    expect(fx.msgs).to.deep.equal(['n1->n5 voteResp t7 rejected (after durable)']);
+    expect(fx.msgs).to.deep.equal(['n1->n3 voteResp t7 rejected (after durable)']);
     expect(n1.ctx.electionElapsedTicks).to.equal(elapsedBefore);
     // A granted vote does reset it.
     n1.step({ type: 'rpc.vote', msg: { type: 'vote', from: 'n2', to: 'n1', term: 8, lastIndex: 1, lastTerm: 1, preVote: false, transfer: false } });
