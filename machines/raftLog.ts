@@ -2,6 +2,13 @@
  * The in-memory Raft log since the last snapshot (etcd's raftLog + MemoryStorage in one). It lives
  * outside machine context: machines read and change it in place, and the node actor persists what
  * the machines tell it to. `persistedIndex` says how far the log is known to be durable.
+ *
+ * Compact form (issue 18): the entries are not kept as objects. Their data are packed into shared
+ * chunks (arena chunks of `arenaChunkBytes` that appends copy into, or the recovered segment buffers
+ * that recovery's entries already point into), and their term, kind and place in one set of typed
+ * arrays (21 bytes an entry). An `Entry` is made when asked for; the entries appended last are kept
+ * made in a small ring (`recentEntriesMax`), so the hot path (sending just-appended entries to the
+ * followers, applying them) makes each one once. `memoryBytes()` is what the log holds.
  */
 import { assert } from './assert.js';
 import { EntryKind, type Entry, type SnapshotMeta } from './types.js';
@@ -21,11 +28,48 @@ export interface LogObserver {
   restored(log: RaftLog, meta: SnapshotMeta, keptSuffix: boolean): void;
 }
 
+/** Appended data are copied into chunks of this size (a larger entry gets a chunk of its own). */
+const arenaChunkBytes = 256 * 1024;
+/** Data longer than this get a chunk of their own (an arena chunk is never more than a quarter wasted). */
+const ownChunkBytesMin = arenaChunkBytes / 4;
+/** Entries kept made (Entry objects) in the ring of recent entries; a power of two. */
+const recentEntriesMax = 4096;
+/** Typed-array bytes per entry: term (8), chunk, offset, length (4 each), kind (1). */
+const metaBytesPerEntry = 21;
+/** What one made Entry and its data view cost on the V8 heap (an estimate, for memoryBytes). */
+const madeEntryBytes = 120;
+/** A recovered buffer at least this large is referenced in place, not copied (a segment file). */
+const sharedBufferBytesMin = 1024 * 1024;
+
+interface Chunk {
+  readonly seq: number;
+  readonly bytes: Uint8Array;
+  /** Appends may copy into it (the arena chunk being filled). */
+  readonly arena: boolean;
+}
+
 export class RaftLog {
   private snapIndex = 0;
   private snapTerm = 0;
-  /** entries[k] has index snapIndex + 1 + k. */
-  private entries: Entry[] = [];
+  /** Entries in memory: their indexes are snapIndex + 1 .. snapIndex + count. */
+  private count = 0;
+  /** Entry k (0-based after the snapshot) is at slot head + k of the arrays below. */
+  private head = 0;
+  private terms = new Float64Array(64);
+  private kinds = new Uint8Array(64);
+  /** Per slot: chunk seq, byte offset in the chunk, byte length. */
+  private places = new Uint32Array(64 * 3);
+  /** Chunks in seq order; chunks[k].seq === chunkBase + k. */
+  private chunks: Chunk[] = [];
+  private chunkBase = 0;
+  /** Bytes used in the last chunk when it is an arena chunk. */
+  private arenaUsed = 0;
+  /** Sum of the byteLength of every chunk held. */
+  private chunkBytes = 0;
+  /** Sum of entrySizeBytes over the entries in memory. */
+  private sizeBytes = 0;
+  private readonly recent: (Entry | undefined)[] = new Array<Entry | undefined>(recentEntriesMax);
+  private recentCount = 0;
   /** The log is durable through this index (<= lastIndex). */
   persistedIndex = 0;
   /** Indexes of the configuration entries in the log, ascending. */
@@ -34,7 +78,7 @@ export class RaftLog {
   private compactedConfigEntry: Entry | null = null;
   observer: LogObserver | null = null;
 
-  /** Rebuild a log from what storage recovered. */
+  /** Rebuild a log from what storage recovered (data that point into large buffers stay there). */
   static recover(snapshot: SnapshotMeta | null, entries: readonly Entry[]): RaftLog {
     const log = new RaftLog();
     if (snapshot) {
@@ -42,10 +86,11 @@ export class RaftLog {
       log.snapTerm = snapshot.term;
     }
     for (let k = 0; k < entries.length; k++) {
-      assert(entries[k]!.index === log.snapIndex + 1 + k, 'recovered entries are contiguous after the snapshot');
+      const e = entries[k]!;
+      if (e.index !== log.snapIndex + 1 + k) assert(false, 'recovered entries are contiguous after the snapshot');
+      log.push(e, true);
+      if (e.kind === EntryKind.config) log.configIndexes.push(e.index);
     }
-    log.entries = entries.slice();
-    for (const e of entries) if (e.kind === EntryKind.config) log.configIndexes.push(e.index);
     log.persistedIndex = log.lastIndex();
     return log;
   }
@@ -63,24 +108,23 @@ export class RaftLog {
   }
 
   lastIndex(): number {
-    return this.snapIndex + this.entries.length;
+    return this.snapIndex + this.count;
   }
 
   lastTerm(): number {
-    const n = this.entries.length;
-    return n === 0 ? this.snapTerm : this.entries[n - 1]!.term;
+    return this.count === 0 ? this.snapTerm : this.terms[this.head + this.count - 1]!;
   }
 
   /** The term of entry `index`, or -1 when it is compacted away or beyond the end. */
   term(index: number): number {
     if (index === this.snapIndex) return this.snapTerm;
-    if (index < this.snapIndex || index > this.lastIndex()) return -1;
-    return this.entries[index - this.snapIndex - 1]!.term;
+    if (index < this.snapIndex || index > this.snapIndex + this.count) return -1;
+    return this.terms[this.head + index - this.snapIndex - 1]!;
   }
 
   entry(index: number): Entry {
     if (index <= this.snapIndex || index > this.lastIndex()) assert(false, `entry ${index} is in the log`);
-    return this.entries[index - this.snapIndex - 1]!;
+    return this.made(index);
   }
 
   matchTerm(index: number, term: number): boolean {
@@ -100,7 +144,7 @@ export class RaftLog {
       const e = batch[k]!;
       // The message is built only on failure: this runs for every entry.
       if (e.index !== first + k) assert(false, `appended entries are contiguous (want ${first + k}, got ${e.index})`);
-      this.entries.push(e);
+      this.push(e, false);
       if (e.kind === EntryKind.config) this.configIndexes.push(e.index);
     }
     this.observer?.appended(this, first, batch);
@@ -110,7 +154,9 @@ export class RaftLog {
   truncateFrom(fromIndex: number): void {
     assert(fromIndex > this.snapIndex, 'never truncate into the snapshot');
     if (fromIndex > this.lastIndex()) return;
-    this.entries.length = fromIndex - this.snapIndex - 1;
+    this.sizeBytes -= this.bytesBetween(fromIndex, this.lastIndex());
+    this.count = fromIndex - this.snapIndex - 1;
+    this.releaseChunksAfterTail();
     while (this.configIndexes.length > 0 && this.configIndexes[this.configIndexes.length - 1]! >= fromIndex) this.configIndexes.pop();
     if (this.persistedIndex >= fromIndex) this.persistedIndex = fromIndex - 1;
     this.observer?.truncated(this, fromIndex);
@@ -127,31 +173,33 @@ export class RaftLog {
     hi = Math.min(hi, this.lastIndex());
     this.lastSliceBytes = 0;
     if (lo > hi) return [];
-    const base = this.snapIndex + 1;
+    const base = this.head - this.snapIndex - 1;
+    const places = this.places;
     let end = lo;
-    let bytes = entrySizeBytes(this.entries[lo - base]!);
+    let bytes = places[(lo + base) * 3 + 2]! + entryOverheadBytes;
     while (end < hi && end - lo + 1 < countMax) {
-      const next = entrySizeBytes(this.entries[end + 1 - base]!);
+      const next = places[(end + 1 + base) * 3 + 2]! + entryOverheadBytes;
       if (bytes + next > bytesMax) break;
       bytes += next;
       end++;
     }
     this.lastSliceBytes = bytes;
-    return this.entries.slice(lo - base, end - base + 1);
+    return this.madeRange(lo, end);
   }
 
   /** Entries in [lo, hi] without limits (for applying). */
   range(lo: number, hi: number): Entry[] {
     if (lo <= this.snapIndex || hi > this.lastIndex()) assert(false, `range [${lo}, ${hi}] is in the log`);
-    const base = this.snapIndex + 1;
-    return this.entries.slice(lo - base, hi - base + 1);
+    return this.madeRange(lo, hi);
   }
 
   /** Sum of entry sizes in [lo, hi]. */
   bytesBetween(lo: number, hi: number): number {
     let bytes = 0;
-    const base = this.snapIndex + 1;
-    for (let i = Math.max(lo, base); i <= hi && i <= this.lastIndex(); i++) bytes += entrySizeBytes(this.entries[i - base]!);
+    const from = Math.max(lo, this.snapIndex + 1);
+    const to = Math.min(hi, this.lastIndex());
+    const base = this.head - this.snapIndex - 1;
+    for (let i = from; i <= to; i++) bytes += this.places[(i + base) * 3 + 2]! + entryOverheadBytes;
     return bytes;
   }
 
@@ -188,9 +236,7 @@ export class RaftLog {
     const term = this.term(index);
     assert(term >= 0, 'compact index is in the log');
     this.dropConfigsThrough(index);
-    this.entries.splice(0, index - this.snapIndex);
-    this.snapIndex = index;
-    this.snapTerm = term;
+    this.dropThrough(index, term);
   }
 
   /**
@@ -204,7 +250,10 @@ export class RaftLog {
       this.observer?.restored(this, meta, true);
       return true;
     }
-    this.entries = [];
+    this.count = 0;
+    this.head = 0;
+    this.sizeBytes = 0;
+    this.releaseChunksAfterTail();
     this.configIndexes.length = 0;
     this.compactedConfigEntry = null;
     this.snapIndex = meta.index;
@@ -233,18 +282,172 @@ export class RaftLog {
     return e === null ? 0 : e.index;
   }
 
+  /**
+   * Bytes this log holds: its chunks (arena chunks, and recovered segment buffers while entries
+   * still point into them), its typed arrays and the ring of made entries.
+   */
+  memoryBytes(): number {
+    return this.chunkBytes + this.terms.length * metaBytesPerEntry + this.recentCount * madeEntryBytes;
+  }
+
+  /** Bytes of the entries in memory (by `entrySizeBytes`, as the size limits count them). */
+  entryBytes(): number {
+    return this.sizeBytes;
+  }
+
+  // ---- the packed form --------------------------------------------------------------------
+
+  /** Appends one entry's metadata and data (copied into the arena, or referenced when `adopt`). */
+  private push(e: Entry, adopt: boolean): void {
+    if (this.head + this.count === this.terms.length) this.grow();
+    const slot = this.head + this.count;
+    const data = e.data;
+    const len = data.byteLength;
+    let chunk: Chunk;
+    let offset: number;
+    const last = this.chunks.length > 0 ? this.chunks[this.chunks.length - 1]! : null;
+    if (adopt && last !== null && !last.arena && last.bytes.buffer === data.buffer) {
+      // Recovered data in the same segment buffer as the entry before: referenced in place.
+      chunk = last;
+      offset = data.byteOffset - last.bytes.byteOffset;
+    } else if (adopt && data.buffer.byteLength >= sharedBufferBytesMin) {
+      chunk = this.addChunk(new Uint8Array(data.buffer), false);
+      offset = data.byteOffset;
+    } else if (len >= ownChunkBytesMin) {
+      chunk = this.addChunk(data.slice(), false);
+      offset = 0;
+    } else {
+      if (last === null || !last.arena || this.arenaUsed + len > last.bytes.byteLength) {
+        chunk = this.addChunk(new Uint8Array(arenaChunkBytes), true);
+        this.arenaUsed = 0;
+      } else chunk = last;
+      offset = this.arenaUsed;
+      chunk.bytes.set(data, offset);
+      this.arenaUsed += len;
+    }
+    this.terms[slot] = e.term;
+    this.kinds[slot] = e.kind;
+    this.places[slot * 3] = chunk.seq;
+    this.places[slot * 3 + 1] = offset;
+    this.places[slot * 3 + 2] = len;
+    this.count++;
+    this.sizeBytes += len + entryOverheadBytes;
+    if (!adopt) {
+      // Made once here, with data in our chunk: the sends and the apply of this entry reuse it.
+      const made: Entry = { index: e.index, term: e.term, kind: e.kind, data: chunk.bytes.subarray(offset, offset + len) };
+      const r = e.index & (recentEntriesMax - 1);
+      if (this.recent[r] === undefined) this.recentCount++;
+      this.recent[r] = made;
+    }
+  }
+
+  private addChunk(bytes: Uint8Array, arena: boolean): Chunk {
+    const chunk: Chunk = { seq: this.chunkBase + this.chunks.length, bytes, arena };
+    this.chunks.push(chunk);
+    this.chunkBytes += arena ? bytes.byteLength : bytes.buffer.byteLength;
+    return chunk;
+  }
+
+  /** Doubles the typed arrays, or moves the live slots to the front when half of them are dropped. */
+  private grow(): void {
+    if (this.head >= this.terms.length / 2) {
+      this.terms.copyWithin(0, this.head, this.head + this.count);
+      this.kinds.copyWithin(0, this.head, this.head + this.count);
+      this.places.copyWithin(0, this.head * 3, (this.head + this.count) * 3);
+      this.head = 0;
+      return;
+    }
+    const n = this.terms.length * 2;
+    const terms = new Float64Array(n);
+    terms.set(this.terms.subarray(this.head, this.head + this.count));
+    const kinds = new Uint8Array(n);
+    kinds.set(this.kinds.subarray(this.head, this.head + this.count));
+    const places = new Uint32Array(n * 3);
+    places.set(this.places.subarray(this.head * 3, (this.head + this.count) * 3));
+    this.terms = terms;
+    this.kinds = kinds;
+    this.places = places;
+    this.head = 0;
+  }
+
+  /** The entry `index` (in the log) as an object: from the ring of recent ones, or made now. */
+  private made(index: number): Entry {
+    const slot = this.head + index - this.snapIndex - 1;
+    const r = this.recent[index & (recentEntriesMax - 1)];
+    if (r !== undefined && r.index === index && r.term === this.terms[slot]) return r;
+    const chunk = this.chunks[this.places[slot * 3]! - this.chunkBase]!;
+    const offset = this.places[slot * 3 + 1]!;
+    const len = this.places[slot * 3 + 2]!;
+    const data = new Uint8Array(chunk.bytes.buffer, chunk.bytes.byteOffset + offset, len);
+    return { index, term: this.terms[slot]!, kind: this.kinds[slot] as EntryKind, data };
+  }
+
+  private madeRange(lo: number, hi: number): Entry[] {
+    const out: Entry[] = new Array<Entry>(hi - lo + 1);
+    for (let i = lo; i <= hi; i++) out[i - lo] = this.made(i);
+    return out;
+  }
+
+  /** Drops the entries through `index` (in the log) and every chunk only they used. */
+  private dropThrough(index: number, term: number): void {
+    const n = index - this.snapIndex;
+    const dropped = Math.min(n, this.count);
+    this.sizeBytes -= this.bytesBetween(this.snapIndex + 1, this.snapIndex + dropped);
+    this.head += dropped;
+    this.count -= dropped;
+    this.snapIndex = index;
+    this.snapTerm = term;
+    if (this.count === 0) {
+      this.head = 0;
+      this.releaseChunksAfterTail();
+      return;
+    }
+    // Chunks before the first remaining entry's chunk hold only dropped entries.
+    const firstSeq = this.places[this.head * 3]!;
+    let k = 0;
+    while (k < this.chunks.length && this.chunks[k]!.seq < firstSeq) {
+      const c = this.chunks[k]!;
+      this.chunkBytes -= c.arena ? c.bytes.byteLength : c.bytes.buffer.byteLength;
+      k++;
+    }
+    if (k > 0) {
+      this.chunks.splice(0, k);
+      this.chunkBase += k;
+    }
+  }
+
+  /**
+   * After the end of the log moved back (truncation, a replaced log): drops the chunks after the
+   * last entry's. The arena chunk is never rewound: entries made from it may still be held (by an
+   * effect, a message, a checker), and their bytes must not change.
+   */
+  private releaseChunksAfterTail(): void {
+    const keepSeq = this.count > 0 ? this.places[(this.head + this.count - 1) * 3]! : -1;
+    const nextSeq = this.chunkBase + this.chunks.length;
+    let popped = false;
+    while (this.chunks.length > 0 && this.chunks[this.chunks.length - 1]!.seq > keepSeq) {
+      const c = this.chunks.pop()!;
+      this.chunkBytes -= c.arena ? c.bytes.byteLength : c.bytes.buffer.byteLength;
+      popped = true;
+    }
+    // The chunk now last is not filled again (where its data end is not kept): appends start a new one.
+    if (popped) this.arenaUsed = arenaChunkBytes;
+    // Seqs keep counting up (chunks[k].seq === chunkBase + k holds for the next chunk).
+    if (this.chunks.length === 0) this.chunkBase = nextSeq;
+  }
+
   private dropConfigsThrough(index: number): void {
     while (this.configIndexes.length > 0 && this.configIndexes[0]! <= index) {
-      this.compactedConfigEntry = this.entry(this.configIndexes.shift()!);
+      const e = this.entry(this.configIndexes.shift()!);
+      // A copy: the chunk it points into is about to go.
+      this.compactedConfigEntry = { index: e.index, term: e.term, kind: e.kind, data: e.data.slice() };
     }
   }
 
   private compactUnchecked(index: number, term: number): void {
     if (index <= this.snapIndex) return;
     this.dropConfigsThrough(index);
-    this.entries.splice(0, index - this.snapIndex);
-    this.snapIndex = index;
-    this.snapTerm = term;
+    this.dropThrough(index, term);
     if (this.persistedIndex < index) this.persistedIndex = index;
   }
 }

@@ -13,7 +13,7 @@ import { createRaftCore, isMember, membershipAt } from '../../machines/core.js';
 import { collectInto, Ready, type PersistParams, type SendSnapshotParams, type SnapshotChunkParams } from '../../machines/effects.js';
 import type { Proposal, RaftEvent } from '../../machines/events.js';
 import type { MembershipChange } from '../../machines/membership.js';
-import { RaftLog } from '../../machines/raftLog.js';
+import { entryOverheadBytes, RaftLog } from '../../machines/raftLog.js';
 import { createRaftMachine, type RaftMachine } from '../../machines/raftMachine.js';
 import {
   TERM_MAX,
@@ -55,6 +55,13 @@ export interface NodeOptions {
   readonly snapshotEntries: number;
   /** Entries kept in the log below a snapshot, so slightly lagging followers need no snapshot. */
   readonly compactMarginEntries: number;
+  /**
+   * Issue 18: also take a snapshot once this many bytes of entries (by entrySizeBytes) were applied
+   * since the last one, and keep at most a quarter of it below a snapshot (besides
+   * compactMarginEntries). The in-memory log (and the WAL after compaction) then holds about this
+   * plus the unapplied tail, whatever the entries' size. Default: no byte bound (entries only).
+   */
+  readonly logWindowBytesMax?: number;
   readonly snapshotTransfer: SnapshotTransferOptions;
   readonly bugs?: ReadonlySet<PlantedBug>;
   /** XState inspection (Stately inspector, or a file of inspection events). */
@@ -141,6 +148,9 @@ export interface NodeStatus {
   readonly progress: Record<NodeId, { match: number; next: number; state: string; recentActive: boolean }>;
 }
 
+/** Entries applied (made into objects, handed to the state machine) in one batch. */
+const applyBatchEntriesMax = 8192;
+
 /** One log write for a step's persists, in order: a truncation drops the entries queued at or after it. */
 function logWrite(persists: readonly PersistParams[]): LogWrite {
   const entries: Entry[] = [];
@@ -209,6 +219,8 @@ export class RaftNode {
   private receivedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | null = null;
   private latestSnapshot: { meta: SnapshotMeta; data: Uint8Array } | null;
   private snapshotInProgress = false;
+  /** Bytes (by entrySizeBytes) of the entries applied since the latest snapshot's index. */
+  private appliedBytesSinceSnapshot = 0;
 
   private stopped = false;
   private fatal: Error | null = null;
@@ -219,7 +231,9 @@ export class RaftNode {
 
   constructor(opts: NodeOptions) {
     validateRaftConfig(opts.raft);
-    this.opts = opts;
+    // Not the recovered entries (issue 18): the log below is built from them, and a node restarting
+    // with a million entries would otherwise keep a million Entry objects for its whole life.
+    this.opts = { ...opts, recovered: { ...opts.recovered, entries: [] } };
     this.id = opts.id;
     const rec = opts.recovered;
     this.log = RaftLog.recover(rec.snapshot, rec.entries);
@@ -462,6 +476,20 @@ export class RaftNode {
     };
   }
 
+  /**
+   * Bytes held by the parts of this node that have a size (issue 18): the in-memory log (its
+   * chunks, typed arrays and recent entries; `logEntries` of them entry data), the latest snapshot
+   * (kept to send to followers; a stream sends views of it) and a snapshot being received.
+   */
+  memory(): { log: number; logEntries: number; snapshot: number; snapshotReceiving: number } {
+    return {
+      log: this.log.memoryBytes(),
+      logEntries: this.log.entryBytes(),
+      snapshot: this.latestSnapshot?.data.byteLength ?? 0,
+      snapshotReceiving: this.receiver.bufferedBytes() + (this.receivedSnapshot?.data.byteLength ?? 0),
+    };
+  }
+
   isStopped(): boolean {
     return this.stopped;
   }
@@ -671,14 +699,19 @@ export class RaftNode {
   }
 
   private applyThrough(to: number): void {
-    const from = this.appliedIndex + 1;
-    if (from > to) return;
-    if (from <= this.log.snapshotIndex) assert(false, `applying ${from} which is in the log`);
-    const entries = this.log.range(from, to);
-    const results = this.opts.stateMachine.apply(entries);
-    this.appliedIndex = to;
-    this.proposals.applied(entries, results);
-    this.opts.onApply?.(entries, results);
+    // In batches (issue 18): a node restarting with a million entries to apply makes, and drops,
+    // at most applyBatchEntriesMax entry objects at a time.
+    while (this.appliedIndex < to && !this.stopped) {
+      const from = this.appliedIndex + 1;
+      if (from <= this.log.snapshotIndex) assert(false, `applying ${from} which is in the log`);
+      const end = Math.min(to, from + applyBatchEntriesMax - 1);
+      const entries = this.log.range(from, end);
+      const results = this.opts.stateMachine.apply(entries);
+      this.appliedIndex = end;
+      for (let k = 0; k < entries.length; k++) this.appliedBytesSinceSnapshot += entries[k]!.data.byteLength + entryOverheadBytes;
+      this.proposals.applied(entries, results);
+      this.opts.onApply?.(entries, results);
+    }
   }
 
   private serveReads(): void {
@@ -704,25 +737,50 @@ export class RaftNode {
     if (this.snapshotInProgress) return;
     const applied = this.appliedIndex;
     const base = this.latestSnapshot?.meta.index ?? 0;
-    if (applied - base < this.opts.snapshotEntries) return;
+    const window = this.opts.logWindowBytesMax;
+    const byBytes = window !== undefined && this.appliedBytesSinceSnapshot >= window && applied > base;
+    if (applied - base < this.opts.snapshotEntries && !byBytes) return;
     const term = this.log.term(applied);
     if (term < 0) return;
     const meta: SnapshotMeta = { index: applied, term, membership: membershipAt(this.core, applied) };
     const data = this.opts.stateMachine.snapshot();
     this.snapshotInProgress = true;
+    // Counted from this snapshot's index (entries applied while it is saved count towards the next).
+    this.appliedBytesSinceSnapshot = 0;
     this.opts.snapshotStore.save(meta, data, (err) => {
       this.snapshotInProgress = false;
       if (this.stopped) return;
       if (err) return this.onDiskFatal(err);
       this.latestSnapshot = { meta, data };
       this.opts.hooks?.onSnapshotSaved?.(meta.index);
-      const compactTo = Math.min(meta.index - this.opts.compactMarginEntries, this.log.persistedIndex);
+      const compactTo = Math.min(this.compactPoint(meta.index), this.log.persistedIndex);
       if (compactTo > this.log.snapshotIndex) {
         this.log.compact(compactTo);
         this.opts.durableLog.compact(compactTo);
       }
       this.count('snapshot-taken');
     });
+  }
+
+  /**
+   * Where to compact the log after a snapshot through `index`: compactMarginEntries below it, and
+   * (with logWindowBytesMax) at most a quarter of the window's bytes below it.
+   */
+  private compactPoint(index: number): number {
+    const byEntries = index - this.opts.compactMarginEntries;
+    const window = this.opts.logWindowBytesMax;
+    if (window === undefined) return byEntries;
+    const marginBytesMax = window / 4;
+    let at = index;
+    let kept = 0;
+    // Bounded by compactMarginEntries steps.
+    while (at > byEntries && at > this.log.snapshotIndex) {
+      const bytes = this.log.bytesBetween(at, at);
+      if (kept + bytes > marginBytesMax) break;
+      kept += bytes;
+      at--;
+    }
+    return at;
   }
 
   private startSnapshotStream(p: SendSnapshotParams): void {
@@ -774,6 +832,7 @@ export class RaftNode {
     this.receivedSnapshot = null;
     this.opts.stateMachine.restore(meta, snap.data);
     this.appliedIndex = meta.index;
+    this.appliedBytesSinceSnapshot = 0;
     this.applyTo = Math.max(this.applyTo, meta.index);
     this.proposals.skippedThrough(meta.index);
     this.latestSnapshot = snap;

@@ -154,6 +154,11 @@ type ChunkOutcome =
 export class SnapshotReceiver {
   private current: InStream | null = null;
 
+  /** Bytes of the snapshot being received (its buffer is allocated whole at the first chunk). */
+  bufferedBytes(): number {
+    return this.current === null ? 0 : this.current.buf.byteLength;
+  }
+
   constructor(
     private readonly self: NodeId,
     private readonly opts: SnapshotTransferOptions,
