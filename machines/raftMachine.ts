@@ -249,6 +249,16 @@ export function createRaftMachine(core: RaftCore) {
         event.msg.term > context.term &&
         !isMember(core, event.msg.from) &&
         !(mayGrantVote(core, context) && core.rules.candidateUpToDate(core.log, event.msg.lastIndex, event.msg.lastTerm)),
+      /**
+       * Issue 15: a newer-term answer from a node outside our configuration (it answers a request
+       * we sent while it was a member, or it was removed since): dropped like a lost message. A
+       * removed node must never move a member's term (`--disk-faults --membership` seed 313: a
+       * removed node's late AppendEntries rejection in its newer term deposed the leader).
+       */
+      isNonMemberNewerAnswer: ({ context, event }) =>
+        (event.type === 'rpc.appendResp' || event.type === 'rpc.heartbeatResp' || event.type === 'rpc.voteResp' || event.type === 'rpc.snapshotResp') &&
+        event.msg.term > context.term &&
+        !isMember(core, event.msg.from),
       /** A newer-term RequestVote that our lease tells us to ignore (unless it is a transfer). */
       isLeaseProtected: ({ context, event }) => event.type === 'rpc.vote' && event.msg.term > context.term && !event.msg.transfer && inLease(core, context),
       preVoteWins: ({ context, event }) =>
@@ -314,6 +324,7 @@ export function createRaftMachine(core: RaftCore) {
         { guard: 'isPreVote', actions: 'answerPreVote' },
         { guard: 'isLeaseProtected' },
         { guard: 'isUngrantedNonMemberVote', actions: 'answerStale' },
+        { guard: 'isNonMemberNewerAnswer' },
         { guard: 'isStaleRequest', actions: 'answerStale' },
         { guard: 'isStaleAnswer' },
         // A follower adopting a newer term from a RequestVote keeps its election timer running

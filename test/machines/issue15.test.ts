@@ -95,6 +95,18 @@ describe('issue 15: the review of the Raft core (each failed before its fix)', (
     expect(n1.history.msgs).to.include('n1->n5 voteResp t7 granted (after durable)');
   });
 
+  it('a removed node answering in a newer term does not depose the leader that removed it (simulator, --disk-faults --membership seed 313)', () => {
+    const c = new Cluster(['n1', 'n2', 'n3']);
+    c.elect('n1');
+    c.run(2);
+    const n1 = c.n('n1');
+    const term = n1.term;
+    // n4 was removed; an answer of it to an AppendEntries sent while it was a member arrives late, in its newer term.
+    n1.receive({ type: 'appendResp', from: 'n4', to: 'n1', term: term + 1, success: false, index: 0, hintIndex: 0, hintTerm: 0 });
+    expect(n1.term, 'the removed node moved the term').to.equal(term);
+    expect(n1.role).to.equal('leader');
+  });
+
   it('finding 5: a follower with damaged storage keeps learning the commit index in an idle cluster', () => {
     const c = new Cluster(['n1', 'n2', 'n3']);
     c.elect('n1');
