@@ -87,6 +87,7 @@ interface NodeFlags {
   heartbeatTicks?: number;
   snapshotEntries?: number;
   compactMargin?: number;
+  logWindowBytes?: number;
   replayDelays?: string;
   shutdownTransferMs?: number;
   logLevel?: string;
@@ -124,6 +125,7 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.heartbeatTicks !== undefined) out.heartbeatIntervalTicks = f.heartbeatTicks;
   if (f.snapshotEntries !== undefined) out.snapshotEntries = f.snapshotEntries;
   if (f.compactMargin !== undefined) out.compactMarginEntries = f.compactMargin;
+  if (f.logWindowBytes !== undefined) out.logWindowBytesMax = f.logWindowBytes;
   if (f.replayDelays !== undefined) out.replayDelaysMs = parseDelays(f.replayDelays);
   if (f.shutdownTransferMs !== undefined) out.shutdownTransferMs = f.shutdownTransferMs;
   if (f.logLevel !== undefined) out.logLevel = f.logLevel;
@@ -168,6 +170,11 @@ function addNodeFlags(c: Command): Command {
       .option('--heartbeat-ticks <n>', `leader heartbeat interval in ticks (default ${hostDefaults.heartbeatIntervalTicks})`, int('--heartbeat-ticks'))
       .option('--snapshot-entries <n>', `snapshot after this many applied entries (default ${hostDefaults.snapshotEntries})`, int('--snapshot-entries'))
       .option('--compact-margin <n>', `entries kept below a snapshot (default ${hostDefaults.compactMarginEntries})`, int('--compact-margin'))
+      .option(
+        '--log-window-bytes <n>',
+        `also snapshot after this many bytes of applied entries; the in-memory log's bound (default ${hostDefaults.logWindowBytesMax})`,
+        int('--log-window-bytes'),
+      )
       .option('--replay-delays <list>', 'replay class delays, e.g. 1s,10s,1m,10m (default)')
       .option(
         '--shutdown-transfer-ms <ms>',

@@ -48,6 +48,12 @@ export interface HostConfig {
   readonly heartbeatIntervalTicks: number;
   readonly snapshotEntries: number;
   readonly compactMarginEntries: number;
+  /**
+   * Issue 18: a snapshot is also taken once this many bytes of entries were applied since the last
+   * one, and at most a quarter of it is kept below a snapshot: the in-memory log (and the WAL after
+   * compaction) hold about this much plus the unapplied tail, whatever the entries' size.
+   */
+  readonly logWindowBytesMax: number;
   /** The replay classes' delays, class 0 first. Equal on every node. */
   readonly replayDelaysMs: readonly number[];
   /** A leader asked to stop hands over leadership first, waiting at most this long. */
@@ -116,6 +122,7 @@ export const hostDefaults = {
   heartbeatIntervalTicks: 2,
   snapshotEntries: 10_000,
   compactMarginEntries: 1_000,
+  logWindowBytesMax: 32 * 1024 * 1024,
   replayDelaysMs: [1_000, 10_000, 60_000, 600_000] as readonly number[],
   shutdownTransferMs: 2_000,
   logLevel: 'info' as LevelWithSilent,
@@ -199,6 +206,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_HEARTBEAT_TICKS) out.heartbeatIntervalTicks = num(env.SESSIONRAFT_HEARTBEAT_TICKS);
   if (env.SESSIONRAFT_SNAPSHOT_ENTRIES) out.snapshotEntries = num(env.SESSIONRAFT_SNAPSHOT_ENTRIES);
   if (env.SESSIONRAFT_COMPACT_MARGIN) out.compactMarginEntries = num(env.SESSIONRAFT_COMPACT_MARGIN);
+  if (env.SESSIONRAFT_LOG_WINDOW_BYTES) out.logWindowBytesMax = num(env.SESSIONRAFT_LOG_WINDOW_BYTES);
   if (env.SESSIONRAFT_REPLAY_DELAYS) out.replayDelaysMs = parseDelays(env.SESSIONRAFT_REPLAY_DELAYS);
   if (env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS) out.shutdownTransferMs = num(env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS);
   if (env.SESSIONRAFT_LOG_LEVEL) out.logLevel = env.SESSIONRAFT_LOG_LEVEL;
@@ -332,6 +340,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     heartbeatIntervalTicks: posInt(raw.heartbeatIntervalTicks, 'heartbeatIntervalTicks'),
     snapshotEntries: posInt(raw.snapshotEntries, 'snapshotEntries'),
     compactMarginEntries: posInt(raw.compactMarginEntries, 'compactMarginEntries'),
+    logWindowBytesMax: posInt(raw.logWindowBytesMax, 'logWindowBytesMax'),
     replayDelaysMs: delays as number[],
     shutdownTransferMs: posInt(raw.shutdownTransferMs, 'shutdownTransferMs'),
     logLevel: level as LevelWithSilent,

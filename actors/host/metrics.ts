@@ -19,6 +19,8 @@ interface MetricsSources {
   readonly client: () => ClientServerStats;
   /** Admin port requests refused, by code. */
   readonly admin: () => Readonly<Record<string, number>>;
+  /** Bytes by part (statusViews.ts memoryView, issue 18). */
+  readonly memory?: () => Readonly<Record<string, number>>;
   /** Consumer groups with their counts (issue 16). */
   readonly groups?: () => readonly GroupView[];
 }
@@ -110,6 +112,18 @@ export class HostMetrics {
     gauge('sessionraft_voting_barred', '1 while this node may not vote: it started on empty storage (remove it, add it again, promote it)', (s) =>
       s.status().votingBarred ? 1 : 0,
     );
+    new Gauge({
+      name: 'sessionraft_memory_bytes',
+      help: 'bytes by part: raftLog (of which raftLogEntries), snapshot, snapshotReceiving, sessions, subscriberQueues; heapUsed, external, rss (issue 18)',
+      labelNames: ['part'],
+      registers,
+      collect() {
+        this.reset();
+        const parts = src()?.memory?.();
+        if (parts === undefined) return;
+        for (const [part, bytes] of Object.entries(parts)) this.set({ part }, bytes);
+      },
+    });
     new Gauge({
       name: 'sessionraft_peer_lag_entries',
       help: 'on the leader: entries each follower lacks (last index - match index)',

@@ -39,7 +39,7 @@ import { advertisedAddress, ep, PeerDirectory, type BoundAddresses } from './pee
 import { shutDown, teardown, type HostParts } from './shutdown.js';
 import { StateChangeLog } from './stateChangeLog.js';
 import { DigestCache } from './digestCache.js';
-import { healthView, hostStatus, membersView, type HealthView, type HostStatus, type MembersView, type StatusSources } from './statusViews.js';
+import { healthView, hostStatus, membersView, memoryView, type HealthView, type HostStatus, type MembersView, type StatusSources } from './statusViews.js';
 import { TimedDurableLog, timedFileSystem } from './storage.js';
 import { VotingBar } from './votingBar.js';
 
@@ -280,6 +280,7 @@ export class NodeHost {
       defer: (fn) => setImmediate(fn),
       snapshotEntries: cfg.snapshotEntries,
       compactMarginEntries: cfg.compactMarginEntries,
+      logWindowBytesMax: cfg.logWindowBytesMax,
       // 1 MiB chunks (under the 4 MiB frame), 4 in flight, a second without an ack fails a stream.
       snapshotTransfer: {
         chunkBytes: 1024 * 1024,
@@ -410,6 +411,7 @@ export class NodeHost {
       store: () => this.store.stats(),
       client: () => this.clientServer.stats(),
       admin: () => this.admin.rejectedByCode(),
+      memory: () => ({ ...memoryView(this.views) }),
       groups: () => this.node.groups(),
     });
     this.ready = true;

@@ -75,6 +75,48 @@ export interface HostStatus {
   readonly groups?: readonly Omit<GroupView, 'dead'>[];
   readonly client: { connections: number; subscriptions: number; rejectedTotal: number };
   readonly transport: { sent: number; received: number; dropped: number; rejectedTotal: number; admittedPeers: number };
+  /** Where the memory is (issue 18): bytes by part, then the process's own figures. */
+  readonly memory?: MemoryView;
+}
+
+/**
+ * Bytes by part (issue 18; docs/performance.md, "Memory"): what the node's bounded parts hold,
+ * then what V8 and the process report. `sessionraft_memory_bytes{part}` in /metrics has the same.
+ */
+interface MemoryView {
+  /** The in-memory Raft log: its chunks, typed arrays and recent entries. */
+  readonly raftLog: number;
+  /** Of which entries (data plus 24 bytes each, as the size limits count them). */
+  readonly raftLogEntries: number;
+  /** The latest snapshot, kept to send to followers (a stream sends views of it). */
+  readonly snapshot: number;
+  /** A snapshot being received from the leader. */
+  readonly snapshotReceiving: number;
+  /** Active sessions' records (the store's activeBytes). */
+  readonly sessions: number;
+  /** Deliveries waiting in subscribers' push queues. */
+  readonly subscriberQueues: number;
+  /** V8: heap used, external memory (ArrayBuffers and other memory outside the heap), resident set. */
+  readonly heapUsed: number;
+  readonly external: number;
+  readonly rss: number;
+}
+
+/** The memory parts (issue 18). */
+export function memoryView(s: StatusSources): MemoryView {
+  const raft = s.node().raft.memory();
+  const mu = process.memoryUsage();
+  return {
+    raftLog: raft.log,
+    raftLogEntries: raft.logEntries,
+    snapshot: raft.snapshot,
+    snapshotReceiving: raft.snapshotReceiving,
+    sessions: s.store().stats().activeBytes,
+    subscriberQueues: s.clientServer().stats().pushQueuedBytes,
+    heapUsed: mu.heapUsed,
+    external: mu.external,
+    rss: mu.rss,
+  };
 }
 
 /** The configuration in force as `sessionraft member list` shows it (the leader's view). */
@@ -213,6 +255,7 @@ export function hostStatus(s: StatusSources, withDigest: boolean): HostStatus {
       .map(({ dead: _dead, ...g }) => g),
     client: { connections: cs.connections, subscriptions: cs.subscriptions, rejectedTotal: cs.rejectedTotal },
     transport: { sent: ts.sent, received: ts.received, dropped: ts.dropped, rejectedTotal: ts.rejectedTotal, admittedPeers: ts.admittedPeers },
+    memory: memoryView(s),
   };
 }
 
