@@ -7,10 +7,19 @@
  *
  * Peers authenticate: the cluster secret is `<data>/cluster-secret` (32 random bytes, mode 0600,
  * generated on the first start and kept), given to every node with --cluster-secret-file.
+ *
+ * Clients authenticate too (issue 17): the first start also writes `<data>/admin-password` (the
+ * bootstrap administrator's, mode 0600) and, with the openssl CLI, a CA and a server certificate for
+ * 127.0.0.1 and localhost under `<data>/tls/` (kept across restarts); every node runs with --auth,
+ * --bootstrap-admin-password-file and TLS on its client and admin ports. node:crypto cannot make
+ * X.509 certificates; openssl is on practically every machine that has Node, so no npm dependency
+ * is added for it; without openssl the ports stay plain on loopback (said at startup). The CLI finds
+ * the password and the CA in ./data by default. The supervisor reads each node's status over its IPC
+ * channel, so it needs no login of its own.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { request } from 'node:http';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ensureClusterSecret } from '../actors/host/clusterSecret.js';
 import { formatNodesSpec, type NodeAddress } from '../actors/host/config.js';
@@ -51,25 +60,66 @@ interface NodeRow {
   readonly note: string;
 }
 
-function fetchStatus(a: NodeAddress, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((res, rej) => {
-    const req = request({ host: a.host, port: a.adminPort, path: '/status', method: 'GET', timeout: timeoutMs }, (r) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => {
-        try {
-          if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}`);
-          res(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
-        } catch (err) {
-          rej(err as Error);
-        }
-      });
-      r.on('error', rej);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', rej);
-    req.end();
-  });
+/** The local cluster's security files (issue 17), made on the first start and kept. */
+export interface LocalSecurity {
+  /** The bootstrap administrator's password file (`admin` logs in with it). */
+  readonly adminPasswordFile: string;
+  /** The CA, the nodes' server certificate and key; null without openssl (plain ports on loopback). */
+  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string } | null;
+}
+
+/** The openssl CLI, or null when the machine has none. */
+function findOpenssl(): string | null {
+  for (const p of ['/usr/bin/openssl', '/usr/local/bin/openssl', '/opt/homebrew/bin/openssl']) if (existsSync(p)) return p;
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return 'openssl';
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `<dataRoot>/admin-password` (24 random bytes, base64url, mode 0600) and `<dataRoot>/tls/` (an EC
+ * P-256 CA valid 10 years, and a server certificate for IP 127.0.0.1 and DNS localhost signed by it,
+ * valid 825 days): made once, kept afterwards (the CA may be trusted by clients already).
+ */
+export function ensureLocalSecurity(dataRoot: string): LocalSecurity {
+  mkdirSync(dataRoot, { recursive: true });
+  const adminPasswordFile = resolve(dataRoot, 'admin-password');
+  if (!existsSync(adminPasswordFile)) writeFileSync(adminPasswordFile, randomBytes(24).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
+  const dir = resolve(dataRoot, 'tls');
+  const tls = { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
+  if (existsSync(tls.caFile) && existsSync(tls.certFile) && existsSync(tls.keyFile)) return { adminPasswordFile, tls };
+  const openssl = findOpenssl();
+  if (openssl === null) return { adminPasswordFile, tls: null };
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const run = (...args: string[]): void => void execFileSync(openssl, args, { cwd: dir, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run('req', '-x509', ...ec, '-days', '3650', '-subj', '/CN=sessionraft local CA', '-keyout', 'ca.key', '-out', 'ca.crt');
+  writeFileSync(
+    join(dir, 'server.ext'),
+    'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n',
+  );
+  run('req', ...ec, '-subj', '/CN=sessionraft local node', '-keyout', 'server.key', '-out', 'server.csr');
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '825',
+    '-out',
+    'server.crt',
+    '-extfile',
+    'server.ext',
+  );
+  return { adminPasswordFile, tls };
 }
 
 export class LocalCluster {
@@ -85,6 +135,36 @@ export class LocalCluster {
   /** Where the cluster secret is (generated by `start` when there is none). */
   secretFile(): string {
     return resolve(this.opts.dataRoot, 'cluster-secret');
+  }
+
+  /**
+   * A node's status (what its admin /status serves), asked over the child's IPC channel: the
+   * supervisor needs no login on the admin port, which may require one (issue 17).
+   */
+  private fetchStatus(id: string, timeoutMs: number): Promise<Record<string, unknown>> {
+    const c = this.children.get(id);
+    if (c === undefined || !c.proc.connected) return Promise.reject(new Error('not running'));
+    const proc = c.proc;
+    return new Promise((res, rej) => {
+      const timer = setTimeout(() => {
+        proc.off('message', onMessage);
+        rej(new Error('timeout'));
+      }, timeoutMs);
+      const onMessage = (m: { cmd?: string; status?: Record<string, unknown> }): void => {
+        if (m?.cmd !== 'status' || m.status === undefined) return;
+        clearTimeout(timer);
+        proc.off('message', onMessage);
+        res(m.status);
+      };
+      proc.on('message', onMessage);
+      try {
+        proc.send({ cmd: 'status' });
+      } catch (err) {
+        clearTimeout(timer);
+        proc.off('message', onMessage);
+        rej(err as Error);
+      }
+    });
   }
 
   /** Spawns every node. Their logs go to <dataRoot>/<id>/node.log. */
@@ -131,7 +211,7 @@ export class LocalCluster {
 
   async rows(timeoutMs = 400): Promise<NodeRow[]> {
     const ids = this.ids();
-    const statuses = await Promise.all(ids.map((id) => fetchStatus(this.opts.nodes[id]!, timeoutMs).catch((err: Error) => err)));
+    const statuses = await Promise.all(ids.map((id) => this.fetchStatus(id, timeoutMs).catch((err: Error) => err)));
     // The leader's view gives every follower's lag.
     let leaderView: Record<string, unknown> | null = null;
     for (const s of statuses) {

@@ -26,7 +26,7 @@ import {
   resolveHostConfig,
   type HostConfig,
 } from '../actors/host/config.js';
-import { LocalCluster, formatTable } from './cluster.js';
+import { LocalCluster, ensureLocalSecurity, formatTable } from './cluster.js';
 import { topicsListing } from './listings.js';
 import { membersTable, outputFormat, sessionsTable, statusTable, topicsTables, useColor, withProgress } from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
@@ -104,6 +104,10 @@ interface NodeFlags {
   clientCaFile?: string;
   tlsMinVersion?: string;
   clusterSecretFile?: string;
+  auth?: boolean;
+  bootstrapAdminPasswordFile?: string;
+  bootstrapAdminUser?: string;
+  metricsTokenFile?: string;
   /** Hidden, fault harness only (test/chaos): planted bugs, clock offset. */
   plant?: string;
   clockOffsetMs?: string;
@@ -144,6 +148,10 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
     out.clientTls = { certFile: f.clientTlsCert, keyFile: f.clientTlsKey, ...(f.clientCaFile !== undefined ? { clientCaFile: f.clientCaFile } : {}) };
   }
   if (f.tlsMinVersion !== undefined) out.tlsMinVersion = f.tlsMinVersion;
+  if (f.auth === true) out.auth = true;
+  if (f.bootstrapAdminPasswordFile !== undefined) out.bootstrapAdminPasswordFile = f.bootstrapAdminPasswordFile;
+  if (f.bootstrapAdminUser !== undefined) out.bootstrapAdminUser = f.bootstrapAdminUser;
+  if (f.metricsTokenFile !== undefined) out.metricsTokenFile = f.metricsTokenFile;
   return out;
 }
 
@@ -207,6 +215,19 @@ function addNodeFlags(c: Command): Command {
       .option('--client-tls-key <file>', 'its key (PEM) (SESSIONRAFT_CLIENT_TLS_KEY)')
       .option('--client-ca-file <file>', 'ask clients for a certificate from this CA (PEM); its CN names the user (SESSIONRAFT_CLIENT_CA_FILE)')
       .option('--tls-min-version <v>', 'lowest TLS version of the client and admin ports: TLSv1.3 (default) or TLSv1.2 (SESSIONRAFT_TLS_MIN_VERSION)')
+      .option(
+        '--auth',
+        'require a login on the client port, /status and the console even while no user exists (SESSIONRAFT_AUTH); without it a login is required once a user exists',
+      )
+      .option(
+        '--bootstrap-admin-password-file <file>',
+        'while no user holds the admin role, the leader creates the bootstrap user with the password in this file (SESSIONRAFT_BOOTSTRAP_ADMIN_PASSWORD_FILE)',
+      )
+      .option('--bootstrap-admin-user <name>', 'the bootstrap user (default admin) (SESSIONRAFT_BOOTSTRAP_ADMIN_USER)')
+      .option(
+        '--metrics-token-file <file>',
+        '/metrics and /healthz then need Authorization: Bearer <token> (default: open); the token also opens /status (SESSIONRAFT_METRICS_TOKEN_FILE)',
+      )
       // Test-only, hidden from --help: the fault harness (test/chaos, docs/chaos.md) plants bugs and skews clocks.
       .addOption(new Option('--plant <bugs>', 'planted bugs, comma-separated (ack-before-persist, stale-read, ...)').hideHelp())
       .addOption(new Option('--clock-offset-ms <ms>', 'shift the wall clock used for due times (may be negative)').hideHelp())
@@ -272,6 +293,8 @@ addNodeFlags(program.command('node').description('run one node (flags > SESSIONR
     if (process.connected) {
       process.on('message', (m: { cmd?: string; transfer?: boolean }) => {
         if (m?.cmd === 'stop') stop('supervisor', m.transfer !== false);
+        // The supervisor's table (bin/cluster.ts): the status over IPC, no admin-port login needed.
+        if (m?.cmd === 'status') process.send?.({ cmd: 'status', status: JSON.parse(JSON.stringify(host!.status())) as unknown });
       });
       process.on('disconnect', () => stop('supervisor-exit', false));
     }
@@ -291,6 +314,8 @@ interface ClusterFlags {
   tickMs?: number;
   replayDelays?: string;
   logLevel?: string;
+  /** --no-security: the local cluster without users, TLS on its client and admin ports (issue 17). */
+  security?: boolean;
 }
 
 program
@@ -306,6 +331,10 @@ program
   .option('--tick-ms <ms>', 'node tick', int('--tick-ms'))
   .option('--replay-delays <list>', 'replay class delays')
   .option('--log-level <level>', 'node log level (logs go to <data>/<id>/node.log)')
+  .option(
+    '--no-security',
+    'no logins and plain ws/HTTP on the client and admin ports (default: <data>/admin-password, a CA and certificates in <data>/tls, --auth on every node)',
+  )
   .action(async (f: ClusterFlags) => {
     const ids = Array.from({ length: f.size }, (_, k) => `n${k + 1}`);
     const nodes = localNodes(f.basePort, ids);
@@ -328,6 +357,12 @@ program
     // starts without --bootstrap and may not vote until removed and added again (issue 9).
     const fresh = ids.every((id) => !existsSync(join(f.data, id, 'raft', 'hardstate')));
     if (fresh) nodeArgs.push('--bootstrap');
+    // Issue 17: security on for the local cluster (bin/cluster.ts ensureLocalSecurity).
+    const security = f.security === false ? null : ensureLocalSecurity(f.data);
+    if (security !== null) {
+      nodeArgs.push('--auth', '--bootstrap-admin-password-file', security.adminPasswordFile);
+      if (security.tls !== null) nodeArgs.push('--client-tls-cert', security.tls.certFile, '--client-tls-key', security.tls.keyFile);
+    }
     const cluster = new LocalCluster({
       binPath: selfPath,
       nodes,
@@ -362,9 +397,19 @@ program
       process.stderr.write(`${(err as Error).message}\n`);
       return shutdown(1);
     }
+    const scheme = security?.tls != null ? 'https' : 'http';
     const header = (): string =>
       `sessionraft cluster "${f.clusterId}": leader elected in ${first.ms} ms after spawn (${Date.now() - t0} ms total)\n` +
-      `client endpoints: ${endpoints}   admin: ${ids.map((id) => `http://127.0.0.1:${nodes[id]!.adminPort}/status`).join(' ')}\n` +
+      `client endpoints: ${endpoints}   admin: ${ids.map((id) => `${scheme}://127.0.0.1:${nodes[id]!.adminPort}/status`).join(' ')}\n` +
+      (security === null
+        ? 'security off (--no-security): no logins, plain ws/HTTP on loopback\n'
+        : `logins on: user admin, password in ${security.adminPasswordFile}` +
+          (security.tls !== null
+            ? `; TLS with the CA ${security.tls.caFile} (browsers: trust it, or accept the warning; /status and the console ask for the login)\n`
+            : '; no openssl on this machine, so the ports are plain ws/HTTP on loopback\n') +
+          `the CLI finds both in ./${f.data} by default; elsewhere: SESSIONRAFT_USER=admin SESSIONRAFT_PASSWORD=$(cat ${security.adminPasswordFile})` +
+          (security.tls !== null ? ` SESSIONRAFT_CA_FILE=${security.tls.caFile}` : '') +
+          '\n') +
       `try: npx sessionraft client create orders    (Ctrl-C stops the cluster)\n\n`;
     if (f.once === true) {
       process.stdout.write(header() + formatTable(await cluster.rows()) + '\n');
@@ -427,6 +472,9 @@ interface ClientFlags {
   certFile?: string;
   keyFile?: string;
   servername?: string;
+  /** Issue 17: log in as this user; the password from SESSIONRAFT_PASSWORD or --credentials-file, never a flag. */
+  user?: string;
+  credentialsFile?: string;
 }
 
 /** TLS options of the library from --ca-file etc. or SESSIONRAFT_CA_FILE etc.; undefined: none given. */
@@ -446,8 +494,34 @@ function clientTlsFromFlags(f: Pick<ClientFlags, 'caFile' | 'certFile' | 'keyFil
   };
 }
 
+/**
+ * Credentials and TLS defaults (issue 17): --credentials-file, else --user with SESSIONRAFT_PASSWORD,
+ * else SESSIONRAFT_USER/SESSIONRAFT_PASSWORD or SESSIONRAFT_CREDENTIALS_FILE (the library reads those);
+ * against the local cluster (no --endpoints, no SESSIONRAFT_ENDPOINTS) the bootstrap admin's password
+ * in ./data/admin-password and the CA in ./data/tls/ca.crt, when `sessionraft cluster` made them.
+ */
+function clientAuthOptions(f: ClientFlags): { user?: string; password?: string; credentialsFile?: string; tls?: ClientTlsOptions } {
+  const env = process.env;
+  const tls = clientTlsFromFlags(f);
+  const local = f.endpoints === undefined && env.SESSIONRAFT_ENDPOINTS === undefined;
+  const root = localCluster.dataRoot;
+  const localCa = join(root, 'tls', 'ca.crt');
+  const localTls = tls === undefined && local && existsSync(localCa) ? { tls: { ca: readFileSync(localCa) } } : tls !== undefined ? { tls } : {};
+  if (f.credentialsFile !== undefined) return { credentialsFile: f.credentialsFile, ...localTls };
+  if (f.user !== undefined) return { user: f.user, password: env.SESSIONRAFT_PASSWORD ?? '', ...localTls };
+  if ((env.SESSIONRAFT_USER ?? '') !== '' || (env.SESSIONRAFT_CREDENTIALS_FILE ?? '') !== '') return localTls;
+  const localPassword = join(root, 'admin-password');
+  if (local && existsSync(localPassword)) return { user: 'admin', password: readFileSync(localPassword, 'utf8').replace(/\r?\n$/, ''), ...localTls };
+  return localTls;
+}
+
 function addClientTlsFlags(c: Command): Command {
   return c
+    .option('--user <name>', 'log in as this user; the password from SESSIONRAFT_PASSWORD (never a flag) (SESSIONRAFT_USER)')
+    .option(
+      '--credentials-file <file>',
+      'a file with user=NAME and password=SECRET lines (SESSIONRAFT_CREDENTIALS_FILE); default against the local cluster: ./data/admin-password as admin',
+    )
     .option('--ca-file <file>', "connect with TLS (wss://), trusting this CA (PEM) for the nodes' certificates (SESSIONRAFT_CA_FILE)")
     .option('--cert-file <file>', 'client certificate (PEM) for nodes that ask for one (SESSIONRAFT_CERT_FILE)')
     .option('--key-file <file>', 'its key (PEM) (SESSIONRAFT_KEY_FILE)')
@@ -477,14 +551,13 @@ function makeClient(f: ClientFlags): SessionraftClient {
     Object.values(localNodes())
       .map((a) => `${a.host}:${a.clientPort}`)
       .join(',');
-  const tls = clientTlsFromFlags(f);
   return createClient({
+    ...clientAuthOptions(f),
     endpoints: list
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s.length > 0),
     operationTimeoutMs: f.timeoutMs,
-    ...(tls !== undefined ? { tls } : {}),
     ...(f.clusterId !== undefined ? { clusterId: f.clusterId } : {}),
   });
 }
@@ -737,8 +810,7 @@ client
         const out: Record<string, unknown> = {};
         await Promise.all(
           list.map(async (ep) => {
-            const tls = clientTlsFromFlags(f);
-            const one = createClient({ endpoints: [ep], operationTimeoutMs: Math.min(f.timeoutMs, 3000), ...(tls !== undefined ? { tls } : {}) });
+            const one = createClient({ ...clientAuthOptions(f), endpoints: [ep], operationTimeoutMs: Math.min(f.timeoutMs, 3000) });
             try {
               out[ep] = await one.status({ endpoint: ep, digest: o.digest === true });
             } catch (err) {
@@ -824,6 +896,118 @@ member
   .command('remove <id>')
   .description('remove a voter or a learner (removing the leader hands leadership over first); the node stops being dialed')
   .action((id: string, _o, cmd: Command) => withClient(cmd, (c) => c.removeMember(id)));
+
+// ---- users and roles (issue 17) ------------------------------------------------------------------
+
+/**
+ * A new password: from --password-file (its first line), else from standard input (one line; on a
+ * terminal, asked for without echo). Never from a command-line argument (the process list shows those).
+ */
+async function newPassword(o: { passwordFile?: string }): Promise<string> {
+  if (o.passwordFile !== undefined) return readFileSync(o.passwordFile, 'utf8').split(/\r?\n/)[0]!;
+  const stdin = process.stdin;
+  if (stdin.isTTY !== true) {
+    let text = '';
+    for await (const chunk of stdin) {
+      text += (chunk as Buffer).toString('utf8');
+      if (text.includes('\n') || text.length > 4096) break;
+    }
+    return text.split(/\r?\n/)[0]!;
+  }
+  process.stderr.write('new password: ');
+  stdin.setRawMode(true);
+  let pw = '';
+  try {
+    for await (const chunk of stdin) {
+      for (const ch of (chunk as Buffer).toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return pw;
+        if (ch === '\u0003') throw new ClientError(ClientErrorCode.badArgument, 'cancelled');
+        if (ch === '\u007f') pw = pw.slice(0, -1);
+        else pw += ch;
+      }
+    }
+    return pw;
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
+}
+
+function adminGroup(name: string, description: string): Command {
+  const g = program
+    .command(name)
+    .description(description)
+    .option('--endpoints <list>', 'client endpoints host:port,... (SESSIONRAFT_ENDPOINTS; default the local cluster)')
+    .option('--cluster-id <id>', 'refuse nodes of another cluster')
+    .option('--timeout-ms <ms>', 'deadline of each request across retries', int('--timeout-ms'), 10_000)
+    .addOption(outputOption());
+  addClientTlsFlags(g);
+  return g;
+}
+
+const userCmd = adminGroup(
+  'user',
+  'users (on the leader; the admin permission, or your own password): list, add, delete, passwd, grant and revoke roles; prints JSON',
+);
+userCmd
+  .command('list')
+  .description('every user, whether it has a password, and its roles')
+  .action((_o, cmd: Command) => withClient(cmd, (c) => c.users()));
+userCmd
+  .command('add <user>')
+  .description('add a user; its password from --password-file or standard input (never an argument); --no-password: client certificate only')
+  .option('--password-file <file>', 'read the password from the first line of this file')
+  .option('--no-password', 'no password: the user logs in with a client certificate whose CN is its name')
+  .option('--role <role>', 'then grant it this role')
+  .action((user: string, o: { passwordFile?: string; password?: boolean; role?: string }, cmd: Command) =>
+    withClient(cmd, async (c) => {
+      const out = await c.addUser(user, o.password === false ? '' : await newPassword(o));
+      return o.role === undefined ? out : { added: out, granted: await c.grantRole(user, o.role) };
+    }),
+  );
+userCmd
+  .command('delete <user>')
+  .description('delete a user: its open connections fail their next request (CLIENT_ERR_AUTH_FAILED)')
+  .action((user: string, _o, cmd: Command) => withClient(cmd, (c) => c.deleteUser(user)));
+userCmd
+  .command('passwd <user>')
+  .description("set a user's password (from --password-file or standard input); logins made with the old one end")
+  .option('--password-file <file>', 'read the password from the first line of this file')
+  .action((user: string, o: { passwordFile?: string }, cmd: Command) => withClient(cmd, async (c) => c.setPassword(user, await newPassword(o))));
+userCmd
+  .command('grant <user> <role>')
+  .description('give a user a role (admin is built in: every permission)')
+  .action((user: string, role: string, _o, cmd: Command) => withClient(cmd, (c) => c.grantRole(user, role)));
+userCmd
+  .command('revoke <user> <role>')
+  .description('take a role from a user (in force on every node once applied, without a restart)')
+  .action((user: string, role: string, _o, cmd: Command) => withClient(cmd, (c) => c.revokeRole(user, role)));
+
+const roleCmd = adminGroup(
+  'role',
+  'roles and their permissions per topic prefix (admin permission): list, add, delete, grant, revoke; a permission is write:PREFIX, read:PREFIX, store:PREFIX, consume:PREFIX[:GROUP], monitor or admin (PREFIX * = every topic)',
+);
+roleCmd
+  .command('list')
+  .description('every role and its permissions')
+  .action((_o, cmd: Command) => withClient(cmd, (c) => c.roles()));
+roleCmd
+  .command('add <role>')
+  .description('add a role without permissions')
+  .action((role: string, _o, cmd: Command) => withClient(cmd, (c) => c.addRole(role)));
+roleCmd
+  .command('delete <role>')
+  .description('delete a role (every user loses it)')
+  .action((role: string, _o, cmd: Command) => withClient(cmd, (c) => c.deleteRole(role)));
+roleCmd
+  .command('grant <role> <permission>')
+  .description('give a role a permission, e.g. write:orders/ or consume:orders/:billing')
+  .action((role: string, permission: string, _o, cmd: Command) => withClient(cmd, (c) => c.grantPermission(role, permission)));
+roleCmd
+  .command('revoke <role> <permission>')
+  .description('take a permission from a role')
+  .action((role: string, permission: string, _o, cmd: Command) => withClient(cmd, (c) => c.revokePermission(role, permission)));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);

@@ -21,6 +21,7 @@ import { Encoder } from 'cbor-x';
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { get as httpsGet } from 'node:https';
 import type { NodeAddress } from '../../actors/host/config.js';
 import type { RaftMessage } from '../../machines/types.js';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
@@ -355,7 +356,15 @@ describe('issue 14: `sessionraft cluster` (npm start) comes up with peer authent
       expect(await stranger.closed()).to.equal(4009);
       const holder = await RawPeer.handshake({ url: n1, clusterId: 'local', from: 'n2', to: 'n1', channel: 'data', secret });
       await holder.close();
-      const metrics = await httpGet(`http://127.0.0.1:${base + 201}/metrics`);
+      // Issue 17: the local cluster serves its admin port over TLS with the CA it made in <data>/tls.
+      const metrics = await new Promise<{ body: string }>((res, rej) => {
+        const req = httpsGet(`https://127.0.0.1:${base + 201}/metrics`, { ca: readFileSync(join(dir, 'tls', 'ca.crt')), timeout: 2000 }, (r) => {
+          let body = '';
+          r.on('data', (c: Buffer) => (body += c.toString('utf8')));
+          r.on('end', () => res({ body }));
+        });
+        req.on('error', rej);
+      });
       expect(metrics.body).to.match(/sessionraft_rejected_total\{source="transport",code="TRANSPORT_ERR_AUTH"\} [1-9]/);
     } finally {
       if (sup.exitCode === null) process.kill(sup.pid!, 'SIGINT');
