@@ -747,6 +747,35 @@ client
     ),
   );
 client
+  .command('pending [topic] [group]')
+  .description(
+    "each consumer group's pending work (of a topic, of one group): ready (now / waiting for a nack delay), in flight (expired), redelivered, dead-lettered, the oldest pending session's age, and the topic's scheduled sessions per replay class with the class's next due time",
+  )
+  .action((topic: string | undefined, group: string | undefined, _o: unknown, cmd: Command) =>
+    withClient(cmd, async (c) =>
+      (await c.pending(topic, group)).map((g) => ({
+        topic: g.topic,
+        name: g.name,
+        ready: g.ready,
+        readyNow: g.readyNow,
+        waiting: g.waiting,
+        inFlight: g.inFlight,
+        expired: g.expired,
+        redelivered: g.redelivered,
+        deadLettered: g.deadLettered,
+        oldestPendingAgeMs: g.oldestPendingAgeMs,
+        oldestPendingDue: g.oldestPendingDueMs === null ? null : new Date(g.oldestPendingDueMs).toISOString(),
+        scheduled: g.scheduled
+          .map((x) => `class ${x.replayClass}: ${x.sessions}${x.nextDueMs === null ? '' : ` (next due ${new Date(x.nextDueMs).toISOString()})`}`)
+          .join('; '),
+      })),
+    ),
+  );
+client
+  .command('dead <topic> <group>')
+  .description("a consumer group's most recent dead letters (at most 100, newest last): restore ID, session, deliveries, the GroupDeadLetter entry's index")
+  .action((topic: string, group: string, _o: unknown, cmd: Command) => withClient(cmd, (c) => c.deadLetters(topic, group)));
+client
   .command('consume <topic>')
   .description('consume a topic as a member of a consumer group: print each session (one JSON line) and acknowledge it, until Ctrl-C')
   .requiredOption('--group <name>', 'the consumer group')

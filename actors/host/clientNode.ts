@@ -45,23 +45,32 @@ export function clientNodeOf(node: SessionNode): ClientNode {
         cb,
       ),
     deleteGroup: (topic, name, cb) => node.deleteGroup(topic, name, cb),
-    groups: () => node.groups().map((g) => ({ ...g, id: Buffer.from(g.id).toString('hex') })),
-    consume: (topic, group, consumer, maxAckPending, onDelivery, onEnd, cb) => {
-      let c: ReturnType<SessionNode['consume']>;
-      try {
-        c = node.consume(topic, group, consumer, onDelivery, { ...(maxAckPending > 0 ? { maxAckPending } : {}), onEnd });
-      } catch (err) {
-        const e = err as { code?: string; message: string; leader?: string | null };
-        return cb({ code: e.code ?? 'INTERNAL', message: e.message, leader: e.leader ?? null });
-      }
-      const groupId = node.store.groupByName(topic, group);
-      const gid = groupId === undefined ? new Uint8Array(16) : node.store.groupCounts(groupId).id;
-      cb(null, {
-        close: () => c.close(),
-        ack: (restoreId, delivery, done) => c.ack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, done),
-        nack: (restoreId, delivery, delayMs, done) =>
-          c.nack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, delayMs, done),
-      });
-    },
+    groups: () => node.groups().map((g) => ({ ...g })),
+    consume: (topic, group, consumer, maxAckPending, onDelivery, onEnd, cb) =>
+      // Behind a read barrier: a leader that has not applied everything committed yet (just
+      // elected, or restarted) may not know the group; without the barrier a consumer reattaching
+      // after a leader change got a definite GROUP_UNKNOWN and gave up (found by the fault harness).
+      node.read((barrier) => {
+        if (barrier !== null) return cb({ code: barrier.code, message: barrier.message, leader: barrier.leader ?? null });
+        attachConsumer(topic, group, consumer, maxAckPending, onDelivery, onEnd, cb);
+      }),
   };
+
+  function attachConsumer(...[topic, group, consumer, maxAckPending, onDelivery, onEnd, cb]: Parameters<ClientNode['consume']>): void {
+    let c: ReturnType<SessionNode['consume']>;
+    try {
+      c = node.consume(topic, group, consumer, onDelivery, { ...(maxAckPending > 0 ? { maxAckPending } : {}), onEnd });
+    } catch (err) {
+      const e = err as { code?: string; message: string; leader?: string | null };
+      return cb({ code: e.code ?? 'INTERNAL', message: e.message, leader: e.leader ?? null });
+    }
+    const groupId = node.store.groupByName(topic, group);
+    const gid = groupId === undefined ? new Uint8Array(16) : node.store.groupCounts(groupId).id;
+    cb(null, {
+      close: () => c.close(),
+      ack: (restoreId, delivery, done) => c.ack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, done),
+      nack: (restoreId, delivery, delayMs, done) =>
+        c.nack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, delayMs, done),
+    });
+  }
 }

@@ -199,6 +199,8 @@ export interface GroupPending {
   readonly oldestPendingAgeMs: number | null;
   /** Sessions of the topic still scheduled, per replay class, with the class's next due time. */
   readonly scheduled: readonly { readonly replayClass: number; readonly sessions: number; readonly nextDueMs: number | null }[];
+  /** False while the node is still counting the scheduled sessions (the first view starts it; a large store takes a while). */
+  readonly scheduledComplete: boolean;
   readonly dead: readonly { readonly restoreId: string; readonly session: string; readonly deliveries: number; readonly index: number }[];
   readonly ackWaitMs: number;
   readonly maxDeliveries: number;
