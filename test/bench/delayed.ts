@@ -394,6 +394,7 @@ async function recoveryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): 
     let killed = '';
     let crashAt = 0;
     let upAt = 0;
+    let chaosError: unknown = null;
     const chaos = (async () => {
       await new Promise<void>((r) => setTimeout(r, s.recoveryMs * 0.4));
       crashAt = performance.now();
@@ -401,9 +402,12 @@ async function recoveryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): 
       ctx.progress(`${label}: killed ${killed} (kill -9); restarting it`);
       await sys.restart();
       upAt = performance.now();
-    })();
+    })().catch((err: unknown) => {
+      chaosError = err;
+    });
     const o = await openLoop(stream, t, s.recoveryRate, s.recoveryMs, s.itemsMax, (n) => ctx.progress(`${label}: ${n} scheduled, ${t.done.size} done`));
     await chaos;
+    if (chaosError !== null) throw chaosError instanceof Error ? chaosError : new Error(String(chaosError));
     // Redeliveries wait for the ack deadline (sessionraft's ackWaitMs and BullMQ's lock, 30 s each by default).
     await drain(t, 75_000, label, ctx);
     const late = t.lateness();

@@ -8,7 +8,7 @@
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import { createClient, type ClientConsumer, type SessionraftClient } from '../../transport/client/client.js';
-import { BenchCluster, sampleProc } from './clusterProcs.js';
+import { BenchCluster, sampleProc, waitFor } from './clusterProcs.js';
 import { RedisProc } from './delayedRedis.js';
 
 export type SystemName = 'sessionraft' | 'bullmq';
@@ -86,7 +86,7 @@ export class SessionraftSystem implements DelayedSystem {
       nodeArgs: ['--replay-delays', '1s,2h'],
       ...(opts.cpuProfDir !== undefined ? { cpuProfDir: opts.cpuProfDir } : {}),
     });
-    await cluster.waitForLeader(20_000);
+    await cluster.waitForLeader(120_000);
     const s = new SessionraftSystem(cluster);
     for (let k = 0; k < producerConnections; k++) s.clients.push(createClient({ endpoints: cluster.endpoints(), inflightCommandsMax: 192 }));
     return s;
@@ -133,7 +133,7 @@ export class SessionraftSystem implements DelayedSystem {
   }
 
   async memory(): Promise<Record<string, number>> {
-    const leader = (await this.cluster.waitForLeader()).id;
+    const leader = (await this.cluster.waitForLeader(120_000)).id;
     const out: Record<string, number> = {};
     for (const n of this.cluster.nodes) {
       const s = this.cluster.sample(n);
@@ -146,7 +146,7 @@ export class SessionraftSystem implements DelayedSystem {
   }
 
   async crash(): Promise<string> {
-    const leader = await this.cluster.waitForLeader();
+    const leader = await this.cluster.waitForLeader(120_000);
     await this.cluster.kill(leader, 'SIGKILL');
     this.killed = leader.id;
     return `leader ${leader.id}`;
@@ -154,9 +154,11 @@ export class SessionraftSystem implements DelayedSystem {
 
   async restart(): Promise<void> {
     if (this.killed === null) return;
-    this.cluster.spawn(this.cluster.node(this.killed));
+    const n = this.cluster.node(this.killed);
+    this.cluster.spawn(n);
     this.killed = null;
-    await this.cluster.waitForLeader(20_000);
+    // Serving: its admin port answers (the items tell the rest). Generous: a loaded box is slow.
+    await waitFor(`${n.id} to answer /status after its restart`, async () => ((await this.cluster.status(n, 2000)) ? true : null), 120_000, 50);
   }
 
   async stop(): Promise<void> {
