@@ -40,6 +40,10 @@ interface Settings {
   /** Only these append payloads / concurrencies (`--payload=128`, `--concurrency=1,128`). */
   readonly payloads: readonly number[];
   readonly concurrencies: readonly number[];
+  /** Node.js flags for every node (`--exec-args=--max-old-space-size=96`, comma separated). */
+  readonly execArgs: readonly string[];
+  /** Extra `sessionraft node` flags for every node (`--node-args=--log-window-bytes,1073741824`, comma separated). */
+  readonly nodeArgs: readonly string[];
 }
 
 function settingsOf(ctx: BenchContext): Settings {
@@ -55,6 +59,8 @@ function settingsOf(ctx: BenchContext): Settings {
     profileDir: profile !== undefined ? resolve(profile) : undefined,
     payloads: (arg('payload') ?? '128,4096').split(',').map(Number),
     concurrencies: (arg('concurrency') ?? '1,16,128').split(',').map(Number),
+    execArgs: (arg('exec-args') ?? '').split(',').filter((a) => a !== ''),
+    nodeArgs: (arg('node-args') ?? '').split(',').filter((a) => a !== ''),
   };
 }
 
@@ -133,13 +139,14 @@ function loadFields(s: LoadSummary): Row {
 }
 
 function spec(s: Settings, nodeArgs: string[] = []): ClusterSpec {
-  return { size: 3, nodeArgs, ...(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {}) };
+  return { size: 3, nodeArgs: [...nodeArgs, ...s.nodeArgs], execArgs: s.execArgs, ...(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {}) };
 }
 
 async function withCluster<T>(s: Settings, nodeArgs: string[], fn: (c: BenchCluster) => Promise<T>): Promise<T> {
   const c = await BenchCluster.start(spec(s, nodeArgs));
   try {
-    await c.waitForLeader(20_000);
+    // Generous: on a loaded shared box three node processes took more than 20 s to load and elect.
+    await c.waitForLeader(90_000);
     return await fn(c);
   } finally {
     await c.stop();
