@@ -230,6 +230,38 @@ describe('node: TLS on the client and admin ports', function () {
         'CLIENT_ERR_TLS',
       );
     });
+
+    // Last in this block: it adds users, which turns authentication on for this cluster.
+    it('issue 17: a certificate naming a user logs in by itself, with the permissions of that user; naming nobody, or a deleted user, is AUTH_FAILED', async function () {
+      pki.leafOf('bob', 'bob', 'ca', 'client');
+      const alice = { ca: pki.read('ca.crt'), cert: pki.read('alice.crt'), key: pki.read('alice.key') };
+      // An open cluster (no users yet): its first user becomes an administrator.
+      await client(alice, mtls.endpoints()).addUser('ops', 'ops password 1');
+      const ops = createClient({
+        endpoints: mtls.endpoints(),
+        clusterId: 'test',
+        operationTimeoutMs: 5000,
+        tls: alice,
+        user: 'ops',
+        password: 'ops password 1',
+      });
+      clients.push(ops);
+      await ops.addUser('alice'); // certificate only
+      await ops.addRole('certs');
+      await ops.grantPermission('certs', 'write:certs/');
+      await ops.grantRole('alice', 'certs');
+
+      const asAlice = client(alice, mtls.endpoints());
+      await asAlice.createSession('certs/1');
+      await expectCode(asAlice.createSession('other/1'), 'CLIENT_ERR_PERMISSION_DENIED');
+      await expectCode(
+        client({ ca: pki.read('ca.crt'), cert: pki.read('bob.crt'), key: pki.read('bob.key') }, mtls.endpoints()).createSession('certs/2'),
+        'CLIENT_ERR_AUTH_FAILED',
+      );
+      // Revoking the certificate: delete the user it names; the open connection fails its next request.
+      await ops.deleteUser('alice');
+      await expectCode(asAlice.createSession('certs/3'), 'CLIENT_ERR_AUTH_FAILED');
+    });
   });
 
   describe('refusing to listen beyond loopback without TLS', function () {
