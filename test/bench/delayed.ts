@@ -188,6 +188,16 @@ class Tracker {
     return n;
   }
 
+  /** Lateness (ms, sorted) of the items received that fell due before `t` (the recovery row: before the kill). */
+  latenessDueBefore(t: number): number[] {
+    const out: number[] = [];
+    for (const [k, due] of this.due) {
+      const at = this.firstAt.get(k);
+      if (at !== undefined && due < t) out.push(at - due);
+    }
+    return out.sort((a, b) => a - b);
+  }
+
   /** Items received that no acknowledged scheduling call named (a failed call that took effect). */
   receivedUnacknowledged(): number {
     let n = 0;
@@ -424,6 +434,9 @@ async function recoveryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): 
       redelivered: t.redelivered,
       duplicated: t.duplicated,
       ...latenessFields(late.sorted),
+      // Whether the system kept up before the kill: the lateness of the items due before it.
+      lateBeforeKillP50Ms: r1(percentile(t.latenessDueBefore(crashAt), 50)),
+      lateBeforeKillP99Ms: r1(percentile(t.latenessDueBefore(crashAt), 99)),
       scheduleErrors: t.scheduleErrors,
       receivedUnacknowledged: t.receivedUnacknowledged(),
       skipped: o.skipped,
