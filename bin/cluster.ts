@@ -61,7 +61,7 @@ interface NodeRow {
 }
 
 /** The local cluster's security files (issue 17), made on the first start and kept. */
-export interface LocalSecurity {
+interface LocalSecurity {
   /** The bootstrap administrator's password file (`admin` logs in with it). */
   readonly adminPasswordFile: string;
   /** The CA, the nodes' server certificate and key; null without openssl (plain ports on loopback). */
