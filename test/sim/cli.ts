@@ -1,7 +1,7 @@
 /**
- * `npm run sim -- --seeds N [--nodes 3|5] [--seed S] [--plant BUG] [--faults a,b] [--chaos-ms M]
+ * `npm run sim -- --seeds N [--from F] [--nodes 3|5] [--seed S] [--plant BUG] [--faults a,b] [--chaos-ms M]
  *                 [--workers K] [--quiet]`
- * Runs N seeded scenarios (seeds 1..N, or only S) and ends with `seeds: N, violations: V`. A
+ * Runs N seeded scenarios (seeds F..F+N-1, F = 1 by default, or only S) and ends with `seeds: N, violations: V`. A
  * violation prints its seed, the property broken and the trace of the last events; `--seed S`
  * replays it exactly.
  */
@@ -9,6 +9,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { plantedBugs, type PlantedBug } from '../../machines/core.js';
+import { addGroupsStats, emptyGroupsStats } from './groupsChecker.js';
 import { faultKinds, type FaultKind, type ScenarioResult } from './scenario.js';
 
 export interface SimArgs {
@@ -31,6 +32,8 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     return k >= 0 ? argv[k + 1] : undefined;
   };
   const seedsN = Number(get('--seeds') ?? '100');
+  // The first seed of a --seeds run (a long campaign in chunks: --from 501 --seeds 500).
+  const from = Number(get('--from') ?? '1');
   const seed = get('--seed');
   const nodes = get('--nodes');
   const plant = get('--plant');
@@ -40,12 +43,13 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     process.exit(2);
   };
   if (!Number.isSafeInteger(seedsN) || seedsN < 1) fail('--seeds must be a positive integer');
+  if (!Number.isSafeInteger(from) || from < 1) fail('--from must be a positive integer');
   if (nodes !== undefined && nodes !== '3' && nodes !== '5') fail('--nodes must be 3 or 5');
   const bugs = plant === undefined ? [] : plant.split(',');
   for (const b of bugs) if (!plantedBugs.includes(b as PlantedBug)) fail(`unknown planted bug ${b}; known: ${plantedBugs.join(', ')}`);
   const faultList = faults === undefined ? [...faultKinds] : faults.split(',').filter((f) => f !== '');
   for (const f of faultList) if (!faultKinds.includes(f as FaultKind)) fail(`unknown fault ${f}; known: ${faultKinds.join(', ')}`);
-  const seeds = seed !== undefined ? [Number(seed)] : Array.from({ length: seedsN }, (_, k) => k + 1);
+  const seeds = seed !== undefined ? [Number(seed)] : Array.from({ length: seedsN }, (_, k) => from + k);
   return {
     seeds,
     ...(nodes !== undefined ? { nodeCount: Number(nodes) } : {}),
@@ -155,6 +159,15 @@ async function main(): Promise<void> {
       (args.bugs.length ? `, planted: ${args.bugs.join(',')}` : '') +
       `\nseeds: ${results.length}, violations: ${violations}\n`,
   );
+  // Issue 16: what the consumer groups did (--sessions).
+  if (results.some((r) => r.groups !== undefined)) {
+    const g = results.reduce((s, r) => (r.groups === undefined ? s : addGroupsStats(s, r.groups)), emptyGroupsStats());
+    process.stdout.write(
+      `groups: ${g.stored} sessions stored, ${g.restored} restored, ${g.items} group items, ${g.delivered} delivered, ${g.redelivered} redelivered, ` +
+        `${g.received} received by consumers, ${g.acked} acked (${g.duplicateAcks} second acks), ${g.nacked} nacked, ${g.deadLettered} dead-lettered, ` +
+        `${g.committed} committed, lost ${g.lost}\n`,
+    );
+  }
   process.exitCode = violations > 0 ? 1 : 0;
 }
 
