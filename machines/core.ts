@@ -23,7 +23,8 @@ export type PlantedBug =
   | 'skip-fsync'
   | 'stale-read'
   | 'forget-lost-term'
-  | 'read-without-quorum';
+  | 'read-without-quorum'
+  | 'commit-before-ack';
 
 export const plantedBugs: readonly PlantedBug[] = [
   'commit-previous-term',
@@ -33,6 +34,7 @@ export const plantedBugs: readonly PlantedBug[] = [
   'skip-fsync',
   'forget-lost-term',
   'read-without-quorum',
+  'commit-before-ack',
 ];
 
 /** A ReadIndex request waiting for its quorum confirmation. */

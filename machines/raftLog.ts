@@ -78,17 +78,26 @@ export class RaftLog {
   private compactedConfigEntry: Entry | null = null;
   observer: LogObserver | null = null;
 
-  /** Rebuild a log from what storage recovered (data that point into large buffers stay there). */
+  /**
+   * Rebuild a log from what storage recovered. Data that fill at least half of a large buffer (a
+   * segment file) stay there; the rest are copied, so that a segment mostly below the snapshot is
+   * not kept for the few entries after it.
+   */
   static recover(snapshot: SnapshotMeta | null, entries: readonly Entry[]): RaftLog {
     const log = new RaftLog();
     if (snapshot) {
       log.snapIndex = snapshot.index;
       log.snapTerm = snapshot.term;
     }
+    const used = new Map<ArrayBufferLike, number>();
+    for (const e of entries) {
+      if (e.data.buffer.byteLength >= sharedBufferBytesMin) used.set(e.data.buffer, (used.get(e.data.buffer) ?? 0) + e.data.byteLength);
+    }
     for (let k = 0; k < entries.length; k++) {
       const e = entries[k]!;
       if (e.index !== log.snapIndex + 1 + k) assert(false, 'recovered entries are contiguous after the snapshot');
-      log.push(e, true);
+      const b = e.data.buffer;
+      log.push(e, b.byteLength >= sharedBufferBytesMin && used.get(b)! * 2 >= b.byteLength);
       if (e.kind === EntryKind.config) log.configIndexes.push(e.index);
     }
     log.persistedIndex = log.lastIndex();

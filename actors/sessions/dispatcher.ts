@@ -58,6 +58,8 @@ interface DispatcherOptions {
   readonly proposalsPerTickMax?: number;
   /** A proposal whose entry was not applied within this long is proposed again (lost in a refused batch). */
   readonly proposalTimeoutMs?: number;
+  /** Runs the tick that follows an apply or an attach (default queueMicrotask; the simulator passes its scheduler). */
+  readonly defer?: (fn: () => void) => void;
 }
 
 interface LocalConsumer {
@@ -90,12 +92,14 @@ export class Dispatcher {
   private readonly perTick: number;
   private readonly timeoutMs: number;
   private readonly unlisten: () => void;
+  private readonly defer: (fn: () => void) => void;
   private rr = 0;
   readonly counters = { delivered: 0, redelivered: 0, deadLettered: 0, pushed: 0 };
 
   constructor(private readonly opts: DispatcherOptions) {
     this.perTick = opts.proposalsPerTickMax ?? 256;
     this.timeoutMs = opts.proposalTimeoutMs ?? 5_000;
+    this.defer = opts.defer ?? queueMicrotask;
     this.unlisten = opts.store.onApplied((entries, results) => {
       let tick = false;
       for (let k = 0; k < entries.length; k++) {
@@ -136,7 +140,7 @@ export class Dispatcher {
         }
         if (cmd.kind === CommandKind.groupDeliver && r.ok) this.push(gl, lowOf(cmd.restore), cmd.consumer);
       }
-      if (tick && this.opts.isLeader()) queueMicrotask(() => this.tick());
+      if (tick && this.opts.isLeader()) this.defer(() => this.tick());
     });
   }
 
@@ -160,7 +164,7 @@ export class Dispatcher {
     if (list === undefined) this.consumers.set(group.low, (list = []));
     list.push(c);
     this.idleUntil.delete(group.low);
-    queueMicrotask(() => this.tick());
+    this.defer(() => this.tick());
     return {
       name,
       close: () => this.detach(c),
@@ -181,7 +185,7 @@ export class Dispatcher {
 
   /** Give a delivery back: ready again after `delayMs` (the leader's clock decides when). */
   nack(group: Uint8Array, restore: Uint8Array, delivery: number, delayMs: number, cb?: Parameters<Submit>[1]): void {
-    const readyAtMs = this.opts.clock() + Math.max(0, Math.floor(delayMs));
+    const readyAtMs = Math.floor(this.opts.clock()) + Math.max(0, Math.floor(delayMs));
     this.opts.submit({ kind: CommandKind.groupNack, group, restore, delivery, readyAtMs }, cb);
   }
 
@@ -201,7 +205,9 @@ export class Dispatcher {
   tick(): number {
     if (!this.opts.isLeader()) return 0;
     const store = this.opts.store;
-    const now = this.opts.clock();
+    // Whole milliseconds, as the planner's due times: the entries carry u64 ms (a fractional clock
+    // made every GroupDeliver fail to encode, so nothing was ever delivered).
+    const now = Math.floor(this.opts.clock());
     let budget = this.perTick;
     for (const [gl, m] of this.proposed) {
       for (const [rl, p] of m) {

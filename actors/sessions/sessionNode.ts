@@ -48,6 +48,8 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
    * carries it to every replica. Default: crypto.randomBytes (a simulator passes a seeded source).
    */
   readonly drawSecret?: () => Uint8Array;
+  /** Runs the consumer-group dispatcher's tick after an apply or an attach (default queueMicrotask; the simulator passes its scheduler). */
+  readonly groupsDefer?: (fn: () => void) => void;
 }
 
 /** Bytes of data-file headers the scheduled-sessions count reads per tick, once started (a few ms at most). */
@@ -148,6 +150,7 @@ export class SessionNode {
       clock: opts.clock,
       isLeader: () => this.planner.isLeader && !this.raft.isStopped(),
       submit: (cmd, cb) => this.submitInternal(cmd, cb),
+      ...(opts.groupsDefer !== undefined ? { defer: opts.groupsDefer } : {}),
     });
     const rangeSync: RangeSyncStore = {
       missingRanges: (manifest) => store.missingRanges(manifest).map((r) => ({ name: r.name, start: r.start, end: r.end, hash: r.hash })),

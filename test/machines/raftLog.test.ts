@@ -97,11 +97,12 @@ describe('RaftLog: the packed in-memory log (issue 18)', function () {
         let log: RaftLog;
         if (recovered) {
           // Entries recovered from a segment: views into one large buffer, referenced in place.
-          const seg = new Uint8Array(2 * 1024 * 1024);
+          // 50 entries of about 12 KB fill more than half of it: referenced in place.
+          const seg = new Uint8Array(1024 * 1024);
           let at = 0;
           const rec: Entry[] = [];
           for (let i = 1; i <= 50; i++) {
-            const e = entry(i, 1, (i * 13) % 200);
+            const e = entry(i, 1, 12_000 + ((i * 13) % 200));
             seg.set(e.data, at);
             rec.push({ index: i, term: 1, kind: e.kind, data: seg.subarray(at, at + e.data.length) });
             at += e.data.length;
@@ -171,6 +172,20 @@ describe('RaftLog: the packed in-memory log (issue 18)', function () {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('copies recovered entries that use little of their segment buffer (the segment is not kept for them)', function () {
+    const seg = new Uint8Array(2 * 1024 * 1024);
+    const rec: Entry[] = [];
+    for (let i = 1; i <= 10; i++) {
+      const e = entry(i, 1, 100);
+      seg.set(e.data, i * 100);
+      rec.push({ index: i, term: 1, kind: e.kind, data: seg.subarray(i * 100, i * 100 + 100) });
+    }
+    const log = RaftLog.recover(null, rec);
+    expect(log.memoryBytes()).to.be.below(seg.byteLength / 2);
+    seg.fill(0);
+    expect(Buffer.from(log.entry(3).data).equals(Buffer.from(dataOf(3, 1, 100)))).to.equal(true);
   });
 
   it('holds about 21 bytes of metadata an entry besides its data (not an object and a buffer each)', function () {

@@ -224,6 +224,33 @@ describe('sessions: consumer groups (issue 16)', () => {
     expect(store.groupCounts(g).inFlight).to.equal(1);
   });
 
+  it('a clock with fractions of a millisecond: deliveries, nacks and redeliveries carry whole milliseconds (simulator, --disk-faults)', () => {
+    // Found by the simulator (issue 16): with SimDisk's latencies the clock has fractions, the
+    // dispatcher's deadline did too, and every GroupDeliver failed to encode: nothing was delivered.
+    const { h, d, run, store } = cluster(2);
+    createGroup(h, 't', 'g', { ackWaitMs: 500 });
+    h.now += 0.25;
+    storeAndRestore(h, run, 't', 2);
+    const g = store.groupByName('t', 'g')!;
+    const got: GroupDelivery[] = [];
+    d.attach(g, 'c', (x) => void got.push(x));
+    run();
+    expect(got.map((x) => x.delivery)).to.deep.equal([1, 1]);
+    const it = g.items.get(Number(BigInt('0x' + hex(got[0]!.restoreId.subarray(8)))))!;
+    expect(it.deadlineMs).to.equal(Math.floor(h.now) + 500);
+    d.nack(got[0]!.group, got[0]!.restoreId, 1, 100);
+    run();
+    expect(it.readyAtMs).to.equal(Math.floor(h.now) + 100);
+    h.now += 100.5;
+    run();
+    expect(got.map((x) => x.delivery)).to.deep.equal([1, 1, 2]);
+    for (const x of got) d.ack(x.group, x.restoreId, x.delivery);
+    run();
+    expect(store.groupCounts(g)).to.include({ ready: 0, inFlight: 0 });
+    h.commit();
+    expect(h.stores[1]!.digest().overall).to.equal(store.digest().overall);
+  });
+
   it('the group table is in snapshots: a restored replica has the same groups, items and digest; deleting a group releases its holds', () => {
     const { h, d, run, store } = cluster(1);
     const fs = fss[fss.length - 1]!;

@@ -96,6 +96,8 @@ export class SimCluster {
   private readonly wipedDisks = new Map<NodeId, MemDisk>();
   /** Called when a node becomes leader of a new term (fault scenarios hook in here). */
   onNewLeader: ((node: RaftNode) => void) | null = null;
+  /** Issue 16: told of each node's session store as the node starts, before anything listens to its applies (groups.ts). */
+  onSessionStore: ((id: NodeId, store: SessionsStore) => void) | null = null;
   /** Thrown out of a node step (a broken invariant): the run stops and reports it. */
   error: Error | null = null;
 
@@ -405,12 +407,14 @@ export class SimCluster {
         limits: { recordBytesMax: 64, sessionBytesMax: 1024, sessionRecordsMax: 32, activeSessionsMax: 256, rangeRecordsMax: 4, rangeBytesMax: 512 },
         defer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
       });
+      this.onSessionStore?.(id, store);
       host = new SessionNode({
         ...base,
         store,
         replayDelaysMs: cfg.sessions.replayDelaysMs,
         dataFileBytesMax: cfg.sessions.dataFileBytesMax,
         clock: () => simEpochMs + this.scheduler.nowMs,
+        groupsDefer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
       });
       node = host.raft;
     } else {

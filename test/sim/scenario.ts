@@ -11,6 +11,8 @@ import type { CommandCallback } from '../../actors/sessions/sessionNode.js';
 import { CommandKind } from '../../transport/commands/codec.js';
 import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
 import { SimCluster } from './cluster.js';
+import { GroupsWorkload } from './groups.js';
+import type { GroupsStats } from './groupsChecker.js';
 import { calmNetwork } from './network.js';
 import { Rng } from './rng.js';
 import type { Violation } from './checker.js';
@@ -71,6 +73,8 @@ export interface ScenarioResult {
     readonly wipes: number;
     readonly liveWindows: number;
   };
+  /** --sessions: the consumer groups' deliveries (issue 16). */
+  readonly groups?: GroupsStats;
 }
 
 const tickMs = 10;
@@ -170,6 +174,8 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   // destroyed; restored ones come back through the scheduler.
   const sessions: Uint8Array[] = [];
   const topics = ['orders', 'carts', 'chats'];
+  // Issue 16: consumer groups on those topics, their consumers and the delivery checker (groups.ts).
+  const groups = opts.sessions ? new GroupsWorkload(cluster, { seed: opts.seed, chaosMs: opts.chaosMs, topics }) : null;
   const proposeSessionCommand = (target: RaftNode): void => {
     const host = cluster.host(target.id);
     if (host === null) return;
@@ -609,6 +615,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   };
 
   cluster.start();
+  groups?.start();
   sched.schedule(electionTimeoutMs, propose);
   sched.schedule(electionTimeoutMs, read);
   sched.schedule(electionTimeoutMs, sampleLiveness);
@@ -644,6 +651,12 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       return n !== null && !n.isStopped() && n.status().appliedIndex >= target;
     });
   };
+  // Issue 16: the workload stops and the consumers acknowledge what they get, until every stored
+  // session was restored, delivered to each group, settled and committed (checked in finish).
+  if (groups !== null && !failed()) {
+    proposing = false;
+    groups.drain(sched.nowMs + 8000, 1000);
+  }
   if (!failed()) {
     const convergeDeadlineMs = sched.nowMs + 20 * electionTimeoutMs;
     // Stop proposing so that the committed index stops moving.
@@ -674,6 +687,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         detail: `state digests differ after healing: ${[...digests].join(' ')}`,
       });
     }
+    groups?.finish(members);
   }
   const violations: Violation[] = [...cluster.checker.violations];
   if (cluster.error !== null) {
@@ -702,6 +716,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       wipes,
       liveWindows: liveWindow.progressCount,
     },
+    ...(groups !== null ? { groups: groups.stats } : {}),
   };
 }
 

@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { plantedBugs, type PlantedBug } from '../../machines/core.js';
 import { describe as describeResult, runSeeds, type SimArgs } from './cli.js';
+import { addGroupsStats, emptyGroupsStats } from './groupsChecker.js';
 import { faultKinds } from './scenario.js';
 
 function args(over: Partial<SimArgs>): SimArgs {
@@ -34,7 +35,10 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
   const campaigns: { name: string; over: Partial<SimArgs> }[] = [
     { name: '250 seeds, 3 and 5 nodes, memory disk model', over: { seeds: range(1, 250) } },
     { name: '100 seeds with the real WAL on the faulty simulated disk (--disk-faults)', over: { seeds: range(1, 100), diskFaults: true } },
-    { name: '100 seeds with the session store and its workload (--sessions)', over: { seeds: range(1, 100), sessions: true } },
+    {
+      name: '100 seeds with the session store, its workload and consumer groups (--sessions)',
+      over: { seeds: range(1, 100), sessions: true },
+    },
     { name: '75 seeds with membership changes mixed in (--membership): learners, promotions, removals', over: { seeds: range(1, 75), membership: true } },
     {
       name: '75 seeds with membership changes and the faulty disk (--membership --disk-faults): wiped disks re-join',
@@ -64,21 +68,31 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
         'disks wiped',
       ).to.be.greaterThan(0);
       expect(bad.map((r) => describeResult(r)).join('\n\n')).to.equal('');
+      if (c.over.sessions) {
+        // Issue 16: the consumer groups delivered, redelivered and dead-lettered, and lost nothing.
+        const g = results.reduce((s, r) => (r.groups === undefined ? s : addGroupsStats(s, r.groups)), emptyGroupsStats());
+        expect(g.delivered, 'group deliveries').to.be.greaterThan(10 * results.length);
+        expect(g.redelivered, 'redeliveries').to.be.greaterThan(0);
+        expect(g.deadLettered, 'dead letters').to.be.greaterThan(0);
+        expect(g.lost).to.equal(0);
+      }
     });
   }
 });
 
 describe('simulator has teeth: each planted bug is caught within 500 seeds', function () {
   this.timeout(240_000);
-  const cases: { bug: PlantedBug; diskFaults: boolean }[] = [
-    ...plantedBugs.filter((b) => b !== 'skip-fsync' && b !== 'forget-lost-term').map((bug) => ({ bug, diskFaults: false })),
+  const cases: { bug: PlantedBug; diskFaults: boolean; sessions?: boolean }[] = [
+    ...plantedBugs.filter((b) => b !== 'skip-fsync' && b !== 'forget-lost-term' && b !== 'commit-before-ack').map((bug) => ({ bug, diskFaults: false })),
     { bug: 'skip-fsync', diskFaults: true },
     // Issue 15: hard-state damage is a --disk-faults fault.
     { bug: 'forget-lost-term', diskFaults: true },
+    // Issue 16: consumer groups run in the --sessions mode.
+    { bug: 'commit-before-ack', diskFaults: false, sessions: true },
   ];
-  for (const { bug, diskFaults } of cases) {
-    it(`${bug}${diskFaults ? ' (--disk-faults)' : ''}`, async function () {
-      const results = await runSeeds(args({ seeds: range(1, 500), bugs: [bug], diskFaults, stopAtFirst: true }));
+  for (const { bug, diskFaults, sessions = false } of cases) {
+    it(`${bug}${diskFaults ? ' (--disk-faults)' : ''}${sessions ? ' (--sessions)' : ''}`, async function () {
+      const results = await runSeeds(args({ seeds: range(1, 500), bugs: [bug], diskFaults, sessions, stopAtFirst: true }));
       const caught = results.filter((r) => r.violations.length > 0);
       expect(caught.length, `no violation in ${results.length} seeds`).to.be.greaterThan(0);
       const first = caught[0]!;

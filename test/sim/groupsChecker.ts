@@ -1,0 +1,417 @@
+/**
+ * Issue 16: the delivery checker of the simulator's `--sessions` mode. It keeps its own model of the
+ * consumer groups, built from the committed history (every entry the first time any node applies
+ * it: first applications come in index order, since a node applies an entry only after the one
+ * before it, itself or through a snapshot someone built by applying it), and from what the
+ * simulated consumers receive. It fails the run when:
+ *
+ * - a stored session is never restored, or its restore is never delivered to a group that existed
+ *   when it was restored, or never settled (acknowledged or dead-lettered) or committed, once the
+ *   cluster healed and had the time (`finish`);
+ * - a session is restored, or delivered (the leader's decision time carried in GroupDeliver, and
+ *   the moment a consumer receives it), before the due time its SessionStore entry carried;
+ * - two acknowledgements both changed state for one restore and group ("acknowledged twice as new
+ *   work"), in the log or as a consumer saw its results; an item is settled twice; an ack the
+ *   product calls already settled while the item is pending (a lost ack);
+ * - a delivery count goes backwards or skips (GroupDeliver n after anything but n - 1, a consumer
+ *   receiving a lower number than it already received), or passes maxDeliveries, or an item is
+ *   dead-lettered before maxDeliveries deliveries;
+ * - a SessionCommit consumes the record of a restore that some group has not settled;
+ * - replicas give one entry different results, or end with different group tables, or a table
+ *   that differs from the model.
+ */
+import { CommandKind, CommandView, commandKindNames, parseCommand, readU64BE, type CodecLimits } from '../../transport/commands/codec.js';
+import { ResultCode } from '../../actors/sessions/errors.js';
+import { codecLimitsOf } from '../../actors/sessions/options.js';
+import type { GroupDelivery } from '../../actors/sessions/dispatcher.js';
+import type { SessionsStore } from '../../actors/sessions/store.js';
+import type { CommandResult } from '../../actors/sessions/types.js';
+import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
+import type { Violation } from './checker.js';
+
+interface ModelGroup {
+  readonly low: number;
+  readonly topic: string;
+  readonly name: string;
+  readonly ackWaitMs: number;
+  readonly maxDeliveries: number;
+  deleted: boolean;
+  deadTotal: number;
+}
+
+interface ModelRestore {
+  readonly low: number;
+  readonly sessionLow: number;
+  readonly topic: string;
+  readonly dueMs: number;
+  readonly fileLow: number;
+  readonly offset: number;
+  /** Groups (by low) that have not settled it. */
+  readonly pending: Set<number>;
+  committed: boolean;
+}
+
+interface ModelItem {
+  readonly group: ModelGroup;
+  readonly restore: ModelRestore;
+  deliveries: number;
+  settled: 'ack' | 'dead' | 'deleted' | null;
+  /** The highest delivery number a consumer received, and whether a consumer's ack changed state. */
+  receivedMax: number;
+  consumerAcked: boolean;
+}
+
+export interface GroupsStats {
+  /** Sessions stored (SessionStore applied), and restored (non-void SessionRestore). */
+  stored: number;
+  restored: number;
+  /** Items: (restore, group) pairs, one per group of the topic when it was restored. */
+  items: number;
+  /** Items delivered at least once; GroupDeliver entries after the first; received by consumers. */
+  delivered: number;
+  redelivered: number;
+  received: number;
+  acked: number;
+  /** Acks answered OK_ALREADY_SETTLED (a second ack, harmless). */
+  duplicateAcks: number;
+  nacked: number;
+  deadLettered: number;
+  committed: number;
+  /** Items never settled, or stored sessions never restored, at the end (must be 0). */
+  lost: number;
+}
+
+export function emptyGroupsStats(): GroupsStats {
+  return {
+    stored: 0,
+    restored: 0,
+    items: 0,
+    delivered: 0,
+    redelivered: 0,
+    received: 0,
+    acked: 0,
+    duplicateAcks: 0,
+    nacked: 0,
+    deadLettered: 0,
+    committed: 0,
+    lost: 0,
+  };
+}
+
+export function addGroupsStats(a: GroupsStats, b: GroupsStats): GroupsStats {
+  const out = { ...a };
+  for (const k of Object.keys(out) as (keyof GroupsStats)[]) out[k] += b[k];
+  return out;
+}
+
+const idLow = (id: Uint8Array): number => readU64BE(id, 8);
+const kindName = (kind: number): string => commandKindNames[kind] ?? `kind ${kind}`;
+
+export class GroupsChecker {
+  readonly stats: GroupsStats = emptyGroupsStats();
+  private readonly view = new CommandView();
+  private codec: CodecLimits | null = null;
+  /** The last index of the committed history the model applied. */
+  private last = 0;
+  /** Per index: the result each replica must give (`ok:code`, '' for entries without one). */
+  private readonly results: string[] = [];
+  private readonly sessions = new Map<number, { topic: string; dueMs: number }>();
+  /** Sessions stored and not restored since. */
+  private readonly storedPending = new Set<number>();
+  private readonly files = new Map<number, { readCursor: number; consumed: number; restoreAt: Map<number, ModelRestore> }>();
+  private readonly groups = new Map<number, ModelGroup>();
+  private readonly restores = new Map<number, ModelRestore>();
+  private readonly items = new Map<string, ModelItem>();
+  /** Items not settled, restores not committed. */
+  private unsettled = 0;
+  private uncommitted = 0;
+
+  /**
+   * @param violations where violations go (the safety checker's list: a violation stops the run)
+   * @param now the leaders' clock (ms since the epoch)
+   */
+  constructor(
+    private readonly violations: Violation[],
+    private readonly now: () => number,
+    private readonly simNow: () => number,
+  ) {}
+
+  private violate(property: string, node: NodeId | null, detail: string): void {
+    if (this.violations.length < 20) this.violations.push({ property, node, timeMs: this.simNow(), detail });
+  }
+
+  /** A node's store (each incarnation): watch its applies. Call before anything else listens. */
+  observe(id: NodeId, store: SessionsStore): void {
+    this.codec ??= codecLimitsOf(store.limits);
+    store.onApplied((entries, results) => this.applied(id, entries, results));
+  }
+
+  private applied(id: NodeId, entries: readonly Entry[], results: readonly (CommandResult | null)[]): void {
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k]!;
+      const r = results[k] ?? null;
+      const sig = r === null ? '' : `${r.ok}:${r.code}`;
+      if (e.index <= this.last) {
+        const want = this.results[e.index];
+        if (want !== undefined && want !== sig)
+          this.violate('group-results-differ', id, `entry ${e.index} gave ${sig || 'no result'} here, ${want || 'no result'} on another replica`);
+        continue;
+      }
+      if (e.index !== this.last + 1) {
+        this.violate('groups-model-gap', id, `applied ${e.index} before anyone applied ${this.last + 1}`);
+        return;
+      }
+      this.last = e.index;
+      this.results[e.index] = sig;
+      if (e.kind === EntryKind.command && r !== null) this.step(id, e, r);
+    }
+  }
+
+  /** One entry of the committed history, with its result. */
+  private step(id: NodeId, e: Entry, r: CommandResult): void {
+    const v = this.view;
+    if (parseCommand(v, e.data, this.codec!) !== null) return;
+    switch (v.kind) {
+      case CommandKind.sessionCreate:
+        if (r.ok && r.value !== null) this.sessions.set(idLow(r.value), { topic: v.topic, dueMs: 0 });
+        return;
+      case CommandKind.sessionStore: {
+        if (!r.ok) return;
+        const s = this.sessions.get(v.sessionLow);
+        if (s === undefined) return this.violate('groups-model', id, `SessionStore ${e.index} of a session the model never saw created`);
+        s.dueMs = v.dueMs;
+        this.storedPending.add(v.sessionLow);
+        this.stats.stored++;
+        return;
+      }
+      case CommandKind.sessionRestore:
+        return this.restored(id, e, r);
+      case CommandKind.sessionCommit: {
+        if (!r.ok) return;
+        const f = this.file(v.fileLow);
+        const offset = f.consumed;
+        f.consumed += v.length;
+        const rs = f.restoreAt.get(offset);
+        if (rs === undefined) return; // a void record
+        f.restoreAt.delete(offset);
+        rs.committed = true;
+        this.uncommitted--;
+        this.stats.committed++;
+        if (rs.pending.size > 0) {
+          const names = [...rs.pending].map((g) => this.groups.get(g)?.name ?? String(g)).join(', ');
+          this.violate(
+            'consumed-before-settled',
+            id,
+            `SessionCommit ${e.index} consumed restore ${rs.low} (session ${rs.sessionLow}) before ${names} acknowledged or dead-lettered it`,
+          );
+        }
+        return;
+      }
+      case CommandKind.dataDelete:
+        if (r.ok) this.files.delete(v.fileLow);
+        return;
+      case CommandKind.groupCreate:
+        if (r.ok)
+          this.groups.set(e.index, {
+            low: e.index,
+            topic: v.topic,
+            name: v.name,
+            ackWaitMs: v.ackWaitMs,
+            maxDeliveries: v.maxDeliveries,
+            deleted: false,
+            deadTotal: 0,
+          });
+        return;
+      case CommandKind.groupDelete: {
+        if (!r.ok) return;
+        const g = this.groups.get(v.groupLow);
+        if (g === undefined) return this.violate('groups-model', id, `GroupDelete ${e.index} of a group the model does not have`);
+        g.deleted = true;
+        for (const it of this.items.values()) {
+          if (it.group !== g || it.settled !== null) continue;
+          it.settled = 'deleted';
+          this.unsettled--;
+          it.restore.pending.delete(g.low);
+        }
+        return;
+      }
+      case CommandKind.groupDeliver:
+      case CommandKind.groupAck:
+      case CommandKind.groupNack:
+      case CommandKind.groupDeadLetter:
+        return this.groupStep(id, e, r);
+    }
+  }
+
+  private file(low: number): { readCursor: number; consumed: number; restoreAt: Map<number, ModelRestore> } {
+    let f = this.files.get(low);
+    if (f === undefined) this.files.set(low, (f = { readCursor: 0, consumed: 0, restoreAt: new Map() }));
+    return f;
+  }
+
+  private restored(id: NodeId, e: Entry, r: CommandResult): void {
+    const v = this.view;
+    if (!r.ok) return;
+    const f = this.file(v.fileLow);
+    const offset = f.readCursor;
+    f.readCursor += v.length;
+    if (r.code !== ResultCode.ok || r.value === null) return; // a void record
+    const sessionLow = idLow(r.value);
+    const s = this.sessions.get(sessionLow);
+    if (s === undefined || !this.storedPending.delete(sessionLow)) {
+      return this.violate('groups-model', id, `SessionRestore ${e.index} restored session ${sessionLow}, which the model has not stored`);
+    }
+    this.stats.restored++;
+    if (this.now() < s.dueMs) this.violate('delivered-early', id, `session ${sessionLow} restored at ${this.now()}, before its due time ${s.dueMs}`);
+    const rs: ModelRestore = { low: e.index, sessionLow, topic: s.topic, dueMs: s.dueMs, fileLow: v.fileLow, offset, pending: new Set(), committed: false };
+    this.restores.set(rs.low, rs);
+    this.uncommitted++;
+    f.restoreAt.set(offset, rs);
+    for (const g of this.groups.values()) {
+      if (g.deleted || g.topic !== s.topic) continue;
+      rs.pending.add(g.low);
+      this.items.set(`${g.low}:${rs.low}`, { group: g, restore: rs, deliveries: 0, settled: null, receivedMax: 0, consumerAcked: false });
+      this.unsettled++;
+      this.stats.items++;
+    }
+  }
+
+  private groupStep(id: NodeId, e: Entry, r: CommandResult): void {
+    const v = this.view;
+    const it = this.items.get(`${v.groupLow}:${v.restoreLow}`);
+    const what = `${e.index} (group ${v.groupLow}, restore ${v.restoreLow}, delivery ${v.delivery})`;
+    if (v.kind === CommandKind.groupAck && r.code === ResultCode.okAlreadySettled) {
+      this.stats.duplicateAcks++;
+      if (it !== undefined && it.settled === null) this.violate('ack-lost', id, `GroupAck ${what} answered already settled while the item is pending`);
+      return;
+    }
+    if (r.code !== ResultCode.ok) return;
+    if (it === undefined) return this.violate('groups-model', id, `${kindName(v.kind)} ${what} applied to an item the model does not have`);
+    const g = it.group;
+    switch (v.kind) {
+      case CommandKind.groupDeliver: {
+        if (it.settled !== null) this.violate('delivered-after-settled', id, `GroupDeliver ${what} after the item was settled (${it.settled})`);
+        if (v.delivery !== it.deliveries + 1) this.violate('delivery-count', id, `GroupDeliver ${what} after delivery ${it.deliveries}`);
+        if (v.delivery > g.maxDeliveries) this.violate('delivered-past-max', id, `GroupDeliver ${what} past maxDeliveries ${g.maxDeliveries}`);
+        // The leader's decision time is carried in the entry (deadline = now + ackWaitMs).
+        const decidedAt = v.dueMs - g.ackWaitMs;
+        if (decidedAt < it.restore.dueMs)
+          this.violate('delivered-early', id, `GroupDeliver ${what} decided at ${decidedAt}, before the session's due time ${it.restore.dueMs}`);
+        if (v.delivery === 1) this.stats.delivered++;
+        else this.stats.redelivered++;
+        it.deliveries = Math.max(it.deliveries, v.delivery);
+        return;
+      }
+      case CommandKind.groupAck:
+      case CommandKind.groupDeadLetter: {
+        const how = v.kind === CommandKind.groupAck ? 'ack' : 'dead';
+        if (it.settled !== null) {
+          const property = how === 'ack' && it.settled === 'ack' ? 'acked-twice' : 'settled-twice';
+          return this.violate(property, id, `${kindName(v.kind)} ${what} changed state, but the item was already settled (${it.settled})`);
+        }
+        if (v.delivery > it.deliveries) this.violate('ack-undelivered', id, `${kindName(v.kind)} ${what} of a delivery not made (${it.deliveries} so far)`);
+        if (how === 'dead') {
+          if (it.deliveries < g.maxDeliveries)
+            this.violate('dead-letter-early', id, `GroupDeadLetter ${what} after ${it.deliveries} of ${g.maxDeliveries} deliveries`);
+          g.deadTotal++;
+          this.stats.deadLettered++;
+        } else {
+          this.stats.acked++;
+        }
+        it.settled = how;
+        this.unsettled--;
+        it.restore.pending.delete(g.low);
+        return;
+      }
+      case CommandKind.groupNack:
+        this.stats.nacked++;
+        return;
+    }
+  }
+
+  // ---- what the simulated consumers see -------------------------------------------------------
+
+  /** A consumer received a delivery (pushed when its GroupDeliver applied on the leader it is attached to). */
+  received(consumer: string, node: NodeId, d: GroupDelivery): void {
+    this.stats.received++;
+    const it = this.items.get(`${idLow(d.group)}:${idLow(d.restoreId)}`);
+    const what = `${consumer} on ${node}: group ${d.groupName}, restore ${idLow(d.restoreId)}, delivery ${d.delivery}`;
+    if (it === undefined) return this.violate('groups-model', node, `${what}: an item the committed history does not have`);
+    if (this.now() < it.restore.dueMs) this.violate('delivered-early', node, `${what} received at ${this.now()}, before the due time ${it.restore.dueMs}`);
+    if (idLow(d.session) !== it.restore.sessionLow)
+      this.violate('delivery-content', node, `${what} carries session ${idLow(d.session)}, not ${it.restore.sessionLow}`);
+    if (d.delivery > it.deliveries) this.violate('delivery-count', node, `${what}: the committed history has ${it.deliveries} deliveries`);
+    if (d.delivery < it.receivedMax) this.violate('delivery-count-backwards', node, `${what} after delivery ${it.receivedMax} was received`);
+    it.receivedMax = Math.max(it.receivedMax, d.delivery);
+  }
+
+  /** The result of a consumer's ack: OK means it changed state (new work); twice for one item is a violation. */
+  ackResult(consumer: string, d: GroupDelivery, r: CommandResult): void {
+    if (r.code !== ResultCode.ok) return;
+    const it = this.items.get(`${idLow(d.group)}:${idLow(d.restoreId)}`);
+    if (it === undefined) return;
+    if (it.consumerAcked)
+      this.violate('acked-twice', null, `${consumer}: a second ack of restore ${idLow(d.restoreId)} in group ${d.groupName} was applied as new work`);
+    it.consumerAcked = true;
+  }
+
+  // ---- the end --------------------------------------------------------------------------------
+
+  hasGroup(topic: string, name: string): boolean {
+    for (const g of this.groups.values()) if (!g.deleted && g.topic === topic && g.name === name) return true;
+    return false;
+  }
+
+  /** The last index of the committed history (every entry up to it was applied somewhere). */
+  get lastIndex(): number {
+    return this.last;
+  }
+
+  /** Every stored session restored, every item settled, every restore committed. */
+  settled(): boolean {
+    return this.storedPending.size === 0 && this.unsettled === 0 && this.uncommitted === 0;
+  }
+
+  /** After the heal, the drain and convergence: the liveness checks and the replicas' tables. */
+  finish(members: readonly { id: NodeId; store: SessionsStore }[]): void {
+    const lost = { 'never-restored': [] as string[], 'never-delivered': [] as string[], 'never-settled': [] as string[] };
+    for (const low of this.storedPending) lost['never-restored'].push(`session ${low} (due ${this.sessions.get(low)?.dueMs})`);
+    for (const it of this.items.values()) {
+      if (it.settled === 'deleted') continue;
+      if (it.deliveries === 0) lost['never-delivered'].push(`restore ${it.restore.low} to group ${it.group.name}`);
+      else if (it.settled === null) lost['never-settled'].push(`restore ${it.restore.low} in group ${it.group.name} (${it.deliveries} deliveries)`);
+    }
+    for (const [property, list] of Object.entries(lost)) {
+      this.stats.lost += list.length;
+      if (list.length > 0) this.violate(property, null, `${list.length} after the heal, at ${Math.round(this.simNow())} ms: ${list.slice(0, 4).join('; ')}`);
+    }
+    const uncommitted = [...this.restores.values()].filter((rs) => !rs.committed && rs.pending.size === 0);
+    if (uncommitted.length > 0) this.violate('never-committed', null, `${uncommitted.length} settled restores never committed (first: ${uncommitted[0]!.low})`);
+    // Every replica holds the same group table, and it is the model's.
+    const tables = new Map<string, NodeId[]>();
+    for (const m of members) {
+      const hex = Buffer.from(m.store.manifest().groups ?? new Uint8Array(0)).toString('hex');
+      tables.set(hex, [...(tables.get(hex) ?? []), m.id]);
+    }
+    if (tables.size > 1) this.violate('groups-diverge', null, `the group tables differ: ${[...tables.values()].map((ids) => ids.join(',')).join(' | ')}`);
+    const first = members[0];
+    if (first === undefined || first.store.appliedIndex !== this.last) return;
+    for (const g of first.store.consumerGroups()) {
+      const mg = this.groups.get(g.low);
+      if (mg === undefined || mg.deleted) {
+        this.violate('groups-model', first.id, `group ${g.name} (${g.low}) is not in the model`);
+        continue;
+      }
+      if (g.deadTotal !== mg.deadTotal) this.violate('groups-model', first.id, `group ${g.name}: ${g.deadTotal} dead letters, the model has ${mg.deadTotal}`);
+      for (const [low, item] of g.items) {
+        const it = this.items.get(`${g.low}:${low}`);
+        if (it === undefined || it.settled !== null || it.deliveries !== item.deliveries)
+          this.violate(
+            'groups-model',
+            first.id,
+            `group ${g.name}: item ${low} with ${item.deliveries} deliveries, model: ${it === undefined ? 'none' : `${it.settled ?? 'pending'}, ${it.deliveries}`}`,
+          );
+      }
+    }
+  }
+}
