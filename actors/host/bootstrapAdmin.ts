@@ -34,6 +34,9 @@ export class BootstrapAdmin {
   /** Called every tick: acts only on the leader, once, while no administrator exists. */
   afterTick(nowMs: number): void {
     if (this.done || this.inFlight || nowMs < this.notBeforeMs || !this.node.planner.isLeader) return;
+    // Only once this leader has applied an entry of its own term (so every earlier entry): a new
+    // leader that has not applied the earlier UserGrant yet must not put the admin again.
+    if (this.node.store.appliedTerm !== this.node.raft.term()) return;
     const access = this.node.store.access;
     if (access.users().some((u) => u.roles.includes(ADMIN_ROLE))) {
       this.done = true;
