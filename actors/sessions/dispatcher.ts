@@ -264,7 +264,7 @@ export class Dispatcher {
           continue;
         }
         // No consumer with room: an ack, a nack, an attach or a deadline (all wake the group) makes some.
-        const c = lost ? local.find((x) => x.name === it.consumer)! : this.pick(local, load);
+        const c = lost ? newestNamed(local, it.consumer)! : this.pick(local, load);
         if (c === undefined) continue;
         if (!lost) load.set(c.name, load.get(c.name)! + 1);
         this.propose(g, it, CommandKind.groupDeliver, next, now + g.ackWaitMs, c.name);
@@ -317,7 +317,10 @@ export class Dispatcher {
   private push(groupLow: number, restoreLow: number, consumer: string): void {
     const local = this.consumers.get(groupLow);
     if (local === undefined) return;
-    const c = local.find((x) => x.name === consumer && !x.closed);
+    // The newest consumer of that name: an older one may be orphaned (a consume request that timed
+    // out on the client after the node attached it: nobody reads its deliveries; found by the fault
+    // harness, where every delivery went to the orphan until the session was dead-lettered).
+    const c = newestNamed(local, consumer);
     if (c === undefined) return;
     const g = [...this.opts.store.consumerGroups()].find((x) => x.low === groupLow);
     const it = g?.items.get(restoreLow);
@@ -361,6 +364,12 @@ export class Dispatcher {
       c.onEnd?.(code, message);
     }
   }
+}
+
+/** The most recently attached open consumer of that name. */
+function newestNamed(list: readonly LocalConsumer[], name: string): LocalConsumer | undefined {
+  for (let k = list.length - 1; k >= 0; k--) if (list[k]!.name === name && !list[k]!.closed) return list[k];
+  return undefined;
 }
 
 function lowOf(id: Uint8Array): number {

@@ -26,6 +26,11 @@ interface SchedulerOptions {
   /** Commands proposed per tick at most. */
   readonly proposalsPerTickMax?: number;
   readonly restoresInFlightPerFileMax?: number;
+  /**
+   * False only for the fault harness's planted bug `commit-before-ack` (hidden node flag --plant):
+   * commits ignore the consumer groups' holds, so data-file bytes are consumed before an ack.
+   */
+  readonly holdRestores?: boolean;
 }
 
 export class ReplayScheduler {
@@ -86,7 +91,7 @@ export class ReplayScheduler {
         let at = f.consumed;
         for (let k = 0; k < fl.commits && k < f.restoredLengths.length; k++) at += f.restoredLengths[k]!;
         for (let k = fl.commits; k < f.restoredLengths.length && budget > 0; k++, budget--) {
-          if (store.restoreHeld(f, at)) break;
+          if (this.opts.holdRestores !== false && store.restoreHeld(f, at)) break;
           at += f.restoredLengths[k]!;
           planner.submit({ kind: CommandKind.sessionCommit, replayClass: f.replayClass, file: id, length: f.restoredLengths[k]! });
           this.counters.commits++;

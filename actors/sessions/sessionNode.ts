@@ -144,7 +144,13 @@ export class SessionNode {
       propose: (batch) => this.proposeBatch(batch),
       onOutcome: (context, outcome) => this.onDeferredOutcome(context, outcome),
     });
-    this.scheduler = new ReplayScheduler({ store, planner: this.planner, clock: opts.clock });
+    this.scheduler = new ReplayScheduler({
+      store,
+      planner: this.planner,
+      clock: opts.clock,
+      // Planted bug 'commit-before-ack' (fault harness only, --plant): commits ignore the groups' holds.
+      ...((opts.bugs as ReadonlySet<string> | undefined)?.has('commit-before-ack') === true ? { holdRestores: false } : {}),
+    });
     this.dispatcher = new Dispatcher({
       store,
       clock: opts.clock,

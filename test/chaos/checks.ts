@@ -229,7 +229,10 @@ export interface DeliveryReport {
   readonly acked: number;
   readonly nacks: number;
   readonly deadLettered: number;
-  /** Stored sessions never delivered to the group nor dead-lettered, or still pending at the end. */
+  /**
+   * Stored sessions never delivered to the group nor dead-lettered, dead-lettered without a consumer
+   * ever receiving them (poison sessions excepted), or still pending at the end.
+   */
   readonly lost: number;
   readonly early: number;
   readonly doubleNew: number;
@@ -301,6 +304,11 @@ export async function checkDeliveries(
       lost++;
       if (problems.length < 20)
         problems.push(`session ${s.id} (class ${s.replayClass}, stored at ${s.storedAt}) never delivered to the group nor dead-lettered`);
+    }
+    // Dead-lettered after maxDeliveries deliveries that no consumer received: never delivered, in effect.
+    if (s.store === 'ok' && !s.poison && seen.length === 0 && dead.has(s.id)) {
+      lost++;
+      if (problems.length < 20) problems.push(`session ${s.id} dead-lettered although no consumer ever received it`);
     }
     if (seen.length === 0) continue;
     const restores = new Set(seen.map((d) => d.restoreId));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { defaultTiming, faultsFor, runCampaign } from './campaign.js';
 import { faults, type Fault } from './faults.js';
 
-const plants = ['ack-before-persist', 'stale-read', 'commit-previous-term', 'vote-ignores-log', 'no-truncate-check', 'skip-fsync'];
+const plants = ['ack-before-persist', 'stale-read', 'commit-before-ack', 'commit-previous-term', 'vote-ignores-log', 'no-truncate-check', 'skip-fsync'];
 
 function usage(msg: string): never {
   process.stderr.write(`chaos: ${msg}\n`);

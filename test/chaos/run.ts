@@ -228,6 +228,7 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
       operationTimeoutMs,
       replayClasses: [0, 1],
       replayPoisonRate: 0.05,
+      replayers: 2,
     });
     workload = w;
     const acks: (() => void)[] = [];

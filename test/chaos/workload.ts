@@ -39,6 +39,8 @@ export interface WorkloadOptions {
   readonly replayClasses: readonly number[];
   /** Replay sessions made "poison" (their values start with `rp-`: the consumers throw on them), 0..1. */
   readonly replayPoisonRate?: number;
+  /** Replay clients storing sessions concurrently (default 1). */
+  readonly replayers?: number;
 }
 
 export interface WorkloadCounts {
@@ -117,8 +119,8 @@ export class Workload {
       this.clients.push(c);
       this.loops.push(this.worker(w, c));
     }
-    if (this.opts.replayClasses.length > 0) {
-      const c = this.client(this.opts.workers, eps);
+    for (let r = 0; this.opts.replayClasses.length > 0 && r < (this.opts.replayers ?? 1); r++) {
+      const c = this.client(this.opts.workers + r, eps);
       this.clients.push(c);
       this.loops.push(this.replayer(c));
     }
