@@ -73,4 +73,31 @@ describe('node: memory figures in /status and /metrics (issue 18)', function () 
       await c.close();
     }
   });
+  it("bounds the log by logWindowBytesMax: snapshots by bytes keep every node's in-memory log small while 400 KiB are written", async () => {
+    const windowBytes = 64 * 1024;
+    // Snapshots by entries would come only after 100,000: every snapshot here is by bytes.
+    const c3 = await startInProcessCluster(3, { snapshotEntries: 100_000, compactMarginEntries: 1_000, logWindowBytesMax: windowBytes });
+    const c = createClient({ endpoints: c3.endpoints(), clusterId: 'test' });
+    try {
+      await waitFor('a leader', () => c3.leader(), 5000);
+      const { id } = await c.createSession('window');
+      const record = new Uint8Array(1024).fill(0x62);
+      let maxLogEntryBytes = 0;
+      for (let group = 0; group < 25; group++) {
+        // 16 in flight (about 17 KiB uncommitted at most), then every node's log is sampled.
+        await Promise.all(Array.from({ length: 16 }, () => c.append(id, record)));
+        for (const h of c3.hosts) maxLogEntryBytes = Math.max(maxLogEntryBytes, h.node.raft.memory().logEntries);
+        if (group % 8 === 7) await c.rewrite(id, record); // keeps the session (and the snapshot) small
+      }
+      const leader = c3.leader()!;
+      expect(leader.node.raft.status().snapshotIndex, 'snapshots were taken by bytes').to.be.above(0);
+      // The window, a quarter of it below the snapshot, the unapplied tail: far below the 400 KiB written.
+      expect(maxLogEntryBytes).to.be.at.most(windowBytes + windowBytes / 4 + 64 * 1024);
+      const commit = leader.node.raft.status().commitIndex;
+      await waitFor('every node applied the commit index', () => c3.hosts.every((h) => h.node.raft.status().appliedIndex >= commit), 10_000);
+    } finally {
+      await c.close();
+      await c3.stop();
+    }
+  });
 });
