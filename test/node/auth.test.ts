@@ -20,7 +20,8 @@ import { Connection } from '../../transport/client/connection.js';
 import { ClientError } from '../../transport/client/errors.js';
 import { parseCommandReply } from '../../transport/client/protocol.js';
 import { get as httpGetRaw } from 'node:http';
-import { removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
+import { NodeHost } from '../../actors/host/nodeHost.js';
+import { quietLogger, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
 
 const ADMIN_PASSWORD = 'correct horse battery staple';
 
@@ -332,5 +333,74 @@ describe('users, roles and permissions on the client port (issue 17)', function 
     expect(t.users().map((u) => u.name)).to.deep.equal(h.node.store.access.users().map((u) => u.name));
     expect(t.allows('alice', 'write', 'orders/9', '')).to.equal(true);
     expect(t.allows('alice', 'write', 'billing/9', '')).to.equal(false);
+  });
+});
+
+describe('users, roles and permissions reach a node by snapshot install (issue 17)', function () {
+  this.timeout(90_000);
+  let cluster: InProcessCluster;
+  let dir = '';
+  const extra: NodeHost[] = [];
+
+  after(async () => {
+    for (const h of extra) await h.stop({ transfer: false });
+    await cluster?.stop();
+    removeDir(dir);
+  });
+
+  it('a follower that was down while users changed and the log was compacted installs a snapshot and checks the same permissions', async function () {
+    dir = tempDir('auth-snap');
+    const file = join(dir, 'admin-password');
+    writeFileSync(file, `${ADMIN_PASSWORD}\n`, { mode: 0o600 });
+    cluster = await startInProcessCluster(3, { auth: true, bootstrapAdminPasswordFile: file, snapshotEntries: 20, compactMarginEntries: 2 });
+    await waitFor('the bootstrap administrator on every node', () => cluster.hosts.every((h) => h.node.store.access.user('admin') !== null), 20_000);
+    const leader = cluster.leader()!;
+    const down = cluster.hosts.find((h) => h !== leader)!;
+    const cfg = down.config;
+    await down.stop({ transfer: false });
+
+    const admin = createClient({
+      endpoints: [leader.clientEndpoint()],
+      operationTimeoutMs: 5000,
+      ignoreEnvironment: true,
+      user: 'admin',
+      password: ADMIN_PASSWORD,
+    });
+    try {
+      await admin.addRole('snap');
+      await admin.grantPermission('snap', 'read:snap/');
+      await admin.addUser('zed', 'zed password 1');
+      const granted = await admin.grantRole('zed', 'snap');
+      // Enough entries for a snapshot (every 20 applied) past the auth entries, and compaction.
+      for (let k = 0; k < 45; k++) await admin.createSession(`filler/${k}`);
+      await waitFor('a snapshot on the leader past the auth entries', () => leader.node.status().snapshotIndex > granted.index + 2, 10_000);
+    } finally {
+      await admin.close();
+    }
+
+    const again = await NodeHost.start(cfg, { logger: quietLogger.child({ node: cfg.id }) });
+    extra.push(again);
+    const live = [...cluster.hosts.filter((h) => h !== down), again];
+    for (const h of live) for (const o of live) if (h !== o) h.setPeer(o.id, o.address());
+    // Catching up by snapshot: a transfer and an install; 15 s bounds a slow machine.
+    await waitFor(`${cfg.id} holds zed`, () => again.node.store.access.user('zed') !== null, 15_000);
+    expect(again.node.raft.counters.get('snapshot-installed') ?? 0, 'caught up by a snapshot, not by the log').to.be.at.least(1);
+    expect(again.node.store.access.allows('zed', 'read', 'snap/1', '')).to.equal(true);
+    expect(again.node.store.access.allows('zed', 'write', 'snap/1', '')).to.equal(false);
+    expect(again.node.store.access.user('admin')!.roles).to.deep.equal(['admin']);
+    // And its client port checks them: zed may not create a session there (write), and logs in with the replicated hash.
+    const zed = createClient({
+      endpoints: [again.clientEndpoint()],
+      operationTimeoutMs: 5000,
+      ignoreEnvironment: true,
+      user: 'zed',
+      password: 'zed password 1',
+    });
+    try {
+      expect(await codeOf(zed.status({ endpoint: again.clientEndpoint() }))).to.equal('CLIENT_ERR_PERMISSION_DENIED');
+      expect(await zed.list({ topic: 'snap/x' })).to.deep.equal({ sessions: [], truncated: false });
+    } finally {
+      await zed.close();
+    }
   });
 });

@@ -568,14 +568,33 @@ class Client implements SessionraftClient {
       throw new ClientError(ClientErrorCode.badArgument, 'a role is 1..64 of [A-Za-z0-9_.@-]');
     if (body.op === 'role' && !isAuthName(body.role)) throw new ClientError(ClientErrorCode.badArgument, 'a role is 1..64 of [A-Za-z0-9_.@-]');
     let attempts = 0;
-    const reply = await this.run(
-      () => {
-        attempts++;
-        return body;
-      },
-      parseCommandReply,
-      { leader: true },
-    );
+    // After an attempt of unknown outcome (a password hash under load can outlast requestTimeoutMs),
+    // the refusal a retry gets when the change was made counts as done (as for member changes).
+    let uncertain = false;
+    const action = 'action' in body ? String(body.action) : '';
+    const alreadyMade = (
+      body.op === 'user'
+        ? { add: ClientErrorCode.userExists, delete: 'SESSIONS_ERR_USER_UNKNOWN', revoke: 'SESSIONS_ERR_ROLE_UNKNOWN' }
+        : { delete: 'SESSIONS_ERR_ROLE_UNKNOWN', revoke: 'SESSIONS_ERR_PERMISSION_UNKNOWN' }
+    )[action as 'delete'];
+    const onAttemptError = (err: ClientError): void => {
+      if (err.code === ClientErrorCode.unknownOutcome || err.code === ClientErrorCode.timeout || err.code === ClientErrorCode.connectionLost) uncertain = true;
+    };
+    let reply: CommandReply;
+    try {
+      reply = await this.run(
+        () => {
+          attempts++;
+          return body;
+        },
+        parseCommandReply,
+        { leader: true, onAttemptError },
+      );
+    } catch (err) {
+      if (uncertain && err instanceof ClientError && err.code === alreadyMade) return { index: 0, term: 0, duplicate: true, attempts };
+      throw err;
+    }
+    if (!reply.ok && uncertain && reply.code === alreadyMade) return { index: reply.index, term: reply.term, duplicate: true, attempts };
     if (!reply.ok) throw new ClientError(reply.code, `the cluster refused the change (entry ${reply.index})`);
     return { index: reply.index, term: reply.term, duplicate: reply.duplicate, attempts };
   }
