@@ -9,6 +9,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { plantedBugs, type PlantedBug } from '../../machines/core.js';
+import { addGroupsStats, emptyGroupsStats } from './groupsChecker.js';
 import { faultKinds, type FaultKind, type ScenarioResult } from './scenario.js';
 
 export interface SimArgs {
@@ -158,6 +159,15 @@ async function main(): Promise<void> {
       (args.bugs.length ? `, planted: ${args.bugs.join(',')}` : '') +
       `\nseeds: ${results.length}, violations: ${violations}\n`,
   );
+  // Issue 16: what the consumer groups did (--sessions).
+  if (results.some((r) => r.groups !== undefined)) {
+    const g = results.reduce((s, r) => (r.groups === undefined ? s : addGroupsStats(s, r.groups)), emptyGroupsStats());
+    process.stdout.write(
+      `groups: ${g.stored} sessions stored, ${g.restored} restored, ${g.items} group items, ${g.delivered} delivered, ${g.redelivered} redelivered, ` +
+        `${g.received} received by consumers, ${g.acked} acked (${g.duplicateAcks} second acks), ${g.nacked} nacked, ${g.deadLettered} dead-lettered, ` +
+        `${g.committed} committed, lost ${g.lost}\n`,
+    );
+  }
   process.exitCode = violations > 0 ? 1 : 0;
 }
 
