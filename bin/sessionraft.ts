@@ -407,7 +407,8 @@ program
           (security.tls !== null
             ? `; TLS with the CA ${security.tls.caFile} (browsers: trust it, or accept the warning; /status and the console ask for the login)\n`
             : '; no openssl on this machine, so the ports are plain ws/HTTP on loopback\n') +
-          `the CLI finds both in ./${f.data} by default; elsewhere: SESSIONRAFT_USER=admin SESSIONRAFT_PASSWORD=$(cat ${security.adminPasswordFile})` +
+          (resolve(f.data) === resolve(localCluster.dataRoot) ? 'the CLI run from here finds both in ./data by default; elsewhere: ' : 'give the CLI: ') +
+          `SESSIONRAFT_USER=admin SESSIONRAFT_PASSWORD=$(cat ${security.adminPasswordFile})` +
           (security.tls !== null ? ` SESSIONRAFT_CA_FILE=${security.tls.caFile}` : '') +
           '\n') +
       `try: npx sessionraft client create orders    (Ctrl-C stops the cluster)\n\n`;
