@@ -107,7 +107,7 @@ export interface DeadLetterView {
  * (its record, hence its due time, is read by the store), the redelivered items in flight, and the
  * most recent dead letters.
  */
-export interface GroupDetail {
+interface GroupDetail {
   /** Ready items whose nack delay has not passed yet. */
   readonly waiting: number;
   /** In flight with their ack deadline passed (redelivered at the dispatcher's next tick). */

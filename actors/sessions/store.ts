@@ -75,7 +75,7 @@ export interface StoreStats {
 }
 
 /** Scheduled (stored, not yet restored) sessions of one replay class, for visibility. */
-export interface ScheduledClassView {
+interface ScheduledClassView {
   readonly replayClass: number;
   /** Sessions of the topic asked about (of every topic when none was). */
   readonly sessions: number;
