@@ -11,6 +11,10 @@
  *   or acknowledged replay records missing. (Each crash catches acknowledged work in the queue in
  *   most runs here, 8 of 8 runs with 2 crashes lost some; a run of 4 crashes missed once, so the
  *   test allows up to 3 runs and stops at the first that fails.)
+ * - commit-before-ack (issue 16: the leader's scheduler ignores the consumer groups' holds): the
+ *   replay workload's sessions are committed (their data-file bytes consumed) as soon as they are
+ *   restored, before the consumer group acknowledged them. Caught by the delivery checker, which
+ *   reads every node's count of such commits (`store.commitsOfHeldRestores` in /status).
  */
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -65,5 +69,14 @@ describe('chaos: the harness catches planted bugs', function () {
     const lost = r.queue?.lost ?? 0;
     expect(lost > 0 || r.lincheck?.verdict === 'not-linearizable' || (r.replay?.problems.length ?? 0) > 0, r.failures.join('\n')).to.equal(true);
     expect(r.failures.join('\n')).to.match(/lost [1-9]|not-linearizable|acknowledged .* missing/);
+  });
+
+  it('--plant commit-before-ack, kill a follower: the delivery checker sees commits of restores the group had not acknowledged', async () => {
+    const r = await plantRun('commit-before-ack', 'kill-follower', 6, 1);
+    expect(r.pass).to.equal(false);
+    expect(r.deliveries?.commitsBeforeAck, r.failures.join('\n')).to.be.greaterThan(0);
+    expect(r.failures.join('\n')).to.match(/SessionCommits applied while the group held the restore/);
+    // Only the commits are early: the group still gets every session.
+    expect(r.deliveries?.stored).to.be.greaterThan(0);
   });
 });

@@ -127,6 +127,28 @@ describe('sessions: consumer groups (issue 16)', () => {
     expect(h.stores[1]!.digest().overall).to.equal(store.digest().overall);
   });
 
+  it('a SessionCommit of a restore a group still holds is counted on every replica (commitsOfHeldRestores, what the fault harness checks); the group view counts scheduled and pending sessions', () => {
+    const { h, run, store } = cluster(2);
+    createGroup(h, 'orders', 'billing');
+    storeAndRestore(h, run, 'orders', 2);
+    // Two more stay scheduled (due in 1 s, the clock does not move).
+    for (let k = 0; k < 2; k++) {
+      h.planner.storeSession(h.createSession('orders', [`later${k}`]), 0, {});
+      h.settle();
+    }
+    const g = store.groupByName('orders', 'billing')!;
+    const v = store.groupView(g, h.now);
+    expect(v).to.include({ ready: 2, readyNow: 2, waiting: 0, inFlight: 0, expired: 0, scheduledComplete: true });
+    expect(v.scheduled.map((c) => [c.replayClass, c.sessions])).to.deep.equal([[0, 2]]);
+    expect(v.scheduled[0]!.nextDueMs).to.equal(h.now + 1_000);
+    expect(v.oldestPendingAgeMs).to.be.at.least(0);
+    expect(store.stats().commitsOfHeldRestores).to.equal(0);
+    const f = store.dataFiles()[0]!;
+    const r = h.client({ kind: CommandKind.sessionCommit, replayClass: f.replayClass, file: commandId(f.high, f.low), length: f.restoredLengths[0]! });
+    expect(r.ok, r.code).to.equal(true);
+    for (const s of h.stores) expect(s.stats().commitsOfHeldRestores).to.equal(1);
+  });
+
   it('two groups each get every session; a group created later starts from its creation point; commit waits for the slowest group', () => {
     const { h, d, run, store } = cluster(1);
     createGroup(h, 't', 'a');
