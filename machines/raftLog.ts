@@ -4,9 +4,9 @@
  * the machines tell it to. `persistedIndex` says how far the log is known to be durable.
  *
  * Compact form (issue 18): the entries are not kept as objects. Their data are packed into shared
- * chunks (arena chunks of `arenaChunkBytes` that appends copy into, or the recovered segment buffers
- * that recovery's entries already point into), and their term, kind and place in one set of typed
- * arrays (21 bytes an entry). An `Entry` is made when asked for; the entries appended last are kept
+ * chunks (arena chunks of `arenaChunkBytes` that appends copy short data into; long data, 4 KiB or
+ * more, stay in the buffer they arrived in; a restarted node's entries stay in the segment buffers
+ * recovery read), and their term, kind and place in one set of typed arrays (21 bytes an entry). An `Entry` is made when asked for; the entries appended last are kept
  * made in a small ring (`recentEntriesMax`), so the hot path (sending just-appended entries to the
  * followers, applying them) makes each one once. `memoryBytes()` is what the log holds.
  */
@@ -30,7 +30,13 @@ export interface LogObserver {
 
 /** Appended data are copied into chunks of this size (a larger entry gets a chunk of its own). */
 const arenaChunkBytes = 256 * 1024;
-/** Data longer than this get a chunk of their own (an arena chunk is never more than a quarter wasted). */
+/**
+ * Appended data at least this long are referenced where they are, not copied (a copy costs more than
+ * the view it saves; consecutive entries in one buffer, such as a received frame, share a chunk).
+ * 4 KiB: never a slice of Node's 8 KiB Buffer pool, whose other bytes are not the log's.
+ */
+const referenceBytesMin = 4096;
+/** Recovered data copied out of a segment buffer at least this long get a chunk of their own. */
 const ownChunkBytesMin = arenaChunkBytes / 4;
 /** Entries kept made (Entry objects) in the ring of recent entries; a power of two. */
 const recentEntriesMax = 4096;
@@ -97,7 +103,7 @@ export class RaftLog {
       const e = entries[k]!;
       if (e.index !== log.snapIndex + 1 + k) assert(false, 'recovered entries are contiguous after the snapshot');
       const b = e.data.buffer;
-      log.push(e, b.byteLength >= sharedBufferBytesMin && used.get(b)! * 2 >= b.byteLength);
+      log.push(e, b.byteLength >= sharedBufferBytesMin && used.get(b)! * 2 >= b.byteLength ? 'adopt' : 'copy');
       if (e.kind === EntryKind.config) log.configIndexes.push(e.index);
     }
     log.persistedIndex = log.lastIndex();
@@ -153,7 +159,7 @@ export class RaftLog {
       const e = batch[k]!;
       // The message is built only on failure: this runs for every entry.
       if (e.index !== first + k) assert(false, `appended entries are contiguous (want ${first + k}, got ${e.index})`);
-      this.push(e, false);
+      this.push(e, 'append');
       if (e.kind === EntryKind.config) this.configIndexes.push(e.index);
     }
     this.observer?.appended(this, first, batch);
@@ -306,8 +312,12 @@ export class RaftLog {
 
   // ---- the packed form --------------------------------------------------------------------
 
-  /** Appends one entry's metadata and data (copied into the arena, or referenced when `adopt`). */
-  private push(e: Entry, adopt: boolean): void {
+  /**
+   * Appends one entry's metadata and data: `adopt` references recovered data in their segment
+   * buffer; `copy` copies them out of it; `append` references long data and copies short ones
+   * into the arena.
+   */
+  private push(e: Entry, how: 'adopt' | 'copy' | 'append'): void {
     if (this.head + this.count === this.terms.length) this.grow();
     const slot = this.head + this.count;
     const data = e.data;
@@ -315,11 +325,12 @@ export class RaftLog {
     let chunk: Chunk;
     let offset: number;
     const last = this.chunks.length > 0 ? this.chunks[this.chunks.length - 1]! : null;
-    if (adopt && last !== null && !last.arena && last.bytes.buffer === data.buffer) {
-      // Recovered data in the same segment buffer as the entry before: referenced in place.
+    const inPlace = how === 'adopt' || (how === 'append' && len >= referenceBytesMin);
+    if (inPlace && last !== null && !last.arena && last.bytes.buffer === data.buffer) {
+      // In the same buffer (a segment, a received frame) as the entry before: one chunk.
       chunk = last;
       offset = data.byteOffset - last.bytes.byteOffset;
-    } else if (adopt && data.buffer.byteLength >= sharedBufferBytesMin) {
+    } else if (inPlace) {
       chunk = this.addChunk(new Uint8Array(data.buffer), false);
       offset = data.byteOffset;
     } else if (len >= ownChunkBytesMin) {
@@ -341,7 +352,7 @@ export class RaftLog {
     this.places[slot * 3 + 2] = len;
     this.count++;
     this.sizeBytes += len + entryOverheadBytes;
-    if (!adopt) {
+    if (how !== 'adopt') {
       // Made once here, with data in our chunk: the sends and the apply of this entry reuse it.
       const made: Entry = { index: e.index, term: e.term, kind: e.kind, data: chunk.bytes.subarray(offset, offset + len) };
       const r = e.index & (recentEntriesMax - 1);

@@ -118,9 +118,9 @@ describe('RaftLog: the packed in-memory log (issue 18)', function () {
             const batch: Entry[] = [];
             for (let k = 0; k < o.n; k++) batch.push(entry(last + 1 + k, term, o.len, o.config && k === 0 ? EntryKind.config : EntryKind.command));
             log.append(batch);
-            // The caller may reuse its buffers: the log holds copies.
+            // Short data are copied (the caller's buffer may be reused); long ones (4 KiB or more) are referenced.
             for (const e of batch) m.entries.push({ ...e, data: e.data.slice() });
-            for (const e of batch) e.data.fill(0xee);
+            for (const e of batch) if (e.data.length < 4096) e.data.fill(0xee);
           } else if (o.op === 'truncate') {
             const from = Math.max(m.snapIndex + 1, last + 1 - o.back);
             // A read made before the truncation keeps its bytes.
