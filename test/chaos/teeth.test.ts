@@ -74,9 +74,7 @@ describe('chaos: the harness catches planted bugs', function () {
   it('--plant commit-before-ack, kill a follower: the delivery checker sees commits of restores the group had not acknowledged', async () => {
     const r = await plantRun('commit-before-ack', 'kill-follower', 6, 1);
     expect(r.pass).to.equal(false);
-    expect(r.deliveries?.commitsBeforeAck, r.failures.join('\n')).to.be.greaterThan(0);
-    expect(r.failures.join('\n')).to.match(/SessionCommits applied while the group held the restore/);
-    // Only the commits are early: the group still gets every session.
-    expect(r.deliveries?.stored).to.be.greaterThan(0);
+    // Read from the nodes' /status during the run and by the delivery check at its end.
+    expect(r.failures.join('\n')).to.match(/[1-9]\d* SessionCommits applied while the group held the restore/);
   });
 });
