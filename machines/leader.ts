@@ -90,12 +90,16 @@ export function handleMembershipChange(core: RaftCore, d: Draft, tag: number, ch
   if (change.type === 'promote') {
     // Caught up once (seed 004): it holds the configuration that made it a member, and its lag
     // is within the limit.
+    // Issue 15 (--disk-faults --membership seed 1336): and it acknowledged through our commit index.
+    // A learner that started on empty storage is barred until, as a learner, its log reached a
+    // leader's commit index; promoted before that, it stays a barred voter for good, and with a wiped
+    // voter beside it the cluster had no majority left that could vote.
     const pr = st.progress.get(change.node);
     const lag = core.log.lastIndex() - (pr?.match ?? 0);
-    if (pr === undefined || pr.match < core.log.lastConfigIndex() || lag > core.config.promoteLagEntriesMax) {
+    if (pr === undefined || pr.match < core.log.lastConfigIndex() || pr.match < d.commitIndex || lag > core.config.promoteLagEntriesMax) {
       return refuse(
         'learner-behind',
-        `${change.node} is ${lag} entries behind (at most ${core.config.promoteLagEntriesMax}, and it must hold the configuration that added it)`,
+        `${change.node} is ${lag} entries behind (at most ${core.config.promoteLagEntriesMax}, and it must hold the configuration that added it and the committed entries)`,
       );
     }
   }

@@ -56,6 +56,16 @@ describe('issue 15 in the simulator (each failed before its fix)', function () {
     diskFaults: true,
     membership: true,
   });
+  it('seed 1336 --disk-faults --membership --nodes 3 converges: a learner still barred is not promoted (it would stay a barred voter beside a wiped one)', async () => {
+    const results = await runSeeds(args(1336, 3));
+    expect(
+      results
+        .map((r) => describeResult(r))
+        .filter((_, k) => results[k]!.violations.length > 0)
+        .join('\n'),
+    ).to.equal('');
+  });
+
   for (const [seed, nodes] of [
     [722, 3],
     [178, 5],
