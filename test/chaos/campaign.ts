@@ -22,6 +22,8 @@ export interface CampaignOptions {
   readonly rounds?: number;
   readonly resultsDir: string | null;
   readonly keep?: boolean;
+  /** TLS and --auth on every node, every client logged in (issue 17; default true). */
+  readonly secure?: boolean;
   /** Progress lines (phases, fault events). */
   readonly progress?: (line: string) => void;
   /** One line per finished run. */
@@ -67,6 +69,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       rounds: o.rounds ?? 2,
       resultsDir: o.resultsDir,
       keep: o.keep ?? false,
+      secure: o.secure !== false,
       progress: o.progress ?? (() => {}),
     });
     reports.push(r);

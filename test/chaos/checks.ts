@@ -51,7 +51,7 @@ export async function waitConverged(cluster: ChaosCluster, timeoutMs: number): P
 }
 
 export function statusClient(cluster: ChaosCluster, clusterId: string): SessionraftClient {
-  return createClient({ endpoints: cluster.endpoints(), clusterId, requestTimeoutMs: 1000, operationTimeoutMs: 10_000 });
+  return createClient({ ...cluster.clientAccess(), endpoints: cluster.endpoints(), clusterId, requestTimeoutMs: 1000, operationTimeoutMs: 10_000 });
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * `npm run chaos -- [--runs N] [--fault NAME[,NAME...]|all] [--nodes 3|5] [--plant BUG[,BUG]]
- *   [--seed S] [--workers W] [--rounds R] [--tick-ms T] [--results DIR] [--keep] [--quiet]`
+ *   [--seed S] [--workers W] [--rounds R] [--tick-ms T] [--results DIR] [--keep] [--quiet] [--insecure]`
  *
  * Runs a campaign of the fault harness (docs/chaos.md): progress on stderr, one line per run and
  * the summary table on stdout, a JSON report per run under the results directory. Exit status 1 if
@@ -15,7 +15,7 @@ const plants = ['ack-before-persist', 'stale-read', 'commit-before-ack', 'commit
 function usage(msg: string): never {
   process.stderr.write(`chaos: ${msg}\n`);
   process.stderr.write(
-    'usage: npm run chaos -- [--runs N] [--fault NAME[,NAME]|all] [--nodes 3|5] [--plant BUG] [--seed S] [--workers W] [--rounds R] [--tick-ms T] [--results DIR] [--keep] [--quiet]\n' +
+    'usage: npm run chaos -- [--runs N] [--fault NAME[,NAME]|all] [--nodes 3|5] [--plant BUG] [--seed S] [--workers W] [--rounds R] [--tick-ms T] [--results DIR] [--keep] [--quiet] [--insecure]\n' +
       `faults: ${faults.map((f) => `${f.name}${f.nodesMin > 3 ? ` (${f.nodesMin}+ nodes)` : ''}`).join(', ')}\n` +
       `plants: ${plants.join(', ')}\n`,
   );
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   let results = join('chaos-results', new Date().toISOString().replace(/[:.]/g, '-'));
   let keep = false;
   let quiet = false;
+  let secure = true;
   for (let k = 0; k < args.length; k++) {
     const a = args[k]!;
     const next = (): string | undefined => args[++k];
@@ -81,6 +82,10 @@ async function main(): Promise<void> {
       case '--quiet':
         quiet = true;
         break;
+      case '--insecure':
+        // Security is on by default (issue 17: TLS on client/admin ports, --auth, clients log in).
+        secure = false;
+        break;
       case '--help':
       case '-h':
         usage('help');
@@ -96,7 +101,7 @@ async function main(): Promise<void> {
     for (const f of chosen) if (f.nodesMin > nodes) usage(`fault ${f.name} needs ${f.nodesMin} nodes (--nodes ${f.nodesMin})`);
   }
   process.stderr.write(
-    `chaos: ${runs ?? chosen.length} runs on ${nodes} nodes, faults ${chosen.map((f) => f.name).join(',')}, seed ${seed}${plant.length > 0 ? `, plant ${plant.join(',')}` : ''}; results in ${results}\n`,
+    `chaos: ${runs ?? chosen.length} runs on ${nodes} nodes, faults ${chosen.map((f) => f.name).join(',')}, seed ${seed}${plant.length > 0 ? `, plant ${plant.join(',')}` : ''}${secure ? ', TLS and auth on' : ', insecure'}; results in ${results}\n`,
   );
   // Ctrl-C: the run in progress stops its processes in its finally; a second one exits at once.
   let interrupted = 0;
@@ -115,6 +120,7 @@ async function main(): Promise<void> {
     timing: { ...defaultTiming, tickMs },
     resultsDir: results,
     keep,
+    secure,
     progress: quiet ? () => {} : (line) => process.stderr.write(`${line}\n`),
     onRun: (_r, line) => process.stdout.write(`${line}\n`),
     stop: () => interrupted > 0,

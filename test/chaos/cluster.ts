@@ -17,9 +17,12 @@
  * configuration is no longer one of `ids` (not restarted on heal, not checked).
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import type { NodeAddress } from '../../actors/host/config.js';
+import type { ClientOptions } from '../../transport/client/client.js';
 import { freePorts, getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from '../node/helpers.js';
+import { Pki } from '../support/pki.js';
 import { NodeProxy, type LinkSettings, type LinkStats } from './proxy.js';
 
 export type Status = Record<string, any>;
@@ -45,6 +48,74 @@ export interface ChaosClusterOptions {
   readonly clusterId?: string;
   /** Spare nodes: ports and proxies set up at start, spawned (with --join) only by `spawnSpare`. */
   readonly spares?: number;
+  /**
+   * Security on (issue 17; default true): TLS on every node's client and admin ports (a throwaway
+   * CA, a server certificate for IP 127.0.0.1), --auth with a bootstrap admin password file, and a
+   * metrics token; every harness client logs in as the bootstrap admin (`clientAccess`), /status
+   * is read over https with the token. false: plain ports, no login (the harness before issue 17).
+   */
+  readonly secure?: boolean;
+}
+
+/** What a harness client needs to reach a secured cluster: the CA, the login; spread into createClient. */
+export type ClientAccess = Pick<ClientOptions, 'tls' | 'user' | 'password' | 'ignoreEnvironment' | 'connectTimeoutMs'>;
+
+/** The harness's security material: a PKI, the bootstrap admin's password, the metrics token, their files. */
+interface ChaosSecurity {
+  readonly pki: Pki;
+  /** The CA, and the client certificate naming admin (every client port and admin port asks for one). */
+  readonly tls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer };
+  readonly adminPassword: string;
+  readonly adminPasswordFile: string;
+  readonly token: string;
+  readonly tokenFile: string;
+}
+
+function makeSecurity(random: () => number): ChaosSecurity {
+  const pki = new Pki('sessionraft-chaos-pki-');
+  pki.ca('ca');
+  pki.leaf('server', 'chaos node', 'ca', 'keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost');
+  // A client certificate naming the bootstrap admin: it logs in by itself (no scrypt hash on the node).
+  pki.leaf('client-admin', 'admin', 'ca', 'keyUsage=digitalSignature\nextendedKeyUsage=clientAuth');
+  const word = (n: number): string => Array.from({ length: n }, () => 'abcdefghijkmnpqrstuvwxyz23456789'[Math.floor(random() * 32)]).join('');
+  const adminPassword = `chaos-${word(20)}`;
+  const token = `chaos-token-${word(24)}`;
+  const adminPasswordFile = pki.path('admin-password');
+  const tokenFile = pki.path('metrics-token');
+  writeFileSync(adminPasswordFile, `${adminPassword}\n`, { mode: 0o600 });
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  return {
+    pki,
+    tls: { ca: pki.read('ca.crt'), cert: pki.read('client-admin.crt'), key: pki.read('client-admin.key') },
+    adminPassword,
+    adminPasswordFile,
+    token,
+    tokenFile,
+  };
+}
+
+/** GET JSON over https with the harness CA and headers; rejects on a status other than 200. */
+function getJsonTls<T>(url: string, tls: ChaosSecurity['tls'], headers: Record<string, string>, timeoutMs: number): Promise<T> {
+  return new Promise((res, rej) => {
+    const req = httpsGet(url, { ...tls, headers, timeout: timeoutMs }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (b: Buffer) => chunks.push(b));
+      r.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        if (r.statusCode !== 200) rej(new Error(`GET ${url}: HTTP ${r.statusCode} ${body}`));
+        else {
+          try {
+            res(JSON.parse(body) as T);
+          } catch (err) {
+            rej(err as Error);
+          }
+        }
+      });
+      r.on('error', rej);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', rej);
+  });
 }
 
 export interface RemovedWatch {
@@ -106,11 +177,14 @@ export class ChaosCluster {
   readonly removedWatch: RemovedWatch[] = [];
   private sparesUsed = 0;
   private destroyed = false;
+  /** null: security off (`secure: false`). */
+  private readonly security: ChaosSecurity | null;
 
   private constructor(
     readonly opts: ChaosClusterOptions,
     dir: string,
   ) {
+    this.security = opts.secure === false ? null : makeSecurity(opts.random);
     this.initialIds = Array.from({ length: opts.size }, (_, k) => `n${k + 1}`);
     this.spareIds = Array.from({ length: opts.spares ?? 0 }, (_, k) => `n${opts.size + k + 1}`);
     this.memberIds = [...this.initialIds];
@@ -137,6 +211,58 @@ export class ChaosCluster {
 
   get clusterId(): string {
     return this.opts.clusterId ?? 'chaos';
+  }
+
+  get secure(): boolean {
+    return this.security !== null;
+  }
+
+  /**
+   * Options for a harness client: TLS with the harness CA and a login as the bootstrap admin ({}
+   * when security is off), by `password` or by a client `certificate` naming admin.
+   *
+   * A password login is a scrypt hash on the node (N = 2^15, 50-100 ms of a libuv thread on an idle
+   * core, at most 8 at once per node): on this 2-core box at load average 30-40 one login took 2-5
+   * s, and a dozen clients logging in at once (the workload's workers and readers, again after
+   * every kill) never got a connection ready: each gave up after its connect timeout and tried
+   * another node, whose hash queue grew too. So the many workload clients log in by certificate,
+   * the few others (consumers, the group and membership admin, the checks) by password, with 6 s
+   * to connect (the login's own deadline is twice that). The nodes ask every client for a
+   * certificate (--client-ca-file), so password clients present it too: their login request is
+   * still checked against the password's hash.
+   */
+  clientAccess(by: 'password' | 'certificate' = 'password'): ClientAccess {
+    const s = this.security;
+    if (s === null) return {};
+    if (by === 'certificate') return { tls: s.tls, ignoreEnvironment: true, connectTimeoutMs: 6000 };
+    return { tls: s.tls, user: 'admin', password: s.adminPassword, ignoreEnvironment: true, connectTimeoutMs: 6000 };
+  }
+
+  /**
+   * Waits until every live node lets the bootstrap admin in (HTTP Basic on /status: the node applied
+   * the leader's UserPut), so harness clients do not start with logins a node cannot check yet.
+   * Resolves at once when security is off.
+   */
+  async waitAdmin(timeoutMs: number): Promise<void> {
+    const s = this.security;
+    if (s === null) return;
+    const basic = { authorization: `Basic ${Buffer.from(`admin:${s.adminPassword}`).toString('base64')}` };
+    await waitFor(
+      'the bootstrap admin on every live node (/status with HTTP Basic)',
+      async () => {
+        const ok = await Promise.all(
+          this.live().map((id) =>
+            getJsonTls(`https://127.0.0.1:${this.real[id]!.adminPort}/status`, s.tls, basic, 2000).then(
+              () => true,
+              () => false,
+            ),
+          ),
+        );
+        return ok.every((x) => x) ? true : null;
+      },
+      timeoutMs,
+      100,
+    );
   }
 
   /** Adopts the configuration's members (read from the leader) as "the nodes". */
@@ -225,6 +351,21 @@ export class ChaosCluster {
       '--raft-listen-port',
       String(this.real[id]!.raftPort),
       ...(spare ? ['--join'] : []),
+      ...(this.security === null
+        ? []
+        : [
+            '--auth',
+            '--bootstrap-admin-password-file',
+            this.security.adminPasswordFile,
+            '--client-tls-cert',
+            this.security.pki.path('server.crt'),
+            '--client-tls-key',
+            this.security.pki.path('server.key'),
+            '--client-ca-file',
+            this.security.pki.path('ca.crt'),
+            '--metrics-token-file',
+            this.security.tokenFile,
+          ]),
       ...(this.opts.nodeArgs?.(id) ?? []),
     ];
     const p = spawnNode(id, nodes, this.dataDir(id), extra, {}, spare ? { bootstrap: false } : {});
@@ -436,8 +577,12 @@ export class ChaosCluster {
 
   async status(id: string, digest = false, timeoutMs = 1000): Promise<Status | null> {
     if (!this.isRunning(id) || this.paused.has(id)) return null;
+    const path = `127.0.0.1:${this.real[id]!.adminPort}/status${digest ? '?digest=1' : ''}`;
+    const s = this.security;
     try {
-      return await getJson<Status>(`http://127.0.0.1:${this.real[id]!.adminPort}/status${digest ? '?digest=1' : ''}`, timeoutMs);
+      // Secured: https with the harness CA and the metrics token (it opens /status too, and needs no user yet).
+      if (s !== null) return await getJsonTls<Status>(`https://${path}`, s.tls, { authorization: `Bearer ${s.token}` }, timeoutMs);
+      return await getJson<Status>(`http://${path}`, timeoutMs);
     } catch {
       return null;
     }
@@ -532,6 +677,7 @@ export class ChaosCluster {
       }
     }
     removeDir(this.dir);
+    this.security?.pki.remove();
   }
 
   /** Stops every process by pid (SIGKILL, also paused ones), closes the proxies, removes the data. */
@@ -553,6 +699,7 @@ export class ChaosCluster {
     await Promise.all(waits);
     await Promise.all([...this.proxies.values()].map((p) => p.close()));
     removeDir(this.dir);
+    this.security?.pki.remove();
   }
 }
 

@@ -12,10 +12,13 @@
  * same way. Everything received and every answer is logged for the delivery checker (checks.ts).
  */
 import { createClient, isClientError, type ClientConsumer, type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
+import type { ClientAccess } from './cluster.js';
 
 export interface ConsumersOptions {
   readonly endpoints: readonly string[];
   readonly clusterId: string;
+  /** TLS and login of every client (ChaosCluster.clientAccess; issue 17). */
+  readonly access?: ClientAccess;
   readonly random: () => number;
   readonly topic: string;
   readonly group: string;
@@ -87,6 +90,8 @@ export class GroupConsumers {
       requestTimeoutMs: this.o.requestTimeoutMs,
       operationTimeoutMs: this.o.operationTimeoutMs,
       connectTimeoutMs: Math.min(1000, this.o.requestTimeoutMs),
+      // Secured: TLS and a login take longer to connect (ChaosCluster.clientAccess).
+      ...this.o.access,
     });
   }
 

@@ -266,7 +266,7 @@ const replace: Fault = {
       // Membership changes go to the leader through the client library: it follows redirects and
       // retries while there is no leader, the previous change is uncommitted, or a new leader has
       // not committed in its term. A new client per round: the members change.
-      const admin = createClient({ endpoints: c.endpoints(), clusterId: c.clusterId, requestTimeoutMs: 1000, operationTimeoutMs: 10_000 });
+      const admin = createClient({ ...c.clientAccess(), endpoints: c.endpoints(), clusterId: c.clusterId, requestTimeoutMs: 1000, operationTimeoutMs: 10_000 });
       try {
         const leader = await leaderOrAny(ctx);
         const victim =

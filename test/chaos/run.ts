@@ -52,6 +52,8 @@ export interface RunOptions {
   /** Keep the history and final state of passing runs too. */
   readonly keep: boolean;
   readonly progress: (line: string) => void;
+  /** TLS on client/admin ports, --auth, every client logged in (issue 17; default true). */
+  readonly secure?: boolean;
 }
 
 export interface RunReport {
@@ -60,6 +62,8 @@ export interface RunReport {
   readonly nodes: number;
   readonly seed: number;
   readonly plant: readonly string[];
+  /** Whether the nodes ran with TLS and --auth, the clients logged in. */
+  readonly secure: boolean;
   readonly pass: boolean;
   /** Why not, one line each. */
   readonly failures: string[];
@@ -173,6 +177,7 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
       random,
       clusterId,
       spares: o.fault.spares?.(o.rounds) ?? 0,
+      secure: o.secure !== false,
     });
     for (const [id, a] of extra) if (a.length > 0) log(`${id} ${a.join(' ')}`);
     const c = cluster;
@@ -180,13 +185,23 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
     // with other test suites (load average 25-35) a node process took 7-20 s to start: 45 s.
     const first = await c.waitLeader('cluster start', 45_000);
     log(`leader ${first}`);
+    // The leader creates the bootstrap admin once it applied an entry of its term: every node must
+    // know it before the clients log in. A few entries to apply after the election; 30 s bounds a loaded box.
+    if (c.secure) {
+      await c.waitAdmin(30_000);
+      log('bootstrap admin on every node (TLS and --auth on; clients log in as admin)');
+    }
     phase('start');
 
     // The replay workload's consumers (issue 16): a group on the replay topic, created before the
     // first store, two consumers that ack, throw on poison sessions and crash now and then.
     const requestTimeoutMs = Math.max(300, 3 * electionMs);
-    const operationTimeoutMs = Math.max(2000, 10 * electionMs);
+    // Secured (issue 17): a new connection is ready only after a TLS handshake and a login (a scrypt
+    // hash on the node), 2-5 s here at load average 30-40; an operation that must connect first
+    // gets 10 s (at 2 s every operation of the first 15 s was a timeout, none connected).
+    const operationTimeoutMs = Math.max(c.secure ? 10_000 : 2000, 10 * electionMs);
     const gc = new GroupConsumers({
+      access: c.clientAccess(),
       endpoints: c.endpoints(),
       clusterId,
       random,
@@ -219,6 +234,8 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
     })();
 
     const w = new Workload({
+      // Many clients, reconnecting after every kill: certificate logins (ChaosCluster.clientAccess).
+      access: c.clientAccess('certificate'),
       endpoints: c.endpoints(),
       clusterId,
       workers: o.workers,
@@ -431,6 +448,7 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
     nodes: o.nodes,
     seed: o.seed,
     plant: o.plant,
+    secure: o.secure !== false,
     pass: failures.length === 0,
     failures,
     durationMs: Date.now() - t0,
@@ -465,7 +483,7 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
 export function formatRunLine(r: RunReport): string {
   const q = r.queue;
   return (
-    `run ${r.run} ${r.fault} n=${r.nodes} seed=${r.seed}${r.plant.length > 0 ? ` plant=${r.plant.join(',')}` : ''}: ` +
+    `run ${r.run} ${r.fault} n=${r.nodes} seed=${r.seed}${r.plant.length > 0 ? ` plant=${r.plant.join(',')}` : ''}${r.secure ? '' : ' insecure'}: ` +
     `${r.pass ? 'PASS' : 'FAIL'} ${(r.durationMs / 1000).toFixed(1)}s ops ${r.ops.invoked} (ok ${r.ops.ok}, fail ${r.ops.fail}, info ${r.ops.info}) ` +
     `${r.lincheck?.verdict ?? 'unchecked'} lost ${q?.lost ?? '-'} dup ${q?.duplicated ?? '-'} stale ${r.staleReads}` +
     (r.deliveries !== null

@@ -21,11 +21,14 @@
  * process number (the open operation may still take effect at any time: Jepsen's convention).
  */
 import { createClient, isClientError, type SessionraftClient } from '../../transport/client/client.js';
+import type { ClientAccess } from './cluster.js';
 import { HistoryRecorder } from '../lincheck/index.js';
 
 export interface WorkloadOptions {
   readonly endpoints: readonly string[];
   readonly clusterId: string;
+  /** TLS and login of every client (ChaosCluster.clientAccess; issue 17). */
+  readonly access?: ClientAccess;
   readonly workers: number;
   readonly random: () => number;
   /** Hot sessions kept live (created while fewer). */
@@ -108,6 +111,8 @@ export class Workload {
       requestTimeoutMs: this.opts.requestTimeoutMs,
       operationTimeoutMs: this.opts.operationTimeoutMs,
       connectTimeoutMs: Math.min(1000, this.opts.requestTimeoutMs),
+      // Secured: TLS and a login take longer to connect (ChaosCluster.clientAccess).
+      ...this.opts.access,
     });
   }
 
