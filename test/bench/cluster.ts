@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- cluster [--json] [--quick] [--only=a,b] [--profile=DIR]`
+ * `npm run bench -- cluster [--json] [--quick] [--only=a,b] [--profile=DIR] [--secure[=both]]`
  *
  * Three real node processes (dist/bin/sessionraft.js node) on loopback, data in a temporary
  * directory on the real disk, fsync on, default timing (20 ms ticks); closed-loop clients in this
@@ -17,6 +17,9 @@
  * average. Every row carries the CPU use and peak RSS of each node over the scenario, and the write
  * rows the CPU time per command of the three nodes and the client together (`cpuUsPerOp`). `--profile=DIR` runs
  * the nodes with `node --cpu-prof` and keeps the profiles there (one directory per node).
+ * `--secure` runs every node with TLS on its client and admin ports and --auth (issue 17), the client
+ * logged in, /status and /metrics read over https with a token; `--secure=both` runs each scenario
+ * without, then with, every row tagged `security` (off, tls+auth): the cost of security per operation.
  */
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -44,6 +47,8 @@ interface Settings {
   readonly execArgs: readonly string[];
   /** Extra `sessionraft node` flags for every node (`--node-args=--log-window-bytes,1073741824`, comma separated). */
   readonly nodeArgs: readonly string[];
+  /** Issue 17: TLS on client/admin ports and --auth on every node, the client logged in (`--secure`). */
+  readonly secure: boolean;
 }
 
 function settingsOf(ctx: BenchContext): Settings {
@@ -61,6 +66,7 @@ function settingsOf(ctx: BenchContext): Settings {
     concurrencies: (arg('concurrency') ?? '1,16,128').split(',').map(Number),
     execArgs: (arg('exec-args') ?? '').split(',').filter((a) => a !== ''),
     nodeArgs: (arg('node-args') ?? '').split(',').filter((a) => a !== ''),
+    secure: false,
   };
 }
 
@@ -139,7 +145,13 @@ function loadFields(s: LoadSummary): Row {
 }
 
 function spec(s: Settings, nodeArgs: string[] = []): ClusterSpec {
-  return { size: 3, nodeArgs: [...nodeArgs, ...s.nodeArgs], execArgs: s.execArgs, ...(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {}) };
+  return {
+    size: 3,
+    nodeArgs: [...nodeArgs, ...s.nodeArgs],
+    execArgs: s.execArgs,
+    secure: s.secure,
+    ...(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {}),
+  };
 }
 
 async function withCluster<T>(s: Settings, nodeArgs: string[], fn: (c: BenchCluster) => Promise<T>): Promise<T> {
@@ -147,6 +159,28 @@ async function withCluster<T>(s: Settings, nodeArgs: string[], fn: (c: BenchClus
   try {
     // Generous: on a loaded shared box three node processes took more than 20 s to load and elect.
     await c.waitForLeader(90_000);
+    if (s.secure) {
+      // The leader creates the bootstrap admin once it applied an entry of its term; every node
+      // must know it before the client logs in (a few entries after the election; 60 s on a loaded box).
+      await waitFor(
+        'the bootstrap admin logging in on every node',
+        async () => {
+          for (const e of c.endpoints()) {
+            const one = createClient({ ...c.clientAccess(), endpoints: [e], operationTimeoutMs: 5000 });
+            try {
+              await one.list();
+            } catch {
+              return null;
+            } finally {
+              await one.close();
+            }
+          }
+          return true;
+        },
+        60_000,
+        200,
+      );
+    }
     return await fn(c);
   } finally {
     await c.stop();
@@ -154,7 +188,7 @@ async function withCluster<T>(s: Settings, nodeArgs: string[], fn: (c: BenchClus
 }
 
 function client(c: BenchCluster, inflight: number): SessionraftClient {
-  return createClient({ endpoints: c.endpoints(), inflightCommandsMax: Math.max(1, Math.min(inflight, 192)) });
+  return createClient({ ...c.clientAccess(), endpoints: c.endpoints(), inflightCommandsMax: Math.max(1, Math.min(inflight, 192)) });
 }
 
 // ---- append ----------------------------------------------------------------------------------------
@@ -494,9 +528,11 @@ async function timeToApplied(c: BenchCluster, n: NodeProc, index: number, t0: nu
 
 async function nodeEvents(c: BenchCluster, n: NodeProc): Promise<Record<string, number>> {
   const text = await new Promise<string>((res, rej) => {
-    import('node:http')
-      .then(({ request }) => {
-        const req = request({ host: n.addr.host, port: n.addr.adminPort, path: '/metrics' }, (r) => {
+    const tls = c.adminTls;
+    import(tls === null ? 'node:http' : 'node:https')
+      .then(({ request }: typeof import('node:https')) => {
+        const opts = { host: n.addr.host, port: n.addr.adminPort, path: '/metrics' };
+        const req = request(tls === null ? opts : { ...opts, ca: tls.ca, headers: { authorization: `Bearer ${tls.token}` } }, (r) => {
           let b = '';
           r.on('data', (d: Buffer) => (b += d.toString()));
           r.on('end', () => res(b));
@@ -700,7 +736,17 @@ export async function run(ctxIn: BenchContext): Promise<void> {
 }
 
 async function runScenarios(ctx: BenchContext): Promise<void> {
-  const s = settingsOf(ctx);
+  // --secure: TLS and auth on every node (issue 17); --secure=both: each scenario without, then with
+  // (rows side by side, told apart by their `security` field).
+  const secureArg = ctx.args.find((a) => a === '--secure' || a.startsWith('--secure='));
+  const modes = secureArg === undefined ? [false] : secureArg === '--secure=both' ? [false, true] : [true];
+  for (const secure of modes) {
+    const tagged: BenchContext = { ...ctx, report: (r) => ctx.report({ security: secure ? 'tls+auth' : 'off', ...r }) };
+    await runScenariosOnce(secureArg === undefined ? ctx : tagged, { ...settingsOf(ctx), secure });
+  }
+}
+
+async function runScenariosOnce(ctx: BenchContext, s: Settings): Promise<void> {
   const onlyArg = ctx.args.find((a) => a.startsWith('--only='));
   const only = new Set(onlyArg !== undefined ? onlyArg.slice('--only='.length).split(',') : scenarioNames);
   for (const o of only) if (!(scenarioNames as readonly string[]).includes(o)) throw new Error(`unknown scenario ${o}; known: ${scenarioNames.join(', ')}`);

@@ -5,10 +5,14 @@
  * /proc/<pid>/stat and /proc/<pid>/status. Every process is stopped by its pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
 import { freePorts } from '../node/helpers.js';
+import { Pki } from '../support/pki.js';
+import type { ClientOptions } from '../../transport/client/client.js';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,9 +44,16 @@ export interface NodeStatusDoc {
 
 export { freePorts };
 
-export function getJson<T>(host: string, port: number, path: string, timeoutMs = 1000): Promise<T> {
+/** Secured admin ports (issue 17): https with this CA, the metrics token (it opens /status too). */
+export interface AdminTls {
+  readonly ca: Buffer;
+  readonly token: string;
+}
+
+export function getJson<T>(host: string, port: number, path: string, timeoutMs = 1000, tls: AdminTls | null = null): Promise<T> {
   return new Promise((res, rej) => {
-    const req = request({ host, port, path, method: 'GET', timeout: timeoutMs }, (r) => {
+    const opts = { host, port, path, method: 'GET', timeout: timeoutMs };
+    const onResponse = (r: import('node:http').IncomingMessage): void => {
       const chunks: Buffer[] = [];
       r.on('data', (c: Buffer) => chunks.push(c));
       r.on('end', () => {
@@ -54,7 +65,8 @@ export function getJson<T>(host: string, port: number, path: string, timeoutMs =
         }
       });
       r.on('error', rej);
-    });
+    };
+    const req = tls === null ? request(opts, onResponse) : httpsRequest({ ...opts, ca: tls.ca, headers: { authorization: `Bearer ${tls.token}` } }, onResponse);
     req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
     req.on('error', rej);
     req.end();
@@ -201,6 +213,33 @@ export interface ClusterSpec {
   readonly execArgs?: readonly string[];
   /** Where `--cpu-prof` profiles go (one directory per node under it). */
   readonly cpuProfDir?: string;
+  /**
+   * Issue 17: TLS on the client and admin ports (a throwaway CA, a certificate for 127.0.0.1), --auth
+   * with a bootstrap admin password, a metrics token; clients log in (`clientAccess`), /status and
+   * /metrics are read over https with the token.
+   */
+  readonly secure?: boolean;
+}
+
+interface BenchSecurity {
+  readonly pki: Pki;
+  readonly admin: AdminTls;
+  readonly password: string;
+  readonly passwordFile: string;
+  readonly tokenFile: string;
+}
+
+function makeSecurity(): BenchSecurity {
+  const pki = new Pki('sessionraft-bench-pki-');
+  pki.ca('ca');
+  pki.leaf('server', 'bench node', 'ca', 'keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost');
+  const password = `bench-${randomBytes(12).toString('hex')}`;
+  const token = `bench-token-${randomBytes(12).toString('hex')}`;
+  const passwordFile = pki.path('admin-password');
+  const tokenFile = pki.path('metrics-token');
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  return { pki, admin: { ca: pki.read('ca.crt'), token }, password, passwordFile, tokenFile };
 }
 
 /** `<dir>/cluster-secret` (made on first use), the bench cluster's secret. */
@@ -215,10 +254,23 @@ export class BenchCluster {
   readonly dir: string;
   readonly nodes: NodeProc[] = [];
   private readonly spec: ClusterSpec;
+  private readonly security: BenchSecurity | null;
 
   private constructor(spec: ClusterSpec, dir: string) {
     this.spec = spec;
     this.dir = dir;
+    this.security = spec.secure === true ? makeSecurity() : null;
+  }
+
+  /** https and the token for the admin ports; null: plain http. */
+  get adminTls(): AdminTls | null {
+    return this.security?.admin ?? null;
+  }
+
+  /** What a bench client needs (spread into createClient): the CA and the bootstrap admin's login; {} when not secured. */
+  clientAccess(): Pick<ClientOptions, 'tls' | 'user' | 'password' | 'ignoreEnvironment'> {
+    const s = this.security;
+    return s === null ? {} : { tls: { ca: s.admin.ca }, user: 'admin', password: s.password, ignoreEnvironment: true };
   }
 
   static async start(spec: ClusterSpec): Promise<BenchCluster> {
@@ -290,6 +342,19 @@ export class BenchCluster {
         ensureClusterSecretFile(this.dir),
         // A node that never voted (no hard state yet) bootstraps; a restarted one keeps its state (issue 9).
         ...(existsSync(join(n.dataDir, 'raft', 'hardstate')) ? [] : ['--bootstrap']),
+        ...(this.security === null
+          ? []
+          : [
+              '--auth',
+              '--bootstrap-admin-password-file',
+              this.security.passwordFile,
+              '--client-tls-cert',
+              this.security.pki.path('server.crt'),
+              '--client-tls-key',
+              this.security.pki.path('server.key'),
+              '--metrics-token-file',
+              this.security.tokenFile,
+            ]),
         ...this.spec.nodeArgs,
       ],
       // An IPC channel: a node started this way stops when the benchmark process goes away
@@ -309,7 +374,7 @@ export class BenchCluster {
   }
 
   async status(n: NodeProc, timeoutMs = 1000): Promise<NodeStatusDoc> {
-    return getJson<NodeStatusDoc>(n.addr.host, n.addr.adminPort, '/status', timeoutMs);
+    return getJson<NodeStatusDoc>(n.addr.host, n.addr.adminPort, '/status', timeoutMs, this.adminTls);
   }
 
   /** The running node every running node agrees is the leader. */
@@ -353,6 +418,7 @@ export class BenchCluster {
     await Promise.all(this.nodes.map((n) => this.kill(n, this.spec.cpuProfDir !== undefined ? 'SIGTERM' : 'SIGKILL')));
     live.delete(this);
     if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
+    this.security?.pki.remove();
   }
 
   /** Synchronous last resort (process exit): SIGKILL every node by pid, remove the directory. */
@@ -367,6 +433,7 @@ export class BenchCluster {
       }
     }
     rmSync(this.dir, { recursive: true, force: true });
+    this.security?.pki.remove();
   }
 }
 
