@@ -51,7 +51,14 @@ export async function waitConverged(cluster: ChaosCluster, timeoutMs: number): P
 }
 
 export function statusClient(cluster: ChaosCluster, clusterId: string): SessionraftClient {
-  return createClient({ ...cluster.clientAccess(), endpoints: cluster.endpoints(), clusterId, requestTimeoutMs: 1000, operationTimeoutMs: 10_000 });
+  // A certificate login: the checks' and the final write's client must not wait for a password hash on a loaded node.
+  return createClient({
+    ...cluster.clientAccess('certificate'),
+    endpoints: cluster.endpoints(),
+    clusterId,
+    requestTimeoutMs: 1000,
+    operationTimeoutMs: 10_000,
+  });
 }
 
 /**

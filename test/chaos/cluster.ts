@@ -17,7 +17,7 @@
  * configuration is no longer one of `ids` (not restarted on heal, not checked).
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
-import { get as httpsGet } from 'node:https';
+import { Agent, get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import type { NodeAddress } from '../../actors/host/config.js';
 import type { ClientOptions } from '../../transport/client/client.js';
@@ -65,6 +65,11 @@ interface ChaosSecurity {
   readonly pki: Pki;
   /** The CA, and the client certificate naming admin (every client port and admin port asks for one). */
   readonly tls: { readonly ca: Buffer; readonly cert: Buffer; readonly key: Buffer };
+  /**
+   * Keep-alive for /status: a TLS handshake per request took more than the 500 ms a fault's poll
+   * gives a status read on the loaded box (isolate-leader failed its 2 s wait for a new leader).
+   */
+  readonly agent: Agent;
   readonly adminPassword: string;
   readonly adminPasswordFile: string;
   readonly token: string;
@@ -84,9 +89,11 @@ function makeSecurity(random: () => number): ChaosSecurity {
   const tokenFile = pki.path('metrics-token');
   writeFileSync(adminPasswordFile, `${adminPassword}\n`, { mode: 0o600 });
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  const tls = { ca: pki.read('ca.crt'), cert: pki.read('client-admin.crt'), key: pki.read('client-admin.key') };
   return {
     pki,
-    tls: { ca: pki.read('ca.crt'), cert: pki.read('client-admin.crt'), key: pki.read('client-admin.key') },
+    tls,
+    agent: new Agent({ keepAlive: true, ...tls }),
     adminPassword,
     adminPasswordFile,
     token,
@@ -95,9 +102,9 @@ function makeSecurity(random: () => number): ChaosSecurity {
 }
 
 /** GET JSON over https with the harness CA and headers; rejects on a status other than 200. */
-function getJsonTls<T>(url: string, tls: ChaosSecurity['tls'], headers: Record<string, string>, timeoutMs: number): Promise<T> {
+function getJsonTls<T>(url: string, s: ChaosSecurity, headers: Record<string, string>, timeoutMs: number): Promise<T> {
   return new Promise((res, rej) => {
-    const req = httpsGet(url, { ...tls, headers, timeout: timeoutMs }, (r) => {
+    const req = httpsGet(url, { ...s.tls, agent: s.agent, headers, timeout: timeoutMs }, (r) => {
       const chunks: Buffer[] = [];
       r.on('data', (b: Buffer) => chunks.push(b));
       r.on('end', () => {
@@ -225,8 +232,9 @@ export class ChaosCluster {
    * core, at most 8 at once per node): on this 2-core box at load average 30-40 one login took 2-5
    * s, and a dozen clients logging in at once (the workload's workers and readers, again after
    * every kill) never got a connection ready: each gave up after its connect timeout and tried
-   * another node, whose hash queue grew too. So the many workload clients log in by certificate,
-   * the few others (consumers, the group and membership admin, the checks) by password, with 6 s
+   * another node, whose hash queue grew too. So the many workload clients and the checks' client
+   * (the final write) log in by certificate, the few others (consumers, the group and membership
+   * admin) by password, with 6 s
    * to connect (the login's own deadline is twice that). The nodes ask every client for a
    * certificate (--client-ca-file), so password clients present it too: their login request is
    * still checked against the password's hash.
@@ -252,7 +260,7 @@ export class ChaosCluster {
       async () => {
         const ok = await Promise.all(
           this.live().map((id) =>
-            getJsonTls(`https://127.0.0.1:${this.real[id]!.adminPort}/status`, s.tls, basic, 2000).then(
+            getJsonTls(`https://127.0.0.1:${this.real[id]!.adminPort}/status`, s, basic, 2000).then(
               () => true,
               () => false,
             ),
@@ -581,7 +589,7 @@ export class ChaosCluster {
     const s = this.security;
     try {
       // Secured: https with the harness CA and the metrics token (it opens /status too, and needs no user yet).
-      if (s !== null) return await getJsonTls<Status>(`https://${path}`, s.tls, { authorization: `Bearer ${s.token}` }, timeoutMs);
+      if (s !== null) return await getJsonTls<Status>(`https://${path}`, s, { authorization: `Bearer ${s.token}` }, timeoutMs);
       return await getJson<Status>(`http://${path}`, timeoutMs);
     } catch {
       return null;
@@ -678,6 +686,7 @@ export class ChaosCluster {
     }
     removeDir(this.dir);
     this.security?.pki.remove();
+    this.security?.agent.destroy();
   }
 
   /** Stops every process by pid (SIGKILL, also paused ones), closes the proxies, removes the data. */
@@ -700,6 +709,7 @@ export class ChaosCluster {
     await Promise.all([...this.proxies.values()].map((p) => p.close()));
     removeDir(this.dir);
     this.security?.pki.remove();
+    this.security?.agent.destroy();
   }
 }
 
