@@ -424,6 +424,11 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
   } finally {
     polling = false;
     await heldPoll;
+    // A run that ended before its delivery check (the harness failed earlier) still reports commits
+    // of held restores that the poller saw.
+    const heldSeen = [...heldCommitsSeen.values()].reduce((a, b) => a + b, 0);
+    if (deliveries === null && heldSeen > 0)
+      failures.push(`deliveries: ${heldSeen} SessionCommits applied while the group held the restore (seen during the run)`);
     if (consumers !== null) await consumers.stop();
     if (workload !== null) await workload.close();
     if (cluster !== null) {
@@ -440,11 +445,6 @@ export async function runOne(o: RunOptions): Promise<RunReport> {
   const report: RunReport = {
     run: o.run,
     fault: o.fault.name,
-    // A run that ended before its delivery check (the harness failed earlier) still reports commits
-    // of held restores that the poller saw.
-    const heldSeen = [...heldCommitsSeen.values()].reduce((a, b) => a + b, 0);
-    if (deliveries === null && heldSeen > 0)
-      failures.push(`deliveries: ${heldSeen} SessionCommits applied while the group held the restore (seen during the run)`);
     nodes: o.nodes,
     seed: o.seed,
     plant: o.plant,
