@@ -541,11 +541,27 @@ export class ClientServer {
     return 'user' in p && p.user === user && this.opts.node.access().allows(user, action, topic, group);
   }
 
+  /** Runs `req` again once this node applied up to a ReadIndex barrier (see `execute`). */
+  private confirmThen(c: Conn, req: Request, done: (frame: Uint8Array | null) => void, fail: (code: string, detail: string) => void): void {
+    this.opts.node.read((err) => {
+      if (c.closed) return done(null);
+      if (err) return this.requestFailed(err, fail);
+      this.execute(c, req, done, true);
+    });
+  }
+
   /** The auth request: a password checked against the replicated hash (throttled per address), or the certificate's user. */
-  private login(c: Conn, req: Extract<Request, { op: 'auth' }>, done: (frame: Uint8Array | null) => void, fail: (code: string, detail: string) => void): void {
+  private login(
+    c: Conn,
+    req: Extract<Request, { op: 'auth' }>,
+    done: (frame: Uint8Array | null) => void,
+    fail: (code: string, detail: string) => void,
+    confirmed: boolean,
+  ): void {
     const access = this.opts.node.access();
     if (this.throttle.blocked(c.remote)) return fail(ClientErrorCode.authRateLimited, `too many failed logins from ${c.remote}; try again later`);
     const refuse = (detail: string): void => {
+      if (!confirmed) return this.confirmThen(c, req, done, fail);
       c.login = null;
       const delayMs = this.throttle.failed(c.remote);
       this.opts.logger?.info({ user: req.user, remote: c.remote, code: ClientErrorCode.authFailed }, 'login refused');
@@ -665,15 +681,24 @@ export class ClientServer {
     }
   }
 
-  private execute(c: Conn, req: Request, done: (frame: Uint8Array | null) => void): void {
+  /**
+   * `confirmed`: a refusal of the login was already checked behind a read barrier. A node that has
+   * not applied a user yet (restarted, or behind) must not refuse that user's login: before an
+   * authentication failure is answered, a ReadIndex barrier brings this node up to the leader's
+   * commit and the check runs once more (if the barrier fails, the caller gets that retryable error).
+   */
+  private execute(c: Conn, req: Request, done: (frame: Uint8Array | null) => void, confirmed = false): void {
     const node = this.opts.node;
     const fail = (code: string, detail: string, leader: string | null = null, endpoint: string | null = null): void => {
       this.reject(code, req.op);
       done(encodeError(req.reqId, code, detail, leader, endpoint));
     };
-    if (req.op === 'auth') return this.login(c, req, done, fail);
+    if (req.op === 'auth') return this.login(c, req, done, fail, confirmed);
     const who = this.principal(c);
-    if ('code' in who) return fail(who.code, who.detail);
+    if ('code' in who) {
+      if (who.code === ClientErrorCode.authFailed && !confirmed) return this.confirmThen(c, req, done, fail);
+      return fail(who.code, who.detail);
+    }
     const user = who.user;
     if (user !== undefined) {
       // Checked here, before anything is proposed: a denied request never reaches the log.
