@@ -10,6 +10,9 @@ import type { GroupView } from '../sessions/store.js';
 import type { TransportStats } from '../../transport/peer/types.js';
 import type { ClientServerStats } from '../../transport/client/server.js';
 
+/** One replay class's figures in a group's view. */
+type ScheduledClass = GroupView['scheduled'][number];
+
 interface MetricsSources {
   readonly status: () => NodeStatus;
   readonly raftCounters: () => ReadonlyMap<string, number>;
@@ -265,32 +268,36 @@ export class HostMetrics {
     groupGauge('sessionraft_group_oldest_pending_age_seconds', "age of the group's oldest pending session since its due time", (g) =>
       g.oldestPendingAgeMs === null ? null : g.oldestPendingAgeMs / 1000,
     );
-    new Gauge({
-      name: 'sessionraft_group_scheduled',
-      help: "sessions of a group's topic still scheduled (stored, not yet due and restored), per replay class",
-      labelNames: ['topic', 'group', 'class'],
-      registers,
-      collect() {
-        this.reset();
-        const s = src();
-        if (s === null) return;
-        for (const g of groupsNow(s)) for (const c of g.scheduled) this.set({ topic: g.topic, group: g.name, class: String(c.replayClass) }, c.sessions);
-      },
-    });
-    new Gauge({
-      name: 'sessionraft_group_scheduled_next_due_seconds',
-      help: "due time (unix seconds) of the next stored session of each replay class that holds sessions of a group's topic",
-      labelNames: ['topic', 'group', 'class'],
-      registers,
-      collect() {
-        this.reset();
-        const s = src();
-        if (s === null) return;
-        for (const g of groupsNow(s)) {
-          for (const c of g.scheduled) if (c.nextDueMs !== null) this.set({ topic: g.topic, group: g.name, class: String(c.replayClass) }, c.nextDueMs / 1000);
-        }
-      },
-    });
+    // Per replay class of a group's topic: one series per class that holds the topic's sessions.
+    const classGauge = (name: string, help: string, value: (c: ScheduledClass) => number | null): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['topic', 'group', 'class'],
+        registers,
+        collect() {
+          this.reset();
+          const s = src();
+          if (s === null) return;
+          for (const g of groupsNow(s)) {
+            for (const c of g.scheduled) {
+              const v = value(c);
+              if (v !== null) this.set({ topic: g.topic, group: g.name, class: String(c.replayClass) }, v);
+            }
+          }
+        },
+      });
+    };
+    classGauge(
+      'sessionraft_group_scheduled',
+      "sessions of a group's topic still scheduled (stored, not yet due and restored), per replay class",
+      (c) => c.sessions,
+    );
+    classGauge(
+      'sessionraft_group_scheduled_next_due_seconds',
+      "due time (unix seconds) of the next stored session of each replay class that holds sessions of a group's topic",
+      (c) => (c.nextDueMs === null ? null : c.nextDueMs / 1000),
+    );
     gauge(
       'sessionraft_commits_of_held_restores',
       'SessionCommits applied while a consumer group held the restore (0 unless the scheduler is broken)',
