@@ -16,7 +16,7 @@
  * are spawned only when a fault adds one (`spawnSpare`, with --join); a node removed from the
  * configuration is no longer one of `ids` (not restarted on heal, not checked).
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { Agent, get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import type { NodeAddress } from '../../actors/host/config.js';
@@ -656,6 +656,15 @@ export class ChaosCluster {
     for (const [k, m] of Object.entries(marks)) {
       out[k] = 0;
       for (const id of this.spawnedIds) out[k] += this.output(id).split(m).length - 1;
+    }
+    // A torn tail also leaves durable evidence: recovery keeps the cut bytes in raft/torn/ before the
+    // node starts. The log line alone once went missing (CI, 2026-12-02: the node logs through an
+    // asynchronous destination and was killed again 1.2 s after its restart), so the disk decides.
+    out.tornTailsLogged = out.tornTailsCut!;
+    out.tornTailsCut = 0;
+    for (const id of this.spawnedIds) {
+      const tornDir = join(this.dataDir(id), 'raft', 'torn');
+      if (existsSync(tornDir)) out.tornTailsCut += readdirSync(tornDir).length;
     }
     return out;
   }

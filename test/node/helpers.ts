@@ -240,7 +240,9 @@ export function spawnNode(
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // 'close', not 'exit': after 'exit' the pipes may still hold output not yet read, and a restart
+  // that takes the old output at once would lose its last lines (the chaos harness's evidence).
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   return { id, child, address: nodes[id]!, output: () => out, exited };
 }
 
