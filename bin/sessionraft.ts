@@ -102,6 +102,7 @@ interface NodeFlags {
   clientTlsCert?: string;
   clientTlsKey?: string;
   clientCaFile?: string;
+  clientCrlFile?: string;
   tlsMinVersion?: string;
   clusterSecretFile?: string;
   auth?: boolean;
@@ -144,8 +145,13 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
     out.tls = { certFile: f.tlsCert, keyFile: f.tlsKey, caFile: f.tlsCa };
   }
   if (f.clusterSecretFile !== undefined) out.clusterSecretFile = f.clusterSecretFile;
-  if (f.clientTlsCert !== undefined || f.clientTlsKey !== undefined || f.clientCaFile !== undefined) {
-    out.clientTls = { certFile: f.clientTlsCert, keyFile: f.clientTlsKey, ...(f.clientCaFile !== undefined ? { clientCaFile: f.clientCaFile } : {}) };
+  if (f.clientTlsCert !== undefined || f.clientTlsKey !== undefined || f.clientCaFile !== undefined || f.clientCrlFile !== undefined) {
+    out.clientTls = {
+      certFile: f.clientTlsCert,
+      keyFile: f.clientTlsKey,
+      ...(f.clientCaFile !== undefined ? { clientCaFile: f.clientCaFile } : {}),
+      ...(f.clientCrlFile !== undefined ? { clientCrlFile: f.clientCrlFile } : {}),
+    };
   }
   if (f.tlsMinVersion !== undefined) out.tlsMinVersion = f.tlsMinVersion;
   if (f.auth === true) out.auth = true;
@@ -214,6 +220,10 @@ function addNodeFlags(c: Command): Command {
       )
       .option('--client-tls-key <file>', 'its key (PEM) (SESSIONRAFT_CLIENT_TLS_KEY)')
       .option('--client-ca-file <file>', 'ask clients for a certificate from this CA (PEM); its CN names the user (SESSIONRAFT_CLIENT_CA_FILE)')
+      .option(
+        '--client-crl-file <file>',
+        "the client CA's certificate revocation lists (PEM): a listed certificate is refused; reloaded on change, open connections are verified again (SESSIONRAFT_CLIENT_CRL_FILE)",
+      )
       .option('--tls-min-version <v>', 'lowest TLS version of the client and admin ports: TLSv1.3 (default) or TLSv1.2 (SESSIONRAFT_TLS_MIN_VERSION)')
       .option(
         '--auth',

@@ -111,6 +111,8 @@ interface ClientTlsFiles {
   readonly certFile: string;
   readonly keyFile: string;
   readonly clientCaFile?: string;
+  /** Certificate revocation lists (PEM) for the client CA: a listed client certificate is refused. */
+  readonly clientCrlFile?: string;
   readonly reloadPollMs?: number;
 }
 
@@ -215,11 +217,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_INSPECT_FILE) out.inspectFile = env.SESSIONRAFT_INSPECT_FILE;
   if (env.SESSIONRAFT_INSECURE) out.insecure = env.SESSIONRAFT_INSECURE === '1' || env.SESSIONRAFT_INSECURE === 'true';
   if (env.SESSIONRAFT_CLUSTER_SECRET_FILE) out.clusterSecretFile = env.SESSIONRAFT_CLUSTER_SECRET_FILE;
-  if (env.SESSIONRAFT_CLIENT_TLS_CERT || env.SESSIONRAFT_CLIENT_TLS_KEY || env.SESSIONRAFT_CLIENT_CA_FILE) {
+  if (env.SESSIONRAFT_CLIENT_TLS_CERT || env.SESSIONRAFT_CLIENT_TLS_KEY || env.SESSIONRAFT_CLIENT_CA_FILE || env.SESSIONRAFT_CLIENT_CRL_FILE) {
     out.clientTls = {
       certFile: env.SESSIONRAFT_CLIENT_TLS_CERT,
       keyFile: env.SESSIONRAFT_CLIENT_TLS_KEY,
       ...(env.SESSIONRAFT_CLIENT_CA_FILE ? { clientCaFile: env.SESSIONRAFT_CLIENT_CA_FILE } : {}),
+      ...(env.SESSIONRAFT_CLIENT_CRL_FILE ? { clientCrlFile: env.SESSIONRAFT_CLIENT_CRL_FILE } : {}),
     };
   }
   if (env.SESSIONRAFT_TLS_MIN_VERSION) out.tlsMinVersion = env.SESSIONRAFT_TLS_MIN_VERSION;
@@ -260,11 +263,14 @@ function clientTlsOf(v: unknown): ClientTlsFiles | undefined {
   }
   if (t.clientCaFile !== undefined && !path(t.clientCaFile))
     throw new ConfigError('clientTls.clientCaFile must be a path (flag --client-ca-file, SESSIONRAFT_CLIENT_CA_FILE)');
+  if (t.clientCrlFile !== undefined && (!path(t.clientCrlFile) || t.clientCaFile === undefined))
+    throw new ConfigError('clientTls.clientCrlFile must be a path, and needs clientCaFile (flags --client-crl-file and --client-ca-file)');
   if (t.reloadPollMs !== undefined) posInt(t.reloadPollMs, 'clientTls.reloadPollMs');
   return {
     certFile: t.certFile,
     keyFile: t.keyFile,
     ...(t.clientCaFile !== undefined ? { clientCaFile: t.clientCaFile } : {}),
+    ...(t.clientCrlFile !== undefined ? { clientCrlFile: t.clientCrlFile } : {}),
     ...(t.reloadPollMs !== undefined ? { reloadPollMs: t.reloadPollMs as number } : {}),
   };
 }

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -57,6 +57,29 @@ export class Pki {
       '-extfile',
       `${file}.ext`,
     );
+  }
+
+  /**
+   * Writes `out`, the certificate revocation list of `ca` (PEM, valid one day) listing every
+   * certificate given to `revoke` so far (none at first).
+   */
+  crl(ca: string, out: string): void {
+    const db = `${ca}.index`;
+    if (!existsSync(this.path(`${ca}.cnf`))) {
+      writeFileSync(
+        this.path(`${ca}.cnf`),
+        `[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = ${db}\ncrlnumber = ${ca}.crlnumber\ndefault_md = sha256\ndefault_crl_days = 1\n`,
+      );
+      writeFileSync(this.path(db), '');
+      writeFileSync(this.path(`${ca}.crlnumber`), '01\n');
+    }
+    this.run('ca', '-config', `${ca}.cnf`, '-keyfile', `${ca}.key`, '-cert', `${ca}.crt`, '-gencrl', '-out', out);
+  }
+
+  /** Marks the leaf `<file>.crt` revoked in `ca`'s database (the next `crl` lists it). */
+  revoke(file: string, ca: string): void {
+    if (!existsSync(this.path(`${ca}.cnf`))) this.crl(ca, `${ca}.crl`);
+    this.run('ca', '-config', `${ca}.cnf`, '-keyfile', `${ca}.key`, '-cert', `${ca}.crt`, '-revoke', `${file}.crt`);
   }
 
   fingerprint(file: string): string {

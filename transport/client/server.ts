@@ -142,6 +142,7 @@ export class ClientServer {
   private front: NetServer | null = null;
   private tlsServer: ReturnType<typeof createHttpsServer> | null = null;
   private readonly conns = new Set<Conn>();
+  private offCrlChange: (() => void) | undefined;
   private stopping = false;
   private readonly requests = new CodeCounters();
   private readonly rejected = new CodeCounters();
@@ -222,6 +223,11 @@ export class ClientServer {
       this.opts.logger?.debug({ err, code: ClientErrorCode.tls }, 'client TLS handshake failed');
     });
     tls.attach(server);
+    // A changed revocation list: every open connection is closed (1001) and the client library
+    // connects again, so each certificate is checked against the new list at its next handshake.
+    this.offCrlChange = tls.onCrlChange(() => {
+      for (const c of this.conns) this.closeConn(c, ClientCloseCode.goingAway, 'certificate revocation list changed: connect again');
+    });
     this.wss = wss;
     this.tlsServer = server;
     const { front, port } = await tlsFront(server, this.opts.host, this.opts.port, () => this.reject(ClientErrorCode.tls, 'connect'));
@@ -273,6 +279,7 @@ export class ClientServer {
   /** Closes every connection (1001) and the server. */
   close(cb: () => void): void {
     this.stopping = true;
+    this.offCrlChange?.();
     for (const c of this.conns) this.closeConn(c, ClientCloseCode.goingAway, 'node shutting down');
     const wss = this.wss;
     if (wss === null) return cb();

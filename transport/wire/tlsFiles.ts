@@ -32,6 +32,12 @@ interface ServerTlsFiles {
   readonly keyFile: string;
   /** When set, every client must present a certificate that chains to this CA (PEM). */
   readonly clientCaFile?: string;
+  /**
+   * Certificate revocation lists (PEM, one or more) for the client CA: a client certificate they
+   * list fails its handshake. Reloaded like the certificates; when it changes, `onCrlChange`
+   * listeners close the connections already open so that each one is verified again.
+   */
+  readonly clientCrlFile?: string;
   /** Default TLSv1.3. */
   readonly minVersion?: TlsMinVersion;
   /** Default TLS_RELOAD_POLL_MS. */
@@ -68,6 +74,7 @@ export class TlsFiles {
   private current: SecureContextOptions;
   private watching = false;
   private readonly onChange = (): void => void this.reload();
+  private readonly crlListeners = new Set<() => void>();
   /** Successful reloads since start (the first load not counted). */
   reloads = 0;
 
@@ -113,16 +120,24 @@ export class TlsFiles {
       this.logger?.error({ code: 'NODE_ERR_TLS_RELOAD', err }, 'the TLS certificate files changed but do not load: the previous certificate stays in force');
       return false;
     }
+    const crlChanged = !sameBytes(this.current.crl as Buffer | undefined, next.crl as Buffer | undefined);
     this.current = next;
     for (const s of this.servers) s.setSecureContext(next);
     this.reloads++;
-    this.logger?.info({ fingerprint256: fingerprintOf(next.cert as Buffer) }, 'TLS certificate reloaded');
+    this.logger?.info({ fingerprint256: fingerprintOf(next.cert as Buffer), crlChanged }, 'TLS certificate reloaded');
+    if (crlChanged) for (const cb of this.crlListeners) cb();
     return true;
+  }
+
+  /** `cb` runs after a changed revocation list is in force (new handshakes check it); returns the unsubscribe. */
+  onCrlChange(cb: () => void): () => void {
+    this.crlListeners.add(cb);
+    return () => this.crlListeners.delete(cb);
   }
 
   private paths(): string[] {
     const f = this.files;
-    return [f.certFile, f.keyFile, ...(f.clientCaFile !== undefined ? [f.clientCaFile] : [])];
+    return [f.certFile, f.keyFile, ...(f.clientCaFile !== undefined ? [f.clientCaFile] : []), ...(f.clientCrlFile !== undefined ? [f.clientCrlFile] : [])];
   }
 
   private load(): SecureContextOptions {
@@ -132,10 +147,16 @@ export class TlsFiles {
       key: readFileSync(f.keyFile),
       minVersion: f.minVersion ?? 'TLSv1.3',
       ...(f.clientCaFile !== undefined ? { ca: readFileSync(f.clientCaFile) } : {}),
+      ...(f.clientCrlFile !== undefined ? { crl: readFileSync(f.clientCrlFile) } : {}),
     };
-    createSecureContext(opts); // throws on a mismatched or unreadable pair
+    createSecureContext(opts); // throws on a mismatched or unreadable pair, or a CRL that does not parse
     return opts;
   }
+}
+
+function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.equals(b);
 }
 
 function fingerprintOf(pem: Buffer): string | null {
