@@ -20,7 +20,7 @@ import { readHardState, TERM_UNKNOWN_FILE, writeHardState } from './hardState.js
 import { walLimits, type WalLimits, type WalOptions } from './options.js';
 import { planRecovery, type RecoveryPlan } from './recoveryPlan.js';
 import { BatchBuffer, encodeSegmentPrefix, SEGMENT_PREFIX_BYTES_MAX } from './records.js';
-import { scanSegments, type ScannedSegment, type SegmentFile } from './scan.js';
+import { emptySegment, scanSegments, type ScannedSegment, type SegmentFile } from './scan.js';
 import { FileSnapshotStore } from './snapshotStore.js';
 import { joinAll, runSteps, type Step } from './steps.js';
 import type { FileHandle, FileSystem, Recovered } from './types.js';
@@ -176,7 +176,10 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
       return;
     }
     const segments: ScannedSegment[] = plan.keptSegments.map((s) => ({ ...s }));
-    segments.push({ no: plan.fresh.no, name: segmentFileName(plan.fresh.no), sizeBytes: freshBytes, maxEntryIndex: 0 });
+    const freshSeg = emptySegment(plan.fresh.no, segmentFileName(plan.fresh.no), freshBytes);
+    if (plan.fresh.truncateFrom !== null) freshSeg.voidMin = plan.fresh.truncateFrom;
+    if (plan.fresh.baseIndex !== null) freshSeg.baseMax = plan.fresh.baseIndex;
+    segments.push(freshSeg);
     const log = new Wal({
       fs,
       dir,

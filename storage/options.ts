@@ -14,6 +14,12 @@ export interface WalOptions {
   /** Snapshot files kept. Default 2. */
   readonly snapshotsKept?: number;
   /**
+   * Issue 18: segments whose entries a snapshot covers are kept (oldest deleted first) while all
+   * segments together exceed at most this many bytes, so a leader can read entries back for a
+   * follower behind its in-memory window instead of sending a snapshot. Default 256 MiB.
+   */
+  readonly retainBytesMax?: number;
+  /**
    * Planted bug `skip-fsync` for the simulator: report writes durable once written, without any
    * fdatasync or directory fsync. Never set it outside the simulator's planted-bug runs.
    */
@@ -26,6 +32,7 @@ export interface WalLimits {
   readonly entryDataBytesMax: number;
   readonly tornCopyBytesMax: number;
   readonly snapshotsKept: number;
+  readonly retainBytesMax: number;
   readonly plantSkipFsync: boolean;
 }
 
@@ -38,6 +45,7 @@ export function walLimits(o: WalOptions = {}): WalLimits {
     entryDataBytesMax: o.entryDataBytesMax ?? 16 * MiB,
     tornCopyBytesMax: o.tornCopyBytesMax ?? 64 * MiB,
     snapshotsKept: o.snapshotsKept ?? 2,
+    retainBytesMax: o.retainBytesMax ?? 256 * MiB,
     plantSkipFsync: o.plantSkipFsync === true,
   };
   for (const [k, v] of Object.entries(limits)) {

@@ -47,9 +47,37 @@ export interface SegmentFile {
 export interface ScannedSegment {
   readonly no: number;
   readonly name: string;
-  readonly sizeBytes: number;
+  /** Bytes of the segment (the active one's grows as batches are written). */
+  sizeBytes: number;
   /** Highest entry index recorded in the segment (0 if none), voided ones included: compaction's test. */
   maxEntryIndex: number;
+  /**
+   * Issue 18, the read-back index (storage/readBack.ts): the lowest entry index recorded (0 if none),
+   * the lowest truncation index and the highest base index recorded (Infinity and 0 if none), and a
+   * sparse offset index: pairs (entry index, offset of a record from which that entry is the next
+   * one read), at least `CHECKPOINT_SPACING_BYTES` apart, used only while the segment has no
+   * truncation or base record (its entries then strictly increase).
+   */
+  minEntryIndex: number;
+  voidMin: number;
+  baseMax: number;
+  readonly checkpoints: number[];
+}
+
+/** Bytes between two checkpoints of a segment's sparse offset index (at most 64 per 64 MiB segment). */
+const CHECKPOINT_SPACING_BYTES = 1024 * 1024;
+
+/** A segment's read-back index before anything is recorded in it. */
+export function emptySegment(no: number, name: string, sizeBytes: number): ScannedSegment {
+  return { no, name, sizeBytes, maxEntryIndex: 0, minEntryIndex: 0, voidMin: Infinity, baseMax: 0, checkpoints: [] };
+}
+
+/** Notes an entry recorded at `offset` in the segment's read-back index. */
+export function noteEntryAt(seg: ScannedSegment, index: number, offset: number): void {
+  if (index > seg.maxEntryIndex) seg.maxEntryIndex = index;
+  if (seg.minEntryIndex === 0 || index < seg.minEntryIndex) seg.minEntryIndex = index;
+  const cps = seg.checkpoints;
+  if (cps.length === 0 || offset - cps[cps.length - 1]! >= CHECKPOINT_SPACING_BYTES) cps.push(index, offset);
 }
 
 export interface TornTail {
@@ -81,7 +109,7 @@ const OK: RecordVerdict = { ok: true };
 
 export function scanSegments(files: readonly SegmentFile[], snapshotIndex: number): ScanResult {
   const builder = new LogBuilder();
-  const segments: ScannedSegment[] = files.map((f) => ({ no: f.no, name: f.name, sizeBytes: f.bytes.length, maxEntryIndex: 0 }));
+  const segments: ScannedSegment[] = files.map((f) => emptySegment(f.no, f.name, f.bytes.length));
   const cur = newFrameCursor();
   for (let pos = 0; pos < files.length; pos++) {
     const file = files[pos]!;
@@ -163,7 +191,7 @@ function applyRecord(
     const term = readU64(buf, p + 8);
     const kind = buf[p + 16]!;
     if (index < 1 || term < 0 || !isEntryKind(kind)) return { ok: false, code: 'log-framing', why: 'an entry with invalid fields' };
-    if (index > seg.maxEntryIndex) seg.maxEntryIndex = index;
+    noteEntryAt(seg, index, at);
     const e: Entry = { index, term, kind: kind as EntryKind, data };
     if (builder.applyEntry(e) === 'gap') {
       return { ok: false, code: 'log-gap', why: `entry ${index} where ${builder.nextIndex} was expected` };
@@ -194,6 +222,8 @@ function applyRecord(
   if (cur.type === RecordType.truncate || cur.type === RecordType.base) {
     const index = n === INDEX_PAYLOAD_BYTES ? readU64(buf, p) : -1;
     if (index < 1) return { ok: false, code: 'log-framing', why: 'an invalid truncate or base record' };
+    if (cur.type === RecordType.truncate) seg.voidMin = Math.min(seg.voidMin, index);
+    else seg.baseMax = Math.max(seg.baseMax, index);
     const r = cur.type === RecordType.truncate ? builder.applyTruncate(index) : builder.applyBase(index);
     if (r === 'gap') return { ok: false, code: 'log-gap', why: `a truncation at ${index} past the end ${builder.nextIndex}` };
     return OK;

@@ -27,7 +27,8 @@ import {
   segmentPrefixBytes,
   type DamageMark,
 } from './records.js';
-import type { ScannedSegment } from './scan.js';
+import { readFloor, ReadBackError, readRange, type LogReader, type ReadBackResult } from './readBack.js';
+import { emptySegment, noteEntryAt, type ScannedSegment } from './scan.js';
 import { joinAll, runSteps } from './steps.js';
 import type { DurableLog, FileHandle, FileSystem, LogWrite } from './types.js';
 
@@ -44,6 +45,10 @@ interface Batch {
   /** The newest hard state among the batch's writes. */
   hardState: HardState | null;
   maxEntryIndex: number;
+  /** Issue 18, for the segment's read-back index: first entry, lowest truncation, highest base (0, Infinity, 0: none). */
+  firstEntryIndex: number;
+  voidMin: number;
+  baseMax: number;
   /** The damage mark pending before the batch's first record: repeated if the batch opens a segment. */
   readonly markAtStart: DamageMark | null;
 }
@@ -68,7 +73,7 @@ interface WalStart {
 
 const POOL_BUFFERS_MAX = 4;
 
-export class Wal implements DurableLog {
+export class Wal implements DurableLog, LogReader {
   onDurable: (seq: number) => void = () => {};
   onFatal: (err: Error) => void = () => {};
 
@@ -97,7 +102,7 @@ export class Wal implements DurableLog {
   private compacting = false;
 
   /** Counters for metrics and tests. */
-  readonly stats = { batches: 0, fdatasyncs: 0, writes: 0, bytes: 0, rotations: 0, segmentsDeleted: 0 };
+  readonly stats = { batches: 0, fdatasyncs: 0, writes: 0, bytes: 0, rotations: 0, segmentsDeleted: 0, readBacks: 0, readBackBytes: 0 };
 
   constructor(start: WalStart) {
     this.fs = start.fs;
@@ -135,6 +140,7 @@ export class Wal implements DurableLog {
     const base = (index: number): void => {
       // The node installed a snapshot through `index` and continues after it (see checkWrite).
       buf.appendBase(index);
+      if (index > batch.baseMax) batch.baseMax = index;
       this.nextIndex = index + 1;
       if (index > this.floorIndex) this.floorIndex = index;
       this.noteReached(index);
@@ -142,6 +148,7 @@ export class Wal implements DurableLog {
     if (check.baseIndex > 0) base(check.baseIndex);
     if (w.truncateFrom !== undefined) {
       buf.appendTruncate(w.truncateFrom);
+      if (w.truncateFrom < batch.voidMin) batch.voidMin = w.truncateFrom;
       this.nextIndex = w.truncateFrom;
     }
     if (check.baseAfterTruncate > 0) base(check.baseAfterTruncate);
@@ -152,6 +159,7 @@ export class Wal implements DurableLog {
       if (e.index > batch.maxEntryIndex) batch.maxEntryIndex = e.index;
     }
     if (entries.length > 0) {
+      if (batch.firstEntryIndex === 0) batch.firstEntryIndex = entries[0]!.index;
       this.nextIndex = entries[entries.length - 1]!.index + 1;
       this.noteReached(this.nextIndex - 1);
     }
@@ -229,7 +237,16 @@ export class Wal implements DurableLog {
     if (f !== null) this.queued.push(f);
     const buf = this.pool.pop() ?? new BatchBuffer(Math.min(this.limits.batchBytesMax, 1024 * 1024) + SEGMENT_PREFIX_BYTES_MAX);
     buf.reset();
-    const batch: Batch = { buf, lastSeq: 0, hardState: null, maxEntryIndex: 0, markAtStart: this.pendingMark };
+    const batch: Batch = {
+      buf,
+      lastSeq: 0,
+      hardState: null,
+      maxEntryIndex: 0,
+      firstEntryIndex: 0,
+      voidMin: Infinity,
+      baseMax: 0,
+      markAtStart: this.pendingMark,
+    };
     this.filling = batch;
     return batch;
   }
@@ -295,7 +312,7 @@ export class Wal implements DurableLog {
     }
     const position = this.activeBytes;
     this.activeBytes += recordBytes;
-    this.noteSegmentEntries(batch);
+    this.noteSegmentEntries(batch, position);
     this.stats.writes++;
     this.stats.bytes += recordBytes;
     const bytes = batch.buf.buf.subarray(SEGMENT_PREFIX_BYTES_MAX, batch.buf.length);
@@ -355,8 +372,9 @@ export class Wal implements DurableLog {
         this.activeHandle = handle;
         this.activeNo = no;
         this.activeBytes = bytes.length;
-        this.segments.push({ no, name: segmentFileName(no), sizeBytes: 0, maxEntryIndex: 0 });
-        this.noteSegmentEntries(batch);
+        this.segments.push(emptySegment(no, segmentFileName(no), 0));
+        // The batch's records follow the segment's prefix (its header, a damage mark).
+        this.noteSegmentEntries(batch, SEGMENT_PREFIX_BYTES_MAX - start);
         done(null);
       };
       if (skipFsync) {
@@ -370,9 +388,43 @@ export class Wal implements DurableLog {
     });
   }
 
-  private noteSegmentEntries(batch: Batch): void {
+  /** Updates the active segment's read-back index with a batch written at `position`. */
+  private noteSegmentEntries(batch: Batch, position: number): void {
     const seg = this.segments[this.segments.length - 1]!;
+    seg.sizeBytes = this.activeBytes;
+    if (batch.voidMin < seg.voidMin) seg.voidMin = batch.voidMin;
+    if (batch.baseMax > seg.baseMax) seg.baseMax = batch.baseMax;
+    // The batch's first record is at `position`; without a truncation or base record in the batch
+    // its first entry is the first record read from there (a checkpoint of the sparse index).
+    if (batch.firstEntryIndex > 0) noteEntryAt(seg, batch.firstEntryIndex, position);
     if (batch.maxEntryIndex > seg.maxEntryIndex) seg.maxEntryIndex = batch.maxEntryIndex;
+  }
+
+  /** Issue 18: the lowest `from` that `readEntries` can serve now (0: none). */
+  readBackFloor(): number {
+    if (this.failed !== null || this.closed) return 0;
+    return readFloor(this.segments);
+  }
+
+  /**
+   * Issue 18: entries [from, toIndex] read back from the segments, at most bytesMax of data (at
+   * least one entry), with the term of entry from - 1. Only for entries already durable (the node
+   * reads below its snapshot). Synchronous and bounded; throws `ReadBackError` (a stable code).
+   */
+  readEntries(from: number, toIndex: number, bytesMax: number): ReadBackResult {
+    if (this.failed !== null || this.closed) throw new ReadBackError('read-closed', 'the log is closed or failed');
+    if (toIndex >= this.nextIndex) throw new ReadBackError('read-invalid', `entry ${toIndex} is past the end of the log`);
+    this.stats.readBacks++;
+    const r = readRange(this.fs, this.walDir, this.segments, from, toIndex, bytesMax);
+    this.stats.readBackBytes += r.fileBytesRead;
+    return r;
+  }
+
+  /** Bytes of every segment (the active one included). */
+  segmentBytes(): number {
+    let bytes = 0;
+    for (const s of this.segments) bytes += s.sizeBytes;
+    return bytes;
   }
 
   private release(buf: BatchBuffer): void {
@@ -391,6 +443,7 @@ export class Wal implements DurableLog {
       // continues, in order with the writes, so the next entry does not look like a gap.
       const batch = this.batchFor(FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES);
       batch.buf.appendBase(throughIndex);
+      if (throughIndex > batch.baseMax) batch.baseMax = throughIndex;
       this.nextIndex = throughIndex + 1;
       this.noteReached(throughIndex);
       this.pump();
@@ -398,11 +451,16 @@ export class Wal implements DurableLog {
     this.deleteCovered(throughIndex);
   }
 
-  /** Deletes the oldest segments whose entries are all covered, never the active one. */
+  /**
+   * Deletes the oldest segments whose entries are all covered, never the active one, while the
+   * segments together exceed `retainBytesMax` (issue 18: the rest stay for reading back).
+   */
   private deleteCovered(throughIndex: number): void {
     let deleted = 0;
-    while (this.segments.length > 1 && this.segments[0]!.maxEntryIndex <= throughIndex) {
+    let bytes = this.segmentBytes();
+    while (this.segments.length > 1 && this.segments[0]!.maxEntryIndex <= throughIndex && bytes > this.limits.retainBytesMax) {
       const seg = this.segments.shift()!;
+      bytes -= seg.sizeBytes;
       try {
         this.fs.unlink(join(this.walDir, seg.name));
       } catch (e) {
@@ -447,7 +505,16 @@ export class Wal implements DurableLog {
     this.closing = cb;
     if (this.inflight === null && this.queued.length === 0 && this.filling === null) {
       // Nothing to wait for, but complete through the disk, never synchronously.
-      this.inflight = { buf: new BatchBuffer(0), lastSeq: 0, hardState: null, maxEntryIndex: 0, markAtStart: null };
+      this.inflight = {
+        buf: new BatchBuffer(0),
+        lastSeq: 0,
+        hardState: null,
+        maxEntryIndex: 0,
+        firstEntryIndex: 0,
+        voidMin: Infinity,
+        baseMax: 0,
+        markAtStart: null,
+      };
       this.syncActive((err) => {
         this.inflight = null;
         if (err !== null) this.fatal(err);

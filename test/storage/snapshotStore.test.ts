@@ -57,7 +57,7 @@ describe('storage snapshot store', () => {
   });
 
   it('makes the log report a gap when the only snapshot covering compacted entries is damaged', async () => {
-    const o = await openAsync(realFs, t.dir, { segmentBytesMax: 512 });
+    const o = await openAsync(realFs, t.dir, { segmentBytesMax: 512, retainBytesMax: 1 });
     await writeDurable(o, { entries: entries(1, 40, 1), hardState: { term: 1, vote: null } });
     for (let i = 41; i <= 80; i += 4) await writeDurable(o, { entries: entries(i, 4, 1) });
     await save(o.snapshots, meta(60, 1), new Uint8Array([9]));

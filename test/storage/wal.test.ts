@@ -113,7 +113,8 @@ describe('storage WAL on real files', () => {
   });
 
   it('rotates segments at segmentBytesMax, deletes covered ones on compact, and never the active one', async () => {
-    const opts = { segmentBytesMax: 4096 };
+    // No retention (issue 18): every covered segment may go.
+    const opts = { segmentBytesMax: 4096, retainBytesMax: 1 };
     const o = await openAsync(realFs, t.dir, opts);
     const all = entries(1, 200, 1, 100);
     for (let i = 0; i < 200; i += 10) await writeDurable(o, { entries: all.slice(i, i + 10), hardState: i === 0 ? { term: 1, vote: null } : undefined });
