@@ -7,18 +7,31 @@
  * A restore of a non-void record on a topic becomes one *item* in each group of that topic that
  * exists when the restore applies (a group created later starts from its creation point). An item
  * is ready (never delivered, nacked, or its ack deadline passed) or in flight (delivered to a named
- * consumer, with a deadline). It leaves the group when acknowledged (GroupAck) or dead-lettered
- * (GroupDeadLetter); a restore is *settled* when it left every group it entered, and only then may
- * the scheduler commit it (SessionCommit consumes its record in the data file, which is where a
- * delivery reads the session from until then).
+ * consumer, with a deadline). It leaves the group when acknowledged (GroupAck); after
+ * `maxDeliveries` it becomes one of the group's *dead letters* (GroupDeadLetter), which keeps
+ * holding the restore, so that DeadLetterReplay can make it ready again (delivery count 0); it
+ * leaves for good by DeadLetterDelete, by the dead-letter bound (the oldest go first) or with its
+ * group. A restore is *settled* when it left every group it entered (dead letters included), and
+ * only then may the scheduler commit it (SessionCommit consumes its record in the data file, which
+ * is where a delivery reads the session from until then: a dead letter costs memory for its
+ * metadata only, its record stays on disk).
  */
 import { idHexOfParts } from '../../transport/commands/codec.js';
 import { ByteReader, ByteWriter } from './binary.js';
 import { ResultCode } from './errors.js';
 import type { CommandResult } from './types.js';
 
-/** Dead letters kept per group (the oldest go first): a bounded list for operators. */
-const DEAD_LETTERS_MAX = 1000;
+/**
+ * The dead-letter bound per group: at most this many dead letters, holding at most
+ * DEAD_LETTER_BYTES_MAX bytes of records uncommitted in the data files. A GroupDeadLetter that
+ * would pass either first deletes the group's oldest dead letters (as DeadLetterDelete would: their
+ * restores may be committed) until the new one fits; they are counted in `deadDropped`. Decided in
+ * apply, in log order, from the entries alone: every replica drops the same ones.
+ */
+export const DEAD_LETTERS_MAX = 1000;
+export const DEAD_LETTER_BYTES_MAX = 64 * 1024 * 1024;
+/** Format of the encoded table: 2 since dead letters hold their restores (manifest version 5); 1 before. */
+const TABLE_FORMAT = 2;
 
 /** A restored session that some group has not settled: where its record is. */
 export interface PendingRestore {
@@ -51,6 +64,8 @@ export interface GroupItem {
 }
 
 interface DeadLetter {
+  /** The restore it still holds (its record uncommitted); null once consumed (format 1 tables, a commit of a held record). */
+  restore: PendingRestore | null;
   readonly restoreHigh: number;
   readonly restoreLow: number;
   readonly sessionHigh: number;
@@ -63,8 +78,14 @@ interface DeadLetter {
 export class ConsumerGroup {
   /** Items by restore index, oldest restore first (insertion order is log order). */
   readonly items = new Map<number, GroupItem>();
-  readonly dead: DeadLetter[] = [];
+  /** Dead letters by restore index, oldest dead letter first. */
+  readonly dead = new Map<number, DeadLetter>();
+  /** Dead-lettered in all (replayed or deleted ones included). */
   deadTotal = 0;
+  /** Dead letters deleted by the bound (not by DeadLetterDelete). */
+  deadDropped = 0;
+  /** Record bytes the dead letters hold uncommitted (not part of the encoding: derived). */
+  deadBytes = 0;
 
   constructor(
     readonly high: number,
@@ -86,7 +107,12 @@ export interface GroupCounts {
   readonly inFlight: number;
   /** Pending items delivered more than once. */
   readonly redelivered: number;
+  /** Dead-lettered in all (a counter). */
   readonly deadLettered: number;
+  /** Dead letters now (replayable or deletable). */
+  readonly deadLetters: number;
+  /** Dead letters deleted by the bound (DEAD_LETTERS_MAX, DEAD_LETTER_BYTES_MAX), oldest first. */
+  readonly deadDropped: number;
   readonly ackWaitMs: number;
   readonly maxDeliveries: number;
   readonly maxAckPending: number;
@@ -99,6 +125,8 @@ export interface DeadLetterView {
   readonly deliveries: number;
   /** Index of the GroupDeadLetter entry. */
   readonly index: number;
+  /** Whether DeadLetterReplay can deliver it again (its record is uncommitted). */
+  readonly replayable: boolean;
 }
 
 /**
@@ -195,6 +223,9 @@ export class GroupTable {
     if (g === undefined) return fail(ResultCode.groupUnknown);
     for (const it of g.items.values()) this.release(it.restore);
     g.items.clear();
+    for (const d of g.dead.values()) if (d.restore !== null) this.release(d.restore);
+    g.dead.clear();
+    g.deadBytes = 0;
     this.groups.delete(low);
     this.byName.delete(`${g.topic}\u0000${g.name}`);
     return OK;
@@ -263,11 +294,78 @@ export class GroupTable {
     if (delivery !== f.it.deliveries) return fail(ResultCode.deliveryStale);
     const { g, it } = f;
     g.items.delete(rl);
-    g.dead.push({ restoreHigh: rh, restoreLow: rl, sessionHigh: it.restore.sessionHigh, sessionLow: it.restore.sessionLow, deliveries: it.deliveries, index });
-    if (g.dead.length > DEAD_LETTERS_MAX) g.dead.shift();
+    // The bound: the oldest dead letters go first, until the new one fits.
+    for (const old of g.dead.values()) {
+      if (g.dead.size < DEAD_LETTERS_MAX && g.deadBytes + it.restore.length <= DEAD_LETTER_BYTES_MAX) break;
+      this.dropDead(g, old);
+      g.deadDropped++;
+    }
+    // The item's hold on the restore passes to the dead letter: the record stays uncommitted.
+    g.dead.set(rl, {
+      restore: it.restore,
+      restoreHigh: rh,
+      restoreLow: rl,
+      sessionHigh: it.restore.sessionHigh,
+      sessionLow: it.restore.sessionLow,
+      deliveries: it.deliveries,
+      index,
+    });
+    g.deadBytes += it.restore.length;
     g.deadTotal++;
-    this.release(it.restore);
     return OK;
+  }
+
+  private deadOf(gh: number, gl: number, rh: number, rl: number): { g: ConsumerGroup; d: DeadLetter } | CommandResult {
+    const g = this.get(gh, gl);
+    if (g === undefined) return fail(ResultCode.groupUnknown);
+    const d = g.dead.get(rl);
+    if (d === undefined || d.restoreHigh !== rh) return fail(ResultCode.deadLetterNotFound);
+    return { g, d };
+  }
+
+  /** DeadLetterReplay: the dead letter is a ready item again with a fresh delivery count (its hold passes back to the item). */
+  replayDead(gh: number, gl: number, rh: number, rl: number): CommandResult {
+    const f = this.deadOf(gh, gl, rh, rl);
+    if (!('g' in f)) return f;
+    const { g, d } = f;
+    if (d.restore === null) return fail(ResultCode.deadLetterConsumed);
+    g.dead.delete(rl);
+    g.deadBytes -= d.restore.length;
+    g.items.set(rl, { restore: d.restore, deliveries: 0, inFlight: false, consumer: '', deadlineMs: 0, readyAtMs: 0, deliveredIndex: 0 });
+    return OK;
+  }
+
+  /** DeadLetterDelete: the group settled the restore for good (committable once every group did). */
+  deleteDead(gh: number, gl: number, rh: number, rl: number): CommandResult {
+    const f = this.deadOf(gh, gl, rh, rl);
+    if (!('g' in f)) return f;
+    this.dropDead(f.g, f.d);
+    return OK;
+  }
+
+  private dropDead(g: ConsumerGroup, d: DeadLetter): void {
+    g.dead.delete(d.restoreLow);
+    if (d.restore === null) return;
+    g.deadBytes -= d.restore.length;
+    this.release(d.restore);
+  }
+
+  /**
+   * A SessionCommit consumed the record at (file, offset) although a group held it (only a broken
+   * scheduler, or a log written before dead letters held their records, does that): dead letters
+   * of it can no longer be replayed, and stop holding it. Items are left as they are (the store
+   * counts the commit in commitsOfHeldRestores).
+   */
+  consumedWhileHeld(fileHigh: number, fileLow: number, offset: number): void {
+    const r = this.byPosition.get(posKey(fileLow, offset));
+    if (r === undefined || r.fileHigh !== fileHigh) return;
+    for (const g of this.groups.values()) {
+      const d = g.dead.get(r.low);
+      if (d === undefined || d.restore !== r) continue;
+      d.restore = null;
+      g.deadBytes -= r.length;
+      this.release(r);
+    }
   }
 
   private release(r: PendingRestore): void {
@@ -294,6 +392,8 @@ export class GroupTable {
       inFlight,
       redelivered,
       deadLettered: g.deadTotal,
+      deadLetters: g.dead.size,
+      deadDropped: g.deadDropped,
       ackWaitMs: g.ackWaitMs,
       maxDeliveries: g.maxDeliveries,
       maxAckPending: g.maxAckPending,
@@ -306,27 +406,38 @@ export class GroupTable {
     let expired = 0;
     let oldest: PendingRestore | null = null;
     for (const it of g.items.values()) {
-      oldest ??= it.restore;
+      // Items are in restore order except replayed dead letters (at the end): the smallest index.
+      if (oldest === null || it.restore.low < oldest.low) oldest = it.restore;
       if (!it.inFlight && it.readyAtMs > nowMs) waiting++;
       if (it.inFlight && it.deadlineMs <= nowMs) expired++;
     }
-    const dead = g.dead.slice(Math.max(0, g.dead.length - deadMax)).map((d) => ({
-      restoreId: idHexOfParts(d.restoreHigh, d.restoreLow),
-      session: idHexOfParts(d.sessionHigh, d.sessionLow),
-      deliveries: d.deliveries,
-      index: d.index,
-    }));
+    const dead: DeadLetterView[] = [];
+    let skip = g.dead.size - deadMax;
+    for (const d of g.dead.values()) {
+      if (skip-- > 0) continue;
+      dead.push({
+        restoreId: idHexOfParts(d.restoreHigh, d.restoreLow),
+        session: idHexOfParts(d.sessionHigh, d.sessionLow),
+        deliveries: d.deliveries,
+        index: d.index,
+        replayable: d.restore !== null,
+      });
+    }
     return { waiting, expired, oldest, dead };
   }
 
   // ---- snapshot ------------------------------------------------------------------------------
 
   /**
+   * Format 2 (manifest version 5):
    *   u32 n | (restore 2*u64, topic str, session 2*u64, file 2*u64, offset u64, length u32)*
    *   u32 n | (group 2*u64, topic str, name str, ackWaitMs u32, maxDeliveries u16, maxAckPending u16,
-   *            deadTotal u64, u32 n | (restore low u64, deliveries u32, inFlight u8, consumer str,
+   *            deadTotal u64, deadDropped u64, u32 n | (restore low u64, deliveries u32, inFlight u8, consumer str,
    *            deadlineMs u64, readyAtMs u64, deliveredIndex u64)*,
-   *            u32 n | (restore 2*u64, session 2*u64, deliveries u32, index u64)*)*
+   *            u32 n | (restore 2*u64, session 2*u64, deliveries u32, index u64, holds u8)*)*
+   * A dead letter with holds 1 holds its restore (listed above); 0: its record was consumed.
+   * Format 1 (manifest versions 3 and 4) had no deadDropped and no holds byte: its dead letters had
+   * released their restores (the records were committed), so they load as not replayable.
    */
   encode(): Uint8Array {
     const w = new ByteWriter(256);
@@ -352,6 +463,7 @@ export class GroupTable {
       w.u16(g.maxDeliveries);
       w.u16(g.maxAckPending);
       w.u64(g.deadTotal);
+      w.u64(g.deadDropped);
       w.u32(g.items.size);
       for (const it of g.items.values()) {
         w.u64(it.restore.low);
@@ -362,21 +474,22 @@ export class GroupTable {
         w.u64(it.readyAtMs);
         w.u64(it.deliveredIndex);
       }
-      w.u32(g.dead.length);
-      for (const d of g.dead) {
+      w.u32(g.dead.size);
+      for (const d of g.dead.values()) {
         w.u64(d.restoreHigh);
         w.u64(d.restoreLow);
         w.u64(d.sessionHigh);
         w.u64(d.sessionLow);
         w.u32(d.deliveries);
         w.u64(d.index);
+        w.u8(d.restore !== null ? 1 : 0);
       }
     }
     return w.finish();
   }
 
-  /** Replace the table with an encoded one (throws ManifestFormatError on bad bytes). */
-  load(bytes: Uint8Array | null): void {
+  /** Replace the table with an encoded one of `format` (throws ManifestFormatError or RangeError on bad bytes). */
+  load(bytes: Uint8Array | null, format = TABLE_FORMAT): void {
     const restores = new Map<number, PendingRestore>();
     const groups = new Map<number, ConsumerGroup>();
     if (bytes !== null && bytes.length > 0) {
@@ -403,6 +516,7 @@ export class GroupTable {
       for (let k = 0; k < ng; k++) {
         const g = new ConsumerGroup(r.u64(), r.u64(), r.str(), r.str(), r.u32(), r.u16(), r.u16());
         g.deadTotal = r.u64();
+        if (format >= 2) g.deadDropped = r.u64();
         const ni = r.count(30);
         for (let j = 0; j < ni; j++) {
           const low = r.u64();
@@ -413,9 +527,20 @@ export class GroupTable {
           const inFlight = r.u8() === 1;
           g.items.set(low, { restore: p, deliveries, inFlight, consumer: r.str(), deadlineMs: r.u64(), readyAtMs: r.u64(), deliveredIndex: r.u64() });
         }
-        const nd = r.count(44);
+        const nd = r.count(format >= 2 ? 45 : 44);
         for (let j = 0; j < nd; j++) {
-          g.dead.push({ restoreHigh: r.u64(), restoreLow: r.u64(), sessionHigh: r.u64(), sessionLow: r.u64(), deliveries: r.u32(), index: r.u64() });
+          const restoreHigh = r.u64();
+          const restoreLow = r.u64();
+          const d: DeadLetter = { restore: null, restoreHigh, restoreLow, sessionHigh: r.u64(), sessionLow: r.u64(), deliveries: r.u32(), index: r.u64() };
+          if (format >= 2 && r.u8() === 1) {
+            const p = restores.get(restoreLow);
+            if (p === undefined || p.high !== restoreHigh) throw new RangeError(`dead letter of unknown restore ${restoreLow}`);
+            p.holds++;
+            d.restore = p;
+            g.deadBytes += p.length;
+          }
+          if (g.dead.has(restoreLow)) throw new RangeError(`dead letter of restore ${restoreLow} listed twice`);
+          g.dead.set(restoreLow, d);
         }
         groups.set(g.low, g);
       }
@@ -435,4 +560,11 @@ export class GroupTable {
       this.byName.set(`${g.topic}\u0000${g.name}`, g);
     }
   }
+}
+
+/** A group table encoded in format 1 (manifest versions 3 and 4), re-encoded in the current format. */
+export function upgradeGroupTable(bytes: Uint8Array): Uint8Array {
+  const t = new GroupTable();
+  t.load(bytes, 1);
+  return t.encode();
 }

@@ -106,7 +106,8 @@ export class Dispatcher {
         const e = entries[k]!;
         const kind = e.data.length > 1 ? e.data[1]! : -1;
         if (kind < CommandKind.groupCreate || kind > CommandKind.groupDeadLetter) {
-          if (kind === CommandKind.sessionRestore) {
+          // A restore, or a dead letter made ready again: items to deliver.
+          if (kind === CommandKind.sessionRestore || kind === CommandKind.deadLetterReplay) {
             tick = true;
             this.idleUntil.clear();
           }

@@ -33,6 +33,10 @@ export const ResultCode = {
   deliveryStale: 'SESSIONS_ERR_DELIVERY_STALE',
   /** GroupAck/Nack/DeadLetter of a restore the group already settled: harmless, nothing changed. */
   okAlreadySettled: 'OK_ALREADY_SETTLED',
+  /** DeadLetterReplay/Delete of a restore that is not among the group's dead letters (never was, replayed, deleted, or dropped by the bound). */
+  deadLetterNotFound: 'SESSIONS_ERR_DEAD_LETTER_NOT_FOUND',
+  /** DeadLetterReplay of a dead letter whose record was already consumed (dead-lettered before dead letters kept their records): delete it. */
+  deadLetterConsumed: 'SESSIONS_ERR_DEAD_LETTER_CONSUMED',
   /** Auth commands (issue 17): no user of that name. */
   userUnknown: 'SESSIONS_ERR_USER_UNKNOWN',
   /** No role of that name (or the user does not hold it). */

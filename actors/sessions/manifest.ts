@@ -9,7 +9,7 @@
  *                     u32 n | restored length u32*, u32 n | (start u64, end u64, count u32, hash 16)*)*
  *   sessions: u32 n | (id 2*u64, topic str, u32 n | (u32 len, bytes)*)*
  *   clients:  u32 n | (id 2*u64, secret 16, [owner str (version 4)], lastIndex u64, ackedBelowSeq u64, u32 n | (seq u64, ok u8, code str, value)*)*
- *   groups:   u32 len | the group table (consumerGroups.ts)                    (version 3)
+ *   groups:   u32 len | the group table (consumerGroups.ts)                    (version 3; its format 2 since version 5)
  *   auth:     u32 len | users, roles, permissions (authTable.ts)              (version 4)
  *   crc32 u32 of everything before
  *
@@ -17,17 +17,22 @@
  * with code SESSIONS_ERR_SNAPSHOT_CORRUPT. Version 2 added each client's secret (issue 14); a
  * version 1 manifest is SESSIONS_ERR_SNAPSHOT_VERSION (its clients could never prove their IDs).
  * Version 4 (issue 17) added each client's owner and the auth table; versions 2 and 3 are read as
- * manifests whose clients belong to no user ('') and with no users.
+ * manifests whose clients belong to no user ('') and with no users. Version 5 (issue 16, dead
+ * letters replayable) changed the group table's format: dead letters hold their restores; the
+ * group table of versions 3 and 4 is upgraded on decode (its dead letters are not replayable).
  */
 import { REPLAY_CLASSES_MAX, SECRET_BYTES, dataFileName, readU32BE } from '../../transport/commands/codec.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { ByteReader, ByteWriter, ManifestFormatError } from './binary.js';
 import { ArenaSessionSnapshot } from './sessionTable.js';
+import { upgradeGroupTable } from './consumerGroups.js';
 import { SessionsError, SessionsErrorCode, type ResultCode } from './errors.js';
 import type { ClassMeta, ClientSnapshot, CommandResult, FileMeta, Manifest, RangeDigest, SessionSnapshot } from './types.js';
 
 const MAGIC = [0x53, 0x52, 0x4d, 0x46]; // "SRMF"
-const VERSION = 4;
+const VERSION = 5;
+/** Version 4 (before dead letters held their records) is read with its group table upgraded. */
+const VERSION_GROUPS_1 = 4;
 /** Version 3 (before users, issue 17) is read as a manifest with no users and clients owned by ''. */
 const VERSION_NO_AUTH = 3;
 /** Version 2 (before consumer groups) is read as a manifest with no groups. */
@@ -164,7 +169,7 @@ function readManifest(data: Uint8Array): Manifest {
       `manifest version 1 was written before client secrets (issue 14); this node reads version ${VERSION}: start it on a fresh data directory`,
     );
   }
-  if (version !== VERSION && version !== VERSION_NO_AUTH && version !== VERSION_NO_GROUPS) bad(`manifest version ${version}`);
+  if (version !== VERSION && version !== VERSION_GROUPS_1 && version !== VERSION_NO_AUTH && version !== VERSION_NO_GROUPS) bad(`manifest version ${version}`);
   const fingerprint = r.str();
   const appliedTerm = r.u64();
   const appliedIndex = r.u64();
@@ -236,7 +241,7 @@ function readManifest(data: Uint8Array): Manifest {
     const high = r.u64();
     const low = r.u64();
     const secret = r.raw(SECRET_BYTES).slice();
-    const owner = version >= VERSION ? r.str() : '';
+    const owner = version >= VERSION_GROUPS_1 ? r.str() : '';
     const lastIndex = r.u64();
     const ackedBelowSeq = r.u64();
     const n = r.count(12);
@@ -244,8 +249,16 @@ function readManifest(data: Uint8Array): Manifest {
     for (let j = 0; j < n; j++) results.push({ seq: r.u64(), result: readResult(r) });
     clients.push({ high, low, secret, owner, lastIndex, ackedBelowSeq, results });
   }
-  const groups = version >= VERSION_NO_AUTH ? r.bytes() : new Uint8Array(0);
-  const auth = version >= VERSION ? r.bytes() : new Uint8Array(0);
+  const groupBytes = version >= VERSION_NO_AUTH ? r.bytes() : new Uint8Array(0);
+  const auth = version >= VERSION_GROUPS_1 ? r.bytes() : new Uint8Array(0);
+  let groups = groupBytes;
+  if (version < VERSION && groupBytes.length > 0) {
+    try {
+      groups = upgradeGroupTable(groupBytes);
+    } catch (err) {
+      bad(`group table (format 1): ${(err as Error).message}`);
+    }
+  }
   if (!r.done()) bad('trailing bytes');
   return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients, groups, auth };
 }

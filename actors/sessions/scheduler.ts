@@ -50,7 +50,13 @@ export class ReplayScheduler {
       for (const e of entries) {
         // A restore to hand over, or a group that settled a restore (its commit may be due now).
         const kind = e.data.length > 1 ? e.data[1] : -1;
-        if (kind === CommandKind.sessionRestore || kind === CommandKind.groupAck || kind === CommandKind.groupDeadLetter || kind === CommandKind.groupDelete) {
+        if (
+          kind === CommandKind.sessionRestore ||
+          kind === CommandKind.groupAck ||
+          kind === CommandKind.groupDeadLetter ||
+          kind === CommandKind.groupDelete ||
+          kind === CommandKind.deadLetterDelete
+        ) {
           this.tick();
           return;
         }

@@ -346,6 +346,20 @@ export class SessionNode {
   }
 
   /**
+   * DeadLetterReplay (the dead letter is ready again, delivered from 1) or DeadLetterDelete (the
+   * group settled it: SessionCommit may follow) of one of a group's dead letters, by topic, group
+   * name and restore ID (leader). A restore that is not a dead letter of the group is
+   * SESSIONS_ERR_DEAD_LETTER_NOT_FOUND.
+   */
+  deadLetter(action: 'replay' | 'delete', topic: string, name: string, restoreId: Uint8Array, cb: CommandCallback): void {
+    if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    const g = this.store.groupByName(topic, name);
+    if (g === undefined) return cb(null, { ok: false, code: ResultCode.groupUnknown, value: null });
+    const kind = action === 'replay' ? CommandKind.deadLetterReplay : CommandKind.deadLetterDelete;
+    this.submitInternal({ kind, group: this.store.groupCounts(g).id, restore: restoreId }, cb);
+  }
+
+  /**
    * Every group with its counts (ready, in flight, redelivered, dead-lettered) and details (ready
    * now, waiting for a nack's delay, expired, the oldest pending due time and age, the topic's
    * scheduled sessions per replay class with the class's next due time, recent dead letters): this

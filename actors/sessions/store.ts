@@ -99,7 +99,7 @@ export interface GroupView extends Omit<GroupCounts, 'id'> {
   readonly scheduled: ScheduledClassView[];
   /** False while the scheduled sessions are still being counted (the first view starts it; a large store takes a while). */
   readonly scheduledComplete: boolean;
-  /** The most recent dead letters (at most 100; the group keeps its last 1,000 and a total). */
+  /** The most recent dead letters (at most 100; the group keeps up to DEAD_LETTERS_MAX, consumerGroups.ts). */
   readonly dead: DeadLetterView[];
 }
 
@@ -619,6 +619,10 @@ export class SessionsStore implements StateMachine {
         return this.groups.nack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery, v.dueMs);
       case CommandKind.groupDeadLetter:
         return this.groups.deadLetter(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery, e.index);
+      case CommandKind.deadLetterReplay:
+        return this.groups.replayDead(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow);
+      case CommandKind.deadLetterDelete:
+        return this.groups.deleteDead(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow);
     }
     assert(false, `command kind ${v.kind} passed validation`);
   }
@@ -704,7 +708,11 @@ export class SessionsStore implements StateMachine {
     if (f.restoredLengths.length === 0) return rejection(ResultCode.nothingToCommit);
     if (f.restoredLengths[0] !== v.length) return rejection(ResultCode.recordLength);
     // Introspection, not a decision: every replica counts it the same way.
-    if (this.groups.holds(f.high, f.low, f.consumed)) this.commitsOfHeldRestores++;
+    if (this.groups.holds(f.high, f.low, f.consumed)) {
+      this.commitsOfHeldRestores++;
+      // Its dead letters can no longer be replayed (the record is consumed): every replica the same.
+      this.groups.consumedWhileHeld(f.high, f.low, f.consumed);
+    }
     f.restoredLengths.shift();
     f.consumed += v.length;
     return OK;

@@ -56,6 +56,8 @@ const arbCommand: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ kind: fc.constant(CommandKind.dataCreate), replayClass: arbClass }),
   fc.record({ kind: fc.constant(CommandKind.dataDelete), replayClass: arbClass, file: arbId }),
   fc.record({ kind: fc.constant(CommandKind.clientRegister), secret: arbSecret }),
+  // Issue 16, dead letters: group 16 | restore 16.
+  fc.record({ kind: fc.constantFrom(CommandKind.deadLetterReplay, CommandKind.deadLetterDelete), group: arbId, restore: arbId }),
 );
 
 function hex(b: Uint8Array): string {
@@ -136,7 +138,7 @@ describe('sessions: command codec', () => {
       CommandErrorCode.formatRetired,
     ],
     ['Confirm in the log', Uint8Array.of(2, 0, 0), CommandErrorCode.confirmInLog],
-    ['kind 25', Uint8Array.of(2, 25, 0), CommandErrorCode.kind],
+    ['kind 27', Uint8Array.of(2, 27, 0), CommandErrorCode.kind],
     ['kind 255', Uint8Array.of(2, 255, 0), CommandErrorCode.kind],
     ['unknown flag', Uint8Array.of(2, 10, 2), CommandErrorCode.flags],
     ['envelope on DataCreate', Uint8Array.of(2, 8, 1, ...new Uint8Array(49)), CommandErrorCode.flags],

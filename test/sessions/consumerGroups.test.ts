@@ -215,8 +215,14 @@ describe('sessions: consumer groups (issue 16)', () => {
     h.now += 501;
     run();
     expect(store.groupCounts(g)).to.include({ ready: 0, inFlight: 0, deadLettered: 2 });
-    expect(g.dead.map((x) => x.deliveries)).to.deep.equal([3, 3]);
+    expect([...g.dead.values()].map((x) => x.deliveries)).to.deep.equal([3, 3]);
+    // Dead letters keep their records (replayable): the file is not consumed to the end until they are deleted.
     const f = store.dataFiles()[0]!;
+    expect(f.consumed).to.be.below(f.size);
+    for (const x of [...g.dead.values()]) {
+      expect(h.client({ kind: CommandKind.deadLetterDelete, group: n1!.group, restore: commandId(x.restoreHigh, x.restoreLow) }).code).to.equal(ResultCode.ok);
+    }
+    run();
     expect(f.consumed).to.equal(f.size);
     // A late ack of a dead-lettered delivery is harmless; a nack of a stale delivery number changes nothing.
     expect(h.client({ kind: CommandKind.groupAck, group: n1!.group, restore: n1!.restoreId, delivery: 3 }).code).to.equal(ResultCode.okAlreadySettled);
@@ -416,7 +422,7 @@ describe('sessions: consumer groups, a property (issue 16)', () => {
         }
         // Every item that left a group was acked or dead-lettered.
         for (const g of store.consumerGroups()) {
-          const dead = new Set(g.dead.map((x) => x.restoreLow));
+          const dead = new Set([...g.dead.values()].map((x) => x.restoreLow));
           for (const low of entered.get(g.low) ?? []) {
             if (g.items.has(low)) continue;
             expect(seen(g.low, acked).has(low) || dead.has(low), `restore ${low} left group ${g.name} without an ack or a dead letter`).to.equal(true);

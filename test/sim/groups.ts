@@ -5,8 +5,10 @@
  * its dispatcher (SessionNode.consume; the dispatcher runs on the simulated clock and scheduler),
  * and that ack, nack with a delay, go silent (redelivery after ackWaitMs), throw, crash and
  * reattach, ack twice, and reattach to each new leader. Some runs use a small maxDeliveries, so
- * that dead letters happen. After the heal every consumer acknowledges what it gets, and the run
- * drains: every stored session must be restored, delivered to each group, settled and committed.
+ * that dead letters happen. After the heal every consumer acknowledges what it gets, every dead
+ * letter is replayed (delivered again, then acknowledged) or deleted (a seeded choice per dead
+ * letter), and the run drains: every stored session must be restored, delivered to each group,
+ * settled and committed.
  * groupsChecker.ts judges. Every draw comes from the run's seed (its own stream): a seed replays
  * exactly.
  */
@@ -16,6 +18,7 @@ import type { CommandResult } from '../../actors/sessions/types.js';
 import type { NodeId } from '../../machines/types.js';
 import type { SimCluster } from './cluster.js';
 import { simEpochMs } from './cluster.js';
+import { commandId } from '../../transport/commands/codec.js';
 import { GroupsChecker, type GroupsStats } from './groupsChecker.js';
 import { Rng } from './rng.js';
 
@@ -52,6 +55,9 @@ export class GroupsWorkload {
   private readonly plans: GroupPlan[] = [];
   private readonly behaviour: Behaviour;
   private readonly consumers: SimConsumer[] = [];
+  /** After the heal: per dead letter (group:restore), replay or delete (drawn once), and whether a request is out. */
+  private readonly deadPlan = new Map<string, { action: 'replay' | 'delete'; out: boolean }>();
+  private readonly deadRng: Rng;
 
   constructor(
     private readonly cluster: SimCluster,
@@ -68,6 +74,8 @@ export class GroupsWorkload {
     // Its own stream: the session workload's draws stay as they were.
     const rng = new Rng(opts.seed ^ 0x16016);
     this.rng = rng;
+    // Its own stream too: the draws above and the consumers' stay as they were.
+    this.deadRng = new Rng(opts.seed ^ 0x16dead);
     const small = rng.chance(0.4);
     const count = rng.int(1, 3);
     for (let k = 0; k < count; k++) {
@@ -98,6 +106,37 @@ export class GroupsWorkload {
   /** Schedule the groups' creation (their consumers start once a group is in the committed history). */
   start(): void {
     for (const p of this.plans) this.cluster.scheduler.schedule(p.createAtMs, () => this.create(p, 0));
+    this.cluster.scheduler.schedule(this.opts.chaosMs, () => this.tendDeadLetters());
+  }
+
+  /**
+   * After the heal, every 30 ms: each dead letter the model holds is replayed or deleted through the
+   * leader (retried after a failure or a leader change until the model sees it gone).
+   */
+  private tendDeadLetters(): void {
+    const sched = this.cluster.scheduler;
+    const host = this.leaderHost();
+    const held = this.checker.heldDeadLetters();
+    for (const { group, restore } of held) {
+      const key = `${group}:${restore}`;
+      let p = this.deadPlan.get(key);
+      if (p === undefined) this.deadPlan.set(key, (p = { action: this.deadRng.chance(0.5) ? 'replay' : 'delete', out: false }));
+      if (p.out || host === null) continue;
+      const g = [...host.store.consumerGroups()].find((x) => x.low === group);
+      const d = g?.dead.get(restore);
+      if (g === undefined || d === undefined) continue; // not applied on this leader yet
+      const plan = p;
+      plan.out = true;
+      this.cluster.guard(() =>
+        host.deadLetter(plan.action, g.topic, g.name, commandId(d.restoreHigh, d.restoreLow), (err, r) => {
+          plan.out = false;
+          this.cluster.trace.note(sched.nowMs, `DeadLetter ${plan.action} ${g.name} restore ${restore}: ${err ? err.message : r?.code}`);
+        }),
+      );
+    }
+    // A replayed one dead-lettered again gets a fresh draw.
+    for (const key of [...this.deadPlan.keys()]) if (!held.some((h) => `${h.group}:${h.restore}` === key)) this.deadPlan.delete(key);
+    sched.schedule(30, () => this.tendDeadLetters());
   }
 
   private create(p: GroupPlan, attempt: number): void {

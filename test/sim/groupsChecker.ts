@@ -16,7 +16,11 @@
  * - a delivery count goes backwards or skips (GroupDeliver n after anything but n - 1, a consumer
  *   receiving a lower number than it already received), or passes maxDeliveries, or an item is
  *   dead-lettered before maxDeliveries deliveries;
- * - a SessionCommit consumes the record of a restore that some group has not settled;
+ * - a SessionCommit consumes the record of a restore that some group has not settled, or holds as
+ *   a dead letter (a dead letter keeps its record until DeadLetterDelete: it can be replayed);
+ * - a DeadLetterReplay or DeadLetterDelete changes state for an item that is not a dead letter; a
+ *   replayed dead letter is an item again (delivered from 1, it must be settled again); a deleted
+ *   one is never delivered again;
  * - replicas give one entry different results, or end with different group tables, or a table
  *   that differs from the model.
  */
@@ -56,6 +60,8 @@ interface ModelItem {
   readonly restore: ModelRestore;
   deliveries: number;
   settled: 'ack' | 'dead' | 'deleted' | null;
+  /** Dead-lettered and not replayed or deleted since: it still holds its restore. */
+  deadHeld: boolean;
   /** The highest delivery number a consumer received, and whether a consumer's ack changed state. */
   receivedMax: number;
   consumerAcked: boolean;
@@ -76,6 +82,9 @@ export interface GroupsStats {
   duplicateAcks: number;
   nacked: number;
   deadLettered: number;
+  /** Dead letters replayed (DeadLetterReplay) and deleted (DeadLetterDelete). */
+  deadReplayed: number;
+  deadDeleted: number;
   committed: number;
   /** Items never settled, or stored sessions never restored, at the end (must be 0). */
   lost: number;
@@ -93,6 +102,8 @@ export function emptyGroupsStats(): GroupsStats {
     duplicateAcks: 0,
     nacked: 0,
     deadLettered: 0,
+    deadReplayed: 0,
+    deadDeleted: 0,
     committed: 0,
     lost: 0,
   };
@@ -228,10 +239,12 @@ export class GroupsChecker {
         if (g === undefined) return this.violate('groups-model', id, `GroupDelete ${e.index} of a group the model does not have`);
         g.deleted = true;
         for (const it of this.items.values()) {
-          if (it.group !== g || it.settled !== null) continue;
+          if (it.group !== g) continue;
+          it.restore.pending.delete(g.low);
+          it.deadHeld = false;
+          if (it.settled !== null) continue;
           it.settled = 'deleted';
           this.unsettled--;
-          it.restore.pending.delete(g.low);
         }
         return;
       }
@@ -240,6 +253,9 @@ export class GroupsChecker {
       case CommandKind.groupNack:
       case CommandKind.groupDeadLetter:
         return this.groupStep(id, e, r);
+      case CommandKind.deadLetterReplay:
+      case CommandKind.deadLetterDelete:
+        return this.deadStep(id, e, r);
     }
   }
 
@@ -270,7 +286,7 @@ export class GroupsChecker {
     for (const g of this.groups.values()) {
       if (g.deleted || g.topic !== s.topic) continue;
       rs.pending.add(g.low);
-      this.items.set(`${g.low}:${rs.low}`, { group: g, restore: rs, deliveries: 0, settled: null, receivedMax: 0, consumerAcked: false });
+      this.items.set(`${g.low}:${rs.low}`, { group: g, restore: rs, deliveries: 0, settled: null, deadHeld: false, receivedMax: 0, consumerAcked: false });
       this.unsettled++;
       this.stats.items++;
     }
@@ -315,18 +331,54 @@ export class GroupsChecker {
             this.violate('dead-letter-early', id, `GroupDeadLetter ${what} after ${it.deliveries} of ${g.maxDeliveries} deliveries`);
           g.deadTotal++;
           this.stats.deadLettered++;
+          // A dead letter keeps holding its restore (not committable) until deleted.
+          it.deadHeld = true;
         } else {
           this.stats.acked++;
+          it.restore.pending.delete(g.low);
         }
         it.settled = how;
         this.unsettled--;
-        it.restore.pending.delete(g.low);
         return;
       }
       case CommandKind.groupNack:
         this.stats.nacked++;
         return;
     }
+  }
+
+  /** DeadLetterReplay / DeadLetterDelete: only a held dead letter changes; NOT_FOUND otherwise. */
+  private deadStep(id: NodeId, e: Entry, r: CommandResult): void {
+    const v = this.view;
+    const it = this.items.get(`${v.groupLow}:${v.restoreLow}`);
+    const what = `${kindName(v.kind)} ${e.index} (group ${v.groupLow}, restore ${v.restoreLow})`;
+    const held = it !== undefined && it.settled === 'dead' && it.deadHeld;
+    if (r.code === ResultCode.deadLetterNotFound) {
+      if (held) this.violate('dead-letter-lost', id, `${what} answered NOT_FOUND for a dead letter the model holds`);
+      return;
+    }
+    if (!r.ok) return;
+    if (it === undefined || !held) return this.violate('groups-model', id, `${what} changed state, but the model has no such dead letter`);
+    it.deadHeld = false;
+    if (v.kind === CommandKind.deadLetterDelete) {
+      this.stats.deadDeleted++;
+      it.restore.pending.delete(it.group.low);
+      return;
+    }
+    // Replayed: an item again, from delivery 1; it must be delivered and settled again.
+    this.stats.deadReplayed++;
+    it.settled = null;
+    it.deliveries = 0;
+    it.receivedMax = 0;
+    it.consumerAcked = false;
+    this.unsettled++;
+  }
+
+  /** The dead letters the model holds now (group low, restore low): what the workload replays or deletes after the heal. */
+  heldDeadLetters(): { group: number; restore: number }[] {
+    const out: { group: number; restore: number }[] = [];
+    for (const it of this.items.values()) if (it.deadHeld) out.push({ group: it.group.low, restore: it.restore.low });
+    return out;
   }
 
   // ---- what the simulated consumers see -------------------------------------------------------
@@ -385,6 +437,10 @@ export class GroupsChecker {
       this.stats.lost += list.length;
       if (list.length > 0) this.violate(property, null, `${list.length} after the heal, at ${Math.round(this.simNow())} ms: ${list.slice(0, 4).join('; ')}`);
     }
+    // The workload replays or deletes every dead letter after the heal: one still held was never acted on.
+    const stuck = this.heldDeadLetters();
+    if (stuck.length > 0)
+      this.violate('dead-letter-stuck', null, `${stuck.length} dead letters neither replayed nor deleted after the heal (first: restore ${stuck[0]!.restore})`);
     const uncommitted = [...this.restores.values()].filter((rs) => !rs.committed && rs.pending.size === 0);
     if (uncommitted.length > 0) this.violate('never-committed', null, `${uncommitted.length} settled restores never committed (first: ${uncommitted[0]!.low})`);
     // Every replica holds the same group table, and it is the model's.

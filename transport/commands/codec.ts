@@ -39,6 +39,8 @@
  *        roleDelete      roleLen u8 | role
  *        roleGrant       roleLen u8 | role | action u8 | prefixLen u16 | prefix | groupLen u8 | group
  *        roleRevoke      roleLen u8 | role | action u8 | prefixLen u16 | prefix | groupLen u8 | group
+ *        deadLetterReplay  group 16 | restore 16   (the group's dead letter is ready again, delivery count 0)
+ *        deadLetterDelete  group 16 | restore 16   (the group's dead letter is dropped: the group settled it)
  *
  * The auth kinds (issue 17) carry users, roles and permissions (transport/commands/access.ts); a
  * password arrives hashed (scrypt, salted, computed once by the leader): no replica sees a plaintext
@@ -100,9 +102,11 @@ export const CommandKind = {
   roleDelete: 22,
   roleGrant: 23,
   roleRevoke: 24,
+  deadLetterReplay: 25,
+  deadLetterDelete: 26,
 } as const;
 export type CommandKind = (typeof CommandKind)[keyof typeof CommandKind];
-const KIND_MAX = 24;
+const KIND_MAX = 26;
 
 export const commandKindNames: readonly string[] = [
   'Confirm',
@@ -130,6 +134,8 @@ export const commandKindNames: readonly string[] = [
   'RoleDelete',
   'RoleGrant',
   'RoleRevoke',
+  'DeadLetterReplay',
+  'DeadLetterDelete',
 ];
 
 /** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */
@@ -259,7 +265,8 @@ export type Command =
   | { readonly kind: typeof CommandKind.rolePut; readonly role: string }
   | { readonly kind: typeof CommandKind.roleDelete; readonly role: string }
   | { readonly kind: typeof CommandKind.roleGrant; readonly role: string; readonly grant: Grant }
-  | { readonly kind: typeof CommandKind.roleRevoke; readonly role: string; readonly grant: Grant };
+  | { readonly kind: typeof CommandKind.roleRevoke; readonly role: string; readonly grant: Grant }
+  | { readonly kind: typeof CommandKind.deadLetterReplay | typeof CommandKind.deadLetterDelete; readonly group: Uint8Array; readonly restore: Uint8Array };
 
 // ---- IDs ------------------------------------------------------------------------------------
 
@@ -470,8 +477,8 @@ function parseName(v: CommandView, data: Uint8Array, at: number, len: number): C
 }
 
 /** group 16 | restore 16 | delivery u32 at `at`; returns the offset after, or an error code. */
-function parseGroupRef(v: CommandView, data: Uint8Array, at: number, withRestore: boolean): number | CommandErrorCode {
-  const need = ID_BYTES + (withRestore ? ID_BYTES + 4 : 0);
+function parseGroupRef(v: CommandView, data: Uint8Array, at: number, withRestore: boolean, withDelivery = withRestore): number | CommandErrorCode {
+  const need = ID_BYTES + (withRestore ? ID_BYTES : 0) + (withDelivery ? 4 : 0);
   if (data.length < at + need) return CommandErrorCode.truncated;
   v.groupHigh = readU64(data, at);
   v.groupLow = readU64(data, at + 8);
@@ -482,6 +489,7 @@ function parseGroupRef(v: CommandView, data: Uint8Array, at: number, withRestore
   v.restoreLow = readU64(data, at + 8);
   if (!validId(v.restoreHigh, v.restoreLow)) return CommandErrorCode.id;
   at += ID_BYTES;
+  if (!withDelivery) return at;
   v.delivery = readU32(data, at);
   if (v.delivery < 1) return CommandErrorCode.number;
   return at + 4;
@@ -708,6 +716,12 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
       if (typeof after === 'string') return after;
       return n > after ? CommandErrorCode.trailing : null;
     }
+    case CommandKind.deadLetterReplay:
+    case CommandKind.deadLetterDelete: {
+      const after = parseGroupRef(v, data, at, true, false);
+      if (typeof after === 'string') return after;
+      return n > after ? CommandErrorCode.trailing : null;
+    }
     case CommandKind.groupNack: {
       const after = parseGroupRef(v, data, at, true);
       if (typeof after === 'string') return after;
@@ -830,6 +844,9 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
         delivery: v.delivery,
         readyAtMs: v.dueMs,
       };
+    case CommandKind.deadLetterReplay:
+    case CommandKind.deadLetterDelete:
+      return { kind: v.kind, group: idOf(v.groupHigh, v.groupLow), restore: idOf(v.restoreHigh, v.restoreLow) };
   }
   throw new CommandError(CommandErrorCode.kind, `unknown kind ${v.kind}`);
 }
@@ -882,6 +899,9 @@ function encodedSize(c: Command, topicBytes: Uint8Array | null, nameBytes: Uint8
       return base + 2 * ID_BYTES + 4 + 8;
     case CommandKind.groupDeliver:
       return base + 2 * ID_BYTES + 4 + 8 + 1 + nameBytes!.length;
+    case CommandKind.deadLetterReplay:
+    case CommandKind.deadLetterDelete:
+      return base + 2 * ID_BYTES;
   }
 }
 
@@ -1065,6 +1085,11 @@ export function encodeCommand(c: Command): Uint8Array {
         out[at + 8] = nameBytes!.length;
         out.set(nameBytes!, at + 9);
       }
+      break;
+    case CommandKind.deadLetterReplay:
+    case CommandKind.deadLetterDelete:
+      writeId(out, at, c.group);
+      writeId(out, at + ID_BYTES, c.restore);
       break;
   }
   return out;
