@@ -143,9 +143,15 @@ export class SnapshotSender {
 interface InStream {
   readonly from: NodeId;
   readonly meta: SnapshotMeta;
-  readonly buf: Uint8Array;
+  /** The snapshot's declared size. */
+  readonly totalBytes: number;
+  /** Grown as chunks arrive (doubling, capped at totalBytes): a declared size reserves nothing. */
+  buf: Uint8Array;
   received: number;
 }
+
+/** The receive buffer's first allocation (grown by doubling as chunks arrive). */
+const RECEIVE_BUFFER_BYTES_MIN = 64 * 1024;
 
 type ChunkOutcome =
   | { readonly kind: 'ack'; readonly response: SnapshotResponse }
@@ -154,7 +160,7 @@ type ChunkOutcome =
 export class SnapshotReceiver {
   private current: InStream | null = null;
 
-  /** Bytes of the snapshot being received (its buffer is allocated whole at the first chunk). */
+  /** Bytes held for the snapshot being received: at most twice what arrived, never above its declared size. */
   bufferedBytes(): number {
     return this.current === null ? 0 : this.current.buf.byteLength;
   }
@@ -178,19 +184,28 @@ export class SnapshotReceiver {
     if (chunk.totalBytes > this.opts.snapshotBytesMax) return { kind: 'ack', response: respond(0, true) };
     let s = this.current;
     if (chunk.offset === 0 && (s === null || s.from !== chunk.from || s.meta.index !== chunk.meta.index || s.meta.term !== chunk.meta.term)) {
-      s = this.current = { from: chunk.from, meta: chunk.meta, buf: new Uint8Array(chunk.totalBytes), received: 0 };
+      // Issue 18: not the declared size at once (a peer announcing 1 GiB and sending little would
+      // hold it); the buffer grows with what arrives.
+      const first = Math.min(chunk.totalBytes, Math.max(RECEIVE_BUFFER_BYTES_MIN, chunk.data.byteLength));
+      s = this.current = { from: chunk.from, meta: chunk.meta, totalBytes: chunk.totalBytes, buf: new Uint8Array(first), received: 0 };
     }
     if (s === null || s.from !== chunk.from || s.meta.index !== chunk.meta.index || s.meta.term !== chunk.meta.term) {
       return { kind: 'ack', response: respond(0, false) };
     }
     const end = chunk.offset + chunk.data.byteLength;
-    if (chunk.offset === s.received && end <= s.buf.byteLength && chunk.totalBytes === s.buf.byteLength) {
+    if (chunk.offset === s.received && end <= s.totalBytes && chunk.totalBytes === s.totalBytes) {
+      if (end > s.buf.byteLength) {
+        // Bounded: each growth at least doubles, up to totalBytes.
+        const grown = new Uint8Array(Math.min(s.totalBytes, Math.max(end, 2 * s.buf.byteLength)));
+        grown.set(s.buf.subarray(0, s.received));
+        s.buf = grown;
+      }
       s.buf.set(chunk.data, chunk.offset);
       s.received = end;
     }
-    if (s.received === s.buf.byteLength) {
+    if (s.received === s.totalBytes) {
       this.current = null;
-      return { kind: 'complete', response: respond(s.received, false), meta: s.meta, data: s.buf };
+      return { kind: 'complete', response: respond(s.received, false), meta: s.meta, data: s.buf.subarray(0, s.received) };
     }
     return { kind: 'ack', response: respond(s.received, false) };
   }
