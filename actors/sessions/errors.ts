@@ -47,6 +47,11 @@ export const ResultCode = {
   permissionUnknown: 'SESSIONS_ERR_PERMISSION_UNKNOWN',
   /** A bound of the auth table (users, roles, permissions per role, roles per user) is reached. */
   authFull: 'SESSIONS_ERR_AUTH_FULL',
+  /**
+   * A session command whose client's user lacks the permission as of the entry's position in the
+   * log (a revoke ordered before it): not applied, nothing changed. The client port's code.
+   */
+  permissionDenied: 'CLIENT_ERR_PERMISSION_DENIED',
 } as const;
 export type ResultCode = (typeof ResultCode)[keyof typeof ResultCode] | CommandErrorCode;
 

@@ -59,6 +59,8 @@ export interface StoreOptions {
   readonly subscriberQueueMax?: number;
   /** Read handles kept open (write handles of each class's newest file are always open). */
   readonly openFilesMax?: number;
+  /** Planted bug (simulator only, `--plant skip-permission-at-apply`): apply does not check permissions again. */
+  readonly plantSkipPermissionAtApply?: boolean;
 }
 
 /** The largest stored record a session within the limits can produce. */

@@ -134,8 +134,11 @@ export class SessionsStore implements StateMachine {
   private readonly rejected = new Map<string, number>();
   private rangeBytesReceived = 0;
   private rangeBytesSent = 0;
+  /** Planted bug 'skip-permission-at-apply' (simulator only): apply trusts the client port's check. */
+  private readonly skipPermissionAtApply: boolean;
 
   constructor(opts: StoreOptions) {
+    this.skipPermissionAtApply = opts.plantSkipPermissionAtApply === true;
     this.limits = resolveLimits(opts.limits);
     this.fingerprint = limitsFingerprint(this.limits);
     this.codec = codecLimitsOf(this.limits);
@@ -542,9 +545,32 @@ export class SessionsStore implements StateMachine {
       if (v.kind === CommandKind.sessionStore) this.storeSession(v, e, false);
       return verdict.result;
     }
-    const r = this.applyCommand(v, e);
+    // Issue 17: the permission is checked again here, against the auth table as of this entry's
+    // position in the log (the client port checked the node's applied state, which a revoke ordered
+    // before this entry may have changed since). The principal is the user who registered the client
+    // (its ClientRegister entry); clients without one (no authentication then) are not checked.
+    const r = this.deniedAtApply(v, verdict.client.owner) ? this.deny(v, e) : this.applyCommand(v, e);
     this.clients.record(verdict.client, v.seq, r);
     return r;
+  }
+
+  /**
+   * Whether `owner` lacks the permission `v` needs on its topic (SessionCreate's, or the session's
+   * as applied here): write for create, append, rewrite, destroy; store for SessionStore. A command
+   * on a session that is not active is not judged here (it changes nothing: SESSIONS_ERR_SESSION_UNKNOWN).
+   */
+  private deniedAtApply(v: CommandView, owner: string): boolean {
+    if (owner === '' || this.skipPermissionAtApply) return false;
+    if (v.kind === CommandKind.sessionCreate) return !this.auth.allows(owner, 'write', v.topic, '');
+    const s = this.sessions.get(v.sessionHigh, v.sessionLow);
+    if (s === undefined) return false;
+    return !this.auth.allows(owner, v.kind === CommandKind.sessionStore ? 'store' : 'write', s.topic, '');
+  }
+
+  /** A command refused at apply: nothing changes, except that a SessionStore still fills its planned bytes (a void record). */
+  private deny(v: CommandView, e: Entry): CommandResult {
+    if (v.kind === CommandKind.sessionStore) this.storeSession(v, e, false);
+    return rejection(ResultCode.permissionDenied);
   }
 
   private applyCommand(v: CommandView, e: Entry): CommandResult {
