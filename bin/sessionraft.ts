@@ -28,7 +28,7 @@ import {
 } from '../actors/host/config.js';
 import { LocalCluster, ensureLocalSecurity, formatTable } from './cluster.js';
 import { topicsListing } from './listings.js';
-import { membersTable, outputFormat, sessionsTable, statusTable, topicsTables, useColor, withProgress } from './output.js';
+import { membersTable, outputFormat, renderTable, sessionsTable, statusTable, topicsTables, useColor, withProgress } from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
 import type { PlantedBug } from '../machines/core.js';
 import { createClient, type ClientTlsOptions, type Delivery, type SessionraftClient } from '../transport/client/client.js';
@@ -88,6 +88,7 @@ interface NodeFlags {
   snapshotEntries?: number;
   compactMargin?: number;
   logWindowBytes?: number;
+  logRetainBytes?: number;
   replayDelays?: string;
   shutdownTransferMs?: number;
   logLevel?: string;
@@ -131,6 +132,7 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.snapshotEntries !== undefined) out.snapshotEntries = f.snapshotEntries;
   if (f.compactMargin !== undefined) out.compactMarginEntries = f.compactMargin;
   if (f.logWindowBytes !== undefined) out.logWindowBytesMax = f.logWindowBytes;
+  if (f.logRetainBytes !== undefined) out.logRetainBytesMax = f.logRetainBytes;
   if (f.replayDelays !== undefined) out.replayDelaysMs = parseDelays(f.replayDelays);
   if (f.shutdownTransferMs !== undefined) out.shutdownTransferMs = f.shutdownTransferMs;
   if (f.logLevel !== undefined) out.logLevel = f.logLevel;
@@ -188,6 +190,11 @@ function addNodeFlags(c: Command): Command {
         '--log-window-bytes <n>',
         `also snapshot after this many bytes of applied entries; the in-memory log's bound (default ${hostDefaults.logWindowBytesMax})`,
         int('--log-window-bytes'),
+      )
+      .option(
+        '--log-retain-bytes <n>',
+        `WAL segments kept below the window for lagging followers (read back instead of a snapshot) (default ${hostDefaults.logRetainBytesMax})`,
+        int('--log-retain-bytes'),
       )
       .option('--replay-delays <list>', 'replay class delays, e.g. 1s,10s,1m,10m (default)')
       .option(
@@ -782,10 +789,61 @@ client
       })),
     ),
   );
-client
-  .command('dead <topic> <group>')
-  .description("a consumer group's most recent dead letters (at most 100, newest last): restore ID, session, deliveries, the GroupDeadLetter entry's index")
+const dead = client
+  .command('dead')
+  .argument('<topic>')
+  .argument('<group>')
+  .description(
+    "a consumer group's most recent dead letters (at most 100, newest last): restore ID, session, deliveries, the GroupDeadLetter entry's index, whether it can be replayed; `dead replay|delete` act on them",
+  )
   .action((topic: string, group: string, _o: unknown, cmd: Command) => withClient(cmd, (c) => c.deadLetters(topic, group)));
+for (const action of ['replay', 'delete'] as const) {
+  dead
+    .command(`${action} <topic> [restoreId]`)
+    .description(
+      action === 'replay'
+        ? 'deliver dead letters of a group again (delivery count from 1) to its consumers: one by restore ID, or --all'
+        : "delete dead letters of a group (it settled them: the session's data-file bytes are consumed once every group did): one by restore ID, or --all",
+    )
+    .requiredOption('--group <name>', 'the consumer group')
+    .option('--all', 'every dead letter of the group (listed 100 at a time, each acted on once)')
+    .addOption(outputOption())
+    .action((topic: string, restoreId: string | undefined, o: { group: string; all?: boolean }, cmd: Command) =>
+      withClient(
+        cmd,
+        async (c) => {
+          if ((restoreId === undefined) === (o.all !== true)) throw new ClientError(ClientErrorCode.badArgument, 'give a restore ID or --all, not both');
+          const act = (id: string) => (action === 'replay' ? c.replayDeadLetter(topic, o.group, id) : c.deleteDeadLetter(topic, o.group, id));
+          if (restoreId !== undefined) {
+            const r = await act(restoreId);
+            return [{ restoreId, action, code: 'OK', index: r.index }];
+          }
+          // --all: the listing shows the newest 100; act on each once (a replayed one dead-lettered again is left for the next run).
+          const rows: { restoreId: string; action: string; code: string; index: number | null }[] = [];
+          const done = new Set<string>();
+          for (;;) {
+            const todo = (await c.deadLetters(topic, o.group)).filter((d) => !done.has(d.restoreId));
+            if (todo.length === 0) return rows;
+            for (const d of todo) {
+              done.add(d.restoreId);
+              try {
+                rows.push({ restoreId: d.restoreId, action, code: 'OK', index: (await act(d.restoreId)).index });
+              } catch (err) {
+                if (!(err instanceof ClientError)) throw err;
+                rows.push({ restoreId: d.restoreId, action, code: err.code, index: null });
+              }
+            }
+          }
+        },
+        (rows: { restoreId: string; action: string; code: string; index: number | null }[], color) =>
+          renderTable(
+            ['RESTORE ID', 'ACTION', 'RESULT', 'INDEX'],
+            rows.map((r) => [r.restoreId, r.action, r.code, r.index ?? '-']),
+            color,
+          ),
+      ),
+    );
+}
 client
   .command('consume <topic>')
   .description('consume a topic as a member of a consumer group: print each session (one JSON line) and acknowledge it, until Ctrl-C')

@@ -45,6 +45,7 @@ export function clientNodeOf(node: SessionNode): ClientNode {
         cb,
       ),
     deleteGroup: (topic, name, cb) => node.deleteGroup(topic, name, cb),
+    deadLetter: (action, topic, group, restoreId, cb) => node.deadLetter(action, topic, group, restoreId, cb),
     groups: () => node.groups().map((g) => ({ ...g })),
     consume: (topic, group, consumer, maxAckPending, onDelivery, onEnd, cb) =>
       // Behind a read barrier: a leader that has not applied everything committed yet (just

@@ -193,15 +193,25 @@ export interface GroupPending {
   readonly expired: number;
   /** Pending items delivered more than once. */
   readonly redelivered: number;
-  /** Dead letters in all (the group keeps the last 1,000; `dead` shows the newest 100). */
+  /** Dead-lettered in all (a counter; replayed and deleted ones included). */
   readonly deadLettered: number;
+  /** Dead letters now (the group keeps at most 1,000, the oldest dropped beyond: `deadDropped`); `dead` shows the newest 100. */
+  readonly deadLetters: number;
+  readonly deadDropped: number;
   readonly oldestPendingDueMs: number | null;
   readonly oldestPendingAgeMs: number | null;
   /** Sessions of the topic still scheduled, per replay class, with the class's next due time. */
   readonly scheduled: readonly { readonly replayClass: number; readonly sessions: number; readonly nextDueMs: number | null }[];
   /** False while the node is still counting the scheduled sessions (the first view starts it; a large store takes a while). */
   readonly scheduledComplete: boolean;
-  readonly dead: readonly { readonly restoreId: string; readonly session: string; readonly deliveries: number; readonly index: number }[];
+  readonly dead: readonly {
+    readonly restoreId: string;
+    readonly session: string;
+    readonly deliveries: number;
+    readonly index: number;
+    /** False for a dead letter whose record was consumed (written before dead letters kept them): delete it. */
+    readonly replayable: boolean;
+  }[];
   readonly ackWaitMs: number;
   readonly maxDeliveries: number;
   readonly maxAckPending: number;
@@ -324,6 +334,10 @@ export interface SessionraftClient {
   groups(): Promise<Record<string, unknown>[]>;
   pending(topic?: string, group?: string): Promise<GroupPending[]>;
   deadLetters(topic: string, group: string): Promise<GroupPending['dead']>;
+  /** A dead letter delivered again (from delivery 1) to the group's consumers (DeadLetterReplay). */
+  replayDeadLetter(topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome>;
+  /** A dead letter dropped: the group settled it, SessionCommit follows once every group did (DeadLetterDelete). */
+  deleteDeadLetter(topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome>;
   /** A node's status (its view of every node): of `endpoint`, or of whichever node answers. */
   status(opts?: { endpoint?: string; digest?: boolean }): Promise<unknown>;
   /** The configuration in force with each member's address and progress (from the leader). */
@@ -942,6 +956,22 @@ class Client implements SessionraftClient {
     const [g] = await this.pending(topic, group);
     if (g === undefined) throw new ClientError('SESSIONS_ERR_GROUP_UNKNOWN', `no group ${group} on topic ${topic}`);
     return g.dead ?? [];
+  }
+
+  async replayDeadLetter(topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome> {
+    return this.deadLetter('replay', topic, group, restoreId);
+  }
+
+  async deleteDeadLetter(topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome> {
+    return this.deadLetter('delete', topic, group, restoreId);
+  }
+
+  /** A missing dead letter is SESSIONS_ERR_DEAD_LETTER_NOT_FOUND (a retry after a lost answer may get it: the first one applied). */
+  private async deadLetter(action: 'replay' | 'delete', topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome> {
+    const id = toId(restoreId);
+    const reply = await this.run(() => ({ op: 'deadLetter', action, topic, group, restoreId: id }), parseCommandReply, { leader: true });
+    if (!reply.ok) throw new ClientError(reply.code, `dead letter ${Buffer.from(id).toString('hex')} of group ${group} on ${topic}: ${reply.code}`);
+    return { index: reply.index, term: reply.term, duplicate: reply.duplicate, attempts: 1 };
   }
 
   /**

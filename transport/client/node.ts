@@ -104,6 +104,8 @@ export interface ClientNode {
   /** Consumer groups (issue 16), leader only: 0 for a limit means the default. */
   createGroup(topic: string, name: string, opts: { ackWaitMs: number; maxDeliveries: number; maxAckPending: number }, cb: NodeCommandCallback): void;
   deleteGroup(topic: string, name: string, cb: NodeCommandCallback): void;
+  /** DeadLetterReplay / DeadLetterDelete of a group's dead letter by its restore ID (leader only). */
+  deadLetter(action: 'replay' | 'delete', topic: string, group: string, restoreId: Uint8Array, cb: NodeCommandCallback): void;
   /** This node's applied group table, with counts (JSON-ready). */
   groups(): readonly Record<string, unknown>[];
   /** Attach a consumer (leader only; else NOT_LEADER). maxAckPending 0: the group's. */

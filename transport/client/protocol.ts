@@ -36,6 +36,7 @@
  *                                                                3 passwd, 4 grant (the role), 5 revoke -> command result
  *   [1, reqId, 22, action, role, permission]                     role (leader): action 0 list (-> [json bytes]), 1 add, 2 delete,
  *                                                                3 grant, 4 revoke (permission: access.ts's text form) -> command result
+ *   [1, reqId, 23, action, topic, group, restoreId]              deadLetter (leader; issue 16): action 0 replay, 1 delete -> command result
  *
  * `client, secret, seq, acked` is the exactly-once envelope (dissertation 6.3): the client ID and
  * secret from register (the secret proves the ID is this client's: IDs are guessable), the
@@ -93,6 +94,7 @@ const Op = {
   auth: 20,
   user: 21,
   role: 22,
+  deadLetter: 23,
 } as const;
 type OpName = keyof typeof Op;
 const OP_NAMES: readonly (OpName | undefined)[] = [
@@ -119,6 +121,7 @@ const OP_NAMES: readonly (OpName | undefined)[] = [
   'auth',
   'user',
   'role',
+  'deadLetter',
 ];
 
 /** The `user` and `role` ops' actions (issue 17), by their wire number. */
@@ -128,6 +131,9 @@ const ROLE_ACTIONS = ['list', 'add', 'delete', 'grant', 'revoke'] as const;
 type RoleActionName = (typeof ROLE_ACTIONS)[number];
 /** A password: 1..PASSWORD_BYTES_MAX UTF-8 bytes (scrypt reads all of it; a bound keeps a request's cost bounded). */
 const PASSWORD_BYTES_MAX = 1024;
+
+/** The `deadLetter` op's actions (issue 16), by their wire number. */
+const DEAD_LETTER_ACTIONS = ['replay', 'delete'] as const;
 
 /** The `member` op's actions, by their wire number. */
 const MemberAction = { list: 0, add: 1, promote: 2, remove: 3 } as const;
@@ -291,7 +297,15 @@ export type Request =
       readonly password: string;
       readonly role: string;
     }
-  | { readonly op: 'role'; readonly reqId: number; readonly action: RoleActionName; readonly role: string; readonly grant: Grant | null };
+  | { readonly op: 'role'; readonly reqId: number; readonly action: RoleActionName; readonly role: string; readonly grant: Grant | null }
+  | {
+      readonly op: 'deadLetter';
+      readonly reqId: number;
+      readonly action: (typeof DEAD_LETTER_ACTIONS)[number];
+      readonly topic: string;
+      readonly group: string;
+      readonly restoreId: Uint8Array;
+    };
 
 export interface CommandReply {
   readonly ok: boolean;
@@ -532,6 +546,8 @@ export function encodeRequest(r: Request): Uint8Array {
       return encoder.encode([...head, USER_ACTIONS.indexOf(r.action), r.user, r.password, r.role]);
     case 'role':
       return encoder.encode([...head, ROLE_ACTIONS.indexOf(r.action), r.role, r.grant === null ? '' : formatGrant(r.grant)]);
+    case 'deadLetter':
+      return encoder.encode([...head, DEAD_LETTER_ACTIONS.indexOf(r.action), r.topic, r.group, r.restoreId]);
   }
 }
 
@@ -698,6 +714,12 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
     case 'user':
     case 'role':
       return decodeAuthRequest(w, reqId, op);
+    case 'deadLetter': {
+      arity(w, 7, op);
+      const action = DEAD_LETTER_ACTIONS[uint(w, 3, 'deadLetter action')];
+      if (action === undefined) malformed('deadLetter action must be 0 (replay) or 1 (delete)');
+      return { op, reqId, action, topic: text(w, 4, 'topic'), group: text(w, 5, 'group'), restoreId: id(w, 6, 'restoreId') };
+    }
   }
 }
 

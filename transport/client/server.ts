@@ -533,6 +533,8 @@ export class ClientServer {
       case 'groupDelete':
         return need('consume', req.topic, req.name);
       case 'consume':
+      case 'deadLetter':
+        // Replaying or deleting a dead letter: the permission of acking in that group.
         return need('consume', req.topic, req.group);
       case 'user':
         // Users change their own password; everything else about users is administration.
@@ -869,6 +871,11 @@ export class ClientServer {
           return node.createGroup(req.topic, req.name, { ackWaitMs: req.ackWaitMs, maxDeliveries: req.maxDeliveries, maxAckPending: req.maxAckPending }, then);
         return node.deleteGroup(req.topic, req.name, then);
       }
+      case 'deadLetter':
+        return node.deadLetter(req.action, req.topic, req.group, req.restoreId, (err, result, entry) => {
+          if (err) return this.requestFailed(err, fail);
+          done(commandResultFrame(req.reqId, result!, entry));
+        });
       case 'groups':
         return done(encodeResult(req.reqId, [textEncoder.encode(JSON.stringify(node.groups()))]));
       case 'consume': {
