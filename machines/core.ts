@@ -24,7 +24,8 @@ export type PlantedBug =
   | 'stale-read'
   | 'forget-lost-term'
   | 'read-without-quorum'
-  | 'commit-before-ack';
+  | 'commit-before-ack'
+  | 'skip-permission-at-apply';
 
 export const plantedBugs: readonly PlantedBug[] = [
   'commit-previous-term',
@@ -35,6 +36,7 @@ export const plantedBugs: readonly PlantedBug[] = [
   'forget-lost-term',
   'read-without-quorum',
   'commit-before-ack',
+  'skip-permission-at-apply',
 ];
 
 /** A ReadIndex request waiting for its quorum confirmation. */

@@ -1,6 +1,8 @@
 /**
  * `npm run sim -- --seeds N [--from F] [--nodes 3|5] [--seed S] [--plant BUG] [--faults a,b] [--chaos-ms M]
- *                 [--workers K] [--quiet]`
+ *                 [--workers K] [--quiet] [--sessions [--no-security]] [--disk-faults] [--membership]`
+ * `--sessions` runs with security on (issue 17: users, permissions, principals; security.ts);
+ * `--no-security` turns it off there.
  * Runs N seeded scenarios (seeds F..F+N-1, F = 1 by default, or only S) and ends with `seeds: N, violations: V`. A
  * violation prints its seed, the property broken and the trace of the last events; `--seed S`
  * replays it exactly.
@@ -10,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { plantedBugs, type PlantedBug } from '../../machines/core.js';
 import { addGroupsStats, emptyGroupsStats } from './groupsChecker.js';
+import { addSecurityStats, emptySecurityStats } from './securityChecker.js';
 import { faultKinds, type FaultKind, type ScenarioResult } from './scenario.js';
 
 export interface SimArgs {
@@ -24,6 +27,8 @@ export interface SimArgs {
   sessions: boolean;
   diskFaults: boolean;
   membership: boolean;
+  /** With sessions: users and permissions (issue 17); on unless false (`--no-security`). */
+  security?: boolean;
 }
 
 export function parseArgs(argv: readonly string[]): SimArgs {
@@ -62,6 +67,7 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     sessions: argv.includes('--sessions'),
     diskFaults: argv.includes('--disk-faults'),
     membership: argv.includes('--membership'),
+    ...(argv.includes('--no-security') ? { security: false } : {}),
   };
 }
 
@@ -82,6 +88,7 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
           sessions: args.sessions,
           diskFaults: args.diskFaults,
           membership: args.membership,
+          security: args.security !== false,
         },
       });
       const next = (): void => {
@@ -107,11 +114,12 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
 }
 
 /** The flags that decide a run besides its seed (issue 15: the replay line used to drop them). */
-export function modeFlags(a: Pick<SimArgs, 'bugs' | 'faults' | 'chaosMs' | 'sessions' | 'diskFaults' | 'membership'>): string {
+export function modeFlags(a: Pick<SimArgs, 'bugs' | 'faults' | 'chaosMs' | 'sessions' | 'diskFaults' | 'membership' | 'security'>): string {
   const out: string[] = [];
   if (a.diskFaults) out.push('--disk-faults');
   if (a.membership) out.push('--membership');
   if (a.sessions) out.push('--sessions');
+  if (a.sessions && a.security === false) out.push('--no-security');
   if (a.bugs.length > 0) out.push(`--plant ${a.bugs.join(',')}`);
   if (a.faults.length !== faultKinds.length || a.faults.some((f, k) => f !== faultKinds[k])) out.push(`--faults ${a.faults.join(',')}`);
   if (a.chaosMs !== 4000) out.push(`--chaos-ms ${a.chaosMs}`);
@@ -166,6 +174,15 @@ async function main(): Promise<void> {
       `groups: ${g.stored} sessions stored, ${g.restored} restored, ${g.items} group items, ${g.delivered} delivered, ${g.redelivered} redelivered, ` +
         `${g.received} received by consumers, ${g.acked} acked (${g.duplicateAcks} second acks), ${g.nacked} nacked, ${g.deadLettered} dead-lettered, ` +
         `${g.committed} committed, lost ${g.lost}\n`,
+    );
+  }
+  // Issue 17: what the security checks judged (--sessions).
+  if (results.some((r) => r.security !== undefined)) {
+    const s = results.reduce((a, r) => (r.security === undefined ? a : addSecurityStats(a, r.security)), emptySecurityStats());
+    process.stdout.write(
+      `security: ${s.authEntries} auth entries (${s.authApplied} applied OK), ${s.deniedAtPort} requests denied at the port, ${s.unchecked} sent past it unchecked, ` +
+        `${s.judged} session commands judged in log order, ${s.deniedAtApply} denied at apply (${s.deniedAfterPortAllowed} of them allowed by the port), ` +
+        `${s.digestChecks} auth-state digests compared\n`,
     );
   }
   process.exitCode = violations > 0 ? 1 : 0;

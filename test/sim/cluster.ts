@@ -406,6 +406,8 @@ export class SimCluster {
         // Small limits so that the simulator rotates, seals and deletes data files often.
         limits: { recordBytesMax: 64, sessionBytesMax: 1024, sessionRecordsMax: 32, activeSessionsMax: 256, rangeRecordsMax: 4, rangeBytesMax: 512 },
         defer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
+        // Issue 17's planted bug: apply trusts the client port's permission check.
+        ...(cfg.bugs.has('skip-permission-at-apply') ? { plantSkipPermissionAtApply: true } : {}),
       });
       this.onSessionStore?.(id, store);
       host = new SessionNode({

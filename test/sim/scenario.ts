@@ -8,11 +8,13 @@ import { defaultRaftConfig, type RaftConfig } from '../../machines/config.js';
 import type { PlantedBug } from '../../machines/core.js';
 import type { RaftNode } from '../../actors/raft/raftNode.js';
 import type { CommandCallback } from '../../actors/sessions/sessionNode.js';
-import { CommandKind } from '../../transport/commands/codec.js';
+import { CommandKind, type Command } from '../../transport/commands/codec.js';
 import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
 import { SimCluster } from './cluster.js';
 import { GroupsWorkload } from './groups.js';
 import type { GroupsStats } from './groupsChecker.js';
+import { SecurityWorkload } from './security.js';
+import type { SecurityStats } from './securityChecker.js';
 import { calmNetwork } from './network.js';
 import { Rng } from './rng.js';
 import type { Violation } from './checker.js';
@@ -53,6 +55,8 @@ export interface ScenarioOptions {
   readonly membership?: boolean;
   /** Run the session store with a workload of session commands (create, append, rewrite, store, destroy). */
   readonly sessions?: boolean;
+  /** Issue 17, with `sessions` (on unless false): users, roles, permissions, and session commands that carry a principal (security.ts). */
+  readonly security?: boolean;
 }
 
 export interface ScenarioResult {
@@ -75,6 +79,8 @@ export interface ScenarioResult {
   };
   /** --sessions: the consumer groups' deliveries (issue 16). */
   readonly groups?: GroupsStats;
+  /** --sessions with security (issue 17): permissions checked in log order. */
+  readonly security?: SecurityStats;
 }
 
 const tickMs = 10;
@@ -176,6 +182,8 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   const topics = ['orders', 'carts', 'chats'];
   // Issue 16: consumer groups on those topics, their consumers and the delivery checker (groups.ts).
   const groups = opts.sessions ? new GroupsWorkload(cluster, { seed: opts.seed, chaosMs: opts.chaosMs, topics }) : null;
+  // Issue 17: users and permissions; every session command as a user, through a port's check (security.ts).
+  const security = opts.sessions && opts.security !== false ? new SecurityWorkload(cluster, { seed: opts.seed, chaosMs: opts.chaosMs, topics }) : null;
   const proposeSessionCommand = (target: RaftNode): void => {
     const host = cluster.host(target.id);
     if (host === null) return;
@@ -190,21 +198,22 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     };
     const r = workRng.next();
     const value = new TextEncoder().encode(`v${nextValue++}`);
+    // With security, as one of the workload's users (its client's envelope) after a port's check.
+    const submit = (cmd: Command): boolean => (security !== null ? security.send(host, cmd, done) : (host.submit(cmd, done), true));
     if (sessions.length === 0 || r < 0.15) {
-      host.submit({ kind: CommandKind.sessionCreate, topic: workRng.pick(topics), envelope: null }, done);
+      submit({ kind: CommandKind.sessionCreate, topic: workRng.pick(topics), envelope: null });
       return;
     }
     const k = workRng.int(0, sessions.length - 1);
     const session = sessions[k]!;
-    if (r < 0.6) host.submit({ kind: CommandKind.sessionAppend, session, bytes: value, envelope: null }, done);
-    else if (r < 0.7) host.submit({ kind: CommandKind.sessionRewrite, session, bytes: value, envelope: null }, done);
+    if (r < 0.6) submit({ kind: CommandKind.sessionAppend, session, bytes: value, envelope: null });
+    else if (r < 0.7) submit({ kind: CommandKind.sessionRewrite, session, bytes: value, envelope: null });
     else if (r < 0.9) {
-      sessions.splice(k, 1);
-      host.storeSession(session, workRng.int(0, 2), null, done);
-    } else {
-      sessions.splice(k, 1);
-      host.submit({ kind: CommandKind.sessionDestroy, session, envelope: null }, done);
-    }
+      const replayClass = workRng.int(0, 2);
+      // (Kept in the list when a port refused it: nothing was sent.)
+      if (security === null || security.store(host, session, replayClass, done)) sessions.splice(k, 1);
+      if (security === null) host.storeSession(session, replayClass, null, done);
+    } else if (submit({ kind: CommandKind.sessionDestroy, session, envelope: null })) sessions.splice(k, 1);
   };
 
   const propose = (): void => {
@@ -616,6 +625,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
 
   cluster.start();
   groups?.start();
+  security?.start();
   sched.schedule(electionTimeoutMs, propose);
   sched.schedule(electionTimeoutMs, read);
   sched.schedule(electionTimeoutMs, sampleLiveness);
@@ -688,6 +698,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       });
     }
     groups?.finish(members);
+    security?.checker.finish(members.flatMap((id) => (cluster.host(id) === null ? [] : [{ id, store: cluster.host(id)!.store }])));
   }
   const violations: Violation[] = [...cluster.checker.violations];
   if (cluster.error !== null) {
@@ -717,6 +728,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       liveWindows: liveWindow.progressCount,
     },
     ...(groups !== null ? { groups: groups.stats } : {}),
+    ...(security !== null ? { security: security.stats } : {}),
   };
 }
 

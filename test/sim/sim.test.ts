@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { plantedBugs, type PlantedBug } from '../../machines/core.js';
 import { describe as describeResult, runSeeds, type SimArgs } from './cli.js';
 import { addGroupsStats, emptyGroupsStats } from './groupsChecker.js';
+import { addSecurityStats, emptySecurityStats } from './securityChecker.js';
 import { faultKinds } from './scenario.js';
 
 function args(over: Partial<SimArgs>): SimArgs {
@@ -36,7 +37,7 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
     { name: '250 seeds, 3 and 5 nodes, memory disk model', over: { seeds: range(1, 250) } },
     { name: '100 seeds with the real WAL on the faulty simulated disk (--disk-faults)', over: { seeds: range(1, 100), diskFaults: true } },
     {
-      name: '100 seeds with the session store, its workload and consumer groups (--sessions)',
+      name: '100 seeds with the session store, its workload, consumer groups and security (--sessions)',
       over: { seeds: range(1, 100), sessions: true },
     },
     { name: '75 seeds with membership changes mixed in (--membership): learners, promotions, removals', over: { seeds: range(1, 75), membership: true } },
@@ -75,6 +76,15 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
         expect(g.redelivered, 'redeliveries').to.be.greaterThan(0);
         expect(g.deadLettered, 'dead letters').to.be.greaterThan(0);
         expect(g.lost).to.equal(0);
+        // Issue 17: auth changes were applied, the ports refused, commands were judged in log order,
+        // some were denied at apply (also after their port allowed them), the auth states were compared.
+        const s = results.reduce((a, r) => (r.security === undefined ? a : addSecurityStats(a, r.security)), emptySecurityStats());
+        expect(s.authApplied, 'auth commands applied').to.be.greaterThan(10 * results.length);
+        expect(s.deniedAtPort, 'denied at the port').to.be.greaterThan(0);
+        expect(s.judged, 'session commands judged').to.be.greaterThan(50 * results.length);
+        expect(s.deniedAtApply, 'denied at apply').to.be.greaterThan(0);
+        expect(s.deniedAfterPortAllowed, 'denied at apply after the port allowed them').to.be.greaterThan(0);
+        expect(s.digestChecks, 'auth states compared').to.be.greaterThan(100 * results.length);
       }
     });
   }
@@ -83,12 +93,16 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
 describe('simulator has teeth: each planted bug is caught within 500 seeds', function () {
   this.timeout(240_000);
   const cases: { bug: PlantedBug; diskFaults: boolean; sessions?: boolean }[] = [
-    ...plantedBugs.filter((b) => b !== 'skip-fsync' && b !== 'forget-lost-term' && b !== 'commit-before-ack').map((bug) => ({ bug, diskFaults: false })),
+    ...plantedBugs
+      .filter((b) => b !== 'skip-fsync' && b !== 'forget-lost-term' && b !== 'commit-before-ack' && b !== 'skip-permission-at-apply')
+      .map((bug) => ({ bug, diskFaults: false })),
     { bug: 'skip-fsync', diskFaults: true },
     // Issue 15: hard-state damage is a --disk-faults fault.
     { bug: 'forget-lost-term', diskFaults: true },
     // Issue 16: consumer groups run in the --sessions mode.
     { bug: 'commit-before-ack', diskFaults: false, sessions: true },
+    // Issue 17: security runs in the --sessions mode.
+    { bug: 'skip-permission-at-apply', diskFaults: false, sessions: true },
   ];
   for (const { bug, diskFaults, sessions = false } of cases) {
     it(`${bug}${diskFaults ? ' (--disk-faults)' : ''}${sessions ? ' (--sessions)' : ''}`, async function () {

@@ -10,6 +10,7 @@ const data = workerData as {
   sessions: boolean;
   diskFaults: boolean;
   membership: boolean;
+  security: boolean;
 };
 parentPort!.on('message', (seed: number) => {
   try {
@@ -37,6 +38,7 @@ function run(seed: number): void {
     sessions: data.sessions,
     diskFaults: data.diskFaults,
     membership: data.membership,
+    security: data.security,
   });
   parentPort!.postMessage(result);
 }
