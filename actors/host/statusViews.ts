@@ -68,6 +68,8 @@ export interface HostStatus {
     clients: number;
     /** SessionCommits applied while a consumer group held the restore (issue 16): 0 unless the scheduler is broken. */
     commitsOfHeldRestores?: number;
+    /** Restored records not yet committed (consumed): what groups and their dead letters hold, and commits about to apply. */
+    restoredUncommitted?: number;
     digest?: string;
     digestIndex?: number;
   };
@@ -247,6 +249,7 @@ export function hostStatus(s: StatusSources, withDigest: boolean): HostStatus {
       dataFiles: ss.dataFiles,
       clients: ss.clients,
       commitsOfHeldRestores: ss.commitsOfHeldRestores,
+      restoredUncommitted: ss.restoredUncommitted,
       ...(withDigest ? s.digest() : {}),
     },
     groups: s

@@ -72,6 +72,8 @@ export interface StoreStats {
    * the leader's scheduler is broken; the fault harness and the simulator check it on every node.
    */
   readonly commitsOfHeldRestores: number;
+  /** Restored records whose SessionCommit has not applied yet (held by a group or a dead letter, or about to be committed). */
+  readonly restoredUncommitted: number;
 }
 
 /** Scheduled (stored, not yet restored) sessions of one replay class, for visibility. */
@@ -388,6 +390,7 @@ export class SessionsStore implements StateMachine {
       rangeBytesReceived: this.rangeBytesReceived,
       rangeBytesSent: this.rangeBytesSent,
       commitsOfHeldRestores: this.commitsOfHeldRestores,
+      restoredUncommitted: this.files.all().reduce((n, f) => n + f.restoredLengths.length, 0),
     };
   }
 
