@@ -104,7 +104,9 @@ class PlanItem {
 interface FileInFlight {
   restores: number;
   restoreBytes: number;
+  /** SessionCommits in flight, and the bytes they consume (one commit may consume several records). */
   commits: number;
+  commitBytes: number;
   deletes: number;
 }
 
@@ -117,7 +119,7 @@ interface StoreRequest {
   readonly context: unknown;
 }
 
-const noneInFlight: Readonly<FileInFlight> = Object.freeze({ restores: 0, restoreBytes: 0, commits: 0, deletes: 0 });
+const noneInFlight: Readonly<FileInFlight> = Object.freeze({ restores: 0, restoreBytes: 0, commits: 0, commitBytes: 0, deletes: 0 });
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a === b) return true;
@@ -511,7 +513,7 @@ export class Planner {
   private fileEntry(low: number): FileInFlight {
     let e = this.files.get(low);
     if (e === undefined) {
-      e = { restores: 0, restoreBytes: 0, commits: 0, deletes: 0 };
+      e = { restores: 0, restoreBytes: 0, commits: 0, commitBytes: 0, deletes: 0 };
       this.files.set(low, e);
     }
     return e;
@@ -593,9 +595,12 @@ export class Planner {
         if (it.sessionLow < 0) this.anonymousRestores++;
         break;
       }
-      case CommandKind.sessionCommit:
-        this.fileEntry(it.fileLow).commits++;
+      case CommandKind.sessionCommit: {
+        const f = this.fileEntry(it.fileLow);
+        f.commits++;
+        f.commitBytes += it.length;
         break;
+      }
       case CommandKind.dataDelete:
         this.fileEntry(it.fileLow).deletes++;
         break;
@@ -622,6 +627,7 @@ export class Planner {
       case CommandKind.sessionCommit: {
         const f = this.fileEntry(it.fileLow);
         f.commits--;
+        f.commitBytes -= it.length;
         this.dropFileEntry(it.fileLow, f);
         break;
       }

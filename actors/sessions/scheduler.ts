@@ -2,8 +2,9 @@
  * The leader's replay scheduler. On each tick (and after an apply that restored something) it
  * proposes, through the planner, with bounded work:
  *
- * - SessionCommit for each record restored on this node (applied: handed to its subscribers) and
- *   not yet committed or being committed;
+ * - SessionCommit for the records restored on this node (applied: handed to its subscribers), settled
+ *   by every consumer group and not yet committed or being committed: one entry per file consuming
+ *   up to `commitRecordsMax` consecutive records;
  * - SessionRestore for each data file whose next unread record is due by the injected clock, at
  *   most `restoresInFlightPerFileMax` per file, never one for a record whose restore is in flight;
  * - DataDelete for each sealed, fully consumed file.
@@ -14,9 +15,13 @@
  */
 import { CommandKind, commandId } from '../../transport/commands/codec.js';
 import type { DataFile } from './dataFiles.js';
+import { storedRecordBytesMax } from './options.js';
 import type { Planner } from './planner.js';
 import type { RecordHeader } from './record.js';
 import type { SessionsStore } from './store.js';
+
+/** Records one SessionCommit consumes at most: the batch of a tick stays bounded. */
+const COMMIT_RECORDS_MAX = 1024;
 
 interface SchedulerOptions {
   readonly store: SessionsStore;
@@ -26,6 +31,8 @@ interface SchedulerOptions {
   /** Commands proposed per tick at most. */
   readonly proposalsPerTickMax?: number;
   readonly restoresInFlightPerFileMax?: number;
+  /** Records one SessionCommit consumes at most (default COMMIT_RECORDS_MAX). */
+  readonly commitRecordsMax?: number;
   /**
    * False only for the fault harness's planted bug `commit-before-ack` (hidden node flag --plant):
    * commits ignore the consumer groups' holds, so data-file bytes are consumed before an ack.
@@ -40,11 +47,19 @@ export class ReplayScheduler {
   private readonly headers = new Map<number, { offset: number; header: RecordHeader }>();
   private readonly unlisten: () => void;
   private ticking = false;
-  readonly counters = { restores: 0, commits: 0, deletes: 0, ticks: 0 };
+  /** Records (commits) and SessionCommit entries (commitEntries: one per file and tick at most). */
+  readonly counters = { restores: 0, commits: 0, commitEntries: 0, deletes: 0, ticks: 0 };
+  private readonly commitRecordsMax: number;
+  private readonly commitBytesMax: number;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.perTick = opts.proposalsPerTickMax ?? 256;
-    this.perFile = opts.restoresInFlightPerFileMax ?? 16;
+    // 256: a 1 s class is one file, and 16 capped restores at 16 per commit round (2-4 ms), which
+    // held 1,000/s falling due seconds behind on a loaded box (docs/performance.md).
+    this.perFile = opts.restoresInFlightPerFileMax ?? 256;
+    this.commitRecordsMax = opts.commitRecordsMax ?? COMMIT_RECORDS_MAX;
+    // A SessionCommit's length is a u32 the codec bounds like a record's.
+    this.commitBytesMax = storedRecordBytesMax(opts.store.limits);
     // Commit promptly once a restore was applied (and its subscribers were handed the session).
     this.unlisten = opts.store.onApplied((entries) => {
       for (const e of entries) {
@@ -91,16 +106,30 @@ export class ReplayScheduler {
         if (budget <= 0) continue;
         const fl = planner.fileInFlight(f);
         const id = commandId(f.high, f.low);
-        // 1. Commits of restored records (restoredLengths[k] is the k-th record after `consumed`).
-        // A record some consumer group has not acknowledged (or dead-lettered) yet waits, and so
-        // does every record after it (commits consume a file in order).
+        // 1. Commits of restored records (restoredLengths[k] is the k-th record after `consumed`),
+        // past those whose commits are in flight. A record some consumer group has not
+        // acknowledged (or dead-lettered) yet waits, and so does every record after it (commits
+        // consume a file in order). The settled records found here go in one SessionCommit (its
+        // length is the sum of theirs): one entry per file and tick rather than one per record.
+        const lens = f.restoredLengths;
         let at = f.consumed;
-        for (let k = 0; k < fl.commits && k < f.restoredLengths.length; k++) at += f.restoredLengths[k]!;
-        for (let k = fl.commits; k < f.restoredLengths.length && budget > 0; k++, budget--) {
+        let k = 0;
+        for (let skipped = 0; skipped < fl.commitBytes && k < lens.length; k++) {
+          skipped += lens[k]!;
+          at += lens[k]!;
+        }
+        let commitBytes = 0;
+        let records = 0;
+        for (; k < lens.length && records < this.commitRecordsMax && commitBytes + lens[k]! <= this.commitBytesMax; k++, records++) {
           if (this.opts.holdRestores !== false && store.restoreHeld(f, at)) break;
-          at += f.restoredLengths[k]!;
-          planner.submit({ kind: CommandKind.sessionCommit, replayClass: f.replayClass, file: id, length: f.restoredLengths[k]! });
-          this.counters.commits++;
+          at += lens[k]!;
+          commitBytes += lens[k]!;
+        }
+        if (records > 0) {
+          planner.submit({ kind: CommandKind.sessionCommit, replayClass: f.replayClass, file: id, length: commitBytes });
+          this.counters.commits += records;
+          this.counters.commitEntries++;
+          budget--;
         }
         // 2. Restores of due records, in file order.
         let cursor = f.readCursor + fl.restoreBytes;

@@ -731,19 +731,31 @@ export class SessionsStore implements StateMachine {
     return { ok: true, code: rec.isVoid ? ResultCode.okVoidRecordRestored : ResultCode.ok, value: session };
   }
 
+  /**
+   * SessionCommit consumes the oldest restored records of the file: `length` is the length of the
+   * first one, or the sum of the lengths of the first k (the leader's scheduler commits the records
+   * settled by a tick in one entry); any other length is refused, and nothing is consumed.
+   */
   private commitSession(v: CommandView): CommandResult {
     const f = this.files.get(v.fileHigh, v.fileLow);
     if (f === undefined || f.replayClass !== v.replayClass) return rejection(ResultCode.fileUnknown);
-    if (f.restoredLengths.length === 0) return rejection(ResultCode.nothingToCommit);
-    if (f.restoredLengths[0] !== v.length) return rejection(ResultCode.recordLength);
-    // Introspection, not a decision: every replica counts it the same way.
-    if (this.groups.holds(f.high, f.low, f.consumed)) {
-      this.commitsOfHeldRestores++;
-      // Its dead letters can no longer be replayed (the record is consumed): every replica the same.
-      this.groups.consumedWhileHeld(f.high, f.low, f.consumed);
+    const lens = f.restoredLengths;
+    if (lens.length === 0) return rejection(ResultCode.nothingToCommit);
+    let records = 0;
+    let sum = 0;
+    while (records < lens.length && sum < v.length) sum += lens[records++]!;
+    if (sum !== v.length) return rejection(ResultCode.recordLength);
+    for (let k = 0; k < records; k++) {
+      // Introspection, not a decision: every replica counts it the same way.
+      if (this.groups.holds(f.high, f.low, f.consumed)) {
+        this.commitsOfHeldRestores++;
+        // Its dead letters can no longer be replayed (the record is consumed): every replica the same.
+        this.groups.consumedWhileHeld(f.high, f.low, f.consumed);
+      }
+      f.consumed += lens[k]!;
     }
-    f.restoredLengths.shift();
-    f.consumed += v.length;
+    if (records === 1) lens.shift();
+    else lens.splice(0, records);
     return OK;
   }
 }

@@ -144,7 +144,7 @@ describe('node: consumer groups over a real 3-node cluster (issue 16)', function
     cs.close();
   });
 
-  it('maxDeliveries: a session never acknowledged goes to the dead-letter list after that many deliveries, and is committed', async () => {
+  it('maxDeliveries: a session never acknowledged goes to the dead letters after that many deliveries, and is committed once deleted', async () => {
     await createGroup('poison', 'g', { ackWaitMs: 150, maxDeliveries: 3 });
     await storeSessions('poison', 2);
     const got: GroupDelivery[] = [];
@@ -152,6 +152,15 @@ describe('node: consumer groups over a real 3-node cluster (issue 16)', function
     // 3 deliveries of 150 ms each, then the dead letter; SETTLE_MS covers it.
     await waitFor('2 dead letters', () => counts('poison', 'g').deadLettered === 2, SETTLE_MS);
     expect(got.map((d) => d.delivery).sort()).to.deep.equal([1, 1, 2, 2, 3, 3]);
+    // A dead letter keeps its record (it can be replayed) until deleted.
+    expect(allCommitted()).to.equal(false);
+    const restores = [...new Set(got.map((d) => Buffer.from(d.restoreId).toString('hex')))];
+    for (const r of restores) {
+      const code = await new Promise<string>((resolve, reject) =>
+        leader().node.deadLetter('delete', 'poison', 'g', Buffer.from(r, 'hex'), (err, res) => (err ? reject(err) : resolve(res!.code))),
+      );
+      expect(code).to.equal('OK');
+    }
     await waitFor('every restore committed', allCommitted, SETTLE_MS);
     c.close();
   });

@@ -129,7 +129,7 @@ export class GroupsChecker {
   private readonly sessions = new Map<number, { topic: string; dueMs: number }>();
   /** Sessions stored and not restored since. */
   private readonly storedPending = new Set<number>();
-  private readonly files = new Map<number, { readCursor: number; consumed: number; restoreAt: Map<number, ModelRestore> }>();
+  private readonly files = new Map<number, { readCursor: number; consumed: number; restoreAt: Map<number, ModelRestore>; restoredLengths: number[] }>();
   private readonly groups = new Map<number, ModelGroup>();
   private readonly restores = new Map<number, ModelRestore>();
   private readonly items = new Map<string, ModelItem>();
@@ -200,22 +200,29 @@ export class GroupsChecker {
       case CommandKind.sessionCommit: {
         if (!r.ok) return;
         const f = this.file(v.fileLow);
-        const offset = f.consumed;
-        f.consumed += v.length;
-        const rs = f.restoreAt.get(offset);
-        if (rs === undefined) return; // a void record
-        f.restoreAt.delete(offset);
-        rs.committed = true;
-        this.uncommitted--;
-        this.stats.committed++;
-        if (rs.pending.size > 0) {
-          const names = [...rs.pending].map((g) => this.groups.get(g)?.name ?? String(g)).join(', ');
-          this.violate(
-            'consumed-before-settled',
-            id,
-            `SessionCommit ${e.index} consumed restore ${rs.low} (session ${rs.sessionLow}) before ${names} acknowledged or dead-lettered it`,
-          );
+        // One commit consumes the oldest restored record, or several whose lengths sum to its length.
+        const end = f.consumed + v.length;
+        while (f.consumed < end) {
+          const offset = f.consumed;
+          const len = f.restoredLengths.shift();
+          if (len === undefined) return this.violate('groups-model', id, `SessionCommit ${e.index} consumed past the restored records`);
+          f.consumed += len;
+          const rs = f.restoreAt.get(offset);
+          if (rs === undefined) continue; // a void record
+          f.restoreAt.delete(offset);
+          rs.committed = true;
+          this.uncommitted--;
+          this.stats.committed++;
+          if (rs.pending.size > 0) {
+            const names = [...rs.pending].map((g) => this.groups.get(g)?.name ?? String(g)).join(', ');
+            this.violate(
+              'consumed-before-settled',
+              id,
+              `SessionCommit ${e.index} consumed restore ${rs.low} (session ${rs.sessionLow}) before ${names} acknowledged or dead-lettered it`,
+            );
+          }
         }
+        if (f.consumed !== end) this.violate('groups-model', id, `SessionCommit ${e.index} of ${v.length} bytes ends within a restored record`);
         return;
       }
       case CommandKind.dataDelete:
@@ -259,9 +266,9 @@ export class GroupsChecker {
     }
   }
 
-  private file(low: number): { readCursor: number; consumed: number; restoreAt: Map<number, ModelRestore> } {
+  private file(low: number): { readCursor: number; consumed: number; restoreAt: Map<number, ModelRestore>; restoredLengths: number[] } {
     let f = this.files.get(low);
-    if (f === undefined) this.files.set(low, (f = { readCursor: 0, consumed: 0, restoreAt: new Map() }));
+    if (f === undefined) this.files.set(low, (f = { readCursor: 0, consumed: 0, restoreAt: new Map(), restoredLengths: [] }));
     return f;
   }
 
@@ -271,6 +278,7 @@ export class GroupsChecker {
     const f = this.file(v.fileLow);
     const offset = f.readCursor;
     f.readCursor += v.length;
+    f.restoredLengths.push(v.length);
     if (r.code !== ResultCode.ok || r.value === null) return; // a void record
     const sessionLow = idLow(r.value);
     const s = this.sessions.get(sessionLow);
