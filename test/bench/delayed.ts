@@ -251,6 +251,13 @@ class Cpu {
   }
 }
 
+/** Log entries per item over a row (sessionraft: the leader's commit index before and after); {} when unknown. */
+async function entriesFields(sys: DelayedSystem, index0: number | null, items: number): Promise<Row> {
+  if (sys.logIndex === undefined || index0 === null || items === 0) return {};
+  const index1 = await sys.logIndex();
+  return index1 === null ? {} : { entriesPerItem: r1((index1 - index0) / items) };
+}
+
 /** Waits until every acknowledged item was done, at most until `slackMs` after the last due time. */
 async function drain(t: Tracker, slackMs: number, what: string, ctx: BenchContext): Promise<void> {
   const deadline = Math.max(t.lastDue(), performance.now()) + slackMs;
@@ -331,6 +338,7 @@ async function withStream<T>(sys: DelayedSystem, name: string, delay: DelayName,
 async function throughputRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, producers: number, durationMs: number, report: boolean): Promise<void> {
   await withStream(sys, `tp${producers}`, '1s', async (stream, t) => {
     const label = `${sys.name} throughput x${producers}`;
+    const index0 = (await sys.logIndex?.()) ?? null;
     const cpu = new Cpu(sys);
     let seq = 0;
     const t0 = performance.now();
@@ -370,6 +378,7 @@ async function throughputRow(ctx: BenchContext, s: Settings, sys: DelayedSystem,
       errors: t.scheduleErrors,
       ...(t.firstScheduleError !== null ? { firstError: t.firstScheduleError } : {}),
       ...cpu.fields(items),
+      ...(await entriesFields(sys, index0, items)),
     });
   });
 }
@@ -377,6 +386,7 @@ async function throughputRow(ctx: BenchContext, s: Settings, sys: DelayedSystem,
 async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, rate: number): Promise<void> {
   await withStream(sys, `late${rate}`, '1s', async (stream, t) => {
     const label = `${sys.name} lateness at ${rate}/s`;
+    const index0 = (await sys.logIndex?.()) ?? null;
     const cpu = new Cpu(sys);
     const o = await openLoop(stream, t, rate, s.latenessMs, s.itemsMax, (n) => ctx.progress(`${label}: ${n} scheduled, ${t.done.size} done`));
     await drain(t, 30_000, label, ctx);
@@ -396,6 +406,7 @@ async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, r
       errors: t.scheduleErrors,
       ...(t.firstScheduleError !== null ? { firstError: t.firstScheduleError } : {}),
       ...cpu.fields(t.done.size),
+      ...(await entriesFields(sys, index0, t.done.size)),
     });
   });
 }

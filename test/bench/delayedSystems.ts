@@ -52,6 +52,8 @@ export interface DelayedSystem {
   openStream(name: string, hooks: ConsumerHooks): Promise<Stream>;
   /** CPU time (ms) of the system's server processes so far (the three nodes, or redis-server). */
   serverCpuMs(): number;
+  /** sessionraft: the leader's commit index (log entries so far; rows report entries per item); null when unknown. */
+  logIndex?(): Promise<number | null>;
   /** Memory fields (MB) for the memory row. */
   memory(): Promise<Record<string, number>>;
   /** kill -9 of the process that matters (the leader, or redis-server); resolves with its name once it exited. */
@@ -130,6 +132,15 @@ export class SessionraftSystem implements DelayedSystem {
     let ms = 0;
     for (const n of this.cluster.nodes) ms += this.cluster.sample(n)?.cpuMs ?? 0;
     return ms;
+  }
+
+  async logIndex(): Promise<number | null> {
+    try {
+      const leader = await this.cluster.waitForLeader(10_000);
+      return (await this.cluster.status(leader)).commitIndex;
+    } catch {
+      return null;
+    }
   }
 
   async memory(): Promise<Record<string, number>> {
