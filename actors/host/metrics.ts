@@ -265,6 +265,8 @@ export class HostMetrics {
     groupGauge('sessionraft_group_in_flight', 'sessions delivered to a consumer of the group and not acknowledged yet', (g) => g.inFlight);
     groupGauge('sessionraft_group_redelivered', 'pending sessions of the group delivered more than once', (g) => g.redelivered);
     groupGauge('sessionraft_group_dead_lettered', 'sessions the group dead-lettered, in all (a total; it never falls)', (g) => g.deadLettered);
+    groupGauge('sessionraft_group_dead_letters', "the group's dead letters now (each holds its record until replayed or deleted)", (g) => g.deadLetters);
+    groupGauge('sessionraft_group_dead_dropped', 'dead letters the per-group bound deleted, oldest first (a total)', (g) => g.deadDropped);
     groupGauge('sessionraft_group_oldest_pending_age_seconds', "age of the group's oldest pending session since its due time", (g) =>
       g.oldestPendingAgeMs === null ? null : g.oldestPendingAgeMs / 1000,
     );

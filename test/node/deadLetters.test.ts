@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import type { NodeAddress } from '../../actors/host/config.js';
 import { createClient, type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
-import { binPath, freePorts, getJson, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
+import { binPath, freePorts, getJson, httpGet, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
 
 /** The fields of /status this test reads. */
 interface Status {
@@ -110,6 +110,10 @@ describe('node: dead letters replayed and deleted, on real processes (issue 16)'
     expect(failing.map((m) => m.delivery).sort()).to.deep.equal([1, 1, 2, 2]);
     // Held: the two records are restored and not committed, on every node.
     await waitFor('2 restored records uncommitted on every node', () => uncommittedEverywhere(2), STEP_MS);
+    const a = Object.values(nodes)[0]!;
+    const metrics = (await httpGet(`http://${a.host}:${a.adminPort}/metrics`)).body;
+    expect(metrics).to.match(/^sessionraft_group_dead_letters\{topic="orders",group="billing"\} 2$/m);
+    expect(metrics).to.match(/^sessionraft_group_dead_dropped\{topic="orders",group="billing"\} 0$/m);
     const dead = (await cli('dead', 'orders', 'billing')) as { restoreId: string; session: string; deliveries: number; replayable: boolean }[];
     expect(dead.map((d) => [d.deliveries, d.replayable])).to.deep.equal([
       [2, true],
