@@ -5,9 +5,9 @@
  * its dispatcher (SessionNode.consume; the dispatcher runs on the simulated clock and scheduler),
  * and that ack, nack with a delay, go silent (redelivery after ackWaitMs), throw, crash and
  * reattach, ack twice, and reattach to each new leader. Some runs use a small maxDeliveries, so
- * that dead letters happen. After the heal every consumer acknowledges what it gets, every dead
- * letter is replayed (delivered again, then acknowledged) or deleted (a seeded choice per dead
- * letter), and the run drains: every stored session must be restored, delivered to each group,
+ * that dead letters happen. Dead letters are replayed or deleted (a seeded choice per dead letter):
+ * before the heal now and then, under the faults; after the heal every one. After the heal every
+ * consumer acknowledges what it gets, and the run drains: every stored session must be restored, delivered to each group,
  * settled and committed.
  * groupsChecker.ts judges. Every draw comes from the run's seed (its own stream): a seed replays
  * exactly.
@@ -55,8 +55,10 @@ export class GroupsWorkload {
   private readonly plans: GroupPlan[] = [];
   private readonly behaviour: Behaviour;
   private readonly consumers: SimConsumer[] = [];
-  /** After the heal: per dead letter (group:restore), replay or delete (drawn once), and whether a request is out. */
-  private readonly deadPlan = new Map<string, { action: 'replay' | 'delete'; out: boolean }>();
+  /** Per dead letter (group:restore): replay or delete (drawn once), and when a request went out (-1: none). */
+  private readonly deadPlan = new Map<string, { action: 'replay' | 'delete'; outAtMs: number }>();
+  /** Before the heal, the chance per dead letter and 30 ms step that it is acted on (a run's draw: 0 in some runs). */
+  private readonly deadEarly: number;
   private readonly deadRng: Rng;
 
   constructor(
@@ -76,6 +78,7 @@ export class GroupsWorkload {
     this.rng = rng;
     // Its own stream too: the draws above and the consumers' stay as they were.
     this.deadRng = new Rng(opts.seed ^ 0x16dead);
+    this.deadEarly = this.deadRng.pick([0, 0.02, 0.1]);
     const small = rng.chance(0.4);
     const count = rng.int(1, 3);
     for (let k = 0; k < count; k++) {
@@ -106,30 +109,34 @@ export class GroupsWorkload {
   /** Schedule the groups' creation (their consumers start once a group is in the committed history). */
   start(): void {
     for (const p of this.plans) this.cluster.scheduler.schedule(p.createAtMs, () => this.create(p, 0));
-    this.cluster.scheduler.schedule(this.opts.chaosMs, () => this.tendDeadLetters());
+    this.cluster.scheduler.schedule(30, () => this.tendDeadLetters());
   }
 
   /**
-   * After the heal, every 30 ms: each dead letter the model holds is replayed or deleted through the
-   * leader (retried after a failure or a leader change until the model sees it gone).
+   * Every 30 ms: each dead letter the model holds is replayed or deleted through the leader, before
+   * the heal with the run's small chance, after it always (retried after a failure, a leader change
+   * or a request with no answer for a second, until the model sees it gone).
    */
   private tendDeadLetters(): void {
     const sched = this.cluster.scheduler;
+    const healed = sched.nowMs >= this.opts.chaosMs;
     const host = this.leaderHost();
     const held = this.checker.heldDeadLetters();
     for (const { group, restore } of held) {
       const key = `${group}:${restore}`;
       let p = this.deadPlan.get(key);
-      if (p === undefined) this.deadPlan.set(key, (p = { action: this.deadRng.chance(0.5) ? 'replay' : 'delete', out: false }));
-      if (p.out || host === null) continue;
+      if (p === undefined) this.deadPlan.set(key, (p = { action: this.deadRng.chance(0.5) ? 'replay' : 'delete', outAtMs: -1 }));
+      if ((p.outAtMs >= 0 && sched.nowMs - p.outAtMs < 1000) || host === null) continue;
+      if (!healed && !this.deadRng.chance(this.deadEarly)) continue;
       const g = [...host.store.consumerGroups()].find((x) => x.low === group);
       const d = g?.dead.get(restore);
       if (g === undefined || d === undefined) continue; // not applied on this leader yet
       const plan = p;
-      plan.out = true;
+      const at = sched.nowMs;
+      plan.outAtMs = at;
       this.cluster.guard(() =>
         host.deadLetter(plan.action, g.topic, g.name, commandId(d.restoreHigh, d.restoreLow), (err, r) => {
-          plan.out = false;
+          if (plan.outAtMs === at) plan.outAtMs = -1;
           this.cluster.trace.note(sched.nowMs, `DeadLetter ${plan.action} ${g.name} restore ${restore}: ${err ? err.message : r?.code}`);
         }),
       );
