@@ -68,6 +68,18 @@ export interface SendSnapshotParams {
   readonly term: number;
 }
 
+/**
+ * Issue 18: read entries [from, toIndex] back from the durable log for follower `to` (they are
+ * below the in-memory log), at most bytesMax of data; answered by a `log.readBack` event.
+ */
+export interface ReadEntriesParams {
+  readonly to: NodeId;
+  readonly term: number;
+  readonly from: number;
+  readonly toIndex: number;
+  readonly bytesMax: number;
+}
+
 export interface SnapshotChunkParams {
   readonly term: number;
   readonly chunk: import('./types.js').SnapshotChunk;
@@ -87,6 +99,7 @@ export type RaftEffect =
   | { readonly type: 'readReady'; readonly params: ReadReadyParams }
   | { readonly type: 'readRefused'; readonly params: RefusedParams }
   | { readonly type: 'sendSnapshot'; readonly params: SendSnapshotParams }
+  | { readonly type: 'readEntries'; readonly params: ReadEntriesParams }
   | { readonly type: 'snapshotChunk'; readonly params: SnapshotChunkParams }
   | { readonly type: 'installSnapshot'; readonly params: InstallSnapshotParams };
 
@@ -111,6 +124,7 @@ export class Ready {
   readonly readReady: ReadReadyParams[] = [];
   readonly readRefused: RefusedParams[] = [];
   readonly sendSnapshot: SendSnapshotParams[] = [];
+  readonly readEntries: ReadEntriesParams[] = [];
   readonly snapshotChunk: SnapshotChunkParams[] = [];
   readonly installSnapshot: InstallSnapshotParams[] = [];
 
@@ -142,6 +156,9 @@ export class Ready {
       case 'sendSnapshot':
         this.sendSnapshot.push(effect.params);
         return true;
+      case 'readEntries':
+        this.readEntries.push(effect.params);
+        return true;
       case 'snapshotChunk':
         this.snapshotChunk.push(effect.params);
         return true;
@@ -172,6 +189,7 @@ export function collectInto(ready: Ready): EffectActions {
     readReady: to('readReady'),
     readRefused: to('readRefused'),
     sendSnapshot: to('sendSnapshot'),
+    readEntries: to('readEntries'),
     snapshotChunk: to('snapshotChunk'),
     installSnapshot: to('installSnapshot'),
   };

@@ -6,6 +6,7 @@ import type { MembershipChange } from './membership.js';
 import type {
   AppendRequest,
   AppendResponse,
+  Entry,
   EntryKind,
   Heartbeat,
   HeartbeatResponse,
@@ -48,6 +49,19 @@ export type RaftEvent =
   | { readonly type: 'snapshot.received'; readonly from: NodeId; readonly meta: SnapshotMeta }
   /** The leader's snapshot stream to a follower ended. */
   | { readonly type: 'snapshot.sendDone'; readonly to: NodeId; readonly index: number; readonly ok: boolean }
+  /**
+   * Issue 18: the answer to a `readEntries` effect for follower `to` in leader term `term`: the
+   * entries from `from` on read back from the durable log and the term of entry from - 1, or
+   * `entries` null when the read failed (the follower then gets a snapshot).
+   */
+  | {
+      readonly type: 'log.readBack';
+      readonly to: NodeId;
+      readonly term: number;
+      readonly from: number;
+      readonly prevTerm: number;
+      readonly entries: readonly Entry[] | null;
+    }
   /** A single-server membership change (dissertation 4.1), answered like a proposal by `tag`. */
   | { readonly type: 'admin.membership'; readonly tag: number; readonly change: MembershipChange }
   /** Hand leadership to `to` (leadership transfer, dissertation 3.10). */

@@ -8,7 +8,7 @@ import type { Draft, LeaderState, RaftContext, RaftCore } from './core.js';
 import { isVoter, peersOf, refreshMembership } from './core.js';
 import { applyChange, encodeMembership, MembershipError, type MembershipChange } from './membership.js';
 import type { EffectSink, RefusalCode } from './effects.js';
-import type { Proposal } from './events.js';
+import type { Proposal, RaftEvent } from './events.js';
 import { maybeApply } from './follower.js';
 import { Progress } from './progress.js';
 import { committedIndex, quorumSize } from './quorum.js';
@@ -172,6 +172,14 @@ function maybeSendAppend(core: RaftCore, d: Draft, to: NodeId, sendIfEmpty: bool
   const prevTerm = log.term(prevIndex);
   if (prevTerm < 0) {
     assert(prevIndex < log.snapshotIndex, `progress next ${pr.next} is within the log (last ${log.lastIndex()})`);
+    if (log.readBackFloor > 0 && pr.next >= log.readBackFloor) {
+      // Issue 18: still on disk. Read them back (the actor answers with `log.readBack`) instead
+      // of a snapshot; the progress waits for the answer.
+      pr.readBackFrom = pr.next;
+      const toIndex = Math.min(log.snapshotIndex, pr.next + core.config.appendEntriesMax - 1);
+      fx.push({ type: 'readEntries', params: { to, term: d.term, from: pr.next, toIndex, bytesMax: core.config.appendBytesMax } });
+      return true;
+    }
     pr.becomeSnapshot(log.snapshotIndex);
     fx.push({ type: 'sendSnapshot', params: { to, term: d.term } });
     return true;
@@ -292,6 +300,66 @@ export function handleHeartbeatResponse(core: RaftCore, d: Draft, msg: Heartbeat
     pr.readCtxAcked = ctx;
     releaseReads(core, d, fx);
   }
+}
+
+/** Falls back to a snapshot for `to` (its entries are neither in memory nor readable from disk). */
+function sendSnapshotTo(core: RaftCore, d: Draft, to: NodeId, pr: Progress, fx: EffectSink): void {
+  pr.becomeSnapshot(core.log.snapshotIndex);
+  fx.push({ type: 'sendSnapshot', params: { to, term: d.term } });
+}
+
+/**
+ * Issue 18: entries read back from the durable log for a follower behind the in-memory log. They
+ * become one AppendEntries if this is still the leader of the term that asked, the follower still
+ * needs exactly them, and they agree with what the log knows; a failed read (or entries that do
+ * not agree) sends a snapshot instead. Anything stale is dropped, and replication resumes.
+ */
+export function handleReadBack(core: RaftCore, d: Draft, e: Extract<RaftEvent, { type: 'log.readBack' }>, fx: EffectSink): void {
+  const st = leaderState(core);
+  if (e.term !== d.term) return;
+  const pr = st.progress.get(e.to);
+  if (pr === undefined || pr.readBackFrom !== e.from) return;
+  pr.readBackFrom = 0;
+  const log = core.log;
+  const stillNeeded = pr.state !== 'snapshot' && pr.next === e.from && !pr.isPaused() && log.term(e.from - 1) < 0;
+  if (!stillNeeded) {
+    sendAppends(core, d, e.to, fx);
+    return;
+  }
+  const entries = e.entries;
+  if (entries === null || !readBackAgrees(core, d, e.from, e.prevTerm, entries)) {
+    sendSnapshotTo(core, d, e.to, pr, fx);
+    return;
+  }
+  let bytes = 0;
+  for (const x of entries) bytes += entrySizeBytes(x);
+  const prevIndex = e.from - 1;
+  fx.push({
+    type: 'send',
+    params: {
+      message: { type: 'append', from: core.id, to: e.to, term: d.term, prevIndex, prevTerm: e.prevTerm, commit: d.commitIndex, entries },
+      afterDurable: false,
+    },
+  });
+  pr.sentEntries(prevIndex + entries.length, entries.length, bytes);
+  if (pr.state === 'replicate') sendAppends(core, d, e.to, fx);
+}
+
+/** Entries read back are contiguous from `from`, within our log, and agree with every term it still knows. */
+function readBackAgrees(core: RaftCore, d: Draft, from: number, prevTerm: number, entries: readonly Entry[]): boolean {
+  const log = core.log;
+  if (entries.length === 0 || entries.length > core.config.appendEntriesMax) return false;
+  const known = log.term(from - 1);
+  if (known >= 0 ? known !== prevTerm : prevTerm < 0 || prevTerm > d.term) return false;
+  let term = prevTerm;
+  for (let k = 0; k < entries.length; k++) {
+    const x = entries[k]!;
+    if (x.index !== from + k || x.term < term || x.term > d.term || x.index > log.lastIndex()) return false;
+    const t = log.term(x.index);
+    if (t >= 0 && t !== x.term) return false;
+    term = x.term;
+  }
+  return true;
 }
 
 export function handleSnapshotSendDone(core: RaftCore, d: Draft, to: NodeId, ok: boolean, _fx: EffectSink): void {

@@ -73,6 +73,12 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = true;
+  /**
+   * Issue 18: a read of entries from this index back from the durable log is out (0: none). The
+   * progress sends nothing else meanwhile; cleared only by the read's answer (whatever the state
+   * did meanwhile), so that at most one read per follower is ever out.
+   */
+  readBackFrom = 0;
   /** Highest ReadIndex context this follower confirmed in the current term. */
   readCtxAcked = 0;
   readonly inflights: Inflights;
@@ -155,6 +161,7 @@ export class Progress {
   }
 
   isPaused(): boolean {
+    if (this.readBackFrom > 0) return true;
     switch (this.state) {
       case 'probe':
         return this.probeSent;

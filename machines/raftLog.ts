@@ -83,6 +83,12 @@ export class RaftLog {
   /** The last configuration entry compacted away (it stays in force until a newer one). */
   private compactedConfigEntry: Entry | null = null;
   observer: LogObserver | null = null;
+  /**
+   * Issue 18: the lowest index the node's durable log can still read back (entries below the
+   * in-memory log, for a lagging follower), with the term of the entry before it; 0 when it cannot.
+   * Set by the node actor after each compaction of the durable log; the machines only read it.
+   */
+  readBackFloor = 0;
 
   /**
    * Rebuild a log from what storage recovered. Data that fill at least half of a large buffer (a

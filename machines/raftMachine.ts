@@ -21,6 +21,7 @@ import type {
   ReadReadyParams,
   RefusedParams,
   SendParams,
+  ReadEntriesParams,
   SendSnapshotParams,
   SnapshotChunkParams,
 } from './effects.js';
@@ -48,6 +49,7 @@ import {
   handleProposal,
   handleRead,
   handleSnapshotSendDone,
+  handleReadBack,
   handleMembershipChange,
   handleTransfer,
   leaderTick,
@@ -151,6 +153,7 @@ export function createRaftMachine(core: RaftCore) {
       readReady: effect<ReadReadyParams>(),
       readRefused: effect<RefusedParams>(),
       sendSnapshot: effect<SendSnapshotParams>(),
+      readEntries: effect<ReadEntriesParams>(),
       snapshotChunk: effect<SnapshotChunkParams>(),
       installSnapshot: effect<InstallSnapshotParams>(),
 
@@ -201,6 +204,7 @@ export function createRaftMachine(core: RaftCore) {
       handleAppendResponse: step((d, e: Msg<'current.appendResp'>, fx) => handleAppendResponse(core, d, e.msg, fx)),
       handleHeartbeatResponse: step((d, e: Msg<'current.heartbeatResp'>, fx) => handleHeartbeatResponse(core, d, e.msg, fx)),
       handleSnapshotSendDone: step((d, e: Extract<RaftEvent, { type: 'snapshot.sendDone' }>, fx) => handleSnapshotSendDone(core, d, e.to, e.ok, fx)),
+      handleReadBack: step((d, e: Extract<RaftEvent, { type: 'log.readBack' }>, fx) => handleReadBack(core, d, e, fx)),
       handleTransfer: step((d, e: Extract<RaftEvent, { type: 'admin.transfer' }>, fx) => handleTransfer(core, d, e.to, fx)),
       handleMembershipChange: step((d, e: Extract<RaftEvent, { type: 'admin.membership' }>, fx) => handleMembershipChange(core, d, e.tag, e.change, fx)),
       refuseMembershipChange: step((d, e: Extract<RaftEvent, { type: 'admin.membership' }>, fx) =>
@@ -403,6 +407,7 @@ export function createRaftMachine(core: RaftCore) {
           'current.appendResp': { actions: 'handleAppendResponse' },
           'current.heartbeatResp': { actions: 'handleHeartbeatResponse' },
           'snapshot.sendDone': { actions: 'handleSnapshotSendDone' },
+          'log.readBack': { actions: 'handleReadBack' },
           // A second leader of our term: from a member it means Election Safety broke (or a member's
           // credentials leaked), and the node stops rather than serve on (fail-stop, docs/raft.md);
           // from a node outside the configuration it can only be a forgery, ignored (the node

@@ -117,7 +117,7 @@ export function readRange(
   const st: Collect = { lo, toIndex, bytesMax, minEntries: from === 1 ? 1 : 2, entries: [], dataBytes: 0, full: false, fileBytesRead: 0 };
   for (let s = k; s < segments.length; s++) {
     const seg = segments[s]!;
-    if (isDone(st) && !laterVoids(segments, s, st)) break;
+    if (s > k && isDone(st) && !voidsFrom(segments, s, st)) break;
     scanSegment(fs, join(walDir, seg.name), seg, s === k, st);
   }
   const entries = st.entries;
@@ -147,10 +147,10 @@ function isDone(st: Collect): boolean {
   return st.entries.length > 0 && (st.full || st.lo + st.entries.length - 1 >= st.toIndex);
 }
 
-/** Does a segment after `s` hold a truncation or base record that can void what was collected? */
-function laterVoids(segments: readonly ScannedSegment[], s: number, st: Collect): boolean {
+/** Does segment `s` or a later one hold a truncation or base record that can void what was collected? */
+function voidsFrom(segments: readonly ScannedSegment[], s: number, st: Collect): boolean {
   const last = st.lo + st.entries.length - 1;
-  for (let j = s + 1; j < segments.length; j++) {
+  for (let j = s; j < segments.length; j++) {
     const seg = segments[j]!;
     if (seg.voidMin <= last || seg.baseMax >= st.lo) return true;
   }

@@ -140,6 +140,9 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
         // Everything before this segment is covered by the snapshot: the break is a compaction
         // whose unlinks were only partly kept by a crash. The log starts over at this segment.
         builder.restartCovered();
+        // Issue 18: what precedes the break may be entries that a lost segment's truncation voided:
+        // never read back from those segments (compaction still deletes them by maxEntryIndex).
+        for (let k = 0; k < pos; k++) segments[k]!.minEntryIndex = 0;
         at = cur.next;
         continue;
       }

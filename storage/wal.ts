@@ -89,6 +89,8 @@ export class Wal implements DurableLog, LogReader {
   private nextSeq = 1;
   private nextIndex: number;
   private floorIndex: number;
+  /** Highest base record issued (written or still queued): nothing at or below it is read back. */
+  private baseIssued = 0;
   private pendingMark: DamageMark | null;
   private hardState: HardState;
 
@@ -141,6 +143,7 @@ export class Wal implements DurableLog, LogReader {
       // The node installed a snapshot through `index` and continues after it (see checkWrite).
       buf.appendBase(index);
       if (index > batch.baseMax) batch.baseMax = index;
+      if (index > this.baseIssued) this.baseIssued = index;
       this.nextIndex = index + 1;
       if (index > this.floorIndex) this.floorIndex = index;
       this.noteReached(index);
@@ -403,7 +406,9 @@ export class Wal implements DurableLog, LogReader {
   /** Issue 18: the lowest `from` that `readEntries` can serve now (0: none). */
   readBackFloor(): number {
     if (this.failed !== null || this.closed) return 0;
-    return readFloor(this.segments);
+    const floor = readFloor(this.segments);
+    // A base record still queued is not in the segments' index yet, but already voids what precedes it.
+    return floor === 0 || this.baseIssued === 0 ? floor : Math.max(floor, this.baseIssued + 2);
   }
 
   /**
@@ -414,6 +419,8 @@ export class Wal implements DurableLog, LogReader {
   readEntries(from: number, toIndex: number, bytesMax: number): ReadBackResult {
     if (this.failed !== null || this.closed) throw new ReadBackError('read-closed', 'the log is closed or failed');
     if (toIndex >= this.nextIndex) throw new ReadBackError('read-invalid', `entry ${toIndex} is past the end of the log`);
+    if (this.baseIssued > 0 && from < this.baseIssued + 2)
+      throw new ReadBackError('read-below-floor', `entry ${from} is not above the base record at ${this.baseIssued}`);
     this.stats.readBacks++;
     const r = readRange(this.fs, this.walDir, this.segments, from, toIndex, bytesMax);
     this.stats.readBackBytes += r.fileBytesRead;
@@ -444,6 +451,7 @@ export class Wal implements DurableLog, LogReader {
       const batch = this.batchFor(FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES);
       batch.buf.appendBase(throughIndex);
       if (throughIndex > batch.baseMax) batch.baseMax = throughIndex;
+      if (throughIndex > this.baseIssued) this.baseIssued = throughIndex;
       this.nextIndex = throughIndex + 1;
       this.noteReached(throughIndex);
       this.pump();

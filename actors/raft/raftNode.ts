@@ -31,6 +31,7 @@ import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../../stora
 import type { Transport } from '../../transport/peer/types.js';
 import { ProposalError, ProposalTracker, type ProposalCallback } from './proposals.js';
 import { RangeSyncReceiver, defaultRangeSyncOptions, serveRangeRequest, type RangeSyncOptions, type RangeSyncStore } from './rangeSync.js';
+import { logReaderOf, ReadBackQueue } from './readBack.js';
 import { SnapshotReceiver, SnapshotSender, type SnapshotTransferOptions } from './snapshotTransfer.js';
 import type { StateMachine } from './stateMachine.js';
 
@@ -62,6 +63,12 @@ export interface NodeOptions {
    * plus the unapplied tail, whatever the entries' size. Default: no byte bound (entries only).
    */
   readonly logWindowBytesMax?: number;
+  /**
+   * Issue 18: entry data read back from the durable log per batch for a follower behind the
+   * in-memory log (when the durable log can read back: the WAL keeps segments below the snapshot up
+   * to its retainBytesMax). Default 1 MiB.
+   */
+  readonly readBackBatchBytesMax?: number;
   readonly snapshotTransfer: SnapshotTransferOptions;
   readonly bugs?: ReadonlySet<PlantedBug>;
   /** XState inspection (Stately inspector, or a file of inspection events). */
@@ -148,6 +155,9 @@ export interface NodeStatus {
   readonly progress: Record<NodeId, { match: number; next: number; state: string; recentActive: boolean }>;
 }
 
+/** Default of NodeOptions.readBackBatchBytesMax. */
+const readBackBatchBytesDefault = 1024 * 1024;
+
 /** Entries applied (made into objects, handed to the state machine) in one batch. */
 const applyBatchEntriesMax = 8192;
 
@@ -215,6 +225,8 @@ export class RaftNode {
   private readonly readsWaitingApply: { index: number; callbacks: ReadCallback[] }[] = [];
 
   private readonly sender: SnapshotSender;
+  /** Issue 18: reads of entries below the in-memory log, for lagging followers (null: the durable log cannot). */
+  private readonly readBack: ReadBackQueue | null;
   private readonly receiver: SnapshotReceiver;
   private receivedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | null = null;
   private latestSnapshot: { meta: SnapshotMeta; data: Uint8Array } | null;
@@ -261,6 +273,18 @@ export class RaftNode {
     this.termUnknownMarked = rec.termUnknown === true;
     this.sender = new SnapshotSender(this.id, opts.snapshotTransfer, (m) => opts.transport.send(m.to, m));
     this.receiver = new SnapshotReceiver(this.id, opts.snapshotTransfer);
+    const reader = logReaderOf(opts.durableLog);
+    this.readBack =
+      reader === null
+        ? null
+        : new ReadBackQueue(
+            reader,
+            opts.readBackBatchBytesMax ?? readBackBatchBytesDefault,
+            opts.defer,
+            (event) => this.step(event),
+            (code, n) => this.count(code, n),
+          );
+    this.refreshReadBackFloor();
     const collect = collectInto(this.ready);
     this.machine = createRaftMachine(this.core).provide({
       actions: {
@@ -425,6 +449,7 @@ export class RaftNode {
     this.stopped = true;
     this.actor.stop();
     this.sender.cancelAll();
+    this.readBack?.stop();
     const err = new ProposalError('node-stopped', null);
     this.proposals.failAll(err);
     if (this.proposalBatch) for (const cb of this.proposalBatch.callbacks) cb(err);
@@ -498,8 +523,8 @@ export class RaftNode {
     return this.fatal;
   }
 
-  count(code: string): void {
-    this.counters.set(code, (this.counters.get(code) ?? 0) + 1);
+  count(code: string, n = 1): void {
+    this.counters.set(code, (this.counters.get(code) ?? 0) + n);
   }
 
   /** Counts a refused peer message and tells the host (which logs it). */
@@ -639,6 +664,13 @@ export class RaftNode {
     }
     for (const s of ready.sendSnapshot) this.startSnapshotStream(s);
     ready.sendSnapshot.length = 0;
+    if (ready.readEntries.length > 0) {
+      for (const r of ready.readEntries) {
+        if (this.readBack !== null) this.readBack.request(r);
+        else this.step({ type: 'log.readBack', to: r.to, term: r.term, from: r.from, prevTerm: -1, entries: null });
+      }
+      ready.readEntries.length = 0;
+    }
     // 3. Apply.
     for (const a of ready.apply) this.applyTo = Math.max(this.applyTo, a.toIndex);
     ready.apply.length = 0;
@@ -756,10 +788,18 @@ export class RaftNode {
       const compactTo = Math.min(this.compactPoint(meta.index), this.log.persistedIndex);
       if (compactTo > this.log.snapshotIndex) {
         this.log.compact(compactTo);
+        // The WAL keeps what its retention allows below this (issue 18: read back for followers).
         this.opts.durableLog.compact(compactTo);
+        this.refreshReadBackFloor();
       }
       this.count('snapshot-taken');
     });
+  }
+
+  /** Tells the machines' log how far back the durable log can read (after each of its compactions). */
+  private refreshReadBackFloor(): void {
+    const reader = this.readBack === null ? null : logReaderOf(this.opts.durableLog);
+    this.log.readBackFloor = reader === null ? 0 : reader.readBackFloor();
   }
 
   /**
@@ -852,6 +892,7 @@ export class RaftNode {
           if (this.stopped) return;
           if (err) return this.onDiskFatal(err);
           this.opts.durableLog.compact(meta.index);
+          this.refreshReadBackFloor();
           this.opts.hooks?.onSnapshotSaved?.(meta.index);
           pending.done = true;
           this.releaseWrites();

@@ -109,6 +109,20 @@ describe('storage WAL read-back (issue 18)', () => {
     await closeAsync(again);
   });
 
+  it('continues into the next segment when its truncation voids entries a batch found in an earlier one', async () => {
+    // Found by the simulator (--disk-faults seed 59): a batch complete within the segment holding
+    // from - 1 was returned although the next segment opened with a truncation of those entries.
+    const o = await openAsync(realFs, t.dir, { segmentBytesMax: 2048 });
+    await writeDurable(o, { entries: entries(1, 20, 1, 100), hardState: { term: 2, vote: null } }); // one segment, past the limit
+    const replacement = entries(15, 11, 2, 100);
+    await writeDurable(o, { truncateFrom: 15, entries: replacement }); // rotates: the truncation opens the next segment
+    assert.equal(readdirSync(join(t.dir, 'wal')).filter((n) => n.endsWith('.wal')).length, 2);
+    const r = o.log.readEntries(12, 18, 1 << 20);
+    assert.equal(r.prevTerm, 1);
+    assertEntries(r.entries, [...entries(12, 3, 1, 100), ...replacement.slice(0, 4)]);
+    await closeAsync(o);
+  });
+
   it('keeps covered segments up to retainBytesMax on compaction, reads below the snapshot, and refuses below the floor', async () => {
     const o = await openAsync(realFs, t.dir, { segmentBytesMax: 4096, retainBytesMax: 12 * 1024 });
     const all = await fill(o, 300, 100);

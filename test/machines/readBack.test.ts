@@ -1,0 +1,85 @@
+/**
+ * Issue 18: a leader whose in-memory log no longer holds what a follower needs asks the node actor
+ * to read the entries back from the durable log (`readEntries`) when they are still there
+ * (`log.readBackFloor`), and turns the answer (`log.readBack`) into one AppendEntries; below the
+ * floor, after a failed read or with entries that disagree with its log, it sends a snapshot.
+ */
+import { expect } from 'chai';
+import type { RaftEvent } from '../../machines/events.js';
+import type { Entry, SnapshotMeta } from '../../machines/types.js';
+import { Cluster, ents } from './harness.js';
+
+const voters3 = { voters: ['n1', 'n2', 'n3'], learners: [] };
+
+/** n1 and n3 hold a snapshot through 5@1 plus 6@1 7@1; n2 has nothing; n1's WAL still holds from `floor`. */
+function behind(floor: number): Cluster {
+  const meta: SnapshotMeta = { index: 5, term: 1, membership: voters3 };
+  const c = new Cluster(['n1', 'n2', 'n3'], (id) => (id === 'n2' ? { term: 1 } : { snapshot: meta, entries: ents(6, [1, 1]), term: 1 }));
+  c.n('n1').log.readBackFloor = floor;
+  c.n('n1').campaign();
+  c.stabilize();
+  expect(c.n('n1').role).to.equal('leader');
+  return c;
+}
+
+function readBack(over: Partial<Extract<RaftEvent, { type: 'log.readBack' }>>): RaftEvent {
+  return { type: 'log.readBack', to: 'n2', term: 2, from: 1, prevTerm: 0, entries: ents(1, [1, 1, 1, 1, 1]), ...over };
+}
+
+describe('issue 18: entries read back from the durable log for a follower behind the in-memory log', () => {
+  it('asks for the entries below the in-memory log instead of a snapshot, and waits for them (one read per follower)', () => {
+    const c = behind(1);
+    const n1 = c.n('n1');
+    expect(n1.history.readEntries).to.deep.equal([{ to: 'n2', term: 2, from: 1, toIndex: 5, bytesMax: n1.core.config.appendBytesMax }]);
+    expect(n1.history.sendSnapshot).to.deep.equal([]);
+    expect(n1.progress('n2').readBackFrom).to.equal(1);
+    // Paused meanwhile: a heartbeat answer sends nothing more to n2.
+    const fx = n1.step({ type: 'rpc.heartbeatResp', msg: { type: 'heartbeatResp', from: 'n2', to: 'n1', term: 2, readCtx: 0 } });
+    expect(fx.msgs).to.deep.equal([]);
+    expect(fx.readEntries).to.deep.equal([]);
+  });
+
+  it('turns the answer into one AppendEntries with the prevLogTerm read back, then continues from memory', () => {
+    const c = behind(1);
+    const n1 = c.n('n1');
+    const fx = n1.step(readBack({}));
+    expect(fx.msgs).to.deep.equal(['n1->n2 append t2 prev 0@0 commit 8 [1@1 2@1 3@1 4@1 5@1]']);
+    expect(n1.progress('n2').readBackFrom).to.equal(0);
+    // n2 accepts: the rest comes from the in-memory log, and n2 catches up without a snapshot.
+    c.stabilize();
+    expect(n1.history.sendSnapshot).to.deep.equal([]);
+    expect(c.n('n2').log.lastIndex()).to.equal(n1.log.lastIndex());
+    expect(c.n('n2').log.term(3)).to.equal(1);
+  });
+
+  it('drops an answer for another term, another start or a follower that moved on', () => {
+    const c = behind(1);
+    const n1 = c.n('n1');
+    expect(n1.step(readBack({ term: 1 })).empty).to.equal(true);
+    expect(n1.step(readBack({ from: 2 })).empty).to.equal(true);
+    expect(n1.progress('n2').readBackFrom, 'still waiting for its own answer').to.equal(1);
+  });
+
+  it('sends a snapshot when the read failed or its entries disagree with the log', () => {
+    const failed = behind(1);
+    const fx = failed.n('n1').step(readBack({ entries: null, prevTerm: -1 }));
+    expect(fx.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
+    expect(failed.n('n1').progress('n2').state).to.equal('snapshot');
+
+    // Entry 5 with term 2, but the snapshot says 5@1.
+    const wrong = behind(1);
+    const bad: Entry[] = [...ents(1, [1, 1, 1, 1]), ...ents(5, [2])];
+    expect(wrong.n('n1').step(readBack({ entries: bad })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
+
+    // Not contiguous.
+    const gap = behind(1);
+    expect(gap.n('n1').step(readBack({ entries: ents(2, [1, 1]) })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
+  });
+
+  it('below the floor (or with no floor) a snapshot, as before read-back', () => {
+    expect(behind(0).n('n1').history.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
+    const c = behind(3);
+    expect(c.n('n1').history.readEntries).to.deep.equal([]);
+    expect(c.n('n1').history.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
+  });
+});

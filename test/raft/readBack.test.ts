@@ -1,0 +1,198 @@
+/**
+ * Issue 18, must show: a follower behind by more than the in-memory window catches up from entries
+ * the leader reads back from its WAL segments, not from a snapshot, with the leader's in-memory log
+ * bounded while it does. Three RaftNodes in one process on real WALs (temporary directories), a
+ * network that can cut a node off, a 64 KiB window; and the fallback: when the segments it needs
+ * are damaged, the leader sends a snapshot and keeps running.
+ */
+import { expect } from 'chai';
+import { RaftNode } from '../../actors/raft/raftNode.js';
+import type { StateMachine } from '../../actors/raft/stateMachine.js';
+import { defaultRaftConfig } from '../../machines/config.js';
+import { EntryKind, type NodeId, type RaftMessage, type SnapshotMeta } from '../../machines/types.js';
+import { openLogAsync, type OpenedLog } from '../../storage/openLog.js';
+import { realFs } from '../../storage/realFs.js';
+import { closeAsync, tempDir } from '../storage/helpers.js';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ids: NodeId[] = ['n1', 'n2', 'n3'];
+const windowBytes = 64 * 1024;
+
+/** Counts applied entries and their bytes; a snapshot is that count (so catch-up is checkable). */
+class Counter implements StateMachine {
+  applied = 0;
+  apply(entries: readonly { data: Uint8Array }[]): readonly unknown[] {
+    this.applied += entries.length;
+    return entries.map(() => null);
+  }
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(String(this.applied));
+  }
+  restore(_meta: SnapshotMeta, data: Uint8Array): void {
+    this.applied = Number(new TextDecoder().decode(data));
+  }
+}
+
+class Cluster {
+  readonly nodes = new Map<NodeId, RaftNode>();
+  readonly logs = new Map<NodeId, OpenedLog>();
+  /** Nodes cut off from everyone (messages to and from them are dropped). */
+  readonly cut = new Set<NodeId>();
+  private ticker: NodeJS.Timeout | null = null;
+  private readonly t = tempDir('readback-raft');
+
+  async start(): Promise<void> {
+    for (const id of ids) {
+      const opened = await openLogAsync(realFs, join(this.t.dir, id), { segmentBytesMax: 64 * 1024, retainBytesMax: 8 * 1024 * 1024 });
+      this.logs.set(id, opened);
+      const node = new RaftNode({
+        id,
+        membership: { voters: ids, learners: [] },
+        raft: { ...defaultRaftConfig, appendBytesMax: 256 * 1024 },
+        recovered: opened.recovered,
+        snapshot: opened.snapshot,
+        durableLog: opened.log,
+        snapshotStore: opened.snapshots,
+        transport: {
+          send: (to: NodeId, m: RaftMessage) => {
+            if (this.cut.has(id) || this.cut.has(to)) return;
+            setImmediate(() => this.nodes.get(to)?.receive(m));
+          },
+          onMessage: () => undefined,
+          close: (cb: () => void) => cb(),
+        },
+        stateMachine: new Counter(),
+        random: Math.random,
+        defer: (fn) => setImmediate(fn),
+        snapshotEntries: 1_000_000,
+        compactMarginEntries: 50,
+        logWindowBytesMax: windowBytes,
+        readBackBatchBytesMax: 32 * 1024,
+        snapshotTransfer: { chunkBytes: 16 * 1024, windowChunks: 4, ackTimeoutTicks: 50, snapshotBytesMax: 1 << 20 },
+      });
+      this.nodes.set(id, node);
+    }
+    this.ticker = setInterval(() => {
+      for (const n of this.nodes.values()) n.tick();
+    }, 5);
+  }
+
+  n(id: NodeId): RaftNode {
+    return this.nodes.get(id)!;
+  }
+
+  async stop(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    for (const n of this.nodes.values()) n.stop();
+    for (const o of this.logs.values()) await closeAsync(o).catch(() => undefined);
+    this.t.cleanup();
+  }
+
+  propose(bytes: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.n('n1').propose({ kind: EntryKind.command, data: new Uint8Array(bytes).fill(7) }, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+}
+
+/** Polls `ok` every 5 ms until it holds; fails after `timeoutMs` with `what`. */
+async function waitFor(what: string, ok: () => boolean, timeoutMs: number, each?: () => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    each?.();
+    if (ok()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('raft: a lagging follower catches up from entries read back from the WAL (issue 18)', function () {
+  // Elections and 600 KiB of appends on real disks; the waits below are bounded on their own.
+  this.timeout(60_000);
+  let c: Cluster;
+
+  beforeEach(async () => {
+    c = new Cluster();
+    await c.start();
+    c.n('n1').campaign();
+    // A few election timeouts of 5 ms ticks: generous on a loaded machine.
+    await waitFor('n1 to lead', () => c.n('n1').role() === 'leader', 10_000);
+  });
+
+  afterEach(async () => {
+    await c.stop();
+  });
+
+  /** Cuts n3 off and writes ~600 KiB (ten windows) through n1; returns n3's last index. */
+  async function leaveN3Behind(): Promise<number> {
+    await c.propose(100);
+    await waitFor('n3 to follow', () => c.n('n3').status().appliedIndex >= c.n('n1').status().commitIndex, 10_000);
+    c.cut.add('n3');
+    const behind = c.n('n3').status().lastIndex;
+    for (let k = 0; k < 30; k++) await Promise.all(Array.from({ length: 20 }, () => c.propose(1024)));
+    const leader = c.n('n1');
+    await waitFor('n1 to compact its in-memory log past n3', () => leader.log.firstIndex() > behind + 1, 10_000);
+    return behind;
+  }
+
+  it('reads the missing entries back in batches, sends no snapshot, and keeps the leader log within the window', async () => {
+    const behind = await leaveN3Behind();
+    const leader = c.n('n1');
+    expect(leader.log.readBackFloor, 'the WAL still holds what n3 lacks').to.be.at.most(behind + 1);
+    expect(leader.log.readBackFloor).to.be.above(0);
+    let maxLogEntryBytes = 0;
+    let maxLogBytes = 0;
+    const sample = (): void => {
+      maxLogEntryBytes = Math.max(maxLogEntryBytes, leader.memory().logEntries);
+      maxLogBytes = Math.max(maxLogBytes, leader.memory().log);
+    };
+    c.cut.delete('n3');
+    // Keep writing while n3 catches up: the window keeps moving under the read-back.
+    for (let k = 0; k < 5; k++) {
+      await Promise.all(Array.from({ length: 20 }, () => c.propose(1024)));
+      sample();
+    }
+    const target = leader.status().commitIndex;
+    await waitFor('n3 to apply the leader commit index', () => c.n('n3').status().appliedIndex >= target, 20_000, sample);
+    const entriesReadBack = leader.counters.get('entries-read-back') ?? 0;
+    const batches = leader.counters.get('read-back-batches') ?? 0;
+    console.log(
+      `      n3 behind at ${behind}, caught up to ${target}: ${entriesReadBack} entries read back in ${batches} batches; ` +
+        `leader log entry bytes max ${maxLogEntryBytes}, log bytes max ${maxLogBytes}`,
+    );
+    expect(entriesReadBack, 'entries read back').to.be.at.least(leader.log.firstIndex() > behind ? 400 : 1);
+    expect(batches).to.be.at.least(2);
+    expect(leader.counters.get('snapshot-sent') ?? 0, 'no snapshot sent').to.equal(0);
+    expect(c.n('n3').counters.get('snapshot-installed') ?? 0).to.equal(0);
+    // The window, a quarter of it below the snapshot, and the unapplied tail (20 KiB in flight).
+    expect(maxLogEntryBytes).to.be.at.most(windowBytes + windowBytes / 4 + 64 * 1024);
+    expect(c.n('n3').status().lastIndex).to.be.at.least(target);
+  });
+
+  it('falls back to a snapshot when the segments it needs are damaged, and the leader keeps leading', async () => {
+    const behind = await leaveN3Behind();
+    // Damage every entry record of the leader's segments except the newest one (what n3 needs is
+    // there), behind the WAL's back: reads fail their checksums.
+    const walDir = join((c as unknown as { t: { dir: string } }).t.dir, 'n1', 'wal');
+    const names = readdirSync(walDir)
+      .filter((n) => n.endsWith('.wal'))
+      .sort();
+    for (const name of names.slice(0, -1)) {
+      const p = join(walDir, name);
+      const b = readFileSync(p);
+      for (let i = 200; i < b.length; i += 512) b[i]! ^= 0x40;
+      writeFileSync(p, b);
+    }
+    c.cut.delete('n3');
+    const leader = c.n('n1');
+    const target = leader.status().commitIndex;
+    await waitFor('n3 to apply the leader commit index', () => c.n('n3').status().appliedIndex >= target, 20_000);
+    const failures = [...leader.counters.entries()].filter(([k]) => k.startsWith('read-back-read-')).reduce((s, [, v]) => s + v, 0);
+    expect(failures, 'failed reads counted by code').to.be.at.least(1);
+    expect(leader.counters.get('snapshot-sent') ?? 0).to.be.at.least(1);
+    expect(leader.role()).to.equal('leader');
+    expect(leader.isStopped()).to.equal(false);
+    expect(behind).to.be.above(0);
+  });
+});
