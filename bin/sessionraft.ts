@@ -88,6 +88,7 @@ interface NodeFlags {
   snapshotEntries?: number;
   compactMargin?: number;
   logWindowBytes?: number;
+  logRetainBytes?: number;
   replayDelays?: string;
   shutdownTransferMs?: number;
   logLevel?: string;
@@ -131,6 +132,7 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.snapshotEntries !== undefined) out.snapshotEntries = f.snapshotEntries;
   if (f.compactMargin !== undefined) out.compactMarginEntries = f.compactMargin;
   if (f.logWindowBytes !== undefined) out.logWindowBytesMax = f.logWindowBytes;
+  if (f.logRetainBytes !== undefined) out.logRetainBytesMax = f.logRetainBytes;
   if (f.replayDelays !== undefined) out.replayDelaysMs = parseDelays(f.replayDelays);
   if (f.shutdownTransferMs !== undefined) out.shutdownTransferMs = f.shutdownTransferMs;
   if (f.logLevel !== undefined) out.logLevel = f.logLevel;
@@ -188,6 +190,11 @@ function addNodeFlags(c: Command): Command {
         '--log-window-bytes <n>',
         `also snapshot after this many bytes of applied entries; the in-memory log's bound (default ${hostDefaults.logWindowBytesMax})`,
         int('--log-window-bytes'),
+      )
+      .option(
+        '--log-retain-bytes <n>',
+        `WAL segments kept below the window for lagging followers (read back instead of a snapshot) (default ${hostDefaults.logRetainBytesMax})`,
+        int('--log-retain-bytes'),
       )
       .option('--replay-delays <list>', 'replay class delays, e.g. 1s,10s,1m,10m (default)')
       .option(

@@ -54,6 +54,12 @@ export interface HostConfig {
    * compaction) hold about this much plus the unapplied tail, whatever the entries' size.
    */
   readonly logWindowBytesMax: number;
+  /**
+   * Issue 18: the WAL keeps segments below the in-memory window (already covered by a snapshot)
+   * while all segments together are at most this many bytes, so a leader reads entries back for a
+   * follower behind the window instead of sending it a snapshot.
+   */
+  readonly logRetainBytesMax: number;
   /** The replay classes' delays, class 0 first. Equal on every node. */
   readonly replayDelaysMs: readonly number[];
   /** A leader asked to stop hands over leadership first, waiting at most this long. */
@@ -125,6 +131,7 @@ export const hostDefaults = {
   snapshotEntries: 10_000,
   compactMarginEntries: 1_000,
   logWindowBytesMax: 32 * 1024 * 1024,
+  logRetainBytesMax: 256 * 1024 * 1024,
   replayDelaysMs: [1_000, 10_000, 60_000, 600_000] as readonly number[],
   shutdownTransferMs: 2_000,
   logLevel: 'info' as LevelWithSilent,
@@ -209,6 +216,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_SNAPSHOT_ENTRIES) out.snapshotEntries = num(env.SESSIONRAFT_SNAPSHOT_ENTRIES);
   if (env.SESSIONRAFT_COMPACT_MARGIN) out.compactMarginEntries = num(env.SESSIONRAFT_COMPACT_MARGIN);
   if (env.SESSIONRAFT_LOG_WINDOW_BYTES) out.logWindowBytesMax = num(env.SESSIONRAFT_LOG_WINDOW_BYTES);
+  if (env.SESSIONRAFT_LOG_RETAIN_BYTES) out.logRetainBytesMax = num(env.SESSIONRAFT_LOG_RETAIN_BYTES);
   if (env.SESSIONRAFT_REPLAY_DELAYS) out.replayDelaysMs = parseDelays(env.SESSIONRAFT_REPLAY_DELAYS);
   if (env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS) out.shutdownTransferMs = num(env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS);
   if (env.SESSIONRAFT_LOG_LEVEL) out.logLevel = env.SESSIONRAFT_LOG_LEVEL;
@@ -347,6 +355,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     snapshotEntries: posInt(raw.snapshotEntries, 'snapshotEntries'),
     compactMarginEntries: posInt(raw.compactMarginEntries, 'compactMarginEntries'),
     logWindowBytesMax: posInt(raw.logWindowBytesMax, 'logWindowBytesMax'),
+    logRetainBytesMax: posInt(raw.logRetainBytesMax, 'logRetainBytesMax'),
     replayDelaysMs: delays as number[],
     shutdownTransferMs: posInt(raw.shutdownTransferMs, 'shutdownTransferMs'),
     logLevel: level as LevelWithSilent,
