@@ -224,8 +224,12 @@ export class RefModel {
         const f = this.file(hex(c.file), c.replayClass);
         if (f === undefined) return err('SESSIONS_ERR_FILE_UNKNOWN');
         if (f.consumedIdx >= f.readIdx) return err('SESSIONS_ERR_NOTHING_TO_COMMIT');
-        if (f.records[f.consumedIdx]!.length !== c.length) return err('SESSIONS_ERR_RECORD_LENGTH');
-        f.consumedIdx++;
+        // One commit consumes the oldest restored record, or the first k whose lengths sum to its length.
+        let k = f.consumedIdx;
+        let sum = 0;
+        while (k < f.readIdx && sum < c.length) sum += f.records[k++]!.length;
+        if (sum !== c.length) return err('SESSIONS_ERR_RECORD_LENGTH');
+        f.consumedIdx = k;
         return ok();
       }
       case CommandKind.dataCreate: {
