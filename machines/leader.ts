@@ -265,7 +265,13 @@ export function handleAppendResponse(core: RaftCore, d: Draft, msg: AppendRespon
   if (!msg.success) {
     // Skip a whole term of mismatches per round trip: from the follower's hint, the highest index
     // that may still match is the last of ours whose term is at most the hinted term.
-    const matchHint = msg.hintTerm > 0 ? core.log.findConflictByTerm(msg.hintIndex, msg.hintTerm)[0] : msg.hintIndex;
+    // Below the in-memory log our terms are unknown: assume a possible match at the hint itself (as
+    // etcd does; the probe's consistency check verifies it), not at the snapshot index. Issue 18:
+    // with entries read back from disk, probing down from the snapshot index one entry per round
+    // trip left a follower with a short old log behind for good (--disk-faults --membership seed 70).
+    const log = core.log;
+    const matchHint =
+      msg.hintTerm <= 0 ? msg.hintIndex : msg.hintIndex < log.snapshotIndex ? msg.hintIndex : log.findConflictByTerm(msg.hintIndex, msg.hintTerm)[0];
     if (pr.maybeDecrTo(msg.index, matchHint)) {
       if (pr.state === 'replicate') pr.becomeProbe();
       maybeSendAppend(core, d, msg.from, true, fx);

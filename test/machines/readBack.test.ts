@@ -76,6 +76,19 @@ describe('issue 18: entries read back from the durable log for a follower behind
     expect(gap.n('n1').step(readBack({ entries: ents(2, [1, 1]) })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
   });
 
+  it("probes from a follower's hint below the in-memory log, not down from the snapshot index one entry at a time", () => {
+    // n2 holds 1@1 2@1 (it missed the rest); its rejection hints (2, 1). Our terms below the
+    // snapshot are unknown: the first read starts right after the hint.
+    const meta: SnapshotMeta = { index: 5, term: 1, membership: voters3 };
+    const c = new Cluster(['n1', 'n2', 'n3'], (id) =>
+      id === 'n2' ? { entries: ents(1, [1, 1]), term: 1 } : { snapshot: meta, entries: ents(6, [1, 1]), term: 1 },
+    );
+    c.n('n1').log.readBackFloor = 1;
+    c.n('n1').campaign();
+    c.stabilize();
+    expect(c.n('n1').history.readEntries.map((r) => r.from)).to.deep.equal([3]);
+  });
+
   it('below the floor (or with no floor) a snapshot, as before read-back', () => {
     expect(behind(0).n('n1').history.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
     const c = behind(3);
