@@ -154,12 +154,14 @@ describe('raft: a lagging follower catches up from entries read back from the WA
       sample();
     }
     const target = leader.status().commitIndex;
+    const t0 = Date.now();
     await waitFor('n3 to apply the leader commit index', () => c.n('n3').status().appliedIndex >= target, 20_000, sample);
+    const catchUpMs = Date.now() - t0;
     const entriesReadBack = leader.counters.get('entries-read-back') ?? 0;
     const batches = leader.counters.get('read-back-batches') ?? 0;
     console.log(
       `      n3 behind at ${behind}, caught up to ${target}: ${entriesReadBack} entries read back in ${batches} batches; ` +
-        `leader log entry bytes max ${maxLogEntryBytes}, log bytes max ${maxLogBytes}`,
+        `leader log entry bytes max ${maxLogEntryBytes}, log bytes max ${maxLogBytes}; the last ${catchUpMs} ms of catch-up after the writes`,
     );
     expect(entriesReadBack, 'entries read back').to.be.at.least(leader.log.firstIndex() > behind ? 400 : 1);
     expect(batches).to.be.at.least(2);
