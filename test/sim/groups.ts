@@ -18,7 +18,7 @@ import type { CommandResult } from '../../actors/sessions/types.js';
 import type { NodeId } from '../../machines/types.js';
 import type { SimCluster } from './cluster.js';
 import { simEpochMs } from './cluster.js';
-import { commandId } from '../../transport/commands/codec.js';
+import { commandId, readU64BE } from '../../transport/commands/codec.js';
 import { GroupsChecker, type GroupsStats } from './groupsChecker.js';
 import { Rng } from './rng.js';
 
@@ -59,6 +59,8 @@ export class GroupsWorkload {
   private readonly deadPlan = new Map<string, { action: 'replay' | 'delete'; outAtMs: number }>();
   /** Before the heal, the chance per dead letter and 30 ms step that it is acted on (a run's draw: 0 in some runs). */
   private readonly deadEarly: number;
+  /** Before the heal, restores whose index is a multiple of this are poison: every consumer nacks them (0: none), so dead letters happen. */
+  private readonly poisonEvery: number;
   private readonly deadRng: Rng;
 
   constructor(
@@ -79,6 +81,7 @@ export class GroupsWorkload {
     // Its own stream too: the draws above and the consumers' stay as they were.
     this.deadRng = new Rng(opts.seed ^ 0x16dead);
     this.deadEarly = this.deadRng.pick([0, 0.02, 0.1]);
+    this.poisonEvery = this.deadRng.pick([0, 3, 7]);
     const small = rng.chance(0.4);
     const count = rng.int(1, 3);
     for (let k = 0; k < count; k++) {
@@ -201,11 +204,12 @@ export class GroupsWorkload {
     this.checker.finish(stores);
   }
 
-  /** What a consumer does with a delivery now: after the heal, always ack. */
-  decide(rng: Rng): 'crash' | 'throw' | 'silent' | 'nack' | 'ack' {
+  /** What a consumer does with a delivery of restore `restoreLow` now: after the heal, always ack. */
+  decide(rng: Rng, restoreLow: number): 'crash' | 'throw' | 'silent' | 'nack' | 'ack' {
     if (this.cluster.scheduler.nowMs >= this.opts.chaosMs) return 'ack';
     const b = this.behaviour;
     let r = rng.next();
+    if (this.poisonEvery > 0 && restoreLow % this.poisonEvery === 0) return 'nack';
     if ((r -= b.crash) < 0) return 'crash';
     if ((r -= b.throws) < 0) return 'throw';
     if ((r -= b.silent) < 0) return 'silent';
@@ -284,7 +288,7 @@ class SimConsumer {
   private delivered(d: GroupDelivery, node: NodeId, life: number): void {
     this.w.checker.received(this.name, node, d);
     if (life !== this.life) return;
-    const action = this.w.decide(this.rng);
+    const action = this.w.decide(this.rng, readU64BE(d.restoreId, 8));
     const sched = this.w.sim.scheduler;
     switch (action) {
       case 'crash': {
