@@ -295,7 +295,10 @@ export class SimCluster {
     this.booting.add(id);
     const bootEpoch = ++this.epoch;
     this.bootEpochs.set(id, bootEpoch);
-    openLog(sim.mount(), `data/${id}`, { plantSkipFsync: cfg.bugs.has('skip-fsync'), segmentBytesMax: 4096 }, (err, opened?: OpenedLog) => {
+    // Issue 18: a third of the seeds keep no covered segment (followers behind get snapshots), the
+    // others keep a few or all of them (the leader reads entries back from the WAL).
+    const retainBytesMax = [1, 16 * 1024, 256 * 1024 * 1024][cfg.seed % 3]!;
+    openLog(sim.mount(), `data/${id}`, { plantSkipFsync: cfg.bugs.has('skip-fsync'), segmentBytesMax: 4096, retainBytesMax }, (err, opened?: OpenedLog) => {
       if (this.bootEpochs.get(id) !== bootEpoch || !this.booting.has(id)) return;
       this.booting.delete(id);
       if (err || opened === undefined) {
@@ -325,7 +328,9 @@ export class SimCluster {
     const report = (): void => {
       while (pending.length > 0 && pending[0]!.seq <= durableSeq) this.checker.onHardState(id, pending.shift()!.hs);
     };
-    const watched: DurableLog = {
+    // `inner`: the node actor finds the WAL's read-back through it (issue 18).
+    const watched: DurableLog & { readonly inner: DurableLog } = {
+      inner: log,
       write: (w: LogWrite) => {
         const seq = log.write(w);
         if (w.hardState !== undefined) pending.push({ seq, hs: w.hardState });
