@@ -75,6 +75,8 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
         expect(g.delivered, 'group deliveries').to.be.greaterThan(10 * results.length);
         expect(g.redelivered, 'redeliveries').to.be.greaterThan(0);
         expect(g.deadLettered, 'dead letters').to.be.greaterThan(0);
+        expect(g.deadReplayed, 'dead letters replayed').to.be.greaterThan(0);
+        expect(g.deadDeleted, 'dead letters deleted').to.be.greaterThan(0);
         expect(g.lost).to.equal(0);
         // Issue 17: auth changes were applied, the ports refused, commands were judged in log order,
         // some were denied at apply (also after their port allowed them), the auth states were compared.
