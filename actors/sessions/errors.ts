@@ -52,6 +52,12 @@ export const ResultCode = {
    * log (a revoke ordered before it): not applied, nothing changed. The client port's code.
    */
   permissionDenied: 'CLIENT_ERR_PERMISSION_DENIED',
+  /**
+   * Once a user exists at this position of the log: a ClientRegister naming no user, or a command
+   * of a client registered without one (while the cluster was open, or by a port that had not
+   * applied the first user yet). Not applied, nothing changed. The client port's code.
+   */
+  authRequired: 'CLIENT_ERR_AUTH_REQUIRED',
 } as const;
 export type ResultCode = (typeof ResultCode)[keyof typeof ResultCode] | CommandErrorCode;
 

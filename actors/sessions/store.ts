@@ -551,29 +551,34 @@ export class SessionsStore implements StateMachine {
     // Issue 17: the permission is checked again here, against the auth table as of this entry's
     // position in the log (the client port checked the node's applied state, which a revoke ordered
     // before this entry may have changed since). The principal is the user who registered the client
-    // (its ClientRegister entry); clients without one (no authentication then) are not checked.
-    const r = this.deniedAtApply(v, verdict.client.owner) ? this.deny(v, e) : this.applyCommand(v, e);
+    // (its ClientRegister entry); a client without one is refused once any user exists.
+    const refusal = this.refusalAtApply(v, verdict.client.owner);
+    const r = refusal !== null ? this.deny(v, e, refusal) : this.applyCommand(v, e);
     this.clients.record(verdict.client, v.seq, r);
     return r;
   }
 
   /**
-   * Whether `owner` lacks the permission `v` needs on its topic (SessionCreate's, or the session's
-   * as applied here): write for create, append, rewrite, destroy; store for SessionStore. A command
-   * on a session that is not active is not judged here (it changes nothing: SESSIONS_ERR_SESSION_UNKNOWN).
+   * Why `v` is refused at apply, or null: its client has no owner while a user exists
+   * (authRequired), or `owner` lacks the permission `v` needs on its topic (SessionCreate's, or the
+   * session's as applied here): write for create, append, rewrite, destroy; store for SessionStore.
+   * A command on a session that is not active is not judged here (it changes nothing:
+   * SESSIONS_ERR_SESSION_UNKNOWN).
    */
-  private deniedAtApply(v: CommandView, owner: string): boolean {
-    if (owner === '' || this.skipPermissionAtApply) return false;
-    if (v.kind === CommandKind.sessionCreate) return !this.auth.allows(owner, 'write', v.topic, '');
+  private refusalAtApply(v: CommandView, owner: string): ResultCode | null {
+    if (this.skipPermissionAtApply) return null;
+    if (owner === '') return this.auth.hasUsers() ? ResultCode.authRequired : null;
+    const denied = ResultCode.permissionDenied;
+    if (v.kind === CommandKind.sessionCreate) return this.auth.allows(owner, 'write', v.topic, '') ? null : denied;
     const s = this.sessions.get(v.sessionHigh, v.sessionLow);
-    if (s === undefined) return false;
-    return !this.auth.allows(owner, v.kind === CommandKind.sessionStore ? 'store' : 'write', s.topic, '');
+    if (s === undefined) return null;
+    return this.auth.allows(owner, v.kind === CommandKind.sessionStore ? 'store' : 'write', s.topic, '') ? null : denied;
   }
 
   /** A command refused at apply: nothing changes, except that a SessionStore still fills its planned bytes (a void record). */
-  private deny(v: CommandView, e: Entry): CommandResult {
+  private deny(v: CommandView, e: Entry, code: ResultCode): CommandResult {
     if (v.kind === CommandKind.sessionStore) this.storeSession(v, e, false);
-    return rejection(ResultCode.permissionDenied);
+    return rejection(code);
   }
 
   private applyCommand(v: CommandView, e: Entry): CommandResult {
@@ -618,6 +623,9 @@ export class SessionsStore implements StateMachine {
         return OK;
       }
       case CommandKind.clientRegister:
+        // Issue 17: once a user exists, every client belongs to one. A port that had not applied
+        // the first user yet (a leader just elected) may have let an anonymous registration through.
+        if (v.user === '' && this.auth.hasUsers()) return rejection(ResultCode.authRequired);
         // The secret the leader drew is in the entry: every replica stores the same one (none draws).
         return this.clients.register(e.term, e.index, e.index, e.data, v.secretAt, v.user);
       case CommandKind.userPut:

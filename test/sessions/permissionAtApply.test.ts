@@ -77,20 +77,31 @@ describe('sessions: permissions checked again at apply (issue 17)', () => {
     expect(store.listSessions()[0]!.records).to.have.length(0);
   });
 
-  it('clients registered without an owner (no authentication) are not checked; the planted bug skips the check', () => {
+  it('once a user exists, a client without an owner is refused: its registration and its commands (CLIENT_ERR_AUTH_REQUIRED); before, the cluster is open', () => {
     const log = new TestLog();
+    // An open cluster: a client registered without a user works.
+    const early = log.push({ kind: CommandKind.clientRegister, secret: testSecret(2) });
+    const first = newStore();
+    const open = clientOf(first.apply(log.entries)[early.index - 1] as CommandResult);
+    const byOpen = log.push({ kind: CommandKind.sessionCreate, topic: 'orders/open', envelope: open.env(1) });
+    // The first user: from here on (in log order) every client belongs to a user.
     const alice = setup(log);
-    const reg = log.push({ kind: CommandKind.clientRegister, secret: testSecret(2) });
+    // A registration without a user that a port let through (a leader that had not applied alice yet).
+    const late = log.push({ kind: CommandKind.clientRegister, secret: testSecret(3) });
+    const byOpenAfter = log.push({ kind: CommandKind.sessionCreate, topic: 'orders/a', envelope: open.env(2) });
     log.push({ kind: CommandKind.roleRevoke, role: 'rw', grant: writeOrders });
-    const anon = log.push({ kind: CommandKind.sessionCreate, topic: 'orders/a', envelope: null });
-    const byAlice = log.push({ kind: CommandKind.sessionCreate, topic: 'orders/b', envelope: alice.env(1) });
-    const store = newStore();
-    const r = store.apply(log.entries) as CommandResult[];
-    const open = clientOf(r[reg.index - 1]!);
-    const byOpen = log.push({ kind: CommandKind.sessionCreate, topic: 'orders/c', envelope: open.env(1) });
+    const anon = log.push({ kind: CommandKind.sessionCreate, topic: 'orders/b', envelope: null });
+    const byAlice = log.push({ kind: CommandKind.sessionCreate, topic: 'orders/c', envelope: alice.env(1) });
+    const [a, b] = [newStore(), newStore()];
+    const r = a.apply(log.entries) as CommandResult[];
+    expect(r[byOpen.index - 1]!.ok, 'open cluster').to.equal(true);
+    expect(r[late.index - 1]!.code).to.equal(ResultCode.authRequired);
+    expect(r[byOpenAfter.index - 1]!.code).to.equal(ResultCode.authRequired);
+    // Without an envelope there is no principal at apply: only the port's check (docs/operations.md).
     expect(r[anon.index - 1]!.ok).to.equal(true);
     expect(r[byAlice.index - 1]!.code).to.equal(ResultCode.permissionDenied);
-    expect((store.apply([byOpen])[0] as CommandResult).ok).to.equal(true);
+    expect((b.apply(log.entries) as CommandResult[]).map((x) => x?.code)).to.deep.equal(r.map((x) => x?.code));
+    expect(a.listSessions().map((s) => s.topic)).to.deep.equal(['orders/open', 'orders/b']);
     const planted = newStore(true);
     expect((planted.apply(log.entries)[byAlice.index - 1] as CommandResult).ok, 'skip-permission-at-apply').to.equal(true);
   });

@@ -104,6 +104,10 @@ class AuthModel {
     }
   }
 
+  hasUsers(): boolean {
+    return this.users.size > 0;
+  }
+
   allows(user: string, action: Action, topic: string): boolean {
     const u = this.users.get(user);
     if (u === undefined) return false;
@@ -216,6 +220,15 @@ export class SecurityChecker {
       return;
     }
     if (v.kind === CommandKind.clientRegister) {
+      // Once a user exists (in log order), a registration naming none is refused.
+      const anonymousRefused = v.user === '' && this.auth.hasUsers();
+      if (anonymousRefused && r.ok) this.violate('applied-without-permission', id, `entry ${e.index}: a client registered without a user while users exist`);
+      if (!anonymousRefused && r.code === ResultCode.authRequired)
+        this.violate(
+          'denied-with-permission',
+          id,
+          `entry ${e.index}: a registration refused as anonymous, but ${v.user === '' ? 'no user existed' : `it names ${v.user}`}`,
+        );
       if (r.ok) this.owners.set(e.index, v.user);
       return;
     }
@@ -229,7 +242,18 @@ export class SecurityChecker {
     const v = this.view;
     const owner = this.owners.get(v.clientLow);
     const unchecked = this.unchecked(v.clientLow, v.seq);
-    if (owner === undefined || owner === '') return;
+    if (owner === undefined) return;
+    if (owner === '') {
+      // A client registered while the cluster was open: refused once a user exists (log order).
+      const refused = r.code === ResultCode.authRequired;
+      if (this.auth.hasUsers() !== refused)
+        this.violate(
+          refused ? 'denied-with-permission' : 'applied-without-permission',
+          id,
+          `entry ${e.index} (a client without a user, seq ${v.seq}) gave ${r.code}, with ${this.auth.hasUsers() ? 'users' : 'no user'} in force`,
+        );
+      return;
+    }
     let topic: string;
     if (v.kind === CommandKind.sessionCreate) topic = v.topic;
     else {
