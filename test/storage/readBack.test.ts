@@ -146,6 +146,21 @@ describe('storage WAL read-back (issue 18)', () => {
     await closeAsync(again);
   });
 
+  it('skips entries a truncation later in the same segment voids, when they come before the range', async () => {
+    // Found by the simulator (--disk-faults seeds 13, 51; a read-gap, then a snapshot): the segment
+    // holding the rewritten from - 1 starts with older entries past it.
+    const o = await openAsync(realFs, t.dir, { segmentBytesMax: 2048 });
+    await writeDurable(o, { entries: entries(1, 17, 1, 100), hardState: { term: 2, vote: null } }); // segment 1
+    await writeDurable(o, { entries: entries(18, 3, 1, 100) }); // segment 2: 18..20
+    const replacement = entries(16, 10, 2, 100);
+    await writeDurable(o, { truncateFrom: 16, entries: replacement }); // segment 2 too: truncate, 16..25
+    assert.equal(readdirSync(join(t.dir, 'wal')).filter((n) => n.endsWith('.wal')).length, 2);
+    const r = o.log.readEntries(18, 25, 1 << 20);
+    assert.equal(r.prevTerm, 2, 'the term of the rewritten 17');
+    assertEntries(r.entries, replacement.slice(2));
+    await closeAsync(o);
+  });
+
   it('keeps covered segments up to retainBytesMax on compaction, reads below the snapshot, and refuses below the floor', async () => {
     const o = await openAsync(realFs, t.dir, { segmentBytesMax: 4096, retainBytesMax: 12 * 1024 });
     const all = await fill(o, 300, 100);
