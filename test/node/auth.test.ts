@@ -78,7 +78,9 @@ describe('users, roles and permissions on the client port (issue 17)', function 
   function client(user?: string, password?: string, endpoints?: string[]): SessionraftClient {
     const c = createClient({
       endpoints: endpoints ?? cluster.endpoints(),
-      operationTimeoutMs: 5000,
+      // Generous: a refused login is confirmed behind a ReadIndex barrier on the leader (a follower
+      // redirects) and each check is a scrypt; at load 17 on two cores 5 s ran out once.
+      operationTimeoutMs: 20_000,
       ignoreEnvironment: true,
       ...(user !== undefined ? { user, password: password! } : {}),
     });
