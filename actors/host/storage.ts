@@ -80,6 +80,11 @@ export class TimedDurableLog implements DurableLog {
     this.inner.compact(throughIndex);
   }
 
+  /** Issue 15: forwarded, or the term-unknown marker outlived every restart in production. */
+  markTermKnown(): void {
+    this.inner.markTermKnown?.();
+  }
+
   close(cb: (err: Error | null) => void): void {
     this.inner.close(cb);
   }
