@@ -76,9 +76,12 @@ describe('raft: the snapshot receiver (issue 18: memory grows with what arrives)
           const out = r.onChunk(2, chunk(c.offset, bytes(c.length, c.offset), c.totalBytes, c.from, m));
           if (out.kind === 'complete') {
             expect(out.data.byteLength).to.equal(c.totalBytes);
-            // The final chunk's bytes are where it said.
-            const tail = out.data.subarray(c.offset, c.offset + c.length);
-            expect(Buffer.from(tail).equals(Buffer.from(bytes(c.length, c.offset)))).to.equal(true);
+            // The final chunk's bytes are where it said, when they fit the declared size (a chunk
+            // running past it is not written: an empty snapshot completes at any first chunk).
+            if (c.offset + c.length <= c.totalBytes) {
+              const tail = out.data.subarray(c.offset, c.offset + c.length);
+              expect(Buffer.from(tail).equals(Buffer.from(bytes(c.length, c.offset)))).to.equal(true);
+            }
           } else {
             // The stream being received reported its progress in an acknowledgement: what is held is
             // at most twice the most any acknowledgement reported (or the first 64 KiB).
@@ -87,7 +90,7 @@ describe('raft: the snapshot receiver (issue 18: memory grows with what arrives)
           }
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 1000 },
     );
   });
 });
