@@ -53,6 +53,11 @@ interface Batch {
   readonly markAtStart: DamageMark | null;
 }
 
+/** A batch with no records yet (its index fields at their "none" values). */
+function emptyBatch(buf: BatchBuffer, markAtStart: DamageMark | null): Batch {
+  return { buf, lastSeq: 0, hardState: null, maxEntryIndex: 0, firstEntryIndex: 0, voidMin: Infinity, baseMax: 0, markAtStart };
+}
+
 /** What `openLog` hands over once recovery and its repairs are durable. */
 interface WalStart {
   readonly fs: FileSystem;
@@ -240,16 +245,7 @@ export class Wal implements DurableLog, LogReader {
     if (f !== null) this.queued.push(f);
     const buf = this.pool.pop() ?? new BatchBuffer(Math.min(this.limits.batchBytesMax, 1024 * 1024) + SEGMENT_PREFIX_BYTES_MAX);
     buf.reset();
-    const batch: Batch = {
-      buf,
-      lastSeq: 0,
-      hardState: null,
-      maxEntryIndex: 0,
-      firstEntryIndex: 0,
-      voidMin: Infinity,
-      baseMax: 0,
-      markAtStart: this.pendingMark,
-    };
+    const batch = emptyBatch(buf, this.pendingMark);
     this.filling = batch;
     return batch;
   }
@@ -513,16 +509,7 @@ export class Wal implements DurableLog, LogReader {
     this.closing = cb;
     if (this.inflight === null && this.queued.length === 0 && this.filling === null) {
       // Nothing to wait for, but complete through the disk, never synchronously.
-      this.inflight = {
-        buf: new BatchBuffer(0),
-        lastSeq: 0,
-        hardState: null,
-        maxEntryIndex: 0,
-        firstEntryIndex: 0,
-        voidMin: Infinity,
-        baseMax: 0,
-        markAtStart: null,
-      };
+      this.inflight = emptyBatch(new BatchBuffer(0), null);
       this.syncActive((err) => {
         this.inflight = null;
         if (err !== null) this.fatal(err);
