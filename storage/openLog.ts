@@ -20,7 +20,7 @@ import { readHardState, TERM_UNKNOWN_FILE, writeHardState } from './hardState.js
 import { walLimits, type WalLimits, type WalOptions } from './options.js';
 import { planRecovery, type RecoveryPlan } from './recoveryPlan.js';
 import { BatchBuffer, encodeSegmentPrefix, SEGMENT_PREFIX_BYTES_MAX } from './records.js';
-import { emptySegment, scanSegments, type ScannedSegment, type SegmentFile } from './scan.js';
+import { emptySegment, scanSegments, segmentFile, type ScannedSegment, type SegmentFile } from './scan.js';
 import { FileSnapshotStore } from './snapshotStore.js';
 import { joinAll, runSteps, type Step } from './steps.js';
 import type { FileHandle, FileSystem, Recovered } from './types.js';
@@ -109,7 +109,7 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
     const bad = files[damage.segmentPos]!;
     const copyName = uniqueName(fs, walDir, `${bad.name}.damaged`);
     keptAside.push(join('wal', copyName));
-    steps.push(writeCopy(fs, join(walDir, copyName), bad.bytes));
+    steps.push(writeCopy(fs, join(walDir, copyName), bad.bytes()));
     steps.push((next) => {
       for (const later of files.slice(damage.segmentPos + 1)) {
         const to = uniqueName(fs, walDir, `${later.name}.damaged`);
@@ -138,7 +138,7 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
         fs.mkdirp(tornDir);
         const name = uniqueName(fs, tornDir, `${seg.name}-${torn.offset}.bin`);
         keptAside.push(join('torn', name));
-        const cut = seg.bytes.subarray(torn.offset, torn.offset + Math.min(torn.bytes, limits.tornCopyBytesMax));
+        const cut = seg.bytes().subarray(torn.offset, torn.offset + Math.min(torn.bytes, limits.tornCopyBytesMax));
         steps.push(writeCopy(fs, join(tornDir, name), cut), syncDir(tornDir, 'torn directory fsync'));
       }
       const kept = plan.keptSegments.some((s) => s.no === seg.no);
@@ -225,9 +225,15 @@ function readAll(fs: FileSystem, dir: string, limits: WalLimits): ReadState {
   for (const name of fs.readdir(walDir)) {
     const m = SEGMENT_NAME.exec(name);
     if (m === null) continue;
-    const b = fs.readFile(join(walDir, name));
-    // A plain view: entries are sliced out of it a million times, and Buffer's subarray costs more.
-    files.push({ no: Number(m[1]), name, bytes: new Uint8Array(b.buffer, b.byteOffset, b.byteLength) });
+    const path = join(walDir, name);
+    // Read when the scan reaches it (issue 18). A plain view: entries are sliced out of it a
+    // million times, and Buffer's subarray costs more.
+    files.push(
+      segmentFile(Number(m[1]), name, () => {
+        const b = fs.readFile(path);
+        return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      }),
+    );
   }
   files.sort((a, b) => a.no - b.no);
   const scan = scanSegments(files, snapshot?.meta.index ?? 0);

@@ -109,10 +109,11 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
   } else {
     // The best lower bound on the lost term; the node must not vote with it (corruption is set).
     hardState = { term: lastTerm, vote: null };
-    const rawLast = b.entries.length > 0 ? b.entries[b.entries.length - 1]!.term : 0;
+    // The last live entry's term (-1: live but below the entries kept, its term not read; then a segment exists).
+    const rawLast = b.lastLiveTerm();
     // Issue 15: open writes a hard state on a fresh directory before its first segment, so a
     // segment without one means the file was lost (even with no entry yet: a vote may have been).
-    const anyTerm = lastTerm > 0 || rawLast > 0 || input.scan.segments.length > 0;
+    const anyTerm = lastTerm > 0 || rawLast !== 0 || input.scan.segments.length > 0;
     const hsCode = hs.status === 'damaged' ? 'hardstate-checksum' : anyTerm ? 'hardstate-missing' : null;
     if (hsCode !== null) {
       hardStateLost = true;
@@ -148,7 +149,7 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
   let baseIndex: number | null = null;
   if (diverged) {
     // Void every entry, then say that the snapshot covers the log through its index.
-    truncateFrom = b.entries[0]!.index;
+    truncateFrom = b.firstLiveIndex();
     baseIndex = snapIndex;
   } else if (gap) {
     truncateFrom = lastIndex + 1;

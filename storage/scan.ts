@@ -41,7 +41,23 @@ import {
 export interface SegmentFile {
   readonly no: number;
   readonly name: string;
-  readonly bytes: Uint8Array;
+  /** The segment's bytes, read when first asked for (issue 18: recovery reads one segment at a time). */
+  bytes(): Uint8Array;
+  /** Lets go of the bytes; a later `bytes()` reads them again. */
+  release(): void;
+}
+
+/** A segment read by `read` when its bytes are first needed, and again after a release. */
+export function segmentFile(no: number, name: string, read: () => Uint8Array): SegmentFile {
+  let held: Uint8Array | null = null;
+  return {
+    no,
+    name,
+    bytes: () => (held ??= read()),
+    release: () => {
+      held = null;
+    },
+  };
 }
 
 export interface ScannedSegment {
@@ -107,16 +123,24 @@ export interface ScanResult {
 type RecordVerdict = { readonly ok: true } | { readonly ok: false; readonly code: DamageCode; readonly why: string; readonly chainBreak?: true };
 const OK: RecordVerdict = { ok: true };
 
+/**
+ * Scans the segments in order, one at a time (issue 18): entries below the snapshot's index are
+ * followed but not kept (LogBuilder), and a segment none of whose entries is kept is released
+ * once scanned, so a restart holds the segments above the snapshot and one more, not every
+ * segment the WAL retains for reading back.
+ */
 export function scanSegments(files: readonly SegmentFile[], snapshotIndex: number): ScanResult {
-  const builder = new LogBuilder();
-  const segments: ScannedSegment[] = files.map((f) => emptySegment(f.no, f.name, f.bytes.length));
+  const builder = new LogBuilder(snapshotIndex);
+  // Sizes are filled in as each segment is read; a segment the scan never reaches (after damage) is not kept.
+  const segments: ScannedSegment[] = files.map((f) => emptySegment(f.no, f.name, 0));
   const cur = newFrameCursor();
   for (let pos = 0; pos < files.length; pos++) {
     const file = files[pos]!;
     const seg = segments[pos]!;
     const isLast = pos === files.length - 1;
-    const buf = file.bytes;
+    const buf = file.bytes();
     const end = buf.length;
+    seg.sizeBytes = end;
     const prevNo = pos > 0 ? files[pos - 1]!.no : -1;
     let at = 0;
     // Each step consumes a whole record (cur.next > at) or ends the scan: bounded by the file length.
@@ -151,6 +175,8 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
       }
       at = cur.next;
     }
+    // No kept entry is a view of this segment: its bytes may go (openLog reads them again if it must).
+    if (!isLast && seg.maxEntryIndex < builder.keepFromIndex) file.release();
   }
   return { builder, segments, torn: null, damage: null };
 }
@@ -262,8 +288,11 @@ function damaged(
   // first one lost; damage marks left by an earlier recovery that crashed half-way count too.
   let lastIndexSeen = firstBadIndex;
   if (builder.pending !== null) lastIndexSeen = Math.max(lastIndexSeen, builder.pending.lastIndexSeen);
-  lastIndexSeen = Math.max(lastIndexSeen, salvageMaxIndex(files[pos]!.bytes, offset + 1));
-  for (let i = pos + 1; i < files.length; i++) lastIndexSeen = Math.max(lastIndexSeen, salvageMaxIndex(files[i]!.bytes, 0));
+  lastIndexSeen = Math.max(lastIndexSeen, salvageMaxIndex(files[pos]!.bytes(), offset + 1));
+  for (let i = pos + 1; i < files.length; i++) {
+    lastIndexSeen = Math.max(lastIndexSeen, salvageMaxIndex(files[i]!.bytes(), 0));
+    files[i]!.release();
+  }
   return {
     builder,
     segments,

@@ -1,7 +1,11 @@
 /**
  * Issue 18: what a restarting node's log costs in memory, without the rest of the node.
  *
- *   node dist/test/bench/logMemory.js write <dir> <entries> <bytes>   write a log of that many entries
+ *   node dist/test/bench/logMemory.js write <dir> <entries> <bytes> [snapshotAt]
+ *                                                                   write a log of that many entries; with
+ *                                                                   snapshotAt, then a snapshot at that index and
+ *                                                                   the WAL's compaction (it keeps --log-retain-bytes
+ *                                                                   of covered segments), as a node's data directory
  *   node dist/test/bench/logMemory.js open <dir>                      open it, build the in-memory log, walk every entry as apply does
  *   node dist/test/bench/logMemory.js hot                             the leader's hot path on the log alone: CPU per entry
  *
@@ -17,7 +21,7 @@ import { realFs } from '../../storage/realFs.js';
 const peakRssMb = (): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
 const open = (dir: string): Promise<OpenedLog> => new Promise((resolve, reject) => openLog(realFs, dir, {}, (err, o) => (err ? reject(err) : resolve(o!))));
 
-async function write(dir: string, count: number, bytes: number): Promise<void> {
+async function write(dir: string, count: number, bytes: number, snapshotAt: number): Promise<void> {
   const o = await open(dir);
   const data = new Uint8Array(bytes).map((_, i) => (i * 7) & 0xff);
   await new Promise<void>((resolve, reject) => {
@@ -36,6 +40,14 @@ async function write(dir: string, count: number, bytes: number): Promise<void> {
       last = o.log.write({ entries: batch });
     }
   });
+  if (snapshotAt > 0) {
+    await new Promise<void>((resolve, reject) =>
+      o.snapshots.save({ index: snapshotAt, term: 1, membership: { voters: ['n1'], learners: [] } }, new Uint8Array(64), (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    o.log.compact(snapshotAt);
+  }
   await new Promise<void>((r) => o.log.close(() => r()));
 }
 
@@ -101,11 +113,11 @@ function hot(): void {
   console.log(JSON.stringify(out));
 }
 
-const [cmd, dir, count, bytes] = process.argv.slice(2);
+const [cmd, dir, count, bytes, snapshotAt] = process.argv.slice(2);
 if (cmd === 'hot') hot();
-else if (cmd === 'write' && dir !== undefined) await write(dir, Number(count ?? 1_000_000), Number(bytes ?? 147));
+else if (cmd === 'write' && dir !== undefined) await write(dir, Number(count ?? 1_000_000), Number(bytes ?? 147), Number(snapshotAt ?? 0));
 else if (cmd === 'open' && dir !== undefined) await openAndApply(dir);
 else {
-  console.error('usage: logMemory.js write <dir> <entries> <bytes> | open <dir> | hot');
+  console.error('usage: logMemory.js write <dir> <entries> <bytes> [snapshotAt] | open <dir> | hot');
   process.exitCode = 2;
 }

@@ -4,7 +4,7 @@ import { crc32Bytes, crc32Range, crc32Span } from '../../storage/crc.js';
 import { FRAME_HEADER_BYTES, FrameStatus, newFrameCursor, readFrame, readU64, RecordType, writeU64 } from '../../storage/frame.js';
 import { LogBuilder } from '../../storage/logBuilder.js';
 import { BatchBuffer, encodeSegmentPrefix, SEGMENT_PREFIX_BYTES_MAX } from '../../storage/records.js';
-import { scanSegments, type SegmentFile } from '../../storage/scan.js';
+import { scanSegments, segmentFile, type SegmentFile } from '../../storage/scan.js';
 import { assertHas, entry } from './helpers.js';
 
 /** One segment file holding these entries (as the WAL would write it). */
@@ -12,7 +12,13 @@ function segment(no: number, prev: number, build: (b: BatchBuffer) => void): Seg
   const b = new BatchBuffer(0);
   build(b);
   const start = encodeSegmentPrefix(b.buf, SEGMENT_PREFIX_BYTES_MAX, no, prev, null);
-  return { no, name: `${no}.wal`, bytes: b.buf.slice(start, b.length) };
+  const bytes = b.buf.slice(start, b.length);
+  return segmentFile(no, `${no}.wal`, () => bytes);
+}
+
+/** The same segment with other bytes. */
+function withBytes(f: SegmentFile, bytes: Uint8Array): SegmentFile {
+  return segmentFile(f.no, f.name, () => bytes);
 }
 
 describe('storage framing', () => {
@@ -104,7 +110,7 @@ describe('storage framing', () => {
       [1, 2, 3, 4, 5, 6],
     );
 
-    const cut = (f: SegmentFile, drop: number): SegmentFile => ({ ...f, bytes: f.bytes.subarray(0, f.bytes.length - drop) });
+    const cut = (f: SegmentFile, drop: number): SegmentFile => withBytes(f, f.bytes().subarray(0, f.bytes().length - drop));
     const tornLast = scanSegments([s1, cut(s2, 3)], 0);
     assertHas(tornLast.torn, { segmentPos: 1 });
     assert.deepEqual(
@@ -115,10 +121,10 @@ describe('storage framing', () => {
     const cutFirst = scanSegments([cut(s1, 3), s2], 0);
     assertHas(cutFirst.damage, { segmentPos: 0, code: 'log-framing', firstBadIndex: 3, lastIndexSeen: 6 });
 
-    const zeroTail = { ...s2, bytes: Buffer.concat([s2.bytes, Buffer.alloc(100)]) };
+    const zeroTail = withBytes(s2, Buffer.concat([s2.bytes(), Buffer.alloc(100)]));
     assertHas(scanSegments([s1, zeroTail], 0).torn, { segmentPos: 1, bytes: 100 });
 
-    const lastFlipped = { ...s2, bytes: flip(s2.bytes, s2.bytes.length - 1, 0) };
+    const lastFlipped = withBytes(s2, flip(s2.bytes(), s2.bytes().length - 1, 0));
     const flipped = scanSegments([s1, lastFlipped], 0);
     assert.equal(flipped.torn, null);
     assertHas(flipped.damage, { code: 'log-checksum', firstBadIndex: 6, lastIndexSeen: 6 });
@@ -130,10 +136,55 @@ describe('storage framing', () => {
     const s5 = segment(5, 4, (b) => [2, 3, 4].forEach((i) => b.appendEntry(entry(i, 1))));
     const covered = scanSegments([s1, s5], 3);
     assert.equal(covered.damage, null);
+    // Live from 2; kept from the snapshot's index (3), whose term recovery compares with the snapshot's.
+    assert.equal(covered.builder.firstLiveIndex(), 2);
     assert.deepEqual(
       covered.builder.entries.map((e) => e.index),
-      [2, 3, 4],
+      [3, 4],
     );
+  });
+
+  it('issue 18: keeps only entries from the snapshot index on, and releases each segment wholly below it once scanned', () => {
+    const reads = new Map<number, number>();
+    const counted = (f: SegmentFile): SegmentFile & { held: () => boolean } => {
+      let held = false;
+      return {
+        no: f.no,
+        name: f.name,
+        bytes: () => {
+          if (!held) reads.set(f.no, (reads.get(f.no) ?? 0) + 1);
+          held = true;
+          return f.bytes();
+        },
+        release: () => {
+          held = false;
+        },
+        held: () => held,
+      };
+    };
+    const s1 = counted(segment(1, 0, (b) => [1, 2, 3].forEach((i) => b.appendEntry(entry(i, 1)))));
+    const s2 = counted(segment(2, 1, (b) => [4, 5, 6].forEach((i) => b.appendEntry(entry(i, 2)))));
+    const s3 = counted(segment(3, 2, (b) => [7, 8].forEach((i) => b.appendEntry(entry(i, 2)))));
+    const r = scanSegments([s1, s2, s3], 5);
+    assert.deepEqual(
+      r.builder.entries.map((e) => e.index),
+      [5, 6, 7, 8],
+    );
+    assert.deepEqual([s1.held(), s2.held(), s3.held()], [false, true, true], 'segment 1 (entries 1-3, all below 5) released');
+    assert.deepEqual([...reads.values()], [1, 1, 1], 'each read once');
+    assert.equal(r.builder.firstLiveIndex(), 1);
+    assert.equal(r.builder.lastLiveTerm(), 2);
+    assert.deepEqual(
+      r.segments.map((g) => g.sizeBytes),
+      [s1.bytes().length, s2.bytes().length, s3.bytes().length],
+    );
+    // A truncation into the entries not kept: the live log ends below them, nothing is kept.
+    const t = segment(4, 3, (b) => b.appendTruncate(3));
+    const cutBelow = scanSegments([s1, s2, s3, t], 5);
+    assert.deepEqual(cutBelow.builder.entries, []);
+    assert.equal(cutBelow.builder.nextIndex, 3);
+    assert.equal(cutBelow.builder.firstLiveIndex(), 1);
+    assert.equal(cutBelow.builder.lastLiveTerm(), -1, 'the last live entry (2) is below the entries kept');
   });
 });
 
