@@ -117,7 +117,7 @@ export class HostMetrics {
     );
     new Gauge({
       name: 'sessionraft_memory_bytes',
-      help: 'bytes by part: raftLog (of which raftLogEntries), snapshot, snapshotReceiving, sessions, subscriberQueues; heapUsed, external, rss (issue 18)',
+      help: 'bytes by part: raftLog (of which raftLogEntries), snapshot, snapshotReceiving, sessions, subscriberQueues, clients; heapUsed, external, rss (issue 18)',
       labelNames: ['part'],
       registers,
       collect() {

@@ -98,6 +98,8 @@ interface MemoryView {
   readonly sessions: number;
   /** Deliveries waiting in subscribers' push queues. */
   readonly subscriberQueues: number;
+  /** The exactly-once client table, as it accounts itself (clientTableBytesMax bounds it). */
+  readonly clients: number;
   /** V8: heap used, external memory (ArrayBuffers and other memory outside the heap), resident set. */
   readonly heapUsed: number;
   readonly external: number;
@@ -115,6 +117,7 @@ export function memoryView(s: StatusSources): MemoryView {
     snapshotReceiving: raft.snapshotReceiving,
     sessions: s.store().stats().activeBytes,
     subscriberQueues: s.clientServer().stats().pushQueuedBytes,
+    clients: s.store().stats().clientBytes,
     heapUsed: mu.heapUsed,
     external: mu.external,
     rss: mu.rss,

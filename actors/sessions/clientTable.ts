@@ -5,8 +5,10 @@
  * answers a retry from it. The client says which results it holds (ackedBelowSeq), so the table
  * forgets those; a client with too many unacknowledged results gets SESSIONS_ERR_CLIENT_WINDOW.
  *
- * Bounded and deterministic: at most clientsMax clients, the least recently active (by log index,
- * never by clock) evicted by a new registration; optionally, clients idle for more than
+ * Bounded and deterministic: at most clientsMax clients and clientTableBytesMax accounted bytes
+ * (issue 18: a fixed cost per client and per result, plus each result's value; a function of the
+ * table's contents alone, so a replica restored from a snapshot decides the same), the least
+ * recently active (by log index, never by clock) evicted first; optionally, clients idle for more than
  * clientIdleEntriesMax entries are forgotten. A forgotten client's commands get
  * SESSIONS_ERR_CLIENT_UNKNOWN (its outcome is unknown; it must register again).
  *
@@ -18,7 +20,7 @@
 import { assert } from '../../machines/assert.js';
 import { ID_BYTES, SECRET_BYTES, commandId, secretEquals } from '../../transport/commands/codec.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
-import type { StoreLimits } from './options.js';
+import { CLIENT_ACCOUNTED_BYTES, RESULT_ACCOUNTED_BYTES, type StoreLimits } from './options.js';
 import type { ClientSnapshot, CommandResult } from './types.js';
 
 class Client {
@@ -32,6 +34,8 @@ class Client {
   private seqs: number[] = [];
   private seqsHead = 0;
   ackedBelowSeq = 0;
+  /** Accounted bytes of the remembered results (RESULT_ACCOUNTED_BYTES + value bytes each). */
+  resultBytes = 0;
   /** The LRU list (least recently active first). */
   prev: Client | null = null;
   next: Client | null = null;
@@ -49,6 +53,7 @@ class Client {
   /** Remembers the result of `seq` (not remembered yet). */
   remember(seq: number, result: CommandResult): void {
     this.results.set(seq, result);
+    this.resultBytes += resultBytesOf(result);
     const seqs = this.seqs;
     const n = seqs.length;
     if (n === this.seqsHead || seqs[n - 1]! < seq) {
@@ -69,7 +74,11 @@ class Client {
   forgetBelow(seq: number): void {
     const seqs = this.seqs;
     let h = this.seqsHead;
-    while (h < seqs.length && seqs[h]! < seq) this.results.delete(seqs[h++]!);
+    while (h < seqs.length && seqs[h]! < seq) {
+      const k = seqs[h++]!;
+      this.resultBytes -= resultBytesOf(this.results.get(k)!);
+      this.results.delete(k);
+    }
     if (h === seqs.length) {
       this.seqs = [];
       h = 0;
@@ -79,6 +88,10 @@ class Client {
     }
     this.seqsHead = h;
   }
+}
+
+function resultBytesOf(r: CommandResult): number {
+  return RESULT_ACCOUNTED_BYTES + (r.value?.byteLength ?? 0);
 }
 
 const clientUnknown: CommandResult = Object.freeze({ ok: false, code: ResultCode.clientUnknown, value: null });
@@ -97,13 +110,20 @@ export class ClientTable {
   private readonly byLow = new Map<number, Client>();
   private head: Client | null = null;
   private tail: Client | null = null;
-  /** Counters: evictions by reason. */
-  readonly evicted = { lru: 0, idle: 0 };
+  /** Counters: evictions by reason (`bytes`: at clientTableBytesMax). */
+  readonly evicted = { lru: 0, idle: 0, bytes: 0 };
+  /** Accounted bytes of every client and remembered result (clientTableBytesMax bounds it). */
+  private accounted = 0;
 
   constructor(private readonly limits: StoreLimits) {}
 
   get size(): number {
     return this.byLow.size;
+  }
+
+  /** Accounted bytes (issue 18: `sessionraft_memory_bytes{part="clients"}`). */
+  get bytes(): number {
+    return this.accounted;
   }
 
   private unlink(c: Client): void {
@@ -125,6 +145,15 @@ export class ClientTable {
   private evict(c: Client): void {
     this.unlink(c);
     this.byLow.delete(c.low);
+    this.accounted -= CLIENT_ACCOUNTED_BYTES + c.resultBytes;
+  }
+
+  /** Evicts the least recently active clients, never `keep`, while the table is over its bytes. */
+  private evictOverBytes(keep: Client | null): void {
+    while (this.accounted > this.limits.clientTableBytesMax && this.head !== null && this.head !== keep) {
+      this.evict(this.head);
+      this.evicted.bytes++;
+    }
   }
 
   /**
@@ -142,6 +171,8 @@ export class ClientTable {
     const c = new Client(high, low, secret, index, owner);
     this.byLow.set(low, c);
     this.linkLast(c);
+    this.accounted += CLIENT_ACCOUNTED_BYTES;
+    this.evictOverBytes(c);
     const credential = new Uint8Array(ID_BYTES + SECRET_BYTES);
     credential.set(commandId(high, low), 0);
     credential.set(secret, ID_BYTES);
@@ -174,7 +205,9 @@ export class ClientTable {
     c.lastIndex = index;
     if (ackedBelowSeq > c.ackedBelowSeq) {
       c.ackedBelowSeq = ackedBelowSeq;
+      const before = c.resultBytes;
       c.forgetBelow(ackedBelowSeq);
+      this.accounted -= before - c.resultBytes;
     }
     if (seq < c.ackedBelowSeq) return { apply: false, result: seqStale };
     const prev = c.results.get(seq);
@@ -184,7 +217,10 @@ export class ClientTable {
   }
 
   record(c: Client, seq: number, result: CommandResult): void {
+    const before = c.resultBytes;
     c.remember(seq, result.duplicate === true ? { ok: result.ok, code: result.code, value: result.value } : result);
+    this.accounted += c.resultBytes - before;
+    this.evictOverBytes(c);
   }
 
   /**
@@ -206,6 +242,7 @@ export class ClientTable {
   clear(): void {
     this.byLow.clear();
     this.head = this.tail = null;
+    this.accounted = 0;
   }
 
   /** Least recently active first. */
@@ -230,6 +267,9 @@ export class ClientTable {
       if (this.byLow.has(c.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${c.high}.${c.low} listed twice`);
       this.byLow.set(c.low, c);
       this.linkLast(c);
+      this.accounted += CLIENT_ACCOUNTED_BYTES + c.resultBytes;
     }
+    // Over the bound only when this node's clientTableBytesMax differs from the writer's, which the
+    // limits fingerprint refuses before this; evicting here would be a decision no entry carried.
   }
 }

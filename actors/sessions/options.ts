@@ -27,6 +27,12 @@ export interface StoreLimits {
   readonly clientsMax: number;
   /** Unacknowledged results remembered per client (its pipelining window). */
   readonly clientResultsMax: number;
+  /**
+   * Issue 18: the client table's accounted bytes (clientTable.ts: a fixed cost per client and per
+   * remembered result, plus the result's value); past it the least recently active clients are
+   * evicted, as at clientsMax. Must hold one client with a full window.
+   */
+  readonly clientTableBytesMax: number;
   /** A client idle for more than this many log entries is forgotten; 0: never by age. */
   readonly clientIdleEntriesMax: number;
   /** A range digest covers at most this many records ... */
@@ -44,6 +50,7 @@ const defaultStoreLimits: StoreLimits = {
   activeBytesMax: 256 * 1024 * 1024,
   clientsMax: 10_000,
   clientResultsMax: 256,
+  clientTableBytesMax: 32 * 1024 * 1024,
   clientIdleEntriesMax: 0,
   rangeRecordsMax: 256,
   rangeBytesMax: 1024 * 1024,
@@ -83,6 +90,7 @@ export function resolveLimits(partial: Partial<StoreLimits> | undefined): StoreL
     'activeBytesMax',
     'clientsMax',
     'clientResultsMax',
+    'clientTableBytesMax',
     'rangeRecordsMax',
     'rangeBytesMax',
   ];
@@ -95,11 +103,31 @@ export function resolveLimits(partial: Partial<StoreLimits> | undefined): StoreL
   if (l.topicBytesMax > 0xffff) throw new SessionsError(SessionsErrorCode.options, 'topicBytesMax must be <= 65535');
   if (storedRecordBytesMax(l) > 0xffff_ffff) throw new SessionsError(SessionsErrorCode.options, 'a stored session must fit in 4 GiB');
   if (l.recordBytesMax > l.sessionBytesMax) throw new SessionsError(SessionsErrorCode.options, 'recordBytesMax must be <= sessionBytesMax');
+  if (l.clientTableBytesMax < clientWindowBytesMax(l.clientResultsMax)) {
+    throw new SessionsError(
+      SessionsErrorCode.options,
+      `clientTableBytesMax must hold one client with a full window (${clientWindowBytesMax(l.clientResultsMax)} bytes at clientResultsMax ${l.clientResultsMax})`,
+    );
+  }
   return l;
 }
 
-/** The limits that decide results and layout; nodes must agree on them. */
+/** Accounted bytes of a registered client, besides its results (clientTable.ts). */
+export const CLIENT_ACCOUNTED_BYTES = 256;
+/** Accounted bytes of one remembered result, besides its value (at most 32 bytes: a credential). */
+export const RESULT_ACCOUNTED_BYTES = 96;
+
+/** The most one client can account for: itself and a full window of the largest results. */
+function clientWindowBytesMax(resultsMax: number): number {
+  return CLIENT_ACCOUNTED_BYTES + resultsMax * (RESULT_ACCOUNTED_BYTES + 32);
+}
+
+/**
+ * The limits that decide results and layout; nodes must agree on them. Limits added after v1
+ * appear only when set away from their default, so snapshots written before them stay loadable.
+ */
 export function limitsFingerprint(l: StoreLimits): string {
+  const added = l.clientTableBytesMax !== defaultStoreLimits.clientTableBytesMax ? [`clientBytes=${l.clientTableBytesMax}`] : [];
   return [
     `v1`,
     `classes=${REPLAY_CLASSES_MAX}`,
@@ -114,5 +142,6 @@ export function limitsFingerprint(l: StoreLimits): string {
     `idle=${l.clientIdleEntriesMax}`,
     `rangeRecords=${l.rangeRecordsMax}`,
     `rangeBytes=${l.rangeBytesMax}`,
+    ...added,
   ].join(',');
 }

@@ -61,6 +61,9 @@ export interface StoreStats {
   readonly activeBytes: number;
   readonly dataFiles: number;
   readonly clients: number;
+  /** The client table's accounted bytes (clientTableBytesMax) and its evictions by reason (issue 18). */
+  readonly clientBytes: number;
+  readonly clientsEvicted: { readonly lru: number; readonly idle: number; readonly bytes: number };
   readonly rejectedByCode: Record<string, number>;
   readonly files: DataFiles['counters'];
   readonly subscriptions: Subscriptions['counters'];
@@ -384,6 +387,8 @@ export class SessionsStore implements StateMachine {
       activeBytes: this.sessions.activeBytes,
       dataFiles: this.files.count,
       clients: this.clients.size,
+      clientBytes: this.clients.bytes,
+      clientsEvicted: { ...this.clients.evicted },
       rejectedByCode: Object.fromEntries(this.rejected),
       files: { ...this.files.counters },
       subscriptions: { ...this.subs.counters },

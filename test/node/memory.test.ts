@@ -14,6 +14,7 @@ interface Memory {
   snapshot: number;
   sessions: number;
   subscriberQueues: number;
+  clients: number;
   heapUsed: number;
   rss: number;
 }
@@ -50,10 +51,24 @@ describe('node: memory figures in /status and /metrics (issue 18)', function () 
       expect(m.raftLog).to.be.at.least(m.raftLogEntries);
       expect(m.raftLog).to.be.below(2 * 1024 * 1024);
       expect(m.sessions).to.be.at.least(300 * 128);
+      // The client table: at least this client (the accounted cost of a client), well under its bound.
+      expect(m.clients).to.be.at.least(256);
+      expect(m.clients).to.be.below(32 * 1024 * 1024);
       expect(m.heapUsed).to.be.above(0);
       expect(m.rss).to.be.above(m.heapUsed / 2);
       const metrics = (await httpGet(`${admin}/metrics`)).body;
-      for (const part of ['raftLog', 'raftLogEntries', 'snapshot', 'snapshotReceiving', 'sessions', 'subscriberQueues', 'heapUsed', 'external', 'rss']) {
+      for (const part of [
+        'raftLog',
+        'raftLogEntries',
+        'snapshot',
+        'snapshotReceiving',
+        'sessions',
+        'subscriberQueues',
+        'clients',
+        'heapUsed',
+        'external',
+        'rss',
+      ]) {
         expect(metrics).to.match(new RegExp(`^sessionraft_memory_bytes\\{part="${part}"\\} \\d+`, 'm'));
       }
 

@@ -229,3 +229,54 @@ describe('sessions: the client table proves client IDs (secrets)', () => {
     );
   });
 });
+
+describe('sessions: the client table is bounded in bytes (issue 18)', () => {
+  // Accounted: 256 bytes a client, 96 a result plus its value (a session ID: 16 bytes).
+  const limits = { clientResultsMax: 4, clientTableBytesMax: 1000 };
+
+  it('evicts the least recently active client, never the one whose result is recorded, and counts it', () => {
+    const store = newStore(limits);
+    const log = new TestLog();
+    const a = clientOf(run(store, log, { kind: CommandKind.clientRegister, secret: testSecret(1) }));
+    const b = clientOf(run(store, log, { kind: CommandKind.clientRegister, secret: testSecret(2) }));
+    expect(store.stats().clientBytes).to.equal(512);
+    run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: b.env(1) });
+    run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: a.env(1) });
+    run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: a.env(2) });
+    expect(store.stats().clientBytes).to.equal(512 + 3 * 112);
+    // A's third result takes the table to 960, its fourth to 1072: B, least recently active, goes.
+    run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: a.env(3) });
+    expect(store.stats().clientsEvicted.bytes).to.equal(0);
+    const r4 = run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: a.env(4) });
+    expect(r4.ok).to.equal(true);
+    expect(store.stats().clientsEvicted).to.deep.equal({ lru: 0, idle: 0, bytes: 1 });
+    expect(store.stats().clientBytes).to.equal(256 + 4 * 112);
+    expect(store.stats().clients).to.equal(1);
+    expect(run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: b.env(2) }).code).to.equal(ResultCode.clientUnknown);
+    // Acknowledged results are forgotten and their bytes returned; the retry of a remembered one is still answered.
+    const r5 = run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: a.env(5, 4) });
+    expect(r5.ok).to.equal(true);
+    expect(store.stats().clientBytes).to.equal(256 + 2 * 112);
+    expect(run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: a.env(4, 4) })).to.deep.equal({ ...r4, duplicate: true });
+  });
+
+  it('a replica restored from a snapshot accounts the same bytes and makes the same evictions', () => {
+    const log = new TestLog();
+    const store = newStore(limits);
+    const clients: TestClient[] = [];
+    for (let k = 1; k <= 3; k++) clients.push(clientOf(run(store, log, { kind: CommandKind.clientRegister, secret: testSecret(k) })));
+    run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: clients[0]!.env(1) });
+    const other = newStore(limits);
+    other.restore(log.meta(log.lastIndex), store.snapshot());
+    expect(other.stats().clientBytes).to.equal(store.stats().clientBytes);
+    for (let seq = 1; seq <= 3; seq++) log.push({ kind: CommandKind.sessionCreate, topic: 't', envelope: clients[2]!.env(seq) });
+    for (const s of [store, other]) s.apply(log.slice(s.appliedIndex));
+    expect(other.stats().clientsEvicted).to.deep.equal(store.stats().clientsEvicted);
+    expect(other.stats().clientsEvicted.bytes).to.be.greaterThan(0);
+    expect(other.digest().overall).to.equal(store.digest().overall);
+  });
+
+  it('refuses a bound that cannot hold one client with a full window', () => {
+    expect(() => newStore({ clientResultsMax: 4, clientTableBytesMax: 700 })).to.throw(SessionsError, /clientTableBytesMax/);
+  });
+});
