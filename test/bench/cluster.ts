@@ -12,6 +12,8 @@
  *             the gap in acknowledgements, and a check that nothing acknowledged was lost
  *   catchup   a follower down while 100,000 commands pass, then the time until it caught up
  *   restart   a follower whose log holds 1,000,000 entries restarts: time until it serves
+ *   active    100,000 active sessions of 1 KiB (--sessions=N; 10,000 with --quick): each node's peak
+ *             RSS while they are created, then while a follower restarts (kill -9) on them (issue 18)
  *
  * The first row is the machine: the fsync floor (4 KiB write + fdatasync, p50 and p99) and the load
  * average. Every row carries the CPU use and peak RSS of each node over the scenario, and the write
@@ -39,6 +41,8 @@ interface Settings {
   readonly failoverTries: number;
   readonly catchupCommands: number;
   readonly restartEntries: number;
+  /** Active sessions of 1 KiB held by the `active` scenario. */
+  readonly activeSessions: number;
   readonly profileDir: string | undefined;
   /** Only these append payloads / concurrencies (`--payload=128`, `--concurrency=1,128`). */
   readonly payloads: readonly number[];
@@ -61,6 +65,7 @@ function settingsOf(ctx: BenchContext): Settings {
     failoverTries: Number(arg('tries') ?? (ctx.quick ? 3 : 10)),
     catchupCommands: Number(arg('catchup') ?? (ctx.quick ? 20_000 : 100_000)),
     restartEntries: Number(arg('entries') ?? (ctx.quick ? 100_000 : 1_000_000)),
+    activeSessions: Number(arg('sessions') ?? (ctx.quick ? 10_000 : 100_000)),
     profileDir: profile !== undefined ? resolve(profile) : undefined,
     payloads: (arg('payload') ?? '128,4096').split(',').map(Number),
     concurrencies: (arg('concurrency') ?? '1,16,128').split(',').map(Number),
@@ -70,7 +75,7 @@ function settingsOf(ctx: BenchContext): Settings {
   };
 }
 
-const scenarioNames = ['append', 'mixed', 'read', 'failover', 'catchup', 'restart'] as const;
+const scenarioNames = ['append', 'mixed', 'read', 'failover', 'catchup', 'restart', 'active'] as const;
 
 /** Resource use of every node between `begin` and `end`. */
 class Resources {
@@ -613,6 +618,62 @@ async function restartRows(ctx: BenchContext, s: Settings, c: BenchCluster): Pro
   });
 }
 
+/**
+ * Issue 18's third memory target: `activeSessions` active sessions of 1 KiB (a SessionCreate and
+ * one 1 KiB SessionAppend each, 128 in flight, on 16 topics), each node's peak RSS over the fill;
+ * then a follower is killed (kill -9) and restarted on them (it loads its snapshot, with every
+ * session, and the log after it), and each node's peak RSS over the restart.
+ */
+async function activeRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promise<void> {
+  const leader = await c.waitForLeader();
+  const cl = client(c, 128);
+  const record = new Uint8Array(1024).fill(0x62);
+  const fill = new Resources(c);
+  let sum: LoadSummary;
+  try {
+    sum = await closedLoop({
+      concurrency: 128,
+      opsMax: s.activeSessions,
+      op: async (w) => {
+        const { id } = await cl.createSession(`active-${w % 16}`);
+        await cl.append(id, record);
+        return true;
+      },
+      onProgress: (ops, ms) => ctx.progress(`active: ${ops}/${s.activeSessions} sessions of 1 KiB, ${Math.round((ops * 1000) / ms)}/s`),
+    });
+  } finally {
+    await cl.close();
+  }
+  const st = await c.status(leader);
+  ctx.report({
+    scenario: 'active',
+    phase: 'fill',
+    activeSessions: s.activeSessions,
+    sessionBytes: 1024,
+    ...loadFields(sum),
+    snapshotIndex: st.snapshotIndex,
+    ...fill.fields(leader.id),
+  });
+  await c.waitForConvergence(120_000);
+  const follower = c.nodes.find((n) => n !== leader)!;
+  await c.kill(follower, 'SIGKILL');
+  ctx.progress(`active: restarting ${follower.id} on ${s.activeSessions} active sessions`);
+  const res = new Resources(c);
+  const t0 = performance.now();
+  c.spawn(follower);
+  const target = (await c.status(leader)).commitIndex;
+  const t = await timeToApplied(c, follower, target, t0);
+  ctx.report({
+    scenario: 'active',
+    phase: 'follower restart',
+    activeSessions: s.activeSessions,
+    sessionBytes: 1024,
+    restartMs: Math.round(t.caughtUpMs),
+    processUpMs: Math.round(t.upMs),
+    ...res.fields(leader.id),
+  });
+}
+
 // ---- run -------------------------------------------------------------------------------------------
 
 /** The issue's targets and etcd 3.4's figures on this machine (issue 8), for the closing table. */
@@ -690,17 +751,58 @@ const targetLines: readonly TargetLine[] = [
     met: (v) => v < 3000,
     etcd: '-',
   },
+  {
+    what: 'peak RSS of any node, 128 B appends at 128 in flight',
+    pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 128),
+    field: 'rssPeakMaxMb',
+    target: '<= 150 MB',
+    met: (v) => v <= 150,
+    etcd: '333 MB (largest member, whole run)',
+  },
+  {
+    what: 'peak RSS of any node, 4 KiB appends at 128 in flight',
+    pick: (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === 4096 && x.concurrency === 128),
+    field: 'rssPeakMaxMb',
+    target: '<= 250 MB',
+    met: (v) => v <= 250,
+    etcd: '-',
+  },
+  {
+    what: (r) => `peak RSS of any node, restart with ${Number(r.logEntries).toLocaleString('en-US')} log entries`,
+    pick: (r) => r.find((x) => x.scenario === 'restart'),
+    field: 'rssPeakMaxMb',
+    target: '<= 200 MB',
+    met: (v) => v <= 200,
+    etcd: '-',
+  },
+  {
+    what: (r) => `peak RSS of any node, ${Number(r.activeSessions).toLocaleString('en-US')} active 1 KiB sessions (fill and a follower restart)`,
+    pick: (r) => {
+      const rows = r.filter((x) => x.scenario === 'active');
+      return rows.length === 0 ? undefined : { ...rows[0]!, rssPeakMaxMb: Math.max(...rows.map((x) => rssPeakMaxMb(x))) };
+    },
+    field: 'rssPeakMaxMb',
+    target: '<= 400 MB',
+    met: (v) => v <= 400,
+    etcd: '-',
+  },
 ];
+
+/** The largest `<node>RssPeakMb` of a row. */
+function rssPeakMaxMb(r: Row): number {
+  return Math.max(0, ...Object.entries(r).flatMap(([k, v]) => (k.endsWith('RssPeakMb') && typeof v === 'number' ? [v] : [])));
+}
 
 function printTargets(rows: readonly Row[]): void {
   const lines: string[][] = [['target', 'measured', 'goal', 'etcd 3.4', 'other CPU']];
   for (const t of targetLines) {
     const r = t.pick(rows);
     if (r === undefined) continue;
-    const v = Number(r[t.field]);
+    const v = t.field === 'rssPeakMaxMb' && r.rssPeakMaxMb === undefined ? rssPeakMaxMb(r) : Number(r[t.field]);
+    const unit = t.field.endsWith('Ms') ? 'ms' : t.field.endsWith('Mb') ? 'MB' : '/s';
     lines.push([
       typeof t.what === 'string' ? t.what : t.what(r),
-      `${v.toLocaleString('en-US')} ${t.field.endsWith('Ms') ? 'ms' : '/s'}${t.met(v) ? '' : '  (not met)'}`,
+      `${v.toLocaleString('en-US')} ${unit}${t.met(v) ? '' : '  (not met)'}`,
       t.target,
       t.etcd,
       r.otherCpuPct === undefined ? '' : `${String(r.otherCpuPct)}%`,
@@ -772,6 +874,10 @@ async function runScenariosOnce(ctx: BenchContext, s: Settings): Promise<void> {
   if (only.has('restart')) {
     ctx.progress('restart: starting 3 node processes');
     await withCluster(s, ['--snapshot-entries', String(s.restartEntries * 2)], (c) => restartRows(ctx, s, c));
+  }
+  if (only.has('active')) {
+    ctx.progress('active: starting 3 node processes');
+    await withCluster(s, [], (c) => activeRows(ctx, s, c));
   }
 }
 
