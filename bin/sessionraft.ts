@@ -89,6 +89,7 @@ interface NodeFlags {
   compactMargin?: number;
   logWindowBytes?: number;
   logRetainBytes?: number;
+  snapshotBytes?: number;
   replayDelays?: string;
   shutdownTransferMs?: number;
   logLevel?: string;
@@ -133,6 +134,7 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.compactMargin !== undefined) out.compactMarginEntries = f.compactMargin;
   if (f.logWindowBytes !== undefined) out.logWindowBytesMax = f.logWindowBytes;
   if (f.logRetainBytes !== undefined) out.logRetainBytesMax = f.logRetainBytes;
+  if (f.snapshotBytes !== undefined) out.snapshotBytesMax = f.snapshotBytes;
   if (f.replayDelays !== undefined) out.replayDelaysMs = parseDelays(f.replayDelays);
   if (f.shutdownTransferMs !== undefined) out.shutdownTransferMs = f.shutdownTransferMs;
   if (f.logLevel !== undefined) out.logLevel = f.logLevel;
@@ -195,6 +197,11 @@ function addNodeFlags(c: Command): Command {
         '--log-retain-bytes <n>',
         `WAL segments kept below the window for lagging followers (read back instead of a snapshot) (default ${hostDefaults.logRetainBytesMax})`,
         int('--log-retain-bytes'),
+      )
+      .option(
+        '--snapshot-bytes <n>',
+        `the largest snapshot accepted from a leader; must exceed storeLimits.activeBytesMax (default ${hostDefaults.snapshotBytesMax})`,
+        int('--snapshot-bytes'),
       )
       .option('--replay-delays <list>', 'replay class delays, e.g. 1s,10s,1m,10m (default)')
       .option(

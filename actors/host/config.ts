@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { LevelWithSilent } from 'pino';
-import type { StoreLimits } from '../sessions/options.js';
+import { defaultStoreLimits, type StoreLimits } from '../sessions/options.js';
 import { defaultClientProtocolLimits, validateClientProtocolLimits, type ClientProtocolLimits } from '../../transport/client/protocol.js';
 import { isLoopbackHost } from '../../transport/wire/address.js';
 import { isNodeId } from '../../transport/peer/codec.js';
@@ -60,6 +60,12 @@ export interface HostConfig {
    * follower behind the window instead of sending it a snapshot.
    */
   readonly logRetainBytesMax: number;
+  /**
+   * Issue 18: the largest snapshot this node accepts from a leader (the receive buffer grows as
+   * chunks arrive, up to this). Snapshots carry the active sessions, so it must exceed the store's
+   * activeBytesMax.
+   */
+  readonly snapshotBytesMax: number;
   /** The replay classes' delays, class 0 first. Equal on every node. */
   readonly replayDelaysMs: readonly number[];
   /** A leader asked to stop hands over leadership first, waiting at most this long. */
@@ -132,6 +138,7 @@ export const hostDefaults = {
   compactMarginEntries: 1_000,
   logWindowBytesMax: 32 * 1024 * 1024,
   logRetainBytesMax: 256 * 1024 * 1024,
+  snapshotBytesMax: 1024 * 1024 * 1024,
   replayDelaysMs: [1_000, 10_000, 60_000, 600_000] as readonly number[],
   shutdownTransferMs: 2_000,
   logLevel: 'info' as LevelWithSilent,
@@ -217,6 +224,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_COMPACT_MARGIN) out.compactMarginEntries = num(env.SESSIONRAFT_COMPACT_MARGIN);
   if (env.SESSIONRAFT_LOG_WINDOW_BYTES) out.logWindowBytesMax = num(env.SESSIONRAFT_LOG_WINDOW_BYTES);
   if (env.SESSIONRAFT_LOG_RETAIN_BYTES) out.logRetainBytesMax = num(env.SESSIONRAFT_LOG_RETAIN_BYTES);
+  if (env.SESSIONRAFT_SNAPSHOT_BYTES) out.snapshotBytesMax = num(env.SESSIONRAFT_SNAPSHOT_BYTES);
   if (env.SESSIONRAFT_REPLAY_DELAYS) out.replayDelaysMs = parseDelays(env.SESSIONRAFT_REPLAY_DELAYS);
   if (env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS) out.shutdownTransferMs = num(env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS);
   if (env.SESSIONRAFT_LOG_LEVEL) out.logLevel = env.SESSIONRAFT_LOG_LEVEL;
@@ -356,6 +364,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     compactMarginEntries: posInt(raw.compactMarginEntries, 'compactMarginEntries'),
     logWindowBytesMax: posInt(raw.logWindowBytesMax, 'logWindowBytesMax'),
     logRetainBytesMax: posInt(raw.logRetainBytesMax, 'logRetainBytesMax'),
+    snapshotBytesMax: posInt(raw.snapshotBytesMax, 'snapshotBytesMax'),
     replayDelaysMs: delays as number[],
     shutdownTransferMs: posInt(raw.shutdownTransferMs, 'shutdownTransferMs'),
     logLevel: level as LevelWithSilent,
@@ -378,6 +387,14 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     ...(raw.clientLimits !== undefined ? { clientLimits: raw.clientLimits as Partial<ClientProtocolLimits> } : {}),
   };
   if (cfg.heartbeatIntervalTicks >= cfg.electionTimeoutTicksMin) throw new ConfigError('heartbeatIntervalTicks must be smaller than electionTimeoutTicksMin');
+  // A snapshot holds every active session (plus ~30 bytes a session): a bound below activeBytesMax
+  // would refuse the snapshot a lagging follower needs, and it would never catch up.
+  const activeBytesMax = cfg.storeLimits?.activeBytesMax ?? defaultStoreLimits.activeBytesMax;
+  if (cfg.snapshotBytesMax <= activeBytesMax) {
+    throw new ConfigError(
+      `snapshotBytesMax (${cfg.snapshotBytesMax}) must exceed storeLimits.activeBytesMax (${activeBytesMax}): snapshots carry the active sessions (flag --snapshot-bytes, SESSIONRAFT_SNAPSHOT_BYTES)`,
+    );
+  }
   if (cfg.clientLimits !== undefined) {
     try {
       validateClientProtocolLimits({ ...defaultClientProtocolLimits, ...cfg.clientLimits });

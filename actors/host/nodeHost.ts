@@ -286,7 +286,7 @@ export class NodeHost {
         chunkBytes: 1024 * 1024,
         windowChunks: 4,
         ackTimeoutTicks: Math.max(10, Math.ceil(1000 / cfg.tickMs)),
-        snapshotBytesMax: 1024 * 1024 * 1024,
+        snapshotBytesMax: cfg.snapshotBytesMax,
       },
       // The console's recorder always sees the machine's transitions; the inspector when asked for.
       inspect: (ev) => {

@@ -41,7 +41,7 @@ export interface StoreLimits {
   readonly rangeBytesMax: number;
 }
 
-const defaultStoreLimits: StoreLimits = {
+export const defaultStoreLimits: StoreLimits = {
   topicBytesMax: 256,
   recordBytesMax: 64 * 1024,
   sessionBytesMax: 1024 * 1024,
