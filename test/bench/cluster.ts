@@ -645,6 +645,8 @@ async function activeRows(ctx: BenchContext, s: Settings, c: BenchCluster): Prom
     await cl.close();
   }
   const st = await c.status(leader);
+  // Where the leader's memory is now, as it accounts it (MB by part): what the peak is made of.
+  const parts = Object.fromEntries(Object.entries(st.memory ?? {}).map(([k, v]) => [`leaderMem_${k}Mb`, Math.round(v / 1e6)]));
   ctx.report({
     scenario: 'active',
     phase: 'fill',
@@ -653,6 +655,7 @@ async function activeRows(ctx: BenchContext, s: Settings, c: BenchCluster): Prom
     ...loadFields(sum),
     snapshotIndex: st.snapshotIndex,
     ...fill.fields(leader.id),
+    ...parts,
   });
   await c.waitForConvergence(120_000);
   const follower = c.nodes.find((n) => n !== leader)!;

@@ -40,6 +40,8 @@ export interface NodeStatusDoc {
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   readonly nodes: Record<string, { match?: number; lag?: number; state?: string }>;
+  /** Bytes by part (issue 18), as the node accounts them. */
+  readonly memory?: Record<string, number>;
 }
 
 export { freePorts };

@@ -21,7 +21,7 @@ import { ClientError } from '../../transport/client/errors.js';
 import { parseCommandReply } from '../../transport/client/protocol.js';
 import { get as httpGetRaw } from 'node:http';
 import { NodeHost } from '../../actors/host/nodeHost.js';
-import { quietLogger, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
+import { codeOf, quietLogger, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
 
 const ADMIN_PASSWORD = 'correct horse battery staple';
 
@@ -55,17 +55,6 @@ async function rejectedTotal(adminPort: number, source: string, code: string): P
     if (line.includes(`source="${source}"`) && line.includes(`code="${code}"`)) return Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return 0;
-}
-
-/** The code a promise is rejected with (fails the test when it resolves). */
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ClientError) return err.code;
-    throw err;
-  }
-  expect.fail('expected a ClientError');
 }
 
 describe('users, roles and permissions on the client port (issue 17)', function () {

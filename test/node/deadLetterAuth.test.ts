@@ -10,20 +10,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandId } from '../../transport/commands/codec.js';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
-import { ClientError } from '../../transport/client/errors.js';
-import { removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
+import { codeOf, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
 
 const ADMIN_PASSWORD = 'dead letters admin password';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ClientError) return err.code;
-    throw err;
-  }
-  expect.fail('expected a ClientError');
-}
 
 describe('dead letters: replay and delete need the consume permission of the group (issue 16, 17)', function () {
   this.timeout(60_000);

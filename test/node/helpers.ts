@@ -10,7 +10,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
 import { pino } from 'pino';
+import { ClientError } from '../../transport/client/errors.js';
 import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
 import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../actors/host/config.js';
 import { NodeHost } from '../../actors/host/nodeHost.js';
@@ -251,4 +253,15 @@ export async function killNode(p: NodeProcess, signal: NodeJS.Signals = 'SIGKILL
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
   process.kill(p.child.pid!, signal);
   await p.exited;
+}
+
+/** The code a promise is rejected with (fails the test when it resolves). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ClientError) return err.code;
+    throw err;
+  }
+  expect.fail('expected a ClientError');
 }

@@ -491,6 +491,13 @@ class Client implements SessionraftClient {
   private reg: Registration | null = null;
   private registering: Promise<Registration> | null = null;
   private commandsInFlight = 0;
+  /**
+   * Commands holding a slot that have not taken their seq yet (the slot and the seq are taken in
+   * different turns). The span check counts them: several waiters released by one answer would
+   * otherwise each pass it against the same next seq and together run past the span (seen as
+   * SESSIONS_ERR_CLIENT_WINDOW under overload, issue 16; test/transport/clientSeqSpan.test.ts).
+   */
+  private commandsUnnumbered = 0;
   private readonly commandWaiters: (() => void)[] = [];
   private readonly subs = new Set<SubState>();
   private readonly consumers = new Set<ConsumerState>();
@@ -656,10 +663,13 @@ class Client implements SessionraftClient {
   private async command(build: (envelope: WireEnvelope) => RequestBody): Promise<{ reply: CommandReply; attempts: number }> {
     // Fast paths without an extra promise hop: a free slot, an existing registration.
     if (!this.takeCommandSlot()) await this.commandSlot();
+    let numbered = false;
     try {
       const reg = this.reg ?? (await this.register());
       const seq = reg.nextSeq++;
       reg.outstanding.add(seq);
+      this.commandsUnnumbered--;
+      numbered = true;
       try {
         let attempts = 0;
         const state = { uncertain: false };
@@ -694,6 +704,7 @@ class Client implements SessionraftClient {
         reg.outstanding.delete(seq);
       }
     } finally {
+      if (!numbered) this.commandsUnnumbered--;
       this.commandsInFlight--;
       // Every waiter checks its condition again (the seq span may have moved for all of them).
       for (const w of this.commandWaiters.splice(0)) w();
@@ -715,8 +726,13 @@ class Client implements SessionraftClient {
 
   /** Takes a pipelining slot if both bounds allow it now. */
   private takeCommandSlot(): boolean {
-    if (this.commandsInFlight >= this.inflightCommandsMax || (this.reg !== null && this.reg.nextSeq - ackedBelowSeq(this.reg) >= SEQ_SPAN_MAX)) return false;
+    if (
+      this.commandsInFlight >= this.inflightCommandsMax ||
+      (this.reg !== null && this.reg.nextSeq + this.commandsUnnumbered - ackedBelowSeq(this.reg) >= SEQ_SPAN_MAX)
+    )
+      return false;
     this.commandsInFlight++;
+    this.commandsUnnumbered++;
     return true;
   }
 
