@@ -128,6 +128,9 @@ interface ClientTlsFiles {
   readonly reloadPollMs?: number;
 }
 
+/** A session's fixed part in a snapshot besides its topic: ID, lengths, counts (actors/sessions/manifest.ts), rounded up. */
+const SNAPSHOT_SESSION_BYTES = 48;
+
 export const hostDefaults = {
   tlsMinVersion: 'TLSv1.3' as TlsMinVersion,
   clusterId: 'sessionraft',
@@ -387,12 +390,16 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     ...(raw.clientLimits !== undefined ? { clientLimits: raw.clientLimits as Partial<ClientProtocolLimits> } : {}),
   };
   if (cfg.heartbeatIntervalTicks >= cfg.electionTimeoutTicksMin) throw new ConfigError('heartbeatIntervalTicks must be smaller than electionTimeoutTicksMin');
-  // A snapshot holds every active session (plus ~30 bytes a session): a bound below activeBytesMax
-  // would refuse the snapshot a lagging follower needs, and it would never catch up.
-  const activeBytesMax = cfg.storeLimits?.activeBytesMax ?? defaultStoreLimits.activeBytesMax;
-  if (cfg.snapshotBytesMax <= activeBytesMax) {
+  // A snapshot holds every active session (its records, 4 bytes of framing each, its ID and topic)
+  // and the client table: a bound below what the limits allow them would refuse the snapshot a
+  // lagging follower needs, and it would never catch up. The floor counts the records' bytes, each
+  // session's fixed part and the client table; records' framing comes on top (a store of many tiny
+  // records needs more: docs/operations.md).
+  const limits = { ...defaultStoreLimits, ...(cfg.storeLimits ?? {}) };
+  const snapshotFloor = limits.activeBytesMax + limits.activeSessionsMax * (limits.topicBytesMax + SNAPSHOT_SESSION_BYTES) + limits.clientTableBytesMax;
+  if (typeof snapshotFloor === 'number' && Number.isFinite(snapshotFloor) && cfg.snapshotBytesMax < snapshotFloor) {
     throw new ConfigError(
-      `snapshotBytesMax (${cfg.snapshotBytesMax}) must exceed storeLimits.activeBytesMax (${activeBytesMax}): snapshots carry the active sessions (flag --snapshot-bytes, SESSIONRAFT_SNAPSHOT_BYTES)`,
+      `snapshotBytesMax (${cfg.snapshotBytesMax}) must be at least ${snapshotFloor}: storeLimits.activeBytesMax + activeSessionsMax x (topicBytesMax + ${SNAPSHOT_SESSION_BYTES}) + clientTableBytesMax, what a snapshot carries (flag --snapshot-bytes, SESSIONRAFT_SNAPSHOT_BYTES)`,
     );
   }
   if (cfg.clientLimits !== undefined) {

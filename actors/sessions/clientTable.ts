@@ -263,13 +263,19 @@ export class ClientTable {
         throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${snap.high}.${snap.low} has a secret of ${snap.secret.length} bytes`);
       const c = new Client(snap.high, snap.low, snap.secret.slice(), snap.lastIndex, snap.owner ?? '');
       c.ackedBelowSeq = snap.ackedBelowSeq;
-      for (const r of snap.results) c.remember(r.seq, r.result);
+      for (const r of snap.results) {
+        // A seq listed twice would be counted twice and break forgetBelow later: refused here, at the edge.
+        if (c.results.has(r.seq)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${snap.high}.${snap.low} lists seq ${r.seq} twice`);
+        c.remember(r.seq, r.result);
+      }
       if (this.byLow.has(c.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${c.high}.${c.low} listed twice`);
       this.byLow.set(c.low, c);
       this.linkLast(c);
       this.accounted += CLIENT_ACCOUNTED_BYTES + c.resultBytes;
     }
-    // Over the bound only when this node's clientTableBytesMax differs from the writer's, which the
-    // limits fingerprint refuses before this; evicting here would be a decision no entry carried.
+    // Not evicted here even when over the bound (a snapshot written before the bound existed, or
+    // with another clientTableBytesMax, which the fingerprint refuses): evicting on load would be a
+    // decision no entry carried. The next record evicts, as on every replica at that entry.
+    // docs/sessions.md, "Known limits": upgrading across the bound.
   }
 }

@@ -68,11 +68,9 @@ describe('node: configuration', () => {
       [{ ...base, learners: ['n1', 'n2', 'n3'] }, /at least one node must be a voter/],
       [{ ...base, logLevel: 'loud' }, /logLevel must be one of/],
       // Issue 18: a snapshot carries the active sessions; a smaller bound would refuse the one a lagging follower needs.
-      [
-        { ...base, snapshotBytesMax: 256 * 1024 * 1024 },
-        /snapshotBytesMax \(268435456\) must exceed storeLimits.activeBytesMax \(268435456\).*--snapshot-bytes/,
-      ],
-      [{ ...base, snapshotBytesMax: 100_000_000, storeLimits: { activeBytesMax: 100_000_000 } }, /snapshotBytesMax .* must exceed/],
+      // Defaults: 256 MiB + 100,000 x (256 + 48) + 32 MiB = 332,389,888.
+      [{ ...base, snapshotBytesMax: 332_389_887 }, /snapshotBytesMax \(332389887\) must be at least 332389888: .*--snapshot-bytes/],
+      [{ ...base, snapshotBytesMax: 100_000_000, storeLimits: { activeBytesMax: 100_000_000 } }, /snapshotBytesMax .* must be at least/],
       [{ ...base, nodes: parseNodesSpec('n1=10.0.0.1:1:2:3') }, /not loopback.*--insecure/],
       [{ ...base, clientLimits: { subscriberBehindMsMax: 0 } }, /clientLimits: .*subscriberBehindMsMax must be a positive integer/],
       [{ ...base, clientLimits: { pushBufferedBytesMax: 1000 } }, /clientLimits: .*pushBufferedBytesMax must be at least 65536/],
@@ -83,9 +81,9 @@ describe('node: configuration', () => {
     ];
     for (const [layer, re] of cases) expect(() => resolveHostConfig(layer), String(re)).to.throw(ConfigError, re);
     expect(() => parseNodesSpec('n1=127.0.0.1:7001')).to.throw(ConfigError, /id=host:raftPort:clientPort:adminPort/);
-    expect(resolveHostConfig({ ...base, snapshotBytesMax: 96 * 1024 * 1024, storeLimits: { activeBytesMax: 64 * 1024 * 1024 } }).snapshotBytesMax).to.equal(
-      96 * 1024 * 1024,
-    );
+    expect(resolveHostConfig({ ...base, snapshotBytesMax: 332_389_888 }).snapshotBytesMax).to.equal(332_389_888);
+    const small = { activeBytesMax: 64 * 1024 * 1024, activeSessionsMax: 10_000, clientTableBytesMax: 8 * 1024 * 1024 };
+    expect(resolveHostConfig({ ...base, snapshotBytesMax: 96 * 1024 * 1024, storeLimits: small }).snapshotBytesMax).to.equal(96 * 1024 * 1024);
     expect(configFromEnv({ SESSIONRAFT_SNAPSHOT_BYTES: '200000000' }).snapshotBytesMax).to.equal(200_000_000);
     expect(resolveHostConfig({ ...base, nodes: parseNodesSpec('n1=10.0.0.1:1:2:3'), insecure: true }).insecure).to.equal(true);
     expect(resolveHostConfig({ ...base, clusterSecretFile: undefined, insecure: true }).clusterSecretFile).to.equal(undefined);

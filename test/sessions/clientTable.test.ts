@@ -276,6 +276,20 @@ describe('sessions: the client table is bounded in bytes (issue 18)', () => {
     expect(other.digest().overall).to.equal(store.digest().overall);
   });
 
+  it('refuses a snapshot that lists a seq of a client twice (snapshotCorrupt, not a crash at a later apply)', () => {
+    const store = newStore(limits);
+    const log = new TestLog();
+    const a = clientOf(run(store, log, { kind: CommandKind.clientRegister, secret: testSecret(1) }));
+    run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: a.env(1) });
+    const m = store.manifest();
+    const c0 = m.clients[0]!;
+    const twice = { ...m, clients: [{ ...c0, results: [...c0.results, c0.results[0]!] }] };
+    const other = newStore(limits);
+    expect(() => other.restore(log.meta(log.lastIndex), encodeManifest(twice)))
+      .to.throw(SessionsError)
+      .with.property('code', SessionsErrorCode.snapshotCorrupt);
+  });
+
   it('refuses a bound that cannot hold one client with a full window', () => {
     expect(() => newStore({ clientResultsMax: 4, clientTableBytesMax: 700 })).to.throw(SessionsError, /clientTableBytesMax/);
   });
