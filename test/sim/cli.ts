@@ -130,7 +130,8 @@ export function describe(r: ScenarioResult, flags = ''): string {
   const lines = [`seed ${r.seed} (${r.nodeCount} nodes): ${r.violations.length} violation(s)`];
   for (const v of r.violations) lines.push(`  ${v.property}${v.node ? ` at ${v.node}` : ''} @${v.timeMs.toFixed(0)}ms: ${v.detail}`);
   lines.push('  last events:');
-  for (const t of r.trace.slice(-60)) lines.push(`    ${t}`);
+  // The last 60 events (SIM_TRACE_EVENTS=N: the last N, for debugging a seed).
+  for (const t of r.trace.slice(-(Number(process.env.SIM_TRACE_EVENTS ?? 60) || 60))) lines.push(`    ${t}`);
   lines.push(`  replay: npm run sim -- --seed ${r.seed}${r.nodeCount ? ` --nodes ${r.nodeCount}` : ''}${flags}`);
   return lines.join('\n');
 }

@@ -59,7 +59,8 @@ export class SimCluster {
   readonly rng: Rng;
   readonly network: SimNetwork;
   readonly checker: SafetyChecker;
-  readonly trace = new Trace(300);
+  /** The last 300 events (SIM_TRACE_EVENTS=N keeps more, for debugging a seed). */
+  readonly trace = new Trace(Number(process.env.SIM_TRACE_EVENTS ?? 300) || 300);
   readonly ids: NodeId[];
   private readonly disks = new Map<NodeId, MemDisk>();
   private readonly sessionDisks = new Map<NodeId, MemorySessionFs>();
