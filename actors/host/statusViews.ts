@@ -109,15 +109,16 @@ interface MemoryView {
 /** The memory parts (issue 18). */
 export function memoryView(s: StatusSources): MemoryView {
   const raft = s.node().raft.memory();
+  const store = s.store().stats();
   const mu = process.memoryUsage();
   return {
     raftLog: raft.log,
     raftLogEntries: raft.logEntries,
     snapshot: raft.snapshot,
     snapshotReceiving: raft.snapshotReceiving,
-    sessions: s.store().stats().activeBytes,
+    sessions: store.activeBytes,
     subscriberQueues: s.clientServer().stats().pushQueuedBytes,
-    clients: s.store().stats().clientBytes,
+    clients: store.clientBytes,
     heapUsed: mu.heapUsed,
     external: mu.external,
     rss: mu.rss,
