@@ -101,6 +101,13 @@ export interface RaftContext {
   readonly votes: Readonly<Record<NodeId, boolean>>;
   /** The current campaign answers a TimeoutNow (voters ignore their lease for it). */
   readonly transferCampaign: boolean;
+  /**
+   * Set by a (pre-)candidate that steps down because a vote request carried a newer term: the
+   * follower it becomes keeps this round's election timer (Raft, Figure 2: only a leader's messages
+   * or a granted vote restart it), so a stale candidate's campaigns cannot cost a node that could
+   * win its rounds (issue 15, seed 2459). Cleared on entering follower.
+   */
+  readonly keepElectionTimer: boolean;
   /** Storage found damage: this node must not vote or lead until repaired through `repairThroughIndex`. */
   readonly corrupt: boolean;
   readonly repairThroughIndex: number;

@@ -7,7 +7,7 @@
  * executes in the order persist, then send, then apply. The log and per-peer progress live in
  * `core` (outside context); guards and steps are one-liners calling named functions.
  */
-import { and, assign, enqueueActions, raise, setup, stateIn } from 'xstate';
+import { and, assign, enqueueActions, or, raise, setup, stateIn } from 'xstate';
 import { InvariantError } from './assert.js';
 import type { Draft, RaftContext, RaftCore, RaftInput } from './core.js';
 import { canCampaign, inLease, isMember, mayGrantVote, randomizedElectionTicks } from './core.js';
@@ -158,12 +158,13 @@ export function createRaftMachine(core: RaftCore) {
       installSnapshot: effect<InstallSnapshotParams>(),
 
       // Steps.
-      resetElectionTimer: assign({
-        electionElapsedTicks: 0,
-        electionTimeoutTicks: () => randomizedElectionTicks(core),
-        votes: () => ({}),
-        transferCampaign: false,
-      }),
+      /** Entering follower: forget the campaign, and restart the election timer unless told to keep it. */
+      enterFollower: assign(({ context }) =>
+        context.keepElectionTimer
+          ? { votes: {}, transferCampaign: false, keepElectionTimer: false }
+          : { electionElapsedTicks: 0, electionTimeoutTicks: randomizedElectionTicks(core), votes: {}, transferCampaign: false },
+      ),
+      keepElectionTimer: assign({ keepElectionTimer: true }),
       resetElectionElapsed: assign({ electionElapsedTicks: 0 }),
       tickElection: assign({ electionElapsedTicks: ({ context }) => context.electionElapsedTicks + 1 }),
       adoptTerm: step((d, e: MachineEvent, fx) => adoptTerm(core, d, msgTerm(e), leaderOf(e), fx)),
@@ -300,6 +301,7 @@ export function createRaftMachine(core: RaftCore) {
       heartbeatElapsedTicks: 0,
       votes: {},
       transferCampaign: false,
+      keepElectionTimer: false,
       corrupt: input.corrupt,
       votingBarred: input.votingBarred ?? false,
       termUnknown: (input.termUnknown ?? false) && core.rules.learnLostTerm,
@@ -335,6 +337,15 @@ export function createRaftMachine(core: RaftCore) {
         // (Raft, Figure 2: only a leader's messages or a granted vote reset it), so a candidate
         // with a stale log cannot hold off the elections of nodes that could win.
         { guard: and(['movesTerm', 'isVoteRequest', stateIn('#raft.follower')]), actions: ['adoptTerm', 'deliver'] },
+        // So does a (pre-)candidate that steps down for one: it keeps the round it was in (issue 15,
+        // seed 2459: without pre-vote, a stale candidate timing out with a better one would
+        // otherwise restart the better one's timer round after round).
+        {
+          guard: and(['movesTerm', 'isVoteRequest', or([stateIn('#raft.candidate'), stateIn('#raft.preCandidate')])]),
+          target: '.follower',
+          reenter: true,
+          actions: ['adoptTerm', 'keepElectionTimer', 'deliver'],
+        },
         { guard: 'movesTerm', target: '.follower', reenter: true, actions: ['adoptTerm', 'deliver'] },
         { guard: 'isCurrentTerm', actions: 'deliver' },
       ],
@@ -346,7 +357,7 @@ export function createRaftMachine(core: RaftCore) {
     },
     states: {
       follower: {
-        entry: 'resetElectionTimer',
+        entry: 'enterFollower',
         on: {
           tick: [
             { guard: 'termProbeDue', actions: 'probeTerm' },

@@ -306,6 +306,32 @@ describe('Rule 3 (§5.2, §5.4.1): RequestVote', () => {
     expect(fx.msgs).to.deep.equal(['n1->n3 voteResp t3 granted (after durable)']);
   });
 
+  it('a candidate that steps down for a newer-term RequestVote it rejects keeps its round (issue 15, seed 2459)', () => {
+    // Without pre-vote, a candidate with a worse log that times out alongside one that could win
+    // must not restart the better one's timer: the better one campaigns when its own round ends.
+    // Draws: context 0, follower entry 0 (timeout 10), the candidate's round 0.5 (15), then 0.9 (19).
+    const n1 = new PureNode('n1', { term: 1, entries: ents(1, [1, 1]), config: { preVote: false }, random: [0, 0, 0.5, 0.9] });
+    n1.tick(10);
+    expect(n1.role).to.equal('candidate');
+    expect(n1.term).to.equal(2);
+    n1.tick(5);
+    const fx = n1.step({ type: 'rpc.vote', msg: voteReq('n3', 'n1', 3, 1, 1) });
+    expect(fx.msgs).to.deep.equal(['n1->n3 voteResp t3 rejected (after durable)']);
+    expect(n1.role).to.equal('follower');
+    expect(n1.term).to.equal(3);
+    expect(n1.ctx.electionElapsedTicks).to.equal(5);
+    expect(n1.ctx.electionTimeoutTicks).to.equal(15);
+    n1.tick(9);
+    expect(n1.role).to.equal('follower');
+    n1.tick();
+    expect(n1.role).to.equal('candidate');
+    expect(n1.term).to.equal(4);
+    // A follower entered any other way (here: a newer leader's heartbeat) restarts its timer.
+    n1.step(heartbeat('n2', 'n1', 5));
+    expect(n1.ctx.electionElapsedTicks).to.equal(0);
+    expect(n1.ctx.keepElectionTimer).to.equal(false);
+  });
+
   it('rejects a stale-term request with its current term, at once and without persisting', () => {
     const n2 = new PureNode('n2', { term: 5 });
     const fx = n2.step({ type: 'rpc.vote', msg: voteReq('n1', 'n2', 4, 9, 4) });

@@ -6,15 +6,16 @@
  */
 import { expect } from 'chai';
 import type { RaftEvent } from '../../machines/events.js';
+import type { RaftConfig } from '../../machines/config.js';
 import type { Entry, SnapshotMeta } from '../../machines/types.js';
 import { Cluster, ents } from './harness.js';
 
 const voters3 = { voters: ['n1', 'n2', 'n3'], learners: [] };
 
 /** n1 and n3 hold a snapshot through 5@1 plus 6@1 7@1; n2 has nothing; n1's WAL still holds from `floor`. */
-function behind(floor: number): Cluster {
+function behind(floor: number, config: Partial<RaftConfig> = {}): Cluster {
   const meta: SnapshotMeta = { index: 5, term: 1, membership: voters3 };
-  const c = new Cluster(['n1', 'n2', 'n3'], (id) => (id === 'n2' ? { term: 1 } : { snapshot: meta, entries: ents(6, [1, 1]), term: 1 }));
+  const c = new Cluster(['n1', 'n2', 'n3'], (id) => (id === 'n2' ? { term: 1, config } : { snapshot: meta, entries: ents(6, [1, 1]), term: 1, config }));
   c.n('n1').log.readBackFloor = floor;
   c.n('n1').campaign();
   c.stabilize();
@@ -94,5 +95,16 @@ describe('issue 18: entries read back from the durable log for a follower behind
     const c = behind(3);
     expect(c.n('n1').history.readEntries).to.deep.equal([]);
     expect(c.n('n1').history.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
+  });
+
+  it('a follower four full windows or more behind the snapshot gets a snapshot, not entries read back (issue 15, seed 4190)', () => {
+    // n2 needs 1..5: 4 entries below the snapshot index. With one entry a message and one in
+    // flight, four windows carry 4: not fewer than the gap, so a snapshot; with two in flight, a read.
+    const far = behind(1, { appendEntriesMax: 1, inflightAppendsMax: 1 });
+    expect(far.n('n1').history.readEntries).to.deep.equal([]);
+    expect(far.n('n1').history.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
+    const near = behind(1, { appendEntriesMax: 1, inflightAppendsMax: 2 });
+    expect(near.n('n1').history.sendSnapshot).to.deep.equal([]);
+    expect(near.n('n1').history.readEntries.map((r) => [r.from, r.toIndex])).to.deep.equal([[1, 1]]);
   });
 });
