@@ -130,6 +130,8 @@ export interface SnapshotChunk extends MessageBase {
   readonly meta: SnapshotMeta;
   readonly offset: number;
   readonly totalBytes: number;
+  /** CRC-32 of the whole snapshot (all `totalBytes`): the receiver checks what it assembled (issue 18). */
+  readonly dataCrc: number;
   readonly data: Uint8Array;
   readonly done: boolean;
 }

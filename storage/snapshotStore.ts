@@ -19,7 +19,7 @@ import { crc32Bytes, crc32Range } from './crc.js';
 import { invariant, ioError } from './errors.js';
 import { readU32, readU64, writeU32, writeU64 } from './frame.js';
 import { runSteps, type Done } from './steps.js';
-import type { FileSystem, SnapshotStore } from './types.js';
+import type { FileHandle, FileSystem, SnapshotReader, SnapshotStore } from './types.js';
 
 const MAGIC = [0x53, 0x52, 0x53, 0x4e]; // "SRSN"
 const VERSION = 1;
@@ -194,6 +194,33 @@ export class FileSnapshotStore implements SnapshotStore {
       .reverse();
   }
 
+  openData(meta: SnapshotMeta): SnapshotReader | null {
+    let handle: FileHandle;
+    try {
+      handle = this.fs.open(join(this.dir, snapshotFileName(meta)), 'existing');
+    } catch {
+      return null;
+    }
+    try {
+      // The header and meta only (at most META_BYTES_MAX): the data is read as it is sent.
+      const fixed = handle.readSync(0, HEADER_BYTES);
+      if (fixed.length !== HEADER_BYTES) throw new Error('short header');
+      const metaBytes = readU32(fixed, 12);
+      if (metaBytes > META_BYTES_MAX) throw new Error('meta length out of range');
+      const head = handle.readSync(0, HEADER_BYTES + metaBytes);
+      if (head.length !== HEADER_BYTES + metaBytes || readU32(head, 0) !== crc32Range(head, 4, HEADER_BYTES + metaBytes, 0)) throw new Error('header checksum');
+      const dataBytes = readU64(head, 16);
+      const dataStart = HEADER_BYTES + metaBytes;
+      if (handle.size() !== dataStart + dataBytes) throw new Error('length mismatch');
+      const parsed = validMeta(JSON.parse(Buffer.from(head.buffer, head.byteOffset + HEADER_BYTES, metaBytes).toString('utf8')));
+      if (parsed === null || parsed.index !== meta.index || parsed.term !== meta.term) throw new Error('meta mismatch');
+      return new FileSnapshotReader(handle, dataStart, dataBytes, readU32(head, 24));
+    } catch {
+      handle.close();
+      return null;
+    }
+  }
+
   load(): { meta: SnapshotMeta; data: Uint8Array } | null {
     const errors: SnapshotLoadError[] = [];
     this.lastLoadErrors = errors;
@@ -218,5 +245,30 @@ export class FileSnapshotStore implements SnapshotStore {
       return got;
     }
     return null;
+  }
+}
+
+/** Reads one snapshot file's data through an open handle (still readable after a newer save unlinks it). */
+class FileSnapshotReader implements SnapshotReader {
+  private open = true;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly dataStart: number,
+    readonly byteLength: number,
+    readonly dataCrc: number,
+  ) {}
+
+  read(offset: number, length: number): Uint8Array {
+    invariant(this.open && offset >= 0 && length >= 0 && offset + length <= this.byteLength, 'snapshot read within the data');
+    const bytes = this.handle.readSync(this.dataStart + offset, length);
+    if (bytes.length !== length) throw ioError('snapshot read', new Error(`short read: ${bytes.length} of ${length} bytes`));
+    return bytes;
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.handle.close();
   }
 }

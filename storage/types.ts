@@ -73,6 +73,22 @@ export interface SnapshotStore {
   save(meta: SnapshotMeta, data: Uint8Array, cb: (err: Error | null) => void): void;
   /** The newest valid snapshot, or null. Corrupt snapshot files are skipped and reported. */
   load(): { meta: SnapshotMeta; data: Uint8Array } | null;
+  /**
+   * Issue 18: the data of the saved snapshot `meta`, to be read in pieces (a leader streams it to a
+   * follower from disk instead of keeping it in memory). Null when there is no such file or its
+   * header is not valid; the data itself is checked end to end by the receiver (`dataCrc`).
+   */
+  openData(meta: SnapshotMeta): SnapshotReader | null;
+}
+
+/** The data part of one saved snapshot, read in pieces. */
+export interface SnapshotReader {
+  readonly byteLength: number;
+  /** CRC-32 of the whole data, as recorded when it was saved. */
+  readonly dataCrc: number;
+  /** Bytes [offset, offset + length) of the data; throws when the read fails or comes back short. */
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
 }
 
 /**

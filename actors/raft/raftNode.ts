@@ -160,6 +160,8 @@ const readBackBatchBytesDefault = 1024 * 1024;
 
 /** Entries applied (made into objects, handed to the state machine) in one batch. */
 const applyBatchEntriesMax = 8192;
+/** Streams of one snapshot refused in a row before the node encodes a new one (its file may be damaged). */
+const snapshotStreamsFailedMax = 3;
 
 /** One log write for a step's persists, in order: a truncation drops the entries queued at or after it. */
 function logWrite(persists: readonly PersistParams[]): LogWrite {
@@ -229,8 +231,18 @@ export class RaftNode {
   private readonly readBack: ReadBackQueue | null;
   private readonly receiver: SnapshotReceiver;
   private receivedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | null = null;
-  private latestSnapshot: { meta: SnapshotMeta; data: Uint8Array } | null;
+  /**
+   * The latest snapshot. Its bytes stay in memory only until its file is saved (`data` null after):
+   * a follower that needs it gets it streamed from the file (issue 18).
+   */
+  private latestSnapshot: { meta: SnapshotMeta; data: Uint8Array | null } | null;
   private snapshotInProgress = false;
+  /** Take a snapshot at the next chance even below the thresholds: the latest one's file could not be sent. */
+  private snapshotForced = false;
+  /** The snapshot index a forced snapshot was last asked for (at most one re-encoding per snapshot). */
+  private snapshotForcedAt = -1;
+  /** Streams of the latest snapshot that failed in a row. */
+  private snapshotStreamsFailed = 0;
   /** Bytes (by entrySizeBytes) of the entries applied since the latest snapshot's index. */
   private appliedBytesSinceSnapshot = 0;
 
@@ -245,13 +257,14 @@ export class RaftNode {
     validateRaftConfig(opts.raft);
     // Not the recovered entries (issue 18): the log below is built from them, and a node restarting
     // with a million entries would otherwise keep a million Entry objects for its whole life.
-    this.opts = { ...opts, recovered: { ...opts.recovered, entries: [] } };
+    // Nor the snapshot's bytes once restored (issue 18): they are read from the file when sent.
+    this.opts = { ...opts, recovered: { ...opts.recovered, entries: [] }, snapshot: null };
     this.id = opts.id;
     const rec = opts.recovered;
     this.log = RaftLog.recover(rec.snapshot, rec.entries);
     const membership = opts.snapshot?.meta.membership ?? opts.membership;
     this.core = createRaftCore({ id: opts.id, config: opts.raft, log: this.log, random: opts.random, membership, bugs: opts.bugs ?? new Set() });
-    this.latestSnapshot = opts.snapshot;
+    this.latestSnapshot = opts.snapshot === null ? null : { meta: opts.snapshot.meta, data: null };
     if (opts.snapshot) {
       assert(rec.snapshot !== null && rec.snapshot.index === opts.snapshot.meta.index, 'snapshot bytes match the recovered snapshot');
       opts.stateMachine.restore(opts.snapshot.meta, opts.snapshot.data);
@@ -309,7 +322,7 @@ export class RaftNode {
   /** One logical clock tick (the host calls this every tickMs). */
   tick(): void {
     if (this.stopped) return;
-    for (const failed of this.sender.tick()) this.queue.push({ type: 'snapshot.sendDone', ...failed });
+    for (const failed of this.sender.tick()) this.queue.push(this.streamEnded(failed));
     if (this.rangeSyncReceiver !== null && this.rangeSyncReceiver.tick() === 'failed') {
       this.count('range-sync-failed');
       this.rangeSyncReceiver = null;
@@ -346,7 +359,7 @@ export class RaftNode {
     if (msg.term < this.term() && !(msg.type === 'voteResp' && msg.preVote)) this.count('stale-term');
     if (msg.type === 'snapshotResp') {
       const outcome = this.sender.onResponse(msg);
-      if (outcome) this.step({ type: 'snapshot.sendDone', ...outcome });
+      if (outcome) this.step(this.streamEnded(outcome));
       // A newer term in the response still matters to Raft.
       if (msg.term > this.term()) this.step({ type: 'rpc.snapshotResp', msg });
       return;
@@ -510,7 +523,7 @@ export class RaftNode {
     return {
       log: this.log.memoryBytes(),
       logEntries: this.log.entryBytes(),
-      snapshot: this.latestSnapshot?.data.byteLength ?? 0,
+      snapshot: this.latestSnapshot?.data?.byteLength ?? 0,
       snapshotReceiving: this.receiver.bufferedBytes() + (this.receivedSnapshot?.data.byteLength ?? 0),
     };
   }
@@ -771,9 +784,10 @@ export class RaftNode {
     const base = this.latestSnapshot?.meta.index ?? 0;
     const window = this.opts.logWindowBytesMax;
     const byBytes = window !== undefined && this.appliedBytesSinceSnapshot >= window && applied > base;
-    if (applied - base < this.opts.snapshotEntries && !byBytes) return;
+    if (applied - base < this.opts.snapshotEntries && !byBytes && !this.snapshotForced) return;
     const term = this.log.term(applied);
     if (term < 0) return;
+    this.snapshotForced = false;
     const meta: SnapshotMeta = { index: applied, term, membership: membershipAt(this.core, applied) };
     const data = this.opts.stateMachine.snapshot();
     this.snapshotInProgress = true;
@@ -783,7 +797,8 @@ export class RaftNode {
       this.snapshotInProgress = false;
       if (this.stopped) return;
       if (err) return this.onDiskFatal(err);
-      this.latestSnapshot = { meta, data };
+      this.latestSnapshot = { meta, data: null };
+      this.snapshotStreamsFailed = 0;
       this.opts.hooks?.onSnapshotSaved?.(meta.index);
       const compactTo = Math.min(this.compactPoint(meta.index), this.log.persistedIndex);
       if (compactTo > this.log.snapshotIndex) {
@@ -826,17 +841,49 @@ export class RaftNode {
   private startSnapshotStream(p: SendSnapshotParams): void {
     if (this.sender.isStreaming(p.to)) return;
     const snap = this.latestSnapshot;
-    if (snap === null || snap.meta.index < this.log.snapshotIndex) {
+    // Not yet saved (a snapshot just installed): Raft asks again later.
+    if (snap === null || snap.meta.index < this.log.snapshotIndex || snap.data !== null) {
+      this.step({ type: 'snapshot.sendDone', to: p.to, index: 0, ok: false });
+      return;
+    }
+    const source = this.opts.snapshotStore.openData(snap.meta);
+    if (source === null) {
+      this.count('snapshot-unreadable');
+      this.forceSnapshot(snap.meta.index);
       this.step({ type: 'snapshot.sendDone', to: p.to, index: 0, ok: false });
       return;
     }
     this.count('snapshot-sent');
-    this.sender.start(p.to, p.term, snap.meta, snap.data);
+    const ended = this.sender.start(p.to, p.term, snap.meta, source);
+    if (ended !== null) this.step(this.streamEnded(ended));
+  }
+
+  /**
+   * A stream ended. A file that cannot be read, or streams refused three times in a row (a damaged
+   * file fails the receiver's check), make the node encode a new snapshot, once per snapshot.
+   */
+  private streamEnded(o: { to: NodeId; index: number; ok: boolean; readFailed?: boolean }): Extract<RaftEvent, { type: 'snapshot.sendDone' }> {
+    if (o.ok) this.snapshotStreamsFailed = 0;
+    else {
+      this.snapshotStreamsFailed++;
+      if (o.readFailed === true) this.count('snapshot-unreadable');
+      if (o.readFailed === true || this.snapshotStreamsFailed >= snapshotStreamsFailedMax) this.forceSnapshot(o.index);
+    }
+    return { type: 'snapshot.sendDone', to: o.to, index: o.index, ok: o.ok };
+  }
+
+  private forceSnapshot(index: number): void {
+    if (this.snapshotForcedAt === index) return;
+    this.snapshotForcedAt = index;
+    this.snapshotForced = true;
+    this.count('snapshot-forced');
+    this.maybeSnapshot();
   }
 
   private receiveChunk(p: SnapshotChunkParams): void {
     const out = this.receiver.onChunk(p.term, p.chunk);
     this.opts.transport.send(out.response.to, out.response);
+    if (out.kind === 'corrupt') return this.count('snapshot-checksum');
     if (out.kind !== 'complete') return;
     const rs = this.opts.rangeSync;
     if (rs === undefined) {
@@ -891,6 +938,8 @@ export class RaftNode {
           this.snapshotInProgress = false;
           if (this.stopped) return;
           if (err) return this.onDiskFatal(err);
+          // Saved: from now on it is sent from its file (issue 18).
+          if (this.latestSnapshot === snap) this.latestSnapshot = { meta, data: null };
           this.opts.durableLog.compact(meta.index);
           this.refreshReadBackFloor();
           this.opts.hooks?.onSnapshotSaved?.(meta.index);

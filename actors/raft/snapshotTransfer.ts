@@ -3,8 +3,14 @@
  * sender with a bounded window of unacknowledged chunks and a per-chunk acknowledgement deadline,
  * and the follower's receiver that assembles and hands a complete snapshot to Raft. The deadline
  * covers chunks only: once the last chunk is acknowledged, installing takes as long as it takes.
+ *
+ * Issue 18: the sender reads each chunk from the snapshot's file as the window allows (a node no
+ * longer keeps its latest snapshot in memory), and every chunk carries the CRC-32 of the whole
+ * data, which the receiver checks on what it assembled: a damaged file is refused, not installed.
  */
 import type { NodeId, RaftMessage, SnapshotChunk, SnapshotMeta, SnapshotResponse } from '../../machines/types.js';
+import { crc32Bytes } from '../../storage/crc.js';
+import type { SnapshotReader } from '../../storage/types.js';
 
 export interface SnapshotTransferOptions {
   readonly chunkBytes: number;
@@ -18,7 +24,8 @@ export interface SnapshotTransferOptions {
 interface OutStream {
   readonly term: number;
   readonly meta: SnapshotMeta;
-  readonly data: Uint8Array;
+  /** Closed when the stream ends, whichever way. */
+  readonly source: SnapshotReader;
   nextOffset: number;
   ackedOffset: number;
   sentAll: boolean;
@@ -31,7 +38,8 @@ interface OutStream {
 /** Resend rounds after an acknowledgement timeout before a stream fails. */
 const retriesMax = 3;
 
-type StreamOutcome = { readonly to: NodeId; readonly index: number; readonly ok: boolean };
+/** `readFailed`: the snapshot's file could not be read (the stream ended there). */
+type StreamOutcome = { readonly to: NodeId; readonly index: number; readonly ok: boolean; readonly readFailed?: boolean };
 
 export class SnapshotSender {
   private readonly streams = new Map<NodeId, OutStream>();
@@ -46,19 +54,36 @@ export class SnapshotSender {
     return this.streams.has(to);
   }
 
-  start(to: NodeId, term: number, meta: SnapshotMeta, data: Uint8Array): void {
-    this.streams.set(to, { term, meta, data, nextOffset: 0, ackedOffset: 0, sentAll: false, idleTicks: 0, retries: 0, fastResendAt: -1 });
-    this.pump(to);
+  /** Start streaming `source` (the sender closes it); returns the outcome if it ended at once. */
+  start(to: NodeId, term: number, meta: SnapshotMeta, source: SnapshotReader): StreamOutcome | null {
+    this.end(to);
+    this.streams.set(to, { term, meta, source, nextOffset: 0, ackedOffset: 0, sentAll: false, idleTicks: 0, retries: 0, fastResendAt: -1 });
+    return this.pump(to);
   }
 
-  private pump(to: NodeId): void {
+  private end(to: NodeId): void {
     const s = this.streams.get(to);
     if (s === undefined) return;
-    const total = s.data.byteLength;
+    this.streams.delete(to);
+    s.source.close();
+  }
+
+  /** Send what the window allows; a failed read ends the stream (its outcome is returned). */
+  private pump(to: NodeId): StreamOutcome | null {
+    const s = this.streams.get(to);
+    if (s === undefined) return null;
+    const total = s.source.byteLength;
     const windowBytes = this.opts.chunkBytes * this.opts.windowChunks;
     // Bounded by the window; an empty snapshot still goes out as one (empty, final) chunk.
     while (!s.sentAll && s.nextOffset - s.ackedOffset < windowBytes) {
       const end = Math.min(total, s.nextOffset + this.opts.chunkBytes);
+      let data: Uint8Array;
+      try {
+        data = s.source.read(s.nextOffset, end - s.nextOffset);
+      } catch {
+        this.end(to);
+        return { to, index: s.meta.index, ok: false, readFailed: true };
+      }
       const chunk: SnapshotChunk = {
         type: 'snapshot',
         from: this.self,
@@ -67,13 +92,15 @@ export class SnapshotSender {
         meta: s.meta,
         offset: s.nextOffset,
         totalBytes: total,
-        data: s.data.subarray(s.nextOffset, end),
+        dataCrc: s.source.dataCrc,
+        data,
         done: end === total,
       };
       this.send(chunk);
       s.nextOffset = end;
       if (end === total) s.sentAll = true;
     }
+    return null;
   }
 
   /** A follower's chunk acknowledgement; returns the outcome when the stream ended. */
@@ -81,10 +108,10 @@ export class SnapshotSender {
     const s = this.streams.get(msg.from);
     if (s === undefined || msg.index !== s.meta.index) return null;
     if (msg.reject) {
-      this.streams.delete(msg.from);
+      this.end(msg.from);
       return { to: msg.from, index: s.meta.index, ok: false };
     }
-    const total = s.data.byteLength;
+    const total = s.source.byteLength;
     if (msg.offset > s.ackedOffset) {
       s.ackedOffset = msg.offset;
       s.idleTicks = 0;
@@ -105,12 +132,11 @@ export class SnapshotSender {
       s.sentAll = false;
     }
     if (s.ackedOffset >= total && (msg.done || msg.offset >= total)) {
-      this.streams.delete(msg.from);
+      this.end(msg.from);
       return { to: msg.from, index: s.meta.index, ok: true };
     }
     if (s.nextOffset < s.ackedOffset) s.nextOffset = s.ackedOffset;
-    this.pump(msg.from);
-    return null;
+    return this.pump(msg.from);
   }
 
   /**
@@ -123,20 +149,21 @@ export class SnapshotSender {
     for (const [to, s] of [...this.streams]) {
       if (++s.idleTicks < this.opts.ackTimeoutTicks) continue;
       if (++s.retries > retriesMax) {
-        this.streams.delete(to);
+        this.end(to);
         out.push({ to, index: s.meta.index, ok: false });
         continue;
       }
       s.idleTicks = 0;
       s.nextOffset = s.ackedOffset;
       s.sentAll = false;
-      this.pump(to);
+      const failed = this.pump(to);
+      if (failed !== null) out.push(failed);
     }
     return out;
   }
 
   cancelAll(): void {
-    this.streams.clear();
+    for (const to of [...this.streams.keys()]) this.end(to);
   }
 }
 
@@ -145,6 +172,8 @@ interface InStream {
   readonly meta: SnapshotMeta;
   /** The snapshot's declared size. */
   readonly totalBytes: number;
+  /** The declared CRC-32 of the whole snapshot, checked once it is complete. */
+  readonly dataCrc: number;
   /** Grown as chunks arrive (doubling, capped at totalBytes): a declared size reserves nothing. */
   buf: Uint8Array;
   received: number;
@@ -155,6 +184,8 @@ const RECEIVE_BUFFER_BYTES_MIN = 64 * 1024;
 
 type ChunkOutcome =
   | { readonly kind: 'ack'; readonly response: SnapshotResponse }
+  /** The snapshot was complete but not what its sender declared: refused (counted as `snapshot-checksum`). */
+  | { readonly kind: 'corrupt'; readonly response: SnapshotResponse }
   | { readonly kind: 'complete'; readonly response: SnapshotResponse; readonly meta: SnapshotMeta; readonly data: Uint8Array };
 
 export class SnapshotReceiver {
@@ -183,13 +214,15 @@ export class SnapshotReceiver {
     });
     if (chunk.totalBytes > this.opts.snapshotBytesMax) return { kind: 'ack', response: respond(0, true) };
     let s = this.current;
-    if (chunk.offset === 0 && (s === null || s.from !== chunk.from || s.meta.index !== chunk.meta.index || s.meta.term !== chunk.meta.term)) {
+    const other = (x: InStream): boolean =>
+      x.from !== chunk.from || x.meta.index !== chunk.meta.index || x.meta.term !== chunk.meta.term || x.dataCrc !== chunk.dataCrc;
+    if (chunk.offset === 0 && (s === null || other(s))) {
       // Issue 18: not the declared size at once (a peer announcing 1 GiB and sending little would
       // hold it); the buffer grows with what arrives.
       const first = Math.min(chunk.totalBytes, Math.max(RECEIVE_BUFFER_BYTES_MIN, chunk.data.byteLength));
-      s = this.current = { from: chunk.from, meta: chunk.meta, totalBytes: chunk.totalBytes, buf: new Uint8Array(first), received: 0 };
+      s = this.current = { from: chunk.from, meta: chunk.meta, totalBytes: chunk.totalBytes, dataCrc: chunk.dataCrc, buf: new Uint8Array(first), received: 0 };
     }
-    if (s === null || s.from !== chunk.from || s.meta.index !== chunk.meta.index || s.meta.term !== chunk.meta.term) {
+    if (s === null || other(s)) {
       return { kind: 'ack', response: respond(0, false) };
     }
     const end = chunk.offset + chunk.data.byteLength;
@@ -205,7 +238,9 @@ export class SnapshotReceiver {
     }
     if (s.received === s.totalBytes) {
       this.current = null;
-      return { kind: 'complete', response: respond(s.received, false), meta: s.meta, data: s.buf.subarray(0, s.received) };
+      const data = s.buf.subarray(0, s.received);
+      if (crc32Bytes(data, 0) !== s.dataCrc) return { kind: 'corrupt', response: respond(0, true) };
+      return { kind: 'complete', response: respond(s.received, false), meta: s.meta, data };
     }
     return { kind: 'ack', response: respond(s.received, false) };
   }

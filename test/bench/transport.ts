@@ -234,6 +234,7 @@ async function loopbackBench(ctx: BenchContext, maskFrames: boolean, prefix: str
           meta: { index: 9, term: 7, membership: { voters: ['L', 'F'], learners: [] } },
           offset: i * MiB,
           totalBytes: chunks * MiB,
+          dataCrc: 0,
           data: pool[i % 8]!,
           done: i === chunks - 1,
         }),

@@ -91,6 +91,7 @@ describe('issue 14: a second leader of the same term that is not a member is ign
         meta: { index: 5, term: 1, membership: { voters: ['n1'], learners: [] } },
         offset: 0,
         totalBytes: 1,
+        dataCrc: 0,
         data: new Uint8Array(1),
         done: true,
       },

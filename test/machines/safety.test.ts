@@ -161,6 +161,7 @@ describe('Rule 16 (§7): snapshots for followers whose entries were compacted aw
       meta: { index: 5, term: 1, membership: voters3 },
       offset: 0,
       totalBytes: 10,
+      dataCrc: 0,
       data: new Uint8Array(10),
       done: true,
     };

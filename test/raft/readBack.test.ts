@@ -198,3 +198,69 @@ describe('raft: a lagging follower catches up from entries read back from the WA
     expect(behind).to.be.above(0);
   });
 });
+
+describe('raft: a snapshot is sent from its file, checked end to end (issue 18)', function () {
+  // Elections and 600 KiB of appends on real disks; the waits below are bounded on their own.
+  this.timeout(60_000);
+  let c: Cluster;
+
+  beforeEach(async () => {
+    c = new Cluster();
+    await c.start();
+    c.n('n1').campaign();
+    await waitFor('n1 to lead', () => c.n('n1').role() === 'leader', 10_000);
+  });
+
+  afterEach(async () => {
+    await c.stop();
+  });
+
+  it('a leader keeps no snapshot in memory; a damaged snapshot file is refused by the follower and the leader encodes a new one', async () => {
+    await c.propose(100);
+    await waitFor('n3 to follow', () => c.n('n3').status().appliedIndex >= c.n('n1').status().commitIndex, 10_000);
+    c.cut.add('n3');
+    for (let k = 0; k < 30; k++) await Promise.all(Array.from({ length: 20 }, () => c.propose(1024)));
+    const leader = c.n('n1');
+    await waitFor('n1 to save a snapshot', () => (leader.counters.get('snapshot-taken') ?? 0) > 0, 10_000);
+    expect(leader.memory().snapshot, 'a saved snapshot is not kept in memory').to.equal(0);
+    const dir = (c as unknown as { t: { dir: string } }).t.dir;
+    // No entries to read back (every segment but the newest damaged, as above): n3 needs a snapshot.
+    const walDir = join(dir, 'n1', 'wal');
+    for (const name of readdirSync(walDir)
+      .filter((n) => n.endsWith('.wal'))
+      .sort()
+      .slice(0, -1)) {
+      const b = readFileSync(join(walDir, name));
+      for (let i = 200; i < b.length; i += 512) b[i]! ^= 0x40;
+      writeFileSync(join(walDir, name), b);
+    }
+    // And the last byte of every snapshot file's data flipped (the header still checks out).
+    const snapDirs = readdirSync(join(dir, 'n1')).map((d) => join(dir, 'n1', d));
+    let flipped = 0;
+    for (const d of snapDirs) {
+      let names: string[];
+      try {
+        names = readdirSync(d).filter((n) => n.endsWith('.snap'));
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const b = readFileSync(join(d, name));
+        b[b.length - 1]! ^= 0x01;
+        writeFileSync(join(d, name), b);
+        flipped++;
+      }
+    }
+    expect(flipped, 'snapshot files damaged').to.be.at.least(1);
+    c.cut.delete('n3');
+    const target = leader.status().commitIndex;
+    await waitFor('n3 to apply the leader commit index', () => c.n('n3').status().appliedIndex >= target, 20_000);
+    expect(c.n('n3').counters.get('snapshot-checksum') ?? 0, 'the damaged snapshot refused').to.be.at.least(1);
+    expect(leader.counters.get('snapshot-forced') ?? 0, 'a new snapshot encoded').to.equal(1);
+    expect(c.n('n3').counters.get('snapshot-installed') ?? 0).to.be.at.least(1);
+    expect((c.n('n3') as unknown as { opts: { stateMachine: Counter } }).opts.stateMachine.applied).to.equal(
+      (leader as unknown as { opts: { stateMachine: Counter } }).opts.stateMachine.applied,
+    );
+    expect(leader.role()).to.equal('leader');
+  });
+});

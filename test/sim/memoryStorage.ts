@@ -5,7 +5,8 @@
  * next one.
  */
 import type { Entry, HardState, SnapshotMeta } from '../../machines/types.js';
-import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../../storage/types.js';
+import { crc32Bytes } from '../../storage/crc.js';
+import type { DurableLog, LogWrite, Recovered, SnapshotReader, SnapshotStore } from '../../storage/types.js';
 import type { Rng } from './rng.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -126,6 +127,14 @@ export class MemSnapshotStore implements SnapshotStore {
 
   load(): { meta: SnapshotMeta; data: Uint8Array } | null {
     return this.disk.snapshot;
+  }
+
+  openData(meta: SnapshotMeta): SnapshotReader | null {
+    const snap = this.disk.snapshot;
+    if (snap === null || snap.meta.index !== meta.index || snap.meta.term !== meta.term) return null;
+    // What was saved (a later save replaces the disk's snapshot, not these bytes).
+    const data = snap.data;
+    return { byteLength: data.byteLength, dataCrc: crc32Bytes(data, 0), read: (offset, length) => data.slice(offset, offset + length), close: () => undefined };
   }
 
   crash(): void {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SnapshotMeta } from '../../machines/types.js';
+import { crc32Bytes } from '../../storage/crc.js';
 import { realFs } from '../../storage/realFs.js';
 import { FileSnapshotStore } from '../../storage/snapshotStore.js';
 import { closeAsync, entries, openAsync, tempDir, writeDurable } from './helpers.js';
@@ -54,6 +55,47 @@ describe('storage snapshot store', () => {
     writeFileSync(join(t.dir, 'snap-0000000000000030-0000000000000001.snap.tmp'), 'partial');
     new FileSnapshotStore(realFs, t.dir);
     assert.ok(!readdirSync(t.dir).some((n) => n.endsWith('.tmp')));
+  });
+
+  it('openData reads a saved snapshot in pieces with its CRC, still after a newer save unlinks it (issue 18)', async () => {
+    const store = new FileSnapshotStore(realFs, t.dir, { snapshotsKept: 1 });
+    const data = new Uint8Array(300_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+    await save(store, meta(10, 1), data);
+    const reader = store.openData(meta(10, 1))!;
+    assert.equal(reader.byteLength, data.length);
+    assert.equal(reader.dataCrc, crc32Bytes(data, 0));
+    await save(store, meta(20, 1), new Uint8Array([9]));
+    assert.deepEqual(readdirSync(t.dir), ['snap-0000000000000020-0000000000000001.snap']);
+    const back = new Uint8Array(data.length);
+    for (let at = 0; at < data.length; at += 65_536) back.set(reader.read(at, Math.min(65_536, data.length - at)), at);
+    assert.deepEqual(Buffer.from(back), Buffer.from(data));
+    reader.close();
+    // Neither a snapshot that is gone nor another term of the same index opens.
+    assert.equal(store.openData(meta(10, 1)), null);
+    assert.equal(store.openData(meta(20, 2)), null);
+    assert.equal(store.openData(meta(20, 1))!.dataCrc, crc32Bytes(new Uint8Array([9]), 0));
+  });
+
+  it('openData refuses a damaged header or meta and a file of the wrong length; a read that comes back short throws', async () => {
+    const store = new FileSnapshotStore(realFs, t.dir);
+    await save(store, meta(10, 1), new Uint8Array(1000).fill(4));
+    const file = join(t.dir, readdirSync(t.dir)[0]!);
+    const good = readFileSync(file);
+    for (const at of [0, 5, 12, 20, 40]) {
+      const bytes = Buffer.from(good);
+      bytes[at]! ^= 0x01;
+      writeFileSync(file, bytes);
+      assert.equal(store.openData(meta(10, 1)), null, `flip at ${at}`);
+    }
+    writeFileSync(file, good.subarray(0, good.length - 1));
+    assert.equal(store.openData(meta(10, 1)), null, 'one byte short');
+    writeFileSync(file, good);
+    const reader = store.openData(meta(10, 1))!;
+    assert.equal(reader.read(0, 1000).length, 1000);
+    truncateSync(file, good.length - 10);
+    assert.throws(() => reader.read(0, 1000), /short read/);
+    reader.close();
   });
 
   it('makes the log report a gap when the only snapshot covering compacted entries is damaged', async () => {

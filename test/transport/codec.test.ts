@@ -87,6 +87,7 @@ describe('transport codec', function () {
         meta: { index: 9, term: 2, membership: cfg },
         offset: 0,
         totalBytes: 1,
+        dataCrc: 0xffffffff,
         data: new Uint8Array([1]),
         done: true,
       };
@@ -248,6 +249,7 @@ describe('transport codec', function () {
             meta: { index: 9, term: 2 ** 45, membership: { voters: ['a', 'b'], learners: ['c'] } },
             offset: 2 ** 40,
             totalBytes: 2 ** 41,
+            dataCrc: 0,
             data,
             done,
           };
@@ -274,6 +276,7 @@ describe('transport codec', function () {
         meta: { index: 1, term: 1, membership: { voters: ['a'], learners: [] } },
         offset: 0,
         totalBytes: 3,
+        dataCrc: 123456789,
         data: new Uint8Array([7, 8, 9]),
         done: true,
       });
@@ -341,9 +344,9 @@ describe('transport codec', function () {
       ['a sender ID with a space', cbor([1, 2, 'a b', 'b', hb()]), TransportErrorCode.schema],
       ['an empty receiver ID', cbor([1, 2, 'a', '', hb()]), TransportErrorCode.schema],
       ['a sender ID that is a byte string', cbor([1, 2, new Uint8Array([0x61]), 'b', hb()]), TransportErrorCode.schema],
-      ['snapshot data as an array', frame([8, 1, 1, 1, [], [], 0, 1, [1], true]), TransportErrorCode.schema],
-      ['snapshot with more members than the cap', frame([8, 1, 1, 1, ['a', 'b'], ['c'], 0, 1, new Uint8Array(), true]), TransportErrorCode.length, limits],
-      ['snapshot member that is not an ID', frame([8, 1, 1, 1, ['a/b'], [], 0, 1, new Uint8Array(), true]), TransportErrorCode.schema],
+      ['snapshot data as an array', frame([8, 1, 1, 1, [], [], 0, 1, [1], true, 0]), TransportErrorCode.schema],
+      ['snapshot with more members than the cap', frame([8, 1, 1, 1, ['a', 'b'], ['c'], 0, 1, new Uint8Array(), true, 0]), TransportErrorCode.length, limits],
+      ['snapshot member that is not an ID', frame([8, 1, 1, 1, ['a/b'], [], 0, 1, new Uint8Array(), true, 0]), TransportErrorCode.schema],
       ['handshake on channel 2', cbor([1, 0, 'c', 'a', 'b', 2, 1]), TransportErrorCode.schema],
       ['handshake with a missing term', cbor([1, 0, 'c', 'a', 'b', 0]), TransportErrorCode.schema],
       // Issue 14: terms above TERM_MAX (2^53 - 2^20) never reach Raft, wherever they are.
@@ -354,7 +357,7 @@ describe('transport codec', function () {
       ['append prevTerm above TERM_MAX', frame([3, 1, 0, TERM_MAX + 1, 0, []]), TransportErrorCode.term],
       ['append entry term above TERM_MAX', frame([3, 1, 0, 0, 0, [TERM_MAX + 1, 1, new Uint8Array()]]), TransportErrorCode.term],
       ['appendResp hintTerm above TERM_MAX', frame([4, 1, false, 0, 0, TERM_MAX + 1]), TransportErrorCode.term],
-      ['snapshot meta.term above TERM_MAX', frame([8, 1, 1, TERM_MAX + 1, ['a'], [], 0, 1, new Uint8Array(), true]), TransportErrorCode.term],
+      ['snapshot meta.term above TERM_MAX', frame([8, 1, 1, TERM_MAX + 1, ['a'], [], 0, 1, new Uint8Array(), true, 0]), TransportErrorCode.term],
       ['hello term above TERM_MAX', cbor([1, 0, 'c', 'a', 'b', 0, TERM_MAX + 1, new Uint8Array(16), new Uint8Array()]), TransportErrorCode.term],
       ['welcome term above TERM_MAX', cbor([1, 1, 'c', 'a', 'b', 0, 2 ** 53 - 2, new Uint8Array()]), TransportErrorCode.term],
       // Handshake authentication fields, and IDs that would reach Object.prototype.
@@ -369,7 +372,7 @@ describe('transport codec', function () {
       ['a hello from __proto__', cbor([1, 0, 'c', '__proto__', 'b', 0, 1, new Uint8Array(16), new Uint8Array()]), TransportErrorCode.schema],
       ['a hello to constructor', cbor([1, 0, 'c', 'a', 'constructor', 0, 1, new Uint8Array(16), new Uint8Array()]), TransportErrorCode.schema],
       ['a messages frame from __proto__', cbor([1, 2, '__proto__', 'b', hb()]), TransportErrorCode.schema],
-      ['a snapshot member named toString', frame([8, 1, 1, 1, ['toString'], [], 0, 1, new Uint8Array(), true]), TransportErrorCode.schema],
+      ['a snapshot member named toString', frame([8, 1, 1, 1, ['toString'], [], 0, 1, new Uint8Array(), true, 0]), TransportErrorCode.schema],
       [
         'a configuration entry naming __proto__',
         frame([3, 1, 0, 0, 0, [1, 2, encodeMembership({ voters: ['__proto__', 'n1'], learners: [] })]]),

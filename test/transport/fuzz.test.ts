@@ -165,7 +165,7 @@ const highTermFrameArb = fc.tuple(highTermArb, fc.nat({ max: 8 }), fc.nat({ max:
       [3, 1, n, t, n, []], // append prevTerm
       [3, 1, n, 1, n, [1, 1, b(3), t, 1, b(0)]], // an entry's term
       [4, 1, false, n, n, t], // appendResp hintTerm
-      [8, 1, n, t, ['a'], [], 0, 1, b(1), true], // snapshot meta.term
+      [8, 1, n, t, ['a'], [], 0, 1, b(1), true, 0], // snapshot meta.term
     ] as unknown[]
   )[which];
   return raw.encode([1, 2, MALLORY, SELF, msg]);

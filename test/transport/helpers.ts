@@ -80,6 +80,7 @@ export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>)
     }),
     offset: indexArb,
     totalBytes: indexArb,
+    dataCrc: fc.integer({ min: 0, max: 0xffffffff }),
     data: bytesArb,
     done: fc.boolean(),
   });

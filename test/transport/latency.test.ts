@@ -50,6 +50,7 @@ describe('transport: control channel vs a bulk transfer', function () {
       meta: { index: 1000, term: 1, membership: { voters: ['L', 'F'], learners: [] } },
       offset: i * CHUNK_BYTES,
       totalBytes: CHUNKS * CHUNK_BYTES,
+      dataCrc: 0,
       data: Buffer.alloc(CHUNK_BYTES, i & 0xff),
       done: i === CHUNKS - 1,
     });

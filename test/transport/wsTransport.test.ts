@@ -107,6 +107,7 @@ describe('transport: WebSocket transport between good peers', function () {
         meta: { index: 1, term: 1, membership: { voters: ['a', 'b'], learners: [] } },
         offset: i,
         totalBytes: 1,
+        dataCrc: 0,
         data: new Uint8Array(bytes),
         done: false,
       });

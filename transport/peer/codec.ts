@@ -22,7 +22,7 @@
  *   5 heartbeat      [5, term, commit, readCtx]
  *   6 heartbeatResp  [6, term, readCtx]
  *   7 timeoutNow     [7, term]
- *   8 snapshot       [8, term, metaIndex, metaTerm, [voters], [learners], offset, totalBytes, data, done]
+ *   8 snapshot       [8, term, metaIndex, metaTerm, [voters], [learners], offset, totalBytes, data, done, dataCrc]
  *   9 snapshotResp   [9, term, index, offset, done, reject]
  *  10 rangeRequest   [10, term, snapshotIndex, [name1, start1, end1, hash1, name2, ...]]
  *  11 rangeChunk     [11, term, snapshotIndex, name, start, data, crc32]
@@ -186,6 +186,11 @@ function checkBytes(value: Uint8Array, name: string): Uint8Array {
   return value;
 }
 
+function checkU32(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) encodeFail(`${name} must be a u32`);
+  return value;
+}
+
 function checkBool(value: boolean, name: string): boolean {
   if (typeof value !== 'boolean') encodeFail(`${name} must be a boolean`);
   return value;
@@ -256,6 +261,7 @@ function messageToWire(m: RaftMessage): unknown[] {
         checkIndex(m.totalBytes, 'totalBytes'),
         checkBytes(m.data, 'data'),
         checkBool(m.done, 'done'),
+        checkU32(m.dataCrc, 'dataCrc'),
         ...(m.meta.membership.addresses !== undefined ? [addressesToWire(m.meta.membership)] : []),
       ];
     case 'snapshotResp':
@@ -283,7 +289,7 @@ function messageToWire(m: RaftMessage): unknown[] {
     }
     case 'rangeChunk':
       if (!isDataFileName(m.name)) encodeFail('rangeChunk has an invalid file name');
-      if (!Number.isInteger(m.crc32) || m.crc32 < 0 || m.crc32 > 0xffffffff) encodeFail('crc32 must be a u32');
+      checkU32(m.crc32, 'crc32');
       return [
         MessageTag.rangeChunk,
         term,
@@ -316,16 +322,17 @@ export function encodeMessageParts(message: RaftMessage): Uint8Array[] {
   if (message.type === 'append' && !hasLargeEntry(message.entries)) return encodeAppendParts(message);
   const wire = messageToWire(message); // validates
   if (message.type === 'snapshot' && message.data.length >= SPLICE_BYTES_MIN) {
-    // cbor-x writes the 8 fields before data; we patch the array count to 10 (11 with member
-    // addresses) and splice data, done (and the addresses).
+    // cbor-x writes the 8 fields before data; we patch the array count to 11 (12 with member
+    // addresses) and splice data, done, dataCrc (and the addresses).
     const head = encoder.encode(wire.slice(0, 8));
     if (head[0] !== 0x88) encodeFail('unexpected snapshot head');
     const w = new PartsWriter();
     w.raw(head);
-    w.patchFirst(wire.length === 11 ? 0x8b : 0x8a);
+    w.patchFirst(wire.length === 12 ? 0x8c : 0x8b);
     w.bytes(message.data);
     w.raw(message.done ? TRUE_BYTE : FALSE_BYTE);
-    if (wire.length === 11) w.raw(encoder.encode(wire[10]));
+    w.raw(encoder.encode(wire[10]));
+    if (wire.length === 12) w.raw(encoder.encode(wire[11]));
     return w.finish();
   }
   if (message.type === 'append') {
@@ -813,13 +820,15 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
       arity(w, 2, 'timeoutNow');
       return { type: 'timeoutNow', from, to, term: termAt(w, 1, 'term') };
     case MessageTag.snapshot: {
-      if (w.length !== 10 && w.length !== 11) schemaFail(`snapshot must have 10 or 11 fields, got ${w.length}`);
+      if (w.length !== 11 && w.length !== 12) schemaFail(`snapshot must have 11 or 12 fields, got ${w.length}`);
       const term = termAt(w, 1, 'term');
       const voterList = array(w, 4, 'voters');
       const learnerList = array(w, 5, 'learners');
       if (voterList.length + learnerList.length > limits.membersMax) lengthFail(`more than ${limits.membersMax} members`);
       let membership: Membership = { voters: members(voterList, 'voters'), learners: members(learnerList, 'learners') };
-      if (w.length === 11) membership = { ...membership, addresses: addressesFromWire(array(w, 10, 'addresses'), membership) };
+      if (w.length === 12) membership = { ...membership, addresses: addressesFromWire(array(w, 11, 'addresses'), membership) };
+      const dataCrc = idx(w, 10, 'dataCrc');
+      if (dataCrc > 0xffffffff) schemaFail('dataCrc must be a u32');
       const meta: SnapshotMeta = { index: idx(w, 2, 'meta.index'), term: termAt(w, 3, 'meta.term'), membership };
       return {
         type: 'snapshot',
@@ -829,6 +838,7 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
         meta,
         offset: idx(w, 6, 'offset'),
         totalBytes: idx(w, 7, 'totalBytes'),
+        dataCrc,
         data: bytes(w, 8, 'data'),
         done: bool(w, 9, 'done'),
       };
