@@ -19,7 +19,7 @@ import { crc32Bytes, crc32Range } from './crc.js';
 import { invariant, ioError } from './errors.js';
 import { readU32, readU64, writeU32, writeU64 } from './frame.js';
 import { runSteps, type Done } from './steps.js';
-import type { FileHandle, FileSystem, SnapshotReader, SnapshotStore } from './types.js';
+import type { FileHandle, FileSystem, SnapshotBytes, SnapshotReader, SnapshotStore } from './types.js';
 
 const MAGIC = [0x53, 0x52, 0x53, 0x4e]; // "SRSN"
 const VERSION = 1;
@@ -51,19 +51,54 @@ function snapshotFileName(meta: SnapshotMeta): string {
  * one after the other instead of copying the data (the state machine's manifest, megabytes) into
  * one buffer first.
  */
-function encodeSnapshotHead(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
+function encodeSnapshotHead(meta: SnapshotMeta, parts: readonly Uint8Array[]): Uint8Array {
+  let dataBytes = 0;
+  let dataCrc = 0;
+  for (const part of parts) {
+    dataBytes += part.length;
+    dataCrc = crc32Bytes(part, dataCrc);
+  }
   const metaBytes = Buffer.from(JSON.stringify({ index: meta.index, term: meta.term, membership: meta.membership }), 'utf8');
   invariant(metaBytes.length <= META_BYTES_MAX, 'snapshot meta too large');
   const buf = new Uint8Array(HEADER_BYTES + metaBytes.length);
   buf.set(MAGIC, 4);
   writeU32(buf, 8, VERSION);
   writeU32(buf, 12, metaBytes.length);
-  writeU64(buf, 16, data.length);
-  writeU32(buf, 24, crc32Bytes(data, 0));
+  writeU64(buf, 16, dataBytes);
+  writeU32(buf, 24, dataCrc);
   writeU32(buf, 28, 0);
   buf.set(metaBytes, HEADER_BYTES);
   writeU32(buf, 0, crc32Range(buf, 4, HEADER_BYTES + metaBytes.length, 0));
   return buf;
+}
+
+/** Parts smaller than this are copied together into writes of about this size. */
+const WRITE_BYTES_TARGET = 1024 * 1024;
+
+/**
+ * The file writes for `parts` placed from `position` on: a part of WRITE_BYTES_TARGET or more is
+ * written as it is; smaller neighbours are gathered into one buffer, made only when its write is
+ * issued (so at most one such buffer exists at a time).
+ */
+function coalesce(parts: readonly Uint8Array[], position: number): { position: number; bytes: () => Uint8Array }[] {
+  const out: { position: number; bytes: () => Uint8Array }[] = [];
+  let k = 0;
+  while (k < parts.length) {
+    const first = parts[k]!;
+    if (first.length >= WRITE_BYTES_TARGET) {
+      out.push({ position, bytes: () => first });
+      position += first.length;
+      k++;
+      continue;
+    }
+    const from = k;
+    let bytes = 0;
+    while (k < parts.length && parts[k]!.length < WRITE_BYTES_TARGET && bytes + parts[k]!.length <= WRITE_BYTES_TARGET) bytes += parts[k++]!.length;
+    const group = parts.slice(from, k);
+    out.push({ position, bytes: () => (group.length === 1 ? group[0]! : Buffer.concat(group, bytes)) });
+    position += bytes;
+  }
+  return out;
 }
 
 /** Decodes and validates a snapshot file; returns the reason when it is not valid. */
@@ -131,7 +166,7 @@ export class FileSnapshotStore implements SnapshotStore {
     for (const name of fs.readdir(dir)) if (name.endsWith(TEMP_SUFFIX)) fs.unlink(join(dir, name));
   }
 
-  save(meta: SnapshotMeta, data: Uint8Array, cb: (err: Error | null) => void): void {
+  save(meta: SnapshotMeta, data: SnapshotBytes, cb: (err: Error | null) => void): void {
     invariant(Number.isSafeInteger(meta.index) && meta.index >= 0, 'snapshot index invalid');
     invariant(Number.isSafeInteger(meta.term) && meta.term >= 0, 'snapshot term invalid');
     this.queue.push(() =>
@@ -152,8 +187,10 @@ export class FileSnapshotStore implements SnapshotStore {
     job();
   }
 
-  private saveNow(meta: SnapshotMeta, data: Uint8Array, done: Done): void {
-    const head = encodeSnapshotHead(meta, data);
+  private saveNow(meta: SnapshotMeta, data: SnapshotBytes, done: Done): void {
+    const parts: readonly Uint8Array[] = data instanceof Uint8Array ? [data] : data;
+    const head = encodeSnapshotHead(meta, parts);
+    const writes = coalesce(parts, head.length);
     const name = snapshotFileName(meta);
     const temp = join(this.dir, name + TEMP_SUFFIX);
     const handle = this.fs.open(temp, 'create');
@@ -167,7 +204,18 @@ export class FileSnapshotStore implements SnapshotStore {
     runSteps(
       [
         (next) => handle.write(head, 0, (err) => next(err && ioError('snapshot write', err))),
-        (next) => handle.write(data, head.length, (err) => next(err && ioError('snapshot write', err))),
+        // One write at a time, in order (a bounded number: a write per WRITE_BYTES_TARGET at most,
+        // plus one per large part).
+        (next) => {
+          let k = 0;
+          const one = (err: Error | null): void => {
+            if (err) return next(ioError('snapshot write', err));
+            if (k === writes.length) return next(null);
+            const w = writes[k++]!;
+            handle.write(w.bytes(), w.position, one);
+          };
+          one(null);
+        },
         (next) => (this.skipFsync ? next(null) : handle.sync((err) => next(err && ioError('snapshot fdatasync', err)))),
         (next) => {
           close();

@@ -69,8 +69,11 @@ export interface DurableLog {
 }
 
 /** Snapshot bytes, checksummed on disk; saving one is durable before `cb` is called. */
+/** A snapshot's bytes: one buffer, or parts whose concatenation they are (unchanged until saved). */
+export type SnapshotBytes = Uint8Array | readonly Uint8Array[];
+
 export interface SnapshotStore {
-  save(meta: SnapshotMeta, data: Uint8Array, cb: (err: Error | null) => void): void;
+  save(meta: SnapshotMeta, data: SnapshotBytes, cb: (err: Error | null) => void): void;
   /** The newest valid snapshot, or null. Corrupt snapshot files are skipped and reported. */
   load(): { meta: SnapshotMeta; data: Uint8Array } | null;
   /**

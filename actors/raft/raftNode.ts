@@ -789,7 +789,9 @@ export class RaftNode {
     if (term < 0) return;
     this.snapshotForced = false;
     const meta: SnapshotMeta = { index: applied, term, membership: membershipAt(this.core, applied) };
-    const data = this.opts.stateMachine.snapshot();
+    // Parts when the state machine has them (views of its records, not a copy: issue 18).
+    const sm = this.opts.stateMachine;
+    const data = sm.snapshotParts !== undefined ? sm.snapshotParts() : sm.snapshot();
     this.snapshotInProgress = true;
     // Counted from this snapshot's index (entries applied while it is saved count towards the next).
     this.appliedBytesSinceSnapshot = 0;

@@ -13,6 +13,11 @@ export interface StateMachine {
   apply(entries: readonly Entry[]): readonly unknown[];
   /** Serialize the state as of the last applied entry. */
   snapshot(): Uint8Array;
+  /**
+   * Optional: `snapshot()` as parts whose concatenation it is, which must not change afterwards (views
+   * of immutable state instead of a copy of it: issue 18). Raft saves these when present.
+   */
+  snapshotParts?(): readonly Uint8Array[];
   /** Replace the state with a snapshot's (taken at meta.index). */
   restore(meta: SnapshotMeta, data: Uint8Array): void;
 }

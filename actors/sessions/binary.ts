@@ -83,6 +83,34 @@ export class ByteWriter {
   }
 }
 
+/**
+ * A ByteWriter that can splice a view in by reference (issue 18: a snapshot's session records are
+ * views of their arenas, which never change, instead of a second copy of every record). `parts()`
+ * returns the encoding as parts whose concatenation it is; the bytes written around the spliced
+ * views share one buffer.
+ */
+export class SplicingWriter extends ByteWriter {
+  private readonly spliced: { at: number; view: Uint8Array }[] = [];
+
+  splice(view: Uint8Array): void {
+    if (view.length > 0) this.spliced.push({ at: this.length, view });
+  }
+
+  /** The encoding so far, spliced views included, in order. */
+  parts(): Uint8Array[] {
+    const own = this.view();
+    const out: Uint8Array[] = [];
+    let from = 0;
+    for (const { at, view } of this.spliced) {
+      if (at > from) out.push(own.subarray(from, at));
+      out.push(view);
+      from = at;
+    }
+    if (own.length > from) out.push(own.subarray(from));
+    return out;
+  }
+}
+
 export class ManifestFormatError extends Error {
   constructor(message: string) {
     super(message);

@@ -23,7 +23,7 @@
  */
 import { REPLAY_CLASSES_MAX, SECRET_BYTES, dataFileName, readU32BE } from '../../transport/commands/codec.js';
 import { crc32Bytes } from '../../storage/crc.js';
-import { ByteReader, ByteWriter, ManifestFormatError } from './binary.js';
+import { ByteReader, ManifestFormatError, SplicingWriter, type ByteWriter } from './binary.js';
 import { ArenaSessionSnapshot } from './sessionTable.js';
 import { upgradeGroupTable } from './consumerGroups.js';
 import { SessionsError, SessionsErrorCode, type ResultCode } from './errors.js';
@@ -71,11 +71,20 @@ function readResult(r: ByteReader): CommandResult {
 }
 
 /** An upper bound of the encoded size, so that the writer never grows (copies) while encoding. */
+/** Records of a session spliced in by reference from this size on (smaller ones are copied). */
+const SPLICE_BYTES_MIN = 256;
+
+function spliced(s: SessionSnapshot): boolean {
+  return s instanceof ArenaSessionSnapshot && s.framed.length >= SPLICE_BYTES_MIN;
+}
+
+/** An upper bound of the bytes the writer holds (spliced records are not among them). */
 function sizeBound(m: Manifest): number {
   let n = 64 + 3 * m.fingerprint.length + 9 * m.classes.length;
   for (const f of m.files) n += 64 + 4 * f.restoredLengths.length + 36 * f.ranges.length;
   for (const s of m.sessions) {
     n += 26 + 3 * s.topic.length;
+    if (spliced(s)) continue;
     if (s instanceof ArenaSessionSnapshot) n += s.framed.length;
     else for (const r of s.records) n += 4 + r.length;
   }
@@ -87,8 +96,20 @@ function sizeBound(m: Manifest): number {
   return n;
 }
 
+/** The manifest as one buffer. */
 export function encodeManifest(m: Manifest): Uint8Array {
-  const w = new ByteWriter(sizeBound(m));
+  const parts = encodeManifestParts(m);
+  if (parts.length === 1) return parts[0]!;
+  return Buffer.concat(parts);
+}
+
+/**
+ * The manifest as parts whose concatenation is `encodeManifest(m)`: each session's records of
+ * SPLICE_BYTES_MIN or more are a view of its arena (its bytes never change), not a copy, so a
+ * snapshot of 100 MB of active records costs its small fields, not another 100 MB (issue 18).
+ */
+export function encodeManifestParts(m: Manifest): Uint8Array[] {
+  const w = new SplicingWriter(sizeBound(m));
   for (const b of MAGIC) w.u8(b);
   w.u16(VERSION);
   w.str(m.fingerprint);
@@ -124,9 +145,10 @@ export function encodeManifest(m: Manifest): Uint8Array {
     w.u64(s.low);
     w.str(s.topic);
     if (s instanceof ArenaSessionSnapshot) {
-      // The arena is already (u32 len, bytes)*: one copy per session.
+      // The arena is already (u32 len, bytes)*: by reference, or one copy when small.
       w.u32(s.count);
-      w.raw(s.framed);
+      if (spliced(s)) w.splice(s.framed);
+      else w.raw(s.framed);
     } else {
       w.u32(s.records.length);
       for (const rec of s.records) w.bytes(rec);
@@ -148,8 +170,10 @@ export function encodeManifest(m: Manifest): Uint8Array {
   }
   w.bytes(m.groups ?? new Uint8Array(0));
   w.bytes(m.auth ?? new Uint8Array(0));
-  w.u32(crc32Bytes(w.view(), 0));
-  return w.finish();
+  let crc = 0;
+  for (const part of w.parts()) crc = crc32Bytes(part, crc);
+  w.u32(crc);
+  return w.parts();
 }
 
 function bad(msg: string): never {

@@ -33,7 +33,7 @@ import { ClientTable } from './clientTable.js';
 import { GroupTable, type ConsumerGroup, type DeadLetterView, type GroupCounts, type PendingRestore } from './consumerGroups.js';
 import { DataFiles, rangeHashOf, trashNameOf, type DataFile } from './dataFiles.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
-import { decodeManifest, encodeManifest } from './manifest.js';
+import { decodeManifest, encodeManifestParts } from './manifest.js';
 import { codecLimitsOf, limitsFingerprint, resolveLimits, type StoreLimits, type StoreOptions } from './options.js';
 import { encodeStoredSessionFramed, encodeVoidRecord, parseRecordHeader, parseStoredSession, storedRecordLength, type RecordHeader } from './record.js';
 import { ScheduledCounts } from './scheduledCounts.js';
@@ -191,11 +191,17 @@ export class SessionsStore implements StateMachine {
 
   /** The manifest as of the last applied entry, after making every file it refers to durable. */
   snapshot(): Uint8Array {
+    const parts = this.snapshotParts();
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /** `snapshot()` as parts, the session records by reference (what Raft saves: issue 18). */
+  snapshotParts(): readonly Uint8Array[] {
     this.ensureReconciled();
     this.files.syncAll();
     const m = this.manifest();
     this.rememberFiles(m);
-    return encodeManifest(m);
+    return encodeManifestParts(m);
   }
 
   /**
@@ -286,7 +292,9 @@ export class SessionsStore implements StateMachine {
     this.ensureReconciled();
     const files: Record<string, string> = {};
     for (const f of this.files.all()) files[f.name] = this.files.fileDigest(f);
-    const overall = createHash('sha256').update(encodeManifest(this.manifest())).digest('hex');
+    const hash = createHash('sha256');
+    for (const part of encodeManifestParts(this.manifest())) hash.update(part);
+    const overall = hash.digest('hex');
     return { overall, files };
   }
 

@@ -6,7 +6,7 @@
  */
 import type { Entry, HardState, SnapshotMeta } from '../../machines/types.js';
 import { crc32Bytes } from '../../storage/crc.js';
-import type { DurableLog, LogWrite, Recovered, SnapshotReader, SnapshotStore } from '../../storage/types.js';
+import type { DurableLog, LogWrite, Recovered, SnapshotBytes, SnapshotReader, SnapshotStore } from '../../storage/types.js';
 import type { Rng } from './rng.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -114,7 +114,8 @@ export class MemSnapshotStore implements SnapshotStore {
     private readonly latency: DiskLatency,
   ) {}
 
-  save(meta: SnapshotMeta, data: Uint8Array, cb: (err: Error | null) => void): void {
+  save(meta: SnapshotMeta, bytes: SnapshotBytes, cb: (err: Error | null) => void): void {
+    const data = bytes instanceof Uint8Array ? bytes : Buffer.concat(bytes);
     const item = { meta, data };
     this.pending.push(item);
     this.scheduler.schedule(this.latency.snapshotSaveMs ?? this.rng.int(this.latency.syncMsMin, this.latency.syncMsMax * 2), () => {

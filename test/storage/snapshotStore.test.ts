@@ -10,7 +10,7 @@ import { closeAsync, entries, openAsync, tempDir, writeDurable } from './helpers
 const membership = { voters: ['a', 'b', 'c'], learners: ['d'] };
 const meta = (index: number, term: number): SnapshotMeta => ({ index, term, membership });
 
-function save(store: FileSnapshotStore, m: SnapshotMeta, data: Uint8Array): Promise<void> {
+function save(store: FileSnapshotStore, m: SnapshotMeta, data: Uint8Array | Uint8Array[]): Promise<void> {
   return new Promise((resolve, reject) => store.save(m, data, (err) => (err ? reject(err) : resolve())));
 }
 
@@ -55,6 +55,20 @@ describe('storage snapshot store', () => {
     writeFileSync(join(t.dir, 'snap-0000000000000030-0000000000000001.snap.tmp'), 'partial');
     new FileSnapshotStore(realFs, t.dir);
     assert.ok(!readdirSync(t.dir).some((n) => n.endsWith('.tmp')));
+  });
+
+  it('saves parts (small ones gathered into 1 MiB writes, large ones as they are) as their concatenation', async () => {
+    const store = new FileSnapshotStore(realFs, t.dir);
+    const parts: Uint8Array[] = [];
+    for (let k = 0; k < 3000; k++) parts.push(new Uint8Array(700).fill(k & 0xff));
+    parts.push(new Uint8Array(2 * 1024 * 1024).fill(0xab));
+    for (let k = 0; k < 10; k++) parts.push(new Uint8Array(k).fill(k));
+    parts.push(new Uint8Array(1024 * 1024).fill(0xcd));
+    const whole = Buffer.concat(parts);
+    await save(store, meta(10, 1), parts);
+    const got = store.load()!;
+    assert.ok(Buffer.from(got.data).equals(whole));
+    assert.equal(store.openData(meta(10, 1))!.dataCrc, crc32Bytes(whole, 0));
   });
 
   it('openData reads a saved snapshot in pieces with its CRC, still after a newer save unlinks it (issue 18)', async () => {
