@@ -450,7 +450,7 @@ export class Planner {
       if (this.anonymousRestores > 0) return null;
       return { status: 'rejected', error: new SessionsError(SessionsErrorCode.sessionUnknown, 'no such active session') };
     }
-    const length = storedRecordLength(s.topicBytes.length, s.recordCount, s.bytes);
+    const length = storedRecordLength(s.topicByteLength, s.recordCount, s.bytes);
     const c = req.replayClass;
     const tail = this.tail(c);
     if (tail === 'pending') return null;

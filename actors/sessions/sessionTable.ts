@@ -15,6 +15,18 @@ const utf8 = new TextEncoder();
 
 const EMPTY = new Uint8Array(0);
 
+/** Views of the first `count` records of `(u32 length | bytes)*`. */
+function framedRecords(framed: Uint8Array, count: number): Uint8Array[] {
+  const out = new Array<Uint8Array>(count);
+  let at = 0;
+  for (let k = 0; k < count; k++) {
+    const len = readU32BE(framed, at);
+    out[k] = framed.subarray(at + 4, at + 4 + len);
+    at += 4 + len;
+  }
+  return out;
+}
+
 export class Session {
   /**
    * The records back to back in one arena, each framed as `u32 length (big-endian) | bytes`, the
@@ -25,49 +37,54 @@ export class Session {
    * arena), so views handed out stay valid.
    */
   private arena: Uint8Array = EMPTY;
-  /** End offset in the arena of each record's bytes. */
-  private ends: number[] = [];
   /** The arena's used part: the records and their 4-byte length frames. */
   private used = 0;
+  /** How many records (the arena's frames say where each one is). */
+  private count = 0;
   /** Sum of the records' lengths (what the limits count). */
   bytes = 0;
-  private idBytes: Uint8Array | null = null;
 
+  // Issue 18: nothing else per session (no cached ID, topic bytes or record offsets: with 100,000
+  // active sessions those were ~600 bytes of heap each); they are made when asked for.
   constructor(
     readonly high: number,
     readonly low: number,
+    /** Valid UTF-8 (decoded with `fatal` at the edge), so encoding it gives back the bytes it came from. */
     readonly topic: string,
-    readonly topicBytes: Uint8Array,
   ) {}
 
+  /** A new array each time. */
   get id(): Uint8Array {
-    return (this.idBytes ??= commandId(this.high, this.low));
+    return commandId(this.high, this.low);
+  }
+
+  /** The topic's UTF-8 bytes (a new array each time). */
+  topicBytes(): Uint8Array {
+    return utf8.encode(this.topic);
+  }
+
+  get topicByteLength(): number {
+    return Buffer.byteLength(this.topic, 'utf8');
   }
 
   get recordCount(): number {
-    return this.ends.length;
+    return this.count;
   }
 
   /** The records as `(u32 length | bytes)*` (a view: valid forever, its bytes never change). */
   framed(): Uint8Array {
-    return this.arena.subarray(0, this.used);
+    // The arena itself when full (no view object: a snapshot asks every session for this).
+    return this.used === this.arena.length ? this.arena : this.arena.subarray(0, this.used);
   }
 
   /** The records as the snapshot manifest holds them, without a view per record. */
   snapshot(): SessionSnapshot {
-    return new ArenaSessionSnapshot(this.high, this.low, this.topic, this.framed(), this.ends.length);
+    return new ArenaSessionSnapshot(this.high, this.low, this.topic, this.framed(), this.count);
   }
 
   /** Views of the records (valid forever: their bytes never change). */
   records(): Uint8Array[] {
-    const out = new Array<Uint8Array>(this.ends.length);
-    let start = 4;
-    for (let k = 0; k < this.ends.length; k++) {
-      const end = this.ends[k]!;
-      out[k] = this.arena.subarray(start, end);
-      start = end + 4;
-    }
-    return out;
+    return framedRecords(this.arena, this.count);
   }
 
   /** Copy data[start, end) in as the last record. */
@@ -83,22 +100,21 @@ export class Session {
     this.arena.set(data.subarray(start, end), this.used + 4);
     this.used = need;
     this.bytes += len;
-    this.ends.push(need);
+    this.count++;
   }
 
   /** Replace every record with these (copied into a fresh arena of the exact size). */
   replace(records: readonly Uint8Array[], recordBytes: number): void {
     const size = recordBytes + 4 * records.length;
     this.arena = size === 0 ? EMPTY : new Uint8Array(size);
-    this.ends = [];
     let at = 0;
     for (const r of records) {
       writeU32BE(this.arena, at, r.length);
       this.arena.set(r, at + 4);
       at += 4 + r.length;
-      this.ends.push(at);
     }
     this.used = at;
+    this.count = records.length;
     this.bytes = recordBytes;
   }
 }
@@ -119,14 +135,7 @@ export class ArenaSessionSnapshot implements SessionSnapshot {
   ) {}
 
   get records(): Uint8Array[] {
-    const out = new Array<Uint8Array>(this.count);
-    let at = 0;
-    for (let k = 0; k < this.count; k++) {
-      const len = readU32BE(this.framed, at);
-      out[k] = this.framed.subarray(at + 4, at + 4 + len);
-      at += 4 + len;
-    }
-    return out;
+    return framedRecords(this.framed, this.count);
   }
 }
 
@@ -162,10 +171,10 @@ export class SessionTable {
     return this.byLow.values();
   }
 
-  create(high: number, low: number, topic: string, topicBytes: Uint8Array): Session | typeof ResultCode.tooManySessions {
+  create(high: number, low: number, topic: string): Session | typeof ResultCode.tooManySessions {
     if (this.byLow.size >= this.limits.activeSessionsMax) return ResultCode.tooManySessions;
     assert(!this.byLow.has(low), `session ${high}.${low} created twice`);
-    const s = new Session(high, low, topic, topicBytes);
+    const s = new Session(high, low, topic);
     this.byLow.set(low, s);
     return s;
   }
@@ -201,7 +210,7 @@ export class SessionTable {
     if (this.byLow.size >= this.limits.activeSessionsMax) return ResultCode.tooManySessions;
     if (this.activeBytes + recordBytes > this.limits.activeBytesMax) return ResultCode.storeFull;
     assert(!this.byLow.has(low), `session ${high}.${low} restored while active`);
-    const s = new Session(high, low, topic, utf8.encode(topic));
+    const s = new Session(high, low, topic);
     s.replace(records, recordBytes);
     this.byLow.set(low, s);
     this.activeBytes += recordBytes;
@@ -226,7 +235,7 @@ export class SessionTable {
       let bytes = 0;
       for (const r of snap.records) bytes += r.length;
       if (this.byLow.has(snap.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `session ${snap.high}.${snap.low} listed twice`);
-      const s = new Session(snap.high, snap.low, snap.topic, utf8.encode(snap.topic));
+      const s = new Session(snap.high, snap.low, snap.topic);
       s.replace(snap.records, bytes);
       this.byLow.set(s.low, s);
       this.activeBytes += bytes;

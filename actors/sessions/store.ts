@@ -597,7 +597,7 @@ export class SessionsStore implements StateMachine {
   private applyCommand(v: CommandView, e: Entry): CommandResult {
     switch (v.kind) {
       case CommandKind.sessionCreate: {
-        const s = this.sessions.create(e.term, e.index, v.topic, e.data.slice(v.bytesStart, v.bytesEnd));
+        const s = this.sessions.create(e.term, e.index, v.topic);
         return typeof s === 'string' ? rejection(s) : { ok: true, code: ResultCode.ok, value: s.id };
       }
       case CommandKind.sessionAppend: {
@@ -699,9 +699,10 @@ export class SessionsStore implements StateMachine {
     let result: CommandResult;
     let bytes: Uint8Array;
     if (s !== undefined) {
-      const len = storedRecordLength(s.topicBytes.length, s.recordCount, s.bytes);
+      const topicBytes = s.topicBytes();
+      const len = storedRecordLength(topicBytes.length, s.recordCount, s.bytes);
       assert(len === v.length, `${where} planned ${v.length} bytes for session ${s.high}.${s.low}, whose record is ${len} bytes`);
-      bytes = encodeStoredSessionFramed(v.dueMs, s.high, s.low, s.topicBytes, s.recordCount, s.framed());
+      bytes = encodeStoredSessionFramed(v.dueMs, s.high, s.low, topicBytes, s.recordCount, s.framed());
       this.scheduled.stored(f, s.topic);
       this.sessions.remove(s);
       result = OK;
