@@ -255,9 +255,8 @@ function readManifest(data: Uint8Array): Manifest {
     const low = r.u64();
     const topic = r.str();
     const n = r.count(4);
-    const records: Uint8Array[] = [];
-    for (let j = 0; j < n; j++) records.push(r.bytes());
-    sessions.push({ high, low, topic, records });
+    // One view of the session's framed records (a copy each would be a third copy of them all).
+    sessions.push(new ArenaSessionSnapshot(high, low, topic, r.framed(n), n));
   }
   const clients: ClientSnapshot[] = [];
   const nClients = r.count(36 + SECRET_BYTES);

@@ -103,6 +103,14 @@ export class Session {
     this.count++;
   }
 
+  /** Take `framed` (`count` records framed as the arena is, `bytes` of them in all) as the arena: not copied. */
+  adoptFramed(framed: Uint8Array, count: number, bytes: number): void {
+    this.arena = framed.length === 0 ? EMPTY : framed;
+    this.used = framed.length;
+    this.count = count;
+    this.bytes = bytes;
+  }
+
   /** Replace every record with these (copied into a fresh arena of the exact size). */
   replace(records: readonly Uint8Array[], recordBytes: number): void {
     const size = recordBytes + 4 * records.length;
@@ -232,11 +240,19 @@ export class SessionTable {
   load(sessions: readonly SessionSnapshot[]): void {
     this.clear();
     for (const snap of sessions) {
-      let bytes = 0;
-      for (const r of snap.records) bytes += r.length;
       if (this.byLow.has(snap.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `session ${snap.high}.${snap.low} listed twice`);
       const s = new Session(snap.high, snap.low, snap.topic);
-      s.replace(snap.records, bytes);
+      let bytes: number;
+      if (snap instanceof ArenaSessionSnapshot) {
+        // One copy of the framed records into the session's own arena (the snapshot's buffer is
+        // not kept alive by the sessions restored from it).
+        bytes = snap.framed.length - 4 * snap.count;
+        s.adoptFramed(snap.framed.slice(), snap.count, bytes);
+      } else {
+        bytes = 0;
+        for (const r of snap.records) bytes += r.length;
+        s.replace(snap.records, bytes);
+      }
       this.byLow.set(s.low, s);
       this.activeBytes += bytes;
     }
