@@ -3,7 +3,10 @@ import { ENTRY_FIELDS_BYTES } from './records.js';
 
 /** Limits and switches of the durable log, each with a safe default. */
 export interface WalOptions {
-  /** A new segment is started once the active one would grow past this. Default 64 MiB. */
+  /**
+   * A new segment is started once the active one would grow past this. Default 32 MiB (64 before
+   * 2026-12-03: recovery reads a segment whole, so this is a restart's transient; issue 18).
+   */
   readonly segmentBytesMax?: number;
   /** Writes are grouped into batches of at most this many record bytes (one write and one fdatasync each); a single larger write gets a batch of its own. Default 4 MiB. */
   readonly batchBytesMax?: number;
@@ -40,7 +43,7 @@ const MiB = 1024 * 1024;
 
 export function walLimits(o: WalOptions = {}): WalLimits {
   const limits: WalLimits = {
-    segmentBytesMax: o.segmentBytesMax ?? 64 * MiB,
+    segmentBytesMax: o.segmentBytesMax ?? 32 * MiB,
     batchBytesMax: o.batchBytesMax ?? 4 * MiB,
     entryDataBytesMax: o.entryDataBytesMax ?? 16 * MiB,
     tornCopyBytesMax: o.tornCopyBytesMax ?? 64 * MiB,
