@@ -193,7 +193,14 @@ export class FileSnapshotStore implements SnapshotStore {
     const writes = coalesce(parts, head.length);
     const name = snapshotFileName(meta);
     const temp = join(this.dir, name + TEMP_SUFFIX);
-    const handle = this.fs.open(temp, 'create');
+    let handle: FileHandle;
+    try {
+      handle = this.fs.open(temp, 'create');
+    } catch (err) {
+      // Through the callback like any other failure (a throw here would leave the queue stuck).
+      done(ioError('snapshot open', err as Error));
+      return;
+    }
     let open = true;
     const close = (): void => {
       if (open) {
@@ -257,6 +264,8 @@ export class FileSnapshotStore implements SnapshotStore {
       if (metaBytes > META_BYTES_MAX) throw new Error('meta length out of range');
       const head = handle.readSync(0, HEADER_BYTES + metaBytes);
       if (head.length !== HEADER_BYTES + metaBytes || readU32(head, 0) !== crc32Range(head, 4, HEADER_BYTES + metaBytes, 0)) throw new Error('header checksum');
+      for (let i = 0; i < MAGIC.length; i++) if (head[4 + i] !== MAGIC[i]) throw new Error('magic mismatch');
+      if (readU32(head, 8) !== VERSION) throw new Error('unknown version');
       const dataBytes = readU64(head, 16);
       const dataStart = HEADER_BYTES + metaBytes;
       if (handle.size() !== dataStart + dataBytes) throw new Error('length mismatch');

@@ -161,7 +161,7 @@ const readBackBatchBytesDefault = 1024 * 1024;
 /** Entries applied (made into objects, handed to the state machine) in one batch. */
 const applyBatchEntriesMax = 8192;
 /** Streams of one snapshot refused in a row before the node encodes a new one (its file may be damaged). */
-const snapshotStreamsFailedMax = 3;
+const snapshotStreamsRefusedMax = 3;
 
 /** One log write for a step's persists, in order: a truncation drops the entries queued at or after it. */
 function logWrite(persists: readonly PersistParams[]): LogWrite {
@@ -241,8 +241,8 @@ export class RaftNode {
   private snapshotForced = false;
   /** The snapshot index a forced snapshot was last asked for (at most one re-encoding per snapshot). */
   private snapshotForcedAt = -1;
-  /** Streams of the latest snapshot that failed in a row. */
-  private snapshotStreamsFailed = 0;
+  /** Streams of the latest snapshot that receivers refused in a row. */
+  private snapshotStreamsRefused = 0;
   /** Bytes (by entrySizeBytes) of the entries applied since the latest snapshot's index. */
   private appliedBytesSinceSnapshot = 0;
 
@@ -799,8 +799,11 @@ export class RaftNode {
       this.snapshotInProgress = false;
       if (this.stopped) return;
       if (err) return this.onDiskFatal(err);
-      this.latestSnapshot = { meta, data: null };
-      this.snapshotStreamsFailed = 0;
+      // Never back to an older snapshot (one installed while this one was saved is newer).
+      if (this.latestSnapshot === null || this.latestSnapshot.meta.index <= meta.index) {
+        this.latestSnapshot = { meta, data: null };
+        this.snapshotStreamsRefused = 0;
+      }
       this.opts.hooks?.onSnapshotSaved?.(meta.index);
       const compactTo = Math.min(this.compactPoint(meta.index), this.log.persistedIndex);
       if (compactTo > this.log.snapshotIndex) {
@@ -864,18 +867,25 @@ export class RaftNode {
    * A stream ended. A file that cannot be read, or streams refused three times in a row (a damaged
    * file fails the receiver's check), make the node encode a new snapshot, once per snapshot.
    */
-  private streamEnded(o: { to: NodeId; index: number; ok: boolean; readFailed?: boolean }): Extract<RaftEvent, { type: 'snapshot.sendDone' }> {
-    if (o.ok) this.snapshotStreamsFailed = 0;
-    else {
-      this.snapshotStreamsFailed++;
-      if (o.readFailed === true) this.count('snapshot-unreadable');
-      if (o.readFailed === true || this.snapshotStreamsFailed >= snapshotStreamsFailedMax) this.forceSnapshot(o.index);
-    }
+  private streamEnded(o: {
+    to: NodeId;
+    index: number;
+    ok: boolean;
+    readFailed?: boolean;
+    refused?: boolean;
+  }): Extract<RaftEvent, { type: 'snapshot.sendDone' }> {
+    // Only the latest snapshot's streams count: an older one is never sent again anyway.
+    const latest = this.latestSnapshot !== null && o.index === this.latestSnapshot.meta.index;
+    if (o.readFailed === true) this.count('snapshot-unreadable');
+    if (latest && o.ok) this.snapshotStreamsRefused = 0;
+    if (latest && o.refused === true) this.snapshotStreamsRefused++;
+    if (latest && (o.readFailed === true || this.snapshotStreamsRefused >= snapshotStreamsRefusedMax)) this.forceSnapshot(o.index);
     return { type: 'snapshot.sendDone', to: o.to, index: o.index, ok: o.ok };
   }
 
   private forceSnapshot(index: number): void {
-    if (this.snapshotForcedAt === index) return;
+    // A snapshot being saved now will be newer than the one that failed: nothing to force.
+    if (this.snapshotForcedAt === index || this.snapshotInProgress) return;
     this.snapshotForcedAt = index;
     this.snapshotForced = true;
     this.count('snapshot-forced');
@@ -941,7 +951,10 @@ export class RaftNode {
           if (this.stopped) return;
           if (err) return this.onDiskFatal(err);
           // Saved: from now on it is sent from its file (issue 18).
-          if (this.latestSnapshot === snap) this.latestSnapshot = { meta, data: null };
+          if (this.latestSnapshot === snap) {
+            this.latestSnapshot = { meta, data: null };
+            this.snapshotStreamsRefused = 0;
+          }
           this.opts.durableLog.compact(meta.index);
           this.refreshReadBackFloor();
           this.opts.hooks?.onSnapshotSaved?.(meta.index);

@@ -38,8 +38,11 @@ interface OutStream {
 /** Resend rounds after an acknowledgement timeout before a stream fails. */
 const retriesMax = 3;
 
-/** `readFailed`: the snapshot's file could not be read (the stream ended there). */
-type StreamOutcome = { readonly to: NodeId; readonly index: number; readonly ok: boolean; readonly readFailed?: boolean };
+/**
+ * `readFailed`: the snapshot's file could not be read (the stream ended there); `refused`: the
+ * receiver refused the snapshot (its bytes did not match their CRC, or it was too large for it).
+ */
+type StreamOutcome = { readonly to: NodeId; readonly index: number; readonly ok: boolean; readonly readFailed?: boolean; readonly refused?: boolean };
 
 export class SnapshotSender {
   private readonly streams = new Map<NodeId, OutStream>();
@@ -109,7 +112,7 @@ export class SnapshotSender {
     if (s === undefined || msg.index !== s.meta.index) return null;
     if (msg.reject) {
       this.end(msg.from);
-      return { to: msg.from, index: s.meta.index, ok: false };
+      return { to: msg.from, index: s.meta.index, ok: false, refused: true };
     }
     const total = s.source.byteLength;
     if (msg.offset > s.ackedOffset) {

@@ -247,7 +247,8 @@ export class SessionTable {
         // One copy of the framed records into the session's own arena (the snapshot's buffer is
         // not kept alive by the sessions restored from it).
         bytes = snap.framed.length - 4 * snap.count;
-        s.adoptFramed(snap.framed.slice(), snap.count, bytes);
+        // A copy, not `slice()`: on a Buffer (a snapshot read from its file) that is a view.
+        s.adoptFramed(new Uint8Array(snap.framed), snap.count, bytes);
       } else {
         bytes = 0;
         for (const r of snap.records) bytes += r.length;

@@ -328,6 +328,9 @@ describe('sessions: the snapshot as parts (issue 18)', () => {
       expect(Buffer.from(loaded.data).equals(whole)).to.equal(true);
       const other = newStore();
       other.restore(log.meta(12), loaded.data);
+      // Copied out of the file's buffer (a Buffer, whose slice() is a view): not kept alive by them.
+      expect(loaded.data).to.be.instanceOf(Buffer);
+      for (const id of ids) expect(other.getSession(id)!.records[0]!.buffer).to.not.equal(loaded.data.buffer);
       expect(other.getSession(ids[3]!)!.records[0]!).to.deep.equal(new Uint8Array(2048).fill(4));
       expect(other.getSession(ids[2]!)!.records[0]!).to.deep.equal(new Uint8Array(100).fill(3));
     } finally {

@@ -5,7 +5,7 @@ import type { SnapshotMeta } from '../../machines/types.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { realFs } from '../../storage/realFs.js';
 import { FileSnapshotStore } from '../../storage/snapshotStore.js';
-import { closeAsync, entries, openAsync, tempDir, writeDurable } from './helpers.js';
+import { WrappedFs, closeAsync, entries, openAsync, tempDir, writeDurable } from './helpers.js';
 
 const membership = { voters: ['a', 'b', 'c'], learners: ['d'] };
 const meta = (index: number, term: number): SnapshotMeta => ({ index, term, membership });
@@ -69,6 +69,20 @@ describe('storage snapshot store', () => {
     const got = store.load()!;
     assert.ok(Buffer.from(got.data).equals(whole));
     assert.equal(store.openData(meta(10, 1))!.dataCrc, crc32Bytes(whole, 0));
+  });
+
+  it('a file that cannot be created fails that save through its callback; the next save still runs', async () => {
+    const fs = new WrappedFs(realFs);
+    const store = new FileSnapshotStore(fs, t.dir);
+    const open = fs.open.bind(fs);
+    let failOpens = 1;
+    fs.open = (path, flags) => {
+      if (flags === 'create' && failOpens-- > 0) throw Object.assign(new Error('EMFILE: too many open files (simulated)'), { code: 'EMFILE' });
+      return open(path, flags);
+    };
+    await assert.rejects(save(store, meta(10, 1), new Uint8Array([1])), (e: NodeJS.ErrnoException) => e.code === 'EMFILE');
+    await save(store, meta(20, 1), new Uint8Array([2]));
+    assert.deepEqual(store.load()!.meta, meta(20, 1));
   });
 
   it('openData reads a saved snapshot in pieces with its CRC, still after a newer save unlinks it (issue 18)', async () => {
