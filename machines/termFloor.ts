@@ -18,9 +18,18 @@ import { randomizedElectionTicks } from './core.js';
 import type { EffectSink } from './effects.js';
 import type { NodeId, VoteRequest } from './types.js';
 
-/** How many other voters must have answered: a majority of all voters, never counting this node. */
-function answersNeeded(core: RaftCore): number {
-  return Math.floor(core.membership.voters.length / 2) + 1;
+/**
+ * How many other voters must have answered: a majority of all voters, never counting this node;
+ * for a voter of a two-voter configuration, the other one (a majority of two is not found among
+ * one other voter, and that one is in every quorum that counted this node's vote: issue 15, seed
+ * 30 of 3-node --membership, a rejoining node stuck silent). Never fewer than one: a sole voter has
+ * no one to learn its terms from.
+ */
+export function answersNeeded(core: RaftCore): number {
+  const voters = core.membership.voters;
+  const majority = Math.floor(voters.length / 2) + 1;
+  if (!voters.includes(core.id)) return majority;
+  return Math.max(1, Math.min(majority, voters.length - 1));
 }
 
 /** A term heard from `from` while this node's terms are unknown; learns the floor at a majority. */

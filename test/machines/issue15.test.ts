@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import type { RaftMessage, VoteRequest } from '../../machines/types.js';
 import { Cluster, cmd, ents, PureNode } from './harness.js';
+import { answersNeeded } from '../../machines/termFloor.js';
 
 /** Sync and deliver until quiet, dropping what `lost` selects. */
 function settle(c: Cluster, lost: (m: RaftMessage) => boolean): void {
@@ -68,6 +69,24 @@ describe('issue 15: the review of the Raft core (each failed before its fix)', (
     n3.sync();
     expect(n3.history.msgs.filter((l) => l.includes('voteResp') && l.includes('granted'))).to.deep.equal([]);
     expect(fx.msgs.filter((l) => l.includes('granted'))).to.deep.equal([]);
+  });
+
+  it('a node of unknown terms in a two-voter configuration learns its floor from the other voter (simulator, --membership seed 30)', () => {
+    // n1 rejoined and lost its terms again; its log's configuration is {n1, n2}. Before the fix it
+    // waited for two answers from its one other voter, and stayed silent for ever.
+    const n1 = new PureNode('n1', { voters: ['n1', 'n2'], entries: ents(1, [1, 1]), term: 1, termUnknown: true });
+    const fx = n1.receive({ type: 'heartbeat', from: 'n2', to: 'n1', term: 9, commit: 2, readCtx: 0 });
+    expect(n1.ctx.termUnknown).to.equal(false);
+    expect(n1.term).to.equal(9);
+    expect(n1.ctx.vote).to.equal('n1');
+    expect(fx.writes).to.deep.equal(['hardState(term 9, vote n1)']);
+    // Three voters still need both others; five need three of the four.
+    const three = new PureNode('n1', { entries: ents(1, [1]), term: 1, termUnknown: true });
+    three.receive({ type: 'heartbeat', from: 'n2', to: 'n1', term: 9, commit: 1, readCtx: 0 });
+    expect(three.ctx.termUnknown).to.equal(true);
+    expect(answersNeeded(new PureNode('n1', { voters: ['n1', 'n2', 'n3', 'n4', 'n5'] }).core)).to.equal(3);
+    expect(answersNeeded(new PureNode('n1', { voters: ['n1'] }).core), 'a sole voter cannot learn').to.equal(1);
+    expect(answersNeeded(new PureNode('n9', { voters: ['n1', 'n2'] }).core), 'a non-member: a majority').to.equal(2);
   });
 
   it('finding 3: a learner (promoted, without knowing it yet) grants votes; it never campaigns', () => {

@@ -86,6 +86,11 @@ describe('issue 15 in the simulator (each failed before its fix)', function () {
     expectNoViolation(results);
   });
 
+  it('seed 30 --membership --nodes 3 converges: a rejoining node of unknown terms in a two-voter configuration learns them from the other voter', async () => {
+    const results = await runSeeds({ ...args(30, 3), diskFaults: false });
+    expectNoViolation(results);
+  });
+
   for (const [seed, nodes] of [
     [722, 3],
     [178, 5],
