@@ -41,6 +41,8 @@ class Cluster {
   readonly cut = new Set<NodeId>();
   private ticker: NodeJS.Timeout | null = null;
   private readonly t = tempDir('readback-raft');
+  /** The cluster's data directory (a directory per node). */
+  readonly dir = this.t.dir;
 
   async start(): Promise<void> {
     for (const id of ids) {
@@ -107,11 +109,11 @@ async function waitFor(what: string, ok: () => boolean, timeoutMs: number, each?
   }
 }
 
-describe('raft: a lagging follower catches up from entries read back from the WAL (issue 18)', function () {
+/** A started cluster led by n1 for each test of the suite (stopped after it). */
+function clusterPerTest(suite: Mocha.Suite): () => Cluster {
   // Elections and 600 KiB of appends on real disks; the waits below are bounded on their own.
-  this.timeout(60_000);
+  suite.timeout(60_000);
   let c: Cluster;
-
   beforeEach(async () => {
     c = new Cluster();
     await c.start();
@@ -119,9 +121,31 @@ describe('raft: a lagging follower catches up from entries read back from the WA
     // A few election timeouts of 5 ms ticks: generous on a loaded machine.
     await waitFor('n1 to lead', () => c.n('n1').role() === 'leader', 10_000);
   });
-
   afterEach(async () => {
     await c.stop();
+  });
+  return () => c;
+}
+
+/** Damages every entry record of n1's WAL segments but the newest, behind the WAL's back. */
+function damageOlderSegments(c: Cluster): void {
+  const walDir = join(c.dir, 'n1', 'wal');
+  const names = readdirSync(walDir)
+    .filter((n) => n.endsWith('.wal'))
+    .sort();
+  for (const name of names.slice(0, -1)) {
+    const p = join(walDir, name);
+    const b = readFileSync(p);
+    for (let i = 200; i < b.length; i += 512) b[i]! ^= 0x40;
+    writeFileSync(p, b);
+  }
+}
+
+describe('raft: a lagging follower catches up from entries read back from the WAL (issue 18)', function () {
+  const cluster = clusterPerTest(this);
+  let c: Cluster;
+  beforeEach(() => {
+    c = cluster();
   });
 
   /** Cuts n3 off and writes ~600 KiB (ten windows) through n1; returns n3's last index. */
@@ -175,17 +199,8 @@ describe('raft: a lagging follower catches up from entries read back from the WA
   it('falls back to a snapshot when the segments it needs are damaged, and the leader keeps leading', async () => {
     const behind = await leaveN3Behind();
     // Damage every entry record of the leader's segments except the newest one (what n3 needs is
-    // there), behind the WAL's back: reads fail their checksums.
-    const walDir = join((c as unknown as { t: { dir: string } }).t.dir, 'n1', 'wal');
-    const names = readdirSync(walDir)
-      .filter((n) => n.endsWith('.wal'))
-      .sort();
-    for (const name of names.slice(0, -1)) {
-      const p = join(walDir, name);
-      const b = readFileSync(p);
-      for (let i = 200; i < b.length; i += 512) b[i]! ^= 0x40;
-      writeFileSync(p, b);
-    }
+    // there): reads fail their checksums.
+    damageOlderSegments(c);
     c.cut.delete('n3');
     const leader = c.n('n1');
     const target = leader.status().commitIndex;
@@ -200,22 +215,10 @@ describe('raft: a lagging follower catches up from entries read back from the WA
 });
 
 describe('raft: a snapshot is sent from its file, checked end to end (issue 18)', function () {
-  // Elections and 600 KiB of appends on real disks; the waits below are bounded on their own.
-  this.timeout(60_000);
-  let c: Cluster;
-
-  beforeEach(async () => {
-    c = new Cluster();
-    await c.start();
-    c.n('n1').campaign();
-    await waitFor('n1 to lead', () => c.n('n1').role() === 'leader', 10_000);
-  });
-
-  afterEach(async () => {
-    await c.stop();
-  });
+  const cluster = clusterPerTest(this);
 
   it('a leader keeps no snapshot in memory; a damaged snapshot file is refused by the follower and the leader encodes a new one', async () => {
+    const c = cluster();
     await c.propose(100);
     await waitFor('n3 to follow', () => c.n('n3').status().appliedIndex >= c.n('n1').status().commitIndex, 10_000);
     c.cut.add('n3');
@@ -223,17 +226,9 @@ describe('raft: a snapshot is sent from its file, checked end to end (issue 18)'
     const leader = c.n('n1');
     await waitFor('n1 to save a snapshot', () => (leader.counters.get('snapshot-taken') ?? 0) > 0, 10_000);
     expect(leader.memory().snapshot, 'a saved snapshot is not kept in memory').to.equal(0);
-    const dir = (c as unknown as { t: { dir: string } }).t.dir;
+    const dir = c.dir;
     // No entries to read back (every segment but the newest damaged, as above): n3 needs a snapshot.
-    const walDir = join(dir, 'n1', 'wal');
-    for (const name of readdirSync(walDir)
-      .filter((n) => n.endsWith('.wal'))
-      .sort()
-      .slice(0, -1)) {
-      const b = readFileSync(join(walDir, name));
-      for (let i = 200; i < b.length; i += 512) b[i]! ^= 0x40;
-      writeFileSync(join(walDir, name), b);
-    }
+    damageOlderSegments(c);
     // And the last byte of every snapshot file's data flipped (the header still checks out).
     const snapDirs = readdirSync(join(dir, 'n1')).map((d) => join(dir, 'n1', d));
     let flipped = 0;
