@@ -32,7 +32,7 @@ import type { Transport } from '../../transport/peer/types.js';
 import { ProposalError, ProposalTracker, type ProposalCallback } from './proposals.js';
 import { RangeSyncReceiver, defaultRangeSyncOptions, serveRangeRequest, type RangeSyncOptions, type RangeSyncStore } from './rangeSync.js';
 import { logReaderOf, ReadBackQueue } from './readBack.js';
-import { SnapshotReceiver, SnapshotSender, type SnapshotTransferOptions } from './snapshotTransfer.js';
+import { SnapshotReceiver, SnapshotSender, type SnapshotTransferOptions, type StreamOutcome } from './snapshotTransfer.js';
 import type { StateMachine } from './stateMachine.js';
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
@@ -867,13 +867,7 @@ export class RaftNode {
    * A stream ended. A file that cannot be read, or streams refused three times in a row (a damaged
    * file fails the receiver's check), make the node encode a new snapshot, once per snapshot.
    */
-  private streamEnded(o: {
-    to: NodeId;
-    index: number;
-    ok: boolean;
-    readFailed?: boolean;
-    refused?: boolean;
-  }): Extract<RaftEvent, { type: 'snapshot.sendDone' }> {
+  private streamEnded(o: StreamOutcome): Extract<RaftEvent, { type: 'snapshot.sendDone' }> {
     // Only the latest snapshot's streams count: an older one is never sent again anyway.
     const latest = this.latestSnapshot !== null && o.index === this.latestSnapshot.meta.index;
     if (o.readFailed === true) this.count('snapshot-unreadable');

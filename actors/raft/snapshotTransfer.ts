@@ -42,7 +42,7 @@ const retriesMax = 3;
  * `readFailed`: the snapshot's file could not be read (the stream ended there); `refused`: the
  * receiver refused the snapshot (its bytes did not match their CRC, or it was too large for it).
  */
-type StreamOutcome = { readonly to: NodeId; readonly index: number; readonly ok: boolean; readonly readFailed?: boolean; readonly refused?: boolean };
+export type StreamOutcome = { readonly to: NodeId; readonly index: number; readonly ok: boolean; readonly readFailed?: boolean; readonly refused?: boolean };
 
 export class SnapshotSender {
   private readonly streams = new Map<NodeId, OutStream>();
