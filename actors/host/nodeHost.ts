@@ -32,6 +32,7 @@ import { loadClusterSecret } from './clusterSecret.js';
 import { ConsoleRecorder } from './console/recorder.js';
 import { ConsoleRoutes } from './console/routes.js';
 import type { HostConfig, NodeAddress } from './config.js';
+import type { InspectionEvent } from 'xstate';
 import { createInspection, type Inspection } from './inspect.js';
 import { createLogger, RejectionLog } from './logger.js';
 import { HostMetrics } from './metrics.js';
@@ -288,11 +289,10 @@ export class NodeHost {
         ackTimeoutTicks: Math.max(10, Math.ceil(1000 / cfg.tickMs)),
         snapshotBytesMax: cfg.snapshotBytesMax,
       },
-      // The console's recorder always sees the machine's transitions; the inspector when asked for.
-      inspect: (ev) => {
-        this.recorder.inspect(ev);
-        this.inspection?.inspect(ev);
-      },
+      // The console's recorder always sees the machine's transitions (from each step: XState
+      // inspection builds an object per event, action and microstep); the inspector when asked for.
+      onTransition: (value, term, event) => this.recorder.transition(value, term, event),
+      ...(this.inspection !== null ? { inspect: (ev: InspectionEvent) => this.inspection?.inspect(ev) } : {}),
       onStep: () => {
         const raft = this.node?.raft;
         if (raft !== undefined) this.changes.afterStep(raft.role(), raft.term());

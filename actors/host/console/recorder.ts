@@ -75,16 +75,23 @@ export class ConsoleRecorder {
     if (ev.type !== '@xstate.snapshot') return;
     if (ev.actorRef.sessionId !== ev.rootId) return;
     const snap = ev.snapshot as { value?: unknown; context?: { term?: unknown } };
-    const to = valueKey(snap.value);
-    const term = typeof snap.context?.term === 'number' ? snap.context.term : this.term;
+    this.transition(snap.value, typeof snap.context?.term === 'number' ? snap.context.term : this.term, ev.event);
+  }
+
+  /**
+   * The Raft actor's state value and term after `event` (RaftNode's `onTransition`); recorded when
+   * either changed.
+   */
+  transition(value: unknown, term: number, event: unknown): void {
+    const to = valueKey(value);
     if (to === this.state && term === this.term) return;
-    const event = ev.event as { type?: unknown; msg?: { from?: unknown } };
-    const peer = typeof event.msg?.from === 'string' ? event.msg.from : undefined;
+    const e = event as { type?: unknown; msg?: { from?: unknown } } | null;
+    const peer = typeof e?.msg?.from === 'string' ? e.msg.from : undefined;
     this.transitions.push({
       at: this.clock(),
       from: this.state,
       to,
-      event: typeof event.type === 'string' ? event.type : 'unknown',
+      event: typeof e?.type === 'string' ? e.type : 'unknown',
       ...(peer !== undefined ? { peer } : {}),
       term,
     });
