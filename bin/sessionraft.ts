@@ -86,6 +86,7 @@ interface NodeFlags {
   electionTicks?: number;
   heartbeatTicks?: number;
   snapshotEntries?: number;
+  snapshotLogPercent?: number;
   compactMargin?: number;
   logWindowBytes?: number;
   logRetainBytes?: number;
@@ -131,6 +132,7 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.electionTicks !== undefined) out.electionTimeoutTicksMin = f.electionTicks;
   if (f.heartbeatTicks !== undefined) out.heartbeatIntervalTicks = f.heartbeatTicks;
   if (f.snapshotEntries !== undefined) out.snapshotEntries = f.snapshotEntries;
+  if (f.snapshotLogPercent !== undefined) out.snapshotLogPercent = f.snapshotLogPercent;
   if (f.compactMargin !== undefined) out.compactMarginEntries = f.compactMargin;
   if (f.logWindowBytes !== undefined) out.logWindowBytesMax = f.logWindowBytes;
   if (f.logRetainBytes !== undefined) out.logRetainBytesMax = f.logRetainBytes;
@@ -187,6 +189,11 @@ function addNodeFlags(c: Command): Command {
       )
       .option('--heartbeat-ticks <n>', `leader heartbeat interval in ticks (default ${hostDefaults.heartbeatIntervalTicks})`, int('--heartbeat-ticks'))
       .option('--snapshot-entries <n>', `snapshot after this many applied entries (default ${hostDefaults.snapshotEntries})`, int('--snapshot-entries'))
+      .option(
+        '--snapshot-log-percent <n>',
+        `...and once the entries since the last snapshot weigh this % of it (0: entries alone; default ${hostDefaults.snapshotLogPercent})`,
+        int('--snapshot-log-percent'),
+      )
       .option('--compact-margin <n>', `entries kept below a snapshot (default ${hostDefaults.compactMarginEntries})`, int('--compact-margin'))
       .option(
         '--log-window-bytes <n>',

@@ -47,6 +47,12 @@ export interface HostConfig {
   readonly electionTimeoutTicksMin: number;
   readonly heartbeatIntervalTicks: number;
   readonly snapshotEntries: number;
+  /**
+   * Issue 20: the entries applied since the last snapshot must also weigh this percentage of its
+   * bytes before snapshotEntries takes the next one (0: entries alone decide). logWindowBytesMax
+   * still bounds the log in memory whatever this says.
+   */
+  readonly snapshotLogPercent: number;
   readonly compactMarginEntries: number;
   /**
    * Issue 18: a snapshot is also taken once this many bytes of entries were applied since the last
@@ -138,6 +144,7 @@ export const hostDefaults = {
   electionTimeoutTicksMin: 10,
   heartbeatIntervalTicks: 2,
   snapshotEntries: 10_000,
+  snapshotLogPercent: 50,
   compactMarginEntries: 1_000,
   logWindowBytesMax: 32 * 1024 * 1024,
   logRetainBytesMax: 256 * 1024 * 1024,
@@ -224,6 +231,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_ELECTION_TICKS) out.electionTimeoutTicksMin = num(env.SESSIONRAFT_ELECTION_TICKS);
   if (env.SESSIONRAFT_HEARTBEAT_TICKS) out.heartbeatIntervalTicks = num(env.SESSIONRAFT_HEARTBEAT_TICKS);
   if (env.SESSIONRAFT_SNAPSHOT_ENTRIES) out.snapshotEntries = num(env.SESSIONRAFT_SNAPSHOT_ENTRIES);
+  if (env.SESSIONRAFT_SNAPSHOT_LOG_PERCENT) out.snapshotLogPercent = num(env.SESSIONRAFT_SNAPSHOT_LOG_PERCENT);
   if (env.SESSIONRAFT_COMPACT_MARGIN) out.compactMarginEntries = num(env.SESSIONRAFT_COMPACT_MARGIN);
   if (env.SESSIONRAFT_LOG_WINDOW_BYTES) out.logWindowBytesMax = num(env.SESSIONRAFT_LOG_WINDOW_BYTES);
   if (env.SESSIONRAFT_LOG_RETAIN_BYTES) out.logRetainBytesMax = num(env.SESSIONRAFT_LOG_RETAIN_BYTES);
@@ -299,6 +307,13 @@ function posInt(v: unknown, name: string): number {
   return v;
 }
 
+/** An integer percentage, 0..10,000 (a hundred times the last snapshot at most). */
+function percent(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 10_000)
+    throw new ConfigError(`${name} must be an integer 0..10000, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 function port(v: unknown, name: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) throw new ConfigError(`${name} must be a port 0..65535, got ${JSON.stringify(v)}`);
   return v;
@@ -364,6 +379,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     electionTimeoutTicksMin: posInt(raw.electionTimeoutTicksMin, 'electionTimeoutTicksMin'),
     heartbeatIntervalTicks: posInt(raw.heartbeatIntervalTicks, 'heartbeatIntervalTicks'),
     snapshotEntries: posInt(raw.snapshotEntries, 'snapshotEntries'),
+    snapshotLogPercent: percent(raw.snapshotLogPercent, 'snapshotLogPercent'),
     compactMarginEntries: posInt(raw.compactMarginEntries, 'compactMarginEntries'),
     logWindowBytesMax: posInt(raw.logWindowBytesMax, 'logWindowBytesMax'),
     logRetainBytesMax: posInt(raw.logRetainBytesMax, 'logRetainBytesMax'),

@@ -280,6 +280,7 @@ export class NodeHost {
       random: Math.random,
       defer: (fn) => setImmediate(fn),
       snapshotEntries: cfg.snapshotEntries,
+      snapshotLogRatio: cfg.snapshotLogPercent / 100,
       compactMarginEntries: cfg.compactMarginEntries,
       logWindowBytesMax: cfg.logWindowBytesMax,
       // 1 MiB chunks (under the 4 MiB frame), 4 in flight, a second without an ack fails a stream.

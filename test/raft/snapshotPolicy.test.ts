@@ -1,0 +1,96 @@
+/**
+ * When a RaftNode takes a snapshot (issue 20, `snapshotLogRatio`): after `snapshotEntries` entries,
+ * and only once those entries weigh `snapshotLogRatio` times the last snapshot's bytes; the
+ * `logWindowBytesMax` bound takes one whatever the ratio says. One voter on a real WAL in a
+ * temporary directory, a state machine whose snapshot is 64 KiB, entries of 100 bytes.
+ */
+import { expect } from 'chai';
+import { RaftNode } from '../../actors/raft/raftNode.js';
+import type { StateMachine } from '../../actors/raft/stateMachine.js';
+import { defaultRaftConfig } from '../../machines/config.js';
+import { EntryKind, type RaftMessage, type SnapshotMeta } from '../../machines/types.js';
+import { openLogAsync, type OpenedLog } from '../../storage/openLog.js';
+import { realFs } from '../../storage/realFs.js';
+import { closeAsync, tempDir } from '../storage/helpers.js';
+import { join } from 'node:path';
+
+const snapshotBytes = 64 * 1024;
+
+class Fixed implements StateMachine {
+  apply(entries: readonly { data: Uint8Array }[]): readonly unknown[] {
+    return entries.map(() => null);
+  }
+  snapshot(): Uint8Array {
+    return new Uint8Array(snapshotBytes);
+  }
+  restore(_meta: SnapshotMeta, _data: Uint8Array): void {}
+}
+
+async function run(opts: { ratio?: number; windowBytes?: number; entries: number }): Promise<{ taken: number }> {
+  const t = tempDir('snapshot-policy');
+  const opened: OpenedLog = await openLogAsync(realFs, join(t.dir, 'n1'));
+  const node = new RaftNode({
+    id: 'n1',
+    membership: { voters: ['n1'], learners: [] },
+    raft: defaultRaftConfig,
+    recovered: opened.recovered,
+    snapshot: opened.snapshot,
+    durableLog: opened.log,
+    snapshotStore: opened.snapshots,
+    transport: { send: (_to: string, _m: RaftMessage) => undefined, onMessage: () => undefined, close: (cb: () => void) => cb() },
+    stateMachine: new Fixed(),
+    random: Math.random,
+    defer: (fn) => setImmediate(fn),
+    snapshotEntries: 10,
+    compactMarginEntries: 5,
+    ...(opts.ratio !== undefined ? { snapshotLogRatio: opts.ratio } : {}),
+    ...(opts.windowBytes !== undefined ? { logWindowBytesMax: opts.windowBytes } : {}),
+    snapshotTransfer: { chunkBytes: 16 * 1024, windowChunks: 4, ackTimeoutTicks: 50, snapshotBytesMax: 1 << 20 },
+  });
+  const ticker = setInterval(() => node.tick(), 2);
+  try {
+    // Bounded: a lone voter elects itself within its election timeout (tens of ticks of 2 ms).
+    const deadline = Date.now() + 10_000;
+    while (node.role() !== 'leader') {
+      if (Date.now() > deadline) throw new Error('the lone voter did not lead within 10 s');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    // One at a time, so that every apply is followed by the snapshot check of its flush.
+    for (let k = 0; k < opts.entries; k++) {
+      await new Promise<void>((resolve, reject) =>
+        node.propose({ kind: EntryKind.command, data: new Uint8Array(100).fill(k & 0xff) }, (err) => (err ? reject(err) : resolve())),
+      );
+    }
+    return { taken: node.counters.get('snapshot-taken') ?? 0 };
+  } finally {
+    clearInterval(ticker);
+    node.stop();
+    await closeAsync(opened).catch(() => undefined);
+    t.cleanup();
+  }
+}
+
+describe('raft: when a snapshot is taken (snapshotEntries, snapshotLogRatio, logWindowBytesMax)', function () {
+  this.timeout(30_000);
+
+  it('without a ratio, every snapshotEntries entries', async function () {
+    const { taken } = await run({ entries: 60 });
+    // 60 entries, a snapshot each 10 (the first one at the election's entry count included).
+    expect(taken).to.be.within(5, 6);
+  });
+
+  it('with a ratio of 1, only once the entries since the last snapshot weigh its 64 KiB', async function () {
+    // Entries are about 100 bytes plus their overhead: the first snapshot comes after 10 entries
+    // (there was none before: 0 bytes), the next only after some 500 more.
+    const few = await run({ ratio: 1, entries: 300 });
+    expect(few.taken, 'one snapshot in 300 entries of ~100 B against 64 KiB').to.equal(1);
+    const many = await run({ ratio: 1, entries: 900 });
+    expect(many.taken, 'a second one once 64 KiB of entries were applied').to.equal(2);
+  });
+
+  it('logWindowBytesMax still takes one whatever the ratio says', async function () {
+    const { taken } = await run({ ratio: 100, windowBytes: 8 * 1024, entries: 300 });
+    // About 8 KiB of entries (some 70 of ~116 B) between snapshots: 4 or more in 300 entries.
+    expect(taken).to.be.at.least(4);
+  });
+});
