@@ -23,6 +23,7 @@ import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:
 import { join, resolve } from 'node:path';
 import { ensureClusterSecret } from '../actors/host/clusterSecret.js';
 import { formatNodesSpec, type NodeAddress } from '../actors/host/config.js';
+import { nodeEnv, nodeExecArgv } from './nodeRuntime.js';
 
 interface ClusterOptions {
   readonly binPath: string;
@@ -178,8 +179,9 @@ export class LocalCluster {
       const logFile = join(dataDir, 'node.log');
       const fd = openSync(logFile, 'a');
       const args = [
-        // The supervisor's node flags (e.g. --enable-source-maps), but never a debugger port.
-        ...process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--debug')),
+        // The supervisor's node flags (e.g. --enable-source-maps), but never a debugger port; and
+        // the memory defaults it did not set (nodeRuntime.ts).
+        ...nodeExecArgv(process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--debug'))),
         this.opts.binPath,
         'node',
         '--id',
@@ -198,7 +200,7 @@ export class LocalCluster {
         ...(this.opts.perNodeArgs?.(id) ?? []),
       ];
       // Own process group: a Ctrl-C reaches only the supervisor, which stops the nodes in order.
-      const proc = spawn(process.execPath, args, { stdio: ['ignore', fd, fd, 'ipc'], detached: true });
+      const proc = spawn(process.execPath, args, { stdio: ['ignore', fd, fd, 'ipc'], detached: true, env: nodeEnv() });
       closeSync(fd);
       const child: Child = { id, proc, logFile, exitCode: undefined, exitSignal: null };
       proc.on('exit', (code, signal) => {

@@ -58,7 +58,8 @@ export interface NodeOptions {
    * Issue 20: ...and once the entries applied since the last snapshot weigh at least this fraction
    * of its bytes (entrySizeBytes), so that a large state is not rewritten for a few small entries
    * (an 8 MiB snapshot every 10,000 entries of 128 B cost 10-15 % of the cluster's CPU per command).
-   * `logWindowBytesMax` still takes one whatever this says. Default 0: entries alone decide.
+   * `logWindowBytesMax` still takes one whatever this says. The entries' bytes count their
+   * overhead (entrySizeBytes); the snapshot's are its data. Default 0: entries alone decide.
    */
   readonly snapshotLogRatio?: number;
   /** Entries kept in the log below a snapshot, so slightly lagging followers need no snapshot. */
@@ -284,6 +285,8 @@ export class RaftNode {
     this.core = createRaftCore({ id: opts.id, config: opts.raft, log: this.log, random: opts.random, membership, bugs: opts.bugs ?? new Set() });
     this.latestSnapshot = opts.snapshot === null ? null : { meta: opts.snapshot.meta, data: null };
     this.latestSnapshotBytes = opts.snapshot?.data.byteLength ?? 0;
+    const ratio = opts.snapshotLogRatio ?? 0;
+    assert(Number.isFinite(ratio) && ratio >= 0, `snapshotLogRatio must be a finite number >= 0, got ${ratio}`);
     if (opts.snapshot) {
       assert(rec.snapshot !== null && rec.snapshot.index === opts.snapshot.meta.index, 'snapshot bytes match the recovered snapshot');
       opts.stateMachine.restore(opts.snapshot.meta, opts.snapshot.data);
@@ -508,6 +511,11 @@ export class RaftNode {
 
   term(): number {
     return this.actor.getSnapshot().context.term;
+  }
+
+  /** Whether a snapshot is being saved (or installed) now. */
+  get savingSnapshot(): boolean {
+    return this.snapshotInProgress;
   }
 
   status(): NodeStatus {

@@ -260,6 +260,13 @@ async function warmUp(ctx: BenchContext, s: Settings, c: BenchCluster): Promise<
   }
 }
 
+/** Where the leader's memory is at the end of a row, as it accounts it (MB by part): what its peak is made of. */
+async function leaderMemFields(c: BenchCluster, leader: NodeProc): Promise<{ snapshotIndex: number; parts: Record<string, number> }> {
+  const st = await c.status(leader);
+  const parts = Object.fromEntries(Object.entries(st.memory ?? {}).map(([k, v]) => [`leaderMem_${k}Mb`, Math.round(v / 1e6)]));
+  return { snapshotIndex: st.snapshotIndex, parts };
+}
+
 async function appendRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promise<void> {
   for (const payloadBytes of s.payloads) {
     for (const concurrency of s.concurrencies) {
@@ -269,7 +276,8 @@ async function appendRows(ctx: BenchContext, s: Settings, c: BenchCluster): Prom
         const label = `append ${payloadBytes} B x${concurrency}`;
         ctx.progress(`${label}: warming up`);
         await closedLoop({ concurrency, durationMs: s.warmupMs, op });
-        const leader = (await c.waitForLeader()).id;
+        const leaderProc = await c.waitForLeader();
+        const leader = leaderProc.id;
         const res = new Resources(c);
         const sum = await closedLoop({
           concurrency,
@@ -277,7 +285,8 @@ async function appendRows(ctx: BenchContext, s: Settings, c: BenchCluster): Prom
           op,
           onProgress: (ops, ms) => ctx.progress(`${label}: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`),
         });
-        ctx.report({ scenario: 'append', concurrency, payloadBytes, ...loadFields(sum), ...res.fields(leader, sum.ops) });
+        const { parts: mem } = await leaderMemFields(c, leaderProc);
+        ctx.report({ scenario: 'append', concurrency, payloadBytes, ...loadFields(sum), ...res.fields(leader, sum.ops), ...mem });
       } finally {
         await cl.close();
       }
@@ -664,16 +673,14 @@ async function activeRows(ctx: BenchContext, s: Settings, c: BenchCluster): Prom
   } finally {
     await cl.close();
   }
-  const st = await c.status(leader);
-  // Where the leader's memory is now, as it accounts it (MB by part): what the peak is made of.
-  const parts = Object.fromEntries(Object.entries(st.memory ?? {}).map(([k, v]) => [`leaderMem_${k}Mb`, Math.round(v / 1e6)]));
+  const { snapshotIndex, parts } = await leaderMemFields(c, leader);
   ctx.report({
     scenario: 'active',
     phase: 'fill',
     activeSessions: s.activeSessions,
     sessionBytes: 1024,
     ...loadFields(sum),
-    snapshotIndex: st.snapshotIndex,
+    snapshotIndex,
     ...fill.fields(leader.id),
     ...parts,
   });

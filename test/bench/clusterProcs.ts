@@ -10,6 +10,7 @@ import { closeSync, existsSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync,
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
+import { nodeEnv, nodeExecArgv } from '../../bin/nodeRuntime.js';
 import { freePorts } from '../node/helpers.js';
 import { Pki } from '../support/pki.js';
 import type { ClientOptions } from '../../transport/client/client.js';
@@ -315,7 +316,8 @@ export class BenchCluster {
     mkdirSync(n.dataDir, { recursive: true });
     const spec = this.nodes.map((x) => `${x.id}=${x.addr.host}:${x.addr.raftPort}:${x.addr.clientPort}:${x.addr.adminPort}`).join(',');
     const fd = openSync(n.logFile, 'a');
-    const exec = [...(this.spec.execArgs ?? []), ...execArgs];
+    // The memory defaults `npm start` gives its nodes (bin/nodeRuntime.ts), unless --exec-args sets them.
+    const exec = nodeExecArgv([...(this.spec.execArgs ?? []), ...execArgs]);
     if (this.spec.cpuProfDir !== undefined) {
       const d = join(this.spec.cpuProfDir, n.id);
       mkdirSync(d, { recursive: true });
@@ -361,7 +363,7 @@ export class BenchCluster {
       ],
       // An IPC channel: a node started this way stops when the benchmark process goes away
       // (bin/sessionraft.ts listens for 'disconnect'), so an interrupted run leaves no nodes behind.
-      { stdio: ['ignore', fd, fd, 'ipc'] },
+      { stdio: ['ignore', fd, fd, 'ipc'], env: nodeEnv() },
     );
     closeSync(fd);
     n.child = child;

@@ -1,8 +1,9 @@
 /**
  * What the console shows over time, kept in the node (bounded rings, nothing on disk):
  *
- * - the Raft machine's recent transitions (from XState inspection: a snapshot whose state or term
- *   changed), each with the event that caused it;
+ * - the Raft machine's recent transitions (RaftNode's `onTransition`, after every event that changed
+ *   the state value or term; `inspect` takes the same from XState inspection events), each with the
+ *   event that caused it;
  * - one sample per second of throughput and commit latency (entries committed, commands
  *   acknowledged by this node as leader, their mean and largest latency).
  */

@@ -1,0 +1,34 @@
+/**
+ * How sessionraft starts its node processes (`npm start`'s supervisor, the benchmarks): the Node.js
+ * flags and environment that keep a node's memory near what it uses (issue 18). A flag or variable
+ * the operator already gave wins.
+ *
+ * - `--max-semi-space-size=4` (MiB): under load V8 grows each semi-space of its young generation to
+ *   16 MiB, and the young generation holds three of them; a node's heap in use is 20-45 MB. With 4
+ *   MiB the leader of the 128 B x 128 append row peaked at 144-150 MB instead of 166-179, the 4 KiB
+ *   row at 194-195 instead of 214-224, with no CPU cost above the box's noise (docs/performance.md).
+ * - `MALLOC_ARENA_MAX=2`: glibc gives threads (libuv's pool, V8's helpers) their own malloc arenas,
+ *   up to eight per core, each keeping freed memory; two arenas took about 10 MB off the leader.
+ *
+ * A node started by hand (`sessionraft node`) gets neither unless it is started with them:
+ * `MALLOC_ARENA_MAX=2 node --max-semi-space-size=4 dist/bin/sessionraft.js node ...` (or
+ * NODE_OPTIONS), as docs/operations.md says.
+ */
+
+/** Young-generation semi-space of a node, MiB. */
+export const semiSpaceMiBDefault = 4;
+/** glibc malloc arenas of a node process. */
+export const mallocArenasDefault = 2;
+
+/** `given` (Node.js flags) with the defaults the operator did not set, here or in NODE_OPTIONS. */
+export function nodeExecArgv(given: readonly string[], nodeOptions: string | undefined = process.env.NODE_OPTIONS): string[] {
+  const set = (flag: string): boolean => given.some((a) => a.startsWith(flag)) || (nodeOptions ?? '').includes(flag);
+  const out = [...given];
+  if (!set('--max-semi-space-size')) out.push(`--max-semi-space-size=${semiSpaceMiBDefault}`);
+  return out;
+}
+
+/** `env` with MALLOC_ARENA_MAX unless it is set. */
+export function nodeEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return env.MALLOC_ARENA_MAX === undefined || env.MALLOC_ARENA_MAX === '' ? { ...env, MALLOC_ARENA_MAX: String(mallocArenasDefault) } : { ...env };
+}
