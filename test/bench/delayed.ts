@@ -68,6 +68,8 @@ interface Settings {
   /** --tiny: a handful of items per row (the end-to-end test). */
   readonly itemsMax: number;
   readonly profileDir: string | undefined;
+  /** Node.js flags for every sessionraft node (`--exec-args=a,b`), after the defaults of bin/nodeRuntime.ts. */
+  readonly execArgs: readonly string[];
 }
 
 function settingsOf(ctx: BenchContext): Settings {
@@ -105,6 +107,7 @@ function settingsOf(ctx: BenchContext): Settings {
     warmupMs: tiny ? 0 : quick ? 1500 : 4000,
     itemsMax: tiny ? 50 : Number.POSITIVE_INFINITY,
     profileDir: profile !== undefined ? resolve(profile) : undefined,
+    execArgs: (arg('exec-args') ?? '').split(',').filter((a) => a !== ''),
   };
 }
 
@@ -508,7 +511,7 @@ async function runSystem(ctx: BenchContext, s: Settings, name: SystemName, redis
     ctx.progress(name === 'sessionraft' ? 'starting 3 sessionraft node processes' : `starting ${redisBin}`);
     const sys: DelayedSystem =
       name === 'sessionraft'
-        ? await SessionraftSystem.start(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {})
+        ? await SessionraftSystem.start({ execArgs: s.execArgs, ...(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {}) })
         : await BullmqSystem.start(redisBin!);
     try {
       if (s.warmupMs > 0) await throughputRow(ctx, s, sys, 128, s.warmupMs, false);

@@ -82,10 +82,11 @@ export class SessionraftSystem implements DelayedSystem {
   private constructor(readonly cluster: BenchCluster) {}
 
   /** Replay classes: index 0 is 1 s, index 1 is 2 h (the memory row's items stay scheduled). */
-  static async start(opts: { cpuProfDir?: string }): Promise<SessionraftSystem> {
+  static async start(opts: { cpuProfDir?: string; execArgs?: readonly string[] }): Promise<SessionraftSystem> {
     const cluster = await BenchCluster.start({
       size: 3,
       nodeArgs: ['--replay-delays', '1s,2h'],
+      execArgs: opts.execArgs ?? [],
       ...(opts.cpuProfDir !== undefined ? { cpuProfDir: opts.cpuProfDir } : {}),
     });
     await cluster.waitForLeader(120_000);
