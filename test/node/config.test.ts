@@ -144,3 +144,14 @@ describe('node: sessionraft cluster (npm start)', function () {
     }
   });
 });
+
+describe('node: the built CLI is a program (npx sessionraft)', function () {
+  it('runs by its own path, as npx and npm link run it: executable, with its shebang', async () => {
+    // npm's build sets the mode (package.json "build"); tsc alone writes 0644, and `npx sessionraft`
+    // in a fresh clone then failed with "Permission denied".
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(binPath, ['--version'], { timeout: 15_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    expect(out.trim()).to.match(/^\d+\.\d+\.\d+/);
+  });
+});
