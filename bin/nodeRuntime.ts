@@ -3,20 +3,21 @@
  * flags and environment that keep a node's memory near what it uses (issue 18). A flag or variable
  * the operator already gave wins.
  *
- * - `--max-semi-space-size=4` (MiB): under load V8 grows each semi-space of its young generation to
- *   16 MiB, and the young generation holds three of them; a node's heap in use is 20-45 MB. With 4
- *   MiB the leader of the 128 B x 128 append row peaked at 144-150 MB instead of 166-179, the 4 KiB
- *   row at 194-195 instead of 214-224, with no CPU cost above the box's noise (docs/performance.md).
+ * - `--max-semi-space-size=2` (MiB): under load V8 grows each semi-space of its young generation to
+ *   16 MiB, and the young generation holds three of them; a node's heap in use is 20-45 MB. The
+ *   leader of the 128 B x 128 append row peaked at 166-189 MB with V8's default, 141-154 MB with 4
+ *   MiB and 136-147 MB with 2 (paired with 4: about 4 MB less for about 4 % more CPU per command;
+ *   docs/performance.md, "On a quiet box"). Raise it for throughput when memory is not the limit.
  * - `MALLOC_ARENA_MAX=2`: glibc gives threads (libuv's pool, V8's helpers) their own malloc arenas,
  *   up to eight per core, each keeping freed memory; two arenas took about 10 MB off the leader.
  *
  * A node started by hand (`sessionraft node`) gets neither unless it is started with them:
- * `MALLOC_ARENA_MAX=2 node --max-semi-space-size=4 dist/bin/sessionraft.js node ...` (or
+ * `MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 dist/bin/sessionraft.js node ...` (or
  * NODE_OPTIONS), as docs/operations.md says.
  */
 
 /** Young-generation semi-space of a node, MiB. */
-export const semiSpaceMiBDefault = 4;
+export const semiSpaceMiBDefault = 2;
 /** glibc malloc arenas of a node process. */
 export const mallocArenasDefault = 2;
 
