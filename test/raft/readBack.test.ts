@@ -13,6 +13,7 @@ import { EntryKind, type NodeId, type RaftMessage, type SnapshotMeta } from '../
 import { openLogAsync, type OpenedLog } from '../../storage/openLog.js';
 import { realFs } from '../../storage/realFs.js';
 import { closeAsync, tempDir } from '../storage/helpers.js';
+import { raftNodeOnLog } from './nodeOnLog.js';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -48,14 +49,10 @@ class Cluster {
     for (const id of ids) {
       const opened = await openLogAsync(realFs, join(this.t.dir, id), { segmentBytesMax: 64 * 1024, retainBytesMax: 8 * 1024 * 1024 });
       this.logs.set(id, opened);
-      const node = new RaftNode({
+      const node = raftNodeOnLog(opened, {
         id,
         membership: { voters: ids, learners: [] },
         raft: { ...defaultRaftConfig, appendBytesMax: 256 * 1024 },
-        recovered: opened.recovered,
-        snapshot: opened.snapshot,
-        durableLog: opened.log,
-        snapshotStore: opened.snapshots,
         transport: {
           send: (to: NodeId, m: RaftMessage) => {
             if (this.cut.has(id) || this.cut.has(to)) return;
@@ -65,13 +62,8 @@ class Cluster {
           close: (cb: () => void) => cb(),
         },
         stateMachine: new Counter(),
-        random: Math.random,
-        defer: (fn) => setImmediate(fn),
-        snapshotEntries: 1_000_000,
-        compactMarginEntries: 50,
         logWindowBytesMax: windowBytes,
         readBackBatchBytesMax: 32 * 1024,
-        snapshotTransfer: { chunkBytes: 16 * 1024, windowChunks: 4, ackTimeoutTicks: 50, snapshotBytesMax: 1 << 20 },
       });
       this.nodes.set(id, node);
     }

@@ -5,13 +5,12 @@
  * temporary directory, a state machine whose snapshot is 64 KiB, entries of 100 bytes.
  */
 import { expect } from 'chai';
-import { RaftNode } from '../../actors/raft/raftNode.js';
 import type { StateMachine } from '../../actors/raft/stateMachine.js';
-import { defaultRaftConfig } from '../../machines/config.js';
-import { EntryKind, type RaftMessage, type SnapshotMeta } from '../../machines/types.js';
+import { EntryKind, type SnapshotMeta } from '../../machines/types.js';
 import { openLogAsync, type OpenedLog } from '../../storage/openLog.js';
 import { realFs } from '../../storage/realFs.js';
 import { closeAsync, tempDir } from '../storage/helpers.js';
+import { raftNodeOnLog } from './nodeOnLog.js';
 import { join } from 'node:path';
 
 const snapshotBytes = 64 * 1024;
@@ -44,23 +43,14 @@ async function run(opts: Life): Promise<{ taken: number }> {
 /** One life of the node on `dir`: elected, `entries` proposed one at a time, stopped. */
 async function life(dir: string, opts: Life): Promise<{ taken: number }> {
   const opened: OpenedLog = await openLogAsync(realFs, join(dir, 'n1'));
-  const node = new RaftNode({
+  const node = raftNodeOnLog(opened, {
     id: 'n1',
     membership: { voters: ['n1'], learners: [] },
-    raft: defaultRaftConfig,
-    recovered: opened.recovered,
-    snapshot: opened.snapshot,
-    durableLog: opened.log,
-    snapshotStore: opened.snapshots,
-    transport: { send: (_to: string, _m: RaftMessage) => undefined, onMessage: () => undefined, close: (cb: () => void) => cb() },
     stateMachine: new Fixed(),
-    random: Math.random,
-    defer: (fn) => setImmediate(fn),
     snapshotEntries: 10,
     compactMarginEntries: 5,
     ...(opts.ratio !== undefined ? { snapshotLogRatio: opts.ratio } : {}),
     ...(opts.windowBytes !== undefined ? { logWindowBytesMax: opts.windowBytes } : {}),
-    snapshotTransfer: { chunkBytes: 16 * 1024, windowChunks: 4, ackTimeoutTicks: 50, snapshotBytesMax: 1 << 20 },
   });
   const ticker = setInterval(() => node.tick(), 2);
   try {

@@ -10,11 +10,11 @@ import type { InspectionEvent } from 'xstate';
 import { ConsoleRecorder } from '../../actors/host/console/recorder.js';
 import { RaftNode } from '../../actors/raft/raftNode.js';
 import type { StateMachine } from '../../actors/raft/stateMachine.js';
-import { defaultRaftConfig } from '../../machines/config.js';
-import { type NodeId, type RaftMessage, type SnapshotMeta } from '../../machines/types.js';
+import { type NodeId, type SnapshotMeta } from '../../machines/types.js';
 import { openLogAsync, type OpenedLog } from '../../storage/openLog.js';
 import { realFs } from '../../storage/realFs.js';
 import { closeAsync, tempDir } from '../storage/helpers.js';
+import { loopTransport, raftNodeOnLog } from './nodeOnLog.js';
 import { join } from 'node:path';
 
 class Nothing implements StateMachine {
@@ -55,25 +55,11 @@ describe('raft: onTransition reports what XState inspection reports, without ins
       byInspection.set(id, inspected);
       nodes.set(
         id,
-        new RaftNode({
+        raftNodeOnLog(opened, {
           id,
           membership: { voters: ids, learners: [] },
-          raft: defaultRaftConfig,
-          recovered: opened.recovered,
-          snapshot: opened.snapshot,
-          durableLog: opened.log,
-          snapshotStore: opened.snapshots,
-          transport: {
-            send: (to: NodeId, m: RaftMessage) => setImmediate(() => nodes.get(to)?.receive(m)),
-            onMessage: () => undefined,
-            close: (cb: () => void) => cb(),
-          },
+          transport: loopTransport((to, m) => nodes.get(to)?.receive(m)),
           stateMachine: new Nothing(),
-          random: Math.random,
-          defer: (fn) => setImmediate(fn),
-          snapshotEntries: 1_000_000,
-          compactMarginEntries: 50,
-          snapshotTransfer: { chunkBytes: 16 * 1024, windowChunks: 4, ackTimeoutTicks: 50, snapshotBytesMax: 1 << 20 },
           onTransition: (value, term, event) => hook.transition(value, term, event),
           inspect: (ev: InspectionEvent) => inspected.inspect(ev),
         }),
