@@ -68,7 +68,7 @@ interface Settings {
   /** --tiny: a handful of items per row (the end-to-end test). */
   readonly itemsMax: number;
   readonly profileDir: string | undefined;
-  /** Node.js flags for every sessionraft node (`--exec-args=a,b`), after the defaults of bin/nodeRuntime.ts. */
+  /** Node.js flags for every sessionraft node (`--exec-args=a,b`); bin/nodeRuntime.ts adds its defaults for what they leave unset. */
   readonly execArgs: readonly string[];
 }
 
