@@ -53,7 +53,11 @@ export interface AdminTls {
   readonly token: string;
 }
 
-export function getJson<T>(host: string, port: number, path: string, timeoutMs = 1000, tls: AdminTls | null = null): Promise<T> {
+export async function getJson<T>(host: string, port: number, path: string, timeoutMs = 1000, tls: AdminTls | null = null): Promise<T> {
+  return JSON.parse(await getText(host, port, path, timeoutMs, tls)) as T;
+}
+
+export function getText(host: string, port: number, path: string, timeoutMs = 1000, tls: AdminTls | null = null): Promise<string> {
   return new Promise((res, rej) => {
     const opts = { host, port, path, method: 'GET', timeout: timeoutMs };
     const onResponse = (r: import('node:http').IncomingMessage): void => {
@@ -62,7 +66,7 @@ export function getJson<T>(host: string, port: number, path: string, timeoutMs =
       r.on('end', () => {
         try {
           if (r.statusCode !== 200) throw new Error(`GET ${path}: HTTP ${r.statusCode}`);
-          res(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
+          res(Buffer.concat(chunks).toString('utf8'));
         } catch (err) {
           rej(err as Error);
         }
@@ -379,6 +383,19 @@ export class BenchCluster {
 
   async status(n: NodeProc, timeoutMs = 1000): Promise<NodeStatusDoc> {
     return getJson<NodeStatusDoc>(n.addr.host, n.addr.adminPort, '/status', timeoutMs, this.adminTls);
+  }
+
+  /** The node's /metrics, summed per metric name over its labels (counters and gauges; histograms' lines by their own names). */
+  async metrics(n: NodeProc, timeoutMs = 1000): Promise<Map<string, number>> {
+    const text = await getText(n.addr.host, n.addr.adminPort, '/metrics', timeoutMs, this.adminTls);
+    const out = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      const m = /^([a-z_:][a-z0-9_:]*)(?:\{[^}]*\})? ([-+0-9.eE]+|NaN)$/i.exec(line);
+      if (m === null) continue;
+      const v = Number(m[2]);
+      if (Number.isFinite(v)) out.set(m[1]!, (out.get(m[1]!) ?? 0) + v);
+    }
+    return out;
   }
 
   /** The running node every running node agrees is the leader. */

@@ -16,7 +16,7 @@
  *                data, a 1 s delay, a fixed job ID and removeOnComplete; one Worker (concurrency 256)
  *                whose processor returns (completes).
  *
- * Rows (each for both systems, each on a freshly started system warmed up for 4 s at 128 producers):
+ * Rows (each for both systems, each on a freshly started system, warmed up first: 4 s of the lateness row's own load before a lateness row, 4 s at 128 producers before the others):
  *   throughput  closed loop of 16 and 128 producers scheduling items with a 1 s delay for S seconds;
  *               store-to-ack throughput = items / (last ack - load start - 1 s)
  *   lateness    open loop: 1,000 and 5,000 items a second scheduled, so as many fall due each second;
@@ -42,7 +42,17 @@ import type { BenchContext } from './cli.js';
 import { closedLoop, percentile } from './clusterLoad.js';
 import { machineRow, sampleMachine, waitFor } from './clusterProcs.js';
 import { findRedisServer, redisMissingMessage } from './delayedRedis.js';
-import { BullmqSystem, SessionraftSystem, delayMs, type DelayedSystem, type DelayName, type Received, type Stream, type SystemName } from './delayedSystems.js';
+import {
+  BullmqSystem,
+  SessionraftSystem,
+  delayMs,
+  type DelayedSystem,
+  type DelayName,
+  type LeaderCounters,
+  type Received,
+  type Stream,
+  type SystemName,
+} from './delayedSystems.js';
 
 type Row = Record<string, unknown>;
 
@@ -254,11 +264,20 @@ class Cpu {
   }
 }
 
-/** Log entries per item over a row (sessionraft: the leader's commit index before and after); {} when unknown. */
-async function entriesFields(sys: DelayedSystem, index0: number | null, items: number): Promise<Row> {
-  if (sys.logIndex === undefined || index0 === null || items === 0) return {};
-  const index1 = await sys.logIndex();
-  return index1 === null ? {} : { entriesPerItem: r1((index1 - index0) / items) };
+/**
+ * The leader's work per item over a row (sessionraft): log entries, WAL batches (Raft rounds),
+ * peer messages sent, client requests; {} when unknown or when the leader changed.
+ */
+async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items: number): Promise<Row> {
+  if (sys.leaderCounters === undefined || c0 === null || items === 0) return {};
+  const c1 = await sys.leaderCounters();
+  if (c1 === null || c1.leader !== c0.leader) return {};
+  return {
+    entriesPerItem: r1((c1.entries - c0.entries) / items),
+    walBatchesPerItem: r1((c1.walBatches - c0.walBatches) / items),
+    peerMsgsPerItem: r1((c1.peerMessages - c0.peerMessages) / items),
+    requestsPerItem: r1((c1.clientRequests - c0.clientRequests) / items),
+  };
 }
 
 /** Waits until every acknowledged item was done, at most until `slackMs` after the last due time. */
@@ -341,7 +360,7 @@ async function withStream<T>(sys: DelayedSystem, name: string, delay: DelayName,
 async function throughputRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, producers: number, durationMs: number, report: boolean): Promise<void> {
   await withStream(sys, `tp${producers}`, '1s', async (stream, t) => {
     const label = `${sys.name} throughput x${producers}`;
-    const index0 = (await sys.logIndex?.()) ?? null;
+    const counters0 = (await sys.leaderCounters?.()) ?? null;
     const cpu = new Cpu(sys);
     let seq = 0;
     const t0 = performance.now();
@@ -381,18 +400,19 @@ async function throughputRow(ctx: BenchContext, s: Settings, sys: DelayedSystem,
       errors: t.scheduleErrors,
       ...(t.firstScheduleError !== null ? { firstError: t.firstScheduleError } : {}),
       ...cpu.fields(items),
-      ...(await entriesFields(sys, index0, items)),
+      ...(await leaderFields(sys, counters0, items)),
     });
   });
 }
 
-async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, rate: number): Promise<void> {
+async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, rate: number, durationMs: number, report: boolean): Promise<void> {
   await withStream(sys, `late${rate}`, '1s', async (stream, t) => {
-    const label = `${sys.name} lateness at ${rate}/s`;
-    const index0 = (await sys.logIndex?.()) ?? null;
+    const label = `${sys.name} lateness at ${rate}/s${report ? '' : ' (warm-up)'}`;
+    const counters0 = (await sys.leaderCounters?.()) ?? null;
     const cpu = new Cpu(sys);
-    const o = await openLoop(stream, t, rate, s.latenessMs, s.itemsMax, (n) => ctx.progress(`${label}: ${n} scheduled, ${t.done.size} done`));
+    const o = await openLoop(stream, t, rate, durationMs, s.itemsMax, (n) => ctx.progress(`${label}: ${n} scheduled, ${t.done.size} done`));
     await drain(t, 30_000, label, ctx);
+    if (!report) return;
     const late = t.lateness();
     ctx.report({
       scenario: 'delayed.lateness',
@@ -409,7 +429,7 @@ async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, r
       errors: t.scheduleErrors,
       ...(t.firstScheduleError !== null ? { firstError: t.firstScheduleError } : {}),
       ...cpu.fields(t.done.size),
-      ...(await entriesFields(sys, index0, t.done.size)),
+      ...(await leaderFields(sys, counters0, t.done.size)),
     });
   });
 }
@@ -499,6 +519,12 @@ async function memoryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): Pr
 
 // ---- run -----------------------------------------------------------------------------------------
 
+/** One row: its warm-up (unreported) and its measurement, on one freshly started system. */
+interface BenchRow {
+  warmUp(sys: DelayedSystem): Promise<void>;
+  run(sys: DelayedSystem): Promise<void>;
+}
+
 async function runSystem(ctx: BenchContext, s: Settings, name: SystemName, redisBin: string | null): Promise<void> {
   if (name === 'bullmq' && redisBin === null) {
     ctx.progress(redisMissingMessage);
@@ -507,28 +533,37 @@ async function runSystem(ctx: BenchContext, s: Settings, name: SystemName, redis
   }
   // A fresh system for every row (nothing left over from the row before: a backlog in sessionraft's
   // 1 s class file would delay the next row's items), warmed up at full load first.
-  const fresh = async (fn: (sys: DelayedSystem) => Promise<void>): Promise<void> => {
+  const fresh = async (row: BenchRow): Promise<void> => {
     ctx.progress(name === 'sessionraft' ? 'starting 3 sessionraft node processes' : `starting ${redisBin}`);
     const sys: DelayedSystem =
       name === 'sessionraft'
         ? await SessionraftSystem.start({ execArgs: s.execArgs, ...(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {}) })
         : await BullmqSystem.start(redisBin!);
     try {
-      if (s.warmupMs > 0) await throughputRow(ctx, s, sys, 128, s.warmupMs, false);
-      await fn(sys);
+      if (s.warmupMs > 0) await row.warmUp(sys);
+      await row.run(sys);
     } finally {
       await sys.stop();
     }
   };
-  const rows: ((sys: DelayedSystem) => Promise<void>)[] = [];
-  if (s.only.has('throughput')) for (const p of s.producers) rows.push((sys) => throughputRow(ctx, s, sys, p, s.throughputMs, true));
-  if (s.only.has('lateness')) for (const r of s.rates) rows.push((sys) => latenessRow(ctx, s, sys, r));
-  if (s.only.has('recovery')) rows.push((sys) => recoveryRow(ctx, s, sys));
-  if (s.only.has('memory')) rows.push((sys) => memoryRow(ctx, s, sys));
+  // The warm-up: full load (128 producers), except before a lateness row: the same open loop at
+  // the same rate (a first run of that load shape was measurably slower for its first seconds on
+  // both systems: JIT and heap warm-up, not the system's steady state).
+  const fullLoad = (sys: DelayedSystem): Promise<void> => throughputRow(ctx, s, sys, 128, s.warmupMs, false);
+  const rows: BenchRow[] = [];
+  if (s.only.has('throughput')) for (const p of s.producers) rows.push({ warmUp: fullLoad, run: (sys) => throughputRow(ctx, s, sys, p, s.throughputMs, true) });
+  if (s.only.has('lateness'))
+    for (const r of s.rates)
+      rows.push({ warmUp: (sys) => latenessRow(ctx, s, sys, r, s.warmupMs, false), run: (sys) => latenessRow(ctx, s, sys, r, s.latenessMs, true) });
+  if (s.only.has('recovery')) rows.push({ warmUp: fullLoad, run: (sys) => recoveryRow(ctx, s, sys) });
+  if (s.only.has('memory')) rows.push({ warmUp: fullLoad, run: (sys) => memoryRow(ctx, s, sys) });
   // --tiny (a handful of items a row, nothing left over) runs every row on one system: the test stays short.
   if (Number.isFinite(s.itemsMax))
-    await fresh(async (sys) => {
-      for (const row of rows) await row(sys);
+    await fresh({
+      warmUp: fullLoad,
+      run: async (sys) => {
+        for (const row of rows) await row.run(sys);
+      },
     });
   else for (const row of rows) await fresh(row);
 }

@@ -52,8 +52,12 @@ export interface DelayedSystem {
   openStream(name: string, hooks: ConsumerHooks): Promise<Stream>;
   /** CPU time (ms) of the system's server processes so far (the three nodes, or redis-server). */
   serverCpuMs(): number;
-  /** sessionraft: the leader's commit index (log entries so far; rows report entries per item); null when unknown. */
-  logIndex?(): Promise<number | null>;
+  /**
+   * sessionraft: the leader's counters so far (rows report them per item): its commit index (log
+   * entries), WAL batches, peer messages sent, client requests; with the leader's ID (a row that
+   * saw the leader change reports none). Null when unknown.
+   */
+  leaderCounters?(): Promise<LeaderCounters | null>;
   /** Memory fields (MB) for the memory row. */
   memory(): Promise<Record<string, number>>;
   /** kill -9 of the process that matters (the leader, or redis-server); resolves with its name once it exited. */
@@ -61,6 +65,14 @@ export interface DelayedSystem {
   /** Restarts what `crash` killed, on its data, and waits until it serves. */
   restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface LeaderCounters {
+  readonly leader: string;
+  readonly entries: number;
+  readonly walBatches: number;
+  readonly peerMessages: number;
+  readonly clientRequests: number;
 }
 
 /** Unacknowledged deliveries per consumer (sessionraft's maxAckPending) and BullMQ's worker concurrency: the same. */
@@ -135,10 +147,17 @@ export class SessionraftSystem implements DelayedSystem {
     return ms;
   }
 
-  async logIndex(): Promise<number | null> {
+  async leaderCounters(): Promise<LeaderCounters | null> {
     try {
       const leader = await this.cluster.waitForLeader(10_000);
-      return (await this.cluster.status(leader)).commitIndex;
+      const [st, m] = await Promise.all([this.cluster.status(leader), this.cluster.metrics(leader)]);
+      return {
+        leader: leader.id,
+        entries: st.commitIndex,
+        walBatches: m.get('sessionraft_wal_batches_total') ?? 0,
+        peerMessages: m.get('sessionraft_transport_messages_sent_total') ?? 0,
+        clientRequests: m.get('sessionraft_client_requests_total') ?? 0,
+      };
     } catch {
       return null;
     }
