@@ -41,6 +41,7 @@ import { shutDown, teardown, type HostParts } from './shutdown.js';
 import { StateChangeLog } from './stateChangeLog.js';
 import { DigestCache } from './digestCache.js';
 import { healthView, hostStatus, membersView, memoryView, type HealthView, type HostStatus, type MembersView, type StatusSources } from './statusViews.js';
+import { DueTimer } from './dueTimer.js';
 import { TimedDurableLog, timedFileSystem } from './storage.js';
 import { VotingBar } from './votingBar.js';
 
@@ -88,6 +89,8 @@ export class NodeHost {
   /** The console's recent transitions and per-second samples (console/recorder.ts). */
   private readonly recorder = new ConsoleRecorder();
   private ticker: NodeJS.Timeout | null = null;
+  /** Wakes the leader's replay scheduler at the next due time rather than at the next tick (issue 16). */
+  private dueTimer: DueTimer | null = null;
   /** Issue 17: creates the first administrator from --bootstrap-admin-password-file (on the leader). */
   private bootstrapAdmin: BootstrapAdmin | null = null;
   private readonly startedAtMs = Date.now();
@@ -264,6 +267,9 @@ export class NodeHost {
     const addresses: Record<NodeId, string> = {};
     for (const [id, a] of this.peers.entries()) if (a.raftPort !== 0 && a.clientPort !== 0 && a.adminPort !== 0) addresses[id] = formatMemberAddress(a);
     this.bootMembership = { voters, learners, ...(Object.keys(addresses).length > 0 ? { addresses } : {}) };
+    const clock = opts.testing?.clockOffsetMs ? () => Date.now() + opts.testing!.clockOffsetMs! : Date.now;
+    const dueTimer = new DueTimer(clock, () => this.node?.wake());
+    this.dueTimer = dueTimer;
     const node = new SessionNode({
       id: cfg.id,
       membership: this.bootMembership,
@@ -308,7 +314,8 @@ export class NodeHost {
       },
       store: this.store,
       replayDelaysMs: cfg.replayDelaysMs,
-      clock: opts.testing?.clockOffsetMs ? () => Date.now() + opts.testing!.clockOffsetMs! : Date.now,
+      clock,
+      onNextDue: (dueMs) => dueTimer.request(dueMs),
       ...(opts.testing?.bugs !== undefined ? { bugs: opts.testing.bugs } : {}),
     });
     if (opts.testing !== undefined)
@@ -534,6 +541,7 @@ export class NodeHost {
   private stopTicking(): void {
     if (this.ticker !== null) clearInterval(this.ticker);
     this.ticker = null;
+    this.dueTimer?.stop();
   }
 
   /** The parts as they are (after a failed start, some were never made). */

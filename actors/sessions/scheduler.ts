@@ -38,6 +38,12 @@ interface SchedulerOptions {
    * commits ignore the consumer groups' holds, so data-file bytes are consumed before an ack.
    */
   readonly holdRestores?: boolean;
+  /**
+   * Told after each tick on the leader the due time of the earliest record the tick found not yet
+   * due (null: none seen), so that the host can tick again then rather than at its next clock tick
+   * (nodeHost.ts arms a timer; the simulator passes none and its ticks alone drive replay).
+   */
+  readonly onNextDue?: (dueMs: number | null) => void;
 }
 
 export class ReplayScheduler {
@@ -100,6 +106,7 @@ export class ReplayScheduler {
       const store = this.opts.store;
       const now = this.opts.clock();
       let budget = this.perTick;
+      let nextDueMs = Infinity;
       const seen = new Set<number>();
       for (const f of store.dataFiles()) {
         seen.add(f.low);
@@ -135,7 +142,10 @@ export class ReplayScheduler {
         let cursor = f.readCursor + fl.restoreBytes;
         for (let n = fl.restores; n < this.perFile && cursor < f.size && budget > 0; n++, budget--) {
           const h = this.headerAt(f, cursor);
-          if (h.dueMs > now) break;
+          if (h.dueMs > now) {
+            if (h.dueMs < nextDueMs) nextDueMs = h.dueMs;
+            break;
+          }
           // A full active table would refuse it (counting what the restores in flight will add): wait.
           const pending = planner.restoresActivating();
           if (!store.hasRoomFor(h, pending.sessions, pending.bytes)) break;
@@ -152,6 +162,7 @@ export class ReplayScheduler {
         }
       }
       for (const low of this.headers.keys()) if (!seen.has(low)) this.headers.delete(low);
+      this.opts.onNextDue?.(nextDueMs === Infinity ? null : nextDueMs);
       return this.perTick - budget;
     } finally {
       this.ticking = false;

@@ -50,6 +50,13 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
   readonly drawSecret?: () => Uint8Array;
   /** Runs the consumer-group dispatcher's tick after an apply or an attach (default queueMicrotask; the simulator passes its scheduler). */
   readonly groupsDefer?: (fn: () => void) => void;
+  /**
+   * On the leader, after each replay-scheduler tick: the due time (by `clock`) of the earliest
+   * stored session not due yet, or null. A host that calls `wake()` then restores it on time
+   * instead of at its next clock tick (up to `tickMs` later). Without it, ticks alone drive replay
+   * (the simulator: its clock moves in ticks).
+   */
+  readonly onNextDue?: (dueMs: number | null) => void;
 }
 
 /** Bytes of data-file headers the scheduled-sessions count reads per tick, once started (a few ms at most). */
@@ -148,6 +155,7 @@ export class SessionNode {
       store,
       planner: this.planner,
       clock: opts.clock,
+      ...(opts.onNextDue !== undefined ? { onNextDue: opts.onNextDue } : {}),
       // Planted bug 'commit-before-ack' (fault harness only, --plant): commits ignore the groups' holds.
       ...((opts.bugs as ReadonlySet<string> | undefined)?.has('commit-before-ack') === true ? { holdRestores: false } : {}),
     });
@@ -212,6 +220,11 @@ export class SessionNode {
       this.scheduler.tick();
       this.dispatcher.tick();
     }
+  }
+
+  /** The host's timer for `onNextDue`: restore what is due now (on the leader; elsewhere nothing). */
+  wake(): void {
+    if (this.planner.isLeader && !this.raft.isStopped()) this.scheduler.tick();
   }
 
   receive(msg: RaftMessage): void {

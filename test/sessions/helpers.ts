@@ -124,6 +124,8 @@ export interface HarnessOptions {
   readonly dataFileBytesMax?: number;
   readonly proposalsPerTickMax?: number;
   readonly restoresInFlightPerFileMax?: number;
+  /** The scheduler's report after each tick: the earliest due time not due yet (null: none). */
+  readonly onNextDue?: (dueMs: number | null) => void;
 }
 
 /**
@@ -183,6 +185,7 @@ export class Harness {
       clock: () => this.now,
       ...(this.opts.proposalsPerTickMax !== undefined ? { proposalsPerTickMax: this.opts.proposalsPerTickMax } : {}),
       ...(this.opts.restoresInFlightPerFileMax !== undefined ? { restoresInFlightPerFileMax: this.opts.restoresInFlightPerFileMax } : {}),
+      ...(this.opts.onNextDue !== undefined ? { onNextDue: this.opts.onNextDue } : {}),
     });
     return [planner, scheduler];
   }

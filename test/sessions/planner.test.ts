@@ -389,3 +389,33 @@ describe('sessions: scheduler back-pressure', () => {
     expect(a.stats().rejectedByCode).to.deep.equal({});
   });
 });
+
+describe('sessions: the scheduler reports the next due time (the host wakes it then)', () => {
+  it('reports the earliest stored session not due yet, over every class, after each tick; null when none', () => {
+    const reports: (number | null)[] = [];
+    const {
+      stores: [a],
+    } = stores(1);
+    const h = new Harness([a!], { replayDelaysMs: [100, 5_000], onNextDue: (ms) => reports.push(ms) });
+    const t0 = h.now;
+    h.scheduler.tick();
+    expect(reports.at(-1)).to.equal(null);
+    h.planner.storeSession(h.createSession('t', ['slow']), 1);
+    h.planner.storeSession(h.createSession('t', ['fast']), 0);
+    h.settle();
+    // Both scheduled, neither due: the 100 ms class's record is the earlier one.
+    expect(reports.at(-1)).to.equal(t0 + 100);
+    h.now = t0 + 99;
+    expect(h.scheduler.tick()).to.equal(0);
+    expect(reports.at(-1)).to.equal(t0 + 100);
+    // Due: its restore is proposed, and the next due time is the 5 s class's.
+    h.now = t0 + 100;
+    expect(h.scheduler.tick()).to.equal(1);
+    expect(reports.at(-1)).to.equal(t0 + 5_000);
+    h.settle();
+    h.now = t0 + 5_000;
+    h.settle();
+    expect(a!.listSessions().map((s) => text(s.records[0]!))).to.have.members(['slow', 'fast']);
+    expect(reports.at(-1)).to.equal(null);
+  });
+});
