@@ -13,8 +13,17 @@ export function committedIndex(voters: readonly NodeId[], matchOf: (id: NodeId) 
   const n = voters.length;
   if (n === 0) return 0;
   scratch.length = n;
-  for (let k = 0; k < n; k++) scratch[k] = matchOf(voters[k]!);
-  scratch.sort((a, b) => b - a);
+  // Insertion sort, descending: a handful of voters, and Array.prototype.sort allocates (it was
+  // 1 % of a busy leader's allocations, once per acknowledgement).
+  for (let k = 0; k < n; k++) {
+    const m = matchOf(voters[k]!);
+    let j = k;
+    while (j > 0 && scratch[j - 1]! < m) {
+      scratch[j] = scratch[j - 1]!;
+      j--;
+    }
+    scratch[j] = m;
+  }
   return scratch[quorumSize(n) - 1]!;
 }
 

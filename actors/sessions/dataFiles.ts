@@ -198,7 +198,7 @@ export class DataFiles {
 
   /** Queue a record at the end of `f` (written by `flushAll`), and extend the range digests. */
   append(f: DataFile, bytes: Uint8Array): void {
-    assert(!f.sealed, `appending to sealed ${f.name}`);
+    if (f.sealed) assert(false, `appending to sealed ${f.name}`);
     const at = f.size;
     const last = f.ranges[f.ranges.length - 1];
     if (last !== undefined && last.count < this.limits.rangeRecordsMax && last.end - last.start + bytes.length <= this.limits.rangeBytesMax) {
@@ -237,7 +237,7 @@ export class DataFiles {
   }
 
   read(f: DataFile, offset: number, length: number): Uint8Array {
-    assert(offset + length <= f.size, `reading ${f.name} past its size`);
+    if (offset + length > f.size) assert(false, `reading ${f.name} past its size`);
     this.flush(f);
     this.counters.reads++;
     return this.fs.pread(this.handleOf(f), offset, length);

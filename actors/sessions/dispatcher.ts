@@ -14,7 +14,7 @@
  *
  * Pure: clock and proposals are injected (the simulator and the tests drive it).
  */
-import { CommandKind, commandId, decodeCommand, type Command } from '../../transport/commands/codec.js';
+import { CommandKind, CommandView, commandId, parseCommand, type CodecLimits, type Command } from '../../transport/commands/codec.js';
 import type { ConsumerGroup, GroupItem } from './consumerGroups.js';
 import { codecLimitsOf } from './options.js';
 import type { SessionsStore } from './store.js';
@@ -94,12 +94,15 @@ export class Dispatcher {
   private readonly unlisten: () => void;
   private readonly defer: (fn: () => void) => void;
   private rr = 0;
+  private readonly view = new CommandView();
+  private readonly codec: CodecLimits;
   readonly counters = { delivered: 0, redelivered: 0, deadLettered: 0, pushed: 0 };
 
   constructor(private readonly opts: DispatcherOptions) {
     this.perTick = opts.proposalsPerTickMax ?? 256;
     this.timeoutMs = opts.proposalTimeoutMs ?? 5_000;
     this.defer = opts.defer ?? queueMicrotask;
+    this.codec = codecLimitsOf(opts.store.limits);
     this.unlisten = opts.store.onApplied((entries, results) => {
       let tick = false;
       for (let k = 0; k < entries.length; k++) {
@@ -117,13 +120,10 @@ export class Dispatcher {
         if (kind === CommandKind.groupCreate || kind === CommandKind.groupDelete) this.idleUntil.clear();
         const r = results[k];
         if (r === null || r === undefined) continue;
-        let cmd: Command;
-        try {
-          cmd = decodeCommand(e.data, codecLimitsOf(opts.store.limits));
-        } catch {
-          continue;
-        }
-        if (cmd.kind === CommandKind.groupDelete && r.ok) this.endGroup(lowOf(cmd.group), 'GROUP_DELETED', 'the consumer group was deleted');
+        // A view, not decodeCommand: no objects per applied group entry (one per delivery and ack).
+        const cmd = this.view;
+        if (parseCommand(cmd, e.data, this.codec) !== null) continue;
+        if (cmd.kind === CommandKind.groupDelete && r.ok) this.endGroup(cmd.groupLow, 'GROUP_DELETED', 'the consumer group was deleted');
         if (
           cmd.kind !== CommandKind.groupDeliver &&
           cmd.kind !== CommandKind.groupAck &&
@@ -132,14 +132,14 @@ export class Dispatcher {
         ) {
           continue;
         }
-        const gl = lowOf(cmd.group);
+        const gl = cmd.groupLow;
         this.idleUntil.delete(gl);
         if (cmd.kind === CommandKind.groupDeliver || cmd.kind === CommandKind.groupDeadLetter) {
           const p = this.proposed.get(gl);
-          const rl = lowOf(cmd.restore);
+          const rl = cmd.restoreLow;
           if (p?.get(rl)?.delivery === cmd.delivery) p.delete(rl);
         }
-        if (cmd.kind === CommandKind.groupDeliver && r.ok) this.push(gl, lowOf(cmd.restore), cmd.consumer);
+        if (cmd.kind === CommandKind.groupDeliver && r.ok) this.push(gl, cmd.restoreLow, cmd.name);
       }
       if (tick && this.opts.isLeader()) this.defer(() => this.tick());
     });
@@ -371,12 +371,4 @@ export class Dispatcher {
 function newestNamed(list: readonly LocalConsumer[], name: string): LocalConsumer | undefined {
   for (let k = list.length - 1; k >= 0; k--) if (list[k]!.name === name && !list[k]!.closed) return list[k];
   return undefined;
-}
-
-function lowOf(id: Uint8Array): number {
-  let lo = 0;
-  for (let k = 12; k < 16; k++) lo = lo * 256 + id[k]!;
-  let mid = 0;
-  for (let k = 8; k < 12; k++) mid = mid * 256 + id[k]!;
-  return mid * 0x1_0000_0000 + lo;
 }

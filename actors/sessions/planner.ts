@@ -370,7 +370,7 @@ export class Planner {
     this.encodedCmd = null;
     this.encodedData = null;
     const it = this.itemOfData(data);
-    assert(it !== null, `submitted command ${cmd.kind} does not decode`);
+    if (it === null) assert(false, `submitted command ${cmd.kind} does not decode`);
     return this.emit(it, context);
   }
 

@@ -181,7 +181,7 @@ export class SessionTable {
 
   create(high: number, low: number, topic: string): Session | typeof ResultCode.tooManySessions {
     if (this.byLow.size >= this.limits.activeSessionsMax) return ResultCode.tooManySessions;
-    assert(!this.byLow.has(low), `session ${high}.${low} created twice`);
+    if (this.byLow.has(low)) assert(false, `session ${high}.${low} created twice`);
     const s = new Session(high, low, topic);
     this.byLow.set(low, s);
     return s;
@@ -209,7 +209,7 @@ export class SessionTable {
 
   remove(s: Session): void {
     const had = this.byLow.delete(s.low);
-    assert(had, `removing session ${s.high}.${s.low} that is not active`);
+    if (!had) assert(false, `removing session ${s.high}.${s.low} that is not active`);
     this.activeBytes -= s.bytes;
   }
 
@@ -217,7 +217,7 @@ export class SessionTable {
   insert(high: number, low: number, topic: string, records: readonly Uint8Array[], recordBytes: number): SessionOutcome {
     if (this.byLow.size >= this.limits.activeSessionsMax) return ResultCode.tooManySessions;
     if (this.activeBytes + recordBytes > this.limits.activeBytesMax) return ResultCode.storeFull;
-    assert(!this.byLow.has(low), `session ${high}.${low} restored while active`);
+    if (this.byLow.has(low)) assert(false, `session ${high}.${low} restored while active`);
     const s = new Session(high, low, topic);
     s.replace(records, recordBytes);
     this.byLow.set(low, s);

@@ -436,7 +436,7 @@ export class SessionsStore implements StateMachine {
 
   /** The header of the record at `offset` of `f` (which must be within its applied size). */
   recordHeaderAt(f: DataFile, offset: number): RecordHeader {
-    assert(offset + STORED_RECORD_HEADER_BYTES <= f.size, `record header past the end of ${f.name}`);
+    if (offset + STORED_RECORD_HEADER_BYTES > f.size) assert(false, `record header past the end of ${f.name}`);
     return parseRecordHeader(this.files.read(f, offset, STORED_RECORD_HEADER_BYTES), `${f.name}@${offset}`);
   }
 
@@ -540,7 +540,7 @@ export class SessionsStore implements StateMachine {
   /** The session of a pending restore, read back from its data file (uncommitted records stay there). */
   readRestored(r: PendingRestore): { topic: string; session: Uint8Array; records: Uint8Array[] } {
     const f = this.files.get(r.fileHigh, r.fileLow);
-    assert(f !== undefined, `pending restore ${r.high}.${r.low} names a missing file ${r.fileHigh}.${r.fileLow}`);
+    if (f === undefined) assert(false, `pending restore ${r.high}.${r.low} names a missing file ${r.fileHigh}.${r.fileLow}`);
     const where = `${f.name}@${r.offset}`;
     const rec = parseStoredSession(this.files.read(f, r.offset, r.length), where);
     return { topic: rec.topic, session: commandId(rec.sessionHigh, rec.sessionLow), records: rec.records.slice() };
@@ -688,20 +688,22 @@ export class SessionsStore implements StateMachine {
   private storeSession(v: CommandView, e: Entry, apply: boolean): CommandResult {
     const c = this.files.classOf(v.replayClass);
     const f = c?.newest();
-    const where = `SessionStore ${e.term}.${e.index}`;
-    assert(
-      c !== undefined && f !== undefined && f.high === v.fileHigh && f.low === v.fileLow,
-      `${where} names ${dataFileName(v.replayClass, v.fileHigh, v.fileLow)}, the newest file of class ${v.replayClass} is ${f?.name ?? 'none'}`,
-    );
-    assert(f.size === v.offset, `${where} writes at ${v.offset} of ${f.name}, whose size is ${f.size}`);
-    assert(v.dueMs >= c.lastDueMs, `${where} due at ${v.dueMs}, before the class's last due time ${c.lastDueMs}`);
+    // Per store: the messages are built only when a check fails.
+    const where = (): string => `SessionStore ${e.term}.${e.index}`;
+    if (c === undefined || f === undefined || f.high !== v.fileHigh || f.low !== v.fileLow)
+      assert(
+        false,
+        `${where()} names ${dataFileName(v.replayClass, v.fileHigh, v.fileLow)}, the newest file of class ${v.replayClass} is ${f?.name ?? 'none'}`,
+      );
+    if (f.size !== v.offset) assert(false, `${where()} writes at ${v.offset} of ${f.name}, whose size is ${f.size}`);
+    if (v.dueMs < c.lastDueMs) assert(false, `${where()} due at ${v.dueMs}, before the class's last due time ${c.lastDueMs}`);
     const s = apply ? this.sessions.get(v.sessionHigh, v.sessionLow) : undefined;
     let result: CommandResult;
     let bytes: Uint8Array;
     if (s !== undefined) {
       const topicBytes = s.topicBytes();
       const len = storedRecordLength(topicBytes.length, s.recordCount, s.bytes);
-      assert(len === v.length, `${where} planned ${v.length} bytes for session ${s.high}.${s.low}, whose record is ${len} bytes`);
+      if (len !== v.length) assert(false, `${where()} planned ${v.length} bytes for session ${s.high}.${s.low}, whose record is ${len} bytes`);
       bytes = encodeStoredSessionFramed(v.dueMs, s.high, s.low, topicBytes, s.recordCount, s.framed());
       this.scheduled.stored(f, s.topic);
       this.sessions.remove(s);
