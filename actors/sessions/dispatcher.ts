@@ -74,6 +74,16 @@ interface LocalConsumer {
   closed: boolean;
 }
 
+/** A restore the scheduler planned, as the planner tracks it: its entry's (index, term) once appended. */
+export interface PlannedRestore {
+  readonly state: 'planned' | 'appended' | 'applied' | 'dropped';
+  readonly index: number;
+  readonly term: number;
+}
+
+/** Restores waiting to be delivered ahead (below) at most: beyond, the ordinary path delivers them. */
+const AHEAD_MAX = 1024;
+
 export class Dispatcher {
   private readonly consumers = new Map<number, LocalConsumer[]>();
   /**
@@ -94,9 +104,12 @@ export class Dispatcher {
   private readonly unlisten: () => void;
   private readonly defer: (fn: () => void) => void;
   private rr = 0;
+  /** Planned restores of non-void records on topics with a consumer attached here, in plan order, until appended. */
+  private ahead: { readonly restore: PlannedRestore; readonly topic: string }[] = [];
   private readonly view = new CommandView();
   private readonly codec: CodecLimits;
-  readonly counters = { delivered: 0, redelivered: 0, deadLettered: 0, pushed: 0 };
+  /** deliveredAhead: first deliveries proposed behind their restore's entry, before it applied (of `delivered`). */
+  readonly counters = { delivered: 0, redelivered: 0, deadLettered: 0, pushed: 0, deliveredAhead: 0 };
 
   constructor(private readonly opts: DispatcherOptions) {
     this.perTick = opts.proposalsPerTickMax ?? 256;
@@ -149,6 +162,65 @@ export class Dispatcher {
     this.unlisten();
   }
 
+  /** Whether a consumer is attached here: only then are planned restores worth delivering ahead. */
+  get hasConsumers(): boolean {
+    return this.consumers.size > 0;
+  }
+
+  /**
+   * The scheduler planned the restore of a stored session on `topic` (issue 16, lateness): its
+   * first delivery is proposed as soon as the restore's entry is appended (`appended`), right
+   * behind it in the log, instead of once the restore is applied, a commit round later. Nothing
+   * else changes: the GroupDeliver applies after the restore it names (which makes the item), the
+   * push still waits for its apply, and one the log refuses (the restore failed, the group went,
+   * the consumer's turn passed) leaves the item to the ordinary path.
+   */
+  restorePlanned(restore: PlannedRestore, topic: string): void {
+    if (this.ahead.length >= AHEAD_MAX || !this.opts.isLeader()) return;
+    this.ahead.push({ restore, topic });
+  }
+
+  /** The leader appended entries: deliver ahead the planned restores now in its log. */
+  appended(): void {
+    if (this.ahead.length === 0) return;
+    if (!this.opts.isLeader()) {
+      this.ahead = [];
+      return;
+    }
+    const now = Math.floor(this.opts.clock());
+    let k = 0;
+    // Per group touched: the load of each local consumer (as a tick counts it), built once.
+    let loads: Map<number, Map<string, number>> | null = null;
+    for (; k < this.ahead.length; k++) {
+      const a = this.ahead[k]!;
+      // Plan order is log order: a restore not appended yet holds the ones after it.
+      if (a.restore.state === 'planned') break;
+      if (a.restore.state !== 'appended') continue;
+      for (const g of this.opts.store.consumerGroups()) {
+        if (g.topic !== a.topic) continue;
+        const local = this.consumers.get(g.low)?.filter((c) => !c.closed) ?? [];
+        if (local.length === 0) continue;
+        loads ??= new Map();
+        let load = loads.get(g.low);
+        if (load === undefined) {
+          load = new Map();
+          for (const c of local) load.set(c.name, 0);
+          for (const it of g.items.values()) {
+            if (it.inFlight && it.deadlineMs > now && load.has(it.consumer)) load.set(it.consumer, load.get(it.consumer)! + 1);
+          }
+          loads.set(g.low, load);
+        }
+        const c = this.pick(local, load);
+        if (c === undefined) continue;
+        load.set(c.name, load.get(c.name)! + 1);
+        this.proposeFirst(g, a.restore.term, a.restore.index, now + g.ackWaitMs, c.name);
+        this.counters.delivered++;
+        this.counters.deliveredAhead++;
+      }
+    }
+    this.ahead = k === this.ahead.length ? [] : this.ahead.slice(k);
+  }
+
   /** Attach a consumer (on the leader). `name` identifies it across reconnections. */
   attach(group: ConsumerGroup, name: string, push: (d: GroupDelivery) => void, opts: ConsumerOptions = {}): ConsumerHandle {
     const c: LocalConsumer = {
@@ -194,6 +266,7 @@ export class Dispatcher {
   reset(isLeader: boolean): void {
     this.proposed.clear();
     this.idleUntil.clear();
+    this.ahead = [];
     if (isLeader) return;
     for (const low of [...this.consumers.keys()]) this.endGroup(low, 'NOT_LEADER', 'this node is no longer the leader; attach to the new one');
   }
@@ -311,6 +384,28 @@ export class Dispatcher {
     this.opts.submit(cmd, (err) => {
       if (err === null) return;
       if (m.get(it.restore.low) === entry) m.delete(it.restore.low);
+      this.idleUntil.delete(g.low);
+    });
+  }
+
+  /** GroupDeliver 1 of a restore appended but not applied yet (see `restorePlanned`). */
+  private proposeFirst(g: ConsumerGroup, restoreHigh: number, restoreLow: number, deadlineMs: number, consumer: string): void {
+    let m = this.proposed.get(g.low);
+    if (m === undefined) this.proposed.set(g.low, (m = new Map()));
+    // The tick that follows the restore's apply finds it proposed and leaves the item alone.
+    const entry = { delivery: 1, atMs: this.opts.clock() };
+    m.set(restoreLow, entry);
+    const cmd: Command = {
+      kind: CommandKind.groupDeliver,
+      group: commandId(g.high, g.low),
+      restore: commandId(restoreHigh, restoreLow),
+      delivery: 1,
+      deadlineMs,
+      consumer,
+    };
+    this.opts.submit(cmd, (err) => {
+      if (err === null) return;
+      if (m.get(restoreLow) === entry) m.delete(restoreLow);
       this.idleUntil.delete(g.low);
     });
   }

@@ -15,6 +15,7 @@
  */
 import { CommandKind, commandId } from '../../transport/commands/codec.js';
 import type { DataFile } from './dataFiles.js';
+import type { PlannedRestore } from './dispatcher.js';
 import { storedRecordBytesMax } from './options.js';
 import type { Planner } from './planner.js';
 import type { RecordHeader } from './record.js';
@@ -44,6 +45,8 @@ interface SchedulerOptions {
    * (nodeHost.ts arms a timer; the simulator passes none and its ticks alone drive replay).
    */
   readonly onNextDue?: (dueMs: number | null) => void;
+  /** Told of each restore of a non-void record it planned, with the record's place (the dispatcher delivers ahead). */
+  readonly onRestorePlanned?: (restore: PlannedRestore, f: DataFile, offset: number, header: RecordHeader) => void;
 }
 
 export class ReplayScheduler {
@@ -149,7 +152,8 @@ export class ReplayScheduler {
           // A full active table would refuse it (counting what the restores in flight will add): wait.
           const pending = planner.restoresActivating();
           if (!store.hasRoomFor(h, pending.sessions, pending.bytes)) break;
-          planner.planRestore(f, h);
+          const planned = planner.planRestore(f, h);
+          if (!h.isVoid) this.opts.onRestorePlanned?.(planned, f, cursor, h);
           this.counters.restores++;
           cursor += h.length;
         }

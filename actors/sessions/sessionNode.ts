@@ -156,6 +156,12 @@ export class SessionNode {
       planner: this.planner,
       clock: opts.clock,
       ...(opts.onNextDue !== undefined ? { onNextDue: opts.onNextDue } : {}),
+      // Issue 16 (lateness): a restore's first delivery goes right behind it in the log.
+      onRestorePlanned: (restore, f, offset, h) => {
+        if (!this.dispatcher.hasConsumers) return;
+        const topic = store.recordTopicAt(f, offset, h);
+        if (topic !== null) this.dispatcher.restorePlanned(restore, topic);
+      },
       // Planted bug 'commit-before-ack' (fault harness only, --plant): commits ignore the groups' holds.
       ...((opts.bugs as ReadonlySet<string> | undefined)?.has('commit-before-ack') === true ? { holdRestores: false } : {}),
     });
@@ -197,7 +203,10 @@ export class SessionNode {
             this.planner.stepDown();
           }
         },
-        onLeaderAppended: (entries) => this.planner.appended(entries),
+        onLeaderAppended: (entries) => {
+          this.planner.appended(entries);
+          this.dispatcher.appended();
+        },
         onProposalsRefused: () => this.planner.refused(),
         onSnapshotSaved: (index) => {
           store.snapshotSaved(index);

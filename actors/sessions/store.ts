@@ -41,6 +41,9 @@ import { SessionTable, type Session } from './sessionTable.js';
 import { Subscriptions, type DeliveryCallback, type SubscribeOptions, type Subscription } from './subscriptions.js';
 import type { CommandResult, FileRange, Manifest, RangeChunk, SessionView, StoreDigest } from './types.js';
 
+/** Topics read back for the dispatcher's deliveries ahead (fatal: a topic was UTF-8 when stored). */
+const topicDecoder = new TextDecoder('utf-8', { fatal: true });
+
 type ApplyListener = (entries: readonly Entry[], results: readonly (CommandResult | null)[]) => void;
 
 const OK: CommandResult = Object.freeze({ ok: true, code: ResultCode.ok, value: null });
@@ -438,6 +441,16 @@ export class SessionsStore implements StateMachine {
   recordHeaderAt(f: DataFile, offset: number): RecordHeader {
     if (offset + STORED_RECORD_HEADER_BYTES > f.size) assert(false, `record header past the end of ${f.name}`);
     return parseRecordHeader(this.files.read(f, offset, STORED_RECORD_HEADER_BYTES), `${f.name}@${offset}`);
+  }
+
+  /** The topic of the (non-void) record at `offset` of `f`, whose header is `h`; null when it does not decode. */
+  recordTopicAt(f: DataFile, offset: number, h: RecordHeader): string | null {
+    if (h.isVoid || h.topicBytes === 0 || offset + STORED_RECORD_HEADER_BYTES + h.topicBytes > f.size) return null;
+    try {
+      return topicDecoder.decode(this.files.read(f, offset + STORED_RECORD_HEADER_BYTES, h.topicBytes));
+    } catch {
+      return null;
+    }
   }
 
   /**

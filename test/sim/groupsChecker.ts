@@ -50,6 +50,8 @@ interface ModelRestore {
   readonly dueMs: number;
   readonly fileLow: number;
   readonly offset: number;
+  /** When its entry was first applied (the checker's clock, as decision times are). */
+  readonly appliedAtMs: number;
   /** Groups (by low) that have not settled it. */
   readonly pending: Set<number>;
   committed: boolean;
@@ -75,6 +77,8 @@ export interface GroupsStats {
   items: number;
   /** Items delivered at least once; GroupDeliver entries after the first; received by consumers. */
   delivered: number;
+  /** First deliveries the leader decided before the restore was applied (proposed right behind it: Dispatcher.restorePlanned). */
+  deliveredAhead: number;
   redelivered: number;
   received: number;
   acked: number;
@@ -96,6 +100,7 @@ export function emptyGroupsStats(): GroupsStats {
     restored: 0,
     items: 0,
     delivered: 0,
+    deliveredAhead: 0,
     redelivered: 0,
     received: 0,
     acked: 0,
@@ -287,7 +292,17 @@ export class GroupsChecker {
     }
     this.stats.restored++;
     if (this.now() < s.dueMs) this.violate('delivered-early', id, `session ${sessionLow} restored at ${this.now()}, before its due time ${s.dueMs}`);
-    const rs: ModelRestore = { low: e.index, sessionLow, topic: s.topic, dueMs: s.dueMs, fileLow: v.fileLow, offset, pending: new Set(), committed: false };
+    const rs: ModelRestore = {
+      low: e.index,
+      sessionLow,
+      topic: s.topic,
+      dueMs: s.dueMs,
+      fileLow: v.fileLow,
+      offset,
+      appliedAtMs: this.now(),
+      pending: new Set(),
+      committed: false,
+    };
     this.restores.set(rs.low, rs);
     this.uncommitted++;
     f.restoreAt.set(offset, rs);
@@ -323,6 +338,8 @@ export class GroupsChecker {
           this.violate('delivered-early', id, `GroupDeliver ${what} decided at ${decidedAt}, before the session's due time ${it.restore.dueMs}`);
         if (v.delivery === 1) this.stats.delivered++;
         else this.stats.redelivered++;
+        // Whole ms, as decision times are (the simulated clock has fractions): a lower bound.
+        if (v.delivery === 1 && decidedAt < Math.floor(it.restore.appliedAtMs)) this.stats.deliveredAhead++;
         it.deliveries = Math.max(it.deliveries, v.delivery);
         return;
       }
