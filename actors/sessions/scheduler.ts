@@ -56,6 +56,8 @@ export class ReplayScheduler {
   private readonly headers = new Map<number, { offset: number; header: RecordHeader }>();
   private readonly unlisten: () => void;
   private ticking = false;
+  /** A due time passed while entries were in flight: tick after the next apply, whatever it applied. */
+  private tickOnApply = false;
   /** Records (commits) and SessionCommit entries (commitEntries: one per file and tick at most). */
   readonly counters = { restores: 0, commits: 0, commitEntries: 0, deletes: 0, ticks: 0 };
   private readonly commitRecordsMax: number;
@@ -71,6 +73,11 @@ export class ReplayScheduler {
     this.commitBytesMax = storedRecordBytesMax(opts.store.limits);
     // Commit promptly once a restore was applied (and its subscribers were handed the session).
     this.unlisten = opts.store.onApplied((entries) => {
+      if (this.tickOnApply) {
+        this.tickOnApply = false;
+        this.tick();
+        return;
+      }
       for (const e of entries) {
         // A restore to hand over, or a group that settled a restore (its commit may be due now).
         const kind = e.data.length > 1 ? e.data[1] : -1;
@@ -90,6 +97,11 @@ export class ReplayScheduler {
 
   dispose(): void {
     this.unlisten();
+  }
+
+  /** Tick after the next apply of any entry (the host's due timer fired while a round was in flight). */
+  tickOnNextApply(): void {
+    this.tickOnApply = true;
   }
 
   /** Forget cached headers (leadership changed). Nothing else to rebuild. */

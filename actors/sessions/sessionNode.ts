@@ -231,9 +231,17 @@ export class SessionNode {
     }
   }
 
-  /** The host's timer for `onNextDue`: restore what is due now (on the leader; elsewhere nothing). */
+  /**
+   * The host's timer for `onNextDue`: restore what is due now (on the leader; elsewhere nothing).
+   * With entries of the log not applied yet, a round is in flight and its apply comes within
+   * milliseconds: the scheduler ticks then, and its restores join that round's successor instead
+   * of starting one of their own (under load the timer would otherwise add a Raft round per due
+   * millisecond: about 10 % more CPU per item at 16 producers).
+   */
   wake(): void {
-    if (this.planner.isLeader && !this.raft.isStopped()) this.scheduler.tick();
+    if (!this.planner.isLeader || this.raft.isStopped()) return;
+    if (this.raft.log.lastIndex() > this.store.appliedIndex) this.scheduler.tickOnNextApply();
+    else this.scheduler.tick();
   }
 
   receive(msg: RaftMessage): void {

@@ -418,4 +418,21 @@ describe('sessions: the scheduler reports the next due time (the host wakes it t
     expect(a!.listSessions().map((s) => text(s.records[0]!))).to.have.members(['slow', 'fast']);
     expect(reports.at(-1)).to.equal(null);
   });
+
+  it('tickOnNextApply: the next apply of any entry ticks it (the due timer fired while a round was in flight)', () => {
+    const {
+      stores: [a],
+    } = stores(1);
+    const h = new Harness([a!], { replayDelaysMs: [100] });
+    h.planner.storeSession(h.createSession('t', ['due']), 0);
+    h.settle();
+    h.now += 100;
+    const n = h.log.lastIndex;
+    h.scheduler.tickOnNextApply();
+    expect(kinds(h, n)).to.deep.equal([]);
+    // A create applies (the scheduler does not tick for creates on its own): the restore follows.
+    h.client({ kind: CommandKind.sessionCreate, topic: 'other', envelope: null });
+    h.flush();
+    expect(kinds(h, n)).to.deep.equal(['create', 'restore']);
+  });
 });
