@@ -291,6 +291,38 @@ export class DataFiles {
     this.dirtyDirs.clear();
   }
 
+  /**
+   * `syncAll()` off the event loop when the file system can (`SessionFs.syncLater`): the bytes
+   * written so far and the name changes so far are made durable, then `cb`. Files count as synced
+   * from now: a later write marks them again, and a failure is fatal to the caller. Without
+   * `syncLater` it is `syncAll()` and `cb` at once.
+   */
+  syncAllLater(cb: (err: Error | null) => void): void {
+    if (this.fs.syncLater === undefined) {
+      try {
+        this.syncAll();
+      } catch (err) {
+        return cb(err as Error);
+      }
+      return cb(null);
+    }
+    this.flushAll();
+    for (const f of this.byLow.values()) if (this.rangeWritten.has(f.name)) f.unsynced = true;
+    this.rangeWritten.clear();
+    const files: string[] = [];
+    for (const f of this.byLow.values()) {
+      if (!f.unsynced) continue;
+      files.push(f.name);
+      f.unsynced = false;
+      this.counters.fsyncs++;
+    }
+    // Children before parents.
+    const dirs = [...this.dirtyDirs].sort((a, b) => b.length - a.length);
+    this.counters.dirSyncs += dirs.length;
+    this.dirtyDirs.clear();
+    this.fs.syncLater(files, dirs, cb);
+  }
+
   // ---- range digests ------------------------------------------------------------------------
 
   private openHashOf(f: DataFile): Hash {

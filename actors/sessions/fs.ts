@@ -35,6 +35,13 @@ export interface SessionFs {
   /** false when it did not exist. */
   unlink(path: string): boolean;
   syncDir(dir: string): void;
+  /**
+   * Optional: make these files' bytes written so far, then these directories' entries, durable off
+   * the event loop (a thread pool), and call back once all are (or with the first error). Every
+   * name is opened before this returns, so a later rename or close changes nothing it syncs.
+   * Without it, callers sync in place (the simulator's MemorySessionFs).
+   */
+  syncLater?(files: readonly string[], dirs: readonly string[], cb: (err: Error | null) => void): void;
 }
 
 export class NodeSessionFs implements SessionFs {
@@ -136,6 +143,57 @@ export class NodeSessionFs implements SessionFs {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
+    }
+  }
+
+  syncLater(files: readonly string[], dirs: readonly string[], cb: (err: Error | null) => void): void {
+    // Opened now: the fds name the inodes, whatever is renamed (to trash) or closed meanwhile.
+    const fileFds: number[] = [];
+    const dirFds: number[] = [];
+    const closeAll = (): void => {
+      for (const fd of [...fileFds, ...dirFds]) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          // Already failing or closing: nothing more to learn from it.
+        }
+      }
+    };
+    try {
+      for (const f of files) fileFds.push(fs.openSync(this.abs(f), 'r'));
+      for (const d of dirs) {
+        try {
+          dirFds.push(fs.openSync(this.abs(d), 'r'));
+        } catch (err) {
+          // As syncDir: a directory that does not exist has nothing to make durable.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+    } catch (err) {
+      closeAll();
+      queueMicrotask(() => cb(err as Error));
+      return;
+    }
+    let failed: Error | null = null;
+    const done = (): void => {
+      closeAll();
+      cb(failed);
+    };
+    // Files in parallel, then directories one at a time, children before parents (the caller's order).
+    let pending = fileFds.length;
+    const syncDirs = (k: number): void => {
+      if (failed !== null || k >= dirFds.length) return done();
+      fs.fsync(dirFds[k]!, (err) => {
+        if (err) failed = err;
+        syncDirs(k + 1);
+      });
+    };
+    if (pending === 0) return syncDirs(0);
+    for (const fd of fileFds) {
+      fs.fdatasync(fd, (err) => {
+        if (err && failed === null) failed = err;
+        if (--pending === 0) syncDirs(0);
+      });
     }
   }
 

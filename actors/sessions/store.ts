@@ -208,6 +208,27 @@ export class SessionsStore implements StateMachine {
   }
 
   /**
+   * `snapshotParts()` with the data files' fsyncs left to `durable` (off the event loop on a real
+   * disk; at once in the simulator): what Raft uses, so that a snapshot does not stall the node.
+   */
+  snapshotPartsDeferred(): { readonly parts: readonly Uint8Array[]; durable(cb: (err: Error | null) => void): void } {
+    this.ensureReconciled();
+    this.files.flushAll();
+    const m = this.manifest();
+    this.rememberFiles(m);
+    const parts = encodeManifestParts(m);
+    let started = false;
+    return {
+      parts,
+      durable: (cb) => {
+        assert(!started, 'a snapshot made durable twice');
+        started = true;
+        this.files.syncAllLater(cb);
+      },
+    };
+  }
+
+  /**
    * Replace the state with a snapshot's. Every data file the manifest lists must be on disk (from
    * this node's own past, from trash, or written by range sync) at least as long as listed;
    * files it does not list move to trash.
