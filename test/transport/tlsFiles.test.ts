@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Server as NetServer } from 'node:net';
+import { connect as netConnect, type Server as NetServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { certificateUser, TlsFiles, tlsFront } from '../../transport/wire/tlsFiles.js';
@@ -120,5 +120,38 @@ describe('transport: TLS certificate files of the client and admin ports', funct
       s.on('close', () => resolve(true));
     });
     assert.equal(refused, true);
+  });
+});
+
+describe('transport: tlsFront and a plain client that never closes', () => {
+  it('answers 426 and destroys the socket after plainLingerMs instead of holding it for good', async () => {
+    const https = createHttpsServer({});
+    const { front, port } = await tlsFront(https, '127.0.0.1', 0, undefined, 50);
+    try {
+      const sock = netConnect(port, '127.0.0.1');
+      let answer = '';
+      sock.on('data', (d: Buffer) => (answer += d.toString('utf8')));
+      sock.on('error', () => undefined);
+      sock.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+      // The client never ends its side; the server must close the connection on its own. 5 s bounds
+      // it on a loaded box (it is given 50 ms).
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('the server kept the plain socket for 5 s')), 5_000);
+        sock.once('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      assert.match(answer, /^HTTP\/1\.1 426 /);
+      // The server counts its side once that socket's close event ran (a turn or so later; 5 s bound).
+      const count = (): Promise<number> => new Promise((resolve, reject) => front.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+      const deadline = Date.now() + 5_000;
+      while ((await count()) !== 0) {
+        if (Date.now() > deadline) assert.fail('the server still counts the plain connection 5 s later');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      front.close();
+    }
   });
 });

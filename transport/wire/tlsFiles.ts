@@ -196,7 +196,14 @@ const tlsRequired =
  * Listens on host:port and hands TLS connections to `server` (an https.Server, not listening
  * itself); anything else is answered HTTP 426 with `x-sessionraft-tls: required` and closed.
  */
-export function tlsFront(server: TlsServer, host: string, port: number, onPlain?: () => void): Promise<{ front: NetServer; port: number }> {
+export function tlsFront(
+  server: TlsServer,
+  host: string,
+  port: number,
+  onPlain?: () => void,
+  /** How long a plain client is given to close after the 426 before its socket is destroyed. */
+  plainLingerMs = TLS_HANDSHAKE_TIMEOUT_MS,
+): Promise<{ front: NetServer; port: number }> {
   const front = createNetServer({ pauseOnConnect: true }, (socket) => {
     socket.setTimeout(TLS_HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
@@ -210,6 +217,11 @@ export function tlsFront(server: TlsServer, host: string, port: number, onPlain?
         return;
       }
       onPlain?.();
+      // Half-closed, so that the client reads the answer before the connection goes (closing with its
+      // request unread would reset it); and bounded, so that a client that never closes its side
+      // does not hold the socket for good (one did in a test run: four such sockets kept the
+      // test process alive after every test had passed).
+      socket.setTimeout(plainLingerMs, () => socket.destroy());
       socket.end(tlsRequired);
     });
   });
