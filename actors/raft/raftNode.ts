@@ -838,13 +838,8 @@ export class RaftNode {
     const meta: SnapshotMeta = { index: applied, term, membership: membershipAt(this.core, applied) };
     // Parts when the state machine has them (views of its records, not a copy: issue 18).
     const sm = this.opts.stateMachine;
-    let durable: ((cb: (err: Error | null) => void) => void) | null = null;
-    let data: Uint8Array | readonly Uint8Array[];
-    if (sm.snapshotPartsDeferred !== undefined) {
-      const d = sm.snapshotPartsDeferred();
-      data = d.parts;
-      durable = (cb) => d.durable(cb);
-    } else data = sm.snapshotParts !== undefined ? sm.snapshotParts() : sm.snapshot();
+    const deferred = sm.snapshotPartsDeferred?.() ?? null;
+    const data = deferred !== null ? deferred.parts : sm.snapshotParts !== undefined ? sm.snapshotParts() : sm.snapshot();
     let dataBytes = 0;
     if (data instanceof Uint8Array) dataBytes = data.byteLength;
     else for (let k = 0; k < data.length; k++) dataBytes += data[k]!.byteLength;
@@ -852,8 +847,8 @@ export class RaftNode {
     // Counted from this snapshot's index (entries applied while it is saved count towards the next).
     this.appliedBytesSinceSnapshot = 0;
     const save = (): void => this.saveSnapshot(meta, data, dataBytes);
-    if (durable === null) return save();
-    durable((err) => {
+    if (deferred === null) return save();
+    deferred.durable((err) => {
       if (this.stopped) {
         this.snapshotInProgress = false;
         return;

@@ -270,25 +270,9 @@ export class DataFiles {
    * bytes on disk may come from a replay or range sync that this state's file objects never saw).
    */
   syncAll(everything = false): void {
-    this.flushAll();
-    for (const f of this.byLow.values()) if (everything || this.rangeWritten.has(f.name)) f.unsynced = true;
-    if (everything) {
-      this.dirtyDirs.add('').add('data').add('trash');
-      for (const f of this.byLow.values()) this.dirtyDirs.add(`data/${f.replayClass}`);
-    }
-    this.rangeWritten.clear();
-    for (const f of this.byLow.values()) {
-      if (!f.unsynced) continue;
-      this.fs.fsync(this.handleOf(f));
-      f.unsynced = false;
-      this.counters.fsyncs++;
-    }
-    // Children before parents.
-    for (const d of [...this.dirtyDirs].sort((a, b) => b.length - a.length)) {
-      this.fs.syncDir(d);
-      this.counters.dirSyncs++;
-    }
-    this.dirtyDirs.clear();
+    const { files, dirs } = this.takeUnsynced(everything);
+    for (const f of files) this.fs.fsync(this.handleOf(f));
+    for (const d of dirs) this.fs.syncDir(d);
   }
 
   /**
@@ -306,13 +290,27 @@ export class DataFiles {
       }
       return cb(null);
     }
+    const { files, dirs } = this.takeUnsynced(false);
+    this.fs.syncLater(
+      files.map((f) => f.name),
+      dirs,
+      cb,
+    );
+  }
+
+  /** Writes what is queued, then takes (and counts) the files with unsynced bytes and the directories to sync, children first. */
+  private takeUnsynced(everything: boolean): { files: DataFile[]; dirs: string[] } {
     this.flushAll();
-    for (const f of this.byLow.values()) if (this.rangeWritten.has(f.name)) f.unsynced = true;
+    for (const f of this.byLow.values()) if (everything || this.rangeWritten.has(f.name)) f.unsynced = true;
+    if (everything) {
+      this.dirtyDirs.add('').add('data').add('trash');
+      for (const f of this.byLow.values()) this.dirtyDirs.add(`data/${f.replayClass}`);
+    }
     this.rangeWritten.clear();
-    const files: string[] = [];
+    const files: DataFile[] = [];
     for (const f of this.byLow.values()) {
       if (!f.unsynced) continue;
-      files.push(f.name);
+      files.push(f);
       f.unsynced = false;
       this.counters.fsyncs++;
     }
@@ -320,7 +318,7 @@ export class DataFiles {
     const dirs = [...this.dirtyDirs].sort((a, b) => b.length - a.length);
     this.counters.dirSyncs += dirs.length;
     this.dirtyDirs.clear();
-    this.fs.syncLater(files, dirs, cb);
+    return { files, dirs };
   }
 
   // ---- range digests ------------------------------------------------------------------------

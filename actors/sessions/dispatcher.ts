@@ -15,7 +15,7 @@
  * Pure: clock and proposals are injected (the simulator and the tests drive it).
  */
 import { CommandKind, CommandView, commandId, parseCommand, type CodecLimits, type Command } from '../../transport/commands/codec.js';
-import type { ConsumerGroup, GroupItem } from './consumerGroups.js';
+import type { ConsumerGroup } from './consumerGroups.js';
 import { codecLimitsOf } from './options.js';
 import type { SessionsStore } from './store.js';
 import type { CommandResult } from './types.js';
@@ -189,8 +189,8 @@ export class Dispatcher {
     }
     const now = Math.floor(this.opts.clock());
     let k = 0;
-    // Per group touched: the load of each local consumer (as a tick counts it), built once.
-    let loads: Map<number, Map<string, number>> | null = null;
+    // Per group touched: its open local consumers and their load, built once.
+    let loads: Map<number, { local: LocalConsumer[]; load: Map<string, number> }> | null = null;
     for (; k < this.ahead.length; k++) {
       const a = this.ahead[k]!;
       // Plan order is log order: a restore not appended yet holds the ones after it.
@@ -198,22 +198,15 @@ export class Dispatcher {
       if (a.restore.state !== 'appended') continue;
       for (const g of this.opts.store.consumerGroups()) {
         if (g.topic !== a.topic) continue;
-        const local = this.consumers.get(g.low)?.filter((c) => !c.closed) ?? [];
-        if (local.length === 0) continue;
         loads ??= new Map();
-        let load = loads.get(g.low);
-        if (load === undefined) {
-          load = new Map();
-          for (const c of local) load.set(c.name, 0);
-          for (const it of g.items.values()) {
-            if (it.inFlight && it.deadlineMs > now && load.has(it.consumer)) load.set(it.consumer, load.get(it.consumer)! + 1);
-          }
-          loads.set(g.low, load);
-        }
+        let cs = loads.get(g.low);
+        if (cs === undefined) loads.set(g.low, (cs = this.consumersOf(g, now)));
+        const { local, load } = cs;
+        if (local.length === 0) continue;
         const c = this.pick(local, load);
         if (c === undefined) continue;
         load.set(c.name, load.get(c.name)! + 1);
-        this.proposeFirst(g, a.restore.term, a.restore.index, now + g.ackWaitMs, c.name);
+        this.propose(g, a.restore.term, a.restore.index, CommandKind.groupDeliver, 1, now + g.ackWaitMs, c.name);
         this.counters.delivered++;
         this.counters.deliveredAhead++;
       }
@@ -299,12 +292,7 @@ export class Dispatcher {
         continue;
       }
       this.scans.looked++;
-      const local = (this.consumers.get(g.low) ?? []).filter((c) => !c.closed);
-      const load = new Map<string, number>();
-      for (const c of local) load.set(c.name, 0);
-      for (const it of g.items.values()) {
-        if (it.inFlight && it.deadlineMs > now && load.has(it.consumer)) load.set(it.consumer, load.get(it.consumer)! + 1);
-      }
+      const { local, load } = this.consumersOf(g, now);
       const inFlight = this.proposed.get(g.low);
       // The earliest time an item held back by time becomes actionable; work left over by the budget keeps the group awake.
       let wakeMs = Number.POSITIVE_INFINITY;
@@ -332,7 +320,7 @@ export class Dispatcher {
           continue;
         }
         if (it.deliveries >= g.maxDeliveries) {
-          this.propose(g, it, CommandKind.groupDeadLetter, it.deliveries, now, '');
+          this.propose(g, it.restore.high, it.restore.low, CommandKind.groupDeadLetter, it.deliveries, now, '');
           this.counters.deadLettered++;
           budget--;
           continue;
@@ -341,7 +329,7 @@ export class Dispatcher {
         const c = lost ? newestNamed(local, it.consumer)! : this.pick(local, load);
         if (c === undefined) continue;
         if (!lost) load.set(c.name, load.get(c.name)! + 1);
-        this.propose(g, it, CommandKind.groupDeliver, next, now + g.ackWaitMs, c.name);
+        this.propose(g, it.restore.high, it.restore.low, CommandKind.groupDeliver, next, now + g.ackWaitMs, c.name);
         if (next > 1) this.counters.redelivered++;
         else this.counters.delivered++;
         budget--;
@@ -350,6 +338,18 @@ export class Dispatcher {
       else this.idleUntil.set(g.low, wakeMs);
     }
     return this.perTick - budget;
+  }
+
+  /** The open consumers of `g` attached here, and each one's deliveries in flight and not expired. */
+  private consumersOf(g: ConsumerGroup, now: number): { local: LocalConsumer[]; load: Map<string, number> } {
+    const local = (this.consumers.get(g.low) ?? []).filter((c) => !c.closed);
+    const load = new Map<string, number>();
+    if (local.length === 0) return { local, load };
+    for (const c of local) load.set(c.name, 0);
+    for (const it of g.items.values()) {
+      if (it.inFlight && it.deadlineMs > now && load.has(it.consumer)) load.set(it.consumer, load.get(it.consumer)! + 1);
+    }
+    return { local, load };
   }
 
   private pick(local: readonly LocalConsumer[], load: Map<string, number>): LocalConsumer | undefined {
@@ -365,44 +365,24 @@ export class Dispatcher {
 
   private propose(
     g: ConsumerGroup,
-    it: GroupItem,
+    restoreHigh: number,
+    restoreLow: number,
     kind: typeof CommandKind.groupDeliver | typeof CommandKind.groupDeadLetter,
     delivery: number,
     deadlineMs: number,
     consumer: string,
   ): void {
     const group = commandId(g.high, g.low);
-    const restore = commandId(it.restore.high, it.restore.low);
+    const restore = commandId(restoreHigh, restoreLow);
     let m = this.proposed.get(g.low);
     if (m === undefined) this.proposed.set(g.low, (m = new Map()));
+    // A tick finds it proposed (also one delivered ahead, before its restore applied) and leaves the item alone.
     const entry = { delivery, atMs: this.opts.clock() };
-    m.set(it.restore.low, entry);
+    m.set(restoreLow, entry);
     const cmd: Command =
       kind === CommandKind.groupDeliver
         ? { kind: CommandKind.groupDeliver, group, restore, delivery, deadlineMs, consumer }
         : { kind: CommandKind.groupDeadLetter, group, restore, delivery };
-    this.opts.submit(cmd, (err) => {
-      if (err === null) return;
-      if (m.get(it.restore.low) === entry) m.delete(it.restore.low);
-      this.idleUntil.delete(g.low);
-    });
-  }
-
-  /** GroupDeliver 1 of a restore appended but not applied yet (see `restorePlanned`). */
-  private proposeFirst(g: ConsumerGroup, restoreHigh: number, restoreLow: number, deadlineMs: number, consumer: string): void {
-    let m = this.proposed.get(g.low);
-    if (m === undefined) this.proposed.set(g.low, (m = new Map()));
-    // The tick that follows the restore's apply finds it proposed and leaves the item alone.
-    const entry = { delivery: 1, atMs: this.opts.clock() };
-    m.set(restoreLow, entry);
-    const cmd: Command = {
-      kind: CommandKind.groupDeliver,
-      group: commandId(g.high, g.low),
-      restore: commandId(restoreHigh, restoreLow),
-      delivery: 1,
-      deadlineMs,
-      consumer,
-    };
     this.opts.submit(cmd, (err) => {
       if (err === null) return;
       if (m.get(restoreLow) === entry) m.delete(restoreLow);

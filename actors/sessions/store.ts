@@ -200,11 +200,9 @@ export class SessionsStore implements StateMachine {
 
   /** `snapshot()` as parts, the session records by reference (what Raft saves: issue 18). */
   snapshotParts(): readonly Uint8Array[] {
-    this.ensureReconciled();
+    const d = this.snapshotPartsDeferred();
     this.files.syncAll();
-    const m = this.manifest();
-    this.rememberFiles(m);
-    return encodeManifestParts(m);
+    return d.parts;
   }
 
   /**
