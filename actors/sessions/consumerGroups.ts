@@ -48,7 +48,7 @@ export interface PendingRestore {
   holds: number;
 }
 
-export interface GroupItem {
+interface GroupItem {
   readonly restore: PendingRestore;
   /** Deliveries so far (0: never delivered). */
   deliveries: number;
