@@ -708,6 +708,8 @@ interface TargetLine {
   readonly target: string;
   readonly met: (v: number) => boolean;
   readonly etcd: string;
+  /** The measured value's unit when the field's name does not say it (`Ms`, `Mb`; else `/s`). */
+  readonly unit?: string;
 }
 
 const targetLines: readonly TargetLine[] = [
@@ -743,6 +745,25 @@ const targetLines: readonly TargetLine[] = [
     met: (v) => v >= 8_000,
     etcd: '1,750/s',
   },
+  // Issue 20's write targets, each against what this run measured of the machine.
+  {
+    what: (r) => `SessionAppend 128 B, 1 in flight: p50 / fsync p50 (no-work floor ${String(r.floorMs)} ms = ${String(r.floorRatio)}x)`,
+    pick: (r) => {
+      const m = r.find((x) => x.scenario === 'machine');
+      const a = r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 1);
+      if (m === undefined || a === undefined) return undefined;
+      const fsyncMs = Number(m.fsync4kP50Ms);
+      const floorMs = fsyncMs + (2 * Number(m.hopRttP50Us)) / 1000;
+      return { ...a, p50OverFsync: round1(Number(a.p50Ms) / fsyncMs), floorMs: Number(floorMs.toFixed(2)), floorRatio: round1(floorMs / fsyncMs) };
+    },
+    field: 'p50OverFsync',
+    target: '<= 2.5x',
+    met: (v) => v <= 2.5,
+    etcd: '-',
+    unit: 'x',
+  },
+  cpuLine(128, 40),
+  cpuLine(4096, 120),
   {
     what: 'linearizable get, 16 in flight',
     pick: (r) => r.find((x) => x.scenario === 'read'),
@@ -797,6 +818,24 @@ function rssLine(what: TargetLine['what'], pick: TargetLine['pick'], maxMb: numb
   return { what, pick, field: 'rssPeakMaxMb', target: `<= ${maxMb} MB`, met: (v) => v <= maxMb, etcd };
 }
 
+/** Issue 20: CPU time per command of the three nodes and the client together, at 128 in flight. */
+function cpuLine(payloadBytes: number, maxUs: number): TargetLine {
+  const size = payloadBytes >= 1024 ? `${payloadBytes / 1024} KiB` : `${payloadBytes} B`;
+  return {
+    what: `CPU per SessionAppend ${size} at 128 in flight (3 nodes + client)`,
+    pick: appendRow(payloadBytes),
+    field: 'cpuUsPerOp',
+    target: `<= ${maxUs} µs`,
+    met: (v) => v <= maxUs,
+    etcd: '-',
+    unit: 'µs',
+  };
+}
+
+function round1(v: number): number {
+  return Number(v.toFixed(1));
+}
+
 /** The append row with this payload at 128 in flight. */
 function appendRow(payloadBytes: number): TargetLine['pick'] {
   return (r) => r.find((x) => x.scenario === 'append' && x.payloadBytes === payloadBytes && x.concurrency === 128);
@@ -813,7 +852,7 @@ function printTargets(rows: readonly Row[]): void {
     const r = t.pick(rows);
     if (r === undefined) continue;
     const v = t.field === 'rssPeakMaxMb' && r.rssPeakMaxMb === undefined ? rssPeakMaxMb(r) : Number(r[t.field]);
-    const unit = t.field.endsWith('Ms') ? 'ms' : t.field.endsWith('Mb') ? 'MB' : '/s';
+    const unit = t.unit ?? (t.field.endsWith('Ms') ? 'ms' : t.field.endsWith('Mb') ? 'MB' : '/s');
     lines.push([
       typeof t.what === 'string' ? t.what : t.what(r),
       `${v.toLocaleString('en-US')} ${unit}${t.met(v) ? '' : '  (not met)'}`,
@@ -843,7 +882,7 @@ export async function run(ctxIn: BenchContext): Promise<void> {
   const rows: Row[] = [];
   const ctx: BenchContext = { ...ctxIn, report: (r) => (rows.push(r), ctxIn.report(r)) };
   // The disk's floor for a durable write and the load average, in the same run as the rows.
-  ctx.report(machineRow());
+  ctx.report(await machineRow());
   try {
     await runScenarios(ctx);
   } finally {

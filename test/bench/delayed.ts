@@ -612,12 +612,12 @@ export async function run(ctxIn: BenchContext): Promise<void> {
   const rows: Row[] = [];
   const ctx: BenchContext = { ...ctxIn, report: (r) => (rows.push(r), ctxIn.report(r)) };
   if (s.profileDir !== undefined) mkdirSync(s.profileDir, { recursive: true });
-  ctx.report(machineRow());
+  ctx.report(await machineRow());
   const redisBin = s.systems.includes('bullmq') ? findRedisServer() : null;
   try {
     for (const name of s.systems) await runSystem(ctx, s, name, redisBin);
   } finally {
-    ctx.report(machineRow());
+    ctx.report(await machineRow());
     if (!ctx.json) printSummary(rows);
   }
 }
