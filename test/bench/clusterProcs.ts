@@ -12,6 +12,7 @@ import { request as httpsRequest } from 'node:https';
 import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
 import { nodeEnv, nodeExecArgv } from '../../bin/nodeRuntime.js';
 import { freePorts } from '../node/helpers.js';
+import { sharedDiskFloor } from './diskFloor.js';
 import { hopFloor } from './hopFloor.js';
 import { Pki } from '../support/pki.js';
 import type { ClientOptions } from '../../transport/client/client.js';
@@ -181,17 +182,20 @@ export function fsyncFloor(dir = tmpdir(), writes = 200): { p50Ms: number; p99Ms
 }
 
 /**
- * The fsync floor, the floor of one hop between two processes (test/bench/hopFloor.ts) and the load
- * average, as a benchmark row (printed before the suite's rows).
+ * The fsync floor (one writer, and three at once on the same disk as the benchmark's three nodes:
+ * test/bench/diskFloor.ts), the floor of one hop between two processes (test/bench/hopFloor.ts)
+ * and the load average, as a benchmark row (printed before the suite's rows).
  */
 export async function machineRow(): Promise<{ scenario: string; [field: string]: unknown }> {
   const f = fsyncFloor();
+  const shared = await sharedDiskFloor();
   const hop = await hopFloor();
   const [l1, l5, l15] = loadavg();
   return {
     scenario: 'machine',
     fsync4kP50Ms: f.p50Ms,
     fsync4kP99Ms: f.p99Ms,
+    ...shared,
     ...hop,
     loadAvg1: Number(l1!.toFixed(2)),
     loadAvg5: Number(l5!.toFixed(2)),

@@ -1,0 +1,34 @@
+/**
+ * The shared-disk fsync floor the benchmarks print (issue 20): real O_DSYNC writes from worker
+ * threads. Only the shape of the figures is checked (speed is the benchmark's business), and that
+ * its temporary directory is gone afterwards.
+ */
+import { expect } from 'chai';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sharedDiskFloor } from './diskFloor.js';
+
+describe('bench: shared disk floor', () => {
+  let dir = '';
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'sessionraft-diskfloor-test-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('times concurrent durable writes and leaves nothing behind', async () => {
+    const f = await sharedDiskFloor(3, 20, dir);
+    expect(f.fsyncWriters).to.equal(3);
+    expect(f.fsyncSharedP50Ms).to.be.greaterThan(0);
+    expect(f.fsyncSharedP99Ms).to.be.at.least(f.fsyncSharedP50Ms);
+    expect(readdirSync(dir)).to.deep.equal([]);
+  });
+
+  it('gives up after its time limit and still cleans up', async () => {
+    // 1 ms cannot hold three threads' start and 100,000 durable writes: it must fail, not hang.
+    const err = await sharedDiskFloor(3, 100_000, dir, 1).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err?.message).to.match(/did not finish within 1 ms/);
+    expect(readdirSync(dir)).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * The disk's floor for a durable write when several writers share it (issue 20). The benchmark's
+ * three nodes keep their logs on the same disk, and at 1 in flight the leader's and both
+ * followers' durable writes overlap; measured on the 2-core box, concurrent O_DSYNC writes wait
+ * for each other (one writer 322 µs at p50, two 660-739, three 722-838). So the row's floor is
+ * this figure, not the single writer's.
+ *
+ * `writers` worker threads each open a file of their own in `dir` (O_DSYNC) and time `writes`
+ * writes of 4 KiB, all at once; the result pools every write's latency. Bounded: the workers are
+ * terminated after `timeoutMs` whatever happens, and the directory is removed.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+const writerScript = `
+const { workerData, parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const fd = fs.openSync(workerData.path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_DSYNC);
+const block = new Uint8Array(4096).fill(0x5a);
+const us = new Float64Array(workerData.writes);
+try {
+  for (let k = 0; k < workerData.writes; k++) {
+    const t0 = process.hrtime.bigint();
+    fs.writeSync(fd, block, 0, block.length, k * block.length);
+    us[k] = Number(process.hrtime.bigint() - t0) / 1000;
+  }
+} finally {
+  fs.closeSync(fd);
+}
+parentPort.postMessage(us);
+`;
+
+export interface SharedDiskFloor {
+  /** Writers measured at once. */
+  readonly fsyncWriters: number;
+  readonly fsyncSharedP50Ms: number;
+  readonly fsyncSharedP99Ms: number;
+}
+
+export async function sharedDiskFloor(writers = 3, writes = 200, dir = tmpdir(), timeoutMs = 30_000): Promise<SharedDiskFloor> {
+  const d = mkdtempSync(join(dir, 'sessionraft-fsync-shared-'));
+  const workers: Worker[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const runs = Array.from({ length: writers }, (_, k) => {
+      const w = new Worker(writerScript, { eval: true, workerData: { path: join(d, `w${k}`), writes } });
+      workers.push(w);
+      return new Promise<Float64Array>((resolve, reject) => {
+        w.once('message', (us: Float64Array) => resolve(us));
+        w.once('error', reject);
+        w.once('exit', (code) => reject(new Error(`shared disk floor: writer ${k} exited (${code}) before reporting`)));
+      });
+    });
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`shared disk floor: ${writers} x ${writes} writes did not finish within ${timeoutMs} ms`)), timeoutMs);
+    });
+    const all = (await Promise.race([Promise.all(runs), timeout])).flatMap((a) => Array.from(a));
+    all.sort((a, b) => a - b);
+    const at = (p: number): number => Number((all[Math.min(all.length - 1, Math.floor((all.length * p) / 100))]! / 1000).toFixed(3));
+    return { fsyncWriters: writers, fsyncSharedP50Ms: at(50), fsyncSharedP99Ms: at(99) };
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(workers.map((w) => w.terminate()));
+    rmSync(d, { recursive: true, force: true });
+  }
+}
