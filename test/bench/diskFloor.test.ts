@@ -1,10 +1,10 @@
 /**
  * The shared-disk fsync floor the benchmarks print (issue 20): real O_DSYNC writes from worker
  * threads. Only the shape of the figures is checked (speed is the benchmark's business), and that
- * its temporary directory is gone afterwards.
+ * its temporary directory and descriptors are gone afterwards.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedDiskFloor } from './diskFloor.js';
@@ -22,7 +22,9 @@ describe('bench: shared disk floor', () => {
     expect(readdirSync(dir)).to.deep.equal([]);
   });
 
-  it('gives up after its time limit and still cleans up', async () => {
+  it('gives up after its time limit and still cleans up, descriptors included', async () => {
+    const openFds = (): number => (existsSync('/proc/self/fd') ? readdirSync('/proc/self/fd').length : 0);
+    const fdsBefore = openFds();
     // 1 ms cannot hold three threads' start and 100,000 durable writes: it must fail, not hang.
     const err = await sharedDiskFloor(3, 100_000, dir, 1).then(
       () => null,
@@ -30,5 +32,7 @@ describe('bench: shared disk floor', () => {
     );
     expect(err?.message).to.match(/did not finish within 1 ms/);
     expect(readdirSync(dir)).to.deep.equal([]);
+    // The writers' files were opened by the caller, and closed although the writers were terminated.
+    expect(openFds()).to.equal(fdsBefore);
   });
 });

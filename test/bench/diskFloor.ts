@@ -5,11 +5,11 @@
  * for each other (one writer 322 µs at p50, two 660-739, three 722-838). So the row's floor is
  * this figure, not the single writer's.
  *
- * `writers` worker threads each open a file of their own in `dir` (O_DSYNC) and time `writes`
+ * `writers` worker threads each write a file of their own in `dir` (O_DSYNC) and time `writes`
  * writes of 4 KiB, all at once; the result pools every write's latency. Bounded: the workers are
  * terminated after `timeoutMs` whatever happens, and the directory is removed.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -17,17 +17,12 @@ import { Worker } from 'node:worker_threads';
 const writerScript = `
 const { workerData, parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
-const fd = fs.openSync(workerData.path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_DSYNC);
 const block = new Uint8Array(4096).fill(0x5a);
 const us = new Float64Array(workerData.writes);
-try {
-  for (let k = 0; k < workerData.writes; k++) {
-    const t0 = process.hrtime.bigint();
-    fs.writeSync(fd, block, 0, block.length, k * block.length);
-    us[k] = Number(process.hrtime.bigint() - t0) / 1000;
-  }
-} finally {
-  fs.closeSync(fd);
+for (let k = 0; k < workerData.writes; k++) {
+  const t0 = process.hrtime.bigint();
+  fs.writeSync(workerData.fd, block, 0, block.length, k * block.length);
+  us[k] = Number(process.hrtime.bigint() - t0) / 1000;
 }
 parentPort.postMessage(us);
 `;
@@ -42,10 +37,13 @@ export interface SharedDiskFloor {
 export async function sharedDiskFloor(writers = 3, writes = 200, dir = tmpdir(), timeoutMs = 30_000): Promise<SharedDiskFloor> {
   const d = mkdtempSync(join(dir, 'sessionraft-fsync-shared-'));
   const workers: Worker[] = [];
+  // Opened here and closed in `finally`: a terminated worker would never close its own.
+  const fds: number[] = [];
   let timer: NodeJS.Timeout | undefined;
   try {
-    const runs = Array.from({ length: writers }, (_, k) => {
-      const w = new Worker(writerScript, { eval: true, workerData: { path: join(d, `w${k}`), writes } });
+    for (let k = 0; k < writers; k++) fds.push(openSync(join(d, `w${k}`), constants.O_WRONLY | constants.O_CREAT | constants.O_DSYNC));
+    const runs = fds.map((fd, k) => {
+      const w = new Worker(writerScript, { eval: true, workerData: { fd, writes } });
       workers.push(w);
       return new Promise<Float64Array>((resolve, reject) => {
         w.once('message', (us: Float64Array) => resolve(us));
@@ -63,6 +61,7 @@ export async function sharedDiskFloor(writers = 3, writes = 200, dir = tmpdir(),
   } finally {
     clearTimeout(timer);
     await Promise.all(workers.map((w) => w.terminate()));
+    for (const fd of fds) closeSync(fd);
     rmSync(d, { recursive: true, force: true });
   }
 }
