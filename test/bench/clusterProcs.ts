@@ -13,6 +13,7 @@ import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
 import { nodeEnv, nodeExecArgv } from '../../bin/nodeRuntime.js';
 import { freePorts } from '../node/helpers.js';
 import { sharedDiskFloor } from './diskFloor.js';
+import { percentile } from './clusterLoad.js';
 import { hopFloor } from './hopFloor.js';
 import { Pki } from '../support/pki.js';
 import type { ClientOptions } from '../../transport/client/client.js';
@@ -177,7 +178,7 @@ export function fsyncFloor(dir = tmpdir(), writes = 200): { p50Ms: number; p99Ms
     rmSync(d, { recursive: true, force: true });
   }
   ms.sort((a, b) => a - b);
-  const at = (p: number): number => Number(ms[Math.min(ms.length - 1, Math.floor((ms.length * p) / 100))]!.toFixed(3));
+  const at = (p: number): number => Number(percentile(ms, p).toFixed(3));
   return { p50Ms: at(50), p99Ms: at(99) };
 }
 

@@ -13,6 +13,7 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { percentile } from './clusterLoad.js';
 
 const writerScript = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -56,7 +57,7 @@ export async function sharedDiskFloor(writers = 3, writes = 200, dir = tmpdir(),
     });
     const all = (await Promise.race([Promise.all(runs), timeout])).flatMap((a) => Array.from(a));
     all.sort((a, b) => a - b);
-    const at = (p: number): number => Number((all[Math.min(all.length - 1, Math.floor((all.length * p) / 100))]! / 1000).toFixed(3));
+    const at = (p: number): number => Number((percentile(all, p) / 1000).toFixed(3));
     return { fsyncWriters: writers, fsyncSharedP50Ms: at(50), fsyncSharedP99Ms: at(99) };
   } finally {
     clearTimeout(timer);

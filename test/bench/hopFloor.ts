@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
+import { percentile } from './clusterLoad.js';
 
 const messageBytes = 200;
 
@@ -77,8 +78,7 @@ export async function hopFloor(opts: HopFloorOptions = {}): Promise<HopFloor> {
       });
     });
     us.sort((a, b) => a - b);
-    const at = (p: number): number => Math.round(us[Math.min(us.length - 1, Math.floor((us.length * p) / 100))]!);
-    return { hopRttP50Us: at(50), hopRttP99Us: at(99) };
+    return { hopRttP50Us: Math.round(percentile(us, 50)), hopRttP99Us: Math.round(percentile(us, 99)) };
   } finally {
     clearTimeout(timer);
     if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
