@@ -41,6 +41,11 @@ import { SessionTable, type Session } from './sessionTable.js';
 import { Subscriptions, type DeliveryCallback, type SubscribeOptions, type Subscription } from './subscriptions.js';
 import type { CommandResult, FileRange, Manifest, RangeChunk, SessionView, StoreDigest } from './types.js';
 
+/** How an invariant message names a SessionStore entry. */
+function storeLabel(e: Entry): string {
+  return `SessionStore ${e.term}.${e.index}`;
+}
+
 /** Topics read back for the dispatcher's deliveries ahead (fatal: a topic was UTF-8 when stored). */
 const topicDecoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -720,22 +725,21 @@ export class SessionsStore implements StateMachine {
   private storeSession(v: CommandView, e: Entry, apply: boolean): CommandResult {
     const c = this.files.classOf(v.replayClass);
     const f = c?.newest();
-    // Per store: the messages are built only when a check fails.
-    const where = (): string => `SessionStore ${e.term}.${e.index}`;
+    // Per store: the messages are built only when a check fails (no closure either: one per entry).
     if (c === undefined || f === undefined || f.high !== v.fileHigh || f.low !== v.fileLow)
       assert(
         false,
-        `${where()} names ${dataFileName(v.replayClass, v.fileHigh, v.fileLow)}, the newest file of class ${v.replayClass} is ${f?.name ?? 'none'}`,
+        `${storeLabel(e)} names ${dataFileName(v.replayClass, v.fileHigh, v.fileLow)}, the newest file of class ${v.replayClass} is ${f?.name ?? 'none'}`,
       );
-    if (f.size !== v.offset) assert(false, `${where()} writes at ${v.offset} of ${f.name}, whose size is ${f.size}`);
-    if (v.dueMs < c.lastDueMs) assert(false, `${where()} due at ${v.dueMs}, before the class's last due time ${c.lastDueMs}`);
+    if (f.size !== v.offset) assert(false, `${storeLabel(e)} writes at ${v.offset} of ${f.name}, whose size is ${f.size}`);
+    if (v.dueMs < c.lastDueMs) assert(false, `${storeLabel(e)} due at ${v.dueMs}, before the class's last due time ${c.lastDueMs}`);
     const s = apply ? this.sessions.get(v.sessionHigh, v.sessionLow) : undefined;
     let result: CommandResult;
     let bytes: Uint8Array;
     if (s !== undefined) {
       const topicBytes = s.topicBytes();
       const len = storedRecordLength(topicBytes.length, s.recordCount, s.bytes);
-      if (len !== v.length) assert(false, `${where()} planned ${v.length} bytes for session ${s.high}.${s.low}, whose record is ${len} bytes`);
+      if (len !== v.length) assert(false, `${storeLabel(e)} planned ${v.length} bytes for session ${s.high}.${s.low}, whose record is ${len} bytes`);
       bytes = encodeStoredSessionFramed(v.dueMs, s.high, s.low, topicBytes, s.recordCount, s.framed());
       this.scheduled.stored(f, s.topic);
       this.sessions.remove(s);
