@@ -10,7 +10,9 @@
  */
 export const mochaHooks = {
   afterAll(): void {
-    const active = process.getActiveResourcesInfo();
+    // mocha's own stdout and stderr are always there (a pipe or a terminal); a child process
+    // left running shows as ProcessWrap.
+    const active = process.getActiveResourcesInfo().filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');
     if (active.length > 0) process.stderr.write(`leak report: still keeping the event loop alive after the last test: ${active.join(', ')}\n`);
   },
 };
