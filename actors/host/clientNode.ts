@@ -24,6 +24,7 @@ export function clientNodeOf(node: SessionNode): ClientNode {
     },
     registerClient: (cb, owner) => node.registerClient(cb, owner),
     storeSession: (session, replayClass, envelope, cb, user) => node.storeSession(session, replayClass, envelope, cb, user),
+    scheduleSession: (topic, bytes, replayClass, envelope, cb, user) => node.scheduleSession(topic, bytes, replayClass, envelope, cb, user),
     access: () => store.access,
     sessionTopic: (id) => (id.length === 16 ? (store.session(readU64BE(id, 0), readU64BE(id, 8))?.topic ?? null) : null),
     submitAuth: (cmd, cb) => node.submitAuth(cmd, cb),

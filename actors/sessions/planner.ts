@@ -90,6 +90,8 @@ class PlanItem {
   /** The envelope's client (low half of its ID; -1 without an envelope) and seq. */
   envClientLow = -1;
   envSeq = 0;
+  /** Called once the leader appended it (its index and term are set), after the batch is matched. */
+  onAppended: ((it: PlanItem) => void) | null = null;
   constructor(
     readonly kind: number,
     readonly data: Uint8Array,
@@ -278,6 +280,9 @@ export class Planner {
 
   /** Entries the leader appended to its log, in order (duplicates of known indexes are ignored). */
   appended(entries: readonly Entry[]): void {
+    // Hooks run after the whole batch is matched: one that proposes must not put a command at the
+    // head of `planned` while later entries of this batch are still to be matched against it.
+    let hooks: PlanItem[] | null = null;
     for (const e of entries) {
       if (e.index <= this.lastKnownIndex) continue;
       this.lastKnownIndex = e.index;
@@ -293,6 +298,7 @@ export class Planner {
           head.fileLow = e.index;
         }
         this.appendedItems.push(head);
+        if (head.onAppended !== null) (hooks ??= []).push(head);
         continue;
       }
       assert(
@@ -306,6 +312,13 @@ export class Planner {
       it.term = e.term;
       this.track(it);
       this.appendedItems.push(it);
+    }
+    if (hooks !== null) {
+      for (const it of hooks) {
+        const hook = it.onAppended!;
+        it.onAppended = null;
+        hook(it);
+      }
     }
     this.pump();
   }
@@ -367,7 +380,7 @@ export class Planner {
    * SessionStore (use storeSession). Returns the item, which tells when it left the flight.
    * Throws SESSIONS_ERR_NOT_LEADER when this node is not leader.
    */
-  submit(cmd: Command, context: unknown = null): PlanItem {
+  submit(cmd: Command, context: unknown = null, onAppended: ((it: PlanItem) => void) | null = null): PlanItem {
     assert(cmd.kind !== CommandKind.sessionStore, 'SessionStore is planned by storeSession');
     let data: Uint8Array;
     if (cmd === this.encodedCmd) data = this.encodedData!;
@@ -376,7 +389,13 @@ export class Planner {
     this.encodedData = null;
     const it = this.itemOfData(data);
     if (it === null) assert(false, `submitted command ${cmd.kind} does not decode`);
+    it.onAppended = onAppended;
     return this.emit(it, context);
+  }
+
+  /** A command of client `clientLow` (the low half of its ID) with `seq` is in flight. */
+  seqInFlight(clientLow: number, seq: number): boolean {
+    return this.envelopes.has(clientLow, seq);
   }
 
   /** The scheduler's restore of the record `header` at the head of `f`. */

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { CommandKind, SECRET_BYTES, type Command, type Envelope } from '../../transport/commands/codec.js';
+import { CommandKind, SECRET_BYTES, commandId, type Command, type Envelope } from '../../transport/commands/codec.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../../machines/types.js';
 import { ProposalError } from '../raft/proposals.js';
@@ -16,6 +16,7 @@ import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import { Dispatcher, type GroupDelivery } from './dispatcher.js';
 import { Planner, type PlanOutcome, type Proposed } from './planner.js';
 import { ReplayScheduler } from './scheduler.js';
+import { scheduleSession } from './scheduleSession.js';
 import type { GroupView, SessionsStore } from './store.js';
 import type { CommandResult, FileRange } from './types.js';
 
@@ -307,6 +308,33 @@ export class SessionNode {
     const out = this.planner.storeSession(session, replayClass, { envelope, context: { cb } satisfies Pending });
     if (out.status === 'duplicate') cb(null, out.result);
     else if (out.status === 'rejected') cb(toRequestError(out.error));
+  }
+
+  /**
+   * Schedule (issue 20): create a session on `topic` with one record and store it for replay in
+   * `replayClass`, in one request; the envelope's seq, seq + 1 and seq + 2 number its three
+   * commands (scheduleSession.ts). The answer is the store's, its value the session's ID.
+   */
+  scheduleSession(topic: string, bytes: Uint8Array, replayClass: number, envelope: Envelope | null, cb: CommandCallback, user?: string): void {
+    if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    scheduleSession(
+      {
+        clientResult: (env, seq) => this.store.clientResult(readU64(env.client, 0), readU64(env.client, 8), env.secret, seq, user),
+        seqInFlight: (env, seq) => this.planner.seqInFlight(readU64(env.client, 8), seq),
+        propose: (cmd, done, onAppended) => {
+          try {
+            this.planner.submit(cmd, { cb: done } satisfies Pending, (it) => onAppended(commandId(it.term, it.index)));
+          } catch (err) {
+            done(toRequestError(err as Error));
+          }
+        },
+        submit: (cmd, done) => this.submit(cmd, done, user),
+        storeSession: (session, cls, env, done) => this.storeSession(session, cls, env, done, user),
+        error: (code, message) => new RequestError(code, message),
+      },
+      { topic, bytes, replayClass, envelope },
+      cb,
+    );
   }
 
   /**

@@ -1,13 +1,16 @@
 /**
  * `npm run bench -- delayed [--quick] [--tiny] [--json] [--systems=sessionraft,bullmq]
  *   [--only=throughput,lateness,recovery,memory] [--scheduled N] [--rates=1000,5000]
- *   [--producers=16,128] [--seconds=S] [--recovery-rate=R] [--profile=DIR]`
+ *   [--producers=16,128] [--seconds=S] [--recovery-rate=R] [--profile=DIR]
+ *   [--sessionraft-schedule=schedule|steps]`
  *
  * Delayed delivery, the job users pick this system for, against what a Node.js user picks instead:
  * BullMQ on Redis. The same workload through each system's Node.js client, one system at a time
  * (the other is stopped), in the order of `--systems`:
  *
  *   sessionraft  3 `sessionraft node` processes (replicated, fsync on a majority before each ack);
+ *               a producer schedules an item with one `schedule` request (create + append + store:
+ *               issue 20), or with the three requests in a row (`--sessionraft-schedule=steps`);
  *                each item: create a session, append 1 KiB, store it for replay (1 s class); one
  *                consumer group on the topic, one consumer (window 256) that destroys the restored
  *                session and resolves (acks).
@@ -50,8 +53,10 @@ import {
   type DelayName,
   type LeaderCounters,
   type Received,
+  type ScheduleWay,
   type Stream,
   type SystemName,
+  scheduleWay,
 } from './delayedSystems.js';
 
 type Row = Record<string, unknown>;
@@ -80,6 +85,8 @@ interface Settings {
   readonly profileDir: string | undefined;
   /** Node.js flags for every sessionraft node (`--exec-args=a,b`); bin/nodeRuntime.ts adds its defaults for what they leave unset. */
   readonly execArgs: readonly string[];
+  /** How a sessionraft producer schedules an item (`--sessionraft-schedule=`): one schedule request, or create, append, store. */
+  readonly sessionraftSchedule: ScheduleWay;
 }
 
 function settingsOf(ctx: BenchContext): Settings {
@@ -118,6 +125,7 @@ function settingsOf(ctx: BenchContext): Settings {
     itemsMax: tiny ? 50 : Number.POSITIVE_INFINITY,
     profileDir: profile !== undefined ? resolve(profile) : undefined,
     execArgs: (arg('exec-args') ?? '').split(',').filter((a) => a !== ''),
+    sessionraftSchedule: scheduleWay(arg('sessionraft-schedule') ?? 'schedule'),
   };
 }
 
@@ -537,7 +545,11 @@ async function runSystem(ctx: BenchContext, s: Settings, name: SystemName, redis
     ctx.progress(name === 'sessionraft' ? 'starting 3 sessionraft node processes' : `starting ${redisBin}`);
     const sys: DelayedSystem =
       name === 'sessionraft'
-        ? await SessionraftSystem.start({ execArgs: s.execArgs, ...(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {}) })
+        ? await SessionraftSystem.start({
+            execArgs: s.execArgs,
+            schedule: s.sessionraftSchedule,
+            ...(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {}),
+          })
         : await BullmqSystem.start(redisBin!);
     try {
       if (s.warmupMs > 0) await row.warmUp(sys);

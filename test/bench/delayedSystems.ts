@@ -13,6 +13,14 @@ import { RedisProc } from './delayedRedis.js';
 
 export type SystemName = 'sessionraft' | 'bullmq';
 
+/** How a sessionraft producer schedules an item: one `schedule` request (issue 20), or `steps`: create, append, store in a row. */
+export type ScheduleWay = 'schedule' | 'steps';
+
+export function scheduleWay(v: string): ScheduleWay {
+  if (v !== 'schedule' && v !== 'steps') throw new Error(`--sessionraft-schedule: schedule or steps, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 /** One delivery seen by the consumer. */
 export interface Received {
   /** The item: sessionraft's session ID, BullMQ's job ID. */
@@ -39,8 +47,10 @@ export interface Stream {
   /**
    * Schedules one item through producer `producer` (an index: the system spreads producers over its
    * connections) and resolves with its key once the system acknowledged it, and when the scheduling
-   * command itself was sent (performance.now(): sessionraft's store, after the create and the
-   * append; BullMQ's add): the item is due `delay` after that. `seq` is unique in the stream.
+   * command itself was sent (performance.now(): sessionraft's schedule request, or its store after
+   * the create and the append with `steps`; BullMQ's add): the item is due `delay` after that (for
+   * sessionraft a little later: the leader plans the store once create and append are applied, so
+   * its lateness is over- rather than under-stated). `seq` is unique in the stream.
    */
   schedule(producer: number, seq: number, delay: DelayName): Promise<{ key: string; scheduledAt: number }>;
   close(): Promise<void>;
@@ -91,10 +101,13 @@ export class SessionraftSystem implements DelayedSystem {
   private killed: string | null = null;
   private readonly clients: SessionraftClient[] = [];
 
-  private constructor(readonly cluster: BenchCluster) {}
+  private constructor(
+    readonly cluster: BenchCluster,
+    private readonly way: ScheduleWay,
+  ) {}
 
   /** Replay classes: index 0 is 1 s, index 1 is 2 h (the memory row's items stay scheduled). */
-  static async start(opts: { cpuProfDir?: string; execArgs?: readonly string[] }): Promise<SessionraftSystem> {
+  static async start(opts: { cpuProfDir?: string; execArgs?: readonly string[]; schedule?: ScheduleWay }): Promise<SessionraftSystem> {
     const cluster = await BenchCluster.start({
       size: 3,
       nodeArgs: ['--replay-delays', '1s,2h'],
@@ -102,7 +115,7 @@ export class SessionraftSystem implements DelayedSystem {
       ...(opts.cpuProfDir !== undefined ? { cpuProfDir: opts.cpuProfDir } : {}),
     });
     await cluster.waitForLeader(120_000);
-    const s = new SessionraftSystem(cluster);
+    const s = new SessionraftSystem(cluster, opts.schedule ?? 'schedule');
     for (let k = 0; k < producerConnections; k++) s.clients.push(createClient({ endpoints: cluster.endpoints(), inflightCommandsMax: 192 }));
     return s;
   }
@@ -125,13 +138,21 @@ export class SessionraftSystem implements DelayedSystem {
       { consumer: `bench-${name}`, maxAckPending: consumerWindow },
     );
     const clients = this.clients;
+    const way = this.way;
     return {
       async schedule(producer, _seq, delay) {
         const cl = clients[producer % clients.length]!;
+        const replay = delay === '1s' ? 0 : 1;
+        if (way === 'schedule') {
+          // Due `delay` after the leader plans the store, which follows this request.
+          const scheduledAt = performance.now();
+          const { id } = await cl.schedule(topic, payload, { replay });
+          return { key: id, scheduledAt };
+        }
         const { id } = await cl.createSession(topic);
         await cl.append(id, payload);
         const scheduledAt = performance.now();
-        await cl.store(id, { replay: delay === '1s' ? 0 : 1 });
+        await cl.store(id, { replay });
         return { key: id, scheduledAt };
       },
       async close() {

@@ -50,6 +50,17 @@ const requestArb: fc.Arbitrary<Request> = fc.oneof(
       fc.record({ mode: fc.constant('delayMs' as const), value: fc.nat() }),
     ),
   }),
+  fc.record({
+    op: fc.constant('schedule' as const),
+    reqId: reqIdArb,
+    envelope: envArb,
+    topic: fc.string({ maxLength: 40 }),
+    bytes: fc.uint8Array({ maxLength: 64 }),
+    replay: fc.oneof(
+      fc.record({ mode: fc.constant('class' as const), value: fc.nat(15) }),
+      fc.record({ mode: fc.constant('delayMs' as const), value: fc.nat() }),
+    ),
+  }),
   fc.record({ op: fc.constant('destroy' as const), reqId: reqIdArb, envelope: envArb, session: idArb }),
   fc.record({ op: fc.constantFrom('get' as const, 'peek' as const), reqId: reqIdArb, session: idArb }),
   fc.record({ op: fc.constant('list' as const), reqId: reqIdArb, topic: fc.string({ maxLength: 20 }), limit: fc.nat() }),

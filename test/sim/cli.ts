@@ -168,6 +168,20 @@ async function main(): Promise<void> {
       (args.bugs.length ? `, planted: ${args.bugs.join(',')}` : '') +
       `\nseeds: ${results.length}, violations: ${violations}\n`,
   );
+  // Issue 20: the schedule requests (--sessions).
+  if (results.some((r) => r.schedules !== undefined)) {
+    const t = { sent: 0, ok: 0, refused: 0, failed: 0 };
+    const codes = new Map<string, number>();
+    for (const r of results) {
+      if (r.schedules === undefined) continue;
+      for (const k of ['sent', 'ok', 'refused', 'failed'] as const) t[k] += r.schedules[k];
+      for (const [c, n] of Object.entries(r.schedules.codes)) codes.set(c, (codes.get(c) ?? 0) + n);
+    }
+    const why = [...codes].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`);
+    process.stdout.write(
+      `schedules: ${t.sent} sent, ${t.ok} answered OK, ${t.refused} refused, ${t.failed} failed${why.length > 0 ? ` (${why.join(', ')})` : ''}\n`,
+    );
+  }
   // Issue 16: what the consumer groups did (--sessions).
   if (results.some((r) => r.groups !== undefined)) {
     const g = results.reduce((s, r) => (r.groups === undefined ? s : addGroupsStats(s, r.groups)), emptyGroupsStats());

@@ -59,6 +59,18 @@ export interface ScenarioOptions {
   readonly security?: boolean;
 }
 
+export interface ScheduleStats {
+  sent: number;
+  /** Answered OK: created, appended and stored. */
+  ok: number;
+  /** Answered with a result that is not OK (a step refused at apply, or by a port). */
+  refused: number;
+  /** Answered with an error (not leader, unknown outcome...). */
+  failed: number;
+  /** How the ones not answered OK ended: result or error code -> count. */
+  codes: Record<string, number>;
+}
+
 export interface ScenarioResult {
   readonly seed: number;
   readonly nodeCount: number;
@@ -77,6 +89,8 @@ export interface ScenarioResult {
     readonly wipes: number;
     readonly liveWindows: number;
   };
+  /** --sessions: the schedule requests (issue 20) and how each ended. */
+  readonly schedules?: ScheduleStats;
   /** --sessions: the consumer groups' deliveries (issue 16). */
   readonly groups?: GroupsStats;
   /** --sessions with security (issue 17): permissions checked in log order. */
@@ -180,6 +194,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   // destroyed; restored ones come back through the scheduler.
   const sessions: Uint8Array[] = [];
   const topics = ['orders', 'carts', 'chats'];
+  const schedules: ScheduleStats = { sent: 0, ok: 0, refused: 0, failed: 0, codes: {} };
   // Issue 16: consumer groups on those topics, their consumers and the delivery checker (groups.ts).
   const groups = opts.sessions ? new GroupsWorkload(cluster, { seed: opts.seed, chaosMs: opts.chaosMs, topics }) : null;
   // Issue 17: users and permissions; every session command as a user, through a port's check (security.ts).
@@ -201,7 +216,22 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     // With security, as one of the workload's users (its client's envelope) after a port's check.
     const submit = (cmd: Command): boolean => (security !== null ? security.send(host, cmd, done) : (host.submit(cmd, done), true));
     if (sessions.length === 0 || r < 0.15) {
-      submit({ kind: CommandKind.sessionCreate, topic: workRng.pick(topics), envelope: null });
+      const topic = workRng.pick(topics);
+      // Issue 20: a third of the creates are schedules (create + append + store in one request).
+      if (r < 0.05) {
+        const replayClass = nextValue % 3;
+        const counted: CommandCallback = (err, result, entry) => {
+          if (err !== null) schedules.failed++;
+          else if (result?.ok === true) schedules.ok++;
+          else schedules.refused++;
+          const code = err?.code ?? (result?.ok === true ? null : (result?.code ?? 'none'));
+          if (code !== null) schedules.codes[code] = (schedules.codes[code] ?? 0) + 1;
+          done(err, result, entry);
+        };
+        schedules.sent++;
+        if (security === null) host.scheduleSession(topic, value, replayClass, null, counted);
+        else if (!security.schedule(host, topic, value, replayClass, counted)) schedules.sent--;
+      } else submit({ kind: CommandKind.sessionCreate, topic, envelope: null });
       return;
     }
     const k = workRng.int(0, sessions.length - 1);
@@ -727,6 +757,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       wipes,
       liveWindows: liveWindow.progressCount,
     },
+    ...(opts.sessions ? { schedules } : {}),
     ...(groups !== null ? { groups: groups.stats } : {}),
     ...(security !== null ? { security: security.stats } : {}),
   };

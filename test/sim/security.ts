@@ -15,6 +15,7 @@
 import { CommandKind, readU64BE, type Command, type Envelope } from '../../transport/commands/codec.js';
 import type { Action, Grant } from '../../transport/commands/access.js';
 import type { CommandCallback, SessionNode } from '../../actors/sessions/sessionNode.js';
+import { SCHEDULE_SEQS } from '../../actors/sessions/scheduleSession.js';
 import type { SimCluster } from './cluster.js';
 import { Rng } from './rng.js';
 import { SecurityChecker, type SecurityStats } from './securityChecker.js';
@@ -33,7 +34,16 @@ interface SimClient {
   low: number;
   seq: number;
   registering: boolean;
+  /**
+   * First seqs of its schedules not answered yet. The workload's other commands say "I hold every
+   * answer below my seq" (they are never retried), which would make a schedule's later steps
+   * stale; a schedule's seqs stay below ackedBelowSeq until it is answered, as a real client's do.
+   */
+  scheduling: Set<number>;
 }
+
+/** A schedule left unanswered this many seqs ago no longer holds ackedBelowSeq back (the table remembers 256). */
+const SCHEDULE_HOLD_SEQS_MAX = 128;
 
 export class SecurityWorkload {
   readonly checker: SecurityChecker;
@@ -67,7 +77,7 @@ export class SecurityWorkload {
     };
     this.rng = new Rng(opts.seed ^ 0x17017);
     this.roleOf = Object.fromEntries(opts.topics.map((t) => [t, `rw-${t}`]));
-    for (const u of USERS) this.clients.set(u, { id: null, secret: null, low: 0, seq: 0, registering: false });
+    for (const u of USERS) this.clients.set(u, { id: null, secret: null, low: 0, seq: 0, registering: false, scheduling: new Set() });
     // The bootstrap, in order: roles, their permissions, users, their roles (dave holds none).
     const q = this.queue;
     for (const t of opts.topics) {
@@ -176,6 +186,13 @@ export class SecurityWorkload {
     return p !== null;
   }
 
+  /** A schedule (issue 20: create + append + store, seqs seq..seq + 2) as one of the users, through `host`'s port. */
+  schedule(host: SessionNode, topic: string, bytes: Uint8Array, replayClass: number, cb: CommandCallback): boolean {
+    const p = this.principal(host, 'write', topic, cb, SCHEDULE_SEQS);
+    if (p !== null) host.scheduleSession(topic, bytes, replayClass, p.envelope, p.done, p.user);
+    return p !== null;
+  }
+
   /**
    * The user a command goes as, its envelope and callback; null when nothing is sent: the user has
    * no client yet (it registers one), or the port's check on `host`'s applied table refuses (a
@@ -184,7 +201,13 @@ export class SecurityWorkload {
    * role at first: mostly refused); the others as the first user, in a random order, whom the
    * port allows (a client with the right credentials), else as a random one.
    */
-  private principal(host: SessionNode, action: Action, topic: string, cb: CommandCallback): { user: string; envelope: Envelope; done: CommandCallback } | null {
+  private principal(
+    host: SessionNode,
+    action: Action,
+    topic: string,
+    cb: CommandCallback,
+    seqs = 1,
+  ): { user: string; envelope: Envelope; done: CommandCallback } | null {
     const access = host.store.access;
     let user = this.rng.pick(USERS);
     if (this.rng.chance(0.75)) {
@@ -205,14 +228,24 @@ export class SecurityWorkload {
       unchecked = true;
       this.checker.stats.unchecked++;
     }
-    const seq = ++c.seq;
-    if (this.sent.size >= SENT_MAX) this.sent.delete(this.sent.keys().next().value as string);
-    this.sent.set(`${c.low}:${seq}`, unchecked);
+    const seq = c.seq + 1;
+    c.seq += seqs;
+    for (let k = 0; k < seqs; k++) {
+      if (this.sent.size >= SENT_MAX) this.sent.delete(this.sent.keys().next().value as string);
+      this.sent.set(`${c.low}:${seq + k}`, unchecked);
+    }
+    let acked = seq;
+    for (const first of c.scheduling) {
+      if (first < seq - SCHEDULE_HOLD_SEQS_MAX) c.scheduling.delete(first);
+      else acked = Math.min(acked, first);
+    }
+    if (seqs > 1) c.scheduling.add(seq);
     const done: CommandCallback = (err, result, entry) => {
+      if (seqs > 1) c.scheduling.delete(seq);
       if (result?.code === 'SESSIONS_ERR_CLIENT_UNKNOWN') c.id = c.secret = null; // forgotten by the cluster: register anew
       cb(err, result, entry);
     };
-    return { user, envelope: { client: c.id, secret: c.secret, seq, ackedBelowSeq: seq }, done };
+    return { user, envelope: { client: c.id, secret: c.secret, seq, ackedBelowSeq: acked }, done };
   }
 
   private register(host: SessionNode, user: string, c: SimClient): void {
@@ -225,6 +258,7 @@ export class SecurityWorkload {
       c.secret = result.value.slice(16, 32);
       c.low = readU64BE(c.id, 8);
       c.seq = 0;
+      c.scheduling.clear();
     }, user);
   }
 }

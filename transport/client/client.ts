@@ -316,6 +316,8 @@ export interface SessionraftClient {
   rewrite(id: SessionId | Uint8Array, bytes: Bytes): Promise<CommandOutcome>;
   /** Store the session for replay: a class index or a delay name the cluster has (`1s`, `10s`, `1m`...). */
   store(id: SessionId | Uint8Array, opts: { replay: number | string }): Promise<CommandOutcome>;
+  /** createSession + append + store in one request (three commands, exactly once): the delayed-delivery job. */
+  schedule(topic: string, bytes: Bytes, opts: { replay: number | string }): Promise<CreatedSession>;
   destroy(id: SessionId | Uint8Array): Promise<CommandOutcome>;
   /** A linearizable read (ReadIndex on the leader): null when no active session has this ID. */
   get(id: SessionId | Uint8Array): Promise<SessionState | null>;
@@ -497,7 +499,7 @@ class Client implements SessionraftClient {
    * otherwise each pass it against the same next seq and together run past the span (seen as
    * SESSIONS_ERR_CLIENT_WINDOW under overload, issue 16; test/transport/clientSeqSpan.test.ts).
    */
-  private commandsUnnumbered = 0;
+  private seqsUnnumbered = 0;
   private readonly commandWaiters: (() => void)[] = [];
   private readonly subs = new Set<SubState>();
   private readonly consumers = new Set<ConsumerState>();
@@ -650,6 +652,30 @@ class Client implements SessionraftClient {
     return this.outcome(await this.command((envelope) => ({ op: 'store', envelope, session, replay })));
   }
 
+  /**
+   * Creates a session on `topic` holding `bytes` and stores it for replay, in one request (three
+   * commands: SessionCreate, SessionAppend, SessionStore; the leader proposes the append as soon as
+   * the create is in its log). Resolves with the session's ID and the store's entry; a retry
+   * finishes what an earlier attempt started, exactly once. When the append or the store is refused
+   * after the create was applied, the error's message names the session, which stays active.
+   */
+  async schedule(topic: string, bytes: Bytes, opts: { replay: number | string }): Promise<CreatedSession> {
+    if (typeof topic !== 'string' || topic.length === 0) throw new ClientError(ClientErrorCode.badArgument, 'a topic is a non-empty string');
+    const data = toBytes(bytes);
+    const replay = parseReplay(opts.replay);
+    const { reply, attempts } = await this.command(
+      (envelope) => ({ op: 'schedule', envelope, topic, bytes: data, replay }),
+      3,
+      'the cluster refused a step of the schedule',
+    );
+    if (reply.value === null || reply.value.length !== 16)
+      throw new ClientError(
+        ClientErrorCode.version,
+        `schedule answered a value of ${reply.value?.length ?? 0} bytes, not a session ID: a node of another version`,
+      );
+    return { id: idToHex(reply.value), index: reply.index, term: reply.term, duplicate: reply.duplicate, attempts };
+  }
+
   async destroy(id: SessionId | Uint8Array): Promise<CommandOutcome> {
     const session = toId(id);
     return this.outcome(await this.command((envelope) => ({ op: 'destroy', envelope, session })));
@@ -659,16 +685,24 @@ class Client implements SessionraftClient {
     return { index: r.reply.index, term: r.reply.term, duplicate: r.reply.duplicate, attempts: r.attempts };
   }
 
-  /** Registers (once), numbers the command, and runs it to a definitive outcome with one seq. */
-  private async command(build: (envelope: WireEnvelope) => RequestBody): Promise<{ reply: CommandReply; attempts: number }> {
+  /**
+   * Registers (once), numbers the command, and runs it to a definitive outcome with one seq (`seqs`
+   * in a row for a request of several commands: schedule's three; the envelope carries the first).
+   */
+  private async command(
+    build: (envelope: WireEnvelope) => RequestBody,
+    seqs = 1,
+    refused = 'the cluster applied the command and rejected it',
+  ): Promise<{ reply: CommandReply; attempts: number }> {
     // Fast paths without an extra promise hop: a free slot, an existing registration.
-    if (!this.takeCommandSlot()) await this.commandSlot();
+    if (!this.takeCommandSlot(seqs)) await this.commandSlot(seqs);
     let numbered = false;
     try {
       const reg = this.reg ?? (await this.register());
-      const seq = reg.nextSeq++;
-      reg.outstanding.add(seq);
-      this.commandsUnnumbered--;
+      const seq = reg.nextSeq;
+      reg.nextSeq += seqs;
+      for (let k = 0; k < seqs; k++) reg.outstanding.add(seq + k);
+      this.seqsUnnumbered -= seqs;
       numbered = true;
       try {
         let attempts = 0;
@@ -697,14 +731,15 @@ class Client implements SessionraftClient {
               `attempt ${attempts} was refused with ${reply.code}, and an earlier attempt may have been applied`,
             );
           }
-          throw new ClientError(reply.code, `the cluster applied the command and rejected it (entry ${reply.index})`);
+          const made = reply.value !== null && reply.value.length === 16 ? `; session ${idToHex(reply.value)} was created and stays active` : '';
+          throw new ClientError(reply.code, `${refused} (entry ${reply.index})${made}`);
         }
         return { reply, attempts };
       } finally {
-        reg.outstanding.delete(seq);
+        for (let k = 0; k < seqs; k++) reg.outstanding.delete(seq + k);
       }
     } finally {
-      if (!numbered) this.commandsUnnumbered--;
+      if (!numbered) this.seqsUnnumbered -= seqs;
       this.commandsInFlight--;
       // Every waiter checks its condition again (the seq span may have moved for all of them).
       for (const w of this.commandWaiters.splice(0)) w();
@@ -717,22 +752,22 @@ class Client implements SessionraftClient {
    * in retries must not let the others run past the cluster's per-client window
    * (clientResultsMax, 256), which would refuse them with SESSIONS_ERR_CLIENT_WINDOW.
    */
-  private async commandSlot(): Promise<void> {
-    while (!this.takeCommandSlot()) {
+  private async commandSlot(seqs: number): Promise<void> {
+    while (!this.takeCommandSlot(seqs)) {
       await new Promise<void>((resolve) => this.commandWaiters.push(resolve));
       if (this.closed) throw new ClientError(ClientErrorCode.closed, 'the client was closed');
     }
   }
 
-  /** Takes a pipelining slot if both bounds allow it now. */
-  private takeCommandSlot(): boolean {
+  /** Takes a pipelining slot for a command of `seqs` seqs if both bounds allow it now. */
+  private takeCommandSlot(seqs: number): boolean {
     if (
       this.commandsInFlight >= this.inflightCommandsMax ||
-      (this.reg !== null && this.reg.nextSeq + this.commandsUnnumbered - ackedBelowSeq(this.reg) >= SEQ_SPAN_MAX)
+      (this.reg !== null && this.reg.nextSeq + this.seqsUnnumbered + seqs - 1 - ackedBelowSeq(this.reg) >= SEQ_SPAN_MAX)
     )
       return false;
     this.commandsInFlight++;
-    this.commandsUnnumbered++;
+    this.seqsUnnumbered += seqs;
     return true;
   }
 

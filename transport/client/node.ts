@@ -88,6 +88,12 @@ export interface ClientNode {
   /** ClientRegister: the leader draws the client's secret; the result's value is the credential (ID, secret). `owner`: the user registering. */
   registerClient(cb: NodeCommandCallback, owner?: string): void;
   storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: NodeCommandCallback, user?: string): void;
+  /**
+   * Creates a session on `topic` with the record `bytes` and stores it in `replayClass` (issue 20):
+   * the envelope's seq, seq + 1 and seq + 2 number its create, append and store. The result is the
+   * store's, its value the session's ID.
+   */
+  scheduleSession(topic: string, bytes: Uint8Array, replayClass: number, envelope: Envelope | null, cb: NodeCommandCallback, user?: string): void;
   /** The topic of an active session on this node (its applied state), or null: permissions are per topic. */
   sessionTopic(id: Uint8Array): string | null;
   /** Users, roles and permissions as applied on this node (issue 17). */

@@ -37,6 +37,10 @@
  *   [1, reqId, 22, action, role, permission]                     role (leader): action 0 list (-> [json bytes]), 1 add, 2 delete,
  *                                                                3 grant, 4 revoke (permission: access.ts's text form) -> command result
  *   [1, reqId, 23, action, topic, group, restoreId]              deadLetter (leader; issue 16): action 0 replay, 1 delete -> command result
+ *   [1, reqId, 24, client, secret, seq, acked, topic, bytes, mode, value]  schedule (leader; issue 20): create a session on topic
+ *                                                                with one record and store it (mode and value as store's) ->
+ *                                                                command result (value: the session's ID; index and term: the
+ *                                                                store's entry). Its three commands take seq, seq + 1, seq + 2.
  *
  * `client, secret, seq, acked` is the exactly-once envelope (dissertation 6.3): the client ID and
  * secret from register (the secret proves the ID is this client's: IDs are guessable), the
@@ -95,6 +99,7 @@ const Op = {
   user: 21,
   role: 22,
   deadLetter: 23,
+  schedule: 24,
 } as const;
 type OpName = keyof typeof Op;
 const OP_NAMES: readonly (OpName | undefined)[] = [
@@ -122,6 +127,7 @@ const OP_NAMES: readonly (OpName | undefined)[] = [
   'user',
   'role',
   'deadLetter',
+  'schedule',
 ];
 
 /** The `user` and `role` ops' actions (issue 17), by their wire number. */
@@ -253,6 +259,14 @@ export type Request =
       readonly bytes: Uint8Array;
     }
   | { readonly op: 'store'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly session: Uint8Array; readonly replay: ReplaySpec }
+  | {
+      readonly op: 'schedule';
+      readonly reqId: number;
+      readonly envelope: WireEnvelope | null;
+      readonly topic: string;
+      readonly bytes: Uint8Array;
+      readonly replay: ReplaySpec;
+    }
   | { readonly op: 'destroy'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly session: Uint8Array }
   | { readonly op: 'get' | 'peek'; readonly reqId: number; readonly session: Uint8Array }
   | { readonly op: 'list'; readonly reqId: number; readonly topic: string; readonly limit: number }
@@ -513,6 +527,8 @@ export function encodeRequest(r: Request): Uint8Array {
     }
     case 'store':
       return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session, r.replay.mode === 'class' ? 0 : 1, r.replay.value]);
+    case 'schedule':
+      return encoder.encode([...head, ...wireEnvelope(r.envelope), r.topic, r.bytes, r.replay.mode === 'class' ? 0 : 1, r.replay.value]);
     case 'destroy':
       return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session]);
     case 'get':
@@ -549,6 +565,13 @@ export function encodeRequest(r: Request): Uint8Array {
     case 'deadLetter':
       return encoder.encode([...head, DEAD_LETTER_ACTIONS.indexOf(r.action), r.topic, r.group, r.restoreId]);
   }
+}
+
+/** A replay given as [mode, value] at `i`: mode 0 is a replay class, 1 a delay in ms. */
+function replaySpec(a: readonly unknown[], i: number): ReplaySpec {
+  const mode = uint(a, i, 'replay mode');
+  if (mode > 1) malformed('replay mode must be 0 (class) or 1 (delay in ms)');
+  return { mode: mode === 0 ? 'class' : 'delayMs', value: uint(a, i + 1, 'replay') };
 }
 
 /** A password field: '' or 1..PASSWORD_BYTES_MAX bytes. */
@@ -635,15 +658,14 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
       return { op, reqId, envelope: envelope(w, 3), session: id(w, 7, 'session'), bytes: bytes(w, 8, 'bytes') };
     case 'store': {
       arity(w, 10, 'store');
-      const mode = uint(w, 8, 'replay mode');
-      if (mode > 1) malformed('replay mode must be 0 (class) or 1 (delay in ms)');
-      return {
-        op,
-        reqId,
-        envelope: envelope(w, 3),
-        session: id(w, 7, 'session'),
-        replay: { mode: mode === 0 ? 'class' : 'delayMs', value: uint(w, 9, 'replay') },
-      };
+      return { op, reqId, envelope: envelope(w, 3), session: id(w, 7, 'session'), replay: replaySpec(w, 8) };
+    }
+    case 'schedule': {
+      arity(w, 11, 'schedule');
+      const env = envelope(w, 3);
+      // Three commands, numbered seq, seq + 1, seq + 2: the last must still be a safe integer.
+      if (env !== null && !Number.isSafeInteger(env.seq + 2)) malformed('schedule seq + 2 must be a safe integer');
+      return { op, reqId, envelope: env, topic: text(w, 7, 'topic'), bytes: bytes(w, 8, 'bytes'), replay: replaySpec(w, 9) };
     }
     case 'destroy':
       arity(w, 8, 'destroy');

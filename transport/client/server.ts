@@ -19,7 +19,17 @@ import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { MembershipChange } from '../../machines/membership.js';
-import { CommandKind, CommandView, commandKindNames, encodeCommand, parseCommand, type CodecLimits, type Command, type Envelope } from '../commands/codec.js';
+import {
+  CommandKind,
+  CommandView,
+  commandId,
+  commandKindNames,
+  encodeCommand,
+  parseCommand,
+  type CodecLimits,
+  type Command,
+  type Envelope,
+} from '../commands/codec.js';
 import type { Entry, NodeId } from '../../machines/types.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { ClientNode, NodeCommandResult, NodeConsumer, NodeDelivery, NodeRequestError, NodeSubscription } from './node.js';
@@ -519,6 +529,8 @@ export class ClientServer {
         return onSession('write', req.session, false);
       case 'store':
         return onSession('store', req.session, false);
+      case 'schedule':
+        return need('write', req.topic) ?? need('store', req.topic);
       case 'get':
       case 'peek':
         return onSession('read', req.session, true);
@@ -759,16 +771,11 @@ export class ClientServer {
           fail,
           user,
         );
+      case 'schedule':
+        return this.schedule(req, done, fail, user);
       case 'store': {
-        const delays = this.opts.replayDelaysMs;
-        let cls: number;
-        if (req.replay.mode === 'class') cls = req.replay.value;
-        else cls = delays.indexOf(req.replay.value);
-        if (cls < 0 || cls >= delays.length) {
-          const asked = req.replay.mode === 'class' ? `class ${req.replay.value}` : `delay ${formatDurationMs(req.replay.value)}`;
-          const known = delays.map((d, k) => `${k}=${formatDurationMs(d)}`).join(', ');
-          return fail(ClientErrorCode.replayUnknown, `no replay ${asked}; this cluster has ${known}`);
-        }
+        const cls = this.replayClassOf(req.replay, fail);
+        if (cls < 0) return;
         const started = performance.now();
         node.storeSession(
           req.session,
@@ -957,6 +964,63 @@ export class ClientServer {
     }
   }
 
+  /** The replay class a request names (by class or by delay), or -1 once `fail` answered REPLAY_UNKNOWN. */
+  private replayClassOf(replay: Extract<Request, { op: 'store' }>['replay'], fail: (code: string, detail: string) => void): number {
+    const delays = this.opts.replayDelaysMs;
+    const cls = replay.mode === 'class' ? replay.value : delays.indexOf(replay.value);
+    if (cls >= 0 && cls < delays.length) return cls;
+    const asked = replay.mode === 'class' ? `class ${replay.value}` : `delay ${formatDurationMs(replay.value)}`;
+    const known = delays.map((d, k) => `${k}=${formatDurationMs(d)}`).join(', ');
+    fail(ClientErrorCode.replayUnknown, `no replay ${asked}; this cluster has ${known}`);
+    return -1;
+  }
+
+  /**
+   * Schedule (issue 20): its create and its append are each validated with the store's codec and
+   * limits (the append against a placeholder session ID: the real one is the create's entry ID),
+   * then the node runs the three commands (actors/sessions/scheduleSession.ts).
+   */
+  private schedule(
+    req: Extract<Request, { op: 'schedule' }>,
+    done: (frame: Uint8Array | null) => void,
+    fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void,
+    user: string | undefined,
+  ): void {
+    const cls = this.replayClassOf(req.replay, fail);
+    if (cls < 0) return;
+    const env = envelopeOf(req.envelope);
+    const parts: Command[] = [
+      { kind: CommandKind.sessionCreate, topic: req.topic, envelope: env },
+      { kind: CommandKind.sessionAppend, session: SCHEDULE_PLACEHOLDER_ID, bytes: req.bytes, envelope: env },
+    ];
+    const limits = (this.codecLimits ??= this.opts.node.codecLimits());
+    for (const cmd of parts) {
+      let data: Uint8Array;
+      try {
+        data = encodeCommand(cmd);
+      } catch (err) {
+        if (err instanceof RangeError) return fail(ClientErrorCode.malformed, err.message);
+        throw err;
+      }
+      const bad = parseCommand(this.view, data, limits);
+      if (bad !== null) return fail(bad, `cannot decode the schedule's ${commandKindNames[this.view.kind] ?? 'command'} of ${data.length} bytes`);
+    }
+    const started = performance.now();
+    this.opts.node.scheduleSession(
+      req.topic,
+      req.bytes,
+      cls,
+      env,
+      (err, result, entry) => {
+        if (err) return this.requestFailed(err, fail);
+        if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
+        this.opts.onCommandDone?.(req.op, (performance.now() - started) / 1000);
+        done(commandResultFrame(req.reqId, result!, entry));
+      },
+      user,
+    );
+  }
+
   /** Validates a command with the store's own codec and limits, then submits it on the leader. */
   private command(
     op: string,
@@ -1048,6 +1112,9 @@ function deliveryBytes(d: NodeDelivery): number {
   for (const r of d.records) n += r.length + 5;
   return n;
 }
+
+/** The session a schedule's append is validated against before the create gives the real one. */
+const SCHEDULE_PLACEHOLDER_ID = commandId(1, 1);
 
 /** The store's code for an envelope whose secret is not its client's (gateway or apply). */
 const CLIENT_AUTH = 'SESSIONS_ERR_CLIENT_AUTH';

@@ -1,0 +1,112 @@
+/**
+ * Schedule: one client request that creates a session on a topic with one record and stores it for
+ * replay (issue 20: the delayed-delivery job, which took three requests and three Raft rounds in a
+ * row). It is three of the ten commands, as before: SessionCreate, SessionAppend, SessionStore,
+ * under the envelope's seq, seq + 1 and seq + 2. What changes is who waits:
+ *
+ * - the append is proposed as soon as the leader appended the create (the session's ID is the
+ *   create's entry ID), so create and append commit in the same round, or in two overlapping ones;
+ * - the store is planned when both are applied (the planner plans a store from applied state
+ *   only), and the answer is the store's, with the session's ID as its value.
+ *
+ * Exactly-once: each step is answered from the client table when an earlier attempt applied it,
+ * so a retry (same seqs) finishes what that attempt started; a retry that arrives while an
+ * earlier attempt is still in flight is answered UNKNOWN_OUTCOME (retry later), never proposed a
+ * second time. Once anything may have been appended, a failure is UNKNOWN_OUTCOME, never a code
+ * that reads as "nothing applied".
+ */
+import { CommandKind, type Command, type Envelope } from '../../transport/commands/codec.js';
+import type { Entry } from '../../machines/types.js';
+import { ResultCode, SessionsErrorCode } from './errors.js';
+import type { CommandResult } from './types.js';
+
+type Err = { readonly code: string; readonly message: string };
+type Cb<E extends Err> = (err: E | null, result?: CommandResult, entry?: Entry) => void;
+
+/** What the chain needs from the session node (SessionNode supplies it). */
+interface ScheduleSteps<E extends Err> {
+  /** The applied result of the envelope's client for `seq` (SessionsStore.clientResult). */
+  clientResult(env: Envelope, seq: number): CommandResult | 'stale' | 'unknown' | 'auth' | 'owner' | undefined;
+  /** A command of the envelope's client with `seq` is in the leader's flight. */
+  seqInFlight(env: Envelope, seq: number): boolean;
+  /** Proposes `cmd` through the planner (no dedup: the chain did it); `onAppended` gets its entry ID. */
+  propose(cmd: Command, cb: Cb<E>, onAppended: (id: Uint8Array) => void): void;
+  /** SessionNode.submit: answers an applied seq from the client table. */
+  submit(cmd: Command, cb: Cb<E>): void;
+  /** SessionNode.storeSession. */
+  storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: Cb<E>): void;
+  error(code: string, message: string): E;
+}
+
+/** The seqs one schedule request uses: seq (create), seq + 1 (append), seq + 2 (store). */
+export const SCHEDULE_SEQS = 3;
+
+export function scheduleSession<E extends Err>(
+  steps: ScheduleSteps<E>,
+  req: { readonly topic: string; readonly bytes: Uint8Array; readonly replayClass: number; readonly envelope: Envelope | null },
+  cb: Cb<E>,
+): void {
+  const env0 = req.envelope;
+  const envAt = (k: number): Envelope | null => (env0 === null ? null : { ...env0, seq: env0.seq + k });
+  if (env0 !== null) {
+    for (let k = 0; k < SCHEDULE_SEQS; k++) {
+      if (steps.seqInFlight(env0, env0.seq + k))
+        return cb(steps.error('UNKNOWN_OUTCOME', `an earlier attempt of this schedule (seq ${env0.seq}) is still in flight: retry it later`));
+    }
+  }
+  let finished = false;
+  let proposed = false;
+  let session: Uint8Array | null = null;
+  let created: CommandResult | null = null;
+  let appended: CommandResult | null = null;
+  const finish = (err: E | null, result?: CommandResult, entry?: Entry): void => {
+    if (finished) return;
+    finished = true;
+    if (err !== null && proposed && err.code !== 'UNKNOWN_OUTCOME')
+      return cb(steps.error('UNKNOWN_OUTCOME', `part of the schedule may be applied (${err.code}: ${err.message}); retry it with the same seqs`));
+    cb(err, result, entry);
+  };
+  const withSession = (r: CommandResult): CommandResult => ({ ...r, value: session });
+  const toStore = (): void => {
+    if (created === null || appended === null || finished) return;
+    if (!created.ok) return finish(null, created);
+    if (!appended.ok) return finish(null, withSession(appended));
+    steps.storeSession(session!, req.replayClass, envAt(2), (err, r, entry) => (err !== null ? finish(err) : finish(null, withSession(r!), entry)));
+  };
+  const append = (): void => {
+    proposed = true;
+    steps.submit({ kind: CommandKind.sessionAppend, session: session!, bytes: req.bytes, envelope: envAt(1) }, (err, r) => {
+      if (err !== null) return finish(err);
+      appended = r!;
+      toStore();
+    });
+  };
+  const seen = env0 === null ? undefined : steps.clientResult(env0, env0.seq);
+  if (seen === 'auth') return cb(steps.error(SessionsErrorCode.clientAuth, 'the envelope does not carry the secret of its client ID'));
+  if (seen === 'owner') return cb(steps.error(SessionsErrorCode.clientOwner, 'the client ID was registered by another user'));
+  if (seen === 'stale') return cb(null, { ok: false, code: ResultCode.seqStale, value: null });
+  if (typeof seen === 'object') {
+    // A retry: the create was applied by an earlier attempt; go on from its answer.
+    created = { ...seen, duplicate: true };
+    if (!seen.ok || seen.value === null) return cb(null, created);
+    session = seen.value;
+    return append();
+  }
+  proposed = true;
+  steps.propose(
+    { kind: CommandKind.sessionCreate, topic: req.topic, envelope: env0 },
+    (err, r) => {
+      if (err !== null) {
+        // Refused before the leader appended it: nothing of the schedule is in the log.
+        if (session === null) proposed = false;
+        return finish(err);
+      }
+      created = r!;
+      toStore();
+    },
+    (id) => {
+      session = id;
+      append();
+    },
+  );
+}

@@ -1,0 +1,154 @@
+/**
+ * Schedule (issue 20): one request creates a session with one record and stores it for replay.
+ * Against an in-process 3-node cluster on 127.0.0.1: the session comes back when due with its
+ * record; a retry with the same seqs is answered without proposing anything; a retry while the
+ * first attempt is in flight is UNKNOWN_OUTCOME, never a second proposal; a retry after an
+ * earlier attempt applied only the create finishes that session.
+ */
+import { expect } from 'chai';
+import { createClient, type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
+import { CommandKind, readU64BE, type Envelope } from '../../transport/commands/codec.js';
+import type { CommandResult } from '../../actors/sessions/types.js';
+import type { NodeHost } from '../../actors/host/nodeHost.js';
+import { startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
+
+/** A 200 ms replay, a 10 ms tick and a few commit rounds; 5 s covers a loaded machine. */
+const SETTLE_MS = 5000;
+
+type Outcome = { err: { code: string; message: string } | null; result?: CommandResult; index?: number };
+
+describe('node: schedule, one request for create + append + store (issue 20)', function () {
+  this.timeout(60_000);
+  let cluster: InProcessCluster;
+  const clients: SessionraftClient[] = [];
+  const client = (): SessionraftClient => {
+    const c = createClient({ endpoints: cluster.endpoints(), clusterId: 'test' });
+    clients.push(c);
+    return c;
+  };
+  const leader = (): NodeHost => cluster.leader()!;
+
+  before(async () => {
+    cluster = await startInProcessCluster(3);
+    // An election takes 100-200 ms of timeout plus a pre-vote and a vote round; 5 s is generous.
+    await waitFor('a leader', () => cluster.leader(), 5000);
+  });
+
+  after(async () => {
+    for (const c of clients) await c.close();
+    await cluster?.stop();
+  });
+
+  function schedule(host: NodeHost, topic: string, bytes: string, env: Envelope | null): Promise<Outcome> {
+    return new Promise((resolve) => scheduleNow(host, topic, bytes, env, resolve));
+  }
+
+  function scheduleNow(host: NodeHost, topic: string, bytes: string, env: Envelope | null, done: (o: Outcome) => void): void {
+    host.node.scheduleSession(topic, Buffer.from(bytes), 0, env, (err, result, entry) =>
+      done({ err, ...(result !== undefined ? { result } : {}), ...(entry !== undefined ? { index: entry.index } : {}) }),
+    );
+  }
+
+  async function register(host: NodeHost): Promise<{ client: Uint8Array; secret: Uint8Array }> {
+    const value = await new Promise<Uint8Array>((resolve, reject) => host.node.registerClient((err, r) => (err !== null ? reject(err) : resolve(r!.value!))));
+    return { client: value.slice(0, 16), secret: value.slice(16, 32) };
+  }
+
+  /** Command requests (create ... schedule) the leader's client port counted. */
+  function commandRequests(): number {
+    const stats = (leader() as unknown as { clientServer: { stats(): { requests: Readonly<Record<string, number>> } } }).clientServer.stats();
+    let n = 0;
+    for (const op of ['create', 'append', 'rewrite', 'store', 'destroy', 'schedule']) n += stats.requests[op] ?? 0;
+    return n;
+  }
+
+  /** The session's records on `host` once restored (active again), or null. */
+  function restored(host: NodeHost, id: Uint8Array): string[] | null {
+    const s = host.node.store.getSession(id);
+    return s === null ? null : s.records.map((r) => Buffer.from(r).toString());
+  }
+
+  it('the client library schedules in one request; the session comes back when due, with its record, on every node', async () => {
+    const c = client();
+    await c.createGroup('sched', 'g');
+    const got: GroupMessage[] = [];
+    const consumer = await client().consume('sched', 'g', (m) => {
+      got.push(m);
+    });
+    const requestsBefore = commandRequests();
+    const s = await c.schedule('sched', 'payload-1', { replay: '200ms' });
+    expect(s.id).to.match(/^[0-9a-f]{32}$/);
+    // The store's entry comes after the create's (the session's ID is the create's entry ID).
+    expect(s.index).to.be.greaterThan(Number(BigInt('0x' + s.id) & 0xffff_ffff_ffff_ffffn));
+    expect(commandRequests() - requestsBefore, 'command requests the leader received (no register: the consumer group made one)').to.equal(1);
+    await waitFor('the scheduled session delivered to the consumer', () => got.length === 1, SETTLE_MS);
+    expect(got[0]!.session).to.equal(s.id);
+    expect(got[0]!.records.map((r) => Buffer.from(r).toString())).to.deep.equal(['payload-1']);
+    const id = Buffer.from(s.id, 'hex');
+    await waitFor('restored on every node', () => cluster.hosts.every((h) => restored(h, id) !== null), SETTLE_MS);
+    for (const h of cluster.hosts) expect(restored(h, id)).to.deep.equal(['payload-1']);
+    await consumer.close();
+  });
+
+  it('a retry with the same seqs answers from the client table and proposes nothing; a retry while in flight is UNKNOWN_OUTCOME', async () => {
+    const host = leader();
+    const cred = await register(host);
+    const env: Envelope = { ...cred, seq: 1, ackedBelowSeq: 1 };
+    const first = new Promise<Outcome>((resolve) => scheduleNow(host, 'retry', 'once', env, resolve));
+    // The same request again before the first is applied: never proposed a second time.
+    const second = await schedule(host, 'retry', 'once', env);
+    expect(second.err?.code).to.equal('UNKNOWN_OUTCOME');
+    const a = await first;
+    expect(a.err).to.equal(null);
+    expect(a.result).to.include({ ok: true, code: 'OK' });
+    const session = a.result!.value!;
+    expect(session).to.have.length(16);
+    await waitFor('the leader applied everything it has', () => host.node.store.appliedIndex === host.node.raft.log.lastIndex(), SETTLE_MS);
+    const lastIndex = host.node.raft.log.lastIndex();
+    const b = await schedule(host, 'retry', 'once', env);
+    expect(b.err).to.equal(null);
+    expect(b.result).to.include({ ok: true, duplicate: true });
+    expect(Buffer.from(b.result!.value!)).to.deep.equal(Buffer.from(session));
+    expect(host.node.raft.log.lastIndex(), 'the retry proposed nothing').to.equal(lastIndex);
+    await waitFor('the session back once, with its record', () => restored(host, session) !== null, SETTLE_MS);
+    expect(restored(host, session)).to.deep.equal(['once']);
+  });
+
+  it('after an earlier attempt applied only the create, a retry appends to and stores that session', async () => {
+    const host = leader();
+    const cred = await register(host);
+    const env: Envelope = { ...cred, seq: 1, ackedBelowSeq: 1 };
+    // The earlier attempt: its create alone reached the log (seq 1 of the schedule).
+    const created = await new Promise<CommandResult>((resolve, reject) =>
+      host.node.submit({ kind: CommandKind.sessionCreate, topic: 'partial', envelope: env }, (err, r) => (err !== null ? reject(err) : resolve(r!))),
+    );
+    expect(created.ok).to.equal(true);
+    const session = created.value!;
+    expect(host.node.store.session(readU64BE(session, 0), readU64BE(session, 8))).to.not.equal(undefined);
+    const retry = await schedule(host, 'partial', 'finished', env);
+    expect(retry.err).to.equal(null);
+    expect(retry.result).to.include({ ok: true });
+    expect(Buffer.from(retry.result!.value!)).to.deep.equal(Buffer.from(session));
+    // Stored: no longer active, then back when due with the retry's record.
+    expect(host.node.store.session(readU64BE(session, 0), readU64BE(session, 8))).to.equal(undefined);
+    await waitFor('the session back when due', () => restored(host, session) !== null, SETTLE_MS);
+    expect(restored(host, session)).to.deep.equal(['finished']);
+  });
+
+  it('a refused create answers its own code with no session; an unknown replay class is refused before anything is proposed', async () => {
+    const host = leader();
+    const cred = await register(host);
+    // Another client's secret: refused before the log.
+    const forged: Envelope = { client: cred.client, secret: new Uint8Array(16), seq: 1, ackedBelowSeq: 1 };
+    const lastIndex = host.node.raft.log.lastIndex();
+    const o = await schedule(host, 'forged', 'x', forged);
+    expect(o.err?.code).to.equal('SESSIONS_ERR_CLIENT_AUTH');
+    expect(host.node.raft.log.lastIndex()).to.equal(lastIndex);
+    const c = client();
+    const err = await c.schedule('sched', 'x', { replay: '7s' }).then(
+      () => null,
+      (e: { code: string }) => e,
+    );
+    expect(err?.code).to.equal('CLIENT_ERR_REPLAY_UNKNOWN');
+  });
+});
