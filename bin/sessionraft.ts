@@ -671,6 +671,11 @@ client
   .requiredOption('--replay <class|delay>', 'a replay class index or one of the cluster delays (1s, 10s, 1m, 10m by default)')
   .action((id: string, o: { replay: string }, cmd: Command) => withClient(cmd, (c) => c.store(id, { replay: o.replay })));
 client
+  .command('schedule <topic> <text>')
+  .description('create a session on a topic with one record (UTF-8 text) and store it for replay, in one request; prints its ID')
+  .requiredOption('--replay <class|delay>', 'a replay class index or one of the cluster delays (1s, 10s, 1m, 10m by default)')
+  .action((topic: string, text: string, o: { replay: string }, cmd: Command) => withClient(cmd, (c) => c.schedule(topic, text, { replay: o.replay })));
+client
   .command('destroy <id>')
   .description('delete a session')
   .action((id: string, _o, cmd: Command) => withClient(cmd, (c) => c.destroy(id)));
