@@ -20,7 +20,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { checkListenSecure, tlsFront, type TlsFiles } from '../../transport/wire/tlsFiles.js';
 import type { Logger } from 'pino';
 import { CodeCounters } from '../../transport/wire/counters.js';
@@ -70,6 +70,11 @@ export class AdminHttp {
   private server: Server | null = null;
   /** With TLS: the plain listener in front of the https server (tlsFiles.ts tlsFront). */
   private front: NetServer | null = null;
+  /**
+   * With TLS: the front's open connections. The https server never listens itself (the front hands
+   * it each connection), so its closeAllConnections() knows none of them and close() ends them here.
+   */
+  private readonly frontSockets = new Set<Socket>();
   private readonly rejected = new CodeCounters();
   private readonly throttle = new AuthThrottle(defaultAuthThrottleLimits, Date.now);
   /** sha256(Authorization header) -> the user it logged in as, its version, and until when. */
@@ -107,6 +112,10 @@ export class AdminHttp {
     const { front, port } = await tlsFront(server, this.opts.host, this.opts.port, () => this.rejected.add('ADMIN_ERR_TLS'));
     front.maxConnections = adminConnectionsMax;
     front.on('error', (err) => this.opts.logger?.error({ err }, 'admin port error'));
+    front.on('connection', (socket: Socket) => {
+      this.frontSockets.add(socket);
+      socket.once('close', () => this.frontSockets.delete(socket));
+    });
     this.front = front;
     return { host: this.opts.host, port };
   }
@@ -122,6 +131,7 @@ export class AdminHttp {
     if (this.front !== null) {
       this.opts.tls?.detach(s as ReturnType<typeof createHttpsServer>);
       this.front.close();
+      for (const socket of this.frontSockets) socket.destroy();
     }
     s.close(() => cb());
     s.closeAllConnections();

@@ -14,7 +14,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { renameSync, writeFileSync } from 'node:fs';
-import { get as httpsGet } from 'node:https';
+import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { ConfigError, parseNodesSpec, resolveHostConfig } from '../../actors/host/config.js';
@@ -50,9 +50,9 @@ function servedFingerprint(port: number, ca: Buffer): Promise<string> {
   });
 }
 
-function httpsGetText(url: string, opts: { ca: Buffer }): Promise<{ status: number; body: string }> {
+function httpsGetText(url: string, opts: { ca: Buffer; agent?: HttpsAgent }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsGet(url, { ca: opts.ca, timeout: 2000 }, (res) => {
+    const req = httpsGet(url, { ca: opts.ca, timeout: 2000, ...(opts.agent !== undefined ? { agent: opts.agent } : {}) }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString('utf8')));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -375,11 +375,22 @@ describe('node: TLS on the client and admin ports', function () {
       const tls = new TlsFiles({ certFile: pki.path('server.crt'), keyFile: pki.path('server.key') });
       const admin = new AdminHttp({ ...opts, tls });
       const { port } = await admin.listen();
+      // A keep-alive client: its connection stays open after the answer, until the server ends it.
+      const agent = new HttpsAgent({ keepAlive: true });
+      let closing: Promise<void> | undefined;
       try {
-        const r = await httpsGetText(`https://127.0.0.1:${port}/healthz`, { ca: pki.read('ca.crt') });
+        const r = await httpsGetText(`https://127.0.0.1:${port}/healthz`, { ca: pki.read('ca.crt'), agent });
         expect(r.status).to.equal(200);
+        const open = Object.values(agent.freeSockets).flat();
+        expect(open).to.have.length(1);
+        const closed = new Promise<void>((r) => open[0]!.once('close', () => r()));
+        closing = new Promise<void>((r) => admin.close(r));
+        // close() ends that connection at once, not keepAliveTimeout (5 s) later.
+        await waitFor('the admin port to close the keep-alive connection', () => (open[0]!.destroyed ? true : null), 2000);
+        await closed;
       } finally {
-        await new Promise<void>((r) => admin.close(r));
+        agent.destroy();
+        await (closing ?? new Promise<void>((r) => admin.close(r)));
       }
     });
 

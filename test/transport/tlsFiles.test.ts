@@ -123,7 +123,32 @@ describe('transport: TLS certificate files of the client and admin ports', funct
   });
 });
 
-describe('transport: tlsFront and a plain client that never closes', () => {
+describe('transport: tlsFront and plain clients', () => {
+  const connections = (front: NetServer): Promise<number> =>
+    new Promise((resolve, reject) => front.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+
+  it('frees the socket as soon as a plain client closes after the 426, not plainLingerMs later', async () => {
+    const https = createHttpsServer({});
+    const { front, port } = await tlsFront(https, '127.0.0.1', 0, undefined, 60_000);
+    try {
+      const sock = netConnect(port, '127.0.0.1');
+      let answer = '';
+      sock.on('data', (d: Buffer) => (answer += d.toString('utf8')));
+      sock.on('error', () => undefined);
+      sock.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+      // A well-behaved client: it reads the answer up to the server's FIN, then closes its side too.
+      await new Promise<void>((resolve) => sock.once('close', () => resolve()));
+      assert.match(answer, /^HTTP\/1\.1 426 /);
+      const deadline = Date.now() + 5_000;
+      while ((await connections(front)) !== 0) {
+        if (Date.now() > deadline) assert.fail('the server still holds the plain connection 5 s after its client closed');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      front.close();
+    }
+  });
+
   it('answers 426 and destroys the socket after plainLingerMs instead of holding it for good', async () => {
     const https = createHttpsServer({});
     const { front, port } = await tlsFront(https, '127.0.0.1', 0, undefined, 50);
@@ -144,9 +169,8 @@ describe('transport: tlsFront and a plain client that never closes', () => {
       });
       assert.match(answer, /^HTTP\/1\.1 426 /);
       // The server counts its side once that socket's close event ran (a turn or so later; 5 s bound).
-      const count = (): Promise<number> => new Promise((resolve, reject) => front.getConnections((err, n) => (err ? reject(err) : resolve(n))));
       const deadline = Date.now() + 5_000;
-      while ((await count()) !== 0) {
+      while ((await connections(front)) !== 0) {
         if (Date.now() > deadline) assert.fail('the server still counts the plain connection 5 s later');
         await new Promise((r) => setTimeout(r, 5));
       }

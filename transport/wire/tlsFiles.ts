@@ -223,6 +223,10 @@ export function tlsFront(
       // test process alive after every test had passed).
       socket.setTimeout(plainLingerMs, () => socket.destroy());
       socket.end(tlsRequired);
+      // Read (and drop) the request, so that the client's FIN is seen: 'end' then destroys the
+      // socket (allowHalfOpen is off) as soon as the client closes, not plainLingerMs later. Left
+      // paused, the socket stayed open after its client had gone (a leak report after the tests).
+      socket.resume();
     });
   });
   return new Promise((resolve, reject) => {
