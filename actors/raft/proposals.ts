@@ -48,7 +48,28 @@ export class ProposalTracker {
     const callbacks = this.byTag.get(tag);
     if (callbacks === undefined) return;
     this.byTag.delete(tag);
+    this.overwrittenFrom(firstIndex);
     this.accepted.push({ firstIndex, lastIndex, term, callbacks });
+  }
+
+  /**
+   * This node accepted a batch at `firstIndex` while batches it accepted before reach that far: it
+   * lost leadership, its log was cut back to below them (entries that were never committed, or they
+   * could not have been cut) and it leads again. Their entries from `firstIndex` on are gone: lost,
+   * answered now. Without this, the stale batch at the head kept the new ones waiting, and `applied`
+   * then passed over them (indexes below the stale head) without ever calling their callbacks.
+   */
+  private overwrittenFrom(firstIndex: number): void {
+    const acc = this.accepted;
+    while (acc.length > this.head && acc[acc.length - 1]!.lastIndex >= firstIndex) {
+      const b = acc[acc.length - 1]!;
+      const keep = Math.max(0, firstIndex - b.firstIndex);
+      const lost = b.callbacks.slice(keep);
+      if (keep === 0) acc.pop();
+      else acc[acc.length - 1] = { firstIndex: b.firstIndex, lastIndex: firstIndex - 1, term: b.term, callbacks: b.callbacks.slice(0, keep) };
+      for (const cb of lost) cb(new ProposalError('proposal-lost', null));
+      if (keep > 0) break;
+    }
   }
 
   refuse(tag: number, err: ProposalError): void {

@@ -393,9 +393,11 @@ export class Planner {
     return this.emit(it, context);
   }
 
-  /** A command of client `clientLow` (the low half of its ID) with `seq` is in flight. */
+  /** A command of client `clientLow` (the low half of its ID) with `seq` is in flight, or a store of it waits. */
   seqInFlight(clientLow: number, seq: number): boolean {
-    return this.envelopes.has(clientLow, seq);
+    if (this.envelopes.has(clientLow, seq)) return true;
+    for (const r of this.deferred) if (r.envelope !== null && r.envelope.seq === seq && readU64BE(r.envelope.client, 8) === clientLow) return true;
+    return false;
   }
 
   /** The scheduler's restore of the record `header` at the head of `f`. */

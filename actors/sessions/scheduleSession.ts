@@ -38,6 +38,15 @@ interface ScheduleSteps<E extends Err> {
   error(code: string, message: string): E;
 }
 
+/** Results the client table does not remember (a retry of the same seq may still apply). */
+const NOT_RECORDED: ReadonlySet<string> = new Set([ResultCode.clientWindow, ResultCode.clientUnknown, ResultCode.seqStale]);
+
+function sameId(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** The seqs one schedule request uses: seq (create), seq + 1 (append), seq + 2 (store). */
 export const SCHEDULE_SEQS = 3;
 
@@ -56,6 +65,7 @@ export function scheduleSession<E extends Err>(
   }
   let finished = false;
   let proposed = false;
+  let appendStarted = false;
   let session: Uint8Array | null = null;
   let created: CommandResult | null = null;
   let appended: CommandResult | null = null;
@@ -66,14 +76,25 @@ export function scheduleSession<E extends Err>(
       return cb(steps.error('UNKNOWN_OUTCOME', `part of the schedule may be applied (${err.code}: ${err.message}); retry it with the same seqs`));
     cb(err, result, entry);
   };
-  const withSession = (r: CommandResult): CommandResult => ({ ...r, value: session });
+  /** A later step's answer once the create applied: the session exists, whatever the step says. */
+  const afterCreate = (step: 'append' | 'store', r: CommandResult, entry?: Entry): void => {
+    if (r.ok || !NOT_RECORDED.has(r.code)) return finish(null, { ...r, value: session }, entry);
+    // "Not applied, not remembered" (the client's window, an evicted client, a stale seq): a retry
+    // with the same seqs goes on from the create, so the outcome is unknown, not a refusal.
+    finish(steps.error('UNKNOWN_OUTCOME', `the session was created; its ${step} was not applied (${r.code}): retry with the same seqs`));
+  };
   const toStore = (): void => {
     if (created === null || appended === null || finished) return;
     if (!created.ok) return finish(null, created);
-    if (!appended.ok) return finish(null, withSession(appended));
-    steps.storeSession(session!, req.replayClass, envAt(2), (err, r, entry) => (err !== null ? finish(err) : finish(null, withSession(r!), entry)));
+    if (created.value === null || session === null || !sameId(created.value, session))
+      // Another request reused this schedule's seq (a create under the same envelope): nothing of ours is whole.
+      return finish(steps.error('UNKNOWN_OUTCOME', `seq ${env0?.seq ?? 0} was used by another request of this client`));
+    if (!appended.ok) return afterCreate('append', appended);
+    steps.storeSession(session, req.replayClass, envAt(2), (err, r, entry) => (err !== null ? finish(err) : afterCreate('store', r!, entry)));
   };
   const append = (): void => {
+    if (appendStarted) return;
+    appendStarted = true;
     proposed = true;
     steps.submit({ kind: CommandKind.sessionAppend, session: session!, bytes: req.bytes, envelope: envAt(1) }, (err, r) => {
       if (err !== null) return finish(err);
@@ -92,16 +113,30 @@ export function scheduleSession<E extends Err>(
     session = seen.value;
     return append();
   }
+  if (env0 !== null) {
+    // The create was never applied, but an earlier attempt's append was (against no session: its
+    // create was refused without being remembered). The schedule changed nothing; a new create now
+    // would be followed by that remembered append result, leaving an empty session.
+    const next = steps.clientResult(env0, env0.seq + 1);
+    if (typeof next === 'object') return cb(null, { ...next, duplicate: true, value: null });
+  }
   proposed = true;
   steps.propose(
     { kind: CommandKind.sessionCreate, topic: req.topic, envelope: env0 },
     (err, r) => {
       if (err !== null) {
-        // Refused before the leader appended it: nothing of the schedule is in the log.
-        if (session === null) proposed = false;
+        // Every error after the leader accepted the create is UNKNOWN_OUTCOME; any other is a
+        // refusal before it was appended, and then nothing of the schedule is in the log.
+        if (session === null && err.code !== 'UNKNOWN_OUTCOME') proposed = false;
         return finish(err);
       }
       created = r!;
+      if (created.ok && session === null && created.value !== null) {
+        // Applied, but the planner never reported it appended (it lost and regained leadership in
+        // between, dropping what it tracked): go on from the applied create.
+        session = created.value;
+        append();
+      }
       toStore();
     },
     (id) => {

@@ -135,6 +135,24 @@ describe('node: schedule, one request for create + append + store (issue 20)', f
     expect(restored(host, session)).to.deep.equal(['finished']);
   });
 
+  it('128 schedules at once on a client not registered yet all succeed: the seq span (3 a schedule) stays inside the cluster window', async () => {
+    // Before the fix the client let 384 seqs go before registering: 128 creates and appends were
+    // applied and every store was refused with SESSIONS_ERR_CLIENT_WINDOW (found in review).
+    const c = createClient({ endpoints: cluster.endpoints(), clusterId: 'test', inflightCommandsMax: 128 });
+    clients.push(c);
+    const outcomes = await Promise.all(
+      Array.from({ length: 128 }, (_, k) =>
+        c.schedule('burst', `b${k}`, { replay: '1s' }).then(
+          () => 'OK',
+          (e: { code: string }) => e.code,
+        ),
+      ),
+    );
+    const counts: Record<string, number> = {};
+    for (const o of outcomes) counts[o] = (counts[o] ?? 0) + 1;
+    expect(counts).to.deep.equal({ OK: 128 });
+  });
+
   it('a refused create answers its own code with no session; an unknown replay class is refused before anything is proposed', async () => {
     const host = leader();
     const cred = await register(host);

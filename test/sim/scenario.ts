@@ -220,7 +220,18 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       // Issue 20: a third of the creates are schedules (create + append + store in one request).
       if (r < 0.05) {
         const replayClass = nextValue % 3;
+        let answered = false;
         const counted: CommandCallback = (err, result, entry) => {
+          if (answered) {
+            cluster.checker.violations.push({
+              property: 'schedule-answered-twice',
+              node: host.id,
+              timeMs: sched.nowMs,
+              detail: `a schedule on ${topic} was answered twice`,
+            });
+            return;
+          }
+          answered = true;
           if (err !== null) schedules.failed++;
           else if (result?.ok === true) schedules.ok++;
           else schedules.refused++;

@@ -761,11 +761,11 @@ class Client implements SessionraftClient {
 
   /** Takes a pipelining slot for a command of `seqs` seqs if both bounds allow it now. */
   private takeCommandSlot(seqs: number): boolean {
-    if (
-      this.commandsInFlight >= this.inflightCommandsMax ||
-      (this.reg !== null && this.reg.nextSeq + this.seqsUnnumbered + seqs - 1 - ackedBelowSeq(this.reg) >= SEQ_SPAN_MAX)
-    )
-      return false;
+    // The span counts the seqs not numbered yet also before registering (commands wait for it
+    // unnumbered): with three-seq schedules, inflightCommandsMax alone let 384 seqs past the
+    // cluster's window of 256 results on a fresh client (found in review).
+    const numberedSpan = this.reg === null ? 0 : this.reg.nextSeq - ackedBelowSeq(this.reg);
+    if (this.commandsInFlight >= this.inflightCommandsMax || numberedSpan + this.seqsUnnumbered + seqs > SEQ_SPAN_MAX) return false;
     this.commandsInFlight++;
     this.seqsUnnumbered += seqs;
     return true;

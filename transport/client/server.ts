@@ -150,6 +150,11 @@ export class ClientServer {
   private wss: WebSocketServer | null = null;
   /** With TLS: the plain listener in front (tlsFiles.ts tlsFront) and the https server behind it. */
   private front: NetServer | null = null;
+  /**
+   * With TLS: the front's open connections. The https server never listens itself (the front hands
+   * it each connection), so its closeAllConnections() knows none of them; close() ends them here.
+   */
+  private readonly frontSockets = new Set<Socket>();
   private tlsServer: ReturnType<typeof createHttpsServer> | null = null;
   private readonly conns = new Set<Conn>();
   private offCrlChange: (() => void) | undefined;
@@ -242,6 +247,10 @@ export class ClientServer {
     this.tlsServer = server;
     const { front, port } = await tlsFront(server, this.opts.host, this.opts.port, () => this.reject(ClientErrorCode.tls, 'connect'));
     front.on('error', (err) => this.opts.logger?.error({ err }, 'client port error'));
+    front.on('connection', (socket: Socket) => {
+      this.frontSockets.add(socket);
+      socket.once('close', () => this.frontSockets.delete(socket));
+    });
     this.front = front;
     return { host: this.opts.host, port };
   }
@@ -303,6 +312,8 @@ export class ClientServer {
       cb = () => {
         server.close();
         server.closeAllConnections();
+        // A keep-alive HTTPS request's connection (not a WebSocket, which closed above).
+        for (const socket of this.frontSockets) socket.destroy();
         done();
       };
     }
