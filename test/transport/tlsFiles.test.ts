@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect as netConnect, type Server as NetServer } from 'node:net';
+import { connect as netConnect, type Server as NetServer, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { certificateUser, TlsFiles, tlsFront } from '../../transport/wire/tlsFiles.js';
@@ -124,6 +124,15 @@ describe('transport: TLS certificate files of the client and admin ports', funct
 });
 
 describe('transport: tlsFront and plain clients', () => {
+  /** A plain HTTP request to a TLS port; `answer()` is what came back so far. */
+  const plainGet = (port: number): { sock: Socket; answer: () => string } => {
+    const sock = netConnect(port, '127.0.0.1');
+    let text = '';
+    sock.on('data', (d: Buffer) => (text += d.toString('utf8')));
+    sock.on('error', () => undefined);
+    sock.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    return { sock, answer: () => text };
+  };
   const connections = (front: NetServer): Promise<number> =>
     new Promise((resolve, reject) => front.getConnections((err, n) => (err ? reject(err) : resolve(n))));
 
@@ -131,14 +140,10 @@ describe('transport: tlsFront and plain clients', () => {
     const https = createHttpsServer({});
     const { front, port } = await tlsFront(https, '127.0.0.1', 0, undefined, 60_000);
     try {
-      const sock = netConnect(port, '127.0.0.1');
-      let answer = '';
-      sock.on('data', (d: Buffer) => (answer += d.toString('utf8')));
-      sock.on('error', () => undefined);
-      sock.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+      const { sock, answer } = plainGet(port);
       // A well-behaved client: it reads the answer up to the server's FIN, then closes its side too.
       await new Promise<void>((resolve) => sock.once('close', () => resolve()));
-      assert.match(answer, /^HTTP\/1\.1 426 /);
+      assert.match(answer(), /^HTTP\/1\.1 426 /);
       const deadline = Date.now() + 5_000;
       while ((await connections(front)) !== 0) {
         if (Date.now() > deadline) assert.fail('the server still holds the plain connection 5 s after its client closed');
@@ -153,11 +158,7 @@ describe('transport: tlsFront and plain clients', () => {
     const https = createHttpsServer({});
     const { front, port } = await tlsFront(https, '127.0.0.1', 0, undefined, 50);
     try {
-      const sock = netConnect(port, '127.0.0.1');
-      let answer = '';
-      sock.on('data', (d: Buffer) => (answer += d.toString('utf8')));
-      sock.on('error', () => undefined);
-      sock.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+      const { sock, answer } = plainGet(port);
       // The client never ends its side; the server must close the connection on its own. 5 s bounds
       // it on a loaded box (it is given 50 ms).
       await new Promise<void>((resolve, reject) => {
@@ -167,7 +168,7 @@ describe('transport: tlsFront and plain clients', () => {
           resolve();
         });
       });
-      assert.match(answer, /^HTTP\/1\.1 426 /);
+      assert.match(answer(), /^HTTP\/1\.1 426 /);
       // The server counts its side once that socket's close event ran (a turn or so later; 5 s bound).
       const deadline = Date.now() + 5_000;
       while ((await connections(front)) !== 0) {

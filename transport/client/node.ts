@@ -25,7 +25,7 @@ export interface NodeCommandResult {
   readonly duplicate?: true;
 }
 
-type NodeCommandCallback = (err: NodeRequestError | null, result?: NodeCommandResult, entry?: Entry) => void;
+export type NodeCommandCallback = (err: NodeRequestError | null, result?: NodeCommandResult, entry?: Entry) => void;
 
 /** A restored session pushed to a subscriber. */
 export interface NodeDelivery {

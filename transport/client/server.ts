@@ -32,7 +32,7 @@ import {
 } from '../commands/codec.js';
 import type { Entry, NodeId } from '../../machines/types.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import type { ClientNode, NodeCommandResult, NodeConsumer, NodeDelivery, NodeRequestError, NodeSubscription } from './node.js';
+import type { ClientNode, NodeCommandCallback, NodeCommandResult, NodeConsumer, NodeDelivery, NodeRequestError, NodeSubscription } from './node.js';
 import { PushQueue } from './pushQueue.js';
 import {
   ClientCloseCode,
@@ -787,19 +787,7 @@ export class ClientServer {
       case 'store': {
         const cls = this.replayClassOf(req.replay, fail);
         if (cls < 0) return;
-        const started = performance.now();
-        node.storeSession(
-          req.session,
-          cls,
-          envelopeOf(req.envelope),
-          (err, result, entry) => {
-            if (err) return this.requestFailed(err, fail);
-            if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
-            this.opts.onCommandDone?.(req.op, (performance.now() - started) / 1000);
-            done(commandResultFrame(req.reqId, result!, entry));
-          },
-          user,
-        );
+        node.storeSession(req.session, cls, envelopeOf(req.envelope), this.commandAnswer(req.op, req.reqId, done, fail), user);
         return;
       }
       case 'get':
@@ -1004,32 +992,8 @@ export class ClientServer {
       { kind: CommandKind.sessionCreate, topic: req.topic, envelope: env },
       { kind: CommandKind.sessionAppend, session: SCHEDULE_PLACEHOLDER_ID, bytes: req.bytes, envelope: env },
     ];
-    const limits = (this.codecLimits ??= this.opts.node.codecLimits());
-    for (const cmd of parts) {
-      let data: Uint8Array;
-      try {
-        data = encodeCommand(cmd);
-      } catch (err) {
-        if (err instanceof RangeError) return fail(ClientErrorCode.malformed, err.message);
-        throw err;
-      }
-      const bad = parseCommand(this.view, data, limits);
-      if (bad !== null) return fail(bad, `cannot decode the schedule's ${commandKindNames[this.view.kind] ?? 'command'} of ${data.length} bytes`);
-    }
-    const started = performance.now();
-    this.opts.node.scheduleSession(
-      req.topic,
-      req.bytes,
-      cls,
-      env,
-      (err, result, entry) => {
-        if (err) return this.requestFailed(err, fail);
-        if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
-        this.opts.onCommandDone?.(req.op, (performance.now() - started) / 1000);
-        done(commandResultFrame(req.reqId, result!, entry));
-      },
-      user,
-    );
+    for (const cmd of parts) if (this.encodeValid(cmd, "the schedule's", fail) === null) return;
+    this.opts.node.scheduleSession(req.topic, req.bytes, cls, env, this.commandAnswer(req.op, req.reqId, done, fail), user);
   }
 
   /** Validates a command with the store's own codec and limits, then submits it on the leader. */
@@ -1041,29 +1005,43 @@ export class ClientServer {
     fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void,
     user: string | undefined,
   ): void {
-    const node = this.opts.node;
+    const data = this.encodeValid(cmd, 'a', fail);
+    if (data !== null) this.opts.node.submit(cmd, data, this.commandAnswer(op, reqId, done, fail), user);
+  }
+
+  /** `cmd` encoded and checked with the store's own codec and limits, or null once `fail` answered. */
+  private encodeValid(cmd: Command, article: string, fail: (code: string, detail: string) => void): Uint8Array | null {
     let data: Uint8Array;
     try {
       data = encodeCommand(cmd);
     } catch (err) {
-      if (err instanceof RangeError) return fail(ClientErrorCode.malformed, err.message);
+      if (err instanceof RangeError) {
+        fail(ClientErrorCode.malformed, err.message);
+        return null;
+      }
       throw err;
     }
-    // The store's own codec and limits, into a reusable view (no objects per command).
-    const bad = parseCommand(this.view, data, (this.codecLimits ??= node.codecLimits()));
-    if (bad !== null) return fail(bad, `cannot decode a ${commandKindNames[this.view.kind] ?? 'command'} of ${data.length} bytes`);
+    // Into a reusable view (no objects per command).
+    const bad = parseCommand(this.view, data, (this.codecLimits ??= this.opts.node.codecLimits()));
+    if (bad === null) return data;
+    fail(bad, `cannot decode ${article} ${commandKindNames[this.view.kind] ?? 'command'} of ${data.length} bytes`);
+    return null;
+  }
+
+  /** The callback that answers a command request with its result (timed from now). */
+  private commandAnswer(
+    op: string,
+    reqId: number,
+    done: (frame: Uint8Array | null) => void,
+    fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void,
+  ): NodeCommandCallback {
     const started = performance.now();
-    node.submit(
-      cmd,
-      data,
-      (err, result, entry) => {
-        if (err) return this.requestFailed(err, fail);
-        if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
-        this.opts.onCommandDone?.(op, (performance.now() - started) / 1000);
-        done(commandResultFrame(reqId, result!, entry));
-      },
-      user,
-    );
+    return (err, result, entry) => {
+      if (err) return this.requestFailed(err, fail);
+      if (result!.code === CLIENT_AUTH) return this.authFailed(fail);
+      this.opts.onCommandDone?.(op, (performance.now() - started) / 1000);
+      done(commandResultFrame(reqId, result!, entry));
+    };
   }
 
   private requestFailed(err: NodeRequestError, fail: (code: string, detail: string, leader?: string | null, endpoint?: string | null) => void): void {
