@@ -393,10 +393,14 @@ export class Planner {
     return this.emit(it, context);
   }
 
-  /** A command of client `clientLow` (the low half of its ID) with `seq` is in flight, or a store of it waits. */
-  seqInFlight(clientLow: number, seq: number): boolean {
-    if (this.envelopes.has(clientLow, seq)) return true;
-    for (const r of this.deferred) if (r.envelope !== null && r.envelope.seq === seq && readU64BE(r.envelope.client, 8) === clientLow) return true;
+  /** A command of client `clientLow` (the low half of its ID) with a seq in [first, first + count) is in flight, or a store of one waits. */
+  seqsInFlight(clientLow: number, first: number, count: number): boolean {
+    for (let seq = first; seq < first + count; seq++) if (this.envelopes.has(clientLow, seq)) return true;
+    // One pass over the waiting stores (usually none) for all the seqs.
+    for (const r of this.deferred) {
+      const e = r.envelope;
+      if (e !== null && e.seq >= first && e.seq < first + count && readU64BE(e.client, 8) === clientLow) return true;
+    }
     return false;
   }
 

@@ -15,7 +15,7 @@
  * second time. Once anything may have been appended, a failure is UNKNOWN_OUTCOME, never a code
  * that reads as "nothing applied".
  */
-import { CommandKind, type Command, type Envelope } from '../../transport/commands/codec.js';
+import { CommandKind, SCHEDULE_SEQS, type Command, type Envelope } from '../../transport/commands/codec.js';
 import type { Entry } from '../../machines/types.js';
 import { ResultCode, SessionsErrorCode } from './errors.js';
 import type { CommandResult } from './types.js';
@@ -27,8 +27,8 @@ type Cb<E extends Err> = (err: E | null, result?: CommandResult, entry?: Entry) 
 interface ScheduleSteps<E extends Err> {
   /** The applied result of the envelope's client for `seq` (SessionsStore.clientResult). */
   clientResult(env: Envelope, seq: number): CommandResult | 'stale' | 'unknown' | 'auth' | 'owner' | undefined;
-  /** A command of the envelope's client with `seq` is in the leader's flight. */
-  seqInFlight(env: Envelope, seq: number): boolean;
+  /** A command of the envelope's client with a seq in [first, first + count) is in the leader's flight. */
+  seqsInFlight(env: Envelope, first: number, count: number): boolean;
   /** Proposes `cmd` through the planner (no dedup: the chain did it); `onAppended` gets its entry ID. */
   propose(cmd: Command, cb: Cb<E>, onAppended: (id: Uint8Array) => void): void;
   /** SessionNode.submit: answers an applied seq from the client table. */
@@ -41,15 +41,6 @@ interface ScheduleSteps<E extends Err> {
 /** Results the client table does not remember (a retry of the same seq may still apply). */
 const NOT_RECORDED: ReadonlySet<string> = new Set([ResultCode.clientWindow, ResultCode.clientUnknown, ResultCode.seqStale]);
 
-function sameId(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** The seqs one schedule request uses: seq (create), seq + 1 (append), seq + 2 (store). */
-export const SCHEDULE_SEQS = 3;
-
 export function scheduleSession<E extends Err>(
   steps: ScheduleSteps<E>,
   req: { readonly topic: string; readonly bytes: Uint8Array; readonly replayClass: number; readonly envelope: Envelope | null },
@@ -57,12 +48,8 @@ export function scheduleSession<E extends Err>(
 ): void {
   const env0 = req.envelope;
   const envAt = (k: number): Envelope | null => (env0 === null ? null : { ...env0, seq: env0.seq + k });
-  if (env0 !== null) {
-    for (let k = 0; k < SCHEDULE_SEQS; k++) {
-      if (steps.seqInFlight(env0, env0.seq + k))
-        return cb(steps.error('UNKNOWN_OUTCOME', `an earlier attempt of this schedule (seq ${env0.seq}) is still in flight: retry it later`));
-    }
-  }
+  if (env0 !== null && steps.seqsInFlight(env0, env0.seq, SCHEDULE_SEQS))
+    return cb(steps.error('UNKNOWN_OUTCOME', `an earlier attempt of this schedule (seq ${env0.seq}) is still in flight: retry it later`));
   let finished = false;
   let proposed = false;
   let appendStarted = false;
@@ -86,7 +73,7 @@ export function scheduleSession<E extends Err>(
   const toStore = (): void => {
     if (created === null || appended === null || finished) return;
     if (!created.ok) return finish(null, created);
-    if (created.value === null || session === null || !sameId(created.value, session))
+    if (created.value === null || session === null || Buffer.compare(created.value, session) !== 0)
       // Another request reused this schedule's seq (a create under the same envelope): nothing of ours is whole.
       return finish(steps.error('UNKNOWN_OUTCOME', `seq ${env0?.seq ?? 0} was used by another request of this client`));
     if (!appended.ok) return afterCreate('append', appended);

@@ -320,7 +320,7 @@ export class SessionNode {
     scheduleSession(
       {
         clientResult: (env, seq) => this.store.clientResult(readU64(env.client, 0), readU64(env.client, 8), env.secret, seq, user),
-        seqInFlight: (env, seq) => this.planner.seqInFlight(readU64(env.client, 8), seq),
+        seqsInFlight: (env, first, count) => this.planner.seqsInFlight(readU64(env.client, 8), first, count),
         propose: (cmd, done, onAppended) => {
           try {
             this.planner.submit(cmd, { cb: done } satisfies Pending, (it) => onAppended(commandId(it.term, it.index)));

@@ -12,10 +12,9 @@
  * port's check can also pass on a table a revoke has not reached yet: the apply's check, in log
  * order, decides. securityChecker.ts judges. Every draw comes from the seed (its own stream).
  */
-import { CommandKind, readU64BE, type Command, type Envelope } from '../../transport/commands/codec.js';
+import { CommandKind, SCHEDULE_SEQS, readU64BE, type Command, type Envelope } from '../../transport/commands/codec.js';
 import type { Action, Grant } from '../../transport/commands/access.js';
 import type { CommandCallback, SessionNode } from '../../actors/sessions/sessionNode.js';
-import { SCHEDULE_SEQS } from '../../actors/sessions/scheduleSession.js';
 import type { SimCluster } from './cluster.js';
 import { Rng } from './rng.js';
 import { SecurityChecker, type SecurityStats } from './securityChecker.js';

@@ -35,6 +35,7 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { Connection, wasUnsent, type ClientTlsOptions, type RequestBody } from './connection.js';
 import { checkCredentials, resolveCredentials, type Credentials } from './credentials.js';
 import { GrantSyntaxError, isAuthName, parseGrant, type Grant } from '../commands/access.js';
+import { SCHEDULE_SEQS } from '../commands/codec.js';
 import {
   defaultClientProtocolLimits,
   idFromHex,
@@ -665,7 +666,7 @@ class Client implements SessionraftClient {
     const replay = parseReplay(opts.replay);
     const { reply, attempts } = await this.command(
       (envelope) => ({ op: 'schedule', envelope, topic, bytes: data, replay }),
-      3,
+      SCHEDULE_SEQS,
       'the cluster refused a step of the schedule',
     );
     if (reply.value === null || reply.value.length !== 16)

@@ -70,6 +70,7 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { isTransportError } from '../wire/errors.js';
 import { parseMemberAddress } from '../wire/address.js';
 import { formatGrant, isAuthName, parseGrant, type Grant } from '../commands/access.js';
+import { SCHEDULE_SEQS } from '../commands/codec.js';
 
 const CLIENT_PROTOCOL_VERSION = 1;
 const ID_BYTES = 16;
@@ -663,8 +664,8 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
     case 'schedule': {
       arity(w, 11, 'schedule');
       const env = envelope(w, 3);
-      // Three commands, numbered seq, seq + 1, seq + 2: the last must still be a safe integer.
-      if (env !== null && !Number.isSafeInteger(env.seq + 2)) malformed('schedule seq + 2 must be a safe integer');
+      // Three commands, numbered seq .. seq + SCHEDULE_SEQS - 1: the last must still be a safe integer.
+      if (env !== null && !Number.isSafeInteger(env.seq + (SCHEDULE_SEQS - 1))) malformed(`schedule seq + ${SCHEDULE_SEQS - 1} must be a safe integer`);
       return { op, reqId, envelope: env, topic: text(w, 7, 'topic'), bytes: bytes(w, 8, 'bytes'), replay: replaySpec(w, 9) };
     }
     case 'destroy':

@@ -351,6 +351,9 @@ export function secretEquals(secret: Uint8Array, data: Uint8Array, at: number): 
   return diff === 0;
 }
 
+/** The seqs one schedule request (client op 24, issue 20) numbers: seq (create), seq + 1 (append), seq + 2 (store). */
+export const SCHEDULE_SEQS = 3;
+
 export { readU32 as readU32BE, readU64 as readU64BE, writeU32 as writeU32BE, writeU64 as writeU64BE };
 
 // ---- the fast, allocation-free view ---------------------------------------------------------
