@@ -743,7 +743,7 @@ class Client implements SessionraftClient {
       if (!numbered) this.seqsUnnumbered -= seqs;
       this.commandsInFlight--;
       // Every waiter checks its condition again (the seq span may have moved for all of them).
-      for (const w of this.commandWaiters.splice(0)) w();
+      if (this.commandWaiters.length > 0) for (const w of this.commandWaiters.splice(0)) w();
     }
   }
 
@@ -1231,7 +1231,8 @@ class Client implements SessionraftClient {
    */
   private async run<T>(build: () => RequestBody, parse: (body: readonly unknown[]) => T, ro: RunOptions, onConn?: (c: Connection) => void): Promise<T> {
     const deadline = Date.now() + this.operationTimeoutMs;
-    const wrong = new Map<string, ClientError>();
+    /** Endpoints that are not this cluster's client ports (made on the first such answer). */
+    let wrong: Map<string, ClientError> | null = null;
     let last: ClientError | null = null;
     let failures = 0;
     let redirects = 0;
@@ -1249,7 +1250,7 @@ class Client implements SessionraftClient {
         const conn = this.connection(endpoint);
         if (!conn.isOpen) await withTimeout(conn.ready, left, () => new ClientError(ClientErrorCode.timeout, `connecting to ${endpoint}`));
         connected = true;
-        wrong.delete(endpoint);
+        wrong?.delete(endpoint);
         sent = true;
         const body = await conn.request(build(), Math.min(this.requestTimeoutMs, Math.max(1, deadline - Date.now())));
         const out = parse(body);
@@ -1273,8 +1274,8 @@ class Client implements SessionraftClient {
             break;
           case ClientErrorCode.wrongEndpoint:
           case ClientErrorCode.tls:
-            wrong.set(endpoint, err);
-            if (ro.endpoint !== undefined || this.endpoints.every((e) => wrong.has(e))) throw honest(cmd, err);
+            (wrong ??= new Map()).set(endpoint, err);
+            if (ro.endpoint !== undefined || this.endpoints.every((e) => wrong!.has(e))) throw honest(cmd, err);
             this.rotate();
             break;
           case ClientErrorCode.unreachable:

@@ -8,13 +8,12 @@ import WebSocket from 'ws';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { CorkedSends } from '../wire/corkedSends.js';
 import type { Credentials } from './credentials.js';
-import { decodeServerFrame, encodeRequest, type DeliveryFrame as PlainDeliveryFrame, type GroupDeliveryFrame, type Request } from './protocol.js';
+import { decodeServerFrame, encodeRequest, type DeliveryFrame as PlainDeliveryFrame, type GroupDeliveryFrame, type RequestBody } from './protocol.js';
 
 /** A subscription's delivery, or a consumer group's (issue 16). */
 type DeliveryFrame = PlainDeliveryFrame | GroupDeliveryFrame;
 
-/** A request without its reqId (the connection numbers it). */
-export type RequestBody = Request extends infer R ? (R extends { reqId: number } ? Omit<R, 'reqId'> : never) : never;
+export type { RequestBody };
 
 /**
  * TLS to the client port (wss://): the CA that signed the nodes' certificates, a client
@@ -60,7 +59,9 @@ const zeroMask = (mask: Buffer): void => {
 interface Pending {
   readonly resolve: (body: readonly unknown[]) => void;
   readonly reject: (err: ClientError) => void;
-  timer: NodeJS.Timeout | null;
+  /** When the caller stops waiting (Date.now() ms); one sweep timer per connection checks it. */
+  readonly deadlineMs: number;
+  readonly timeoutMs: number;
   /** The caller gave up (timeout); the slot stays taken until the node answers or the connection ends. */
   abandoned: boolean;
 }
@@ -105,6 +106,8 @@ export class Connection {
    */
   private readonly unclaimed: DeliveryFrame[] = [];
   private readonly pending = new Map<number, Pending>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepAtMs = Infinity;
   private readonly waiting: (() => void)[] = [];
   private inflightMax = 1;
   private nextReqId = 1;
@@ -266,7 +269,6 @@ export class Connection {
         const p = this.pending.get(reqId);
         if (p === undefined) return;
         this.pending.delete(reqId);
-        if (p.timer !== null) clearTimeout(p.timer);
         this.freeSlot();
         if (p.abandoned) return;
         if (frame.kind === 'result') p.resolve(frame.body);
@@ -303,20 +305,15 @@ export class Connection {
     const left = deadline - Date.now();
     if (left <= 0) throw unsent(new ClientError(ClientErrorCode.timeout, `no free request slot on ${this.endpoint} within ${timeoutMs} ms`));
     const reqId = this.nextReqId++;
-    const frame = encodeRequest({ ...body, reqId } as Request);
+    const frame = encodeRequest(body, reqId);
     return new Promise((resolve, reject) => {
-      const p: Pending = { resolve, reject, timer: null, abandoned: false };
-      p.timer = setTimeout(() => {
-        p.timer = null;
-        p.abandoned = true;
-        reject(new ClientError(ClientErrorCode.timeout, `no answer from ${this.nodeId ?? this.endpoint} within ${timeoutMs} ms`));
-      }, left);
+      const p: Pending = { resolve, reject, deadlineMs: Date.now() + left, timeoutMs, abandoned: false };
       this.pending.set(reqId, p);
+      this.armSweep(p.deadlineMs);
       this.out.send(frame, (err) => {
         if (err && !p.abandoned && this.pending.get(reqId) === p) {
           // Never written: the node did not see it (safe to retry as a new attempt).
           this.pending.delete(reqId);
-          if (p.timer !== null) clearTimeout(p.timer);
           this.freeSlot();
           reject(unsent(new ClientError(ClientErrorCode.connectionLost, `send to ${this.endpoint} failed: ${err.message}`)));
         }
@@ -348,6 +345,38 @@ export class Connection {
     setTimeout(() => this.ws.terminate(), 500).unref();
   }
 
+  /**
+   * One timer per connection for the requests' deadlines, armed for the earliest: a timer per
+   * request (created and cleared for every answer, in a timer list per distinct duration) cost the
+   * client more than encoding the request. Unref'd: the open socket keeps the process alive while
+   * requests wait, and `shutdown` answers them all when it closes.
+   */
+  private armSweep(deadlineMs: number): void {
+    if (this.sweepTimer !== null) {
+      if (this.sweepAtMs <= deadlineMs) return;
+      clearTimeout(this.sweepTimer);
+    }
+    this.sweepAtMs = deadlineMs;
+    this.sweepTimer = setTimeout(this.sweep, Math.max(1, deadlineMs - Date.now()));
+    this.sweepTimer.unref();
+  }
+
+  private readonly sweep = (): void => {
+    this.sweepTimer = null;
+    this.sweepAtMs = Infinity;
+    if (this.closed) return;
+    const now = Date.now();
+    let next = Infinity;
+    for (const p of this.pending.values()) {
+      if (p.abandoned) continue;
+      if (p.deadlineMs <= now) {
+        p.abandoned = true;
+        p.reject(new ClientError(ClientErrorCode.timeout, `no answer from ${this.nodeId ?? this.endpoint} within ${p.timeoutMs} ms`));
+      } else if (p.deadlineMs < next) next = p.deadlineMs;
+    }
+    if (next !== Infinity) this.armSweep(next);
+  };
+
   private freeSlot(): void {
     const next = this.waiting.shift();
     if (next !== undefined) next();
@@ -356,10 +385,9 @@ export class Connection {
   private shutdown(err: ClientError): void {
     if (this.closed) return;
     this.closed = true;
-    for (const p of this.pending.values()) {
-      if (p.timer !== null) clearTimeout(p.timer);
-      if (!p.abandoned) p.reject(err);
-    }
+    if (this.sweepTimer !== null) clearTimeout(this.sweepTimer);
+    this.sweepTimer = null;
+    for (const p of this.pending.values()) if (!p.abandoned) p.reject(err);
     this.pending.clear();
     for (const w of this.waiting.splice(0)) w();
     if (this.ws.readyState === WebSocket.CONNECTING || this.ws.readyState === WebSocket.OPEN) {

@@ -249,6 +249,9 @@ export interface WireEnvelope {
 
 type ReplaySpec = { readonly mode: 'class'; readonly value: number } | { readonly mode: 'delayMs'; readonly value: number };
 
+/** A request without its reqId (the connection numbers it). */
+export type RequestBody = Request extends infer R ? (R extends { reqId: number } ? Omit<R, 'reqId'> : never) : never;
+
 export type Request =
   | { readonly op: 'register'; readonly reqId: number }
   | { readonly op: 'create'; readonly reqId: number; readonly envelope: WireEnvelope | null; readonly topic: string }
@@ -505,8 +508,12 @@ function wireEnvelope(e: WireEnvelope | null): unknown[] {
   return e === null ? [EMPTY, EMPTY, 0, 0] : [e.client, e.secret, e.seq, e.ackedBelowSeq];
 }
 
-export function encodeRequest(r: Request): Uint8Array {
-  const head = [CLIENT_PROTOCOL_VERSION, r.reqId, Op[r.op]];
+/**
+ * A request's frame. `reqId` overrides the request's own (the connection numbers a body without
+ * one: a spread `{ ...body, reqId }` per request was most of the client's own time per append).
+ */
+export function encodeRequest(r: Request | RequestBody, reqId = (r as Request).reqId): Uint8Array {
+  const head = [CLIENT_PROTOCOL_VERSION, reqId, Op[r.op]];
   switch (r.op) {
     case 'register':
       return encoder.encode(head);
@@ -516,7 +523,7 @@ export function encodeRequest(r: Request): Uint8Array {
     case 'rewrite': {
       const e = r.envelope;
       return encodeAppendRequest(
-        r.reqId,
+        reqId,
         Op[r.op],
         e === null ? EMPTY : e.client,
         e === null ? EMPTY : e.secret,

@@ -58,6 +58,7 @@
  * (machines/types.ts); it never appears in the log, and decoding it from an entry is an error.
  */
 
+import { zeroedBytes } from './zeroedBytes.js';
 import { ACTIONS, decodePasswordHash, isAuthName, isClusterAction, isPrefix, type Action, type Grant } from './access.js';
 
 const COMMAND_FORMAT_VERSION = 2;
@@ -942,7 +943,7 @@ export function encodeCommand(c: Command): Uint8Array {
   const nameBytes =
     c.kind === CommandKind.groupCreate ? utf8Encoder.encode(c.name) : c.kind === CommandKind.groupDeliver ? utf8Encoder.encode(c.consumer) : null;
   if (nameBytes !== null) checkName(nameBytes);
-  const out = new Uint8Array(encodedSize(c, topicBytes, nameBytes));
+  const out = zeroedBytes(encodedSize(c, topicBytes, nameBytes));
   out[0] = COMMAND_FORMAT_VERSION;
   out[1] = c.kind;
   let at = COMMAND_HEADER_BYTES;
@@ -1103,7 +1104,7 @@ export function encodeCommand(c: Command): Uint8Array {
  * objects. `session` is the 16-byte session ID.
  */
 export function encodeAppend(session: Uint8Array, record: Uint8Array): Uint8Array {
-  const out = new Uint8Array(COMMAND_HEADER_BYTES + ID_BYTES + record.length);
+  const out = zeroedBytes(COMMAND_HEADER_BYTES + ID_BYTES + record.length);
   out[0] = COMMAND_FORMAT_VERSION;
   out[1] = CommandKind.sessionAppend;
   writeId(out, COMMAND_HEADER_BYTES, session);
