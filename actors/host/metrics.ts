@@ -4,6 +4,7 @@
  * twice on the hot path); the three latency histograms are observed as things happen.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { OpHistogram } from './opHistogram.js';
 import type { NodeStatus } from '../raft/raftNode.js';
 import type { StoreStats } from '../sessions/index.js';
 import type { GroupView } from '../sessions/store.js';
@@ -53,10 +54,9 @@ export class HostMetrics {
   /** A log write from issue to durable (encoding, group commit, fsync). */
   readonly append: Histogram;
   /** A client command on the leader from request to result: proposed, replicated to a quorum, committed and applied. */
-  readonly commit: Histogram<'op'>;
+  /** Observed once per command: a histogram of our own, exposed as prom-client's would be. */
+  readonly commit: OpHistogram;
   private sources: MetricsSources | null = null;
-  /** Children of `commit` by op: observing through one skips hashing the labels of every command. */
-  private readonly commitByOp = new Map<string, { observe(seconds: number): void }>();
 
   constructor(defaultMetrics = true) {
     const registers = [this.registry];
@@ -67,13 +67,12 @@ export class HostMetrics {
       registers,
     });
     this.append = new Histogram({ name: 'sessionraft_append_seconds', help: 'raft log write latency, from issue to durable', buckets: fastBuckets, registers });
-    this.commit = new Histogram({
-      name: 'sessionraft_commit_seconds',
-      help: 'client command latency on the leader, from request to committed and applied result',
-      labelNames: ['op'],
-      buckets: commandBuckets,
+    this.commit = new OpHistogram(
+      'sessionraft_commit_seconds',
+      'client command latency on the leader, from request to committed and applied result',
+      commandBuckets,
       registers,
-    });
+    );
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
     const self = this;
     const src = (): MetricsSources | null => self.sources;
@@ -309,12 +308,7 @@ export class HostMetrics {
 
   /** Observes one command's latency on the leader (`sessionraft_commit_seconds{op}`). */
   observeCommit(op: string, seconds: number): void {
-    let child = this.commitByOp.get(op);
-    if (child === undefined) {
-      child = this.commit.labels({ op });
-      this.commitByOp.set(op, child);
-    }
-    child.observe(seconds);
+    this.commit.observe(op, seconds);
   }
 
   /** Connects the scrape-time sources (once the node is running). */
