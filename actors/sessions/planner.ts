@@ -178,7 +178,8 @@ export class Planner {
   private readonly deferredMax: number;
   private leader = false;
   private readonly planned: PlanItem[] = [];
-  private appendedItems: PlanItem[] = [];
+  /** Appended, not yet applied, from `appendedHead` on; slots before it are cleared (null). */
+  private appendedItems: (PlanItem | null)[] = [];
   private appendedHead = 0;
   private lastKnownIndex = 0;
   private readonly touch = new Counts();
@@ -353,7 +354,10 @@ export class Planner {
     const applied = this.store.appliedIndex;
     const items = this.appendedItems;
     while (this.appendedHead < items.length && items[this.appendedHead]!.index <= applied) {
-      const it = items[this.appendedHead++]!;
+      const it = items[this.appendedHead]!;
+      // Cleared now, not at the next compaction (up to 1,024 later): an item holds its command's
+      // bytes, which may be a slice of Node's shared buffer pool (zeroedBytes.ts), and its context.
+      items[this.appendedHead++] = null;
       it.state = 'applied';
       this.untrack(it);
     }

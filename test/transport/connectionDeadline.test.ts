@@ -19,12 +19,12 @@ interface FakeNode {
   close(): Promise<void>;
 }
 
-async function fakeNode(): Promise<FakeNode> {
+async function fakeNode(inflightMax = 64): Promise<FakeNode> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   let answer = false;
   wss.on('connection', (ws: WebSocket) => {
-    ws.send(encodeWelcome('cluster-a', 'n1', 1 << 20, 64));
+    ws.send(encodeWelcome('cluster-a', 'n1', 1 << 20, inflightMax));
     ws.on('message', (data: Buffer) => {
       if (!answer) return;
       answer = false;
@@ -96,6 +96,24 @@ describe('client connection: request deadlines', function () {
     const [a, s] = await Promise.all([answered, silent]);
     expect(a.err).to.equal(null);
     expect(s.err?.code).to.equal(ClientErrorCode.timeout);
+  });
+
+  it('fails a request waiting for a free slot at its deadline, while the slots stay taken', async function () {
+    // One slot; the first request is never answered, and a timed-out request keeps its slot.
+    conn.close();
+    await node.close();
+    node = await fakeNode(1);
+    conn = new Connection(node.endpoint, { connectTimeoutMs: 2_000, replyBytesMax: 1 << 20, clusterId: null });
+    await conn.ready;
+    const first = timed(conn.request({ op: 'get', session: new Uint8Array(16) }, 100));
+    const second = timed(conn.request({ op: 'get', session: new Uint8Array(16) }, 300));
+    const [f, w] = await Promise.all([first, second]);
+    expect(f.err?.code).to.equal(ClientErrorCode.timeout);
+    expect(w.err?.code).to.equal(ClientErrorCode.timeout);
+    expect(w.err?.detail).to.match(/no free request slot/);
+    expect(w.ms).to.be.at.least(298);
+    // Before the fix it waited for the close; 3 s of slack for a loaded box.
+    expect(w.ms).to.be.below(3_300);
   });
 
   it('answers waiting requests with CONNECTION_LOST when closed, before their deadline', async function () {

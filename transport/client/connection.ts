@@ -59,7 +59,7 @@ const zeroMask = (mask: Buffer): void => {
 interface Pending {
   readonly resolve: (body: readonly unknown[]) => void;
   readonly reject: (err: ClientError) => void;
-  /** When the caller stops waiting (Date.now() ms); one sweep timer per connection checks it. */
+  /** When the caller stops waiting (performance.now() ms); one sweep timer per connection checks it. */
   readonly deadlineMs: number;
   readonly timeoutMs: number;
   /** The caller gave up (timeout); the slot stays taken until the node answers or the connection ends. */
@@ -297,17 +297,37 @@ export class Connection {
    */
   async request(body: RequestBody, timeoutMs: number): Promise<readonly unknown[]> {
     if (this.closed) throw unsent(new ClientError(ClientErrorCode.connectionLost, `connection to ${this.endpoint} is closed`));
-    const deadline = Date.now() + timeoutMs;
+    // Deadlines on the monotonic clock: a wall clock stepped back must not stretch a timeout.
+    const deadline = performance.now() + timeoutMs;
     while (this.pending.size >= this.inflightMax) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      // Bounded by the deadline: requests that timed out keep their slots until answered, so a
+      // node that answers none of them would otherwise keep this one waiting until the close.
+      const waitMs = deadline - performance.now();
+      if (waitMs <= 0) break;
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          const k = this.waiting.indexOf(wake);
+          if (k >= 0) this.waiting.splice(k, 1);
+          resolve();
+        }, waitMs);
+        this.waiting.push(wake);
+      });
       if (this.closed) throw unsent(new ClientError(ClientErrorCode.connectionLost, `connection to ${this.endpoint} is closed`));
     }
-    const left = deadline - Date.now();
-    if (left <= 0) throw unsent(new ClientError(ClientErrorCode.timeout, `no free request slot on ${this.endpoint} within ${timeoutMs} ms`));
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      // A slot freed for this request goes to the next one waiting.
+      if (this.pending.size < this.inflightMax) this.freeSlot();
+      throw unsent(new ClientError(ClientErrorCode.timeout, `no free request slot on ${this.endpoint} within ${timeoutMs} ms`));
+    }
     const reqId = this.nextReqId++;
     const frame = encodeRequest(body, reqId);
     return new Promise((resolve, reject) => {
-      const p: Pending = { resolve, reject, deadlineMs: Date.now() + left, timeoutMs, abandoned: false };
+      const p: Pending = { resolve, reject, deadlineMs: deadline, timeoutMs, abandoned: false };
       this.pending.set(reqId, p);
       this.armSweep(p.deadlineMs);
       this.out.send(frame, (err) => {
@@ -357,7 +377,7 @@ export class Connection {
       clearTimeout(this.sweepTimer);
     }
     this.sweepAtMs = deadlineMs;
-    this.sweepTimer = setTimeout(this.sweep, Math.max(1, deadlineMs - Date.now()));
+    this.sweepTimer = setTimeout(this.sweep, Math.max(1, deadlineMs - performance.now()));
     this.sweepTimer.unref();
   }
 
@@ -365,7 +385,7 @@ export class Connection {
     this.sweepTimer = null;
     this.sweepAtMs = Infinity;
     if (this.closed) return;
-    const now = Date.now();
+    const now = performance.now();
     let next = Infinity;
     for (const p of this.pending.values()) {
       if (p.abandoned) continue;
