@@ -5,33 +5,17 @@
  */
 import { execFile } from 'node:child_process';
 import { expect } from 'chai';
-import { createClient, type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
-import { binPath, startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
+import { type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
+import { binPath, useInProcessCluster, waitFor } from './helpers.js';
 
 /** A 200 ms replay, a tick (10 ms) and a few commit rounds per step; 5 s covers a loaded machine. */
 const SETTLE_MS = 5000;
 
 describe('node: consume through the client library (issue 16)', function () {
   this.timeout(60_000);
-  let cluster: InProcessCluster;
-  const clients: SessionraftClient[] = [];
-  const client = (): SessionraftClient => {
-    const c = createClient({ endpoints: cluster.endpoints(), clusterId: 'test' });
-    clients.push(c);
-    return c;
-  };
-
-  before(async () => {
-    // A third replay class of an hour (the visibility test keeps sessions scheduled in it).
-    cluster = await startInProcessCluster(3, { replayDelaysMs: [200, 1000, 3_600_000] });
-    // An election takes 100-200 ms of timeout plus a pre-vote and a vote round; 5 s is generous.
-    await waitFor('a leader', () => cluster.leader(), 5000);
-  });
-
-  after(async () => {
-    for (const c of clients) await c.close();
-    await cluster?.stop();
-  });
+  // A third replay class of an hour (the visibility test keeps sessions scheduled in it).
+  const suite = useInProcessCluster(3, { replayDelaysMs: [200, 1000, 3_600_000] });
+  const client = (): SessionraftClient => suite.client();
 
   async function storeSessions(c: SessionraftClient, topic: string, n: number): Promise<string[]> {
     const ids: string[] = [];
@@ -45,7 +29,7 @@ describe('node: consume through the client library (issue 16)', function () {
   }
 
   function allCommitted(): boolean {
-    return cluster.hosts.every((h) => h.node.store.dataFiles().every((f) => f.consumed === f.readCursor));
+    return suite.cluster.hosts.every((h) => h.node.store.dataFiles().every((f) => f.consumed === f.readCursor));
   }
 
   async function group(c: SessionraftClient, topic: string, name: string): Promise<Record<string, unknown>> {
@@ -96,7 +80,7 @@ describe('node: consume through the client library (issue 16)', function () {
       new Promise((resolve) => {
         execFile(
           process.execPath,
-          [binPath, 'client', '--endpoints', cluster.endpoints().join(','), '--timeout-ms', '5000', '-o', 'json', ...args],
+          [binPath, 'client', '--endpoints', suite.cluster.endpoints().join(','), '--timeout-ms', '5000', '-o', 'json', ...args],
           // A CLI process starts in about a second; 15 s bounds a loaded machine.
           { timeout: 15_000 },
           (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? -1), stdout, stderr }),
@@ -198,7 +182,7 @@ describe('node: consume through the client library (issue 16)', function () {
       new Promise((resolve) => {
         execFile(
           process.execPath,
-          [binPath, 'client', '--endpoints', cluster.endpoints().join(','), '--timeout-ms', '5000', '-o', 'json', ...args],
+          [binPath, 'client', '--endpoints', suite.cluster.endpoints().join(','), '--timeout-ms', '5000', '-o', 'json', ...args],
           // A CLI process starts in about a second; 15 s bounds a loaded machine.
           { timeout: 15_000 },
           (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? -1), stdout, stderr }),

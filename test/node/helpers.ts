@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { pino } from 'pino';
+import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import { ClientError } from '../../transport/client/errors.js';
 import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
 import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../actors/host/config.js';
@@ -264,4 +265,41 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
     throw err;
   }
   expect.fail('expected a ClientError');
+}
+
+/** What `useInProcessCluster` gives a suite. */
+export interface ClusterSuite {
+  /** The running cluster (from the suite's `before` on). */
+  readonly cluster: InProcessCluster;
+  /** A client of the cluster (`endpoints`: all nodes by default), closed after the suite. */
+  client(endpoints?: string[], opts?: { inflightCommandsMax?: number }): SessionraftClient;
+}
+
+/**
+ * Call inside a mocha `describe`: an in-process cluster of `n` nodes started with a leader elected
+ * before the suite's tests, and its clients closed and the cluster stopped after them.
+ */
+export function useInProcessCluster(n = 3, overrides: Partial<HostConfig> = {}): ClusterSuite {
+  let running: InProcessCluster | undefined;
+  const clients: SessionraftClient[] = [];
+  before(async () => {
+    running = await startInProcessCluster(n, overrides);
+    // An election takes 100-200 ms of timeout plus a pre-vote and a vote round; 5 s is generous.
+    await waitFor('a leader', () => running!.leader(), 5000);
+  });
+  after(async () => {
+    for (const c of clients.splice(0)) await c.close();
+    await running?.stop();
+  });
+  return {
+    get cluster(): InProcessCluster {
+      if (running === undefined) throw new Error("the cluster starts in the suite's before hook");
+      return running;
+    },
+    client(endpoints, opts) {
+      const c = createClient({ endpoints: endpoints ?? this.cluster.endpoints(), clusterId: 'test', ...opts });
+      clients.push(c);
+      return c;
+    },
+  };
 }

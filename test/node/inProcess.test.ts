@@ -6,38 +6,22 @@
  * classes of 200 ms and 1 s (helpers.ts).
  */
 import { expect } from 'chai';
-import { createClient, type Delivery, type SessionraftClient } from '../../transport/client/client.js';
+import { type Delivery, type SessionraftClient } from '../../transport/client/client.js';
 import { Connection } from '../../transport/client/connection.js';
 import { parseCommandReply, parseSessionReply } from '../../transport/client/protocol.js';
-import { getJson, httpGet, startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
+import { getJson, httpGet, useInProcessCluster, waitFor } from './helpers.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
 describe('node: in-process 3-node cluster over real sockets', function () {
   this.timeout(30_000);
-  let cluster: InProcessCluster;
-  const clients: SessionraftClient[] = [];
-  const client = (endpoints: string[]): SessionraftClient => {
-    const c = createClient({ endpoints, clusterId: 'test' });
-    clients.push(c);
-    return c;
-  };
-
-  before(async () => {
-    cluster = await startInProcessCluster(3);
-    // An election takes 100-200 ms of timeout plus a pre-vote and a vote round; 5 s is generous.
-    await waitFor('a leader', () => cluster.leader(), 5000);
-  });
-
-  after(async () => {
-    for (const c of clients) await c.close();
-    await cluster?.stop();
-  });
+  const suite = useInProcessCluster(3);
+  const client = (endpoints: string[]): SessionraftClient => suite.client(endpoints);
 
   it('creates, appends, stores with a 200 ms replay, and delivers the restored session to subscribers on two nodes', async () => {
-    const leader = cluster.leader()!;
-    const follower = cluster.hosts.find((h) => h !== leader)!;
-    const c = client(cluster.endpoints());
+    const leader = suite.cluster.leader()!;
+    const follower = suite.cluster.hosts.find((h) => h !== leader)!;
+    const c = client(suite.cluster.endpoints());
     const atLeader: Delivery[] = [];
     const atFollower: Delivery[] = [];
     await c.subscribe('orders', (d) => atLeader.push(d), { endpoint: leader.clientEndpoint() });
@@ -74,7 +58,7 @@ describe('node: in-process 3-node cluster over real sockets', function () {
   });
 
   it('store by class index, rewrite, destroy, list; unknown replay delays and IDs get stable codes', async () => {
-    const c = client(cluster.endpoints());
+    const c = client(suite.cluster.endpoints());
     const { id } = await c.createSession('carts');
     await c.append(id, 'a');
     await c.rewrite(id, 'b');
@@ -110,8 +94,8 @@ describe('node: in-process 3-node cluster over real sockets', function () {
   });
 
   it('get is linearizable: an append acknowledged to one client is read at once by another that only knows a follower', async () => {
-    const leader = cluster.leader()!;
-    const follower = cluster.hosts.find((h) => h !== leader)!;
+    const leader = suite.cluster.leader()!;
+    const follower = suite.cluster.hosts.find((h) => h !== leader)!;
     const writer = client([leader.clientEndpoint()]);
     const reader = client([follower.clientEndpoint()]);
     const { id } = await writer.createSession('linear');
@@ -123,7 +107,7 @@ describe('node: in-process 3-node cluster over real sockets', function () {
   });
 
   it('a retry with the same seq is answered from the client table, not applied twice (raw protocol)', async () => {
-    const leader = cluster.leader()!;
+    const leader = suite.cluster.leader()!;
     const conn = new Connection(leader.clientEndpoint(), { connectTimeoutMs: 2000, replyBytesMax: 1 << 20, clusterId: 'test' });
     try {
       await conn.ready;
@@ -159,8 +143,8 @@ describe('node: in-process 3-node cluster over real sockets', function () {
   });
 
   it('serves /metrics, /status and /healthz on the admin port', async () => {
-    const leader = cluster.leader()!;
-    const follower = cluster.hosts.find((h) => h !== leader)!;
+    const leader = suite.cluster.leader()!;
+    const follower = suite.cluster.hosts.find((h) => h !== leader)!;
     // Some rejected client input first, so that the rejection counter has a sample.
     const c = client([leader.clientEndpoint()]);
     await c.createSession('x'.repeat(300)).catch(() => undefined);
@@ -194,7 +178,7 @@ describe('node: in-process 3-node cluster over real sockets', function () {
     expect(ls.role).to.equal('leader');
     expect(ls.voters).to.deep.equal(['n1', 'n2', 'n3']);
     expect(ls.store.digest).to.match(/^[0-9a-f]{64}$/);
-    for (const h of cluster.hosts) {
+    for (const h of suite.cluster.hosts) {
       const v = ls.nodes[h.id];
       expect(v.role).to.equal(h === leader ? 'leader' : 'follower');
       if (h !== leader) expect(v).to.include.keys('match', 'lag', 'state');
@@ -213,7 +197,7 @@ describe('node: in-process 3-node cluster over real sockets', function () {
   });
 
   it('pipelines: 400 appends in flight from one client, each applied once', async () => {
-    const c = client(cluster.endpoints());
+    const c = client(suite.cluster.endpoints());
     const { id } = await c.createSession('pipeline');
     const values = Array.from({ length: 400 }, (_, k) => `p${k}`);
     const outs = await Promise.all(values.map((v) => c.append(id, v)));
@@ -224,8 +208,8 @@ describe('node: in-process 3-node cluster over real sockets', function () {
   });
 
   it('a leader asked to stop hands over leadership; clients and subscriptions carry on elsewhere', async () => {
-    const old = cluster.leader()!;
-    const c = client([old.clientEndpoint(), ...cluster.endpoints().filter((e) => e !== old.clientEndpoint())]);
+    const old = suite.cluster.leader()!;
+    const c = client([old.clientEndpoint(), ...suite.cluster.endpoints().filter((e) => e !== old.clientEndpoint())]);
     const { id } = await c.createSession('handover');
     await c.append(id, 'before');
     // Unpinned: it lives on the leader's node now and moves when that node stops.
@@ -236,7 +220,7 @@ describe('node: in-process 3-node cluster over real sockets', function () {
     const t0 = Date.now();
     await old.stop({ transfer: true });
     const ms = Date.now() - t0;
-    const next = cluster.leader();
+    const next = suite.cluster.leader();
     expect(next, 'a new leader at once (transfer, not an election timeout)').to.not.equal(null);
     expect(next!.id).to.not.equal(old.id);
     expect(ms, 'transfer well under the 2 s bound').to.be.below(1500);

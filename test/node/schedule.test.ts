@@ -6,11 +6,11 @@
  * earlier attempt applied only the create finishes that session.
  */
 import { expect } from 'chai';
-import { createClient, type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
+import { type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
 import { CommandKind, readU64BE, type Envelope } from '../../transport/commands/codec.js';
 import type { CommandResult } from '../../actors/sessions/types.js';
 import type { NodeHost } from '../../actors/host/nodeHost.js';
-import { startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
+import { useInProcessCluster, waitFor } from './helpers.js';
 
 /** A 200 ms replay, a 10 ms tick and a few commit rounds; 5 s covers a loaded machine. */
 const SETTLE_MS = 5000;
@@ -19,25 +19,9 @@ type Outcome = { err: { code: string; message: string } | null; result?: Command
 
 describe('node: schedule, one request for create + append + store (issue 20)', function () {
   this.timeout(60_000);
-  let cluster: InProcessCluster;
-  const clients: SessionraftClient[] = [];
-  const client = (): SessionraftClient => {
-    const c = createClient({ endpoints: cluster.endpoints(), clusterId: 'test' });
-    clients.push(c);
-    return c;
-  };
-  const leader = (): NodeHost => cluster.leader()!;
-
-  before(async () => {
-    cluster = await startInProcessCluster(3);
-    // An election takes 100-200 ms of timeout plus a pre-vote and a vote round; 5 s is generous.
-    await waitFor('a leader', () => cluster.leader(), 5000);
-  });
-
-  after(async () => {
-    for (const c of clients) await c.close();
-    await cluster?.stop();
-  });
+  const suite = useInProcessCluster(3);
+  const client = (): SessionraftClient => suite.client();
+  const leader = (): NodeHost => suite.cluster.leader()!;
 
   function schedule(host: NodeHost, topic: string, bytes: string, env: Envelope | null): Promise<Outcome> {
     return new Promise((resolve) => scheduleNow(host, topic, bytes, env, resolve));
@@ -85,8 +69,8 @@ describe('node: schedule, one request for create + append + store (issue 20)', f
     expect(got[0]!.session).to.equal(s.id);
     expect(got[0]!.records.map((r) => Buffer.from(r).toString())).to.deep.equal(['payload-1']);
     const id = Buffer.from(s.id, 'hex');
-    await waitFor('restored on every node', () => cluster.hosts.every((h) => restored(h, id) !== null), SETTLE_MS);
-    for (const h of cluster.hosts) expect(restored(h, id)).to.deep.equal(['payload-1']);
+    await waitFor('restored on every node', () => suite.cluster.hosts.every((h) => restored(h, id) !== null), SETTLE_MS);
+    for (const h of suite.cluster.hosts) expect(restored(h, id)).to.deep.equal(['payload-1']);
     await consumer.close();
   });
 
@@ -138,8 +122,7 @@ describe('node: schedule, one request for create + append + store (issue 20)', f
   it('128 schedules at once on a client not registered yet all succeed: the seq span (3 a schedule) stays inside the cluster window', async () => {
     // Before the fix the client let 384 seqs go before registering: 128 creates and appends were
     // applied and every store was refused with SESSIONS_ERR_CLIENT_WINDOW (found in review).
-    const c = createClient({ endpoints: cluster.endpoints(), clusterId: 'test', inflightCommandsMax: 128 });
-    clients.push(c);
+    const c = suite.client(undefined, { inflightCommandsMax: 128 });
     const outcomes = await Promise.all(
       Array.from({ length: 128 }, (_, k) =>
         c.schedule('burst', `b${k}`, { replay: '1s' }).then(

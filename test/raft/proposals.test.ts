@@ -15,17 +15,21 @@ function entries(first: number, last: number, term: number): Entry[] {
 }
 
 describe('raft: ProposalTracker answers every accepted proposal once', () => {
-  function batch(n: number, answers: string[], label: string): ProposalCallback[] {
-    return Array.from({ length: n }, (_, k) => (err: Error | null) => answers.push(`${label}${k}:${err === null ? 'ok' : (err as { code?: string }).code}`));
+  /** Registers a batch tagged `tag` for [first, last] and accepts it at `term`; its answers go to `answers` as `<label><k>:<outcome>`. */
+  function accept(t: ProposalTracker, tag: number, first: number, last: number, term: number, answers: string[], label: string): void {
+    const callbacks: ProposalCallback[] = Array.from(
+      { length: last - first + 1 },
+      (_, k) => (err: Error | null) => answers.push(`${label}${k}:${err === null ? 'ok' : (err as { code?: string }).code}`),
+    );
+    t.register(tag, callbacks);
+    t.accept(tag, first, last, term);
   }
 
   it('a batch accepted below a stale one: the stale part is lost at once, the new batch is answered when applied', () => {
     const answers: string[] = [];
     const t = new ProposalTracker();
-    t.register(1, batch(4, answers, 'a'));
-    t.accept(1, 467, 470, 6);
-    t.register(2, batch(3, answers, 'b'));
-    t.accept(2, 443, 445, 8);
+    accept(t, 1, 467, 470, 6, answers, 'a');
+    accept(t, 2, 443, 445, 8, answers, 'b');
     expect(answers).to.deep.equal(['a0:proposal-lost', 'a1:proposal-lost', 'a2:proposal-lost', 'a3:proposal-lost']);
     t.applied(entries(443, 445, 8), [1, 2, 3]);
     expect(answers.slice(4)).to.deep.equal(['b0:ok', 'b1:ok', 'b2:ok']);
@@ -35,10 +39,8 @@ describe('raft: ProposalTracker answers every accepted proposal once', () => {
   it('a batch accepted inside an older one keeps the older prefix, which is answered by its own entries', () => {
     const answers: string[] = [];
     const t = new ProposalTracker();
-    t.register(1, batch(5, answers, 'a'));
-    t.accept(1, 10, 14, 2);
-    t.register(2, batch(2, answers, 'b'));
-    t.accept(2, 12, 13, 3);
+    accept(t, 1, 10, 14, 2, answers, 'a');
+    accept(t, 2, 12, 13, 3, answers, 'b');
     expect(answers).to.deep.equal(['a2:proposal-lost', 'a3:proposal-lost', 'a4:proposal-lost']);
     t.applied([...entries(10, 11, 2), ...entries(12, 13, 3)], [0, 0, 0, 0]);
     expect(answers.slice(3)).to.deep.equal(['a0:ok', 'a1:ok', 'b0:ok', 'b1:ok']);
@@ -48,10 +50,8 @@ describe('raft: ProposalTracker answers every accepted proposal once', () => {
   it('batches in index order are untouched until applied', () => {
     const answers: string[] = [];
     const t = new ProposalTracker();
-    t.register(1, batch(2, answers, 'a'));
-    t.accept(1, 1, 2, 1);
-    t.register(2, batch(2, answers, 'b'));
-    t.accept(2, 3, 4, 1);
+    accept(t, 1, 1, 2, 1, answers, 'a');
+    accept(t, 2, 3, 4, 1, answers, 'b');
     expect(answers).to.deep.equal([]);
     t.applied(entries(1, 4, 1), [0, 0, 0, 0]);
     expect(answers).to.deep.equal(['a0:ok', 'a1:ok', 'b0:ok', 'b1:ok']);

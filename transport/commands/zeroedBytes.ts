@@ -9,11 +9,10 @@
  * arena; longer ones come from `new Uint8Array`, their own buffer) out of the pool.
  */
 const ON_HEAP_BYTES_MAX = 64;
-/** Buffer.allocUnsafe slices its pool below half of Buffer.poolSize (8 KiB by default). */
-const POOLED_BYTES_MAX = 4095;
 
 export function zeroedBytes(n: number): Uint8Array {
-  if (n <= ON_HEAP_BYTES_MAX || n > POOLED_BYTES_MAX || n >= Buffer.poolSize >>> 1) return new Uint8Array(n);
+  // Buffer.allocUnsafe slices its pool below half of Buffer.poolSize (4 KiB by default).
+  if (n <= ON_HEAP_BYTES_MAX || n >= Buffer.poolSize >>> 1) return new Uint8Array(n);
   const b = Buffer.allocUnsafe(n);
   return new Uint8Array(b.buffer, b.byteOffset, n).fill(0);
 }
