@@ -199,7 +199,8 @@ export class Planner {
   private encodedData: Uint8Array | null = null;
   private codec: CodecLimits;
   private unlisten: () => void;
-  readonly counters = { proposed: 0, deferred: 0, dataCreates: 0, stores: 0, refusals: 0 };
+  /** `storesAhead`: stores planned behind their session's own append, before it applied (storeAfterAppend). */
+  readonly counters = { proposed: 0, deferred: 0, dataCreates: 0, stores: 0, storesAhead: 0, refusals: 0 };
 
   constructor(private readonly opts: PlannerOptions) {
     this.store = opts.store;
@@ -464,6 +465,61 @@ export class Planner {
     return { status: 'deferred' };
   }
 
+  /**
+   * A schedule's store, planned right behind its session's append while that append (and maybe
+   * the create) is still in flight, so that all three commit in one round instead of two. The
+   * projected record is the applied session (none yet: an empty one on `topicByteLength` bytes of
+   * topic) plus that one append of `appendBytes`; it holds when the append is the only command in
+   * flight on the session. If create or append is refused at apply, the session's record is not
+   * the planned length and the store is refused on every replica (a void record, recordLength:
+   * SessionsStore.storeSession), so a wrong projection costs a refusal, never the file's layout.
+   *
+   * Returns false, planning nothing, whenever anything is less simple (other commands on the session,
+   * stores waiting, a file to create first, an envelope already seen): the caller then stores the
+   * session once its create and append are applied, through storeSession.
+   */
+  storeAfterAppend(
+    session: Uint8Array,
+    replayClass: number,
+    projected: { readonly topicByteLength: number; readonly appendBytes: number },
+    opts: { envelope?: Envelope | null; context?: unknown } = {},
+  ): boolean {
+    if (!this.leader || this.deferred.length > 0) return false;
+    if (!Number.isInteger(replayClass) || replayClass < 0 || replayClass >= this.delays.length || session.length !== ID_BYTES) return false;
+    const high = readU64BE(session, 0);
+    const low = readU64BE(session, 8);
+    if (high < 0 || low <= 0 || this.touch.count(low) !== 1) return false;
+    const env = opts.envelope ?? null;
+    if (env !== null) {
+      const cl = readU64BE(env.client, 8);
+      if (this.envelopes.has(cl, env.seq)) return false;
+      const seen = this.store.clientResult(readU64BE(env.client, 0), cl, env.secret, env.seq);
+      if (seen === 'auth' || seen === 'stale' || typeof seen === 'object') return false;
+    }
+    const tail = this.tail(replayClass);
+    if (tail === 'pending' || tail === null) return false;
+    const s = this.store.session(high, low);
+    const length =
+      s === undefined
+        ? storedRecordLength(projected.topicByteLength, 1, projected.appendBytes)
+        : storedRecordLength(s.topicByteLength, s.recordCount + 1, s.bytes + projected.appendBytes);
+    if (tail.end > 0 && tail.end + length > this.fileBytesMax) return false;
+    const cmd: Command = {
+      kind: CommandKind.sessionStore,
+      session,
+      replayClass,
+      dueMs: this.dueFor(replayClass),
+      file: commandId(tail.fileHigh, tail.fileLow),
+      offset: tail.end,
+      length,
+      envelope: env,
+    };
+    this.emit(this.itemOfData(encodeCommand(cmd))!, opts.context ?? null);
+    this.counters.stores++;
+    this.counters.storesAhead++;
+    return true;
+  }
+
   /** Plan it now (proposed / duplicate / rejected), or null: it must wait. */
   private tryStore(req: StoreRequest): PlanOutcome | null {
     const env = req.envelope;
@@ -699,6 +755,10 @@ class Counts {
 
   has(k: number): boolean {
     return (this.m.get(k) ?? 0) > 0;
+  }
+
+  count(k: number): number {
+    return this.m.get(k) ?? 0;
   }
 
   inc(k: number): void {

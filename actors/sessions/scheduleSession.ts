@@ -6,8 +6,11 @@
  *
  * - the append is proposed as soon as the leader appended the create (the session's ID is the
  *   create's entry ID), so create and append commit in the same round, or in two overlapping ones;
- * - the store is planned when both are applied (the planner plans a store from applied state
- *   only), and the answer is the store's, with the session's ID as its value.
+ * - the store is planned right behind the append, before either applied, when the planner can
+ *   project the session's record (Planner.storeAfterAppend: the append is the only command in
+ *   flight on it), so all three usually commit in one round; otherwise it is planned once both
+ *   are applied (from applied state). The answer is the store's, with the session's ID as its
+ *   value; if the create or the append was refused, theirs.
  *
  * Exactly-once: each step is answered from the client table when an earlier attempt applied it,
  * so a retry (same seqs) finishes what that attempt started; a retry that arrives while an
@@ -33,6 +36,11 @@ interface ScheduleSteps<E extends Err> {
   propose(cmd: Command, cb: Cb<E>, onAppended: (id: Uint8Array) => void): void;
   /** SessionNode.submit: answers an applied seq from the client table. */
   submit(cmd: Command, cb: Cb<E>): void;
+  /**
+   * Planner.storeAfterAppend: plan the store now, behind the append just proposed, with the record
+   * projected from one append of `appendBytes` on `topic`; false when it must wait for them to apply.
+   */
+  storeAfterAppend(session: Uint8Array, replayClass: number, envelope: Envelope | null, topic: string, appendBytes: number, cb: Cb<E>): boolean;
   /** SessionNode.storeSession. */
   storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: Cb<E>): void;
   error(code: string, message: string): E;
@@ -56,6 +64,9 @@ export function scheduleSession<E extends Err>(
   let session: Uint8Array | null = null;
   let created: CommandResult | null = null;
   let appended: CommandResult | null = null;
+  /** The store was planned behind the append (storeAfterAppend); its answer, once applied. */
+  let storedAhead = false;
+  let stored: { r: CommandResult; entry: Entry | undefined } | null = null;
   const finish = (err: E | null, result?: CommandResult, entry?: Entry): void => {
     if (finished) return;
     finished = true;
@@ -77,15 +88,28 @@ export function scheduleSession<E extends Err>(
       // Another request reused this schedule's seq (a create under the same envelope): nothing of ours is whole.
       return finish(steps.error('UNKNOWN_OUTCOME', `seq ${env0?.seq ?? 0} was used by another request of this client`));
     if (!appended.ok) return afterCreate('append', appended);
+    if (storedAhead) {
+      if (stored !== null) afterCreate('store', stored.r, stored.entry);
+      return;
+    }
     steps.storeSession(session, req.replayClass, envAt(2), (err, r, entry) => (err !== null ? finish(err) : afterCreate('store', r!, entry)));
   };
   const append = (): void => {
     if (appendStarted) return;
     appendStarted = true;
     proposed = true;
+    let answered = false;
     steps.submit({ kind: CommandKind.sessionAppend, session: session!, bytes: req.bytes, envelope: envAt(1) }, (err, r) => {
+      answered = true;
       if (err !== null) return finish(err);
       appended = r!;
+      toStore();
+    });
+    // Answered at once (a retry's remembered append, or a refusal): nothing in flight to plan behind.
+    if (answered || finished) return;
+    storedAhead = steps.storeAfterAppend(session!, req.replayClass, envAt(2), req.topic, req.bytes.length, (err, r, entry) => {
+      if (err !== null) return finish(err);
+      stored = { r: r!, entry };
       toStore();
     });
   };

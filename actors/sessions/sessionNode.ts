@@ -329,6 +329,13 @@ export class SessionNode {
           }
         },
         submit: (cmd, done) => this.submit(cmd, done, user),
+        storeAfterAppend: (session, cls, env, t, appendBytes, done) =>
+          this.planner.storeAfterAppend(
+            session,
+            cls,
+            { topicByteLength: Buffer.byteLength(t, 'utf8'), appendBytes },
+            { envelope: env, context: { cb: done } satisfies Pending },
+          ),
         storeSession: (session, cls, env, done) => this.storeSession(session, cls, env, done, user),
         error: (code, message) => new RequestError(code, message),
       },

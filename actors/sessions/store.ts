@@ -739,11 +739,18 @@ export class SessionsStore implements StateMachine {
     if (s !== undefined) {
       const topicBytes = s.topicBytes();
       const len = storedRecordLength(topicBytes.length, s.recordCount, s.bytes);
-      if (len !== v.length) assert(false, `${storeLabel(e)} planned ${v.length} bytes for session ${s.high}.${s.low}, whose record is ${len} bytes`);
-      bytes = encodeStoredSessionFramed(v.dueMs, s.high, s.low, topicBytes, s.recordCount, s.framed());
-      this.scheduled.stored(f, s.topic);
-      this.sessions.remove(s);
-      result = OK;
+      if (len === v.length) {
+        bytes = encodeStoredSessionFramed(v.dueMs, s.high, s.low, topicBytes, s.recordCount, s.framed());
+        this.scheduled.stored(f, s.topic);
+        this.sessions.remove(s);
+        result = OK;
+      } else {
+        // A schedule's store is planned behind its own append, before it applied (planner
+        // storeAfterAppend): when the create or the append was refused, the record is not the
+        // planned one. Refused here, on every replica alike; the session stays active.
+        bytes = encodeVoidRecord(v.length, v.dueMs, v.sessionHigh, v.sessionLow);
+        result = rejection(ResultCode.recordLength);
+      }
     } else {
       bytes = encodeVoidRecord(v.length, v.dueMs, v.sessionHigh, v.sessionLow);
       result = rejection(ResultCode.sessionUnknown);

@@ -74,6 +74,17 @@ describe('node: schedule, one request for create + append + store (issue 20)', f
     await consumer.close();
   });
 
+  it('once its replay class has a data file, the store is planned behind the append, before either applied', async () => {
+    const c = client();
+    await c.schedule('ahead', 'first', { replay: '1s' });
+    const before = leader().node.planner.counters.storesAhead;
+    const s = await c.schedule('ahead', 'second', { replay: '1s' });
+    expect(leader().node.planner.counters.storesAhead - before, 'stores planned ahead of their append applying').to.equal(1);
+    const e = (k: number): number => leader().node.raft.log.entry(k).data[1]!;
+    // create, append, store: the store right behind the append (one proposal batch).
+    expect([e(s.index - 1), e(s.index)]).to.deep.equal([CommandKind.sessionAppend, CommandKind.sessionStore]);
+  });
+
   it('a retry with the same seqs answers from the client table and proposes nothing; a retry while in flight is UNKNOWN_OUTCOME', async () => {
     const host = leader();
     const cred = await register(host);
@@ -151,5 +162,44 @@ describe('node: schedule, one request for create + append + store (issue 20)', f
       (e: { code: string }) => e,
     );
     expect(err?.code).to.equal('CLIENT_ERR_REPLAY_UNKNOWN');
+  });
+});
+
+describe('node: a schedule whose append is refused at apply (its store was planned ahead)', function () {
+  this.timeout(60_000);
+  // Room for 1,000 bytes of active records: the second session's append no longer fits.
+  const suite = useInProcessCluster(3, { storeLimits: { activeBytesMax: 1000 } });
+
+  it("answers the append's code with the session, refuses the store with a void record on every node, and later schedules work", async () => {
+    const host = suite.cluster.leader()!;
+    const c = suite.client();
+    const filler = await c.createSession('full');
+    await c.append(filler.id, Buffer.alloc(900, 1));
+    await c.schedule('other', Buffer.alloc(10), { replay: '1s' }); // the class's data file
+    const aheadBefore = host.node.planner.counters.storesAhead;
+    const err = await c.schedule('full', Buffer.alloc(200, 2), { replay: '1s' }).then(
+      () => null,
+      (e: { code: string }) => e,
+    );
+    expect(host.node.planner.counters.storesAhead - aheadBefore, 'the store was planned ahead').to.equal(1);
+    expect(err?.code).to.equal('SESSIONS_ERR_STORE_FULL');
+    await waitFor(
+      'every node applied the refused store',
+      () => suite.cluster.hosts.every((h) => (h.node.store.stats().rejectedByCode['SESSIONS_ERR_RECORD_LENGTH'] ?? 0) === 1),
+      SETTLE_MS,
+    );
+    for (const h of suite.cluster.hosts) {
+      // The created session stays active and empty beside the filler; nothing was stored.
+      const active = h.node.store.listSessions().filter((x) => x.topic === 'full');
+      expect(active.map((x) => x.records.length).sort()).to.deep.equal([0, 1]);
+      expect(h.node.store.stats().rejectedByCode['SESSIONS_ERR_STORE_FULL']).to.equal(1);
+    }
+    // With room again, a schedule goes through and the cluster keeps the same file layout.
+    await c.destroy(filler.id);
+    const s = await c.schedule('full', Buffer.alloc(200, 3), { replay: '1s' });
+    expect(s.id).to.match(/^[0-9a-f]{32}$/);
+    const sizes = (h: NodeHost): number[] => h.node.store.dataFiles().map((f) => f.size);
+    await waitFor('every node applied the second store', () => suite.cluster.hosts.every((h) => h.node.store.appliedIndex >= s.index), SETTLE_MS);
+    for (const h of suite.cluster.hosts) expect(sizes(h)).to.deep.equal(sizes(host));
   });
 });

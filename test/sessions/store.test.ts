@@ -98,7 +98,7 @@ describe('sessions: the store', () => {
     expect(store.dataFiles().map((x) => x.name)).to.deep.equal([dataFileName(2, 1, Number(Buffer.from(second).readBigUInt64BE(8)))]);
   });
 
-  it('asserts that a SessionStore matches the replica (file, offset, length, due time) and fills a void record when not applied', () => {
+  it('asserts that a SessionStore matches the replica (file, offset, due time), refuses a length that is not the record, and fills a void record when not applied', () => {
     const store = newStore();
     const log = new TestLog();
     const id = run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: null }).value!;
@@ -107,16 +107,24 @@ describe('sessions: the store', () => {
     run(store, log, { kind: CommandKind.dataCreate, replayClass: 0 });
     const good = planStore(store, id, 0, 100) as Extract<Command, { kind: 4 }>;
     expect(() => run(store, log, { ...good, offset: 1 })).to.throw(InvariantError, /writes at 1/);
-    expect(() => run(store, log, { ...good, length: good.length + 4 })).to.throw(InvariantError, /planned/);
-    expect(run(store, log, good).code).to.equal('OK');
+    // A length that is not the session's record (a schedule's store planned before its append was
+    // refused): refused, a void record of the planned length, the session still active.
+    expect(run(store, log, { ...good, length: good.length + 4 }).code).to.equal(ResultCode.recordLength);
+    expect(store.newestFile(0)!.size).to.equal(good.length + 4);
+    expect(store.getSession(id)).to.not.equal(undefined);
+    const wrongLength = good.length + 4;
+    const good2 = planStore(store, id, 0, 100) as Extract<Command, { kind: 4 }>;
+    expect(good2.offset).to.equal(wrongLength);
+    expect(run(store, log, good2).code).to.equal('OK');
     expect(() => run(store, log, { ...planStore(store, id, 0, 99) })).to.throw(InvariantError, /before the class's last due time/);
     // The session is gone now: a planned store of it is not applied but fills its bytes.
     const again = { ...planStore(store, id, 0, 200), length: 64 } as Command;
     expect(run(store, log, again).code).to.equal(ResultCode.sessionUnknown);
-    expect(store.newestFile(0)!.size).to.equal(good.length + 64);
-    // Restoring the void record advances the cursor and activates nothing.
+    expect(store.newestFile(0)!.size).to.equal(wrongLength + good2.length + 64);
+    // Restoring the void records advances the cursor and activates nothing.
     const file = commandId(store.newestFile(0)!.high, store.newestFile(0)!.low);
-    run(store, log, { kind: CommandKind.sessionRestore, replayClass: 0, file, length: good.length });
+    expect(run(store, log, { kind: CommandKind.sessionRestore, replayClass: 0, file, length: wrongLength }).code).to.equal(ResultCode.okVoidRecordRestored);
+    run(store, log, { kind: CommandKind.sessionRestore, replayClass: 0, file, length: good2.length });
     expect(run(store, log, { kind: CommandKind.sessionRestore, replayClass: 0, file, length: 64 }).code).to.equal(ResultCode.okVoidRecordRestored);
     expect(store.listSessions()).to.have.length(1);
   });
