@@ -97,6 +97,15 @@ export class Dispatcher {
    * going through its pending items. Absent: look.
    */
   private readonly idleUntil = new Map<number, number>();
+  /**
+   * Groups whose last look left an item for want of a local consumer with room (none attached, or
+   * every one at maxAckPending). A new item (a restore, a dead letter replayed) changes nothing for
+   * them, so it does not wake them: only what makes room does (an applied deliver, ack, nack or
+   * dead letter of the group, an attach or detach, a proposal's failure or timeout, a deadline).
+   * Without this, a group with a backlog and no consumer was looked through, all of it, after every
+   * applied restore.
+   */
+  private readonly full = new Set<number>();
   /** Groups looked through, and skipped as idle (for tests and benchmarks). */
   readonly scans = { looked: 0, skipped: 0 };
   private readonly perTick: number;
@@ -125,12 +134,12 @@ export class Dispatcher {
           // A restore, or a dead letter made ready again: items to deliver.
           if (kind === CommandKind.sessionRestore || kind === CommandKind.deadLetterReplay) {
             tick = true;
-            this.idleUntil.clear();
+            this.wakeAllButFull();
           }
           continue;
         }
         tick = true;
-        if (kind === CommandKind.groupCreate || kind === CommandKind.groupDelete) this.idleUntil.clear();
+        if (kind === CommandKind.groupCreate || kind === CommandKind.groupDelete) this.wakeAll();
         const r = results[k];
         if (r === null || r === undefined) continue;
         // A view, not decodeCommand: no objects per applied group entry (one per delivery and ack).
@@ -146,7 +155,7 @@ export class Dispatcher {
           continue;
         }
         const gl = cmd.groupLow;
-        this.idleUntil.delete(gl);
+        this.wake(gl);
         if (cmd.kind === CommandKind.groupDeliver || cmd.kind === CommandKind.groupDeadLetter) {
           const p = this.proposed.get(gl);
           const rl = cmd.restoreLow;
@@ -229,7 +238,7 @@ export class Dispatcher {
     let list = this.consumers.get(group.low);
     if (list === undefined) this.consumers.set(group.low, (list = []));
     list.push(c);
-    this.idleUntil.delete(group.low);
+    this.wake(group.low);
     this.defer(() => this.tick());
     return {
       name,
@@ -258,7 +267,7 @@ export class Dispatcher {
   /** Leadership was lost or gained: forget proposals in flight; when lost, end every consumer. */
   reset(isLeader: boolean): void {
     this.proposed.clear();
-    this.idleUntil.clear();
+    this.wakeAll();
     this.ahead = [];
     if (isLeader) return;
     for (const low of [...this.consumers.keys()]) this.endGroup(low, 'NOT_LEADER', 'this node is no longer the leader; attach to the new one');
@@ -280,7 +289,7 @@ export class Dispatcher {
       for (const [rl, p] of m) {
         if (now - p.atMs <= this.timeoutMs) continue;
         m.delete(rl);
-        this.idleUntil.delete(gl);
+        this.wake(gl);
       }
       if (m.size === 0) this.proposed.delete(gl);
     }
@@ -297,6 +306,7 @@ export class Dispatcher {
       // The earliest time an item held back by time becomes actionable; work left over by the budget keeps the group awake.
       let wakeMs = Number.POSITIVE_INFINITY;
       let leftOver = false;
+      let wantsRoom = false;
       for (const it of g.items.values()) {
         if (budget <= 0) {
           leftOver = true;
@@ -327,17 +337,44 @@ export class Dispatcher {
         }
         // No consumer with room: an ack, a nack, an attach or a deadline (all wake the group) makes some.
         const c = lost ? newestNamed(local, it.consumer)! : this.pick(local, load);
-        if (c === undefined) continue;
+        if (c === undefined) {
+          wantsRoom = true;
+          continue;
+        }
         if (!lost) load.set(c.name, load.get(c.name)! + 1);
         this.propose(g, it.restore.high, it.restore.low, CommandKind.groupDeliver, next, now + g.ackWaitMs, c.name);
         if (next > 1) this.counters.redelivered++;
         else this.counters.delivered++;
         budget--;
       }
-      if (leftOver) this.idleUntil.delete(g.low);
-      else this.idleUntil.set(g.low, wakeMs);
+      if (leftOver) this.wake(g.low);
+      else {
+        this.idleUntil.set(g.low, wakeMs);
+        if (wantsRoom) this.full.add(g.low);
+        else this.full.delete(g.low);
+      }
     }
     return this.perTick - budget;
+  }
+
+  /** Look at the group at the next tick. */
+  private wake(groupLow: number): void {
+    this.idleUntil.delete(groupLow);
+    this.full.delete(groupLow);
+  }
+
+  private wakeAll(): void {
+    this.idleUntil.clear();
+    this.full.clear();
+  }
+
+  /** New items: look again at every group but those waiting for room (a new item needs room too). */
+  private wakeAllButFull(): void {
+    if (this.full.size === 0) {
+      this.idleUntil.clear();
+      return;
+    }
+    for (const gl of this.idleUntil.keys()) if (!this.full.has(gl)) this.idleUntil.delete(gl);
   }
 
   /** The open consumers of `g` attached here, and each one's deliveries in flight and not expired. */
@@ -386,7 +423,7 @@ export class Dispatcher {
     this.opts.submit(cmd, (err) => {
       if (err === null) return;
       if (m.get(restoreLow) === entry) m.delete(restoreLow);
-      this.idleUntil.delete(g.low);
+      this.wake(g.low);
     });
   }
 
@@ -423,7 +460,7 @@ export class Dispatcher {
   private detach(c: LocalConsumer): void {
     if (c.closed) return;
     c.closed = true;
-    this.idleUntil.delete(c.groupLow);
+    this.wake(c.groupLow);
     const list = this.consumers.get(c.groupLow);
     if (list === undefined) return;
     const k = list.indexOf(c);

@@ -228,6 +228,36 @@ describe('sessions: consumer groups (issue 16)', () => {
     expect(h.client({ kind: CommandKind.groupAck, group: n1!.group, restore: n1!.restoreId, delivery: 3 }).code).to.equal(ResultCode.okAlreadySettled);
   });
 
+  it('a group waiting for room is not looked through again for each new restore; what makes room (attach, ack) looks again', () => {
+    const { h, d, run, store } = cluster(1);
+    createGroup(h, 't', 'g', { maxAckPending: 2 });
+    storeAndRestore(h, run, 't', 10, 'a');
+    const g = store.groupByName('t', 'g')!;
+    expect(store.groupCounts(g)).to.include({ ready: 10, inFlight: 0 });
+    // No consumer: restores in three more batches add items nobody can take; the group stays asleep.
+    const looked = d.scans.looked;
+    for (const tag of ['b', 'c', 'd']) storeAndRestore(h, run, 't', 10, tag);
+    expect(store.groupCounts(g)).to.include({ ready: 40, inFlight: 0 });
+    expect(d.scans.looked - looked, 'looks at the group while no consumer is attached').to.equal(0);
+    // A consumer attaches: it gets its two (oldest first), then the group waits for room again.
+    const got: GroupDelivery[] = [];
+    d.attach(g, 'c1', (x) => void got.push(x));
+    run();
+    expect(got.map((x) => text(x.records[0]!))).to.deep.equal(['a0', 'a1']);
+    const lookedFull = d.scans.looked;
+    storeAndRestore(h, run, 't', 10, 'e');
+    expect(d.scans.looked - lookedFull, 'looks at the group while its only consumer is at maxAckPending').to.equal(0);
+    // An ack makes room: the next item goes, and so on through the whole backlog, in order.
+    for (let k = 0; k < 48; k++) {
+      const x = got[k]!;
+      d.ack(x.group, x.restoreId, x.delivery);
+      run();
+    }
+    expect(got).to.have.length(50);
+    expect(got.slice(0, 12).map((x) => text(x.records[0]!))).to.deep.equal(['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7', 'a8', 'a9', 'b0', 'b1']);
+    expect(store.groupCounts(g)).to.include({ ready: 0, inFlight: 2 });
+  });
+
   it('a reattached consumer gets what was in flight to it at once; stale delivery numbers are refused', () => {
     const { h, d, run, store } = cluster(1);
     createGroup(h, 't', 'g');
