@@ -48,7 +48,15 @@ export interface PendingRestore {
   holds: number;
 }
 
-interface GroupItem {
+/**
+ * Never delivered, not in flight, not held back: a fresh item needs only a consumer with room.
+ * Items are kept in restore order and change in place, so fresh ones are mostly at the end.
+ */
+export function isFresh(it: GroupItem): boolean {
+  return it.deliveries === 0 && !it.inFlight && it.readyAtMs === 0;
+}
+
+export interface GroupItem {
   readonly restore: PendingRestore;
   /** Deliveries so far (0: never delivered). */
   deliveries: number;
@@ -86,6 +94,11 @@ export class ConsumerGroup {
   deadDropped = 0;
   /** Record bytes the dead letters hold uncommitted (not part of the encoding: derived). */
   deadBytes = 0;
+  /**
+   * Items that are not fresh (isFresh), derived like deadBytes: once the dispatcher has seen this
+   * many in a look and no consumer has room, the rest are fresh items it cannot deliver either.
+   */
+  touched = 0;
 
   constructor(
     readonly high: number,
@@ -223,6 +236,7 @@ export class GroupTable {
     if (g === undefined) return fail(ResultCode.groupUnknown);
     for (const it of g.items.values()) this.release(it.restore);
     g.items.clear();
+    g.touched = 0;
     for (const d of g.dead.values()) if (d.restore !== null) this.release(d.restore);
     g.dead.clear();
     g.deadBytes = 0;
@@ -259,6 +273,7 @@ export class GroupTable {
     if (!('g' in f)) return f === ALREADY ? fail(ResultCode.deliveryStale) : f;
     const it = f.it;
     if (delivery !== it.deliveries + 1) return fail(ResultCode.deliveryStale);
+    if (isFresh(it)) f.g.touched++;
     it.deliveries = delivery;
     it.inFlight = true;
     it.consumer = consumer;
@@ -273,6 +288,7 @@ export class GroupTable {
     const f = this.item(gh, gl, rh, rl);
     if (!('g' in f)) return f;
     if (delivery > f.it.deliveries) return fail(ResultCode.deliveryStale);
+    if (!isFresh(f.it)) f.g.touched--;
     f.g.items.delete(rl);
     this.release(f.it.restore);
     return OK;
@@ -285,6 +301,8 @@ export class GroupTable {
     if (!f.it.inFlight || delivery !== f.it.deliveries) return fail(ResultCode.deliveryStale);
     f.it.inFlight = false;
     f.it.readyAtMs = readyAtMs;
+    // Only an item of a hand-made table (delivery 0 in flight) becomes fresh here.
+    if (isFresh(f.it)) f.g.touched--;
     return OK;
   }
 
@@ -293,6 +311,7 @@ export class GroupTable {
     if (!('g' in f)) return f;
     if (delivery !== f.it.deliveries) return fail(ResultCode.deliveryStale);
     const { g, it } = f;
+    if (!isFresh(it)) g.touched--;
     g.items.delete(rl);
     // The bound: the oldest dead letters go first, until the new one fits.
     for (const old of g.dead.values()) {
@@ -525,7 +544,9 @@ export class GroupTable {
           p.holds++;
           const deliveries = r.u32();
           const inFlight = r.u8() === 1;
-          g.items.set(low, { restore: p, deliveries, inFlight, consumer: r.str(), deadlineMs: r.u64(), readyAtMs: r.u64(), deliveredIndex: r.u64() });
+          const it: GroupItem = { restore: p, deliveries, inFlight, consumer: r.str(), deadlineMs: r.u64(), readyAtMs: r.u64(), deliveredIndex: r.u64() };
+          g.items.set(low, it);
+          if (!isFresh(it)) g.touched++;
         }
         const nd = r.count(format >= 2 ? 45 : 44);
         for (let j = 0; j < nd; j++) {

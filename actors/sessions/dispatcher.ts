@@ -15,7 +15,7 @@
  * Pure: clock and proposals are injected (the simulator and the tests drive it).
  */
 import { CommandKind, CommandView, commandId, parseCommand, type CodecLimits, type Command } from '../../transport/commands/codec.js';
-import type { ConsumerGroup } from './consumerGroups.js';
+import { isFresh, type ConsumerGroup } from './consumerGroups.js';
 import { codecLimitsOf } from './options.js';
 import type { SessionsStore } from './store.js';
 import type { CommandResult } from './types.js';
@@ -307,7 +307,12 @@ export class Dispatcher {
       let wakeMs = Number.POSITIVE_INFINITY;
       let leftOver = false;
       let wantsRoom = false;
+      /** Items seen that are not fresh: once all of them (g.touched) and no room, the rest need room too. */
+      let touchedSeen = 0;
       for (const it of g.items.values()) {
+        const fresh = isFresh(it);
+        if (!fresh) touchedSeen++;
+        else if (wantsRoom && touchedSeen === g.touched) break;
         if (budget <= 0) {
           leftOver = true;
           break;
@@ -383,7 +388,12 @@ export class Dispatcher {
     const load = new Map<string, number>();
     if (local.length === 0) return { local, load };
     for (const c of local) load.set(c.name, 0);
+    // Only items that are not fresh can be in flight: stop once all of them were seen.
+    let seen = 0;
     for (const it of g.items.values()) {
+      if (seen === g.touched) break;
+      if (isFresh(it)) continue;
+      seen++;
       if (it.inFlight && it.deadlineMs > now && load.has(it.consumer)) load.set(it.consumer, load.get(it.consumer)! + 1);
     }
     return { local, load };
