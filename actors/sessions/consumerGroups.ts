@@ -56,7 +56,7 @@ export function isFresh(it: GroupItem): boolean {
   return it.deliveries === 0 && !it.inFlight && it.readyAtMs === 0;
 }
 
-export interface GroupItem {
+interface GroupItem {
   readonly restore: PendingRestore;
   /** Deliveries so far (0: never delivered). */
   deliveries: number;

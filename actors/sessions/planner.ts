@@ -499,10 +499,14 @@ export class Planner {
     const tail = this.tail(replayClass);
     if (tail === 'pending' || tail === null) return false;
     const s = this.store.session(high, low);
-    const length =
-      s === undefined
-        ? storedRecordLength(projected.topicByteLength, 1, projected.appendBytes)
-        : storedRecordLength(s.topicByteLength, s.recordCount + 1, s.bytes + projected.appendBytes);
+    const records = (s?.recordCount ?? 0) + 1;
+    const recordBytes = (s?.bytes ?? 0) + projected.appendBytes;
+    // An append that cannot fit is refused at apply: nothing to project (found in review: the store
+    // of a record past the limits does not even encode).
+    const limits = this.store.limits;
+    if (records > limits.sessionRecordsMax || recordBytes > limits.sessionBytesMax) return false;
+    const length = storedRecordLength(s?.topicByteLength ?? projected.topicByteLength, records, recordBytes);
+    if (length > storedRecordBytesMax(limits)) return false;
     if (tail.end > 0 && tail.end + length > this.fileBytesMax) return false;
     const cmd: Command = {
       kind: CommandKind.sessionStore,
@@ -514,7 +518,9 @@ export class Planner {
       length,
       envelope: env,
     };
-    this.emit(this.itemOfData(encodeCommand(cmd))!, opts.context ?? null);
+    const it = this.itemOfData(encodeCommand(cmd));
+    if (it === null) return false;
+    this.emit(it, opts.context ?? null);
     this.counters.stores++;
     this.counters.storesAhead++;
     return true;
