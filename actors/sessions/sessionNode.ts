@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { CommandKind, SECRET_BYTES, commandId, type Command, type Envelope } from '../../transport/commands/codec.js';
+import { CommandKind, SECRET_BYTES, commandId, nameError, type Command, type Envelope } from '../../transport/commands/codec.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../../machines/types.js';
 import { ProposalError } from '../raft/proposals.js';
@@ -450,6 +450,9 @@ export class SessionNode {
     if (!this.planner.isLeader) throw new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader);
     const g = this.store.groupByName(topic, group);
     if (g === undefined) throw new RequestError(ResultCode.groupUnknown, `no group ${group} on topic ${topic}`);
+    // Checked here, at attach: a name no GroupDeliver can carry would make every delivery to it fail.
+    const bad = nameError(name);
+    if (bad !== null) throw new RequestError(bad, `consumer name ${JSON.stringify(name)}: 1 to 64 bytes of printable UTF-8`);
     const h = this.dispatcher.attach(g, name, onDelivery, opts);
     return {
       close: () => h.close(),

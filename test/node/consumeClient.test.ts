@@ -36,6 +36,22 @@ describe('node: consume through the client library (issue 16)', function () {
     return (await c.groups()).find((g) => g.topic === topic && g.name === name)!;
   }
 
+  it('a consumer name no delivery can carry is refused at attach with SESSIONS_ERR_NAME (a valid one attaches)', async () => {
+    const c = client();
+    await c.createGroup('names', 'g');
+    for (const bad of ['x'.repeat(65), 'a\nb', 'a\u007fb']) {
+      const err = await c
+        .consume('names', 'g', () => undefined, { consumer: bad })
+        .then(
+          (h) => h.close().then(() => null),
+          (e: { code: string }) => e,
+        );
+      expect(err?.code, JSON.stringify(bad)).to.equal('SESSIONS_ERR_NAME');
+    }
+    const ok = await c.consume('names', 'g', () => undefined, { consumer: 'é'.repeat(32) });
+    await ok.close();
+  });
+
   it('a consumer that connects after the sessions fell due gets all of them, oldest first; its resolves ack them and they are committed', async () => {
     const c = client();
     await c.createGroup('orders', 'billing');

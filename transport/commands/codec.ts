@@ -464,6 +464,17 @@ function parseGrantFields(v: CommandView, data: Uint8Array, at: number, limits: 
   return at + glen;
 }
 
+/**
+ * Whether `name` can be a group's or a consumer's name in an entry: 1..NAME_BYTES_MAX UTF-8 bytes,
+ * no C0 control or DEL, and the same string once decoded (a lone surrogate is not). Null when valid.
+ */
+export function nameError(name: string): CommandErrorCode | null {
+  const b = utf8Encoder.encode(name);
+  const v = new CommandView();
+  if (parseName(v, b, 0, b.length) !== null || v.name !== name) return CommandErrorCode.name;
+  return null;
+}
+
 /** A name (group, consumer) at `at` of `len` bytes into `v.name`; null when valid. */
 function parseName(v: CommandView, data: Uint8Array, at: number, len: number): CommandErrorCode | null {
   if (len === 0 || len > NAME_BYTES_MAX) return CommandErrorCode.name;
