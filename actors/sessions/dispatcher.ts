@@ -90,7 +90,7 @@ export class Dispatcher {
    * Per group, per restore: the GroupDeliver or GroupDeadLetter in flight for it (its delivery
    * number and when it was proposed). At most one per item; bounded by the proposals per tick.
    */
-  private readonly proposed = new Map<number, Map<number, { delivery: number; atMs: number }>>();
+  private readonly proposed = new Map<number, Map<number, { delivery: number; atMs: number; consumer: string }>>();
   /**
    * Per group: nothing to do before this time unless something changed (an applied entry of the
    * group, a restore, a consumer attached or gone, an answer): ticks skip the group instead of
@@ -396,6 +396,17 @@ export class Dispatcher {
       seen++;
       if (it.inFlight && it.deadlineMs > now && load.has(it.consumer)) load.set(it.consumer, load.get(it.consumer)! + 1);
     }
+    // Deliveries proposed and not applied yet count too: a look between a proposal and its apply
+    // (an ack applied in between wakes the group) must not hand the consumer more than its window.
+    const proposed = this.proposed.get(g.low);
+    if (proposed !== undefined) {
+      for (const [rl, p] of proposed) {
+        if (p.consumer === '' || !load.has(p.consumer)) continue;
+        // No item yet: delivered ahead of its restore's apply (appended()).
+        const it = g.items.get(rl);
+        if (it === undefined || it.deliveries < p.delivery) load.set(p.consumer, load.get(p.consumer)! + 1);
+      }
+    }
     return { local, load };
   }
 
@@ -424,7 +435,7 @@ export class Dispatcher {
     let m = this.proposed.get(g.low);
     if (m === undefined) this.proposed.set(g.low, (m = new Map()));
     // A tick finds it proposed (also one delivered ahead, before its restore applied) and leaves the item alone.
-    const entry = { delivery, atMs: this.opts.clock() };
+    const entry = { delivery, atMs: this.opts.clock(), consumer };
     m.set(restoreLow, entry);
     const cmd: Command =
       kind === CommandKind.groupDeliver

@@ -259,6 +259,29 @@ describe('sessions: consumer groups (issue 16)', () => {
     expect(store.groupCounts(g)).to.include({ ready: 0, inFlight: 2 });
   });
 
+  it('maxAckPending holds while deliveries are proposed but not applied yet (two acks applying in two batches)', () => {
+    const { h, d, run, store } = cluster(1);
+    createGroup(h, 't', 'g', { maxAckPending: 2 });
+    storeAndRestore(h, run, 't', 8);
+    const g = store.groupByName('t', 'g')!;
+    const got: GroupDelivery[] = [];
+    d.attach(g, 'c', (x) => void got.push(x), { maxAckPending: 2 });
+    run();
+    expect(got).to.have.length(2);
+    // Both acks in the log, applied one at a time: the first wakes the group, which proposes one
+    // delivery; the second applies before that delivery does and wakes it again.
+    for (const x of got.splice(0)) d.ack(x.group, x.restoreId, x.delivery);
+    const acks = h.flush();
+    expect(acks).to.have.length(2);
+    h.commit(acks[0]!.index);
+    d.tick();
+    h.commit(acks[1]!.index);
+    d.tick();
+    run();
+    expect(store.groupCounts(g).inFlight, 'in flight to the one consumer').to.equal(2);
+    expect(got).to.have.length(2);
+  });
+
   it('a reattached consumer gets what was in flight to it at once; stale delivery numbers are refused', () => {
     const { h, d, run, store } = cluster(1);
     createGroup(h, 't', 'g');
