@@ -508,21 +508,26 @@ export class Planner {
     const length = storedRecordLength(s?.topicByteLength ?? projected.topicByteLength, records, recordBytes);
     if (length > storedRecordBytesMax(limits)) return false;
     if (tail.end > 0 && tail.end + length > this.fileBytesMax) return false;
-    const cmd: Command = {
-      kind: CommandKind.sessionStore,
-      session,
-      replayClass,
-      dueMs: this.dueFor(replayClass),
-      file: commandId(tail.fileHigh, tail.fileLow),
-      offset: tail.end,
-      length,
-      envelope: env,
-    };
+    if (!this.emitStore(session, replayClass, tail, length, env, opts.context ?? null)) return false;
+    this.counters.storesAhead++;
+    return true;
+  }
+
+  /** Propose a SessionStore of `length` bytes at the class's tail; false when it does not decode (planned nothing). */
+  private emitStore(
+    session: Uint8Array,
+    replayClass: number,
+    tail: { fileHigh: number; fileLow: number; end: number },
+    length: number,
+    envelope: Envelope | null,
+    context: unknown,
+  ): boolean {
+    const file = commandId(tail.fileHigh, tail.fileLow);
+    const cmd: Command = { kind: CommandKind.sessionStore, session, replayClass, dueMs: this.dueFor(replayClass), file, offset: tail.end, length, envelope };
     const it = this.itemOfData(encodeCommand(cmd));
     if (it === null) return false;
-    this.emit(it, opts.context ?? null);
+    this.emit(it, context);
     this.counters.stores++;
-    this.counters.storesAhead++;
     return true;
   }
 
@@ -556,19 +561,8 @@ export class Planner {
       this.counters.dataCreates++;
       return null;
     }
-    const cmd: Command = {
-      kind: CommandKind.sessionStore,
-      session: req.session,
-      replayClass: c,
-      dueMs: this.dueFor(c),
-      file: commandId(tail.fileHigh, tail.fileLow),
-      offset: tail.end,
-      length,
-      envelope: env,
-    };
-    const it = this.itemOfData(encodeCommand(cmd))!;
-    this.emit(it, req.context);
-    this.counters.stores++;
+    // Planned from applied state: the session's own record always encodes.
+    if (!this.emitStore(req.session, c, tail, length, env, req.context)) assert(false, `a store of session ${req.high}.${req.low} does not decode`);
     return { status: 'proposed' };
   }
 
