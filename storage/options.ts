@@ -12,6 +12,14 @@ export interface WalOptions {
   readonly batchBytesMax?: number;
   /** Largest entry data accepted by `write` (a broken invariant above it). Default 16 MiB. */
   readonly entryDataBytesMax?: number;
+  /**
+   * The active segment is kept zero-filled (written and synced) this many bytes ahead of its end,
+   * so that a durable write overwrites bytes that already exist instead of growing the file: on
+   * ext4 a write that grows the file also writes the inode before it is durable, two device writes
+   * instead of one (a third less time per durable write on the development VM). 0 turns it off.
+   * Default 0 here; the node sets it (`nodeHost`). At most `segmentBytesMax`.
+   */
+  readonly preallocateBytes?: number;
   /** Cut torn bytes are copied aside up to this many bytes. Default 64 MiB. */
   readonly tornCopyBytesMax?: number;
   /** Snapshot files kept. Default 2. */
@@ -33,6 +41,7 @@ export interface WalLimits {
   readonly segmentBytesMax: number;
   readonly batchBytesMax: number;
   readonly entryDataBytesMax: number;
+  readonly preallocateBytes: number;
   readonly tornCopyBytesMax: number;
   readonly snapshotsKept: number;
   readonly retainBytesMax: number;
@@ -46,13 +55,15 @@ export function walLimits(o: WalOptions = {}): WalLimits {
     segmentBytesMax: o.segmentBytesMax ?? 32 * MiB,
     batchBytesMax: o.batchBytesMax ?? 4 * MiB,
     entryDataBytesMax: o.entryDataBytesMax ?? 16 * MiB,
+    preallocateBytes: o.preallocateBytes ?? 0,
     tornCopyBytesMax: o.tornCopyBytesMax ?? 64 * MiB,
     snapshotsKept: o.snapshotsKept ?? 2,
     retainBytesMax: o.retainBytesMax ?? 256 * MiB,
     plantSkipFsync: o.plantSkipFsync === true,
   };
   for (const [k, v] of Object.entries(limits)) {
-    if (typeof v === 'number' && (!Number.isSafeInteger(v) || v < 1)) throw new RangeError(`WalOptions.${k} must be a positive integer, got ${v}`);
+    if (typeof v === 'number' && (!Number.isSafeInteger(v) || v < (k === 'preallocateBytes' ? 0 : 1)))
+      throw new RangeError(`WalOptions.${k} must be a positive integer, got ${v}`);
   }
   if (limits.entryDataBytesMax > FRAME_PAYLOAD_BYTES_MAX - ENTRY_FIELDS_BYTES) {
     throw new RangeError(`WalOptions.entryDataBytesMax must be at most ${FRAME_PAYLOAD_BYTES_MAX - ENTRY_FIELDS_BYTES}`);

@@ -195,7 +195,8 @@ function scanSegment(fs: FileSystem, path: string, seg: ScannedSegment, first: b
     throw new ReadBackError('read-io', `open ${path}: ${(e as Error).message}`);
   }
   try {
-    const size = h.size();
+    // Not past the records the log knows of: a preallocated segment goes on in zeros (storage/options.ts).
+    const size = Math.min(h.size(), seg.sizeBytes);
     const window = Math.max(readWindowBytesMin, Math.min(st.bytesMax + FRAME_HEADER_BYTES * 64, 4 * readWindowBytesMin));
     const cur = newFrameCursor();
     // Each turn consumes at least one record or ends: bounded by the file's size.

@@ -153,8 +153,8 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
       }
       if (status !== FrameStatus.ok) {
         const incomplete = status === FrameStatus.shortHeader || status === FrameStatus.pastEnd;
-        if (isLast && (incomplete || allZero(buf, at, end))) {
-          return { builder, segments, torn: { segmentPos: pos, offset: at, bytes: end - at }, damage: null };
+        if (isLast && (incomplete || allZero(buf, at, end) || cutShortInZeros(buf, at, at + FRAME_HEADER_BYTES, end))) {
+          return { builder, segments, torn: tornAt(buf, pos, at, end), damage: null };
         }
         const code: DamageCode = status === FrameStatus.headerChecksum ? 'log-checksum' : 'log-framing';
         return damaged(files, segments, builder, pos, at, code, `${describe(status)} at ${file.name}+${at}`, snapshotIndex);
@@ -170,6 +170,9 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
         at = cur.next;
         continue;
       }
+      if (!verdict.ok && isLast && verdict.code === 'log-checksum' && cutShortInZeros(buf, at, cur.next, end)) {
+        return { builder, segments, torn: tornAt(buf, pos, at, end), damage: null };
+      }
       if (!verdict.ok) {
         return damaged(files, segments, builder, pos, at, verdict.code, `${verdict.why} at ${file.name}+${at}`, snapshotIndex);
       }
@@ -179,6 +182,36 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
     if (!isLast && seg.maxEntryIndex < builder.keepFromIndex) file.release();
   }
   return { builder, segments, torn: null, damage: null };
+}
+
+/** Torn writes keep whole sectors of this size: a write cut short ends at a multiple of it. */
+const SECTOR_BYTES = 512;
+
+/**
+ * The torn tail from `at`: its bytes counted through the sector of the last one that is not zero.
+ * Whole sectors of zeros after it were never written (preallocation, storage/options.ts), and a
+ * tail of zeros alone is nothing torn (0 bytes: nothing is copied aside).
+ */
+function tornAt(buf: Uint8Array, segmentPos: number, at: number, end: number): TornTail {
+  let last = end;
+  while (last > at && buf[last - 1] === 0) last--;
+  const bytes = last === at ? 0 : Math.min(end, Math.ceil(last / SECTOR_BYTES) * SECTOR_BYTES) - at;
+  return { segmentPos, offset: at, bytes };
+}
+
+/**
+ * A write into preallocated zeros cut short (a crash while it was issued, docs/storage.md): from a
+ * sector boundary strictly inside the record at `at` (before `limit`, its end, or its header's end
+ * when the header itself is bad) everything to the end of the segment is zero, and zeros go on past
+ * the record. A bad record whose bytes all exist (followed by more than zeros, or ending the file)
+ * is still damage. Bounded by the buffer length.
+ */
+function cutShortInZeros(buf: Uint8Array, at: number, limit: number, end: number): boolean {
+  if (limit >= end) return false;
+  let z = end;
+  while (z > at && buf[z - 1] === 0) z--;
+  const s = Math.ceil(z / SECTOR_BYTES) * SECTOR_BYTES;
+  return s > at && s < limit;
 }
 
 function describe(status: FrameStatus): string {

@@ -78,6 +78,11 @@ interface WalStart {
 
 const POOL_BUFFERS_MAX = 4;
 
+/** Zeros written ahead of the active segment's end (`preallocateBytes`): only ever read from. */
+const ZEROS = new Uint8Array(1024 * 1024);
+/** The smallest range zeroed ahead at once. */
+const PREALLOCATE_BYTES_MIN = 64 * 1024;
+
 export class Wal implements DurableLog, LogReader {
   onDurable: (seq: number) => void = () => {};
   onFatal: (err: Error) => void = () => {};
@@ -107,9 +112,20 @@ export class Wal implements DurableLog, LogReader {
   private closing: ((err: Error | null) => void) | null = null;
   private closed = false;
   private compacting = false;
+  /**
+   * Preallocation (`preallocateBytes`): the active segment's bytes below `preallocEnd` exist (its
+   * records, then zeros written and synced ahead of them). `extending` is the range being zeroed
+   * now; no batch is written into it (nor is the segment rotated or closed) until it is done, and
+   * `afterExtend` runs then. After a failed extension the segment just grows as it is written.
+   */
+  private preallocEnd: number;
+  private extending: { readonly from: number; readonly to: number } | null = null;
+  private afterExtend: (() => void) | null = null;
+  private extendFailed = false;
+  private closeAfterExtend = false;
 
   /** Counters for metrics and tests. */
-  readonly stats = { batches: 0, fdatasyncs: 0, writes: 0, bytes: 0, rotations: 0, segmentsDeleted: 0, readBacks: 0, readBackBytes: 0 };
+  readonly stats = { batches: 0, fdatasyncs: 0, writes: 0, bytes: 0, rotations: 0, segmentsDeleted: 0, readBacks: 0, readBackBytes: 0, preallocations: 0 };
 
   constructor(start: WalStart) {
     this.fs = start.fs;
@@ -120,6 +136,7 @@ export class Wal implements DurableLog, LogReader {
     this.activeNo = start.active.no;
     this.activeHandle = start.active.handle;
     this.activeBytes = start.active.sizeBytes;
+    this.preallocEnd = start.active.sizeBytes;
     this.nextIndex = start.nextIndex;
     this.floorIndex = start.floorIndex;
     this.pendingMark = start.pendingMark;
@@ -263,7 +280,10 @@ export class Wal implements DurableLog, LogReader {
       this.filling = null;
     }
     if (batch === undefined) {
-      if (this.closing !== null) this.finishClose();
+      if (this.closing !== null) {
+        if (this.extending !== null) this.afterExtend = () => this.pump();
+        else this.finishClose();
+      }
       return;
     }
     this.inflight = batch;
@@ -305,7 +325,14 @@ export class Wal implements DurableLog, LogReader {
       return;
     }
     const activeHasRecords = this.activeBytes > segmentPrefixBytes(null);
-    if (activeHasRecords && this.activeBytes + recordBytes > this.limits.segmentBytesMax) {
+    const rotating = activeHasRecords && this.activeBytes + recordBytes > this.limits.segmentBytesMax;
+    const x = this.extending;
+    if (x !== null && (rotating || this.activeBytes + recordBytes > x.from)) {
+      // Never into the range being zeroed, and the segment is not cut while it is.
+      this.afterExtend = () => this.writeRecords(batch, done);
+      return;
+    }
+    if (rotating) {
       this.rotate(batch, done);
       return;
     }
@@ -316,6 +343,7 @@ export class Wal implements DurableLog, LogReader {
     this.stats.bytes += recordBytes;
     const bytes = batch.buf.buf.subarray(SEGMENT_PREFIX_BYTES_MAX, batch.buf.length);
     const h = this.activeHandle;
+    this.extendAhead();
     if (!skipFsync && h.writeDurable !== undefined) {
       // One durable write (O_DSYNC): no turn of the event loop between the write and its sync.
       this.stats.fdatasyncs++;
@@ -340,6 +368,28 @@ export class Wal implements DurableLog, LogReader {
    * segment that might vanish; the previous segment was synced by its last batch.
    */
   private rotate(batch: Batch, done: (err: Error | null) => void): void {
+    if (this.preallocEnd > this.activeBytes) {
+      // The segment ends at its last record before the next one exists: zeros are a tail only in
+      // the last segment (scan.ts), never in one that another follows.
+      const old = this.activeHandle;
+      const length = this.activeBytes;
+      old.truncate(length, (err) => {
+        if (err !== null) {
+          done(ioError('segment truncate', err));
+          return;
+        }
+        this.stats.fdatasyncs++;
+        old.sync((e) => {
+          if (e !== null) {
+            done(ioError('segment fdatasync', e));
+            return;
+          }
+          this.preallocEnd = length;
+          this.rotate(batch, done);
+        });
+      });
+      return;
+    }
     const no = this.activeNo + 1;
     const start = encodeSegmentPrefix(batch.buf.buf, SEGMENT_PREFIX_BYTES_MAX, no, this.activeNo, batch.markAtStart);
     const bytes = batch.buf.buf.subarray(start, batch.buf.length);
@@ -371,9 +421,12 @@ export class Wal implements DurableLog, LogReader {
         this.activeHandle = handle;
         this.activeNo = no;
         this.activeBytes = bytes.length;
+        this.preallocEnd = bytes.length;
+        this.extendFailed = false;
         this.segments.push(emptySegment(no, segmentFileName(no), 0));
         // The batch's records follow the segment's prefix (its header, a damage mark).
         this.noteSegmentEntries(batch, SEGMENT_PREFIX_BYTES_MAX - start);
+        this.extendAhead();
         done(null);
       };
       if (skipFsync) {
@@ -385,6 +438,48 @@ export class Wal implements DurableLog, LogReader {
       handle.sync((e) => both(e && ioError('segment fdatasync', e)));
       this.fs.syncDir(this.walDir, (e) => both(e && ioError('wal directory fsync', e)));
     });
+  }
+
+  /**
+   * Zeroes the next range of the active segment (written, then synced) once less than half of one
+   * is left ahead of its end, in the background: batches keep going to the bytes
+   * before the range (writeRecords waits only for a batch that would reach into it).
+   */
+  private extendAhead(): void {
+    const chunk = this.limits.preallocateBytes;
+    if (chunk === 0 || this.extending !== null || this.extendFailed || this.failed !== null || this.closed || this.limits.plantSkipFsync) return;
+    // As much as the segment holds already, from 64 KiB up to the option: a node that writes little
+    // (tests, an idle cluster) zeroes little.
+    const size = Math.min(chunk, Math.max(PREALLOCATE_BYTES_MIN, this.activeBytes));
+    if (this.preallocEnd - this.activeBytes >= size / 2) return;
+    const from = Math.max(this.preallocEnd, this.activeBytes);
+    const to = Math.min(from + size, this.limits.segmentBytesMax);
+    if (to <= from) return;
+    const h = this.activeHandle;
+    this.extending = { from, to };
+    const finish = (err: Error | null): void => {
+      this.extending = null;
+      if (err === null) {
+        this.preallocEnd = to;
+        this.stats.preallocations++;
+      } else this.extendFailed = true; // the real writes will say whether the disk is failing
+      if (this.closeAfterExtend) {
+        this.closeAfterExtend = false;
+        h.close();
+      }
+      const next = this.afterExtend;
+      this.afterExtend = null;
+      if (next !== null && this.failed === null) next();
+    };
+    const step = (at: number): void => {
+      if (at >= to) {
+        h.sync(finish);
+        return;
+      }
+      const n = Math.min(ZEROS.length, to - at);
+      h.write(ZEROS.subarray(0, n), at, (err) => (err !== null ? finish(err) : step(at + n)));
+    };
+    step(from);
   }
 
   /** Updates the active segment's read-back index with a batch written at `position`. */
@@ -527,6 +622,11 @@ export class Wal implements DurableLog, LogReader {
   }
 
   private closeHandle(): void {
+    if (this.extending !== null) {
+      // Its descriptor stays open until the zeros are written: a closed number may name another file.
+      this.closeAfterExtend = true;
+      return;
+    }
     try {
       this.activeHandle.close();
     } catch {

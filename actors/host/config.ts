@@ -67,6 +67,12 @@ export interface HostConfig {
    */
   readonly logRetainBytesMax: number;
   /**
+   * The WAL's active segment is kept zero-filled this far ahead of its end (storage/options.ts,
+   * `preallocateBytes`): a durable write then overwrites existing bytes and skips the inode write
+   * a growing file needs. 0 turns it off. Default 8 MiB.
+   */
+  readonly logPreallocateBytes: number;
+  /**
    * Issue 18: the largest snapshot this node accepts from a leader (the receive buffer grows as
    * chunks arrive, up to this). Snapshots carry the active sessions, so it must exceed the store's
    * activeBytesMax.
@@ -148,6 +154,7 @@ export const hostDefaults = {
   compactMarginEntries: 1_000,
   logWindowBytesMax: 32 * 1024 * 1024,
   logRetainBytesMax: 256 * 1024 * 1024,
+  logPreallocateBytes: 8 * 1024 * 1024,
   snapshotBytesMax: 1024 * 1024 * 1024,
   replayDelaysMs: [1_000, 10_000, 60_000, 600_000] as readonly number[],
   shutdownTransferMs: 2_000,
@@ -235,6 +242,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_COMPACT_MARGIN) out.compactMarginEntries = num(env.SESSIONRAFT_COMPACT_MARGIN);
   if (env.SESSIONRAFT_LOG_WINDOW_BYTES) out.logWindowBytesMax = num(env.SESSIONRAFT_LOG_WINDOW_BYTES);
   if (env.SESSIONRAFT_LOG_RETAIN_BYTES) out.logRetainBytesMax = num(env.SESSIONRAFT_LOG_RETAIN_BYTES);
+  if (env.SESSIONRAFT_LOG_PREALLOCATE_BYTES) out.logPreallocateBytes = num(env.SESSIONRAFT_LOG_PREALLOCATE_BYTES);
   if (env.SESSIONRAFT_SNAPSHOT_BYTES) out.snapshotBytesMax = num(env.SESSIONRAFT_SNAPSHOT_BYTES);
   if (env.SESSIONRAFT_REPLAY_DELAYS) out.replayDelaysMs = parseDelays(env.SESSIONRAFT_REPLAY_DELAYS);
   if (env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS) out.shutdownTransferMs = num(env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS);
@@ -304,6 +312,11 @@ function clientTlsOf(v: unknown): ClientTlsFiles | undefined {
 
 function posInt(v: unknown, name: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function nonNegInt(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ConfigError(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -383,6 +396,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     compactMarginEntries: posInt(raw.compactMarginEntries, 'compactMarginEntries'),
     logWindowBytesMax: posInt(raw.logWindowBytesMax, 'logWindowBytesMax'),
     logRetainBytesMax: posInt(raw.logRetainBytesMax, 'logRetainBytesMax'),
+    logPreallocateBytes: nonNegInt(raw.logPreallocateBytes, 'logPreallocateBytes'),
     snapshotBytesMax: posInt(raw.snapshotBytesMax, 'snapshotBytesMax'),
     replayDelaysMs: delays as number[],
     shutdownTransferMs: posInt(raw.shutdownTransferMs, 'shutdownTransferMs'),

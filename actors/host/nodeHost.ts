@@ -178,7 +178,7 @@ export class NodeHost {
     const log = this.logger;
     const raftDir = join(this.config.dataDir, 'raft');
     const fs = timedFileSystem(realFs, (s) => this.metrics.fsync.observe(s), fsyncDelayMs);
-    const opened = await openLogAsync(fs, raftDir, { retainBytesMax: this.config.logRetainBytesMax });
+    const opened = await openLogAsync(fs, raftDir, { retainBytesMax: this.config.logRetainBytesMax, preallocateBytes: this.config.logPreallocateBytes });
     this.wal = opened.log;
     this.durable = new TimedDurableLog(opened.log, (s) => this.metrics.append.observe(s));
     const rec = opened.recovered;

@@ -284,6 +284,7 @@ async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items
     entriesPerItem: r1((c1.entries - c0.entries) / items),
     walBatchesPerItem: r1((c1.walBatches - c0.walBatches) / items),
     peerMsgsPerItem: r1((c1.peerMessages - c0.peerMessages) / items),
+    peerBytesPerItem: Math.round((c1.peerBytes - c0.peerBytes) / items),
     requestsPerItem: r1((c1.clientRequests - c0.clientRequests) / items),
   };
 }

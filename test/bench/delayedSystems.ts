@@ -82,6 +82,7 @@ export interface LeaderCounters {
   readonly entries: number;
   readonly walBatches: number;
   readonly peerMessages: number;
+  readonly peerBytes: number;
   readonly clientRequests: number;
 }
 
@@ -177,6 +178,7 @@ export class SessionraftSystem implements DelayedSystem {
         entries: st.commitIndex,
         walBatches: m.get('sessionraft_wal_batches_total') ?? 0,
         peerMessages: m.get('sessionraft_transport_messages_sent_total') ?? 0,
+        peerBytes: m.get('sessionraft_transport_bytes_sent_total') ?? 0,
         clientRequests: m.get('sessionraft_client_requests_total') ?? 0,
       };
     } catch {

@@ -122,7 +122,8 @@ describe('storage framing', () => {
     assertHas(cutFirst.damage, { segmentPos: 0, code: 'log-framing', firstBadIndex: 3, lastIndexSeen: 6 });
 
     const zeroTail = withBytes(s2, Buffer.concat([s2.bytes(), Buffer.alloc(100)]));
-    assertHas(scanSegments([s1, zeroTail], 0).torn, { segmentPos: 1, bytes: 100 });
+    // Zeros were never written (a file that grew without its data, or preallocation): nothing torn.
+    assertHas(scanSegments([s1, zeroTail], 0).torn, { segmentPos: 1, bytes: 0 });
 
     const lastFlipped = withBytes(s2, flip(s2.bytes(), s2.bytes().length - 1, 0));
     const flipped = scanSegments([s1, lastFlipped], 0);
@@ -185,6 +186,65 @@ describe('storage framing', () => {
     assert.equal(cutBelow.builder.nextIndex, 3);
     assert.equal(cutBelow.builder.firstLiveIndex(), 1);
     assert.equal(cutBelow.builder.lastLiveTerm(), -1, 'the last live entry (2) is below the entries kept');
+  });
+});
+
+describe('storage framing: a preallocated segment (zeros written ahead of its records)', () => {
+  // Records of 1,500 bytes of data: each spans sector boundaries (512 bytes).
+  const s1 = segment(1, 0, (b) => [1, 2].forEach((i) => b.appendEntry(entry(i, 1, 1500))));
+  const full = segment(2, 1, (b) => [3, 4, 5].forEach((i) => b.appendEntry(entry(i, 1, 1500))));
+  const size = full.bytes().length;
+  const prealloc = (bytes: Uint8Array, extra = 8192): SegmentFile => withBytes(full, Buffer.concat([bytes, Buffer.alloc(extra)]));
+  /** Offset of the last record (entry 5) in the segment. */
+  const lastStart = size - (FRAME_HEADER_BYTES + 17 + 1500);
+
+  it('ends cleanly at its zeros: nothing torn, every entry kept', () => {
+    const r = scanSegments([s1, prealloc(full.bytes())], 0);
+    assert.equal(r.damage, null);
+    assertHas(r.torn, { segmentPos: 1, offset: size, bytes: 0 });
+    assert.deepEqual(
+      r.builder.entries.map((e) => e.index),
+      [1, 2, 3, 4, 5],
+    );
+  });
+
+  it('is torn where a write was cut short at any sector boundary inside its last record, header included', () => {
+    const first = Math.ceil((lastStart + 1) / 512) * 512;
+    let cases = 0;
+    for (let s = first; s < size; s += 512) {
+      const bytes = Uint8Array.from(full.bytes());
+      bytes.fill(0, s);
+      const r = scanSegments([s1, prealloc(bytes)], 0);
+      assert.equal(r.damage, null, `cut at ${s}`);
+      assertHas(r.torn, { segmentPos: 1, offset: lastStart, bytes: s - lastStart });
+      assert.deepEqual(
+        r.builder.entries.map((e) => e.index),
+        [1, 2, 3, 4],
+        `cut at ${s}`,
+      );
+      cases++;
+    }
+    assert.ok(cases >= 2, `${cases} sector boundaries inside the last record`);
+    // A boundary inside the last record's header: the header itself is bad.
+    const headerCut = Uint8Array.from(full.bytes());
+    const h = Math.ceil(lastStart / 512) * 512;
+    if (h > lastStart && h < lastStart + FRAME_HEADER_BYTES) {
+      headerCut.fill(0, h);
+      assertHas(scanSegments([s1, prealloc(headerCut)], 0).torn, { offset: lastStart });
+    }
+  });
+
+  it('is damage when a bit flipped in a record before the zeros, or in a segment another follows', () => {
+    // A flipped bit in the last record, its bytes all there, zeros after it.
+    const flipped = prealloc(flip(full.bytes(), lastStart + 900, 3));
+    const r = scanSegments([s1, flipped], 0);
+    assert.equal(r.torn, null);
+    assertHas(r.damage, { code: 'log-checksum', firstBadIndex: 5 });
+    // The same cut short in a segment that is not the last.
+    const cut = Uint8Array.from(full.bytes());
+    cut.fill(0, Math.ceil((lastStart + 600) / 512) * 512);
+    const s3 = segment(3, 2, (b) => b.appendEntry(entry(6, 1)));
+    assert.notEqual(scanSegments([s1, prealloc(cut), s3], 0).damage, null);
   });
 });
 

@@ -158,7 +158,7 @@ describe('storage recovery on real files', function () {
       for (const offset of offsets) await cutAt(offset, { reopen: true, append: true });
     });
 
-    it('is a zero-filled extension of the last segment (the file grew, its data never came)', async () => {
+    it('is a zero-filled extension of the last segment (the file grew, its data never came; or preallocated): cut, nothing kept aside', async () => {
       const last = ref.segments[ref.segments.length - 1]!;
       for (const zeros of [1, 15, 16, 17, 100, 4096]) {
         const files = new Map(ref.files);
@@ -167,7 +167,8 @@ describe('storage recovery on real files', function () {
         writeTree(dir, files);
         const o = await openAsync(realFs, dir, OPTS);
         assert.equal(o.recovered.corruption, null);
-        assert.equal(o.recovered.tornBytes, zeros);
+        assert.equal(o.recovered.tornBytes, 0, 'zeros were never written: nothing torn');
+        assert.equal(existsSync(join(dir, 'torn')) ? readdirSync(join(dir, 'torn')).length : 0, 0, 'no zeros copied aside');
         assertPrefix(o.recovered.entries, ref.acked, ref.acked.length, `${zeros} zeros`);
         await closeAsync(o);
       }

@@ -138,10 +138,10 @@ describe('storage SimDisk semantics', () => {
   });
 });
 
-function openOnDisk(disk: SimDisk, clock: SimClock, segmentBytesMax: number): OpenedLog {
+function openOnDisk(disk: SimDisk, clock: SimClock, segmentBytesMax: number, preallocateBytes = 0): OpenedLog {
   let opened: OpenedLog | null = null;
   let failed: Error | null = null;
-  openLog(disk.mount(), '/node', { segmentBytesMax, batchBytesMax: 2048 }, (err, o) => {
+  openLog(disk.mount(), '/node', { segmentBytesMax, batchBytesMax: 2048, preallocateBytes }, (err, o) => {
     failed = err;
     opened = o ?? null;
   });
@@ -199,6 +199,19 @@ describe('storage WAL on SimDisk through crashes', function () {
     assert.ok(crashesInOpen > 50, `only ${crashesInOpen} crashes during recovery`);
   });
 
+  it('with preallocated segments and writes torn at sector boundaries: the same, and zeros are never torn bytes', () => {
+    let torn = 0;
+    let preallocations = 0;
+    for (let seed = 2000; seed < 2120; seed++) {
+      const r = crashLoop(seed, false, { preallocateBytes: 700, tearSectorBytes: 512 });
+      torn += r.torn;
+      preallocations += r.preallocations;
+    }
+    // Most torn writes now leave zeros only (0 torn bytes): a sector boundary falls between records.
+    assert.ok(torn >= 3, `only ${torn} torn tails with bytes: the crashes are too gentle`);
+    assert.ok(preallocations > 200, `${preallocations} ranges zeroed ahead`);
+  });
+
   it('with bit flips: corruption is reported, and what is returned is exactly what was written', () => {
     let corrupt = 0;
     for (let seed = 1000; seed < 1080; seed++) corrupt += crashLoop(seed, true).corrupt;
@@ -206,10 +219,14 @@ describe('storage WAL on SimDisk through crashes', function () {
   });
 });
 
-function crashLoop(seed: number, flips: boolean): { torn: number; corrupt: number; crashesInOpen: number } {
+function crashLoop(
+  seed: number,
+  flips: boolean,
+  prealloc: { preallocateBytes: number; tearSectorBytes: number } = { preallocateBytes: 0, tearSectorBytes: 1 },
+): { torn: number; corrupt: number; crashesInOpen: number; preallocations: number } {
   const rnd = seededRandom(seed);
   const clock = new SimClock();
-  const disk = new SimDisk(clock, seededRandom(seed * 7919));
+  const disk = new SimDisk(clock, seededRandom(seed * 7919), { tearSectorBytes: prealloc.tearSectorBytes });
   let baseline: Entry[] = [];
   let baselineHs: HardState = { term: 0, vote: null };
   let issued: Issued[] = [];
@@ -219,13 +236,14 @@ function crashLoop(seed: number, flips: boolean): { torn: number; corrupt: numbe
   let torn = 0;
   let corrupt = 0;
   let crashesInOpen = 0;
+  let preallocations = 0;
   const rounds = 6;
   for (let round = 0; round < rounds; round++) {
     const what = `seed ${seed} round ${round}`;
     // Sometimes the machine dies again in the middle of recovery's own repairs.
     while (rnd() < 0.3) {
       let done = false;
-      openLog(disk.mount(), '/node', { segmentBytesMax: 700, batchBytesMax: 2048 }, () => {
+      openLog(disk.mount(), '/node', { segmentBytesMax: 700, batchBytesMax: 2048, preallocateBytes: prealloc.preallocateBytes }, () => {
         done = true;
       });
       clock.runSome(Math.floor(rnd() * 8));
@@ -234,7 +252,7 @@ function crashLoop(seed: number, flips: boolean): { torn: number; corrupt: numbe
       disk.crash();
       crashesInOpen++;
     }
-    const o = openOnDisk(disk, clock, 700);
+    const o = openOnDisk(disk, clock, 700, prealloc.preallocateBytes);
     const rec = o.recovered;
     assert.equal(rec.snapshot, null);
     if (rec.tornBytes > 0) torn++;
@@ -310,13 +328,14 @@ function crashLoop(seed: number, flips: boolean): { torn: number; corrupt: numbe
     if (round === rounds - 1) clock.run();
     else clock.runSome(Math.floor(rnd() * 6));
     clock.clear();
+    preallocations += o.log.stats.preallocations;
     disk.crash();
     if (flips && rnd() < 0.5) {
       const segs = disk.paths().filter((p) => p.endsWith('.wal'));
       if (segs.length > 0) disk.flipBit(segs[Math.floor(rnd() * segs.length)]);
     }
   }
-  return { torn, corrupt, crashesInOpen };
+  return { torn, corrupt, crashesInOpen, preallocations };
 }
 
 describe('storage planted bug skip-fsync', () => {

@@ -37,6 +37,11 @@ export interface SimDiskOptions {
   readonly latencyJitterMs?: number;
   /** Chance that a crash tears the last write it keeps of a file. Default 0.5. */
   readonly tearProbability?: number;
+  /**
+   * A torn write keeps its bytes up to a multiple of this in the file (512: whole sectors, as a
+   * disk or the page cache tears). Default 1: any byte.
+   */
+  readonly tearSectorBytes?: number;
 }
 
 export type SimOp = 'write' | 'sync' | 'truncate' | 'syncDir';
@@ -55,6 +60,7 @@ export class SimDisk implements FileSystem {
   private readonly syncLatencyMs: number;
   private readonly jitterMs: number;
   private readonly tearProbability: number;
+  private readonly tearSectorBytes: number;
 
   /** Bumped by crash(): operations of an older incarnation never complete. */
   private epoch = 0;
@@ -77,6 +83,7 @@ export class SimDisk implements FileSystem {
     this.syncLatencyMs = options.syncLatencyMs ?? 2;
     this.jitterMs = options.latencyJitterMs ?? 0.5;
     this.tearProbability = options.tearProbability ?? 0.5;
+    this.tearSectorBytes = options.tearSectorBytes ?? 1;
   }
 
   // ---- FileSystem of the current incarnation -------------------------------------------------
@@ -188,7 +195,9 @@ export class SimDisk implements FileSystem {
       const kept = ops.slice(0, keep);
       const last = kept[kept.length - 1];
       if (last !== undefined && last.kind === 'write' && last.data.length > 0 && this.random() < this.tearProbability) {
-        const cut = Math.floor(this.random() * last.data.length);
+        const any = Math.floor(this.random() * last.data.length);
+        const sector = this.tearSectorBytes;
+        const cut = Math.max(0, Math.floor((last.position + any) / sector) * sector - last.position);
         kept[kept.length - 1] = { ...last, data: last.data.subarray(0, cut) };
       }
       for (const op of kept) node.durable.apply(op);
