@@ -90,6 +90,7 @@ interface NodeFlags {
   compactMargin?: number;
   logWindowBytes?: number;
   logRetainBytes?: number;
+  logPreallocateBytes?: number;
   snapshotBytes?: number;
   replayDelays?: string;
   shutdownTransferMs?: number;
@@ -136,6 +137,7 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.compactMargin !== undefined) out.compactMarginEntries = f.compactMargin;
   if (f.logWindowBytes !== undefined) out.logWindowBytesMax = f.logWindowBytes;
   if (f.logRetainBytes !== undefined) out.logRetainBytesMax = f.logRetainBytes;
+  if (f.logPreallocateBytes !== undefined) out.logPreallocateBytes = f.logPreallocateBytes;
   if (f.snapshotBytes !== undefined) out.snapshotBytesMax = f.snapshotBytes;
   if (f.replayDelays !== undefined) out.replayDelaysMs = parseDelays(f.replayDelays);
   if (f.shutdownTransferMs !== undefined) out.shutdownTransferMs = f.shutdownTransferMs;
@@ -204,6 +206,11 @@ function addNodeFlags(c: Command): Command {
         '--log-retain-bytes <n>',
         `WAL segments kept below the window for lagging followers (read back instead of a snapshot) (default ${hostDefaults.logRetainBytesMax})`,
         int('--log-retain-bytes'),
+      )
+      .option(
+        '--log-preallocate-bytes <n>',
+        `zeros kept written ahead of the WAL's end, so a durable write does not grow the file (0: off) (default ${hostDefaults.logPreallocateBytes})`,
+        int('--log-preallocate-bytes'),
       )
       .option(
         '--snapshot-bytes <n>',

@@ -539,20 +539,37 @@ export class ChaosCluster {
     const bytes = readFileSync(last);
     const found = lastRecord(bytes);
     if (found === null) return null; // only the segment header: nothing to tear
-    const { lastStart, lastLen } = found;
-    if (random() < 0.5) {
+    const { lastStart, lastLen, end } = found;
+    const name = last.slice(last.lastIndexOf('/') + 1);
+    const preallocated = bytes.length > end;
+    const r = random();
+    // Preallocated zeros after the records: a write into them cut short at a sector boundary
+    // inside the last record (what a crash leaves there), when the record crosses one.
+    const sector = Math.ceil((lastStart + 1) / 512) * 512;
+    if (preallocated && r < 1 / 3 && sector < end) {
+      const fd = openSync(last, 'r+');
+      try {
+        writeSync(fd, Buffer.alloc(end - sector), 0, end - sector, sector);
+      } finally {
+        closeSync(fd);
+      }
+      return `zeroed ${name} from ${sector} (a write cut short at a sector boundary inside its last record ${lastStart}+${lastLen}, zeros after)`;
+    }
+    if (r < 0.5) {
       const cutAt = lastStart + 1 + Math.floor(random() * (lastLen - 1));
       truncateSync(last, cutAt);
-      return `cut ${last.slice(last.lastIndexOf('/') + 1)} at ${cutAt} (inside its last record ${lastStart}+${lastLen}, of ${bytes.length})`;
+      return `cut ${name} at ${cutAt} (inside its last record ${lastStart}+${lastLen}, of ${bytes.length})`;
     }
     const part = bytes.subarray(lastStart, lastStart + 16 + Math.floor(random() * (lastLen - 16)));
+    // A file that grew with the write: the preallocated zeros go first.
+    if (preallocated) truncateSync(last, end);
     const fd = openSync(last, 'a');
     try {
       writeSync(fd, part);
     } finally {
       closeSync(fd);
     }
-    return `appended ${part.length} bytes of a partial record to ${last.slice(last.lastIndexOf('/') + 1)} (was ${bytes.length})`;
+    return `appended ${part.length} bytes of a partial record to ${name} (was ${bytes.length})`;
   }
 
   /**
@@ -566,7 +583,8 @@ export class ChaosCluster {
     const files = this.walFiles(id).filter((f) => statSync(f).size > 0);
     const f = files[files.length - 1];
     if (f === undefined) return null;
-    const size = statSync(f).size;
+    // Within the records: a preallocated segment goes on in zeros past them (storage/wal.ts).
+    const size = lastRecord(readFileSync(f))?.end ?? statSync(f).size;
     const offset = Math.floor(size / 2 + random() * (size - Math.floor(size / 2)));
     const bit = Math.floor(random() * 8);
     const fd = openSync(f, 'r+');
@@ -726,16 +744,18 @@ export class ChaosCluster {
  * The last whole record of a WAL segment's bytes (16-byte header: crc u32, payloadBytes u32 LE, type,
  * 3 zero, payloadCrc), or null when the segment holds only its header.
  */
-function lastRecord(bytes: Buffer): { lastStart: number; lastLen: number } | null {
+function lastRecord(bytes: Buffer): { lastStart: number; lastLen: number; end: number } | null {
   let at = 0;
   let lastStart = -1;
   let lastLen = 0;
   while (at + 16 <= bytes.length) {
+    // Zeros: the segment's preallocated tail (storage/wal.ts), past its records.
+    if (bytes.subarray(at, at + 16).every((b) => b === 0)) break;
     const len = 16 + bytes.readUInt32LE(at + 4);
     if (at + len > bytes.length) break;
     lastStart = at;
     lastLen = len;
     at += len;
   }
-  return lastStart <= 0 || lastLen <= 17 ? null : { lastStart, lastLen };
+  return lastStart <= 0 || lastLen <= 17 ? null : { lastStart, lastLen, end: lastStart + lastLen };
 }
