@@ -290,7 +290,13 @@ export class SimCluster {
     }
     let sim = this.simDisks.get(id);
     if (sim === undefined) {
-      sim = new SimDisk(this.scheduler, () => this.diskRng.next(), { writeLatencyMs: 0.1, syncLatencyMs: cfg.diskLatency.syncMsMax / 2, latencyJitterMs: 0.5 });
+      sim = new SimDisk(this.scheduler, () => this.diskRng.next(), {
+        writeLatencyMs: 0.1,
+        syncLatencyMs: cfg.diskLatency.syncMsMax / 2,
+        latencyJitterMs: 0.5,
+        // Preallocated segments (below) are torn as a disk tears: whole sectors.
+        ...(preallocated(cfg.seed) ? { tearSectorBytes: 512 } : {}),
+      });
       this.simDisks.set(id, sim);
     }
     this.booting.add(id);
@@ -299,24 +305,30 @@ export class SimCluster {
     // Issue 18: a third of the seeds keep no covered segment (followers behind get snapshots), the
     // others keep a few or all of them (the leader reads entries back from the WAL).
     const retainBytesMax = [1, 16 * 1024, 256 * 1024 * 1024][cfg.seed % 3]!;
-    openLog(sim.mount(), `data/${id}`, { plantSkipFsync: cfg.bugs.has('skip-fsync'), segmentBytesMax: 4096, retainBytesMax }, (err, opened?: OpenedLog) => {
-      if (this.bootEpochs.get(id) !== bootEpoch || !this.booting.has(id)) return;
-      this.booting.delete(id);
-      if (err || opened === undefined) {
-        // The disk failed while recovering (an injected EIO): the process dies; the scenario restarts it.
-        this.trace.note(this.scheduler.nowMs, `${id} cannot open its log: ${err?.message}`);
-        return;
-      }
-      this.guard(() => {
-        this.lastRecovery.set(id, opened.recovered);
-        if (opened.recovered.corruption)
-          this.trace.note(
-            this.scheduler.nowMs,
-            `${id} recovered with corruption ${opened.recovered.corruption.code} (first bad ${opened.recovered.corruption.firstBadIndex}, seen ${opened.recovered.corruption.lastIndexSeen})`,
-          );
-        this.startNode(id, opened.recovered, opened.snapshot, this.watchHardState(id, opened.log), opened.snapshots, null, null);
-      });
-    });
+    const preallocateBytes = preallocated(cfg.seed) ? 4096 : 0;
+    openLog(
+      sim.mount(),
+      `data/${id}`,
+      { plantSkipFsync: cfg.bugs.has('skip-fsync'), segmentBytesMax: 4096, retainBytesMax, preallocateBytes },
+      (err, opened?: OpenedLog) => {
+        if (this.bootEpochs.get(id) !== bootEpoch || !this.booting.has(id)) return;
+        this.booting.delete(id);
+        if (err || opened === undefined) {
+          // The disk failed while recovering (an injected EIO): the process dies; the scenario restarts it.
+          this.trace.note(this.scheduler.nowMs, `${id} cannot open its log: ${err?.message}`);
+          return;
+        }
+        this.guard(() => {
+          this.lastRecovery.set(id, opened.recovered);
+          if (opened.recovered.corruption)
+            this.trace.note(
+              this.scheduler.nowMs,
+              `${id} recovered with corruption ${opened.recovered.corruption.code} (first bad ${opened.recovered.corruption.firstBadIndex}, seen ${opened.recovered.corruption.lastIndexSeen})`,
+            );
+          this.startNode(id, opened.recovered, opened.snapshot, this.watchHardState(id, opened.log), opened.snapshots, null, null);
+        });
+      },
+    );
   }
 
   /**
@@ -518,4 +530,9 @@ export class SimCluster {
     }
     if (this.scheduler.nowMs < untilMs && this.error === null && this.checker.violations.length === 0) this.scheduler.nowMs = untilMs;
   }
+}
+
+/** Half of the seeds run the WAL with preallocated segments (storage/wal.ts, as the node does). */
+function preallocated(seed: number): boolean {
+  return seed % 2 === 0;
 }
