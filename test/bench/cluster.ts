@@ -766,7 +766,9 @@ const targetLines: readonly TargetLine[] = [
   },
   // Issue 20's write targets, each against what this run measured of the machine.
   {
-    what: (r) => `SessionAppend 128 B, 1 in flight: p50 / fsync p50 (no-work floor: 3 writers + 2 hops = ${String(r.floorMs)} ms, ${String(r.floorRatio)}x)`,
+    what: (r) =>
+      `SessionAppend 128 B, 1 in flight: p50 / fsync p50 (no-work floor: 3 writers + 2 hops = ${String(r.floorMs)} ms, ${String(r.floorRatio)}x; ` +
+      `against a write over existing bytes, as the WAL's preallocated segments are written, ${String(r.p50OverFsyncOver)}x)`,
     pick: (r) => {
       const m = r.find((x) => x.scenario === 'machine');
       const a = r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 1);
@@ -774,7 +776,13 @@ const targetLines: readonly TargetLine[] = [
       const fsyncMs = Number(m.fsync4kP50Ms);
       // The nodes share one disk: their overlapping durable writes wait for each other.
       const floorMs = Number(m.fsyncSharedP50Ms) + (2 * Number(m.hopRttP50Us)) / 1000;
-      return { ...a, p50OverFsync: round1(Number(a.p50Ms) / fsyncMs), floorMs: Number(floorMs.toFixed(2)), floorRatio: round1(floorMs / fsyncMs) };
+      return {
+        ...a,
+        p50OverFsync: round1(Number(a.p50Ms) / fsyncMs),
+        p50OverFsyncOver: round1(Number(a.p50Ms) / Number(m.fsync4kOverP50Ms)),
+        floorMs: Number(floorMs.toFixed(2)),
+        floorRatio: round1(floorMs / fsyncMs),
+      };
     },
     field: 'p50OverFsync',
     target: '<= 2.5x',
