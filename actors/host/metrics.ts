@@ -18,7 +18,13 @@ interface MetricsSources {
   readonly status: () => NodeStatus;
   readonly raftCounters: () => ReadonlyMap<string, number>;
   readonly transport: () => TransportStats;
-  readonly wal: () => { readonly batches: number; readonly fdatasyncs: number; readonly writes: number; readonly bytes: number };
+  readonly wal: () => {
+    readonly batches: number;
+    readonly fdatasyncs: number;
+    readonly writes: number;
+    readonly bytes: number;
+    readonly preallocations: number;
+  };
   readonly store: () => StoreStats;
   readonly client: () => ClientServerStats;
   /** Admin port requests refused, by code. */
@@ -214,6 +220,7 @@ export class HostMetrics {
     counter('sessionraft_wal_fdatasyncs_total', 'fdatasync calls of the raft log', (s) => s.wal().fdatasyncs);
     counter('sessionraft_wal_batches_total', 'group-commit batches of the raft log', (s) => s.wal().batches);
     counter('sessionraft_wal_bytes_total', 'bytes written to the raft log', (s) => s.wal().bytes);
+    counter('sessionraft_wal_preallocations_total', 'ranges of zeros written ahead of the raft log (--log-preallocate-bytes)', (s) => s.wal().preallocations);
     counter('sessionraft_client_deliveries_total', 'restored sessions pushed to subscribers', (s) => s.client().deliveries);
     labelledCounter('sessionraft_client_requests_total', 'client requests by op', ['op'], (s, inc) => {
       for (const [op, n] of Object.entries(s.client().requests)) inc({ op }, n);

@@ -173,6 +173,9 @@ describe('node: in-process 3-node cluster over real sockets', function () {
     expect(fm.body, "lag is the leader's view").to.not.contain('sessionraft_peer_lag_entries{');
     const fsyncCount = Number(/^sessionraft_fsync_seconds_count (\d+)/m.exec(m.body)![1]);
     expect(fsyncCount, 'the WAL fsynced').to.be.greaterThan(0);
+    // The node's default --log-preallocate-bytes: the WAL zeroed a range ahead of its first records.
+    const zeroed = Number(/^sessionraft_wal_preallocations_total (\d+)/m.exec(m.body)?.[1] ?? -1);
+    expect(zeroed, 'ranges zeroed ahead of the WAL').to.be.greaterThan(0);
 
     const ls = await getJson<Record<string, any>>(`http://127.0.0.1:${leader.addresses.admin.port}/status?digest=1`);
     expect(ls.role).to.equal('leader');
