@@ -175,7 +175,9 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
       cb(err);
       return;
     }
-    const segments: ScannedSegment[] = plan.keptSegments.map((s) => ({ ...s }));
+    // A segment cut at its torn tail (or at its zeros) now ends there.
+    const cutNo = torn !== null && damage === null ? files[torn.segmentPos]!.no : -1;
+    const segments: ScannedSegment[] = plan.keptSegments.map((s) => (s.no === cutNo ? { ...s, sizeBytes: torn!.offset } : { ...s }));
     const freshSeg = emptySegment(plan.fresh.no, segmentFileName(plan.fresh.no), freshBytes);
     if (plan.fresh.truncateFrom !== null) freshSeg.voidMin = plan.fresh.truncateFrom;
     if (plan.fresh.baseIndex !== null) freshSeg.baseMax = plan.fresh.baseIndex;

@@ -202,12 +202,12 @@ function tornAt(buf: Uint8Array, segmentPos: number, at: number, end: number): T
 /**
  * A write into preallocated zeros cut short (a crash while it was issued, docs/storage.md): from a
  * sector boundary strictly inside the record at `at` (before `limit`, its end, or its header's end
- * when the header itself is bad) everything to the end of the segment is zero, and zeros go on past
- * the record. A bad record whose bytes all exist (followed by more than zeros, or ending the file)
- * is still damage. Bounded by the buffer length.
+ * when the header itself is bad) everything to the end of the segment is zero (the record may end
+ * the file: a batch that filled the zeroed range exactly). A bad record followed by anything but
+ * zeros is still damage. Bounded by the buffer length.
  */
 function cutShortInZeros(buf: Uint8Array, at: number, limit: number, end: number): boolean {
-  if (limit >= end) return false;
+  if (limit > end) return false;
   let z = end;
   while (z > at && buf[z - 1] === 0) z--;
   const s = Math.ceil(z / SECTOR_BYTES) * SECTOR_BYTES;

@@ -122,7 +122,14 @@ export class Wal implements DurableLog, LogReader {
   private extending: { readonly from: number; readonly to: number } | null = null;
   private afterExtend: (() => void) | null = null;
   private extendFailed = false;
-  private closeAfterExtend = false;
+  /** How far the active file may reach: the end of every range of zeros issued (even one that failed). */
+  private fileEndMax: number;
+  /**
+   * Operations issued on the active segment's handle and not yet called back. Its descriptors are
+   * closed only when none is (`closeDeferred`): a closed number may name another file by then.
+   */
+  private pendingIo = 0;
+  private closeDeferred = false;
 
   /** Counters for metrics and tests. */
   readonly stats = { batches: 0, fdatasyncs: 0, writes: 0, bytes: 0, rotations: 0, segmentsDeleted: 0, readBacks: 0, readBackBytes: 0, preallocations: 0 };
@@ -137,6 +144,7 @@ export class Wal implements DurableLog, LogReader {
     this.activeHandle = start.active.handle;
     this.activeBytes = start.active.sizeBytes;
     this.preallocEnd = start.active.sizeBytes;
+    this.fileEndMax = start.active.sizeBytes;
     this.nextIndex = start.nextIndex;
     this.floorIndex = start.floorIndex;
     this.pendingMark = start.pendingMark;
@@ -347,19 +355,40 @@ export class Wal implements DurableLog, LogReader {
     if (!skipFsync && h.writeDurable !== undefined) {
       // One durable write (O_DSYNC): no turn of the event loop between the write and its sync.
       this.stats.fdatasyncs++;
-      h.writeDurable(bytes, position, (err) => done(err && ioError('segment write', err)));
+      h.writeDurable(
+        bytes,
+        position,
+        this.tracked((err) => done(err && ioError('segment write', err))),
+      );
       return;
     }
-    h.write(bytes, position, (err) => {
-      if (err !== null) done(ioError('segment write', err));
-      else if (skipFsync) done(null);
-      else this.syncActive(done);
-    });
+    h.write(
+      bytes,
+      position,
+      this.tracked((err) => {
+        if (err !== null) done(ioError('segment write', err));
+        else if (skipFsync) done(null);
+        else this.syncActive(done);
+      }),
+    );
   }
 
   private syncActive(done: (err: Error | null) => void): void {
     this.stats.fdatasyncs++;
-    this.activeHandle.sync((err) => done(err && ioError('segment fdatasync', err)));
+    this.activeHandle.sync(this.tracked((err) => done(err && ioError('segment fdatasync', err))));
+  }
+
+  /** Counts an operation on the active handle until its callback, then closes the handle if that waited for it. */
+  private tracked(cb: (err: Error | null) => void): (err: Error | null) => void {
+    this.pendingIo++;
+    return (err) => {
+      this.pendingIo--;
+      if (this.closeDeferred && this.pendingIo === 0) {
+        this.closeDeferred = false;
+        this.closeNow();
+      }
+      cb(err);
+    };
   }
 
   /**
@@ -368,26 +397,32 @@ export class Wal implements DurableLog, LogReader {
    * segment that might vanish; the previous segment was synced by its last batch.
    */
   private rotate(batch: Batch, done: (err: Error | null) => void): void {
-    if (this.preallocEnd > this.activeBytes) {
+    if (this.fileEndMax > this.activeBytes) {
       // The segment ends at its last record before the next one exists: zeros are a tail only in
       // the last segment (scan.ts), never in one that another follows.
       const old = this.activeHandle;
       const length = this.activeBytes;
-      old.truncate(length, (err) => {
-        if (err !== null) {
-          done(ioError('segment truncate', err));
-          return;
-        }
-        this.stats.fdatasyncs++;
-        old.sync((e) => {
-          if (e !== null) {
-            done(ioError('segment fdatasync', e));
+      old.truncate(
+        length,
+        this.tracked((err) => {
+          if (err !== null) {
+            done(ioError('segment truncate', err));
             return;
           }
-          this.preallocEnd = length;
-          this.rotate(batch, done);
-        });
-      });
+          this.stats.fdatasyncs++;
+          old.sync(
+            this.tracked((e) => {
+              if (e !== null) {
+                done(ioError('segment fdatasync', e));
+                return;
+              }
+              this.preallocEnd = length;
+              this.fileEndMax = length;
+              this.rotate(batch, done);
+            }),
+          );
+        }),
+      );
       return;
     }
     const no = this.activeNo + 1;
@@ -422,6 +457,7 @@ export class Wal implements DurableLog, LogReader {
         this.activeNo = no;
         this.activeBytes = bytes.length;
         this.preallocEnd = bytes.length;
+        this.fileEndMax = bytes.length;
         this.extendFailed = false;
         this.segments.push(emptySegment(no, segmentFileName(no), 0));
         // The batch's records follow the segment's prefix (its header, a damage mark).
@@ -457,27 +493,29 @@ export class Wal implements DurableLog, LogReader {
     if (to <= from) return;
     const h = this.activeHandle;
     this.extending = { from, to };
+    // Even a range that fails may have grown the file: rotation cuts back to the records.
+    if (to > this.fileEndMax) this.fileEndMax = to;
     const finish = (err: Error | null): void => {
       this.extending = null;
       if (err === null) {
         this.preallocEnd = to;
         this.stats.preallocations++;
       } else this.extendFailed = true; // the real writes will say whether the disk is failing
-      if (this.closeAfterExtend) {
-        this.closeAfterExtend = false;
-        h.close();
-      }
       const next = this.afterExtend;
       this.afterExtend = null;
       if (next !== null && this.failed === null) next();
     };
     const step = (at: number): void => {
       if (at >= to) {
-        h.sync(finish);
+        h.sync(this.tracked(finish));
         return;
       }
       const n = Math.min(ZEROS.length, to - at);
-      h.write(ZEROS.subarray(0, n), at, (err) => (err !== null ? finish(err) : step(at + n)));
+      h.write(
+        ZEROS.subarray(0, n),
+        at,
+        this.tracked((err) => (err !== null ? finish(err) : step(at + n))),
+      );
     };
     step(from);
   }
@@ -622,11 +660,15 @@ export class Wal implements DurableLog, LogReader {
   }
 
   private closeHandle(): void {
-    if (this.extending !== null) {
-      // Its descriptor stays open until the zeros are written: a closed number may name another file.
-      this.closeAfterExtend = true;
+    if (this.pendingIo > 0) {
+      // Its descriptors stay open until every write or sync issued on them called back.
+      this.closeDeferred = true;
       return;
     }
+    this.closeNow();
+  }
+
+  private closeNow(): void {
     try {
       this.activeHandle.close();
     } catch {

@@ -225,6 +225,10 @@ describe('storage framing: a preallocated segment (zeros written ahead of its re
       cases++;
     }
     assert.ok(cases >= 2, `${cases} sector boundaries inside the last record`);
+    // The batch filled the zeroed range exactly: the record ends the file, no zeros after it.
+    const exact = Uint8Array.from(full.bytes());
+    exact.fill(0, first);
+    assertHas(scanSegments([s1, withBytes(full, exact)], 0).torn, { segmentPos: 1, offset: lastStart });
     // A boundary inside the last record's header: the header itself is bad.
     const headerCut = Uint8Array.from(full.bytes());
     const h = Math.ceil(lastStart / 512) * 512;

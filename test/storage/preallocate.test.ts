@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Entry } from '../../machines/types.js';
 import { realFs } from '../../storage/realFs.js';
+import type { FileHandle, FileSystem } from '../../storage/types.js';
 import { closeAsync, entries, openAsync, sameEntry, tempDir, writeDurable } from './helpers.js';
 
 const KiB = 1024;
@@ -15,6 +16,67 @@ const KiB = 1024;
 function assertEntries(got: readonly Entry[], want: readonly Entry[]): void {
   assert.equal(got.length, want.length, `entry count ${got.length}, want ${want.length}`);
   for (let i = 0; i < want.length; i++) assert.ok(sameEntry(got[i]!, want[i]!), `entry ${want[i]!.index} differs`);
+}
+
+/**
+ * realFs with hooks: `failZeroSyncAt` fails the fdatasync after a run of zeros that ends at that
+ * offset (once); `writeDelayMs` delays writes; every close() notes how many writes it left pending.
+ */
+class HookedFs implements FileSystem {
+  failZeroSyncAt = -1;
+  writeDelayMs = 0;
+  failDirSyncs = false;
+  closedWithPending = 0;
+  mkdirp = (d: string): void => realFs.mkdirp(d);
+  readdir = (d: string): string[] => realFs.readdir(d);
+  exists = (p: string): boolean => realFs.exists(p);
+  readFile = (p: string): Uint8Array => realFs.readFile(p);
+  rename = (a: string, b: string): void => realFs.rename(a, b);
+  unlink = (p: string): void => realFs.unlink(p);
+  syncDir(d: string, cb: (err: Error | null) => void): void {
+    if (this.failDirSyncs) setTimeout(() => cb(Object.assign(new Error('EIO (simulated)'), { code: 'EIO' })), 5);
+    else realFs.syncDir(d, cb);
+  }
+  open(path: string, flags: 'create' | 'existing'): FileHandle {
+    const h = realFs.open(path, flags);
+    let zeroEnd = -1;
+    let pending = 0;
+    const later = (fn: () => void): void => {
+      if (this.writeDelayMs > 0) setTimeout(fn, this.writeDelayMs);
+      else fn();
+    };
+    const counted =
+      (write: (d: Uint8Array, pos: number, cb: (e: Error | null) => void) => void) =>
+      (d: Uint8Array, pos: number, cb: (e: Error | null) => void): void => {
+        pending++;
+        later(() =>
+          write(d, pos, (e) => {
+            pending--;
+            cb(e);
+          }),
+        );
+      };
+    return {
+      size: () => h.size(),
+      readSync: (p, l) => h.readSync(p, l),
+      truncate: (l, cb) => h.truncate(l, cb),
+      write: counted((d, pos, cb) => {
+        zeroEnd = d.length > 0 && d.every((b) => b === 0) ? pos + d.length : -1;
+        h.write(d, pos, cb);
+      }),
+      writeDurable: counted((d, pos, cb) => h.writeDurable!(d, pos, cb)),
+      sync: (cb) => {
+        if (this.failZeroSyncAt >= 0 && zeroEnd === this.failZeroSyncAt) {
+          this.failZeroSyncAt = -1;
+          h.sync(() => cb(Object.assign(new Error('EIO (simulated)'), { code: 'EIO' })));
+        } else h.sync(cb);
+      },
+      close: () => {
+        if (pending > 0) this.closedWithPending++;
+        h.close();
+      },
+    };
+  }
 }
 
 function segmentPaths(dir: string): string[] {
@@ -81,6 +143,55 @@ describe('storage WAL with preallocation on real files', () => {
     assert.equal(again.recovered.tornBytes, 0);
     assertEntries(again.recovered.entries, want);
     await closeAsync(again);
+  });
+
+  it('cuts a segment at its records at rotation even when a range of zeros failed to sync (the file may have grown)', async () => {
+    const fs = new HookedFs();
+    const opts = { preallocateBytes: 128 * KiB, segmentBytesMax: 256 * KiB, batchBytesMax: 64 * KiB };
+    fs.failZeroSyncAt = opts.segmentBytesMax; // the segment's last range
+    const o = await openAsync(fs, t.dir, opts);
+    const want = entries(1, 600, 1, 1000);
+    for (let k = 0; k < want.length; k += 7) await writeDurable(o, { entries: want.slice(k, k + 7) });
+    assert.equal(fs.failZeroSyncAt, -1, 'the failure was injected');
+    assert.ok(o.log.stats.rotations >= 1, `${o.log.stats.rotations} rotations`);
+    await closeAsync(o);
+    for (const p of segmentPaths(t.dir).slice(0, -1)) assert.notEqual(readFileSync(p).at(-1), 0, `${p} ends in zeros`);
+    const again = await openAsync(realFs, t.dir, opts);
+    assert.equal(again.recovered.corruption, null);
+    assertEntries(again.recovered.entries, want);
+    await closeAsync(again);
+  });
+
+  it('counts the segment it cut at restart by its records (retention sees the bytes on disk)', async () => {
+    const opts = { preallocateBytes: 256 * KiB };
+    for (let round = 0; round < 3; round++) {
+      const o = await openAsync(realFs, t.dir, opts);
+      const onDisk = segmentPaths(t.dir).reduce((n, p) => n + statSync(p).size, 0);
+      assert.equal(o.log.segmentBytes(), onDisk, `round ${round}: counted as on disk`);
+      await writeDurable(o, { entries: entries(1 + round * 50, 50, 1, 300) });
+      await closeAsync(o);
+    }
+  });
+
+  it("never closes a segment's descriptors with a write pending (a failure while closing)", async () => {
+    const fs = new HookedFs();
+    const o = await openAsync(fs, t.dir, { preallocateBytes: 0, segmentBytesMax: 16 * KiB, retainBytesMax: 1 });
+    const w = entries(1, 60, 1, 1000);
+    for (let k = 0; k < w.length; k += 5) await writeDurable(o, { entries: w.slice(k, k + 5) });
+    let fatal: Error | null = null;
+    o.log.onFatal = (e) => {
+      fatal = e;
+    };
+    fs.failDirSyncs = true;
+    fs.writeDelayMs = 30;
+    o.log.write({ entries: entries(61, 1, 1, 10) }); // a batch in flight, its write 30 ms late
+    o.log.compact(40); // deletes covered segments; the directory fsync fails in 5 ms: fatal while closing
+    const closed = new Promise<Error | null>((resolve) => o.log.close(resolve));
+    assert.notEqual(await closed, null, 'close reports the failure');
+    assert.notEqual(fatal, null);
+    // Wait for the delayed write to come back (bounded: 40 x 10 ms).
+    for (let k = 0; k < 40 && fs.closedWithPending === 0; k++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(fs.closedWithPending, 0, 'closed with a write pending');
   });
 
   it('after a crash mid-write, a batch cut short at a sector boundary in the zeros is a torn tail: the entries before it stay', async () => {
