@@ -198,6 +198,7 @@ export async function machineRow(): Promise<{ scenario: string; [field: string]:
   const f = fsyncFloor();
   const o = fsyncFloor(tmpdir(), 200, true);
   const shared = await sharedDiskFloor();
+  const sharedOver = await sharedDiskFloor(3, 200, tmpdir(), 30_000, true);
   const hop = await hopFloor();
   const [l1, l5, l15] = loadavg();
   return {
@@ -206,6 +207,7 @@ export async function machineRow(): Promise<{ scenario: string; [field: string]:
     fsync4kOverP50Ms: o.p50Ms,
     fsync4kP99Ms: f.p99Ms,
     ...shared,
+    fsyncSharedOverP50Ms: sharedOver.fsyncSharedP50Ms,
     ...hop,
     loadAvg1: Number(l1!.toFixed(2)),
     loadAvg5: Number(l5!.toFixed(2)),

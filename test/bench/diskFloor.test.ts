@@ -22,6 +22,13 @@ describe('bench: shared disk floor', () => {
     expect(readdirSync(dir)).to.deep.equal([]);
   });
 
+  it('times writes over existing bytes too (files zero-filled first), and leaves nothing behind', async () => {
+    const f = await sharedDiskFloor(3, 20, dir, 30_000, true);
+    expect(f.fsyncSharedP50Ms).to.be.greaterThan(0);
+    expect(f.fsyncSharedP99Ms).to.be.at.least(f.fsyncSharedP50Ms);
+    expect(readdirSync(dir)).to.deep.equal([]);
+  });
+
   it('gives up after its time limit and still cleans up, descriptors included', async () => {
     const openFds = (): number => (existsSync('/proc/self/fd') ? readdirSync('/proc/self/fd').length : 0);
     const fdsBefore = openFds();

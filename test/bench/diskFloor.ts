@@ -9,7 +9,7 @@
  * writes of 4 KiB, all at once; the result pools every write's latency. Bounded: the workers are
  * terminated after `timeoutMs` whatever happens, and the directory is removed.
  */
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -35,14 +35,29 @@ export interface SharedDiskFloor {
   readonly fsyncSharedP99Ms: number;
 }
 
-export async function sharedDiskFloor(writers = 3, writes = 200, dir = tmpdir(), timeoutMs = 30_000): Promise<SharedDiskFloor> {
+/**
+ * `over`: each file is written with zeros and synced first, so that the timed writes overwrite
+ * bytes that exist (as the WAL's preallocated segments are written) instead of growing the file.
+ */
+export async function sharedDiskFloor(writers = 3, writes = 200, dir = tmpdir(), timeoutMs = 30_000, over = false): Promise<SharedDiskFloor> {
   const d = mkdtempSync(join(dir, 'sessionraft-fsync-shared-'));
   const workers: Worker[] = [];
   // Opened here and closed in `finally`: a terminated worker would never close its own.
   const fds: number[] = [];
   let timer: NodeJS.Timeout | undefined;
   try {
-    for (let k = 0; k < writers; k++) fds.push(openSync(join(d, `w${k}`), constants.O_WRONLY | constants.O_CREAT | constants.O_DSYNC));
+    for (let k = 0; k < writers; k++) {
+      if (over) {
+        const z = openSync(join(d, `w${k}`), 'w');
+        try {
+          writeSync(z, new Uint8Array(writes * 4096));
+          fdatasyncSync(z);
+        } finally {
+          closeSync(z);
+        }
+      }
+      fds.push(openSync(join(d, `w${k}`), constants.O_WRONLY | constants.O_CREAT | constants.O_DSYNC));
+    }
     const runs = fds.map((fd, k) => {
       const w = new Worker(writerScript, { eval: true, workerData: { fd, writes } });
       workers.push(w);
