@@ -134,9 +134,3 @@ export function plausibleHeader(buf: Uint8Array, at: number, end: number): boole
   const payloadBytes = readU32(buf, at + 4);
   return payloadBytes <= end - at - FRAME_HEADER_BYTES;
 }
-
-/** True when buf[from, end) holds only zero bytes (a tail the file system extended but never wrote). */
-export function allZero(buf: Uint8Array, from: number, end: number): boolean {
-  for (let i = from; i < end; i++) if (buf[i] !== 0) return false;
-  return true;
-}

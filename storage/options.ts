@@ -62,8 +62,9 @@ export function walLimits(o: WalOptions = {}): WalLimits {
     plantSkipFsync: o.plantSkipFsync === true,
   };
   for (const [k, v] of Object.entries(limits)) {
-    if (typeof v === 'number' && (!Number.isSafeInteger(v) || v < (k === 'preallocateBytes' ? 0 : 1)))
-      throw new RangeError(`WalOptions.${k} must be a positive integer, got ${v}`);
+    const min = k === 'preallocateBytes' ? 0 : 1;
+    if (typeof v === 'number' && (!Number.isSafeInteger(v) || v < min))
+      throw new RangeError(`WalOptions.${k} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer, got ${v}`);
   }
   if (limits.entryDataBytesMax > FRAME_PAYLOAD_BYTES_MAX - ENTRY_FIELDS_BYTES) {
     throw new RangeError(`WalOptions.entryDataBytesMax must be at most ${FRAME_PAYLOAD_BYTES_MAX - ENTRY_FIELDS_BYTES}`);

@@ -12,18 +12,7 @@
  */
 import type { Entry, EntryKind } from '../machines/types.js';
 import { crc32Range, crc32Span } from './crc.js';
-import {
-  allZero,
-  FRAME_HEADER_BYTES,
-  FrameStatus,
-  newFrameCursor,
-  plausibleHeader,
-  readFrame,
-  readU32,
-  readU64,
-  RecordType,
-  type FrameCursor,
-} from './frame.js';
+import { FRAME_HEADER_BYTES, FrameStatus, newFrameCursor, plausibleHeader, readFrame, readU32, readU64, RecordType, type FrameCursor } from './frame.js';
 import { LogBuilder } from './logBuilder.js';
 import {
   damageCodeFromId,
@@ -153,8 +142,11 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
       }
       if (status !== FrameStatus.ok) {
         const incomplete = status === FrameStatus.shortHeader || status === FrameStatus.pastEnd;
-        if (isLast && (incomplete || allZero(buf, at, end) || cutShortInZeros(buf, at, at + FRAME_HEADER_BYTES, end))) {
-          return { builder, segments, torn: tornAt(buf, pos, at, end), damage: null };
+        if (isLast) {
+          const zeros = zerosFrom(buf, at, end);
+          if (incomplete || zeros === at || cutShortInZeros(zeros, at, at + FRAME_HEADER_BYTES, end)) {
+            return { builder, segments, torn: tornAt(pos, at, zeros, end), damage: null };
+          }
         }
         const code: DamageCode = status === FrameStatus.headerChecksum ? 'log-checksum' : 'log-framing';
         return damaged(files, segments, builder, pos, at, code, `${describe(status)} at ${file.name}+${at}`, snapshotIndex);
@@ -170,8 +162,9 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
         at = cur.next;
         continue;
       }
-      if (!verdict.ok && isLast && verdict.code === 'log-checksum' && cutShortInZeros(buf, at, cur.next, end)) {
-        return { builder, segments, torn: tornAt(buf, pos, at, end), damage: null };
+      if (!verdict.ok && isLast && verdict.code === 'log-checksum') {
+        const zeros = zerosFrom(buf, at, end);
+        if (cutShortInZeros(zeros, at, cur.next, end)) return { builder, segments, torn: tornAt(pos, at, zeros, end), damage: null };
       }
       if (!verdict.ok) {
         return damaged(files, segments, builder, pos, at, verdict.code, `${verdict.why} at ${file.name}+${at}`, snapshotIndex);
@@ -187,30 +180,34 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
 /** Torn writes keep whole sectors of this size: a write cut short ends at a multiple of it. */
 const SECTOR_BYTES = 512;
 
+/** Where the run of zeros that ends the segment starts, not below `at` (`end`: no such run). Bounded by end - at. */
+function zerosFrom(buf: Uint8Array, at: number, end: number): number {
+  let z = end;
+  while (z > at && buf[z - 1] === 0) z--;
+  return z;
+}
+
 /**
- * The torn tail from `at`: its bytes counted through the sector of the last one that is not zero.
- * Whole sectors of zeros after it were never written (preallocation, storage/options.ts), and a
- * tail of zeros alone is nothing torn (0 bytes: nothing is copied aside).
+ * The torn tail from `at`, whose closing zeros start at `zeros`: its bytes counted through the
+ * sector of the last one that is not zero. Whole sectors of zeros after it were never written
+ * (preallocation, storage/options.ts), and a tail of zeros alone is nothing torn (0 bytes: nothing
+ * is copied aside).
  */
-function tornAt(buf: Uint8Array, segmentPos: number, at: number, end: number): TornTail {
-  let last = end;
-  while (last > at && buf[last - 1] === 0) last--;
-  const bytes = last === at ? 0 : Math.min(end, Math.ceil(last / SECTOR_BYTES) * SECTOR_BYTES) - at;
+function tornAt(segmentPos: number, at: number, zeros: number, end: number): TornTail {
+  const bytes = zeros === at ? 0 : Math.min(end, Math.ceil(zeros / SECTOR_BYTES) * SECTOR_BYTES) - at;
   return { segmentPos, offset: at, bytes };
 }
 
 /**
- * A write into preallocated zeros cut short (a crash while it was issued, docs/storage.md): from a
- * sector boundary strictly inside the record at `at` (before `limit`, its end, or its header's end
+ * A write into preallocated zeros cut short (a crash while it was issued, docs/storage.md): the
+ * closing zeros (from `zeros`) start at or before a sector boundary strictly inside the record at `at` (before `limit`, its end, or its header's end
  * when the header itself is bad) everything to the end of the segment is zero (the record may end
  * the file: a batch that filled the zeroed range exactly). A bad record followed by anything but
- * zeros is still damage. Bounded by the buffer length.
+ * zeros is still damage.
  */
-function cutShortInZeros(buf: Uint8Array, at: number, limit: number, end: number): boolean {
+function cutShortInZeros(zeros: number, at: number, limit: number, end: number): boolean {
   if (limit > end) return false;
-  let z = end;
-  while (z > at && buf[z - 1] === 0) z--;
-  const s = Math.ceil(z / SECTOR_BYTES) * SECTOR_BYTES;
+  const s = Math.ceil(zeros / SECTOR_BYTES) * SECTOR_BYTES;
   return s > at && s < limit;
 }
 
