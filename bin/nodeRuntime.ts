@@ -8,16 +8,28 @@
  *   leader of the 128 B x 128 append row peaked at 166-189 MB with V8's default, 141-154 MB with 4
  *   MiB and 136-147 MB with 2 (paired with 4: about 4 MB less for about 4 % more CPU per command;
  *   docs/performance.md, "On a quiet box"). Raise it for throughput when memory is not the limit.
+ * - `--initial-old-space-size=48` (MiB): V8 starts a full (mark-compact) collection when the old
+ *   generation plus the external memory allocated since the last one (ArrayBuffers: socket reads,
+ *   WebSocket frames, session arenas) reaches a limit it derives from the live heap. A follower's
+ *   heap is small (15-20 MB live) and allocates few objects but much external memory at 4 KiB
+ *   writes, so that limit was reached 9-13 times a second: a third of the follower's CPU went to
+ *   marking and sweeping. This flag sets a floor under the limit (V8's `min_old_generation_size_`:
+ *   "allow V8 to skip full GCs below that threshold"); it never caps the heap. With 48 MiB the
+ *   followers of the 4 KiB x 128 row made 3-4 full collections a second, and CPU per command fell
+ *   from 145-149 to 111 µs with the same peak RSS; 32 MiB did not help; 64 MiB did as well as 48
+ *   for 10-15 MB more RSS (docs/performance.md, "Full collections on the followers").
  * - `MALLOC_ARENA_MAX=2`: glibc gives threads (libuv's pool, V8's helpers) their own malloc arenas,
  *   up to eight per core, each keeping freed memory; two arenas took about 10 MB off the leader.
  *
  * A node started by hand (`sessionraft node`) gets neither unless it is started with them:
- * `MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 dist/bin/sessionraft.js node ...` (or
+ * `MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --initial-old-space-size=48 dist/bin/sessionraft.js node ...` (or
  * NODE_OPTIONS), as docs/operations.md says.
  */
 
 /** Young-generation semi-space of a node, MiB. */
 export const semiSpaceMiBDefault = 2;
+/** Floor under V8's old-generation limit (the heap size below which it skips full collections), MiB. */
+export const oldSpaceFloorMiBDefault = 48;
 /** glibc malloc arenas of a node process. */
 export const mallocArenasDefault = 2;
 
@@ -26,6 +38,7 @@ export function nodeExecArgv(given: readonly string[], nodeOptions: string | und
   const set = (flag: string): boolean => given.some((a) => a.startsWith(flag)) || (nodeOptions ?? '').includes(flag);
   const out = [...given];
   if (!set('--max-semi-space-size')) out.push(`--max-semi-space-size=${semiSpaceMiBDefault}`);
+  if (!set('--initial-old-space-size')) out.push(`--initial-old-space-size=${oldSpaceFloorMiBDefault}`);
   return out;
 }
 
