@@ -29,7 +29,17 @@ import { resolve } from 'node:path';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { BenchContext, BenchResult } from './cli.js';
 import { closedLoop, summarize, type LoadSummary } from './clusterLoad.js';
-import { BenchCluster, machineRow, resetPeakRss, sampleMachine, waitFor, type ClusterSpec, type NodeProc, type ProcSample } from './clusterProcs.js';
+import {
+  BenchCluster,
+  machineRow,
+  resetPeakRss,
+  sampleMachine,
+  waitFor,
+  type ClusterSpec,
+  type GcTotals,
+  type NodeProc,
+  type ProcSample,
+} from './clusterProcs.js';
 
 type Row = Record<string, unknown>;
 
@@ -100,6 +110,47 @@ class Resources {
    * `clientCpuPct`; with `ops`, CPU microseconds per operation (`<id>UsPerOp`, `clientUsPerOp`),
    * the figure least disturbed by other work on the machine.
    */
+  private gc0: Map<string, GcTotals> | null = null;
+
+  /** Starts counting each node's garbage collections (read from its /metrics). */
+  async startGc(): Promise<void> {
+    this.gc0 = await this.gcNow();
+  }
+
+  private async gcNow(): Promise<Map<string, GcTotals>> {
+    const out = new Map<string, GcTotals>();
+    await Promise.all(
+      this.cluster.nodes.map(async (n) => {
+        if (!this.cluster.isRunning(n)) return;
+        out.set(n.id, await this.cluster.gcTotals(n).catch(() => ({ majors: NaN, pauseSeconds: NaN })));
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * Since `startGc`: `<id>GcMajorPerSec`, full collections a second, and `<id>GcMsPerSec`, ms of
+   * collection pauses a second on the node's main thread (the concurrent marking and sweeping on
+   * V8's helper threads come on top). A follower that marks many times a second is short of heap
+   * headroom, not of CPU (docs/performance.md, "Full collections on the followers").
+   */
+  async gcFields(leader: string | null): Promise<Row> {
+    const g0 = this.gc0;
+    if (g0 === null) return {};
+    const g1 = await this.gcNow();
+    const wallS = (performance.now() - this.t0) / 1000;
+    const out: Row = {};
+    for (const n of this.cluster.nodes) {
+      const a = g0.get(n.id);
+      const b = g1.get(n.id);
+      if (a === undefined || b === undefined || !Number.isFinite(a.majors + b.majors)) continue;
+      const tag = n.id === leader ? `${n.id}L` : n.id;
+      out[`${tag}GcMajorPerSec`] = Number(((b.majors - a.majors) / wallS).toFixed(1));
+      out[`${tag}GcMsPerSec`] = Math.round(((b.pauseSeconds - a.pauseSeconds) * 1000) / wallS);
+    }
+    return out;
+  }
+
   fields(leader: string | null, ops = 0): Row {
     const wallMs = performance.now() - this.t0;
     const out: Row = {};
@@ -288,6 +339,7 @@ async function appendRows(ctx: BenchContext, s: Settings, c: BenchCluster): Prom
         const leaderProc = await c.waitForLeader();
         const leader = leaderProc.id;
         const res = new Resources(c);
+        await res.startGc();
         const m0 = await c.metrics(leaderProc);
         const sum = await closedLoop({
           concurrency,
@@ -295,6 +347,7 @@ async function appendRows(ctx: BenchContext, s: Settings, c: BenchCluster): Prom
           op,
           onProgress: (ops, ms) => ctx.progress(`${label}: ${ops} ops, ${Math.round((ops * 1000) / ms)}/s`),
         });
+        const gc = await res.gcFields(leader);
         const m1 = await c.metrics(leaderProc);
         const { parts: mem } = await leaderMemFields(c, leaderProc);
         ctx.report({
@@ -303,6 +356,7 @@ async function appendRows(ctx: BenchContext, s: Settings, c: BenchCluster): Prom
           payloadBytes,
           ...loadFields(sum),
           ...res.fields(leader, sum.ops),
+          ...gc,
           ...batching(m0, m1, sum.ops),
           ...mem,
         });

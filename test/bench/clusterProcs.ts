@@ -279,6 +279,26 @@ function ensureClusterSecretFile(dir: string): string {
 }
 
 /** A cluster of node processes in a temporary directory on the real disk. */
+export interface GcTotals {
+  readonly majors: number;
+  readonly pauseSeconds: number;
+}
+
+/** Sums prom-client's GC histogram in a /metrics text: the count of kind "major", the sum of all kinds. */
+export function gcTotalsOf(text: string): GcTotals {
+  let majors = 0;
+  let pauseSeconds = 0;
+  for (const line of text.split('\n')) {
+    const m = /^nodejs_gc_duration_seconds_(count|sum)\{([^}]*)\} ([-+0-9.eE]+)$/.exec(line);
+    if (m === null) continue;
+    const v = Number(m[3]);
+    if (!Number.isFinite(v)) continue;
+    if (m[1] === 'sum') pauseSeconds += v;
+    else if (/(^|,)kind="major"/.test(m[2]!)) majors += v;
+  }
+  return { majors, pauseSeconds };
+}
+
 export class BenchCluster {
   readonly dir: string;
   readonly nodes: NodeProc[] = [];
@@ -418,6 +438,14 @@ export class BenchCluster {
       if (Number.isFinite(v)) out.set(m[1]!, (out.get(m[1]!) ?? 0) + v);
     }
     return out;
+  }
+
+  /**
+   * The node's garbage collections so far, from prom-client's `nodejs_gc_duration_seconds` in
+   * /metrics: full (mark-compact) collections, and the seconds of every collection's pause.
+   */
+  async gcTotals(n: NodeProc, timeoutMs = 1000): Promise<GcTotals> {
+    return gcTotalsOf(await getText(n.addr.host, n.addr.adminPort, '/metrics', timeoutMs, this.adminTls));
   }
 
   /** The running node every running node agrees is the leader. */
