@@ -15,15 +15,17 @@
  *   writes, so that limit was reached 9-13 times a second: a third of the follower's CPU went to
  *   marking and sweeping. This flag sets a floor under the limit (V8's `min_old_generation_size_`:
  *   "allow V8 to skip full GCs below that threshold"); it never caps the heap. With 48 MiB the
- *   followers of the 4 KiB x 128 row made 3-4 full collections a second, and CPU per command fell
- *   from 145-149 to 111 µs with the same peak RSS; 32 MiB did not help; 64 MiB did as well as 48
- *   for 10-15 MB more RSS (docs/performance.md, "Full collections on the followers").
+ *   followers of the 4 KiB x 128 row made about 4 full collections a second, and CPU per command
+ *   fell from 145-149 to 111 µs with the followers' peak RSS unchanged and the leader's 9-18 MB
+ *   higher in paired runs; 32 MiB did not help; 64 MiB did as well as 48 for up to 37 MB more on
+ *   a follower (docs/performance.md, "Full collections on the followers"). Node.js refuses this
+ *   flag in NODE_OPTIONS: give it on the command line (`--initial-old-space-size=0` turns it off).
  * - `MALLOC_ARENA_MAX=2`: glibc gives threads (libuv's pool, V8's helpers) their own malloc arenas,
  *   up to eight per core, each keeping freed memory; two arenas took about 10 MB off the leader.
  *
- * A node started by hand (`sessionraft node`) gets neither unless it is started with them:
- * `MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --initial-old-space-size=48 dist/bin/sessionraft.js node ...` (or
- * NODE_OPTIONS), as docs/operations.md says.
+ * A node started by hand (`sessionraft node`) gets none of them unless it is started with them:
+ * `MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --initial-old-space-size=48 dist/bin/sessionraft.js
+ * node ...` (the semi-space flag may also come from NODE_OPTIONS), as docs/operations.md says.
  */
 
 /** Young-generation semi-space of a node, MiB. */
@@ -33,12 +35,22 @@ export const oldSpaceFloorMiBDefault = 48;
 /** glibc malloc arenas of a node process. */
 export const mallocArenasDefault = 2;
 
-/** `given` (Node.js flags) with the defaults the operator did not set, here or in NODE_OPTIONS. */
+/** A V8 flag's name as Node.js reads it: leading dashes dropped, `_` as `-` (`--initial_old_space_size=8` -> `initial-old-space-size`). */
+function flagName(arg: string): string {
+  const eq = arg.indexOf('=');
+  return (eq < 0 ? arg : arg.slice(0, eq)).replace(/^-+/, '').replace(/_/g, '-');
+}
+
+/**
+ * `given` (Node.js flags) with the defaults the operator did not set, here or in NODE_OPTIONS, in
+ * any spelling Node.js accepts. `--initial-heap-size` counts as setting the old-space floor (V8
+ * would let ours override it).
+ */
 export function nodeExecArgv(given: readonly string[], nodeOptions: string | undefined = process.env.NODE_OPTIONS): string[] {
-  const set = (flag: string): boolean => given.some((a) => a.startsWith(flag)) || (nodeOptions ?? '').includes(flag);
+  const names = new Set([...given, ...(nodeOptions ?? '').split(/\s+/).filter((a) => a.startsWith('-'))].map(flagName));
   const out = [...given];
-  if (!set('--max-semi-space-size')) out.push(`--max-semi-space-size=${semiSpaceMiBDefault}`);
-  if (!set('--initial-old-space-size')) out.push(`--initial-old-space-size=${oldSpaceFloorMiBDefault}`);
+  if (!names.has('max-semi-space-size')) out.push(`--max-semi-space-size=${semiSpaceMiBDefault}`);
+  if (!names.has('initial-old-space-size') && !names.has('initial-heap-size')) out.push(`--initial-old-space-size=${oldSpaceFloorMiBDefault}`);
   return out;
 }
 

@@ -87,6 +87,11 @@ function settingsOf(ctx: BenchContext): Settings {
 
 const scenarioNames = ['append', 'mixed', 'read', 'failover', 'catchup', 'restart', 'active'] as const;
 
+/** A node's GC totals, and the process they were read from. */
+interface GcReading extends GcTotals {
+  readonly pid: number;
+}
+
 /** Resource use of every node between `begin` and `end`. */
 class Resources {
   private readonly t0 = performance.now();
@@ -105,24 +110,20 @@ class Resources {
     }
   }
 
-  /**
-   * Fields: `<id>CpuPct`, `<id>RssPeakMb` per node (100 = one core; `L` marks the leader),
-   * `clientCpuPct`; with `ops`, CPU microseconds per operation (`<id>UsPerOp`, `clientUsPerOp`),
-   * the figure least disturbed by other work on the machine.
-   */
-  private gc0: Map<string, GcTotals> | null = null;
+  private gc0: Map<string, GcReading> | null = null;
 
   /** Starts counting each node's garbage collections (read from its /metrics). */
   async startGc(): Promise<void> {
     this.gc0 = await this.gcNow();
   }
 
-  private async gcNow(): Promise<Map<string, GcTotals>> {
-    const out = new Map<string, GcTotals>();
+  private async gcNow(): Promise<Map<string, GcReading>> {
+    const out = new Map<string, GcReading>();
     await Promise.all(
       this.cluster.nodes.map(async (n) => {
         if (!this.cluster.isRunning(n)) return;
-        out.set(n.id, await this.cluster.gcTotals(n).catch(() => ({ majors: NaN, pauseSeconds: NaN })));
+        const pid = n.child?.pid ?? -1;
+        out.set(n.id, { pid, ...(await this.cluster.gcTotals(n).catch(() => ({ majors: NaN, pauseSeconds: NaN }))) });
       }),
     );
     return out;
@@ -143,7 +144,8 @@ class Resources {
     for (const n of this.cluster.nodes) {
       const a = g0.get(n.id);
       const b = g1.get(n.id);
-      if (a === undefined || b === undefined || !Number.isFinite(a.majors + b.majors)) continue;
+      // A node restarted during the row counts from zero again: no figure rather than a wrong one.
+      if (a === undefined || b === undefined || a.pid !== b.pid || !Number.isFinite(a.majors + b.majors) || b.majors < a.majors) continue;
       const tag = n.id === leader ? `${n.id}L` : n.id;
       out[`${tag}GcMajorPerSec`] = Number(((b.majors - a.majors) / wallS).toFixed(1));
       out[`${tag}GcMsPerSec`] = Math.round(((b.pauseSeconds - a.pauseSeconds) * 1000) / wallS);
@@ -151,6 +153,11 @@ class Resources {
     return out;
   }
 
+  /**
+   * Fields: `<id>CpuPct`, `<id>RssPeakMb` per node (100 = one core; `L` marks the leader),
+   * `clientCpuPct`; with `ops`, CPU microseconds per operation (`<id>UsPerOp`, `clientUsPerOp`),
+   * the figure least disturbed by other work on the machine.
+   */
   fields(leader: string | null, ops = 0): Row {
     const wallMs = performance.now() - this.t0;
     const out: Row = {};

@@ -278,7 +278,7 @@ function ensureClusterSecretFile(dir: string): string {
   return file;
 }
 
-/** A cluster of node processes in a temporary directory on the real disk. */
+/** A node's garbage collections so far (gcTotalsOf). */
 export interface GcTotals {
   readonly majors: number;
   readonly pauseSeconds: number;
@@ -299,6 +299,7 @@ export function gcTotalsOf(text: string): GcTotals {
   return { majors, pauseSeconds };
 }
 
+/** A cluster of node processes in a temporary directory on the real disk. */
 export class BenchCluster {
   readonly dir: string;
   readonly nodes: NodeProc[] = [];

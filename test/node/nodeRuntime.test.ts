@@ -16,7 +16,16 @@ describe('node runtime defaults for spawned nodes (issue 18)', function () {
     expect(nodeExecArgv(['--max-semi-space-size=16'], '')).to.deep.equal(['--max-semi-space-size=16', floor]);
     expect(nodeExecArgv(['--initial-old-space-size=128'], '')).to.deep.equal(['--initial-old-space-size=128', semi]);
     expect(nodeExecArgv([], '--max-old-space-size=256 --max-semi-space-size=8')).to.deep.equal([floor]);
-    expect(nodeExecArgv([], '--max-semi-space-size=8 --initial-old-space-size=0')).to.deep.equal([]);
+    expect(nodeExecArgv(['--initial-old-space-size=0'], '--max-semi-space-size=8')).to.deep.equal(['--initial-old-space-size=0']);
+  });
+
+  it('recognises every spelling Node.js accepts, and --initial-heap-size as setting the floor', function () {
+    expect(nodeExecArgv(['--initial_old_space_size=200'], '')).to.deep.equal(['--initial_old_space_size=200', semi]);
+    expect(nodeExecArgv(['-max_semi_space_size=8'], '')).to.deep.equal(['-max_semi_space_size=8', floor]);
+    expect(nodeExecArgv(['--initial-heap-size=256'], '')).to.deep.equal(['--initial-heap-size=256', semi]);
+    expect(nodeExecArgv([], '--max_semi_space_size=4')).to.deep.equal([floor]);
+    // A flag whose name only starts like ours is not ours.
+    expect(nodeExecArgv(['--max-semi-space-size-x=1'], '')).to.deep.equal(['--max-semi-space-size-x=1', semi, floor]);
   });
 
   it('starts a real Node.js process with the defaults (V8 takes both flags)', function () {
