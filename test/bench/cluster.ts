@@ -36,7 +36,8 @@ import {
   sampleMachine,
   waitFor,
   type ClusterSpec,
-  type GcTotals,
+  gcRateFields,
+  type GcReading,
   type NodeProc,
   type ProcSample,
 } from './clusterProcs.js';
@@ -87,11 +88,6 @@ function settingsOf(ctx: BenchContext): Settings {
 
 const scenarioNames = ['append', 'mixed', 'read', 'failover', 'catchup', 'restart', 'active'] as const;
 
-/** A node's GC totals, and the process they were read from. */
-interface GcReading extends GcTotals {
-  readonly pid: number;
-}
-
 /** Resource use of every node between `begin` and `end`. */
 class Resources {
   private readonly t0 = performance.now();
@@ -114,43 +110,14 @@ class Resources {
 
   /** Starts counting each node's garbage collections (read from its /metrics). */
   async startGc(): Promise<void> {
-    this.gc0 = await this.gcNow();
+    this.gc0 = await this.cluster.gcReadings();
   }
 
-  private async gcNow(): Promise<Map<string, GcReading>> {
-    const out = new Map<string, GcReading>();
-    await Promise.all(
-      this.cluster.nodes.map(async (n) => {
-        if (!this.cluster.isRunning(n)) return;
-        const pid = n.child?.pid ?? -1;
-        out.set(n.id, { pid, ...(await this.cluster.gcTotals(n).catch(() => ({ majors: NaN, pauseSeconds: NaN }))) });
-      }),
-    );
-    return out;
-  }
-
-  /**
-   * Since `startGc`: `<id>GcMajorPerSec`, full collections a second, and `<id>GcMsPerSec`, ms of
-   * collection pauses a second on the node's main thread (the concurrent marking and sweeping on
-   * V8's helper threads come on top). A follower that marks many times a second is short of heap
-   * headroom, not of CPU (docs/performance.md, "Full collections on the followers").
-   */
+  /** Since `startGc`: each node's full collections and GC pauses a second (gcRateFields). */
   async gcFields(leader: string | null): Promise<Row> {
-    const g0 = this.gc0;
-    if (g0 === null) return {};
-    const g1 = await this.gcNow();
-    const wallS = (performance.now() - this.t0) / 1000;
-    const out: Row = {};
-    for (const n of this.cluster.nodes) {
-      const a = g0.get(n.id);
-      const b = g1.get(n.id);
-      // A node restarted during the row counts from zero again: no figure rather than a wrong one.
-      if (a === undefined || b === undefined || a.pid !== b.pid || !Number.isFinite(a.majors + b.majors) || b.majors < a.majors) continue;
-      const tag = n.id === leader ? `${n.id}L` : n.id;
-      out[`${tag}GcMajorPerSec`] = Number(((b.majors - a.majors) / wallS).toFixed(1));
-      out[`${tag}GcMsPerSec`] = Math.round(((b.pauseSeconds - a.pauseSeconds) * 1000) / wallS);
-    }
-    return out;
+    if (this.gc0 === null) return {};
+    const g1 = await this.cluster.gcReadings();
+    return gcRateFields(this.gc0, g1, (performance.now() - this.t0) / 1000, (id) => (id === leader ? `${id}L` : id));
   }
 
   /**

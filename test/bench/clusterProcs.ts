@@ -299,6 +299,35 @@ export function gcTotalsOf(text: string): GcTotals {
   return { majors, pauseSeconds };
 }
 
+/** A node's GC totals, and the process they were read from. */
+export interface GcReading extends GcTotals {
+  readonly pid: number;
+}
+
+/**
+ * Between two readings (`wallS` seconds apart): `<tag>GcMajorPerSec`, full collections a second,
+ * and `<tag>GcMsPerSec`, ms of collection pauses a second on the node's main thread (the concurrent
+ * marking and sweeping on V8's helper threads come on top). A follower that marks many times a
+ * second is short of heap headroom, not of CPU (docs/performance.md, "Full collections on the
+ * followers"). A node restarted in between counts from zero again: it gets no figure rather than a
+ * wrong one.
+ */
+export function gcRateFields(
+  g0: ReadonlyMap<string, GcReading>,
+  g1: ReadonlyMap<string, GcReading>,
+  wallS: number,
+  tagOf: (id: string) => string,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [id, b] of g1) {
+    const a = g0.get(id);
+    if (a === undefined || a.pid !== b.pid || !Number.isFinite(a.majors + b.majors) || b.majors < a.majors || !(wallS > 0)) continue;
+    out[`${tagOf(id)}GcMajorPerSec`] = Number(((b.majors - a.majors) / wallS).toFixed(1));
+    out[`${tagOf(id)}GcMsPerSec`] = Math.round(((b.pauseSeconds - a.pauseSeconds) * 1000) / wallS);
+  }
+  return out;
+}
+
 /** A cluster of node processes in a temporary directory on the real disk. */
 export class BenchCluster {
   readonly dir: string;
@@ -447,6 +476,14 @@ export class BenchCluster {
    */
   async gcTotals(n: NodeProc, timeoutMs = 1000): Promise<GcTotals> {
     return gcTotalsOf(await getText(n.addr.host, n.addr.adminPort, '/metrics', timeoutMs, this.adminTls));
+  }
+
+  /** Every running node's GC totals now (a node whose /metrics did not answer reads NaN). */
+  async gcReadings(): Promise<Map<string, GcReading>> {
+    const running = this.nodes.filter((n) => this.isRunning(n));
+    const totals = await Promise.all(running.map((n) => this.gcTotals(n).catch(() => ({ majors: NaN, pauseSeconds: NaN }))));
+    // In the cluster's node order, so that rows list n1, n2, n3.
+    return new Map(running.map((n, k) => [n.id, { pid: n.child?.pid ?? -1, ...totals[k]! }]));
   }
 
   /** The running node every running node agrees is the leader. */

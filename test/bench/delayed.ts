@@ -43,7 +43,7 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import type { BenchContext } from './cli.js';
 import { closedLoop, percentile } from './clusterLoad.js';
-import { machineRow, sampleMachine, waitFor } from './clusterProcs.js';
+import { gcRateFields, machineRow, sampleMachine, waitFor } from './clusterProcs.js';
 import { findRedisServer, redisMissingMessage } from './delayedRedis.js';
 import {
   BullmqSystem,
@@ -289,6 +289,21 @@ async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items
   };
 }
 
+type GcStart = { readonly at: number; readonly readings: Awaited<ReturnType<NonNullable<DelayedSystem['gcReadings']>>> } | null;
+
+/** sessionraft's GC readings at the start of a row (null for a system without them). */
+async function gcStart(sys: DelayedSystem): Promise<GcStart> {
+  if (sys.gcReadings === undefined) return null;
+  return { at: performance.now(), readings: await sys.gcReadings() };
+}
+
+/** Each node's full collections and GC pauses a second since `g0` (gcRateFields; `L` the leader now). */
+async function gcFields(sys: DelayedSystem, g0: GcStart): Promise<Row> {
+  if (g0 === null || sys.gcReadings === undefined) return {};
+  const g1 = await sys.gcReadings();
+  return gcRateFields(g0.readings.readings, g1.readings, (performance.now() - g0.at) / 1000, (id) => (id === g1.leader ? `${id}L` : id));
+}
+
 /** Waits until every acknowledged item was done, at most until `slackMs` after the last due time. */
 async function drain(t: Tracker, slackMs: number, what: string, ctx: BenchContext): Promise<void> {
   const deadline = Math.max(t.lastDue(), performance.now()) + slackMs;
@@ -370,6 +385,7 @@ async function throughputRow(ctx: BenchContext, s: Settings, sys: DelayedSystem,
   await withStream(sys, `tp${producers}`, '1s', async (stream, t) => {
     const label = `${sys.name} throughput x${producers}`;
     const counters0 = (await sys.leaderCounters?.()) ?? null;
+    const gc0 = report ? await gcStart(sys) : null;
     const cpu = new Cpu(sys);
     let seq = 0;
     const t0 = performance.now();
@@ -409,6 +425,7 @@ async function throughputRow(ctx: BenchContext, s: Settings, sys: DelayedSystem,
       errors: t.scheduleErrors,
       ...(t.firstScheduleError !== null ? { firstError: t.firstScheduleError } : {}),
       ...cpu.fields(items),
+      ...(await gcFields(sys, gc0)),
       ...(await leaderFields(sys, counters0, items)),
     });
   });
@@ -418,6 +435,7 @@ async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, r
   await withStream(sys, `late${rate}`, '1s', async (stream, t) => {
     const label = `${sys.name} lateness at ${rate}/s${report ? '' : ' (warm-up)'}`;
     const counters0 = (await sys.leaderCounters?.()) ?? null;
+    const gc0 = report ? await gcStart(sys) : null;
     const cpu = new Cpu(sys);
     const o = await openLoop(stream, t, rate, durationMs, s.itemsMax, (n) => ctx.progress(`${label}: ${n} scheduled, ${t.done.size} done`));
     await drain(t, 30_000, label, ctx);
@@ -438,6 +456,7 @@ async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, r
       errors: t.scheduleErrors,
       ...(t.firstScheduleError !== null ? { firstError: t.firstScheduleError } : {}),
       ...cpu.fields(t.done.size),
+      ...(await gcFields(sys, gc0)),
       ...(await leaderFields(sys, counters0, t.done.size)),
     });
   });

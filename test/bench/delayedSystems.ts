@@ -8,7 +8,7 @@
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import { createClient, type ClientConsumer, type SessionraftClient } from '../../transport/client/client.js';
-import { BenchCluster, sampleProc, waitFor } from './clusterProcs.js';
+import { BenchCluster, sampleProc, waitFor, type GcReading } from './clusterProcs.js';
 import { RedisProc } from './delayedRedis.js';
 
 export type SystemName = 'sessionraft' | 'bullmq';
@@ -68,6 +68,8 @@ export interface DelayedSystem {
    * saw the leader change reports none). Null when unknown.
    */
   leaderCounters?(): Promise<LeaderCounters | null>;
+  /** sessionraft: every node's GC totals now, and which node leads (for the `L` in the field names). */
+  gcReadings?(): Promise<{ readonly leader: string | null; readonly readings: Map<string, GcReading> }>;
   /** Memory fields (MB) for the memory row. */
   memory(): Promise<Record<string, number>>;
   /** kill -9 of the process that matters (the leader, or redis-server); resolves with its name once it exited. */
@@ -167,6 +169,14 @@ export class SessionraftSystem implements DelayedSystem {
     let ms = 0;
     for (const n of this.cluster.nodes) ms += this.cluster.sample(n)?.cpuMs ?? 0;
     return ms;
+  }
+
+  async gcReadings(): Promise<{ readonly leader: string | null; readonly readings: Map<string, GcReading> }> {
+    const leader = await this.cluster.waitForLeader(10_000).then(
+      (n) => n.id,
+      () => null,
+    );
+    return { leader, readings: await this.cluster.gcReadings() };
   }
 
   async leaderCounters(): Promise<LeaderCounters | null> {

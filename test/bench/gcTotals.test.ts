@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { HostMetrics } from '../../actors/host/metrics.js';
-import { gcTotalsOf } from './clusterProcs.js';
+import { gcRateFields, gcTotalsOf, type GcReading } from './clusterProcs.js';
 
 describe('bench: GC totals from /metrics', () => {
   it('counts full collections and sums every kind of pause', () => {
@@ -33,6 +33,26 @@ describe('bench: GC totals from /metrics', () => {
   it('finds nothing in a text without the histogram', () => {
     expect(gcTotalsOf('')).to.deep.equal({ majors: 0, pauseSeconds: 0 });
     expect(gcTotalsOf('nodejs_gc_duration_seconds_count 3\n')).to.deep.equal({ majors: 0, pauseSeconds: 0 });
+  });
+
+  it('turns two readings into rates per node, and skips a node that restarted or did not answer', () => {
+    const r = (pid: number, majors: number, pauseSeconds: number): GcReading => ({ pid, majors, pauseSeconds });
+    const g0 = new Map([
+      ['n1', r(10, 5, 1.0)],
+      ['n2', r(11, 100, 2.0)],
+      ['n3', r(12, 7, 0.5)],
+      ['n4', r(13, NaN, NaN)],
+    ]);
+    const g1 = new Map([
+      ['n1', r(10, 25, 1.5)], // 20 full collections and 500 ms of pauses in 4 s
+      ['n2', r(21, 3, 0.1)], // restarted: counts from zero again
+      ['n3', r(12, 7, 0.5)], // nothing happened
+      ['n4', r(13, 9, 1.0)], // its first reading failed
+      ['n5', r(14, 1, 0.1)], // started during the row
+    ]);
+    const tag = (id: string): string => (id === 'n1' ? 'n1L' : id);
+    expect(gcRateFields(g0, g1, 4, tag)).to.deep.equal({ n1LGcMajorPerSec: 5, n1LGcMsPerSec: 125, n3GcMajorPerSec: 0, n3GcMsPerSec: 0 });
+    expect(gcRateFields(g0, g1, 0, tag)).to.deep.equal({});
   });
 
   it("reads the collections a node's registry records", async () => {
