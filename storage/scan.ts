@@ -200,10 +200,10 @@ function tornAt(segmentPos: number, at: number, zeros: number, end: number): Tor
 
 /**
  * A write into preallocated zeros cut short (a crash while it was issued, docs/storage.md): the
- * closing zeros (from `zeros`) start at or before a sector boundary strictly inside the record at `at` (before `limit`, its end, or its header's end
- * when the header itself is bad) everything to the end of the segment is zero (the record may end
- * the file: a batch that filled the zeroed range exactly). A bad record followed by anything but
- * zeros is still damage.
+ * closing zeros of the segment (from `zeros`) start at or before a sector boundary that lies
+ * strictly inside the record at `at`, before `limit` (the record's end, or its header's end when
+ * the header itself is bad). The record may end the file (a batch that filled the zeroed range
+ * exactly). A bad record followed by anything but zeros is still damage.
  */
 function cutShortInZeros(zeros: number, at: number, limit: number, end: number): boolean {
   if (limit > end) return false;

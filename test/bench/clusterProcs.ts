@@ -458,8 +458,13 @@ export class BenchCluster {
   }
 
   /** The node's /metrics, summed per metric name over its labels (counters and gauges; histograms' lines by their own names). */
+  /** The node's /metrics text (with the admin token and TLS when the cluster has them). */
+  private metricsText(n: NodeProc, timeoutMs: number): Promise<string> {
+    return getText(n.addr.host, n.addr.adminPort, '/metrics', timeoutMs, this.adminTls);
+  }
+
   async metrics(n: NodeProc, timeoutMs = 1000): Promise<Map<string, number>> {
-    const text = await getText(n.addr.host, n.addr.adminPort, '/metrics', timeoutMs, this.adminTls);
+    const text = await this.metricsText(n, timeoutMs);
     const out = new Map<string, number>();
     for (const line of text.split('\n')) {
       const m = /^([a-z_:][a-z0-9_:]*)(?:\{[^}]*\})? ([-+0-9.eE]+|NaN)$/i.exec(line);
@@ -475,7 +480,7 @@ export class BenchCluster {
    * /metrics: full (mark-compact) collections, and the seconds of every collection's pause.
    */
   async gcTotals(n: NodeProc, timeoutMs = 1000): Promise<GcTotals> {
-    return gcTotalsOf(await getText(n.addr.host, n.addr.adminPort, '/metrics', timeoutMs, this.adminTls));
+    return gcTotalsOf(await this.metricsText(n, timeoutMs));
   }
 
   /** Every running node's GC totals now (a node whose /metrics did not answer reads NaN). */

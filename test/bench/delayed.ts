@@ -51,6 +51,7 @@ import {
   delayMs,
   type DelayedSystem,
   type DelayName,
+  type GcSnapshot,
   type LeaderCounters,
   type Received,
   type ScheduleWay,
@@ -289,19 +290,19 @@ async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items
   };
 }
 
-type GcStart = { readonly at: number; readonly readings: Awaited<ReturnType<NonNullable<DelayedSystem['gcReadings']>>> } | null;
+type GcStart = { readonly at: number; readonly snapshot: GcSnapshot } | null;
 
 /** sessionraft's GC readings at the start of a row (null for a system without them). */
 async function gcStart(sys: DelayedSystem): Promise<GcStart> {
   if (sys.gcReadings === undefined) return null;
-  return { at: performance.now(), readings: await sys.gcReadings() };
+  return { at: performance.now(), snapshot: await sys.gcReadings() };
 }
 
 /** Each node's full collections and GC pauses a second since `g0` (gcRateFields; `L` the leader now). */
 async function gcFields(sys: DelayedSystem, g0: GcStart): Promise<Row> {
   if (g0 === null || sys.gcReadings === undefined) return {};
   const g1 = await sys.gcReadings();
-  return gcRateFields(g0.readings.readings, g1.readings, (performance.now() - g0.at) / 1000, (id) => (id === g1.leader ? `${id}L` : id));
+  return gcRateFields(g0.snapshot.readings, g1.readings, (performance.now() - g0.at) / 1000, (id) => (id === g1.leader ? `${id}L` : id));
 }
 
 /** Waits until every acknowledged item was done, at most until `slackMs` after the last due time. */

@@ -56,6 +56,12 @@ export interface Stream {
   close(): Promise<void>;
 }
 
+/** Every sessionraft node's GC totals at one moment, and which node leads (the `L` in field names). */
+export interface GcSnapshot {
+  readonly leader: string | null;
+  readonly readings: Map<string, GcReading>;
+}
+
 export interface DelayedSystem {
   readonly name: SystemName;
   /** A fresh topic with one consumer group (sessionraft) or a fresh queue (BullMQ), with its consumer. */
@@ -68,8 +74,8 @@ export interface DelayedSystem {
    * saw the leader change reports none). Null when unknown.
    */
   leaderCounters?(): Promise<LeaderCounters | null>;
-  /** sessionraft: every node's GC totals now, and which node leads (for the `L` in the field names). */
-  gcReadings?(): Promise<{ readonly leader: string | null; readonly readings: Map<string, GcReading> }>;
+  /** sessionraft: every node's GC totals now. */
+  gcReadings?(): Promise<GcSnapshot>;
   /** Memory fields (MB) for the memory row. */
   memory(): Promise<Record<string, number>>;
   /** kill -9 of the process that matters (the leader, or redis-server); resolves with its name once it exited. */
@@ -171,7 +177,7 @@ export class SessionraftSystem implements DelayedSystem {
     return ms;
   }
 
-  async gcReadings(): Promise<{ readonly leader: string | null; readonly readings: Map<string, GcReading> }> {
+  async gcReadings(): Promise<GcSnapshot> {
     const leader = await this.cluster.waitForLeader(10_000).then(
       (n) => n.id,
       () => null,
