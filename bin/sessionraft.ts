@@ -89,7 +89,6 @@ interface NodeFlags {
   snapshotLogPercent?: number;
   compactMargin?: number;
   logWindowBytes?: number;
-  dataCacheBytes?: number;
   logRetainBytes?: number;
   logPreallocateBytes?: number;
   snapshotBytes?: number;
@@ -137,7 +136,6 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.snapshotLogPercent !== undefined) out.snapshotLogPercent = f.snapshotLogPercent;
   if (f.compactMargin !== undefined) out.compactMarginEntries = f.compactMargin;
   if (f.logWindowBytes !== undefined) out.logWindowBytesMax = f.logWindowBytes;
-  if (f.dataCacheBytes !== undefined) out.dataCacheBytesMax = f.dataCacheBytes;
   if (f.logRetainBytes !== undefined) out.logRetainBytesMax = f.logRetainBytes;
   if (f.logPreallocateBytes !== undefined) out.logPreallocateBytes = f.logPreallocateBytes;
   if (f.snapshotBytes !== undefined) out.snapshotBytesMax = f.snapshotBytes;
@@ -203,11 +201,6 @@ function addNodeFlags(c: Command): Command {
         '--log-window-bytes <n>',
         `also snapshot after this many bytes of applied entries; the in-memory log's bound (default ${hostDefaults.logWindowBytesMax})`,
         int('--log-window-bytes'),
-      )
-      .option(
-        '--data-cache-bytes <n>',
-        `the sessions stored last, kept in memory to be restored without a read (0: off; default ${hostDefaults.dataCacheBytesMax})`,
-        int('--data-cache-bytes'),
       )
       .option(
         '--log-retain-bytes <n>',

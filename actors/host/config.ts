@@ -8,7 +8,6 @@
 import { readFileSync } from 'node:fs';
 import type { LevelWithSilent } from 'pino';
 import { defaultStoreLimits, type StoreLimits } from '../sessions/options.js';
-import { DATA_CACHE_BYTES_DEFAULT } from '../sessions/dataFiles.js';
 import { defaultClientProtocolLimits, validateClientProtocolLimits, type ClientProtocolLimits } from '../../transport/client/protocol.js';
 import { isLoopbackHost } from '../../transport/wire/address.js';
 import { isNodeId } from '../../transport/peer/codec.js';
@@ -61,11 +60,6 @@ export interface HostConfig {
    * compaction) hold about this much plus the unapplied tail, whatever the entries' size.
    */
   readonly logWindowBytesMax: number;
-  /**
-   * Issue 20: the data files' write cache, in accounted bytes: the sessions stored last stay in
-   * memory, so restoring them soon after reads nothing back from disk (0: off).
-   */
-  readonly dataCacheBytesMax: number;
   /**
    * Issue 18: the WAL keeps segments below the in-memory window (already covered by a snapshot)
    * while all segments together are at most this many bytes, so a leader reads entries back for a
@@ -159,7 +153,6 @@ export const hostDefaults = {
   snapshotLogPercent: 50,
   compactMarginEntries: 1_000,
   logWindowBytesMax: 32 * 1024 * 1024,
-  dataCacheBytesMax: DATA_CACHE_BYTES_DEFAULT,
   logRetainBytesMax: 256 * 1024 * 1024,
   logPreallocateBytes: 8 * 1024 * 1024,
   snapshotBytesMax: 1024 * 1024 * 1024,
@@ -248,7 +241,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_SNAPSHOT_LOG_PERCENT) out.snapshotLogPercent = num(env.SESSIONRAFT_SNAPSHOT_LOG_PERCENT);
   if (env.SESSIONRAFT_COMPACT_MARGIN) out.compactMarginEntries = num(env.SESSIONRAFT_COMPACT_MARGIN);
   if (env.SESSIONRAFT_LOG_WINDOW_BYTES) out.logWindowBytesMax = num(env.SESSIONRAFT_LOG_WINDOW_BYTES);
-  if (env.SESSIONRAFT_DATA_CACHE_BYTES) out.dataCacheBytesMax = num(env.SESSIONRAFT_DATA_CACHE_BYTES);
   if (env.SESSIONRAFT_LOG_RETAIN_BYTES) out.logRetainBytesMax = num(env.SESSIONRAFT_LOG_RETAIN_BYTES);
   if (env.SESSIONRAFT_LOG_PREALLOCATE_BYTES) out.logPreallocateBytes = num(env.SESSIONRAFT_LOG_PREALLOCATE_BYTES);
   if (env.SESSIONRAFT_SNAPSHOT_BYTES) out.snapshotBytesMax = num(env.SESSIONRAFT_SNAPSHOT_BYTES);
@@ -403,7 +395,6 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     snapshotLogPercent: percent(raw.snapshotLogPercent, 'snapshotLogPercent'),
     compactMarginEntries: posInt(raw.compactMarginEntries, 'compactMarginEntries'),
     logWindowBytesMax: posInt(raw.logWindowBytesMax, 'logWindowBytesMax'),
-    dataCacheBytesMax: nonNegInt(raw.dataCacheBytesMax, 'dataCacheBytesMax'),
     logRetainBytesMax: posInt(raw.logRetainBytesMax, 'logRetainBytesMax'),
     logPreallocateBytes: nonNegInt(raw.logPreallocateBytes, 'logPreallocateBytes'),
     snapshotBytesMax: posInt(raw.snapshotBytesMax, 'snapshotBytesMax'),

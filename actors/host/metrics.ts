@@ -122,7 +122,7 @@ export class HostMetrics {
     );
     new Gauge({
       name: 'sessionraft_memory_bytes',
-      help: 'bytes by part: raftLog (of which raftLogEntries), snapshot, snapshotReceiving, sessions, dataCache, subscriberQueues, clients; heapUsed, external, rss (issue 18)',
+      help: 'bytes by part: raftLog (of which raftLogEntries), snapshot, snapshotReceiving, sessions, subscriberQueues, clients; heapUsed, external, rss (issue 18)',
       labelNames: ['part'],
       registers,
       collect() {
@@ -213,12 +213,6 @@ export class HostMetrics {
       for (const [code, n] of Object.entries(s.transport().drops)) inc({ code }, n);
     });
     const counter = (name: string, help: string, read: (s: MetricsSources) => number): void => labelledCounter(name, help, [], (s, inc) => inc({}, read(s)));
-    counter('sessionraft_data_disk_reads_total', 'reads of stored sessions from data files on disk (issue 20)', (s) => s.store().files.reads);
-    counter(
-      'sessionraft_data_cache_reads_total',
-      "reads of stored sessions answered from the data files' write cache (issue 20)",
-      (s) => s.store().files.cacheHits,
-    );
     counter('sessionraft_transport_messages_sent_total', 'peer messages handed to a socket', (s) => s.transport().sent);
     counter('sessionraft_transport_messages_received_total', 'peer messages delivered to raft', (s) => s.transport().received);
     counter('sessionraft_transport_bytes_sent_total', 'peer bytes sent', (s) => s.transport().bytesSent);

@@ -206,7 +206,6 @@ export class NodeHost {
     return new SessionsStore({
       fs: new NodeSessionFs(join(this.config.dataDir, 'store')),
       ...(this.config.storeLimits !== undefined ? { limits: this.config.storeLimits } : {}),
-      dataCacheBytesMax: this.config.dataCacheBytesMax,
       subscriberQueueMax: 1024,
     });
   }

@@ -96,8 +96,6 @@ interface MemoryView {
   readonly snapshotReceiving: number;
   /** Active sessions' records (the store's activeBytes). */
   readonly sessions: number;
-  /** The data files' write cache (records stored last, kept to be restored without a read). */
-  readonly dataCache: number;
   /** Deliveries waiting in subscribers' push queues. */
   readonly subscriberQueues: number;
   /** The exactly-once client table, as it accounts itself (clientTableBytesMax bounds it). */
@@ -119,7 +117,6 @@ export function memoryView(s: StatusSources): MemoryView {
     snapshot: raft.snapshot,
     snapshotReceiving: raft.snapshotReceiving,
     sessions: store.activeBytes,
-    dataCache: store.dataCacheBytes,
     subscriberQueues: s.clientServer().stats().pushQueuedBytes,
     clients: store.clientBytes,
     heapUsed: mu.heapUsed,

@@ -41,13 +41,6 @@ export class DataFile {
   pending: Uint8Array[] = [];
   pendingFrom = 0;
   unsynced = false;
-  /**
-   * The newest records written to this file, still in memory (DataFiles' write cache): the
-   * records themselves, oldest first from `cachedHead`, and the offset of each.
-   */
-  cached: Uint8Array[] = [];
-  cachedAt: number[] = [];
-  cachedHead = 0;
 
   constructor(
     readonly replayClass: number,
@@ -87,11 +80,6 @@ function digestHex(h: Hash): string {
   return bytesToHex(h.copy().digest().subarray(0, 16));
 }
 
-/** The write cache's default budget (DataFiles, StoreOptions.dataCacheBytesMax): a few seconds of stores at thousands a second. */
-export const DATA_CACHE_BYTES_DEFAULT = 8 * 1024 * 1024;
-/** What a cached record costs besides its bytes: its Uint8Array and ArrayBuffer objects, its slots in three arrays (estimated). */
-const CACHE_CHUNK_OVERHEAD_BYTES = 160;
-
 export function rangeHashOf(bytes: Uint8Array): string {
   return bytesToHex(createHash('sha256').update(bytes).digest().subarray(0, 16));
 }
@@ -104,36 +92,14 @@ export class DataFiles {
   private readonly open = new Set<DataFile>();
   private lastUsed: DataFile | null = null;
   private readonly dirtyDirs = new Set<string>();
-  /** Counters for stats and tests: `reads` went to the disk, `cacheHits` were answered from the write cache. */
-  readonly counters = { writes: 0, bytesWritten: 0, reads: 0, cacheHits: 0, fsyncs: 0, dirSyncs: 0, trashed: 0 };
-  /**
-   * The write cache (issue 20): the records written last, kept so that reading them back soon
-   * after (a restore due a second later reads each record once on every node, and the leader's
-   * dispatcher once more to push it) is not a read system call each. Oldest evicted first, across
-   * files, once their accounted bytes (the record plus CACHE_CHUNK_OVERHEAD_BYTES) would pass
-   * `cacheBytesMax`. The queue names the file of each cached record in write order; a file whose
-   * cache was dropped leaves stale names in it, skipped when they come up (the queue is bounded by
-   * the same budget, so they come up).
-   */
-  private cacheBytes = 0;
-  private cacheQueue: DataFile[] = [];
-  private cacheQueueHead = 0;
-  private readonly cacheQueueMax: number;
+  /** Counters for stats and tests. */
+  readonly counters = { writes: 0, bytesWritten: 0, reads: 0, fsyncs: 0, dirSyncs: 0, trashed: 0 };
 
   constructor(
     private readonly fs: SessionFs,
     private readonly limits: StoreLimits,
     private readonly openFilesMax: number,
-    /** The write cache's budget in accounted bytes; 0 turns it off. */
-    private readonly cacheBytesMax: number = DATA_CACHE_BYTES_DEFAULT,
-  ) {
-    this.cacheQueueMax = Math.floor(cacheBytesMax / CACHE_CHUNK_OVERHEAD_BYTES);
-  }
-
-  /** The write cache's accounted bytes now (records plus their overhead). */
-  get cachedBytes(): number {
-    return this.cacheBytes;
-  }
+  ) {}
 
   // ---- lookup -------------------------------------------------------------------------------
 
@@ -251,69 +217,6 @@ export class DataFiles {
     }
     f.pending.push(bytes);
     f.size += bytes.length;
-    this.cacheRecord(f, at, bytes);
-  }
-
-  // ---- write cache --------------------------------------------------------------------------
-
-  /** Keep `bytes` (written at `at` of `f`) in the write cache, evicting the oldest records to stay in budget. */
-  private cacheRecord(f: DataFile, at: number, bytes: Uint8Array): void {
-    const cost = bytes.length + CACHE_CHUNK_OVERHEAD_BYTES;
-    if (cost > this.cacheBytesMax) return;
-    while (this.cacheBytes + cost > this.cacheBytesMax || this.cacheQueue.length - this.cacheQueueHead >= this.cacheQueueMax) this.evictOldest();
-    f.cached.push(bytes);
-    f.cachedAt.push(at);
-    this.cacheQueue.push(f);
-    this.cacheBytes += cost;
-  }
-
-  /** Drops the oldest cached record (or a stale name of a file whose cache was dropped). */
-  private evictOldest(): void {
-    const q = this.cacheQueue;
-    assert(this.cacheQueueHead < q.length, `write cache over budget (${this.cacheBytes} bytes) with an empty queue`);
-    const f = q[this.cacheQueueHead++]!;
-    if (this.cacheQueueHead >= 4096 && this.cacheQueueHead * 2 >= q.length) {
-      this.cacheQueue = q.slice(this.cacheQueueHead);
-      this.cacheQueueHead = 0;
-    }
-    if (f.cachedHead >= f.cached.length) return;
-    this.cacheBytes -= f.cached[f.cachedHead]!.length + CACHE_CHUNK_OVERHEAD_BYTES;
-    f.cachedHead++;
-    if (f.cachedHead === f.cached.length) {
-      f.cached = [];
-      f.cachedAt = [];
-      f.cachedHead = 0;
-    } else if (f.cachedHead >= 1024 && f.cachedHead * 2 >= f.cached.length) {
-      f.cached = f.cached.slice(f.cachedHead);
-      f.cachedAt = f.cachedAt.slice(f.cachedHead);
-      f.cachedHead = 0;
-    }
-  }
-
-  /** Forget `f`'s cached records (its bytes on disk changed other than by append, or it left the state). */
-  private dropCache(f: DataFile): void {
-    for (let k = f.cachedHead; k < f.cached.length; k++) this.cacheBytes -= f.cached[k]!.length + CACHE_CHUNK_OVERHEAD_BYTES;
-    f.cached = [];
-    f.cachedAt = [];
-    f.cachedHead = 0;
-  }
-
-  /** Bytes [offset, offset + length) of `f` when one cached record holds them all, else null. */
-  private cachedRead(f: DataFile, offset: number, length: number): Uint8Array | null {
-    const at = f.cachedAt;
-    let lo = f.cachedHead;
-    let hi = at.length - 1;
-    if (lo > hi || offset < at[lo]!) return null;
-    // The last record starting at or before `offset`.
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (at[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    const rec = f.cached[lo]!;
-    const from = offset - at[lo]!;
-    if (from + length > rec.length) return null;
-    return from === 0 && length === rec.length ? rec : rec.subarray(from, from + length);
   }
 
   private flush(f: DataFile): void {
@@ -333,22 +236,8 @@ export class DataFiles {
     this.withPending.length = 0;
   }
 
-  /**
-   * Bytes [offset, offset + length) of `f`: from the write cache when one record there holds them
-   * (the caller must not change them: they are the record written), else from the disk.
-   */
   read(f: DataFile, offset: number, length: number): Uint8Array {
     if (offset + length > f.size) assert(false, `reading ${f.name} past its size`);
-    const hit = this.cachedRead(f, offset, length);
-    if (hit !== null) {
-      this.counters.cacheHits++;
-      return hit;
-    }
-    return this.readDisk(f, offset, length);
-  }
-
-  /** `read` from the disk, never the cache (what checks the disk against digests reads). */
-  private readDisk(f: DataFile, offset: number, length: number): Uint8Array {
     this.flush(f);
     this.counters.reads++;
     return this.fs.pread(this.handleOf(f), offset, length);
@@ -359,7 +248,6 @@ export class DataFiles {
     const c = this.classes[f.replayClass];
     assert(c !== undefined && f.sealed, `removing ${f.name}, which is not sealed`);
     this.flush(f);
-    this.dropCache(f);
     this.closeHandle(f);
     this.fs.mkdirp('trash');
     if (this.fs.fileSize(f.name) >= 0) this.fs.rename(f.name, f.trashName);
@@ -438,7 +326,7 @@ export class DataFiles {
   private openHashOf(f: DataFile): Hash {
     if (f.openHash !== null) return f.openHash;
     const last = f.ranges[f.ranges.length - 1]!;
-    const bytes = this.readDisk(f, last.start, last.end - last.start);
+    const bytes = this.read(f, last.start, last.end - last.start);
     const h = createHash('sha256').update(bytes);
     if (last.hash !== null && digestHex(h) !== last.hash) {
       throw new SessionsError(SessionsErrorCode.dataCorrupt, `${f.name}: bytes ${last.start}..${last.end} do not match their digest`);
@@ -484,7 +372,7 @@ export class DataFiles {
         const r = f.ranges[k]!;
         let ok = false;
         try {
-          ok = rangeHashOf(this.readDisk(f, r.start, r.end - r.start)) === this.rangeHash(f, k);
+          ok = rangeHashOf(this.read(f, r.start, r.end - r.start)) === this.rangeHash(f, k);
         } catch (err) {
           if (!(err instanceof SessionsError) && (err as NodeJS.ErrnoException).code !== 'ESHORT') throw err;
         }
@@ -530,10 +418,6 @@ export class DataFiles {
   /** Replace the in-memory state with a manifest's, then make the directory match it. */
   load(classes: readonly ClassMeta[], files: readonly FileMeta[]): void {
     this.closeAll();
-    for (const f of this.byLow.values()) this.dropCache(f);
-    this.cacheQueue = [];
-    this.cacheQueueHead = 0;
-    assert(this.cacheBytes === 0, `write cache holds ${this.cacheBytes} bytes of no file`);
     this.byLow.clear();
     this.withPending.length = 0;
     this.classes.fill(undefined);
@@ -643,7 +527,6 @@ export class DataFiles {
     const f = this.byName(name);
     if (f !== undefined) {
       this.flush(f);
-      this.dropCache(f);
       this.fs.pwritev(this.handleOf(f), [bytes], start);
       f.unsynced = true;
       return;

@@ -66,12 +66,6 @@ export interface StoreOptions {
   readonly subscriberQueueMax?: number;
   /** Read handles kept open (write handles of each class's newest file are always open). */
   readonly openFilesMax?: number;
-  /**
-   * The data files' write cache in accounted bytes (dataFiles.ts, DATA_CACHE_BYTES_DEFAULT 8 MiB):
-   * the records stored last stay in memory, so a restore due soon after reads none back from disk.
-   * Node-local (it decides no outcome); 0 turns it off.
-   */
-  readonly dataCacheBytesMax?: number;
   /** Planted bug (simulator only, `--plant skip-permission-at-apply`): apply does not check permissions again. */
   readonly plantSkipPermissionAtApply?: boolean;
 }

@@ -31,7 +31,7 @@ import { crc32Bytes } from '../../storage/crc.js';
 import { AuthTable } from './authTable.js';
 import { ClientTable } from './clientTable.js';
 import { GroupTable, type ConsumerGroup, type DeadLetterView, type GroupCounts, type PendingRestore } from './consumerGroups.js';
-import { DATA_CACHE_BYTES_DEFAULT, DataFiles, rangeHashOf, trashNameOf, type DataFile } from './dataFiles.js';
+import { DataFiles, rangeHashOf, trashNameOf, type DataFile } from './dataFiles.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import { decodeManifest, encodeManifestParts } from './manifest.js';
 import { codecLimitsOf, limitsFingerprint, resolveLimits, type StoreLimits, type StoreOptions } from './options.js';
@@ -68,8 +68,6 @@ export interface StoreStats {
   readonly activeSessions: number;
   readonly activeBytes: number;
   readonly dataFiles: number;
-  /** The data files' write cache, accounted bytes (StoreOptions.dataCacheBytesMax bounds it). */
-  readonly dataCacheBytes: number;
   readonly clients: number;
   /** The client table's accounted bytes (clientTableBytesMax) and its evictions by reason (issue 18). */
   readonly clientBytes: number;
@@ -158,7 +156,7 @@ export class SessionsStore implements StateMachine {
     this.fingerprint = limitsFingerprint(this.limits);
     this.codec = codecLimitsOf(this.limits);
     this.sessions = new SessionTable(this.limits);
-    this.files = new DataFiles(opts.fs, this.limits, opts.openFilesMax ?? 64, opts.dataCacheBytesMax ?? DATA_CACHE_BYTES_DEFAULT);
+    this.files = new DataFiles(opts.fs, this.limits, opts.openFilesMax ?? 64);
     this.scheduled = new ScheduledCounts(this.files);
     this.clients = new ClientTable(this.limits);
     this.subs = new Subscriptions(opts.defer ?? queueMicrotask, opts.subscriberQueueMax ?? 1024);
@@ -423,7 +421,6 @@ export class SessionsStore implements StateMachine {
       activeSessions: this.sessions.size,
       activeBytes: this.sessions.activeBytes,
       dataFiles: this.files.count,
-      dataCacheBytes: this.files.cachedBytes,
       clients: this.clients.size,
       clientBytes: this.clients.bytes,
       clientsEvicted: { ...this.clients.evicted },

@@ -275,7 +275,7 @@ class Cpu {
 
 /**
  * The leader's work per item over a row (sessionraft): log entries, WAL batches (Raft rounds),
- * peer messages sent, client requests, data-file reads (disk, write cache); {} when unknown or when the leader changed.
+ * peer messages sent, client requests; {} when unknown or when the leader changed.
  */
 async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items: number): Promise<Row> {
   if (sys.leaderCounters === undefined || c0 === null || items === 0) return {};
@@ -287,8 +287,6 @@ async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items
     peerMsgsPerItem: r1((c1.peerMessages - c0.peerMessages) / items),
     peerBytesPerItem: Math.round((c1.peerBytes - c0.peerBytes) / items),
     requestsPerItem: r1((c1.clientRequests - c0.clientRequests) / items),
-    diskReadsPerItem: r1((c1.diskReads - c0.diskReads) / items),
-    cacheReadsPerItem: r1((c1.cacheReads - c0.cacheReads) / items),
   };
 }
 

@@ -92,9 +92,6 @@ export interface LeaderCounters {
   readonly peerMessages: number;
   readonly peerBytes: number;
   readonly clientRequests: number;
-  /** Reads of stored sessions from data files: from the disk, and from the write cache. */
-  readonly diskReads: number;
-  readonly cacheReads: number;
 }
 
 /** Unacknowledged deliveries per consumer (sessionraft's maxAckPending) and BullMQ's worker concurrency: the same. */
@@ -199,8 +196,6 @@ export class SessionraftSystem implements DelayedSystem {
         peerMessages: m.get('sessionraft_transport_messages_sent_total') ?? 0,
         peerBytes: m.get('sessionraft_transport_bytes_sent_total') ?? 0,
         clientRequests: m.get('sessionraft_client_requests_total') ?? 0,
-        diskReads: m.get('sessionraft_data_disk_reads_total') ?? 0,
-        cacheReads: m.get('sessionraft_data_cache_reads_total') ?? 0,
       };
     } catch {
       return null;

@@ -25,7 +25,6 @@ describe('node: configuration', () => {
       compactMarginEntries: 1_000,
       shutdownTransferMs: 2000,
       snapshotBytesMax: 1024 * 1024 * 1024,
-      dataCacheBytesMax: 8 * 1024 * 1024,
     });
     expect(c.replayDelaysMs).to.deep.equal([1000, 10_000, 60_000, 600_000]);
     expect(c.clusterId).to.equal(hostDefaults.clusterId);
@@ -89,8 +88,6 @@ describe('node: configuration', () => {
     const small = { activeBytesMax: 64 * 1024 * 1024, activeSessionsMax: 10_000, clientTableBytesMax: 8 * 1024 * 1024 };
     expect(resolveHostConfig({ ...base, snapshotBytesMax: 96 * 1024 * 1024, storeLimits: small }).snapshotBytesMax).to.equal(96 * 1024 * 1024);
     expect(configFromEnv({ SESSIONRAFT_SNAPSHOT_BYTES: '200000000' }).snapshotBytesMax).to.equal(200_000_000);
-    expect(resolveHostConfig({ ...base, ...configFromEnv({ SESSIONRAFT_DATA_CACHE_BYTES: '0' }) }).dataCacheBytesMax).to.equal(0);
-    expect(() => resolveHostConfig({ ...base, dataCacheBytesMax: -1 })).to.throw(ConfigError, /dataCacheBytesMax/);
     expect(resolveHostConfig({ ...base, nodes: parseNodesSpec('n1=10.0.0.1:1:2:3'), insecure: true }).insecure).to.equal(true);
     expect(resolveHostConfig({ ...base, clusterSecretFile: undefined, insecure: true }).clusterSecretFile).to.equal(undefined);
     expect(resolveHostConfig({ ...base, clusterSecretFile: undefined, tls: { certFile: 'c', keyFile: 'k', caFile: 'a' } }).tls).to.not.equal(undefined);
