@@ -2,13 +2,14 @@
  * `npm run bench -- delayed [--quick] [--tiny] [--json] [--systems=sessionraft,bullmq]
  *   [--only=throughput,lateness,recovery,memory] [--scheduled N] [--rates=1000,5000]
  *   [--producers=16,128] [--seconds=S] [--recovery-rate=R] [--profile=DIR]
- *   [--sessionraft-schedule=schedule|steps]`
+ *   [--sessionraft-schedule=schedule|steps] [--sessionraft-nodes=3|1]`
  *
  * Delayed delivery, the job users pick this system for, against what a Node.js user picks instead:
  * BullMQ on Redis. The same workload through each system's Node.js client, one system at a time
  * (the other is stopped), in the order of `--systems`:
  *
- *   sessionraft  3 `sessionraft node` processes (replicated, fsync on a majority before each ack);
+ *   sessionraft  3 `sessionraft node` processes (replicated, fsync on a majority before each ack;
+ *               `--sessionraft-nodes=1`: one node, its own fsync before each ack, as redis-server's);
  *               a producer schedules an item with one `schedule` request (create + append + store:
  *               issue 20), or with the three requests in a row (`--sessionraft-schedule=steps`);
  *                each item: create a session, append 1 KiB, store it for replay (1 s class); one
@@ -88,6 +89,19 @@ interface Settings {
   readonly execArgs: readonly string[];
   /** How a sessionraft producer schedules an item (`--sessionraft-schedule=`): one schedule request, or create, append, store. */
   readonly sessionraftSchedule: ScheduleWay;
+  /** sessionraft's cluster size (`--sessionraft-nodes=`): 3 (a replicated majority), or 1 (one fsync, as redis-server). */
+  readonly sessionraftNodes: number;
+}
+
+/** `--sessionraft-nodes`: 1, 3 or 5. */
+function clusterSize(v: string): number {
+  if (v !== '1' && v !== '3' && v !== '5') throw new Error(`--sessionraft-nodes: 1, 3 or 5, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** The row's system, and for sessionraft its cluster size (`nodes`). */
+function systemFields(sys: DelayedSystem): Row {
+  return sys.nodes === undefined ? { system: sys.name } : { system: sys.name, nodes: sys.nodes };
 }
 
 function settingsOf(ctx: BenchContext): Settings {
@@ -127,6 +141,7 @@ function settingsOf(ctx: BenchContext): Settings {
     profileDir: profile !== undefined ? resolve(profile) : undefined,
     execArgs: (arg('exec-args') ?? '').split(',').filter((a) => a !== ''),
     sessionraftSchedule: scheduleWay(arg('sessionraft-schedule') ?? 'schedule'),
+    sessionraftNodes: clusterSize(arg('sessionraft-nodes') ?? '3'),
   };
 }
 
@@ -412,7 +427,7 @@ async function throughputRow(ctx: BenchContext, s: Settings, sys: DelayedSystem,
     const spanS = (t.lastDoneAt - t0 - delayMs['1s']) / 1000;
     ctx.report({
       scenario: 'delayed.throughput',
-      system: sys.name,
+      ...systemFields(sys),
       producers,
       delayMs: delayMs['1s'],
       storeToAckPerSec: items > 0 ? Math.round(items / spanS) : 0,
@@ -444,7 +459,7 @@ async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, r
     const late = t.lateness();
     ctx.report({
       scenario: 'delayed.lateness',
-      system: sys.name,
+      ...systemFields(sys),
       ratePerSec: rate,
       // What the producers achieved (acknowledged scheduling calls per second of load).
       scheduledPerSec: Math.round(t.due.size / o.seconds),
@@ -488,7 +503,7 @@ async function recoveryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): 
     const late = t.lateness();
     ctx.report({
       scenario: 'delayed.recovery',
-      system: sys.name,
+      ...systemFields(sys),
       ratePerSec: s.recoveryRate,
       killed,
       restartMs: Math.round(upAt - crashAt),
@@ -533,7 +548,7 @@ async function memoryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): Pr
     for (const [k, v] of Object.entries(before)) if (!k.includes('Peak')) beforeFields[`${k}Before`] = v;
     ctx.report({
       scenario: 'delayed.memory',
-      system: sys.name,
+      ...systemFields(sys),
       scheduled: t.due.size,
       itemBytes: 1024,
       ...after,
@@ -563,12 +578,13 @@ async function runSystem(ctx: BenchContext, s: Settings, name: SystemName, redis
   // A fresh system for every row (nothing left over from the row before: a backlog in sessionraft's
   // 1 s class file would delay the next row's items), warmed up at full load first.
   const fresh = async (row: BenchRow): Promise<void> => {
-    ctx.progress(name === 'sessionraft' ? 'starting 3 sessionraft node processes' : `starting ${redisBin}`);
+    ctx.progress(name === 'sessionraft' ? `starting ${s.sessionraftNodes} sessionraft node process(es)` : `starting ${redisBin}`);
     const sys: DelayedSystem =
       name === 'sessionraft'
         ? await SessionraftSystem.start({
             execArgs: s.execArgs,
             schedule: s.sessionraftSchedule,
+            nodes: s.sessionraftNodes,
             ...(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {}),
           })
         : await BullmqSystem.start(redisBin!);
@@ -604,7 +620,7 @@ async function runSystem(ctx: BenchContext, s: Settings, name: SystemName, redis
 /** The closing table: one line per row and system. */
 function printSummary(rows: readonly Row[]): void {
   const pick = (r: Row): string[] => {
-    const sys = String(r.system);
+    const sys = r.nodes === undefined || r.nodes === 3 ? String(r.system) : `${String(r.system)} (${String(r.nodes)} node${r.nodes === 1 ? '' : 's'})`;
     switch (r.scenario) {
       case 'delayed.throughput':
         return [`store-to-ack, 1 s delay, ${String(r.producers)} producers`, sys, `${String(r.storeToAckPerSec)}/s (CPU ${String(r.cpuUsPerItem)} µs/item)`];

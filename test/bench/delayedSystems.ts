@@ -64,6 +64,8 @@ export interface GcSnapshot {
 
 export interface DelayedSystem {
   readonly name: SystemName;
+  /** sessionraft: how many nodes (rows report it as `nodes`). */
+  readonly nodes?: number;
   /** A fresh topic with one consumer group (sessionraft) or a fresh queue (BullMQ), with its consumer. */
   openStream(name: string, hooks: ConsumerHooks): Promise<Stream>;
   /** CPU time (ms) of the system's server processes so far (the three nodes, or redis-server). */
@@ -109,6 +111,9 @@ export class SessionraftSystem implements DelayedSystem {
   readonly name = 'sessionraft' as const;
   private killed: string | null = null;
   private readonly clients: SessionraftClient[] = [];
+  get nodes(): number {
+    return this.cluster.nodes.length;
+  }
 
   private constructor(
     readonly cluster: BenchCluster,
@@ -116,9 +121,9 @@ export class SessionraftSystem implements DelayedSystem {
   ) {}
 
   /** Replay classes: index 0 is 1 s, index 1 is 2 h (the memory row's items stay scheduled). */
-  static async start(opts: { cpuProfDir?: string; execArgs?: readonly string[]; schedule?: ScheduleWay }): Promise<SessionraftSystem> {
+  static async start(opts: { cpuProfDir?: string; execArgs?: readonly string[]; schedule?: ScheduleWay; nodes?: number }): Promise<SessionraftSystem> {
     const cluster = await BenchCluster.start({
-      size: 3,
+      size: opts.nodes ?? 3,
       nodeArgs: ['--replay-delays', '1s,2h'],
       execArgs: opts.execArgs ?? [],
       ...(opts.cpuProfDir !== undefined ? { cpuProfDir: opts.cpuProfDir } : {}),
