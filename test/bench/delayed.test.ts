@@ -84,9 +84,25 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     expect(late!.errors).to.equal(0);
     expect(late!.lateP99Ms).to.be.a('number');
     expect(late!.cpuUsPerItem).to.be.a('number');
+    expect(late!.nodes).to.equal(3);
     const [mem] = rowsOf('sessionraft', 'delayed.memory');
     expect(mem!.scheduled).to.equal(50);
     expect(Object.keys(mem!).filter((k) => /^n\dL?RssMb$/.test(k))).to.have.length(3);
+  });
+
+  it('--sessionraft-nodes=1: one node (no peers), every item delivered and acknowledged; a size it does not run is refused', async () => {
+    const r = await runBench(['--tiny', '--only=lateness', '--systems=sessionraft', '--sessionraft-nodes=1'], process.env, 60_000, children);
+    expect(r.code, r.stderr).to.equal(0);
+    const late = r.rows.find((x) => x.scenario === 'delayed.lateness');
+    expect(late, r.stderr).to.not.equal(undefined);
+    expect(late!.nodes).to.equal(1);
+    expect(late!.items).to.be.a('number').above(0);
+    expect(late!.acked).to.equal(late!.items);
+    expect(late!.undelivered).to.equal(0);
+    expect(late!.peerMsgsPerItem).to.equal(0);
+    const bad = await runBench(['--tiny', '--only=lateness', '--systems=sessionraft', '--sessionraft-nodes=2'], process.env, 20_000, children);
+    expect(bad.code).to.not.equal(0);
+    expect(bad.stderr).to.contain('--sessionraft-nodes: 1, 3 or 5');
   });
 
   it('BullMQ on redis-server: the same rows', function () {
