@@ -2,7 +2,7 @@
  * `npm run bench -- delayed [--quick] [--tiny] [--json] [--systems=sessionraft,bullmq]
  *   [--only=throughput,lateness,recovery,memory] [--scheduled N] [--rates=1000,5000]
  *   [--producers=16,128] [--seconds=S] [--recovery-rate=R] [--profile=DIR]
- *   [--sessionraft-schedule=schedule|steps] [--sessionraft-nodes=3|1]`
+ *   [--sessionraft-schedule=schedule|steps] [--sessionraft-nodes=3|1|5]`
  *
  * Delayed delivery, the job users pick this system for, against what a Node.js user picks instead:
  * BullMQ on Redis. The same workload through each system's Node.js client, one system at a time

@@ -68,7 +68,7 @@ export interface DelayedSystem {
   readonly nodes?: number;
   /** A fresh topic with one consumer group (sessionraft) or a fresh queue (BullMQ), with its consumer. */
   openStream(name: string, hooks: ConsumerHooks): Promise<Stream>;
-  /** CPU time (ms) of the system's server processes so far (the three nodes, or redis-server). */
+  /** CPU time (ms) of the system's server processes so far (every sessionraft node, or redis-server). */
   serverCpuMs(): number;
   /**
    * sessionraft: the leader's counters so far (rows report them per item): its commit index (log
