@@ -24,6 +24,7 @@ import {
   parseDelays,
   parseNodesSpec,
   resolveHostConfig,
+  walFollowerWrites,
   type HostConfig,
 } from '../actors/host/config.js';
 import { LocalCluster, ensureLocalSecurity, formatTable } from './cluster.js';
@@ -100,6 +101,7 @@ interface NodeFlags {
   inspectFile?: string;
   inspectTicks?: boolean;
   insecure?: boolean;
+  walFollowerWrites?: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -148,6 +150,7 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.inspectFile !== undefined) out.inspectFile = f.inspectFile;
   if (f.inspectTicks === true) out.inspectTicks = true;
   if (f.insecure === true) out.insecure = true;
+  if (f.walFollowerWrites !== undefined) out.walFollowerWritesInline = walFollowerWrites(f.walFollowerWrites);
   if (f.tlsCert !== undefined || f.tlsKey !== undefined || f.tlsCa !== undefined) {
     if (f.tlsCert === undefined || f.tlsKey === undefined || f.tlsCa === undefined) throw new ConfigError('--tls-cert, --tls-key and --tls-ca go together');
     out.tls = { certFile: f.tlsCert, keyFile: f.tlsKey, caFile: f.tlsCa };
@@ -195,6 +198,10 @@ function addNodeFlags(c: Command): Command {
         '--snapshot-log-percent <n>',
         `...and once the entries since the last snapshot weigh this % of it (0: entries alone; default ${hostDefaults.snapshotLogPercent})`,
         int('--snapshot-log-percent'),
+      )
+      .option(
+        '--wal-follower-writes <how>',
+        'while following, write log batches inline on the event loop (inline, the default) or through the thread pool (pool); the leader always uses the pool',
       )
       .option('--compact-margin <n>', `entries kept below a snapshot (default ${hostDefaults.compactMarginEntries})`, int('--compact-margin'))
       .option(

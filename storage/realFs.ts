@@ -59,12 +59,34 @@ class RealFileHandle implements FileHandle {
   /** A second descriptor of the same file opened O_DSYNC, for writeDurable (opened on first use). */
   private dsyncFd = -1;
   readonly writeDurable: FileHandle['writeDurable'];
+  readonly writeDurableSync: FileHandle['writeDurableSync'];
 
   constructor(
     private readonly fd: number,
     private readonly path: string,
   ) {
     this.writeDurable = O_DSYNC === undefined ? undefined : (data, position, cb) => this.writeDsync(data, position, cb);
+    this.writeDurableSync = O_DSYNC === undefined ? undefined : (data, position) => this.writeDsyncNow(data, position);
+  }
+
+  private dsync(): number {
+    if (this.dsyncFd < 0) this.dsyncFd = fs.openSync(this.path, fs.constants.O_WRONLY | O_DSYNC!);
+    return this.dsyncFd;
+  }
+
+  /** writeDsync on this thread: pwrite on the O_DSYNC descriptor until every byte is written. */
+  private writeDsyncNow(data: Uint8Array, position: number): void {
+    const fd = this.dsync();
+    if (data.length === 0) {
+      fs.fdatasyncSync(this.fd);
+      return;
+    }
+    let offset = 0;
+    while (offset < data.length) {
+      const written = fs.writeSync(fd, data, offset, data.length - offset, position + offset);
+      if (written === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+      offset += written;
+    }
   }
 
   /**
@@ -74,15 +96,13 @@ class RealFileHandle implements FileHandle {
    * writes through `fd` was already waited for, so "every earlier completed write" holds too.
    */
   private writeDsync(data: Uint8Array, position: number, cb: (err: Error | null) => void): void {
-    if (this.dsyncFd < 0) {
-      try {
-        this.dsyncFd = fs.openSync(this.path, fs.constants.O_WRONLY | O_DSYNC!);
-      } catch (err) {
-        queueMicrotask(() => cb(err as Error));
-        return;
-      }
+    let fd: number;
+    try {
+      fd = this.dsync();
+    } catch (err) {
+      queueMicrotask(() => cb(err as Error));
+      return;
     }
-    const fd = this.dsyncFd;
     const step = (offset: number): void => {
       fs.write(fd, data, offset, data.length - offset, position + offset, (err, written) => {
         if (err) cb(err);

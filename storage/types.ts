@@ -66,6 +66,13 @@ export interface DurableLog {
    * state in that term is durable: remove the `term-unknown` marker (durably, in the background).
    */
   markTermKnown?(): void;
+  /**
+   * Optional: whether the log may write its batches on the caller's thread (a synchronous durable
+   * write, reported on the next turn) instead of handing them to a thread pool. The node turns it
+   * on while it follows (its event loop has little else to do, and two thread hand-offs per batch
+   * cost more CPU than the wait) and off while it leads. Same guarantee either way.
+   */
+  setInlineWrites?(on: boolean): void;
 }
 
 /** Snapshot bytes, checksummed on disk; saving one is durable before `cb` is called. */
@@ -124,6 +131,8 @@ export interface FileHandle {
    * that does not forward it gets write + sync.
    */
   writeDurable?(data: Uint8Array, position: number, cb: (err: Error | null) => void): void;
+  /** Optional: `writeDurable` on the caller's thread; returns once durable, throws on failure. */
+  writeDurableSync?(data: Uint8Array, position: number): void;
   truncate(length: number, cb: (err: Error | null) => void): void;
   readSync(position: number, length: number): Uint8Array;
   close(): void;

@@ -107,6 +107,8 @@ export class Wal implements DurableLog, LogReader {
   private filling: Batch | null = null;
   private readonly queued: Batch[] = [];
   private inflight: Batch | null = null;
+  /** DurableLog.setInlineWrites: batches written on this thread when the handle can. */
+  private inlineWrites = false;
   private readonly pool: BatchBuffer[] = [];
   private failed: Error | null = null;
   private closing: ((err: Error | null) => void) | null = null;
@@ -316,6 +318,14 @@ export class Wal implements DurableLog, LogReader {
         invariant(this.inflight === batch, 'batch completed out of order');
         this.inflight = null;
         this.release(batch.buf);
+        if (this.inlineWrites) {
+          // The next batch would be written right here, on this thread: report this one first,
+          // and write the next on a later turn, once what the report sends (a follower's answer)
+          // has left.
+          if (batch.lastSeq > 0) this.onDurable(batch.lastSeq);
+          setImmediate(() => this.pump());
+          return;
+        }
         this.pump();
         if (batch.lastSeq > 0) this.onDurable(batch.lastSeq);
       },
@@ -352,6 +362,20 @@ export class Wal implements DurableLog, LogReader {
     const bytes = batch.buf.buf.subarray(SEGMENT_PREFIX_BYTES_MAX, batch.buf.length);
     const h = this.activeHandle;
     this.extendAhead();
+    if (!skipFsync && this.inlineWrites && h.writeDurableSync !== undefined) {
+      // On this thread: no thread-pool hand-off and no wake-up to report it. Reported on the next
+      // turn, as the pool's completion would be (never from inside write()).
+      this.stats.fdatasyncs++;
+      let failure: Error | null = null;
+      try {
+        h.writeDurableSync(bytes, position);
+      } catch (err) {
+        failure = ioError('segment write', err instanceof Error ? err : new Error(String(err)));
+      }
+      const report = this.tracked(done);
+      setImmediate(() => report(failure));
+      return;
+    }
     if (!skipFsync && h.writeDurable !== undefined) {
       // One durable write (O_DSYNC): no turn of the event loop between the write and its sync.
       this.stats.fdatasyncs++;
@@ -568,6 +592,10 @@ export class Wal implements DurableLog, LogReader {
     if (this.pool.length < POOL_BUFFERS_MAX && buf.buf.length <= 2 * this.limits.batchBytesMax + SEGMENT_PREFIX_BYTES_MAX) {
       this.pool.push(buf);
     }
+  }
+
+  setInlineWrites(on: boolean): void {
+    this.inlineWrites = on;
   }
 
   compact(throughIndex: number): void {

@@ -281,6 +281,7 @@ export class NodeHost {
       recovered: opened.recovered,
       snapshot: opened.snapshot,
       durableLog: this.durable,
+      inlineFollowerWrites: cfg.walFollowerWritesInline,
       snapshotStore: opened.snapshots,
       transport: this.transport,
       random: Math.random,

@@ -36,6 +36,16 @@ export function timedFileSystem(inner: FileSystem, observeFsync: Observe, syncDe
         ...(h.writeDurable !== undefined
           ? { writeDurable: (data: Uint8Array, position: number, cb: (err: Error | null) => void) => h.writeDurable!(data, position, timed(cb)) }
           : {}),
+        // Not with a delay to inject: the WAL then uses writeDurable, which reports the delay.
+        ...(h.writeDurableSync !== undefined && syncDelayMs === 0
+          ? {
+              writeDurableSync: (data: Uint8Array, position: number) => {
+                const t0 = performance.now();
+                h.writeDurableSync!(data, position);
+                observeFsync((performance.now() - t0) / 1000);
+              },
+            }
+          : {}),
         truncate: (length, cb) => h.truncate(length, cb),
         readSync: (position, length) => h.readSync(position, length),
         close: () => h.close(),
@@ -71,9 +81,15 @@ export class TimedDurableLog implements DurableLog {
   }
 
   write(w: LogWrite): number {
+    // t0 before: an inline write (DurableLog.setInlineWrites) is made inside inner.write.
+    const t0 = performance.now();
     const seq = this.inner.write(w);
-    this.issued.push({ seq, t0: performance.now() });
+    this.issued.push({ seq, t0 });
     return seq;
+  }
+
+  setInlineWrites(on: boolean): void {
+    this.inner.setInlineWrites?.(on);
   }
 
   compact(throughIndex: number): void {

@@ -46,6 +46,12 @@ export interface NodeOptions {
   /** The snapshot bytes matching `recovered.snapshot`, if any. */
   readonly snapshot: { readonly meta: SnapshotMeta; readonly data: Uint8Array } | null;
   readonly durableLog: DurableLog;
+  /**
+   * Issue 20: while this node is not the leader, its log writes are made on the event loop
+   * (`DurableLog.setInlineWrites`): a follower waits for its disk either way, and the thread pool
+   * costs two wake-ups per batch. The leader keeps the pool (its loop has clients to serve).
+   */
+  readonly inlineFollowerWrites?: boolean;
   readonly snapshotStore: SnapshotStore;
   readonly transport: Transport;
   readonly stateMachine: StateMachine;
@@ -335,6 +341,7 @@ export class RaftNode {
     this.actor = createActor(this.machine, { input, ...(opts.inspect ? { inspect: opts.inspect } : {}) });
     opts.durableLog.onDurable = (seq) => this.onDurable(seq);
     opts.durableLog.onFatal = (err) => this.onDiskFatal(err);
+    opts.durableLog.setInlineWrites?.(opts.inlineFollowerWrites === true);
     this.actor.start();
     if (opts.onTransition !== undefined) {
       const snap = this.actor.getSnapshot();
@@ -620,6 +627,7 @@ export class RaftNode {
     const isLeader = snap.value === 'leader';
     if (isLeader !== this.wasLeader || (isLeader && snap.context.term !== this.leaderTerm)) {
       this.wasLeader = isLeader;
+      this.opts.durableLog.setInlineWrites?.(!isLeader && this.opts.inlineFollowerWrites === true);
       this.leaderTerm = isLeader ? snap.context.term : 0;
       this.opts.hooks?.onLeadershipChanged?.(isLeader, snap.context.term);
     }

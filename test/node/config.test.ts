@@ -25,6 +25,7 @@ describe('node: configuration', () => {
       compactMarginEntries: 1_000,
       shutdownTransferMs: 2000,
       snapshotBytesMax: 1024 * 1024 * 1024,
+      walFollowerWritesInline: true,
     });
     expect(c.replayDelaysMs).to.deep.equal([1000, 10_000, 60_000, 600_000]);
     expect(c.clusterId).to.equal(hostDefaults.clusterId);
@@ -70,6 +71,7 @@ describe('node: configuration', () => {
       [{ ...base, replayDelaysMs: [] }, /replayDelaysMs/],
       [{ ...base, learners: ['n1', 'n2', 'n3'] }, /at least one node must be a voter/],
       [{ ...base, logLevel: 'loud' }, /logLevel must be one of/],
+      [{ ...base, walFollowerWritesInline: 'pool' }, /walFollowerWritesInline must be true or false/],
       // Issue 18: a snapshot carries the active sessions; a smaller bound would refuse the one a lagging follower needs.
       // Defaults: 256 MiB + 100,000 x (256 + 48) + 32 MiB = 332,389,888.
       [{ ...base, snapshotBytesMax: 332_389_887 }, /snapshotBytesMax \(332389887\) must be at least 332389888: .*--snapshot-bytes/],
@@ -88,6 +90,10 @@ describe('node: configuration', () => {
     const small = { activeBytesMax: 64 * 1024 * 1024, activeSessionsMax: 10_000, clientTableBytesMax: 8 * 1024 * 1024 };
     expect(resolveHostConfig({ ...base, snapshotBytesMax: 96 * 1024 * 1024, storeLimits: small }).snapshotBytesMax).to.equal(96 * 1024 * 1024);
     expect(configFromEnv({ SESSIONRAFT_SNAPSHOT_BYTES: '200000000' }).snapshotBytesMax).to.equal(200_000_000);
+    // Issue 20: --wal-follower-writes / SESSIONRAFT_WAL_FOLLOWER_WRITES take inline or pool, nothing else.
+    expect(resolveHostConfig(base, configFromEnv({ SESSIONRAFT_WAL_FOLLOWER_WRITES: 'pool' })).walFollowerWritesInline).to.equal(false);
+    expect(resolveHostConfig(base, configFromEnv({ SESSIONRAFT_WAL_FOLLOWER_WRITES: 'inline' })).walFollowerWritesInline).to.equal(true);
+    expect(() => configFromEnv({ SESSIONRAFT_WAL_FOLLOWER_WRITES: 'sync' })).to.throw(ConfigError, /must be inline or pool.*SESSIONRAFT_WAL_FOLLOWER_WRITES/);
     expect(resolveHostConfig({ ...base, nodes: parseNodesSpec('n1=10.0.0.1:1:2:3'), insecure: true }).insecure).to.equal(true);
     expect(resolveHostConfig({ ...base, clusterSecretFile: undefined, insecure: true }).clusterSecretFile).to.equal(undefined);
     expect(resolveHostConfig({ ...base, clusterSecretFile: undefined, tls: { certFile: 'c', keyFile: 'k', caFile: 'a' } }).tls).to.not.equal(undefined);
