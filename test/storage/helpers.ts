@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Entry, EntryKind } from '../../machines/types.js';
 import { openLog, type OpenedLog } from '../../storage/openLog.js';
 import type { WalOptions } from '../../storage/options.js';
+import { realFs } from '../../storage/realFs.js';
 import type { FileHandle, FileSystem, LogWrite } from '../../storage/types.js';
 
 export function tempDir(tag: string): { dir: string; cleanup: () => void } {
@@ -55,6 +56,20 @@ export function writeDurable(o: OpenedLog, w: LogWrite): Promise<number> {
       reject(err);
     };
   });
+}
+
+/** Real files, directory operations passed through: a subclass says how files are opened (and may override syncDir). */
+export abstract class RealFsPassThrough implements FileSystem {
+  mkdirp = (d: string): void => realFs.mkdirp(d);
+  readdir = (d: string): string[] => realFs.readdir(d);
+  exists = (p: string): boolean => realFs.exists(p);
+  readFile = (p: string): Uint8Array => realFs.readFile(p);
+  rename = (a: string, b: string): void => realFs.rename(a, b);
+  unlink = (p: string): void => realFs.unlink(p);
+  syncDir(d: string, cb: (err: Error | null) => void): void {
+    realFs.syncDir(d, cb);
+  }
+  abstract open(path: string, flags: 'create' | 'existing'): FileHandle;
 }
 
 /** Counts operations and can fail writes past a byte budget (a full disk). */

@@ -8,22 +8,15 @@ import assert from 'node:assert/strict';
 import type { Entry } from '../../machines/types.js';
 import { realFs } from '../../storage/realFs.js';
 import type { WalOptions } from '../../storage/options.js';
-import type { FileHandle, FileSystem } from '../../storage/types.js';
+import type { FileHandle } from '../../storage/types.js';
 import { readdirSync } from 'node:fs';
-import { closeAsync, entries, openAsync, sameEntry, tempDir } from './helpers.js';
+import { RealFsPassThrough, closeAsync, entries, openAsync, sameEntry, tempDir } from './helpers.js';
 
 /** realFs, counting each kind of durable write; `failInline` makes writeDurableSync throw EIO. */
-class CountingFs implements FileSystem {
+class CountingFs extends RealFsPassThrough {
   inline = 0;
   pooled = 0;
   failInline = false;
-  mkdirp = (d: string): void => realFs.mkdirp(d);
-  readdir = (d: string): string[] => realFs.readdir(d);
-  exists = (p: string): boolean => realFs.exists(p);
-  readFile = (p: string): Uint8Array => realFs.readFile(p);
-  rename = (a: string, b: string): void => realFs.rename(a, b);
-  unlink = (p: string): void => realFs.unlink(p);
-  syncDir = (d: string, cb: (err: Error | null) => void): void => realFs.syncDir(d, cb);
   open(path: string, flags: 'create' | 'existing'): FileHandle {
     const h = realFs.open(path, flags);
     assert.ok(h.writeDurable !== undefined && h.writeDurableSync !== undefined, 'this platform has O_DSYNC');

@@ -8,8 +8,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Entry } from '../../machines/types.js';
 import { realFs } from '../../storage/realFs.js';
-import type { FileHandle, FileSystem } from '../../storage/types.js';
-import { closeAsync, entries, openAsync, sameEntry, tempDir, writeDurable } from './helpers.js';
+import type { FileHandle } from '../../storage/types.js';
+import { RealFsPassThrough, closeAsync, entries, openAsync, sameEntry, tempDir, writeDurable } from './helpers.js';
 
 const KiB = 1024;
 
@@ -22,18 +22,12 @@ function assertEntries(got: readonly Entry[], want: readonly Entry[]): void {
  * realFs with hooks: `failZeroSyncAt` fails the fdatasync after a run of zeros that ends at that
  * offset (once); `writeDelayMs` delays writes; every close() notes how many writes it left pending.
  */
-class HookedFs implements FileSystem {
+class HookedFs extends RealFsPassThrough {
   failZeroSyncAt = -1;
   writeDelayMs = 0;
   failDirSyncs = false;
   closedWithPending = 0;
-  mkdirp = (d: string): void => realFs.mkdirp(d);
-  readdir = (d: string): string[] => realFs.readdir(d);
-  exists = (p: string): boolean => realFs.exists(p);
-  readFile = (p: string): Uint8Array => realFs.readFile(p);
-  rename = (a: string, b: string): void => realFs.rename(a, b);
-  unlink = (p: string): void => realFs.unlink(p);
-  syncDir(d: string, cb: (err: Error | null) => void): void {
+  override syncDir(d: string, cb: (err: Error | null) => void): void {
     if (this.failDirSyncs) setTimeout(() => cb(Object.assign(new Error('EIO (simulated)'), { code: 'EIO' })), 5);
     else realFs.syncDir(d, cb);
   }
