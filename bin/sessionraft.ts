@@ -883,7 +883,8 @@ client
   .requiredOption('--group <name>', 'the consumer group')
   .option('--consumer <name>', "this consumer's name (the same across restarts gets its unacknowledged sessions back at once)")
   .option('--count <n>', 'exit after this many deliveries', int('--count'))
-  .action((topic: string, o: { group: string; consumer?: string; count?: number }, cmd: Command) =>
+  .option('--remove-on-ack', "each ack also removes the restored session (in the same entry; needs write on the topic), as BullMQ's removeOnComplete")
+  .action((topic: string, o: { group: string; consumer?: string; count?: number; removeOnAck?: boolean }, cmd: Command) =>
     withClient(cmd, async (c, f) => {
       let seen = 0;
       let done: () => void = () => undefined;
@@ -904,6 +905,7 @@ client
         },
         {
           ...(o.consumer !== undefined ? { consumer: o.consumer } : {}),
+          ...(o.removeOnAck === true ? { removeOnAck: true } : {}),
           onError: (err) => process.stderr.write(JSON.stringify({ warning: err.code, message: err.message }) + '\n'),
         },
       );

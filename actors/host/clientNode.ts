@@ -70,7 +70,8 @@ export function clientNodeOf(node: SessionNode): ClientNode {
     const gid = groupId === undefined ? new Uint8Array(16) : node.store.groupCounts(groupId).id;
     cb(null, {
       close: () => c.close(),
-      ack: (restoreId, delivery, done) => c.ack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, done),
+      ack: (restoreId, delivery, done, remove) =>
+        c.ack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, done, remove),
       nack: (restoreId, delivery, delayMs, done) =>
         c.nack({ group: gid, groupName: group, topic, restoreId, session: restoreId, records: [], delivery }, delayMs, done),
     });

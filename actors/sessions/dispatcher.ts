@@ -253,9 +253,16 @@ export class Dispatcher {
     return n;
   }
 
-  /** Acknowledge a delivery (any delivery number so far; a second ack is harmless). */
-  ack(group: Uint8Array, restore: Uint8Array, delivery: number, cb?: Parameters<Submit>[1]): void {
-    this.opts.submit({ kind: CommandKind.groupAck, group, restore, delivery }, cb);
+  /**
+   * Acknowledge a delivery (any delivery number so far; a second ack is harmless). With `remove`
+   * (a session ID), the ack also removes that session when it applies OK: one entry for an ack and
+   * a SessionDestroy.
+   */
+  ack(group: Uint8Array, restore: Uint8Array, delivery: number, cb?: Parameters<Submit>[1], remove?: Uint8Array): void {
+    this.opts.submit(
+      remove === undefined ? { kind: CommandKind.groupAck, group, restore, delivery } : { kind: CommandKind.groupAck, group, restore, delivery, remove },
+      cb,
+    );
   }
 
   /** Give a delivery back: ready again after `delayMs` (the leader's clock decides when). */

@@ -620,6 +620,13 @@ export class Planner {
         it.sessionHigh = v.sessionHigh;
         it.sessionLow = v.sessionLow;
         break;
+      case CommandKind.groupAck:
+        // Remove on ack destroys its session: a store of it waits, as for a SessionDestroy.
+        if (v.sessionLow > 0) {
+          it.sessionHigh = v.sessionHigh;
+          it.sessionLow = v.sessionLow;
+        }
+        break;
       case CommandKind.sessionStore:
         it.sessionHigh = v.sessionHigh;
         it.sessionLow = v.sessionLow;

@@ -446,7 +446,12 @@ export class SessionNode {
     name: string,
     onDelivery: (d: GroupDelivery) => void,
     opts: { maxAckPending?: number; onEnd?: (code: string, message: string) => void } = {},
-  ): { close(): void; ack(d: GroupDelivery, cb?: GroupCallback): void; nack(d: GroupDelivery, delayMs?: number, cb?: GroupCallback): void } {
+  ): {
+    close(): void;
+    /** `remove`: a session the ack also removes (remove on ack), as a SessionDestroy would, when it applies OK. */
+    ack(d: GroupDelivery, cb?: GroupCallback, remove?: Uint8Array): void;
+    nack(d: GroupDelivery, delayMs?: number, cb?: GroupCallback): void;
+  } {
     if (!this.planner.isLeader) throw new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader);
     const g = this.store.groupByName(topic, group);
     if (g === undefined) throw new RequestError(ResultCode.groupUnknown, `no group ${group} on topic ${topic}`);
@@ -456,7 +461,7 @@ export class SessionNode {
     const h = this.dispatcher.attach(g, name, onDelivery, opts);
     return {
       close: () => h.close(),
-      ack: (d, cb) => this.dispatcher.ack(d.group, d.restoreId, d.delivery, cb),
+      ack: (d, cb, remove) => this.dispatcher.ack(d.group, d.restoreId, d.delivery, cb, remove),
       nack: (d, delayMs = 0, cb) => this.dispatcher.nack(d.group, d.restoreId, d.delivery, delayMs, cb),
     };
   }

@@ -700,8 +700,16 @@ export class SessionsStore implements StateMachine {
         return this.groups.delete(v.groupHigh, v.groupLow);
       case CommandKind.groupDeliver:
         return this.groups.deliver(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery, v.dueMs, v.name, e.index);
-      case CommandKind.groupAck:
-        return this.groups.ack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery);
+      case CommandKind.groupAck: {
+        const r = this.groups.ack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery);
+        // Remove on ack (BullMQ's removeOnComplete): the restored session goes with the ack, as a
+        // SessionDestroy of it would; one that is gone already (or stored again) is left as it is.
+        if (r.ok && v.sessionLow > 0) {
+          const s = this.sessions.get(v.sessionHigh, v.sessionLow);
+          if (s !== undefined) this.sessions.remove(s);
+        }
+        return r;
+      }
       case CommandKind.groupNack:
         return this.groups.nack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery, v.dueMs);
       case CommandKind.groupDeadLetter:

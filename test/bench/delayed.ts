@@ -2,7 +2,7 @@
  * `npm run bench -- delayed [--quick] [--tiny] [--json] [--systems=sessionraft,bullmq]
  *   [--only=throughput,lateness,recovery,memory] [--scheduled N] [--rates=1000,5000]
  *   [--producers=16,128] [--seconds=S] [--recovery-rate=R] [--profile=DIR]
- *   [--sessionraft-schedule=schedule|steps] [--sessionraft-nodes=3|1|5]`
+ *   [--sessionraft-schedule=schedule|steps] [--sessionraft-ack=remove|destroy] [--sessionraft-nodes=3|1|5]`
  *
  * Delayed delivery, the job users pick this system for, against what a Node.js user picks instead:
  * BullMQ on Redis. The same workload through each system's Node.js client, one system at a time
@@ -58,6 +58,8 @@ import {
   type ScheduleWay,
   type Stream,
   type SystemName,
+  type AckWay,
+  ackWay,
   scheduleWay,
 } from './delayedSystems.js';
 
@@ -89,6 +91,8 @@ interface Settings {
   readonly execArgs: readonly string[];
   /** How a sessionraft producer schedules an item (`--sessionraft-schedule=`): one schedule request, or create, append, store. */
   readonly sessionraftSchedule: ScheduleWay;
+  /** How the sessionraft consumer is done with an item (`--sessionraft-ack=`): its ack removes the session, or destroy then ack. */
+  readonly sessionraftAck: AckWay;
   /** sessionraft's cluster size (`--sessionraft-nodes=`): 3 (a replicated majority), or 1 (one fsync, as redis-server). */
   readonly sessionraftNodes: number;
 }
@@ -141,6 +145,7 @@ function settingsOf(ctx: BenchContext): Settings {
     profileDir: profile !== undefined ? resolve(profile) : undefined,
     execArgs: (arg('exec-args') ?? '').split(',').filter((a) => a !== ''),
     sessionraftSchedule: scheduleWay(arg('sessionraft-schedule') ?? 'schedule'),
+    sessionraftAck: ackWay(arg('sessionraft-ack') ?? 'remove'),
     sessionraftNodes: clusterSize(arg('sessionraft-nodes') ?? '3'),
   };
 }
@@ -584,6 +589,7 @@ async function runSystem(ctx: BenchContext, s: Settings, name: SystemName, redis
         ? await SessionraftSystem.start({
             execArgs: s.execArgs,
             schedule: s.sessionraftSchedule,
+            ack: s.sessionraftAck,
             nodes: s.sessionraftNodes,
             ...(s.profileDir !== undefined ? { cpuProfDir: s.profileDir } : {}),
           })

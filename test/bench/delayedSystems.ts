@@ -3,8 +3,10 @@
  * `sessionraft node` processes, one consumer group acknowledging through the client library) and
  * BullMQ on one local `redis-server` (delayed jobs, one Worker). Each item is 1 KiB of data,
  * scheduled with a delay; the consumer reports when it received an item and when it was done with
- * it (then it acknowledges: for sessionraft the handler destroys the restored session and resolves,
- * which acks; for BullMQ the processor returns, which completes and removes the job).
+ * it (then it acknowledges: for sessionraft the handler resolves and its ack removes the restored
+ * session, the consumer's `removeOnAck`, or with `--sessionraft-ack=destroy` the handler destroys it
+ * first and then acks; for BullMQ the processor returns, which completes and removes the job:
+ * `removeOnComplete`).
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import { createClient, type ClientConsumer, type SessionraftClient } from '../../transport/client/client.js';
@@ -18,6 +20,14 @@ export type ScheduleWay = 'schedule' | 'steps';
 
 export function scheduleWay(v: string): ScheduleWay {
   if (v !== 'schedule' && v !== 'steps') throw new Error(`--sessionraft-schedule: schedule or steps, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** How the sessionraft consumer is done with an item: its ack removes the session (`removeOnAck`), or a destroy request and then the ack. */
+export type AckWay = 'remove' | 'destroy';
+
+export function ackWay(v: string): AckWay {
+  if (v !== 'remove' && v !== 'destroy') throw new Error(`--sessionraft-ack: remove or destroy, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -118,10 +128,17 @@ export class SessionraftSystem implements DelayedSystem {
   private constructor(
     readonly cluster: BenchCluster,
     private readonly way: ScheduleWay,
+    private readonly ackWay: AckWay,
   ) {}
 
   /** Replay classes: index 0 is 1 s, index 1 is 2 h (the memory row's items stay scheduled). */
-  static async start(opts: { cpuProfDir?: string; execArgs?: readonly string[]; schedule?: ScheduleWay; nodes?: number }): Promise<SessionraftSystem> {
+  static async start(opts: {
+    cpuProfDir?: string;
+    execArgs?: readonly string[];
+    schedule?: ScheduleWay;
+    ack?: AckWay;
+    nodes?: number;
+  }): Promise<SessionraftSystem> {
     const cluster = await BenchCluster.start({
       size: opts.nodes ?? 3,
       nodeArgs: ['--replay-delays', '1s,2h'],
@@ -129,7 +146,7 @@ export class SessionraftSystem implements DelayedSystem {
       ...(opts.cpuProfDir !== undefined ? { cpuProfDir: opts.cpuProfDir } : {}),
     });
     await cluster.waitForLeader(120_000);
-    const s = new SessionraftSystem(cluster, opts.schedule ?? 'schedule');
+    const s = new SessionraftSystem(cluster, opts.schedule ?? 'schedule', opts.ack ?? 'remove');
     for (let k = 0; k < producerConnections; k++) s.clients.push(createClient({ endpoints: cluster.endpoints(), inflightCommandsMax: 192 }));
     return s;
   }
@@ -140,16 +157,18 @@ export class SessionraftSystem implements DelayedSystem {
     await admin.createGroup(topic, 'bench', { maxAckPending: consumerWindow });
     // The consumer has its own connection, as a separate service would.
     const cc = createClient({ endpoints: this.cluster.endpoints(), inflightCommandsMax: 192 });
+    const removeOnAck = this.ackWay === 'remove';
     const consumer: ClientConsumer = await cc.consume(
       topic,
       'bench',
       async (m) => {
         hooks.onReceive({ key: m.session, dedupKey: m.restoreId, delivery: m.delivery, at: performance.now() });
-        // The restored session is active again: the consumer's work is done once it is gone.
-        await cc.destroy(m.session).catch(() => undefined); // SESSION_UNKNOWN on a redelivery after a destroy
+        // The restored session is active again: the consumer's work is done once it is gone (its
+        // ack removes it, or a destroy first).
+        if (!removeOnAck) await cc.destroy(m.session).catch(() => undefined); // SESSION_UNKNOWN on a redelivery after a destroy
         hooks.onDone(m.session, performance.now());
       },
-      { consumer: `bench-${name}`, maxAckPending: consumerWindow },
+      { consumer: `bench-${name}`, maxAckPending: consumerWindow, removeOnAck },
     );
     const clients = this.clients;
     const way = this.way;

@@ -121,6 +121,14 @@ describe('node: consume through the client library (issue 16)', function () {
     expect(listed.code, listed.stderr).to.equal(0);
     const row = (JSON.parse(listed.stdout) as Record<string, unknown>[]).find((g) => g.topic === 'cli')!;
     expect(row).to.include({ name: 'g', ready: 0, inFlight: 0, redelivered: 0, deadLettered: 0, ackWaitMs: 20000 });
+    // Plain acks leave the restored sessions active; --remove-on-ack removes each with its ack.
+    for (const id of ids) expect(await c.get(id), id).to.not.equal(null);
+    const [third] = await storeSessions(c, 'cli', 1);
+    await waitFor('the third ready', async () => (await group(c, 'cli', 'g')).ready === 1, SETTLE_MS);
+    const removing = await run(['consume', 'cli', '--group', 'g', '--count', '1', '--remove-on-ack']);
+    expect(removing.code, removing.stderr).to.equal(0);
+    expect((JSON.parse(removing.stdout.trim()) as { session: string }).session).to.equal(third);
+    await waitFor('the third acknowledged and removed', async () => (await group(c, 'cli', 'g')).inFlight === 0 && (await c.get(third!)) === null, SETTLE_MS);
   });
 
   it('a handler that throws nacks: the session comes back (delivery 2), and two groups each get it', async () => {

@@ -66,6 +66,12 @@ const requestArb: fc.Arbitrary<Request> = fc.oneof(
   fc.record({ op: fc.constant('list' as const), reqId: reqIdArb, topic: fc.string({ maxLength: 20 }), limit: fc.nat() }),
   fc.record({ op: fc.constant('subscribe' as const), reqId: reqIdArb, topic: fc.string({ maxLength: 20 }) }),
   fc.record({ op: fc.constant('unsubscribe' as const), reqId: reqIdArb, subId: fc.nat() }),
+  // A consumer's answers; an ack may name the session it removes (remove on ack).
+  fc.record(
+    { op: fc.constant('ack' as const), reqId: reqIdArb, subId: fc.nat(), restoreId: idArb, delivery: fc.nat(), remove: idArb },
+    { requiredKeys: ['op', 'reqId', 'subId', 'restoreId', 'delivery'] },
+  ),
+  fc.record({ op: fc.constant('nack' as const), reqId: reqIdArb, subId: fc.nat(), restoreId: idArb, delivery: fc.nat(), delayMs: fc.nat() }),
   fc.record({ op: fc.constant('status' as const), reqId: reqIdArb, withDigest: fc.boolean() }),
   fc.record({ op: fc.constant('member' as const), reqId: reqIdArb, action: fc.constant('list' as const), node: fc.constant(''), address: fc.constant('') }),
   fc.record({
@@ -165,6 +171,10 @@ describe('client protocol: codec', () => {
       ['member promote with a bad ID', [1, 1, 13, 2, 'n 4', ''], 'CLIENT_ERR_MALFORMED'],
       ['member remove with an address', [1, 1, 13, 3, 'n4', '127.0.0.1:1:2:3'], 'CLIENT_ERR_MALFORMED'],
       ['member list naming a node', [1, 1, 13, 0, 'n4', ''], 'CLIENT_ERR_MALFORMED'],
+      ['an ack removing a 15-byte session', [1, 1, 18, 1, id, 1, new Uint8Array(15)], 'CLIENT_ERR_MALFORMED'],
+      ['an ack removing a session that is text', [1, 1, 18, 1, id, 1, 'abc'], 'CLIENT_ERR_MALFORMED'],
+      ['an ack with an item after the session', [1, 1, 18, 1, id, 1, id, 0], 'CLIENT_ERR_MALFORMED'],
+      ['an ack without its delivery', [1, 1, 18, 1, id], 'CLIENT_ERR_MALFORMED'],
     ];
     for (const [what, frame, code] of cases) {
       let got: unknown = null;

@@ -58,6 +58,17 @@ const arbCommand: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ kind: fc.constant(CommandKind.clientRegister), secret: arbSecret }),
   // Issue 16, dead letters: group 16 | restore 16.
   fc.record({ kind: fc.constantFrom(CommandKind.deadLetterReplay, CommandKind.deadLetterDelete), group: arbId, restore: arbId }),
+  // Group answers: group 16 | restore 16 | delivery u32, GroupAck with the session it removes or without.
+  fc.record({ kind: fc.constant(CommandKind.groupAck), group: arbId, restore: arbId, delivery: fc.integer({ min: 1, max: 0xffffffff }) }),
+  fc.record({ kind: fc.constant(CommandKind.groupAck), group: arbId, restore: arbId, delivery: fc.integer({ min: 1, max: 0xffffffff }), remove: arbId }),
+  fc.record({ kind: fc.constant(CommandKind.groupDeadLetter), group: arbId, restore: arbId, delivery: fc.integer({ min: 1, max: 0xffffffff }) }),
+  fc.record({
+    kind: fc.constant(CommandKind.groupNack),
+    group: arbId,
+    restore: arbId,
+    delivery: fc.integer({ min: 1, max: 0xffffffff }),
+    readyAtMs: fc.integer({ min: 0, max: SAFE }),
+  }),
 );
 
 function hex(b: Uint8Array): string {
@@ -85,7 +96,8 @@ describe('sessions: command codec', () => {
   it('never throws anything but CommandError on arbitrary bytes (property)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (raw, validHeader) => {
-        const data = validHeader && raw.length >= 3 ? Uint8Array.from([2, (raw[1]! % 11) + 0, raw[2]! & 1, ...raw.subarray(3)]) : raw;
+        // Every kind, the group and auth kinds included (27: one past the last).
+        const data = validHeader && raw.length >= 3 ? Uint8Array.from([2, raw[1]! % 27, raw[2]! & 1, ...raw.subarray(3)]) : raw;
         try {
           decodeCommand(data);
         } catch (err) {
@@ -107,7 +119,10 @@ describe('sessions: command codec', () => {
         // Append/rewrite may be cut inside their record and stay valid (the record is the rest).
         const recordKinds = c.kind === CommandKind.sessionAppend || c.kind === CommandKind.sessionRewrite;
         const envelopeBytes = 'envelope' in c && c.envelope !== null ? 48 : 0;
-        if (!(recordKinds && n >= 3 + envelopeBytes + 16)) expect(err).to.not.equal(null);
+        // An ack that removes a session, cut right before that session, is a plain ack.
+        const plainAck = c.kind === CommandKind.groupAck && c.remove !== undefined && n === 3 + 16 + 16 + 4;
+        if (plainAck) expect(err).to.equal(null);
+        else if (!(recordKinds && n >= 3 + envelopeBytes + 16)) expect(err).to.not.equal(null);
       }),
       { numRuns: 1000 },
     );
@@ -125,6 +140,7 @@ describe('sessions: command codec', () => {
   const limits = { topicBytesMax: 8, recordBytesMax: 16, storedRecordBytesMax: 1000 };
   const secret = new Uint8Array(16).fill(0xa5);
   const register: Command = { kind: CommandKind.clientRegister, secret };
+  const removeAck: Command = { kind: CommandKind.groupAck, group: commandId(1, 4), restore: commandId(1, 9), delivery: 2, remove: session };
   // Envelope: client ID at 3, secret at 3 + 16, seq at 3 + 32, ackedBelowSeq at 3 + 40.
   const rejections: [string, Uint8Array, CommandErrorCode][] = [
     ['empty', new Uint8Array(0), CommandErrorCode.truncated],
@@ -229,6 +245,12 @@ describe('sessions: command codec', () => {
       mutate({ kind: CommandKind.dataDelete, replayClass: 0, file: commandId(1, 1) }, (b) => void (b[4 + 15] = 0)),
       CommandErrorCode.id,
     ],
+    // Remove on ack: group 16 | restore 16 | delivery u32 | session 16.
+    ['an ack removing session index 0', mutate(removeAck, (b) => void (b[3 + 36 + 15] = 0)), CommandErrorCode.id],
+    ['an ack removing a session whose term is beyond 2^53', mutate(removeAck, (b) => void (b[3 + 36] = 0xff)), CommandErrorCode.id],
+    ['an ack with part of a session', mutate(removeAck, (b) => b.subarray(0, b.length - 1)), CommandErrorCode.truncated],
+    ['an ack with a byte after its session', Uint8Array.from([...encodeCommand(removeAck), 0]), CommandErrorCode.trailing],
+    ['an ack of delivery 0', mutate(removeAck, (b) => void b.fill(0, 3 + 32, 3 + 36)), CommandErrorCode.number],
   ];
 
   for (const [name, data, code] of rejections) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { CommandErrorCode, CommandKind, commandId, decodeCommand, encodeCommand, type Command } from '../../transport/commands/codec.js';
+import { CommandErrorCode, CommandKind, commandId, commandKindNames, decodeCommand, encodeCommand, type Command } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { Dispatcher, type GroupDelivery } from '../../actors/sessions/dispatcher.js';
 import { isFresh } from '../../actors/sessions/consumerGroups.js';
@@ -82,6 +82,7 @@ describe('sessions: consumer groups (issue 16)', () => {
       { kind: CommandKind.groupDelete, group: g },
       { kind: CommandKind.groupDeliver, group: g, restore: r, delivery: 3, deadlineMs: 1_700_000_000_000, consumer: 'worker-1' },
       { kind: CommandKind.groupAck, group: g, restore: r, delivery: 1 },
+      { kind: CommandKind.groupAck, group: g, restore: r, delivery: 1, remove: commandId(3, 11) },
       { kind: CommandKind.groupNack, group: g, restore: r, delivery: 2, readyAtMs: 12345 },
       { kind: CommandKind.groupDeadLetter, group: g, restore: r, delivery: 5 },
     ];
@@ -125,6 +126,49 @@ describe('sessions: consumer groups (issue 16)', () => {
     for (const f of store.dataFiles()) expect(f.consumed).to.equal(f.size);
     // A second ack of the same delivery is harmless.
     expect(h.client({ kind: CommandKind.groupAck, group: got[0]!.group, restore: got[0]!.restoreId, delivery: 1 }).code).to.equal(ResultCode.okAlreadySettled);
+    expect(h.stores[1]!.digest().overall).to.equal(store.digest().overall);
+  });
+
+  it('remove on ack: the ack removes the restored session on every replica in its own entry; a failed ack removes nothing; a second ack is harmless', () => {
+    const { h, d, run, store } = cluster(2);
+    createGroup(h, 'orders', 'billing');
+    storeAndRestore(h, run, 'orders', 3);
+    const g = store.groupByName('orders', 'billing')!;
+    const got: GroupDelivery[] = [];
+    d.attach(g, 'c1', (x) => void got.push(x));
+    run();
+    expect(got).to.have.length(3);
+    // Restored sessions are active again, on both replicas.
+    for (const x of got) for (const s of h.stores) expect(s.getSession(x.session), hex(x.session)).to.not.equal(null);
+    const [a, b, c] = got as [GroupDelivery, GroupDelivery, GroupDelivery];
+    const kinds: string[] = [];
+    store.onApplied((es) => {
+      for (const e of es) kinds.push(commandKindNames[e.data[1]!]!);
+    });
+    // An ack of a delivery not made yet fails: nothing settled, nothing removed.
+    const stale = h.client({ kind: CommandKind.groupAck, group: a.group, restore: a.restoreId, delivery: 2, remove: a.session });
+    expect(stale.code).to.equal(ResultCode.deliveryStale);
+    for (const s of h.stores) expect(s.getSession(a.session)).to.not.equal(null);
+    // Through the dispatcher: one entry settles the delivery and removes the session.
+    kinds.length = 0;
+    d.ack(a.group, a.restoreId, a.delivery, undefined, a.session);
+    h.settle();
+    expect(kinds.filter((k) => k !== 'SessionCommit')).to.deep.equal(['GroupAck']);
+    for (const s of h.stores) expect(s.getSession(a.session)).to.equal(null);
+    expect(store.groupCounts(g)).to.include({ inFlight: 2 });
+    // Again (a retry after a lost answer): already settled, the session stays gone.
+    expect(h.client({ kind: CommandKind.groupAck, group: a.group, restore: a.restoreId, delivery: 1, remove: a.session }).code).to.equal(
+      ResultCode.okAlreadySettled,
+    );
+    // A plain ack leaves its session active; a session destroyed before its ack is left alone.
+    d.ack(b.group, b.restoreId, b.delivery);
+    expect(h.client({ kind: CommandKind.sessionDestroy, session: c.session, envelope: null }).ok).to.equal(true);
+    d.ack(c.group, c.restoreId, c.delivery, undefined, c.session);
+    run();
+    expect(store.getSession(b.session)).to.not.equal(null);
+    expect(store.getSession(c.session)).to.equal(null);
+    expect(store.groupCounts(g)).to.include({ ready: 0, inFlight: 0 });
+    for (const f of store.dataFiles()) expect(f.consumed).to.equal(f.size);
     expect(h.stores[1]!.digest().overall).to.equal(store.digest().overall);
   });
 

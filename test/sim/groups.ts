@@ -314,7 +314,9 @@ class SimConsumer {
       }
       case 'ack': {
         const twice = this.rng.chance(this.w.doubleAck);
-        const ack = (h: Handle): void => h.ack(d, (err, r) => !err && r !== undefined && this.acked(d, r));
+        // Remove on ack for half of the restores (even indices: no draw, the streams stay as they were).
+        const remove = readU64BE(d.restoreId, 8) % 2 === 0 ? d.session : undefined;
+        const ack = (h: Handle): void => h.ack(d, (err, r) => !err && r !== undefined && this.acked(d, r), remove);
         this.answer(this.rng.int(0, 40), life, ack);
         if (twice) this.answer(this.rng.int(0, 80), life, ack);
         return;

@@ -232,6 +232,11 @@ export class SecurityChecker {
       if (r.ok) this.owners.set(e.index, v.user);
       return;
     }
+    // Remove on ack (a consumer's, checked at its port): an ack applied OK removes its session, if active.
+    if (v.kind === CommandKind.groupAck) {
+      if (r.ok && v.sessionLow > 0) this.active.delete(v.sessionLow);
+      return;
+    }
     if (v.kind < CommandKind.sessionCreate || v.kind > CommandKind.sessionRestore) return;
     if (v.hasEnvelope && !envelopeRefusals.has(r.code) && r.duplicate !== true) this.judge(id, e, r);
     this.sessionStep(id, e, r);

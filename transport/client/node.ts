@@ -59,7 +59,8 @@ interface NodeGroupDelivery {
 
 /** A consumer attached on the leader. */
 export interface NodeConsumer extends NodeSubscription {
-  ack(restoreId: Uint8Array, delivery: number, cb: NodeCommandCallback): void;
+  /** `remove`: a session this ack also removes when it applies OK (remove on ack). */
+  ack(restoreId: Uint8Array, delivery: number, cb: NodeCommandCallback, remove?: Uint8Array): void;
   nack(restoreId: Uint8Array, delivery: number, delayMs: number, cb: NodeCommandCallback): void;
 }
 

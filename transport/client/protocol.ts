@@ -29,6 +29,8 @@
  *   [1, reqId, 16]                                               groups        -> [json bytes] (this node's applied group table with counts)
  *   [1, reqId, 17, topic, group, consumer, maxAckPending]        consume (leader; 0 = the group's) -> [subId]; ended by unsubscribe
  *   [1, reqId, 18, subId, restoreId, delivery]                   ack           -> command result
+ *   [1, reqId, 18, subId, restoreId, delivery, session]          ack that also removes `session` (remove on ack;
+ *                                                                needs write on its topic) -> command result
  *   [1, reqId, 19, subId, restoreId, delivery, delayMs]          nack          -> command result
  *   [1, reqId, 20, user, password]                               auth (issue 17) -> [user]; user and password '' = the
  *                                                                client certificate's user. Sent first, before any other request.
@@ -297,7 +299,15 @@ export type Request =
       readonly consumer: string;
       readonly maxAckPending: number;
     }
-  | { readonly op: 'ack'; readonly reqId: number; readonly subId: number; readonly restoreId: Uint8Array; readonly delivery: number }
+  | {
+      readonly op: 'ack';
+      readonly reqId: number;
+      readonly subId: number;
+      readonly restoreId: Uint8Array;
+      readonly delivery: number;
+      /** Remove on ack: the session (the delivered one) this ack also removes. */
+      readonly remove?: Uint8Array;
+    }
   | {
       readonly op: 'nack';
       readonly reqId: number;
@@ -561,7 +571,7 @@ export function encodeRequest(r: Request | RequestBody, reqId = (r as Request).r
     case 'consume':
       return encoder.encode([...head, r.topic, r.group, r.consumer, r.maxAckPending]);
     case 'ack':
-      return encoder.encode([...head, r.subId, r.restoreId, r.delivery]);
+      return encoder.encode(r.remove === undefined ? [...head, r.subId, r.restoreId, r.delivery] : [...head, r.subId, r.restoreId, r.delivery, r.remove]);
     case 'nack':
       return encoder.encode([...head, r.subId, r.restoreId, r.delivery, r.delayMs]);
     case 'auth':
@@ -734,9 +744,11 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
         consumer: text(w, 5, 'consumer'),
         maxAckPending: uint(w, 6, 'maxAckPending'),
       };
-    case 'ack':
-      arity(w, 6, op);
-      return { op, reqId, subId: uint(w, 3, 'subId'), restoreId: id(w, 4, 'restoreId'), delivery: uint(w, 5, 'delivery') };
+    case 'ack': {
+      if (w.length !== 7) arity(w, 6, op);
+      const ack = { op, reqId, subId: uint(w, 3, 'subId'), restoreId: id(w, 4, 'restoreId'), delivery: uint(w, 5, 'delivery') } as const;
+      return w.length === 7 ? { ...ack, remove: id(w, 6, 'session') } : ack;
+    }
     case 'nack':
       arity(w, 7, op);
       return { op, reqId, subId: uint(w, 3, 'subId'), restoreId: id(w, 4, 'restoreId'), delivery: uint(w, 5, 'delivery'), delayMs: uint(w, 6, 'delayMs') };

@@ -25,6 +25,7 @@ import {
   commandId,
   commandKindNames,
   encodeCommand,
+  isCommandId,
   parseCommand,
   type CodecLimits,
   type Command,
@@ -526,9 +527,11 @@ export class ClientServer {
       case 'auth':
       case 'register':
       case 'unsubscribe':
-      case 'ack':
       case 'nack':
         return null;
+      case 'ack':
+        // Remove on ack removes the session as a destroy would: the same permission.
+        return req.remove === undefined ? null : onSession('write', req.remove, false);
       case 'list':
         // Every topic: answered with the sessions the user may read (filtered below).
         return req.topic === '' ? null : need('read', req.topic);
@@ -936,7 +939,12 @@ export class ClientServer {
           if (err) return this.requestFailed(err, fail);
           done(commandResultFrame(req.reqId, result!, entry));
         };
-        if (req.op === 'ack') return consumer.ack(req.restoreId, req.delivery, then);
+        // IDs from outside: checked here, before they reach the planner (which asserts that what it proposes decodes).
+        if (!isCommandId(req.restoreId)) return fail(ClientErrorCode.malformed, 'restoreId does not name a log entry');
+        if (req.op === 'ack') {
+          if (req.remove !== undefined && !isCommandId(req.remove)) return fail(ClientErrorCode.malformed, 'session does not name a log entry');
+          return consumer.ack(req.restoreId, req.delivery, then, req.remove);
+        }
         return consumer.nack(req.restoreId, req.delivery, req.delayMs, then);
       }
       case 'status': {

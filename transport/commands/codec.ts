@@ -29,6 +29,8 @@
  *        groupDelete     group 16
  *        groupDeliver    group 16 | restore 16 | delivery u32 | deadlineMs u64 | consumerLen u8 | consumer
  *        groupAck        group 16 | restore 16 | delivery u32
+ *                        [session 16]   (remove on ack: the consumer's session, removed as a SessionDestroy
+ *                        would when the ack applies OK; absent in plain acks and in older entries)
  *        groupNack       group 16 | restore 16 | delivery u32 | readyAtMs u64
  *        groupDeadLetter group 16 | restore 16 | delivery u32
  *        userPut         userLen u8 | user | hashLen u8 | password hash (0: certificate only; else access.ts's 52 bytes)
@@ -250,7 +252,14 @@ export type Command =
       readonly deadlineMs: number;
       readonly consumer: string;
     }
-  | { readonly kind: typeof CommandKind.groupAck; readonly group: Uint8Array; readonly restore: Uint8Array; readonly delivery: number }
+  | {
+      readonly kind: typeof CommandKind.groupAck;
+      readonly group: Uint8Array;
+      readonly restore: Uint8Array;
+      readonly delivery: number;
+      /** Remove on ack: this session (the delivered one) is removed, as by SessionDestroy, when the ack applies OK. */
+      readonly remove?: Uint8Array;
+    }
   | {
       readonly kind: typeof CommandKind.groupNack;
       readonly group: Uint8Array;
@@ -272,6 +281,11 @@ export type Command =
 // ---- IDs ------------------------------------------------------------------------------------
 
 /** The ID of the entry at (term, index): term in the high 64 bits, index in the low 64 bits. */
+/** Whether `id` is 16 bytes naming an entry: both halves below 2^53, the low half (an index) at least 1. */
+export function isCommandId(id: Uint8Array): boolean {
+  return id.length === ID_BYTES && validId(readU64(id, 0), readU64(id, 8));
+}
+
 export function commandId(term: number, index: number): Uint8Array {
   const out = new Uint8Array(ID_BYTES);
   writeIdParts(out, 0, term, index);
@@ -725,7 +739,19 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
       if (typeof after === 'string') return after;
       return n > after ? CommandErrorCode.trailing : null;
     }
-    case CommandKind.groupAck:
+    case CommandKind.groupAck: {
+      const after = parseGroupRef(v, data, at, true);
+      if (typeof after === 'string') return after;
+      // Remove on ack: the session follows, or nothing (sessionLow 0: a plain ack).
+      v.sessionHigh = 0;
+      v.sessionLow = 0;
+      if (n === after) return null;
+      if (n < after + ID_BYTES) return CommandErrorCode.truncated;
+      v.sessionHigh = readU64(data, after);
+      v.sessionLow = readU64(data, after + 8);
+      if (!validId(v.sessionHigh, v.sessionLow)) return CommandErrorCode.id;
+      return n > after + ID_BYTES ? CommandErrorCode.trailing : null;
+    }
     case CommandKind.groupDeadLetter: {
       const after = parseGroupRef(v, data, at, true);
       if (typeof after === 'string') return after;
@@ -849,6 +875,13 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
         consumer: v.name,
       };
     case CommandKind.groupAck:
+      return {
+        kind: CommandKind.groupAck,
+        group: idOf(v.groupHigh, v.groupLow),
+        restore: idOf(v.restoreHigh, v.restoreLow),
+        delivery: v.delivery,
+        ...(v.sessionLow > 0 ? { remove: idOf(v.sessionHigh, v.sessionLow) } : {}),
+      };
     case CommandKind.groupDeadLetter:
       return { kind: v.kind, group: idOf(v.groupHigh, v.groupLow), restore: idOf(v.restoreHigh, v.restoreLow), delivery: v.delivery };
     case CommandKind.groupNack:
@@ -908,6 +941,7 @@ function encodedSize(c: Command, topicBytes: Uint8Array | null, nameBytes: Uint8
     case CommandKind.groupDelete:
       return base + ID_BYTES;
     case CommandKind.groupAck:
+      return base + 2 * ID_BYTES + 4 + (c.remove !== undefined ? ID_BYTES : 0);
     case CommandKind.groupDeadLetter:
       return base + 2 * ID_BYTES + 4;
     case CommandKind.groupNack:
@@ -1099,6 +1133,8 @@ export function encodeCommand(c: Command): Uint8Array {
         writeU64(out, at, c.deadlineMs);
         out[at + 8] = nameBytes!.length;
         out.set(nameBytes!, at + 9);
+      } else if (c.kind === CommandKind.groupAck && c.remove !== undefined) {
+        writeId(out, at, c.remove);
       }
       break;
     case CommandKind.deadLetterReplay:

@@ -1,0 +1,124 @@
+/**
+ * Remove on ack (issue 20; BullMQ's removeOnComplete): a consumer with `removeOnAck` acknowledges
+ * each delivery and removes its restored session in one GroupAck entry. The removal is a destroy,
+ * so it needs `write` on the topic besides `consume`: without it the ack is refused at the port
+ * (CLIENT_ERR_PERMISSION_DENIED, nothing reaches the log) and the delivery stays in flight. An
+ * in-process 3-node cluster with --auth on 127.0.0.1.
+ */
+import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { commandKindNames } from '../../transport/commands/codec.js';
+import { createClient, ClientError, type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
+import { removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
+
+const ADMIN_PASSWORD = 'remove on ack admin password';
+/** A 200 ms replay, a tick (10 ms) and a few commit rounds per step; 10 s covers a loaded machine. */
+const SETTLE_MS = 10_000;
+
+describe('remove on ack: the ack removes the restored session in the same entry, with the write permission (issue 20)', function () {
+  this.timeout(60_000);
+  let cluster: InProcessCluster;
+  let dir = '';
+  const clients: SessionraftClient[] = [];
+  const client = (user: string, password: string): SessionraftClient => {
+    const c = createClient({ endpoints: cluster.endpoints(), operationTimeoutMs: 5000, ignoreEnvironment: true, user, password });
+    clients.push(c);
+    return c;
+  };
+  /** Kinds of the entries every node applied, by node. */
+  const kinds = new Map<string, string[]>();
+
+  before(async () => {
+    dir = tempDir('remove-on-ack');
+    const file = join(dir, 'admin-password');
+    writeFileSync(file, `${ADMIN_PASSWORD}\n`, { mode: 0o600 });
+    cluster = await startInProcessCluster(3, { auth: true, bootstrapAdminPasswordFile: file });
+    for (const h of cluster.hosts) {
+      const seen: string[] = [];
+      kinds.set(h.id, seen);
+      h.node.store.onApplied((es) => {
+        for (const e of es) if (e.data.length > 1) seen.push(commandKindNames[e.data[1]!] ?? '?');
+      });
+    }
+    // The leader creates the first administrator once elected; 20 s bounds a slow machine.
+    await waitFor(
+      'the bootstrap administrator on every node',
+      () => cluster.hosts.every((h) => h.node.store.access.user('admin')?.roles.includes('admin') === true),
+      20_000,
+    );
+  });
+
+  after(async () => {
+    for (const c of clients) await c.close();
+    await cluster?.stop();
+    removeDir(dir);
+  });
+
+  it('consume alone: the ack is refused and the delivery stays in flight; consume and write: one GroupAck settles it and removes the session on every node', async () => {
+    const admin = client('admin', ADMIN_PASSWORD);
+    await admin.createGroup('jobs', 'workers', { ackWaitMs: 60_000 });
+    await admin.addRole('consumer');
+    await admin.grantPermission('consumer', 'consume:jobs:workers');
+    await admin.addRole('worker');
+    await admin.grantPermission('worker', 'consume:jobs:workers');
+    await admin.grantPermission('worker', 'write:jobs');
+    await admin.addUser('carol', 'carol password 1');
+    await admin.grantRole('carol', 'consumer');
+    await admin.addUser('dave', 'dave password 1');
+    await admin.grantRole('dave', 'worker');
+    // The grants applied on every node before anyone asks (a port checks its own node's table).
+    await waitFor(
+      'carol may consume and dave may consume and write, on every node',
+      () =>
+        cluster.hosts.every(
+          (h) =>
+            h.node.store.access.allows('carol', 'consume', 'jobs', 'workers') &&
+            h.node.store.access.allows('dave', 'consume', 'jobs', 'workers') &&
+            h.node.store.access.allows('dave', 'write', 'jobs', ''),
+        ),
+      10_000,
+    );
+
+    // Carol may consume but not destroy: her removing ack is refused at the port.
+    const { id } = await admin.schedule('jobs', 'first', { replay: '200ms' });
+    const carolGot: GroupMessage[] = [];
+    const carolAnswers: string[] = [];
+    const carol = await client('carol', 'carol password 1').consume('jobs', 'workers', (m) => void carolGot.push(m), {
+      consumer: 'carol',
+      removeOnAck: true,
+      onAnswer: (_m, _ack, outcome) => carolAnswers.push(outcome instanceof ClientError ? outcome.code : outcome.code),
+    });
+    await waitFor("carol's ack answered", () => carolAnswers.length === 1, SETTLE_MS);
+    expect(carolGot.map((m) => m.session)).to.deep.equal([id]);
+    expect(carolAnswers).to.deep.equal(['CLIENT_ERR_PERMISSION_DENIED']);
+    expect(await admin.get(id), 'the session is still active').to.not.equal(null);
+    const pending = (await admin.groups()).find((g) => g.topic === 'jobs' && g.name === 'workers')!;
+    expect(pending).to.include({ inFlight: 1 });
+    await carol.close();
+
+    // Dave may: his ack settles a delivery and removes its session, in one GroupAck.
+    for (const seen of kinds.values()) seen.length = 0;
+    const { id: second } = await admin.schedule('jobs', 'second', { replay: '200ms' });
+    const daveGot: GroupMessage[] = [];
+    const daveAnswers: string[] = [];
+    const dave = await client('dave', 'dave password 1').consume('jobs', 'workers', (m) => void daveGot.push(m), {
+      consumer: 'dave',
+      removeOnAck: true,
+      onAnswer: (m, _ack, outcome) => daveAnswers.push(`${m.session}:${outcome instanceof ClientError ? outcome.code : outcome.code}`),
+    });
+    await waitFor("dave's ack of the second session answered", () => daveAnswers.some((a) => a.startsWith(second)), SETTLE_MS);
+    expect(daveAnswers).to.include(`${second}:OK`);
+    expect(await admin.get(second), 'the acked session is removed').to.equal(null);
+    await waitFor(
+      'the removing ack applied on every node',
+      () => cluster.hosts.every((h) => h.node.store.getSession(Buffer.from(second, 'hex')) === null),
+      SETTLE_MS,
+    );
+    for (const [node, seen] of kinds) {
+      expect(seen, node).to.include('GroupAck');
+      expect(seen, `${node}: no SessionDestroy, the ack removed the session`).to.not.include('SessionDestroy');
+    }
+    await dave.close();
+  });
+});
