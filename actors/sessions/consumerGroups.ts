@@ -283,6 +283,12 @@ export class GroupTable {
     return OK;
   }
 
+  /** Whether the group holds the restore as an item whose session is (sh, sl): what a removing ack may remove. */
+  holdsSession(gh: number, gl: number, rh: number, rl: number, sh: number, sl: number): boolean {
+    const it = this.get(gh, gl)?.items.get(rl);
+    return it !== undefined && it.restore.high === rh && it.restore.sessionHigh === sh && it.restore.sessionLow === sl;
+  }
+
   /** An ack of any delivery made so far settles the item; a second ack is harmless (OK_ALREADY_SETTLED). */
   ack(gh: number, gl: number, rh: number, rl: number, delivery: number): CommandResult {
     const f = this.item(gh, gl, rh, rl);

@@ -20,6 +20,12 @@ import { codecLimitsOf } from './options.js';
 import type { SessionsStore } from './store.js';
 import type { CommandResult } from './types.js';
 
+/** Remove on ack: the session an ack also removes, and the user whose write permission on its topic apply checks ('' without a login). */
+export interface RemoveOnAck {
+  readonly session: Uint8Array;
+  readonly user: string;
+}
+
 /** A restored session handed to one consumer of a group. */
 export interface GroupDelivery {
   readonly group: Uint8Array;
@@ -255,10 +261,10 @@ export class Dispatcher {
 
   /**
    * Acknowledge a delivery (any delivery number so far; a second ack is harmless). With `remove`
-   * (a session ID), the ack also removes that session when it applies OK: one entry for an ack and
-   * a SessionDestroy.
+   * (the delivered session, and the user whose write permission apply checks), the ack also removes
+   * that session when it settles the item: one entry for an ack and a SessionDestroy.
    */
-  ack(group: Uint8Array, restore: Uint8Array, delivery: number, cb?: Parameters<Submit>[1], remove?: Uint8Array): void {
+  ack(group: Uint8Array, restore: Uint8Array, delivery: number, cb?: Parameters<Submit>[1], remove?: RemoveOnAck): void {
     this.opts.submit(
       remove === undefined ? { kind: CommandKind.groupAck, group, restore, delivery } : { kind: CommandKind.groupAck, group, restore, delivery, remove },
       cb,

@@ -13,7 +13,7 @@ import { ProposalError } from '../raft/proposals.js';
 import type { RangeSyncStore } from '../raft/rangeSync.js';
 import { RaftNode, type NodeHooks, type NodeOptions, type NodeStatus } from '../raft/raftNode.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
-import { Dispatcher, type GroupDelivery } from './dispatcher.js';
+import { Dispatcher, type GroupDelivery, type RemoveOnAck } from './dispatcher.js';
 import { Planner, type PlanOutcome, type Proposed } from './planner.js';
 import { ReplayScheduler } from './scheduler.js';
 import { scheduleSession } from './scheduleSession.js';
@@ -448,8 +448,8 @@ export class SessionNode {
     opts: { maxAckPending?: number; onEnd?: (code: string, message: string) => void } = {},
   ): {
     close(): void;
-    /** `remove`: a session the ack also removes (remove on ack), as a SessionDestroy would, when it applies OK. */
-    ack(d: GroupDelivery, cb?: GroupCallback, remove?: Uint8Array): void;
+    /** `remove`: a session the ack also removes (remove on ack), as a SessionDestroy would, when it settles the item. */
+    ack(d: GroupDelivery, cb?: GroupCallback, remove?: RemoveOnAck): void;
     nack(d: GroupDelivery, delayMs?: number, cb?: GroupCallback): void;
   } {
     if (!this.planner.isLeader) throw new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader);

@@ -700,16 +700,9 @@ export class SessionsStore implements StateMachine {
         return this.groups.delete(v.groupHigh, v.groupLow);
       case CommandKind.groupDeliver:
         return this.groups.deliver(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery, v.dueMs, v.name, e.index);
-      case CommandKind.groupAck: {
-        const r = this.groups.ack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery);
-        // Remove on ack (BullMQ's removeOnComplete): the restored session goes with the ack, as a
-        // SessionDestroy of it would; one that is gone already (or stored again) is left as it is.
-        if (r.ok && v.sessionLow > 0) {
-          const s = this.sessions.get(v.sessionHigh, v.sessionLow);
-          if (s !== undefined) this.sessions.remove(s);
-        }
-        return r;
-      }
+      case CommandKind.groupAck:
+        if (v.sessionLow > 0) return this.ackRemoving(v);
+        return this.groups.ack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery);
       case CommandKind.groupNack:
         return this.groups.nack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery, v.dueMs);
       case CommandKind.groupDeadLetter:
@@ -720,6 +713,28 @@ export class SessionsStore implements StateMachine {
         return this.groups.deleteDead(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow);
     }
     assert(false, `command kind ${v.kind} passed validation`);
+  }
+
+  /**
+   * Remove on ack (BullMQ's removeOnComplete): a GroupAck that also removes the delivered session,
+   * as a SessionDestroy of it would, in the same entry. Its user's write permission on the session's
+   * topic is checked here, at this position of the log (as for a destroy: the port's check may be
+   * older than a revoke before it in the log); refused, nothing changes, the ack included. The
+   * session is removed only when this ack settles the item now and the item's restore is of that
+   * session: an ack that settles nothing (a second one, a late one) removes nothing, and a session
+   * not active (destroyed, or stored again) is left alone.
+   */
+  private ackRemoving(v: CommandView): CommandResult {
+    const s = this.sessions.get(v.sessionHigh, v.sessionLow);
+    if (s !== undefined && !this.skipPermissionAtApply) {
+      if (v.user === '') {
+        if (this.auth.hasUsers()) return rejection(ResultCode.authRequired);
+      } else if (!this.auth.allows(v.user, 'write', s.topic, '')) return rejection(ResultCode.permissionDenied);
+    }
+    const held = s !== undefined && this.groups.holdsSession(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.sessionHigh, v.sessionLow);
+    const r = this.groups.ack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery);
+    if (held && r.code === ResultCode.ok) this.sessions.remove(s);
+    return r;
   }
 
   /**

@@ -66,7 +66,19 @@ const requestArb: fc.Arbitrary<Request> = fc.oneof(
   fc.record({ op: fc.constant('list' as const), reqId: reqIdArb, topic: fc.string({ maxLength: 20 }), limit: fc.nat() }),
   fc.record({ op: fc.constant('subscribe' as const), reqId: reqIdArb, topic: fc.string({ maxLength: 20 }) }),
   fc.record({ op: fc.constant('unsubscribe' as const), reqId: reqIdArb, subId: fc.nat() }),
-  // A consumer's answers; an ack may name the session it removes (remove on ack).
+  // A consumer (whose acks may remove their sessions) and its answers; an ack may name the session it removes.
+  fc.record(
+    {
+      op: fc.constant('consume' as const),
+      reqId: reqIdArb,
+      topic: fc.string({ maxLength: 20 }),
+      group: fc.string({ maxLength: 20 }),
+      consumer: fc.string({ maxLength: 20 }),
+      maxAckPending: fc.nat(),
+      removeOnAck: fc.constant(true as const),
+    },
+    { requiredKeys: ['op', 'reqId', 'topic', 'group', 'consumer', 'maxAckPending'] },
+  ),
   fc.record(
     { op: fc.constant('ack' as const), reqId: reqIdArb, subId: fc.nat(), restoreId: idArb, delivery: fc.nat(), remove: idArb },
     { requiredKeys: ['op', 'reqId', 'subId', 'restoreId', 'delivery'] },
@@ -175,6 +187,8 @@ describe('client protocol: codec', () => {
       ['an ack removing a session that is text', [1, 1, 18, 1, id, 1, 'abc'], 'CLIENT_ERR_MALFORMED'],
       ['an ack with an item after the session', [1, 1, 18, 1, id, 1, id, 0], 'CLIENT_ERR_MALFORMED'],
       ['an ack without its delivery', [1, 1, 18, 1, id], 'CLIENT_ERR_MALFORMED'],
+      ['a consume with removeOnAck false (true or absent)', [1, 1, 17, 't', 'g', 'c', 0, false], 'CLIENT_ERR_MALFORMED'],
+      ['a consume with removeOnAck as 1', [1, 1, 17, 't', 'g', 'c', 0, 1], 'CLIENT_ERR_MALFORMED'],
     ];
     for (const [what, frame, code] of cases) {
       let got: unknown = null;

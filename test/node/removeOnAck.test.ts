@@ -1,9 +1,11 @@
 /**
  * Remove on ack (issue 20; BullMQ's removeOnComplete): a consumer with `removeOnAck` acknowledges
  * each delivery and removes its restored session in one GroupAck entry. The removal is a destroy,
- * so it needs `write` on the topic besides `consume`: without it the ack is refused at the port
- * (CLIENT_ERR_PERMISSION_DENIED, nothing reaches the log) and the delivery stays in flight. An
- * in-process 3-node cluster with --auth on 127.0.0.1.
+ * so it needs `write` on the topic besides `consume`: without it the consumer is refused at attach,
+ * and once write is revoked its acks are refused at the port (CLIENT_ERR_PERMISSION_DENIED, nothing
+ * reaches the log: the delivery stays in flight). Apply checks the permission again at the ack's
+ * position in the log (the simulator's security checker judges that). An in-process 3-node cluster
+ * with --auth on 127.0.0.1.
  */
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
@@ -55,7 +57,7 @@ describe('remove on ack: the ack removes the restored session in the same entry,
     removeDir(dir);
   });
 
-  it('consume alone: the ack is refused and the delivery stays in flight; consume and write: one GroupAck settles it and removes the session on every node', async () => {
+  it('consume alone: refused at attach; consume and write: one GroupAck settles each delivery and removes its session on every node; write revoked: the ack is refused at the port', async () => {
     const admin = client('admin', ADMIN_PASSWORD);
     await admin.createGroup('jobs', 'workers', { ackWaitMs: 60_000 });
     await admin.addRole('consumer');
@@ -80,26 +82,19 @@ describe('remove on ack: the ack removes the restored session in the same entry,
       10_000,
     );
 
-    // Carol may consume but not destroy: her removing ack is refused at the port.
-    const { id } = await admin.schedule('jobs', 'first', { replay: '200ms' });
-    const carolGot: GroupMessage[] = [];
-    const carolAnswers: string[] = [];
-    const carol = await client('carol', 'carol password 1').consume('jobs', 'workers', (m) => void carolGot.push(m), {
-      consumer: 'carol',
-      removeOnAck: true,
-      onAnswer: (_m, _ack, outcome) => carolAnswers.push(outcome instanceof ClientError ? outcome.code : outcome.code),
-    });
-    await waitFor("carol's ack answered", () => carolAnswers.length === 1, SETTLE_MS);
-    expect(carolGot.map((m) => m.session)).to.deep.equal([id]);
-    expect(carolAnswers).to.deep.equal(['CLIENT_ERR_PERMISSION_DENIED']);
-    expect(await admin.get(id), 'the session is still active').to.not.equal(null);
-    const pending = (await admin.groups()).find((g) => g.topic === 'jobs' && g.name === 'workers')!;
-    expect(pending).to.include({ inFlight: 1 });
-    await carol.close();
+    // Carol may consume but not destroy: a consumer whose acks would remove is refused at attach.
+    const carol = client('carol', 'carol password 1');
+    const refused = await carol
+      .consume('jobs', 'workers', () => undefined, { consumer: 'carol', removeOnAck: true })
+      .then(
+        (h) => h.close().then(() => null),
+        (e: { code?: string }) => e.code ?? String(e),
+      );
+    expect(refused).to.equal('CLIENT_ERR_PERMISSION_DENIED');
 
-    // Dave may: his ack settles a delivery and removes its session, in one GroupAck.
+    // Dave may: his ack settles the delivery and removes its session, in one GroupAck.
     for (const seen of kinds.values()) seen.length = 0;
-    const { id: second } = await admin.schedule('jobs', 'second', { replay: '200ms' });
+    const { id: first } = await admin.schedule('jobs', 'first', { replay: '200ms' });
     const daveGot: GroupMessage[] = [];
     const daveAnswers: string[] = [];
     const dave = await client('dave', 'dave password 1').consume('jobs', 'workers', (m) => void daveGot.push(m), {
@@ -107,18 +102,30 @@ describe('remove on ack: the ack removes the restored session in the same entry,
       removeOnAck: true,
       onAnswer: (m, _ack, outcome) => daveAnswers.push(`${m.session}:${outcome instanceof ClientError ? outcome.code : outcome.code}`),
     });
-    await waitFor("dave's ack of the second session answered", () => daveAnswers.some((a) => a.startsWith(second)), SETTLE_MS);
-    expect(daveAnswers).to.include(`${second}:OK`);
-    expect(await admin.get(second), 'the acked session is removed').to.equal(null);
+    await waitFor("dave's ack of the first session answered", () => daveAnswers.length === 1, SETTLE_MS);
+    expect(daveGot.map((m) => m.session)).to.deep.equal([first]);
+    expect(daveAnswers).to.deep.equal([`${first}:OK`]);
+    expect(await admin.get(first), 'the acked session is removed').to.equal(null);
     await waitFor(
       'the removing ack applied on every node',
-      () => cluster.hosts.every((h) => h.node.store.getSession(Buffer.from(second, 'hex')) === null),
+      () => cluster.hosts.every((h) => h.node.store.getSession(Buffer.from(first, 'hex')) === null),
       SETTLE_MS,
     );
     for (const [node, seen] of kinds) {
       expect(seen, node).to.include('GroupAck');
       expect(seen, `${node}: no SessionDestroy, the ack removed the session`).to.not.include('SessionDestroy');
     }
+
+    // Write revoked while dave consumes: his next ack is refused at the port, the session stays
+    // active and the delivery in flight (it comes back after ackWaitMs, to be dead-lettered in the end).
+    await admin.revokePermission('worker', 'write:jobs');
+    await waitFor('the revoke on every node', () => cluster.hosts.every((h) => !h.node.store.access.allows('dave', 'write', 'jobs', '')), 10_000);
+    const { id: second } = await admin.schedule('jobs', 'second', { replay: '200ms' });
+    await waitFor("dave's ack of the second session answered", () => daveAnswers.length === 2, SETTLE_MS);
+    expect(daveAnswers[1]).to.equal(`${second}:CLIENT_ERR_PERMISSION_DENIED`);
+    expect(await admin.get(second), 'the session is still active').to.not.equal(null);
+    const g = (await admin.groups()).find((x) => x.topic === 'jobs' && x.name === 'workers')!;
+    expect(g).to.include({ inFlight: 1 });
     await dave.close();
   });
 });

@@ -60,7 +60,13 @@ const arbCommand: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ kind: fc.constantFrom(CommandKind.deadLetterReplay, CommandKind.deadLetterDelete), group: arbId, restore: arbId }),
   // Group answers: group 16 | restore 16 | delivery u32, GroupAck with the session it removes or without.
   fc.record({ kind: fc.constant(CommandKind.groupAck), group: arbId, restore: arbId, delivery: fc.integer({ min: 1, max: 0xffffffff }) }),
-  fc.record({ kind: fc.constant(CommandKind.groupAck), group: arbId, restore: arbId, delivery: fc.integer({ min: 1, max: 0xffffffff }), remove: arbId }),
+  fc.record({
+    kind: fc.constant(CommandKind.groupAck),
+    group: arbId,
+    restore: arbId,
+    delivery: fc.integer({ min: 1, max: 0xffffffff }),
+    remove: fc.record({ session: arbId, user: fc.oneof(fc.constant(''), fc.stringMatching(/^[A-Za-z0-9_.@-]{1,64}$/)) }),
+  }),
   fc.record({ kind: fc.constant(CommandKind.groupDeadLetter), group: arbId, restore: arbId, delivery: fc.integer({ min: 1, max: 0xffffffff }) }),
   fc.record({
     kind: fc.constant(CommandKind.groupNack),
@@ -140,7 +146,8 @@ describe('sessions: command codec', () => {
   const limits = { topicBytesMax: 8, recordBytesMax: 16, storedRecordBytesMax: 1000 };
   const secret = new Uint8Array(16).fill(0xa5);
   const register: Command = { kind: CommandKind.clientRegister, secret };
-  const removeAck: Command = { kind: CommandKind.groupAck, group: commandId(1, 4), restore: commandId(1, 9), delivery: 2, remove: session };
+  const removeAck: Command = { kind: CommandKind.groupAck, group: commandId(1, 4), restore: commandId(1, 9), delivery: 2, remove: { session, user: '' } };
+  const removeAckAs: Command = { kind: CommandKind.groupAck, group: commandId(1, 4), restore: commandId(1, 9), delivery: 2, remove: { session, user: 'dave' } };
   // Envelope: client ID at 3, secret at 3 + 16, seq at 3 + 32, ackedBelowSeq at 3 + 40.
   const rejections: [string, Uint8Array, CommandErrorCode][] = [
     ['empty', new Uint8Array(0), CommandErrorCode.truncated],
@@ -245,11 +252,15 @@ describe('sessions: command codec', () => {
       mutate({ kind: CommandKind.dataDelete, replayClass: 0, file: commandId(1, 1) }, (b) => void (b[4 + 15] = 0)),
       CommandErrorCode.id,
     ],
-    // Remove on ack: group 16 | restore 16 | delivery u32 | session 16.
+    // Remove on ack: group 16 | restore 16 | delivery u32 | session 16 | userLen u8 | user.
     ['an ack removing session index 0', mutate(removeAck, (b) => void (b[3 + 36 + 15] = 0)), CommandErrorCode.id],
     ['an ack removing a session whose term is beyond 2^53', mutate(removeAck, (b) => void (b[3 + 36] = 0xff)), CommandErrorCode.id],
-    ['an ack with part of a session', mutate(removeAck, (b) => b.subarray(0, b.length - 1)), CommandErrorCode.truncated],
-    ['an ack with a byte after its session', Uint8Array.from([...encodeCommand(removeAck), 0]), CommandErrorCode.trailing],
+    ['an ack with a session and no user byte', mutate(removeAck, (b) => b.subarray(0, b.length - 1)), CommandErrorCode.truncated],
+    ['an ack with part of a session', mutate(removeAck, (b) => b.subarray(0, b.length - 2)), CommandErrorCode.truncated],
+    ['an ack with a byte after its session and no user', Uint8Array.from([...encodeCommand(removeAck), 0]), CommandErrorCode.trailing],
+    ['an ack with a byte after its user', Uint8Array.from([...encodeCommand(removeAckAs), 0]), CommandErrorCode.trailing],
+    ['an ack whose user is cut', mutate(removeAckAs, (b) => b.subarray(0, b.length - 1)), CommandErrorCode.truncated],
+    ['an ack whose user is not a name', mutate(removeAckAs, (b) => void (b[b.length - 1] = 0x20)), CommandErrorCode.auth],
     ['an ack of delivery 0', mutate(removeAck, (b) => void b.fill(0, 3 + 32, 3 + 36)), CommandErrorCode.number],
   ];
 

@@ -82,7 +82,8 @@ describe('sessions: consumer groups (issue 16)', () => {
       { kind: CommandKind.groupDelete, group: g },
       { kind: CommandKind.groupDeliver, group: g, restore: r, delivery: 3, deadlineMs: 1_700_000_000_000, consumer: 'worker-1' },
       { kind: CommandKind.groupAck, group: g, restore: r, delivery: 1 },
-      { kind: CommandKind.groupAck, group: g, restore: r, delivery: 1, remove: commandId(3, 11) },
+      { kind: CommandKind.groupAck, group: g, restore: r, delivery: 1, remove: { session: commandId(3, 11), user: '' } },
+      { kind: CommandKind.groupAck, group: g, restore: r, delivery: 1, remove: { session: commandId(3, 11), user: 'worker-1' } },
       { kind: CommandKind.groupNack, group: g, restore: r, delivery: 2, readyAtMs: 12345 },
       { kind: CommandKind.groupDeadLetter, group: g, restore: r, delivery: 5 },
     ];
@@ -129,7 +130,7 @@ describe('sessions: consumer groups (issue 16)', () => {
     expect(h.stores[1]!.digest().overall).to.equal(store.digest().overall);
   });
 
-  it('remove on ack: the ack removes the restored session on every replica in its own entry; a failed ack removes nothing; a second ack is harmless', () => {
+  it('remove on ack: an ack that settles its item removes the session of its item on every replica, in its own entry; a failed, second or mismatched ack removes nothing', () => {
     const { h, d, run, store } = cluster(2);
     createGroup(h, 'orders', 'billing');
     storeAndRestore(h, run, 'orders', 3);
@@ -146,26 +147,33 @@ describe('sessions: consumer groups (issue 16)', () => {
       for (const e of es) kinds.push(commandKindNames[e.data[1]!]!);
     });
     // An ack of a delivery not made yet fails: nothing settled, nothing removed.
-    const stale = h.client({ kind: CommandKind.groupAck, group: a.group, restore: a.restoreId, delivery: 2, remove: a.session });
+    const stale = h.client({ kind: CommandKind.groupAck, group: a.group, restore: a.restoreId, delivery: 2, remove: { session: a.session, user: '' } });
     expect(stale.code).to.equal(ResultCode.deliveryStale);
     for (const s of h.stores) expect(s.getSession(a.session)).to.not.equal(null);
     // Through the dispatcher: one entry settles the delivery and removes the session.
     kinds.length = 0;
-    d.ack(a.group, a.restoreId, a.delivery, undefined, a.session);
+    d.ack(a.group, a.restoreId, a.delivery, undefined, { session: a.session, user: '' });
     h.settle();
     expect(kinds.filter((k) => k !== 'SessionCommit')).to.deep.equal(['GroupAck']);
     for (const s of h.stores) expect(s.getSession(a.session)).to.equal(null);
     expect(store.groupCounts(g)).to.include({ inFlight: 2 });
     // Again (a retry after a lost answer): already settled, the session stays gone.
-    expect(h.client({ kind: CommandKind.groupAck, group: a.group, restore: a.restoreId, delivery: 1, remove: a.session }).code).to.equal(
+    expect(h.client({ kind: CommandKind.groupAck, group: a.group, restore: a.restoreId, delivery: 1, remove: { session: a.session, user: '' } }).code).to.equal(
       ResultCode.okAlreadySettled,
     );
-    // A plain ack leaves its session active; a session destroyed before its ack is left alone.
-    d.ack(b.group, b.restoreId, b.delivery);
+    // An ack naming a session that is not its item's settles the item and removes nothing; once
+    // settled, a removing ack of it removes nothing either.
+    const other = h.createSession('orders', ['x']);
+    const ack = (x: GroupDelivery, session: Uint8Array): string =>
+      h.client({ kind: CommandKind.groupAck, group: x.group, restore: x.restoreId, delivery: x.delivery, remove: { session, user: '' } }).code;
+    expect(ack(b, other)).to.equal(ResultCode.ok);
+    expect(ack(b, b.session)).to.equal(ResultCode.okAlreadySettled);
+    for (const s of h.stores) expect(s.getSession(other)).to.not.equal(null);
+    // A session destroyed before its ack is left alone.
     expect(h.client({ kind: CommandKind.sessionDestroy, session: c.session, envelope: null }).ok).to.equal(true);
-    d.ack(c.group, c.restoreId, c.delivery, undefined, c.session);
+    d.ack(c.group, c.restoreId, c.delivery, undefined, { session: c.session, user: '' });
     run();
-    expect(store.getSession(b.session)).to.not.equal(null);
+    for (const s of h.stores) expect(s.getSession(b.session)).to.not.equal(null);
     expect(store.getSession(c.session)).to.equal(null);
     expect(store.groupCounts(g)).to.include({ ready: 0, inFlight: 0 });
     for (const f of store.dataFiles()) expect(f.consumed).to.equal(f.size);

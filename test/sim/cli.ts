@@ -196,7 +196,7 @@ async function main(): Promise<void> {
     const s = results.reduce((a, r) => (r.security === undefined ? a : addSecurityStats(a, r.security)), emptySecurityStats());
     process.stdout.write(
       `security: ${s.authEntries} auth entries (${s.authApplied} applied OK), ${s.deniedAtPort} requests denied at the port, ${s.unchecked} sent past it unchecked, ` +
-        `${s.judged} session commands judged in log order, ${s.deniedAtApply} denied at apply (${s.deniedAfterPortAllowed} of them allowed by the port), ` +
+        `${s.judged} session commands judged in log order (${s.removingAcks} removing acks, ${s.removedByAck} removed their session), ${s.deniedAtApply} denied at apply (${s.deniedAfterPortAllowed} of them allowed by the port), ` +
         `${s.digestChecks} auth-state digests compared\n`,
     );
   }

@@ -21,6 +21,7 @@ import { simEpochMs } from './cluster.js';
 import { commandId, readU64BE } from '../../transport/commands/codec.js';
 import { GroupsChecker, type GroupsStats } from './groupsChecker.js';
 import { Rng } from './rng.js';
+import { ResultCode } from '../../actors/sessions/errors.js';
 
 interface GroupPlan {
   readonly topic: string;
@@ -47,6 +48,8 @@ export interface GroupsWorkloadOptions {
   readonly seed: number;
   readonly chaosMs: number;
   readonly topics: readonly string[];
+  /** With security: the users whose write permission a removing ack names (in turn); none: '' (no login). */
+  readonly users?: readonly string[];
 }
 
 export class GroupsWorkload {
@@ -62,6 +65,11 @@ export class GroupsWorkload {
   /** Before the heal, restores whose index is a multiple of this are poison: every consumer nacks them (0: none), so dead letters happen. */
   private readonly poisonEvery: number;
   private readonly deadRng: Rng;
+
+  /** Who removing acks name (GroupsWorkloadOptions.users). */
+  get users(): readonly string[] {
+    return this.opts.users ?? [];
+  }
 
   constructor(
     private readonly cluster: SimCluster,
@@ -314,9 +322,22 @@ class SimConsumer {
       }
       case 'ack': {
         const twice = this.rng.chance(this.w.doubleAck);
-        // Remove on ack for half of the restores (even indices: no draw, the streams stay as they were).
-        const remove = readU64BE(d.restoreId, 8) % 2 === 0 ? d.session : undefined;
-        const ack = (h: Handle): void => h.ack(d, (err, r) => !err && r !== undefined && this.acked(d, r), remove);
+        // Remove on ack for half of the restores (even indices: no draw, the streams stay as they
+        // were), as each user in turn; refused for want of write permission, a plain ack follows.
+        const low = readU64BE(d.restoreId, 8);
+        const users = this.w.users;
+        const remove = low % 2 === 0 ? { session: d.session, user: users.length === 0 ? '' : users[(low / 2) % users.length]! } : undefined;
+        const plain = (h: Handle): void => h.ack(d, (err, r) => !err && r !== undefined && this.acked(d, r));
+        const ack = (h: Handle): void =>
+          h.ack(
+            d,
+            (err, r) => {
+              if (err || r === undefined) return;
+              if (r.code === ResultCode.permissionDenied || r.code === ResultCode.authRequired) this.answer(this.rng.int(0, 40), life, plain);
+              else this.acked(d, r);
+            },
+            remove,
+          );
         this.answer(this.rng.int(0, 40), life, ack);
         if (twice) this.answer(this.rng.int(0, 80), life, ack);
         return;

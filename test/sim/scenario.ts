@@ -13,7 +13,7 @@ import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
 import { SimCluster } from './cluster.js';
 import { GroupsWorkload } from './groups.js';
 import type { GroupsStats } from './groupsChecker.js';
-import { SecurityWorkload } from './security.js';
+import { SecurityWorkload, USERS } from './security.js';
 import type { SecurityStats } from './securityChecker.js';
 import { calmNetwork } from './network.js';
 import { Rng } from './rng.js';
@@ -196,9 +196,10 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   const topics = ['orders', 'carts', 'chats'];
   const schedules: ScheduleStats = { sent: 0, ok: 0, refused: 0, failed: 0, codes: {} };
   // Issue 16: consumer groups on those topics, their consumers and the delivery checker (groups.ts).
-  const groups = opts.sessions ? new GroupsWorkload(cluster, { seed: opts.seed, chaosMs: opts.chaosMs, topics }) : null;
+  const secured = opts.sessions && opts.security !== false;
+  const groups = opts.sessions ? new GroupsWorkload(cluster, { seed: opts.seed, chaosMs: opts.chaosMs, topics, users: secured ? USERS : [] }) : null;
   // Issue 17: users and permissions; every session command as a user, through a port's check (security.ts).
-  const security = opts.sessions && opts.security !== false ? new SecurityWorkload(cluster, { seed: opts.seed, chaosMs: opts.chaosMs, topics }) : null;
+  const security = secured ? new SecurityWorkload(cluster, { seed: opts.seed, chaosMs: opts.chaosMs, topics }) : null;
   const proposeSessionCommand = (target: RaftNode): void => {
     const host = cluster.host(target.id);
     if (host === null) return;

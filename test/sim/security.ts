@@ -19,7 +19,7 @@ import type { SimCluster } from './cluster.js';
 import { Rng } from './rng.js';
 import { SecurityChecker, type SecurityStats } from './securityChecker.js';
 
-const USERS = ['alice', 'bob', 'carol', 'dave'] as const;
+export const USERS = ['alice', 'bob', 'carol', 'dave'] as const;
 /** Auth changes waiting to be proposed, at most. */
 const AUTH_QUEUE_MAX = 8;
 /** (client, seq) pairs remembered as unchecked or checked, at most (the oldest go first). */

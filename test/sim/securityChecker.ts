@@ -39,10 +39,24 @@ export interface SecurityStats {
   deniedAfterPortAllowed: number;
   /** Node auth states compared with the model at an applied index. */
   digestChecks: number;
+  /** Remove on ack: acks naming an active session judged, and those that removed it. */
+  removingAcks: number;
+  removedByAck: number;
 }
 
 export function emptySecurityStats(): SecurityStats {
-  return { authEntries: 0, authApplied: 0, deniedAtPort: 0, unchecked: 0, judged: 0, deniedAtApply: 0, deniedAfterPortAllowed: 0, digestChecks: 0 };
+  return {
+    authEntries: 0,
+    authApplied: 0,
+    deniedAtPort: 0,
+    unchecked: 0,
+    judged: 0,
+    deniedAtApply: 0,
+    deniedAfterPortAllowed: 0,
+    digestChecks: 0,
+    removingAcks: 0,
+    removedByAck: 0,
+  };
 }
 
 export function addSecurityStats(a: SecurityStats, b: SecurityStats): SecurityStats {
@@ -232,14 +246,41 @@ export class SecurityChecker {
       if (r.ok) this.owners.set(e.index, v.user);
       return;
     }
-    // Remove on ack (a consumer's, checked at its port): an ack applied OK removes its session, if active.
     if (v.kind === CommandKind.groupAck) {
-      if (r.ok && v.sessionLow > 0) this.active.delete(v.sessionLow);
+      if (v.sessionLow > 0) this.judgeRemovingAck(id, e, r);
       return;
     }
     if (v.kind < CommandKind.sessionCreate || v.kind > CommandKind.sessionRestore) return;
     if (v.hasEnvelope && !envelopeRefusals.has(r.code) && r.duplicate !== true) this.judge(id, e, r);
     this.sessionStep(id, e, r);
+  }
+
+  /**
+   * Remove on ack: the ack's user needs write on the session's topic at this position of the log
+   * (none: refused once a user exists), judged while the model has the session active; refused,
+   * nothing changed; an ack that settled its item now (OK) removed the session.
+   */
+  private judgeRemovingAck(id: NodeId, e: Entry, r: CommandResult): void {
+    const v = this.view;
+    const s = this.active.get(v.sessionLow);
+    const denied = r.code === ResultCode.permissionDenied || r.code === ResultCode.authRequired;
+    if (s === undefined) {
+      if (denied)
+        this.violate('denied-with-permission', id, `entry ${e.index}: a removing ack of session ${v.sessionLow}, not active, was refused (${r.code})`);
+      return;
+    }
+    const allowed = v.user === '' ? !this.auth.hasUsers() : this.auth.allows(v.user, 'write', s.topic);
+    const what = `entry ${e.index} (a removing ack as ${v.user === '' ? 'no user' : v.user}: write on ${JSON.stringify(s.topic)}, session ${v.sessionLow})`;
+    this.stats.judged++;
+    this.stats.removingAcks++;
+    if (!allowed && !denied)
+      this.violate('applied-without-permission', id, `${what} gave ${r.code}: the permissions in force at that position of the log deny it`);
+    if (allowed && denied) this.violate('denied-with-permission', id, `${what} was refused, but the permissions in force at that position allow it`);
+    if (denied) this.stats.deniedAtApply++;
+    if (r.code === ResultCode.ok) {
+      this.active.delete(v.sessionLow);
+      this.stats.removedByAck++;
+    }
   }
 
   /** (a) The permission in force at this position of the log decides. */

@@ -87,6 +87,9 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
         expect(s.deniedAtApply, 'denied at apply').to.be.greaterThan(0);
         expect(s.deniedAfterPortAllowed, 'denied at apply after the port allowed them').to.be.greaterThan(0);
         expect(s.digestChecks, 'auth states compared').to.be.greaterThan(100 * results.length);
+        // Remove on ack: removing acks were judged against the permissions in force, and some removed their session.
+        expect(s.removingAcks, 'removing acks judged').to.be.greaterThan(0);
+        expect(s.removedByAck, 'sessions removed by an ack').to.be.greaterThan(0);
       }
     });
   }

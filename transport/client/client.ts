@@ -159,11 +159,12 @@ export interface ConsumeOptions {
   /** When the handler throws, the session is redelivered after this delay (default 0). */
   readonly nackDelayMs?: number;
   /**
-   * Remove on ack (BullMQ's `removeOnComplete`): when the handler resolves, its ack also removes the
-   * restored session, in the same log entry, as `destroy(m.session)` would (a session gone already is
-   * left alone). One request and one entry less per message than ack + destroy, and no window where
-   * one applied and not the other. Needs `write` on the topic besides `consume`. Default false: the
-   * restored session stays active for the handler's further appends or stores.
+   * Remove on ack (BullMQ's `removeOnComplete`): when the handler resolves, the ack that settles the
+   * delivery also removes the restored session, in the same log entry, as `destroy(m.session)` would
+   * (a second ack, or a session not active, removes nothing). One request and one entry less per
+   * message than destroy + ack. Needs `write` on the topic besides `consume`: without it `consume()`
+   * is refused (CLIENT_ERR_PERMISSION_DENIED). Default false: the restored session stays active for
+   * the handler's further appends or stores.
    */
   readonly removeOnAck?: boolean;
   /** The consumer moved to another node (leader change, lost connection), or could not. */
@@ -1066,7 +1067,14 @@ class Client implements SessionraftClient {
   private async attachConsumer(st: ConsumerState): Promise<void> {
     let conn: Connection | null = null;
     const subId = await this.run(
-      () => ({ op: 'consume', topic: st.topic, group: st.group, consumer: st.consumer, maxAckPending: st.opts.maxAckPending ?? 0 }),
+      () => ({
+        op: 'consume',
+        topic: st.topic,
+        group: st.group,
+        consumer: st.consumer,
+        maxAckPending: st.opts.maxAckPending ?? 0,
+        ...(st.opts.removeOnAck === true ? { removeOnAck: true } : {}),
+      }),
       (body) => parseUintReply(body, 'subId'),
       { leader: true },
       (c) => {

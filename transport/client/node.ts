@@ -59,8 +59,8 @@ interface NodeGroupDelivery {
 
 /** A consumer attached on the leader. */
 export interface NodeConsumer extends NodeSubscription {
-  /** `remove`: a session this ack also removes when it applies OK (remove on ack). */
-  ack(restoreId: Uint8Array, delivery: number, cb: NodeCommandCallback, remove?: Uint8Array): void;
+  /** `remove`: the session this ack also removes when it settles the item (remove on ack), and the user whose write permission apply checks. */
+  ack(restoreId: Uint8Array, delivery: number, cb: NodeCommandCallback, remove?: { readonly session: Uint8Array; readonly user: string }): void;
   nack(restoreId: Uint8Array, delivery: number, delayMs: number, cb: NodeCommandCallback): void;
 }
 

@@ -28,6 +28,8 @@
  *   [1, reqId, 15, topic, name]                                  groupDelete (leader) -> command result
  *   [1, reqId, 16]                                               groups        -> [json bytes] (this node's applied group table with counts)
  *   [1, reqId, 17, topic, group, consumer, maxAckPending]        consume (leader; 0 = the group's) -> [subId]; ended by unsubscribe
+ *   [1, reqId, 17, topic, group, consumer, maxAckPending, true]  consume whose acks remove their sessions (needs
+ *                                                                write on the topic too) -> [subId]
  *   [1, reqId, 18, subId, restoreId, delivery]                   ack           -> command result
  *   [1, reqId, 18, subId, restoreId, delivery, session]          ack that also removes `session` (remove on ack;
  *                                                                needs write on its topic) -> command result
@@ -298,6 +300,8 @@ export type Request =
       readonly group: string;
       readonly consumer: string;
       readonly maxAckPending: number;
+      /** The consumer's acks will remove their sessions: the port checks write on the topic at attach too. */
+      readonly removeOnAck?: boolean;
     }
   | {
       readonly op: 'ack';
@@ -569,7 +573,9 @@ export function encodeRequest(r: Request | RequestBody, reqId = (r as Request).r
     case 'groups':
       return encoder.encode(head);
     case 'consume':
-      return encoder.encode([...head, r.topic, r.group, r.consumer, r.maxAckPending]);
+      return encoder.encode(
+        r.removeOnAck === true ? [...head, r.topic, r.group, r.consumer, r.maxAckPending, true] : [...head, r.topic, r.group, r.consumer, r.maxAckPending],
+      );
     case 'ack':
       return encoder.encode(r.remove === undefined ? [...head, r.subId, r.restoreId, r.delivery] : [...head, r.subId, r.restoreId, r.delivery, r.remove]);
     case 'nack':
@@ -734,16 +740,20 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
     case 'groups':
       arity(w, 3, op);
       return { op, reqId };
-    case 'consume':
-      arity(w, 7, op);
-      return {
+    case 'consume': {
+      if (w.length !== 8) arity(w, 7, op);
+      const consume = {
         op,
         reqId,
         topic: text(w, 3, 'topic'),
         group: text(w, 4, 'group'),
         consumer: text(w, 5, 'consumer'),
         maxAckPending: uint(w, 6, 'maxAckPending'),
-      };
+      } as const;
+      if (w.length === 7) return consume;
+      if (!bool(w, 7, 'removeOnAck')) malformed('removeOnAck is true or absent');
+      return { ...consume, removeOnAck: true };
+    }
     case 'ack': {
       if (w.length !== 7) arity(w, 6, op);
       const ack = { op, reqId, subId: uint(w, 3, 'subId'), restoreId: id(w, 4, 'restoreId'), delivery: uint(w, 5, 'delivery') } as const;

@@ -559,6 +559,9 @@ export class ClientServer {
       case 'groupDelete':
         return need('consume', req.topic, req.name);
       case 'consume':
+        // A consumer whose acks remove their sessions needs what a destroy needs too: refused at
+        // attach rather than at every ack.
+        return need('consume', req.topic, req.group) ?? (req.removeOnAck === true ? need('write', req.topic) : null);
       case 'deadLetter':
         // Replaying or deleting a dead letter: the permission of acking in that group.
         return need('consume', req.topic, req.group);
@@ -939,11 +942,14 @@ export class ClientServer {
           if (err) return this.requestFailed(err, fail);
           done(commandResultFrame(req.reqId, result!, entry));
         };
-        // IDs from outside: checked here, before they reach the planner (which asserts that what it proposes decodes).
+        // Checked here, before they reach the planner (which asserts that what it proposes decodes).
         if (!isCommandId(req.restoreId)) return fail(ClientErrorCode.malformed, 'restoreId does not name a log entry');
+        if (req.delivery < 1 || req.delivery > 0xffffffff) return fail(ClientErrorCode.malformed, `delivery ${req.delivery} is not 1..2^32-1`);
         if (req.op === 'ack') {
-          if (req.remove !== undefined && !isCommandId(req.remove)) return fail(ClientErrorCode.malformed, 'session does not name a log entry');
-          return consumer.ack(req.restoreId, req.delivery, then, req.remove);
+          if (req.remove === undefined) return consumer.ack(req.restoreId, req.delivery, then);
+          if (!isCommandId(req.remove)) return fail(ClientErrorCode.malformed, 'session does not name a log entry');
+          // The login's user goes in the entry: apply checks its write permission at that position of the log.
+          return consumer.ack(req.restoreId, req.delivery, then, { session: req.remove, user: user ?? '' });
         }
         return consumer.nack(req.restoreId, req.delivery, req.delayMs, then);
       }

@@ -29,8 +29,10 @@
  *        groupDelete     group 16
  *        groupDeliver    group 16 | restore 16 | delivery u32 | deadlineMs u64 | consumerLen u8 | consumer
  *        groupAck        group 16 | restore 16 | delivery u32
- *                        [session 16]   (remove on ack: the consumer's session, removed as a SessionDestroy
- *                        would when the ack applies OK; absent in plain acks and in older entries)
+ *                        [session 16 | userLen u8 | user]   (remove on ack, 2026-12-04: the delivered session,
+ *                        removed as a SessionDestroy would when this ack settles the item, and the user
+ *                        whose write permission on its topic apply checks (0: none, auth was off at the
+ *                        port); absent in plain acks and in older entries)
  *        groupNack       group 16 | restore 16 | delivery u32 | readyAtMs u64
  *        groupDeadLetter group 16 | restore 16 | delivery u32
  *        userPut         userLen u8 | user | hashLen u8 | password hash (0: certificate only; else access.ts's 52 bytes)
@@ -257,8 +259,11 @@ export type Command =
       readonly group: Uint8Array;
       readonly restore: Uint8Array;
       readonly delivery: number;
-      /** Remove on ack: this session (the delivered one) is removed, as by SessionDestroy, when the ack applies OK. */
-      readonly remove?: Uint8Array;
+      /**
+       * Remove on ack: `session` (the delivered one) is removed, as by SessionDestroy, when this ack
+       * settles the item; `user` ('' when the port had no login) needs write on its topic at apply.
+       */
+      readonly remove?: { readonly session: Uint8Array; readonly user: string };
     }
   | {
       readonly kind: typeof CommandKind.groupNack;
@@ -742,15 +747,20 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
     case CommandKind.groupAck: {
       const after = parseGroupRef(v, data, at, true);
       if (typeof after === 'string') return after;
-      // Remove on ack: the session follows, or nothing (sessionLow 0: a plain ack).
+      // Remove on ack: the session and the user follow, or nothing (sessionLow 0: a plain ack).
       v.sessionHigh = 0;
       v.sessionLow = 0;
+      v.user = '';
       if (n === after) return null;
-      if (n < after + ID_BYTES) return CommandErrorCode.truncated;
+      if (n < after + ID_BYTES + 1) return CommandErrorCode.truncated;
       v.sessionHigh = readU64(data, after);
       v.sessionLow = readU64(data, after + 8);
       if (!validId(v.sessionHigh, v.sessionLow)) return CommandErrorCode.id;
-      return n > after + ID_BYTES ? CommandErrorCode.trailing : null;
+      const u = after + ID_BYTES;
+      if (data[u] === 0) return n > u + 1 ? CommandErrorCode.trailing : null;
+      const end = parseAuthName(data, u, (s) => (v.user = s));
+      if (typeof end === 'string') return end;
+      return n > end ? CommandErrorCode.trailing : null;
     }
     case CommandKind.groupDeadLetter: {
       const after = parseGroupRef(v, data, at, true);
@@ -880,7 +890,7 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
         group: idOf(v.groupHigh, v.groupLow),
         restore: idOf(v.restoreHigh, v.restoreLow),
         delivery: v.delivery,
-        ...(v.sessionLow > 0 ? { remove: idOf(v.sessionHigh, v.sessionLow) } : {}),
+        ...(v.sessionLow > 0 ? { remove: { session: idOf(v.sessionHigh, v.sessionLow), user: v.user } } : {}),
       };
     case CommandKind.groupDeadLetter:
       return { kind: v.kind, group: idOf(v.groupHigh, v.groupLow), restore: idOf(v.restoreHigh, v.restoreLow), delivery: v.delivery };
@@ -941,7 +951,7 @@ function encodedSize(c: Command, topicBytes: Uint8Array | null, nameBytes: Uint8
     case CommandKind.groupDelete:
       return base + ID_BYTES;
     case CommandKind.groupAck:
-      return base + 2 * ID_BYTES + 4 + (c.remove !== undefined ? ID_BYTES : 0);
+      return base + 2 * ID_BYTES + 4 + (c.remove !== undefined ? ID_BYTES + 1 + c.remove.user.length : 0);
     case CommandKind.groupDeadLetter:
       return base + 2 * ID_BYTES + 4;
     case CommandKind.groupNack:
@@ -1134,7 +1144,8 @@ export function encodeCommand(c: Command): Uint8Array {
         out[at + 8] = nameBytes!.length;
         out.set(nameBytes!, at + 9);
       } else if (c.kind === CommandKind.groupAck && c.remove !== undefined) {
-        writeId(out, at, c.remove);
+        writeId(out, at, c.remove.session);
+        if (c.remove.user !== '') writeAuthName(out, at + ID_BYTES, c.remove.user);
       }
       break;
     case CommandKind.deadLetterReplay:
