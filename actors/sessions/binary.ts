@@ -6,10 +6,14 @@ import { readU32BE, readU64BE, writeU32BE, writeU64BE } from '../../transport/co
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** Distinct strings a writer keeps the UTF-8 of (a manifest repeats a few topics, consumer names and result codes thousands of times). */
+const STR_CACHE_MAX = 1024;
 
 export class ByteWriter {
   private buf: Uint8Array;
   length = 0;
+  /** UTF-8 of strings written before (made on the first str). */
+  private strs: Map<string, Uint8Array> | null = null;
 
   constructor(capacity = 4096) {
     this.buf = new Uint8Array(capacity);
@@ -59,10 +63,15 @@ export class ByteWriter {
     this.raw(bytes);
   }
 
-  /** u16 length, then UTF-8. */
+  /** u16 length, then UTF-8 (encoded once per distinct string, up to STR_CACHE_MAX of them). */
   str(s: string): void {
-    const b = utf8Encoder.encode(s);
-    if (b.length > 0xffff) throw new RangeError('string longer than 65535 bytes');
+    const strs = (this.strs ??= new Map());
+    let b = strs.get(s);
+    if (b === undefined) {
+      b = utf8Encoder.encode(s);
+      if (b.length > 0xffff) throw new RangeError('string longer than 65535 bytes');
+      if (strs.size < STR_CACHE_MAX) strs.set(s, b);
+    }
     this.u16(b.length);
     this.raw(b);
   }

@@ -465,7 +465,10 @@ export class GroupTable {
    * released their restores (the records were committed), so they load as not replayable.
    */
   encode(): Uint8Array {
-    const w = new ByteWriter(256);
+    // Sized for the usual topic and consumer names (it grows past that): not ~20 doublings and copies of a large table.
+    let bound = 8 + this.restores.size * 120;
+    for (const g of this.groups.values()) bound += 256 + g.items.size * 80 + g.dead.size * 64;
+    const w = new ByteWriter(bound);
     w.u32(this.restores.size);
     for (const r of this.restores.values()) {
       w.u64(r.high);
