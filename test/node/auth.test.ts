@@ -21,7 +21,7 @@ import { ClientError } from '../../transport/client/errors.js';
 import { parseCommandReply } from '../../transport/client/protocol.js';
 import { get as httpGetRaw } from 'node:http';
 import { NodeHost } from '../../actors/host/nodeHost.js';
-import { codeOf, quietLogger, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
+import { codeOf, quietLogger, removeDir, startAuthCluster, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
 
 const ADMIN_PASSWORD = 'correct horse battery staple';
 
@@ -84,17 +84,9 @@ describe('users, roles and permissions on the client port (issue 17)', function 
 
   before(async () => {
     dir = tempDir('auth');
-    const file = join(dir, 'admin-password');
-    writeFileSync(file, `${ADMIN_PASSWORD}\n`, { mode: 0o600 });
     const tokenFile = join(dir, 'metrics-token');
     writeFileSync(tokenFile, `${METRICS_TOKEN}\n`, { mode: 0o600 });
-    cluster = await startInProcessCluster(3, { auth: true, bootstrapAdminPasswordFile: file, metricsTokenFile: tokenFile });
-    // The leader creates the first administrator once elected (a UserPut and a UserGrant); 20 s bounds a slow machine.
-    await waitFor(
-      'the bootstrap administrator on every node',
-      () => cluster.hosts.every((h) => h.node.store.access.user('admin')?.roles.includes('admin') === true),
-      20_000,
-    );
+    cluster = await startAuthCluster(3, dir, ADMIN_PASSWORD, { metricsTokenFile: tokenFile });
   });
 
   after(async () => {

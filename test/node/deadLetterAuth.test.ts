@@ -6,44 +6,17 @@
  * An in-process 3-node cluster with --auth on 127.0.0.1.
  */
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { commandId } from '../../transport/commands/codec.js';
-import { createClient, type SessionraftClient } from '../../transport/client/client.js';
-import { codeOf, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
+import { type SessionraftClient } from '../../transport/client/client.js';
+import { codeOf, useAuthCluster, waitFor } from './helpers.js';
 
 const ADMIN_PASSWORD = 'dead letters admin password';
 
 describe('dead letters: replay and delete need the consume permission of the group (issue 16, 17)', function () {
   this.timeout(60_000);
-  let cluster: InProcessCluster;
-  let dir = '';
-  const clients: SessionraftClient[] = [];
-  const client = (user: string, password: string): SessionraftClient => {
-    const c = createClient({ endpoints: cluster.endpoints(), operationTimeoutMs: 5000, ignoreEnvironment: true, user, password });
-    clients.push(c);
-    return c;
-  };
-  const leaderLastIndex = (): number => cluster.leader()!.node.status().lastIndex;
-
-  before(async () => {
-    dir = tempDir('dead-auth');
-    const file = join(dir, 'admin-password');
-    writeFileSync(file, `${ADMIN_PASSWORD}\n`, { mode: 0o600 });
-    cluster = await startInProcessCluster(3, { auth: true, bootstrapAdminPasswordFile: file });
-    // The leader creates the first administrator once elected; 20 s bounds a slow machine.
-    await waitFor(
-      'the bootstrap administrator on every node',
-      () => cluster.hosts.every((h) => h.node.store.access.user('admin')?.roles.includes('admin') === true),
-      20_000,
-    );
-  });
-
-  after(async () => {
-    for (const c of clients) await c.close();
-    await cluster?.stop();
-    removeDir(dir);
-  });
+  const suite = useAuthCluster(3, 'dead-auth', ADMIN_PASSWORD);
+  const client = (user: string, password: string): SessionraftClient => suite.client(user, password);
+  const leaderLastIndex = (): number => suite.cluster.leader()!.node.status().lastIndex;
 
   it('a reader and a consumer of another group are denied before the log; a consumer of the group reaches the store', async () => {
     const admin = client('admin', ADMIN_PASSWORD);
@@ -62,7 +35,7 @@ describe('dead letters: replay and delete need the consume permission of the gro
     // Carol's grant applied on every node before she asks (a port checks its own node's table).
     await waitFor(
       'carol may consume on every node',
-      () => cluster.hosts.every((h) => h.node.store.access.allows('carol', 'consume', 'orders/eu', 'billing')),
+      () => suite.cluster.hosts.every((h) => h.node.store.access.allows('carol', 'consume', 'orders/eu', 'billing')),
       10_000,
     );
     const nowhere = commandId(1, 999_999);
@@ -79,7 +52,7 @@ describe('dead letters: replay and delete need the consume permission of the gro
     await admin.grantPermission('billing-worker', 'consume:orders/');
     await waitFor(
       'the wider grant on every node',
-      () => cluster.hosts.every((h) => h.node.store.access.allows('carol', 'consume', 'orders/eu', 'nope')),
+      () => suite.cluster.hosts.every((h) => h.node.store.access.allows('carol', 'consume', 'orders/eu', 'nope')),
       10_000,
     );
     expect(await codeOf(carol.replayDeadLetter('orders/eu', 'nope', nowhere))).to.equal('SESSIONS_ERR_GROUP_UNKNOWN');

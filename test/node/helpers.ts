@@ -4,7 +4,7 @@
  * test, as they do by default), and bounded waits for conditions (never sleeps).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -153,6 +153,28 @@ export async function startInProcessCluster(n: number, overrides: Partial<HostCo
   };
 }
 
+/**
+ * An in-process cluster with --auth whose leader creates the administrator `admin` with `password`
+ * (written to a file in `dir`, mode 0600); resolves once every node has it.
+ */
+export async function startAuthCluster(n: number, dir: string, password: string, overrides: Partial<HostConfig> = {}): Promise<InProcessCluster> {
+  const file = join(dir, 'admin-password');
+  writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  const cluster = await startInProcessCluster(n, { auth: true, bootstrapAdminPasswordFile: file, ...overrides });
+  try {
+    // The leader creates the first administrator once elected (a UserPut and a UserGrant); 20 s bounds a slow machine.
+    await waitFor(
+      'the bootstrap administrator on every node',
+      () => cluster.hosts.every((h) => h.node.store.access.user('admin')?.roles.includes('admin') === true),
+      20_000,
+    );
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
+
 export function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string; contentType: string }> {
   return new Promise((res, rej) => {
     const req = get(url, { timeout: timeoutMs }, (r) => {
@@ -298,6 +320,45 @@ export function useInProcessCluster(n = 3, overrides: Partial<HostConfig> = {}):
     },
     client(endpoints, opts) {
       const c = createClient({ endpoints: endpoints ?? this.cluster.endpoints(), clusterId: 'test', ...opts });
+      clients.push(c);
+      return c;
+    },
+  };
+}
+
+/** What `useAuthCluster` gives a suite. */
+export interface AuthClusterSuite {
+  /** The running cluster (from the suite's `before` on). */
+  readonly cluster: InProcessCluster;
+  /** A client logged in as `user`, closed after the suite. */
+  client(user: string, password: string): SessionraftClient;
+}
+
+/**
+ * Call inside a mocha `describe`: an in-process cluster of `n` nodes with --auth and the bootstrap
+ * administrator `admin` (`password`) on every node before the suite's tests; its clients closed,
+ * the cluster stopped and its directory removed after them.
+ */
+export function useAuthCluster(n: number, prefix: string, password: string, overrides: Partial<HostConfig> = {}): AuthClusterSuite {
+  let running: InProcessCluster | undefined;
+  let dir = '';
+  const clients: SessionraftClient[] = [];
+  before(async () => {
+    dir = tempDir(prefix);
+    running = await startAuthCluster(n, dir, password, overrides);
+  });
+  after(async () => {
+    for (const c of clients.splice(0)) await c.close();
+    await running?.stop();
+    if (dir !== '') removeDir(dir);
+  });
+  return {
+    get cluster(): InProcessCluster {
+      if (running === undefined) throw new Error("the cluster starts in the suite's before hook");
+      return running;
+    },
+    client(user, password) {
+      const c = createClient({ endpoints: this.cluster.endpoints(), operationTimeoutMs: 5000, ignoreEnvironment: true, user, password });
       clients.push(c);
       return c;
     },

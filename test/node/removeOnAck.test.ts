@@ -8,11 +8,9 @@
  * with --auth on 127.0.0.1.
  */
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { commandKindNames } from '../../transport/commands/codec.js';
-import { createClient, ClientError, type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
-import { removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
+import { ClientError, type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
+import { useAuthCluster, waitFor } from './helpers.js';
 
 const ADMIN_PASSWORD = 'remove on ack admin password';
 /** A 200 ms replay, a tick (10 ms) and a few commit rounds per step; 10 s covers a loaded machine. */
@@ -20,41 +18,19 @@ const SETTLE_MS = 10_000;
 
 describe('remove on ack: the ack removes the restored session in the same entry, with the write permission (issue 20)', function () {
   this.timeout(60_000);
-  let cluster: InProcessCluster;
-  let dir = '';
-  const clients: SessionraftClient[] = [];
-  const client = (user: string, password: string): SessionraftClient => {
-    const c = createClient({ endpoints: cluster.endpoints(), operationTimeoutMs: 5000, ignoreEnvironment: true, user, password });
-    clients.push(c);
-    return c;
-  };
+  const suite = useAuthCluster(3, 'remove-on-ack', ADMIN_PASSWORD);
+  const client = (user: string, password: string): SessionraftClient => suite.client(user, password);
   /** Kinds of the entries every node applied, by node. */
   const kinds = new Map<string, string[]>();
 
-  before(async () => {
-    dir = tempDir('remove-on-ack');
-    const file = join(dir, 'admin-password');
-    writeFileSync(file, `${ADMIN_PASSWORD}\n`, { mode: 0o600 });
-    cluster = await startInProcessCluster(3, { auth: true, bootstrapAdminPasswordFile: file });
-    for (const h of cluster.hosts) {
+  before(() => {
+    for (const h of suite.cluster.hosts) {
       const seen: string[] = [];
       kinds.set(h.id, seen);
       h.node.store.onApplied((es) => {
         for (const e of es) if (e.data.length > 1) seen.push(commandKindNames[e.data[1]!] ?? '?');
       });
     }
-    // The leader creates the first administrator once elected; 20 s bounds a slow machine.
-    await waitFor(
-      'the bootstrap administrator on every node',
-      () => cluster.hosts.every((h) => h.node.store.access.user('admin')?.roles.includes('admin') === true),
-      20_000,
-    );
-  });
-
-  after(async () => {
-    for (const c of clients) await c.close();
-    await cluster?.stop();
-    removeDir(dir);
   });
 
   it('consume alone: refused at attach; consume and write: one GroupAck settles each delivery and removes its session on every node; write revoked: the ack is refused at the port', async () => {
@@ -73,7 +49,7 @@ describe('remove on ack: the ack removes the restored session in the same entry,
     await waitFor(
       'carol may consume and dave may consume and write, on every node',
       () =>
-        cluster.hosts.every(
+        suite.cluster.hosts.every(
           (h) =>
             h.node.store.access.allows('carol', 'consume', 'jobs', 'workers') &&
             h.node.store.access.allows('dave', 'consume', 'jobs', 'workers') &&
@@ -108,7 +84,7 @@ describe('remove on ack: the ack removes the restored session in the same entry,
     expect(await admin.get(first), 'the acked session is removed').to.equal(null);
     await waitFor(
       'the removing ack applied on every node',
-      () => cluster.hosts.every((h) => h.node.store.getSession(Buffer.from(first, 'hex')) === null),
+      () => suite.cluster.hosts.every((h) => h.node.store.getSession(Buffer.from(first, 'hex')) === null),
       SETTLE_MS,
     );
     for (const [node, seen] of kinds) {
@@ -119,7 +95,7 @@ describe('remove on ack: the ack removes the restored session in the same entry,
     // Write revoked while dave consumes: his next ack is refused at the port, the session stays
     // active and the delivery in flight (it comes back after ackWaitMs, to be dead-lettered in the end).
     await admin.revokePermission('worker', 'write:jobs');
-    await waitFor('the revoke on every node', () => cluster.hosts.every((h) => !h.node.store.access.allows('dave', 'write', 'jobs', '')), 10_000);
+    await waitFor('the revoke on every node', () => suite.cluster.hosts.every((h) => !h.node.store.access.allows('dave', 'write', 'jobs', '')), 10_000);
     const { id: second } = await admin.schedule('jobs', 'second', { replay: '200ms' });
     await waitFor("dave's ack of the second session answered", () => daveAnswers.length === 2, SETTLE_MS);
     expect(daveAnswers[1]).to.equal(`${second}:CLIENT_ERR_PERMISSION_DENIED`);

@@ -58,23 +58,25 @@ const arbCommand: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ kind: fc.constant(CommandKind.clientRegister), secret: arbSecret }),
   // Issue 16, dead letters: group 16 | restore 16.
   fc.record({ kind: fc.constantFrom(CommandKind.deadLetterReplay, CommandKind.deadLetterDelete), group: arbId, restore: arbId }),
-  // Group answers: group 16 | restore 16 | delivery u32, GroupAck with the session it removes or without.
-  fc.record({ kind: fc.constant(CommandKind.groupAck), group: arbId, restore: arbId, delivery: fc.integer({ min: 1, max: 0xffffffff }) }),
-  fc.record({
-    kind: fc.constant(CommandKind.groupAck),
-    group: arbId,
-    restore: arbId,
-    delivery: fc.integer({ min: 1, max: 0xffffffff }),
-    remove: fc.record({ session: arbId, user: fc.oneof(fc.constant(''), fc.stringMatching(/^[A-Za-z0-9_.@-]{1,64}$/)) }),
-  }),
-  fc.record({ kind: fc.constant(CommandKind.groupDeadLetter), group: arbId, restore: arbId, delivery: fc.integer({ min: 1, max: 0xffffffff }) }),
-  fc.record({
-    kind: fc.constant(CommandKind.groupNack),
-    group: arbId,
-    restore: arbId,
-    delivery: fc.integer({ min: 1, max: 0xffffffff }),
-    readyAtMs: fc.integer({ min: 0, max: SAFE }),
-  }),
+  // Group answers: group 16 | restore 16 | delivery u32; GroupAck with the session it removes (and who asks) or without.
+  fc
+    .record(
+      {
+        kind: fc.constantFrom(CommandKind.groupAck, CommandKind.groupDeadLetter, CommandKind.groupNack),
+        group: arbId,
+        restore: arbId,
+        delivery: fc.integer({ min: 1, max: 0xffffffff }),
+        readyAtMs: fc.integer({ min: 0, max: SAFE }),
+        remove: fc.record({ session: arbId, user: fc.oneof(fc.constant(''), fc.stringMatching(/^[A-Za-z0-9_.@-]{1,64}$/)) }),
+      },
+      { requiredKeys: ['kind', 'group', 'restore', 'delivery'] },
+    )
+    .map((r): Command => {
+      const { kind, group, restore, delivery } = r;
+      if (kind === CommandKind.groupNack) return { kind, group, restore, delivery, readyAtMs: r.readyAtMs ?? 0 };
+      if (kind === CommandKind.groupAck && r.remove !== undefined) return { kind, group, restore, delivery, remove: r.remove };
+      return { kind, group, restore, delivery };
+    }),
 );
 
 function hex(b: Uint8Array): string {
