@@ -530,8 +530,10 @@ export class ClientServer {
       case 'nack':
         return null;
       case 'ack':
-        // Remove on ack removes the session as a destroy would: the same permission.
-        return req.remove === undefined ? null : onSession('write', req.remove, false);
+        // Remove on ack removes the session as a destroy would: the same permission. A session this
+        // node does not have (removed by an earlier ack of the same item) is not refused here: the
+        // ack removes nothing then, and apply checks the permission whenever the session is active.
+        return req.remove === undefined ? null : onSession('write', req.remove, true);
       case 'list':
         // Every topic: answered with the sessions the user may read (filtered below).
         return req.topic === '' ? null : need('read', req.topic);
