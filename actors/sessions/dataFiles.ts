@@ -17,6 +17,7 @@ import { SessionsError, SessionsErrorCode } from './errors.js';
 import type { SessionFs } from './fs.js';
 import { bytesToHex } from './manifest.js';
 import type { StoreLimits } from './options.js';
+import { ReadWindows } from './readWindows.js';
 import type { ClassMeta, FileMeta, RangeDigest } from './types.js';
 
 interface MutableRange {
@@ -84,6 +85,11 @@ export function rangeHashOf(bytes: Uint8Array): string {
   return bytesToHex(createHash('sha256').update(bytes).digest().subarray(0, 16));
 }
 
+/** StoreOptions.readWindowBytes's default: one pread covers about 60 records of 1 KiB. */
+export const READ_WINDOW_BYTES_DEFAULT = 64 * 1024;
+/** Windows kept at once (the scheduler's cursor, the restores' and the deliveries' positions, one spare). */
+const READ_WINDOWS_MAX = 4;
+
 export class DataFiles {
   private readonly classes: (ReplayClass | undefined)[] = new Array<ReplayClass | undefined>(REPLAY_CLASSES_MAX);
   private readonly byLow = new Map<number, DataFile>();
@@ -94,12 +100,17 @@ export class DataFiles {
   private readonly dirtyDirs = new Set<string>();
   /** Counters for stats and tests. */
   readonly counters = { writes: 0, bytesWritten: 0, reads: 0, fsyncs: 0, dirSyncs: 0, trashed: 0 };
+  /** Read-ahead windows (readWindows.ts): one pread serves the next records' reads. */
+  readonly windows: ReadWindows;
 
   constructor(
     private readonly fs: SessionFs,
     private readonly limits: StoreLimits,
     private readonly openFilesMax: number,
-  ) {}
+    readWindowBytes = READ_WINDOW_BYTES_DEFAULT,
+  ) {
+    this.windows = new ReadWindows(readWindowBytes, READ_WINDOWS_MAX);
+  }
 
   // ---- lookup -------------------------------------------------------------------------------
 
@@ -236,11 +247,18 @@ export class DataFiles {
     this.withPending.length = 0;
   }
 
+  /** Bytes [offset, offset + length) of `f` (within its applied size): a fresh copy, from a read window when one holds them. */
   read(f: DataFile, offset: number, length: number): Uint8Array {
     if (offset + length > f.size) assert(false, `reading ${f.name} past its size`);
+    const hit = this.windows.get(f, offset, length);
+    if (hit !== null) return hit;
     this.flush(f);
     this.counters.reads++;
-    return this.fs.pread(this.handleOf(f), offset, length);
+    const span = this.windows.spanOf(offset, length, f.size);
+    const bytes = this.fs.pread(this.handleOf(f), offset, span);
+    if (span === length) return bytes;
+    this.windows.keep(f, offset, bytes, length);
+    return bytes.slice(0, length);
   }
 
   /** DataDelete: the file leaves the state; its bytes move to trash until a snapshot no longer needs them. */
@@ -248,6 +266,7 @@ export class DataFiles {
     const c = this.classes[f.replayClass];
     assert(c !== undefined && f.sealed, `removing ${f.name}, which is not sealed`);
     this.flush(f);
+    this.windows.forget(f);
     this.closeHandle(f);
     this.fs.mkdirp('trash');
     if (this.fs.fileSize(f.name) >= 0) this.fs.rename(f.name, f.trashName);
@@ -418,6 +437,7 @@ export class DataFiles {
   /** Replace the in-memory state with a manifest's, then make the directory match it. */
   load(classes: readonly ClassMeta[], files: readonly FileMeta[]): void {
     this.closeAll();
+    this.windows.clear();
     this.byLow.clear();
     this.withPending.length = 0;
     this.classes.fill(undefined);
@@ -527,6 +547,7 @@ export class DataFiles {
     const f = this.byName(name);
     if (f !== undefined) {
       this.flush(f);
+      this.windows.forget(f);
       this.fs.pwritev(this.handleOf(f), [bytes], start);
       f.unsynced = true;
       return;

@@ -66,6 +66,11 @@ export interface StoreOptions {
   readonly subscriberQueueMax?: number;
   /** Read handles kept open (write handles of each class's newest file are always open). */
   readonly openFilesMax?: number;
+  /**
+   * Bytes of one read-ahead window over a data file (default 64 KiB; 0 turns them off). At most
+   * four windows are held: 256 KiB by default (dataFiles.ts, readWindows.ts).
+   */
+  readonly readWindowBytes?: number;
   /** Planted bug (simulator only, `--plant skip-permission-at-apply`): apply does not check permissions again. */
   readonly plantSkipPermissionAtApply?: boolean;
 }

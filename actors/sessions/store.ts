@@ -156,7 +156,7 @@ export class SessionsStore implements StateMachine {
     this.fingerprint = limitsFingerprint(this.limits);
     this.codec = codecLimitsOf(this.limits);
     this.sessions = new SessionTable(this.limits);
-    this.files = new DataFiles(opts.fs, this.limits, opts.openFilesMax ?? 64);
+    this.files = new DataFiles(opts.fs, this.limits, opts.openFilesMax ?? 64, opts.readWindowBytes);
     this.scheduled = new ScheduledCounts(this.files);
     this.clients = new ClientTable(this.limits);
     this.subs = new Subscriptions(opts.defer ?? queueMicrotask, opts.subscriberQueueMax ?? 1024);
