@@ -7,11 +7,11 @@
  */
 import { assert } from '../../machines/assert.js';
 import { commandId, readU32BE, writeU32BE } from '../../transport/commands/codec.js';
+import { utf8Of } from '../../transport/commands/utf8Cache.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import type { StoreLimits } from './options.js';
 import type { SessionSnapshot } from './types.js';
 
-const utf8 = new TextEncoder();
 
 const EMPTY = new Uint8Array(0);
 
@@ -58,9 +58,9 @@ export class Session {
     return commandId(this.high, this.low);
   }
 
-  /** The topic's UTF-8 bytes (a new array each time). */
+  /** The topic's UTF-8 bytes: shared (utf8Cache.ts), to be read, not changed. */
   topicBytes(): Uint8Array {
-    return utf8.encode(this.topic);
+    return utf8Of(this.topic);
   }
 
   get topicByteLength(): number {

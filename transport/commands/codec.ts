@@ -63,6 +63,7 @@
  */
 
 import { zeroedBytes } from './zeroedBytes.js';
+import { utf8Of } from './utf8Cache.js';
 import { ACTIONS, decodePasswordHash, isAuthName, isClusterAction, isPrefix, type Action, type Grant } from './access.js';
 
 const COMMAND_FORMAT_VERSION = 2;
@@ -993,10 +994,11 @@ function checkClass(c: number): void {
  * that depend on configuration (topic and record sizes) are checked on decode, where they bind.
  */
 export function encodeCommand(c: Command): Uint8Array {
-  const topicBytes = c.kind === CommandKind.sessionCreate || c.kind === CommandKind.groupCreate ? utf8Encoder.encode(c.topic) : null;
+  // Shared arrays (utf8Cache.ts): only copied into `out` below.
+  const topicBytes = c.kind === CommandKind.sessionCreate || c.kind === CommandKind.groupCreate ? utf8Of(c.topic) : null;
   if (topicBytes !== null && topicBytes.length > 0xffff) throw new RangeError('topic longer than 65535 bytes');
   const nameBytes =
-    c.kind === CommandKind.groupCreate ? utf8Encoder.encode(c.name) : c.kind === CommandKind.groupDeliver ? utf8Encoder.encode(c.consumer) : null;
+    c.kind === CommandKind.groupCreate ? utf8Of(c.name) : c.kind === CommandKind.groupDeliver ? utf8Of(c.consumer) : null;
   if (nameBytes !== null) checkName(nameBytes);
   const out = zeroedBytes(encodedSize(c, topicBytes, nameBytes));
   out[0] = COMMAND_FORMAT_VERSION;
