@@ -14,6 +14,8 @@ import {
   decodeServerFrame,
   decodeServerFrameGeneral,
   encodeCommandResult,
+  encodeGroupDelivery,
+  encodeGroupDeliveryGeneral,
   encodeRequest,
   type Request,
 } from '../../transport/client/protocol.js';
@@ -190,5 +192,18 @@ describe('client protocol fast path', () => {
     const r = decodeRequest(nonMinimal);
     assert.equal(r.op, 'append');
     assert.equal(r.reqId, 999);
+  });
+  it('writes a group delivery as cbor-x does, and the client reads it back the same (500 cases)', () => {
+    const topic = fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 300 }));
+    const records = fc.array(data, { maxLength: 5 });
+    fc.assert(
+      fc.property(num, topic, id, records, id, num, (subId, t, session, recs, restoreId, delivery) => {
+        const d = { subId, topic: t, session, records: recs, restoreId, delivery };
+        const fast = encodeGroupDelivery(d);
+        assert.equal(Buffer.from(fast).toString('hex'), Buffer.from(encodeGroupDeliveryGeneral(d)).toString('hex'));
+        assert.deepEqual(plain(decodeServerFrame(fast)), plain({ kind: 'groupDelivery', ...d }));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -117,6 +117,46 @@ export function encodeAppendRequest(
   return out;
 }
 
+/** UTF-8 bytes of a text string (major 3) written at `pos`. */
+function putText(b: Uint8Array, pos: number, utf8: Uint8Array): number {
+  pos = putHead(b, pos, 3, utf8.length);
+  b.set(utf8, pos);
+  return pos + utf8.length;
+}
+
+/**
+ * `[1, 5, subId, topic, session, [records...], restoreId, delivery]`: a consumer group's delivery,
+ * pushed once per item (cbor-x took 1.4 % of the leader's main thread at 128 producers). `topic` is
+ * the topic's UTF-8. One allocation: the frame.
+ */
+export function encodeGroupDeliveryFast(
+  kind: number,
+  subId: number,
+  topic: Uint8Array,
+  session: Uint8Array,
+  records: readonly Uint8Array[],
+  restoreId: Uint8Array,
+  delivery: number,
+): Uint8Array {
+  let size = 1 + 1 + uintSize(kind) + uintSize(subId) + headSize(topic.length) + topic.length;
+  size += headSize(session.length) + session.length + headSize(records.length);
+  for (const r of records) size += headSize(r.length) + r.length;
+  size += headSize(restoreId.length) + restoreId.length + uintSize(delivery);
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  out[pos++] = 0x88;
+  out[pos++] = V;
+  pos = putUint(out, pos, kind);
+  pos = putUint(out, pos, subId);
+  pos = putText(out, pos, topic);
+  pos = putBytes(out, pos, session);
+  pos = putHead(out, pos, 4, records.length);
+  for (const r of records) pos = putBytes(out, pos, r);
+  pos = putBytes(out, pos, restoreId);
+  pos = putUint(out, pos, delivery);
+  return out;
+}
+
 /**
  * `[1, 0, reqId, ok, code, value, index, term, duplicate]`, or null when `code` is not ASCII (the
  * caller then uses cbor-x).

@@ -69,7 +69,8 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { CBOR_OPTIONS } from '../wire/cborOptions.js';
 import { scanCbor } from '../wire/cborScan.js';
-import { encodeAppendRequest, encodeCommandResultFast, tryDecodeAppendRequest, tryDecodeCommandResult } from './fastPath.js';
+import { encodeAppendRequest, encodeCommandResultFast, encodeGroupDeliveryFast, tryDecodeAppendRequest, tryDecodeCommandResult } from './fastPath.js';
+import { utf8Of } from '../commands/utf8Cache.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { isTransportError } from '../wire/errors.js';
 import { parseMemberAddress } from '../wire/address.js';
@@ -803,7 +804,13 @@ export function encodeError(reqId: number, code: string, message: string, leader
   return encoder.encode([V, ReplyKind.error, reqId, code, message, leader ?? '', leaderEndpoint ?? '']);
 }
 
+/** By hand (fastPath.ts): the same bytes as cbor-x writes for the array (property-tested). */
 export function encodeGroupDelivery(d: Omit<GroupDeliveryFrame, 'kind'>): Uint8Array {
+  return encodeGroupDeliveryFast(ReplyKind.groupDelivery, d.subId, utf8Of(d.topic), d.session, d.records, d.restoreId, d.delivery);
+}
+
+/** The general encoder's bytes for a group delivery (what encodeGroupDelivery must equal; tests). */
+export function encodeGroupDeliveryGeneral(d: Omit<GroupDeliveryFrame, 'kind'>): Uint8Array {
   return encoder.encode([V, ReplyKind.groupDelivery, d.subId, d.topic, d.session, d.records, d.restoreId, d.delivery]);
 }
 
