@@ -12,7 +12,6 @@ import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import type { StoreLimits } from './options.js';
 import type { SessionSnapshot } from './types.js';
 
-
 const EMPTY = new Uint8Array(0);
 
 /** Views of the first `count` records of `(u32 length | bytes)*`. */

@@ -22,7 +22,10 @@ type Op =
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('append' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }) }) },
-  { weight: 6, arbitrary: fc.record({ op: fc.constant('read' as const), at: fc.nat(), len: fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 90 })) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({ op: fc.constant('read' as const), at: fc.nat(), len: fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 90 })) }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('rewrite' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 20 }) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'next' as const }) },
   { weight: 1, arbitrary: fc.constant({ op: 'remove' as const }) },

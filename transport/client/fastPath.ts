@@ -15,6 +15,7 @@ const ID_BYTES = 16;
 const SECRET_BYTES = 16;
 const OP_APPEND = 3;
 const OP_REWRITE = 4;
+const OP_SCHEDULE = 24;
 const KIND_RESULT = 0;
 const TWO_32 = 0x1_0000_0000;
 
@@ -114,6 +115,56 @@ export function encodeAppendRequest(
   pos = putUint(out, pos, acked);
   pos = putBytes(out, pos, session);
   pos = putBytes(out, pos, data);
+  return out;
+}
+
+/**
+ * `[1, reqId, 24, client, secret, seq, acked, topic, bytes, mode, value]` (schedule; issue 20's
+ * job, one request per item). `client` and `secret` are empty (seq = acked = 0) without an
+ * envelope; `topic` is the topic's UTF-8. One allocation: the frame.
+ */
+export function encodeScheduleRequest(
+  reqId: number,
+  client: Uint8Array,
+  secret: Uint8Array,
+  seq: number,
+  acked: number,
+  topic: Uint8Array,
+  data: Uint8Array,
+  mode: number,
+  value: number,
+): Uint8Array {
+  const size =
+    1 +
+    1 +
+    uintSize(reqId) +
+    uintSize(OP_SCHEDULE) +
+    headSize(client.length) +
+    client.length +
+    headSize(secret.length) +
+    secret.length +
+    uintSize(seq) +
+    uintSize(acked) +
+    headSize(topic.length) +
+    topic.length +
+    headSize(data.length) +
+    data.length +
+    uintSize(mode) +
+    uintSize(value);
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  out[pos++] = 0x8b;
+  out[pos++] = V;
+  pos = putUint(out, pos, reqId);
+  pos = putUint(out, pos, OP_SCHEDULE);
+  pos = putBytes(out, pos, client);
+  pos = putBytes(out, pos, secret);
+  pos = putUint(out, pos, seq);
+  pos = putUint(out, pos, acked);
+  pos = putText(out, pos, topic);
+  pos = putBytes(out, pos, data);
+  pos = putUint(out, pos, mode);
+  pos = putUint(out, pos, value);
   return out;
 }
 
@@ -340,6 +391,48 @@ export function tryDecodeAppendRequest(frame: Uint8Array): AppendRequest | null 
   }
   if (client.length !== ID_BYTES || secret.length !== SECRET_BYTES || seq < 1 || acked > seq) return null;
   return { op: opCode === OP_APPEND ? 'append' : 'rewrite', reqId, envelope: { client, secret, seq, ackedBelowSeq: acked }, session, bytes: data };
+}
+
+interface ScheduleRequest {
+  readonly op: 'schedule';
+  readonly reqId: number;
+  readonly envelope: { readonly client: Uint8Array; readonly secret: Uint8Array; readonly seq: number; readonly ackedBelowSeq: number } | null;
+  readonly topic: string;
+  readonly bytes: Uint8Array;
+  readonly replay: { readonly mode: 'class' | 'delayMs'; readonly value: number };
+}
+
+/** A schedule's three commands are numbered seq .. seq + 2 (codec.ts SCHEDULE_SEQS). */
+const SCHEDULE_SEQS = 3;
+
+/**
+ * A schedule request in its canonical shape with an ASCII topic, or null (the general decoder then
+ * decides, and may well accept it: a topic in other scripts goes that way). Anything the general
+ * decoder would refuse is left to it, so that its message is the one sent.
+ */
+export function tryDecodeScheduleRequest(frame: Uint8Array): ScheduleRequest | null {
+  if (frame.length < 12 || frame[0] !== 0x8b || frame[1] !== V) return null;
+  const r = new Reader(frame);
+  r.pos = 2;
+  const reqId = r.uint();
+  const opCode = r.uint();
+  if (!r.ok || opCode !== OP_SCHEDULE) return null;
+  const client = r.bytes();
+  const secret = r.bytes();
+  const seq = r.uint();
+  const acked = r.uint();
+  const topic = r.ascii();
+  const data = r.bytes();
+  const mode = r.uint();
+  const value = r.uint();
+  if (!r.ok || !r.done || reqId < 1 || mode > 1) return null;
+  const replay = { mode: mode === 0 ? ('class' as const) : ('delayMs' as const), value };
+  if (client.length === 0) {
+    if (secret.length !== 0 || seq !== 0 || acked !== 0) return null;
+    return { op: 'schedule', reqId, envelope: null, topic, bytes: data, replay };
+  }
+  if (client.length !== ID_BYTES || secret.length !== SECRET_BYTES || seq < 1 || acked > seq || !Number.isSafeInteger(seq + (SCHEDULE_SEQS - 1))) return null;
+  return { op: 'schedule', reqId, envelope: { client, secret, seq, ackedBelowSeq: acked }, topic, bytes: data, replay };
 }
 
 /**

@@ -69,7 +69,15 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { CBOR_OPTIONS } from '../wire/cborOptions.js';
 import { scanCbor } from '../wire/cborScan.js';
-import { encodeAppendRequest, encodeCommandResultFast, encodeGroupDeliveryFast, tryDecodeAppendRequest, tryDecodeCommandResult } from './fastPath.js';
+import {
+  encodeAppendRequest,
+  encodeCommandResultFast,
+  encodeGroupDeliveryFast,
+  encodeScheduleRequest,
+  tryDecodeAppendRequest,
+  tryDecodeCommandResult,
+  tryDecodeScheduleRequest,
+} from './fastPath.js';
 import { utf8Of } from '../commands/utf8Cache.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { isTransportError } from '../wire/errors.js';
@@ -550,8 +558,21 @@ export function encodeRequest(r: Request | RequestBody, reqId = (r as Request).r
     }
     case 'store':
       return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session, r.replay.mode === 'class' ? 0 : 1, r.replay.value]);
-    case 'schedule':
-      return encoder.encode([...head, ...wireEnvelope(r.envelope), r.topic, r.bytes, r.replay.mode === 'class' ? 0 : 1, r.replay.value]);
+    case 'schedule': {
+      // By hand (fastPath.ts): the same bytes as cbor-x writes for the array (property-tested).
+      const e = r.envelope;
+      return encodeScheduleRequest(
+        reqId,
+        e === null ? EMPTY : e.client,
+        e === null ? EMPTY : e.secret,
+        e === null ? 0 : e.seq,
+        e === null ? 0 : e.ackedBelowSeq,
+        utf8Of(r.topic),
+        r.bytes,
+        r.replay.mode === 'class' ? 0 : 1,
+        r.replay.value,
+      );
+    }
     case 'destroy':
       return encoder.encode([...head, ...wireEnvelope(r.envelope), r.session]);
     case 'get':
@@ -658,7 +679,7 @@ function decodeAuthRequest(w: readonly unknown[], reqId: number, op: 'auth' | 'u
 /** Decodes and validates a request. Throws ClientError (MALFORMED or VERSION); never anything else. */
 export function decodeRequest(frame: Uint8Array): Request {
   // Appends and rewrites in their canonical shape are read by hand (clientFastPath.ts).
-  return tryDecodeAppendRequest(frame) ?? decodeRequestGeneral(frame);
+  return tryDecodeAppendRequest(frame) ?? tryDecodeScheduleRequest(frame) ?? decodeRequestGeneral(frame);
 }
 
 /** decodeRequest without the hand-written fast path (the reference it is tested against). */

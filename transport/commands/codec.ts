@@ -997,8 +997,7 @@ export function encodeCommand(c: Command): Uint8Array {
   // Shared arrays (utf8Cache.ts): only copied into `out` below.
   const topicBytes = c.kind === CommandKind.sessionCreate || c.kind === CommandKind.groupCreate ? utf8Of(c.topic) : null;
   if (topicBytes !== null && topicBytes.length > 0xffff) throw new RangeError('topic longer than 65535 bytes');
-  const nameBytes =
-    c.kind === CommandKind.groupCreate ? utf8Of(c.name) : c.kind === CommandKind.groupDeliver ? utf8Of(c.consumer) : null;
+  const nameBytes = c.kind === CommandKind.groupCreate ? utf8Of(c.name) : c.kind === CommandKind.groupDeliver ? utf8Of(c.consumer) : null;
   if (nameBytes !== null) checkName(nameBytes);
   const out = zeroedBytes(encodedSize(c, topicBytes, nameBytes));
   out[0] = COMMAND_FORMAT_VERSION;
