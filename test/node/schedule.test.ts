@@ -162,6 +162,17 @@ describe('node: schedule, one request for create + append + store (issue 20)', f
       (e: { code: string }) => e,
     );
     expect(err?.code).to.equal('CLIENT_ERR_REPLAY_UNKNOWN');
+    // A record over recordBytesMax (64 KiB): refused at the port with the codec's code, nothing proposed.
+    const before = host.node.raft.log.lastIndex();
+    const tooLarge = await c.schedule('sched', new Uint8Array(64 * 1024 + 1), { replay: '1s' }).then(
+      () => null,
+      (e: { code: string; message: string }) => e,
+    );
+    expect(tooLarge?.code).to.equal('SESSIONS_ERR_RECORD_TOO_LARGE');
+    expect(tooLarge?.message).to.contain("the schedule's SessionAppend of");
+    expect(host.node.raft.log.lastIndex()).to.equal(before);
+    // One byte less fits.
+    await c.schedule('sched', new Uint8Array(64 * 1024), { replay: '1s' });
   });
 });
 

@@ -20,11 +20,12 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { MembershipChange } from '../../machines/membership.js';
 import {
+  CommandErrorCode,
   CommandKind,
   CommandView,
-  commandId,
   commandKindNames,
   encodeCommand,
+  encodedAppendBytes,
   isCommandId,
   parseCommand,
   type CodecLimits,
@@ -1004,11 +1005,15 @@ export class ClientServer {
     const cls = this.replayClassOf(req.replay, fail);
     if (cls < 0) return;
     const env = envelopeOf(req.envelope);
-    const parts: Command[] = [
-      { kind: CommandKind.sessionCreate, topic: req.topic, envelope: env },
-      { kind: CommandKind.sessionAppend, session: SCHEDULE_PLACEHOLDER_ID, bytes: req.bytes, envelope: env },
-    ];
-    for (const cmd of parts) if (this.encodeValid(cmd, "the schedule's", fail) === null) return;
+    // Checked before anything is proposed, with the store's codec and limits: the create (topic,
+    // envelope) by encoding it; the append by its record's size, the one rule its encoding would add
+    // (encoding it would copy the record once more per schedule, only to be dropped).
+    if (this.encodeValid({ kind: CommandKind.sessionCreate, topic: req.topic, envelope: env }, "the schedule's", fail) === null) return;
+    const limits = (this.codecLimits ??= this.opts.node.codecLimits());
+    if (req.bytes.length > limits.recordBytesMax) {
+      const appendBytes = encodedAppendBytes(env !== null, req.bytes.length);
+      return fail(CommandErrorCode.recordTooLarge, `cannot decode the schedule's SessionAppend of ${appendBytes} bytes`);
+    }
     this.opts.node.scheduleSession(req.topic, req.bytes, cls, env, this.commandAnswer(req.op, req.reqId, done, fail), user);
   }
 
@@ -1117,9 +1122,6 @@ function deliveryBytes(d: NodeDelivery): number {
   for (const r of d.records) n += r.length + 5;
   return n;
 }
-
-/** The session a schedule's append is validated against before the create gives the real one. */
-const SCHEDULE_PLACEHOLDER_ID = commandId(1, 1);
 
 /** The store's code for an envelope whose secret is not its client's (gateway or apply). */
 const CLIENT_AUTH = 'SESSIONS_ERR_CLIENT_AUTH';

@@ -1158,6 +1158,11 @@ export function encodeCommand(c: Command): Uint8Array {
   return out;
 }
 
+/** The encoded length of a SessionAppend of `recordBytes`, with or without an envelope. */
+export function encodedAppendBytes(withEnvelope: boolean, recordBytes: number): number {
+  return COMMAND_HEADER_BYTES + (withEnvelope ? ENVELOPE_BYTES : 0) + ID_BYTES + recordBytes;
+}
+
 /**
  * The hot path's encoder: a SessionAppend without an envelope, written with no intermediate
  * objects. `session` is the 16-byte session ID.
