@@ -86,7 +86,7 @@ export function rangeHashOf(bytes: Uint8Array): string {
 }
 
 /** StoreOptions.readWindowBytes's default: one pread covers about 60 records of 1 KiB. */
-export const READ_WINDOW_BYTES_DEFAULT = 64 * 1024;
+const READ_WINDOW_BYTES_DEFAULT = 64 * 1024;
 /** Windows kept at once (the scheduler's cursor, the restores' and the deliveries' positions, one spare). */
 const READ_WINDOWS_MAX = 4;
 
