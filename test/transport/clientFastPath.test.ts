@@ -51,6 +51,24 @@ const scheduleReq = fc.record({
   replay: fc.record({ mode: fc.constantFrom('class' as const, 'delayMs' as const), value: num }),
 });
 
+/** A damage to a good frame: a byte flipped, the end cut, or bytes added. */
+const mutationArb = fc.record({
+  at: fc.nat(),
+  xor: fc.integer({ min: 1, max: 255 }),
+  cut: fc.nat({ max: 4 }),
+  extra: fc.uint8Array({ maxLength: 3 }),
+  how: fc.constantFrom('flip', 'cut', 'extend'),
+});
+
+function mutated(good: Buffer, m: { at: number; xor: number; cut: number; extra: Uint8Array; how: 'flip' | 'cut' | 'extend' }): Buffer {
+  if (m.how === 'cut') return good.subarray(0, Math.max(0, good.length - 1 - m.cut));
+  if (m.how === 'extend') return Buffer.concat([good, m.extra.length > 0 ? m.extra : Buffer.from([0])]);
+  const bad = Buffer.from(good);
+  const at = m.at % bad.length;
+  bad[at] = bad[at]! ^ m.xor;
+  return bad;
+}
+
 /** Byte fields as hex, so that Buffers and Uint8Arrays compare equal. */
 function plain(v: unknown): unknown {
   if (v instanceof Uint8Array) return { bytes: Buffer.from(v.buffer, v.byteOffset, v.length).toString('hex') };
@@ -119,23 +137,10 @@ describe('client protocol fast path', () => {
   });
 
   it('never accepts a damaged, truncated or extended frame that the general decoder would decide otherwise (3,000 cases)', () => {
-    const mutation = fc.record({
-      at: fc.nat(),
-      xor: fc.integer({ min: 1, max: 255 }),
-      cut: fc.nat({ max: 4 }),
-      extra: fc.uint8Array({ maxLength: 3 }),
-      how: fc.constantFrom('flip', 'cut', 'extend'),
-    });
     fc.assert(
-      fc.property(appendReq, mutation, (r, m) => {
+      fc.property(appendReq, mutationArb, (r, m) => {
         const good = Buffer.from(encodeRequest(r as Request));
-        let bad: Buffer;
-        if (m.how === 'flip') {
-          bad = Buffer.from(good);
-          const at = m.at % bad.length;
-          bad[at] = bad[at]! ^ m.xor;
-        } else if (m.how === 'cut') bad = good.subarray(0, Math.max(0, good.length - 1 - m.cut));
-        else bad = Buffer.concat([good, m.extra.length > 0 ? m.extra : Buffer.from([0])]);
+        const bad = mutated(good, m);
         const fast = tryDecodeAppendRequest(bad);
         if (fast === null) return; // the general path decides
         const ref = general(() => decodeRequestGeneral(bad));
@@ -145,15 +150,9 @@ describe('client protocol fast path', () => {
       { numRuns: 1500 },
     );
     fc.assert(
-      fc.property(num, fc.boolean(), id, num, num, mutation, (reqId, ok, value, index, term, m) => {
+      fc.property(num, fc.boolean(), id, num, num, mutationArb, (reqId, ok, value, index, term, m) => {
         const good = Buffer.from(encodeCommandResult(reqId, { ok, code: 'OK', value, index, term, duplicate: !ok }));
-        let bad: Buffer;
-        if (m.how === 'flip') {
-          bad = Buffer.from(good);
-          const at = m.at % bad.length;
-          bad[at] = bad[at]! ^ m.xor;
-        } else if (m.how === 'cut') bad = good.subarray(0, Math.max(0, good.length - 1 - m.cut));
-        else bad = Buffer.concat([good, m.extra.length > 0 ? m.extra : Buffer.from([0])]);
+        const bad = mutated(good, m);
         const fast = tryDecodeCommandResult(bad);
         if (fast === null) return;
         const ref = general(() => decodeServerFrameGeneral(bad));
@@ -245,24 +244,11 @@ describe('client protocol fast path', () => {
   });
 
   it('never accepts a damaged, truncated or extended schedule request that the general decoder would decide otherwise (2,000 cases)', () => {
-    const mutation = fc.record({
-      at: fc.nat(),
-      xor: fc.integer({ min: 1, max: 255 }),
-      cut: fc.nat({ max: 4 }),
-      extra: fc.uint8Array({ maxLength: 3 }),
-      how: fc.constantFrom('flip', 'cut', 'extend'),
-    });
     let accepted = 0;
     fc.assert(
-      fc.property(scheduleReq, mutation, (r, m) => {
+      fc.property(scheduleReq, mutationArb, (r, m) => {
         const good = Buffer.from(encodeRequest(r as Request));
-        let bad: Buffer;
-        if (m.how === 'flip') {
-          bad = Buffer.from(good);
-          const at = m.at % bad.length;
-          bad[at] = bad[at]! ^ m.xor;
-        } else if (m.how === 'cut') bad = good.subarray(0, Math.max(0, good.length - 1 - m.cut));
-        else bad = Buffer.concat([good, m.extra.length > 0 ? m.extra : Buffer.from([0])]);
+        const bad = mutated(good, m);
         const fast = tryDecodeScheduleRequest(bad);
         if (fast === null) return; // the general path decides
         accepted++;

@@ -74,6 +74,25 @@ function asciiLength(s: string): number {
   return s.length;
 }
 
+/** Bytes of a request's first seven items: `1, reqId, op, client, secret, seq, acked`. */
+function requestHeadSize(reqId: number, op: number, client: Uint8Array, secret: Uint8Array, seq: number, acked: number): number {
+  return (
+    1 + uintSize(reqId) + uintSize(op) + headSize(client.length) + client.length + headSize(secret.length) + secret.length + uintSize(seq) + uintSize(acked)
+  );
+}
+
+/** A request's array head of `items` and its first seven items; returns the offset after them. */
+function putRequestHead(out: Uint8Array, items: number, reqId: number, op: number, client: Uint8Array, secret: Uint8Array, seq: number, acked: number): number {
+  let pos = putHead(out, 0, 4, items);
+  out[pos++] = V;
+  pos = putUint(out, pos, reqId);
+  pos = putUint(out, pos, op);
+  pos = putBytes(out, pos, client);
+  pos = putBytes(out, pos, secret);
+  pos = putUint(out, pos, seq);
+  return putUint(out, pos, acked);
+}
+
 /**
  * `[1, reqId, 3|4, client, secret, seq, acked, session, bytes]` (append or rewrite). `client` and
  * `secret` are empty (and seq = acked = 0) without an envelope. One allocation: the frame.
@@ -88,33 +107,10 @@ export function encodeAppendRequest(
   session: Uint8Array,
   data: Uint8Array,
 ): Uint8Array {
-  const size =
-    1 +
-    1 +
-    uintSize(reqId) +
-    1 +
-    headSize(client.length) +
-    client.length +
-    headSize(secret.length) +
-    secret.length +
-    uintSize(seq) +
-    uintSize(acked) +
-    headSize(session.length) +
-    session.length +
-    headSize(data.length) +
-    data.length;
+  const size = 1 + requestHeadSize(reqId, op, client, secret, seq, acked) + headSize(session.length) + session.length + headSize(data.length) + data.length;
   const out = Buffer.allocUnsafe(size);
-  let pos = 0;
-  out[pos++] = 0x89;
-  out[pos++] = V;
-  pos = putUint(out, pos, reqId);
-  out[pos++] = op;
-  pos = putBytes(out, pos, client);
-  pos = putBytes(out, pos, secret);
-  pos = putUint(out, pos, seq);
-  pos = putUint(out, pos, acked);
-  pos = putBytes(out, pos, session);
-  pos = putBytes(out, pos, data);
+  const pos = putRequestHead(out, 9, reqId, op, client, secret, seq, acked);
+  putBytes(out, putBytes(out, pos, session), data);
   return out;
 }
 
@@ -134,37 +130,13 @@ export function encodeScheduleRequest(
   mode: number,
   value: number,
 ): Uint8Array {
-  const size =
-    1 +
-    1 +
-    uintSize(reqId) +
-    uintSize(OP_SCHEDULE) +
-    headSize(client.length) +
-    client.length +
-    headSize(secret.length) +
-    secret.length +
-    uintSize(seq) +
-    uintSize(acked) +
-    headSize(topic.length) +
-    topic.length +
-    headSize(data.length) +
-    data.length +
-    uintSize(mode) +
-    uintSize(value);
+  const head = requestHeadSize(reqId, OP_SCHEDULE, client, secret, seq, acked);
+  const size = 1 + head + headSize(topic.length) + topic.length + headSize(data.length) + data.length + uintSize(mode) + uintSize(value);
   const out = Buffer.allocUnsafe(size);
-  let pos = 0;
-  out[pos++] = 0x8b;
-  out[pos++] = V;
-  pos = putUint(out, pos, reqId);
-  pos = putUint(out, pos, OP_SCHEDULE);
-  pos = putBytes(out, pos, client);
-  pos = putBytes(out, pos, secret);
-  pos = putUint(out, pos, seq);
-  pos = putUint(out, pos, acked);
+  let pos = putRequestHead(out, 11, reqId, OP_SCHEDULE, client, secret, seq, acked);
   pos = putText(out, pos, topic);
   pos = putBytes(out, pos, data);
-  pos = putUint(out, pos, mode);
-  pos = putUint(out, pos, value);
+  putUint(out, putUint(out, pos, mode), value);
   return out;
 }
 
