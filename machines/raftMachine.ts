@@ -114,6 +114,12 @@ function movesTerm(ctx: RaftContext, event: MachineEvent): boolean {
   }
 }
 
+/** Whether a step changed any field of the context (its draft starts as a shallow copy). */
+function changedAny(context: RaftContext, d: Draft): boolean {
+  for (const k in d) if (d[k as keyof Draft] !== context[k as keyof RaftContext]) return true;
+  return false;
+}
+
 /** Placeholder implementations: the node actor provides the real ones with `machine.provide`. */
 function effect<P>(): (_: unknown, params: P) => void {
   return () => undefined;
@@ -127,7 +133,9 @@ export function createRaftMachine(core: RaftCore) {
       const d: Draft = { ...context };
       const fx: EffectSink = { push: (e: RaftEffect) => enqueue(e as never) };
       fn(d, event as E, fx);
-      enqueue.assign(d);
+      // Most per-command steps change no field (a second answer, a durable write behind the
+      // commit index): then there is nothing to assign, and XState copies no context.
+      if (changedAny(context, d)) enqueue.assign(d);
     });
 
   /** A (pre-)candidate that hears from the leader of its term follows it. */
@@ -241,6 +249,12 @@ export function createRaftMachine(core: RaftCore) {
         event.type === 'rpc.append' || event.type === 'rpc.heartbeat' || event.type === 'rpc.snapshot' || event.type === 'rpc.voteResp',
       /** Of the current term, or a pre-vote answer (its term is that of the pre-campaign, checked by the candidate). */
       isCurrentTerm: ({ context, event }) => msgTerm(event) === context.term || (event.type === 'rpc.voteResp' && event.msg.preVote),
+      /**
+       * A message of the current term while the term is known: the term rule would hand it on as
+       * `current.*` unchanged (no earlier rule of `rpc.*` applies to it), so a role may take it
+       * directly (see the roles' `rpc.*` entries).
+       */
+      isPlainCurrentTerm: ({ context, event }) => !context.termUnknown && msgTerm(event) === context.term,
       isPreVote: ({ event }) => event.type === 'rpc.vote' && event.msg.preVote,
       /**
        * Issue 15: a newer-term RequestVote from a node outside our configuration that we would not
@@ -369,6 +383,10 @@ export function createRaftMachine(core: RaftCore) {
           'current.append': { actions: 'handleAppend' },
           'current.heartbeat': { actions: 'handleHeartbeat' },
           'current.snapshot': { actions: 'handleSnapshotChunk' },
+          // The per-command messages, taken without the term rule's round trip when it would pass
+          // them on unchanged (same action as `current.*`; anything else falls through to `rpc.*`).
+          'rpc.append': { guard: 'isPlainCurrentTerm', actions: 'handleAppend' },
+          'rpc.heartbeat': { guard: 'isPlainCurrentTerm', actions: 'handleHeartbeat' },
           'snapshot.received': { actions: 'handleSnapshotReceived' },
           'leader.alive': { guard: 'isFromCurrentLeader', actions: 'resetElectionElapsed' },
           'current.timeoutNow': [{ guard: 'isTimeoutNowFromOurLeader', target: 'candidate', actions: 'markTransferCampaign' }],
@@ -417,6 +435,9 @@ export function createRaftMachine(core: RaftCore) {
           'admin.membership': { actions: 'handleMembershipChange' },
           'current.appendResp': { actions: 'handleAppendResponse' },
           'current.heartbeatResp': { actions: 'handleHeartbeatResponse' },
+          // As in the follower: the per-command answers without the term rule's round trip.
+          'rpc.appendResp': { guard: 'isPlainCurrentTerm', actions: 'handleAppendResponse' },
+          'rpc.heartbeatResp': { guard: 'isPlainCurrentTerm', actions: 'handleHeartbeatResponse' },
           'snapshot.sendDone': { actions: 'handleSnapshotSendDone' },
           'log.readBack': { actions: 'handleReadBack' },
           // A second leader of our term: from a member it means Election Safety broke (or a member's

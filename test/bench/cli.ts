@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <storage|transport|cluster|apply|delayed|scheduled|groups> [--json] [--quick]`
+ * `npm run bench -- <storage|transport|cluster|apply|delayed|scheduled|groups|machine> [--json] [--quick]`
  * Each suite prints a human table to stderr-free stdout and, with --json, one JSON object per line.
  * Results are also appended to bench-results/<suite>-<timestamp>.jsonl.
  */
@@ -24,7 +24,7 @@ export interface BenchContext {
 type Suite = (ctx: BenchContext) => Promise<void>;
 
 /** Each suite is a module next to this file exporting `run(ctx)`. */
-const suiteNames = ['storage', 'transport', 'cluster', 'apply', 'delayed', 'scheduled', 'groups'] as const;
+const suiteNames = ['storage', 'transport', 'cluster', 'apply', 'delayed', 'scheduled', 'groups', 'machine'] as const;
 const suites: Record<string, () => Promise<Suite>> = Object.fromEntries(
   suiteNames.map((name) => [name, async () => ((await import(`./${name}.js`)) as { run: Suite }).run]),
 );
