@@ -11,7 +11,9 @@
  *   leader.appendResp2  the second one (changes nothing: already committed);
  *   tick                a tick of the follower's election timer.
  *
- * Each row: microseconds per event, the median of `rounds` rounds of `events` events each.
+ * Each row: microseconds per event, the median of `rounds` rounds of `events` events each
+ * (`--events=N`). The run fails if the follower did not append every entry or the leader did not
+ * commit every command.
  */
 import { createActor } from 'xstate';
 import { defaultRaftConfig } from '../../machines/config.js';
@@ -49,8 +51,16 @@ function measure(events: number, rounds: number, one: () => void): number {
   return perRound[Math.floor(rounds / 2)]!;
 }
 
+/** `--events=N`: events per round (default 100,000; 20,000 with --quick). */
+function eventsOf(ctx: BenchContext): number {
+  const arg = ctx.args.find((a) => a.startsWith('--events='));
+  const n = arg === undefined ? (ctx.quick ? 20_000 : 100_000) : Number(arg.slice('--events='.length));
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--events: expected a positive integer, got ${JSON.stringify(arg)}`);
+  return n;
+}
+
 export async function run(ctx: BenchContext): Promise<void> {
-  const events = ctx.quick ? 20_000 : 100_000;
+  const events = eventsOf(ctx);
   const rounds = ctx.quick ? 3 : 5;
   const data = new Uint8Array(payloadBytes);
   const report = (scenario: string, us: number): void =>
