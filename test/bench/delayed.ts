@@ -269,10 +269,12 @@ function latenessFields(sorted: readonly number[]): Row {
 class Cpu {
   private readonly t0 = performance.now();
   private readonly server0: number;
+  private readonly nodes0: ReadonlyMap<string, number> | undefined;
   private readonly self0 = process.cpuUsage();
   private readonly machine0 = sampleMachine();
   constructor(private readonly sys: DelayedSystem) {
     this.server0 = sys.serverCpuMs();
+    this.nodes0 = sys.nodeCpuMs?.();
   }
   fields(items: number): Row {
     const wallMs = performance.now() - this.t0;
@@ -280,9 +282,16 @@ class Cpu {
     const u = process.cpuUsage(this.self0);
     const clientMs = (u.user + u.system) / 1000;
     const m = sampleMachine();
+    // Each node's share (sessionraft): which node the CPU went to (the GC fields mark the leader `L`).
+    const perNode: Row = {};
+    const nodes1 = this.sys.nodeCpuMs?.();
+    if (nodes1 !== undefined && this.nodes0 !== undefined && items > 0) {
+      for (const [id, ms] of nodes1) perNode[`${id}UsPerItem`] = Math.round(((ms - (this.nodes0.get(id) ?? ms)) * 1000) / items);
+    }
     return {
       cpuUsPerItem: items > 0 ? Math.round(((serverMs + clientMs) * 1000) / items) : 0,
       serverUsPerItem: items > 0 ? Math.round((serverMs * 1000) / items) : 0,
+      ...perNode,
       clientUsPerItem: items > 0 ? Math.round((clientMs * 1000) / items) : 0,
       serverCpuPct: Math.round((serverMs / wallMs) * 100),
       clientCpuPct: Math.round((clientMs / wallMs) * 100),

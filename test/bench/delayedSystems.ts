@@ -80,6 +80,8 @@ export interface DelayedSystem {
   openStream(name: string, hooks: ConsumerHooks): Promise<Stream>;
   /** CPU time (ms) of the system's server processes so far (every sessionraft node, or redis-server). */
   serverCpuMs(): number;
+  /** sessionraft: each node's CPU time (ms) so far, by node ID (rows report `<id>UsPerItem`). */
+  nodeCpuMs?(): ReadonlyMap<string, number>;
   /**
    * sessionraft: the leader's counters so far (rows report them per item): its commit index (log
    * entries), WAL batches, peer messages sent, client requests; with the leader's ID (a row that
@@ -199,6 +201,12 @@ export class SessionraftSystem implements DelayedSystem {
     let ms = 0;
     for (const n of this.cluster.nodes) ms += this.cluster.sample(n)?.cpuMs ?? 0;
     return ms;
+  }
+
+  nodeCpuMs(): ReadonlyMap<string, number> {
+    const out = new Map<string, number>();
+    for (const n of this.cluster.nodes) out.set(n.id, this.cluster.sample(n)?.cpuMs ?? 0);
+    return out;
   }
 
   async gcReadings(): Promise<GcSnapshot> {
