@@ -216,6 +216,11 @@ export class GroupTable {
     return g !== undefined && g.high === high ? g : undefined;
   }
 
+  /** The group whose ID's low half is `low` (unique: it is the index of the GroupCreate's entry). */
+  byLow(low: number): ConsumerGroup | undefined {
+    return this.groups.get(low);
+  }
+
   byTopicName(topic: string, name: string): ConsumerGroup | undefined {
     return this.byName.get(`${topic}\u0000${name}`);
   }

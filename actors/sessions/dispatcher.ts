@@ -469,7 +469,7 @@ export class Dispatcher {
     // harness, where every delivery went to the orphan until the session was dead-lettered).
     const c = newestNamed(local, consumer);
     if (c === undefined) return;
-    const g = [...this.opts.store.consumerGroups()].find((x) => x.low === groupLow);
+    const g = this.opts.store.groupByLow(groupLow);
     const it = g?.items.get(restoreLow);
     if (g === undefined || it === undefined) return;
     const s = this.opts.store.readRestored(it.restore);

@@ -783,7 +783,10 @@ class Counts {
   }
 
   private sweep(): void {
-    for (const [k, n] of [...this.m]) if (n === 0) this.m.delete(k);
+    // In place (a Map may delete what its own forEach visits): no array of pairs per sweep.
+    this.m.forEach((n, k, m) => {
+      if (n === 0) m.delete(k);
+    });
   }
 
   clear(): void {

@@ -519,6 +519,11 @@ export class SessionsStore implements StateMachine {
     return this.groups.get(high, low);
   }
 
+  /** The group whose ID's low half is `low`, if any (a map lookup: per delivery). */
+  groupByLow(low: number): ConsumerGroup | undefined {
+    return this.groups.byLow(low);
+  }
+
   groupByName(topic: string, name: string): ConsumerGroup | undefined {
     return this.groups.byTopicName(topic, name);
   }
