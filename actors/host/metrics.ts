@@ -206,14 +206,9 @@ export class HostMetrics {
         for (const [code, n] of Object.entries(s.admin())) inc({ source: 'admin', code }, n);
       },
     );
-    labelledCounter(
-      'sessionraft_node_events_total',
-      'notable raft node events by code (snapshots taken, sent, installed; range sync; AppendEntries merged)',
-      ['code'],
-      (s, inc) => {
-        for (const [code, n] of s.raftCounters()) if (!NODE_REJECTIONS.has(code)) inc({ code }, n);
-      },
-    );
+    labelledCounter('sessionraft_node_events_total', 'notable raft node events by code (snapshots taken, sent, installed; range sync)', ['code'], (s, inc) => {
+      for (const [code, n] of s.raftCounters()) if (!NODE_REJECTIONS.has(code)) inc({ code }, n);
+    });
     labelledCounter('sessionraft_transport_dropped_total', 'peer messages dropped instead of sent, by code', ['code'], (s, inc) => {
       for (const [code, n] of Object.entries(s.transport().drops)) inc({ code }, n);
     });

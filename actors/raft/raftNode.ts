@@ -29,10 +29,6 @@ import {
 } from '../../machines/types.js';
 import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../../storage/types.js';
 import type { Transport } from '../../transport/peer/types.js';
-import { mergeAppends } from './mergeAppends.js';
-
-/** Rounds of proposals made by the host's onLeaderAppended that one flush appends (a schedule's chain is two). */
-const chainedProposalRoundsMax = 4;
 import { ProposalError, ProposalTracker, type ProposalCallback } from './proposals.js';
 import { RangeSyncReceiver, defaultRangeSyncOptions, serveRangeRequest, type RangeSyncOptions, type RangeSyncStore } from './rangeSync.js';
 import { logReaderOf, ReadBackQueue } from './readBack.js';
@@ -650,14 +646,12 @@ export class RaftNode {
   /** Execute the effects of every step since the last flush: persist, then send, then apply. */
   flush(): void {
     if (this.stopped) return;
-    this.stepProposals();
-    // What the host proposes on hearing what was appended (the next command of a chain: a
-    // schedule's append and store after its create) is appended in this flush too, so the chain
-    // takes one log write and, once merged, one AppendEntries per follower (mergeAppends.ts).
-    for (let k = 0; k < chainedProposalRoundsMax && this.ready.proposalAccepted.length > 0; k++) {
-      this.reportProposals();
-      if (this.proposalBatch === null || this.stopped) break;
-      this.stepProposals();
+    if (this.proposalBatch !== null) {
+      const batch = this.proposalBatch;
+      this.proposalBatch = null;
+      const tag = this.nextTag++;
+      this.proposals.register(tag, batch.callbacks);
+      this.step({ type: 'client.propose', tag, proposals: batch.proposals });
     }
     if (this.readBatch !== null) {
       const ctx = this.nextReadCtx++;
@@ -695,17 +689,35 @@ export class RaftNode {
       this.snapshotSave = null;
       this.releaseWrites();
     }
-    this.reportProposals();
+    // Proposals: tell the host what the leader appended, and refuse what was refused (with
+    // everything queued behind it, so that accepted proposals never skip over a refused one).
+    if (ready.proposalAccepted.length > 0) {
+      const hook = this.opts.hooks?.onLeaderAppended;
+      for (const a of ready.proposalAccepted) {
+        if (hook && this.wasLeader && this.leaderTerm === a.term && a.lastIndex <= this.log.lastIndex() && this.log.term(a.lastIndex) === a.term) {
+          hook(this.log.range(a.firstIndex, a.lastIndex));
+        }
+      }
+      ready.proposalAccepted.length = 0;
+    }
+    if (ready.proposalRefused.length > 0) {
+      const refusals = ready.proposalRefused.splice(0);
+      for (const r of refusals) this.proposals.refuse(r.tag, new ProposalError(r.code, r.leader, r.detail, r.membershipCode));
+      // (Proposals may have been queued by callbacks during this flush.)
+      const queued = this.proposalBatch as { callbacks: ProposalCallback[] } | null;
+      if (queued !== null) {
+        const last = refusals[refusals.length - 1]!;
+        this.proposalBatch = null;
+        for (const cb of queued.callbacks) cb(new ProposalError(last.code, last.leader));
+      }
+      this.opts.hooks?.onProposalsRefused?.();
+    }
     if (ready.readRefused.length > 0) {
       for (const r of ready.readRefused.splice(0)) this.refuseReads(r.tag, new ProposalError(r.code, r.leader));
     }
     // 2. Send: at once, or after every write issued so far is durable.
     const transport = this.opts.transport;
     const sends = ready.sends;
-    if (sends.length > 1) {
-      const merged = mergeAppends(sends, this.core.config);
-      if (merged > 0) this.count('appends-merged', merged);
-    }
     if (sends.length > 0) {
       for (let k = 0; k < sends.length; k++) if (!sends[k]!.afterDurable) transport.send(sends[k]!.message.to, sends[k]!.message);
       const last = this.pendingWrites[this.pendingWrites.length - 1];
@@ -741,45 +753,6 @@ export class RaftNode {
     this.serveReads();
     this.maybeSnapshot();
     this.opts.onStep?.(this);
-  }
-
-  /** Steps the proposals queued since the last flush as one batch. */
-  private stepProposals(): void {
-    if (this.proposalBatch === null) return;
-    const batch = this.proposalBatch;
-    this.proposalBatch = null;
-    const tag = this.nextTag++;
-    this.proposals.register(tag, batch.callbacks);
-    this.step({ type: 'client.propose', tag, proposals: batch.proposals });
-  }
-
-  /**
-   * Proposals: tell the host what the leader appended, and refuse what was refused (with
-   * everything queued behind it, so that accepted proposals never skip over a refused one).
-   */
-  private reportProposals(): void {
-    const ready = this.ready;
-    if (ready.proposalAccepted.length > 0) {
-      const hook = this.opts.hooks?.onLeaderAppended;
-      for (const a of ready.proposalAccepted) {
-        if (hook && this.wasLeader && this.leaderTerm === a.term && a.lastIndex <= this.log.lastIndex() && this.log.term(a.lastIndex) === a.term) {
-          hook(this.log.range(a.firstIndex, a.lastIndex));
-        }
-      }
-      ready.proposalAccepted.length = 0;
-    }
-    if (ready.proposalRefused.length > 0) {
-      const refusals = ready.proposalRefused.splice(0);
-      for (const r of refusals) this.proposals.refuse(r.tag, new ProposalError(r.code, r.leader, r.detail, r.membershipCode));
-      // (Proposals may have been queued by callbacks during this flush.)
-      const queued = this.proposalBatch as { callbacks: ProposalCallback[] } | null;
-      if (queued !== null) {
-        const last = refusals[refusals.length - 1]!;
-        this.proposalBatch = null;
-        for (const cb of queued.callbacks) cb(new ProposalError(last.code, last.leader));
-      }
-      this.opts.hooks?.onProposalsRefused?.();
-    }
   }
 
   private onDurable(seq: number): void {

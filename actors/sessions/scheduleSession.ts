@@ -5,8 +5,7 @@
  * under the envelope's seq, seq + 1 and seq + 2. What changes is who waits:
  *
  * - the append is proposed as soon as the leader appended the create (the session's ID is the
- *   create's entry ID), and the leader appends it in the same flush as the create (RaftNode.flush:
- *   chained proposals), so create and append go in one log write and one message per follower;
+ *   create's entry ID), so create and append commit in the same round, or in two overlapping ones;
  * - the store is planned right behind the append, before either applied, when the planner can
  *   project the session's record (Planner.storeAfterAppend: the append is the only command in
  *   flight on it), so all three usually commit in one round; otherwise it is planned once both
