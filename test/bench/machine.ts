@@ -23,6 +23,7 @@ import { RaftLog } from '../../machines/raftLog.js';
 import { createRaftMachine } from '../../machines/raftMachine.js';
 import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
 import type { BenchContext } from './cli.js';
+import { percentile } from './clusterLoad.js';
 
 const voters: readonly NodeId[] = ['n1', 'n2', 'n3'];
 const payloadBytes = 128;
@@ -39,6 +40,13 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`machine bench: ${what}`);
 }
 
+function median(xs: number[]): number {
+  return percentile(
+    xs.sort((a, b) => a - b),
+    50,
+  );
+}
+
 /** Median microseconds per call of `one` over `rounds` rounds of `events` calls. */
 function measure(events: number, rounds: number, one: () => void): number {
   const perRound: number[] = [];
@@ -47,8 +55,7 @@ function measure(events: number, rounds: number, one: () => void): number {
     for (let k = 0; k < events; k++) one();
     perRound.push(Number(process.hrtime.bigint() - t0) / 1000 / events);
   }
-  perRound.sort((a, b) => a - b);
-  return perRound[Math.floor(rounds / 2)]!;
+  return median(perRound);
 }
 
 /** `--events=N`: events per round (default 100,000; 20,000 with --quick). */
@@ -139,7 +146,6 @@ export async function run(ctx: BenchContext): Promise<void> {
     }
     const snap = l.actor.getSnapshot();
     check(snap.value === 'leader' && snap.context.commitIndex === l.log.lastIndex(), `leader committed ${snap.context.commitIndex} of ${l.log.lastIndex()}`);
-    const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     report('leader.propose', median(perRound[0]!));
     report('leader.durable', median(perRound[1]!));
     report('leader.appendResp1', median(perRound[2]!));
