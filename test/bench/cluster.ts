@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- cluster [--json] [--quick] [--only=a,b] [--profile=DIR] [--secure[=both]]`
+ * `npm run bench -- cluster [--json] [--quick] [--only=a,b] [--profile=DIR] [--repeat=N] [--secure[=both]]`
  *
  * Three real node processes (dist/bin/sessionraft.js node) on loopback, data in a temporary
  * directory on the real disk, fsync on, default timing (20 ms ticks); closed-loop clients in this
@@ -19,6 +19,10 @@
  * average. Every row carries the CPU use and peak RSS of each node over the scenario, and the write
  * rows the CPU time per command of the three nodes and the client together (`cpuUsPerOp`). `--profile=DIR` runs
  * the nodes with `node --cpu-prof` and keeps the profiles there (one directory per node).
+ * `--repeat=N` runs the machine row and the scenarios N times over (N fresh clusters, at most 20),
+ * every row tagged with its `run`, and closes with each target's median, range and the number of
+ * runs that met it (`scenario: 'target'` rows with --json): the box's speed moves from hour to hour,
+ * and a target judged on one run says as much about the hour as about the build.
  * `--secure` runs every node with TLS on its client and admin ports and --auth (issue 17), the client
  * logged in, /status and /metrics read over https with a token; `--secure=both` runs each scenario
  * without, then with, every row tagged `security` (off, tls+auth): the cost of security per operation.
@@ -28,7 +32,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { BenchContext, BenchResult } from './cli.js';
-import { closedLoop, summarize, type LoadSummary } from './clusterLoad.js';
+import { closedLoop, percentile, summarize, type LoadSummary } from './clusterLoad.js';
 import {
   BenchCluster,
   machineRow,
@@ -903,21 +907,66 @@ function rssPeakMaxMb(r: Row): number {
   return Math.max(0, ...Object.entries(r).flatMap(([k, v]) => (k.endsWith('RssPeakMb') && typeof v === 'number' ? [v] : [])));
 }
 
-function printTargets(rows: readonly Row[]): void {
-  const lines: string[][] = [['target', 'measured', 'goal', 'etcd 3.4', 'other CPU']];
+/** A target line's value in one run's rows (undefined when the run did not measure it). */
+function targetValue(t: TargetLine, rows: readonly Row[]): { row: Row; value: number } | undefined {
+  const r = t.pick(rows);
+  if (r === undefined) return undefined;
+  const value = t.field === 'rssPeakMaxMb' && r.rssPeakMaxMb === undefined ? rssPeakMaxMb(r) : Number(r[t.field]);
+  return { row: r, value };
+}
+
+function unitOf(t: TargetLine): string {
+  return t.unit ?? (t.field.endsWith('Ms') ? 'ms' : t.field.endsWith('Mb') ? 'MB' : '/s');
+}
+
+/**
+ * One target over several runs (`--repeat`): its median (nearest rank, `percentile` of
+ * clusterLoad.ts: with an even count, the upper of the two middle values), range, and how many runs
+ * met it.
+ */
+export interface TargetSummary {
+  readonly what: string;
+  readonly field: string;
+  readonly target: string;
+  readonly unit: string;
+  readonly runs: number;
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly metRuns: number;
+  /** The most other processes used of the machine during the row, in % of one core, over the runs. */
+  readonly otherCpuPctMax: number | null;
+}
+
+/** Each target line measured in at least one run, summarized over the runs (each run's own rows). */
+export function summarizeTargets(runs: readonly (readonly Row[])[]): TargetSummary[] {
+  const out: TargetSummary[] = [];
   for (const t of targetLines) {
-    const r = t.pick(rows);
-    if (r === undefined) continue;
-    const v = t.field === 'rssPeakMaxMb' && r.rssPeakMaxMb === undefined ? rssPeakMaxMb(r) : Number(r[t.field]);
-    const unit = t.unit ?? (t.field.endsWith('Ms') ? 'ms' : t.field.endsWith('Mb') ? 'MB' : '/s');
-    lines.push([
-      typeof t.what === 'string' ? t.what : t.what(r),
-      `${v.toLocaleString('en-US')} ${unit}${t.met(v) ? '' : '  (not met)'}`,
-      t.target,
-      t.etcd,
-      r.otherCpuPct === undefined ? '' : `${String(r.otherCpuPct)}%`,
-    ]);
+    const got = runs.flatMap((rows) => {
+      const v = targetValue(t, rows);
+      return v === undefined || !Number.isFinite(v.value) ? [] : [v];
+    });
+    if (got.length === 0) continue;
+    const values = got.map((g) => g.value).sort((a, b) => a - b);
+    const others = got.flatMap((g) => (typeof g.row.otherCpuPct === 'number' ? [g.row.otherCpuPct] : []));
+    out.push({
+      // A label made from a row (the 1-in-flight line's floors) is the first measuring run's.
+      what: typeof t.what === 'string' ? t.what : t.what(got[0]!.row) + (got.length > 1 ? ' (its figures: the first run)' : ''),
+      field: t.field,
+      target: t.target,
+      unit: unitOf(t),
+      runs: got.length,
+      median: Number(percentile(values, 50).toFixed(3)),
+      min: values[0]!,
+      max: values[values.length - 1]!,
+      metRuns: values.filter((v) => t.met(v)).length,
+      otherCpuPctMax: others.length === 0 ? null : Math.max(...others),
+    });
   }
+  return out;
+}
+
+function printTable(lines: string[][]): void {
   if (lines.length === 1) return;
   const widths = lines[0]!.map((_, k) => Math.max(...lines.map((l) => l[k]!.length)));
   process.stdout.write(
@@ -935,15 +984,73 @@ function printTargets(rows: readonly Row[]): void {
   process.stdout.write('(other CPU: what other processes used of the machine meanwhile, in % of one core)\n');
 }
 
+function printTargets(rows: readonly Row[]): void {
+  const lines: string[][] = [['target', 'measured', 'goal', 'etcd 3.4', 'other CPU']];
+  for (const t of targetLines) {
+    const got = targetValue(t, rows);
+    if (got === undefined) continue;
+    const { row: r, value: v } = got;
+    lines.push([
+      typeof t.what === 'string' ? t.what : t.what(r),
+      `${v.toLocaleString('en-US')} ${unitOf(t)}${t.met(v) ? '' : '  (not met)'}`,
+      t.target,
+      t.etcd,
+      r.otherCpuPct === undefined ? '' : `${String(r.otherCpuPct)}%`,
+    ]);
+  }
+  printTable(lines);
+}
+
+/** `--repeat`: each target's median and range over the runs, and in how many runs it was met. */
+function printSummaries(summaries: readonly TargetSummary[]): void {
+  const lines: string[][] = [['target', 'median (range)', 'goal', 'met in', 'other CPU, most']];
+  for (const t of summaries) {
+    const fmt = (v: number): string => v.toLocaleString('en-US');
+    lines.push([
+      t.what,
+      `${fmt(t.median)} ${t.unit} (${fmt(t.min)}-${fmt(t.max)})`,
+      t.target,
+      `${t.metRuns} of ${t.runs} runs`,
+      t.otherCpuPctMax === null ? '' : `${String(t.otherCpuPctMax)}%`,
+    ]);
+  }
+  printTable(lines);
+}
+
+/** `--repeat=N`: how many times the machine row and the scenarios run (1 to 20; default 1). */
+function repeatOf(ctx: BenchContext): number {
+  const arg = ctx.args.find((a) => a.startsWith('--repeat='));
+  const n = arg === undefined ? 1 : Number(arg.slice('--repeat='.length));
+  if (!Number.isInteger(n) || n < 1 || n > 20) throw new Error(`--repeat: expected an integer from 1 to 20, got ${JSON.stringify(arg)}`);
+  return n;
+}
+
 export async function run(ctxIn: BenchContext): Promise<void> {
-  const rows: Row[] = [];
-  const ctx: BenchContext = { ...ctxIn, report: (r) => (rows.push(r), ctxIn.report(r)) };
-  // The disk's floor for a durable write and the load average, in the same run as the rows.
-  ctx.report(await machineRow());
+  const repeat = repeatOf(ctxIn);
+  const runs: Row[][] = [];
   try {
-    await runScenarios(ctx);
+    for (let k = 1; k <= repeat; k++) {
+      const rows: Row[] = [];
+      runs.push(rows);
+      const report = (r: Row): void => {
+        const tagged = repeat > 1 ? { run: k, ...r } : r;
+        rows.push(tagged);
+        ctxIn.report(tagged as BenchResult);
+      };
+      const ctx: BenchContext = { ...ctxIn, report };
+      if (repeat > 1) ctxIn.progress(`run ${k} of ${repeat}`);
+      // The disk's floor for a durable write and the load average, in the same run as the rows.
+      ctx.report(await machineRow());
+      await runScenarios(ctx);
+    }
   } finally {
-    if (!ctx.json) printTargets(rows);
+    if (repeat === 1) {
+      if (!ctxIn.json) printTargets(runs[0] ?? []);
+    } else {
+      const summaries = summarizeTargets(runs);
+      if (ctxIn.json) for (const t of summaries) ctxIn.report({ scenario: 'target', ...t });
+      else printSummaries(summaries);
+    }
   }
 }
 
