@@ -2,7 +2,8 @@
  * `npm run bench -- delayed [--quick] [--tiny] [--json] [--systems=sessionraft,bullmq]
  *   [--only=throughput,lateness,recovery,memory] [--scheduled N] [--rates=1000,5000]
  *   [--producers=16,128] [--seconds=S] [--recovery-rate=R] [--profile=DIR]
- *   [--sessionraft-schedule=schedule|steps] [--sessionraft-ack=remove|destroy] [--sessionraft-nodes=3|1|5]`
+ *   [--sessionraft-schedule=schedule|steps] [--sessionraft-ack=remove|destroy] [--sessionraft-nodes=3|1|5]
+ *   [--repeat=N]`
  *
  * Delayed delivery, the job users pick this system for, against what a Node.js user picks instead:
  * BullMQ on Redis. The same workload through each system's Node.js client, one system at a time
@@ -13,8 +14,8 @@
  *               a producer schedules an item with one `schedule` request (create + append + store:
  *               issue 20), or with the three requests in a row (`--sessionraft-schedule=steps`);
  *                each item: create a session, append 1 KiB, store it for replay (1 s class); one
- *                consumer group on the topic, one consumer (window 256) that destroys the restored
- *                session and resolves (acks).
+ *                consumer group on the topic, one consumer (window 256) whose ack also removes the
+ *                restored session (`--sessionraft-ack=destroy`: a destroy, then the ack).
  *   bullmq       one `redis-server` (not replicated; `appendonly yes`, `appendfsync always`: an fsync
  *                before each reply), started by the benchmark; each item: `queue.add` with ~1 KiB of
  *                data, a 1 s delay, a fixed job ID and removeOnComplete; one Worker (concurrency 256)
@@ -33,6 +34,11 @@
  *               ID: a consumer dedups it), duplicated (delivered again as new work)
  *   memory      N items of 1 KiB scheduled 2 h ahead (1,000,000; `--scheduled N`; 20,000 with
  *               --quick): each node's RSS, or Redis's used_memory and RSS
+ *
+ * `--repeat=N` (1-10) runs the systems N times, in the order of `--systems` in odd runs and reversed
+ * in even ones (the issue's "twice, alternating": `--repeat=2`), every row tagged with its `run`,
+ * and closes with each row's median and range per system and in how many runs sessionraft was
+ * ahead of BullMQ in the same run (`scenario: 'delayed.summary'` rows with --json).
  *
  * The first row is the machine: the fsync floor (4 KiB write + fdatasync, p50) and the load average.
  * Every row carries CPU per item (the servers' and this process's CPU time over the row / items)
@@ -635,7 +641,8 @@ async function runSystem(ctx: BenchContext, s: Settings, name: SystemName, redis
 /** The closing table: one line per row and system. */
 function printSummary(rows: readonly Row[]): void {
   const pick = (r: Row): string[] => {
-    const sys = r.nodes === undefined || r.nodes === 3 ? String(r.system) : `${String(r.system)} (${String(r.nodes)} node${r.nodes === 1 ? '' : 's'})`;
+    const sys0 = r.nodes === undefined || r.nodes === 3 ? String(r.system) : `${String(r.system)} (${String(r.nodes)} node${r.nodes === 1 ? '' : 's'})`;
+    const sys = r.run === undefined ? sys0 : `${sys0}, run ${String(r.run)}`;
     switch (r.scenario) {
       case 'delayed.throughput':
         return [`store-to-ack, 1 s delay, ${String(r.producers)} producers`, sys, `${String(r.storeToAckPerSec)}/s (CPU ${String(r.cpuUsPerItem)} µs/item)`];
@@ -671,17 +678,157 @@ function printSummary(rows: readonly Row[]): void {
   process.stdout.write('\n' + lines.map((l) => `${l[0]!.padEnd(w0)}  ${l[1]!.padEnd(w1)}  ${l[2]!}`).join('\n') + '\n');
 }
 
+/** `--repeat=N`: how many times the systems run (1 to 10; default 1). */
+function repeatOf(args: readonly string[]): number {
+  const arg = args.find((a) => a.startsWith('--repeat='));
+  const n = arg === undefined ? 1 : Number(arg.slice('--repeat='.length));
+  if (!Number.isInteger(n) || n < 1 || n > 10) throw new Error(`--repeat: expected an integer from 1 to 10, got ${JSON.stringify(arg)}`);
+  return n;
+}
+
+/** What a summary compares for each kind of row, and which way is better. */
+const summaryFields: Readonly<Record<string, readonly { field: string; better: 'higher' | 'lower' }[]>> = {
+  'delayed.throughput': [{ field: 'storeToAckPerSec', better: 'higher' }],
+  'delayed.lateness': [
+    { field: 'lateP50Ms', better: 'lower' },
+    { field: 'lateP99Ms', better: 'lower' },
+  ],
+  'delayed.recovery': [
+    { field: 'lost', better: 'lower' },
+    { field: 'late', better: 'lower' },
+    { field: 'duplicated', better: 'lower' },
+  ],
+};
+
+function rowLabel(r: Row): string | null {
+  switch (r.scenario) {
+    case 'delayed.throughput':
+      return `store-to-ack, ${String(r.producers)} producers`;
+    case 'delayed.lateness':
+      return `lateness at ${String(r.ratePerSec)}/s due`;
+    case 'delayed.recovery':
+      return `kill -9 at ${String(r.ratePerSec)}/s`;
+    default:
+      return null;
+  }
+}
+
+/** One row and field over the runs: each system's median and range, and the runs sessionraft was ahead. */
+export interface DelayedSummary {
+  readonly row: string;
+  readonly field: string;
+  readonly better: 'higher' | 'lower';
+  /** Per system: runs measured, median (nearest rank), min, max. */
+  readonly systems: Readonly<Record<string, { readonly runs: number; readonly median: number; readonly min: number; readonly max: number }>>;
+  /** Runs in which both systems measured the row. */
+  readonly pairedRuns: number;
+  /** Of those, the runs in which sessionraft's value was strictly better than BullMQ's. */
+  readonly sessionraftAhead: number;
+}
+
+/** Summarizes tagged rows (`run`, `system`) of several runs; rows of other kinds are left out. */
+export function summarizeDelayed(rows: readonly Row[]): DelayedSummary[] {
+  const out: DelayedSummary[] = [];
+  const labels: string[] = [];
+  for (const r of rows) {
+    const l = rowLabel(r);
+    if (l !== null && !labels.includes(l)) labels.push(l);
+  }
+  for (const label of labels) {
+    const mine = rows.filter((r) => rowLabel(r) === label);
+    for (const { field, better } of summaryFields[String(mine[0]!.scenario)] ?? []) {
+      const systems: Record<string, { runs: number; median: number; min: number; max: number }> = {};
+      const byRun = new Map<number, Map<string, number>>();
+      for (const r of mine) {
+        const v = Number(r[field]);
+        if (!Number.isFinite(v)) continue;
+        const sys = String(r.system);
+        const run = typeof r.run === 'number' ? r.run : 1;
+        if (!byRun.has(run)) byRun.set(run, new Map());
+        byRun.get(run)!.set(sys, v);
+      }
+      const names = [...new Set([...byRun.values()].flatMap((m) => [...m.keys()]))];
+      for (const sys of names) {
+        const vs = [...byRun.values()].flatMap((m) => (m.has(sys) ? [m.get(sys)!] : [])).sort((a, b) => a - b);
+        systems[sys] = { runs: vs.length, median: percentile(vs, 50), min: vs[0]!, max: vs[vs.length - 1]! };
+      }
+      let pairedRuns = 0;
+      let sessionraftAhead = 0;
+      for (const m of byRun.values()) {
+        const a = m.get('sessionraft');
+        const b = m.get('bullmq');
+        if (a === undefined || b === undefined) continue;
+        pairedRuns++;
+        if (better === 'higher' ? a > b : a < b) sessionraftAhead++;
+      }
+      out.push({ row: label, field, better, systems, pairedRuns, sessionraftAhead });
+    }
+  }
+  return out;
+}
+
+function printDelayedSummaries(summaries: readonly DelayedSummary[]): void {
+  const names = [...new Set(summaries.flatMap((t) => Object.keys(t.systems)))];
+  const lines: string[][] = [['row', 'field', ...names.map((n) => `${n}: median (range)`), 'sessionraft ahead']];
+  for (const t of summaries) {
+    lines.push([
+      t.row,
+      `${t.field} (${t.better} is better)`,
+      ...names.map((n) => {
+        const x = t.systems[n];
+        return x === undefined ? '-' : `${x.median.toLocaleString('en-US')} (${x.min.toLocaleString('en-US')}-${x.max.toLocaleString('en-US')})`;
+      }),
+      t.pairedRuns === 0 ? '-' : `in ${t.sessionraftAhead} of ${t.pairedRuns} runs`,
+    ]);
+  }
+  const widths = lines[0]!.map((_, k) => Math.max(...lines.map((l) => l[k]!.length)));
+  process.stdout.write(
+    '\n' +
+      lines
+        .map((l) =>
+          l
+            .map((c, k) => c.padEnd(widths[k]!))
+            .join('  ')
+            .trimEnd(),
+        )
+        .join('\n') +
+      '\n',
+  );
+}
+
 export async function run(ctxIn: BenchContext): Promise<void> {
   const s = settingsOf(ctxIn);
+  const repeat = repeatOf(ctxIn.args);
   const rows: Row[] = [];
-  const ctx: BenchContext = { ...ctxIn, report: (r) => (rows.push(r), ctxIn.report(r)) };
   if (s.profileDir !== undefined) mkdirSync(s.profileDir, { recursive: true });
-  ctx.report(await machineRow());
   const redisBin = s.systems.includes('bullmq') ? findRedisServer() : null;
   try {
-    for (const name of s.systems) await runSystem(ctx, s, name, redisBin);
+    for (let k = 1; k <= repeat; k++) {
+      const tag = (r: Row): Row => (repeat > 1 ? { run: k, ...r } : r);
+      const ctx: BenchContext = {
+        ...ctxIn,
+        report: (r) => {
+          const t = tag(r);
+          rows.push(t);
+          ctxIn.report(t as typeof r);
+        },
+      };
+      if (repeat > 1) ctxIn.progress(`run ${k} of ${repeat}`);
+      ctx.report(await machineRow());
+      // Odd runs in the order of --systems, even runs reversed: alternating, as the issue asks.
+      const order = k % 2 === 1 ? s.systems : [...s.systems].reverse();
+      try {
+        for (const name of order) await runSystem(ctx, s, name, redisBin);
+      } finally {
+        ctx.report(await machineRow());
+      }
+    }
   } finally {
-    ctx.report(await machineRow());
-    if (!ctx.json) printSummary(rows);
+    if (!ctxIn.json) printSummary(rows);
+    if (repeat > 1) {
+      const summaries = summarizeDelayed(rows);
+      if (ctxIn.json) for (const t of summaries) ctxIn.report({ scenario: 'delayed.summary', ...t });
+      else printDelayedSummaries(summaries);
+    }
   }
 }
