@@ -722,7 +722,7 @@ export interface DelayedSummary {
   readonly systems: Readonly<Record<string, { readonly runs: number; readonly median: number; readonly min: number; readonly max: number }>>;
   /** Runs in which both systems measured the row. */
   readonly pairedRuns: number;
-  /** Of those, the runs in which sessionraft's value was strictly better than BullMQ's. */
+  /** Of those, the runs in which sessionraft's value was strictly better than BullMQ's (lateness: closer to due, early or late). */
   readonly sessionraftAhead: number;
 }
 
@@ -759,7 +759,10 @@ export function summarizeDelayed(rows: readonly Row[]): DelayedSummary[] {
         const b = m.get('bullmq');
         if (a === undefined || b === undefined) continue;
         pairedRuns++;
-        if (better === 'higher' ? a > b : a < b) sessionraftAhead++;
+        // Lateness is a distance from the due time: an item delivered early (BullMQ's p50 can be
+        // negative) is not better for it, so lateness fields compare by their absolute value.
+        const [x, y] = field.startsWith('late') && field.endsWith('Ms') ? [Math.abs(a), Math.abs(b)] : [a, b];
+        if (better === 'higher' ? x > y : x < y) sessionraftAhead++;
       }
       out.push({ row: label, field, better, systems, pairedRuns, sessionraftAhead });
     }
@@ -773,7 +776,7 @@ function printDelayedSummaries(summaries: readonly DelayedSummary[]): void {
   for (const t of summaries) {
     lines.push([
       t.row,
-      `${t.field} (${t.better} is better)`,
+      t.field.startsWith('late') && t.field.endsWith('Ms') ? `${t.field} (nearer 0 is better)` : `${t.field} (${t.better} is better)`,
       ...names.map((n) => {
         const x = t.systems[n];
         return x === undefined ? '-' : `${x.median.toLocaleString('en-US')} (${x.min.toLocaleString('en-US')}-${x.max.toLocaleString('en-US')})`;

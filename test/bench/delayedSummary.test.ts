@@ -53,6 +53,14 @@ describe('bench: delayed --repeat summary', () => {
     expect(find(/lateness at 1000/, 'lateP50Ms')).to.include({ pairedRuns: 2, sessionraftAhead: 0 });
   });
 
+  it('compares lateness by its distance from the due time: early is not better', () => {
+    const early: Row[] = [lateness(1, 'sessionraft', 4, 20), lateness(1, 'bullmq', -5, 100), lateness(2, 'sessionraft', 4, 20), lateness(2, 'bullmq', -3, 100)];
+    const p50 = summarizeDelayed(early).find((t) => t.field === 'lateP50Ms')!;
+    // |4| < |-5| in run 1; |4| > |-3| in run 2.
+    expect(p50).to.include({ pairedRuns: 2, sessionraftAhead: 1 });
+    expect(p50.systems.bullmq).to.deep.equal({ runs: 2, median: -3, min: -5, max: -3 });
+  });
+
   it('leaves out rows it does not summarize', () => {
     expect(summarizeDelayed(rows).map((t) => t.row)).to.deep.equal(['store-to-ack, 16 producers', 'lateness at 1000/s due', 'lateness at 1000/s due']);
     expect(summarizeDelayed([{ scenario: 'machine' }])).to.deep.equal([]);
