@@ -32,6 +32,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { BenchContext, BenchResult } from './cli.js';
+import { formatColumns } from './columns.js';
 import { closedLoop, percentile, summarize, type LoadSummary } from './clusterLoad.js';
 import {
   BenchCluster,
@@ -968,19 +969,7 @@ export function summarizeTargets(runs: readonly (readonly Row[])[]): TargetSumma
 
 function printTable(lines: string[][]): void {
   if (lines.length === 1) return;
-  const widths = lines[0]!.map((_, k) => Math.max(...lines.map((l) => l[k]!.length)));
-  process.stdout.write(
-    '\n' +
-      lines
-        .map((l) =>
-          l
-            .map((c, k) => c.padEnd(widths[k]!))
-            .join('  ')
-            .trimEnd(),
-        )
-        .join('\n') +
-      '\n',
-  );
+  process.stdout.write('\n' + formatColumns(lines) + '\n');
   process.stdout.write('(other CPU: what other processes used of the machine meanwhile, in % of one core)\n');
 }
 

@@ -49,6 +49,7 @@ import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import type { BenchContext } from './cli.js';
+import { formatColumns } from './columns.js';
 import { closedLoop, percentile } from './clusterLoad.js';
 import { gcRateFields, machineRow, sampleMachine, waitFor } from './clusterProcs.js';
 import { findRedisServer, redisMissingMessage } from './delayedRedis.js';
@@ -784,19 +785,7 @@ function printDelayedSummaries(summaries: readonly DelayedSummary[]): void {
       t.pairedRuns === 0 ? '-' : `in ${t.sessionraftAhead} of ${t.pairedRuns} runs`,
     ]);
   }
-  const widths = lines[0]!.map((_, k) => Math.max(...lines.map((l) => l[k]!.length)));
-  process.stdout.write(
-    '\n' +
-      lines
-        .map((l) =>
-          l
-            .map((c, k) => c.padEnd(widths[k]!))
-            .join('  ')
-            .trimEnd(),
-        )
-        .join('\n') +
-      '\n',
-  );
+  process.stdout.write('\n' + formatColumns(lines) + '\n');
 }
 
 export async function run(ctxIn: BenchContext): Promise<void> {
