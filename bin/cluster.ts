@@ -24,6 +24,7 @@ import { join, resolve } from 'node:path';
 import { ensureClusterSecret } from '../actors/host/clusterSecret.js';
 import { formatNodesSpec, type NodeAddress } from '../actors/host/config.js';
 import { nodeEnv, nodeExecArgv } from './nodeRuntime.js';
+import { formatColumns } from './output.js';
 
 interface ClusterOptions {
   readonly binPath: string;
@@ -317,13 +318,5 @@ export function formatTable(rows: readonly NodeRow[]): string {
     head,
     ...rows.map((r) => [r.id, cell(r.pid), r.role, cell(r.term), cell(r.leader), cell(r.commit), cell(r.applied), cell(r.last), cell(r.lag), r.note]),
   ];
-  const widths = head.map((_, k) => Math.max(...lines.map((l) => l[k]!.length)));
-  return lines
-    .map((l) =>
-      l
-        .map((c, k) => c.padEnd(widths[k]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return formatColumns(lines);
 }

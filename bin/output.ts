@@ -52,6 +52,20 @@ function width(s: string): number {
   return [...s].length;
 }
 
+/** Plain columns: each padded to its widest cell, two spaces apart (the first line is the head). */
+export function formatColumns(lines: readonly (readonly string[])[]): string {
+  if (lines.length === 0) return '';
+  const widths = lines[0]!.map((_, k) => Math.max(...lines.map((l) => width(l[k] ?? ''))));
+  return lines
+    .map((l) =>
+      l
+        .map((c, k) => c + ' '.repeat(widths[k]! - width(c)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
 /**
  * An etcdctl-style table:
  *

@@ -32,7 +32,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { BenchContext, BenchResult } from './cli.js';
-import { formatColumns } from './columns.js';
+import { formatColumns } from '../../bin/output.js';
 import { closedLoop, percentile, summarize, type LoadSummary } from './clusterLoad.js';
 import {
   BenchCluster,

@@ -49,7 +49,7 @@ import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import type { BenchContext } from './cli.js';
-import { formatColumns } from './columns.js';
+import { formatColumns } from '../../bin/output.js';
 import { closedLoop, percentile } from './clusterLoad.js';
 import { gcRateFields, machineRow, sampleMachine, waitFor } from './clusterProcs.js';
 import { findRedisServer, redisMissingMessage } from './delayedRedis.js';

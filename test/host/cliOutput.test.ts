@@ -3,7 +3,7 @@
  * only where it is wanted (NO_COLOR, FORCE_COLOR), and a progress line only on a terminal.
  */
 import { expect } from 'chai';
-import { membersTable, outputFormat, renderTable, statusTable, useColor, withProgress } from '../../bin/output.js';
+import { formatColumns, membersTable, outputFormat, renderTable, statusTable, useColor, withProgress } from '../../bin/output.js';
 
 const tty = { isTTY: true, write: () => true };
 const pipe = { isTTY: false, write: () => true };
@@ -11,6 +11,16 @@ const pipe = { isTTY: false, write: () => true };
 const strip = (s: string): string => s.replace(/\x1b\[\d+m/g, '');
 
 describe('CLI output: tables, JSON, colours, progress', function () {
+  it('pads plain columns to their widest cell, two spaces apart, without trailing spaces', () => {
+    const text = formatColumns([
+      ['node', 'role', 'note'],
+      ['n1', 'leader', ''],
+      ['n10', 'µ', 'x'],
+    ]);
+    expect(text.split('\n')).to.deep.equal(['node  role    note', 'n1    leader', 'n10   µ       x']);
+    expect(formatColumns([])).to.equal('');
+  });
+
   it('prints a table on a terminal and JSON when piped, unless --output says otherwise', function () {
     expect(outputFormat(undefined, tty)).to.equal('table');
     expect(outputFormat(undefined, pipe)).to.equal('json');
