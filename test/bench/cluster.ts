@@ -33,7 +33,7 @@ import { resolve } from 'node:path';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { BenchContext, BenchResult } from './cli.js';
 import { formatColumns } from '../../bin/output.js';
-import { closedLoop, percentile, summarize, type LoadSummary } from './clusterLoad.js';
+import { closedLoop, repeatOf, spreadOf, summarize, type LoadSummary } from './clusterLoad.js';
 import {
   BenchCluster,
   machineRow,
@@ -920,11 +920,7 @@ function unitOf(t: TargetLine): string {
   return t.unit ?? (t.field.endsWith('Ms') ? 'ms' : t.field.endsWith('Mb') ? 'MB' : '/s');
 }
 
-/**
- * One target over several runs (`--repeat`): its median (nearest rank, `percentile` of
- * clusterLoad.ts: with an even count, the upper of the two middle values), range, and how many runs
- * met it.
- */
+/** One target over several runs (`--repeat`): its median and range (`spreadOf`), and how many runs met it. */
 export interface TargetSummary {
   readonly what: string;
   readonly field: string;
@@ -948,7 +944,8 @@ export function summarizeTargets(runs: readonly (readonly Row[])[]): TargetSumma
       return v === undefined || !Number.isFinite(v.value) ? [] : [v];
     });
     if (got.length === 0) continue;
-    const values = got.map((g) => g.value).sort((a, b) => a - b);
+    const values = got.map((g) => g.value);
+    const { median, min, max } = spreadOf(values);
     const others = got.flatMap((g) => (typeof g.row.otherCpuPct === 'number' ? [g.row.otherCpuPct] : []));
     out.push({
       // A label made from a row (the 1-in-flight line's floors) is the first measuring run's.
@@ -957,9 +954,9 @@ export function summarizeTargets(runs: readonly (readonly Row[])[]): TargetSumma
       target: t.target,
       unit: unitOf(t),
       runs: got.length,
-      median: Number(percentile(values, 50).toFixed(3)),
-      min: values[0]!,
-      max: values[values.length - 1]!,
+      median: Number(median.toFixed(3)),
+      min,
+      max,
       metRuns: values.filter((v) => t.met(v)).length,
       otherCpuPctMax: others.length === 0 ? null : Math.max(...others),
     });
@@ -1006,16 +1003,8 @@ function printSummaries(summaries: readonly TargetSummary[]): void {
   printTable(lines);
 }
 
-/** `--repeat=N`: how many times the machine row and the scenarios run (1 to 20; default 1). */
-function repeatOf(ctx: BenchContext): number {
-  const arg = ctx.args.find((a) => a.startsWith('--repeat='));
-  const n = arg === undefined ? 1 : Number(arg.slice('--repeat='.length));
-  if (!Number.isInteger(n) || n < 1 || n > 20) throw new Error(`--repeat: expected an integer from 1 to 20, got ${JSON.stringify(arg)}`);
-  return n;
-}
-
 export async function run(ctxIn: BenchContext): Promise<void> {
-  const repeat = repeatOf(ctxIn);
+  const repeat = repeatOf(ctxIn.args, 20);
   const runs: Row[][] = [];
   try {
     for (let k = 1; k <= repeat; k++) {

@@ -25,6 +25,28 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
 
+/** Values over several runs: how many, their median (nearest rank: with an even count, the upper middle), least and most. */
+export interface Spread {
+  readonly runs: number;
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** The spread of at least one value (the input is not changed). */
+export function spreadOf(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { runs: sorted.length, median: percentile(sorted, 50), min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
+/** `--repeat=N` of a benchmark: how many runs, 1 to `max` (default 1). */
+export function repeatOf(args: readonly string[], max: number): number {
+  const arg = args.find((a) => a.startsWith('--repeat='));
+  const n = arg === undefined ? 1 : Number(arg.slice('--repeat='.length));
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--repeat: expected an integer from 1 to ${max}, got ${JSON.stringify(arg)}`);
+  return n;
+}
+
 export function summarize(latenciesMs: readonly number[], seconds: number, errors: number, firstError: string | null): LoadSummary {
   const sorted = Float64Array.from(latenciesMs).sort();
   const arr = Array.from(sorted);

@@ -50,7 +50,7 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import type { BenchContext } from './cli.js';
 import { formatColumns } from '../../bin/output.js';
-import { closedLoop, percentile } from './clusterLoad.js';
+import { closedLoop, percentile, repeatOf, spreadOf, type Spread } from './clusterLoad.js';
 import { gcRateFields, machineRow, sampleMachine, waitFor } from './clusterProcs.js';
 import { findRedisServer, redisMissingMessage } from './delayedRedis.js';
 import {
@@ -674,25 +674,21 @@ function printSummary(rows: readonly Row[]): void {
   };
   const lines = rows.map(pick).filter((l) => l.length > 0);
   if (lines.length === 0) return;
-  const w0 = Math.max(...lines.map((l) => l[0]!.length));
-  const w1 = Math.max(...lines.map((l) => l[1]!.length));
-  process.stdout.write('\n' + lines.map((l) => `${l[0]!.padEnd(w0)}  ${l[1]!.padEnd(w1)}  ${l[2]!}`).join('\n') + '\n');
+  process.stdout.write('\n' + formatColumns(lines) + '\n');
 }
 
-/** `--repeat=N`: how many times the systems run (1 to 10; default 1). */
-function repeatOf(args: readonly string[]): number {
-  const arg = args.find((a) => a.startsWith('--repeat='));
-  const n = arg === undefined ? 1 : Number(arg.slice('--repeat='.length));
-  if (!Number.isInteger(n) || n < 1 || n > 10) throw new Error(`--repeat: expected an integer from 1 to 10, got ${JSON.stringify(arg)}`);
-  return n;
-}
+/**
+ * Which way is better: more, less, or nearer 0 (lateness is a distance from the due time: an item
+ * delivered early, as BullMQ's median one can be, is not better for it).
+ */
+type Better = 'higher' | 'lower' | 'nearer 0';
 
 /** What a summary compares for each kind of row, and which way is better. */
-const summaryFields: Readonly<Record<string, readonly { field: string; better: 'higher' | 'lower' }[]>> = {
+const summaryFields: Readonly<Record<string, readonly { field: string; better: Better }[]>> = {
   'delayed.throughput': [{ field: 'storeToAckPerSec', better: 'higher' }],
   'delayed.lateness': [
-    { field: 'lateP50Ms', better: 'lower' },
-    { field: 'lateP99Ms', better: 'lower' },
+    { field: 'lateP50Ms', better: 'nearer 0' },
+    { field: 'lateP99Ms', better: 'nearer 0' },
   ],
   'delayed.recovery': [
     { field: 'lost', better: 'lower' },
@@ -718,12 +714,12 @@ function rowLabel(r: Row): string | null {
 export interface DelayedSummary {
   readonly row: string;
   readonly field: string;
-  readonly better: 'higher' | 'lower';
-  /** Per system: runs measured, median (nearest rank), min, max. */
-  readonly systems: Readonly<Record<string, { readonly runs: number; readonly median: number; readonly min: number; readonly max: number }>>;
+  readonly better: Better;
+  /** Per system: runs measured, median, min, max. */
+  readonly systems: Readonly<Record<string, Spread>>;
   /** Runs in which both systems measured the row. */
   readonly pairedRuns: number;
-  /** Of those, the runs in which sessionraft's value was strictly better than BullMQ's (lateness: closer to due, early or late). */
+  /** Of those, the runs in which sessionraft's value was strictly better than BullMQ's. */
   readonly sessionraftAhead: number;
 }
 
@@ -738,7 +734,7 @@ export function summarizeDelayed(rows: readonly Row[]): DelayedSummary[] {
   for (const label of labels) {
     const mine = rows.filter((r) => rowLabel(r) === label);
     for (const { field, better } of summaryFields[String(mine[0]!.scenario)] ?? []) {
-      const systems: Record<string, { runs: number; median: number; min: number; max: number }> = {};
+      const systems: Record<string, Spread> = {};
       const byRun = new Map<number, Map<string, number>>();
       for (const r of mine) {
         const v = Number(r[field]);
@@ -750,8 +746,7 @@ export function summarizeDelayed(rows: readonly Row[]): DelayedSummary[] {
       }
       const names = [...new Set([...byRun.values()].flatMap((m) => [...m.keys()]))];
       for (const sys of names) {
-        const vs = [...byRun.values()].flatMap((m) => (m.has(sys) ? [m.get(sys)!] : [])).sort((a, b) => a - b);
-        systems[sys] = { runs: vs.length, median: percentile(vs, 50), min: vs[0]!, max: vs[vs.length - 1]! };
+        systems[sys] = spreadOf([...byRun.values()].flatMap((m) => (m.has(sys) ? [m.get(sys)!] : [])));
       }
       let pairedRuns = 0;
       let sessionraftAhead = 0;
@@ -760,10 +755,7 @@ export function summarizeDelayed(rows: readonly Row[]): DelayedSummary[] {
         const b = m.get('bullmq');
         if (a === undefined || b === undefined) continue;
         pairedRuns++;
-        // Lateness is a distance from the due time: an item delivered early (BullMQ's p50 can be
-        // negative) is not better for it, so lateness fields compare by their absolute value.
-        const [x, y] = field.startsWith('late') && field.endsWith('Ms') ? [Math.abs(a), Math.abs(b)] : [a, b];
-        if (better === 'higher' ? x > y : x < y) sessionraftAhead++;
+        if (better === 'higher' ? a > b : better === 'lower' ? a < b : Math.abs(a) < Math.abs(b)) sessionraftAhead++;
       }
       out.push({ row: label, field, better, systems, pairedRuns, sessionraftAhead });
     }
@@ -777,7 +769,7 @@ function printDelayedSummaries(summaries: readonly DelayedSummary[]): void {
   for (const t of summaries) {
     lines.push([
       t.row,
-      t.field.startsWith('late') && t.field.endsWith('Ms') ? `${t.field} (nearer 0 is better)` : `${t.field} (${t.better} is better)`,
+      `${t.field} (${t.better} is better)`,
       ...names.map((n) => {
         const x = t.systems[n];
         return x === undefined ? '-' : `${x.median.toLocaleString('en-US')} (${x.min.toLocaleString('en-US')}-${x.max.toLocaleString('en-US')})`;
@@ -790,7 +782,7 @@ function printDelayedSummaries(summaries: readonly DelayedSummary[]): void {
 
 export async function run(ctxIn: BenchContext): Promise<void> {
   const s = settingsOf(ctxIn);
-  const repeat = repeatOf(ctxIn.args);
+  const repeat = repeatOf(ctxIn.args, 10);
   const rows: Row[] = [];
   if (s.profileDir !== undefined) mkdirSync(s.profileDir, { recursive: true });
   const redisBin = s.systems.includes('bullmq') ? findRedisServer() : null;

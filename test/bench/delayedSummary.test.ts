@@ -49,7 +49,7 @@ describe('bench: delayed --repeat summary', () => {
   });
 
   it('takes lower as better for lateness', () => {
-    expect(find(/lateness at 1000/, 'lateP99Ms')).to.include({ better: 'lower', pairedRuns: 2, sessionraftAhead: 2 });
+    expect(find(/lateness at 1000/, 'lateP99Ms')).to.include({ better: 'nearer 0', pairedRuns: 2, sessionraftAhead: 2 });
     expect(find(/lateness at 1000/, 'lateP50Ms')).to.include({ pairedRuns: 2, sessionraftAhead: 0 });
   });
 

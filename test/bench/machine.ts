@@ -23,7 +23,7 @@ import { RaftLog } from '../../machines/raftLog.js';
 import { createRaftMachine } from '../../machines/raftMachine.js';
 import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
 import type { BenchContext } from './cli.js';
-import { percentile } from './clusterLoad.js';
+import { spreadOf } from './clusterLoad.js';
 
 const voters: readonly NodeId[] = ['n1', 'n2', 'n3'];
 const payloadBytes = 128;
@@ -40,11 +40,8 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`machine bench: ${what}`);
 }
 
-function median(xs: number[]): number {
-  return percentile(
-    xs.sort((a, b) => a - b),
-    50,
-  );
+function median(xs: readonly number[]): number {
+  return spreadOf(xs).median;
 }
 
 /** Median microseconds per call of `one` over `rounds` rounds of `events` calls. */
