@@ -127,6 +127,13 @@ export interface NodeHooks {
   onLeaderAppended?(entries: readonly Entry[]): void;
   /** A proposal batch was refused (and every proposal queued behind it). */
   onProposalsRefused?(): void;
+  /**
+   * On the leader, just before a batch of `count` proposals is stepped: it will be appended at
+   * `firstIndex` in `term`, or refused whole. The host may still write into the proposals' bytes
+   * (the planner binds a schedule's append and store to its create's ID); RaftNode checks after the
+   * step that an accepted batch landed there.
+   */
+  onProposing?(firstIndex: number, term: number, count: number): void;
   /** A snapshot through `index` is durable (taken locally or installed from the leader). */
   onSnapshotSaved?(index: number): void;
   /** The configuration in force changed (an entry appended or truncated, or a snapshot installed). */
@@ -243,6 +250,8 @@ export class RaftNode {
   private readonly proposals = new ProposalTracker();
   private nextTag = 1;
   private proposalBatch: { proposals: Proposal[]; callbacks: ProposalCallback[] } | null = null;
+  /** Where the last batch shown to `onProposing` was to land (checked when it is accepted). */
+  private readonly boundBatch = { tag: -1, firstIndex: 0, term: 0 };
   private nextReadCtx = 1;
   private readBatch: ReadCallback[] | null = null;
   private readonly readsByCtx = new Map<number, ReadCallback[]>();
@@ -651,6 +660,13 @@ export class RaftNode {
       this.proposalBatch = null;
       const tag = this.nextTag++;
       this.proposals.register(tag, batch.callbacks);
+      const onProposing = this.opts.hooks?.onProposing;
+      if (onProposing !== undefined && this.leaderTerm > 0) {
+        this.boundBatch.tag = tag;
+        this.boundBatch.firstIndex = this.log.lastIndex() + 1;
+        this.boundBatch.term = this.leaderTerm;
+        onProposing(this.boundBatch.firstIndex, this.leaderTerm, batch.proposals.length);
+      }
       this.step({ type: 'client.propose', tag, proposals: batch.proposals });
     }
     if (this.readBatch !== null) {
@@ -694,6 +710,12 @@ export class RaftNode {
     if (ready.proposalAccepted.length > 0) {
       const hook = this.opts.hooks?.onLeaderAppended;
       for (const a of ready.proposalAccepted) {
+        const b = this.boundBatch;
+        if (a.tag === b.tag)
+          assert(
+            a.firstIndex === b.firstIndex && a.term === b.term,
+            `batch ${a.tag} was bound at ${b.term}.${b.firstIndex} and appended at ${a.term}.${a.firstIndex}`,
+          );
         if (hook && this.wasLeader && this.leaderTerm === a.term && a.lastIndex <= this.log.lastIndex() && this.log.term(a.lastIndex) === a.term) {
           hook(this.log.range(a.firstIndex, a.lastIndex));
         }

@@ -31,6 +31,9 @@ import {
   commandId,
   encodeCommand,
   parseCommand,
+  UNBOUND_SESSION_HIGH,
+  UNBOUND_SESSION_LOW,
+  writeSessionOf,
   readU64BE,
   type Command,
   type Envelope,
@@ -92,6 +95,13 @@ class PlanItem {
   envSeq = 0;
   /** Called once the leader appended it (its index and term are set), after the batch is matched. */
   onAppended: ((it: PlanItem) => void) | null = null;
+  /**
+   * A schedule's append or store proposed in the same batch as its session's create, before the
+   * create's ID is known: its session field holds the unbound ID until `bind` writes the create's.
+   */
+  bindTo: PlanItem | null = null;
+  /** Where `bind` saw it land (the batch's first index plus its place in the batch); 0 before. */
+  proposedIndex = 0;
   constructor(
     readonly kind: number,
     readonly data: Uint8Array,
@@ -199,8 +209,11 @@ export class Planner {
   private encodedData: Uint8Array | null = null;
   private codec: CodecLimits;
   private unlisten: () => void;
-  /** `storesAhead`: stores planned behind their session's own append, before it applied (storeAfterAppend). */
-  readonly counters = { proposed: 0, deferred: 0, dataCreates: 0, stores: 0, storesAhead: 0, refusals: 0 };
+  /**
+   * `storesAhead`: stores planned behind their session's own append, before it applied (storeAfterAppend
+   * and storeAfterCreate); `bound`: appends and stores given their create's ID by `bind`.
+   */
+  readonly counters = { proposed: 0, deferred: 0, dataCreates: 0, stores: 0, storesAhead: 0, refusals: 0, bound: 0 };
 
   constructor(private readonly opts: PlannerOptions) {
     this.store = opts.store;
@@ -291,6 +304,7 @@ export class Planner {
       if (e.kind !== EntryKind.command) continue;
       const head = this.planned[0];
       if (head !== undefined && sameBytes(head.data, e.data)) {
+        assert(head.bindTo === null, `entry ${e.term}.${e.index} was appended before its session was bound to its create`);
         this.planned.shift();
         head.state = 'appended';
         head.index = e.index;
@@ -398,6 +412,61 @@ export class Planner {
     return this.emit(it, context);
   }
 
+  /**
+   * Propose a SessionAppend of `bytes` on the session that `create` (planned, not yet stepped into
+   * Raft) will create, in the same batch behind it: a schedule's three commands then commit in one
+   * round instead of two. Its session field is written by `bind`.
+   */
+  submitAfterCreate(create: PlanItem, bytes: Uint8Array, envelope: Envelope | null, context: unknown = null): PlanItem {
+    this.assertBindable(create);
+    const it = this.itemOfData(encodeCommand({ kind: CommandKind.sessionAppend, session: unboundSession, bytes, envelope }));
+    if (it === null) assert(false, `a bound append does not decode`);
+    this.unbind(it, create);
+    return this.emit(it, context);
+  }
+
+  /**
+   * The host is about to step the last `count` planned commands into Raft as one batch, which the
+   * leader appends at `firstIndex` in `term`, or refuses whole (Raft never splits a batch). Each
+   * command bound to a create of the batch gets the create's ID now, before any copy of its bytes
+   * is made. The host checks after the step that the batch landed there.
+   */
+  bind(firstIndex: number, term: number, count: number): void {
+    const planned = this.planned;
+    assert(count <= planned.length, `a batch of ${count} proposals with ${planned.length} planned: every proposal must go through the planner`);
+    const from = planned.length - count;
+    for (let k = from; k < planned.length; k++) {
+      const it = planned[k]!;
+      it.proposedIndex = firstIndex + (k - from);
+      const c = it.bindTo;
+      if (c === null) continue;
+      assert(
+        c.state === 'planned' && c.proposedIndex >= firstIndex && c.proposedIndex < it.proposedIndex,
+        `a command bound to a create outside its batch (create at ${c.proposedIndex}, batch from ${firstIndex})`,
+      );
+      it.bindTo = null;
+      writeSessionOf(it.data, term, c.proposedIndex);
+      it.sessionHigh = term;
+      it.sessionLow = c.proposedIndex;
+      this.touch.inc(it.sessionLow);
+      this.counters.bound++;
+    }
+  }
+
+  private assertBindable(create: PlanItem): void {
+    assert(
+      create.kind === CommandKind.sessionCreate && create.state === 'planned' && create.proposedIndex === 0,
+      'a command is bound only to a create planned in the batch not yet proposed',
+    );
+  }
+
+  /** Until `bind`, the item names no session: nothing waits on it, and it counts for none. */
+  private unbind(it: PlanItem, create: PlanItem): void {
+    it.sessionHigh = -1;
+    it.sessionLow = -1;
+    it.bindTo = create;
+  }
+
   /** A command of client `clientLow` (the low half of its ID) with a seq in [first, first + count) is in flight, or a store of one waits. */
   seqsInFlight(clientLow: number, first: number, count: number): boolean {
     for (let seq = first; seq < first + count; seq++) if (this.envelopes.has(clientLow, seq)) return true;
@@ -484,11 +553,37 @@ export class Planner {
     projected: { readonly topicByteLength: number; readonly appendBytes: number },
     opts: { envelope?: Envelope | null; context?: unknown } = {},
   ): boolean {
-    if (!this.leader || this.deferred.length > 0) return false;
-    if (!Number.isInteger(replayClass) || replayClass < 0 || replayClass >= this.delays.length || session.length !== ID_BYTES) return false;
+    if (session.length !== ID_BYTES) return false;
     const high = readU64BE(session, 0);
     const low = readU64BE(session, 8);
     if (high < 0 || low <= 0 || this.touch.count(low) !== 1) return false;
+    return this.storeAhead(session, null, replayClass, projected, opts);
+  }
+
+  /**
+   * storeAfterAppend for a session that `create` will create, with its append bound behind it
+   * (submitAfterCreate): the store goes in the same batch, bound to the create's ID too. The
+   * projection is exact: nothing else can be in the log between the three.
+   */
+  storeAfterCreate(
+    create: PlanItem,
+    replayClass: number,
+    projected: { readonly topicByteLength: number; readonly appendBytes: number },
+    opts: { envelope?: Envelope | null; context?: unknown } = {},
+  ): boolean {
+    this.assertBindable(create);
+    return this.storeAhead(unboundSession, create, replayClass, projected, opts);
+  }
+
+  private storeAhead(
+    session: Uint8Array,
+    bindTo: PlanItem | null,
+    replayClass: number,
+    projected: { readonly topicByteLength: number; readonly appendBytes: number },
+    opts: { envelope?: Envelope | null; context?: unknown },
+  ): boolean {
+    if (!this.leader || this.deferred.length > 0) return false;
+    if (!Number.isInteger(replayClass) || replayClass < 0 || replayClass >= this.delays.length) return false;
     const env = opts.envelope ?? null;
     if (env !== null) {
       const cl = readU64BE(env.client, 8);
@@ -498,7 +593,7 @@ export class Planner {
     }
     const tail = this.tail(replayClass);
     if (tail === 'pending' || tail === null) return false;
-    const s = this.store.session(high, low);
+    const s = bindTo === null ? this.store.session(readU64BE(session, 0), readU64BE(session, 8)) : undefined;
     const records = (s?.recordCount ?? 0) + 1;
     const recordBytes = (s?.bytes ?? 0) + projected.appendBytes;
     // An append that cannot fit is refused at apply: nothing to project (found in review: the store
@@ -508,7 +603,7 @@ export class Planner {
     const length = storedRecordLength(s?.topicByteLength ?? projected.topicByteLength, records, recordBytes);
     if (length > storedRecordBytesMax(limits)) return false;
     if (tail.end > 0 && tail.end + length > this.fileBytesMax) return false;
-    if (!this.emitStore(session, replayClass, tail, length, env, opts.context ?? null)) return false;
+    if (!this.emitStore(session, replayClass, tail, length, env, opts.context ?? null, bindTo)) return false;
     this.counters.storesAhead++;
     return true;
   }
@@ -521,11 +616,13 @@ export class Planner {
     length: number,
     envelope: Envelope | null,
     context: unknown,
+    bindTo: PlanItem | null = null,
   ): boolean {
     const file = commandId(tail.fileHigh, tail.fileLow);
     const cmd: Command = { kind: CommandKind.sessionStore, session, replayClass, dueMs: this.dueFor(replayClass), file, offset: tail.end, length, envelope };
     const it = this.itemOfData(encodeCommand(cmd));
     if (it === null) return false;
+    if (bindTo !== null) this.unbind(it, bindTo);
     this.emit(it, context);
     this.counters.stores++;
     return true;
@@ -794,6 +891,9 @@ class Counts {
     this.nonZero = 0;
   }
 }
+
+/** The session field of a command proposed before its create's ID is known (submitAfterCreate). */
+const unboundSession: Uint8Array = commandId(UNBOUND_SESSION_HIGH, UNBOUND_SESSION_LOW);
 
 function fileId(f: DataFile): Uint8Array {
   return commandId(f.high, f.low);

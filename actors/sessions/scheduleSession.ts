@@ -4,13 +4,19 @@
  * row). It is three of the ten commands, as before: SessionCreate, SessionAppend, SessionStore,
  * under the envelope's seq, seq + 1 and seq + 2. What changes is who waits:
  *
- * - the append is proposed as soon as the leader appended the create (the session's ID is the
- *   create's entry ID), so create and append commit in the same round, or in two overlapping ones;
- * - the store is planned right behind the append, before either applied, when the planner can
- *   project the session's record (Planner.storeAfterAppend: the append is the only command in
- *   flight on it), so all three usually commit in one round; otherwise it is planned once both
- *   are applied (from applied state). The answer is the store's, with the session's ID as its
- *   value; if the create or the append was refused, theirs.
+ * - when nothing else is in the leader's flight, the append is proposed in the same batch as the
+ *   create, right behind it. The session's ID is the create's entry ID, which nobody knows until
+ *   the batch is appended: the planner writes it into the append just before Raft appends the
+ *   batch (Planner.submitAfterCreate and bind), so create and append commit in one round;
+ * - otherwise (under load, where rounds overlap) the append is proposed once the leader appended
+ *   the create, and the two commit in the same round or in two overlapping ones;
+ * - the store is planned right behind the append (bound the same way, or not), when the planner
+ *   can project the session's record (Planner.storeAfterCreate, storeAfterAppend: a new session
+ *   with one append), so it commits with the append; otherwise it is planned once both are
+ *   applied (from applied state). The answer is the store's, with the session's ID as its value;
+ *   if the create or the append was refused, theirs.
+ * - a retry whose create was applied by an earlier attempt goes on from it as before: the append
+ *   once its answer is known, the store behind it (Planner.storeAfterAppend).
  *
  * Exactly-once: each step is answered from the client table when an earlier attempt applied it,
  * so a retry (same seqs) finishes what that attempt started; a retry that arrives while an
@@ -26,14 +32,28 @@ import type { CommandResult } from './types.js';
 type Err = { readonly code: string; readonly message: string };
 type Cb<E extends Err> = (err: E | null, result?: CommandResult, entry?: Entry) => void;
 
-/** What the chain needs from the session node (SessionNode supplies it). */
-interface ScheduleSteps<E extends Err> {
+/** What the chain needs from the session node (SessionNode supplies it); `H` names a planned create. */
+interface ScheduleSteps<E extends Err, H> {
   /** The applied result of the envelope's client for `seq` (SessionsStore.clientResult). */
   clientResult(env: Envelope, seq: number): CommandResult | 'stale' | 'unknown' | 'auth' | 'owner' | undefined;
   /** A command of the envelope's client with a seq in [first, first + count) is in the leader's flight. */
   seqsInFlight(env: Envelope, first: number, count: number): boolean;
-  /** Proposes `cmd` through the planner (no dedup: the chain did it); `onAppended` gets its entry ID. */
-  propose(cmd: Command, cb: Cb<E>, onAppended: (id: Uint8Array) => void): void;
+  /**
+   * Proposes `cmd` through the planner (no dedup: the chain did it); `onAppended` gets its entry ID.
+   * Returns the planned command, or null when it was refused at once (`cb` has the error).
+   */
+  propose(cmd: Command, cb: Cb<E>, onAppended: (id: Uint8Array) => void): H | null;
+  /**
+   * Nothing is in the leader's flight (Planner.inFlight 0): a round saved then is latency saved.
+   * Under load rounds overlap, and proposing append and store with the create measured worse at
+   * 5,000/s falling due (docs/performance.md, "A schedule in one round on an idle leader"): under
+   * load the append waits for the create to be appended.
+   */
+  idle(): boolean;
+  /** Planner.submitAfterCreate: the append, in the create's batch, bound to its ID; a refusal goes to `cb`. */
+  proposeAfter(create: H, bytes: Uint8Array, envelope: Envelope | null, cb: Cb<E>): void;
+  /** Planner.storeAfterCreate: the store behind that append, bound the same way; false when it must wait. */
+  storeAfterCreate(create: H, replayClass: number, envelope: Envelope | null, topic: string, appendBytes: number, cb: Cb<E>): boolean;
   /** SessionNode.submit: answers an applied seq from the client table. */
   submit(cmd: Command, cb: Cb<E>): void;
   /**
@@ -49,8 +69,8 @@ interface ScheduleSteps<E extends Err> {
 /** Results the client table does not remember (a retry of the same seq may still apply). */
 const NOT_RECORDED: ReadonlySet<string> = new Set([ResultCode.clientWindow, ResultCode.clientUnknown, ResultCode.seqStale]);
 
-export function scheduleSession<E extends Err>(
-  steps: ScheduleSteps<E>,
+export function scheduleSession<E extends Err, H>(
+  steps: ScheduleSteps<E, H>,
   req: { readonly topic: string; readonly bytes: Uint8Array; readonly replayClass: number; readonly envelope: Envelope | null },
   cb: Cb<E>,
 ): void {
@@ -132,7 +152,9 @@ export function scheduleSession<E extends Err>(
     if (typeof next === 'object') return cb(null, { ...next, duplicate: true, value: null });
   }
   proposed = true;
-  steps.propose(
+  // Asked before the create joins the flight (it would count itself).
+  const bindAhead = steps.idle();
+  const create = steps.propose(
     { kind: CommandKind.sessionCreate, topic: req.topic, envelope: env0 },
     (err, r) => {
       if (err !== null) {
@@ -155,4 +177,19 @@ export function scheduleSession<E extends Err>(
       append();
     },
   );
+  if (create === null || finished || !bindAhead) return;
+  appendStarted = true;
+  let answered = false;
+  steps.proposeAfter(create, req.bytes, envAt(1), (err, r) => {
+    answered = true;
+    if (err !== null) return finish(err);
+    appended = r!;
+    toStore();
+  });
+  if (answered || finished) return;
+  storedAhead = steps.storeAfterCreate(create, req.replayClass, envAt(2), req.topic, req.bytes.length, (err, r, entry) => {
+    if (err !== null) return finish(err);
+    stored = { r: r!, entry };
+    toStore();
+  });
 }

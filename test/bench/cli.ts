@@ -29,8 +29,30 @@ const suites: Record<string, () => Promise<Suite>> = Object.fromEntries(
   suiteNames.map((name) => [name, async () => ((await import(`./${name}.js`)) as { run: Suite }).run]),
 );
 
+/** `--help`: without it an unknown flag is ignored and every suite runs (tens of minutes). */
+const USAGE = `usage: npm run bench -- [suite ...] [--json] [--quick] [suite options]
+With no suite named, every suite runs in turn (about 20 minutes). Suites:
+  storage    the WAL: group commit, one fdatasync per entry, opening a large log
+  transport  the peer codec and loopback links
+  cluster    3 node processes: writes at 1, 16 and 128 in flight, reads, the machine's fsync floor
+             [--only=append,...] [--repeat=N] [--profile=DIR] [--secure[=both]]
+  apply      the session store's apply path, in process
+  delayed    delayed delivery against BullMQ on a local Redis (redis-server; skipped without it)
+             [--systems=sessionraft,bullmq] [--only=throughput,lateness,recovery,memory]
+             [--producers=16,128] [--rates=1000,5000] [--seconds=S] [--repeat=N] [--profile=DIR]
+  scheduled  memory of scheduled sessions, in process [--scheduled N]
+  groups     the consumer-group dispatcher with a backlog, in process
+  machine    what one event costs in the Raft machine (CPU only)
+Results are printed and appended to bench-results/<suite>-<time>.jsonl; --json prints them as JSON
+lines. Each suite's method and options: docs/performance.md and the header of test/bench/<suite>.ts.
+`;
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const json = argv.includes('--json');
   const quick = argv.includes('--quick');
   // Options that take their value as the next word (`--scheduled 1000000`); others use `--name=value`.

@@ -74,15 +74,39 @@ describe('node: schedule, one request for create + append + store (issue 20)', f
     await consumer.close();
   });
 
-  it('once its replay class has a data file, the store is planned behind the append, before either applied', async () => {
+  it('with nothing in flight, create, append and store are one batch: three entries in a row, bound to the create', async () => {
     const c = client();
-    await c.schedule('ahead', 'first', { replay: '1s' });
+    const bound = (): number => leader().node.planner.counters.bound;
+    // The binding is for an idle leader (under load the append waits for the create to be appended).
+    const idle = async (): Promise<void> => {
+      await waitFor('nothing in the leader flight', () => leader().node.planner.inFlight === 0, SETTLE_MS);
+    };
+    await idle();
+    const bound0 = bound();
+    const first = await c.schedule('ahead', 'first', { replay: '1s' });
+    expect(bound() - bound0, 'the first schedule of the class: its append bound to the create').to.equal(1);
+    // The class's first store waits for its DataCreate; the append still went in the create's batch.
+    const firstCreate = Number(BigInt('0x' + first.id) & 0xffff_ffff_ffff_ffffn);
+    expect(leader().node.raft.log.entry(firstCreate + 1).data[1]).to.equal(CommandKind.sessionAppend);
     const before = leader().node.planner.counters.storesAhead;
+    await idle();
     const s = await c.schedule('ahead', 'second', { replay: '1s' });
     expect(leader().node.planner.counters.storesAhead - before, 'stores planned ahead of their append applying').to.equal(1);
-    const e = (k: number): number => leader().node.raft.log.entry(k).data[1]!;
-    // create, append, store: the store right behind the append (one proposal batch).
-    expect([e(s.index - 1), e(s.index)]).to.deep.equal([CommandKind.sessionAppend, CommandKind.sessionStore]);
+    expect(bound() - bound0, 'then its append and its store').to.equal(3);
+    const log = leader().node.raft.log;
+    const createIndex = Number(BigInt('0x' + s.id) & 0xffff_ffff_ffff_ffffn);
+    const term = Number(BigInt('0x' + s.id) >> 64n);
+    expect(s.index, 'the store two entries after the create').to.equal(createIndex + 2);
+    const kinds = [0, 1, 2].map((k) => log.entry(createIndex + k).data[1]);
+    expect(kinds).to.deep.equal([CommandKind.sessionCreate, CommandKind.sessionAppend, CommandKind.sessionStore]);
+    for (let k = 0; k < 3; k++) expect(log.entry(createIndex + k).term, 'one batch: one term').to.equal(term);
+    // The append and the store name the create's entry (the leader wrote its ID just before Raft appended them).
+    const named = (k: number): string => {
+      const d = log.entry(createIndex + k).data;
+      const at = 3 + ((d[2]! & 1) !== 0 ? 48 : 0);
+      return Buffer.from(d.subarray(at, at + 16)).toString('hex');
+    };
+    expect([named(1), named(2)]).to.deep.equal([s.id, s.id]);
   });
 
   it('a retry with the same seqs answers from the client table and proposes nothing; a retry while in flight is UNKNOWN_OUTCOME', async () => {

@@ -200,10 +200,11 @@ export class Harness {
     [this.planner, this.scheduler] = this.lead(k);
   }
 
-  /** Append every queued proposal to the log (the leader's log), telling the planner. */
+  /** Append every queued proposal to the log (the leader's log), telling the planner (first `bind`, as RaftNode's onProposing). */
   flush(): Entry[] {
     const batch = this.queue;
     this.queue = [];
+    if (batch.length > 0) this.planner.bind(this.log.lastIndex + 1, this.log.term, batch.length);
     const entries = batch.map((p) => {
       const e = this.log.push(p.data);
       if (p.context !== null) this.contexts.set(e.index, p.context);
@@ -211,6 +212,12 @@ export class Harness {
     });
     this.planner.appended(entries);
     return entries;
+  }
+
+  /** Raft refused the queued batch (as RaftNode's onProposalsRefused): nothing of it is appended. */
+  refuse(): void {
+    this.queue = [];
+    this.planner.refused();
   }
 
   /** Commit through `toIndex` (default: everything) on the given stores (default: all). */

@@ -350,6 +350,22 @@ function writeIdParts(buf: Uint8Array, at: number, high: number, low: number): v
   writeU64(buf, at + 8, low);
 }
 
+/** An ID no entry has (no entry is of term 0): what a command holds before the leader binds it. */
+export const UNBOUND_SESSION_HIGH = 0;
+export const UNBOUND_SESSION_LOW = 1;
+
+/**
+ * Writes the session of an encoded SessionAppend or SessionStore in place. The leader binds a
+ * schedule's append and store to its create's ID once it knows where the create lands in the log
+ * (Planner.bind, just before the batch is appended); replicas only ever see the bound bytes.
+ */
+export function writeSessionOf(data: Uint8Array, high: number, low: number): void {
+  const kind = data[1];
+  if (kind !== CommandKind.sessionAppend && kind !== CommandKind.sessionStore)
+    throw new RangeError(`no session field to bind in a command of kind ${String(kind)}`);
+  writeIdParts(data, 3 + ((data[2]! & FLAG_ENVELOPE) !== 0 ? ENVELOPE_BYTES : 0), high, low);
+}
+
 function writeId(buf: Uint8Array, at: number, id: Uint8Array): void {
   if (id.length !== ID_BYTES) throw new RangeError(`an ID is ${ID_BYTES} bytes, got ${id.length}`);
   buf.set(id, at);
