@@ -328,6 +328,12 @@ export class SessionNode {
    */
   scheduleSession(topic: string, bytes: Uint8Array, replayClass: number, envelope: Envelope | null, cb: CommandCallback, user?: string): void {
     if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    // The projection and the answer of a store planned behind its append (bound or not).
+    const storeAhead = (envelope: Envelope | null, topic: string, appendBytes: number, done: CommandCallback) =>
+      [
+        { topicByteLength: Buffer.byteLength(topic, 'utf8'), appendBytes },
+        { envelope, context: { cb: done } satisfies Pending },
+      ] as const;
     scheduleSession(
       {
         clientResult: (env, seq) => this.store.clientResult(readU64(env.client, 0), readU64(env.client, 8), env.secret, seq, user),
@@ -348,21 +354,9 @@ export class SessionNode {
             done(toRequestError(err as Error));
           }
         },
-        storeAfterCreate: (create, cls, env, t, appendBytes, done) =>
-          this.planner.storeAfterCreate(
-            create,
-            cls,
-            { topicByteLength: Buffer.byteLength(t, 'utf8'), appendBytes },
-            { envelope: env, context: { cb: done } satisfies Pending },
-          ),
+        storeAfterCreate: (create, cls, env, t, appendBytes, done) => this.planner.storeAfterCreate(create, cls, ...storeAhead(env, t, appendBytes, done)),
         submit: (cmd, done) => this.submit(cmd, done, user),
-        storeAfterAppend: (session, cls, env, t, appendBytes, done) =>
-          this.planner.storeAfterAppend(
-            session,
-            cls,
-            { topicByteLength: Buffer.byteLength(t, 'utf8'), appendBytes },
-            { envelope: env, context: { cb: done } satisfies Pending },
-          ),
+        storeAfterAppend: (session, cls, env, t, appendBytes, done) => this.planner.storeAfterAppend(session, cls, ...storeAhead(env, t, appendBytes, done)),
         storeSession: (session, cls, env, done) => this.storeSession(session, cls, env, done, user),
         error: (code, message) => new RequestError(code, message),
       },
