@@ -433,11 +433,15 @@ export class Planner {
    */
   bind(firstIndex: number, term: number, count: number): void {
     const planned = this.planned;
-    assert(count <= planned.length, `a batch of ${count} proposals with ${planned.length} planned: every proposal must go through the planner`);
-    const from = planned.length - count;
+    // The batch ends with the newest planned commands. Aligned from the end, not asserted: a batch may
+    // also hold proposals the planner no longer tracks, older than its own (queued before a refusal or
+    // a leadership change reset it), and stale planned items may precede the batch's.
+    const n = Math.min(count, planned.length);
+    const from = planned.length - n;
+    const at = firstIndex + (count - n);
     for (let k = from; k < planned.length; k++) {
       const it = planned[k]!;
-      it.proposedIndex = firstIndex + (k - from);
+      it.proposedIndex = at + (k - from);
       const c = it.bindTo;
       if (c === null) continue;
       assert(

@@ -75,25 +75,35 @@ describe('node: schedule, one request for create + append + store (issue 20)', f
   });
 
   it('with nothing in flight, create, append and store are one batch: three entries in a row, bound to the create', async () => {
-    const c = client();
-    const bound = (): number => leader().node.planner.counters.bound;
-    // The binding is for an idle leader (under load the append waits for the create to be appended).
-    const idle = async (): Promise<void> => {
-      await waitFor('nothing in the leader flight', () => leader().node.planner.inFlight === 0, SETTLE_MS);
+    const host = leader();
+    const bound = (): number => host.node.planner.counters.bound;
+    /**
+     * The binding is for an idle leader (under load the append waits for the create to be appended).
+     * Waits until nothing is in the leader's flight, then schedules in the same turn: no timer (the
+     * scheduler's tick) or socket can run between the check and the request. Class 1: 1 s.
+     */
+    const scheduleIdle = async (topic: string, text: string): Promise<{ id: string; index: number }> => {
+      await waitFor('nothing in the leader flight', () => host.node.planner.inFlight === 0, SETTLE_MS);
+      const o = await new Promise<Outcome>((resolve) =>
+        host.node.scheduleSession(topic, Buffer.from(text), 1, null, (err, result, entry) =>
+          resolve({ err, ...(result !== undefined ? { result } : {}), ...(entry !== undefined ? { index: entry.index } : {}) }),
+        ),
+      );
+      expect(o.err).to.equal(null);
+      expect(o.result).to.include({ ok: true });
+      return { id: Buffer.from(o.result!.value!).toString('hex'), index: o.index! };
     };
-    await idle();
     const bound0 = bound();
-    const first = await c.schedule('ahead', 'first', { replay: '1s' });
+    const first = await scheduleIdle('ahead', 'first');
     expect(bound() - bound0, 'the first schedule of the class: its append bound to the create').to.equal(1);
+    const log = host.node.raft.log;
     // The class's first store waits for its DataCreate; the append still went in the create's batch.
     const firstCreate = Number(BigInt('0x' + first.id) & 0xffff_ffff_ffff_ffffn);
-    expect(leader().node.raft.log.entry(firstCreate + 1).data[1]).to.equal(CommandKind.sessionAppend);
-    const before = leader().node.planner.counters.storesAhead;
-    await idle();
-    const s = await c.schedule('ahead', 'second', { replay: '1s' });
-    expect(leader().node.planner.counters.storesAhead - before, 'stores planned ahead of their append applying').to.equal(1);
+    expect(log.entry(firstCreate + 1).data[1]).to.equal(CommandKind.sessionAppend);
+    const before = host.node.planner.counters.storesAhead;
+    const s = await scheduleIdle('ahead', 'second');
+    expect(host.node.planner.counters.storesAhead - before, 'stores planned ahead of their append applying').to.equal(1);
     expect(bound() - bound0, 'then its append and its store').to.equal(3);
-    const log = leader().node.raft.log;
     const createIndex = Number(BigInt('0x' + s.id) & 0xffff_ffff_ffff_ffffn);
     const term = Number(BigInt('0x' + s.id) >> 64n);
     expect(s.index, 'the store two entries after the create').to.equal(createIndex + 2);

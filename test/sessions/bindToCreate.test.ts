@@ -77,6 +77,20 @@ describe('sessions: a schedule bound to its create in one batch', () => {
     expect(h.leader.getSession(commandId(entries[0]!.term, entries[0]!.index))!.records.map((r) => Buffer.from(r).toString())).to.deep.equal(['r']);
   });
 
+  it('a batch with a proposal the planner no longer tracks binds nothing out of place and goes on', () => {
+    const h = new Harness(stores(1), { replayDelaysMs: [1_000] });
+    // Proposed from a refusal's callback: Raft queued it, then the planner's refused() forgot it.
+    h.queueUntracked({ kind: CommandKind.sessionCreate, topic: 'untracked', envelope: null });
+    expect(() => h.flush()).to.not.throw();
+    h.commit();
+    expect(h.results.get(h.log.lastIndex)).to.include({ ok: true });
+    // The next schedule binds as usual.
+    const create = h.planner.submit({ kind: CommandKind.sessionCreate, topic: 't', envelope: null }, null);
+    h.planner.submitAfterCreate(create, bytes('r'), null, null);
+    const entries = h.flush();
+    expect(sessionField(entries[1]!.data)).to.equal(Buffer.from(commandId(entries[0]!.term, entries[0]!.index)).toString('hex'));
+  });
+
   it('the unbound bytes never reach the log: an append of them is a broken invariant', () => {
     const h = new Harness(stores(1), { replayDelaysMs: [1_000] });
     const create = h.planner.submit({ kind: CommandKind.sessionCreate, topic: 't', envelope: null }, null);

@@ -214,6 +214,11 @@ export class Harness {
     return entries;
   }
 
+  /** A proposal the planner does not track (one queued in a refusal's callback, after which refused() forgot it). */
+  queueUntracked(cmd: Parameters<Planner['submit']>[0]): void {
+    this.queue.push({ data: encodeCommand(cmd), context: null });
+  }
+
   /** Raft refused the queued batch (as RaftNode's onProposalsRefused): nothing of it is appended. */
   refuse(): void {
     this.queue = [];
