@@ -41,6 +41,10 @@ describe('bench: cluster --repeat summary', () => {
     // 1.0 / 0.2 = 5, 0.9 / 0.4 = 2.25 (met), 1.25 / 0.25 = 5.
     const ratio = byField('p50OverFsync', /1 in flight/);
     expect(ratio).to.include({ runs: 3, min: 2.3, median: 5, max: 5, metRuns: 1 });
+    // The floors go under the table, not in its first column (it was 240 characters wide).
+    expect(ratio!.what.length, ratio!.what).to.be.below(60);
+    // The first run's floor: 0.2 ms of three writers + 2 hops of 50 µs.
+    expect(ratio!.note).to.match(/^\(\*\) no-work floor: .* = 0\.3 ms, .*\(the first run\)$/);
   });
 
   it('leaves out what no run measured', () => {

@@ -762,6 +762,8 @@ interface TargetLine {
   readonly etcd: string;
   /** The measured value's unit when the field's name does not say it (`Ms`, `Mb`; else `/s`). */
   readonly unit?: string;
+  /** What the row's figures say beside the value (the 1-in-flight line's floors): printed under the table, not in its column. */
+  readonly note?: (row: Row) => string;
 }
 
 const targetLines: readonly TargetLine[] = [
@@ -799,9 +801,10 @@ const targetLines: readonly TargetLine[] = [
   },
   // Issue 20's write targets, each against what this run measured of the machine.
   {
-    what: (r) =>
-      `SessionAppend 128 B, 1 in flight: p50 / fsync p50 (no-work floor: 3 writers over existing bytes + 2 hops = ${String(r.floorMs)} ms, ${String(r.floorRatio)}x; ` +
-      `against a write over existing bytes, as the WAL's preallocated segments are written, ${String(r.p50OverFsyncOver)}x)`,
+    what: 'SessionAppend 128 B, 1 in flight: p50 / fsync p50 (*)',
+    note: (r) =>
+      `(*) no-work floor: 3 writers over existing bytes + 2 hops = ${String(r.floorMs)} ms, ${String(r.floorRatio)}x; ` +
+      `against a write over existing bytes, as the WAL's preallocated segments are written, ${String(r.p50OverFsyncOver)}x`,
     pick: (r) => {
       const m = r.find((x) => x.scenario === 'machine');
       const a = r.find((x) => x.scenario === 'append' && x.payloadBytes === 128 && x.concurrency === 1);
@@ -923,6 +926,8 @@ function unitOf(t: TargetLine): string {
 /** One target over several runs (`--repeat`): its median and range (`spreadOf`), and how many runs met it. */
 export interface TargetSummary {
   readonly what: string;
+  /** The line's note with the first measuring run's figures (TargetLine.note), if it has one. */
+  readonly note?: string;
   readonly field: string;
   readonly target: string;
   readonly unit: string;
@@ -948,8 +953,9 @@ export function summarizeTargets(runs: readonly (readonly Row[])[]): TargetSumma
     const { median, min, max } = spreadOf(values);
     const others = got.flatMap((g) => (typeof g.row.otherCpuPct === 'number' ? [g.row.otherCpuPct] : []));
     out.push({
-      // A label made from a row (the 1-in-flight line's floors) is the first measuring run's.
+      // A label or a note made from a row (the 1-in-flight line's floors) is the first measuring run's.
       what: typeof t.what === 'string' ? t.what : t.what(got[0]!.row) + (got.length > 1 ? ' (its figures: the first run)' : ''),
+      ...(t.note !== undefined ? { note: t.note(got[0]!.row) + (got.length > 1 ? ' (the first run)' : '') } : {}),
       field: t.field,
       target: t.target,
       unit: unitOf(t),
@@ -964,18 +970,21 @@ export function summarizeTargets(runs: readonly (readonly Row[])[]): TargetSumma
   return out;
 }
 
-function printTable(lines: string[][]): void {
+function printTable(lines: string[][], notes: readonly string[]): void {
   if (lines.length === 1) return;
   process.stdout.write('\n' + formatColumns(lines) + '\n');
+  for (const n of notes) process.stdout.write(n + '\n');
   process.stdout.write('(other CPU: what other processes used of the machine meanwhile, in % of one core)\n');
 }
 
 function printTargets(rows: readonly Row[]): void {
   const lines: string[][] = [['target', 'measured', 'goal', 'etcd 3.4', 'other CPU']];
+  const notes: string[] = [];
   for (const t of targetLines) {
     const got = targetValue(t, rows);
     if (got === undefined) continue;
     const { row: r, value: v } = got;
+    if (t.note !== undefined) notes.push(t.note(r));
     lines.push([
       typeof t.what === 'string' ? t.what : t.what(r),
       `${v.toLocaleString('en-US')} ${unitOf(t)}${t.met(v) ? '' : '  (not met)'}`,
@@ -984,7 +993,7 @@ function printTargets(rows: readonly Row[]): void {
       r.otherCpuPct === undefined ? '' : `${String(r.otherCpuPct)}%`,
     ]);
   }
-  printTable(lines);
+  printTable(lines, notes);
 }
 
 /** `--repeat`: each target's median and range over the runs, and in how many runs it was met. */
@@ -1000,7 +1009,10 @@ function printSummaries(summaries: readonly TargetSummary[]): void {
       t.otherCpuPctMax === null ? '' : `${String(t.otherCpuPctMax)}%`,
     ]);
   }
-  printTable(lines);
+  printTable(
+    lines,
+    summaries.flatMap((t) => (t.note !== undefined ? [t.note] : [])),
+  );
 }
 
 export async function run(ctxIn: BenchContext): Promise<void> {
