@@ -197,6 +197,8 @@ export class Planner {
   private readonly files = new Map<number, FileInFlight>();
   /** Restores in flight whose session is not known (from a previous leader's entries). */
   private anonymousRestores = 0;
+  /** Planned commands waiting for `bind` (bindTo set): none on most batches, which `bind` then skips. */
+  private unbound = 0;
   /** Restores in flight of known, non-void records: sessions and record bytes they will activate. */
   private readonly activating = { sessions: 0, bytes: 0 };
   private readonly classTail: (PlanItem | null)[] = new Array<PlanItem | null>(REPLAY_CLASSES_MAX).fill(null);
@@ -279,6 +281,7 @@ export class Planner {
     for (const it of this.planned) it.state = 'dropped';
     for (let k = this.appendedHead; k < this.appendedItems.length; k++) this.appendedItems[k]!.state = 'dropped';
     this.planned.length = 0;
+    this.unbound = 0;
     this.appendedItems = [];
     this.appendedHead = 0;
     this.touch.clear();
@@ -346,6 +349,10 @@ export class Planner {
     const dropped = this.planned.splice(0);
     for (const it of dropped) {
       it.state = 'dropped';
+      if (it.bindTo !== null) {
+        it.bindTo = null;
+        this.unbound--;
+      }
       this.untrack(it);
     }
     this.recomputeTails();
@@ -432,6 +439,8 @@ export class Planner {
    * is made. The host checks after the step that the batch landed there.
    */
   bind(firstIndex: number, term: number, count: number): void {
+    // Nothing to bind (every batch under load): no pass over the batch's commands.
+    if (this.unbound === 0) return;
     const planned = this.planned;
     // The batch ends with the newest planned commands. Aligned from the end, not asserted: a batch may
     // also hold proposals the planner no longer tracks, older than its own (queued before a refusal or
@@ -449,6 +458,7 @@ export class Planner {
         `a command bound to a create outside its batch (create at ${c.proposedIndex}, batch from ${firstIndex})`,
       );
       it.bindTo = null;
+      this.unbound--;
       writeSessionOf(it.data, term, c.proposedIndex);
       it.sessionHigh = term;
       it.sessionLow = c.proposedIndex;
@@ -469,6 +479,7 @@ export class Planner {
     it.sessionHigh = -1;
     it.sessionLow = -1;
     it.bindTo = create;
+    this.unbound++;
   }
 
   /** A command of client `clientLow` (the low half of its ID) with a seq in [first, first + count) is in flight, or a store of one waits. */
