@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { CommandKind, SECRET_BYTES, commandId, nameError, type Command, type Envelope } from '../../transport/commands/codec.js';
+import { CommandErrorCode, CommandKind, SECRET_BYTES, commandId, nameError, type Command, type Envelope } from '../../transport/commands/codec.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../../machines/types.js';
 import { ProposalError } from '../raft/proposals.js';
@@ -328,6 +328,11 @@ export class SessionNode {
    */
   scheduleSession(topic: string, bytes: Uint8Array, replayClass: number, envelope: Envelope | null, cb: CommandCallback, user?: string): void {
     if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
+    // Refused before the create is proposed: the append's record is the one part of the schedule
+    // whose encoding could fail after the create is in flight (the client port checks it too).
+    const recordBytesMax = this.store.limits.recordBytesMax;
+    if (bytes.length > recordBytesMax)
+      return cb(new RequestError(CommandErrorCode.recordTooLarge, `the schedule's record of ${bytes.length} bytes is over ${recordBytesMax}`));
     // The projection and the answer of a store planned behind its append (bound or not).
     const storeAhead = (envelope: Envelope | null, topic: string, appendBytes: number, done: CommandCallback) =>
       [

@@ -3,7 +3,8 @@
  * attempt, and someone appended since): the store is not planned ahead past the session limits,
  * scheduleSession never throws, and the answer is the append's refusal. Before the check (found in
  * review) the planner threw a TypeError out of SessionNode.scheduleSession and the client port
- * answered INTERNAL while the append was still applied.
+ * answered INTERNAL while the append was still applied. And a record over the limit is refused
+ * before the create is proposed.
  */
 import { expect } from 'chai';
 import { CommandKind, type Envelope } from '../../transport/commands/codec.js';
@@ -52,5 +53,26 @@ describe('node: a schedule retried on a session that already holds records', fun
     expect(o.err).to.equal(null);
     expect(o.result).to.include({ ok: false, code: 'SESSIONS_ERR_SESSION_TOO_LARGE' });
     await waitFor('the leader applied everything', () => host.node.store.appliedIndex === host.node.raft.log.lastIndex(), 5000);
+  });
+
+  it('refuses a record over recordBytesMax before proposing anything (called directly, not through the client port)', async () => {
+    const host = suite.cluster.leader()!;
+    // Idle first, so that the schedule would take the bound path (create and append in one batch).
+    await waitFor('the leader applied everything', () => host.node.store.appliedIndex === host.node.raft.log.lastIndex(), 5000);
+    const lastBefore = host.node.raft.log.lastIndex();
+    let thrown: unknown = null;
+    const o = await new Promise<Outcome>((resolve) => {
+      try {
+        host.node.scheduleSession('big', Buffer.alloc(1025, 1), 0, null, (err, r) => resolve({ err, ...(r ? { result: r } : {}) }));
+      } catch (err) {
+        thrown = err;
+        resolve({ err: { code: 'THROWN', message: String(err) } });
+      }
+    });
+    expect(thrown === null ? null : String(thrown), 'scheduleSession threw').to.equal(null);
+    expect(o.err?.code).to.equal('SESSIONS_ERR_RECORD_TOO_LARGE');
+    // Nothing was proposed: no create is left behind as an empty session.
+    expect(host.node.raft.log.lastIndex()).to.equal(lastBefore);
+    expect(host.node.raft.status().role).to.equal('leader');
   });
 });
