@@ -104,6 +104,18 @@ export class Dispatcher {
    */
   private readonly idleUntil = new Map<number, number>();
   /**
+   * Per group, the restores whose GroupAck this leader proposed and has not yet seen applied or
+   * refused. Their items no longer count against their consumer's maxAckPending: a consumer's room
+   * comes back when the leader takes its ack, not a commit round later (NATS JetStream's consumer
+   * leader frees a pending slot when the ack arrives, then replicates it). Deliveries proposed after
+   * the ack come after it in the log, so when one applies the ack has settled its item; only an ack
+   * that settles nothing when it applies (a remove-on-ack refused by a revoke that came first) lets
+   * the consumer hold one more delivery than its window until that ack's answer puts it back.
+   * Bounded by the group's items (one key per restore); cleared on apply, answer and leadership change.
+   */
+  private readonly acking = new Map<number, Set<number>>();
+  private tickQueued = false;
+  /**
    * Groups whose last look left an item for want of a local consumer with room (none attached, or
    * every one at maxAckPending). A new item (a restore, a dead letter replayed) changes nothing for
    * them, so it does not wake them: only what makes room does (an applied deliver, ack, nack or
@@ -162,6 +174,7 @@ export class Dispatcher {
         }
         const gl = cmd.groupLow;
         this.wake(gl);
+        if (cmd.kind === CommandKind.groupAck) this.acked(gl, cmd.restoreLow);
         if (cmd.kind === CommandKind.groupDeliver || cmd.kind === CommandKind.groupDeadLetter) {
           const p = this.proposed.get(gl);
           const rl = cmd.restoreLow;
@@ -265,10 +278,42 @@ export class Dispatcher {
    * that session when it settles the item: one entry for an ack and a SessionDestroy.
    */
   ack(group: Uint8Array, restore: Uint8Array, delivery: number, cb?: Parameters<Submit>[1], remove?: RemoveOnAck): void {
+    const gl = idLow(group);
+    const rl = idLow(restore);
+    let pending = this.acking.get(gl);
+    if (pending === undefined) this.acking.set(gl, (pending = new Set()));
+    pending.add(rl);
     this.opts.submit(
       remove === undefined ? { kind: CommandKind.groupAck, group, restore, delivery } : { kind: CommandKind.groupAck, group, restore, delivery, remove },
-      cb,
+      (err, result) => {
+        // Applied or refused: from now on the group's state says whether the item is settled.
+        this.acked(gl, rl);
+        cb?.(err, result);
+      },
     );
+    // The consumer has room again: the next look hands it more (the ack is in the log first).
+    if (this.opts.isLeader()) {
+      this.wake(gl);
+      this.queueTick();
+    }
+  }
+
+  private acked(groupLow: number, restoreLow: number): void {
+    const pending = this.acking.get(groupLow);
+    if (pending === undefined || !pending.delete(restoreLow)) return;
+    if (pending.size === 0) this.acking.delete(groupLow);
+    // The item counts again if the ack settled nothing: look at the group.
+    this.wake(groupLow);
+  }
+
+  /** One tick for every ack taken in this turn (each would look through the group). */
+  private queueTick(): void {
+    if (this.tickQueued) return;
+    this.tickQueued = true;
+    this.defer(() => {
+      this.tickQueued = false;
+      this.tick();
+    });
   }
 
   /** Give a delivery back: ready again after `delayMs` (the leader's clock decides when). */
@@ -280,6 +325,7 @@ export class Dispatcher {
   /** Leadership was lost or gained: forget proposals in flight; when lost, end every consumer. */
   reset(isLeader: boolean): void {
     this.proposed.clear();
+    this.acking.clear();
     this.wakeAll();
     this.ahead = [];
     if (isLeader) return;
@@ -401,13 +447,15 @@ export class Dispatcher {
     const load = new Map<string, number>();
     if (local.length === 0) return { local, load };
     for (const c of local) load.set(c.name, 0);
+    const acking = this.acking.get(g.low);
     // Only items that are not fresh can be in flight: stop once all of them were seen.
     let seen = 0;
     for (const it of g.items.values()) {
       if (seen === g.touched) break;
       if (isFresh(it)) continue;
       seen++;
-      if (it.inFlight && it.deadlineMs > now && load.has(it.consumer)) load.set(it.consumer, load.get(it.consumer)! + 1);
+      if (it.inFlight && it.deadlineMs > now && load.has(it.consumer) && acking?.has(it.restore.low) !== true)
+        load.set(it.consumer, load.get(it.consumer)! + 1);
     }
     // Deliveries proposed and not applied yet count too: a look between a proposal and its apply
     // (an ack applied in between wakes the group) must not hand the consumer more than its window.
@@ -517,4 +565,13 @@ export class Dispatcher {
 function newestNamed(list: readonly LocalConsumer[], name: string): LocalConsumer | undefined {
   for (let k = list.length - 1; k >= 0; k--) if (list[k]!.name === name && !list[k]!.closed) return list[k];
   return undefined;
+}
+
+/** The low half (an entry index) of a 16-byte ID, as a number (both halves are below 2^53). */
+function idLow(id: Uint8Array): number {
+  let hi = 0;
+  let lo = 0;
+  for (let k = 8; k < 12; k++) hi = hi * 256 + id[k]!;
+  for (let k = 12; k < 16; k++) lo = lo * 256 + id[k]!;
+  return hi * 0x1_0000_0000 + lo;
 }

@@ -334,6 +334,68 @@ describe('sessions: consumer groups (issue 16)', () => {
     expect(got).to.have.length(2);
   });
 
+  it('an ack gives its consumer room when the leader takes it: the next delivery is proposed before the ack applies, behind it in the log', () => {
+    const { h, d, run, store } = cluster(1);
+    createGroup(h, 't', 'g', { maxAckPending: 1 });
+    storeAndRestore(h, run, 't', 3);
+    const g = store.groupByName('t', 'g')!;
+    const got: GroupDelivery[] = [];
+    d.attach(g, 'c', (x) => void got.push(x), { maxAckPending: 1 });
+    run();
+    expect(got).to.have.length(1);
+    d.tick();
+    expect(h.flush(), 'nothing more while the one delivery is unacknowledged').to.have.length(0);
+    // The ack is proposed; before it is appended or applied, a look hands the consumer the next item.
+    d.ack(got[0]!.group, got[0]!.restoreId, got[0]!.delivery);
+    expect(d.tick(), 'deliveries proposed on the ack').to.equal(1);
+    const batch = h.flush();
+    expect(batch.map((e) => commandKindNames[decodeCommand(e.data).kind])).to.deep.equal(['GroupAck', 'GroupDeliver']);
+    // Applied one entry at a time, the consumer never has more than one delivery in flight.
+    for (const e of batch) {
+      h.commit(e.index);
+      expect(store.groupCounts(g).inFlight, `in flight after ${e.index}`).to.be.at.most(1);
+    }
+    expect(got).to.have.length(2);
+    expect(store.groupCounts(g)).to.include({ ready: 1, inFlight: 1 });
+  });
+
+  it('an ack that comes back refused puts its item back in the count: the consumer is at its window again', () => {
+    const ss = stores(1);
+    const h = new Harness(ss, { replayDelaysMs: [1_000] });
+    // Group commands are planned and applied; acks are refused (as Raft refuses a batch), so their
+    // items stay in flight.
+    let refused = 0;
+    const d = new Dispatcher({
+      store: ss[0]!,
+      clock: () => h.now,
+      isLeader: () => true,
+      submit: (cmd, cb) => {
+        if (cmd.kind === CommandKind.groupAck) {
+          refused++;
+          return cb?.({ code: 'NOT_LEADER', message: 'refused' });
+        }
+        h.planner.submit(cmd, null);
+      },
+    });
+    const run = (): void => {
+      for (let round = 0; round < 200 && (h.settle(), d.tick() > 0); round++);
+    };
+    createGroup(h, 't', 'g', { maxAckPending: 1 });
+    storeAndRestore(h, run, 't', 3);
+    const g = ss[0]!.groupByName('t', 'g')!;
+    const got: GroupDelivery[] = [];
+    d.attach(g, 'c', (x) => void got.push(x), { maxAckPending: 1 });
+    run();
+    expect(got).to.have.length(1);
+    const answers: (string | null)[] = [];
+    d.ack(got[0]!.group, got[0]!.restoreId, got[0]!.delivery, (err) => void answers.push(err === null ? null : err.code));
+    expect(answers, 'the ack is answered with its refusal').to.deep.equal(['NOT_LEADER']);
+    expect(refused).to.equal(1);
+    run();
+    expect(got, 'no delivery beyond the window').to.have.length(1);
+    expect(ss[0]!.groupCounts(g)).to.include({ ready: 2, inFlight: 1 });
+  });
+
   it('a reattached consumer gets what was in flight to it at once; stale delivery numbers are refused', () => {
     const { h, d, run, store } = cluster(1);
     createGroup(h, 't', 'g');
