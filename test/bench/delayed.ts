@@ -367,11 +367,14 @@ async function openLoop(
   durationMs: number,
   itemsMax: number,
   onTick: (issued: number) => void,
-): Promise<{ issued: number; skipped: number; seconds: number }> {
+): Promise<{ issued: number; skipped: number; seconds: number; scheduleMs: number[] }> {
   // One second of items at 5,000/s: a system that cannot take the rate shows it as skipped items
   // (and a lower achieved rate) rather than as minutes of calls queued in its client.
   const outstandingMax = 5_000;
   const pending = new Set<Promise<void>>();
+  // Each acknowledged scheduling call's time from issue to answer: where a row falls behind, this
+  // tells the scheduling side from the delivery side.
+  const scheduleMs: number[] = [];
   let issued = 0;
   let skipped = 0;
   const t0 = performance.now();
@@ -386,8 +389,12 @@ async function openLoop(
         skipped++;
         continue;
       }
+      const sentAt = performance.now();
       const p = stream.schedule(seq, seq, '1s').then(
-        (r) => t.scheduled(r),
+        (r) => {
+          scheduleMs.push(performance.now() - sentAt);
+          t.scheduled(r);
+        },
         (err: unknown) => t.failed(err),
       );
       pending.add(p);
@@ -401,7 +408,7 @@ async function openLoop(
   }
   const seconds = (performance.now() - t0) / 1000;
   await Promise.all(pending);
-  return { issued, skipped, seconds };
+  return { issued, skipped, seconds, scheduleMs: scheduleMs.sort((a, b) => a - b) };
 }
 
 // ---- rows ----------------------------------------------------------------------------------------
@@ -484,6 +491,7 @@ async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, r
       ratePerSec: rate,
       // What the producers achieved (acknowledged scheduling calls per second of load).
       scheduledPerSec: Math.round(t.due.size / o.seconds),
+      ...(o.scheduleMs.length > 0 ? { scheduleP50Ms: r3(percentile(o.scheduleMs, 50)), scheduleP99Ms: r3(percentile(o.scheduleMs, 99)) } : {}),
       ...latenessFields(late.sorted),
       items: t.due.size,
       acked: t.done.size,
