@@ -108,10 +108,12 @@ export class Dispatcher {
    * refused. Their items no longer count against their consumer's maxAckPending: a consumer's room
    * comes back when the leader takes its ack, not a commit round later (NATS JetStream's consumer
    * leader frees a pending slot when the ack arrives, then replicates it). Deliveries proposed after
-   * the ack come after it in the log, so when one applies the ack has settled its item; only an ack
-   * that settles nothing when it applies (a remove-on-ack refused by a revoke that came first) lets
-   * the consumer hold one more delivery than its window until that ack's answer puts it back.
-   * Bounded by the group's items (one key per restore); cleared on apply, answer and leadership change.
+   * the ack come after it in the log, so when one applies the ack has settled its item. Only acks
+   * that would settle an item in flight when they are taken are kept here (a stale or made-up ack
+   * changes no count), so at most one key per item in flight. The one way past the window: an ack
+   * that still settles nothing when it applies (a remove-on-ack refused by a revoke that came first
+   * in the log) lets the consumer hold one more delivery than its window until that ack applies.
+   * Cleared on the ack's apply or answer and on a leadership change.
    */
   private readonly acking = new Map<number, Set<number>>();
   private tickQueued = false;
@@ -280,9 +282,16 @@ export class Dispatcher {
   ack(group: Uint8Array, restore: Uint8Array, delivery: number, cb?: Parameters<Submit>[1], remove?: RemoveOnAck): void {
     const gl = idLow(group);
     const rl = idLow(restore);
-    let pending = this.acking.get(gl);
-    if (pending === undefined) this.acking.set(gl, (pending = new Set()));
-    pending.add(rl);
+    // Only an ack that will settle its item when it applies makes room before then: the item is in
+    // flight now, under this restore ID, and the ack's number is one it reached (consumerGroups.ts,
+    // ack). A stale or made-up ack (a client chooses every number in it) changes no count.
+    const it = this.opts.store.group(idHigh(group), gl)?.items.get(rl);
+    const settles = it !== undefined && it.inFlight && it.restore.high === idHigh(restore) && delivery >= 1 && delivery <= it.deliveries;
+    if (settles) {
+      let pending = this.acking.get(gl);
+      if (pending === undefined) this.acking.set(gl, (pending = new Set()));
+      pending.add(rl);
+    }
     this.opts.submit(
       remove === undefined ? { kind: CommandKind.groupAck, group, restore, delivery } : { kind: CommandKind.groupAck, group, restore, delivery, remove },
       (err, result) => {
@@ -291,11 +300,19 @@ export class Dispatcher {
         cb?.(err, result);
       },
     );
-    // The consumer has room again: the next look hands it more (the ack is in the log first).
-    if (this.opts.isLeader()) {
+    // The consumer has room again: the next look hands it more (the ack is in the log first). Not
+    // when the ack was refused at once (its answer already took the item back).
+    if (settles && this.acking.get(gl)?.has(rl) === true && this.opts.isLeader()) {
       this.wake(gl);
       this.queueTick();
     }
+  }
+
+  /** Acks taken that make room ahead of their apply (for tests). */
+  get acksTaken(): number {
+    let n = 0;
+    for (const pending of this.acking.values()) n += pending.size;
+    return n;
   }
 
   private acked(groupLow: number, restoreLow: number): void {
@@ -567,11 +584,21 @@ function newestNamed(list: readonly LocalConsumer[], name: string): LocalConsume
   return undefined;
 }
 
-/** The low half (an entry index) of a 16-byte ID, as a number (both halves are below 2^53). */
-function idLow(id: Uint8Array): number {
+/** Bytes [at, at + 8) of a 16-byte ID as a number (the client port checks both halves are below 2^53). */
+function idHalf(id: Uint8Array, at: number): number {
   let hi = 0;
   let lo = 0;
-  for (let k = 8; k < 12; k++) hi = hi * 256 + id[k]!;
-  for (let k = 12; k < 16; k++) lo = lo * 256 + id[k]!;
+  for (let k = at; k < at + 4; k++) hi = hi * 256 + (id[k] ?? 0);
+  for (let k = at + 4; k < at + 8; k++) lo = lo * 256 + (id[k] ?? 0);
   return hi * 0x1_0000_0000 + lo;
+}
+
+/** The low half of an ID (an entry index). */
+function idLow(id: Uint8Array): number {
+  return idHalf(id, 8);
+}
+
+/** The high half of an ID (a term). */
+function idHigh(id: Uint8Array): number {
+  return idHalf(id, 0);
 }

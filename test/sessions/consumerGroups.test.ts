@@ -357,6 +357,33 @@ describe('sessions: consumer groups (issue 16)', () => {
     }
     expect(got).to.have.length(2);
     expect(store.groupCounts(g)).to.include({ ready: 1, inFlight: 1 });
+    expect(d.acksTaken, 'the applied ack is forgotten').to.equal(0);
+  });
+
+  it('a stale or made-up ack makes no room: round after round, the consumer stays at its window', () => {
+    const { h, d, run, store } = cluster(1);
+    createGroup(h, 't', 'g', { maxAckPending: 2 });
+    storeAndRestore(h, run, 't', 20);
+    const g = store.groupByName('t', 'g')!;
+    const got: GroupDelivery[] = [];
+    d.attach(g, 'c', (x) => void got.push(x), { maxAckPending: 2 });
+    run();
+    expect(got).to.have.length(2);
+    for (let round = 0; round < 4; round++) {
+      // Acks of every delivery in flight, with a number none reached, and one with another restore
+      // term; a look runs before they apply (which settles nothing).
+      for (const x of got) {
+        d.ack(x.group, x.restoreId, 0xfffffff0);
+        const otherTerm = Uint8Array.from(x.restoreId);
+        otherTerm[7] = otherTerm[7]! ^ 1;
+        d.ack(x.group, otherTerm, 1);
+      }
+      d.tick();
+      run();
+      expect(store.groupCounts(g).inFlight, `in flight after round ${round}`).to.equal(2);
+    }
+    expect(got).to.have.length(2);
+    expect(d.acksTaken).to.equal(0);
   });
 
   it('an ack that comes back refused puts its item back in the count: the consumer is at its window again', () => {
