@@ -14,7 +14,7 @@
  *
  * Pure: clock and proposals are injected (the simulator and the tests drive it).
  */
-import { CommandKind, CommandView, commandId, parseCommand, type CodecLimits, type Command } from '../../transport/commands/codec.js';
+import { CommandKind, CommandView, commandId, parseCommand, readU64BE, type CodecLimits, type Command } from '../../transport/commands/codec.js';
 import { isFresh, type ConsumerGroup } from './consumerGroups.js';
 import { codecLimitsOf } from './options.js';
 import type { SessionsStore } from './store.js';
@@ -280,13 +280,13 @@ export class Dispatcher {
    * that session when it settles the item: one entry for an ack and a SessionDestroy.
    */
   ack(group: Uint8Array, restore: Uint8Array, delivery: number, cb?: Parameters<Submit>[1], remove?: RemoveOnAck): void {
-    const gl = idLow(group);
-    const rl = idLow(restore);
+    const gl = readU64BE(group, 8);
+    const rl = readU64BE(restore, 8);
     // Only an ack that will settle its item when it applies makes room before then: the item is in
     // flight now, under this restore ID, and the ack's number is one it reached (consumerGroups.ts,
     // ack). A stale or made-up ack (a client chooses every number in it) changes no count.
-    const it = this.opts.store.group(idHigh(group), gl)?.items.get(rl);
-    const settles = it !== undefined && it.inFlight && it.restore.high === idHigh(restore) && delivery >= 1 && delivery <= it.deliveries;
+    const it = this.opts.store.group(readU64BE(group, 0), gl)?.items.get(rl);
+    const settles = it !== undefined && it.inFlight && it.restore.high === readU64BE(restore, 0) && delivery >= 1 && delivery <= it.deliveries;
     if (settles) {
       let pending = this.acking.get(gl);
       if (pending === undefined) this.acking.set(gl, (pending = new Set()));
@@ -582,23 +582,4 @@ export class Dispatcher {
 function newestNamed(list: readonly LocalConsumer[], name: string): LocalConsumer | undefined {
   for (let k = list.length - 1; k >= 0; k--) if (list[k]!.name === name && !list[k]!.closed) return list[k];
   return undefined;
-}
-
-/** Bytes [at, at + 8) of a 16-byte ID as a number (the client port checks both halves are below 2^53). */
-function idHalf(id: Uint8Array, at: number): number {
-  let hi = 0;
-  let lo = 0;
-  for (let k = at; k < at + 4; k++) hi = hi * 256 + (id[k] ?? 0);
-  for (let k = at + 4; k < at + 8; k++) lo = lo * 256 + (id[k] ?? 0);
-  return hi * 0x1_0000_0000 + lo;
-}
-
-/** The low half of an ID (an entry index). */
-function idLow(id: Uint8Array): number {
-  return idHalf(id, 8);
-}
-
-/** The high half of an ID (a term). */
-function idHigh(id: Uint8Array): number {
-  return idHalf(id, 0);
 }

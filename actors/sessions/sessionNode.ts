@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { CommandErrorCode, CommandKind, SECRET_BYTES, commandId, nameError, type Command, type Envelope } from '../../transport/commands/codec.js';
+import { CommandErrorCode, CommandKind, SECRET_BYTES, commandId, readU64BE, nameError, type Command, type Envelope } from '../../transport/commands/codec.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../../machines/types.js';
 import { ProposalError } from '../raft/proposals.js';
@@ -277,7 +277,7 @@ export class SessionNode {
       // The proof first: an envelope without its client's secret is refused here, before the table
       // is asked anything (no remembered result leaks) and before it could reach the log. A client
       // this node has not applied yet is left to apply, which checks again on every replica.
-      const seen = this.store.clientResult(readU64(env.client, 0), readU64(env.client, 8), env.secret, env.seq, user);
+      const seen = this.store.clientResult(readU64BE(env.client, 0), readU64BE(env.client, 8), env.secret, env.seq, user);
       if (seen === 'auth') return cb(new RequestError(SessionsErrorCode.clientAuth, 'the envelope does not carry the secret of its client ID'));
       if (seen === 'owner')
         return cb(new RequestError(SessionsErrorCode.clientOwner, `the client ID was registered by another user than ${JSON.stringify(user)}`));
@@ -312,7 +312,7 @@ export class SessionNode {
   storeSession(session: Uint8Array, replayClass: number, envelope: Envelope | null, cb: CommandCallback, user?: string): void {
     if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
     if (envelope !== null && user !== undefined) {
-      const seen = this.store.clientResult(readU64(envelope.client, 0), readU64(envelope.client, 8), envelope.secret, envelope.seq, user);
+      const seen = this.store.clientResult(readU64BE(envelope.client, 0), readU64BE(envelope.client, 8), envelope.secret, envelope.seq, user);
       if (seen === 'owner')
         return cb(new RequestError(SessionsErrorCode.clientOwner, `the client ID was registered by another user than ${JSON.stringify(user)}`));
     }
@@ -341,8 +341,8 @@ export class SessionNode {
       ] as const;
     scheduleSession(
       {
-        clientResult: (env, seq) => this.store.clientResult(readU64(env.client, 0), readU64(env.client, 8), env.secret, seq, user),
-        seqsInFlight: (env, first, count) => this.planner.seqsInFlight(readU64(env.client, 8), first, count),
+        clientResult: (env, seq) => this.store.clientResult(readU64BE(env.client, 0), readU64BE(env.client, 8), env.secret, seq, user),
+        seqsInFlight: (env, first, count) => this.planner.seqsInFlight(readU64BE(env.client, 8), first, count),
         propose: (cmd, done, onAppended) => {
           try {
             return this.planner.submit(cmd, { cb: done } satisfies Pending, (it) => onAppended(commandId(it.term, it.index)));
@@ -532,12 +532,4 @@ export class SessionNode {
     if (outcome.status === 'duplicate') pending.cb(null, outcome.result);
     else if (outcome.status === 'rejected') pending.cb(toRequestError(outcome.error));
   }
-}
-
-function readU64(b: Uint8Array, at: number): number {
-  let hi = 0;
-  let lo = 0;
-  for (let k = 0; k < 4; k++) hi = hi * 256 + b[at + k]!;
-  for (let k = 4; k < 8; k++) lo = lo * 256 + b[at + k]!;
-  return hi * 0x1_0000_0000 + lo;
 }
