@@ -4,7 +4,7 @@
  * twice on the hot path); the three latency histograms are observed as things happen.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { OpHistogram } from './opHistogram.js';
+import { OpHistogram, type HistogramSeries } from './opHistogram.js';
 import type { NodeStatus } from '../raft/raftNode.js';
 import type { StoreStats } from '../sessions/index.js';
 import type { GroupView } from '../sessions/store.js';
@@ -52,6 +52,12 @@ const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const;
 
 const fastBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const commandBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Lateness after a due time: from on time (the leader's clock has whole milliseconds) to minutes behind. */
+const latenessBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+/** Groups with a series of their own in the delivery lateness histogram; the rest share one labelled 'other'. */
+const GROUP_SERIES_MAX = 256;
+/** Replay classes with a series of their own in the restore lateness histogram. */
+const CLASS_SERIES_MAX = 64;
 
 export class HostMetrics {
   readonly registry = new Registry();
@@ -62,6 +68,12 @@ export class HostMetrics {
   /** A client command on the leader from request to result: proposed, replicated to a quorum, committed and applied. */
   /** Observed once per command: a histogram of our own, exposed as prom-client's would be. */
   readonly commit: OpHistogram;
+  /** On the leader: a stored session planned for restore, seconds after its due time, by replay class. */
+  readonly restoreLateness: OpHistogram;
+  /** On the leader: a restore's first delivery handed to a consumer attached here, seconds after its due time, by topic and group. */
+  readonly deliveryLateness: OpHistogram;
+  private readonly classSeries: HistogramSeries[] = [];
+  private readonly groupSeries = new Map<number, HistogramSeries>();
   private sources: MetricsSources | null = null;
 
   constructor(defaultMetrics = true) {
@@ -78,6 +90,22 @@ export class HostMetrics {
       'client command latency on the leader, from request to committed and applied result',
       commandBuckets,
       registers,
+    );
+    this.restoreLateness = new OpHistogram(
+      'sessionraft_restore_lateness_seconds',
+      'on the leader: how long after its due time a stored session was planned for restore, by replay class (ms resolution)',
+      latenessBuckets,
+      registers,
+      ['class'],
+      CLASS_SERIES_MAX,
+    );
+    this.deliveryLateness = new OpHistogram(
+      'sessionraft_delivery_lateness_seconds',
+      "on the leader: how long after its due time a restored session's first delivery to a group was handed to a consumer attached here (ms resolution)",
+      latenessBuckets,
+      registers,
+      ['topic', 'group'],
+      GROUP_SERIES_MAX,
     );
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
     const self = this;
@@ -316,6 +344,30 @@ export class HostMetrics {
   /** Observes one command's latency on the leader (`sessionraft_commit_seconds{op}`). */
   observeCommit(op: string, seconds: number): void {
     this.commit.observe(op, seconds);
+  }
+
+  /** A stored session of `replayClass` planned for restore `lateMs` after its due time (on the leader). */
+  observeRestoreLateness(replayClass: number, lateMs: number): void {
+    if (!Number.isInteger(replayClass) || replayClass < 0 || replayClass >= CLASS_SERIES_MAX) return;
+    let s = this.classSeries[replayClass];
+    if (s === undefined) this.classSeries[replayClass] = s = this.restoreLateness.series(String(replayClass), [String(replayClass)]);
+    s.observe(lateMs / 1000);
+  }
+
+  /**
+   * A restore's first delivery to the group whose ID's low half is `groupLow` handed to its
+   * consumer `lateMs` after its due time (on the leader). `group` names it (read once per group).
+   */
+  observeDeliveryLateness(groupLow: number, lateMs: number, group: () => { readonly topic: string; readonly name: string } | undefined): void {
+    let s = this.groupSeries.get(groupLow);
+    if (s === undefined) {
+      const g = group();
+      if (g === undefined) return;
+      s = this.deliveryLateness.series(`${g.topic}\u0000${g.name}`, [g.topic, g.name]);
+      // Past the bound the series is made again per observation (the histogram folds it into 'other').
+      if (this.groupSeries.size < GROUP_SERIES_MAX) this.groupSeries.set(groupLow, s);
+    }
+    s.observe(lateMs / 1000);
   }
 
   /** Connects the scrape-time sources (once the node is running). */

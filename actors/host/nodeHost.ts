@@ -317,6 +317,13 @@ export class NodeHost {
       replayDelaysMs: cfg.replayDelaysMs,
       clock,
       onNextDue: (dueMs) => dueTimer.request(dueMs),
+      onLateness: {
+        restore: (replayClass, lateMs) => this.metrics.observeRestoreLateness(replayClass, lateMs),
+        firstDelivery: (groupLow, lateMs) => {
+          this.metrics.observeDeliveryLateness(groupLow, lateMs, () => this.store.groupByLow(groupLow));
+          this.recorder.observeDeliveryLate(lateMs);
+        },
+      },
       ...(opts.testing?.bugs !== undefined ? { bugs: opts.testing.bugs } : {}),
     });
     if (opts.testing !== undefined)

@@ -1,18 +1,27 @@
 /**
- * A latency histogram by client op, observed once per command on the leader, exposed through a
- * prom-client Registry exactly as prom-client's own Histogram would expose it (a test compares
- * the two texts). prom-client's `labels(...).observe` builds the labels' hash string and a labels
- * object for every observation: about 2 % of a leader's CPU at 128 appends in flight, and its
- * largest source of garbage in the metrics. Here an observation is a bucket search and three
- * additions into counters made once per op.
+ * A latency histogram by label values (by default one label, the client op), observed as things
+ * happen on the leader (once per command; once per restore and per first delivery for the lateness
+ * histograms), exposed through a prom-client Registry exactly as prom-client's own Histogram would
+ * expose it (a test compares the two texts). prom-client's `labels(...).observe` builds the labels'
+ * hash string and a labels object for every observation: about 2 % of a leader's CPU at 128
+ * appends in flight, and its largest source of garbage in the metrics. Here an observation is a
+ * bucket search and three additions into counters made once per series; a caller that observes by
+ * something other than a string (a group) keeps the series (`series`) and observes into it.
  */
 import type { Registry } from 'prom-client';
 
 interface OpCounts {
+  /** The label values, in the order of the histogram's label names. */
+  readonly values: readonly string[];
   /** Per bucket, not cumulative; the last slot counts values above every bound. */
   readonly buckets: Float64Array;
   sum: number;
   count: number;
+}
+
+/** One series of a histogram (a set of label values): observe into it without a lookup. */
+export interface HistogramSeries {
+  observe(seconds: number): void;
 }
 
 interface ValuePair {
@@ -22,8 +31,10 @@ interface ValuePair {
   readonly metricName: string;
 }
 
-/** At most this many distinct ops (the client protocol has fewer): others are counted as 'other'. */
-const OPS_MAX = 64;
+/** At most this many series by default (the client protocol has fewer ops): others are counted in one series labelled 'other'. */
+const SERIES_MAX = 64;
+/** The key of the shared series past the limit (no op or joined key is this). */
+const OTHER_KEY = '\u0000other';
 
 export class OpHistogram {
   readonly type = 'histogram';
@@ -36,16 +47,39 @@ export class OpHistogram {
     readonly help: string,
     buckets: readonly number[],
     registers: readonly Registry[],
+    /** The label names (each series has one value per name); `observe(op, s)` is for one label. */
+    private readonly labelNames: readonly string[] = ['op'],
+    private readonly seriesMax = SERIES_MAX,
   ) {
     this.bounds = Float64Array.from([...buckets].sort((a, b) => a - b));
     // prom-client calls get(), reset() and reads name, help, type and aggregator: the Metric shape.
     for (const r of registers) r.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
+  /** Observe into the series of one label's value (a histogram with one label name). */
   observe(op: string, seconds: number): void {
-    if (!Number.isFinite(seconds)) return;
     let c = this.byOp.get(op);
-    if (c === undefined) c = this.counts(op);
+    if (c === undefined) {
+      if (this.labelNames.length !== 1) throw new Error(`${this.name}: observe(op) needs one label name; use series()`);
+      c = this.counts(op, [op]);
+    }
+    this.add(c, seconds);
+  }
+
+  /**
+   * The series of these label values (one per label name), made on first sight; `key` names it
+   * (the values joined, say). Past `seriesMax` series, new ones share one whose values are all
+   * 'other'. The handle finds its series by key on each observation (a map lookup, no
+   * allocation), so it counts on after reset() (the registry's resetMetrics) as a new series.
+   */
+  series(key: string, values: readonly string[]): HistogramSeries {
+    if (values.length !== this.labelNames.length) throw new Error(`${this.name}: ${this.labelNames.length} label values expected, got ${values.length}`);
+    const own = [...values];
+    return { observe: (seconds) => this.add(this.byOp.get(key) ?? this.counts(key, own), seconds) };
+  }
+
+  private add(c: OpCounts, seconds: number): void {
+    if (!Number.isFinite(seconds)) return;
     const b = this.bounds;
     let i = 0;
     while (i < b.length && seconds > b[i]!) i++;
@@ -54,12 +88,13 @@ export class OpHistogram {
     c.count++;
   }
 
-  private counts(op: string): OpCounts {
-    const key = this.byOp.size < OPS_MAX ? op : 'other';
-    let c = this.byOp.get(key);
+  private counts(key: string, values: readonly string[]): OpCounts {
+    const full = this.byOp.size >= this.seriesMax;
+    const k = full ? OTHER_KEY : key;
+    let c = this.byOp.get(k);
     if (c === undefined) {
-      c = { buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
-      this.byOp.set(key, c);
+      c = { values: full ? this.labelNames.map(() => 'other') : [...values], buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
+      this.byOp.set(k, c);
     }
     return c;
   }
@@ -84,8 +119,9 @@ export class OpHistogram {
   getForPromString(): { name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: ValuePair[] } {
     const values: ValuePair[] = [];
     const bucketName = `${this.name}_bucket`;
-    for (const [op, c] of this.byOp) {
-      const shared = { op };
+    for (const c of this.byOp.values()) {
+      const shared: Record<string, string> = {};
+      for (let k = 0; k < this.labelNames.length; k++) shared[this.labelNames[k]!] = c.values[k]!;
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         acc += c.buckets[i]!;

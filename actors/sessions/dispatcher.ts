@@ -66,6 +66,11 @@ interface DispatcherOptions {
   readonly proposalTimeoutMs?: number;
   /** Runs the tick that follows an apply or an attach (default queueMicrotask; the simulator passes its scheduler). */
   readonly defer?: (fn: () => void) => void;
+  /**
+   * A restore's first delivery to a group was handed to its consumer here (the delivery lateness
+   * metric): the group, and the due time the leader decided when it planned the store.
+   */
+  readonly onFirstPush?: (groupLow: number, dueMs: number) => void;
 }
 
 interface LocalConsumer {
@@ -539,6 +544,7 @@ export class Dispatcher {
     if (g === undefined || it === undefined) return;
     const s = this.opts.store.readRestored(it.restore);
     this.counters.pushed++;
+    if (it.deliveries === 1) this.opts.onFirstPush?.(groupLow, s.dueMs);
     // Called from apply's listener: a consumer's failure must not reach apply.
     try {
       c.push({

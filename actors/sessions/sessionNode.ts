@@ -64,6 +64,16 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
    * (the simulator: its clock moves in ticks).
    */
   readonly onNextDue?: (dueMs: number | null) => void;
+  /**
+   * On the leader, how late after its due time (by `clock`, ms) a stored session was planned for
+   * restore (`restore`, by replay class; void records are not sessions and are not reported), and
+   * its first delivery handed to a consumer of a group attached here (`firstDelivery`): the host's
+   * lateness metrics.
+   */
+  readonly onLateness?: {
+    readonly restore: (replayClass: number, lateMs: number) => void;
+    readonly firstDelivery: (groupLow: number, lateMs: number) => void;
+  };
 }
 
 /** Bytes of data-file headers the scheduled-sessions count reads per tick, once started (a few ms at most). */
@@ -167,6 +177,7 @@ export class SessionNode {
       ...(opts.onNextDue !== undefined ? { onNextDue: opts.onNextDue } : {}),
       // Issue 16 (lateness): a restore's first delivery goes right behind it in the log.
       onRestorePlanned: (restore, f, offset, h) => {
+        opts.onLateness?.restore(f.replayClass, this.clock() - h.dueMs);
         if (!this.dispatcher.hasConsumers) return;
         const topic = store.recordTopicAt(f, offset, h);
         if (topic !== null) this.dispatcher.restorePlanned(restore, topic);
@@ -180,6 +191,9 @@ export class SessionNode {
       isLeader: () => this.planner.isLeader && !this.raft.isStopped(),
       submit: (cmd, cb) => this.submitInternal(cmd, cb),
       ...(opts.groupsDefer !== undefined ? { defer: opts.groupsDefer } : {}),
+      ...(opts.onLateness !== undefined
+        ? { onFirstPush: (groupLow: number, dueMs: number) => opts.onLateness!.firstDelivery(groupLow, this.clock() - dueMs) }
+        : {}),
     });
     const rangeSync: RangeSyncStore = {
       missingRanges: (manifest) => store.missingRanges(manifest).map((r) => ({ name: r.name, start: r.start, end: r.end, hash: r.hash })),

@@ -580,12 +580,12 @@ export class SessionsStore implements StateMachine {
   }
 
   /** The session of a pending restore, read back from its data file (uncommitted records stay there). */
-  readRestored(r: PendingRestore): { topic: string; session: Uint8Array; records: Uint8Array[] } {
+  readRestored(r: PendingRestore): { topic: string; session: Uint8Array; records: Uint8Array[]; dueMs: number } {
     const f = this.files.get(r.fileHigh, r.fileLow);
     if (f === undefined) assert(false, `pending restore ${r.high}.${r.low} names a missing file ${r.fileHigh}.${r.fileLow}`);
     const where = `${f.name}@${r.offset}`;
     const rec = parseStoredSession(this.files.read(f, r.offset, r.length), where);
-    return { topic: rec.topic, session: commandId(rec.sessionHigh, rec.sessionLow), records: rec.records.slice() };
+    return { topic: rec.topic, session: commandId(rec.sessionHigh, rec.sessionLow), records: rec.records.slice(), dueMs: rec.dueMs };
   }
 
   // ---- apply --------------------------------------------------------------------------------

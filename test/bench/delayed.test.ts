@@ -85,6 +85,15 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     expect(late!.lateP99Ms).to.be.a('number');
     expect(late!.cpuUsPerItem).to.be.a('number');
     expect(late!.nodes).to.equal(3);
+    // The leader's own lateness metrics (present unless the leader changed during the row): its
+    // due time is no earlier than the benchmark's and its hand-off no later than the receipt, so
+    // its mean is at most the largest lateness seen by the consumer (+1 ms: its clock has whole ms).
+    if (late!.entriesPerItem !== undefined) {
+      expect(late!.leaderRestoreLateMeanMs).to.be.a('number').at.least(0);
+      expect(late!.leaderDeliveryLateMeanMs).to.be.a('number').at.least(0);
+      expect(late!.leaderDeliveryLateMeanMs as number).to.be.at.most((late!.lateMaxMs as number) + 1);
+      expect(late!.leaderRestoreLateMeanMs as number).to.be.at.most(late!.leaderDeliveryLateMeanMs as number);
+    }
     const [mem] = rowsOf('sessionraft', 'delayed.memory');
     expect(mem!.scheduled).to.equal(50);
     expect(Object.keys(mem!).filter((k) => /^n\dL?RssMb$/.test(k))).to.have.length(3);

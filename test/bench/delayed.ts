@@ -311,7 +311,10 @@ class Cpu {
 
 /**
  * The leader's work per item over a row (sessionraft): log entries, WAL batches (Raft rounds),
- * peer messages sent, client requests; {} when unknown or when the leader changed.
+ * peer messages sent, client requests; and its own lateness metrics over the row: the mean of how
+ * long after their due time stored sessions were planned for restore (`leaderRestoreLateMeanMs`)
+ * and first handed to the consumer (`leaderDeliveryLateMeanMs`), by the leader's clock in whole
+ * milliseconds. {} when unknown or when the leader changed.
  */
 async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items: number): Promise<Row> {
   if (sys.leaderCounters === undefined || c0 === null || items === 0) return {};
@@ -323,7 +326,14 @@ async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items
     peerMsgsPerItem: r1((c1.peerMessages - c0.peerMessages) / items),
     peerBytesPerItem: Math.round((c1.peerBytes - c0.peerBytes) / items),
     requestsPerItem: r1((c1.clientRequests - c0.clientRequests) / items),
+    ...meanMs('leaderRestoreLateMeanMs', c1.restoreLateSeconds - c0.restoreLateSeconds, c1.restoreLateCount - c0.restoreLateCount),
+    ...meanMs('leaderDeliveryLateMeanMs', c1.deliveryLateSeconds - c0.deliveryLateSeconds, c1.deliveryLateCount - c0.deliveryLateCount),
   };
+}
+
+/** `{ [name]: mean in ms }` of `count` observations summing `seconds`; {} without any. */
+function meanMs(name: string, seconds: number, count: number): Row {
+  return count > 0 ? { [name]: Number(((seconds / count) * 1000).toFixed(2)) } : {};
 }
 
 type GcStart = { readonly at: number; readonly snapshot: GcSnapshot } | null;

@@ -106,6 +106,11 @@ export interface LeaderCounters {
   readonly peerMessages: number;
   readonly peerBytes: number;
   readonly clientRequests: number;
+  /** The leader's lateness histograms (all series): seconds summed, and observations. */
+  readonly restoreLateSeconds: number;
+  readonly restoreLateCount: number;
+  readonly deliveryLateSeconds: number;
+  readonly deliveryLateCount: number;
 }
 
 /** Unacknowledged deliveries per consumer (sessionraft's maxAckPending) and BullMQ's worker concurrency: the same. */
@@ -228,6 +233,10 @@ export class SessionraftSystem implements DelayedSystem {
         peerMessages: m.get('sessionraft_transport_messages_sent_total') ?? 0,
         peerBytes: m.get('sessionraft_transport_bytes_sent_total') ?? 0,
         clientRequests: m.get('sessionraft_client_requests_total') ?? 0,
+        restoreLateSeconds: m.get('sessionraft_restore_lateness_seconds_sum') ?? 0,
+        restoreLateCount: m.get('sessionraft_restore_lateness_seconds_count') ?? 0,
+        deliveryLateSeconds: m.get('sessionraft_delivery_lateness_seconds_sum') ?? 0,
+        deliveryLateCount: m.get('sessionraft_delivery_lateness_seconds_count') ?? 0,
       };
     } catch {
       return null;

@@ -166,7 +166,15 @@ describe('console: the recorder keeps bounded rings', function () {
     r.observeCommit(0.004);
     now += 1000;
     r.afterTick(150);
-    expect(r.recentSamples()).to.deep.equal([{ at: 11_000, committed: 50, commands: 2, latencyMeanMs: 3, latencyMaxMs: 4 }]);
+    expect(r.recentSamples()).to.deep.equal([
+      { at: 11_000, committed: 50, commands: 2, latencyMeanMs: 3, latencyMaxMs: 4, deliveries: 0, deliveryLateMeanMs: null, deliveryLateMaxMs: null },
+    ]);
+    r.observeDeliveryLate(12);
+    r.observeDeliveryLate(0);
+    r.observeDeliveryLate(3);
+    now += 1000;
+    r.afterTick(150);
+    expect(r.recentSamples().at(-1)).to.include({ at: 12_000, deliveries: 3, deliveryLateMeanMs: 5, deliveryLateMaxMs: 12 });
     for (let k = 0; k < samplesKept + 20; k++) {
       now += 1000;
       r.afterTick(150 + k);

@@ -59,3 +59,65 @@ describe('OpHistogram: exposed as prom-client exposes a Histogram', function () 
     expect(text).to.contain('x_seconds_count{op="append"} 1');
   });
 });
+
+describe('OpHistogram with other labels: series kept by their holders (the lateness histograms)', function () {
+  const names = ['topic', 'group'] as const;
+
+  it('gives the text of a prom-client Histogram with the same label names (property)', async function () {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('orders', 'mail', 'a"b'),
+            fc.constantFrom('billing', 'audit', 'x\\y'),
+            fc.oneof(fc.constantFrom(...buckets), fc.double({ min: -1, max: 20, noNaN: true })),
+          ),
+          { maxLength: 200 },
+        ),
+        async (obs) => {
+          const a = new Registry();
+          const b = new Registry();
+          const ours = new OpHistogram('y_seconds', 'help text', buckets, [a], names);
+          const theirs = new Histogram({ name: 'y_seconds', help: 'help text', labelNames: names, buckets, registers: [b] });
+          // Handles made once and kept, as the host keeps one per group.
+          const held = new Map<string, ReturnType<OpHistogram['series']>>();
+          for (const [topic, group, v] of obs) {
+            const key = `${topic}\u0000${group}`;
+            let s = held.get(key);
+            if (s === undefined) held.set(key, (s = ours.series(key, [topic, group])));
+            s.observe(v);
+            theirs.labels({ topic, group }).observe(v);
+          }
+          expect(await a.metrics()).to.equal(await b.metrics());
+          // A held handle counts on after a reset, as prom-client's labels do.
+          a.resetMetrics();
+          b.resetMetrics();
+          for (const [key, s] of held) {
+            s.observe(0.003);
+            const [topic, group] = key.split('\u0000') as [string, string];
+            theirs.labels({ topic, group }).observe(0.003);
+          }
+          expect(await a.metrics()).to.equal(await b.metrics());
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('past its series bound, new series share one labelled other, and the first ones keep theirs', async function () {
+    const a = new Registry();
+    const h = new OpHistogram('z_seconds', 'help text', buckets, [a], names, 2);
+    h.series('t\u00001', ['t', '1']).observe(0.002);
+    h.series('t\u00002', ['t', '2']).observe(0.002);
+    h.series('t\u00003', ['t', '3']).observe(0.002);
+    h.series('t\u00004', ['t', '4']).observe(20);
+    h.series('t\u00001', ['t', '1']).observe(0.002);
+    const text = await a.metrics();
+    expect(text).to.contain('z_seconds_count{topic="t",group="1"} 2');
+    expect(text).to.contain('z_seconds_count{topic="t",group="2"} 1');
+    expect(text).to.contain('z_seconds_count{topic="other",group="other"} 2');
+    expect(text).to.contain('z_seconds_bucket{le="10",topic="other",group="other"} 1');
+    expect(text).not.to.contain('group="3"');
+    expect(() => h.series('bad', ['only one'])).to.throw(/2 label values expected/);
+  });
+});

@@ -209,20 +209,34 @@ describe('console: a real browser against a live 3-node cluster (issue 19)', fun
     const hosts = new Set(requests.map((u) => new URL(u).host.replace(/:\d+$/, '')));
     expect([...hosts], `hosts the page asked: ${requests.join(' ')}`).to.deep.equal(['127.0.0.1']);
     expect(requests.some((u) => u.endsWith('/console/console.js'))).to.equal(true);
-    // A few seconds of appends, so the throughput and latency charts have something to draw.
+    // A few seconds of appends, so the throughput and latency charts have something to draw, and a
+    // consumer group's deliveries of sessions scheduled 200 ms ahead for the lateness chart.
     const writer = createClient({ endpoints: Object.values(nodes).map((a) => `${a.host}:${a.clientPort}`) });
+    let delivered = 0;
     try {
+      await writer.createGroup('orders', 'console');
+      await writer.consume('orders', 'console', () => void delivered++);
+      for (let k = 0; k < 4; k++) await writer.schedule('orders', `due soon ${k}`, { replay: 0 });
       const { id } = await writer.createSession('orders');
       // Bounded in time and in count: a session holds at most 16,384 records (SESSIONS_ERR_SESSION_TOO_MANY_RECORDS
       // on a fast machine otherwise), so at most 1,500 rounds of 8.
       const until = Date.now() + 4000;
       for (let k = 0; k < 1500 && Date.now() < until; k++) await Promise.all(Array.from({ length: 8 }, (_, j) => writer.append(id, `load ${k}.${j}`)));
+      // 200 ms ahead, then a commit round or two: 10 s covers a loaded machine.
+      await waitFor('the four scheduled sessions delivered to the group', () => delivered >= 4, 10_000, 50);
     } finally {
       await writer.close();
     }
     await waitFor(
       'the throughput chart drawn',
       async () => ((await page.locator('#chart-throughput path.series').getAttribute('d')) ?? '').split('L').length > 4,
+      10_000,
+      100,
+    );
+    // Drawn from a sample with deliveries (a path of none is 'M0,0'); the legend gives the last second's figure or '–'.
+    await waitFor(
+      'the lateness chart drawn',
+      async () => !((await page.locator('#chart-lateness path.series').first().getAttribute('d')) ?? 'M0,0').startsWith('M0,0'),
       10_000,
       100,
     );

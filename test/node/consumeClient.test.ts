@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { expect } from 'chai';
 import { type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
-import { binPath, useInProcessCluster, waitFor } from './helpers.js';
+import { binPath, httpGet, useInProcessCluster, waitFor } from './helpers.js';
 
 /** A 200 ms replay, a tick (10 ms) and a few commit rounds per step; 5 s covers a loaded machine. */
 const SETTLE_MS = 5000;
@@ -26,6 +26,19 @@ describe('node: consume through the client library (issue 16)', function () {
       ids.push(id);
     }
     return ids;
+  }
+
+  /** A metric's value summed over every node's /metrics (a leader change may split the counts). */
+  async function metricSum(line: RegExp): Promise<number> {
+    let sum = 0;
+    for (const h of suite.cluster.hosts) {
+      const text = (await httpGet(`http://127.0.0.1:${h.addresses.admin.port}/metrics`)).body;
+      for (const l of text.split('\n')) {
+        const m = line.exec(l);
+        if (m !== null) sum += Number(m[1]);
+      }
+    }
+    return sum;
   }
 
   function allCommitted(): boolean {
@@ -55,14 +68,42 @@ describe('node: consume through the client library (issue 16)', function () {
   it('a consumer that connects after the sessions fell due gets all of them, oldest first; its resolves ack them and they are committed', async () => {
     const c = client();
     await c.createGroup('orders', 'billing');
-    const ids = await storeSessions(c, 'orders', 4);
+    const restoredBefore = await metricSum(/^sessionraft_restore_lateness_seconds_count\{class="0"\} (\d+)$/);
+    // When each store was sent and answered (the same clock as the leader's: one machine).
+    const sentMs: number[] = [];
+    const storedMs: number[] = [];
+    const ids: string[] = [];
+    for (let k = 0; k < 4; k++) {
+      const { id } = await c.createSession('orders');
+      await c.append(id, `orders-${k}`);
+      sentMs.push(Date.now());
+      await c.store(id, { replay: '200ms' });
+      storedMs.push(Date.now());
+      ids.push(id);
+    }
     await waitFor('4 ready in the group', async () => (await group(c, 'orders', 'billing')).ready === 4, SETTLE_MS);
     expect(allCommitted()).to.equal(false);
     const got: GroupMessage[] = [];
+    const receivedMs: number[] = [];
+    const consumeMs = Date.now();
     const consumer = await client().consume('orders', 'billing', (m) => {
       got.push(m);
+      receivedMs.push(Date.now());
     });
     await waitFor('4 deliveries', () => got.length === 4, SETTLE_MS);
+    // The delivery lateness metric: each first delivery counted once, as late as the leader's due
+    // time (planned between the store's send and answer, + 200 ms) says. No consumer was attached
+    // before consumeMs, so each is at least consumeMs - (answer + 200) late, and at most its
+    // receive time - (send + 200); a millisecond either way for the leader's whole-ms clock.
+    const late = (re: string): Promise<number> =>
+      metricSum(new RegExp(`^sessionraft_delivery_lateness_seconds_${re}\\{topic="orders",group="billing"\\} ([0-9.e+-]+)$`));
+    expect(await late('count')).to.equal(4);
+    const sumMs = (await late('sum')) * 1000;
+    const lowMs = storedMs.reduce((a, t) => a + Math.max(0, consumeMs - (t + 200)), 0);
+    const highMs = receivedMs.reduce((a, t, k) => a + (t - (sentMs[k]! + 200)), 0);
+    expect(sumMs, `lateness sum ${sumMs} ms within [${lowMs}, ${highMs}]`).to.be.within(lowMs - 4, highMs + 4);
+    // Each of the four was planned for restore once (a leader change may plan one again).
+    expect((await metricSum(/^sessionraft_restore_lateness_seconds_count\{class="0"\} (\d+)$/)) - restoredBefore).to.be.at.least(4);
     expect(got.map((m) => m.session)).to.deep.equal(ids);
     expect(got.map((m) => Buffer.from(m.records[0]!).toString())).to.deep.equal(['orders-0', 'orders-1', 'orders-2', 'orders-3']);
     await waitFor('every restore committed on every node', allCommitted, SETTLE_MS);

@@ -54,6 +54,8 @@ export function consolePage(node: string, clusterId: string): string {
       <div id="chart-throughput" class="spark"></div></figure>
     <figure><figcaption id="cap-latency">Commit latency in ms (leader, mean and largest per second), last 5 minutes</figcaption>
       <div id="chart-latency" class="spark"></div></figure>
+    <figure><figcaption id="cap-lateness">Delivery lateness in ms after the due time (leader: first deliveries to consumers, mean and largest per second), last 5 minutes</figcaption>
+      <div id="chart-lateness" class="spark"></div></figure>
   </div>
 </section>
 <section id="charts" aria-labelledby="h-charts">

@@ -5,7 +5,8 @@
  *   the state value or term; `inspect` takes the same from XState inspection events), each with the
  *   event that caused it;
  * - one sample per second of throughput and commit latency (entries committed, commands
- *   acknowledged by this node as leader, their mean and largest latency).
+ *   acknowledged by this node as leader, their mean and largest latency), and of how late after
+ *   their due time restored sessions were first handed to consumers attached here (issue 20).
  */
 import type { InspectionEvent } from 'xstate';
 
@@ -35,6 +36,11 @@ export interface Sample {
   /** Their mean and largest latency, ms (null without commands). */
   readonly latencyMeanMs: number | null;
   readonly latencyMaxMs: number | null;
+  /** First deliveries of restored sessions handed to consumers attached here (as leader) during that second. */
+  readonly deliveries: number;
+  /** How late after their due time, mean and largest, ms (null without deliveries). */
+  readonly deliveryLateMeanMs: number | null;
+  readonly deliveryLateMaxMs: number | null;
 }
 
 /** A ring of at most `max` items, oldest first. */
@@ -68,6 +74,9 @@ export class ConsoleRecorder {
   private commands = 0;
   private latencySumMs = 0;
   private latencyMaxMs = 0;
+  private deliveries = 0;
+  private lateSumMs = 0;
+  private lateMaxMs = 0;
 
   constructor(private readonly clock: () => number = Date.now) {}
 
@@ -109,6 +118,14 @@ export class ConsoleRecorder {
     if (ms > this.latencyMaxMs) this.latencyMaxMs = ms;
   }
 
+  /** A restored session's first delivery handed to a consumer here, `lateMs` after its due time. */
+  observeDeliveryLate(lateMs: number): void {
+    this.roll();
+    this.deliveries++;
+    this.lateSumMs += lateMs;
+    if (lateMs > this.lateMaxMs) this.lateMaxMs = lateMs;
+  }
+
   /** Called every tick with the commit index; closes a sample when a second has passed. */
   afterTick(commitIndex: number): void {
     this.roll(commitIndex);
@@ -140,12 +157,18 @@ export class ConsoleRecorder {
       commands: this.commands,
       latencyMeanMs: this.commands > 0 ? round(this.latencySumMs / this.commands) : null,
       latencyMaxMs: this.commands > 0 ? round(this.latencyMaxMs) : null,
+      deliveries: this.deliveries,
+      deliveryLateMeanMs: this.deliveries > 0 ? round(this.lateSumMs / this.deliveries) : null,
+      deliveryLateMaxMs: this.deliveries > 0 ? round(this.lateMaxMs) : null,
     });
     this.second = second;
     this.commitAtSecond = commitIndex;
     this.commands = 0;
     this.latencySumMs = 0;
     this.latencyMaxMs = 0;
+    this.deliveries = 0;
+    this.lateSumMs = 0;
+    this.lateMaxMs = 0;
   }
 }
 

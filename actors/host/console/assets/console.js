@@ -391,6 +391,19 @@ function renderSeries(cluster) {
     ],
     { label: `Commit latency per second (mean and largest) over the last ${samples.length} seconds`, floor: 1, fmt: (v) => v.toFixed(v < 10 ? 1 : 0), span },
   );
+  sparkline(
+    $('chart-lateness'),
+    [
+      { name: 'mean ms', cls: 's1', points: samples.map((s) => s.deliveryLateMeanMs ?? null), now: last?.deliveryLateMeanMs ?? '–' },
+      { name: 'largest ms', cls: 's2', points: samples.map((s) => s.deliveryLateMaxMs ?? null), now: last?.deliveryLateMaxMs ?? '–' },
+    ],
+    {
+      label: `Delivery lateness after the due time per second (mean and largest) over the last ${samples.length} seconds`,
+      floor: 1,
+      fmt: (v) => v.toFixed(v < 10 ? 1 : 0),
+      span,
+    },
+  );
 }
 
 /** The cards drawn last, by node, with what they showed: redrawn only when that changed. */
