@@ -73,7 +73,12 @@ export class HostMetrics {
   /** On the leader: a restore's first delivery handed to a consumer attached here, seconds after its due time, by topic and group. */
   readonly deliveryLateness: OpHistogram;
   private readonly classSeries: HistogramSeries[] = [];
-  private readonly groupSeries = new Map<number, HistogramSeries>();
+  /** Per group (by its ID's low half), its series; at most GROUP_SERIES_MAX, deleted groups swept out when full. */
+  private readonly groupSeries = new Map<number, { readonly series: HistogramSeries; readonly key: string }>();
+  /** Groups past the bound share this series (made on first need). */
+  private groupOverflow: HistogramSeries | null = null;
+  /** Observations before the full map of group series is swept again for deleted groups. */
+  private groupSweepIn = 0;
   private sources: MetricsSources | null = null;
 
   constructor(defaultMetrics = true) {
@@ -356,18 +361,36 @@ export class HostMetrics {
 
   /**
    * A restore's first delivery to the group whose ID's low half is `groupLow` handed to its
-   * consumer `lateMs` after its due time (on the leader). `group` names it (read once per group).
+   * consumer `lateMs` after its due time (on the leader). `groupOf` names a group by its low half:
+   * asked once per group, and for every kept group when the kept ones are at the bound (a sweep for
+   * deleted groups, at most once per GROUP_SERIES_MAX observations of groups not kept).
    */
-  observeDeliveryLateness(groupLow: number, lateMs: number, group: () => { readonly topic: string; readonly name: string } | undefined): void {
-    let s = this.groupSeries.get(groupLow);
-    if (s === undefined) {
-      const g = group();
-      if (g === undefined) return;
-      s = this.deliveryLateness.series(`${g.topic}\u0000${g.name}`, [g.topic, g.name]);
-      // Past the bound the series is made again per observation (the histogram folds it into 'other').
-      if (this.groupSeries.size < GROUP_SERIES_MAX) this.groupSeries.set(groupLow, s);
+  observeDeliveryLateness(groupLow: number, lateMs: number, groupOf: (low: number) => { readonly topic: string; readonly name: string } | undefined): void {
+    const s = this.groupSeries.get(groupLow)?.series ?? this.newGroupSeries(groupLow, groupOf);
+    s?.observe(lateMs / 1000);
+  }
+
+  private newGroupSeries(
+    groupLow: number,
+    groupOf: (low: number) => { readonly topic: string; readonly name: string } | undefined,
+  ): HistogramSeries | undefined {
+    const g = groupOf(groupLow);
+    if (g === undefined) return undefined;
+    // Full: drop the series of deleted groups (at most once per GROUP_SERIES_MAX observations).
+    if (this.groupSeries.size >= GROUP_SERIES_MAX && this.groupSweepIn-- <= 0) {
+      this.groupSweepIn = GROUP_SERIES_MAX;
+      for (const [low, kept] of this.groupSeries) {
+        if (groupOf(low) !== undefined) continue;
+        this.groupSeries.delete(low);
+        // A group of the same topic and name made since shares the key: its series stays.
+        if (![...this.groupSeries.values()].some((o) => o.key === kept.key)) this.deliveryLateness.remove(kept.key);
+      }
     }
-    s.observe(lateMs / 1000);
+    if (this.groupSeries.size >= GROUP_SERIES_MAX) return (this.groupOverflow ??= this.deliveryLateness.otherSeries());
+    const key = `${g.topic}\u0000${g.name}`;
+    const series = this.deliveryLateness.series(key, [g.topic, g.name]);
+    this.groupSeries.set(groupLow, { series, key });
+    return series;
   }
 
   /** Connects the scrape-time sources (once the node is running). */

@@ -269,6 +269,9 @@ export class NodeHost {
     this.bootMembership = { voters, learners, ...(Object.keys(addresses).length > 0 ? { addresses } : {}) };
     const clock = opts.testing?.clockOffsetMs ? () => Date.now() + opts.testing!.clockOffsetMs! : Date.now;
     const dueTimer = new DueTimer(clock, () => this.node?.wake());
+    // The lateness metrics name a group once (one lookup function, not a closure per delivery).
+    const store = this.store;
+    const groupOf = (low: number): { readonly topic: string; readonly name: string } | undefined => store.groupByLow(low);
     this.dueTimer = dueTimer;
     const node = new SessionNode({
       id: cfg.id,
@@ -320,7 +323,7 @@ export class NodeHost {
       onLateness: {
         restore: (replayClass, lateMs) => this.metrics.observeRestoreLateness(replayClass, lateMs),
         firstDelivery: (groupLow, lateMs) => {
-          this.metrics.observeDeliveryLateness(groupLow, lateMs, () => this.store.groupByLow(groupLow));
+          this.metrics.observeDeliveryLateness(groupLow, lateMs, groupOf);
           this.recorder.observeDeliveryLate(lateMs);
         },
       },

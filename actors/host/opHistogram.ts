@@ -78,6 +78,19 @@ export class OpHistogram {
     return { observe: (seconds) => this.add(this.byOp.get(key) ?? this.counts(key, own), seconds) };
   }
 
+  /** The series past the bound, labelled 'other' (the one new series share once the bound is reached). */
+  otherSeries(): HistogramSeries {
+    return this.series(
+      OTHER_KEY,
+      this.labelNames.map(() => 'other'),
+    );
+  }
+
+  /** Drops the series of `key` (a group that was deleted): gone from the exposition, its place free. */
+  remove(key: string): void {
+    this.byOp.delete(key);
+  }
+
   private add(c: OpCounts, seconds: number): void {
     if (!Number.isFinite(seconds)) return;
     const b = this.bounds;

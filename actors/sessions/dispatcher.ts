@@ -121,6 +121,14 @@ export class Dispatcher {
    * Cleared on the ack's apply or answer and on a leadership change.
    */
   private readonly acking = new Map<number, Set<number>>();
+  /**
+   * Per group, the restores a DeadLetterReplay made ready again (with delivery count 0) and no
+   * GroupDeliver has named since: their next delivery 1 is not a first delivery, and the lateness
+   * report (`onFirstPush`) skips it. Kept on every node from applied entries, so a new leader knows
+   * replays applied before its term (not one it missed by installing a snapshot). At most one key
+   * per pending item; a group's keys go with the group.
+   */
+  private readonly replayed = new Map<number, Set<number>>();
   private tickQueued = false;
   /**
    * Groups whose last look left an item for want of a local consumer with room (none attached, or
@@ -161,6 +169,11 @@ export class Dispatcher {
             tick = true;
             this.wakeAllButFull();
           }
+          if (kind === CommandKind.deadLetterReplay && results[k]?.ok === true && parseCommand(this.view, e.data, this.codec) === null) {
+            let set = this.replayed.get(this.view.groupLow);
+            if (set === undefined) this.replayed.set(this.view.groupLow, (set = new Set()));
+            set.add(this.view.restoreLow);
+          }
           continue;
         }
         tick = true;
@@ -170,7 +183,10 @@ export class Dispatcher {
         // A view, not decodeCommand: no objects per applied group entry (one per delivery and ack).
         const cmd = this.view;
         if (parseCommand(cmd, e.data, this.codec) !== null) continue;
-        if (cmd.kind === CommandKind.groupDelete && r.ok) this.endGroup(cmd.groupLow, 'GROUP_DELETED', 'the consumer group was deleted');
+        if (cmd.kind === CommandKind.groupDelete && r.ok) {
+          this.endGroup(cmd.groupLow, 'GROUP_DELETED', 'the consumer group was deleted');
+          this.replayed.delete(cmd.groupLow);
+        }
         if (
           cmd.kind !== CommandKind.groupDeliver &&
           cmd.kind !== CommandKind.groupAck &&
@@ -187,7 +203,12 @@ export class Dispatcher {
           const rl = cmd.restoreLow;
           if (p?.get(rl)?.delivery === cmd.delivery) p.delete(rl);
         }
-        if (cmd.kind === CommandKind.groupDeliver && r.ok) this.push(gl, cmd.restoreLow, cmd.name);
+        if (cmd.kind === CommandKind.groupDeliver && r.ok) {
+          this.push(gl, cmd.restoreLow, cmd.name);
+          // Delivered: no longer just replayed (an item leaves a group only once delivered).
+          const set = this.replayed.get(gl);
+          if (set !== undefined && set.delete(cmd.restoreLow) && set.size === 0) this.replayed.delete(gl);
+        }
       }
       if (tick && this.opts.isLeader()) this.defer(() => this.tick());
     });
@@ -544,7 +565,7 @@ export class Dispatcher {
     if (g === undefined || it === undefined) return;
     const s = this.opts.store.readRestored(it.restore);
     this.counters.pushed++;
-    if (it.deliveries === 1) this.opts.onFirstPush?.(groupLow, s.dueMs);
+    if (it.deliveries === 1 && this.replayed.get(groupLow)?.has(restoreLow) !== true) this.opts.onFirstPush?.(groupLow, s.dueMs);
     // Called from apply's listener: a consumer's failure must not reach apply.
     try {
       c.push({

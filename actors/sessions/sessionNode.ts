@@ -177,7 +177,7 @@ export class SessionNode {
       ...(opts.onNextDue !== undefined ? { onNextDue: opts.onNextDue } : {}),
       // Issue 16 (lateness): a restore's first delivery goes right behind it in the log.
       onRestorePlanned: (restore, f, offset, h) => {
-        opts.onLateness?.restore(f.replayClass, this.clock() - h.dueMs);
+        opts.onLateness?.restore(f.replayClass, Math.max(0, this.clock() - h.dueMs));
         if (!this.dispatcher.hasConsumers) return;
         const topic = store.recordTopicAt(f, offset, h);
         if (topic !== null) this.dispatcher.restorePlanned(restore, topic);
@@ -191,8 +191,9 @@ export class SessionNode {
       isLeader: () => this.planner.isLeader && !this.raft.isStopped(),
       submit: (cmd, cb) => this.submitInternal(cmd, cb),
       ...(opts.groupsDefer !== undefined ? { defer: opts.groupsDefer } : {}),
+      // Never below 0: the due time may come from another leader's clock (a store planned before a leader change).
       ...(opts.onLateness !== undefined
-        ? { onFirstPush: (groupLow: number, dueMs: number) => opts.onLateness!.firstDelivery(groupLow, this.clock() - dueMs) }
+        ? { onFirstPush: (groupLow: number, dueMs: number) => opts.onLateness!.firstDelivery(groupLow, Math.max(0, this.clock() - dueMs)) }
         : {}),
     });
     const rangeSync: RangeSyncStore = {

@@ -20,11 +20,20 @@ function hex(b: Uint8Array): string {
 }
 
 /** A leader (planner, scheduler, dispatcher) over `n` in-memory replicas, driven synchronously. */
-function cluster(n = 1): { h: Harness; d: Dispatcher; run: () => void; store: SessionsStore; fss: MemorySessionFs[] } {
+function cluster(
+  n = 1,
+  onFirstPush?: (groupLow: number, dueMs: number) => void,
+): { h: Harness; d: Dispatcher; run: () => void; store: SessionsStore; fss: MemorySessionFs[] } {
   const fss = Array.from({ length: n }, () => new MemorySessionFs());
   const ss = fss.map((fs) => new SessionsStore({ fs, defer: (fn) => fn() }));
   const h = new Harness(ss, { replayDelaysMs: [1_000] });
-  const d = new Dispatcher({ store: ss[0]!, clock: () => h.now, isLeader: () => true, submit: (cmd) => void h.planner.submit(cmd, null) });
+  const d = new Dispatcher({
+    store: ss[0]!,
+    clock: () => h.now,
+    isLeader: () => true,
+    submit: (cmd) => void h.planner.submit(cmd, null),
+    ...(onFirstPush !== undefined ? { onFirstPush } : {}),
+  });
   const run = (): void => {
     // Bounded: each round either proposes something or ends; 200 rounds is far beyond these tests' work.
     for (let round = 0; round < 200; round++) {
@@ -118,6 +127,27 @@ describe('sessions: dead letters, replay and delete (issue 16)', () => {
     expect(store.stats().commitsOfHeldRestores).to.equal(0);
     h.commit();
     expect(h.stores[1]!.digest().overall).to.equal(store.digest().overall);
+  });
+
+  it('the lateness report (onFirstPush) counts each first delivery once, with its due time: not redeliveries, not a replayed dead letter delivered as 1 again', () => {
+    const firsts: [number, number][] = [];
+    const { h, d, run, store } = cluster(1, (groupLow, dueMs) => void firsts.push([groupLow, dueMs]));
+    const gid = group(h, 't', 'g', 2);
+    const storedAt = h.now;
+    storeAndRestore(h, run, 't', 2);
+    const got = deadLetterAll(h, d, run, store, 't', 'g');
+    // Two items, each delivered twice (1, then 2 after its deadline), then dead-lettered.
+    expect(got.map((x) => x.delivery)).to.deep.equal([1, 1, 2, 2]);
+    const g = store.groupByName('t', 'g')!;
+    expect(firsts.map(([low]) => low)).to.deep.equal([g.low, g.low]);
+    // The due time the leader decided at the store: its clock then plus the class's 1 s.
+    for (const [, dueMs] of firsts) expect(dueMs).to.equal(storedAt + 1_000);
+    expect(h.client({ kind: CommandKind.deadLetterReplay, group: gid, restore: got[0]!.restoreId }).code).to.equal(ResultCode.ok);
+    const again: GroupDelivery[] = [];
+    d.attach(g, 'fixed', (x) => void again.push(x));
+    run();
+    expect(again.map((x) => x.delivery)).to.deep.equal([1]);
+    expect(firsts, 'the replayed dead letter is not a first delivery').to.have.length(2);
   });
 
   it('DeadLetterDelete drops it; SessionCommit follows only once every group settled (another group still holding waits for its ack)', () => {
