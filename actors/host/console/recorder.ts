@@ -118,9 +118,12 @@ export class ConsoleRecorder {
     if (ms > this.latencyMaxMs) this.latencyMaxMs = ms;
   }
 
-  /** A restored session's first delivery handed to a consumer here, `lateMs` after its due time. */
+  /**
+   * A restored session's first delivery handed to a consumer here, `lateMs` after its due time.
+   * Counted into the sample the next tick closes (no clock read per delivery: one falling in the
+   * last tick of a second may count in that second's sample).
+   */
   observeDeliveryLate(lateMs: number): void {
-    this.roll();
     this.deliveries++;
     this.lateSumMs += lateMs;
     if (lateMs > this.lateMaxMs) this.lateMaxMs = lateMs;
