@@ -47,6 +47,15 @@ describe('bench: cluster --repeat summary', () => {
     expect(ratio!.note).to.match(/^\(\*\) no-work floor: .* = 0\.3 ms, .*\(the first run\)$/);
   });
 
+  it("prints the measured no-work floor beside the sum when the run's machine row has it", () => {
+    const withPipeline = runs.map((rows, k) => (k === 0 ? rows.map((r) => (r.scenario === 'machine' ? { ...r, pipelineP50Ms: 0.5 } : r)) : rows));
+    const note = summarizeTargets(withPipeline).find((t) => t.field === 'p50OverFsync')!.note;
+    // The first run: 0.5 ms through four bare processes against its fsync of 0.2 ms.
+    expect(note).to.match(/; measured through four bare processes = 0\.5 ms, 2\.5x; against a write over existing bytes/);
+    // Rows recorded before the measurement existed keep the note they had.
+    expect(byField('p50OverFsync', /1 in flight/)!.note).to.not.include('bare processes');
+  });
+
   it('leaves out what no run measured', () => {
     const fields = summarizeTargets(runs).map((t) => t.field);
     expect(fields).to.not.include('firstAckMaxMs');

@@ -804,6 +804,7 @@ const targetLines: readonly TargetLine[] = [
     what: 'SessionAppend 128 B, 1 in flight: p50 / fsync p50 (*)',
     note: (r) =>
       `(*) no-work floor: 3 writers over existing bytes + 2 hops = ${String(r.floorMs)} ms, ${String(r.floorRatio)}x; ` +
+      (r.pipelineMs === undefined ? '' : `measured through four bare processes = ${String(r.pipelineMs)} ms, ${String(r.pipelineRatio)}x; `) +
       `against a write over existing bytes, as the WAL's preallocated segments are written, ${String(r.p50OverFsyncOver)}x`,
     pick: (r) => {
       const m = r.find((x) => x.scenario === 'machine');
@@ -819,6 +820,10 @@ const targetLines: readonly TargetLine[] = [
         p50OverFsyncOver: round1(Number(a.p50Ms) / Number(m.fsync4kOverP50Ms)),
         floorMs: Number(floorMs.toFixed(2)),
         floorRatio: round1(floorMs / fsyncMs),
+        // The same path measured with none of the work (test/bench/pipelineFloor.ts); older rows lack it.
+        ...(m.pipelineP50Ms === undefined
+          ? {}
+          : { pipelineMs: Number(Number(m.pipelineP50Ms).toFixed(2)), pipelineRatio: round1(Number(m.pipelineP50Ms) / fsyncMs) }),
       };
     },
     field: 'p50OverFsync',

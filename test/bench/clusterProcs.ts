@@ -15,6 +15,7 @@ import { freePorts } from '../node/helpers.js';
 import { sharedDiskFloor } from './diskFloor.js';
 import { percentile } from './clusterLoad.js';
 import { hopFloor } from './hopFloor.js';
+import { pipelineFloor } from './pipelineFloor.js';
 import { Pki } from '../support/pki.js';
 import type { ClientOptions } from '../../transport/client/client.js';
 import { loadavg, tmpdir } from 'node:os';
@@ -191,8 +192,9 @@ export function fsyncFloor(dir = tmpdir(), writes = 200, over = false): { p50Ms:
 
 /**
  * The fsync floor (one writer, and three at once on the same disk as the benchmark's three nodes:
- * test/bench/diskFloor.ts), the floor of one hop between two processes (test/bench/hopFloor.ts)
- * and the load average, as a benchmark row (printed before the suite's rows).
+ * test/bench/diskFloor.ts), the floor of one hop between two processes (test/bench/hopFloor.ts),
+ * a write at 1 in flight through four bare processes (test/bench/pipelineFloor.ts) and the load
+ * average, as a benchmark row (printed before the suite's rows).
  */
 export async function machineRow(): Promise<{ scenario: string; [field: string]: unknown }> {
   const f = fsyncFloor();
@@ -200,6 +202,7 @@ export async function machineRow(): Promise<{ scenario: string; [field: string]:
   const shared = await sharedDiskFloor();
   const sharedOver = await sharedDiskFloor(3, 200, tmpdir(), 30_000, true);
   const hop = await hopFloor();
+  const pipeline = await pipelineFloor();
   const [l1, l5, l15] = loadavg();
   return {
     scenario: 'machine',
@@ -209,6 +212,7 @@ export async function machineRow(): Promise<{ scenario: string; [field: string]:
     ...shared,
     fsyncSharedOverP50Ms: sharedOver.fsyncSharedP50Ms,
     ...hop,
+    ...pipeline,
     loadAvg1: Number(l1!.toFixed(2)),
     loadAvg5: Number(l5!.toFixed(2)),
     loadAvg15: Number(l15!.toFixed(2)),
