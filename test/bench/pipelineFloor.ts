@@ -40,34 +40,47 @@ const MSG = ${messageBytes}, REC = ${recordBytes}, SLOTS = ${slots};
 const file = path.join(dir, name);
 const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_DSYNC);
 fs.writeSync(fd, Buffer.alloc(REC * SLOTS));
-const msg = Buffer.alloc(MSG, 0x5a), rec = Buffer.alloc(REC, 0x5a);
+const rec = Buffer.alloc(REC, 0x5a);
 let slot = 0;
+/** A message of MSG bytes carrying the write's number in its first 4 (a fresh buffer: sockets may hold it). */
+function message(seq) { const m = Buffer.alloc(MSG, 0x5a); m.writeUInt32BE(seq, 0); return m; }
+/** Calls onMessage(seq) for each whole message, however the stream splits them. */
 function framed(sock, onMessage) {
-  let pending = 0;
-  sock.on('data', (d) => { pending += d.length; while (pending >= MSG) { pending -= MSG; onMessage(); } });
+  const cur = Buffer.alloc(MSG);
+  let have = 0;
+  sock.on('data', (d) => {
+    for (let at = 0; at < d.length; ) {
+      const n = Math.min(MSG - have, d.length - at);
+      d.copy(cur, have, at, at + n);
+      have += n; at += n;
+      if (have === MSG) { have = 0; onMessage(cur.readUInt32BE(0)); }
+    }
+  });
   sock.on('error', () => process.exit(0));
 }
 let server;
 if (role === 'follower') {
   server = net.createServer((c) => {
     c.setNoDelay(true);
-    framed(c, () => { fs.writeSync(fd, rec, 0, REC, (slot++ % SLOTS) * REC); c.write(msg); });
+    framed(c, (seq) => { fs.writeSync(fd, rec, 0, REC, (slot++ % SLOTS) * REC); c.write(message(seq)); });
     c.on('close', () => process.exit(0));
   });
 } else {
   const fs1 = net.connect(Number(p1), '127.0.0.1'), fs2 = net.connect(Number(p2), '127.0.0.1');
   fs1.setNoDelay(true); fs2.setNoDelay(true);
-  let client = null, acks = 0, own = false, answered = true;
-  const maybeAnswer = () => { if (!answered && own && acks >= 1) { answered = true; client.write(msg); } };
-  const onAck = () => { acks++; maybeAnswer(); };
+  // Only answers for the write in flight count: the slower follower's answer to the previous write
+  // may arrive after the next write went out.
+  let client = null, current = -1, acks = 0, own = false, answered = true;
+  const maybeAnswer = () => { if (!answered && own && acks >= 1) { answered = true; client.write(message(current)); } };
+  const onAck = (seq) => { if (seq === current) { acks++; maybeAnswer(); } };
   framed(fs1, onAck); framed(fs2, onAck);
   server = net.createServer((c) => {
     client = c;
     c.setNoDelay(true);
-    framed(c, () => {
-      acks = 0; own = false; answered = false;
-      fs1.write(msg); fs2.write(msg);
-      fs.write(fd, rec, 0, REC, (slot++ % SLOTS) * REC, (err) => { if (err) process.exit(1); own = true; maybeAnswer(); });
+    framed(c, (seq) => {
+      current = seq; acks = 0; own = false; answered = false;
+      fs1.write(message(seq)); fs2.write(message(seq));
+      fs.write(fd, rec, 0, REC, (slot++ % SLOTS) * REC, (err) => { if (err) process.exit(1); if (seq === current) { own = true; maybeAnswer(); } });
     });
     c.on('close', () => process.exit(0));
   });
@@ -132,22 +145,36 @@ export async function pipelineFloor(opts: PipelineFloorOptions = {}): Promise<Pi
           const s = connect(leaderPort, '127.0.0.1');
           sock = s;
           s.setNoDelay(true);
-          const msg = Buffer.alloc(messageBytes, 0x5a);
           const out: number[] = [];
+          const answer = Buffer.alloc(messageBytes);
+          let have = 0;
+          let seq = 0;
           let sentAt = 0n;
-          let pending = 0;
-          let answered = 0;
           const send = (): void => {
+            // Each write numbered: the leader counts only its followers' answers to this one.
+            const m = Buffer.alloc(messageBytes, 0x5a);
+            m.writeUInt32BE(seq, 0);
             sentAt = process.hrtime.bigint();
-            s.write(msg);
+            s.write(m);
           };
-          s.on('data', (d: Buffer) => {
-            pending += d.length;
-            if (pending < messageBytes) return;
-            pending -= messageBytes;
-            if (answered++ >= warmup) out.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
+          const onAnswer = (): void => {
+            const us = Number(process.hrtime.bigint() - sentAt) / 1e6;
+            if (answer.readUInt32BE(0) !== seq) return fail(new Error(`pipeline floor: answer to write ${answer.readUInt32BE(0)}, expected ${seq}`));
+            if (seq++ >= warmup) out.push(us);
             if (out.length >= writes) done(out);
             else send();
+          };
+          s.on('data', (d: Buffer) => {
+            for (let at = 0; at < d.length;) {
+              const n = Math.min(messageBytes - have, d.length - at);
+              d.copy(answer, have, at, at + n);
+              have += n;
+              at += n;
+              if (have === messageBytes) {
+                have = 0;
+                onAnswer();
+              }
+            }
           });
           s.on('error', fail);
           s.on('connect', send);
