@@ -42,6 +42,9 @@ const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.con
 fs.writeSync(fd, Buffer.alloc(REC * SLOTS));
 const rec = Buffer.alloc(REC, 0x5a);
 let slot = 0;
+// The parent holds our stdin: when it is gone, so are we (even if it died before killing us).
+process.stdin.on('data', () => {});
+process.stdin.on('end', () => process.exit(0));
 /** A message of MSG bytes carrying the write's number in its first 4 (a fresh buffer: sockets may hold it). */
 function message(seq) { const m = Buffer.alloc(MSG, 0x5a); m.writeUInt32BE(seq, 0); return m; }
 /** Calls onMessage(seq) for each whole message, however the stream splits them. */
@@ -112,7 +115,7 @@ function portOf(child: ChildProcess): Promise<number> {
       const nl = out.indexOf('\n');
       if (nl >= 0) resolve(Number(out.slice(0, nl)));
     });
-    child.once('exit', (code) => reject(new Error(`pipeline floor: a role process exited (${code}) before listening`)));
+    child.once('exit', (code, signal) => reject(new Error(`pipeline floor: a role process exited (${signal ?? code}) before listening`)));
   });
 }
 
@@ -128,16 +131,28 @@ export async function pipelineFloor(opts: PipelineFloorOptions = {}): Promise<Pi
   let stopped = false;
   const start = (args: string[]): ChildProcess => {
     if (stopped) throw new Error('pipeline floor: stopped');
-    const c = spawn(process.execPath, ['-e', roleScript, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const c = spawn(process.execPath, ['-e', roleScript, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     children.push(c);
     if (c.pid !== undefined) opts.onChild?.(c.pid);
+    // What a role process says on stderr (a crash) goes into the error; at most the last 2 KB.
+    let err = '';
+    c.stderr!.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-2048)));
+    c.once('exit', (code, signal) => {
+      if (!stopped)
+        childFailed(
+          new Error(`pipeline floor: the ${args[0]} process exited (${signal ?? code}) during the measurement${err === '' ? '' : `: ${err.trim()}`}`),
+        );
+    });
     return c;
   };
+  // Set below to the measurement's reject: a role process that exits fails it at once.
+  let childFailed: (e: Error) => void = () => undefined;
   let timer: NodeJS.Timeout | undefined;
   let sock: Socket | null = null;
   try {
     const ms = await new Promise<number[]>((resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`pipeline floor: ${writes} writes did not finish within ${timeoutMs} ms`)), timeoutMs);
+      childFailed = reject;
       const run = async (): Promise<number[]> => {
         const [f1, f2] = await Promise.all([portOf(start(['follower', dir, 'f1'])), portOf(start(['follower', dir, 'f2']))]);
         const leaderPort = await portOf(start(['leader', dir, 'leader', String(f1), String(f2)]));
@@ -176,7 +191,8 @@ export async function pipelineFloor(opts: PipelineFloorOptions = {}): Promise<Pi
               }
             }
           });
-          s.on('error', fail);
+          s.on('error', (e) => fail(new Error(`pipeline floor: the connection to the leader failed: ${e.message}`)));
+          s.on('close', () => fail(new Error('pipeline floor: the leader closed the connection')));
           s.on('connect', send);
         });
       };
@@ -190,6 +206,10 @@ export async function pipelineFloor(opts: PipelineFloorOptions = {}): Promise<Pi
     clearTimeout(timer);
     (sock as Socket | null)?.destroy();
     for (const c of children) if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A leftover temporary directory must not hide the measurement's own result or error.
+    }
   }
 }

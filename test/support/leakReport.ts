@@ -12,8 +12,11 @@ import { ChildProcess } from 'node:child_process';
 
 /** Child processes whose exit Node has seen (`exitCode` or `signalCode` set) and whose handle is still listed. */
 function exitedChildren(): number {
-  // process._getActiveHandles is undocumented but stable since Node 0.x (why-is-node-running uses it).
-  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+  // process._getActiveHandles is undocumented but present since Node 0.x (wtfnode uses it); without
+  // it nothing is left out.
+  const get = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
+  if (typeof get !== 'function') return 0;
+  const handles = get.call(process);
   return handles.filter((h) => h instanceof ChildProcess && (h.exitCode !== null || h.signalCode !== null)).length;
 }
 
