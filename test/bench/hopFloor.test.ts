@@ -4,18 +4,8 @@
  * the echo process is gone afterwards, whether the measurement finished or ran out of time.
  */
 import { expect } from 'chai';
-import { waitFor } from '../node/helpers.js';
+import { pidAlive as alive, waitFor } from '../node/helpers.js';
 import { hopFloor } from './hopFloor.js';
-
-/** Whether a process with this pid still exists (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('bench: hop floor', () => {
   it('measures round trips to a child process and stops it', async () => {

@@ -9,18 +9,8 @@ import { expect } from 'chai';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '../node/helpers.js';
+import { pidAlive as alive, waitFor } from '../node/helpers.js';
 import { pipelineFloor } from './pipelineFloor.js';
-
-/** Whether a process with this pid still exists (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('bench: pipeline floor', () => {
   let dir = '';

@@ -41,6 +41,16 @@ export function clusterSecretFile(dir: string): string {
   return file;
 }
 
+/** Whether a process with this pid still exists (signal 0 checks without sending anything). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Waits until `cond` holds, checking every `everyMs`; fails after `timeoutMs` with `what` and the
  * last value seen. `cond` may be async and may throw (a throw counts as "not yet").
