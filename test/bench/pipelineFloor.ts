@@ -31,7 +31,7 @@ const slots = 64;
 /**
  * One script for both roles: `follower DIR NAME` or `leader DIR NAME PORT1 PORT2`. Each listens on
  * a free port of 127.0.0.1 and prints it as its first line of output; it exits when its parent's
- * connection closes, or when the parent kills it.
+ * connection or its stdin pipe closes, or when the parent kills it.
  */
 const roleScript = `
 const net = require('node:net'), fs = require('node:fs'), path = require('node:path');
@@ -129,6 +129,14 @@ export async function pipelineFloor(opts: PipelineFloorOptions = {}): Promise<Pi
   const children: ChildProcess[] = [];
   // Set when the measurement ends, in time or not: nothing is started after that.
   let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let sock: Socket | null = null;
+  // Rejected by the time limit, or by a role process exiting while the measurement runs.
+  let childFailed: (e: Error) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => {
+    childFailed = reject;
+    timer = setTimeout(() => reject(new Error(`pipeline floor: ${writes} writes did not finish within ${timeoutMs} ms`)), timeoutMs);
+  });
   const start = (args: string[]): ChildProcess => {
     if (stopped) throw new Error('pipeline floor: stopped');
     const c = spawn(process.execPath, ['-e', roleScript, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -145,59 +153,52 @@ export async function pipelineFloor(opts: PipelineFloorOptions = {}): Promise<Pi
     });
     return c;
   };
-  // Set below to the measurement's reject: a role process that exits fails it at once.
-  let childFailed: (e: Error) => void = () => undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let sock: Socket | null = null;
-  try {
-    const ms = await new Promise<number[]>((resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`pipeline floor: ${writes} writes did not finish within ${timeoutMs} ms`)), timeoutMs);
-      childFailed = reject;
-      const run = async (): Promise<number[]> => {
-        const [f1, f2] = await Promise.all([portOf(start(['follower', dir, 'f1'])), portOf(start(['follower', dir, 'f2']))]);
-        const leaderPort = await portOf(start(['leader', dir, 'leader', String(f1), String(f2)]));
-        return new Promise<number[]>((done, fail) => {
-          const s = connect(leaderPort, '127.0.0.1');
-          sock = s;
-          s.setNoDelay(true);
-          const out: number[] = [];
-          const answer = Buffer.alloc(messageBytes);
-          let have = 0;
-          let seq = 0;
-          let sentAt = 0n;
-          const send = (): void => {
-            // Each write numbered: the leader counts only its followers' answers to this one.
-            const m = Buffer.alloc(messageBytes, 0x5a);
-            m.writeUInt32BE(seq, 0);
-            sentAt = process.hrtime.bigint();
-            s.write(m);
-          };
-          const onAnswer = (): void => {
-            const us = Number(process.hrtime.bigint() - sentAt) / 1e6;
-            if (answer.readUInt32BE(0) !== seq) return fail(new Error(`pipeline floor: answer to write ${answer.readUInt32BE(0)}, expected ${seq}`));
-            if (seq++ >= warmup) out.push(us);
-            if (out.length >= writes) done(out);
-            else send();
-          };
-          s.on('data', (d: Buffer) => {
-            for (let at = 0; at < d.length;) {
-              const n = Math.min(messageBytes - have, d.length - at);
-              d.copy(answer, have, at, at + n);
-              have += n;
-              at += n;
-              if (have === messageBytes) {
-                have = 0;
-                onAnswer();
-              }
-            }
-          });
-          s.on('error', (e) => fail(new Error(`pipeline floor: the connection to the leader failed: ${e.message}`)));
-          s.on('close', () => fail(new Error('pipeline floor: the leader closed the connection')));
-          s.on('connect', send);
-        });
+  /** Starts the three processes, then times `writes` writes after `warmup`: their latencies in ms. */
+  const measure = async (): Promise<number[]> => {
+    const [f1, f2] = await Promise.all([portOf(start(['follower', dir, 'f1'])), portOf(start(['follower', dir, 'f2']))]);
+    const leaderPort = await portOf(start(['leader', dir, 'leader', String(f1), String(f2)]));
+    return new Promise<number[]>((done, fail) => {
+      const s = connect(leaderPort, '127.0.0.1');
+      sock = s;
+      s.setNoDelay(true);
+      const out: number[] = [];
+      const answer = Buffer.alloc(messageBytes);
+      let have = 0;
+      let seq = 0;
+      let sentAt = 0n;
+      const send = (): void => {
+        // Each write numbered: the leader counts only its followers' answers to this one.
+        const m = Buffer.alloc(messageBytes, 0x5a);
+        m.writeUInt32BE(seq, 0);
+        sentAt = process.hrtime.bigint();
+        s.write(m);
       };
-      run().then(resolve, reject);
+      const onAnswer = (): void => {
+        const us = Number(process.hrtime.bigint() - sentAt) / 1e6;
+        if (answer.readUInt32BE(0) !== seq) return fail(new Error(`pipeline floor: answer to write ${answer.readUInt32BE(0)}, expected ${seq}`));
+        if (seq++ >= warmup) out.push(us);
+        if (out.length >= writes) done(out);
+        else send();
+      };
+      s.on('data', (d: Buffer) => {
+        for (let at = 0; at < d.length;) {
+          const n = Math.min(messageBytes - have, d.length - at);
+          d.copy(answer, have, at, at + n);
+          have += n;
+          at += n;
+          if (have === messageBytes) {
+            have = 0;
+            onAnswer();
+          }
+        }
+      });
+      s.on('error', (e) => fail(new Error(`pipeline floor: the connection to the leader failed: ${e.message}`)));
+      s.on('close', () => fail(new Error('pipeline floor: the leader closed the connection')));
+      s.on('connect', send);
     });
+  };
+  try {
+    const ms = await Promise.race([measure(), failed]);
     ms.sort((a, b) => a - b);
     const at = (p: number): number => Number(percentile(ms, p).toFixed(3));
     return { pipelineP50Ms: at(50), pipelineP99Ms: at(99) };
