@@ -92,6 +92,7 @@ interface NodeFlags {
   logWindowBytes?: number;
   logRetainBytes?: number;
   logPreallocateBytes?: number;
+  restoreLeadMs?: number;
   snapshotBytes?: number;
   replayDelays?: string;
   shutdownTransferMs?: number;
@@ -140,6 +141,7 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.logWindowBytes !== undefined) out.logWindowBytesMax = f.logWindowBytes;
   if (f.logRetainBytes !== undefined) out.logRetainBytesMax = f.logRetainBytes;
   if (f.logPreallocateBytes !== undefined) out.logPreallocateBytes = f.logPreallocateBytes;
+  if (f.restoreLeadMs !== undefined) out.restoreLeadMs = f.restoreLeadMs;
   if (f.snapshotBytes !== undefined) out.snapshotBytesMax = f.snapshotBytes;
   if (f.replayDelays !== undefined) out.replayDelaysMs = parseDelays(f.replayDelays);
   if (f.shutdownTransferMs !== undefined) out.shutdownTransferMs = f.shutdownTransferMs;
@@ -218,6 +220,11 @@ function addNodeFlags(c: Command): Command {
         '--log-preallocate-bytes <n>',
         `zeros kept written ahead of the WAL's end, so a durable write does not grow the file (0: off) (default ${hostDefaults.logPreallocateBytes})`,
         int('--log-preallocate-bytes'),
+      )
+      .option(
+        '--restore-lead-ms <ms>',
+        `restore stored sessions due within this many ms ahead, so their round is done when they fall due; consumers still get them at their due time (0: at the due time; at most 1000) (default ${hostDefaults.restoreLeadMs})`,
+        int('--restore-lead-ms'),
       )
       .option(
         '--snapshot-bytes <n>',

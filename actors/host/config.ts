@@ -80,6 +80,14 @@ export interface HostConfig {
    */
   readonly walFollowerWritesInline: boolean;
   /**
+   * Issue 20: stored sessions due within this many milliseconds are restored, and their first
+   * deliveries proposed, ahead of their due time, so that the replicated round is done by then;
+   * consumers and subscribers still get each one at its due time (docs/sessions.md, "Restore
+   * ahead"). 0 restores at the due time. Default 20, at most 1,000 (`--restore-lead-ms`,
+   * SESSIONRAFT_RESTORE_LEAD_MS).
+   */
+  readonly restoreLeadMs: number;
+  /**
    * Issue 18: the largest snapshot this node accepts from a leader (the receive buffer grows as
    * chunks arrive, up to this). Snapshots carry the active sessions, so it must exceed the store's
    * activeBytesMax.
@@ -163,6 +171,7 @@ export const hostDefaults = {
   logRetainBytesMax: 256 * 1024 * 1024,
   logPreallocateBytes: 8 * 1024 * 1024,
   walFollowerWritesInline: true,
+  restoreLeadMs: 20,
   snapshotBytesMax: 1024 * 1024 * 1024,
   replayDelaysMs: [1_000, 10_000, 60_000, 600_000] as readonly number[],
   shutdownTransferMs: 2_000,
@@ -258,6 +267,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_LOG_WINDOW_BYTES) out.logWindowBytesMax = num(env.SESSIONRAFT_LOG_WINDOW_BYTES);
   if (env.SESSIONRAFT_LOG_RETAIN_BYTES) out.logRetainBytesMax = num(env.SESSIONRAFT_LOG_RETAIN_BYTES);
   if (env.SESSIONRAFT_LOG_PREALLOCATE_BYTES) out.logPreallocateBytes = num(env.SESSIONRAFT_LOG_PREALLOCATE_BYTES);
+  if (env.SESSIONRAFT_RESTORE_LEAD_MS) out.restoreLeadMs = num(env.SESSIONRAFT_RESTORE_LEAD_MS);
   if (env.SESSIONRAFT_WAL_FOLLOWER_WRITES) out.walFollowerWritesInline = walFollowerWrites(env.SESSIONRAFT_WAL_FOLLOWER_WRITES);
   if (env.SESSIONRAFT_SNAPSHOT_BYTES) out.snapshotBytesMax = num(env.SESSIONRAFT_SNAPSHOT_BYTES);
   if (env.SESSIONRAFT_REPLAY_DELAYS) out.replayDelaysMs = parseDelays(env.SESSIONRAFT_REPLAY_DELAYS);
@@ -341,6 +351,14 @@ function nonNegInt(v: unknown, name: string): number {
   return v;
 }
 
+/** Restore ahead: 0..RESTORE_LEAD_MS_MAX milliseconds. */
+const RESTORE_LEAD_MS_MAX = 1_000;
+function restoreLead(v: unknown): number {
+  const ms = nonNegInt(v, 'restoreLeadMs');
+  if (ms > RESTORE_LEAD_MS_MAX) throw new ConfigError(`restoreLeadMs must be at most ${RESTORE_LEAD_MS_MAX}, got ${ms}`);
+  return ms;
+}
+
 /** An integer percentage, 0..10,000 (a hundred times the last snapshot at most). */
 function percent(v: unknown, name: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 10_000)
@@ -419,6 +437,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     logRetainBytesMax: posInt(raw.logRetainBytesMax, 'logRetainBytesMax'),
     logPreallocateBytes: nonNegInt(raw.logPreallocateBytes, 'logPreallocateBytes'),
     walFollowerWritesInline: bool(raw.walFollowerWritesInline, 'walFollowerWritesInline'),
+    restoreLeadMs: restoreLead(raw.restoreLeadMs),
     snapshotBytesMax: posInt(raw.snapshotBytesMax, 'snapshotBytesMax'),
     replayDelaysMs: delays as number[],
     shutdownTransferMs: posInt(raw.shutdownTransferMs, 'shutdownTransferMs'),

@@ -65,6 +65,11 @@ interface HostStartOptions {
   };
 }
 
+/** A timer that never keeps the process alive (ticks do): releases deliveries held until due. */
+function unrefAfter(delayMs: number, fn: () => void): void {
+  setTimeout(fn, delayMs).unref();
+}
+
 export class NodeHost {
   readonly id: NodeId;
   readonly config: HostConfig;
@@ -108,10 +113,14 @@ export class NodeHost {
   private pendingMembership: Membership | null = null;
   /** The configuration built from --nodes (the Raft core's until the log or a snapshot holds one). */
   private bootMembership: Membership | null = null;
+  /** Milliseconds since the epoch: due times, deadlines and holds (the fault harness may skew it). */
+  private readonly clock: () => number;
 
   private constructor(config: HostConfig, opts: HostStartOptions) {
     this.id = config.id;
     this.config = config;
+    const offsetMs = opts.testing?.clockOffsetMs ?? 0;
+    this.clock = offsetMs !== 0 ? () => Date.now() + offsetMs : Date.now;
     this.logger =
       opts.logger ?? createLogger({ node: config.id, level: config.logLevel, ...(config.logPretty !== undefined ? { pretty: config.logPretty } : {}) });
     this.metrics = new HostMetrics();
@@ -207,6 +216,9 @@ export class NodeHost {
       fs: new NodeSessionFs(join(this.config.dataDir, 'store')),
       ...(this.config.storeLimits !== undefined ? { limits: this.config.storeLimits } : {}),
       subscriberQueueMax: 1024,
+      // Sessions restored ahead reach subscribers at their due time (restoreLeadMs).
+      clock: this.clock,
+      after: unrefAfter,
     });
   }
 
@@ -267,7 +279,7 @@ export class NodeHost {
     const addresses: Record<NodeId, string> = {};
     for (const [id, a] of this.peers.entries()) if (a.raftPort !== 0 && a.clientPort !== 0 && a.adminPort !== 0) addresses[id] = formatMemberAddress(a);
     this.bootMembership = { voters, learners, ...(Object.keys(addresses).length > 0 ? { addresses } : {}) };
-    const clock = opts.testing?.clockOffsetMs ? () => Date.now() + opts.testing!.clockOffsetMs! : Date.now;
+    const clock = this.clock;
     const dueTimer = new DueTimer(clock, () => this.node?.wake());
     // The lateness metrics name a group once (one lookup function, not a closure per delivery).
     const store = this.store;
@@ -320,6 +332,8 @@ export class NodeHost {
       replayDelaysMs: cfg.replayDelaysMs,
       clock,
       onNextDue: (dueMs) => dueTimer.request(dueMs),
+      restoreLeadMs: cfg.restoreLeadMs,
+      after: unrefAfter,
       onLateness: {
         restore: (replayClass, lateMs) => this.metrics.observeRestoreLateness(replayClass, lateMs),
         firstDelivery: (groupLow, lateMs) => {

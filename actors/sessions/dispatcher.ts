@@ -71,6 +71,22 @@ interface DispatcherOptions {
    * metric): the group, and the due time the leader decided when it planned the store.
    */
   readonly onFirstPush?: (groupLow: number, dueMs: number) => void;
+  /**
+   * Runs `fn` after `delayMs` (the host: an unref'd setTimeout). A delivery applied before its
+   * session is due (restored ahead: scheduler.ts, `restoreLeadMs`) is held until then; without a
+   * timer, the ticks release what is held.
+   */
+  readonly after?: (delayMs: number, fn: () => void) => void;
+}
+
+/** A delivery applied before its session's due time: pushed once the leader's clock reaches it. */
+interface HeldPush {
+  readonly groupLow: number;
+  readonly restoreLow: number;
+  readonly consumer: string;
+  /** The item's delivery number when it was held: another one since (a redelivery) supersedes it. */
+  readonly delivery: number;
+  readonly dueMs: number;
 }
 
 interface LocalConsumer {
@@ -147,11 +163,18 @@ export class Dispatcher {
   private readonly defer: (fn: () => void) => void;
   private rr = 0;
   /** Planned restores of non-void records on topics with a consumer attached here, in plan order, until appended. */
-  private ahead: { readonly restore: PlannedRestore; readonly topic: string }[] = [];
+  private ahead: { readonly restore: PlannedRestore; readonly topic: string; readonly dueMs: number }[] = [];
   private readonly view = new CommandView();
   private readonly codec: CodecLimits;
+  /**
+   * Deliveries applied before their due time, in apply order. Each is a delivery in flight to a
+   * consumer attached here, so they are bounded by the consumers' maxAckPending windows.
+   */
+  private held: HeldPush[] = [];
+  /** When the armed release timer fires (Infinity: none armed). */
+  private releaseAtMs = Number.POSITIVE_INFINITY;
   /** deliveredAhead: first deliveries proposed behind their restore's entry, before it applied (of `delivered`). */
-  readonly counters = { delivered: 0, redelivered: 0, deadLettered: 0, pushed: 0, deliveredAhead: 0 };
+  readonly counters = { delivered: 0, redelivered: 0, deadLettered: 0, pushed: 0, deliveredAhead: 0, held: 0 };
 
   constructor(private readonly opts: DispatcherOptions) {
     this.perTick = opts.proposalsPerTickMax ?? 256;
@@ -231,9 +254,9 @@ export class Dispatcher {
    * push still waits for its apply, and one the log refuses (the restore failed, the group went,
    * the consumer's turn passed) leaves the item to the ordinary path.
    */
-  restorePlanned(restore: PlannedRestore, topic: string): void {
+  restorePlanned(restore: PlannedRestore, topic: string, dueMs: number): void {
     if (this.ahead.length >= AHEAD_MAX || !this.opts.isLeader()) return;
-    this.ahead.push({ restore, topic });
+    this.ahead.push({ restore, topic, dueMs });
   }
 
   /** The leader appended entries: deliver ahead the planned restores now in its log. */
@@ -262,7 +285,8 @@ export class Dispatcher {
         const c = this.pick(local, load);
         if (c === undefined) continue;
         load.set(c.name, load.get(c.name)! + 1);
-        this.propose(g, a.restore.term, a.restore.index, CommandKind.groupDeliver, 1, now + g.ackWaitMs, c.name);
+        // Restored ahead of its due time: the ack wait starts when the consumer gets it, at the due time.
+        this.propose(g, a.restore.term, a.restore.index, CommandKind.groupDeliver, 1, Math.max(now, a.dueMs) + g.ackWaitMs, c.name);
         this.counters.delivered++;
         this.counters.deliveredAhead++;
       }
@@ -371,6 +395,8 @@ export class Dispatcher {
     this.acking.clear();
     this.wakeAll();
     this.ahead = [];
+    // Held deliveries are in flight in the log: a consumer that reattaches gets them again (tick).
+    this.held = [];
     if (isLeader) return;
     for (const low of [...this.consumers.keys()]) this.endGroup(low, 'NOT_LEADER', 'this node is no longer the leader; attach to the new one');
   }
@@ -386,6 +412,7 @@ export class Dispatcher {
     // Whole milliseconds, as the planner's due times: the entries carry u64 ms (a fractional clock
     // made every GroupDeliver fail to encode, so nothing was ever delivered).
     const now = Math.floor(this.opts.clock());
+    if (this.held.length > 0) this.release();
     let budget = this.perTick;
     for (const [gl, m] of this.proposed) {
       for (const [rl, p] of m) {
@@ -449,7 +476,9 @@ export class Dispatcher {
           continue;
         }
         if (!lost) load.set(c.name, load.get(c.name)! + 1);
-        this.propose(g, it.restore.high, it.restore.low, CommandKind.groupDeliver, next, now + g.ackWaitMs, c.name);
+        // A first delivery of an item restored ahead is handed over at its due time: its ack wait starts then.
+        const fromMs = next === 1 ? Math.max(now, store.restoreDueMs(it.restore)) : now;
+        this.propose(g, it.restore.high, it.restore.low, CommandKind.groupDeliver, next, fromMs + g.ackWaitMs, c.name);
         if (next > 1) this.counters.redelivered++;
         else this.counters.delivered++;
         budget--;
@@ -563,6 +592,11 @@ export class Dispatcher {
     const g = this.opts.store.groupByLow(groupLow);
     const it = g?.items.get(restoreLow);
     if (g === undefined || it === undefined) return;
+    const dueMs = this.opts.store.restoreDueMs(it.restore);
+    if (dueMs > Math.floor(this.opts.clock())) {
+      this.hold({ groupLow, restoreLow, consumer, delivery: it.deliveries, dueMs });
+      return;
+    }
     const s = this.opts.store.readRestored(it.restore);
     this.counters.pushed++;
     if (it.deliveries === 1 && this.replayed.get(groupLow)?.has(restoreLow) !== true) this.opts.onFirstPush?.(groupLow, s.dueMs);
@@ -581,6 +615,46 @@ export class Dispatcher {
       this.detach(c);
       c.onEnd?.('CONSUMER_FAILED', 'the consumer threw on a delivery');
     }
+  }
+
+  private hold(h: HeldPush): void {
+    this.held.push(h);
+    this.counters.held++;
+    this.armRelease(h.dueMs);
+  }
+
+  private armRelease(dueMs: number): void {
+    const after = this.opts.after;
+    if (after === undefined || dueMs >= this.releaseAtMs) return;
+    this.releaseAtMs = dueMs;
+    after(Math.max(0, dueMs - this.opts.clock()), () => {
+      if (this.releaseAtMs !== dueMs) return;
+      this.releaseAtMs = Number.POSITIVE_INFINITY;
+      this.release();
+    });
+  }
+
+  /** Push the held deliveries now due, in the order they were applied; arm the timer for the rest. */
+  private release(): void {
+    const now = Math.floor(this.opts.clock());
+    const due = this.held.filter((h) => h.dueMs <= now);
+    if (due.length === 0) {
+      for (const h of this.held) this.armRelease(h.dueMs);
+      return;
+    }
+    this.held = this.held.filter((h) => h.dueMs > now);
+    for (const h of due) {
+      // Still that delivery, in flight (not acked, nacked or redelivered since it was held).
+      const it = this.opts.store.groupByLow(h.groupLow)?.items.get(h.restoreLow);
+      if (it === undefined || !it.inFlight || it.deliveries !== h.delivery || it.consumer !== h.consumer) continue;
+      this.push(h.groupLow, h.restoreLow, h.consumer);
+    }
+    for (const h of this.held) this.armRelease(h.dueMs);
+  }
+
+  /** Deliveries applied and held until their due time (for tests and status). */
+  get heldCount(): number {
+    return this.held.length;
   }
 
   private detach(c: LocalConsumer): void {

@@ -64,6 +64,14 @@ export interface StoreOptions {
   readonly defer?: (fn: () => void) => void;
   /** Default bound of each subscriber's queue. */
   readonly subscriberQueueMax?: number;
+  /**
+   * With `after`: a session restored ahead of its due time (the leader's `restoreLeadMs`) reaches
+   * subscribers once this clock (ms since the epoch, the leader's due times' clock) reaches its due
+   * time. Only subscriptions read it: apply never does. Without, subscribers get it at apply.
+   */
+  readonly clock?: () => number;
+  /** Runs `fn` after `delayMs` (the host: an unref'd setTimeout; the simulator its scheduler). */
+  readonly after?: (delayMs: number, fn: () => void) => void;
   /** Read handles kept open (write handles of each class's newest file are always open). */
   readonly openFilesMax?: number;
   /**

@@ -40,13 +40,22 @@ interface SchedulerOptions {
    */
   readonly holdRestores?: boolean;
   /**
-   * Told after each tick on the leader the due time of the earliest record the tick found not yet
-   * due (null: none seen), so that the host can tick again then rather than at its next clock tick
+   * Told after each tick on the leader when the earliest record the tick left for later starts a
+   * batch (its due time less the trigger lead; null: none seen), so that the host can tick again
+   * then rather than at its next clock tick
    * (nodeHost.ts arms a timer; the simulator passes none and its ticks alone drive replay).
    */
   readonly onNextDue?: (dueMs: number | null) => void;
   /** Told of each restore of a non-void record it planned, with the record's place (the dispatcher delivers ahead). */
   readonly onRestorePlanned?: (restore: PlannedRestore, f: DataFile, offset: number, header: RecordHeader) => void;
+  /**
+   * Restore ahead (default 0: at the due time). A file's next record due within half of this
+   * starts a batch: every record due within the whole of it is restored, so that the restores and
+   * their first deliveries are committed by the due time, and one round carries half a lead's worth
+   * of them. Consumers and subscribers are still handed a session only once it is due (the
+   * dispatcher and the subscriptions hold it until then).
+   */
+  readonly restoreLeadMs?: number;
 }
 
 export class ReplayScheduler {
@@ -62,6 +71,10 @@ export class ReplayScheduler {
   readonly counters = { restores: 0, commits: 0, commitEntries: 0, deletes: 0, ticks: 0 };
   private readonly commitRecordsMax: number;
   private readonly commitBytesMax: number;
+  /** A batch starts when the next record is due within this (half the lead)... */
+  private readonly triggerLeadMs: number;
+  /** ...and takes every record due within this. */
+  private readonly batchLeadMs: number;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.perTick = opts.proposalsPerTickMax ?? 256;
@@ -69,6 +82,8 @@ export class ReplayScheduler {
     // held 1,000/s falling due seconds behind on a loaded box (docs/performance.md).
     this.perFile = opts.restoresInFlightPerFileMax ?? 256;
     this.commitRecordsMax = opts.commitRecordsMax ?? COMMIT_RECORDS_MAX;
+    this.batchLeadMs = Math.max(0, Math.floor(opts.restoreLeadMs ?? 0));
+    this.triggerLeadMs = Math.floor(this.batchLeadMs / 2);
     // A SessionCommit's length is a u32 the codec bounds like a record's.
     this.commitBytesMax = storedRecordBytesMax(opts.store.limits);
     // Commit promptly once a restore was applied (and its subscribers were handed the session).
@@ -153,14 +168,19 @@ export class ReplayScheduler {
           this.counters.commitEntries++;
           budget--;
         }
-        // 2. Restores of due records, in file order.
+        // 2. Restores of due records, in file order: a batch starts once the next one is due
+        // within the trigger lead and takes every record due within the batch lead (both 0
+        // without a lead: what is due now).
         let cursor = f.readCursor + fl.restoreBytes;
+        let horizonMs = now + this.triggerLeadMs;
         for (let n = fl.restores; n < this.perFile && cursor < f.size && budget > 0; n++, budget--) {
           const h = this.headerAt(f, cursor);
-          if (h.dueMs > now) {
-            if (h.dueMs < nextDueMs) nextDueMs = h.dueMs;
+          if (h.dueMs > horizonMs) {
+            const wakeMs = h.dueMs - this.triggerLeadMs;
+            if (wakeMs < nextDueMs) nextDueMs = wakeMs;
             break;
           }
+          horizonMs = now + this.batchLeadMs;
           // A full active table would refuse it (counting what the restores in flight will add): wait.
           const pending = planner.restoresActivating();
           if (!store.hasRoomFor(h, pending.sessions, pending.bytes)) break;

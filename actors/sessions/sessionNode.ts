@@ -65,6 +65,15 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
    */
   readonly onNextDue?: (dueMs: number | null) => void;
   /**
+   * Restore ahead (scheduler.ts; default 0): stored sessions due within this many ms are restored,
+   * and their first deliveries proposed, before their due time, so that the round is done by then;
+   * consumers get them at the due time. Needs `after` (or ticks) to release what is held, and a
+   * store whose subscriptions have a clock (SessionsStore's `clock`) so that subscribers wait too.
+   */
+  readonly restoreLeadMs?: number;
+  /** Runs `fn` after `delayMs` (the host: an unref'd setTimeout): releases deliveries held until due. */
+  readonly after?: (delayMs: number, fn: () => void) => void;
+  /**
    * On the leader, how late after its due time (by `clock`, ms) a stored session was planned for
    * restore (`restore`, by replay class; void records are not sessions and are not reported), and
    * its first delivery handed to a consumer of a group attached here (`firstDelivery`): the host's
@@ -175,12 +184,13 @@ export class SessionNode {
       planner: this.planner,
       clock: opts.clock,
       ...(opts.onNextDue !== undefined ? { onNextDue: opts.onNextDue } : {}),
+      ...(opts.restoreLeadMs !== undefined ? { restoreLeadMs: opts.restoreLeadMs } : {}),
       // Issue 16 (lateness): a restore's first delivery goes right behind it in the log.
       onRestorePlanned: (restore, f, offset, h) => {
         opts.onLateness?.restore(f.replayClass, Math.max(0, this.clock() - h.dueMs));
         if (!this.dispatcher.hasConsumers) return;
         const topic = store.recordTopicAt(f, offset, h);
-        if (topic !== null) this.dispatcher.restorePlanned(restore, topic);
+        if (topic !== null) this.dispatcher.restorePlanned(restore, topic, h.dueMs);
       },
       // Planted bug 'commit-before-ack' (fault harness only, --plant): commits ignore the groups' holds.
       ...((opts.bugs as ReadonlySet<string> | undefined)?.has('commit-before-ack') === true ? { holdRestores: false } : {}),
@@ -191,6 +201,7 @@ export class SessionNode {
       isLeader: () => this.planner.isLeader && !this.raft.isStopped(),
       submit: (cmd, cb) => this.submitInternal(cmd, cb),
       ...(opts.groupsDefer !== undefined ? { defer: opts.groupsDefer } : {}),
+      ...(opts.after !== undefined ? { after: opts.after } : {}),
       // Never below 0: the due time may come from another leader's clock (a store planned before a leader change).
       ...(opts.onLateness !== undefined
         ? { onFirstPush: (groupLow: number, dueMs: number) => opts.onLateness!.firstDelivery(groupLow, Math.max(0, this.clock() - dueMs)) }

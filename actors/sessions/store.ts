@@ -159,7 +159,11 @@ export class SessionsStore implements StateMachine {
     this.files = new DataFiles(opts.fs, this.limits, opts.openFilesMax ?? 64, opts.readWindowBytes);
     this.scheduled = new ScheduledCounts(this.files);
     this.clients = new ClientTable(this.limits);
-    this.subs = new Subscriptions(opts.defer ?? queueMicrotask, opts.subscriberQueueMax ?? 1024);
+    this.subs = new Subscriptions(
+      opts.defer ?? queueMicrotask,
+      opts.subscriberQueueMax ?? 1024,
+      opts.clock !== undefined && opts.after !== undefined ? { clock: opts.clock, after: opts.after } : undefined,
+    );
   }
 
   get appliedIndex(): number {
@@ -579,6 +583,13 @@ export class SessionsStore implements StateMachine {
     return null;
   }
 
+  /** The due time a pending restore's record carries (its header, read back from its data file). */
+  restoreDueMs(r: PendingRestore): number {
+    const f = this.files.get(r.fileHigh, r.fileLow);
+    if (f === undefined) assert(false, `pending restore ${r.high}.${r.low} names a missing file ${r.fileHigh}.${r.fileLow}`);
+    return this.recordHeaderAt(f, r.offset).dueMs;
+  }
+
   /** The session of a pending restore, read back from its data file (uncommitted records stay there). */
   readRestored(r: PendingRestore): { topic: string; session: Uint8Array; records: Uint8Array[]; dueMs: number } {
     const f = this.files.get(r.fileHigh, r.fileLow);
@@ -821,7 +832,14 @@ export class SessionsStore implements StateMachine {
     const session = commandId(rec.sessionHigh, rec.sessionLow);
     if (!rec.isVoid && this.subs.hasSubscribers(rec.topic)) {
       // A copy of the array: later appends in the same batch must not change what subscribers get.
-      this.subs.publish({ topic: rec.topic, session, records: rec.records.slice(), restoreId: commandId(e.term, e.index), index: e.index });
+      this.subs.publish({
+        topic: rec.topic,
+        session,
+        records: rec.records.slice(),
+        restoreId: commandId(e.term, e.index),
+        index: e.index,
+        dueMs: rec.dueMs,
+      });
     }
     return { ok: true, code: rec.isVoid ? ResultCode.okVoidRecordRestored : ResultCode.ok, value: session };
   }

@@ -31,6 +31,8 @@ class Subscriber implements Subscription {
   readonly queue: Delivery[] = [];
   head = 0;
   busy = false;
+  /** The head is held until this due time, and a release is armed for it (0: none armed). */
+  heldUntilMs = 0;
   delivered = 0;
   closed = false;
 
@@ -59,11 +61,16 @@ export class Subscriptions {
   private readonly byTopic = new Map<string, Subscriber[]>();
   private readonly ready = new Set<Subscriber>();
   private scheduled = false;
-  readonly counters = { published: 0, delivered: 0, overflows: 0, callbackErrors: 0 };
+  readonly counters = { published: 0, delivered: 0, overflows: 0, callbackErrors: 0, held: 0 };
 
   constructor(
     private readonly defer: (fn: () => void) => void,
     private readonly queueMaxDefault: number,
+    /**
+     * A session restored ahead of its due time (the leader's `restoreLeadMs`) is handed to a
+     * subscriber only once `clock` reaches it; `after` runs the release. Without, at once.
+     */
+    private readonly hold?: { readonly clock: () => number; readonly after: (delayMs: number, fn: () => void) => void },
   ) {}
 
   subscribe(topic: string, callback: DeliveryCallback, opts: SubscribeOptions = {}): Subscription {
@@ -122,6 +129,23 @@ export class Subscriptions {
 
   private pump(s: Subscriber): void {
     while (!s.busy && !s.closed && s.head < s.queue.length) {
+      // In log order: a head not yet due holds the ones behind it (restored within the same lead).
+      const dueMs = s.queue[s.head]!.dueMs;
+      if (this.hold !== undefined && dueMs !== undefined) {
+        const now = Math.floor(this.hold.clock());
+        if (dueMs > now) {
+          if (s.heldUntilMs !== dueMs) {
+            s.heldUntilMs = dueMs;
+            this.counters.held++;
+            this.hold.after(dueMs - now, () => {
+              if (s.heldUntilMs !== dueMs) return;
+              s.heldUntilMs = 0;
+              if (!s.closed) this.pump(s);
+            });
+          }
+          return;
+        }
+      }
       const d = s.queue[s.head++]!;
       if (s.head > 1024 && s.head * 2 > s.queue.length) {
         s.queue.splice(0, s.head);

@@ -74,6 +74,36 @@ describe('node: schedule, one request for create + append + store (issue 20)', f
     await consumer.close();
   });
 
+  it('restore ahead (the default 20 ms lead): no consumer or subscriber gets a session before its due time', async () => {
+    expect(leader().config.restoreLeadMs).to.equal(20);
+    const c = client();
+    await c.createGroup('ahead', 'g');
+    const got: { id: string; atMs: number }[] = [];
+    const subscribed: { id: string; atMs: number }[] = [];
+    const consumer = await client().consume('ahead', 'g', (m) => {
+      got.push({ id: m.session, atMs: Date.now() });
+    });
+    const sub = await client().subscribe('ahead', (d) => {
+      subscribed.push({ id: d.session, atMs: Date.now() });
+    });
+    // The leader decides each due time (its clock when it plans the store, plus 200 ms) after the
+    // request left: so a receipt before sent + 200 ms is early. Five, a few ms apart.
+    const sentAt = new Map<string, number>();
+    for (let k = 0; k < 5; k++) {
+      const at = Date.now();
+      const s = await c.schedule('ahead', `p${k}`, { replay: '200ms' });
+      sentAt.set(s.id, at);
+    }
+    await waitFor('five deliveries to the consumer and the subscriber', () => got.length === 5 && subscribed.length === 5, SETTLE_MS);
+    for (const r of [...got, ...subscribed]) {
+      const at = sentAt.get(r.id);
+      expect(at, r.id).to.not.equal(undefined);
+      expect(r.atMs - at!, `received ${r.atMs - at!} ms after it was sent (replay 200 ms)`).to.be.at.least(200);
+    }
+    await sub.close();
+    await consumer.close();
+  });
+
   it('with nothing in flight, create, append and store are one batch: three entries in a row, bound to the create', async () => {
     const host = leader();
     const bound = (): number => host.node.planner.counters.bound;

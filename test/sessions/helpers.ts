@@ -126,6 +126,8 @@ export interface HarnessOptions {
   readonly restoresInFlightPerFileMax?: number;
   /** The scheduler's report after each tick: the earliest due time not due yet (null: none). */
   readonly onNextDue?: (dueMs: number | null) => void;
+  /** The scheduler's restore lead (scheduler.ts, restoreLeadMs; default 0). */
+  readonly restoreLeadMs?: number;
 }
 
 /**
@@ -186,6 +188,7 @@ export class Harness {
       ...(this.opts.proposalsPerTickMax !== undefined ? { proposalsPerTickMax: this.opts.proposalsPerTickMax } : {}),
       ...(this.opts.restoresInFlightPerFileMax !== undefined ? { restoresInFlightPerFileMax: this.opts.restoresInFlightPerFileMax } : {}),
       ...(this.opts.onNextDue !== undefined ? { onNextDue: this.opts.onNextDue } : {}),
+      ...(this.opts.restoreLeadMs !== undefined ? { restoreLeadMs: this.opts.restoreLeadMs } : {}),
     });
     return [planner, scheduler];
   }

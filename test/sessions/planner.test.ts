@@ -419,6 +419,57 @@ describe('sessions: the scheduler reports the next due time (the host wakes it t
     expect(reports.at(-1)).to.equal(null);
   });
 
+  it('restore ahead: a batch starts once the next record is due within half the lead and takes every record due within the lead; the wake-up is half a lead before the next', () => {
+    const reports: (number | null)[] = [];
+    const {
+      stores: [a],
+    } = stores(1);
+    const h = new Harness([a!], { replayDelaysMs: [100], restoreLeadMs: 20, onNextDue: (ms) => reports.push(ms) });
+    const t0 = h.now;
+    // Four records due at t0 + 100, 105, 115 and 125 (stored 0, 5, 15 and 25 ms after t0).
+    for (const [k, at] of [0, 5, 15, 25].entries()) {
+      h.now = t0 + at;
+      h.planner.storeSession(h.createSession('t', [`r${k}`]), 0);
+      h.settle();
+    }
+    // The host is told to wake half a lead (10 ms) before the first due time.
+    expect(reports.at(-1)).to.equal(t0 + 90);
+    h.now = t0 + 89;
+    expect(h.scheduler.tick()).to.equal(0);
+    // At t0 + 90 the first is due within 10 ms: the batch takes those due by t0 + 110 (two).
+    h.now = t0 + 90;
+    expect(h.scheduler.tick()).to.equal(2);
+    h.settle();
+    expect(
+      a!
+        .listSessions()
+        .map((s) => text(s.records[0]!))
+        .sort(),
+    ).to.deep.equal(['r0', 'r1']);
+    // The next (due t0 + 115) starts a batch at t0 + 105, which also takes the one due at t0 + 125.
+    expect(reports.at(-1)).to.equal(t0 + 105);
+    h.now = t0 + 104;
+    expect(h.scheduler.tick()).to.equal(0);
+    h.now = t0 + 105;
+    expect(h.scheduler.tick()).to.equal(2);
+    h.settle();
+    expect(a!.listSessions()).to.have.length(4);
+  });
+
+  it('no lead (the default): nothing is restored before its due time', () => {
+    const {
+      stores: [a],
+    } = stores(1);
+    const h = new Harness([a!], { replayDelaysMs: [100] });
+    const t0 = h.now;
+    h.planner.storeSession(h.createSession('t', ['x']), 0);
+    h.settle();
+    h.now = t0 + 99;
+    expect(h.scheduler.tick()).to.equal(0);
+    h.now = t0 + 100;
+    expect(h.scheduler.tick()).to.equal(1);
+  });
+
   it('tickOnNextApply: the next apply of any entry ticks it (the due timer fired while a round was in flight)', () => {
     const {
       stores: [a],

@@ -99,6 +99,13 @@ export class SimCluster {
   onNewLeader: ((node: RaftNode) => void) | null = null;
   /** Issue 16: told of each node's session store as the node starts, before anything listens to its applies (groups.ts). */
   onSessionStore: ((id: NodeId, store: SessionsStore) => void) | null = null;
+  /**
+   * Restore ahead (sessionNode.ts `restoreLeadMs`): 20 ms in half the session seeds, 0 in the
+   * others, so that both paths meet faults; consumers and subscribers must still get nothing early.
+   */
+  get restoreLeadMs(): number {
+    return this.config.sessions !== undefined && Math.floor(this.config.seed / 4) % 2 === 0 ? 20 : 0;
+  }
   /** Thrown out of a node step (a broken invariant): the run stops and reports it. */
   error: Error | null = null;
 
@@ -424,6 +431,8 @@ export class SimCluster {
         // Small limits so that the simulator rotates, seals and deletes data files often.
         limits: { recordBytesMax: 64, sessionBytesMax: 1024, sessionRecordsMax: 32, activeSessionsMax: 256, rangeRecordsMax: 4, rangeBytesMax: 512 },
         defer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
+        clock: () => simEpochMs + this.scheduler.nowMs,
+        after: (delayMs, fn) => this.scheduler.schedule(delayMs, () => this.guard(fn)),
         // Issue 17's planted bug: apply trusts the client port's permission check.
         ...(cfg.bugs.has('skip-permission-at-apply') ? { plantSkipPermissionAtApply: true } : {}),
       });
@@ -438,6 +447,8 @@ export class SimCluster {
         // Half the seeds bind every schedule to its create (the default binds only on an idle
         // leader, which a busy simulated cluster seldom is), so both paths meet faults.
         scheduleBinding: Math.floor(cfg.seed / 2) % 2 === 0 ? 'always' : 'idle',
+        restoreLeadMs: this.restoreLeadMs,
+        after: (delayMs, fn) => this.scheduler.schedule(delayMs, () => this.guard(fn)),
       });
       node = host.raft;
     } else {

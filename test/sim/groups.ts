@@ -80,6 +80,7 @@ export class GroupsWorkload {
       cluster.checker.violations,
       () => simEpochMs + sched.nowMs,
       () => sched.nowMs,
+      cluster.restoreLeadMs,
     );
     // The checker hears every apply first (before the node's own planner, scheduler and dispatcher).
     cluster.onSessionStore = (id, store) => this.checker.observe(id, store);

@@ -1,0 +1,159 @@
+/**
+ * Issue 20, restore ahead: the leader restores stored sessions a lead before their due time, so the
+ * replicated round is done by then, and consumer groups and subscribers are handed each session only
+ * once the clock reaches its due time (dispatcher.ts and subscriptions.ts hold it until then).
+ */
+import { expect } from 'chai';
+import { CommandKind } from '../../transport/commands/codec.js';
+import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
+import { Dispatcher, type GroupDelivery } from '../../actors/sessions/dispatcher.js';
+import { SessionsStore } from '../../actors/sessions/store.js';
+import type { Delivery } from '../../actors/sessions/types.js';
+import { Harness, text } from './helpers.js';
+
+/** Timers run by hand: `fire()` runs those whose time came by `now`, in order. */
+class ManualTimers {
+  private readonly pending: { atMs: number; fn: () => void }[] = [];
+  constructor(private readonly now: () => number) {}
+  readonly after = (delayMs: number, fn: () => void): void => {
+    this.pending.push({ atMs: this.now() + delayMs, fn });
+  };
+  get count(): number {
+    return this.pending.length;
+  }
+  fire(): void {
+    // Bounded: a timer may arm another, at most a few per call here.
+    for (let round = 0; round < 10; round++) {
+      const k = this.pending.findIndex((t) => t.atMs <= this.now());
+      if (k < 0) return;
+      const [t] = this.pending.splice(k, 1);
+      t!.fn();
+    }
+  }
+}
+
+const LEAD_MS = 20;
+const DELAY_MS = 1_000;
+
+function leader(timers: (now: () => number) => ManualTimers): { h: Harness; d: Dispatcher; store: SessionsStore; timers: ManualTimers; run: () => void } {
+  // The store needs the clock before the harness (whose `now` it is) exists.
+  const ref: { h?: Harness } = {};
+  const now = (): number => ref.h!.now;
+  const t = timers(now);
+  const store = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn(), clock: now, after: t.after });
+  const h = new Harness([store], { replayDelaysMs: [DELAY_MS], restoreLeadMs: LEAD_MS });
+  ref.h = h;
+  const d = new Dispatcher({ store, clock: now, isLeader: () => true, submit: (cmd) => void h.planner.submit(cmd, null), after: t.after });
+  const run = (): void => {
+    for (let round = 0; round < 200; round++) {
+      h.settle();
+      if (d.tick() === 0) return;
+    }
+    throw new Error('dispatcher did not settle');
+  };
+  return { h, d, store, timers: t, run };
+}
+
+describe('sessions: restore ahead (issue 20)', () => {
+  it('a group delivery applied before its due time is held, pushed at the due time, and its ack wait counts from then', () => {
+    const { h, d, store, timers, run } = leader((now) => new ManualTimers(now));
+    const r = h.client({ kind: CommandKind.groupCreate, topic: 'orders', name: 'billing', ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 10 });
+    expect(r.ok, r.code).to.equal(true);
+    const g = store.groupByName('orders', 'billing')!;
+    const got: { x: GroupDelivery; atMs: number }[] = [];
+    d.attach(g, 'c1', (x) => void got.push({ x, atMs: h.now }));
+    const t0 = h.now;
+    h.planner.storeSession(h.createSession('orders', ['hello']), 0, {});
+    h.settle();
+    // Half a lead before the due time, the restore and its delivery are committed and applied...
+    h.now = t0 + DELAY_MS - LEAD_MS / 2;
+    h.scheduler.tick();
+    run();
+    expect(store.groupCounts(g)).to.include({ ready: 0, inFlight: 1 });
+    const it = [...g.items.values()][0]!;
+    expect(it.deadlineMs).to.equal(t0 + DELAY_MS + 30_000);
+    // ...but the consumer has nothing yet; a timer is armed for the due time.
+    expect(got).to.deep.equal([]);
+    expect(d.heldCount).to.equal(1);
+    h.now = t0 + DELAY_MS - 1;
+    timers.fire();
+    expect(got).to.deep.equal([]);
+    h.now = t0 + DELAY_MS;
+    timers.fire();
+    expect(got.map((y) => [text(y.x.records[0]!), y.x.delivery, y.atMs])).to.deep.equal([['hello', 1, t0 + DELAY_MS]]);
+    expect(d.heldCount).to.equal(0);
+    expect(d.counters.held).to.equal(1);
+  });
+
+  it('without a timer, the dispatcher ticks release what is held; a held delivery whose consumer went is not pushed to anyone', () => {
+    const { h, d, store, run } = leader((now) => {
+      const t = new ManualTimers(now);
+      // Timers that never fire: only ticks release.
+      return Object.assign(t, { after: () => undefined });
+    });
+    h.client({ kind: CommandKind.groupCreate, topic: 'orders', name: 'billing', ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 10 });
+    const g = store.groupByName('orders', 'billing')!;
+    const got: string[] = [];
+    const c1 = d.attach(g, 'c1', (x) => void got.push(`c1:${text(x.records[0]!)}`));
+    const t0 = h.now;
+    h.planner.storeSession(h.createSession('orders', ['a']), 0, {});
+    h.settle();
+    h.now = t0 + DELAY_MS - 5;
+    h.scheduler.tick();
+    run();
+    expect(d.heldCount).to.equal(1);
+    d.tick();
+    expect(got).to.deep.equal([]);
+    h.now = t0 + DELAY_MS;
+    d.tick();
+    expect(got).to.deep.equal(['c1:a']);
+    // A second one, held; its consumer detaches before the due time: nothing is pushed, and the
+    // item stays in flight until its deadline (as any delivery to a consumer that went).
+    h.planner.storeSession(h.createSession('orders', ['b']), 0, {});
+    h.settle();
+    h.now += DELAY_MS - 5;
+    h.scheduler.tick();
+    run();
+    expect(d.heldCount).to.equal(1);
+    c1.close();
+    const got2: string[] = [];
+    d.attach(g, 'c2', (x) => void got2.push(`c2:${text(x.records[0]!)}`));
+    h.now += 5;
+    d.tick();
+    expect(got).to.deep.equal(['c1:a']);
+    expect(got2).to.deep.equal([]);
+    expect(store.groupCounts(g)).to.include({ inFlight: 2 });
+  });
+
+  it('subscribers get a session restored ahead at its due time, in log order', () => {
+    let nowMs = 1_700_000_000_000;
+    const timers = new ManualTimers(() => nowMs);
+    const store = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn(), clock: () => nowMs, after: timers.after });
+    const h = new Harness([store], { replayDelaysMs: [DELAY_MS], restoreLeadMs: LEAD_MS });
+    const got: { d: Delivery; atMs: number }[] = [];
+    store.subscribe('t', (d) => void got.push({ d, atMs: nowMs }));
+    const t0 = nowMs;
+    h.now = nowMs;
+    h.planner.storeSession(h.createSession('t', ['first']), 0, {});
+    h.settle();
+    nowMs = h.now = t0 + 4;
+    h.planner.storeSession(h.createSession('t', ['second']), 0, {});
+    h.settle();
+    // Both due within the lead at t0 + 990: restored together, handed over at their due times.
+    nowMs = h.now = t0 + DELAY_MS - LEAD_MS / 2;
+    expect(h.scheduler.tick()).to.equal(2);
+    h.settle();
+    expect(store.listSessions()).to.have.length(2);
+    expect(got).to.deep.equal([]);
+    nowMs = t0 + DELAY_MS;
+    timers.fire();
+    expect(got.map((x) => [text(x.d.records[0]!), x.atMs])).to.deep.equal([['first', t0 + DELAY_MS]]);
+    nowMs = t0 + DELAY_MS + 4;
+    timers.fire();
+    expect(got.map((x) => [text(x.d.records[0]!), x.atMs, x.d.dueMs])).to.deep.equal([
+      ['first', t0 + DELAY_MS, t0 + DELAY_MS],
+      ['second', t0 + DELAY_MS + 4, t0 + DELAY_MS + 4],
+    ]);
+    expect(store.stats().subscriptions.held).to.equal(2);
+  });
+});
