@@ -25,7 +25,8 @@ export type PlantedBug =
   | 'forget-lost-term'
   | 'read-without-quorum'
   | 'commit-before-ack'
-  | 'skip-permission-at-apply';
+  | 'skip-permission-at-apply'
+  | 'deliver-before-due';
 
 export const plantedBugs: readonly PlantedBug[] = [
   'commit-previous-term',
@@ -37,6 +38,7 @@ export const plantedBugs: readonly PlantedBug[] = [
   'read-without-quorum',
   'commit-before-ack',
   'skip-permission-at-apply',
+  'deliver-before-due',
 ];
 
 /** A ReadIndex request waiting for its quorum confirmation. */

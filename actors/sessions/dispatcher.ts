@@ -77,6 +77,8 @@ interface DispatcherOptions {
    * timer, the ticks release what is held.
    */
   readonly after?: (delayMs: number, fn: () => void) => void;
+  /** False only for the simulator's planted bug `deliver-before-due`: deliveries are pushed when applied, due or not. */
+  readonly holdUntilDue?: boolean;
 }
 
 /** A delivery applied before its session's due time: pushed once the leader's clock reaches it. */
@@ -167,8 +169,11 @@ export class Dispatcher {
   private readonly view = new CommandView();
   private readonly codec: CodecLimits;
   /**
-   * Deliveries applied before their due time, in apply order. Each is a delivery in flight to a
-   * consumer attached here, so they are bounded by the consumers' maxAckPending windows.
+   * Deliveries applied before their due time, in apply order. Each was a delivery in flight to a
+   * consumer attached here when it applied, and leaves by its due time (at most the lead after it
+   * was held), so they are bounded by the consumers' maxAckPending windows times maxDeliveries (a
+   * redelivery to a consumer that reattached while its delivery was held leaves the first entry
+   * until its due time, then drops it as superseded).
    */
   private held: HeldPush[] = [];
   /** When the armed release timer fires (Infinity: none armed). */
@@ -476,8 +481,10 @@ export class Dispatcher {
           continue;
         }
         if (!lost) load.set(c.name, load.get(c.name)! + 1);
-        // A first delivery of an item restored ahead is handed over at its due time: its ack wait starts then.
-        const fromMs = next === 1 ? Math.max(now, store.restoreDueMs(it.restore)) : now;
+        // An item restored ahead is handed over at its due time (push holds it): its ack wait starts
+        // then. A redelivery after a deadline is past it already; one to a consumer that reattached
+        // while its delivery was held is not.
+        const fromMs = Math.max(now, store.restoreDueMs(it.restore));
         this.propose(g, it.restore.high, it.restore.low, CommandKind.groupDeliver, next, fromMs + g.ackWaitMs, c.name);
         if (next > 1) this.counters.redelivered++;
         else this.counters.delivered++;
@@ -593,7 +600,7 @@ export class Dispatcher {
     const it = g?.items.get(restoreLow);
     if (g === undefined || it === undefined) return;
     const dueMs = this.opts.store.restoreDueMs(it.restore);
-    if (dueMs > Math.floor(this.opts.clock())) {
+    if (dueMs > Math.floor(this.opts.clock()) && this.opts.holdUntilDue !== false) {
       this.hold({ groupLow, restoreLow, consumer, delivery: it.deliveries, dueMs });
       return;
     }

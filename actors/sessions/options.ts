@@ -66,8 +66,8 @@ export interface StoreOptions {
   readonly subscriberQueueMax?: number;
   /**
    * With `after`: a session restored ahead of its due time (the leader's `restoreLeadMs`) reaches
-   * subscribers once this clock (ms since the epoch, the leader's due times' clock) reaches its due
-   * time. Only subscriptions read it: apply never does. Without, subscribers get it at apply.
+   * subscribers the restore's hold after this node applied it, by this clock (ms). Only
+   * subscriptions read it: apply never does. Without, subscribers get it at apply.
    */
   readonly clock?: () => number;
   /** Runs `fn` after `delayMs` (the host: an unref'd setTimeout; the simulator its scheduler). */

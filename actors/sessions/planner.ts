@@ -494,8 +494,12 @@ export class Planner {
   }
 
   /** The scheduler's restore of the record `header` at the head of `f`. */
-  planRestore(f: DataFile, header: RecordHeader): PlanItem {
-    const it = this.submit({ kind: CommandKind.sessionRestore, replayClass: f.replayClass, file: fileId(f), length: header.length });
+  planRestore(f: DataFile, header: RecordHeader, holdMs = 0): PlanItem {
+    const it = this.submit(
+      holdMs > 0
+        ? { kind: CommandKind.sessionRestore, replayClass: f.replayClass, file: fileId(f), length: header.length, holdMs }
+        : { kind: CommandKind.sessionRestore, replayClass: f.replayClass, file: fileId(f), length: header.length },
+    );
     this.anonymousRestores--;
     if (header.isVoid) {
       it.sessionLow = 0;

@@ -13,7 +13,7 @@
  * (which also knows the previous leader's unapplied entries after `reset`), the rest from the
  * applied store, so a new leader's scheduler is right from its first tick.
  */
-import { CommandKind, commandId } from '../../transport/commands/codec.js';
+import { CommandKind, RESTORE_HOLD_MS_MAX, commandId } from '../../transport/commands/codec.js';
 import type { DataFile } from './dataFiles.js';
 import type { PlannedRestore } from './dispatcher.js';
 import { storedRecordBytesMax } from './options.js';
@@ -82,7 +82,8 @@ export class ReplayScheduler {
     // held 1,000/s falling due seconds behind on a loaded box (docs/performance.md).
     this.perFile = opts.restoresInFlightPerFileMax ?? 256;
     this.commitRecordsMax = opts.commitRecordsMax ?? COMMIT_RECORDS_MAX;
-    this.batchLeadMs = Math.max(0, Math.floor(opts.restoreLeadMs ?? 0));
+    // A restore carries its hold in a u32 the codec bounds (RESTORE_HOLD_MS_MAX).
+    this.batchLeadMs = Math.min(RESTORE_HOLD_MS_MAX, Math.max(0, Math.floor(opts.restoreLeadMs ?? 0)));
     this.triggerLeadMs = Math.floor(this.batchLeadMs / 2);
     // A SessionCommit's length is a u32 the codec bounds like a record's.
     this.commitBytesMax = storedRecordBytesMax(opts.store.limits);
@@ -184,7 +185,8 @@ export class ReplayScheduler {
           // A full active table would refuse it (counting what the restores in flight will add): wait.
           const pending = planner.restoresActivating();
           if (!store.hasRoomFor(h, pending.sessions, pending.bytes)) break;
-          const planned = planner.planRestore(f, h);
+          // Ahead of its due time: replicas hold it that long after their apply for their subscribers.
+          const planned = planner.planRestore(f, h, h.isVoid ? 0 : Math.min(RESTORE_HOLD_MS_MAX, Math.max(0, Math.ceil(h.dueMs - now))));
           if (!h.isVoid) this.opts.onRestorePlanned?.(planned, f, cursor, h);
           this.counters.restores++;
           cursor += h.length;

@@ -202,6 +202,8 @@ export class SessionNode {
       submit: (cmd, cb) => this.submitInternal(cmd, cb),
       ...(opts.groupsDefer !== undefined ? { defer: opts.groupsDefer } : {}),
       ...(opts.after !== undefined ? { after: opts.after } : {}),
+      // Planted bug 'deliver-before-due' (simulator only): a delivery applied ahead is pushed at once.
+      ...((opts.bugs as ReadonlySet<string> | undefined)?.has('deliver-before-due') === true ? { holdUntilDue: false } : {}),
       // Never below 0: the due time may come from another leader's clock (a store planned before a leader change).
       ...(opts.onLateness !== undefined
         ? { onFirstPush: (groupLow: number, dueMs: number) => opts.onLateness!.firstDelivery(groupLow, Math.max(0, this.clock() - dueMs)) }

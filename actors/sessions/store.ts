@@ -832,14 +832,8 @@ export class SessionsStore implements StateMachine {
     const session = commandId(rec.sessionHigh, rec.sessionLow);
     if (!rec.isVoid && this.subs.hasSubscribers(rec.topic)) {
       // A copy of the array: later appends in the same batch must not change what subscribers get.
-      this.subs.publish({
-        topic: rec.topic,
-        session,
-        records: rec.records.slice(),
-        restoreId: commandId(e.term, e.index),
-        index: e.index,
-        dueMs: rec.dueMs,
-      });
+      // Restored ahead (the entry's hold): subscribers get it that long after this apply.
+      this.subs.publish({ topic: rec.topic, session, records: rec.records.slice(), restoreId: commandId(e.term, e.index), index: e.index }, v.holdMs);
     }
     return { ok: true, code: rec.isVoid ? ResultCode.okVoidRecordRestored : ResultCode.ok, value: session };
   }

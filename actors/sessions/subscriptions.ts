@@ -29,9 +29,11 @@ export interface Subscription {
 
 class Subscriber implements Subscription {
   readonly queue: Delivery[] = [];
+  /** Per queued delivery (same positions): when it may be handed over by the clock (0: at once). */
+  readonly releaseAtMs: number[] = [];
   head = 0;
   busy = false;
-  /** The head is held until this due time, and a release is armed for it (0: none armed). */
+  /** The head is held until this time, and a release is armed for it (0: none armed). */
   heldUntilMs = 0;
   delivered = 0;
   closed = false;
@@ -52,6 +54,7 @@ class Subscriber implements Subscription {
     if (this.closed) return;
     this.closed = true;
     this.queue.length = 0;
+    this.releaseAtMs.length = 0;
     this.head = 0;
     this.owner.remove(this);
   }
@@ -67,8 +70,10 @@ export class Subscriptions {
     private readonly defer: (fn: () => void) => void,
     private readonly queueMaxDefault: number,
     /**
-     * A session restored ahead of its due time (the leader's `restoreLeadMs`) is handed to a
-     * subscriber only once `clock` reaches it; `after` runs the release. Without, at once.
+     * A session restored ahead of its due time (the leader's `restoreLeadMs`) reaches subscribers
+     * the entry's hold after this node applied it, by `clock` (never before the due time by the
+     * leader's clock, whatever this node's clock says: the leader planned it that long before, and
+     * this apply came after); `after` runs the release. Without, at once.
      */
     private readonly hold?: { readonly clock: () => number; readonly after: (delayMs: number, fn: () => void) => void },
   ) {}
@@ -96,11 +101,12 @@ export class Subscriptions {
     return this.byTopic.has(topic);
   }
 
-  /** During apply: queue the delivery for every subscriber of its topic. */
-  publish(d: Delivery): void {
+  /** During apply: queue the delivery for every subscriber of its topic, to be handed over `holdMs` from now. */
+  publish(d: Delivery, holdMs = 0): void {
     const list = this.byTopic.get(d.topic);
     if (list === undefined) return;
     this.counters.published++;
+    const releaseAtMs = holdMs > 0 && this.hold !== undefined ? this.hold.clock() + holdMs : 0;
     for (const s of list.slice()) {
       if (s.queued >= s.queueMax) {
         this.counters.overflows++;
@@ -109,6 +115,7 @@ export class Subscriptions {
         continue;
       }
       s.queue.push(d);
+      s.releaseAtMs.push(releaseAtMs);
       this.ready.add(s);
     }
   }
@@ -129,16 +136,16 @@ export class Subscriptions {
 
   private pump(s: Subscriber): void {
     while (!s.busy && !s.closed && s.head < s.queue.length) {
-      // In log order: a head not yet due holds the ones behind it (restored within the same lead).
-      const dueMs = s.queue[s.head]!.dueMs;
-      if (this.hold !== undefined && dueMs !== undefined) {
-        const now = Math.floor(this.hold.clock());
-        if (dueMs > now) {
-          if (s.heldUntilMs !== dueMs) {
-            s.heldUntilMs = dueMs;
+      // In log order: a head still held holds the ones behind it (restored within the same lead).
+      const releaseAtMs = s.releaseAtMs[s.head]!;
+      if (releaseAtMs > 0 && this.hold !== undefined) {
+        const now = this.hold.clock();
+        if (releaseAtMs > now) {
+          if (s.heldUntilMs !== releaseAtMs) {
+            s.heldUntilMs = releaseAtMs;
             this.counters.held++;
-            this.hold.after(dueMs - now, () => {
-              if (s.heldUntilMs !== dueMs) return;
+            this.hold.after(Math.ceil(releaseAtMs - now), () => {
+              if (s.heldUntilMs !== releaseAtMs) return;
               s.heldUntilMs = 0;
               if (!s.closed) this.pump(s);
             });
@@ -149,6 +156,7 @@ export class Subscriptions {
       const d = s.queue[s.head++]!;
       if (s.head > 1024 && s.head * 2 > s.queue.length) {
         s.queue.splice(0, s.head);
+        s.releaseAtMs.splice(0, s.head);
         s.head = 0;
       }
       let out: void | Promise<void>;
@@ -173,6 +181,7 @@ export class Subscriptions {
     }
     if (s.head >= s.queue.length) {
       s.queue.length = 0;
+      s.releaseAtMs.length = 0;
       s.head = 0;
       this.ready.delete(s);
     }

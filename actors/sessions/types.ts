@@ -110,8 +110,6 @@ export interface Delivery {
   /** The SessionRestore's command ID: the idempotency key (a replay after a crash delivers again). */
   readonly restoreId: Uint8Array;
   readonly index: number;
-  /** The due time its SessionStore carried (the leader's clock, ms): a subscriber gets it no earlier. */
-  readonly dueMs?: number;
 }
 
 /** An active session as read by clients. */

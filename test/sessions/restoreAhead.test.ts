@@ -4,7 +4,17 @@
  * once the clock reaches its due time (dispatcher.ts and subscriptions.ts hold it until then).
  */
 import { expect } from 'chai';
-import { CommandKind } from '../../transport/commands/codec.js';
+import {
+  CommandErrorCode,
+  CommandKind,
+  CommandView,
+  RESTORE_HOLD_MS_MAX,
+  commandId,
+  decodeCommand,
+  encodeCommand,
+  parseCommand,
+} from '../../transport/commands/codec.js';
+import { codecLimitsOf } from '../../actors/sessions/options.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { Dispatcher, type GroupDelivery } from '../../actors/sessions/dispatcher.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
@@ -33,6 +43,7 @@ class ManualTimers {
 }
 
 const LEAD_MS = 20;
+const LIMITS = codecLimitsOf(new SessionsStore({ fs: new MemorySessionFs() }).limits);
 const DELAY_MS = 1_000;
 
 function leader(timers: (now: () => number) => ManualTimers): { h: Harness; d: Dispatcher; store: SessionsStore; timers: ManualTimers; run: () => void } {
@@ -150,10 +161,61 @@ describe('sessions: restore ahead (issue 20)', () => {
     expect(got.map((x) => [text(x.d.records[0]!), x.atMs])).to.deep.equal([['first', t0 + DELAY_MS]]);
     nowMs = t0 + DELAY_MS + 4;
     timers.fire();
-    expect(got.map((x) => [text(x.d.records[0]!), x.atMs, x.d.dueMs])).to.deep.equal([
-      ['first', t0 + DELAY_MS, t0 + DELAY_MS],
-      ['second', t0 + DELAY_MS + 4, t0 + DELAY_MS + 4],
+    expect(got.map((x) => [text(x.d.records[0]!), x.atMs])).to.deep.equal([
+      ['first', t0 + DELAY_MS],
+      ['second', t0 + DELAY_MS + 4],
     ]);
     expect(store.stats().subscriptions.held).to.equal(2);
+  });
+
+  it("a follower whose clock runs ahead of the leader's holds its subscribers for the entry's hold after its own apply, not by its clock", () => {
+    const SKEW_MS = 500;
+    let nowMs = 1_700_000_000_000;
+    const leaderTimers = new ManualTimers(() => nowMs);
+    const followerTimers = new ManualTimers(() => nowMs + SKEW_MS);
+    const lead = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn(), clock: () => nowMs, after: leaderTimers.after });
+    const follower = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn(), clock: () => nowMs + SKEW_MS, after: followerTimers.after });
+    const h = new Harness([lead, follower], { replayDelaysMs: [DELAY_MS], restoreLeadMs: LEAD_MS });
+    const got: number[] = [];
+    follower.subscribe('t', () => void got.push(nowMs));
+    const t0 = nowMs;
+    h.now = nowMs;
+    h.planner.storeSession(h.createSession('t', ['x']), 0, {});
+    h.settle();
+    nowMs = h.now = t0 + DELAY_MS - LEAD_MS / 2;
+    expect(h.scheduler.tick()).to.equal(1);
+    h.settle();
+    // Applied on the follower at the leader's t0 + 990, its clock past the due time: still held.
+    expect(follower.listSessions()).to.have.length(1);
+    followerTimers.fire();
+    expect(got).to.deep.equal([]);
+    nowMs = t0 + DELAY_MS;
+    followerTimers.fire();
+    expect(got).to.deep.equal([t0 + DELAY_MS]);
+  });
+
+  it('codec: a restore carries its hold (1..1,000 ms) or nothing; anything else is refused', () => {
+    const file = commandId(3, 7);
+    const plain = encodeCommand({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: 100 });
+    const held = encodeCommand({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: 100, holdMs: 15 });
+    expect(held.length).to.equal(plain.length + 4);
+    expect(decodeCommand(plain)).to.not.have.property('holdMs');
+    expect(decodeCommand(held)).to.include({ holdMs: 15 });
+    const view = new CommandView();
+    const withHold = (ms: number): Uint8Array => {
+      const b = held.slice();
+      new DataView(b.buffer).setUint32(b.length - 4, ms);
+      return b;
+    };
+    expect(parseCommand(view, withHold(RESTORE_HOLD_MS_MAX), LIMITS)).to.equal(null);
+    expect(view.holdMs).to.equal(RESTORE_HOLD_MS_MAX);
+    expect(parseCommand(view, withHold(0), LIMITS)).to.equal(CommandErrorCode.number);
+    expect(parseCommand(view, withHold(RESTORE_HOLD_MS_MAX + 1), LIMITS)).to.equal(CommandErrorCode.number);
+    expect(parseCommand(view, held.subarray(0, held.length - 1), LIMITS)).to.equal(CommandErrorCode.truncated);
+    expect(parseCommand(view, Uint8Array.from([...held, 0]), LIMITS)).to.equal(CommandErrorCode.trailing);
+    // A commit has no hold.
+    const commit = encodeCommand({ kind: CommandKind.sessionCommit, replayClass: 1, file, length: 100 });
+    expect(parseCommand(view, Uint8Array.from([...commit, 0, 0, 0, 1]), LIMITS)).to.equal(CommandErrorCode.trailing);
+    expect(() => encodeCommand({ kind: CommandKind.sessionRestore, replayClass: 1, file, length: 100, holdMs: RESTORE_HOLD_MS_MAX + 1 })).to.throw(RangeError);
   });
 });

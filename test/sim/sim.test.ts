@@ -99,7 +99,9 @@ describe('simulator has teeth: each planted bug is caught within 500 seeds', fun
   this.timeout(240_000);
   const cases: { bug: PlantedBug; diskFaults: boolean; sessions?: boolean }[] = [
     ...plantedBugs
-      .filter((b) => b !== 'skip-fsync' && b !== 'forget-lost-term' && b !== 'commit-before-ack' && b !== 'skip-permission-at-apply')
+      .filter(
+        (b) => b !== 'skip-fsync' && b !== 'forget-lost-term' && b !== 'commit-before-ack' && b !== 'skip-permission-at-apply' && b !== 'deliver-before-due',
+      )
       .map((bug) => ({ bug, diskFaults: false })),
     { bug: 'skip-fsync', diskFaults: true },
     // Issue 15: hard-state damage is a --disk-faults fault.
@@ -108,6 +110,8 @@ describe('simulator has teeth: each planted bug is caught within 500 seeds', fun
     { bug: 'commit-before-ack', diskFaults: false, sessions: true },
     // Issue 17: security runs in the --sessions mode.
     { bug: 'skip-permission-at-apply', diskFaults: false, sessions: true },
+    // Issue 20: restore ahead; the dispatcher must hold a delivery applied before its due time.
+    { bug: 'deliver-before-due', diskFaults: false, sessions: true },
   ];
   for (const { bug, diskFaults, sessions = false } of cases) {
     it(`${bug}${diskFaults ? ' (--disk-faults)' : ''}${sessions ? ' (--sessions)' : ''}`, async function () {

@@ -20,6 +20,10 @@
  *        sessionStore    session 16 | class u8 | dueMs u64 | file 16 | offset u64 | length u32
  *        sessionDestroy  session 16
  *        sessionRestore  class u8 | file 16 | length u32
+ *                        [holdMs u32]   (restore ahead, issue 20: the leader restored it this long before
+ *                        its due time; each replica hands it to its subscribers that long after its own
+ *                        apply, never before the due time by the leader's clock; at most RESTORE_HOLD_MS_MAX;
+ *                        absent (0) when restored at or after its due time, and in older entries)
  *        sessionCommit   class u8 | file 16 | length u32
  *        dataCreate      class u8
  *        dataDelete      class u8 | file 16
@@ -74,6 +78,9 @@ export const ID_BYTES = 16;
 /** A client's secret: 16 random bytes drawn by the leader at ClientRegister. */
 export const SECRET_BYTES = 16;
 const ENVELOPE_BYTES = ID_BYTES + SECRET_BYTES + 8 + 8;
+
+/** SessionRestore's hold at most (ms): the host's restore lead is at most this (actors/host/config.ts). */
+export const RESTORE_HOLD_MS_MAX = 1_000;
 
 /** Hard ceiling on replay classes: a class is one byte on the wire; 16 keeps directories few. */
 export const REPLAY_CLASSES_MAX = 16;
@@ -233,7 +240,14 @@ export type Command =
       readonly envelope: Envelope | null;
     }
   | { readonly kind: typeof CommandKind.sessionDestroy; readonly session: Uint8Array; readonly envelope: Envelope | null }
-  | { readonly kind: typeof CommandKind.sessionRestore; readonly replayClass: number; readonly file: Uint8Array; readonly length: number }
+  | {
+      readonly kind: typeof CommandKind.sessionRestore;
+      readonly replayClass: number;
+      readonly file: Uint8Array;
+      readonly length: number;
+      /** Restore ahead: how long before its due time the leader restored it (ms, 1..RESTORE_HOLD_MS_MAX; absent: 0). */
+      readonly holdMs?: number;
+    }
   | { readonly kind: typeof CommandKind.sessionCommit; readonly replayClass: number; readonly file: Uint8Array; readonly length: number }
   | { readonly kind: typeof CommandKind.dataCreate; readonly replayClass: number }
   | { readonly kind: typeof CommandKind.dataDelete; readonly replayClass: number; readonly file: Uint8Array }
@@ -435,6 +449,8 @@ export class CommandView {
   ackWaitMs = 0;
   maxDeliveries = 0;
   maxAckPending = 0;
+  /** SessionRestore: how long before its due time the leader restored it (0: not ahead). */
+  holdMs = 0;
   /** Auth kinds: the user (ClientRegister: its owner, '' when none) and the role. */
   user = '';
   role = '';
@@ -661,6 +677,14 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
       v.length = readU32(data, at);
       at += 4;
       if (v.length < STORED_RECORD_HEADER_BYTES || v.length > limits.storedRecordBytesMax) return CommandErrorCode.length;
+      v.holdMs = 0;
+      if (kind === CommandKind.sessionRestore && n > at) {
+        // Restore ahead: the hold follows, or nothing (older entries, restores at the due time).
+        if (n < at + 4) return CommandErrorCode.truncated;
+        v.holdMs = readU32(data, at);
+        at += 4;
+        if (v.holdMs < 1 || v.holdMs > RESTORE_HOLD_MS_MAX) return CommandErrorCode.number;
+      }
       return n > at ? CommandErrorCode.trailing : null;
     }
     case CommandKind.dataCreate: {
@@ -860,8 +884,15 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
     case CommandKind.sessionDestroy:
       return { kind: CommandKind.sessionDestroy, session: idOf(v.sessionHigh, v.sessionLow), envelope };
     case CommandKind.sessionRestore:
+      return {
+        kind: CommandKind.sessionRestore,
+        replayClass: v.replayClass,
+        file: idOf(v.fileHigh, v.fileLow),
+        length: v.length,
+        ...(v.holdMs > 0 ? { holdMs: v.holdMs } : {}),
+      };
     case CommandKind.sessionCommit:
-      return { kind: v.kind, replayClass: v.replayClass, file: idOf(v.fileHigh, v.fileLow), length: v.length };
+      return { kind: CommandKind.sessionCommit, replayClass: v.replayClass, file: idOf(v.fileHigh, v.fileLow), length: v.length };
     case CommandKind.dataCreate:
       return { kind: CommandKind.dataCreate, replayClass: v.replayClass };
     case CommandKind.dataDelete:
@@ -942,6 +973,7 @@ function encodedSize(c: Command, topicBytes: Uint8Array | null, nameBytes: Uint8
     case CommandKind.sessionDestroy:
       return base + ID_BYTES;
     case CommandKind.sessionRestore:
+      return base + 1 + ID_BYTES + 4 + (c.holdMs !== undefined && c.holdMs > 0 ? 4 : 0);
     case CommandKind.sessionCommit:
       return base + 1 + ID_BYTES + 4;
     case CommandKind.dataCreate:
@@ -1067,6 +1099,10 @@ export function encodeCommand(c: Command): Uint8Array {
       writeId(out, at + 1, c.file);
       if (!Number.isInteger(c.length) || c.length < 0 || c.length > 0xffffffff) throw new RangeError(`length out of range: ${c.length}`);
       writeU32(out, at + 1 + ID_BYTES, c.length);
+      if (c.kind === CommandKind.sessionRestore && c.holdMs !== undefined && c.holdMs > 0) {
+        if (!Number.isInteger(c.holdMs) || c.holdMs > RESTORE_HOLD_MS_MAX) throw new RangeError(`holdMs out of range: ${c.holdMs}`);
+        writeU32(out, at + 1 + ID_BYTES + 4, c.holdMs);
+      }
       break;
     case CommandKind.dataCreate:
       checkClass(c.replayClass);
