@@ -178,6 +178,8 @@ export class Dispatcher {
   private held: HeldPush[] = [];
   /** When the armed release timer fires (Infinity: none armed). */
   private releaseAtMs = Number.POSITIVE_INFINITY;
+  /** The earliest due time among the held deliveries (Infinity: none held). */
+  private heldMinDueMs = Number.POSITIVE_INFINITY;
   /** deliveredAhead: first deliveries proposed behind their restore's entry, before it applied (of `delivered`). */
   readonly counters = { delivered: 0, redelivered: 0, deadLettered: 0, pushed: 0, deliveredAhead: 0, held: 0 };
 
@@ -187,6 +189,9 @@ export class Dispatcher {
     this.defer = opts.defer ?? queueMicrotask;
     this.codec = codecLimitsOf(opts.store.limits);
     this.unlisten = opts.store.onApplied((entries, results) => {
+      // A held delivery due by now goes out here, between the turn's I/O, rather than at the next
+      // timers phase of a busy event loop.
+      if (this.heldMinDueMs <= Math.floor(this.opts.clock())) this.release();
       let tick = false;
       for (let k = 0; k < entries.length; k++) {
         const e = entries[k]!;
@@ -402,6 +407,7 @@ export class Dispatcher {
     this.ahead = [];
     // Held deliveries are in flight in the log: a consumer that reattaches gets them again (tick).
     this.held = [];
+    this.heldMinDueMs = Number.POSITIVE_INFINITY;
     if (isLeader) return;
     for (const low of [...this.consumers.keys()]) this.endGroup(low, 'NOT_LEADER', 'this node is no longer the leader; attach to the new one');
   }
@@ -626,6 +632,7 @@ export class Dispatcher {
 
   private hold(h: HeldPush): void {
     this.held.push(h);
+    if (h.dueMs < this.heldMinDueMs) this.heldMinDueMs = h.dueMs;
     this.counters.held++;
     this.armRelease(h.dueMs);
   }
@@ -650,6 +657,8 @@ export class Dispatcher {
       return;
     }
     this.held = this.held.filter((h) => h.dueMs > now);
+    this.heldMinDueMs = Number.POSITIVE_INFINITY;
+    for (const h of this.held) if (h.dueMs < this.heldMinDueMs) this.heldMinDueMs = h.dueMs;
     for (const h of due) {
       // Still that delivery, in flight (not acked, nacked or redelivered since it was held).
       const it = this.opts.store.groupByLow(h.groupLow)?.items.get(h.restoreLow);

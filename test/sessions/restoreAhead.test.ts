@@ -136,6 +136,26 @@ describe('sessions: restore ahead (issue 20)', () => {
     expect(store.groupCounts(g)).to.include({ inFlight: 2 });
   });
 
+  it('an apply on the leader releases a held delivery that fell due, without its timer or a tick', () => {
+    const { h, d, store, run } = leader((now) => Object.assign(new ManualTimers(now), { after: () => undefined }));
+    h.client({ kind: CommandKind.groupCreate, topic: 'orders', name: 'billing', ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 10 });
+    const g = store.groupByName('orders', 'billing')!;
+    const got: string[] = [];
+    d.attach(g, 'c1', (x) => void got.push(text(x.records[0]!)));
+    const t0 = h.now;
+    h.planner.storeSession(h.createSession('orders', ['a']), 0, {});
+    h.settle();
+    h.now = t0 + DELAY_MS - 5;
+    h.scheduler.tick();
+    run();
+    expect(d.heldCount).to.equal(1);
+    // Due; something else applies (a session created on another topic): the push goes out with it.
+    h.now = t0 + DELAY_MS;
+    h.client({ kind: CommandKind.sessionCreate, topic: 'other', envelope: null });
+    expect(got).to.deep.equal(['a']);
+    expect(d.heldCount).to.equal(0);
+  });
+
   it('subscribers get a session restored ahead at its due time, in log order', () => {
     let nowMs = 1_700_000_000_000;
     const timers = new ManualTimers(() => nowMs);
