@@ -17,6 +17,7 @@ import {
 import { codecLimitsOf } from '../../actors/sessions/options.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { Dispatcher, type GroupDelivery } from '../../actors/sessions/dispatcher.js';
+import type { ConsumerGroup } from '../../actors/sessions/consumerGroups.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { Delivery } from '../../actors/sessions/types.js';
 import { Harness, text } from './helpers.js';
@@ -65,6 +66,26 @@ function leader(timers: (now: () => number) => ManualTimers): { h: Harness; d: D
   return { h, d, store, timers: t, run };
 }
 
+/** Timers that never fire: only ticks and applies release. */
+const noTimers = (now: () => number): ManualTimers => Object.assign(new ManualTimers(now), { after: () => undefined });
+
+/** The group `orders/billing` (ack wait 30 s). */
+function billing(h: Harness, store: SessionsStore): ConsumerGroup {
+  h.client({ kind: CommandKind.groupCreate, topic: 'orders', name: 'billing', ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 10 });
+  return store.groupByName('orders', 'billing')!;
+}
+
+/** Store a session of one record on `orders`; 5 ms before its due time the leader restores and delivers it. Returns the due time. */
+function storeUntilHeld(h: Harness, run: () => void, record: string): number {
+  const t0 = h.now;
+  h.planner.storeSession(h.createSession('orders', [record]), 0, {});
+  h.settle();
+  h.now = t0 + DELAY_MS - 5;
+  h.scheduler.tick();
+  run();
+  return t0 + DELAY_MS;
+}
+
 describe('sessions: restore ahead (issue 20)', () => {
   it('a group delivery applied before its due time is held, pushed at the due time, and its ack wait counts from then', () => {
     const { h, d, store, timers, run } = leader((now) => new ManualTimers(now));
@@ -97,34 +118,20 @@ describe('sessions: restore ahead (issue 20)', () => {
   });
 
   it('without a timer, the dispatcher ticks release what is held; a held delivery whose consumer went is not pushed to anyone', () => {
-    const { h, d, store, run } = leader((now) => {
-      const t = new ManualTimers(now);
-      // Timers that never fire: only ticks release.
-      return Object.assign(t, { after: () => undefined });
-    });
-    h.client({ kind: CommandKind.groupCreate, topic: 'orders', name: 'billing', ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 10 });
-    const g = store.groupByName('orders', 'billing')!;
+    const { h, d, store, run } = leader(noTimers);
+    const g = billing(h, store);
     const got: string[] = [];
     const c1 = d.attach(g, 'c1', (x) => void got.push(`c1:${text(x.records[0]!)}`));
-    const t0 = h.now;
-    h.planner.storeSession(h.createSession('orders', ['a']), 0, {});
-    h.settle();
-    h.now = t0 + DELAY_MS - 5;
-    h.scheduler.tick();
-    run();
+    const due = storeUntilHeld(h, run, 'a');
     expect(d.heldCount).to.equal(1);
     d.tick();
     expect(got).to.deep.equal([]);
-    h.now = t0 + DELAY_MS;
+    h.now = due;
     d.tick();
     expect(got).to.deep.equal(['c1:a']);
     // A second one, held; its consumer detaches before the due time: nothing is pushed, and the
     // item stays in flight until its deadline (as any delivery to a consumer that went).
-    h.planner.storeSession(h.createSession('orders', ['b']), 0, {});
-    h.settle();
-    h.now += DELAY_MS - 5;
-    h.scheduler.tick();
-    run();
+    storeUntilHeld(h, run, 'b');
     expect(d.heldCount).to.equal(1);
     c1.close();
     const got2: string[] = [];
@@ -137,20 +144,13 @@ describe('sessions: restore ahead (issue 20)', () => {
   });
 
   it('an apply on the leader releases a held delivery that fell due, without its timer or a tick', () => {
-    const { h, d, store, run } = leader((now) => Object.assign(new ManualTimers(now), { after: () => undefined }));
-    h.client({ kind: CommandKind.groupCreate, topic: 'orders', name: 'billing', ackWaitMs: 30_000, maxDeliveries: 5, maxAckPending: 10 });
-    const g = store.groupByName('orders', 'billing')!;
+    const { h, d, store, run } = leader(noTimers);
     const got: string[] = [];
-    d.attach(g, 'c1', (x) => void got.push(text(x.records[0]!)));
-    const t0 = h.now;
-    h.planner.storeSession(h.createSession('orders', ['a']), 0, {});
-    h.settle();
-    h.now = t0 + DELAY_MS - 5;
-    h.scheduler.tick();
-    run();
+    d.attach(billing(h, store), 'c1', (x) => void got.push(text(x.records[0]!)));
+    const due = storeUntilHeld(h, run, 'a');
     expect(d.heldCount).to.equal(1);
     // Due; something else applies (a session created on another topic): the push goes out with it.
-    h.now = t0 + DELAY_MS;
+    h.now = due;
     h.client({ kind: CommandKind.sessionCreate, topic: 'other', envelope: null });
     expect(got).to.deep.equal(['a']);
     expect(d.heldCount).to.equal(0);
