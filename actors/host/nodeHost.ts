@@ -216,8 +216,9 @@ export class NodeHost {
       fs: new NodeSessionFs(join(this.config.dataDir, 'store')),
       ...(this.config.storeLimits !== undefined ? { limits: this.config.storeLimits } : {}),
       subscriberQueueMax: 1024,
-      // Sessions restored ahead reach subscribers at their due time (restoreLeadMs).
-      clock: this.clock,
+      // Sessions restored ahead reach subscribers the restore's hold after this node applied it
+      // (restoreLeadMs): a relative wait, on a monotonic clock.
+      clock: () => performance.now(),
       after: unrefAfter,
     });
   }

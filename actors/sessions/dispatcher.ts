@@ -191,7 +191,9 @@ export class Dispatcher {
     this.unlisten = opts.store.onApplied((entries, results) => {
       // A held delivery due by now goes out here, between the turn's I/O, rather than at the next
       // timers phase of a busy event loop.
-      if (this.heldMinDueMs <= Math.floor(this.opts.clock())) this.release();
+      // (Leader only, and only with something held: the dispatcher decides when to hand over, not
+      // what the replicas hold.)
+      if (this.held.length > 0 && this.heldMinDueMs <= Math.floor(this.opts.clock())) this.release();
       let tick = false;
       for (let k = 0; k < entries.length; k++) {
         const e = entries[k]!;

@@ -66,8 +66,9 @@ export interface StoreOptions {
   readonly subscriberQueueMax?: number;
   /**
    * With `after`: a session restored ahead of its due time (the leader's `restoreLeadMs`) reaches
-   * subscribers the restore's hold after this node applied it, by this clock (ms). Only
-   * subscriptions read it: apply never does. Without, subscribers get it at apply.
+   * subscribers the restore's hold after this node applied it, by this clock (ms; a monotonic one
+   * does best: the host passes performance.now). Only subscriptions read it, when they hand
+   * deliveries over after apply: apply never does. Without, subscribers get it at apply.
    */
   readonly clock?: () => number;
   /** Runs `fn` after `delayMs` (the host: an unref'd setTimeout; the simulator its scheduler). */

@@ -29,8 +29,13 @@ export interface Subscription {
 
 class Subscriber implements Subscription {
   readonly queue: Delivery[] = [];
-  /** Per queued delivery (same positions): when it may be handed over by the clock (0: at once). */
+  /**
+   * Per queued delivery (same positions): when it may be handed over by the clock (0: at once). A
+   * delivery queued during apply holds its hold here as a negative number until the next pump
+   * stamps it (apply reads no clock); those are always the last `unstamped` ones.
+   */
   readonly releaseAtMs: number[] = [];
+  unstamped = 0;
   head = 0;
   busy = false;
   /** The head is held until this time, and a release is armed for it (0: none armed). */
@@ -55,6 +60,7 @@ class Subscriber implements Subscription {
     this.closed = true;
     this.queue.length = 0;
     this.releaseAtMs.length = 0;
+    this.unstamped = 0;
     this.head = 0;
     this.owner.remove(this);
   }
@@ -106,7 +112,8 @@ export class Subscriptions {
     const list = this.byTopic.get(d.topic);
     if (list === undefined) return;
     this.counters.published++;
-    const releaseAtMs = holdMs > 0 && this.hold !== undefined ? this.hold.clock() + holdMs : 0;
+    // Relative until the next pump stamps it: apply reads no clock.
+    const hold = holdMs > 0 && this.hold !== undefined ? -holdMs : 0;
     for (const s of list.slice()) {
       if (s.queued >= s.queueMax) {
         this.counters.overflows++;
@@ -115,7 +122,8 @@ export class Subscriptions {
         continue;
       }
       s.queue.push(d);
-      s.releaseAtMs.push(releaseAtMs);
+      s.releaseAtMs.push(hold);
+      s.unstamped++;
       this.ready.add(s);
     }
   }
@@ -135,6 +143,9 @@ export class Subscriptions {
   }
 
   private pump(s: Subscriber): void {
+    // Right after the apply that queued them (deferred), or later: a hold counted from then is
+    // never shorter than from the apply.
+    if (s.unstamped > 0) this.stamp(s);
     while (!s.busy && !s.closed && s.head < s.queue.length) {
       // In log order: a head still held holds the ones behind it (restored within the same lead).
       const releaseAtMs = s.releaseAtMs[s.head]!;
@@ -182,9 +193,18 @@ export class Subscriptions {
     if (s.head >= s.queue.length) {
       s.queue.length = 0;
       s.releaseAtMs.length = 0;
+      s.unstamped = 0;
       s.head = 0;
       this.ready.delete(s);
     }
+  }
+
+  /** Turn the holds of the deliveries queued since the last pump into times by the clock. */
+  private stamp(s: Subscriber): void {
+    const now = this.hold?.clock() ?? 0;
+    const at = s.releaseAtMs;
+    for (let k = at.length - s.unstamped; k < at.length; k++) if (at[k]! < 0) at[k] = now - at[k]!;
+    s.unstamped = 0;
   }
 
   private resume(s: Subscriber): void {
