@@ -186,7 +186,7 @@ async function main(): Promise<void> {
   if (results.some((r) => r.groups !== undefined)) {
     const g = results.reduce((s, r) => (r.groups === undefined ? s : addGroupsStats(s, r.groups)), emptyGroupsStats());
     process.stdout.write(
-      `groups: ${g.stored} sessions stored, ${g.restored} restored, ${g.items} group items, ${g.restoredAhead} restored ahead of their due time, ${g.delivered} delivered (${g.deliveredAhead} ahead of their restore's apply), ${g.redelivered} redelivered, ` +
+      `groups: ${g.stored} sessions stored, ${g.restored} restored, ${g.items} group items, ${g.restoredAhead} restored ahead of their due time (${g.subscriberReceived} handed to subscribers), ${g.delivered} delivered (${g.deliveredAhead} ahead of their restore's apply), ${g.redelivered} redelivered, ` +
         `${g.received} received by consumers, ${g.acked} acked (${g.duplicateAcks} second acks), ${g.nacked} nacked, ${g.deadLettered} dead-lettered (${g.deadReplayed} replayed, ${g.deadDeleted} deleted), ` +
         `${g.committed} committed, lost ${g.lost}\n`,
     );

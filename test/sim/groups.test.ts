@@ -46,10 +46,15 @@ describe('issue 16 in the simulator: consumer groups (--sessions)', function () 
     };
     const first = run();
     expect(run()).to.deep.equal(first);
-    const r = first as { violations: unknown[]; groups: { delivered: number; received: number; restoredAhead: number; lost: number } };
+    const r = first as {
+      violations: unknown[];
+      groups: { delivered: number; received: number; restoredAhead: number; subscriberReceived: number; lost: number };
+    };
     // The checker fails a receipt before the due time, and a restore more than the lead before it.
     expect(r.violations).to.deep.equal([]);
     expect(r.groups.restoredAhead).to.be.greaterThan(0);
+    // Subscribers on every node too, each checked against the due time.
+    expect(r.groups.subscriberReceived).to.be.greaterThan(10);
     expect(r.groups.received).to.be.greaterThan(10);
     expect(r.groups.lost).to.equal(0);
   });

@@ -52,6 +52,9 @@ export interface GroupsWorkloadOptions {
   readonly users?: readonly string[];
 }
 
+/** A simulated subscriber's queue: large, so that a slow run does not end it (what it checks is timing). */
+const SUBSCRIBER_QUEUE_MAX = 1 << 16;
+
 export class GroupsWorkload {
   readonly checker: GroupsChecker;
   private readonly rng: Rng;
@@ -83,7 +86,14 @@ export class GroupsWorkload {
       cluster.restoreLeadMs,
     );
     // The checker hears every apply first (before the node's own planner, scheduler and dispatcher).
-    cluster.onSessionStore = (id, store) => this.checker.observe(id, store);
+    cluster.onSessionStore = (id, store) => {
+      this.checker.observe(id, store);
+      // A subscriber of every topic on every node (issue 20, restore ahead: a node hands a restore
+      // to its subscribers the restore's hold after its own apply, never before the due time).
+      for (const topic of new Set(opts.topics)) {
+        store.subscribe(topic, (d) => this.checker.subscriberReceived(id, d), { queueMax: SUBSCRIBER_QUEUE_MAX, onError: () => undefined });
+      }
+    };
     // Its own stream: the session workload's draws stay as they were.
     const rng = new Rng(opts.seed ^ 0x16016);
     this.rng = rng;

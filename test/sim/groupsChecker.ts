@@ -30,7 +30,7 @@ import { ResultCode } from '../../actors/sessions/errors.js';
 import { codecLimitsOf } from '../../actors/sessions/options.js';
 import type { GroupDelivery } from '../../actors/sessions/dispatcher.js';
 import type { SessionsStore } from '../../actors/sessions/store.js';
-import type { CommandResult } from '../../actors/sessions/types.js';
+import type { CommandResult, Delivery } from '../../actors/sessions/types.js';
 import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
 import type { Violation } from './checker.js';
 
@@ -82,6 +82,8 @@ export interface GroupsStats {
   deliveredAhead: number;
   /** Restores applied before their session's due time (the leader's restore lead; never delivered before it). */
   restoredAhead: number;
+  /** Restored sessions handed to the subscribers every node has on every topic (never before the due time). */
+  subscriberReceived: number;
   redelivered: number;
   received: number;
   acked: number;
@@ -105,6 +107,7 @@ export function emptyGroupsStats(): GroupsStats {
     delivered: 0,
     deliveredAhead: 0,
     restoredAhead: 0,
+    subscriberReceived: 0,
     redelivered: 0,
     received: 0,
     acked: 0,
@@ -415,6 +418,16 @@ export class GroupsChecker {
   }
 
   // ---- what the simulated consumers see -------------------------------------------------------
+
+  /** A subscriber on `node` got a restored session (handed over after that node applied the restore, and its hold). */
+  subscriberReceived(node: NodeId, d: Delivery): void {
+    this.stats.subscriberReceived++;
+    const rs = this.restores.get(idLow(d.restoreId));
+    const what = `subscriber of ${JSON.stringify(d.topic)} on ${node}: restore ${idLow(d.restoreId)}`;
+    if (rs === undefined) return this.violate('groups-model', node, `${what}: a restore the committed history does not have`);
+    if (idLow(d.session) !== rs.sessionLow) this.violate('delivery-content', node, `${what} carries session ${idLow(d.session)}, not ${rs.sessionLow}`);
+    if (this.now() < rs.dueMs) this.violate('delivered-early', node, `${what} received at ${this.now()}, before the due time ${rs.dueMs}`);
+  }
 
   /** A consumer received a delivery (pushed when its GroupDeliver applied on the leader it is attached to). */
   received(consumer: string, node: NodeId, d: GroupDelivery): void {
