@@ -33,6 +33,8 @@ interface MetricsSources {
   readonly memory?: () => Readonly<Record<string, number>>;
   /** Consumer groups with their counts (issue 16). */
   readonly groups?: () => readonly GroupView[];
+  /** The leader's dispatcher: deliveries held until their due time (issue 20, restore ahead). */
+  readonly dispatcher?: () => { readonly held: number };
 }
 
 /** Raft node counters that are rejected peer input (the rest are events). */
@@ -255,6 +257,16 @@ export class HostMetrics {
     counter('sessionraft_wal_bytes_total', 'bytes written to the raft log', (s) => s.wal().bytes);
     counter('sessionraft_wal_preallocations_total', 'ranges of zeros written ahead of the raft log (--log-preallocate-bytes)', (s) => s.wal().preallocations);
     counter('sessionraft_client_deliveries_total', 'restored sessions pushed to subscribers', (s) => s.client().deliveries);
+    counter(
+      'sessionraft_group_deliveries_held_total',
+      'group deliveries applied on this leader before their due time and held until it (restore ahead, --restore-lead-ms)',
+      (s) => s.dispatcher?.().held ?? 0,
+    );
+    counter(
+      'sessionraft_subscriber_deliveries_held_total',
+      "restored sessions a subscriber here waited for, the restore's hold after this node applied it (restore ahead)",
+      (s) => s.store().subscriptions.held,
+    );
     labelledCounter('sessionraft_client_requests_total', 'client requests by op', ['op'], (s, inc) => {
       for (const [op, n] of Object.entries(s.client().requests)) inc({ op }, n);
     });

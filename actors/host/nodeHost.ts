@@ -447,6 +447,7 @@ export class NodeHost {
       admin: () => this.admin.rejectedByCode(),
       memory: () => ({ ...memoryView(this.views) }),
       groups: () => this.node.groups(),
+      dispatcher: () => this.node.dispatcher.counters,
     });
     this.ready = true;
     if (this.pendingMembership !== null) this.followMembership(this.pendingMembership);

@@ -10,7 +10,7 @@ import { type GroupMessage, type SessionraftClient } from '../../transport/clien
 import { CommandKind, readU64BE, type Envelope } from '../../transport/commands/codec.js';
 import type { CommandResult } from '../../actors/sessions/types.js';
 import type { NodeHost } from '../../actors/host/nodeHost.js';
-import { useInProcessCluster, waitFor } from './helpers.js';
+import { httpGet, useInProcessCluster, waitFor } from './helpers.js';
 import { hostDefaults } from '../../actors/host/config.js';
 
 /** A 200 ms replay, a 10 ms tick and a few commit rounds; 5 s covers a loaded machine. */
@@ -290,6 +290,10 @@ describe('node: restore ahead (issue 20)', function () {
     // 200 ms: at least one, or the receipts above checked nothing of the hold).
     const held = host.node.dispatcher.counters.held;
     expect(held, 'deliveries the leader held until due').to.be.at.least(1);
+    // /metrics shows the same count.
+    const m = await httpGet(`http://127.0.0.1:${host.addresses.admin.port}/metrics`);
+    expect(Number(/^sessionraft_group_deliveries_held_total (\d+)/m.exec(m.body)?.[1] ?? -1)).to.equal(held);
+    expect(m.body).to.match(/^sessionraft_subscriber_deliveries_held_total \d+/m);
     await sub.close();
     await consumer.close();
   });
