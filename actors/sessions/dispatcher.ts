@@ -490,9 +490,9 @@ export class Dispatcher {
         }
         if (!lost) load.set(c.name, load.get(c.name)! + 1);
         // An item restored ahead is handed over at its due time (push holds it): its ack wait starts
-        // then. A redelivery after a deadline is past it already; one to a consumer that reattached
-        // while its delivery was held is not.
-        const fromMs = Math.max(now, store.restoreDueMs(it.restore));
+        // then. A redelivery after a deadline is past it already (no header read); one to a consumer
+        // that reattached while its delivery was held is not.
+        const fromMs = next === 1 || lost ? Math.max(now, store.restoreDueMs(it.restore)) : now;
         this.propose(g, it.restore.high, it.restore.low, CommandKind.groupDeliver, next, fromMs + g.ackWaitMs, c.name);
         if (next > 1) this.counters.redelivered++;
         else this.counters.delivered++;
@@ -596,7 +596,8 @@ export class Dispatcher {
     });
   }
 
-  private push(groupLow: number, restoreLow: number, consumer: string): void {
+  /** `due`: the caller (release) knows the session is due: no header read, no hold. */
+  private push(groupLow: number, restoreLow: number, consumer: string, due = false): void {
     const local = this.consumers.get(groupLow);
     if (local === undefined) return;
     // The newest consumer of that name: an older one may be orphaned (a consume request that timed
@@ -607,10 +608,12 @@ export class Dispatcher {
     const g = this.opts.store.groupByLow(groupLow);
     const it = g?.items.get(restoreLow);
     if (g === undefined || it === undefined) return;
-    const dueMs = this.opts.store.restoreDueMs(it.restore);
-    if (dueMs > Math.floor(this.opts.clock()) && this.opts.holdUntilDue !== false) {
-      this.hold({ groupLow, restoreLow, consumer, delivery: it.deliveries, dueMs });
-      return;
+    if (!due && this.opts.holdUntilDue !== false) {
+      const dueMs = this.opts.store.restoreDueMs(it.restore);
+      if (dueMs > Math.floor(this.opts.clock())) {
+        this.hold({ groupLow, restoreLow, consumer, delivery: it.deliveries, dueMs });
+        return;
+      }
     }
     const s = this.opts.store.readRestored(it.restore);
     this.counters.pushed++;
@@ -653,21 +656,25 @@ export class Dispatcher {
   /** Push the held deliveries now due, in the order they were applied; arm the timer for the rest. */
   private release(): void {
     const now = Math.floor(this.opts.clock());
-    const due = this.held.filter((h) => h.dueMs <= now);
-    if (due.length === 0) {
-      for (const h of this.held) this.armRelease(h.dueMs);
-      return;
+    const due: HeldPush[] = [];
+    const later: HeldPush[] = [];
+    let minDueMs = Number.POSITIVE_INFINITY;
+    for (const h of this.held) {
+      if (h.dueMs <= now) due.push(h);
+      else {
+        later.push(h);
+        if (h.dueMs < minDueMs) minDueMs = h.dueMs;
+      }
     }
-    this.held = this.held.filter((h) => h.dueMs > now);
-    this.heldMinDueMs = Number.POSITIVE_INFINITY;
-    for (const h of this.held) if (h.dueMs < this.heldMinDueMs) this.heldMinDueMs = h.dueMs;
+    this.held = later;
+    this.heldMinDueMs = minDueMs;
     for (const h of due) {
       // Still that delivery, in flight (not acked, nacked or redelivered since it was held).
       const it = this.opts.store.groupByLow(h.groupLow)?.items.get(h.restoreLow);
       if (it === undefined || !it.inFlight || it.deliveries !== h.delivery || it.consumer !== h.consumer) continue;
-      this.push(h.groupLow, h.restoreLow, h.consumer);
+      this.push(h.groupLow, h.restoreLow, h.consumer, true);
     }
-    for (const h of this.held) this.armRelease(h.dueMs);
+    if (this.held.length > 0) this.armRelease(this.heldMinDueMs);
   }
 
   /** Deliveries applied and held until their due time (for tests and status). */
