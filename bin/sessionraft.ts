@@ -93,6 +93,7 @@ interface NodeFlags {
   logRetainBytes?: number;
   logPreallocateBytes?: number;
   restoreLeadMs?: number;
+  featuresOff?: boolean;
   snapshotBytes?: number;
   replayDelays?: string;
   shutdownTransferMs?: number;
@@ -142,6 +143,7 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
   if (f.logRetainBytes !== undefined) out.logRetainBytesMax = f.logRetainBytes;
   if (f.logPreallocateBytes !== undefined) out.logPreallocateBytes = f.logPreallocateBytes;
   if (f.restoreLeadMs !== undefined) out.restoreLeadMs = f.restoreLeadMs;
+  if (f.featuresOff === true) out.featuresOnNewCluster = false;
   if (f.snapshotBytes !== undefined) out.snapshotBytesMax = f.snapshotBytes;
   if (f.replayDelays !== undefined) out.replayDelaysMs = parseDelays(f.replayDelays);
   if (f.shutdownTransferMs !== undefined) out.shutdownTransferMs = f.shutdownTransferMs;
@@ -225,6 +227,10 @@ function addNodeFlags(c: Command): Command {
         '--restore-lead-ms <ms>',
         `restore stored sessions due within this many ms ahead, so their round is done when they fall due; consumers still get them at their due time (0: at the due time; at most 1000) (default ${hostDefaults.restoreLeadMs})`,
         int('--restore-lead-ms'),
+      )
+      .option(
+        '--features-off',
+        'a new cluster keeps its feature flags off until `sessionraft client feature enable` (for a new cluster that nodes of an older version will join); an existing cluster keeps what it turned on',
       )
       .option(
         '--snapshot-bytes <n>',
@@ -884,6 +890,32 @@ for (const action of ['replay', 'delete'] as const) {
       ),
     );
 }
+/** `feature` and `feature list`: one row per flag the leader knows. */
+async function featureRows(c: SessionraftClient): Promise<{ feature: string; enabled: boolean }[]> {
+  const f = await c.features();
+  return f.supported.map((name) => ({ feature: name, enabled: f.enabled.includes(name) }));
+}
+const feature = client
+  .command('feature')
+  .description(
+    'feature flags: each one the leader knows, and whether it is on in the cluster (a new cluster turns all on; an upgraded one waits for `feature enable`)',
+  )
+  .action((_o: unknown, cmd: Command) => withClient(cmd, featureRows));
+feature
+  .command('list')
+  .description('the same as `feature`: each flag the leader knows, and whether it is on')
+  .addOption(outputOption())
+  .action((_o: unknown, cmd: Command) => withClient(cmd, featureRows));
+feature
+  .command('enable <name>')
+  .description('turn a feature flag on for the whole cluster (restore-ahead, remove-on-ack, or all) once every node runs this version; it is never turned off')
+  .addOption(outputOption())
+  .action((name: string, _o: unknown, cmd: Command) =>
+    withClient(cmd, async (c) => {
+      const r = await c.enableFeature(name);
+      return { enabled: (await c.features()).enabled, index: r.index };
+    }),
+  );
 client
   .command('consume <topic>')
   .description('consume a topic as a member of a consumer group: print each session (one JSON line) and acknowledge it, until Ctrl-C')

@@ -26,7 +26,8 @@ export type PlantedBug =
   | 'read-without-quorum'
   | 'commit-before-ack'
   | 'skip-permission-at-apply'
-  | 'deliver-before-due';
+  | 'deliver-before-due'
+  | 'ignore-feature-flags';
 
 export const plantedBugs: readonly PlantedBug[] = [
   'commit-previous-term',
@@ -39,6 +40,7 @@ export const plantedBugs: readonly PlantedBug[] = [
   'commit-before-ack',
   'skip-permission-at-apply',
   'deliver-before-due',
+  'ignore-feature-flags',
 ];
 
 /** A ReadIndex request waiting for its quorum confirmation. */

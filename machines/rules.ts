@@ -34,7 +34,7 @@ const raftRules: SafetyRules = {
   readNeedsQuorum: true,
 };
 
-/** Each planted bug breaks exactly the rule it is named after (skip-fsync, stale-read, commit-before-ack and deliver-before-due live outside the core). */
+/** Each planted bug breaks exactly the rule it is named after (skip-fsync, stale-read, commit-before-ack, deliver-before-due and ignore-feature-flags live outside the core). */
 const plants: Partial<Record<PlantedBug, Partial<SafetyRules>>> = {
   'vote-ignores-log': { candidateUpToDate: () => true },
   // Count the own log and acknowledge entries before they are durable.

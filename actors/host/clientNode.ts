@@ -48,6 +48,8 @@ export function clientNodeOf(node: SessionNode): ClientNode {
     deleteGroup: (topic, name, cb) => node.deleteGroup(topic, name, cb),
     deadLetter: (action, topic, group, restoreId, cb) => node.deadLetter(action, topic, group, restoreId, cb),
     groups: () => node.groups().map((g) => ({ ...g })),
+    features: () => store.features,
+    enableFeatures: (bits, cb) => node.enableFeatures(bits, cb),
     consume: (topic, group, consumer, maxAckPending, onDelivery, onEnd, cb) =>
       // Behind a read barrier: a leader that has not applied everything committed yet (just
       // elected, or restarted) may not know the group; without the barrier a consumer reattaching

@@ -88,6 +88,13 @@ export interface HostConfig {
    */
   readonly restoreLeadMs: number;
   /**
+   * Feature flags (docs/sessions.md, "Feature flags"): the first leader of a new cluster turns on
+   * every flag this version knows (default true). false keeps them off until `sessionraft client
+   * feature enable`, as in a cluster upgraded from an older version: for a new cluster that nodes
+   * of an older version will join (`--features-off`, SESSIONRAFT_FEATURES_OFF=1).
+   */
+  readonly featuresOnNewCluster: boolean;
+  /**
    * Issue 18: the largest snapshot this node accepts from a leader (the receive buffer grows as
    * chunks arrive, up to this). Snapshots carry the active sessions, so it must exceed the store's
    * activeBytesMax.
@@ -172,6 +179,7 @@ export const hostDefaults = {
   logPreallocateBytes: 8 * 1024 * 1024,
   walFollowerWritesInline: true,
   restoreLeadMs: 20,
+  featuresOnNewCluster: true,
   snapshotBytesMax: 1024 * 1024 * 1024,
   replayDelaysMs: [1_000, 10_000, 60_000, 600_000] as readonly number[],
   shutdownTransferMs: 2_000,
@@ -268,6 +276,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_LOG_RETAIN_BYTES) out.logRetainBytesMax = num(env.SESSIONRAFT_LOG_RETAIN_BYTES);
   if (env.SESSIONRAFT_LOG_PREALLOCATE_BYTES) out.logPreallocateBytes = num(env.SESSIONRAFT_LOG_PREALLOCATE_BYTES);
   if (env.SESSIONRAFT_RESTORE_LEAD_MS) out.restoreLeadMs = num(env.SESSIONRAFT_RESTORE_LEAD_MS);
+  if (env.SESSIONRAFT_FEATURES_OFF) {
+    const v = env.SESSIONRAFT_FEATURES_OFF;
+    if (!['1', 'true', '0', 'false'].includes(v)) throw new ConfigError(`SESSIONRAFT_FEATURES_OFF must be 1, true, 0 or false, got ${JSON.stringify(v)}`);
+    out.featuresOnNewCluster = v === '0' || v === 'false';
+  }
   if (env.SESSIONRAFT_WAL_FOLLOWER_WRITES) out.walFollowerWritesInline = walFollowerWrites(env.SESSIONRAFT_WAL_FOLLOWER_WRITES);
   if (env.SESSIONRAFT_SNAPSHOT_BYTES) out.snapshotBytesMax = num(env.SESSIONRAFT_SNAPSHOT_BYTES);
   if (env.SESSIONRAFT_REPLAY_DELAYS) out.replayDelaysMs = parseDelays(env.SESSIONRAFT_REPLAY_DELAYS);
@@ -438,6 +451,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     logPreallocateBytes: nonNegInt(raw.logPreallocateBytes, 'logPreallocateBytes'),
     walFollowerWritesInline: bool(raw.walFollowerWritesInline, 'walFollowerWritesInline'),
     restoreLeadMs: restoreLead(raw.restoreLeadMs),
+    featuresOnNewCluster: bool(raw.featuresOnNewCluster, 'featuresOnNewCluster'),
     snapshotBytesMax: posInt(raw.snapshotBytesMax, 'snapshotBytesMax'),
     replayDelaysMs: delays as number[],
     shutdownTransferMs: posInt(raw.shutdownTransferMs, 'shutdownTransferMs'),

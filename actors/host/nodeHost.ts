@@ -9,8 +9,9 @@
  * (peerDirectory.ts), /status, /healthz and the member list (statusViews.ts), logging Raft state
  * changes (stateChangeLog.ts), and hand-over and teardown (shutdown.ts).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Recovered } from '../../storage/types.js';
 import type { Logger } from 'pino';
 import { defaultRaftConfig } from '../../machines/config.js';
 import type { PlantedBug } from '../../machines/core.js';
@@ -113,6 +114,8 @@ export class NodeHost {
   private pendingMembership: Membership | null = null;
   /** The configuration built from --nodes (the Raft core's until the log or a snapshot holds one). */
   private bootMembership: Membership | null = null;
+  /** This node's storage was created by a version that knows feature flags (FEATURES_NATIVE_FILE). */
+  private featuresNative = false;
   /** Milliseconds since the epoch: due times, deadlines and holds (the fault harness may skew it). */
   private readonly clock: () => number;
 
@@ -164,6 +167,7 @@ export class NodeHost {
     const cfg = this.config;
     mkdirSync(cfg.dataDir, { recursive: true });
     const opened = await this.openStorage(opts.testing?.fsyncDelayMs ?? 0);
+    this.featuresNative = markFeaturesNative(cfg.dataDir, opened.recovered);
     await this.bar.decideAtStart({
       id: cfg.id,
       address: formatMemberAddress(cfg.nodes[cfg.id]!),
@@ -334,6 +338,9 @@ export class NodeHost {
       clock,
       onNextDue: (dueMs) => dueTimer.request(dueMs),
       restoreLeadMs: cfg.restoreLeadMs,
+      // Only storage this version created may turn the flags on: an older cluster's nodes, even
+      // one that never had a command, keep them off until the operator's `feature enable`.
+      featuresOnNewCluster: cfg.featuresOnNewCluster && this.featuresNative,
       after: unrefAfter,
       onLateness: {
         restore: (replayClass, lateMs) => this.metrics.observeRestoreLateness(replayClass, lateMs),
@@ -584,4 +591,19 @@ export class NodeHost {
       inspection: this.inspection,
     };
   }
+}
+
+/** Written into a data directory whose storage this version created empty (feature flags, docs/sessions.md). */
+export const FEATURES_NATIVE_FILE = 'features-native';
+
+/**
+ * Whether this node's storage was created by a version that knows feature flags: on empty storage
+ * the marker is written now; storage an older version created never has it. Losing the marker
+ * (a crash before it reached the disk) only keeps the flags off until `feature enable`.
+ */
+export function markFeaturesNative(dataDir: string, rec: Pick<Recovered, 'hardState' | 'entries' | 'snapshot'>): boolean {
+  const file = join(dataDir, FEATURES_NATIVE_FILE);
+  const empty = rec.hardState.term === 0 && rec.hardState.vote === null && rec.entries.length === 0 && rec.snapshot === null;
+  if (empty && !existsSync(file)) writeFileSync(file, `${new Date().toISOString()} storage created by a version with feature flags\n`);
+  return existsSync(file);
 }

@@ -3,6 +3,7 @@
  * /healthz, and the configuration in force as `sessionraft member list` shows it (MembersView),
  * including why this node does not vote when it does not. Read-only: built from the parts' stats.
  */
+import { featureView } from '../../transport/client/features.js';
 import type { StoreDigest } from './digestCache.js';
 import type { Membership, NodeId } from '../../machines/types.js';
 import type { ClientServer } from '../../transport/client/server.js';
@@ -60,6 +61,8 @@ export interface HostStatus {
   readonly learners: readonly NodeId[];
   readonly nodes: Record<NodeId, NodeView>;
   readonly replayDelaysMs: readonly number[];
+  /** Feature flags: those this node's version knows, and those on in the cluster as it applied (docs/sessions.md, "Feature flags"). */
+  readonly features: { supported: string[]; enabled: string[] };
   readonly store: {
     appliedIndex: number;
     activeSessions: number;
@@ -246,6 +249,7 @@ export function hostStatus(s: StatusSources, withDigest: boolean): HostStatus {
     learners,
     nodes,
     replayDelaysMs: s.replayDelaysMs,
+    features: featureView(s.node().store.features),
     store: {
       appliedIndex: ss.appliedIndex,
       activeSessions: ss.activeSessions,

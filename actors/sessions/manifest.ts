@@ -11,6 +11,7 @@
  *   clients:  u32 n | (id 2*u64, secret 16, [owner str (version 4)], lastIndex u64, ackedBelowSeq u64, u32 n | (seq u64, ok u8, code str, value)*)*
  *   groups:   u32 len | the group table (consumerGroups.ts)                    (version 3; its format 2 since version 5)
  *   auth:     u32 len | users, roles, permissions (authTable.ts)              (version 4)
+ *   features: u32 the feature flags turned on (codec.ts FEATURES)           (version 6)
  *   crc32 u32 of everything before
  *
  * Decoding validates everything (a received snapshot is input): any problem is a SessionsError
@@ -20,8 +21,9 @@
  * manifests whose clients belong to no user ('') and with no users. Version 5 (issue 16, dead
  * letters replayable) changed the group table's format: dead letters hold their restores; the
  * group table of versions 3 and 4 is upgraded on decode (its dead letters are not replayable).
+ * Version 6 (feature flags, 2026-12-05) added the flags; versions 2 to 5 are read with none on.
  */
-import { REPLAY_CLASSES_MAX, SECRET_BYTES, dataFileName, readU32BE } from '../../transport/commands/codec.js';
+import { FEATURES_KNOWN, REPLAY_CLASSES_MAX, SECRET_BYTES, dataFileName, readU32BE } from '../../transport/commands/codec.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { ByteReader, ManifestFormatError, SplicingWriter, type ByteWriter } from './binary.js';
 import { ArenaSessionSnapshot } from './sessionTable.js';
@@ -30,7 +32,9 @@ import { SessionsError, SessionsErrorCode, type ResultCode } from './errors.js';
 import type { ClassMeta, ClientSnapshot, CommandResult, FileMeta, Manifest, RangeDigest, SessionSnapshot } from './types.js';
 
 const MAGIC = [0x53, 0x52, 0x4d, 0x46]; // "SRMF"
-const VERSION = 5;
+const VERSION = 6;
+/** Version 5 (before feature flags) is read with no flag on. */
+const VERSION_NO_FEATURES = 5;
 /** Version 4 (before dead letters held their records) is read with its group table upgraded. */
 const VERSION_GROUPS_1 = 4;
 /** Version 3 (before users, issue 17) is read as a manifest with no users and clients owned by ''. */
@@ -88,7 +92,7 @@ function sizeBound(m: Manifest): number {
     if (s instanceof ArenaSessionSnapshot) n += s.framed.length;
     else for (const r of s.records) n += 4 + r.length;
   }
-  n += 8 + (m.groups?.length ?? 0) + (m.auth?.length ?? 0);
+  n += 12 + (m.groups?.length ?? 0) + (m.auth?.length ?? 0);
   for (const c of m.clients) {
     n += 42 + SECRET_BYTES + 3 * (c.owner?.length ?? 0);
     for (const r of c.results) n += 16 + 3 * r.result.code.length + (r.result.value?.length ?? 0);
@@ -111,7 +115,10 @@ export function encodeManifest(m: Manifest): Uint8Array {
 export function encodeManifestParts(m: Manifest): Uint8Array[] {
   const w = new SplicingWriter(sizeBound(m));
   for (const b of MAGIC) w.u8(b);
-  w.u16(VERSION);
+  // Version 5 while no flag is on (the same information): nodes of the version before flags can
+  // still install it during a rolling upgrade, until the operator turns a flag on.
+  const features = m.features ?? 0;
+  w.u16(features === 0 ? VERSION_NO_FEATURES : VERSION);
   w.str(m.fingerprint);
   w.u64(m.appliedTerm);
   w.u64(m.appliedIndex);
@@ -170,6 +177,7 @@ export function encodeManifestParts(m: Manifest): Uint8Array[] {
   }
   w.bytes(m.groups ?? new Uint8Array(0));
   w.bytes(m.auth ?? new Uint8Array(0));
+  if (features !== 0) w.u32(features);
   let crc = 0;
   for (const part of w.parts()) crc = crc32Bytes(part, crc);
   w.u32(crc);
@@ -193,7 +201,8 @@ function readManifest(data: Uint8Array): Manifest {
       `manifest version 1 was written before client secrets (issue 14); this node reads version ${VERSION}: start it on a fresh data directory`,
     );
   }
-  if (version !== VERSION && version !== VERSION_GROUPS_1 && version !== VERSION_NO_AUTH && version !== VERSION_NO_GROUPS) bad(`manifest version ${version}`);
+  if (version !== VERSION && version !== VERSION_NO_FEATURES && version !== VERSION_GROUPS_1 && version !== VERSION_NO_AUTH && version !== VERSION_NO_GROUPS)
+    bad(`manifest version ${version}`);
   const fingerprint = r.str();
   const appliedTerm = r.u64();
   const appliedIndex = r.u64();
@@ -275,15 +284,17 @@ function readManifest(data: Uint8Array): Manifest {
   const groupBytes = version >= VERSION_NO_AUTH ? r.bytes() : new Uint8Array(0);
   const auth = version >= VERSION_GROUPS_1 ? r.bytes() : new Uint8Array(0);
   let groups = groupBytes;
-  if (version < VERSION && groupBytes.length > 0) {
+  if (version < VERSION_NO_FEATURES && groupBytes.length > 0) {
     try {
       groups = upgradeGroupTable(groupBytes);
     } catch (err) {
       bad(`group table (format 1): ${(err as Error).message}`);
     }
   }
+  const features = version >= VERSION ? r.u32() : 0;
+  if ((features & ~FEATURES_KNOWN) !== 0) bad(`feature flags ${features} unknown to this version`);
   if (!r.done()) bad('trailing bytes');
-  return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients, groups, auth };
+  return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients, groups, auth, features };
 }
 
 export function decodeManifest(data: Uint8Array): Manifest {

@@ -13,7 +13,7 @@
  * (which also knows the previous leader's unapplied entries after `reset`), the rest from the
  * applied store, so a new leader's scheduler is right from its first tick.
  */
-import { CommandKind, RESTORE_HOLD_MS_MAX, commandId } from '../../transport/commands/codec.js';
+import { CommandKind, FEATURES, RESTORE_HOLD_MS_MAX, commandId } from '../../transport/commands/codec.js';
 import type { DataFile } from './dataFiles.js';
 import type { PlannedRestore } from './dispatcher.js';
 import { storedRecordBytesMax } from './options.js';
@@ -56,6 +56,8 @@ interface SchedulerOptions {
    * dispatcher and the subscriptions hold it until then).
    */
   readonly restoreLeadMs?: number;
+  /** Planted bug 'ignore-feature-flags' (simulator only): restore ahead whether or not the cluster turned it on. */
+  readonly ignoreFeatureFlags?: boolean;
 }
 
 export class ReplayScheduler {
@@ -138,6 +140,11 @@ export class ReplayScheduler {
       const now = this.opts.clock();
       let budget = this.perTick;
       let nextDueMs = Infinity;
+      // Restore ahead only once the cluster turned it on (FeatureEnable): a node of an older
+      // version refuses a restore with a hold.
+      const ahead = this.batchLeadMs > 0 && (this.opts.ignoreFeatureFlags === true || store.featureOn(FEATURES.restoreAhead));
+      const triggerLeadMs = ahead ? this.triggerLeadMs : 0;
+      const batchLeadMs = ahead ? this.batchLeadMs : 0;
       const seen = new Set<number>();
       for (const f of store.dataFiles()) {
         seen.add(f.low);
@@ -173,15 +180,15 @@ export class ReplayScheduler {
         // within the trigger lead and takes every record due within the batch lead (both 0
         // without a lead: what is due now).
         let cursor = f.readCursor + fl.restoreBytes;
-        let horizonMs = now + this.triggerLeadMs;
+        let horizonMs = now + triggerLeadMs;
         for (let n = fl.restores; n < this.perFile && cursor < f.size && budget > 0; n++, budget--) {
           const h = this.headerAt(f, cursor);
           if (h.dueMs > horizonMs) {
-            const wakeMs = h.dueMs - this.triggerLeadMs;
+            const wakeMs = h.dueMs - triggerLeadMs;
             if (wakeMs < nextDueMs) nextDueMs = wakeMs;
             break;
           }
-          horizonMs = now + this.batchLeadMs;
+          horizonMs = now + batchLeadMs;
           // A full active table would refuse it (counting what the restores in flight will add): wait.
           const pending = planner.restoresActivating();
           if (!store.hasRoomFor(h, pending.sessions, pending.bytes)) break;

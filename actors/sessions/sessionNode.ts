@@ -6,7 +6,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { CommandErrorCode, CommandKind, SECRET_BYTES, commandId, readU64BE, nameError, type Command, type Envelope } from '../../transport/commands/codec.js';
+import {
+  CommandErrorCode,
+  CommandKind,
+  FEATURES,
+  FEATURES_KNOWN,
+  SECRET_BYTES,
+  commandId,
+  readU64BE,
+  nameError,
+  type Command,
+  type Envelope,
+} from '../../transport/commands/codec.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { EntryKind, type Entry, type FileByteRange, type NodeId, type RaftMessage } from '../../machines/types.js';
 import { ProposalError } from '../raft/proposals.js';
@@ -71,6 +82,12 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
    * store whose subscriptions have a clock (SessionsStore's `clock`) so that subscribers wait too.
    */
   readonly restoreLeadMs?: number;
+  /**
+   * Feature flags (default true): the first leader of a new cluster (no command ever in its log)
+   * turns on every flag this version knows. false: they wait for `enableFeatures`, as in a cluster
+   * upgraded from an older version (tests and the simulator).
+   */
+  readonly featuresOnNewCluster?: boolean;
   /** Runs `fn` after `delayMs` (the host: an unref'd setTimeout): releases deliveries held until due. */
   readonly after?: (delayMs: number, fn: () => void) => void;
   /**
@@ -84,6 +101,12 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
     readonly firstDelivery: (groupLow: number, lateMs: number) => void;
   };
 }
+
+/** The code of a request that needs a feature flag the cluster has not turned on (the client port's CLIENT_ERR_FEATURE_DISABLED). */
+const FEATURE_DISABLED = 'CLIENT_ERR_FEATURE_DISABLED';
+
+/** A leader whose log is longer than this never counts its cluster as new (isNewCluster). */
+const NEW_CLUSTER_ENTRIES_MAX = 64;
 
 /** Bytes of data-file headers the scheduled-sessions count reads per tick, once started (a few ms at most). */
 const SCHEDULED_COUNT_BYTES_PER_TICK = 64 * 1024;
@@ -163,6 +186,8 @@ export class SessionNode {
   private readonly drawSecret: () => Uint8Array;
   private readonly clock: () => number;
   private readonly scheduleBinding: 'idle' | 'always';
+  /** Planted bug 'ignore-feature-flags' (simulator only): restores ahead and removing acks whatever the cluster's flags. */
+  private readonly ignoreFeatureFlags: boolean;
 
   constructor(opts: SessionNodeOptions) {
     const store = opts.store;
@@ -171,6 +196,7 @@ export class SessionNode {
     this.scheduleBinding = opts.scheduleBinding ?? 'idle';
     this.drawSecret = opts.drawSecret ?? (() => new Uint8Array(randomBytes(SECRET_BYTES)));
     this.staleReads = opts.bugs?.has('stale-read') === true;
+    this.ignoreFeatureFlags = (opts.bugs as ReadonlySet<string> | undefined)?.has('ignore-feature-flags') === true;
     this.planner = new Planner({
       store,
       replayDelaysMs: opts.replayDelaysMs,
@@ -185,6 +211,7 @@ export class SessionNode {
       clock: opts.clock,
       ...(opts.onNextDue !== undefined ? { onNextDue: opts.onNextDue } : {}),
       ...(opts.restoreLeadMs !== undefined ? { restoreLeadMs: opts.restoreLeadMs } : {}),
+      ...(this.ignoreFeatureFlags ? { ignoreFeatureFlags: true } : {}),
       // Issue 16 (lateness): a restore's first delivery goes right behind it in the log.
       onRestorePlanned: (restore, f, offset, h) => {
         opts.onLateness?.restore(f.replayClass, Math.max(0, this.clock() - h.dueMs));
@@ -236,6 +263,10 @@ export class SessionNode {
             const log = this.raft.log;
             const from = Math.max(store.appliedIndex + 1, log.firstIndex());
             this.planner.reset(store, from <= log.lastIndex() ? log.range(from, log.lastIndex()) : []);
+            if (opts.featuresOnNewCluster !== false && this.isNewCluster()) {
+              // The cluster's first command: every node of a new cluster runs this version.
+              this.submitInternal({ kind: CommandKind.featureEnable, features: FEATURES_KNOWN });
+            }
           } else {
             this.planner.stepDown();
           }
@@ -257,6 +288,21 @@ export class SessionNode {
 
   get id(): NodeId {
     return this.raft.id;
+  }
+
+  /**
+   * Whether this leader leads a cluster that never had a command: no snapshot, and nothing in its
+   * log but no-ops and configurations (a leader holds every committed entry, so no command was
+   * ever applied anywhere). Bounded: a log longer than NEW_CLUSTER_ENTRIES_MAX is not new.
+   */
+  private isNewCluster(): boolean {
+    const log = this.raft.log;
+    if (log.snapshotIndex !== 0 || this.store.appliedIndex > log.lastIndex()) return false;
+    const last = log.lastIndex();
+    if (last > NEW_CLUSTER_ENTRIES_MAX) return false;
+    if (last < 1) return true;
+    for (const e of log.range(1, last)) if (e.kind === EntryKind.command) return false;
+    return true;
   }
 
   /** One clock tick: Raft's, then (on the leader) the replay scheduler's. */
@@ -515,9 +561,25 @@ export class SessionNode {
     const h = this.dispatcher.attach(g, name, onDelivery, opts);
     return {
       close: () => h.close(),
-      ack: (d, cb, remove) => this.dispatcher.ack(d.group, d.restoreId, d.delivery, cb, remove),
+      ack: (d, cb, remove) => {
+        // An older node refuses an ack that removes its session: only once the cluster turned it on.
+        if (remove !== undefined && !this.ignoreFeatureFlags && !this.store.featureOn(FEATURES.removeOnAck)) {
+          return cb?.({ code: FEATURE_DISABLED, message: 'remove-on-ack is not on in this cluster (sessionraft client feature enable remove-on-ack)' });
+        }
+        this.dispatcher.ack(d.group, d.restoreId, d.delivery, cb, remove);
+      },
       nack: (d, delayMs = 0, cb) => this.dispatcher.nack(d.group, d.restoreId, d.delivery, delayMs, cb),
     };
+  }
+
+  /**
+   * FeatureEnable (feature flags): turns `bits` on for the whole cluster, leader only. The
+   * operator's promise is that every node runs a version that knows them (docs/sessions.md,
+   * "Feature flags"); a cluster started by this version turns on all it knows by itself.
+   */
+  enableFeatures(bits: number, cb: CommandCallback): void {
+    if (bits <= 0 || (bits & ~FEATURES_KNOWN) !== 0) return cb(new RequestError('BAD_REQUEST', `feature bits ${bits} unknown to this version`));
+    this.submitInternal({ kind: CommandKind.featureEnable, features: bits }, cb);
   }
 
   /**

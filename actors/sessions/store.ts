@@ -136,6 +136,8 @@ export class SessionsStore implements StateMachine {
   /** Scheduled sessions per class and topic, for visibility (scheduledCounts.ts); counted once asked for. */
   private readonly scheduled: ScheduledCounts;
   private commitsOfHeldRestores = 0;
+  /** Feature flags on in this cluster (FeatureEnable entries; codec.ts FEATURES): replaced by a snapshot's restore. */
+  private featureBits = 0;
   private readonly view = new CommandView();
   private lastTerm = 0;
   private lastIndex = 0;
@@ -265,6 +267,7 @@ export class SessionsStore implements StateMachine {
     }
     this.auth.load(m.auth ?? new Uint8Array(0));
     this.groups = groups;
+    this.featureBits = m.features ?? 0;
     this.scheduled.reset();
     this.files.load(m.classes, m.files);
     this.sessions.load(m.sessions);
@@ -315,6 +318,7 @@ export class SessionsStore implements StateMachine {
       clients: this.clients.snapshot(),
       groups: this.groups.encode(),
       auth: this.auth.encode(),
+      features: this.featureBits,
     };
   }
 
@@ -500,6 +504,16 @@ export class SessionsStore implements StateMachine {
    */
   clientResult(high: number, low: number, secret: Uint8Array, seq: number, user?: string): CommandResult | 'stale' | 'unknown' | 'auth' | 'owner' | undefined {
     return this.clients.lookup(high, low, secret, seq, user);
+  }
+
+  /** The feature flags on in this cluster as applied here (codec.ts FEATURES bits). */
+  get features(): number {
+    return this.featureBits;
+  }
+
+  /** Whether every flag of `bits` is on. */
+  featureOn(bits: number): boolean {
+    return (this.featureBits & bits) === bits;
   }
 
   /** Users, roles and permissions as applied here (issue 17): the client port checks every request against it. */
@@ -727,6 +741,10 @@ export class SessionsStore implements StateMachine {
         return this.groups.replayDead(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow);
       case CommandKind.deadLetterDelete:
         return this.groups.deleteDead(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow);
+      case CommandKind.featureEnable:
+        // Idempotent: flags already on stay on (the codec refused unknown ones).
+        this.featureBits |= v.features;
+        return OK;
     }
     assert(false, `command kind ${v.kind} passed validation`);
   }

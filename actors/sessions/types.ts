@@ -81,6 +81,8 @@ export interface Manifest {
   readonly groups?: Uint8Array;
   /** Users, roles and permissions (authTable.ts's encoding; manifest version 4). Absent: none. */
   readonly auth?: Uint8Array;
+  /** The feature flags turned on (codec.ts FEATURES bits; manifest version 6). Absent: none. */
+  readonly features?: number;
 }
 
 /** One range to transfer during range sync. */

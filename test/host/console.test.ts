@@ -44,6 +44,7 @@ function status(node: string, nodes: HostStatus['nodes'] = {}): HostStatus {
     learners: [],
     nodes,
     replayDelaysMs: [1000],
+    features: { supported: ['restore-ahead', 'remove-on-ack'], enabled: [] },
     store: { appliedIndex: 10, activeSessions: 0, activeBytes: 0, dataFiles: 0, clients: 0 },
     client: { connections: 0, subscriptions: 0, rejectedTotal: 0 },
     transport: { sent: 0, received: 0, dropped: 0, rejectedTotal: 0, admittedPeers: 0 },

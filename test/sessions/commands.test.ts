@@ -5,6 +5,7 @@ import {
   CommandErrorCode,
   CommandKind,
   CommandView,
+  FEATURES_KNOWN,
   REPLAY_CLASSES_MAX,
   RESTORE_HOLD_MS_MAX,
   STORED_RECORD_HEADER_BYTES,
@@ -69,6 +70,8 @@ const arbCommand: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ kind: fc.constant(CommandKind.dataCreate), replayClass: arbClass }),
   fc.record({ kind: fc.constant(CommandKind.dataDelete), replayClass: arbClass, file: arbId }),
   fc.record({ kind: fc.constant(CommandKind.clientRegister), secret: arbSecret }),
+  // Feature flags: any non-empty set of the bits this version knows.
+  fc.record({ kind: fc.constant(CommandKind.featureEnable), features: fc.integer({ min: 1, max: FEATURES_KNOWN }) }),
   // Issue 16, dead letters: group 16 | restore 16.
   fc.record({ kind: fc.constantFrom(CommandKind.deadLetterReplay, CommandKind.deadLetterDelete), group: arbId, restore: arbId }),
   // Group answers: group 16 | restore 16 | delivery u32; GroupAck with the session it removes (and who asks) or without.
@@ -117,8 +120,8 @@ describe('sessions: command codec', () => {
   it('never throws anything but CommandError on arbitrary bytes (property)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (raw, validHeader) => {
-        // Every kind, the group and auth kinds included (27: one past the last).
-        const data = validHeader && raw.length >= 3 ? Uint8Array.from([2, raw[1]! % 27, raw[2]! & 1, ...raw.subarray(3)]) : raw;
+        // Every kind, the group, auth and feature kinds included (28: one past the last).
+        const data = validHeader && raw.length >= 3 ? Uint8Array.from([2, raw[1]! % 28, raw[2]! & 1, ...raw.subarray(3)]) : raw;
         try {
           decodeCommand(data);
         } catch (err) {
@@ -178,7 +181,13 @@ describe('sessions: command codec', () => {
       CommandErrorCode.formatRetired,
     ],
     ['Confirm in the log', Uint8Array.of(2, 0, 0), CommandErrorCode.confirmInLog],
-    ['kind 27', Uint8Array.of(2, 27, 0), CommandErrorCode.kind],
+    ['kind 28', Uint8Array.of(2, 28, 0), CommandErrorCode.kind],
+    ['a FeatureEnable of no flag', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 0, 0), CommandErrorCode.feature],
+    ['a FeatureEnable of a flag this version does not know', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 0, 4), CommandErrorCode.feature],
+    ['a FeatureEnable of the highest bit', Uint8Array.of(2, CommandKind.featureEnable, 0, 0x80, 0, 0, 1), CommandErrorCode.feature],
+    ['a FeatureEnable cut short', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 1), CommandErrorCode.truncated],
+    ['a FeatureEnable with a byte after', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 0, 1, 0), CommandErrorCode.trailing],
+    ['a FeatureEnable with an envelope', Uint8Array.of(2, CommandKind.featureEnable, 1, 0, 0, 0, 1), CommandErrorCode.flags],
     ['kind 255', Uint8Array.of(2, 255, 0), CommandErrorCode.kind],
     ['unknown flag', Uint8Array.of(2, 10, 2), CommandErrorCode.flags],
     ['envelope on DataCreate', Uint8Array.of(2, 8, 1, ...new Uint8Array(49)), CommandErrorCode.flags],

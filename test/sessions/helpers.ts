@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandKind, encodeCommand, type Command, type Envelope } from '../../transport/commands/codec.js';
+import { CommandKind, FEATURES_KNOWN, encodeCommand, type Command, type Envelope } from '../../transport/commands/codec.js';
 import { Planner, type PlanOutcome, type Proposed } from '../../actors/sessions/planner.js';
 import { ReplayScheduler } from '../../actors/sessions/scheduler.js';
 import type { CommandResult, Delivery } from '../../actors/sessions/types.js';
@@ -126,8 +126,13 @@ export interface HarnessOptions {
   readonly restoresInFlightPerFileMax?: number;
   /** The scheduler's report after each tick: the earliest due time not due yet (null: none). */
   readonly onNextDue?: (dueMs: number | null) => void;
-  /** The scheduler's restore lead (scheduler.ts, restoreLeadMs; default 0). */
+  /**
+   * The scheduler's restore lead (scheduler.ts, restoreLeadMs; default 0). With a lead the harness
+   * first applies a FeatureEnable of every flag (a new cluster's first command), unless `featuresOff`.
+   */
   readonly restoreLeadMs?: number;
+  /** With a lead: leave the feature flags off (a cluster upgraded from an older version). */
+  readonly featuresOff?: boolean;
 }
 
 /**
@@ -157,6 +162,10 @@ export class Harness {
   ) {
     this.active = stores.map((_, k) => k);
     [this.planner, this.scheduler] = this.lead(0);
+    if ((opts.restoreLeadMs ?? 0) > 0 && opts.featuresOff !== true) {
+      this.planner.submit({ kind: CommandKind.featureEnable, features: FEATURES_KNOWN }, null);
+      this.settle();
+    }
   }
 
   /** From now on only these stores apply committed entries. */

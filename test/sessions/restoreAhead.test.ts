@@ -8,6 +8,7 @@ import {
   CommandErrorCode,
   CommandKind,
   CommandView,
+  FEATURES,
   RESTORE_HOLD_MS_MAX,
   commandId,
   decodeCommand,
@@ -19,6 +20,7 @@ import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { Dispatcher, type GroupDelivery } from '../../actors/sessions/dispatcher.js';
 import type { ConsumerGroup } from '../../actors/sessions/consumerGroups.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
+import { decodeManifest, encodeManifest } from '../../actors/sessions/manifest.js';
 import type { Delivery } from '../../actors/sessions/types.js';
 import { Harness, text } from './helpers.js';
 
@@ -154,6 +156,63 @@ describe('sessions: restore ahead (issue 20)', () => {
     h.client({ kind: CommandKind.sessionCreate, topic: 'other', envelope: null });
     expect(got).to.deep.equal(['a']);
     expect(d.heldCount).to.equal(0);
+  });
+
+  it('with the restore-ahead flag off (a cluster upgraded from an older version) restores carry no hold and wait for the due time; FeatureEnable turns the lead on', () => {
+    const store = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn() });
+    const h = new Harness([store], { replayDelaysMs: [DELAY_MS], restoreLeadMs: LEAD_MS, featuresOff: true });
+    expect(store.features).to.equal(0);
+    const restores = (): CommandView[] =>
+      h.log.entries
+        .map((e) => {
+          const v = new CommandView();
+          return parseCommand(v, e.data, LIMITS) === null && v.kind === CommandKind.sessionRestore ? v : null;
+        })
+        .filter((v): v is CommandView => v !== null);
+    const t0 = h.now;
+    h.planner.storeSession(h.createSession('orders', ['a']), 0, {});
+    h.settle();
+    // Within the lead of its due time, nothing is restored: an older node would refuse a hold.
+    h.now = t0 + DELAY_MS - LEAD_MS / 2;
+    expect(h.scheduler.tick()).to.equal(0);
+    h.now = t0 + DELAY_MS;
+    expect(h.scheduler.tick()).to.equal(1);
+    h.settle();
+    expect(restores().map((v) => v.holdMs)).to.deep.equal([0]);
+    // The operator turns it on once every node runs this version: the next one is restored ahead.
+    const r = h.client({ kind: CommandKind.featureEnable, features: FEATURES.restoreAhead });
+    expect(r.ok, r.code).to.equal(true);
+    expect(store.featureOn(FEATURES.restoreAhead)).to.equal(true);
+    expect(store.featureOn(FEATURES.removeOnAck)).to.equal(false);
+    const t1 = h.now;
+    h.planner.storeSession(h.createSession('orders', ['b']), 0, {});
+    h.settle();
+    h.now = t1 + DELAY_MS - LEAD_MS / 2;
+    expect(h.scheduler.tick()).to.equal(1);
+    h.settle();
+    expect(restores().map((v) => v.holdMs)).to.deep.equal([0, LEAD_MS / 2]);
+  });
+
+  it('feature flags are applied alike on every replica, kept by a snapshot, and a FeatureEnable of flags already on changes nothing', () => {
+    const a = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn() });
+    const b = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn() });
+    const h = new Harness([a, b], { replayDelaysMs: [DELAY_MS] });
+    expect(h.client({ kind: CommandKind.featureEnable, features: FEATURES.removeOnAck }).ok).to.equal(true);
+    expect(h.client({ kind: CommandKind.featureEnable, features: FEATURES.removeOnAck }).ok).to.equal(true);
+    expect([a.features, b.features]).to.deep.equal([FEATURES.removeOnAck, FEATURES.removeOnAck]);
+    expect(a.digest().overall).to.equal(b.digest().overall);
+    const c = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn() });
+    c.restore({ index: a.appliedIndex, term: a.appliedTerm, membership: { voters: [], learners: [] } }, a.snapshot());
+    expect(c.features).to.equal(FEATURES.removeOnAck);
+    expect(c.digest().overall).to.equal(a.digest().overall);
+    // The flags are in the manifest (so in the digest: replicas that disagree about them are told
+    // apart), and a manifest with none is version 5, which the version before flags reads.
+    const m = a.manifest();
+    expect(decodeManifest(encodeManifest(m)).features).to.equal(FEATURES.removeOnAck);
+    expect(Buffer.from(encodeManifest({ ...m, features: 0 })).toString('hex')).to.not.equal(Buffer.from(encodeManifest(m)).toString('hex'));
+    expect(encodeManifest({ ...m, features: 0 }).subarray(4, 6)).to.deep.equal(Uint8Array.of(0, 5));
+    expect(encodeManifest(m).subarray(4, 6)).to.deep.equal(Uint8Array.of(0, 6));
+    expect(decodeManifest(encodeManifest({ ...m, features: 0 })).features).to.equal(0);
   });
 
   it('subscribers get a session restored ahead at its due time, in log order', () => {

@@ -106,6 +106,14 @@ export class SimCluster {
   get restoreLeadMs(): number {
     return this.config.sessions !== undefined && Math.floor(this.config.seed / 4) % 2 === 0 ? 20 : 0;
   }
+  /**
+   * Feature flags (sessionNode.ts `featuresOnNewCluster`): half the seeds with a lead start as a
+   * cluster upgraded from an older version, its flags off until the groups workload turns them on
+   * (groups.ts), so that no restore with a hold may reach the log before the flag does.
+   */
+  get featuresOnNewCluster(): boolean {
+    return !(this.restoreLeadMs > 0 && Math.floor(this.config.seed / 8) % 2 === 1);
+  }
   /** Thrown out of a node step (a broken invariant): the run stops and reports it. */
   error: Error | null = null;
 
@@ -448,6 +456,7 @@ export class SimCluster {
         // leader, which a busy simulated cluster seldom is), so both paths meet faults.
         scheduleBinding: Math.floor(cfg.seed / 2) % 2 === 0 ? 'always' : 'idle',
         restoreLeadMs: this.restoreLeadMs,
+        featuresOnNewCluster: this.featuresOnNewCluster,
         after: (delayMs, fn) => this.scheduler.schedule(delayMs, () => this.guard(fn)),
       });
       node = host.raft;

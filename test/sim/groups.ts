@@ -18,7 +18,7 @@ import type { CommandResult } from '../../actors/sessions/types.js';
 import type { NodeId } from '../../machines/types.js';
 import type { SimCluster } from './cluster.js';
 import { simEpochMs } from './cluster.js';
-import { commandId, readU64BE } from '../../transport/commands/codec.js';
+import { FEATURES_KNOWN, commandId, readU64BE } from '../../transport/commands/codec.js';
 import { GroupsChecker, type GroupsStats } from './groupsChecker.js';
 import { Rng } from './rng.js';
 import { ResultCode } from '../../actors/sessions/errors.js';
@@ -132,6 +132,22 @@ export class GroupsWorkload {
   start(): void {
     for (const p of this.plans) this.cluster.scheduler.schedule(p.createAtMs, () => this.create(p, 0));
     this.cluster.scheduler.schedule(30, () => this.tendDeadLetters());
+    // An upgraded cluster: the operator turns the flags on at a time of the run's draw (its own stream).
+    if (!this.cluster.featuresOnNewCluster)
+      this.cluster.scheduler.schedule(new Rng(this.opts.seed ^ 0xfea7).int(0, this.opts.chaosMs), () => this.enableFeatures());
+  }
+
+  /** FeatureEnable of every flag through the leader, every 50 ms until the committed history has them. */
+  private enableFeatures(): void {
+    if (this.checker.features === FEATURES_KNOWN) return;
+    const host = this.leaderHost();
+    const sched = this.cluster.scheduler;
+    if (host !== null) {
+      this.cluster.guard(() =>
+        host.enableFeatures(FEATURES_KNOWN, (err, r) => this.cluster.trace.note(sched.nowMs, `FeatureEnable: ${err ? err.message : r?.code}`)),
+      );
+    }
+    sched.schedule(50, () => this.enableFeatures());
   }
 
   /**

@@ -25,7 +25,7 @@
  * - replicas give one entry different results, or end with different group tables, or a table
  *   that differs from the model.
  */
-import { CommandKind, CommandView, commandKindNames, parseCommand, readU64BE, type CodecLimits } from '../../transport/commands/codec.js';
+import { CommandKind, CommandView, FEATURES, commandKindNames, parseCommand, readU64BE, type CodecLimits } from '../../transport/commands/codec.js';
 import { ResultCode } from '../../actors/sessions/errors.js';
 import { codecLimitsOf } from '../../actors/sessions/options.js';
 import type { GroupDelivery } from '../../actors/sessions/dispatcher.js';
@@ -148,6 +148,8 @@ export class GroupsChecker {
   /** Items not settled, restores not committed. */
   private unsettled = 0;
   private uncommitted = 0;
+  /** Feature flags on in the committed history (FeatureEnable entries applied OK). */
+  features = 0;
 
   /**
    * @param violations where violations go (the safety checker's list: a violation stops the run)
@@ -196,7 +198,15 @@ export class GroupsChecker {
   private step(id: NodeId, e: Entry, r: CommandResult): void {
     const v = this.view;
     if (parseCommand(v, e.data, this.codec!) !== null) return;
+    // Feature flags: what an older node would apply differently never precedes its flag in the log.
+    if (v.kind === CommandKind.sessionRestore && v.holdMs > 0 && (this.features & FEATURES.restoreAhead) === 0)
+      this.violate('feature-before-flag', id, `SessionRestore ${e.index} holds ${v.holdMs} ms before restore-ahead was turned on`);
+    if (v.kind === CommandKind.groupAck && v.sessionLow > 0 && (this.features & FEATURES.removeOnAck) === 0)
+      this.violate('feature-before-flag', id, `GroupAck ${e.index} removes its session before remove-on-ack was turned on`);
     switch (v.kind) {
+      case CommandKind.featureEnable:
+        if (r.ok) this.features |= v.features;
+        return;
       case CommandKind.sessionCreate:
         if (r.ok && r.value !== null) this.sessions.set(idLow(r.value), { topic: v.topic, dueMs: 0 });
         return;

@@ -346,6 +346,10 @@ export interface SessionraftClient {
   groups(): Promise<Record<string, unknown>[]>;
   pending(topic?: string, group?: string): Promise<GroupPending[]>;
   deadLetters(topic: string, group: string): Promise<GroupPending['dead']>;
+  /** Feature flags: those the leader's version knows, and those on in the cluster (docs/sessions.md, "Feature flags"). */
+  features(): Promise<{ supported: string[]; enabled: string[] }>;
+  /** Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack` or `all`); admin only; never turned off. */
+  enableFeature(name: string): Promise<CommandOutcome>;
   /** A dead letter delivered again (from delivery 1) to the group's consumers (DeadLetterReplay). */
   replayDeadLetter(topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome>;
   /** A dead letter dropped: the group settled it, SessionCommit follows once every group did (DeadLetterDelete). */
@@ -1025,6 +1029,29 @@ class Client implements SessionraftClient {
 
   async deleteDeadLetter(topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome> {
     return this.deadLetter('delete', topic, group, restoreId);
+  }
+
+  /**
+   * Feature flags (docs/sessions.md, "Feature flags"): those the leader's version knows and those on
+   * in the cluster, as the leader applied them.
+   */
+  async features(): Promise<{ supported: string[]; enabled: string[] }> {
+    return (await this.run(() => ({ op: 'feature', action: 'list', name: '' }), parseJsonReply, { leader: true })) as unknown as {
+      supported: string[];
+      enabled: string[];
+    };
+  }
+
+  /**
+   * Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, or `all`), once
+   * every node runs a version that knows it: a flag is never turned off. Needs the admin role.
+   * Turning on a flag that is on changes nothing.
+   */
+  async enableFeature(name: string): Promise<CommandOutcome> {
+    if (!/^([a-z][a-z0-9-]{0,63})$/.test(name)) throw new ClientError(ClientErrorCode.featureUnknown, `no feature ${JSON.stringify(name)}`);
+    const reply = await this.run(() => ({ op: 'feature', action: 'enable', name }), parseCommandReply, { leader: true });
+    if (!reply.ok) throw new ClientError(reply.code, `feature ${name}: ${reply.code}`);
+    return { index: reply.index, term: reply.term, duplicate: reply.duplicate, attempts: 1 };
   }
 
   /** A missing dead letter is SESSIONS_ERR_DEAD_LETTER_NOT_FOUND (a retry after a lost answer may get it: the first one applied). */

@@ -55,6 +55,10 @@ export const ClientErrorCode = {
   userExists: 'CLIENT_ERR_USER_EXISTS',
   /** The change would leave no user holding the admin role (nobody could administer the cluster). */
   lastAdmin: 'CLIENT_ERR_LAST_ADMIN',
+  /** `feature enable` of a name this node does not know. */
+  featureUnknown: 'CLIENT_ERR_FEATURE_UNKNOWN',
+  /** The request needs a feature flag the cluster has not turned on (a rolling upgrade not finished): refused, nothing reached the log. */
+  featureDisabled: 'CLIENT_ERR_FEATURE_DISABLED',
   // --- Raised by the client library ---
   /**
    * No definitive answer within the deadline. For a command the outcome is UNKNOWN: an attempt may
@@ -104,6 +108,9 @@ const clientErrorHints: Readonly<Record<string, string>> = {
   CLIENT_ERR_PERMISSION_DENIED: 'the user lacks the permission for this request and topic: ask an administrator (sessionraft role grant / user grant)',
   CLIENT_ERR_USER_EXISTS: 'the user exists: change its password with `sessionraft user passwd`',
   CLIENT_ERR_LAST_ADMIN: 'keep at least one user with the admin role: grant it to another user first',
+  CLIENT_ERR_FEATURE_UNKNOWN: 'no feature flag of that name on this node: see `sessionraft client feature list`',
+  CLIENT_ERR_FEATURE_DISABLED:
+    'the cluster has not turned this feature on (an upgraded cluster): once every node runs this version, run `sessionraft client feature enable all`',
   CLIENT_ERR_CLIENT_OWNER: 'the client ID belongs to another user: register your own client (the library does so per client)',
   CLIENT_ERR_AUTH: 'the envelope does not carry the secret register gave for this client ID: nothing was applied; use the credential of your own registration',
   CLIENT_ERR_TIMEOUT:

@@ -113,6 +113,10 @@ export interface ClientNode {
   deleteGroup(topic: string, name: string, cb: NodeCommandCallback): void;
   /** DeadLetterReplay / DeadLetterDelete of a group's dead letter by its restore ID (leader only). */
   deadLetter(action: 'replay' | 'delete', topic: string, group: string, restoreId: Uint8Array, cb: NodeCommandCallback): void;
+  /** Feature flags on in the cluster, as applied on this node (codec.ts FEATURES bits). */
+  features(): number;
+  /** FeatureEnable of `bits` (FEATURES bits this version knows), leader only. */
+  enableFeatures(bits: number, cb: NodeCommandCallback): void;
   /** This node's applied group table, with counts (JSON-ready). */
   groups(): readonly Record<string, unknown>[];
   /** Attach a consumer (leader only; else NOT_LEADER). maxAckPending 0: the group's. */

@@ -45,6 +45,9 @@
  *                                                                with one record and store it (mode and value as store's) ->
  *                                                                command result (value: the session's ID; index and term: the
  *                                                                store's entry). Its three commands take seq, seq + 1, seq + 2.
+ *   [1, reqId, 25, action, name]                                 feature (feature flags, 2026-12-05): action 0 list (name '')
+ *                                                                -> [json bytes] (this node's view: what it supports, what is
+ *                                                                on); 1 enable (leader; name a flag's or 'all') -> command result
  *
  * `client, secret, seq, acked` is the exactly-once envelope (dissertation 6.3): the client ID and
  * secret from register (the secret proves the ID is this client's: IDs are guessable), the
@@ -114,6 +117,7 @@ const Op = {
   role: 22,
   deadLetter: 23,
   schedule: 24,
+  feature: 25,
 } as const;
 type OpName = keyof typeof Op;
 const OP_NAMES: readonly (OpName | undefined)[] = [
@@ -142,6 +146,7 @@ const OP_NAMES: readonly (OpName | undefined)[] = [
   'role',
   'deadLetter',
   'schedule',
+  'feature',
 ];
 
 /** The `user` and `role` ops' actions (issue 17), by their wire number. */
@@ -151,6 +156,11 @@ const ROLE_ACTIONS = ['list', 'add', 'delete', 'grant', 'revoke'] as const;
 type RoleActionName = (typeof ROLE_ACTIONS)[number];
 /** A password: 1..PASSWORD_BYTES_MAX UTF-8 bytes (scrypt reads all of it; a bound keeps a request's cost bounded). */
 const PASSWORD_BYTES_MAX = 1024;
+
+/** The `feature` op's actions, by their wire number. */
+const FEATURE_ACTIONS = ['list', 'enable'] as const;
+/** A feature flag's name on the wire: a short token (the node checks it against the flags it knows). */
+const FEATURE_NAME = /^[a-z][a-z0-9-]{0,63}$/;
 
 /** The `deadLetter` op's actions (issue 16), by their wire number. */
 const DEAD_LETTER_ACTIONS = ['replay', 'delete'] as const;
@@ -346,7 +356,8 @@ export type Request =
       readonly topic: string;
       readonly group: string;
       readonly restoreId: Uint8Array;
-    };
+    }
+  | { readonly op: 'feature'; readonly reqId: number; readonly action: (typeof FEATURE_ACTIONS)[number]; readonly name: string };
 
 export interface CommandReply {
   readonly ok: boolean;
@@ -610,6 +621,8 @@ export function encodeRequest(r: Request | RequestBody, reqId = (r as Request).r
       return encoder.encode([...head, ROLE_ACTIONS.indexOf(r.action), r.role, r.grant === null ? '' : formatGrant(r.grant)]);
     case 'deadLetter':
       return encoder.encode([...head, DEAD_LETTER_ACTIONS.indexOf(r.action), r.topic, r.group, r.restoreId]);
+    case 'feature':
+      return encoder.encode([...head, FEATURE_ACTIONS.indexOf(r.action), r.name]);
   }
 }
 
@@ -793,6 +806,15 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
       const action = DEAD_LETTER_ACTIONS[uint(w, 3, 'deadLetter action')];
       if (action === undefined) malformed('deadLetter action must be 0 (replay) or 1 (delete)');
       return { op, reqId, action, topic: text(w, 4, 'topic'), group: text(w, 5, 'group'), restoreId: id(w, 6, 'restoreId') };
+    }
+    case 'feature': {
+      arity(w, 5, op);
+      const action = FEATURE_ACTIONS[uint(w, 3, 'feature action')];
+      if (action === undefined) malformed('feature action must be 0 (list) or 1 (enable)');
+      const name = text(w, 4, 'name');
+      if (action === 'list' ? name !== '' : !FEATURE_NAME.test(name))
+        malformed(action === 'list' ? 'feature list takes no name' : 'feature name must match [a-z][a-z0-9-]{0,63}');
+      return { op, reqId, action, name };
     }
   }
 }

@@ -23,6 +23,8 @@ import {
   CommandErrorCode,
   CommandKind,
   CommandView,
+  FEATURES,
+  featureNames,
   commandKindNames,
   encodeCommand,
   encodedAppendBytes,
@@ -34,6 +36,7 @@ import {
 } from '../commands/codec.js';
 import type { Entry, NodeId } from '../../machines/types.js';
 import { ClientError, ClientErrorCode } from './errors.js';
+import { featureBits, featureOn, featureView } from './features.js';
 import type { ClientNode, NodeCommandCallback, NodeCommandResult, NodeConsumer, NodeDelivery, NodeRequestError, NodeSubscription } from './node.js';
 import { PushQueue } from './pushQueue.js';
 import {
@@ -573,6 +576,8 @@ export class ClientServer {
         return req.action === 'passwd' && req.user === user ? null : need('admin', '');
       case 'role':
         return need('admin', '');
+      case 'feature':
+        return need(req.action === 'list' ? 'monitor' : 'admin', '');
     }
   }
 
@@ -886,6 +891,22 @@ export class ClientServer {
           return node.createGroup(req.topic, req.name, { ackWaitMs: req.ackWaitMs, maxDeliveries: req.maxDeliveries, maxAckPending: req.maxAckPending }, then);
         return node.deleteGroup(req.topic, req.name, then);
       }
+      case 'feature': {
+        if (req.action === 'list') {
+          // Behind a ReadIndex barrier on the leader: the flags of a leader that still leads, with everything committed applied.
+          return node.read((err) => {
+            if (err) return this.requestFailed(err, fail);
+            done(encodeResult(req.reqId, [textEncoder.encode(JSON.stringify(featureView(node.features())))]));
+          });
+        }
+        const bits = featureBits(req.name);
+        if (bits === null)
+          return fail(ClientErrorCode.featureUnknown, `no feature ${JSON.stringify(req.name)}: ${Object.values(featureNames).join(', ')} or all`);
+        return node.enableFeatures(bits, (err, result, entry) => {
+          if (err) return this.requestFailed(err, fail);
+          done(commandResultFrame(req.reqId, result!, entry));
+        });
+      }
       case 'deadLetter':
         return node.deadLetter(req.action, req.topic, req.group, req.restoreId, (err, result, entry) => {
           if (err) return this.requestFailed(err, fail);
@@ -894,6 +915,16 @@ export class ClientServer {
       case 'groups':
         return done(encodeResult(req.reqId, [textEncoder.encode(JSON.stringify(node.groups()))]));
       case 'consume': {
+        // Acks that remove their sessions need the cluster's flag (an older node refuses them).
+        // Judged behind a read barrier: a leader that has not applied a committed FeatureEnable
+        // yet (just elected, or restarted) must not refuse for good.
+        if (req.removeOnAck === true && !featureOn(node, FEATURES.removeOnAck)) {
+          return node.read((err) => {
+            if (err) return this.requestFailed(err, fail);
+            if (!featureOn(node, FEATURES.removeOnAck)) return fail(ClientErrorCode.featureDisabled, 'remove-on-ack is not on in this cluster');
+            this.execute(c, req, done, confirmed);
+          });
+        }
         if (c.subs.size >= this.limits.subscriptionsMax) {
           return fail(ClientErrorCode.tooManySubscriptions, `${c.subs.size} subscriptions on this connection (limit ${this.limits.subscriptionsMax})`);
         }

@@ -49,6 +49,8 @@
  *        roleRevoke      roleLen u8 | role | action u8 | prefixLen u16 | prefix | groupLen u8 | group
  *        deadLetterReplay  group 16 | restore 16   (the group's dead letter is ready again, delivery count 0)
  *        deadLetterDelete  group 16 | restore 16   (the group's dead letter is dropped: the group settled it)
+ *        featureEnable   features u32   (feature flags, 2026-12-05: bits of FEATURES to turn on for the whole
+ *                        cluster, at least one, none unknown to this version; never turned off)
  *
  * The auth kinds (issue 17) carry users, roles and permissions (transport/commands/access.ts); a
  * password arrives hashed (scrypt, salted, computed once by the leader): no replica sees a plaintext
@@ -117,9 +119,10 @@ export const CommandKind = {
   roleRevoke: 24,
   deadLetterReplay: 25,
   deadLetterDelete: 26,
+  featureEnable: 27,
 } as const;
 export type CommandKind = (typeof CommandKind)[keyof typeof CommandKind];
-const KIND_MAX = 26;
+const KIND_MAX = 27;
 
 export const commandKindNames: readonly string[] = [
   'Confirm',
@@ -149,7 +152,25 @@ export const commandKindNames: readonly string[] = [
   'RoleRevoke',
   'DeadLetterReplay',
   'DeadLetterDelete',
+  'FeatureEnable',
 ];
+
+/**
+ * Feature flags (2026-12-05): what a leader may put in the log that a node of an older version
+ * would apply differently. A FeatureEnable entry turns them on for the cluster; until then the
+ * leader keeps to what every version applies alike (docs/sessions.md, "Feature flags").
+ */
+export const FEATURES = {
+  /** SessionRestore's hold: restores planned ahead of their due time (scheduler.ts). */
+  restoreAhead: 1,
+  /** GroupAck's session: an ack that removes the delivered session. */
+  removeOnAck: 2,
+} as const;
+export type FeatureName = keyof typeof FEATURES;
+/** Every flag this version knows: a FeatureEnable with any other bit is refused. */
+export const FEATURES_KNOWN = FEATURES.restoreAhead | FEATURES.removeOnAck;
+/** The flags' names as operators write them (and `status` shows them), by bit. */
+export const featureNames: Readonly<Record<FeatureName, string>> = { restoreAhead: 'restore-ahead', removeOnAck: 'remove-on-ack' };
 
 /** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */
 const NAME_BYTES_MAX = 64;
@@ -184,6 +205,8 @@ export const CommandErrorCode = {
   name: 'SESSIONS_ERR_NAME',
   /** An auth command with a user or role name that is not 1..64 of [A-Za-z0-9_.@-], an unknown action, or a bad password hash. */
   auth: 'SESSIONS_ERR_AUTH_FIELD',
+  /** A FeatureEnable naming no flag, or one this version does not know (a newer node's). */
+  feature: 'SESSIONS_ERR_FEATURE_UNKNOWN',
 } as const;
 export type CommandErrorCode = (typeof CommandErrorCode)[keyof typeof CommandErrorCode];
 
@@ -296,7 +319,8 @@ export type Command =
   | { readonly kind: typeof CommandKind.roleDelete; readonly role: string }
   | { readonly kind: typeof CommandKind.roleGrant; readonly role: string; readonly grant: Grant }
   | { readonly kind: typeof CommandKind.roleRevoke; readonly role: string; readonly grant: Grant }
-  | { readonly kind: typeof CommandKind.deadLetterReplay | typeof CommandKind.deadLetterDelete; readonly group: Uint8Array; readonly restore: Uint8Array };
+  | { readonly kind: typeof CommandKind.deadLetterReplay | typeof CommandKind.deadLetterDelete; readonly group: Uint8Array; readonly restore: Uint8Array }
+  | { readonly kind: typeof CommandKind.featureEnable; readonly features: number };
 
 // ---- IDs ------------------------------------------------------------------------------------
 
@@ -451,6 +475,8 @@ export class CommandView {
   maxAckPending = 0;
   /** SessionRestore: how long before its due time the leader restored it (0: not ahead). */
   holdMs = 0;
+  /** FeatureEnable: the flags (FEATURES bits). */
+  features = 0;
   /** Auth kinds: the user (ClientRegister: its owner, '' when none) and the role. */
   user = '';
   role = '';
@@ -687,6 +713,12 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
       }
       return n > at ? CommandErrorCode.trailing : null;
     }
+    case CommandKind.featureEnable: {
+      if (n < at + 4) return CommandErrorCode.truncated;
+      v.features = readU32(data, at);
+      if (v.features === 0 || (v.features & ~FEATURES_KNOWN) !== 0) return CommandErrorCode.feature;
+      return n > at + 4 ? CommandErrorCode.trailing : null;
+    }
     case CommandKind.dataCreate: {
       if (n < at + 1) return CommandErrorCode.truncated;
       v.replayClass = data[at++]!;
@@ -895,6 +927,8 @@ export function decodeCommand(data: Uint8Array, limits: CodecLimits = defaultCod
       return { kind: CommandKind.sessionCommit, replayClass: v.replayClass, file: idOf(v.fileHigh, v.fileLow), length: v.length };
     case CommandKind.dataCreate:
       return { kind: CommandKind.dataCreate, replayClass: v.replayClass };
+    case CommandKind.featureEnable:
+      return { kind: CommandKind.featureEnable, features: v.features };
     case CommandKind.dataDelete:
       return { kind: CommandKind.dataDelete, replayClass: v.replayClass, file: idOf(v.fileHigh, v.fileLow) };
     case CommandKind.clientRegister:
@@ -978,6 +1012,8 @@ function encodedSize(c: Command, topicBytes: Uint8Array | null, nameBytes: Uint8
       return base + 1 + ID_BYTES + 4;
     case CommandKind.dataCreate:
       return base + 1;
+    case CommandKind.featureEnable:
+      return base + 4;
     case CommandKind.dataDelete:
       return base + 1 + ID_BYTES;
     case CommandKind.clientRegister:
@@ -1107,6 +1143,11 @@ export function encodeCommand(c: Command): Uint8Array {
     case CommandKind.dataCreate:
       checkClass(c.replayClass);
       out[at] = c.replayClass;
+      break;
+    case CommandKind.featureEnable:
+      if (!Number.isInteger(c.features) || c.features <= 0 || (c.features & ~FEATURES_KNOWN) !== 0)
+        throw new RangeError(`features out of range: ${c.features}`);
+      writeU32(out, at, c.features);
       break;
     case CommandKind.dataDelete:
       checkClass(c.replayClass);
