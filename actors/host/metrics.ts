@@ -35,6 +35,8 @@ interface MetricsSources {
   readonly groups?: () => readonly GroupView[];
   /** The leader's dispatcher: deliveries held until their due time (issue 20, restore ahead). */
   readonly dispatcher?: () => { readonly held: number };
+  /** Feature flags: those this version knows and those on in the cluster as applied here. */
+  readonly features?: () => { readonly supported: readonly string[]; readonly enabled: readonly string[] };
 }
 
 /** Raft node counters that are rejected peer input (the rest are events). */
@@ -155,6 +157,18 @@ export class HostMetrics {
     gauge('sessionraft_voting_barred', '1 while this node may not vote: it started on empty storage (remove it, add it again, promote it)', (s) =>
       s.status().votingBarred ? 1 : 0,
     );
+    new Gauge({
+      name: 'sessionraft_feature_enabled',
+      help: 'feature flags this version knows: 1 once the cluster turned one on as applied here, 0 while off (an upgraded cluster waiting for `sessionraft client feature enable`)',
+      labelNames: ['feature'],
+      registers,
+      collect() {
+        this.reset();
+        const f = src()?.features?.();
+        if (f === undefined) return;
+        for (const feature of f.supported) this.set({ feature }, f.enabled.includes(feature) ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'sessionraft_memory_bytes',
       help: 'bytes by part: raftLog (of which raftLogEntries), snapshot, snapshotReceiving, sessions, subscriberQueues, clients; heapUsed, external, rss (issue 18)',

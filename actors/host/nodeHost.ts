@@ -11,6 +11,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { featureView } from '../../transport/client/features.js';
 import type { Recovered } from '../../storage/types.js';
 import type { Logger } from 'pino';
 import { defaultRaftConfig } from '../../machines/config.js';
@@ -455,6 +456,7 @@ export class NodeHost {
       memory: () => ({ ...memoryView(this.views) }),
       groups: () => this.node.groups(),
       dispatcher: () => this.node.dispatcher.counters,
+      features: () => featureView(this.node.store.features),
     });
     this.ready = true;
     if (this.pendingMembership !== null) this.followMembership(this.pendingMembership);
