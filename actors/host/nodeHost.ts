@@ -168,7 +168,7 @@ export class NodeHost {
     const cfg = this.config;
     mkdirSync(cfg.dataDir, { recursive: true });
     const opened = await this.openStorage(opts.testing?.fsyncDelayMs ?? 0);
-    this.featuresNative = markFeaturesNative(cfg.dataDir, opened.recovered);
+    this.featuresNative = markFeaturesNative(cfg.dataDir, opened.recovered, cfg.bootstrap && cfg.featuresOnNewCluster);
     await this.bar.decideAtStart({
       id: cfg.id,
       address: formatMemberAddress(cfg.nodes[cfg.id]!),
@@ -599,13 +599,16 @@ export class NodeHost {
 export const FEATURES_NATIVE_FILE = 'features-native';
 
 /**
- * Whether this node's storage was created by a version that knows feature flags: on empty storage
- * the marker is written now; storage an older version created never has it. Losing the marker
- * (a crash before it reached the disk) only keeps the flags off until `feature enable`.
+ * Whether this node's storage was created by a version that knows feature flags, for a new cluster
+ * that turns them on: the marker is written when the storage is empty and `create` (the node
+ * bootstraps a new cluster, flags not kept off by `--features-off`). Storage an older version
+ * created never has it, nor does a node that joins (`--join`) or one started with `--features-off`
+ * (remembered so). Losing the marker (a crash before it reached the disk) only keeps the flags off
+ * until `feature enable`.
  */
-export function markFeaturesNative(dataDir: string, rec: Pick<Recovered, 'hardState' | 'entries' | 'snapshot'>): boolean {
+export function markFeaturesNative(dataDir: string, rec: Pick<Recovered, 'hardState' | 'entries' | 'snapshot'>, create: boolean): boolean {
   const file = join(dataDir, FEATURES_NATIVE_FILE);
   const empty = rec.hardState.term === 0 && rec.hardState.vote === null && rec.entries.length === 0 && rec.snapshot === null;
-  if (empty && !existsSync(file)) writeFileSync(file, `${new Date().toISOString()} storage created by a version with feature flags\n`);
+  if (create && empty && !existsSync(file)) writeFileSync(file, `${new Date().toISOString()} storage created by a version with feature flags\n`);
   return existsSync(file);
 }

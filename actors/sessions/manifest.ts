@@ -293,6 +293,8 @@ function readManifest(data: Uint8Array): Manifest {
   }
   const features = version >= VERSION ? r.u32() : 0;
   if ((features & ~FEATURES_KNOWN) !== 0) bad(`feature flags ${features} unknown to this version`);
+  // Canonical: with no flag on the encoder writes version 5, so equal states have equal bytes.
+  if (version >= VERSION && features === 0) bad('a version 6 manifest with no feature flag on');
   if (!r.done()) bad('trailing bytes');
   return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients, groups, auth, features };
 }

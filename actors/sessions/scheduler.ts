@@ -104,7 +104,9 @@ export class ReplayScheduler {
           kind === CommandKind.groupAck ||
           kind === CommandKind.groupDeadLetter ||
           kind === CommandKind.groupDelete ||
-          kind === CommandKind.deadLetterDelete
+          kind === CommandKind.deadLetterDelete ||
+          // A flag turned on (restore-ahead): what is due within the lead now goes at once.
+          kind === CommandKind.featureEnable
         ) {
           this.tick();
           return;

@@ -93,16 +93,20 @@ describe('node: feature flags on a cluster that keeps them off (an upgraded one)
 });
 
 describe('node: which storage may turn the flags on', () => {
-  it('storage created empty by this version is marked; storage an older version created (not empty, no marker) is not', () => {
+  it('storage a bootstrapping node of this version created empty is marked; storage an older version created, a joining node and --features-off are not', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sessionraft-features-'));
     try {
       const empty = { hardState: { term: 0, vote: null }, entries: [], snapshot: null } as unknown as Parameters<typeof markFeaturesNative>[1];
       const used = { hardState: { term: 3, vote: 'n1' }, entries: [], snapshot: null } as unknown as Parameters<typeof markFeaturesNative>[1];
-      expect(markFeaturesNative(dir, used), 'an older cluster node').to.equal(false);
+      expect(markFeaturesNative(dir, used, true), 'an older cluster node').to.equal(false);
       expect(existsSync(join(dir, FEATURES_NATIVE_FILE))).to.equal(false);
-      expect(markFeaturesNative(dir, empty), 'new storage').to.equal(true);
-      // Restarted later on the same (now used) storage: still this version's.
-      expect(markFeaturesNative(dir, used)).to.equal(true);
+      // Empty storage of a node that joins, or of a new cluster started with --features-off: no marker.
+      expect(markFeaturesNative(dir, empty, false), 'joining, or --features-off').to.equal(false);
+      expect(existsSync(join(dir, FEATURES_NATIVE_FILE))).to.equal(false);
+      expect(markFeaturesNative(dir, empty, true), 'new storage of a bootstrapping node').to.equal(true);
+      // Restarted later on the same (now used) storage, with or without the flags: still this version's.
+      expect(markFeaturesNative(dir, used, true)).to.equal(true);
+      expect(markFeaturesNative(dir, used, false)).to.equal(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

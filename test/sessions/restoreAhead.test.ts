@@ -21,6 +21,7 @@ import { Dispatcher, type GroupDelivery } from '../../actors/sessions/dispatcher
 import type { ConsumerGroup } from '../../actors/sessions/consumerGroups.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import { decodeManifest, encodeManifest } from '../../actors/sessions/manifest.js';
+import { crc32Bytes } from '../../storage/crc.js';
 import type { Delivery } from '../../actors/sessions/types.js';
 import { Harness, text } from './helpers.js';
 
@@ -213,6 +214,11 @@ describe('sessions: restore ahead (issue 20)', () => {
     expect(encodeManifest({ ...m, features: 0 }).subarray(4, 6)).to.deep.equal(Uint8Array.of(0, 5));
     expect(encodeManifest(m).subarray(4, 6)).to.deep.equal(Uint8Array.of(0, 6));
     expect(decodeManifest(encodeManifest({ ...m, features: 0 })).features).to.equal(0);
+    // A version 6 manifest with no flag on is not canonical (two encodings of one state): refused.
+    const v6 = Uint8Array.from(encodeManifest(m));
+    v6.fill(0, v6.length - 8, v6.length - 4);
+    new DataView(v6.buffer).setUint32(v6.length - 4, crc32Bytes(v6.subarray(0, v6.length - 4), 0) >>> 0);
+    expect(() => decodeManifest(v6)).to.throw(/no feature flag on/);
   });
 
   it('subscribers get a session restored ahead at its due time, in log order', () => {
