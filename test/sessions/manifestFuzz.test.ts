@@ -9,7 +9,7 @@ import { SessionsError } from '../../actors/sessions/errors.js';
 import { decodeManifest } from '../../actors/sessions/manifest.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import { crc32Bytes } from '../../storage/crc.js';
-import { CommandKind, writeU32BE } from '../../transport/commands/codec.js';
+import { CommandKind, FEATURES_KNOWN, writeU32BE } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { TestLog } from './helpers.js';
 
@@ -17,8 +17,11 @@ function newStore(): SessionsStore {
   return new SessionsStore({ fs: new MemorySessionFs(), limits: {}, defer: (fn) => fn() });
 }
 
-/** A snapshot of a store with sessions of 0, 1 and several records, small and large (spliced). */
-function validSnapshot(): { data: Uint8Array; log: TestLog } {
+/**
+ * A snapshot of a store with sessions of 0, 1 and several records, small and large (spliced); with
+ * `flags`, feature flags on too (a version 6 manifest; version 5 without).
+ */
+function validSnapshot(flags: boolean): { data: Uint8Array; log: TestLog } {
   const store = newStore();
   const log = new TestLog();
   const apply = (cmd: Parameters<TestLog['push']>[0]) => store.apply([log.push(cmd)])[0] as { value: Uint8Array | null };
@@ -26,6 +29,7 @@ function validSnapshot(): { data: Uint8Array; log: TestLog } {
     const id = apply({ kind: CommandKind.sessionCreate, topic: `topic-${k}`, envelope: null }).value!;
     for (let j = 0; j < k; j++) apply({ kind: CommandKind.sessionAppend, session: id, bytes: new Uint8Array(k === 3 ? 300 : 5).fill(j), envelope: null });
   }
+  if (flags) apply({ kind: CommandKind.featureEnable, features: FEATURES_KNOWN });
   return { data: store.snapshot(), log };
 }
 
@@ -35,42 +39,45 @@ function reseal(data: Uint8Array): Uint8Array {
   return data;
 }
 
-describe('sessions: the snapshot manifest as outside input', () => {
-  const { data, log } = validSnapshot();
+for (const flags of [false, true])
+  describe(`sessions: the snapshot manifest as outside input (${flags ? 'version 6, flags on' : 'version 5'})`, () => {
+    const { data, log } = validSnapshot(flags);
 
-  it('the valid snapshot restores', () => {
-    const store = newStore();
-    store.restore(log.meta(log.lastIndex), data);
-    expect(store.appliedIndex).to.equal(log.lastIndex);
-  });
-
-  it('property: any flips, cuts and insertions (checksum made right) decode or refuse with a SessionsError; a restore too (2,000 cases)', () => {
-    const mutation = fc.record({
-      flips: fc.array(fc.record({ at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }), { maxLength: 6 }),
-      cut: fc.option(fc.nat(), { nil: undefined }),
-      insert: fc.option(fc.record({ at: fc.nat(), bytes: fc.uint8Array({ maxLength: 12 }) }), { nil: undefined }),
+    it('the valid snapshot restores', () => {
+      const store = newStore();
+      store.restore(log.meta(log.lastIndex), data);
+      expect(store.appliedIndex).to.equal(log.lastIndex);
+      expect(store.features).to.equal(flags ? FEATURES_KNOWN : 0);
+      expect(data.subarray(4, 6)).to.deep.equal(Uint8Array.of(0, flags ? 6 : 5));
     });
-    fc.assert(
-      fc.property(mutation, (m) => {
-        let b = data.slice();
-        for (const f of m.flips) b[f.at % (b.length - 4)]! ^= f.xor;
-        if (m.insert !== undefined) {
-          const at = m.insert.at % (b.length - 4);
-          b = Uint8Array.from([...b.subarray(0, at), ...m.insert.bytes, ...b.subarray(at)]);
-        }
-        if (m.cut !== undefined) b = b.slice(0, (m.cut % b.length) + 4);
-        reseal(b);
-        const refusedOrOk = (fn: () => unknown): void => {
-          try {
-            fn();
-          } catch (err) {
-            expect(err, String(err)).to.be.instanceOf(SessionsError);
+
+    it('property: any flips, cuts and insertions (checksum made right) decode or refuse with a SessionsError; a restore too (2,000 cases)', () => {
+      const mutation = fc.record({
+        flips: fc.array(fc.record({ at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }), { maxLength: 6 }),
+        cut: fc.option(fc.nat(), { nil: undefined }),
+        insert: fc.option(fc.record({ at: fc.nat(), bytes: fc.uint8Array({ maxLength: 12 }) }), { nil: undefined }),
+      });
+      fc.assert(
+        fc.property(mutation, (m) => {
+          let b = data.slice();
+          for (const f of m.flips) b[f.at % (b.length - 4)]! ^= f.xor;
+          if (m.insert !== undefined) {
+            const at = m.insert.at % (b.length - 4);
+            b = Uint8Array.from([...b.subarray(0, at), ...m.insert.bytes, ...b.subarray(at)]);
           }
-        };
-        refusedOrOk(() => decodeManifest(b));
-        refusedOrOk(() => newStore().restore(log.meta(log.lastIndex), b));
-      }),
-      { numRuns: 2000 },
-    );
+          if (m.cut !== undefined) b = b.slice(0, (m.cut % b.length) + 4);
+          reseal(b);
+          const refusedOrOk = (fn: () => unknown): void => {
+            try {
+              fn();
+            } catch (err) {
+              expect(err, String(err)).to.be.instanceOf(SessionsError);
+            }
+          };
+          refusedOrOk(() => decodeManifest(b));
+          refusedOrOk(() => newStore().restore(log.meta(log.lastIndex), b));
+        }),
+        { numRuns: 2000 },
+      );
+    });
   });
-});
