@@ -32,6 +32,7 @@ import type { Logger } from 'pino';
 import { formatMemberAddress, parseMemberAddress, type MemberAddress } from '../wire/address.js';
 import { backoffDelayMs } from '../wire/backoff.js';
 import { ClientError, ClientErrorCode } from './errors.js';
+import { FEATURE_NAME } from './features.js';
 import { Connection, wasUnsent, type ClientTlsOptions, type RequestBody } from './connection.js';
 import { checkCredentials, resolveCredentials, type Credentials } from './credentials.js';
 import { GrantSyntaxError, isAuthName, parseGrant, type Grant } from '../commands/access.js';
@@ -1048,7 +1049,7 @@ class Client implements SessionraftClient {
    * Turning on a flag that is on changes nothing.
    */
   async enableFeature(name: string): Promise<CommandOutcome> {
-    if (!/^([a-z][a-z0-9-]{0,63})$/.test(name)) throw new ClientError(ClientErrorCode.featureUnknown, `no feature ${JSON.stringify(name)}`);
+    if (!FEATURE_NAME.test(name)) throw new ClientError(ClientErrorCode.featureUnknown, `no feature ${JSON.stringify(name)}`);
     const reply = await this.run(() => ({ op: 'feature', action: 'enable', name }), parseCommandReply, { leader: true });
     if (!reply.ok) throw new ClientError(reply.code, `feature ${name}: ${reply.code}`);
     return { index: reply.index, term: reply.term, duplicate: reply.duplicate, attempts: 1 };

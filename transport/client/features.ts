@@ -6,6 +6,9 @@
 import { FEATURES, FEATURES_KNOWN, featureNames, type FeatureName } from '../commands/codec.js';
 import type { ClientNode } from './node.js';
 
+/** A feature flag's name as the client protocol carries it: a short token (the node checks it against the flags it knows). */
+export const FEATURE_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+
 /** The bits of a flag's name, or of every flag for 'all'; null for a name this version does not know. */
 export function featureBits(name: string): number | null {
   if (name === 'all') return FEATURES_KNOWN;

@@ -87,6 +87,7 @@ import { isTransportError } from '../wire/errors.js';
 import { parseMemberAddress } from '../wire/address.js';
 import { formatGrant, isAuthName, parseGrant, type Grant } from '../commands/access.js';
 import { SCHEDULE_SEQS } from '../commands/codec.js';
+import { FEATURE_NAME } from './features.js';
 
 const CLIENT_PROTOCOL_VERSION = 1;
 const ID_BYTES = 16;
@@ -159,8 +160,6 @@ const PASSWORD_BYTES_MAX = 1024;
 
 /** The `feature` op's actions, by their wire number. */
 const FEATURE_ACTIONS = ['list', 'enable'] as const;
-/** A feature flag's name on the wire: a short token (the node checks it against the flags it knows). */
-const FEATURE_NAME = /^[a-z][a-z0-9-]{0,63}$/;
 
 /** The `deadLetter` op's actions (issue 16), by their wire number. */
 const DEAD_LETTER_ACTIONS = ['replay', 'delete'] as const;
