@@ -132,6 +132,50 @@ describe('node: consume through the client library (issue 16)', function () {
     await waitFor('every restore committed', allCommitted, SETTLE_MS);
   });
 
+  it('acks of handlers that resolve together leave in one acks request; each ack gets its own answer, and a lone ack goes as ack', async () => {
+    const c = client();
+    await c.createGroup('batch', 'g', { ackWaitMs: 60_000 });
+    const ids = await storeSessions(c, 'batch', 6);
+    await waitFor('6 ready', async () => (await group(c, 'batch', 'g')).ready === 6, SETTLE_MS);
+    const acksBefore = await metricSum(/^sessionraft_client_requests_total\{op="acks"\} (\d+)$/);
+    const ackBefore = await metricSum(/^sessionraft_client_requests_total\{op="ack"\} (\d+)$/);
+    const got: GroupMessage[] = [];
+    const answers: { session: string; ok: boolean; code: string }[] = [];
+    // Every handler waits for the sixth delivery, so the six answers resolve together.
+    let release!: () => void;
+    const allIn = new Promise<void>((r) => (release = r));
+    const consumer = await client().consume(
+      'batch',
+      'g',
+      async (m) => {
+        got.push(m);
+        if (got.length === 6) release();
+        await allIn;
+      },
+      {
+        onAnswer: (m, ack, outcome) =>
+          void answers.push({
+            session: m.session,
+            ok: ack && !(outcome instanceof Error) && outcome.ok,
+            code: outcome instanceof Error ? outcome.code : outcome.code,
+          }),
+      },
+    );
+    await waitFor('six answers', () => answers.length === 6, SETTLE_MS);
+    expect(answers.map((a) => a.session)).to.have.members(ids);
+    expect(answers.every((a) => a.ok && a.code === 'OK')).to.equal(true);
+    expect(await metricSum(/^sessionraft_client_requests_total\{op="acks"\} (\d+)$/)).to.equal(acksBefore + 1);
+    expect(await metricSum(/^sessionraft_client_requests_total\{op="ack"\} (\d+)$/)).to.equal(ackBefore);
+    await waitFor('none in flight', async () => (await group(c, 'batch', 'g')).inFlight === 0, SETTLE_MS);
+    // One more, alone: a plain ack.
+    await storeSessions(c, 'batch', 1);
+    await waitFor('seven answers', () => answers.length === 7, SETTLE_MS);
+    expect(answers[6]).to.include({ ok: true, code: 'OK' });
+    expect(await metricSum(/^sessionraft_client_requests_total\{op="ack"\} (\d+)$/)).to.equal(ackBefore + 1);
+    await consumer.close();
+    await waitFor('every restore committed', allCommitted, SETTLE_MS);
+  });
+
   it('the CLI: group-create, consume --group prints and acks --count sessions, groups lists the counts', async () => {
     const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
       new Promise((resolve) => {

@@ -38,9 +38,11 @@ import { checkCredentials, resolveCredentials, type Credentials } from './creden
 import { GrantSyntaxError, isAuthName, parseGrant, type Grant } from '../commands/access.js';
 import { SCHEDULE_SEQS } from '../commands/codec.js';
 import {
+  ACKS_PER_REQUEST_MAX,
   defaultClientProtocolLimits,
   idFromHex,
   idToHex,
+  parseAcksReply,
   parseCommandReply,
   parseJsonReply,
   parseListReply,
@@ -449,7 +451,31 @@ interface ConsumerState {
   conn: Connection | null;
   subId: number;
   closed: boolean;
+  /** Acks of this turn, sent together when it ends (queueAck). */
+  acks: AckQueue | null;
 }
+
+/** An ack waiting for the end of its turn. */
+interface PendingAck {
+  readonly m: GroupMessage;
+  readonly restoreId: Uint8Array;
+  readonly delivery: number;
+  readonly session: Uint8Array;
+}
+
+interface AckQueue {
+  readonly conn: Connection;
+  readonly subId: number;
+  readonly items: PendingAck[];
+}
+
+/**
+ * Whether a connection's node takes `acks`: unknown until its first answer to one, and only one
+ * is in flight until then (a node of an older version counts each as a bad frame, and closes the
+ * connection after `badFramesMax`); 'probing' while it is. A node that says `unknown op` is
+ * older: its acks go one by one from then on.
+ */
+const acksSupport = new WeakMap<Connection, 'probing' | 'yes' | 'no'>();
 
 interface SubState {
   readonly topic: string;
@@ -1070,7 +1096,7 @@ class Client implements SessionraftClient {
    */
   async consume(topic: string, group: string, handler: (m: GroupMessage) => unknown, opts: ConsumeOptions = {}): Promise<ClientConsumer> {
     const consumer = opts.consumer ?? `c-${Math.random().toString(36).slice(2, 12)}`;
-    const st: ConsumerState = { topic, group, consumer, handler, opts, conn: null, subId: 0, closed: false };
+    const st: ConsumerState = { topic, group, consumer, handler, opts, conn: null, subId: 0, closed: false, acks: null };
     await this.attachConsumer(st);
     this.consumers.add(st);
     return {
@@ -1082,6 +1108,10 @@ class Client implements SessionraftClient {
       },
       close: async () => {
         if (st.closed) return;
+        // Acks of this turn leave first, ahead of the unsubscribe on the same connection.
+        const q = st.acks;
+        st.acks = null;
+        if (q !== null) this.flushAcks(st, q);
         st.closed = true;
         this.consumers.delete(st);
         const conn = st.conn;
@@ -1129,27 +1159,14 @@ class Client implements SessionraftClient {
     };
     const answer = (ok: boolean): void => {
       if (st.closed || conn.closed || st.conn !== conn) return; // redelivered after the deadline, to whoever holds it
-      const req: RequestBody = ok
-        ? st.opts.removeOnAck === true
-          ? { op: 'ack', subId, restoreId: d.restoreId, delivery: d.delivery, remove: d.session }
-          : { op: 'ack', subId, restoreId: d.restoreId, delivery: d.delivery }
-        : { op: 'nack', subId, restoreId: d.restoreId, delivery: d.delivery, delayMs: st.opts.nackDelayMs ?? 0 };
-      const onAnswer = st.opts.onAnswer;
-      conn.request(req, this.requestTimeoutMs).then(
-        (body) => {
-          if (onAnswer === undefined) return;
-          try {
-            const r = parseCommandReply(body);
-            onAnswer(m, ok, { ok: r.ok, code: r.code });
-          } catch (err) {
-            this.logger?.warn({ err, topic: d.topic }, 'ack or nack answer not understood, or onAnswer threw');
-          }
-        },
-        (err: unknown) => {
-          this.logger?.warn({ err, topic: d.topic }, 'ack or nack failed; the session comes back after ackWaitMs');
-          onAnswer?.(m, ok, err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err)));
-        },
-      );
+      if (ok) return this.queueAck(st, conn, subId, { m, restoreId: d.restoreId, delivery: d.delivery, session: d.session });
+      this.sendAnswer(st, conn, m, false, {
+        op: 'nack',
+        subId,
+        restoreId: d.restoreId,
+        delivery: d.delivery,
+        delayMs: st.opts.nackDelayMs ?? 0,
+      });
     };
     Promise.resolve()
       .then(() => st.handler(m))
@@ -1160,6 +1177,109 @@ class Client implements SessionraftClient {
           answer(false);
         },
       );
+  }
+
+  /** One ack or nack in a request of its own; its answer goes to `onAnswer`. */
+  private sendAnswer(st: ConsumerState, conn: Connection, m: GroupMessage, ok: boolean, req: RequestBody): void {
+    const onAnswer = st.opts.onAnswer;
+    conn.request(req, this.requestTimeoutMs).then(
+      (body) => {
+        if (onAnswer === undefined) return;
+        try {
+          const r = parseCommandReply(body);
+          onAnswer(m, ok, { ok: r.ok, code: r.code });
+        } catch (err) {
+          this.logger?.warn({ err, topic: m.topic }, 'ack or nack answer not understood, or onAnswer threw');
+        }
+      },
+      (err: unknown) => {
+        this.logger?.warn({ err, topic: m.topic }, 'ack or nack failed; the session comes back after ackWaitMs');
+        onAnswer?.(m, ok, err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err)));
+      },
+    );
+  }
+
+  /**
+   * Acks of one consumer made together (the handlers of the deliveries of one read) leave together, in `acks` requests of
+   * up to ACKS_PER_REQUEST_MAX (2026-12-05): one request, one answer and one frame each way for a
+   * turn's acks instead of one per delivery. A lone ack goes as `ack`, as before.
+   */
+  private queueAck(st: ConsumerState, conn: Connection, subId: number, a: PendingAck): void {
+    let q = st.acks;
+    if (q === null || q.conn !== conn || q.subId !== subId) {
+      if (q !== null) this.flushAcks(st, q);
+      q = st.acks = { conn, subId, items: [] };
+      const queued = q;
+      // A microtask: behind the answers already queued (the handlers of one read's deliveries run
+      // in step), and ahead of the end of the turn, so the acks leave with the turn's other frames.
+      queueMicrotask(() => {
+        if (st.acks === queued) st.acks = null;
+        this.flushAcks(st, queued);
+      });
+    }
+    q.items.push(a);
+  }
+
+  private flushAcks(st: ConsumerState, q: AckQueue): void {
+    const items = q.items.splice(0);
+    if (items.length === 0 || st.closed || q.conn.closed || st.conn !== q.conn) return;
+    const remove = st.opts.removeOnAck === true;
+    const single = (a: PendingAck): void =>
+      this.sendAnswer(
+        st,
+        q.conn,
+        a.m,
+        true,
+        remove
+          ? { op: 'ack', subId: q.subId, restoreId: a.restoreId, delivery: a.delivery, remove: a.session }
+          : { op: 'ack', subId: q.subId, restoreId: a.restoreId, delivery: a.delivery },
+      );
+    const conn = q.conn;
+    const support = acksSupport.get(conn);
+    if (items.length === 1 || support === 'no' || support === 'probing') return items.forEach(single);
+    const onAnswer = st.opts.onAnswer;
+    for (let from = 0; from < items.length; from += ACKS_PER_REQUEST_MAX) {
+      const chunk = items.slice(from, from + ACKS_PER_REQUEST_MAX);
+      if (acksSupport.get(conn) === undefined) acksSupport.set(conn, 'probing');
+      else if (acksSupport.get(conn) !== 'yes') {
+        chunk.forEach(single);
+        continue;
+      }
+      const acks = chunk.map((a) =>
+        remove ? { restoreId: a.restoreId, delivery: a.delivery, remove: a.session } : { restoreId: a.restoreId, delivery: a.delivery },
+      );
+      conn.request({ op: 'acks', subId: q.subId, acks }, this.requestTimeoutMs).then(
+        (body) => {
+          acksSupport.set(conn, 'yes');
+          if (onAnswer === undefined) return;
+          let answers: { ok: boolean; code: string }[];
+          try {
+            answers = parseAcksReply(body, chunk.length);
+          } catch (err) {
+            return this.logger?.warn({ err, topic: st.topic }, 'acks answer not understood');
+          }
+          chunk.forEach((a, i) => {
+            try {
+              onAnswer(a.m, true, answers[i]!);
+            } catch (err) {
+              this.logger?.warn({ err, topic: st.topic }, 'onAnswer threw');
+            }
+          });
+        },
+        (err: unknown) => {
+          // MALFORMED takes none of them: each goes on its own (an ack taken twice is harmless).
+          // A node of an older version does not know `acks`: so from now on over this connection.
+          if (err instanceof ClientError && err.code === ClientErrorCode.malformed && !conn.closed) {
+            acksSupport.set(conn, err.detail.startsWith('unknown op') ? 'no' : 'yes');
+            return chunk.forEach(single);
+          }
+          if (acksSupport.get(conn) === 'probing') acksSupport.delete(conn);
+          this.logger?.warn({ err, topic: st.topic, acks: chunk.length }, 'acks failed; the sessions come back after ackWaitMs');
+          const e = err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err));
+          for (const a of chunk) onAnswer?.(a.m, true, e);
+        },
+      );
+    }
   }
 
   private reattachConsumer(st: ConsumerState, err: ClientError): void {

@@ -34,6 +34,11 @@
  *   [1, reqId, 18, subId, restoreId, delivery, session]          ack that also removes `session` (remove on ack;
  *                                                                needs write on its topic) -> command result
  *   [1, reqId, 19, subId, restoreId, delivery, delayMs]          nack          -> command result
+ *   [1, reqId, 26, subId, remove, restoreId, delivery, [session,] ...]  acks (2026-12-05): 1..ACKS_PER_REQUEST_MAX acks of
+ *                                                                one consumer in one request, each as `ack` says; with
+ *                                                                remove true each carries its session (remove on ack)
+ *                                                                -> [ok, code, ...]: per ack, in order, what its own ack
+ *                                                                would answer (ok true when taken), or false and its failure
  *   [1, reqId, 20, user, password]                               auth (issue 17) -> [user]; user and password '' = the
  *                                                                client certificate's user. Sent first, before any other request.
  *   [1, reqId, 21, action, user, password, role]                 user (leader): action 0 list (-> [json bytes]), 1 add, 2 delete,
@@ -119,6 +124,7 @@ const Op = {
   deadLetter: 23,
   schedule: 24,
   feature: 25,
+  acks: 26,
 } as const;
 type OpName = keyof typeof Op;
 const OP_NAMES: readonly (OpName | undefined)[] = [
@@ -148,7 +154,11 @@ const OP_NAMES: readonly (OpName | undefined)[] = [
   'deadLetter',
   'schedule',
   'feature',
+  'acks',
 ];
+
+/** Acks one `acks` request carries at most (a consumer's window is at most 65,535; its acks of one turn go in requests of this many). */
+export const ACKS_PER_REQUEST_MAX = 256;
 
 /** The `user` and `role` ops' actions (issue 17), by their wire number. */
 const USER_ACTIONS = ['list', 'add', 'delete', 'passwd', 'grant', 'revoke'] as const;
@@ -330,6 +340,7 @@ export type Request =
       /** Remove on ack: the session (the delivered one) this ack also removes. */
       readonly remove?: Uint8Array;
     }
+  | { readonly op: 'acks'; readonly reqId: number; readonly subId: number; readonly acks: readonly AckItem[] }
   | {
       readonly op: 'nack';
       readonly reqId: number;
@@ -357,6 +368,14 @@ export type Request =
       readonly restoreId: Uint8Array;
     }
   | { readonly op: 'feature'; readonly reqId: number; readonly action: (typeof FEATURE_ACTIONS)[number]; readonly name: string };
+
+/** One ack of an `acks` request: all of one request remove their sessions, or none does. */
+interface AckItem {
+  readonly restoreId: Uint8Array;
+  readonly delivery: number;
+  /** Remove on ack: the session (the delivered one) this ack also removes. */
+  readonly remove?: Uint8Array;
+}
 
 export interface CommandReply {
   readonly ok: boolean;
@@ -610,6 +629,16 @@ export function encodeRequest(r: Request | RequestBody, reqId = (r as Request).r
       );
     case 'ack':
       return encoder.encode(r.remove === undefined ? [...head, r.subId, r.restoreId, r.delivery] : [...head, r.subId, r.restoreId, r.delivery, r.remove]);
+    case 'acks': {
+      const remove = r.acks.length > 0 && r.acks[0]!.remove !== undefined;
+      const a: unknown[] = [...head, r.subId, remove];
+      for (const k of r.acks) {
+        if ((k.remove !== undefined) !== remove) throw new RangeError('the acks of one request all remove their sessions, or none does');
+        if (remove) a.push(k.restoreId, k.delivery, k.remove);
+        else a.push(k.restoreId, k.delivery);
+      }
+      return encoder.encode(a);
+    }
     case 'nack':
       return encoder.encode([...head, r.subId, r.restoreId, r.delivery, r.delayMs]);
     case 'auth':
@@ -793,6 +822,22 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
       const ack = { op, reqId, subId: uint(w, 3, 'subId'), restoreId: id(w, 4, 'restoreId'), delivery: uint(w, 5, 'delivery') } as const;
       return w.length === 7 ? { ...ack, remove: id(w, 6, 'session') } : ack;
     }
+    case 'acks': {
+      if (w.length < 5) malformed('acks is [1, reqId, 26, subId, remove, restoreId, delivery, ...]');
+      const subId = uint(w, 3, 'subId');
+      const remove = bool(w, 4, 'remove');
+      const stride = remove ? 3 : 2;
+      const n = (w.length - 5) / stride;
+      if (!Number.isInteger(n) || n < 1 || n > ACKS_PER_REQUEST_MAX)
+        malformed(`acks carries 1..${ACKS_PER_REQUEST_MAX} acks of ${stride} items each, got ${w.length - 5} items`);
+      const acks: AckItem[] = [];
+      for (let i = 5; i < w.length; i += stride) {
+        const restoreId = id(w, i, 'restoreId');
+        const delivery = uint(w, i + 1, 'delivery');
+        acks.push(remove ? { restoreId, delivery, remove: id(w, i + 2, 'session') } : { restoreId, delivery });
+      }
+      return { op, reqId, subId, acks };
+    }
     case 'nack':
       arity(w, 7, op);
       return { op, reqId, subId: uint(w, 3, 'subId'), restoreId: id(w, 4, 'restoreId'), delivery: uint(w, 5, 'delivery'), delayMs: uint(w, 6, 'delayMs') };
@@ -951,6 +996,14 @@ export function parseCommandReply(body: readonly unknown[]): CommandReply {
     term: uint(body, 4, 'term'),
     duplicate: bool(body, 5, 'duplicate'),
   };
+}
+
+/** An `acks` answer: per ack, in the request's order, whether it was taken and its code. */
+export function parseAcksReply(body: readonly unknown[], count: number): { ok: boolean; code: string }[] {
+  arity(body, 2 * count, 'acks result');
+  const out: { ok: boolean; code: string }[] = [];
+  for (let i = 0; i < count; i++) out.push({ ok: bool(body, 2 * i, 'ok'), code: text(body, 2 * i + 1, 'code') });
+  return out;
 }
 
 export function parseSessionReply(body: readonly unknown[]): SessionReply {

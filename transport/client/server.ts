@@ -538,6 +538,13 @@ export class ClientServer {
         // node does not have (removed by an earlier ack of the same item) is not refused here: the
         // ack removes nothing then, and apply checks the permission whenever the session is active.
         return req.remove === undefined ? null : onSession('write', req.remove, true);
+      case 'acks':
+        // As 'ack', for each: the first ack refused refuses the request (nothing of it is taken).
+        for (const a of req.acks) {
+          const why = a.remove === undefined ? null : onSession('write', a.remove, true);
+          if (why !== null) return why;
+        }
+        return null;
       case 'list':
         // Every topic: answered with the sessions the user may read (filtered below).
         return req.topic === '' ? null : need('read', req.topic);
@@ -986,6 +993,38 @@ export class ClientServer {
           return consumer.ack(req.restoreId, req.delivery, then, { session: req.remove, user: user ?? '' });
         }
         return consumer.nack(req.restoreId, req.delivery, req.delayMs, then);
+      }
+      case 'acks': {
+        const consumer = c.subs.get(req.subId) as Partial<NodeConsumer> | undefined;
+        if (consumer?.ack === undefined) return fail(ClientErrorCode.malformed, `no consumer ${req.subId} on this connection`);
+        // Every ack checked before any is taken: a malformed one refuses the whole request, nothing changed.
+        for (const a of req.acks) {
+          if (!isCommandId(a.restoreId)) return fail(ClientErrorCode.malformed, 'restoreId does not name a log entry');
+          if (a.delivery < 1 || a.delivery > 0xffffffff) return fail(ClientErrorCode.malformed, `delivery ${a.delivery} is not 1..2^32-1`);
+          if (a.remove !== undefined && !isCommandId(a.remove)) return fail(ClientErrorCode.malformed, 'session does not name a log entry');
+        }
+        // Each ack as 'ack' takes it, answered together: per ack, in order, the ok and code its own
+        // answer would carry, or false and its failure's code (an unknown outcome stays unknown for that ack alone).
+        const answers: (boolean | string)[] = new Array<boolean | string>(2 * req.acks.length);
+        let left = req.acks.length;
+        const answered = (): void => {
+          if (--left === 0) done(encodeResult(req.reqId, answers));
+        };
+        req.acks.forEach((a, i) => {
+          const then = (err: NodeRequestError | null, result?: NodeCommandResult): void => {
+            answers[2 * i] = err === null && result!.ok;
+            if (err) {
+              answers[2 * i + 1] = ClientErrorCode.internal;
+              this.requestFailed(err, (code) => {
+                answers[2 * i + 1] = code;
+              });
+            } else answers[2 * i + 1] = result!.code;
+            answered();
+          };
+          if (a.remove === undefined) consumer.ack!(a.restoreId, a.delivery, then);
+          else consumer.ack!(a.restoreId, a.delivery, then, { session: a.remove, user: user ?? '' });
+        });
+        return;
       }
       case 'status': {
         const json = JSON.stringify(this.opts.status(req.withDigest));

@@ -1,0 +1,203 @@
+/**
+ * The client's batched acks (op `acks`, 26, 2026-12-05) against a node of an older version, which
+ * does not know op 26 and answers it with CLIENT_ERR_MALFORMED ('unknown op 26'). The client
+ * must then send each ack of that batch again on its own as `ack` (18), and from then on send
+ * single acks on that connection, never `acks` again.
+ *
+ * The "older node" is a fake client port (the real protocol over ws on 127.0.0.1): it welcomes,
+ * answers `consume` with subId 1 and pushes group deliveries, refuses `acks` as an older decoder
+ * would, and takes every `ack`. The consumer's handlers all wait for one shared promise that
+ * resolves once the whole round was received, so their acks are made together (one microtask wave)
+ * and the client batches them.
+ */
+import { expect } from 'chai';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { createClient, type ClientError, type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
+import {
+  decodeRequest,
+  encodeCommandResult,
+  encodeError,
+  encodeGroupDelivery,
+  encodeResult,
+  encodeWelcome,
+  idToHex,
+  type Request,
+} from '../../transport/client/protocol.js';
+import { waitFor } from './helpers.js';
+
+const CLUSTER = 'acks-fallback';
+const SUB_ID = 1;
+const TOPIC = 't';
+/** A failure detector, not a delay: every step here takes a few ms on loopback. */
+const WAIT_MS = 1000;
+
+/** Delivery k's restore ID and session: 16 distinct bytes each. */
+const restoreIdOf = (k: number): Uint8Array => new Uint8Array(16).fill(0xa0 + k);
+const sessionOf = (k: number): Uint8Array => new Uint8Array(16).fill(0x10 + k);
+
+type AckRequest = Extract<Request, { op: 'ack' }>;
+type AcksRequest = Extract<Request, { op: 'acks' }>;
+
+interface Round {
+  readonly size: number;
+  received: number;
+  readonly open: () => void;
+  readonly gate: Promise<void>;
+}
+
+describe('client: batched acks fall back to single acks on a node without op 26', function () {
+  this.timeout(3000);
+
+  let wss: WebSocketServer | null = null;
+  let client: SessionraftClient | null = null;
+  /** Every request the fake node decoded, in arrival order. */
+  let requests: Request[] = [];
+  /** Requests the fake node was not built for (answered with an error so that nothing hangs). */
+  let unexpected: string[] = [];
+  /** The consumer's connection on the fake node's side. */
+  let peer: WebSocket | null = null;
+
+  const push = (ks: readonly number[]): void => {
+    // One send per delivery, all in this turn: they reach the client in one read (or back to back).
+    for (const k of ks) {
+      peer!.send(
+        encodeGroupDelivery({ subId: SUB_ID, topic: TOPIC, session: sessionOf(k), records: [Uint8Array.of(k, k, k)], restoreId: restoreIdOf(k), delivery: 1 }),
+      );
+    }
+  };
+
+  beforeEach(async () => {
+    requests = [];
+    unexpected = [];
+    peer = null;
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((r) => wss!.once('listening', () => r()));
+    wss.on('connection', (ws: WebSocket) => {
+      ws.send(encodeWelcome(CLUSTER, 'old-node', 256 * 1024, 256));
+      ws.on('message', (raw: Buffer, isBinary: boolean) => {
+        if (!isBinary) return void unexpected.push('a text frame');
+        let req: Request;
+        try {
+          req = decodeRequest(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
+        } catch (err) {
+          return void unexpected.push(`an undecodable frame: ${String(err)}`);
+        }
+        requests.push(req);
+        switch (req.op) {
+          case 'consume':
+            peer = ws;
+            ws.send(encodeResult(req.reqId, [SUB_ID]));
+            return push([1, 2, 3]);
+          case 'acks':
+            // What a node of an older version answers: its decoder has no op 26.
+            return ws.send(encodeError(req.reqId, 'CLIENT_ERR_MALFORMED', 'unknown op 26'));
+          case 'ack':
+            return ws.send(encodeCommandResult(req.reqId, { ok: true, code: '', value: null, index: 0, term: 0, duplicate: false }));
+          case 'unsubscribe':
+            return ws.send(encodeResult(req.reqId, []));
+          default:
+            unexpected.push(req.op);
+            return ws.send(encodeError(req.reqId, 'CLIENT_ERR_MALFORMED', `the fake node does not answer ${req.op}`));
+        }
+      });
+    });
+  });
+
+  afterEach(async () => {
+    await client?.close();
+    client = null;
+    if (wss !== null) {
+      // ws 8 leaves open connections open on close(): end them, or close()'s callback waits for them.
+      for (const ws of wss.clients) ws.terminate();
+      const s = wss;
+      await new Promise<void>((r) => s.close(() => r()));
+      wss = null;
+    }
+  });
+
+  it('resends a refused `acks` as single acks, and sends single acks on that connection afterwards', async () => {
+    const port = (wss!.address() as { port: number }).port;
+    client = createClient({
+      endpoints: [`127.0.0.1:${port}`],
+      clusterId: CLUSTER,
+      ignoreEnvironment: true,
+      connectTimeoutMs: 1000,
+      requestTimeoutMs: 1000,
+      operationTimeoutMs: 1500,
+    });
+
+    // A round's handlers all wait for its gate, opened once `size` deliveries of it were received.
+    const newRound = (size: number): Round => {
+      let open = (): void => {};
+      const gate = new Promise<void>((r) => (open = r));
+      return { size, received: 0, open, gate };
+    };
+    let round = newRound(3);
+    const received: GroupMessage[] = [];
+    const answers: { restoreId: string; ack: boolean; outcome: { readonly ok: boolean; readonly code: string } | ClientError }[] = [];
+    const errors: ClientError[] = [];
+
+    const consumer = await client.consume(
+      TOPIC,
+      'g',
+      async (m) => {
+        received.push(m);
+        const r = round;
+        if (++r.received === r.size) r.open();
+        await r.gate;
+      },
+      {
+        onAnswer: (m, ack, outcome) => answers.push({ restoreId: m.restoreId, ack, outcome }),
+        onError: (err) => errors.push(err),
+      },
+    );
+
+    // Round 1: three acks made together go as one `acks`; refused, each goes again as `ack`.
+    await waitFor(() => answers.length >= 3 || unexpected.length > 0, 'onAnswer for the three acks of round 1 (after the fallback to single acks)', WAIT_MS);
+    expect(unexpected, 'requests the fake node did not expect').to.deep.equal([]);
+    expect(received.map((m) => m.restoreId)).to.deep.equal([1, 2, 3].map((k) => idToHex(restoreIdOf(k))));
+    expect(
+      requests.map((r) => r.op),
+      'the requests of round 1, in order',
+    ).to.deep.equal(['consume', 'acks', 'ack', 'ack', 'ack']);
+    const batch = requests[1] as AcksRequest;
+    expect(batch.subId).to.equal(SUB_ID);
+    expect(
+      batch.acks.map((a) => ({ restoreId: idToHex(a.restoreId), delivery: a.delivery, remove: a.remove })),
+      'the one acks request carries the three acks',
+    ).to.deep.equal([1, 2, 3].map((k) => ({ restoreId: idToHex(restoreIdOf(k)), delivery: 1, remove: undefined })));
+    const singles1 = requests.slice(2) as AckRequest[];
+    expect(
+      singles1.map((a) => ({ subId: a.subId, restoreId: idToHex(a.restoreId), delivery: a.delivery, remove: a.remove })),
+      'the three single acks resend the batch',
+    ).to.have.deep.members([1, 2, 3].map((k) => ({ subId: SUB_ID, restoreId: idToHex(restoreIdOf(k)), delivery: 1, remove: undefined })));
+    expect(answers, 'one answer per ack, each taken').to.have.deep.members(
+      [1, 2, 3].map((k) => ({ restoreId: idToHex(restoreIdOf(k)), ack: true, outcome: { ok: true, code: '' } })),
+    );
+
+    // Round 2: two acks made together on the same connection go as two `ack`s, no `acks` at all.
+    round = newRound(2);
+    push([4, 5]);
+    await waitFor(() => answers.length >= 5 || unexpected.length > 0, 'onAnswer for the two acks of round 2', WAIT_MS);
+    expect(unexpected, 'requests the fake node did not expect').to.deep.equal([]);
+    expect(received).to.have.length(5);
+    const round2 = requests.slice(5);
+    expect(
+      round2.map((r) => r.op),
+      'the requests of round 2: single acks only (the connection remembers)',
+    ).to.deep.equal(['ack', 'ack']);
+    expect(
+      (round2 as AckRequest[]).map((a) => idToHex(a.restoreId)),
+      'the single acks of round 2',
+    ).to.have.members([4, 5].map((k) => idToHex(restoreIdOf(k))));
+    expect(
+      requests.filter((r) => r.op === 'acks'),
+      'acks requests over the whole test',
+    ).to.have.length(1);
+    expect(answers.slice(3)).to.have.deep.members([4, 5].map((k) => ({ restoreId: idToHex(restoreIdOf(k)), ack: true, outcome: { ok: true, code: '' } })));
+    expect(errors, 'consumer errors').to.deep.equal([]);
+
+    await consumer.close();
+    expect(requests.at(-1)).to.deep.include({ op: 'unsubscribe', subId: SUB_ID });
+  });
+});
