@@ -105,17 +105,18 @@ describe('client protocol: the acks op (acks of one consumer in one request)', (
     );
   });
 
-  it('the answer is an ok and a code per ack, in order; a count that does not match is CLIENT_ERR_MALFORMED', () => {
-    const frame = decodeServerFrame(encodeResult(7, [true, 'OK', false, 'CLIENT_ERR_UNKNOWN_OUTCOME', true, 'OK_ALREADY_SETTLED']));
+  it('the answer is a status and a code per ack, in order; a count that does not match is CLIENT_ERR_MALFORMED', () => {
+    const frame = decodeServerFrame(encodeResult(7, [1, 'OK', 2, 'CLIENT_ERR_UNKNOWN_OUTCOME', 0, 'GROUP_ERR_DELIVERY_STALE']));
     expect(frame.kind).to.equal('result');
     const body = (frame as { body: readonly unknown[] }).body;
     expect(parseAcksReply(body, 3)).to.deep.equal([
-      { ok: true, code: 'OK' },
-      { ok: false, code: 'CLIENT_ERR_UNKNOWN_OUTCOME' },
-      { ok: true, code: 'OK_ALREADY_SETTLED' },
+      { applied: true, ok: true, code: 'OK' },
+      { applied: false, code: 'CLIENT_ERR_UNKNOWN_OUTCOME' },
+      { applied: true, ok: false, code: 'GROUP_ERR_DELIVERY_STALE' },
     ]);
     expect(() => parseAcksReply(body, 2)).to.throw(ClientError, /acks result/);
-    expect(() => parseAcksReply([true, 'OK', 1, 'OK'], 2)).to.throw(ClientError, /ok/);
-    expect(() => parseAcksReply([true, 'OK', false, 3], 2)).to.throw(ClientError, /code/);
+    expect(() => parseAcksReply([1, 'OK', 3, 'OK'], 2)).to.throw(ClientError, /status/);
+    expect(() => parseAcksReply([1, 'OK', true, 'OK'], 2)).to.throw(ClientError, /status/);
+    expect(() => parseAcksReply([1, 'OK', 0, 3], 2)).to.throw(ClientError, /code/);
   });
 });

@@ -43,6 +43,7 @@ import {
   idFromHex,
   idToHex,
   parseAcksReply,
+  type AckAnswer,
   parseCommandReply,
   parseJsonReply,
   parseListReply,
@@ -1111,7 +1112,7 @@ class Client implements SessionraftClient {
         // Acks of this turn leave first, ahead of the unsubscribe on the same connection.
         const q = st.acks;
         st.acks = null;
-        if (q !== null) this.flushAcks(st, q);
+        if (q !== null) this.flushAcks(st, q, true);
         st.closed = true;
         this.consumers.delete(st);
         const conn = st.conn;
@@ -1194,7 +1195,11 @@ class Client implements SessionraftClient {
       },
       (err: unknown) => {
         this.logger?.warn({ err, topic: m.topic }, 'ack or nack failed; the session comes back after ackWaitMs');
-        onAnswer?.(m, ok, err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err)));
+        try {
+          onAnswer?.(m, ok, err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err)));
+        } catch (e) {
+          this.logger?.warn({ err: e, topic: m.topic }, 'onAnswer threw');
+        }
       },
     );
   }
@@ -1220,24 +1225,35 @@ class Client implements SessionraftClient {
     q.items.push(a);
   }
 
-  private flushAcks(st: ConsumerState, q: AckQueue): void {
+  /**
+   * Sends a queue's acks. `closing`: an unsubscribe follows at once on the same connection, so
+   * unless the node is known to take `acks`, they go one by one (a probe refused by an older node
+   * would be answered after the unsubscribe, too late to resend them).
+   */
+  private flushAcks(st: ConsumerState, q: AckQueue, closing = false): void {
     const items = q.items.splice(0);
-    if (items.length === 0 || st.closed || q.conn.closed || st.conn !== q.conn) return;
+    if (items.length === 0 || (st.closed && !closing) || q.conn.closed || st.conn !== q.conn) return;
     const remove = st.opts.removeOnAck === true;
+    const conn = q.conn;
     const single = (a: PendingAck): void =>
       this.sendAnswer(
         st,
-        q.conn,
+        conn,
         a.m,
         true,
         remove
           ? { op: 'ack', subId: q.subId, restoreId: a.restoreId, delivery: a.delivery, remove: a.session }
           : { op: 'ack', subId: q.subId, restoreId: a.restoreId, delivery: a.delivery },
       );
-    const conn = q.conn;
     const support = acksSupport.get(conn);
-    if (items.length === 1 || support === 'no' || support === 'probing') return items.forEach(single);
-    const onAnswer = st.opts.onAnswer;
+    if (items.length === 1 || (support !== 'yes' && (closing || support !== undefined))) return items.forEach(single);
+    const tell = (a: PendingAck, outcome: { ok: boolean; code: string } | ClientError): void => {
+      try {
+        st.opts.onAnswer?.(a.m, true, outcome);
+      } catch (err) {
+        this.logger?.warn({ err, topic: st.topic }, 'onAnswer threw');
+      }
+    };
     for (let from = 0; from < items.length; from += ACKS_PER_REQUEST_MAX) {
       const chunk = items.slice(from, from + ACKS_PER_REQUEST_MAX);
       if (acksSupport.get(conn) === undefined) acksSupport.set(conn, 'probing');
@@ -1251,19 +1267,16 @@ class Client implements SessionraftClient {
       conn.request({ op: 'acks', subId: q.subId, acks }, this.requestTimeoutMs).then(
         (body) => {
           acksSupport.set(conn, 'yes');
-          if (onAnswer === undefined) return;
-          let answers: { ok: boolean; code: string }[];
+          let answers: AckAnswer[];
           try {
             answers = parseAcksReply(body, chunk.length);
           } catch (err) {
             return this.logger?.warn({ err, topic: st.topic }, 'acks answer not understood');
           }
           chunk.forEach((a, i) => {
-            try {
-              onAnswer(a.m, true, answers[i]!);
-            } catch (err) {
-              this.logger?.warn({ err, topic: st.topic }, 'onAnswer threw');
-            }
+            const r = answers[i]!;
+            // A failed ack is reported as a lone ack's failure is: as the error (an unknown outcome is not a refusal).
+            tell(a, r.applied ? { ok: r.ok, code: r.code } : new ClientError(r.code, 'the ack failed in an acks request'));
           });
         },
         (err: unknown) => {
@@ -1276,7 +1289,7 @@ class Client implements SessionraftClient {
           if (acksSupport.get(conn) === 'probing') acksSupport.delete(conn);
           this.logger?.warn({ err, topic: st.topic, acks: chunk.length }, 'acks failed; the sessions come back after ackWaitMs');
           const e = err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err));
-          for (const a of chunk) onAnswer?.(a.m, true, e);
+          for (const a of chunk) tell(a, e);
         },
       );
     }

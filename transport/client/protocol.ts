@@ -37,8 +37,9 @@
  *   [1, reqId, 26, subId, remove, restoreId, delivery, [session,] ...]  acks (2026-12-05): 1..ACKS_PER_REQUEST_MAX acks of
  *                                                                one consumer in one request, each as `ack` says; with
  *                                                                remove true each carries its session (remove on ack)
- *                                                                -> [ok, code, ...]: per ack, in order, what its own ack
- *                                                                would answer (ok true when taken), or false and its failure
+ *                                                                -> [status, code, ...]: per ack, in order; status 1 taken,
+ *                                                                0 refused (code: as its own ack's answer), 2 failed as a
+ *                                                                request would (code: the error's, e.g. unknown outcome)
  *   [1, reqId, 20, user, password]                               auth (issue 17) -> [user]; user and password '' = the
  *                                                                client certificate's user. Sent first, before any other request.
  *   [1, reqId, 21, action, user, password, role]                 user (leader): action 0 list (-> [json bytes]), 1 add, 2 delete,
@@ -998,11 +999,19 @@ export function parseCommandReply(body: readonly unknown[]): CommandReply {
   };
 }
 
-/** An `acks` answer: per ack, in the request's order, whether it was taken and its code. */
-export function parseAcksReply(body: readonly unknown[], count: number): { ok: boolean; code: string }[] {
+/** One ack's answer in an `acks` answer: applied (taken or refused, as a command result) or failed as a request would. */
+export type AckAnswer = { readonly applied: true; readonly ok: boolean; readonly code: string } | { readonly applied: false; readonly code: string };
+
+/** An `acks` answer: per ack, in the request's order (status 1 taken, 0 refused, 2 failed), and its code. */
+export function parseAcksReply(body: readonly unknown[], count: number): AckAnswer[] {
   arity(body, 2 * count, 'acks result');
-  const out: { ok: boolean; code: string }[] = [];
-  for (let i = 0; i < count; i++) out.push({ ok: bool(body, 2 * i, 'ok'), code: text(body, 2 * i + 1, 'code') });
+  const out: AckAnswer[] = [];
+  for (let i = 0; i < count; i++) {
+    const status = uint(body, 2 * i, 'status');
+    const code = text(body, 2 * i + 1, 'code');
+    if (status > 2) malformed('an ack status is 0 (refused), 1 (taken) or 2 (failed)');
+    out.push(status === 2 ? { applied: false, code } : { applied: true, ok: status === 1, code });
+  }
   return out;
 }
 

@@ -1003,22 +1003,27 @@ export class ClientServer {
           if (a.delivery < 1 || a.delivery > 0xffffffff) return fail(ClientErrorCode.malformed, `delivery ${a.delivery} is not 1..2^32-1`);
           if (a.remove !== undefined && !isCommandId(a.remove)) return fail(ClientErrorCode.malformed, 'session does not name a log entry');
         }
-        // Each ack as 'ack' takes it, answered together: per ack, in order, the ok and code its own
-        // answer would carry, or false and its failure's code (an unknown outcome stays unknown for that ack alone).
-        const answers: (boolean | string)[] = new Array<boolean | string>(2 * req.acks.length);
+        // Each ack as 'ack' takes it, answered together: per ack, in order, a status and a code. 1 and
+        // 0: applied, taken or refused, with the code its own answer would carry; 2: it failed as a
+        // request would (an unknown outcome stays unknown for that ack alone), with the error's code.
+        const answers: (number | string)[] = new Array<number | string>(2 * req.acks.length);
         let left = req.acks.length;
         const answered = (): void => {
           if (--left === 0) done(encodeResult(req.reqId, answers));
         };
         req.acks.forEach((a, i) => {
           const then = (err: NodeRequestError | null, result?: NodeCommandResult): void => {
-            answers[2 * i] = err === null && result!.ok;
             if (err) {
+              answers[2 * i] = ACK_FAILED;
               answers[2 * i + 1] = ClientErrorCode.internal;
               this.requestFailed(err, (code) => {
                 answers[2 * i + 1] = code;
+                this.reject(code, req.op);
               });
-            } else answers[2 * i + 1] = result!.code;
+            } else {
+              answers[2 * i] = result!.ok ? ACK_TAKEN : ACK_REFUSED;
+              answers[2 * i + 1] = result!.code;
+            }
             answered();
           };
           if (a.remove === undefined) consumer.ack!(a.restoreId, a.delivery, then);
@@ -1199,6 +1204,11 @@ const CLIENT_AUTH = 'SESSIONS_ERR_CLIENT_AUTH';
 function envelopeOf(e: WireEnvelope | null): Envelope | null {
   return e === null ? null : { client: e.client, secret: e.secret, seq: e.seq, ackedBelowSeq: e.ackedBelowSeq };
 }
+
+/** An ack's status in an `acks` answer (protocol.ts). */
+const ACK_REFUSED = 0;
+const ACK_TAKEN = 1;
+const ACK_FAILED = 2;
 
 function commandResultFrame(reqId: number, r: NodeCommandResult, entry: Entry | undefined): Uint8Array {
   return encodeCommandResult(reqId, {
