@@ -57,6 +57,12 @@ describe('client protocol: the acks op (acks of one consumer in one request)', (
     }
   });
 
+  it('a full request with sessions and the largest numbers fits the bound the client cuts batches by (client.ts: 32 + 45 bytes an ack)', () => {
+    const ack = { restoreId: new Uint8Array(16).fill(0xff), delivery: 0xffffffff, remove: new Uint8Array(16).fill(0xee) };
+    const r = { op: 'acks', reqId: Number.MAX_SAFE_INTEGER, subId: Number.MAX_SAFE_INTEGER, acks: new Array(ACKS_PER_REQUEST_MAX).fill(ack) } as Request;
+    expect(encodeRequest(r).length).to.be.at.most(32 + ACKS_PER_REQUEST_MAX * 45);
+  });
+
   it('the encoder refuses a request that mixes acks with and without sessions', () => {
     const a = { restoreId: new Uint8Array(16), delivery: 1 };
     expect(() => encodeRequest({ op: 'acks', reqId: 1, subId: 1, acks: [a, { ...a, remove: new Uint8Array(16) }] } as Request)).to.throw(RangeError);

@@ -470,6 +470,10 @@ interface AckQueue {
   readonly items: PendingAck[];
 }
 
+/** Bytes of one ack in an `acks` frame at most (restore ID and session as 16-byte strings, a delivery number), and of its head. */
+const ACK_BYTES_MAX = 2 * (2 + 16) + 9;
+const ACKS_HEAD_BYTES_MAX = 32;
+
 /**
  * Whether a connection's node takes `acks`: unknown until its first answer to one, and only one
  * is in flight until then (a node of an older version counts each as a bad frame, and closes the
@@ -1254,8 +1258,11 @@ class Client implements SessionraftClient {
         this.logger?.warn({ err, topic: st.topic }, 'onAnswer threw');
       }
     };
-    for (let from = 0; from < items.length; from += ACKS_PER_REQUEST_MAX) {
-      const chunk = items.slice(from, from + ACKS_PER_REQUEST_MAX);
+    // Cut to the node's request limit: an ack is at most ACK_BYTES_MAX of the frame.
+    const perRequest = Math.min(ACKS_PER_REQUEST_MAX, Math.floor((conn.requestBytesMax - ACKS_HEAD_BYTES_MAX) / ACK_BYTES_MAX));
+    if (perRequest < 2) return items.forEach(single);
+    for (let from = 0; from < items.length; from += perRequest) {
+      const chunk = items.slice(from, from + perRequest);
       if (acksSupport.get(conn) === undefined) acksSupport.set(conn, 'probing');
       else if (acksSupport.get(conn) !== 'yes') {
         chunk.forEach(single);

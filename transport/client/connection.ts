@@ -110,6 +110,8 @@ export class Connection {
   private sweepAtMs = Infinity;
   private readonly waiting: (() => void)[] = [];
   private inflightMax = 1;
+  /** The largest request the node takes (its welcome): a batch of acks is cut to fit. */
+  requestBytesMax = Number.POSITIVE_INFINITY;
   private nextReqId = 1;
   private welcomed = false;
   /** Logged in (or no login asked for): requests may follow. */
@@ -233,6 +235,7 @@ export class Connection {
           this.nodeId = frame.nodeId;
           this.clusterId = frame.clusterId;
           this.inflightMax = Math.max(1, frame.inflightMax);
+          this.requestBytesMax = frame.requestBytesMax;
           const login = opts.login ?? null;
           if (login === null) {
             this.authed = true;
