@@ -47,10 +47,11 @@ async function fakeNode(inflightMax = 64): Promise<FakeNode> {
 }
 
 /** Settles with the time it took and the error (null: resolved). */
-async function timed(p: Promise<unknown>): Promise<{ ms: number; err: ClientError | null }> {
+/** Runs `start` and times its promise from before the call (a request takes its deadline inside it). */
+async function timed(start: () => Promise<unknown>): Promise<{ ms: number; err: ClientError | null }> {
   const t0 = performance.now();
   try {
-    await p;
+    await start();
     return { ms: performance.now() - t0, err: null };
   } catch (err) {
     return { ms: performance.now() - t0, err: err as ClientError };
@@ -75,8 +76,8 @@ describe('client connection: request deadlines', function () {
   });
 
   it('fails each unanswered request at its own deadline, a shorter one first', async function () {
-    const long = timed(conn.request({ op: 'get', session: new Uint8Array(16) }, 2_000));
-    const short = timed(conn.request({ op: 'get', session: new Uint8Array(16) }, 100));
+    const long = timed(() => conn.request({ op: 'get', session: new Uint8Array(16) }, 2_000));
+    const short = timed(() => conn.request({ op: 'get', session: new Uint8Array(16) }, 100));
     const [s, l] = await Promise.all([short, long]);
     expect(s.err?.code).to.equal(ClientErrorCode.timeout);
     expect(l.err?.code).to.equal(ClientErrorCode.timeout);
@@ -91,8 +92,8 @@ describe('client connection: request deadlines', function () {
 
   it('resolves an answered request, and fails only the unanswered one', async function () {
     node.answerNext();
-    const answered = timed(conn.request({ op: 'get', session: new Uint8Array(16) }, 300));
-    const silent = timed(conn.request({ op: 'get', session: new Uint8Array(16) }, 300));
+    const answered = timed(() => conn.request({ op: 'get', session: new Uint8Array(16) }, 300));
+    const silent = timed(() => conn.request({ op: 'get', session: new Uint8Array(16) }, 300));
     const [a, s] = await Promise.all([answered, silent]);
     expect(a.err).to.equal(null);
     expect(s.err?.code).to.equal(ClientErrorCode.timeout);
@@ -105,8 +106,8 @@ describe('client connection: request deadlines', function () {
     node = await fakeNode(1);
     conn = new Connection(node.endpoint, { connectTimeoutMs: 2_000, replyBytesMax: 1 << 20, clusterId: null });
     await conn.ready;
-    const first = timed(conn.request({ op: 'get', session: new Uint8Array(16) }, 100));
-    const second = timed(conn.request({ op: 'get', session: new Uint8Array(16) }, 300));
+    const first = timed(() => conn.request({ op: 'get', session: new Uint8Array(16) }, 100));
+    const second = timed(() => conn.request({ op: 'get', session: new Uint8Array(16) }, 300));
     const [f, w] = await Promise.all([first, second]);
     expect(f.err?.code).to.equal(ClientErrorCode.timeout);
     expect(w.err?.code).to.equal(ClientErrorCode.timeout);
@@ -117,7 +118,7 @@ describe('client connection: request deadlines', function () {
   });
 
   it('answers waiting requests with CONNECTION_LOST when closed, before their deadline', async function () {
-    const waiting = timed(conn.request({ op: 'get', session: new Uint8Array(16) }, 5_000));
+    const waiting = timed(() => conn.request({ op: 'get', session: new Uint8Array(16) }, 5_000));
     conn.close();
     const w = await waiting;
     expect(w.err).to.be.instanceOf(ClientError);
