@@ -5,7 +5,9 @@
  */
 import { execFile } from 'node:child_process';
 import { expect } from 'chai';
+import WebSocket from 'ws';
 import { type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
+import { decodeServerFrame, encodeRequest, parseAcksReply, type GroupDeliveryFrame } from '../../transport/client/protocol.js';
 import { binPath, httpGet, useInProcessCluster, waitFor } from './helpers.js';
 
 /** A 200 ms replay, a tick (10 ms) and a few commit rounds per step; 5 s covers a loaded machine. */
@@ -174,6 +176,88 @@ describe('node: consume through the client library (issue 16)', function () {
     expect(await metricSum(/^sessionraft_client_requests_total\{op="ack"\} (\d+)$/)).to.equal(ackBefore + 1);
     await consumer.close();
     await waitFor('every restore committed', allCommitted, SETTLE_MS);
+  });
+
+  it('an acks request over a raw socket: each ack its own status (taken, refused), and one bad ack refuses the whole request with nothing taken', async () => {
+    const c = client();
+    await c.createGroup('rawacks', 'g', { ackWaitMs: 60_000 });
+    await storeSessions(c, 'rawacks', 3);
+    await waitFor('3 ready', async () => (await group(c, 'rawacks', 'g')).ready === 3, SETTLE_MS);
+    const ws = new WebSocket(`ws://${suite.cluster.leader()!.clientEndpoint()}/`, { perMessageDeflate: false });
+    const frames: ReturnType<typeof decodeServerFrame>[] = [];
+    ws.on('message', (d) => frames.push(decodeServerFrame(d as Buffer)));
+    try {
+      await waitFor('the welcome', () => frames.some((f) => f.kind === 'welcome'), SETTLE_MS);
+      const answer = async (reqId: number): Promise<ReturnType<typeof decodeServerFrame>> => {
+        await waitFor(`the answer to request ${reqId}`, () => frames.some((f) => (f.kind === 'result' || f.kind === 'error') && f.reqId === reqId), SETTLE_MS);
+        return frames.find((f) => (f.kind === 'result' || f.kind === 'error') && f.reqId === reqId)!;
+      };
+      ws.send(encodeRequest({ op: 'consume', topic: 'rawacks', group: 'g', consumer: 'raw', maxAckPending: 0 }, 1));
+      const subId = (await answer(1)) as Extract<ReturnType<typeof decodeServerFrame>, { kind: 'result' }>;
+      const deliveries = (): GroupDeliveryFrame[] => frames.filter((f): f is GroupDeliveryFrame => f.kind === 'groupDelivery');
+      await waitFor('3 deliveries', () => deliveries().length === 3, SETTLE_MS);
+      const [d1, d2, d3] = deliveries();
+      const sub = subId.body[0] as number;
+      // A restore ID that names no log entry: the whole request is refused, so d3's ack in it is not taken.
+      ws.send(
+        encodeRequest(
+          {
+            op: 'acks',
+            subId: sub,
+            acks: [
+              { restoreId: d3!.restoreId, delivery: 1 },
+              { restoreId: new Uint8Array(16), delivery: 1 },
+            ],
+          },
+          2,
+        ),
+      );
+      const refused = await answer(2);
+      expect(refused.kind === 'error' && refused.code).to.equal('CLIENT_ERR_MALFORMED');
+      expect((await group(c, 'rawacks', 'g')).inFlight).to.equal(3);
+      // d1 taken; d2 with a delivery number it never reached is refused on its own.
+      ws.send(
+        encodeRequest(
+          {
+            op: 'acks',
+            subId: sub,
+            acks: [
+              { restoreId: d1!.restoreId, delivery: 1 },
+              { restoreId: d2!.restoreId, delivery: 9 },
+            ],
+          },
+          3,
+        ),
+      );
+      const mixed = await answer(3);
+      expect(mixed.kind).to.equal('result');
+      expect(parseAcksReply((mixed as { body: readonly unknown[] }).body, 2)).to.deep.equal([
+        { applied: true, ok: true, code: 'OK' },
+        { applied: true, ok: false, code: 'SESSIONS_ERR_DELIVERY_STALE' },
+      ]);
+      await waitFor('two left in flight', async () => (await group(c, 'rawacks', 'g')).inFlight === 2, SETTLE_MS);
+      ws.send(
+        encodeRequest(
+          {
+            op: 'acks',
+            subId: sub,
+            acks: [
+              { restoreId: d2!.restoreId, delivery: 1 },
+              { restoreId: d3!.restoreId, delivery: 1 },
+            ],
+          },
+          4,
+        ),
+      );
+      // OK, not OK_ALREADY_SETTLED: the refused request took nothing.
+      expect(parseAcksReply(((await answer(4)) as { body: readonly unknown[] }).body, 2)).to.deep.equal([
+        { applied: true, ok: true, code: 'OK' },
+        { applied: true, ok: true, code: 'OK' },
+      ]);
+      await waitFor('none in flight', async () => (await group(c, 'rawacks', 'g')).inFlight === 0, SETTLE_MS);
+    } finally {
+      ws.terminate();
+    }
   });
 
   it('the CLI: group-create, consume --group prints and acks --count sessions, groups lists the counts', async () => {
