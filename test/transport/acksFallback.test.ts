@@ -200,4 +200,42 @@ describe('client: batched acks fall back to single acks on a node without op 26'
     await consumer.close();
     expect(requests.at(-1)).to.deep.include({ op: 'unsubscribe', subId: SUB_ID });
   });
+  it('a consumer closed while its first `acks` is unanswered: the acks go again one by one before the unsubscribe', async () => {
+    const port = (wss!.address() as { port: number }).port;
+    client = createClient({
+      endpoints: [`127.0.0.1:${port}`],
+      clusterId: CLUSTER,
+      ignoreEnvironment: true,
+      connectTimeoutMs: 1000,
+      requestTimeoutMs: 1000,
+      operationTimeoutMs: 1500,
+    });
+    let open = (): void => {};
+    const gate = new Promise<void>((r) => (open = r));
+    let received = 0;
+    let closing: Promise<void> | null = null;
+    const answers: string[] = [];
+    const consumer = await client.consume(
+      TOPIC,
+      'g',
+      async () => {
+        if (++received === 3) {
+          open();
+          // As the CLI's `consume --count` does: close once the last handler is done, in the next turn.
+          setImmediate(() => (closing = consumer.close()));
+        }
+        await gate;
+      },
+      { onAnswer: (m, _ack, outcome) => answers.push(`${m.restoreId}:${outcome instanceof Error ? outcome.code : outcome.ok}`) },
+    );
+    await waitFor(() => closing !== null || unexpected.length > 0, 'the consumer closing', WAIT_MS);
+    await closing;
+    expect(unexpected, 'requests the fake node did not expect').to.deep.equal([]);
+    expect(
+      requests.map((r) => r.op),
+      'the probe, its acks again one by one, then the unsubscribe',
+    ).to.deep.equal(['consume', 'acks', 'ack', 'ack', 'ack', 'unsubscribe']);
+    await waitFor(() => answers.length >= 3, 'onAnswer for the three acks', WAIT_MS);
+    expect(answers).to.have.members([1, 2, 3].map((k) => `${idToHex(restoreIdOf(k))}:true`));
+  });
 });

@@ -454,6 +454,8 @@ interface ConsumerState {
   closed: boolean;
   /** Acks of this turn, sent together when it ends (queueAck). */
   acks: AckQueue | null;
+  /** `acks` requests not answered yet (with their resends, for a node that refuses them): close() waits for them. */
+  readonly ackRequests: Set<Promise<void>>;
 }
 
 /** An ack waiting for the end of its turn. */
@@ -1101,7 +1103,7 @@ class Client implements SessionraftClient {
    */
   async consume(topic: string, group: string, handler: (m: GroupMessage) => unknown, opts: ConsumeOptions = {}): Promise<ClientConsumer> {
     const consumer = opts.consumer ?? `c-${Math.random().toString(36).slice(2, 12)}`;
-    const st: ConsumerState = { topic, group, consumer, handler, opts, conn: null, subId: 0, closed: false, acks: null };
+    const st: ConsumerState = { topic, group, consumer, handler, opts, conn: null, subId: 0, closed: false, acks: null, ackRequests: new Set() };
     await this.attachConsumer(st);
     this.consumers.add(st);
     return {
@@ -1120,6 +1122,10 @@ class Client implements SessionraftClient {
         st.closed = true;
         this.consumers.delete(st);
         const conn = st.conn;
+        // An `acks` still unanswered goes ahead of the unsubscribe: refused by an older node, its
+        // acks are sent again one by one, and they must reach the node while the consumer is there.
+        // Each request ends by its own deadline at the latest.
+        if (st.ackRequests.size > 0) await Promise.allSettled([...st.ackRequests]);
         st.conn = null;
         conn?.release(st.subId);
         if (conn !== null && !conn.closed) await conn.request({ op: 'unsubscribe', subId: st.subId }, this.requestTimeoutMs).catch(() => undefined);
@@ -1271,14 +1277,17 @@ class Client implements SessionraftClient {
       const acks = chunk.map((a) =>
         remove ? { restoreId: a.restoreId, delivery: a.delivery, remove: a.session } : { restoreId: a.restoreId, delivery: a.delivery },
       );
-      conn.request({ op: 'acks', subId: q.subId, acks }, this.requestTimeoutMs).then(
+      const answered: Promise<void> = conn.request({ op: 'acks', subId: q.subId, acks }, this.requestTimeoutMs).then(
         (body) => {
           acksSupport.set(conn, 'yes');
           let answers: AckAnswer[];
           try {
             answers = parseAcksReply(body, chunk.length);
           } catch (err) {
-            return this.logger?.warn({ err, topic: st.topic }, 'acks answer not understood');
+            this.logger?.warn({ err, topic: st.topic }, 'acks answer not understood');
+            const e = err instanceof ClientError ? err : new ClientError(ClientErrorCode.malformed, String(err));
+            for (const a of chunk) tell(a, e);
+            return;
           }
           chunk.forEach((a, i) => {
             const r = answers[i]!;
@@ -1299,6 +1308,8 @@ class Client implements SessionraftClient {
           for (const a of chunk) tell(a, e);
         },
       );
+      st.ackRequests.add(answered);
+      void answered.then(() => st.ackRequests.delete(answered));
     }
   }
 
