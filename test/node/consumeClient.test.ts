@@ -198,37 +198,21 @@ describe('node: consume through the client library (issue 16)', function () {
       await waitFor('3 deliveries', () => deliveries().length === 3, SETTLE_MS);
       const [d1, d2, d3] = deliveries();
       const sub = subId.body[0] as number;
+      const sendAcks = (reqId: number, acks: { restoreId: Uint8Array; delivery: number }[]): void =>
+        ws.send(encodeRequest({ op: 'acks', subId: sub, acks }, reqId));
       // A restore ID that names no log entry: the whole request is refused, so d3's ack in it is not taken.
-      ws.send(
-        encodeRequest(
-          {
-            op: 'acks',
-            subId: sub,
-            acks: [
-              { restoreId: d3!.restoreId, delivery: 1 },
-              { restoreId: new Uint8Array(16), delivery: 1 },
-            ],
-          },
-          2,
-        ),
-      );
+      sendAcks(2, [
+        { restoreId: d3!.restoreId, delivery: 1 },
+        { restoreId: new Uint8Array(16), delivery: 1 },
+      ]);
       const refused = await answer(2);
       expect(refused.kind === 'error' && refused.code).to.equal('CLIENT_ERR_MALFORMED');
       expect((await group(c, 'rawacks', 'g')).inFlight).to.equal(3);
       // d1 taken; d2 with a delivery number it never reached is refused on its own.
-      ws.send(
-        encodeRequest(
-          {
-            op: 'acks',
-            subId: sub,
-            acks: [
-              { restoreId: d1!.restoreId, delivery: 1 },
-              { restoreId: d2!.restoreId, delivery: 9 },
-            ],
-          },
-          3,
-        ),
-      );
+      sendAcks(3, [
+        { restoreId: d1!.restoreId, delivery: 1 },
+        { restoreId: d2!.restoreId, delivery: 9 },
+      ]);
       const mixed = await answer(3);
       expect(mixed.kind).to.equal('result');
       expect(parseAcksReply((mixed as { body: readonly unknown[] }).body, 2)).to.deep.equal([
@@ -236,19 +220,10 @@ describe('node: consume through the client library (issue 16)', function () {
         { applied: true, ok: false, code: 'SESSIONS_ERR_DELIVERY_STALE' },
       ]);
       await waitFor('two left in flight', async () => (await group(c, 'rawacks', 'g')).inFlight === 2, SETTLE_MS);
-      ws.send(
-        encodeRequest(
-          {
-            op: 'acks',
-            subId: sub,
-            acks: [
-              { restoreId: d2!.restoreId, delivery: 1 },
-              { restoreId: d3!.restoreId, delivery: 1 },
-            ],
-          },
-          4,
-        ),
-      );
+      sendAcks(4, [
+        { restoreId: d2!.restoreId, delivery: 1 },
+        { restoreId: d3!.restoreId, delivery: 1 },
+      ]);
       // OK, not OK_ALREADY_SETTLED: the refused request took nothing.
       expect(parseAcksReply(((await answer(4)) as { body: readonly unknown[] }).body, 2)).to.deep.equal([
         { applied: true, ok: true, code: 'OK' },

@@ -66,6 +66,17 @@ describe('client: batched acks fall back to single acks on a node without op 26'
     }
   };
 
+  /** A client of the fake node, with short deadlines. */
+  const connectClient = (): SessionraftClient =>
+    createClient({
+      endpoints: [`127.0.0.1:${(wss!.address() as { port: number }).port}`],
+      clusterId: CLUSTER,
+      ignoreEnvironment: true,
+      connectTimeoutMs: 1000,
+      requestTimeoutMs: 1000,
+      operationTimeoutMs: 1500,
+    });
+
   beforeEach(async () => {
     requests = [];
     unexpected = [];
@@ -116,15 +127,7 @@ describe('client: batched acks fall back to single acks on a node without op 26'
   });
 
   it('resends a refused `acks` as single acks, and sends single acks on that connection afterwards', async () => {
-    const port = (wss!.address() as { port: number }).port;
-    client = createClient({
-      endpoints: [`127.0.0.1:${port}`],
-      clusterId: CLUSTER,
-      ignoreEnvironment: true,
-      connectTimeoutMs: 1000,
-      requestTimeoutMs: 1000,
-      operationTimeoutMs: 1500,
-    });
+    client = connectClient();
 
     // A round's handlers all wait for its gate, opened once `size` deliveries of it were received.
     const newRound = (size: number): Round => {
@@ -201,15 +204,7 @@ describe('client: batched acks fall back to single acks on a node without op 26'
     expect(requests.at(-1)).to.deep.include({ op: 'unsubscribe', subId: SUB_ID });
   });
   it('a consumer closed while its first `acks` is unanswered: the acks go again one by one before the unsubscribe', async () => {
-    const port = (wss!.address() as { port: number }).port;
-    client = createClient({
-      endpoints: [`127.0.0.1:${port}`],
-      clusterId: CLUSTER,
-      ignoreEnvironment: true,
-      connectTimeoutMs: 1000,
-      requestTimeoutMs: 1000,
-      operationTimeoutMs: 1500,
-    });
+    client = connectClient();
     let open = (): void => {};
     const gate = new Promise<void>((r) => (open = r));
     let received = 0;

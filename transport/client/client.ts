@@ -1192,26 +1192,31 @@ class Client implements SessionraftClient {
 
   /** One ack or nack in a request of its own; its answer goes to `onAnswer`. */
   private sendAnswer(st: ConsumerState, conn: Connection, m: GroupMessage, ok: boolean, req: RequestBody): void {
-    const onAnswer = st.opts.onAnswer;
     conn.request(req, this.requestTimeoutMs).then(
       (body) => {
-        if (onAnswer === undefined) return;
+        if (st.opts.onAnswer === undefined) return;
+        let r: CommandReply;
         try {
-          const r = parseCommandReply(body);
-          onAnswer(m, ok, { ok: r.ok, code: r.code });
+          r = parseCommandReply(body);
         } catch (err) {
-          this.logger?.warn({ err, topic: m.topic }, 'ack or nack answer not understood, or onAnswer threw');
+          return this.logger?.warn({ err, topic: m.topic }, 'ack or nack answer not understood');
         }
+        this.tellAnswer(st, m, ok, { ok: r.ok, code: r.code });
       },
       (err: unknown) => {
         this.logger?.warn({ err, topic: m.topic }, 'ack or nack failed; the session comes back after ackWaitMs');
-        try {
-          onAnswer?.(m, ok, err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err)));
-        } catch (e) {
-          this.logger?.warn({ err: e, topic: m.topic }, 'onAnswer threw');
-        }
+        this.tellAnswer(st, m, ok, err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err)));
       },
     );
+  }
+
+  /** An ack's or nack's outcome to the consumer's `onAnswer`, which must not break the caller by throwing. */
+  private tellAnswer(st: ConsumerState, m: GroupMessage, ok: boolean, outcome: { ok: boolean; code: string } | ClientError): void {
+    try {
+      st.opts.onAnswer?.(m, ok, outcome);
+    } catch (err) {
+      this.logger?.warn({ err, topic: m.topic }, 'onAnswer threw');
+    }
   }
 
   /**
@@ -1257,13 +1262,7 @@ class Client implements SessionraftClient {
       );
     const support = acksSupport.get(conn);
     if (items.length === 1 || (support !== 'yes' && (closing || support !== undefined))) return items.forEach(single);
-    const tell = (a: PendingAck, outcome: { ok: boolean; code: string } | ClientError): void => {
-      try {
-        st.opts.onAnswer?.(a.m, true, outcome);
-      } catch (err) {
-        this.logger?.warn({ err, topic: st.topic }, 'onAnswer threw');
-      }
-    };
+    const tell = (a: PendingAck, outcome: { ok: boolean; code: string } | ClientError): void => this.tellAnswer(st, a.m, true, outcome);
     // Cut to the node's request limit: an ack is at most ACK_BYTES_MAX of the frame.
     const perRequest = Math.min(ACKS_PER_REQUEST_MAX, Math.floor((conn.requestBytesMax - ACKS_HEAD_BYTES_MAX) / ACK_BYTES_MAX));
     if (perRequest < 2) return items.forEach(single);
