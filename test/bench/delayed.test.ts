@@ -92,6 +92,11 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
       expect(late!.leaderRestoreLateMeanMs).to.be.a('number').at.least(0);
       expect(late!.leaderDeliveryLateMeanMs).to.be.a('number').at.least(0);
       expect(late!.leaderDeliveryLateMeanMs as number).to.be.at.most((late!.lateMaxMs as number) + 1);
+      // The WAL's durable writes under the row's load, on the leader and on its two followers, and
+      // the leader's commands (the schedules): each node wrote and synced the row's entries.
+      expect(late!.leaderFsyncMeanMs).to.be.a('number').above(0);
+      expect(late!.followerFsyncMeanMs).to.be.a('number').above(0);
+      expect(late!.leaderCommitMeanMs).to.be.a('number').above(0);
     }
     const [mem] = rowsOf('sessionraft', 'delayed.memory');
     expect(mem!.scheduled).to.equal(50);
@@ -108,6 +113,9 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     expect(late!.acked).to.equal(late!.items);
     expect(late!.undelivered).to.equal(0);
     expect(late!.peerMsgsPerItem).to.equal(0);
+    // No followers: no followers' fsync mean, and the node's own is there.
+    expect(late!.followerFsyncMeanMs).to.equal(undefined);
+    expect(late!.leaderFsyncMeanMs).to.be.a('number').above(0);
     const bad = await runBench(['--tiny', '--only=lateness', '--systems=sessionraft', '--sessionraft-nodes=2'], process.env, 20_000, children);
     expect(bad.code).to.not.equal(0);
     expect(bad.stderr).to.contain('--sessionraft-nodes: 1, 3 or 5');

@@ -314,7 +314,10 @@ class Cpu {
  * peer messages sent, client requests; and its own lateness metrics over the row: the mean of how
  * long after their due time stored sessions were planned for restore (`leaderRestoreLateMeanMs`)
  * and first handed to the consumer (`leaderDeliveryLateMeanMs`), by the leader's clock in whole
- * milliseconds. {} when unknown or when the leader changed.
+ * milliseconds; the mean durable WAL write under the row's load, the leader's and the followers'
+ * (`leaderFsyncMeanMs`, `followerFsyncMeanMs`: set beside the machine row's idle `fsync4kP50Ms`, they
+ * show what the disk adds when three nodes share it), and the leader's mean client command, request
+ * to applied result (`leaderCommitMeanMs`). {} when unknown or when the leader changed.
  */
 async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items: number): Promise<Row> {
   if (sys.leaderCounters === undefined || c0 === null || items === 0) return {};
@@ -328,6 +331,9 @@ async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items
     requestsPerItem: r1((c1.clientRequests - c0.clientRequests) / items),
     ...meanMs('leaderRestoreLateMeanMs', c1.restoreLateSeconds - c0.restoreLateSeconds, c1.restoreLateCount - c0.restoreLateCount),
     ...meanMs('leaderDeliveryLateMeanMs', c1.deliveryLateSeconds - c0.deliveryLateSeconds, c1.deliveryLateCount - c0.deliveryLateCount),
+    ...meanMs('leaderFsyncMeanMs', c1.leaderFsyncSeconds - c0.leaderFsyncSeconds, c1.leaderFsyncCount - c0.leaderFsyncCount),
+    ...meanMs('followerFsyncMeanMs', c1.followerFsyncSeconds - c0.followerFsyncSeconds, c1.followerFsyncCount - c0.followerFsyncCount),
+    ...meanMs('leaderCommitMeanMs', c1.commitSeconds - c0.commitSeconds, c1.commitCount - c0.commitCount),
   };
 }
 

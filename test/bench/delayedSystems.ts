@@ -111,6 +111,17 @@ export interface LeaderCounters {
   readonly restoreLateCount: number;
   readonly deliveryLateSeconds: number;
   readonly deliveryLateCount: number;
+  /**
+   * The WAL's durable writes under the row's load (`sessionraft_fsync_seconds`): the leader's, and
+   * the followers' summed (seconds, observations), to set beside the machine row's idle fsync floor.
+   */
+  readonly leaderFsyncSeconds: number;
+  readonly leaderFsyncCount: number;
+  readonly followerFsyncSeconds: number;
+  readonly followerFsyncCount: number;
+  /** The leader's client commands, request to applied result (`sessionraft_commit_seconds`, all ops). */
+  readonly commitSeconds: number;
+  readonly commitCount: number;
 }
 
 /** Unacknowledged deliveries per consumer (sessionraft's maxAckPending) and BullMQ's worker concurrency: the same. */
@@ -225,7 +236,9 @@ export class SessionraftSystem implements DelayedSystem {
   async leaderCounters(): Promise<LeaderCounters | null> {
     try {
       const leader = await this.cluster.waitForLeader(10_000);
-      const [st, m] = await Promise.all([this.cluster.status(leader), this.cluster.metrics(leader)]);
+      const followers = this.cluster.nodes.filter((n) => n.id !== leader.id && this.cluster.isRunning(n));
+      const [st, m, ...fm] = await Promise.all([this.cluster.status(leader), this.cluster.metrics(leader), ...followers.map((n) => this.cluster.metrics(n))]);
+      const followersSum = (name: string): number => fm.reduce((sum, f) => sum + (f.get(name) ?? 0), 0);
       return {
         leader: leader.id,
         entries: st.commitIndex,
@@ -237,6 +250,12 @@ export class SessionraftSystem implements DelayedSystem {
         restoreLateCount: m.get('sessionraft_restore_lateness_seconds_count') ?? 0,
         deliveryLateSeconds: m.get('sessionraft_delivery_lateness_seconds_sum') ?? 0,
         deliveryLateCount: m.get('sessionraft_delivery_lateness_seconds_count') ?? 0,
+        leaderFsyncSeconds: m.get('sessionraft_fsync_seconds_sum') ?? 0,
+        leaderFsyncCount: m.get('sessionraft_fsync_seconds_count') ?? 0,
+        followerFsyncSeconds: followersSum('sessionraft_fsync_seconds_sum'),
+        followerFsyncCount: followersSum('sessionraft_fsync_seconds_count'),
+        commitSeconds: m.get('sessionraft_commit_seconds_sum') ?? 0,
+        commitCount: m.get('sessionraft_commit_seconds_count') ?? 0,
       };
     } catch {
       return null;
