@@ -332,9 +332,25 @@ async function leaderFields(sys: DelayedSystem, c0: LeaderCounters | null, items
     ...meanMs('leaderRestoreLateMeanMs', c1.restoreLateSeconds - c0.restoreLateSeconds, c1.restoreLateCount - c0.restoreLateCount),
     ...meanMs('leaderDeliveryLateMeanMs', c1.deliveryLateSeconds - c0.deliveryLateSeconds, c1.deliveryLateCount - c0.deliveryLateCount),
     ...meanMs('leaderFsyncMeanMs', c1.leaderFsyncSeconds - c0.leaderFsyncSeconds, c1.leaderFsyncCount - c0.leaderFsyncCount),
-    ...meanMs('followerFsyncMeanMs', c1.followerFsyncSeconds - c0.followerFsyncSeconds, c1.followerFsyncCount - c0.followerFsyncCount),
+    ...followerFsyncMean(c0, c1),
     ...meanMs('leaderCommitMeanMs', c1.commitSeconds - c0.commitSeconds, c1.commitCount - c0.commitCount),
   };
+}
+
+/**
+ * `followerFsyncMeanMs` over the followers read at both ends of the row (a follower whose /metrics
+ * did not answer at either end is left out; one whose counters went back, a restart, too).
+ */
+export function followerFsyncMean(c0: LeaderCounters, c1: LeaderCounters): Row {
+  let seconds = 0;
+  let count = 0;
+  for (const [id, end] of c1.followerFsync) {
+    const start = c0.followerFsync.get(id);
+    if (start === undefined || end.count < start.count) continue;
+    seconds += end.seconds - start.seconds;
+    count += end.count - start.count;
+  }
+  return meanMs('followerFsyncMeanMs', seconds, count);
 }
 
 /** `{ [name]: mean in ms }` of `count` observations summing `seconds`; {} without any. */

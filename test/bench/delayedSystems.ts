@@ -112,13 +112,14 @@ export interface LeaderCounters {
   readonly deliveryLateSeconds: number;
   readonly deliveryLateCount: number;
   /**
-   * The WAL's durable writes under the row's load (`sessionraft_fsync_seconds`): the leader's, and
-   * the followers' summed (seconds, observations), to set beside the machine row's idle fsync floor.
+   * The WAL's durable writes under the row's load (`sessionraft_fsync_seconds`), to set beside the
+   * machine row's idle fsync floor: the leader's (seconds summed, observations), and each
+   * follower's whose /metrics answered, by node ID (one that did not answer is left out, not read
+   * as zero).
    */
   readonly leaderFsyncSeconds: number;
   readonly leaderFsyncCount: number;
-  readonly followerFsyncSeconds: number;
-  readonly followerFsyncCount: number;
+  readonly followerFsync: ReadonlyMap<string, { readonly seconds: number; readonly count: number }>;
   /** The leader's client commands, request to applied result (`sessionraft_commit_seconds`, all ops). */
   readonly commitSeconds: number;
   readonly commitCount: number;
@@ -237,8 +238,16 @@ export class SessionraftSystem implements DelayedSystem {
     try {
       const leader = await this.cluster.waitForLeader(10_000);
       const followers = this.cluster.nodes.filter((n) => n.id !== leader.id && this.cluster.isRunning(n));
-      const [st, m, ...fm] = await Promise.all([this.cluster.status(leader), this.cluster.metrics(leader), ...followers.map((n) => this.cluster.metrics(n))]);
-      const followersSum = (name: string): number => fm.reduce((sum, f) => sum + (f.get(name) ?? 0), 0);
+      const [st, m, ...fm] = await Promise.all([
+        this.cluster.status(leader),
+        this.cluster.metrics(leader),
+        ...followers.map((n) => this.cluster.metrics(n).catch(() => null)),
+      ]);
+      const followerFsync = new Map<string, { seconds: number; count: number }>();
+      fm.forEach((f, k) => {
+        if (f !== null)
+          followerFsync.set(followers[k]!.id, { seconds: f.get('sessionraft_fsync_seconds_sum') ?? 0, count: f.get('sessionraft_fsync_seconds_count') ?? 0 });
+      });
       return {
         leader: leader.id,
         entries: st.commitIndex,
@@ -252,8 +261,7 @@ export class SessionraftSystem implements DelayedSystem {
         deliveryLateCount: m.get('sessionraft_delivery_lateness_seconds_count') ?? 0,
         leaderFsyncSeconds: m.get('sessionraft_fsync_seconds_sum') ?? 0,
         leaderFsyncCount: m.get('sessionraft_fsync_seconds_count') ?? 0,
-        followerFsyncSeconds: followersSum('sessionraft_fsync_seconds_sum'),
-        followerFsyncCount: followersSum('sessionraft_fsync_seconds_count'),
+        followerFsync,
         commitSeconds: m.get('sessionraft_commit_seconds_sum') ?? 0,
         commitCount: m.get('sessionraft_commit_seconds_count') ?? 0,
       };
