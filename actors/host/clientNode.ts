@@ -16,6 +16,7 @@ export function clientNodeOf(node: SessionNode): ClientNode {
       return { leader: st.leader, term: st.term };
     },
     codecLimits: () => codecLimitsOf(store.limits),
+    proposalRoom: () => node.raft.proposalRoom(),
     topicBytesMax: store.limits.topicBytesMax,
     submit: (cmd, data, cb, user) => {
       // The planner reuses this encoding instead of encoding the command again.

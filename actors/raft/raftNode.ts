@@ -581,6 +581,15 @@ export class RaftNode {
     return this.stopped;
   }
 
+  /**
+   * How many more proposals the batch forming now can take before the leader would refuse it whole
+   * (`proposalEntriesMax`, 'batch-too-large'): a caller about to propose many at once checks this
+   * first and refuses its request instead of failing everyone's batch.
+   */
+  proposalRoom(): number {
+    return this.core.config.proposalEntriesMax - (this.proposalBatch?.proposals.length ?? 0);
+  }
+
   fatalError(): Error | null {
     return this.fatal;
   }

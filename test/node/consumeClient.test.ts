@@ -178,7 +178,7 @@ describe('node: consume through the client library (issue 16)', function () {
     await waitFor('every restore committed', allCommitted, SETTLE_MS);
   });
 
-  it('an acks request over a raw socket: each ack its own status (taken, refused), and one bad ack refuses the whole request with nothing taken', async () => {
+  it('an acks request over a raw socket: each ack its own status (taken, refused); one bad ack, or a Raft batch without room for them all, refuses the whole request with nothing taken', async () => {
     const c = client();
     await c.createGroup('rawacks', 'g', { ackWaitMs: 60_000 });
     await storeSessions(c, 'rawacks', 3);
@@ -208,6 +208,24 @@ describe('node: consume through the client library (issue 16)', function () {
       const refused = await answer(2);
       expect(refused.kind === 'error' && refused.code).to.equal('CLIENT_ERR_MALFORMED');
       expect((await group(c, 'rawacks', 'g')).inFlight).to.equal(3);
+      // The Raft batch forming on the leader has room for one command only (as when other requests
+      // of the same turn filled it to proposalEntriesMax): two acks are refused whole with BUSY, not
+      // proposed, so the leader never refuses that batch, other clients' commands with it.
+      const raft = suite.cluster.leader()!.node.raft;
+      const room = raft.proposalRoom.bind(raft);
+      raft.proposalRoom = () => 1;
+      try {
+        sendAcks(5, [
+          { restoreId: d2!.restoreId, delivery: 1 },
+          { restoreId: d3!.restoreId, delivery: 1 },
+        ]);
+        const busy = await answer(5);
+        expect(busy.kind === 'error' && busy.code).to.equal('CLIENT_ERR_BUSY');
+      } finally {
+        raft.proposalRoom = room;
+      }
+      expect(raft.proposalRoom()).to.equal(8192);
+      expect((await group(c, 'rawacks', 'g')).inFlight).to.equal(3);
       // d1 taken; d2 with a delivery number it never reached is refused on its own.
       sendAcks(3, [
         { restoreId: d1!.restoreId, delivery: 1 },
@@ -224,7 +242,7 @@ describe('node: consume through the client library (issue 16)', function () {
         { restoreId: d2!.restoreId, delivery: 1 },
         { restoreId: d3!.restoreId, delivery: 1 },
       ]);
-      // OK, not OK_ALREADY_SETTLED: the refused request took nothing.
+      // OK, not OK_ALREADY_SETTLED: the refused requests (MALFORMED, BUSY) took nothing.
       expect(parseAcksReply(((await answer(4)) as { body: readonly unknown[] }).body, 2)).to.deep.equal([
         { applied: true, ok: true, code: 'OK' },
         { applied: true, ok: true, code: 'OK' },

@@ -79,6 +79,12 @@ export interface ClientNode {
   leadership(): { readonly leader: NodeId | null; readonly term: number };
   /** The command codec's limits, for validation at the gateway. */
   codecLimits(): CodecLimits;
+  /**
+   * How many more commands the Raft batch forming on this node now can take (RaftNode.proposalRoom):
+   * a request that proposes many at once (`acks`) is refused with BUSY, nothing taken, when they do
+   * not fit, instead of making the leader refuse the whole batch, other clients' commands included.
+   */
+  proposalRoom(): number;
   readonly topicBytesMax: number;
   /**
    * Proposes an already validated command; `data` is its encoding (reused, not encoded again).

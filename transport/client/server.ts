@@ -1003,6 +1003,13 @@ export class ClientServer {
           if (a.delivery < 1 || a.delivery > 0xffffffff) return fail(ClientErrorCode.malformed, `delivery ${a.delivery} is not 1..2^32-1`);
           if (a.remove !== undefined && !isCommandId(a.remove)) return fail(ClientErrorCode.malformed, 'session does not name a log entry');
         }
+        // One GroupAck each, all proposed in this turn: when the Raft batch forming now cannot take
+        // them, the leader would refuse that batch whole (proposalEntriesMax), everyone's commands
+        // with it. Refused instead, nothing taken: the client's acks fail with BUSY, the items are
+        // redelivered after their ack wait as for any ack not taken.
+        const room = this.opts.node.proposalRoom();
+        if (room < req.acks.length)
+          return fail(ClientErrorCode.busy, `the log's next batch has room for ${Math.max(0, room)} commands, not ${req.acks.length} acks; retry`);
         // Each ack as 'ack' takes it, answered together: per ack, in order, a status and a code. 1 and
         // 0: applied, taken or refused, with the code its own answer would carry; 2: it failed as a
         // request would (an unknown outcome stays unknown for that ack alone), with the error's code.
