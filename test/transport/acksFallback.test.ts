@@ -56,6 +56,14 @@ describe('client: batched acks fall back to single acks on a node without op 26'
   let unexpected: string[] = [];
   /** The consumer's connection on the fake node's side. */
   let peer: WebSocket | null = null;
+  /**
+   * How the fake node answers `acks`: as an older node ('old'), with statuses no version sends
+   * ('unreadable'), or by dropping the connection with the request taken ('drop'); and `ack`.
+   */
+  let acksReply: 'old' | 'unreadable' | 'drop' = 'old';
+  let ackReply: 'ok' | 'unreadable' = 'ok';
+  /** Deliveries 1-3 pushed on `consume` (off once, so that a reattached consumer gets none again). */
+  let pushOnConsume = true;
 
   const push = (ks: readonly number[]): void => {
     // One send per delivery, all in this turn: they reach the client in one read (or back to back).
@@ -81,6 +89,9 @@ describe('client: batched acks fall back to single acks on a node without op 26'
     requests = [];
     unexpected = [];
     peer = null;
+    acksReply = 'old';
+    ackReply = 'ok';
+    pushOnConsume = true;
     wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise<void>((r) => wss!.once('listening', () => r()));
     wss.on('connection', (ws: WebSocket) => {
@@ -98,11 +109,21 @@ describe('client: batched acks fall back to single acks on a node without op 26'
           case 'consume':
             peer = ws;
             ws.send(encodeResult(req.reqId, [SUB_ID]));
-            return push([1, 2, 3]);
+            return pushOnConsume ? push([1, 2, 3]) : undefined;
           case 'acks':
+            if (acksReply === 'drop') return ws.terminate();
+            // Status 3 is no status of the protocol: an answer the client cannot read.
+            if (acksReply === 'unreadable')
+              return ws.send(
+                encodeResult(
+                  req.reqId,
+                  req.acks.flatMap(() => [3, 'OK']),
+                ),
+              );
             // What a node of an older version answers: its decoder has no op 26.
             return ws.send(encodeError(req.reqId, 'CLIENT_ERR_MALFORMED', 'unknown op 26'));
           case 'ack':
+            if (ackReply === 'unreadable') return ws.send(encodeResult(req.reqId, ['not a command result']));
             return ws.send(encodeCommandResult(req.reqId, { ok: true, code: '', value: null, index: 0, term: 0, duplicate: false }));
           case 'unsubscribe':
             return ws.send(encodeResult(req.reqId, []));
@@ -232,5 +253,51 @@ describe('client: batched acks fall back to single acks on a node without op 26'
     ).to.deep.equal(['consume', 'acks', 'ack', 'ack', 'ack', 'unsubscribe']);
     await waitFor(() => answers.length >= 3, 'onAnswer for the three acks', WAIT_MS);
     expect(answers).to.have.members([1, 2, 3].map((k) => `${idToHex(restoreIdOf(k))}:true`));
+  });
+  /** A consumer whose three handlers resolve together; its answers as `restoreId:outcome`. */
+  async function consumeThree(c: SessionraftClient): Promise<{ answers: string[]; consumer: Awaited<ReturnType<SessionraftClient['consume']>> }> {
+    let open = (): void => {};
+    const gate = new Promise<void>((r) => (open = r));
+    let received = 0;
+    const answers: string[] = [];
+    const consumer = await c.consume(
+      TOPIC,
+      'g',
+      async () => {
+        if (++received === 3) open();
+        await gate;
+      },
+      { onAnswer: (m, _ack, outcome) => answers.push(`${m.restoreId}:${outcome.code}`) },
+    );
+    return { answers, consumer };
+  }
+
+  it('an answer the library cannot read, to `acks` or to a lone `ack`, is reported as an unknown outcome (the node processed it)', async () => {
+    acksReply = 'unreadable';
+    ackReply = 'unreadable';
+    client = connectClient();
+    const { answers, consumer } = await consumeThree(client);
+    await waitFor(() => answers.length >= 3 || unexpected.length > 0, 'onAnswer for the three acks of the unreadable acks answer', WAIT_MS);
+    expect(requests.map((r) => r.op)).to.deep.equal(['consume', 'acks']);
+    expect(answers).to.have.members([1, 2, 3].map((k) => `${idToHex(restoreIdOf(k))}:CLIENT_ERR_UNKNOWN_OUTCOME`));
+    // A lone ack on the same connection, answered in a form that is no command result.
+    push([4]);
+    await waitFor(() => answers.length >= 4 || unexpected.length > 0, 'onAnswer for the lone ack', WAIT_MS);
+    expect(requests.map((r) => r.op)).to.deep.equal(['consume', 'acks', 'ack']);
+    expect(answers[3]).to.equal(`${idToHex(restoreIdOf(4))}:CLIENT_ERR_UNKNOWN_OUTCOME`);
+    expect(unexpected, 'requests the fake node did not expect').to.deep.equal([]);
+    await consumer.close();
+  });
+
+  it('an `acks` request lost with its connection is reported as an unknown outcome for each ack, not as "not taken"', async () => {
+    acksReply = 'drop';
+    client = connectClient();
+    const { answers, consumer } = await consumeThree(client);
+    pushOnConsume = false;
+    await waitFor(() => answers.length >= 3 || unexpected.length > 0, 'onAnswer for the three acks whose connection was dropped', WAIT_MS);
+    expect(requests.map((r) => r.op).slice(0, 2)).to.deep.equal(['consume', 'acks']);
+    expect(answers).to.have.members([1, 2, 3].map((k) => `${idToHex(restoreIdOf(k))}:CLIENT_ERR_UNKNOWN_OUTCOME`));
+    expect(unexpected, 'requests the fake node did not expect').to.deep.equal([]);
+    await consumer.close();
   });
 });

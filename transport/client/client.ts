@@ -175,8 +175,11 @@ export interface ConsumeOptions {
   readonly onError?: (err: ClientError) => void;
   /**
    * The node's answer to each ack (`ack` true) or nack: the applied result's code (`OK`, or
-   * `OK_ALREADY_SETTLED` for a delivery already settled, `SESSIONS_ERR_DELIVERY_STALE`, ...) or the
-   * error when no answer came (the session then comes back after ackWaitMs). For consumers that
+   * `OK_ALREADY_SETTLED` for a delivery already settled, `SESSIONS_ERR_DELIVERY_STALE`, ...) or an
+   * error. CLIENT_ERR_UNKNOWN_OUTCOME (or CLIENT_ERR_TIMEOUT): it was sent and may have been taken
+   * (the connection was lost or the client closed with it in flight, the answer could not be read);
+   * if it was not, the session comes back after ackWaitMs. Any other error: not taken (never sent,
+   * or refused before the log), and the session comes back after ackWaitMs. For consumers that
    * account for their work (the fault harness's delivery checker).
    */
   readonly onAnswer?: (m: GroupMessage, ack: boolean, outcome: { readonly ok: boolean; readonly code: string } | ClientError) => void;
@@ -1199,13 +1202,14 @@ class Client implements SessionraftClient {
         try {
           r = parseCommandReply(body);
         } catch (err) {
-          return this.logger?.warn({ err, topic: m.topic }, 'ack or nack answer not understood');
+          this.warn({ err, topic: m.topic }, 'ack or nack answer not understood');
+          return this.tellAnswer(st, m, ok, unreadableAnswer(err));
         }
         this.tellAnswer(st, m, ok, { ok: r.ok, code: r.code });
       },
       (err: unknown) => {
-        this.logger?.warn({ err, topic: m.topic }, 'ack or nack failed; the session comes back after ackWaitMs');
-        this.tellAnswer(st, m, ok, err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err)));
+        this.warn({ err, topic: m.topic }, 'ack or nack failed');
+        this.tellAnswer(st, m, ok, answerFailure(err));
       },
     );
   }
@@ -1215,7 +1219,16 @@ class Client implements SessionraftClient {
     try {
       st.opts.onAnswer?.(m, ok, outcome);
     } catch (err) {
-      this.logger?.warn({ err, topic: m.topic }, 'onAnswer threw');
+      this.warn({ err, topic: m.topic }, 'onAnswer threw');
+    }
+  }
+
+  /** A warning from the consumer's answer paths: a logger that throws must not cost an ack its report. */
+  private warn(obj: Record<string, unknown>, msg: string): void {
+    try {
+      this.logger?.warn(obj, msg);
+    } catch {
+      // The report matters more than the log line.
     }
   }
 
@@ -1247,7 +1260,15 @@ class Client implements SessionraftClient {
    */
   private flushAcks(st: ConsumerState, q: AckQueue, closing = false): void {
     const items = q.items.splice(0);
-    if (items.length === 0 || (st.closed && !closing) || q.conn.closed || st.conn !== q.conn) return;
+    if (items.length === 0) return;
+    if ((st.closed && !closing) || q.conn.closed || st.conn !== q.conn) {
+      // Never sent: certainly not taken (the sessions come back after ackWaitMs); still reported.
+      const e = st.closed
+        ? new ClientError(ClientErrorCode.closed, 'the consumer was closed before its ack was sent')
+        : new ClientError(ClientErrorCode.connectionLost, "the consumer's connection was lost before its ack was sent");
+      for (const a of items) this.tellAnswer(st, a.m, true, e);
+      return;
+    }
     const remove = st.opts.removeOnAck === true;
     const conn = q.conn;
     const single = (a: PendingAck): void =>
@@ -1283,8 +1304,8 @@ class Client implements SessionraftClient {
           try {
             answers = parseAcksReply(body, chunk.length);
           } catch (err) {
-            this.logger?.warn({ err, topic: st.topic }, 'acks answer not understood');
-            const e = err instanceof ClientError ? err : new ClientError(ClientErrorCode.malformed, String(err));
+            this.warn({ err, topic: st.topic }, 'acks answer not understood');
+            const e = unreadableAnswer(err);
             for (const a of chunk) tell(a, e);
             return;
           }
@@ -1302,8 +1323,8 @@ class Client implements SessionraftClient {
             return chunk.forEach(single);
           }
           if (acksSupport.get(conn) === 'probing') acksSupport.delete(conn);
-          this.logger?.warn({ err, topic: st.topic, acks: chunk.length }, 'acks failed; the sessions come back after ackWaitMs');
-          const e = err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err));
+          this.warn({ err, topic: st.topic, acks: chunk.length }, 'acks failed');
+          const e = answerFailure(err);
           for (const a of chunk) tell(a, e);
         },
       );
@@ -1551,6 +1572,25 @@ class Client implements SessionraftClient {
  * inside the node. Every other answer from a node is a refusal before its log (NOT_LEADER, NO_LEADER,
  * BUSY, UNAVAILABLE, a limit, a bad request).
  */
+/**
+ * What a failed ack or nack request tells the consumer (`onAnswer`): the error as it came when the
+ * request was never written or the node refused it before its log (certainly not taken: the
+ * session comes back after ackWaitMs); CLIENT_ERR_UNKNOWN_OUTCOME when it was written and nothing
+ * says what became of it (the connection lost or the client closed with it in flight, a failure
+ * inside the node): it may have been taken. A timeout is an unknown outcome already.
+ */
+function answerFailure(err: unknown): ClientError {
+  const e = err instanceof ClientError ? err : new ClientError(ClientErrorCode.internal, String(err));
+  if (wasUnsent(e) || e.code === ClientErrorCode.unknownOutcome || e.code === ClientErrorCode.timeout) return e;
+  if (!mayHaveBeenProposed(e.code) && e.code !== ClientErrorCode.closed) return e;
+  return new ClientError(ClientErrorCode.unknownOutcome, `sent, and no answer says whether it was taken (${e.code}: ${e.detail})`);
+}
+
+/** The node answered an ack, nack or acks request in a form this library cannot read: it processed it, so each may have been taken. */
+function unreadableAnswer(err: unknown): ClientError {
+  return new ClientError(ClientErrorCode.unknownOutcome, `the node's answer could not be read, so each ack may have been taken: ${String(err)}`);
+}
+
 function mayHaveBeenProposed(code: string): boolean {
   return (
     code === ClientErrorCode.timeout || code === ClientErrorCode.connectionLost || code === ClientErrorCode.unknownOutcome || code === ClientErrorCode.internal
