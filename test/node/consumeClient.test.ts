@@ -221,6 +221,12 @@ describe('node: consume through the client library (issue 16)', function () {
         ]);
         const busy = await answer(5);
         expect(busy.kind === 'error' && busy.code).to.equal('CLIENT_ERR_BUSY');
+        // Any request that proposes is refused the same way (a create here); one that reads is not.
+        ws.send(encodeRequest({ op: 'create', topic: 'rawacks', envelope: null }, 6));
+        const busyCreate = await answer(6);
+        expect(busyCreate.kind === 'error' && busyCreate.code).to.equal('CLIENT_ERR_BUSY');
+        ws.send(encodeRequest({ op: 'groups' }, 7));
+        expect((await answer(7)).kind).to.equal('result');
       } finally {
         raft.proposalRoom = room;
       }

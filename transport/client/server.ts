@@ -30,6 +30,7 @@ import {
   encodedAppendBytes,
   isCommandId,
   parseCommand,
+  SCHEDULE_SEQS,
   type CodecLimits,
   type Command,
   type Envelope,
@@ -147,6 +148,32 @@ interface Conn {
 }
 
 const textEncoder = new TextEncoder();
+
+/** Room kept in the forming Raft batch beyond a request's own commands: what the node proposes beside them in the same turn (a data file, deliveries). */
+const PROPOSAL_ROOM_MARGIN = 16;
+
+/** How many commands a request proposes at once (0: it proposes none). */
+function proposalsOf(req: Request): number {
+  switch (req.op) {
+    case 'get':
+    case 'peek':
+    case 'list':
+    case 'status':
+    case 'groups':
+    case 'subscribe':
+    case 'unsubscribe':
+    case 'consume':
+    case 'member':
+    case 'auth':
+      return 0;
+    case 'schedule':
+      return SCHEDULE_SEQS;
+    case 'acks':
+      return req.acks.length;
+    default:
+      return 1;
+  }
+}
 
 export class ClientServer {
   private readonly opts: ClientServerOptions;
@@ -758,6 +785,21 @@ export class ClientServer {
       const why = this.denied(user, req);
       if (why !== null) return fail(ClientErrorCode.permissionDenied, why);
     }
+    // Every command proposed in this turn joins one Raft batch, which the leader refuses whole
+    // beyond proposalEntriesMax: everyone's commands in it (33 full `acks` requests read in one turn
+    // did it). A request whose commands do not fit, with a margin for what the node proposes beside
+    // them (a data file, deliveries), is refused instead, nothing proposed: BUSY, to retry; an
+    // `acks` refused so fails each of its acks, and the items come back after their ack wait.
+    const proposals = proposalsOf(req);
+    if (proposals > 0) {
+      const room = node.proposalRoom();
+      if (room < proposals + PROPOSAL_ROOM_MARGIN) {
+        return fail(
+          ClientErrorCode.busy,
+          `the log's next batch has room for ${Math.max(0, room)} more commands, not ${proposals} (+${PROPOSAL_ROOM_MARGIN}); retry`,
+        );
+      }
+    }
     switch (req.op) {
       case 'register': {
         // Nothing to validate: the leader draws the secret and builds the entry; the owner is the login's user.
@@ -1003,13 +1045,6 @@ export class ClientServer {
           if (a.delivery < 1 || a.delivery > 0xffffffff) return fail(ClientErrorCode.malformed, `delivery ${a.delivery} is not 1..2^32-1`);
           if (a.remove !== undefined && !isCommandId(a.remove)) return fail(ClientErrorCode.malformed, 'session does not name a log entry');
         }
-        // One GroupAck each, all proposed in this turn: when the Raft batch forming now cannot take
-        // them, the leader would refuse that batch whole (proposalEntriesMax), everyone's commands
-        // with it. Refused instead, nothing taken: the client's acks fail with BUSY, the items are
-        // redelivered after their ack wait as for any ack not taken.
-        const room = this.opts.node.proposalRoom();
-        if (room < req.acks.length)
-          return fail(ClientErrorCode.busy, `the log's next batch has room for ${Math.max(0, room)} commands, not ${req.acks.length} acks; retry`);
         // Each ack as 'ack' takes it, answered together: per ack, in order, a status and a code. 1 and
         // 0: applied, taken or refused, with the code its own answer would carry; 2: it failed as a
         // request would (an unknown outcome stays unknown for that ack alone), with the error's code.
