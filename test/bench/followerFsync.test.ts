@@ -28,44 +28,26 @@ function counters(followerFsync: Fsync): LeaderCounters {
   };
 }
 
+/** Counters with these followers' fsync totals: `[node, seconds, count]` each. */
+const at = (...followers: [string, number, number][]): LeaderCounters => counters(new Map(followers.map(([id, seconds, count]) => [id, { seconds, count }])));
+
 describe('bench: delayed, the followers fsync mean', () => {
   it('is the mean over both followers of what each wrote during the row', () => {
-    const start = counters(
-      new Map([
-        ['n2', { seconds: 1, count: 100 }],
-        ['n3', { seconds: 2, count: 200 }],
-      ]),
-    );
+    const start = at(['n2', 1, 100], ['n3', 2, 200]);
     // n2: 0.3 s over 300 writes; n3: 0.5 s over 200 writes: 0.8 s over 500 writes = 1.6 ms.
-    const end = counters(
-      new Map([
-        ['n2', { seconds: 1.3, count: 400 }],
-        ['n3', { seconds: 2.5, count: 400 }],
-      ]),
-    );
+    const end = at(['n2', 1.3, 400], ['n3', 2.5, 400]);
     expect(followerFsyncMean(start, end)).to.deep.equal({ followerFsyncMeanMs: 1.6 });
   });
 
   it('leaves out a follower read at only one end, and one whose counters went back (a restart)', () => {
-    const start = counters(
-      new Map([
-        ['n2', { seconds: 1, count: 100 }],
-        ['n3', { seconds: 5, count: 900 }],
-      ]),
-    );
-    const end = counters(
-      new Map([
-        ['n2', { seconds: 1.2, count: 200 }],
-        ['n3', { seconds: 0.1, count: 50 }],
-        ['n4', { seconds: 9, count: 9 }],
-      ]),
-    );
+    const start = at(['n2', 1, 100], ['n3', 5, 900]);
+    const end = at(['n2', 1.2, 200], ['n3', 0.1, 50], ['n4', 9, 9]);
     expect(followerFsyncMean(start, end)).to.deep.equal({ followerFsyncMeanMs: 2 });
   });
 
   it('has no field without followers, or when none wrote during the row', () => {
-    expect(followerFsyncMean(counters(new Map()), counters(new Map()))).to.deep.equal({});
-    const same = new Map([['n2', { seconds: 1, count: 100 }]]);
-    expect(followerFsyncMean(counters(same), counters(same))).to.deep.equal({});
+    expect(followerFsyncMean(at(), at())).to.deep.equal({});
+    const same = at(['n2', 1, 100]);
+    expect(followerFsyncMean(same, same)).to.deep.equal({});
   });
 });

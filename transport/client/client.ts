@@ -1572,6 +1572,12 @@ class Client implements SessionraftClient {
  * inside the node. Every other answer from a node is a refusal before its log (NOT_LEADER, NO_LEADER,
  * BUSY, UNAVAILABLE, a limit, a bad request).
  */
+function mayHaveBeenProposed(code: string): boolean {
+  return (
+    code === ClientErrorCode.timeout || code === ClientErrorCode.connectionLost || code === ClientErrorCode.unknownOutcome || code === ClientErrorCode.internal
+  );
+}
+
 /**
  * What a failed ack or nack request tells the consumer (`onAnswer`): the error as it came when the
  * request was never written or the node refused it before its log (certainly not taken: the
@@ -1589,12 +1595,6 @@ function answerFailure(err: unknown): ClientError {
 /** The node answered an ack, nack or acks request in a form this library cannot read: it processed it, so each may have been taken. */
 function unreadableAnswer(err: unknown): ClientError {
   return new ClientError(ClientErrorCode.unknownOutcome, `the node's answer could not be read, so each ack may have been taken: ${String(err)}`);
-}
-
-function mayHaveBeenProposed(code: string): boolean {
-  return (
-    code === ClientErrorCode.timeout || code === ClientErrorCode.connectionLost || code === ClientErrorCode.unknownOutcome || code === ClientErrorCode.internal
-  );
 }
 
 /**

@@ -81,8 +81,9 @@ export interface ClientNode {
   codecLimits(): CodecLimits;
   /**
    * How many more commands the Raft batch forming on this node now can take (RaftNode.proposalRoom):
-   * a request that proposes many at once (`acks`) is refused with BUSY, nothing taken, when they do
-   * not fit, instead of making the leader refuse the whole batch, other clients' commands included.
+   * a request whose commands do not fit (all of an `acks`, three of a `schedule`, one otherwise) is
+   * refused with BUSY, nothing proposed, instead of making the leader refuse the whole batch, other
+   * clients' commands included.
    */
   proposalRoom(): number;
   readonly topicBytesMax: number;
