@@ -10,7 +10,7 @@ import { assert } from '../../machines/assert.js';
 import { validateRaftConfig, type RaftConfig } from '../../machines/config.js';
 import type { PlantedBug, RaftCore, RaftInput } from '../../machines/core.js';
 import { createRaftCore, isMember, membershipAt } from '../../machines/core.js';
-import { collectInto, Ready, type PersistParams, type SendSnapshotParams, type SnapshotChunkParams } from '../../machines/effects.js';
+import { collectInto, Ready, type PersistParams, type RefusedParams, type SendSnapshotParams, type SnapshotChunkParams } from '../../machines/effects.js';
 import type { Proposal, RaftEvent } from '../../machines/events.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { entryOverheadBytes, RaftLog } from '../../machines/raftLog.js';
@@ -149,6 +149,13 @@ export interface NodeHooks {
 
 type ReadCallback = (err: ProposalError | null) => void;
 
+/** The proposals of one turn; `tiedAt`: positions proposed `withPrevious` (null: none). */
+interface ProposalBatch {
+  readonly proposals: Proposal[];
+  readonly callbacks: ProposalCallback[];
+  tiedAt: number[] | null;
+}
+
 interface PendingWrite {
   /** The durable-log sequence number, or 0 for a snapshot save. */
   readonly seq: number;
@@ -249,9 +256,13 @@ export class RaftNode {
   private appliedIndex: number;
   private readonly proposals = new ProposalTracker();
   private nextTag = 1;
-  private proposalBatch: { proposals: Proposal[]; callbacks: ProposalCallback[] } | null = null;
-  /** Where the last batch shown to `onProposing` was to land (checked when it is accepted). */
-  private readonly boundBatch = { tag: -1, firstIndex: 0, term: 0 };
+  private proposalBatch: ProposalBatch | null = null;
+  /**
+   * Where the last batch shown to `onProposing` was to land (checked when it is accepted): its
+   * chunks (one unless it was cut, see `stepProposals`) are tagged firstTag..lastTag, chunk k from
+   * `firstIndex + chunkStarts[k]`.
+   */
+  private readonly boundBatch = { firstTag: -1, lastTag: -1, firstIndex: 0, term: 0, chunkStarts: [0] };
   private nextReadCtx = 1;
   private readBatch: ReadCallback[] | null = null;
   private readonly readsByCtx = new Map<number, ReadCallback[]>();
@@ -460,15 +471,23 @@ export class RaftNode {
     this.step({ type: 'snapshot.received', from: m.from, meta: m.meta });
   }
 
-  /** Propose one command; batched with others proposed before the next flush. */
-  propose(proposal: Proposal, cb: ProposalCallback): void {
+  /**
+   * Propose one command; batched with others proposed before the next flush. `withPrevious`: this
+   * proposal must land in the same Raft batch as the one proposed just before it (appended with it
+   * or refused with it), as a schedule's append and store with their create (the planner binds them
+   * to the create's index). A batch larger than `proposalEntriesMax` is cut only between proposals
+   * that are not so tied.
+   */
+  propose(proposal: Proposal, cb: ProposalCallback, withPrevious = false): void {
     if (this.stopped) return cb(new ProposalError('node-stopped', null));
     if (this.proposalBatch === null) {
-      this.proposalBatch = { proposals: [], callbacks: [] };
+      this.proposalBatch = { proposals: [], callbacks: [], tiedAt: null };
       this.scheduleFlush();
     }
-    this.proposalBatch.proposals.push(proposal);
-    this.proposalBatch.callbacks.push(cb);
+    const batch = this.proposalBatch;
+    if (withPrevious && batch.proposals.length > 0) (batch.tiedAt ??= []).push(batch.proposals.length);
+    batch.proposals.push(proposal);
+    batch.callbacks.push(cb);
   }
 
   /** A linearizable read barrier (ReadIndex): cb(null) once the state machine may be read. */
@@ -582,9 +601,9 @@ export class RaftNode {
   }
 
   /**
-   * How many more proposals the batch forming now can take before the leader would refuse it whole
-   * (`proposalEntriesMax`, 'batch-too-large'): a caller about to propose many at once checks this
-   * first and refuses its request instead of failing everyone's batch.
+   * How many more proposals the batch forming now can take in one Raft step (`proposalEntriesMax`).
+   * Beyond it the turn is cut into chunks (`stepProposals`); the client port checks this to hold a
+   * turn's client commands to one step, and refuses a request that does not fit (BUSY).
    */
   proposalRoom(): number {
     return this.core.config.proposalEntriesMax - (this.proposalBatch?.proposals.length ?? 0);
@@ -652,6 +671,73 @@ export class RaftNode {
     this.scheduleFlush();
   }
 
+  /**
+   * Step the proposals batched this turn into Raft. At most `proposalEntriesMax` go in one step (the
+   * leader refuses a larger batch whole, 'batch-too-large'): a larger batch, which the node's own
+   * proposals (restores, deliveries, deferred stores) can make beside its clients' in one turn, is
+   * cut into chunks, never between proposals tied with `withPrevious`. The chunks are stepped back
+   * to back, so they land one after another as the one batch shown to `onProposing`; once one is
+   * refused, the rest are refused with it unstepped (a later one must not land where an earlier one
+   * was bound to).
+   */
+  private stepProposals(batch: ProposalBatch): void {
+    const total = batch.proposals.length;
+    const onProposing = this.opts.hooks?.onProposing;
+    const b = this.boundBatch;
+    const bound = onProposing !== undefined && this.leaderTerm > 0;
+    const max = this.core.config.proposalEntriesMax;
+    if (total <= max) {
+      const tag = this.nextTag++;
+      this.proposals.register(tag, batch.callbacks);
+      if (bound) {
+        b.firstTag = b.lastTag = tag;
+        b.firstIndex = this.log.lastIndex() + 1;
+        b.term = this.leaderTerm;
+        b.chunkStarts.length = 1;
+        onProposing(b.firstIndex, this.leaderTerm, total);
+      }
+      this.step({ type: 'client.propose', tag, proposals: batch.proposals });
+      return;
+    }
+    this.count('proposal-batch-cut');
+    const tied = new Set(batch.tiedAt ?? []);
+    const firstTag = this.nextTag;
+    b.chunkStarts.length = 0;
+    // Cut points first: every chunk's tag and start are known before the first step.
+    const ends: number[] = [];
+    for (let from = 0; from < total;) {
+      let end = Math.min(from + max, total);
+      while (end < total && end > from && tied.has(end)) end--;
+      // A tied run longer than the limit (only with a tiny proposalEntriesMax) goes whole, and is refused.
+      if (end === from) for (end = from + 1; end < total && tied.has(end);) end++;
+      b.chunkStarts.push(from);
+      ends.push(end);
+      from = end;
+    }
+    this.nextTag += ends.length;
+    if (bound) {
+      b.firstTag = firstTag;
+      b.lastTag = firstTag + ends.length - 1;
+      b.firstIndex = this.log.lastIndex() + 1;
+      b.term = this.leaderTerm;
+      onProposing(b.firstIndex, this.leaderTerm, total);
+    }
+    const refusals = this.ready.proposalRefused;
+    let refused: { code: RefusedParams['code']; leader: NodeId | null } | null = null;
+    for (let k = 0; k < ends.length; k++) {
+      const tag = firstTag + k;
+      const from = b.chunkStarts[k]!;
+      this.proposals.register(tag, batch.callbacks.slice(from, ends[k]));
+      if (refused !== null) {
+        refusals.push({ tag, code: refused.code, leader: refused.leader });
+        continue;
+      }
+      this.step({ type: 'client.propose', tag, proposals: batch.proposals.slice(from, ends[k]) });
+      const last = refusals[refusals.length - 1];
+      if (last !== undefined && last.tag === tag) refused = { code: last.code, leader: last.leader };
+    }
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled || this.stopped) return;
     this.flushScheduled = true;
@@ -667,16 +753,7 @@ export class RaftNode {
     if (this.proposalBatch !== null) {
       const batch = this.proposalBatch;
       this.proposalBatch = null;
-      const tag = this.nextTag++;
-      this.proposals.register(tag, batch.callbacks);
-      const onProposing = this.opts.hooks?.onProposing;
-      if (onProposing !== undefined && this.leaderTerm > 0) {
-        this.boundBatch.tag = tag;
-        this.boundBatch.firstIndex = this.log.lastIndex() + 1;
-        this.boundBatch.term = this.leaderTerm;
-        onProposing(this.boundBatch.firstIndex, this.leaderTerm, batch.proposals.length);
-      }
-      this.step({ type: 'client.propose', tag, proposals: batch.proposals });
+      this.stepProposals(batch);
     }
     if (this.readBatch !== null) {
       const ctx = this.nextReadCtx++;
@@ -720,11 +797,10 @@ export class RaftNode {
       const hook = this.opts.hooks?.onLeaderAppended;
       for (const a of ready.proposalAccepted) {
         const b = this.boundBatch;
-        if (a.tag === b.tag)
-          assert(
-            a.firstIndex === b.firstIndex && a.term === b.term,
-            `batch ${a.tag} was bound at ${b.term}.${b.firstIndex} and appended at ${a.term}.${a.firstIndex}`,
-          );
+        if (a.tag >= b.firstTag && a.tag <= b.lastTag) {
+          const at = b.firstIndex + b.chunkStarts[a.tag - b.firstTag]!;
+          assert(a.firstIndex === at && a.term === b.term, `batch ${a.tag} was bound at ${b.term}.${at} and appended at ${a.term}.${a.firstIndex}`);
+        }
         if (hook && this.wasLeader && this.leaderTerm === a.term && a.lastIndex <= this.log.lastIndex() && this.log.term(a.lastIndex) === a.term) {
           hook(this.log.range(a.firstIndex, a.lastIndex));
         }

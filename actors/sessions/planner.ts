@@ -51,6 +51,11 @@ export interface Proposed {
   readonly data: Uint8Array;
   /** What the host passed with the request (to answer its client), or null for the planner's own. */
   readonly context: unknown;
+  /**
+   * Bound to a create proposed before it (a schedule's append and store): the host must keep it in
+   * the same Raft batch as the proposal before it (RaftNode.propose's `withPrevious`).
+   */
+  readonly tied: boolean;
 }
 
 export type PlanOutcome =
@@ -786,7 +791,7 @@ export class Planner {
     this.track(it);
     this.planned.push(it);
     this.counters.proposed++;
-    this.opts.propose([{ data: it.data, context }]);
+    this.opts.propose([{ data: it.data, context, tied: it.bindTo !== null }]);
     return it;
   }
 

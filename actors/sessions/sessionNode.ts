@@ -608,11 +608,15 @@ export class SessionNode {
   private proposeBatch(batch: readonly Proposed[]): void {
     for (const p of batch) {
       const pending = p.context as Pending | null;
-      this.raft.propose({ kind: EntryKind.command, data: p.data }, (err, result, entry) => {
-        if (pending === null) return;
-        if (err) pending.cb(toRequestError(err));
-        else pending.cb(null, result as CommandResult, entry);
-      });
+      this.raft.propose(
+        { kind: EntryKind.command, data: p.data },
+        (err, result, entry) => {
+          if (pending === null) return;
+          if (err) pending.cb(toRequestError(err));
+          else pending.cb(null, result as CommandResult, entry);
+        },
+        p.tied,
+      );
     }
   }
 

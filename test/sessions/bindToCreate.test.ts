@@ -36,6 +36,8 @@ describe('sessions: a schedule bound to its create in one batch', () => {
     const create = h.planner.submit({ kind: CommandKind.sessionCreate, topic: 'sched', envelope: null }, 'create');
     h.planner.submitAfterCreate(create, bytes('payload'), null, 'append');
     expect(h.planner.storeAfterCreate(create, 0, { topicByteLength: 5, appendBytes: 7 }, { context: 'store' })).to.equal(true);
+    // The append and the store are tied to the command before them: RaftNode never cuts a turn there.
+    expect(h.queuedTied()).to.deep.equal([false, false, true, true]);
     const bound0 = h.planner.counters.bound;
     const entries = h.flush();
     expect(h.planner.counters.bound - bound0, 'the append and the store were bound').to.equal(2);

@@ -226,9 +226,14 @@ export class Harness {
     return entries;
   }
 
+  /** For each queued proposal: whether the host must keep it with the one before it (Proposed.tied). */
+  queuedTied(): boolean[] {
+    return this.queue.map((p) => p.tied);
+  }
+
   /** A proposal the planner does not track (one queued in a refusal's callback, after which refused() forgot it). */
   queueUntracked(cmd: Parameters<Planner['submit']>[0]): void {
-    this.queue.push({ data: encodeCommand(cmd), context: null });
+    this.queue.push({ data: encodeCommand(cmd), context: null, tied: false });
   }
 
   /** Raft refused the queued batch (as RaftNode's onProposalsRefused): nothing of it is appended. */

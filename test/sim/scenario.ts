@@ -126,7 +126,11 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   const rng = new Rng(opts.seed ^ 0x5eed);
   // Drawn from its own stream, so that naming the count (--nodes) replays the same run.
   const nodeCount = opts.nodeCount ?? new Rng(opts.seed ^ 0xc0de).pick([3, 5]);
-  const raft = raftConfigFor(rng);
+  const drawn = raftConfigFor(rng);
+  // With the session store: now and then a batch limit of a few entries, so that RaftNode cuts a
+  // turn's proposals into chunks, between a schedule's tied commands never inside them. Its own
+  // stream, so that the other draws replay as before.
+  const raft = opts.sessions ? { ...drawn, proposalEntriesMax: new Rng(opts.seed ^ 0xc07).pick([3, 4, 7, drawn.proposalEntriesMax]) } : drawn;
   const electionTimeoutMs = raft.electionTimeoutTicksMin * tickMs;
   const cluster = new SimCluster({
     seed: opts.seed,

@@ -80,10 +80,10 @@ export interface ClientNode {
   /** The command codec's limits, for validation at the gateway. */
   codecLimits(): CodecLimits;
   /**
-   * How many more commands the Raft batch forming on this node now can take (RaftNode.proposalRoom):
-   * a request whose commands do not fit (all of an `acks`, three of a `schedule`, one otherwise) is
-   * refused with BUSY, nothing proposed, instead of making the leader refuse the whole batch, other
-   * clients' commands included.
+   * How many more commands the Raft batch forming on this node now can take in one step
+   * (RaftNode.proposalRoom): a request whose commands do not fit (all of an `acks`, three of a
+   * `schedule`, one otherwise) is refused with BUSY, nothing proposed, so that one turn's client
+   * commands stay within one step.
    */
   proposalRoom(): number;
   readonly topicBytesMax: number;

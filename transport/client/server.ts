@@ -785,11 +785,13 @@ export class ClientServer {
       const why = this.denied(user, req);
       if (why !== null) return fail(ClientErrorCode.permissionDenied, why);
     }
-    // Every command proposed in this turn joins one Raft batch, which the leader refuses whole
-    // beyond proposalEntriesMax: everyone's commands in it (33 full `acks` requests read in one turn
-    // did it). A request whose commands do not fit, with a margin for what the node proposes beside
-    // them (a data file, deliveries), is refused instead, nothing proposed: BUSY, to retry; an
-    // `acks` refused so fails each of its acks, and the items come back after their ack wait.
+    // Every command proposed in this turn joins one Raft batch. The leader takes at most
+    // proposalEntriesMax entries in one step; RaftNode cuts a larger turn into chunks (the node's
+    // own proposals beside its clients' can make one), but the clients' commands of one turn are held
+    // to one step's worth here (33 full `acks` requests read in one turn would be 8,448 acks): a
+    // request whose commands do not fit, with a margin for what the node proposes beside them, is
+    // refused, nothing proposed: BUSY, to retry; an `acks` refused so fails each of its acks, and the
+    // items come back after their ack wait.
     const proposals = proposalsOf(req);
     if (proposals > 0) {
       const room = node.proposalRoom();
