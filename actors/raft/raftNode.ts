@@ -149,6 +149,9 @@ export interface NodeHooks {
 
 type ReadCallback = (err: ProposalError | null) => void;
 
+/** The chunk starts of a turn stepped whole (`RaftNode.boundBatch`). */
+const oneChunk: readonly number[] = [0];
+
 /** The proposals of one turn; `tiedAt`: positions proposed `withPrevious` (null: none). */
 interface ProposalBatch {
   readonly proposals: Proposal[];
@@ -262,7 +265,13 @@ export class RaftNode {
    * chunks (one unless it was cut, see `stepProposals`) are tagged firstTag..lastTag, chunk k from
    * `firstIndex + chunkStarts[k]`.
    */
-  private readonly boundBatch = { firstTag: -1, lastTag: -1, firstIndex: 0, term: 0, chunkStarts: [0] };
+  private readonly boundBatch: { firstTag: number; lastTag: number; firstIndex: number; term: number; chunkStarts: readonly number[] } = {
+    firstTag: -1,
+    lastTag: -1,
+    firstIndex: 0,
+    term: 0,
+    chunkStarts: oneChunk,
+  };
   private nextReadCtx = 1;
   private readBatch: ReadCallback[] | null = null;
   private readonly readsByCtx = new Map<number, ReadCallback[]>();
@@ -693,7 +702,7 @@ export class RaftNode {
         b.firstTag = b.lastTag = tag;
         b.firstIndex = this.log.lastIndex() + 1;
         b.term = this.leaderTerm;
-        b.chunkStarts.length = 1;
+        b.chunkStarts = oneChunk;
         onProposing(b.firstIndex, this.leaderTerm, total);
       }
       this.step({ type: 'client.propose', tag, proposals: batch.proposals });
@@ -702,15 +711,17 @@ export class RaftNode {
     this.count('proposal-batch-cut');
     const tied = new Set(batch.tiedAt ?? []);
     const firstTag = this.nextTag;
-    b.chunkStarts.length = 0;
-    // Cut points first: every chunk's tag and start are known before the first step.
+    // Cut points first, and every chunk registered before anything is bound or stepped: a throw or a
+    // stop from here on still answers every callback (stop fails whatever is registered).
+    const starts: number[] = [];
     const ends: number[] = [];
     for (let from = 0; from < total;) {
       let end = Math.min(from + max, total);
       while (end < total && end > from && tied.has(end)) end--;
       // A tied run longer than the limit (only with a tiny proposalEntriesMax) goes whole, and is refused.
       if (end === from) for (end = from + 1; end < total && tied.has(end);) end++;
-      b.chunkStarts.push(from);
+      this.proposals.register(firstTag + starts.length, batch.callbacks.slice(from, end));
+      starts.push(from);
       ends.push(end);
       from = end;
     }
@@ -720,19 +731,18 @@ export class RaftNode {
       b.lastTag = firstTag + ends.length - 1;
       b.firstIndex = this.log.lastIndex() + 1;
       b.term = this.leaderTerm;
+      b.chunkStarts = starts;
       onProposing(b.firstIndex, this.leaderTerm, total);
     }
     const refusals = this.ready.proposalRefused;
     let refused: { code: RefusedParams['code']; leader: NodeId | null } | null = null;
-    for (let k = 0; k < ends.length; k++) {
+    for (let k = 0; k < ends.length && !this.stopped; k++) {
       const tag = firstTag + k;
-      const from = b.chunkStarts[k]!;
-      this.proposals.register(tag, batch.callbacks.slice(from, ends[k]));
       if (refused !== null) {
         refusals.push({ tag, code: refused.code, leader: refused.leader });
         continue;
       }
-      this.step({ type: 'client.propose', tag, proposals: batch.proposals.slice(from, ends[k]) });
+      this.step({ type: 'client.propose', tag, proposals: batch.proposals.slice(starts[k], ends[k]) });
       const last = refusals[refusals.length - 1];
       if (last !== undefined && last.tag === tag) refused = { code: last.code, leader: last.leader };
     }

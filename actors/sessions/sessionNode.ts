@@ -11,6 +11,7 @@ import {
   CommandKind,
   FEATURES,
   FEATURES_KNOWN,
+  SCHEDULE_SEQS,
   SECRET_BYTES,
   commandId,
   readU64BE,
@@ -190,6 +191,13 @@ export class SessionNode {
   private readonly ignoreFeatureFlags: boolean;
 
   constructor(opts: SessionNodeOptions) {
+    // A schedule's create, append and store are tied in one Raft batch (RaftNode.propose's
+    // withPrevious): a smaller limit would refuse every schedule with batch-too-large.
+    if (opts.raft.proposalEntriesMax < SCHEDULE_SEQS) {
+      throw new RangeError(
+        `raft config: proposalEntriesMax must be at least ${SCHEDULE_SEQS} (a schedule's tied commands), got ${opts.raft.proposalEntriesMax}`,
+      );
+    }
     const store = opts.store;
     this.store = store;
     this.clock = opts.clock;

@@ -15,6 +15,7 @@ import { openLogAsync } from '../../storage/openLog.js';
 import { realFs } from '../../storage/realFs.js';
 import { closeAsync, tempDir } from '../storage/helpers.js';
 import { raftNodeOnLog } from './nodeOnLog.js';
+import { SimCluster } from '../sim/cluster.js';
 import { join } from 'node:path';
 
 class Recording implements StateMachine {
@@ -42,6 +43,8 @@ interface Seen {
   proposing: { firstIndex: number; count: number }[];
   appended: number[][];
   refusedHooks: number;
+  /** Called from onProposing after it is recorded. */
+  onProposing?: () => void;
 }
 
 type Node = ReturnType<typeof raftNodeOnLog>;
@@ -57,7 +60,10 @@ async function withLeader(raft: Partial<RaftConfig>, fn: (node: Node, sm: Record
     stateMachine: sm,
     raft: { ...defaultRaftConfig, ...raft },
     hooks: {
-      onProposing: (firstIndex, _term, count) => seen.proposing.push({ firstIndex, count }),
+      onProposing: (firstIndex, _term, count) => {
+        seen.proposing.push({ firstIndex, count });
+        seen.onProposing?.();
+      },
       onLeaderAppended: (entries: readonly Entry[]) => seen.appended.push(entries.map((e) => e.data[0]!)),
       onProposalsRefused: () => seen.refusedHooks++,
     },
@@ -141,13 +147,48 @@ describe('raft: a turn of proposals beyond proposalEntriesMax is cut, never betw
     });
   });
 
-  it('a tied run longer than the limit goes as one chunk and is refused whole (batch-too-large); the rest is taken', async () => {
+  it('a tied run longer than the limit goes as one chunk, refused whole (batch-too-large), and every later chunk with it, unstepped', async () => {
     await withLeader({ proposalEntriesMax: 2 }, async (node, _sm, seen) => {
       const first = node.status().lastIndex + 1;
-      // [0, 1] fit; 2, 3 and 4 are tied (a run of 3 against a limit of 2).
-      const out = await proposeTurn(node, 5, new Set([3, 4]));
-      expect(out).to.deep.equal([first, first + 1, 'batch-too-large', 'batch-too-large', 'batch-too-large']);
+      // Chunks [0, 1], [2, 3, 4] (tied: a run of 3 against a limit of 2) and [5]. The last one fits,
+      // but stepped after the refusal it would land at the index bound for 2 (the node asserts).
+      const out = await proposeTurn(node, 6, new Set([3, 4]));
+      expect(out).to.deep.equal([first, first + 1, 'batch-too-large', 'batch-too-large', 'batch-too-large', 'batch-too-large']);
+      expect(seen.proposing).to.deep.equal([{ firstIndex: first, count: 6 }]);
       expect(seen.appended).to.deep.equal([[0, 1]]);
+      expect(node.status().lastIndex).to.equal(first + 1);
+      expect(node.isStopped()).to.equal(false);
     });
+  });
+
+  it('a stop while a cut turn is stepped answers every proposal of it once', async () => {
+    await withLeader({ proposalEntriesMax: 8 }, async (node, _sm, seen) => {
+      const answers: string[] = [];
+      // Stopped as the turn is bound, before any of its three chunks is stepped.
+      seen.onProposing = () => node.stop();
+      for (let k = 0; k < 20; k++) {
+        node.propose({ kind: EntryKind.command, data: new Uint8Array(16).fill(k) }, (err) => answers.push(err === null ? 'ok' : (err as ProposalError).code));
+      }
+      node.flush();
+      expect(answers).to.have.length(20);
+      expect(new Set(answers)).to.deep.equal(new Set(['node-stopped']));
+    });
+  });
+
+  it("a session node refuses a limit below a schedule's three tied commands (every schedule would be refused)", () => {
+    const cluster = (proposalEntriesMax: number): SimCluster =>
+      new SimCluster({
+        seed: 1,
+        nodeCount: 1,
+        bugs: new Set(),
+        raft: { ...defaultRaftConfig, proposalEntriesMax },
+        tickMs: 10,
+        diskLatency: { syncMsMin: 0, syncMsMax: 1 },
+        snapshotEntries: 1000,
+        compactMarginEntries: 2,
+        sessions: { replayDelaysMs: [30], dataFileBytesMax: 65536 },
+      });
+    expect(() => cluster(2).start()).to.throw(RangeError, /proposalEntriesMax must be at least 3/);
+    expect(() => cluster(3).start()).not.to.throw();
   });
 });
