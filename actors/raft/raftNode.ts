@@ -717,6 +717,7 @@ export class RaftNode {
     const ends: number[] = [];
     for (let from = 0; from < total;) {
       let end = Math.min(from + max, total);
+      if (end < total && tied.has(end)) this.count('proposal-batch-cut-at-tie');
       while (end < total && end > from && tied.has(end)) end--;
       // A tied run longer than the limit (only with a tiny proposalEntriesMax) goes whole, and is refused.
       if (end === from) for (end = from + 1; end < total && tied.has(end);) end++;

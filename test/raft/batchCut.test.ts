@@ -115,6 +115,7 @@ describe('raft: a turn of proposals beyond proposalEntriesMax is cut, never betw
       expect(seen.appended.flat()).to.deep.equal(Array.from({ length: 20 }, (_, k) => k));
       expect(sm.applied.slice(-20)).to.deep.equal(Array.from({ length: 20 }, (_, k) => k));
       expect(node.counters.get('proposal-batch-cut')).to.equal(1);
+      expect(node.counters.get('proposal-batch-cut-at-tie'), 'the cut at 8 moved back to 6').to.equal(1);
       expect(seen.refusedHooks).to.equal(0);
     });
   });

@@ -161,10 +161,12 @@ async function main(): Promise<void> {
   const reads = results.reduce((s, r) => s + r.stats.reads, 0);
   const wipes = results.reduce((s, r) => s + r.stats.wipes, 0);
   const windows = results.reduce((s, r) => s + r.stats.liveWindows, 0);
+  const cuts = results.reduce((s, r) => s + r.stats.batchCuts, 0);
+  const cutsAtTie = results.reduce((s, r) => s + r.stats.batchCutsAtTie, 0);
   process.stdout.write(
     `ran ${results.length} scenarios in ${((Date.now() - started) / 1000).toFixed(1)}s: ${simSec.toFixed(0)}s simulated, ` +
       `${faults} faults, ${acked} acknowledged proposals, ${reads} linearizable reads checked, ${wipes} disks wiped, ` +
-      `${windows} liveness windows met, ${snaps} snapshots sent` +
+      `${windows} liveness windows met, ${snaps} snapshots sent, ${cuts} proposal batches cut (${cutsAtTie} at a tie)` +
       (args.bugs.length ? `, planted: ${args.bugs.join(',')}` : '') +
       `\nseeds: ${results.length}, violations: ${violations}\n`,
   );

@@ -88,6 +88,9 @@ export interface ScenarioResult {
     readonly reads: number;
     readonly wipes: number;
     readonly liveWindows: number;
+    /** Turns RaftNode cut into batches (proposalEntriesMax), and cuts moved back off a tied proposal (live nodes' counters). */
+    readonly batchCuts: number;
+    readonly batchCutsAtTie: number;
   };
   /** --sessions: the schedule requests (issue 20) and how each ended. */
   readonly schedules?: ScheduleStats;
@@ -752,9 +755,13 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   }
   let maxTerm = 0;
   let snapshotsSent = 0;
+  let batchCuts = 0;
+  let batchCutsAtTie = 0;
   for (const n of cluster.liveNodes()) {
     maxTerm = Math.max(maxTerm, n.term());
     snapshotsSent += n.counters.get('snapshot-sent') ?? 0;
+    batchCuts += n.counters.get('proposal-batch-cut') ?? 0;
+    batchCutsAtTie += n.counters.get('proposal-batch-cut-at-tie') ?? 0;
   }
   return {
     seed: opts.seed,
@@ -772,6 +779,8 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       reads: cluster.checker.readsChecked,
       wipes,
       liveWindows: liveWindow.progressCount,
+      batchCuts,
+      batchCutsAtTie,
     },
     ...(opts.sessions ? { schedules } : {}),
     ...(groups !== null ? { groups: groups.stats } : {}),

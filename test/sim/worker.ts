@@ -23,7 +23,20 @@ parentPort!.on('message', (seed: number) => {
       nodeCount: data.nodeCount ?? 0,
       violations: [{ property: 'harness-error', node: null, timeMs: 0, detail: e.stack ?? e.message }],
       trace: [],
-      stats: { simMs: 0, steps: 0, acked: 0, committed: 0, maxTerm: 0, faults: 0, snapshotsSent: 0, reads: 0, wipes: 0, liveWindows: 0 },
+      stats: {
+        simMs: 0,
+        steps: 0,
+        acked: 0,
+        committed: 0,
+        maxTerm: 0,
+        faults: 0,
+        snapshotsSent: 0,
+        reads: 0,
+        wipes: 0,
+        liveWindows: 0,
+        batchCuts: 0,
+        batchCutsAtTie: 0,
+      },
     });
   }
 });
