@@ -14,7 +14,7 @@ import { EntryKind, type Entry, type SnapshotMeta } from '../../machines/types.j
 import { openLogAsync } from '../../storage/openLog.js';
 import { realFs } from '../../storage/realFs.js';
 import { closeAsync, tempDir } from '../storage/helpers.js';
-import { raftNodeOnLog } from './nodeOnLog.js';
+import { raftNodeOnLog, until } from './nodeOnLog.js';
 import { SimCluster } from '../sim/cluster.js';
 import { join } from 'node:path';
 
@@ -28,15 +28,6 @@ class Recording implements StateMachine {
     return new Uint8Array(0);
   }
   restore(_meta: SnapshotMeta, _data: Uint8Array): void {}
-}
-
-/** Polls `cond` every 2 ms; throws naming `what` after `ms`. */
-async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 interface Seen {

@@ -31,3 +31,12 @@ export function raftNodeOnLog(opened: OpenedLog, given: Given): RaftNode {
     snapshotStore: opened.snapshots,
   });
 }
+
+/** Polls `cond` every 2 ms; throws naming `what` after `ms`. */
+export async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}

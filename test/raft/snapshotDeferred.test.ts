@@ -13,7 +13,7 @@ import { EntryKind, type SnapshotMeta } from '../../machines/types.js';
 import { openLogAsync } from '../../storage/openLog.js';
 import { realFs } from '../../storage/realFs.js';
 import { closeAsync, tempDir } from '../storage/helpers.js';
-import { raftNodeOnLog } from './nodeOnLog.js';
+import { raftNodeOnLog, until } from './nodeOnLog.js';
 
 class Deferred implements StateMachine {
   readonly waiting: ((err: Error | null) => void)[] = [];
@@ -27,15 +27,6 @@ class Deferred implements StateMachine {
     return { parts: [new Uint8Array(1024)], durable: (cb) => this.waiting.push(cb) };
   }
   restore(_meta: SnapshotMeta, _data: Uint8Array): void {}
-}
-
-/** Polls `cond` every 2 ms; throws naming `what` after `ms`. */
-async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 async function withNode(fn: (node: ReturnType<typeof raftNodeOnLog>, sm: Deferred) => Promise<void>): Promise<void> {
