@@ -101,6 +101,8 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     const [mem] = rowsOf('sessionraft', 'delayed.memory');
     expect(mem!.scheduled).to.equal(50);
     expect(Object.keys(mem!).filter((k) => /^n\dL?RssMb$/.test(k))).to.have.length(3);
+    // The summary's figure: the largest node's RSS.
+    expect(mem!.largestRssMb).to.equal(Math.max(...Object.keys(mem!).filter((k) => /^n\dL?RssMb$/.test(k)).map((k) => Number(mem![k]))));
   });
 
   it('--sessionraft-nodes=1: one node (no peers), every item delivered and acknowledged; a size it does not run is refused', async () => {
@@ -134,6 +136,7 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     const [mem] = rowsOf('bullmq', 'delayed.memory');
     expect(mem!.scheduled).to.equal(50);
     expect(mem!.redisUsedMemoryMb).to.be.a('number');
+    expect(mem!.largestRssMb).to.equal(Math.max(Number(mem!.redisRssMb), Number(mem!.redisUsedMemoryRssMb)));
   });
 
   it('without redis-server on PATH, the BullMQ rows are skipped with a message saying how to install it', async () => {

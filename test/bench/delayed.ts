@@ -607,12 +607,15 @@ async function memoryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): Pr
     const after = await sys.memory();
     const beforeFields: Row = {};
     for (const [k, v] of Object.entries(before)) if (!k.includes('Peak')) beforeFields[`${k}Before`] = v;
+    // One figure both systems have: the largest process's RSS now (a node's; Redis's), for the summary.
+    const largestRssMb = Math.max(0, ...Object.entries(after).flatMap(([k, v]) => (k.endsWith('RssMb') && !k.includes('Peak') ? [v] : [])));
     ctx.report({
       scenario: 'delayed.memory',
       ...systemFields(sys),
       scheduled: t.due.size,
       itemBytes: 1024,
       ...after,
+      largestRssMb,
       ...beforeFields,
       fillPerSec: Math.round(sum.opsPerSec),
       errors: sum.errors,
@@ -735,6 +738,7 @@ const summaryFields: Readonly<Record<string, readonly { field: string; better: B
     { field: 'late', better: 'lower' },
     { field: 'duplicated', better: 'lower' },
   ],
+  'delayed.memory': [{ field: 'largestRssMb', better: 'lower' }],
 };
 
 function rowLabel(r: Row): string | null {
@@ -745,6 +749,8 @@ function rowLabel(r: Row): string | null {
       return `lateness at ${String(r.ratePerSec)}/s due`;
     case 'delayed.recovery':
       return `kill -9 at ${String(r.ratePerSec)}/s`;
+    case 'delayed.memory':
+      return `memory, ${Number(r.scheduled).toLocaleString('en-US')} scheduled`;
     default:
       return null;
   }

@@ -61,6 +61,14 @@ describe('bench: delayed --repeat summary', () => {
     expect(p50.systems.bullmq).to.deep.equal({ runs: 2, median: -3, min: -5, max: -3 });
   });
 
+  it('compares memory by the largest process: a node against Redis, lower is better', () => {
+    const mem = (run: number, system: string, largestRssMb: number): Row => ({ scenario: 'delayed.memory', run, system, scheduled: 1_000_000, largestRssMb });
+    const t = summarizeDelayed([mem(1, 'sessionraft', 143), mem(1, 'bullmq', 2_011), mem(2, 'bullmq', 120), mem(2, 'sessionraft', 144)]);
+    expect(t).to.have.length(1);
+    expect(t[0]).to.include({ row: 'memory, 1,000,000 scheduled', field: 'largestRssMb', better: 'lower', pairedRuns: 2, sessionraftAhead: 1 });
+    expect(t[0]!.systems.sessionraft).to.deep.equal({ runs: 2, median: 144, min: 143, max: 144 });
+  });
+
   it('leaves out rows it does not summarize', () => {
     expect(summarizeDelayed(rows).map((t) => t.row)).to.deep.equal(['store-to-ack, 16 producers', 'lateness at 1000/s due', 'lateness at 1000/s due']);
     expect(summarizeDelayed([{ scenario: 'machine' }])).to.deep.equal([]);
