@@ -102,7 +102,13 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     expect(mem!.scheduled).to.equal(50);
     expect(Object.keys(mem!).filter((k) => /^n\dL?RssMb$/.test(k))).to.have.length(3);
     // The summary's figure: the largest node's RSS.
-    expect(mem!.largestRssMb).to.equal(Math.max(...Object.keys(mem!).filter((k) => /^n\dL?RssMb$/.test(k)).map((k) => Number(mem![k]))));
+    expect(mem!.largestRssMb).to.equal(
+      Math.max(
+        ...Object.keys(mem!)
+          .filter((k) => /^n\dL?RssMb$/.test(k))
+          .map((k) => Number(mem![k])),
+      ),
+    );
   });
 
   it('--sessionraft-nodes=1: one node (no peers), every item delivered and acknowledged; a size it does not run is refused', async () => {
