@@ -186,6 +186,56 @@ function candidates(baseline: Entry[], issued: Issued[], ackedSeq: number): Entr
 describe('storage WAL on SimDisk through crashes', function () {
   this.timeout(60_000);
 
+  it('a cut whose fdatasync failed is made durable by the next start: no stale tail comes back in the middle of the log (simulator seed 36146)', () => {
+    const clock = new SimClock();
+    const disk = new SimDisk(clock, seededRandom(36146), { tearProbability: 0 });
+    const prealloc = 4096;
+    // Start 1: a few entries, durable, in a segment zero-filled ahead (the zeros are durable too).
+    const a = openOnDisk(disk, clock, 4096, prealloc);
+    let acked = 0;
+    a.log.onDurable = (seq) => {
+      acked = seq;
+    };
+    const first = a.log.write({ entries: [entry(1, 1, 100), entry(2, 1, 100), entry(3, 1, 100)] });
+    clock.run(() => acked >= first);
+    // Power loss: the active segment keeps its records and the zeros after them.
+    disk.crash();
+    // Start 2 cuts the zeros (a torn tail of no bytes) and dies: the cut's fdatasync fails, which
+    // forgets the cut without making it durable. The process dies; the machine does not.
+    disk.failNext('sync', 'EIO');
+    let failed: Error | null = null;
+    openLog(disk.mount(), '/node', { segmentBytesMax: 4096, batchBytesMax: 2048, preallocateBytes: prealloc }, (err) => {
+      failed = err;
+    });
+    clock.run(() => failed !== null);
+    assert.match(String((failed as Error | null)?.message), /segment fdatasync/, 'the cut is what failed');
+    const seg = disk.paths().find((p) => p.endsWith('.wal'))!;
+    const cutLength = disk.visibleBytes(seg)!.length;
+    assert.ok(disk.durableBytes(seg)!.length > cutLength, 'the cut is visible, not durable');
+    // Start 3 reads the cut length, and writes on (in a fresh segment).
+    const c = openOnDisk(disk, clock, 4096, prealloc);
+    assert.equal(c.recovered.corruption, null);
+    assert.deepEqual(
+      c.recovered.entries.map((e) => e.index),
+      [1, 2, 3],
+    );
+    assert.equal(disk.durableBytes(seg)!.length, cutLength, 'start 3 made the length it read durable');
+    acked = 0;
+    c.log.onDurable = (seq) => {
+      acked = seq;
+    };
+    const more = c.log.write({ entries: [entry(4, 2, 100), entry(5, 2, 100)] });
+    clock.run(() => acked >= more);
+    // Power loss again: every acknowledged entry is there, and nothing reads as damage.
+    disk.crash();
+    const d = openOnDisk(disk, clock, 4096, prealloc);
+    assert.equal(d.recovered.corruption, null, JSON.stringify(d.recovered.corruption));
+    assert.deepEqual(
+      d.recovered.entries.map((e) => e.index),
+      [1, 2, 3, 4, 5],
+    );
+  });
+
   it('never loses an acknowledged entry or vote, and a crash alone is never corruption', () => {
     const seeds = 120;
     let torn = 0;
