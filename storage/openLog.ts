@@ -120,7 +120,7 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
     });
     steps.push(syncDir(walDir, 'wal directory fsync'));
     const keepsBad = plan.keptSegments.some((s) => s.no === bad.no);
-    if (keepsBad) steps.push(cutSegment(fs, join(walDir, bad.name), damage.offset));
+    if (keepsBad) steps.push(keepSegmentPrefix(fs, join(walDir, bad.name), () => bad.bytes().subarray(0, damage.offset)));
     else
       steps.push(
         (next) => {
@@ -143,7 +143,7 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
       }
       const kept = plan.keptSegments.some((s) => s.no === seg.no);
       if (kept) {
-        steps.push(cutSegment(fs, join(walDir, seg.name), torn.offset));
+        steps.push(keepSegmentPrefix(fs, join(walDir, seg.name), () => seg.bytes().subarray(0, torn.offset)));
         lastSynced = true;
       } else if (seg.no !== plan.fresh.no) {
         steps.push(
@@ -157,12 +157,8 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
       // else: the fresh segment is created over it under the same name
     }
     const last = plan.keptSegments[plan.keptSegments.length - 1];
-    // Its length is made durable again, not only synced: an earlier start that cut a torn tail (or
-    // zeros) and died on the cut's failed fdatasync may have left the cut in the page cache only
-    // (after an fsync error the kernel may drop what it covered). This start reads the cut length,
-    // writes on in a fresh segment, and a power loss would then bring the old tail back in the
-    // middle of the log: damage where there was none (simulator seed 36146, --disk-faults).
-    if (last !== undefined && !lastSynced) steps.push(cutSegmentAtItsLength(fs, join(walDir, last.name)));
+    const lastFile = last === undefined ? undefined : files.find((f) => f.no === last.no);
+    if (lastFile !== undefined && !lastSynced) steps.push(keepSegmentPrefix(fs, join(walDir, lastFile.name), () => lastFile.bytes()));
     steps.push(writeFresh);
   }
   steps.push((next) => {
@@ -262,27 +258,32 @@ function writeCopy(fs: FileSystem, path: string, bytes: Uint8Array): Step {
   };
 }
 
-/** Truncates a segment at a record boundary and syncs it. */
-function cutSegment(fs: FileSystem, path: string, length: number): Step {
+/**
+ * Makes a segment durably hold `prefix()` (the bytes recovery read and trusts, from offset 0) and
+ * nothing after it: truncate at its length, write those bytes again, fdatasync. Writing them again
+ * (the same bytes) is what makes them durable even if an earlier process's fdatasync failed: after
+ * an fsync error the kernel may mark the pages it covered clean without writing them, so the page
+ * cache shows bytes the disk does not hold and a later fdatasync alone does not write them (the
+ * simulated disk's model: a failed sync forgets what it covered). Such a process stops at once
+ * (fail-stop), but the next start reads what the page cache shows; without the rewrite it would
+ * report those entries durable, and a power loss would take them away (or bring back a tail it
+ * had cut: simulator seed 36146). One write of at most one segment per start.
+ */
+function keepSegmentPrefix(fs: FileSystem, path: string, prefix: () => Uint8Array): Step {
   return (next) => {
+    const bytes = prefix();
     const h = fs.open(path, 'existing');
     runSteps(
-      [(n) => h.truncate(length, (err) => n(err && ioError('segment truncate', err))), (n) => h.sync((err) => n(err && ioError('segment fdatasync', err)))],
+      [
+        (n) => h.truncate(bytes.length, (err) => n(err && ioError('segment truncate', err))),
+        (n) => (bytes.length === 0 ? n(null) : h.write(bytes, 0, (err) => n(err && ioError('segment write', err)))),
+        (n) => h.sync((err) => n(err && ioError('segment fdatasync', err))),
+      ],
       (err) => {
         h.close();
         next(err);
       },
     );
-  };
-}
-
-/** Truncates a segment to the length it has now (no byte changes), then syncs it: `cutSegment` at its own length. */
-function cutSegmentAtItsLength(fs: FileSystem, path: string): Step {
-  return (next) => {
-    const h = fs.open(path, 'existing');
-    const length = h.size();
-    h.close();
-    cutSegment(fs, path, length)(next);
   };
 }
 
