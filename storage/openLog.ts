@@ -120,7 +120,7 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
     });
     steps.push(syncDir(walDir, 'wal directory fsync'));
     const keepsBad = plan.keptSegments.some((s) => s.no === bad.no);
-    if (keepsBad) steps.push(keepSegmentPrefix(fs, join(walDir, bad.name), () => bad.bytes().subarray(0, damage.offset)));
+    if (keepsBad) steps.push(keepSegmentPrefix(fs, walDir, bad.name, () => bad.bytes().subarray(0, damage.offset)));
     else
       steps.push(
         (next) => {
@@ -143,7 +143,7 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
       }
       const kept = plan.keptSegments.some((s) => s.no === seg.no);
       if (kept) {
-        steps.push(keepSegmentPrefix(fs, join(walDir, seg.name), () => seg.bytes().subarray(0, torn.offset)));
+        steps.push(keepSegmentPrefix(fs, walDir, seg.name, () => seg.bytes().subarray(0, torn.offset)));
         lastSynced = true;
       } else if (seg.no !== plan.fresh.no) {
         steps.push(
@@ -158,7 +158,7 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
     }
     const last = plan.keptSegments[plan.keptSegments.length - 1];
     const lastFile = last === undefined ? undefined : files.find((f) => f.no === last.no);
-    if (lastFile !== undefined && !lastSynced) steps.push(keepSegmentPrefix(fs, join(walDir, lastFile.name), () => lastFile.bytes()));
+    if (lastFile !== undefined && !lastSynced) steps.push(keepSegmentPrefix(fs, walDir, lastFile.name, () => lastFile.bytes()));
     steps.push(writeFresh);
   }
   steps.push((next) => {
@@ -227,7 +227,11 @@ function readAll(fs: FileSystem, dir: string, limits: WalLimits): ReadState {
   const files: SegmentFile[] = [];
   for (const name of fs.readdir(walDir)) {
     const m = SEGMENT_NAME.exec(name);
-    if (m === null) continue;
+    if (m === null) {
+      // A segment's copy that a crash left before its rename (keepSegmentPrefix): never read.
+      if (name.endsWith('.wal.rewrite')) fs.unlink(join(walDir, name));
+      continue;
+    }
     const path = join(walDir, name);
     // Read when the scan reaches it (issue 18). A plain view: entries are sliced out of it a
     // million times, and Buffer's subarray costs more.
@@ -260,27 +264,42 @@ function writeCopy(fs: FileSystem, path: string, bytes: Uint8Array): Step {
 
 /**
  * Makes a segment durably hold `prefix()` (the bytes recovery read and trusts, from offset 0) and
- * nothing after it: truncate at its length, write those bytes again, fdatasync. Writing them again
- * (the same bytes) is what makes them durable even if an earlier process's fdatasync failed: after
- * an fsync error the kernel may mark the pages it covered clean without writing them, so the page
- * cache shows bytes the disk does not hold and a later fdatasync alone does not write them (the
- * simulated disk's model: a failed sync forgets what it covered). Such a process stops at once
- * (fail-stop), but the next start reads what the page cache shows; without the rewrite it would
- * report those entries durable, and a power loss would take them away (or bring back a tail it
- * had cut: simulator seed 36146). One write of at most one segment per start.
+ * nothing after it: the bytes are written to `<segment>.rewrite`, fdatasynced, renamed over the
+ * segment, and the directory is fsynced. Writing them again is what makes them durable even if an
+ * earlier process's fdatasync failed: after an fsync error the kernel may mark the pages it covered
+ * clean without writing them, so the page cache shows bytes the disk does not hold and a later
+ * fdatasync alone does not write them (the simulated disk's model: a failed sync forgets what it
+ * covered). Such a process stops at once (fail-stop), but the next start reads what the page cache
+ * shows; without the rewrite it would report those entries durable, and a power loss would take
+ * them away (or bring back a tail it had cut: simulator seed 36146). A new file and a rename, not
+ * an overwrite in place: a power loss during the write then never touches the segment's durable
+ * sectors, only the temporary file, which the next start writes anew. One write of at most one
+ * segment per start.
  */
-function keepSegmentPrefix(fs: FileSystem, path: string, prefix: () => Uint8Array): Step {
+function keepSegmentPrefix(fs: FileSystem, walDir: string, name: string, prefix: () => Uint8Array): Step {
   return (next) => {
     const bytes = prefix();
-    const h = fs.open(path, 'existing');
+    const temp = join(walDir, `${name}.rewrite`);
+    const h = fs.open(temp, 'create');
+    let open = true;
+    const close = (): void => {
+      if (open) {
+        open = false;
+        h.close();
+      }
+    };
     runSteps(
       [
-        (n) => h.truncate(bytes.length, (err) => n(err && ioError('segment truncate', err))),
-        (n) => (bytes.length === 0 ? n(null) : h.write(bytes, 0, (err) => n(err && ioError('segment write', err)))),
-        (n) => h.sync((err) => n(err && ioError('segment fdatasync', err))),
+        (n) => (bytes.length === 0 ? n(null) : h.write(bytes, 0, (err) => n(err && ioError('segment rewrite', err)))),
+        (n) => h.sync((err) => n(err && ioError('segment rewrite fdatasync', err))),
+        (n) => {
+          close();
+          fs.rename(temp, join(walDir, name));
+          fs.syncDir(walDir, (err) => n(err && ioError('wal directory fsync', err)));
+        },
       ],
       (err) => {
-        h.close();
+        close();
         next(err);
       },
     );
