@@ -249,11 +249,15 @@ function readAll(fs: FileSystem, dir: string, limits: WalLimits): ReadState {
 }
 
 /** Writes a new file with these bytes and syncs it (its directory is synced by a later step). */
-function writeCopy(fs: FileSystem, path: string, bytes: Uint8Array): Step {
+function writeCopy(fs: FileSystem, path: string, bytes: Uint8Array, what = 'copy'): Step {
   return (next) => {
     const h = fs.open(path, 'create');
     runSteps(
-      [(n) => h.write(bytes, 0, (err) => n(err && ioError('copy write', err))), (n) => h.sync((err) => n(err && ioError('copy fdatasync', err)))],
+      [
+        // A write of no bytes is refused by the real file system: an empty copy is only created and synced.
+        (n) => (bytes.length === 0 ? n(null) : h.write(bytes, 0, (err) => n(err && ioError(`${what} write`, err)))),
+        (n) => h.sync((err) => n(err && ioError(`${what} fdatasync`, err))),
+      ],
       (err) => {
         h.close();
         next(err);
@@ -278,30 +282,16 @@ function writeCopy(fs: FileSystem, path: string, bytes: Uint8Array): Step {
  */
 function keepSegmentPrefix(fs: FileSystem, walDir: string, name: string, prefix: () => Uint8Array): Step {
   return (next) => {
-    const bytes = prefix();
     const temp = join(walDir, `${name}.rewrite`);
-    const h = fs.open(temp, 'create');
-    let open = true;
-    const close = (): void => {
-      if (open) {
-        open = false;
-        h.close();
-      }
-    };
     runSteps(
       [
-        (n) => (bytes.length === 0 ? n(null) : h.write(bytes, 0, (err) => n(err && ioError('segment rewrite', err)))),
-        (n) => h.sync((err) => n(err && ioError('segment rewrite fdatasync', err))),
+        writeCopy(fs, temp, prefix(), 'segment rewrite'),
         (n) => {
-          close();
           fs.rename(temp, join(walDir, name));
           fs.syncDir(walDir, (err) => n(err && ioError('wal directory fsync', err)));
         },
       ],
-      (err) => {
-        close();
-        next(err);
-      },
+      next,
     );
   };
 }
