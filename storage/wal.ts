@@ -118,7 +118,8 @@ export class Wal implements DurableLog, LogReader {
    * Preallocation (`preallocateBytes`): the active segment's bytes below `preallocEnd` exist (its
    * records, then zeros written and synced ahead of them). `extending` is the range being zeroed
    * now; no batch is written into it (nor is the segment rotated or closed) until it is done, and
-   * `afterExtend` runs then. After a failed extension the segment just grows as it is written.
+   * `afterExtend` runs then. After a failed write of zeros the segment just grows as it is written;
+   * a failed sync of them stops the WAL (fail-stop).
    */
   private preallocEnd: number;
   private extending: { readonly from: number; readonly to: number } | null = null;
@@ -315,6 +316,8 @@ export class Wal implements DurableLog, LogReader {
           this.fatal(err);
           return;
         }
+        // Stopped meanwhile (a failed sync of the zero-fill may have forgotten this batch's write).
+        if (this.failed !== null) return;
         invariant(this.inflight === batch, 'batch completed out of order');
         this.inflight = null;
         this.release(batch.buf);
@@ -524,14 +527,28 @@ export class Wal implements DurableLog, LogReader {
       if (err === null) {
         this.preallocEnd = to;
         this.stats.preallocations++;
-      } else this.extendFailed = true; // the real writes will say whether the disk is failing
+      } else this.extendFailed = true; // a failed write of zeros: the real writes will say whether the disk is failing
       const next = this.afterExtend;
       this.afterExtend = null;
       if (next !== null && this.failed === null) next();
     };
     const step = (at: number): void => {
       if (at >= to) {
-        h.sync(this.tracked(finish));
+        h.sync(
+          this.tracked((err) => {
+            if (err === null) {
+              finish(null);
+              return;
+            }
+            // A failed fdatasync may have dropped every dirty page of the file, a batch's records
+            // written meanwhile included, and a later sync of the same file may then succeed with
+            // nothing to cover: nothing written since can be reported durable. Fail-stop, as for
+            // any failed sync (a failed write of zeros, above, loses nothing and is not fatal).
+            this.extending = null;
+            this.afterExtend = null;
+            this.fatal(ioError('segment fdatasync (zero-fill)', err));
+          }),
+        );
         return;
       }
       const n = Math.min(ZEROS.length, to - at);

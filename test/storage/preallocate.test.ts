@@ -20,10 +20,13 @@ function assertEntries(got: readonly Entry[], want: readonly Entry[]): void {
 
 /**
  * realFs with hooks: `failZeroSyncAt` fails the fdatasync after a run of zeros that ends at that
- * offset (once); `writeDelayMs` delays writes; every close() notes how many writes it left pending.
+ * offset (once); `failZeroWriteAt` makes the write of zeros that ends at that offset report ENOSPC
+ * after it was done (once: the file grew, as a write cut short by a full disk may leave it);
+ * `writeDelayMs` delays writes; every close() notes how many writes it left pending.
  */
 class HookedFs extends RealFsPassThrough {
   failZeroSyncAt = -1;
+  failZeroWriteAt = -1;
   writeDelayMs = 0;
   failDirSyncs = false;
   closedWithPending = 0;
@@ -56,7 +59,10 @@ class HookedFs extends RealFsPassThrough {
       truncate: (l, cb) => h.truncate(l, cb),
       write: counted((d, pos, cb) => {
         zeroEnd = d.length > 0 && d.every((b) => b === 0) ? pos + d.length : -1;
-        h.write(d, pos, cb);
+        if (this.failZeroWriteAt >= 0 && zeroEnd === this.failZeroWriteAt) {
+          this.failZeroWriteAt = -1;
+          h.write(d, pos, () => cb(Object.assign(new Error('ENOSPC (simulated)'), { code: 'ENOSPC' })));
+        } else h.write(d, pos, cb);
       }),
       writeDurable: counted((d, pos, cb) => h.writeDurable!(d, pos, cb)),
       sync: (cb) => {
@@ -139,20 +145,48 @@ describe('storage WAL with preallocation on real files', () => {
     await closeAsync(again);
   });
 
-  it('cuts a segment at its records at rotation even when a range of zeros failed to sync (the file may have grown)', async () => {
+  it('cuts a segment at its records at rotation even when a range of zeros failed to be written (the file may have grown)', async () => {
     const fs = new HookedFs();
     const opts = { preallocateBytes: 128 * KiB, segmentBytesMax: 256 * KiB, batchBytesMax: 64 * KiB };
-    fs.failZeroSyncAt = opts.segmentBytesMax; // the segment's last range
+    fs.failZeroWriteAt = opts.segmentBytesMax; // the segment's last range
     const o = await openAsync(fs, t.dir, opts);
     const want = entries(1, 600, 1, 1000);
     for (let k = 0; k < want.length; k += 7) await writeDurable(o, { entries: want.slice(k, k + 7) });
-    assert.equal(fs.failZeroSyncAt, -1, 'the failure was injected');
+    assert.equal(fs.failZeroWriteAt, -1, 'the failure was injected');
     assert.ok(o.log.stats.rotations >= 1, `${o.log.stats.rotations} rotations`);
     await closeAsync(o);
     for (const p of segmentPaths(t.dir).slice(0, -1)) assert.notEqual(readFileSync(p).at(-1), 0, `${p} ends in zeros`);
     const again = await openAsync(realFs, t.dir, opts);
     assert.equal(again.recovered.corruption, null);
     assertEntries(again.recovered.entries, want);
+    await closeAsync(again);
+  });
+
+  it('stops at a failed fdatasync of a range of zeros (fail-stop); a restart finds every entry reported durable', async () => {
+    const fs = new HookedFs();
+    const opts = { preallocateBytes: 128 * KiB, segmentBytesMax: 256 * KiB, batchBytesMax: 64 * KiB };
+    fs.failZeroSyncAt = opts.segmentBytesMax; // the segment's last range
+    const o = await openAsync(fs, t.dir, opts);
+    const want = entries(1, 600, 1, 1000);
+    const durable: Entry[] = [];
+    let fatal: Error | null = null;
+    for (let k = 0; k < want.length && fatal === null; k += 7) {
+      const batch = want.slice(k, k + 7);
+      await writeDurable(o, { entries: batch }).then(
+        () => durable.push(...batch),
+        (err: Error) => {
+          fatal = err;
+        },
+      );
+    }
+    assert.equal(fs.failZeroSyncAt, -1, 'the failure was injected');
+    assert.match(String((fatal as Error | null)?.message), /segment fdatasync \(zero-fill\)/, 'the WAL stopped on it');
+    assert.ok(durable.length > 0 && durable.length < want.length, `${durable.length} entries reported durable`);
+    assert.notEqual(await new Promise<Error | null>((resolve) => o.log.close(resolve)), null, 'close reports the failure');
+    const again = await openAsync(realFs, t.dir, opts);
+    assert.equal(again.recovered.corruption, null);
+    // Every entry reported durable is there; the start may find more (what the page cache holds).
+    assertEntries(again.recovered.entries.slice(0, durable.length), durable);
     await closeAsync(again);
   });
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import type { Entry, HardState } from '../../machines/types.js';
 import { openLog, type OpenedLog } from '../../storage/openLog.js';
-import type { LogWrite } from '../../storage/types.js';
+import type { FileHandle, FileSystem, LogWrite } from '../../storage/types.js';
 import { SimDisk } from '../sim/disk/simDisk.js';
 import { entry, sameEntry, seededRandom, SimClock } from './helpers.js';
 
@@ -183,6 +183,82 @@ function candidates(baseline: Entry[], issued: Issued[], ackedSeq: number): Entr
   return out;
 }
 
+/**
+ * The simulated disk with one race set up on purpose (once `armed`): the fdatasync that follows the
+ * WAL's zero-fill ahead of its records (storage/wal.ts, extendAhead) is held until the next write
+ * of records completes, then issued, failing with EIO, just before that write's own fdatasync. The
+ * failed sync forgets the records' write along with the zeros (a failed sync forgets what it
+ * covered), and the records' own sync, which then covers nothing, succeeds.
+ */
+class ZeroFillSyncRaceFs implements FileSystem {
+  armed = false;
+  raced = false;
+  private readonly inner: FileSystem;
+
+  constructor(private readonly disk: SimDisk) {
+    this.inner = disk.mount();
+  }
+  mkdirp(d: string): void {
+    this.inner.mkdirp(d);
+  }
+  readdir(d: string): string[] {
+    return this.inner.readdir(d);
+  }
+  exists(p: string): boolean {
+    return this.inner.exists(p);
+  }
+  readFile(p: string): Uint8Array {
+    return this.inner.readFile(p);
+  }
+  rename(a: string, b: string): void {
+    this.inner.rename(a, b);
+  }
+  unlink(p: string): void {
+    this.inner.unlink(p);
+  }
+  syncDir(d: string, cb: (err: Error | null) => void): void {
+    this.inner.syncDir(d, cb);
+  }
+  open(path: string, flags: 'create' | 'existing'): FileHandle {
+    const h = this.inner.open(path, flags);
+    let inZeroCallback = false;
+    let heldZeroSync: ((err: Error | null) => void) | null = null;
+    return {
+      size: () => h.size(),
+      readSync: (p, l) => h.readSync(p, l),
+      truncate: (l, cb) => h.truncate(l, cb),
+      close: () => h.close(),
+      write: (d, pos, cb) => {
+        const zeros = d.length > 0 && d.every((b) => b === 0);
+        h.write(d, pos, (err) => {
+          if (zeros) {
+            inZeroCallback = true;
+            try {
+              cb(err);
+            } finally {
+              inZeroCallback = false;
+            }
+            return;
+          }
+          const held = heldZeroSync;
+          if (held !== null) {
+            // The records' write has completed: the zero-fill's sync goes now, fails, and covers it.
+            heldZeroSync = null;
+            this.raced = true;
+            this.disk.failNext('sync', 'EIO');
+            h.sync(held);
+          }
+          cb(err);
+        });
+      },
+      sync: (cb) => {
+        if (this.armed && !this.raced && inZeroCallback && heldZeroSync === null) heldZeroSync = cb;
+        else h.sync(cb);
+      },
+    };
+  }
+}
+
 describe('storage WAL on SimDisk through crashes', function () {
   this.timeout(60_000);
 
@@ -276,6 +352,44 @@ describe('storage WAL on SimDisk through crashes', function () {
     assert.deepEqual(
       d.recovered.entries.map((e) => e.index),
       [1, 2, 3, 4, 5],
+    );
+  });
+
+  it('a failed fdatasync of the zero-fill ahead of the records stops the WAL: a batch that sync may have forgotten is never reported durable', () => {
+    const clock = new SimClock();
+    const disk = new SimDisk(clock, seededRandom(11), { tearProbability: 0, latencyJitterMs: 0 });
+    const fs = new ZeroFillSyncRaceFs(disk);
+    const opts = { segmentBytesMax: 64 * 1024, batchBytesMax: 2048, preallocateBytes: 4096 };
+    let opened: OpenedLog | null = null;
+    openLog(fs, '/node', opts, (err, o) => {
+      assert.equal(err, null);
+      opened = o ?? null;
+    });
+    clock.run(() => opened !== null);
+    const a = opened as unknown as OpenedLog;
+    let acked = 0;
+    let fatal: Error | null = null;
+    a.log.onDurable = (seq) => {
+      acked = seq;
+    };
+    a.log.onFatal = (err) => {
+      fatal = err;
+    };
+    fs.armed = true;
+    // The batch's write starts the zero-fill ahead of it; its write completes after the zeros'.
+    a.log.write({ entries: [entry(1, 1, 100), entry(2, 1, 100)] });
+    clock.run();
+    assert.ok(fs.raced, 'the race was set up: the zero-fill sync failed after the batch was written');
+    assert.equal(acked, 0, 'the batch was never reported durable');
+    assert.match(String((fatal as Error | null)?.message), /fdatasync/, 'the WAL stopped on the failed sync');
+    // Power loss: the failed sync forgot the batch, so it is not on disk, and nothing said it was.
+    disk.crash();
+    const b = openOnDisk(disk, clock, opts.segmentBytesMax, opts.preallocateBytes);
+    assert.equal(b.recovered.corruption, null, JSON.stringify(b.recovered.corruption));
+    assert.deepEqual(
+      b.recovered.entries.map((e) => e.index),
+      [],
+      'the forgotten batch is gone (had it been reported durable, an acknowledged write would be lost)',
     );
   });
 
