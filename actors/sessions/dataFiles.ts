@@ -103,6 +103,16 @@ export class DataFiles {
   /** Read-ahead windows (readWindows.ts): one pread serves the next records' reads. */
   readonly windows: ReadWindows;
 
+  /**
+   * Data files (by data name) found in data/ or trash/ when this process opened the store, not yet
+   * confirmed by a restore: their bytes may be in the page cache only. After an fsync that failed in
+   * an earlier process, Linux may have marked them clean without writing them, and no later fsync
+   * writes them again; so range sync never counts them as held (`readHeld`) and fetches them. A
+   * restore confirms the files its snapshot lists: the node's own durable snapshot, or one whose
+   * ranges were all fetched or held by files already confirmed. A file created again is confirmed.
+   */
+  private readonly inherited = new Set<string>();
+
   constructor(
     private readonly fs: SessionFs,
     private readonly limits: StoreLimits,
@@ -110,6 +120,11 @@ export class DataFiles {
     readWindowBytes = READ_WINDOW_BYTES_DEFAULT,
   ) {
     this.windows = new ReadWindows(readWindowBytes, READ_WINDOWS_MAX);
+    for (const d of fs.list('data')) for (const name of fs.list(`data/${d}`)) this.inherited.add(`data/${d}/${name}`);
+    for (const name of fs.list('trash')) {
+      const dash = name.indexOf('-');
+      if (dash > 0) this.inherited.add(`data/${name.slice(0, dash)}/${name.slice(dash + 1)}`);
+    }
   }
 
   // ---- lookup -------------------------------------------------------------------------------
@@ -194,6 +209,7 @@ export class DataFiles {
     const f = new DataFile(replayClass, high, low);
     // 'create' truncates: a replay after a crash rewrites the file from empty.
     f.handle = this.fs.open(f.name, 'create');
+    this.inherited.delete(f.name);
     this.open.add(f);
     this.lastUsed = f;
     f.unsynced = true;
@@ -464,6 +480,9 @@ export class DataFiles {
       }
     }
     this.reconcile();
+    // Confirmed: the snapshot's files hold its bytes durably (its own, synced before it was saved)
+    // or are fetched, or held by files already confirmed (range sync reads only those).
+    for (const f of this.byLow.values()) this.inherited.delete(f.name);
   }
 
   /**
@@ -522,6 +541,27 @@ export class DataFiles {
   }
 
   // ---- raw file access for range sync -------------------------------------------------------
+
+  /**
+   * For the receiver of range sync: bytes [start, end) of the copy a restore would use (data/ when
+   * the file is there, else trash/: `reconcile`, `firstMissing`, `writeAny`), never the other one
+   * (a trash copy that holds the range does not help a shorter file in data/: simulator seed 51744);
+   * null for a file this process inherited and no restore confirmed (its bytes may not be on disk,
+   * see `inherited`), so that it is fetched again.
+   */
+  readHeld(name: string, trashName: string, start: number, end: number): Uint8Array | null {
+    if (this.inherited.has(name)) return null;
+    const f = this.byName(name);
+    if (f !== undefined) this.flush(f);
+    const path = this.fs.fileSize(name) >= 0 ? name : trashName;
+    if (this.fs.fileSize(path) < end) return null;
+    const h = this.fs.open(path, 'existing');
+    try {
+      return this.fs.pread(h, start, end - start);
+    } finally {
+      this.fs.close(h);
+    }
+  }
 
   /** Bytes [start, end) of the named file, from the state, data/ or trash/; null when unavailable. */
   readAny(name: string, trashName: string, start: number, end: number): Uint8Array | null {

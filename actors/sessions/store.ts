@@ -344,7 +344,8 @@ export class SessionsStore implements StateMachine {
    * On the receiver: the manifest's ranges that this node's files do not hold. Each range is hashed
    * from the bytes on disk (in data/ or trash/), not taken from this node's own digests, so a file
    * that is stale, short or damaged here is found too (a snapshot install is rare; reading the local
-   * data once is its price).
+   * data once is its price). Files an earlier process left that no restore confirmed count as not
+   * held: their bytes may be in the page cache only (DataFiles `inherited`).
    */
   missingRanges(manifest: Manifest | Uint8Array): FileRange[] {
     const m = manifest instanceof Uint8Array ? decodeManifest(manifest) : manifest;
@@ -356,7 +357,7 @@ export class SessionsStore implements StateMachine {
       const trash = trashNameOf(fm.replayClass, fm.fileHigh, fm.fileLow);
       for (let k = 0; k < fm.ranges.length; k++) {
         const r = fm.ranges[k]!;
-        const bytes = this.files.readAny(fm.name, trash, r.start, r.end);
+        const bytes = this.files.readHeld(fm.name, trash, r.start, r.end);
         if (bytes !== null && rangeHashOf(bytes) === r.hash) continue;
         out.push({
           name: fm.name,

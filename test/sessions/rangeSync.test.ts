@@ -103,7 +103,7 @@ describe('sessions: range sync (seed 004)', () => {
     expect(sameFiles(fsA.files('data'), fsB.files('data'))).to.equal(null);
   });
 
-  it('files a restarted store set aside (trash) count as present and come back on restore', () => {
+  it('files a restarted store found on disk are fetched again unless its own snapshot lists them', () => {
     const fsA = new MemorySessionFs();
     const fsB = new MemorySessionFs();
     const a = new SessionsStore({ fs: fsA, limits });
@@ -111,15 +111,95 @@ describe('sessions: range sync (seed 004)', () => {
     const h = new Harness([a, b]);
     traffic(h, 20, 5);
     const snap = a.snapshot();
-    // b restarts without a snapshot: its first apply sets every data file aside (state is empty).
+    const m = decodeManifest(snap);
+    // b restarts without a snapshot: what it finds (set aside to trash by its first apply) may be
+    // in the page cache only, so none of it counts as held.
     b.close();
     b = new SessionsStore({ fs: fsB, limits });
     b.apply(h.log.slice(0, 1));
     expect([...fsB.files('data').keys()]).to.deep.equal([]);
     const { bytes } = sync(a, b, snap, { index: a.appliedIndex, term: a.appliedTerm });
-    expect(bytes).to.equal(0);
+    expect(bytes).to.equal(fileBytes(m));
     expect(b.digest()).to.deep.equal(a.digest());
     expect(sameFiles(fsA.files('data'), fsB.files('data'))).to.equal(null);
+    // b restarts again, from its own snapshot (what a start loads): the files it lists are
+    // confirmed, and a later install fetches only what differs.
+    const own = b.snapshot();
+    const ownMeta = { index: b.appliedIndex, term: b.appliedTerm, membership: { voters: [], learners: [] } };
+    b.close();
+    b = new SessionsStore({ fs: fsB, limits });
+    b.restore(ownMeta, own);
+    traffic(h.withFollowers([0]), 20, 6);
+    const snap2 = a.snapshot();
+    const again = sync(a, b, snap2, { index: a.appliedIndex, term: a.appliedTerm });
+    expect(again.bytes).to.be.greaterThan(0);
+    expect(again.bytes).to.be.lessThan(fileBytes(decodeManifest(snap2)));
+    expect(b.digest()).to.deep.equal(a.digest());
+    expect(sameFiles(fsA.files('data'), fsB.files('data'))).to.equal(null);
+    a.close();
+    b.close();
+  });
+
+  it('bytes an earlier process could not fsync are fetched again, not trusted from the page cache (a failed fsync forgets them)', () => {
+    const fsA = new MemorySessionFs();
+    const fsB = new MemorySessionFs();
+    const a = new SessionsStore({ fs: fsA, limits });
+    const h = new Harness([a], { dataFileBytesMax: 2 << 20 });
+    traffic(h, 30, 8);
+    const snap = a.snapshot();
+    const meta = { index: a.appliedIndex, term: a.appliedTerm };
+    const m = decodeManifest(snap);
+    // b installs a's snapshot; the fsync that would make the fetched bytes durable fails. The
+    // process stops (fail-stop); the machine does not, so the bytes stay in its page cache.
+    const b = new SessionsStore({ fs: fsB, limits });
+    fsB.failNextFsync();
+    expect(() => sync(a, b, snap, meta)).to.throw(/EIO/);
+    expect(fsB.stats.fsyncsFailed).to.equal(1);
+    b.close();
+    // The next process installs it again: what the earlier one wrote is fetched again, since a
+    // later fsync would not write bytes the failed one marked clean.
+    const b2 = new SessionsStore({ fs: fsB, limits });
+    const { bytes } = sync(a, b2, snap, meta);
+    expect(bytes).to.equal(fileBytes(m));
+    expect(b2.digest()).to.deep.equal(a.digest());
+    b2.close();
+    // Power loss once the install is done (its snapshot saved): every byte it lists is on disk.
+    fsB.crash();
+    const b3 = new SessionsStore({ fs: fsB, limits });
+    b3.restore({ ...meta, membership: { voters: [], learners: [] } }, snap);
+    expect(sameFiles(fsA.files('data'), fsB.files('data'))).to.equal(null);
+    expect(b3.digest()).to.deep.equal(a.digest());
+    b3.close();
+  });
+
+  it('a range held only by a copy in trash/ is fetched when data/ has a shorter copy (the one a restore uses; simulator seed 51744)', () => {
+    const fsA = new MemorySessionFs();
+    const fsB = new MemorySessionFs();
+    const a = new SessionsStore({ fs: fsA, limits });
+    const b = new SessionsStore({ fs: fsB, limits });
+    const h = new Harness([a], { dataFileBytesMax: 2 << 20 });
+    traffic(h, 30, 9);
+    const snap = a.snapshot();
+    const meta = { index: a.appliedIndex, term: a.appliedTerm };
+    const m = decodeManifest(snap);
+    // b holds a full copy of a file in trash/ and a shorter one in data/ (in the seed: a file set
+    // aside, then created again by a replay that had not reached its end).
+    const victim = m.files.find((f) => f.size > 200)!;
+    const full = fsA.files('data').get(victim.name)!;
+    fsB.mkdirp('trash');
+    fsB.mkdirp(victim.name.slice(0, victim.name.lastIndexOf('/')));
+    const t = fsB.open(`trash/${victim.replayClass}-${victim.name.slice(victim.name.lastIndexOf('/') + 1)}`, 'create');
+    fsB.pwritev(t, [full], 0);
+    fsB.close(t);
+    const d = fsB.open(victim.name, 'create');
+    fsB.pwritev(d, [full.subarray(0, 97)], 0);
+    fsB.close(d);
+    const { ranges } = sync(a, b, snap, meta);
+    expect(ranges.some((r) => r.name === victim.name && r.end > 97)).to.equal(true);
+    expect(b.digest()).to.deep.equal(a.digest());
+    expect(sameFiles(fsA.files('data'), fsB.files('data'))).to.equal(null);
+    a.close();
+    b.close();
   });
 
   it('checks every chunk: a flipped bit or a wrong range is refused with a code', () => {

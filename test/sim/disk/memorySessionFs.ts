@@ -3,6 +3,11 @@
  * `crash()` only if the file was fsynced afterwards, and a created, renamed or unlinked name only if
  * its directory was synced afterwards (what POSIX promises, and no more). Directories themselves
  * are durable once made (the store makes them before anything depends on them and syncs parents).
+ *
+ * `failNextFsync()`: the next fsync throws EIO and forgets what it covered, as Linux may after a
+ * writeback error (the dirty pages are marked clean without being written): the bytes stay readable
+ * (the page cache), a later fsync that succeeds does not make them durable, and a crash takes them
+ * away. Only bytes written (or cut by a truncation) after the failure reach the disk again.
  */
 import type { SessionFs } from '../../../actors/sessions/fs.js';
 
@@ -11,6 +16,11 @@ interface FileNode {
   length: number;
   /** The content as of the last fsync (null: never synced, so empty after a crash). */
   synced: Uint8Array | null;
+  /**
+   * Set by a failed fsync: the ranges written or cut since (end exclusive; Infinity for a cut). A
+   * later fsync makes durable only those; every other byte keeps its durable value (zero past it).
+   */
+  rewritten?: Array<[number, number]>;
 }
 
 function parentOf(path: string): string {
@@ -29,7 +39,13 @@ export class MemorySessionFs implements SessionFs {
   private handles = new Map<number, FileNode>();
   private nextHandle = 1;
   /** Counters for tests: fsyncs of files and directories. */
-  readonly stats = { fsyncs: 0, dirSyncs: 0, writes: 0 };
+  readonly stats = { fsyncs: 0, dirSyncs: 0, writes: 0, fsyncsFailed: 0 };
+  private fsyncFaults = 0;
+
+  /** The next fsync fails with EIO and forgets the file's unsynced bytes (see the class comment). */
+  failNextFsync(): void {
+    this.fsyncFaults++;
+  }
 
   mkdirp(dir: string): void {
     let d = dir;
@@ -64,6 +80,7 @@ export class MemorySessionFs implements SessionFs {
         this.live.set(path, f);
       } else {
         f.length = 0;
+        f.rewritten?.push([0, Infinity]);
       }
     }
     const h = this.nextHandle++;
@@ -98,6 +115,7 @@ export class MemorySessionFs implements SessionFs {
       at += c.length;
     }
     if (end > f.length) f.length = end;
+    f.rewritten?.push([position, end]);
     this.stats.writes++;
   }
 
@@ -123,12 +141,28 @@ export class MemorySessionFs implements SessionFs {
       }
       f.data.fill(0, f.length, length);
     }
+    f.rewritten?.push([Math.min(length, f.length), Infinity]);
     f.length = length;
   }
 
   fsync(handle: number): void {
     const f = this.node(handle);
-    f.synced = f.data.slice(0, f.length);
+    if (this.fsyncFaults > 0) {
+      this.fsyncFaults--;
+      this.stats.fsyncsFailed++;
+      // Marked clean, never written: from now on only what is written again reaches the disk.
+      f.rewritten = [];
+      throw Object.assign(new Error('EIO: fsync failed (simulated)'), { code: 'EIO' });
+    }
+    const now = f.data.slice(0, f.length);
+    if (f.rewritten !== undefined) {
+      const durable = f.synced ?? new Uint8Array(0);
+      const fresh = new Uint8Array(now.length);
+      for (const [from, to] of f.rewritten) fresh.fill(1, Math.min(from, now.length), Math.min(to, now.length));
+      for (let i = 0; i < now.length; i++) if (fresh[i] === 0) now[i] = i < durable.length ? durable[i]! : 0;
+      delete f.rewritten;
+    }
+    f.synced = now;
     this.stats.fsyncs++;
   }
 
