@@ -120,7 +120,11 @@ export class DataFiles {
     readWindowBytes = READ_WINDOW_BYTES_DEFAULT,
   ) {
     this.windows = new ReadWindows(readWindowBytes, READ_WINDOWS_MAX);
-    for (const d of fs.list('data')) for (const name of fs.list(`data/${d}`)) this.inherited.add(`data/${d}/${name}`);
+    for (const d of fs.list('data')) {
+      // A regular file where a class directory belongs goes to trash at reconcile; nothing to list.
+      if (fs.fileSize(`data/${d}`) >= 0) continue;
+      for (const name of fs.list(`data/${d}`)) this.inherited.add(`data/${d}/${name}`);
+    }
     for (const name of fs.list('trash')) {
       const dash = name.indexOf('-');
       if (dash > 0) this.inherited.add(`data/${name.slice(0, dash)}/${name.slice(dash + 1)}`);

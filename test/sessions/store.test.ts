@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { InvariantError } from '../../machines/assert.js';
 import { CommandKind, commandId, dataFileName, type Command, type Envelope } from '../../transport/commands/codec.js';
 import { EntryKind } from '../../machines/types.js';
@@ -277,6 +279,25 @@ describe('sessions: the store', () => {
       const r = run(again, log, { kind: CommandKind.sessionRestore, replayClass: 1, file: commandId(f.high, f.low), length: f.size });
       expect(r.ok).to.equal(true);
       expect(again.getSession(id)!.records.map(text)).to.deep.equal(['hello']);
+      expect(again.verifyFiles()).to.deep.equal([]);
+      again.close();
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('opens over a regular file where a class directory belongs (set aside at restore, not a crash)', () => {
+    const dir = tempDir();
+    try {
+      const store = newStore({}, new NodeSessionFs(dir) as unknown as MemorySessionFs);
+      const log = new TestLog();
+      run(store, log, { kind: CommandKind.dataCreate, replayClass: 1 });
+      const snap = store.snapshot();
+      store.close();
+      writeFileSync(join(dir, 'data', '7'), 'not a directory');
+      const again = newStore({}, new NodeSessionFs(dir) as unknown as MemorySessionFs);
+      again.restore(log.meta(log.lastIndex), snap);
+      expect(existsSync(join(dir, 'trash', '-7'))).to.equal(true);
       expect(again.verifyFiles()).to.deep.equal([]);
       again.close();
     } finally {
