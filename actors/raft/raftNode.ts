@@ -197,6 +197,16 @@ const readBackBatchBytesDefault = 1024 * 1024;
 
 /** Entries applied (made into objects, handed to the state machine) in one batch. */
 const applyBatchEntriesMax = 8192;
+
+/**
+ * An error of the operating system (EIO, ENOSPC, EROFS...) from the state machine's own files: the
+ * disk failed, which stops the node (fail-stop) like a failed WAL write. Anything else it throws
+ * (an assertion, a refused snapshot) is not the disk's.
+ */
+function isDiskError(err: unknown): err is Error {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
 /** Streams of one snapshot refused in a row before the node encodes a new one (its file may be damaged). */
 const snapshotStreamsRefusedMax = 3;
 
@@ -780,7 +790,10 @@ export class RaftNode {
     // 1. Persist (the follower's snapshot first: everything after it builds on it).
     const install = ready.installSnapshot.length > 0 ? ready.installSnapshot[ready.installSnapshot.length - 1]! : null;
     ready.installSnapshot.length = 0;
-    if (install !== null) this.installSnapshot(install.meta);
+    if (install !== null) {
+      this.installSnapshot(install.meta);
+      if (this.stopped) return; // its files could not be made durable (fail-stop)
+    }
     if (ready.persist.length > 0) {
       const lw = logWrite(ready.persist);
       ready.persist.length = 0;
@@ -922,7 +935,15 @@ export class RaftNode {
       if (from <= this.log.snapshotIndex) assert(false, `applying ${from} which is in the log`);
       const end = Math.min(to, from + applyBatchEntriesMax - 1);
       const entries = this.log.range(from, end);
-      const results = this.opts.stateMachine.apply(entries);
+      let results: readonly unknown[];
+      try {
+        results = this.opts.stateMachine.apply(entries);
+      } catch (err) {
+        // A data file's write failed (a full disk): nothing of this batch is answered, and the
+        // next start applies it again from the log.
+        if (isDiskError(err)) return this.onDiskFatal(err);
+        throw err;
+      }
       this.appliedIndex = end;
       for (let k = 0; k < entries.length; k++) this.appliedBytesSinceSnapshot += entries[k]!.data.byteLength + entryOverheadBytes;
       this.proposals.applied(entries, results);
@@ -1117,7 +1138,13 @@ export class RaftNode {
     const snap = this.receivedSnapshot;
     assert(snap !== null && snap.meta.index === meta.index && snap.meta.term === meta.term, 'installing the snapshot received');
     this.receivedSnapshot = null;
-    this.opts.stateMachine.restore(meta, snap.data);
+    try {
+      this.opts.stateMachine.restore(meta, snap.data);
+    } catch (err) {
+      // Its files' fsync failed: nothing depends on the snapshot yet (it is saved below).
+      if (isDiskError(err)) return this.onDiskFatal(err);
+      throw err;
+    }
     this.appliedIndex = meta.index;
     this.appliedBytesSinceSnapshot = 0;
     this.latestSnapshotBytes = snap.data.byteLength;

@@ -17,7 +17,16 @@ import { raftNodeOnLog, until } from './nodeOnLog.js';
 
 class Deferred implements StateMachine {
   readonly waiting: ((err: Error | null) => void)[] = [];
+  /** apply throws this (once) when set: what a data file's failed write throws. */
+  failApply: Error | null = null;
+  applied = 0;
   apply(entries: readonly { data: Uint8Array }[]): readonly unknown[] {
+    const err = this.failApply;
+    if (err !== null) {
+      this.failApply = null;
+      throw err;
+    }
+    this.applied += entries.length;
     return entries.map(() => null);
   }
   snapshot(): Uint8Array {
@@ -29,16 +38,24 @@ class Deferred implements StateMachine {
   restore(_meta: SnapshotMeta, _data: Uint8Array): void {}
 }
 
-async function withNode(fn: (node: ReturnType<typeof raftNodeOnLog>, sm: Deferred) => Promise<void>): Promise<void> {
+async function withNode(fn: (node: ReturnType<typeof raftNodeOnLog>, sm: Deferred, fatal: Error[]) => Promise<void>): Promise<void> {
   const t = tempDir('snapshot-deferred');
   const opened = await openLogAsync(realFs, join(t.dir, 'n1'));
   const sm = new Deferred();
-  const node = raftNodeOnLog(opened, { id: 'n1', membership: { voters: ['n1'], learners: [] }, stateMachine: sm, snapshotEntries: 5, compactMarginEntries: 1 });
+  const fatal: Error[] = [];
+  const node = raftNodeOnLog(opened, {
+    id: 'n1',
+    membership: { voters: ['n1'], learners: [] },
+    stateMachine: sm,
+    snapshotEntries: 5,
+    compactMarginEntries: 1,
+    onFatal: (err) => fatal.push(err),
+  });
   const ticker = setInterval(() => node.tick(), 2);
   try {
     // A lone voter elects itself within its election timeout (tens of 2 ms ticks); 10 s on a loaded box.
     await until('the lone voter leads', () => node.role() === 'leader', 10_000);
-    await fn(node, sm);
+    await fn(node, sm, fatal);
   } finally {
     clearInterval(ticker);
     node.stop();
@@ -65,6 +82,23 @@ describe('raft: a snapshot saved once the state machine made it durable (snapsho
       sm.waiting[0]!(null);
       // The save itself (a file write and fsync) follows; 5 s bounds it on a loaded box.
       await until('the snapshot is saved', () => (node.counters.get('snapshot-taken') ?? 0) === 1, 5_000);
+    });
+  });
+
+  it("a disk error from the state machine's apply (a data file's write: ENOSPC) stops the node (fail-stop); its proposal's outcome is unknown", async () => {
+    await withNode(async (node, sm, fatal) => {
+      await propose(node, 1);
+      const before = sm.applied;
+      sm.failApply = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      const outcome = await propose(node, 2).then(
+        () => 'ok',
+        (err: { code?: string }) => err.code,
+      );
+      expect(outcome).to.equal('node-stopped');
+      expect(node.isStopped()).to.equal(true);
+      expect(node.counters.get('disk-fatal')).to.equal(1);
+      expect(fatal.map((e) => (e as { code?: string }).code)).to.deep.equal(['ENOSPC']);
+      expect(sm.applied).to.equal(before, 'nothing more applied');
     });
   });
 
