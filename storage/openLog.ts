@@ -176,9 +176,14 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
       cb(err);
       return;
     }
-    // A segment cut at its torn tail (or at its zeros) now ends there.
-    const cutNo = torn !== null && damage === null ? files[torn.segmentPos]!.no : -1;
-    const segments: ScannedSegment[] = plan.keptSegments.map((s) => (s.no === cutNo ? { ...s, sizeBytes: torn!.offset } : { ...s }));
+    // A segment cut at its torn tail (or at its zeros), or at its damage, now ends there.
+    const cut =
+      damage !== null
+        ? { no: files[damage.segmentPos]!.no, bytes: damage.offset }
+        : torn !== null
+          ? { no: files[torn.segmentPos]!.no, bytes: torn.offset }
+          : null;
+    const segments: ScannedSegment[] = plan.keptSegments.map((s) => (cut !== null && s.no === cut.no ? { ...s, sizeBytes: cut.bytes } : { ...s }));
     const freshSeg = emptySegment(plan.fresh.no, segmentFileName(plan.fresh.no), freshBytes);
     if (plan.fresh.truncateFrom !== null) freshSeg.voidMin = plan.fresh.truncateFrom;
     if (plan.fresh.baseIndex !== null) freshSeg.baseMax = plan.fresh.baseIndex;

@@ -4,7 +4,7 @@
  * files into a fresh directory and opens it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import type { Entry } from '../../machines/types.js';
@@ -218,6 +218,10 @@ describe('storage recovery on real files', function () {
         assert.equal(c!.firstBadIndex, keep + 1, what);
         assert.equal(c!.lastIndexSeen, ref.acked.length, `${what}: every index still visible`);
         assert.equal(o.recovered.tornBytes, 0, what);
+        const onDisk = readdirSync(join(dir, 'wal'))
+          .filter((n) => n.endsWith('.wal'))
+          .reduce((n, name) => n + statSync(join(dir, 'wal', name)).size, 0);
+        assert.equal(o.log.segmentBytes(), onDisk, `${what}: segments counted as on disk (a damage cut keeps only its prefix)`);
         // The node runs on as a non-voting follower and gets the rest re-replicated; half the
         // trials get all of it back, the other half only part of it.
         const full = trial % 2 === 0;
