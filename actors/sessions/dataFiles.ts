@@ -557,7 +557,18 @@ export class DataFiles {
     if (this.inherited.has(name)) return null;
     const f = this.byName(name);
     if (f !== undefined) this.flush(f);
-    const path = this.fs.fileSize(name) >= 0 ? name : trashName;
+    return this.readFrom(this.fs.fileSize(name) >= 0 ? name : trashName, start, end);
+  }
+
+  /** Bytes [start, end) of the named file, from the state, data/ or trash/; null when unavailable. */
+  readAny(name: string, trashName: string, start: number, end: number): Uint8Array | null {
+    const f = this.byName(name);
+    if (f !== undefined) this.flush(f);
+    return this.readFrom(name, start, end) ?? this.readFrom(trashName, start, end);
+  }
+
+  /** Bytes [start, end) of the file at `path`; null when it is missing or shorter. */
+  private readFrom(path: string, start: number, end: number): Uint8Array | null {
     if (this.fs.fileSize(path) < end) return null;
     const h = this.fs.open(path, 'existing');
     try {
@@ -565,23 +576,6 @@ export class DataFiles {
     } finally {
       this.fs.close(h);
     }
-  }
-
-  /** Bytes [start, end) of the named file, from the state, data/ or trash/; null when unavailable. */
-  readAny(name: string, trashName: string, start: number, end: number): Uint8Array | null {
-    const f = this.byName(name);
-    if (f !== undefined) this.flush(f);
-    for (const path of [name, trashName]) {
-      const size = this.fs.fileSize(path);
-      if (size < end) continue;
-      const h = this.fs.open(path, 'existing');
-      try {
-        return this.fs.pread(h, start, end - start);
-      } finally {
-        this.fs.close(h);
-      }
-    }
-    return null;
   }
 
   /** Write bytes at `start` of the named data file, bringing it back from trash or creating it. */
