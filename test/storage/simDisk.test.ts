@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import type { Entry, HardState } from '../../machines/types.js';
 import { openLog, type OpenedLog } from '../../storage/openLog.js';
-import type { FileHandle, FileSystem, LogWrite } from '../../storage/types.js';
+import type { FileHandle, LogWrite } from '../../storage/types.js';
 import { SimDisk } from '../sim/disk/simDisk.js';
-import { entry, sameEntry, seededRandom, SimClock } from './helpers.js';
+import { entry, sameEntry, seededRandom, SimClock, WrappedFs } from './helpers.js';
 
 function bytes(...v: number[]): Uint8Array {
   return Uint8Array.from(v);
@@ -190,37 +190,15 @@ function candidates(baseline: Entry[], issued: Issued[], ackedSeq: number): Entr
  * failed sync forgets the records' write along with the zeros (a failed sync forgets what it
  * covered), and the records' own sync, which then covers nothing, succeeds.
  */
-class ZeroFillSyncRaceFs implements FileSystem {
+class ZeroFillSyncRaceFs extends WrappedFs {
   armed = false;
   raced = false;
-  private readonly inner: FileSystem;
 
   constructor(private readonly disk: SimDisk) {
-    this.inner = disk.mount();
+    super(disk.mount());
   }
-  mkdirp(d: string): void {
-    this.inner.mkdirp(d);
-  }
-  readdir(d: string): string[] {
-    return this.inner.readdir(d);
-  }
-  exists(p: string): boolean {
-    return this.inner.exists(p);
-  }
-  readFile(p: string): Uint8Array {
-    return this.inner.readFile(p);
-  }
-  rename(a: string, b: string): void {
-    this.inner.rename(a, b);
-  }
-  unlink(p: string): void {
-    this.inner.unlink(p);
-  }
-  syncDir(d: string, cb: (err: Error | null) => void): void {
-    this.inner.syncDir(d, cb);
-  }
-  open(path: string, flags: 'create' | 'existing'): FileHandle {
-    const h = this.inner.open(path, flags);
+  override open(path: string, flags: 'create' | 'existing'): FileHandle {
+    const h = super.open(path, flags);
     let inZeroCallback = false;
     let heldZeroSync: ((err: Error | null) => void) | null = null;
     return {
