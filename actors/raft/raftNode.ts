@@ -199,13 +199,16 @@ const readBackBatchBytesDefault = 1024 * 1024;
 const applyBatchEntriesMax = 8192;
 
 /**
- * An error of the operating system (EIO, ENOSPC, EROFS...) from the state machine's own files: the
- * disk failed, which stops the node (fail-stop) like a failed WAL write. Anything else it throws
- * (an assertion, a refused snapshot) is not the disk's.
+ * The operating system's errors that mean the disk failed or is full, from the state machine's own
+ * files: they stop the node (fail-stop) like a failed WAL write. Not ENOENT, EBADF, a short read
+ * and the like: those mean a file is not what the state says, a bug to crash on (and to be seen by
+ * the simulator), not a disk to give up on.
  */
+const diskErrorCodes: ReadonlySet<string> = new Set(['EIO', 'ENOSPC', 'EDQUOT', 'EROFS', 'EFBIG']);
+
 function isDiskError(err: unknown): err is Error {
   const code = (err as { code?: unknown } | null)?.code;
-  return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+  return err instanceof Error && typeof code === 'string' && diskErrorCodes.has(code);
 }
 /** Streams of one snapshot refused in a row before the node encodes a new one (its file may be damaged). */
 const snapshotStreamsRefusedMax = 3;
@@ -474,7 +477,18 @@ export class RaftNode {
   private receiveRangeChunk(msg: RangeChunk): void {
     const r = this.rangeSyncReceiver;
     if (r === null || msg.term !== r.term) return this.count('range-chunk-unexpected');
-    const outcome = r.onChunk(msg);
+    let outcome: ReturnType<RangeSyncReceiver['onChunk']>;
+    try {
+      outcome = r.onChunk(msg);
+    } catch (err) {
+      // Writing the range failed: the disk (fail-stop), or bytes the store refused (not the range's
+      // digest: the leader's fault, or the wire's). This sync ends; the next snapshot starts over.
+      if (isDiskError(err)) return this.onDiskFatal(err);
+      this.count('range-chunk-refused');
+      this.rangeSyncReceiver = null;
+      this.pendingManifest = null;
+      return;
+    }
     this.step({ type: 'leader.alive', msg: { from: msg.from, term: msg.term } });
     if (outcome === 'done') this.rangeSyncDone();
   }
@@ -871,7 +885,10 @@ export class RaftNode {
     // 3. Apply.
     for (const a of ready.apply) this.applyTo = Math.max(this.applyTo, a.toIndex);
     ready.apply.length = 0;
-    if (this.applyTo > this.appliedIndex) this.applyThrough(this.applyTo);
+    if (this.applyTo > this.appliedIndex) {
+      this.applyThrough(this.applyTo);
+      if (this.stopped) return; // a data file's write failed (fail-stop): no reads, no snapshot
+    }
     if (ready.readReady.length > 0) {
       for (const r of ready.readReady) {
         const cbs = this.readsByCtx.get(r.ctx);
@@ -971,7 +988,7 @@ export class RaftNode {
 
   /** Take a local snapshot and compact the log when enough was applied since the last one. */
   private maybeSnapshot(): void {
-    if (this.snapshotInProgress) return;
+    if (this.snapshotInProgress || this.stopped) return;
     const applied = this.appliedIndex;
     const base = this.latestSnapshot?.meta.index ?? 0;
     const window = this.opts.logWindowBytesMax;
@@ -1116,7 +1133,9 @@ export class RaftNode {
     let missing: FileByteRange[];
     try {
       missing = rs.missingRanges(out.data);
-    } catch {
+    } catch (err) {
+      // Reading its own files failed (fail-stop), or the manifest is refused (other limits).
+      if (isDiskError(err)) return this.onDiskFatal(err);
       return this.count('snapshot-manifest-refused');
     }
     this.pendingManifest = { meta: out.meta, data: out.data, from: p.chunk.from };
