@@ -50,6 +50,7 @@ const NODE_REJECTIONS = new Set([
   'stale-term',
   'range-request-refused',
   'range-chunk-unexpected',
+  'range-chunk-refused',
   'snapshot-manifest-refused',
 ]);
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const;
