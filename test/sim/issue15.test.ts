@@ -93,6 +93,23 @@ describe('issue 15 in the simulator (each failed before its fix)', function () {
       mode: { membership: false, sessions: true },
       what: 'elects after the heal (--sessions): a cut whose fdatasync failed is made durable by the next start',
     },
+    // --sessions: a node whose start was under way at the heal failed it on a sync fault armed
+    // before; it was down (not stopped), never restarted, and with a second node's hard state
+    // damaged no leader could be elected (the simulator now restarts a node whose start failed).
+    {
+      seed: 70930,
+      nodes: 3,
+      mode: { membership: false, sessions: true },
+      what: 'elects after the heal (--sessions): a node whose start failed at the heal is restarted',
+    },
+    // --sessions: a range held only by a full copy in trash/ counted as held while data/ had a
+    // shorter copy; the install's restore threw SESSIONS_ERR_DATA_MISSING (DataFiles.readHeld).
+    {
+      seed: 51744,
+      nodes: 3,
+      mode: { membership: false, sessions: true },
+      what: 'installs a snapshot (--sessions): range sync reads the copy a restore uses',
+    },
   ];
   for (const { seed, nodes, mode, what } of seeds) {
     const flags = `${mode.diskFaults === false ? '' : ' --disk-faults'}${mode.membership === false ? '' : ' --membership'}`;

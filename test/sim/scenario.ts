@@ -366,11 +366,17 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     // Issue 15 (seed 676 --disk-faults): a disk error injected just before the heal can stop a node
     // after it; an operator restarts a fail-stopped node, so the simulator does too. Its own
     // timer: the runs' random streams are untouched.
+    // Seed 70930 (--disk-faults --sessions): a node whose start was under way at the heal (so the
+    // heal's restart left it alone) can fail it on a fault armed before; it is down, not stopped,
+    // and is restarted the same way.
     const restartStopped = (): void => {
       for (const id of cluster.everStarted()) {
         const n = cluster.node(id);
         if (n !== null && n.isStopped()) {
           cluster.trace.note(sched.nowMs, `${id} stopped after the heal: restart it`);
+          cluster.restart(id);
+        } else if (n === null && !cluster.isBooting(id)) {
+          cluster.trace.note(sched.nowMs, `${id} down after the heal (its start failed): restart it`);
           cluster.restart(id);
         }
       }
