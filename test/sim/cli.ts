@@ -27,6 +27,8 @@ export interface SimArgs {
   sessions: boolean;
   diskFaults: boolean;
   membership: boolean;
+  /** With diskFaults: processes killed on a machine that survives (page cache intact); SimCluster `kill`. */
+  processKills?: boolean;
   /** With sessions: users and permissions (issue 17); on unless false (`--no-security`). */
   security?: boolean;
 }
@@ -67,6 +69,7 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     sessions: argv.includes('--sessions'),
     diskFaults: argv.includes('--disk-faults'),
     membership: argv.includes('--membership'),
+    ...(argv.includes('--process-kills') ? { processKills: true } : {}),
     ...(argv.includes('--no-security') ? { security: false } : {}),
   };
 }
@@ -88,6 +91,7 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
           sessions: args.sessions,
           diskFaults: args.diskFaults,
           membership: args.membership,
+          processKills: args.processKills === true,
           security: args.security !== false,
         },
       });
@@ -114,9 +118,10 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
 }
 
 /** The flags that decide a run besides its seed (issue 15: the replay line used to drop them). */
-export function modeFlags(a: Pick<SimArgs, 'bugs' | 'faults' | 'chaosMs' | 'sessions' | 'diskFaults' | 'membership' | 'security'>): string {
+export function modeFlags(a: Pick<SimArgs, 'bugs' | 'faults' | 'chaosMs' | 'sessions' | 'diskFaults' | 'membership' | 'security' | 'processKills'>): string {
   const out: string[] = [];
   if (a.diskFaults) out.push('--disk-faults');
+  if (a.processKills === true) out.push('--process-kills');
   if (a.membership) out.push('--membership');
   if (a.sessions) out.push('--sessions');
   if (a.sessions && a.security === false) out.push('--no-security');
@@ -163,10 +168,13 @@ async function main(): Promise<void> {
   const windows = results.reduce((s, r) => s + r.stats.liveWindows, 0);
   const cuts = results.reduce((s, r) => s + r.stats.batchCuts, 0);
   const cutsAtTie = results.reduce((s, r) => s + r.stats.batchCutsAtTie, 0);
+  const kills = results.reduce((s, r) => s + (r.stats.kills ?? 0), 0);
+  const sessionFsyncsFailed = results.reduce((s, r) => s + (r.stats.sessionFsyncsFailed ?? 0), 0);
   process.stdout.write(
     `ran ${results.length} scenarios in ${((Date.now() - started) / 1000).toFixed(1)}s: ${simSec.toFixed(0)}s simulated, ` +
       `${faults} faults, ${acked} acknowledged proposals, ${reads} linearizable reads checked, ${wipes} disks wiped, ` +
       `${windows} liveness windows met, ${snaps} snapshots sent, ${cuts} proposal batches cut (${cutsAtTie} at a tie)` +
+      (args.processKills === true ? `, ${kills} processes killed, ${sessionFsyncsFailed} session-store fsyncs failed` : '') +
       (args.bugs.length ? `, planted: ${args.bugs.join(',')}` : '') +
       `\nseeds: ${results.length}, violations: ${violations}\n`,
   );

@@ -7,6 +7,7 @@ import { SessionNode } from '../../actors/sessions/sessionNode.js';
 import { MemorySessionFs } from './disk/memorySessionFs.js';
 import { openLog, type OpenedLog } from '../../storage/openLog.js';
 import { SimDisk } from './disk/simDisk.js';
+import type { SimMount } from './disk/simMount.js';
 import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../../storage/types.js';
 import { EntryKind, type HardState, type Membership, type SnapshotMeta } from '../../machines/types.js';
 import { decodeMembership } from '../../machines/membership.js';
@@ -40,6 +41,12 @@ export interface ClusterConfig {
   readonly diskFaults?: boolean;
   /** Run the session store (SessionNode) instead of the hash-chain model. */
   readonly sessions?: { readonly replayDelaysMs: readonly number[]; readonly dataFileBytesMax: number };
+  /**
+   * With diskFaults: a node that stopped itself (fail-stop) restarts as a new process on the same
+   * machine, its page cache intact (`kill`), instead of after a power loss (`crash`); the
+   * scenario kills some nodes instead of crashing them, and fails the session store's fsyncs too.
+   */
+  readonly processKills?: boolean;
 }
 
 /** Milliseconds since the epoch at simulated time 0 (the leaders' clock in --sessions runs). */
@@ -67,6 +74,8 @@ export class SimCluster {
   /** With diskFaults: each node's simulated disk (it survives crashes; the mount does not). */
   readonly simDisks = new Map<NodeId, SimDisk>();
   private readonly booting = new Set<NodeId>();
+  /** With diskFaults: the mount of each node's current process (boot to kill or crash). */
+  private readonly mounts = new Map<NodeId, SimMount>();
   private readonly bootEpochs = new Map<NodeId, number>();
   private readonly bootTimes = new Map<NodeId, number>();
 
@@ -321,8 +330,10 @@ export class SimCluster {
     // others keep a few or all of them (the leader reads entries back from the WAL).
     const retainBytesMax = [1, 16 * 1024, 256 * 1024 * 1024][cfg.seed % 3]!;
     const preallocateBytes = preallocated(cfg.seed) ? 4096 : 0;
+    const mount = sim.processMount();
+    this.mounts.set(id, mount);
     openLog(
-      sim.mount(),
+      mount,
       `data/${id}`,
       { plantSkipFsync: cfg.bugs.has('skip-fsync'), segmentBytesMax: 4096, retainBytesMax, preallocateBytes },
       (err, opened?: OpenedLog) => {
@@ -428,40 +439,50 @@ export class SimCluster {
     };
     let host: SessionNode | null = null;
     let node: RaftNode;
-    if (cfg.sessions) {
-      let fs = this.sessionDisks.get(id);
-      if (fs === undefined) {
-        fs = new MemorySessionFs();
-        this.sessionDisks.set(id, fs);
+    try {
+      if (cfg.sessions) {
+        let fs = this.sessionDisks.get(id);
+        if (fs === undefined) {
+          fs = new MemorySessionFs();
+          this.sessionDisks.set(id, fs);
+        }
+        const store = new SessionsStore({
+          fs,
+          // Small limits so that the simulator rotates, seals and deletes data files often.
+          limits: { recordBytesMax: 64, sessionBytesMax: 1024, sessionRecordsMax: 32, activeSessionsMax: 256, rangeRecordsMax: 4, rangeBytesMax: 512 },
+          defer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
+          clock: () => simEpochMs + this.scheduler.nowMs,
+          after: (delayMs, fn) => this.scheduler.schedule(delayMs, () => this.guard(fn)),
+          // Issue 17's planted bug: apply trusts the client port's permission check.
+          ...(cfg.bugs.has('skip-permission-at-apply') ? { plantSkipPermissionAtApply: true } : {}),
+        });
+        this.onSessionStore?.(id, store);
+        host = new SessionNode({
+          ...base,
+          store,
+          replayDelaysMs: cfg.sessions.replayDelaysMs,
+          dataFileBytesMax: cfg.sessions.dataFileBytesMax,
+          clock: () => simEpochMs + this.scheduler.nowMs,
+          groupsDefer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
+          // Half the seeds bind every schedule to its create (the default binds only on an idle
+          // leader, which a busy simulated cluster seldom is), so both paths meet faults.
+          scheduleBinding: Math.floor(cfg.seed / 2) % 2 === 0 ? 'always' : 'idle',
+          restoreLeadMs: this.restoreLeadMs,
+          featuresOnNewCluster: this.featuresOnNewCluster,
+          after: (delayMs, fn) => this.scheduler.schedule(delayMs, () => this.guard(fn)),
+        });
+        node = host.raft;
+      } else {
+        node = new RaftNode({ ...base, stateMachine: machine });
       }
-      const store = new SessionsStore({
-        fs,
-        // Small limits so that the simulator rotates, seals and deletes data files often.
-        limits: { recordBytesMax: 64, sessionBytesMax: 1024, sessionRecordsMax: 32, activeSessionsMax: 256, rangeRecordsMax: 4, rangeBytesMax: 512 },
-        defer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
-        clock: () => simEpochMs + this.scheduler.nowMs,
-        after: (delayMs, fn) => this.scheduler.schedule(delayMs, () => this.guard(fn)),
-        // Issue 17's planted bug: apply trusts the client port's permission check.
-        ...(cfg.bugs.has('skip-permission-at-apply') ? { plantSkipPermissionAtApply: true } : {}),
-      });
-      this.onSessionStore?.(id, store);
-      host = new SessionNode({
-        ...base,
-        store,
-        replayDelaysMs: cfg.sessions.replayDelaysMs,
-        dataFileBytesMax: cfg.sessions.dataFileBytesMax,
-        clock: () => simEpochMs + this.scheduler.nowMs,
-        groupsDefer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
-        // Half the seeds bind every schedule to its create (the default binds only on an idle
-        // leader, which a busy simulated cluster seldom is), so both paths meet faults.
-        scheduleBinding: Math.floor(cfg.seed / 2) % 2 === 0 ? 'always' : 'idle',
-        restoreLeadMs: this.restoreLeadMs,
-        featuresOnNewCluster: this.featuresOnNewCluster,
-        after: (delayMs, fn) => this.scheduler.schedule(delayMs, () => this.guard(fn)),
-      });
-      node = host.raft;
-    } else {
-      node = new RaftNode({ ...base, stateMachine: machine });
+    } catch (err) {
+      // --process-kills: the session store's fsync failed while it restored its snapshot at start
+      // (an injected EIO); the process dies, and the scenario restarts it.
+      const code = (err as { code?: unknown }).code;
+      if (!cfg.processKills || (code !== 'EIO' && code !== 'ENOSPC')) throw err;
+      this.mounts.get(id)?.kill();
+      this.trace.note(this.scheduler.nowMs, `${id} cannot start: ${(err as Error).message}`);
+      return;
     }
     this.checker.attach(node);
     const prior = this.lastLogs.get(id);
@@ -519,12 +540,56 @@ export class SimCluster {
     this.trace.note(this.scheduler.nowMs, `${id} crashes`);
   }
 
+  /**
+   * --process-kills: the node's process dies, the machine does not. Its disk keeps what completed,
+   * durable or only in the page cache (a write whose sync failed included); its I/O still in flight
+   * is dropped. The session store's files stay as they are too (their page cache).
+   */
+  kill(id: NodeId): void {
+    if (!this.config.diskFaults) return this.crash(id);
+    this.kills++;
+    if (this.booting.has(id)) {
+      this.booting.delete(id);
+      this.mounts.get(id)?.kill();
+      this.trace.note(this.scheduler.nowMs, `${id} is killed while recovering (process only)`);
+      return;
+    }
+    const inc = this.live.get(id);
+    if (inc === undefined) return;
+    this.live.delete(id);
+    if (inc.host !== null) inc.host.stop();
+    else inc.node.stop();
+    this.mounts.get(id)?.kill();
+    this.network.detach(id);
+    this.checker.detach(id);
+    this.trace.note(this.scheduler.nowMs, `${id} is killed (process only)`);
+  }
+
   restart(id: NodeId): void {
     const inc = this.live.get(id);
-    // A node that stopped by itself (its disk failed: fail-stop) is restarted like a crashed one.
-    if (inc !== undefined && inc.node.isStopped()) this.crash(id);
+    // A node that stopped by itself (its disk failed: fail-stop) is restarted like a crashed one,
+    // or with --process-kills as a new process on the same machine (its page cache intact).
+    if (inc !== undefined && inc.node.isStopped()) {
+      if (this.config.processKills) this.kill(id);
+      else this.crash(id);
+    }
     if (this.live.has(id)) return;
     this.boot(id);
+  }
+
+  /** Processes killed with `kill` (the machine surviving). */
+  kills = 0;
+
+  /** The session stores' failed fsyncs, all nodes. */
+  sessionFsyncsFailed(): number {
+    let n = 0;
+    for (const fs of this.sessionDisks.values()) n += fs.stats.fsyncsFailed;
+    return n;
+  }
+
+  /** With --sessions: a node's session store files (the scenario fails their fsyncs). */
+  sessionDisk(id: NodeId): MemorySessionFs | undefined {
+    return this.sessionDisks.get(id);
   }
 
   /** A bound on events per scenario: a message storm is a bug too, and the run must end. */

@@ -55,6 +55,12 @@ export interface ScenarioOptions {
   readonly membership?: boolean;
   /** Run the session store with a workload of session commands (create, append, rewrite, store, destroy). */
   readonly sessions?: boolean;
+  /**
+   * With diskFaults: half the crashes kill the process only (the machine and its page cache
+   * survive), a node that stops itself restarts as a new process, and a sync fault also fails the
+   * session store's next fsync (a failed fsync forgets what it covered). Its own random stream.
+   */
+  readonly processKills?: boolean;
   /** Issue 17, with `sessions` (on unless false): users, roles, permissions, and session commands that carry a principal (security.ts). */
   readonly security?: boolean;
 }
@@ -91,6 +97,9 @@ export interface ScenarioResult {
     /** Turns RaftNode cut into batches (proposalEntriesMax), and cuts moved back off a tied proposal (live nodes' counters). */
     readonly batchCuts: number;
     readonly batchCutsAtTie: number;
+    /** --process-kills: processes killed (the machine surviving), and the session store's fsyncs failed. */
+    readonly kills?: number;
+    readonly sessionFsyncsFailed?: number;
   };
   /** --sessions: the schedule requests (issue 20) and how each ended. */
   readonly schedules?: ScheduleStats;
@@ -145,6 +154,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     snapshotEntries: rng.pick([10, 30, 100, 1000]),
     compactMarginEntries: rng.pick([0, 2, 10]),
     ...(opts.diskFaults ? { diskFaults: true } : {}),
+    ...(opts.diskFaults && opts.processKills ? { processKills: true } : {}),
     ...(opts.membership ? { spareCount: 3 } : {}),
     ...(opts.sessions ? { sessions: { replayDelaysMs: [30, 150, 600], dataFileBytesMax: rng.pick([2048, 8192, 65536]) } } : {}),
   });
@@ -156,6 +166,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   const wipeRng = new Rng(opts.seed ^ 0x3170);
   const barredRng = new Rng(opts.seed ^ 0xba4);
   const readRng = new Rng(opts.seed ^ 0x4ead);
+  const killRng = new Rng(opts.seed ^ 0x4b11);
   const workRng = rng.fork();
   let wipes = 0;
   // Issue 15: liveness whenever a majority of voters has been up and connected for 10 election
@@ -359,6 +370,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     cluster.network.heal();
     cluster.network.faults = { ...calmNetwork };
     for (const disk of cluster.simDisks.values()) disk.clearFaults();
+    for (const id of cluster.everStarted()) cluster.sessionDisk(id)?.clearFaults();
     for (const id of cluster.everStarted()) cluster.restart(id);
     healed = true;
     healMs = sched.nowMs;
@@ -471,6 +483,13 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       case 'crash':
       case 'crash-leader': {
         const victim = kind === 'crash' ? faultRng.pick(ids) : leaderId();
+        if (opts.diskFaults && opts.processKills && killRng.chance(0.5)) {
+          // The process dies; the machine, its disk and page cache do not.
+          cluster.kill(victim);
+          note(`kill ${victim} (process only)`);
+          later(() => cluster.restart(victim));
+          break;
+        }
         cluster.crash(victim);
         note(`crash ${victim}`);
         // Issue 15: sometimes the disk is wiped (one damaged node at a time). The node restarts on
@@ -609,6 +628,8 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         const op = faultRng.pick(['write', 'sync'] as const);
         const code = faultRng.pick(['EIO', 'ENOSPC'] as const);
         disk.failNext(op, code);
+        // --process-kills: the session store's next fsync too (its data files, at a snapshot).
+        if (opts.processKills && op === 'sync') cluster.sessionDisk(victim)?.failNextFsync();
         note(`next ${op} of ${victim} fails with ${code}; restart it afterwards`);
         later(() => cluster.restart(victim));
         break;
@@ -787,6 +808,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       liveWindows: liveWindow.progressCount,
       batchCuts,
       batchCutsAtTie,
+      ...(opts.processKills ? { kills: cluster.kills, sessionFsyncsFailed: cluster.sessionFsyncsFailed() } : {}),
     },
     ...(opts.sessions ? { schedules } : {}),
     ...(groups !== null ? { groups: groups.stats } : {}),

@@ -10,6 +10,7 @@ const data = workerData as {
   sessions: boolean;
   diskFaults: boolean;
   membership: boolean;
+  processKills: boolean;
   security: boolean;
 };
 parentPort!.on('message', (seed: number) => {
@@ -51,6 +52,7 @@ function run(seed: number): void {
     sessions: data.sessions,
     diskFaults: data.diskFaults,
     membership: data.membership,
+    processKills: data.processKills,
     security: data.security,
   });
   parentPort!.postMessage(result);

@@ -47,6 +47,11 @@ export class MemorySessionFs implements SessionFs {
     this.fsyncFaults++;
   }
 
+  /** Forget every armed fault (the simulator heals the cluster). */
+  clearFaults(): void {
+    this.fsyncFaults = 0;
+  }
+
   mkdirp(dir: string): void {
     let d = dir;
     while (d !== '' && !this.dirs.has(d)) {

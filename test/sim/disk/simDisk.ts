@@ -94,6 +94,11 @@ export class SimDisk implements FileSystem {
     return this.mountCache;
   }
 
+  /** A mount of its own for one process, which `SimMount.kill` ends without a crash. */
+  processMount(): SimMount {
+    return new SimMount(this, this.epoch);
+  }
+
   mkdirp(dir: string): void {
     this.mount().mkdirp(dir);
   }

@@ -2,20 +2,38 @@
  * The FileSystem and file handles of one incarnation of a SimDisk. Every operation checks the
  * incarnation (epoch): after a crash, old mounts and handles throw ESTALE and their pending
  * callbacks never fire.
+ *
+ * `kill()`: the process that uses this mount dies and the machine does not (the simulator's
+ * `--process-kills`). Its operations still in flight are dropped (a write not applied, a sync that
+ * makes nothing durable), its callbacks never fire and its handles throw ESTALE; what completed
+ * stays as it is, durable or only in the page cache, for the next process to read.
  */
 import type { SimDisk } from './simDisk.js';
 import { dirOf, normalize, simError, type FileOp } from './simFiles.js';
 import type { FileHandle, FileSystem } from '../../../storage/types.js';
 
 /** The FileSystem of one incarnation. */
+/** One process's use of the disk: set when it is killed. */
+interface SimProcess {
+  killed: boolean;
+}
+
 export class SimMount implements FileSystem {
+  private readonly process: SimProcess = { killed: false };
+
   constructor(
     private readonly disk: SimDisk,
     readonly epoch: number,
   ) {}
 
+  /** The process using this mount dies (see the file's comment). */
+  kill(): void {
+    this.process.killed = true;
+  }
+
   private live(): void {
     if (this.disk.currentEpoch() !== this.epoch) throw simError('ESTALE', 'the disk crashed since this mount was made');
+    if (this.process.killed) throw simError('ESTALE', 'the process using this mount was killed');
   }
 
   mkdirp(dir: string): void {
@@ -63,7 +81,7 @@ export class SimMount implements FileSystem {
     const fault = this.disk.takeFault('syncDir');
     const upTo = this.disk.nextOpSeq();
     this.disk.stats.syncDirs++;
-    this.disk.later('sync', this.epoch, () => {
+    laterIn(this.disk, this.process, 'sync', this.epoch, () => {
       if (fault === null) this.disk.commitDir(d, upTo);
       cb(fault);
     });
@@ -84,8 +102,15 @@ export class SimMount implements FileSystem {
       node.visible.apply(op);
       node.volatile.push(op);
     }
-    return new SimHandle(this.disk, this.epoch, id);
+    return new SimHandle(this.disk, this.epoch, id, this.process);
   }
+}
+
+/** `disk.later`, unless the process was killed by then: its operation is dropped. */
+function laterIn(disk: SimDisk, process: SimProcess, kind: 'write' | 'sync', epoch: number, fn: () => void): void {
+  disk.later(kind, epoch, () => {
+    if (!process.killed) fn();
+  });
 }
 
 class SimHandle implements FileHandle {
@@ -94,10 +119,12 @@ class SimHandle implements FileHandle {
     private readonly disk: SimDisk,
     private readonly epoch: number,
     private readonly id: number,
+    private readonly process: SimProcess,
   ) {}
 
   private live(): ReturnType<SimDisk['inode']> {
     if (this.disk.currentEpoch() !== this.epoch) throw simError('ESTALE', 'the disk crashed since this file was opened');
+    if (this.process.killed) throw simError('ESTALE', 'the process using this file was killed');
     if (this.closed) throw simError('EBADF', 'file handle closed');
     return this.disk.inode(this.id);
   }
@@ -113,7 +140,7 @@ class SimHandle implements FileHandle {
     const copy = data.slice();
     const fault = this.disk.takeFault('write');
     this.disk.stats.writes++;
-    this.disk.later('write', this.epoch, () => {
+    laterIn(this.disk, this.process, 'write', this.epoch, () => {
       if (fault === null) {
         const node = this.disk.inode(this.id);
         const op: FileOp = { seq: this.disk.nextOpSeq(), kind: 'write', position, data: copy };
@@ -130,7 +157,7 @@ class SimHandle implements FileHandle {
     // Only operations completed before the call are covered.
     const upTo = this.disk.nextOpSeq();
     this.disk.stats.syncs++;
-    this.disk.later('sync', this.epoch, () => {
+    laterIn(this.disk, this.process, 'sync', this.epoch, () => {
       const node = this.disk.inode(this.id);
       const covered = node.volatile.filter((op) => op.seq <= upTo);
       node.volatile = node.volatile.filter((op) => op.seq > upTo);
@@ -143,7 +170,7 @@ class SimHandle implements FileHandle {
     this.live();
     const fault = this.disk.takeFault('truncate');
     this.disk.stats.truncates++;
-    this.disk.later('write', this.epoch, () => {
+    laterIn(this.disk, this.process, 'write', this.epoch, () => {
       if (fault === null) {
         const node = this.disk.inode(this.id);
         const op: FileOp = { seq: this.disk.nextOpSeq(), kind: 'truncate', length };
