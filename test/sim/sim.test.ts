@@ -32,7 +32,7 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
   // Bounded by the seed count; each scenario is bounded in simulated time and in events.
   this.timeout(240_000);
 
-  // 600 seeds over all modes (issue 15: --membership --disk-faults too).
+  // 660 seeds over all modes (issue 15: --membership --disk-faults too; --process-kills).
   const campaigns: { name: string; over: Partial<SimArgs> }[] = [
     { name: '250 seeds, 3 and 5 nodes, memory disk model', over: { seeds: range(1, 250) } },
     { name: '100 seeds with the real WAL on the faulty simulated disk (--disk-faults)', over: { seeds: range(1, 100), diskFaults: true } },
@@ -44,6 +44,10 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
     {
       name: '75 seeds with membership changes and the faulty disk (--membership --disk-faults): wiped disks re-join',
       over: { seeds: range(1, 75), membership: true, diskFaults: true },
+    },
+    {
+      name: '60 seeds with processes killed on machines that survive (--sessions --disk-faults --process-kills): page caches kept, session-store fsyncs failed',
+      over: { seeds: range(1, 60), sessions: true, diskFaults: true, processKills: true },
     },
   ];
   for (const c of campaigns) {
@@ -95,6 +99,17 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
         expect(
           results.reduce((a, r) => a + r.stats.batchCuts, 0),
           'proposal batches cut',
+        ).to.be.greaterThan(0);
+      }
+      if (c.over.processKills === true) {
+        // Processes died on machines that survived, and session-store fsyncs failed.
+        expect(
+          results.reduce((a, r) => a + (r.stats.kills ?? 0), 0),
+          'processes killed',
+        ).to.be.greaterThan(results.length / 2);
+        expect(
+          results.reduce((a, r) => a + (r.stats.sessionFsyncsFailed ?? 0), 0),
+          'session-store fsyncs failed',
         ).to.be.greaterThan(0);
       }
     });
