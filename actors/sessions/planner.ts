@@ -121,6 +121,14 @@ class PlanItem {
 interface FileInFlight {
   restores: number;
   restoreBytes: number;
+  /**
+   * Where the file's cursor will be once the restores in flight applied, as planned (0: not known,
+   * none planned here). Each one that applies moves the cursor and leaves the flight by its length,
+   * so `readCursor + restoreBytes` stays here; one refused at apply (a full active table) leaves the
+   * flight without moving the cursor, and the restores behind it were planned for positions the
+   * cursor will not reach: the scheduler plans no restore on the file until they drain.
+   */
+  restoreEnd: number;
   /** SessionCommits in flight, and the bytes they consume (one commit may consume several records). */
   commits: number;
   commitBytes: number;
@@ -136,7 +144,7 @@ interface StoreRequest {
   readonly context: unknown;
 }
 
-const noneInFlight: Readonly<FileInFlight> = Object.freeze({ restores: 0, restoreBytes: 0, commits: 0, commitBytes: 0, deletes: 0 });
+const noneInFlight: Readonly<FileInFlight> = Object.freeze({ restores: 0, restoreBytes: 0, restoreEnd: 0, commits: 0, commitBytes: 0, deletes: 0 });
 
 /** Below this length a loop beats the native call's fixed cost. */
 const SAME_BYTES_LOOP_MAX = 64;
@@ -500,12 +508,14 @@ export class Planner {
 
   /** The scheduler's restore of the record `header` at the head of `f`. */
   planRestore(f: DataFile, header: RecordHeader, holdMs = 0): PlanItem {
+    const at = f.readCursor + this.fileInFlight(f).restoreBytes;
     const it = this.submit(
       holdMs > 0
         ? { kind: CommandKind.sessionRestore, replayClass: f.replayClass, file: fileId(f), length: header.length, holdMs }
         : { kind: CommandKind.sessionRestore, replayClass: f.replayClass, file: fileId(f), length: header.length },
     );
     this.anonymousRestores--;
+    this.fileEntry(f.low).restoreEnd = at + header.length;
     if (header.isVoid) {
       it.sessionLow = 0;
     } else {
@@ -724,7 +734,7 @@ export class Planner {
   private fileEntry(low: number): FileInFlight {
     let e = this.files.get(low);
     if (e === undefined) {
-      e = { restores: 0, restoreBytes: 0, commits: 0, commitBytes: 0, deletes: 0 };
+      e = { restores: 0, restoreBytes: 0, restoreEnd: 0, commits: 0, commitBytes: 0, deletes: 0 };
       this.files.set(low, e);
     }
     return e;

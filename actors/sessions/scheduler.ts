@@ -70,7 +70,8 @@ export class ReplayScheduler {
   /** A due time passed while entries were in flight: tick after the next apply, whatever it applied. */
   private tickOnApply = false;
   /** Records (commits) and SessionCommit entries (commitEntries: one per file and tick at most). */
-  readonly counters = { restores: 0, commits: 0, commitEntries: 0, deletes: 0, ticks: 0 };
+  /** `restoresWaitingRefusal`: ticks that left a file alone because a restore in flight on it was refused at apply. */
+  readonly counters = { restores: 0, commits: 0, commitEntries: 0, deletes: 0, ticks: 0, restoresWaitingRefusal: 0 };
   private readonly commitRecordsMax: number;
   private readonly commitBytesMax: number;
   /** A batch starts when the next record is due within this (half the lead)... */
@@ -183,7 +184,11 @@ export class ReplayScheduler {
         // without a lead: what is due now).
         let cursor = f.readCursor + fl.restoreBytes;
         let horizonMs = now + triggerLeadMs;
-        for (let n = fl.restores; n < this.perFile && cursor < f.size && budget > 0; n++, budget--) {
+        // A restore in flight was refused at apply: the ones behind it will be refused too, and
+        // `cursor` is not at a record. Nothing more on this file until they drain (simulator seed 120597).
+        const projected = fl.restores === 0 || fl.restoreEnd === 0 || cursor === fl.restoreEnd;
+        if (!projected) this.counters.restoresWaitingRefusal++;
+        for (let n = fl.restores; projected && n < this.perFile && cursor < f.size && budget > 0; n++, budget--) {
           const h = this.headerAt(f, cursor);
           if (h.dueMs > horizonMs) {
             const wakeMs = h.dueMs - triggerLeadMs;

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { InvariantError } from '../../machines/assert.js';
 import { CommandKind, commandId, decodeCommand, type Command } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
-import { SessionsErrorCode, type SessionsError } from '../../actors/sessions/errors.js';
+import { ResultCode, SessionsErrorCode, type SessionsError } from '../../actors/sessions/errors.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { StoreLimits } from '../../actors/sessions/options.js';
 import type { Delivery } from '../../actors/sessions/types.js';
@@ -387,6 +387,46 @@ describe('sessions: scheduler back-pressure', () => {
     h.settle();
     expect(a.listSessions().map((s) => text(s.records[0]!))).to.deep.equal(['1', '2']);
     expect(a.stats().rejectedByCode).to.deep.equal({});
+  });
+});
+
+describe('sessions: a restore refused at apply with restores of the same file behind it (simulator seed 120597)', () => {
+  it('plans no restore on a position the refusal made wrong, and restores everything once there is room', () => {
+    const fs = new MemorySessionFs();
+    const a = new SessionsStore({ fs, limits: { ...limits, activeSessionsMax: 3 }, defer: (fn) => fn() });
+    const h = new Harness([a], { replayDelaysMs: [10] });
+    // Three stored sessions of different lengths, back to back in one file.
+    const stored = [h.createSession('s1', ['a']), h.createSession('s2', ['b'.repeat(200)]), h.createSession('s3', ['c'.repeat(20)])];
+    for (const id of stored) h.planner.storeSession(id, 0);
+    h.settle();
+    expect(a.listSessions()).to.deep.equal([]);
+    h.now += 100;
+    // Two client creates go first in the log; the scheduler, counting only what is applied, plans
+    // all three restores behind them. At apply the table is full at the second restore: refused.
+    h.planner.submit({ kind: CommandKind.sessionCreate, topic: 'busy', envelope: null }, 'client');
+    h.planner.submit({ kind: CommandKind.sessionCreate, topic: 'busy', envelope: null }, 'client');
+    expect(h.scheduler.tick()).to.equal(3);
+    const entries = h.flush();
+    expect(entries.length).to.equal(5);
+    // Apply through the refused restore only: the third is still in flight, planned for the
+    // position after the second record, where the file's cursor is not.
+    h.commit(entries[3]!.index);
+    expect(h.results.get(entries[3]!.index)?.code).to.equal(ResultCode.tooManySessions);
+    expect(() => h.scheduler.tick()).to.not.throw();
+    expect(h.scheduler.counters.restoresWaitingRefusal, 'the file was left alone').to.be.greaterThan(0);
+    h.commit();
+    // The third restore was refused too (its length is not the record's at the cursor).
+    expect(h.results.get(entries[4]!.index)?.ok).to.equal(false);
+    // Room again: what was refused comes back, in file order.
+    const busy = a.listSessions().filter((s) => s.topic === 'busy');
+    for (const s of busy) h.client({ kind: CommandKind.sessionDestroy, session: s.id, envelope: null });
+    h.settle();
+    expect(
+      a
+        .listSessions()
+        .map((s) => s.topic)
+        .sort(),
+    ).to.deep.equal(['s1', 's2', 's3']);
   });
 });
 
