@@ -230,10 +230,20 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         if (kind === 'session' && !sessions.some((x) => sameId(x, result.value!))) sessions.push(result.value);
       }
     };
-    const r = workRng.next();
-    const value = new TextEncoder().encode(`v${nextValue++}`);
     // With security, as one of the workload's users (its client's envelope) after a port's check.
     const submit = (cmd: Command): boolean => (security !== null ? security.send(host, cmd, done) : (host.submit(cmd, done), true));
+    // Restored sessions, and creates whose answer was lost, stay active; at the store's limit
+    // (activeSessionsMax, 256 here) restores wait for room, for good once the run drains (seed
+    // 120597 --process-kills ended with two stored sessions never restored). Past three quarters of
+    // it the workload destroys the oldest active session instead; runs that never get there draw
+    // as before.
+    if (host.store.stats().activeSessions >= 192) {
+      const oldest = host.store.listSessions()[0];
+      if (oldest !== undefined) submit({ kind: CommandKind.sessionDestroy, session: oldest.id, envelope: null });
+      return;
+    }
+    const r = workRng.next();
+    const value = new TextEncoder().encode(`v${nextValue++}`);
     if (sessions.length === 0 || r < 0.15) {
       const topic = workRng.pick(topics);
       // Issue 20: a third of the creates are schedules (create + append + store in one request).
