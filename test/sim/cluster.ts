@@ -519,25 +519,7 @@ export class SimCluster {
   }
 
   crash(id: NodeId): void {
-    if (this.booting.has(id)) {
-      // Still recovering: the disk crashes under it; its pending callbacks never fire.
-      this.booting.delete(id);
-      this.simDisks.get(id)?.crash();
-      this.trace.note(this.scheduler.nowMs, `${id} crashes while recovering`);
-      return;
-    }
-    const inc = this.live.get(id);
-    if (inc === undefined) return;
-    this.live.delete(id);
-    if (inc.host !== null) inc.host.stop();
-    else inc.node.stop();
-    inc.log?.crash();
-    inc.snapshots?.crash();
-    this.simDisks.get(id)?.crash();
-    this.sessionDisks.get(id)?.crash();
-    this.network.detach(id);
-    this.checker.detach(id);
-    this.trace.note(this.scheduler.nowMs, `${id} crashes`);
+    this.end(id, false);
   }
 
   /**
@@ -548,10 +530,19 @@ export class SimCluster {
   kill(id: NodeId): void {
     if (!this.config.diskFaults) return this.crash(id);
     this.kills++;
+    this.end(id, true);
+  }
+
+  /** A crash (power loss: only what was synced survives) or, `processOnly`, a kill. */
+  private end(id: NodeId, processOnly: boolean): void {
+    const what = processOnly ? 'is killed' : 'crashes';
+    const only = processOnly ? ' (process only)' : '';
     if (this.booting.has(id)) {
+      // Still recovering: its pending callbacks never fire (the disk crashes under it, or its process dies).
       this.booting.delete(id);
-      this.mounts.get(id)?.kill();
-      this.trace.note(this.scheduler.nowMs, `${id} is killed while recovering (process only)`);
+      if (processOnly) this.mounts.get(id)?.kill();
+      else this.simDisks.get(id)?.crash();
+      this.trace.note(this.scheduler.nowMs, `${id} ${what} while recovering${only}`);
       return;
     }
     const inc = this.live.get(id);
@@ -559,10 +550,16 @@ export class SimCluster {
     this.live.delete(id);
     if (inc.host !== null) inc.host.stop();
     else inc.node.stop();
-    this.mounts.get(id)?.kill();
+    if (processOnly) this.mounts.get(id)?.kill();
+    else {
+      inc.log?.crash();
+      inc.snapshots?.crash();
+      this.simDisks.get(id)?.crash();
+      this.sessionDisks.get(id)?.crash();
+    }
     this.network.detach(id);
     this.checker.detach(id);
-    this.trace.note(this.scheduler.nowMs, `${id} is killed (process only)`);
+    this.trace.note(this.scheduler.nowMs, `${id} ${what}${only}`);
   }
 
   restart(id: NodeId): void {

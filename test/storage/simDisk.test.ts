@@ -151,6 +151,18 @@ function openOnDisk(disk: SimDisk, clock: SimClock, segmentBytesMax: number, pre
   return opened;
 }
 
+/** What a log reported: the highest sequence number reported durable, and its fatal error. */
+function watch(o: OpenedLog): { acked: number; fatal: Error | null } {
+  const seen: { acked: number; fatal: Error | null } = { acked: 0, fatal: null };
+  o.log.onDurable = (seq) => {
+    seen.acked = seq;
+  };
+  o.log.onFatal = (err) => {
+    seen.fatal = err;
+  };
+  return seen;
+}
+
 function sameLog(a: readonly Entry[], b: readonly Entry[]): boolean {
   return a.length === b.length && a.every((e, i) => sameEntry(e, b[i]!));
 }
@@ -245,21 +257,14 @@ describe('storage WAL on SimDisk through crashes', function () {
       const clock = new SimClock();
       const disk = new SimDisk(clock, seededRandom(7), { tearProbability: 0 });
       const a = openOnDisk(disk, clock, 4096, prealloc);
-      let acked = 0;
-      let fatal: Error | null = null;
-      a.log.onDurable = (seq) => {
-        acked = seq;
-      };
-      a.log.onFatal = (err) => {
-        fatal = err;
-      };
+      const seen = watch(a);
       const first = a.log.write({ entries: [entry(1, 1, 100), entry(2, 1, 100)] });
-      clock.run(() => acked >= first);
+      clock.run(() => seen.acked >= first);
       // The next batch's fdatasync fails: the process stops (fail-stop), the machine does not.
       disk.failNext('sync', 'EIO');
       a.log.write({ entries: [entry(3, 1, 100), entry(4, 1, 100)] });
-      clock.run(() => fatal !== null);
-      assert.equal(acked, first, 'the failed batch was never reported durable');
+      clock.run(() => seen.fatal !== null);
+      assert.equal(seen.acked, first, 'the failed batch was never reported durable');
       // The next start reads what the page cache shows, entries 3 and 4 included, and reports them
       // durable: so they must be, by the time open calls back.
       const b = openOnDisk(disk, clock, 4096, prealloc);
@@ -345,21 +350,14 @@ describe('storage WAL on SimDisk through crashes', function () {
     });
     clock.run(() => opened !== null);
     const a = opened as unknown as OpenedLog;
-    let acked = 0;
-    let fatal: Error | null = null;
-    a.log.onDurable = (seq) => {
-      acked = seq;
-    };
-    a.log.onFatal = (err) => {
-      fatal = err;
-    };
+    const seen = watch(a);
     fs.armed = true;
     // The batch's write starts the zero-fill ahead of it; its write completes after the zeros'.
     a.log.write({ entries: [entry(1, 1, 100), entry(2, 1, 100)] });
     clock.run();
     assert.ok(fs.raced, 'the race was set up: the zero-fill sync failed after the batch was written');
-    assert.equal(acked, 0, 'the batch was never reported durable');
-    assert.match(String((fatal as Error | null)?.message), /fdatasync/, 'the WAL stopped on the failed sync');
+    assert.equal(seen.acked, 0, 'the batch was never reported durable');
+    assert.match(String(seen.fatal?.message), /fdatasync/, 'the WAL stopped on the failed sync');
     // Power loss: the failed sync forgot the batch, so it is not on disk, and nothing said it was.
     disk.crash();
     const b = openOnDisk(disk, clock, opts.segmentBytesMax, opts.preallocateBytes);
