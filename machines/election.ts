@@ -24,6 +24,12 @@ function logUpToDate(core: RaftCore, msg: VoteRequest): boolean {
   return core.rules.candidateUpToDate(core.log, msg.lastIndex, msg.lastTerm);
 }
 
+/** Is the candidate's log strictly ahead of ours (a later last term, or the same and longer)? */
+function logAhead(core: RaftCore, msg: VoteRequest): boolean {
+  const lastTerm = core.log.lastTerm();
+  return msg.lastTerm > lastTerm || (msg.lastTerm === lastTerm && msg.lastIndex > core.log.lastIndex());
+}
+
 function voteResponse(core: RaftCore, to: NodeId, term: number, granted: boolean, preVote: boolean): VoteResponse {
   return { type: 'voteResp', from: core.id, to, term, granted, preVote };
 }
@@ -47,6 +53,15 @@ export function answerVote(core: RaftCore, d: Draft, msg: VoteRequest, fx: Effec
       fx.push({ type: 'persist', params: { hardState: { term: d.term, vote: msg.from }, entries: [] } });
     }
     d.electionElapsedTicks = 0;
+  } else if (d.vote === core.id && logAhead(core, msg)) {
+    // A candidate of this term refusing one whose log is ahead of its own: that one can win, and we
+    // cannot win against it (it never grants us). Without pre-vote (or when two campaigns passed
+    // it), drawing our next round from the same range as its own splits the vote again about half
+    // of the time, round after round (seed 120018: four voters, one damaged, two campaigns). So our
+    // next round starts a whole range later than any round it can draw: it campaigns first. Timing
+    // only; what may be granted is unchanged.
+    const min = core.config.electionTimeoutTicksMin;
+    d.electionTimeoutTicks = Math.max(d.electionTimeoutTicks, d.electionElapsedTicks + min + randomizedElectionTicks(core));
   }
   // A vote counts only once durable: the answer leaves after every write issued so far.
   fx.push({ type: 'send', params: { message: voteResponse(core, msg.from, d.term, granted, false), afterDurable: true } });

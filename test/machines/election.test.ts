@@ -332,6 +332,35 @@ describe('Rule 3 (§5.2, §5.4.1): RequestVote', () => {
     expect(n1.ctx.keepElectionTimer).to.equal(false);
   });
 
+  it('a candidate refusing a same-term candidate whose log is ahead campaigns a whole range later (seed 120018)', () => {
+    // Without pre-vote, two candidates of one term that keep timing out together split the vote round
+    // after round; only the one with the better log can win. Draws: context 0, follower entry 0
+    // (timeout 10), the candidate's round 0.5 (15), the back-off's draw 0.2 (10 + 12 = 22 from now).
+    const n2 = new PureNode('n2', { term: 1, entries: ents(1, [1, 1]), config: { preVote: false }, random: [0, 0, 0.5, 0.2] });
+    n2.tick(10);
+    expect(n2.role).to.equal('candidate');
+    expect(n2.term).to.equal(2);
+    n2.tick(3);
+    // Same term, same log: refused, and the round is unchanged (the tie is broken by the draws).
+    n2.step({ type: 'rpc.vote', msg: voteReq('n3', 'n2', 2, 2, 1) });
+    expect(n2.ctx.electionTimeoutTicks).to.equal(15);
+    const fx = n2.step({ type: 'rpc.vote', msg: voteReq('n1', 'n2', 2, 3, 1) });
+    expect(fx.msgs).to.deep.equal(['n2->n1 voteResp t2 rejected (after durable)']);
+    expect(n2.role).to.equal('candidate');
+    expect(n2.ctx.electionElapsedTicks).to.equal(3);
+    expect(n2.ctx.electionTimeoutTicks).to.equal(3 + 10 + 12);
+    // n1's own round is at most 2 x 10 ticks long: n2 stays out of it.
+    n2.tick(21);
+    expect(n2.role).to.equal('candidate');
+    expect(n2.term).to.equal(2);
+    n2.tick();
+    expect(n2.term).to.equal(3);
+    // A newer term from n1 is granted as before (and restarts the timer).
+    const granted = n2.step({ type: 'rpc.vote', msg: voteReq('n1', 'n2', 4, 3, 1) });
+    expect(granted.msgs).to.deep.equal(['n2->n1 voteResp t4 granted (after durable)']);
+    expect(n2.ctx.electionElapsedTicks).to.equal(0);
+  });
+
   it('rejects a stale-term request with its current term, at once and without persisting', () => {
     const n2 = new PureNode('n2', { term: 5 });
     const fx = n2.step({ type: 'rpc.vote', msg: voteReq('n1', 'n2', 4, 9, 4) });

@@ -119,6 +119,15 @@ describe('issue 15 in the simulator (each failed before its fix)', function () {
       mode: { sessions: true, processKills: true },
       what: 'restores everything (--sessions --process-kills): no restore planned on a position a refusal made wrong',
     },
+    // Pre-vote off, four voters (one damaged, so it may not vote): n2 (the worse log) and n1 timed out
+    // together round after round and split the vote past the liveness bound. A candidate refusing a
+    // same-term one whose log is ahead now campaigns a whole range later (machines/election.ts).
+    {
+      seed: 120018,
+      nodes: 5,
+      mode: { sessions: true },
+      what: 'elects after the heal (pre-vote off): the candidate with the worse log backs off',
+    },
   ];
   for (const { seed, nodes, mode, what } of seeds) {
     const flags = `${mode.diskFaults === false ? '' : ' --disk-faults'}${mode.membership === false ? '' : ' --membership'}${mode.processKills === true ? ' --process-kills' : ''}`;
