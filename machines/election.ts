@@ -54,12 +54,12 @@ export function answerVote(core: RaftCore, d: Draft, msg: VoteRequest, fx: Effec
     }
     d.electionElapsedTicks = 0;
   } else if (d.vote === core.id && logAhead(core, msg)) {
-    // A candidate of this term refusing one whose log is ahead of its own: that one can win, and we
-    // cannot win against it (it never grants us). Without pre-vote (or when two campaigns passed
-    // it), drawing our next round from the same range as its own splits the vote again about half
-    // of the time, round after round (seed 120018: four voters, one damaged, two campaigns). So our
-    // next round starts a whole range later than any round it can draw: it campaigns first. Timing
-    // only; what may be granted is unchanged.
+    // A candidate of this term refusing one whose log is ahead of its own: every voter that would
+    // elect us would elect it (its log passes their check whenever ours does), and it never grants
+    // us. Without pre-vote (or when two campaigns passed it), drawing our next round from the same
+    // range as its own splits the vote again, round after round (seed 120018: four voters, one
+    // damaged, two campaigns). So our next round starts a whole range later than any round it can
+    // draw: it campaigns first. Timing only; what may be granted is unchanged.
     const min = core.config.electionTimeoutTicksMin;
     d.electionTimeoutTicks = Math.max(d.electionTimeoutTicks, d.electionElapsedTicks + min + randomizedElectionTicks(core));
   }
