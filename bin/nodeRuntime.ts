@@ -20,18 +20,31 @@
  *   higher in paired runs; 32 MiB did not help; 64 MiB did as well as 48 for up to 37 MB more on
  *   a follower (docs/performance.md, "Full collections on the followers"). Node.js refuses this
  *   flag in NODE_OPTIONS: give it on the command line (`--initial-old-space-size=0` turns it off).
+ * - `--interrupt-budget=8192` (bytes of bytecode): how much of a function's bytecode V8 runs between
+ *   two looks at whether to optimize it (V8's default: 67,584). A node runs many small functions a
+ *   few thousand times a second at light load (a Raft round wakes four processes and runs each
+ *   one's whole receive, step and answer path once); with the default they stay longer in the
+ *   interpreter and the baseline tier. Paired against the default on the development box
+ *   (2026-12-05, docs/performance.md, "V8's tier-up budget"): 128 B at 1 in flight p50 0.93-1.11
+ *   ms against 1.05-1.50 (better in 9 of 10 pairs, CPU per write lower in all 10); the delayed
+ *   benchmark's 16-producer row 2,336-2,714 items/s against 1,796-2,226 (4 of 4); no difference at
+ *   128 in flight, at 1,000 items/s falling due, or in RSS. 2,048 and 4,096 did not do better.
  * - `MALLOC_ARENA_MAX=2`: glibc gives threads (libuv's pool, V8's helpers) their own malloc arenas,
  *   up to eight per core, each keeping freed memory; two arenas took about 10 MB off the leader.
  *
- * A node started by hand (`sessionraft node`) gets none of them unless it is started with them:
- * `MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --initial-old-space-size=48 dist/bin/sessionraft.js
- * node ...` (the semi-space flag may also come from NODE_OPTIONS), as docs/operations.md says.
+ * A node started by hand (`sessionraft node`) gets the interrupt budget from inside the process
+ * (`applyTierUpBudget`), and none of the others unless it is started with them: `MALLOC_ARENA_MAX=2
+ * node --max-semi-space-size=2 --initial-old-space-size=48 dist/bin/sessionraft.js node ...` (the
+ * semi-space flag may also come from NODE_OPTIONS), as docs/operations.md says.
  */
+import { setFlagsFromString } from 'node:v8';
 
 /** Young-generation semi-space of a node, MiB. */
 export const semiSpaceMiBDefault = 2;
 /** Floor under V8's old-generation limit (the heap size below which it skips full collections), MiB. */
 export const oldSpaceFloorMiBDefault = 48;
+/** V8's interrupt budget of a node: bytecode bytes a function runs between two tier-up checks. */
+export const tierUpBudgetBytesDefault = 8192;
 /** glibc malloc arenas of a node process. */
 export const mallocArenasDefault = 2;
 
@@ -51,7 +64,20 @@ export function nodeExecArgv(given: readonly string[], nodeOptions: string | und
   const out = [...given];
   if (!names.has('max-semi-space-size')) out.push(`--max-semi-space-size=${semiSpaceMiBDefault}`);
   if (!names.has('initial-old-space-size') && !names.has('initial-heap-size')) out.push(`--initial-old-space-size=${oldSpaceFloorMiBDefault}`);
+  if (!names.has('interrupt-budget')) out.push(`--interrupt-budget=${tierUpBudgetBytesDefault}`);
   return out;
+}
+
+/**
+ * For a node started by hand (`sessionraft node` without our flags): V8's interrupt budget set from
+ * inside the process, unless its own flags set one. V8 reads the budget each time it refills a
+ * function's counter, so setting it at start has the flag's effect (test/node/nodeRuntime.test.ts
+ * shows a function optimized after the same number of calls either way). True when it set it.
+ */
+export function applyTierUpBudget(execArgv: readonly string[] = process.execArgv): boolean {
+  if (execArgv.some((a) => flagName(a) === 'interrupt-budget')) return false;
+  setFlagsFromString(`--interrupt-budget=${tierUpBudgetBytesDefault}`);
+  return true;
 }
 
 /** `env` with MALLOC_ARENA_MAX unless it is set. */

@@ -29,6 +29,7 @@ import {
 } from '../actors/host/config.js';
 import { LocalCluster, ensureLocalSecurity, formatTable } from './cluster.js';
 import { topicsListing } from './listings.js';
+import { applyTierUpBudget } from './nodeRuntime.js';
 import { membersTable, outputFormat, renderTable, sessionsTable, statusTable, topicsTables, useColor, withProgress } from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
 import type { PlantedBug } from '../machines/core.js';
@@ -296,6 +297,7 @@ function addNodeFlags(c: Command): Command {
 
 addNodeFlags(program.command('node').description('run one node (flags > SESSIONRAFT_* environment > --config file > defaults)')).action(
   async (f: NodeFlags) => {
+    applyTierUpBudget();
     let config: HostConfig;
     try {
       const file = f.config ?? process.env.SESSIONRAFT_CONFIG;
