@@ -25,10 +25,10 @@
  *   few thousand times a second at light load (a Raft round wakes four processes and runs each
  *   one's whole receive, step and answer path once); with the default they stay longer in the
  *   interpreter and the baseline tier. Paired against the default on the development box
- *   (2026-12-05, docs/performance.md, "V8's tier-up budget"): 128 B at 1 in flight p50 0.93-1.11
- *   ms against 1.05-1.50 (better in 9 of 10 pairs, CPU per write lower in all 10); the delayed
- *   benchmark's 16-producer row 2,336-2,714 items/s against 1,796-2,226 (4 of 4); no difference at
- *   128 in flight, at 1,000 items/s falling due, or in RSS. 2,048 and 4,096 did not do better.
+ *   (2026-12-05, docs/performance.md, "V8's tier-up budget"): 128 B at 1 in flight p50 lower in
+ *   11 of 12 pairs and CPU per write lower in all 12 (about 13 % at the median); the delayed
+ *   benchmark's 16-producer row ahead in 6 of 6; no difference at 128 in flight, at 1,000 items/s
+ *   falling due, in RSS or in a million-entry restart. 4,096 and 16,384 did as well (a plateau).
  * - `MALLOC_ARENA_MAX=2`: glibc gives threads (libuv's pool, V8's helpers) their own malloc arenas,
  *   up to eight per core, each keeping freed memory; two arenas took about 10 MB off the leader.
  *
