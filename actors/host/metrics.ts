@@ -3,7 +3,7 @@
  * them apart). Gauges and counters read the node's own counters when scraped (nothing is counted
  * twice on the hot path); the three latency histograms are observed as things happen.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { OpHistogram, type HistogramSeries } from './opHistogram.js';
 import type { NodeStatus } from '../raft/raftNode.js';
 import type { StoreStats } from '../sessions/index.js';
@@ -67,9 +67,9 @@ const CLASS_SERIES_MAX = 64;
 export class HostMetrics {
   readonly registry = new Registry();
   /** fdatasync / directory fsync of the raft log (seconds). */
-  readonly fsync: Histogram;
+  readonly fsync: HistogramSeries;
   /** A log write from issue to durable (encoding, group commit, fsync). */
-  readonly append: Histogram;
+  readonly append: HistogramSeries;
   /** A client command on the leader from request to result: proposed, replicated to a quorum, committed and applied. */
   /** Observed once per command: a histogram of our own, exposed as prom-client's would be. */
   readonly commit: OpHistogram;
@@ -88,13 +88,8 @@ export class HostMetrics {
 
   constructor(defaultMetrics = true) {
     const registers = [this.registry];
-    this.fsync = new Histogram({
-      name: 'sessionraft_fsync_seconds',
-      help: 'fdatasync and directory fsync latency of the raft log',
-      buckets: fastBuckets,
-      registers,
-    });
-    this.append = new Histogram({ name: 'sessionraft_append_seconds', help: 'raft log write latency, from issue to durable', buckets: fastBuckets, registers });
+    this.fsync = new OpHistogram('sessionraft_fsync_seconds', 'fdatasync and directory fsync latency of the raft log', fastBuckets, registers, []).unlabelled();
+    this.append = new OpHistogram('sessionraft_append_seconds', 'raft log write latency, from issue to durable', fastBuckets, registers, []).unlabelled();
     this.commit = new OpHistogram(
       'sessionraft_commit_seconds',
       'client command latency on the leader, from request to committed and applied result',

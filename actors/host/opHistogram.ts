@@ -6,7 +6,10 @@
  * hash string and a labels object for every observation: about 2 % of a leader's CPU at 128
  * appends in flight, and its largest source of garbage in the metrics. Here an observation is a
  * bucket search and three additions into counters made once per series; a caller that observes by
- * something other than a string (a group) keeps the series (`series`) and observes into it.
+ * something other than a string (a group) keeps the series (`series`) and observes into it. With no
+ * label names it is an unlabelled histogram (`unlabelled()`): the raft log's fsync and append
+ * latencies, observed once per durable write on every node, where prom-client's `observe` took
+ * about 2 % of a follower's CPU at 16 producers (its label handling runs even without labels).
  */
 import type { Registry } from 'prom-client';
 
@@ -52,6 +55,8 @@ export class OpHistogram {
     private readonly seriesMax = SERIES_MAX,
   ) {
     this.bounds = Float64Array.from([...buckets].sort((a, b) => a - b));
+    // Without labels, the one series is exposed from the start (zeros), as prom-client's Histogram does.
+    if (labelNames.length === 0) this.counts('', []);
     // prom-client calls get(), reset() and reads name, help, type and aggregator: the Metric shape.
     for (const r of registers) r.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
   }
@@ -113,7 +118,14 @@ export class OpHistogram {
   }
 
   reset(): void {
+    // Without labels too, the series is gone until the next value, as with prom-client's Histogram.
     this.byOp.clear();
+  }
+
+  /** The one series of a histogram without labels (`labelNames` []): what prom-client's unlabelled `observe` does, without its per-call label handling. */
+  unlabelled(): HistogramSeries {
+    if (this.labelNames.length !== 0) throw new Error(`${this.name}: unlabelled() needs no label names`);
+    return this.series('', []);
   }
 
   /** As prom-client's get(): each value's labels with the op merged in (getMetricsAsJSON). */

@@ -121,3 +121,40 @@ describe('OpHistogram with other labels: series kept by their holders (the laten
     expect(() => h.series('bad', ['only one'])).to.throw(/2 label values expected/);
   });
 });
+
+describe('OpHistogram without labels (the raft log fsync and append latencies)', function () {
+  it('gives the text of an unlabelled prom-client Histogram: before any value, after values, after a reset (property)', async function () {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(fc.constantFrom(...buckets), fc.double({ min: -1, max: 20, noNaN: true })), { maxLength: 200 }),
+        fc.array(fc.double({ min: 0, max: 20, noNaN: true }), { maxLength: 20 }),
+        async (before, after) => {
+          const a = new Registry();
+          const b = new Registry();
+          const ours = new OpHistogram('w_seconds', 'help text', buckets, [a], []).unlabelled();
+          const theirs = new Histogram({ name: 'w_seconds', help: 'help text', buckets, registers: [b] });
+          expect(await a.metrics()).to.equal(await b.metrics());
+          for (const v of before) {
+            ours.observe(v);
+            theirs.observe(v);
+          }
+          expect(await a.metrics()).to.equal(await b.metrics());
+          a.resetMetrics();
+          b.resetMetrics();
+          expect(await a.metrics()).to.equal(await b.metrics());
+          for (const v of after) {
+            ours.observe(v);
+            theirs.observe(v);
+          }
+          expect(await a.metrics()).to.equal(await b.metrics());
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses unlabelled() where the histogram has labels', function () {
+    const h = new OpHistogram('v_seconds', 'help text', buckets, [new Registry()]);
+    expect(() => h.unlabelled()).to.throw(/needs no label names/);
+  });
+});
