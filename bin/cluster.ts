@@ -21,6 +21,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { ensureClusterSecret } from '../actors/host/clusterSecret.js';
 import { formatNodesSpec, type NodeAddress } from '../actors/host/config.js';
 import { nodeEnv, nodeExecArgv } from './nodeRuntime.js';
@@ -181,8 +182,12 @@ export class LocalCluster {
       const fd = openSync(logFile, 'a');
       const args = [
         // The supervisor's node flags (e.g. --enable-source-maps), but never a debugger port; and
-        // the memory defaults it did not set (nodeRuntime.ts).
-        ...nodeExecArgv(process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--debug'))),
+        // the memory and GC defaults it did not set (nodeRuntime.ts).
+        ...nodeExecArgv(
+          process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--debug')),
+          process.env.NODE_OPTIONS,
+          { nodesOnMachine: this.ids().length, cores: availableParallelism() },
+        ),
         this.opts.binPath,
         'node',
         '--id',

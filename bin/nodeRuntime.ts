@@ -29,6 +29,14 @@
  *   11 of 12 pairs and CPU per write lower in all 12 (about 13 % at the median); the delayed
  *   benchmark's 16-producer row ahead in 6 of 6; no difference at 128 in flight, at 1,000 items/s
  *   falling due, in RSS or in a million-entry restart. 4,096 and 16,384 did as well (a plateau).
+ * - `--no-parallel-scavenge`, only where the nodes share their cores (fewer than two cores a node on
+ *   the machine: `npm start`'s three nodes on the development box's two): V8 splits each young-generation
+ *   collection between the main thread and a helper thread, and where every core is busy with
+ *   another node the main thread waits for a helper that is not running. Paired on the development
+ *   box (2026-12-06, docs/performance.md, "Scavenges on one thread where nodes share cores"): the
+ *   delayed benchmark's 128-producer row ahead in 6 of 6 pairs (+11 % on average) and its 16-producer
+ *   row in 4 of 6 (+11 %); the leader's collection pauses at 4 KiB x 128 shorter in 4 of 4, though
+ *   that row's CPU per write was within its noise (lower in 3 of 7 pairs).
  * - `MALLOC_ARENA_MAX=2`: glibc gives threads (libuv's pool, V8's helpers) their own malloc arenas,
  *   up to eight per core, each keeping freed memory; two arenas took about 10 MB off the leader.
  *
@@ -45,6 +53,8 @@ export const semiSpaceMiBDefault = 2;
 export const oldSpaceFloorMiBDefault = 48;
 /** V8's interrupt budget of a node: bytecode bytes a function runs between two tier-up checks. */
 export const tierUpBudgetBytesDefault = 8192;
+/** Below this many cores per node on the machine, nodes collect their young generation on one thread. */
+export const coresPerNodeForParallelScavenge = 2;
 /** glibc malloc arenas of a node process. */
 export const mallocArenasDefault = 2;
 
@@ -54,17 +64,26 @@ function flagName(arg: string): string {
   return (eq < 0 ? arg : arg.slice(0, eq)).replace(/^-+/, '').replace(/_/g, '-');
 }
 
+/** Where the nodes run: how many share this machine, and its cores (os.availableParallelism()). */
+export interface NodePlacement {
+  readonly nodesOnMachine: number;
+  readonly cores: number;
+}
+
 /**
  * `given` (Node.js flags) with the defaults the operator did not set, here or in NODE_OPTIONS, in
  * any spelling Node.js accepts. `--initial-heap-size` counts as setting the old-space floor (V8
- * would let ours override it).
+ * would let ours override it). With `placement`, `--no-parallel-scavenge` where the nodes share
+ * their cores, unless the flags name `--parallel-scavenge` either way.
  */
-export function nodeExecArgv(given: readonly string[], nodeOptions: string | undefined = process.env.NODE_OPTIONS): string[] {
+export function nodeExecArgv(given: readonly string[], nodeOptions: string | undefined = process.env.NODE_OPTIONS, placement?: NodePlacement): string[] {
   const names = new Set([...given, ...(nodeOptions ?? '').split(/\s+/).filter((a) => a.startsWith('-'))].map(flagName));
   const out = [...given];
   if (!names.has('max-semi-space-size')) out.push(`--max-semi-space-size=${semiSpaceMiBDefault}`);
   if (!names.has('initial-old-space-size') && !names.has('initial-heap-size')) out.push(`--initial-old-space-size=${oldSpaceFloorMiBDefault}`);
   if (!names.has('interrupt-budget')) out.push(`--interrupt-budget=${tierUpBudgetBytesDefault}`);
+  if (placement !== undefined && sharesCores(placement) && !names.has('parallel-scavenge') && !names.has('no-parallel-scavenge'))
+    out.push('--no-parallel-scavenge');
   return out;
 }
 
@@ -78,6 +97,11 @@ export function applyTierUpBudget(execArgv: readonly string[] = process.execArgv
   if (execArgv.some((a) => flagName(a) === 'interrupt-budget')) return false;
   setFlagsFromString(`--interrupt-budget=${tierUpBudgetBytesDefault}`);
   return true;
+}
+
+/** Fewer than `coresPerNodeForParallelScavenge` cores per node: a GC helper thread would wait for a core another node holds. */
+export function sharesCores(p: NodePlacement): boolean {
+  return p.cores < p.nodesOnMachine * coresPerNodeForParallelScavenge;
 }
 
 /** `env` with MALLOC_ARENA_MAX unless it is set. */

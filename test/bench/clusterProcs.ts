@@ -18,7 +18,7 @@ import { hopFloor } from './hopFloor.js';
 import { pipelineFloor } from './pipelineFloor.js';
 import { Pki } from '../support/pki.js';
 import type { ClientOptions } from '../../transport/client/client.js';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -397,8 +397,11 @@ export class BenchCluster {
     mkdirSync(n.dataDir, { recursive: true });
     const spec = this.nodes.map((x) => `${x.id}=${x.addr.host}:${x.addr.raftPort}:${x.addr.clientPort}:${x.addr.adminPort}`).join(',');
     const fd = openSync(n.logFile, 'a');
-    // The memory defaults `npm start` gives its nodes (bin/nodeRuntime.ts), unless --exec-args sets them.
-    const exec = nodeExecArgv([...(this.spec.execArgs ?? []), ...execArgs]);
+    // The memory and GC defaults `npm start` gives its nodes (bin/nodeRuntime.ts), unless --exec-args sets them.
+    const exec = nodeExecArgv([...(this.spec.execArgs ?? []), ...execArgs], process.env.NODE_OPTIONS, {
+      nodesOnMachine: this.nodes.length,
+      cores: availableParallelism(),
+    });
     if (this.spec.cpuProfDir !== undefined) {
       const d = join(this.spec.cpuProfDir, n.id);
       mkdirSync(d, { recursive: true });

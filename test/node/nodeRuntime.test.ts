@@ -1,5 +1,5 @@
 /**
- * bin/nodeRuntime.ts: the memory and tier-up defaults `npm start` and the benchmarks give their node processes,
+ * bin/nodeRuntime.ts: the memory, GC and tier-up defaults `npm start` and the benchmarks give their node processes,
  * and the operator's own flags and variables winning over them.
  */
 import { spawnSync } from 'node:child_process';
@@ -12,6 +12,7 @@ import {
   nodeExecArgv,
   oldSpaceFloorMiBDefault,
   semiSpaceMiBDefault,
+  sharesCores,
   tierUpBudgetBytesDefault,
 } from '../../bin/nodeRuntime.js';
 
@@ -42,9 +43,24 @@ describe('node runtime defaults for spawned nodes (issue 18)', function () {
     expect(nodeExecArgv(['--max-semi-space-size-x=1'], '')).to.deep.equal(['--max-semi-space-size-x=1', semi, floor, tier]);
   });
 
+  it('collects the young generation on one thread only where the nodes share their cores, unless the flags say', function () {
+    const shared = { nodesOnMachine: 3, cores: 2 };
+    expect(sharesCores(shared)).to.equal(true);
+    expect(sharesCores({ nodesOnMachine: 3, cores: 6 })).to.equal(false);
+    expect(sharesCores({ nodesOnMachine: 1, cores: 1 })).to.equal(true);
+    expect(nodeExecArgv([], '', shared)).to.deep.equal([semi, floor, tier, '--no-parallel-scavenge']);
+    expect(nodeExecArgv([], '', { nodesOnMachine: 3, cores: 8 })).to.deep.equal([semi, floor, tier]);
+    expect(nodeExecArgv([], '')).to.deep.equal([semi, floor, tier]);
+    // The operator's word either way, in any spelling.
+    expect(nodeExecArgv(['--parallel-scavenge'], '', shared)).to.deep.equal(['--parallel-scavenge', semi, floor, tier]);
+    expect(nodeExecArgv(['--no_parallel_scavenge'], '', shared)).to.deep.equal(['--no_parallel_scavenge', semi, floor, tier]);
+  });
+
   it('starts a real Node.js process with the defaults (V8 takes every flag)', function () {
     // A flag V8 did not know would stop the process with "bad option"; this proves the names.
-    const r = spawnSync(process.execPath, [...nodeExecArgv([], ''), '-e', 'process.stdout.write("ok")'], { encoding: 'utf8', timeout: 20_000 });
+    const flags = nodeExecArgv([], '', { nodesOnMachine: 3, cores: 2 });
+    expect(flags).to.include('--no-parallel-scavenge');
+    const r = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write("ok")'], { encoding: 'utf8', timeout: 20_000 });
     expect(r.stderr).to.equal('');
     expect(r.stdout).to.equal('ok');
   });
