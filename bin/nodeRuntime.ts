@@ -34,9 +34,10 @@
  *   collection between the main thread and a helper thread, and where every core is busy with
  *   another node the main thread waits for a helper that is not running. Paired on the development
  *   box (2026-12-06, docs/performance.md, "Scavenges on one thread where nodes share cores"): the
- *   delayed benchmark's 128-producer row ahead in 6 of 6 pairs (+11 % on average) and its 16-producer
- *   row in 4 of 6 (+11 %); the leader's collection pauses at 4 KiB x 128 shorter in 4 of 4, though
- *   that row's CPU per write was within its noise (lower in 3 of 7 pairs).
+ *   delayed benchmark's 128-producer row ahead in 8 of 10 pairs and its 16-producer row in 8 of 10
+ *   (about +11 % on average in the first series of each), the leader's collection pauses shorter in
+ *   every pair where they were read; the 4 KiB x 128 write row's CPU per write 7 % higher on average
+ *   over seven pairs (lower in 3), inside that row's spread.
  * - `MALLOC_ARENA_MAX=2`: glibc gives threads (libuv's pool, V8's helpers) their own malloc arenas,
  *   up to eight per core, each keeping freed memory; two arenas took about 10 MB off the leader.
  *
