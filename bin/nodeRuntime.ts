@@ -36,9 +36,10 @@
  *   box (2026-12-06, docs/performance.md, "Scavenges on one thread where nodes share cores"): the
  *   delayed benchmark's 128-producer row ahead in 8 of 10 pairs and its 16-producer row in 8 of 10
  *   (about +11 % on average in the first series of each), the leader's collection pauses shorter in
- *   every pair where they were read. The cost: the 4 KiB x 128 write row's CPU per write 9 % higher
- *   on average over eleven pairs (lower in 4), inside that row's spread; the delayed rows are the job
- *   this system is picked for, so the default follows them.
+ *   every pair where they were read. The 4 KiB x 128 write row's CPU per write was 9 % higher on
+ *   average over eleven pairs (lower in 4), but level once divided by the client's own CPU per write
+ *   (which no node flag touches: the box was slower in those runs), with the leader's pauses
+ *   shorter in all eleven.
  * - `MALLOC_ARENA_MAX=2`: glibc gives threads (libuv's pool, V8's helpers) their own malloc arenas,
  *   up to eight per core, each keeping freed memory; two arenas took about 10 MB off the leader.
  *
