@@ -31,8 +31,8 @@
  *   falling due, in RSS or in a million-entry restart. 4,096 and 16,384 did as well (a plateau).
  * - `--no-parallel-scavenge`, only where the nodes share their cores (fewer than two cores a node on
  *   the machine: `npm start`'s three nodes on the development box's two): V8 splits each young-generation
- *   collection between the main thread and a helper thread, and where every core is busy with
- *   another node the main thread waits for a helper that is not running. Paired on the development
+ *   collection between the main thread and helper threads, and where every core is busy with
+ *   another node the main thread waits for helpers that are not running. Paired on the development
  *   box (2026-12-06, docs/performance.md, "Scavenges on one thread where nodes share cores"): the
  *   delayed benchmark's 128-producer row ahead in 8 of 10 pairs and its 16-producer row in 8 of 10
  *   (about +11 % on average in the first series of each), the leader's collection pauses shorter in
