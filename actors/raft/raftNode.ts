@@ -837,7 +837,7 @@ export class RaftNode {
         const b = this.boundBatch;
         if (a.tag >= b.firstTag && a.tag <= b.lastTag) {
           const at = b.firstIndex + b.chunkStarts[a.tag - b.firstTag]!;
-          assert(a.firstIndex === at && a.term === b.term, `batch ${a.tag} was bound at ${b.term}.${at} and appended at ${a.term}.${a.firstIndex}`);
+          if (a.firstIndex !== at || a.term !== b.term) assert(false, `batch ${a.tag} was bound at ${b.term}.${at} and appended at ${a.term}.${a.firstIndex}`);
         }
         if (hook && this.wasLeader && this.leaderTerm === a.term && a.lastIndex <= this.log.lastIndex() && this.log.term(a.lastIndex) === a.term) {
           hook(this.log.range(a.firstIndex, a.lastIndex));

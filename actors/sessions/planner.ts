@@ -320,7 +320,8 @@ export class Planner {
       if (e.kind !== EntryKind.command) continue;
       const head = this.planned[0];
       if (head !== undefined && sameBytes(head.data, e.data)) {
-        assert(head.bindTo === null, `entry ${e.term}.${e.index} was appended before its session was bound to its create`);
+        // The message only on failure (machines/assert.ts): this runs for every command the leader appends.
+        if (head.bindTo !== null) assert(false, `entry ${e.term}.${e.index} was appended before its session was bound to its create`);
         this.planned.shift();
         head.state = 'appended';
         head.index = e.index;
