@@ -21,10 +21,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { availableParallelism } from 'node:os';
 import { ensureClusterSecret } from '../actors/host/clusterSecret.js';
 import { formatNodesSpec, type NodeAddress } from '../actors/host/config.js';
-import { nodeEnv, nodeExecArgv } from './nodeRuntime.js';
+import { localPlacement, nodeEnv, nodeExecArgv } from './nodeRuntime.js';
 import { formatColumns } from './output.js';
 
 interface ClusterOptions {
@@ -186,7 +185,7 @@ export class LocalCluster {
         ...nodeExecArgv(
           process.execArgv.filter((a) => !a.startsWith('--inspect') && !a.startsWith('--debug')),
           process.env.NODE_OPTIONS,
-          { nodesOnMachine: this.ids().length, cores: availableParallelism() },
+          localPlacement(this.ids().length),
         ),
         this.opts.binPath,
         'node',

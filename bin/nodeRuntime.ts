@@ -48,6 +48,7 @@
  * node --max-semi-space-size=2 --initial-old-space-size=48 dist/bin/sessionraft.js node ...` (the
  * semi-space flag may also come from NODE_OPTIONS), as docs/operations.md says.
  */
+import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 
 /** Young-generation semi-space of a node, MiB. */
@@ -100,6 +101,11 @@ export function applyTierUpBudget(execArgv: readonly string[] = process.execArgv
   if (execArgv.some((a) => flagName(a) === 'interrupt-budget')) return false;
   setFlagsFromString(`--interrupt-budget=${tierUpBudgetBytesDefault}`);
   return true;
+}
+
+/** `nodesOnMachine` nodes started on this machine, with its cores. */
+export function localPlacement(nodesOnMachine: number): NodePlacement {
+  return { nodesOnMachine, cores: availableParallelism() };
 }
 
 /** Fewer than `coresPerNodeForParallelScavenge` cores per node: a GC helper thread would wait for a core another node holds. */

@@ -10,7 +10,7 @@ import { closeSync, existsSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync,
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
-import { nodeEnv, nodeExecArgv } from '../../bin/nodeRuntime.js';
+import { localPlacement, nodeEnv, nodeExecArgv } from '../../bin/nodeRuntime.js';
 import { freePorts } from '../node/helpers.js';
 import { sharedDiskFloor } from './diskFloor.js';
 import { percentile } from './clusterLoad.js';
@@ -18,7 +18,7 @@ import { hopFloor } from './hopFloor.js';
 import { pipelineFloor } from './pipelineFloor.js';
 import { Pki } from '../support/pki.js';
 import type { ClientOptions } from '../../transport/client/client.js';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -398,10 +398,7 @@ export class BenchCluster {
     const spec = this.nodes.map((x) => `${x.id}=${x.addr.host}:${x.addr.raftPort}:${x.addr.clientPort}:${x.addr.adminPort}`).join(',');
     const fd = openSync(n.logFile, 'a');
     // The memory and GC defaults `npm start` gives its nodes (bin/nodeRuntime.ts), unless --exec-args sets them.
-    const exec = nodeExecArgv([...(this.spec.execArgs ?? []), ...execArgs], process.env.NODE_OPTIONS, {
-      nodesOnMachine: this.nodes.length,
-      cores: availableParallelism(),
-    });
+    const exec = nodeExecArgv([...(this.spec.execArgs ?? []), ...execArgs], process.env.NODE_OPTIONS, localPlacement(this.nodes.length));
     if (this.spec.cpuProfDir !== undefined) {
       const d = join(this.spec.cpuProfDir, n.id);
       mkdirSync(d, { recursive: true });

@@ -4,9 +4,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   applyTierUpBudget,
+  localPlacement,
   mallocArenasDefault,
   nodeEnv,
   nodeExecArgv,
@@ -48,6 +50,7 @@ describe('node runtime defaults for spawned nodes (issue 18)', function () {
     expect(sharesCores(shared)).to.equal(true);
     expect(sharesCores({ nodesOnMachine: 3, cores: 6 })).to.equal(false);
     expect(sharesCores({ nodesOnMachine: 1, cores: 1 })).to.equal(true);
+    expect(localPlacement(3)).to.deep.equal({ nodesOnMachine: 3, cores: availableParallelism() });
     expect(nodeExecArgv([], '', shared)).to.deep.equal([semi, floor, tier, '--no-parallel-scavenge']);
     expect(nodeExecArgv([], '', { nodesOnMachine: 3, cores: 8 })).to.deep.equal([semi, floor, tier]);
     expect(nodeExecArgv([], '')).to.deep.equal([semi, floor, tier]);
