@@ -49,7 +49,8 @@ const sharedBufferBytesMin = 1024 * 1024;
 
 interface Chunk {
   readonly seq: number;
-  readonly bytes: Uint8Array;
+  /** An arena chunk that stopped being filled is cut to its used part (setArenaAside). */
+  bytes: Uint8Array;
   /** Appends may copy into it (the arena chunk being filled). */
   readonly arena: boolean;
 }
@@ -70,8 +71,21 @@ export class RaftLog {
   private chunkBase = 0;
   /** Bytes used in the last chunk when it is an arena chunk. */
   private arenaUsed = 0;
-  /** Sum of the byteLength of every chunk held. */
+  /**
+   * The unused tail of the arena being filled when a chunk of another kind came after it (a long
+   * entry referenced in place): the next short entry resumes there, in a chunk of its own (chunk
+   * seqs follow the entries' order), instead of starting a new arena. Before, a long entry between
+   * short ones cost a new 256 KiB arena each time.
+   */
+  private arenaRest: Uint8Array | null = null;
+  /**
+   * Bytes of the buffers the chunks hold: an arena chunk's byteLength, and each other chunk's whole
+   * ArrayBuffer counted once however many chunks view it (entries of one received frame or of one
+   * encoding slab, zeroedBytes.ts, make a chunk each time short entries come between them).
+   */
   private chunkBytes = 0;
+  /** Chunks (not arena ones) per ArrayBuffer they view, for `chunkBytes`. */
+  private readonly chunksOfBuffer = new Map<ArrayBufferLike, number>();
   /** Sum of entrySizeBytes over the entries in memory. */
   private sizeBytes = 0;
   private readonly recent: (Entry | undefined)[] = new Array<Entry | undefined>(recentEntriesMax);
@@ -337,16 +351,21 @@ export class RaftLog {
       chunk = last;
       offset = data.byteOffset - last.bytes.byteOffset;
     } else if (inPlace) {
+      if (last !== null && last.arena) this.setArenaAside(last);
       chunk = this.addChunk(new Uint8Array(data.buffer), false);
       offset = data.byteOffset;
     } else if (len >= ownChunkBytesMin) {
+      if (last !== null && last.arena) this.setArenaAside(last);
       chunk = this.addChunk(data.slice(), false);
       offset = 0;
     } else {
-      if (last === null || !last.arena || this.arenaUsed + len > last.bytes.byteLength) {
-        chunk = this.addChunk(new Uint8Array(arenaChunkBytes), true);
+      if (last !== null && last.arena && this.arenaUsed + len <= last.bytes.byteLength) chunk = last;
+      else {
+        const rest = last !== null && !last.arena ? this.arenaRest : null;
+        this.arenaRest = null;
+        chunk = this.addChunk(rest !== null && len <= rest.byteLength ? rest : new Uint8Array(arenaChunkBytes), true);
         this.arenaUsed = 0;
-      } else chunk = last;
+      }
       offset = this.arenaUsed;
       chunk.bytes.set(data, offset);
       this.arenaUsed += len;
@@ -370,8 +389,38 @@ export class RaftLog {
   private addChunk(bytes: Uint8Array, arena: boolean): Chunk {
     const chunk: Chunk = { seq: this.chunkBase + this.chunks.length, bytes, arena };
     this.chunks.push(chunk);
-    this.chunkBytes += arena ? bytes.byteLength : bytes.buffer.byteLength;
+    if (arena) this.chunkBytes += bytes.byteLength;
+    else {
+      const n = this.chunksOfBuffer.get(bytes.buffer) ?? 0;
+      if (n === 0) this.chunkBytes += bytes.buffer.byteLength;
+      this.chunksOfBuffer.set(bytes.buffer, n + 1);
+    }
     return chunk;
+  }
+
+  /** The arena chunk `last` stops being filled: it keeps its used part, and its tail waits in `arenaRest`. */
+  private setArenaAside(last: Chunk): void {
+    const rest = last.bytes.byteLength - this.arenaUsed;
+    if (rest <= 0) {
+      this.arenaRest = null;
+      return;
+    }
+    this.arenaRest = last.bytes.subarray(this.arenaUsed);
+    last.bytes = last.bytes.subarray(0, this.arenaUsed);
+    this.chunkBytes -= rest;
+  }
+
+  private releaseChunk(c: Chunk): void {
+    if (c.arena) {
+      this.chunkBytes -= c.bytes.byteLength;
+      return;
+    }
+    const n = this.chunksOfBuffer.get(c.bytes.buffer)!;
+    if (n > 1) this.chunksOfBuffer.set(c.bytes.buffer, n - 1);
+    else {
+      this.chunksOfBuffer.delete(c.bytes.buffer);
+      this.chunkBytes -= c.bytes.buffer.byteLength;
+    }
   }
 
   /** Doubles the typed arrays, or moves the live slots to the front when half of them are dropped. */
@@ -432,8 +481,7 @@ export class RaftLog {
     const firstSeq = this.places[this.head * 3]!;
     let k = 0;
     while (k < this.chunks.length && this.chunks[k]!.seq < firstSeq) {
-      const c = this.chunks[k]!;
-      this.chunkBytes -= c.arena ? c.bytes.byteLength : c.bytes.buffer.byteLength;
+      this.releaseChunk(this.chunks[k]!);
       k++;
     }
     if (k > 0) {
@@ -452,12 +500,12 @@ export class RaftLog {
     const nextSeq = this.chunkBase + this.chunks.length;
     let popped = false;
     while (this.chunks.length > 0 && this.chunks[this.chunks.length - 1]!.seq > keepSeq) {
-      const c = this.chunks.pop()!;
-      this.chunkBytes -= c.arena ? c.bytes.byteLength : c.bytes.buffer.byteLength;
+      this.releaseChunk(this.chunks.pop()!);
       popped = true;
     }
     // The chunk now last is not filled again (where its data end is not kept): appends start a new one.
     if (popped) this.arenaUsed = arenaChunkBytes;
+    this.arenaRest = null;
     // Seqs keep counting up (chunks[k].seq === chunkBase + k holds for the next chunk).
     if (this.chunks.length === 0) this.chunkBase = nextSeq;
   }

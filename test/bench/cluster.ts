@@ -6,7 +6,7 @@
  * process through the real client library (transport/client/client.ts). Scenarios (names for --only):
  *
  *   append    SessionAppend at 1, 16 and 128 in flight, 128 B and 4 KiB records
- *   mixed     create, append, store with replay (1 s class), destroy
+ *   mixed     create, append (128 B; --mixed-payload=N), store with replay (1 s class), destroy
  *   read      linearizable get at 16 in flight
  *   failover  kill -9 of the leader under load, 10 tries: time to the first acknowledged write,
  *             the gap in acknowledgements, and a check that nothing acknowledged was lost
@@ -63,6 +63,8 @@ interface Settings {
   /** Only these append payloads / concurrencies (`--payload=128`, `--concurrency=1,128`). */
   readonly payloads: readonly number[];
   readonly concurrencies: readonly number[];
+  /** The mixed scenario's record size (`--mixed-payload=4096`: long appends between short commands). */
+  readonly mixedPayloadBytes: number;
   /** Node.js flags for every node (`--exec-args=--max-old-space-size=96`, comma separated). */
   readonly execArgs: readonly string[];
   /** Extra `sessionraft node` flags for every node (`--node-args=--log-window-bytes,1073741824`, comma separated). */
@@ -85,6 +87,7 @@ function settingsOf(ctx: BenchContext): Settings {
     profileDir: profile !== undefined ? resolve(profile) : undefined,
     payloads: (arg('payload') ?? '128,4096').split(',').map(Number),
     concurrencies: (arg('concurrency') ?? '1,16,128').split(',').map(Number),
+    mixedPayloadBytes: Number(arg('mixed-payload') ?? 128),
     execArgs: (arg('exec-args') ?? '').split(',').filter((a) => a !== ''),
     nodeArgs: (arg('node-args') ?? '').split(',').filter((a) => a !== ''),
     secure: false,
@@ -349,8 +352,8 @@ async function appendRows(ctx: BenchContext, s: Settings, c: BenchCluster): Prom
 // ---- mixed -----------------------------------------------------------------------------------------
 
 /**
- * Each worker: create a session, append 6 records of 128 B, then store it for replay in the 1 s
- * class (every other session) or destroy it. A subscriber on the topic counts the restored
+ * Each worker: create a session, append 6 records of 128 B (`--mixed-payload=N`), then store it for
+ * replay in the 1 s class (every other session) or destroy it. A subscriber on the topic counts the restored
  * sessions the cluster pushes back (they stay active; the scenario is short). One row overall and
  * one per operation.
  */
@@ -362,7 +365,7 @@ async function mixedRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promi
     deliveries++;
   });
   try {
-    const record = new Uint8Array(128).fill(0x6d);
+    const record = new Uint8Array(s.mixedPayloadBytes).fill(0x6d);
     const current: (string | null)[] = new Array<string | null>(concurrency).fill(null);
     const step = new Array<number>(concurrency).fill(0);
     const byOp = new Map<string, number[]>();
@@ -398,14 +401,14 @@ async function mixedRows(ctx: BenchContext, s: Settings, c: BenchCluster): Promi
     ctx.report({
       scenario: 'mixed',
       concurrency,
-      payloadBytes: 128,
+      payloadBytes: s.mixedPayloadBytes,
       ...loadFields(sum),
       restoredDelivered: deliveries - delivered0,
       ...res.fields(leader, sum.ops),
     });
     for (const [name, lat] of byOp) {
       const o = summarize(lat, sum.seconds, 0, null);
-      ctx.report({ scenario: `mixed.${name}`, concurrency, payloadBytes: name === 'append' ? 128 : 0, ...loadFields(o) });
+      ctx.report({ scenario: `mixed.${name}`, concurrency, payloadBytes: name === 'append' ? s.mixedPayloadBytes : 0, ...loadFields(o) });
     }
   } finally {
     await sub.close();

@@ -58,7 +58,7 @@ function expectSame(log: RaftLog, m: Model): void {
 }
 
 type Op =
-  | { op: 'append'; n: number; len: number; termUp: boolean; config: boolean }
+  | { op: 'append'; n: number; len: number; termUp: boolean; config: boolean; framed: boolean }
   | { op: 'truncate'; back: number; n: number; len: number }
   | { op: 'compact'; back: number }
   | { op: 'restore'; ahead: number; keep: boolean };
@@ -72,6 +72,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       len: fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 60_000, max: 70_000 })),
       termUp: fc.boolean(),
       config: fc.boolean(),
+      // One buffer for the whole batch (a received frame, an encoding slab), long entries between short ones.
+      framed: fc.boolean(),
     }),
   },
   {
@@ -116,7 +118,20 @@ describe('RaftLog: the packed in-memory log (issue 18)', function () {
           if (o.op === 'append') {
             if (o.termUp) term++;
             const batch: Entry[] = [];
-            for (let k = 0; k < o.n; k++) batch.push(entry(last + 1 + k, term, o.len, o.config && k === 0 ? EntryKind.config : EntryKind.command));
+            for (let k = 0; k < o.n; k++) {
+              const len = o.framed && k % 2 === 1 ? 5000 + k : o.len;
+              batch.push(entry(last + 1 + k, term, len, o.config && k === 0 ? EntryKind.config : EntryKind.command));
+            }
+            if (o.framed) {
+              const frame = new Uint8Array(batch.reduce((n, e) => n + e.data.length, 0));
+              let at = 0;
+              for (let k = 0; k < batch.length; k++) {
+                const e = batch[k]!;
+                frame.set(e.data, at);
+                batch[k] = { ...e, data: frame.subarray(at, at + e.data.length) };
+                at += e.data.length;
+              }
+            }
             log.append(batch);
             // Short data are copied (the caller's buffer may be reused); long ones (4 KiB or more) are referenced.
             for (const e of batch) m.entries.push({ ...e, data: e.data.slice() });
@@ -186,6 +201,38 @@ describe('RaftLog: the packed in-memory log (issue 18)', function () {
     expect(log.memoryBytes()).to.be.below(seg.byteLength / 2);
     seg.fill(0);
     expect(Buffer.from(log.entry(3).data).equals(Buffer.from(dataOf(3, 1, 100)))).to.equal(true);
+  });
+
+  it('counts a buffer that several chunks view once (long entries of one frame or slab between short ones)', function () {
+    // A frame (or zeroedBytes' encoding slab) holding ten 8 KiB entries, each followed by a short
+    // entry that the log copies into its arena: ten chunks view the one 256 KiB buffer.
+    const shared = new Uint8Array(256 * 1024);
+    const log = new RaftLog();
+    const batch: Entry[] = [];
+    let index = 1;
+    for (let k = 0; k < 10; k++) {
+      const long = dataOf(index, 1, 8192);
+      shared.set(long, k * 8192);
+      batch.push({ index: index++, term: 1, kind: EntryKind.command, data: shared.subarray(k * 8192, (k + 1) * 8192) });
+      batch.push(entry(index++, 1, 100));
+    }
+    log.append(batch);
+    const held = log.memoryBytes();
+    // The shared buffer once, one arena (the short entries resume its tail after each long one), the
+    // typed arrays and made entries: not ten times 256 KiB of buffer and ten arenas.
+    expect(held).to.be.at.least(shared.byteLength);
+    expect(held).to.be.below(shared.byteLength + 256 * 1024 + 64 * 1024);
+    // Dropping the first half keeps the buffer (later entries still view it), counted once.
+    log.persistedIndex = log.lastIndex();
+    log.compact(10);
+    expect(log.memoryBytes()).to.be.at.least(shared.byteLength);
+    expect(log.memoryBytes()).to.be.at.most(held);
+    for (let i = 11; i <= 20; i++) {
+      expect(Buffer.from(log.entry(i).data).equals(Buffer.from(dataOf(i, 1, i % 2 === 1 ? 8192 : 100))), `data of ${i}`).to.equal(true);
+    }
+    // Dropping the rest gives it back.
+    log.compact(log.lastIndex());
+    expect(log.memoryBytes()).to.be.below(shared.byteLength);
   });
 
   it('holds about 21 bytes of metadata an entry besides its data (not an object and a buffer each)', function () {
