@@ -69,6 +69,7 @@
  */
 
 import { zeroedBytes } from './zeroedBytes.js';
+import { utf8Text } from './utf8Decode.js';
 import { utf8Of } from './utf8Cache.js';
 import { ACTIONS, decodePasswordHash, isAuthName, isClusterAction, isPrefix, type Action, type Grant } from './access.js';
 
@@ -562,7 +563,7 @@ function parseName(v: CommandView, data: Uint8Array, at: number, len: number): C
     if (c < 0x20 || c === 0x7f) return CommandErrorCode.name;
   }
   try {
-    v.name = utf8.decode(data.subarray(at, at + len));
+    v.name = utf8Text(data, at, len);
   } catch {
     return CommandErrorCode.name;
   }
@@ -640,7 +641,7 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
         if (c < 0x20 || c === 0x7f) return CommandErrorCode.topicInvalid;
       }
       try {
-        v.topic = utf8.decode(data.subarray(at, at + len));
+        v.topic = utf8Text(data, at, len);
       } catch {
         return CommandErrorCode.topicInvalid;
       }
@@ -794,7 +795,7 @@ export function parseCommand(v: CommandView, data: Uint8Array, limits: CodecLimi
         if (c < 0x20 || c === 0x7f) return CommandErrorCode.topicInvalid;
       }
       try {
-        v.topic = utf8.decode(data.subarray(at, at + len));
+        v.topic = utf8Text(data, at, len);
       } catch {
         return CommandErrorCode.topicInvalid;
       }
