@@ -17,7 +17,7 @@
  */
 const ON_HEAP_BYTES_MAX = 64;
 /** The slab large commands are carved from; one larger than a quarter of it gets its own buffer. */
-export const slabBytes = 256 * 1024;
+const slabBytes = 256 * 1024;
 const slabCarveBytesMax = slabBytes / 4;
 
 let slab = new Uint8Array(0);
