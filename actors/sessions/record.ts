@@ -15,6 +15,7 @@
  */
 import { STORED_RECORD_HEADER_BYTES, readU32BE, readU64BE, writeU32BE, writeU64BE } from '../../transport/commands/codec.js';
 import { crc32Bytes } from '../../storage/crc.js';
+import { utf8Text } from '../../transport/commands/utf8Decode.js';
 import { SessionsError, SessionsErrorCode } from './errors.js';
 
 const RECORD_FORMAT_VERSION = 1;
@@ -113,8 +114,6 @@ export function parseRecordHeader(buf: Uint8Array, where: string): RecordHeader 
   };
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /** Verifies the checksum and parses a whole record. Records are views into `buf`. */
 export function parseStoredSession(buf: Uint8Array, where: string): StoredSession {
   const h = parseRecordHeader(buf, where);
@@ -125,7 +124,7 @@ export function parseStoredSession(buf: Uint8Array, where: string): StoredSessio
   const topicBytes = buf.subarray(at, at + h.topicBytes);
   let topic: string;
   try {
-    topic = utf8.decode(topicBytes);
+    topic = utf8Text(buf, at, h.topicBytes);
   } catch {
     throw corrupt(where, 'topic is not UTF-8');
   }

@@ -28,6 +28,7 @@ import {
 import type { AccessView } from '../../transport/commands/access.js';
 import { EntryKind, type Entry, type SnapshotMeta } from '../../machines/types.js';
 import { crc32Bytes } from '../../storage/crc.js';
+import { utf8Text } from '../../transport/commands/utf8Decode.js';
 import { AuthTable } from './authTable.js';
 import { ClientTable } from './clientTable.js';
 import { GroupTable, type ConsumerGroup, type DeadLetterView, type GroupCounts, type PendingRestore } from './consumerGroups.js';
@@ -47,7 +48,6 @@ function storeLabel(e: Entry): string {
 }
 
 /** Topics read back for the dispatcher's deliveries ahead (fatal: a topic was UTF-8 when stored). */
-const topicDecoder = new TextDecoder('utf-8', { fatal: true });
 
 type ApplyListener = (entries: readonly Entry[], results: readonly (CommandResult | null)[]) => void;
 
@@ -480,7 +480,9 @@ export class SessionsStore implements StateMachine {
   recordTopicAt(f: DataFile, offset: number, h: RecordHeader): string | null {
     if (h.isVoid || h.topicBytes === 0 || offset + STORED_RECORD_HEADER_BYTES + h.topicBytes > f.size) return null;
     try {
-      return topicDecoder.decode(this.files.read(f, offset + STORED_RECORD_HEADER_BYTES, h.topicBytes));
+      // As the codec and parseStoredSession decode it (a leading U+FEFF is part of the topic; a
+      // decoder that dropped it named another topic), and once per distinct bytes (utf8Decode.ts).
+      return utf8Text(this.files.read(f, offset + STORED_RECORD_HEADER_BYTES, h.topicBytes), 0, h.topicBytes);
     } catch {
       return null;
     }

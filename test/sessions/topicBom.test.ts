@@ -1,0 +1,27 @@
+/**
+ * A topic that starts with U+FEFF (a byte order mark is a valid character, and the codec keeps it)
+ * is the same topic wherever a replica reads it back: from a stored record's bytes (the leader's
+ * deliver-ahead path, `recordTopicAt`), from the restore's parse, and from the command itself. A
+ * decoder with its default BOM handling dropped it and named another topic.
+ */
+import { expect } from 'chai';
+import { SessionsStore } from '../../actors/sessions/store.js';
+import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
+import { Harness } from './helpers.js';
+
+describe('a topic that starts with a byte order mark', () => {
+  for (const topic of ['\uFEFForders', '\uFEFF\uFEFF', 'orders\uFEFF', 'orders']) {
+    it(`reads back as itself from a stored record: ${JSON.stringify(topic)}`, () => {
+      const store = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn() });
+      const h = new Harness([store], { replayDelaysMs: [1_000] });
+      const session = h.createSession(topic, ['hello']);
+      expect(store.getSession(session)?.topic).to.equal(topic);
+      h.planner.storeSession(session, 0, {});
+      h.settle();
+      const files = store.dataFiles();
+      expect(files.length).to.equal(1);
+      const header = store.recordHeaderAt(files[0]!, 0);
+      expect(store.recordTopicAt(files[0]!, 0, header)).to.equal(topic);
+    });
+  }
+});
