@@ -1,8 +1,9 @@
 /**
  * A topic that starts with U+FEFF (a byte order mark is a valid character, and the codec keeps it)
  * is the same topic wherever a replica reads it back: from a stored record's bytes (the leader's
- * deliver-ahead path, `recordTopicAt`), from the restore's parse, and from the command itself. A
- * decoder with its default BOM handling dropped it and named another topic.
+ * deliver-ahead path, `recordTopicAt`; the scan that counts scheduled sessions per topic), from the
+ * restore's parse, and from the command itself. A decoder with its default BOM handling dropped it
+ * and named another topic.
  */
 import { expect } from 'chai';
 import { SessionsStore } from '../../actors/sessions/store.js';
@@ -22,6 +23,13 @@ describe('a topic that starts with a byte order mark', () => {
       expect(files.length).to.equal(1);
       const header = store.recordHeaderAt(files[0]!, 0);
       expect(store.recordTopicAt(files[0]!, 0, header)).to.equal(topic);
+      // The scan counts it under its own topic; its restore, counted off by apply, takes it back.
+      expect(store.scheduledOf(topic).classes.map((c) => c.sessions)).to.deep.equal([1]);
+      h.now += 1_000;
+      h.scheduler.tick();
+      h.settle();
+      expect(store.getSession(session)?.topic).to.equal(topic);
+      expect(store.scheduledOf().classes).to.deep.equal([]);
     });
   }
 });
