@@ -623,7 +623,8 @@ function makeClient(f: ClientFlags): SessionraftClient {
   });
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// The mark kept: a record that starts with U+FEFF is printed as it is.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function showRecord(r: Uint8Array, enc: ClientFlags['encoding']): unknown {
   const b = Buffer.from(r.buffer, r.byteOffset, r.byteLength);

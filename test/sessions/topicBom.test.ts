@@ -8,6 +8,7 @@
 import { expect } from 'chai';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
+import { sessionView } from '../../actors/host/console/views.js';
 import { Harness } from './helpers.js';
 
 describe('a topic that starts with a byte order mark', () => {
@@ -32,4 +33,15 @@ describe('a topic that starts with a byte order mark', () => {
       expect(store.scheduledOf().classes).to.deep.equal([]);
     });
   }
+
+  it('the console shows a record that starts with the mark as it is', () => {
+    const store = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn() });
+    const h = new Harness([store], { replayDelaysMs: [1_000] });
+    const session = h.createSession('orders', ['\uFEFFhello', 'plain']);
+    const got = sessionView('n1', store, Buffer.from(session).toString('hex'));
+    expect(got.status).to.equal(200);
+    const body = got.body as { session: { records: readonly { text?: string }[] } | null };
+    const records = body.session!.records;
+    expect(records.map((r) => r.text)).to.deep.equal(['\uFEFFhello', 'plain']);
+  });
 });

@@ -157,7 +157,8 @@ interface SessionShown {
   readonly records: readonly { readonly text?: string; readonly base64?: string; readonly bytes: number; readonly cut: boolean }[];
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// The mark kept: a record that starts with U+FEFF is shown as it is.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function shown(r: Uint8Array): SessionShown['records'][number] {
   const cut = r.length > recordBytesShown;
