@@ -267,7 +267,7 @@ export class DataFiles {
     this.withPending.length = 0;
   }
 
-  /** Bytes [offset, offset + length) of `f` (within its applied size): a fresh copy, from a read window when one holds them. */
+  /** Bytes [offset, offset + length) of `f` (within its applied size), from a read window when one holds them: read-only (readWindows.ts). */
   read(f: DataFile, offset: number, length: number): Uint8Array {
     if (offset + length > f.size) assert(false, `reading ${f.name} past its size`);
     const hit = this.windows.get(f, offset, length);

@@ -7,8 +7,13 @@
  *
  * Only bytes below a file's applied size are ever read, and those never change while the file is
  * in the state, except through the operations that call `forget` (range sync writing a range in
- * place, a file leaving the state, a snapshot's files replacing the state's). Every read answers a
- * fresh copy, so no caller can keep a window alive or see it change.
+ * place, a file leaving the state, a snapshot's files replacing the state's), and a window's own
+ * bytes are never written after its pread. A read answers a view of the window where the file
+ * system's pread answers Buffers, as the real one does (a Buffer's `slice` is a view; the
+ * simulator's answers copies): callers only read it, and one kept (a delivery in a subscriber's or
+ * a connection's bounded queue) keeps its window alive. Copying each read instead cost the delayed
+ * benchmark about 7 % of its items a second at 128 producers (2026-12-06, alternating pairs: a
+ * backing store per read 3 of 3 behind, slices of Node's pool 5 of 6).
  *
  * Memory: at most `windowsMax` windows of at most `windowBytes` each (named limits, see
  * StoreOptions.readWindowBytes); the least recently used window is dropped first.
@@ -32,7 +37,7 @@ export class ReadWindows {
     readonly windowsMax: number,
   ) {}
 
-  /** A copy of [offset, offset + length) of `file`, or null when no window holds all of it. */
+  /** [offset, offset + length) of `file` (read-only: a view of the window, see above), or null when no window holds all of it. */
   get(file: object, offset: number, length: number): Uint8Array | null {
     const ws = this.windows;
     for (let k = ws.length - 1; k >= 0; k--) {

@@ -152,7 +152,7 @@ describe('data files: read-ahead windows', () => {
     expect(files.counters.reads).to.equal(1);
   });
 
-  it('a copy: changing what a read returned changes no later read', () => {
+  it("with a file system whose pread copies (the simulator's), changing what a read returned changes no later read", () => {
     const files = new DataFiles(new MemorySessionFs(), defaultStoreLimits, 8, 1024);
     const f = files.create(1, 1, 1);
     files.append(f, new Uint8Array(100).fill(3));
