@@ -125,6 +125,31 @@ describe('client port: per-connection push queue', () => {
     assert.deepEqual(stalls, []);
   });
 
+  it('a queued delivery waits as its frame: its value (views of a read window) is not kept', () => {
+    const sock = new FakeSocket();
+    const encoded: string[] = [];
+    const q = new PushQueue<{ records: Uint8Array }>(
+      sock,
+      (subId, v) => {
+        encoded.push(Buffer.from(v.records).toString('utf8'));
+        return Buffer.from(`${subId}${Buffer.from(v.records).toString('utf8')}`);
+      },
+      limits,
+      () => undefined,
+      new FakeTimers(),
+    );
+    sock.buffered = 2 * 1024 * KiB; // above the mark: it queues
+    const window = Buffer.from('abcdefgh');
+    assert.equal(q.push(1, 4, { records: window.subarray(0, 4) }), 'queued');
+    assert.deepEqual(encoded, ['abcd'], 'encoded when queued');
+    // The window's bytes change after (in the product they never do; here it shows no view is kept).
+    window.fill(0x7a);
+    sock.read();
+    q.pump();
+    assert.deepEqual(sock.sent, ['1abcd']);
+    assert.equal(encoded.length, 1, 'encoded once');
+  });
+
   it('keeps the order across subscriptions of the connection, and drop() forgets one subscription', () => {
     const { sock, q, push } = setup();
     sock.buffered = 2 * 1024 * KiB; // above the mark: everything queues

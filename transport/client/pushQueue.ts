@@ -22,7 +22,9 @@
  *   behind (queued + in the socket) is stalled: the queue is emptied and `onStalled` is called.
  *
  * No timer and no allocation on the hot path (empty queue, socket below the mark): one comparison,
- * then the write. A queued delivery keeps its value (encoded when written) and one small entry.
+ * then the write. A queued delivery is encoded when queued and waits as its frame: a copy, so it
+ * keeps nothing alive that its value pointed into (the records of a restored session are views of
+ * a data file's 64 KiB read window, actors/sessions/readWindows.ts).
  */
 
 /** The bounds of one connection's queue (from the client port limits). */
@@ -52,11 +54,12 @@ interface PushTimers {
   clear(handle: unknown): void;
 }
 
-interface PushEntry<T> {
+interface PushEntry {
   readonly subId: number;
   /** The delivery's size as counted against the queue's byte bound. */
   readonly bytes: number;
-  readonly value: T;
+  /** The delivery, encoded. */
+  readonly frame: Uint8Array;
 }
 
 type PushOutcome = 'sent' | 'queued' | 'full';
@@ -71,7 +74,7 @@ const realTimers: PushTimers = {
 };
 
 export class PushQueue<T> {
-  private items: (PushEntry<T> | undefined)[] = [];
+  private items: (PushEntry | undefined)[] = [];
   private head = 0;
   private bytes = 0;
   private timer: unknown = null;
@@ -84,7 +87,7 @@ export class PushQueue<T> {
 
   constructor(
     private readonly sink: PushSink,
-    /** Encodes a delivery when it is written (queued deliveries keep their value, not a copy). */
+    /** Encodes a delivery: when it is written at once, or when it is queued. */
     private readonly encode: (subId: number, value: T) => Uint8Array,
     private readonly limits: PushQueueLimits,
     /** The reader stalled (see above); the queue is already empty. `detail` says by how much. */
@@ -120,7 +123,7 @@ export class PushQueue<T> {
     } else if (this.queued >= this.limits.queueDeliveriesMax || this.bytes + bytes > this.limits.queueBytesMax) {
       return 'full';
     }
-    this.items.push({ subId, bytes, value });
+    this.items.push({ subId, bytes, frame: this.encode(subId, value) });
     this.bytes += bytes;
     if (this.timer === null) this.startLagging();
     // Order is kept: if the socket drained meanwhile, the oldest go first.
@@ -136,7 +139,7 @@ export class PushQueue<T> {
       this.items[this.head++] = undefined;
       this.bytes -= e.bytes;
       wrote = true;
-      this.sink.send(this.encode(e.subId, e.value));
+      this.sink.send(e.frame);
     }
     if (wrote) this.stalledMs = 0;
     this.compact();
@@ -145,7 +148,7 @@ export class PushQueue<T> {
   /** Forgets the queued deliveries of one subscription (it ended, or was unsubscribed). */
   drop(subId: number): void {
     if (this.head === this.items.length) return;
-    const kept: PushEntry<T>[] = [];
+    const kept: PushEntry[] = [];
     let bytes = 0;
     for (let k = this.head; k < this.items.length; k++) {
       const e = this.items[k]!;

@@ -418,9 +418,14 @@ export class ClientServer {
     if (c.push !== null) return c.push;
     const l = this.limits;
     const q = new PushQueue<NodeDelivery>(
-      { bufferedAmount: () => c.ws.bufferedAmount, send: (frame) => this.send(c, frame) },
+      {
+        bufferedAmount: () => c.ws.bufferedAmount,
+        send: (frame) => {
+          this.deliveries++;
+          this.send(c, frame);
+        },
+      },
       (subId, d) => {
-        this.deliveries++;
         return encodeDelivery({ subId, topic: d.topic, session: d.session, records: d.records as Uint8Array[], restoreId: d.restoreId, index: d.index });
       },
       {
