@@ -10,8 +10,9 @@
  * place, a file leaving the state, a snapshot's files replacing the state's), and a window's own
  * bytes are never written after its pread. A read answers a view of the window where the file
  * system's pread answers Buffers, as the real one does (a Buffer's `slice` is a view; the
- * simulator's answers copies): callers only read it, and one kept (a delivery in a subscriber's or
- * a connection's bounded queue) keeps its window alive. Copying each read instead cost the delayed
+ * simulator's answers copies): callers only read it, and one kept keeps its window alive (a
+ * subscriber's delivery until it is handed over, at most the restore-ahead hold; a connection's
+ * push queue keeps deliveries encoded, pushQueue.ts). Copying each read instead cost the delayed
  * benchmark about 7 % of its items a second at 128 producers (2026-12-06, alternating pairs: a
  * backing store per read 3 of 3 behind, slices of Node's pool 5 of 6).
  *
