@@ -47,8 +47,6 @@ function storeLabel(e: Entry): string {
   return `SessionStore ${e.term}.${e.index}`;
 }
 
-/** Topics read back for the dispatcher's deliveries ahead (fatal: a topic was UTF-8 when stored). */
-
 type ApplyListener = (entries: readonly Entry[], results: readonly (CommandResult | null)[]) => void;
 
 const OK: CommandResult = Object.freeze({ ok: true, code: ResultCode.ok, value: null });

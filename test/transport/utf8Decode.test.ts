@@ -59,5 +59,11 @@ describe('utf8Text (recent UTF-8 fields decoded once)', () => {
     expect(utf8Text(d, 0, d.length)).to.equal('orders');
     d[0] = 0x4f;
     expect(utf8Text(d, 0, d.length)).to.equal('Orders');
+    // The same with a Buffer (whose slice is a view, not a copy), as a data file's read returns.
+    const e = Buffer.from('invoices');
+    expect(utf8Text(e, 0, e.length)).to.equal('invoices');
+    e[0] = 0x49;
+    expect(utf8Text(e, 0, e.length)).to.equal('Invoices');
+    expect(utf8Text(Buffer.from('invoices'), 0, 8)).to.equal('invoices');
   });
 });

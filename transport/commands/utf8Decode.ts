@@ -29,7 +29,8 @@ export function utf8Text(data: Uint8Array, at: number, len: number): string {
     if (b.length === len && sameAt(b, data, at)) return recentText[k]!;
   }
   const text = decoder.decode(data.subarray(at, at + len));
-  recentBytes[nextSlot] = data.slice(at, at + len);
+  // A copy of its own (`slice` of a Buffer, such as a data file's read window, would be a view).
+  recentBytes[nextSlot] = new Uint8Array(data.subarray(at, at + len));
   recentText[nextSlot] = text;
   nextSlot = (nextSlot + 1) % RECENT_MAX;
   return text;
