@@ -78,8 +78,8 @@ function readResult(r: ByteReader): CommandResult {
 /** Records of a session spliced in by reference from this size on (smaller ones are copied). */
 const SPLICE_BYTES_MIN = 256;
 
-function spliced(s: SessionSnapshot): boolean {
-  return s instanceof ArenaSessionSnapshot && s.framed.length >= SPLICE_BYTES_MIN;
+function spliced(part: Uint8Array): boolean {
+  return part.length >= SPLICE_BYTES_MIN;
 }
 
 /** An upper bound of the bytes the writer holds (spliced records are not among them). */
@@ -88,9 +88,9 @@ function sizeBound(m: Manifest): number {
   for (const f of m.files) n += 64 + 4 * f.restoredLengths.length + 36 * f.ranges.length;
   for (const s of m.sessions) {
     n += 26 + 3 * s.topic.length;
-    if (spliced(s)) continue;
-    if (s instanceof ArenaSessionSnapshot) n += s.framed.length;
-    else for (const r of s.records) n += 4 + r.length;
+    if (s instanceof ArenaSessionSnapshot) {
+      for (const part of s.parts) if (!spliced(part)) n += part.length;
+    } else for (const r of s.records) n += 4 + r.length;
   }
   n += 12 + (m.groups?.length ?? 0) + (m.auth?.length ?? 0);
   for (const c of m.clients) {
@@ -152,10 +152,12 @@ export function encodeManifestParts(m: Manifest): Uint8Array[] {
     w.u64(s.low);
     w.str(s.topic);
     if (s instanceof ArenaSessionSnapshot) {
-      // The arena is already (u32 len, bytes)*: by reference, or one copy when small.
+      // The arena's parts are already (u32 len, bytes)*: by reference, or one copy when small.
       w.u32(s.count);
-      if (spliced(s)) w.splice(s.framed);
-      else w.raw(s.framed);
+      for (const part of s.parts) {
+        if (spliced(part)) w.splice(part);
+        else w.raw(part);
+      }
     } else {
       w.u32(s.records.length);
       for (const rec of s.records) w.bytes(rec);
@@ -265,7 +267,8 @@ function readManifest(data: Uint8Array): Manifest {
     const topic = r.str();
     const n = r.count(4);
     // One view of the session's framed records (a copy each would be a third copy of them all).
-    sessions.push(new ArenaSessionSnapshot(high, low, topic, r.framed(n), n));
+    const framed = r.framed(n);
+    sessions.push(new ArenaSessionSnapshot(high, low, topic, [framed], framed.length, n));
   }
   const clients: ClientSnapshot[] = [];
   const nClients = r.count(36 + SECRET_BYTES);

@@ -64,19 +64,27 @@ function seal(out: Uint8Array): Uint8Array {
   return out;
 }
 
-/** A stored session record, from records already framed as `(u32 length | bytes)*` (a session's arena). */
+/**
+ * A stored session record, from records already framed as `(u32 length | bytes)*` (a session's
+ * arena), in parts whose concatenation is `framedBytes` long.
+ */
 export function encodeStoredSessionFramed(
   dueMs: number,
   sessionHigh: number,
   sessionLow: number,
   topicBytes: Uint8Array,
   recordCount: number,
-  framed: Uint8Array,
+  framedParts: readonly Uint8Array[],
+  framedBytes: number,
 ): Uint8Array {
-  const out = new Uint8Array(STORED_RECORD_HEADER_BYTES + topicBytes.length + framed.length);
+  const out = new Uint8Array(STORED_RECORD_HEADER_BYTES + topicBytes.length + framedBytes);
   writeHeader(out, 0, topicBytes.length, dueMs, sessionHigh, sessionLow, recordCount);
   out.set(topicBytes, STORED_RECORD_HEADER_BYTES);
-  out.set(framed, STORED_RECORD_HEADER_BYTES + topicBytes.length);
+  let at = STORED_RECORD_HEADER_BYTES + topicBytes.length;
+  for (const part of framedParts) {
+    out.set(part, at);
+    at += part.length;
+  }
   return seal(out);
 }
 

@@ -26,19 +26,55 @@ function framedRecords(framed: Uint8Array, count: number): Uint8Array[] {
   return out;
 }
 
+/** Views of the first `count` records framed as `(u32 length | bytes)*` across `parts` (no record spans two). */
+function framedRecordsOfParts(parts: readonly Uint8Array[], count: number): Uint8Array[] {
+  if (parts.length === 1) return framedRecords(parts[0]!, count);
+  const out: Uint8Array[] = [];
+  for (const p of parts) {
+    for (let at = 0; at < p.length && out.length < count;) {
+      const len = readU32BE(p, at);
+      out.push(p.subarray(at + 4, at + 4 + len));
+      at += 4 + len;
+    }
+  }
+  return out;
+}
+
+/** The parts as one new array (one copy). */
+function joined(parts: readonly Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const NO_PARTS: readonly Uint8Array[] = [];
+
 export class Session {
   /**
-   * The records back to back in one arena, each framed as `u32 length (big-endian) | bytes`, the
-   * layout of the snapshot manifest and of a stored session in a data file: both copy a session's
-   * records with one copy instead of one per record. The arena doubles when full: an append is a
-   * copy and a push, not an allocation per record (a buffer per record made GC the main cost of
-   * apply). Bytes below `used` are never written again (a rewrite or a growth moves to a new
-   * arena), so views handed out stay valid.
+   * The records back to back, each framed as `u32 length (big-endian) | bytes`, the layout of the
+   * snapshot manifest and of a stored session in a data file: both copy a session's records with
+   * one copy per part instead of one per record. The records live in a few chunks: the ones filled
+   * (`full`, each cut to its used bytes) and the one being filled (`arena`, used below `used`). When
+   * a record does not fit, a new chunk as large as everything before it is started (capacity at
+   * most twice the bytes, as a doubling arena), and nothing is copied: a doubling arena copied every
+   * byte again at each growth and left the old arena to the old generation (at 4 KiB x 128 the
+   * followers' full collections came from such external bytes: docs/performance.md). An append is
+   * a copy and a push, not an allocation per record (a buffer per record made GC the main cost of
+   * apply). Bytes of a chunk below `used` are never written again (a rewrite moves to a new chunk),
+   * so views handed out stay valid.
    */
   private arena: Uint8Array = EMPTY;
-  /** The arena's used part: the records and their 4-byte length frames. */
+  /** The current chunk's used part: records and their 4-byte length frames. */
   private used = 0;
-  /** How many records (the arena's frames say where each one is). */
+  /** Chunks filled before the current one, oldest first (views of exactly their used bytes). */
+  private full: readonly Uint8Array[] = NO_PARTS;
+  /** Bytes of `full` (frames included). */
+  private fullBytes = 0;
+  /** How many records (the frames say where each one is). */
   private count = 0;
   /** Sum of the records' lengths (what the limits count). */
   bytes = 0;
@@ -70,34 +106,46 @@ export class Session {
     return this.count;
   }
 
-  /** The records as `(u32 length | bytes)*` (a view: valid forever, its bytes never change). */
-  framed(): Uint8Array {
+  /** Bytes of the framed records: the records and a 4-byte frame each. */
+  get framedBytes(): number {
+    return this.fullBytes + this.used;
+  }
+
+  /**
+   * The records as `(u32 length | bytes)*`, in parts whose concatenation is the whole (views:
+   * valid forever, their bytes never change). One part unless the session grew past its first chunk.
+   */
+  framedParts(): readonly Uint8Array[] {
     // The arena itself when full (no view object: a snapshot asks every session for this).
-    return this.used === this.arena.length ? this.arena : this.arena.subarray(0, this.used);
+    const last = this.used === this.arena.length ? this.arena : this.arena.subarray(0, this.used);
+    if (this.full.length === 0) return [last];
+    return this.used === 0 ? this.full : [...this.full, last];
   }
 
   /** The records as the snapshot manifest holds them, without a view per record. */
   snapshot(): SessionSnapshot {
-    return new ArenaSessionSnapshot(this.high, this.low, this.topic, this.framed(), this.count);
+    return new ArenaSessionSnapshot(this.high, this.low, this.topic, this.framedParts(), this.framedBytes, this.count);
   }
 
   /** Views of the records (valid forever: their bytes never change). */
   records(): Uint8Array[] {
-    return framedRecords(this.arena, this.count);
+    return this.full.length === 0 ? framedRecords(this.arena, this.count) : framedRecordsOfParts(this.framedParts(), this.count);
   }
 
   /** Copy data[start, end) in as the last record. */
   push(data: Uint8Array, start: number, end: number): void {
     const len = end - start;
-    const need = this.used + 4 + len;
-    if (need > this.arena.length) {
-      const grown = new Uint8Array(Math.max(need, this.arena.length * 2, 64));
-      grown.set(this.arena.subarray(0, this.used));
-      this.arena = grown;
+    if (this.used + 4 + len > this.arena.length) {
+      if (this.used > 0) {
+        this.full = [...this.full, this.used === this.arena.length ? this.arena : this.arena.subarray(0, this.used)];
+        this.fullBytes += this.used;
+      }
+      this.arena = new Uint8Array(Math.max(4 + len, this.fullBytes, 64));
+      this.used = 0;
     }
     writeU32BE(this.arena, this.used, len);
     this.arena.set(data.subarray(start, end), this.used + 4);
-    this.used = need;
+    this.used += 4 + len;
     this.bytes += len;
     this.count++;
   }
@@ -106,6 +154,8 @@ export class Session {
   adoptFramed(framed: Uint8Array, count: number, bytes: number): void {
     this.arena = framed.length === 0 ? EMPTY : framed;
     this.used = framed.length;
+    this.full = NO_PARTS;
+    this.fullBytes = 0;
     this.count = count;
     this.bytes = bytes;
   }
@@ -121,28 +171,32 @@ export class Session {
       at += 4 + r.length;
     }
     this.used = at;
+    this.full = NO_PARTS;
+    this.fullBytes = 0;
     this.count = records.length;
     this.bytes = recordBytes;
   }
 }
 
 /**
- * A session in a snapshot as its framed arena: the manifest encoder copies a session's records with
- * one copy (a snapshot of 8 MB of 128-byte records made 65,000 views and copies before). `records`
- * makes the views only when someone asks for them.
+ * A session in a snapshot as its framed records: the manifest encoder copies a session's records
+ * with one copy per part (a snapshot of 8 MB of 128-byte records made 65,000 views and copies
+ * before). `records` makes the views only when someone asks for them.
  */
 export class ArenaSessionSnapshot implements SessionSnapshot {
   constructor(
     readonly high: number,
     readonly low: number,
     readonly topic: string,
-    /** The records as `(u32 length | bytes)*`, exactly as the manifest holds them. */
-    readonly framed: Uint8Array,
+    /** The records as `(u32 length | bytes)*`, exactly as the manifest holds them, in parts (no record spans two). */
+    readonly parts: readonly Uint8Array[],
+    /** Bytes of the parts together. */
+    readonly framedBytes: number,
     readonly count: number,
   ) {}
 
   get records(): Uint8Array[] {
-    return framedRecords(this.framed, this.count);
+    return framedRecordsOfParts(this.parts, this.count);
   }
 }
 
@@ -245,9 +299,9 @@ export class SessionTable {
       if (snap instanceof ArenaSessionSnapshot) {
         // One copy of the framed records into the session's own arena (the snapshot's buffer is
         // not kept alive by the sessions restored from it).
-        bytes = snap.framed.length - 4 * snap.count;
+        bytes = snap.framedBytes - 4 * snap.count;
         // A copy, not `slice()`: on a Buffer (a snapshot read from its file) that is a view.
-        s.adoptFramed(new Uint8Array(snap.framed), snap.count, bytes);
+        s.adoptFramed(joined(snap.parts, snap.framedBytes), snap.count, bytes);
       } else {
         bytes = 0;
         for (const r of snap.records) bytes += r.length;

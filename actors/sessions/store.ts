@@ -798,7 +798,7 @@ export class SessionsStore implements StateMachine {
       const topicBytes = s.topicBytes();
       const len = storedRecordLength(topicBytes.length, s.recordCount, s.bytes);
       if (len === v.length) {
-        bytes = encodeStoredSessionFramed(v.dueMs, s.high, s.low, topicBytes, s.recordCount, s.framed());
+        bytes = encodeStoredSessionFramed(v.dueMs, s.high, s.low, topicBytes, s.recordCount, s.framedParts(), s.framedBytes);
         this.scheduled.stored(f, s.topic);
         this.sessions.remove(s);
         result = OK;
