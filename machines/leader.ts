@@ -173,17 +173,20 @@ function maybeSendAppend(core: RaftCore, d: Draft, to: NodeId, sendIfEmpty: bool
   const log = core.log;
   const prevIndex = pr.next - 1;
   const prevTerm = log.term(prevIndex);
-  if (prevTerm < 0) {
-    assert(prevIndex < log.snapshotIndex, `progress next ${pr.next} is within the log (last ${log.lastIndex()})`);
+  // Entries this node holds without their data (applied while it followed: RaftLog.releaseDataThrough)
+  // are read back like those below the snapshot.
+  const dataFloor = log.dataFloor;
+  if (prevTerm < 0 || pr.next <= dataFloor) {
+    assert(prevIndex < dataFloor, `progress next ${pr.next} is within the log (last ${log.lastIndex()})`);
     // Read back only what a few windows carry: further behind, one snapshot is fewer round trips
     // (issue 15, seed 4190 of 3-node --disk-faults: a wiped follower fed one entry a message from
     // index 1, eight in flight, missed the liveness bound that a snapshot met before read-back).
     const readBackEntriesMax = core.config.appendEntriesMax * core.config.inflightAppendsMax * readBackWindowsMax;
-    if (log.readBackFloor > 0 && pr.next >= log.readBackFloor && log.snapshotIndex - pr.next < readBackEntriesMax) {
+    if (log.readBackFloor > 0 && pr.next >= log.readBackFloor && dataFloor - pr.next < readBackEntriesMax) {
       // Issue 18: still on disk. Read them back (the actor answers with `log.readBack`) instead
       // of a snapshot; the progress waits for the answer.
       pr.readBackFrom = pr.next;
-      const toIndex = Math.min(log.snapshotIndex, pr.next + core.config.appendEntriesMax - 1);
+      const toIndex = Math.min(dataFloor, pr.next + core.config.appendEntriesMax - 1);
       fx.push({ type: 'readEntries', params: { to, term: d.term, from: pr.next, toIndex, bytesMax: core.config.appendBytesMax } });
       return true;
     }
@@ -334,7 +337,7 @@ export function handleReadBack(core: RaftCore, d: Draft, e: Extract<RaftEvent, {
   if (pr === undefined || pr.readBackFrom !== e.from) return;
   pr.readBackFrom = 0;
   const log = core.log;
-  const stillNeeded = pr.state !== 'snapshot' && pr.next === e.from && !pr.isPaused() && log.term(e.from - 1) < 0;
+  const stillNeeded = pr.state !== 'snapshot' && pr.next === e.from && !pr.isPaused() && (log.term(e.from - 1) < 0 || e.from <= log.dataFloor);
   if (!stillNeeded) {
     sendAppends(core, d, e.to, fx);
     return;

@@ -96,6 +96,16 @@ export class RaftLog {
   private readonly configIndexes: number[] = [];
   /** The last configuration entry compacted away (it stays in force until a newer one). */
   private compactedConfigEntry: Entry | null = null;
+  /**
+   * Entries through this index (above the snapshot) keep their term and kind but no longer their
+   * data (`releaseDataThrough`): a follower's applied entries, which only a lagging follower of a
+   * later term could want again, and that one reads them back from the durable log. 0: none.
+   */
+  private dataFloorIndex = 0;
+  /** Copies of the configuration entries at or below `dataFloorIndex` (their chunks are gone). */
+  private readonly releasedConfigs = new Map<number, Entry>();
+  /** Sum of entrySizeBytes over the entries whose data were released (in `sizeBytes` too). */
+  private releasedSizeBytes = 0;
   observer: LogObserver | null = null;
   /**
    * Issue 18: the lowest index the node's durable log can still read back (entries below the
@@ -146,6 +156,17 @@ export class RaftLog {
     return this.snapIndex + this.count;
   }
 
+  /** Entries through this index have no data in memory (read them back from the durable log). */
+  get dataFloor(): number {
+    return Math.max(this.dataFloorIndex, this.snapIndex);
+  }
+
+  /** The kind of entry `index` (in the log, with or without its data). */
+  kind(index: number): EntryKind {
+    if (index <= this.snapIndex || index > this.lastIndex()) assert(false, `entry ${index} is in the log`);
+    return this.kinds[this.head + index - this.snapIndex - 1] as EntryKind;
+  }
+
   lastTerm(): number {
     return this.count === 0 ? this.snapTerm : this.terms[this.head + this.count - 1]!;
   }
@@ -158,7 +179,7 @@ export class RaftLog {
   }
 
   entry(index: number): Entry {
-    if (index <= this.snapIndex || index > this.lastIndex()) assert(false, `entry ${index} is in the log`);
+    if (index <= this.dataFloor || index > this.lastIndex()) assert(false, `entry ${index} is in the log with its data`);
     return this.made(index);
   }
 
@@ -188,6 +209,7 @@ export class RaftLog {
   /** Remove every entry with index >= fromIndex. */
   truncateFrom(fromIndex: number): void {
     assert(fromIndex > this.snapIndex, 'never truncate into the snapshot');
+    if (fromIndex <= this.dataFloorIndex) assert(false, `truncating from ${fromIndex}, at or below released entries (${this.dataFloorIndex}: applied)`);
     if (fromIndex > this.lastIndex()) return;
     this.sizeBytes -= this.bytesBetween(fromIndex, this.lastIndex());
     this.count = fromIndex - this.snapIndex - 1;
@@ -204,7 +226,7 @@ export class RaftLog {
    * Entries in [lo, hi] bounded by bytes and count; always at least one entry when lo <= hi.
    */
   slice(lo: number, hi: number, bytesMax: number, countMax: number): Entry[] {
-    assert(lo > this.snapIndex, 'slice starts after the snapshot');
+    if (lo <= this.dataFloor) assert(false, `slice from ${lo} starts after the entries without data (${this.dataFloor})`);
     hi = Math.min(hi, this.lastIndex());
     this.lastSliceBytes = 0;
     if (lo > hi) return [];
@@ -224,7 +246,7 @@ export class RaftLog {
 
   /** Entries in [lo, hi] without limits (for applying). */
   range(lo: number, hi: number): Entry[] {
-    if (lo <= this.snapIndex || hi > this.lastIndex()) assert(false, `range [${lo}, ${hi}] is in the log`);
+    if (lo <= this.dataFloor || hi > this.lastIndex()) assert(false, `range [${lo}, ${hi}] is in the log with its data`);
     return this.madeRange(lo, hi);
   }
 
@@ -291,6 +313,9 @@ export class RaftLog {
     this.releaseChunksAfterTail();
     this.configIndexes.length = 0;
     this.compactedConfigEntry = null;
+    this.dataFloorIndex = 0;
+    this.releasedSizeBytes = 0;
+    this.releasedConfigs.clear();
     this.snapIndex = meta.index;
     this.snapTerm = meta.term;
     this.persistedIndex = meta.index;
@@ -302,7 +327,7 @@ export class RaftLog {
   configEntryAt(index: number): Entry | null {
     for (let k = this.configIndexes.length - 1; k >= 0; k--) {
       const i = this.configIndexes[k]!;
-      if (i <= index) return this.entry(i);
+      if (i <= index) return i <= this.dataFloorIndex ? this.releasedConfigs.get(i)! : this.entry(i);
     }
     return this.compactedConfigEntry;
   }
@@ -327,7 +352,52 @@ export class RaftLog {
 
   /** Bytes of the entries in memory (by `entrySizeBytes`, as the size limits count them). */
   entryBytes(): number {
-    return this.sizeBytes;
+    return this.sizeBytes - this.releasedSizeBytes;
+  }
+
+  /**
+   * Drop the data of the entries through `index` (at most the last durable one): their terms and
+   * kinds stay, so the log still matches, votes and finds conflicts as before, and every chunk
+   * only they used goes. For a follower's applied entries (the node actor calls it after apply):
+   * they are never applied or truncated again, and a leader of a later term that needs them for a
+   * lagging follower reads them back from its durable log (as below the snapshot). Without this a
+   * follower kept every received frame until the next snapshot, tens of MB that V8 counts towards
+   * its next full collection (docs/performance.md).
+   */
+  releaseDataThrough(index: number): void {
+    index = Math.min(index, this.persistedIndex, this.lastIndex());
+    const from = this.dataFloor + 1;
+    if (index < from) return;
+    for (const ci of this.configIndexes) {
+      if (ci >= from && ci <= index) {
+        const e = this.made(ci);
+        this.releasedConfigs.set(ci, { index: e.index, term: e.term, kind: e.kind, data: e.data.slice() });
+      }
+    }
+    this.releasedSizeBytes += this.bytesBetween(from, index);
+    // The ring of made entries holds views into the chunks: forget the released ones.
+    const ringFrom = Math.max(from, index - recentEntriesMax + 1);
+    for (let i = ringFrom; i <= index; i++) {
+      const r = i & (recentEntriesMax - 1);
+      const e = this.recent[r];
+      if (e !== undefined && e.index === i) {
+        this.recent[r] = undefined;
+        this.recentCount--;
+      }
+    }
+    this.dataFloorIndex = index;
+    // Chunks before the first entry that keeps its data hold only released entries; the last chunk
+    // stays (the arena being filled, or the buffer the next entries may share).
+    const firstSeq = index < this.lastIndex() ? this.places[(this.head + index - this.snapIndex) * 3]! : this.chunkBase + this.chunks.length - 1;
+    let k = 0;
+    while (k < this.chunks.length - 1 && this.chunks[k]!.seq < firstSeq) {
+      this.releaseChunk(this.chunks[k]!);
+      k++;
+    }
+    if (k > 0) {
+      this.chunks.splice(0, k);
+      this.chunkBase += k;
+    }
   }
 
   // ---- the packed form --------------------------------------------------------------------
@@ -447,6 +517,8 @@ export class RaftLog {
 
   /** The entry `index` (in the log) as an object: from the ring of recent ones, or made now. */
   private made(index: number): Entry {
+    // The message is built only on failure: this runs for every entry sent or applied.
+    if (index <= this.dataFloorIndex) assert(false, `entry ${index} has no data in memory (released through ${this.dataFloorIndex})`);
     const slot = this.head + index - this.snapIndex - 1;
     const r = this.recent[index & (recentEntriesMax - 1)];
     if (r !== undefined && r.index === index && r.term === this.terms[slot]) return r;
@@ -468,6 +540,11 @@ export class RaftLog {
     const n = index - this.snapIndex;
     const dropped = Math.min(n, this.count);
     this.sizeBytes -= this.bytesBetween(this.snapIndex + 1, this.snapIndex + dropped);
+    if (this.dataFloorIndex > this.snapIndex) {
+      const releasedTo = Math.min(this.dataFloorIndex, this.snapIndex + dropped);
+      this.releasedSizeBytes -= this.bytesBetween(this.snapIndex + 1, releasedTo);
+      for (const ci of this.releasedConfigs.keys()) if (ci <= index) this.releasedConfigs.delete(ci);
+    }
     this.head += dropped;
     this.count -= dropped;
     this.snapIndex = index;
@@ -512,9 +589,14 @@ export class RaftLog {
 
   private dropConfigsThrough(index: number): void {
     while (this.configIndexes.length > 0 && this.configIndexes[0]! <= index) {
-      const e = this.entry(this.configIndexes.shift()!);
-      // A copy: the chunk it points into is about to go.
-      this.compactedConfigEntry = { index: e.index, term: e.term, kind: e.kind, data: e.data.slice() };
+      const ci = this.configIndexes.shift()!;
+      const kept = ci <= this.dataFloorIndex ? this.releasedConfigs.get(ci) : undefined;
+      // A copy: the chunk it points into is about to go (a released one is a copy already).
+      if (kept !== undefined) this.compactedConfigEntry = kept;
+      else {
+        const e = this.entry(ci);
+        this.compactedConfigEntry = { index: e.index, term: e.term, kind: e.kind, data: e.data.slice() };
+      }
     }
   }
 

@@ -27,6 +27,7 @@ import {
   type RangeRequest,
   type SnapshotMeta,
 } from '../../machines/types.js';
+import { ReadBackError } from '../../storage/readBack.js';
 import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../../storage/types.js';
 import type { Transport } from '../../transport/peer/types.js';
 import { ProposalError, ProposalTracker, type ProposalCallback } from './proposals.js';
@@ -629,6 +630,17 @@ export class RaftNode {
     };
   }
 
+  /**
+   * Entry `index` with its data: from memory, or read back from the durable log when this node
+   * released them (RaftLog.releaseDataThrough). Throws a ReadBackError when neither holds it.
+   */
+  entryAt(index: number): Entry {
+    if (index > this.log.dataFloor) return this.log.entry(index);
+    const reader = logReaderOf(this.opts.durableLog);
+    if (reader === null) throw new ReadBackError('read-closed', `entry ${index} was released and this log cannot read back`);
+    return reader.readEntries(index, index, 1).entries[0]!;
+  }
+
   isStopped(): boolean {
     return this.stopped;
   }
@@ -966,6 +978,27 @@ export class RaftNode {
       this.proposals.applied(entries, results);
       this.opts.onApply?.(entries, results);
     }
+    if (this.readBack !== null) this.releaseApplied();
+  }
+
+  /**
+   * Drop the data of applied entries no follower is known to need (RaftLog.releaseDataThrough): on
+   * a follower everything it applied, on the leader what every follower also holds. A follower
+   * that needs them later (a leader's lagging or wiped follower) gets them read back from the
+   * durable log, or a snapshot (startSnapshotStream). Only what the durable log can read back now
+   * (its floor moves as it is written, and with compactions).
+   */
+  private releaseApplied(): void {
+    let through = this.appliedIndex;
+    const leader = this.wasLeader ? this.core.leader : null;
+    if (leader !== null) for (const pr of leader.progress.values()) if (pr.match < through) through = pr.match;
+    const log = this.log;
+    if (through <= log.dataFloor) return;
+    if (log.readBackFloor === 0 || log.readBackFloor > log.dataFloor + 1) {
+      this.refreshReadBackFloor();
+      if (log.readBackFloor === 0 || log.readBackFloor > log.dataFloor + 1) return;
+    }
+    log.releaseDataThrough(through);
   }
 
   private serveReads(): void {
@@ -1078,6 +1111,14 @@ export class RaftNode {
   private startSnapshotStream(p: SendSnapshotParams): void {
     if (this.sender.isStreaming(p.to)) return;
     const snap = this.latestSnapshot;
+    // Entries this node holds without their data (released while it followed) that it could not
+    // read back: only a snapshot through them helps the follower. Take one; Raft asks again later.
+    const floor = this.log.dataFloor;
+    if (floor > this.log.snapshotIndex && (snap === null || snap.meta.index < floor)) {
+      this.forceSnapshot(snap?.meta.index ?? 0);
+      this.step({ type: 'snapshot.sendDone', to: p.to, index: 0, ok: false });
+      return;
+    }
     // Not yet saved (a snapshot just installed): Raft asks again later.
     if (snap === null || snap.meta.index < this.log.snapshotIndex || snap.data !== null) {
       this.step({ type: 'snapshot.sendDone', to: p.to, index: 0, ok: false });

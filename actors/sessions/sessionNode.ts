@@ -309,7 +309,8 @@ export class SessionNode {
     const last = log.lastIndex();
     if (last > NEW_CLUSTER_ENTRIES_MAX) return false;
     if (last < 1) return true;
-    for (const e of log.range(1, last)) if (e.kind === EntryKind.command) return false;
+    // By kind: a node that followed before may hold these entries without their data.
+    for (let i = 1; i <= last; i++) if (log.kind(i) === EntryKind.command) return false;
     return true;
   }
 

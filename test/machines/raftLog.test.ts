@@ -3,7 +3,8 @@
  * used to be): random appends, truncations, compactions, snapshot installs and reads, on entries
  * small enough for the arena and large enough for chunks of their own, and recovered entries that
  * point into one large buffer. Every read answers as the model does, the byte accounting follows
- * the entries, and compaction gives the chunks back.
+ * the entries, and compaction gives the chunks back. Entries whose data were released (a follower's
+ * applied ones) keep their terms and kinds, refuse a read of their data, and give their chunks back.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
@@ -27,6 +28,8 @@ interface Model {
   snapIndex: number;
   snapTerm: number;
   entries: Entry[];
+  /** Entries through this index have no data in the log (releaseDataThrough). */
+  floor: number;
 }
 
 function expectSame(log: RaftLog, m: Model): void {
@@ -36,19 +39,35 @@ function expectSame(log: RaftLog, m: Model): void {
   expect(log.term(m.snapIndex)).to.equal(m.snapTerm);
   expect(log.term(log.lastIndex() + 1)).to.equal(-1);
   let bytes = 0;
+  const floor = Math.max(m.floor, m.snapIndex);
+  expect(log.dataFloor).to.equal(floor);
   for (const e of m.entries) {
-    bytes += entrySizeBytes(e);
     expect(log.term(e.index)).to.equal(e.term);
+    expect(log.kind(e.index)).to.equal(e.kind);
+    if (e.index <= floor) {
+      expect(() => log.entry(e.index)).to.throw(/no data|with its data/);
+      continue;
+    }
+    bytes += entrySizeBytes(e);
     const got = log.entry(e.index);
     expect(got.index).to.equal(e.index);
     expect(got.kind).to.equal(e.kind);
     expect(Buffer.from(got.data).equals(Buffer.from(e.data)), `data of ${e.index}`).to.equal(true);
   }
   expect(log.entryBytes()).to.equal(bytes);
-  if (m.entries.length > 0) {
-    const lo = m.snapIndex + 1;
+  // The configuration in force, released or not, compacted or not.
+  const configs = m.entries.filter((e) => e.kind === EntryKind.config);
+  const lastConfig = log.lastConfigEntry();
+  if (configs.length > 0) {
+    const want = configs[configs.length - 1]!;
+    expect(lastConfig?.index).to.equal(want.index);
+    expect(Buffer.from(lastConfig!.data).equals(Buffer.from(want.data))).to.equal(true);
+  }
+  if (m.entries.length > 0 && log.lastIndex() > floor) {
+    const lo = floor + 1;
     const hi = log.lastIndex();
-    expect(log.range(lo, hi).map((e) => [e.index, e.term])).to.deep.equal(m.entries.map((e) => [e.index, e.term]));
+    const held = m.entries.filter((e) => e.index > floor);
+    expect(log.range(lo, hi).map((e) => [e.index, e.term])).to.deep.equal(held.map((e) => [e.index, e.term]));
     expect(log.bytesBetween(lo, hi)).to.equal(bytes);
     const s = log.slice(lo, hi, 5000, 7);
     expect(s.length).to.be.within(1, 7);
@@ -61,6 +80,7 @@ type Op =
   | { op: 'append'; n: number; len: number; termUp: boolean; config: boolean; framed: boolean }
   | { op: 'truncate'; back: number; n: number; len: number }
   | { op: 'compact'; back: number }
+  | { op: 'release'; back: number }
   | { op: 'restore'; ahead: number; keep: boolean };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -86,6 +106,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('compact' as const), back: fc.integer({ min: 0, max: 50 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('release' as const), back: fc.integer({ min: 0, max: 30 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('restore' as const), ahead: fc.integer({ min: -20, max: 20 }), keep: fc.boolean() }) },
 );
 
@@ -94,7 +115,7 @@ describe('RaftLog: the packed in-memory log (issue 18)', function () {
     this.timeout(60_000);
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.boolean(), (ops, recovered) => {
-        const m: Model = { snapIndex: 0, snapTerm: 0, entries: [] };
+        const m: Model = { snapIndex: 0, snapTerm: 0, entries: [], floor: 0 };
         let term = 1;
         let log: RaftLog;
         if (recovered) {
@@ -137,7 +158,8 @@ describe('RaftLog: the packed in-memory log (issue 18)', function () {
             for (const e of batch) m.entries.push({ ...e, data: e.data.slice() });
             for (const e of batch) if (e.data.length < 4096) e.data.fill(0xee);
           } else if (o.op === 'truncate') {
-            const from = Math.max(m.snapIndex + 1, last + 1 - o.back);
+            // Never at or below released entries (they were applied: committed).
+            const from = Math.max(m.snapIndex + 1, m.floor + 1, last + 1 - o.back);
             // A read made before the truncation keeps its bytes.
             const before = last >= from ? log.entry(from) : null;
             const beforeBytes = before === null ? null : before.data.slice();
@@ -161,6 +183,17 @@ describe('RaftLog: the packed in-memory log (issue 18)', function () {
               m.snapIndex = to;
               m.snapTerm = t;
             }
+          } else if (o.op === 'release') {
+            log.persistedIndex = log.lastIndex();
+            const to = last - o.back;
+            const held = to > Math.max(m.floor, m.snapIndex) ? log.entry(to) : null;
+            const heldBytes = held === null ? null : held.data.slice();
+            const mem = log.memoryBytes();
+            log.releaseDataThrough(to);
+            expect(log.memoryBytes()).to.be.at.most(mem);
+            if (to > m.floor) m.floor = to;
+            // A read made before the release keeps its bytes.
+            if (held !== null) expect(Buffer.from(held.data).equals(Buffer.from(heldBytes!))).to.equal(true);
           } else {
             const index = Math.max(m.snapIndex, last + o.ahead);
             const inLog = index <= last;
@@ -172,6 +205,7 @@ describe('RaftLog: the packed in-memory log (issue 18)', function () {
             if (kept) m.entries = m.entries.slice(index - m.snapIndex);
             else {
               m.entries = [];
+              m.floor = 0;
               term = t;
             }
             m.snapIndex = index;
