@@ -6,6 +6,24 @@
 
 type OutputFormat = 'table' | 'json';
 
+// The mark kept: a record that starts with U+FEFF is printed as it is.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A record as the CLI prints it (`--encoding`): its text when it is valid UTF-8 (a leading U+FEFF
+ * included), `{ base64 }` when it is not; or hex, or base64.
+ */
+export function showRecord(r: Uint8Array, enc: 'utf8' | 'base64' | 'hex'): unknown {
+  const b = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+  if (enc === 'hex') return b.toString('hex');
+  if (enc === 'base64') return b.toString('base64');
+  try {
+    return utf8.decode(r);
+  } catch {
+    return { base64: b.toString('base64') };
+  }
+}
+
 interface Stream {
   readonly isTTY?: boolean;
   write(s: string): unknown;

@@ -30,7 +30,7 @@ import {
 import { LocalCluster, ensureLocalSecurity, formatTable } from './cluster.js';
 import { topicsListing } from './listings.js';
 import { applyTierUpBudget } from './nodeRuntime.js';
-import { membersTable, outputFormat, renderTable, sessionsTable, statusTable, topicsTables, useColor, withProgress } from './output.js';
+import { membersTable, outputFormat, renderTable, sessionsTable, showRecord, statusTable, topicsTables, useColor, withProgress } from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
 import type { PlantedBug } from '../machines/core.js';
 import { createClient, type ClientTlsOptions, type Delivery, type SessionraftClient } from '../transport/client/client.js';
@@ -621,20 +621,6 @@ function makeClient(f: ClientFlags): SessionraftClient {
     operationTimeoutMs: f.timeoutMs,
     ...(f.clusterId !== undefined ? { clusterId: f.clusterId } : {}),
   });
-}
-
-// The mark kept: a record that starts with U+FEFF is printed as it is.
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-function showRecord(r: Uint8Array, enc: ClientFlags['encoding']): unknown {
-  const b = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
-  if (enc === 'hex') return b.toString('hex');
-  if (enc === 'base64') return b.toString('base64');
-  try {
-    return utf8.decode(r);
-  } catch {
-    return { base64: b.toString('base64') };
-  }
 }
 
 function print(v: unknown): void {

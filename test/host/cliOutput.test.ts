@@ -3,7 +3,7 @@
  * only where it is wanted (NO_COLOR, FORCE_COLOR), and a progress line only on a terminal.
  */
 import { expect } from 'chai';
-import { formatColumns, membersTable, outputFormat, renderTable, statusTable, useColor, withProgress } from '../../bin/output.js';
+import { formatColumns, membersTable, outputFormat, renderTable, showRecord, statusTable, useColor, withProgress } from '../../bin/output.js';
 
 const tty = { isTTY: true, write: () => true };
 const pipe = { isTTY: false, write: () => true };
@@ -11,6 +11,19 @@ const pipe = { isTTY: false, write: () => true };
 const strip = (s: string): string => s.replace(/\x1b\[\d+m/g, '');
 
 describe('CLI output: tables, JSON, colours, progress', function () {
+  it('prints a record as its text, a leading U+FEFF kept; bytes that are not UTF-8 as base64; hex or base64 when asked', () => {
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf, 0x68, 0x69]);
+    // The default TextDecoder drops the mark: the CLI must not (2026-12-06).
+    expect(new TextDecoder().decode(bom)).to.equal('hi');
+    expect(showRecord(bom, 'utf8')).to.equal('\uFEFFhi');
+    // A view into a larger buffer reads only its own bytes.
+    const host = new Uint8Array([0x41, 0x68, 0xc3, 0xa9, 0x42]);
+    expect(showRecord(host.subarray(1, 4), 'utf8')).to.equal('hé');
+    expect(showRecord(new Uint8Array([0xff, 0x00]), 'utf8')).to.deep.equal({ base64: '/wA=' });
+    expect(showRecord(bom, 'hex')).to.equal('efbbbf6869');
+    expect(showRecord(bom, 'base64')).to.equal('77u/aGk=');
+  });
+
   it('pads plain columns to their widest cell, two spaces apart, without trailing spaces', () => {
     const text = formatColumns([
       ['node', 'role', 'note'],
