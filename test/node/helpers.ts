@@ -267,7 +267,10 @@ export function spawnNode(
     ...secret,
     ...extra,
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  // An IPC channel: the node stops when this process goes away (bin/sessionraft.ts listens for
+  // 'disconnect'), so an interrupted run (mocha killed mid-test) leaves no nodes behind; without it
+  // an interrupted chaos test's three nodes ran on until killed by hand.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...env } });
   let out = '';
   const keep = (b: Buffer): void => {
     out += b.toString('utf8');
