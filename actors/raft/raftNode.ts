@@ -994,10 +994,10 @@ export class RaftNode {
     if (leader !== null) for (const pr of leader.progress.values()) if (pr.match < through) through = pr.match;
     const log = this.log;
     if (through <= log.dataFloor) return;
-    if (log.readBackFloor === 0 || log.readBackFloor > log.dataFloor + 1) {
-      this.refreshReadBackFloor();
-      if (log.readBackFloor === 0 || log.readBackFloor > log.dataFloor + 1) return;
-    }
+    // The WAL's floor becomes known once it holds an entry; after that it moves only with
+    // compactions, which refresh it (saveSnapshot): no refresh per apply while it stays above.
+    if (log.readBackFloor === 0) this.refreshReadBackFloor();
+    if (log.readBackFloor === 0 || log.readBackFloor > log.dataFloor + 1) return;
     log.releaseDataThrough(through);
   }
 
