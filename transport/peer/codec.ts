@@ -121,7 +121,7 @@ interface MessagesFrame {
   readonly messages: RaftMessage[];
 }
 
-type Frame = Handshake | ChallengeFrame | MessagesFrame;
+export type Frame = Handshake | ChallengeFrame | MessagesFrame;
 
 export interface DecodeLimits {
   /** Messages in one frame. */
@@ -314,6 +314,22 @@ function messageToWire(m: RaftMessage): unknown[] {
 export const SPLICE_BYTES_MIN = 16 * 1024;
 
 /**
+ * Parts at least this long travel as WebSocket fragments of their own, and an append's entries
+ * array of SPLICE_BYTES_MIN or more is cut, at entry boundaries, into pieces at least this long. The
+ * receiver decodes appends from the fragments without joining them (appendDecode.ts), and ws copies
+ * only a fragment that spans two socket reads (up to 64 KiB each): the shorter the fragments, the
+ * fewer of them, for a fragment's header (2-14 bytes) and a send call each.
+ */
+export const FRAGMENT_BYTES_MIN = 8 * 1024;
+
+/** Encoded bytes of entries[from..] (at least; heads are counted at their shortest). */
+function restBytes(entries: readonly Entry[], from: number): number {
+  let bytes = 0;
+  for (let i = from; i < entries.length && bytes < FRAGMENT_BYTES_MIN; i++) bytes += 3 + entries[i]!.data.length;
+  return bytes;
+}
+
+/**
  * The CBOR body of one message as parts whose concatenation is the encoding. Small messages are
  * one part (cbor-x). A snapshot chunk or an append with a byte field of SPLICE_BYTES_MIN or more is
  * encoded around that field, which becomes a part by reference: do not mutate it until sent.
@@ -372,10 +388,12 @@ function encodeAppendParts(m: AppendRequest): Uint8Array[] {
   pos = putUint(head, pos, prevIndex);
   pos = putUint(head, pos, checkTerm(m.prevTerm, 'prevTerm'));
   pos = putUint(head, pos, checkIndex(m.commit, 'commit'));
-  return [head.subarray(0, pos), entriesSection(entries, prevIndex)];
+  const section = entriesSection(entries, prevIndex);
+  if (section.length === 1) return [head.subarray(0, pos), section[0]!];
+  return [head.subarray(0, pos), ...section];
 }
 
-let lastEntries: { entries: readonly Entry[]; prevIndex: number; bytes: Uint8Array } | null = null;
+let lastEntries: { entries: readonly Entry[]; prevIndex: number; pieces: readonly Uint8Array[] } | null = null;
 
 /** The same Entry objects, in the same order (a pointer comparison each: far cheaper than encoding). */
 function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
@@ -385,10 +403,15 @@ function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
   return true;
 }
 
-function entriesSection(entries: readonly Entry[], prevIndex: number): Uint8Array {
+/**
+ * The entries array of an append, encoded once into one buffer and returned as pieces cut at entry
+ * boundaries: one piece below SPLICE_BYTES_MIN, else pieces of at least FRAGMENT_BYTES_MIN (the
+ * last may be longer), each sent as a fragment of its own (see FRAGMENT_BYTES_MIN).
+ */
+function entriesSection(entries: readonly Entry[], prevIndex: number): readonly Uint8Array[] {
   const n = entries.length;
   const c = lastEntries;
-  if (n > 0 && c !== null && c.prevIndex === prevIndex && sameEntries(c.entries, entries)) return c.bytes;
+  if (n > 0 && c !== null && c.prevIndex === prevIndex && sameEntries(c.entries, entries)) return c.pieces;
   let size = 9;
   for (let i = 0; i < n; i++) {
     const e = entries[i]!;
@@ -399,6 +422,9 @@ function entriesSection(entries: readonly Entry[], prevIndex: number): Uint8Arra
     size += 9 + 1 + 5 + e.data.length;
   }
   const out = Buffer.allocUnsafe(size);
+  let cut = size >= SPLICE_BYTES_MIN;
+  const pieces: Uint8Array[] = [];
+  let pieceStart = 0;
   let pos = putHead(out, 0, 4, n * 3);
   for (let i = 0; i < n; i++) {
     const e = entries[i]!;
@@ -407,13 +433,21 @@ function entriesSection(entries: readonly Entry[], prevIndex: number): Uint8Arra
     pos = putHead(out, pos, 2, e.data.length);
     out.set(e.data, pos);
     pos += e.data.length;
+    // A piece ends after an entry once it is long enough and what is left is too (else the rest joins it).
+    if (cut && pos - pieceStart >= FRAGMENT_BYTES_MIN && i + 1 < n) {
+      if (restBytes(entries, i + 1) < FRAGMENT_BYTES_MIN) {
+        cut = false; // what is left only shrinks: it all joins this piece
+        continue;
+      }
+      pieces.push(out.subarray(pieceStart, pos));
+      pieceStart = pos;
+    }
   }
-  const bytes = out.subarray(0, pos);
+  pieces.push(out.subarray(pieceStart, pos));
   // Only the entries of some size are worth keeping (a heartbeat-like empty append is not).
-  lastEntries = n > 0 ? { entries, prevIndex, bytes } : null;
-  return bytes;
+  lastEntries = n > 0 ? { entries, prevIndex, pieces } : null;
+  return pieces;
 }
-
 /** An unsigned integer as cbor-x writes it: a minimal head below 2^32, a float64 above. */
 function putUint(b: Buffer, pos: number, value: number): number {
   if (value < 0x100000000) return putHead(b, pos, 0, value);
@@ -559,7 +593,7 @@ export function encodeMessagesPrefix(from: NodeId, to: NodeId): Uint8Array {
 /**
  * A messages frame as WebSocket fragments: the array head for 4 + n items, the prefix and the n
  * bodies (each a list of parts). Small parts are packed together into one buffer; parts of
- * SPLICE_BYTES_MIN or more are fragments of their own, by reference. The concatenation of the
+ * FRAGMENT_BYTES_MIN or more are fragments of their own, by reference. The concatenation of the
  * fragments is the frame.
  */
 export function encodeMessagesFrameParts(prefix: Uint8Array, bodies: readonly (readonly Uint8Array[])[]): Uint8Array[] {
@@ -571,7 +605,7 @@ export function encodeMessagesFrameParts(prefix: Uint8Array, bodies: readonly (r
   for (const body of bodies) {
     for (const part of body) {
       total += part.length;
-      if (part.length >= SPLICE_BYTES_MIN) spliced = true;
+      if (part.length >= FRAGMENT_BYTES_MIN) spliced = true;
     }
   }
   if (!spliced) {
@@ -594,7 +628,7 @@ export function encodeMessagesFrameParts(prefix: Uint8Array, bodies: readonly (r
   let smallBytes = head.length + prefix.length;
   for (const body of bodies) {
     for (const part of body) {
-      if (part.length < SPLICE_BYTES_MIN) {
+      if (part.length < FRAGMENT_BYTES_MIN) {
         small.push(part);
         smallBytes += part.length;
         continue;
@@ -948,7 +982,7 @@ function peekVersion(bytes: Uint8Array): number | undefined {
   return undefined;
 }
 
-interface DecodeOptions {
+export interface DecodeOptions {
   readonly limits?: DecodeLimits;
   /** Copy byte strings out of the frame instead of returning views into it. */
   readonly copyBuffers?: boolean;

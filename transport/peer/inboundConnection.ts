@@ -17,11 +17,12 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type WebSocket from 'ws';
 import { channelOf, type NodeId, type RaftMessage } from '../../machines/types.js';
+import { decodeFrameParts } from './appendDecode.js';
 import { decodeFrame, encodeChallenge, encodeHandshake, type Channel } from './codec.js';
 import { CloseCode, TransportErrorCode, closeCodeOf, isTransportError } from '../wire/errors.js';
 import type { ResolvedOptions } from './options.js';
 import { newNonce, verifyHelloProof, welcomeProof, type ProofFields } from './peerAuth.js';
-import { safeTerm, toBuffer } from './socketUtil.js';
+import { fragmentsOf, safeTerm, toBuffer } from './socketUtil.js';
 import { certificateNames } from './tlsIdentity.js';
 
 export interface InboundHost {
@@ -54,6 +55,9 @@ export class InboundConnection {
     this.timer = setTimeout(() => {
       if (this.state === 'handshake') this.reject(TransportErrorCode.handshakeTimeout);
     }, host.opts.handshakeTimeoutMs);
+    // A binary message arrives as the list of its fragments, not joined: appends are decoded from
+    // them where they lie (appendDecode.ts), so ws does not copy every byte into a new buffer.
+    ws.binaryType = 'fragments';
     ws.on('message', (data, isBinary) => {
       try {
         this.onFrame(data, isBinary);
@@ -101,17 +105,19 @@ export class InboundConnection {
 
   private onFrame(data: WebSocket.RawData, isBinary: boolean): void {
     if (this.state === 'closed') return;
-    const bytes = toBuffer(data);
-    this.host.countReceivedFrame(bytes.length);
+    const parts = fragmentsOf(data);
+    let frameBytes = 0;
+    for (let i = 0; i < parts.length; i++) frameBytes += parts[i]!.length;
+    this.host.countReceivedFrame(frameBytes);
     if (this.state === 'handshake') {
-      this.onHello(bytes, isBinary);
+      this.onHello(toBuffer(data), isBinary);
       return;
     }
     if (!isBinary) return this.badFrame(TransportErrorCode.textFrame);
     const opts = this.host.opts;
     let frame;
     try {
-      frame = decodeFrame(bytes, { limits: opts.decodeLimits, copyBuffers: opts.copyBuffers });
+      frame = decodeFrameParts(parts, { limits: opts.decodeLimits, copyBuffers: opts.copyBuffers });
     } catch (err) {
       return this.badFrame(isTransportError(err) ? err.code : TransportErrorCode.schema);
     }
