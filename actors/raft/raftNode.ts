@@ -900,6 +900,9 @@ export class RaftNode {
     if (this.applyTo > this.appliedIndex) {
       this.applyThrough(this.applyTo);
       if (this.stopped) return; // a data file's write failed (fail-stop): no reads, no snapshot
+    } else if (this.readBack !== null && this.wasLeader) {
+      // The last follower's acknowledgement of what is applied comes with nothing new to apply.
+      this.releaseApplied();
     }
     if (ready.readReady.length > 0) {
       for (const r of ready.readReady) {
