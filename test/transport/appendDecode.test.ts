@@ -18,15 +18,7 @@ import {
   type DecodeLimits,
 } from '../../transport/peer/codec.js';
 import { TransportError } from '../../transport/wire/errors.js';
-import { messageArb, termArb } from './helpers.js';
-
-/** Byte fields as base64, so Buffer views and copies compare equal. */
-function plain(value: unknown): unknown {
-  if (value instanceof Uint8Array) return { bytes: Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64') };
-  if (Array.isArray(value)) return value.map(plain);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  return value;
-}
+import { messageArb, plain, termArb } from './helpers.js';
 
 /** What a decode gives: the frame (plain), or the TransportError's code; anything else fails the test. */
 function outcome(fn: () => unknown): unknown {
@@ -213,17 +205,7 @@ describe('appends decoded from their fragments', function () {
     const hbFrags = encoderFragments([hb]);
     assert.equal(decodeAppendsFrame(hbFrags, DEFAULT_DECODE_LIMITS), undefined);
     assert.deepEqual(plain(decodeFrameParts(hbFrags)), plain(decodeFrame(Buffer.concat(hbFrags))));
-    const append: RaftMessage = {
-      type: 'append',
-      from: 'n1',
-      to: 'n2',
-      term: 1,
-      prevIndex: 0,
-      prevTerm: 0,
-      commit: 0,
-      entries: [{ index: 1, term: 1, kind: 1, data: Buffer.from('x') }],
-    };
-    const frags = encoderFragments([append]);
+    const frags = encoderFragments([{ ...hb, type: 'append', prevIndex: 0, prevTerm: 0, entries: [{ index: 1, term: 1, kind: 1, data: Buffer.from('x') }] }]);
     const copied = decodeFrameParts(frags, { copyBuffers: true });
     assert.ok(copied.kind === 'messages' && copied.messages[0]!.type === 'append');
     assert.notEqual(copied.messages[0]!.entries[0]!.data.buffer, frags[0]!.buffer, 'copyBuffers copies');

@@ -26,23 +26,13 @@ import {
 import { TransportError, TransportErrorCode } from '../../transport/wire/errors.js';
 import { compareUint128, uint128FromBytes, uint128FromParts, uint128Parts, uint128ToBytes, uint128ToHex, UINT128_MAX } from '../../transport/wire/uint128.js';
 import { decodeMembership, encodeMembership } from '../../machines/membership.js';
-import { indexArb, messageArb, nodeIdArb, termArb } from './helpers.js';
+import { indexArb, messageArb, nodeIdArb, plain, termArb } from './helpers.js';
 
 /** Plain CBOR, for building frames the codec would never write. */
 const raw = new Encoder({ useRecords: false, structuredClone: false, tagUint8Array: false, mapsAsObjects: true });
 const cbor = (value: unknown): Uint8Array => raw.encode(value);
 const hex = (h: string): Uint8Array => Buffer.from(h.replace(/\s+/g, ''), 'hex');
 const concat = (...parts: Uint8Array[]): Uint8Array => Buffer.concat(parts);
-
-/** Byte fields as plain arrays, so Buffer views and Uint8Arrays compare equal. */
-function plain(value: unknown): unknown {
-  if (value instanceof Uint8Array) return { bytes: Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64') };
-  if (Array.isArray(value)) return value.map(plain);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  }
-  return value;
-}
 
 function codeOf(fn: () => unknown): string {
   try {

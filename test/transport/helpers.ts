@@ -116,6 +116,14 @@ export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>)
   return fc.oneof(vote, voteResp, append, appendResp, heartbeat, heartbeatResp, timeoutNow, snapshot, snapshotResp, rangeRequest, rangeChunk);
 }
 
+/** A decoded value with its byte fields as base64, so Buffer views, copies and Uint8Arrays compare equal. */
+export function plain(value: unknown): unknown {
+  if (value instanceof Uint8Array) return { bytes: Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64') };
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Waiting without sleeping
 // ------------------------------------------------------------------------------------------------
