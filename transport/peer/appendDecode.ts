@@ -38,10 +38,20 @@ class FragmentCursor {
   private frag: Buffer;
   private fi = 0;
   private pos = 0;
+  /** Bytes of all fragments not read yet: every declared length and count is checked against it first. */
+  private left: number;
 
   constructor(private readonly parts: readonly Buffer[]) {
     this.frag = parts[0]!;
+    let total = 0;
+    for (let i = 0; i < parts.length; i++) total += parts[i]!.length;
+    this.left = total;
     this.skipEmpty();
+  }
+
+  /** Bytes not read yet. */
+  bytesLeft(): number {
+    return this.left;
   }
 
   /** Moves past exhausted fragments (ws may deliver empty ones). */
@@ -64,6 +74,7 @@ class FragmentCursor {
       this.skipEmpty();
       if (this.pos >= this.frag.length) return -1;
     }
+    this.left--;
     return this.frag[this.pos++]!;
   }
 
@@ -112,17 +123,26 @@ class FragmentCursor {
     return Number.isSafeInteger(v) && v >= 0x100000000 ? v : -1;
   }
 
-  /** The argument of a head of major type `major`, or -1. */
+  /**
+   * The argument of a head of major type `major` (a length or a count: 2, 3 or 4), or -1. An
+   * 8-byte head is not taken: cbor-x's native string reader (cbor-extract) refuses it for strings,
+   * so decodeFrame's verdict on one depends on the addon; our encoders never write one.
+   */
   head(major: number): number {
     const initial = this.byte();
-    if (initial < 0 || initial >> 5 !== major) return -1;
+    if (initial < 0 || initial >> 5 !== major || (initial & 0x1f) > 26) return -1;
     return this.argument(initial & 0x1f);
   }
 
-  /** `n` bytes: a view when one fragment holds them, else a copy; undefined when fewer remain. */
+  /**
+   * `n` bytes: a view when one fragment holds them, else a copy; undefined when fewer remain
+   * (checked before anything is allocated: a declared length is only a claim).
+   */
   bytes(n: number): Uint8Array | undefined {
+    if (n > this.left) return undefined;
     if (n === 0) return this.frag.subarray(this.pos, this.pos);
     this.skipEmpty();
+    this.left -= n;
     if (this.pos + n <= this.frag.length) {
       const view = this.frag.subarray(this.pos, this.pos + n);
       this.pos += n;
@@ -133,7 +153,7 @@ class FragmentCursor {
     while (filled < n) {
       this.skipEmpty();
       const take = Math.min(n - filled, this.frag.length - this.pos);
-      if (take <= 0) return undefined;
+      if (take <= 0) return undefined; // unreachable: n <= left
       out.set(this.frag.subarray(this.pos, this.pos + take), filled);
       filled += take;
       this.pos += take;
@@ -171,7 +191,8 @@ function appendOf(c: FragmentCursor, from: NodeId, to: NodeId, limits: DecodeLim
   const commit = c.uint();
   if (t < 0 || prevIndex < 0 || prevTerm < 0 || commit < 0) return undefined;
   const flat = c.head(4);
-  if (flat < 0 || flat % 3 !== 0) return undefined;
+  // Each item takes a byte at least: a count beyond the bytes left is refused before any allocation.
+  if (flat < 0 || flat % 3 !== 0 || flat > c.bytesLeft()) return undefined;
   const count = flat / 3;
   if (count > limits.entriesPerMessageMax || prevIndex + count > Number.MAX_SAFE_INTEGER) return undefined;
   const entries: Entry[] = new Array<Entry>(count);
@@ -195,10 +216,12 @@ function appendOf(c: FragmentCursor, from: NodeId, to: NodeId, limits: DecodeLim
  */
 export function decodeAppendsFrame(parts: readonly Buffer[], limits: DecodeLimits): AppendsFrame | undefined {
   if (parts.length === 0) return undefined;
+  // decodeFrame's pre-scan caps every array at the largest of its limits: an append has 6 fields.
+  if (Math.max(4 + limits.messagesPerFrameMax, 3 * limits.entriesPerMessageMax, limits.membersMax) < APPEND_FIELDS) return undefined;
   const c = new FragmentCursor(parts);
   const items = c.head(4);
   const count = items - 4;
-  if (count < 1 || count > limits.messagesPerFrameMax) return undefined;
+  if (count < 1 || count > limits.messagesPerFrameMax || items > c.bytesLeft()) return undefined;
   if (c.uint() !== PROTOCOL_VERSION || c.uint() !== FRAME_KIND_MESSAGES) return undefined;
   const from = c.nodeId();
   const to = c.nodeId();
