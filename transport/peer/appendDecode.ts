@@ -16,22 +16,23 @@
  * that on random frames cut at random places, and on mutated ones), and it never throws.
  */
 import { TERM_MAX, type Entry, type EntryKind, type NodeId, type RaftMessage } from '../../machines/types.js';
-import { decodeFrame, DEFAULT_DECODE_LIMITS, isNodeId, PROTOCOL_VERSION, type DecodeLimits, type DecodeOptions, type Frame } from './codec.js';
+import {
+  decodeFrame,
+  DEFAULT_DECODE_LIMITS,
+  FrameKind,
+  isNodeId,
+  MessageTag,
+  PROTOCOL_VERSION,
+  type DecodeLimits,
+  type DecodeOptions,
+  type Frame,
+  type MessagesFrame,
+} from './codec.js';
 
-/** Tags and kinds as codec.ts writes them (its header lists the wire format). */
-const FRAME_KIND_MESSAGES = 2;
-const TAG_APPEND = 3;
+/** Fields of an append: [3, term, prevIndex, prevTerm, commit, entries] (codec.ts lists the wire format). */
 const APPEND_FIELDS = 6;
 /** Longest node ID (codec.ts NODE_ID_PATTERN). */
 const NODE_ID_BYTES_MAX = 64;
-
-/** A messages frame as `decodeFrame` returns it. */
-interface AppendsFrame {
-  readonly kind: 'messages';
-  readonly from: NodeId;
-  readonly to: NodeId;
-  readonly messages: RaftMessage[];
-}
 
 /** A read position over the fragments; `undefined` results mean "not on the fast path". */
 class FragmentCursor {
@@ -184,7 +185,7 @@ function term(c: FragmentCursor): number {
 }
 
 function appendOf(c: FragmentCursor, from: NodeId, to: NodeId, limits: DecodeLimits): RaftMessage | undefined {
-  if (c.head(4) !== APPEND_FIELDS || c.uint() !== TAG_APPEND) return undefined;
+  if (c.head(4) !== APPEND_FIELDS || c.uint() !== MessageTag.append) return undefined;
   const t = term(c);
   const prevIndex = c.uint();
   const prevTerm = term(c);
@@ -214,7 +215,7 @@ function appendOf(c: FragmentCursor, from: NodeId, to: NodeId, limits: DecodeLim
  * The frame held by `parts` (joined in order) when it is a messages frame of appends only, as
  * `decodeFrame` would return it with views (no `copyBuffers`); undefined otherwise. Never throws.
  */
-export function decodeAppendsFrame(parts: readonly Buffer[], limits: DecodeLimits): AppendsFrame | undefined {
+export function decodeAppendsFrame(parts: readonly Buffer[], limits: DecodeLimits): MessagesFrame | undefined {
   if (parts.length === 0) return undefined;
   // decodeFrame's pre-scan caps every array at the largest of its limits: an append has 6 fields.
   if (Math.max(4 + limits.messagesPerFrameMax, 3 * limits.entriesPerMessageMax, limits.membersMax) < APPEND_FIELDS) return undefined;
@@ -222,7 +223,7 @@ export function decodeAppendsFrame(parts: readonly Buffer[], limits: DecodeLimit
   const items = c.head(4);
   const count = items - 4;
   if (count < 1 || count > limits.messagesPerFrameMax || items > c.bytesLeft()) return undefined;
-  if (c.uint() !== PROTOCOL_VERSION || c.uint() !== FRAME_KIND_MESSAGES) return undefined;
+  if (c.uint() !== PROTOCOL_VERSION || c.uint() !== FrameKind.messages) return undefined;
   const from = c.nodeId();
   const to = c.nodeId();
   if (from === undefined || to === undefined) return undefined;
@@ -241,7 +242,7 @@ export function decodeAppendsFrame(parts: readonly Buffer[], limits: DecodeLimit
  * joined bytes, with its errors. The same result as `decodeFrame(Buffer.concat(parts), options)`.
  */
 export function decodeFrameParts(parts: readonly Buffer[], options: DecodeOptions = {}): Frame {
-  if (options.copyBuffers !== true && parts.length > 0) {
+  if (options.copyBuffers !== true) {
     const frame = decodeAppendsFrame(parts, options.limits ?? DEFAULT_DECODE_LIMITS);
     if (frame !== undefined) return frame;
   }

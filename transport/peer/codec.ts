@@ -53,13 +53,13 @@ import { NONCE_BYTES, PROOF_BYTES } from './peerAuth.js';
 
 export const PROTOCOL_VERSION = 1;
 
-const FrameKind = { hello: 0, welcome: 1, messages: 2, challenge: 3 } as const;
+export const FrameKind = { hello: 0, welcome: 1, messages: 2, challenge: 3 } as const;
 type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 export type Channel = 'control' | 'data';
 const CHANNEL_CODES: readonly Channel[] = ['control', 'data'];
 
-const MessageTag = {
+export const MessageTag = {
   vote: 1,
   voteResp: 2,
   append: 3,
@@ -114,7 +114,7 @@ interface ChallengeFrame {
   readonly nonce: Uint8Array;
 }
 
-interface MessagesFrame {
+export interface MessagesFrame {
   readonly kind: 'messages';
   readonly from: NodeId;
   readonly to: NodeId;
@@ -388,9 +388,7 @@ function encodeAppendParts(m: AppendRequest): Uint8Array[] {
   pos = putUint(head, pos, prevIndex);
   pos = putUint(head, pos, checkTerm(m.prevTerm, 'prevTerm'));
   pos = putUint(head, pos, checkIndex(m.commit, 'commit'));
-  const section = entriesSection(entries, prevIndex);
-  if (section.length === 1) return [head.subarray(0, pos), section[0]!];
-  return [head.subarray(0, pos), ...section];
+  return [head.subarray(0, pos), ...entriesSection(entries, prevIndex)];
 }
 
 let lastEntries: { entries: readonly Entry[]; prevIndex: number; pieces: readonly Uint8Array[] } | null = null;
@@ -448,6 +446,7 @@ function entriesSection(entries: readonly Entry[], prevIndex: number): readonly 
   lastEntries = n > 0 ? { entries, prevIndex, pieces } : null;
   return pieces;
 }
+
 /** An unsigned integer as cbor-x writes it: a minimal head below 2^32, a float64 above. */
 function putUint(b: Buffer, pos: number, value: number): number {
   if (value < 0x100000000) return putHead(b, pos, 0, value);
