@@ -267,6 +267,10 @@ export class HostMetrics {
     counter('sessionraft_wal_bytes_total', 'bytes written to the raft log', (s) => s.wal().bytes);
     counter('sessionraft_wal_preallocations_total', 'ranges of zeros written ahead of the raft log (--log-preallocate-bytes)', (s) => s.wal().preallocations);
     counter('sessionraft_client_deliveries_total', 'restored sessions pushed to subscribers', (s) => s.client().deliveries);
+    counter('sessionraft_client_batches_received_total', 'client messages that were batches of requests (client/batch.ts)', (s) => s.client().batchesReceived);
+    counter('sessionraft_client_batched_requests_total', 'requests that came in batches', (s) => s.client().batchedRequests);
+    counter('sessionraft_client_batches_sent_total', 'client messages sent as batches of replies and deliveries', (s) => s.client().batchesSent);
+    counter('sessionraft_client_batched_replies_total', 'replies and deliveries that left in batches', (s) => s.client().batchedReplies);
     counter(
       'sessionraft_group_deliveries_held_total',
       'group deliveries applied on this leader before their due time and held until it (restore ahead, --restore-lead-ms)',

@@ -96,6 +96,11 @@ export interface ClientOptions {
   readonly replyBytesMax?: number;
   /** Random RFC 6455 masks on request frames. Default false: an all-zero mask, no XOR pass (see clientConnection.ts). */
   readonly maskFrames?: boolean;
+  /**
+   * Batches (client/batch.ts): the requests of one turn go to a node in one WebSocket message, and
+   * its replies come likewise. Default true; a node of an older version ignores the ask.
+   */
+  readonly batches?: boolean;
   readonly logger?: Logger;
   readonly random?: () => number;
 }
@@ -524,6 +529,7 @@ class Client implements SessionraftClient {
   private readonly inflightCommandsMax: number;
   private readonly replyBytesMax: number;
   private readonly maskFrames: boolean;
+  private readonly batches: boolean;
   private readonly clusterId: string | null;
   /** wss:// with these settings (the tls option, or {} when an endpoint says wss://); null: ws://. */
   private readonly tls: ClientTlsOptions | null;
@@ -574,6 +580,7 @@ class Client implements SessionraftClient {
     this.clusterId = opts.clusterId ?? null;
     this.tls = opts.tls ?? (opts.endpoints.some((e) => /^\s*wss:\/\//.test(e)) ? {} : null);
     this.maskFrames = opts.maskFrames === true;
+    this.batches = opts.batches !== false;
     this.logger = opts.logger;
     this.random = opts.random ?? Math.random;
     this.target = this.endpoints[0]!;
@@ -1417,6 +1424,7 @@ class Client implements SessionraftClient {
       replyBytesMax: this.replyBytesMax,
       clusterId: this.clusterId,
       maskFrames: this.maskFrames,
+      batches: this.batches,
       tls: this.tls,
       login: this.credentials,
     });

@@ -7,6 +7,7 @@
 import WebSocket from 'ws';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { CorkedSends } from '../wire/corkedSends.js';
+import { BATCH_BYTES_MIN, BATCH_QUERY_NAME, batchFraming, isBatch, readBatch } from './batch.js';
 import type { Credentials } from './credentials.js';
 import { decodeServerFrame, encodeRequest, type DeliveryFrame as PlainDeliveryFrame, type GroupDeliveryFrame, type RequestBody } from './protocol.js';
 
@@ -50,6 +51,11 @@ interface ConnectionOptions {
    * certificate's user).
    */
   readonly login?: Credentials | null;
+  /**
+   * Ask the node for batches (client/batch.ts): the requests of one turn in one message, and its
+   * replies likewise. Default true; a node of an older version ignores the ask.
+   */
+  readonly batches?: boolean;
 }
 
 const zeroMask = (mask: Buffer): void => {
@@ -114,6 +120,8 @@ export class Connection {
   requestBytesMax = Number.POSITIVE_INFINITY;
   private nextReqId = 1;
   private welcomed = false;
+  /** The node's welcome said yes to batches (client/batch.ts). */
+  private batches = false;
   /** Logged in (or no login asked for): requests may follow. */
   private authed = false;
 
@@ -125,7 +133,8 @@ export class Connection {
   constructor(endpoint: string, opts: ConnectionOptions) {
     this.endpoint = endpoint;
     const tls = opts.tls ?? null;
-    this.ws = new WebSocket(`${tls !== null ? 'wss' : 'ws'}://${endpoint}/`, {
+    const ask = opts.batches !== false && opts.replyBytesMax >= BATCH_BYTES_MIN ? `?${BATCH_QUERY_NAME}=${opts.replyBytesMax}` : '';
+    this.ws = new WebSocket(`${tls !== null ? 'wss' : 'ws'}://${endpoint}/${ask}`, {
       ...(tls !== null
         ? {
             ...(tls.ca !== undefined ? { ca: tls.ca as string | Buffer | (string | Buffer)[] } : {}),
@@ -204,14 +213,10 @@ export class Connection {
         }
         this.shutdown(new ClientError(ClientErrorCode.connectionLost, `connection to ${endpoint} closed (${code})`));
       });
-      this.ws.on('message', (data, isBinary) => {
-        if (!isBinary) {
-          if (!this.welcomed) settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} sent a text frame: not a sessionraft client port`));
-          return;
-        }
+      const onFrame = (data: Uint8Array): void => {
         let frame;
         try {
-          frame = decodeServerFrame(data as Buffer);
+          frame = decodeServerFrame(data);
         } catch (err) {
           if (!this.welcomed) {
             const detail = err instanceof ClientError ? err.detail : String(err);
@@ -236,6 +241,11 @@ export class Connection {
           this.clusterId = frame.clusterId;
           this.inflightMax = Math.max(1, frame.inflightMax);
           this.requestBytesMax = frame.requestBytesMax;
+          // Only a welcome of seven items says yes (an older node ignored the ask).
+          if (frame.batches && ask !== '') {
+            this.batches = true;
+            this.out.batchFrames(batchFraming('request', frame.requestBytesMax));
+          }
           const login = opts.login ?? null;
           if (login === null) {
             this.authed = true;
@@ -254,6 +264,19 @@ export class Connection {
           return;
         }
         this.onServerFrame(frame);
+      };
+      this.ws.on('message', (data: Buffer, isBinary) => {
+        if (!isBinary) {
+          if (!this.welcomed) settle(new ClientError(ClientErrorCode.wrongEndpoint, `${endpoint} sent a text frame: not a sessionraft client port`));
+          return;
+        }
+        if (this.batches && isBatch('reply', data)) {
+          // Each frame of the batch as if it had come alone; a malformed batch is ignored like a bad frame.
+          const frames = readBatch('reply', data, data.length);
+          if (frames !== null) for (const f of frames) onFrame(f);
+          return;
+        }
+        onFrame(data);
       });
     });
     // Callers may never await `ready` (a connection made and dropped at once).

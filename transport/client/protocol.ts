@@ -51,6 +51,9 @@
  *                                                                with one record and store it (mode and value as store's) ->
  *                                                                command result (value: the session's ID; index and term: the
  *                                                                store's entry). Its three commands take seq, seq + 1, seq + 2.
+ *   [1, 0, 27, frame, ...]                                       a batch (to a node whose welcome said so): requests,
+ *                                                                each a byte string, handled in order as if each came
+ *                                                                alone (client/batch.ts)
  *   [1, reqId, 25, action, name]                                 feature (feature flags, 2026-12-05): action 0 list (name '')
  *                                                                -> [json bytes] (this node's view: what it supports, what is
  *                                                                on); 1 enable (leader; name a flag's or 'all') -> command result
@@ -66,6 +69,9 @@
  *   [1, 1, reqId, code, message, leaderId, leaderEndpoint]       an error (leader fields '' when unknown; reqId 0: not tied to a request)
  *   [1, 2, subId, topic, session, [records], restoreId, index]   a delivery: a session restored on a subscribed topic
  *   [1, 3, clusterId, nodeId, requestBytesMax, inflightMax]      welcome: the node's first frame on a connection
+ *   [1, 3, clusterId, nodeId, requestBytesMax, inflightMax, 1]   welcome to a client that asked for batches (`?batch=N`):
+ *                                                                the node takes and sends them (client/batch.ts)
+ *   [1, 6, frame, ...]                                           a batch: frames of the kinds above, each a byte string
  *   [1, 4, subId, code, message]                                 the subscription ended (e.g. overflow)
  *   [1, 5, subId, topic, session, [records], restoreId, delivery]  a consumer group's delivery (answer with ack or nack)
  *
@@ -78,6 +84,7 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { CBOR_OPTIONS } from '../wire/cborOptions.js';
 import { scanCbor } from '../wire/cborScan.js';
+import { BATCH_WELCOME_ON, REPLY_BATCH_BYTES_DEFAULT } from './batch.js';
 import {
   encodeAppendRequest,
   encodeCommandResultFast,
@@ -219,6 +226,11 @@ export interface ClientProtocolLimits {
   readonly subscriberBehindMsMax: number;
   /** Deliveries queued per subscription in the store before it overflows. */
   readonly subscriptionQueueMax: number;
+  /**
+   * The largest batch of replies and deliveries (client/batch.ts) sent to a client that asks for
+   * batches (never more than the client says it reads); 0 sends none and takes none.
+   */
+  readonly replyBatchBytesMax: number;
 }
 
 const KiB = 1024;
@@ -238,6 +250,7 @@ export const defaultClientProtocolLimits: ClientProtocolLimits = {
   subscriberBehindBytesMax: 8 * MiB,
   subscriberBehindMsMax: 30_000,
   subscriptionQueueMax: 1024,
+  replyBatchBytesMax: REPLY_BATCH_BYTES_DEFAULT,
 };
 
 /** The smallest pushBufferedBytesMax: a socket's own high-water mark is 16 KiB (Node 20) or 64 KiB (Node 22). */
@@ -246,6 +259,7 @@ const PUSH_BUFFERED_BYTES_MIN = 64 * KiB;
 /** Checks the client port's limits; throws RangeError naming the limit. */
 export function validateClientProtocolLimits(l: ClientProtocolLimits): void {
   for (const [k, v] of Object.entries(l)) {
+    if (k === 'replyBatchBytesMax' && v === 0) continue; // batches off
     if (!Number.isSafeInteger(v) || (v as number) < 1) throw new RangeError(`client port limit ${k} must be a positive integer, got ${v}`);
   }
   if (l.pushBufferedBytesMax < PUSH_BUFFERED_BYTES_MIN) {
@@ -438,7 +452,15 @@ type ServerFrame =
       readonly leaderEndpoint: string | null;
     }
   | DeliveryFrame
-  | { readonly kind: 'welcome'; readonly clusterId: string; readonly nodeId: string; readonly requestBytesMax: number; readonly inflightMax: number }
+  | {
+      readonly kind: 'welcome';
+      readonly clusterId: string;
+      readonly nodeId: string;
+      readonly requestBytesMax: number;
+      readonly inflightMax: number;
+      /** The node takes and sends batches (client/batch.ts): a seventh item 1, sent only to a client that asked. */
+      readonly batches: boolean;
+    }
   | { readonly kind: 'subscriptionEnded'; readonly subId: number; readonly code: string; readonly message: string };
 
 // ---- validation helpers --------------------------------------------------------------------------
@@ -906,8 +928,11 @@ export function encodeDelivery(d: Omit<DeliveryFrame, 'kind'>): Uint8Array {
   return encoder.encode([V, ReplyKind.delivery, d.subId, d.topic, d.session, d.records, d.restoreId, d.index]);
 }
 
-export function encodeWelcome(clusterId: string, nodeId: string, requestBytesMax: number, inflightMax: number): Uint8Array {
-  return encoder.encode([V, ReplyKind.welcome, clusterId, nodeId, requestBytesMax, inflightMax]);
+/** The welcome; with `batches` (only to a client that asked for them: an older one takes six items) a seventh item, 1. */
+export function encodeWelcome(clusterId: string, nodeId: string, requestBytesMax: number, inflightMax: number, batches = false): Uint8Array {
+  const w: unknown[] = [V, ReplyKind.welcome, clusterId, nodeId, requestBytesMax, inflightMax];
+  if (batches) w.push(BATCH_WELCOME_ON);
+  return encoder.encode(w);
 }
 
 export function encodeSubscriptionEnded(subId: number, code: string, message: string): Uint8Array {
@@ -970,13 +995,14 @@ export function decodeServerFrameGeneral(frame: Uint8Array): ServerFrame {
         delivery: uint(w, 7, 'delivery'),
       };
     case ReplyKind.welcome:
-      arity(w, 6, 'welcome');
+      if (w.length !== 7) arity(w, 6, 'welcome');
       return {
         kind: 'welcome',
         clusterId: text(w, 2, 'clusterId'),
         nodeId: text(w, 3, 'nodeId'),
         requestBytesMax: uint(w, 4, 'requestBytesMax'),
         inflightMax: uint(w, 5, 'inflightMax'),
+        batches: w.length === 7 && uint(w, 6, 'batches') === BATCH_WELCOME_ON,
       };
     case ReplyKind.subscriptionEnded:
       arity(w, 5, 'subscriptionEnded');

@@ -63,6 +63,7 @@ import {
 } from './protocol.js';
 import { CodeCounters } from '../wire/counters.js';
 import { CorkedSends } from '../wire/corkedSends.js';
+import { batchBytesAsked, batchFraming, isBatch, readBatch } from './batch.js';
 import { certificateUser, checkListenSecure, tlsFront, type TlsFiles } from '../wire/tlsFiles.js';
 import { ADMIN_ROLE, formatGrant, type Action } from '../commands/access.js';
 import { AuthThrottle, defaultAuthThrottleLimits, type AuthThrottleLimits } from './authThrottle.js';
@@ -125,12 +126,19 @@ export interface ClientServerStats {
   readonly users: readonly string[];
   /** Successful logins (issue 17); failures are counted in `rejected` by code. */
   readonly logins: number;
+  /** Batches (client/batch.ts) received and the requests they carried; sent and the frames they carried. */
+  readonly batchesReceived: number;
+  readonly batchedRequests: number;
+  readonly batchesSent: number;
+  readonly batchedReplies: number;
 }
 
 interface Conn {
   readonly ws: WebSocket;
   /** Replies produced in one turn (one apply) leave in one write. */
   readonly out: CorkedSends;
+  /** The client asked for batches and the welcome said yes: it may send them, and gets them. */
+  batches: boolean;
   inflight: number;
   readonly reqIds: Set<number>;
   readonly subs: Map<number, NodeSubscription>;
@@ -201,6 +209,11 @@ export class ClientServer {
   /** Password hashes being computed or verified now (bounded by PASSWORD_WORK_MAX). */
   private passwordWork = 0;
   private logins = 0;
+  /** Batches received and their requests; sent and their frames, of connections already closed. */
+  private batchesReceived = 0;
+  private batchedRequests = 0;
+  private batchesSentClosed = 0;
+  private batchedRepliesClosed = 0;
   /** The decoy an unknown user's password is verified against (computed once, at the first such login). */
   private decoy: Promise<Uint8Array> | null = null;
 
@@ -301,7 +314,11 @@ export class ClientServer {
     let pushQueuedBytes = 0;
     let laggingConnections = 0;
     const users = new Set<string>();
+    let batchesSent = this.batchesSentClosed;
+    let batchedReplies = this.batchedRepliesClosed;
     for (const c of this.conns) {
+      batchesSent += c.out.batchesSent;
+      batchedReplies += c.out.batchedFrames;
       subs += c.subs.size;
       if (c.user !== null) users.add(c.user);
       if (c.push === null) continue;
@@ -319,6 +336,10 @@ export class ClientServer {
       laggingConnections,
       users: [...users].sort(),
       logins: this.logins,
+      batchesReceived: this.batchesReceived,
+      batchedRequests: this.batchedRequests,
+      batchesSent,
+      batchedReplies,
     };
   }
 
@@ -371,6 +392,7 @@ export class ClientServer {
       push: null,
       nextSubId: 1,
       badFrames: 0,
+      batches: false,
       closed: false,
       user,
       login: null,
@@ -384,19 +406,27 @@ export class ClientServer {
       else this.reject(ClientErrorCode.malformed, 'frame');
     });
     ws.on('close', () => this.dropConn(c));
-    ws.send(encodeWelcome(this.opts.clusterId, this.opts.nodeId, this.limits.requestBytesMax, this.limits.inflightRequestsMax));
+    // Batches (client/batch.ts) for a client that asked, of at most what it reads; the welcome says so.
+    const asked = batchBytesAsked(req.url);
+    c.batches = asked > 0 && this.limits.replyBatchBytesMax > 0;
+    ws.send(encodeWelcome(this.opts.clusterId, this.opts.nodeId, this.limits.requestBytesMax, this.limits.inflightRequestsMax, c.batches));
+    if (c.batches) c.out.batchFrames(batchFraming('reply', Math.min(asked, this.limits.replyBatchBytesMax)));
   }
 
   private dropConn(c: Conn): void {
     if (c.closed) return;
     c.closed = true;
     this.conns.delete(c);
+    this.batchesSentClosed += c.out.batchesSent;
+    this.batchedRepliesClosed += c.out.batchedFrames;
     for (const s of c.subs.values()) s.close();
     c.subs.clear();
     c.push?.close();
   }
 
   private closeConn(c: Conn, code: number, reason: string): void {
+    // What was answered before the close leaves before it.
+    if (!c.closed) c.out.flush();
     this.dropConn(c);
     try {
       c.ws.close(code, reason);
@@ -419,7 +449,8 @@ export class ClientServer {
     const l = this.limits;
     const q = new PushQueue<NodeDelivery>(
       {
-        bufferedAmount: () => c.ws.bufferedAmount,
+        // Frames held for the end of the turn (batches) are on their way to the socket too.
+        bufferedAmount: () => c.ws.bufferedAmount + c.out.heldBytes,
         send: (frame) => {
           this.deliveries++;
           this.send(c, frame);
@@ -470,16 +501,37 @@ export class ClientServer {
 
   private onFrame(c: Conn, data: Buffer, isBinary: boolean): void {
     if (c.closed) return;
+    if (!isBinary) return this.badFrame(c, 0, ClientErrorCode.malformed, 'text frame: the protocol is binary CBOR');
+    if (c.batches && isBatch('request', data)) {
+      // A batch (client/batch.ts): its requests one by one, as if each had come alone.
+      const frames = readBatch('request', data, this.limits.inflightRequestsMax);
+      if (frames === null) {
+        return this.badFrame(c, 0, ClientErrorCode.malformed, `a batch is [1, 0, 27, frame, ...] with 1 to ${this.limits.inflightRequestsMax} byte strings`);
+      }
+      this.batchesReceived++;
+      this.batchedRequests += frames.length;
+      for (const f of frames) {
+        if (c.closed) return;
+        this.onRequest(c, f);
+      }
+      return;
+    }
+    this.onRequest(c, data);
+  }
+
+  private badFrame(c: Conn, reqId: number, code: string, detail: string): void {
+    this.sendError(c, reqId, 'frame', code, detail);
+    if (++c.badFrames >= this.limits.badFramesMax) this.closeConn(c, ClientCloseCode.tooManyBadFrames, 'too many bad frames');
+  }
+
+  private onRequest(c: Conn, data: Uint8Array): void {
     let req: Request;
     try {
-      if (!isBinary) throw new ClientError(ClientErrorCode.malformed, 'text frame: the protocol is binary CBOR');
       req = decodeRequest(data);
     } catch (err) {
       const code = err instanceof ClientError ? err.code : ClientErrorCode.malformed;
       const detail = err instanceof ClientError ? err.detail : String(err);
-      this.sendError(c, isBinary ? peekReqId(data) : 0, 'frame', code, detail);
-      if (++c.badFrames >= this.limits.badFramesMax) this.closeConn(c, ClientCloseCode.tooManyBadFrames, 'too many bad frames');
-      return;
+      return this.badFrame(c, peekReqId(data), code, detail);
     }
     this.requests.add(req.op);
     if (this.stopping || this.opts.node.isStopped()) {
