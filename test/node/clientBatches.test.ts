@@ -141,6 +141,26 @@ describe('node: batches on the client port (several frames in one message)', fun
     expect(await raw.answer(16)).to.include({ kind: 'result' });
   });
 
+  it('what it answered at once leaves before a close that ws makes in the same read', async () => {
+    // Found in review: replies held to the end of the turn were dropped when ws closed the
+    // connection later in the same socket read (the client's close frame, an oversized message).
+    for (const last of ['close', 'oversized'] as const) {
+      const raw = await RawClient.open(leader.clientEndpoint(), '?batch=65536');
+      raws.push(raw);
+      let closed: number | null = null;
+      raw.ws.on('close', (code) => (closed = code));
+      const socket = (raw.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+      socket.cork(); // the requests and what follows in one write, so the node reads them at once
+      for (let r = 21; r <= 23; r++) raw.ws.send(encodeBatch('request', [status(r)], 0, 1));
+      if (last === 'close') raw.ws.close(1000);
+      else raw.ws.send(Buffer.alloc(300 * 1024)); // above requestBytesMax (256 KiB): ws closes with 1009
+      socket.uncork();
+      await waitFor(`the connection closed (${last})`, () => closed, WAIT_MS);
+      const answered = raw.frames.filter((f) => f.kind === 'result').map((f) => (f as { reqId: number }).reqId);
+      expect(answered, last).to.deep.equal([21, 22, 23]);
+    }
+  });
+
   describe('a node with batches off (replyBatchBytesMax 0)', () => {
     let off: InProcessCluster;
     before(async () => {

@@ -54,6 +54,16 @@ describe('client protocol: batches (several frames in one message)', () => {
     );
   });
 
+  it('its head is within BATCH_HEAD_BYTES_MAX also past 65,535 frames (5-byte array heads)', () => {
+    const n = 70_000;
+    const fs = Array.from({ length: n }, () => new Uint8Array(0));
+    for (const s of ['request', 'reply'] as const) {
+      const msg = encodeBatch(s, fs, 0, n);
+      expect(msg.length).to.be.at.most(BATCH_HEAD_BYTES_MAX + n * batchItemBytes(0));
+      expect(readBatch(s, msg, n)).to.have.length(n);
+    }
+  });
+
   it('encodes a range of the frames only', () => {
     const fs = [1, 2, 3, 4, 5].map((k) => new Uint8Array([k, k]));
     const msg = encodeBatch('reply', fs, 1, 4);

@@ -89,6 +89,18 @@ describe('wire: CorkedSends with batches (a turn of frames in few messages)', ()
     expect(out.batchedFrames).to.equal(2);
   });
 
+  it('cuts batches at framesMax frames', () => {
+    const sent: Uint8Array[] = [];
+    const ws = { readyState: 1, send: (m: Uint8Array) => sent.push(m) };
+    const turn: (() => void)[] = [];
+    const out = new CorkedSends(ws as unknown as WebSocket, (fn) => turn.push(fn));
+    out.batchFrames({ ...batchFraming('reply', 64 * 1024), framesMax: 3 });
+    for (let k = 0; k < 10; k++) out.send(new Uint8Array([k]));
+    for (const fn of turn.splice(0)) fn();
+    expect(sent.map((m) => (isBatch('reply', m) ? readBatch('reply', m, 3)!.length : 'alone'))).to.deep.equal([3, 3, 3, 'alone']);
+    expect(arrived(sent.map((message) => ({ message, cb: undefined }))).map((f) => f[0])).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
   it("calls each frame's callback once with its message's outcome", () => {
     const { out, sent, endTurn } = setup(64 * 1024);
     const calls: (string | undefined)[] = [];

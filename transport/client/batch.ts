@@ -83,8 +83,13 @@ export function batchItemBytes(frameBytes: number): number {
   return headBytes(frameBytes) + frameBytes;
 }
 
-/** Bytes of a batch's own head for `count` frames, at most: the array's head and the fixed items. */
-export const BATCH_HEAD_BYTES_MAX = 5 + 3;
+/** Bytes of a batch's own head, at most: the array's head (5) and the fixed items (4: `01 00 18 1b`). */
+export const BATCH_HEAD_BYTES_MAX = 5 + 4;
+/**
+ * Frames in one batch at most, both ways: a node cuts its batches there, and a client reads no
+ * more from one message (a broken node's batch of millions of empty frames would block it).
+ */
+export const BATCH_FRAMES_MAX = 4096;
 
 /** Which side's batch: requests carry [1, 0, 27], replies [1, 6]. */
 export type BatchSide = 'request' | 'reply';
@@ -162,6 +167,7 @@ export function readBatch(side: BatchSide, msg: Uint8Array, countMax: number): U
 export function batchFraming(side: BatchSide, bytesMax: number): BatchFraming {
   return {
     bytesMax,
+    framesMax: BATCH_FRAMES_MAX,
     frameBytesMax: BATCH_FRAME_BYTES_MAX,
     itemBytes: batchItemBytes,
     headBytesMax: BATCH_HEAD_BYTES_MAX,

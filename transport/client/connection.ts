@@ -7,7 +7,7 @@
 import WebSocket from 'ws';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { CorkedSends } from '../wire/corkedSends.js';
-import { BATCH_BYTES_MIN, BATCH_QUERY_NAME, batchFraming, isBatch, readBatch } from './batch.js';
+import { BATCH_BYTES_MIN, BATCH_FRAMES_MAX, BATCH_QUERY_NAME, batchFraming, isBatch, readBatch } from './batch.js';
 import type { Credentials } from './credentials.js';
 import { decodeServerFrame, encodeRequest, type DeliveryFrame as PlainDeliveryFrame, type GroupDeliveryFrame, type RequestBody } from './protocol.js';
 
@@ -272,7 +272,7 @@ export class Connection {
         }
         if (this.batches && isBatch('reply', data)) {
           // Each frame of the batch as if it had come alone; a malformed batch is ignored like a bad frame.
-          const frames = readBatch('reply', data, data.length);
+          const frames = readBatch('reply', data, BATCH_FRAMES_MAX);
           if (frames !== null) for (const f of frames) onFrame(f);
           return;
         }

@@ -501,22 +501,27 @@ export class ClientServer {
 
   private onFrame(c: Conn, data: Buffer, isBinary: boolean): void {
     if (c.closed) return;
+    this.takeMessage(c, data, isBinary);
+    // What this message answered at once leaves now: ws may close the connection later in the
+    // same socket read (the client's close frame, an oversized message), and a frame held past
+    // that would be dropped (found in review).
+    if (!c.closed) c.out.flush();
+  }
+
+  private takeMessage(c: Conn, data: Buffer, isBinary: boolean): void {
     if (!isBinary) return this.badFrame(c, 0, ClientErrorCode.malformed, 'text frame: the protocol is binary CBOR');
-    if (c.batches && isBatch('request', data)) {
-      // A batch (client/batch.ts): its requests one by one, as if each had come alone.
-      const frames = readBatch('request', data, this.limits.inflightRequestsMax);
-      if (frames === null) {
-        return this.badFrame(c, 0, ClientErrorCode.malformed, `a batch is [1, 0, 27, frame, ...] with 1 to ${this.limits.inflightRequestsMax} byte strings`);
-      }
-      this.batchesReceived++;
-      this.batchedRequests += frames.length;
-      for (const f of frames) {
-        if (c.closed) return;
-        this.onRequest(c, f);
-      }
-      return;
+    if (!c.batches || !isBatch('request', data)) return this.onRequest(c, data);
+    // A batch (client/batch.ts): its requests one by one, as if each had come alone.
+    const frames = readBatch('request', data, this.limits.inflightRequestsMax);
+    if (frames === null) {
+      return this.badFrame(c, 0, ClientErrorCode.malformed, `a batch is [1, 0, 27, frame, ...] with 1 to ${this.limits.inflightRequestsMax} byte strings`);
     }
-    this.onRequest(c, data);
+    this.batchesReceived++;
+    this.batchedRequests += frames.length;
+    for (const f of frames) {
+      if (c.closed) return;
+      this.onRequest(c, f);
+    }
   }
 
   private badFrame(c: Conn, reqId: number, code: string, detail: string): void {

@@ -25,6 +25,8 @@ type SendCallback = (err?: Error) => void;
 export interface BatchFraming {
   /** The largest batch message, in bytes. */
   readonly bytesMax: number;
+  /** Frames in one batch at most. */
+  readonly framesMax: number;
   /** Frames larger than this leave alone: copying them into a batch costs more than the message it saves. */
   readonly frameBytesMax: number;
   /** Bytes a frame of `frameBytes` adds to a batch, and the batch's own head at most. */
@@ -111,7 +113,7 @@ export class CorkedSends {
       // The longest run of batchable frames from `from` that fits one batch.
       let bytes = f.headBytesMax + f.itemBytes(frames[from]!.length);
       let to = from + 1;
-      while (to < n && this.batchable(frames[to]!)) {
+      while (to < n && to - from < f.framesMax && this.batchable(frames[to]!)) {
         const next = bytes + f.itemBytes(frames[to]!.length);
         if (next > f.bytesMax) break;
         bytes = next;
@@ -119,8 +121,11 @@ export class CorkedSends {
       }
       if (to - from === 1) this.sendOne(frames[from]!, cbs[from]);
       else {
-        this.batchesSent++;
-        this.batchedFrames += to - from;
+        // Counted only when it can leave (ws answers a send on a closing socket with an error).
+        if (this.ws.readyState === OPEN) {
+          this.batchesSent++;
+          this.batchedFrames += to - from;
+        }
         this.sendOne(f.encode(frames, from, to), callbacksOf(cbs, from, to));
       }
       from = to;
