@@ -23,6 +23,7 @@
  * `countMax` frames, nothing after the last. It never throws; anything else is `null`.
  */
 import type { BatchFraming } from '../wire/corkedSends.js';
+import { cborHeadBytes, putCborHead } from '../wire/cborHead.js';
 
 /** The request batch's op, beside protocol.ts's ops (1..26). */
 const BATCH_OP = 27;
@@ -45,42 +46,9 @@ export const REPLY_BATCH_BYTES_DEFAULT = 256 * 1024;
  */
 const BATCH_FRAME_BYTES_MAX = 2048;
 
-/** Bytes of a CBOR head for `n` (major type in the caller's first byte). */
-function headBytes(n: number): number {
-  if (n < 24) return 1;
-  if (n < 0x100) return 2;
-  if (n < 0x10000) return 3;
-  return 5;
-}
-
-function writeHead(out: Uint8Array, at: number, major: number, n: number): number {
-  const m = major << 5;
-  if (n < 24) {
-    out[at] = m | n;
-    return at + 1;
-  }
-  if (n < 0x100) {
-    out[at] = m | 24;
-    out[at + 1] = n;
-    return at + 2;
-  }
-  if (n < 0x10000) {
-    out[at] = m | 25;
-    out[at + 1] = n >>> 8;
-    out[at + 2] = n & 0xff;
-    return at + 3;
-  }
-  out[at] = m | 26;
-  out[at + 1] = n >>> 24;
-  out[at + 2] = (n >>> 16) & 0xff;
-  out[at + 3] = (n >>> 8) & 0xff;
-  out[at + 4] = n & 0xff;
-  return at + 5;
-}
-
 /** Bytes a frame of `frameBytes` adds to a batch (its byte-string head and itself). */
 export function batchItemBytes(frameBytes: number): number {
-  return headBytes(frameBytes) + frameBytes;
+  return cborHeadBytes(frameBytes) + frameBytes;
 }
 
 /** Bytes of a batch's own head, at most: the array's head (5) and the fixed items (4: `01 00 18 1b`). */
@@ -98,10 +66,10 @@ export type BatchSide = 'request' | 'reply';
 export function encodeBatch(side: BatchSide, frames: readonly Uint8Array[], from: number, to: number): Uint8Array {
   const count = to - from;
   const fixed = side === 'request' ? 3 : 2;
-  let bytes = headBytes(count + fixed) + (side === 'request' ? 4 : 2);
+  let bytes = cborHeadBytes(count + fixed) + (side === 'request' ? 4 : 2);
   for (let k = from; k < to; k++) bytes += batchItemBytes(frames[k]!.length);
   const out = Buffer.allocUnsafe(bytes);
-  let at = writeHead(out, 0, 4, count + fixed);
+  let at = putCborHead(out, 0, 4, count + fixed);
   out[at++] = 0x01; // version 1
   if (side === 'request') {
     out[at++] = 0x00; // reqId 0
@@ -112,32 +80,40 @@ export function encodeBatch(side: BatchSide, frames: readonly Uint8Array[], from
   }
   for (let k = from; k < to; k++) {
     const f = frames[k]!;
-    at = writeHead(out, at, 2, f.length);
+    at = putCborHead(out, at, 2, f.length);
     out.set(f, at);
     at += f.length;
   }
   return out;
 }
 
-/** A definite head at `at`: its major type, its value and where the item's content starts; null if not one. */
-function readHead(b: Uint8Array, at: number): { major: number; value: number; next: number } | null {
-  if (at >= b.length) return null;
+/** The head `readHead` read last: its major type, its value and where the item's content starts (no object per head). */
+const head = { major: 0, value: 0, next: 0 };
+
+/** Reads a definite head at `at` into `head`; false if there is none (8-byte, reserved, indefinite: never in a batch). */
+function readHead(b: Uint8Array, at: number): boolean {
+  if (at >= b.length) return false;
   const ib = b[at]!;
   const info = ib & 0x1f;
-  const major = ib >> 5;
-  if (info < 24) return { major, value: info, next: at + 1 };
+  head.major = ib >> 5;
+  if (info < 24) {
+    head.value = info;
+    head.next = at + 1;
+    return true;
+  }
   const extra = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : 0;
-  if (extra === 0 || at + 1 + extra > b.length) return null; // 8-byte heads, reserved, indefinite: never in a batch
+  if (extra === 0 || at + 1 + extra > b.length) return false;
   let v = 0;
   for (let i = 1; i <= extra; i++) v = v * 256 + b[at + i]!;
-  return { major, value: v, next: at + 1 + extra };
+  head.value = v;
+  head.next = at + 1 + extra;
+  return true;
 }
 
 /** Whether `msg` starts as a batch of `side` (its array head, version 1, then 0, 27 or 6). Cheap: three or four bytes. */
 export function isBatch(side: BatchSide, msg: Uint8Array): boolean {
-  const h = readHead(msg, 0);
-  if (h === null || h.major !== 4) return false;
-  const at = h.next;
+  if (!readHead(msg, 0) || head.major !== 4) return false;
+  const at = head.next;
   if (side === 'request') return msg[at] === 0x01 && msg[at + 1] === 0x00 && msg[at + 2] === 0x18 && msg[at + 3] === BATCH_OP;
   return msg[at] === 0x01 && msg[at + 1] === BATCH_KIND;
 }
@@ -148,17 +124,15 @@ export function isBatch(side: BatchSide, msg: Uint8Array): boolean {
  */
 export function readBatch(side: BatchSide, msg: Uint8Array, countMax: number): Uint8Array[] | null {
   if (!isBatch(side, msg)) return null;
-  const h = readHead(msg, 0)!;
-  const fixed = side === 'request' ? 3 : 2;
-  const count = h.value - fixed;
+  readHead(msg, 0);
+  const count = head.value - (side === 'request' ? 3 : 2);
   if (count < 1 || count > countMax) return null;
-  let at = h.next + (side === 'request' ? 4 : 2);
+  let at = head.next + (side === 'request' ? 4 : 2);
   const frames: Uint8Array[] = [];
   for (let k = 0; k < count; k++) {
-    const f = readHead(msg, at);
-    if (f === null || f.major !== 2 || f.value > msg.length - f.next) return null;
-    frames.push(msg.subarray(f.next, f.next + f.value));
-    at = f.next + f.value;
+    if (!readHead(msg, at) || head.major !== 2 || head.value > msg.length - head.next) return null;
+    frames.push(msg.subarray(head.next, head.next + head.value));
+    at = head.next + head.value;
   }
   return at === msg.length ? frames : null;
 }

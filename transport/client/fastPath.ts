@@ -10,6 +10,8 @@
  * (pre-scan, cbor-x, schema) decides every other frame: a frame the fast reader accepts is one
  * the general path would accept with the same result.
  */
+import { cborHeadBytes, putCborHead } from '../wire/cborHead.js';
+
 const V = 1;
 const ID_BYTES = 16;
 const SECRET_BYTES = 16;
@@ -26,36 +28,12 @@ function uintSize(v: number): number {
   return v < 24 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : v < TWO_32 ? 5 : 9;
 }
 
-function headSize(len: number): number {
-  return len < 24 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
-}
-
-function putHead(b: Uint8Array, pos: number, major: number, v: number): number {
-  const m = major << 5;
-  if (v < 24) b[pos++] = m | v;
-  else if (v < 0x100) {
-    b[pos++] = m | 24;
-    b[pos++] = v;
-  } else if (v < 0x10000) {
-    b[pos++] = m | 25;
-    b[pos++] = v >>> 8;
-    b[pos++] = v & 0xff;
-  } else {
-    b[pos++] = m | 26;
-    b[pos++] = v >>> 24;
-    b[pos++] = (v >>> 16) & 0xff;
-    b[pos++] = (v >>> 8) & 0xff;
-    b[pos++] = v & 0xff;
-  }
-  return pos;
-}
-
 const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function putUint(b: Uint8Array, pos: number, v: number): number {
-  if (v < TWO_32) return putHead(b, pos, 0, v);
+  if (v < TWO_32) return putCborHead(b, pos, 0, v);
   b[pos++] = 0xfb;
   f64[0] = v;
   for (let i = 0; i < 8; i++) b[pos++] = f64Bytes[littleEndian ? 7 - i : i]!;
@@ -63,7 +41,7 @@ function putUint(b: Uint8Array, pos: number, v: number): number {
 }
 
 function putBytes(b: Uint8Array, pos: number, data: Uint8Array): number {
-  pos = putHead(b, pos, 2, data.length);
+  pos = putCborHead(b, pos, 2, data.length);
   b.set(data, pos);
   return pos + data.length;
 }
@@ -77,13 +55,21 @@ function asciiLength(s: string): number {
 /** Bytes of a request's first seven items: `1, reqId, op, client, secret, seq, acked`. */
 function requestHeadSize(reqId: number, op: number, client: Uint8Array, secret: Uint8Array, seq: number, acked: number): number {
   return (
-    1 + uintSize(reqId) + uintSize(op) + headSize(client.length) + client.length + headSize(secret.length) + secret.length + uintSize(seq) + uintSize(acked)
+    1 +
+    uintSize(reqId) +
+    uintSize(op) +
+    cborHeadBytes(client.length) +
+    client.length +
+    cborHeadBytes(secret.length) +
+    secret.length +
+    uintSize(seq) +
+    uintSize(acked)
   );
 }
 
 /** A request's array head of `items` and its first seven items; returns the offset after them. */
 function putRequestHead(out: Uint8Array, items: number, reqId: number, op: number, client: Uint8Array, secret: Uint8Array, seq: number, acked: number): number {
-  let pos = putHead(out, 0, 4, items);
+  let pos = putCborHead(out, 0, 4, items);
   out[pos++] = V;
   pos = putUint(out, pos, reqId);
   pos = putUint(out, pos, op);
@@ -107,7 +93,8 @@ export function encodeAppendRequest(
   session: Uint8Array,
   data: Uint8Array,
 ): Uint8Array {
-  const size = 1 + requestHeadSize(reqId, op, client, secret, seq, acked) + headSize(session.length) + session.length + headSize(data.length) + data.length;
+  const size =
+    1 + requestHeadSize(reqId, op, client, secret, seq, acked) + cborHeadBytes(session.length) + session.length + cborHeadBytes(data.length) + data.length;
   const out = Buffer.allocUnsafe(size);
   const pos = putRequestHead(out, 9, reqId, op, client, secret, seq, acked);
   putBytes(out, putBytes(out, pos, session), data);
@@ -131,7 +118,7 @@ export function encodeScheduleRequest(
   value: number,
 ): Uint8Array {
   const head = requestHeadSize(reqId, OP_SCHEDULE, client, secret, seq, acked);
-  const size = 1 + head + headSize(topic.length) + topic.length + headSize(data.length) + data.length + uintSize(mode) + uintSize(value);
+  const size = 1 + head + cborHeadBytes(topic.length) + topic.length + cborHeadBytes(data.length) + data.length + uintSize(mode) + uintSize(value);
   const out = Buffer.allocUnsafe(size);
   let pos = putRequestHead(out, 11, reqId, OP_SCHEDULE, client, secret, seq, acked);
   pos = putText(out, pos, topic);
@@ -142,7 +129,7 @@ export function encodeScheduleRequest(
 
 /** UTF-8 bytes of a text string (major 3) written at `pos`. */
 function putText(b: Uint8Array, pos: number, utf8: Uint8Array): number {
-  pos = putHead(b, pos, 3, utf8.length);
+  pos = putCborHead(b, pos, 3, utf8.length);
   b.set(utf8, pos);
   return pos + utf8.length;
 }
@@ -161,10 +148,10 @@ export function encodeGroupDeliveryFast(
   restoreId: Uint8Array,
   delivery: number,
 ): Uint8Array {
-  let size = 1 + 1 + uintSize(kind) + uintSize(subId) + headSize(topic.length) + topic.length;
-  size += headSize(session.length) + session.length + headSize(records.length);
-  for (const r of records) size += headSize(r.length) + r.length;
-  size += headSize(restoreId.length) + restoreId.length + uintSize(delivery);
+  let size = 1 + 1 + uintSize(kind) + uintSize(subId) + cborHeadBytes(topic.length) + topic.length;
+  size += cborHeadBytes(session.length) + session.length + cborHeadBytes(records.length);
+  for (const r of records) size += cborHeadBytes(r.length) + r.length;
+  size += cborHeadBytes(restoreId.length) + restoreId.length + uintSize(delivery);
   const out = Buffer.allocUnsafe(size);
   let pos = 0;
   out[pos++] = 0x88;
@@ -173,7 +160,7 @@ export function encodeGroupDeliveryFast(
   pos = putUint(out, pos, subId);
   pos = putText(out, pos, topic);
   pos = putBytes(out, pos, session);
-  pos = putHead(out, pos, 4, records.length);
+  pos = putCborHead(out, pos, 4, records.length);
   for (const r of records) pos = putBytes(out, pos, r);
   pos = putBytes(out, pos, restoreId);
   pos = putUint(out, pos, delivery);
@@ -195,7 +182,8 @@ export function encodeCommandResultFast(
 ): Uint8Array | null {
   const codeBytes = asciiLength(code);
   if (codeBytes < 0) return null;
-  const size = 1 + 1 + 1 + uintSize(reqId) + 1 + headSize(codeBytes) + codeBytes + headSize(value.length) + value.length + uintSize(index) + uintSize(term) + 1;
+  const size =
+    1 + 1 + 1 + uintSize(reqId) + 1 + cborHeadBytes(codeBytes) + codeBytes + cborHeadBytes(value.length) + value.length + uintSize(index) + uintSize(term) + 1;
   const out = Buffer.allocUnsafe(size);
   let pos = 0;
   out[pos++] = 0x89;
@@ -203,7 +191,7 @@ export function encodeCommandResultFast(
   out[pos++] = KIND_RESULT;
   pos = putUint(out, pos, reqId);
   out[pos++] = ok ? 0xf5 : 0xf4;
-  pos = putHead(out, pos, 3, codeBytes);
+  pos = putCborHead(out, pos, 3, codeBytes);
   for (let i = 0; i < codeBytes; i++) out[pos++] = code.charCodeAt(i);
   pos = putBytes(out, pos, value);
   pos = putUint(out, pos, index);

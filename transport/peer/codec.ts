@@ -47,6 +47,7 @@ import {
 import { decodeMembership } from '../../machines/membership.js';
 import { parseMemberAddress } from '../wire/address.js';
 import { CBOR_OPTIONS } from '../wire/cborOptions.js';
+import { putCborHead } from '../wire/cborHead.js';
 import { scanCbor, type ScanLimits } from '../wire/cborScan.js';
 import { TransportError, TransportErrorCode } from '../wire/errors.js';
 import { NONCE_BYTES, PROOF_BYTES } from './peerAuth.js';
@@ -423,12 +424,12 @@ function entriesSection(entries: readonly Entry[], prevIndex: number): readonly 
   let cut = size >= SPLICE_BYTES_MIN;
   const pieces: Uint8Array[] = [];
   let pieceStart = 0;
-  let pos = putHead(out, 0, 4, n * 3);
+  let pos = putCborHead(out, 0, 4, n * 3);
   for (let i = 0; i < n; i++) {
     const e = entries[i]!;
     pos = putUint(out, pos, e.term);
     out[pos++] = e.kind;
-    pos = putHead(out, pos, 2, e.data.length);
+    pos = putCborHead(out, pos, 2, e.data.length);
     out.set(e.data, pos);
     pos += e.data.length;
     // A piece ends after an entry once it is long enough and what is left is too (else the rest joins it).
@@ -449,29 +450,10 @@ function entriesSection(entries: readonly Entry[], prevIndex: number): readonly 
 
 /** An unsigned integer as cbor-x writes it: a minimal head below 2^32, a float64 above. */
 function putUint(b: Buffer, pos: number, value: number): number {
-  if (value < 0x100000000) return putHead(b, pos, 0, value);
+  if (value < 0x100000000) return putCborHead(b, pos, 0, value);
   b[pos] = 0xfb;
   b.writeDoubleBE(value, pos + 1);
   return pos + 9;
-}
-
-/** A CBOR head of `major` with an argument below 2^32. */
-function putHead(b: Buffer, pos: number, major: number, value: number): number {
-  const m = major << 5;
-  if (value < 24) b[pos++] = m | value;
-  else if (value < 0x100) {
-    b[pos++] = m | 24;
-    b[pos++] = value;
-  } else if (value < 0x10000) {
-    b[pos++] = m | 25;
-    b[pos++] = value >>> 8;
-    b[pos++] = value & 0xff;
-  } else {
-    b[pos++] = m | 26;
-    b.writeUInt32BE(value, pos);
-    pos += 4;
-  }
-  return pos;
 }
 
 const TRUE_BYTE = Uint8Array.of(0xf5);

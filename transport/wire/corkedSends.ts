@@ -88,8 +88,7 @@ export class CorkedSends {
       return;
     }
     this.corkTurn();
-    if (cb === undefined) this.ws.send(frame);
-    else this.ws.send(frame, cb);
+    this.sendOne(frame, cb);
   }
 
   /** Sends the held frames now (before a close: what was answered leaves first). */
