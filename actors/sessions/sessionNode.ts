@@ -64,9 +64,10 @@ interface SessionNodeOptions extends Omit<NodeOptions, 'stateMachine' | 'rangeSy
   /** Runs the consumer-group dispatcher's tick after an apply or an attach (default queueMicrotask; the simulator passes its scheduler). */
   readonly groupsDefer?: (fn: () => void) => void;
   /**
-   * When a schedule's append and store go into its create's batch (scheduleSession.ts): 'idle'
-   * (default) only when nothing is in the leader's flight, 'always' for every schedule. Both are
-   * correct; 'always' measured slower under load. The simulator runs half its seeds with each.
+   * When a schedule's append and store go into its create's batch (scheduleSession.ts): 'always'
+   * (default since 2026-12-06) for every schedule, 'idle' only when nothing is in the leader's
+   * flight (the default before; docs/performance.md, "Every schedule in one round"). Both are
+   * correct; the simulator runs half its seeds with each.
    */
   readonly scheduleBinding?: 'idle' | 'always';
   /**
@@ -201,7 +202,7 @@ export class SessionNode {
     const store = opts.store;
     this.store = store;
     this.clock = opts.clock;
-    this.scheduleBinding = opts.scheduleBinding ?? 'idle';
+    this.scheduleBinding = opts.scheduleBinding ?? 'always';
     this.drawSecret = opts.drawSecret ?? (() => new Uint8Array(randomBytes(SECRET_BYTES)));
     this.staleReads = opts.bugs?.has('stale-read') === true;
     this.ignoreFeatureFlags = (opts.bugs as ReadonlySet<string> | undefined)?.has('ignore-feature-flags') === true;
@@ -434,7 +435,7 @@ export class SessionNode {
             return null;
           }
         },
-        idle: () => this.scheduleBinding === 'always' || this.planner.inFlight === 0,
+        bindToCreate: () => this.scheduleBinding === 'always' || this.planner.inFlight === 0,
         proposeAfter: (create, bytes, env, done) => {
           try {
             this.planner.submitAfterCreate(create, bytes, env, { cb: done } satisfies Pending);

@@ -121,6 +121,38 @@ describe('node: schedule, one request for create + append + store (issue 20)', f
     expect([named(1), named(2)]).to.deep.equal([s.id, s.id]);
   });
 
+  it('with schedules already in flight, each one still goes in one batch: create, append and store in a row', async () => {
+    const host = leader();
+    const bound = (): number => host.node.planner.counters.bound;
+    // The class's DataCreate first (the class's first store waits for it), as above.
+    const first = await schedule(host, 'loaded', 'first', null);
+    expect(first.err).to.equal(null);
+    /** Five schedules in one turn: from the second on, the earlier ones are in the leader's flight. */
+    const count = 5;
+    const bound0 = bound();
+    const outcomes = await new Promise<Outcome[]>((resolve) => {
+      const got: Outcome[] = [];
+      for (let k = 0; k < count; k++) {
+        scheduleNow(host, 'loaded', `item-${k}`, null, (o) => {
+          got[k] = o;
+          if (got.filter((x) => x !== undefined).length === count) resolve(got);
+        });
+        if (k === 0) expect(host.node.planner.inFlight, 'the first schedule is in flight when the others come').to.be.greaterThan(0);
+      }
+    });
+    expect(bound() - bound0, 'every append and every store bound to its create').to.equal(2 * count);
+    const log = { entry: (i: number) => host.node.raft.entryAt(i) };
+    for (const o of outcomes) {
+      expect(o.err).to.equal(null);
+      expect(o.result).to.include({ ok: true });
+      const id = Buffer.from(o.result!.value!).toString('hex');
+      const createIndex = Number(BigInt('0x' + id) & 0xffff_ffff_ffff_ffffn);
+      expect(o.index, 'the store two entries after its create').to.equal(createIndex + 2);
+      const kinds = [0, 1, 2].map((k) => log.entry(createIndex + k).data[1]);
+      expect(kinds).to.deep.equal([CommandKind.sessionCreate, CommandKind.sessionAppend, CommandKind.sessionStore]);
+    }
+  });
+
   it('a retry with the same seqs answers from the client table and proposes nothing; a retry while in flight is UNKNOWN_OUTCOME', async () => {
     const host = leader();
     const cred = await register(host);
