@@ -62,6 +62,22 @@ export function answerVote(core: RaftCore, d: Draft, msg: VoteRequest, fx: Effec
     // draw: it campaigns first. Timing only; what may be granted is unchanged.
     const min = core.config.electionTimeoutTicksMin;
     d.electionTimeoutTicks = Math.max(d.electionTimeoutTicks, d.electionElapsedTicks + min + randomizedElectionTicks(core));
+  } else if (!logUpToDate(core, msg)) {
+    // Refused because our log is ahead of the candidate's. Its campaign may still win with the
+    // others' votes (our extra entries are then uncommitted); if our round ended while its votes
+    // were on their way (each waits for a voter's fsync), our newer term would depose the leader
+    // it becomes before its first AppendEntries reached us (seed 26292: pre-vote off, a slow disk,
+    // four leaders deposed in 900 ms). So a round that would end within half a minimum timeout of
+    // the refusal, the time the refused campaign takes to conclude, is drawn again past that hold.
+    // Drawn, not pinned to it: every node refusing the same candidate would otherwise end its
+    // round on the same tick and split the vote (seed 51752). Timing only; what may be granted is
+    // unchanged, and a campaign that cannot win puts ours off to at most one and a half minimum
+    // timeouts after the refusal.
+    const min = core.config.electionTimeoutTicksMin;
+    const holdTicks = Math.ceil(min / 2);
+    if (d.electionTimeoutTicks < d.electionElapsedTicks + holdTicks) {
+      d.electionTimeoutTicks = d.electionElapsedTicks + holdTicks + Math.floor(core.random() * min);
+    }
   }
   // A vote counts only once durable: the answer leaves after every write issued so far.
   fx.push({ type: 'send', params: { message: voteResponse(core, msg.from, d.term, granted, false), afterDurable: true } });

@@ -361,6 +361,49 @@ describe('Rule 3 (§5.2, §5.4.1): RequestVote', () => {
     expect(n2.ctx.electionElapsedTicks).to.equal(0);
   });
 
+  it('a node refusing a candidate whose log is behind draws a round ending past half a minimum timeout (seeds 26292, 51752)', () => {
+    // Without pre-vote, the refused candidate may still win with the others' votes; a round of ours
+    // ending before its first AppendEntries reaches us would depose it with our newer term. Draws:
+    // context 0, follower entry 0 (timeout 10), the hold's draw 0.3 (3 ticks past the hold of 5).
+    const n2 = new PureNode('n2', { term: 1, entries: ents(1, [1, 1]), config: { preVote: false }, random: [0, 0, 0.3, 0] });
+    n2.tick(2);
+    // Early in the round: a refusal leaves it as drawn (2 + 5 is within it).
+    n2.step({ type: 'rpc.vote', msg: voteReq('n3', 'n2', 2, 1, 1) });
+    expect(n2.term).to.equal(2);
+    expect(n2.ctx.electionTimeoutTicks).to.equal(10);
+    n2.tick(6);
+    // Two ticks before the round's end: redrawn past the hold, 8 + 5 + 3.
+    const fx = n2.step({ type: 'rpc.vote', msg: voteReq('n1', 'n2', 3, 1, 1) });
+    expect(fx.msgs).to.deep.equal(['n2->n1 voteResp t3 rejected (after durable)']);
+    expect(n2.ctx.electionElapsedTicks).to.equal(8);
+    expect(n2.ctx.electionTimeoutTicks).to.equal(16);
+    // A second refusal with the round now long enough changes nothing (no draw).
+    n2.step({ type: 'rpc.vote', msg: voteReq('n3', 'n2', 3, 1, 1) });
+    expect(n2.ctx.electionTimeoutTicks).to.equal(16);
+    n2.tick(7);
+    expect(n2.role).to.equal('follower');
+    // The refused candidate won: its first AppendEntries (here a heartbeat) restarts the count.
+    n2.step(heartbeat('n1', 'n2', 3));
+    expect(n2.ctx.electionElapsedTicks).to.equal(0);
+    expect(n2.ctx.leader).to.equal('n1');
+    // Had no leader come, the node campaigns when the redrawn round ends: two nodes refusing the
+    // same candidate on the same tick end their rounds on the ticks their own draws give.
+    for (const [draw, endTick] of [
+      [0, 14],
+      [0.95, 23],
+    ] as const) {
+      const lone = new PureNode('n2', { term: 1, entries: ents(1, [1, 1]), config: { preVote: false }, random: [0, 0, draw, 0] });
+      lone.tick(9);
+      lone.step({ type: 'rpc.vote', msg: voteReq('n3', 'n2', 2, 1, 1) });
+      expect(lone.ctx.electionTimeoutTicks).to.equal(endTick);
+      lone.tick(endTick - 10);
+      expect(lone.role).to.equal('follower');
+      lone.tick();
+      expect(lone.role).to.equal('candidate');
+      expect(lone.term).to.equal(3);
+    }
+  });
+
   it('rejects a stale-term request with its current term, at once and without persisting', () => {
     const n2 = new PureNode('n2', { term: 5 });
     const fx = n2.step({ type: 'rpc.vote', msg: voteReq('n1', 'n2', 4, 9, 4) });
