@@ -56,9 +56,10 @@ export class SafetyChecker {
 
   /**
    * Issue 15: nodes whose removal from the configuration was committed (and that were not added
-   * again since): their messages must never move a member's term.
+   * again since), with the entry that removed them: their messages must never move the term of a
+   * member that holds that entry.
    */
-  readonly removed = new Set<NodeId>();
+  readonly removed = new Map<NodeId, { readonly index: number; readonly term: number }>();
   /** The newest acknowledged write's index, and the newest index a completed read returned. */
   private maxAckedIndex = 0;
   private maxReadIndex = 0;
@@ -270,10 +271,12 @@ export class SafetyChecker {
 
   /**
    * Issue 15: a message was delivered to `receiver`, whose term was `termBefore`. A node whose
-   * removal was committed never moves the term of a member whose configuration no longer holds it.
+   * removal was committed never moves the term of a member that holds the committed removal (its
+   * log has that entry, or a snapshot past it) and whose configuration no longer holds the sender.
    */
   onDelivered(m: RaftMessage, receiver: RaftNode, termBefore: number): void {
-    if (!this.removed.has(m.from) || receiver.isStopped()) return;
+    const removal = this.removed.get(m.from);
+    if (removal === undefined || receiver.isStopped()) return;
     const after = receiver.term();
     if (after <= termBefore) return;
     // A member that has not yet received the removal takes the sender for a voter and learns terms
@@ -281,6 +284,11 @@ export class SafetyChecker {
     const ms = receiver.core.membership;
     if (!ms.voters.includes(receiver.id) && !ms.learners.includes(receiver.id)) return;
     if (ms.voters.includes(m.from) || ms.learners.includes(m.from)) return;
+    // A member whose configuration lacks the sender through another entry (an uncommitted removal
+    // of an older term, to be truncated: seed 54132) lags the removed node's log and grants its
+    // vote as Raft does; the removed node still cannot win (a majority holds the committed removal).
+    const log = receiver.core.log;
+    if (log.snapshotIndex < removal.index && log.term(removal.index) !== removal.term) return;
     this.violate(
       'removed-moved-term',
       receiver.id,

@@ -342,6 +342,14 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   // removed while it is a barred voter, added back as a learner (its bar lifts once the
   // configuration holds it as one), promoted once it no longer is barred.
   const rejoining = new Set<NodeId>();
+  /** Issue 15: `node`'s removal is committed (applied on `leader`): the checker keeps its entry. */
+  const noteRemoval = (leader: RaftNode, node: NodeId): void => {
+    const e = leader.core.membershipEntry;
+    // Changes go one at a time: the configuration in force when the removal is applied is its own.
+    if (e === null || leader.core.membership.voters.includes(node) || leader.core.membership.learners.includes(node))
+      throw new Error(`the removal of ${node} applied on ${leader.id}, whose configuration in force is not it`);
+    cluster.checker.removed.set(node, { index: e.index, term: e.term });
+  };
   let rejoinBusy = false;
   const rejoinStep = (): void => {
     if (healed) return;
@@ -360,7 +368,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
           leader.changeMembership({ type: what, node: w }, (err) => {
             rejoinBusy = false;
             cluster.trace.note(sched.nowMs, `rejoin ${w}: ${what} ${err ? err.message : 'applied'}`);
-            if (err === null && what === 'remove') cluster.checker.removed.add(w);
+            if (err === null && what === 'remove') noteRemoval(leader, w);
           }),
         );
       };
@@ -691,7 +699,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
           leader.changeMembership({ type: 'remove', node }, (err) => {
             cluster.trace.note(sched.nowMs, `remove ${node}: ${err ? err.message : 'applied'}`);
             // Issue 15: its removal is committed: it must never move a member's term again.
-            if (err === null) cluster.checker.removed.add(node);
+            if (err === null) noteRemoval(leader, node);
           }),
         );
         break;
