@@ -10,6 +10,7 @@ import type { RaftNode } from '../../actors/raft/raftNode.js';
 import type { CommandCallback } from '../../actors/sessions/sessionNode.js';
 import { CommandKind, type Command } from '../../transport/commands/codec.js';
 import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
+import { decodeMembership } from '../../machines/membership.js';
 import { SimCluster } from './cluster.js';
 import { GroupsWorkload } from './groups.js';
 import type { GroupsStats } from './groupsChecker.js';
@@ -342,13 +343,27 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   // removed while it is a barred voter, added back as a learner (its bar lifts once the
   // configuration holds it as one), promoted once it no longer is barred.
   const rejoining = new Set<NodeId>();
-  /** Issue 15: `node`'s removal is committed (applied on `leader`): the checker keeps its entry. */
+  /**
+   * Issue 15: `node`'s removal is committed (applied on `leader`): the checker keeps its entry, the
+   * newest configuration entry of the leader's log without `node` whose predecessor held it (a
+   * later change may have been appended since the removal committed).
+   */
   const noteRemoval = (leader: RaftNode, node: NodeId): void => {
-    const e = leader.core.membershipEntry;
-    // Changes go one at a time: the configuration in force when the removal is applied is its own.
-    if (e === null || leader.core.membership.voters.includes(node) || leader.core.membership.learners.includes(node))
-      throw new Error(`the removal of ${node} applied on ${leader.id}, whose configuration in force is not it`);
-    cluster.checker.removed.set(node, { index: e.index, term: e.term });
+    const log = leader.core.log;
+    const holds = (e: Entry | null): boolean => {
+      const m = e === null ? leader.core.baseMembership : decodeMembership(e.data);
+      return m.voters.includes(node) || m.learners.includes(node);
+    };
+    for (let e = log.lastConfigEntry(); e !== null;) {
+      const prev = log.configEntryAt(e.index - 1);
+      if (prev !== null && prev.index >= e.index) break; // compacted past: the predecessor is unknown
+      if (!holds(e) && holds(prev)) {
+        cluster.checker.removed.set(node, { index: e.index, term: e.term });
+        return;
+      }
+      e = prev;
+    }
+    throw new Error(`the removal of ${node} applied on ${leader.id} is not among its configuration entries`);
   };
   let rejoinBusy = false;
   const rejoinStep = (): void => {
