@@ -4,7 +4,7 @@
  * changed in place (copying them on every event would cost more than the whole step).
  */
 import type { RaftConfig } from './config.js';
-import { decodeMembership } from './membership.js';
+import { decodeMembership, holdsMember } from './membership.js';
 import type { Progress } from './progress.js';
 import type { RaftLog } from './raftLog.js';
 import { safetyRules, type SafetyRules } from './rules.js';
@@ -197,7 +197,7 @@ export function isVoter(core: RaftCore, id: NodeId): boolean {
 }
 
 export function isMember(core: RaftCore, id: NodeId): boolean {
-  return core.membership.voters.includes(id) || core.membership.learners.includes(id);
+  return holdsMember(core.membership, id);
 }
 
 /** Peers that receive the log: every member but this node. */

@@ -38,6 +38,11 @@ function validateMembership(m: Membership): void {
   }
 }
 
+/** Does configuration `m` hold `id`, as a voter or a learner? */
+export function holdsMember(m: Membership, id: NodeId): boolean {
+  return m.voters.includes(id) || m.learners.includes(id);
+}
+
 export function encodeMembership(m: Membership): Uint8Array {
   validateMembership(m);
   const all = [...m.voters, ...m.learners];

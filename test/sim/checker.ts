@@ -11,6 +11,7 @@ import type { RaftNode } from '../../actors/raft/raftNode.js';
 import type { LogObserver, RaftLog } from '../../machines/raftLog.js';
 import type { Entry, HardState, NodeId, RaftMessage, SnapshotMeta } from '../../machines/types.js';
 import { fnv1a, mix } from './model.js';
+import { holdsMember } from '../../machines/membership.js';
 
 export interface Violation {
   readonly property: string;
@@ -282,8 +283,7 @@ export class SafetyChecker {
     // A member that has not yet received the removal takes the sender for a voter and learns terms
     // from it as Raft does (etcd too, until its transport learns the removal): not checked.
     const ms = receiver.core.membership;
-    if (!ms.voters.includes(receiver.id) && !ms.learners.includes(receiver.id)) return;
-    if (ms.voters.includes(m.from) || ms.learners.includes(m.from)) return;
+    if (!holdsMember(ms, receiver.id) || holdsMember(ms, m.from)) return;
     // A member whose configuration lacks the sender through another entry (an uncommitted removal
     // of an older term, to be truncated: seed 54132) lags the removed node's log and grants its
     // vote as Raft does; the removed node still cannot win (a majority holds the committed removal).

@@ -10,7 +10,7 @@ import type { RaftNode } from '../../actors/raft/raftNode.js';
 import type { CommandCallback } from '../../actors/sessions/sessionNode.js';
 import { CommandKind, type Command } from '../../transport/commands/codec.js';
 import { EntryKind, type Entry, type NodeId } from '../../machines/types.js';
-import { decodeMembership } from '../../machines/membership.js';
+import { decodeMembership, holdsMember } from '../../machines/membership.js';
 import { SimCluster } from './cluster.js';
 import { GroupsWorkload } from './groups.js';
 import type { GroupsStats } from './groupsChecker.js';
@@ -350,10 +350,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
    */
   const noteRemoval = (leader: RaftNode, node: NodeId): void => {
     const log = leader.core.log;
-    const holds = (e: Entry | null): boolean => {
-      const m = e === null ? leader.core.baseMembership : decodeMembership(e.data);
-      return m.voters.includes(node) || m.learners.includes(node);
-    };
+    const holds = (e: Entry | null): boolean => holdsMember(e === null ? leader.core.baseMembership : decodeMembership(e.data), node);
     for (let e = log.lastConfigEntry(); e !== null;) {
       const prev = log.configEntryAt(e.index - 1);
       if (prev !== null && prev.index >= e.index) break; // compacted past: the predecessor is unknown
@@ -713,7 +710,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
         cluster.guard(() =>
           leader.changeMembership({ type: 'remove', node }, (err) => {
             cluster.trace.note(sched.nowMs, `remove ${node}: ${err ? err.message : 'applied'}`);
-            // Issue 15: its removal is committed: it must never move a member's term again.
+            // Issue 15: its removal is committed: it must never move the term of a member holding it.
             if (err === null) noteRemoval(leader, node);
           }),
         );
