@@ -10,7 +10,7 @@
 import { and, assign, enqueueActions, or, raise, setup, stateIn } from 'xstate';
 import { InvariantError } from './assert.js';
 import type { Draft, RaftContext, RaftCore, RaftInput } from './core.js';
-import { canCampaign, inLease, isMember, mayGrantVote, randomizedElectionTicks } from './core.js';
+import { canCampaign, inLease, isMember, mayGrantVote, randomizedElectionTicks, usesPreVote } from './core.js';
 import type {
   ApplyParams,
   EffectSink,
@@ -173,6 +173,7 @@ export function createRaftMachine(core: RaftCore) {
           : { electionElapsedTicks: 0, electionTimeoutTicks: randomizedElectionTicks(core), votes: {}, transferCampaign: false },
       ),
       keepElectionTimer: assign({ keepElectionTimer: true }),
+      learnPreVote: assign({ preVoteLearned: true }),
       resetElectionElapsed: assign({ electionElapsedTicks: 0 }),
       tickElection: assign({ electionElapsedTicks: ({ context }) => context.electionElapsedTicks + 1 }),
       adoptTerm: step((d, e: MachineEvent, fx) => adoptTerm(core, d, msgTerm(e), leaderOf(e), fx)),
@@ -230,11 +231,17 @@ export function createRaftMachine(core: RaftCore) {
     },
     guards: {
       electionDue: ({ context }) => context.electionElapsedTicks + 1 >= context.electionTimeoutTicks,
-      electionDueWithPreVote: ({ context }) => context.electionElapsedTicks + 1 >= context.electionTimeoutTicks && core.config.preVote,
+      electionDueWithPreVote: ({ context }) => context.electionElapsedTicks + 1 >= context.electionTimeoutTicks && usesPreVote(core, context),
       canCampaignAtTimeout: ({ context }) =>
-        context.electionElapsedTicks + 1 >= context.electionTimeoutTicks && canCampaign(core, context) && core.config.preVote,
+        context.electionElapsedTicks + 1 >= context.electionTimeoutTicks && canCampaign(core, context) && usesPreVote(core, context),
       canElectAtTimeout: ({ context }) =>
-        context.electionElapsedTicks + 1 >= context.electionTimeoutTicks && canCampaign(core, context) && !core.config.preVote,
+        context.electionElapsedTicks + 1 >= context.electionTimeoutTicks && canCampaign(core, context) && !usesPreVote(core, context),
+      /**
+       * A refusal of one of our real vote requests in an older term than ours: see
+       * RaftContext.preVoteLearned (otherwise dropped as a stale answer).
+       */
+      isOlderTermVoteRefusal: ({ context, event }) =>
+        event.type === 'rpc.voteResp' && !event.msg.preVote && !event.msg.granted && event.msg.term < context.term && !context.preVoteLearned,
       canCampaign: ({ context }) => canCampaign(core, context),
       /** A request of an older term (answered with ours). */
       isStaleRequest: ({ context, event }) =>
@@ -316,6 +323,7 @@ export function createRaftMachine(core: RaftCore) {
       votes: {},
       transferCampaign: false,
       keepElectionTimer: false,
+      preVoteLearned: false,
       corrupt: input.corrupt,
       votingBarred: input.votingBarred ?? false,
       termUnknown: (input.termUnknown ?? false) && core.rules.learnLostTerm,
@@ -346,6 +354,7 @@ export function createRaftMachine(core: RaftCore) {
         { guard: 'isUngrantedNonMemberVote', actions: 'answerStale' },
         { guard: 'isNonMemberNewerAnswer' },
         { guard: 'isStaleRequest', actions: 'answerStale' },
+        { guard: 'isOlderTermVoteRefusal', actions: 'learnPreVote' },
         { guard: 'isStaleAnswer' },
         // A follower adopting a newer term from a RequestVote keeps its election timer running
         // (Raft, Figure 2: only a leader's messages or a granted vote reset it), so a candidate

@@ -114,6 +114,48 @@ describe('issue 15: the review of the Raft core (each failed before its fix)', (
     expect(n1.history.msgs).to.include('n1->n5 voteResp t7 granted (after durable)');
   });
 
+  it('a removed node refused in an older term campaigns with a pre-vote from then on, raising no term it cannot win (simulator seed 60264, pre-vote off)', () => {
+    // n1 holds n4's removal; n4 missed it (its configuration still has four voters) and runs without pre-vote.
+    const n1 = new PureNode('n1', { voters: ['n1', 'n2', 'n3'], entries: ents(1, [1, 1, 2]), term: 2 });
+    n1.tick(20); // out of any lease
+    const lone = (): PureNode =>
+      new PureNode('n4', { voters: ['n1', 'n2', 'n3', 'n4'], entries: ents(1, [1, 1]), term: 6, config: { preVote: false }, random: 0 });
+    const n4 = lone();
+    n4.tick(10); // random 0: the round ends at the minimum timeout
+    expect(n4.role).to.equal('candidate');
+    expect(n4.term).to.equal(7);
+    n4.sync();
+    const request = n4.drain().find((m) => m.to === 'n1')!;
+    n1.receive(request);
+    n1.sync();
+    const answer = n1.drain().find((m) => m.type === 'voteResp')!;
+    expect(answer).to.deep.include({ to: 'n4', term: 2, granted: false, preVote: false });
+    expect(n4.ctx.preVoteLearned).to.equal(false);
+    const fx = n4.receive(answer);
+    expect(fx.empty, 'an older-term answer changes no term and sends nothing').to.equal(true);
+    expect(n4.term).to.equal(7);
+    expect(n4.ctx.preVoteLearned).to.equal(true);
+    // Its next round asks for term 8 with a pre-vote, which n1 (holding the removal) refuses
+    // without adopting it, and n4's term stays 7.
+    const next = n4.tick(10);
+    expect(n4.role).to.equal('preCandidate');
+    expect(n4.term).to.equal(7);
+    expect(next.writes).to.deep.equal([]);
+    expect(next.msgs).to.include('n4->n1 vote t8 pre last 2@1');
+    n1.receive(n4.drain().find((m) => m.to === 'n1')!);
+    expect(n1.term).to.equal(2);
+    // Without the older-term refusal (here: none came), its next round is a real campaign in term 8.
+    const control = lone();
+    control.tick(20);
+    expect(control.role).to.equal('candidate');
+    expect(control.term).to.equal(8);
+    // A refusal in its own term (a member's ordinary no) teaches nothing.
+    const member = lone();
+    member.tick(10);
+    member.receive({ type: 'voteResp', from: 'n1', to: 'n4', term: 7, granted: false, preVote: false });
+    expect(member.ctx.preVoteLearned).to.equal(false);
+  });
+
   it('a removed node answering in a newer term does not depose the leader that removed it (simulator, --disk-faults --membership seed 313)', () => {
     const c = new Cluster(['n1', 'n2', 'n3']);
     c.elect('n1');
