@@ -128,6 +128,11 @@ export class ProposalTracker {
     this.head = 0;
   }
 
+  /** Whether any proposal waits for its answer (cheap: no walk over the batches). */
+  hasPending(): boolean {
+    return this.byTag.size > 0 || this.head < this.accepted.length;
+  }
+
   pendingCount(): number {
     let n = 0;
     for (const cbs of this.byTag.values()) n += cbs.length;

@@ -213,6 +213,8 @@ function isDiskError(err: unknown): err is Error {
 }
 /** Streams of one snapshot refused in a row before the node encodes a new one (its file may be damaged). */
 const snapshotStreamsRefusedMax = 3;
+/** See RaftNode.answerOrphanedProposals: in minimum election timeouts (2 s with `sessionraft node`'s defaults). */
+const orphanedProposalElectionTimeouts = 10;
 
 /** One log write for a step's persists, in order: a truncation drops the entries queued at or after it. */
 function logWrite(persists: readonly PersistParams[]): LogWrite {
@@ -244,6 +246,8 @@ export class RaftNode {
   private readonly ready = new Ready();
   private applyTo = 0;
   private wasLeader = false;
+  /** Ticks since this node stopped leading with accepted proposals unanswered (`answerOrphanedProposals`). */
+  private orphanedTicks = 0;
   private lastMembership: Membership | null = null;
   private leaderTerm = 0;
   private rangeSyncReceiver: RangeSyncReceiver | null = null;
@@ -407,6 +411,27 @@ export class RaftNode {
       this.pendingManifest = null;
     }
     this.step({ type: 'tick' });
+    this.answerOrphanedProposals();
+  }
+
+  /**
+   * Proposals this node accepted while it led, still unapplied once it has not led for
+   * `orphanedProposalElectionTimeouts` minimum election timeouts, are answered 'leader-changed'
+   * (UNKNOWN_OUTCOME to a client: they may yet commit under the new leader). A node that follows a
+   * new leader learns their fate within a few round trips; one cut off from the cluster, or removed
+   * before it heard of their fate, would otherwise hold those requests unanswered for good
+   * (simulator seed 64996: a removed former leader held an auth change, and the workload waited on
+   * it past the liveness bound).
+   */
+  private answerOrphanedProposals(): void {
+    if (this.wasLeader || !this.proposals.hasPending()) {
+      this.orphanedTicks = 0;
+      return;
+    }
+    if (++this.orphanedTicks < orphanedProposalElectionTimeouts * this.core.config.electionTimeoutTicksMin) return;
+    this.orphanedTicks = 0;
+    this.count('proposals-orphaned', this.proposals.pendingCount());
+    this.proposals.failAll(new ProposalError('leader-changed', this.actor.getSnapshot().context.leader));
   }
 
   /** A message from a peer (already validated by the transport's schema check). */

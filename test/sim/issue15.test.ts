@@ -151,6 +151,16 @@ describe('issue 15 in the simulator (each failed before its fix)', function () {
       mode: { sessions: true, processKills: true },
       what: 'elects after the heal (pre-vote off): a removed node that missed its removal stops raising terms',
     },
+    // A leader cut off, deposed and then removed held an auth change it had taken into its log: it
+    // could never learn its fate, never answered, and the workload's auth changes (one at a time)
+    // waited on it until the end, so no proposal was made after the heal. A former leader now answers
+    // such proposals leader-changed after ten minimum election timeouts (actors/raft/raftNode.ts).
+    {
+      seed: 64996,
+      nodes: 5,
+      mode: { sessions: true, processKills: true },
+      what: 'answers every request after the heal: a removed former leader answers what it can no longer learn the fate of',
+    },
   ];
   for (const { seed, nodes, mode, what } of seeds) {
     const flags = `${mode.diskFaults === false ? '' : ' --disk-faults'}${mode.membership === false ? '' : ' --membership'}${mode.processKills === true ? ' --process-kills' : ''}`;
