@@ -113,14 +113,13 @@ export interface RaftContext {
    */
   readonly keepElectionTimer: boolean;
   /**
-   * Campaign with a pre-vote from now on, whatever `RaftConfig.preVote` says: set when a real vote
-   * request of ours was refused in an older term than ours, which a voter does only when it takes
-   * us for a node outside its configuration that it would not vote for (`isUngrantedNonMemberVote`:
-   * it holds our removal), or when a refusal of an earlier campaign of ours arrives late. A removed
+   * Campaign with a pre-vote from now on, whatever `RaftConfig.preVote` says: set when a voter
+   * refused our RequestVote as a node outside its configuration that it would not vote for
+   * (`isUngrantedNonMemberVote`: it holds our removal; its answer carries `nonMember`). A removed
    * node that missed its removal would otherwise keep raising the term of every member that missed
    * it too, and their newer terms would knock down the campaigns of nodes that can win (seed 60264,
-   * pre-vote off). A pre-vote raises no term unless a majority would elect us, so it costs a node
-   * that can win one round trip per campaign. Kept until the node restarts.
+   * pre-vote off). A pre-vote raises no term unless a majority would elect us, so a node added
+   * again later can still win. Kept until the node restarts.
    */
   readonly preVoteLearned: boolean;
   /** Storage found damage: this node must not vote or lead until repaired through `repairThroughIndex`. */
@@ -247,12 +246,12 @@ export function randomizedElectionTicks(core: RaftCore): number {
   return min + Math.floor(core.random() * min);
 }
 
-/** May this node start an election? Voters only, never with damaged storage. */
 /** Does this node campaign with a pre-vote first (the configuration's choice, or learned: RaftContext.preVoteLearned)? */
 export function usesPreVote(core: RaftCore, ctx: RaftContext): boolean {
   return core.config.preVote || ctx.preVoteLearned;
 }
 
+/** May this node start an election? Voters only, never with damaged storage. */
 export function canCampaign(core: RaftCore, ctx: RaftContext): boolean {
   return mayVote(core, ctx);
 }

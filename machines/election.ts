@@ -83,6 +83,16 @@ export function answerVote(core: RaftCore, d: Draft, msg: VoteRequest, fx: Effec
   fx.push({ type: 'send', params: { message: voteResponse(core, msg.from, d.term, granted, false), afterDurable: true } });
 }
 
+/**
+ * A newer-term RequestVote from a node outside our configuration that we would not grant
+ * (`isUngrantedNonMemberVote`): refused in our own term, which it does not move, and marked so that
+ * the candidate campaigns with a pre-vote from then on (RaftContext.preVoteLearned).
+ */
+export function answerNonMemberVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest, fx: EffectSink): void {
+  const message: VoteResponse = { type: 'voteResp', from: core.id, to: msg.from, term: ctx.term, granted: false, preVote: false, nonMember: true };
+  fx.push({ type: 'send', params: { message, afterDurable: false } });
+}
+
 export function rejectVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest, fx: EffectSink): void {
   fx.push({
     type: 'send',

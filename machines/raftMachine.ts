@@ -27,6 +27,7 @@ import type {
 } from './effects.js';
 import {
   adoptTerm,
+  answerNonMemberVote,
   answerPreVote,
   answerVote,
   isNewerTermVoteResponse,
@@ -187,6 +188,9 @@ export function createRaftMachine(core: RaftCore) {
         if (e.type === 'rpc.vote') rejectVote(core, d, e.msg, fx);
         else if (e.type === 'rpc.append' || e.type === 'rpc.heartbeat' || e.type === 'rpc.snapshot') rejectStaleLeader(core, d, e.msg.from, fx);
       }),
+      answerNonMemberVote: step((d, e: RpcEvent, fx) => {
+        if (e.type === 'rpc.vote') answerNonMemberVote(core, d, e.msg, fx);
+      }),
       /** Hand a message the term rule passed to the roles, as a message of the current term. */
       deliver: raise(({ event }) => ({ type: `current.${(event as RpcEvent).type.slice('rpc.'.length)}`, msg: (event as RpcEvent).msg }) as CurrentEvent),
       recordVote: step((d, e: Msg<'current.voteResp'>) => recordVote(d, e.msg)),
@@ -237,11 +241,11 @@ export function createRaftMachine(core: RaftCore) {
       canElectAtTimeout: ({ context }) =>
         context.electionElapsedTicks + 1 >= context.electionTimeoutTicks && canCampaign(core, context) && !usesPreVote(core, context),
       /**
-       * A refusal of one of our real vote requests in an older term than ours: see
+       * A voter that holds our removal refused our RequestVote (in its older term): see
        * RaftContext.preVoteLearned (otherwise dropped as a stale answer).
        */
-      isOlderTermVoteRefusal: ({ context, event }) =>
-        event.type === 'rpc.voteResp' && !event.msg.preVote && !event.msg.granted && event.msg.term < context.term && !context.preVoteLearned,
+      isNonMemberVoteRefusal: ({ context, event }) =>
+        event.type === 'rpc.voteResp' && event.msg.nonMember === true && event.msg.term < context.term && !context.preVoteLearned,
       canCampaign: ({ context }) => canCampaign(core, context),
       /** A request of an older term (answered with ours). */
       isStaleRequest: ({ context, event }) =>
@@ -351,10 +355,10 @@ export function createRaftMachine(core: RaftCore) {
         { guard: and(['isTermUnknown', stateIn('#raft.follower'), 'isTermAnswer']), actions: 'noteTermAnswer' },
         { guard: 'isPreVote', actions: 'answerPreVote' },
         { guard: 'isLeaseProtected' },
-        { guard: 'isUngrantedNonMemberVote', actions: 'answerStale' },
+        { guard: 'isUngrantedNonMemberVote', actions: 'answerNonMemberVote' },
         { guard: 'isNonMemberNewerAnswer' },
         { guard: 'isStaleRequest', actions: 'answerStale' },
-        { guard: 'isOlderTermVoteRefusal', actions: 'learnPreVote' },
+        { guard: 'isNonMemberVoteRefusal', actions: 'learnPreVote' },
         { guard: 'isStaleAnswer' },
         // A follower adopting a newer term from a RequestVote keeps its election timer running
         // (Raft, Figure 2: only a leader's messages or a granted vote reset it), so a candidate

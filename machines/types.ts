@@ -81,6 +81,13 @@ export interface VoteResponse extends MessageBase {
   readonly type: 'voteResp';
   readonly granted: boolean;
   readonly preVote: boolean;
+  /**
+   * Set on a refusal of a RequestVote from a node outside the responder's configuration that it
+   * would not grant (`isUngrantedNonMemberVote`: it holds the candidate's removal), answered in the
+   * responder's older term. The candidate campaigns with a pre-vote from then on
+   * (RaftContext.preVoteLearned). Absent otherwise.
+   */
+  readonly nonMember?: true;
 }
 
 /** AppendEntries; entries are contiguous, starting at prevIndex + 1. */

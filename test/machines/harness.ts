@@ -106,7 +106,7 @@ export function fmtMsg(m: RaftMessage): string {
     case 'vote':
       return `${head}${m.preVote ? ' pre' : ''}${m.transfer ? ' transfer' : ''} last ${m.lastIndex}@${m.lastTerm}`;
     case 'voteResp':
-      return `${head}${m.preVote ? ' pre' : ''} ${m.granted ? 'granted' : 'rejected'}`;
+      return `${head}${m.preVote ? ' pre' : ''} ${m.granted ? 'granted' : 'rejected'}${m.nonMember === true ? ' non-member' : ''}`;
     case 'append':
       return `${head} prev ${m.prevIndex}@${m.prevTerm} commit ${m.commit} [${fmtEntries(m.entries)}]`;
     case 'appendResp':

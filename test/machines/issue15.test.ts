@@ -106,7 +106,7 @@ describe('issue 15: the review of the Raft core (each failed before its fix)', (
     n1.receive(vote('n4', 'n1', 7, 2, 1));
     n1.sync();
     expect(n1.term, 'the removed node moved the term').to.equal(2);
-    expect(n1.history.msgs).to.include('n1->n4 voteResp t2 rejected');
+    expect(n1.history.msgs).to.include('n1->n4 voteResp t2 rejected non-member');
     // A voter of a newer configuration than n1's (finding 4), with a log at least as up to date.
     n1.receive(vote('n5', 'n1', 7, 3, 2));
     n1.sync();
@@ -114,7 +114,7 @@ describe('issue 15: the review of the Raft core (each failed before its fix)', (
     expect(n1.history.msgs).to.include('n1->n5 voteResp t7 granted (after durable)');
   });
 
-  it('a removed node refused in an older term campaigns with a pre-vote from then on, raising no term it cannot win (simulator seed 60264, pre-vote off)', () => {
+  it('a removed node refused as a non-member campaigns with a pre-vote from then on, raising no term it cannot win (simulator seed 60264, pre-vote off)', () => {
     // n1 holds n4's removal; n4 missed it (its configuration still has four voters) and runs without pre-vote.
     const n1 = new PureNode('n1', { voters: ['n1', 'n2', 'n3'], entries: ents(1, [1, 1, 2]), term: 2 });
     n1.tick(20); // out of any lease
@@ -129,7 +129,7 @@ describe('issue 15: the review of the Raft core (each failed before its fix)', (
     n1.receive(request);
     n1.sync();
     const answer = n1.drain().find((m) => m.type === 'voteResp')!;
-    expect(answer).to.deep.include({ to: 'n4', term: 2, granted: false, preVote: false });
+    expect(answer).to.deep.include({ to: 'n4', term: 2, granted: false, preVote: false, nonMember: true });
     expect(n4.ctx.preVoteLearned).to.equal(false);
     const fx = n4.receive(answer);
     expect(fx.empty, 'an older-term answer changes no term and sends nothing').to.equal(true);
@@ -149,11 +149,20 @@ describe('issue 15: the review of the Raft core (each failed before its fix)', (
     control.tick(20);
     expect(control.role).to.equal('candidate');
     expect(control.term).to.equal(8);
-    // A refusal in its own term (a member's ordinary no) teaches nothing.
+    // A refusal in its own term (a member's ordinary no) teaches nothing, nor does a refusal of an
+    // earlier campaign arriving late in an older term (a slow voter's disk): only the mark does.
     const member = lone();
     member.tick(10);
     member.receive({ type: 'voteResp', from: 'n1', to: 'n4', term: 7, granted: false, preVote: false });
     expect(member.ctx.preVoteLearned).to.equal(false);
+    member.tick(10);
+    expect(member.term).to.equal(8);
+    const late = member.receive({ type: 'voteResp', from: 'n2', to: 'n4', term: 7, granted: false, preVote: false });
+    expect(late.empty).to.equal(true);
+    expect(member.ctx.preVoteLearned).to.equal(false);
+    member.tick(10);
+    expect(member.role).to.equal('candidate');
+    expect(member.term).to.equal(9);
   });
 
   it('a removed node answering in a newer term does not depose the leader that removed it (simulator, --disk-faults --membership seed 313)', () => {

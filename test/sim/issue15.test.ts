@@ -142,9 +142,9 @@ describe('issue 15 in the simulator (each failed before its fix)', function () {
     // Pre-vote off: n5, removed without learning it, campaigned every round; n1, a member that had
     // not received the removal either, granted it and took each of its terms, and n1's refusals in
     // those newer terms deposed every campaign of n3, the node that could win. A candidate refused
-    // in an older term than its own (a voter holding its removal answers so) now campaigns with a
-    // pre-vote (machines/raftMachine.ts, RaftContext.preVoteLearned; here the rule acts early and
-    // the run takes another history: docs/raft.md).
+    // as a non-member by a voter holding its removal now campaigns with a pre-vote
+    // (machines/raftMachine.ts, RaftContext.preVoteLearned; here the rule acts early and the run
+    // takes another history: docs/raft.md).
     {
       seed: 60264,
       nodes: 5,

@@ -42,7 +42,7 @@ export function format(item: string | RaftMessage): string {
     case 'vote':
       return `${head} last=${m.lastIndex}/${m.lastTerm}${m.preVote ? ' pre' : ''}${m.transfer ? ' transfer' : ''}`;
     case 'voteResp':
-      return `${head} ${m.granted ? 'granted' : 'rejected'}${m.preVote ? ' pre' : ''}`;
+      return `${head} ${m.granted ? 'granted' : 'rejected'}${m.preVote ? ' pre' : ''}${m.nonMember === true ? ' non-member' : ''}`;
     case 'append':
       return `${head} prev=${m.prevIndex}/${m.prevTerm} n=${m.entries.length} commit=${m.commit}`;
     case 'appendResp':

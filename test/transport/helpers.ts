@@ -38,7 +38,10 @@ export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>)
     preVote: fc.boolean(),
     transfer: fc.boolean(),
   });
-  const voteResp = fc.record({ ...base, type: fc.constant('voteResp' as const), granted: fc.boolean(), preVote: fc.boolean() });
+  const voteResp = fc.record(
+    { ...base, type: fc.constant('voteResp' as const), granted: fc.boolean(), preVote: fc.boolean(), nonMember: fc.constant(true as const) },
+    { requiredKeys: ['from', 'to', 'term', 'type', 'granted', 'preVote'] },
+  );
   const append = fc
     .record({
       ...base,

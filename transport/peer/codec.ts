@@ -16,7 +16,7 @@
  * `channel` is 0 (control) or 1 (data). Each message is an array starting with its type tag:
  *
  *   1 vote           [1, term, lastIndex, lastTerm, preVote, transfer]
- *   2 voteResp       [2, term, granted, preVote]
+ *   2 voteResp       [2, term, granted, preVote] or [2, term, granted, preVote, true] (nonMember)
  *   3 append         [3, term, prevIndex, prevTerm, commit, [t1, k1, d1, t2, k2, d2, ...]]
  *   4 appendResp     [4, term, success, index, hintIndex, hintTerm]
  *   5 heartbeat      [5, term, commit, readCtx]
@@ -43,6 +43,7 @@ import {
   type NodeId,
   type RaftMessage,
   type SnapshotMeta,
+  type VoteResponse,
 } from '../../machines/types.js';
 import { decodeMembership } from '../../machines/membership.js';
 import { parseMemberAddress } from '../wire/address.js';
@@ -217,6 +218,9 @@ function messageToWire(m: RaftMessage): unknown[] {
         checkBool(m.transfer, 'transfer'),
       ];
     case 'voteResp':
+      // The fifth field only when set: a node of an older version refuses it, and sees it only as a
+      // removed node, whose campaigns it answers no differently anyway.
+      if (m.nonMember === true) return [MessageTag.voteResp, term, checkBool(m.granted, 'granted'), checkBool(m.preVote, 'preVote'), true];
       return [MessageTag.voteResp, term, checkBool(m.granted, 'granted'), checkBool(m.preVote, 'preVote')];
     case 'append': {
       const prevIndex = checkIndex(m.prevIndex, 'prevIndex');
@@ -776,9 +780,13 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
         preVote: bool(w, 4, 'preVote'),
         transfer: bool(w, 5, 'transfer'),
       };
-    case MessageTag.voteResp:
-      arity(w, 4, 'voteResp');
-      return { type: 'voteResp', from, to, term: termAt(w, 1, 'term'), granted: bool(w, 2, 'granted'), preVote: bool(w, 3, 'preVote') };
+    case MessageTag.voteResp: {
+      if (w.length !== 5) arity(w, 4, 'voteResp');
+      const m: VoteResponse = { type: 'voteResp', from, to, term: termAt(w, 1, 'term'), granted: bool(w, 2, 'granted'), preVote: bool(w, 3, 'preVote') };
+      if (w.length === 4) return m;
+      if (w[4] !== true) schemaFail('voteResp nonMember must be true when present');
+      return { ...m, nonMember: true };
+    }
     case MessageTag.append: {
       arity(w, 6, 'append');
       const term = termAt(w, 1, 'term');
