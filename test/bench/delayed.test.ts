@@ -118,7 +118,9 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     expect(late, r.stderr).to.not.equal(undefined);
     expect(late!.nodes).to.equal(1);
     expect(late!.items).to.be.a('number').above(0);
-    expect(late!.acked).to.equal(late!.items);
+    // Seen once (2026-12-06 night, a full suite): 26 of 49 acked, 23 never delivered in the 30 s
+    // drain, not reproduced in 13 runs; the row and the bench's stderr say where the rest stopped.
+    expect(late!.acked, `${JSON.stringify(late)}\n${r.stderr.slice(-4000)}`).to.equal(late!.items);
     expect(late!.undelivered).to.equal(0);
     expect(late!.peerMsgsPerItem).to.equal(0);
     // No followers: no followers' fsync mean, and the node's own is there.
