@@ -89,8 +89,7 @@ export function answerVote(core: RaftCore, d: Draft, msg: VoteRequest, fx: Effec
  * the candidate campaigns with a pre-vote from then on (RaftContext.preVoteLearned).
  */
 export function answerNonMemberVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest, fx: EffectSink): void {
-  const message: VoteResponse = { type: 'voteResp', from: core.id, to: msg.from, term: ctx.term, granted: false, preVote: false, nonMember: true };
-  fx.push({ type: 'send', params: { message, afterDurable: false } });
+  fx.push({ type: 'send', params: { message: { ...voteResponse(core, msg.from, ctx.term, false, false), nonMember: true }, afterDurable: false } });
 }
 
 export function rejectVote(core: RaftCore, ctx: RaftContext, msg: VoteRequest, fx: EffectSink): void {
