@@ -237,6 +237,16 @@ export interface NodeProc {
   readonly logFile: string;
   child: ChildProcess | null;
   exited: Promise<void>;
+  /** Set by `kill` before it signals: the exit that follows is the benchmark's doing. */
+  killing: boolean;
+}
+
+/** A node process that exited without the benchmark stopping it (a crash, an assertion, OOM). */
+export interface UnexpectedExit {
+  readonly id: string;
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly logFile: string;
 }
 
 export interface ClusterSpec {
@@ -337,6 +347,8 @@ export function gcRateFields(
 export class BenchCluster {
   readonly dir: string;
   readonly nodes: NodeProc[] = [];
+  /** Node exits the benchmark did not cause, in order: a run with any is not a clean measurement. */
+  readonly unexpectedExits: UnexpectedExit[] = [];
   private readonly spec: ClusterSpec;
   private readonly security: BenchSecurity | null;
 
@@ -371,6 +383,7 @@ export class BenchCluster {
         logFile: join(dir, id, 'node.log'),
         child: null,
         exited: Promise.resolve(),
+        killing: false,
       });
     }
     for (const n of c.nodes) c.spawn(n);
@@ -448,12 +461,19 @@ export class BenchCluster {
     );
     closeSync(fd);
     n.child = child;
-    n.exited = new Promise<void>((r) => child.once('exit', () => r()));
+    n.killing = false;
+    n.exited = new Promise<void>((r) =>
+      child.once('exit', (code, signal) => {
+        if (!n.killing) this.unexpectedExits.push({ id: n.id, code, signal, logFile: n.logFile });
+        r();
+      }),
+    );
   }
 
   /** Sends `signal` to the node's pid and waits for it to exit. */
   async kill(n: NodeProc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (!this.isRunning(n)) return;
+    n.killing = true;
     process.kill(n.child!.pid!, signal);
     await n.exited;
   }
@@ -533,11 +553,24 @@ export class BenchCluster {
   }
 
   /** Stops every node (SIGKILL: the benchmark needs no graceful handover) and removes the directory. */
-  async stop(keepDir = false): Promise<void> {
+  async stop(keepDir = false, write: (text: string) => void = (t) => process.stderr.write(t)): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.kill(n, this.spec.cpuProfDir !== undefined ? 'SIGTERM' : 'SIGKILL')));
     live.delete(this);
-    if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
+    // A node that exited on its own leaves the directory (its log and data say why) and says so.
+    const report = this.unexpectedExitReport();
+    if (report !== '') write(report);
+    if (!keepDir && this.unexpectedExits.length === 0) rmSync(this.dir, { recursive: true, force: true });
     this.security?.pki.remove();
+  }
+
+  /** Each node that exited on its own: its exit, where its log is, and the log's last 3,000 bytes ('' when none did). */
+  unexpectedExitReport(): string {
+    return this.unexpectedExits
+      .map(
+        (e) =>
+          `node ${e.id} exited unexpectedly (code ${e.code}, signal ${e.signal}); its directory is kept, its log: ${e.logFile}\n${logTail(e.logFile, 3000)}\n`,
+      )
+      .join('');
   }
 
   /** Synchronous last resort (process exit): SIGKILL every node by pid, remove the directory. */
@@ -553,6 +586,16 @@ export class BenchCluster {
     }
     rmSync(this.dir, { recursive: true, force: true });
     this.security?.pki.remove();
+  }
+}
+
+/** The last `bytes` of a node's log (empty when it cannot be read). */
+function logTail(file: string, bytes: number): string {
+  try {
+    const text = readFileSync(file, 'utf8');
+    return text.slice(-bytes);
+  } catch {
+    return '';
   }
 }
 

@@ -112,7 +112,11 @@ function clusterSize(v: string): number {
 
 /** The row's system, and for sessionraft its cluster size (`nodes`). */
 function systemFields(sys: DelayedSystem): Row {
-  return sys.nodes === undefined ? { system: sys.name } : { system: sys.name, nodes: sys.nodes };
+  const row: Row = sys.nodes === undefined ? { system: sys.name } : { system: sys.name, nodes: sys.nodes };
+  // A node that exited on its own during the row: not a clean measurement (its log is kept, see stderr).
+  const exits = sys.unexpectedExits?.() ?? 0;
+  if (exits > 0) row.nodeExitsUnexpected = exits;
+  return row;
 }
 
 function settingsOf(ctx: BenchContext): Settings {

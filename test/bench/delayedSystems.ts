@@ -97,6 +97,8 @@ export interface DelayedSystem {
   /** Restarts what `crash` killed, on its data, and waits until it serves. */
   restart(): Promise<void>;
   stop(): Promise<void>;
+  /** sessionraft: node processes that exited on their own so far (none in a clean run). */
+  unexpectedExits?(): number;
 }
 
 export interface LeaderCounters {
@@ -212,6 +214,10 @@ export class SessionraftSystem implements DelayedSystem {
         await cc.close();
       },
     };
+  }
+
+  unexpectedExits(): number {
+    return this.cluster.unexpectedExits.length;
   }
 
   serverCpuMs(): number {
