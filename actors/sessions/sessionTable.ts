@@ -59,8 +59,11 @@ export class Session {
    * snapshot manifest and of a stored session in a data file: both copy a session's records with
    * one copy per part instead of one per record. The records live in a few chunks: the ones filled
    * (`full`, each cut to its used bytes) and the one being filled (`arena`, used below `used`). When
-   * a record does not fit, a new chunk as large as everything before it is started (capacity at
-   * most twice the bytes, as a doubling arena), and nothing is copied: a doubling arena copied every
+   * a record does not fit, a new chunk as large as everything before it is started, and nothing is
+   * copied. Capacity: about twice the bytes for records of one size, as a doubling arena; at most
+   * three times plus 64 with mixed sizes (a chunk is cut where a record does not fit, and its unused
+   * tail, shorter than that record, stays allocated; test/sessions/sessionChunks.test.ts checks the
+   * bound and that the chunk count stays logarithmic). A doubling arena copied every
    * byte again at each growth and left the old arena to the old generation (at 4 KiB x 128 the
    * followers' full collections came from such external bytes: docs/performance.md). An append is
    * a copy and a push, not an allocation per record (a buffer per record made GC the main cost of
