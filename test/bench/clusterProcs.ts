@@ -47,6 +47,10 @@ export interface NodeStatusDoc {
   readonly nodes: Record<string, { match?: number; lag?: number; state?: string }>;
   /** Bytes by part (issue 18), as the node accounts them. */
   readonly memory?: Record<string, number>;
+  /** The applied store's counts, and the consumer groups' (what a row with undelivered items prints). */
+  readonly store?: Record<string, unknown>;
+  readonly groups?: readonly Record<string, unknown>[];
+  readonly client?: Record<string, unknown>;
 }
 
 export { freePorts };

@@ -377,8 +377,11 @@ async function gcFields(sys: DelayedSystem, g0: GcStart): Promise<Row> {
   return gcRateFields(g0.snapshot.readings, g1.readings, (performance.now() - g0.at) / 1000, (id) => (id === g1.leader ? `${id}L` : id));
 }
 
-/** Waits until every acknowledged item was done, at most until `slackMs` after the last due time. */
-async function drain(t: Tracker, slackMs: number, what: string, ctx: BenchContext): Promise<void> {
+/**
+ * Waits until every acknowledged item was done, at most until `slackMs` after the last due time.
+ * Items still not done then: the system's own view of where they stand goes to stderr (`diagnose`).
+ */
+async function drain(t: Tracker, slackMs: number, what: string, ctx: BenchContext, sys: DelayedSystem): Promise<void> {
   const deadline = Math.max(t.lastDue(), performance.now()) + slackMs;
   await waitFor(
     what,
@@ -388,6 +391,12 @@ async function drain(t: Tracker, slackMs: number, what: string, ctx: BenchContex
     },
     slackMs + 3_600_000, // bounded by `deadline` above; this is the loop's own guard
     50,
+  );
+  if (t.allDone() || sys.diagnose === undefined) return;
+  const notDone = [...t.due.keys()].filter((k) => !t.done.has(k));
+  const received = notDone.filter((k) => t.firstAt.has(k)).length;
+  process.stderr.write(
+    `${what}: ${notDone.length} of ${t.due.size} items not done ${slackMs} ms after the last due time (${received} of them received); first: ${notDone.slice(0, 3).join(', ')}\n${await sys.diagnose()}\n`,
   );
 }
 
@@ -484,7 +493,7 @@ async function throughputRow(ctx: BenchContext, s: Settings, sys: DelayedSystem,
       },
       onProgress: (ops, ms) => ctx.progress(`${label}: ${ops} scheduled, ${Math.round((ops * 1000) / ms)}/s`),
     });
-    await drain(t, 30_000, label, ctx);
+    await drain(t, 30_000, label, ctx, sys);
     if (!report) return;
     const items = t.done.size;
     const late = t.lateness();
@@ -518,7 +527,7 @@ async function latenessRow(ctx: BenchContext, s: Settings, sys: DelayedSystem, r
     const gc0 = report ? await gcStart(sys) : null;
     const cpu = new Cpu(sys);
     const o = await openLoop(stream, t, rate, durationMs, s.itemsMax, (n) => ctx.progress(`${label}: ${n} scheduled, ${t.done.size} done`));
-    await drain(t, 30_000, label, ctx);
+    await drain(t, 30_000, label, ctx, sys);
     if (!report) return;
     const late = t.lateness();
     ctx.report({
@@ -564,7 +573,7 @@ async function recoveryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): 
     await chaos;
     if (chaosError !== null) throw chaosError instanceof Error ? chaosError : new Error(String(chaosError));
     // Redeliveries wait for the ack deadline (sessionraft's ackWaitMs and BullMQ's lock, 30 s each by default).
-    await drain(t, 75_000, label, ctx);
+    await drain(t, 75_000, label, ctx, sys);
     const late = t.lateness();
     ctx.report({
       scenario: 'delayed.recovery',

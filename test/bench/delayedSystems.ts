@@ -99,6 +99,12 @@ export interface DelayedSystem {
   stop(): Promise<void>;
   /** sessionraft: node processes that exited on their own so far (none in a clean run). */
   unexpectedExits?(): number;
+  /**
+   * sessionraft: where items stand on every running node, for a row that ended with items not done:
+   * each node's role, applied index, store counts, consumer groups (ready, in flight, expired,
+   * scheduled per class) and client connections, one line each.
+   */
+  diagnose?(): Promise<string>;
 }
 
 export interface LeaderCounters {
@@ -218,6 +224,24 @@ export class SessionraftSystem implements DelayedSystem {
 
   unexpectedExits(): number {
     return this.cluster.unexpectedExits.length;
+  }
+
+  async diagnose(): Promise<string> {
+    const lines: string[] = [];
+    for (const n of this.cluster.nodes) {
+      if (!this.cluster.isRunning(n)) {
+        lines.push(`${n.id}: not running`);
+        continue;
+      }
+      try {
+        const st = await this.cluster.status(n, 2000);
+        const { role, term, leader, commitIndex, appliedIndex, store, groups, client } = st;
+        lines.push(`${n.id}: ${JSON.stringify({ role, term, leader, commitIndex, appliedIndex, store, groups, client })}`);
+      } catch (err) {
+        lines.push(`${n.id}: /status failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return lines.join('\n');
   }
 
   serverCpuMs(): number {
