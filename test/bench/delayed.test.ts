@@ -48,6 +48,11 @@ function runBench(
   });
 }
 
+/** A row with items not done: the row, and the end of the bench's stderr (the drain's diagnostics, a node's exit). */
+function whyNotDone(row: Row, stderr: string): string {
+  return `${JSON.stringify(row)}\n${stderr.slice(-4000)}`;
+}
+
 describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
   // The run itself takes about 10-15 s (two node starts, 1 s delays); the bound is for a loaded box.
   this.timeout(90_000);
@@ -81,7 +86,7 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     expect(late!.nodeExitsUnexpected, result.stderr.slice(-4000)).to.equal(undefined);
     expect(late!.items).to.be.a('number').above(0);
     // Items not done: the bench's stderr says where they stood on each node (drain's diagnostics).
-    expect(late!.acked, `${JSON.stringify(late)}\n${result.stderr.slice(-4000)}`).to.equal(late!.items);
+    expect(late!.acked, whyNotDone(late!, result.stderr)).to.equal(late!.items);
     expect(late!.undelivered).to.equal(0);
     expect(late!.errors).to.equal(0);
     expect(late!.lateP99Ms).to.be.a('number');
@@ -124,7 +129,7 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     expect(late!.items).to.be.a('number').above(0);
     // Seen once (2026-12-06 night, a full suite): 26 of 49 acked, 23 never delivered in the 30 s
     // drain, not reproduced in 13 runs; the row and the bench's stderr say where the rest stopped.
-    expect(late!.acked, `${JSON.stringify(late)}\n${r.stderr.slice(-4000)}`).to.equal(late!.items);
+    expect(late!.acked, whyNotDone(late!, r.stderr)).to.equal(late!.items);
     expect(late!.undelivered).to.equal(0);
     expect(late!.peerMsgsPerItem).to.equal(0);
     // No followers: no followers' fsync mean, and the node's own is there.
@@ -142,7 +147,6 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     }
     const [late] = rowsOf('bullmq', 'delayed.lateness');
     expect(late, result.stderr).to.not.equal(undefined);
-    expect(late!.nodeExitsUnexpected, result.stderr.slice(-4000)).to.equal(undefined);
     expect(late!.items).to.be.a('number').above(0);
     expect(late!.acked).to.equal(late!.items);
     expect(late!.undelivered).to.equal(0);

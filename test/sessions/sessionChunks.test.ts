@@ -2,9 +2,9 @@
  * A session's records live in chunks that are never copied when the session grows (sessionTable.ts,
  * `Session`). Whatever the sequence of appends, rewrites and snapshots: the records read back are
  * the ones written, in order; the framed parts concatenate to `(u32 length | bytes)*` of them; a
- * view handed out earlier still holds its bytes; the buffers behind the parts hold at most three times the framed bytes plus
- * the first chunk; and a snapshot, a stored record and a manifest made from the parts give the same
- * records back.
+ * view handed out earlier still holds its bytes; the chunk count stays logarithmic and the buffers
+ * behind the parts hold at most three times the framed bytes plus 64; and a snapshot, a stored
+ * record and a manifest made from the parts give the same records back.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
