@@ -33,6 +33,8 @@ import { applyTierUpBudget } from './nodeRuntime.js';
 import { membersTable, outputFormat, renderTable, sessionsTable, showRecord, statusTable, topicsTables, useColor, withProgress } from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
 import type { PlantedBug } from '../machines/core.js';
+import { mayHaveVoted } from '../storage/hardState.js';
+import { realFs } from '../storage/realFs.js';
 import { createClient, type ClientTlsOptions, type Delivery, type SessionraftClient } from '../transport/client/client.js';
 import { ClientError, ClientErrorCode } from '../transport/client/errors.js';
 
@@ -413,9 +415,10 @@ program
       }
       nodeArgs.push('--inspect', 'ws://localhost:8080');
     }
-    // A new cluster only when no node has Raft state yet: a node whose directory alone was lost
-    // starts without --bootstrap and may not vote until removed and added again (issue 9).
-    const fresh = ids.every((id) => !existsSync(join(f.data, id, 'raft', 'hardstate')));
+    // A new cluster only when no node may have voted yet: a node whose directory alone was lost
+    // starts without --bootstrap and may not vote until removed and added again (issue 9). A node
+    // stopped before its first vote was durable (its hard state still says term 0) counts as new.
+    const fresh = ids.every((id) => !mayHaveVoted(realFs, join(f.data, id, 'raft')));
     if (fresh) nodeArgs.push('--bootstrap');
     // Issue 17: security on for the local cluster (bin/cluster.ts ensureLocalSecurity).
     const security = f.security === false ? null : ensureLocalSecurity(f.data);

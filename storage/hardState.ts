@@ -84,6 +84,31 @@ export function readHardState(fs: FileSystem, dir: string): HardStateRead {
 }
 
 /**
+ * Whether the Raft directory `dir` holds anything a vote may have left, read-only: a hard state
+ * with a term or a vote, or one that cannot be read; the term-unknown marker; a snapshot file. The
+ * hard state a node writes when it first opens empty storage (term 0, no vote) is not such a trace,
+ * nor are WAL segments (created empty at open): no entry exists unless some leader won a term, and
+ * then a majority of the nodes hold that term in their hard state. A node whose directory has no
+ * trace never voted, so it may start a new cluster (--bootstrap) again; the node itself bars a
+ * node on empty storage started without it (actors/host/votingBar.ts).
+ */
+export function mayHaveVoted(fs: FileSystem, dir: string): boolean {
+  if (fs.exists(join(dir, TERM_UNKNOWN_FILE))) return true;
+  const snapDir = join(dir, 'snap');
+  if (fs.exists(snapDir) && fs.readdir(snapDir).some((name) => name.endsWith('.snap'))) return true;
+  const path = join(dir, HARD_STATE_FILE);
+  if (!fs.exists(path)) return false;
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFile(path);
+  } catch {
+    return true;
+  }
+  const hs = decodeHardState(bytes);
+  return typeof hs === 'string' || hs.term > 0 || hs.vote !== null;
+}
+
+/**
  * Replaces the hard state; `done(null)` only once the new one is durable. `skipFsync` is the planted
  * bug for the simulator (acknowledge before the data is on disk); never set it otherwise.
  */

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
@@ -17,6 +17,8 @@ import { percentile } from './clusterLoad.js';
 import { hopFloor } from './hopFloor.js';
 import { pipelineFloor } from './pipelineFloor.js';
 import { Pki } from '../support/pki.js';
+import { mayHaveVoted } from '../../storage/hardState.js';
+import { realFs } from '../../storage/realFs.js';
 import type { ClientOptions } from '../../transport/client/client.js';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -442,8 +444,9 @@ export class BenchCluster {
         // Peers authenticate, as by default: one secret per bench cluster, in its directory.
         '--cluster-secret-file',
         ensureClusterSecretFile(this.dir),
-        // A node that never voted (no hard state yet) bootstraps; a restarted one keeps its state (issue 9).
-        ...(existsSync(join(n.dataDir, 'raft', 'hardstate')) ? [] : ['--bootstrap']),
+        // A node that never voted bootstraps; a restarted one keeps its state (issue 9). Not "has a
+        // hard state file": a node killed before its first vote was durable has one, at term 0.
+        ...(mayHaveVoted(realFs, join(n.dataDir, 'raft')) ? [] : ['--bootstrap']),
         ...(this.security === null
           ? []
           : [
@@ -522,18 +525,30 @@ export class BenchCluster {
 
   /** The running node every running node agrees is the leader. */
   async waitForLeader(timeoutMs = 15_000, exclude: string | null = null): Promise<NodeProc> {
-    return waitFor(
-      'one leader that every running node follows',
-      async () => {
-        const running = this.nodes.filter((n) => this.isRunning(n) && n.id !== exclude);
-        const docs = await Promise.all(running.map((n) => this.status(n, 500)));
-        const leader = docs.find((d) => d.role === 'leader');
-        if (leader === undefined || docs.some((d) => d.leader !== leader.node)) return null;
-        return this.node(leader.node);
-      },
-      timeoutMs,
-      20,
+    return this.withLogTails(
+      waitFor(
+        'one leader that every running node follows',
+        async () => {
+          const running = this.nodes.filter((n) => this.isRunning(n) && n.id !== exclude);
+          const docs = await Promise.all(running.map((n) => this.status(n, 500)));
+          const leader = docs.find((d) => d.role === 'leader');
+          if (leader === undefined || docs.some((d) => d.leader !== leader.node)) return null;
+          return this.node(leader.node);
+        },
+        timeoutMs,
+        20,
+      ),
     );
+  }
+
+  /** `p`, whose error (a wait that timed out) also carries each node's last 1,000 bytes of log: why it did not answer. */
+  private async withLogTails<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      const tails = this.nodes.map((n) => `--- ${n.id} (${this.isRunning(n) ? 'running' : 'not running'}) ${n.logFile}:\n${logTail(n.logFile, 1000)}`);
+      throw new Error(`${(err as Error).message}\n${tails.join('\n')}`, { cause: err });
+    }
   }
 
   /** Waits until every running node applied the leader's commit index. */

@@ -4,7 +4,7 @@
  * test, as they do by default), and bounded waits for conditions (never sleeps).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,8 @@ import { ClientError } from '../../transport/client/errors.js';
 import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
 import { resolveHostConfig, type HostConfig, type NodeAddress } from '../../actors/host/config.js';
 import { NodeHost } from '../../actors/host/nodeHost.js';
+import { mayHaveVoted } from '../../storage/hardState.js';
+import { realFs } from '../../storage/realFs.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/bin/sessionraft.js (tests run from dist/test/node). */
@@ -215,11 +217,11 @@ export interface NodeProcess {
 }
 
 /**
- * Whether a node may start with --bootstrap: it has no Raft hard state yet, so it never voted (the
+ * Whether a node may start with --bootstrap: nothing in its Raft directory says it voted (the
  * tests never take a node's disk away unless they mean to, and then pass `bootstrap: false`).
  */
 export function neverVoted(dataDir: string): boolean {
-  return !existsSync(join(dataDir, 'raft', 'hardstate'));
+  return !mayHaveVoted(realFs, join(dataDir, 'raft'));
 }
 
 /**
