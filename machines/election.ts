@@ -53,13 +53,19 @@ export function answerVote(core: RaftCore, d: Draft, msg: VoteRequest, fx: Effec
       fx.push({ type: 'persist', params: { hardState: { term: d.term, vote: msg.from }, entries: [] } });
     }
     d.electionElapsedTicks = 0;
-  } else if (d.vote === core.id && logAhead(core, msg)) {
-    // A candidate of this term refusing one whose log is ahead of its own: every voter that would
-    // elect us would elect it (its log passes their check whenever ours does), and it never grants
-    // us. Without pre-vote (or when two campaigns passed it), drawing our next round from the same
-    // range as its own splits the vote again, round after round (seed 120018: four voters, one
-    // damaged, two campaigns). So our next round starts a whole range later than any round it can
-    // draw: it campaigns first. Timing only; what may be granted is unchanged.
+  }
+  if (logAhead(core, msg)) {
+    // A candidate whose log is ahead of ours, granted or not: every voter that would elect us
+    // would elect it (its log passes their check whenever ours does), and it never grants us. Our
+    // own campaign can only split the vote with it and with the nodes as far ahead as it is. When
+    // our next round is drawn from the same range as theirs, it does, round after round: seed
+    // 120018 (four voters, one damaged, two campaigns; here we were a candidate of this term) and
+    // seed 34461 (four voters, two of them behind: after every split the four timers restarted
+    // within 20 ms, the two behind campaigned with the two ahead, and five rounds split before
+    // one of the two ahead won). So our next round starts a whole range later than any round it
+    // can draw: the nodes ahead campaign first. Timing only; what may be granted is unchanged,
+    // and it holds only while such requests come (a node that stops hearing them campaigns at
+    // most one range later than it would have).
     const min = core.config.electionTimeoutTicksMin;
     d.electionTimeoutTicks = Math.max(d.electionTimeoutTicks, d.electionElapsedTicks + min + randomizedElectionTicks(core));
   } else if (!logUpToDate(core, msg)) {

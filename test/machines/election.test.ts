@@ -361,6 +361,35 @@ describe('Rule 3 (§5.2, §5.4.1): RequestVote', () => {
     expect(n2.ctx.electionElapsedTicks).to.equal(0);
   });
 
+  it('a follower that hears a candidate whose log is ahead, granted or not, campaigns a whole range later (seed 34461)', () => {
+    // Without pre-vote, four voters, two behind: each split round restarted the four timers within
+    // 20 ms and the two behind campaigned with the two ahead. Draws: context 0, follower entry 0
+    // (timeout 10), the back-off's draw 0.2 (10 + 12 = 22 from the grant, which restarts the count).
+    const five = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    const n4 = new PureNode('n4', { term: 1, entries: ents(1, [1, 1]), voters: five, config: { preVote: false }, random: [0, 0, 0.2] });
+    n4.tick(4);
+    const fx = n4.step({ type: 'rpc.vote', msg: voteReq('n1', 'n4', 2, 3, 1) });
+    expect(fx.msgs).to.deep.equal(['n4->n1 voteResp t2 granted (after durable)']);
+    expect(n4.ctx.electionElapsedTicks).to.equal(0);
+    expect(n4.ctx.electionTimeoutTicks).to.equal(10 + 12);
+    n4.tick(21);
+    expect(n4.role).to.equal('follower');
+    n4.tick();
+    expect(n4.role).to.equal('candidate');
+    // Refused (it voted already in this term), the same: here n5's log is ahead too.
+    const n5 = new PureNode('n5', { term: 2, vote: 'n2', entries: ents(1, [1]), voters: five, config: { preVote: false }, random: [0, 0, 0.5] });
+    n5.tick(6);
+    const refused = n5.step({ type: 'rpc.vote', msg: voteReq('n1', 'n5', 2, 3, 1) });
+    expect(refused.msgs).to.deep.equal(['n5->n1 voteResp t2 rejected (after durable)']);
+    expect(n5.ctx.electionTimeoutTicks).to.equal(6 + 10 + 15);
+    // A candidate whose log is the same as ours is granted and leaves the drawn round as it was.
+    const n3 = new PureNode('n3', { term: 1, entries: ents(1, [1, 1]), voters: five, config: { preVote: false }, random: [0, 0.3, 0.9] });
+    n3.tick(4);
+    n3.step({ type: 'rpc.vote', msg: voteReq('n1', 'n3', 2, 2, 1) });
+    expect(n3.ctx.electionElapsedTicks).to.equal(0);
+    expect(n3.ctx.electionTimeoutTicks).to.equal(13);
+  });
+
   it('a node refusing a candidate whose log is behind draws a round ending past half a minimum timeout (seeds 26292, 51752)', () => {
     // Without pre-vote, the refused candidate may still win with the others' votes; a round of ours
     // ending before its first AppendEntries reaches us would depose it with our newer term. Draws:

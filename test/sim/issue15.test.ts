@@ -128,6 +128,17 @@ describe('issue 15 in the simulator (each failed before its fix)', function () {
       mode: { sessions: true },
       what: 'elects after the heal (pre-vote off): the candidate with the worse log backs off',
     },
+    // Pre-vote off, four voters (n4 removed), two of them behind (n1, n5): after every split round
+    // the four timers restarted within 20 ms, the two behind campaigned with the two ahead (n2, n3),
+    // and five rounds split (1,383-2,129 ms) before n3 won, past the liveness bound. A node that
+    // hears a candidate whose log is ahead of its own, granted or not, now campaigns a whole range
+    // later (machines/election.ts).
+    {
+      seed: 34461,
+      nodes: 5,
+      mode: { sessions: true },
+      what: 'elects after the heal (pre-vote off): the nodes behind let the nodes ahead campaign first',
+    },
     // Pre-vote off, a slow disk, every node crashed at once: four leaders were each deposed within 5 ms
     // by a node that had refused their RequestVote (its log ahead) and whose round ended before
     // their first AppendEntries reached it. A node refusing a candidate whose log is behind now
