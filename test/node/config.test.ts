@@ -10,6 +10,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError, configFromEnv, configFromFile, hostDefaults, parseNodesSpec, resolveHostConfig } from '../../actors/host/config.js';
 import { binPath, removeDir, tempDir } from './helpers.js';
+import { closeAsync, openAsync } from '../storage/helpers.js';
+import { realFs } from '../../storage/realFs.js';
 
 const nodes = 'n1=127.0.0.1:7001:7101:7201,n2=127.0.0.1:7002:7102:7202,n3=127.0.0.1:7003:7103:7203';
 
@@ -120,20 +122,24 @@ async function freeBlock(): Promise<number> {
   throw new Error('no free block of ports');
 }
 
+/** `sessionraft cluster --once` on `dir`: it prints the table once a leader is up, then stops the cluster (leader first). */
+async function clusterOnce(dir: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const base = await freeBlock();
+  return new Promise((res) => {
+    execFile(process.execPath, [binPath, 'cluster', '--once', '--data', dir, '--base-port', String(base)], { timeout: 45_000 }, (err, stdout, stderr) =>
+      res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
 describe('node: sessionraft cluster (npm start)', function () {
   this.timeout(60_000);
 
   it('starts three node processes, shows one leader in the table, and stops them', async () => {
     const dir = tempDir('cluster');
     try {
-      const base = await freeBlock();
       const t0 = Date.now();
-      // --once prints the table once a leader is up, then stops the cluster (leader first).
-      const out = await new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
-        execFile(process.execPath, [binPath, 'cluster', '--once', '--data', dir, '--base-port', String(base)], { timeout: 45_000 }, (err, stdout, stderr) =>
-          res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-        );
-      });
+      const out = await clusterOnce(dir);
       const ms = Date.now() - t0;
       expect(out.code, out.stderr + out.stdout).to.equal(0);
       expect(out.stdout).to.match(/leader elected in \d+ ms/);
@@ -145,6 +151,24 @@ describe('node: sessionraft cluster (npm start)', function () {
       process.stdout.write(
         `      (cluster up with a leader and stopped again in ${ms} ms; ${/leader elected in (\d+) ms/.exec(out.stdout)![1]} ms from spawn to leader)\n`,
       );
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('starts as a new cluster when its nodes stopped before their first vote was durable (term-0 hard states)', async () => {
+    // What a node leaves when it is killed after opening its storage and before its first vote is
+    // on disk: a hard state file at term 0, no vote, empty WAL segments. Before 2026-12-07 the
+    // supervisor took the file for Raft state, started every node without --bootstrap, and each
+    // one barred itself from voting (NODE_VOTING_BARRED): no leader, ever.
+    const dir = tempDir('cluster');
+    try {
+      for (const id of ['n1', 'n2', 'n3']) await closeAsync(await openAsync(realFs, join(dir, id, 'raft')));
+      expect(existsSync(join(dir, 'n1', 'raft', 'hardstate'))).to.equal(true);
+      const out = await clusterOnce(dir);
+      expect(out.code, out.stderr + out.stdout).to.equal(0);
+      expect(out.stdout).to.match(/leader elected in \d+ ms/);
+      for (const id of ['n1', 'n2', 'n3']) expect(existsSync(join(dir, id, 'voting-barred')), `${id} barred`).to.equal(false);
     } finally {
       removeDir(dir);
     }
