@@ -412,7 +412,7 @@ export function createRaftMachine(core: RaftCore) {
           tick: [{ guard: 'electionDue', target: 'preCandidate', reenter: true }, { actions: 'tickElection' }],
           'current.voteResp': [
             { guard: 'preVoteWins', target: 'candidate', actions: 'recordVote' },
-            { guard: 'preVoteLoses', target: 'follower', actions: 'recordVote' },
+            { guard: 'preVoteLoses', target: 'follower', actions: ['recordVote', 'keepElectionTimer'] },
             { guard: 'isPreVoteResponse', actions: 'recordVote' },
           ],
           ...followLeaderOfTerm,
@@ -431,7 +431,10 @@ export function createRaftMachine(core: RaftCore) {
           ],
           'current.voteResp': [
             { guard: 'voteWins', target: 'leader', actions: 'recordVote' },
-            { guard: 'voteLoses', target: 'follower', actions: 'recordVote' },
+            // A lost campaign keeps the round it drew (seed 66302): every candidate that loses on the
+            // same answers would otherwise draw its next round from the same instant, and two
+            // candidates that tied once tied again, round after round.
+            { guard: 'voteLoses', target: 'follower', actions: ['recordVote', 'keepElectionTimer'] },
             { guard: 'isVoteResponse', actions: 'recordVote' },
           ],
           ...followLeaderOfTerm,

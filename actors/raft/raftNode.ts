@@ -317,6 +317,12 @@ export class RaftNode {
   private appliedBytesSinceSnapshot = 0;
   /** The latest snapshot's data bytes (saved, installed or recovered), for snapshotLogRatio. */
   private latestSnapshotBytes = 0;
+  /**
+   * The most entry bytes (by entrySizeBytes) applied while one local snapshot was being saved:
+   * the log cannot be compacted during a save, so the in-memory log holds these on top of the
+   * window (docs/performance.md, "Budget per part"). Read by tests; grows with the save's time.
+   */
+  appliedBytesDuringSaveMax = 0;
 
   private stopped = false;
   private fatal: Error | null = null;
@@ -1089,6 +1095,8 @@ export class RaftNode {
   private saveSnapshot(meta: SnapshotMeta, data: Uint8Array | readonly Uint8Array[], dataBytes: number): void {
     this.opts.snapshotStore.save(meta, data, (err) => {
       this.snapshotInProgress = false;
+      // Counted from the save's start (maybeSnapshot zeroes it then), so: applied during the save.
+      if (this.appliedBytesSinceSnapshot > this.appliedBytesDuringSaveMax) this.appliedBytesDuringSaveMax = this.appliedBytesSinceSnapshot;
       if (this.stopped) return;
       if (err) return this.onDiskFatal(err);
       // Never back to an older snapshot (one installed while this one was saved is newer).

@@ -361,6 +361,37 @@ describe('Rule 3 (§5.2, §5.4.1): RequestVote', () => {
     expect(n2.ctx.electionElapsedTicks).to.equal(0);
   });
 
+  it('a candidate (or pre-candidate) that loses keeps the round it drew (seed 66302)', () => {
+    // Two candidates that lost on the same answers redrew their next rounds from the same instant
+    // and tied again, round after round. Draws: context 0, follower entry 0 (timeout 10), the
+    // candidate's round 0.5 (15); a redraw on the loss would take 0.9 (19 from the loss).
+    const n1 = new PureNode('n1', { term: 1, config: { preVote: false }, random: [0, 0, 0.5, 0.9] });
+    n1.tick(10);
+    expect(n1.role).to.equal('candidate');
+    n1.tick(3);
+    n1.step({ type: 'rpc.voteResp', msg: voteResp('n2', 'n1', 2, false) });
+    n1.step({ type: 'rpc.voteResp', msg: voteResp('n3', 'n1', 2, false) });
+    expect(n1.role).to.equal('follower');
+    expect(n1.term).to.equal(2);
+    expect(n1.ctx.electionElapsedTicks).to.equal(3);
+    expect(n1.ctx.electionTimeoutTicks).to.equal(15);
+    n1.tick(11);
+    expect(n1.role).to.equal('follower');
+    n1.tick();
+    expect(n1.role).to.equal('candidate');
+    expect(n1.term).to.equal(3);
+    // A pre-candidate the same: the pre-vote round it drew goes on.
+    const n2 = new PureNode('n2', { term: 1, random: [0, 0, 0.5, 0.9] });
+    n2.tick(10);
+    expect(n2.role).to.equal('preCandidate');
+    n2.tick(4);
+    n2.step({ type: 'rpc.voteResp', msg: voteResp('n1', 'n2', 1, false, true) });
+    n2.step({ type: 'rpc.voteResp', msg: voteResp('n3', 'n2', 1, false, true) });
+    expect(n2.role).to.equal('follower');
+    expect(n2.ctx.electionElapsedTicks).to.equal(4);
+    expect(n2.ctx.electionTimeoutTicks).to.equal(15);
+  });
+
   it('a follower that hears a candidate whose log is ahead, granted or not, campaigns a whole range later (seed 34461)', () => {
     // Without pre-vote, four voters, two behind: each split round restarted the four timers within
     // 20 ms and the two behind campaigned with the two ahead. Draws: context 0, follower entry 0

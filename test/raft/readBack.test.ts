@@ -177,14 +177,18 @@ describe('raft: a lagging follower catches up from entries read back from the WA
     const batches = leader.counters.get('read-back-batches') ?? 0;
     console.log(
       `      n3 behind at ${behind}, caught up to ${target}: ${entriesReadBack} entries read back in ${batches} batches; ` +
-        `leader log entry bytes max ${maxLogEntryBytes}, log bytes max ${maxLogBytes}; the last ${catchUpMs} ms of catch-up after the writes`,
+        `leader log entry bytes max ${maxLogEntryBytes} (at most ${leader.appliedBytesDuringSaveMax} applied during one snapshot save), log bytes max ${maxLogBytes}; ` +
+        `the last ${catchUpMs} ms of catch-up after the writes`,
     );
     expect(entriesReadBack, 'entries read back').to.be.at.least(leader.log.firstIndex() > behind ? 400 : 1);
     expect(batches).to.be.at.least(2);
     expect(leader.counters.get('snapshot-sent') ?? 0, 'no snapshot sent').to.equal(0);
     expect(c.n('n3').counters.get('snapshot-installed') ?? 0).to.equal(0);
-    // The window, a quarter of it below the snapshot, and the unapplied tail (20 KiB in flight).
-    expect(maxLogEntryBytes).to.be.at.most(windowBytes + windowBytes / 4 + 64 * 1024);
+    // The window, a quarter of it below the snapshot, the unapplied tail (20 KiB in flight), and
+    // what was applied while a snapshot was being saved (no compaction until it is durable: a run
+    // with the other raft tests saw 162,440 bytes where 25 runs alone saw 99,560-120,520).
+    const duringSave = leader.appliedBytesDuringSaveMax;
+    expect(maxLogEntryBytes, `${duringSave} B applied during one save`).to.be.at.most(windowBytes + windowBytes / 4 + 64 * 1024 + duringSave);
     expect(c.n('n3').status().lastIndex).to.be.at.least(target);
   });
 
