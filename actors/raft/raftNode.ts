@@ -320,9 +320,9 @@ export class RaftNode {
   /**
    * The most entry bytes (by entrySizeBytes) applied while one local snapshot was being saved:
    * the log cannot be compacted during a save, so the in-memory log holds these on top of the
-   * window (docs/performance.md, "Budget per part"). Read by tests; grows with the save's time.
+   * window (docs/performance.md, "Budget per part"). Grows with the save's time.
    */
-  appliedBytesDuringSaveMax = 0;
+  private appliedBytesDuringSaveMaxValue = 0;
 
   private stopped = false;
   private fatal: Error | null = null;
@@ -616,6 +616,11 @@ export class RaftNode {
   /** Whether a snapshot is being saved (or installed) now. */
   get savingSnapshot(): boolean {
     return this.snapshotInProgress;
+  }
+
+  /** The most entry bytes applied while one local snapshot was being saved (kept in the log on top of the window). */
+  get appliedBytesDuringSaveMax(): number {
+    return this.appliedBytesDuringSaveMaxValue;
   }
 
   status(): NodeStatus {
@@ -1096,7 +1101,7 @@ export class RaftNode {
     this.opts.snapshotStore.save(meta, data, (err) => {
       this.snapshotInProgress = false;
       // Counted from the save's start (maybeSnapshot zeroes it then), so: applied during the save.
-      if (this.appliedBytesSinceSnapshot > this.appliedBytesDuringSaveMax) this.appliedBytesDuringSaveMax = this.appliedBytesSinceSnapshot;
+      if (this.appliedBytesSinceSnapshot > this.appliedBytesDuringSaveMaxValue) this.appliedBytesDuringSaveMaxValue = this.appliedBytesSinceSnapshot;
       if (this.stopped) return;
       if (err) return this.onDiskFatal(err);
       // Never back to an older snapshot (one installed while this one was saved is newer).

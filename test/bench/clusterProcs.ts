@@ -553,17 +553,19 @@ export class BenchCluster {
 
   /** Waits until every running node applied the leader's commit index. */
   async waitForConvergence(timeoutMs = 60_000): Promise<void> {
-    await waitFor(
-      'every running node applied the leader commit index',
-      async () => {
-        const running = this.nodes.filter((n) => this.isRunning(n));
-        const docs = await Promise.all(running.map((n) => this.status(n, 2000)));
-        const leader = docs.find((d) => d.role === 'leader');
-        if (leader === undefined) return null;
-        return docs.every((d) => d.appliedIndex >= leader.commitIndex) ? true : null;
-      },
-      timeoutMs,
-      50,
+    await this.withLogTails(
+      waitFor(
+        'every running node applied the leader commit index',
+        async () => {
+          const running = this.nodes.filter((n) => this.isRunning(n));
+          const docs = await Promise.all(running.map((n) => this.status(n, 2000)));
+          const leader = docs.find((d) => d.role === 'leader');
+          if (leader === undefined) return null;
+          return docs.every((d) => d.appliedIndex >= leader.commitIndex) ? true : null;
+        },
+        timeoutMs,
+        50,
+      ),
     );
   }
 

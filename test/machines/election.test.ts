@@ -10,6 +10,22 @@ function voteReq(from: string, to: string, term: number, lastIndex: number, last
   return { type: 'vote', from, to, term, lastIndex, lastTerm, preVote: false, transfer: false, ...extra };
 }
 
+/**
+ * `n` is a follower still in the round it drew as a candidate (`elapsedTicks` of `timeoutTicks`):
+ * it stays a follower until that round ends, and campaigns (one term up) on its last tick.
+ */
+function expectKeptRound(n: PureNode, elapsedTicks: number, timeoutTicks: number): void {
+  const term = n.term;
+  expect(n.role).to.equal('follower');
+  expect(n.ctx.electionElapsedTicks).to.equal(elapsedTicks);
+  expect(n.ctx.electionTimeoutTicks).to.equal(timeoutTicks);
+  n.tick(timeoutTicks - elapsedTicks - 1);
+  expect(n.role).to.equal('follower');
+  n.tick();
+  expect(n.role).to.equal('candidate');
+  expect(n.term).to.equal(term + 1);
+}
+
 function voteResp(from: string, to: string, term: number, granted: boolean, preVote = false): VoteResponse {
   return { type: 'voteResp', from, to, term, granted, preVote };
 }
@@ -317,15 +333,8 @@ describe('Rule 3 (§5.2, §5.4.1): RequestVote', () => {
     n1.tick(5);
     const fx = n1.step({ type: 'rpc.vote', msg: voteReq('n3', 'n1', 3, 1, 1) });
     expect(fx.msgs).to.deep.equal(['n1->n3 voteResp t3 rejected (after durable)']);
-    expect(n1.role).to.equal('follower');
     expect(n1.term).to.equal(3);
-    expect(n1.ctx.electionElapsedTicks).to.equal(5);
-    expect(n1.ctx.electionTimeoutTicks).to.equal(15);
-    n1.tick(9);
-    expect(n1.role).to.equal('follower');
-    n1.tick();
-    expect(n1.role).to.equal('candidate');
-    expect(n1.term).to.equal(4);
+    expectKeptRound(n1, 5, 15);
     // A follower entered any other way (here: a newer leader's heartbeat) restarts its timer.
     n1.step(heartbeat('n2', 'n1', 5));
     expect(n1.ctx.electionElapsedTicks).to.equal(0);
@@ -371,15 +380,8 @@ describe('Rule 3 (§5.2, §5.4.1): RequestVote', () => {
     n1.tick(3);
     n1.step({ type: 'rpc.voteResp', msg: voteResp('n2', 'n1', 2, false) });
     n1.step({ type: 'rpc.voteResp', msg: voteResp('n3', 'n1', 2, false) });
-    expect(n1.role).to.equal('follower');
     expect(n1.term).to.equal(2);
-    expect(n1.ctx.electionElapsedTicks).to.equal(3);
-    expect(n1.ctx.electionTimeoutTicks).to.equal(15);
-    n1.tick(11);
-    expect(n1.role).to.equal('follower');
-    n1.tick();
-    expect(n1.role).to.equal('candidate');
-    expect(n1.term).to.equal(3);
+    expectKeptRound(n1, 3, 15);
     // A pre-candidate the same: the pre-vote round it drew goes on.
     const n2 = new PureNode('n2', { term: 1, random: [0, 0, 0.5, 0.9] });
     n2.tick(10);
