@@ -1029,15 +1029,27 @@ export class RaftNode {
    */
   private releaseApplied(): void {
     let through = this.appliedIndex;
-    const leader = this.wasLeader ? this.core.leader : null;
-    if (leader !== null) for (const pr of leader.progress.values()) if (pr.match < through) through = pr.match;
     const log = this.log;
+    const leader = this.wasLeader ? this.core.leader : null;
+    // A follower behind keeps the leader's applied data only while it weighs less than the window:
+    // past it, the follower reads them back like entries below a snapshot, and the leader's entry
+    // data stays within the window plus the unapplied tail, however long a snapshot save takes.
+    const window = this.opts.logWindowBytesMax;
+    const heldBytesMax = window ?? Infinity;
+    let pastBehind = false;
+    if (leader !== null) {
+      let behind = through;
+      for (const pr of leader.progress.values()) if (pr.match < behind) behind = pr.match;
+      if (log.entryBytes() <= heldBytesMax) through = behind;
+      else pastBehind = behind < through;
+    }
     if (through <= log.dataFloor) return;
     // The WAL's floor becomes known once it holds an entry; after that it moves only with
     // compactions, which refresh it (saveSnapshot): no refresh per apply while it stays above.
     if (log.readBackFloor === 0) this.refreshReadBackFloor();
     if (log.readBackFloor === 0 || log.readBackFloor > log.dataFloor + 1) return;
     log.releaseDataThrough(through);
+    if (pastBehind) this.count('applied-released-past-window');
   }
 
   private serveReads(): void {

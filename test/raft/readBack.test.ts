@@ -177,18 +177,19 @@ describe('raft: a lagging follower catches up from entries read back from the WA
     const batches = leader.counters.get('read-back-batches') ?? 0;
     console.log(
       `      n3 behind at ${behind}, caught up to ${target}: ${entriesReadBack} entries read back in ${batches} batches; ` +
-        `leader log entry bytes max ${maxLogEntryBytes} (at most ${leader.appliedBytesDuringSaveMax} applied during one snapshot save), log bytes max ${maxLogBytes}; ` +
+        `leader log entry bytes max ${maxLogEntryBytes} (${leader.appliedBytesDuringSaveMax} applied during one snapshot save at most), log bytes max ${maxLogBytes}; ` +
         `the last ${catchUpMs} ms of catch-up after the writes`,
     );
     expect(entriesReadBack, 'entries read back').to.be.at.least(leader.log.firstIndex() > behind ? 400 : 1);
     expect(batches).to.be.at.least(2);
     expect(leader.counters.get('snapshot-sent') ?? 0, 'no snapshot sent').to.equal(0);
     expect(c.n('n3').counters.get('snapshot-installed') ?? 0).to.equal(0);
-    // The window, a quarter of it below the snapshot, the unapplied tail (20 KiB in flight), and
-    // what was applied while a snapshot was being saved (no compaction until it is durable: a run
-    // with the other raft tests saw 162,440 bytes where 25 runs alone saw 99,560-120,520).
-    const duringSave = leader.appliedBytesDuringSaveMax;
-    expect(maxLogEntryBytes, `${duringSave} B applied during one save`).to.be.at.most(windowBytes + windowBytes / 4 + 64 * 1024 + duringSave);
+    // The window plus the unapplied tail (20 proposals of 1 KiB in flight): past the window the
+    // leader releases applied data that n3 still lacks (n3 reads it back), so neither the quarter
+    // kept below a snapshot nor what is applied while one is saved comes on top. Before that rule
+    // the same run held 99,560-162,440 bytes, by the time its snapshot saves took.
+    expect(maxLogEntryBytes, 'leader entry data held').to.be.at.most(windowBytes + 32 * 1024);
+    expect(leader.counters.get('applied-released-past-window') ?? 0, 'released past n3').to.be.at.least(1);
     expect(c.n('n3').status().lastIndex).to.be.at.least(target);
   });
 

@@ -31,6 +31,8 @@ export interface SimArgs {
   processKills?: boolean;
   /** With sessions: users and permissions (issue 17); on unless false (`--no-security`). */
   security?: boolean;
+  /** A small `logWindowBytesMax` on every node: snapshots by bytes, and a leader's applied data released past it. */
+  logWindow?: boolean;
 }
 
 export function parseArgs(argv: readonly string[]): SimArgs {
@@ -71,6 +73,7 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     membership: argv.includes('--membership'),
     ...(argv.includes('--process-kills') ? { processKills: true } : {}),
     ...(argv.includes('--no-security') ? { security: false } : {}),
+    ...(argv.includes('--log-window') ? { logWindow: true } : {}),
   };
 }
 
@@ -93,6 +96,7 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
           membership: args.membership,
           processKills: args.processKills === true,
           security: args.security !== false,
+          logWindow: args.logWindow === true,
         },
       });
       const next = (): void => {
@@ -118,11 +122,14 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
 }
 
 /** The flags that decide a run besides its seed (issue 15: the replay line used to drop them). */
-export function modeFlags(a: Pick<SimArgs, 'bugs' | 'faults' | 'chaosMs' | 'sessions' | 'diskFaults' | 'membership' | 'security' | 'processKills'>): string {
+export function modeFlags(
+  a: Pick<SimArgs, 'bugs' | 'faults' | 'chaosMs' | 'sessions' | 'diskFaults' | 'membership' | 'security' | 'processKills' | 'logWindow'>,
+): string {
   const out: string[] = [];
   if (a.diskFaults) out.push('--disk-faults');
   if (a.processKills === true) out.push('--process-kills');
   if (a.membership) out.push('--membership');
+  if (a.logWindow === true) out.push('--log-window');
   if (a.sessions) out.push('--sessions');
   if (a.sessions && a.security === false) out.push('--no-security');
   if (a.bugs.length > 0) out.push(`--plant ${a.bugs.join(',')}`);
@@ -168,12 +175,14 @@ async function main(): Promise<void> {
   const windows = results.reduce((s, r) => s + r.stats.liveWindows, 0);
   const cuts = results.reduce((s, r) => s + r.stats.batchCuts, 0);
   const cutsAtTie = results.reduce((s, r) => s + r.stats.batchCutsAtTie, 0);
+  const released = results.reduce((s, r) => s + r.stats.releasedPastWindow, 0);
   const kills = results.reduce((s, r) => s + (r.stats.kills ?? 0), 0);
   const sessionFsyncsFailed = results.reduce((s, r) => s + (r.stats.sessionFsyncsFailed ?? 0), 0);
   process.stdout.write(
     `ran ${results.length} scenarios in ${((Date.now() - started) / 1000).toFixed(1)}s: ${simSec.toFixed(0)}s simulated, ` +
       `${faults} faults, ${acked} acknowledged proposals, ${reads} linearizable reads checked, ${wipes} disks wiped, ` +
       `${windows} liveness windows met, ${snaps} snapshots sent, ${cuts} proposal batches cut (${cutsAtTie} at a tie)` +
+      (args.logWindow === true ? `, ${released} releases past the log window` : '') +
       (args.processKills === true ? `, ${kills} processes killed, ${sessionFsyncsFailed} session-store fsyncs failed` : '') +
       (args.bugs.length ? `, planted: ${args.bugs.join(',')}` : '') +
       `\nseeds: ${results.length}, violations: ${violations}\n`,

@@ -33,6 +33,8 @@ export interface ClusterConfig {
   readonly diskLatency: DiskLatency;
   readonly snapshotEntries: number;
   readonly compactMarginEntries: number;
+  /** RaftNode's logWindowBytesMax (scenario --log-window); none when absent. */
+  readonly logWindowBytesMax?: number;
   /** XState inspection of a node's machine (the Stately inspector's event stream). */
   readonly inspect?: (id: NodeId, event: import('xstate').InspectionEvent) => void;
   /** Nodes that may join later (membership changes), beyond the nodeCount initial voters. */
@@ -421,6 +423,7 @@ export class SimCluster {
       defer: (fn: () => void) => this.scheduler.schedule(0, () => this.guard(fn)),
       snapshotEntries: cfg.snapshotEntries,
       compactMarginEntries: cfg.compactMarginEntries,
+      ...(cfg.logWindowBytesMax !== undefined ? { logWindowBytesMax: cfg.logWindowBytesMax } : {}),
       snapshotTransfer: { chunkBytes: 64, windowChunks: 2, ackTimeoutTicks: 10, snapshotBytesMax: 1 << 24 },
       rangeSyncOptions: { chunkBytes: 256, batchBytes: 4096, idleTicksMax: 10, retriesMax: 3 },
       bugs: cfg.bugs,

@@ -64,6 +64,12 @@ export interface ScenarioOptions {
   readonly processKills?: boolean;
   /** Issue 17, with `sessions` (on unless false): users, roles, permissions, and session commands that carry a principal (security.ts). */
   readonly security?: boolean;
+  /**
+   * A `logWindowBytesMax` of a few entries on every node (its own random stream): snapshots by
+   * bytes, and a leader that releases its applied entries' data past the window, so that a
+   * follower behind reads them back from the WAL (with diskFaults) or gets a snapshot.
+   */
+  readonly logWindow?: boolean;
 }
 
 export interface ScheduleStats {
@@ -98,6 +104,8 @@ export interface ScenarioResult {
     /** Turns RaftNode cut into batches (proposalEntriesMax), and cuts moved back off a tied proposal (live nodes' counters). */
     readonly batchCuts: number;
     readonly batchCutsAtTie: number;
+    /** --log-window: times a leader released applied data a follower behind still lacked (live nodes' counters). */
+    readonly releasedPastWindow: number;
     /** --process-kills: processes killed (the machine surviving), and the session store's fsyncs failed. */
     readonly kills?: number;
     readonly sessionFsyncsFailed?: number;
@@ -154,6 +162,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     diskLatency: { syncMsMin: 0, syncMsMax: rng.pick([1, 2, 5, 20]) },
     snapshotEntries: rng.pick([10, 30, 100, 1000]),
     compactMarginEntries: rng.pick([0, 2, 10]),
+    ...(opts.logWindow === true ? { logWindowBytesMax: new Rng(opts.seed ^ 0x1096).pick([256, 1024, 4096]) } : {}),
     ...(opts.diskFaults ? { diskFaults: true } : {}),
     ...(opts.diskFaults && opts.processKills ? { processKills: true } : {}),
     ...(opts.membership ? { spareCount: 3 } : {}),
@@ -814,11 +823,13 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   let snapshotsSent = 0;
   let batchCuts = 0;
   let batchCutsAtTie = 0;
+  let releasedPastWindow = 0;
   for (const n of cluster.liveNodes()) {
     maxTerm = Math.max(maxTerm, n.term());
     snapshotsSent += n.counters.get('snapshot-sent') ?? 0;
     batchCuts += n.counters.get('proposal-batch-cut') ?? 0;
     batchCutsAtTie += n.counters.get('proposal-batch-cut-at-tie') ?? 0;
+    releasedPastWindow += n.counters.get('applied-released-past-window') ?? 0;
   }
   return {
     seed: opts.seed,
@@ -838,6 +849,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       liveWindows: liveWindow.progressCount,
       batchCuts,
       batchCutsAtTie,
+      releasedPastWindow,
       ...(opts.processKills ? { kills: cluster.kills, sessionFsyncsFailed: cluster.sessionFsyncsFailed() } : {}),
     },
     ...(opts.sessions ? { schedules } : {}),

@@ -12,6 +12,7 @@ const data = workerData as {
   membership: boolean;
   processKills: boolean;
   security: boolean;
+  logWindow: boolean;
 };
 parentPort!.on('message', (seed: number) => {
   try {
@@ -37,6 +38,7 @@ parentPort!.on('message', (seed: number) => {
         liveWindows: 0,
         batchCuts: 0,
         batchCutsAtTie: 0,
+        releasedPastWindow: 0,
       },
     });
   }
@@ -54,6 +56,7 @@ function run(seed: number): void {
     membership: data.membership,
     processKills: data.processKills,
     security: data.security,
+    logWindow: data.logWindow,
   });
   parentPort!.postMessage(result);
 }
