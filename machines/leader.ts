@@ -4,6 +4,7 @@
  * check-quorum, ReadIndex and leadership transfer (Raft §5.3-5.4, §8; dissertation 3.10, 6.2, 6.4).
  */
 import { assert } from './assert.js';
+import type { RaftConfig } from './config.js';
 import type { Draft, LeaderState, RaftContext, RaftCore } from './core.js';
 import { isVoter, peersOf, refreshMembership } from './core.js';
 import { applyChange, encodeMembership, MembershipError, type MembershipChange } from './membership.js';
@@ -163,6 +164,23 @@ export function handleProposal(core: RaftCore, d: Draft, tag: number, proposals:
 const readBackWindowsMax = 4;
 
 /**
+ * Whether a follower whose next index is `next` is served entries read back from the durable log
+ * (up to `dataFloor`) rather than a snapshot: the durable log can read from there, and either the
+ * follower is not too far behind or it holds everything below the in-memory log (`snapshotIndex`).
+ */
+export function readBackServes(config: RaftConfig, readBackFloor: number, snapshotIndex: number, dataFloor: number, next: number): boolean {
+  if (readBackFloor === 0 || next < readBackFloor) return false;
+  // Read back only what a few windows carry: further behind, one snapshot is fewer round trips
+  // (issue 15, seed 4190 of 3-node --disk-faults: a wiped follower fed one entry a message from
+  // index 1, eight in flight, missed the liveness bound that a snapshot met before read-back).
+  const readBackEntriesMax = config.appendEntriesMax * config.inflightAppendsMax * readBackWindowsMax;
+  // Within the in-memory log a snapshot cannot help more: the leader's saved snapshots are below
+  // its data floor when it releases past its window while it leads (RaftNode.releaseApplied), so
+  // a follower that installed one reads the rest back (bounded by the in-memory log's entries).
+  return dataFloor - next < readBackEntriesMax || next > snapshotIndex;
+}
+
+/**
  * Send one AppendEntries to `to` if its progress allows. Returns whether something was sent.
  * Falls back to a snapshot when the entries the follower needs were compacted away.
  */
@@ -178,11 +196,7 @@ function maybeSendAppend(core: RaftCore, d: Draft, to: NodeId, sendIfEmpty: bool
   const dataFloor = log.dataFloor;
   if (prevTerm < 0 || pr.next <= dataFloor) {
     assert(prevIndex < dataFloor, `progress next ${pr.next} is within the log (last ${log.lastIndex()})`);
-    // Read back only what a few windows carry: further behind, one snapshot is fewer round trips
-    // (issue 15, seed 4190 of 3-node --disk-faults: a wiped follower fed one entry a message from
-    // index 1, eight in flight, missed the liveness bound that a snapshot met before read-back).
-    const readBackEntriesMax = core.config.appendEntriesMax * core.config.inflightAppendsMax * readBackWindowsMax;
-    if (log.readBackFloor > 0 && pr.next >= log.readBackFloor && dataFloor - pr.next < readBackEntriesMax) {
+    if (readBackServes(core.config, log.readBackFloor, log.snapshotIndex, dataFloor, pr.next)) {
       // Issue 18: still on disk. Read them back (the actor answers with `log.readBack`) instead
       // of a snapshot; the progress waits for the answer.
       pr.readBackFrom = pr.next;

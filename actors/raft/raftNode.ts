@@ -14,6 +14,7 @@ import { collectInto, Ready, type PersistParams, type RefusedParams, type SendSn
 import type { Proposal, RaftEvent } from '../../machines/events.js';
 import type { MembershipChange } from '../../machines/membership.js';
 import { entryOverheadBytes, RaftLog } from '../../machines/raftLog.js';
+import { readBackServes } from '../../machines/leader.js';
 import { createRaftMachine, type RaftMachine } from '../../machines/raftMachine.js';
 import {
   TERM_MAX,
@@ -1164,10 +1165,15 @@ export class RaftNode {
   private startSnapshotStream(p: SendSnapshotParams): void {
     if (this.sender.isStreaming(p.to)) return;
     const snap = this.latestSnapshot;
-    // Entries this node holds without their data (released while it followed) that it could not
-    // read back: only a snapshot through them helps the follower. Take one; Raft asks again later.
+    // Entries this node holds without their data (released while it followed, or past the log
+    // window while it leads) above its latest snapshot: a follower that installs that snapshot
+    // gets them read back, where the durable log can serve them from there. Where it cannot, only
+    // a snapshot through them helps: take one; Raft asks again later. (Forced every time, a leader
+    // under load never sent one: each save ends below the data floor that moved during it.)
     const floor = this.log.dataFloor;
-    if (floor > this.log.snapshotIndex && (snap === null || snap.meta.index < floor)) {
+    const servedAbove =
+      snap !== null && this.readBack !== null && readBackServes(this.core.config, this.log.readBackFloor, this.log.snapshotIndex, floor, snap.meta.index + 1);
+    if (floor > this.log.snapshotIndex && (snap === null || snap.meta.index < floor) && !servedAbove) {
       this.forceSnapshot(snap?.meta.index ?? 0);
       this.step({ type: 'snapshot.sendDone', to: p.to, index: 0, ok: false });
       return;

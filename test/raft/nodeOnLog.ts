@@ -28,7 +28,7 @@ export function raftNodeOnLog(opened: OpenedLog, given: Given): RaftNode {
     recovered: opened.recovered,
     snapshot: opened.snapshot,
     durableLog: opened.log,
-    snapshotStore: opened.snapshots,
+    snapshotStore: given.snapshotStore ?? opened.snapshots,
   });
 }
 

@@ -8,9 +8,10 @@
 import { expect } from 'chai';
 import { RaftNode } from '../../actors/raft/raftNode.js';
 import type { StateMachine } from '../../actors/raft/stateMachine.js';
-import { defaultRaftConfig } from '../../machines/config.js';
+import { defaultRaftConfig, type RaftConfig } from '../../machines/config.js';
 import { EntryKind, type NodeId, type RaftMessage, type SnapshotMeta } from '../../machines/types.js';
 import { openLogAsync, type OpenedLog } from '../../storage/openLog.js';
+import type { SnapshotStore } from '../../storage/types.js';
 import { realFs } from '../../storage/realFs.js';
 import { closeAsync, tempDir } from '../storage/helpers.js';
 import { raftNodeOnLog } from './nodeOnLog.js';
@@ -35,7 +36,24 @@ class Counter implements StateMachine {
   }
 }
 
+/** What a test changes in the cluster: Raft settings, and n1's snapshot saves made slow. */
+interface ClusterOptions {
+  readonly raft?: Partial<RaftConfig>;
+  /** Each of n1's snapshot saves reports done this much later (a large state on a slow disk). */
+  readonly leaderSaveDelayMs?: number;
+}
+
+/** A snapshot store whose saves report `delayMs` late (the file is written at once). */
+function slowSaves(store: SnapshotStore, delayMs: number): SnapshotStore {
+  return {
+    save: (meta, data, cb) => store.save(meta, data, (err) => setTimeout(() => cb(err), delayMs)),
+    load: () => store.load(),
+    openData: (meta) => store.openData(meta),
+  };
+}
+
 class Cluster {
+  constructor(private readonly options: ClusterOptions = {}) {}
   readonly nodes = new Map<NodeId, RaftNode>();
   readonly logs = new Map<NodeId, OpenedLog>();
   /** Nodes cut off from everyone (messages to and from them are dropped). */
@@ -49,10 +67,12 @@ class Cluster {
     for (const id of ids) {
       const opened = await openLogAsync(realFs, join(this.t.dir, id), { segmentBytesMax: 64 * 1024, retainBytesMax: 8 * 1024 * 1024 });
       this.logs.set(id, opened);
+      const delayMs = id === 'n1' ? this.options.leaderSaveDelayMs : undefined;
       const node = raftNodeOnLog(opened, {
+        ...(delayMs === undefined ? {} : { snapshotStore: slowSaves(opened.snapshots, delayMs) }),
         id,
         membership: { voters: ids, learners: [] },
-        raft: { ...defaultRaftConfig, appendBytesMax: 256 * 1024 },
+        raft: { ...defaultRaftConfig, appendBytesMax: 256 * 1024, ...this.options.raft },
         transport: {
           send: (to: NodeId, m: RaftMessage) => {
             if (this.cut.has(id) || this.cut.has(to)) return;
@@ -102,12 +122,12 @@ async function waitFor(what: string, ok: () => boolean, timeoutMs: number, each?
 }
 
 /** A started cluster led by n1 for each test of the suite (stopped after it). */
-function clusterPerTest(suite: Mocha.Suite): () => Cluster {
+function clusterPerTest(suite: Mocha.Suite, options: ClusterOptions = {}): () => Cluster {
   // Elections and 600 KiB of appends on real disks; the waits below are bounded on their own.
   suite.timeout(60_000);
   let c: Cluster;
   beforeEach(async () => {
-    c = new Cluster();
+    c = new Cluster(options);
     await c.start();
     c.n('n1').campaign();
     // A few election timeouts of 5 ms ticks: generous on a loaded machine.
@@ -253,6 +273,52 @@ describe('raft: a snapshot is sent from its file, checked end to end (issue 18)'
     expect((c.n('n3') as unknown as { opts: { stateMachine: Counter } }).opts.stateMachine.applied).to.equal(
       (leader as unknown as { opts: { stateMachine: Counter } }).opts.stateMachine.applied,
     );
+    expect(leader.role()).to.equal('leader');
+  });
+});
+
+describe('raft: a follower that needs a snapshot gets one while writes go on (2026-12-07)', function () {
+  // Read back serves at most 4 x 2 x 4 = 32 entries: further behind, a snapshot. n1's saves take
+  // 40 ms, longer than the writes below take to fill the 64 KiB window, so the leader releases its
+  // applied data past n3 during every save and its data floor is above each snapshot once saved.
+  const cluster = clusterPerTest(this, { raft: { appendEntriesMax: 4, inflightAppendsMax: 2 }, leaderSaveDelayMs: 40 });
+
+  it('sends its saved snapshot and serves the entries above it from the WAL, without waiting for the writes to stop', async () => {
+    const c = cluster();
+    await c.propose(100);
+    await waitFor('n3 to follow', () => c.n('n3').status().appliedIndex >= c.n('n1').status().commitIndex, 10_000);
+    c.cut.add('n3');
+    for (let k = 0; k < 10; k++) await Promise.all(Array.from({ length: 20 }, () => c.propose(1024)));
+    const leader = c.n('n1');
+    await waitFor('n1 to save a snapshot', () => (leader.counters.get('snapshot-taken') ?? 0) > 0, 10_000);
+    c.cut.delete('n3');
+    // Writes go on (20 of 1 KiB in flight) until n3 has installed a snapshot and caught up with
+    // what was committed when it did, or for 10 s at most; the wait below ends the loop.
+    let writing = true;
+    let written = 0;
+    const writer = (async (): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (writing && Date.now() < deadline) {
+        await Promise.all(Array.from({ length: 20 }, () => c.propose(1024)));
+        written += 20;
+      }
+    })();
+    try {
+      await waitFor('n3 to install a snapshot while n1 is written to', () => (c.n('n3').counters.get('snapshot-installed') ?? 0) > 0, 10_000);
+      const target = leader.status().commitIndex;
+      await waitFor('n3 to apply what was committed then, the writes still going', () => c.n('n3').status().appliedIndex >= target, 10_000);
+      expect(writing, 'still writing').to.equal(true);
+    } finally {
+      writing = false;
+      await writer;
+    }
+    console.log(
+      `      ${written} entries written during catch-up; n1: ${leader.counters.get('applied-released-past-window') ?? 0} releases past the window, ` +
+        `${leader.counters.get('snapshot-sent') ?? 0} snapshots sent, ${leader.counters.get('snapshot-forced') ?? 0} forced, ` +
+        `${leader.counters.get('entries-read-back') ?? 0} entries read back`,
+    );
+    expect(leader.counters.get('applied-released-past-window') ?? 0, 'released past n3').to.be.at.least(1);
+    expect(leader.counters.get('snapshot-sent') ?? 0).to.be.at.least(1);
     expect(leader.role()).to.equal('leader');
   });
 });
