@@ -47,8 +47,10 @@ export class SafetyChecker {
   /**
    * The term of the entry at `index` in a node's durable storage ('snapshot' when a durable
    * snapshot covers it, null when absent), when the disk model can tell; undefined skips the check.
+   * `term` is the one the caller looks for: where injected damage lost that entry, the disk model
+   * may answer with what the node held before it.
    */
-  durableTermAt: ((id: NodeId, index: number) => number | 'snapshot' | null) | undefined;
+  durableTermAt: ((id: NodeId, index: number, term: number) => number | 'snapshot' | null) | undefined;
 
   constructor(private readonly now: () => number) {}
 
@@ -203,7 +205,7 @@ export class SafetyChecker {
     const voters = node.core.membership.voters;
     let holders = 0;
     for (const v of voters) {
-      const t = durable(v, index);
+      const t = durable(v, index, term);
       if (t === 'snapshot' || t === term) holders++;
     }
     if (holders < Math.floor(voters.length / 2) + 1) {

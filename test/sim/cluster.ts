@@ -154,13 +154,24 @@ export class SimCluster {
       // Issue 15: the commit-quorum check stays on with the real WAL. What the log reported durable
       // (persistedIndex) in each node's newest incarnation; a crash keeps it, a wipe loses it.
       // The previous incarnation's log counts too: damage (a wipe, a flipped bit) may lose what the
-      // leader counted before it, and that loss is the injected fault.
+      // leader counted before it, and that loss is the injected fault. A flipped bit can also
+      // bring an older entry back in its place: recovery stops at the damaged record and drops a
+      // later truncation record with the entries that replaced it (seed 292; `--disk-faults
+      // --nodes 5` seed 1396: a leader counted a follower's acknowledgement of index 217 in term 7,
+      // the follower came back with its term-6 entry there, and the leader committed before it
+      // heard). Such a node neither votes nor leads until repaired (docs/raft.md, "Damaged storage").
       const held = (log: RaftLog | undefined, index: number): number | 'snapshot' | null => {
         if (log === undefined) return null;
         if (index <= log.snapshotIndex) return 'snapshot';
         return index <= log.persistedIndex && index <= log.lastIndex() ? log.term(index) : null;
       };
-      this.checker.durableTermAt = (id, index) => held(this.lastLogs.get(id), index) ?? held(this.priorLogs.get(id), index);
+      this.checker.durableTermAt = (id, index, term) => {
+        const newest = held(this.lastLogs.get(id), index);
+        if (newest === 'snapshot' || newest === term) return newest;
+        const damaged = this.lastRecovery.get(id)?.corruption;
+        if (newest !== null && damaged == null) return newest;
+        return held(this.priorLogs.get(id), index) ?? newest;
+      };
     }
     for (const id of this.ids) this.newMemDisk(id);
   }
