@@ -166,7 +166,8 @@ const readBackWindowsMax = 4;
 /**
  * Whether a follower whose next index is `next` is served entries read back from the durable log
  * (up to `dataFloor`) rather than a snapshot: the durable log can read from there, and either the
- * follower is not too far behind or it holds everything below the in-memory log (`snapshotIndex`).
+ * follower is not too far behind or it holds everything below the in-memory log (`snapshotIndex`,
+ * once there was a snapshot: without one, the in-memory log is the whole log).
  */
 export function readBackServes(config: RaftConfig, readBackFloor: number, snapshotIndex: number, dataFloor: number, next: number): boolean {
   if (readBackFloor === 0 || next < readBackFloor) return false;
@@ -177,7 +178,7 @@ export function readBackServes(config: RaftConfig, readBackFloor: number, snapsh
   // Within the in-memory log a snapshot cannot help more: the leader's saved snapshots are below
   // its data floor when it releases past its window while it leads (RaftNode.releaseApplied), so
   // a follower that installed one reads the rest back (bounded by the in-memory log's entries).
-  return dataFloor - next < readBackEntriesMax || next > snapshotIndex;
+  return dataFloor - next < readBackEntriesMax || (snapshotIndex > 0 && next > snapshotIndex);
 }
 
 /**

@@ -320,8 +320,9 @@ export class RaftNode {
   private latestSnapshotBytes = 0;
   /**
    * The most entry bytes (by entrySizeBytes) applied while one local snapshot was being saved:
-   * the log cannot be compacted during a save, so the in-memory log holds these on top of the
-   * window (docs/performance.md, "Budget per part"). Grows with the save's time.
+   * the log cannot be compacted during a save, so these entries stay in it until the save is
+   * durable; their data only while the leader's held data is within the window (releaseApplied,
+   * docs/performance.md, "Budget per part"). Grows with the save's time.
    */
   private appliedBytesDuringSaveMaxValue = 0;
 
@@ -619,7 +620,10 @@ export class RaftNode {
     return this.snapshotInProgress;
   }
 
-  /** The most entry bytes applied while one local snapshot was being saved (kept in the log on top of the window). */
+  /**
+   * The most entry bytes applied while one local snapshot was being saved: their entries stay in
+   * the log until the compaction after the save (their data only within the window: releaseApplied).
+   */
   get appliedBytesDuringSaveMax(): number {
     return this.appliedBytesDuringSaveMaxValue;
   }

@@ -168,8 +168,12 @@ export class SimCluster {
       this.checker.durableTermAt = (id, index, term) => {
         const newest = held(this.lastLogs.get(id), index);
         if (newest === 'snapshot' || newest === term) return newest;
+        // Only while that node is still damaged (it cannot vote), and only for a log's damage
+        // (damage to the hard state alone leaves the log as it was) below what its files showed.
         const damaged = this.lastRecovery.get(id)?.corruption;
-        if (newest !== null && damaged == null) return newest;
+        const stillDamaged = this.live.get(id)?.node.status().corrupt === true;
+        const mayBeReplaced = damaged != null && damaged.firstBadIndex !== 0 && index <= damaged.lastIndexSeen && stillDamaged;
+        if (newest !== null && !mayBeReplaced) return newest;
         return held(this.priorLogs.get(id), index) ?? newest;
       };
     }
