@@ -3,7 +3,9 @@
  * the leader reads back from its WAL segments, not from a snapshot, with the leader's in-memory log
  * bounded while it does. Three RaftNodes in one process on real WALs (temporary directories), a
  * network that can cut a node off, a 64 KiB window; and the fallback: when the segments it needs
- * are damaged, the leader sends a snapshot and keeps running.
+ * are damaged, the leader sends a snapshot and keeps running. Since 2026-12-07: the leader's entry
+ * data stays within the window while n3 lags (applied data released past it), and a follower that
+ * needs a snapshot gets one while the writes go on.
  */
 import { expect } from 'chai';
 import { RaftNode } from '../../actors/raft/raftNode.js';
@@ -121,6 +123,19 @@ async function waitFor(what: string, ok: () => boolean, timeoutMs: number, each?
   }
 }
 
+/**
+ * Cuts n3 off once it holds what n1 committed, then writes `rounds` x 20 entries of 1 KiB through
+ * n1 (20 in flight). Returns n3's last index when it was cut off.
+ */
+async function cutN3AndWrite(c: Cluster, rounds: number): Promise<number> {
+  await c.propose(100);
+  await waitFor('n3 to follow', () => c.n('n3').status().appliedIndex >= c.n('n1').status().commitIndex, 10_000);
+  c.cut.add('n3');
+  const behind = c.n('n3').status().lastIndex;
+  for (let k = 0; k < rounds; k++) await Promise.all(Array.from({ length: 20 }, () => c.propose(1024)));
+  return behind;
+}
+
 /** A started cluster led by n1 for each test of the suite (stopped after it). */
 function clusterPerTest(suite: Mocha.Suite, options: ClusterOptions = {}): () => Cluster {
   // Elections and 600 KiB of appends on real disks; the waits below are bounded on their own.
@@ -162,11 +177,7 @@ describe('raft: a lagging follower catches up from entries read back from the WA
 
   /** Cuts n3 off and writes ~600 KiB (ten windows) through n1; returns n3's last index. */
   async function leaveN3Behind(): Promise<number> {
-    await c.propose(100);
-    await waitFor('n3 to follow', () => c.n('n3').status().appliedIndex >= c.n('n1').status().commitIndex, 10_000);
-    c.cut.add('n3');
-    const behind = c.n('n3').status().lastIndex;
-    for (let k = 0; k < 30; k++) await Promise.all(Array.from({ length: 20 }, () => c.propose(1024)));
+    const behind = await cutN3AndWrite(c, 30);
     const leader = c.n('n1');
     await waitFor('n1 to compact its in-memory log past n3', () => leader.log.firstIndex() > behind + 1, 10_000);
     return behind;
@@ -236,10 +247,7 @@ describe('raft: a snapshot is sent from its file, checked end to end (issue 18)'
 
   it('a leader keeps no snapshot in memory; a damaged snapshot file is refused by the follower and the leader encodes a new one', async () => {
     const c = cluster();
-    await c.propose(100);
-    await waitFor('n3 to follow', () => c.n('n3').status().appliedIndex >= c.n('n1').status().commitIndex, 10_000);
-    c.cut.add('n3');
-    for (let k = 0; k < 30; k++) await Promise.all(Array.from({ length: 20 }, () => c.propose(1024)));
+    await cutN3AndWrite(c, 30);
     const leader = c.n('n1');
     await waitFor('n1 to save a snapshot', () => (leader.counters.get('snapshot-taken') ?? 0) > 0, 10_000);
     expect(leader.memory().snapshot, 'a saved snapshot is not kept in memory').to.equal(0);
@@ -285,10 +293,7 @@ describe('raft: a follower that needs a snapshot gets one while writes go on (20
 
   it('sends its saved snapshot and serves the entries above it from the WAL, without waiting for the writes to stop', async () => {
     const c = cluster();
-    await c.propose(100);
-    await waitFor('n3 to follow', () => c.n('n3').status().appliedIndex >= c.n('n1').status().commitIndex, 10_000);
-    c.cut.add('n3');
-    for (let k = 0; k < 10; k++) await Promise.all(Array.from({ length: 20 }, () => c.propose(1024)));
+    await cutN3AndWrite(c, 10);
     const leader = c.n('n1');
     await waitFor('n1 to save a snapshot', () => (leader.counters.get('snapshot-taken') ?? 0) > 0, 10_000);
     c.cut.delete('n3');
