@@ -8,6 +8,8 @@ import { expect } from 'chai';
 import type { RaftEvent } from '../../machines/events.js';
 import type { RaftConfig } from '../../machines/config.js';
 import type { Entry, SnapshotMeta } from '../../machines/types.js';
+import { defaultRaftConfig } from '../../machines/config.js';
+import { readBackServes } from '../../machines/leader.js';
 import { Cluster, ents } from './harness.js';
 
 const voters3 = { voters: ['n1', 'n2', 'n3'], learners: [] };
@@ -106,5 +108,20 @@ describe('issue 18: entries read back from the durable log for a follower behind
     const near = behind(1, { appendEntriesMax: 1, inflightAppendsMax: 2 });
     expect(near.n('n1').history.sendSnapshot).to.deep.equal([]);
     expect(near.n('n1').history.readEntries.map((r) => [r.from, r.toIndex])).to.deep.equal([[1, 1]]);
+  });
+
+  it('inside the in-memory log a follower is read back however far below the data floor; below it or before any compaction, the four windows decide (2026-12-07)', () => {
+    // Four windows of one entry a message, one in flight: 4 entries.
+    const cfg = { ...defaultRaftConfig, appendEntriesMax: 1, inflightAppendsMax: 1 };
+    // A leader that released its applied data past its window: floor 500, log compacted to 100.
+    expect(readBackServes(cfg, 50, 100, 500, 101), 'just above the compaction point, 400 below the floor').to.equal(true);
+    expect(readBackServes(cfg, 50, 100, 500, 497), 'near the floor').to.equal(true);
+    expect(readBackServes(cfg, 50, 100, 500, 100), 'at the compaction point, far: a snapshot').to.equal(false);
+    expect(readBackServes(cfg, 50, 100, 102, 99), 'below it but near').to.equal(true);
+    expect(readBackServes(cfg, 120, 100, 500, 110), 'below what the durable log can read').to.equal(false);
+    expect(readBackServes(cfg, 0, 100, 500, 110), 'no durable log to read').to.equal(false);
+    // Never compacted (a young cluster's wiped follower from index 1): the four windows decide.
+    expect(readBackServes(cfg, 1, 0, 500, 1)).to.equal(false);
+    expect(readBackServes(cfg, 1, 0, 4, 1)).to.equal(true);
   });
 });
