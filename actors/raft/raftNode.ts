@@ -1039,8 +1039,7 @@ export class RaftNode {
     // A follower behind keeps the leader's applied data only while it weighs less than the window:
     // past it, the follower reads them back like entries below a snapshot, and the leader's entry
     // data stays within the window plus the unapplied tail, however long a snapshot save takes.
-    const window = this.opts.logWindowBytesMax;
-    const heldBytesMax = window ?? Infinity;
+    const heldBytesMax = this.opts.logWindowBytesMax ?? Infinity;
     let pastBehind = false;
     if (leader !== null) {
       let behind = through;
@@ -1174,10 +1173,13 @@ export class RaftNode {
     // gets them read back, where the durable log can serve them from there. Where it cannot, only
     // a snapshot through them helps: take one; Raft asks again later. (Forced every time, a leader
     // under load never sent one: each save ends below the data floor that moved during it.)
-    const floor = this.log.dataFloor;
-    const servedAbove =
-      snap !== null && this.readBack !== null && readBackServes(this.core.config, this.log.readBackFloor, this.log.snapshotIndex, floor, snap.meta.index + 1);
-    if (floor > this.log.snapshotIndex && (snap === null || snap.meta.index < floor) && !servedAbove) {
+    const log = this.log;
+    const floor = log.dataFloor;
+    const unserved =
+      snap === null ||
+      (snap.meta.index < floor &&
+        (this.readBack === null || !readBackServes(this.core.config, log.readBackFloor, log.snapshotIndex, floor, snap.meta.index + 1)));
+    if (floor > log.snapshotIndex && unserved) {
       this.forceSnapshot(snap?.meta.index ?? 0);
       this.step({ type: 'snapshot.sendDone', to: p.to, index: 0, ok: false });
       return;
