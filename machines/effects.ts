@@ -66,6 +66,11 @@ export interface ReadReadyParams {
 export interface SendSnapshotParams {
   readonly to: NodeId;
   readonly term: number;
+  /**
+   * Set when entries read back for `to` failed (unreadable or disagreeing): the last index of the
+   * range asked for. Only a snapshot at or above it helps; an older one would lead to the same read.
+   */
+  readonly unreadThrough?: number;
 }
 
 /**

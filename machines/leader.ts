@@ -197,7 +197,10 @@ function maybeSendAppend(core: RaftCore, d: Draft, to: NodeId, sendIfEmpty: bool
   const dataFloor = log.dataFloor;
   if (prevTerm < 0 || pr.next <= dataFloor) {
     assert(prevIndex < dataFloor, `progress next ${pr.next} is within the log (last ${log.lastIndex()})`);
-    if (readBackServes(core.config, log.readBackFloor, log.snapshotIndex, dataFloor, pr.next)) {
+    // Read from the durable log's floor (past entry 1), the entries come without the previous
+    // term: only where this log still knows it (handleReadBack).
+    const prevTermKnown = pr.next === 1 || pr.next > log.readBackFloor || prevTerm >= 0;
+    if (prevTermKnown && readBackServes(core.config, log.readBackFloor, log.snapshotIndex, dataFloor, pr.next)) {
       // Issue 18: still on disk. Read them back (the actor answers with `log.readBack`) instead
       // of a snapshot; the progress waits for the answer.
       pr.readBackFrom = pr.next;
@@ -286,6 +289,10 @@ export function handleAppendResponse(core: RaftCore, d: Draft, msg: AppendRespon
   const st = leaderState(core);
   const pr = st.progress.get(msg.from);
   if (pr === undefined) return;
+  // A leader never truncates its log, and a member acknowledges only what this leader sent it: an
+  // acknowledgement past our last index is not one (the actor refuses and counts it first:
+  // RaftNode.receive). Never trusted: it would move `next` past the log.
+  if (msg.success && msg.index > core.log.lastIndex()) return;
   pr.recentActive = true;
   if (!msg.success) {
     // Skip a whole term of mismatches per round trip: from the follower's hint, the highest index
@@ -334,9 +341,9 @@ export function handleHeartbeatResponse(core: RaftCore, d: Draft, msg: Heartbeat
 }
 
 /** Falls back to a snapshot for `to` (its entries are neither in memory nor readable from disk). */
-function sendSnapshotTo(core: RaftCore, d: Draft, to: NodeId, pr: Progress, fx: EffectSink): void {
+function sendSnapshotTo(core: RaftCore, d: Draft, to: NodeId, pr: Progress, fx: EffectSink, unreadThrough: number): void {
   pr.becomeSnapshot(core.log.snapshotIndex);
-  fx.push({ type: 'sendSnapshot', params: { to, term: d.term } });
+  fx.push({ type: 'sendSnapshot', params: { to, term: d.term, unreadThrough } });
 }
 
 /**
@@ -358,8 +365,13 @@ export function handleReadBack(core: RaftCore, d: Draft, e: Extract<RaftEvent, {
     return;
   }
   const entries = e.entries;
-  if (entries === null || !readBackAgrees(core, d, e.from, e.prevTerm, entries)) {
-    sendSnapshotTo(core, d, e.to, pr, fx);
+  // Read from the durable log's floor, the previous term is ours to give (the term of our snapshot,
+  // or of an entry still in memory); not knowing it, we cannot vouch for the entries.
+  const prevTerm = e.prevTerm >= 0 ? e.prevTerm : log.term(e.from - 1);
+  if (entries === null || prevTerm < 0 || !readBackAgrees(core, d, e.from, prevTerm, entries)) {
+    // The range asked for ended at most here (maybeSendAppend; the data floor only rises): a
+    // snapshot below it would bring the follower back to the same read (review of 2026-12-07).
+    sendSnapshotTo(core, d, e.to, pr, fx, Math.min(log.dataFloor, e.from + core.config.appendEntriesMax - 1));
     return;
   }
   let bytes = 0;
@@ -368,7 +380,7 @@ export function handleReadBack(core: RaftCore, d: Draft, e: Extract<RaftEvent, {
   fx.push({
     type: 'send',
     params: {
-      message: { type: 'append', from: core.id, to: e.to, term: d.term, prevIndex, prevTerm: e.prevTerm, commit: d.commitIndex, entries },
+      message: { type: 'append', from: core.id, to: e.to, term: d.term, prevIndex, prevTerm, commit: d.commitIndex, entries },
       afterDurable: false,
     },
   });

@@ -109,7 +109,8 @@ export class RaftLog {
   observer: LogObserver | null = null;
   /**
    * Issue 18: the lowest index the node's durable log can still read back (entries below the
-   * in-memory log, for a lagging follower), with the term of the entry before it; 0 when it cannot.
+   * in-memory log, for a lagging follower); 0 when it cannot. Read from above it, the term of the
+   * entry before comes with the entries; from it (past entry 1), only this log can give it.
    * Set by the node actor after each compaction of the durable log; the machines only read it.
    */
   readBackFloor = 0;

@@ -53,7 +53,11 @@ export class ReadBackError extends Error {
 export interface ReadBackResult {
   /** Entries from `from` on, contiguous, at least one. */
   readonly entries: Entry[];
-  /** Term of entry from - 1 (0 when from is 1). */
+  /**
+   * Term of entry from - 1: 0 when from is 1; -1 when the segments do not hold that entry (from is
+   * the floor: the entry before is compacted away or a base record). The caller then takes it from
+   * its own log, which holds the term of its snapshot.
+   */
   readonly prevTerm: number;
   /** Entry data bytes returned. */
   readonly dataBytes: number;
@@ -74,8 +78,12 @@ const readWindowBytesMin = 64 * 1024;
 
 /**
  * The lowest `from` that `readRange` can serve with these segments: the oldest entry held, and
- * never at or below a base record (what precedes one is not the log any more), plus one for the
- * previous entry's term. 0 when no entry is held.
+ * never at or below a base record (what precedes one is not the log any more). A read from the
+ * floor itself returns no previous term (-1) unless it is entry 1. 0 when no entry is held.
+ *
+ * (Until 2026-12-07 the floor was one higher, so that every read carried the previous entry's
+ * term: after a snapshot installed past the end of a node's log, the entry right after it could
+ * not be read back, and a leader whose data floor sat at that snapshot released nothing.)
  */
 export function readFloor(segments: readonly ScannedSegment[]): number {
   let first = 0;
@@ -85,8 +93,7 @@ export function readFloor(segments: readonly ScannedSegment[]): number {
     if (s.baseMax > baseMax) baseMax = s.baseMax;
   }
   if (first === 0) return 0;
-  const held = Math.max(first, baseMax + 1);
-  return held === 1 ? 1 : held + 1;
+  return Math.max(first, baseMax + 1);
 }
 
 /** Reads [from, toIndex] from the segments (oldest first). See the module comment. */
@@ -103,8 +110,10 @@ export function readRange(
   }
   const floor = readFloor(segments);
   if (floor === 0 || from < floor) throw new ReadBackError('read-below-floor', `entry ${from} is below the log's floor ${floor}`);
-  // `lo` is the first index collected: from - 1 for its term, unless from is the log's first entry ever.
-  const lo = from === 1 ? 1 : from - 1;
+  // `lo` is the first index collected: from - 1 for its term, unless from is the log's first entry
+  // ever or the floor (the entry before is not held).
+  const withPrev = from > floor;
+  const lo = withPrev ? from - 1 : from;
   let k = -1;
   for (let s = segments.length - 1; s >= 0; s--) {
     const seg = segments[s]!;
@@ -118,7 +127,7 @@ export function readRange(
     lo,
     toIndex,
     bytesMax,
-    minEntries: from === 1 ? 1 : 2,
+    minEntries: withPrev ? 2 : 1,
     segmentHasVoids: false,
     entriesSeen: 0,
     entries: [],
@@ -132,10 +141,10 @@ export function readRange(
     scanSegment(fs, join(walDir, seg.name), seg, s === k, st);
   }
   const entries = st.entries;
-  if (entries.length === 0 || (from !== 1 && entries.length < 2)) {
+  if (entries.length === 0 || (withPrev && entries.length < 2)) {
     throw new ReadBackError('read-gap', `entries [${lo}, ${toIndex}] not found in the segments`);
   }
-  if (from === 1) return { entries, prevTerm: 0, dataBytes: st.dataBytes, fileBytesRead: st.fileBytesRead };
+  if (!withPrev) return { entries, prevTerm: from === 1 ? 0 : -1, dataBytes: st.dataBytes, fileBytesRead: st.fileBytesRead };
   const prev = entries.shift()!;
   return { entries, prevTerm: prev.term, dataBytes: st.dataBytes - prev.data.byteLength, fileBytesRead: st.fileBytesRead };
 }

@@ -578,18 +578,19 @@ export class Wal implements DurableLog, LogReader {
     if (this.failed !== null || this.closed) return 0;
     const floor = readFloor(this.segments);
     // A base record still queued is not in the segments' index yet, but already voids what precedes it.
-    return floor === 0 || this.baseIssued === 0 ? floor : Math.max(floor, this.baseIssued + 2);
+    return floor === 0 || this.baseIssued === 0 ? floor : Math.max(floor, this.baseIssued + 1);
   }
 
   /**
    * Issue 18: entries [from, toIndex] read back from the segments, at most bytesMax of data (at
-   * least one entry), with the term of entry from - 1. Only for entries already durable (the node
+   * least one entry), with the term of entry from - 1 (-1 from the floor: the caller's log knows
+   * it, storage/readBack.ts). Only for entries already durable (the node
    * reads below its snapshot). Synchronous and bounded; throws `ReadBackError` (a stable code).
    */
   readEntries(from: number, toIndex: number, bytesMax: number): ReadBackResult {
     if (this.failed !== null || this.closed) throw new ReadBackError('read-closed', 'the log is closed or failed');
     if (toIndex >= this.nextIndex) throw new ReadBackError('read-invalid', `entry ${toIndex} is past the end of the log`);
-    if (this.baseIssued > 0 && from < this.baseIssued + 2)
+    if (this.baseIssued > 0 && from < this.baseIssued + 1)
       throw new ReadBackError('read-below-floor', `entry ${from} is not above the base record at ${this.baseIssued}`);
     this.stats.readBacks++;
     const r = readRange(this.fs, this.walDir, this.segments, from, toIndex, bytesMax);

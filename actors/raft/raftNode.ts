@@ -466,6 +466,12 @@ export class RaftNode {
     ) {
       return this.refuse('foreign-leader', msg);
     }
+    // A member acknowledges only what this leader sent it, and a leader's log never shrinks: an
+    // acknowledgement past its end in its own term is a peer's bug or a forgery (the machine drops
+    // it too; before, it reached an assertion).
+    if (msg.type === 'appendResp' && msg.success && msg.term === this.term() && this.role() === 'leader' && msg.index > this.log.lastIndex()) {
+      return this.refuse('append-resp-past-log', msg);
+    }
     // Raft answers an older term itself (a rejection carrying ours); count it like other rejections.
     if (msg.term < this.term() && !(msg.type === 'voteResp' && msg.preVote)) this.count('stale-term');
     if (msg.type === 'snapshotResp') {
@@ -1173,10 +1179,14 @@ export class RaftNode {
     // gets them read back, where the durable log can serve them from there. Where it cannot, only
     // a snapshot through them helps: take one; Raft asks again later. (Forced every time, a leader
     // under load never sent one: each save ends below the data floor that moved during it.)
+    // A read back that failed above the latest snapshot fails again after it (a damaged record):
+    // only a snapshot through the range read helps (`unreadThrough`; a forced one is taken at the
+    // applied index, which is at or above it, so it is sent even under load).
     const log = this.log;
     const floor = log.dataFloor;
     const unserved =
       snap === null ||
+      snap.meta.index < (p.unreadThrough ?? 0) ||
       (snap.meta.index < floor &&
         (this.readBack === null || !readBackServes(this.core.config, log.readBackFloor, log.snapshotIndex, floor, snap.meta.index + 1)));
     if (floor > log.snapshotIndex && unserved) {

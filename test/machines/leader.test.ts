@@ -296,4 +296,21 @@ describe('Rule 15: proposals are refused on followers and limited by flow contro
     const c = steady();
     expect(c.n('n1').propose(1, []).empty).to.equal(true);
   });
+
+  it("drops an acknowledgement past the end of its log (a peer's bug or a forgery): no assertion, no progress, no commit (review of 2026-12-07)", () => {
+    const c = steady();
+    const n1 = c.n('n1');
+    const last = n1.log.lastIndex();
+    const before = { match: n1.progress('n2').match, next: n1.progress('n2').next, commit: n1.ctx.commitIndex };
+    const fx = n1.step({
+      type: 'rpc.appendResp',
+      msg: { type: 'appendResp', from: 'n2', to: 'n1', term: n1.ctx.term, success: true, index: last + 10, hintIndex: 0, hintTerm: 0 },
+    });
+    expect(fx.empty).to.equal(true);
+    expect({ match: n1.progress('n2').match, next: n1.progress('n2').next, commit: n1.ctx.commitIndex }).to.deep.equal(before);
+    // Replication goes on as before.
+    expect(n1.propose(9, [cmd()]).proposalAccepted).to.have.length(1);
+    c.stabilize();
+    expect(n1.ctx.commitIndex).to.equal(last + 1);
+  });
 });

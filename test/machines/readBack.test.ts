@@ -65,18 +65,20 @@ describe('issue 18: entries read back from the durable log for a follower behind
 
   it('sends a snapshot when the read failed or its entries disagree with the log', () => {
     const failed = behind(1);
+    // The snapshot must reach the range asked for ([1, 5]: the data floor): an older one would
+    // bring n2 back to the same read (review of 2026-12-07).
     const fx = failed.n('n1').step(readBack({ entries: null, prevTerm: -1 }));
-    expect(fx.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
+    expect(fx.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadThrough: 5 }]);
     expect(failed.n('n1').progress('n2').state).to.equal('snapshot');
 
     // Entry 5 with term 2, but the snapshot says 5@1.
     const wrong = behind(1);
     const bad: Entry[] = [...ents(1, [1, 1, 1, 1]), ...ents(5, [2])];
-    expect(wrong.n('n1').step(readBack({ entries: bad })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
+    expect(wrong.n('n1').step(readBack({ entries: bad })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadThrough: 5 }]);
 
     // Not contiguous.
     const gap = behind(1);
-    expect(gap.n('n1').step(readBack({ entries: ents(2, [1, 1]) })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2 }]);
+    expect(gap.n('n1').step(readBack({ entries: ents(2, [1, 1]) })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadThrough: 5 }]);
   });
 
   it("probes from a follower's hint below the in-memory log, not down from the snapshot index one entry at a time", () => {
@@ -123,5 +125,47 @@ describe('issue 18: entries read back from the durable log for a follower behind
     // Never compacted (a young cluster's wiped follower from index 1): the four windows decide.
     expect(readBackServes(cfg, 1, 0, 500, 1)).to.equal(false);
     expect(readBackServes(cfg, 1, 0, 4, 1)).to.equal(true);
+  });
+
+  it("reads from the durable log's floor and gives the previous term from its own log; where it does not know it, a snapshot (2026-12-07)", () => {
+    // n1: a snapshot through 5@1, then 6@1 7@1 whose data it released; its WAL reads from 6 (a
+    // base record at 5: the entry before the floor is not on disk). n2 holds 1..5.
+    const meta: SnapshotMeta = { index: 5, term: 1, membership: voters3 };
+    const c = new Cluster(['n1', 'n2', 'n3'], (id) =>
+      id === 'n2' ? { entries: ents(1, [1, 1, 1, 1, 1]), term: 1 } : { snapshot: meta, entries: ents(6, [1, 1]), term: 1 },
+    );
+    const n1 = c.n('n1');
+    n1.log.readBackFloor = 6;
+    n1.log.releaseDataThrough(7);
+    expect(n1.log.dataFloor).to.equal(7);
+    n1.campaign();
+    c.stabilize();
+    expect(n1.history.readEntries.map((r) => [r.to, r.from])).to.deep.equal([['n2', 6]]);
+    const fx = n1.step(readBack({ from: 6, prevTerm: -1, entries: ents(6, [1, 1]) }));
+    expect(fx.msgs).to.deep.equal(['n1->n2 append t2 prev 5@1 commit 8 [6@1 7@1]']);
+    c.stabilize();
+    expect(n1.history.sendSnapshot).to.deep.equal([]);
+    expect(c.n('n2').log.lastIndex()).to.equal(n1.log.lastIndex());
+
+    // n2 holds 1..3: entry 3 is below n1's snapshot, its term unknown there. A read from the
+    // floor (4) could not be vouched for: a snapshot at once, no read.
+    const d = new Cluster(['n1', 'n2', 'n3'], (id) =>
+      id === 'n2' ? { entries: ents(1, [1, 1, 1]), term: 1 } : { snapshot: meta, entries: ents(6, [1, 1]), term: 1 },
+    );
+    d.n('n1').log.readBackFloor = 4;
+    d.n('n1').campaign();
+    d.stabilize();
+    expect(d.n('n1').history.readEntries).to.deep.equal([]);
+    expect(d.n('n1').history.sendSnapshot.map((s) => s.to)).to.deep.equal(['n2']);
+  });
+
+  it('a read answered without the previous term, which the log does not know either, sends a snapshot through the range asked for', () => {
+    const c = behind(1);
+    const n1 = c.n('n1');
+    // The read of [1, 5] comes back without the term before 1, which n1 (a snapshot at 5) does not
+    // hold either.
+    const fx = n1.step(readBack({ prevTerm: -1 }));
+    expect(fx.msgs).to.deep.equal([]);
+    expect(fx.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadThrough: 5 }]);
   });
 });

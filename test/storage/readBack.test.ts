@@ -207,13 +207,20 @@ describe('storage WAL read-back (issue 18)', () => {
     await closeAsync(again);
   });
 
-  it('reads across a base record only above it (a snapshot installed past the end)', async () => {
+  it('reads across a base record only above it (a snapshot installed past the end), from the entry right after it', async () => {
     const o = await openAsync(realFs, t.dir, { segmentBytesMax: 4096 });
     await writeDurable(o, { entries: entries(1, 20, 1, 64), hardState: { term: 3, vote: null } });
     o.log.compact(100); // a snapshot through 100 installed from the leader: base record
     await writeDurable(o, { entries: entries(101, 20, 3, 64) });
-    assert.equal(o.log.readBackFloor(), 102);
+    // 2026-12-07: the floor is the first entry after the base record (it was one above, so that
+    // a leader whose data floor sat at that snapshot could release nothing).
+    assert.equal(o.log.readBackFloor(), 101);
     assert.equal(readCode(o, 10, 20, 1 << 20), 'read-below-floor');
+    assert.equal(readCode(o, 100, 120, 1 << 20), 'read-below-floor');
+    // From the floor: no previous term (the base record has none; the caller's snapshot does).
+    const first = o.log.readEntries(101, 120, 1 << 20);
+    assert.equal(first.prevTerm, -1);
+    assertEntries(first.entries, entries(101, 20, 3, 64));
     const r = o.log.readEntries(102, 120, 1 << 20);
     assert.equal(r.prevTerm, 3);
     assertEntries(r.entries, entries(102, 19, 3, 64));
