@@ -67,10 +67,11 @@ export interface SendSnapshotParams {
   readonly to: NodeId;
   readonly term: number;
   /**
-   * Set when entries read back for `to` failed (unreadable or disagreeing): the last index of the
-   * range asked for. Only a snapshot at or above it helps; an older one would lead to the same read.
+   * Set when entries read back for `to` failed (unreadable or disagreeing): the first index of the
+   * read. A snapshot below it cannot help (`to` holds everything before it already, and would be
+   * read back from there again); one at or above it gets `to` past the read's start.
    */
-  readonly unreadThrough?: number;
+  readonly unreadFrom?: number;
 }
 
 /**

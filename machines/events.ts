@@ -51,8 +51,9 @@ export type RaftEvent =
   | { readonly type: 'snapshot.sendDone'; readonly to: NodeId; readonly index: number; readonly ok: boolean }
   /**
    * Issue 18: the answer to a `readEntries` effect for follower `to` in leader term `term`: the
-   * entries from `from` on read back from the durable log and the term of entry from - 1, or
-   * `entries` null when the read failed (the follower then gets a snapshot).
+   * entries from `from` on read back from the durable log and the term of entry from - 1 (-1 when
+   * read from the log's floor), or `entries` null when the read failed (the follower then gets a
+   * snapshot).
    */
   | {
       readonly type: 'log.readBack';

@@ -341,9 +341,9 @@ export function handleHeartbeatResponse(core: RaftCore, d: Draft, msg: Heartbeat
 }
 
 /** Falls back to a snapshot for `to` (its entries are neither in memory nor readable from disk). */
-function sendSnapshotTo(core: RaftCore, d: Draft, to: NodeId, pr: Progress, fx: EffectSink, unreadThrough: number): void {
+function sendSnapshotTo(core: RaftCore, d: Draft, to: NodeId, pr: Progress, fx: EffectSink, unreadFrom: number): void {
   pr.becomeSnapshot(core.log.snapshotIndex);
-  fx.push({ type: 'sendSnapshot', params: { to, term: d.term, unreadThrough } });
+  fx.push({ type: 'sendSnapshot', params: { to, term: d.term, unreadFrom } });
 }
 
 /**
@@ -369,9 +369,9 @@ export function handleReadBack(core: RaftCore, d: Draft, e: Extract<RaftEvent, {
   // or of an entry still in memory); not knowing it, we cannot vouch for the entries.
   const prevTerm = e.prevTerm >= 0 ? e.prevTerm : log.term(e.from - 1);
   if (entries === null || prevTerm < 0 || !readBackAgrees(core, d, e.from, prevTerm, entries)) {
-    // The range asked for ended at most here (maybeSendAppend; the data floor only rises): a
-    // snapshot below it would bring the follower back to the same read (review of 2026-12-07).
-    sendSnapshotTo(core, d, e.to, pr, fx, Math.min(log.dataFloor, e.from + core.config.appendEntriesMax - 1));
+    // A snapshot below the read's start would bring the follower back to the same read (review of
+    // 2026-12-07).
+    sendSnapshotTo(core, d, e.to, pr, fx, e.from);
     return;
   }
   let bytes = 0;

@@ -67,7 +67,7 @@ export interface ReadBackResult {
 
 /** What a durable log offers for reading back (the node actor finds it on its `DurableLog`). */
 export interface LogReader {
-  /** The lowest `from` a read may ask for now (entry from - 1 is still held on disk); 0: none. */
+  /** The lowest `from` a read may ask for now (from it, without the previous term: readFloor); 0: none. */
   readBackFloor(): number;
   /** Entries [from, toIndex], at most bytesMax of data (at least one entry). Throws ReadBackError. */
   readEntries(from: number, toIndex: number, bytesMax: number): ReadBackResult;

@@ -1179,14 +1179,15 @@ export class RaftNode {
     // gets them read back, where the durable log can serve them from there. Where it cannot, only
     // a snapshot through them helps: take one; Raft asks again later. (Forced every time, a leader
     // under load never sent one: each save ends below the data floor that moved during it.)
-    // A read back that failed above the latest snapshot fails again after it (a damaged record):
-    // only a snapshot through the range read helps (`unreadThrough`; a forced one is taken at the
-    // applied index, which is at or above it, so it is sent even under load).
+    // A read back that failed from above the latest snapshot fails again after it (a damaged
+    // record): the follower holds that snapshot already. Only a newer one helps (`unreadFrom`; a
+    // forced one is taken at the applied index, at or above the read's end, so it is sent even
+    // under load). From at or below it, the latest one gets the follower past the read's start.
     const log = this.log;
     const floor = log.dataFloor;
     const unserved =
       snap === null ||
-      snap.meta.index < (p.unreadThrough ?? 0) ||
+      snap.meta.index < (p.unreadFrom ?? 0) ||
       (snap.meta.index < floor &&
         (this.readBack === null || !readBackServes(this.core.config, log.readBackFloor, log.snapshotIndex, floor, snap.meta.index + 1)));
     if (floor > log.snapshotIndex && unserved) {
@@ -1226,8 +1227,11 @@ export class RaftNode {
   }
 
   private forceSnapshot(index: number): void {
-    // A snapshot being saved now will be newer than the one that failed: nothing to force.
-    if (this.snapshotForcedAt === index || this.snapshotInProgress) return;
+    // A snapshot being saved now will be newer than the one that failed: nothing to force. Once
+    // per snapshot index, unless more was applied since (then the new one is not a re-encoding of
+    // it: a read back that fails above a snapshot once forced at its own index needs it; review of
+    // 2026-12-07).
+    if ((this.snapshotForcedAt === index && this.appliedIndex <= index) || this.snapshotInProgress) return;
     this.snapshotForcedAt = index;
     this.snapshotForced = true;
     this.count('snapshot-forced');

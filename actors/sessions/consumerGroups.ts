@@ -332,10 +332,18 @@ export class GroupTable {
     return it !== undefined && it.restore.high === rh && it.restore.sessionHigh === sh && it.restore.sessionLow === sl;
   }
 
-  /** An ack of any delivery made so far settles the item; a second ack is harmless (OK_ALREADY_SETTLED). */
+  /**
+   * An ack of any delivery made so far settles the item; a second ack is harmless (OK_ALREADY_SETTLED).
+   * One of a delivery of an item that became a dead letter meanwhile settles nothing and says so
+   * (DEAD_LETTERED: the dead letter stays; not "already settled", which it is not).
+   */
   ack(gh: number, gl: number, rh: number, rl: number, delivery: number): CommandResult {
     const f = this.item(gh, gl, rh, rl);
-    if (!('g' in f)) return f;
+    if (!('g' in f)) {
+      const d = f === ALREADY ? this.get(gh, gl)?.dead.get(rl) : undefined;
+      if (d !== undefined && d.restoreHigh === rh && delivery <= d.deliveries) return fail(ResultCode.deadLettered);
+      return f;
+    }
     if (delivery > f.it.deliveries) return fail(ResultCode.deliveryStale);
     if (!isFresh(f.it)) f.g.touched--;
     f.g.items.delete(rl);

@@ -14,7 +14,17 @@
  *
  * Pure: clock and proposals are injected (the simulator and the tests drive it).
  */
-import { CommandKind, CommandView, commandId, parseCommand, readU64BE, type CodecLimits, type Command } from '../../transport/commands/codec.js';
+import {
+  CommandErrorCode,
+  CommandKind,
+  CommandView,
+  commandId,
+  NACK_DELAY_MS_MAX,
+  parseCommand,
+  readU64BE,
+  type CodecLimits,
+  type Command,
+} from '../../transport/commands/codec.js';
 import { isFresh, type ConsumerGroup } from './consumerGroups.js';
 import { codecLimitsOf } from './options.js';
 import type { SessionsStore } from './store.js';
@@ -397,6 +407,9 @@ export class Dispatcher {
 
   /** Give a delivery back: ready again after `delayMs` (the leader's clock decides when). */
   nack(group: Uint8Array, restore: Uint8Array, delivery: number, delayMs: number, cb?: Parameters<Submit>[1]): void {
+    if (!(delayMs <= NACK_DELAY_MS_MAX)) {
+      return cb?.({ code: CommandErrorCode.number, message: `a nack's delay is at most ${NACK_DELAY_MS_MAX} ms, got ${delayMs}` });
+    }
     const readyAtMs = Math.floor(this.opts.clock()) + Math.max(0, Math.floor(delayMs));
     this.opts.submit({ kind: CommandKind.groupNack, group, restore, delivery, readyAtMs }, cb);
   }
@@ -477,6 +490,14 @@ export class Dispatcher {
           continue;
         }
         if (it.deliveries >= g.maxDeliveries) {
+          // Its last allowed delivery, in flight to a consumer that attached again: that delivery
+          // may still be acked until its deadline (its work may be done; the library acks it
+          // through the new attachment), and there is no next one to hand over. A dead letter at
+          // the deadline, as any other (review of 2026-12-07: it was dead-lettered at once).
+          if (lost) {
+            wakeMs = Math.min(wakeMs, it.deadlineMs);
+            continue;
+          }
           this.propose(g, it.restore.high, it.restore.low, CommandKind.groupDeadLetter, it.deliveries, now, '');
           this.counters.deadLettered++;
           budget--;

@@ -33,6 +33,12 @@ export const ResultCode = {
   deliveryStale: 'SESSIONS_ERR_DELIVERY_STALE',
   /** GroupAck/Nack/DeadLetter of a restore the group already settled: harmless, nothing changed. */
   okAlreadySettled: 'OK_ALREADY_SETTLED',
+  /**
+   * GroupAck of a delivery of an item that became one of the group's dead letters meanwhile (its
+   * last delivery's deadline passed first): nothing changed, the dead letter stays; replay or
+   * delete it. Before 2026-12-07 this was OK_ALREADY_SETTLED, as if the ack had settled it.
+   */
+  deadLettered: 'SESSIONS_ERR_DEAD_LETTERED',
   /** DeadLetterReplay/Delete of a restore that is not among the group's dead letters (never was, replayed, deleted, or dropped by the bound). */
   deadLetterNotFound: 'SESSIONS_ERR_DEAD_LETTER_NOT_FOUND',
   /** DeadLetterReplay of a dead letter whose record was already consumed (dead-lettered before dead letters kept their records): delete it. */

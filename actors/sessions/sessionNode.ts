@@ -9,11 +9,14 @@ import { crc32 } from 'node:zlib';
 import {
   CommandErrorCode,
   CommandKind,
+  CommandView,
+  encodeCommand,
   FEATURES,
   FEATURES_KNOWN,
   SCHEDULE_SEQS,
   SECRET_BYTES,
   commandId,
+  parseCommand,
   readU64BE,
   nameError,
   type Command,
@@ -25,6 +28,7 @@ import { ProposalError } from '../raft/proposals.js';
 import type { RangeSyncStore } from '../raft/rangeSync.js';
 import { RaftNode, type NodeHooks, type NodeOptions, type NodeStatus } from '../raft/raftNode.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
+import { codecLimitsOf } from './options.js';
 import { Dispatcher, type GroupDelivery, type RemoveOnAck } from './dispatcher.js';
 import { Planner, type PlanOutcome, type Proposed } from './planner.js';
 import { ReplayScheduler } from './scheduler.js';
@@ -499,17 +503,41 @@ export class SessionNode {
   /** GroupCreate on the leader: the result's value is the group's ID. */
   createGroup(topic: string, name: string, opts: { ackWaitMs?: number; maxDeliveries?: number; maxAckPending?: number }, cb: CommandCallback): void {
     if (!this.planner.isLeader) return cb(new RequestError('NOT_LEADER', 'this node is not the leader', this.raft.status().leader));
-    this.submitInternal(
-      {
-        kind: CommandKind.groupCreate,
-        topic,
-        name,
-        ackWaitMs: opts.ackWaitMs ?? GROUP_DEFAULTS.ackWaitMs,
-        maxDeliveries: opts.maxDeliveries ?? GROUP_DEFAULTS.maxDeliveries,
-        maxAckPending: opts.maxAckPending ?? GROUP_DEFAULTS.maxAckPending,
-      },
-      cb,
-    );
+    const cmd: Command = {
+      kind: CommandKind.groupCreate,
+      topic,
+      name,
+      ackWaitMs: opts.ackWaitMs ?? GROUP_DEFAULTS.ackWaitMs,
+      maxDeliveries: opts.maxDeliveries ?? GROUP_DEFAULTS.maxDeliveries,
+      maxAckPending: opts.maxAckPending ?? GROUP_DEFAULTS.maxAckPending,
+    };
+    const bad = nameError(name) ?? this.clientCommandError(cmd);
+    if (bad !== null) {
+      return cb(
+        new RequestError(
+          bad,
+          `group ${JSON.stringify(name)} on ${JSON.stringify(topic)}: a name of 1 to 64 bytes of printable UTF-8, a topic of 1 to ${this.store.limits.topicBytesMax} bytes, ackWaitMs 1 to 2^32-1, maxDeliveries and maxAckPending 1 to 65535`,
+        ),
+      );
+    }
+    this.submitInternal(cmd, cb);
+  }
+
+  /**
+   * Why a command built from a client's fields cannot be proposed (null: it can), by the codec's
+   * own rules: the planner asserts that what it proposes decodes, so client input must be refused
+   * here, with a stable code, before it gets there (review of 2026-12-07: a group name of 65 bytes,
+   * an empty topic, maxDeliveries 70,000 or a zero restore ID came back as CLIENT_ERR_INTERNAL).
+   */
+  private clientCommandError(cmd: Command): CommandErrorCode | null {
+    let data: Uint8Array;
+    try {
+      data = encodeCommand(cmd);
+    } catch (err) {
+      if (err instanceof RangeError) return CommandErrorCode.number; // a field past its width
+      throw err;
+    }
+    return parseCommand(new CommandView(), data, codecLimitsOf(this.store.limits));
   }
 
   /** GroupDelete by topic and name (the leader resolves the name to the group's ID). */
@@ -531,7 +559,10 @@ export class SessionNode {
     const g = this.store.groupByName(topic, name);
     if (g === undefined) return cb(null, { ok: false, code: ResultCode.groupUnknown, value: null });
     const kind = action === 'replay' ? CommandKind.deadLetterReplay : CommandKind.deadLetterDelete;
-    this.submitInternal({ kind, group: this.store.groupCounts(g).id, restore: restoreId }, cb);
+    const cmd: Command = { kind, group: this.store.groupCounts(g).id, restore: restoreId };
+    const bad = this.clientCommandError(cmd);
+    if (bad !== null) return cb(new RequestError(bad, 'the restore ID must name a log entry (16 bytes, an index of at least 1)'));
+    this.submitInternal(cmd, cb);
   }
 
   /**

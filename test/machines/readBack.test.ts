@@ -65,20 +65,20 @@ describe('issue 18: entries read back from the durable log for a follower behind
 
   it('sends a snapshot when the read failed or its entries disagree with the log', () => {
     const failed = behind(1);
-    // The snapshot must reach the range asked for ([1, 5]: the data floor): an older one would
-    // bring n2 back to the same read (review of 2026-12-07).
+    // The request names the read's start: a snapshot below it would bring n2 back to the same
+    // read (review of 2026-12-07).
     const fx = failed.n('n1').step(readBack({ entries: null, prevTerm: -1 }));
-    expect(fx.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadThrough: 5 }]);
+    expect(fx.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadFrom: 1 }]);
     expect(failed.n('n1').progress('n2').state).to.equal('snapshot');
 
     // Entry 5 with term 2, but the snapshot says 5@1.
     const wrong = behind(1);
     const bad: Entry[] = [...ents(1, [1, 1, 1, 1]), ...ents(5, [2])];
-    expect(wrong.n('n1').step(readBack({ entries: bad })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadThrough: 5 }]);
+    expect(wrong.n('n1').step(readBack({ entries: bad })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadFrom: 1 }]);
 
     // Not contiguous.
     const gap = behind(1);
-    expect(gap.n('n1').step(readBack({ entries: ents(2, [1, 1]) })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadThrough: 5 }]);
+    expect(gap.n('n1').step(readBack({ entries: ents(2, [1, 1]) })).sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadFrom: 1 }]);
   });
 
   it("probes from a follower's hint below the in-memory log, not down from the snapshot index one entry at a time", () => {
@@ -159,13 +159,13 @@ describe('issue 18: entries read back from the durable log for a follower behind
     expect(d.n('n1').history.sendSnapshot.map((s) => s.to)).to.deep.equal(['n2']);
   });
 
-  it('a read answered without the previous term, which the log does not know either, sends a snapshot through the range asked for', () => {
+  it('a read answered without the previous term, which the log does not know either, sends a snapshot', () => {
     const c = behind(1);
     const n1 = c.n('n1');
     // The read of [1, 5] comes back without the term before 1, which n1 (a snapshot at 5) does not
     // hold either.
     const fx = n1.step(readBack({ prevTerm: -1 }));
     expect(fx.msgs).to.deep.equal([]);
-    expect(fx.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadThrough: 5 }]);
+    expect(fx.sendSnapshot).to.deep.equal([{ to: 'n2', term: 2, unreadFrom: 1 }]);
   });
 });

@@ -343,6 +343,9 @@ export class GroupsChecker {
     if (v.kind === CommandKind.groupAck && r.code === ResultCode.okAlreadySettled) {
       this.stats.duplicateAcks++;
       if (it !== undefined && it.settled === null) this.violate('ack-lost', id, `GroupAck ${what} answered already settled while the item is pending`);
+      // A dead letter is not settled for the consumer: its ack must say so (2026-12-07).
+      if (it !== undefined && it.settled === 'dead')
+        this.violate('ack-of-dead-letter', id, `GroupAck ${what} answered already settled while the item is a dead letter`);
       return;
     }
     if (r.code !== ResultCode.ok) return;

@@ -1179,11 +1179,18 @@ class Client implements SessionraftClient {
       delivery: d.delivery,
     };
     const answer = (ok: boolean): void => {
-      if (st.closed || conn.closed || st.conn !== conn) return; // redelivered after the deadline, to whoever holds it
-      if (ok) return this.queueAck(st, conn, subId, { m, restoreId: d.restoreId, delivery: d.delivery, session: d.session });
-      this.sendAnswer(st, conn, m, false, {
+      if (st.closed) return;
+      // Work done after a reconnect is answered through the consumer's current attachment: an ack
+      // of any delivery made so far settles the item (a stale nack changes nothing), and a last
+      // allowed delivery stays acknowledgeable until its deadline (2026-12-07). With no live
+      // attachment now, the item comes back at its deadline or when this consumer attaches again.
+      const now = st.conn === conn ? conn : st.conn;
+      const sub = st.conn === conn ? subId : st.subId;
+      if (now === null || now.closed) return;
+      if (ok) return this.queueAck(st, now, sub, { m, restoreId: d.restoreId, delivery: d.delivery, session: d.session });
+      this.sendAnswer(st, now, m, false, {
         op: 'nack',
-        subId,
+        subId: sub,
         restoreId: d.restoreId,
         delivery: d.delivery,
         delayMs: st.opts.nackDelayMs ?? 0,

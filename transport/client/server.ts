@@ -29,6 +29,7 @@ import {
   encodeCommand,
   encodedAppendBytes,
   isCommandId,
+  NACK_DELAY_MS_MAX,
   parseCommand,
   SCHEDULE_SEQS,
   type CodecLimits,
@@ -1098,6 +1099,7 @@ export class ClientServer {
           // The login's user goes in the entry: apply checks its write permission at that position of the log.
           return consumer.ack(req.restoreId, req.delivery, then, { session: req.remove, user: user ?? '' });
         }
+        if (req.delayMs > NACK_DELAY_MS_MAX) return fail(ClientErrorCode.malformed, `delayMs ${req.delayMs} is more than ${NACK_DELAY_MS_MAX}`);
         return consumer.nack(req.restoreId, req.delivery, req.delayMs, then);
       }
       case 'acks': {

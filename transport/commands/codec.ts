@@ -176,6 +176,13 @@ export const featureNames: Readonly<Record<FeatureName, string>> = { restoreAhea
 /** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */
 const NAME_BYTES_MAX = 64;
 
+/**
+ * The longest delay a nack may ask for: as long as the longest ack wait (GroupCreate's u32 of ms,
+ * about 49.7 days). A longer one is refused with a stable code; before 2026-12-07 one past 2^53 ms
+ * from now failed to encode (CLIENT_ERR_INTERNAL) and one that fitted parked its item for centuries.
+ */
+export const NACK_DELAY_MS_MAX = 0xffff_ffff;
+
 /** Kinds a client may send, so the only ones that may carry an envelope. */
 function isClientKind(kind: number): boolean {
   return kind >= CommandKind.sessionCreate && kind <= CommandKind.sessionDestroy;

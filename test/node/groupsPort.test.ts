@@ -1,0 +1,93 @@
+/**
+ * Consumer-group input from a client that the codec cannot carry is refused at the node with a
+ * stable code, before the planner (which asserts that what it proposes decodes). Until 2026-12-07
+ * a group name of 65 bytes, an empty topic, maxDeliveries 70,000, a zero restore ID or a nack
+ * delay past 2^53 ms came back as CLIENT_ERR_INTERNAL ("a bug in the node") or an unknown outcome
+ * (found by a review). An in-process one-node cluster on 127.0.0.1.
+ */
+import { expect } from 'chai';
+import type { SessionraftClient } from '../../transport/client/client.js';
+import { NACK_DELAY_MS_MAX } from '../../transport/commands/codec.js';
+import { useInProcessCluster, waitFor } from './helpers.js';
+
+/** A 200 ms replay and a few commit rounds; 5 s covers a loaded machine. */
+const SETTLE_MS = 5000;
+
+describe('node: consumer-group input a command cannot carry (2026-12-07)', function () {
+  this.timeout(60_000);
+  const suite = useInProcessCluster(1, { replayDelaysMs: [200] });
+  const client = (): SessionraftClient => suite.client();
+
+  /** The code a rejected call fails with ('resolved' when it did not fail). */
+  async function codeOf(p: Promise<unknown>): Promise<string> {
+    try {
+      await p;
+      return 'resolved';
+    } catch (err) {
+      return String((err as { code?: string }).code);
+    }
+  }
+
+  it('group names, topics and limits out of range: SESSIONS_ERR_NAME, the topic codes, SESSIONS_ERR_NUMBER_RANGE; nothing created', async () => {
+    const c = client();
+    const got = {
+      ctrlName: await codeOf(c.createGroup('t', 'a\u0007b')),
+      emptyName: await codeOf(c.createGroup('t', '')),
+      longName: await codeOf(c.createGroup('t', 'x'.repeat(65))),
+      ctrlTopic: await codeOf(c.createGroup('a\u0001', 'g')),
+      emptyTopic: await codeOf(c.createGroup('', 'g')),
+      longTopic: await codeOf(c.createGroup('x'.repeat(5000), 'g')),
+      hugeDeliveries: await codeOf(c.createGroup('t', 'g', { maxDeliveries: 70_000 })),
+      hugePending: await codeOf(c.createGroup('t', 'g', { maxAckPending: 65_536 })),
+      hugeWait: await codeOf(c.createGroup('t', 'g', { ackWaitMs: 2 ** 33 })),
+    };
+    expect(got).to.deep.equal({
+      ctrlName: 'SESSIONS_ERR_NAME',
+      emptyName: 'SESSIONS_ERR_NAME',
+      longName: 'SESSIONS_ERR_NAME',
+      ctrlTopic: 'SESSIONS_ERR_TOPIC_INVALID',
+      emptyTopic: 'SESSIONS_ERR_TOPIC_EMPTY',
+      longTopic: 'SESSIONS_ERR_TOPIC_TOO_LONG',
+      hugeDeliveries: 'SESSIONS_ERR_NUMBER_RANGE',
+      hugePending: 'SESSIONS_ERR_NUMBER_RANGE',
+      hugeWait: 'SESSIONS_ERR_NUMBER_RANGE',
+    });
+    expect(await c.groups()).to.deep.equal([]);
+    // The limits themselves are fine.
+    expect(await codeOf(c.createGroup('t', 'x'.repeat(64), { maxDeliveries: 65_535, maxAckPending: 65_535, ackWaitMs: 2 ** 32 - 1 }))).to.equal('resolved');
+  });
+
+  it('a dead letter named by a restore ID that names no log entry: SESSIONS_ERR_ID', async () => {
+    const c = client();
+    await c.createGroup('dl', 'g');
+    expect(await codeOf(c.replayDeadLetter('dl', 'g', new Uint8Array(16)))).to.equal('SESSIONS_ERR_ID');
+    expect(await codeOf(c.deleteDeadLetter('dl', 'g', new Uint8Array(16)))).to.equal('SESSIONS_ERR_ID');
+  });
+
+  it("a nack's delay past NACK_DELAY_MS_MAX: CLIENT_ERR_MALFORMED, and the item comes back at its deadline", async () => {
+    const c = client();
+    await c.createGroup('nk', 'g', { ackWaitMs: 500 });
+    const answers: string[] = [];
+    const deliveries: number[] = [];
+    const consumer = await c.consume(
+      'nk',
+      'g',
+      (m) => {
+        deliveries.push(m.delivery);
+        if (m.delivery === 1) throw new Error('not now');
+      },
+      { nackDelayMs: NACK_DELAY_MS_MAX + 1, onAnswer: (_m, _ack, o) => void answers.push('code' in o ? String(o.code) : 'error') },
+    );
+    try {
+      const { id } = await c.createSession('nk');
+      await c.append(id, 'x');
+      await c.store(id, { replay: '200ms' });
+      await waitFor('the nack answered', () => answers.length > 0, SETTLE_MS);
+      expect(answers[0]).to.equal('CLIENT_ERR_MALFORMED');
+      // Nothing was nacked: delivery 2 after the 500 ms ack wait, acknowledged.
+      await waitFor('delivery 2', () => deliveries.includes(2), SETTLE_MS);
+    } finally {
+      await consumer.close();
+    }
+  });
+});
