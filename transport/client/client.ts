@@ -165,7 +165,11 @@ export interface ConsumeOptions {
   readonly consumer?: string;
   /** At most this many unacknowledged deliveries to this consumer (default: the group's, 100). */
   readonly maxAckPending?: number;
-  /** When the handler throws, the session is redelivered after this delay (default 0). */
+  /**
+   * When the handler throws, the session is redelivered after this delay (default 0; at most
+   * NACK_DELAY_MS_MAX, 2^32 - 1 ms: a longer one is refused, CLIENT_ERR_MALFORMED to onAnswer,
+   * and the item comes back at its ack deadline).
+   */
   readonly nackDelayMs?: number;
   /**
    * Remove on ack (BullMQ's `removeOnComplete`): when the handler resolves, the ack that settles the
