@@ -59,3 +59,92 @@ describe('node: work finished after the consumer attached again (2026-12-07)', f
     }
   });
 });
+
+describe('node: work finished while the consumer had no attachment (2026-12-07)', function () {
+  this.timeout(60_000);
+  // A cluster of its own: the test stops its leader (two of three stay, a quorum).
+  const suite = useInProcessCluster(3, { replayDelaysMs: [200] });
+
+  it('is acknowledged once the consumer attaches again', async () => {
+    const c: SessionraftClient = suite.client();
+    await c.createGroup('parked', 'g', { ackWaitMs: 60_000, maxDeliveries: 1 });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const handled: number[] = [];
+    const answers: string[] = [];
+    const consumer = await c.consume(
+      'parked',
+      'g',
+      async (m) => {
+        handled.push(m.delivery);
+        await gate;
+      },
+      { onAnswer: (_m, ack, o) => void answers.push(`${ack ? 'ack' : 'nack'} ${'code' in o ? String(o.code) : 'error'}`) },
+    );
+    try {
+      const { id } = await c.createSession('parked');
+      await c.append(id, 'work');
+      await c.store(id, { replay: '200ms' });
+      await waitFor('delivery 1 in the handler', () => handled.length === 1, SETTLE_MS);
+      const oldLeader = suite.cluster.leader()!;
+      await oldLeader.stop({ transfer: false });
+      // The handler finishes at once, before any new leader exists to attach to.
+      release();
+      await waitFor('a new leader', () => suite.cluster.leader() !== null && suite.cluster.leader() !== oldLeader, SETTLE_MS);
+      const newLeader = suite.cluster.leader()!;
+      const g = (): { inFlight: number; deadLetters: number } => newLeader.node.store.groupCounts(newLeader.node.store.groupByName('parked', 'g')!);
+      await waitFor('the ack applied on the new leader', () => g().inFlight === 0, SETTLE_MS);
+      expect(g().deadLetters).to.equal(0);
+      expect(answers).to.deep.equal(['ack OK']);
+    } finally {
+      await consumer.close();
+    }
+  });
+});
+
+describe('node: a consumer ended by its node and attached again over the same connection (2026-12-07)', function () {
+  this.timeout(60_000);
+  const suite = useInProcessCluster(1, { replayDelaysMs: [200] });
+
+  it('acknowledges through the new subscription, not the ended one', async () => {
+    const c: SessionraftClient = suite.client();
+    await c.createGroup('same', 'g', { ackWaitMs: 60_000, maxDeliveries: 1 });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const handled: number[] = [];
+    const answers: string[] = [];
+    const errors: string[] = [];
+    const consumer = await c.consume(
+      'same',
+      'g',
+      async (m) => {
+        handled.push(m.delivery);
+        await gate;
+      },
+      {
+        onAnswer: (_m, ack, o) => void answers.push(`${ack ? 'ack' : 'nack'} ${'code' in o ? String(o.code) : 'error'}`),
+        onError: (e) => void errors.push(e.code),
+      },
+    );
+    try {
+      const { id } = await c.createSession('same');
+      await c.append(id, 'work');
+      await c.store(id, { replay: '200ms' });
+      await waitFor('delivery 1 in the handler', () => handled.length === 1, SETTLE_MS);
+      const leader = suite.cluster.leader()!;
+      // As when the node loses leadership and wins it again: its consumers end (NOT_LEADER), the
+      // connection stays, and the library attaches again over it with a new subscription.
+      leader.node.dispatcher.reset(false);
+      await waitFor('the consumer ended', () => errors.length > 0, SETTLE_MS);
+      await waitFor('attached again', () => leader.node.dispatcher.attached() > 0, SETTLE_MS);
+      release();
+      await waitFor('the answer', () => answers.length > 0, SETTLE_MS);
+      // Before the fix: the old subscription's ID, CLIENT_ERR_MALFORMED, and a dead letter at the deadline.
+      expect(answers).to.deep.equal(['ack OK']);
+      const g = leader.node.store.groupByName('same', 'g')!;
+      expect(leader.node.store.groupCounts(g)).to.include({ inFlight: 0, deadLetters: 0 });
+    } finally {
+      await consumer.close();
+    }
+  });
+});

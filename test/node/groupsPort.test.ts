@@ -6,7 +6,9 @@
  * (found by a review). An in-process one-node cluster on 127.0.0.1.
  */
 import { expect } from 'chai';
+import WebSocket from 'ws';
 import type { SessionraftClient } from '../../transport/client/client.js';
+import { decodeServerFrame, encodeRequest, type GroupDeliveryFrame } from '../../transport/client/protocol.js';
 import { NACK_DELAY_MS_MAX } from '../../transport/commands/codec.js';
 import { useInProcessCluster, waitFor } from './helpers.js';
 
@@ -64,30 +66,40 @@ describe('node: consumer-group input a command cannot carry (2026-12-07)', funct
     expect(await codeOf(c.deleteDeadLetter('dl', 'g', new Uint8Array(16)))).to.equal('SESSIONS_ERR_ID');
   });
 
-  it("a nack's delay past NACK_DELAY_MS_MAX: CLIENT_ERR_MALFORMED, and the item comes back at its deadline", async () => {
+  it("a nack's delay past NACK_DELAY_MS_MAX: the library refuses it at consume(), the port with CLIENT_ERR_MALFORMED, and nothing is nacked", async () => {
     const c = client();
-    await c.createGroup('nk', 'g', { ackWaitMs: 500 });
-    const answers: string[] = [];
-    const deliveries: number[] = [];
-    const consumer = await c.consume(
-      'nk',
-      'g',
-      (m) => {
-        deliveries.push(m.delivery);
-        if (m.delivery === 1) throw new Error('not now');
-      },
-      { nackDelayMs: NACK_DELAY_MS_MAX + 1, onAnswer: (_m, _ack, o) => void answers.push('code' in o ? String(o.code) : 'error') },
-    );
+    await c.createGroup('nk', 'g', { ackWaitMs: 60_000 });
+    expect(await codeOf(c.consume('nk', 'g', () => undefined, { nackDelayMs: NACK_DELAY_MS_MAX + 1 }))).to.equal('CLIENT_ERR_BAD_ARGUMENT');
+    const { id } = await c.createSession('nk');
+    await c.append(id, 'x');
+    await c.store(id, { replay: '200ms' });
+    // The port itself, over a raw socket (an older or another library).
+    const ws = new WebSocket(`ws://${suite.cluster.leader()!.clientEndpoint()}/`, { perMessageDeflate: false });
+    const frames: ReturnType<typeof decodeServerFrame>[] = [];
+    ws.on('message', (d) => frames.push(decodeServerFrame(d as Buffer)));
     try {
-      const { id } = await c.createSession('nk');
-      await c.append(id, 'x');
-      await c.store(id, { replay: '200ms' });
-      await waitFor('the nack answered', () => answers.length > 0, SETTLE_MS);
-      expect(answers[0]).to.equal('CLIENT_ERR_MALFORMED');
-      // Nothing was nacked: delivery 2 after the 500 ms ack wait, acknowledged.
-      await waitFor('delivery 2', () => deliveries.includes(2), SETTLE_MS);
+      await waitFor('the welcome', () => frames.some((f) => f.kind === 'welcome'), SETTLE_MS);
+      const answer = async (reqId: number): Promise<ReturnType<typeof decodeServerFrame>> => {
+        const isIt = (f: ReturnType<typeof decodeServerFrame>): boolean => (f.kind === 'result' || f.kind === 'error') && f.reqId === reqId;
+        await waitFor(`the answer to request ${reqId}`, () => frames.some(isIt), SETTLE_MS);
+        return frames.find(isIt)!;
+      };
+      ws.send(encodeRequest({ op: 'consume', topic: 'nk', group: 'g', consumer: 'raw', maxAckPending: 0 }, 1));
+      const sub = ((await answer(1)) as { body: readonly unknown[] }).body[0] as number;
+      await waitFor('the delivery', () => frames.some((f) => f.kind === 'groupDelivery'), SETTLE_MS);
+      const d = frames.find((f): f is GroupDeliveryFrame => f.kind === 'groupDelivery')!;
+      ws.send(encodeRequest({ op: 'nack', subId: sub, restoreId: d.restoreId, delivery: 1, delayMs: NACK_DELAY_MS_MAX + 1 }, 2));
+      const refused = await answer(2);
+      expect(refused.kind === 'error' && refused.code).to.equal('CLIENT_ERR_MALFORMED');
+      const g = (await c.groups()).find((x) => x.topic === 'nk')!;
+      expect(g).to.include({ inFlight: 1, ready: 0 });
+      // At the bound it is taken.
+      ws.send(encodeRequest({ op: 'nack', subId: sub, restoreId: d.restoreId, delivery: 1, delayMs: NACK_DELAY_MS_MAX }, 3));
+      const taken = await answer(3);
+      expect(taken.kind).to.equal('result');
+      await waitFor('the item waiting', async () => (await c.groups()).find((x) => x.topic === 'nk')!.inFlight === 0, SETTLE_MS);
     } finally {
-      await consumer.close();
+      ws.terminate();
     }
   });
 });

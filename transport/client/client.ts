@@ -36,7 +36,7 @@ import { FEATURE_NAME } from './features.js';
 import { Connection, wasUnsent, type ClientTlsOptions, type RequestBody } from './connection.js';
 import { checkCredentials, resolveCredentials, type Credentials } from './credentials.js';
 import { GrantSyntaxError, isAuthName, parseGrant, type Grant } from '../commands/access.js';
-import { SCHEDULE_SEQS } from '../commands/codec.js';
+import { NACK_DELAY_MS_MAX, SCHEDULE_SEQS } from '../commands/codec.js';
 import {
   ACKS_PER_REQUEST_MAX,
   defaultClientProtocolLimits,
@@ -167,8 +167,7 @@ export interface ConsumeOptions {
   readonly maxAckPending?: number;
   /**
    * When the handler throws, the session is redelivered after this delay (default 0; at most
-   * NACK_DELAY_MS_MAX, 2^32 - 1 ms: a longer one is refused, CLIENT_ERR_MALFORMED to onAnswer,
-   * and the item comes back at its ack deadline).
+   * NACK_DELAY_MS_MAX, 2^32 - 1 ms: consume() refuses a longer one, CLIENT_ERR_BAD_ARGUMENT).
    */
   readonly nackDelayMs?: number;
   /**
@@ -468,7 +467,16 @@ interface ConsumerState {
   acks: AckQueue | null;
   /** `acks` requests not answered yet (with their resends, for a node that refuses them): close() waits for them. */
   readonly ackRequests: Set<Promise<void>>;
+  /** Answers of handlers that finished while the consumer had no attachment: sent once it attaches again (at most parkedAnswersMax). */
+  readonly parked: (() => void)[];
 }
+
+/**
+ * Answers a consumer holds while it attaches again: one per delivery whose handler finished
+ * meanwhile, so at most its deliveries in flight (maxAckPending, at most 65,535 per attachment);
+ * past the bound an answer is reported as not sent (the item comes back at its deadline).
+ */
+const parkedAnswersMax = 65_536;
 
 /** An ack waiting for the end of its turn. */
 interface PendingAck {
@@ -1117,7 +1125,10 @@ class Client implements SessionraftClient {
    */
   async consume(topic: string, group: string, handler: (m: GroupMessage) => unknown, opts: ConsumeOptions = {}): Promise<ClientConsumer> {
     const consumer = opts.consumer ?? `c-${Math.random().toString(36).slice(2, 12)}`;
-    const st: ConsumerState = { topic, group, consumer, handler, opts, conn: null, subId: 0, closed: false, acks: null, ackRequests: new Set() };
+    if (opts.nackDelayMs !== undefined && !(opts.nackDelayMs >= 0 && opts.nackDelayMs <= NACK_DELAY_MS_MAX)) {
+      throw new ClientError(ClientErrorCode.badArgument, `nackDelayMs must be 0 to ${NACK_DELAY_MS_MAX}, got ${opts.nackDelayMs}`);
+    }
+    const st: ConsumerState = { topic, group, consumer, handler, opts, conn: null, subId: 0, closed: false, acks: null, ackRequests: new Set(), parked: [] };
     await this.attachConsumer(st);
     this.consumers.add(st);
     return {
@@ -1135,6 +1146,7 @@ class Client implements SessionraftClient {
         if (q !== null) this.flushAcks(st, q, true);
         st.closed = true;
         this.consumers.delete(st);
+        this.dropParked(st);
         const conn = st.conn;
         // An `acks` still unanswered goes ahead of the unsubscribe: refused by an older node, its
         // acks are sent again one by one, and they must reach the node while the consumer is there.
@@ -1170,6 +1182,8 @@ class Client implements SessionraftClient {
     c?.claim(subId, (d) => {
       if (d.kind === 'groupDelivery') this.consumeOne(st, c, subId, d);
     });
+    // Answers of handlers that finished while it had no attachment go through this one.
+    for (const f of st.parked.splice(0)) f();
   }
 
   private consumeOne(st: ConsumerState, conn: Connection, subId: number, d: GroupDeliveryFrame): void {
@@ -1183,14 +1197,26 @@ class Client implements SessionraftClient {
       delivery: d.delivery,
     };
     const answer = (ok: boolean): void => {
-      if (st.closed) return;
-      // Work done after a reconnect is answered through the consumer's current attachment: an ack
-      // of any delivery made so far settles the item (a stale nack changes nothing), and a last
-      // allowed delivery stays acknowledgeable until its deadline (2026-12-07). With no live
-      // attachment now, the item comes back at its deadline or when this consumer attaches again.
-      const now = st.conn === conn ? conn : st.conn;
-      const sub = st.conn === conn ? subId : st.subId;
-      if (now === null || now.closed) return;
+      if (st.closed) return this.tellAnswer(st, m, ok, new ClientError(ClientErrorCode.closed, 'the consumer was closed before its answer was sent'));
+      // Answered through the consumer's attachment now, which may not be the one the delivery came
+      // on (the node ended it, or the connection dropped, and the consumer attached again): an ack
+      // of any delivery made so far settles the item, a stale nack changes nothing, and a last
+      // allowed delivery stays acknowledgeable until its deadline. While it has none, the answer
+      // waits for the next one (2026-12-07; before, such answers were dropped).
+      const now = st.conn;
+      if (now === null || now.closed) {
+        if (st.parked.length >= parkedAnswersMax) {
+          return this.tellAnswer(
+            st,
+            m,
+            ok,
+            new ClientError(ClientErrorCode.connectionLost, 'the consumer had no connection and too many answers waiting for one'),
+          );
+        }
+        st.parked.push(() => answer(ok));
+        return;
+      }
+      const sub = st.subId;
       if (ok) return this.queueAck(st, now, sub, { m, restoreId: d.restoreId, delivery: d.delivery, session: d.session });
       this.sendAnswer(st, now, m, false, {
         op: 'nack',
@@ -1233,6 +1259,12 @@ class Client implements SessionraftClient {
   }
 
   /** An ack's or nack's outcome to the consumer's `onAnswer`, which must not break the caller by throwing. */
+  /** A consumer that closed (or could not attach again): the answers it held were never sent, and say so. */
+  private dropParked(st: ConsumerState): void {
+    // Each one, run now that the consumer is closed, reports itself as not sent.
+    for (const f of st.parked.splice(0)) f();
+  }
+
   private tellAnswer(st: ConsumerState, m: GroupMessage, ok: boolean, outcome: { ok: boolean; code: string } | ClientError): void {
     try {
       st.opts.onAnswer?.(m, ok, outcome);
@@ -1357,6 +1389,7 @@ class Client implements SessionraftClient {
     this.attachConsumer(st).catch((e: unknown) => {
       st.closed = true;
       this.consumers.delete(st);
+      this.dropParked(st);
       st.opts.onError?.(e instanceof ClientError ? e : new ClientError(ClientErrorCode.internal, String(e)));
     });
   }
