@@ -54,7 +54,7 @@ interface AdminHttpOptions {
   /** A request was refused as malformed (counted in metrics). */
   readonly onRejected?: (code: string) => void;
   /** The console's routes: a reply for its paths, null for the others. */
-  readonly console?: (path: string, query: URLSearchParams) => ConsoleReply | Promise<ConsoleReply> | null;
+  readonly console?: (path: string, query: URLSearchParams, mayRead: (topic: string) => boolean) => ConsoleReply | Promise<ConsoleReply> | null;
   /** Serve HTTPS with these certificate files (reloaded when they change). */
   readonly tls?: TlsFiles;
   /** Allow a non-loopback `host` without `tls` (an explicit operator decision). */
@@ -162,7 +162,7 @@ export class AdminHttp {
       if (!open) {
         this.authorize(req, auth!, path === '/metrics' || path === '/healthz').then(
           (refusal) => {
-            if (refusal === null) return this.route(req, res, target);
+            if ('viewer' in refusal) return this.route(req, res, target, refusal.viewer);
             this.rejected.add(refusal.code);
             this.opts.onRejected?.(refusal.code);
             send(res, refusal.status, 'application/json', JSON.stringify({ error: refusal.code, message: refusal.message }) + '\n', {
@@ -176,7 +176,7 @@ export class AdminHttp {
         );
         return;
       }
-      this.route(req, res, target);
+      this.route(req, res, target, null);
     } catch (err) {
       this.opts.logger?.error({ err, path }, 'admin request failed');
       if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'ADMIN_ERR_INTERNAL', message: String(err) }) + '\n');
@@ -185,15 +185,20 @@ export class AdminHttp {
   }
 
   /**
-   * Null when the request may go on, else why not. The token (when configured) opens every path;
-   * /metrics and /healthz take only the token; the rest take HTTP Basic with a user holding monitor.
+   * Who may go on (`viewer`: the Basic login's user, '' for the token), else why not. The token
+   * (when configured) opens every path; /metrics and /healthz take only the token; the rest take
+   * HTTP Basic with a user holding monitor.
    */
-  private async authorize(req: IncomingMessage, auth: AdminAuth, tokenOnly: boolean): Promise<{ status: number; code: string; message: string } | null> {
+  private async authorize(
+    req: IncomingMessage,
+    auth: AdminAuth,
+    tokenOnly: boolean,
+  ): Promise<{ status: number; code: string; message: string } | { viewer: string }> {
     const header = req.headers.authorization ?? '';
     const remote = req.socket.remoteAddress ?? '';
     const bearer = /^Bearer\s+(\S{1,512})$/i.exec(header);
     if (bearer !== null && auth.token !== null) {
-      if (sameText(bearer[1]!, auth.token)) return null;
+      if (sameText(bearer[1]!, auth.token)) return { viewer: '' };
       return { status: 401, code: 'ADMIN_ERR_AUTH_FAILED', message: 'wrong token' };
     }
     if (tokenOnly) return { status: 401, code: 'ADMIN_ERR_AUTH_REQUIRED', message: 'this path needs Authorization: Bearer <metrics token>' };
@@ -228,10 +233,11 @@ export class AdminHttp {
     if (!access.allows(login.user, 'monitor', '', '')) {
       return { status: 403, code: 'ADMIN_ERR_PERMISSION_DENIED', message: `user ${login.user} has no monitor permission` };
     }
-    return null;
+    return { viewer: login.user };
   }
 
-  private route(req: IncomingMessage, res: ServerResponse, target: { path: string; query: URLSearchParams }): void {
+  /** `viewer`: null when no login is needed (everyone may read), '' for the metrics token (reads no sessions), else the user. */
+  private route(req: IncomingMessage, res: ServerResponse, target: { path: string; query: URLSearchParams }, viewer: string | null): void {
     const path = target.path;
     try {
       switch (target.path) {
@@ -254,7 +260,9 @@ export class AdminHttp {
           return send(res, h.ok ? 200 : 503, 'application/json', JSON.stringify(h) + '\n');
         }
         default: {
-          const reply = this.opts.console?.(target.path, target.query) ?? null;
+          const access = this.opts.auth?.access();
+          const mayRead = (topic: string): boolean => viewer === null || (viewer !== '' && access !== undefined && access.allows(viewer, 'read', topic, ''));
+          const reply = this.opts.console?.(target.path, target.query, mayRead) ?? null;
           if (reply === null) {
             return send(
               res,

@@ -410,7 +410,7 @@ export class NodeHost {
       health: () => this.health(),
       logger: this.logger.child({ component: 'admin' }),
       onRejected: (code) => this.rejections.note(code, {}, 'admin request rejected'),
-      console: (path, query) => consoleRoutes.handle(path, query),
+      console: (path, query, mayRead) => consoleRoutes.handle(path, query, mayRead),
       ...(this.portTls !== undefined ? { tls: this.portTls } : {}),
       insecure: this.config.insecure,
       // Issue 17: /status and the console behind a login whenever the client port needs one; /metrics and /healthz open unless a token is set.

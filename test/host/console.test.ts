@@ -100,6 +100,9 @@ function bodyText(r: ConsoleReply): string {
   return typeof r.body === 'string' ? r.body : r.body.toString('utf8');
 }
 
+/** A viewer who may read every topic (the console without logins). */
+const everyone = (): boolean => true;
+
 describe('console: the chart is the Raft machine read at run time', function () {
   it('has the four roles, follower first, and every transition the machine defines', function () {
     const chart = raftChartJson();
@@ -188,12 +191,12 @@ describe('console: the recorder keeps bounded rings', function () {
 describe('console: routes', function () {
   it('serves the page with a same-origin policy, and the page, script and styles name no other host', async function () {
     const r = routes();
-    const page = await reply(r.handle('/', new URLSearchParams()));
+    const page = await reply(r.handle('/', new URLSearchParams(), everyone));
     expect(page.status).to.equal(200);
     expect(page.contentType).to.match(/^text\/html/);
     expect(page.headers?.['content-security-policy']).to.include("default-src 'none'").and.include("script-src 'self'").and.include("connect-src 'self'");
-    const js = await reply(r.handle('/console/console.js', new URLSearchParams()));
-    const css = await reply(r.handle('/console/console.css', new URLSearchParams()));
+    const js = await reply(r.handle('/console/console.js', new URLSearchParams(), everyone));
+    const css = await reply(r.handle('/console/console.css', new URLSearchParams(), everyone));
     expect(js.status).to.equal(200);
     expect(js.contentType).to.match(/^text\/javascript/);
     expect(css.contentType).to.match(/^text\/css/);
@@ -218,30 +221,35 @@ describe('console: routes', function () {
       status: () => status('n1'),
       store: () => fakeStore(0),
     });
-    const page = bodyText(await reply(r.handle('/', new URLSearchParams())));
+    const page = bodyText(await reply(r.handle('/', new URLSearchParams(), everyone)));
     expect(page).to.include('&lt;n1&gt;').and.include('&quot;x&quot;&amp;');
     expect(page).to.not.include('<n1>');
   });
 
   it('leaves other paths to the admin port (null)', function () {
     const r = routes();
-    for (const p of ['/nope', '/console/nope', '/console/../status', '/console/console.js/x']) expect(r.handle(p, new URLSearchParams()), p).to.equal(null);
+    for (const p of ['/nope', '/console/nope', '/console/../status', '/console/console.js/x'])
+      expect(r.handle(p, new URLSearchParams(), everyone), p).to.equal(null);
   });
 
   it('looks a session up by ID, and refuses an ID that is not 32 hex digits', async function () {
     const r = routes();
-    const bad = await reply(r.handle('/console/session', new URLSearchParams('id=xyz')));
+    const bad = await reply(r.handle('/console/session', new URLSearchParams('id=xyz'), everyone));
     expect(bad.status).to.equal(400);
     expect(JSON.parse(bodyText(bad)).error).to.equal('ADMIN_ERR_BAD_REQUEST');
-    expect((await reply(r.handle('/console/session', new URLSearchParams()))).status).to.equal(400);
-    const none = JSON.parse(bodyText(await reply(r.handle('/console/session', new URLSearchParams(`id=${'0'.repeat(32)}`)))));
+    expect((await reply(r.handle('/console/session', new URLSearchParams(), everyone))).status).to.equal(400);
+    const none = JSON.parse(bodyText(await reply(r.handle('/console/session', new URLSearchParams(`id=${'0'.repeat(32)}`), everyone))));
     expect(none).to.deep.equal({ node: 'n1', appliedIndex: 42, session: null });
-    const one = JSON.parse(bodyText(await reply(r.handle('/console/session', new URLSearchParams(`id=${'0'.repeat(31)}7`)))));
+    const one = JSON.parse(bodyText(await reply(r.handle('/console/session', new URLSearchParams(`id=${'0'.repeat(31)}7`), everyone))));
     expect(one.session.topic).to.equal('orders');
     expect(one.session.records).to.deep.equal([
       { text: 'first item', bytes: 10, cut: false },
       { base64: '//4=', bytes: 2, cut: false },
     ]);
+    // A viewer without read on the topic (a monitor-only login, the metrics token): the counts, no records.
+    const hidden = JSON.parse(bodyText(await reply(r.handle('/console/session', new URLSearchParams(`id=${'0'.repeat(31)}7`), (t) => t !== 'orders'))));
+    expect(hidden.session).to.include({ topic: 'orders', recordCount: one.session.recordCount, recordsHidden: true });
+    expect(hidden.session.records).to.deep.equal([]);
   });
 
   it('cluster.json lists a member that does not answer with the reason, not an error', async function () {
@@ -250,7 +258,7 @@ describe('console: routes', function () {
       // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
       n2: { role: 'follower', self: false, voter: true, raft: '127.0.0.1:4', client: '127.0.0.1:5', admin: '127.0.0.1:9' },
     };
-    const c = JSON.parse(bodyText(await reply(routes(nodes).handle('/console/cluster.json', new URLSearchParams()))));
+    const c = JSON.parse(bodyText(await reply(routes(nodes).handle('/console/cluster.json', new URLSearchParams(), everyone))));
     expect(c.servedBy).to.equal('n1');
     expect(c.nodes.n1.ok).to.equal(true);
     expect(c.nodes.n1.view.status.role).to.equal('leader');
@@ -265,7 +273,7 @@ describe('console: routes', function () {
       metrics: async () => ({ contentType: 'text/plain', body: '' }),
       status: () => ({}),
       health: () => ({ ok: true }),
-      console: (p, q) => r.handle(p, q),
+      console: (p, q, mayRead) => r.handle(p, q, mayRead),
     });
     const { port } = await admin.listen();
     const call = (method: string, path: string): Promise<{ status: number; type: string; body: string }> =>

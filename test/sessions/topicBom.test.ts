@@ -38,7 +38,7 @@ describe('a topic that starts with a byte order mark', () => {
     const store = new SessionsStore({ fs: new MemorySessionFs(), defer: (fn) => fn() });
     const h = new Harness([store], { replayDelaysMs: [1_000] });
     const session = h.createSession('orders', ['\uFEFFhello', 'plain']);
-    const got = sessionView('n1', store, Buffer.from(session).toString('hex'));
+    const got = sessionView('n1', store, Buffer.from(session).toString('hex'), () => true);
     expect(got.status).to.equal(200);
     const body = got.body as { session: { records: readonly { text?: string }[] } | null };
     const records = body.session!.records;

@@ -678,10 +678,18 @@ export class ClientServer {
     }
   }
 
-  /** Whether a subscription or consumer of `user` may still receive (checked when the auth table changed). */
-  private stillAllowed(c: Conn, user: string, action: Action, topic: string, group: string): boolean {
+  /**
+   * Why a subscription or consumer that `user` opened (undefined: opened while there were no users)
+   * may not go on, or null. Until 2026-12-07 one opened before the first user was never checked
+   * again: an anonymous subscriber kept receiving after authentication was turned on (a review).
+   */
+  private noLongerEntitled(c: Conn, user: string | undefined, action: Action, topic: string, group: string): { code: string; detail: string } | null {
     const p = this.principal(c);
-    return 'user' in p && p.user === user && this.opts.node.access().allows(user, action, topic, group);
+    if ('code' in p) return p;
+    if (p.user === undefined) return null; // no users, no --auth: everyone may
+    if (user !== undefined && p.user !== user) return { code: ClientErrorCode.permissionDenied, detail: `this connection is no longer ${user}` };
+    if (this.opts.node.access().allows(p.user, action, topic, group)) return null;
+    return { code: ClientErrorCode.permissionDenied, detail: `user ${p.user} may no longer ${action} ${topic}${group !== '' ? ` as ${group}` : ''}` };
   }
 
   /** Runs `req` again once this node applied up to a ReadIndex barrier (see `execute`). */
@@ -921,6 +929,13 @@ export class ClientServer {
       case 'get':
         return node.read((err) => {
           if (err) return this.requestFailed(err, fail);
+          // Checked again once applied through the barrier: a session this node did not have when
+          // the request came (it was checked as "not found") may exist now, on a topic the user may
+          // not read (2026-12-07, found by a review: predicted session IDs read other topics).
+          const topic = user === undefined ? null : node.sessionTopic(req.session);
+          if (topic !== null && !node.access().allows(user!, 'read', topic, '')) {
+            return fail(ClientErrorCode.permissionDenied, `user ${JSON.stringify(user)} has no read permission on topic ${JSON.stringify(topic)}`);
+          }
           done(this.sessionFrame(req.reqId, req.session));
         });
       case 'peek':
@@ -959,11 +974,12 @@ export class ClientServer {
           req.topic,
           (d) => {
             if (c.closed || !c.subs.has(subId)) return;
-            // A permission change applies to deliveries too: checked again whenever the auth table changed.
-            if (user !== undefined && node.access().version !== checkedVersion) {
+            // A permission change applies to deliveries too: checked again whenever the auth table
+            // changed, also for a subscription made before there were users (2026-12-07).
+            if (node.access().version !== checkedVersion) {
               checkedVersion = node.access().version;
-              if (!this.stillAllowed(c, user, 'read', req.topic, ''))
-                return end(ClientErrorCode.permissionDenied, `user ${user} may no longer read ${req.topic}`);
+              const why = this.noLongerEntitled(c, user, 'read', req.topic, '');
+              if (why !== null) return end(why.code, why.detail);
             }
             // Flow control, not overflow: a delivery waits for the socket to drain; only a full queue ends the subscription.
             if (push.push(subId, deliveryBytes(d), d) === 'full') {
@@ -1053,11 +1069,10 @@ export class ClientServer {
           req.maxAckPending,
           (d) => {
             if (c.closed || !c.subs.has(subId)) return;
-            if (user !== undefined && node.access().version !== checkedVersion) {
+            if (node.access().version !== checkedVersion) {
               checkedVersion = node.access().version;
-              if (!this.stillAllowed(c, user, 'consume', req.topic, req.group)) {
-                return this.endSubscription(c, subId, ClientErrorCode.permissionDenied, `user ${user} may no longer consume ${req.topic} as ${req.group}`);
-              }
+              const why = this.noLongerEntitled(c, user, 'consume', req.topic, req.group);
+              if (why !== null) return this.endSubscription(c, subId, why.code, why.detail);
             }
             this.send(
               c,

@@ -95,7 +95,12 @@ export function parseGrant(text: string): Grant {
 export function formatGrant(g: Grant): string {
   if (isClusterAction(g.action)) return g.action;
   const p = g.prefix === '' ? '*' : g.prefix;
-  return g.action === 'consume' && g.group !== '' ? `${g.action}:${p}:${g.group}` : `${g.action}:${p}`;
+  if (g.action !== 'consume') return `${g.action}:${p}`;
+  // A prefix with ':' needs its group written, `*` for any: parseGrant reads the group after the
+  // last ':' (before 2026-12-07, consume on prefix 'orders:' and any group came back as prefix
+  // 'orders', wider, from a snapshot or through the client library: a review found it).
+  if (g.group !== '') return `consume:${p}:${g.group}`;
+  return p.includes(':') ? `consume:${p}:*` : `consume:${p}`;
 }
 
 export function sameGrant(a: Grant, b: Grant): boolean {

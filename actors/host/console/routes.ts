@@ -102,7 +102,8 @@ export class ConsoleRoutes {
   ) {}
 
   /** The reply for a console path, or null when the path is not the console's. */
-  handle(path: string, query: URLSearchParams): ConsoleReply | Promise<ConsoleReply> | null {
+  /** `mayRead(topic)`: whether the viewer may see session records on that topic (sessionView). */
+  handle(path: string, query: URLSearchParams, mayRead: (topic: string) => boolean): ConsoleReply | Promise<ConsoleReply> | null {
     switch (path) {
       case '/':
       case '/console':
@@ -128,7 +129,7 @@ export class ConsoleRoutes {
       case '/console/topics.json':
         return json(200, this.topicsView());
       case '/console/session': {
-        const r = sessionView(this.s.id, this.s.store(), query.get('id'));
+        const r = sessionView(this.s.id, this.s.store(), query.get('id'), mayRead);
         return json(r.status, r.body);
       }
       default:

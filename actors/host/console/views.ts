@@ -155,6 +155,8 @@ interface SessionShown {
   readonly recordCount: number;
   /** The first records: UTF-8 text when they are, else base64; each cut to `recordBytesShown`. */
   readonly records: readonly { readonly text?: string; readonly base64?: string; readonly bytes: number; readonly cut: boolean }[];
+  /** Present (true) when the viewer may not read the topic: `records` is empty, the counts stand. */
+  readonly recordsHidden?: true;
 }
 
 // The mark kept: a record that starts with U+FEFF is shown as it is.
@@ -171,7 +173,12 @@ function shown(r: Uint8Array): SessionShown['records'][number] {
 }
 
 /** One session by its 32-hex-digit ID, as this node applied it. */
-export function sessionView(node: string, store: StoreReader, id: string | null): SessionLookup {
+/**
+ * `mayRead(topic)`: whether the viewer may see the records (the read permission on the topic; the
+ * console's login needs only monitor: until 2026-12-07 a monitor-only user, or the metrics token,
+ * read what the client port refused them, found by a review).
+ */
+export function sessionView(node: string, store: StoreReader, id: string | null, mayRead: (topic: string) => boolean): SessionLookup {
   if (id === null || !SESSION_ID.test(id))
     return { status: 400, body: { error: 'ADMIN_ERR_BAD_REQUEST', message: 'id: a session ID of 32 hexadecimal digits' } };
   const s = store.getSession(Uint8Array.from(Buffer.from(id, 'hex')));
@@ -182,7 +189,9 @@ export function sessionView(node: string, store: StoreReader, id: string | null)
     body: {
       node,
       appliedIndex,
-      session: { id: id.toLowerCase(), topic: s.topic, bytes: s.bytes, recordCount: s.records.length, records: s.records.slice(0, recordsShown).map(shown) },
+      session: mayRead(s.topic)
+        ? { id: id.toLowerCase(), topic: s.topic, bytes: s.bytes, recordCount: s.records.length, records: s.records.slice(0, recordsShown).map(shown) }
+        : { id: id.toLowerCase(), topic: s.topic, bytes: s.bytes, recordCount: s.records.length, records: [], recordsHidden: true },
     },
   };
 }

@@ -551,7 +551,8 @@ function setupLookup() {
         { class: 'records' },
         ...s.records.map((r) => el('li', {}, r.text !== undefined ? r.text : `base64 ${r.base64}`, r.cut ? ` … (${r.bytes} bytes)` : '')),
       );
-      out.replaceChildren(el('p', {}, `As applied by ${body.node} through index ${body.appliedIndex}:`), dl, list);
+      const note = s.recordsHidden ? [el('p', {}, 'Records are shown to users with the read permission on this topic.')] : [];
+      out.replaceChildren(el('p', {}, `As applied by ${body.node} through index ${body.appliedIndex}:`), dl, list, ...note);
     } catch (err) {
       out.replaceChildren(el('p', { class: 'error' }, err.message));
     }

@@ -1,0 +1,151 @@
+/**
+ * What a review of users and permissions found (2026-12-07), each shown by a test that failed
+ * before the fix: a `get` checked before its read barrier returned a session applied during it on
+ * a topic the user may not read; the console showed a monitor-only user the records of any
+ * session; a subscription opened before the first user kept receiving after logins were turned
+ * on. In-process clusters on 127.0.0.1 over real sockets.
+ */
+import { expect } from 'chai';
+import { get as httpGetRaw } from 'node:http';
+import type { ClientNode } from '../../transport/client/node.js';
+import { createClient, type SessionraftClient } from '../../transport/client/client.js';
+import { Connection } from '../../transport/client/connection.js';
+import { ClientError } from '../../transport/client/errors.js';
+import { codeOf, startInProcessCluster, useAuthCluster, waitFor, type InProcessCluster } from './helpers.js';
+
+const ADMIN_PASSWORD = 'review admin password';
+/** An election, a login (scrypt) and a few commit rounds; 10 s covers a loaded machine. */
+const SETTLE_MS = 10_000;
+
+function open(endpoint: string, login: { user: string; password: string } | null): Promise<Connection> {
+  const c = new Connection(endpoint, { connectTimeoutMs: 5000, replyBytesMax: 1 << 20, clusterId: null, login });
+  return c.ready.then(() => c);
+}
+
+async function codeOfReq(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (err) {
+    return err instanceof ClientError ? err.code : String(err);
+  }
+}
+
+function basicGet(url: string, user: string, password: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGetRaw(url, { headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` }, timeout: SETTLE_MS }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => resolve({ status: r.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      r.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('node: users and permissions, what a review found (2026-12-07)', function () {
+  this.timeout(60_000);
+  const suite = useAuthCluster(1, 'auth-review', ADMIN_PASSWORD);
+  let admin: SessionraftClient;
+
+  before(async () => {
+    admin = suite.client('admin', ADMIN_PASSWORD);
+    await admin.addRole('orders-r');
+    await admin.grantPermission('orders-r', 'read:orders/');
+    await admin.addUser('mallory', 'mallory password');
+    await admin.grantRole('mallory', 'orders-r');
+    await admin.addRole('mon');
+    await admin.grantPermission('mon', 'monitor');
+    await admin.addUser('watcher', 'watcher password');
+    await admin.grantRole('watcher', 'mon');
+  });
+
+  it('get: a session this node did not have when the request was checked, but applied by the end of its read barrier, is checked again', async () => {
+    const { id } = await admin.createSession('billing/secret');
+    await admin.append(id, 'card number');
+    const host = suite.cluster.leader()!;
+    // The race, made certain: the port's first look finds no such session (as when it is applied
+    // during the barrier); after the barrier it exists.
+    const node = (host as unknown as { clientServer: { opts: { node: ClientNode } } }).clientServer.opts.node;
+    const sessionTopic = node.sessionTopic;
+    let armed = true;
+    (node as { sessionTopic: ClientNode['sessionTopic'] }).sessionTopic = (s) => {
+      if (armed && Buffer.from(s).toString('hex') === id) {
+        armed = false;
+        return null;
+      }
+      return sessionTopic(s);
+    };
+    const mallory = suite.client('mallory', 'mallory password');
+    try {
+      expect(await codeOf(mallory.get(id))).to.equal('CLIENT_ERR_PERMISSION_DENIED');
+      expect(armed, 'the first look was the patched one').to.equal(false);
+    } finally {
+      (node as { sessionTopic: ClientNode['sessionTopic'] }).sessionTopic = sessionTopic;
+    }
+  });
+
+  it('the console shows a monitor-only user the counts of a session on a topic it may not read, not its records', async () => {
+    const { id } = await admin.createSession('payroll/ceo');
+    await admin.append(id, 'salary: 1,000,000');
+    const host = suite.cluster.leader()!;
+    await waitFor('applied', () => host.node.store.getSession(Buffer.from(id, 'hex')) !== null, SETTLE_MS);
+    const url = `http://127.0.0.1:${host.address().adminPort}/console/session?id=${id}`;
+    const watcher = await basicGet(url, 'watcher', 'watcher password');
+    expect(watcher.status).to.equal(200);
+    expect(watcher.body).to.not.include('salary');
+    expect(JSON.parse(watcher.body).session).to.include({ topic: 'payroll/ceo', recordCount: 1, recordsHidden: true });
+    // An admin (read on every topic) sees them.
+    expect((await basicGet(url, 'admin', ADMIN_PASSWORD)).body).to.include('salary');
+  });
+});
+
+describe('node: a subscription opened before the first user (2026-12-07)', function () {
+  this.timeout(60_000);
+  let cluster: InProcessCluster | undefined;
+  const clients: SessionraftClient[] = [];
+  after(async () => {
+    for (const c of clients) await c.close();
+    await cluster?.stop();
+  });
+
+  it('ends when logins are turned on, and receives nothing stored after', async () => {
+    cluster = await startInProcessCluster(1);
+    await waitFor('a leader', () => cluster!.leader(), SETTLE_MS);
+    const host = cluster.hosts[0]!;
+    const anon = await open(host.clientEndpoint(), null);
+    const got: string[] = [];
+    const ended: string[] = [];
+    try {
+      const [subId] = (await anon.request({ op: 'subscribe', topic: 'secret/t' }, 5000)) as [number];
+      anon.claim(subId, (d) => {
+        if (d.kind === 'delivery') got.push(...d.records.map((r) => Buffer.from(r).toString()));
+        else ended.push(d.kind);
+      });
+      // The operator turns authentication on: the first user, an admin.
+      const setup = createClient({ endpoints: cluster.endpoints(), operationTimeoutMs: SETTLE_MS, ignoreEnvironment: true });
+      clients.push(setup);
+      await setup.addUser('root', 'root password');
+      const root = createClient({
+        endpoints: cluster.endpoints(),
+        operationTimeoutMs: SETTLE_MS,
+        ignoreEnvironment: true,
+        user: 'root',
+        password: 'root password',
+      });
+      clients.push(root);
+      // root's own subscriber on the same node: once it has the session, anything for the
+      // anonymous one was written to its socket before the answer to its next request.
+      const seen: string[] = [];
+      await root.subscribe('secret/t', (m) => void seen.push(...m.records.map((r) => Buffer.from(r).toString())));
+      const { id } = await root.createSession('secret/t');
+      await root.append(id, 'top secret');
+      await root.store(id, { replay: 0 });
+      await waitFor("root's subscriber to get it", () => seen.includes('top secret'), SETTLE_MS);
+      expect(await codeOfReq(anon.request({ op: 'list', topic: '', limit: 0 }, 5000))).to.equal('CLIENT_ERR_AUTH_REQUIRED');
+      expect(got, 'the anonymous subscriber after logins were turned on').to.deep.equal([]);
+    } finally {
+      anon.close();
+    }
+  });
+});
