@@ -28,7 +28,7 @@ import type { ConsoleReply } from './console/routes.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AccessView } from '../../transport/commands/access.js';
 import { AuthThrottle, defaultAuthThrottleLimits } from '../../transport/client/authThrottle.js';
-import { verifyPassword } from '../../transport/client/password.js';
+import { decoyHash, verifyPassword } from '../../transport/client/password.js';
 
 /** Who may read the admin port (issue 17). */
 interface AdminAuth {
@@ -39,6 +39,9 @@ interface AdminAuth {
   /** The metrics token (--metrics-token-file): then /metrics and /healthz need it; it also opens /status and the console. Null: none. */
   readonly token: string | null;
 }
+
+/** Basic logins verified at once on one node (scrypt on the thread pool); more are refused with ADMIN_ERR_BUSY, as on the client port. */
+const PASSWORD_WORK_MAX = 8;
 
 /** Successful Basic logins are remembered this long (scrypt per console request would be slow), keyed by a hash of the header. */
 const BASIC_CACHE_MS = 60_000;
@@ -77,6 +80,10 @@ export class AdminHttp {
   private readonly frontSockets = new Set<Socket>();
   private readonly rejected = new CodeCounters();
   private readonly throttle = new AuthThrottle(defaultAuthThrottleLimits, Date.now);
+  /** Basic logins being verified now (scrypt on the thread pool), at most PASSWORD_WORK_MAX. */
+  private passwordWork = 0;
+  /** What an unknown user's password is verified against: the same work as a known one's (computed once). */
+  private decoy: Promise<Uint8Array> | null = null;
   /** sha256(Authorization header) -> the user it logged in as, its version, and until when. */
   private readonly basicCache = new Map<string, { user: string; version: number; untilMs: number }>();
 
@@ -198,7 +205,10 @@ export class AdminHttp {
     const remote = req.socket.remoteAddress ?? '';
     const bearer = /^Bearer\s+(\S{1,512})$/i.exec(header);
     if (bearer !== null && auth.token !== null) {
+      if (this.throttle.blocked(remote)) return { status: 429, code: 'ADMIN_ERR_AUTH_RATE_LIMITED', message: 'too many failed logins from this address' };
       if (sameText(bearer[1]!, auth.token)) return { viewer: '' };
+      // Throttled as a wrong password is (2026-12-07: wrong tokens were not).
+      await new Promise((r) => setTimeout(r, this.throttle.failed(remote)).unref());
       return { status: 401, code: 'ADMIN_ERR_AUTH_FAILED', message: 'wrong token' };
     }
     if (tokenOnly) return { status: 401, code: 'ADMIN_ERR_AUTH_REQUIRED', message: 'this path needs Authorization: Bearer <metrics token>' };
@@ -219,13 +229,26 @@ export class AdminHttp {
       const user = colon < 0 ? '' : text.slice(0, colon);
       const password = colon < 0 ? '' : text.slice(colon + 1);
       const u = access.user(user);
-      const ok = u !== null && u.passwordHash !== null && password.length > 0 && password.length <= 1024 && (await verifyPassword(password, u.passwordHash));
+      if (this.passwordWork >= PASSWORD_WORK_MAX)
+        return { status: 503, code: 'ADMIN_ERR_BUSY', message: `${this.passwordWork} logins are being verified on this node; retry` };
+      // An unknown user's password is verified against a decoy, so that a refusal takes as long
+      // whether the user exists or not (2026-12-07: an unknown user was refused without the work,
+      // and the admin port told which users exist by its timing; a review found it).
+      const usable = password.length > 0 && password.length <= 1024;
+      const hash = u !== null && u.passwordHash !== null ? u.passwordHash : await (this.decoy ??= decoyHash());
+      this.passwordWork++;
+      let verified: boolean;
+      try {
+        verified = usable && (await verifyPassword(password, hash));
+      } finally {
+        this.passwordWork--;
+      }
+      const ok = verified && u !== null && u.passwordHash !== null;
       if (!ok || access.userVersion(user) !== u.version) {
         const delayMs = this.throttle.failed(remote);
         await new Promise((r) => setTimeout(r, delayMs).unref());
         return { status: 401, code: 'ADMIN_ERR_AUTH_FAILED', message: 'unknown user or wrong password' };
       }
-      this.throttle.succeeded(remote);
       while (this.basicCache.size >= BASIC_CACHE_MAX) this.basicCache.delete(this.basicCache.keys().next().value!);
       login = { user, version: u.version, untilMs: now + BASIC_CACHE_MS };
       this.basicCache.set(key, login);

@@ -98,6 +98,56 @@ describe('node: users and permissions, what a review found (2026-12-07)', functi
     // An admin (read on every topic) sees them.
     expect((await basicGet(url, 'admin', ADMIN_PASSWORD)).body).to.include('salary');
   });
+
+  it("the admin port verifies an unknown user's password against a decoy: a refusal does the same work whether the user exists or not", async () => {
+    const host = suite.cluster.leader()!;
+    const admin = (host as unknown as { admin: { decoy: Promise<Uint8Array> | null } }).admin;
+    expect(admin.decoy, 'no unknown user so far').to.equal(null);
+    const r = await basicGet(`http://127.0.0.1:${host.address().adminPort}/status`, 'nosuchuser', 'some password');
+    expect(r.status).to.equal(401);
+    expect(JSON.parse(r.body).error).to.equal('ADMIN_ERR_AUTH_FAILED');
+    // Before the fix an unknown user was refused with no scrypt at all (102 against 209-230 ms).
+    expect(admin.decoy, 'verified against the decoy').to.not.equal(null);
+  });
+
+  // Near the end of the suite: 'admin' may be gone after it.
+  it('the last-admin guard holds against two removals sent together', async () => {
+    await admin.addUser('admin2', 'admin2 password');
+    await admin.grantRole('admin2', 'admin');
+    const host = suite.cluster.leader()!;
+    const a2 = await open(host.clientEndpoint(), { user: 'admin2', password: 'admin2 password' });
+    try {
+      const answers = await Promise.all([
+        codeOfReq(a2.request({ op: 'user', action: 'delete', user: 'admin', password: '', role: '' }, SETTLE_MS)),
+        codeOfReq(a2.request({ op: 'user', action: 'delete', user: 'admin2', password: '', role: '' }, SETTLE_MS)),
+      ]);
+      // Before the fix both answered OK and no admin was left.
+      expect([...answers].sort()).to.deep.equal(['CLIENT_ERR_LAST_ADMIN', 'OK']);
+      const admins = host.node.store.access.users().filter((u) => u.roles.includes('admin'));
+      expect(admins).to.have.length(1);
+    } finally {
+      a2.close();
+    }
+  });
+
+  // Last in the suite: it leaves 127.0.0.1 throttled on this cluster's client port for a minute.
+  it("a user's own successful logins between wrong guesses of another's password do not reset the throttle", async () => {
+    const conn = await open(suite.cluster.leader()!.clientEndpoint(), null);
+    try {
+      const codes: string[] = [];
+      // Bounded: three rounds of 8 wrong guesses at once, then mallory's own login.
+      for (let round = 0; round < 3; round++) {
+        const guesses = Array.from({ length: 8 }, (_, k) => codeOfReq(conn.request({ op: 'auth', user: 'admin', password: `guess ${round}-${k}` }, 30_000)));
+        codes.push(...(await Promise.all(guesses)));
+        codes.push(await codeOfReq(conn.request({ op: 'auth', user: 'mallory', password: 'mallory password' }, 30_000)));
+      }
+      // At most failuresMax (10) wrong passwords a minute from one address, and those in flight.
+      expect(codes.filter((c) => c === 'CLIENT_ERR_AUTH_FAILED').length).to.be.at.most(18);
+      expect(codes).to.include('CLIENT_ERR_AUTH_RATE_LIMITED');
+    } finally {
+      conn.close();
+    }
+  });
 });
 
 describe('node: a subscription opened before the first user (2026-12-07)', function () {

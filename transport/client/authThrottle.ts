@@ -2,7 +2,9 @@
  * Failed logins, per remote address (issue 17): each failure delays the answer to the next login
  * from that address (doubling from `delayMsMin` to `delayMsMax`), and more than `failuresMax`
  * failures within `windowMs` refuse further logins from it (CLIENT_ERR_AUTH_RATE_LIMITED) until the
- * window has passed. A success clears the address. Bounded: at most `addressesMax` addresses are
+ * window has passed. A success does not clear them: only the window does (until 2026-12-07 it did,
+ * and one's own login between guesses reset the count: a review found that a user with an account
+ * guessed other users' passwords without limit). Bounded: at most `addressesMax` addresses are
  * remembered (the oldest failure is forgotten first). The clock is injected (tests drive it).
  */
 
@@ -62,10 +64,6 @@ export class AuthThrottle {
     }
     f.count++;
     return Math.min(this.limits.delayMsMax, this.limits.delayMsMin * 2 ** Math.min(f.count - 1, 20));
-  }
-
-  succeeded(address: string): void {
-    this.byAddress.delete(address);
   }
 
   get size(): number {

@@ -215,6 +215,8 @@ export class ClientServer {
   private batchedRequests = 0;
   private batchesSentClosed = 0;
   private batchedRepliesClosed = 0;
+  /** Users whose admin role a request in flight on this node removes (delete, or revoke of admin): the last-admin guard counts them as gone. */
+  private readonly adminRemovals = new Set<string>();
   /** The decoy an unknown user's password is verified against (computed once, at the first such login). */
   private decoy: Promise<Uint8Array> | null = null;
 
@@ -720,7 +722,6 @@ export class ClientServer {
     };
     const succeed = (login: Login): void => {
       c.login = login;
-      this.throttle.succeeded(c.remote);
       this.logins++;
       done(encodeResult(req.reqId, [login.user]));
     };
@@ -777,6 +778,21 @@ export class ClientServer {
     }
     if (node.leadership().leader !== this.opts.nodeId) return this.requestFailed({ code: 'NOT_LEADER', message: 'users and roles change on the leader' }, fail);
     const admins = (): number => access.users().filter((u) => u.roles.includes(ADMIN_ROLE)).length;
+    // The last-admin guard counts the admins another request in flight here is removing as gone:
+    // two removals sent together both saw two admins and left none (2026-12-07, a review).
+    const lastAdmin = (user: string): boolean => {
+      if (access.user(user)?.roles.includes(ADMIN_ROLE) !== true) return false;
+      let leaving = 0;
+      for (const u of this.adminRemovals) if (u !== user && access.user(u)?.roles.includes(ADMIN_ROLE) === true) leaving++;
+      return admins() - leaving <= 1;
+    };
+    const removingAdmin = (user: string): typeof then => {
+      this.adminRemovals.add(user);
+      return (err, result, entry) => {
+        this.adminRemovals.delete(user);
+        then(err, result, entry);
+      };
+    };
     if (req.op === 'role') {
       switch (req.action) {
         case 'add':
@@ -820,15 +836,14 @@ export class ClientServer {
         return;
       }
       case 'delete':
-        if (access.user(req.user)?.roles.includes(ADMIN_ROLE) === true && admins() <= 1)
-          return fail(ClientErrorCode.lastAdmin, `${req.user} is the last admin`);
-        return node.submitAuth({ kind: CommandKind.userDelete, user: req.user }, then);
+        if (lastAdmin(req.user)) return fail(ClientErrorCode.lastAdmin, `${req.user} is the last admin`);
+        return node.submitAuth({ kind: CommandKind.userDelete, user: req.user }, removingAdmin(req.user));
       case 'grant':
         return node.submitAuth({ kind: CommandKind.userGrant, user: req.user, role: req.role }, then);
       case 'revoke':
-        if (req.role === ADMIN_ROLE && access.user(req.user)?.roles.includes(ADMIN_ROLE) === true && admins() <= 1)
-          return fail(ClientErrorCode.lastAdmin, `${req.user} is the last admin`);
-        return node.submitAuth({ kind: CommandKind.userRevoke, user: req.user, role: req.role }, then);
+        if (req.role !== ADMIN_ROLE) return node.submitAuth({ kind: CommandKind.userRevoke, user: req.user, role: req.role }, then);
+        if (lastAdmin(req.user)) return fail(ClientErrorCode.lastAdmin, `${req.user} is the last admin`);
+        return node.submitAuth({ kind: CommandKind.userRevoke, user: req.user, role: req.role }, removingAdmin(req.user));
     }
   }
 
