@@ -40,6 +40,9 @@ interface AdminAuth {
   readonly token: string | null;
 }
 
+/** The throttle's name for wrong metrics tokens (no user can be named so: a NUL). */
+const tokenName = '\u0000token';
+
 /** Basic logins verified at once on one node (scrypt on the thread pool); more are refused with ADMIN_ERR_BUSY, as on the client port. */
 const PASSWORD_WORK_MAX = 8;
 
@@ -84,6 +87,15 @@ export class AdminHttp {
   private passwordWork = 0;
   /** What an unknown user's password is verified against: the same work as a known one's (computed once). */
   private decoy: Promise<Uint8Array> | null = null;
+
+  /** The decoy hash, computed at the first unknown user (again after a failure, never kept failed). */
+  private decoyHash(): Promise<Uint8Array> {
+    this.decoy ??= decoyHash().catch((err: unknown) => {
+      this.decoy = null;
+      throw err;
+    });
+    return this.decoy;
+  }
   /** sha256(Authorization header) -> the user it logged in as, its version, and until when. */
   private readonly basicCache = new Map<string, { user: string; version: number; untilMs: number }>();
 
@@ -205,10 +217,13 @@ export class AdminHttp {
     const remote = req.socket.remoteAddress ?? '';
     const bearer = /^Bearer\s+(\S{1,512})$/i.exec(header);
     if (bearer !== null && auth.token !== null) {
-      if (this.throttle.blocked(remote)) return { status: 429, code: 'ADMIN_ERR_AUTH_RATE_LIMITED', message: 'too many failed logins from this address' };
+      // The right token is never refused (it is long and random: no one guesses it, and wrong
+      // passwords from the same address must not blank the metrics); wrong ones are delayed and
+      // refused once too many come from the address (2026-12-07: they were not counted).
       if (sameText(bearer[1]!, auth.token)) return { viewer: '' };
-      // Throttled as a wrong password is (2026-12-07: wrong tokens were not).
-      await new Promise((r) => setTimeout(r, this.throttle.failed(remote)).unref());
+      if (this.throttle.blocked(remote, tokenName))
+        return { status: 429, code: 'ADMIN_ERR_AUTH_RATE_LIMITED', message: 'too many failed logins from this address' };
+      await new Promise((r) => setTimeout(r, this.throttle.failed(remote, tokenName)).unref());
       return { status: 401, code: 'ADMIN_ERR_AUTH_FAILED', message: 'wrong token' };
     }
     if (tokenOnly) return { status: 401, code: 'ADMIN_ERR_AUTH_REQUIRED', message: 'this path needs Authorization: Bearer <metrics token>' };
@@ -223,32 +238,34 @@ export class AdminHttp {
       login = undefined;
     }
     if (login === undefined) {
-      if (this.throttle.blocked(remote)) return { status: 429, code: 'ADMIN_ERR_AUTH_RATE_LIMITED', message: 'too many failed logins from this address' };
       const text = Buffer.from(basic[1]!, 'base64').toString('utf8');
       const colon = text.indexOf(':');
       const user = colon < 0 ? '' : text.slice(0, colon);
       const password = colon < 0 ? '' : text.slice(colon + 1);
+      if (this.throttle.blocked(remote, user)) return { status: 429, code: 'ADMIN_ERR_AUTH_RATE_LIMITED', message: 'too many failed logins from this address' };
       const u = access.user(user);
       if (this.passwordWork >= PASSWORD_WORK_MAX)
         return { status: 503, code: 'ADMIN_ERR_BUSY', message: `${this.passwordWork} logins are being verified on this node; retry` };
       // An unknown user's password is verified against a decoy, so that a refusal takes as long
       // whether the user exists or not (2026-12-07: an unknown user was refused without the work,
-      // and the admin port told which users exist by its timing; a review found it).
+      // and the admin port told which users exist by its timing; a review found it). Counted from
+      // here, before any wait, so that logins waiting for the decoy count too.
       const usable = password.length > 0 && password.length <= 1024;
-      const hash = u !== null && u.passwordHash !== null ? u.passwordHash : await (this.decoy ??= decoyHash());
       this.passwordWork++;
       let verified: boolean;
       try {
+        const hash = u !== null && u.passwordHash !== null ? u.passwordHash : await this.decoyHash();
         verified = usable && (await verifyPassword(password, hash));
       } finally {
         this.passwordWork--;
       }
       const ok = verified && u !== null && u.passwordHash !== null;
       if (!ok || access.userVersion(user) !== u.version) {
-        const delayMs = this.throttle.failed(remote);
+        const delayMs = this.throttle.failed(remote, user);
         await new Promise((r) => setTimeout(r, delayMs).unref());
         return { status: 401, code: 'ADMIN_ERR_AUTH_FAILED', message: 'unknown user or wrong password' };
       }
+      this.throttle.succeeded(remote, user);
       while (this.basicCache.size >= BASIC_CACHE_MAX) this.basicCache.delete(this.basicCache.keys().next().value!);
       login = { user, version: u.version, untilMs: now + BASIC_CACHE_MS };
       this.basicCache.set(key, login);

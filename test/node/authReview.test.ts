@@ -110,6 +110,34 @@ describe('node: users and permissions, what a review found (2026-12-07)', functi
     expect(admin.decoy, 'verified against the decoy').to.not.equal(null);
   });
 
+  it('a subscription ends when its connection logs in again as a user who may not read the topic', async () => {
+    await admin.addUser('bob', 'bob password'); // no roles
+    const host = suite.cluster.leader()!;
+    const conn = await open(host.clientEndpoint(), { user: 'mallory', password: 'mallory password' });
+    const got: string[] = [];
+    try {
+      const [subId] = (await conn.request({ op: 'subscribe', topic: 'orders/x' }, 5000)) as [number];
+      conn.claim(subId, (d) => {
+        if (d.kind === 'delivery') got.push(...d.records.map((r) => Buffer.from(r).toString()));
+      });
+      await conn.request({ op: 'auth', user: 'bob', password: 'bob password' }, SETTLE_MS);
+      // mallory's own subscriber on the same node: once it has the session, anything for the
+      // other one was written to its socket before the answer to its next request.
+      const seen: string[] = [];
+      const own = suite.client('mallory', 'mallory password');
+      await own.subscribe('orders/x', (m) => void seen.push(...m.records.map((r) => Buffer.from(r).toString())));
+      const { id } = await admin.createSession('orders/x');
+      await admin.append(id, 'for mallory only');
+      await admin.store(id, { replay: 0 });
+      await waitFor("mallory's own subscriber to get it", () => seen.includes('for mallory only'), SETTLE_MS);
+      expect(await codeOfReq(conn.request({ op: 'list', topic: 'orders/x', limit: 0 }, 5000))).to.equal('CLIENT_ERR_PERMISSION_DENIED');
+      // Before the fix the subscription went on delivering to the connection now logged in as bob.
+      expect(got).to.deep.equal([]);
+    } finally {
+      conn.close();
+    }
+  });
+
   // Near the end of the suite: 'admin' may be gone after it.
   it('the last-admin guard holds against two removals sent together', async () => {
     await admin.addUser('admin2', 'admin2 password');

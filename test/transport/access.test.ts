@@ -258,19 +258,41 @@ describe('issue 17: permissions, credentials and auth requests at the edge', fun
       expect(await verifyPassword('pässword', new Uint8Array(52))).to.equal(false);
     });
 
-    it('the throttle delays each failure more, blocks after failuresMax in the window, and forgets after it', function () {
+    it('the throttle delays each failure more, blocks after failuresMax of a name from an address in the window, and forgets after it', function () {
       let now = 0;
-      const t = new AuthThrottle({ failuresMax: 3, windowMs: 1000, delayMsMin: 100, delayMsMax: 250, addressesMax: 2 }, () => now);
-      expect(t.blocked('a')).to.equal(false);
-      expect([t.failed('a'), t.failed('a'), t.failed('a')]).to.deep.equal([100, 200, 250]);
-      expect(t.blocked('a')).to.equal(true);
-      expect(t.blocked('b'), 'per address').to.equal(false);
+      const t = new AuthThrottle({ failuresMax: 3, addressFailuresMax: 5, windowMs: 1000, delayMsMin: 100, delayMsMax: 250, addressesMax: 2 }, () => now);
+      expect(t.blocked('a', 'u')).to.equal(false);
+      expect([t.failed('a', 'u'), t.failed('a', 'u'), t.failed('a', 'u')]).to.deep.equal([100, 200, 250]);
+      expect(t.blocked('a', 'u')).to.equal(true);
+      expect(t.blocked('b', 'u'), 'per address').to.equal(false);
+      expect(t.blocked('a', 'v'), 'per name').to.equal(false);
       now = 1000;
-      expect(t.blocked('a'), 'after the window').to.equal(false);
-      t.failed('b');
-      t.failed('c');
-      t.failed('d');
+      expect(t.blocked('a', 'u'), 'after the window').to.equal(false);
+      t.failed('b', 'u');
+      t.failed('c', 'u');
+      t.failed('d', 'u');
       expect(t.size, 'bounded').to.equal(2);
+    });
+
+    it("a success clears its own name's failures only; many names from one address are blocked at addressFailuresMax (2026-12-07)", function () {
+      let now = 0;
+      const t = new AuthThrottle({ failuresMax: 3, addressFailuresMax: 5, windowMs: 1000, delayMsMin: 1, delayMsMax: 1, addressesMax: 100 }, () => now);
+      // Guesses at admin, with one's own successful login between them: admin's count stays.
+      t.failed('a', 'admin');
+      t.failed('a', 'admin');
+      t.succeeded('a', 'mallory');
+      t.failed('a', 'admin');
+      expect(t.blocked('a', 'admin')).to.equal(true);
+      expect(t.blocked('a', 'mallory'), 'another name from the address').to.equal(false);
+      // A user who mistyped, then logged in: its own count is cleared.
+      t.failed('a', 'carol');
+      t.succeeded('a', 'carol');
+      expect(t.blocked('a', 'carol')).to.equal(false);
+      // Five failures from the address, whatever the names: every name is refused.
+      t.failed('a', 'x');
+      expect(t.blocked('a', 'y')).to.equal(true);
+      now = 1000;
+      expect(t.blocked('a', 'y')).to.equal(false);
     });
   });
 });

@@ -1,23 +1,34 @@
 /**
- * Failed logins, per remote address (issue 17): each failure delays the answer to the next login
- * from that address (doubling from `delayMsMin` to `delayMsMax`), and more than `failuresMax`
- * failures within `windowMs` refuse further logins from it (CLIENT_ERR_AUTH_RATE_LIMITED) until the
- * window has passed. A success does not clear them: only the window does (until 2026-12-07 it did,
- * and one's own login between guesses reset the count: a review found that a user with an account
- * guessed other users' passwords without limit). Bounded: at most `addressesMax` addresses are
- * remembered (the oldest failure is forgotten first). The clock is injected (tests drive it).
+ * Failed logins (issue 17), counted per remote address and user name, and per address: each
+ * failure delays the answer to it (doubling from `delayMsMin` to `delayMsMax`, by the pair's
+ * count), and more than `failuresMax` failures of one pair, or `addressFailuresMax` of one address
+ * whatever the names, within `windowMs` refuse further logins (CLIENT_ERR_AUTH_RATE_LIMITED) until
+ * the window has passed. A success clears its own pair only.
+ *
+ * (Until 2026-12-07 failures were counted per address alone and a success cleared the address:
+ * one's own login between guesses reset the count, so a user with an account guessed other users'
+ * passwords without limit; a review found it. Counting per address alone, with no reset, would let
+ * one client with an old password lock out every other client behind the same address.)
+ *
+ * Bounded: at most `addressesMax` pairs and addresses are remembered (the oldest failure is
+ * forgotten first). The clock is injected (tests drive it).
  */
 
 export interface AuthThrottleLimits {
+  /** Failures of one user name from one address within the window. */
   readonly failuresMax: number;
+  /** Failures from one address within the window, whatever the names (trying many names). */
+  readonly addressFailuresMax: number;
   readonly windowMs: number;
   readonly delayMsMin: number;
   readonly delayMsMax: number;
+  /** Pairs (address, name) and addresses remembered, each. */
   readonly addressesMax: number;
 }
 
 export const defaultAuthThrottleLimits: AuthThrottleLimits = {
   failuresMax: 10,
+  addressFailuresMax: 100,
   windowMs: 60_000,
   delayMsMin: 100,
   delayMsMax: 2_000,
@@ -29,44 +40,82 @@ interface Failures {
   firstMs: number;
 }
 
-export class AuthThrottle {
-  /** Insertion order = order of the first failure in the window (oldest first). */
-  private readonly byAddress = new Map<string, Failures>();
+/** Counts within a window, per key, at most `max` keys (insertion order = first failure, oldest first). */
+class WindowCounts {
+  private readonly byKey = new Map<string, Failures>();
 
   constructor(
-    private readonly limits: AuthThrottleLimits,
+    private readonly windowMs: number,
+    private readonly max: number,
     private readonly now: () => number,
   ) {}
 
-  private current(address: string): Failures | null {
-    const f = this.byAddress.get(address);
-    if (f === undefined) return null;
-    if (this.now() - f.firstMs >= this.limits.windowMs) {
-      this.byAddress.delete(address);
-      return null;
+  count(key: string): number {
+    const f = this.byKey.get(key);
+    if (f === undefined) return 0;
+    if (this.now() - f.firstMs >= this.windowMs) {
+      this.byKey.delete(key);
+      return 0;
     }
-    return f;
+    return f.count;
   }
 
-  /** Whether a login from `address` is refused outright (too many failures in the window). */
-  blocked(address: string): boolean {
-    const f = this.current(address);
-    return f !== null && f.count >= this.limits.failuresMax;
-  }
-
-  /** A login from `address` failed: returns how long to wait before answering it (ms). */
-  failed(address: string): number {
-    let f = this.current(address);
-    if (f === null) {
-      while (this.byAddress.size >= this.limits.addressesMax) this.byAddress.delete(this.byAddress.keys().next().value!);
-      f = { count: 0, firstMs: this.now() };
-      this.byAddress.set(address, f);
+  add(key: string): number {
+    const n = this.count(key);
+    if (n === 0) {
+      while (this.byKey.size >= this.max) this.byKey.delete(this.byKey.keys().next().value!);
+      this.byKey.set(key, { count: 1, firstMs: this.now() });
+      return 1;
     }
+    const f = this.byKey.get(key)!;
     f.count++;
-    return Math.min(this.limits.delayMsMax, this.limits.delayMsMin * 2 ** Math.min(f.count - 1, 20));
+    return f.count;
+  }
+
+  clear(key: string): void {
+    this.byKey.delete(key);
   }
 
   get size(): number {
-    return this.byAddress.size;
+    return this.byKey.size;
   }
+}
+
+export class AuthThrottle {
+  private readonly pairs: WindowCounts;
+  private readonly addresses: WindowCounts;
+
+  constructor(
+    private readonly limits: AuthThrottleLimits,
+    now: () => number,
+  ) {
+    this.pairs = new WindowCounts(limits.windowMs, limits.addressesMax, now);
+    this.addresses = new WindowCounts(limits.windowMs, limits.addressesMax, now);
+  }
+
+  /** Whether a login of `user` from `address` is refused outright (too many failures in the window). */
+  blocked(address: string, user: string): boolean {
+    return this.pairs.count(pairKey(address, user)) >= this.limits.failuresMax || this.addresses.count(address) >= this.limits.addressFailuresMax;
+  }
+
+  /** A login of `user` from `address` failed: returns how long to wait before answering it (ms). */
+  failed(address: string, user: string): number {
+    this.addresses.add(address);
+    const n = this.pairs.add(pairKey(address, user));
+    return Math.min(this.limits.delayMsMax, this.limits.delayMsMin * 2 ** Math.min(n - 1, 20));
+  }
+
+  /** A login of `user` from `address` succeeded: that pair's failures are forgotten (the address's stay). */
+  succeeded(address: string, user: string): void {
+    this.pairs.clear(pairKey(address, user));
+  }
+
+  /** Pairs remembered. */
+  get size(): number {
+    return this.pairs.size;
+  }
+}
+
+function pairKey(address: string, user: string): string {
+  return `${address}\u0000${user}`;
 }

@@ -216,7 +216,7 @@ export class ClientServer {
   private batchesSentClosed = 0;
   private batchedRepliesClosed = 0;
   /** Users whose admin role a request in flight on this node removes (delete, or revoke of admin): the last-admin guard counts them as gone. */
-  private readonly adminRemovals = new Set<string>();
+  private readonly adminRemovals = new Map<string, number>();
   /** The decoy an unknown user's password is verified against (computed once, at the first such login). */
   private decoy: Promise<Uint8Array> | null = null;
 
@@ -712,16 +712,19 @@ export class ClientServer {
     confirmed: boolean,
   ): void {
     const access = this.opts.node.access();
-    if (this.throttle.blocked(c.remote)) return fail(ClientErrorCode.authRateLimited, `too many failed logins from ${c.remote}; try again later`);
+    // Counted per address and name (authThrottle.ts): a certificate login by the name it carries.
+    const name = req.user === '' ? (c.user ?? '') : req.user;
+    if (this.throttle.blocked(c.remote, name)) return fail(ClientErrorCode.authRateLimited, `too many failed logins from ${c.remote}; try again later`);
     const refuse = (detail: string): void => {
       if (!confirmed) return this.confirmThen(c, req, done, fail);
       c.login = null;
-      const delayMs = this.throttle.failed(c.remote);
+      const delayMs = this.throttle.failed(c.remote, name);
       this.opts.logger?.info({ user: req.user, remote: c.remote, code: ClientErrorCode.authFailed }, 'login refused');
       setTimeout(() => fail(ClientErrorCode.authFailed, detail), delayMs).unref();
     };
     const succeed = (login: Login): void => {
       c.login = login;
+      this.throttle.succeeded(c.remote, name);
       this.logins++;
       done(encodeResult(req.reqId, [login.user]));
     };
@@ -783,13 +786,15 @@ export class ClientServer {
     const lastAdmin = (user: string): boolean => {
       if (access.user(user)?.roles.includes(ADMIN_ROLE) !== true) return false;
       let leaving = 0;
-      for (const u of this.adminRemovals) if (u !== user && access.user(u)?.roles.includes(ADMIN_ROLE) === true) leaving++;
+      for (const u of this.adminRemovals.keys()) if (u !== user && access.user(u)?.roles.includes(ADMIN_ROLE) === true) leaving++;
       return admins() - leaving <= 1;
     };
     const removingAdmin = (user: string): typeof then => {
-      this.adminRemovals.add(user);
+      this.adminRemovals.set(user, (this.adminRemovals.get(user) ?? 0) + 1);
       return (err, result, entry) => {
-        this.adminRemovals.delete(user);
+        const n = this.adminRemovals.get(user)! - 1;
+        if (n > 0) this.adminRemovals.set(user, n);
+        else this.adminRemovals.delete(user);
         then(err, result, entry);
       };
     };
@@ -944,12 +949,15 @@ export class ClientServer {
       case 'get':
         return node.read((err) => {
           if (err) return this.requestFailed(err, fail);
-          // Checked again once applied through the barrier: a session this node did not have when
-          // the request came (it was checked as "not found") may exist now, on a topic the user may
-          // not read (2026-12-07, found by a review: predicted session IDs read other topics).
-          const topic = user === undefined ? null : node.sessionTopic(req.session);
-          if (topic !== null && !node.access().allows(user!, 'read', topic, '')) {
-            return fail(ClientErrorCode.permissionDenied, `user ${JSON.stringify(user)} has no read permission on topic ${JSON.stringify(topic)}`);
+          // Checked again once applied through the barrier, with the connection's login then: a
+          // session this node did not have when the request came (it was checked as "not found")
+          // may exist now, on a topic the user may not read (2026-12-07, found by a review:
+          // predicted session IDs read other topics), and logins may have been turned on meanwhile.
+          const now = this.principal(c);
+          if ('code' in now) return fail(now.code, now.detail);
+          const topic = now.user === undefined ? null : node.sessionTopic(req.session);
+          if (topic !== null && !node.access().allows(now.user!, 'read', topic, '')) {
+            return fail(ClientErrorCode.permissionDenied, `user ${JSON.stringify(now.user)} has no read permission on topic ${JSON.stringify(topic)}`);
           }
           done(this.sessionFrame(req.reqId, req.session));
         });
@@ -985,14 +993,17 @@ export class ClientServer {
         const end = (code: string, message: string): void => this.endSubscription(c, subId, code, message);
         const push = this.pushQueueOf(c);
         let checkedVersion = node.access().version;
+        let checkedLogin = c.login;
         const sub = node.subscribe(
           req.topic,
           (d) => {
             if (c.closed || !c.subs.has(subId)) return;
             // A permission change applies to deliveries too: checked again whenever the auth table
             // changed, also for a subscription made before there were users (2026-12-07).
-            if (node.access().version !== checkedVersion) {
+            // And when the connection logged in again (as another user, or failed to).
+            if (node.access().version !== checkedVersion || c.login !== checkedLogin) {
               checkedVersion = node.access().version;
+              checkedLogin = c.login;
               const why = this.noLongerEntitled(c, user, 'read', req.topic, '');
               if (why !== null) return end(why.code, why.detail);
             }
@@ -1075,6 +1086,7 @@ export class ClientServer {
         }
         const subId = c.nextSubId++;
         let checkedVersion = node.access().version;
+        let checkedLogin = c.login;
         // Deliveries are bounded by maxAckPending per consumer (flow control by acks), so they are
         // sent as they come, not through the push queue.
         return node.consume(
@@ -1084,8 +1096,9 @@ export class ClientServer {
           req.maxAckPending,
           (d) => {
             if (c.closed || !c.subs.has(subId)) return;
-            if (node.access().version !== checkedVersion) {
+            if (node.access().version !== checkedVersion || c.login !== checkedLogin) {
               checkedVersion = node.access().version;
+              checkedLogin = c.login;
               const why = this.noLongerEntitled(c, user, 'consume', req.topic, req.group);
               if (why !== null) return this.endSubscription(c, subId, why.code, why.detail);
             }
