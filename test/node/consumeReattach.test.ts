@@ -6,38 +6,59 @@
  * in-process cluster on 127.0.0.1 over real sockets.
  */
 import { expect } from 'chai';
-import type { SessionraftClient } from '../../transport/client/client.js';
+import type { ClientConsumer, SessionraftClient } from '../../transport/client/client.js';
 import { useInProcessCluster, waitFor } from './helpers.js';
 
 /** A 200 ms replay, an election (100-200 ms timeouts) and a few commit rounds; 10 s covers a loaded machine. */
 const SETTLE_MS = 10_000;
+
+/** A consumer of `topic`'s group g (ackWaitMs a minute, one delivery allowed) whose handler waits for `release`. */
+interface Gated {
+  readonly consumer: ClientConsumer;
+  readonly handled: number[];
+  readonly answers: string[];
+  readonly errors: string[];
+  release(): void;
+}
+
+/**
+ * Creates the group, attaches the gated consumer, schedules one session on `topic` and waits until
+ * its delivery 1 is in the handler. One delivery allowed and a minute to ack it: only a dead
+ * letter at once, or the ack, ends it early.
+ */
+async function gatedDelivery(c: SessionraftClient, topic: string): Promise<Gated> {
+  await c.createGroup(topic, 'g', { ackWaitMs: 60_000, maxDeliveries: 1 });
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  const handled: number[] = [];
+  const answers: string[] = [];
+  const errors: string[] = [];
+  const consumer = await c.consume(
+    topic,
+    'g',
+    async (m) => {
+      handled.push(m.delivery);
+      await gate;
+    },
+    {
+      onAnswer: (_m, ack, o) => void answers.push(`${ack ? 'ack' : 'nack'} ${'code' in o ? String(o.code) : 'error'}`),
+      onError: (e) => void errors.push(e.code),
+    },
+  );
+  const { id } = await c.createSession(topic);
+  await c.append(id, 'work');
+  await c.store(id, { replay: '200ms' });
+  await waitFor('delivery 1 in the handler', () => handled.length === 1, SETTLE_MS);
+  return { consumer, handled, answers, errors, release: () => release() };
+}
 
 describe('node: work finished after the consumer attached again (2026-12-07)', function () {
   this.timeout(60_000);
   const suite = useInProcessCluster(3, { replayDelaysMs: [200] });
 
   it('its last allowed delivery is acknowledged through the new attachment, long before ackWaitMs, and is no dead letter', async () => {
-    const c: SessionraftClient = suite.client();
-    // One delivery allowed, a minute to ack it: only a dead letter at once, or the ack, ends it early.
-    await c.createGroup('late', 'g', { ackWaitMs: 60_000, maxDeliveries: 1 });
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => (release = r));
-    const handled: number[] = [];
-    const answers: string[] = [];
-    const consumer = await c.consume(
-      'late',
-      'g',
-      async (m) => {
-        handled.push(m.delivery);
-        await gate;
-      },
-      { onAnswer: (_m, ack, o) => void answers.push(`${ack ? 'ack' : 'nack'} ${'code' in o ? String(o.code) : 'error'}`) },
-    );
+    const { consumer, handled, answers, release } = await gatedDelivery(suite.client(), 'late');
     try {
-      const { id } = await c.createSession('late');
-      await c.append(id, 'work');
-      await c.store(id, { replay: '200ms' });
-      await waitFor('delivery 1 in the handler', () => handled.length === 1, SETTLE_MS);
       const oldLeader = suite.cluster.leader()!;
       await oldLeader.stop({ transfer: false });
       await waitFor('a new leader', () => suite.cluster.leader() !== null && suite.cluster.leader() !== oldLeader, SETTLE_MS);
@@ -66,36 +87,19 @@ describe('node: work finished while the consumer had no attachment (2026-12-07)'
   const suite = useInProcessCluster(3, { replayDelaysMs: [200] });
 
   it('is acknowledged once the consumer attaches again', async () => {
-    const c: SessionraftClient = suite.client();
-    await c.createGroup('parked', 'g', { ackWaitMs: 60_000, maxDeliveries: 1 });
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => (release = r));
-    const handled: number[] = [];
-    const answers: string[] = [];
-    const consumer = await c.consume(
-      'parked',
-      'g',
-      async (m) => {
-        handled.push(m.delivery);
-        await gate;
-      },
-      { onAnswer: (_m, ack, o) => void answers.push(`${ack ? 'ack' : 'nack'} ${'code' in o ? String(o.code) : 'error'}`) },
-    );
+    const { consumer, answers, release } = await gatedDelivery(suite.client(), 'parked');
     try {
-      const { id } = await c.createSession('parked');
-      await c.append(id, 'work');
-      await c.store(id, { replay: '200ms' });
-      await waitFor('delivery 1 in the handler', () => handled.length === 1, SETTLE_MS);
       const oldLeader = suite.cluster.leader()!;
       await oldLeader.stop({ transfer: false });
       // The handler finishes at once, before any new leader exists to attach to.
       release();
       await waitFor('a new leader', () => suite.cluster.leader() !== null && suite.cluster.leader() !== oldLeader, SETTLE_MS);
-      const newLeader = suite.cluster.leader()!;
-      const g = (): { inFlight: number; deadLetters: number } => newLeader.node.store.groupCounts(newLeader.node.store.groupByName('parked', 'g')!);
-      await waitFor('the ack applied on the new leader', () => g().inFlight === 0, SETTLE_MS);
-      expect(g().deadLetters).to.equal(0);
+      // The answer waits for the attachment to the new leader (behind its read barrier, so that
+      // leader has applied the delivery by then), and the ack is applied before it comes.
+      await waitFor('the answer', () => answers.length > 0, SETTLE_MS);
       expect(answers).to.deep.equal(['ack OK']);
+      const newLeader = suite.cluster.leader()!;
+      expect(newLeader.node.store.groupCounts(newLeader.node.store.groupByName('parked', 'g')!)).to.include({ inFlight: 0, deadLetters: 0 });
     } finally {
       await consumer.close();
     }
@@ -107,30 +111,8 @@ describe('node: a consumer ended by its node and attached again over the same co
   const suite = useInProcessCluster(1, { replayDelaysMs: [200] });
 
   it('acknowledges through the new subscription, not the ended one', async () => {
-    const c: SessionraftClient = suite.client();
-    await c.createGroup('same', 'g', { ackWaitMs: 60_000, maxDeliveries: 1 });
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => (release = r));
-    const handled: number[] = [];
-    const answers: string[] = [];
-    const errors: string[] = [];
-    const consumer = await c.consume(
-      'same',
-      'g',
-      async (m) => {
-        handled.push(m.delivery);
-        await gate;
-      },
-      {
-        onAnswer: (_m, ack, o) => void answers.push(`${ack ? 'ack' : 'nack'} ${'code' in o ? String(o.code) : 'error'}`),
-        onError: (e) => void errors.push(e.code),
-      },
-    );
+    const { consumer, answers, errors, release } = await gatedDelivery(suite.client(), 'same');
     try {
-      const { id } = await c.createSession('same');
-      await c.append(id, 'work');
-      await c.store(id, { replay: '200ms' });
-      await waitFor('delivery 1 in the handler', () => handled.length === 1, SETTLE_MS);
       const leader = suite.cluster.leader()!;
       // As when the node loses leadership and wins it again: its consumers end (NOT_LEADER), the
       // connection stays, and the library attaches again over it with a new subscription.
