@@ -10,6 +10,7 @@ import { get as httpGetRaw } from 'node:http';
 import type { ClientNode } from '../../transport/client/node.js';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import { Connection } from '../../transport/client/connection.js';
+import type { GroupDeliveryFrame } from '../../transport/client/protocol.js';
 import { ClientError } from '../../transport/client/errors.js';
 import { codeOf, startInProcessCluster, useAuthCluster, waitFor, type InProcessCluster } from './helpers.js';
 
@@ -133,6 +134,37 @@ describe('node: users and permissions, what a review found (2026-12-07)', functi
       expect(await codeOfReq(conn.request({ op: 'list', topic: 'orders/x', limit: 0 }, 5000))).to.equal('CLIENT_ERR_PERMISSION_DENIED');
       // Before the fix the subscription went on delivering to the connection now logged in as bob.
       expect(got).to.deep.equal([]);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('a consumer whose consume permission is revoked: its next ack is refused and it ends', async () => {
+    await admin.addRole('orders-c');
+    await admin.grantPermission('orders-c', 'consume:orders/');
+    await admin.grantRole('mallory', 'orders-c');
+    await admin.createGroup('orders/q', 'g', { ackWaitMs: 60_000 });
+    const host = suite.cluster.leader()!;
+    const conn = await open(host.clientEndpoint(), { user: 'mallory', password: 'mallory password' });
+    const deliveries: GroupDeliveryFrame[] = [];
+    try {
+      const [subId] = (await conn.request({ op: 'consume', topic: 'orders/q', group: 'g', consumer: 'm', maxAckPending: 0 }, 5000)) as [number];
+      conn.claim(subId, (d) => {
+        if (d.kind === 'groupDelivery') deliveries.push(d);
+      });
+      const { id } = await admin.createSession('orders/q');
+      await admin.append(id, 'job');
+      await admin.store(id, { replay: 0 });
+      await waitFor('the delivery', () => deliveries.length === 1, SETTLE_MS);
+      await admin.revokePermission('orders-c', 'consume:orders/');
+      await waitFor('the revoke applied here', () => !host.node.store.access.allows('mallory', 'consume', 'orders/q', 'g'), SETTLE_MS);
+      const d = deliveries[0]!;
+      // Before the fix the ack was taken and settled the item.
+      expect(await codeOfReq(conn.request({ op: 'ack', subId, restoreId: d.restoreId, delivery: d.delivery }, 5000))).to.equal('CLIENT_ERR_PERMISSION_DENIED');
+      const g = host.node.store.groupByName('orders/q', 'g')!;
+      expect(host.node.store.groupCounts(g).inFlight, 'still in flight').to.equal(1);
+      // The consumer ended: a second ack names no consumer.
+      expect(await codeOfReq(conn.request({ op: 'ack', subId, restoreId: d.restoreId, delivery: d.delivery }, 5000))).to.equal('CLIENT_ERR_MALFORMED');
     } finally {
       conn.close();
     }

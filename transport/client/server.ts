@@ -143,6 +143,8 @@ interface Conn {
   inflight: number;
   readonly reqIds: Set<number>;
   readonly subs: Map<number, NodeSubscription>;
+  /** Consumers' scopes by subscription ID: their acks and nacks are checked against them (consumerRevoked). */
+  readonly scopes: Map<number, ConsumerScope>;
   /** Deliveries waiting for the socket to drain (made at the first subscribe). */
   push: PushQueue<NodeDelivery> | null;
   nextSubId: number;
@@ -154,6 +156,15 @@ interface Conn {
   login: Login | null;
   /** The remote address (failed logins are throttled per address). */
   readonly remote: string;
+}
+
+/** What a consumer was opened for, and the auth table version and login it was last checked against. */
+interface ConsumerScope {
+  readonly user: string | undefined;
+  readonly topic: string;
+  readonly group: string;
+  version: number;
+  login: Login | null;
 }
 
 const textEncoder = new TextEncoder();
@@ -392,6 +403,7 @@ export class ClientServer {
       inflight: 0,
       reqIds: new Set(),
       subs: new Map(),
+      scopes: new Map(),
       push: null,
       nextSubId: 1,
       badFrames: 0,
@@ -424,6 +436,7 @@ export class ClientServer {
     this.batchedRepliesClosed += c.out.batchedFrames;
     for (const s of c.subs.values()) s.close();
     c.subs.clear();
+    c.scopes.clear();
     c.push?.close();
   }
 
@@ -486,6 +499,7 @@ export class ClientServer {
     const s = c.subs.get(subId);
     if (s === undefined) return;
     c.subs.delete(subId);
+    c.scopes.delete(subId);
     s.close();
     c.push?.drop(subId);
     this.reject(code, 'subscribe');
@@ -692,6 +706,23 @@ export class ClientServer {
     if (user !== undefined && p.user !== user) return { code: ClientErrorCode.permissionDenied, detail: `this connection is no longer ${user}` };
     if (this.opts.node.access().allows(p.user, action, topic, group)) return null;
     return { code: ClientErrorCode.permissionDenied, detail: `user ${p.user} may no longer ${action} ${topic}${group !== '' ? ` as ${group}` : ''}` };
+  }
+
+  /**
+   * Why consumer `subId`'s acks and nacks may no longer be taken (its permission was revoked, its
+   * login changed or went), or null; checked only when the auth table or the login changed since.
+   * Until 2026-12-07 only its deliveries were checked, and a revoked consumer went on settling
+   * items (a review).
+   */
+  private consumerRevoked(c: Conn, subId: number): { code: string; detail: string } | null {
+    const scope = c.scopes.get(subId);
+    if (scope === undefined) return null;
+    const version = this.opts.node.access().version;
+    if (scope.version === version && scope.login === c.login) return null;
+    const why = this.noLongerEntitled(c, scope.user, 'consume', scope.topic, scope.group);
+    scope.version = version;
+    scope.login = c.login;
+    return why;
   }
 
   /** Runs `req` again once this node applied up to a ReadIndex barrier (see `execute`). */
@@ -1032,6 +1063,7 @@ export class ClientServer {
         if (s !== undefined) {
           s.close();
           c.subs.delete(req.subId);
+          c.scopes.delete(req.subId);
           c.push?.drop(req.subId);
         }
         return done(encodeResult(req.reqId, []));
@@ -1121,6 +1153,7 @@ export class ClientServer {
             if (err) return this.requestFailed(err, fail);
             if (c.closed) return consumer!.close();
             c.subs.set(subId, consumer!);
+            c.scopes.set(subId, { user, topic: req.topic, group: req.group, version: node.access().version, login: c.login });
             done(encodeResult(req.reqId, [subId]));
           },
         );
@@ -1129,6 +1162,11 @@ export class ClientServer {
       case 'nack': {
         const consumer = c.subs.get(req.subId) as Partial<NodeConsumer> | undefined;
         if (consumer?.ack === undefined || consumer.nack === undefined) return fail(ClientErrorCode.malformed, `no consumer ${req.subId} on this connection`);
+        const revoked = this.consumerRevoked(c, req.subId);
+        if (revoked !== null) {
+          this.endSubscription(c, req.subId, revoked.code, revoked.detail);
+          return fail(revoked.code, revoked.detail);
+        }
         const then = (err: NodeRequestError | null, result?: NodeCommandResult, entry?: Entry): void => {
           if (err) return this.requestFailed(err, fail);
           done(commandResultFrame(req.reqId, result!, entry));
@@ -1148,6 +1186,11 @@ export class ClientServer {
       case 'acks': {
         const consumer = c.subs.get(req.subId) as Partial<NodeConsumer> | undefined;
         if (consumer?.ack === undefined) return fail(ClientErrorCode.malformed, `no consumer ${req.subId} on this connection`);
+        const revoked = this.consumerRevoked(c, req.subId);
+        if (revoked !== null) {
+          this.endSubscription(c, req.subId, revoked.code, revoked.detail);
+          return fail(revoked.code, revoked.detail);
+        }
         // Every ack checked before any is taken: a malformed one refuses the whole request, nothing changed.
         for (const a of req.acks) {
           if (!isCommandId(a.restoreId)) return fail(ClientErrorCode.malformed, 'restoreId does not name a log entry');
