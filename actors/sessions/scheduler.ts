@@ -186,7 +186,10 @@ export class ReplayScheduler {
         let horizonMs = now + triggerLeadMs;
         // A restore in flight was refused at apply: the ones behind it will be refused too, and
         // `cursor` is not at a record. Nothing more on this file until they drain (simulator seed 120597).
-        const projected = fl.restores === 0 || fl.restoreEnd === 0 || cursor === fl.restoreEnd;
+        // Restores this leader did not plan (taken over from the log after a leader change) have no
+        // projected end: wait for them too (2026-12-07, a review: one of them refused made the new
+        // leader read a record header inside a record, and apply threw).
+        const projected = fl.restores === 0 || (fl.restoreEnd !== 0 && cursor === fl.restoreEnd);
         if (!projected) this.counters.restoresWaitingRefusal++;
         for (let n = fl.restores; projected && n < this.perFile && cursor < f.size && budget > 0; n++, budget--) {
           const h = this.headerAt(f, cursor);
@@ -200,7 +203,10 @@ export class ReplayScheduler {
           const pending = planner.restoresActivating();
           if (!store.hasRoomFor(h, pending.sessions, pending.bytes)) break;
           // Ahead of its due time: replicas hold it that long after their apply for their subscribers.
-          const planned = planner.planRestore(f, h, h.isVoid ? 0 : Math.min(RESTORE_HOLD_MS_MAX, Math.max(0, Math.ceil(h.dueMs - now))));
+          // A void record's restore too: should a refused restore before it shift the cursor back,
+          // this entry restores the earlier record in its place, never before its own due time
+          // (2026-12-07, a review: with no hold a subscriber got that record 100 ms early).
+          const planned = planner.planRestore(f, h, Math.min(RESTORE_HOLD_MS_MAX, Math.max(0, Math.ceil(h.dueMs - now))));
           if (!h.isVoid) this.opts.onRestorePlanned?.(planned, f, cursor, h);
           this.counters.restores++;
           cursor += h.length;
