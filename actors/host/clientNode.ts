@@ -28,6 +28,11 @@ export function clientNodeOf(node: SessionNode): ClientNode {
     scheduleSession: (topic, bytes, replayClass, envelope, cb, user) => node.scheduleSession(topic, bytes, replayClass, envelope, cb, user),
     access: () => store.access,
     sessionTopic: (id) => (id.length === 16 ? (store.session(readU64BE(id, 0), readU64BE(id, 8))?.topic ?? null) : null),
+    rememberedResult: (env, user) => {
+      if (env.client.length !== 16) return null;
+      const r = store.clientResult(readU64BE(env.client, 0), readU64BE(env.client, 8), env.secret, env.seq, user);
+      return typeof r === 'object' ? { ...r, duplicate: true } : null;
+    },
     submitAuth: (cmd, cb) => node.submitAuth(cmd, cb),
     changeMembership: (change, cb) => node.changeMembership(change, cb),
     read: (cb) => node.read(cb),

@@ -1522,15 +1522,25 @@ class Client implements SessionraftClient {
         wrong?.delete(endpoint);
         sent = true;
         const body = await conn.request(build(), Math.min(this.requestTimeoutMs, Math.max(1, deadline - Date.now())));
-        const out = parse(body);
+        let out: T;
+        try {
+          out = parse(body);
+        } catch (e) {
+          // The node answered and the answer cannot be read: it took the attempt, and what it did
+          // is unknown (2026-12-07, a review: reported as MALFORMED, "not applied"). Retried: a
+          // command's retry is answered from the client table.
+          if (cmd === undefined || (e instanceof ClientError && e.code !== ClientErrorCode.malformed)) throw e;
+          throw new ClientError(ClientErrorCode.unknownOutcome, `the node's answer could not be read: ${e instanceof Error ? e.message : String(e)}`);
+        }
         onConn?.(conn);
         return out;
       } catch (err) {
         if (!(err instanceof ClientError)) throw err;
         last = err;
         // Written to an open connection and not answered with a refusal that says the node did not
-        // propose it: the attempt may be in a leader's log, so the command may yet be applied.
-        if (cmd !== undefined && sent && !wasUnsent(err) && mayHaveBeenProposed(err.code)) cmd.uncertain = true;
+        // propose it: the attempt may be in a leader's log, so the command may yet be applied. So
+        // also when the client was closed with it in flight (2026-12-07, a review: CLIENT_ERR_CLOSED).
+        if (cmd !== undefined && sent && !wasUnsent(err) && (mayHaveBeenProposed(err.code) || err.code === ClientErrorCode.closed)) cmd.uncertain = true;
         ro.onAttemptError?.(err);
         switch (err.code) {
           case ClientErrorCode.notLeader:

@@ -104,6 +104,11 @@ export interface ClientNode {
   scheduleSession(topic: string, bytes: Uint8Array, replayClass: number, envelope: Envelope | null, cb: NodeCommandCallback, user?: string): void;
   /** The topic of an active session on this node (its applied state), or null: permissions are per topic. */
   sessionTopic(id: Uint8Array): string | null;
+  /**
+   * The applied result the client table remembers for this envelope's client and seq, when the
+   * secret matches and `user` owns the client (answered as a duplicate), else null.
+   */
+  rememberedResult(envelope: Envelope, user: string): NodeCommandResult | null;
   /** Users, roles and permissions as applied on this node (issue 17). */
   access(): AccessView;
   /** An auth command (UserPut ... RoleRevoke) on the leader; a UserPut's password is already hashed. */

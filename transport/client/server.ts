@@ -725,6 +725,19 @@ export class ClientServer {
     return why;
   }
 
+  /** For a session command with an envelope: the result the client table remembers for it (rememberedResult), or null. */
+  private rememberedSessionCommand(req: Request, user: string): NodeCommandResult | null {
+    switch (req.op) {
+      case 'append':
+      case 'rewrite':
+      case 'store':
+      case 'destroy':
+        return req.envelope === null ? null : this.opts.node.rememberedResult(envelopeOf(req.envelope)!, user);
+      default:
+        return null;
+    }
+  }
+
   /** Runs `req` again once this node applied up to a ReadIndex barrier (see `execute`). */
   private confirmThen(c: Conn, req: Request, done: (frame: Uint8Array | null) => void, fail: (code: string, detail: string) => void): void {
     this.opts.node.read((err) => {
@@ -905,7 +918,16 @@ export class ClientServer {
     if (user !== undefined) {
       // Checked here, before anything is proposed: a denied request never reaches the log.
       const why = this.denied(user, req);
-      if (why !== null) return fail(ClientErrorCode.permissionDenied, why);
+      if (why !== null) {
+        // A retry of a command this client applied already is answered from the client table as
+        // a duplicate, as it would be without logins: its session may be gone since (stored,
+        // destroyed), and the check above then asks for the permission on every topic (2026-12-07,
+        // a review: the retry of an applied store came back PERMISSION_DENIED). Only the client's
+        // owner, with its secret, learns anything.
+        const seen = this.rememberedSessionCommand(req, user);
+        if (seen !== null) return done(commandResultFrame(req.reqId, seen, undefined));
+        return fail(ClientErrorCode.permissionDenied, why);
+      }
     }
     // Every command proposed in this turn joins one Raft batch. The leader takes at most
     // proposalEntriesMax entries in one step; RaftNode cuts a larger turn into chunks (the node's
