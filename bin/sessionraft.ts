@@ -114,6 +114,7 @@ interface NodeFlags {
   clientTlsKey?: string;
   clientCaFile?: string;
   clientCrlFile?: string;
+  clientTlsCa?: string;
   tlsMinVersion?: string;
   clusterSecretFile?: string;
   auth?: boolean;
@@ -163,10 +164,17 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
     out.tls = { certFile: f.tlsCert, keyFile: f.tlsKey, caFile: f.tlsCa };
   }
   if (f.clusterSecretFile !== undefined) out.clusterSecretFile = f.clusterSecretFile;
-  if (f.clientTlsCert !== undefined || f.clientTlsKey !== undefined || f.clientCaFile !== undefined || f.clientCrlFile !== undefined) {
+  if (
+    f.clientTlsCert !== undefined ||
+    f.clientTlsKey !== undefined ||
+    f.clientCaFile !== undefined ||
+    f.clientCrlFile !== undefined ||
+    f.clientTlsCa !== undefined
+  ) {
     out.clientTls = {
       certFile: f.clientTlsCert,
       keyFile: f.clientTlsKey,
+      ...(f.clientTlsCa !== undefined ? { peerCaFile: f.clientTlsCa } : {}),
       ...(f.clientCaFile !== undefined ? { clientCaFile: f.clientCaFile } : {}),
       ...(f.clientCrlFile !== undefined ? { clientCrlFile: f.clientCrlFile } : {}),
     };
@@ -270,6 +278,10 @@ function addNodeFlags(c: Command): Command {
         'certificate (PEM) of the client (wss://) and admin (https://) ports, reloaded when the file changes (SESSIONRAFT_CLIENT_TLS_CERT)',
       )
       .option('--client-tls-key <file>', 'its key (PEM) (SESSIONRAFT_CLIENT_TLS_KEY)')
+      .option(
+        '--client-tls-ca <file>',
+        "the CA (PEM) of the nodes' client and admin certificates: the console fetches the other nodes' status over HTTPS checked against it (SESSIONRAFT_CLIENT_TLS_CA)",
+      )
       .option('--client-ca-file <file>', 'ask clients for a certificate from this CA (PEM); its CN names the user (SESSIONRAFT_CLIENT_CA_FILE)')
       .option(
         '--client-crl-file <file>',
@@ -424,7 +436,8 @@ program
     const security = f.security === false ? null : ensureLocalSecurity(f.data);
     if (security !== null) {
       nodeArgs.push('--auth', '--bootstrap-admin-password-file', security.adminPasswordFile);
-      if (security.tls !== null) nodeArgs.push('--client-tls-cert', security.tls.certFile, '--client-tls-key', security.tls.keyFile);
+      if (security.tls !== null)
+        nodeArgs.push('--client-tls-cert', security.tls.certFile, '--client-tls-key', security.tls.keyFile, '--client-tls-ca', security.tls.caFile);
     }
     const cluster = new LocalCluster({
       binPath: selfPath,

@@ -60,7 +60,12 @@ interface AdminHttpOptions {
   /** A request was refused as malformed (counted in metrics). */
   readonly onRejected?: (code: string) => void;
   /** The console's routes: a reply for its paths, null for the others. */
-  readonly console?: (path: string, query: URLSearchParams, mayRead: (topic: string) => boolean) => ConsoleReply | Promise<ConsoleReply> | null;
+  readonly console?: (
+    path: string,
+    query: URLSearchParams,
+    mayRead: (topic: string) => boolean,
+    authorization: string | null,
+  ) => ConsoleReply | Promise<ConsoleReply> | null;
   /** Serve HTTPS with these certificate files (reloaded when they change). */
   readonly tls?: TlsFiles;
   /** Allow a non-loopback `host` without `tls` (an explicit operator decision). */
@@ -302,7 +307,7 @@ export class AdminHttp {
         default: {
           const access = this.opts.auth?.access();
           const mayRead = (topic: string): boolean => viewer === null || (viewer !== '' && access !== undefined && access.allows(viewer, 'read', topic, ''));
-          const reply = this.opts.console?.(target.path, target.query, mayRead) ?? null;
+          const reply = this.opts.console?.(target.path, target.query, mayRead, req.headers.authorization ?? null) ?? null;
           if (reply === null) {
             return send(
               res,

@@ -159,6 +159,12 @@ interface ClientTlsFiles {
   readonly clientCaFile?: string;
   /** Certificate revocation lists (PEM) for the client CA: a listed client certificate is refused. */
   readonly clientCrlFile?: string;
+  /**
+   * The CA (PEM) that signed the nodes' client and admin certificates: the console fetches the
+   * other nodes' status from their admin ports over HTTPS checked against it. Without it, a
+   * console on TLS lists its peers as not fetched.
+   */
+  readonly peerCaFile?: string;
   readonly reloadPollMs?: number;
 }
 
@@ -295,6 +301,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
     out.clientTls = {
       certFile: env.SESSIONRAFT_CLIENT_TLS_CERT,
       keyFile: env.SESSIONRAFT_CLIENT_TLS_KEY,
+      ...(env.SESSIONRAFT_CLIENT_TLS_CA ? { peerCaFile: env.SESSIONRAFT_CLIENT_TLS_CA } : {}),
       ...(env.SESSIONRAFT_CLIENT_CA_FILE ? { clientCaFile: env.SESSIONRAFT_CLIENT_CA_FILE } : {}),
       ...(env.SESSIONRAFT_CLIENT_CRL_FILE ? { clientCrlFile: env.SESSIONRAFT_CLIENT_CRL_FILE } : {}),
     };
@@ -339,10 +346,13 @@ function clientTlsOf(v: unknown): ClientTlsFiles | undefined {
     throw new ConfigError('clientTls.clientCaFile must be a path (flag --client-ca-file, SESSIONRAFT_CLIENT_CA_FILE)');
   if (t.clientCrlFile !== undefined && (!path(t.clientCrlFile) || t.clientCaFile === undefined))
     throw new ConfigError('clientTls.clientCrlFile must be a path, and needs clientCaFile (flags --client-crl-file and --client-ca-file)');
+  if (t.peerCaFile !== undefined && !path(t.peerCaFile))
+    throw new ConfigError('clientTls.peerCaFile must be a path (flag --client-tls-ca, SESSIONRAFT_CLIENT_TLS_CA)');
   if (t.reloadPollMs !== undefined) posInt(t.reloadPollMs, 'clientTls.reloadPollMs');
   return {
     certFile: t.certFile,
     keyFile: t.keyFile,
+    ...(t.peerCaFile !== undefined ? { peerCaFile: t.peerCaFile } : {}),
     ...(t.clientCaFile !== undefined ? { clientCaFile: t.clientCaFile } : {}),
     ...(t.clientCrlFile !== undefined ? { clientCrlFile: t.clientCrlFile } : {}),
     ...(t.reloadPollMs !== undefined ? { reloadPollMs: t.reloadPollMs as number } : {}),

@@ -89,6 +89,8 @@ export class NodeHost {
   private admin!: AdminHttp;
   /** The client and admin ports' certificate files (one watcher for both); undefined: plain. */
   private portTls: TlsFiles | undefined;
+  /** The CA of the nodes' client and admin certificates (clientTls.peerCaFile): the console checks its peers with it. */
+  private peerCa: Buffer | null = null;
   private wal!: Wal;
   private durable!: TimedDurableLog;
   private store!: SessionsStore;
@@ -366,6 +368,7 @@ export class NodeHost {
     const cfg = this.config;
     if (cfg.clientTls !== undefined) {
       this.portTls = new TlsFiles({ ...cfg.clientTls, minVersion: cfg.tlsMinVersion }, this.logger.child({ component: 'tls' }));
+      if (cfg.clientTls.peerCaFile !== undefined) this.peerCa = readFileSync(cfg.clientTls.peerCaFile);
     }
     const endpoints: Record<NodeId, string> = {};
     for (const [id, a] of this.peers.entries()) if (a.clientPort !== 0) endpoints[id] = ep(a.host, a.clientPort);
@@ -410,7 +413,7 @@ export class NodeHost {
       health: () => this.health(),
       logger: this.logger.child({ component: 'admin' }),
       onRejected: (code) => this.rejections.note(code, {}, 'admin request rejected'),
-      console: (path, query, mayRead) => consoleRoutes.handle(path, query, mayRead),
+      console: (path, query, mayRead, authorization) => consoleRoutes.handle(path, query, mayRead, authorization),
       ...(this.portTls !== undefined ? { tls: this.portTls } : {}),
       insecure: this.config.insecure,
       // Issue 17: /status and the console behind a login whenever the client port needs one; /metrics and /healthz open unless a token is set.
@@ -427,6 +430,7 @@ export class NodeHost {
       recorder: this.recorder,
       status: () => this.status(),
       store: () => this.store,
+      peerTls: () => (this.config.clientTls === undefined ? null : { ca: this.peerCa }),
     });
     return this.admin.listen();
   }

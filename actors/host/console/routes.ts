@@ -12,7 +12,8 @@
  *
  * Read-only: nothing here changes the node or the cluster.
  */
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { SessionsStore } from '../../sessions/index.js';
 import type { HostStatus } from '../statusViews.js';
 import { consoleAsset } from './assets.js';
@@ -35,6 +36,18 @@ export interface ConsoleSources {
   readonly recorder: ConsoleRecorder;
   status(): HostStatus;
   store(): Pick<SessionsStore, 'dataFiles' | 'recordHeaderAt' | 'listSessions' | 'stats' | 'getSession'>;
+  /**
+   * How to reach the other nodes' admin ports: null, plain HTTP (no TLS here); else HTTPS checked
+   * against `ca` (null: TLS without the CA, --client-tls-ca, so peers are not fetched).
+   */
+  peerTls?(): { readonly ca: Buffer | null } | null;
+}
+
+/** How one peer's node.json is fetched: over TLS with this CA (null: plain HTTP), with the viewer's login. */
+interface PeerFetch {
+  readonly tls: { readonly ca: Buffer } | null;
+  /** The viewer's Authorization header, forwarded (the same users and token hold on every node); null: none. */
+  readonly authorization: string | null;
 }
 
 /** A peer's node.json must come within this time and size. */
@@ -60,13 +73,23 @@ function json(status: number, v: unknown): ConsoleReply {
 }
 
 /** GET http://<admin>/console/node.json, bounded in time and size. */
-function fetchNodeView(admin: string): Promise<ConsoleNodeView> {
+function fetchNodeView(admin: string, how: PeerFetch): Promise<ConsoleNodeView> {
   return new Promise((resolve, reject) => {
     const colon = admin.lastIndexOf(':');
     const host = admin.slice(0, colon).replace(/^\[|\]$/g, '');
     const port = Number(admin.slice(colon + 1));
     if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) return reject(new Error(`bad admin address ${admin}`));
-    const req = request({ host, port, path: '/console/node.json', method: 'GET', timeout: peerTimeoutMs }, (res) => {
+    const options = {
+      host,
+      port,
+      path: '/console/node.json',
+      method: 'GET',
+      timeout: peerTimeoutMs,
+      headers: how.authorization !== null ? { authorization: how.authorization } : {},
+    };
+    // Over TLS the peer's certificate is checked against the CA, its name against the address.
+    const send = how.tls !== null ? (o: typeof options, cb: (res: IncomingMessage) => void) => httpsRequest({ ...o, ca: how.tls!.ca }, cb) : request;
+    const req = send(options, (res) => {
       const chunks: Buffer[] = [];
       let bytes = 0;
       res.on('data', (c: Buffer) => {
@@ -102,8 +125,16 @@ export class ConsoleRoutes {
   ) {}
 
   /** The reply for a console path, or null when the path is not the console's. */
-  /** `mayRead(topic)`: whether the viewer may see session records on that topic (sessionView). */
-  handle(path: string, query: URLSearchParams, mayRead: (topic: string) => boolean): ConsoleReply | Promise<ConsoleReply> | null {
+  /**
+   * `mayRead(topic)`: whether the viewer may see session records on that topic (sessionView);
+   * `authorization`: the viewer's Authorization header, forwarded to the peers (cluster.json).
+   */
+  handle(
+    path: string,
+    query: URLSearchParams,
+    mayRead: (topic: string) => boolean,
+    authorization: string | null = null,
+  ): ConsoleReply | Promise<ConsoleReply> | null {
     switch (path) {
       case '/':
       case '/console':
@@ -125,7 +156,7 @@ export class ConsoleRoutes {
       case '/console/node.json':
         return json(200, this.nodeView());
       case '/console/cluster.json':
-        return this.clusterView().then((v) => json(200, v));
+        return this.clusterView(authorization).then((v) => json(200, v));
       case '/console/topics.json':
         return json(200, this.topicsView());
       case '/console/session': {
@@ -150,16 +181,25 @@ export class ConsoleRoutes {
   }
 
   /** Every member's node.json (this node's without a request); a member that does not answer says why. */
-  private clusterView(): Promise<ClusterView> {
+  private clusterView(authorization: string | null): Promise<ClusterView> {
     const now = this.clock();
     if (this.cluster !== null && now - this.cluster.at <= clusterCacheMs) return this.cluster.value;
-    const value = this.fetchCluster(now);
+    const value = this.fetchCluster(now, authorization);
     this.cluster = { at: now, value };
     return value;
   }
 
-  private async fetchCluster(now: number): Promise<ClusterView> {
+  private async fetchCluster(now: number, authorization: string | null): Promise<ClusterView> {
     const self = this.nodeView();
+    // Until 2026-12-07 peers were fetched over plain HTTP with no login: on a cluster with TLS and
+    // logins (npm start's) every peer answered HTTP 426 and the console showed one node.
+    const tls = this.s.peerTls?.() ?? null;
+    const how: PeerFetch | string =
+      tls === null
+        ? { tls: null, authorization }
+        : tls.ca === null
+          ? 'not fetched: TLS without the CA (--client-tls-ca)'
+          : { tls: { ca: tls.ca }, authorization };
     const nodes: Record<string, NodeEntry> = {};
     const ids = Object.keys(self.status.nodes).sort();
     await Promise.all(
@@ -169,12 +209,13 @@ export class ConsoleRoutes {
           return;
         }
         const admin = self.status.nodes[id]?.admin ?? null;
-        if (admin === null || k >= peersFetchedMax) {
-          nodes[id] = { ok: false, admin, error: admin === null ? 'no admin address known' : `not fetched: more than ${peersFetchedMax} members` };
+        if (admin === null || k >= peersFetchedMax || typeof how === 'string') {
+          const error = admin === null ? 'no admin address known' : typeof how === 'string' ? how : `not fetched: more than ${peersFetchedMax} members`;
+          nodes[id] = { ok: false, admin, error };
           return;
         }
         try {
-          nodes[id] = { ok: true, view: await fetchNodeView(admin) };
+          nodes[id] = { ok: true, view: await fetchNodeView(admin, how) };
         } catch (err) {
           nodes[id] = { ok: false, admin, error: (err as Error).message };
         }
