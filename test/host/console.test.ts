@@ -265,6 +265,16 @@ describe('console: routes', function () {
     expect(c.nodes.n2).to.include({ ok: false, admin: '127.0.0.1:9' });
   });
 
+  it("cluster.json sends the viewer's login in clear only to loopback peers (no TLS here)", async function () {
+    const nodes: HostStatus['nodes'] = {
+      n1: { role: 'leader', self: true, voter: true, raft: '127.0.0.1:1', client: '127.0.0.1:2', admin: '127.0.0.1:3' },
+      // A documentation address (TEST-NET-1): never reached, the login must not be sent there.
+      n2: { role: 'follower', self: false, voter: true, raft: '192.0.2.1:4', client: '192.0.2.1:5', admin: '192.0.2.1:6' },
+    };
+    const c = JSON.parse(bodyText(await reply(routes(nodes).handle('/console/cluster.json', new URLSearchParams(), everyone, 'Basic dXNlcjpwdw=='))));
+    expect(c.nodes.n2).to.deep.equal({ ok: false, admin: '192.0.2.1:6', error: 'not fetched: the login is not sent over plain HTTP beyond loopback' });
+  });
+
   it('answers GET and HEAD through the admin port, and refuses other methods', async function () {
     const r = routes();
     const admin = new AdminHttp({

@@ -163,6 +163,8 @@ interface ConsumerScope {
   readonly user: string | undefined;
   readonly topic: string;
   readonly group: string;
+  /** Its acks remove their sessions: it needs write on the topic too. */
+  readonly removeOnAck: boolean;
   version: number;
   login: Login | null;
 }
@@ -719,7 +721,9 @@ export class ClientServer {
     if (scope === undefined) return null;
     const version = this.opts.node.access().version;
     if (scope.version === version && scope.login === c.login) return null;
-    const why = this.noLongerEntitled(c, scope.user, 'consume', scope.topic, scope.group);
+    const why =
+      this.noLongerEntitled(c, scope.user, 'consume', scope.topic, scope.group) ??
+      (scope.removeOnAck ? this.noLongerEntitled(c, scope.user, 'write', scope.topic, '') : null);
     scope.version = version;
     scope.login = c.login;
     return why;
@@ -1175,7 +1179,15 @@ export class ClientServer {
             if (err) return this.requestFailed(err, fail);
             if (c.closed) return consumer!.close();
             c.subs.set(subId, consumer!);
-            c.scopes.set(subId, { user, topic: req.topic, group: req.group, version: node.access().version, login: c.login });
+            // The version and login the request was checked against (a revoke during the attach is caught at the first ack).
+            c.scopes.set(subId, {
+              user,
+              topic: req.topic,
+              group: req.group,
+              removeOnAck: req.removeOnAck === true,
+              version: checkedVersion,
+              login: checkedLogin,
+            });
             done(encodeResult(req.reqId, [subId]));
           },
         );

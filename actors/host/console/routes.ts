@@ -43,6 +43,12 @@ export interface ConsoleSources {
   peerTls?(): { readonly ca: Buffer | null } | null;
 }
 
+/** Whether an admin address (host:port) is on loopback: 127.0.0.0/8, ::1 or localhost. */
+function isLoopbackAddress(admin: string): boolean {
+  const host = admin.slice(0, admin.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 /** How one peer's node.json is fetched: over TLS with this CA (null: plain HTTP), with the viewer's login. */
 interface PeerFetch {
   readonly tls: { readonly ca: Buffer } | null;
@@ -212,6 +218,11 @@ export class ConsoleRoutes {
         if (admin === null || k >= peersFetchedMax || typeof how === 'string') {
           const error = admin === null ? 'no admin address known' : typeof how === 'string' ? how : `not fetched: more than ${peersFetchedMax} members`;
           nodes[id] = { ok: false, admin, error };
+          return;
+        }
+        // The viewer's login goes in clear only to a loopback address (no TLS: loopback, or --insecure).
+        if (how.tls === null && how.authorization !== null && !isLoopbackAddress(admin)) {
+          nodes[id] = { ok: false, admin, error: 'not fetched: the login is not sent over plain HTTP beyond loopback' };
           return;
         }
         try {
