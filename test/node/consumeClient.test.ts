@@ -5,10 +5,9 @@
  */
 import { execFile } from 'node:child_process';
 import { expect } from 'chai';
-import WebSocket from 'ws';
 import { type GroupMessage, type SessionraftClient } from '../../transport/client/client.js';
-import { decodeServerFrame, encodeRequest, parseAcksReply, type GroupDeliveryFrame } from '../../transport/client/protocol.js';
-import { binPath, httpGet, useInProcessCluster, waitFor } from './helpers.js';
+import { encodeRequest, parseAcksReply, type GroupDeliveryFrame } from '../../transport/client/protocol.js';
+import { binPath, httpGet, rawPort, useInProcessCluster, waitFor, type ServerFrame } from './helpers.js';
 
 /** A 200 ms replay, a tick (10 ms) and a few commit rounds per step; 5 s covers a loaded machine. */
 const SETTLE_MS = 5000;
@@ -183,17 +182,11 @@ describe('node: consume through the client library (issue 16)', function () {
     await c.createGroup('rawacks', 'g', { ackWaitMs: 60_000 });
     await storeSessions(c, 'rawacks', 3);
     await waitFor('3 ready', async () => (await group(c, 'rawacks', 'g')).ready === 3, SETTLE_MS);
-    const ws = new WebSocket(`ws://${suite.cluster.leader()!.clientEndpoint()}/`, { perMessageDeflate: false });
-    const frames: ReturnType<typeof decodeServerFrame>[] = [];
-    ws.on('message', (d) => frames.push(decodeServerFrame(d as Buffer)));
+    const { ws, frames, answer: answerIn } = await rawPort(suite.cluster.leader()!.clientEndpoint(), SETTLE_MS);
+    const answer = (reqId: number): Promise<ServerFrame> => answerIn(reqId, SETTLE_MS);
     try {
-      await waitFor('the welcome', () => frames.some((f) => f.kind === 'welcome'), SETTLE_MS);
-      const answer = async (reqId: number): Promise<ReturnType<typeof decodeServerFrame>> => {
-        await waitFor(`the answer to request ${reqId}`, () => frames.some((f) => (f.kind === 'result' || f.kind === 'error') && f.reqId === reqId), SETTLE_MS);
-        return frames.find((f) => (f.kind === 'result' || f.kind === 'error') && f.reqId === reqId)!;
-      };
       ws.send(encodeRequest({ op: 'consume', topic: 'rawacks', group: 'g', consumer: 'raw', maxAckPending: 0 }, 1));
-      const subId = (await answer(1)) as Extract<ReturnType<typeof decodeServerFrame>, { kind: 'result' }>;
+      const subId = (await answer(1)) as Extract<ServerFrame, { kind: 'result' }>;
       const deliveries = (): GroupDeliveryFrame[] => frames.filter((f): f is GroupDeliveryFrame => f.kind === 'groupDelivery');
       await waitFor('3 deliveries', () => deliveries().length === 3, SETTLE_MS);
       const [d1, d2, d3] = deliveries();

@@ -6,11 +6,10 @@
  * (found by a review). An in-process one-node cluster on 127.0.0.1.
  */
 import { expect } from 'chai';
-import WebSocket from 'ws';
 import type { SessionraftClient } from '../../transport/client/client.js';
-import { decodeServerFrame, encodeRequest, type GroupDeliveryFrame } from '../../transport/client/protocol.js';
+import { encodeRequest, type GroupDeliveryFrame } from '../../transport/client/protocol.js';
 import { NACK_DELAY_MS_MAX } from '../../transport/commands/codec.js';
-import { useInProcessCluster, waitFor } from './helpers.js';
+import { rawPort, useInProcessCluster, waitFor, type ServerFrame } from './helpers.js';
 
 /** A 200 ms replay and a few commit rounds; 5 s covers a loaded machine. */
 const SETTLE_MS = 5000;
@@ -74,16 +73,9 @@ describe('node: consumer-group input a command cannot carry (2026-12-07)', funct
     await c.append(id, 'x');
     await c.store(id, { replay: '200ms' });
     // The port itself, over a raw socket (an older or another library).
-    const ws = new WebSocket(`ws://${suite.cluster.leader()!.clientEndpoint()}/`, { perMessageDeflate: false });
-    const frames: ReturnType<typeof decodeServerFrame>[] = [];
-    ws.on('message', (d) => frames.push(decodeServerFrame(d as Buffer)));
+    const { ws, frames, answer: answerIn } = await rawPort(suite.cluster.leader()!.clientEndpoint(), SETTLE_MS);
+    const answer = (reqId: number): Promise<ServerFrame> => answerIn(reqId, SETTLE_MS);
     try {
-      await waitFor('the welcome', () => frames.some((f) => f.kind === 'welcome'), SETTLE_MS);
-      const answer = async (reqId: number): Promise<ReturnType<typeof decodeServerFrame>> => {
-        const isIt = (f: ReturnType<typeof decodeServerFrame>): boolean => (f.kind === 'result' || f.kind === 'error') && f.reqId === reqId;
-        await waitFor(`the answer to request ${reqId}`, () => frames.some(isIt), SETTLE_MS);
-        return frames.find(isIt)!;
-      };
       ws.send(encodeRequest({ op: 'consume', topic: 'nk', group: 'g', consumer: 'raw', maxAckPending: 0 }, 1));
       const sub = ((await answer(1)) as { body: readonly unknown[] }).body[0] as number;
       await waitFor('the delivery', () => frames.some((f) => f.kind === 'groupDelivery'), SETTLE_MS);

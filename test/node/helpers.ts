@@ -12,6 +12,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { pino } from 'pino';
+import WebSocket from 'ws';
+import { decodeServerFrame } from '../../transport/client/protocol.js';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import { ClientError } from '../../transport/client/errors.js';
 import { ensureClusterSecret } from '../../actors/host/clusterSecret.js';
@@ -376,6 +378,39 @@ export function useAuthCluster(n: number, prefix: string, password: string, over
       const c = createClient({ endpoints: this.cluster.endpoints(), operationTimeoutMs: 5000, ignoreEnvironment: true, user, password });
       clients.push(c);
       return c;
+    },
+  };
+}
+
+/** A frame the client port sent, as decoded. */
+export type ServerFrame = ReturnType<typeof decodeServerFrame>;
+
+/** A raw WebSocket to a client port (no library): every frame it receives, and the answer to a request by its ID. */
+export interface RawPort {
+  readonly ws: WebSocket;
+  readonly frames: ServerFrame[];
+  /** The result or error frame answering request `reqId`, waited for up to `timeoutMs`. */
+  answer(reqId: number, timeoutMs: number): Promise<ServerFrame>;
+}
+
+/** Opens a raw socket to `endpoint` and waits for the welcome (up to `timeoutMs`). Terminate `ws` when done. */
+export async function rawPort(endpoint: string, timeoutMs: number): Promise<RawPort> {
+  const ws = new WebSocket(`ws://${endpoint}/`, { perMessageDeflate: false });
+  const frames: ServerFrame[] = [];
+  ws.on('message', (d) => frames.push(decodeServerFrame(d as Buffer)));
+  try {
+    await waitFor('the welcome', () => frames.some((f) => f.kind === 'welcome'), timeoutMs);
+  } catch (err) {
+    ws.terminate();
+    throw err;
+  }
+  const isAnswer = (f: ServerFrame, reqId: number): boolean => (f.kind === 'result' || f.kind === 'error') && f.reqId === reqId;
+  return {
+    ws,
+    frames,
+    answer: async (reqId, ms) => {
+      await waitFor(`the answer to request ${reqId}`, () => frames.some((f) => isAnswer(f, reqId)), ms);
+      return frames.find((f) => isAnswer(f, reqId))!;
     },
   };
 }

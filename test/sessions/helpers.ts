@@ -278,3 +278,24 @@ export class Harness {
     return id;
   }
 }
+
+/** Timers run by hand: `fire()` runs those whose time came by `now`, in order. */
+export class ManualTimers {
+  private readonly pending: { atMs: number; fn: () => void }[] = [];
+  constructor(private readonly now: () => number) {}
+  readonly after = (delayMs: number, fn: () => void): void => {
+    this.pending.push({ atMs: this.now() + delayMs, fn });
+  };
+  get count(): number {
+    return this.pending.length;
+  }
+  fire(): void {
+    // Bounded: a timer may arm another, at most a few per call here.
+    for (let round = 0; round < 10; round++) {
+      const k = this.pending.findIndex((t) => t.atMs <= this.now());
+      if (k < 0) return;
+      const [t] = this.pending.splice(k, 1);
+      t!.fn();
+    }
+  }
+}

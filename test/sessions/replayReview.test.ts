@@ -11,7 +11,7 @@ import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { ResultCode } from '../../actors/sessions/errors.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { StoreLimits } from '../../actors/sessions/options.js';
-import { Harness, bytes, text } from './helpers.js';
+import { Harness, ManualTimers, bytes, text } from './helpers.js';
 
 const limits: Partial<StoreLimits> = { sessionBytesMax: 1024, recordBytesMax: 512, sessionRecordsMax: 8 };
 
@@ -45,23 +45,6 @@ describe('sessions: a new leader inherits restores in flight, one is refused at 
     expect(() => h.scheduler.tick()).to.not.throw();
   });
 });
-
-/** Timers run by hand. */
-class ManualTimers {
-  private readonly pending: { atMs: number; fn: () => void }[] = [];
-  constructor(private readonly now: () => number) {}
-  readonly after = (delayMs: number, fn: () => void): void => {
-    this.pending.push({ atMs: this.now() + delayMs, fn });
-  };
-  fire(): void {
-    for (let round = 0; round < 10; round++) {
-      const k = this.pending.findIndex((t) => t.atMs <= this.now());
-      if (k < 0) return;
-      const [t] = this.pending.splice(k, 1);
-      t!.fn();
-    }
-  }
-}
 
 describe('sessions: restore ahead, a refused restore and a void record behind it (2026-12-07)', () => {
   it('no subscriber gets a session before its due time', () => {
