@@ -20,7 +20,7 @@ import {
   type Grant,
 } from '../../transport/commands/access.js';
 import { CommandKind, CommandView, decodeCommand, defaultCodecLimits, encodeCommand, parseCommand, type Command } from '../../transport/commands/codec.js';
-import { AuthThrottle } from '../../transport/client/authThrottle.js';
+import { AuthThrottle, throttledAddress } from '../../transport/client/authThrottle.js';
 import { parseCredentials } from '../../transport/client/credentials.js';
 import { ClientError } from '../../transport/client/errors.js';
 import { hashPassword, verifyPassword } from '../../transport/client/password.js';
@@ -272,6 +272,30 @@ describe('issue 17: permissions, credentials and auth requests at the edge', fun
       t.failed('c', 'u');
       t.failed('d', 'u');
       expect(t.size, 'bounded').to.equal(2);
+    });
+
+    it('counts one machine or one site as one address: any loopback address, IPv4-mapped as IPv4, IPv6 by its /64 (2026-12-07)', function () {
+      expect(['127.0.0.1', '127.9.8.7', '::1', '::ffff:127.0.0.5'].map(throttledAddress)).to.deep.equal(['loopback', 'loopback', 'loopback', 'loopback']);
+      expect(throttledAddress('::ffff:10.1.2.3')).to.equal('10.1.2.3');
+      expect(throttledAddress('10.1.2.3')).to.equal('10.1.2.3');
+      expect(throttledAddress('2001:db8:0:1::5')).to.equal(throttledAddress('2001:0db8:0000:0001:ffff:1:2:3'));
+      expect(throttledAddress('2001:db8:0:1::5')).to.not.equal(throttledAddress('2001:db8:0:2::5'));
+      const t = new AuthThrottle({ failuresMax: 2, addressFailuresMax: 100, windowMs: 1000, delayMsMin: 1, delayMsMax: 1, addressesMax: 10 }, () => 0);
+      t.failed('127.0.0.2', 'admin');
+      t.failed('127.0.0.3', 'admin');
+      expect(t.blocked('127.0.0.4', 'admin'), 'another loopback source address').to.equal(true);
+    });
+
+    it('throttledAddress never throws and gives one key to the addresses of one IPv6 /64 (property)', function () {
+      const group = fc.integer({ min: 0, max: 0xffff }).map((n) => n.toString(16));
+      fc.assert(
+        fc.property(fc.array(group, { minLength: 8, maxLength: 8 }), fc.array(group, { minLength: 4, maxLength: 4 }), (a, low) => {
+          const full = a.join(':');
+          const sameSite = [...a.slice(0, 4), ...low].join(':');
+          expect(throttledAddress(full)).to.equal(throttledAddress(sameSite));
+        }),
+      );
+      fc.assert(fc.property(fc.string({ maxLength: 60 }), (s) => void throttledAddress(s)));
     });
 
     it("a success clears its own name's failures only; many names from one address are blocked at addressFailuresMax (2026-12-07)", function () {

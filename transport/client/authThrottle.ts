@@ -95,25 +95,48 @@ export class AuthThrottle {
 
   /** Whether a login of `user` from `address` is refused outright (too many failures in the window). */
   blocked(address: string, user: string): boolean {
-    return this.pairs.count(pairKey(address, user)) >= this.limits.failuresMax || this.addresses.count(address) >= this.limits.addressFailuresMax;
+    const a = throttledAddress(address);
+    return this.pairs.count(pairKey(a, user)) >= this.limits.failuresMax || this.addresses.count(a) >= this.limits.addressFailuresMax;
   }
 
   /** A login of `user` from `address` failed: returns how long to wait before answering it (ms). */
   failed(address: string, user: string): number {
-    this.addresses.add(address);
-    const n = this.pairs.add(pairKey(address, user));
+    const a = throttledAddress(address);
+    this.addresses.add(a);
+    const n = this.pairs.add(pairKey(a, user));
     return Math.min(this.limits.delayMsMax, this.limits.delayMsMin * 2 ** Math.min(n - 1, 20));
   }
 
   /** A login of `user` from `address` succeeded: that pair's failures are forgotten (the address's stay). */
   succeeded(address: string, user: string): void {
-    this.pairs.clear(pairKey(address, user));
+    this.pairs.clear(pairKey(throttledAddress(address), user));
   }
 
   /** Pairs remembered. */
   get size(): number {
     return this.pairs.size;
   }
+}
+
+/**
+ * The address failures are counted under: one machine's or one site's addresses count as one (a
+ * review, 2026-12-07: an attacker on the host got around the throttle by changing its loopback
+ * source address). IPv4 as is, and IPv4-mapped IPv6 as IPv4; any loopback address (127.0.0.0/8,
+ * ::1) as 'loopback'; other IPv6 by its /64 (what one site is routed).
+ */
+export function throttledAddress(address: string): string {
+  const v4 = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  if (v4 === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)) return 'loopback';
+  if (!v4.includes(':')) return v4;
+  // IPv6: expand '::' and keep the first four groups.
+  const [head, tail] = v4.split('::', 2) as [string, string | undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array.from({ length: Math.max(0, 8 - left.length - right.length) }, () => '0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 function pairKey(address: string, user: string): string {
