@@ -143,8 +143,8 @@ interface Conn {
   inflight: number;
   readonly reqIds: Set<number>;
   readonly subs: Map<number, NodeSubscription>;
-  /** Consumers' scopes by subscription ID: their acks and nacks are checked against them (consumerRevoked). */
-  readonly scopes: Map<number, ConsumerScope>;
+  /** Consumers' entitlements by subscription ID: their acks and nacks are checked against them (entitlementLost). */
+  readonly scopes: Map<number, Entitlement>;
   /** Deliveries waiting for the socket to drain (made at the first subscribe). */
   push: PushQueue<NodeDelivery> | null;
   nextSubId: number;
@@ -158,13 +158,15 @@ interface Conn {
   readonly remote: string;
 }
 
-/** What a consumer was opened for, and the auth table version and login it was last checked against. */
-interface ConsumerScope {
+/**
+ * What a subscription or consumer was opened for (`user`: undefined while there were no users),
+ * and the auth table version and login it was last checked against: checked again when either
+ * changed (entitlementLost), for its deliveries and, for a consumer, its acks and nacks.
+ */
+interface Entitlement {
   readonly user: string | undefined;
-  readonly topic: string;
-  readonly group: string;
-  /** Its acks remove their sessions: it needs write on the topic too. */
-  readonly removeOnAck: boolean;
+  /** The permissions it needs: read, or consume (and write for a consumer whose acks remove sessions). */
+  readonly needs: readonly { readonly action: Action; readonly topic: string; readonly group: string }[];
   version: number;
   login: Login | null;
 }
@@ -696,37 +698,42 @@ export class ClientServer {
     }
   }
 
-  /**
-   * Why a subscription or consumer that `user` opened (undefined: opened while there were no users)
-   * may not go on, or null. Until 2026-12-07 one opened before the first user was never checked
-   * again: an anonymous subscriber kept receiving after authentication was turned on (a review).
-   */
-  private noLongerEntitled(c: Conn, user: string | undefined, action: Action, topic: string, group: string): { code: string; detail: string } | null {
-    const p = this.principal(c);
-    if ('code' in p) return p;
-    if (p.user === undefined) return null; // no users, no --auth: everyone may
-    if (user !== undefined && p.user !== user) return { code: ClientErrorCode.permissionDenied, detail: `this connection is no longer ${user}` };
-    if (this.opts.node.access().allows(p.user, action, topic, group)) return null;
-    return { code: ClientErrorCode.permissionDenied, detail: `user ${p.user} may no longer ${action} ${topic}${group !== '' ? ` as ${group}` : ''}` };
+  /** The entitlement of a subscription or consumer opened now by `user`, with what it needs. */
+  private entitlement(c: Conn, user: string | undefined, needs: Entitlement['needs']): Entitlement {
+    return { user, needs, version: this.opts.node.access().version, login: c.login };
   }
 
   /**
-   * Why consumer `subId`'s acks and nacks may no longer be taken (its permission was revoked, its
-   * login changed or went), or null; checked only when the auth table or the login changed since.
-   * Until 2026-12-07 only its deliveries were checked, and a revoked consumer went on settling
-   * items (a review).
+   * Why a subscription or consumer may no longer go on (its permission was revoked, its login
+   * changed or went, logins were turned on), or null; looked at only when the auth table or the
+   * connection's login changed since the last look. Until 2026-12-07 one opened before the first
+   * user was never checked again, a login on the same connection was not noticed, and a consumer's
+   * acks were not checked at all (reviews).
    */
-  private consumerRevoked(c: Conn, subId: number): { code: string; detail: string } | null {
-    const scope = c.scopes.get(subId);
-    if (scope === undefined) return null;
+  private entitlementLost(c: Conn, e: Entitlement): { code: string; detail: string } | null {
     const version = this.opts.node.access().version;
-    if (scope.version === version && scope.login === c.login) return null;
-    const why =
-      this.noLongerEntitled(c, scope.user, 'consume', scope.topic, scope.group) ??
-      (scope.removeOnAck ? this.noLongerEntitled(c, scope.user, 'write', scope.topic, '') : null);
-    scope.version = version;
-    scope.login = c.login;
-    return why;
+    if (e.version === version && e.login === c.login) return null;
+    e.version = version;
+    e.login = c.login;
+    const p = this.principal(c);
+    if ('code' in p) return p;
+    if (p.user === undefined) return null; // no users, no --auth: everyone may
+    if (e.user !== undefined && p.user !== e.user) return { code: ClientErrorCode.permissionDenied, detail: `this connection is no longer ${e.user}` };
+    for (const n of e.needs) {
+      if (!this.opts.node.access().allows(p.user, n.action, n.topic, n.group)) {
+        return {
+          code: ClientErrorCode.permissionDenied,
+          detail: `user ${p.user} may no longer ${n.action} ${n.topic}${n.group !== '' ? ` as ${n.group}` : ''}`,
+        };
+      }
+    }
+    return null;
+  }
+
+  /** Why consumer `subId`'s acks and nacks may no longer be taken, or null (entitlementLost). */
+  private consumerRevoked(c: Conn, subId: number): { code: string; detail: string } | null {
+    const e = c.scopes.get(subId);
+    return e === undefined ? null : this.entitlementLost(c, e);
   }
 
   /** For a session command with an envelope: the result the client table remembers for it (rememberedResult), or null. */
@@ -1049,21 +1056,14 @@ export class ClientServer {
         const subId = c.nextSubId++;
         const end = (code: string, message: string): void => this.endSubscription(c, subId, code, message);
         const push = this.pushQueueOf(c);
-        let checkedVersion = node.access().version;
-        let checkedLogin = c.login;
+        // A permission change applies to deliveries too.
+        const entitled = this.entitlement(c, user, [{ action: 'read', topic: req.topic, group: '' }]);
         const sub = node.subscribe(
           req.topic,
           (d) => {
             if (c.closed || !c.subs.has(subId)) return;
-            // A permission change applies to deliveries too: checked again whenever the auth table
-            // changed, also for a subscription made before there were users (2026-12-07).
-            // And when the connection logged in again (as another user, or failed to).
-            if (node.access().version !== checkedVersion || c.login !== checkedLogin) {
-              checkedVersion = node.access().version;
-              checkedLogin = c.login;
-              const why = this.noLongerEntitled(c, user, 'read', req.topic, '');
-              if (why !== null) return end(why.code, why.detail);
-            }
+            const why = this.entitlementLost(c, entitled);
+            if (why !== null) return end(why.code, why.detail);
             // Flow control, not overflow: a delivery waits for the socket to drain; only a full queue ends the subscription.
             if (push.push(subId, deliveryBytes(d), d) === 'full') {
               const l = this.limits;
@@ -1143,8 +1143,12 @@ export class ClientServer {
           return fail(ClientErrorCode.tooManySubscriptions, `${c.subs.size} subscriptions on this connection (limit ${this.limits.subscriptionsMax})`);
         }
         const subId = c.nextSubId++;
-        let checkedVersion = node.access().version;
-        let checkedLogin = c.login;
+        // Its deliveries need consume; its acks and nacks too, and write when they remove their
+        // sessions (write revoked, the deliveries go on and the acks are refused: issue 20). Taken
+        // now, so that a revoke during the attach is caught at the first delivery or ack.
+        const needs: Entitlement['needs'] = [{ action: 'consume', topic: req.topic, group: req.group }];
+        const entitled = this.entitlement(c, user, needs);
+        const acking = this.entitlement(c, user, req.removeOnAck === true ? [...needs, { action: 'write', topic: req.topic, group: '' }] : needs);
         // Deliveries are bounded by maxAckPending per consumer (flow control by acks), so they are
         // sent as they come, not through the push queue.
         return node.consume(
@@ -1154,12 +1158,8 @@ export class ClientServer {
           req.maxAckPending,
           (d) => {
             if (c.closed || !c.subs.has(subId)) return;
-            if (node.access().version !== checkedVersion || c.login !== checkedLogin) {
-              checkedVersion = node.access().version;
-              checkedLogin = c.login;
-              const why = this.noLongerEntitled(c, user, 'consume', req.topic, req.group);
-              if (why !== null) return this.endSubscription(c, subId, why.code, why.detail);
-            }
+            const why = this.entitlementLost(c, entitled);
+            if (why !== null) return this.endSubscription(c, subId, why.code, why.detail);
             this.send(
               c,
               encodeGroupDelivery({
@@ -1179,15 +1179,7 @@ export class ClientServer {
             if (err) return this.requestFailed(err, fail);
             if (c.closed) return consumer!.close();
             c.subs.set(subId, consumer!);
-            // The version and login the request was checked against (a revoke during the attach is caught at the first ack).
-            c.scopes.set(subId, {
-              user,
-              topic: req.topic,
-              group: req.group,
-              removeOnAck: req.removeOnAck === true,
-              version: checkedVersion,
-              login: checkedLogin,
-            });
+            c.scopes.set(subId, acking);
             done(encodeResult(req.reqId, [subId]));
           },
         );
