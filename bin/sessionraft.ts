@@ -913,7 +913,9 @@ feature
   .action((_o: unknown, cmd: Command) => withClient(cmd, featureRows));
 feature
   .command('enable <name>')
-  .description('turn a feature flag on for the whole cluster (restore-ahead, remove-on-ack, or all) once every node runs this version; it is never turned off')
+  .description(
+    'turn a feature flag on for the whole cluster (restore-ahead, remove-on-ack, due-floor-per-file, or all) once every node runs this version; it is never turned off',
+  )
   .addOption(outputOption())
   .action((name: string, _o: unknown, cmd: Command) =>
     withClient(cmd, async (c) => {

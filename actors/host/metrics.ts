@@ -35,6 +35,8 @@ interface MetricsSources {
   readonly groups?: () => readonly GroupView[];
   /** The leader's dispatcher: deliveries held until their due time (issue 20, restore ahead). */
   readonly dispatcher?: () => { readonly held: number };
+  /** The leader's planner: DataCreates it proposed because the clock read far behind the newest file's due floor. */
+  readonly planner?: () => { readonly dueFloorFiles: number };
   /** Feature flags: those this version knows and those on in the cluster as applied here. */
   readonly features?: () => { readonly supported: readonly string[]; readonly enabled: readonly string[] };
 }
@@ -275,6 +277,11 @@ export class HostMetrics {
       'sessionraft_group_deliveries_held_total',
       'group deliveries applied on this leader before their due time and held until it (restore ahead, --restore-lead-ms)',
       (s) => s.dispatcher?.().held ?? 0,
+    );
+    counter(
+      'sessionraft_due_floor_files_total',
+      "data files this node started while leader because its clock + the class delay read more than 100 ms behind the newest file's due floor (a clock stepped back, or one that read far ahead before)",
+      (s) => s.planner?.().dueFloorFiles ?? 0,
     );
     counter(
       'sessionraft_subscriber_deliveries_held_total',

@@ -460,6 +460,7 @@ export class NodeHost {
       memory: () => ({ ...memoryView(this.views) }),
       groups: () => this.node.groups(),
       dispatcher: () => this.node.dispatcher.counters,
+      planner: () => this.node.planner.counters,
       features: () => featureView(this.node.store.features),
     });
     this.ready = true;

@@ -69,6 +69,7 @@ function trashNameOfPath(path: string): string {
 class ReplayClass {
   /** Oldest first; the last one is the newest (unsealed) file. */
   readonly files: DataFile[] = [];
+  /** The due floor: the last due time stored in the class (with the `due-floor-per-file` flag, in its newest file). */
   lastDueMs = 0;
   constructor(readonly replayClass: number) {}
 

@@ -25,6 +25,7 @@ import { assert } from '../../machines/assert.js';
 import {
   CommandKind,
   CommandView,
+  FEATURES,
   ID_BYTES,
   REPLAY_CLASSES_MAX,
   STORED_RECORD_HEADER_BYTES,
@@ -78,7 +79,22 @@ interface PlannerOptions {
   readonly onOutcome?: (context: unknown, outcome: PlanOutcome) => void;
   /** storeSession requests waiting at most. */
   readonly deferredMax?: number;
+  /**
+   * With the `due-floor-per-file` flag: a store starts a new data file when the leader's clock plus
+   * the class delay is more than this behind the newest file's due floor (default
+   * DUE_FLOOR_NEW_FILE_MS), rather than take that floor as its due time.
+   */
+  readonly dueFloorNewFileMs?: number;
 }
+
+/**
+ * How far behind a data file's due floor a store's due time (leader clock + delay) may fall before
+ * it goes to a new file of its own (with the `due-floor-per-file` flag): a store within this takes
+ * the floor as its due time (late by at most this much); one further behind would otherwise wait
+ * for the clock to reach the floor, however far ahead one reading put it. Leaders' clocks differ by
+ * milliseconds under NTP; a step back of more than this is rare, and costs one DataCreate.
+ */
+const DUE_FLOOR_NEW_FILE_MS = 100;
 
 /** One command in flight: proposed (state 'planned') or appended to the leader's log, not applied yet. */
 class PlanItem {
@@ -215,7 +231,9 @@ export class Planner {
   /** Restores in flight of known, non-void records: sessions and record bytes they will activate. */
   private readonly activating = { sessions: 0, bytes: 0 };
   private readonly classTail: (PlanItem | null)[] = new Array<PlanItem | null>(REPLAY_CLASSES_MAX).fill(null);
-  private readonly dueFloor: number[] = new Array<number>(REPLAY_CLASSES_MAX).fill(0);
+  /** Per class, while its tail is in flight (classTail): the due floor its replicas will have once it applied. */
+  private readonly tailDueFloor: number[] = new Array<number>(REPLAY_CLASSES_MAX).fill(0);
+  private readonly dueFloorNewFileMs: number;
   private deferred: StoreRequest[] = [];
   private pumping = false;
   private readonly view = new CommandView();
@@ -228,7 +246,8 @@ export class Planner {
    * `storesAhead`: stores planned behind their session's own append, before it applied (storeAfterAppend
    * and storeAfterCreate); `bound`: appends and stores given their create's ID by `bind`.
    */
-  readonly counters = { proposed: 0, deferred: 0, dataCreates: 0, stores: 0, storesAhead: 0, refusals: 0, bound: 0 };
+  /** `dueFloorFiles`: the DataCreates among `dataCreates` proposed because the clock read far behind the newest file's due floor. */
+  readonly counters = { proposed: 0, deferred: 0, dataCreates: 0, dueFloorFiles: 0, stores: 0, storesAhead: 0, refusals: 0, bound: 0 };
 
   constructor(private readonly opts: PlannerOptions) {
     this.store = opts.store;
@@ -246,6 +265,7 @@ export class Planner {
       );
     }
     this.deferredMax = opts.deferredMax ?? 10_000;
+    this.dueFloorNewFileMs = opts.dueFloorNewFileMs ?? DUE_FLOOR_NEW_FILE_MS;
     this.unlisten = this.store.onApplied(() => this.onApplied());
   }
 
@@ -275,7 +295,6 @@ export class Planner {
     this.clear('leadership changed');
     this.leader = true;
     this.lastKnownIndex = store.appliedIndex;
-    for (let c = 0; c < REPLAY_CLASSES_MAX; c++) this.dueFloor[c] = store.lastDueMs(c);
     this.appended(unappliedEntries);
   }
 
@@ -539,10 +558,29 @@ export class Planner {
     return { sessions: this.activating.sessions + this.anonymousRestores, bytes: this.activating.bytes };
   }
 
-  /** The leader's clock + the class delay, never before what the class already holds. */
+  /**
+   * The class's due floor as its replicas will have it once what is in flight applied: the last due
+   * time stored in the class, or with the `due-floor-per-file` flag in its newest file (a DataCreate
+   * starts it at 0; SessionsStore.storeSession asserts it).
+   */
+  private dueFloor(replayClass: number): number {
+    return this.classTail[replayClass] !== null ? this.tailDueFloor[replayClass]! : this.store.lastDueMs(replayClass);
+  }
+
+  /** The leader's clock + the class delay, never before the class's due floor. */
   private dueFor(replayClass: number): number {
-    const floor = Math.max(this.dueFloor[replayClass]!, this.store.lastDueMs(replayClass));
-    return Math.max(Math.floor(this.opts.clock()) + this.delays[replayClass]!, floor);
+    return Math.max(Math.floor(this.opts.clock()) + this.delays[replayClass]!, this.dueFloor(replayClass));
+  }
+
+  /**
+   * With the `due-floor-per-file` flag: the clock + delay is more than `dueFloorNewFileMs` behind the
+   * newest file's floor (a reading far ahead raised it: a skewed clock, a leader with a wrong one, a
+   * step back), so a store starts a new file rather than wait for the clock to catch up. Each file is
+   * read on its own (scheduler.ts), so the floor's order needs to hold only within a file.
+   */
+  private dueFloorTooFar(replayClass: number): boolean {
+    if (!this.store.featureOn(FEATURES.dueFloorPerFile)) return false;
+    return Math.floor(this.opts.clock()) + this.delays[replayClass]! + this.dueFloorNewFileMs < this.dueFloor(replayClass);
   }
 
   /** A client asks to store a session for replay in `replayClass`. */
@@ -627,7 +665,7 @@ export class Planner {
       if (seen === 'auth' || seen === 'stale' || typeof seen === 'object') return false;
     }
     const tail = this.tail(replayClass);
-    if (tail === 'pending' || tail === null) return false;
+    if (tail === 'pending' || tail === null || this.dueFloorTooFar(replayClass)) return false;
     const s = bindTo === null ? this.store.session(readU64BE(session, 0), readU64BE(session, 8)) : undefined;
     const records = (s?.recordCount ?? 0) + 1;
     const recordBytes = (s?.bytes ?? 0) + projected.appendBytes;
@@ -687,10 +725,12 @@ export class Planner {
     const c = req.replayClass;
     const tail = this.tail(c);
     if (tail === 'pending') return null;
-    if (tail === null || (tail.end > 0 && tail.end + length > this.fileBytesMax)) {
+    const farBehind = tail !== null && this.dueFloorTooFar(c);
+    if (tail === null || (tail.end > 0 && tail.end + length > this.fileBytesMax) || farBehind) {
       const create = this.itemOfData(encodeCommand({ kind: CommandKind.dataCreate, replayClass: c }))!;
       this.emit(create, null);
       this.counters.dataCreates++;
+      if (farBehind) this.counters.dueFloorFiles++;
       return null;
     }
     // Planned from applied state: the session's own record always encodes.
@@ -811,11 +851,8 @@ export class Planner {
     if (it.envClientLow >= 0) this.envelopes.inc(it.envClientLow, it.envSeq);
     switch (it.kind) {
       case CommandKind.sessionStore:
-        this.classTail[it.replayClass] = it;
-        this.dueFloor[it.replayClass] = Math.max(this.dueFloor[it.replayClass]!, it.dueMs);
-        break;
       case CommandKind.dataCreate:
-        this.classTail[it.replayClass] = it;
+        this.followTail(it);
         break;
       case CommandKind.sessionRestore: {
         const f = this.fileEntry(it.fileLow);
@@ -873,12 +910,25 @@ export class Planner {
     if (f.restores === 0 && f.commits === 0 && f.deletes === 0) this.files.delete(low);
   }
 
-  /** After dropping planned items: each class's tail is its latest store or create still in flight. */
+  /**
+   * A store or DataCreate in flight becomes its class's tail; the class's due floor follows what
+   * its apply will do (SessionsStore: a store raises it to its due time; with the flag, a DataCreate
+   * starts the new file's at 0). Without the flag the planner may keep a floor above the replicas'
+   * (a flag turned on between a DataCreate's plan and its apply): later due times only wait longer.
+   */
+  private followTail(it: PlanItem): void {
+    const c = it.replayClass;
+    const floor = this.dueFloor(c);
+    this.tailDueFloor[c] = it.kind === CommandKind.sessionStore ? Math.max(floor, it.dueMs) : this.store.featureOn(FEATURES.dueFloorPerFile) ? 0 : floor;
+    this.classTail[c] = it;
+  }
+
+  /** After dropping planned items: each class's tail is its latest store or create still in flight, and its floor follows it. */
   private recomputeTails(): void {
     this.classTail.fill(null);
     for (let k = this.appendedHead; k < this.appendedItems.length; k++) {
       const it = this.appendedItems[k]!;
-      if (it.kind === CommandKind.sessionStore || it.kind === CommandKind.dataCreate) this.classTail[it.replayClass] = it;
+      if (it.kind === CommandKind.sessionStore || it.kind === CommandKind.dataCreate) this.followTail(it);
     }
   }
 }

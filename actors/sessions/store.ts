@@ -16,6 +16,7 @@ import { assert } from '../../machines/assert.js';
 import {
   CommandKind,
   CommandView,
+  FEATURES,
   ID_BYTES,
   STORED_RECORD_HEADER_BYTES,
   commandId,
@@ -455,6 +456,7 @@ export class SessionsStore implements StateMachine {
     return this.files.newest(replayClass);
   }
 
+  /** The class's due floor: its last due time stored, or with the `due-floor-per-file` flag its newest file's (0 when empty). */
   lastDueMs(replayClass: number): number {
     return this.files.classOf(replayClass)?.lastDueMs ?? 0;
   }
@@ -694,6 +696,9 @@ export class SessionsStore implements StateMachine {
         return this.commitSession(v);
       case CommandKind.dataCreate: {
         const f = this.files.create(v.replayClass, e.term, e.index);
+        // With the flag, the due floor is the newest file's: each file is read on its own, so the
+        // order only needs to hold within one (a far-forward clock reading no longer stalls the class).
+        if (this.featureOn(FEATURES.dueFloorPerFile)) this.files.classOf(v.replayClass)!.lastDueMs = 0;
         return { ok: true, code: ResultCode.ok, value: commandId(f.high, f.low) };
       }
       case CommandKind.dataDelete: {
@@ -790,7 +795,7 @@ export class SessionsStore implements StateMachine {
         `${storeLabel(e)} names ${dataFileName(v.replayClass, v.fileHigh, v.fileLow)}, the newest file of class ${v.replayClass} is ${f?.name ?? 'none'}`,
       );
     if (f.size !== v.offset) assert(false, `${storeLabel(e)} writes at ${v.offset} of ${f.name}, whose size is ${f.size}`);
-    if (v.dueMs < c.lastDueMs) assert(false, `${storeLabel(e)} due at ${v.dueMs}, before the class's last due time ${c.lastDueMs}`);
+    if (v.dueMs < c.lastDueMs) assert(false, `${storeLabel(e)} due at ${v.dueMs}, before the due floor ${c.lastDueMs} of class ${v.replayClass}`);
     const s = apply ? this.sessions.get(v.sessionHigh, v.sessionLow) : undefined;
     let result: CommandResult;
     let bytes: Uint8Array;

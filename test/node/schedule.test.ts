@@ -328,6 +328,8 @@ describe('node: restore ahead (issue 20)', function () {
     const m = await httpGet(`http://127.0.0.1:${host.addresses.admin.port}/metrics`);
     expect(Number(/^sessionraft_group_deliveries_held_total (\d+)/m.exec(m.body)?.[1] ?? -1)).to.equal(held);
     expect(m.body).to.match(/^sessionraft_subscriber_deliveries_held_total \d+/m);
+    // The leader's files started for a clock behind the due floor (none here: one clock).
+    expect(Number(/^sessionraft_due_floor_files_total (\d+)/m.exec(m.body)?.[1] ?? -1)).to.equal(host.node.planner.counters.dueFloorFiles);
     await sub.close();
     await consumer.close();
   });

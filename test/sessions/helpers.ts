@@ -133,6 +133,10 @@ export interface HarnessOptions {
   readonly restoreLeadMs?: number;
   /** With a lead: leave the feature flags off (a cluster upgraded from an older version). */
   readonly featuresOff?: boolean;
+  /** Apply a FeatureEnable of every flag first, lead or not (a new cluster's first command). */
+  readonly featuresOn?: boolean;
+  /** Each command the leader's planner proposes, with the harness's clock when it did. */
+  readonly onProposed?: (data: Uint8Array, nowMs: number) => void;
 }
 
 /**
@@ -162,7 +166,7 @@ export class Harness {
   ) {
     this.active = stores.map((_, k) => k);
     [this.planner, this.scheduler] = this.lead(0);
-    if ((opts.restoreLeadMs ?? 0) > 0 && opts.featuresOff !== true) {
+    if (opts.featuresOn === true || ((opts.restoreLeadMs ?? 0) > 0 && opts.featuresOff !== true)) {
       this.planner.submit({ kind: CommandKind.featureEnable, features: FEATURES_KNOWN }, null);
       this.settle();
     }
@@ -186,7 +190,10 @@ export class Harness {
       replayDelaysMs: this.opts.replayDelaysMs ?? [1_000, 10_000, 60_000],
       ...(this.opts.dataFileBytesMax !== undefined ? { dataFileBytesMax: this.opts.dataFileBytesMax } : {}),
       clock: () => this.now,
-      propose: (batch) => this.queue.push(...batch),
+      propose: (batch) => {
+        if (this.opts.onProposed !== undefined) for (const p of batch) this.opts.onProposed(p.data, this.now);
+        this.queue.push(...batch);
+      },
       onOutcome: (context, outcome) => this.outcomes.push({ context, outcome }),
     });
     planner.reset(store, this.log.slice(store.appliedIndex));

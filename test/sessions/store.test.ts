@@ -118,7 +118,7 @@ describe('sessions: the store', () => {
     const good2 = planStore(store, id, 0, 100) as Extract<Command, { kind: 4 }>;
     expect(good2.offset).to.equal(wrongLength);
     expect(run(store, log, good2).code).to.equal('OK');
-    expect(() => run(store, log, { ...planStore(store, id, 0, 99) })).to.throw(InvariantError, /before the class's last due time/);
+    expect(() => run(store, log, { ...planStore(store, id, 0, 99) })).to.throw(InvariantError, /before the due floor/);
     // The session is gone now: a planned store of it is not applied but fills its bytes.
     const again = { ...planStore(store, id, 0, 200), length: 64 } as Command;
     expect(run(store, log, again).code).to.equal(ResultCode.sessionUnknown);

@@ -82,7 +82,11 @@ describe('client protocol: the feature op (feature flags)', () => {
     expect(featureBits('remove-on-ack')).to.equal(FEATURES.removeOnAck);
     expect(featureBits('all')).to.equal(FEATURES_KNOWN);
     expect(featureBits('warp-drive')).to.equal(null);
-    expect(featureList(FEATURES_KNOWN)).to.deep.equal(['restore-ahead', 'remove-on-ack']);
-    expect(featureView(FEATURES.removeOnAck)).to.deep.equal({ supported: ['restore-ahead', 'remove-on-ack'], enabled: ['remove-on-ack'] });
+    expect(featureBits('due-floor-per-file')).to.equal(FEATURES.dueFloorPerFile);
+    expect(featureList(FEATURES_KNOWN)).to.deep.equal(['restore-ahead', 'remove-on-ack', 'due-floor-per-file']);
+    expect(featureView(FEATURES.removeOnAck)).to.deep.equal({
+      supported: ['restore-ahead', 'remove-on-ack', 'due-floor-per-file'],
+      enabled: ['remove-on-ack'],
+    });
   });
 });

@@ -166,12 +166,22 @@ export const FEATURES = {
   restoreAhead: 1,
   /** GroupAck's session: an ack that removes the delivered session. */
   removeOnAck: 2,
+  /**
+   * A replay class's due floor holds per data file (2026-12-07): a DataCreate starts the new file's
+   * floor at 0, and the leader starts a new file when its clock reads well behind the newest file's
+   * last due time, rather than give every later store that due time (planner.ts, dueFor).
+   */
+  dueFloorPerFile: 4,
 } as const;
 export type FeatureName = keyof typeof FEATURES;
 /** Every flag this version knows: a FeatureEnable with any other bit is refused. */
-export const FEATURES_KNOWN = FEATURES.restoreAhead | FEATURES.removeOnAck;
+export const FEATURES_KNOWN = FEATURES.restoreAhead | FEATURES.removeOnAck | FEATURES.dueFloorPerFile;
 /** The flags' names as operators write them (and `status` shows them), by bit. */
-export const featureNames: Readonly<Record<FeatureName, string>> = { restoreAhead: 'restore-ahead', removeOnAck: 'remove-on-ack' };
+export const featureNames: Readonly<Record<FeatureName, string>> = {
+  restoreAhead: 'restore-ahead',
+  removeOnAck: 'remove-on-ack',
+  dueFloorPerFile: 'due-floor-per-file',
+};
 
 /** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */
 const NAME_BYTES_MAX = 64;
