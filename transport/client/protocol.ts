@@ -202,6 +202,18 @@ export interface ClientProtocolLimits {
   readonly subscriptionsMax: number;
   /** Client connections per node. */
   readonly connectionsMax: number;
+  /**
+   * While the node requires logins: a connection with no login (and no client certificate) this
+   * long after it opened is closed (4008), as RabbitMQ's handshake_timeout and NATS's auth timeout
+   * do, so that idle anonymous sockets cannot hold the port's connections.
+   */
+  readonly loginTimeoutMs: number;
+  /**
+   * While the node requires logins: connections from one address (throttledAddress: loopback as
+   * one, IPv6 by its /64) not logged in yet at most; one more is refused at the upgrade (HTTP 503,
+   * CLIENT_ERR_TOO_MANY_CONNECTIONS).
+   */
+  readonly loginsPendingPerAddressMax: number;
   /** Malformed frames tolerated on one connection before it is closed (4007). */
   readonly badFramesMax: number;
   /** Sessions one list answer carries at most. */
@@ -242,6 +254,8 @@ export const defaultClientProtocolLimits: ClientProtocolLimits = {
   inflightRequestsMax: 256,
   subscriptionsMax: 64,
   connectionsMax: 1024,
+  loginTimeoutMs: 10_000,
+  loginsPendingPerAddressMax: 32,
   badFramesMax: 16,
   listSessionsMax: 1000,
   pushBufferedBytesMax: 1 * MiB,
@@ -278,6 +292,8 @@ export const ClientCloseCode = {
   goingAway: 1001,
   messageTooBig: 1009,
   tooManyBadFrames: 4007,
+  /** No login within loginTimeoutMs while the node requires one. */
+  loginTimeout: 4008,
 } as const;
 
 const encoder = new Encoder(CBOR_OPTIONS);

@@ -67,7 +67,7 @@ import { CorkedSends } from '../wire/corkedSends.js';
 import { batchBytesAsked, batchFraming, isBatch, readBatch } from './batch.js';
 import { certificateUser, checkListenSecure, tlsFront, type TlsFiles } from '../wire/tlsFiles.js';
 import { ADMIN_ROLE, formatGrant, type Action } from '../commands/access.js';
-import { AuthThrottle, defaultAuthThrottleLimits, type AuthThrottleLimits } from './authThrottle.js';
+import { AuthThrottle, defaultAuthThrottleLimits, throttledAddress, type AuthThrottleLimits } from './authThrottle.js';
 import { decoyHash, hashPassword, verifyPassword } from './password.js';
 
 interface ClientServerOptions {
@@ -156,6 +156,10 @@ interface Conn {
   login: Login | null;
   /** The remote address (failed logins are throttled per address). */
   readonly remote: string;
+  /** Counted in `pendingLogins` under this key (its throttledAddress) until it logs in or closes; null: not counted. */
+  pendingKey: string | null;
+  /** Closes it at loginTimeoutMs unless it logged in (or the node requires no login then). */
+  loginTimer: ReturnType<typeof setTimeout> | null;
 }
 
 /**
@@ -213,6 +217,8 @@ export class ClientServer {
   private readonly frontSockets = new Set<Socket>();
   private tlsServer: ReturnType<typeof createHttpsServer> | null = null;
   private readonly conns = new Set<Conn>();
+  /** Connections not logged in yet, by throttledAddress of their remote (loginsPendingPerAddressMax). */
+  private readonly pendingLogins = new Map<string, number>();
   private offCrlChange: (() => void) | undefined;
   private stopping = false;
   private readonly requests = new CodeCounters();
@@ -254,12 +260,13 @@ export class ClientServer {
         maxPayload: this.limits.requestBytesMax,
         perMessageDeflate: false,
         clientTracking: true,
-        verifyClient: (_info, cb) => {
+        verifyClient: (info, cb) => {
           if (this.stopping) return cb(false, 503, 'node shutting down');
           if (this.conns.size >= this.limits.connectionsMax) {
             this.reject(ClientErrorCode.tooManyConnections, 'connect');
             return cb(false, 503, 'too many client connections');
           }
+          if (this.tooManyPending(info.req)) return cb(false, 503, 'too many connections not logged in from this address');
           cb(true);
         },
       });
@@ -286,12 +293,13 @@ export class ClientServer {
       maxPayload: this.limits.requestBytesMax,
       perMessageDeflate: false,
       clientTracking: true,
-      verifyClient: (_info, cb) => {
+      verifyClient: (info, cb) => {
         if (this.stopping) return cb(false, 503, 'node shutting down');
         if (this.conns.size >= this.limits.connectionsMax) {
           this.reject(ClientErrorCode.tooManyConnections, 'connect');
           return cb(false, 503, 'too many client connections');
         }
+        if (this.tooManyPending(info.req)) return cb(false, 503, 'too many connections not logged in from this address');
         cb(true);
       },
     });
@@ -416,9 +424,12 @@ export class ClientServer {
       user,
       login: null,
       remote: req.socket.remoteAddress ?? '',
+      pendingKey: null,
+      loginTimer: null,
     };
     if (user !== null) this.opts.logger?.debug({ user }, 'client connected with a certificate');
     this.conns.add(c);
+    if (user === null) this.awaitLogin(c);
     ws.on('message', (data, isBinary) => this.onFrame(c, data as Buffer, isBinary));
     ws.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.reject(ClientErrorCode.frameTooLarge, 'frame');
@@ -432,9 +443,50 @@ export class ClientServer {
     if (c.batches) c.out.batchFrames(batchFraming('reply', Math.min(asked, this.limits.replyBatchBytesMax)));
   }
 
+  /**
+   * A connection with no certificate counts as waiting for a login (per address) until it logs in
+   * or closes; at loginTimeoutMs it is closed if the node requires logins and it has none.
+   */
+  private awaitLogin(c: Conn): void {
+    const key = throttledAddress(c.remote);
+    c.pendingKey = key;
+    this.pendingLogins.set(key, (this.pendingLogins.get(key) ?? 0) + 1);
+    c.loginTimer = setTimeout(() => {
+      c.loginTimer = null;
+      if (c.closed || c.login !== null || !this.authOn()) return;
+      this.reject(ClientErrorCode.authRequired, 'login-timeout');
+      this.closeConn(c, ClientCloseCode.loginTimeout, `no login within ${this.limits.loginTimeoutMs} ms`);
+    }, this.limits.loginTimeoutMs);
+    c.loginTimer.unref();
+  }
+
+  /** The connection logged in, or closed: it no longer waits for a login. */
+  private loginSettled(c: Conn): void {
+    if (c.loginTimer !== null) {
+      clearTimeout(c.loginTimer);
+      c.loginTimer = null;
+    }
+    const key = c.pendingKey;
+    if (key === null) return;
+    c.pendingKey = null;
+    const n = (this.pendingLogins.get(key) ?? 0) - 1;
+    if (n > 0) this.pendingLogins.set(key, n);
+    else this.pendingLogins.delete(key);
+  }
+
+  /** While logins are required: this upgrade's address already has loginsPendingPerAddressMax connections not logged in (counted). */
+  private tooManyPending(req: IncomingMessage): boolean {
+    if (!this.authOn() || certificateUser(req.socket) !== null) return false;
+    const n = this.pendingLogins.get(throttledAddress(req.socket.remoteAddress ?? '')) ?? 0;
+    if (n < this.limits.loginsPendingPerAddressMax) return false;
+    this.reject(ClientErrorCode.tooManyConnections, 'connect-not-logged-in');
+    return true;
+  }
+
   private dropConn(c: Conn): void {
     if (c.closed) return;
     c.closed = true;
+    this.loginSettled(c);
     this.conns.delete(c);
     this.batchesSentClosed += c.out.batchesSent;
     this.batchedRepliesClosed += c.out.batchedFrames;
@@ -779,6 +831,7 @@ export class ClientServer {
     };
     const succeed = (login: Login): void => {
       c.login = login;
+      this.loginSettled(c);
       this.throttle.succeeded(c.remote, name);
       this.logins++;
       done(encodeResult(req.reqId, [login.user]));
