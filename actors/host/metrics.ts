@@ -295,6 +295,14 @@ export class HostMetrics {
     gauge('sessionraft_active_bytes', 'record bytes of active sessions', (s) => s.store().activeBytes);
     gauge('sessionraft_data_files', 'data files of stored sessions', (s) => s.store().dataFiles);
     gauge('sessionraft_clients', 'registered clients remembered for exactly-once', (s) => s.store().clients);
+    labelledCounter(
+      'sessionraft_clients_evicted_total',
+      "clients the exactly-once table forgot, by reason: lru (at clientsMax), bytes (at clientTableBytesMax), idle (clientIdleEntriesMax), user (a user at clientsPerUserMax replaced its own; the clients-per-user flag); a retry of a forgotten client's command is an unknown outcome",
+      ['reason'],
+      (s, inc) => {
+        for (const [reason, n] of Object.entries(s.store().clientsEvicted)) inc({ reason }, n);
+      },
+    );
     gauge('sessionraft_client_connections', 'open client connections', (s) => s.client().connections);
     gauge('sessionraft_client_subscriptions', 'open subscriptions', (s) => s.client().subscriptions);
     gauge('sessionraft_client_push_queued_bytes', 'bytes of deliveries waiting in push queues for client sockets to drain', (s) => s.client().pushQueuedBytes);

@@ -110,8 +110,10 @@ export class ClientTable {
   private readonly byLow = new Map<number, Client>();
   private head: Client | null = null;
   private tail: Client | null = null;
-  /** Counters: evictions by reason (`bytes`: at clientTableBytesMax). */
-  readonly evicted = { lru: 0, idle: 0, bytes: 0 };
+  /** Counters: evictions by reason (`bytes`: at clientTableBytesMax; `user`: at clientsPerUserMax, the registering user's own). */
+  readonly evicted = { lru: 0, idle: 0, bytes: 0, user: 0 };
+  /** Clients per owner (owner '' not counted): clientsPerUserMax. */
+  private readonly owned = new Map<string, number>();
   /** Accounted bytes of every client and remembered result (clientTableBytesMax bounds it). */
   private accounted = 0;
 
@@ -146,6 +148,33 @@ export class ClientTable {
     this.unlink(c);
     this.byLow.delete(c.low);
     this.accounted -= CLIENT_ACCOUNTED_BYTES + c.resultBytes;
+    this.own(c.owner, -1);
+  }
+
+  private own(owner: string, delta: number): void {
+    if (owner === '') return;
+    const n = (this.owned.get(owner) ?? 0) + delta;
+    if (n > 0) this.owned.set(owner, n);
+    else this.owned.delete(owner);
+  }
+
+  /** Clients `owner` holds in the table. */
+  ownedBy(owner: string): number {
+    return this.owned.get(owner) ?? 0;
+  }
+
+  /**
+   * `owner` holds clientsPerUserMax clients: evict its least recently active one. A walk from the
+   * least recently active end, at most the table's size, and only for a user at its bound.
+   */
+  private evictOwn(owner: string): void {
+    for (let c = this.head; c !== null; c = c.next) {
+      if (c.owner !== owner) continue;
+      this.evict(c);
+      this.evicted.user++;
+      return;
+    }
+    assert(false, `user ${owner} holds ${this.ownedBy(owner)} clients, none in the table`);
   }
 
   /** Evicts the least recently active clients, never `keep`, while the table is over its bytes. */
@@ -160,7 +189,9 @@ export class ClientTable {
    * A new client with the secret at `data[secretAt, secretAt + SECRET_BYTES)` (the ClientRegister
    * entry's). Its result's value is the credential: ID (16 bytes) then secret (16 bytes).
    */
-  register(high: number, low: number, index: number, data: Uint8Array, secretAt: number, owner = ''): CommandResult {
+  register(high: number, low: number, index: number, data: Uint8Array, secretAt: number, owner = '', perUser = false): CommandResult {
+    // With the flag (apply decides alike on every replica): a user at its bound replaces its own.
+    if (perUser && owner !== '') while (this.ownedBy(owner) >= this.limits.clientsPerUserMax) this.evictOwn(owner);
     while (this.byLow.size >= this.limits.clientsMax) {
       this.evict(this.head!);
       this.evicted.lru++;
@@ -171,6 +202,7 @@ export class ClientTable {
     const c = new Client(high, low, secret, index, owner);
     this.byLow.set(low, c);
     this.linkLast(c);
+    this.own(owner, 1);
     this.accounted += CLIENT_ACCOUNTED_BYTES;
     this.evictOverBytes(c);
     const credential = new Uint8Array(ID_BYTES + SECRET_BYTES);
@@ -241,6 +273,7 @@ export class ClientTable {
 
   clear(): void {
     this.byLow.clear();
+    this.owned.clear();
     this.head = this.tail = null;
     this.accounted = 0;
   }
@@ -271,6 +304,7 @@ export class ClientTable {
       if (this.byLow.has(c.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${c.high}.${c.low} listed twice`);
       this.byLow.set(c.low, c);
       this.linkLast(c);
+      this.own(c.owner, 1);
       this.accounted += CLIENT_ACCOUNTED_BYTES + c.resultBytes;
     }
     // Not evicted here even when over the bound (a snapshot written before the bound existed, or

@@ -25,6 +25,13 @@ export interface StoreLimits {
   readonly activeBytesMax: number;
   /** Registered clients kept for exactly-once (least recently used by log index evicted first). */
   readonly clientsMax: number;
+  /**
+   * With the `clients-per-user` flag: clients one user may hold in the table (default half of
+   * clientsMax); a registration past it evicts that user's own least recently active client, so one
+   * user (a buggy loop, a hostile tenant) cannot evict everyone else's exactly-once state. Clients
+   * registered with no login (a cluster without users) are not counted.
+   */
+  readonly clientsPerUserMax: number;
   /** Unacknowledged results remembered per client (its pipelining window). */
   readonly clientResultsMax: number;
   /**
@@ -49,6 +56,7 @@ export const defaultStoreLimits: StoreLimits = {
   activeSessionsMax: 100_000,
   activeBytesMax: 256 * 1024 * 1024,
   clientsMax: 10_000,
+  clientsPerUserMax: 5_000,
   clientResultsMax: 256,
   clientTableBytesMax: 32 * 1024 * 1024,
   clientIdleEntriesMax: 0,
@@ -94,7 +102,9 @@ export function codecLimitsOf(l: StoreLimits): CodecLimits {
 }
 
 export function resolveLimits(partial: Partial<StoreLimits> | undefined): StoreLimits {
-  const l: StoreLimits = { ...defaultStoreLimits, ...(partial ?? {}) };
+  const base: StoreLimits = { ...defaultStoreLimits, ...(partial ?? {}) };
+  // Half of clientsMax unless set: an operator who lowers clientsMax lowers this with it.
+  const l: StoreLimits = partial?.clientsPerUserMax === undefined ? { ...base, clientsPerUserMax: clientsPerUserDefault(base.clientsMax) } : base;
   const positive: (keyof StoreLimits)[] = [
     'topicBytesMax',
     'recordBytesMax',
@@ -103,6 +113,7 @@ export function resolveLimits(partial: Partial<StoreLimits> | undefined): StoreL
     'activeSessionsMax',
     'activeBytesMax',
     'clientsMax',
+    'clientsPerUserMax',
     'clientResultsMax',
     'clientTableBytesMax',
     'rangeRecordsMax',
@@ -114,6 +125,7 @@ export function resolveLimits(partial: Partial<StoreLimits> | undefined): StoreL
   if (!Number.isSafeInteger(l.clientIdleEntriesMax) || l.clientIdleEntriesMax < 0) {
     throw new SessionsError(SessionsErrorCode.options, `clientIdleEntriesMax must be >= 0`);
   }
+  if (l.clientsPerUserMax > l.clientsMax) throw new SessionsError(SessionsErrorCode.options, 'clientsPerUserMax must be <= clientsMax');
   if (l.topicBytesMax > 0xffff) throw new SessionsError(SessionsErrorCode.options, 'topicBytesMax must be <= 65535');
   if (storedRecordBytesMax(l) > 0xffff_ffff) throw new SessionsError(SessionsErrorCode.options, 'a stored session must fit in 4 GiB');
   if (l.recordBytesMax > l.sessionBytesMax) throw new SessionsError(SessionsErrorCode.options, 'recordBytesMax must be <= sessionBytesMax');
@@ -124,6 +136,11 @@ export function resolveLimits(partial: Partial<StoreLimits> | undefined): StoreL
     );
   }
   return l;
+}
+
+/** clientsPerUserMax when not set: half the table. */
+function clientsPerUserDefault(clientsMax: number): number {
+  return Math.ceil(clientsMax / 2);
 }
 
 /** Accounted bytes of a registered client, besides its results (clientTable.ts). */
@@ -142,6 +159,7 @@ function clientWindowBytesMax(resultsMax: number): number {
  */
 export function limitsFingerprint(l: StoreLimits): string {
   const added = l.clientTableBytesMax !== defaultStoreLimits.clientTableBytesMax ? [`clientBytes=${l.clientTableBytesMax}`] : [];
+  if (l.clientsPerUserMax !== clientsPerUserDefault(l.clientsMax)) added.push(`clientsPerUser=${l.clientsPerUserMax}`);
   return [
     `v1`,
     `classes=${REPLAY_CLASSES_MAX}`,

@@ -70,7 +70,7 @@ export interface StoreStats {
   readonly clients: number;
   /** The client table's accounted bytes (clientTableBytesMax) and its evictions by reason (issue 18). */
   readonly clientBytes: number;
-  readonly clientsEvicted: { readonly lru: number; readonly idle: number; readonly bytes: number };
+  readonly clientsEvicted: { readonly lru: number; readonly idle: number; readonly bytes: number; readonly user: number };
   readonly rejectedByCode: Record<string, number>;
   readonly files: DataFiles['counters'];
   readonly subscriptions: Subscriptions['counters'];
@@ -713,7 +713,7 @@ export class SessionsStore implements StateMachine {
         // the first user yet (a leader just elected) may have let an anonymous registration through.
         if (v.user === '' && this.auth.hasUsers()) return rejection(ResultCode.authRequired);
         // The secret the leader drew is in the entry: every replica stores the same one (none draws).
-        return this.clients.register(e.term, e.index, e.index, e.data, v.secretAt, v.user);
+        return this.clients.register(e.term, e.index, e.index, e.data, v.secretAt, v.user, this.featureOn(FEATURES.clientsPerUser));
       case CommandKind.userPut:
         return this.auth.putUser(v.user, v.hashLen === 0 ? null : e.data.slice(v.hashAt, v.hashAt + v.hashLen), e.index);
       case CommandKind.userDelete:

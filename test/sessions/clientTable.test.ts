@@ -249,7 +249,7 @@ describe('sessions: the client table is bounded in bytes (issue 18)', () => {
     expect(store.stats().clientsEvicted.bytes).to.equal(0);
     const r4 = run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: a.env(4) });
     expect(r4.ok).to.equal(true);
-    expect(store.stats().clientsEvicted).to.deep.equal({ lru: 0, idle: 0, bytes: 1 });
+    expect(store.stats().clientsEvicted).to.deep.equal({ lru: 0, idle: 0, bytes: 1, user: 0 });
     expect(store.stats().clientBytes).to.equal(256 + 4 * 112);
     expect(store.stats().clients).to.equal(1);
     expect(run(store, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: b.env(2) }).code).to.equal(ResultCode.clientUnknown);

@@ -172,15 +172,21 @@ export const FEATURES = {
    * last due time, rather than give every later store that due time (planner.ts, dueFor).
    */
   dueFloorPerFile: 4,
+  /**
+   * ClientRegister by a user at clientsPerUserMax evicts that user's own least recently active
+   * client, not the table's (2026-12-07; clientTable.ts): one user cannot evict the others' clients.
+   */
+  clientsPerUser: 8,
 } as const;
 export type FeatureName = keyof typeof FEATURES;
 /** Every flag this version knows: a FeatureEnable with any other bit is refused. */
-export const FEATURES_KNOWN = FEATURES.restoreAhead | FEATURES.removeOnAck | FEATURES.dueFloorPerFile;
+export const FEATURES_KNOWN = FEATURES.restoreAhead | FEATURES.removeOnAck | FEATURES.dueFloorPerFile | FEATURES.clientsPerUser;
 /** The flags' names as operators write them (and `status` shows them), by bit. */
 export const featureNames: Readonly<Record<FeatureName, string>> = {
   restoreAhead: 'restore-ahead',
   removeOnAck: 'remove-on-ack',
   dueFloorPerFile: 'due-floor-per-file',
+  clientsPerUser: 'clients-per-user',
 };
 
 /** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */
