@@ -1,6 +1,6 @@
 /**
  * `npm run sim -- --seeds N [--from F] [--nodes 3|5] [--seed S] [--plant BUG] [--faults a,b] [--chaos-ms M]
- *                 [--workers K] [--quiet] [--sessions [--no-security]] [--disk-faults] [--membership]`
+ *                 [--workers K] [--quiet] [--sessions [--no-security] [--clock-skew]] [--disk-faults] [--membership]`
  * `--sessions` runs with security on (issue 17: users, permissions, principals; security.ts);
  * `--no-security` turns it off there.
  * Runs N seeded scenarios (seeds F..F+N-1, F = 1 by default, or only S) and ends with `seeds: N, violations: V`. A
@@ -33,6 +33,8 @@ export interface SimArgs {
   security?: boolean;
   /** A small `logWindowBytesMax` on every node: snapshots by bytes, and a leader's applied data released past it. */
   logWindow?: boolean;
+  /** With sessions: the nodes' clocks (planner, scheduler, dispatcher) off by up to ±2 s, changing during the chaos, true again at the heal. */
+  clockSkew?: boolean;
 }
 
 export function parseArgs(argv: readonly string[]): SimArgs {
@@ -74,6 +76,7 @@ export function parseArgs(argv: readonly string[]): SimArgs {
     ...(argv.includes('--process-kills') ? { processKills: true } : {}),
     ...(argv.includes('--no-security') ? { security: false } : {}),
     ...(argv.includes('--log-window') ? { logWindow: true } : {}),
+    ...(argv.includes('--clock-skew') ? { clockSkew: true } : {}),
   };
 }
 
@@ -97,6 +100,7 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
           processKills: args.processKills === true,
           security: args.security !== false,
           logWindow: args.logWindow === true,
+          clockSkew: args.clockSkew === true,
         },
       });
       const next = (): void => {
@@ -123,13 +127,14 @@ export async function runSeeds(args: SimArgs, onResult?: (r: ScenarioResult) => 
 
 /** The flags that decide a run besides its seed (issue 15: the replay line used to drop them). */
 export function modeFlags(
-  a: Pick<SimArgs, 'bugs' | 'faults' | 'chaosMs' | 'sessions' | 'diskFaults' | 'membership' | 'security' | 'processKills' | 'logWindow'>,
+  a: Pick<SimArgs, 'bugs' | 'faults' | 'chaosMs' | 'sessions' | 'diskFaults' | 'membership' | 'security' | 'processKills' | 'logWindow' | 'clockSkew'>,
 ): string {
   const out: string[] = [];
   if (a.diskFaults) out.push('--disk-faults');
   if (a.processKills === true) out.push('--process-kills');
   if (a.membership) out.push('--membership');
   if (a.logWindow === true) out.push('--log-window');
+  if (a.clockSkew === true) out.push('--clock-skew');
   if (a.sessions) out.push('--sessions');
   if (a.sessions && a.security === false) out.push('--no-security');
   if (a.bugs.length > 0) out.push(`--plant ${a.bugs.join(',')}`);
@@ -177,12 +182,14 @@ async function main(): Promise<void> {
   const cutsAtTie = results.reduce((s, r) => s + r.stats.batchCutsAtTie, 0);
   const released = results.reduce((s, r) => s + r.stats.releasedPastWindow, 0);
   const kills = results.reduce((s, r) => s + (r.stats.kills ?? 0), 0);
+  const dueFloorFiles = results.reduce((s, r) => s + (r.stats.dueFloorFiles ?? 0), 0);
   const sessionFsyncsFailed = results.reduce((s, r) => s + (r.stats.sessionFsyncsFailed ?? 0), 0);
   process.stdout.write(
     `ran ${results.length} scenarios in ${((Date.now() - started) / 1000).toFixed(1)}s: ${simSec.toFixed(0)}s simulated, ` +
       `${faults} faults, ${acked} acknowledged proposals, ${reads} linearizable reads checked, ${wipes} disks wiped, ` +
       `${windows} liveness windows met, ${snaps} snapshots sent, ${cuts} proposal batches cut (${cutsAtTie} at a tie)` +
       (args.logWindow === true ? `, ${released} releases past the log window` : '') +
+      (args.clockSkew === true ? `, ${dueFloorFiles} data files started for a clock behind the due floor` : '') +
       (args.processKills === true ? `, ${kills} processes killed, ${sessionFsyncsFailed} session-store fsyncs failed` : '') +
       (args.bugs.length ? `, planted: ${args.bugs.join(',')}` : '') +
       `\nseeds: ${results.length}, violations: ${violations}\n`,

@@ -110,6 +110,18 @@ export class SimCluster {
   onNewLeader: ((node: RaftNode) => void) | null = null;
   /** Issue 16: told of each node's session store as the node starts, before anything listens to its applies (groups.ts). */
   onSessionStore: ((id: NodeId, store: SessionsStore) => void) | null = null;
+  /** --clock-skew: how far each node's session clock is off (ms; absent: true), and the bound (0: no skew in this run). */
+  readonly clockSkewMs = new Map<NodeId, number>();
+  clockSkewMsMax = 0;
+  /** Data files leaders started because their clock read far behind the newest file's due floor, by stopped incarnations (dueFloorFilesAll adds the live). */
+  private dueFloorFilesStopped = 0;
+
+  /** --clock-skew: DataCreates proposed because a leader's clock read far behind the newest file's due floor, over every incarnation. */
+  dueFloorFilesAll(): number {
+    let n = this.dueFloorFilesStopped;
+    for (const inc of this.live.values()) n += inc.host?.planner.counters.dueFloorFiles ?? 0;
+    return n;
+  }
   /**
    * Restore ahead (sessionNode.ts `restoreLeadMs`): 20 ms in half the session seeds, 0 in the
    * others, so that both paths meet faults; consumers and subscribers must still get nothing early.
@@ -480,7 +492,8 @@ export class SimCluster {
           store,
           replayDelaysMs: cfg.sessions.replayDelaysMs,
           dataFileBytesMax: cfg.sessions.dataFileBytesMax,
-          clock: () => simEpochMs + this.scheduler.nowMs,
+          // --clock-skew: the leader's decisions (due times, deliveries, deadlines) on this node's clock.
+          clock: () => simEpochMs + this.scheduler.nowMs + (this.clockSkewMs.get(id) ?? 0),
           groupsDefer: (fn) => this.scheduler.schedule(0, () => this.guard(fn)),
           // Half the seeds bind every schedule to its create (the default binds only on an idle
           // leader, which a busy simulated cluster seldom is), so both paths meet faults.
@@ -566,6 +579,7 @@ export class SimCluster {
     const inc = this.live.get(id);
     if (inc === undefined) return;
     this.live.delete(id);
+    this.dueFloorFilesStopped += inc.host?.planner.counters.dueFloorFiles ?? 0;
     if (inc.host !== null) inc.host.stop();
     else inc.node.stop();
     if (processOnly) this.mounts.get(id)?.kill();

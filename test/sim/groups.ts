@@ -84,6 +84,7 @@ export class GroupsWorkload {
       () => simEpochMs + sched.nowMs,
       () => sched.nowMs,
       cluster.restoreLeadMs,
+      cluster.clockSkewMsMax,
     );
     // The checker hears every apply first (before the node's own planner, scheduler and dispatcher).
     cluster.onSessionStore = (id, store) => {

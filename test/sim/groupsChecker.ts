@@ -161,6 +161,8 @@ export class GroupsChecker {
     private readonly simNow: () => number,
     /** The leader restores this far ahead of due times (restoreLeadMs): a restore may apply that early, a delivery may not. */
     private readonly restoreLeadMs = 0,
+    /** --clock-skew: a leader's clock may be this far ahead of the true one, so what it hands over may come this early by the true clock. */
+    private readonly clockSkewMsMax = 0,
   ) {}
 
   private violate(property: string, node: NodeId | null, detail: string): void {
@@ -311,7 +313,7 @@ export class GroupsChecker {
     }
     this.stats.restored++;
     if (this.now() < s.dueMs) this.stats.restoredAhead++;
-    if (this.now() < s.dueMs - this.restoreLeadMs)
+    if (this.now() + this.clockSkewMsMax < s.dueMs - this.restoreLeadMs)
       this.violate('delivered-early', id, `session ${sessionLow} restored at ${this.now()}, more than ${this.restoreLeadMs} ms before its due time ${s.dueMs}`);
     const rs: ModelRestore = {
       low: e.index,
@@ -361,7 +363,11 @@ export class GroupsChecker {
         if (v.delivery > g.maxDeliveries) this.violate('delivered-past-max', id, `GroupDeliver ${what} past maxDeliveries ${g.maxDeliveries}`);
         // The leader's decision time is carried in the entry (deadline = now + ackWaitMs).
         const decidedAt = v.dueMs - g.ackWaitMs;
-        if (decidedAt < it.restore.dueMs)
+        // A first delivery waits for the due time on the deciding leader's own clock, skewed or not.
+        // A redelivery (the item was delivered once already) does not look at the due time: with
+        // --clock-skew a leader whose clock is behind the one that stored the session may decide it
+        // before that due time by its own clock, by up to the skew.
+        if (decidedAt + (v.delivery > 1 ? this.clockSkewMsMax : 0) < it.restore.dueMs)
           this.violate('delivered-early', id, `GroupDeliver ${what} decided at ${decidedAt}, before the session's due time ${it.restore.dueMs}`);
         if (v.delivery === 1) this.stats.delivered++;
         else this.stats.redelivered++;
@@ -442,7 +448,8 @@ export class GroupsChecker {
     const what = `subscriber of ${JSON.stringify(d.topic)} on ${node}: restore ${idLow(d.restoreId)}`;
     if (rs === undefined) return this.violate('groups-model', node, `${what}: a restore the committed history does not have`);
     if (idLow(d.session) !== rs.sessionLow) this.violate('delivery-content', node, `${what} carries session ${idLow(d.session)}, not ${rs.sessionLow}`);
-    if (this.now() < rs.dueMs) this.violate('delivered-early', node, `${what} received at ${this.now()}, before the due time ${rs.dueMs}`);
+    if (this.now() + this.clockSkewMsMax < rs.dueMs)
+      this.violate('delivered-early', node, `${what} received at ${this.now()}, before the due time ${rs.dueMs}`);
   }
 
   /** A consumer received a delivery (pushed when its GroupDeliver applied on the leader it is attached to). */
@@ -451,7 +458,8 @@ export class GroupsChecker {
     const it = this.items.get(`${idLow(d.group)}:${idLow(d.restoreId)}`);
     const what = `${consumer} on ${node}: group ${d.groupName}, restore ${idLow(d.restoreId)}, delivery ${d.delivery}`;
     if (it === undefined) return this.violate('groups-model', node, `${what}: an item the committed history does not have`);
-    if (this.now() < it.restore.dueMs) this.violate('delivered-early', node, `${what} received at ${this.now()}, before the due time ${it.restore.dueMs}`);
+    if (this.now() + this.clockSkewMsMax < it.restore.dueMs)
+      this.violate('delivered-early', node, `${what} received at ${this.now()}, before the due time ${it.restore.dueMs}`);
     if (idLow(d.session) !== it.restore.sessionLow)
       this.violate('delivery-content', node, `${what} carries session ${idLow(d.session)}, not ${it.restore.sessionLow}`);
     if (d.delivery > it.deliveries) this.violate('delivery-count', node, `${what}: the committed history has ${it.deliveries} deliveries`);

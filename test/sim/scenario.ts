@@ -70,7 +70,17 @@ export interface ScenarioOptions {
    * follower behind reads them back from the WAL (with diskFaults) or gets a snapshot.
    */
   readonly logWindow?: boolean;
+  /**
+   * With `sessions`: each node's clock as its planner, scheduler and dispatcher read it is off by up
+   * to CLOCK_SKEW_MS_MAX either way, changed now and then during the chaos (its own random stream),
+   * and true again at the heal (a clock ahead steps back): due times decided on clocks that
+   * disagree, and the due floor per data file.
+   */
+  readonly clockSkew?: boolean;
 }
+
+/** --clock-skew: how far a node's clock may be off. The checker allows deliveries this early by the true clock. */
+const CLOCK_SKEW_MS_MAX = 2000;
 
 export interface ScheduleStats {
   sent: number;
@@ -106,6 +116,8 @@ export interface ScenarioResult {
     readonly batchCutsAtTie: number;
     /** --log-window: times a leader released applied data a follower behind still lacked (live nodes' counters). */
     readonly releasedPastWindow: number;
+    /** --clock-skew: data files leaders started for a clock far behind the due floor. */
+    readonly dueFloorFiles?: number;
     /** --process-kills: processes killed (the machine surviving), and the session store's fsyncs failed. */
     readonly kills?: number;
     readonly sessionFsyncsFailed?: number;
@@ -169,6 +181,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     ...(opts.sessions ? { sessions: { replayDelaysMs: [30, 150, 600], dataFileBytesMax: rng.pick([2048, 8192, 65536]) } } : {}),
   });
   const sched = cluster.scheduler;
+  if (opts.sessions && opts.clockSkew === true) cluster.clockSkewMsMax = CLOCK_SKEW_MS_MAX;
   const faultRng = rng.fork();
   // Issue 15's hard-state damage: its own stream, so that runs it does not touch replay as before.
   const hardStateRng = new Rng(opts.seed ^ 0x15);
@@ -411,6 +424,8 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     for (const disk of cluster.simDisks.values()) disk.clearFaults();
     for (const id of cluster.everStarted()) cluster.sessionDisk(id)?.clearFaults();
     for (const id of cluster.everStarted()) cluster.restart(id);
+    // --clock-skew: every clock true again (one that was ahead steps back).
+    cluster.clockSkewMs.clear();
     healed = true;
     healMs = sched.nowMs;
     cluster.trace.note(sched.nowMs, 'heal: network healed, every node up');
@@ -746,6 +761,19 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   sched.schedule(electionTimeoutMs, sampleLiveness);
   sched.schedule(barredRng.int(2, 6) * electionTimeoutMs, restartBarred);
   if (opts.membership) sched.schedule(electionTimeoutMs, rejoinStep);
+  if (cluster.clockSkewMsMax > 0) {
+    const skewRng = new Rng(opts.seed ^ 0x5cee);
+    const skewClock = (): void => {
+      if (healed) return;
+      const id = skewRng.pick(cluster.everStarted());
+      const r = skewRng.next();
+      const ms = r < 0.3 ? 0 : r < 0.65 ? skewRng.int(50, CLOCK_SKEW_MS_MAX) : -skewRng.int(50, CLOCK_SKEW_MS_MAX);
+      cluster.clockSkewMs.set(id, ms);
+      cluster.trace.note(sched.nowMs, `clock of ${id} off by ${ms} ms`);
+      sched.schedule(skewRng.int(100, 1000), skewClock);
+    };
+    sched.schedule(electionTimeoutMs, skewClock);
+  }
   if (opts.faults.length > 0) sched.schedule(faultRng.int(electionTimeoutMs, 4 * electionTimeoutMs), injectFault);
   sched.schedule(opts.chaosMs, heal);
   cluster.runUntil(opts.chaosMs);
@@ -850,6 +878,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
       batchCuts,
       batchCutsAtTie,
       releasedPastWindow,
+      ...(cluster.clockSkewMsMax > 0 ? { dueFloorFiles: cluster.dueFloorFilesAll() } : {}),
       ...(opts.processKills ? { kills: cluster.kills, sessionFsyncsFailed: cluster.sessionFsyncsFailed() } : {}),
     },
     ...(opts.sessions ? { schedules } : {}),

@@ -53,6 +53,10 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
       name: '50 seeds with a log window of a few entries (--sessions --disk-faults --log-window): snapshots by bytes, a leader releasing applied data a follower behind still lacks',
       over: { seeds: range(1, 50), sessions: true, diskFaults: true, logWindow: true },
     },
+    {
+      name: "40 seeds with the nodes' clocks off by up to 2 s either way (--sessions --clock-skew): due times decided on clocks that disagree, a data file started for a clock behind the due floor",
+      over: { seeds: range(1, 40), sessions: true, clockSkew: true },
+    },
   ];
   for (const c of campaigns) {
     it(c.name, async () => {
@@ -112,6 +116,14 @@ describe('simulator: seeded scenarios with every fault kind, 0 violations', func
           results.reduce((a, r) => a + r.stats.releasedPastWindow, 0),
           'applied data released past a follower behind',
         ).to.be.greaterThan(results.length);
+      }
+      if (c.over.clockSkew === true) {
+        // Leaders whose clocks read behind the newest data file's due floor started new files
+        // (the due-floor-per-file flag), and every session was still restored, delivered and settled.
+        expect(
+          results.reduce((a, r) => a + (r.stats.dueFloorFiles ?? 0), 0),
+          'data files started for a clock behind the due floor',
+        ).to.be.greaterThan(0);
       }
       if (c.over.processKills === true) {
         // Processes died on machines that survived, and session-store fsyncs failed.

@@ -13,6 +13,7 @@ const data = workerData as {
   processKills: boolean;
   security: boolean;
   logWindow: boolean;
+  clockSkew: boolean;
 };
 parentPort!.on('message', (seed: number) => {
   try {
@@ -57,6 +58,7 @@ function run(seed: number): void {
     processKills: data.processKills,
     security: data.security,
     logWindow: data.logWindow,
+    clockSkew: data.clockSkew,
   });
   parentPort!.postMessage(result);
 }
