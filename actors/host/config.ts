@@ -263,6 +263,18 @@ export function walFollowerWrites(v: string): boolean {
   throw new ConfigError(`wal follower writes must be inline or pool, got ${JSON.stringify(v)} (flag --wal-follower-writes, SESSIONRAFT_WAL_FOLLOWER_WRITES)`);
 }
 
+/**
+ * A boolean SESSIONRAFT_* variable: 1 or true, 0 or false; unset or empty is undefined. Anything
+ * else is refused: `yes` read as false turned auth off without a word (review 2026-12-07).
+ */
+function envBool(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (v === '1' || v === 'true') return true;
+  if (v === '0' || v === 'false') return false;
+  throw new ConfigError(`${name} must be 1, true, 0 or false, got ${JSON.stringify(v)}`);
+}
+
 /** SESSIONRAFT_* variables (strings) to a partial config. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof HostConfig, unknown>> {
   const out: Partial<Record<keyof HostConfig, unknown>> = {};
@@ -282,11 +294,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_LOG_RETAIN_BYTES) out.logRetainBytesMax = num(env.SESSIONRAFT_LOG_RETAIN_BYTES);
   if (env.SESSIONRAFT_LOG_PREALLOCATE_BYTES) out.logPreallocateBytes = num(env.SESSIONRAFT_LOG_PREALLOCATE_BYTES);
   if (env.SESSIONRAFT_RESTORE_LEAD_MS) out.restoreLeadMs = num(env.SESSIONRAFT_RESTORE_LEAD_MS);
-  if (env.SESSIONRAFT_FEATURES_OFF) {
-    const v = env.SESSIONRAFT_FEATURES_OFF;
-    if (!['1', 'true', '0', 'false'].includes(v)) throw new ConfigError(`SESSIONRAFT_FEATURES_OFF must be 1, true, 0 or false, got ${JSON.stringify(v)}`);
-    out.featuresOnNewCluster = v === '0' || v === 'false';
-  }
+  const featuresOff = envBool(env, 'SESSIONRAFT_FEATURES_OFF');
+  if (featuresOff !== undefined) out.featuresOnNewCluster = !featuresOff;
   if (env.SESSIONRAFT_WAL_FOLLOWER_WRITES) out.walFollowerWritesInline = walFollowerWrites(env.SESSIONRAFT_WAL_FOLLOWER_WRITES);
   if (env.SESSIONRAFT_SNAPSHOT_BYTES) out.snapshotBytesMax = num(env.SESSIONRAFT_SNAPSHOT_BYTES);
   if (env.SESSIONRAFT_REPLAY_DELAYS) out.replayDelaysMs = parseDelays(env.SESSIONRAFT_REPLAY_DELAYS);
@@ -295,7 +304,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_LOG_PRETTY) out.logPretty = env.SESSIONRAFT_LOG_PRETTY === '1' || env.SESSIONRAFT_LOG_PRETTY === 'true';
   if (env.SESSIONRAFT_INSPECT) out.inspect = env.SESSIONRAFT_INSPECT;
   if (env.SESSIONRAFT_INSPECT_FILE) out.inspectFile = env.SESSIONRAFT_INSPECT_FILE;
-  if (env.SESSIONRAFT_INSECURE) out.insecure = env.SESSIONRAFT_INSECURE === '1' || env.SESSIONRAFT_INSECURE === 'true';
   if (env.SESSIONRAFT_CLUSTER_SECRET_FILE) out.clusterSecretFile = env.SESSIONRAFT_CLUSTER_SECRET_FILE;
   if (env.SESSIONRAFT_CLIENT_TLS_CERT || env.SESSIONRAFT_CLIENT_TLS_KEY || env.SESSIONRAFT_CLIENT_CA_FILE || env.SESSIONRAFT_CLIENT_CRL_FILE) {
     out.clientTls = {
@@ -307,9 +315,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
     };
   }
   if (env.SESSIONRAFT_TLS_MIN_VERSION) out.tlsMinVersion = env.SESSIONRAFT_TLS_MIN_VERSION;
-  if (env.SESSIONRAFT_BOOTSTRAP) out.bootstrap = env.SESSIONRAFT_BOOTSTRAP === '1' || env.SESSIONRAFT_BOOTSTRAP === 'true';
-  if (env.SESSIONRAFT_JOIN) out.join = env.SESSIONRAFT_JOIN === '1' || env.SESSIONRAFT_JOIN === 'true';
-  if (env.SESSIONRAFT_AUTH) out.auth = env.SESSIONRAFT_AUTH === '1' || env.SESSIONRAFT_AUTH === 'true';
+  for (const [name, key] of [
+    ['SESSIONRAFT_INSECURE', 'insecure'],
+    ['SESSIONRAFT_BOOTSTRAP', 'bootstrap'],
+    ['SESSIONRAFT_JOIN', 'join'],
+    ['SESSIONRAFT_AUTH', 'auth'],
+  ] as const) {
+    const b = envBool(env, name);
+    if (b !== undefined) out[key] = b;
+  }
   if (env.SESSIONRAFT_BOOTSTRAP_ADMIN_PASSWORD_FILE) out.bootstrapAdminPasswordFile = env.SESSIONRAFT_BOOTSTRAP_ADMIN_PASSWORD_FILE;
   if (env.SESSIONRAFT_BOOTSTRAP_ADMIN_USER) out.bootstrapAdminUser = env.SESSIONRAFT_BOOTSTRAP_ADMIN_USER;
   if (env.SESSIONRAFT_METRICS_TOKEN_FILE) out.metricsTokenFile = env.SESSIONRAFT_METRICS_TOKEN_FILE;
@@ -423,8 +437,9 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
   if (!Array.isArray(learners) || learners.some((l) => typeof l !== 'string' || nodes[l] === undefined))
     throw new ConfigError('learners must name nodes listed in nodes');
   if (learners.length >= Object.keys(nodes).length) throw new ConfigError('at least one node must be a voter');
-  const bootstrap = raw.bootstrap === true;
-  const join = raw.join === true;
+  // A config file's "auth": "true" was read as false: booleans are JSON booleans (review 2026-12-07).
+  const bootstrap = bool(raw.bootstrap, 'bootstrap');
+  const join = bool(raw.join, 'join');
   if (bootstrap && join) throw new ConfigError('--bootstrap starts a new cluster and --join joins a running one: give one of them');
   if (join && Object.keys(nodes).filter((n) => n !== id && !(learners as string[]).includes(n)).length === 0) {
     throw new ConfigError("--join needs the running cluster's voters in nodes (flag --nodes), besides this node");
@@ -435,7 +450,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
   }
   const level = String(raw.logLevel);
   if (!LEVELS.has(level)) throw new ConfigError(`logLevel must be one of ${[...LEVELS].join(', ')}`);
-  const insecure = raw.insecure === true;
+  const insecure = bool(raw.insecure, 'insecure');
   const clientTls = clientTlsOf(raw.clientTls);
   const tlsMinVersion = ({ 'TLSv1.2': 'TLSv1.2', '1.2': 'TLSv1.2', 'TLSv1.3': 'TLSv1.3', '1.3': 'TLSv1.3' } as const)[String(raw.tlsMinVersion) as '1.2'];
   if (tlsMinVersion === undefined)
@@ -475,7 +490,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     ...(clientTls !== undefined ? { clientTls } : {}),
     tlsMinVersion,
     ...(typeof raw.clusterSecretFile === 'string' && raw.clusterSecretFile.length > 0 ? { clusterSecretFile: raw.clusterSecretFile } : {}),
-    auth: raw.auth === true,
+    auth: bool(raw.auth, 'auth'),
     ...(typeof raw.bootstrapAdminPasswordFile === 'string' && raw.bootstrapAdminPasswordFile.length > 0
       ? { bootstrapAdminPasswordFile: raw.bootstrapAdminPasswordFile }
       : {}),
