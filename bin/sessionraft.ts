@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  clientTlsLayer,
   ConfigError,
   configFromEnv,
   configFromFile,
@@ -164,21 +165,15 @@ function flagsToConfig(f: NodeFlags): Partial<Record<keyof HostConfig, unknown>>
     out.tls = { certFile: f.tlsCert, keyFile: f.tlsKey, caFile: f.tlsCa };
   }
   if (f.clusterSecretFile !== undefined) out.clusterSecretFile = f.clusterSecretFile;
-  if (
-    f.clientTlsCert !== undefined ||
-    f.clientTlsKey !== undefined ||
-    f.clientCaFile !== undefined ||
-    f.clientCrlFile !== undefined ||
-    f.clientTlsCa !== undefined
-  ) {
-    out.clientTls = {
-      certFile: f.clientTlsCert,
-      keyFile: f.clientTlsKey,
-      ...(f.clientTlsCa !== undefined ? { peerCaFile: f.clientTlsCa } : {}),
-      ...(f.clientCaFile !== undefined ? { clientCaFile: f.clientCaFile } : {}),
-      ...(f.clientCrlFile !== undefined ? { clientCrlFile: f.clientCrlFile } : {}),
-    };
-  }
+  // Only the files given: resolveHostConfig merges clientTls key by key over the environment and the file.
+  const clientTls = clientTlsLayer({
+    certFile: f.clientTlsCert,
+    keyFile: f.clientTlsKey,
+    peerCaFile: f.clientTlsCa,
+    clientCaFile: f.clientCaFile,
+    clientCrlFile: f.clientCrlFile,
+  });
+  if (clientTls !== undefined) out.clientTls = clientTls;
   if (f.tlsMinVersion !== undefined) out.tlsMinVersion = f.tlsMinVersion;
   if (f.auth === true) out.auth = true;
   if (f.bootstrapAdminPasswordFile !== undefined) out.bootstrapAdminPasswordFile = f.bootstrapAdminPasswordFile;

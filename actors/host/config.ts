@@ -305,15 +305,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof Host
   if (env.SESSIONRAFT_INSPECT) out.inspect = env.SESSIONRAFT_INSPECT;
   if (env.SESSIONRAFT_INSPECT_FILE) out.inspectFile = env.SESSIONRAFT_INSPECT_FILE;
   if (env.SESSIONRAFT_CLUSTER_SECRET_FILE) out.clusterSecretFile = env.SESSIONRAFT_CLUSTER_SECRET_FILE;
-  if (env.SESSIONRAFT_CLIENT_TLS_CERT || env.SESSIONRAFT_CLIENT_TLS_KEY || env.SESSIONRAFT_CLIENT_CA_FILE || env.SESSIONRAFT_CLIENT_CRL_FILE) {
-    out.clientTls = {
-      certFile: env.SESSIONRAFT_CLIENT_TLS_CERT,
-      keyFile: env.SESSIONRAFT_CLIENT_TLS_KEY,
-      ...(env.SESSIONRAFT_CLIENT_TLS_CA ? { peerCaFile: env.SESSIONRAFT_CLIENT_TLS_CA } : {}),
-      ...(env.SESSIONRAFT_CLIENT_CA_FILE ? { clientCaFile: env.SESSIONRAFT_CLIENT_CA_FILE } : {}),
-      ...(env.SESSIONRAFT_CLIENT_CRL_FILE ? { clientCrlFile: env.SESSIONRAFT_CLIENT_CRL_FILE } : {}),
-    };
-  }
+  // An empty variable is unset, as elsewhere.
+  const clientTls = clientTlsLayer({
+    certFile: env.SESSIONRAFT_CLIENT_TLS_CERT || undefined,
+    keyFile: env.SESSIONRAFT_CLIENT_TLS_KEY || undefined,
+    peerCaFile: env.SESSIONRAFT_CLIENT_TLS_CA || undefined,
+    clientCaFile: env.SESSIONRAFT_CLIENT_CA_FILE || undefined,
+    clientCrlFile: env.SESSIONRAFT_CLIENT_CRL_FILE || undefined,
+  });
+  if (clientTls !== undefined) out.clientTls = clientTls;
   if (env.SESSIONRAFT_TLS_MIN_VERSION) out.tlsMinVersion = env.SESSIONRAFT_TLS_MIN_VERSION;
   for (const [name, key] of [
     ['SESSIONRAFT_INSECURE', 'insecure'],
@@ -346,7 +346,17 @@ export function configFromFile(path: string): Partial<Record<keyof HostConfig, u
   }
 }
 
-/** The clientTls layer, checked: undefined when not given. */
+/**
+ * One layer's clientTls (environment, flags): the files it gives, undefined when none. Layers merge
+ * it key by key (resolveHostConfig), so a layer that gives only the certificate keeps the client CA,
+ * revocation list, peer CA and poll interval of the layers below.
+ */
+export function clientTlsLayer(files: { readonly [K in keyof ClientTlsFiles]?: ClientTlsFiles[K] | undefined }): Partial<ClientTlsFiles> | undefined {
+  const out = Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)) as Partial<ClientTlsFiles>;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** The merged clientTls, checked: undefined when not given. */
 function clientTlsOf(v: unknown): ClientTlsFiles | undefined {
   if (v === undefined) return undefined;
   const t = v as Partial<Record<keyof ClientTlsFiles, unknown>> | null;
@@ -411,7 +421,21 @@ function port(v: unknown, name: string): number {
 /** Merges the layers (later wins), fills defaults and validates. Throws ConfigError. */
 export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, unknown>>[]): HostConfig {
   const raw: Record<string, unknown> = { ...hostDefaults };
-  for (const l of layers) for (const [k, v] of Object.entries(l)) if (v !== undefined) raw[k] = v;
+  for (const l of layers) {
+    for (const [k, v] of Object.entries(l)) {
+      if (v === undefined) continue;
+      // clientTls merges key by key (file < environment < flags). It used to be replaced whole, so a
+      // certificate given by environment or flag dropped the file's clientCaFile: client certificates
+      // were silently no longer required (review 2026-12-07).
+      if (k === 'clientTls') {
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`clientTls must be an object, got ${JSON.stringify(v)}`);
+        const below = (raw.clientTls ?? {}) as Record<string, unknown>;
+        raw.clientTls = { ...below, ...Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) };
+      } else {
+        raw[k] = v;
+      }
+    }
+  }
   const id = raw.id;
   if (!isNodeId(id)) throw new ConfigError(`id must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(id)} (flag --id, SESSIONRAFT_ID)`);
   if (!isNodeId(raw.clusterId)) throw new ConfigError(`clusterId must match [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(raw.clusterId)}`);

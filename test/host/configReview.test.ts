@@ -5,8 +5,16 @@
  * at start with a raw TypeError or a bind error.
  */
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { ConfigError, configFromEnv, parseNodesSpec, resolveHostConfig, type HostConfig } from '../../actors/host/config.js';
+import { clientTlsLayer, ConfigError, configFromEnv, parseNodesSpec, resolveHostConfig, type HostConfig } from '../../actors/host/config.js';
+
+/** dist/bin/sessionraft.js (tests run from dist/test/host). */
+const binPath = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/sessionraft.js');
 
 const base = {
   id: 'n1',
@@ -33,6 +41,22 @@ function valueOrConfigError<T>(f: () => T): { ok: true; value: T } | { ok: false
   } catch (err) {
     if (err instanceof ConfigError) return { ok: false };
     throw err;
+  }
+}
+
+/** `sessionraft node --config <file holding config> ...args` in a temporary directory: its exit code and stderr. */
+async function runNode(config: Record<string, unknown>, args: string[] = []): Promise<{ code: number; stderr: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sessionraft-configreview-'));
+  try {
+    const file = join(dir, 'n1.json');
+    writeFileSync(file, JSON.stringify({ ...config, dataDir: join(dir, 'data') }));
+    return await new Promise((res) => {
+      execFile(process.execPath, [binPath, 'node', '--config', file, ...args], { timeout: 20_000, env: { PATH: process.env.PATH } }, (err, _stdout, stderr) =>
+        res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -106,5 +130,66 @@ describe('host: configuration values are taken as given or refused (review 2026-
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('SESSIONRAFT_CLIENT_TLS_CA on its own adds the peer CA to the client TLS the file gives', () => {
+    const file = { ...base, clientTls: { certFile: 'c.pem', keyFile: 'k.pem' } };
+    const cfg = resolveHostConfig(file, configFromEnv({ SESSIONRAFT_CLIENT_TLS_CA: 'ca.pem' }));
+    expect(cfg.clientTls).to.deep.equal({ certFile: 'c.pem', keyFile: 'k.pem', peerCaFile: 'ca.pem' });
+    // Without a certificate anywhere it is refused, as the other client TLS variables are.
+    expect(configError(() => resolveHostConfig(base, configFromEnv({ SESSIONRAFT_CLIENT_TLS_CA: 'ca.pem' }))).message).to.match(
+      /clientTls needs certFile and keyFile/,
+    );
+  });
+
+  it("a certificate given by environment or flag keeps the file's clientCaFile, clientCrlFile, peerCaFile and reloadPollMs (client certificates stay required)", () => {
+    const file = {
+      ...base,
+      clientTls: {
+        certFile: 'old.pem',
+        keyFile: 'old.key',
+        clientCaFile: 'clients-ca.pem',
+        clientCrlFile: 'clients.crl',
+        peerCaFile: 'nodes-ca.pem',
+        reloadPollMs: 500,
+      },
+    };
+    const env = configFromEnv({ SESSIONRAFT_CLIENT_TLS_CERT: 'new.pem', SESSIONRAFT_CLIENT_TLS_KEY: 'new.key' });
+    const kept = { clientCaFile: 'clients-ca.pem', clientCrlFile: 'clients.crl', peerCaFile: 'nodes-ca.pem', reloadPollMs: 500 };
+    expect(resolveHostConfig(file, env).clientTls).to.deep.equal({ certFile: 'new.pem', keyFile: 'new.key', ...kept });
+    // The flags' layer (bin/sessionraft.ts) is merged the same way, and a key it leaves out stays.
+    const flags = { clientTls: clientTlsLayer({ certFile: 'flag.pem', keyFile: 'flag.key', clientCaFile: undefined }) };
+    expect(resolveHostConfig(file, {}, flags).clientTls).to.deep.equal({ certFile: 'flag.pem', keyFile: 'flag.key', ...kept });
+    // Key by key, file < environment < flags.
+    const cfg = resolveHostConfig(
+      file,
+      configFromEnv({ SESSIONRAFT_CLIENT_TLS_CERT: 'env.pem', SESSIONRAFT_CLIENT_CA_FILE: 'env-ca.pem', SESSIONRAFT_CLIENT_CRL_FILE: 'env.crl' }),
+      { clientTls: { clientCaFile: 'flag-ca.pem' } },
+    );
+    expect(cfg.clientTls).to.deep.equal({
+      certFile: 'env.pem',
+      keyFile: 'old.key',
+      clientCaFile: 'flag-ca.pem',
+      clientCrlFile: 'env.crl',
+      peerCaFile: 'nodes-ca.pem',
+      reloadPollMs: 500,
+    });
+    // A malformed value in any layer is still refused.
+    expect(configError(() => resolveHostConfig(file, { clientTls: { clientCaFile: '' } })).message).to.match(/clientCaFile must be a path/);
+    expect(configError(() => resolveHostConfig({ ...base, clientTls: null }, env)).message).to.match(/clientTls must be an object/);
+  });
+
+  it("sessionraft node merges --client-tls-cert/--client-tls-key over the config file's clientTls (the file's keys are kept and checked)", async function () {
+    this.timeout(30_000);
+    // reloadPollMs 0 in the file is refused only if the file's clientTls survives the flags: before, the
+    // flags replaced it whole and the node went on to start without the file's client CA.
+    const r = await runNode({ ...base, clientTls: { certFile: 'old.pem', keyFile: 'old.key', clientCaFile: 'clients-ca.pem', reloadPollMs: 0 } }, [
+      '--client-tls-cert',
+      'new.pem',
+      '--client-tls-key',
+      'new.key',
+    ]);
+    expect(r.stderr).to.match(/CONFIG_ERR: clientTls.reloadPollMs must be a positive integer, got 0/);
+    expect(r.code).to.equal(2);
   });
 });
