@@ -356,6 +356,21 @@ export function clientTlsLayer(files: { readonly [K in keyof ClientTlsFiles]?: C
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/**
+ * The peers' mutual TLS, checked: undefined when not given. A config file's null, {} or partial
+ * object was taken as it was, and the node then failed at start with a TypeError (exit 1) instead
+ * of CONFIG_ERR (exit 2) (review 2026-12-07).
+ */
+function peerTlsOf(v: unknown): HostConfig['tls'] {
+  if (v === undefined) return undefined;
+  const t = v as Partial<Record<'certFile' | 'keyFile' | 'caFile', unknown>> | null;
+  const path = (p: unknown): p is string => typeof p === 'string' && p.length > 0;
+  if (t === null || typeof t !== 'object' || Array.isArray(t) || !path(t.certFile) || !path(t.keyFile) || !path(t.caFile)) {
+    throw new ConfigError(`tls needs certFile, keyFile and caFile, each a path (flags --tls-cert, --tls-key and --tls-ca), got ${JSON.stringify(v)}`);
+  }
+  return { certFile: t.certFile, keyFile: t.keyFile, caFile: t.caFile };
+}
+
 /** The merged clientTls, checked: undefined when not given. */
 function clientTlsOf(v: unknown): ClientTlsFiles | undefined {
   if (v === undefined) return undefined;
@@ -475,6 +490,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
   const level = String(raw.logLevel);
   if (!LEVELS.has(level)) throw new ConfigError(`logLevel must be one of ${[...LEVELS].join(', ')}`);
   const insecure = bool(raw.insecure, 'insecure');
+  const tls = peerTlsOf(raw.tls);
   const clientTls = clientTlsOf(raw.clientTls);
   const tlsMinVersion = ({ 'TLSv1.2': 'TLSv1.2', '1.2': 'TLSv1.2', 'TLSv1.3': 'TLSv1.3', '1.3': 'TLSv1.3' } as const)[String(raw.tlsMinVersion) as '1.2'];
   if (tlsMinVersion === undefined)
@@ -510,7 +526,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     ...(typeof raw.inspectFile === 'string' ? { inspectFile: raw.inspectFile } : {}),
     ...(raw.inspectTicks === true ? { inspectTicks: true } : {}),
     insecure,
-    ...(raw.tls !== undefined ? { tls: raw.tls as HostConfig['tls'] } : {}),
+    ...(tls !== undefined ? { tls } : {}),
     ...(clientTls !== undefined ? { clientTls } : {}),
     tlsMinVersion,
     ...(typeof raw.clusterSecretFile === 'string' && raw.clusterSecretFile.length > 0 ? { clusterSecretFile: raw.clusterSecretFile } : {}),

@@ -192,4 +192,24 @@ describe('host: configuration values are taken as given or refused (review 2026-
     expect(r.stderr).to.match(/CONFIG_ERR: clientTls.reloadPollMs must be a positive integer, got 0/);
     expect(r.code).to.equal(2);
   });
+
+  it('a peer "tls" in a config file needs three non-empty paths: null, {} or a partial one is a ConfigError, not a TypeError at start', () => {
+    for (const tls of [null, {}, { certFile: 'c' }, { certFile: 'c', keyFile: 'k' }, { certFile: 'c', keyFile: 'k', caFile: '' }, 'tls.pem', [], 1]) {
+      expect(configError(() => resolveHostConfig({ ...base, tls })).message, JSON.stringify(tls)).to.match(
+        /tls needs certFile, keyFile and caFile.*--tls-cert, --tls-key and --tls-ca/,
+      );
+    }
+    expect(resolveHostConfig({ ...base, tls: { certFile: 'c', keyFile: 'k', caFile: 'a', extra: 1 } }).tls).to.deep.equal({
+      certFile: 'c',
+      keyFile: 'k',
+      caFile: 'a',
+    });
+  });
+
+  it('sessionraft node exits 2 with CONFIG_ERR on a config file whose "tls" is null (it exited 1 with a TypeError)', async function () {
+    this.timeout(30_000);
+    const r = await runNode({ ...base, tls: null });
+    expect(r.stderr).to.match(/CONFIG_ERR: tls needs certFile, keyFile and caFile/);
+    expect(r.code).to.equal(2);
+  });
 });
