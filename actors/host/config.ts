@@ -275,31 +275,48 @@ function envBool(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   throw new ConfigError(`${name} must be 1, true, 0 or false, got ${JSON.stringify(v)}`);
 }
 
+/**
+ * A numeric SESSIONRAFT_* variable: a non-negative integer as the flags take it (Number()); unset or
+ * empty is undefined. Anything else is refused naming the variable and quoting the value: `20ms`
+ * went on as NaN and was reported as "must be a positive integer, got null" (review 2026-12-07).
+ * Ranges (positive, at most) are checked with the other layers' values in resolveHostConfig.
+ */
+function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return Object.is(n, -0) ? 0 : n;
+}
+
 /** SESSIONRAFT_* variables (strings) to a partial config. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof HostConfig, unknown>> {
   const out: Partial<Record<keyof HostConfig, unknown>> = {};
-  const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
+  const int = (name: string, key: keyof HostConfig): void => {
+    const n = envInt(env, name);
+    if (n !== undefined) out[key] = n;
+  };
   if (env.SESSIONRAFT_ID) out.id = env.SESSIONRAFT_ID;
   if (env.SESSIONRAFT_CLUSTER_ID) out.clusterId = env.SESSIONRAFT_CLUSTER_ID;
   if (env.SESSIONRAFT_DATA_DIR) out.dataDir = env.SESSIONRAFT_DATA_DIR;
   if (env.SESSIONRAFT_NODES) out.nodes = parseNodesSpec(env.SESSIONRAFT_NODES);
   if (env.SESSIONRAFT_LEARNERS) out.learners = env.SESSIONRAFT_LEARNERS.split(',').filter((s) => s.length > 0);
-  if (env.SESSIONRAFT_TICK_MS) out.tickMs = num(env.SESSIONRAFT_TICK_MS);
-  if (env.SESSIONRAFT_ELECTION_TICKS) out.electionTimeoutTicksMin = num(env.SESSIONRAFT_ELECTION_TICKS);
-  if (env.SESSIONRAFT_HEARTBEAT_TICKS) out.heartbeatIntervalTicks = num(env.SESSIONRAFT_HEARTBEAT_TICKS);
-  if (env.SESSIONRAFT_SNAPSHOT_ENTRIES) out.snapshotEntries = num(env.SESSIONRAFT_SNAPSHOT_ENTRIES);
-  if (env.SESSIONRAFT_SNAPSHOT_LOG_PERCENT) out.snapshotLogPercent = num(env.SESSIONRAFT_SNAPSHOT_LOG_PERCENT);
-  if (env.SESSIONRAFT_COMPACT_MARGIN) out.compactMarginEntries = num(env.SESSIONRAFT_COMPACT_MARGIN);
-  if (env.SESSIONRAFT_LOG_WINDOW_BYTES) out.logWindowBytesMax = num(env.SESSIONRAFT_LOG_WINDOW_BYTES);
-  if (env.SESSIONRAFT_LOG_RETAIN_BYTES) out.logRetainBytesMax = num(env.SESSIONRAFT_LOG_RETAIN_BYTES);
-  if (env.SESSIONRAFT_LOG_PREALLOCATE_BYTES) out.logPreallocateBytes = num(env.SESSIONRAFT_LOG_PREALLOCATE_BYTES);
-  if (env.SESSIONRAFT_RESTORE_LEAD_MS) out.restoreLeadMs = num(env.SESSIONRAFT_RESTORE_LEAD_MS);
+  int('SESSIONRAFT_TICK_MS', 'tickMs');
+  int('SESSIONRAFT_ELECTION_TICKS', 'electionTimeoutTicksMin');
+  int('SESSIONRAFT_HEARTBEAT_TICKS', 'heartbeatIntervalTicks');
+  int('SESSIONRAFT_SNAPSHOT_ENTRIES', 'snapshotEntries');
+  int('SESSIONRAFT_SNAPSHOT_LOG_PERCENT', 'snapshotLogPercent');
+  int('SESSIONRAFT_COMPACT_MARGIN', 'compactMarginEntries');
+  int('SESSIONRAFT_LOG_WINDOW_BYTES', 'logWindowBytesMax');
+  int('SESSIONRAFT_LOG_RETAIN_BYTES', 'logRetainBytesMax');
+  int('SESSIONRAFT_LOG_PREALLOCATE_BYTES', 'logPreallocateBytes');
+  int('SESSIONRAFT_RESTORE_LEAD_MS', 'restoreLeadMs');
   const featuresOff = envBool(env, 'SESSIONRAFT_FEATURES_OFF');
   if (featuresOff !== undefined) out.featuresOnNewCluster = !featuresOff;
   if (env.SESSIONRAFT_WAL_FOLLOWER_WRITES) out.walFollowerWritesInline = walFollowerWrites(env.SESSIONRAFT_WAL_FOLLOWER_WRITES);
-  if (env.SESSIONRAFT_SNAPSHOT_BYTES) out.snapshotBytesMax = num(env.SESSIONRAFT_SNAPSHOT_BYTES);
+  int('SESSIONRAFT_SNAPSHOT_BYTES', 'snapshotBytesMax');
   if (env.SESSIONRAFT_REPLAY_DELAYS) out.replayDelaysMs = parseDelays(env.SESSIONRAFT_REPLAY_DELAYS);
-  if (env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS) out.shutdownTransferMs = num(env.SESSIONRAFT_SHUTDOWN_TRANSFER_MS);
+  int('SESSIONRAFT_SHUTDOWN_TRANSFER_MS', 'shutdownTransferMs');
   if (env.SESSIONRAFT_LOG_LEVEL) out.logLevel = env.SESSIONRAFT_LOG_LEVEL;
   if (env.SESSIONRAFT_LOG_PRETTY) out.logPretty = env.SESSIONRAFT_LOG_PRETTY === '1' || env.SESSIONRAFT_LOG_PRETTY === 'true';
   if (env.SESSIONRAFT_INSPECT) out.inspect = env.SESSIONRAFT_INSPECT;

@@ -212,4 +212,60 @@ describe('host: configuration values are taken as given or refused (review 2026-
     expect(r.stderr).to.match(/CONFIG_ERR: tls needs certFile, keyFile and caFile/);
     expect(r.code).to.equal(2);
   });
+
+  it('a number with a unit in a SESSIONRAFT_* variable is refused naming the variable and the value given ("got null" before)', () => {
+    const e = configError(() => resolveHostConfig(base, configFromEnv({ SESSIONRAFT_TICK_MS: '20ms' })));
+    expect(e.message).to.match(/SESSIONRAFT_TICK_MS must be a non-negative integer, got "20ms"/);
+    for (const [name, v] of [
+      ['SESSIONRAFT_SNAPSHOT_BYTES', '1GiB'],
+      ['SESSIONRAFT_LOG_PREALLOCATE_BYTES', ' '],
+      ['SESSIONRAFT_RESTORE_LEAD_MS', '1.5'],
+      ['SESSIONRAFT_ELECTION_TICKS', '-3'],
+      ['SESSIONRAFT_SHUTDOWN_TRANSFER_MS', '1e400'],
+    ] as const) {
+      expect(configError(() => configFromEnv({ [name]: v })).message, name).to.include(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    }
+    expect(configFromEnv({ SESSIONRAFT_TICK_MS: '30' }).tickMs).to.equal(30);
+    expect(configFromEnv({ SESSIONRAFT_LOG_PREALLOCATE_BYTES: '0' }).logPreallocateBytes).to.equal(0);
+  });
+
+  it('property: any string in a numeric SESSIONRAFT_* variable is a ConfigError or a non-negative integer, and the configuration resolves or is a ConfigError', () => {
+    const numVars = {
+      SESSIONRAFT_TICK_MS: 'tickMs',
+      SESSIONRAFT_ELECTION_TICKS: 'electionTimeoutTicksMin',
+      SESSIONRAFT_HEARTBEAT_TICKS: 'heartbeatIntervalTicks',
+      SESSIONRAFT_SNAPSHOT_ENTRIES: 'snapshotEntries',
+      SESSIONRAFT_SNAPSHOT_LOG_PERCENT: 'snapshotLogPercent',
+      SESSIONRAFT_COMPACT_MARGIN: 'compactMarginEntries',
+      SESSIONRAFT_LOG_WINDOW_BYTES: 'logWindowBytesMax',
+      SESSIONRAFT_LOG_RETAIN_BYTES: 'logRetainBytesMax',
+      SESSIONRAFT_LOG_PREALLOCATE_BYTES: 'logPreallocateBytes',
+      SESSIONRAFT_RESTORE_LEAD_MS: 'restoreLeadMs',
+      SESSIONRAFT_SNAPSHOT_BYTES: 'snapshotBytesMax',
+      SESSIONRAFT_SHUTDOWN_TRANSFER_MS: 'shutdownTransferMs',
+    } as const;
+    const edge = fc.oneof(
+      fc.string(),
+      fc.nat().map(String),
+      fc.constantFrom('0', '-0', '00', '1e3', '0x10', '1.5', '-1', ' ', '\t7', 'NaN', 'Infinity', '9007199254740993', '20ms', '1_000'),
+      fc.tuple(fc.nat(100_000), fc.constantFrom('ms', 's', ' ', 'e', '.0', 'x')).map(([n, u]) => `${n}${u}`),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom(...(Object.keys(numVars) as (keyof typeof numVars)[])), edge, (name, v) => {
+        const layer = valueOrConfigError(() => configFromEnv({ [name]: v }));
+        if (!layer.ok) return;
+        const key = numVars[name];
+        if (v === '') {
+          expect(layer.value[key]).to.equal(undefined);
+          return;
+        }
+        const n = layer.value[key];
+        expect(Number.isSafeInteger(n) && (n as number) >= 0, `${name}=${JSON.stringify(v)} gave ${String(n)}`).to.equal(true);
+        expect(n).to.equal(Number(v));
+        const cfg = valueOrConfigError(() => resolveHostConfig(base, layer.value));
+        if (cfg.ok) expect(cfg.value[key]).to.equal(n);
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
