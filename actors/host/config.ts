@@ -6,6 +6,7 @@
  * (clients; redirects name the leader's) and admin (HTTP /metrics, /status, /healthz).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { LevelWithSilent } from 'pino';
 import { defaultStoreLimits, type StoreLimits } from '../sessions/options.js';
 import { defaultClientProtocolLimits, validateClientProtocolLimits, type ClientProtocolLimits } from '../../transport/client/protocol.js';
@@ -224,7 +225,19 @@ export class ConfigError extends Error {
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
-/** `n1=127.0.0.1:7001:7101:7201,n2=...` (id=host:raftPort:clientPort:adminPort). */
+/**
+ * A node's host without the brackets an IPv6 literal may be written in (`[::1]`, as in URLs and
+ * parseMemberAddress). They were kept: `[::1]` passed the loopback check and the node then failed
+ * to bind with ENOTFOUND [::1] (review 2026-12-07). Brackets around anything else are refused.
+ */
+function bareHost(host: string, nid: string): string {
+  if (!host.includes('[') && !host.includes(']')) return host;
+  const m = /^\[([^[\]]+)\]$/.exec(host);
+  if (m === null || isIP(m[1]!) !== 6) throw new ConfigError(`node ${nid}: host ${JSON.stringify(host)}: brackets go around an IPv6 address only, as in [::1]`);
+  return m[1]!;
+}
+
+/** `n1=127.0.0.1:7001:7101:7201,n2=[::1]:7002:7102:7202,...` (id=host:raftPort:clientPort:adminPort). */
 export function parseNodesSpec(spec: string): Record<string, NodeAddress> {
   // Null prototype: an ID such as `__proto__` is then an entry (refused by validation), never the prototype.
   const out: Record<string, NodeAddress> = Object.create(null) as Record<string, NodeAddress>;
@@ -234,7 +247,7 @@ export function parseNodesSpec(spec: string): Record<string, NodeAddress> {
     .filter((s) => s.length > 0)) {
     const m = /^([^=]+)=(.+):(\d+):(\d+):(\d+)$/.exec(part);
     if (m === null) throw new ConfigError(`node ${JSON.stringify(part)}: expected id=host:raftPort:clientPort:adminPort`);
-    out[m[1]!] = { host: m[2]!, raftPort: Number(m[3]), clientPort: Number(m[4]), adminPort: Number(m[5]) };
+    out[m[1]!] = { host: bareHost(m[2]!, m[1]!), raftPort: Number(m[3]), clientPort: Number(m[4]), adminPort: Number(m[5]) };
   }
   return out;
 }
@@ -482,7 +495,7 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
     const addr = a as Partial<NodeAddress> | null;
     if (addr === null || typeof addr !== 'object' || typeof addr.host !== 'string' || addr.host.length === 0) throw new ConfigError(`node ${nid} needs a host`);
     nodes[nid] = {
-      host: addr.host,
+      host: bareHost(addr.host, nid),
       raftPort: port(addr.raftPort, `nodes.${nid}.raftPort`),
       clientPort: port(addr.clientPort, `nodes.${nid}.clientPort`),
       adminPort: port(addr.adminPort, `nodes.${nid}.adminPort`),

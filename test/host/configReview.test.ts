@@ -268,4 +268,19 @@ describe('host: configuration values are taken as given or refused (review 2026-
       { numRuns: 2000 },
     );
   });
+
+  it('--nodes and SESSIONRAFT_NODES take a bracketed IPv6 host ([::1]) as the address, without the brackets', () => {
+    // The loopback check took [::1] and the node then failed to bind with ENOTFOUND [::1].
+    expect(parseNodesSpec('n1=[::1]:7001:7101:7201').n1).to.deep.equal({ host: '::1', raftPort: 7001, clientPort: 7101, adminPort: 7201 });
+    expect(parseNodesSpec('n1=::1:7001:7101:7201').n1!.host).to.equal('::1');
+    const cfg = resolveHostConfig({ ...base, nodes: undefined }, configFromEnv({ SESSIONRAFT_NODES: 'n1=[::1]:7001:7101:7201,n2=[fe80::1]:7002:7102:7202' }));
+    expect(cfg.nodes.n1!.host).to.equal('::1');
+    expect(cfg.nodes.n2!.host).to.equal('fe80::1');
+    // A config file's "host": "[::1]" is the same address.
+    expect(resolveHostConfig({ ...base, nodes: { n1: { host: '[::1]', raftPort: 1, clientPort: 2, adminPort: 3 } } }).nodes.n1!.host).to.equal('::1');
+    // Brackets around anything but an IPv6 address, or unbalanced, are refused.
+    for (const spec of ['n1=[127.0.0.1]:1:2:3', 'n1=[::1:1:2:3', 'n1=::1]:1:2:3', 'n1=[]:1:2:3', 'n1=[localhost]:1:2:3']) {
+      expect(configError(() => parseNodesSpec(spec)).message, spec).to.match(/host/);
+    }
+  });
 });
