@@ -218,7 +218,15 @@ interface TopicsLike {
   }[];
   readonly topics: readonly { topic: string; sessions: number; bytes: number }[];
   readonly topicsTotal: number;
-  readonly consumerGroups: readonly unknown[];
+  readonly consumerGroups: readonly {
+    topic: string;
+    name: string;
+    ready: number;
+    inFlight: number;
+    redelivered: number;
+    deadLettered: number;
+    deadLetters: number;
+  }[];
 }
 
 function delay(ms: number | null): string {
@@ -256,7 +264,15 @@ export function topicsTables(v: TopicsLike, color: boolean): string {
     color,
   );
   const more = v.topicsTotal > v.topics.length ? `\n(${v.topicsTotal - v.topics.length} more topics)` : '';
-  const groups = v.consumerGroups.length === 0 ? 'consumer groups: none (not in this version)' : `consumer groups: ${v.consumerGroups.length}`;
+  // Until 2026-12-07 this said "none (not in this version)" whatever the cluster held.
+  const groups =
+    v.consumerGroups.length === 0
+      ? 'consumer groups: none'
+      : renderTable(
+          ['TOPIC', 'GROUP', 'READY', 'IN FLIGHT', 'REDELIVERED', 'DEAD LETTERS', 'DEAD-LETTERED IN ALL'],
+          v.consumerGroups.map((g) => [g.topic, g.name, g.ready, g.inFlight, g.redelivered, g.deadLetters, g.deadLettered]),
+          color,
+        );
   return `${classes}\n${topics}${more}\n${groups}\nas applied by ${v.node} through index ${v.appliedIndex}`;
 }
 

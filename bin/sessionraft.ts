@@ -29,14 +29,22 @@ import {
   type HostConfig,
 } from '../actors/host/config.js';
 import { LocalCluster, ensureLocalSecurity, formatTable } from './cluster.js';
-import { topicsListing } from './listings.js';
+import { topicsListing, type AdminReach } from './listings.js';
 import { applyTierUpBudget } from './nodeRuntime.js';
 import { membersTable, outputFormat, renderTable, sessionsTable, showRecord, statusTable, topicsTables, useColor, withProgress } from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
 import type { PlantedBug } from '../machines/core.js';
 import { mayHaveVoted } from '../storage/hardState.js';
 import { realFs } from '../storage/realFs.js';
-import { createClient, type ClientTlsOptions, type Delivery, type SessionraftClient } from '../transport/client/client.js';
+import {
+  createClient,
+  type ClientConsumer,
+  type ClientSubscription,
+  type ClientTlsOptions,
+  type Delivery,
+  type SessionraftClient,
+} from '../transport/client/client.js';
+import { resolveCredentials } from '../transport/client/credentials.js';
 import { ClientError, ClientErrorCode } from '../transport/client/errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -57,6 +65,21 @@ function int(name: string): (v: string) => number {
   return (v) => {
     const n = Number(v);
     if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    return n;
+  };
+}
+
+/**
+ * `--limit` and `--count`: decimal digits only, at least 1 (CLIENT_ERR_BAD_ARGUMENT, exit 2). Until
+ * 2026-12-07 they took `int()`, which read '' as 0, and a limit of 0 means "no limit" on the wire:
+ * `--limit 0` and `--limit ''` listed every session (and 1e3, 0x10, ' 5 ' were taken as numbers).
+ */
+function atLeastOne(name: string): (v: string) => number {
+  return (v) => {
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new ClientError(ClientErrorCode.badArgument, `${name} is a whole number of at least 1 (decimal digits), got ${JSON.stringify(v)}`);
+    }
     return n;
   };
 }
@@ -549,19 +572,37 @@ interface ClientFlags {
   credentialsFile?: string;
 }
 
+/** An environment variable set to '' counts as unset (`SESSIONRAFT_CA_FILE=` is not a path). */
+function envValue(name: string): string | undefined {
+  const v = process.env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/**
+ * A file named by a flag or variable (a CA, a certificate, a key, a password). One that cannot be
+ * read is a bad argument (exit 2), as a missing --credentials-file is; until 2026-12-07 it was
+ * CLIENT_ERR_INTERNAL with exit 1, read as a bug.
+ */
+function readArgumentFile(what: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ClientError(ClientErrorCode.badArgument, `${what}: cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
 /** TLS options of the library from --ca-file etc. or SESSIONRAFT_CA_FILE etc.; undefined: none given. */
 function clientTlsFromFlags(f: Pick<ClientFlags, 'caFile' | 'certFile' | 'keyFile' | 'servername'>): ClientTlsOptions | undefined {
-  const env = process.env;
-  const ca = f.caFile ?? env.SESSIONRAFT_CA_FILE;
-  const cert = f.certFile ?? env.SESSIONRAFT_CERT_FILE;
-  const key = f.keyFile ?? env.SESSIONRAFT_KEY_FILE;
-  const servername = f.servername ?? env.SESSIONRAFT_TLS_SERVERNAME;
+  const ca = f.caFile ?? envValue('SESSIONRAFT_CA_FILE');
+  const cert = f.certFile ?? envValue('SESSIONRAFT_CERT_FILE');
+  const key = f.keyFile ?? envValue('SESSIONRAFT_KEY_FILE');
+  const servername = f.servername ?? envValue('SESSIONRAFT_TLS_SERVERNAME');
   if (ca === undefined && cert === undefined && key === undefined && servername === undefined) return undefined;
   if ((cert === undefined) !== (key === undefined)) throw new ClientError(ClientErrorCode.badArgument, '--cert-file and --key-file go together');
   return {
-    ...(ca !== undefined ? { ca: readFileSync(ca) } : {}),
-    ...(cert !== undefined ? { cert: readFileSync(cert) } : {}),
-    ...(key !== undefined ? { key: readFileSync(key) } : {}),
+    ...(ca !== undefined ? { ca: readArgumentFile('--ca-file (SESSIONRAFT_CA_FILE)', ca) } : {}),
+    ...(cert !== undefined ? { cert: readArgumentFile('--cert-file (SESSIONRAFT_CERT_FILE)', cert) } : {}),
+    ...(key !== undefined ? { key: readArgumentFile('--key-file (SESSIONRAFT_KEY_FILE)', key) } : {}),
     ...(servername !== undefined ? { servername } : {}),
   };
 }
@@ -616,22 +657,38 @@ function clientFlags(cmd: Command): ClientFlags {
   return cmd.optsWithGlobals() as ClientFlags;
 }
 
-function makeClient(f: ClientFlags): SessionraftClient {
+/** --endpoints, else SESSIONRAFT_ENDPOINTS, else the local cluster's client ports. */
+function endpointList(f: ClientFlags): string[] {
   const list =
     f.endpoints ??
     process.env.SESSIONRAFT_ENDPOINTS ??
     Object.values(localNodes())
       .map((a) => `${a.host}:${a.clientPort}`)
       .join(',');
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function makeClient(f: ClientFlags): SessionraftClient {
   return createClient({
     ...clientAuthOptions(f),
-    endpoints: list
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
+    endpoints: endpointList(f),
     operationTimeoutMs: f.timeoutMs,
     ...(f.clusterId !== undefined ? { clusterId: f.clusterId } : {}),
   });
+}
+
+/**
+ * How `client topics` reaches the admin port: as the client reaches the client port (the two speak
+ * TLS together, from the same certificate): the same TLS settings (or wss:// endpoints), the same
+ * login, found as the library finds it (options, then the environment).
+ */
+function adminReach(f: ClientFlags): AdminReach {
+  const auth = clientAuthOptions(f);
+  const tls = auth.tls ?? (endpointList(f).some((e) => /^wss:\/\//.test(e)) ? {} : null);
+  return { tls, credentials: resolveCredentials(auth, process.env) };
 }
 
 function print(v: unknown): void {
@@ -728,25 +785,37 @@ client
 client
   .command('list [topic]')
   .description('list active sessions (linearizable)')
-  .option('--limit <n>', 'at most this many', int('--limit'))
+  .option('--limit <n>', 'at most this many (at least 1)', atLeastOne('--limit'))
   .action((topic: string | undefined, o: { limit?: number }, cmd: Command) =>
     withClient(cmd, (c) => c.list({ ...(topic !== undefined ? { topic } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) }), sessionsTable),
   );
 client
   .command('topics')
   .description("replay classes (scheduled sessions, next due times, in flight) and active sessions per topic, from the leader's admin port (read-only)")
-  .action((_o, cmd: Command) => withClient(cmd, (c, f) => topicsListing(c, Math.min(f.timeoutMs, 5000)), topicsTables));
+  .action((_o, cmd: Command) => withClient(cmd, (c, f) => topicsListing(c, Math.min(f.timeoutMs, 5000), adminReach(f)), topicsTables));
 client
   .command('subscribe <topic>')
   .description('print sessions restored on a topic as they come (one JSON line each) until Ctrl-C')
-  .option('--count <n>', 'exit after this many deliveries', int('--count'))
+  .option('--count <n>', 'exit after this many deliveries', atLeastOne('--count'))
   .option('--endpoint <host:port>', 'subscribe on this node')
   .action((topic: string, o: { count?: number; endpoint?: string }, cmd: Command) =>
     withClient(cmd, async (c, f) => {
       let seen = 0;
       let done: () => void = () => undefined;
-      const finished = new Promise<void>((r) => (done = r));
-      await c.subscribe(
+      let ended: (err: ClientError) => void = () => undefined;
+      const finished = new Promise<void>((r, j) => ((done = r), (ended = j)));
+      // The library calls onError both for a subscription it moves (a lost connection: it
+      // subscribes again) and for one that ended for good (the node ended it: a revoked permission,
+      // an overflow; or subscribing again failed). Until 2026-12-07 both only printed a warning, and
+      // after the second the command waited for deliveries that could never come; now it ends with
+      // that error (exit 1).
+      const at: { sub?: ClientSubscription; early?: ClientError } = {};
+      const onError = (err: ClientError): void => {
+        process.stderr.write(JSON.stringify({ warning: err.code, message: err.message }) + '\n');
+        if (at.sub === undefined) at.early = err;
+        else if (at.sub.closed) ended(err);
+      };
+      at.sub = await c.subscribe(
         topic,
         (d: Delivery) => {
           print({
@@ -759,11 +828,9 @@ client
           });
           if (o.count !== undefined && ++seen >= o.count) done();
         },
-        {
-          ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}),
-          onError: (err) => process.stderr.write(JSON.stringify({ warning: err.code, message: err.message }) + '\n'),
-        },
+        { ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}), onError },
       );
+      if (at.sub.closed && at.early !== undefined) throw at.early;
       process.stderr.write(JSON.stringify({ subscribed: topic }) + '\n');
       process.on('SIGINT', done);
       await finished;
@@ -923,13 +990,23 @@ client
   .description('consume a topic as a member of a consumer group: print each session (one JSON line) and acknowledge it, until Ctrl-C')
   .requiredOption('--group <name>', 'the consumer group')
   .option('--consumer <name>', "this consumer's name (the same across restarts gets its unacknowledged sessions back at once)")
-  .option('--count <n>', 'exit after this many deliveries', int('--count'))
+  .option('--count <n>', 'exit after this many deliveries', atLeastOne('--count'))
   .option('--remove-on-ack', "each ack also removes the restored session (in the same entry; needs write on the topic), as BullMQ's removeOnComplete")
   .action((topic: string, o: { group: string; consumer?: string; count?: number; removeOnAck?: boolean }, cmd: Command) =>
     withClient(cmd, async (c, f) => {
       let seen = 0;
       let done: () => void = () => undefined;
-      const finished = new Promise<void>((r) => (done = r));
+      let ended: (err: ClientError) => void = () => undefined;
+      const finished = new Promise<void>((r, j) => ((done = r), (ended = j)));
+      // As subscribe: onError comes for a consumer that attaches again and for one that ended for
+      // good (`closed`: attaching again failed, e.g. its permission was revoked); after the second
+      // the command ends with that error (until 2026-12-07 it waited for ever).
+      const at: { consumer?: ClientConsumer; early?: ClientError } = {};
+      const onError = (err: ClientError): void => {
+        process.stderr.write(JSON.stringify({ warning: err.code, message: err.message }) + '\n');
+        if (at.consumer === undefined) at.early = err;
+        else if (at.consumer.closed) ended(err);
+      };
       const consumer = await c.consume(
         topic,
         o.group,
@@ -947,9 +1024,11 @@ client
         {
           ...(o.consumer !== undefined ? { consumer: o.consumer } : {}),
           ...(o.removeOnAck === true ? { removeOnAck: true } : {}),
-          onError: (err) => process.stderr.write(JSON.stringify({ warning: err.code, message: err.message }) + '\n'),
+          onError,
         },
       );
+      at.consumer = consumer;
+      if (consumer.closed && at.early !== undefined) throw at.early;
       process.stderr.write(JSON.stringify({ consuming: topic, group: o.group, consumer: consumer.consumer }) + '\n');
       process.on('SIGINT', done);
       await finished;
@@ -1078,7 +1157,20 @@ member
  * terminal, asked for without echo). Never from a command-line argument (the process list shows those).
  */
 async function newPassword(o: { passwordFile?: string }): Promise<string> {
-  if (o.passwordFile !== undefined) return readFileSync(o.passwordFile, 'utf8').split(/\r?\n/)[0]!;
+  const pw = await readNewPassword(o);
+  // Until 2026-12-07 an empty standard input (</dev/null) or an empty first line made a user
+  // without a password and exited 0; --no-password is the one way to ask for that.
+  if (pw === '') {
+    throw new ClientError(
+      ClientErrorCode.badArgument,
+      `the new password is empty (${o.passwordFile !== undefined ? `the first line of ${o.passwordFile}` : 'standard input'}); a user without a password: user add --no-password`,
+    );
+  }
+  return pw;
+}
+
+async function readNewPassword(o: { passwordFile?: string }): Promise<string> {
+  if (o.passwordFile !== undefined) return readArgumentFile('--password-file', o.passwordFile).toString('utf8').split(/\r?\n/)[0]!;
   const stdin = process.stdin;
   if (stdin.isTTY !== true) {
     let text = '';
@@ -1184,6 +1276,8 @@ roleCmd
   .action((role: string, permission: string, _o, cmd: Command) => withClient(cmd, (c) => c.revokePermission(role, permission)));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  // A bad --limit or --count (atLeastOne) is thrown while commander parses: the client's JSON error, exit 2.
+  if (err instanceof ClientError) fail(err);
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -53,17 +53,49 @@ function status(node: string, nodes: HostStatus['nodes'] = {}): HostStatus {
 
 interface FakeFile {
   replayClass: number;
+  high: number;
+  low: number;
   name: string;
   size: number;
   readCursor: number;
   restoredLengths: number[];
 }
 
-/** A store with `records` stored records of 100 bytes in class 0, due one second apart. */
-function fakeStore(records: number, sessions: { topic: string; bytes: number }[] = []): ConsoleSources['store'] extends () => infer S ? S : never {
-  const file: FakeFile = { replayClass: 0, name: 'data/0/f.dat', size: records * 100, readCursor: 0, restoredLengths: [100, 100] };
+/** A consumer group as the console reads it: its items (deliveries, the held record's file) and dead letters. */
+interface FakeGroup {
+  topic: string;
+  name: string;
+  items: Map<number, { deliveries: number; inFlight: boolean; restore: { fileHigh: number; fileLow: number } }>;
+  dead: Map<number, { restore: { fileHigh: number; fileLow: number } | null }>;
+  deadTotal: number;
+}
+
+/**
+ * A store with `records` stored records of 100 bytes in class 0 (file 0.1), due one second apart,
+ * an empty file of class 1 (0.2), and `groups`.
+ */
+function fakeStore(
+  records: number,
+  sessions: { topic: string; bytes: number }[] = [],
+  groups: FakeGroup[] = [],
+): ConsoleSources['store'] extends () => infer S ? S : never {
+  const file: FakeFile = { replayClass: 0, high: 0, low: 1, name: 'data/0/f.dat', size: records * 100, readCursor: 0, restoredLengths: [100, 100] };
+  const other: FakeFile = { replayClass: 1, high: 0, low: 2, name: 'data/1/g.dat', size: 0, readCursor: 0, restoredLengths: [] };
   return {
-    dataFiles: () => [file],
+    dataFiles: () => (groups.length > 0 ? [file, other] : [file]),
+    consumerGroups: () => groups.values(),
+    groupCounts: (g: FakeGroup) => {
+      const items = [...g.items.values()];
+      return {
+        topic: g.topic,
+        name: g.name,
+        ready: items.filter((i) => !i.inFlight).length,
+        inFlight: items.filter((i) => i.inFlight).length,
+        redelivered: items.filter((i) => i.deliveries > 1).length,
+        deadLettered: g.deadTotal,
+        deadLetters: g.dead.size,
+      };
+    },
     recordHeaderAt: (_f: unknown, offset: number) => ({
       length: 100,
       isVoid: false,
@@ -341,6 +373,37 @@ describe('console: topics view', function () {
       { topic: 'carts', sessions: 1, bytes: 1 },
     ]);
     expect(t.consumerGroups).to.deep.equal([]);
+    expect(t.replayClasses[0]).to.include({ redelivered: 0, deadLettered: 0 });
+  });
+
+  it('lists consumer groups, and per replay class the records they redelivered and hold as dead letters', function () {
+    // Until 2026-12-07: consumerGroups [] and redelivered / deadLettered null whatever groups held (a review).
+    const inClass0 = { fileHigh: 0, fileLow: 1 };
+    const inClass1 = { fileHigh: 0, fileLow: 2 };
+    const groups: FakeGroup[] = [
+      {
+        topic: 'orders',
+        name: 'billing',
+        items: new Map([
+          [1, { deliveries: 2, inFlight: true, restore: inClass0 }],
+          [2, { deliveries: 1, inFlight: false, restore: inClass0 }],
+          [3, { deliveries: 3, inFlight: false, restore: inClass1 }],
+        ]),
+        dead: new Map([
+          [4, { restore: inClass0 }],
+          [5, { restore: null }],
+        ]),
+        deadTotal: 7,
+      },
+      { topic: 'carts', name: 'audit', items: new Map([[1, { deliveries: 2, inFlight: true, restore: inClass0 }]]), dead: new Map(), deadTotal: 0 },
+    ];
+    const t = topicsView('n1', fakeStore(3, [], groups), [1000, 10_000], 0);
+    expect(t.consumerGroups).to.deep.equal([
+      { topic: 'carts', name: 'audit', ready: 0, inFlight: 1, redelivered: 1, deadLettered: 0, deadLetters: 0 },
+      { topic: 'orders', name: 'billing', ready: 2, inFlight: 1, redelivered: 2, deadLettered: 7, deadLetters: 2 },
+    ]);
+    expect(t.replayClasses[0]).to.include({ replayClass: 0, redelivered: 2, deadLettered: 1 });
+    expect(t.replayClasses[1]).to.include({ replayClass: 1, redelivered: 1, deadLettered: 0 });
   });
 
   it('stops counting at scheduledCountMax and says so', function () {

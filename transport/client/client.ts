@@ -255,6 +255,11 @@ export interface ClientSubscription {
   readonly topic: string;
   /** The endpoint it currently lives on. */
   readonly endpoint: string | null;
+  /**
+   * True once closed, by `close()` or for good: the node ended it (SubscribeOptions.onError gets
+   * why), or subscribing again after a lost connection failed. While false, an onError is a move.
+   */
+  readonly closed: boolean;
   close(): Promise<void>;
 }
 
@@ -1023,6 +1028,9 @@ class Client implements SessionraftClient {
       topic,
       get endpoint() {
         return st.conn?.endpoint ?? null;
+      },
+      get closed() {
+        return st.closed;
       },
       close: async () => {
         if (st.closed) return;

@@ -80,8 +80,13 @@ export function consolePage(node: string, clusterId: string): string {
     <tbody></tbody>
   </table>
   </div>
-  <h3>Consumer groups</h3>
-  <p id="groups">None: consumer groups have not landed yet (redelivered and dead-lettered counts come with them).</p>
+  <div class="scroll">
+  <table id="groups-table">
+    <caption>Consumer groups (this node's applied state)</caption>
+    <thead><tr><th scope="col">Topic</th><th scope="col">Group</th><th scope="col">Ready</th><th scope="col">In flight</th><th scope="col">Redelivered</th><th scope="col">Dead letters</th><th scope="col">Dead-lettered in all</th></tr></thead>
+    <tbody></tbody>
+  </table>
+  </div>
   <h3>Look up a session</h3>
   <form id="lookup" class="lookup" action="#" role="search">
     <label for="session-id">Session ID (32 hexadecimal digits)</label>

@@ -35,7 +35,7 @@ export interface ConsoleSources {
   readonly replayDelaysMs: readonly number[];
   readonly recorder: ConsoleRecorder;
   status(): HostStatus;
-  store(): Pick<SessionsStore, 'dataFiles' | 'recordHeaderAt' | 'listSessions' | 'stats' | 'getSession'>;
+  store(): Pick<SessionsStore, 'dataFiles' | 'recordHeaderAt' | 'listSessions' | 'stats' | 'getSession' | 'consumerGroups' | 'groupCounts'>;
   /**
    * How to reach the other nodes' admin ports: null, plain HTTP (no TLS here); else HTTPS checked
    * against `ca` (null: TLS without the CA, --client-tls-ca, so peers are not fetched).

@@ -47,9 +47,24 @@ interface ReplayClassView {
   readonly nextDueMs: readonly number[];
   /** Restored (handed to subscribers) and not yet committed as consumed. */
   readonly inFlight: number;
-  /** Not tracked until consumer groups exist (null). */
-  readonly redelivered: null;
-  readonly deadLettered: null;
+  /** Records of this class pending in a consumer group and delivered more than once (each group counts). */
+  readonly redelivered: number;
+  /** Records of this class held by a consumer group's dead letters (each group counts). */
+  readonly deadLettered: number;
+}
+
+/** A consumer group as the listing shows it: its applied counts (those of `sessionraft client groups`). */
+interface TopicsGroupView {
+  readonly topic: string;
+  readonly name: string;
+  readonly ready: number;
+  readonly inFlight: number;
+  /** Pending items delivered more than once. */
+  readonly redelivered: number;
+  /** Dead-lettered in all (a counter). */
+  readonly deadLettered: number;
+  /** Dead letters now (replayable or deletable). */
+  readonly deadLetters: number;
 }
 
 export interface TopicsView {
@@ -61,12 +76,15 @@ export interface TopicsView {
   readonly topicsTotal: number;
   /** Fewer sessions were walked than are active. */
   readonly partial: boolean;
-  /** Consumer groups have not landed: always empty for now. */
-  readonly consumerGroups: readonly never[];
+  /**
+   * Every consumer group of the applied store, by topic and name (until 2026-12-07 always empty,
+   * from before consumer groups landed; a review found it empty while groups existed).
+   */
+  readonly consumerGroups: readonly TopicsGroupView[];
   readonly error?: string;
 }
 
-type StoreReader = Pick<SessionsStore, 'dataFiles' | 'recordHeaderAt' | 'listSessions' | 'stats' | 'getSession'>;
+type StoreReader = Pick<SessionsStore, 'dataFiles' | 'recordHeaderAt' | 'listSessions' | 'stats' | 'getSession' | 'consumerGroups' | 'groupCounts'>;
 
 export function topicsView(node: string, store: StoreReader, replayDelaysMs: readonly number[], now: number): TopicsView {
   const appliedIndex = store.stats().appliedIndex;
@@ -101,6 +119,34 @@ export function topicsView(node: string, store: StoreReader, replayDelaysMs: rea
       offset += h.length;
     }
   }
+  // Consumer groups: their counts, and per replay class the records they redelivered or dead-lettered
+  // (a held record's data file names its class). One walk of every group's items, as their counts take.
+  const classOfFile = new Map<string, number>();
+  for (const f of store.dataFiles()) classOfFile.set(`${f.high}.${f.low}`, f.replayClass);
+  const perClass = new Map<number, { redelivered: number; deadLettered: number }>();
+  const count = (r: { fileHigh: number; fileLow: number }, what: 'redelivered' | 'deadLettered'): void => {
+    const k = classOfFile.get(`${r.fileHigh}.${r.fileLow}`);
+    if (k === undefined) return;
+    let c = perClass.get(k);
+    if (c === undefined) perClass.set(k, (c = { redelivered: 0, deadLettered: 0 }));
+    c[what]++;
+  };
+  const consumerGroups: TopicsGroupView[] = [];
+  for (const g of store.consumerGroups()) {
+    for (const it of g.items.values()) if (it.deliveries > 1) count(it.restore, 'redelivered');
+    for (const d of g.dead.values()) if (d.restore !== null) count(d.restore, 'deadLettered');
+    const n = store.groupCounts(g);
+    consumerGroups.push({
+      topic: n.topic,
+      name: n.name,
+      ready: n.ready,
+      inFlight: n.inFlight,
+      redelivered: n.redelivered,
+      deadLettered: n.deadLettered,
+      deadLetters: n.deadLetters,
+    });
+  }
+  consumerGroups.sort((a, b) => a.topic.localeCompare(b.topic) || a.name.localeCompare(b.name));
   const replayClasses: ReplayClassView[] = [...classes.entries()]
     .sort((a, b) => a[0] - b[0])
     .map(([k, c]) => ({
@@ -112,8 +158,8 @@ export function topicsView(node: string, store: StoreReader, replayDelaysMs: rea
       scheduledBytes: c.bytes,
       nextDueMs: c.due,
       inFlight: c.inFlight,
-      redelivered: null,
-      deadLettered: null,
+      redelivered: perClass.get(k)?.redelivered ?? 0,
+      deadLettered: perClass.get(k)?.deadLettered ?? 0,
     }));
   const byTopic = new Map<string, { sessions: number; bytes: number }>();
   const sessions = store.listSessions();
@@ -137,7 +183,7 @@ export function topicsView(node: string, store: StoreReader, replayDelaysMs: rea
     topics,
     topicsTotal: byTopic.size,
     partial: walked < sessions.length,
-    consumerGroups: [],
+    consumerGroups,
     ...(error !== undefined ? { error } : {}),
   };
 }

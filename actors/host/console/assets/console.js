@@ -517,6 +517,21 @@ async function pollTopics() {
     if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 3 }, 'no active sessions')));
     if (t.topicsTotal > t.topics.length) rows.push(el('tr', {}, el('td', { colspan: 3 }, `and ${t.topicsTotal - t.topics.length} more topics`)));
     fillBody($('topics-table'), rows);
+    const groups = (t.consumerGroups ?? []).map((g) =>
+      el(
+        'tr',
+        {},
+        el('th', { scope: 'row' }, g.topic),
+        el('td', {}, g.name),
+        el('td', {}, String(g.ready)),
+        el('td', {}, String(g.inFlight)),
+        el('td', {}, String(g.redelivered)),
+        el('td', {}, String(g.deadLetters)),
+        el('td', {}, String(g.deadLettered)),
+      ),
+    );
+    if (groups.length === 0) groups.push(el('tr', {}, el('td', { colspan: 7 }, 'no consumer groups')));
+    fillBody($('groups-table'), groups);
   } catch {
     // shown by the cluster poll's status line
   } finally {
