@@ -141,6 +141,9 @@ export interface Delivery {
   readonly node: string | null;
 }
 
+/** Codes with which a node ends a consumer that attaching again could not cure: it ends for good. */
+const ENDED_FOR_GOOD: ReadonlySet<string> = new Set([ClientErrorCode.permissionDenied, ClientErrorCode.authFailed, ClientErrorCode.authRequired]);
+
 export interface SubscribeOptions {
   /** Subscribe on this endpoint only (else on any, moving on failure). */
   readonly endpoint?: string;
@@ -1435,6 +1438,15 @@ class Client implements SessionraftClient {
     for (const st of this.consumers) {
       if (st.conn !== conn || st.subId !== subId || st.closed) continue;
       conn.release(subId);
+      // Ended because its user lost the permission (or its login): attaching again would only be
+      // refused the same way, so it ends for good, as a subscription does.
+      if (ENDED_FOR_GOOD.has(err.code)) {
+        st.closed = true;
+        this.consumers.delete(st);
+        this.dropParked(st);
+        st.opts.onError?.(err);
+        continue;
+      }
       this.reattachConsumer(st, err);
     }
     for (const st of this.subs) {

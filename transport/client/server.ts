@@ -134,6 +134,9 @@ export interface ClientServerStats {
   readonly batchedReplies: number;
 }
 
+/** How often the client port looks for a changed auth table to end subscriptions that lost their permission (sweepRevoked). */
+const REVOCATION_SWEEP_MS = 250;
+
 interface Conn {
   readonly ws: WebSocket;
   /** Replies produced in one turn (one apply) leave in one write. */
@@ -145,6 +148,8 @@ interface Conn {
   readonly subs: Map<number, NodeSubscription>;
   /** Consumers' entitlements by subscription ID: their acks and nacks are checked against them (entitlementLost). */
   readonly scopes: Map<number, Entitlement>;
+  /** Every subscription's and consumer's delivery entitlement by ID: swept when the auth table changes (sweepRevoked). */
+  readonly watched: Map<number, Entitlement>;
   /** Deliveries waiting for the socket to drain (made at the first subscribe). */
   push: PushQueue<NodeDelivery> | null;
   nextSubId: number;
@@ -217,6 +222,9 @@ export class ClientServer {
   private readonly frontSockets = new Set<Socket>();
   private tlsServer: ReturnType<typeof createHttpsServer> | null = null;
   private readonly conns = new Set<Conn>();
+  /** sweepRevoked: the auth table version it last looked at, and its timer (from listen to close). */
+  private sweptVersion = -1;
+  private sweepTimer: ReturnType<typeof setInterval> | null = null;
   /** Connections not logged in yet, by throttledAddress of their remote (loginsPendingPerAddressMax). */
   private readonly pendingLogins = new Map<string, number>();
   private offCrlChange: (() => void) | undefined;
@@ -252,6 +260,11 @@ export class ClientServer {
   /** Binds the port; resolves with the bound address. */
   listen(): Promise<{ host: string; port: number }> {
     checkListenSecure(this.opts.host, 'client port', this.opts.tls !== undefined, this.opts.insecure === true);
+    if (this.sweepTimer === null) {
+      this.sweptVersion = this.opts.node.access().version;
+      this.sweepTimer = setInterval(() => this.sweepRevoked(), REVOCATION_SWEEP_MS);
+      this.sweepTimer.unref();
+    }
     if (this.opts.tls !== undefined) return this.listenTls(this.opts.tls);
     return new Promise((resolve, reject) => {
       const wss = new WebSocketServer({
@@ -374,9 +387,31 @@ export class ClientServer {
     this.stopping = true;
   }
 
+  /**
+   * Once the auth table changed (a revoke, a removed user, a changed password, logins turned on),
+   * every subscription and consumer is checked again at once and ended if it lost its permission,
+   * rather than at its next delivery: an idle one on a quiet topic went on until something was
+   * delivered to it (a review, 2026-12-07). Bounded: one pass over the connections' subscriptions,
+   * only after a change, at most every REVOCATION_SWEEP_MS.
+   */
+  private sweepRevoked(): void {
+    const version = this.opts.node.access().version;
+    if (version === this.sweptVersion) return;
+    this.sweptVersion = version;
+    for (const c of this.conns) {
+      if (c.closed) continue;
+      for (const [subId, e] of c.watched) {
+        const why = this.entitlementLost(c, e);
+        if (why !== null) this.endSubscription(c, subId, why.code, why.detail);
+      }
+    }
+  }
+
   /** Closes every connection (1001) and the server. */
   close(cb: () => void): void {
     this.stopping = true;
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
     this.offCrlChange?.();
     for (const c of this.conns) this.closeConn(c, ClientCloseCode.goingAway, 'node shutting down');
     const wss = this.wss;
@@ -416,6 +451,7 @@ export class ClientServer {
       reqIds: new Set(),
       subs: new Map(),
       scopes: new Map(),
+      watched: new Map(),
       push: null,
       nextSubId: 1,
       badFrames: 0,
@@ -493,6 +529,7 @@ export class ClientServer {
     for (const s of c.subs.values()) s.close();
     c.subs.clear();
     c.scopes.clear();
+    c.watched.clear();
     c.push?.close();
   }
 
@@ -556,6 +593,7 @@ export class ClientServer {
     if (s === undefined) return;
     c.subs.delete(subId);
     c.scopes.delete(subId);
+    c.watched.delete(subId);
     s.close();
     c.push?.drop(subId);
     this.reject(code, 'subscribe');
@@ -1135,6 +1173,7 @@ export class ClientServer {
           },
         );
         c.subs.set(subId, sub);
+        c.watched.set(subId, entitled);
         return done(encodeResult(req.reqId, [subId]));
       }
       case 'unsubscribe': {
@@ -1143,6 +1182,7 @@ export class ClientServer {
           s.close();
           c.subs.delete(req.subId);
           c.scopes.delete(req.subId);
+          c.watched.delete(req.subId);
           c.push?.drop(req.subId);
         }
         return done(encodeResult(req.reqId, []));
@@ -1233,6 +1273,7 @@ export class ClientServer {
             if (c.closed) return consumer!.close();
             c.subs.set(subId, consumer!);
             c.scopes.set(subId, acking);
+            c.watched.set(subId, entitled);
             done(encodeResult(req.reqId, [subId]));
           },
         );
