@@ -290,7 +290,10 @@ export class DataFiles {
     this.windows.forget(f);
     this.closeHandle(f);
     this.fs.mkdirp('trash');
-    if (this.fs.fileSize(f.name) >= 0) this.fs.rename(f.name, f.trashName);
+    if (this.fs.fileSize(f.name) >= 0) {
+      this.fs.rename(f.name, f.trashName);
+      this.moves++;
+    }
     this.counters.trashed++;
     this.dirtyDirs.add('').add(`data/${f.replayClass}`).add('trash');
     const k = c.files.indexOf(f);
@@ -303,6 +306,8 @@ export class DataFiles {
 
   /** Files written by range sync before they were part of the state (made durable by `syncAll`). */
   private readonly rangeWritten = new Set<string>();
+  /** Renames between data/ and trash/ so far (`syncAllLater` checks whether one ran during its fsyncs). */
+  private moves = 0;
 
   /**
    * Make every written byte and every name change durable (before a snapshot is reported taken).
@@ -331,11 +336,41 @@ export class DataFiles {
       return cb(null);
     }
     const { files, dirs } = this.takeUnsynced(false);
+    // trash/ after the class directories, always: a DataDelete applied while these fsyncs run
+    // renames a file the snapshot lists from data/<c>/ to trash/; a later fsync of data/<c> makes
+    // its removal durable, and trash/ must then be synced after it (or the file is in neither
+    // directory after a power loss). Class directories sort before `trash` (longer names).
+    if (dirs.some((d) => d.startsWith('data/')) && !dirs.includes('trash')) {
+      dirs.push('trash');
+      dirs.sort((a, b) => b.length - a.length);
+      this.counters.dirSyncs++;
+    }
+    const movesBefore = this.moves;
     this.fs.syncLater(
       files.map((f) => f.name),
       dirs,
-      cb,
+      (err) => {
+        if (err !== null || this.moves === movesBefore) return cb(err);
+        // A file moved between data/ and trash/ while the fsyncs ran (a DataDelete, or range sync
+        // bringing one back from trash/): the list above may have synced its old directory after
+        // the move and not its new one. Sync the directories changed since, here, before the
+        // snapshot is reported durable (rare: a few directory fsyncs on the event loop).
+        try {
+          for (const d of this.takeDirtyDirs()) this.fs.syncDir(d);
+        } catch (e) {
+          return cb(e as Error);
+        }
+        cb(null);
+      },
     );
+  }
+
+  /** The directories whose entries changed since they were last taken, children first (and counted). */
+  private takeDirtyDirs(): string[] {
+    const dirs = [...this.dirtyDirs].sort((a, b) => b.length - a.length);
+    this.counters.dirSyncs += dirs.length;
+    this.dirtyDirs.clear();
+    return dirs;
   }
 
   /** Writes what is queued, then takes (and counts) the files with unsynced bytes and the directories to sync, children first. */
@@ -355,10 +390,7 @@ export class DataFiles {
       this.counters.fsyncs++;
     }
     // Children before parents.
-    const dirs = [...this.dirtyDirs].sort((a, b) => b.length - a.length);
-    this.counters.dirSyncs += dirs.length;
-    this.dirtyDirs.clear();
-    return { files, dirs };
+    return { files, dirs: this.takeDirtyDirs() };
   }
 
   // ---- range digests ------------------------------------------------------------------------
@@ -516,6 +548,7 @@ export class DataFiles {
       if (size < 0 && this.fs.fileSize(f.trashName) >= 0) {
         this.fs.mkdirp(dir);
         this.fs.rename(f.trashName, f.name);
+        this.moves++;
         this.dirtyDirs.add('').add('data').add(dir).add('trash');
         size = this.fs.fileSize(f.name);
       }
@@ -538,6 +571,7 @@ export class DataFiles {
   private toTrash(path: string, trashPath: string): void {
     this.fs.mkdirp('trash');
     this.fs.rename(path, trashPath);
+    this.moves++;
     this.dirtyDirs
       .add('')
       .add(path.slice(0, path.lastIndexOf('/')) || '')
@@ -593,7 +627,10 @@ export class DataFiles {
     }
     const dir = name.slice(0, name.lastIndexOf('/'));
     this.fs.mkdirp(dir);
-    if (this.fs.fileSize(name) < 0 && this.fs.fileSize(trashName) >= 0) this.fs.rename(trashName, name);
+    if (this.fs.fileSize(name) < 0 && this.fs.fileSize(trashName) >= 0) {
+      this.fs.rename(trashName, name);
+      this.moves++;
+    }
     const h = this.fs.open(name, this.fs.fileSize(name) >= 0 ? 'existing' : 'create');
     try {
       this.fs.pwritev(h, [bytes], start);
