@@ -212,8 +212,12 @@ export class DataFiles {
       prev.sealed = true;
     }
     const f = new DataFile(replayClass, high, low);
-    // 'create' truncates: a replay after a crash rewrites the file from empty.
-    f.handle = this.fs.open(f.name, 'create');
+    // 'create' truncates: a replay after a crash rewrites the file from empty. Not a file range
+    // sync wrote since the last restore: its bytes are the ones this file's entries write (a file's
+    // bytes depend on its entries alone), the install being received needs them, and apply writes
+    // them again at the same offsets.
+    const keep = this.rangeWrittenSinceRestore.has(f.name) && this.fs.fileSize(f.name) >= 0;
+    f.handle = this.fs.open(f.name, keep ? 'existing' : 'create');
     this.inherited.delete(f.name);
     this.open.add(f);
     this.lastUsed = f;
@@ -306,6 +310,13 @@ export class DataFiles {
 
   /** Files written by range sync before they were part of the state (made durable by `syncAll`). */
   private readonly rangeWritten = new Set<string>();
+  /**
+   * Files range sync wrote since the last restore (`load`): the install under way needs their
+   * bytes, so neither a DataCreate applied meanwhile (which truncates) nor the first apply's
+   * reconcile (which sets aside what the state does not list) may touch them. Not `rangeWritten`,
+   * which every snapshot clears.
+   */
+  private readonly rangeWrittenSinceRestore = new Set<string>();
   /** Renames between data/ and trash/ so far (`syncAllLater` checks whether one ran during its fsyncs). */
   private moves = 0;
 
@@ -516,6 +527,8 @@ export class DataFiles {
         }
       }
     }
+    // What range sync wrote is now listed (or was for an install given up, and may go to trash).
+    this.rangeWrittenSinceRestore.clear();
     this.reconcile();
     // Confirmed: the snapshot's files hold its bytes durably (its own, synced before it was saved)
     // or are fetched, or held by files already confirmed (range sync reads only those).
@@ -539,7 +552,9 @@ export class DataFiles {
       }
       for (const name of this.fs.list(dir)) {
         const path = `${dir}/${name}`;
-        if (!listed.has(path)) this.toTrash(path, trashNameOfPath(path));
+        // Not a file range sync wrote for the install under way (a follower with no snapshot that
+        // applies its first entries while the ranges arrive): the install needs it where it is.
+        if (!listed.has(path) && !this.rangeWrittenSinceRestore.has(path)) this.toTrash(path, trashNameOfPath(path));
       }
     }
     for (const f of this.byLow.values()) {
@@ -617,6 +632,7 @@ export class DataFiles {
   writeAny(name: string, trashName: string, start: number, bytes: Uint8Array): void {
     // Remembered by name: a restore replaces the file objects, and must still sync these bytes.
     this.rangeWritten.add(name);
+    this.rangeWrittenSinceRestore.add(name);
     const f = this.byName(name);
     if (f !== undefined) {
       this.flush(f);

@@ -4,7 +4,7 @@
  * "Crashes: why every node's data directory ends byte-identical" and "Snapshots and range sync".
  */
 import { expect } from 'chai';
-import { CommandKind, type Command } from '../../transport/commands/codec.js';
+import { CommandKind, commandId, type Command } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { NodeSessionFs } from '../../actors/sessions/fs.js';
 import { storedRecordLength } from '../../actors/sessions/record.js';
@@ -140,5 +140,74 @@ describe('storage review: deferred snapshot fsyncs vs files moved meanwhile', ()
     fs.crash();
     const trashName = `trash/0-${name.slice('data/0/'.length)}`;
     expect(fs.fileSize(name) >= 0 || fs.fileSize(trashName) >= 0, `${name} is in neither data/ nor trash/ after a power loss`).to.equal(true);
+  });
+});
+
+describe('storage review: range sync vs a DataCreate applied while the ranges arrive', () => {
+  /** A leader's log (a session stored into a new file of class 0) and its manifest at the end. */
+  function leaderWithFile(): { leader: SessionsStore; log: TestLog; createIndex: number; X: number; manifest: Uint8Array; name: string } {
+    const leader = newStore();
+    const log = new TestLog();
+    const id = run(leader, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: null }).value!;
+    run(leader, log, { kind: CommandKind.sessionAppend, session: id, bytes: bytes('payload'), envelope: null });
+    run(leader, log, { kind: CommandKind.dataCreate, replayClass: 0 });
+    const createIndex = log.lastIndex;
+    const f = leader.newestFile(0)!;
+    const length = storedRecordLength(1, 1, 7);
+    expect(
+      run(leader, log, {
+        kind: CommandKind.sessionStore,
+        session: id,
+        replayClass: 0,
+        dueMs: 10,
+        file: commandId(f.high, f.low),
+        offset: 0,
+        length,
+        envelope: null,
+      }).code,
+    ).to.equal('OK');
+    const X = log.lastIndex;
+    return { leader, log, createIndex, X, manifest: leader.snapshot(), name: f.name };
+  }
+
+  it('the ranges written ahead survive the DataCreate, and the install restores', () => {
+    const { leader, log, createIndex, X, manifest, name } = leaderWithFile();
+    const follower = newStore();
+    // The follower had applied the first entry (its data directory reconciled) when the manifest came.
+    follower.apply(log.slice(0, 1));
+    const missing = follower.missingRanges(manifest);
+    expect(missing.map((r) => r.name)).to.deep.equal([name]);
+    for (const r of missing) follower.writeRange(leader.readRange(r));
+    // A heartbeat's commit lets the follower apply its own entries through the DataCreate.
+    follower.apply(log.slice(1, createIndex));
+    try {
+      follower.restore(log.meta(X), manifest);
+    } catch (err) {
+      throw new Error(`install failed: ${(err as Error).message}`, { cause: err });
+    }
+    expect(follower.digest().overall).to.equal(leader.digest().overall);
+  });
+
+  it('a follower with no snapshot whose first apply comes after the ranges: reconcile leaves them in place', () => {
+    const { leader, log, createIndex, X, manifest } = leaderWithFile();
+    const follower = newStore();
+    for (const r of follower.missingRanges(manifest)) follower.writeRange(leader.readRange(r));
+    follower.apply(log.slice(0, createIndex));
+    try {
+      follower.restore(log.meta(X), manifest);
+    } catch (err) {
+      throw new Error(`install failed: ${(err as Error).message}`, { cause: err });
+    }
+    expect(follower.digest().overall).to.equal(leader.digest().overall);
+  });
+
+  it('without an install, apply goes past the ranges written ahead and ends byte-identical', () => {
+    const { leader, log, X, manifest } = leaderWithFile();
+    const fs = new MemorySessionFs();
+    const follower = newStore(fs);
+    for (const r of follower.missingRanges(manifest)) follower.writeRange(leader.readRange(r));
+    follower.apply(log.slice(0, X));
+    expect(follower.digest().overall).to.equal(leader.digest().overall);
+    expect(follower.verifyFiles()).to.deep.equal([]);
   });
 });
