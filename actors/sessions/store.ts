@@ -296,12 +296,18 @@ export class SessionsStore implements StateMachine {
 
   /**
    * The snapshot at `index` (taken by `snapshot()` or installed by `restore()`) is durable: a restart
-   * never goes back before it, so trashed files it does not list are unlinked. Returns how many.
+   * never goes back before it, so trashed files that no snapshot at or after `index` lists are
+   * unlinked. Returns how many. Not only the files of the snapshot at `index`: a local snapshot's
+   * save may finish after a newer one was installed (RaftNode does not wait for it), and a restart
+   * may then start from the newer one, or from one whose save is still under way.
    */
   snapshotSaved(index: number): number {
-    const keep = this.snapshotFiles.get(index);
-    if (keep === undefined) return 0;
-    for (const k of [...this.snapshotFiles.keys()]) if (k < index) this.snapshotFiles.delete(k);
+    if (!this.snapshotFiles.has(index)) return 0;
+    const keep = new Set<string>();
+    for (const [k, names] of [...this.snapshotFiles]) {
+      if (k < index) this.snapshotFiles.delete(k);
+      else for (const name of names) keep.add(name);
+    }
     return this.files.purgeTrash(keep);
   }
 

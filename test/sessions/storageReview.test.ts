@@ -211,3 +211,52 @@ describe('storage review: range sync vs a DataCreate applied while the ranges ar
     expect(follower.verifyFiles()).to.deep.equal([]);
   });
 });
+
+describe('storage review: a local snapshot saved after a newer one was installed', () => {
+  it('does not purge a trashed file the installed snapshot lists', () => {
+    const leader = newStore();
+    const fs = new MemorySessionFs();
+    const follower = newStore(fs);
+    const log = new TestLog();
+    run(leader, log, { kind: CommandKind.dataCreate, replayClass: 1 });
+    // The follower applies that far and takes a local snapshot S1; its save is under way.
+    follower.apply(log.slice(0));
+    const S1 = log.lastIndex;
+    follower.snapshot();
+    // The leader goes on: a file F of class 0 created, stored into, sealed, restored and consumed.
+    const file = consumedFile(leader, log);
+    const X = log.lastIndex;
+    const manifest = leader.snapshot();
+    // The follower installs X (range sync, then restore) while S1 is still being saved.
+    for (const r of follower.missingRanges(manifest)) follower.writeRange(leader.readRange(r));
+    follower.restore(log.meta(X), manifest);
+    // It applies the next entry: the scheduler's DataDelete of F (to trash/).
+    expect(run(leader, log, { kind: CommandKind.dataDelete, replayClass: 0, file }).code).to.equal('OK');
+    follower.apply(log.slice(X));
+    // S1's save completes (Raft calls onSnapshotSaved(S1)): F stays, X lists it.
+    expect(follower.snapshotSaved(S1)).to.equal(0);
+    follower.close();
+    // The process is killed; the node restarts from its newest snapshot, X.
+    try {
+      newStore(fs).restore(log.meta(X), manifest);
+    } catch (err) {
+      throw new Error(`restart from X failed: ${(err as Error).message} (trash: ${JSON.stringify(fs.list('trash'))})`, { cause: err });
+    }
+  });
+
+  it("X's own save then purges what only older snapshots listed", () => {
+    const leader = newStore();
+    const follower = newStore();
+    const log = new TestLog();
+    const file = consumedFile(leader, log);
+    follower.apply(log.slice(0));
+    const S1 = log.lastIndex;
+    follower.snapshot();
+    expect(run(leader, log, { kind: CommandKind.dataDelete, replayClass: 0, file }).code).to.equal('OK');
+    const X = log.lastIndex;
+    const manifest = leader.snapshot();
+    follower.restore(log.meta(X), manifest);
+    expect(follower.snapshotSaved(S1)).to.equal(0);
+    expect(follower.snapshotSaved(X)).to.equal(1);
+  });
+});
