@@ -100,7 +100,16 @@ export class DataFiles {
   private lastUsed: DataFile | null = null;
   private readonly dirtyDirs = new Set<string>();
   /** Counters for stats and tests. */
-  readonly counters = { writes: 0, bytesWritten: 0, reads: 0, fsyncs: 0, dirSyncs: 0, trashed: 0 };
+  readonly counters = {
+    writes: 0,
+    bytesWritten: 0,
+    reads: 0,
+    fsyncs: 0,
+    dirSyncs: 0,
+    trashed: 0,
+    /** Entries of trash/ that are not regular files (left there by the last purge). */
+    trashForeign: 0,
+  };
   /** Read-ahead windows (readWindows.ts): one pread serves the next records' reads. */
   readonly windows: ReadWindows;
 
@@ -121,14 +130,32 @@ export class DataFiles {
     readWindowBytes = READ_WINDOW_BYTES_DEFAULT,
   ) {
     this.windows = new ReadWindows(readWindowBytes, READ_WINDOWS_MAX);
+    // Files on disk are outside input: `data` or `trash` that is not a directory is refused with a
+    // typed error here (every later mkdir, rename and list in them would fail with a raw one).
+    for (const top of ['data', 'trash']) {
+      if (fs.fileSize(top) >= 0 || this.listDir(top) === null) {
+        throw new SessionsError(SessionsErrorCode.dataCorrupt, `${top} is not a directory: move it out of the store's directory`);
+      }
+    }
     for (const d of fs.list('data')) {
-      // A regular file where a class directory belongs goes to trash at reconcile; nothing to list.
+      // A regular file (or anything else) where a class directory belongs goes to trash at
+      // reconcile; nothing to list.
       if (fs.fileSize(`data/${d}`) >= 0) continue;
-      for (const name of fs.list(`data/${d}`)) this.inherited.add(`data/${d}/${name}`);
+      for (const name of this.listDir(`data/${d}`) ?? []) this.inherited.add(`data/${d}/${name}`);
     }
     for (const name of fs.list('trash')) {
       const dash = name.indexOf('-');
       if (dash > 0) this.inherited.add(`data/${name.slice(0, dash)}/${name.slice(dash + 1)}`);
+    }
+  }
+
+  /** `fs.list(dir)`, or null when `dir` is there but is not a directory (a file, a FIFO...). */
+  private listDir(dir: string): string[] | null {
+    try {
+      return this.fs.list(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw err;
     }
   }
 
@@ -546,11 +573,12 @@ export class DataFiles {
     for (const f of this.byLow.values()) listed.add(f.name);
     for (const d of this.fs.list('data')) {
       const dir = `data/${d}`;
-      if (this.fs.fileSize(dir) >= 0) {
+      const names = this.fs.fileSize(dir) >= 0 ? null : this.listDir(dir);
+      if (names === null) {
         this.toTrash(dir, `trash/-${d}`);
         continue;
       }
-      for (const name of this.fs.list(dir)) {
+      for (const name of names) {
         const path = `${dir}/${name}`;
         // Not a file range sync wrote for the install under way (a follower with no snapshot that
         // applies its first entries while the ranges arrive): the install needs it where it is.
@@ -656,14 +684,26 @@ export class DataFiles {
     this.dirtyDirs.add('').add('data').add(dir);
   }
 
-  /** Unlink trash files whose data name is not in `keep`. */
+  /**
+   * Unlink trash files whose data name is not in `keep`. Entries that are not regular files (a
+   * directory found where a data file belongs, set aside by `reconcile`) are left there and
+   * counted (`counters.trashForeign`): unlink cannot remove them, and the store removes nothing it
+   * did not write.
+   */
   purgeTrash(keep: ReadonlySet<string>): number {
     let n = 0;
+    let foreign = 0;
     for (const name of this.fs.list('trash')) {
       const dash = name.indexOf('-');
       const dataName = dash > 0 ? `data/${name.slice(0, dash)}/${name.slice(dash + 1)}` : '';
-      if (!keep.has(dataName) && this.fs.unlink(`trash/${name}`)) n++;
+      if (keep.has(dataName)) continue;
+      if (this.fs.fileSize(`trash/${name}`) < 0) {
+        foreign++;
+        continue;
+      }
+      if (this.fs.unlink(`trash/${name}`)) n++;
     }
+    this.counters.trashForeign = foreign;
     return n;
   }
 }

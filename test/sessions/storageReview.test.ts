@@ -4,13 +4,16 @@
  * "Crashes: why every node's data directory ends byte-identical" and "Snapshots and range sync".
  */
 import { expect } from 'chai';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CommandKind, commandId, type Command } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { NodeSessionFs } from '../../actors/sessions/fs.js';
+import { SessionsError } from '../../actors/sessions/errors.js';
 import { storedRecordLength } from '../../actors/sessions/record.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { CommandResult } from '../../actors/sessions/types.js';
-import { TestLog, bytes } from './helpers.js';
+import { TestLog, bytes, removeDir, tempDir } from './helpers.js';
 
 /**
  * MemorySessionFs (POSIX crash model: a name survives only if its directory was synced) with a
@@ -69,6 +72,15 @@ function consumedFileNamed(store: SessionsStore, log: TestLog): { file: Uint8Arr
   expect(run(store, log, { kind: CommandKind.sessionRestore, replayClass: 0, file, length }).ok).to.equal(true);
   expect(run(store, log, { kind: CommandKind.sessionCommit, replayClass: 0, file, length }).code).to.equal('OK');
   return { file, name };
+}
+
+function typedOrNone(fn: () => void): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    return err instanceof SessionsError ? `typed ${err.code}` : `untyped ${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`;
+  }
 }
 
 describe('storage review: deferred snapshot fsyncs vs files moved meanwhile', () => {
@@ -258,5 +270,61 @@ describe('storage review: a local snapshot saved after a newer one was installed
     follower.restore(log.meta(X), manifest);
     expect(follower.snapshotSaved(S1)).to.equal(0);
     expect(follower.snapshotSaved(X)).to.equal(1);
+  });
+});
+
+describe('storage review: foreign entries in the data directory', () => {
+  it('a directory inside data/<class>/ is set aside and then left in trash/ without a crash', () => {
+    const dir = tempDir();
+    try {
+      const store = newStore(new NodeSessionFs(dir));
+      const log = new TestLog();
+      store.apply([log.push({ kind: CommandKind.dataCreate, replayClass: 0 })]);
+      const snap = store.snapshot();
+      store.close();
+      mkdirSync(join(dir, 'data', '0', 'x.dat'));
+      const again = newStore(new NodeSessionFs(dir));
+      again.restore(log.meta(1), snap);
+      again.apply([log.push({ kind: CommandKind.dataCreate, replayClass: 1 })]);
+      again.snapshot(); // synced in place; Raft then saves it and calls snapshotSaved
+      const outcome = typedOrNone(() => again.snapshotSaved(2));
+      const foreign = again.stats().files.trashForeign;
+      again.close();
+      expect(outcome).to.equal('ok');
+      expect(foreign).to.equal(1);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('a regular file named data or trash: the store refuses to open with a typed error', () => {
+    for (const name of ['data', 'trash']) {
+      const dir = tempDir();
+      try {
+        writeFileSync(join(dir, name), 'not a directory');
+        expect(
+          typedOrNone(() => newStore(new NodeSessionFs(dir)).close()),
+          name,
+        ).to.equal('typed SESSIONS_ERR_DATA_CORRUPT');
+      } finally {
+        removeDir(dir);
+      }
+    }
+  });
+
+  it('a regular file where a class directory belongs is set aside and purged', () => {
+    const dir = tempDir();
+    try {
+      mkdirSync(join(dir, 'data'));
+      writeFileSync(join(dir, 'data', '3'), 'not a directory');
+      const store = newStore(new NodeSessionFs(dir));
+      const log = new TestLog();
+      store.apply([log.push({ kind: CommandKind.dataCreate, replayClass: 3 })]);
+      store.snapshot();
+      expect(store.snapshotSaved(1)).to.equal(1);
+      store.close();
+    } finally {
+      removeDir(dir);
+    }
   });
 });
