@@ -289,7 +289,26 @@ export class ClientTable {
     return out;
   }
 
+  /** Why a manifest's client list cannot be loaded (what `load` refuses), or null. Changes nothing. */
+  static refusal(clients: readonly ClientSnapshot[]): SessionsError | null {
+    const lows = new Set<number>();
+    for (const snap of clients) {
+      if (snap.secret.length !== SECRET_BYTES)
+        return new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${snap.high}.${snap.low} has a secret of ${snap.secret.length} bytes`);
+      const seqs = new Set<number>();
+      for (const r of snap.results) {
+        if (seqs.has(r.seq)) return new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${snap.high}.${snap.low} lists seq ${r.seq} twice`);
+        seqs.add(r.seq);
+      }
+      if (lows.has(snap.low)) return new SessionsError(SessionsErrorCode.snapshotCorrupt, `client ${snap.high}.${snap.low} listed twice`);
+      lows.add(snap.low);
+    }
+    return null;
+  }
+
   load(clients: readonly ClientSnapshot[]): void {
+    const refused = ClientTable.refusal(clients);
+    if (refused !== null) throw refused;
     this.clear();
     for (const snap of clients) {
       if (snap.secret.length !== SECRET_BYTES)

@@ -525,8 +525,34 @@ export class DataFiles {
     return null;
   }
 
+  /**
+   * Why a manifest's file list cannot be loaded (a file ID listed twice, a sealed newest file or an
+   * unsealed older one), or null. Changes nothing: `restore` asks before it replaces anything.
+   */
+  static refusal(files: readonly FileMeta[]): SessionsError | null {
+    const lows = new Set<number>();
+    const byClass = new Map<number, FileMeta[]>();
+    for (const m of files) {
+      if (lows.has(m.fileLow)) return new SessionsError(SessionsErrorCode.snapshotCorrupt, `file ${m.name} listed twice`);
+      lows.add(m.fileLow);
+      const list = byClass.get(m.replayClass) ?? [];
+      list.push(m);
+      byClass.set(m.replayClass, list);
+    }
+    for (const [replayClass, list] of byClass) {
+      for (let k = 0; k < list.length; k++) {
+        if (list[k]!.sealed !== k < list.length - 1) {
+          return new SessionsError(SessionsErrorCode.snapshotCorrupt, `class ${replayClass}: only the newest file may be unsealed`);
+        }
+      }
+    }
+    return null;
+  }
+
   /** Replace the in-memory state with a manifest's, then make the directory match it. */
   load(classes: readonly ClassMeta[], files: readonly FileMeta[]): void {
+    const refused = DataFiles.refusal(files);
+    if (refused !== null) throw refused;
     this.closeAll();
     this.windows.clear();
     this.byLow.clear();
@@ -535,7 +561,6 @@ export class DataFiles {
     for (const c of classes) (this.classes[c.replayClass] = new ReplayClass(c.replayClass)).lastDueMs = c.lastDueMs;
     for (const m of files) {
       const c = (this.classes[m.replayClass] ??= new ReplayClass(m.replayClass));
-      if (this.byLow.has(m.fileLow)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `file ${m.name} listed twice`);
       const f = new DataFile(m.replayClass, m.fileHigh, m.fileLow);
       f.size = m.size;
       f.readCursor = m.readCursor;
@@ -545,14 +570,6 @@ export class DataFiles {
       for (const r of m.ranges) f.ranges.push({ start: r.start, end: r.end, count: r.count, hash: r.hash });
       c.files.push(f);
       this.byLow.set(f.low, f);
-    }
-    for (const c of this.classes) {
-      if (c === undefined) continue;
-      for (let k = 0; k < c.files.length; k++) {
-        if (c.files[k]!.sealed !== k < c.files.length - 1) {
-          throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `class ${c.replayClass}: only the newest file may be unsealed`);
-        }
-      }
     }
     // What range sync wrote is now listed (or was for an install given up, and may go to trash).
     this.rangeWrittenSinceRestore.clear();

@@ -293,10 +293,21 @@ export class SessionTable {
   }
 
   /** Replace the table with a snapshot's; limits are not re-checked (the snapshot was within them). */
+  /** Why a manifest's session list cannot be loaded (an ID listed twice), or null. Changes nothing. */
+  static refusal(sessions: readonly SessionSnapshot[]): SessionsError | null {
+    const lows = new Set<number>();
+    for (const snap of sessions) {
+      if (lows.has(snap.low)) return new SessionsError(SessionsErrorCode.snapshotCorrupt, `session ${snap.high}.${snap.low} listed twice`);
+      lows.add(snap.low);
+    }
+    return null;
+  }
+
   load(sessions: readonly SessionSnapshot[]): void {
+    const refused = SessionTable.refusal(sessions);
+    if (refused !== null) throw refused;
     this.clear();
     for (const snap of sessions) {
-      if (this.byLow.has(snap.low)) throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `session ${snap.high}.${snap.low} listed twice`);
       const s = new Session(snap.high, snap.low, snap.topic);
       let bytes: number;
       if (snap instanceof ArenaSessionSnapshot) {

@@ -264,6 +264,10 @@ export class SessionsStore implements StateMachine {
     } catch (err) {
       throw new SessionsError(SessionsErrorCode.snapshotCorrupt, `auth table: ${(err as Error).message}`);
     }
+    // The file, session and client lists too (a manifest can be consistent with its CRC and not
+    // with itself): nothing below may refuse it halfway, with part of the state replaced.
+    const refused = DataFiles.refusal(m.files) ?? SessionTable.refusal(m.sessions) ?? ClientTable.refusal(m.clients);
+    if (refused !== null) throw refused;
     this.auth.load(m.auth ?? new Uint8Array(0));
     this.groups = groups;
     this.featureBits = m.features ?? 0;

@@ -10,9 +10,10 @@ import { CommandKind, commandId, type Command } from '../../transport/commands/c
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { NodeSessionFs } from '../../actors/sessions/fs.js';
 import { SessionsError } from '../../actors/sessions/errors.js';
+import { encodeManifestParts } from '../../actors/sessions/manifest.js';
 import { storedRecordLength } from '../../actors/sessions/record.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
-import type { CommandResult } from '../../actors/sessions/types.js';
+import type { CommandResult, Manifest } from '../../actors/sessions/types.js';
 import { TestLog, bytes, removeDir, tempDir } from './helpers.js';
 
 /**
@@ -327,4 +328,43 @@ describe('storage review: foreign entries in the data directory', () => {
       removeDir(dir);
     }
   });
+});
+
+describe('storage review: a refused restore leaves the store as it was', () => {
+  /** A store with a user, a feature flag and two files of class 0; its manifest before the user and the flag. */
+  function setUp(): { store: SessionsStore; log: TestLog; older: Manifest } {
+    const store = newStore();
+    const log = new TestLog();
+    consumedFile(store, log);
+    const older = store.manifest();
+    run(store, log, { kind: CommandKind.featureEnable, features: 1 });
+    run(store, log, { kind: CommandKind.dataCreate, replayClass: 2 });
+    return { store, log, older };
+  }
+
+  function encode(m: Manifest): Uint8Array {
+    return Buffer.concat(encodeManifestParts(m).map((p) => Buffer.from(p)));
+  }
+
+  const damages: [string, (m: Manifest) => Manifest][] = [
+    ['an older file unsealed', (m) => ({ ...m, files: m.files.map((f, k) => (k === 0 ? { ...f, sealed: false } : f)) })],
+    ['a session listed twice', (m) => ({ ...m, sessions: [...m.sessions, ...m.sessions] })],
+  ];
+  for (const [what, damage] of damages) {
+    it(`${what} (CRC valid): SNAPSHOT_CORRUPT, and nothing changed`, () => {
+      const { store, log, older } = setUp();
+      // A session, so that one can be listed twice.
+      run(store, log, { kind: CommandKind.sessionCreate, topic: 'u', envelope: null });
+      const m = damage({ ...older, sessions: store.manifest().sessions });
+      const before = store.digest().overall;
+      const features = store.features;
+      const files = store.dataFiles().map((f) => f.name);
+      expect(typedOrNone(() => store.restore(log.meta(m.appliedIndex), encode(m)))).to.equal('typed SESSIONS_ERR_SNAPSHOT_CORRUPT');
+      expect(store.features).to.equal(features);
+      expect(store.dataFiles().map((f) => f.name)).to.deep.equal(files);
+      expect(store.digest().overall).to.equal(before);
+      // And it goes on applying.
+      expect(run(store, log, { kind: CommandKind.dataCreate, replayClass: 3 }).ok).to.equal(true);
+    });
+  }
 });
