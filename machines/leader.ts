@@ -81,9 +81,12 @@ export function handleMembershipChange(core: RaftCore, d: Draft, tag: number, ch
   if (!st.committedInTerm) return refuse('config-change-too-early', 'no entry of this term is committed yet; retry shortly');
   if (core.log.lastConfigIndex() > d.commitIndex) return refuse('config-change-pending', 'the previous membership change is not committed yet');
   if (change.type === 'remove' && change.node === core.id) return refuse('remove-leader', 'transfer leadership first');
-  let next;
+  // The change and the encoding of its result: encodeMembership checks what no single change can
+  // see (at most 256 members), and its MembershipError is a refusal too, never a throw out of the
+  // step (which would leave the leader's actor in its error state).
+  let data: Uint8Array;
   try {
-    next = applyChange(core.membership, change);
+    data = encodeMembership(applyChange(core.membership, change));
   } catch (err) {
     if (err instanceof MembershipError) return refuse('membership-invalid', err.detail, err.code);
     throw err;
@@ -104,7 +107,7 @@ export function handleMembershipChange(core: RaftCore, d: Draft, tag: number, ch
       );
     }
   }
-  const entries = appendLocal(core, d, [{ kind: EntryKind.config, data: encodeMembership(next) }], fx);
+  const entries = appendLocal(core, d, [{ kind: EntryKind.config, data }], fx);
   fx.push({ type: 'proposalAccepted', params: { tag, firstIndex: entries[0]!.index, lastIndex: entries[0]!.index, term: d.term } });
   broadcastAppend(core, d, fx);
   maybeCommit(core, d, fx);
