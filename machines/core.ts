@@ -233,12 +233,27 @@ export function mayGrantVote(core: RaftCore, ctx: RaftContext): boolean {
 }
 
 /**
- * A barred node becomes eligible once the configuration in force holds it as a learner, and only
- * when it has caught up with the leader's commit index: replaying old history, in which the node
- * may once have been a learner before being promoted, must not lift the bar.
+ * A barred node becomes eligible once, as a learner, it holds the leader's log through the leader's
+ * commit index: the configuration in force holds it as a learner and its log reaches that index, or
+ * the configuration in force at that index (a committed one) held it as a learner and the leader
+ * verified its log through it (`verifiedThrough`: AppendEntries' consistency check). The second
+ * form is the learner that caught up by a snapshot and is promoted at once: the first AppendEntries
+ * after the snapshot carries its promotion, and the configuration in force after it no longer holds
+ * it as a learner (review of 2026-12-07). A snapshot alone does not lift the bar: the leader may
+ * have committed past it. Replaying old history, in which the node may once have been a learner
+ * before being promoted, must not lift the bar: with the leader's commit index past the promotion,
+ * neither configuration holds it as a learner.
  */
-export function liftVotingBar(core: RaftCore, d: Draft, leaderCommit: number): void {
-  if (d.votingBarred && core.log.lastIndex() >= leaderCommit && core.membership.learners.includes(core.id)) d.votingBarred = false;
+export function liftVotingBar(core: RaftCore, d: Draft, leaderCommit: number, verifiedThrough: number): void {
+  if (!d.votingBarred) return;
+  if (core.log.lastIndex() >= leaderCommit && core.membership.learners.includes(core.id)) {
+    d.votingBarred = false;
+    return;
+  }
+  // At or above our own commit index (at or above the snapshot the log starts from): the
+  // configuration found there is the one in force at that index.
+  const at = Math.max(leaderCommit, d.commitIndex);
+  if (verifiedThrough >= at && membershipAt(core, at).learners.includes(core.id)) d.votingBarred = false;
 }
 
 export function randomizedElectionTicks(core: RaftCore): number {

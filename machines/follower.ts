@@ -81,7 +81,7 @@ export function handleAppend(core: RaftCore, d: Draft, msg: AppendRequest, fx: E
       fx.push({ type: 'persist', params: truncating ? { truncateFrom: from, entries: fresh } : { entries: fresh } });
     }
   }
-  liftVotingBar(core, d, msg.commit);
+  liftVotingBar(core, d, msg.commit, lastNew);
   // The consistency check at prevIndex verified our log through lastNew against this term's leader.
   if (lastNew > d.verifiedIndex) d.verifiedIndex = lastNew;
   commitTo(core, d, Math.min(msg.commit, lastNew));
