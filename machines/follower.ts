@@ -6,6 +6,7 @@
 import { assert } from './assert.js';
 import { liftVotingBar, refreshMembership, type Draft, type RaftCore, type RaftContext } from './core.js';
 import type { EffectSink } from './effects.js';
+import { isValidMembership } from './membership.js';
 import type { AppendRequest, AppendResponse, Heartbeat, NodeId, SnapshotChunk, SnapshotMeta } from './types.js';
 
 function appendResponse(core: RaftCore, to: NodeId, term: number, success: boolean, index: number, hintIndex = 0, hintTerm = 0): AppendResponse {
@@ -138,6 +139,11 @@ export function handleSnapshotChunk(core: RaftCore, d: Draft, msg: SnapshotChunk
  * answer like an AppendEntries acknowledgement through the snapshot's index, once durable.
  */
 export function handleSnapshotReceived(core: RaftCore, d: Draft, from: NodeId, meta: SnapshotMeta, fx: EffectSink): void {
+  // Its configuration becomes the one in force: it must be one a configuration entry could carry.
+  // The transport's codec and the node actor refuse any other before it gets here; should one
+  // still arrive, it is dropped unanswered (a duplicated voter would shrink every quorum this node
+  // counts, an oversized configuration would make a later change throw).
+  if (!isValidMembership(meta.membership)) return;
   if (meta.index <= d.commitIndex) {
     fx.push({ type: 'send', params: { message: appendResponse(core, from, d.term, true, d.commitIndex), afterDurable: true } });
     return;

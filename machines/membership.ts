@@ -26,7 +26,8 @@ export class MembershipError extends Error {
   }
 }
 
-function validateMembership(m: Membership): void {
+/** Throws MembershipError unless `m` is a configuration a node may hold (what every decoded configuration passes). */
+export function validateMembership(m: Membership): void {
   const all = [...m.voters, ...m.learners];
   if (m.voters.length === 0) throw new MembershipError('MEMBERSHIP_NO_VOTERS', 'a configuration needs at least one voter');
   if (all.length > membersMax) throw new MembershipError('MEMBERSHIP_TOO_LARGE', `more than ${membersMax} members`);
@@ -35,6 +36,17 @@ function validateMembership(m: Membership): void {
   for (const [id, address] of Object.entries(m.addresses ?? {})) {
     if (!all.includes(id)) throw new MembershipError('MEMBERSHIP_BAD_ADDRESS', `address for a non-member ${id}`);
     if (!ADDRESS_PATTERN.test(address)) throw new MembershipError('MEMBERSHIP_BAD_ADDRESS', `invalid address for ${id}`);
+  }
+}
+
+/** Does `m` pass validateMembership? */
+export function isValidMembership(m: Membership): boolean {
+  try {
+    validateMembership(m);
+    return true;
+  } catch (err) {
+    if (err instanceof MembershipError) return false;
+    throw err;
   }
 }
 

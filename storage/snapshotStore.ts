@@ -14,6 +14,7 @@
  *  32 + metaBytes: data
  */
 import { join } from 'node:path';
+import { validateMembership } from '../machines/membership.js';
 import type { Membership, SnapshotMeta } from '../machines/types.js';
 import { crc32Bytes, crc32Range } from './crc.js';
 import { invariant, ioError } from './errors.js';
@@ -145,6 +146,15 @@ function validMeta(v: unknown): SnapshotMeta | null {
   if (!Number.isSafeInteger(o['term']) || (o['term'] as number) < 0) return null;
   if (typeof m !== 'object' || m === null || !ids(m['voters']) || !ids(m['learners'])) return null;
   let membership: Membership = { voters: [...m['voters']], learners: [...m['learners']] };
+  // A file is outside input like a peer's snapshot: the configuration Raft takes from it must be one
+  // that a configuration entry could carry (a voter, no node twice, at most 256 members, node IDs).
+  // The addresses are checked for shape only, as before: they were written from this node's own
+  // bootstrap configuration or a decoded entry, and refusing our own file over one would lose it.
+  try {
+    validateMembership(membership);
+  } catch {
+    return null;
+  }
   const a = m['addresses'];
   if (a !== undefined) {
     if (typeof a !== 'object' || a === null || Array.isArray(a)) return null;

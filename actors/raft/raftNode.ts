@@ -12,7 +12,7 @@ import type { PlantedBug, RaftCore, RaftInput } from '../../machines/core.js';
 import { createRaftCore, isMember, membershipAt } from '../../machines/core.js';
 import { collectInto, Ready, type PersistParams, type RefusedParams, type SendSnapshotParams, type SnapshotChunkParams } from '../../machines/effects.js';
 import type { Proposal, RaftEvent } from '../../machines/events.js';
-import type { MembershipChange } from '../../machines/membership.js';
+import { isValidMembership, type MembershipChange } from '../../machines/membership.js';
 import { entryOverheadBytes, RaftLog } from '../../machines/raftLog.js';
 import { readBackServes } from '../../machines/leader.js';
 import { createRaftMachine, type RaftMachine } from '../../machines/raftMachine.js';
@@ -472,6 +472,9 @@ export class RaftNode {
     if (msg.type === 'appendResp' && msg.success && msg.term === this.term() && this.role() === 'leader' && msg.index > this.log.lastIndex()) {
       return this.refuse('append-resp-past-log', msg);
     }
+    // A snapshot's configuration becomes the one in force: one a configuration entry could carry
+    // (the codec refuses any other; this covers transports that skip it, the machine checks too).
+    if (msg.type === 'snapshot' && !isValidMembership(msg.meta.membership)) return this.refuse('snapshot-membership-invalid', msg);
     // Raft answers an older term itself (a rejection carrying ours); count it like other rejections.
     if (msg.term < this.term() && !(msg.type === 'voteResp' && msg.preVote)) this.count('stale-term');
     if (msg.type === 'snapshotResp') {

@@ -1,6 +1,6 @@
 /**
  * Review of 2026-12-07 (membership): a barred joiner that catches up by a snapshot and is promoted
- * at once; a change past the member limit.
+ * at once; a change past the member limit; a snapshot whose configuration no entry could carry.
  */
 import { expect } from 'chai';
 import { mayGrantVote } from '../../machines/core.js';
@@ -147,5 +147,34 @@ describe('review 2026-12-07: a membership change past the member limit is refuse
     // A change within the limit still goes through.
     const fx = n1.step({ type: 'admin.membership', tag: 2, change: { type: 'remove', node: 'l0' } });
     expect(fx.proposalAccepted.map((a) => a.tag)).to.deep.equal([2]);
+  });
+});
+
+describe('review 2026-12-07: a snapshot whose configuration no entry could carry is not installed', () => {
+  const received = (n: PureNode, membership: Membership): void => {
+    n.receive({ type: 'heartbeat', from: 'n1', to: n.id, term: 2, commit: 0, readCtx: 0 });
+    const fx = n.step({ type: 'snapshot.received', from: 'n1', meta: { index: 9, term: 2, membership } });
+    expect(fx.installSnapshot).to.deep.equal([]);
+    expect(n.ctx.commitIndex).to.equal(0);
+    expect(n.log.lastIndex()).to.equal(0);
+  };
+
+  it('a duplicated voter: not installed, so the node cannot elect itself alone (quorum 2 of "3")', () => {
+    const n2 = new PureNode('n2', { term: 2 });
+    received(n2, { voters: ['n1', 'n2', 'n2'], learners: [] });
+    expect(n2.core.membership.voters).to.deep.equal(['n1', 'n2', 'n3']);
+    n2.campaign();
+    n2.sync();
+    // With the real 3 voters n1, n2, n3 a candidate needs one more vote; it must still be campaigning.
+    expect(n2.role).to.equal('candidate');
+  });
+
+  it('more than 256 members, none, or a node both voter and learner: not installed', () => {
+    const n2 = new PureNode('n2', { term: 2, voters: ['n2'] });
+    received(n2, { voters: ['n2'], learners: Array.from({ length: 300 }, (_, k) => `l${k}`) });
+    received(n2, { voters: [], learners: ['n2'] });
+    received(n2, { voters: ['n1', 'n2'], learners: ['n2'] });
+    expect(n2.core.membership).to.deep.equal({ voters: ['n2'], learners: [] });
+    expect(n2.status).to.equal('active');
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SnapshotMeta } from '../../machines/types.js';
+import type { Membership, SnapshotMeta } from '../../machines/types.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { realFs } from '../../storage/realFs.js';
 import { FileSnapshotStore } from '../../storage/snapshotStore.js';
@@ -55,6 +55,28 @@ describe('storage snapshot store', () => {
     writeFileSync(join(t.dir, 'snap-0000000000000030-0000000000000001.snap.tmp'), 'partial');
     new FileSnapshotStore(realFs, t.dir);
     assert.ok(!readdirSync(t.dir).some((n) => n.endsWith('.tmp')));
+  });
+
+  it('skips a snapshot whose configuration no configuration entry could carry (review of 2026-12-07)', async () => {
+    // Written whole, checksums right: only the configuration is wrong.
+    const bad: Membership[] = [
+      { voters: ['a', 'b', 'b'], learners: [] },
+      { voters: [], learners: ['a'] },
+      { voters: ['a'], learners: Array.from({ length: 300 }, (_, k) => `l${k}`) },
+    ];
+    for (const [k, membership] of bad.entries()) {
+      const dir = join(t.dir, `bad${k}`);
+      const one = new FileSnapshotStore(realFs, dir);
+      await save(one, meta(10, 1), new Uint8Array([1]));
+      await save(one, { index: 20, term: 1, membership }, new Uint8Array([2]));
+      const copy = new FileSnapshotStore(realFs, dir);
+      assert.deepEqual(copy.load()?.meta, meta(10, 1), JSON.stringify(membership).slice(0, 80));
+      assert.deepEqual(
+        copy.lastLoadErrors.map((e) => e.message),
+        ['meta fields invalid'],
+      );
+      assert.equal(copy.openData({ index: 20, term: 1, membership }), null);
+    }
   });
 
   it('saves parts (small ones gathered into 1 MiB writes, large ones as they are) as their concatenation', async () => {

@@ -45,7 +45,7 @@ import {
   type SnapshotMeta,
   type VoteResponse,
 } from '../../machines/types.js';
-import { decodeMembership } from '../../machines/membership.js';
+import { decodeMembership, MembershipError, validateMembership } from '../../machines/membership.js';
 import { parseMemberAddress } from '../wire/address.js';
 import { CBOR_OPTIONS } from '../wire/cborOptions.js';
 import { putCborHead } from '../wire/cborHead.js';
@@ -850,6 +850,15 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
       if (voterList.length + learnerList.length > limits.membersMax) lengthFail(`more than ${limits.membersMax} members`);
       let membership: Membership = { voters: members(voterList, 'voters'), learners: members(learnerList, 'learners') };
       if (w.length === 12) membership = { ...membership, addresses: addressesFromWire(array(w, 11, 'addresses'), membership) };
+      // The configuration a follower installs with the snapshot: the checks a configuration entry
+      // gets (at least one voter, no node twice, at most 256 members). A duplicated voter would
+      // shrink every quorum the follower counts; an oversized one would throw out of Raft later.
+      try {
+        validateMembership(membership);
+      } catch (err) {
+        if (err instanceof MembershipError) schemaFail(`snapshot membership: ${err.message}`);
+        throw err;
+      }
       const dataCrc = idx(w, 10, 'dataCrc');
       if (dataCrc > 0xffffffff) schemaFail('dataCrc must be a u32');
       const meta: SnapshotMeta = { index: idx(w, 2, 'meta.index'), term: termAt(w, 3, 'meta.term'), membership };
