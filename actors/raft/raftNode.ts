@@ -301,6 +301,12 @@ export class RaftNode {
   /** Issue 18: reads of entries below the in-memory log, for lagging followers (null: the durable log cannot). */
   private readonly readBack: ReadBackQueue | null;
   private readonly receiver: SnapshotReceiver;
+  /**
+   * The snapshot Raft asked to install and the flush has not installed yet: the one its last
+   * installSnapshot effect names. A completed snapshot Raft does not install (one at or below its
+   * commit index, such as an older one completing in the same flush as a newer one) is dropped at
+   * once; one slot, so at most one snapshot's bytes wait here (review of 2026-12-07).
+   */
   private receivedSnapshot: { meta: SnapshotMeta; data: Uint8Array } | null = null;
   /**
    * The latest snapshot. Its bytes stay in memory only until its file is saved (`data` null after):
@@ -543,8 +549,24 @@ export class RaftNode {
     this.rangeSyncReceiver = null;
     this.pendingManifest = null;
     if (m === null) return;
-    this.receivedSnapshot = { meta: m.meta, data: m.data };
-    this.step({ type: 'snapshot.received', from: m.from, meta: m.meta });
+    this.snapshotCompleted(m.from, m.meta, m.data);
+  }
+
+  /**
+   * A snapshot arrived whole (and its ranges, with range sync): Raft decides whether to install it.
+   * Its bytes are kept only if it does (its installSnapshot effect is then the newest one, the one
+   * the flush installs); they replace any kept before, whose install that effect supersedes. An
+   * older snapshot completing after a newer one in the same flush (a repeated or reordered chunk,
+   * or a new leader's older snapshot) is at or below the commit index the newer one set: only
+   * acknowledged, and it must not take the newer one's place (before, it did, and the install's
+   * check failed: peer input reached an assertion and stopped the process).
+   */
+  private snapshotCompleted(from: NodeId, meta: SnapshotMeta, data: Uint8Array): void {
+    const installs = this.ready.installSnapshot;
+    const before = installs.length;
+    this.step({ type: 'snapshot.received', from, meta });
+    const asked = installs.length > before ? installs[installs.length - 1]! : null;
+    if (asked !== null && asked.meta.index === meta.index && asked.meta.term === meta.term) this.receivedSnapshot = { meta, data };
   }
 
   /**
@@ -1248,8 +1270,7 @@ export class RaftNode {
     if (out.kind !== 'complete') return;
     const rs = this.opts.rangeSync;
     if (rs === undefined) {
-      this.receivedSnapshot = { meta: out.meta, data: out.data };
-      this.step({ type: 'snapshot.received', from: p.chunk.from, meta: out.meta });
+      this.snapshotCompleted(p.chunk.from, out.meta, out.data);
       return;
     }
     // The manifest arrived: fetch the data-file ranges that differ before installing it.
