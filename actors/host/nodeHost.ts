@@ -177,7 +177,6 @@ export class NodeHost {
       bootstrap: cfg.bootstrap,
       join: cfg.join,
       recovered: opened.recovered,
-      snapshotMembership: opened.snapshot?.meta.membership ?? null,
     });
     this.store = this.openStore();
     const raftAddr = await this.startTransport(opts, opened.recovered.hardState.term);
@@ -491,6 +490,7 @@ export class NodeHost {
     this.node.tick();
     this.bootstrapAdmin?.afterTick(Date.now());
     const st = this.node.status();
+    this.bar.followRaft(st.votingBarred, this.node.raft.log.lastIndex());
     this.bar.afterPersisted(st.persistedIndex);
     this.changes.afterTick(st);
     this.recorder.afterTick(st.commitIndex);
@@ -526,7 +526,6 @@ export class NodeHost {
 
   private followMembership(m: Membership): void {
     this.peers.followMembership(m);
-    this.bar.followMembership(m, this.bootMembership, this.id, this.node.raft.log.lastIndex());
     this.logger.info(
       { voters: m.voters, learners: m.learners, self: m.voters.includes(this.id) ? 'voter' : m.learners.includes(this.id) ? 'learner' : 'not a member' },
       'configuration in force',

@@ -7,8 +7,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { decodeMembership } from '../../machines/membership.js';
-import { EntryKind, type Membership, type NodeId } from '../../machines/types.js';
+import type { NodeId } from '../../machines/types.js';
 import { runSteps } from '../../storage/steps.js';
 import type { FileSystem, Recovered } from '../../storage/types.js';
 
@@ -32,8 +31,6 @@ interface VotingBarStart {
   readonly bootstrap: boolean;
   readonly join: boolean;
   readonly recovered: Recovered;
-  /** The configuration of the recovered snapshot, if any. */
-  readonly snapshotMembership: Membership | null;
 }
 
 export class VotingBar {
@@ -61,15 +58,13 @@ export class VotingBar {
     const rec = s.recovered;
     const emptyStorage = rec.hardState.term === 0 && rec.hardState.vote === null && rec.entries.length === 0 && rec.snapshot === null;
     const marked = this.fs.exists(this.markerPath);
-    let inForce: Membership | null = s.snapshotMembership;
-    for (const e of rec.entries) if (e.kind === EntryKind.config) inForce = decodeMembership(e.data);
-    if (marked && inForce !== null && inForce.learners.includes(s.id)) {
-      await this.removeMarker();
-      this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'the configuration in the log holds this node as a learner: the voting bar is lifted');
-    } else {
-      this.barred = marked || (emptyStorage && !s.bootstrap);
-      if (this.barred && !marked) await this.writeMarker(`${new Date().toISOString()} started on empty storage without --bootstrap\n`);
-    }
+    // A marker stays in force at start, whatever configuration the log holds: only Raft lifts the
+    // bar (machines/core.ts liftVotingBar: the committed configuration holds this node as a learner
+    // and the leader checked its log through the commit index), and `followRaft` mirrors it. Until
+    // 2026-12-07 a configuration in the log that held this node as a learner lifted it here, which
+    // could be one from before the node lost its disk (a review).
+    this.barred = marked || (emptyStorage && !s.bootstrap);
+    if (this.barred && !marked) await this.writeMarker(`${new Date().toISOString()} started on empty storage without --bootstrap\n`);
     if (this.barred && s.join) {
       this.logger.info(
         { code: 'NODE_JOINING' },
@@ -81,12 +76,13 @@ export class VotingBar {
   }
 
   /**
-   * A configuration in force changed. Raft lifts the bar when a configuration from the leader (an
-   * entry or a snapshot, not `bootMembership`, the one a joining node starts with) holds this node
-   * as a learner; the marker stays until the log through `lastLogIndex` is durable.
+   * After each step: Raft lifted its bar (`raftBarred` false). The host's copy follows, and the
+   * marker stays until the log through `lastLogIndex` is durable. Until 2026-12-07 the host lifted
+   * its copy as soon as any configuration held this node as a learner, a snapshot's included, while
+   * Raft kept refusing votes (a review): /status said "not barred" and the marker went.
    */
-  followMembership(m: Membership, bootMembership: Membership | null, id: NodeId, lastLogIndex: number): void {
-    if (!this.barred || m === bootMembership || !m.learners.includes(id)) return;
+  followRaft(raftBarred: boolean, lastLogIndex: number): void {
+    if (!this.barred || raftBarred) return;
     this.barred = false;
     this.liftIndex = lastLogIndex;
     this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'the cluster holds this node as a learner: it votes once promoted');

@@ -9,8 +9,7 @@ import { openLog, type OpenedLog } from '../../storage/openLog.js';
 import { SimDisk } from './disk/simDisk.js';
 import type { SimMount } from './disk/simMount.js';
 import type { DurableLog, LogWrite, Recovered, SnapshotStore } from '../../storage/types.js';
-import { EntryKind, type HardState, type Membership, type SnapshotMeta } from '../../machines/types.js';
-import { decodeMembership } from '../../machines/membership.js';
+import type { HardState, Membership, SnapshotMeta } from '../../machines/types.js';
 import type { RaftLog } from '../../machines/raftLog.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { RaftConfig } from '../../machines/config.js';
@@ -227,28 +226,22 @@ export class SimCluster {
   }
 
   /** The host's decision at start (VotingBar.decideAtStart): is this incarnation barred? */
-  private decideBar(id: NodeId, recovered: Recovered, snapshotMembership: Membership | null): boolean {
+  private decideBar(id: NodeId, recovered: Recovered): boolean {
     const rec = recovered;
     const empty = rec.hardState.term === 0 && rec.hardState.vote === null && rec.entries.length === 0 && rec.snapshot === null;
-    let inForce = snapshotMembership;
-    for (const e of rec.entries) if (e.kind === EntryKind.config) inForce = decodeMembership(e.data);
     this.barLiftIndex.delete(id);
-    if (this.barMarkers.has(id) && inForce !== null && inForce.learners.includes(id)) {
-      this.barMarkers.delete(id);
-      return false;
-    }
+    // Since 2026-12-07 a marker stays in force at start whatever the log's configuration: only Raft lifts the bar.
     const barred = this.barMarkers.has(id) || (empty && !this.bootstrapFlag(id));
     if (barred) this.barMarkers.add(id);
     return barred;
   }
 
-  /** The host's VotingBar.followMembership and afterPersisted, after every step. */
+  /** The host's VotingBar.followRaft and afterPersisted, after every step. */
   private followBar(n: RaftNode): void {
     if (!this.barMarkers.has(n.id)) return;
     const lift = this.barLiftIndex.get(n.id);
     if (lift === undefined) {
-      const m = n.core.membership;
-      if (m !== this.bootstrap.get(n.id) && m.learners.includes(n.id)) this.barLiftIndex.set(n.id, n.log.lastIndex());
+      if (!n.status().votingBarred) this.barLiftIndex.set(n.id, n.log.lastIndex());
     } else if (n.log.persistedIndex > lift) {
       this.barMarkers.delete(n.id);
       this.barLiftIndex.delete(n.id);
@@ -432,7 +425,7 @@ export class SimCluster {
     const epoch = ++this.epoch;
     const cfg = this.config;
     const machine = new HashChainMachine();
-    const votingBarred = this.decideBar(id, recovered, snapshot?.meta.membership ?? null);
+    const votingBarred = this.decideBar(id, recovered);
     const base = {
       id,
       membership: this.bootstrap.get(id)!,
