@@ -367,7 +367,8 @@ addNodeFlags(program.command('node').description('run one node (flags > SESSIONR
       });
     } catch (err) {
       process.stderr.write(`sessionraft node ${config.id} failed to start: ${(err as Error).message}\n`);
-      process.exit(1);
+      // A configuration found wrong only at start (a file it names) is the operator's, as above.
+      process.exit(err instanceof ConfigError ? 2 : 1);
     }
     let signals = 0;
     const stop = (why: string, transfer: boolean): void => {

@@ -33,7 +33,7 @@ import { clientNodeOf } from './clientNode.js';
 import { loadClusterSecret } from './clusterSecret.js';
 import { ConsoleRecorder } from './console/recorder.js';
 import { ConsoleRoutes } from './console/routes.js';
-import type { HostConfig, NodeAddress } from './config.js';
+import { ConfigError, type HostConfig, type NodeAddress } from './config.js';
 import type { InspectionEvent } from 'xstate';
 import { createInspection, type Inspection } from './inspect.js';
 import { createLogger, RejectionLog } from './logger.js';
@@ -70,6 +70,28 @@ interface HostStartOptions {
 /** A timer that never keeps the process alive (ticks do): releases deliveries held until due. */
 function unrefAfter(delayMs: number, fn: () => void): void {
   setTimeout(fn, delayMs).unref();
+}
+
+/** The shortest metrics token a node takes: a guessable one would open /metrics and /status. */
+const METRICS_TOKEN_CHARS_MIN = 16;
+
+/**
+ * The metrics token from its file (--metrics-token-file), trimmed. An unreadable file or a token
+ * shorter than METRICS_TOKEN_CHARS_MIN is a ConfigError (exit 2): until 2026-12-07 an empty file
+ * made /metrics unreachable with no word, and a missing one failed the start with a raw ENOENT.
+ */
+export function readMetricsToken(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`metricsTokenFile ${path}: ${(err as Error).message}`);
+  }
+  const token = text.trim();
+  if (token.length < METRICS_TOKEN_CHARS_MIN) {
+    throw new ConfigError(`metricsTokenFile ${path}: the token must be at least ${METRICS_TOKEN_CHARS_MIN} characters (it has ${token.length})`);
+  }
+  return token;
 }
 
 export class NodeHost {
@@ -419,7 +441,7 @@ export class NodeHost {
       auth: {
         on: () => this.config.auth || this.store.access.hasUsers(),
         access: () => this.store.access,
-        token: this.config.metricsTokenFile === undefined ? null : readFileSync(this.config.metricsTokenFile, 'utf8').trim(),
+        token: this.config.metricsTokenFile === undefined ? null : readMetricsToken(this.config.metricsTokenFile),
       },
     });
     const consoleRoutes = new ConsoleRoutes({
