@@ -211,6 +211,11 @@ describe('client protocol: codec', () => {
     expect(parseDurationMs('1.5s')).to.equal(1500);
     expect(() => parseReplay('soon')).to.throw(ClientError, /CLIENT_ERR_BAD_ARGUMENT/);
     expect(() => parseReplay(-1)).to.throw(ClientError, /CLIENT_ERR_BAD_ARGUMENT/);
+    // 2026-12-07: a number past the 16 classes a cluster can have is refused here, with a hint (it
+    // was said to be 0..15 while 16..255 went on to the node).
+    expect(parseReplay(15)).to.deep.equal({ mode: 'class', value: 15 });
+    expect(() => parseReplay('1000')).to.throw(ClientError, /0\.\.15, got 1000 \(a delay needs its unit: 1000ms/);
+    expect(() => parseReplay(16)).to.throw(ClientError, /CLIENT_ERR_BAD_ARGUMENT/);
   });
 });
 

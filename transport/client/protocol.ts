@@ -95,6 +95,7 @@ import {
   tryDecodeScheduleRequest,
 } from './fastPath.js';
 import { utf8Of } from '../commands/utf8Cache.js';
+import { REPLAY_CLASSES_MAX } from '../commands/codec.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { isTransportError } from '../wire/errors.js';
 import { parseMemberAddress } from '../wire/address.js';
@@ -1112,8 +1113,14 @@ export function idFromHex(s: string): Uint8Array {
  */
 export function parseReplay(replay: number | string): ReplaySpec {
   if (typeof replay === 'number') {
-    if (!Number.isInteger(replay) || replay < 0 || replay > 255)
-      throw new ClientError(ClientErrorCode.badArgument, `a replay class is an integer 0..15, got ${replay}`);
+    // A cluster has at most REPLAY_CLASSES_MAX (16) classes; the node says which it has. A bare
+    // number past them is most likely a delay without its unit (2026-12-07: the message said 0..15
+    // while 16..255 went through to the node).
+    if (!Number.isInteger(replay) || replay < 0 || replay >= REPLAY_CLASSES_MAX)
+      throw new ClientError(
+        ClientErrorCode.badArgument,
+        `a replay class is an integer 0..${REPLAY_CLASSES_MAX - 1}, got ${replay}${Number.isInteger(replay) && replay >= REPLAY_CLASSES_MAX ? ` (a delay needs its unit: ${replay}ms, ${replay}s)` : ''}`,
+      );
     return { mode: 'class', value: replay };
   }
   const s = replay.trim();
