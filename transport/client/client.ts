@@ -1026,7 +1026,8 @@ class Client implements SessionraftClient {
     const pinned = opts.endpoint !== undefined ? normalizeEndpoint(opts.endpoint) : undefined;
     const st: SubState = { topic, handler, opts: pinned !== undefined ? { ...opts, endpoint: pinned } : opts, conn: null, subId: 0, closed: false };
     await this.attach(st);
-    this.subs.add(st);
+    // Ended by the node before the answer was read (attach told onError): nothing to keep.
+    if (!st.closed) this.subs.add(st);
     return {
       topic,
       get endpoint() {
@@ -1141,7 +1142,7 @@ class Client implements SessionraftClient {
     }
     const st: ConsumerState = { topic, group, consumer, handler, opts, conn: null, subId: 0, closed: false, acks: null, ackRequests: new Set(), parked: [] };
     await this.attachConsumer(st);
-    this.consumers.add(st);
+    if (!st.closed) this.consumers.add(st);
     return {
       topic,
       group,
@@ -1188,13 +1189,47 @@ class Client implements SessionraftClient {
       },
     );
     const c = conn as Connection | null;
+    // Closed while it attached (close() found no attachment to end): end this one at the node, or
+    // it would hold deliveries that nobody handles until their deadlines (a review, 2026-12-07).
+    if (st.closed) return this.unsubscribeLate(c, subId);
     st.conn = c;
     st.subId = subId;
-    c?.claim(subId, (d) => {
-      if (d.kind === 'groupDelivery') this.consumeOne(st, c, subId, d);
-    });
+    const ended =
+      c?.claim(subId, (d) => {
+        if (d.kind === 'groupDelivery') this.consumeOne(st, c, subId, d);
+      }) ?? null;
+    if (ended !== null) return this.consumerEnded(st, ended);
     // Answers of handlers that finished while it had no attachment go through this one.
     for (const f of st.parked.splice(0)) f();
+  }
+
+  /** An attachment made for a subscription or consumer closed meanwhile: the node ends it (best effort). */
+  private unsubscribeLate(c: Connection | null, subId: number): void {
+    if (c !== null && !c.closed) void c.request({ op: 'unsubscribe', subId }, this.requestTimeoutMs).catch(() => undefined);
+  }
+
+  /**
+   * The node ended consumer `st`'s attachment: it attaches again (leadership moved), unless the end
+   * is one attaching again cannot cure (a permission lost), when it ends for good, as a subscription does.
+   */
+  private consumerEnded(st: ConsumerState, err: ClientError): void {
+    if (ENDED_FOR_GOOD.has(err.code)) {
+      st.conn = null;
+      st.closed = true;
+      this.consumers.delete(st);
+      this.dropParked(st);
+      st.opts.onError?.(err);
+      return;
+    }
+    this.reattachConsumer(st, err);
+  }
+
+  /** The node ended subscription `st`: it ends for good, and says why. */
+  private subscriptionEnded(st: SubState, err: ClientError): void {
+    st.conn = null;
+    st.closed = true;
+    this.subs.delete(st);
+    st.opts.onError?.(err);
   }
 
   private consumeOne(st: ConsumerState, conn: Connection, subId: number, d: GroupDeliveryFrame): void {
@@ -1417,11 +1452,14 @@ class Client implements SessionraftClient {
       },
     );
     const c = conn as Connection | null;
+    if (st.closed) return this.unsubscribeLate(c, subId);
     st.conn = c;
     st.subId = subId;
-    c?.claim(subId, (d) => {
-      if (d.kind === 'delivery') this.deliver(st, c, d);
-    });
+    const ended =
+      c?.claim(subId, (d) => {
+        if (d.kind === 'delivery') this.deliver(st, c, d);
+      }) ?? null;
+    if (ended !== null) this.subscriptionEnded(st, ended);
   }
 
   private deliver(st: SubState, conn: Connection, d: DeliveryFrame): void {
@@ -1438,22 +1476,13 @@ class Client implements SessionraftClient {
     for (const st of this.consumers) {
       if (st.conn !== conn || st.subId !== subId || st.closed) continue;
       conn.release(subId);
-      // Ended because its user lost the permission (or its login): attaching again would only be
-      // refused the same way, so it ends for good, as a subscription does.
-      if (ENDED_FOR_GOOD.has(err.code)) {
-        st.closed = true;
-        this.consumers.delete(st);
-        this.dropParked(st);
-        st.opts.onError?.(err);
-        continue;
-      }
-      this.reattachConsumer(st, err);
+      this.consumerEnded(st, err);
     }
     for (const st of this.subs) {
       if (st.conn !== conn || st.subId !== subId) continue;
-      st.closed = true;
-      this.subs.delete(st);
-      st.opts.onError?.(err);
+      // Its delivery handler goes too (it stayed for the connection's life: a review, 2026-12-07).
+      conn.release(subId);
+      this.subscriptionEnded(st, err);
     }
   }
 
@@ -1643,6 +1672,16 @@ class Client implements SessionraftClient {
     for (const w of this.commandWaiters.splice(0)) w();
     for (const st of this.subs) st.closed = true;
     this.subs.clear();
+    // Consumers end too: an answer a handler gives from now on, or one parked waiting for an
+    // attachment, is told as not sent (CLIENT_ERR_CLOSED) rather than held for good (a review, 2026-12-07).
+    for (const st of this.consumers) {
+      const q = st.acks;
+      st.acks = null;
+      if (q !== null) this.flushAcks(st, q, true);
+      st.closed = true;
+      this.dropParked(st);
+    }
+    this.consumers.clear();
     for (const c of this.conns.values()) c.close();
     this.conns.clear();
   }

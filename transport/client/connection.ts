@@ -111,6 +111,12 @@ export class Connection {
    * subscribe result, before the caller's continuation runs. Bounded; the oldest go first.
    */
   private readonly unclaimed: DeliveryFrame[] = [];
+  /**
+   * Ends of subIds nobody claimed yet: the node may end a subscription in the same read as its
+   * subscribe answer, before the caller's continuation claims it (a review, 2026-12-07: the end was
+   * lost, and the subscription looked live for good). `claim` hands it over. Bounded; oldest first out.
+   */
+  private readonly endedUnclaimed = new Map<number, ClientError>();
   private readonly pending = new Map<number, Pending>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweepAtMs = Infinity;
@@ -309,8 +315,13 @@ export class Connection {
         if (this.unclaimed.length > UNCLAIMED_MAX) this.unclaimed.shift();
         return;
       }
-      case 'subscriptionEnded':
-        return this.onSubscriptionEnded(frame.subId, new ClientError(frame.code, frame.message));
+      case 'subscriptionEnded': {
+        const err = new ClientError(frame.code, frame.message);
+        if (this.handlers.has(frame.subId)) return this.onSubscriptionEnded(frame.subId, err);
+        this.endedUnclaimed.set(frame.subId, err);
+        if (this.endedUnclaimed.size > UNCLAIMED_MAX) this.endedUnclaimed.delete(this.endedUnclaimed.keys().next().value!);
+        return;
+      }
       case 'welcome':
         return;
     }
@@ -367,13 +378,27 @@ export class Connection {
     });
   }
 
-  /** Routes the deliveries of `subId` to `handler`, first any that arrived before. */
-  claim(subId: number, handler: (d: DeliveryFrame) => void): void {
+  /**
+   * Routes the deliveries of `subId` to `handler`, first any that arrived before. Returns the
+   * node's end of it when that came before the claim too (the handler is released then), else null.
+   */
+  claim(subId: number, handler: (d: DeliveryFrame) => void): ClientError | null {
     this.handlers.set(subId, handler);
     const early = this.unclaimed.filter((d) => d.subId === subId);
-    if (early.length === 0) return;
-    for (let k = this.unclaimed.length - 1; k >= 0; k--) if (this.unclaimed[k]!.subId === subId) this.unclaimed.splice(k, 1);
-    for (const d of early) handler(d);
+    if (early.length > 0) {
+      for (let k = this.unclaimed.length - 1; k >= 0; k--) if (this.unclaimed[k]!.subId === subId) this.unclaimed.splice(k, 1);
+      for (const d of early) handler(d);
+    }
+    const ended = this.endedUnclaimed.get(subId);
+    if (ended === undefined) return null;
+    this.endedUnclaimed.delete(subId);
+    this.handlers.delete(subId);
+    return ended;
+  }
+
+  /** Handlers held (tests: released subscriptions leave none behind). */
+  get handlerCount(): number {
+    return this.handlers.size;
   }
 
   release(subId: number): void {

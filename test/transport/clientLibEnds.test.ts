@@ -1,0 +1,133 @@
+/**
+ * Subscriptions and consumers the node ends (a review of the client library, 2026-12-07, each
+ * failing on the code before): an end that came in the same read as the subscribe answer was lost,
+ * so the subscription looked live for good and a consumer never attached again; and a subscription
+ * the node ended kept its delivery handler for the connection's life. A fake client port speaking
+ * the real protocol over ws on 127.0.0.1, with batches on (as real nodes answer).
+ */
+import { expect } from 'chai';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { createClient, type SessionraftClient } from '../../transport/client/client.js';
+import type { Connection } from '../../transport/client/connection.js';
+import { encodeBatch, isBatch, readBatch } from '../../transport/client/batch.js';
+import { decodeRequest, encodeResult, encodeSubscriptionEnded, encodeWelcome, type Request } from '../../transport/client/protocol.js';
+
+interface FakeNode {
+  readonly port: number;
+  readonly seen: string[];
+  close(): Promise<void>;
+}
+
+/** `onRequest` answers each request; `reply` sends frames as one batch message. */
+async function fakeNode(onRequest: (req: Request, reply: (...frames: Uint8Array[]) => void) => void): Promise<FakeNode> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const seen: string[] = [];
+  wss.on('connection', (ws: WebSocket) => {
+    ws.send(encodeWelcome('review', 'n1', 1024 * 1024, 1024, true));
+    const reply = (...frames: Uint8Array[]): void => {
+      ws.send(frames.length === 1 ? frames[0]! : encodeBatch('reply', frames, 0, frames.length));
+    };
+    ws.on('message', (raw: Buffer) => {
+      const data = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+      const frames = isBatch('request', data) ? readBatch('request', data, 4096)! : [data];
+      for (const f of frames) {
+        const req = decodeRequest(f);
+        seen.push(req.op);
+        onRequest(req, reply);
+      }
+    });
+  });
+  return {
+    port: (wss.address() as { port: number }).port,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => r());
+      }),
+  };
+}
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+describe('client library (2026-12-07 review): the node ends a subscription in the read that answers its subscribe', function () {
+  this.timeout(20_000);
+
+  it('subscribe: the end is not lost (onError, closed)', async () => {
+    const node = await fakeNode((req, reply) => {
+      if (req.op === 'subscribe') reply(encodeResult(req.reqId, [5]), encodeSubscriptionEnded(5, 'CLIENT_ERR_SUBSCRIBER_OVERFLOW', 'ended at once'));
+    });
+    const c = createClient({ endpoints: [`127.0.0.1:${node.port}`], clusterId: 'review', operationTimeoutMs: 3000 });
+    try {
+      const errors: string[] = [];
+      const sub = await c.subscribe('t', () => undefined, { onError: (e) => void errors.push(e.code) });
+      const told = await until(() => errors.length > 0 || sub.closed, 2000);
+      expect({ told, errors, closed: sub.closed }).to.deep.equal({ told: true, errors: ['CLIENT_ERR_SUBSCRIBER_OVERFLOW'], closed: true });
+    } finally {
+      await c.close();
+      await node.close();
+    }
+  });
+
+  it('consume: a consumer the node ended (NOT_LEADER) at once attaches again', async () => {
+    let consumes = 0;
+    const node = await fakeNode((req, reply) => {
+      if (req.op !== 'consume') return;
+      consumes++;
+      // The first attachment is ended in the same read as its answer (leadership moved meanwhile); later ones stay.
+      if (consumes === 1) reply(encodeResult(req.reqId, [5]), encodeSubscriptionEnded(5, 'CLIENT_ERR_NOT_LEADER', 'this node is no longer the leader'));
+      else reply(encodeResult(req.reqId, [5 + consumes]));
+    });
+    const c = createClient({ endpoints: [`127.0.0.1:${node.port}`], clusterId: 'review', operationTimeoutMs: 3000 });
+    try {
+      const errors: string[] = [];
+      await c.consume('t', 'g', () => undefined, { onError: (e) => void errors.push(e.code) });
+      const reattached = await until(() => consumes >= 2, 2000);
+      expect({ reattached, consumes, errors }).to.deep.equal({ reattached: true, consumes: 2, errors: ['CLIENT_ERR_NOT_LEADER'] });
+    } finally {
+      await c.close();
+      await node.close();
+    }
+  });
+});
+
+describe('client library (2026-12-07 review): subscriptions ended by the node leave their handlers behind', function () {
+  this.timeout(20_000);
+
+  it("the connection's delivery handlers do not grow with subscriptions the node ended", async () => {
+    let next = 1;
+    const ended: number[] = [];
+    const node = await fakeNode((req, reply) => {
+      if (req.op !== 'subscribe') return;
+      const subId = next++;
+      reply(encodeResult(req.reqId, [subId]));
+      // Ended a moment later, in a read of its own (an overflow, a revoked permission).
+      setTimeout(() => {
+        ended.push(subId);
+        reply(encodeSubscriptionEnded(subId, 'CLIENT_ERR_SUBSCRIBER_OVERFLOW', 'fell behind'));
+      }, 5);
+    });
+    const endpoint = `127.0.0.1:${node.port}`;
+    const c: SessionraftClient = createClient({ endpoints: [endpoint], clusterId: 'review', operationTimeoutMs: 3000 });
+    try {
+      const n = 50;
+      for (let k = 0; k < n; k++) {
+        const sub = await c.subscribe('t', () => undefined, { onError: () => undefined });
+        expect(await until(() => sub.closed, 2000), `subscription ${k} ended`).to.equal(true);
+      }
+      const conn = (c as unknown as { conns: Map<string, Connection> }).conns.get(endpoint)!;
+      expect(conn.handlerCount, `handlers kept for ${n} ended subscriptions`).to.equal(0);
+    } finally {
+      await c.close();
+      await node.close();
+    }
+  });
+});
