@@ -54,6 +54,9 @@ const NODE_REJECTIONS = new Set([
   'range-chunk-unexpected',
   'range-chunk-refused',
   'snapshot-manifest-refused',
+  'append-resp-past-log',
+  'snapshot-membership-invalid',
+  'append-entry-terms-invalid',
 ]);
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const;
 

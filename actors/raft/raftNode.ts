@@ -18,6 +18,7 @@ import { readBackServes } from '../../machines/leader.js';
 import { createRaftMachine, type RaftMachine } from '../../machines/raftMachine.js';
 import {
   TERM_MAX,
+  type AppendRequest,
   type Entry,
   type FileByteRange,
   type HardState,
@@ -233,6 +234,16 @@ function logWrite(persists: readonly PersistParams[]): LogWrite {
     if (p.hardState !== undefined) hardState = p.hardState;
   }
   return { entries, ...(truncateFrom !== undefined ? { truncateFrom } : {}), ...(hardState !== undefined ? { hardState } : {}) };
+}
+
+/** Whether an append's entry terms are a leader's: from prevTerm on, never decreasing, at most the message's term. */
+function entryTermsInOrder(m: AppendRequest): boolean {
+  let last = m.prevTerm;
+  for (const e of m.entries) {
+    if (e.term < last || e.term > m.term) return false;
+    last = e.term;
+  }
+  return true;
 }
 
 export class RaftNode {
@@ -481,6 +492,10 @@ export class RaftNode {
     // A snapshot's configuration becomes the one in force: one a configuration entry could carry
     // (the codec refuses any other; this covers transports that skip it, the machine checks too).
     if (msg.type === 'snapshot' && !isValidMembership(msg.meta.membership)) return this.refuse('snapshot-membership-invalid', msg);
+    // A leader's log: entry terms never decrease, start at prevTerm or later, never pass its term.
+    // Else the WAL's own check stops the node (a review, 2026-12-07; the codec refuses these too,
+    // this covers transports that skip it).
+    if (msg.type === 'append' && !entryTermsInOrder(msg)) return this.refuse('append-entry-terms-invalid', msg);
     // Raft answers an older term itself (a rejection carrying ours); count it like other rejections.
     if (msg.term < this.term() && !(msg.type === 'voteResp' && msg.preVote)) this.count('stale-term');
     if (msg.type === 'snapshotResp') {

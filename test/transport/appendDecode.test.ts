@@ -55,13 +55,19 @@ const bigAppendArb: fc.Arbitrary<RaftMessage> = fc
       { minLength: 1, maxLength: 24 },
     ),
   })
-  .map(({ raw, ...m }) => ({
-    type: 'append' as const,
-    from: 'n1',
-    to: 'n2',
-    ...m,
-    entries: raw.map((e, i): Entry => ({ index: m.prevIndex + 1 + i, term: e.term, kind: e.kind, data: Buffer.alloc(e.size, (i * 7 + 1) & 0xff) })),
-  }));
+  .map(({ raw, ...m }) => {
+    // A leader's log, as the decoders require: terms from prevTerm on, never decreasing, at most the message's.
+    const terms = [m.prevTerm, ...raw.map((e) => e.term), m.term].sort((a, b) => a - b);
+    return {
+      type: 'append' as const,
+      from: 'n1',
+      to: 'n2',
+      ...m,
+      prevTerm: terms[0]!,
+      term: terms[terms.length - 1]!,
+      entries: raw.map((e, i): Entry => ({ index: m.prevIndex + 1 + i, term: terms[i + 1]!, kind: e.kind, data: Buffer.alloc(e.size, (i * 7 + 1) & 0xff) })),
+    };
+  });
 
 const smallLimits: DecodeLimits = { messagesPerFrameMax: 2, entriesPerMessageMax: 3, membersMax: 4, rangesPerRequestMax: 4 };
 

@@ -48,6 +48,12 @@ const hb = (term: unknown = 1, commit: unknown = 0, readCtx: unknown = 0): unkno
 const frame = (...messages: unknown[]): Uint8Array => cbor([PROTOCOL_VERSION, 2, 'a', 'b', ...messages]);
 const validHeartbeat = encodeMessage({ type: 'heartbeat', from: 'a', to: 'b', term: 3, commit: 2, readCtx: 1 });
 
+/** A leader's log, as the decoders require since 2026-12-07: the drawn terms sorted into prevTerm <= entry terms <= term. */
+function inLeaderOrder<T extends { term: number; prevTerm: number; raw: { term: number }[] }>(a: T): T {
+  const terms = [a.prevTerm, ...a.raw.map((e) => e.term), a.term].sort((x, y) => x - y);
+  return { ...a, prevTerm: terms[0]!, term: terms[terms.length - 1]!, raw: a.raw.map((e, i) => ({ ...e, term: terms[i + 1]! })) };
+}
+
 describe('transport codec', function () {
   describe('membership on the wire', function () {
     it('configuration entries must decode as a configuration; a snapshot carries member addresses', function () {
@@ -151,12 +157,12 @@ describe('transport codec', function () {
         type: 'append',
         from: 'a',
         to: 'b',
-        term: 2 ** 40,
+        term: 2 ** 52,
         prevIndex: Number.MAX_SAFE_INTEGER - 2,
         prevTerm: 2 ** 33,
         commit: 7,
         entries: [
-          { index: Number.MAX_SAFE_INTEGER - 1, term: 1, kind: 1, data: new Uint8Array([1]) },
+          { index: Number.MAX_SAFE_INTEGER - 1, term: 2 ** 33, kind: 1, data: new Uint8Array([1]) },
           { index: Number.MAX_SAFE_INTEGER, term: 2 ** 52, kind: 0, data: new Uint8Array() },
         ],
       };
@@ -168,7 +174,7 @@ describe('transport codec', function () {
       const num = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: Number.MAX_SAFE_INTEGER - 100 }));
       const term = fc.oneof(fc.nat({ max: 30 }), fc.nat({ max: 70_000 }), fc.nat(), fc.integer({ min: 2 ** 32, max: TERM_MAX }));
       const entryArb = fc.record({ term, kind: fc.constantFrom(0 as const, 1 as const, 2 as const), data: fc.uint8Array({ maxLength: 300 }) });
-      const appendArb = fc.record({ term, prevIndex: num, prevTerm: term, commit: num, raw: fc.array(entryArb, { maxLength: 30 }) });
+      const appendArb = fc.record({ term, prevIndex: num, prevTerm: term, commit: num, raw: fc.array(entryArb, { maxLength: 30 }) }).map(inLeaderOrder);
       fc.assert(
         fc.property(appendArb, (a) => {
           const entries = a.raw.map((e, i) => ({ index: a.prevIndex + 1 + i, term: e.term, kind: e.kind, data: e.data }));
@@ -212,13 +218,15 @@ describe('transport codec', function () {
       const big = fc.integer({ min: SPLICE_BYTES_MIN - 2, max: SPLICE_BYTES_MIN * 4 }).map((n) => new Uint8Array(n).fill(n & 0xff));
       const small = fc.uint8Array({ maxLength: 40 });
       const entryArb = fc.record({ term: termArb, kind: fc.constantFrom(0 as const, 1 as const), data: fc.oneof(big, small) });
-      const appendArb = fc.record({
-        term: termArb,
-        prevIndex: fc.nat({ max: 2 ** 40 }),
-        prevTerm: termArb,
-        commit: indexArb,
-        raw: fc.array(entryArb, { maxLength: 6 }),
-      });
+      const appendArb = fc
+        .record({
+          term: termArb,
+          prevIndex: fc.nat({ max: 2 ** 40 }),
+          prevTerm: termArb,
+          commit: indexArb,
+          raw: fc.array(entryArb, { maxLength: 6 }),
+        })
+        .map(inLeaderOrder);
       fc.assert(
         fc.property(appendArb, big, fc.boolean(), (a, data, done) => {
           const append: RaftMessage = {

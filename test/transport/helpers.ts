@@ -58,10 +58,17 @@ export function messageArb(from: fc.Arbitrary<NodeId>, to: fc.Arbitrary<NodeId>)
         { maxLength: 8 },
       ),
     })
-    .map(({ raw, ...m }) => ({
-      ...m,
-      entries: raw.map((e, i): Entry => ({ index: m.prevIndex + 1 + i, term: e.term, kind: e.kind, data: e.data })),
-    }));
+    .map(({ raw, ...m }) => {
+      // A leader's log (the codec refuses any other since 2026-12-07): prevTerm <= entry terms, never
+      // decreasing, <= the message's term. The drawn terms, sorted, are placed in that order.
+      const terms = [m.prevTerm, ...raw.map((e) => e.term), m.term].sort((a, b) => a - b);
+      return {
+        ...m,
+        prevTerm: terms[0]!,
+        term: terms[terms.length - 1]!,
+        entries: raw.map((e, i): Entry => ({ index: m.prevIndex + 1 + i, term: terms[i + 1]!, kind: e.kind, data: e.data })),
+      };
+    });
   const appendResp = fc.record({
     ...base,
     type: fc.constant('appendResp' as const),

@@ -65,7 +65,7 @@ describe('transport: WebSocket transport between good peers', function () {
     try {
       const sizes = [0, 100, 16 * 1024, 300 * 1024, 5, 1024 * 1024];
       const entries = sizes.map((n, i) => ({ index: 11 + i, term: 2 ** 33 + i, kind: 1 as const, data: new Uint8Array(n).fill(i + 1) }));
-      const m: RaftMessage = { type: 'append', from: 'a', to: 'b', term: 3, prevIndex: 10, prevTerm: 2, commit: 9, entries };
+      const m: RaftMessage = { type: 'append', from: 'a', to: 'b', term: 2 ** 34, prevIndex: 10, prevTerm: 2, commit: 9, entries };
       const got: RaftMessage[] = [];
       b.onMessage = (x) => got.push(x);
       a.send('b', m);

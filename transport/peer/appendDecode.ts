@@ -197,11 +197,16 @@ function appendOf(c: FragmentCursor, from: NodeId, to: NodeId, limits: DecodeLim
   const count = flat / 3;
   if (count > limits.entriesPerMessageMax || prevIndex + count > Number.MAX_SAFE_INTEGER) return undefined;
   const entries: Entry[] = new Array<Entry>(count);
+  // Entry terms never decrease, start at prevTerm or later and never pass the message's term (the
+  // full decoder says why: codec.ts). A log with a term going down reached the WAL's own check
+  // and stopped the node (a review, 2026-12-07).
+  let lastTerm = prevTerm;
   for (let i = 0; i < count; i++) {
     const entryTerm = term(c);
     const kind = c.uint();
     // Configuration entries (kind 2) are checked by decodeFrame's membership decoder.
-    if (entryTerm < 0 || (kind !== 0 && kind !== 1)) return undefined;
+    if (entryTerm < lastTerm || entryTerm > t || (kind !== 0 && kind !== 1)) return undefined;
+    lastTerm = entryTerm;
     const n = c.head(2);
     if (n < 0) return undefined;
     const data = c.bytes(n);

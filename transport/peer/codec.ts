@@ -799,7 +799,15 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
       if (count > limits.entriesPerMessageMax) lengthFail(`more than ${limits.entriesPerMessageMax} entries`);
       if (prevIndex + count > Number.MAX_SAFE_INTEGER) schemaFail('entry index overflow');
       const entries: Entry[] = new Array<Entry>(count);
+      // A leader's log: entry terms never decrease, start at prevTerm or later and never pass the
+      // leader's term. Until 2026-12-07 a term going down passed here and reached the WAL's own
+      // check, which stopped the node: one message from any authenticated peer (a review).
+      let lastTerm = prevTerm;
       for (let i = 0, j = 0; i < count; i++, j += 3) {
+        const entryTerm = termAt(flat, j, 'entry.term');
+        if (entryTerm < lastTerm) schemaFail(`entry ${i} has term ${entryTerm}, below the term before it (${lastTerm})`);
+        if (entryTerm > term) schemaFail(`entry ${i} has term ${entryTerm}, past the message's term ${term}`);
+        lastTerm = entryTerm;
         const kind = flat[j + 1];
         if (kind !== 0 && kind !== 1 && kind !== 2) schemaFail(`entry ${i} has an unknown kind`);
         if (kind === 2) {
@@ -814,7 +822,7 @@ function wireToMessage(w: unknown, from: NodeId, to: NodeId, limits: DecodeLimit
         }
         entries[i] = {
           index: prevIndex + 1 + i,
-          term: termAt(flat, j, 'entry.term'),
+          term: entryTerm,
           kind: kind as EntryKind,
           data: bytes(flat, j + 2, 'entry.data'),
         };
