@@ -57,6 +57,7 @@ const NODE_REJECTIONS = new Set([
   'append-resp-past-log',
   'snapshot-membership-invalid',
   'append-entry-terms-invalid',
+  'range-request-too-large',
 ]);
 const ROLES = ['follower', 'preCandidate', 'candidate', 'leader'] as const;
 

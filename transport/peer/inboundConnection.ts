@@ -51,6 +51,8 @@ export class InboundConnection {
     private readonly host: InboundHost,
     readonly ws: WebSocket,
     private readonly req: IncomingMessage,
+    /** Told once the hello was accepted (the transport stops bounding the bytes a stranger may send). */
+    private readonly onAuthenticated: () => void = () => {},
   ) {
     this.timer = setTimeout(() => {
       if (this.state === 'handshake') this.reject(TransportErrorCode.handshakeTimeout);
@@ -82,9 +84,12 @@ export class InboundConnection {
     ws.send(encodeChallenge(this.nonce));
   }
 
-  /** Closes with a transport close code (e.g. replaced, going away). */
+  /** Closes with a transport close code (e.g. replaced, going away). Nothing it sends from now on is delivered. */
   close(code: number, reason: string): void {
     this.clearTimer();
+    // ws goes on emitting messages while the closing handshake runs (up to closeTimeoutMs): a
+    // removed or replaced peer's frames were still delivered (a review, 2026-12-07).
+    this.state = 'closed';
     this.ws.close(code, reason);
   }
 
@@ -178,6 +183,7 @@ export class InboundConnection {
     this.peer = hello.from;
     this.channel = hello.channel;
     this.state = 'open';
+    this.onAuthenticated();
     const term = safeTerm(opts.currentTerm);
     this.ws.send(
       encodeHandshake({

@@ -37,6 +37,9 @@ interface PeerEntry {
   helloTerm: number | null;
 }
 
+/** Bytes a connection may send before its hello is accepted (a hello is a few hundred bytes; TLS bytes are counted decrypted). */
+const PRE_HELLO_BYTES_MAX = 64 * 1024;
+
 export class WsTransport implements Transport, LinkHost, InboundHost {
   onMessage: (message: RaftMessage) => void = () => {};
   readonly opts: ResolvedOptions;
@@ -376,6 +379,18 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
     }
     this.connectionsByAddress.set(address, perAddress + 1);
     this.inboundCount++;
+    // Until its hello is accepted a connection may send PRE_HELLO_BYTES_MAX: a hello takes a few
+    // hundred bytes, and a stranger's frame could otherwise be frameBytesMax (4 MiB) held for the
+    // handshake timeout, on each of inboundConnectionsMax connections (a review, 2026-12-07).
+    let preHelloBytes = head.length;
+    const boundPreHello = (chunk: Buffer): void => {
+      preHelloBytes += chunk.length;
+      if (preHelloBytes <= PRE_HELLO_BYTES_MAX) return;
+      socket.off('data', boundPreHello);
+      this.countReject(TransportErrorCode.frameTooLarge);
+      socket.destroy();
+    };
+    socket.on('data', boundPreHello);
     socket.once('close', () => {
       const n = (this.connectionsByAddress.get(address) ?? 1) - 1;
       if (n <= 0) this.connectionsByAddress.delete(address);
@@ -390,7 +405,7 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
         }
         this.sockets.add(ws);
         ws.once('close', () => this.untrackSocket(ws));
-        const conn = new InboundConnection(this, ws, req);
+        const conn = new InboundConnection(this, ws, req, () => socket.off('data', boundPreHello));
         this.inbound.add(conn);
       });
     } catch (err) {
