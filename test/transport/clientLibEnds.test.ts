@@ -10,7 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { Connection } from '../../transport/client/connection.js';
 import { encodeBatch, isBatch, readBatch } from '../../transport/client/batch.js';
-import { decodeRequest, encodeResult, encodeSubscriptionEnded, encodeWelcome, type Request } from '../../transport/client/protocol.js';
+import { decodeRequest, encodeDelivery, encodeResult, encodeSubscriptionEnded, encodeWelcome, type Request } from '../../transport/client/protocol.js';
 
 interface FakeNode {
   readonly port: number;
@@ -125,6 +125,48 @@ describe('client library (2026-12-07 review): subscriptions ended by the node le
       }
       const conn = (c as unknown as { conns: Map<string, Connection> }).conns.get(endpoint)!;
       expect(conn.handlerCount, `handlers kept for ${n} ended subscriptions`).to.equal(0);
+    } finally {
+      await c.close();
+      await node.close();
+    }
+  });
+});
+
+describe('client library (2026-12-07 review): deliveries nobody claims are bounded', function () {
+  this.timeout(20_000);
+
+  it('late deliveries of a closed subscription are dropped, and those of a subId never claimed hold at most 8 MiB', async () => {
+    let push: ((...frames: Uint8Array[]) => void) | null = null;
+    const node = await fakeNode((req, reply) => {
+      push = reply;
+      if (req.op === 'subscribe') reply(encodeResult(req.reqId, [5]));
+      if (req.op === 'unsubscribe') reply(encodeResult(req.reqId, []));
+    });
+    const endpoint = `127.0.0.1:${node.port}`;
+    const c = createClient({ endpoints: [endpoint], clusterId: 'review', operationTimeoutMs: 3000 });
+    try {
+      const sub = await c.subscribe('t', () => undefined);
+      await sub.close();
+      const conn = (c as unknown as { conns: Map<string, Connection> }).conns.get(endpoint)!;
+      const record = new Uint8Array(100 * 1024);
+      const delivery = (subId: number, k: number): Uint8Array =>
+        encodeDelivery({
+          subId,
+          topic: 't',
+          session: new Uint8Array(16).fill(1),
+          records: [record],
+          restoreId: new Uint8Array(16).fill(k & 0xff),
+          index: k + 1,
+        });
+      // 50 deliveries that were in flight for the closed subscription (dropped), then 200 of 100 KiB
+      // for a subId nobody ever claimed (20 MiB), the last one (index 200) a marker: frames arrive in order.
+      for (let k = 0; k < 50; k++) push!(delivery(5, k));
+      for (let k = 0; k < 200; k++) push!(delivery(9, k));
+      expect(await until(() => conn.unclaimedHeld.newestIndex === 200, 5000), `held ${JSON.stringify(conn.unclaimedHeld)}`).to.equal(true);
+      const held = conn.unclaimedHeld;
+      expect(held.subIds, 'none of the closed subscription').to.deep.equal([9]);
+      expect(held.bytes, `${held.deliveries} deliveries`).to.be.at.most(8 * 1024 * 1024);
+      expect(held.deliveries).to.be.below(200);
     } finally {
       await c.close();
       await node.close();

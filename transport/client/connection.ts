@@ -73,6 +73,21 @@ interface Pending {
 }
 
 const UNCLAIMED_MAX = 1024;
+/**
+ * Bytes of records the unclaimed deliveries may hold (they wait only between a subscribe answer
+ * and its claim, a turn or two); past it the oldest go. Before 2026-12-07 only their count was
+ * bounded: 1024 deliveries of up to a session each.
+ */
+const UNCLAIMED_BYTES_MAX = 8 * 1024 * 1024;
+/** Released subIds remembered, so that deliveries still in flight for them are dropped, not held. */
+const RELEASED_REMEMBERED_MAX = 1024;
+
+/** What an unclaimed delivery holds, for UNCLAIMED_BYTES_MAX. */
+function deliveryBytes(d: DeliveryFrame): number {
+  let n = 64 + d.topic.length;
+  for (const r of d.records) n += r.byteLength;
+  return n;
+}
 
 /**
  * Errors of requests that never left this side (the connection was closed, no slot freed up in
@@ -111,6 +126,9 @@ export class Connection {
    * subscribe result, before the caller's continuation runs. Bounded; the oldest go first.
    */
   private readonly unclaimed: DeliveryFrame[] = [];
+  private unclaimedBytes = 0;
+  /** subIds released (a subscription closed or ended): their late deliveries are dropped (bounded, oldest first out). */
+  private readonly released = new Set<number>();
   /**
    * Ends of subIds nobody claimed yet: the node may end a subscription in the same read as its
    * subscribe answer, before the caller's continuation claims it (a review, 2026-12-07: the end was
@@ -311,8 +329,12 @@ export class Connection {
       case 'groupDelivery': {
         const h = this.handlers.get(frame.subId);
         if (h !== undefined) return h(frame);
+        if (this.released.has(frame.subId)) return;
         this.unclaimed.push(frame);
-        if (this.unclaimed.length > UNCLAIMED_MAX) this.unclaimed.shift();
+        this.unclaimedBytes += deliveryBytes(frame);
+        while (this.unclaimed.length > UNCLAIMED_MAX || this.unclaimedBytes > UNCLAIMED_BYTES_MAX) {
+          this.unclaimedBytes -= deliveryBytes(this.unclaimed.shift()!);
+        }
         return;
       }
       case 'subscriptionEnded': {
@@ -386,7 +408,11 @@ export class Connection {
     this.handlers.set(subId, handler);
     const early = this.unclaimed.filter((d) => d.subId === subId);
     if (early.length > 0) {
-      for (let k = this.unclaimed.length - 1; k >= 0; k--) if (this.unclaimed[k]!.subId === subId) this.unclaimed.splice(k, 1);
+      for (let k = this.unclaimed.length - 1; k >= 0; k--) {
+        if (this.unclaimed[k]!.subId !== subId) continue;
+        this.unclaimedBytes -= deliveryBytes(this.unclaimed[k]!);
+        this.unclaimed.splice(k, 1);
+      }
       for (const d of early) handler(d);
     }
     const ended = this.endedUnclaimed.get(subId);
@@ -403,6 +429,19 @@ export class Connection {
 
   release(subId: number): void {
     this.handlers.delete(subId);
+    this.released.add(subId);
+    if (this.released.size > RELEASED_REMEMBERED_MAX) this.released.delete(this.released.values().next().value!);
+  }
+
+  /** Deliveries held for subIds nobody claimed: how many, their bytes, their subIds and the newest one's index (tests). */
+  get unclaimedHeld(): { readonly deliveries: number; readonly bytes: number; readonly subIds: number[]; readonly newestIndex: number } {
+    const newest = this.unclaimed[this.unclaimed.length - 1];
+    return {
+      deliveries: this.unclaimed.length,
+      bytes: this.unclaimedBytes,
+      subIds: [...new Set(this.unclaimed.map((d) => d.subId))].sort((a, b) => a - b),
+      newestIndex: newest === undefined ? 0 : newest.kind === 'delivery' ? newest.index : newest.delivery,
+    };
   }
 
   close(): void {
