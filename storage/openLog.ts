@@ -19,7 +19,7 @@ import { ioError } from './errors.js';
 import { readHardState, TERM_UNKNOWN_FILE, writeHardState } from './hardState.js';
 import { walLimits, type WalLimits, type WalOptions } from './options.js';
 import { planRecovery, type RecoveryPlan } from './recoveryPlan.js';
-import { BatchBuffer, encodeSegmentPrefix, SEGMENT_PREFIX_BYTES_MAX } from './records.js';
+import { BatchBuffer, encodeSegmentPrefix, ENTRY_FIELDS_BYTES, SEGMENT_PREFIX_BYTES_MAX } from './records.js';
 import { emptySegment, scanSegments, segmentFile, type ScannedSegment, type SegmentFile } from './scan.js';
 import { FileSnapshotStore } from './snapshotStore.js';
 import { joinAll, runSteps, type Step } from './steps.js';
@@ -248,7 +248,7 @@ function readAll(fs: FileSystem, dir: string, limits: WalLimits): ReadState {
     );
   }
   files.sort((a, b) => a.no - b.no);
-  const scan = scanSegments(files, snapshot?.meta.index ?? 0);
+  const scan = scanSegments(files, snapshot?.meta.index ?? 0, { entryPayloadBytesMax: ENTRY_FIELDS_BYTES + limits.entryDataBytesMax });
   const plan = planRecovery({ scan, snapshot: snapshot?.meta ?? null, snapshotErrors: snapshots.lastLoadErrors.length, hardState });
   return { walDir, files, plan, snapshots, snapshot };
 }

@@ -12,7 +12,18 @@
  */
 import type { Entry, EntryKind } from '../machines/types.js';
 import { crc32Range, crc32Span } from './crc.js';
-import { FRAME_HEADER_BYTES, FrameStatus, newFrameCursor, plausibleHeader, readFrame, readU32, readU64, RecordType, type FrameCursor } from './frame.js';
+import {
+  FRAME_HEADER_BYTES,
+  FRAME_PAYLOAD_BYTES_MAX,
+  FrameStatus,
+  newFrameCursor,
+  plausibleHeader,
+  readFrame,
+  readU32,
+  readU64,
+  RecordType,
+  type FrameCursor,
+} from './frame.js';
 import { LogBuilder } from './logBuilder.js';
 import {
   damageCodeFromId,
@@ -112,13 +123,22 @@ export interface ScanResult {
 type RecordVerdict = { readonly ok: true } | { readonly ok: false; readonly code: DamageCode; readonly why: string; readonly chainBreak?: true };
 const OK: RecordVerdict = { ok: true };
 
+/** What the scan may assume about the files (openLog derives them from the options). */
+export interface ScanBounds {
+  /** Entry payloads (fields and data) up to this size are checksummed by the salvage pass. */
+  readonly entryPayloadBytesMax: number;
+}
+
+const NO_BOUNDS: ScanBounds = { entryPayloadBytesMax: FRAME_PAYLOAD_BYTES_MAX };
+
 /**
  * Scans the segments in order, one at a time (issue 18): entries below the snapshot's index are
  * followed but not kept (LogBuilder), and a segment none of whose entries is kept is released
  * once scanned, so a restart holds the segments above the snapshot and one more, not every
  * segment the WAL retains for reading back.
  */
-export function scanSegments(files: readonly SegmentFile[], snapshotIndex: number): ScanResult {
+export function scanSegments(files: readonly SegmentFile[], snapshotIndex: number, given: Partial<ScanBounds> = {}): ScanResult {
+  const bounds: ScanBounds = { ...NO_BOUNDS, ...given };
   const builder = new LogBuilder(snapshotIndex);
   // Sizes are filled in as each segment is read; a segment the scan never reaches (after damage) is not kept.
   const segments: ScannedSegment[] = files.map((f) => emptySegment(f.no, f.name, 0));
@@ -138,7 +158,7 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
       if (status === FrameStatus.end) {
         if (at > 0) break;
         if (isLast) return { builder, segments, torn: { segmentPos: pos, offset: 0, bytes: 0 }, damage: null };
-        return damaged(files, segments, builder, pos, 0, 'log-framing', `segment ${file.name} is empty`, snapshotIndex);
+        return damaged(files, segments, builder, pos, 0, 'log-framing', `segment ${file.name} is empty`, snapshotIndex, bounds);
       }
       if (status !== FrameStatus.ok) {
         const incomplete = status === FrameStatus.shortHeader || status === FrameStatus.pastEnd;
@@ -149,7 +169,7 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
           }
         }
         const code: DamageCode = status === FrameStatus.headerChecksum ? 'log-checksum' : 'log-framing';
-        return damaged(files, segments, builder, pos, at, code, `${describe(status)} at ${file.name}+${at}`, snapshotIndex);
+        return damaged(files, segments, builder, pos, at, code, `${describe(status)} at ${file.name}+${at}`, snapshotIndex, bounds);
       }
       const verdict = applyRecord(buf, cur, at, file.no, prevNo, builder, seg);
       if (!verdict.ok && verdict.chainBreak === true && builder.lastIndex() <= snapshotIndex) {
@@ -167,7 +187,7 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
         if (cutShortInZeros(zeros, at, cur.next, end)) return { builder, segments, torn: tornAt(pos, at, zeros, end), damage: null };
       }
       if (!verdict.ok) {
-        return damaged(files, segments, builder, pos, at, verdict.code, `${verdict.why} at ${file.name}+${at}`, snapshotIndex);
+        return damaged(files, segments, builder, pos, at, verdict.code, `${verdict.why} at ${file.name}+${at}`, snapshotIndex, bounds);
       }
       at = cur.next;
     }
@@ -312,16 +332,18 @@ function damaged(
   code: DamageCode,
   message: string,
   snapshotIndex: number,
+  bounds: ScanBounds,
 ): ScanResult {
   const firstBadIndex = builder.nextIndex !== 0 ? builder.nextIndex : Math.max(builder.baseIndex, snapshotIndex) + 1;
   // The node must be repaired through every index the damaged files still show, and at least the
   // first one lost; damage marks left by an earlier recovery that crashed half-way count too.
   let lastIndexSeen = firstBadIndex;
   if (builder.pending !== null) lastIndexSeen = Math.max(lastIndexSeen, builder.pending.lastIndexSeen);
-  lastIndexSeen = Math.max(lastIndexSeen, salvageMaxIndex(files[pos]!.bytes(), offset + 1));
-  for (let i = pos + 1; i < files.length; i++) {
-    lastIndexSeen = Math.max(lastIndexSeen, salvageMaxIndex(files[i]!.bytes(), 0));
-    files[i]!.release();
+  for (let i = pos; i < files.length; i++) {
+    const f = files[i]!;
+    const seen = salvageMaxIndex(f.bytes(), i === pos ? offset + 1 : 0, bounds.entryPayloadBytesMax);
+    lastIndexSeen = Math.max(lastIndexSeen, seen);
+    if (i > pos) f.release();
   }
   return {
     builder,
@@ -331,14 +353,28 @@ function damaged(
   };
 }
 
+/** The salvage pass checksums at most this many times the bytes of a file, plus SALVAGE_CRC_BUDGET_MIN. */
+const SALVAGE_CRC_BUDGET_FACTOR = 4;
+const SALVAGE_CRC_BUDGET_MIN = 1024 * 1024;
+
 /**
  * Highest entry index (or damage mark) in any record with valid checksums in buf[from..]. After
  * damage the record boundaries are unknown, so it tries every offset; the cheap structural test
- * rejects almost all of them before a checksum is computed. Bounded by the buffer length.
+ * rejects almost all of them before a checksum is computed.
+ *
+ * Bounded (a review, 2026-12-07: a header with a valid header checksum every 16 bytes, each
+ * declaring a payload to the end of the file, made this quadratic: 9.7 s for 1 MiB): a payload
+ * is checksummed only when its size is one the log writes (an entry's fields and data up to
+ * `entryPayloadBytesMax`, a damage record's exact size) and while the budget (a few times the file's size) lasts. A record with a
+ * valid header that cannot be checked so counts as if it were valid: the result is used to keep
+ * the node from voting until it is repaired through every index it may have acknowledged, so an
+ * unchecked record may only raise it, never lower it. Linear in the buffer's length (the budget is
+ * a few times it).
  */
-function salvageMaxIndex(buf: Uint8Array, from: number): number {
+function salvageMaxIndex(buf: Uint8Array, from: number, entryPayloadBytesMax: number): number {
   const cur = newFrameCursor();
   const end = buf.length;
+  let budget = SALVAGE_CRC_BUDGET_FACTOR * end + SALVAGE_CRC_BUDGET_MIN;
   let best = 0;
   let at = from;
   while (at + FRAME_HEADER_BYTES <= end) {
@@ -348,13 +384,38 @@ function salvageMaxIndex(buf: Uint8Array, from: number): number {
     }
     const p = cur.payloadStart;
     const n = cur.payloadBytes;
+    const type = cur.type;
+    // Where the index it would report is: an entry's own, a damage mark's lastIndexSeen.
+    const indexAt = type === RecordType.entry && n >= ENTRY_FIELDS_BYTES ? p : type === RecordType.damage && n === DAMAGE_PAYLOAD_BYTES ? p + 16 : -1;
+    const sizeOk = type === RecordType.entry ? n <= entryPayloadBytesMax : n === fixedPayloadBytes(type);
+    if (!sizeOk || n > budget) {
+      // Not checked: counted (conservative), and the search goes on inside it.
+      if (indexAt >= 0) best = Math.max(best, readU64(buf, indexAt));
+      at++;
+      continue;
+    }
+    budget -= n;
     if (crc32Span(buf, p, p + n, 0) !== cur.payloadCrc) {
       at++;
       continue;
     }
-    if (cur.type === RecordType.entry && n >= ENTRY_FIELDS_BYTES) best = Math.max(best, readU64(buf, p));
-    else if (cur.type === RecordType.damage && n === DAMAGE_PAYLOAD_BYTES) best = Math.max(best, readU64(buf, p + 16));
+    if (indexAt >= 0) best = Math.max(best, readU64(buf, indexAt));
     at = cur.next;
   }
   return best;
+}
+
+/** The payload size of a record type whose payload has one size (-1: entries, any size). */
+function fixedPayloadBytes(type: number): number {
+  switch (type) {
+    case RecordType.segmentHeader:
+      return SEGMENT_HEADER_PAYLOAD_BYTES;
+    case RecordType.truncate:
+    case RecordType.base:
+      return INDEX_PAYLOAD_BYTES;
+    case RecordType.damage:
+      return DAMAGE_PAYLOAD_BYTES;
+    default:
+      return -1;
+  }
 }
