@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { HardState } from '../machines/types.js';
 import { crc32Range } from './crc.js';
 import { invariant, ioError } from './errors.js';
+import { badDir, fileInfo } from './fileInfo.js';
 import { readU32, readU64, writeU32, writeU64 } from './frame.js';
 import { runSteps, type Done } from './steps.js';
 import type { FileSystem } from './types.js';
@@ -31,6 +32,8 @@ const MAGIC = [0x53, 0x52, 0x48, 0x53]; // "SRHS"
 const VERSION = 1;
 const FIXED_BYTES = 24;
 const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+/** The longest valid hard state file (a 64-character vote): a longer file is damaged and never read whole. */
+export const HARD_STATE_BYTES_MAX = FIXED_BYTES + 64;
 
 export type HardStateRead =
   { readonly status: 'missing' } | { readonly status: 'ok'; readonly hardState: HardState } | { readonly status: 'damaged'; readonly reason: string };
@@ -67,12 +70,23 @@ function decodeHardState(buf: Uint8Array): HardState | string {
   return isValidHardState(hs) ? hs : 'hard state vote is not a node id';
 }
 
-/** Reads the hard state; a leftover temporary file (a crash mid-replace) is removed, never read. */
+/**
+ * Reads the hard state; a leftover temporary file (a crash mid-replace) is removed, never read.
+ * A file longer than HARD_STATE_BYTES_MAX is damaged and not read (files on disk are outside
+ * input). `hardstate` or `hardstate.tmp` that is not a regular file (a directory) is STORAGE_BAD_DIR:
+ * the log replaces its hard state through those names and could not.
+ */
 export function readHardState(fs: FileSystem, dir: string): HardStateRead {
   const temp = join(dir, HARD_STATE_TEMP_FILE);
-  if (fs.exists(temp)) fs.unlink(temp);
+  const tempInfo = fileInfo(fs, temp);
+  if (tempInfo.kind === 'other') throw badDir(`${temp} is not a regular file; the hard state is replaced through that name: move it out of the directory`);
+  if (tempInfo.kind === 'file') fs.unlink(temp);
   const path = join(dir, HARD_STATE_FILE);
-  if (!fs.exists(path)) return { status: 'missing' };
+  const info = fileInfo(fs, path);
+  if (info.kind === 'missing') return { status: 'missing' };
+  if (info.kind === 'other') throw badDir(`${path} is not a regular file; the hard state is kept under that name: move it out of the directory`);
+  if (info.size > HARD_STATE_BYTES_MAX)
+    return { status: 'damaged', reason: `hard state file is ${info.size} bytes, longer than any valid one (${HARD_STATE_BYTES_MAX})` };
   let bytes: Uint8Array;
   try {
     bytes = fs.readFile(path);
@@ -97,9 +111,12 @@ export function mayHaveVoted(fs: FileSystem, dir: string): boolean {
   const snapDir = join(dir, 'snap');
   if (fs.exists(snapDir) && fs.readdir(snapDir).some((name) => name.endsWith('.snap'))) return true;
   const path = join(dir, HARD_STATE_FILE);
-  if (!fs.exists(path)) return false;
   let bytes: Uint8Array;
   try {
+    const info = fileInfo(fs, path);
+    if (info.kind === 'missing') return false;
+    // Not a regular file, or longer than a valid one: a hard state that cannot be read.
+    if (info.kind !== 'file' || info.size > HARD_STATE_BYTES_MAX) return true;
     bytes = fs.readFile(path);
   } catch {
     return true;

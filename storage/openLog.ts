@@ -15,11 +15,13 @@
  */
 import { dirname, join } from 'node:path';
 import type { SnapshotMeta } from '../machines/types.js';
-import { ioError } from './errors.js';
+import { ioError, StorageError } from './errors.js';
+import { badDir, fileInfo, readWhole } from './fileInfo.js';
+import { FRAME_HEADER_BYTES, FRAME_PAYLOAD_BYTES_MAX } from './frame.js';
 import { readHardState, TERM_UNKNOWN_FILE, writeHardState } from './hardState.js';
 import { walLimits, type WalLimits, type WalOptions } from './options.js';
 import { planRecovery, type RecoveryPlan } from './recoveryPlan.js';
-import { BatchBuffer, encodeSegmentPrefix, ENTRY_FIELDS_BYTES, SEGMENT_PREFIX_BYTES_MAX } from './records.js';
+import { BatchBuffer, encodeSegmentPrefix, ENTRY_FIELDS_BYTES, INDEX_PAYLOAD_BYTES, SEGMENT_PREFIX_BYTES_MAX } from './records.js';
 import { emptySegment, scanSegments, segmentFile, type ScannedSegment, type SegmentFile } from './scan.js';
 import { FileSnapshotStore } from './snapshotStore.js';
 import { joinAll, runSteps, type Step } from './steps.js';
@@ -34,6 +36,12 @@ export interface OpenedLog {
   readonly snapshot: { readonly meta: SnapshotMeta; readonly data: Uint8Array } | null;
   /** Files (relative to dir) where this open kept cut or damaged bytes: for the node's log. */
   readonly keptAside: readonly string[];
+  /**
+   * Entries (relative to dir) that look like the log's own but that it cannot have written, left
+   * alone: a segment name whose number is out of range, a directory named like a leftover of a
+   * rewrite or a snapshot save. For the node's log (an operator may want to remove them).
+   */
+  readonly foreign: readonly string[];
 }
 
 export type OpenCallback = (err: Error | null, opened?: OpenedLog) => void;
@@ -52,10 +60,11 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
   try {
     state = readAll(fs, dir, limits);
   } catch (e) {
-    cb(e as Error);
+    // Files on disk are outside input: whatever reading them threw reaches the caller typed.
+    cb(e instanceof StorageError ? e : new StorageError('STORAGE_FAILED', `cannot read the log in ${dir}: ${(e as Error).message}`, { cause: e }));
     return;
   }
-  const { walDir, files, plan, snapshots, snapshot } = state;
+  const { walDir, files, plan, snapshots, snapshot, foreign } = state;
   const keptAside: string[] = [];
   let fresh: FileHandle | null = null;
   let freshBytes = 0;
@@ -107,11 +116,15 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
     // so a crash in between finds the same damage again (never a tail that merely looks torn).
     steps.push(writeFresh);
     const bad = files[damage.segmentPos]!;
-    const copyName = uniqueName(fs, walDir, `${bad.name}.damaged`);
-    keptAside.push(join('wal', copyName));
-    steps.push(writeCopy(fs, join(walDir, copyName), bad.bytes()));
+    // A segment too large to read is moved aside whole, with the ones after it.
+    const movedFrom = damage.unread === true ? damage.segmentPos : damage.segmentPos + 1;
+    if (damage.unread !== true) {
+      const copyName = uniqueName(fs, walDir, `${bad.name}.damaged`);
+      keptAside.push(join('wal', copyName));
+      steps.push(writeCopy(fs, join(walDir, copyName), bad.bytes()));
+    }
     steps.push((next) => {
-      for (const later of files.slice(damage.segmentPos + 1)) {
+      for (const later of files.slice(movedFrom)) {
         const to = uniqueName(fs, walDir, `${later.name}.damaged`);
         fs.rename(join(walDir, later.name), join(walDir, to));
         keptAside.push(join('wal', to));
@@ -121,7 +134,7 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
     steps.push(syncDir(walDir, 'wal directory fsync'));
     const keepsBad = plan.keptSegments.some((s) => s.no === bad.no);
     if (keepsBad) steps.push(keepSegmentPrefix(fs, walDir, bad.name, () => bad.bytes().subarray(0, damage.offset)));
-    else
+    else if (damage.unread !== true)
       steps.push(
         (next) => {
           fs.unlink(join(walDir, bad.name));
@@ -208,7 +221,7 @@ export function openLog(fs: FileSystem, dir: string, options: WalOptions, cb: Op
       corruption: plan.corruption,
       termUnknown,
     };
-    cb(null, { log, recovered, snapshots, snapshot, keptAside });
+    cb(null, { log, recovered, snapshots, snapshot, keptAside, foreign });
   });
 }
 
@@ -218,7 +231,32 @@ interface ReadState {
   readonly plan: RecoveryPlan;
   readonly snapshots: FileSnapshotStore;
   readonly snapshot: { meta: SnapshotMeta; data: Uint8Array } | null;
+  readonly foreign: string[];
 }
+
+/** Segment numbers the log can have written: a new segment is numbered one past the highest, still a safe integer. */
+function validSegmentNo(no: number): boolean {
+  return Number.isSafeInteger(no) && no >= 1 && no < Number.MAX_SAFE_INTEGER;
+}
+
+/** The segments' size under a higher default before 2026-12-03, and a floor of the bound below. */
+const LEGACY_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
+
+/**
+ * The largest segment file this log can have written: a segment takes a batch while it stays
+ * within segmentBytesMax (preallocated zeros too), and an empty one takes one batch whatever its
+ * size after its prefix (and recovery's truncate and base records). A batch holds up to
+ * batchBytesMax of records, or one larger write; this allows a write of one record of the
+ * format's largest size (256 MiB). 64 MiB stands for segmentBytesMax at most: the default before
+ * 2026-12-03. A larger segment is damage and is not read (docs/storage.md).
+ */
+export function segmentFileBytesMax(limits: WalLimits): number {
+  const write = Math.max(limits.batchBytesMax, FRAME_HEADER_BYTES + FRAME_PAYLOAD_BYTES_MAX);
+  return Math.max(limits.segmentBytesMax, LEGACY_SEGMENT_BYTES_MAX) + SEGMENT_PREFIX_BYTES_MAX + 2 * (FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES) + write;
+}
+
+/** A `.rewrite` file keepSegmentPrefix writes (a leftover is removed). */
+const REWRITE_NAME = /^(\d{20})\.wal\.rewrite$/;
 
 function readAll(fs: FileSystem, dir: string, limits: WalLimits): ReadState {
   const walDir = join(dir, 'wal');
@@ -230,27 +268,56 @@ function readAll(fs: FileSystem, dir: string, limits: WalLimits): ReadState {
   const snapshot = snapshots.load();
   const hardState = readHardState(fs, dir);
   const files: SegmentFile[] = [];
+  const foreign = snapshots.foreign.map((name) => join('snap', name));
+  // Files on disk are outside input (a review, 2026-12-07): a name is checked before it is read or
+  // unlinked. What the log cannot have written is left alone and reported; a name the log must use
+  // that holds something it cannot use is STORAGE_BAD_DIR (docs/storage.md).
   for (const name of fs.readdir(walDir)) {
+    const path = join(walDir, name);
     const m = SEGMENT_NAME.exec(name);
     if (m === null) {
+      if (!name.endsWith('.wal.rewrite')) continue;
       // A segment's copy that a crash left before its rename (keepSegmentPrefix): never read.
-      if (name.endsWith('.wal.rewrite')) fs.unlink(join(walDir, name));
+      const info = fileInfo(fs, path);
+      if (info.kind === 'file') fs.unlink(path);
+      else if (info.kind === 'other') {
+        const r = REWRITE_NAME.exec(name);
+        if (r !== null && validSegmentNo(Number(r[1])))
+          throw badDir(`${path} is not a regular file; a segment is rewritten through that name: move it out of the directory`);
+        foreign.push(join('wal', name));
+      }
       continue;
     }
-    const path = join(walDir, name);
-    // Read when the scan reaches it (issue 18). A plain view: entries are sliced out of it a
-    // million times, and Buffer's subarray costs more.
+    const no = Number(m[1]);
+    if (!validSegmentNo(no)) {
+      // 20 digits allow numbers past 2^53 (and 0): never a segment this log wrote.
+      foreign.push(join('wal', name));
+      continue;
+    }
+    const info = fileInfo(fs, path);
+    if (info.kind === 'missing') continue;
+    if (info.kind === 'other') throw badDir(`${path} is not a regular file; the log keeps a segment under that name: move it out of the directory`);
+    // Read when the scan reaches it (issue 18), unless larger than any segment the log writes. A
+    // plain view: entries are sliced out of it a million times, and Buffer's subarray costs more.
     files.push(
-      segmentFile(Number(m[1]), name, () => {
-        const b = fs.readFile(path);
-        return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-      }),
+      segmentFile(
+        no,
+        name,
+        () => {
+          const b = readWhole(fs, path);
+          return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+        },
+        info.size,
+      ),
     );
   }
   files.sort((a, b) => a.no - b.no);
-  const scan = scanSegments(files, snapshot?.meta.index ?? 0, { entryPayloadBytesMax: ENTRY_FIELDS_BYTES + limits.entryDataBytesMax });
+  const scan = scanSegments(files, snapshot?.meta.index ?? 0, {
+    segmentFileBytesMax: segmentFileBytesMax(limits),
+    entryPayloadBytesMax: ENTRY_FIELDS_BYTES + limits.entryDataBytesMax,
+  });
   const plan = planRecovery({ scan, snapshot: snapshot?.meta ?? null, snapshotErrors: snapshots.lastLoadErrors.length, hardState });
-  return { walDir, files, plan, snapshots, snapshot };
+  return { walDir, files, plan, snapshots, snapshot, foreign };
 }
 
 /** Writes a new file with these bytes and syncs it (its directory is synced by a later step). */

@@ -26,6 +26,11 @@ export class RealFileSystem implements FileSystem {
     return fs.readFileSync(path);
   }
 
+  stat(path: string): { readonly isFile: boolean; readonly size: number } | null {
+    const st = fs.statSync(path, { throwIfNoEntry: false });
+    return st === undefined ? null : { isFile: st.isFile(), size: st.size };
+  }
+
   rename(from: string, to: string): void {
     fs.renameSync(from, to);
   }

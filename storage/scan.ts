@@ -41,6 +41,8 @@ import {
 export interface SegmentFile {
   readonly no: number;
   readonly name: string;
+  /** The file's size when known before it is read (openLog: from `stat`); the scan does not read a segment past its bound. */
+  readonly sizeBytes?: number;
   /** The segment's bytes, read when first asked for (issue 18: recovery reads one segment at a time). */
   bytes(): Uint8Array;
   /** Lets go of the bytes; a later `bytes()` reads them again. */
@@ -48,11 +50,12 @@ export interface SegmentFile {
 }
 
 /** A segment read by `read` when its bytes are first needed, and again after a release. */
-export function segmentFile(no: number, name: string, read: () => Uint8Array): SegmentFile {
+export function segmentFile(no: number, name: string, read: () => Uint8Array, sizeBytes?: number): SegmentFile {
   let held: Uint8Array | null = null;
   return {
     no,
     name,
+    ...(sizeBytes === undefined ? {} : { sizeBytes }),
     bytes: () => (held ??= read()),
     release: () => {
       held = null;
@@ -104,6 +107,8 @@ export interface TornTail {
 
 export interface DamageFound {
   readonly segmentPos: number;
+  /** The damaged segment was larger than any segment the log writes and was not read (moved aside whole). */
+  readonly unread?: true;
   /** Offset of the first bad record in that segment. */
   readonly offset: number;
   readonly code: DamageCode;
@@ -125,11 +130,20 @@ const OK: RecordVerdict = { ok: true };
 
 /** What the scan may assume about the files (openLog derives them from the options). */
 export interface ScanBounds {
+  /** A segment larger than this (its `sizeBytes`) is damage and is not read. */
+  readonly segmentFileBytesMax: number;
   /** Entry payloads (fields and data) up to this size are checksummed by the salvage pass. */
   readonly entryPayloadBytesMax: number;
 }
 
-const NO_BOUNDS: ScanBounds = { entryPayloadBytesMax: FRAME_PAYLOAD_BYTES_MAX };
+const NO_BOUNDS: ScanBounds = { segmentFileBytesMax: Infinity, entryPayloadBytesMax: FRAME_PAYLOAD_BYTES_MAX };
+
+/**
+ * `lastIndexSeen` when the indices a damaged file held cannot be known (a segment too large to
+ * read): the node may have acknowledged any of them, so it must not vote until an operator
+ * replaces its data (docs/storage.md, "Files that are not the log's").
+ */
+export const INDEX_UNKNOWN = Number.MAX_SAFE_INTEGER;
 
 /**
  * Scans the segments in order, one at a time (issue 18): entries below the snapshot's index are
@@ -147,6 +161,11 @@ export function scanSegments(files: readonly SegmentFile[], snapshotIndex: numbe
     const file = files[pos]!;
     const seg = segments[pos]!;
     const isLast = pos === files.length - 1;
+    if (file.sizeBytes !== undefined && file.sizeBytes > bounds.segmentFileBytesMax) {
+      // Files on disk are outside input: never read whole one the log cannot have written.
+      const why = `segment ${file.name} is ${file.sizeBytes} bytes, more than any segment this log writes (${bounds.segmentFileBytesMax}): not read`;
+      return damaged(files, segments, builder, pos, 0, 'log-framing', why, snapshotIndex, bounds);
+    }
     const buf = file.bytes();
     const end = buf.length;
     seg.sizeBytes = end;
@@ -339,9 +358,10 @@ function damaged(
   // first one lost; damage marks left by an earlier recovery that crashed half-way count too.
   let lastIndexSeen = firstBadIndex;
   if (builder.pending !== null) lastIndexSeen = Math.max(lastIndexSeen, builder.pending.lastIndexSeen);
+  const unread = (f: SegmentFile): boolean => f.sizeBytes !== undefined && f.sizeBytes > bounds.segmentFileBytesMax;
   for (let i = pos; i < files.length; i++) {
     const f = files[i]!;
-    const seen = salvageMaxIndex(f.bytes(), i === pos ? offset + 1 : 0, bounds.entryPayloadBytesMax);
+    const seen = unread(f) ? INDEX_UNKNOWN : salvageMaxIndex(f.bytes(), i === pos ? offset + 1 : 0, bounds.entryPayloadBytesMax);
     lastIndexSeen = Math.max(lastIndexSeen, seen);
     if (i > pos) f.release();
   }
@@ -349,7 +369,7 @@ function damaged(
     builder,
     segments,
     torn: null,
-    damage: { segmentPos: pos, offset, code, message, firstBadIndex, lastIndexSeen },
+    damage: { segmentPos: pos, offset, code, message, firstBadIndex, lastIndexSeen, ...(unread(files[pos]!) ? { unread: true as const } : {}) },
   };
 }
 

@@ -18,6 +18,7 @@ import { validateMembership } from '../machines/membership.js';
 import type { Membership, SnapshotMeta } from '../machines/types.js';
 import { crc32Bytes, crc32Range } from './crc.js';
 import { invariant, ioError } from './errors.js';
+import { badDir, fileInfo } from './fileInfo.js';
 import { readU32, readU64, writeU32, writeU64 } from './frame.js';
 import { runSteps, type Done } from './steps.js';
 import type { FileHandle, FileSystem, SnapshotBytes, SnapshotReader, SnapshotStore } from './types.js';
@@ -171,6 +172,8 @@ function validMeta(v: unknown): SnapshotMeta | null {
 export class FileSnapshotStore implements SnapshotStore {
   /** Files skipped by the last `load()` and why. */
   lastLoadErrors: SnapshotLoadError[] = [];
+  /** Entries of the directory that are not the store's and that it left alone (names in `dir`). */
+  readonly foreign: string[] = [];
   private readonly kept: number;
   private readonly skipFsync: boolean;
   /** Saves run one at a time, in call order. */
@@ -187,8 +190,21 @@ export class FileSnapshotStore implements SnapshotStore {
     this.kept = Math.max(1, options.snapshotsKept ?? 2);
     this.skipFsync = options.plantSkipFsync === true;
     fs.mkdirp(dir);
-    // A temporary file is a save that crashed before its rename: never valid, never read.
-    for (const name of fs.readdir(dir)) if (name.endsWith(TEMP_SUFFIX)) fs.unlink(join(dir, name));
+    for (const name of fs.readdir(dir)) {
+      const ours = NAME.test(name) || (name.endsWith(TEMP_SUFFIX) && NAME.test(name.slice(0, -TEMP_SUFFIX.length)));
+      if (!ours && !name.endsWith(TEMP_SUFFIX)) continue;
+      // Files on disk are outside input: what a name the store acts on holds is checked first.
+      const info = fileInfo(fs, join(dir, name));
+      if (info.kind === 'other') {
+        // A directory (or the like) under a name the store writes would fail a later save or its
+        // cleanup: the operator must move it. Any other name is left alone and reported.
+        if (ours) throw badDir(`${join(dir, name)} is not a regular file; snapshots are saved under that name: move it out of the directory`);
+        this.foreign.push(name);
+        continue;
+      }
+      // A temporary file is a save that crashed before its rename: never valid, never read.
+      if (info.kind === 'file' && name.endsWith(TEMP_SUFFIX)) fs.unlink(join(dir, name));
+    }
   }
 
   save(meta: SnapshotMeta, data: SnapshotBytes, cb: (err: Error | null) => void): void {

@@ -111,6 +111,13 @@ export interface FileSystem {
   readdir(dir: string): string[];
   exists(path: string): boolean;
   readFile(path: string): Uint8Array;
+  /**
+   * Optional: what is at `path`, without reading it: a regular file (and its size) or something
+   * else (a directory, a socket...), or null when nothing is. Without it, storage opens the file to
+   * learn its size (`storage/fileInfo.ts`): files on disk are outside input, and recovery checks
+   * what a name holds before it reads, unlinks or writes over it.
+   */
+  stat?(path: string): { readonly isFile: boolean; readonly size: number } | null;
   /** Atomic replace within a directory; durable only after `syncDir`. */
   rename(from: string, to: string): void;
   /** Durable only after `syncDir`. */
