@@ -226,6 +226,8 @@ export class NodeHost {
       );
     }
     for (const f of opened.keptAside) log.warn({ code: 'STORAGE_KEPT_ASIDE', file: join(raftDir, f) }, 'damaged or torn log bytes were kept aside');
+    for (const f of opened.foreign)
+      log.warn({ code: 'STORAGE_FOREIGN_FILE', file: join(raftDir, f) }, 'a file in the log directories that is not the log: left alone');
     if (rec.tornBytes > 0) log.warn({ code: 'STORAGE_TORN_TAIL', bytes: rec.tornBytes }, 'a torn log tail was cut (a crash during a write)');
     log.info(
       {
