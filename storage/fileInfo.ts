@@ -6,7 +6,7 @@
 import { StorageError } from './errors.js';
 import type { FileSystem } from './types.js';
 
-export type FileInfo = { readonly kind: 'file'; readonly size: number } | { readonly kind: 'other' } | { readonly kind: 'missing' };
+type FileInfo = { readonly kind: 'file'; readonly size: number } | { readonly kind: 'other' } | { readonly kind: 'missing' };
 
 const MISSING: FileInfo = { kind: 'missing' };
 const OTHER: FileInfo = { kind: 'other' };
@@ -42,7 +42,7 @@ export function readWhole(fs: FileSystem, path: string): Uint8Array {
   }
 }
 
-export function readFailed(path: string, e: unknown): StorageError {
+function readFailed(path: string, e: unknown): StorageError {
   const code = (e as NodeJS.ErrnoException).code;
   return new StorageError('STORAGE_FAILED', `cannot read ${path}: ${code !== undefined ? `${code} ` : ''}${(e as Error).message}`, { cause: e });
 }

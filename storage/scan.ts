@@ -129,7 +129,7 @@ type RecordVerdict = { readonly ok: true } | { readonly ok: false; readonly code
 const OK: RecordVerdict = { ok: true };
 
 /** What the scan may assume about the files (openLog derives them from the options). */
-export interface ScanBounds {
+interface ScanBounds {
   /** A segment larger than this (its `sizeBytes`) is damage and is not read. */
   readonly segmentFileBytesMax: number;
   /** Entry payloads (fields and data) up to this size are checksummed by the salvage pass. */
