@@ -50,6 +50,40 @@ import { ClientError, ClientErrorCode } from '../transport/client/errors.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const selfPath = fileURLToPath(import.meta.url);
 
+/**
+ * How `client subscribe` and `client consume` end: `done()` (the count reached, SIGINT), or the
+ * subscription or consumer ended for good (`closed`), with that error (exit 1). The library calls
+ * onError both for one it moves or attaches again (a lost connection: a warning) and for one that
+ * ended for good (the node ended it: a revoked permission, an overflow; or attaching again failed);
+ * until 2026-12-07 both only printed the warning, and after the second the command waited for ever.
+ * An error before `attached` is thrown there, once the subscribe or consume call returned it closed.
+ */
+function untilEnded<T extends { readonly closed: boolean }>(): {
+  readonly finished: Promise<void>;
+  readonly done: () => void;
+  readonly onError: (err: ClientError) => void;
+  readonly attached: (x: T) => void;
+} {
+  let done: () => void = () => undefined;
+  let ended: (err: ClientError) => void = () => undefined;
+  const finished = new Promise<void>((r, j) => ((done = r), (ended = j)));
+  let it: T | undefined;
+  let early: ClientError | undefined;
+  return {
+    finished,
+    done: () => done(),
+    onError: (err) => {
+      process.stderr.write(JSON.stringify({ warning: err.code, message: err.message }) + '\n');
+      if (it === undefined) early = err;
+      else if (it.closed) ended(err);
+    },
+    attached: (x) => {
+      it = x;
+      if (x.closed && early !== undefined) throw early;
+    },
+  };
+}
+
 function version(): string {
   for (const p of [resolve(here, '../../package.json'), resolve(here, '../package.json')]) {
     try {
@@ -802,21 +836,9 @@ client
   .action((topic: string, o: { count?: number; endpoint?: string }, cmd: Command) =>
     withClient(cmd, async (c, f) => {
       let seen = 0;
-      let done: () => void = () => undefined;
-      let ended: (err: ClientError) => void = () => undefined;
-      const finished = new Promise<void>((r, j) => ((done = r), (ended = j)));
-      // The library calls onError both for a subscription it moves (a lost connection: it
-      // subscribes again) and for one that ended for good (the node ended it: a revoked permission,
-      // an overflow; or subscribing again failed). Until 2026-12-07 both only printed a warning, and
-      // after the second the command waited for deliveries that could never come; now it ends with
-      // that error (exit 1).
-      const at: { sub?: ClientSubscription; early?: ClientError } = {};
-      const onError = (err: ClientError): void => {
-        process.stderr.write(JSON.stringify({ warning: err.code, message: err.message }) + '\n');
-        if (at.sub === undefined) at.early = err;
-        else if (at.sub.closed) ended(err);
-      };
-      at.sub = await c.subscribe(
+      const run = untilEnded<ClientSubscription>();
+      const { done, onError } = run;
+      const sub = await c.subscribe(
         topic,
         (d: Delivery) => {
           print({
@@ -831,10 +853,10 @@ client
         },
         { ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}), onError },
       );
-      if (at.sub.closed && at.early !== undefined) throw at.early;
+      run.attached(sub);
       process.stderr.write(JSON.stringify({ subscribed: topic }) + '\n');
       process.on('SIGINT', done);
-      await finished;
+      await run.finished;
       return undefined;
     }),
   );
@@ -996,18 +1018,8 @@ client
   .action((topic: string, o: { group: string; consumer?: string; count?: number; removeOnAck?: boolean }, cmd: Command) =>
     withClient(cmd, async (c, f) => {
       let seen = 0;
-      let done: () => void = () => undefined;
-      let ended: (err: ClientError) => void = () => undefined;
-      const finished = new Promise<void>((r, j) => ((done = r), (ended = j)));
-      // As subscribe: onError comes for a consumer that attaches again and for one that ended for
-      // good (`closed`: attaching again failed, e.g. its permission was revoked); after the second
-      // the command ends with that error (until 2026-12-07 it waited for ever).
-      const at: { consumer?: ClientConsumer; early?: ClientError } = {};
-      const onError = (err: ClientError): void => {
-        process.stderr.write(JSON.stringify({ warning: err.code, message: err.message }) + '\n');
-        if (at.consumer === undefined) at.early = err;
-        else if (at.consumer.closed) ended(err);
-      };
+      const run = untilEnded<ClientConsumer>();
+      const { done, onError } = run;
       const consumer = await c.consume(
         topic,
         o.group,
@@ -1028,11 +1040,10 @@ client
           onError,
         },
       );
-      at.consumer = consumer;
-      if (consumer.closed && at.early !== undefined) throw at.early;
+      run.attached(consumer);
       process.stderr.write(JSON.stringify({ consuming: topic, group: o.group, consumer: consumer.consumer }) + '\n');
       process.on('SIGINT', done);
-      await finished;
+      await run.finished;
       // The last ack was sent before this unsubscribe, on the same connection: the node reads it first.
       await consumer.close();
       return undefined;

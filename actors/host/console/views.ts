@@ -7,6 +7,7 @@
  *   sessionView  one active session by ID (this node's applied copy, no read barrier)
  */
 import type { SessionsStore } from '../../sessions/index.js';
+import type { GroupCounts } from '../../sessions/consumerGroups.js';
 import type { HostStatus } from '../statusViews.js';
 import type { ConsoleRecorder, Sample, TransitionRecord } from './recorder.js';
 
@@ -54,18 +55,7 @@ interface ReplayClassView {
 }
 
 /** A consumer group as the listing shows it: its applied counts (those of `sessionraft client groups`). */
-interface TopicsGroupView {
-  readonly topic: string;
-  readonly name: string;
-  readonly ready: number;
-  readonly inFlight: number;
-  /** Pending items delivered more than once. */
-  readonly redelivered: number;
-  /** Dead-lettered in all (a counter). */
-  readonly deadLettered: number;
-  /** Dead letters now (replayable or deletable). */
-  readonly deadLetters: number;
-}
+type TopicsGroupView = Pick<GroupCounts, 'topic' | 'name' | 'ready' | 'inFlight' | 'redelivered' | 'deadLettered' | 'deadLetters'>;
 
 export interface TopicsView {
   readonly node: string;
