@@ -86,6 +86,7 @@ export class AdminHttp {
    * it each connection), so its closeAllConnections() knows none of them and close() ends them here.
    */
   private readonly frontSockets = new Set<Socket>();
+  private offCrlChange: (() => void) | undefined;
   private readonly rejected = new CodeCounters();
   private readonly throttle = new AuthThrottle(defaultAuthThrottleLimits, Date.now);
   /** Basic logins being verified now (scrypt on the thread pool), at most PASSWORD_WORK_MAX. */
@@ -132,6 +133,12 @@ export class AdminHttp {
     server.maxRequestsPerSocket = 1000;
     server.on('tlsClientError', () => this.rejected.add('ADMIN_ERR_TLS'));
     tls.attach(server);
+    // A changed revocation list: every open connection goes (an HTTPS keep-alive connection made
+    // with a certificate revoked since went on for up to 1,000 requests: a review, 2026-12-07), so
+    // each certificate is checked against the new list at its next handshake, as on the client port.
+    this.offCrlChange = tls.onCrlChange(() => {
+      for (const socket of this.frontSockets) socket.destroy();
+    });
     this.server = server;
     const { front, port } = await tlsFront(server, this.opts.host, this.opts.port, () => this.rejected.add('ADMIN_ERR_TLS'));
     front.maxConnections = adminConnectionsMax;
@@ -150,6 +157,8 @@ export class AdminHttp {
   }
 
   close(cb: () => void): void {
+    this.offCrlChange?.();
+    this.offCrlChange = undefined;
     const s = this.server;
     if (s === null) return cb();
     if (this.front !== null) {

@@ -293,6 +293,18 @@ describe('node: TLS on the client and admin ports', function () {
       const dave = client(tlsOf('dave'), crlCluster.endpoints());
       const { id } = await carol.createSession('crl');
       await dave.createSession('crl');
+      // Carol on the admin port too, over one kept-alive HTTPS connection.
+      const admin = crlCluster.hosts[0]!.addresses.admin;
+      const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: pki.read('ca.crt'), cert: pki.read('carol.crt'), key: pki.read('carol.key') });
+      const healthz = (): Promise<string> =>
+        new Promise((resolve) => {
+          const req = httpsGet({ host: '127.0.0.1', port: admin.port, path: '/healthz', agent, servername: 'localhost', timeout: 5000 }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(`HTTP ${res.statusCode}`));
+          });
+          req.on('error', (err: Error & { code?: string }) => resolve(`error ${err.code ?? err.message}`));
+        });
+      expect(await healthz()).to.equal('HTTP 200');
 
       // Revoke carol's certificate and publish the new list (written aside, then renamed: never half a file).
       pki.revoke('carol', 'ca');
@@ -311,6 +323,10 @@ describe('node: TLS on the client and admin ports', function () {
       // A certificate not on the list: the open client and a new one keep working.
       await dave.createSession('crl');
       await client(tlsOf('dave'), crlCluster.endpoints()).createSession('crl');
+      // The admin port dropped carol's kept-alive connection at the change (2026-12-07): the next
+      // request needs a new handshake, which the list refuses.
+      expect(await healthz()).to.match(/^error /);
+      agent.destroy();
     });
 
     it('a revocation list that does not parse is refused at reload: the previous list stays in force', async function () {
