@@ -96,9 +96,14 @@ describe('remove on ack: the ack removes the restored session in the same entry,
     // active and the delivery in flight (it comes back after ackWaitMs, to be dead-lettered in the end).
     await admin.revokePermission('worker', 'write:jobs');
     await waitFor('the revoke on every node', () => suite.cluster.hosts.every((h) => !h.node.store.access.allows('dave', 'write', 'jobs', '')), 10_000);
+    const acksBefore = [...kinds.values()].map((seen) => seen.filter((k) => k === 'GroupAck').length);
     const { id: second } = await admin.schedule('jobs', 'second', { replay: '200ms' });
     await waitFor("dave's ack of the second session answered", () => daveAnswers.length === 2, SETTLE_MS);
     expect(daveAnswers[1]).to.equal(`${second}:CLIENT_ERR_PERMISSION_DENIED`);
+    // Refused at the port: no GroupAck reached the log (the mutation audit of 2026-12-07 found this
+    // unchecked; the apply-time check would refuse it too, but only after an entry, applied on the
+    // leader before its answer). Every node had applied the first ack above, so the counts are settled.
+    expect([...kinds.values()].map((seen) => seen.filter((k) => k === 'GroupAck').length)).to.deep.equal(acksBefore);
     expect(await admin.get(second), 'the session is still active').to.not.equal(null);
     const g = (await admin.groups()).find((x) => x.topic === 'jobs' && x.name === 'workers')!;
     expect(g).to.include({ inFlight: 1 });
