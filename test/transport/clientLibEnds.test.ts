@@ -10,7 +10,16 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { Connection } from '../../transport/client/connection.js';
 import { encodeBatch, isBatch, readBatch } from '../../transport/client/batch.js';
-import { decodeRequest, encodeDelivery, encodeResult, encodeSubscriptionEnded, encodeWelcome, type Request } from '../../transport/client/protocol.js';
+import {
+  decodeRequest,
+  encodeCommandResult,
+  encodeDelivery,
+  encodeResult,
+  encodeSubscriptionEnded,
+  encodeWelcome,
+  type Request,
+} from '../../transport/client/protocol.js';
+import { ClientError, isRetryable, isUnknownOutcome } from '../../transport/client/errors.js';
 
 interface FakeNode {
   readonly port: number;
@@ -167,6 +176,40 @@ describe('client library (2026-12-07 review): deliveries nobody claims are bound
       expect(held.subIds, 'none of the closed subscription').to.deep.equal([9]);
       expect(held.bytes, `${held.deliveries} deliveries`).to.be.at.most(8 * 1024 * 1024);
       expect(held.deliveries).to.be.below(200);
+    } finally {
+      await c.close();
+      await node.close();
+    }
+  });
+});
+
+describe('client library (2026-12-07 review): a command waiting for a pipelining slot has a deadline', function () {
+  this.timeout(20_000);
+
+  it('with one slot and a node that never answers, the third command fails TOO_MANY_IN_FLIGHT (not sent) at its deadline, not an unknown outcome much later', async () => {
+    const node = await fakeNode((req, reply) => {
+      // Registration answers; every command then hangs (no answer ever).
+      if (req.op === 'register') {
+        const credential = new Uint8Array(32).fill(7);
+        reply(encodeCommandResult(req.reqId, { ok: true, code: 'OK', value: credential, index: 1, term: 1, duplicate: false }));
+      }
+    });
+    const timeoutMs = 300;
+    const c = createClient({ endpoints: [`127.0.0.1:${node.port}`], clusterId: 'review', operationTimeoutMs: timeoutMs, inflightCommandsMax: 1 });
+    try {
+      const started = Date.now();
+      const outcome = (p: Promise<unknown>): Promise<{ code: string; afterMs: number }> =>
+        p.then(
+          () => ({ code: 'OK', afterMs: Date.now() - started }),
+          (err: unknown) => ({ code: err instanceof ClientError ? err.code : String(err), afterMs: Date.now() - started }),
+        );
+      const [a, , third] = await Promise.all([outcome(c.createSession('t')), outcome(c.createSession('t')), outcome(c.createSession('t'))]);
+      // The first was sent and never answered: an unknown outcome.
+      expect(a.code).to.equal('CLIENT_ERR_TIMEOUT');
+      // The third never got a slot before its deadline: certainly not applied, safe to send again.
+      expect(third.code, JSON.stringify(third)).to.equal('CLIENT_ERR_TOO_MANY_IN_FLIGHT');
+      expect(isUnknownOutcome(third.code)).to.equal(false);
+      expect(isRetryable(third.code)).to.equal(true);
     } finally {
       await c.close();
       await node.close();

@@ -773,7 +773,7 @@ class Client implements SessionraftClient {
     refused = 'the cluster applied the command and rejected it',
   ): Promise<{ reply: CommandReply; attempts: number }> {
     // Fast paths without an extra promise hop: a free slot, an existing registration.
-    if (!this.takeCommandSlot(seqs)) await this.commandSlot(seqs);
+    if (!this.takeCommandSlot(seqs)) await this.commandSlot(seqs, Date.now() + this.operationTimeoutMs);
     let numbered = false;
     try {
       const reg = this.reg ?? (await this.register());
@@ -830,9 +830,25 @@ class Client implements SessionraftClient {
    * in retries must not let the others run past the cluster's per-client window
    * (clientResultsMax, 256), which would refuse them with SESSIONS_ERR_CLIENT_WINDOW.
    */
-  private async commandSlot(seqs: number): Promise<void> {
+  private async commandSlot(seqs: number, deadlineMs: number): Promise<void> {
     while (!this.takeCommandSlot(seqs)) {
-      await new Promise<void>((resolve) => this.commandWaiters.push(resolve));
+      const leftMs = deadlineMs - Date.now();
+      // Never sent: certainly not applied, and safe to send again (isRetryable). Until 2026-12-07 a
+      // command waited for a slot without a deadline, then ran for a whole operationTimeoutMs of
+      // its own, and could end as an unknown outcome long after its deadline (a review).
+      if (leftMs <= 0) {
+        throw new ClientError(
+          ClientErrorCode.tooManyInFlight,
+          `no pipelining slot freed up within operationTimeoutMs (${this.operationTimeoutMs} ms; inflightCommandsMax ${this.inflightCommandsMax}): the command was not sent`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, leftMs);
+        this.commandWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
       if (this.closed) throw new ClientError(ClientErrorCode.closed, 'the client was closed');
     }
   }
