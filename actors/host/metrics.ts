@@ -65,8 +65,13 @@ const fastBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 const commandBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Lateness after a due time: from on time (the leader's clock has whole milliseconds) to minutes behind. */
 const latenessBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
-/** Groups with a series of their own in the delivery lateness histogram; the rest share one labelled 'other'. */
+/**
+ * Groups with series of their own (the delivery lateness histogram, the group gauges); the rest share
+ * one labelled OTHER_GROUP. Groups are made by users (any number, named by them): unbounded labels.
+ */
 const GROUP_SERIES_MAX = 256;
+/** The shared series' topic and group: no group is named so (names are [A-Za-z0-9_.@-]), so it is never a real group's series too. */
+const OTHER_GROUP = '(other)';
 /** Replay classes with a series of their own in the restore lateness histogram. */
 const CLASS_SERIES_MAX = 64;
 
@@ -116,7 +121,8 @@ export class HostMetrics {
       latenessBuckets,
       registers,
       ['topic', 'group'],
-      GROUP_SERIES_MAX,
+      // Room for the kept groups and the shared series: the histogram's own bound never takes a kept group's observations.
+      GROUP_SERIES_MAX + 1,
     );
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
     const self = this;
@@ -323,7 +329,9 @@ export class HostMetrics {
       if (groupsRead === null || now - groupsRead.at > 100) groupsRead = { at: now, groups: s.groups() };
       return groupsRead.groups;
     };
-    const groupGauge = (name: string, help: string, read: (g: GroupView) => number | null): void => {
+    const other = { topic: OTHER_GROUP, group: OTHER_GROUP };
+    /** The first GROUP_SERIES_MAX groups get series of their own; the rest are folded into one series (`fold`: sum, or max for an age). */
+    const groupGauge = (name: string, help: string, read: (g: GroupView) => number | null, fold: (a: number, b: number) => number = (a, b) => a + b): void => {
       new Gauge({
         name,
         help,
@@ -333,10 +341,16 @@ export class HostMetrics {
           this.reset();
           const s = src();
           if (s === null) return;
-          for (const g of groupsNow(s)) {
+          const groups = groupsNow(s);
+          let rest: number | null = null;
+          for (let k = 0; k < groups.length; k++) {
+            const g = groups[k]!;
             const v = read(g);
-            if (v !== null) this.set({ topic: g.topic, group: g.name }, v);
+            if (v === null) continue;
+            if (k < GROUP_SERIES_MAX) this.set({ topic: g.topic, group: g.name }, v);
+            else rest = rest === null ? v : fold(rest, v);
           }
+          if (rest !== null) this.set(other, rest);
         },
       });
     };
@@ -351,11 +365,15 @@ export class HostMetrics {
     groupGauge('sessionraft_group_dead_lettered', 'sessions the group dead-lettered, in all (a total; it never falls)', (g) => g.deadLettered);
     groupGauge('sessionraft_group_dead_letters', "the group's dead letters now (each holds its record until replayed or deleted)", (g) => g.deadLetters);
     groupGauge('sessionraft_group_dead_dropped', 'dead letters the per-group bound deleted, oldest first (a total)', (g) => g.deadDropped);
-    groupGauge('sessionraft_group_oldest_pending_age_seconds', "age of the group's oldest pending session since its due time", (g) =>
-      g.oldestPendingAgeMs === null ? null : g.oldestPendingAgeMs / 1000,
+    groupGauge(
+      'sessionraft_group_oldest_pending_age_seconds',
+      "age of the group's oldest pending session since its due time",
+      (g) => (g.oldestPendingAgeMs === null ? null : g.oldestPendingAgeMs / 1000),
+      Math.max,
     );
     // Per replay class of a group's topic: one series per class that holds the topic's sessions.
-    const classGauge = (name: string, help: string, value: (c: ScheduledClass) => number | null): void => {
+    // Past GROUP_SERIES_MAX groups, the rest's topics (each once) are folded into one series per class.
+    const classGauge = (name: string, help: string, value: (c: ScheduledClass) => number | null, fold: (a: number, b: number) => number): void => {
       new Gauge({
         name,
         help,
@@ -365,12 +383,25 @@ export class HostMetrics {
           this.reset();
           const s = src();
           if (s === null) return;
-          for (const g of groupsNow(s)) {
+          const groups = groupsNow(s);
+          const rest = new Map<number, number>();
+          const restTopics = new Set<string>();
+          for (let k = 0; k < groups.length; k++) {
+            const g = groups[k]!;
+            const kept = k < GROUP_SERIES_MAX;
+            if (!kept && restTopics.has(g.topic)) continue;
+            if (!kept) restTopics.add(g.topic);
             for (const c of g.scheduled) {
               const v = value(c);
-              if (v !== null) this.set({ topic: g.topic, group: g.name, class: String(c.replayClass) }, v);
+              if (v === null) continue;
+              if (kept) this.set({ topic: g.topic, group: g.name, class: String(c.replayClass) }, v);
+              else {
+                const r = rest.get(c.replayClass);
+                rest.set(c.replayClass, r === undefined ? v : fold(r, v));
+              }
             }
           }
+          for (const [replayClass, v] of rest) this.set({ ...other, class: String(replayClass) }, v);
         },
       });
     };
@@ -378,11 +409,13 @@ export class HostMetrics {
       'sessionraft_group_scheduled',
       "sessions of a group's topic still scheduled (stored, not yet due and restored), per replay class",
       (c) => c.sessions,
+      (a, b) => a + b,
     );
     classGauge(
       'sessionraft_group_scheduled_next_due_seconds',
       "due time (unix seconds) of the next stored session of each replay class that holds sessions of a group's topic",
       (c) => (c.nextDueMs === null ? null : c.nextDueMs / 1000),
+      Math.min,
     );
     gauge(
       'sessionraft_commits_of_held_restores',
@@ -431,7 +464,7 @@ export class HostMetrics {
         if (![...this.groupSeries.values()].some((o) => o.key === kept.key)) this.deliveryLateness.remove(kept.key);
       }
     }
-    if (this.groupSeries.size >= GROUP_SERIES_MAX) return (this.groupOverflow ??= this.deliveryLateness.otherSeries());
+    if (this.groupSeries.size >= GROUP_SERIES_MAX) return (this.groupOverflow ??= this.deliveryLateness.series(OTHER_GROUP, [OTHER_GROUP, OTHER_GROUP]));
     const key = `${g.topic}\u0000${g.name}`;
     const series = this.deliveryLateness.series(key, [g.topic, g.name]);
     this.groupSeries.set(groupLow, { series, key });
