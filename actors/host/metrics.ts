@@ -44,7 +44,6 @@ interface MetricsSources {
 /** Raft node counters that are rejected peer input (the rest are events). */
 const NODE_REJECTIONS = new Set([
   'wrong-receiver',
-  'vote-from-non-member',
   'message-from-non-member',
   'timeout-now-refused',
   'foreign-leader',

@@ -221,7 +221,7 @@ export function hostStatus(s: StatusSources, withDigest: boolean): HostStatus {
       ...(p !== undefined && !isSelf
         ? { match: p.match, next: p.next, lag: Math.max(0, st.lastIndex - p.match), state: p.state, recentActive: p.recentActive }
         : {}),
-      ...(isSelf && st.role === 'leader' ? { match: st.persistedIndex, lag: 0 } : {}),
+      ...(isSelf && st.role === 'leader' ? { match: st.persistedIndex, lag: Math.max(0, st.lastIndex - st.persistedIndex) } : {}),
       ...(link !== undefined ? { links: { control: link.control, data: link.data } } : {}),
     };
   }
