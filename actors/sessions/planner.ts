@@ -567,20 +567,18 @@ export class Planner {
     return this.classTail[replayClass] !== null ? this.tailDueFloor[replayClass]! : this.store.lastDueMs(replayClass);
   }
 
-  /** The leader's clock + the class delay, never before the class's due floor. */
-  private dueFor(replayClass: number): number {
-    return Math.max(Math.floor(this.opts.clock()) + this.delays[replayClass]!, this.dueFloor(replayClass));
-  }
-
   /**
-   * With the `due-floor-per-file` flag: the clock + delay is more than `dueFloorNewFileMs` behind the
-   * newest file's floor (a reading far ahead raised it: a skewed clock, a leader with a wrong one, a
-   * step back), so a store starts a new file rather than wait for the clock to catch up. Each file is
-   * read on its own (scheduler.ts), so the floor's order needs to hold only within a file.
+   * A store's due time: the leader's clock + the class delay, never before the class's due floor;
+   * or -1 with the `due-floor-per-file` flag when clock + delay is more than `dueFloorNewFileMs`
+   * behind that floor (a reading far ahead raised it: a skewed clock, a leader with a wrong one, a
+   * step back): the store starts a new file then rather than wait for the clock to catch up. Each
+   * file is read on its own (scheduler.ts), so the floor's order needs to hold only within a file.
    */
-  private dueFloorTooFar(replayClass: number): boolean {
-    if (!this.store.featureOn(FEATURES.dueFloorPerFile)) return false;
-    return Math.floor(this.opts.clock()) + this.delays[replayClass]! + this.dueFloorNewFileMs < this.dueFloor(replayClass);
+  private dueOrNewFile(replayClass: number): number {
+    const due = Math.floor(this.opts.clock()) + this.delays[replayClass]!;
+    const floor = this.dueFloor(replayClass);
+    if (due >= floor) return due;
+    return due + this.dueFloorNewFileMs < floor && this.store.featureOn(FEATURES.dueFloorPerFile) ? -1 : floor;
   }
 
   /** A client asks to store a session for replay in `replayClass`. */
@@ -665,7 +663,9 @@ export class Planner {
       if (seen === 'auth' || seen === 'stale' || typeof seen === 'object') return false;
     }
     const tail = this.tail(replayClass);
-    if (tail === 'pending' || tail === null || this.dueFloorTooFar(replayClass)) return false;
+    if (tail === 'pending' || tail === null) return false;
+    const dueMs = this.dueOrNewFile(replayClass);
+    if (dueMs < 0) return false;
     const s = bindTo === null ? this.store.session(readU64BE(session, 0), readU64BE(session, 8)) : undefined;
     const records = (s?.recordCount ?? 0) + 1;
     const recordBytes = (s?.bytes ?? 0) + projected.appendBytes;
@@ -676,7 +676,7 @@ export class Planner {
     const length = storedRecordLength(s?.topicByteLength ?? projected.topicByteLength, records, recordBytes);
     if (length > storedRecordBytesMax(limits)) return false;
     if (tail.end > 0 && tail.end + length > this.fileBytesMax) return false;
-    if (!this.emitStore(session, replayClass, tail, length, env, opts.context ?? null, bindTo)) return false;
+    if (!this.emitStore(session, replayClass, dueMs, tail, length, env, opts.context ?? null, bindTo)) return false;
     this.counters.storesAhead++;
     return true;
   }
@@ -685,6 +685,7 @@ export class Planner {
   private emitStore(
     session: Uint8Array,
     replayClass: number,
+    dueMs: number,
     tail: { fileHigh: number; fileLow: number; end: number },
     length: number,
     envelope: Envelope | null,
@@ -692,7 +693,7 @@ export class Planner {
     bindTo: PlanItem | null = null,
   ): boolean {
     const file = commandId(tail.fileHigh, tail.fileLow);
-    const cmd: Command = { kind: CommandKind.sessionStore, session, replayClass, dueMs: this.dueFor(replayClass), file, offset: tail.end, length, envelope };
+    const cmd: Command = { kind: CommandKind.sessionStore, session, replayClass, dueMs, file, offset: tail.end, length, envelope };
     const it = this.itemOfData(encodeCommand(cmd));
     if (it === null) return false;
     if (bindTo !== null) this.unbind(it, bindTo);
@@ -725,7 +726,8 @@ export class Planner {
     const c = req.replayClass;
     const tail = this.tail(c);
     if (tail === 'pending') return null;
-    const farBehind = tail !== null && this.dueFloorTooFar(c);
+    const dueMs = tail === null ? -1 : this.dueOrNewFile(c);
+    const farBehind = tail !== null && dueMs < 0;
     if (tail === null || (tail.end > 0 && tail.end + length > this.fileBytesMax) || farBehind) {
       const create = this.itemOfData(encodeCommand({ kind: CommandKind.dataCreate, replayClass: c }))!;
       this.emit(create, null);
@@ -734,7 +736,7 @@ export class Planner {
       return null;
     }
     // Planned from applied state: the session's own record always encodes.
-    if (!this.emitStore(req.session, c, tail, length, env, req.context)) assert(false, `a store of session ${req.high}.${req.low} does not decode`);
+    if (!this.emitStore(req.session, c, dueMs, tail, length, env, req.context)) assert(false, `a store of session ${req.high}.${req.low} does not decode`);
     return { status: 'proposed' };
   }
 
