@@ -273,15 +273,7 @@ export class ClientServer {
         maxPayload: this.limits.requestBytesMax,
         perMessageDeflate: false,
         clientTracking: true,
-        verifyClient: (info, cb) => {
-          if (this.stopping) return cb(false, 503, 'node shutting down');
-          if (this.conns.size >= this.limits.connectionsMax) {
-            this.reject(ClientErrorCode.tooManyConnections, 'connect');
-            return cb(false, 503, 'too many client connections');
-          }
-          if (this.tooManyPending(info.req)) return cb(false, 503, 'too many connections not logged in from this address');
-          cb(true);
-        },
+        verifyClient: (info, cb) => this.verifyUpgrade(info.req, cb),
       });
       this.wss = wss;
       const onError = (err: Error): void => reject(err);
@@ -296,6 +288,17 @@ export class ClientServer {
     });
   }
 
+  /** Whether an upgrade may become a connection (both listeners): shutting down, the port's bound, the address's connections not logged in. */
+  private verifyUpgrade(req: IncomingMessage, cb: (ok: boolean, status?: number, message?: string) => void): void {
+    if (this.stopping) return cb(false, 503, 'node shutting down');
+    if (this.conns.size >= this.limits.connectionsMax) {
+      this.reject(ClientErrorCode.tooManyConnections, 'connect');
+      return cb(false, 503, 'too many client connections');
+    }
+    if (this.tooManyPending(req)) return cb(false, 503, 'too many connections not logged in from this address');
+    cb(true);
+  }
+
   /** wss://: an https server behind a plain front that answers non-TLS clients 426 (tlsFiles.ts). */
   private async listenTls(tls: TlsFiles): Promise<{ host: string; port: number }> {
     const server = createHttpsServer(tls.serverOptions(), (_req, res) => {
@@ -306,15 +309,7 @@ export class ClientServer {
       maxPayload: this.limits.requestBytesMax,
       perMessageDeflate: false,
       clientTracking: true,
-      verifyClient: (info, cb) => {
-        if (this.stopping) return cb(false, 503, 'node shutting down');
-        if (this.conns.size >= this.limits.connectionsMax) {
-          this.reject(ClientErrorCode.tooManyConnections, 'connect');
-          return cb(false, 503, 'too many client connections');
-        }
-        if (this.tooManyPending(info.req)) return cb(false, 503, 'too many connections not logged in from this address');
-        cb(true);
-      },
+      verifyClient: (info, cb) => this.verifyUpgrade(info.req, cb),
     });
     server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req)));
     server.on('tlsClientError', (err: Error & { code?: string }) => {
