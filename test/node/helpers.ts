@@ -414,3 +414,32 @@ export async function rawPort(endpoint: string, timeoutMs: number): Promise<RawP
     },
   };
 }
+
+/** A raw WebSocket to a client port that sends nothing (never logs in): how its upgrade ended, and how it was closed. */
+export interface IdleSocket {
+  readonly ws: WebSocket;
+  /** The upgrade's outcome: 'open', the HTTP status that refused it, or the error. */
+  readonly outcome: Promise<string>;
+  /** The close code once closed, else null. */
+  closedWith: number | null;
+}
+
+/** Opens an idle socket to `endpoint` (terminate `ws` when done). */
+export function connectIdle(endpoint: string): IdleSocket {
+  const ws = new WebSocket(`ws://${endpoint}/`, { perMessageDeflate: false });
+  const idle: IdleSocket = {
+    ws,
+    closedWith: null,
+    outcome: new Promise((resolve) => {
+      ws.once('open', () => resolve('open'));
+      ws.once('unexpected-response', (_req, res) => {
+        resolve(`HTTP ${res.statusCode}`);
+        res.resume();
+        ws.terminate();
+      });
+      ws.once('error', (err) => resolve(`error ${err.message}`));
+    }),
+  };
+  ws.on('close', (code) => (idle.closedWith = code));
+  return idle;
+}

@@ -6,45 +6,17 @@
  * `loginsPendingPerAddressMax` connections not logged in. In-process nodes on 127.0.0.1.
  */
 import { expect } from 'chai';
-import { WebSocket } from 'ws';
 import { ClientCloseCode } from '../../transport/client/protocol.js';
-import { useAuthCluster, useInProcessCluster, waitFor } from './helpers.js';
+import { connectIdle, useAuthCluster, useInProcessCluster, waitFor, type IdleSocket } from './helpers.js';
 
 const ADMIN_PASSWORD = 'login timeout admin password';
 /** An election, a login (scrypt) and a commit round; 10 s covers a loaded machine. */
 const SETTLE_MS = 10_000;
 
-interface Idle {
-  readonly ws: WebSocket;
-  /** The upgrade's outcome: 'open', or the HTTP status that refused it. */
-  readonly outcome: Promise<string>;
-  /** The close code once closed, else null. */
-  closedWith: number | null;
-}
-
-function connectIdle(endpoint: string): Idle {
-  const ws = new WebSocket(`ws://${endpoint}/`, { perMessageDeflate: false });
-  const idle: Idle = {
-    ws,
-    closedWith: null,
-    outcome: new Promise((resolve) => {
-      ws.once('open', () => resolve('open'));
-      ws.once('unexpected-response', (_req, res) => {
-        resolve(`HTTP ${res.statusCode}`);
-        res.resume();
-        ws.terminate();
-      });
-      ws.once('error', (err) => resolve(`error ${err.message}`));
-    }),
-  };
-  ws.on('close', (code) => (idle.closedWith = code));
-  return idle;
-}
-
 describe('node: connections that never log in (2026-12-07)', function () {
   this.timeout(60_000);
   const suite = useAuthCluster(1, 'login-timeout', ADMIN_PASSWORD, { clientLimits: { loginTimeoutMs: 1_000, loginsPendingPerAddressMax: 3 } });
-  const idle: Idle[] = [];
+  const idle: IdleSocket[] = [];
 
   after(() => {
     for (const c of idle) c.ws.terminate();
@@ -77,7 +49,7 @@ describe('node: connections that never log in (2026-12-07)', function () {
 describe('node: a cluster that requires no login keeps its anonymous connections (2026-12-07)', function () {
   this.timeout(60_000);
   const suite = useInProcessCluster(1, { clientLimits: { loginsPendingPerAddressMax: 2 } });
-  const idle: Idle[] = [];
+  const idle: IdleSocket[] = [];
 
   after(() => {
     for (const c of idle) c.ws.terminate();

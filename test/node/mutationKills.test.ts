@@ -9,26 +9,18 @@ import { Connection } from '../../transport/client/connection.js';
 import type { GroupDeliveryFrame } from '../../transport/client/protocol.js';
 import { commandKindNames } from '../../transport/commands/codec.js';
 import type { SessionraftClient } from '../../transport/client/client.js';
-import { codeOf, useAuthCluster, waitFor } from './helpers.js';
+import { codeOf, connectIdle as idleSocket, useAuthCluster, waitFor } from './helpers.js';
+
+/** The outcome of an idle socket's upgrade, the socket kept in `open` (to terminate after). */
+function connectIdle(endpoint: string, open: WebSocket[]): Promise<string> {
+  const s = idleSocket(endpoint);
+  open.push(s.ws);
+  return s.outcome;
+}
 
 const ADMIN_PASSWORD = 'mutation audit admin password';
 /** A 200 ms replay, a tick and a few commit rounds; 10 s covers a loaded machine. */
 const SETTLE_MS = 10_000;
-
-/** The outcome of a WebSocket upgrade: 'open', or the HTTP status that refused it. */
-function connectIdle(endpoint: string, open: WebSocket[]): Promise<string> {
-  const ws = new WebSocket(`ws://${endpoint}/`, { perMessageDeflate: false });
-  open.push(ws);
-  return new Promise((resolve) => {
-    ws.once('open', () => resolve('open'));
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(`HTTP ${res.statusCode}`);
-      res.resume();
-      ws.terminate();
-    });
-    ws.once('error', (err) => resolve(`error ${err.message}`));
-  });
-}
 
 describe('node: client port boundaries a mutation audit found unpinned (2026-12-07)', function () {
   this.timeout(60_000);

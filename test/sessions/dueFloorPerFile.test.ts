@@ -8,11 +8,11 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { CommandKind, CommandView, defaultCodecLimits, parseCommand } from '../../transport/commands/codec.js';
+import { CommandKind, CommandView } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { StoreLimits } from '../../actors/sessions/options.js';
-import { Harness, text } from './helpers.js';
+import { Harness, storeDueLate, text } from './helpers.js';
 
 const limits: Partial<StoreLimits> = { sessionBytesMax: 1024, recordBytesMax: 512, sessionRecordsMax: 8 };
 const DELAY_MS = 1_000;
@@ -169,8 +169,8 @@ describe('sessions: a replay class due floor per data file (2026-12-07)', () => 
             featuresOn: true,
             dataFileBytesMax: 4096,
             onProposed: (data, nowMs) => {
-              if (parseCommand(view, data, defaultCodecLimits) === null && view.kind === CommandKind.sessionStore && view.dueMs > nowMs + DELAY_MS + 100)
-                late.push(`due ${view.dueMs} planned at ${nowMs}`);
+              const why = storeDueLate(view, data, nowMs, DELAY_MS);
+              if (why !== null) late.push(why);
             },
           });
           const t0 = h.now;

@@ -8,11 +8,11 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { CommandKind, CommandView, FEATURES, defaultCodecLimits, parseCommand } from '../../transport/commands/codec.js';
+import { CommandKind, CommandView, FEATURES } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { StoreLimits } from '../../actors/sessions/options.js';
-import { Harness, testSecret } from './helpers.js';
+import { Harness, storeDueLate, testSecret } from './helpers.js';
 
 const limits: Partial<StoreLimits> = {
   sessionBytesMax: 256,
@@ -60,8 +60,8 @@ describe('sessions: the 2026-12-07 feature flags turned on mid-flight (upgrade p
           onProposed: (data, nowMs) => {
             // Once the leader applied the flag, no store waits for a floor an old clock reading set.
             if (!h.leader.featureOn(FEATURES.dueFloorPerFile)) return;
-            if (parseCommand(view, data, defaultCodecLimits) === null && view.kind === CommandKind.sessionStore && view.dueMs > nowMs + DELAY_MS + 100)
-              late.push(`due ${view.dueMs} planned at ${nowMs}`);
+            const why = storeDueLate(view, data, nowMs, DELAY_MS);
+            if (why !== null) late.push(why);
           },
         });
         const t0 = h.now;

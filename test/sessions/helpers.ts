@@ -2,7 +2,16 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandKind, FEATURES_KNOWN, encodeCommand, type Command, type Envelope } from '../../transport/commands/codec.js';
+import {
+  CommandKind,
+  CommandView,
+  FEATURES_KNOWN,
+  defaultCodecLimits,
+  encodeCommand,
+  parseCommand,
+  type Command,
+  type Envelope,
+} from '../../transport/commands/codec.js';
 import { Planner, type PlanOutcome, type Proposed } from '../../actors/sessions/planner.js';
 import { ReplayScheduler } from '../../actors/sessions/scheduler.js';
 import type { CommandResult, Delivery } from '../../actors/sessions/types.js';
@@ -305,4 +314,13 @@ export class ManualTimers {
       t!.fn();
     }
   }
+}
+
+/**
+ * For HarnessOptions.onProposed: the SessionStore `data` as text when it is planned due more than
+ * `slackMs` after `nowMs + delayMs` (a floor an old clock reading set), else null.
+ */
+export function storeDueLate(view: CommandView, data: Uint8Array, nowMs: number, delayMs: number, slackMs = 100): string | null {
+  if (parseCommand(view, data, defaultCodecLimits) !== null || view.kind !== CommandKind.sessionStore) return null;
+  return view.dueMs > nowMs + delayMs + slackMs ? `due ${view.dueMs} planned at ${nowMs}` : null;
 }

@@ -6,57 +6,11 @@
  * the real protocol over ws on 127.0.0.1, with batches on (as real nodes answer).
  */
 import { expect } from 'chai';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { Connection } from '../../transport/client/connection.js';
-import { encodeBatch, isBatch, readBatch } from '../../transport/client/batch.js';
-import {
-  decodeRequest,
-  encodeCommandResult,
-  encodeDelivery,
-  encodeResult,
-  encodeSubscriptionEnded,
-  encodeWelcome,
-  type Request,
-} from '../../transport/client/protocol.js';
+import { encodeDelivery, encodeResult, encodeSubscriptionEnded } from '../../transport/client/protocol.js';
+import { fakeClientPort, registered } from './fakeClientPort.js';
 import { ClientError, isRetryable, isUnknownOutcome } from '../../transport/client/errors.js';
-
-interface FakeNode {
-  readonly port: number;
-  readonly seen: string[];
-  close(): Promise<void>;
-}
-
-/** `onRequest` answers each request; `reply` sends frames as one batch message. */
-async function fakeNode(onRequest: (req: Request, reply: (...frames: Uint8Array[]) => void) => void): Promise<FakeNode> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const seen: string[] = [];
-  wss.on('connection', (ws: WebSocket) => {
-    ws.send(encodeWelcome('review', 'n1', 1024 * 1024, 1024, true));
-    const reply = (...frames: Uint8Array[]): void => {
-      ws.send(frames.length === 1 ? frames[0]! : encodeBatch('reply', frames, 0, frames.length));
-    };
-    ws.on('message', (raw: Buffer) => {
-      const data = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-      const frames = isBatch('request', data) ? readBatch('request', data, 4096)! : [data];
-      for (const f of frames) {
-        const req = decodeRequest(f);
-        seen.push(req.op);
-        onRequest(req, reply);
-      }
-    });
-  });
-  return {
-    port: (wss.address() as { port: number }).port,
-    seen,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => r());
-      }),
-  };
-}
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -71,7 +25,7 @@ describe('client library (2026-12-07 review): the node ends a subscription in th
   this.timeout(20_000);
 
   it('subscribe: the end is not lost (onError, closed)', async () => {
-    const node = await fakeNode((req, reply) => {
+    const node = await fakeClientPort('review', (req, reply) => {
       if (req.op === 'subscribe') reply(encodeResult(req.reqId, [5]), encodeSubscriptionEnded(5, 'CLIENT_ERR_SUBSCRIBER_OVERFLOW', 'ended at once'));
     });
     const c = createClient({ endpoints: [`127.0.0.1:${node.port}`], clusterId: 'review', operationTimeoutMs: 3000 });
@@ -88,7 +42,7 @@ describe('client library (2026-12-07 review): the node ends a subscription in th
 
   it('consume: a consumer the node ended (NOT_LEADER) at once attaches again', async () => {
     let consumes = 0;
-    const node = await fakeNode((req, reply) => {
+    const node = await fakeClientPort('review', (req, reply) => {
       if (req.op !== 'consume') return;
       consumes++;
       // The first attachment is ended in the same read as its answer (leadership moved meanwhile); later ones stay.
@@ -114,7 +68,7 @@ describe('client library (2026-12-07 review): subscriptions ended by the node le
   it("the connection's delivery handlers do not grow with subscriptions the node ended", async () => {
     let next = 1;
     const ended: number[] = [];
-    const node = await fakeNode((req, reply) => {
+    const node = await fakeClientPort('review', (req, reply) => {
       if (req.op !== 'subscribe') return;
       const subId = next++;
       reply(encodeResult(req.reqId, [subId]));
@@ -146,7 +100,7 @@ describe('client library (2026-12-07 review): deliveries nobody claims are bound
 
   it('late deliveries of a closed subscription are dropped, and those of a subId never claimed hold at most 8 MiB', async () => {
     let push: ((...frames: Uint8Array[]) => void) | null = null;
-    const node = await fakeNode((req, reply) => {
+    const node = await fakeClientPort('review', (req, reply) => {
       push = reply;
       if (req.op === 'subscribe') reply(encodeResult(req.reqId, [5]));
       if (req.op === 'unsubscribe') reply(encodeResult(req.reqId, []));
@@ -187,12 +141,9 @@ describe('client library (2026-12-07 review): a command waiting for a pipelining
   this.timeout(20_000);
 
   it('with one slot and a node that never answers, the third command fails TOO_MANY_IN_FLIGHT (not sent) at its deadline, not an unknown outcome much later', async () => {
-    const node = await fakeNode((req, reply) => {
+    const node = await fakeClientPort('review', (req, reply) => {
       // Registration answers; every command then hangs (no answer ever).
-      if (req.op === 'register') {
-        const credential = new Uint8Array(32).fill(7);
-        reply(encodeCommandResult(req.reqId, { ok: true, code: 'OK', value: credential, index: 1, term: 1, duplicate: false }));
-      }
+      if (req.op === 'register') reply(registered(req.reqId));
     });
     const timeoutMs = 300;
     const c = createClient({ endpoints: [`127.0.0.1:${node.port}`], clusterId: 'review', operationTimeoutMs: timeoutMs, inflightCommandsMax: 1 });

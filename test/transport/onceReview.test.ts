@@ -6,41 +6,17 @@
  * (the real protocol over ws) on 127.0.0.1.
  */
 import { expect } from 'chai';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { createClient, isUnknownOutcome } from '../../transport/client/client.js';
-import { decodeRequest, encodeCommandResult, encodeResult, encodeWelcome } from '../../transport/client/protocol.js';
-
-async function fakeNode(onCommand: (ws: WebSocket, reqId: number, op: string) => void): Promise<{ port: number; seen: string[]; close: () => Promise<void> }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const seen: string[] = [];
-  wss.on('connection', (ws: WebSocket) => {
-    ws.send(encodeWelcome('once-test', 'n1', 1024 * 1024, 1024));
-    ws.on('message', (raw: Buffer) => {
-      const req = decodeRequest(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
-      seen.push(req.op);
-      if (req.op === 'register')
-        return ws.send(encodeCommandResult(req.reqId, { ok: true, code: 'OK', value: new Uint8Array(32).fill(7), index: 1, term: 1, duplicate: false }));
-      onCommand(ws, req.reqId, req.op);
-    });
-  });
-  return {
-    port: (wss.address() as { port: number }).port,
-    seen,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => r());
-      }),
-  };
-}
+import { encodeResult } from '../../transport/client/protocol.js';
+import { fakeClientPort, registered } from './fakeClientPort.js';
 
 describe('client: what a command in flight reports (2026-12-07)', function () {
   this.timeout(20_000);
 
   it('close() while the only attempt is written and unanswered: an unknown outcome, not CLIENT_ERR_CLOSED', async () => {
-    const node = await fakeNode(() => {
-      /* taken, never answered */
+    const node = await fakeClientPort('once-test', (req, reply) => {
+      if (req.op === 'register') reply(registered(req.reqId));
+      // Commands: taken, never answered.
     });
     const c = createClient({ endpoints: [`127.0.0.1:${node.port}`], clusterId: 'once-test', requestTimeoutMs: 5000, operationTimeoutMs: 10_000 });
     try {
@@ -59,9 +35,10 @@ describe('client: what a command in flight reports (2026-12-07)', function () {
   });
 
   it('an answer the library cannot read, to a command it wrote: an unknown outcome, not MALFORMED', async () => {
-    const node = await fakeNode((ws, reqId) => {
+    const node = await fakeClientPort('once-test', (req, reply) => {
+      if (req.op === 'register') return reply(registered(req.reqId));
       // A result with a body this library cannot read (a node of another version, say).
-      ws.send(encodeResult(reqId, ['not a result']));
+      reply(encodeResult(req.reqId, ['not a result']));
     });
     const c = createClient({ endpoints: [`127.0.0.1:${node.port}`], clusterId: 'once-test', requestTimeoutMs: 1000, operationTimeoutMs: 3000 });
     try {
