@@ -125,6 +125,21 @@ describe('storage: foreign files and directories in the log directory', () => {
     }
   });
 
+  it('the wal or snap directory replaced by a file stops open with a typed StorageError', async () => {
+    for (const sub of ['wal', 'snap']) {
+      const { dir, cleanup } = await logWithEntries('foreign-sub-file');
+      try {
+        rmSync(join(dir, sub), { recursive: true, force: true });
+        writeFileSync(join(dir, sub), new Uint8Array(10));
+        const err = await openError(dir);
+        assert.equal((err as Error | null)?.name, 'StorageError', `${sub}: ${describeErr(err)}`);
+        assert.notEqual((err as { code?: string }).code, 'STORAGE_INVARIANT', `${sub}: ${describeErr(err)}`);
+      } finally {
+        cleanup();
+      }
+    }
+  });
+
   it('property: arbitrary names, kinds and sizes in the log directories: open recovers or fails with a typed StorageError', async function () {
     this.timeout(120_000);
     const limits = walLimits();
@@ -138,7 +153,9 @@ describe('storage: foreign files and directories in the log directory', () => {
       segName,
       segName.map((n) => `${n}.rewrite`),
       segName.map((n) => `${n}.damaged`),
-      fc.stringMatching(/^[a-z0-9.]{1,12}$/),
+      // '.' and '..' are not names a file can have: joined, they are the directory itself or the
+      // log's root, and the run would delete what it meant to put a file beside.
+      fc.stringMatching(/^[a-z0-9.]{1,12}$/).filter((n) => n !== '.' && n !== '..'),
       fc.stringMatching(/^[a-z0-9]{1,8}\.wal\.rewrite$/),
     );
     const snapName = fc.oneof(
