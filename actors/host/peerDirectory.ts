@@ -168,7 +168,7 @@ export class PeerDirectory {
    * that removes one forgets it as any member.
    */
   admit(id: NodeId, text: string): boolean {
-    if (this.departed.has(id)) return false;
+    if (this.departed.has(id) || id === this.selfId) return false;
     if (!this.admitted.has(id) && this.admitted.size >= ADMITTED_PEERS_MAX) {
       this.logger.warn(
         { peer: id, address: text, code: 'NODE_PEER_NOT_ADMITTED' },

@@ -160,6 +160,25 @@ describe('transport: admitting a node from the address in its hello', function (
     assert.equal(Object.prototype.hasOwnProperty.call(server.stats().peers, '__proto__'), false);
   });
 
+  it("a hello in the receiver's own name, with the secret and an address, is refused with 4003 before the host is asked", async function () {
+    const n = asked.length;
+    const before = server.stats().rejected[TransportErrorCode.unknownPeer] ?? 0;
+    const peer = await RawPeer.connect({
+      url: `ws://127.0.0.1:${server.address.port}/`,
+      clusterId: CLUSTER,
+      from: SELF,
+      to: SELF,
+      channel: 'control',
+      secret: SECRET,
+      address: '127.0.0.1:9:9:9',
+    });
+    assert.equal(await peer.closed(), CloseCode.unknownPeer);
+    assert.equal(peer.welcomed, false);
+    assert.equal(asked.length, n, 'the host was not asked');
+    assert.equal(server.stats().rejected[TransportErrorCode.unknownPeer], before + 1);
+    assert.equal(server.stats().peers[SELF], undefined);
+  });
+
   it('a transport with neither a secret nor TLS admits no stranger: its ID is only a claim', async function () {
     const asked2: string[] = [];
     const open = new WsTransport({ nodeId: SELF, clusterId: CLUSTER, peers: { p1: null }, admitPeer: (id) => (asked2.push(id), true) });

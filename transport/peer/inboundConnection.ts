@@ -174,6 +174,9 @@ export class InboundConnection {
       if (!certificateNames(cert, hello.from)) return this.reject(TransportErrorCode.certIdentity);
       proven = true;
     }
+    // A node is never its own peer: a hello in its name (a copied data directory, or a holder of the
+    // secret) is refused before the host is asked, so it cannot take an admitted-peer slot.
+    if (hello.from === opts.nodeId) return this.reject(TransportErrorCode.unknownPeer);
     // A node we do not know (say, one added while this node was down) may be admitted only from a
     // hello with its address and a proof of its ID; then the host decides.
     if (!this.host.isKnownPeer(hello.from)) {
