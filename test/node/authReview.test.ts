@@ -163,8 +163,8 @@ describe('node: users and permissions, what a review found (2026-12-07)', functi
       expect(await codeOfReq(conn.request({ op: 'ack', subId, restoreId: d.restoreId, delivery: d.delivery }, 5000))).to.equal('CLIENT_ERR_PERMISSION_DENIED');
       const g = host.node.store.groupByName('orders/q', 'g')!;
       expect(host.node.store.groupCounts(g).inFlight, 'still in flight').to.equal(1);
-      // The consumer ended: a second ack names no consumer.
-      expect(await codeOfReq(conn.request({ op: 'ack', subId, restoreId: d.restoreId, delivery: d.delivery }, 5000))).to.equal('CLIENT_ERR_MALFORMED');
+      // The consumer ended: a second ack names an ended attachment (CLIENT_ERR_MALFORMED before 2026-12-07).
+      expect(await codeOfReq(conn.request({ op: 'ack', subId, restoreId: d.restoreId, delivery: d.delivery }, 5000))).to.equal('CLIENT_ERR_CONSUMER_ENDED');
     } finally {
       conn.close();
     }

@@ -22,11 +22,11 @@ interface Gated {
 }
 
 /**
- * Creates the group, attaches the gated consumer, schedules one session on `topic` and waits until
- * its delivery 1 is in the handler. One delivery allowed and a minute to ack it: only a dead
- * letter at once, or the ack, ends it early.
+ * Creates the group, attaches the gated consumer, schedules `sessions` sessions on `topic` and
+ * waits until the delivery 1 of each is in the handler. One delivery allowed and a minute to ack
+ * it: only a dead letter at once, or the ack, ends it early.
  */
-async function gatedDelivery(c: SessionraftClient, topic: string): Promise<Gated> {
+async function gatedDelivery(c: SessionraftClient, topic: string, sessions = 1): Promise<Gated> {
   await c.createGroup(topic, 'g', { ackWaitMs: 60_000, maxDeliveries: 1 });
   let release: () => void = () => undefined;
   const gate = new Promise<void>((r) => (release = r));
@@ -45,10 +45,12 @@ async function gatedDelivery(c: SessionraftClient, topic: string): Promise<Gated
       onError: (e) => void errors.push(e.code),
     },
   );
-  const { id } = await c.createSession(topic);
-  await c.append(id, 'work');
-  await c.store(id, { replay: '200ms' });
-  await waitFor('delivery 1 in the handler', () => handled.length === 1, SETTLE_MS);
+  for (let k = 0; k < sessions; k++) {
+    const { id } = await c.createSession(topic);
+    await c.append(id, 'work');
+    await c.store(id, { replay: '200ms' });
+  }
+  await waitFor('delivery 1 in the handler', () => handled.length === sessions, SETTLE_MS);
   return { consumer, handled, answers, errors, release: () => release() };
 }
 
@@ -129,4 +131,33 @@ describe('node: a consumer ended by its node and attached again over the same co
       await consumer.close();
     }
   });
+});
+
+describe('node: acks that crossed the end of their attachment (2026-12-07)', function () {
+  this.timeout(60_000);
+  const suite = useInProcessCluster(1, { replayDelaysMs: [200] });
+
+  // The node ends the consumer in the turn in which its handlers finish: the library sends their
+  // acks on the attachment it still holds, and they reach the node after it ended it. Before the
+  // fix the node answered CLIENT_ERR_MALFORMED ("no consumer N"), as if the client had sent
+  // garbage, and the items stayed in flight until their deadlines (then dead letters).
+  for (const sessions of [1, 3]) {
+    it(`${sessions === 1 ? 'a lone ack' : 'an acks request'} is refused with CLIENT_ERR_CONSUMER_ENDED and sent again through the new attachment`, async () => {
+      const topic = `crossed-${sessions}`;
+      const { consumer, answers, errors, release } = await gatedDelivery(suite.client(), topic, sessions);
+      try {
+        const leader = suite.cluster.leader()!;
+        // Same turn: the handlers' continuations (and so the acks) run after the end is written.
+        release();
+        leader.node.dispatcher.reset(false);
+        await waitFor('every answer', () => answers.length === sessions, SETTLE_MS);
+        expect(errors).to.have.length(1);
+        expect(answers).to.deep.equal(new Array<string>(sessions).fill('ack OK'));
+        const g = leader.node.store.groupByName(topic, 'g')!;
+        expect(leader.node.store.groupCounts(g)).to.include({ inFlight: 0, deadLetters: 0 });
+      } finally {
+        await consumer.close();
+      }
+    });
+  }
 });

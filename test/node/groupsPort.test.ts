@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import type { SessionraftClient } from '../../transport/client/client.js';
-import { encodeRequest, type GroupDeliveryFrame } from '../../transport/client/protocol.js';
+import { encodeRequest, type GroupDeliveryFrame, type RequestBody } from '../../transport/client/protocol.js';
 import { NACK_DELAY_MS_MAX } from '../../transport/commands/codec.js';
 import { rawPort, useInProcessCluster, waitFor, type ServerFrame } from './helpers.js';
 
@@ -90,6 +90,43 @@ describe('node: consumer-group input a command cannot carry (2026-12-07)', funct
       const taken = await answer(3);
       expect(taken.kind).to.equal('result');
       await waitFor('the item waiting', async () => (await c.groups()).find((x) => x.topic === 'nk')!.inFlight === 0, SETTLE_MS);
+    } finally {
+      ws.terminate();
+    }
+  });
+
+  it('an ack, nack or acks naming an attachment this connection had and that ended: CLIENT_ERR_CONSUMER_ENDED; a subId never given or a live subscription: CLIENT_ERR_MALFORMED', async () => {
+    const c = client();
+    await c.createGroup('ended', 'g');
+    const { ws, answer: answerIn } = await rawPort(suite.cluster.leader()!.clientEndpoint(), SETTLE_MS);
+    const answer = (reqId: number): Promise<ServerFrame> => answerIn(reqId, SETTLE_MS);
+    const codeOfFrame = async (reqId: number): Promise<string> => {
+      const f = await answer(reqId);
+      return f.kind === 'error' ? f.code : f.kind;
+    };
+    try {
+      ws.send(encodeRequest({ op: 'consume', topic: 'ended', group: 'g', consumer: 'raw', maxAckPending: 0 }, 1));
+      const consumer = ((await answer(1)) as { body: readonly unknown[] }).body[0] as number;
+      ws.send(encodeRequest({ op: 'subscribe', topic: 'ended' }, 2));
+      const subscription = ((await answer(2)) as { body: readonly unknown[] }).body[0] as number;
+      ws.send(encodeRequest({ op: 'unsubscribe', subId: consumer }, 3));
+      await answer(3);
+      const restoreId = new Uint8Array(16);
+      restoreId[7] = 1;
+      restoreId[15] = 9;
+      const ack = (subId: number): RequestBody => ({ op: 'ack', subId, restoreId, delivery: 1 });
+      ws.send(encodeRequest(ack(consumer), 4));
+      ws.send(encodeRequest({ op: 'nack', subId: consumer, restoreId, delivery: 1, delayMs: 0 }, 5));
+      ws.send(encodeRequest({ op: 'acks', subId: consumer, acks: [{ restoreId, delivery: 1 }] }, 6));
+      ws.send(encodeRequest(ack(subscription), 7));
+      ws.send(encodeRequest(ack(999), 8));
+      expect([await codeOfFrame(4), await codeOfFrame(5), await codeOfFrame(6), await codeOfFrame(7), await codeOfFrame(8)]).to.deep.equal([
+        'CLIENT_ERR_CONSUMER_ENDED',
+        'CLIENT_ERR_CONSUMER_ENDED',
+        'CLIENT_ERR_CONSUMER_ENDED',
+        'CLIENT_ERR_MALFORMED',
+        'CLIENT_ERR_MALFORMED',
+      ]);
     } finally {
       ws.terminate();
     }

@@ -492,6 +492,8 @@ interface PendingAck {
   readonly restoreId: Uint8Array;
   readonly delivery: number;
   readonly session: Uint8Array;
+  /** Answers it again through the consumer's attachment of that time (the one it went on had ended: CLIENT_ERR_CONSUMER_ENDED). */
+  readonly again: () => void;
 }
 
 interface AckQueue {
@@ -1279,14 +1281,22 @@ class Client implements SessionraftClient {
         return;
       }
       const sub = st.subId;
-      if (ok) return this.queueAck(st, now, sub, { m, restoreId: d.restoreId, delivery: d.delivery, session: d.session });
-      this.sendAnswer(st, now, m, false, {
-        op: 'nack',
-        subId: sub,
-        restoreId: d.restoreId,
-        delivery: d.delivery,
-        delayMs: st.opts.nackDelayMs ?? 0,
-      });
+      const again = (): void => answer(ok);
+      if (ok) return this.queueAck(st, now, sub, { m, restoreId: d.restoreId, delivery: d.delivery, session: d.session, again });
+      this.sendAnswer(
+        st,
+        now,
+        m,
+        false,
+        {
+          op: 'nack',
+          subId: sub,
+          restoreId: d.restoreId,
+          delivery: d.delivery,
+          delayMs: st.opts.nackDelayMs ?? 0,
+        },
+        again,
+      );
     };
     Promise.resolve()
       .then(() => st.handler(m))
@@ -1299,8 +1309,12 @@ class Client implements SessionraftClient {
       );
   }
 
-  /** One ack or nack in a request of its own; its answer goes to `onAnswer`. */
-  private sendAnswer(st: ConsumerState, conn: Connection, m: GroupMessage, ok: boolean, req: RequestBody): void {
+  /**
+   * One ack or nack in a request of its own; its answer goes to `onAnswer`, but for a refusal that
+   * says the attachment it named had ended (it crossed the end on the wire): then `again` answers
+   * through the consumer's attachment of that time.
+   */
+  private sendAnswer(st: ConsumerState, conn: Connection, m: GroupMessage, ok: boolean, req: RequestBody & { subId: number }, again: () => void): void {
     conn.request(req, this.requestTimeoutMs).then(
       (body) => {
         if (st.opts.onAnswer === undefined) return;
@@ -1314,10 +1328,28 @@ class Client implements SessionraftClient {
         this.tellAnswer(st, m, ok, { ok: r.ok, code: r.code });
       },
       (err: unknown) => {
+        if (err instanceof ClientError && err.code === ClientErrorCode.consumerEnded) return this.answerAgain(st, conn, req.subId, m, ok, again);
         this.warn({ err, topic: m.topic }, 'ack or nack failed');
         this.tellAnswer(st, m, ok, answerFailure(err));
       },
     );
+  }
+
+  /**
+   * The node took nothing of an answer sent on attachment (conn, subId) because that attachment had
+   * ended (CLIENT_ERR_CONSUMER_ENDED: the node ended it while the answer was on its way, as at a
+   * leader change). It goes again through the consumer's attachment now; through none while that is
+   * still the ended one (its end is still on its way) or there is none: it waits for the next one,
+   * as the answers of handlers that finish without an attachment do. An ack of any delivery made so
+   * far settles its item and a second one settles nothing more, so a resent ack is never counted
+   * twice; a stale nack changes nothing (docs/sessions.md, Consumer groups).
+   */
+  private answerAgain(st: ConsumerState, conn: Connection, subId: number, m: GroupMessage, ok: boolean, again: () => void): void {
+    if (st.closed || st.conn !== conn || st.subId !== subId) return again();
+    if (st.parked.length >= parkedAnswersMax) {
+      return this.tellAnswer(st, m, ok, new ClientError(ClientErrorCode.consumerEnded, 'the attachment ended and too many answers wait for the next one'));
+    }
+    st.parked.push(again);
   }
 
   /** An ack's or nack's outcome to the consumer's `onAnswer`, which must not break the caller by throwing. */
@@ -1392,6 +1424,7 @@ class Client implements SessionraftClient {
         remove
           ? { op: 'ack', subId: q.subId, restoreId: a.restoreId, delivery: a.delivery, remove: a.session }
           : { op: 'ack', subId: q.subId, restoreId: a.restoreId, delivery: a.delivery },
+        a.again,
       );
     const support = acksSupport.get(conn);
     if (items.length === 1 || (support !== 'yes' && (closing || support !== undefined))) return items.forEach(single);
@@ -1428,6 +1461,12 @@ class Client implements SessionraftClient {
           });
         },
         (err: unknown) => {
+          // The attachment had ended when they reached the node (none taken): again through the current one.
+          if (err instanceof ClientError && err.code === ClientErrorCode.consumerEnded) {
+            acksSupport.set(conn, 'yes');
+            for (const a of chunk) this.answerAgain(st, conn, q.subId, a.m, true, a.again);
+            return;
+          }
           // MALFORMED takes none of them: each goes on its own (an ack taken twice is harmless).
           // A node of an older version does not know `acks`: so from now on over this connection.
           if (err instanceof ClientError && err.code === ClientErrorCode.malformed && !conn.closed) {

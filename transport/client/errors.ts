@@ -59,6 +59,12 @@ export const ClientErrorCode = {
   featureUnknown: 'CLIENT_ERR_FEATURE_UNKNOWN',
   /** The request needs a feature flag the cluster has not turned on (a rolling upgrade not finished): refused, nothing reached the log. */
   featureDisabled: 'CLIENT_ERR_FEATURE_DISABLED',
+  /**
+   * An ack or nack (or acks) names a consumer attachment of this connection that has ended (the node
+   * ended it, or it was unsubscribed), as one sent while the node ended it: nothing taken. Send it
+   * again through the consumer's current attachment (the client library does).
+   */
+  consumerEnded: 'CLIENT_ERR_CONSUMER_ENDED',
   // --- Raised by the client library ---
   /**
    * No definitive answer within the deadline. For a command the outcome is UNKNOWN: an attempt may
@@ -111,6 +117,8 @@ const clientErrorHints: Readonly<Record<string, string>> = {
   CLIENT_ERR_FEATURE_UNKNOWN: 'no feature flag of that name on this node: see `sessionraft client feature list`',
   CLIENT_ERR_FEATURE_DISABLED:
     'the cluster has not turned this feature on (an upgraded cluster): once every node runs this version, run `sessionraft client feature enable all`',
+  CLIENT_ERR_CONSUMER_ENDED:
+    "the consumer's attachment this answer named has ended (the node ended it, e.g. at a leader change): nothing was taken; send it again through the consumer's current attachment (the client library does)",
   CLIENT_ERR_CLIENT_OWNER: 'the client ID belongs to another user: register your own client (the library does so per client)',
   CLIENT_ERR_AUTH: 'the envelope does not carry the secret register gave for this client ID: nothing was applied; use the credential of your own registration',
   CLIENT_ERR_TIMEOUT:

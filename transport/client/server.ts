@@ -1276,7 +1276,7 @@ export class ClientServer {
       case 'ack':
       case 'nack': {
         const consumer = c.subs.get(req.subId) as Partial<NodeConsumer> | undefined;
-        if (consumer?.ack === undefined || consumer.nack === undefined) return fail(ClientErrorCode.malformed, `no consumer ${req.subId} on this connection`);
+        if (consumer?.ack === undefined || consumer.nack === undefined) return this.noConsumer(c, req.subId, fail);
         const revoked = this.consumerRevoked(c, req.subId);
         if (revoked !== null) {
           this.endSubscription(c, req.subId, revoked.code, revoked.detail);
@@ -1300,7 +1300,7 @@ export class ClientServer {
       }
       case 'acks': {
         const consumer = c.subs.get(req.subId) as Partial<NodeConsumer> | undefined;
-        if (consumer?.ack === undefined) return fail(ClientErrorCode.malformed, `no consumer ${req.subId} on this connection`);
+        if (consumer?.ack === undefined) return this.noConsumer(c, req.subId, fail);
         const revoked = this.consumerRevoked(c, req.subId);
         if (revoked !== null) {
           this.endSubscription(c, req.subId, revoked.code, revoked.detail);
@@ -1362,6 +1362,20 @@ export class ClientServer {
         });
       }
     }
+  }
+
+  /**
+   * An ack, nack or acks whose subId is no consumer attached on this connection. One this connection
+   * was given and that has ended (the node ended it, or it was unsubscribed) is an answer that crossed
+   * the end on the wire, and says so with a code of its own: nothing taken, to be sent again through
+   * the consumer's current attachment. Until 2026-12-07 it was CLIENT_ERR_MALFORMED, as garbage is:
+   * a subId never given, or a live subscription's, still is.
+   */
+  private noConsumer(c: Conn, subId: number, fail: (code: string, detail: string) => void): void {
+    if (subId >= 1 && subId < c.nextSubId && !c.subs.has(subId)) {
+      return fail(ClientErrorCode.consumerEnded, `consumer ${subId} of this connection has ended; nothing taken`);
+    }
+    fail(ClientErrorCode.malformed, `no consumer ${subId} on this connection`);
   }
 
   /** The replay class a request names (by class or by delay), or -1 once `fail` answered REPLAY_UNKNOWN. */

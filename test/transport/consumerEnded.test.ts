@@ -1,0 +1,85 @@
+/**
+ * An ack or nack that reached the node after it ended the consumer's attachment (it crossed the
+ * end on the wire) is refused with CLIENT_ERR_CONSUMER_ENDED, nothing taken, and the client library
+ * sends it again through the consumer's next attachment, never through the ended one. Until
+ * 2026-12-07 the node answered CLIENT_ERR_MALFORMED and the library reported it as final, so the
+ * work was done and the item came back at its deadline (or became a dead letter). A fake client
+ * port speaking the real protocol over ws on 127.0.0.1.
+ */
+import { expect } from 'chai';
+import { createClient } from '../../transport/client/client.js';
+import { ClientErrorCode } from '../../transport/client/errors.js';
+import { encodeCommandResult, encodeError, encodeGroupDelivery, encodeResult, encodeSubscriptionEnded } from '../../transport/client/protocol.js';
+import { fakeClientPort } from './fakeClientPort.js';
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+describe('client library: an answer refused with CLIENT_ERR_CONSUMER_ENDED (2026-12-07)', function () {
+  this.timeout(20_000);
+
+  it('waits for the next attachment (not the ended one, whose end is still on its way) and goes through it', async () => {
+    let consumes = 0;
+    /** Each ack or nack as `op subId delivery`, in arrival order. */
+    const answers: string[] = [];
+    const node = await fakeClientPort('ended', (req, reply) => {
+      if (req.op === 'consume') {
+        consumes++;
+        const subId = 4 + consumes;
+        reply(encodeResult(req.reqId, [subId]));
+        if (consumes > 1) return;
+        // Two deliveries on the first attachment: the handler acks the first and throws on the second.
+        for (const delivery of [1, 2]) {
+          reply(
+            encodeGroupDelivery({
+              subId,
+              topic: 't',
+              session: new Uint8Array(16).fill(delivery),
+              records: [new Uint8Array([delivery])],
+              restoreId: new Uint8Array(16).fill(delivery),
+              delivery,
+            }),
+          );
+        }
+        return;
+      }
+      if (req.op !== 'ack' && req.op !== 'nack') return;
+      answers.push(`${req.op} ${req.subId} ${req.delivery}`);
+      // The first attachment has ended at the node; its end frame comes after both refusals, so
+      // the library reads each refusal while it still holds that attachment.
+      if (req.subId === 5) {
+        reply(encodeError(req.reqId, ClientErrorCode.consumerEnded, 'consumer 5 of this connection has ended; nothing taken'));
+        if (answers.length === 2) reply(encodeSubscriptionEnded(5, 'CLIENT_ERR_NOT_LEADER', 'this node is no longer the leader'));
+        return;
+      }
+      reply(encodeCommandResult(req.reqId, { ok: true, code: 'OK', value: null, index: 9, term: 1, duplicate: false }));
+    });
+    const c = createClient({ endpoints: [`127.0.0.1:${node.port}`], clusterId: 'ended', operationTimeoutMs: 3000, batches: false });
+    try {
+      const told: string[] = [];
+      await c.consume(
+        't',
+        'g',
+        (m) => {
+          if (m.delivery === 2) throw new Error('give it back');
+        },
+        { onAnswer: (m, ack, o) => void told.push(`${ack ? 'ack' : 'nack'} ${m.delivery} ${'code' in o ? String(o.code) : 'error'}`) },
+      );
+      expect(await until(() => told.length === 2, 2000), 'both answers reported').to.equal(true);
+      // Refused on the ended attachment, never sent on it again, and taken through the next one.
+      expect(consumes).to.equal(2);
+      expect(answers.slice(0, 2).sort()).to.deep.equal(['ack 5 1', 'nack 5 2']);
+      expect(answers.slice(2).sort()).to.deep.equal(['ack 6 1', 'nack 6 2']);
+      expect(told.sort()).to.deep.equal(['ack 1 OK', 'nack 2 OK']);
+    } finally {
+      await c.close();
+      await node.close();
+    }
+  });
+});
