@@ -161,3 +161,36 @@ describe('node: acks that crossed the end of their attachment (2026-12-07)', fun
     });
   }
 });
+
+// A graceful stop of the leader (a rolling upgrade, Ctrl-C on `npm start`) drains its client port
+// first, then hands leadership over, and only then are its consumers ended: the acks of work that
+// finishes in between are answered CLIENT_ERR_UNAVAILABLE ("use another endpoint"), not taken.
+// Before the fix the library reported that as final: the work was done, yet the item stayed in
+// flight, to be dead-lettered at its deadline on its last allowed delivery (or delivered again).
+for (const sessions of [1, 3]) {
+  describe(`node: ${sessions === 1 ? 'an ack' : 'acks'} sent while the leader stops gracefully (2026-12-07)`, function () {
+    this.timeout(60_000);
+    // A cluster of its own: the test stops its leader (two of three stay, a quorum).
+    const suite = useInProcessCluster(3, { replayDelaysMs: [200] });
+
+    it('go again through the attachment to the new leader and settle the items', async () => {
+      const topic = `drained-${sessions}`;
+      const { consumer, answers, release } = await gatedDelivery(suite.client(), topic, sessions);
+      try {
+        const oldLeader = suite.cluster.leader()!;
+        // Same turn: the port drains at once, so the acks the handlers make next reach a draining node.
+        const stopped = oldLeader.stop({ transfer: true });
+        release();
+        await stopped;
+        await waitFor('every answer', () => answers.length === sessions, SETTLE_MS);
+        expect(answers).to.deep.equal(new Array<string>(sessions).fill('ack OK'));
+        const newLeader = suite.cluster.leader()!;
+        expect(newLeader).to.not.equal(oldLeader);
+        const g = newLeader.node.store.groupByName(topic, 'g')!;
+        expect(newLeader.node.store.groupCounts(g)).to.include({ inFlight: 0, deadLetters: 0 });
+      } finally {
+        await consumer.close();
+      }
+    });
+  });
+}

@@ -141,6 +141,20 @@ export interface Delivery {
   readonly node: string | null;
 }
 
+/**
+ * Refusals of an ack or nack (or acks) that took nothing because the attachment it went on cannot
+ * take answers any more, and the consumer is moving on: the attachment ended (CONSUMER_ENDED), its
+ * node is stopping (UNAVAILABLE: a graceful stop drains the port before it hands leadership over
+ * and ends its consumers) or no longer leads (NOT_LEADER, NO_LEADER). Each goes again through the
+ * consumer's next attachment (answerAgain).
+ */
+const ANSWER_MOVES: ReadonlySet<string> = new Set([
+  ClientErrorCode.consumerEnded,
+  ClientErrorCode.unavailable,
+  ClientErrorCode.notLeader,
+  ClientErrorCode.noLeader,
+]);
+
 /** Codes with which a node ends a consumer that attaching again could not cure: it ends for good. */
 const ENDED_FOR_GOOD: ReadonlySet<string> = new Set([ClientErrorCode.permissionDenied, ClientErrorCode.authFailed, ClientErrorCode.authRequired]);
 
@@ -190,8 +204,11 @@ export interface ConsumeOptions {
    * error. CLIENT_ERR_UNKNOWN_OUTCOME (or CLIENT_ERR_TIMEOUT): it was sent and may have been taken
    * (the connection was lost or the client closed with it in flight, the answer could not be read);
    * if it was not, the session comes back after ackWaitMs. Any other error: not taken (never sent,
-   * or refused before the log), and the session comes back after ackWaitMs. For consumers that
-   * account for their work (the fault harness's delivery checker).
+   * or refused before the log), and the session comes back after ackWaitMs. An answer refused
+   * because its attachment could not take it any more (CLIENT_ERR_CONSUMER_ENDED, _UNAVAILABLE,
+   * _NOT_LEADER, _NO_LEADER: the consumer is moving) is sent again through the next attachment, and
+   * only that outcome is reported. For consumers that account for their work (the fault harness's
+   * delivery checker).
    */
   readonly onAnswer?: (m: GroupMessage, ack: boolean, outcome: { readonly ok: boolean; readonly code: string } | ClientError) => void;
 }
@@ -1328,7 +1345,7 @@ class Client implements SessionraftClient {
         this.tellAnswer(st, m, ok, { ok: r.ok, code: r.code });
       },
       (err: unknown) => {
-        if (err instanceof ClientError && err.code === ClientErrorCode.consumerEnded) return this.answerAgain(st, conn, req.subId, m, ok, again);
+        if (err instanceof ClientError && ANSWER_MOVES.has(err.code)) return this.answerAgain(st, conn, req.subId, m, ok, again);
         this.warn({ err, topic: m.topic }, 'ack or nack failed');
         this.tellAnswer(st, m, ok, answerFailure(err));
       },
@@ -1336,11 +1353,12 @@ class Client implements SessionraftClient {
   }
 
   /**
-   * The node took nothing of an answer sent on attachment (conn, subId) because that attachment had
-   * ended (CLIENT_ERR_CONSUMER_ENDED: the node ended it while the answer was on its way, as at a
-   * leader change). It goes again through the consumer's attachment now; through none while that is
-   * still the ended one (its end is still on its way) or there is none: it waits for the next one,
-   * as the answers of handlers that finish without an attachment do. An ack of any delivery made so
+   * The node took nothing of an answer sent on attachment (conn, subId) because that attachment
+   * cannot take answers any more (ANSWER_MOVES: it ended while the answer was on its way, as at a
+   * leader change, or its node is stopping or no longer leads). It goes again through the
+   * consumer's attachment now; through none while that is still the refused one (its end is still
+   * on its way) or there is none: it waits for the next one, as the answers of handlers that finish
+   * without an attachment do. An ack of any delivery made so
    * far settles its item and a second one settles nothing more, so a resent ack is never counted
    * twice; a stale nack changes nothing (docs/sessions.md, Consumer groups).
    */
@@ -1457,12 +1475,14 @@ class Client implements SessionraftClient {
           chunk.forEach((a, i) => {
             const r = answers[i]!;
             // A failed ack is reported as a lone ack's failure is: as the error (an unknown outcome is not a refusal).
+            if (!r.applied && ANSWER_MOVES.has(r.code)) return this.answerAgain(st, conn, q.subId, a.m, true, a.again);
             tell(a, r.applied ? { ok: r.ok, code: r.code } : new ClientError(r.code, 'the ack failed in an acks request'));
           });
         },
         (err: unknown) => {
-          // The attachment had ended when they reached the node (none taken): again through the current one.
-          if (err instanceof ClientError && err.code === ClientErrorCode.consumerEnded) {
+          // The attachment cannot take them (none taken): again through the consumer's next one. A
+          // node that answers so knows `acks` (an older one answers it MALFORMED before anything else).
+          if (err instanceof ClientError && ANSWER_MOVES.has(err.code)) {
             acksSupport.set(conn, 'yes');
             for (const a of chunk) this.answerAgain(st, conn, q.subId, a.m, true, a.again);
             return;
