@@ -86,6 +86,9 @@ export function rangeHashOf(bytes: Uint8Array): string {
   return bytesToHex(createHash('sha256').update(bytes).digest().subarray(0, 16));
 }
 
+/** Errors of an open for writing or a rename whose target is there but is not a regular file. */
+const TARGET_NOT_A_FILE = new Set(['EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EEXIST']);
+
 /** StoreOptions.readWindowBytes's default: one pread covers about 60 records of 1 KiB. */
 const READ_WINDOW_BYTES_DEFAULT = 64 * 1024;
 /** Windows kept at once (the scheduler's cursor, the restores' and the deliveries' positions, one spare). */
@@ -109,6 +112,8 @@ export class DataFiles {
     trashed: 0,
     /** Entries of trash/ that are not regular files (left there by the last purge). */
     trashForeign: 0,
+    /** Foreign entries moved into trash/ under a name of their own (`setAside`): a directory where a data file belongs... */
+    setAside: 0,
   };
   /** Read-ahead windows (readWindows.ts): one pread serves the next records' reads. */
   readonly windows: ReadWindows;
@@ -244,7 +249,7 @@ export class DataFiles {
     // bytes depend on its entries alone), the install being received needs them, and apply writes
     // them again at the same offsets.
     const keep = this.rangeWrittenSinceRestore.has(f.name) && this.fs.fileSize(f.name) >= 0;
-    f.handle = this.fs.open(f.name, keep ? 'existing' : 'create');
+    f.handle = this.overForeign(f.name, () => this.fs.open(f.name, keep ? 'existing' : 'create'));
     this.inherited.delete(f.name);
     this.open.add(f);
     this.lastUsed = f;
@@ -322,7 +327,7 @@ export class DataFiles {
     this.closeHandle(f);
     this.fs.mkdirp('trash');
     if (this.fs.fileSize(f.name) >= 0) {
-      this.fs.rename(f.name, f.trashName);
+      this.overForeign(f.trashName, () => this.fs.rename(f.name, f.trashName));
       this.moves++;
     }
     this.counters.trashed++;
@@ -592,14 +597,20 @@ export class DataFiles {
       const dir = `data/${d}`;
       const names = this.fs.fileSize(dir) >= 0 ? null : this.listDir(dir);
       if (names === null) {
-        this.toTrash(dir, `trash/-${d}`);
+        this.setAside(dir);
         continue;
       }
       for (const name of names) {
         const path = `${dir}/${name}`;
+        // Not a regular file (a directory...), listed or not: never a data file, and not under a
+        // data file's trash name either, which a later DataDelete would find taken.
+        if (this.fs.fileSize(path) < 0) this.setAside(path);
         // Not a file range sync wrote for the install under way (a follower with no snapshot that
         // applies its first entries while the ranges arrive): the install needs it where it is.
-        if (!listed.has(path) && !this.rangeWrittenSinceRestore.has(path)) this.toTrash(path, trashNameOfPath(path));
+        else if (!listed.has(path) && !this.rangeWrittenSinceRestore.has(path)) {
+          const to = trashNameOfPath(path);
+          this.overForeign(to, () => this.toTrash(path, to));
+        }
       }
     }
     for (const f of this.byLow.values()) {
@@ -626,6 +637,46 @@ export class DataFiles {
         f.unsynced = true;
       }
     }
+  }
+
+  /**
+   * Files on disk are outside input (2026-12-07): `op` creates `path` or renames a file to it; when
+   * that fails because `path` holds something other than a regular file (a directory), the entry is
+   * set aside and `op` runs once more. Nothing more on the usual path.
+   */
+  private overForeign<T>(path: string, op: () => T): T {
+    try {
+      return op();
+    } catch (err) {
+      if (!TARGET_NOT_A_FILE.has((err as NodeJS.ErrnoException).code ?? '') || !this.holdsForeign(path)) throw err;
+      this.setAside(path);
+      return op();
+    }
+  }
+
+  /** Whether `path` is there and is not a regular file. */
+  private holdsForeign(path: string): boolean {
+    const k = path.lastIndexOf('/');
+    try {
+      return this.fs.fileSize(path) < 0 && this.fs.list(path.slice(0, k)).includes(path.slice(k + 1));
+    } catch {
+      return false; // a parent is not a directory either: the caller's error stands
+    }
+  }
+
+  /**
+   * Move `path`, which no state lists, into trash/ under a name no data file's trash name
+   * (`<class>-<id>.dat`) can take: `-` and its path below data/ or trash/ with `-` for `/`, and `.k`
+   * while that is taken, so it neither replaces anything nor is in the way of a later DataDelete.
+   * The purge leaves it there if it is not a regular file (`trashForeign`).
+   */
+  private setAside(path: string): void {
+    const taken = new Set(this.fs.list('trash'));
+    const flat = path.slice(path.indexOf('/') + 1).replaceAll('/', '-');
+    let name = `-${flat}`;
+    for (let k = 1; taken.has(name); k++) name = `-${flat}.${k}`;
+    this.toTrash(path, `trash/${name}`);
+    this.counters.setAside++;
   }
 
   private toTrash(path: string, trashPath: string): void {
@@ -689,10 +740,10 @@ export class DataFiles {
     const dir = name.slice(0, name.lastIndexOf('/'));
     this.fs.mkdirp(dir);
     if (this.fs.fileSize(name) < 0 && this.fs.fileSize(trashName) >= 0) {
-      this.fs.rename(trashName, name);
+      this.overForeign(name, () => this.fs.rename(trashName, name));
       this.moves++;
     }
-    const h = this.fs.open(name, this.fs.fileSize(name) >= 0 ? 'existing' : 'create');
+    const h = this.overForeign(name, () => this.fs.open(name, this.fs.fileSize(name) >= 0 ? 'existing' : 'create'));
     try {
       this.fs.pwritev(h, [bytes], start);
     } finally {

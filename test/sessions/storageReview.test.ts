@@ -4,9 +4,9 @@
  * "Crashes: why every node's data directory ends byte-identical" and "Snapshots and range sync".
  */
 import { expect } from 'chai';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CommandKind, commandId, type Command } from '../../transport/commands/codec.js';
+import { CommandKind, commandId, dataFileName, type Command } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { NodeSessionFs } from '../../actors/sessions/fs.js';
 import { SessionsError } from '../../actors/sessions/errors.js';
@@ -323,6 +323,136 @@ describe('storage review: foreign entries in the data directory', () => {
       store.apply([log.push({ kind: CommandKind.dataCreate, replayClass: 3 })]);
       store.snapshot();
       expect(store.snapshotSaved(1)).to.equal(1);
+      store.close();
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
+
+describe('storage review: a directory under a name the store writes (2026-12-07)', () => {
+  /** The data file a DataCreate at (term 1, `index`) of class 0 creates, and its name in trash/. */
+  function namesAt(index: number): { name: string; trashName: string } {
+    const name = dataFileName(0, 1, index);
+    return { name, trashName: `trash/0-${name.slice('data/0/'.length)}` };
+  }
+
+  /** Entries in trash/ that are not regular files. */
+  function trashDirs(dir: string): string[] {
+    return readdirSync(join(dir, 'trash')).filter((n) => !statSync(join(dir, 'trash', n)).isFile());
+  }
+
+  it('at the name of a listed empty file at restart: set aside, the restore goes on', () => {
+    const dir = tempDir();
+    try {
+      const store = newStore(new NodeSessionFs(dir));
+      const log = new TestLog();
+      store.apply([log.push({ kind: CommandKind.dataCreate, replayClass: 0 })]);
+      const snap = store.snapshot();
+      store.close();
+      const { name } = namesAt(1);
+      rmSync(join(dir, name));
+      mkdirSync(join(dir, name));
+      const again = newStore(new NodeSessionFs(dir));
+      expect(typedOrNone(() => again.restore(log.meta(1), snap))).to.equal('ok');
+      expect(statSync(join(dir, name)).isFile()).to.equal(true);
+      expect(trashDirs(dir)).to.deep.equal([`-0-${name.slice('data/0/'.length)}`]);
+      expect(again.stats().files.setAside).to.equal(1);
+      again.close();
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('at the name of a file created later: set aside at the first apply, and that file is created and deleted', () => {
+    const dir = tempDir();
+    try {
+      const { name } = namesAt(2);
+      mkdirSync(join(dir, name), { recursive: true });
+      const store = newStore(new NodeSessionFs(dir));
+      const log = new TestLog();
+      run(store, log, { kind: CommandKind.sessionCreate, topic: 'x', envelope: null });
+      // The DataCreate at index 2 creates `name`; the file is then sealed, consumed and deleted.
+      let outcome = typedOrNone(() => {
+        const file = consumedFile(store, log);
+        expect(store.dataFiles().some((f) => f.name === name)).to.equal(true);
+        expect(run(store, log, { kind: CommandKind.dataDelete, replayClass: 0, file }).code).to.equal('OK');
+      });
+      expect(outcome).to.equal('ok');
+      outcome = typedOrNone(() => store.snapshotSaved(log.lastIndex));
+      expect(outcome).to.equal('ok');
+      expect(trashDirs(dir)).to.deep.equal([`-0-${name.slice('data/0/'.length)}`]);
+      store.close();
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("in trash/ under a file's trash name: its DataDelete sets the directory aside", () => {
+    const dir = tempDir();
+    try {
+      const { trashName } = namesAt(1);
+      mkdirSync(join(dir, trashName), { recursive: true });
+      const store = newStore(new NodeSessionFs(dir));
+      const log = new TestLog();
+      const outcome = typedOrNone(() => {
+        const file = consumedFile(store, log);
+        expect(run(store, log, { kind: CommandKind.dataDelete, replayClass: 0, file }).code).to.equal('OK');
+      });
+      expect(outcome).to.equal('ok');
+      expect(statSync(join(dir, trashName)).isFile()).to.equal(true);
+      expect(trashDirs(dir)).to.deep.equal([`-${trashName.slice('trash/'.length)}`]);
+      store.close();
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('at the name of a file range sync writes: set aside, the install restores', () => {
+    const leader = newStore();
+    const log = new TestLog();
+    const id = run(leader, log, { kind: CommandKind.sessionCreate, topic: 't', envelope: null }).value!;
+    run(leader, log, { kind: CommandKind.sessionAppend, session: id, bytes: bytes('payload'), envelope: null });
+    run(leader, log, { kind: CommandKind.dataCreate, replayClass: 0 });
+    const f = leader.newestFile(0)!;
+    const length = storedRecordLength(1, 1, 7);
+    const stored = {
+      kind: CommandKind.sessionStore,
+      session: id,
+      replayClass: 0,
+      dueMs: 10,
+      file: commandId(f.high, f.low),
+      offset: 0,
+      length,
+      envelope: null,
+    };
+    expect(run(leader, log, stored).code).to.equal('OK');
+    const manifest = leader.snapshot();
+    const dir = tempDir();
+    try {
+      mkdirSync(join(dir, f.name), { recursive: true });
+      const follower = newStore(new NodeSessionFs(dir));
+      const outcome = typedOrNone(() => {
+        for (const r of follower.missingRanges(manifest)) follower.writeRange(leader.readRange(r));
+        follower.restore(log.meta(log.lastIndex), manifest);
+      });
+      expect(outcome).to.equal('ok');
+      expect(follower.digest().overall).to.equal(leader.digest().overall);
+      follower.close();
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('appearing at the name of the next file while the store runs: the DataCreate sets it aside', () => {
+    const dir = tempDir();
+    try {
+      const store = newStore(new NodeSessionFs(dir));
+      const log = new TestLog();
+      run(store, log, { kind: CommandKind.sessionCreate, topic: 'x', envelope: null });
+      mkdirSync(join(dir, namesAt(2).name), { recursive: true });
+      expect(typedOrNone(() => run(store, log, { kind: CommandKind.dataCreate, replayClass: 0 }))).to.equal('ok');
+      expect(statSync(join(dir, namesAt(2).name)).isFile()).to.equal(true);
       store.close();
     } finally {
       removeDir(dir);
