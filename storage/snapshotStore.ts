@@ -13,12 +13,13 @@
  *  32  meta (JSON: index, term, membership)
  *  32 + metaBytes: data
  */
+import { kMaxLength } from 'node:buffer';
 import { join } from 'node:path';
 import { validateMembership } from '../machines/membership.js';
 import type { Membership, SnapshotMeta } from '../machines/types.js';
 import { crc32Bytes, crc32Range } from './crc.js';
 import { invariant, ioError } from './errors.js';
-import { badDir, fileInfo } from './fileInfo.js';
+import { badDir, fileInfo, readWhole } from './fileInfo.js';
 import { readU32, readU64, writeU32, writeU64 } from './frame.js';
 import { runSteps, type Done } from './steps.js';
 import type { FileHandle, FileSystem, SnapshotBytes, SnapshotReader, SnapshotStore } from './types.js';
@@ -32,10 +33,18 @@ const TEMP_SUFFIX = '.tmp';
 
 interface SnapshotLoadError {
   readonly file: string;
-  /** Stable code: 'snapshot-checksum' (bytes damaged) or 'snapshot-unreadable' (read failed). */
-  readonly code: 'snapshot-checksum' | 'snapshot-unreadable';
+  /**
+   * Stable code: 'snapshot-checksum' (bytes damaged), 'snapshot-unreadable' (read failed) or
+   * 'snapshot-too-large' (a valid header, but more bytes than one array holds: `kMaxLength`).
+   */
+  readonly code: 'snapshot-checksum' | 'snapshot-unreadable' | 'snapshot-too-large';
   readonly message: string;
 }
+
+/** node:fs's readFile refuses larger files (a RangeError); `load` reads them a chunk at a time. */
+const READ_WHOLE_BYTES_MAX = 2 ** 31 - 1;
+/** One read of a larger file. */
+const READ_CHUNK_BYTES = 64 * 1024 * 1024;
 
 interface SnapshotStoreOptions {
   /** How many snapshot files to keep (the newest ones). Default 2, at least 1. */
@@ -323,11 +332,15 @@ export class FileSnapshotStore implements SnapshotStore {
     const errors: SnapshotLoadError[] = [];
     this.lastLoadErrors = errors;
     for (const name of this.names()) {
-      let bytes: Uint8Array;
+      let bytes: Uint8Array | SnapshotLoadError;
       try {
-        bytes = this.fs.readFile(join(this.dir, name));
+        bytes = readSnapshotFile(this.fs, join(this.dir, name), name);
       } catch (e) {
         errors.push({ file: name, code: 'snapshot-unreadable', message: (e as Error).message });
+        continue;
+      }
+      if (!(bytes instanceof Uint8Array)) {
+        errors.push(bytes);
         continue;
       }
       const got = decodeSnapshot(bytes);
@@ -343,6 +356,40 @@ export class FileSnapshotStore implements SnapshotStore {
       return got;
     }
     return null;
+  }
+}
+
+/**
+ * A snapshot file's bytes, whole: the state machine restores from one array. Past 2 GiB (where
+ * node:fs's readFile stops: until 2026-12-07 such a snapshot was reported unreadable and skipped,
+ * the older one or none used) the header is checked first, then the file is read a chunk at a
+ * time; past `kMaxLength` (4 GiB on Node 20) no array holds it: 'snapshot-too-large', not read.
+ */
+function readSnapshotFile(fs: FileSystem, path: string, file: string): Uint8Array | SnapshotLoadError {
+  const info = fileInfo(fs, path);
+  if (info.kind !== 'file') throw new Error('not a regular file');
+  if (info.size <= READ_WHOLE_BYTES_MAX) return readWhole(fs, path);
+  const handle = fs.open(path, 'existing');
+  try {
+    const fixed = handle.readSync(0, HEADER_BYTES);
+    const metaBytes = fixed.length === HEADER_BYTES ? readU32(fixed, 12) : META_BYTES_MAX + 1;
+    const head = metaBytes <= META_BYTES_MAX ? handle.readSync(0, HEADER_BYTES + metaBytes) : fixed;
+    if (head.length !== HEADER_BYTES + metaBytes || readU32(head, 0) !== crc32Range(head, 4, head.length, 0)) {
+      return { file, code: 'snapshot-checksum', message: 'header checksum mismatch' };
+    }
+    if (HEADER_BYTES + metaBytes + readU64(head, 16) !== info.size) return { file, code: 'snapshot-checksum', message: 'length mismatch' };
+    if (info.size > kMaxLength) {
+      return { file, code: 'snapshot-too-large', message: `${info.size} bytes: more than one array holds (${kMaxLength}), so it cannot be restored` };
+    }
+    const bytes = new Uint8Array(info.size);
+    for (let at = 0; at < info.size; at += READ_CHUNK_BYTES) {
+      const chunk = handle.readSync(at, Math.min(READ_CHUNK_BYTES, info.size - at));
+      if (chunk.length !== Math.min(READ_CHUNK_BYTES, info.size - at)) throw new Error(`short read at ${at}`);
+      bytes.set(chunk, at);
+    }
+    return bytes;
+  } finally {
+    handle.close();
   }
 }
 

@@ -3,16 +3,21 @@
  * than anything the log writes was read whole at open — an allocation as large as the file, and
  * past 2 GiB a raw RangeError from node:fs. Now a segment past `segmentFileBytesMax` is damage that
  * is not read (moved aside whole), and a hard state longer than a valid one is damaged unread.
+ * A snapshot file past 2 GiB was skipped as unreadable, a valid one too: now read in chunks.
  * The large files are sparse: no test writes them.
  */
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, ftruncateSync, openSync, statSync } from 'node:fs';
+import { kMaxLength } from 'node:buffer';
+import { closeSync, existsSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32Bytes, crc32Range } from '../../storage/crc.js';
+import { writeU32, writeU64 } from '../../storage/frame.js';
 import { HARD_STATE_BYTES_MAX } from '../../storage/hardState.js';
 import { segmentFileBytesMax } from '../../storage/openLog.js';
 import { walLimits } from '../../storage/options.js';
 import { realFs } from '../../storage/realFs.js';
 import { INDEX_UNKNOWN } from '../../storage/scan.js';
+import { FileSnapshotStore } from '../../storage/snapshotStore.js';
 import type { FileSystem } from '../../storage/types.js';
 import { closeAsync, entries, openAsync, tempDir, writeDurable } from './helpers.js';
 
@@ -155,6 +160,134 @@ describe('storage: oversized files in the log directory', function () {
       assert.equal((err as Error | null)?.name, 'StorageError');
       assert.equal((err as { code?: string }).code, 'STORAGE_FAILED');
       assert.match((err as Error).message, /cannot read .*\.wal: EIO/);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('storage: snapshot files over 2 GiB', function () {
+  // Sparse files: nothing is written but a header. A 2 GiB snapshot that loads is 2 GiB of memory
+  // for a few seconds (the data is handed to the state machine whole).
+  this.timeout(120_000);
+  const GiB = 1024 * MiB;
+  const membership = { voters: ['a'], learners: [] };
+
+  /** A snapshot file at `path` whose header declares `dataBytes` of zeros with `dataCrc`; the data itself is a hole. */
+  function sparseSnapshot(path: string, index: number, dataBytes: number, dataCrc: number): void {
+    const meta = Buffer.from(JSON.stringify({ index, term: 1, membership }), 'utf8');
+    const head = new Uint8Array(32 + meta.length);
+    head.set([0x53, 0x52, 0x53, 0x4e], 4);
+    writeU32(head, 8, 1);
+    writeU32(head, 12, meta.length);
+    writeU64(head, 16, dataBytes);
+    writeU32(head, 24, dataCrc);
+    head.set(meta, 32);
+    writeU32(head, 0, crc32Range(head, 4, head.length, 0));
+    const fd = openSync(path, 'w');
+    try {
+      writeSync(fd, head, 0, head.length, 0);
+      ftruncateSync(fd, head.length + dataBytes);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  function zerosCrc(bytes: number): number {
+    const zeros = new Uint8Array(64 * MiB);
+    let crc = 0;
+    for (let at = 0; at < bytes; at += zeros.length) crc = crc32Bytes(zeros.subarray(0, Math.min(zeros.length, bytes - at)), crc);
+    return crc;
+  }
+
+  /** A snapshot directory with a valid small snapshot at index 10. */
+  async function withOlder(tag: string): Promise<{ dir: string; cleanup: () => void }> {
+    const t = tempDir(tag);
+    const store = new FileSnapshotStore(realFs, t.dir);
+    await new Promise<void>((resolve, reject) => store.save({ index: 10, term: 1, membership }, new Uint8Array([1, 2, 3]), (e) => (e ? reject(e) : resolve())));
+    return t;
+  }
+
+  /** realFs whose handles record the largest read. */
+  function measuringReads(): { fs: FileSystem; biggest: () => number } {
+    let biggest = 0;
+    const note = (n: number): void => {
+      if (n > biggest) biggest = n;
+    };
+    const fs: FileSystem = {
+      ...measuring().fs,
+      stat: (p) => realFs.stat!(p),
+      readFile: (p) => {
+        const b = realFs.readFile(p);
+        note(b.length);
+        return b;
+      },
+      open: (p, f) => {
+        const h = realFs.open(p, f);
+        return {
+          size: () => h.size(),
+          write: (d, pos, cb) => h.write(d, pos, cb),
+          sync: (cb) => h.sync(cb),
+          truncate: (n, cb) => h.truncate(n, cb),
+          readSync: (pos, n) => {
+            const b = h.readSync(pos, n);
+            note(b.length);
+            return b;
+          },
+          close: () => h.close(),
+        };
+      },
+    };
+    return { fs, biggest: () => biggest };
+  }
+
+  it('a valid snapshot past 2 GiB loads (before: node:fs refused it, reported unreadable, the older one used)', async () => {
+    const { dir, cleanup } = await withOlder('snap-2g');
+    try {
+      const dataBytes = 2 * GiB + MiB;
+      sparseSnapshot(join(dir, 'snap-0000000000000020-0000000000000001.snap'), 20, dataBytes, zerosCrc(dataBytes));
+      const m = measuringReads();
+      const store = new FileSnapshotStore(m.fs, dir);
+      let got = store.load();
+      assert.deepEqual(store.lastLoadErrors, []);
+      assert.equal(got?.meta.index, 20);
+      assert.equal(got?.data.length, dataBytes);
+      got = null;
+      assert.ok(m.biggest() <= 64 * MiB, `one read of ${m.biggest() / MiB} MiB`);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a snapshot larger than one array holds (kMaxLength): snapshot-too-large, not read', async () => {
+    const { dir, cleanup } = await withOlder('snap-4g');
+    try {
+      sparseSnapshot(join(dir, 'snap-0000000000000020-0000000000000001.snap'), 20, kMaxLength, 0);
+      const m = measuringReads();
+      const store = new FileSnapshotStore(m.fs, dir);
+      assert.equal(store.load()?.meta.index, 10);
+      assert.deepEqual(
+        store.lastLoadErrors.map((e) => e.code),
+        ['snapshot-too-large'],
+      );
+      assert.ok(m.biggest() <= MiB, `read ${m.biggest()} bytes of it`);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a 3 GiB file named like a snapshot without a valid header: snapshot-checksum, only its header read', async () => {
+    const { dir, cleanup } = await withOlder('snap-junk');
+    try {
+      sparse(join(dir, 'snap-0000000000000020-0000000000000001.snap'), 3 * GiB);
+      const m = measuringReads();
+      const store = new FileSnapshotStore(m.fs, dir);
+      assert.equal(store.load()?.meta.index, 10);
+      assert.deepEqual(
+        store.lastLoadErrors.map((e) => e.code),
+        ['snapshot-checksum'],
+      );
+      assert.ok(m.biggest() <= MiB, `read ${m.biggest()} bytes of it`);
     } finally {
       cleanup();
     }
