@@ -17,9 +17,9 @@ import { dirname, join } from 'node:path';
 import type { SnapshotMeta } from '../machines/types.js';
 import { ioError, StorageError } from './errors.js';
 import { badDir, fileInfo, readWhole } from './fileInfo.js';
-import { FRAME_HEADER_BYTES, FRAME_PAYLOAD_BYTES_MAX } from './frame.js';
+import { FRAME_HEADER_BYTES } from './frame.js';
 import { readHardState, TERM_UNKNOWN_FILE, writeHardState } from './hardState.js';
-import { walLimits, type WalLimits, type WalOptions } from './options.js';
+import { batchBytesBound, walLimits, type WalLimits, type WalOptions } from './options.js';
 import { planRecovery, type RecoveryPlan } from './recoveryPlan.js';
 import { BatchBuffer, encodeSegmentPrefix, ENTRY_FIELDS_BYTES, INDEX_PAYLOAD_BYTES, SEGMENT_PREFIX_BYTES_MAX } from './records.js';
 import { emptySegment, scanSegments, segmentFile, type ScannedSegment, type SegmentFile } from './scan.js';
@@ -246,13 +246,17 @@ const LEGACY_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
  * The largest segment file this log can have written: a segment takes a batch while it stays
  * within segmentBytesMax (preallocated zeros too), and an empty one takes one batch whatever its
  * size after its prefix (and recovery's truncate and base records). A batch holds up to
- * batchBytesMax of records, or one larger write; this allows a write of one record of the
- * format's largest size (256 MiB). 64 MiB stands for segmentBytesMax at most: the default before
+ * `batchBytesBound` of records: batchBytesMax, or one larger write up to one record of the
+ * format's largest size (256 MiB); a larger write is split into batches. 64 MiB stands for segmentBytesMax at most: the default before
  * 2026-12-03. A larger segment is damage and is not read (docs/storage.md).
  */
 export function segmentFileBytesMax(limits: WalLimits): number {
-  const write = Math.max(limits.batchBytesMax, FRAME_HEADER_BYTES + FRAME_PAYLOAD_BYTES_MAX);
-  return Math.max(limits.segmentBytesMax, LEGACY_SEGMENT_BYTES_MAX) + SEGMENT_PREFIX_BYTES_MAX + 2 * (FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES) + write;
+  return (
+    Math.max(limits.segmentBytesMax, LEGACY_SEGMENT_BYTES_MAX) +
+    SEGMENT_PREFIX_BYTES_MAX +
+    2 * (FRAME_HEADER_BYTES + INDEX_PAYLOAD_BYTES) +
+    batchBytesBound(limits)
+  );
 }
 
 /** A `.rewrite` file keepSegmentPrefix writes (a leftover is removed). */

@@ -1,4 +1,4 @@
-import { FRAME_PAYLOAD_BYTES_MAX } from './frame.js';
+import { FRAME_HEADER_BYTES, FRAME_PAYLOAD_BYTES_MAX } from './frame.js';
 import { ENTRY_FIELDS_BYTES } from './records.js';
 
 /** Limits and switches of the durable log, each with a safe default. */
@@ -8,7 +8,11 @@ export interface WalOptions {
    * 2026-12-03: recovery reads a segment whole, so this is a restart's transient; issue 18).
    */
   readonly segmentBytesMax?: number;
-  /** Writes are grouped into batches of at most this many record bytes (one write and one fdatasync each); a single larger write gets a batch of its own. Default 4 MiB. */
+  /**
+   * Writes are grouped into batches of at most this many record bytes (one write and one fdatasync
+   * each); a single larger write gets a batch of its own, up to `batchBytesBound` (a larger one is
+   * split at entry boundaries). Default 4 MiB.
+   */
   readonly batchBytesMax?: number;
   /** Largest entry data accepted by `write` (a broken invariant above it). Default 16 MiB. */
   readonly entryDataBytesMax?: number;
@@ -70,4 +74,13 @@ export function walLimits(o: WalOptions = {}): WalLimits {
     throw new RangeError(`WalOptions.entryDataBytesMax must be at most ${FRAME_PAYLOAD_BYTES_MAX - ENTRY_FIELDS_BYTES}`);
   }
   return limits;
+}
+
+/**
+ * The most record bytes one batch holds: `batchBytesMax`, or one record of the format's largest
+ * size (256 MiB) when that is more. A write larger than this is split into batches at entry
+ * boundaries (wal.ts), so that no segment grows past `segmentFileBytesMax` (openLog.ts).
+ */
+export function batchBytesBound(limits: WalLimits): number {
+  return Math.max(limits.batchBytesMax, FRAME_HEADER_BYTES + FRAME_PAYLOAD_BYTES_MAX);
 }

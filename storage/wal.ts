@@ -13,11 +13,11 @@
  * Open a log with `openLog` (storage/openLog.ts), re-exported here.
  */
 import { join } from 'node:path';
-import type { HardState } from '../machines/types.js';
+import type { Entry, HardState } from '../machines/types.js';
 import { invariant, ioError, StorageError } from './errors.js';
 import { FRAME_HEADER_BYTES } from './frame.js';
 import { TERM_UNKNOWN_FILE, writeHardState } from './hardState.js';
-import type { WalLimits } from './options.js';
+import { batchBytesBound, type WalLimits } from './options.js';
 import {
   BatchBuffer,
   encodeSegmentPrefix,
@@ -91,6 +91,8 @@ export class Wal implements DurableLog, LogReader {
   private readonly walDir: string;
   private readonly dir: string;
   private readonly limits: WalLimits;
+  /** `batchBytesBound(limits)`: a write larger than this is split into batches. */
+  private readonly batchBytesBound: number;
   private readonly segments: ScannedSegment[];
   private activeNo: number;
   private activeHandle: FileHandle;
@@ -142,6 +144,7 @@ export class Wal implements DurableLog, LogReader {
     this.dir = start.dir;
     this.walDir = start.walDir;
     this.limits = start.limits;
+    this.batchBytesBound = batchBytesBound(start.limits);
     this.segments = start.segments;
     this.activeNo = start.active.no;
     this.activeHandle = start.active.handle;
@@ -189,21 +192,31 @@ export class Wal implements DurableLog, LogReader {
     }
     if (check.baseAfterTruncate > 0) base(check.baseAfterTruncate);
     const entries = w.entries;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      buf.appendEntry(e);
-      if (e.index > batch.maxEntryIndex) batch.maxEntryIndex = e.index;
+    let last = batch;
+    if (check.recordBytes > this.batchBytesBound) {
+      // Larger than any batch may be: split at entry boundaries (one entry always fits), so that no
+      // segment grows past segmentFileBytesMax, which the next open would call damage. A crash
+      // between the batches keeps the truncation or base and a prefix of the entries: a log Raft
+      // allows (a prefix of what the leader sent); the write is reported with its last batch.
+      last = this.appendSplit(entries, batch);
+    } else {
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        buf.appendEntry(e);
+        if (e.index > batch.maxEntryIndex) batch.maxEntryIndex = e.index;
+      }
+      if (entries.length > 0 && batch.firstEntryIndex === 0) batch.firstEntryIndex = entries[0]!.index;
     }
     if (entries.length > 0) {
-      if (batch.firstEntryIndex === 0) batch.firstEntryIndex = entries[0]!.index;
       this.nextIndex = entries[entries.length - 1]!.index + 1;
       this.noteReached(this.nextIndex - 1);
     }
     if (w.hardState !== undefined) {
+      // On the write's first batch: the hard state is replaced before that batch's records.
       batch.hardState = w.hardState;
       this.hardState = w.hardState;
     }
-    batch.lastSeq = seq;
+    last.lastSeq = seq;
     this.pump();
     return seq;
   }
@@ -266,10 +279,34 @@ export class Wal implements DurableLog, LogReader {
     return { recordBytes: bytes, baseIndex, baseAfterTruncate };
   }
 
+  /** `entries` into `batch` and, once it holds `batchBytesBound`, into fresh batches after it; returns the last. */
+  private appendSplit(entries: readonly Entry[], batch: Batch): Batch {
+    const bound = this.batchBytesBound;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (batch.buf.recordBytes() > 0 && batch.buf.recordBytes() + FRAME_HEADER_BYTES + ENTRY_FIELDS_BYTES + e.data.length > bound) {
+        // The batches before are durable first: a segment the next one opens repeats a damage
+        // mark only if those entries did not complete the repair.
+        if (i > 0) this.noteReached(entries[i - 1]!.index);
+        batch = this.newBatch();
+      }
+      batch.buf.appendEntry(e);
+      if (batch.firstEntryIndex === 0) batch.firstEntryIndex = e.index;
+      if (e.index > batch.maxEntryIndex) batch.maxEntryIndex = e.index;
+    }
+    return batch;
+  }
+
   /** The filling batch if the record bytes fit (or it is empty), else a fresh one. */
   private batchFor(recordBytes: number): Batch {
     const f = this.filling;
     if (f !== null && (f.buf.recordBytes() === 0 || f.buf.recordBytes() + recordBytes <= this.limits.batchBytesMax)) return f;
+    return this.newBatch();
+  }
+
+  /** A fresh batch to fill, the one filling (if any) queued before it. */
+  private newBatch(): Batch {
+    const f = this.filling;
     if (f !== null) this.queued.push(f);
     const buf = this.pool.pop() ?? new BatchBuffer(Math.min(this.limits.batchBytesMax, 1024 * 1024) + SEGMENT_PREFIX_BYTES_MAX);
     buf.reset();

@@ -3,12 +3,13 @@
  * than anything the log writes was read whole at open — an allocation as large as the file, and
  * past 2 GiB a raw RangeError from node:fs. Now a segment past `segmentFileBytesMax` is damage that
  * is not read (moved aside whole), and a hard state longer than a valid one is damaged unread.
- * A snapshot file past 2 GiB was skipped as unreadable, a valid one too: now read in chunks.
+ * A snapshot file past 2 GiB was skipped as unreadable, a valid one too: now read in chunks. One
+ * write past the bound made a segment that large: now split into batches.
  * The large files are sparse: no test writes them.
  */
 import assert from 'node:assert/strict';
 import { kMaxLength } from 'node:buffer';
-import { closeSync, existsSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32Bytes, crc32Range } from '../../storage/crc.js';
 import { writeU32, writeU64 } from '../../storage/frame.js';
@@ -162,6 +163,36 @@ describe('storage: oversized files in the log directory', function () {
       assert.match((err as Error).message, /cannot read .*\.wal: EIO/);
     } finally {
       cleanup();
+    }
+  });
+});
+
+describe('storage: one write larger than a segment may hold', function () {
+  // 336 MiB written to a temporary directory (no smaller write can pass the bound, whose floor is
+  // 320 MiB) and read back once; the entries share one 16 MiB buffer.
+  this.timeout(120_000);
+
+  it('a write past segmentFileBytesMax leaves segments the next open reads (before: the one segment was oversized, damage)', async () => {
+    const t = tempDir('bigwrite');
+    try {
+      const data = new Uint8Array(16 * MiB).fill(7);
+      const big = Array.from({ length: 21 }, (_, k) => ({ index: k + 1, term: 1, kind: 1 as const, data }));
+      const records = big.reduce((n, e) => n + 33 + e.data.length, 0);
+      assert.ok(records > segmentFileBytesMax(walLimits()), `${records} record bytes`);
+      const o = await openAsync(realFs, t.dir);
+      await writeDurable(o, { entries: big, hardState: { term: 1, vote: 'a' } });
+      await closeAsync(o);
+      for (const name of readdirSync(join(t.dir, 'wal'))) {
+        const size = statSync(join(t.dir, 'wal', name)).size;
+        assert.ok(size <= segmentFileBytesMax(walLimits()), `${name}: ${size} bytes`);
+      }
+      const again = await openAsync(realFs, t.dir);
+      await closeAsync(again);
+      assert.equal(again.recovered.corruption, null);
+      assert.equal(again.recovered.entries.length, 21);
+      assert.equal(again.recovered.entries[20]!.data[16 * MiB - 1], 7);
+    } finally {
+      t.cleanup();
     }
   });
 });
