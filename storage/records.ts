@@ -26,8 +26,16 @@ export const DAMAGE_PAYLOAD_BYTES = 24;
 
 export const SEGMENT_HEADER_RECORD_BYTES = FRAME_HEADER_BYTES + SEGMENT_HEADER_PAYLOAD_BYTES;
 const DAMAGE_RECORD_BYTES = FRAME_HEADER_BYTES + DAMAGE_PAYLOAD_BYTES;
+/**
+ * A damage mark is written twice, one record after the other (2026-12-07): a bit flip in the only
+ * copy was damage again whose salvage no longer saw the mark's lastIndexSeen, and the repair range
+ * fell to the entries re-replicated so far. With two, the other copy is read (a flip in the first is
+ * damage whose salvage finds the second; in the second, the first was applied). Readers take any
+ * number of copies: logs written before hold one.
+ */
+const DAMAGE_MARK_COPIES = 2;
 /** Room kept at the front of every batch buffer for the records that open a new segment. */
-export const SEGMENT_PREFIX_BYTES_MAX = SEGMENT_HEADER_RECORD_BYTES + DAMAGE_RECORD_BYTES;
+export const SEGMENT_PREFIX_BYTES_MAX = SEGMENT_HEADER_RECORD_BYTES + DAMAGE_MARK_COPIES * DAMAGE_RECORD_BYTES;
 
 /** Stable damage codes and their on-disk ids. */
 export const DamageCode = {
@@ -144,9 +152,9 @@ function encodeDamage(buf: Uint8Array, at: number, mark: DamageMark): number {
   return p + DAMAGE_PAYLOAD_BYTES;
 }
 
-/** Bytes of the records that open a segment: its header, and the damage mark while repair is pending. */
+/** Bytes of the records that open a segment: its header, and the damage mark (two copies) while repair is pending. */
 export function segmentPrefixBytes(mark: DamageMark | null): number {
-  return SEGMENT_HEADER_RECORD_BYTES + (mark === null ? 0 : DAMAGE_RECORD_BYTES);
+  return SEGMENT_HEADER_RECORD_BYTES + (mark === null ? 0 : DAMAGE_MARK_COPIES * DAMAGE_RECORD_BYTES);
 }
 
 /** Writes the segment-opening records so that they end exactly at `end`; returns where they start. */
@@ -154,7 +162,7 @@ export function encodeSegmentPrefix(buf: Uint8Array, end: number, segmentNo: num
   const start = end - segmentPrefixBytes(mark);
   invariant(start >= 0, 'segment prefix does not fit in the reserved space');
   let at = encodeSegmentHeader(buf, start, segmentNo, prevSegmentNo);
-  if (mark !== null) at = encodeDamage(buf, at, mark);
+  if (mark !== null) for (let k = 0; k < DAMAGE_MARK_COPIES; k++) at = encodeDamage(buf, at, mark);
   invariant(at === end, 'segment prefix size mismatch');
   return start;
 }
