@@ -102,8 +102,10 @@ export class AuthTable implements AccessView {
     return OK;
   }
 
-  deleteUser(name: string): CommandResult {
+  /** `keepAdmin` (the `last-admin` flag): the last user holding the admin role is not deleted. */
+  deleteUser(name: string, keepAdmin: boolean): CommandResult {
     this.version++;
+    if (keepAdmin && this.lastAdmin(name)) return refuse(ResultCode.lastAdmin);
     return this.byName.delete(name) ? OK : refuse(ResultCode.userUnknown);
   }
 
@@ -118,11 +120,24 @@ export class AuthTable implements AccessView {
     return OK;
   }
 
-  revokeRole(user: string, role: string): CommandResult {
+  /** `keepAdmin` (the `last-admin` flag): the admin role of the last user holding it is not revoked. */
+  revokeRole(user: string, role: string, keepAdmin: boolean): CommandResult {
     this.version++;
     const u = this.byName.get(user);
     if (u === undefined) return refuse(ResultCode.userUnknown);
+    if (keepAdmin && role === ADMIN_ROLE && this.lastAdmin(user)) return refuse(ResultCode.lastAdmin);
     return u.roles.delete(role) ? OK : refuse(ResultCode.roleUnknown);
+  }
+
+  /**
+   * Whether `user` is the only user holding the admin role. The leader's port refuses such a
+   * removal before proposing it, but two removals that each passed a port's check (on two leaders,
+   * across a leader change) both reached the log, and left no admin (2026-12-07).
+   */
+  private lastAdmin(user: string): boolean {
+    if (this.byName.get(user)?.roles.has(ADMIN_ROLE) !== true) return false;
+    for (const [name, u] of this.byName) if (name !== user && u.roles.has(ADMIN_ROLE)) return false;
+    return true;
   }
 
   putRole(role: string): CommandResult {

@@ -64,6 +64,11 @@ export const ResultCode = {
    * applied the first user yet). Not applied, nothing changed. The client port's code.
    */
   authRequired: 'CLIENT_ERR_AUTH_REQUIRED',
+  /**
+   * With the `last-admin` flag: a UserDelete, or a UserRevoke of the role `admin`, of the last user
+   * holding that role at this position of the log. Not applied, nothing changed. The client port's code.
+   */
+  lastAdmin: 'CLIENT_ERR_LAST_ADMIN',
 } as const;
 export type ResultCode = (typeof ResultCode)[keyof typeof ResultCode] | CommandErrorCode;
 

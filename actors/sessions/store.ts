@@ -727,11 +727,11 @@ export class SessionsStore implements StateMachine {
       case CommandKind.userPut:
         return this.auth.putUser(v.user, v.hashLen === 0 ? null : e.data.slice(v.hashAt, v.hashAt + v.hashLen), e.index);
       case CommandKind.userDelete:
-        return this.auth.deleteUser(v.user);
+        return this.auth.deleteUser(v.user, this.featureOn(FEATURES.lastAdmin));
       case CommandKind.userGrant:
         return this.auth.grantRole(v.user, v.role);
       case CommandKind.userRevoke:
-        return this.auth.revokeRole(v.user, v.role);
+        return this.auth.revokeRole(v.user, v.role, this.featureOn(FEATURES.lastAdmin));
       case CommandKind.rolePut:
         return this.auth.putRole(v.role);
       case CommandKind.roleDelete:

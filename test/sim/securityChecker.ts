@@ -16,7 +16,7 @@
  *   differ from the model's, which applies only what was allowed and succeeded: a denied command
  *   that changed state anyway shows up there.
  */
-import { CommandKind, CommandView, parseCommand, readU64BE, type CodecLimits } from '../../transport/commands/codec.js';
+import { CommandKind, CommandView, FEATURES, parseCommand, readU64BE, type CodecLimits } from '../../transport/commands/codec.js';
 import { ADMIN_ROLE, formatGrant, type AccessView, type Action, type Grant } from '../../transport/commands/access.js';
 import { ResultCode } from '../../actors/sessions/errors.js';
 import { codecLimitsOf } from '../../actors/sessions/options.js';
@@ -75,6 +75,14 @@ interface ModelUser {
 class AuthModel {
   private readonly users = new Map<string, ModelUser>();
   private readonly roles = new Map<string, Grant[]>();
+  /** The `last-admin` flag is on (a FeatureEnable ordered before): the last admin is neither deleted nor loses the role. */
+  keepLastAdmin = false;
+
+  private isLastAdmin(user: string): boolean {
+    if (this.users.get(user)?.roles.has(ADMIN_ROLE) !== true) return false;
+    for (const [name, u] of this.users) if (name !== user && u.roles.has(ADMIN_ROLE)) return false;
+    return true;
+  }
 
   /** One auth command; whether it changed anything is not needed (the digest compares the result). */
   step(v: CommandView, e: Entry): void {
@@ -89,6 +97,7 @@ class AuthModel {
         return;
       }
       case CommandKind.userDelete:
+        if (this.keepLastAdmin && this.isLastAdmin(v.user)) return;
         this.users.delete(v.user);
         return;
       case CommandKind.userGrant: {
@@ -97,6 +106,7 @@ class AuthModel {
         return;
       }
       case CommandKind.userRevoke:
+        if (this.keepLastAdmin && v.role === ADMIN_ROLE && this.isLastAdmin(v.user)) return;
         this.users.get(v.user)?.roles.delete(v.role);
         return;
       case CommandKind.rolePut:
@@ -225,6 +235,10 @@ export class SecurityChecker {
   private step(id: NodeId, e: Entry, r: CommandResult): void {
     const v = this.view;
     if (parseCommand(v, e.data, this.codec!) !== null) return;
+    if (v.kind === CommandKind.featureEnable) {
+      if ((v.features & FEATURES.lastAdmin) !== 0) this.auth.keepLastAdmin = true;
+      return;
+    }
     if (v.kind >= CommandKind.userPut && v.kind <= CommandKind.roleRevoke) {
       this.stats.authEntries++;
       if (r.ok) this.stats.authApplied++;

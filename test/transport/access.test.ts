@@ -229,7 +229,7 @@ describe('issue 17: permissions, credentials and auth requests at the edge', fun
           const t = new AuthTable();
           steps.forEach((s, k) => {
             if (s.t === 'put') t.putUser(s.user, null, k + 1);
-            else if (s.t === 'del') t.deleteUser(s.user);
+            else if (s.t === 'del') t.deleteUser(s.user, false);
             else if (s.t === 'role') t.putRole(s.role);
             else if (s.t === 'delrole') t.deleteRole(s.role);
             else if (s.t === 'grant') t.grantRole(s.user, s.role);

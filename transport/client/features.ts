@@ -1,5 +1,5 @@
 /**
- * Feature flags as the client port and the CLI name them (codec.ts FEATURES): `restore-ahead`, `due-floor-per-file`, `clients-per-user`,
+ * Feature flags as the client port and the CLI name them (codec.ts FEATURES): `restore-ahead`, `due-floor-per-file`, `clients-per-user`, `last-admin`,
  * `remove-on-ack`, or `all`. What is on is the cluster's (FeatureEnable entries); what a node
  * supports is its version's.
  */

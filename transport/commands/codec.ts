@@ -177,16 +177,24 @@ export const FEATURES = {
    * client, not the table's (2026-12-07; clientTable.ts): one user cannot evict the others' clients.
    */
   clientsPerUser: 8,
+  /**
+   * UserDelete, and UserRevoke of the role `admin`, of the last user holding that role are refused
+   * at apply (CLIENT_ERR_LAST_ADMIN; 2026-12-07; authTable.ts): two removals that each passed a
+   * port's check (on two leaders, across a leader change) no longer leave the cluster without an
+   * admin. An older node would apply the second one.
+   */
+  lastAdmin: 16,
 } as const;
 export type FeatureName = keyof typeof FEATURES;
 /** Every flag this version knows: a FeatureEnable with any other bit is refused. */
-export const FEATURES_KNOWN = FEATURES.restoreAhead | FEATURES.removeOnAck | FEATURES.dueFloorPerFile | FEATURES.clientsPerUser;
+export const FEATURES_KNOWN = FEATURES.restoreAhead | FEATURES.removeOnAck | FEATURES.dueFloorPerFile | FEATURES.clientsPerUser | FEATURES.lastAdmin;
 /** The flags' names as operators write them (and `status` shows them), by bit. */
 export const featureNames: Readonly<Record<FeatureName, string>> = {
   restoreAhead: 'restore-ahead',
   removeOnAck: 'remove-on-ack',
   dueFloorPerFile: 'due-floor-per-file',
   clientsPerUser: 'clients-per-user',
+  lastAdmin: 'last-admin',
 };
 
 /** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */
