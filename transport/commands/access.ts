@@ -45,9 +45,13 @@ export function isClusterAction(action: Action): boolean {
 
 const utf8 = new TextEncoder();
 
-/** A prefix the codec can carry: printable UTF-8 up to PREFIX_BYTES_MAX bytes. */
+/**
+ * A prefix the codec can carry: printable UTF-8 up to PREFIX_BYTES_MAX bytes, but not the lone `*`,
+ * which the text form (the snapshot's, the CLI's) reads as every topic: a grant on it would widen to
+ * every topic on a replica restored from a snapshot (2026-12-07, a review).
+ */
 export function isPrefix(s: unknown): s is string {
-  if (typeof s !== 'string') return false;
+  if (typeof s !== 'string' || s === '*') return false;
   if (utf8.encode(s).length > PREFIX_BYTES_MAX) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

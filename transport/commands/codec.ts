@@ -235,7 +235,7 @@ export const CommandErrorCode = {
   length: 'SESSIONS_ERR_LENGTH',
   /** A group or consumer name that is empty, longer than NAME_BYTES_MAX, or not printable UTF-8. */
   name: 'SESSIONS_ERR_NAME',
-  /** An auth command with a user or role name that is not 1..64 of [A-Za-z0-9_.@-], an unknown action, or a bad password hash. */
+  /** An auth command with a user or role name that is not 1..64 of [A-Za-z0-9_.@-], an unknown action, a bad password hash, or a permission on the literal prefix `*`. */
   auth: 'SESSIONS_ERR_AUTH_FIELD',
   /** A FeatureEnable naming no flag, or one this version does not know (a newer node's). */
   feature: 'SESSIONS_ERR_FEATURE_UNKNOWN',
@@ -557,6 +557,8 @@ function parseGrantFields(v: CommandView, data: Uint8Array, at: number, limits: 
   } catch {
     return CommandErrorCode.topicInvalid;
   }
+  // The lone '*' is every topic in the text form the snapshot keeps grants in (access.ts isPrefix).
+  if (v.prefix === '*') return CommandErrorCode.auth;
   at += plen;
   const glen = data[at++]!;
   if (n < at + glen) return CommandErrorCode.truncated;
