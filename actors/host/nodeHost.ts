@@ -119,6 +119,8 @@ export class NodeHost {
   private inspection: Inspection | null = null;
   /** The console's recent transitions and per-second samples (console/recorder.ts). */
   private readonly recorder = new ConsoleRecorder();
+  /** The console's routes (boot step 7); they also answer a peer's status request on the raft port. */
+  private consoleRoutes: ConsoleRoutes | null = null;
   private ticker: NodeJS.Timeout | null = null;
   /** Wakes the leader's replay scheduler at the next due time rather than at the next tick (issue 16). */
   private dueTimer: DueTimer | null = null;
@@ -281,6 +283,8 @@ export class NodeHost {
       ...(clusterSecret !== undefined ? { clusterSecret } : {}),
       insecure: cfg.insecure,
       logger: this.logger.child({ component: 'transport' }),
+      // A peer's console asks for this node's view here (the status channel), once the node runs.
+      statusDocument: () => (this.ready && this.consoleRoutes !== null ? this.consoleRoutes.nodeDocument() : null),
     });
     return this.transport.listen();
   }
@@ -446,6 +450,9 @@ export class NodeHost {
         token: this.config.metricsTokenFile === undefined ? null : readMetricsToken(this.config.metricsTokenFile),
       },
     });
+    // Peers that prove their ID to each other (the cluster secret, or peer certificates) serve each
+    // other's console view over the raft port; otherwise the console asks their admin ports.
+    const peersAuthenticated = this.config.tls !== undefined || this.config.clusterSecretFile !== undefined;
     const consoleRoutes = new ConsoleRoutes({
       id: this.id,
       clusterId: this.config.clusterId,
@@ -454,7 +461,9 @@ export class NodeHost {
       status: () => this.status(),
       store: () => this.store,
       peerTls: () => (this.config.clientTls === undefined ? null : { ca: this.peerCa }),
+      ...(peersAuthenticated ? { peerView: (id: string, timeoutMs: number, bytesMax: number) => this.transport.fetchStatus(id, timeoutMs, bytesMax) } : {}),
     });
+    this.consoleRoutes = consoleRoutes;
     return this.admin.listen();
   }
 

@@ -11,6 +11,7 @@ import { AdminHttp } from '../../actors/host/adminHttp.js';
 import { chartOf, raftChartJson } from '../../actors/host/console/chart.js';
 import { ConsoleRecorder, samplesKept, transitionsKept } from '../../actors/host/console/recorder.js';
 import { ConsoleRoutes, type ConsoleReply, type ConsoleSources } from '../../actors/host/console/routes.js';
+import { StatusFetchCode, StatusFetchError } from '../../transport/peer/statusDial.js';
 import { scheduledCountMax, topicsView } from '../../actors/host/console/views.js';
 import type { HostStatus } from '../../actors/host/statusViews.js';
 import type { RaftCore } from '../../machines/core.js';
@@ -112,7 +113,7 @@ function fakeStore(
   } as never;
 }
 
-function routes(nodes: HostStatus['nodes'] = {}, store = fakeStore(3)): ConsoleRoutes {
+function routes(nodes: HostStatus['nodes'] = {}, store = fakeStore(3), more: Partial<ConsoleSources> = {}): ConsoleRoutes {
   return new ConsoleRoutes({
     id: 'n1',
     clusterId: 'test',
@@ -120,6 +121,7 @@ function routes(nodes: HostStatus['nodes'] = {}, store = fakeStore(3)): ConsoleR
     recorder: new ConsoleRecorder(),
     status: () => status('n1', nodes),
     store: () => store,
+    ...more,
   });
 }
 
@@ -305,6 +307,30 @@ describe('console: routes', function () {
     };
     const c = JSON.parse(bodyText(await reply(routes(nodes).handle('/console/cluster.json', new URLSearchParams(), everyone, 'Basic dXNlcjpwdw=='))));
     expect(c.nodes.n2).to.deep.equal({ ok: false, admin: '192.0.2.1:6', error: 'not fetched: the login is not sent over plain HTTP beyond loopback' });
+  });
+
+  it('cluster.json asks peers over the peer link first, their admin port only when a peer does not serve it (2026-12-07)', async function () {
+    const nodes: HostStatus['nodes'] = {
+      n1: { role: 'leader', self: true, voter: true, raft: '127.0.0.1:1', client: '127.0.0.1:2', admin: '127.0.0.1:3' },
+      n2: { role: 'follower', self: false, voter: true, raft: '127.0.0.1:4', client: '127.0.0.1:5', admin: '127.0.0.1:9' },
+      n3: { role: 'follower', self: false, voter: true, raft: '127.0.0.1:6', client: '127.0.0.1:7', admin: '127.0.0.1:9' },
+      n4: { role: 'follower', self: false, voter: true, raft: '127.0.0.1:8', client: '127.0.0.1:10', admin: '127.0.0.1:9' },
+    };
+    const asked: string[] = [];
+    const peerView = (id: string): Promise<Uint8Array> => {
+      asked.push(id);
+      if (id === 'n2') return Promise.resolve(Buffer.from(JSON.stringify({ status: status('n2'), transitions: [], samples: [] })));
+      if (id === 'n3') return Promise.reject(new StatusFetchError(StatusFetchCode.unsupported, 'n3 does not serve the status channel'));
+      return Promise.reject(new StatusFetchError(StatusFetchCode.failed, 'no status from n4 within 800 ms'));
+    };
+    const c = JSON.parse(bodyText(await reply(routes(nodes, fakeStore(3), { peerView }).handle('/console/cluster.json', new URLSearchParams(), everyone))));
+    expect(asked.sort()).to.deep.equal(['n2', 'n3', 'n4']);
+    expect(c.nodes.n2.ok).to.equal(true);
+    expect(c.nodes.n2.view.status.node).to.equal('n2');
+    // An older node: asked on its admin port (nothing listens on port 9 here), as before.
+    expect(c.nodes.n3).to.include({ ok: false, admin: '127.0.0.1:9' });
+    expect(c.nodes.n3.error).to.not.match(/peer link/);
+    expect(c.nodes.n4).to.deep.equal({ ok: false, admin: '127.0.0.1:9', error: 'over the peer link: no status from n4 within 800 ms' });
   });
 
   it('answers GET and HEAD through the admin port, and refuses other methods', async function () {

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { encodeMembership } from '../../machines/membership.js';
 import WebSocket from 'ws';
 import { TERM_MAX, type Entry, type EntryKind, type NodeId, type RaftMessage } from '../../machines/types.js';
-import { decodeFrame, encodeHandshake, isNodeId, type Channel } from '../../transport/peer/codec.js';
+import { decodeFrame, encodeHandshake, isNodeId, type HandshakeChannel } from '../../transport/peer/codec.js';
 import { helloProof, newNonce } from '../../transport/peer/peerAuth.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ export interface RawPeerOptions {
   readonly clusterId: string;
   readonly from: NodeId;
   readonly to: NodeId;
-  readonly channel: Channel;
+  readonly channel: HandshakeChannel;
   /** The cluster secret: the hello proves it over the challenge. Without it the hello has no proof. */
   readonly secret?: Uint8Array;
   /** The address the hello carries (a stranger asking to be admitted). */

@@ -8,12 +8,16 @@
  *             address: optional bytes, host:raftPort:clientPort:adminPort in ASCII
  *   welcome   [version, 1, clusterId, from, to, channel, term, proof]  the acceptor's answer
  *   messages  [version, 2, from, to, m1, ..., mN]                  N >= 1, all from `from` to `to`
+ *   statusRequest [version, 4]                                     status channel only (2026-12-07), dialer -> acceptor
+ *   statusReply   [version, 5, body]                               the acceptor's answer: its status document (bytes)
  *
  * nonce: 16 bytes; proof: 32 bytes (HMAC-SHA256 under the cluster secret, see peerAuth.ts) or empty
  * when the sender has no secret. Every term on the wire (messages, entries, log positions,
  * handshakes) is at most TERM_MAX (2^53 - 2^20): a larger one is TRANSPORT_ERR_TERM.
  *
- * `channel` is 0 (control) or 1 (data). Each message is an array starting with its type tag:
+ * `channel` is 0 (control), 1 (data) or 2 (status: one request and its reply at a time, no Raft
+ * messages; a node of an older version refuses it in the hello). Each message is an array starting
+ * with its type tag:
  *
  *   1 vote           [1, term, lastIndex, lastTerm, preVote, transfer]
  *   2 voteResp       [2, term, granted, preVote] or [2, term, granted, preVote, true] (nonMember)
@@ -55,11 +59,19 @@ import { NONCE_BYTES, PROOF_BYTES } from './peerAuth.js';
 
 export const PROTOCOL_VERSION = 1;
 
-export const FrameKind = { hello: 0, welcome: 1, messages: 2, challenge: 3 } as const;
+export const FrameKind = { hello: 0, welcome: 1, messages: 2, challenge: 3, statusRequest: 4, statusReply: 5 } as const;
 type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
+/** The channels Raft messages travel on. */
 export type Channel = 'control' | 'data';
-const CHANNEL_CODES: readonly Channel[] = ['control', 'data'];
+/**
+ * A handshake's channel: a Raft channel, or `status` (2026-12-07): a node asks a peer for its
+ * status document (the console's view of it), over the link the cluster secret or the peer
+ * certificates already authenticate, where the peer's admin port may want a client certificate
+ * the node does not hold.
+ */
+export type HandshakeChannel = Channel | 'status';
+const CHANNEL_CODES: readonly HandshakeChannel[] = ['control', 'data', 'status'];
 
 export const MessageTag = {
   vote: 1,
@@ -94,7 +106,7 @@ interface Handshake {
   readonly clusterId: string;
   readonly from: NodeId;
   readonly to: NodeId;
-  readonly channel: Channel;
+  readonly channel: HandshakeChannel;
   readonly term: number;
   /** hello only: the dialer's nonce (NONCE_BYTES); a welcome has none (empty). */
   readonly nonce: Uint8Array;
@@ -123,7 +135,16 @@ export interface MessagesFrame {
   readonly messages: RaftMessage[];
 }
 
-export type Frame = Handshake | ChallengeFrame | MessagesFrame;
+/** The status channel's frames: a request, and its reply with the acceptor's status document. */
+interface StatusRequestFrame {
+  readonly kind: 'statusRequest';
+}
+interface StatusReplyFrame {
+  readonly kind: 'statusReply';
+  readonly body: Uint8Array;
+}
+
+export type Frame = Handshake | ChallengeFrame | MessagesFrame | StatusRequestFrame | StatusReplyFrame;
 
 export interface DecodeLimits {
   /** Messages in one frame. */
@@ -666,7 +687,7 @@ export function encodeHandshake(h: Omit<Handshake, 'version' | 'nonce' | 'proof'
     checkNodeId(h.clusterId, 'clusterId'),
     checkNodeId(h.from, 'from'),
     checkNodeId(h.to, 'to'),
-    h.channel === 'control' ? 0 : 1,
+    checkChannel(h.channel),
     checkTerm(h.term, 'term'),
   ];
   if (h.kind === 'welcome') return encoder.encode([...head, proof]);
@@ -679,6 +700,22 @@ export function encodeHandshake(h: Omit<Handshake, 'version' | 'nonce' | 'proof'
     // As bytes: text in frames is capped at an ID's 64 bytes (cborScan).
     ...(h.address !== undefined ? [Buffer.from(checkHelloAddress(h.address), 'latin1')] : []),
   ]);
+}
+
+function checkChannel(c: HandshakeChannel): number {
+  const code = CHANNEL_CODES.indexOf(c);
+  if (code < 0) encodeFail(`unknown channel ${String(c)}`);
+  return code;
+}
+
+/** The status channel's request: `[version, 4]`. */
+export function encodeStatusRequest(version = PROTOCOL_VERSION): Buffer {
+  return encoder.encode([checkIndex(version, 'version'), FrameKind.statusRequest]);
+}
+
+/** The status channel's reply: `[version, 5, body]`. */
+export function encodeStatusReply(body: Uint8Array, version = PROTOCOL_VERSION): Buffer {
+  return encoder.encode([checkIndex(version, 'version'), FrameKind.statusReply, checkBytes(body, 'body')]);
 }
 
 /** The acceptor's first frame: `[version, 3, nonce]`. */
@@ -962,9 +999,9 @@ function addressesFromWire(flat: unknown[], m: Membership): Record<NodeId, strin
   return { ...out };
 }
 
-function channel(a: readonly unknown[], i: number): Channel {
+function channel(a: readonly unknown[], i: number): HandshakeChannel {
   const v = a[i];
-  if (v !== 0 && v !== 1) schemaFail('channel must be 0 (control) or 1 (data)');
+  if (v !== 0 && v !== 1 && v !== 2) schemaFail('channel must be 0 (control), 1 (data) or 2 (status)');
   return CHANNEL_CODES[v]!;
 }
 
@@ -1048,6 +1085,16 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeOptions = {}): Fra
   if (kind === FrameKind.challenge) {
     arity(w, 3, 'challenge');
     return { kind: 'challenge', nonce: fixedBytes(w, 2, NONCE_BYTES, 'nonce') };
+  }
+  if (kind === FrameKind.statusRequest) {
+    arity(w, 2, 'statusRequest');
+    return { kind: 'statusRequest' };
+  }
+  if (kind === FrameKind.statusReply) {
+    arity(w, 3, 'statusReply');
+    const body = w[2];
+    if (!(body instanceof Uint8Array)) schemaFail('body must be bytes');
+    return { kind: 'statusReply', body };
   }
   if (kind !== FrameKind.messages) {
     throw new TransportError(TransportErrorCode.frameKind, `unknown frame kind ${String(kind)}`);

@@ -12,13 +12,17 @@
  * A bad frame from an authenticated peer is dropped and counted; the connection survives (frames are
  * self-contained, so nothing desynchronizes) until `badFramesMax` bad frames. A forged sender or
  * receiver closes at once. Nothing here throws out of a ws event handler.
+ *
+ * The status channel (2026-12-07) carries no Raft messages: a known peer that proved its ID (the
+ * cluster secret, or a certificate naming it; never on a transport without either) asks for this
+ * node's status document and gets it in a reply, as often as it asks on that connection.
  */
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type WebSocket from 'ws';
 import { channelOf, type NodeId, type RaftMessage } from '../../machines/types.js';
 import { decodeFrameParts } from './appendDecode.js';
-import { decodeFrame, encodeChallenge, encodeHandshake, type Channel } from './codec.js';
+import { decodeFrame, encodeChallenge, encodeHandshake, encodeStatusReply, type HandshakeChannel } from './codec.js';
 import { CloseCode, TransportErrorCode, closeCodeOf, isTransportError } from '../wire/errors.js';
 import type { ResolvedOptions } from './options.js';
 import { newNonce, verifyHelloProof, welcomeProof, type ProofFields } from './peerAuth.js';
@@ -34,6 +38,8 @@ export interface InboundHost {
   accept(conn: InboundConnection, term: number): void;
   release(conn: InboundConnection): void;
   deliver(message: RaftMessage): void;
+  /** This node's status document, for a peer's status request (status channel); null: none served. */
+  statusDocument(): Uint8Array | null;
   countReject(code: TransportErrorCode): void;
   countReceivedFrame(bytes: number): void;
 }
@@ -41,7 +47,7 @@ export interface InboundHost {
 export class InboundConnection {
   state: 'handshake' | 'open' | 'closed' = 'handshake';
   peer: NodeId | undefined;
-  channel: Channel | undefined;
+  channel: HandshakeChannel | undefined;
   private badFrames = 0;
   private timer: NodeJS.Timeout | undefined;
   /** The challenge's nonce, which the hello's proof must cover. */
@@ -126,6 +132,11 @@ export class InboundConnection {
     } catch (err) {
       return this.badFrame(isTransportError(err) ? err.code : TransportErrorCode.schema);
     }
+    if (this.channel === 'status') {
+      if (frame.kind !== 'statusRequest') return this.badFrame(TransportErrorCode.frameKind);
+      this.ws.send(encodeStatusReply(this.host.statusDocument() ?? new Uint8Array(0)));
+      return;
+    }
     if (frame.kind !== 'messages') return this.badFrame(TransportErrorCode.frameKind);
     if (frame.from !== this.peer) return this.reject(TransportErrorCode.sender);
     if (frame.to !== opts.nodeId) return this.reject(TransportErrorCode.receiver);
@@ -177,6 +188,12 @@ export class InboundConnection {
     // A node is never its own peer: a hello in its name (a copied data directory, or a holder of the
     // secret) is refused before the host is asked, so it cannot take an admitted-peer slot.
     if (hello.from === opts.nodeId) return this.reject(TransportErrorCode.unknownPeer);
+    // The status channel: a member's, proven (a transport without a secret or TLS serves none).
+    if (hello.channel === 'status') {
+      if (opts.statusDocument === undefined) return this.reject(TransportErrorCode.handshake);
+      if (!proven) return this.reject(TransportErrorCode.auth);
+      if (!this.host.isKnownPeer(hello.from)) return this.reject(TransportErrorCode.unknownPeer);
+    }
     // A node we do not know (say, one added while this node was down) may be admitted only from a
     // hello with its address and a proof of its ID; then the host decides.
     if (!this.host.isKnownPeer(hello.from)) {
@@ -199,7 +216,7 @@ export class InboundConnection {
         ...(opts.clusterSecret !== undefined ? { proof: welcomeProof(opts.clusterSecret, { ...fields, term }) } : {}),
       }),
     );
-    this.host.accept(this, hello.term);
+    if (hello.channel !== 'status') this.host.accept(this, hello.term);
   }
 
   private clearTimer(): void {

@@ -95,9 +95,16 @@ export interface WsTransportOptions {
   /** Random source for backoff jitter. Default Math.random. */
   readonly random?: () => number;
   readonly logger?: Logger;
+  /**
+   * This node's status document (bytes), answered to a known peer that proved its ID and asks on
+   * the status channel (`fetchStatus`; the console's view of its peers); null while it has none
+   * (starting): an empty reply. Default: none, and the status channel is refused (TRANSPORT_ERR_HANDSHAKE).
+   */
+  readonly statusDocument?: () => Uint8Array | null;
 }
 
-export type ResolvedOptions = Required<Omit<WsTransportOptions, 'tls' | 'logger' | 'peers' | 'clusterSecret'>> & {
+export type ResolvedOptions = Required<Omit<WsTransportOptions, 'tls' | 'logger' | 'peers' | 'clusterSecret' | 'statusDocument'>> & {
+  readonly statusDocument: (() => Uint8Array | null) | undefined;
   readonly tls: TlsOptions | undefined;
   readonly clusterSecret: Uint8Array | undefined;
   readonly logger: Logger | undefined;
@@ -155,6 +162,7 @@ export function resolveOptions(o: WsTransportOptions): ResolvedOptions {
     admitPeer: o.admitPeer ?? (() => false),
     tls: o.tls,
     clusterSecret: o.clusterSecret === undefined ? undefined : Uint8Array.from(o.clusterSecret),
+    statusDocument: o.statusDocument,
     insecure: o.insecure ?? false,
     frameBytesMax: positiveInt(o.frameBytesMax ?? DEFAULTS.frameBytesMax, 'frameBytesMax'),
     fragmentsPerFrameMax: positiveInt(o.fragmentsPerFrameMax ?? DEFAULTS.fragmentsPerFrameMax, 'fragmentsPerFrameMax'),

@@ -16,13 +16,11 @@ import WebSocket from 'ws';
 import type { Socket } from 'node:net';
 import type { NodeId } from '../../machines/types.js';
 import { backoffDelayMs } from '../wire/backoff.js';
-import { decodeFrame, encodeHandshake, encodeMessagesFrameParts, encodeMessagesPrefix, type Channel } from './codec.js';
-import { helloProof, newNonce, verifyWelcomeProof } from './peerAuth.js';
+import { decodeFrame, encodeMessagesFrameParts, encodeMessagesPrefix, type Channel } from './codec.js';
+import { dialPeer, helloFor, welcomeFault, type HelloNonces } from './dialHandshake.js';
 import { CloseCode, TransportDropCode, TransportError, TransportErrorCode, closeCodeOf, isTransportError } from '../wire/errors.js';
 import type { ResolvedOptions } from './options.js';
-import { hostForUrl, parseMemberAddress } from '../wire/address.js';
-import { safeTerm, toBuffer } from './socketUtil.js';
-import { clientTlsOptions } from './tlsIdentity.js';
+import { toBuffer } from './socketUtil.js';
 import type { LinkState, PeerAddress } from './types.js';
 
 /** What a link reports to, and needs from, its transport. */
@@ -40,16 +38,12 @@ export interface LinkHost {
 /** Worst-case bytes of a frame's array header (a 5-byte head covers up to 2^32 items). */
 const ARRAY_HEAD_BYTES_MAX = 5;
 
-const zeroMask = (mask: Buffer): void => {
-  mask.fill(0);
-};
-
 export class OutboundLink {
   state: LinkState = 'idle';
   private ws: WebSocket | undefined;
   private handshakeDone = false;
   /** The hello sent on the current connection (its nonces and term, which the welcome's proof covers); null before the challenge. */
-  private hello: { acceptorNonce: Uint8Array; dialerNonce: Uint8Array } | null = null;
+  private hello: HelloNonces | null = null;
   /** Encoded message bodies (each a list of parts) and their sizes, FIFO from queueHead. */
   private queue: Uint8Array[][] = [];
   private queueSizes: number[] = [];
@@ -140,23 +134,9 @@ export class OutboundLink {
     this.handshakeDone = false;
     this.hello = null;
     const opts = this.host.opts;
-    const scheme = opts.tls ? 'wss' : 'ws';
-    const url = `${scheme}://${hostForUrl(this.address.host)}:${this.address.port}/`;
     let ws: WebSocket;
     try {
-      const clientOptions = {
-        perMessageDeflate: false,
-        maxPayload: opts.frameBytesMax,
-        maxFragments: opts.fragmentsPerFrameMax,
-        maxBufferedChunks: opts.bufferedChunksMax,
-        handshakeTimeout: opts.handshakeTimeoutMs,
-        closeTimeout: opts.closeTimeoutMs,
-        followRedirects: false,
-        ...(opts.maskFrames ? {} : { generateMask: zeroMask }),
-        // ws hands these to tls.connect as they are; @types/ws types checkServerIdentity wrongly.
-        ...(opts.tls ? clientTlsOptions(opts.tls, this.peerId) : {}),
-      };
-      ws = new WebSocket(url, clientOptions as unknown as WebSocket.ClientOptions);
+      ws = dialPeer(opts, this.peerId, this.address);
     } catch (err) {
       // An invalid URL (bad address): count it and retry later; the address may be corrected.
       opts.logger?.warn({ peerId: this.peerId, channel: this.channel, err }, 'transport: cannot dial peer');
@@ -209,7 +189,6 @@ export class OutboundLink {
       return;
     }
     const opts = this.host.opts;
-    const secret = opts.clusterSecret;
     const awaiting = this.hello === null ? 'challenge' : 'welcome';
     let code: TransportErrorCode | undefined;
     if (!isBinary) code = TransportErrorCode.textFrame;
@@ -222,21 +201,7 @@ export class OutboundLink {
             this.sendHello(ws, Uint8Array.from(frame.nonce));
             return;
           }
-        } else if (frame.kind !== 'welcome') code = TransportErrorCode.handshake;
-        else if (frame.clusterId !== opts.clusterId) code = TransportErrorCode.cluster;
-        else if (frame.from !== this.peerId || frame.to !== opts.nodeId) code = TransportErrorCode.unknownPeer;
-        else if (frame.channel !== this.channel) code = TransportErrorCode.handshake;
-        else if (
-          secret !== undefined &&
-          !verifyWelcomeProof(
-            secret,
-            { clusterId: opts.clusterId, dialer: opts.nodeId, acceptor: this.peerId, channel: this.channel, ...this.hello, term: frame.term },
-            frame.proof,
-          )
-        ) {
-          // Whoever answers at this address does not hold the cluster secret: send it nothing.
-          code = TransportErrorCode.auth;
-        }
+        } else code = welcomeFault(opts, this.peerId, this.channel, this.hello, frame);
       } catch (err) {
         code = isTransportError(err) ? err.code : TransportErrorCode.handshake;
       }
@@ -260,37 +225,10 @@ export class OutboundLink {
   /** Answers the acceptor's challenge with our hello (and, with a secret, its proof over both nonces). */
   private sendHello(ws: WebSocket, acceptorNonce: Uint8Array): void {
     const opts = this.host.opts;
-    const dialerNonce = newNonce();
-    const term = safeTerm(opts.currentTerm);
-    const address = advertised(opts.advertisedAddress);
-    this.hello = { acceptorNonce, dialerNonce };
-    const proof =
-      opts.clusterSecret === undefined
-        ? undefined
-        : helloProof(opts.clusterSecret, {
-            clusterId: opts.clusterId,
-            dialer: opts.nodeId,
-            acceptor: this.peerId,
-            channel: this.channel,
-            acceptorNonce,
-            dialerNonce,
-            term,
-            address: address.address ?? '',
-          });
     try {
-      ws.send(
-        encodeHandshake({
-          kind: 'hello',
-          clusterId: opts.clusterId,
-          from: opts.nodeId,
-          to: this.peerId,
-          channel: this.channel,
-          term,
-          nonce: dialerNonce,
-          ...(proof !== undefined ? { proof } : {}),
-          ...address,
-        }),
-      );
+      const { frame, nonces } = helloFor(opts, this.peerId, this.channel, acceptorNonce);
+      this.hello = nonces;
+      ws.send(frame);
     } catch (err) {
       opts.logger?.error({ peerId: this.peerId, err }, 'transport: cannot send hello');
       ws.terminate();
@@ -390,10 +328,4 @@ function classifyClientError(err: Error & { code?: string }): TransportErrorCode
   }
   if (err instanceof TransportError) return err.code;
   return undefined;
-}
-
-/** The hello's optional address field: none when the node advertises none (or a bad one). */
-function advertised(get: () => string | null): { address?: string } {
-  const a = get();
-  return a !== null && parseMemberAddress(a) !== null ? { address: a } : {};
 }

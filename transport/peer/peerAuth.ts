@@ -15,7 +15,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NodeId } from '../../machines/types.js';
-import type { Channel } from './codec.js';
+import type { HandshakeChannel } from './codec.js';
 
 /** Bytes of a handshake nonce. */
 export const NONCE_BYTES = 16;
@@ -34,7 +34,7 @@ export interface ProofFields {
   readonly clusterId: string;
   readonly dialer: NodeId;
   readonly acceptor: NodeId;
-  readonly channel: Channel;
+  readonly channel: HandshakeChannel;
   readonly acceptorNonce: Uint8Array;
   readonly dialerNonce: Uint8Array;
   /** The sender's term in that frame. */

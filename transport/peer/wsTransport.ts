@@ -25,6 +25,7 @@ import { CloseCode, TransportDropCode, TransportError, TransportErrorCode, isTra
 import { InboundConnection, type InboundHost } from './inboundConnection.js';
 import { checkSecureAddress, resolveOptions, type ResolvedOptions, type WsTransportOptions } from './options.js';
 import { OutboundLink, type LinkHost } from './outboundLink.js';
+import { StatusFetchCode, StatusFetchError, fetchPeerStatus } from './statusDial.js';
 import { serverTlsOptions } from './tlsIdentity.js';
 import type { PeerAddress, PeerStats, Transport, TransportStats } from './types.js';
 
@@ -216,6 +217,18 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
     link.enqueue(body, bytes);
   }
 
+  /**
+   * `peerId`'s status document over the status channel (statusDial.ts): authenticated as the Raft
+   * links are, within `timeoutMs` and `bytesMax`. Rejects with a StatusFetchError (code
+   * TRANSPORT_ERR_STATUS_UNSUPPORTED from a peer that does not serve it, e.g. an older version).
+   */
+  fetchStatus(peerId: NodeId, timeoutMs: number, bytesMax: number): Promise<Uint8Array> {
+    const address = this.peers.get(peerId)?.address ?? null;
+    if (this.closing) return Promise.reject(new StatusFetchError(StatusFetchCode.failed, 'the transport is closing'));
+    if (address === null) return Promise.reject(new StatusFetchError(StatusFetchCode.failed, `no raft address known for ${peerId}`));
+    return fetchPeerStatus(this, peerId, address, timeoutMs, bytesMax);
+  }
+
   stats(): TransportStats {
     const peers: Record<NodeId, PeerStats> = {};
     for (const [id, e] of this.peers) {
@@ -349,6 +362,10 @@ export class WsTransport implements Transport, LinkHost, InboundHost {
       if (entry?.inboundControl === conn) entry.inboundControl = undefined;
       if (entry?.inboundData === conn) entry.inboundData = undefined;
     }
+  }
+
+  statusDocument(): Uint8Array | null {
+    return this.opts.statusDocument?.() ?? null;
   }
 
   deliver(message: RaftMessage): void {

@@ -6,7 +6,8 @@
  *   /console/console.js     its script; /console/console.css its styles
  *   /console/chart.json     the Raft statechart, read from the machine's definition
  *   /console/node.json      this node: /status, recent transitions, per-second samples
- *   /console/cluster.json   every member's node.json, fetched from its admin port (bounded, cached)
+ *   /console/cluster.json   every member's node.json, fetched over the raft port's authenticated link
+ *                           (the status channel), else from its admin port (bounded, cached)
  *   /console/topics.json    replay classes and topics of this node's applied store
  *   /console/session?id=ID  one active session (this node's applied copy)
  *
@@ -14,6 +15,7 @@
  */
 import { request, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { StatusFetchCode } from '../../../transport/peer/statusDial.js';
 import type { SessionsStore } from '../../sessions/index.js';
 import type { HostStatus } from '../statusViews.js';
 import { consoleAsset } from './assets.js';
@@ -41,6 +43,12 @@ export interface ConsoleSources {
    * against `ca` (null: TLS without the CA, --client-tls-ca, so peers are not fetched).
    */
   peerTls?(): { readonly ca: Buffer | null } | null;
+  /**
+   * A peer's node.json over the raft port's authenticated link (the status channel), the way tried
+   * first; absent where peers are not authenticated (--insecure without a secret or TLS). A peer
+   * that does not serve it (StatusFetchCode.unsupported: an older version) is asked on its admin port.
+   */
+  peerView?(id: string, timeoutMs: number, bytesMax: number): Promise<Uint8Array>;
 }
 
 /** Whether an admin address (host:port) is on loopback: 127.0.0.0/8, ::1 or localhost. */
@@ -178,6 +186,25 @@ export class ConsoleRoutes {
     return nodeView(this.s.status(), this.s.recorder, this.clock());
   }
 
+  /** This node's node.json as bytes: what it answers a peer on the status channel. */
+  nodeDocument(): Uint8Array {
+    return Buffer.from(JSON.stringify(this.nodeView()), 'utf8');
+  }
+
+  /**
+   * A peer's view over the raft port's link; null when the peer does not serve it (an older
+   * version: then its admin port); an error entry when it fails otherwise.
+   */
+  private async viaPeerLink(id: string, admin: string | null): Promise<NodeEntry | null> {
+    try {
+      const body = await this.s.peerView!(id, peerTimeoutMs, peerBytesMax);
+      return { ok: true, view: JSON.parse(Buffer.from(body).toString('utf8')) as ConsoleNodeView };
+    } catch (err) {
+      if ((err as { code?: unknown }).code === StatusFetchCode.unsupported) return null;
+      return { ok: false, admin, error: `over the peer link: ${(err as Error).message}` };
+    }
+  }
+
   private topicsView(): TopicsView {
     const now = this.clock();
     if (this.topics === null || now - this.topics.at > topicsCacheMs) {
@@ -215,6 +242,16 @@ export class ConsoleRoutes {
           return;
         }
         const admin = self.status.nodes[id]?.admin ?? null;
+        // Over the peers' authenticated link first (2026-12-07): with --client-ca-file the peers'
+        // admin ports ask for a client certificate this node does not hold, and only this node
+        // was shown. This node checked the viewer's login and monitor permission already.
+        if (this.s.peerView !== undefined && k < peersFetchedMax) {
+          const entry = await this.viaPeerLink(id, admin);
+          if (entry !== null) {
+            nodes[id] = entry;
+            return;
+          }
+        }
         if (admin === null || k >= peersFetchedMax || typeof how === 'string') {
           const error = admin === null ? 'no admin address known' : typeof how === 'string' ? how : `not fetched: more than ${peersFetchedMax} members`;
           nodes[id] = { ok: false, admin, error };
