@@ -14,6 +14,7 @@ import { request as httpRequest, type IncomingMessage, type RequestOptions } fro
 import { request as httpsRequest } from 'node:https';
 import type { ClientTlsOptions, SessionraftClient } from '../transport/client/client.js';
 import type { Credentials } from '../transport/client/credentials.js';
+import { plainLoginRefusal } from '../transport/client/connection.js';
 import { ClientError, ClientErrorCode } from '../transport/client/errors.js';
 
 /** A reply larger than this is refused. */
@@ -24,6 +25,8 @@ export interface AdminReach {
   /** TLS as the client connects (the CA, a client certificate, the servername); null: plain HTTP. */
   readonly tls: ClientTlsOptions | null;
   readonly credentials: Credentials | null;
+  /** The login may go over plain HTTP beyond loopback (--insecure). */
+  readonly insecure?: boolean;
 }
 
 /** The admin port's refusal (its JSON body `{error, message}`) as the client code of the same meaning. */
@@ -79,6 +82,9 @@ function getJson(admin: string, path: string, timeoutMs: number, how: AdminReach
     if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
       return reject(new ClientError(ClientErrorCode.internal, `the node gave a bad admin address ${JSON.stringify(admin)}`));
     }
+    // The admin address comes from the cluster: the login goes in clear only to loopback (as the console's).
+    const inClear = plainLoginRefusal(admin, how.tls, how.credentials, how.insecure === true);
+    if (inClear !== null) return reject(new ClientError(ClientErrorCode.tls, inClear));
     const options: RequestOptions = {
       host: admin.slice(0, colon).replace(/^\[|\]$/g, ''),
       port,

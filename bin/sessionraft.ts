@@ -605,6 +605,8 @@ interface ClientFlags {
   /** Issue 17: log in as this user; the password from SESSIONRAFT_PASSWORD or --credentials-file, never a flag. */
   user?: string;
   credentialsFile?: string;
+  /** Send the login over plain ws/HTTP beyond loopback (nodes run with --insecure on a trusted network). */
+  insecure?: boolean;
 }
 
 /** An environment variable set to '' counts as unset (`SESSIONRAFT_CA_FILE=` is not a path). */
@@ -648,13 +650,16 @@ function clientTlsFromFlags(f: Pick<ClientFlags, 'caFile' | 'certFile' | 'keyFil
  * against the local cluster (no --endpoints, no SESSIONRAFT_ENDPOINTS) the bootstrap admin's password
  * in ./data/admin-password and the CA in ./data/tls/ca.crt, when `sessionraft cluster` made them.
  */
-function clientAuthOptions(f: ClientFlags): { user?: string; password?: string; credentialsFile?: string; tls?: ClientTlsOptions } {
+function clientAuthOptions(f: ClientFlags): { user?: string; password?: string; credentialsFile?: string; tls?: ClientTlsOptions; insecure?: boolean } {
   const env = process.env;
   const tls = clientTlsFromFlags(f);
   const local = f.endpoints === undefined && env.SESSIONRAFT_ENDPOINTS === undefined;
   const root = localCluster.dataRoot;
   const localCa = join(root, 'tls', 'ca.crt');
-  const localTls = tls === undefined && local && existsSync(localCa) ? { tls: { ca: readFileSync(localCa) } } : tls !== undefined ? { tls } : {};
+  const localTls = {
+    ...(tls === undefined && local && existsSync(localCa) ? { tls: { ca: readFileSync(localCa) } } : tls !== undefined ? { tls } : {}),
+    ...(f.insecure === true ? { insecure: true } : {}),
+  };
   if (f.credentialsFile !== undefined) return { credentialsFile: f.credentialsFile, ...localTls };
   if (f.user !== undefined) return { user: f.user, password: env.SESSIONRAFT_PASSWORD ?? '', ...localTls };
   if ((env.SESSIONRAFT_USER ?? '') !== '' || (env.SESSIONRAFT_CREDENTIALS_FILE ?? '') !== '') return localTls;
@@ -673,7 +678,8 @@ function addClientTlsFlags(c: Command): Command {
     .option('--ca-file <file>', "connect with TLS (wss://), trusting this CA (PEM) for the nodes' certificates (SESSIONRAFT_CA_FILE)")
     .option('--cert-file <file>', 'client certificate (PEM) for nodes that ask for one (SESSIONRAFT_CERT_FILE)')
     .option('--key-file <file>', 'its key (PEM) (SESSIONRAFT_KEY_FILE)')
-    .option('--servername <name>', 'the name the node certificates carry, when not the endpoint host (SESSIONRAFT_TLS_SERVERNAME)');
+    .option('--servername <name>', 'the name the node certificates carry, when not the endpoint host (SESSIONRAFT_TLS_SERVERNAME)')
+    .option('--insecure', 'send the login over plain ws/HTTP to hosts beyond loopback (nodes run with --insecure on a trusted network); refused otherwise');
 }
 
 const client = program
@@ -723,7 +729,7 @@ function makeClient(f: ClientFlags): SessionraftClient {
 function adminReach(f: ClientFlags): AdminReach {
   const auth = clientAuthOptions(f);
   const tls = auth.tls ?? (endpointList(f).some((e) => /^wss:\/\//.test(e)) ? {} : null);
-  return { tls, credentials: resolveCredentials(auth, process.env) };
+  return { tls, credentials: resolveCredentials(auth, process.env), insecure: auth.insecure === true };
 }
 
 function print(v: unknown): void {

@@ -33,7 +33,7 @@ import { formatMemberAddress, parseMemberAddress, type MemberAddress } from '../
 import { backoffDelayMs } from '../wire/backoff.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { FEATURE_NAME } from './features.js';
-import { Connection, wasUnsent, type ClientTlsOptions, type RequestBody } from './connection.js';
+import { Connection, plainLoginRefusal, wasUnsent, type ClientTlsOptions, type RequestBody } from './connection.js';
 import { checkCredentials, resolveCredentials, type Credentials } from './credentials.js';
 import { GrantSyntaxError, isAuthName, parseGrant, type Grant } from '../commands/access.js';
 import { NACK_DELAY_MS_MAX, SCHEDULE_SEQS } from '../commands/codec.js';
@@ -79,6 +79,12 @@ export interface ClientOptions {
   readonly credentialsFile?: string;
   /** Do not read credentials from the environment (tests, embedded clients). */
   readonly ignoreEnvironment?: boolean;
+  /**
+   * Send the password over plain ws:// to hosts beyond loopback (a trusted network, nodes run with
+   * --insecure). Without it such a client is refused at creation (CLIENT_ERR_TLS), and a redirect to
+   * such a host is not logged in to (since 2026-12-07). Default false.
+   */
+  readonly insecure?: boolean;
   /** When set, a node of another cluster counts as a wrong endpoint. */
   readonly clusterId?: string;
   /** One attempt's deadline: no answer by then is an unknown outcome, retried. Default 2,000 ms. */
@@ -576,6 +582,8 @@ class Client implements SessionraftClient {
   private readonly random: () => number;
   /** The login of every connection (issue 17), or null. */
   private readonly credentials: Credentials | null;
+  /** The login may go over plain ws:// beyond loopback (ClientOptions.insecure). */
+  private readonly insecure: boolean;
 
   private readonly conns = new Map<string, Connection>();
   /** Where requests for the leader go: the last leader seen, or the next endpoint in rotation. */
@@ -624,6 +632,11 @@ class Client implements SessionraftClient {
     this.random = opts.random ?? Math.random;
     this.target = this.endpoints[0]!;
     this.credentials = resolveCredentials(opts, opts.ignoreEnvironment === true ? {} : process.env);
+    this.insecure = opts.insecure === true;
+    for (const e of this.endpoints) {
+      const inClear = plainLoginRefusal(e, this.tls, this.credentials, this.insecure);
+      if (inClear !== null) throw new ClientError(ClientErrorCode.tls, inClear);
+    }
   }
 
   get user(): string | null {
@@ -1595,6 +1608,7 @@ class Client implements SessionraftClient {
       batches: this.batches,
       tls: this.tls,
       login: this.credentials,
+      insecure: this.insecure,
     });
     const conn = c;
     conn.onSubscriptionEnded = (subId, err) => this.onSubscriptionEnded(conn, subId, err);

@@ -9,6 +9,7 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { CorkedSends } from '../wire/corkedSends.js';
 import { BATCH_BYTES_MIN, BATCH_FRAMES_MAX, BATCH_QUERY_NAME, batchFraming, isBatch, readBatch } from './batch.js';
 import type { Credentials } from './credentials.js';
+import { isLoopbackHost } from '../wire/address.js';
 import { decodeServerFrame, encodeRequest, type DeliveryFrame as PlainDeliveryFrame, type GroupDeliveryFrame, type RequestBody } from './protocol.js';
 
 /** A subscription's delivery, or a consumer group's (issue 16). */
@@ -51,6 +52,8 @@ interface ConnectionOptions {
    * certificate's user).
    */
   readonly login?: Credentials | null;
+  /** Send the login over plain ws:// to a host beyond loopback (a trusted network; plainLoginRefusal). */
+  readonly insecure?: boolean;
   /**
    * Ask the node for batches (client/batch.ts): the requests of one turn in one message, and its
    * replies likewise. Default true; a node of an older version ignores the ask.
@@ -61,6 +64,18 @@ interface ConnectionOptions {
 const zeroMask = (mask: Buffer): void => {
   mask.fill(0);
 };
+
+/**
+ * Why a login must not go to `endpoint` (null: it may): over plain ws:// to a host beyond loopback
+ * the password crosses the network in clear (2026-12-07, a review: the library sent it to whatever
+ * host it was given or redirected to; a node serves plain ws there only with --insecure, and the
+ * console does not forward a login so). `insecure`: the caller's explicit decision.
+ */
+export function plainLoginRefusal(endpoint: string, tls: ClientTlsOptions | null, login: Credentials | null, insecure: boolean): string | null {
+  if (login === null || tls !== null || insecure) return null;
+  if (isLoopbackHost(endpoint.slice(0, endpoint.lastIndexOf(':')))) return null;
+  return `${endpoint}: the password would cross the network in clear (ws://, a host beyond loopback): connect with TLS, or pass insecure: true (the CLI's --insecure) on a trusted network`;
+}
 
 interface Pending {
   readonly resolve: (body: readonly unknown[]) => void;
@@ -275,6 +290,9 @@ export class Connection {
             this.authed = true;
             return settle(null);
           }
+          // An endpoint the client was not configured with (a redirect) gets the same check as those it was.
+          const inClear = plainLoginRefusal(endpoint, tls, login, opts.insecure === true);
+          if (inClear !== null) return settle(new ClientError(ClientErrorCode.tls, inClear));
           // The login is the first request on the connection: nothing else is sent before its answer.
           // It has its own deadline (a refused login is answered late on purpose: authThrottle.ts).
           clearTimeout(timer);
