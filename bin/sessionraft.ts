@@ -44,7 +44,7 @@ import {
   type Delivery,
   type SessionraftClient,
 } from '../transport/client/client.js';
-import { resolveCredentials } from '../transport/client/credentials.js';
+import { firstLine, resolveCredentials } from '../transport/client/credentials.js';
 import { ClientError, ClientErrorCode } from '../transport/client/errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -664,7 +664,7 @@ function clientAuthOptions(f: ClientFlags): { user?: string; password?: string; 
   if (f.user !== undefined) return { user: f.user, password: env.SESSIONRAFT_PASSWORD ?? '', ...localTls };
   if ((env.SESSIONRAFT_USER ?? '') !== '' || (env.SESSIONRAFT_CREDENTIALS_FILE ?? '') !== '') return localTls;
   const localPassword = join(root, 'admin-password');
-  if (local && existsSync(localPassword)) return { user: 'admin', password: readFileSync(localPassword, 'utf8').replace(/\r?\n$/, ''), ...localTls };
+  if (local && existsSync(localPassword)) return { user: 'admin', password: firstLine(readFileSync(localPassword, 'utf8')), ...localTls };
   return localTls;
 }
 
@@ -1188,7 +1188,7 @@ async function newPassword(o: { passwordFile?: string }): Promise<string> {
 }
 
 async function readNewPassword(o: { passwordFile?: string }): Promise<string> {
-  if (o.passwordFile !== undefined) return readArgumentFile('--password-file', o.passwordFile).toString('utf8').split(/\r?\n/)[0]!;
+  if (o.passwordFile !== undefined) return firstLine(readArgumentFile('--password-file', o.passwordFile).toString('utf8'));
   const stdin = process.stdin;
   if (stdin.isTTY !== true) {
     let text = '';

@@ -1,7 +1,7 @@
 /**
  * The first administrator (issue 17): while no user holds the admin role, the leader creates the
- * bootstrap user (default `admin`) with the password in the bootstrap file (`sessionraft cluster`
- * writes `<data>/admin-password`) and grants it the admin role: a UserPut (the password hashed here,
+ * bootstrap user (default `admin`) with the password in the bootstrap file's first line (`sessionraft
+ * cluster` writes `<data>/admin-password`) and grants it the admin role: a UserPut (the password hashed here,
  * on the leader, so the log holds only the hash) then a UserGrant. There is no default remote
  * login: without the file, a node with --auth and no users admits nobody.
  *
@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { ADMIN_ROLE } from '../../transport/commands/access.js';
 import { CommandKind } from '../../transport/commands/codec.js';
 import { hashPassword } from '../../transport/client/password.js';
-import { checkCredentials } from '../../transport/client/credentials.js';
+import { checkCredentials, firstLine } from '../../transport/client/credentials.js';
 import type { SessionNode } from '../sessions/sessionNode.js';
 
 /** Attempts after a failure (not leader any more, a busy leader) wait this long. */
@@ -44,7 +44,7 @@ export class BootstrapAdmin {
     }
     let password: string;
     try {
-      password = readFileSync(this.passwordFile, 'utf8').replace(/\r?\n$/, '');
+      password = firstLine(readFileSync(this.passwordFile, 'utf8'));
       checkCredentials(this.user, password);
     } catch (err) {
       this.logger.error({ err, file: this.passwordFile, code: 'NODE_ERR_BOOTSTRAP_ADMIN' }, 'cannot read the bootstrap admin password');

@@ -33,6 +33,15 @@ export function checkCredentials(user: unknown, password: unknown): Credentials 
   return { user, password };
 }
 
+/**
+ * A password file's password: its first line (without its CR LF or LF), as `--password-file`
+ * reads it. Before 2026-12-07 the bootstrap administrator's file was read whole less one trailing
+ * newline, so a blank line (or a comment) after the password became part of it.
+ */
+export function firstLine(text: string): string {
+  return text.split(/\r?\n/, 1)[0]!;
+}
+
 /** The text of a credentials file to credentials; throws CLIENT_ERR_BAD_ARGUMENT (never echoing a password). */
 export function parseCredentials(text: string): Credentials {
   if (typeof text !== 'string' || text.length > CREDENTIALS_FILE_BYTES_MAX) bad(`a credentials file is at most ${CREDENTIALS_FILE_BYTES_MAX} bytes`);
