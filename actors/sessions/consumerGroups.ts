@@ -9,14 +9,14 @@
  * is ready (never delivered, nacked, or its ack deadline passed) or in flight (delivered to a named
  * consumer, with a deadline). It leaves the group when acknowledged (GroupAck); after
  * `maxDeliveries` it becomes one of the group's *dead letters* (GroupDeadLetter), which keeps
- * holding the restore, so that DeadLetterReplay can make it ready again (delivery count 0); it
+ * holding the restore, so that DeadLetterReplay can make it ready again (for maxDeliveries more deliveries); it
  * leaves for good by DeadLetterDelete, by the dead-letter bound (the oldest go first) or with its
  * group. A restore is *settled* when it left every group it entered (dead letters included), and
  * only then may the scheduler commit it (SessionCommit consumes its record in the data file, which
  * is where a delivery reads the session from until then: a dead letter costs memory for its
  * metadata only, its record stays on disk).
  */
-import { idHexOfParts } from '../../transport/commands/codec.js';
+import { CommandErrorCode, idHexOfParts } from '../../transport/commands/codec.js';
 import { ByteReader, ByteWriter } from './binary.js';
 import { ResultCode } from './errors.js';
 import type { CommandResult } from './types.js';
@@ -55,6 +55,23 @@ export interface PendingRestore {
 export function isFresh(it: GroupItem): boolean {
   return it.deliveries === 0 && !it.inFlight && it.readyAtMs === 0;
 }
+
+/**
+ * The item's deliveries before its current round: 0, or with the `replay-continues` flag, those of
+ * the rounds that ended in a dead letter before a replay. Derived, not stored (the snapshot format
+ * stays): a round ends in a dead letter at exactly maxDeliveries of its own (the dispatcher's rule),
+ * a replay starts the next one at a multiple of maxDeliveries, and a replayed item not delivered
+ * since is the one ready item without a consumer that was delivered before. Without the flag every
+ * item has at most maxDeliveries deliveries, and this is 0, as older versions apply.
+ */
+export function roundBase(it: Pick<GroupItem, 'deliveries' | 'inFlight' | 'consumer'>, maxDeliveries: number): number {
+  if (it.deliveries === 0) return 0;
+  if (!it.inFlight && it.consumer === '') return it.deliveries;
+  return it.deliveries - (((it.deliveries - 1) % maxDeliveries) + 1);
+}
+
+/** The highest delivery number an entry carries (u32). */
+const DELIVERY_MAX = 0xffff_ffff;
 
 interface GroupItem {
   readonly restore: PendingRestore;
@@ -345,6 +362,11 @@ export class GroupTable {
       return f;
     }
     if (delivery > f.it.deliveries) return fail(ResultCode.deliveryStale);
+    // A delivery of a round before a replay (replay-continues): its work ended in a dead letter,
+    // and the replayed item is the new round's to settle. (With base 0, as without the flag, the
+    // rule is the older versions'.)
+    const base = roundBase(f.it, f.g.maxDeliveries);
+    if (base > 0 && delivery <= base) return fail(ResultCode.deliveryStale);
     if (!isFresh(f.it)) f.g.touched--;
     f.g.items.delete(rl);
     this.release(f.it.restore);
@@ -399,15 +421,27 @@ export class GroupTable {
     return { g, d };
   }
 
-  /** DeadLetterReplay: the dead letter is a ready item again with a fresh delivery count (its hold passes back to the item). */
-  replayDead(gh: number, gl: number, rh: number, rl: number): CommandResult {
+  /**
+   * DeadLetterReplay: the dead letter is a ready item again (its hold passes back to the item), with
+   * maxDeliveries deliveries of a new round. With `continues` (the replay-continues flag) their
+   * numbers continue the item's, from the next multiple of maxDeliveries, so that an ack or nack of
+   * a delivery of the rounds before is stale; without it the count starts again at 0 (older
+   * versions: a late answer of delivery n of the round before was taken as one of the new round's).
+   */
+  replayDead(gh: number, gl: number, rh: number, rl: number, continues = false): CommandResult {
     const f = this.deadOf(gh, gl, rh, rl);
     if (!('g' in f)) return f;
     const { g, d } = f;
     if (d.restore === null) return fail(ResultCode.deadLetterConsumed);
+    const max = g.maxDeliveries;
+    const deliveries = continues ? Math.ceil(d.deliveries / max) * max : 0;
+    // 65,536 replays of a group with maxDeliveries 65,535: no number left for its next round.
+    if (deliveries + max > DELIVERY_MAX) return fail(CommandErrorCode.number);
     g.dead.delete(rl);
     g.deadBytes -= d.restore.length;
-    g.items.set(rl, { restore: d.restore, deliveries: 0, inFlight: false, consumer: '', deadlineMs: 0, readyAtMs: 0, deliveredIndex: 0 });
+    const it: GroupItem = { restore: d.restore, deliveries, inFlight: false, consumer: '', deadlineMs: 0, readyAtMs: 0, deliveredIndex: 0 };
+    if (!isFresh(it)) g.touched++;
+    g.items.set(rl, it);
     return OK;
   }
 
@@ -458,7 +492,7 @@ export class GroupTable {
     for (const it of g.items.values()) {
       if (it.inFlight) inFlight++;
       else ready++;
-      if (it.deliveries > 1) redelivered++;
+      if (it.deliveries - roundBase(it, g.maxDeliveries) > 1) redelivered++;
     }
     return {
       id,

@@ -25,7 +25,7 @@ import {
   type CodecLimits,
   type Command,
 } from '../../transport/commands/codec.js';
-import { isFresh, type ConsumerGroup } from './consumerGroups.js';
+import { isFresh, roundBase, type ConsumerGroup } from './consumerGroups.js';
 import { codecLimitsOf } from './options.js';
 import type { SessionsStore } from './store.js';
 import type { CommandResult } from './types.js';
@@ -150,7 +150,7 @@ export class Dispatcher {
    */
   private readonly acking = new Map<number, Set<number>>();
   /**
-   * Per group, the restores a DeadLetterReplay made ready again (with delivery count 0) and no
+   * Per group, the restores a DeadLetterReplay made ready again (a new round of deliveries) and no
    * GroupDeliver has named since: their next delivery 1 is not a first delivery, and the lateness
    * report (`onFirstPush`) skips it. Kept on every node from applied entries, so a new leader knows
    * replays applied before its term (not one it missed by installing a snapshot). At most one key
@@ -357,8 +357,16 @@ export class Dispatcher {
     // Only an ack that will settle its item when it applies makes room before then: the item is in
     // flight now, under this restore ID, and the ack's number is one it reached (consumerGroups.ts,
     // ack). A stale or made-up ack (a client chooses every number in it) changes no count.
-    const it = this.opts.store.group(readU64BE(group, 0), gl)?.items.get(rl);
-    const settles = it !== undefined && it.inFlight && it.restore.high === readU64BE(restore, 0) && delivery >= 1 && delivery <= it.deliveries;
+    const g = this.opts.store.group(readU64BE(group, 0), gl);
+    const it = g?.items.get(rl);
+    const settles =
+      g !== undefined &&
+      it !== undefined &&
+      it.inFlight &&
+      it.restore.high === readU64BE(restore, 0) &&
+      delivery >= 1 &&
+      delivery <= it.deliveries &&
+      delivery > roundBase(it, g.maxDeliveries);
     if (settles) {
       let pending = this.acking.get(gl);
       if (pending === undefined) this.acking.set(gl, (pending = new Set()));
@@ -489,7 +497,7 @@ export class Dispatcher {
           wakeMs = Math.min(wakeMs, it.readyAtMs);
           continue;
         }
-        if (it.deliveries >= g.maxDeliveries) {
+        if (it.deliveries - roundBase(it, g.maxDeliveries) >= g.maxDeliveries) {
           // Its last allowed delivery, in flight to a consumer that attached again: that delivery
           // may still be acked until its deadline (its work may be done; the library acks it
           // through the new attachment), and there is no next one to hand over. A dead letter at

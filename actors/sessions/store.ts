@@ -754,7 +754,7 @@ export class SessionsStore implements StateMachine {
       case CommandKind.groupDeadLetter:
         return this.groups.deadLetter(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery, e.index);
       case CommandKind.deadLetterReplay:
-        return this.groups.replayDead(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow);
+        return this.groups.replayDead(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, this.featureOn(FEATURES.replayContinues));
       case CommandKind.deadLetterDelete:
         return this.groups.deleteDead(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow);
       case CommandKind.featureEnable:

@@ -2,7 +2,7 @@
  * Dead letters replayed and deleted (issue 16) on three real `sessionraft node` processes on
  * 127.0.0.1: a consumer that always throws drives two sessions to the group's dead letters after
  * maxDeliveries; the CLI (`sessionraft client dead replay`) replays one, which is delivered again
- * from delivery 1 and acknowledged, and SessionCommit consumes it; the other stays held (its
+ * in a new round (delivery 3) and acknowledged, and SessionCommit consumes it; the other stays held (its
  * record uncommitted on every node) until `sessionraft client dead delete --all`, and only then is
  * it committed. Every process is killed by pid; every wait is bounded and says what it covers.
  */
@@ -127,7 +127,8 @@ describe('node: dead letters replayed and deleted, on real processes (issue 16)'
     const ok = await c.consume('orders', 'billing', (m) => void good.push(m), { consumer: 'fixed' });
     await waitFor('the replayed session delivered again', () => good.length >= 1, STEP_MS);
     expect(good.map((m) => [m.restoreId, m.delivery, m.session, Buffer.from(m.records[0]!).toString()])).to.deep.equal([
-      [older!.restoreId, 1, older!.session, `order ${sessions.indexOf(older!.session)}`],
+      // Its numbers continue (replay-continues, on in a new cluster): maxDeliveries 2, so delivery 3 opens the new round.
+      [older!.restoreId, 3, older!.session, `order ${sessions.indexOf(older!.session)}`],
     ]);
     // Acked (the handler resolved) and committed; the other dead letter still holds its record everywhere.
     await waitFor('only the dead letter still uncommitted on every node', () => uncommittedEverywhere(1), STEP_MS);

@@ -16,7 +16,7 @@ import { httpGet, useInProcessCluster, waitFor } from './helpers.js';
 
 /** A 200 ms replay, a tick (10 ms) and a few commit rounds per step; 10 s covers a loaded machine. */
 const SETTLE_MS = 10_000;
-const BOTH = ['restore-ahead', 'remove-on-ack', 'due-floor-per-file', 'clients-per-user', 'last-admin'];
+const BOTH = ['restore-ahead', 'remove-on-ack', 'due-floor-per-file', 'clients-per-user', 'last-admin', 'replay-continues'];
 
 /** The code of a rejected promise (fails the test if it resolves). */
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -70,7 +70,14 @@ describe('node: feature flags on a cluster that keeps them off (an upgraded one)
       const m = await httpGet(`http://127.0.0.1:${suite.cluster.hosts[0]!.addresses.admin.port}/metrics`);
       return [...m.body.matchAll(/^sessionraft_feature_enabled\{feature="([a-z-]+)"\} (\d)$/gm)].map((x) => `${x[1]}=${x[2]}`);
     };
-    expect(await flagsOn()).to.deep.equal(['restore-ahead=0', 'remove-on-ack=0', 'due-floor-per-file=0', 'clients-per-user=0', 'last-admin=0']);
+    expect(await flagsOn()).to.deep.equal([
+      'restore-ahead=0',
+      'remove-on-ack=0',
+      'due-floor-per-file=0',
+      'clients-per-user=0',
+      'last-admin=0',
+      'replay-continues=0',
+    ]);
     await c.createGroup('up', 'g');
     // Refused at attach, before anything reaches the log.
     expect(await codeOf(client().consume('up', 'g', () => undefined, { removeOnAck: true }))).to.equal('CLIENT_ERR_FEATURE_DISABLED');
@@ -85,7 +92,14 @@ describe('node: feature flags on a cluster that keeps them off (an upgraded one)
     const r = await c.enableFeature('all');
     expect(r.index).to.be.greaterThan(0);
     await waitFor('every node has every flag on', () => suite.cluster.hosts.every((h) => h.status().features.enabled.length === BOTH.length), SETTLE_MS);
-    expect(await flagsOn()).to.deep.equal(['restore-ahead=1', 'remove-on-ack=1', 'due-floor-per-file=1', 'clients-per-user=1', 'last-admin=1']);
+    expect(await flagsOn()).to.deep.equal([
+      'restore-ahead=1',
+      'remove-on-ack=1',
+      'due-floor-per-file=1',
+      'clients-per-user=1',
+      'last-admin=1',
+      'replay-continues=1',
+    ]);
     await c.schedule('up', 'after', { replay: '200ms' });
     await waitFor('the second delivery', () => got.length === 2, SETTLE_MS);
     expect(leader.node.dispatcher.counters.held - heldBefore, 'deliveries held until due once restore-ahead is on').to.equal(1);

@@ -62,6 +62,8 @@ interface ModelItem {
   readonly group: ModelGroup;
   readonly restore: ModelRestore;
   deliveries: number;
+  /** Deliveries of the rounds before its last replay (replay-continues: a replay's numbers continue); 0 otherwise. */
+  base: number;
   settled: 'ack' | 'dead' | 'deleted' | null;
   /** Dead-lettered and not replayed or deleted since: it still holds its restore. */
   deadHeld: boolean;
@@ -332,7 +334,16 @@ export class GroupsChecker {
     for (const g of this.groups.values()) {
       if (g.deleted || g.topic !== s.topic) continue;
       rs.pending.add(g.low);
-      this.items.set(`${g.low}:${rs.low}`, { group: g, restore: rs, deliveries: 0, settled: null, deadHeld: false, receivedMax: 0, consumerAcked: false });
+      this.items.set(`${g.low}:${rs.low}`, {
+        group: g,
+        restore: rs,
+        deliveries: 0,
+        base: 0,
+        settled: null,
+        deadHeld: false,
+        receivedMax: 0,
+        consumerAcked: false,
+      });
       this.unsettled++;
       this.stats.items++;
     }
@@ -360,19 +371,20 @@ export class GroupsChecker {
       case CommandKind.groupDeliver: {
         if (it.settled !== null) this.violate('delivered-after-settled', id, `GroupDeliver ${what} after the item was settled (${it.settled})`);
         if (v.delivery !== it.deliveries + 1) this.violate('delivery-count', id, `GroupDeliver ${what} after delivery ${it.deliveries}`);
-        if (v.delivery > g.maxDeliveries) this.violate('delivered-past-max', id, `GroupDeliver ${what} past maxDeliveries ${g.maxDeliveries}`);
+        if (v.delivery - it.base > g.maxDeliveries)
+          this.violate('delivered-past-max', id, `GroupDeliver ${what} past maxDeliveries ${g.maxDeliveries} of its round`);
         // The leader's decision time is carried in the entry (deadline = now + ackWaitMs).
         const decidedAt = v.dueMs - g.ackWaitMs;
         // A first delivery waits for the due time on the deciding leader's own clock, skewed or not.
         // A redelivery (the item was delivered once already) does not look at the due time: with
         // --clock-skew a leader whose clock is behind the one that stored the session may decide it
         // before that due time by its own clock, by up to the skew.
-        if (decidedAt + (v.delivery > 1 ? this.clockSkewMsMax : 0) < it.restore.dueMs)
+        if (decidedAt + (v.delivery - it.base > 1 || it.base > 0 ? this.clockSkewMsMax : 0) < it.restore.dueMs)
           this.violate('delivered-early', id, `GroupDeliver ${what} decided at ${decidedAt}, before the session's due time ${it.restore.dueMs}`);
-        if (v.delivery === 1) this.stats.delivered++;
+        if (v.delivery - it.base === 1) this.stats.delivered++;
         else this.stats.redelivered++;
         // Whole ms, as decision times are (the simulated clock has fractions): a lower bound.
-        if (v.delivery === 1 && decidedAt < Math.floor(it.restore.appliedAtMs)) this.stats.deliveredAhead++;
+        if (v.delivery - it.base === 1 && decidedAt < Math.floor(it.restore.appliedAtMs)) this.stats.deliveredAhead++;
         it.deliveries = Math.max(it.deliveries, v.delivery);
         return;
       }
@@ -384,8 +396,10 @@ export class GroupsChecker {
           return this.violate(property, id, `${kindName(v.kind)} ${what} changed state, but the item was already settled (${it.settled})`);
         }
         if (v.delivery > it.deliveries) this.violate('ack-undelivered', id, `${kindName(v.kind)} ${what} of a delivery not made (${it.deliveries} so far)`);
+        // A late answer of the round before a replay (its work ended in the dead letter) must not settle the new round.
+        if (v.delivery <= it.base) this.violate('ack-of-old-round', id, `${kindName(v.kind)} ${what} of a round before the replay (from ${it.base + 1})`);
         if (how === 'dead') {
-          if (it.deliveries < g.maxDeliveries)
+          if (it.deliveries - it.base < g.maxDeliveries)
             this.violate('dead-letter-early', id, `GroupDeadLetter ${what} after ${it.deliveries} of ${g.maxDeliveries} deliveries`);
           g.deadTotal++;
           this.stats.deadLettered++;
@@ -401,6 +415,7 @@ export class GroupsChecker {
       }
       case CommandKind.groupNack:
         this.stats.nacked++;
+        if (v.delivery <= it.base) this.violate('ack-of-old-round', id, `GroupNack ${what} of a round before the replay (from ${it.base + 1})`);
         return;
     }
   }
@@ -423,10 +438,12 @@ export class GroupsChecker {
       it.restore.pending.delete(it.group.low);
       return;
     }
-    // Replayed: an item again, from delivery 1; it must be delivered and settled again.
+    // Replayed: an item again, from delivery 1 of a new round; it must be delivered and settled again.
     this.stats.deadReplayed++;
     it.settled = null;
-    it.deliveries = 0;
+    // With replay-continues the numbers go on from the next multiple of maxDeliveries.
+    it.base = (this.features & FEATURES.replayContinues) !== 0 ? Math.ceil(it.deliveries / it.group.maxDeliveries) * it.group.maxDeliveries : 0;
+    it.deliveries = it.base;
     it.receivedMax = 0;
     it.consumerAcked = false;
     this.unsettled++;

@@ -83,9 +83,16 @@ describe('client protocol: the feature op (feature flags)', () => {
     expect(featureBits('all')).to.equal(FEATURES_KNOWN);
     expect(featureBits('warp-drive')).to.equal(null);
     expect(featureBits('due-floor-per-file')).to.equal(FEATURES.dueFloorPerFile);
-    expect(featureList(FEATURES_KNOWN)).to.deep.equal(['restore-ahead', 'remove-on-ack', 'due-floor-per-file', 'clients-per-user', 'last-admin']);
+    expect(featureList(FEATURES_KNOWN)).to.deep.equal([
+      'restore-ahead',
+      'remove-on-ack',
+      'due-floor-per-file',
+      'clients-per-user',
+      'last-admin',
+      'replay-continues',
+    ]);
     expect(featureView(FEATURES.removeOnAck)).to.deep.equal({
-      supported: ['restore-ahead', 'remove-on-ack', 'due-floor-per-file', 'clients-per-user', 'last-admin'],
+      supported: ['restore-ahead', 'remove-on-ack', 'due-floor-per-file', 'clients-per-user', 'last-admin', 'replay-continues'],
       enabled: ['remove-on-ack'],
     });
   });

@@ -179,7 +179,7 @@ export interface GroupMessage {
   readonly records: Uint8Array[];
   /** The SessionRestore's ID: the same on every delivery of this session; deduplicate by it for exactly once. */
   readonly restoreId: string;
-  /** 1 for the first delivery to this group, then 2, 3, ... (redeliveries). */
+  /** 1 for the first delivery to this group, then 2, 3, ... (redeliveries); a replayed dead letter's continue the count (with the replay-continues flag). */
   readonly delivery: number;
 }
 
@@ -394,9 +394,9 @@ export interface SessionraftClient {
   deadLetters(topic: string, group: string): Promise<GroupPending['dead']>;
   /** Feature flags: those the leader's version knows, and those on in the cluster (docs/sessions.md, "Feature flags"). */
   features(): Promise<{ supported: string[]; enabled: string[] }>;
-  /** Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin` or `all`); admin only; never turned off. */
+  /** Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, `replay-continues` or `all`); admin only; never turned off. */
   enableFeature(name: string): Promise<CommandOutcome>;
-  /** A dead letter delivered again (from delivery 1) to the group's consumers (DeadLetterReplay). */
+  /** A dead letter delivered again (maxDeliveries more times) to the group's consumers (DeadLetterReplay). */
   replayDeadLetter(topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome>;
   /** A dead letter dropped: the group settled it, SessionCommit follows once every group did (DeadLetterDelete). */
   deleteDeadLetter(topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome>;
@@ -1159,7 +1159,7 @@ class Client implements SessionraftClient {
   }
 
   /**
-   * Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, or `all`), once
+   * Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, `replay-continues`, or `all`), once
    * every node runs a version that knows it: a flag is never turned off. Needs the admin role.
    * Turning on a flag that is on changes nothing.
    */

@@ -47,7 +47,7 @@
  *        roleDelete      roleLen u8 | role
  *        roleGrant       roleLen u8 | role | action u8 | prefixLen u16 | prefix | groupLen u8 | group
  *        roleRevoke      roleLen u8 | role | action u8 | prefixLen u16 | prefix | groupLen u8 | group
- *        deadLetterReplay  group 16 | restore 16   (the group's dead letter is ready again, delivery count 0)
+ *        deadLetterReplay  group 16 | restore 16   (the group's dead letter is ready again: count 0, or with replay-continues the next multiple of maxDeliveries)
  *        deadLetterDelete  group 16 | restore 16   (the group's dead letter is dropped: the group settled it)
  *        featureEnable   features u32   (feature flags, 2026-12-05: bits of FEATURES to turn on for the whole
  *                        cluster, at least one, none unknown to this version; never turned off)
@@ -184,10 +184,17 @@ export const FEATURES = {
    * admin. An older node would apply the second one.
    */
   lastAdmin: 16,
+  /**
+   * DeadLetterReplay keeps the item's delivery count, so the replayed round's deliveries continue
+   * its numbers (and it gets maxDeliveries more): a late ack or nack of the round before the dead
+   * letter names a number below the round's and changes nothing (2026-12-07; consumerGroups.ts).
+   */
+  replayContinues: 32,
 } as const;
 export type FeatureName = keyof typeof FEATURES;
 /** Every flag this version knows: a FeatureEnable with any other bit is refused. */
-export const FEATURES_KNOWN = FEATURES.restoreAhead | FEATURES.removeOnAck | FEATURES.dueFloorPerFile | FEATURES.clientsPerUser | FEATURES.lastAdmin;
+export const FEATURES_KNOWN =
+  FEATURES.restoreAhead | FEATURES.removeOnAck | FEATURES.dueFloorPerFile | FEATURES.clientsPerUser | FEATURES.lastAdmin | FEATURES.replayContinues;
 /** The flags' names as operators write them (and `status` shows them), by bit. */
 export const featureNames: Readonly<Record<FeatureName, string>> = {
   restoreAhead: 'restore-ahead',
@@ -195,6 +202,7 @@ export const featureNames: Readonly<Record<FeatureName, string>> = {
   dueFloorPerFile: 'due-floor-per-file',
   clientsPerUser: 'clients-per-user',
   lastAdmin: 'last-admin',
+  replayContinues: 'replay-continues',
 };
 
 /** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */

@@ -7,7 +7,7 @@
  *   sessionView  one active session by ID (this node's applied copy, no read barrier)
  */
 import type { SessionsStore } from '../../sessions/index.js';
-import type { GroupCounts } from '../../sessions/consumerGroups.js';
+import { roundBase, type GroupCounts } from '../../sessions/consumerGroups.js';
 import type { HostStatus } from '../statusViews.js';
 import type { ConsoleRecorder, Sample, TransitionRecord } from './recorder.js';
 
@@ -123,7 +123,7 @@ export function topicsView(node: string, store: StoreReader, replayDelaysMs: rea
   };
   const consumerGroups: TopicsGroupView[] = [];
   for (const g of store.consumerGroups()) {
-    for (const it of g.items.values()) if (it.deliveries > 1) count(it.restore, 'redelivered');
+    for (const it of g.items.values()) if (it.deliveries - roundBase(it, g.maxDeliveries) > 1) count(it.restore, 'redelivered');
     for (const d of g.dead.values()) if (d.restore !== null) count(d.restore, 'deadLettered');
     const n = store.groupCounts(g);
     consumerGroups.push({
