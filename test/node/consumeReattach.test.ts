@@ -194,3 +194,36 @@ for (const sessions of [1, 3]) {
     });
   });
 }
+
+// A leadership transfer in progress (`member remove` of the leader, a graceful stop, an operator's
+// transfer) refuses every proposal with CLIENT_ERR_BUSY, nothing taken, until it completes or times
+// out (an election timeout). Before the fix the library reported an ack so refused as final: the
+// work was done, yet the item stayed in flight until its deadline (a dead letter on its last
+// allowed delivery). Here the transfer goes to a follower that is down, so it times out and the
+// leader keeps leading: the ack must go again, after a short backoff, on the same attachment.
+for (const sessions of [1, 3]) {
+  describe(`node: ${sessions === 1 ? 'an ack' : 'acks'} refused BUSY during a leadership transfer (2026-12-07)`, function () {
+    this.timeout(60_000);
+    const suite = useInProcessCluster(3, { replayDelaysMs: [200] });
+
+    it('go again after a backoff and settle the items', async () => {
+      const topic = `busy-${sessions}`;
+      const { consumer, answers, release } = await gatedDelivery(suite.client(), topic, sessions);
+      try {
+        const leader = suite.cluster.leader()!;
+        const follower = suite.cluster.hosts.find((h) => h !== leader)!;
+        await follower.stop({ transfer: false });
+        // Same turn: the acks the handlers make next reach a leader whose transfer is in progress.
+        leader.node.raft.transferLeadership(follower.id);
+        release();
+        await waitFor('every answer', () => answers.length === sessions, SETTLE_MS);
+        expect(answers).to.deep.equal(new Array<string>(sessions).fill('ack OK'));
+        expect(suite.cluster.leader()).to.equal(leader);
+        const g = leader.node.store.groupByName(topic, 'g')!;
+        expect(leader.node.store.groupCounts(g)).to.include({ inFlight: 0, deadLetters: 0 });
+      } finally {
+        await consumer.close();
+      }
+    });
+  });
+}

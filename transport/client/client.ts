@@ -161,6 +161,16 @@ const ANSWER_MOVES: ReadonlySet<string> = new Set([
   ClientErrorCode.noLeader,
 ]);
 
+/**
+ * Refusals of an ack or nack that took nothing because the leader could not take a proposal just
+ * then: a leadership transfer in progress (`member remove` of the leader, a graceful stop), a full
+ * batch or too many entries uncommitted (BUSY), or the connection's requests in flight. Each goes
+ * again after a backoff (backoffMsMin to backoffMsMax), through the consumer's attachment of that
+ * time, for up to operationTimeoutMs from the first refusal, as other commands are retried
+ * (2026-12-07: before, reported as final, and done work came back after its ack wait).
+ */
+const ANSWER_BUSY: ReadonlySet<string> = new Set([ClientErrorCode.busy, ClientErrorCode.tooManyInFlight, 'SESSIONS_ERR_PLANNER_BUSY']);
+
 /** Codes with which a node ends a consumer that attaching again could not cure: it ends for good. */
 const ENDED_FOR_GOOD: ReadonlySet<string> = new Set([ClientErrorCode.permissionDenied, ClientErrorCode.authFailed, ClientErrorCode.authRequired]);
 
@@ -213,7 +223,9 @@ export interface ConsumeOptions {
    * or refused before the log), and the session comes back after ackWaitMs. An answer refused
    * because its attachment could not take it any more (CLIENT_ERR_CONSUMER_ENDED, _UNAVAILABLE,
    * _NOT_LEADER, _NO_LEADER: the consumer is moving) is sent again through the next attachment, and
-   * only that outcome is reported. For consumers that account for their work (the fault harness's
+   * only that outcome is reported; one refused CLIENT_ERR_BUSY (a leadership transfer, a full batch;
+   * also _TOO_MANY_IN_FLIGHT, SESSIONS_ERR_PLANNER_BUSY) is sent again after a backoff, for up to
+   * operationTimeoutMs, and reported only then. For consumers that account for their work (the fault harness's
    * delivery checker).
    */
   readonly onAnswer?: (m: GroupMessage, ack: boolean, outcome: { readonly ok: boolean; readonly code: string } | ClientError) => void;
@@ -517,6 +529,8 @@ interface PendingAck {
   readonly session: Uint8Array;
   /** Answers it again through the consumer's attachment of that time (the one it went on had ended: CLIENT_ERR_CONSUMER_ENDED). */
   readonly again: () => void;
+  /** Answers it again after a backoff (refused BUSY: ANSWER_BUSY), or reports `err` once operationTimeoutMs passed. */
+  readonly busy: (err: ClientError) => void;
 }
 
 interface AckQueue {
@@ -1312,7 +1326,8 @@ class Client implements SessionraftClient {
       }
       const sub = st.subId;
       const again = (): void => answer(ok);
-      if (ok) return this.queueAck(st, now, sub, { m, restoreId: d.restoreId, delivery: d.delivery, session: d.session, again });
+      const busy = (err: ClientError): void => busyAgain(ok, err);
+      if (ok) return this.queueAck(st, now, sub, { m, restoreId: d.restoreId, delivery: d.delivery, session: d.session, again, busy });
       this.sendAnswer(
         st,
         now,
@@ -1326,7 +1341,17 @@ class Client implements SessionraftClient {
           delayMs: st.opts.nackDelayMs ?? 0,
         },
         again,
+        busy,
       );
+    };
+    // Refused BUSY (nothing taken): again after a backoff, within operationTimeoutMs of the first refusal.
+    let busyTries = 0;
+    let busySinceMs = 0;
+    const busyAgain = (ok: boolean, err: ClientError): void => {
+      const nowMs = Date.now();
+      if (busyTries === 0) busySinceMs = nowMs;
+      if (st.closed || nowMs - busySinceMs >= this.operationTimeoutMs) return this.tellAnswer(st, m, ok, err);
+      setTimeout(() => answer(ok), backoffDelayMs(busyTries++, this.backoffMin, this.backoffMax, this.random));
     };
     Promise.resolve()
       .then(() => st.handler(m))
@@ -1344,7 +1369,15 @@ class Client implements SessionraftClient {
    * says the attachment it named had ended (it crossed the end on the wire): then `again` answers
    * through the consumer's attachment of that time.
    */
-  private sendAnswer(st: ConsumerState, conn: Connection, m: GroupMessage, ok: boolean, req: RequestBody & { subId: number }, again: () => void): void {
+  private sendAnswer(
+    st: ConsumerState,
+    conn: Connection,
+    m: GroupMessage,
+    ok: boolean,
+    req: RequestBody & { subId: number },
+    again: () => void,
+    busy: (err: ClientError) => void,
+  ): void {
     conn.request(req, this.requestTimeoutMs).then(
       (body) => {
         if (st.opts.onAnswer === undefined) return;
@@ -1359,6 +1392,7 @@ class Client implements SessionraftClient {
       },
       (err: unknown) => {
         if (err instanceof ClientError && ANSWER_MOVES.has(err.code)) return this.answerAgain(st, conn, req.subId, m, ok, again);
+        if (err instanceof ClientError && ANSWER_BUSY.has(err.code)) return busy(err);
         this.warn({ err, topic: m.topic }, 'ack or nack failed');
         this.tellAnswer(st, m, ok, answerFailure(err));
       },
@@ -1456,6 +1490,7 @@ class Client implements SessionraftClient {
           ? { op: 'ack', subId: q.subId, restoreId: a.restoreId, delivery: a.delivery, remove: a.session }
           : { op: 'ack', subId: q.subId, restoreId: a.restoreId, delivery: a.delivery },
         a.again,
+        a.busy,
       );
     const support = acksSupport.get(conn);
     if (items.length === 1 || (support !== 'yes' && (closing || support !== undefined))) return items.forEach(single);
@@ -1489,6 +1524,7 @@ class Client implements SessionraftClient {
             const r = answers[i]!;
             // A failed ack is reported as a lone ack's failure is: as the error (an unknown outcome is not a refusal).
             if (!r.applied && ANSWER_MOVES.has(r.code)) return this.answerAgain(st, conn, q.subId, a.m, true, a.again);
+            if (!r.applied && ANSWER_BUSY.has(r.code)) return a.busy(new ClientError(r.code, 'the ack was refused in an acks request, nothing taken'));
             tell(a, r.applied ? { ok: r.ok, code: r.code } : new ClientError(r.code, 'the ack failed in an acks request'));
           });
         },
@@ -1498,6 +1534,12 @@ class Client implements SessionraftClient {
           if (err instanceof ClientError && ANSWER_MOVES.has(err.code)) {
             acksSupport.set(conn, 'yes');
             for (const a of chunk) this.answerAgain(st, conn, q.subId, a.m, true, a.again);
+            return;
+          }
+          // The leader could not take them just then (none taken): again after a backoff.
+          if (err instanceof ClientError && ANSWER_BUSY.has(err.code)) {
+            acksSupport.set(conn, 'yes');
+            for (const a of chunk) a.busy(err);
             return;
           }
           // MALFORMED takes none of them: each goes on its own (an ack taken twice is harmless).
