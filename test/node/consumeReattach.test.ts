@@ -227,3 +227,20 @@ for (const sessions of [1, 3]) {
     });
   });
 }
+
+// docs/operations.md, "Error codes": GROUP_DELETED reaches the consumer's onError, the library
+// attaches again, and with no group of that name the consumer ends for good (GROUP_UNKNOWN).
+describe('node: a consumer whose group is deleted (2026-12-07)', function () {
+  this.timeout(60_000);
+  const suite = useInProcessCluster(1, { replayDelaysMs: [200] });
+
+  it('gets GROUP_DELETED, then ends for good with SESSIONS_ERR_GROUP_UNKNOWN', async () => {
+    const c = suite.client();
+    await c.createGroup('deleted', 'g');
+    const errors: string[] = [];
+    await c.consume('deleted', 'g', () => undefined, { onError: (e) => void errors.push(e.code) });
+    await c.deleteGroup('deleted', 'g');
+    await waitFor('the consumer ended for good', () => errors.length === 2, SETTLE_MS);
+    expect(errors).to.deep.equal(['GROUP_DELETED', 'SESSIONS_ERR_GROUP_UNKNOWN']);
+  });
+});

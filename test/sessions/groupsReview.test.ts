@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { Dispatcher, type GroupDelivery } from '../../actors/sessions/dispatcher.js';
 import { ResultCode } from '../../actors/sessions/errors.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
-import { CommandErrorCode, CommandKind, NACK_DELAY_MS_MAX } from '../../transport/commands/codec.js';
+import { CommandErrorCode, CommandKind, NACK_DELAY_MS_MAX, readU64BE } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
 import { Harness } from './helpers.js';
 
@@ -126,5 +126,60 @@ describe('sessions: consumer groups, what a review found (2026-12-07)', () => {
     h.now += 1;
     run();
     expect(got.map((y) => y.delivery)).to.deep.equal([1, 2]);
+  });
+});
+
+// A group deleted and created again under the same name: the library's consumer attaches to the new
+// one (its ID is the new GroupCreate's), and resends through it the answers of work done for the
+// old one. Such an answer names the new group and a restore of the old one's time. A restore
+// becomes an item of the groups that exist when it applies, the new group exists only after the
+// delete (the name is unique at apply), so the new group never has it: the answer finds no item
+// and changes nothing (OK_ALREADY_SETTLED), whatever the new group holds. Review of 2026-12-07:
+// suspected to settle an item of the new group, refuted.
+describe('sessions: answers for a deleted group, resent through a group created again under its name', () => {
+  it('settle, nack or remove nothing of the new group (OK_ALREADY_SETTLED)', () => {
+    const { h, d, run, store } = cluster();
+    const create = (): Uint8Array => {
+      const r = h.client({ kind: CommandKind.groupCreate, topic: 't', name: 'g', ackWaitMs: 60_000, maxDeliveries: 5, maxAckPending: 100 });
+      expect(r.ok, r.code).to.equal(true);
+      return r.value!;
+    };
+    const restoreOne = (rec: string): Uint8Array => {
+      const s = h.createSession('t', [rec]);
+      h.planner.storeSession(s, 0, {});
+      h.settle();
+      h.now += 1_001;
+      run();
+      return s;
+    };
+    const oldId = create();
+    const got: GroupDelivery[] = [];
+    d.attach(store.groupByName('t', 'g')!, 'c', (x) => void got.push(x));
+    const oldSession = restoreOne('old');
+    expect(got).to.have.length(1);
+    expect(h.client({ kind: CommandKind.groupDelete, group: oldId }).code).to.equal(ResultCode.ok);
+    const newId = create();
+    const g = store.groupByName('t', 'g')!;
+    d.attach(g, 'c', (x) => void got.push(x));
+    restoreOne('new');
+    expect(got).to.have.length(2);
+    const [old, fresh] = got as [GroupDelivery, GroupDelivery];
+    expect(Buffer.from(fresh.group).equals(Buffer.from(newId))).to.equal(true);
+    // What the port proposes for the old work's answers resent through the new attachment.
+    for (const delivery of [1, 2]) {
+      expect(h.client({ kind: CommandKind.groupNack, group: newId, restore: old.restoreId, delivery, readyAtMs: h.now }).code).to.equal(
+        ResultCode.okAlreadySettled,
+      );
+      expect(h.client({ kind: CommandKind.groupAck, group: newId, restore: old.restoreId, delivery }).code).to.equal(ResultCode.okAlreadySettled);
+      expect(h.client({ kind: CommandKind.groupAck, group: newId, restore: old.restoreId, delivery, remove: { session: oldSession, user: '' } }).code).to.equal(
+        ResultCode.okAlreadySettled,
+      );
+    }
+    expect(store.groupCounts(g)).to.include({ inFlight: 1, ready: 0 });
+    expect(g.items.size).to.equal(1);
+    expect(store.session(readU64BE(oldSession, 0), readU64BE(oldSession, 8))).to.not.equal(undefined);
+    // The new group's own item is settled by its own ack.
+    expect(h.client({ kind: CommandKind.groupAck, group: newId, restore: fresh.restoreId, delivery: 1 }).code).to.equal(ResultCode.ok);
+    expect(g.items.size).to.equal(0);
   });
 });
