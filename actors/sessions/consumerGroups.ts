@@ -389,6 +389,11 @@ export class GroupTable {
     const f = this.item(gh, gl, rh, rl);
     if (!('g' in f)) return f;
     if (delivery !== f.it.deliveries) return fail(ResultCode.deliveryStale);
+    // The last delivery of a round before a replay (replay-continues: the replayed item keeps that
+    // count until its first delivery, and then its round starts above it): the leader's dead letter
+    // of that round, late in the log, must not end the new round (simulator seed 184).
+    const base = roundBase(f.it, f.g.maxDeliveries);
+    if (base > 0 && delivery <= base) return fail(ResultCode.deliveryStale);
     const { g, it } = f;
     if (!isFresh(it)) g.touched--;
     g.items.delete(rl);

@@ -103,6 +103,36 @@ describe('sessions: a replayed dead letter is a new round; answers of the round 
     });
   }
 
+  it("a late GroupDeadLetter of the round before (its last delivery) changes nothing in the new round, before and after the new round's first delivery", () => {
+    const max = 3;
+    const c = cluster(true, max);
+    const g = c.store.groupByName('t', 'g')!;
+    const old: GroupDelivery[] = [];
+    const a = c.d.attach(g, 'old', (x) => void old.push(x));
+    c.run();
+    for (let k = 0; k < 4 * max && g.items.size > 0; k++) {
+      c.h.now += 101;
+      c.run();
+    }
+    a.close();
+    expect(g.dead.size, 'dead-lettered').to.equal(1);
+    const last = old[old.length - 1]!;
+    expect(last.delivery).to.equal(max);
+    expect(c.h.client({ kind: CommandKind.deadLetterReplay, group: c.gid, restore: last.restoreId }).code).to.equal(ResultCode.ok);
+    // Replayed, not delivered yet: the old round's dead letter (a leader's, late in the log) is stale.
+    const lateDead = (): string | undefined => c.h.client({ kind: CommandKind.groupDeadLetter, group: c.gid, restore: last.restoreId, delivery: max }).code;
+    expect(lateDead()).to.equal(ResultCode.deliveryStale);
+    expect(c.store.groupCounts(g)).to.include({ ready: 1, deadLetters: 0 });
+    const fresh: GroupDelivery[] = [];
+    c.d.attach(g, 'fresh', (x) => void fresh.push(x));
+    c.run();
+    expect(fresh.map((x) => x.delivery)).to.deep.equal([max + 1]);
+    expect(lateDead()).to.equal(ResultCode.deliveryStale);
+    expect(c.store.groupCounts(g)).to.include({ inFlight: 1, deadLetters: 0 });
+    c.h.commit();
+    expect(c.h.stores[1]!.digest().overall).to.equal(c.store.digest().overall);
+  });
+
   it('the new round is acked by its own delivery numbers (the ack settles and the record is committed)', () => {
     const c = cluster(true, 2);
     const { fresh } = replayed(c, 2);
