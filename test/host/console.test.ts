@@ -66,7 +66,8 @@ interface FakeFile {
 interface FakeGroup {
   topic: string;
   name: string;
-  items: Map<number, { deliveries: number; inFlight: boolean; restore: { fileHigh: number; fileLow: number } }>;
+  maxDeliveries: number;
+  items: Map<number, { deliveries: number; inFlight: boolean; consumer: string; restore: { fileHigh: number; fileLow: number } }>;
   dead: Map<number, { restore: { fileHigh: number; fileLow: number } | null }>;
   deadTotal: number;
 }
@@ -410,10 +411,11 @@ describe('console: topics view', function () {
       {
         topic: 'orders',
         name: 'billing',
+        maxDeliveries: 5,
         items: new Map([
-          [1, { deliveries: 2, inFlight: true, restore: inClass0 }],
-          [2, { deliveries: 1, inFlight: false, restore: inClass0 }],
-          [3, { deliveries: 3, inFlight: false, restore: inClass1 }],
+          [1, { deliveries: 2, inFlight: true, consumer: 'c1', restore: inClass0 }],
+          [2, { deliveries: 1, inFlight: false, consumer: 'c1', restore: inClass0 }],
+          [3, { deliveries: 3, inFlight: false, consumer: 'c2', restore: inClass1 }],
         ]),
         dead: new Map([
           [4, { restore: inClass0 }],
@@ -421,7 +423,14 @@ describe('console: topics view', function () {
         ]),
         deadTotal: 7,
       },
-      { topic: 'carts', name: 'audit', items: new Map([[1, { deliveries: 2, inFlight: true, restore: inClass0 }]]), dead: new Map(), deadTotal: 0 },
+      {
+        topic: 'carts',
+        name: 'audit',
+        maxDeliveries: 5,
+        items: new Map([[1, { deliveries: 2, inFlight: true, consumer: 'c3', restore: inClass0 }]]),
+        dead: new Map(),
+        deadTotal: 0,
+      },
     ];
     const t = topicsView('n1', fakeStore(3, [], groups), [1000, 10_000], 0);
     expect(t.consumerGroups).to.deep.equal([

@@ -183,7 +183,7 @@ describe('sessions: command codec', () => {
     ['Confirm in the log', Uint8Array.of(2, 0, 0), CommandErrorCode.confirmInLog],
     ['kind 28', Uint8Array.of(2, 28, 0), CommandErrorCode.kind],
     ['a FeatureEnable of no flag', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 0, 0), CommandErrorCode.feature],
-    ['a FeatureEnable of a flag this version does not know', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 0, 32), CommandErrorCode.feature],
+    ['a FeatureEnable of a flag this version does not know', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 0, 64), CommandErrorCode.feature],
     ['a FeatureEnable of the highest bit', Uint8Array.of(2, CommandKind.featureEnable, 0, 0x80, 0, 0, 1), CommandErrorCode.feature],
     ['a FeatureEnable cut short', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 1), CommandErrorCode.truncated],
     ['a FeatureEnable with a byte after', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 0, 1, 0), CommandErrorCode.trailing],
