@@ -21,6 +21,7 @@ import {
   type Request,
 } from '../../transport/client/protocol.js';
 import { freePorts, startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
+import { nodeIdArb } from '../transport/helpers.js';
 
 const idArb = fc.uint8Array({ minLength: 16, maxLength: 16 });
 const envArb = fc.option(
@@ -90,7 +91,7 @@ const requestArb: fc.Arbitrary<Request> = fc.oneof(
     op: fc.constant('member' as const),
     reqId: reqIdArb,
     action: fc.constant('add' as const),
-    node: fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),
+    node: nodeIdArb,
     address: fc
       .tuple(
         fc.constantFrom('127.0.0.1', 'node-4.example', '[::1]'),
@@ -104,7 +105,7 @@ const requestArb: fc.Arbitrary<Request> = fc.oneof(
     op: fc.constant('member' as const),
     reqId: reqIdArb,
     action: fc.constantFrom('promote' as const, 'remove' as const),
-    node: fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),
+    node: nodeIdArb,
     address: fc.constant(''),
   }),
 );
@@ -183,6 +184,12 @@ describe('client protocol: codec', () => {
       ['member promote with a bad ID', [1, 1, 13, 2, 'n 4', ''], 'CLIENT_ERR_MALFORMED'],
       ['member remove with an address', [1, 1, 13, 3, 'n4', '127.0.0.1:1:2:3'], 'CLIENT_ERR_MALFORMED'],
       ['member list naming a node', [1, 1, 13, 0, 'n4', ''], 'CLIENT_ERR_MALFORMED'],
+      // Names of Object.prototype are not node IDs (the peer codec refuses them): a member added as
+      // `constructor` wedged a 3-node cluster, its followers refusing every append that carried it.
+      ['member add naming constructor', [1, 1, 13, 1, 'constructor', '127.0.0.1:1:2:3'], 'CLIENT_ERR_MALFORMED'],
+      ['member add naming __proto__', [1, 1, 13, 1, '__proto__', '127.0.0.1:1:2:3'], 'CLIENT_ERR_MALFORMED'],
+      ['member promote naming toString', [1, 1, 13, 2, 'toString', ''], 'CLIENT_ERR_MALFORMED'],
+      ['member remove naming prototype', [1, 1, 13, 3, 'prototype', ''], 'CLIENT_ERR_MALFORMED'],
       ['an ack removing a 15-byte session', [1, 1, 18, 1, id, 1, new Uint8Array(15)], 'CLIENT_ERR_MALFORMED'],
       ['an ack removing a session that is text', [1, 1, 18, 1, id, 1, 'abc'], 'CLIENT_ERR_MALFORMED'],
       ['an ack with an item after the session', [1, 1, 18, 1, id, 1, id, 0], 'CLIENT_ERR_MALFORMED'],

@@ -99,6 +99,7 @@ import { REPLAY_CLASSES_MAX } from '../commands/codec.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { isTransportError } from '../wire/errors.js';
 import { parseMemberAddress } from '../wire/address.js';
+import { isNodeId } from '../wire/nodeId.js';
 import { formatGrant, isAuthName, parseGrant, type Grant } from '../commands/access.js';
 import { SCHEDULE_SEQS } from '../commands/codec.js';
 import { FEATURE_NAME } from './features.js';
@@ -187,7 +188,6 @@ const DEAD_LETTER_ACTIONS = ['replay', 'delete'] as const;
 const MemberAction = { list: 0, add: 1, promote: 2, remove: 3 } as const;
 type MemberActionName = keyof typeof MemberAction;
 const MEMBER_ACTIONS: readonly MemberActionName[] = ['list', 'add', 'promote', 'remove'];
-const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 const ReplyKind = { result: 0, error: 1, delivery: 2, welcome: 3, subscriptionEnded: 4, groupDelivery: 5 } as const;
 
@@ -819,8 +819,11 @@ export function decodeRequestGeneral(frame: Uint8Array): Request {
       if (action === undefined) malformed('member action must be 0 (list), 1 (add), 2 (promote) or 3 (remove)');
       const node = text(w, 4, 'node');
       const address = text(w, 5, 'address');
-      if (action === 'list' ? node !== '' : !NODE_ID.test(node))
-        malformed(action === 'list' ? 'member list takes no node' : 'node must match [A-Za-z0-9_.-]{1,64}');
+      // isNodeId, as the peer codec: a member named `constructor` or `__proto__` was taken here, and
+      // every follower's codec then refused the appends carrying its configuration entry (TRANSPORT_ERR_SCHEMA):
+      // nothing committed after it while that leader led.
+      if (action === 'list' ? node !== '' : !isNodeId(node))
+        malformed(action === 'list' ? 'member list takes no node' : 'node must match [A-Za-z0-9_.-]{1,64} and not be a name of Object.prototype');
       if (action === 'add' ? parseMemberAddress(address) === null : address !== '') {
         malformed(action === 'add' ? 'address must be host:raftPort:clientPort:adminPort' : `member ${action} takes no address`);
       }

@@ -51,11 +51,14 @@ import {
 } from '../../machines/types.js';
 import { decodeMembership, MembershipError, validateMembership } from '../../machines/membership.js';
 import { parseMemberAddress } from '../wire/address.js';
+import { isNodeId } from '../wire/nodeId.js';
 import { CBOR_OPTIONS } from '../wire/cborOptions.js';
 import { putCborHead } from '../wire/cborHead.js';
 import { scanCbor, type ScanLimits } from '../wire/cborScan.js';
 import { TransportError, TransportErrorCode } from '../wire/errors.js';
 import { NONCE_BYTES, PROOF_BYTES } from './peerAuth.js';
+
+export { isNodeId };
 
 export const PROTOCOL_VERSION = 1;
 
@@ -86,18 +89,6 @@ export const MessageTag = {
   rangeRequest: 10,
   rangeChunk: 11,
 } as const satisfies Record<RaftMessage['type'], number>;
-
-const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
-/**
- * Names an ID may not have although the pattern admits them: the properties of Object.prototype
- * (`__proto__`, `constructor`, `toString`, ...) and `prototype`. IDs index maps and records all over
- * the code; none of them may ever reach or shadow an object's prototype.
- */
-const RESERVED_IDS: ReadonlySet<string> = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
-/** Node IDs and cluster IDs share one pattern, and neither is a name of Object.prototype. */
-export function isNodeId(value: unknown): value is NodeId {
-  return typeof value === 'string' && NODE_ID_PATTERN.test(value) && !RESERVED_IDS.has(value);
-}
 
 /** Handshake frames (hello from the dialer, welcome from the acceptor). */
 interface Handshake {
