@@ -6,10 +6,9 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError, configFromEnv, configFromFile, hostDefaults, parseNodesSpec, resolveHostConfig } from '../../actors/host/config.js';
-import { binPath, removeDir, tempDir } from './helpers.js';
+import { binPath, freeClusterBasePort, removeDir, tempDir } from './helpers.js';
 import { closeAsync, openAsync } from '../storage/helpers.js';
 import { realFs } from '../../storage/realFs.js';
 
@@ -102,29 +101,9 @@ describe('node: configuration', () => {
   });
 });
 
-/** A base port whose nine cluster ports (base+1..3, +101..103, +201..203) are free now. */
-async function freeBlock(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 400) * 100;
-    const ports = [1, 2, 3, 101, 102, 103, 201, 202, 203].map((d) => base + d);
-    const ok = await Promise.all(
-      ports.map(
-        (p) =>
-          new Promise<boolean>((res) => {
-            const s = createServer();
-            s.once('error', () => res(false));
-            s.listen(p, '127.0.0.1', () => s.close(() => res(true)));
-          }),
-      ),
-    );
-    if (ok.every(Boolean)) return base;
-  }
-  throw new Error('no free block of ports');
-}
-
 /** `sessionraft cluster --once` on `dir`: it prints the table once a leader is up, then stops the cluster (leader first). */
 async function clusterOnce(dir: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base = await freeBlock();
+  const base = await freeClusterBasePort();
   return new Promise((res) => {
     execFile(process.execPath, [binPath, 'cluster', '--once', '--data', dir, '--base-port', String(base)], { timeout: 45_000 }, (err, stdout, stderr) =>
       res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),

@@ -122,6 +122,35 @@ export async function freePorts(n: number): Promise<number[]> {
 
 export const quietLogger = pino({ level: process.env.SESSIONRAFT_TEST_LOG ?? 'silent' });
 
+/** `sessionraft cluster --base-port b` listens on b+1..3 (raft), b+101..103 (client) and b+201..203 (admin). */
+const CLUSTER_PORT_OFFSETS = [1, 2, 3, 101, 102, 103, 201, 202, 203];
+
+/**
+ * A base port for `sessionraft cluster --base-port` whose nine ports are free now, below the
+ * ephemeral range as in freePorts. The blocks drawn before (20000..60103) were mostly inside it:
+ * while the cluster's nodes start one by one, their dials to peers not yet listening take
+ * ephemeral local ports, and one of them may be a port a later node then fails to bind (EADDRINUSE).
+ */
+export async function freeClusterBasePort(): Promise<number> {
+  const top = Math.min(ephemeralRange()[0], 65536) - 1 - 203;
+  const bottom = Math.max(1024, top - 20_000);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const base = bottom + Math.floor(Math.random() * (top - bottom));
+    const free = await Promise.all(
+      CLUSTER_PORT_OFFSETS.map(
+        (d) =>
+          new Promise<boolean>((res) => {
+            const s = createServer();
+            s.once('error', () => res(false));
+            s.listen(base + d, '127.0.0.1', () => s.close(() => res(true)));
+          }),
+      ),
+    );
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error(`no free block of cluster ports in ${bottom}..${top + 203}`);
+}
+
 /** Test timing: ticks of 10 ms, elections after 100-200 ms, short replay classes. */
 export const fastTiming = { tickMs: 10, electionTimeoutTicksMin: 10, heartbeatIntervalTicks: 2, replayDelaysMs: [200, 1000] };
 

@@ -27,7 +27,20 @@ import type { RaftMessage } from '../../machines/types.js';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import { encodeMessages } from '../../transport/peer/codec.js';
 import { RawPeer } from '../transport/helpers.js';
-import { binPath, clusterSecretFile, freePorts, getJson, httpGet, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
+import {
+  binPath,
+  clusterSecretFile,
+  freeClusterBasePort,
+  freePorts,
+  getJson,
+  httpGet,
+  killNode,
+  removeDir,
+  spawnNode,
+  tempDir,
+  waitFor,
+  type NodeProcess,
+} from './helpers.js';
 
 interface Status {
   readonly node: string;
@@ -333,22 +346,8 @@ describe('issue 14: `sessionraft cluster` (npm start) comes up with peer authent
 
   it('elects a leader; the secret is 32 bytes, mode 0600; a stranger without it is refused, a holder welcomed', async () => {
     const dir = tempDir('npmstart');
-    // A base port whose nine ports are free (raft base+1..3, client +101.., admin +201..).
-    let base = 0;
-    for (let attempt = 0; attempt < 20 && base === 0; attempt++) {
-      const b = 20_000 + Math.floor(Math.random() * 400) * 100;
-      const ports = await freePorts(1).then(() => [1, 2, 3, 101, 102, 103, 201, 202, 203].map((d) => b + d));
-      const ok = await Promise.all(
-        ports.map((p) =>
-          httpGet(`http://127.0.0.1:${p}/`, 200).then(
-            () => false,
-            (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED',
-          ),
-        ),
-      );
-      if (ok.every(Boolean)) base = b;
-    }
-    expect(base).to.not.equal(0);
+    // A base port whose nine ports are free (raft base+1..3, client +101.., admin +201..), below the ephemeral range.
+    const base = await freeClusterBasePort();
     const sup = spawn(process.execPath, [binPath, 'cluster', '--data', dir, '--base-port', String(base)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     sup.stdout.on('data', (b: Buffer) => (out += b.toString()));
