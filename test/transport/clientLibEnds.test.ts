@@ -9,17 +9,8 @@ import { expect } from 'chai';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import type { Connection } from '../../transport/client/connection.js';
 import { encodeDelivery, encodeResult, encodeSubscriptionEnded } from '../../transport/client/protocol.js';
-import { fakeClientPort, registered } from './fakeClientPort.js';
+import { fakeClientPort, registered, until } from './fakeClientPort.js';
 import { ClientError, isRetryable, isUnknownOutcome } from '../../transport/client/errors.js';
-
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
 
 describe('client library (2026-12-07 review): the node ends a subscription in the read that answers its subscribe', function () {
   this.timeout(20_000);

@@ -10,16 +10,7 @@ import { expect } from 'chai';
 import { createClient } from '../../transport/client/client.js';
 import { ClientErrorCode } from '../../transport/client/errors.js';
 import { encodeCommandResult, encodeError, encodeGroupDelivery, encodeResult, encodeSubscriptionEnded } from '../../transport/client/protocol.js';
-import { fakeClientPort } from './fakeClientPort.js';
-
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
+import { fakeClientPort, until } from './fakeClientPort.js';
 
 describe('client library: an answer refused with CLIENT_ERR_CONSUMER_ENDED (2026-12-07)', function () {
   this.timeout(20_000);

@@ -48,3 +48,13 @@ export async function fakeClientPort(clusterId: string, onRequest: (req: Request
 export function registered(reqId: number): Uint8Array {
   return encodeCommandResult(reqId, { ok: true, code: 'OK', value: new Uint8Array(32).fill(7), index: 1, term: 1, duplicate: false });
 }
+
+/** Whether `cond` held within `ms` (polled every 10 ms): the caller asserts on the answer with its own message. */
+export async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
