@@ -497,7 +497,8 @@ export class Dispatcher {
           wakeMs = Math.min(wakeMs, it.readyAtMs);
           continue;
         }
-        if (it.deliveries - roundBase(it, g.maxDeliveries) >= g.maxDeliveries) {
+        const inRound = it.deliveries - roundBase(it, g.maxDeliveries);
+        if (inRound >= g.maxDeliveries) {
           // Its last allowed delivery, in flight to a consumer that attached again: that delivery
           // may still be acked until its deadline (its work may be done; the library acks it
           // through the new attachment), and there is no next one to hand over. A dead letter at
@@ -523,7 +524,8 @@ export class Dispatcher {
         // that reattached while its delivery was held is not.
         const fromMs = next === 1 || lost ? Math.max(now, store.restoreDueMs(it.restore)) : now;
         this.propose(g, it.restore.high, it.restore.low, CommandKind.groupDeliver, next, fromMs + g.ackWaitMs, c.name);
-        if (next > 1) this.counters.redelivered++;
+        // A replayed dead letter's first delivery (its round's first) is not a redelivery.
+        if (inRound > 0) this.counters.redelivered++;
         else this.counters.delivered++;
         budget--;
       }

@@ -124,9 +124,13 @@ describe('sessions: a replayed dead letter is a new round; answers of the round 
     expect(lateDead()).to.equal(ResultCode.deliveryStale);
     expect(c.store.groupCounts(g)).to.include({ ready: 1, deadLetters: 0 });
     const fresh: GroupDelivery[] = [];
+    const counted = { ...c.d.counters };
     c.d.attach(g, 'fresh', (x) => void fresh.push(x));
     c.run();
     expect(fresh.map((x) => x.delivery)).to.deep.equal([max + 1]);
+    // The new round's first delivery is counted as a delivery, not a redelivery.
+    expect(c.d.counters.delivered - counted.delivered).to.equal(1);
+    expect(c.d.counters.redelivered - counted.redelivered).to.equal(0);
     expect(lateDead()).to.equal(ResultCode.deliveryStale);
     expect(c.store.groupCounts(g)).to.include({ inFlight: 1, deadLetters: 0 });
     c.h.commit();
