@@ -92,6 +92,26 @@ describe('transport: the status channel (a peer status over the raft port)', fun
     assert.equal(await codeOf(a.fetchStatus('closed', 2000, 1024)), StatusFetchCode.failed);
   });
 
+  it('one request, one reply, then the acceptor closes: a peer cannot make it answer in a loop on one connection', async function () {
+    // Before: every request on the connection was answered (a fresh document each), with nothing
+    // bounding the replies queued to a peer that asks and never reads.
+    const url = `ws://127.0.0.1:${b.address.port}/`;
+    const status = await RawPeer.handshake({ url, clusterId: CLUSTER, from: 'a', to: 'b', channel: 'status', secret: SECRET });
+    for (let k = 0; k < 5; k++) status.ws.send(encodeStatusRequest());
+    await status.closed('the acceptor to close after its reply');
+    const replies = status.received.filter((f) => decodeFrame(f).kind === 'statusReply');
+    assert.equal(replies.length, 1);
+    assert.equal(status.closeCode, CloseCode.normal);
+  });
+
+  it('a status connection that asks nothing is closed within the handshake timeout', async function () {
+    // Before: held open for good after the welcome, in one of the inbound connection slots.
+    const url = `ws://127.0.0.1:${b.address.port}/`;
+    const status = await RawPeer.handshake({ url, clusterId: CLUSTER, from: 'a', to: 'b', channel: 'status', secret: SECRET });
+    await waitFor(() => status.closeCode !== undefined, 'the idle status connection closed', 4000);
+    assert.equal(status.received.length, 1, 'the welcome only');
+  });
+
   it('the status channel carries no Raft messages, and a Raft channel answers no status request', async function () {
     const url = `ws://127.0.0.1:${b.address.port}/`;
     const status = await RawPeer.handshake({ url, clusterId: CLUSTER, from: 'a', to: 'b', channel: 'status', secret: SECRET });

@@ -15,7 +15,10 @@
  *
  * The status channel (2026-12-07) carries no Raft messages: a known peer that proved its ID (the
  * cluster secret, or a certificate naming it; never on a transport without either) asks for this
- * node's status document and gets it in a reply, as often as it asks on that connection.
+ * node's status document and gets it in one reply, then the connection is closed (1000); one that
+ * asks nothing within handshakeTimeoutMs of the welcome is closed too. Before (a review,
+ * 2026-12-07) every request on the connection was answered and the connection stayed open for
+ * good: a peer could make the node build documents in a loop and queue replies it never read.
  */
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -134,7 +137,9 @@ export class InboundConnection {
     }
     if (this.channel === 'status') {
       if (frame.kind !== 'statusRequest') return this.badFrame(TransportErrorCode.frameKind);
+      // One request, one reply, closed: nothing more is read on this connection.
       this.ws.send(encodeStatusReply(this.host.statusDocument() ?? new Uint8Array(0)));
+      this.close(CloseCode.normal, 'done');
       return;
     }
     if (frame.kind !== 'messages') return this.badFrame(TransportErrorCode.frameKind);
@@ -216,7 +221,14 @@ export class InboundConnection {
         ...(opts.clusterSecret !== undefined ? { proof: welcomeProof(opts.clusterSecret, { ...fields, term }) } : {}),
       }),
     );
-    if (hello.channel !== 'status') this.host.accept(this, hello.term);
+    if (hello.channel !== 'status') {
+      this.host.accept(this, hello.term);
+      return;
+    }
+    // A status connection is for one request, asked at once: an idle one does not hold its slot.
+    this.timer = setTimeout(() => {
+      if (this.state === 'open') this.reject(TransportErrorCode.handshakeTimeout);
+    }, opts.handshakeTimeoutMs);
   }
 
   private clearTimer(): void {
