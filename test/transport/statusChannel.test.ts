@@ -112,6 +112,18 @@ describe('transport: the status channel (a peer status over the raft port)', fun
     assert.equal(status.received.length, 1, 'the welcome only');
   });
 
+  it('a peer removed after its status handshake gets no reply', async function () {
+    // Before: the peer was checked at the hello only; removed meanwhile, it was still answered.
+    const c = await transport('c', { a: null }, { clusterSecret: SECRET, statusDocument: () => DOC });
+    const url = `ws://127.0.0.1:${c.address.port}/`;
+    const status = await RawPeer.handshake({ url, clusterId: CLUSTER, from: 'a', to: 'c', channel: 'status', secret: SECRET });
+    c.removePeer('a');
+    status.ws.send(encodeStatusRequest());
+    await status.closed();
+    assert.equal(status.received.length, 1, 'the welcome only');
+    assert.equal(status.closeCode, CloseCode.unknownPeer);
+  });
+
   it('the status channel carries no Raft messages, and a Raft channel answers no status request', async function () {
     const url = `ws://127.0.0.1:${b.address.port}/`;
     const status = await RawPeer.handshake({ url, clusterId: CLUSTER, from: 'a', to: 'b', channel: 'status', secret: SECRET });

@@ -137,6 +137,8 @@ export class InboundConnection {
     }
     if (this.channel === 'status') {
       if (frame.kind !== 'statusRequest') return this.badFrame(TransportErrorCode.frameKind);
+      // Still a member now, not only at the hello: a peer removed meanwhile is told nothing.
+      if (!this.host.isKnownPeer(this.peer!)) return this.reject(TransportErrorCode.unknownPeer);
       // One request, one reply, closed: nothing more is read on this connection.
       this.ws.send(encodeStatusReply(this.host.statusDocument() ?? new Uint8Array(0)));
       this.close(CloseCode.normal, 'done');
