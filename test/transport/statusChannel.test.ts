@@ -124,6 +124,16 @@ describe('transport: the status channel (a peer status over the raft port)', fun
     assert.equal(status.closeCode, CloseCode.unknownPeer);
   });
 
+  it('a document a few bytes over bytesMax is refused, not taken within the frame overhead', async function () {
+    // Before: the socket's bound was bytesMax plus the frame's overhead (16), and the body itself
+    // was not checked, so up to bytesMax + 8 bytes were taken as a reply within the bound.
+    const big = Buffer.alloc(1030, 0x61);
+    const d = await transport('d', { a: null }, { clusterSecret: SECRET, statusDocument: () => big });
+    const a = await transport('a', { d: d.address }, { clusterSecret: SECRET });
+    assert.equal(await codeOf(a.fetchStatus('d', 2000, 1024)), StatusFetchCode.failed);
+    assert.equal((await a.fetchStatus('d', 2000, 1030)).length, 1030);
+  });
+
   it('the status channel carries no Raft messages, and a Raft channel answers no status request', async function () {
     const url = `ws://127.0.0.1:${b.address.port}/`;
     const status = await RawPeer.handshake({ url, clusterId: CLUSTER, from: 'a', to: 'b', channel: 'status', secret: SECRET });

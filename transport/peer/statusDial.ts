@@ -97,6 +97,8 @@ export function fetchPeerStatus(host: StatusDialHost, peerId: string, address: P
         }
         if (frame.kind !== 'statusReply') return fail(`${peerId} answered a ${frame.kind} frame`);
         if (frame.body.length === 0) return fail(`${peerId} has no status yet (starting)`);
+        // The socket's bound leaves room for the frame's head: the body itself is held to bytesMax.
+        if (frame.body.length > bytesMax) return fail(`${peerId}'s status is ${frame.body.length} bytes, over ${bytesMax}`);
         finish(null, frame.body);
       } catch (err) {
         fail(`${peerId}: ${isTransportError(err) ? err.code : TransportErrorCode.handshake}: ${(err as Error).message}`);
