@@ -74,3 +74,51 @@ describe('client library: an answer refused with CLIENT_ERR_CONSUMER_ENDED (2026
     }
   });
 });
+
+describe('client library: an answer waiting out a BUSY backoff when its consumer closes (2026-12-07)', function () {
+  this.timeout(20_000);
+
+  it('is reported as not sent at the close, its timer cleared, and never sent after it', async () => {
+    let acks = 0;
+    const node = await fakeClientPort('busy', (req, reply) => {
+      if (req.op === 'consume') {
+        reply(encodeResult(req.reqId, [5]));
+        reply(
+          encodeGroupDelivery({
+            subId: 5,
+            topic: 't',
+            session: new Uint8Array(16).fill(1),
+            records: [new Uint8Array([1])],
+            restoreId: new Uint8Array(16).fill(1),
+            delivery: 1,
+          }),
+        );
+        return;
+      }
+      if (req.op !== 'ack') return;
+      acks++;
+      reply(encodeError(req.reqId, ClientErrorCode.busy, 'a leadership transfer is in progress'));
+    });
+    // A long backoff: the answer is still waiting when the consumer closes.
+    const c = createClient({
+      endpoints: [`127.0.0.1:${node.port}`],
+      clusterId: 'busy',
+      operationTimeoutMs: 15_000,
+      backoffMsMin: 5_000,
+      backoffMsMax: 5_000,
+      batches: false,
+    });
+    try {
+      const told: string[] = [];
+      const consumer = await c.consume('t', 'g', () => undefined, { onAnswer: (_m, _ack, o) => void told.push('code' in o ? String(o.code) : 'error') });
+      expect(await until(() => acks === 1, 2000), 'the ack sent and refused BUSY').to.equal(true);
+      expect(told, 'not reported while it waits').to.deep.equal([]);
+      await consumer.close();
+      expect(told).to.deep.equal([ClientErrorCode.closed]);
+      expect(acks, 'not sent again after the close').to.equal(1);
+    } finally {
+      await c.close();
+      await node.close();
+    }
+  });
+});

@@ -512,6 +512,8 @@ interface ConsumerState {
   readonly ackRequests: Set<Promise<void>>;
   /** Answers of handlers that finished while the consumer had no attachment: sent once it attaches again (at most parkedAnswersMax). */
   readonly parked: (() => void)[];
+  /** Answers waiting out a backoff after a BUSY refusal: run (as not sent) and their timers cleared at close. */
+  readonly backingOff: Map<NodeJS.Timeout, () => void>;
 }
 
 /**
@@ -1202,7 +1204,20 @@ class Client implements SessionraftClient {
     if (opts.nackDelayMs !== undefined && !(opts.nackDelayMs >= 0 && opts.nackDelayMs <= NACK_DELAY_MS_MAX)) {
       throw new ClientError(ClientErrorCode.badArgument, `nackDelayMs must be 0 to ${NACK_DELAY_MS_MAX}, got ${opts.nackDelayMs}`);
     }
-    const st: ConsumerState = { topic, group, consumer, handler, opts, conn: null, subId: 0, closed: false, acks: null, ackRequests: new Set(), parked: [] };
+    const st: ConsumerState = {
+      topic,
+      group,
+      consumer,
+      handler,
+      opts,
+      conn: null,
+      subId: 0,
+      closed: false,
+      acks: null,
+      ackRequests: new Set(),
+      parked: [],
+      backingOff: new Map(),
+    };
     await this.attachConsumer(st);
     if (!st.closed) this.consumers.add(st);
     return {
@@ -1351,7 +1366,15 @@ class Client implements SessionraftClient {
       const nowMs = Date.now();
       if (busyTries === 0) busySinceMs = nowMs;
       if (st.closed || nowMs - busySinceMs >= this.operationTimeoutMs) return this.tellAnswer(st, m, ok, err);
-      setTimeout(() => answer(ok), backoffDelayMs(busyTries++, this.backoffMin, this.backoffMax, this.random));
+      const again = (): void => answer(ok);
+      const timer = setTimeout(
+        () => {
+          st.backingOff.delete(timer);
+          again();
+        },
+        backoffDelayMs(busyTries++, this.backoffMin, this.backoffMax, this.random),
+      );
+      st.backingOff.set(timer, again);
     };
     Promise.resolve()
       .then(() => st.handler(m))
@@ -1417,12 +1440,21 @@ class Client implements SessionraftClient {
     st.parked.push(again);
   }
 
-  /** An ack's or nack's outcome to the consumer's `onAnswer`, which must not break the caller by throwing. */
-  /** A consumer that closed (or could not attach again): the answers it held were never sent, and say so. */
+  /**
+   * A consumer that closed (or could not attach again): the answers it held, parked or waiting out
+   * a backoff, were never sent, and say so now (their timers cleared, so none keeps the process up).
+   */
   private dropParked(st: ConsumerState): void {
     // Each one, run now that the consumer is closed, reports itself as not sent.
     for (const f of st.parked.splice(0)) f();
+    for (const [timer, f] of st.backingOff) {
+      clearTimeout(timer);
+      f();
+    }
+    st.backingOff.clear();
   }
+
+  /** An ack's or nack's outcome to the consumer's `onAnswer`, which must not break the caller by throwing. */
 
   private tellAnswer(st: ConsumerState, m: GroupMessage, ok: boolean, outcome: { ok: boolean; code: string } | ClientError): void {
     try {
