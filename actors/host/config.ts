@@ -5,6 +5,7 @@
  * Every node lists every node (itself included) with its three ports: raft (peers), client
  * (clients; redirects name the leader's) and admin (HTTP /metrics, /status, /healthz).
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { LevelWithSilent } from 'pino';
@@ -577,6 +578,13 @@ export function resolveHostConfig(...layers: Partial<Record<keyof HostConfig, un
   // records needs more: docs/operations.md).
   const limits = { ...defaultStoreLimits, ...(cfg.storeLimits ?? {}) };
   const snapshotFloor = limits.activeBytesMax + limits.activeSessionsMax * (limits.topicBytesMax + SNAPSHOT_SESSION_BYTES) + limits.clientTableBytesMax;
+  // A snapshot is received, and read at restart, into one array: past what one can hold a leader's
+  // snapshot would fail as it arrives (a raw RangeError) and the node's own would not load.
+  if (cfg.snapshotBytesMax > bufferConstants.MAX_LENGTH) {
+    throw new ConfigError(
+      `snapshotBytesMax (${cfg.snapshotBytesMax}) must be at most ${bufferConstants.MAX_LENGTH}, the largest array this Node.js holds (flag --snapshot-bytes, SESSIONRAFT_SNAPSHOT_BYTES)`,
+    );
+  }
   if (typeof snapshotFloor === 'number' && Number.isFinite(snapshotFloor) && cfg.snapshotBytesMax < snapshotFloor) {
     throw new ConfigError(
       `snapshotBytesMax (${cfg.snapshotBytesMax}) must be at least ${snapshotFloor}: storeLimits.activeBytesMax + activeSessionsMax x (topicBytesMax + ${SNAPSHOT_SESSION_BYTES}) + clientTableBytesMax, what a snapshot carries (flag --snapshot-bytes, SESSIONRAFT_SNAPSHOT_BYTES)`,

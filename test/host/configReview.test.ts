@@ -6,6 +6,7 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { constants as bufferConstants } from 'node:buffer';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -227,6 +228,14 @@ describe('host: configuration values are taken as given or refused (review 2026-
     }
     expect(configFromEnv({ SESSIONRAFT_TICK_MS: '30' }).tickMs).to.equal(30);
     expect(configFromEnv({ SESSIONRAFT_LOG_PREALLOCATE_BYTES: '0' }).logPreallocateBytes).to.equal(0);
+  });
+
+  it("snapshotBytesMax past what one array holds (4 GiB on Node.js 20) is refused: a leader's snapshot that large failed as it arrived with a raw RangeError", () => {
+    const max = bufferConstants.MAX_LENGTH;
+    const e = configError(() => resolveHostConfig({ ...base, snapshotBytesMax: max + 1 }));
+    expect(e.message).to.match(/snapshotBytesMax \(\d+\) must be at most \d+/);
+    expect(resolveHostConfig({ ...base, snapshotBytesMax: max }).snapshotBytesMax).to.equal(max);
+    configError(() => resolveHostConfig(base, configFromEnv({ SESSIONRAFT_SNAPSHOT_BYTES: String(8 * 1024 ** 3) })));
   });
 
   it('property: any string in a numeric SESSIONRAFT_* variable is a ConfigError or a non-negative integer, and the configuration resolves or is a ConfigError', () => {
