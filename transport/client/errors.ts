@@ -34,6 +34,8 @@ export const ClientErrorCode = {
   subscriberOverflow: 'CLIENT_ERR_SUBSCRIBER_OVERFLOW',
   /** A subscriber's connection stopped reading its deliveries (behind in bytes, no progress for a time) and was dropped. */
   subscriberStalled: 'CLIENT_ERR_SUBSCRIBER_STALLED',
+  /** The node cut the connection: more than sendBufferedBytesMax of its answers waited for it to read. */
+  slowReader: 'CLIENT_ERR_SLOW_READER',
   /** A bug in the node (logged there). */
   internal: 'CLIENT_ERR_INTERNAL',
   /**
@@ -106,6 +108,7 @@ const clientErrorHints: Readonly<Record<string, string>> = {
   CLIENT_ERR_SUBSCRIBER_OVERFLOW: 'the subscriber fell too far behind: consume deliveries faster, then subscribe again',
   CLIENT_ERR_SUBSCRIBER_STALLED:
     'the connection stopped reading its deliveries (subscriberBehindMsMax without progress): read the connection, then subscribe again',
+  CLIENT_ERR_SLOW_READER: 'the node cut the connection: more than sendBufferedBytesMax of its answers waited for the client to read them; read the socket',
   CLIENT_ERR_INTERNAL: 'a bug in the node: see its log',
   CLIENT_ERR_AUTH_REQUIRED:
     'the cluster requires a login: give a user and password (options user/password, SESSIONRAFT_USER/SESSIONRAFT_PASSWORD, --credentials-file) or a client certificate naming a user',

@@ -237,6 +237,13 @@ export interface ClientProtocolLimits {
   readonly subscriberBehindBytesMax: number;
   /** Milliseconds without progress after which a connection that far behind is ended. */
   readonly subscriberBehindMsMax: number;
+  /**
+   * Bytes a connection's socket may hold (ws `bufferedAmount`: answers, group deliveries, the
+   * deliveries written below pushBufferedBytesMax) before the node cuts it (CLIENT_ERR_SLOW_READER,
+   * counted): a client that pipelines requests and never reads the answers. At least
+   * pushBufferedBytesMax (deliveries are written up to that mark).
+   */
+  readonly sendBufferedBytesMax: number;
   /** Deliveries queued per subscription in the store before it overflows. */
   readonly subscriptionQueueMax: number;
   /**
@@ -264,6 +271,7 @@ export const defaultClientProtocolLimits: ClientProtocolLimits = {
   pushQueueDeliveriesMax: 4096,
   subscriberBehindBytesMax: 8 * MiB,
   subscriberBehindMsMax: 30_000,
+  sendBufferedBytesMax: 64 * MiB,
   subscriptionQueueMax: 1024,
   replyBatchBytesMax: REPLY_BATCH_BYTES_DEFAULT,
 };
@@ -280,6 +288,11 @@ export function validateClientProtocolLimits(l: ClientProtocolLimits): void {
   if (l.pushBufferedBytesMax < PUSH_BUFFERED_BYTES_MIN) {
     throw new RangeError(`client port limit pushBufferedBytesMax must be at least ${PUSH_BUFFERED_BYTES_MIN}, got ${l.pushBufferedBytesMax}`);
   }
+  if (l.sendBufferedBytesMax < l.pushBufferedBytesMax) {
+    throw new RangeError(
+      `client port limit sendBufferedBytesMax (${l.sendBufferedBytesMax}) must be at least pushBufferedBytesMax (${l.pushBufferedBytesMax})`,
+    );
+  }
   if (l.subscriberBehindBytesMax > l.pushQueueBytesMax) {
     throw new RangeError(
       `client port limit subscriberBehindBytesMax (${l.subscriberBehindBytesMax}) must be at most pushQueueBytesMax (${l.pushQueueBytesMax})`,
@@ -295,6 +308,8 @@ export const ClientCloseCode = {
   tooManyBadFrames: 4007,
   /** No login within loginTimeoutMs while the node requires one. */
   loginTimeout: 4008,
+  /** More than sendBufferedBytesMax waited in the socket for the client to read (CLIENT_ERR_SLOW_READER). */
+  slowReader: 4009,
 } as const;
 
 const encoder = new Encoder(CBOR_OPTIONS);

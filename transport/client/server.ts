@@ -542,6 +542,17 @@ export class ClientServer {
   private send(c: Conn, frame: Uint8Array): void {
     if (c.closed) return;
     c.out.send(frame);
+    // Answers are not paced (a request stops counting in flight once answered): a client that asks
+    // and never reads is cut, not buffered without bound. No close frame: it would wait behind the rest.
+    if (c.ws.bufferedAmount + c.out.heldBytes > this.limits.sendBufferedBytesMax) {
+      this.reject(ClientErrorCode.slowReader, 'send');
+      this.opts.logger?.warn(
+        { code: ClientErrorCode.slowReader, remote: c.remote },
+        `client connection cut: more than ${this.limits.sendBufferedBytesMax} bytes waited for it to read`,
+      );
+      this.dropConn(c);
+      c.ws.terminate();
+    }
   }
 
   /**
