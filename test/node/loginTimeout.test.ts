@@ -6,6 +6,7 @@
  * `loginsPendingPerAddressMax` connections not logged in. In-process nodes on 127.0.0.1.
  */
 import { expect } from 'chai';
+import { createConnection } from 'node:net';
 import { ClientCloseCode } from '../../transport/client/protocol.js';
 import { connectIdle, useAuthCluster, useInProcessCluster, waitFor, type IdleSocket } from './helpers.js';
 
@@ -61,5 +62,30 @@ describe('node: a cluster that requires no login keeps its anonymous connections
     expect(await Promise.all(idle.map((c) => c.outcome))).to.deep.equal(['open', 'open', 'open', 'open']);
     // And the port still answers a client on it.
     expect((await suite.client().list()).sessions).to.be.an('array');
+  });
+});
+
+describe('node: an upgrade that never finishes its headers (2026-12-07)', function () {
+  this.timeout(30_000);
+  const suite = useInProcessCluster(1);
+
+  it('is closed by the node once the headers deadline (5 s) has passed; a plain HTTP request gets 426', async () => {
+    const endpoint = suite.cluster.endpoints()[0]!;
+    const [host, port] = [endpoint.slice(0, endpoint.lastIndexOf(':')), Number(endpoint.slice(endpoint.lastIndexOf(':') + 1))];
+    // Until 2026-12-07 ws's own server kept such a socket for 60 s (checked every 30 s), any number of them.
+    const socket = createConnection({ host, port });
+    let closedAtMs = 0;
+    socket.on('error', () => undefined);
+    // Read what the node sends (its 408), so that its end of the connection is seen.
+    socket.resume();
+    socket.on('close', () => void (closedAtMs = Date.now()));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const startMs = Date.now();
+    socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\n`);
+    // The deadline is 5 s and the node checks every second; 15 s covers a loaded machine.
+    await waitFor('the node to close the half-sent upgrade', () => closedAtMs !== 0, 15_000);
+    expect(closedAtMs - startMs).to.be.at.least(4_000);
+    const res = await fetch(`http://${endpoint}/`);
+    expect(res.status).to.equal(426);
   });
 });

@@ -14,7 +14,7 @@
  * next request; a permission change applies to the next request (and delivery) without a restart.
  */
 import { createServer as createHttpsServer } from 'node:https';
-import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -135,6 +135,10 @@ export interface ClientServerStats {
 }
 
 /** How often the client port looks for a changed auth table to end subscriptions that lost their permission (sweepRevoked). */
+/** How long a client may take to send its WebSocket upgrade's headers on the plain listener. */
+const UPGRADE_HEADERS_TIMEOUT_MS = 5_000;
+/** Sockets the plain listener holds beyond connectionsMax: upgrades in progress, 426 answers. */
+const UPGRADES_PENDING_MAX = 64;
 const REVOCATION_SWEEP_MS = 250;
 
 interface Conn {
@@ -221,6 +225,8 @@ export class ClientServer {
    */
   private readonly frontSockets = new Set<Socket>();
   private tlsServer: ReturnType<typeof createHttpsServer> | null = null;
+  /** The plain listener's HTTP server (ws:// only): ours, so that its upgrade requests have a deadline. */
+  private plainServer: HttpServer | null = null;
   private readonly conns = new Set<Conn>();
   /** sweepRevoked: the auth table version it last looked at, and its timer (from listen to close). */
   private sweptVersion = -1;
@@ -267,9 +273,25 @@ export class ClientServer {
     }
     if (this.opts.tls !== undefined) return this.listenTls(this.opts.tls);
     return new Promise((resolve, reject) => {
+      // Not ws's own server, which has Node's defaults (60 s for a request's headers, checked every
+      // 30 s, no bound on sockets): a client sending its upgrade a byte at a time held a socket that
+      // long, and any number of them. As the admin port's: headers within UPGRADE_HEADERS_TIMEOUT_MS,
+      // and sockets bounded by connectionsMax plus UPGRADES_PENDING_MAX not yet upgraded.
+      const server = createHttpServer(
+        {
+          headersTimeout: UPGRADE_HEADERS_TIMEOUT_MS,
+          requestTimeout: 2 * UPGRADE_HEADERS_TIMEOUT_MS,
+          connectionsCheckingInterval: 1_000,
+          maxHeaderSize: 16_384,
+        },
+        (_req, res) => {
+          res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('a sessionraft client port: WebSocket only\n');
+        },
+      );
+      server.maxConnections = this.limits.connectionsMax + UPGRADES_PENDING_MAX;
+      this.plainServer = server;
       const wss = new WebSocketServer({
-        host: this.opts.host,
-        port: this.opts.port,
+        server,
         maxPayload: this.limits.requestBytesMax,
         perMessageDeflate: false,
         clientTracking: true,
@@ -285,6 +307,7 @@ export class ClientServer {
         resolve({ host: this.opts.host, port: a.port });
       });
       wss.on('connection', (ws, req) => this.accept(ws, req));
+      server.listen(this.opts.port, this.opts.host);
     });
   }
 
@@ -423,6 +446,16 @@ export class ClientServer {
         server.closeAllConnections();
         // A keep-alive HTTPS request's connection (not a WebSocket, which closed above).
         for (const socket of this.frontSockets) socket.destroy();
+        done();
+      };
+    }
+    const plain = this.plainServer;
+    if (plain !== null) {
+      // ws closes only a server it made: this one is ours to close.
+      const done = cb;
+      cb = () => {
+        plain.close();
+        plain.closeAllConnections();
         done();
       };
     }
