@@ -134,6 +134,24 @@ describe('node: TLS on the client and admin ports', function () {
     expect(err.message).to.match(/give the CA that signed the node's certificate/);
   });
 
+  it('an upgrade whose headers never finish after the TLS handshake is closed by the node after 5 s (Node gave it 60 s before 2026-12-07)', async function () {
+    let closedAtMs = 0;
+    const startMs = await new Promise<number>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: clientPort(), ca: pki.read('ca.crt'), servername: 'localhost' }, () => {
+        s.write('GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n');
+        resolve(Date.now());
+      });
+      s.on('error', () => undefined);
+      s.on('close', () => void (closedAtMs = Date.now()));
+      s.once('error', reject);
+      // Read what the node sends (its 408), so that its end of the connection is seen.
+      s.resume();
+    });
+    // The deadline is 5 s and the node checks every second; 15 s covers a loaded machine.
+    await waitFor('the node to close the half-sent upgrade', () => closedAtMs !== 0, 15_000);
+    expect(closedAtMs - startMs).to.be.at.least(4_000);
+  });
+
   it('TLS 1.2 is refused by default (TLS 1.3 minimum)', async function () {
     const outcome = await new Promise<string>((resolve) => {
       const s = tlsConnect({ host: '127.0.0.1', port: clientPort(), ca: pki.read('ca.crt'), servername: 'localhost', maxVersion: 'TLSv1.2' }, () => {

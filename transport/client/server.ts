@@ -137,7 +137,14 @@ export interface ClientServerStats {
 /** How often the client port looks for a changed auth table to end subscriptions that lost their permission (sweepRevoked). */
 /** How long a client may take to send its WebSocket upgrade's headers on the plain listener. */
 const UPGRADE_HEADERS_TIMEOUT_MS = 5_000;
-/** Sockets the plain listener holds beyond connectionsMax: upgrades in progress, 426 answers. */
+/** Both listeners' HTTP servers: the upgrade's headers within UPGRADE_HEADERS_TIMEOUT_MS, checked every second. */
+const UPGRADE_HTTP_OPTIONS = {
+  headersTimeout: UPGRADE_HEADERS_TIMEOUT_MS,
+  requestTimeout: 2 * UPGRADE_HEADERS_TIMEOUT_MS,
+  connectionsCheckingInterval: 1_000,
+  maxHeaderSize: 16_384,
+} as const;
+/** Sockets a listener holds beyond connectionsMax: upgrades in progress, 426 answers. */
 const UPGRADES_PENDING_MAX = 64;
 const REVOCATION_SWEEP_MS = 250;
 
@@ -277,17 +284,9 @@ export class ClientServer {
       // 30 s, no bound on sockets): a client sending its upgrade a byte at a time held a socket that
       // long, and any number of them. As the admin port's: headers within UPGRADE_HEADERS_TIMEOUT_MS,
       // and sockets bounded by connectionsMax plus UPGRADES_PENDING_MAX not yet upgraded.
-      const server = createHttpServer(
-        {
-          headersTimeout: UPGRADE_HEADERS_TIMEOUT_MS,
-          requestTimeout: 2 * UPGRADE_HEADERS_TIMEOUT_MS,
-          connectionsCheckingInterval: 1_000,
-          maxHeaderSize: 16_384,
-        },
-        (_req, res) => {
-          res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('a sessionraft client port: WebSocket only\n');
-        },
-      );
+      const server = createHttpServer(UPGRADE_HTTP_OPTIONS, (_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('a sessionraft client port: WebSocket only\n');
+      });
       server.maxConnections = this.limits.connectionsMax + UPGRADES_PENDING_MAX;
       this.plainServer = server;
       const wss = new WebSocketServer({
@@ -324,7 +323,9 @@ export class ClientServer {
 
   /** wss://: an https server behind a plain front that answers non-TLS clients 426 (tlsFiles.ts). */
   private async listenTls(tls: TlsFiles): Promise<{ host: string; port: number }> {
-    const server = createHttpsServer(tls.serverOptions(), (_req, res) => {
+    // The same deadlines as the plain listener's (UPGRADE_HEADERS_TIMEOUT_MS): Node's defaults gave a
+    // client that completed its TLS handshake 60 s to send its upgrade's headers.
+    const server = createHttpsServer({ ...tls.serverOptions(), ...UPGRADE_HTTP_OPTIONS }, (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' }).end('a sessionraft client port: WebSocket only\n');
     });
     const wss = new WebSocketServer({
@@ -334,7 +335,20 @@ export class ClientServer {
       clientTracking: true,
       verifyClient: (info, cb) => this.verifyUpgrade(info.req, cb),
     });
-    server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req)));
+    // The https server is not listening itself (the front hands it sockets), so Node never starts
+    // the check that enforces its headersTimeout: a deadline of our own, from the end of the TLS
+    // handshake to the upgrade, for a client that sends its headers a byte at a time.
+    const upgradeDeadlines = new WeakMap<object, NodeJS.Timeout>();
+    server.on('secureConnection', (socket: Socket) => {
+      const timer = setTimeout(() => socket.destroy(), UPGRADE_HEADERS_TIMEOUT_MS);
+      timer.unref();
+      upgradeDeadlines.set(socket, timer);
+      socket.once('close', () => clearTimeout(timer));
+    });
+    server.on('upgrade', (req, socket, head) => {
+      clearTimeout(upgradeDeadlines.get(socket));
+      wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+    });
     server.on('tlsClientError', (err: Error & { code?: string }) => {
       this.reject(ClientErrorCode.tls, 'connect');
       this.opts.logger?.debug({ err, code: ClientErrorCode.tls }, 'client TLS handshake failed');
@@ -353,6 +367,7 @@ export class ClientServer {
       this.frontSockets.add(socket);
       socket.once('close', () => this.frontSockets.delete(socket));
     });
+    front.maxConnections = this.limits.connectionsMax + UPGRADES_PENDING_MAX;
     this.front = front;
     return { host: this.opts.host, port };
   }
