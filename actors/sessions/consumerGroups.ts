@@ -633,6 +633,8 @@ export class GroupTable {
       const ng = r.count(40);
       for (let k = 0; k < ng; k++) {
         const g = new ConsumerGroup(r.u64(), r.u64(), r.str(), r.str(), r.u32(), r.u16(), r.u16());
+        // As the codec refuses in a GroupCreate: a maxDeliveries of 0 made every item's round NaN, never dead-lettered.
+        if (g.ackWaitMs < 1 || g.maxDeliveries < 1 || g.maxAckPending < 1) throw new RangeError(`group ${g.name}: a limit of 0`);
         g.deadTotal = r.u64();
         if (format >= 2) g.deadDropped = r.u64();
         const ni = r.count(30);

@@ -181,6 +181,21 @@ describe('sessions: dead letters, replay and delete (issue 16)', () => {
     expect(committedToEnd(store)).to.equal(true);
   });
 
+  it('a group table whose group has a limit of 0 (ackWait, maxDeliveries or maxAckPending, which no GroupCreate can carry) is refused at load (RangeError), not taken', () => {
+    for (const [ackWaitMs, maxDeliveries, maxAckPending] of [
+      [0, 1, 10],
+      [100, 0, 10],
+      [100, 1, 0],
+    ] as const) {
+      const t = new GroupTable();
+      t.create(1, 1, 't', 'g', ackWaitMs, maxDeliveries, maxAckPending, commandId(1, 1));
+      expect(() => new GroupTable().load(t.encode()), `${ackWaitMs} ${maxDeliveries} ${maxAckPending}`).to.throw(RangeError, /a limit of 0/);
+    }
+    const ok = new GroupTable();
+    ok.create(1, 1, 't', 'g', 100, 1, 10, commandId(1, 1));
+    expect(() => new GroupTable().load(ok.encode())).to.not.throw();
+  });
+
   it('the bound: at DEAD_LETTERS_MAX (count) or DEAD_LETTER_BYTES_MAX (record bytes held) the oldest dead letters are dropped, counted, and no longer hold their records', () => {
     const t = new GroupTable();
     t.create(1, 1, 't', 'g', 100, 1, 10, commandId(1, 1));
