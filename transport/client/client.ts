@@ -28,6 +28,7 @@
  * final codes are safe to send again as a new command, `isUnknownOutcome(code)` which may have been
  * applied.
  */
+import { isNodeId } from '../wire/nodeId.js';
 import type { Logger } from 'pino';
 import { formatMemberAddress, parseMemberAddress, type MemberAddress } from '../wire/address.js';
 import { backoffDelayMs } from '../wire/backoff.js';
@@ -576,7 +577,6 @@ interface RunOptions {
   readonly onAttemptError?: (err: ClientError) => void;
 }
 
-const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 /** After an attempt of unknown outcome, the refusal a retry gets when the change was made. */
 const ALREADY_MADE = { add: 'MEMBERSHIP_ALREADY_MEMBER', promote: 'MEMBERSHIP_ALREADY_VOTER', remove: 'MEMBERSHIP_NOT_MEMBER' } as const;
 
@@ -1060,8 +1060,11 @@ class Client implements SessionraftClient {
 
   /** One membership change, retried until a definitive answer; a retry that finds it made is a success. */
   private async memberChange(action: 'add' | 'promote' | 'remove', node: string, address: string): Promise<MemberChangeOutcome> {
-    if (typeof node !== 'string' || !NODE_ID.test(node))
-      throw new ClientError(ClientErrorCode.badArgument, `a node ID matches [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(node)}`);
+    if (!isNodeId(node))
+      throw new ClientError(
+        ClientErrorCode.badArgument,
+        `a node ID matches [A-Za-z0-9_.-]{1,64} and is not a name of Object.prototype (constructor, __proto__, ...), got ${JSON.stringify(node)}`,
+      );
     let attempts = 0;
     let uncertain = false;
     const onAttemptError = (err: ClientError): void => {
