@@ -88,9 +88,14 @@ export class VotingBar {
     this.logger.info({ code: 'NODE_VOTING_BAR_LIFTED' }, 'the cluster holds this node as a learner: it votes once promoted');
   }
 
-  /** Every tick: removes the marker once the configuration that lifted the bar is durable (a later entry is). */
+  /**
+   * Every tick: removes the marker once the log through `liftIndex` (the configuration that lifted
+   * the bar is at or below it) is durable. Until 2026-12-07 it waited for a later entry: with the
+   * promotion already in the log at the lift and nothing written after it, the marker stayed, and a
+   * restart then barred the node for good (a voter is never a learner again, so Raft never lifts it).
+   */
   afterPersisted(persistedIndex: number): void {
-    if (this.liftIndex === null || persistedIndex <= this.liftIndex) return;
+    if (this.liftIndex === null || persistedIndex < this.liftIndex) return;
     this.liftIndex = null;
     void this.removeMarker();
   }

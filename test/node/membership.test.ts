@@ -475,7 +475,8 @@ describe('node: a node restarted on an empty data directory under its old ID', f
     await waitFor('the wiped node to see itself a voter again', () => wiped.node.status().membership.voters.includes(wipedId), 5000);
     expect(wiped.status().votingBarred).to.equal(false);
     expect(wiped.status().votingNote).to.equal(undefined);
-    // The marker goes once the configuration that lifted the bar is durable (the promotion after it is).
+    // The marker goes once the log through the configuration that lifted the bar is durable (no
+    // later entry needed: until 2026-12-07 it waited for one, and in an idle cluster none came).
     await waitFor('the voting-barred marker to go', () => !existsSync(join(dir, wipedId, 'voting-barred')), 3000);
 
     // It votes: stop the leader; the other two elect one only with its vote.

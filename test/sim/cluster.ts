@@ -242,7 +242,7 @@ export class SimCluster {
     const lift = this.barLiftIndex.get(n.id);
     if (lift === undefined) {
       if (!n.status().votingBarred) this.barLiftIndex.set(n.id, n.log.lastIndex());
-    } else if (n.log.persistedIndex > lift) {
+    } else if (n.log.persistedIndex >= lift) {
       this.barMarkers.delete(n.id);
       this.barLiftIndex.delete(n.id);
     }
