@@ -26,6 +26,16 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** Runs `fn` in a fresh temporary directory, removed afterwards whatever `fn` did. */
+export function inTempDir(fn: (dir: string) => void): void {
+  const dir = tempDir();
+  try {
+    fn(dir);
+  } finally {
+    removeDir(dir);
+  }
+}
+
 /** Every file under `root/sub`, path (relative to root) -> bytes, sorted by path. */
 export function dirFiles(root: string, sub = 'data'): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();

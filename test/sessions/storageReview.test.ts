@@ -14,7 +14,7 @@ import { encodeManifestParts } from '../../actors/sessions/manifest.js';
 import { storedRecordLength } from '../../actors/sessions/record.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import type { CommandResult, Manifest } from '../../actors/sessions/types.js';
-import { TestLog, bytes, removeDir, tempDir } from './helpers.js';
+import { TestLog, bytes, inTempDir } from './helpers.js';
 
 /**
  * MemorySessionFs (POSIX crash model: a name survives only if its directory was synced) with a
@@ -276,8 +276,7 @@ describe('storage review: a local snapshot saved after a newer one was installed
 
 describe('storage review: foreign entries in the data directory', () => {
   it('a directory inside data/<class>/ is set aside and then left in trash/ without a crash', () => {
-    const dir = tempDir();
-    try {
+    inTempDir((dir) => {
       const store = newStore(new NodeSessionFs(dir));
       const log = new TestLog();
       store.apply([log.push({ kind: CommandKind.dataCreate, replayClass: 0 })]);
@@ -293,29 +292,23 @@ describe('storage review: foreign entries in the data directory', () => {
       again.close();
       expect(outcome).to.equal('ok');
       expect(foreign).to.equal(1);
-    } finally {
-      removeDir(dir);
-    }
+    });
   });
 
   it('a regular file named data or trash: the store refuses to open with a typed error', () => {
     for (const name of ['data', 'trash']) {
-      const dir = tempDir();
-      try {
+      inTempDir((dir) => {
         writeFileSync(join(dir, name), 'not a directory');
         expect(
           typedOrNone(() => newStore(new NodeSessionFs(dir)).close()),
           name,
         ).to.equal('typed SESSIONS_ERR_DATA_CORRUPT');
-      } finally {
-        removeDir(dir);
-      }
+      });
     }
   });
 
   it('a regular file where a class directory belongs is set aside and purged', () => {
-    const dir = tempDir();
-    try {
+    inTempDir((dir) => {
       mkdirSync(join(dir, 'data'));
       writeFileSync(join(dir, 'data', '3'), 'not a directory');
       const store = newStore(new NodeSessionFs(dir));
@@ -324,9 +317,7 @@ describe('storage review: foreign entries in the data directory', () => {
       store.snapshot();
       expect(store.snapshotSaved(1)).to.equal(1);
       store.close();
-    } finally {
-      removeDir(dir);
-    }
+    });
   });
 });
 
@@ -343,8 +334,7 @@ describe('storage review: a directory under a name the store writes (2026-12-07)
   }
 
   it('at the name of a listed empty file at restart: set aside, the restore goes on', () => {
-    const dir = tempDir();
-    try {
+    inTempDir((dir) => {
       const store = newStore(new NodeSessionFs(dir));
       const log = new TestLog();
       store.apply([log.push({ kind: CommandKind.dataCreate, replayClass: 0 })]);
@@ -359,14 +349,11 @@ describe('storage review: a directory under a name the store writes (2026-12-07)
       expect(trashDirs(dir)).to.deep.equal([`-0-${name.slice('data/0/'.length)}`]);
       expect(again.stats().files.setAside).to.equal(1);
       again.close();
-    } finally {
-      removeDir(dir);
-    }
+    });
   });
 
   it('at the name of a file created later: set aside at the first apply, and that file is created and deleted', () => {
-    const dir = tempDir();
-    try {
+    inTempDir((dir) => {
       const { name } = namesAt(2);
       mkdirSync(join(dir, name), { recursive: true });
       const store = newStore(new NodeSessionFs(dir));
@@ -383,14 +370,11 @@ describe('storage review: a directory under a name the store writes (2026-12-07)
       expect(outcome).to.equal('ok');
       expect(trashDirs(dir)).to.deep.equal([`-0-${name.slice('data/0/'.length)}`]);
       store.close();
-    } finally {
-      removeDir(dir);
-    }
+    });
   });
 
   it("in trash/ under a file's trash name: its DataDelete sets the directory aside", () => {
-    const dir = tempDir();
-    try {
+    inTempDir((dir) => {
       const { trashName } = namesAt(1);
       mkdirSync(join(dir, trashName), { recursive: true });
       const store = newStore(new NodeSessionFs(dir));
@@ -403,9 +387,7 @@ describe('storage review: a directory under a name the store writes (2026-12-07)
       expect(statSync(join(dir, trashName)).isFile()).to.equal(true);
       expect(trashDirs(dir)).to.deep.equal([`-${trashName.slice('trash/'.length)}`]);
       store.close();
-    } finally {
-      removeDir(dir);
-    }
+    });
   });
 
   it('at the name of a file range sync writes: set aside, the install restores', () => {
@@ -428,8 +410,7 @@ describe('storage review: a directory under a name the store writes (2026-12-07)
     };
     expect(run(leader, log, stored).code).to.equal('OK');
     const manifest = leader.snapshot();
-    const dir = tempDir();
-    try {
+    inTempDir((dir) => {
       mkdirSync(join(dir, f.name), { recursive: true });
       const follower = newStore(new NodeSessionFs(dir));
       const outcome = typedOrNone(() => {
@@ -439,14 +420,11 @@ describe('storage review: a directory under a name the store writes (2026-12-07)
       expect(outcome).to.equal('ok');
       expect(follower.digest().overall).to.equal(leader.digest().overall);
       follower.close();
-    } finally {
-      removeDir(dir);
-    }
+    });
   });
 
   it('appearing at the name of the next file while the store runs: the DataCreate sets it aside', () => {
-    const dir = tempDir();
-    try {
+    inTempDir((dir) => {
       const store = newStore(new NodeSessionFs(dir));
       const log = new TestLog();
       run(store, log, { kind: CommandKind.sessionCreate, topic: 'x', envelope: null });
@@ -454,9 +432,7 @@ describe('storage review: a directory under a name the store writes (2026-12-07)
       expect(typedOrNone(() => run(store, log, { kind: CommandKind.dataCreate, replayClass: 0 }))).to.equal('ok');
       expect(statSync(join(dir, namesAt(2).name)).isFile()).to.equal(true);
       store.close();
-    } finally {
-      removeDir(dir);
-    }
+    });
   });
 });
 
