@@ -135,7 +135,7 @@ export interface ClientServerStats {
 }
 
 /** How often the client port looks for a changed auth table to end subscriptions that lost their permission (sweepRevoked). */
-/** How long a client may take to send its WebSocket upgrade's headers on the plain listener. */
+/** How long a client may take to send its WebSocket upgrade's headers (both listeners; on the TLS one, from the end of its handshake). */
 const UPGRADE_HEADERS_TIMEOUT_MS = 5_000;
 /** Both listeners' HTTP servers: the upgrade's headers within UPGRADE_HEADERS_TIMEOUT_MS, checked every second. */
 const UPGRADE_HTTP_OPTIONS = {
