@@ -280,6 +280,11 @@ export class RaftNode {
     return this.actor.getSnapshot().context.termUnknown;
   }
 
+  /** Issue 9: this node may not vote or campaign yet (RaftContext.votingBarred). */
+  votingBarred(): boolean {
+    return this.actor.getSnapshot().context.votingBarred;
+  }
+
   /** Issue 15: the durable log holds the term-unknown marker; removed once the learned term is durable (this write). */
   private termUnknownMarked = false;
   private termKnownSeq: number | null = null;

@@ -175,6 +175,44 @@ describe('node: membership in-process (add a learner, promote, remove; a removed
   });
 });
 
+describe("node: a learner's status reads the voting bar as Raft holds it", function () {
+  this.timeout(20_000);
+  const dir = tempDir('member-bar');
+  const hosts: NodeHost[] = [];
+  let c: SessionraftClient;
+
+  after(async () => {
+    await c?.close();
+    await Promise.all(hosts.map((h) => h.stop({ transfer: false })));
+    removeDir(dir);
+  });
+
+  it('reads unbarred once the AppendEntries that lifted it is handled, not at the next tick', async () => {
+    const book = await addressBook(4);
+    const three: Record<string, NodeAddress> = { n1: book[0]!, n2: book[1]!, n3: book[2]! };
+    for (const id of ['n1', 'n2', 'n3']) hosts.push(await startHost(id, three, dir, { bootstrap: true }));
+    // An election is 100-200 ms of timeout plus a pre-vote and a vote round; 5 s is generous.
+    await waitFor('a leader', () => leaderOf(hosts), 5000);
+    c = createClient({ endpoints: Object.values(three).map(clientEp), clusterId: 'test' });
+    const n4 = await startHost('n4', { ...three, n4: book[3]! }, dir, { join: true });
+    hosts.push(n4);
+    // The window made wide: n4's node goes on ticking (its links and timers need it) but the host's
+    // own tick, where its copy of the bar followed Raft, no longer runs. The interval goes into the
+    // host's private ticker field, so stop() clears it as it would its own.
+    const ticking = n4 as unknown as { ticker: NodeJS.Timeout | null };
+    clearInterval(ticking.ticker!);
+    ticking.ticker = setInterval(() => n4.node.tick(), fastTiming.tickMs);
+    expect(n4.status().votingBarred).to.equal(true);
+    await c.addLearner('n4', formatMemberAddress(book[3]!));
+    const target = leaderOf(hosts)!.node.status().commitIndex;
+    // Catching up is a few AppendEntries batches on loopback; 5 s bounds a slow machine.
+    await waitFor('n4 to apply what the leader committed', () => n4.node.status().appliedIndex >= target, 5000);
+    expect(n4.node.raft.votingBarred(), "Raft's bar").to.equal(false);
+    expect(n4.status().votingBarred, 'the status reads Raft, not a copy one tick old').to.equal(false);
+    expect(n4.status().votingNote).to.match(/learner/);
+  });
+});
+
 function cli(args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
     execFile(process.execPath, [binPath, ...args], { timeout: timeoutMs }, (err, stdout, stderr) =>
