@@ -12,6 +12,7 @@
  *   groups:   u32 len | the group table (consumerGroups.ts)                    (version 3; its format 2 since version 5)
  *   auth:     u32 len | users, roles, permissions (authTable.ts)              (version 4)
  *   features: u32 the feature flags turned on (codec.ts FEATURES)           (version 6)
+ *   restores: u32 n | (session position u32, restore id 2*u64)*   (with remove-own-restore on)
  *   crc32 u32 of everything before
  *
  * Decoding validates everything (a received snapshot is input): any problem is a SessionsError
@@ -22,8 +23,11 @@
  * letters replayable) changed the group table's format: dead letters hold their restores; the
  * group table of versions 3 and 4 is upgraded on decode (its dead letters are not replayable).
  * Version 6 (feature flags, 2026-12-05) added the flags; versions 2 to 5 are read with none on.
+ * With the flag remove-own-restore on (2026-12-07), a last section names, for each active session
+ * that a SessionRestore made active under the flag, that restore (by the session's position in the
+ * list, increasing): an older node refuses the flag's bit before it could misread the section.
  */
-import { FEATURES_KNOWN, REPLAY_CLASSES_MAX, SECRET_BYTES, dataFileName, readU32BE } from '../../transport/commands/codec.js';
+import { FEATURES, FEATURES_KNOWN, REPLAY_CLASSES_MAX, SECRET_BYTES, dataFileName, readU32BE } from '../../transport/commands/codec.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { ByteReader, ManifestFormatError, SplicingWriter, type ByteWriter } from './binary.js';
 import { ArenaSessionSnapshot } from './sessionTable.js';
@@ -92,7 +96,7 @@ function sizeBound(m: Manifest): number {
       for (const part of s.parts) if (!spliced(part)) n += part.length;
     } else for (const r of s.records) n += 4 + r.length;
   }
-  n += 12 + (m.groups?.length ?? 0) + (m.auth?.length ?? 0);
+  n += 16 + 20 * m.sessions.length + (m.groups?.length ?? 0) + (m.auth?.length ?? 0);
   for (const c of m.clients) {
     n += 42 + SECRET_BYTES + 3 * (c.owner?.length ?? 0);
     for (const r of c.results) n += 16 + 3 * r.result.code.length + (r.result.value?.length ?? 0);
@@ -180,10 +184,42 @@ export function encodeManifestParts(m: Manifest): Uint8Array[] {
   w.bytes(m.groups ?? new Uint8Array(0));
   w.bytes(m.auth ?? new Uint8Array(0));
   if (features !== 0) w.u32(features);
+  if ((features & FEATURES.removeOwnRestore) !== 0) writeRestores(w, m.sessions);
   let crc = 0;
   for (const part of w.parts()) crc = crc32Bytes(part, crc);
   w.u32(crc);
   return w.parts();
+}
+
+/** The restores section: each session that records the restore that made it active, by position. */
+function writeRestores(w: ByteWriter, sessions: readonly SessionSnapshot[]): void {
+  let n = 0;
+  for (const s of sessions) if ((s.restoreLow ?? 0) !== 0) n++;
+  w.u32(n);
+  for (let k = 0; k < sessions.length; k++) {
+    const s = sessions[k]!;
+    if ((s.restoreLow ?? 0) === 0) continue;
+    w.u32(k);
+    w.u64(s.restoreHigh ?? 0);
+    w.u64(s.restoreLow!);
+  }
+}
+
+/** Reads the restores section into the sessions it names (replaced by copies that carry them). */
+function readRestores(r: ByteReader, sessions: ArenaSessionSnapshot[]): void {
+  const n = r.count(20);
+  let next = 0;
+  for (let j = 0; j < n; j++) {
+    const at = r.u32();
+    const restoreHigh = r.u64();
+    const restoreLow = r.u64();
+    if (at < next || at >= sessions.length) bad(`restore of session position ${at}`);
+    // A restore's ID is its entry's (term, index): never index 0.
+    if (restoreLow === 0) bad(`restore ${restoreHigh}.0`);
+    const s = sessions[at]!;
+    sessions[at] = new ArenaSessionSnapshot(s.high, s.low, s.topic, s.parts, s.framedBytes, s.count, restoreHigh, restoreLow);
+    next = at + 1;
+  }
 }
 
 function bad(msg: string): never {
@@ -259,7 +295,7 @@ function readManifest(data: Uint8Array): Manifest {
     if (end !== size) bad(`${name}: ranges end at ${end}, size ${size}`);
     files.push({ replayClass, fileHigh, fileLow, name, size, readCursor, consumed, sealed: sealed === 1, restoredLengths, ranges });
   }
-  const sessions: SessionSnapshot[] = [];
+  const sessions: ArenaSessionSnapshot[] = [];
   const nSessions = r.count(22);
   for (let k = 0; k < nSessions; k++) {
     const high = r.u64();
@@ -298,6 +334,7 @@ function readManifest(data: Uint8Array): Manifest {
   if ((features & ~FEATURES_KNOWN) !== 0) bad(`feature flags ${features} unknown to this version`);
   // Canonical: with no flag on the encoder writes version 5, so equal states have equal bytes.
   if (version >= VERSION && features === 0) bad('a version 6 manifest with no feature flag on');
+  if ((features & FEATURES.removeOwnRestore) !== 0) readRestores(r, sessions);
   if (!r.done()) bad('trailing bytes');
   return { fingerprint, appliedTerm, appliedIndex, classes, files, sessions, clients, groups, auth, features };
 }

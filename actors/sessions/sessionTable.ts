@@ -81,6 +81,13 @@ export class Session {
   private count = 0;
   /** Sum of the records' lengths (what the limits count). */
   bytes = 0;
+  /**
+   * The SessionRestore (term, index) that made it active, with the flag remove-own-restore; 0, 0
+   * when created, or restored without the flag. A removing ack removes it only when it settles that
+   * restore's item (store.ts ackRemoving).
+   */
+  restoreHigh = 0;
+  restoreLow = 0;
 
   // Issue 18: nothing else per session (no cached ID, topic bytes or record offsets: with 100,000
   // active sessions those were ~600 bytes of heap each); they are made when asked for.
@@ -127,7 +134,7 @@ export class Session {
 
   /** The records as the snapshot manifest holds them, without a view per record. */
   snapshot(): SessionSnapshot {
-    return new ArenaSessionSnapshot(this.high, this.low, this.topic, this.framedParts(), this.framedBytes, this.count);
+    return new ArenaSessionSnapshot(this.high, this.low, this.topic, this.framedParts(), this.framedBytes, this.count, this.restoreHigh, this.restoreLow);
   }
 
   /** Views of the records (valid forever: their bytes never change). */
@@ -196,6 +203,9 @@ export class ArenaSessionSnapshot implements SessionSnapshot {
     /** Bytes of the parts together. */
     readonly framedBytes: number,
     readonly count: number,
+    /** The restore that made it active (Session.restoreHigh, restoreLow); 0, 0 for none. */
+    readonly restoreHigh = 0,
+    readonly restoreLow = 0,
   ) {}
 
   get records(): Uint8Array[] {
@@ -269,13 +279,15 @@ export class SessionTable {
     this.activeBytes -= s.bytes;
   }
 
-  /** A session coming back from a data file (SessionRestore) or a snapshot. */
-  insert(high: number, low: number, topic: string, records: readonly Uint8Array[], recordBytes: number): SessionOutcome {
+  /** A session coming back from a data file (SessionRestore (restoreHigh, restoreLow); 0, 0 to record none). */
+  insert(high: number, low: number, topic: string, records: readonly Uint8Array[], recordBytes: number, restoreHigh = 0, restoreLow = 0): SessionOutcome {
     if (this.byLow.size >= this.limits.activeSessionsMax) return ResultCode.tooManySessions;
     if (this.activeBytes + recordBytes > this.limits.activeBytesMax) return ResultCode.storeFull;
     if (this.byLow.has(low)) assert(false, `session ${high}.${low} restored while active`);
     const s = new Session(high, low, topic);
     s.replace(records, recordBytes);
+    s.restoreHigh = restoreHigh;
+    s.restoreLow = restoreLow;
     this.byLow.set(low, s);
     this.activeBytes += recordBytes;
     return ResultCode.ok;
@@ -309,6 +321,8 @@ export class SessionTable {
     this.clear();
     for (const snap of sessions) {
       const s = new Session(snap.high, snap.low, snap.topic);
+      s.restoreHigh = snap.restoreHigh ?? 0;
+      s.restoreLow = snap.restoreLow ?? 0;
       let bytes: number;
       if (snap instanceof ArenaSessionSnapshot) {
         // One copy of the framed records into the session's own arena (the snapshot's buffer is

@@ -772,7 +772,10 @@ export class SessionsStore implements StateMachine {
    * older than a revoke before it in the log); refused, nothing changes, the ack included. The
    * session is removed only when this ack settles the item now and the item's restore is of that
    * session: an ack that settles nothing (a second one, a late one) removes nothing, and a session
-   * not active (destroyed, or stored again) is left alone.
+   * not active (destroyed, or stored again) is left alone. With remove-own-restore, a session made
+   * active by a later restore is left alone too: until 2026-12-07 an ack of restore R1 removed the
+   * session that, stored and restored again (R2), was active from R2 with R2's delivery in flight.
+   * A session restored before the flag was on records no restore and is removed as before.
    */
   private ackRemoving(v: CommandView): CommandResult {
     const s = this.sessions.get(v.sessionHigh, v.sessionLow);
@@ -781,7 +784,10 @@ export class SessionsStore implements StateMachine {
         if (this.auth.hasUsers()) return rejection(ResultCode.authRequired);
       } else if (!this.auth.allows(v.user, 'write', s.topic, '')) return rejection(ResultCode.permissionDenied);
     }
-    const held = s !== undefined && this.groups.holdsSession(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.sessionHigh, v.sessionLow);
+    const held =
+      s !== undefined &&
+      (s.restoreLow === 0 || (s.restoreHigh === v.restoreHigh && s.restoreLow === v.restoreLow)) &&
+      this.groups.holdsSession(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.sessionHigh, v.sessionLow);
     const r = this.groups.ack(v.groupHigh, v.groupLow, v.restoreHigh, v.restoreLow, v.delivery);
     if (held && r.code === ResultCode.ok) this.sessions.remove(s);
     return r;
@@ -843,7 +849,9 @@ export class SessionsStore implements StateMachine {
     if (parseRecordHeader(buf, where).length !== v.length) return rejection(ResultCode.recordLength);
     const rec = parseStoredSession(buf, where);
     if (!rec.isVoid) {
-      const code = this.sessions.insert(rec.sessionHigh, rec.sessionLow, rec.topic, rec.records, rec.recordBytes);
+      // With remove-own-restore, the session remembers this restore (what a removing ack must settle).
+      const own = this.featureOn(FEATURES.removeOwnRestore);
+      const code = this.sessions.insert(rec.sessionHigh, rec.sessionLow, rec.topic, rec.records, rec.recordBytes, own ? e.term : 0, own ? e.index : 0);
       if (code !== ResultCode.ok) return rejection(code);
     }
     const offset = f.readCursor;

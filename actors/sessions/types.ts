@@ -53,6 +53,9 @@ export interface SessionSnapshot {
   readonly low: number;
   readonly topic: string;
   readonly records: readonly Uint8Array[];
+  /** The SessionRestore that made it active (flag remove-own-restore); absent or 0, 0 for none. */
+  readonly restoreHigh?: number;
+  readonly restoreLow?: number;
 }
 
 export interface ClientSnapshot {

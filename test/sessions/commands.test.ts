@@ -22,6 +22,10 @@ import {
 } from '../../transport/commands/codec.js';
 
 const SAFE = Number.MAX_SAFE_INTEGER;
+/** The flags are the low bits: the next one up is a flag this version does not know (whatever flags come later). */
+const UNKNOWN_FEATURE_BIT = FEATURES_KNOWN + 1;
+if ((FEATURES_KNOWN & UNKNOWN_FEATURE_BIT) !== 0 || (UNKNOWN_FEATURE_BIT & (UNKNOWN_FEATURE_BIT - 1)) !== 0)
+  throw new Error('the feature flags are not the low bits');
 const arbId = fc.tuple(fc.integer({ min: 0, max: SAFE }), fc.integer({ min: 1, max: SAFE })).map(([t, i]) => commandId(t, i));
 const arbClass = fc.integer({ min: 0, max: REPLAY_CLASSES_MAX - 1 });
 const arbRecord = fc.uint8Array({ maxLength: 300 });
@@ -183,7 +187,12 @@ describe('sessions: command codec', () => {
     ['Confirm in the log', Uint8Array.of(2, 0, 0), CommandErrorCode.confirmInLog],
     ['kind 28', Uint8Array.of(2, 28, 0), CommandErrorCode.kind],
     ['a FeatureEnable of no flag', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 0, 0), CommandErrorCode.feature],
-    ['a FeatureEnable of a flag this version does not know', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 0, 64), CommandErrorCode.feature],
+    // The lowest bit above every known flag (they are the low bits), so a new flag never makes it known.
+    [
+      'a FeatureEnable of a flag this version does not know',
+      Uint8Array.of(2, CommandKind.featureEnable, 0, ...[24, 16, 8, 0].map((shift) => (UNKNOWN_FEATURE_BIT >>> shift) & 0xff)),
+      CommandErrorCode.feature,
+    ],
     ['a FeatureEnable of the highest bit', Uint8Array.of(2, CommandKind.featureEnable, 0, 0x80, 0, 0, 1), CommandErrorCode.feature],
     ['a FeatureEnable cut short', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 1), CommandErrorCode.truncated],
     ['a FeatureEnable with a byte after', Uint8Array.of(2, CommandKind.featureEnable, 0, 0, 0, 0, 1, 0), CommandErrorCode.trailing],

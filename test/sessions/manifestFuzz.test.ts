@@ -6,7 +6,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { SessionsError } from '../../actors/sessions/errors.js';
-import { decodeManifest } from '../../actors/sessions/manifest.js';
+import { decodeManifest, encodeManifest } from '../../actors/sessions/manifest.js';
+import { ArenaSessionSnapshot } from '../../actors/sessions/sessionTable.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
 import { crc32Bytes } from '../../storage/crc.js';
 import { CommandKind, FEATURES_KNOWN, writeU32BE } from '../../transport/commands/codec.js';
@@ -33,15 +34,56 @@ function validSnapshot(flags: boolean): { data: Uint8Array; log: TestLog } {
   return { data: store.snapshot(), log };
 }
 
+/**
+ * With the flags on, sessions 1 and 3 also record the restore that made them active (the
+ * remove-own-restore section after the flags): the manifest re-encoded with them.
+ */
+function withRestores(data: Uint8Array): Uint8Array {
+  const m = decodeManifest(data);
+  const sessions = m.sessions.map((x, k) => {
+    const a = x as ArenaSessionSnapshot;
+    return k % 2 === 1 ? new ArenaSessionSnapshot(a.high, a.low, a.topic, a.parts, a.framedBytes, a.count, 2, 100 + k) : a;
+  });
+  return encodeManifest({ ...m, sessions });
+}
+
 /** Sets the trailing CRC-32 to match the bytes before it. */
 function reseal(data: Uint8Array): Uint8Array {
   if (data.length >= 4) writeU32BE(data, data.length - 4, crc32Bytes(data.subarray(0, data.length - 4), 0));
   return data;
 }
 
-for (const flags of [false, true])
-  describe(`sessions: the snapshot manifest as outside input (${flags ? 'version 6, flags on' : 'version 5'})`, () => {
-    const { data, log } = validSnapshot(flags);
+for (const variant of ['version 5', 'version 6, flags on', 'version 6, flags on, sessions with their restores'] as const)
+  describe(`sessions: the snapshot manifest as outside input (${variant})`, () => {
+    const flags = variant !== 'version 5';
+    const made = validSnapshot(flags);
+    const log = made.log;
+    const data = variant.endsWith('restores') ? withRestores(made.data) : made.data;
+
+    if (variant.endsWith('restores'))
+      it("carries each session's restore through a restore; the section's order and IDs are checked", () => {
+        const store = newStore();
+        store.restore(log.meta(log.lastIndex), data);
+        const got = decodeManifest(store.snapshot()).sessions.map((x) => [x.restoreHigh ?? 0, x.restoreLow ?? 0]);
+        expect(got).to.deep.equal([
+          [0, 0],
+          [2, 101],
+          [0, 0],
+          [2, 103],
+        ]);
+        // The section is the last before the checksum: n, then (position u32, high u64, low u64) each.
+        const at = data.length - 4 - 2 * 20;
+        const broken = (edit: (b: Uint8Array) => void): Uint8Array => {
+          // A copy (`slice()` of a Buffer is a view).
+          const b = Uint8Array.from(data);
+          edit(b);
+          return reseal(b);
+        };
+        // Positions out of order (the first names 3, the second 3 again), past the list, and a restore at index 0.
+        expect(() => decodeManifest(broken((b) => writeU32BE(b, at, 3)))).to.throw(SessionsError, /restore of session position 3/);
+        expect(() => decodeManifest(broken((b) => writeU32BE(b, at + 20, 4)))).to.throw(SessionsError, /restore of session position 4/);
+        expect(() => decodeManifest(broken((b) => b.fill(0, at + 20 + 12, at + 20 + 20)))).to.throw(SessionsError, /restore 2\.0/);
+      });
 
     it('the valid snapshot restores', () => {
       const store = newStore();
@@ -59,7 +101,7 @@ for (const flags of [false, true])
       });
       fc.assert(
         fc.property(mutation, (m) => {
-          let b = data.slice();
+          let b = Uint8Array.from(data); // a copy: `slice()` of a Buffer (a snapshot of several parts) is a view
           for (const f of m.flips) b[f.at % (b.length - 4)]! ^= f.xor;
           if (m.insert !== undefined) {
             const at = m.insert.at % (b.length - 4);

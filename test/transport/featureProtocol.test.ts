@@ -90,9 +90,10 @@ describe('client protocol: the feature op (feature flags)', () => {
       'clients-per-user',
       'last-admin',
       'replay-continues',
+      'remove-own-restore',
     ]);
     expect(featureView(FEATURES.removeOnAck)).to.deep.equal({
-      supported: ['restore-ahead', 'remove-on-ack', 'due-floor-per-file', 'clients-per-user', 'last-admin', 'replay-continues'],
+      supported: ['restore-ahead', 'remove-on-ack', 'due-floor-per-file', 'clients-per-user', 'last-admin', 'replay-continues', 'remove-own-restore'],
       enabled: ['remove-on-ack'],
     });
   });

@@ -190,11 +190,25 @@ export const FEATURES = {
    * letter names a number below the round's and changes nothing (2026-12-07; consumerGroups.ts).
    */
   replayContinues: 32,
+  /**
+   * An active session remembers the SessionRestore that made it active, and a GroupAck that removes
+   * its session removes it only when the item it settles is of that restore (2026-12-07;
+   * store.ts ackRemoving): an ack of an earlier restore no longer removes the session once it was
+   * stored and restored again. The snapshot carries the restores (manifest.ts). An older node would
+   * remove it.
+   */
+  removeOwnRestore: 64,
 } as const;
 export type FeatureName = keyof typeof FEATURES;
 /** Every flag this version knows: a FeatureEnable with any other bit is refused. */
 export const FEATURES_KNOWN =
-  FEATURES.restoreAhead | FEATURES.removeOnAck | FEATURES.dueFloorPerFile | FEATURES.clientsPerUser | FEATURES.lastAdmin | FEATURES.replayContinues;
+  FEATURES.restoreAhead |
+  FEATURES.removeOnAck |
+  FEATURES.dueFloorPerFile |
+  FEATURES.clientsPerUser |
+  FEATURES.lastAdmin |
+  FEATURES.replayContinues |
+  FEATURES.removeOwnRestore;
 /** The flags' names as operators write them (and `status` shows them), by bit. */
 export const featureNames: Readonly<Record<FeatureName, string>> = {
   restoreAhead: 'restore-ahead',
@@ -203,6 +217,7 @@ export const featureNames: Readonly<Record<FeatureName, string>> = {
   clientsPerUser: 'clients-per-user',
   lastAdmin: 'last-admin',
   replayContinues: 'replay-continues',
+  removeOwnRestore: 'remove-own-restore',
 };
 
 /** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */
