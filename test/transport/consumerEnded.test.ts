@@ -122,3 +122,62 @@ describe('client library: an answer waiting out a BUSY backoff when its consumer
     }
   });
 });
+
+describe('client library: an answer refused NOT_LEADER on an attachment whose end never comes (2026-12-07)', function () {
+  this.timeout(20_000);
+
+  it('ends that attachment itself after requestTimeoutMs, attaches again and sends the answer through the new one', async () => {
+    let consumes = 0;
+    const unsubscribed: number[] = [];
+    /** Each ack as `subId delivery`, in arrival order. */
+    const acks: string[] = [];
+    const node = await fakeClientPort('overdue', (req, reply) => {
+      if (req.op === 'consume') {
+        consumes++;
+        reply(encodeResult(req.reqId, [4 + consumes]));
+        if (consumes > 1) return;
+        reply(
+          encodeGroupDelivery({
+            subId: 5,
+            topic: 't',
+            session: new Uint8Array(16).fill(1),
+            records: [new Uint8Array([1])],
+            restoreId: new Uint8Array(16).fill(1),
+            delivery: 1,
+          }),
+        );
+        return;
+      }
+      if (req.op === 'unsubscribe') {
+        unsubscribed.push(req.subId);
+        reply(encodeResult(req.reqId, []));
+        return;
+      }
+      if (req.op !== 'ack') return;
+      acks.push(`${req.subId} ${req.delivery}`);
+      // The node says it no longer leads, and never ends attachment 5 (the fault this guards against).
+      if (req.subId === 5) return reply(encodeError(req.reqId, ClientErrorCode.notLeader, 'this node is no longer the leader'));
+      reply(encodeCommandResult(req.reqId, { ok: true, code: 'OK', value: null, index: 9, term: 2, duplicate: false }));
+    });
+    const c = createClient({ endpoints: [`127.0.0.1:${node.port}`], clusterId: 'overdue', operationTimeoutMs: 5000, requestTimeoutMs: 300, batches: false });
+    try {
+      const told: string[] = [];
+      const errors: string[] = [];
+      await c.consume('t', 'g', () => undefined, {
+        onAnswer: (_m, _ack, o) => void told.push('code' in o ? String(o.code) : 'error'),
+        onError: (e) => void errors.push(e.code),
+      });
+      // 300 ms until the library gives up waiting for the end, then a consume round trip and the
+      // ack on loopback: 5 s bounds a slow machine.
+      expect(await until(() => told.length === 1, 5000), 'the ack reported').to.equal(true);
+      expect(told).to.deep.equal(['OK']);
+      expect(acks).to.deep.equal(['5 1', '6 1']);
+      expect(consumes).to.equal(2);
+      expect(errors).to.deep.equal([ClientErrorCode.consumerEnded]);
+      expect(await until(() => unsubscribed.includes(5), 2000), 'attachment 5 ended by the library').to.equal(true);
+    } finally {
+      await c.close();
+      await node.close();
+    }
+  });
+});

@@ -407,7 +407,7 @@ export interface SessionraftClient {
   deadLetters(topic: string, group: string): Promise<GroupPending['dead']>;
   /** Feature flags: those the leader's version knows, and those on in the cluster (docs/sessions.md, "Feature flags"). */
   features(): Promise<{ supported: string[]; enabled: string[] }>;
-  /** Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, `replay-continues` or `all`); admin only; never turned off. */
+  /** Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, `replay-continues`, `remove-own-restore` or `all`); admin only; never turned off. */
   enableFeature(name: string): Promise<CommandOutcome>;
   /** A dead letter delivered again (maxDeliveries more times) to the group's consumers (DeadLetterReplay). */
   replayDeadLetter(topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome>;
@@ -515,6 +515,11 @@ interface ConsumerState {
   readonly parked: (() => void)[];
   /** Answers waiting out a backoff after a BUSY refusal: run (as not sent) and their timers cleared at close. */
   readonly backingOff: Map<NodeJS.Timeout, () => void>;
+  /**
+   * Armed while answers the node refused on the current attachment wait for its end (answerAgain):
+   * if the end has not come when it fires, the library ends that attachment itself and attaches again.
+   */
+  endOverdue: NodeJS.Timeout | null;
 }
 
 /**
@@ -1178,7 +1183,7 @@ class Client implements SessionraftClient {
   }
 
   /**
-   * Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, `replay-continues`, or `all`), once
+   * Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, `replay-continues`, `remove-own-restore`, or `all`), once
    * every node runs a version that knows it: a flag is never turned off. Needs the admin role.
    * Turning on a flag that is on changes nothing.
    */
@@ -1219,6 +1224,7 @@ class Client implements SessionraftClient {
       acks: null,
       ackRequests: new Set(),
       parked: [],
+      endOverdue: null,
       backingOff: new Map(),
     };
     await this.attachConsumer(st);
@@ -1280,6 +1286,8 @@ class Client implements SessionraftClient {
       }) ?? null;
     if (ended !== null) return this.consumerEnded(st, ended);
     // Answers of handlers that finished while it had no attachment go through this one.
+    if (st.endOverdue !== null) clearTimeout(st.endOverdue);
+    st.endOverdue = null;
     for (const f of st.parked.splice(0)) f();
   }
 
@@ -1441,6 +1449,28 @@ class Client implements SessionraftClient {
       return this.tellAnswer(st, m, ok, new ClientError(ClientErrorCode.consumerEnded, 'the attachment ended and too many answers wait for the next one'));
     }
     st.parked.push(again);
+    if (st.endOverdue === null) st.endOverdue = setTimeout(() => this.endOverdue(st, conn, subId), this.requestTimeoutMs);
+  }
+
+  /**
+   * The node refused answers on attachment (conn, subId) as one that cannot take them, and its end
+   * did not follow within requestTimeoutMs: the library ends it (unsubscribe, best effort) and
+   * attaches again, and the answers waiting go through the new attachment. Until 2026-12-07 they
+   * waited for that end for good: a node that no longer led but kept the attachment (a review)
+   * held them, and their items came back at their deadlines though the work was done.
+   */
+  private endOverdue(st: ConsumerState, conn: Connection, subId: number): void {
+    st.endOverdue = null;
+    if (st.closed || st.conn !== conn || st.subId !== subId) return;
+    conn.release(subId);
+    this.unsubscribeLate(conn, subId);
+    this.reattachConsumer(
+      st,
+      new ClientError(
+        ClientErrorCode.consumerEnded,
+        `the node refused answers on consumer ${subId} and did not end it within ${this.requestTimeoutMs} ms: attaching again`,
+      ),
+    );
   }
 
   /**
@@ -1448,6 +1478,8 @@ class Client implements SessionraftClient {
    * a backoff, were never sent, and say so now (their timers cleared, so none keeps the process up).
    */
   private dropParked(st: ConsumerState): void {
+    if (st.endOverdue !== null) clearTimeout(st.endOverdue);
+    st.endOverdue = null;
     // Each one, run now that the consumer is closed, reports itself as not sent.
     for (const f of st.parked.splice(0)) f();
     for (const [timer, f] of st.backingOff) {
