@@ -1005,7 +1005,7 @@ feature
 feature
   .command('enable <name>')
   .description(
-    'turn a feature flag on for the whole cluster (restore-ahead, remove-on-ack, due-floor-per-file, clients-per-user, last-admin, replay-continues, remove-own-restore, or all) once every node runs this version; it is never turned off',
+    'turn a feature flag on for the whole cluster (restore-ahead, remove-on-ack, due-floor-per-file, clients-per-user, last-admin, replay-continues, remove-own-restore, first-user-admin, or all) once every node runs this version; it is never turned off',
   )
   .addOption(outputOption())
   .action((name: string, _o: unknown, cmd: Command) =>

@@ -88,8 +88,12 @@ export class AuthTable implements AccessView {
 
   // ---- apply (the store calls these with validated fields) -----------------------------------
 
-  /** UserPut: create the user, or replace its password (its roles stay); `index` is the entry's. */
-  putUser(name: string, passwordHash: Uint8Array | null, index: number): CommandResult {
+  /**
+   * UserPut: create the user, or replace its password (its roles stay); `index` is the entry's.
+   * `firstIsAdmin` (the `first-user-admin` flag): the first user of a table with none is created
+   * with the admin role, in this one entry.
+   */
+  putUser(name: string, passwordHash: Uint8Array | null, index: number, firstIsAdmin: boolean): CommandResult {
     this.version++;
     const u = this.byName.get(name);
     if (u !== undefined) {
@@ -98,7 +102,7 @@ export class AuthTable implements AccessView {
       return OK;
     }
     if (this.byName.size >= USERS_MAX) return refuse(ResultCode.authFull);
-    this.byName.set(name, { passwordHash, version: index, roles: new Set() });
+    this.byName.set(name, { passwordHash, version: index, roles: firstIsAdmin && this.byName.size === 0 ? new Set([ADMIN_ROLE]) : new Set() });
     return OK;
   }
 

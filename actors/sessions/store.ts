@@ -725,7 +725,12 @@ export class SessionsStore implements StateMachine {
         // The secret the leader drew is in the entry: every replica stores the same one (none draws).
         return this.clients.register(e.term, e.index, e.index, e.data, v.secretAt, v.user, this.featureOn(FEATURES.clientsPerUser));
       case CommandKind.userPut:
-        return this.auth.putUser(v.user, v.hashLen === 0 ? null : e.data.slice(v.hashAt, v.hashAt + v.hashLen), e.index);
+        return this.auth.putUser(
+          v.user,
+          v.hashLen === 0 ? null : e.data.slice(v.hashAt, v.hashAt + v.hashLen),
+          e.index,
+          this.featureOn(FEATURES.firstUserAdmin),
+        );
       case CommandKind.userDelete:
         return this.auth.deleteUser(v.user, this.featureOn(FEATURES.lastAdmin));
       case CommandKind.userGrant:

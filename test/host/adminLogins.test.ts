@@ -33,7 +33,7 @@ describe('host: admin port logins (2026-12-07)', function () {
 
   before(async () => {
     table = new AuthTable();
-    table.putUser('mon', await hashPassword('mon password'), 1);
+    table.putUser('mon', await hashPassword('mon password'), 1, false);
     table.grantRole('mon', 'admin');
   });
   beforeEach(async () => {

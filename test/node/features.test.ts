@@ -16,7 +16,16 @@ import { httpGet, useInProcessCluster, waitFor } from './helpers.js';
 
 /** A 200 ms replay, a tick (10 ms) and a few commit rounds per step; 10 s covers a loaded machine. */
 const SETTLE_MS = 10_000;
-const BOTH = ['restore-ahead', 'remove-on-ack', 'due-floor-per-file', 'clients-per-user', 'last-admin', 'replay-continues', 'remove-own-restore'];
+const BOTH = [
+  'restore-ahead',
+  'remove-on-ack',
+  'due-floor-per-file',
+  'clients-per-user',
+  'last-admin',
+  'replay-continues',
+  'remove-own-restore',
+  'first-user-admin',
+];
 
 /** The code of a rejected promise (fails the test if it resolves). */
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -78,6 +87,7 @@ describe('node: feature flags on a cluster that keeps them off (an upgraded one)
       'last-admin=0',
       'replay-continues=0',
       'remove-own-restore=0',
+      'first-user-admin=0',
     ]);
     await c.createGroup('up', 'g');
     // Refused at attach, before anything reaches the log.
@@ -101,6 +111,7 @@ describe('node: feature flags on a cluster that keeps them off (an upgraded one)
       'last-admin=1',
       'replay-continues=1',
       'remove-own-restore=1',
+      'first-user-admin=1',
     ]);
     await c.schedule('up', 'after', { replay: '200ms' });
     await waitFor('the second delivery', () => got.length === 2, SETTLE_MS);

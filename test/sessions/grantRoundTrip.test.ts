@@ -16,7 +16,7 @@ describe('sessions: a grant through a snapshot (issue 17, 2026-12-07)', () => {
     const live = new AuthTable();
     live.putRole('w');
     live.grantPermission('w', g); // as applied from the log's RoleGrant (fields, not text)
-    live.putUser('eve', null, 1);
+    live.putUser('eve', null, 1, false);
     live.grantRole('eve', 'w');
     const restored = new AuthTable();
     restored.load(live.encode()); // as a follower installing a snapshot

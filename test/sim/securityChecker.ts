@@ -77,6 +77,8 @@ class AuthModel {
   private readonly roles = new Map<string, Grant[]>();
   /** The `last-admin` flag is on (a FeatureEnable ordered before): the last admin is neither deleted nor loses the role. */
   keepLastAdmin = false;
+  /** The `first-user-admin` flag is on: the first user of an empty table is created with the admin role. */
+  firstUserAdmin = false;
 
   private isLastAdmin(user: string): boolean {
     if (this.users.get(user)?.roles.has(ADMIN_ROLE) !== true) return false;
@@ -93,7 +95,7 @@ class AuthModel {
         if (u !== undefined) {
           u.hashHex = hashHex;
           u.version = e.index;
-        } else this.users.set(v.user, { hashHex, version: e.index, roles: new Set() });
+        } else this.users.set(v.user, { hashHex, version: e.index, roles: new Set(this.firstUserAdmin && this.users.size === 0 ? [ADMIN_ROLE] : []) });
         return;
       }
       case CommandKind.userDelete:
@@ -237,6 +239,7 @@ export class SecurityChecker {
     if (parseCommand(v, e.data, this.codec!) !== null) return;
     if (v.kind === CommandKind.featureEnable) {
       if ((v.features & FEATURES.lastAdmin) !== 0) this.auth.keepLastAdmin = true;
+      if ((v.features & FEATURES.firstUserAdmin) !== 0) this.auth.firstUserAdmin = true;
       return;
     }
     if (v.kind >= CommandKind.userPut && v.kind <= CommandKind.roleRevoke) {

@@ -228,7 +228,7 @@ describe('issue 17: permissions, credentials and auth requests at the edge', fun
         fc.property(fc.array(stepArb, { maxLength: 40 }), (steps) => {
           const t = new AuthTable();
           steps.forEach((s, k) => {
-            if (s.t === 'put') t.putUser(s.user, null, k + 1);
+            if (s.t === 'put') t.putUser(s.user, null, k + 1, false);
             else if (s.t === 'del') t.deleteUser(s.user, false);
             else if (s.t === 'role') t.putRole(s.role);
             else if (s.t === 'delrole') t.deleteRole(s.role);

@@ -91,9 +91,19 @@ describe('client protocol: the feature op (feature flags)', () => {
       'last-admin',
       'replay-continues',
       'remove-own-restore',
+      'first-user-admin',
     ]);
     expect(featureView(FEATURES.removeOnAck)).to.deep.equal({
-      supported: ['restore-ahead', 'remove-on-ack', 'due-floor-per-file', 'clients-per-user', 'last-admin', 'replay-continues', 'remove-own-restore'],
+      supported: [
+        'restore-ahead',
+        'remove-on-ack',
+        'due-floor-per-file',
+        'clients-per-user',
+        'last-admin',
+        'replay-continues',
+        'remove-own-restore',
+        'first-user-admin',
+      ],
       enabled: ['remove-on-ack'],
     });
   });

@@ -407,7 +407,7 @@ export interface SessionraftClient {
   deadLetters(topic: string, group: string): Promise<GroupPending['dead']>;
   /** Feature flags: those the leader's version knows, and those on in the cluster (docs/sessions.md, "Feature flags"). */
   features(): Promise<{ supported: string[]; enabled: string[] }>;
-  /** Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, `replay-continues`, `remove-own-restore` or `all`); admin only; never turned off. */
+  /** Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, `replay-continues`, `remove-own-restore`, `first-user-admin` or `all`); admin only; never turned off. */
   enableFeature(name: string): Promise<CommandOutcome>;
   /** A dead letter delivered again (maxDeliveries more times) to the group's consumers (DeadLetterReplay). */
   replayDeadLetter(topic: string, group: string, restoreId: SessionId | Uint8Array): Promise<CommandOutcome>;
@@ -1183,7 +1183,7 @@ class Client implements SessionraftClient {
   }
 
   /**
-   * Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, `replay-continues`, `remove-own-restore`, or `all`), once
+   * Turn a feature flag on for the whole cluster (`restore-ahead`, `remove-on-ack`, `due-floor-per-file`, `clients-per-user`, `last-admin`, `replay-continues`, `remove-own-restore`, `first-user-admin`, or `all`), once
    * every node runs a version that knows it: a flag is never turned off. Needs the admin role.
    * Turning on a flag that is on changes nothing.
    */

@@ -1018,7 +1018,9 @@ export class ClientServer {
         if (req.action === 'passwd' && !exists) return fail('SESSIONS_ERR_USER_UNKNOWN', `no user ${JSON.stringify(req.user)}`);
         // The first user of an open cluster becomes an administrator: authentication is on from
         // then on, and someone must be able to manage users (else only the bootstrap step could).
-        const first = req.action === 'add' && !access.hasUsers();
+        // With `first-user-admin` the UserPut does it at apply, in one entry; before, a UserGrant
+        // followed, and a leader change between the two left a user and no admin.
+        const first = req.action === 'add' && !access.hasUsers() && !featureOn(node, FEATURES.firstUserAdmin);
         const put = (passwordHash: Uint8Array | null): void =>
           node.submitAuth({ kind: CommandKind.userPut, user: req.user, passwordHash }, (err, result, entry) => {
             if (err !== null || !first || result?.ok !== true) return then(err, result, entry);

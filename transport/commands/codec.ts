@@ -198,6 +198,13 @@ export const FEATURES = {
    * remove it.
    */
   removeOwnRestore: 64,
+  /**
+   * A UserPut that creates the first user of a table with none also grants it the admin role, in
+   * the same entry (2026-12-07; authTable.ts putUser). The port did it in two entries (UserPut, then
+   * UserGrant): a leader change between them left a user and no admin, with logins already required.
+   * An older node would create the user without the role.
+   */
+  firstUserAdmin: 128,
 } as const;
 export type FeatureName = keyof typeof FEATURES;
 /** Every flag this version knows: a FeatureEnable with any other bit is refused. */
@@ -208,7 +215,8 @@ export const FEATURES_KNOWN =
   FEATURES.clientsPerUser |
   FEATURES.lastAdmin |
   FEATURES.replayContinues |
-  FEATURES.removeOwnRestore;
+  FEATURES.removeOwnRestore |
+  FEATURES.firstUserAdmin;
 /** The flags' names as operators write them (and `status` shows them), by bit. */
 export const featureNames: Readonly<Record<FeatureName, string>> = {
   restoreAhead: 'restore-ahead',
@@ -218,6 +226,7 @@ export const featureNames: Readonly<Record<FeatureName, string>> = {
   lastAdmin: 'last-admin',
   replayContinues: 'replay-continues',
   removeOwnRestore: 'remove-own-restore',
+  firstUserAdmin: 'first-user-admin',
 };
 
 /** A consumer group's or a consumer's name: 1..NAME_BYTES_MAX UTF-8 bytes, no C0 control or DEL. */
