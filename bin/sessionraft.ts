@@ -1184,6 +1184,14 @@ async function newPassword(o: { passwordFile?: string }): Promise<string> {
       `the new password is empty (${o.passwordFile !== undefined ? `the first line of ${o.passwordFile}` : 'standard input'}); a user without a password: user add --no-password`,
     );
   }
+  // A credentials file drops a value's trailing spaces and tabs (credentials.ts), so a password set
+  // with them could never log in from one. Until 2026-12-07 it was set as given.
+  if (/[ \t]$/.test(pw)) {
+    throw new ClientError(
+      ClientErrorCode.badArgument,
+      `the new password ends with a space or a tab (${o.passwordFile !== undefined ? `the first line of ${o.passwordFile}` : 'standard input'}), which a credentials file cannot hold: remove it`,
+    );
+  }
   return pw;
 }
 

@@ -7,7 +7,8 @@
  *   - `client topics` reaches the admin port over HTTPS with the CLI's CA and login; failures are typed
  *   - the listing counts consumer groups (topics.json and the table), per group and per replay class
  *   - `--limit` and `--count` take decimal digits, at least 1 (0 and '' listed every session)
- *   - `user add` refuses an empty password from standard input or a file (it made a user without one)
+ *   - `user add` refuses an empty password from standard input or a file (it made a user without one),
+ *     and one ending with a space or tab (a credentials file drops those, so it could never log in)
  *   - `client subscribe` and `client consume` end (exit 1) once the node ended them for good
  *   - a missing --ca-file or --password-file is a bad argument (exit 2); SESSIONRAFT_CA_FILE='' is unset
  */
@@ -235,8 +236,14 @@ describe('node: CLI review faults (2026-12-07) on a cluster with TLS and logins'
       expect(errorOf(fromFile).error).to.equal('CLIENT_ERR_BAD_ARGUMENT');
       const passwd = await cli(['user', 'passwd', 'rd']);
       expect(passwd.code, passwd.stderr).to.equal(2);
+      // Trailing spaces: a credentials file drops them, so such a password could never log in from one.
+      writeFileSync(join(dir, 'spaced-pw'), 'pass word \n');
+      const spaced = await cli(['user', 'add', 'nopw3', '--password-file', join(dir, 'spaced-pw')]);
+      expect(spaced.code, spaced.stderr).to.equal(2);
+      expect(errorOf(spaced)).to.include({ error: 'CLIENT_ERR_BAD_ARGUMENT' });
+      expect(errorOf(spaced).message).to.match(/ends with a space/);
       const users = (await client().users()).map((u) => u.user);
-      expect(users).to.not.include('nopw1').and.not.include('nopw2');
+      expect(users).to.not.include('nopw1').and.not.include('nopw2').and.not.include('nopw3');
       const certOnly = await cli(['user', 'add', 'certonly', '--no-password']);
       expect(certOnly.code, certOnly.stderr).to.equal(0);
       expect((await client().users()).find((u) => u.user === 'certonly')).to.include({ password: false });
