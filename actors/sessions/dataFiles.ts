@@ -56,6 +56,9 @@ export class DataFile {
   }
 }
 
+/** A data file's name in trash/: `<class>-<id as 32 hex digits>.dat` (trashNameOf). */
+const TRASH_DATA_NAME = /^(0|[1-9][0-9]{0,2})-[0-9a-f]{32}\.dat$/;
+
 export function trashNameOf(replayClass: number, high: number, low: number): string {
   return `trash/${replayClass}-${idHexOfParts(high, low)}.dat`;
 }
@@ -754,9 +757,11 @@ export class DataFiles {
 
   /**
    * Unlink trash files whose data name is not in `keep`. Entries that are not regular files (a
-   * directory found where a data file belongs, set aside by `reconcile`) are left there and
-   * counted (`counters.trashForeign`): unlink cannot remove them, and the store removes nothing it
-   * did not write.
+   * directory found where a data file belongs, set aside by `reconcile`), and regular files whose
+   * name is not a data file's trash name (`<class>-<32 hex>.dat`: a file of someone else's set
+   * aside, or moved from data/ under a name the store never writes), are left there and counted
+   * (`counters.trashForeign`): the store removes nothing it did not write. Until 2026-12-07 such a
+   * regular file was unlinked at the next purge.
    */
   purgeTrash(keep: ReadonlySet<string>): number {
     let n = 0;
@@ -765,7 +770,7 @@ export class DataFiles {
       const dash = name.indexOf('-');
       const dataName = dash > 0 ? `data/${name.slice(0, dash)}/${name.slice(dash + 1)}` : '';
       if (keep.has(dataName)) continue;
-      if (this.fs.fileSize(`trash/${name}`) < 0) {
+      if (!TRASH_DATA_NAME.test(name) || this.fs.fileSize(`trash/${name}`) < 0) {
         foreign++;
         continue;
       }

@@ -4,7 +4,7 @@
  * "Crashes: why every node's data directory ends byte-identical" and "Snapshots and range sync".
  */
 import { expect } from 'chai';
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandKind, commandId, dataFileName, type Command } from '../../transport/commands/codec.js';
 import { MemorySessionFs } from '../sim/disk/memorySessionFs.js';
@@ -307,16 +307,24 @@ describe('storage review: foreign entries in the data directory', () => {
     }
   });
 
-  it('a regular file where a class directory belongs is set aside and purged', () => {
+  it("regular files the store did not write (where a class directory belongs, or a name no data file has) are set aside and kept: the purge unlinks only data files' trash names", () => {
     inTempDir((dir) => {
-      mkdirSync(join(dir, 'data'));
+      mkdirSync(join(dir, 'data', '0'), { recursive: true });
       writeFileSync(join(dir, 'data', '3'), 'not a directory');
+      writeFileSync(join(dir, 'data', '0', 'notes.txt'), 'an operator kept this here');
+      // A data file no state lists (from before a snapshot): the store's own, purged.
+      const stale = dataFileName(0, 1, 99);
+      writeFileSync(join(dir, stale), 'stale');
       const store = newStore(new NodeSessionFs(dir));
       const log = new TestLog();
       store.apply([log.push({ kind: CommandKind.dataCreate, replayClass: 3 })]);
       store.snapshot();
+      // Until 2026-12-07 the first two were unlinked here too (3).
       expect(store.snapshotSaved(1)).to.equal(1);
+      expect(store.stats().files.trashForeign).to.equal(2);
       store.close();
+      expect(readdirSync(join(dir, 'trash')).sort()).to.deep.equal(['-3', '0-notes.txt']);
+      expect(readFileSync(join(dir, 'trash', '0-notes.txt'), 'utf8')).to.equal('an operator kept this here');
     });
   });
 });
