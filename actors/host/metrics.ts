@@ -316,6 +316,11 @@ export class HostMetrics {
     gauge('sessionraft_client_subscriptions', 'open subscriptions', (s) => s.client().subscriptions);
     gauge('sessionraft_client_push_queued_bytes', 'bytes of deliveries waiting in push queues for client sockets to drain', (s) => s.client().pushQueuedBytes);
     gauge(
+      'sessionraft_client_held_bytes',
+      'bytes held for all client connections (answers and deliveries not yet read, push queues, requests in flight), against connectionsHeldBytesMax',
+      (s) => s.client().heldBytes,
+    );
+    gauge(
       'sessionraft_client_lagging_connections',
       'client connections with deliveries waiting for their socket to drain',
       (s) => s.client().laggingConnections,

@@ -84,6 +84,12 @@ describe('node: configuration', () => {
         { ...base, clientLimits: { subscriberBehindBytesMax: 64 * 1024 * 1024 } },
         /clientLimits: .*subscriberBehindBytesMax .* must be at most pushQueueBytesMax/,
       ],
+      // 2026-12-07: the node-wide bound must hold one answer of the largest size (replyBytesMax, 8 MiB).
+      [
+        { ...base, clientLimits: { connectionsHeldBytesMax: 4 * 1024 * 1024 } },
+        /clientLimits: .*connectionsHeldBytesMax \(4194304\) must be at least replyBytesMax/,
+      ],
+      [{ ...base, clientLimits: { connectionsHeldBytesMax: 0 } }, /clientLimits: .*connectionsHeldBytesMax must be a positive integer/],
     ];
     for (const [layer, re] of cases) expect(() => resolveHostConfig(layer), String(re)).to.throw(ConfigError, re);
     expect(() => parseNodesSpec('n1=127.0.0.1:7001')).to.throw(ConfigError, /id=host:raftPort:clientPort:adminPort/);

@@ -170,7 +170,12 @@ const ANSWER_MOVES: ReadonlySet<string> = new Set([
  * time, for up to operationTimeoutMs from the first refusal, as other commands are retried
  * (2026-12-07: before, reported as final, and done work came back after its ack wait).
  */
-const ANSWER_BUSY: ReadonlySet<string> = new Set([ClientErrorCode.busy, ClientErrorCode.tooManyInFlight, 'SESSIONS_ERR_PLANNER_BUSY']);
+const ANSWER_BUSY: ReadonlySet<string> = new Set([
+  ClientErrorCode.busy,
+  ClientErrorCode.nodeBusy,
+  ClientErrorCode.tooManyInFlight,
+  'SESSIONS_ERR_PLANNER_BUSY',
+]);
 
 /** Codes with which a node ends a consumer that attaching again could not cure: it ends for good. */
 const ENDED_FOR_GOOD: ReadonlySet<string> = new Set([ClientErrorCode.permissionDenied, ClientErrorCode.authFailed, ClientErrorCode.authRequired]);
@@ -1815,6 +1820,7 @@ class Client implements SessionraftClient {
             break;
           case ClientErrorCode.unknownOutcome:
           case ClientErrorCode.busy:
+          case ClientErrorCode.nodeBusy:
           case ClientErrorCode.tooManyInFlight:
           case 'SESSIONS_ERR_PLANNER_BUSY':
           // falls through: membership allows one change at a time, a new leader's first entry, a leadership transfer.

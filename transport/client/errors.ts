@@ -36,6 +36,12 @@ export const ClientErrorCode = {
   subscriberStalled: 'CLIENT_ERR_SUBSCRIBER_STALLED',
   /** The node cut the connection: more than sendBufferedBytesMax of its answers waited for it to read. */
   slowReader: 'CLIENT_ERR_SLOW_READER',
+  /**
+   * The node's client connections together hold connectionsHeldBytesMax (answers not read, queued
+   * deliveries, requests in flight): a request of the connection holding the most is refused, or
+   * the connection holding the most is cut (counted; it sees a reset). Back off and retry.
+   */
+  nodeBusy: 'CLIENT_ERR_NODE_BUSY',
   /** A bug in the node (logged there). */
   internal: 'CLIENT_ERR_INTERNAL',
   /**
@@ -109,6 +115,8 @@ const clientErrorHints: Readonly<Record<string, string>> = {
   CLIENT_ERR_SUBSCRIBER_STALLED:
     'the connection stopped reading its deliveries (subscriberBehindMsMax without progress): read the connection, then subscribe again',
   CLIENT_ERR_SLOW_READER: 'the node cut the connection: more than sendBufferedBytesMax of its answers waited for the client to read them; read the socket',
+  CLIENT_ERR_NODE_BUSY:
+    "the node's client connections together hold connectionsHeldBytesMax of answers not read and requests in flight, this one the most: read your answers, back off and retry (the client library does)",
   CLIENT_ERR_INTERNAL: 'a bug in the node: see its log',
   CLIENT_ERR_AUTH_REQUIRED:
     'the cluster requires a login: give a user and password (options user/password, SESSIONRAFT_USER/SESSIONRAFT_PASSWORD, --credentials-file) or a client certificate naming a user',
@@ -186,6 +194,7 @@ const safeToResend: ReadonlySet<string> = new Set<string>([
   'CLIENT_ERR_UNREACHABLE',
   'CLIENT_ERR_UNAVAILABLE',
   'CLIENT_ERR_BUSY',
+  'CLIENT_ERR_NODE_BUSY',
   'CLIENT_ERR_TOO_MANY_IN_FLIGHT',
   'CLIENT_ERR_TOO_MANY_CONNECTIONS',
   'CLIENT_ERR_CONNECTION_LOST',

@@ -204,6 +204,13 @@ export interface ClientProtocolLimits {
   /** Client connections per node. */
   readonly connectionsMax: number;
   /**
+   * Bytes held for all client connections together (client/heldBytes.ts): answers and deliveries
+   * not yet read (sockets, push queues) and requests in flight. A hold past it cuts the connection
+   * holding the most (CLIENT_ERR_NODE_BUSY, counted), or refuses the request of a connection that
+   * itself holds the most (CLIENT_ERR_NODE_BUSY). At least replyBytesMax and requestBytesMax.
+   */
+  readonly connectionsHeldBytesMax: number;
+  /**
    * While the node requires logins: a connection with no login (and no client certificate) this
    * long after it opened is closed (4008), as RabbitMQ's handshake_timeout and NATS's auth timeout
    * do, so that idle anonymous sockets cannot hold the port's connections.
@@ -262,6 +269,11 @@ export const defaultClientProtocolLimits: ClientProtocolLimits = {
   inflightRequestsMax: 256,
   subscriptionsMax: 64,
   connectionsMax: 1024,
+  // The client connections' share of a node's documented memory (docs/performance.md, "Budget per
+  // part"): 33 MiB of subscriber queue, 64 MiB of requests and 64 MiB of answers, which until
+  // 2026-12-07 that sum counted for one connection while 1,024 could each hold as much. Now all of
+  // them together hold no more than that one connection's worst case did.
+  connectionsHeldBytesMax: 160 * MiB,
   loginTimeoutMs: 10_000,
   loginsPendingPerAddressMax: 32,
   badFramesMax: 16,
@@ -291,6 +303,13 @@ export function validateClientProtocolLimits(l: ClientProtocolLimits): void {
   if (l.sendBufferedBytesMax < l.pushBufferedBytesMax) {
     throw new RangeError(
       `client port limit sendBufferedBytesMax (${l.sendBufferedBytesMax}) must be at least pushBufferedBytesMax (${l.pushBufferedBytesMax})`,
+    );
+  }
+  // One answer of the largest size (a get of the largest session) and one request must each fit.
+  const heldMin = Math.max(l.replyBytesMax, l.requestBytesMax);
+  if (l.connectionsHeldBytesMax < heldMin) {
+    throw new RangeError(
+      `client port limit connectionsHeldBytesMax (${l.connectionsHeldBytesMax}) must be at least replyBytesMax and requestBytesMax (${heldMin})`,
     );
   }
   if (l.subscriberBehindBytesMax > l.pushQueueBytesMax) {

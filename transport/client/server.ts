@@ -41,6 +41,7 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { featureBits, featureOn, featureView } from './features.js';
 import type { ClientNode, NodeCommandCallback, NodeCommandResult, NodeConsumer, NodeDelivery, NodeRequestError, NodeSubscription } from './node.js';
 import { PushQueue } from './pushQueue.js';
+import { HeldBytes } from './heldBytes.js';
 import {
   ClientCloseCode,
   decodeRequest,
@@ -123,6 +124,8 @@ export interface ClientServerStats {
   readonly pushQueuedBytes: number;
   /** Connections with deliveries waiting (each watched by one timer). */
   readonly laggingConnections: number;
+  /** Bytes held for all connections (answers not read, push queues, requests in flight), against connectionsHeldBytesMax. */
+  readonly heldBytes: number;
   /** The users named by the client certificates of open connections (TLS with a client CA), sorted. */
   readonly users: readonly string[];
   /** Successful logins (issue 17); failures are counted in `rejected` by code. */
@@ -163,6 +166,8 @@ interface Conn {
   readonly watched: Map<number, Entitlement>;
   /** Deliveries waiting for the socket to drain (made at the first subscribe). */
   push: PushQueue<NodeDelivery> | null;
+  /** Bytes of its requests in flight (counted in `held` until answered). */
+  requestBytes: number;
   nextSubId: number;
   badFrames: number;
   closed: boolean;
@@ -235,6 +240,8 @@ export class ClientServer {
   /** The plain listener's HTTP server (ws:// only): ours, so that its upgrade requests have a deadline. */
   private plainServer: HttpServer | null = null;
   private readonly conns = new Set<Conn>();
+  /** What the connections hold, node-wide, against connectionsHeldBytesMax (heldBytes.ts). */
+  private readonly held: HeldBytes<Conn>;
   /** sweepRevoked: the auth table version it last looked at, and its timer (from listen to close). */
   private sweptVersion = -1;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
@@ -267,6 +274,10 @@ export class ClientServer {
     this.throttle = new AuthThrottle({ ...defaultAuthThrottleLimits, ...(opts.authThrottle ?? {}) }, Date.now);
     this.limits = { ...defaultClientProtocolLimits, ...(opts.limits ?? {}) };
     validateClientProtocolLimits(this.limits);
+    this.held = new HeldBytes<Conn>(
+      this.limits.connectionsHeldBytesMax,
+      (c) => c.ws.bufferedAmount + c.out.heldBytes + (c.push?.queuedBytes ?? 0) + c.requestBytes,
+    );
     for (const [id, ep] of Object.entries(opts.endpoints)) this.endpoints.set(id, ep);
   }
 
@@ -406,6 +417,7 @@ export class ClientServer {
       deliveries: this.deliveries,
       pushQueuedBytes,
       laggingConnections,
+      heldBytes: this.held.recount(),
       users: [...users].sort(),
       logins: this.logins,
       batchesReceived: this.batchesReceived,
@@ -496,6 +508,7 @@ export class ClientServer {
       scopes: new Map(),
       watched: new Map(),
       push: null,
+      requestBytes: 0,
       nextSubId: 1,
       badFrames: 0,
       batches: false,
@@ -574,6 +587,7 @@ export class ClientServer {
     c.scopes.clear();
     c.watched.clear();
     c.push?.close();
+    this.held.forget(c);
   }
 
   private closeConn(c: Conn, code: number, reason: string): void {
@@ -600,7 +614,54 @@ export class ClientServer {
       );
       this.dropConn(c);
       c.ws.terminate();
+      return;
     }
+    this.holdOutput(c);
+  }
+
+  /**
+   * `c` holds more of what waits for its reader (an answer, a delivery written or queued): while
+   * the connections together hold more than connectionsHeldBytesMax, the one holding the most is
+   * cut, as NATS cuts a slow consumer; the others go on. (RabbitMQ's memory alarm blocks publishers
+   * instead, but what fills this budget is answers nobody reads: refusing requests would not drain it.)
+   */
+  private holdOutput(c: Conn): void {
+    if (c.closed) return;
+    this.held.note(c);
+    while (!this.held.fits(0)) {
+      const most = this.held.largest();
+      if (most === null) return;
+      this.cutHolding(most);
+    }
+  }
+
+  /**
+   * A request of `bytes` on `c` held until answered: connections holding more than `c` are cut
+   * while it does not fit; when `c` itself holds the most, the request is refused instead
+   * (CLIENT_ERR_NODE_BUSY, as RabbitMQ blocks the publisher) and `c` keeps what it has. False: refused.
+   */
+  private holdRequest(c: Conn, bytes: number): boolean {
+    this.held.note(c);
+    while (!this.held.fits(bytes)) {
+      const most = this.held.largest();
+      if (most === null || most === c) return false;
+      this.cutHolding(most);
+    }
+    c.requestBytes += bytes;
+    this.held.note(c);
+    return true;
+  }
+
+  /** Cuts a connection for the node-wide budget (counted): no close frame, which would wait behind what it does not read. */
+  private cutHolding(c: Conn): void {
+    const bytes = this.held.heldBy(c);
+    this.reject(ClientErrorCode.nodeBusy, 'held');
+    this.opts.logger?.warn(
+      { code: ClientErrorCode.nodeBusy, remote: c.remote, heldBytes: bytes },
+      `client connection cut: the client connections together held more than connectionsHeldBytesMax (${this.limits.connectionsHeldBytesMax} bytes), this one the most (${bytes})`,
+    );
+    this.dropConn(c);
+    c.ws.terminate();
   }
 
   /**
@@ -717,6 +778,16 @@ export class ClientServer {
         `${c.inflight} requests in flight (limit ${this.limits.inflightRequestsMax})`,
       );
     }
+    const requestBytes = data.byteLength;
+    if (!this.holdRequest(c, requestBytes)) {
+      return this.sendError(
+        c,
+        req.reqId,
+        req.op,
+        ClientErrorCode.nodeBusy,
+        `the client connections hold ${this.held.total} bytes (limit connectionsHeldBytesMax ${this.limits.connectionsHeldBytesMax}), this one the most (${this.held.heldBy(c)})`,
+      );
+    }
     c.inflight++;
     c.reqIds.add(req.reqId);
     let answered = false;
@@ -725,7 +796,9 @@ export class ClientServer {
       answered = true;
       c.inflight--;
       c.reqIds.delete(req.reqId);
+      c.requestBytes -= requestBytes;
       if (frame !== null) this.send(c, frame);
+      else if (!c.closed) this.held.note(c);
     };
     try {
       this.execute(c, req, done);
@@ -1212,7 +1285,9 @@ export class ClientServer {
             const why = this.entitlementLost(c, entitled);
             if (why !== null) return end(why.code, why.detail);
             // Flow control, not overflow: a delivery waits for the socket to drain; only a full queue ends the subscription.
-            if (push.push(subId, deliveryBytes(d), d) === 'full') {
+            const outcome = push.push(subId, deliveryBytes(d), d);
+            if (outcome === 'queued') this.holdOutput(c);
+            else if (outcome === 'full') {
               const l = this.limits;
               end(
                 ClientErrorCode.subscriberOverflow,

@@ -1,0 +1,100 @@
+/**
+ * A node-wide bound on the bytes held for client connections (connectionsHeldBytesMax, 2026-12-07).
+ * Until then each connection was bounded on its own only (sendBufferedBytesMax in its socket,
+ * pushQueueBytesMax queued, requests in flight), and connectionsMax connections multiplied that:
+ * four raw clients with their sockets paused, each asking for 12 answers of 960 KiB (11.25 MiB,
+ * within its own 16 MiB), made the node hold ~45 MiB. Now, once the connections together hold more
+ * than connectionsHeldBytesMax (12 MiB here), the one holding the most is cut (CLIENT_ERR_NODE_BUSY,
+ * counted) until they fit, and a client that reads is served throughout.
+ */
+import { expect } from 'chai';
+import type { Socket } from 'node:net';
+import WebSocket from 'ws';
+import { createClient, type SessionraftClient } from '../../transport/client/client.js';
+import { encodeRequest, idFromHex } from '../../transport/client/protocol.js';
+import { httpGet, startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const HELD_BYTES_MAX = 12 * MiB;
+const READERS_PAUSED = 4;
+const PEEKS_EACH = 12;
+
+/** A metric's value in a node's /metrics (the sum over the lines that contain every part). */
+async function metric(adminPort: number, name: string, ...parts: string[]): Promise<number> {
+  const m = await httpGet(`http://127.0.0.1:${adminPort}/metrics`);
+  let sum = 0;
+  for (const line of m.body.split('\n')) {
+    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
+    if (parts.every((p) => line.includes(p))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** A raw connection that has read its welcome; its socket is then paused (it reads nothing more). */
+async function pausedReader(endpoint: string, raws: WebSocket[]): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://${endpoint}/`, { perMessageDeflate: false });
+  raws.push(ws);
+  await new Promise<void>((res, rej) => {
+    ws.once('message', () => res());
+    ws.once('error', rej);
+  });
+  (ws as unknown as { _socket: Socket })._socket.pause();
+  return ws;
+}
+
+describe('node: the client connections together hold at most connectionsHeldBytesMax', function () {
+  this.timeout(30_000);
+  let cluster: InProcessCluster;
+  let c: SessionraftClient | null = null;
+  const raws: WebSocket[] = [];
+
+  before(async () => {
+    cluster = await startInProcessCluster(1, { clientLimits: { sendBufferedBytesMax: 16 * MiB, connectionsHeldBytesMax: HELD_BYTES_MAX } });
+    await waitFor('a leader', () => cluster.leader(), 5000);
+  });
+  after(async () => {
+    for (const ws of raws) ws.terminate();
+    await c?.close();
+    await cluster?.stop();
+  });
+
+  it('cuts the connections holding the most (CLIENT_ERR_NODE_BUSY, counted) and serves a client that reads', async () => {
+    const host = cluster.leader()!;
+    const adminPort = host.addresses.admin.port;
+    c = createClient({ endpoints: cluster.endpoints(), clusterId: 'test' });
+    const { id } = await c.createSession('big');
+    // 15 records of 64 KiB (recordBytesMax): a session of 960 KiB.
+    for (let j = 0; j < 15; j++) await c.append(id, new Uint8Array(64 * KiB).fill(j));
+    expect((await c.get(id))!.records).to.have.length(15);
+    const peeksBefore = await metric(adminPort, 'sessionraft_client_requests_total', 'op="peek"');
+
+    const session = idFromHex(id);
+    for (let k = 0; k < READERS_PAUSED; k++) {
+      const ws = await pausedReader(host.clientEndpoint(), raws);
+      const sock = (ws as unknown as { _socket: Socket })._socket;
+      // 12 answers of 960 KiB (11.25 MiB: within this connection's own sendBufferedBytesMax and,
+      // alone, within the node's bound), asked for in one write, none read.
+      sock.cork();
+      for (let r = 1; r <= PEEKS_EACH; r++) ws.send(encodeRequest({ op: 'peek', reqId: r, session }));
+      sock.uncork();
+    }
+    // Peeks are answered at once when they arrive (this node's state); 10 s is generous on a loaded box.
+    await waitFor(
+      'the node to take every peek',
+      async () => (await metric(adminPort, 'sessionraft_client_requests_total', 'op="peek"')) >= peeksBefore + READERS_PAUSED * PEEKS_EACH,
+      10_000,
+      50,
+    );
+    const cut = await metric(adminPort, 'sessionraft_rejected_total', 'source="client"', 'code="CLIENT_ERR_NODE_BUSY"');
+    // 45 MiB asked for; a paused socket's kernel buffers take a few MiB at most, so at least one is cut.
+    expect(cut).to.be.at.least(1);
+    // Each connection was within its own limit: none was cut for that.
+    expect(await metric(adminPort, 'sessionraft_rejected_total', 'source="client"', 'code="CLIENT_ERR_SLOW_READER"')).to.equal(0);
+    expect(await metric(adminPort, 'sessionraft_client_held_bytes')).to.be.at.most(HELD_BYTES_MAX);
+    expect(await metric(adminPort, 'sessionraft_client_connections')).to.equal(1 + READERS_PAUSED - cut);
+    // The reading client is served, with its answers of 960 KiB.
+    for (let k = 0; k < 3; k++) expect((await c.get(id))!.records).to.have.length(15);
+    expect(await metric(adminPort, 'sessionraft_client_held_bytes')).to.be.at.most(HELD_BYTES_MAX);
+  });
+});
