@@ -269,11 +269,11 @@ export const defaultClientProtocolLimits: ClientProtocolLimits = {
   inflightRequestsMax: 256,
   subscriptionsMax: 64,
   connectionsMax: 1024,
-  // The client connections' share of a node's documented memory (docs/performance.md, "Budget per
-  // part"): 33 MiB of subscriber queue, 64 MiB of requests and 64 MiB of answers, which until
-  // 2026-12-07 that sum counted for one connection while 1,024 could each hold as much. Now all of
-  // them together hold no more than that one connection's worst case did.
-  connectionsHeldBytesMax: 160 * MiB,
+  // Within the client connections' share of a node's documented expected memory (docs/performance.md,
+  // "Budget per part"): that sum counted one subscribing connection, 33 MiB of push queue and 64 MiB
+  // of requests in flight (97 MiB), while until 2026-12-07 each of 1,024 connections could hold as
+  // much, and its answers not read besides. Now all of them together hold at most that.
+  connectionsHeldBytesMax: 96 * MiB,
   loginTimeoutMs: 10_000,
   loginsPendingPerAddressMax: 32,
   badFramesMax: 16,
