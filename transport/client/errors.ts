@@ -16,7 +16,7 @@ export const ClientErrorCode = {
   tooManyInFlight: 'CLIENT_ERR_TOO_MANY_IN_FLIGHT',
   /** More subscriptions on one connection than the node allows. */
   tooManySubscriptions: 'CLIENT_ERR_TOO_MANY_SUBSCRIPTIONS',
-  /** The node refused the connection: it has too many. */
+  /** The node refused the connection: it has too many (connectionsMax), or the login: the user has too many (connectionsPerUserMax). */
   tooManyConnections: 'CLIENT_ERR_TOO_MANY_CONNECTIONS',
   /** This node is not the leader; `leader` and `leaderEndpoint` say where to go. */
   notLeader: 'CLIENT_ERR_NOT_LEADER',
@@ -104,7 +104,8 @@ const clientErrorHints: Readonly<Record<string, string>> = {
   CLIENT_ERR_FRAME_TOO_LARGE: 'the request is larger than the node accepts (clientRequestBytesMax): send smaller records',
   CLIENT_ERR_TOO_MANY_IN_FLIGHT: 'too many requests in flight on one connection: wait for answers before sending more',
   CLIENT_ERR_TOO_MANY_SUBSCRIPTIONS: 'too many subscriptions on one connection: unsubscribe some, or use another client',
-  CLIENT_ERR_TOO_MANY_CONNECTIONS: 'the node has too many client connections: close idle clients, or use another node',
+  CLIENT_ERR_TOO_MANY_CONNECTIONS:
+    'the node has too many client connections, or this user has connectionsPerUserMax logged in on it: close idle clients, or use another node',
   CLIENT_ERR_NOT_LEADER: 'this node is not the leader: send the request to the leader endpoint given (the client library follows it)',
   CLIENT_ERR_NO_LEADER: 'no leader is known: wait for the election to end, and check that a majority of the nodes is up',
   CLIENT_ERR_UNKNOWN_OUTCOME: 'the command may or may not have been applied: retry it with the same seq (the client library does)',

@@ -211,6 +211,11 @@ export interface ClientProtocolLimits {
    */
   readonly connectionsHeldBytesMax: number;
   /**
+   * Connections logged in as one user on this node: a login beyond is refused
+   * (CLIENT_ERR_TOO_MANY_CONNECTIONS, counted), so that one user cannot take all of connectionsMax.
+   */
+  readonly connectionsPerUserMax: number;
+  /**
    * While the node requires logins: a connection with no login (and no client certificate) this
    * long after it opened is closed (4008), as RabbitMQ's handshake_timeout and NATS's auth timeout
    * do, so that idle anonymous sockets cannot hold the port's connections.
@@ -274,6 +279,9 @@ export const defaultClientProtocolLimits: ClientProtocolLimits = {
   // of requests in flight (97 MiB), while until 2026-12-07 each of 1,024 connections could hold as
   // much, and its answers not read besides. Now all of them together hold at most that.
   connectionsHeldBytesMax: 96 * MiB,
+  // A quarter of connectionsMax: until 2026-12-07 one user (a leaked credential, a runaway pool)
+  // could hold all 1,024 and lock every other user, the administrator included, out of the node.
+  connectionsPerUserMax: 256,
   loginTimeoutMs: 10_000,
   loginsPendingPerAddressMax: 32,
   badFramesMax: 16,

@@ -177,6 +177,8 @@ interface Conn {
   login: Login | null;
   /** The remote address (failed logins are throttled per address). */
   readonly remote: string;
+  /** The user it counts for in `userConns` (connectionsPerUserMax) while logged in; null: none. */
+  slotUser: string | null;
   /** Counted in `pendingLogins` under this key (its throttledAddress) until it logs in or closes; null: not counted. */
   pendingKey: string | null;
   /** Closes it at loginTimeoutMs unless it logged in (or the node requires no login then). */
@@ -245,6 +247,8 @@ export class ClientServer {
   /** sweepRevoked: the auth table version it last looked at, and its timer (from listen to close). */
   private sweptVersion = -1;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  /** Logged-in connections by user (connectionsPerUserMax). */
+  private readonly userConns = new Map<string, number>();
   /** Connections not logged in yet, by throttledAddress of their remote (loginsPendingPerAddressMax). */
   private readonly pendingLogins = new Map<string, number>();
   private offCrlChange: (() => void) | undefined;
@@ -516,6 +520,7 @@ export class ClientServer {
       user,
       login: null,
       remote: req.socket.remoteAddress ?? '',
+      slotUser: null,
       pendingKey: null,
       loginTimer: null,
     };
@@ -588,6 +593,33 @@ export class ClientServer {
     c.watched.clear();
     c.push?.close();
     this.held.forget(c);
+    this.releaseUserSlot(c);
+  }
+
+  /**
+   * `c` logs in as `user`: counted for the user (null answered) unless the user already has
+   * connectionsPerUserMax connections logged in here; then the refusal's detail (the caller refuses
+   * the login with CLIENT_ERR_TOO_MANY_CONNECTIONS, counted) and `c` keeps any earlier login's slot.
+   */
+  private takeUserSlot(c: Conn, user: string): string | null {
+    if (c.slotUser === user) return null;
+    const n = this.userConns.get(user) ?? 0;
+    if (n >= this.limits.connectionsPerUserMax) {
+      return `user ${JSON.stringify(user)} has ${n} connections logged in on this node (limit connectionsPerUserMax ${this.limits.connectionsPerUserMax})`;
+    }
+    this.releaseUserSlot(c);
+    this.userConns.set(user, n + 1);
+    c.slotUser = user;
+    return null;
+  }
+
+  private releaseUserSlot(c: Conn): void {
+    const user = c.slotUser;
+    if (user === null) return;
+    c.slotUser = null;
+    const n = (this.userConns.get(user) ?? 0) - 1;
+    if (n > 0) this.userConns.set(user, n);
+    else this.userConns.delete(user);
   }
 
   private closeConn(c: Conn, code: number, reason: string): void {
@@ -830,6 +862,8 @@ export class ClientServer {
     if (login === null && c.user !== null) {
       const v = access.userVersion(c.user);
       if (v < 0) return { code: ClientErrorCode.authFailed, detail: `the client certificate names ${JSON.stringify(c.user)}, who is not a user` };
+      const full = this.takeUserSlot(c, c.user);
+      if (full !== null) return { code: ClientErrorCode.tooManyConnections, detail: full };
       login = c.login = { user: c.user, version: v, cert: true };
     }
     if (login === null)
@@ -990,11 +1024,15 @@ export class ClientServer {
     const refuse = (detail: string): void => {
       if (!confirmed) return this.confirmThen(c, req, done, fail);
       c.login = null;
+      this.releaseUserSlot(c);
       const delayMs = this.throttle.failed(c.remote, name);
       this.opts.logger?.info({ user: req.user, remote: c.remote, code: ClientErrorCode.authFailed }, 'login refused');
       setTimeout(() => fail(ClientErrorCode.authFailed, detail), delayMs).unref();
     };
     const succeed = (login: Login): void => {
+      // The password was right: not a failed login for the throttle, but one connection too many for the user.
+      const full = this.takeUserSlot(c, login.user);
+      if (full !== null) return fail(ClientErrorCode.tooManyConnections, full);
       c.login = login;
       this.loginSettled(c);
       this.throttle.succeeded(c.remote, name);
