@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
-import { encodeRequest, idFromHex } from '../../transport/client/protocol.js';
+import { decodeServerFrame, encodeRequest, idFromHex } from '../../transport/client/protocol.js';
 import { httpGet, startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
 
 const KiB = 1024;
@@ -96,5 +96,67 @@ describe('node: the client connections together hold at most connectionsHeldByte
     // The reading client is served, with its answers of 960 KiB.
     for (let k = 0; k < 3; k++) expect((await c.get(id))!.records).to.have.length(15);
     expect(await metric(adminPort, 'sessionraft_client_held_bytes')).to.be.at.most(HELD_BYTES_MAX);
+  });
+});
+
+describe('node: a request of the connection holding the most is refused at connectionsHeldBytesMax', function () {
+  this.timeout(30_000);
+  let cluster: InProcessCluster;
+  let c: SessionraftClient | null = null;
+  const raws: WebSocket[] = [];
+  const REQUEST_BYTES_MAX = 6 * MiB;
+
+  before(async () => {
+    cluster = await startInProcessCluster(1, {
+      clientLimits: { sendBufferedBytesMax: 16 * MiB, connectionsHeldBytesMax: HELD_BYTES_MAX, requestBytesMax: REQUEST_BYTES_MAX },
+    });
+    await waitFor('a leader', () => cluster.leader(), 5000);
+  });
+  after(async () => {
+    for (const ws of raws) ws.terminate();
+    await c?.close();
+    await cluster?.stop();
+  });
+
+  it('answers CLIENT_ERR_NODE_BUSY (counted), keeps the connection and what it holds', async () => {
+    const host = cluster.leader()!;
+    const adminPort = host.addresses.admin.port;
+    c = createClient({ endpoints: cluster.endpoints(), clusterId: 'test' });
+    const { id } = await c.createSession('big');
+    for (let j = 0; j < 15; j++) await c.append(id, new Uint8Array(64 * KiB).fill(j));
+    const session = idFromHex(id);
+    const peeksBefore = await metric(adminPort, 'sessionraft_client_requests_total', 'op="peek"');
+    const ws = await pausedReader(host.clientEndpoint(), raws);
+    const frames: ReturnType<typeof decodeServerFrame>[] = [];
+    ws.on('message', (d) => frames.push(decodeServerFrame(d as Buffer)));
+    const sock = (ws as unknown as { _socket: Socket })._socket;
+    sock.cork();
+    for (let r = 1; r <= PEEKS_EACH; r++) ws.send(encodeRequest({ op: 'peek', reqId: r, session }));
+    sock.uncork();
+    await waitFor(
+      'the node to take every peek',
+      async () => (await metric(adminPort, 'sessionraft_client_requests_total', 'op="peek"')) >= peeksBefore + PEEKS_EACH,
+      10_000,
+      50,
+    );
+    // It holds 7 to 11.25 MiB (a paused socket's kernel buffers take a few MiB at most): a request of
+    // ~6 MiB more does not fit within 12 MiB, and this connection holds the most.
+    const big = new Uint8Array(REQUEST_BYTES_MAX - 4 * KiB);
+    ws.send(encodeRequest({ op: 'schedule', reqId: 100, envelope: null, topic: 'big', bytes: big, replay: { mode: 'class', value: 0 } }));
+    await waitFor(
+      'the node to refuse the request',
+      async () => (await metric(adminPort, 'sessionraft_rejected_total', 'source="client"', 'code="CLIENT_ERR_NODE_BUSY"')) === 1,
+      10_000,
+      50,
+    );
+    // Not cut: it still holds its answers, within the bound.
+    expect(await metric(adminPort, 'sessionraft_client_connections')).to.equal(2);
+    expect(await metric(adminPort, 'sessionraft_client_held_bytes')).to.be.at.most(HELD_BYTES_MAX);
+    // Once it reads, it gets every answer, then the typed refusal.
+    sock.resume();
+    await waitFor('the answers and the refusal', () => frames.length >= PEEKS_EACH + 1, 10_000);
+    const refusal = frames.find((f) => (f.kind === 'error' || f.kind === 'result') && f.reqId === 100);
+    expect(refusal?.kind === 'error' && refusal.code).to.equal('CLIENT_ERR_NODE_BUSY');
+    expect(frames.filter((f) => f.kind === 'result')).to.have.length(PEEKS_EACH);
   });
 });
