@@ -20,7 +20,7 @@ import {
   type Grant,
 } from '../../transport/commands/access.js';
 import { CommandKind, CommandView, decodeCommand, defaultCodecLimits, encodeCommand, parseCommand, type Command } from '../../transport/commands/codec.js';
-import { AuthThrottle, throttledAddress } from '../../transport/client/authThrottle.js';
+import { AuthThrottle, throttledAddress, throttledNetwork } from '../../transport/client/authThrottle.js';
 import { parseCredentials } from '../../transport/client/credentials.js';
 import { ClientError } from '../../transport/client/errors.js';
 import { hashPassword, verifyPassword } from '../../transport/client/password.js';
@@ -296,6 +296,24 @@ describe('issue 17: permissions, credentials and auth requests at the edge', fun
         }),
       );
       fc.assert(fc.property(fc.string({ maxLength: 60 }), (s) => void throttledAddress(s)));
+    });
+
+    it('counts failures per network too (IPv6 /48, IPv4 /24): many /64s of one site share networkFailuresMax (2026-12-07)', function () {
+      expect(throttledNetwork('2001:db8:7:1::5')).to.equal('2001:db8:7::/48');
+      expect(throttledNetwork('2001:db8:7:ffff:1:2:3:4')).to.equal(throttledNetwork('2001:0db8:0007:0001::9'));
+      expect(throttledNetwork('2001:db8:8:1::5')).to.not.equal(throttledNetwork('2001:db8:7:1::5'));
+      expect(throttledNetwork('10.1.2.3')).to.equal('10.1.2.0/24');
+      expect(throttledNetwork('::ffff:10.1.2.99')).to.equal('10.1.2.0/24');
+      expect(throttledNetwork('127.0.0.9')).to.equal('loopback');
+      const t = new AuthThrottle(
+        { failuresMax: 10, addressFailuresMax: 100, windowMs: 1000, delayMsMin: 1, delayMsMax: 1, addressesMax: 1000, networkFailuresMax: 20 },
+        () => 0,
+      );
+      // One failure from each of 20 /64s of one /48: each /64 is far below its own limits.
+      for (let k = 0; k < 20; k++) t.failed(`2001:db8:7:${k.toString(16)}::1`, `user${k}`);
+      expect(t.blocked('2001:db8:7:ff::1', 'fresh'), 'another /64 of that /48, another name').to.equal(true);
+      expect(t.blocked('2001:db8:8:ff::1', 'fresh'), 'another /48').to.equal(false);
+      fc.assert(fc.property(fc.string({ maxLength: 60 }), (s) => void throttledNetwork(s)));
     });
 
     it("a success clears its own name's failures only; many names from one address are blocked at addressFailuresMax (2026-12-07)", function () {

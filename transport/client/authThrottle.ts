@@ -22,8 +22,14 @@ export interface AuthThrottleLimits {
   readonly windowMs: number;
   readonly delayMsMin: number;
   readonly delayMsMax: number;
-  /** Pairs (address, name) and addresses remembered, each. */
+  /** Pairs (address, name) and addresses remembered, each (and networks). */
   readonly addressesMax: number;
+  /**
+   * Failures from one network within the window, whatever the addresses and names: an IPv6 /48 (a
+   * site's usual allocation, 65,536 /64s) or an IPv4 /24 (2026-12-07). Until then each /64 had its
+   * own budget, so one site's many /64s multiplied it. Default 1,000.
+   */
+  readonly networkFailuresMax?: number;
 }
 
 export const defaultAuthThrottleLimits: AuthThrottleLimits = {
@@ -33,6 +39,7 @@ export const defaultAuthThrottleLimits: AuthThrottleLimits = {
   delayMsMin: 100,
   delayMsMax: 2_000,
   addressesMax: 10_000,
+  networkFailuresMax: 1_000,
 };
 
 interface Failures {
@@ -84,6 +91,8 @@ class WindowCounts {
 export class AuthThrottle {
   private readonly pairs: WindowCounts;
   private readonly addresses: WindowCounts;
+  private readonly networks: WindowCounts;
+  private readonly networkFailuresMax: number;
 
   constructor(
     private readonly limits: AuthThrottleLimits,
@@ -91,18 +100,25 @@ export class AuthThrottle {
   ) {
     this.pairs = new WindowCounts(limits.windowMs, limits.addressesMax, now);
     this.addresses = new WindowCounts(limits.windowMs, limits.addressesMax, now);
+    this.networks = new WindowCounts(limits.windowMs, limits.addressesMax, now);
+    this.networkFailuresMax = limits.networkFailuresMax ?? defaultAuthThrottleLimits.networkFailuresMax!;
   }
 
   /** Whether a login of `user` from `address` is refused outright (too many failures in the window). */
   blocked(address: string, user: string): boolean {
     const a = throttledAddress(address);
-    return this.pairs.count(pairKey(a, user)) >= this.limits.failuresMax || this.addresses.count(a) >= this.limits.addressFailuresMax;
+    return (
+      this.pairs.count(pairKey(a, user)) >= this.limits.failuresMax ||
+      this.addresses.count(a) >= this.limits.addressFailuresMax ||
+      this.networks.count(throttledNetwork(address)) >= this.networkFailuresMax
+    );
   }
 
   /** A login of `user` from `address` failed: returns how long to wait before answering it (ms). */
   failed(address: string, user: string): number {
     const a = throttledAddress(address);
     this.addresses.add(a);
+    this.networks.add(throttledNetwork(address));
     const n = this.pairs.add(pairKey(a, user));
     return Math.min(this.limits.delayMsMax, this.limits.delayMsMin * 2 ** Math.min(n - 1, 20));
   }
@@ -137,6 +153,19 @@ export function throttledAddress(address: string): string {
     .slice(0, 4)
     .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
     .join(':')}::/64`;
+}
+
+/**
+ * The network failures are also counted under (networkFailuresMax): an IPv6 address's /48, an IPv4
+ * address's /24, 'loopback' for any loopback address; anything else (not an IP address) as itself.
+ */
+export function throttledNetwork(address: string): string {
+  const a = throttledAddress(address);
+  if (a === 'loopback') return a;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}$/.exec(a);
+  if (v4 !== null) return `${v4[1]}.${v4[2]}.${v4[3]}.0/24`;
+  if (!a.endsWith('::/64')) return a;
+  return `${a.slice(0, -'::/64'.length).split(':').slice(0, 3).join(':')}::/48`;
 }
 
 function pairKey(address: string, user: string): string {
