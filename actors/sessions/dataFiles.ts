@@ -59,6 +59,16 @@ export class DataFile {
 /** A data file's name in trash/: `<class>-<id as 32 hex digits>.dat` (trashNameOf). */
 const TRASH_DATA_NAME = /^(0|[1-9][0-9]{0,2})-[0-9a-f]{32}\.dat$/;
 
+/**
+ * Whether `name` (in trash/) is one the store gives a data file: the form above, and a replay class
+ * the codec admits (below REPLAY_CLASSES_MAX). Until 2026-12-07 (a review) any class of 1 to 3
+ * digits passed, so a file from data/16/ to data/999/, where the store never writes, was unlinked.
+ */
+function isTrashDataName(name: string): boolean {
+  const m = TRASH_DATA_NAME.exec(name);
+  return m !== null && Number(m[1]) < REPLAY_CLASSES_MAX;
+}
+
 export function trashNameOf(replayClass: number, high: number, low: number): string {
   return `trash/${replayClass}-${idHexOfParts(high, low)}.dat`;
 }
@@ -758,7 +768,7 @@ export class DataFiles {
   /**
    * Unlink trash files whose data name is not in `keep`. Entries that are not regular files (a
    * directory found where a data file belongs, set aside by `reconcile`), and regular files whose
-   * name is not a data file's trash name (`<class>-<32 hex>.dat`: a file of someone else's set
+   * name is not a data file's trash name (`<class>-<32 hex>.dat`, isTrashDataName: a file of someone else's set
    * aside, or moved from data/ under a name the store never writes), are left there and counted
    * (`counters.trashForeign`): the store removes nothing it did not write. Until 2026-12-07 such a
    * regular file was unlinked at the next purge.
@@ -770,7 +780,7 @@ export class DataFiles {
       const dash = name.indexOf('-');
       const dataName = dash > 0 ? `data/${name.slice(0, dash)}/${name.slice(dash + 1)}` : '';
       if (keep.has(dataName)) continue;
-      if (!TRASH_DATA_NAME.test(name) || this.fs.fileSize(`trash/${name}`) < 0) {
+      if (!isTrashDataName(name) || this.fs.fileSize(`trash/${name}`) < 0) {
         foreign++;
         continue;
       }

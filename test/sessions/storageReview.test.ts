@@ -327,6 +327,27 @@ describe('storage review: foreign entries in the data directory', () => {
       expect(readFileSync(join(dir, 'trash', '0-notes.txt'), 'utf8')).to.equal('an operator kept this here');
     });
   });
+
+  it('a file under a class directory no replay class can have (16 and up) is kept, though its name has the form of a data file', () => {
+    inTempDir((dir) => {
+      // The codec refuses replay classes >= REPLAY_CLASSES_MAX (16): the store never writes under
+      // data/16/ or data/250/, so these files are someone else's, named like data files.
+      const foreign = [dataFileName(16, 1, 7), dataFileName(250, 1, 8)];
+      for (const name of foreign) {
+        mkdirSync(join(dir, name, '..'), { recursive: true });
+        writeFileSync(join(dir, name), "not the store's");
+      }
+      const store = newStore(new NodeSessionFs(dir));
+      const log = new TestLog();
+      store.apply([log.push({ kind: CommandKind.dataCreate, replayClass: 0 })]);
+      store.snapshot();
+      // Until 2026-12-07 (this review) both were unlinked here: their trash names matched <1-3 digits>-<32 hex>.dat.
+      expect(store.snapshotSaved(1)).to.equal(0);
+      expect(store.stats().files.trashForeign).to.equal(2);
+      store.close();
+      expect(readdirSync(join(dir, 'trash')).sort()).to.deep.equal(foreign.map((n) => n.slice('data/'.length).replace('/', '-')).sort());
+    });
+  });
 });
 
 describe('storage review: a directory under a name the store writes (2026-12-07)', () => {
