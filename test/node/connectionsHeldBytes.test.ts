@@ -12,7 +12,10 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import { decodeServerFrame, encodeRequest, idFromHex } from '../../transport/client/protocol.js';
-import { httpGet, startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
+import { join } from 'node:path';
+import { resolveHostConfig } from '../../actors/host/config.js';
+import { NodeHost } from '../../actors/host/nodeHost.js';
+import { clusterSecretFile, fastTiming, httpGet, quietLogger, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -158,5 +161,84 @@ describe('node: a request of the connection holding the most is refused at conne
     const refusal = frames.find((f) => (f.kind === 'error' || f.kind === 'result') && f.reqId === 100);
     expect(refusal?.kind === 'error' && refusal.code).to.equal('CLIENT_ERR_NODE_BUSY');
     expect(frames.filter((f) => f.kind === 'result')).to.have.length(PEEKS_EACH);
+  });
+});
+
+describe('node: at connectionsHeldBytesMax the connection cut is the one whose reader lags, not one with requests in flight', function () {
+  this.timeout(40_000);
+  /** Every fsync reported this much later (the harness's slow disk): a write stays in flight that long. */
+  const FSYNC_DELAY_MS = 1500;
+  const APPENDS_IN_FLIGHT = 140;
+  const dir = tempDir('held');
+  let host: NodeHost | null = null;
+  let c: SessionraftClient | null = null;
+  const raws: WebSocket[] = [];
+
+  after(async () => {
+    for (const ws of raws) ws.terminate();
+    await c?.close();
+    await host?.stop({ transfer: false });
+    removeDir(dir);
+  });
+
+  it('a client that reads everything, with 8.75 MiB of appends waiting for the disk, keeps its connection; the paused reader is cut', async () => {
+    const cfg = resolveHostConfig({
+      ...fastTiming,
+      clusterId: 'test',
+      nodes: { n1: { host: '127.0.0.1', raftPort: 0, clientPort: 0, adminPort: 0 } },
+      dataDir: join(dir, 'n1'),
+      clusterSecretFile: clusterSecretFile(dir),
+      bootstrap: true,
+      id: 'n1',
+      clientLimits: { sendBufferedBytesMax: 16 * MiB, connectionsHeldBytesMax: HELD_BYTES_MAX },
+    });
+    host = await NodeHost.start(cfg, { logger: quietLogger, testing: { fsyncDelayMs: FSYNC_DELAY_MS } });
+    // An election and its durable vote, each write 1.5 s late: 15 s bounds a loaded box.
+    await waitFor('a leader', () => host!.node.raft.role() === 'leader', 15_000);
+    const adminPort = host.addresses.admin.port;
+    c = createClient({ endpoints: [host.clientEndpoint()], clusterId: 'test', operationTimeoutMs: 20_000 });
+    const { id } = await c.createSession('big');
+    // 15 records of 64 KiB in one round: a session of 960 KiB to peek at.
+    await Promise.all(Array.from({ length: 15 }, (_, j) => c!.append(id, new Uint8Array(64 * KiB).fill(j))));
+    const session = idFromHex(id);
+
+    // The writer: a raw connection that reads every answer; 140 appends of 64 KiB wait for the disk.
+    const writer = new WebSocket(`ws://${host.clientEndpoint()}/`, { perMessageDeflate: false });
+    raws.push(writer);
+    const answers: ReturnType<typeof decodeServerFrame>[] = [];
+    await new Promise<void>((res, rej) => {
+      writer.once('message', () => res());
+      writer.once('error', rej);
+    });
+    let writerClosed = false;
+    writer.on('close', () => (writerClosed = true));
+    writer.on('message', (d) => answers.push(decodeServerFrame(d as Buffer)));
+    const record = new Uint8Array(64 * KiB - 64).fill(7);
+    for (let r = 1; r <= APPENDS_IN_FLIGHT; r++) writer.send(encodeRequest({ op: 'append', reqId: r, envelope: null, session, bytes: record }));
+    await waitFor(
+      'the node to take every append',
+      async () => (await metric(adminPort, 'sessionraft_client_held_bytes')) >= APPENDS_IN_FLIGHT * record.length,
+      10_000,
+      20,
+    );
+
+    // The paused reader asks for 12 answers of 960 KiB: the connections together pass 12 MiB.
+    const ws = await pausedReader(host.clientEndpoint(), raws);
+    const sock = (ws as unknown as { _socket: Socket })._socket;
+    sock.cork();
+    for (let r = 1; r <= PEEKS_EACH; r++) ws.send(encodeRequest({ op: 'peek', reqId: r, session }));
+    sock.uncork();
+    await waitFor(
+      'a connection cut for the budget',
+      async () => (await metric(adminPort, 'sessionraft_rejected_total', 'source="client"', 'code="CLIENT_ERR_NODE_BUSY"')) >= 1,
+      10_000,
+      20,
+    );
+    // Until 2026-12-07 the writer was cut (it held the most, all of it requests in flight): its
+    // appends then had an unknown outcome. Now the paused reader goes, and every append is answered.
+    expect(writerClosed, 'the writer cut').to.equal(false);
+    await waitFor('every append answered', () => answers.length >= APPENDS_IN_FLIGHT, 20_000);
+    expect(answers.filter((a) => a.kind === 'result')).to.have.length(APPENDS_IN_FLIGHT);
+    expect(await metric(adminPort, 'sessionraft_client_connections')).to.equal(2);
   });
 });

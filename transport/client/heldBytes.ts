@@ -47,19 +47,6 @@ export class HeldBytes<H> {
     return this.countedTotal + extraBytes <= this.bytesMax;
   }
 
-  /** The holder that held the most when last counted (`fits` recounts), or null when none is counted. */
-  largest(): H | null {
-    let best: H | null = null;
-    let bestBytes = -1;
-    for (const [h, n] of this.counted) {
-      if (n > bestBytes) {
-        best = h;
-        bestBytes = n;
-      }
-    }
-    return best;
-  }
-
   /** What `h` held when last counted (0: not counted). */
   heldBy(h: H): number {
     return this.counted.get(h) ?? 0;

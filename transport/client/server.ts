@@ -661,22 +661,50 @@ export class ClientServer {
     if (c.closed) return;
     this.held.note(c);
     while (!this.held.fits(0)) {
-      const most = this.held.largest();
+      const most = this.mostUnread();
       if (most === null) return;
       this.cutHolding(most);
     }
   }
 
   /**
-   * A request of `bytes` on `c` held until answered: connections holding more than `c` are cut
-   * while it does not fit; when `c` itself holds the most, the request is refused instead
+   * Output waiting for `c`'s reader: its socket's buffer, frames held for the end of the turn, its
+   * push queue. Not its requests in flight, which are the node's own work and drain as it answers.
+   */
+  private unreadBytes(c: Conn): number {
+    return c.ws.bufferedAmount + c.out.heldBytes + (c.push?.queuedBytes ?? 0);
+  }
+
+  /**
+   * The connection with the most output waiting for its reader (null: none has any): the one the
+   * budget cuts. Only called over the budget (after a recount). Until 2026-12-07 (a review the day
+   * it came in) the one holding the most in all was cut, which could be one that read everything
+   * and only had requests in flight: its commands then ended as unknown outcome.
+   */
+  private mostUnread(): Conn | null {
+    let most: Conn | null = null;
+    let mostBytes = 0;
+    for (const c of this.conns) {
+      if (c.closed) continue;
+      const n = this.unreadBytes(c);
+      if (n > mostBytes) {
+        most = c;
+        mostBytes = n;
+      }
+    }
+    return most;
+  }
+
+  /**
+   * A request of `bytes` on `c` held until answered: connections whose unread output is more than
+   * all `c` holds are cut while it does not fit; otherwise the request is refused instead
    * (CLIENT_ERR_NODE_BUSY, as RabbitMQ blocks the publisher) and `c` keeps what it has. False: refused.
    */
   private holdRequest(c: Conn, bytes: number): boolean {
     this.held.note(c);
     while (!this.held.fits(bytes)) {
-      const most = this.held.largest();
-      if (most === null || most === c) return false;
+      const most = this.mostUnread();
+      if (most === null || most === c || this.unreadBytes(most) <= this.held.heldBy(c)) return false;
       this.cutHolding(most);
     }
     c.requestBytes += bytes;
