@@ -320,7 +320,11 @@ describe('client protocol: the gateway over a real socket', function () {
 
   it('client errors: a wrong endpoint (admin port, raft port, another cluster) and an unreachable one', async () => {
     const h = cluster.hosts[0]!;
-    const expectCode = async (opts: Parameters<typeof createClient>[0], code: string, within: number): Promise<void> => {
+    // Each answer is the endpoint's classification, not the operation deadline: past the deadline
+    // the client reports TIMEOUT (or, for no connection at all, UNREACHABLE after at least the
+    // deadline), so the code alone shows the wrong endpoint was not retried. Until 2026-12-07 this
+    // also asserted the answer came within 2-3 s, which a loaded box could exceed.
+    const expectCode = async (opts: Parameters<typeof createClient>[0], code: string, atLeastMs = 0): Promise<void> => {
       const c = createClient(opts);
       const t0 = Date.now();
       const err = await c.status().then(
@@ -330,14 +334,16 @@ describe('client protocol: the gateway over a real socket', function () {
       await c.close();
       expect((err as ClientError | null)?.code, JSON.stringify(opts.endpoints)).to.equal(code);
       expect((err as ClientError).message).to.match(/ — /); // a hint says what to do
-      expect(Date.now() - t0).to.be.below(within);
+      // A lower bound only: UNREACHABLE is reported once the operation deadline passed (a timer may
+      // fire a millisecond early).
+      expect(Date.now() - t0).to.be.at.least(atLeastMs);
     };
-    await expectCode({ endpoints: [`127.0.0.1:${h.addresses.admin.port}`] }, 'CLIENT_ERR_WRONG_ENDPOINT', 2000);
+    await expectCode({ endpoints: [`127.0.0.1:${h.addresses.admin.port}`] }, 'CLIENT_ERR_WRONG_ENDPOINT');
     // The peer port accepts the WebSocket and waits for a raft hello that never comes.
-    await expectCode({ endpoints: [`127.0.0.1:${h.addresses.raft.port}`], connectTimeoutMs: 300 }, 'CLIENT_ERR_WRONG_ENDPOINT', 3000);
-    await expectCode({ endpoints: [endpoint], clusterId: 'another' }, 'CLIENT_ERR_WRONG_ENDPOINT', 2000);
+    await expectCode({ endpoints: [`127.0.0.1:${h.addresses.raft.port}`], connectTimeoutMs: 300 }, 'CLIENT_ERR_WRONG_ENDPOINT');
+    await expectCode({ endpoints: [endpoint], clusterId: 'another' }, 'CLIENT_ERR_WRONG_ENDPOINT');
     const [free] = await freePorts(1);
-    await expectCode({ endpoints: [`127.0.0.1:${free}`], operationTimeoutMs: 300 }, 'CLIENT_ERR_UNREACHABLE', 2000);
+    await expectCode({ endpoints: [`127.0.0.1:${free}`], operationTimeoutMs: 300 }, 'CLIENT_ERR_UNREACHABLE', 299);
     // One wrong endpoint among good ones is skipped.
     const c = createClient({ endpoints: [`127.0.0.1:${h.addresses.admin.port}`, endpoint] });
     const { id } = await c.createSession('mixed');
@@ -355,18 +361,17 @@ describe('client protocol: the gateway over a real socket', function () {
       const c = createClient({ endpoints: [ep], operationTimeoutMs: 20_000 });
       await c.createSession('ok'); // elected and registered: rejections before this are NO_LEADER
       const rejectedBefore = big.hosts[0]!.status().client.rejectedTotal;
-      const t0 = Date.now();
       const err = await c.createSession('x'.repeat(70 * 1024)).then(
         () => null,
         (e: unknown) => e,
       );
-      const ms = Date.now() - t0;
       await c.close();
       expect(err).to.be.instanceOf(ClientError);
       expect((err as ClientError).code).to.not.equal('CLIENT_ERR_TIMEOUT');
       expect((err as ClientError).code).to.match(/^CLIENT_ERR_MALFORMED|SESSIONS_ERR_TOPIC_TOO_LONG$/);
-      // Answered, not retried until the 20 s deadline (the bound is the deadline, not a speed claim).
-      expect(ms, 'answered before the operation deadline').to.be.below(20_000);
+      // Answered, not retried until the 20 s deadline: a retried command is reported at the deadline
+      // as TIMEOUT (excluded above), and the node counted one rejection. Until 2026-12-07 this also
+      // asserted an elapsed time under 20 s.
       expect(big.hosts[0]!.status().client.rejectedTotal - rejectedBefore, 'one rejection, not one per retry').to.equal(1);
     } finally {
       await big.stop();
