@@ -39,7 +39,7 @@ import { createInspection, type Inspection } from './inspect.js';
 import { createLogger, RejectionLog } from './logger.js';
 import { HostMetrics } from './metrics.js';
 import { advertisedAddress, ep, PeerDirectory, type BoundAddresses } from './peerDirectory.js';
-import { shutDown, teardown, type HostParts } from './shutdown.js';
+import { shutDown, teardown, type HostParts, type StopTransfer } from './shutdown.js';
 import { StateChangeLog } from './stateChangeLog.js';
 import { DigestCache } from './digestCache.js';
 import { healthView, hostStatus, membersView, memoryView, type HealthView, type HostStatus, type MembersView, type StatusSources } from './statusViews.js';
@@ -127,7 +127,7 @@ export class NodeHost {
   /** Issue 17: creates the first administrator from --bootstrap-admin-password-file (on the leader). */
   private bootstrapAdmin: BootstrapAdmin | null = null;
   private readonly startedAtMs = Date.now();
-  private stopping: Promise<void> | null = null;
+  private stopping: Promise<StopTransfer> | null = null;
   private readonly rejections: RejectionLog;
   /** /status?digest=1: cached per applied index, recomputed at most once a second. */
   private readonly digests = new DigestCache(
@@ -602,9 +602,11 @@ export class NodeHost {
 
   /**
    * Graceful stop. A leader (with `transfer`, the default) first hands leadership to the most
-   * up-to-date follower and waits, at most `shutdownTransferMs`, until another node leads.
+   * up-to-date follower and waits, at most `shutdownTransferMs`, until another node leads. Resolves
+   * with what became of the leadership (until 2026-12-07 it resolved with nothing, and a test could
+   * tell a handover from a timed-out one only by timing the stop).
    */
-  stop(opts: { transfer?: boolean } = {}): Promise<void> {
+  stop(opts: { transfer?: boolean } = {}): Promise<StopTransfer> {
     if (this.stopping === null) {
       this.stopping = shutDown(this.parts(), {
         selfId: this.id,

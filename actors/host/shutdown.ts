@@ -40,21 +40,31 @@ interface ShutdownOptions {
   readonly logger: Logger;
 }
 
+/**
+ * What became of the leadership at a stop: `transferred` (another node led before the transfer
+ * timeout), `timed-out` (it did not; stopped anyway), `no-voter-reachable` (no transfer tried),
+ * `not-leader` (or no transfer asked for). A caller (and a test) learns from it whether clients saw
+ * a handover or must wait out an election timeout, without timing the stop.
+ */
+export type StopTransfer = 'transferred' | 'timed-out' | 'no-voter-reachable' | 'not-leader';
+
 /** Graceful stop: drain clients, hand leadership over (when leading and `transfer`), tear down, flush the log. */
-export async function shutDown(parts: HostParts, o: ShutdownOptions): Promise<void> {
+export async function shutDown(parts: HostParts, o: ShutdownOptions): Promise<StopTransfer> {
   const log = o.logger;
   parts.clientServer?.drain();
   const node = parts.node;
+  let transfer: StopTransfer = 'not-leader';
   if (o.transfer && node !== undefined && parts.transport !== undefined && !node.raft.isStopped() && node.raft.role() === 'leader') {
-    await handOver(node, parts.transport, o);
+    transfer = await handOver(node, parts.transport, o);
   }
   await teardown(parts, o.stopTicking, log);
   log.info({ term: node?.raft.term() }, 'node stopped');
   await new Promise<void>((r) => log.flush(() => r()));
+  return transfer;
 }
 
 /** Transfers leadership to the most up-to-date reachable voter and waits until another node leads. */
-async function handOver(node: SessionNode, transport: Pick<WsTransport, 'stats'>, o: ShutdownOptions): Promise<void> {
+async function handOver(node: SessionNode, transport: Pick<WsTransport, 'stats'>, o: ShutdownOptions): Promise<StopTransfer> {
   const st = node.status();
   const links = transport.stats().peers;
   // The most up-to-date voter among those this node can reach (its control link is open);
@@ -70,7 +80,7 @@ async function handOver(node: SessionNode, transport: Pick<WsTransport, 'stats'>
   }
   if (best === null) {
     o.logger.warn({ term: st.term }, 'stopping the leader without a transfer: no other voter is reachable');
-    return;
+    return 'no-voter-reachable';
   }
   const t0 = Date.now();
   o.logger.info({ term: st.term, peer: best, index: bestMatch }, 'transferring leadership before stopping');
@@ -86,6 +96,7 @@ async function handOver(node: SessionNode, transport: Pick<WsTransport, 'stats'>
   const s = node.status();
   if (done) o.logger.info({ term: s.term, leader: s.leader, ms: Date.now() - t0 }, 'leadership transferred');
   else o.logger.warn({ term: s.term, peer: best, ms: o.transferTimeoutMs }, 'leadership transfer did not finish in time; stopping anyway');
+  return done ? 'transferred' : 'timed-out';
 }
 
 /** Polls `cond` every `pollIntervalMs` until true (resolves true) or `timeoutMs` passed (false). */

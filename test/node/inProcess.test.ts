@@ -220,13 +220,14 @@ describe('node: in-process 3-node cluster over real sockets', function () {
     const notes: string[] = [];
     const sub = await c.subscribe('handover', (d) => got.push(d), { onError: (e) => notes.push(e.code) });
     expect(sub.endpoint).to.equal(old.clientEndpoint());
-    const t0 = Date.now();
-    await old.stop({ transfer: true });
-    const ms = Date.now() - t0;
+    // The stop says whether another node led within the transfer bound (a handover, not an
+    // election timeout). Until 2026-12-07 the test timed the stop (< 1.5 s), which a loaded box
+    // could exceed with the transfer done.
+    const transfer = await old.stop({ transfer: true });
+    expect(transfer, 'handed over, not timed out').to.equal('transferred');
     const next = suite.cluster.leader();
     expect(next, 'a new leader at once (transfer, not an election timeout)').to.not.equal(null);
     expect(next!.id).to.not.equal(old.id);
-    expect(ms, 'transfer well under the 2 s bound').to.be.below(1500);
     await c.append(id, 'after');
     expect((await c.get(id))!.records.map(text)).to.deep.equal(['before', 'after']);
     await waitFor('the subscription on another node', () => sub.endpoint !== null && sub.endpoint !== old.clientEndpoint(), 5000);
