@@ -373,6 +373,13 @@ function damaged(
   };
 }
 
+/**
+ * The salvage pass's work since the process started: offsets tried and payload bytes checksummed.
+ * A count of work, not a time: a test shows the pass linear in a file's size (its budget) whatever
+ * the machine's speed (until 2026-12-07 the tests timed it, and a loaded box could exceed that).
+ */
+export const salvageWork = { offsetsTried: 0, crcBytes: 0 };
+
 /** The salvage pass checksums at most this many times the bytes of a file, plus SALVAGE_CRC_BUDGET_MIN. */
 const SALVAGE_CRC_BUDGET_FACTOR = 4;
 const SALVAGE_CRC_BUDGET_MIN = 1024 * 1024;
@@ -398,6 +405,7 @@ function salvageMaxIndex(buf: Uint8Array, from: number, entryPayloadBytesMax: nu
   let best = 0;
   let at = from;
   while (at + FRAME_HEADER_BYTES <= end) {
+    salvageWork.offsetsTried++;
     if (!plausibleHeader(buf, at, end) || readFrame(buf, at, end, cur) !== FrameStatus.ok) {
       at++;
       continue;
@@ -415,6 +423,7 @@ function salvageMaxIndex(buf: Uint8Array, from: number, entryPayloadBytesMax: nu
       continue;
     }
     budget -= n;
+    salvageWork.crcBytes += n;
     if (crc32Span(buf, p, p + n, 0) !== cur.payloadCrc) {
       at++;
       continue;
