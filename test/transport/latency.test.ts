@@ -1,11 +1,12 @@
 /**
- * A heartbeat crosses the control channel with bounded delay while a 64 MiB snapshot transfer
+ * A heartbeat crosses the control channel without waiting behind the data while a 64 MiB snapshot transfer
  * (64 chunks of 1 MiB, a window of 8 chunks in flight, acknowledged chunk by chunk as a Raft leader
  * would) runs on the data channel between the same two nodes.
  *
  * Both transports share one process and one event loop, so the figure includes the time the loop
  * spends encoding and decoding 1 MiB frames: it is an upper bound on what two processes would see.
- * The assertion bound (200 ms) is generous on purpose; the measured figures are printed.
+ * The measured delays are printed; the assertion counts the chunks that arrive while a heartbeat
+ * crosses (until 2026-12-07 it bounded the delay at 200 ms, a time a loaded box could exceed).
  */
 import assert from 'node:assert/strict';
 import type { RaftMessage } from '../../machines/types.js';
@@ -17,7 +18,6 @@ const CHUNKS = 64;
 const CHUNK_BYTES = MiB;
 const WINDOW = 8;
 const HEARTBEAT_EVERY_MS = 5;
-const DELAY_BOUND_MS = 200;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -41,7 +41,7 @@ describe('transport: control channel vs a bulk transfer', function () {
     await Promise.all([closeTransport(leader), closeTransport(follower)]);
   });
 
-  it(`heartbeats stay under ${DELAY_BOUND_MS} ms while 64 MiB of snapshot chunks cross the data channel`, async function () {
+  it('heartbeats overtake the chunks in flight while 64 MiB of snapshot chunks cross the data channel', async function () {
     const chunk = (i: number): RaftMessage => ({
       type: 'snapshot',
       from: 'L',
@@ -57,6 +57,9 @@ describe('transport: control channel vs a bulk transfer', function () {
 
     const sentAt = new Map<number, number>();
     const delays: number[] = [];
+    /** Chunks received by the time each heartbeat was sent, and then how many arrived before it. */
+    const chunksAtSend = new Map<number, number>();
+    const overtaken: number[] = [];
     let chunksReceived = 0;
     let bytesReceived = 0;
     let corrupt = 0;
@@ -67,6 +70,8 @@ describe('transport: control channel vs a bulk transfer', function () {
       if (m.type === 'heartbeat') {
         const t0 = sentAt.get(m.readCtx);
         if (t0 !== undefined) delays.push(performance.now() - t0);
+        const c0 = chunksAtSend.get(m.readCtx);
+        if (c0 !== undefined) overtaken.push(chunksReceived - c0);
       } else if (m.type === 'snapshot') {
         const i = m.offset / CHUNK_BYTES;
         if (m.data.length !== CHUNK_BYTES || m.data[0] !== (i & 0xff) || m.data[CHUNK_BYTES - 1] !== (i & 0xff)) corrupt++;
@@ -94,6 +99,7 @@ describe('transport: control channel vs a bulk transfer', function () {
     const ticker = setInterval(() => {
       hb++;
       sentAt.set(hb, performance.now());
+      chunksAtSend.set(hb, chunksReceived);
       leader.send('F', { type: 'heartbeat', from: 'L', to: 'F', term: 1, commit: 0, readCtx: hb });
     }, HEARTBEAT_EVERY_MS);
     try {
@@ -118,6 +124,15 @@ describe('transport: control channel vs a bulk transfer', function () {
     assert.equal(bytesReceived, CHUNKS * CHUNK_BYTES);
     assert.equal(leader.stats().dropped, 0, 'the window keeps the data link under its buffer cap');
     assert.ok(delays.length >= 1, 'heartbeats were sent during the transfer');
-    assert.ok(max < DELAY_BOUND_MS, `max heartbeat delay ${max.toFixed(1)} ms`);
+    // Counted, not timed: how many chunks arrived between a heartbeat's send and its arrival. On its
+    // own channel a heartbeat overtakes the window in flight (0-3 chunks measured); queued behind
+    // the data it waits for most of a window (5-8 measured with heartbeats put on the data
+    // channel, which still passed the old 200 ms bound: 31 ms at most). Until 2026-12-07 the test
+    // asserted that time bound, which a loaded box could exceed.
+    const ov = [...overtaken].sort((a, b) => a - b);
+    const p50Overtaken = percentile(ov, 50);
+    console.log(`      chunks that arrived while a heartbeat crossed: p50 ${p50Overtaken}, max ${ov[ov.length - 1]!} (window ${WINDOW})`);
+    assert.equal(overtaken.length, delays.length);
+    assert.ok(p50Overtaken < WINDOW / 2, `half the heartbeats waited behind ${p50Overtaken} or more chunks: queued behind the data?`);
   });
 });
