@@ -88,8 +88,14 @@ describe('node: membership in-process (add a learner, promote, remove; a removed
     expect(added.alreadyApplied).to.equal(false);
     const leader = leaderOf(hosts)!;
     const target = leader.node.status().commitIndex;
-    // Catching up is a few AppendEntries batches on loopback; 5 s bounds a slow machine.
-    await waitFor('n4 to apply what the leader committed', () => n4.node.status().appliedIndex >= target, 5000);
+    // Catching up is a few AppendEntries batches on loopback; 5 s bounds a slow machine. Also until
+    // the leader has n4's answer: the match read below is the leader's, updated when n4's response
+    // arrives, which may come after n4 applied (until 2026-12-07 only n4's apply was awaited).
+    await waitFor(
+      "n4 to apply what the leader committed, and the leader to have n4's answer",
+      () => n4.node.status().appliedIndex >= target && (leader.node.status().progress.n4?.match ?? 0) >= added.index,
+      5000,
+    );
     let list: MembersList = await c.members();
     expect(list.voters).to.have.members(['n1', 'n2', 'n3']);
     expect(list.learners).to.deep.equal(['n4']);
@@ -142,7 +148,8 @@ describe('node: membership in-process (add a learner, promote, remove; a removed
     // trying (pre-vote). The members refuse its connections (unknown peer) and keep their leader and term.
     const before = members.map((h) => ({ id: h.id, term: h.node.status().term, leader: h.node.status().leader, rejected: h.status().transport.rejectedTotal }));
     expect(new Set(before.map((b) => b.leader)).size).to.equal(1);
-    await waitFor(`${victim.id}'s election timer to fire`, () => victim.node.raft.role() === 'preCandidate' || victim.node.raft.role() === 'candidate', 3000);
+    // 100-200 ms of election timeout; 10 s bounds a loaded box (until 2026-12-07: 3 s).
+    await waitFor(`${victim.id}'s election timer to fire`, () => victim.node.raft.role() === 'preCandidate' || victim.node.raft.role() === 'candidate', 10_000);
     // Each refused handshake of the removed node is counted; 10 refusals span several of its
     // election timeouts (its links redial within 100 ms). 5 s bounds a slow machine.
     await waitFor(
@@ -493,7 +500,8 @@ describe('node: a node restarted on an empty data directory under its old ID', f
     const other = list().find((h) => h !== first && h !== wiped)!;
     await first.stop({ transfer: false });
     const receivedBefore = wiped.status().transport.received;
-    await waitFor(`${other.id} to campaign`, () => other.node.raft.role() === 'preCandidate' || other.node.raft.role() === 'candidate', 3000);
+    // 100-200 ms of election timeout; 10 s bounds a loaded box (until 2026-12-07: 3 s).
+    await waitFor(`${other.id} to campaign`, () => other.node.raft.role() === 'preCandidate' || other.node.raft.role() === 'candidate', 10_000);
     // Nothing else talks to the wiped node now: what it receives are the survivor's vote requests,
     // one per election timeout (100-200 ms). Three rounds refused; 5 s bounds a slow machine.
     await waitFor('3 vote requests at the wiped node', () => wiped.status().transport.received - receivedBefore >= 3, 5000);
@@ -515,7 +523,8 @@ describe('node: a node restarted on an empty data directory under its old ID', f
     expect(wiped.status().votingNote).to.equal(undefined);
     // The marker goes once the log through the configuration that lifted the bar is durable (no
     // later entry needed: until 2026-12-07 it waited for one, and in an idle cluster none came).
-    await waitFor('the voting-barred marker to go', () => !existsSync(join(dir, wipedId, 'voting-barred')), 3000);
+    // A durable write and the next tick; 10 s bounds a loaded box's fsync (until 2026-12-07: 3 s).
+    await waitFor('the voting-barred marker to go', () => !existsSync(join(dir, wipedId, 'voting-barred')), 10_000);
 
     // It votes: stop the leader; the other two elect one only with its vote.
     const lead = leaderOf(list())!;
