@@ -30,6 +30,8 @@ class HookedFs extends RealFsPassThrough {
   writeDelayMs = 0;
   failDirSyncs = false;
   closedWithPending = 0;
+  /** Writes issued and not yet come back, over every handle. */
+  writesPending = 0;
   override syncDir(d: string, cb: (err: Error | null) => void): void {
     if (this.failDirSyncs) setTimeout(() => cb(Object.assign(new Error('EIO (simulated)'), { code: 'EIO' })), 5);
     else realFs.syncDir(d, cb);
@@ -46,9 +48,11 @@ class HookedFs extends RealFsPassThrough {
       (write: (d: Uint8Array, pos: number, cb: (e: Error | null) => void) => void) =>
       (d: Uint8Array, pos: number, cb: (e: Error | null) => void): void => {
         pending++;
+        this.writesPending++;
         later(() =>
           write(d, pos, (e) => {
             pending--;
+            this.writesPending--;
             cb(e);
           }),
         );
@@ -217,8 +221,14 @@ describe('storage WAL with preallocation on real files', () => {
     const closed = new Promise<Error | null>((resolve) => o.log.close(resolve));
     assert.notEqual(await closed, null, 'close reports the failure');
     assert.notEqual(fatal, null);
-    // Wait for the delayed write to come back (bounded: 40 x 10 ms).
-    for (let k = 0; k < 40 && fs.closedWithPending === 0; k++) await new Promise((r) => setTimeout(r, 10));
+    // Until the delayed write came back: a close with it pending has happened by then. Until
+    // 2026-12-07 this waited at most 400 ms for a failure to show, and a write slower than that on
+    // a loaded box let the test pass without checking. 10 s bounds a 30 ms write on a loaded box.
+    const deadline = Date.now() + 10_000;
+    while (fs.writesPending > 0) {
+      if (Date.now() > deadline) throw new Error('the delayed write did not come back within 10 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
     assert.equal(fs.closedWithPending, 0, 'closed with a write pending');
   });
 
