@@ -190,10 +190,14 @@ describe('issue 14: real node processes under attack on their peer ports', funct
     asFollower.send(encodeMessages([{ type: 'timeoutNow', from: f1, to: f2, term: term + 1 }]));
     await waitFor('the timeoutNows refused', async () => (await rejected(nodes[f2]!, 'node', 'timeout-now-refused')) >= before + 2, 5000);
     await asFollower.close();
-    // Two election timeouts later nobody campaigned: same leader, same term.
-    await new Promise((r) => setTimeout(r, 500));
+    // Nobody campaigned: same leader, same term. A refused TimeoutNow never reaches the machine
+    // (RaftNode.receive counts it and returns), and an obeyed one makes the node a candidate of
+    // term + 1 in the same step, so once both are counted there is nothing later to wait for. Until
+    // 2026-12-07 the test slept 500 ms first ("two election timeouts"), which proved nothing more and
+    // widened the window in which a loaded box's own election could move the term.
     const now = (await waitFor('an agreed leader', () => agreedLeader(), 10_000))!;
     expect(now).to.deep.equal({ id: leader, term });
+    expect(await maxTerm(), 'no node of a later term').to.equal(term);
     expect(live()).to.have.length(3);
   });
 
