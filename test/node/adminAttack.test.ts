@@ -11,12 +11,16 @@ import type { NodeAddress } from '../../actors/host/config.js';
 import { createClient } from '../../transport/client/client.js';
 import { freePorts, getJson, httpGet, killNode, removeDir, spawnNode, tempDir, waitFor, type NodeProcess } from './helpers.js';
 
-/** Raw bytes to a port; what came back once the server closed (bounded: 2 s, then our side closes). */
+/**
+ * Raw bytes to a port; what came back once the server closed (bounded: 10 s, then our side closes;
+ * a complete request is answered in milliseconds, and until 2026-12-07 a 2 s cut could leave a
+ * loaded box's answer empty).
+ */
 function rawRequest(port: number, bytes: string): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const sock = connect({ host: '127.0.0.1', port });
-    const timer = setTimeout(() => sock.destroy(), 2000);
+    const timer = setTimeout(() => sock.destroy(), 10_000);
     sock.on('connect', () => sock.end(bytes));
     sock.on('data', (c) => chunks.push(c));
     sock.on('error', () => undefined);

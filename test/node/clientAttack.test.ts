@@ -55,8 +55,9 @@ async function rawConnect(
     ws.once('open', () => res());
     ws.once('error', rej);
   });
-  // The node's first frame; 2 s is far more than a loopback welcome takes.
-  await waitFor('the welcome', () => frames.some((f) => f.kind === 'welcome'), 2000, 5);
+  // The node's first frame: a loopback welcome takes milliseconds; 10 s bounds a loaded box (until
+  // 2026-12-07: 2 s).
+  await waitFor('the welcome', () => frames.some((f) => f.kind === 'welcome'), 10_000, 5);
   const sock = (ws as unknown as { _socket: import('node:net').Socket })._socket;
   return {
     ws,

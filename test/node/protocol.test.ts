@@ -236,7 +236,9 @@ async function rawConnect(endpoint: string): Promise<{ ws: WebSocket; frames: Re
     ws.once('open', () => res());
     ws.once('error', rej);
   });
-  await waitFor('the welcome', () => frames.some((f) => f.kind === 'welcome'), 2000, 5);
+  // A loopback welcome takes milliseconds; 10 s bounds a loaded box (until 2026-12-07: 2 s, here and
+  // for the answers below, each a commit through a durable write).
+  await waitFor('the welcome', () => frames.some((f) => f.kind === 'welcome'), 10_000, 5);
   return { ws, frames, closed };
 }
 
@@ -262,7 +264,7 @@ describe('client protocol: the gateway over a real socket', function () {
     ws.send(enc.encode([1, 7, 99])); // unknown op, reqId 7
     ws.send(enc.encode([2, 8, 1])); // version 2
     ws.send('hello'); // text
-    await waitFor('three error frames', () => frames.filter((f) => f.kind === 'error').length >= 3, 2000, 5);
+    await waitFor('three error frames', () => frames.filter((f) => f.kind === 'error').length >= 3, 10_000, 5);
     const errors = frames.filter((f) => f.kind === 'error') as Extract<(typeof frames)[number], { kind: 'error' }>[];
     expect(errors.map((e) => [e.reqId, e.code])).to.deep.equal([
       [7, 'CLIENT_ERR_MALFORMED'],
@@ -289,7 +291,7 @@ describe('client protocol: the gateway over a real socket', function () {
     sock.cork();
     for (let k = 1; k <= 5; k++) ws.send(encodeRequest({ op: 'get', reqId: k, session: id }));
     sock.uncork();
-    await waitFor('five answers', () => frames.filter((f) => f.kind === 'result' || f.kind === 'error').length >= 5, 2000, 5);
+    await waitFor('five answers', () => frames.filter((f) => f.kind === 'result' || f.kind === 'error').length >= 5, 10_000, 5);
     const codes = frames.filter((f) => f.kind === 'error').map((f) => (f as { code: string }).code);
     expect(codes).to.include('CLIENT_ERR_TOO_MANY_IN_FLIGHT');
     ws.close();
@@ -303,7 +305,7 @@ describe('client protocol: the gateway over a real socket', function () {
     ws.send(encodeRequest({ op: 'get', reqId: 1, session: id }));
     ws.send(encodeRequest({ op: 'get', reqId: 1, session: id }));
     sock.uncork();
-    await waitFor('two answers', () => frames.filter((f) => f.kind === 'result' || f.kind === 'error').length >= 2, 2000, 5);
+    await waitFor('two answers', () => frames.filter((f) => f.kind === 'result' || f.kind === 'error').length >= 2, 10_000, 5);
     expect(frames.filter((f) => f.kind === 'error').map((f) => (f as { code: string }).code)).to.deep.equal(['CLIENT_ERR_MALFORMED']);
     ws.close();
   });
@@ -311,7 +313,7 @@ describe('client protocol: the gateway over a real socket', function () {
   it('register then a command without an envelope works (raw)', async () => {
     const { ws, frames } = await rawConnect(endpoint);
     ws.send(encodeRequest({ op: 'create', reqId: 1, envelope: null, topic: 'raw' }));
-    await waitFor('an answer', () => frames.some((f) => f.kind === 'result'), 2000, 5);
+    await waitFor('an answer', () => frames.some((f) => f.kind === 'result'), 10_000, 5);
     const r = parseCommandReply((frames.find((f) => f.kind === 'result') as { body: readonly unknown[] }).body);
     expect(r.ok).to.equal(true);
     expect(r.value).to.have.length(16);

@@ -12,6 +12,9 @@ import { encodeDelivery, encodeResult, encodeSubscriptionEnded } from '../../tra
 import { fakeClientPort, registered, until } from './fakeClientPort.js';
 import { ClientError, isRetryable, isUnknownOutcome } from '../../transport/client/errors.js';
 
+/** Each wait is for a loopback answer (milliseconds); 10 s bounds a loaded box (until 2026-12-07: 2 s). */
+const UNTIL_MS = 10_000;
+
 describe('client library (2026-12-07 review): the node ends a subscription in the read that answers its subscribe', function () {
   this.timeout(20_000);
 
@@ -23,7 +26,7 @@ describe('client library (2026-12-07 review): the node ends a subscription in th
     try {
       const errors: string[] = [];
       const sub = await c.subscribe('t', () => undefined, { onError: (e) => void errors.push(e.code) });
-      const told = await until(() => errors.length > 0 || sub.closed, 2000);
+      const told = await until(() => errors.length > 0 || sub.closed, UNTIL_MS);
       expect({ told, errors, closed: sub.closed }).to.deep.equal({ told: true, errors: ['CLIENT_ERR_SUBSCRIBER_OVERFLOW'], closed: true });
     } finally {
       await c.close();
@@ -44,7 +47,7 @@ describe('client library (2026-12-07 review): the node ends a subscription in th
     try {
       const errors: string[] = [];
       await c.consume('t', 'g', () => undefined, { onError: (e) => void errors.push(e.code) });
-      const reattached = await until(() => consumes >= 2, 2000);
+      const reattached = await until(() => consumes >= 2, UNTIL_MS);
       expect({ reattached, consumes, errors }).to.deep.equal({ reattached: true, consumes: 2, errors: ['CLIENT_ERR_NOT_LEADER'] });
     } finally {
       await c.close();
@@ -75,7 +78,7 @@ describe('client library (2026-12-07 review): subscriptions ended by the node le
       const n = 50;
       for (let k = 0; k < n; k++) {
         const sub = await c.subscribe('t', () => undefined, { onError: () => undefined });
-        expect(await until(() => sub.closed, 2000), `subscription ${k} ended`).to.equal(true);
+        expect(await until(() => sub.closed, UNTIL_MS), `subscription ${k} ended`).to.equal(true);
       }
       const conn = (c as unknown as { conns: Map<string, Connection> }).conns.get(endpoint)!;
       expect(conn.handlerCount, `handlers kept for ${n} ended subscriptions`).to.equal(0);

@@ -12,6 +12,9 @@ import { ClientErrorCode } from '../../transport/client/errors.js';
 import { encodeCommandResult, encodeError, encodeGroupDelivery, encodeResult, encodeSubscriptionEnded } from '../../transport/client/protocol.js';
 import { fakeClientPort, until } from './fakeClientPort.js';
 
+/** Each wait is for a loopback answer (milliseconds); 10 s bounds a loaded box (until 2026-12-07: 2 s). */
+const UNTIL_MS = 10_000;
+
 describe('client library: an answer refused with CLIENT_ERR_CONSUMER_ENDED (2026-12-07)', function () {
   this.timeout(20_000);
 
@@ -62,7 +65,7 @@ describe('client library: an answer refused with CLIENT_ERR_CONSUMER_ENDED (2026
         },
         { onAnswer: (m, ack, o) => void told.push(`${ack ? 'ack' : 'nack'} ${m.delivery} ${'code' in o ? String(o.code) : 'error'}`) },
       );
-      expect(await until(() => told.length === 2, 2000), 'both answers reported').to.equal(true);
+      expect(await until(() => told.length === 2, UNTIL_MS), 'both answers reported').to.equal(true);
       // Refused on the ended attachment, never sent on it again, and taken through the next one.
       expect(consumes).to.equal(2);
       expect(answers.slice(0, 2).sort()).to.deep.equal(['ack 5 1', 'nack 5 2']);
@@ -111,7 +114,7 @@ describe('client library: an answer waiting out a BUSY backoff when its consumer
     try {
       const told: string[] = [];
       const consumer = await c.consume('t', 'g', () => undefined, { onAnswer: (_m, _ack, o) => void told.push('code' in o ? String(o.code) : 'error') });
-      expect(await until(() => acks === 1, 2000), 'the ack sent and refused BUSY').to.equal(true);
+      expect(await until(() => acks === 1, UNTIL_MS), 'the ack sent and refused BUSY').to.equal(true);
       expect(told, 'not reported while it waits').to.deep.equal([]);
       await consumer.close();
       expect(told).to.deep.equal([ClientErrorCode.closed]);

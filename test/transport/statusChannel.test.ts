@@ -108,7 +108,8 @@ describe('transport: the status channel (a peer status over the raft port)', fun
     // Before: held open for good after the welcome, in one of the inbound connection slots.
     const url = `ws://127.0.0.1:${b.address.port}/`;
     const status = await RawPeer.handshake({ url, clusterId: CLUSTER, from: 'a', to: 'b', channel: 'status', secret: SECRET });
-    await waitFor(() => status.closeCode !== undefined, 'the idle status connection closed', 4000);
+    // The handshake timeout is 1 s here; 10 s bounds a loaded box (until 2026-12-07: 4 s).
+    await waitFor(() => status.closeCode !== undefined, 'the idle status connection closed', 10_000);
     assert.equal(status.received.length, 1, 'the welcome only');
   });
 
