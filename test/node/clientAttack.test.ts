@@ -211,7 +211,9 @@ describe('failures that were not failures (issue 14, finding 6): both followers 
   };
   /** The fields of /status this test reads. */
   type Status = { node: string; role: string; leader: string | null; lastIndex: number; appliedIndex: number };
-  const statusOf = (a: NodeAddress): Promise<Status> => getJson<Status>(`http://${a.host}:${a.adminPort}/status`, 1000);
+  // A loopback answer from a live process takes milliseconds; 10 s bounds a loaded box (until
+  // 2026-12-07: 1 s, and a status read outside a waitFor then failed the test).
+  const statusOf = (a: NodeAddress): Promise<Status> => getJson<Status>(`http://${a.host}:${a.adminPort}/status`, 10_000);
   const agreedLeader = async (): Promise<string | null> => {
     const live = [...procs.values()].filter((p) => p.child.exitCode === null && p.child.signalCode === null);
     const all = await Promise.all(live.map((p) => statusOf(p.address).catch(() => null)));

@@ -38,7 +38,9 @@ const chromiumFlags = [
 type Status = { node: string; role: string; term: number; leader: string | null };
 
 async function statusOf(a: NodeAddress): Promise<Status> {
-  return getJson<Status>(`http://${a.host}:${a.adminPort}/status`, 1000);
+  // A loopback answer from a live process takes milliseconds; 10 s bounds a loaded box (until
+  // 2026-12-07: 1 s, and a status read outside a waitFor then failed the test).
+  return getJson<Status>(`http://${a.host}:${a.adminPort}/status`, 10_000);
 }
 
 async function agreedLeader(procs: NodeProcess[]): Promise<string | null> {

@@ -35,7 +35,9 @@ describe('node: dead letters replayed and deleted, on real processes (issue 16)'
     Object.values(nodes)
       .map((a) => `${a.host}:${a.clientPort}`)
       .join(',');
-  const statuses = (): Promise<Status[]> => Promise.all(Object.values(nodes).map((a) => getJson<Status>(`http://${a.host}:${a.adminPort}/status`, 1000)));
+  // A loopback answer from a live process takes milliseconds; 10 s bounds a loaded box (until
+  // 2026-12-07: 1 s, and a status read outside a waitFor then failed the test).
+  const statuses = (): Promise<Status[]> => Promise.all(Object.values(nodes).map((a) => getJson<Status>(`http://${a.host}:${a.adminPort}/status`, 10_000)));
   const agreedLeader = async (): Promise<string | null> => {
     const all = await statuses().catch(() => null);
     if (all === null) return null;

@@ -55,12 +55,15 @@ const raw = new Encoder({ useRecords: false, structuredClone: false, tagUint8Arr
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
 async function statusOf(a: NodeAddress): Promise<Status> {
-  return getJson<Status>(`http://${a.host}:${a.adminPort}/status`, 1000);
+  // A loopback answer from a live process takes milliseconds; 10 s bounds a loaded box (until
+  // 2026-12-07: 1 s, and a status read outside a waitFor then failed the test).
+  return getJson<Status>(`http://${a.host}:${a.adminPort}/status`, 10_000);
 }
 
 /** `sessionraft_rejected_total{source, code}` of one node, 0 when absent. */
 async function rejected(a: NodeAddress, source: string, code: string): Promise<number> {
-  const r = await httpGet(`http://${a.host}:${a.adminPort}/metrics`, 2000);
+  // 10 s bounds a loaded box (until 2026-12-07: 2 s).
+  const r = await httpGet(`http://${a.host}:${a.adminPort}/metrics`, 10_000);
   const m = new RegExp(`^sessionraft_rejected_total\\{source="${source}",code="${code}"\\} (\\d+)$`, 'm').exec(r.body);
   return m === null ? 0 : Number(m[1]);
 }

@@ -28,7 +28,9 @@ const snapshotArgs = ['--snapshot-entries', '100', '--compact-margin', '20'];
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
 
 async function statusOf(a: NodeAddress, digest = false): Promise<Status> {
-  return getJson<Status>(`http://${a.host}:${a.adminPort}/status${digest ? '?digest=1' : ''}`, 1000);
+  // A loopback answer from a live process takes milliseconds; 10 s bounds a loaded box (until
+  // 2026-12-07: 1 s, and a status read outside a waitFor then failed the test).
+  return getJson<Status>(`http://${a.host}:${a.adminPort}/status${digest ? '?digest=1' : ''}`, 10_000);
 }
 
 /** The node that leads and that every live node follows, or null. */
