@@ -12,20 +12,12 @@ import { expect } from 'chai';
 import { FEATURES_NATIVE_FILE, markFeaturesNative } from '../../actors/host/nodeHost.js';
 import { ClientError, type SessionraftClient } from '../../transport/client/client.js';
 import { commandKindNames } from '../../transport/commands/codec.js';
+import { ALL_FEATURE_NAMES } from '../support/featureNames.js';
 import { httpGet, useInProcessCluster, waitFor } from './helpers.js';
 
 /** A 200 ms replay, a tick (10 ms) and a few commit rounds per step; 10 s covers a loaded machine. */
 const SETTLE_MS = 10_000;
-const BOTH = [
-  'restore-ahead',
-  'remove-on-ack',
-  'due-floor-per-file',
-  'clients-per-user',
-  'last-admin',
-  'replay-continues',
-  'remove-own-restore',
-  'first-user-admin',
-];
+const BOTH = ALL_FEATURE_NAMES;
 
 /** The code of a rejected promise (fails the test if it resolves). */
 async function codeOf(p: Promise<unknown>): Promise<string> {

@@ -11,6 +11,7 @@ import { ClientError } from '../../transport/client/errors.js';
 import { featureBits, featureList, featureView } from '../../transport/client/features.js';
 import { decodeRequest, encodeRequest, type Request } from '../../transport/client/protocol.js';
 import { FEATURES, FEATURES_KNOWN } from '../../transport/commands/codec.js';
+import { ALL_FEATURE_NAMES } from '../support/featureNames.js';
 
 const OP_FEATURE = 25;
 const enc = new Encoder({ useRecords: false, tagUint8Array: false } as never);
@@ -83,27 +84,9 @@ describe('client protocol: the feature op (feature flags)', () => {
     expect(featureBits('all')).to.equal(FEATURES_KNOWN);
     expect(featureBits('warp-drive')).to.equal(null);
     expect(featureBits('due-floor-per-file')).to.equal(FEATURES.dueFloorPerFile);
-    expect(featureList(FEATURES_KNOWN)).to.deep.equal([
-      'restore-ahead',
-      'remove-on-ack',
-      'due-floor-per-file',
-      'clients-per-user',
-      'last-admin',
-      'replay-continues',
-      'remove-own-restore',
-      'first-user-admin',
-    ]);
+    expect(featureList(FEATURES_KNOWN)).to.deep.equal(ALL_FEATURE_NAMES);
     expect(featureView(FEATURES.removeOnAck)).to.deep.equal({
-      supported: [
-        'restore-ahead',
-        'remove-on-ack',
-        'due-floor-per-file',
-        'clients-per-user',
-        'last-admin',
-        'replay-continues',
-        'remove-own-restore',
-        'first-user-admin',
-      ],
+      supported: ALL_FEATURE_NAMES,
       enabled: ['remove-on-ack'],
     });
   });
