@@ -56,6 +56,16 @@ const running = (hosts: NodeHost[]): NodeHost[] => hosts.filter((h) => !h.node.r
 const leaderOf = (hosts: NodeHost[]): NodeHost | null => running(hosts).find((h) => h.node.raft.role() === 'leader') ?? null;
 const clientEp = (a: NodeAddress): string => `${a.host}:${a.clientPort}`;
 
+/** n1-n3 started with --bootstrap on free ports (pushed to `hosts`), with a leader; `book` has a fourth address. */
+async function startThree(dir: string, hosts: NodeHost[]): Promise<{ book: NodeAddress[]; three: Record<string, NodeAddress> }> {
+  const book = await addressBook(4);
+  const three: Record<string, NodeAddress> = { n1: book[0]!, n2: book[1]!, n3: book[2]! };
+  for (const id of ['n1', 'n2', 'n3']) hosts.push(await startHost(id, three, dir, { bootstrap: true }));
+  // An election is 100-200 ms of timeout plus a pre-vote and a vote round; 5 s is generous.
+  await waitFor('a leader', () => leaderOf(hosts), 5000);
+  return { book, three };
+}
+
 describe('node: membership in-process (add a learner, promote, remove; a removed node cannot disturb)', function () {
   this.timeout(30_000);
   const dir = tempDir('member');
@@ -69,11 +79,7 @@ describe('node: membership in-process (add a learner, promote, remove; a removed
   });
 
   it('adds n4 as a learner that catches up without voting, promotes it, removes a voter; list shows each step', async () => {
-    const book = await addressBook(4);
-    const three: Record<string, NodeAddress> = { n1: book[0]!, n2: book[1]!, n3: book[2]! };
-    for (const id of ['n1', 'n2', 'n3']) hosts.push(await startHost(id, three, dir, { bootstrap: true }));
-    // An election is 100-200 ms of timeout plus a pre-vote and a vote round; 5 s is generous.
-    await waitFor('a leader', () => leaderOf(hosts), 5000);
+    const { book, three } = await startThree(dir, hosts);
     c = createClient({ endpoints: Object.values(three).map(clientEp), clusterId: 'test' });
     const { id: sid } = await c.createSession('members');
     for (let k = 0; k < 50; k++) await c.append(sid, `before-${k}`);
@@ -195,11 +201,7 @@ describe("node: a learner's status reads the voting bar as Raft holds it", funct
   });
 
   it('reads unbarred once the AppendEntries that lifted it is handled, not at the next tick', async () => {
-    const book = await addressBook(4);
-    const three: Record<string, NodeAddress> = { n1: book[0]!, n2: book[1]!, n3: book[2]! };
-    for (const id of ['n1', 'n2', 'n3']) hosts.push(await startHost(id, three, dir, { bootstrap: true }));
-    // An election is 100-200 ms of timeout plus a pre-vote and a vote round; 5 s is generous.
-    await waitFor('a leader', () => leaderOf(hosts), 5000);
+    const { book, three } = await startThree(dir, hosts);
     c = createClient({ endpoints: Object.values(three).map(clientEp), clusterId: 'test' });
     const n4 = await startHost('n4', { ...three, n4: book[3]! }, dir, { join: true });
     hosts.push(n4);
