@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
   clientTlsLayer,
   ConfigError,
@@ -31,6 +31,7 @@ import {
 import { LocalCluster, ensureLocalSecurity, formatTable } from './cluster.js';
 import { topicsListing, type AdminReach } from './listings.js';
 import { applyTierUpBudget } from './nodeRuntime.js';
+import { configureUsage } from './usage.js';
 import { membersTable, outputFormat, renderTable, sessionsTable, showRecord, statusTable, topicsTables, useColor, withProgress } from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
 import type { PlantedBug } from '../machines/core.js';
@@ -131,7 +132,11 @@ const program = new Command()
   .name('sessionraft')
   .description('A Raft-replicated, durable store of sessions with timed replay')
   .version(version())
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // A subcommand's --help also lists the options of the commands above it (--endpoints, --timeout-ms, …).
+  .configureHelp({ showGlobalOptions: true });
+// Before the subcommands are made: they inherit how usage errors end (bin/usage.ts).
+const usageExit = configureUsage(program, new Set(['node', 'cluster', 'inspector']));
 
 // ---- node ----------------------------------------------------------------------------------------
 
@@ -741,11 +746,15 @@ function outputOption(): Option {
   return new Option('-o, --output <format>', 'table or json (default: a table on a terminal, JSON when piped)').choices(['table', 'json']);
 }
 
-/** `table`, when given, prints the result for people (a terminal, or --output table). */
+/**
+ * `table`, when given, prints the result for people (a terminal, or --output table). `failed`, when
+ * it returns an error for the printed result, ends the command with it (stderr, exit 1).
+ */
 async function withClient(
   cmd: Command,
   fn: (c: SessionraftClient, f: ClientFlags) => Promise<unknown>,
   table?: (v: never, color: boolean) => string,
+  failed?: (v: never) => ClientError | undefined,
 ): Promise<void> {
   const f = clientFlags(cmd);
   let c: SessionraftClient;
@@ -760,6 +769,8 @@ async function withClient(
       process.stdout.write(table(out as never, useColor()) + '\n');
     } else if (out !== undefined) print(out);
     await c.close();
+    const err = failed?.(out as never);
+    if (err !== undefined) fail(err);
     process.exit(0);
   } catch (err) {
     await c.close();
@@ -1094,8 +1105,25 @@ client
         return out;
       },
       statusTable,
+      noneAnswered,
     ),
   );
+
+/**
+ * `client status` of several endpoints fails (exit 1) when none answered; the rows still print. One
+ * that answered is a status to read (the others' rows show their errors), so that exits 0. Until
+ * 2026-12-07 it exited 0 with every endpoint down, and `client status && …` went on.
+ */
+function noneAnswered(byEndpoint: Record<string, { error?: string } | null>): ClientError | undefined {
+  const rows = Object.entries(byEndpoint);
+  // --endpoint prints one status (not keyed by endpoint) in JSON: its fields are no rows of errors.
+  if (rows.length === 0 || rows.some(([, r]) => typeof r !== 'object' || r === null || r.error === undefined)) return undefined;
+  const codes = new Set(rows.map(([, r]) => r!.error!));
+  return new ClientError(
+    codes.size === 1 ? [...codes][0]! : ClientErrorCode.unreachable,
+    `no endpoint answered: ${rows.map(([ep, r]) => `${ep} ${r!.error!}`).join(', ')}`,
+  );
+}
 
 // ---- member --------------------------------------------------------------------------------------
 
@@ -1302,6 +1330,7 @@ roleCmd
   .action((role: string, permission: string, _o, cmd: Command) => withClient(cmd, (c) => c.revokePermission(role, permission)));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) process.exit(usageExit(err));
   // A bad --limit or --count (atLeastOne) is thrown while commander parses: the client's JSON error, exit 2.
   if (err instanceof ClientError) fail(err);
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);

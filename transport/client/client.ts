@@ -482,7 +482,12 @@ export function normalizeEndpoint(e: string): string {
     .trim()
     .replace(/^wss?:\/\//, '')
     .replace(/\/+$/, '');
-  if (!/^[^\s/]+:\d{1,5}$/.test(s)) throw new ClientError(ClientErrorCode.badArgument, `an endpoint is host:port, got ${JSON.stringify(e)}`);
+  // The port 1..65535 and a host a URL takes: until 2026-12-07 `h:0` waited for the whole deadline
+  // and `h:99999` or `[::1:5` failed later as CLIENT_ERR_INTERNAL (exit 1; new URL threw).
+  const port = /:(\d{1,5})$/.exec(s)?.[1];
+  if (!/^[^\s/]+:\d{1,5}$/.test(s) || Number(port) < 1 || Number(port) > 65535 || !URL.canParse(`ws://${s}/`)) {
+    throw new ClientError(ClientErrorCode.badArgument, `an endpoint is host:port (port 1-65535), got ${JSON.stringify(e)}`);
+  }
   return s;
 }
 
