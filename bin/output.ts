@@ -308,3 +308,19 @@ export async function withProgress<T>(work: Promise<T>, poll: () => Promise<stri
     stream.write('\r\x1b[K');
   }
 }
+
+/**
+ * A list of flat records (`user list`, `role list`, `client feature`, `groups`, `pending`, `dead`)
+ * as a table: a column per key of the first record, upper-cased; a list joined with commas.
+ */
+export function recordsTable(rows: readonly Record<string, unknown>[], color: boolean): string {
+  if (rows.length === 0) return '(none)';
+  const keys = Object.keys(rows[0]!);
+  const cell = (v: unknown): CellLike => (Array.isArray(v) ? v.join(', ') : typeof v === 'object' && v !== null ? JSON.stringify(v) : (v as CellLike));
+  const head = keys.map((k) => k.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
+  return renderTable(
+    head,
+    rows.map((r) => keys.map((k) => cell(r[k]))),
+    color,
+  );
+}

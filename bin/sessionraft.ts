@@ -32,7 +32,18 @@ import { LocalCluster, ensureLocalSecurity, formatTable } from './cluster.js';
 import { topicsListing, type AdminReach } from './listings.js';
 import { applyTierUpBudget } from './nodeRuntime.js';
 import { configureUsage } from './usage.js';
-import { membersTable, outputFormat, renderTable, sessionsTable, showRecord, statusTable, topicsTables, useColor, withProgress } from './output.js';
+import {
+  membersTable,
+  outputFormat,
+  recordsTable,
+  renderTable,
+  sessionsTable,
+  showRecord,
+  statusTable,
+  topicsTables,
+  useColor,
+  withProgress,
+} from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
 import type { PlantedBug } from '../machines/core.js';
 import { mayHaveVoted } from '../storage/hardState.js';
@@ -96,9 +107,13 @@ function version(): string {
   return '0.0.0';
 }
 
+/**
+ * A whole number of decimal digits. Until 2026-12-07 this took what Number() reads: '' as 0, and
+ * 1e3, 0x10, ' 5 ' as numbers.
+ */
 function int(name: string): (v: string) => number {
   return (v) => {
-    const n = Number(v);
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
     if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     return n;
   };
@@ -467,7 +482,12 @@ program
     '--no-security',
     'no logins and plain ws/HTTP on the client and admin ports (default: <data>/admin-password, a CA and certificates in <data>/tls, --auth on every node)',
   )
-  .action(async (f: ClusterFlags) => {
+  .action(async (f: ClusterFlags, cmd: Command) => {
+    // Node k's ports are base+k, base+100+k and base+200+k. Until 2026-12-07 --size 0 and ports
+    // past 65535 made the security files and spawned nodes that exited ("every node exited", exit 1).
+    if (f.size < 1 || f.size > 99) cmd.error(`--size is 1 to 99 (node k uses base+k, base+100+k, base+200+k), got ${f.size}`);
+    if (f.basePort < 1 || f.basePort + 200 + f.size > 65535)
+      cmd.error(`--base-port is 1 to ${65535 - 200 - f.size} for ${f.size} nodes (the admin ports are base+201..), got ${f.basePort}`);
     const ids = Array.from({ length: f.size }, (_, k) => `n${k + 1}`);
     const nodes = localNodes(f.basePort, ids);
     const nodeArgs: string[] = [];
@@ -532,6 +552,7 @@ program
       return shutdown(1);
     }
     const scheme = security?.tls != null ? 'https' : 'http';
+    const defaultPorts = f.basePort === localCluster.basePort;
     const header = (): string =>
       `sessionraft cluster "${f.clusterId}": leader elected in ${first.ms} ms after spawn (${Date.now() - t0} ms total)\n` +
       `client endpoints: ${endpoints}   admin: ${ids.map((id) => `${scheme}://127.0.0.1:${nodes[id]!.adminPort}/status`).join(' ')}\n` +
@@ -541,11 +562,16 @@ program
           (security.tls !== null
             ? `; TLS with the CA ${security.tls.caFile} (browsers: trust it, or accept the warning; /status and the console ask for the login)\n`
             : '; no openssl on this machine, so the ports are plain ws/HTTP on loopback\n') +
-          (resolve(f.data) === resolve(localCluster.dataRoot) ? 'the CLI run from here finds both in ./data by default; elsewhere: ' : 'give the CLI: ') +
+          // The CLI's defaults are ./data and the default ports; until 2026-12-07 this said "finds both"
+          // on other ports too, where the CLI then dialed 7101-7103.
+          (resolve(f.data) === resolve(localCluster.dataRoot) && defaultPorts
+            ? 'the CLI run from here finds both in ./data by default; elsewhere: '
+            : 'give the CLI: ') +
+          (defaultPorts ? '' : `SESSIONRAFT_ENDPOINTS=${endpoints} `) +
           `SESSIONRAFT_USER=admin SESSIONRAFT_PASSWORD=$(cat ${security.adminPasswordFile})` +
           (security.tls !== null ? ` SESSIONRAFT_CA_FILE=${security.tls.caFile}` : '') +
           '\n') +
-      `try: npx sessionraft client create orders    (Ctrl-C stops the cluster)\n\n`;
+      `try: npx sessionraft client${defaultPorts ? '' : ` --endpoints ${endpoints}`} create orders    (Ctrl-C stops the cluster)\n\n`;
     if (f.once === true) {
       process.stdout.write(header() + formatTable(await cluster.rows()) + '\n');
       return shutdown(0);
@@ -880,9 +906,9 @@ client
 client
   .command('group-create <topic> <name>')
   .description('create a consumer group on a topic: every session restored on the topic after this goes to one consumer of the group, until acknowledged')
-  .option('--ack-wait <ms>', 'redeliver after this long unacknowledged (default 30000)', int('--ack-wait'))
-  .option('--max-deliveries <n>', 'dead-letter after this many deliveries (default 5)', int('--max-deliveries'))
-  .option('--max-ack-pending <n>', 'unacknowledged deliveries per consumer (default 100)', int('--max-ack-pending'))
+  .option('--ack-wait <ms>', 'redeliver after this long unacknowledged (default 30000)', atLeastOne('--ack-wait'))
+  .option('--max-deliveries <n>', 'dead-letter after this many deliveries (default 5)', atLeastOne('--max-deliveries'))
+  .option('--max-ack-pending <n>', 'unacknowledged deliveries per consumer (default 100)', atLeastOne('--max-ack-pending'))
   .action((topic: string, name: string, o: { ackWait?: number; maxDeliveries?: number; maxAckPending?: number }, cmd: Command) =>
     withClient(cmd, (c) =>
       c.createGroup(topic, name, {
@@ -902,19 +928,22 @@ client
   .command('groups')
   .description("consumer groups with ready / in flight / redelivered / dead-lettered counts (the leader's applied table)")
   .action((_o: unknown, cmd: Command) =>
-    withClient(cmd, async (c) =>
-      (await c.groups()).map((g) => ({
-        topic: g.topic,
-        name: g.name,
-        ready: g.ready,
-        inFlight: g.inFlight,
-        redelivered: g.redelivered,
-        deadLettered: g.deadLettered,
-        ackWaitMs: g.ackWaitMs,
-        maxDeliveries: g.maxDeliveries,
-        maxAckPending: g.maxAckPending,
-        id: g.id,
-      })),
+    withClient(
+      cmd,
+      async (c) =>
+        (await c.groups()).map((g) => ({
+          topic: g.topic,
+          name: g.name,
+          ready: g.ready,
+          inFlight: g.inFlight,
+          redelivered: g.redelivered,
+          deadLettered: g.deadLettered,
+          ackWaitMs: g.ackWaitMs,
+          maxDeliveries: g.maxDeliveries,
+          maxAckPending: g.maxAckPending,
+          id: g.id,
+        })),
+      recordsTable,
     ),
   );
 client
@@ -923,23 +952,26 @@ client
     "each consumer group's pending work (of a topic, of one group): ready (now / waiting for a nack delay), in flight (expired), redelivered, dead-lettered, the oldest pending session's age, and the topic's scheduled sessions per replay class with the class's next due time",
   )
   .action((topic: string | undefined, group: string | undefined, _o: unknown, cmd: Command) =>
-    withClient(cmd, async (c) =>
-      (await c.pending(topic, group)).map((g) => ({
-        topic: g.topic,
-        name: g.name,
-        ready: g.ready,
-        readyNow: g.readyNow,
-        waiting: g.waiting,
-        inFlight: g.inFlight,
-        expired: g.expired,
-        redelivered: g.redelivered,
-        deadLettered: g.deadLettered,
-        oldestPendingAgeMs: g.oldestPendingAgeMs,
-        oldestPendingDue: g.oldestPendingDueMs === null ? null : new Date(g.oldestPendingDueMs).toISOString(),
-        scheduled: g.scheduled
-          .map((x) => `class ${x.replayClass}: ${x.sessions}${x.nextDueMs === null ? '' : ` (next due ${new Date(x.nextDueMs).toISOString()})`}`)
-          .join('; '),
-      })),
+    withClient(
+      cmd,
+      async (c) =>
+        (await c.pending(topic, group)).map((g) => ({
+          topic: g.topic,
+          name: g.name,
+          ready: g.ready,
+          readyNow: g.readyNow,
+          waiting: g.waiting,
+          inFlight: g.inFlight,
+          expired: g.expired,
+          redelivered: g.redelivered,
+          deadLettered: g.deadLettered,
+          oldestPendingAgeMs: g.oldestPendingAgeMs,
+          oldestPendingDue: g.oldestPendingDueMs === null ? null : new Date(g.oldestPendingDueMs).toISOString(),
+          scheduled: g.scheduled
+            .map((x) => `class ${x.replayClass}: ${x.sessions}${x.nextDueMs === null ? '' : ` (next due ${new Date(x.nextDueMs).toISOString()})`}`)
+            .join('; '),
+        })),
+      recordsTable,
     ),
   );
 const dead = client
@@ -949,7 +981,7 @@ const dead = client
   .description(
     "a consumer group's most recent dead letters (at most 100, newest last): restore ID, session, deliveries, the GroupDeadLetter entry's index, whether it can be replayed; `dead replay|delete` act on them",
   )
-  .action((topic: string, group: string, _o: unknown, cmd: Command) => withClient(cmd, (c) => c.deadLetters(topic, group)));
+  .action((topic: string, group: string, _o: unknown, cmd: Command) => withClient(cmd, (c) => c.deadLetters(topic, group), recordsTable));
 for (const action of ['replay', 'delete'] as const) {
   dead
     .command(`${action} <topic> [restoreId]`)
@@ -1007,12 +1039,12 @@ const feature = client
   .description(
     'feature flags: each one the leader knows, and whether it is on in the cluster (a new cluster turns all on; an upgraded one waits for `feature enable`)',
   )
-  .action((_o: unknown, cmd: Command) => withClient(cmd, featureRows));
+  .action((_o: unknown, cmd: Command) => withClient(cmd, featureRows, recordsTable));
 feature
   .command('list')
   .description('the same as `feature`: each flag the leader knows, and whether it is on')
   .addOption(outputOption())
-  .action((_o: unknown, cmd: Command) => withClient(cmd, featureRows));
+  .action((_o: unknown, cmd: Command) => withClient(cmd, featureRows, recordsTable));
 feature
   .command('enable <name>')
   .description(
@@ -1273,7 +1305,7 @@ const userCmd = adminGroup(
 userCmd
   .command('list')
   .description('every user, whether it has a password, and its roles')
-  .action((_o, cmd: Command) => withClient(cmd, (c) => c.users()));
+  .action((_o, cmd: Command) => withClient(cmd, (c) => c.users(), recordsTable));
 userCmd
   .command('add <user>')
   .description('add a user; its password from --password-file or standard input (never an argument); --no-password: client certificate only')
@@ -1311,7 +1343,7 @@ const roleCmd = adminGroup(
 roleCmd
   .command('list')
   .description('every role and its permissions')
-  .action((_o, cmd: Command) => withClient(cmd, (c) => c.roles()));
+  .action((_o, cmd: Command) => withClient(cmd, (c) => c.roles(), recordsTable));
 roleCmd
   .command('add <role>')
   .description('add a role without permissions')

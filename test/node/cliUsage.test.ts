@@ -8,12 +8,18 @@
  *   - a subcommand's --help lists the options of the commands above it
  *   - an endpoint's port out of 1..65535 is a bad argument (it was CLIENT_ERR_INTERNAL, exit 1)
  *   - `client status` with no endpoint answering exits 1 (it exited 0)
+ *   - numbers are decimal digits (1e3, 0x10 and '' were taken); `group-create --ack-wait 0` and the
+ *     other group limits of 0 are refused (0 meant the default on the wire: 30 s, with no word)
+ *   - `cluster --size 0` or ports past 65535 exit 2 before anything is written or spawned
+ *   - `cluster` on other ports than the default tells the CLI's endpoints (it said the defaults work)
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { createClient } from '../../transport/client/client.js';
 import { ClientError } from '../../transport/client/errors.js';
-import { binPath, freePorts, removeDir, tempDir } from './helpers.js';
+import { binPath, freeClusterBasePort, freePorts, removeDir, tempDir } from './helpers.js';
 
 /** A CLI process starts in about a second; 15 s bounds a loaded machine. */
 const CLI_MS = 15_000;
@@ -119,5 +125,73 @@ describe('node: CLI usage, endpoints and exit codes (review 2026-12-07)', functi
     const create = await cli(['client', '--endpoints', endpoints[0]!, '--timeout-ms', '1000', 'create', 't'], dir);
     expect(create.code, create.stderr).to.equal(1);
     expect(jsonError(create).error).to.equal('CLIENT_ERR_UNREACHABLE');
+  });
+
+  it('numbers are decimal digits; group limits of 0 are refused, not read as the defaults', async function () {
+    const closedEp = `127.0.0.1:${closed[0]!}`;
+    for (const [args, message] of [
+      [['client', '--endpoints', closedEp, '--timeout-ms', '1e3', 'create', 't'], /--timeout-ms/],
+      [['client', '--endpoints', closedEp, '--timeout-ms', '', 'create', 't'], /--timeout-ms/],
+      [['member', '--endpoints', closedEp, 'promote', 'n4', '--lag-max', '0x10'], /--lag-max/],
+      [['client', '--endpoints', closedEp, 'group-create', 'orders', 'g', '--ack-wait', '0'], /--ack-wait is a whole number of at least 1/],
+      [['client', '--endpoints', closedEp, 'group-create', 'orders', 'g', '--max-deliveries', '0'], /--max-deliveries/],
+      [['client', '--endpoints', closedEp, 'group-create', 'orders', 'g', '--max-ack-pending', '0'], /--max-ack-pending/],
+    ] as [string[], RegExp][]) {
+      const r = await cli(args, dir);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).to.equal(2);
+      const e = jsonError(r);
+      expect(e.error, args.join(' ')).to.equal('CLIENT_ERR_BAD_ARGUMENT');
+      expect(e.message, args.join(' ')).to.match(message);
+    }
+    // The library refuses an explicit 0 before sending anything (no cluster is needed to see it).
+    const c = createClient({ endpoints: [closedEp], ignoreEnvironment: true, operationTimeoutMs: 1000 });
+    try {
+      for (const opts of [{ ackWaitMs: 0 }, { maxDeliveries: 0 }, { maxAckPending: 1.5 }]) {
+        const err = await c.createGroup('orders', 'g', opts).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err, JSON.stringify(opts)).to.be.instanceOf(ClientError);
+        expect((err as ClientError).code, JSON.stringify(opts)).to.equal('CLIENT_ERR_BAD_ARGUMENT');
+      }
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('`cluster --size 0` and ports past 65535 exit 2 with CONFIG_ERR, nothing written (they made ./data, spawned, exited 1)', async function () {
+    for (const [args, message] of [
+      [['cluster', '--size', '0', '--once'], /--size is 1 to 99/],
+      [['cluster', '--base-port', '70000', '--once'], /--base-port is 1 to 65332/],
+      [['cluster', '--base-port', '65400', '--once'], /--base-port/],
+    ] as [string[], RegExp][]) {
+      const cwd = join(dir, `cluster-${args.join('-')}`);
+      mkdirSync(cwd);
+      const r = await cli(args, cwd);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).to.equal(2);
+      expect(r.stderr.trim(), args.join(' '))
+        .to.match(/^CONFIG_ERR: /)
+        .and.match(message);
+      expect(existsSync(join(cwd, 'data')), args.join(' ')).to.equal(false);
+    }
+  });
+
+  it('`cluster --once` on other ports tells the endpoints to give the CLI (it said the defaults find the cluster)', async function () {
+    const base = await freeClusterBasePort();
+    const cwd = join(dir, 'cluster-once');
+    mkdirSync(cwd);
+    // Three node processes, one election, then a stop: 60 s bounds a loaded 2-core box (about 3 s idle).
+    const r = await new Promise<CliResult>((resolve) => {
+      const env: NodeJS.ProcessEnv = {};
+      for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SESSIONRAFT_')) env[k] = v;
+      execFile(process.execPath, [binPath, 'cluster', '--once', '--base-port', String(base)], { timeout: 60_000, cwd, env }, (err, stdout, stderr) =>
+        resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? -1), stdout, stderr }),
+      );
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    const endpoints = [1, 2, 3].map((k) => `127.0.0.1:${base + 100 + k}`).join(',');
+    expect(r.stdout).to.not.include('finds both in ./data by default');
+    expect(r.stdout).to.include(`SESSIONRAFT_ENDPOINTS=${endpoints} SESSIONRAFT_USER=admin`);
+    expect(r.stdout).to.include(`client --endpoints ${endpoints} create orders`);
   });
 });
