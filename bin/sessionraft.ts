@@ -767,6 +767,28 @@ function print(v: unknown): void {
   process.stdout.write(JSON.stringify(v) + '\n');
 }
 
+/** One JSON line on stdout, settled once written: `client consume` acknowledges a session only then. */
+function printed(v: unknown): Promise<void> {
+  return new Promise((res, rej) => process.stdout.write(JSON.stringify(v) + '\n', (err) => (err ? rej(err) : res())));
+}
+
+/**
+ * What a client command does when the reader of its output went away (`client subscribe t | head
+ * -1`): end quietly, exit 0, as `yes | head` does; subscribe and consume end through their own
+ * `done` (consume has nacked the session it could not print, so it comes back). Until 2026-12-07 the
+ * next line threw EPIPE with a stack trace (exit 1) and consume had acknowledged what it lost.
+ */
+let onPipeClosed: () => void = () => process.exit(0);
+
+/** Client commands only: a node's stdout is its log, not a reader to follow. */
+function watchStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return onPipeClosed();
+    process.stderr.write(JSON.stringify({ error: 'CLIENT_ERR_INTERNAL', message: `stdout: ${err.message}` }) + '\n');
+    process.exit(1);
+  });
+}
+
 /** `-o, --output table|json`: a table on a terminal, JSON when piped (bin/output.ts). */
 function outputOption(): Option {
   return new Option('-o, --output <format>', 'table or json (default: a table on a terminal, JSON when piped)').choices(['table', 'json']);
@@ -783,6 +805,7 @@ async function withClient(
   failed?: (v: never) => ClientError | undefined,
 ): Promise<void> {
   const f = clientFlags(cmd);
+  watchStdout();
   let c: SessionraftClient;
   try {
     c = makeClient(f);
@@ -899,6 +922,7 @@ client
       run.attached(sub);
       process.stderr.write(JSON.stringify({ subscribed: topic }) + '\n');
       process.on('SIGINT', done);
+      onPipeClosed = done;
       await run.finished;
       return undefined;
     }),
@@ -1072,8 +1096,9 @@ client
       const consumer = await c.consume(
         topic,
         o.group,
-        (m) => {
-          print({
+        async (m) => {
+          // Rejected when the reader went away: the handler fails, so the session is nacked, not acknowledged.
+          await printed({
             topic: m.topic,
             group: m.group,
             session: m.session,
@@ -1092,6 +1117,7 @@ client
       run.attached(consumer);
       process.stderr.write(JSON.stringify({ consuming: topic, group: o.group, consumer: consumer.consumer }) + '\n');
       process.on('SIGINT', done);
+      onPipeClosed = done;
       await run.finished;
       // The last ack was sent before this unsubscribe, on the same connection: the node reads it first.
       await consumer.close();
