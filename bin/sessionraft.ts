@@ -119,6 +119,15 @@ function int(name: string): (v: string) => number {
   };
 }
 
+/** A TCP port to listen on. Until 2026-12-07 `inspector --port 99999` got to listen() and exited 1 with its RangeError. */
+function port(name: string): (v: string) => number {
+  return (v) => {
+    const n = int(name)(v);
+    if (n < 1 || n > 65535) throw new InvalidArgumentError(`${name} is a port, 1 to 65535`);
+    return n;
+  };
+}
+
 /**
  * `--limit` and `--count`: decimal digits only, at least 1 (CLIENT_ERR_BAD_ARGUMENT, exit 2). Until
  * 2026-12-07 they took `int()`, which read '' as 0, and a limit of 0 means "no limit" on the wire:
@@ -603,7 +612,7 @@ program
 program
   .command('inspector')
   .description("run a relay that shows the nodes' live state charts in the Stately inspector (start nodes with --inspect)")
-  .option('--port <n>', 'relay port (nodes connect to ws://localhost:<port>)', int('--port'), 8080)
+  .option('--port <n>', 'relay port, 1-65535 (nodes connect to ws://localhost:<port>)', port('--port'), 8080)
   .option('--no-open', 'do not open a browser')
   .action(async (f: { port: number; open: boolean }) => {
     if (!(await portFree(f.port))) {

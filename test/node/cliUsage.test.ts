@@ -90,6 +90,10 @@ describe('node: CLI usage, endpoints and exit codes (review 2026-12-07)', functi
     const r = await cli(['node', '--tick-ms', 'x'], dir);
     expect(r.code, r.stderr).to.equal(2);
     expect(r.stderr.trim()).to.match(/^CONFIG_ERR: .*--tick-ms must be a non-negative integer$/);
+    // It exited 1 with listen()'s RangeError.
+    const inspector = await cli(['inspector', '--port', '99999', '--no-open'], dir);
+    expect(inspector.code, inspector.stderr).to.equal(2);
+    expect(inspector.stderr.trim()).to.match(/^CONFIG_ERR: .*--port is a port, 1 to 65535$/);
     expect((await cli(['--version'], dir)).code).to.equal(0);
     const help = await cli(['client', 'create', '--help'], dir);
     expect(help.code, help.stderr).to.equal(0);
