@@ -725,7 +725,7 @@ function addClientTlsFlags(c: Command): Command {
 const client = program
   .command('client')
   .description(
-    'run client operations against a cluster; prints JSON (errors: JSON on stderr, exit code 1); status, list and topics print a table on a terminal',
+    'run client operations against a cluster; prints JSON (errors: JSON on stderr, exit code 1, 2 for a bad argument); status, list, topics, feature, groups, pending and dead print a table on a terminal',
   )
   .addOption(outputOption())
   .option('--endpoints <list>', 'client endpoints host:port,... (SESSIONRAFT_ENDPOINTS; default the local cluster)')
@@ -1196,7 +1196,9 @@ function noneAnswered(byEndpoint: Record<string, { error?: string } | null>): Cl
 
 const member = program
   .command('member')
-  .description('cluster membership (on the leader; followers redirect): list, add a learner, promote it, remove or replace a node; prints JSON')
+  .description(
+    'cluster membership (on the leader; followers redirect): list, add a learner, promote it, remove or replace a node; prints JSON (list: a table on a terminal)',
+  )
   .option('--endpoints <list>', 'client endpoints host:port,... (SESSIONRAFT_ENDPOINTS; default the local cluster)')
   .option('--cluster-id <id>', 'refuse nodes of another cluster')
   .option('--timeout-ms <ms>', 'deadline of each request across retries', int('--timeout-ms'), 10_000)
@@ -1335,7 +1337,7 @@ function adminGroup(name: string, description: string): Command {
 
 const userCmd = adminGroup(
   'user',
-  'users (on the leader; the admin permission, or your own password): list, add, delete, passwd, grant and revoke roles; prints JSON',
+  'users (on the leader; the admin permission, or your own password): list, add, delete, passwd, grant and revoke roles; prints JSON (list: a table on a terminal)',
 );
 userCmd
   .command('list')
