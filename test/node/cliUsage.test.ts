@@ -125,6 +125,13 @@ describe('node: CLI usage, endpoints and exit codes (review 2026-12-07)', functi
     const rows = JSON.parse(r.stdout) as Record<string, { error: string }>;
     expect(Object.keys(rows).sort()).to.deep.equal([...endpoints].sort());
     for (const ep of endpoints) expect(rows[ep]!.error).to.equal('CLIENT_ERR_UNREACHABLE');
+    // Pinned to one endpoint, the message names that one (it named the --endpoints list).
+    const peek = await cli(
+      ['client', '--endpoints', endpoints[0]!, '--timeout-ms', '1000', 'peek', '00000000000000010000000000000003', '--endpoint', endpoints[1]!],
+      dir,
+    );
+    expect(peek.code, peek.stderr).to.equal(1);
+    expect(jsonError(peek).message).to.include(`none of ${endpoints[1]!} accepted`);
     // An operation on a closed port: the same code, exit 1, within the deadline (execFile's timeout bounds it).
     const create = await cli(['client', '--endpoints', endpoints[0]!, '--timeout-ms', '1000', 'create', 't'], dir);
     expect(create.code, create.stderr).to.equal(1);

@@ -1775,7 +1775,7 @@ class Client implements SessionraftClient {
     for (;;) {
       if (this.closed) throw honest(cmd, new ClientError(ClientErrorCode.closed, 'the client was closed'));
       const left = deadline - Date.now();
-      if (left <= 0) throw this.deadlineError(last, connected, cmd);
+      if (left <= 0) throw this.deadlineError(last, connected, cmd, ro.endpoint);
       const endpoint = ro.endpoint ?? this.target;
       let retryNow = false;
       let sent = false;
@@ -1856,7 +1856,7 @@ class Client implements SessionraftClient {
    * fails with TIMEOUT, whose outcome is unknown; UNREACHABLE only when no endpoint accepted a
    * connection during the whole operation.
    */
-  private deadlineError(last: ClientError | null, connected: boolean, cmd: { uncertain: boolean } | undefined): ClientError {
+  private deadlineError(last: ClientError | null, connected: boolean, cmd: { uncertain: boolean } | undefined, pinned?: string): ClientError {
     const ms = this.operationTimeoutMs;
     if (last === null) return new ClientError(ClientErrorCode.timeout, `no attempt finished within ${ms} ms`);
     if (cmd?.uncertain === true) {
@@ -1866,7 +1866,10 @@ class Client implements SessionraftClient {
       );
     }
     if (last.code === ClientErrorCode.unreachable && !connected) {
-      return new ClientError(ClientErrorCode.unreachable, `none of ${this.endpoints.join(', ')} accepted a connection within ${ms} ms (last: ${last.detail})`);
+      // A request pinned to one endpoint (peek, status, subscribe --endpoint) tried that one only:
+      // until 2026-12-07 the message named the client's whole list.
+      const tried = pinned !== undefined ? [pinned] : this.endpoints;
+      return new ClientError(ClientErrorCode.unreachable, `none of ${tried.join(', ')} accepted a connection within ${ms} ms (last: ${last.detail})`);
     }
     if (last.code === ClientErrorCode.unreachable) {
       return new ClientError(ClientErrorCode.noLeader, `no leader answered within ${ms} ms (last: ${last.detail})`);
