@@ -198,7 +198,7 @@ export function sessionsTable(
     v.sessions.map((s) => [s.id, s.topic, s.records, s.bytes]),
     color,
   );
-  return `${t}\n${v.sessions.length} sessions${v.truncated ? ' (truncated: --limit or the reply limit)' : ''}`;
+  return `${t}\n${v.sessions.length} ${v.sessions.length === 1 ? 'session' : 'sessions'}${v.truncated ? ' (truncated: --limit or the reply limit)' : ''}`;
 }
 
 interface TopicsLike {

@@ -3,7 +3,7 @@
  * only where it is wanted (NO_COLOR, FORCE_COLOR), and a progress line only on a terminal.
  */
 import { expect } from 'chai';
-import { formatColumns, membersTable, outputFormat, renderTable, showRecord, statusTable, useColor, withProgress } from '../../bin/output.js';
+import { formatColumns, membersTable, outputFormat, renderTable, sessionsTable, showRecord, statusTable, useColor, withProgress } from '../../bin/output.js';
 
 const tty = { isTTY: true, write: () => true };
 const pipe = { isTTY: false, write: () => true };
@@ -133,5 +133,20 @@ describe('CLI output: tables, JSON, colours, progress', function () {
     const piped: string[] = [];
     await withProgress(Promise.resolve(1), async () => 'x', { stream: { isTTY: false, write: (s: string) => piped.push(s) }, everyMs: 5 });
     expect(piped).to.deep.equal([]);
+  });
+
+  it("client list's footer counts its sessions in words that agree (it said '1 sessions' until 2026-12-07)", () => {
+    const one = { id: 'a'.repeat(32), topic: 't', bytes: 3, records: 1 };
+    expect(
+      sessionsTable({ sessions: [one], truncated: false }, false)
+        .split('\n')
+        .pop(),
+    ).to.equal('1 session');
+    expect(
+      sessionsTable({ sessions: [one, { ...one, id: 'b'.repeat(32) }], truncated: false }, false)
+        .split('\n')
+        .pop(),
+    ).to.equal('2 sessions');
+    expect(sessionsTable({ sessions: [], truncated: true }, false).split('\n').pop()).to.equal('0 sessions (truncated: --limit or the reply limit)');
   });
 });

@@ -203,6 +203,15 @@ const textEncoder = new TextEncoder();
 /** Room kept in the forming Raft batch beyond a request's own commands: what the node proposes beside them in the same turn (a data file, deliveries). */
 const PROPOSAL_ROOM_MARGIN = 16;
 
+/** `message` without the `code: ` prefixes the layers below put in front of it. */
+function withoutCode(code: string, message: string): string {
+  const prefix = `${code}: `;
+  let m = message;
+  // Bounded: each pass takes a prefix off (a message is at most a few layers deep).
+  for (let k = 0; k < 4 && m.startsWith(prefix); k++) m = m.slice(prefix.length);
+  return m;
+}
+
 /** How many commands a request proposes at once (0: it proposes none). */
 function proposalsOf(req: Request): number {
   switch (req.op) {
@@ -1695,7 +1704,10 @@ export class ClientServer {
         this.opts.logger?.error({ err, code: ClientErrorCode.internal }, 'request failed inside the node');
         return fail(ClientErrorCode.internal, err.message);
       default:
-        return fail(err.code, err.message);
+        // The node's errors carry their code in their message too (`CODE: detail`, once per layer): the
+        // client shows `code: message`, so until 2026-12-07 it read `MEMBERSHIP_NOT_LEARNER:
+        // MEMBERSHIP_NOT_LEARNER: MEMBERSHIP_NOT_LEARNER: …`.
+        return fail(err.code, withoutCode(err.code, err.message));
     }
   }
 
