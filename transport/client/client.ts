@@ -1137,8 +1137,9 @@ class Client implements SessionraftClient {
     // On the wire 0 means "the default": until 2026-12-07 an explicit 0 (`--ack-wait 0`) was sent as
     // such and the group got 30 s (5 deliveries, 100 pending) with no word.
     for (const [k, v] of Object.entries({ ackWaitMs: opts.ackWaitMs, maxDeliveries: opts.maxDeliveries, maxAckPending: opts.maxAckPending })) {
-      if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1 && v <= 0xffff_ffff)) {
-        throw new ClientError(ClientErrorCode.badArgument, `${k} is a whole number from 1 to 4294967295 (leave it out for the default), got ${v}`);
+      // Whole numbers of at least 1 here; the node checks the upper bounds (SESSIONS_ERR_NUMBER_RANGE).
+      if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) {
+        throw new ClientError(ClientErrorCode.badArgument, `${k} is a whole number of at least 1 (leave it out for the default), got ${v}`);
       }
     }
     const reply = await this.run(
