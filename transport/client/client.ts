@@ -539,6 +539,12 @@ interface ConsumerState {
  */
 const parkedAnswersMax = 65_536;
 
+/** The consumer's endOverdue timer, cleared (a new attachment, or the consumer closed). */
+function disarmEndOverdue(st: ConsumerState): void {
+  if (st.endOverdue !== null) clearTimeout(st.endOverdue);
+  st.endOverdue = null;
+}
+
 /** An ack waiting for the end of its turn. */
 interface PendingAck {
   readonly m: GroupMessage;
@@ -1304,8 +1310,7 @@ class Client implements SessionraftClient {
       }) ?? null;
     if (ended !== null) return this.consumerEnded(st, ended);
     // Answers of handlers that finished while it had no attachment go through this one.
-    if (st.endOverdue !== null) clearTimeout(st.endOverdue);
-    st.endOverdue = null;
+    disarmEndOverdue(st);
     for (const f of st.parked.splice(0)) f();
   }
 
@@ -1496,8 +1501,7 @@ class Client implements SessionraftClient {
    * a backoff, were never sent, and say so now (their timers cleared, so none keeps the process up).
    */
   private dropParked(st: ConsumerState): void {
-    if (st.endOverdue !== null) clearTimeout(st.endOverdue);
-    st.endOverdue = null;
+    disarmEndOverdue(st);
     // Each one, run now that the consumer is closed, reports itself as not sent.
     for (const f of st.parked.splice(0)) f();
     for (const [timer, f] of st.backingOff) {

@@ -287,10 +287,7 @@ export class ClientServer {
     this.throttle = new AuthThrottle({ ...defaultAuthThrottleLimits, ...(opts.authThrottle ?? {}) }, Date.now);
     this.limits = { ...defaultClientProtocolLimits, ...(opts.limits ?? {}) };
     validateClientProtocolLimits(this.limits);
-    this.held = new HeldBytes<Conn>(
-      this.limits.connectionsHeldBytesMax,
-      (c) => c.ws.bufferedAmount + c.out.heldBytes + (c.push?.queuedBytes ?? 0) + c.requestBytes,
-    );
+    this.held = new HeldBytes<Conn>(this.limits.connectionsHeldBytesMax, (c) => this.unreadBytes(c) + c.requestBytes);
     for (const [id, ep] of Object.entries(opts.endpoints)) this.endpoints.set(id, ep);
   }
 
@@ -662,8 +659,8 @@ export class ClientServer {
 
   /**
    * `c` holds more of what waits for its reader (an answer, a delivery written or queued): while
-   * the connections together hold more than connectionsHeldBytesMax, the one holding the most is
-   * cut, as NATS cuts a slow consumer; the others go on. (RabbitMQ's memory alarm blocks publishers
+   * the connections together hold more than connectionsHeldBytesMax, the one with the most unread
+   * output is cut, as NATS cuts a slow consumer; the others go on. (RabbitMQ's memory alarm blocks publishers
    * instead, but what fills this budget is answers nobody reads: refusing requests would not drain it.)
    */
   private holdOutput(c: Conn): void {
@@ -710,14 +707,18 @@ export class ClientServer {
    * (CLIENT_ERR_NODE_BUSY, as RabbitMQ blocks the publisher) and `c` keeps what it has. False: refused.
    */
   private holdRequest(c: Conn, bytes: number): boolean {
-    this.held.note(c);
-    while (!this.held.fits(bytes)) {
-      const most = this.mostUnread();
-      if (most === null || most === c || this.unreadBytes(most) <= this.held.heldBy(c)) return false;
-      this.cutHolding(most);
-    }
+    // Counted with the request first: one note per request on the usual path.
     c.requestBytes += bytes;
     this.held.note(c);
+    while (!this.held.fits(0)) {
+      const most = this.mostUnread();
+      if (most === null || most === c || this.unreadBytes(most) <= this.held.heldBy(c) - bytes) {
+        c.requestBytes -= bytes;
+        this.held.note(c);
+        return false;
+      }
+      this.cutHolding(most);
+    }
     return true;
   }
 
@@ -727,7 +728,7 @@ export class ClientServer {
     this.reject(ClientErrorCode.nodeBusy, 'held');
     this.opts.logger?.warn(
       { code: ClientErrorCode.nodeBusy, remote: c.remote, heldBytes: bytes },
-      `client connection cut: the client connections together held more than connectionsHeldBytesMax (${this.limits.connectionsHeldBytesMax} bytes), this one the most (${bytes})`,
+      `client connection cut: the client connections together held more than connectionsHeldBytesMax (${this.limits.connectionsHeldBytesMax} bytes), this one the most unread output (${bytes} bytes held)`,
     );
     this.dropConn(c);
     c.ws.terminate();
@@ -854,7 +855,7 @@ export class ClientServer {
         req.reqId,
         req.op,
         ClientErrorCode.nodeBusy,
-        `the client connections hold ${this.held.total} bytes (limit connectionsHeldBytesMax ${this.limits.connectionsHeldBytesMax}), this one the most (${this.held.heldBy(c)})`,
+        `the client connections hold ${this.held.total} bytes (limit connectionsHeldBytesMax ${this.limits.connectionsHeldBytesMax}), none more unread output than this one holds (${this.held.heldBy(c)})`,
       );
     }
     c.inflight++;
