@@ -8,43 +8,18 @@
  * counted) until they fit, and a client that reads is served throughout.
  */
 import { expect } from 'chai';
-import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import { decodeServerFrame, encodeRequest, idFromHex } from '../../transport/client/protocol.js';
 import { join } from 'node:path';
 import { resolveHostConfig } from '../../actors/host/config.js';
 import { NodeHost } from '../../actors/host/nodeHost.js';
-import { clusterSecretFile, fastTiming, httpGet, quietLogger, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
+import { KiB, MiB, metric, pausedReader, peeksInOneWrite, sessionOf960KiB, socketOf } from './slowReaders.js';
+import { clusterSecretFile, fastTiming, quietLogger, removeDir, startInProcessCluster, tempDir, waitFor, type InProcessCluster } from './helpers.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const HELD_BYTES_MAX = 12 * MiB;
 const READERS_PAUSED = 4;
 const PEEKS_EACH = 12;
-
-/** A metric's value in a node's /metrics (the sum over the lines that contain every part). */
-async function metric(adminPort: number, name: string, ...parts: string[]): Promise<number> {
-  const m = await httpGet(`http://127.0.0.1:${adminPort}/metrics`);
-  let sum = 0;
-  for (const line of m.body.split('\n')) {
-    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-    if (parts.every((p) => line.includes(p))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
-/** A raw connection that has read its welcome; its socket is then paused (it reads nothing more). */
-async function pausedReader(endpoint: string, raws: WebSocket[]): Promise<WebSocket> {
-  const ws = new WebSocket(`ws://${endpoint}/`, { perMessageDeflate: false });
-  raws.push(ws);
-  await new Promise<void>((res, rej) => {
-    ws.once('message', () => res());
-    ws.once('error', rej);
-  });
-  (ws as unknown as { _socket: Socket })._socket.pause();
-  return ws;
-}
 
 describe('node: the client connections together hold at most connectionsHeldBytesMax', function () {
   this.timeout(30_000);
@@ -66,21 +41,16 @@ describe('node: the client connections together hold at most connectionsHeldByte
     const host = cluster.leader()!;
     const adminPort = host.addresses.admin.port;
     c = createClient({ endpoints: cluster.endpoints(), clusterId: 'test' });
-    const { id } = await c.createSession('big');
-    // 15 records of 64 KiB (recordBytesMax): a session of 960 KiB.
-    for (let j = 0; j < 15; j++) await c.append(id, new Uint8Array(64 * KiB).fill(j));
+    const id = await sessionOf960KiB(c, 'big');
     expect((await c.get(id))!.records).to.have.length(15);
     const peeksBefore = await metric(adminPort, 'sessionraft_client_requests_total', 'op="peek"');
 
     const session = idFromHex(id);
     for (let k = 0; k < READERS_PAUSED; k++) {
       const ws = await pausedReader(host.clientEndpoint(), raws);
-      const sock = (ws as unknown as { _socket: Socket })._socket;
       // 12 answers of 960 KiB (11.25 MiB: within this connection's own sendBufferedBytesMax and,
       // alone, within the node's bound), asked for in one write, none read.
-      sock.cork();
-      for (let r = 1; r <= PEEKS_EACH; r++) ws.send(encodeRequest({ op: 'peek', reqId: r, session }));
-      sock.uncork();
+      peeksInOneWrite(ws, session, PEEKS_EACH);
     }
     // Peeks are answered at once when they arrive (this node's state); 10 s is generous on a loaded box.
     await waitFor(
@@ -125,17 +95,13 @@ describe('node: a request of the connection holding the most is refused at conne
     const host = cluster.leader()!;
     const adminPort = host.addresses.admin.port;
     c = createClient({ endpoints: cluster.endpoints(), clusterId: 'test' });
-    const { id } = await c.createSession('big');
-    for (let j = 0; j < 15; j++) await c.append(id, new Uint8Array(64 * KiB).fill(j));
+    const id = await sessionOf960KiB(c, 'big');
     const session = idFromHex(id);
     const peeksBefore = await metric(adminPort, 'sessionraft_client_requests_total', 'op="peek"');
     const ws = await pausedReader(host.clientEndpoint(), raws);
     const frames: ReturnType<typeof decodeServerFrame>[] = [];
     ws.on('message', (d) => frames.push(decodeServerFrame(d as Buffer)));
-    const sock = (ws as unknown as { _socket: Socket })._socket;
-    sock.cork();
-    for (let r = 1; r <= PEEKS_EACH; r++) ws.send(encodeRequest({ op: 'peek', reqId: r, session }));
-    sock.uncork();
+    peeksInOneWrite(ws, session, PEEKS_EACH);
     await waitFor(
       'the node to take every peek',
       async () => (await metric(adminPort, 'sessionraft_client_requests_total', 'op="peek"')) >= peeksBefore + PEEKS_EACH,
@@ -156,7 +122,7 @@ describe('node: a request of the connection holding the most is refused at conne
     expect(await metric(adminPort, 'sessionraft_client_connections')).to.equal(2);
     expect(await metric(adminPort, 'sessionraft_client_held_bytes')).to.be.at.most(HELD_BYTES_MAX);
     // Once it reads, it gets every answer, then the typed refusal.
-    sock.resume();
+    socketOf(ws).resume();
     await waitFor('the answers and the refusal', () => frames.length >= PEEKS_EACH + 1, 10_000);
     const refusal = frames.find((f) => (f.kind === 'error' || f.kind === 'result') && f.reqId === 100);
     expect(refusal?.kind === 'error' && refusal.code).to.equal('CLIENT_ERR_NODE_BUSY');
@@ -224,10 +190,7 @@ describe('node: at connectionsHeldBytesMax the connection cut is the one whose r
 
     // The paused reader asks for 12 answers of 960 KiB: the connections together pass 12 MiB.
     const ws = await pausedReader(host.clientEndpoint(), raws);
-    const sock = (ws as unknown as { _socket: Socket })._socket;
-    sock.cork();
-    for (let r = 1; r <= PEEKS_EACH; r++) ws.send(encodeRequest({ op: 'peek', reqId: r, session }));
-    sock.uncork();
+    peeksInOneWrite(ws, session, PEEKS_EACH);
     await waitFor(
       'a connection cut for the budget',
       async () => (await metric(adminPort, 'sessionraft_rejected_total', 'source="client"', 'code="CLIENT_ERR_NODE_BUSY"')) >= 1,

@@ -8,25 +8,11 @@
  * (CLIENT_ERR_SLOW_READER, counted), while a client that reads gets every answer.
  */
 import { expect } from 'chai';
-import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { createClient, type SessionraftClient } from '../../transport/client/client.js';
-import { encodeRequest, idFromHex } from '../../transport/client/protocol.js';
-import { httpGet, startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-/** A metric's value in a node's /metrics (the sum over the lines that contain every part). */
-async function metric(adminPort: number, name: string, ...parts: string[]): Promise<number> {
-  const m = await httpGet(`http://127.0.0.1:${adminPort}/metrics`);
-  let sum = 0;
-  for (const line of m.body.split('\n')) {
-    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-    if (parts.every((p) => line.includes(p))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
+import { idFromHex } from '../../transport/client/protocol.js';
+import { startInProcessCluster, waitFor, type InProcessCluster } from './helpers.js';
+import { MiB, metric, pausedReader, peeksInOneWrite, sessionOf960KiB } from './slowReaders.js';
 
 describe('node: a client that never reads its answers is cut at sendBufferedBytesMax', function () {
   this.timeout(30_000);
@@ -48,25 +34,13 @@ describe('node: a client that never reads its answers is cut at sendBufferedByte
     const host = cluster.leader()!;
     const adminPort = host.addresses.admin.port;
     c = createClient({ endpoints: cluster.endpoints(), clusterId: 'test' });
-    const { id } = await c.createSession('big');
-    // 15 records of 64 KiB (recordBytesMax): a session of 960 KiB, within sessionBytesMax.
-    for (let j = 0; j < 15; j++) await c.append(id, new Uint8Array(64 * KiB).fill(j));
+    const id = await sessionOf960KiB(c, 'big');
     // A client that reads still gets a whole answer well above the limit's share.
     expect((await c.get(id))!.records).to.have.length(15);
 
-    const ws = new WebSocket(`ws://${host.clientEndpoint()}/`, { perMessageDeflate: false });
-    raws.push(ws);
-    await new Promise<void>((res, rej) => {
-      ws.once('message', () => res());
-      ws.once('error', rej);
-    });
-    const sock = (ws as unknown as { _socket: Socket })._socket;
-    sock.pause();
-    const session = idFromHex(id);
+    const ws = await pausedReader(host.clientEndpoint(), raws);
     // 64 answers of 960 KiB (~60 MiB), asked for in one write, none read.
-    sock.cork();
-    for (let r = 1; r <= 64; r++) ws.send(encodeRequest({ op: 'peek', reqId: r, session }));
-    sock.uncork();
+    peeksInOneWrite(ws, idFromHex(id), 64);
     // Answered at once (peek reads this node's state); 5 s is generous on a loaded box.
     await waitFor('the node to cut the connection that does not read', async () => (await metric(adminPort, 'sessionraft_client_connections')) === 1, 5000, 50);
     expect(await metric(adminPort, 'sessionraft_rejected_total', 'source="client"', 'code="CLIENT_ERR_SLOW_READER"')).to.equal(1);
