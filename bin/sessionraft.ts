@@ -45,6 +45,7 @@ import {
   withProgress,
 } from './output.js';
 import { NodeHost } from '../actors/host/nodeHost.js';
+import { lockDataDir } from '../actors/host/dataDirLock.js';
 import type { PlantedBug } from '../machines/core.js';
 import { mayHaveVoted } from '../storage/hardState.js';
 import { realFs } from '../storage/realFs.js';
@@ -513,6 +514,20 @@ program
         process.stdout.write('port 8080 is taken: assuming a relay runs there (sessionraft inspector); nodes connect to ws://localhost:8080\n');
       }
       nodeArgs.push('--inspect', 'ws://localhost:8080');
+    }
+    // A node directory another process holds (a second `cluster` on this --data): say so before
+    // anything here is written; each node would refuse it too (DATA_DIR_IN_USE, in its node.log).
+    for (const id of ids) {
+      const dir = join(f.data, id);
+      if (!existsSync(dir)) continue;
+      try {
+        await (await lockDataDir(dir)).release();
+      } catch (err) {
+        process.stderr.write(
+          `${(err as { code?: string }).code ?? 'DATA_DIR_ERR'}: ${(err as Error).message} (another \`sessionraft cluster\` on --data ${f.data}?)\n`,
+        );
+        process.exit(1);
+      }
     }
     // A new cluster only when no node may have voted yet: a node whose directory alone was lost
     // starts without --bootstrap and may not vote until removed and added again (issue 9). A node

@@ -40,6 +40,7 @@ import { createLogger, RejectionLog } from './logger.js';
 import { HostMetrics } from './metrics.js';
 import { advertisedAddress, ep, PeerDirectory, type BoundAddresses } from './peerDirectory.js';
 import { shutDown, teardown, type HostParts, type StopTransfer } from './shutdown.js';
+import { lockDataDir, type DataDirLock } from './dataDirLock.js';
 import { StateChangeLog } from './stateChangeLog.js';
 import { DigestCache } from './digestCache.js';
 import { healthView, hostStatus, membersView, memoryView, type HealthView, type HostStatus, type MembersView, type StatusSources } from './statusViews.js';
@@ -128,6 +129,8 @@ export class NodeHost {
   private bootstrapAdmin: BootstrapAdmin | null = null;
   private readonly startedAtMs = Date.now();
   private stopping: Promise<StopTransfer> | null = null;
+  /** This process's hold on the data directory (dataDirLock.ts), from boot until the stop is done. */
+  private dirLock: DataDirLock | null = null;
   private readonly rejections: RejectionLog;
   /** /status?digest=1: cached per applied index, recomputed at most once a second. */
   private readonly digests = new DigestCache(
@@ -185,6 +188,7 @@ export class NodeHost {
     } catch (err) {
       h.logger.error({ err, code: (err as { code?: string }).code }, 'node failed to start');
       await h.teardown();
+      await h.dirLock?.release();
       throw err;
     }
     return h;
@@ -193,6 +197,13 @@ export class NodeHost {
   private async boot(opts: HostStartOptions): Promise<void> {
     const cfg = this.config;
     mkdirSync(cfg.dataDir, { recursive: true });
+    // Before anything in the directory is opened: a second process on it stops here (dataDirLock.ts).
+    this.dirLock = await lockDataDir(cfg.dataDir);
+    if (!this.dirLock.held)
+      this.logger.warn(
+        { code: 'DATA_DIR_NOT_LOCKED', dir: cfg.dataDir },
+        'no data-directory lock on this platform: make sure no other node process uses this directory',
+      );
     const opened = await this.openStorage(opts.testing?.fsyncDelayMs ?? 0);
     this.featuresNative = markFeaturesNative(cfg.dataDir, opened.recovered, cfg.bootstrap && cfg.featuresOnNewCluster);
     await this.bar.decideAtStart({
@@ -615,7 +626,7 @@ export class NodeHost {
         tickMs: this.config.tickMs,
         stopTicking: () => this.stopTicking(),
         logger: this.logger,
-      });
+      }).finally(() => this.dirLock?.release());
     }
     return this.stopping;
   }
