@@ -12,7 +12,8 @@
  * kernel refuses a second bind of the name (EADDRINUSE) and releases it when the process ends, by
  * any signal, kill -9 included, so a crash leaves no stale lock to clear by hand. Abstract names
  * belong to a network namespace: two containers with their own networks that share a volume do not
- * see each other's locks. Other platforms have no abstract names; there the node starts without the
+ * see each other's locks, and any local process may bind a directory's name first (it then keeps
+ * the node from starting, with DATA_DIR_IN_USE; it can change nothing in the directory). Other platforms have no abstract names; there the node starts without the
  * lock and says so in its log (`held` false).
  */
 import { statSync } from 'node:fs';
@@ -31,7 +32,7 @@ export interface DataDirLock {
 }
 
 /** The lock's abstract socket name for a directory that exists: its device and inode. */
-function dataDirLockName(dir: string): string {
+export function dataDirLockName(dir: string): string {
   const st = statSync(dir, { bigint: true });
   return `\0sessionraft-data-${st.dev}-${st.ino}`;
 }
@@ -41,16 +42,20 @@ export function lockDataDir(dir: string): Promise<DataDirLock> {
   if (process.platform !== 'linux') return Promise.resolve({ held: false, release: () => Promise.resolve() });
   const name = dataDirLockName(dir);
   return new Promise((resolve, reject) => {
-    // Nothing is served: a connection (someone probing the name) is closed at once.
     const server: Server = createServer((s) => s.destroy());
     server.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') {
         reject(new DataDirInUseError(`data directory ${dir} is in use by another sessionraft node process on this machine: stop it first`));
       } else reject(err);
     });
+    // Any local process may connect to an abstract name: Node closes every connection at once.
+    server.maxConnections = 0;
     server.listen({ path: name, exclusive: true }, () => {
-      // The lock never keeps the process alive on its own.
+      // The lock never keeps the process alive on its own, and nothing that happens to its socket
+      // later (a failed accept when the process is out of descriptors) may stop the node: the lock
+      // is the bound name, and it stays bound.
       server.unref();
+      server.on('error', () => undefined);
       let released: Promise<void> | null = null;
       resolve({
         held: true,

@@ -6,8 +6,9 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
-import { DataDirInUseError, lockDataDir } from '../../actors/host/dataDirLock.js';
+import { DataDirInUseError, dataDirLockName, lockDataDir } from '../../actors/host/dataDirLock.js';
 import { NodeHost } from '../../actors/host/nodeHost.js';
 import { createClient } from '../../transport/client/client.js';
 import { resolveHostConfig } from '../../actors/host/config.js';
@@ -83,6 +84,19 @@ describe('data directory lock', function () {
       (e: { code?: string }) => e.code,
     );
     expect(viaLink).to.equal('DATA_DIR_IN_USE');
+    // Anyone may connect to the name: the connection is closed at once, and the lock stays.
+    const probe = connect({ path: dataDirLockName(dir) });
+    const ended = await new Promise<string>((r) => {
+      probe.once('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error'));
+      probe.once('close', () => r('closed'));
+    });
+    expect(ended).to.be.oneOf(['closed', 'ECONNRESET']);
+    expect(
+      await lockDataDir(dir).then(
+        () => 'taken',
+        (e: { code?: string }) => e.code,
+      ),
+    ).to.equal('DATA_DIR_IN_USE');
     // Another directory is free.
     const second = await lockDataDir(join(other));
     await second.release();
