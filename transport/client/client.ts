@@ -1882,6 +1882,10 @@ class Client implements SessionraftClient {
     if (last.code === ClientErrorCode.noLeader || last.code === ClientErrorCode.notLeader) {
       return new ClientError(ClientErrorCode.noLeader, `no leader answered within ${ms} ms (last: ${last.detail})`);
     }
+    // No attempt may have been proposed, and the last was refused at the node's door: that refusal
+    // is the outcome (nothing applied), not an unknown one (TIMEOUT, which tells the caller it may
+    // have been). Until 2026-12-07 a user beyond connectionsPerUserMax got TIMEOUT.
+    if (REFUSED_AT_ADMISSION.has(last.code)) return new ClientError(last.code, `${last.detail} (still so after ${ms} ms of retries)`);
     return new ClientError(ClientErrorCode.timeout, `no definitive answer within ${ms} ms (last: ${last.code}: ${last.detail})`);
   }
 
@@ -1946,6 +1950,12 @@ function unreadableAnswer(err: unknown): ClientError {
  * A command's failure, told honestly: once an attempt may have been applied, a later refusal or a
  * closed client does not make it "not applied" (CLIENT_ERR_UNKNOWN_OUTCOME, the refusal in the detail).
  */
+/**
+ * Refusals a node gives before a request can reach the log (a connection or node limit): retried
+ * until the deadline, then reported as they are when no attempt of the command was uncertain.
+ */
+const REFUSED_AT_ADMISSION: ReadonlySet<string> = new Set([ClientErrorCode.tooManyConnections, ClientErrorCode.nodeBusy, ClientErrorCode.tooManyInFlight]);
+
 function honest(cmd: { uncertain: boolean } | undefined, err: ClientError): ClientError {
   if (cmd?.uncertain !== true || err.code === ClientErrorCode.unknownOutcome || err.code === ClientErrorCode.timeout) return err;
   return new ClientError(ClientErrorCode.unknownOutcome, `an earlier attempt may have been applied; then ${err.code}: ${err.detail}`);
