@@ -3,9 +3,8 @@
  * --data-dir` or `npm start` on the same folder, by mistake) would both recover and write the same
  * files: the second's recovery may cut the tail the first is writing into, and both then write
  * records and hard state at offsets the other does not know of; acknowledged entries can be lost.
- * A node therefore holds the directory's lock from
- * before it opens anything in it until it stops, and a second one refuses to start
- * (DATA_DIR_IN_USE) without touching a file.
+ * A node therefore holds the directory's lock from before it opens anything in it until it stops,
+ * and a second one refuses to start (DATA_DIR_IN_USE) without touching a file.
  *
  * The lock is a listening Unix socket in Linux's abstract namespace, named after the directory's
  * device and inode (the same directory by any path, symlink or bind mount on this machine): the
@@ -13,8 +12,9 @@
  * any signal, kill -9 included, so a crash leaves no stale lock to clear by hand. Abstract names
  * belong to a network namespace: two containers with their own networks that share a volume do not
  * see each other's locks, and any local process may bind a directory's name first (it then keeps
- * the node from starting, with DATA_DIR_IN_USE; it can change nothing in the directory). Other platforms have no abstract names; there the node starts without the
- * lock and says so in its log (`held` false).
+ * the node from starting, with DATA_DIR_IN_USE; it can change nothing in the directory). Other
+ * platforms have no abstract names; there the node starts without the lock and says so in its log
+ * (`held` false).
  */
 import { statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';

@@ -1947,15 +1947,15 @@ function unreadableAnswer(err: unknown): ClientError {
 }
 
 /**
- * A command's failure, told honestly: once an attempt may have been applied, a later refusal or a
- * closed client does not make it "not applied" (CLIENT_ERR_UNKNOWN_OUTCOME, the refusal in the detail).
- */
-/**
  * Refusals a node gives before a request can reach the log (a connection or node limit): retried
  * until the deadline, then reported as they are when no attempt of the command was uncertain.
  */
 const REFUSED_AT_ADMISSION: ReadonlySet<string> = new Set([ClientErrorCode.tooManyConnections, ClientErrorCode.nodeBusy, ClientErrorCode.tooManyInFlight]);
 
+/**
+ * A command's failure, told honestly: once an attempt may have been applied, a later refusal or a
+ * closed client does not make it "not applied" (CLIENT_ERR_UNKNOWN_OUTCOME, the refusal in the detail).
+ */
 function honest(cmd: { uncertain: boolean } | undefined, err: ClientError): ClientError {
   if (cmd?.uncertain !== true || err.code === ClientErrorCode.unknownOutcome || err.code === ClientErrorCode.timeout) return err;
   return new ClientError(ClientErrorCode.unknownOutcome, `an earlier attempt may have been applied; then ${err.code}: ${err.detail}`);
