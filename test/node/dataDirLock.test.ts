@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { DataDirInUseError, dataDirLockName, lockDataDir } from '../../actors/host/dataDirLock.js';
 import { NodeHost } from '../../actors/host/nodeHost.js';
-import { createClient } from '../../transport/client/client.js';
+import { createClient, type SessionraftClient } from '../../transport/client/client.js';
 import { resolveHostConfig } from '../../actors/host/config.js';
 import {
   binPath,
@@ -53,6 +53,22 @@ function expectUntouched(dir: string, before: Map<string, Buffer>): void {
     const is = now.get(p)!;
     expect(is.length, `${p} not cut`).to.be.at.least(was.length);
     expect(Buffer.compare(is.subarray(0, was.length), was), `${p} keeps its bytes`).to.equal(0);
+  }
+}
+
+/** Waits (20 s: a node process starting on a loaded machine) until the node on `clientPort` acknowledges a new session; then `then`. */
+async function servesWrites(clientPort: number, what: string, then?: (c: SessionraftClient) => Promise<void>): Promise<void> {
+  const c = createClient({ endpoints: [`127.0.0.1:${clientPort}`], operationTimeoutMs: 10_000, ignoreEnvironment: true });
+  try {
+    const created = (): Promise<true | null> =>
+      c.createSession('t').then(
+        () => true,
+        () => null,
+      );
+    await waitFor(what, created, 20_000);
+    await then?.(c);
+  } finally {
+    await c.close();
   }
 }
 
@@ -117,22 +133,10 @@ describe('data directory lock', function () {
     try {
       const first = spawnNode('n1', spec, join(dir, 'n1'));
       procs.push(first);
-      const c = createClient({ endpoints: [`127.0.0.1:${client}`], operationTimeoutMs: 10_000, ignoreEnvironment: true });
-      try {
-        // Elected and writing: a session acknowledged, so the log holds records and a hard state.
-        await waitFor(
-          'the single node serves',
-          async () =>
-            (await c.createSession('t').then(
-              () => true,
-              () => false,
-            )) || null,
-          20_000,
-        );
+      // Elected and writing: a session acknowledged, so the log holds records and a hard state.
+      await servesWrites(client!, 'the single node serves', async (c) => {
         await c.append((await c.createSession('t2')).id, new TextEncoder().encode('kept'));
-      } finally {
-        await c.close();
-      }
+      });
       const before = filesOf(join(dir, 'n1', 'raft'));
       // Other ports, the same directory.
       const second = spawnNode('n1', { n1: { host: '127.0.0.1', raftPort: raft2!, clientPort: client2!, adminPort: admin2! } }, join(dir, 'n1'));
@@ -149,20 +153,7 @@ describe('data directory lock', function () {
       await killNode(first);
       const third = spawnNode('n1', spec, join(dir, 'n1'));
       procs.push(third);
-      const c3 = createClient({ endpoints: [`127.0.0.1:${client}`], operationTimeoutMs: 10_000, ignoreEnvironment: true });
-      try {
-        await waitFor(
-          'the node restarted on the directory serves',
-          async () =>
-            (await c3.createSession('t3').then(
-              () => true,
-              () => false,
-            )) || null,
-          20_000,
-        );
-      } finally {
-        await c3.close();
-      }
+      await servesWrites(client!, 'the node restarted on the directory serves');
     } finally {
       for (const p of procs) await killNode(p);
     }
