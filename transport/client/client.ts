@@ -596,6 +596,12 @@ interface RunOptions {
   readonly command?: { uncertain: boolean };
   /** Told of every failed attempt (member changes: was an earlier outcome unknown?). */
   readonly onAttemptError?: (err: ClientError) => void;
+  /**
+   * Nothing the request does needs telling apart from not done: a read, or ClientRegister (a
+   * spare registration is never used and ages out). Its run may end with a node's admission
+   * refusal (REFUSED_AT_ADMISSION) as it is.
+   */
+  readonly noEffect?: true;
 }
 
 /** After an attempt of unknown outcome, the refusal a retry gets when the change was made. */
@@ -938,7 +944,7 @@ class Client implements SessionraftClient {
     if (this.reg !== null) return Promise.resolve(this.reg);
     if (this.registering === null) {
       // A retried ClientRegister may register twice: the spare client is never used and ages out.
-      const p = this.run(() => ({ op: 'register' }) as RequestBody, parseCommandReply, { leader: true }).then((reply) => {
+      const p = this.run(() => ({ op: 'register' }) as RequestBody, parseCommandReply, { leader: true, noEffect: true }).then((reply) => {
         if (!reply.ok || reply.value === null) throw new ClientError(reply.code, 'ClientRegister was rejected');
         // The credential: the client ID (16 bytes) and the secret the leader drew (16 bytes).
         if (reply.value.length !== 32)
@@ -963,13 +969,13 @@ class Client implements SessionraftClient {
 
   async get(id: SessionId | Uint8Array): Promise<SessionState | null> {
     const session = toId(id);
-    const r = await this.run(() => ({ op: 'get', session }), parseSessionReply, { leader: true });
+    const r = await this.run(() => ({ op: 'get', session }), parseSessionReply, { leader: true, noEffect: true });
     return r.found ? { id: idToHex(session), topic: r.topic, records: r.records, appliedIndex: r.appliedIndex } : null;
   }
 
   async peek(id: SessionId | Uint8Array, opts: { endpoint: string }): Promise<SessionState | null> {
     const session = toId(id);
-    const r = await this.run(() => ({ op: 'peek', session }), parseSessionReply, { leader: false, endpoint: normalizeEndpoint(opts.endpoint) });
+    const r = await this.run(() => ({ op: 'peek', session }), parseSessionReply, { leader: false, endpoint: normalizeEndpoint(opts.endpoint), noEffect: true });
     return r.found ? { id: idToHex(session), topic: r.topic, records: r.records, appliedIndex: r.appliedIndex } : null;
   }
 
@@ -978,7 +984,7 @@ class Client implements SessionraftClient {
   ): Promise<{ sessions: { id: SessionId; topic: string; bytes: number; records: number }[]; truncated: boolean }> {
     const topic = opts.topic ?? '';
     const limit = opts.limit ?? 0;
-    const r = await this.run(() => ({ op: 'list', topic, limit }), parseListReply, { leader: true });
+    const r = await this.run(() => ({ op: 'list', topic, limit }), parseListReply, { leader: true, noEffect: true });
     return { sessions: r.sessions.map((s) => ({ id: idToHex(s.id), topic: s.topic, bytes: s.bytes, records: s.records })), truncated: r.truncated };
   }
 
@@ -1780,7 +1786,7 @@ class Client implements SessionraftClient {
     for (;;) {
       if (this.closed) throw honest(cmd, new ClientError(ClientErrorCode.closed, 'the client was closed'));
       const left = deadline - Date.now();
-      if (left <= 0) throw this.deadlineError(last, connected, cmd, ro.endpoint);
+      if (left <= 0) throw this.deadlineError(last, connected, cmd, ro.endpoint, ro.noEffect === true);
       const endpoint = ro.endpoint ?? this.target;
       let retryNow = false;
       let sent = false;
@@ -1805,7 +1811,10 @@ class Client implements SessionraftClient {
         return out;
       } catch (err) {
         if (!(err instanceof ClientError)) throw err;
-        last = err;
+        // An attempt that the operation's own deadline cut short does not hide the refusal before
+        // it, where there is no outcome to be unsure of: the node refused every attempt it answered.
+        const cutShort = err.code === ClientErrorCode.timeout && deadline - Date.now() <= 0;
+        if (!(ro.noEffect === true && cutShort && last !== null && REFUSED_AT_ADMISSION.has(last.code))) last = err;
         // Written to an open connection and not answered with a refusal that says the node did not
         // propose it: the attempt may be in a leader's log, so the command may yet be applied. So
         // also when the client was closed with it in flight (2026-12-07, a review: CLIENT_ERR_CLOSED).
@@ -1861,7 +1870,7 @@ class Client implements SessionraftClient {
    * fails with TIMEOUT, whose outcome is unknown; UNREACHABLE only when no endpoint accepted a
    * connection during the whole operation.
    */
-  private deadlineError(last: ClientError | null, connected: boolean, cmd: { uncertain: boolean } | undefined, pinned?: string): ClientError {
+  private deadlineError(last: ClientError | null, connected: boolean, cmd: { uncertain: boolean } | undefined, pinned?: string, noEffect = false): ClientError {
     const ms = this.operationTimeoutMs;
     if (last === null) return new ClientError(ClientErrorCode.timeout, `no attempt finished within ${ms} ms`);
     if (cmd?.uncertain === true) {
@@ -1882,10 +1891,13 @@ class Client implements SessionraftClient {
     if (last.code === ClientErrorCode.noLeader || last.code === ClientErrorCode.notLeader) {
       return new ClientError(ClientErrorCode.noLeader, `no leader answered within ${ms} ms (last: ${last.detail})`);
     }
-    // No attempt may have been proposed, and the last was refused at the node's door: that refusal
-    // is the outcome (nothing applied), not an unknown one (TIMEOUT, which tells the caller it may
-    // have been). Until 2026-12-07 a user beyond connectionsPerUserMax got TIMEOUT.
-    if (REFUSED_AT_ADMISSION.has(last.code)) return new ClientError(last.code, `${last.detail} (still so after ${ms} ms of retries)`);
+    // The last attempt was refused at the node's door, and no attempt may have been proposed (a
+    // session command's attempts are tracked) or the request has no effect to be unsure of (a
+    // read, a registration): that refusal is the outcome, not an unknown one (TIMEOUT tells the
+    // caller it may have been applied). Until 2026-12-07 a user beyond connectionsPerUserMax got
+    // TIMEOUT. Commands whose attempts are not tracked (groups, users, members, flags) keep it.
+    if (REFUSED_AT_ADMISSION.has(last.code) && ((cmd !== undefined && !cmd.uncertain) || noEffect))
+      return new ClientError(last.code, `${last.detail} (still so after ${ms} ms of retries)`);
     return new ClientError(ClientErrorCode.timeout, `no definitive answer within ${ms} ms (last: ${last.code}: ${last.detail})`);
   }
 
