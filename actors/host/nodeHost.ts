@@ -187,8 +187,11 @@ export class NodeHost {
       await h.boot(opts);
     } catch (err) {
       h.logger.error({ err, code: (err as { code?: string }).code }, 'node failed to start');
-      await h.teardown();
-      await h.dirLock?.release();
+      try {
+        await h.teardown();
+      } finally {
+        await h.dirLock?.release();
+      }
       throw err;
     }
     return h;
