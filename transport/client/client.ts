@@ -1960,7 +1960,8 @@ function unreadableAnswer(err: unknown): ClientError {
 
 /**
  * Refusals a node gives before a request can reach the log (a connection or node limit): retried
- * until the deadline, then reported as they are when no attempt of the command was uncertain.
+ * until the deadline, then reported as they are for a tracked command none of whose attempts was
+ * uncertain, or a request with no effect (RunOptions.noEffect); other commands end with TIMEOUT.
  */
 const REFUSED_AT_ADMISSION: ReadonlySet<string> = new Set([ClientErrorCode.tooManyConnections, ClientErrorCode.nodeBusy, ClientErrorCode.tooManyInFlight]);
 
