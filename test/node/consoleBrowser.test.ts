@@ -90,6 +90,8 @@ function terminalHtml(title: string, command: string, out: string): string {
 describe('console: a real browser against a live 3-node cluster (issue 19)', function () {
   this.timeout(120_000);
   let dir: string;
+  /** Chromium's profile directory: removed in `after`, as the nodes' directory is. */
+  let profileDir: string | undefined;
   let nodes: Record<string, NodeAddress>;
   const procs = new Map<string, NodeProcess>();
   let context: BrowserContext | null = null;
@@ -106,7 +108,8 @@ describe('console: a real browser against a live 3-node cluster (issue 19)', fun
     // The browser starts first: its start-up takes both cores of a 2-core machine for a while, and
     // nodes started beside it could miss heartbeats and elect again before the first check.
     const { chromium } = await import('playwright-core');
-    context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'sessionraft-chromium-')), {
+    profileDir = mkdtempSync(join(tmpdir(), 'sessionraft-chromium-'));
+    context = await chromium.launchPersistentContext(profileDir, {
       executablePath: chromiumPath,
       headless: true,
       args: chromiumFlags,
@@ -143,6 +146,7 @@ describe('console: a real browser against a live 3-node cluster (issue 19)', fun
     await context?.close();
     await Promise.all([...procs.values()].map((p) => killNode(p)));
     if (dir !== undefined) removeDir(dir);
+    if (profileDir !== undefined) removeDir(profileDir);
     if (t0 > 0) console.log(`      console browser test: ${((Date.now() - t0) / 1000).toFixed(1)} s (cluster, browser and checks)`);
   });
 
