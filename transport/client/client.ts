@@ -1811,14 +1811,17 @@ class Client implements SessionraftClient {
         return out;
       } catch (err) {
         if (!(err instanceof ClientError)) throw err;
-        // An attempt that the operation's own deadline cut short does not hide the refusal before
-        // it, where there is no outcome to be unsure of: the node refused every attempt it answered.
-        const cutShort = err.code === ClientErrorCode.timeout && deadline - Date.now() <= 0;
-        if (!(ro.noEffect === true && cutShort && last !== null && REFUSED_AT_ADMISSION.has(last.code))) last = err;
         // Written to an open connection and not answered with a refusal that says the node did not
         // propose it: the attempt may be in a leader's log, so the command may yet be applied. So
         // also when the client was closed with it in flight (2026-12-07, a review: CLIENT_ERR_CLOSED).
         if (cmd !== undefined && sent && !wasUnsent(err) && (mayHaveBeenProposed(err.code) || err.code === ClientErrorCode.closed)) cmd.uncertain = true;
+        // An attempt that the operation's own deadline cut short does not hide the refusal before
+        // it, where there is no outcome to be unsure of: the node refused every attempt it answered,
+        // and the request has no effect (noEffect) or is a tracked command none of whose attempts,
+        // this one included, may have been proposed (a connect cut short: 2026-12-07).
+        const cutShort = err.code === ClientErrorCode.timeout && deadline - Date.now() <= 0;
+        const nothingInDoubt = ro.noEffect === true || (cmd !== undefined && !cmd.uncertain);
+        if (!(nothingInDoubt && cutShort && last !== null && REFUSED_AT_ADMISSION.has(last.code))) last = err;
         ro.onAttemptError?.(err);
         switch (err.code) {
           case ClientErrorCode.notLeader:
