@@ -42,6 +42,15 @@ export interface StoreLimits {
   readonly clientTableBytesMax: number;
   /** A client idle for more than this many log entries is forgotten; 0: never by age. */
   readonly clientIdleEntriesMax: number;
+  /**
+   * The share of activeSessionsMax and of activeBytesMax (percent, 0-50) that restores leave to
+   * clients' own sessions: restored sessions stay active until a consumer is done with them, and
+   * without a reserve 100,000 of them due while no consumer ran refused every new session
+   * (SESSIONS_ERR_TOO_MANY_SESSIONS), producers' schedules among them (2026-12-07). Past it, due
+   * records wait in their data files and are restored as consumers make room. Read by the
+   * leader's scheduler only (SessionsStore.hasRoomFor); apply checks the whole table.
+   */
+  readonly restoreReservePercent: number;
   /** A range digest covers at most this many records ... */
   readonly rangeRecordsMax: number;
   /** ... and at most this many bytes (a single larger record gets a range of its own). */
@@ -60,6 +69,7 @@ export const defaultStoreLimits: StoreLimits = {
   clientResultsMax: 256,
   clientTableBytesMax: 32 * 1024 * 1024,
   clientIdleEntriesMax: 0,
+  restoreReservePercent: 10,
   rangeRecordsMax: 256,
   rangeBytesMax: 1024 * 1024,
 };
@@ -125,6 +135,9 @@ export function resolveLimits(partial: Partial<StoreLimits> | undefined): StoreL
   if (!Number.isSafeInteger(l.clientIdleEntriesMax) || l.clientIdleEntriesMax < 0) {
     throw new SessionsError(SessionsErrorCode.options, `clientIdleEntriesMax must be >= 0`);
   }
+  if (!Number.isSafeInteger(l.restoreReservePercent) || l.restoreReservePercent < 0 || l.restoreReservePercent > 50) {
+    throw new SessionsError(SessionsErrorCode.options, `restoreReservePercent must be an integer from 0 to 50, got ${l.restoreReservePercent}`);
+  }
   if (l.clientsPerUserMax > l.clientsMax) throw new SessionsError(SessionsErrorCode.options, 'clientsPerUserMax must be <= clientsMax');
   if (l.topicBytesMax > 0xffff) throw new SessionsError(SessionsErrorCode.options, 'topicBytesMax must be <= 65535');
   if (storedRecordBytesMax(l) > 0xffff_ffff) throw new SessionsError(SessionsErrorCode.options, 'a stored session must fit in 4 GiB');
@@ -157,6 +170,7 @@ function clientWindowBytesMax(resultsMax: number): number {
  * The limits that decide results and layout; nodes must agree on them. Limits added after v1
  * appear only when set away from their default, so snapshots written before them stay loadable.
  */
+/** The limits apply depends on (restoreReservePercent is not among them: only the leader's scheduler reads it). */
 export function limitsFingerprint(l: StoreLimits): string {
   const added = l.clientTableBytesMax !== defaultStoreLimits.clientTableBytesMax ? [`clientBytes=${l.clientTableBytesMax}`] : [];
   if (l.clientsPerUserMax !== clientsPerUserDefault(l.clientsMax)) added.push(`clientsPerUser=${l.clientsPerUserMax}`);

@@ -500,15 +500,18 @@ export class SessionsStore implements StateMachine {
 
   /**
    * Whether a restore of this record would find room in the active table, once `pendingSessions`
-   * sessions of `pendingBytes` record bytes (restores in flight) are active too. Void records always do.
+   * sessions of `pendingBytes` record bytes (restores in flight) are active too, leaving the
+   * table's reserve for clients (StoreLimits.restoreReservePercent). Void records always do. The
+   * leader's scheduler asks before it plans a restore; apply checks the whole table, as for any
+   * session.
    */
   hasRoomFor(h: RecordHeader, pendingSessions = 0, pendingBytes = 0): boolean {
     if (h.isVoid) return true;
     const recordBytes = h.length - STORED_RECORD_HEADER_BYTES - h.topicBytes - 4 * h.recordCount;
-    return (
-      this.sessions.size + pendingSessions < this.limits.activeSessionsMax &&
-      this.sessions.activeBytes + pendingBytes + recordBytes <= this.limits.activeBytesMax
-    );
+    const { activeSessionsMax, activeBytesMax, restoreReservePercent } = this.limits;
+    const sessionsMax = activeSessionsMax - Math.floor((activeSessionsMax * restoreReservePercent) / 100);
+    const bytesMax = activeBytesMax - Math.floor((activeBytesMax * restoreReservePercent) / 100);
+    return this.sessions.size + pendingSessions < sessionsMax && this.sessions.activeBytes + pendingBytes + recordBytes <= bytesMax;
   }
 
   /**

@@ -61,7 +61,7 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
   let result: { rows: Row[]; stderr: string; code: number | null };
 
   before(async () => {
-    result = await runBench(['--tiny', '--only=lateness,memory'], process.env, 80_000, children);
+    result = await runBench(['--tiny', '--only=lateness,memory,backlog'], process.env, 80_000, children);
   });
 
   after(() => {
@@ -69,6 +69,27 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
   });
 
   const rowsOf = (system: string, scenario: string): Row[] => result.rows.filter((r) => r.system === system && r.scenario === scenario);
+
+  /**
+   * The backlog row: every item due while no consumer ran was held for it (sessionraft's group
+   * ready count, BullMQ's delayed and waiting jobs), then delivered once the consumer started, each
+   * once; `rssKey` matches the memory fields read while they waited.
+   */
+  function expectBacklog(system: string, rssKey: RegExp, count: number): void {
+    const [b] = rowsOf(system, 'delayed.backlog');
+    expect(b, result.stderr.slice(-4000)).to.not.equal(undefined);
+    expect(b!.scheduled).to.equal(50);
+    expect(b!.errors).to.equal(0);
+    expect(b!.held, 'held for the consumer before it started').to.equal(50);
+    expect(b!.done, whyNotDone(b!, result.stderr)).to.equal(50);
+    expect(b!.undelivered).to.equal(0);
+    expect(b!.duplicated).to.equal(0);
+    expect(b!.receivedUnacknowledged).to.equal(0);
+    expect(b!.drainPerSec).to.be.a('number').above(0);
+    const waiting = Object.keys(b!).filter((k) => rssKey.test(k));
+    expect(waiting, JSON.stringify(b)).to.have.length(count);
+    expect(b!.largestRssWaitingMb).to.equal(Math.max(...waiting.filter((k) => k.endsWith('RssWaitingMb')).map((k) => Number(b![k]))));
+  }
 
   it('measures the fsync floor and the load average before and after the rows', () => {
     expect(result.code, result.stderr).to.equal(0);
@@ -118,6 +139,10 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     );
   });
 
+  it('sessionraft, backlog: items due while no consumer ran wait in the group, and reach the consumer once it starts, each once', () => {
+    expectBacklog('sessionraft', /^n\dL?RssWaitingMb$/, 3);
+  });
+
   it('--sessionraft-nodes=1: one node (no peers), every item delivered and acknowledged; a size it does not run is refused', async () => {
     const r = await runBench(['--tiny', '--only=lateness', '--systems=sessionraft', '--sessionraft-nodes=1'], process.env, 60_000, children);
     expect(r.code, r.stderr).to.equal(0);
@@ -154,6 +179,7 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
     expect(mem!.scheduled).to.equal(50);
     expect(mem!.redisUsedMemoryMb).to.be.a('number');
     expect(mem!.largestRssMb).to.equal(Math.max(Number(mem!.redisRssMb), Number(mem!.redisUsedMemoryRssMb)));
+    expectBacklog('bullmq', /^redis(UsedMemory|UsedMemoryRss|Rss)WaitingMb$/, 3);
   });
 
   it('without redis-server on PATH, the BullMQ rows are skipped with a message saying how to install it', async () => {

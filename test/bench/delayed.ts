@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- delayed [--quick] [--tiny] [--json] [--systems=sessionraft,bullmq]
- *   [--only=throughput,lateness,recovery,memory] [--scheduled N] [--rates=1000,5000]
+ *   [--only=throughput,lateness,recovery,memory,backlog] [--scheduled N] [--backlog N] [--rates=1000,5000]
  *   [--producers=16,128] [--seconds=S] [--recovery-rate=R] [--profile=DIR]
  *   [--sessionraft-schedule=schedule|steps] [--sessionraft-ack=remove|destroy] [--sessionraft-nodes=3|1|5]
  *   [--repeat=N]`
@@ -34,6 +34,11 @@
  *               ID: a consumer dedups it), duplicated (delivered again as new work)
  *   memory      N items of 1 KiB scheduled 2 h ahead (1,000,000; `--scheduled N`; 20,000 with
  *               --quick): each node's RSS, or Redis's used_memory and RSS
+ *   backlog     N items of 1 KiB due in 1 s while no consumer runs (1,000,000; `--backlog N`; 20,000
+ *               with --quick): once all are due and held for the consumer (sessionraft's group has
+ *               them ready: restored, waiting; BullMQ keeps them delayed until a worker fetches),
+ *               each process's memory; then the consumer starts and takes them all: how long,
+ *               items/s, and every item's fate (never delivered, duplicated, redelivered)
  *
  * `--repeat=N` (1-10) runs the systems N times, in the order of `--systems` in odd runs and reversed
  * in even ones (the issue's "twice, alternating": `--repeat=2`), every row tagged with its `run`,
@@ -72,7 +77,7 @@ import {
 
 type Row = Record<string, unknown>;
 
-const scenarioNames = ['throughput', 'lateness', 'recovery', 'memory'] as const;
+const scenarioNames = ['throughput', 'lateness', 'recovery', 'memory', 'backlog'] as const;
 type Scenario = (typeof scenarioNames)[number];
 
 /** A first delivery later than this after the due time counts as late in the recovery row. */
@@ -90,6 +95,8 @@ interface Settings {
   readonly recoveryMs: number;
   readonly recoveryRate: number;
   readonly scheduled: number;
+  /** Items of the backlog row (`--backlog N`). */
+  readonly backlog: number;
   readonly warmupMs: number;
   /** --tiny: a handful of items per row (the end-to-end test). */
   readonly itemsMax: number;
@@ -151,6 +158,7 @@ function settingsOf(ctx: BenchContext): Settings {
     recoveryMs: tiny ? 2000 : quick ? 6000 : 20_000,
     recoveryRate: num(arg('recovery-rate') ?? (tiny ? '50' : '200'), '--recovery-rate'),
     scheduled: num(arg('scheduled') ?? (tiny ? '50' : quick ? '20000' : '1000000'), '--scheduled'),
+    backlog: num(arg('backlog') ?? (tiny ? '50' : quick ? '20000' : '1000000'), '--backlog'),
     warmupMs: tiny ? 0 : quick ? 1500 : 4000,
     itemsMax: tiny ? 50 : Number.POSITIVE_INFINITY,
     profileDir: profile !== undefined ? resolve(profile) : undefined,
@@ -460,9 +468,15 @@ async function openLoop(
 
 let streamSeq = 0;
 
-async function withStream<T>(sys: DelayedSystem, name: string, delay: DelayName, fn: (s: Stream, t: Tracker) => Promise<T>): Promise<T> {
+async function withStream<T>(
+  sys: DelayedSystem,
+  name: string,
+  delay: DelayName,
+  fn: (s: Stream, t: Tracker) => Promise<T>,
+  opts: { readonly consumerLater?: boolean } = {},
+): Promise<T> {
   const t = new Tracker(delay);
-  const stream = await sys.openStream(`${name}-${++streamSeq}`, t.hooks);
+  const stream = await sys.openStream(`${name}-${++streamSeq}`, t.hooks, opts);
   try {
     return await fn(stream, t);
   } finally {
@@ -638,6 +652,105 @@ async function memoryRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): Pr
   });
 }
 
+/**
+ * The backlog row: `s.backlog` items due in 1 s with no consumer running, then the consumer. What a
+ * user of a delayed-delivery service meets after a consumer outage: everything due meanwhile waits
+ * in the system (memory), and reaches the consumer once it is back, each item once.
+ */
+async function backlogRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): Promise<void> {
+  await withStream(
+    sys,
+    'backlog',
+    '1s',
+    async (stream, t) => {
+      const label = `${sys.name} backlog`;
+      const before = await sys.memory();
+      const cpu = new Cpu(sys);
+      let seq = 0;
+      const sum = await closedLoop({
+        concurrency: 128,
+        opsMax: s.backlog,
+        op: async (w) => {
+          t.scheduled(await stream.schedule(w, seq++, '1s'));
+          return true;
+        },
+        onProgress: (ops, ms) => ctx.progress(`${label}: ${ops}/${s.backlog} scheduled, ${Math.round((ops * 1000) / ms)}/s`),
+      });
+      const fillCpu = cpu.fields(sum.ops);
+      const scheduled = t.due.size;
+      // Every item due, and held for the consumer: bounded by the row's size (a restore rate of
+      // 1,000/s at the least) and read every second.
+      const heldWaitMs = 60_000 + scheduled;
+      const heldAtStart = performance.now();
+      let held: number | null = null;
+      await waitFor(
+        `${label}: every item due and held for the consumer`,
+        async () => {
+          if (performance.now() < t.lastDue()) return null;
+          held = await stream.held();
+          ctx.progress(`${label}: ${held ?? '?'}/${scheduled} held for the consumer`);
+          return held !== null && held >= scheduled ? true : null;
+        },
+        heldWaitMs,
+        1000,
+      ).catch((err: unknown) => process.stderr.write(`${String(err)}\n`));
+      const heldS = (performance.now() - heldAtStart) / 1000;
+      const waiting = await sys.memory();
+      // The consumer, late: it takes everything held.
+      const drainCpu = new Cpu(sys);
+      const d0 = performance.now();
+      await stream.startConsumer();
+      const drainWaitMs = 60_000 + scheduled * 2;
+      await waitFor(
+        `${label}: every item done`,
+        () => {
+          ctx.progress(`${label}: ${t.done.size}/${scheduled} done`);
+          return t.done.size >= scheduled && t.allDone() ? true : null;
+        },
+        drainWaitMs,
+        200,
+      ).catch(async (err: unknown) => process.stderr.write(`${String(err)}\n${sys.diagnose !== undefined ? await sys.diagnose() : ''}\n`));
+      const done = t.done.size;
+      const drainS = ((done > 0 ? t.lastDoneAt : performance.now()) - d0) / 1000;
+      const after = await sys.memory();
+      const waitingFields: Row = {};
+      for (const [k, v] of Object.entries(waiting)) if (!k.includes('Peak')) waitingFields[`${k.replace(/Mb$/, '')}WaitingMb`] = v;
+      const beforeFields: Row = {};
+      for (const [k, v] of Object.entries(before)) if (!k.includes('Peak')) beforeFields[`${k.replace(/Mb$/, '')}BeforeMb`] = v;
+      const late = t.lateness();
+      const drainFields = drainCpu.fields(done);
+      ctx.report({
+        scenario: 'delayed.backlog',
+        ...systemFields(sys),
+        scheduled,
+        itemBytes: 1024,
+        fillPerSec: Math.round(sum.opsPerSec),
+        errors: sum.errors,
+        ...(sum.firstError !== null ? { firstError: sum.firstError } : {}),
+        held: held ?? -1,
+        heldAfterS: r1(heldS),
+        ...waitingFields,
+        // One figure both systems have: the largest process's RSS while everything waited.
+        largestRssWaitingMb: Math.max(0, ...Object.entries(waiting).flatMap(([k, v]) => (k.endsWith('RssMb') && !k.includes('Peak') ? [v] : []))),
+        drainS: r1(drainS),
+        drainPerSec: drainS > 0 ? Math.round(done / drainS) : 0,
+        done,
+        undelivered: late.missing,
+        duplicated: t.duplicated,
+        redelivered: t.redelivered,
+        receivedUnacknowledged: t.receivedUnacknowledged(),
+        ...after,
+        ...beforeFields,
+        fillCpuUsPerItem: fillCpu.cpuUsPerItem,
+        drainCpuUsPerItem: drainFields.cpuUsPerItem,
+        drainServerUsPerItem: drainFields.serverUsPerItem,
+        drainClientUsPerItem: drainFields.clientUsPerItem,
+      });
+    },
+    { consumerLater: true },
+  );
+}
+
 // ---- run -----------------------------------------------------------------------------------------
 
 /** One row: its warm-up (unreported) and its measurement, on one freshly started system. */
@@ -684,6 +797,7 @@ async function runSystem(ctx: BenchContext, s: Settings, name: SystemName, redis
       rows.push({ warmUp: (sys) => latenessRow(ctx, s, sys, r, s.warmupMs, false), run: (sys) => latenessRow(ctx, s, sys, r, s.latenessMs, true) });
   if (s.only.has('recovery')) rows.push({ warmUp: fullLoad, run: (sys) => recoveryRow(ctx, s, sys) });
   if (s.only.has('memory')) rows.push({ warmUp: fullLoad, run: (sys) => memoryRow(ctx, s, sys) });
+  if (s.only.has('backlog')) rows.push({ warmUp: fullLoad, run: (sys) => backlogRow(ctx, s, sys) });
   // --tiny (a handful of items a row, nothing left over) runs every row on one system: the test stays short.
   if (Number.isFinite(s.itemsMax))
     await fresh({
@@ -722,6 +836,12 @@ function printSummary(rows: readonly Row[]): void {
           .join(', ');
         return [`memory, ${Number(r.scheduled).toLocaleString('en-US')} scheduled 1 KiB items`, sys, mem];
       }
+      case 'delayed.backlog':
+        return [
+          `backlog, ${Number(r.scheduled).toLocaleString('en-US')} due with no consumer`,
+          sys,
+          `largest RSS ${String(r.largestRssWaitingMb)} MB while waiting; drained in ${String(r.drainS)} s (${String(r.drainPerSec)}/s): undelivered ${String(r.undelivered)}, duplicated ${String(r.duplicated)}`,
+        ];
       case 'delayed.skipped':
         return ['(skipped)', sys, String(r.reason)];
       default:
@@ -752,6 +872,12 @@ const summaryFields: Readonly<Record<string, readonly { field: string; better: B
     { field: 'duplicated', better: 'lower' },
   ],
   'delayed.memory': [{ field: 'largestRssMb', better: 'lower' }],
+  'delayed.backlog': [
+    { field: 'largestRssWaitingMb', better: 'lower' },
+    { field: 'drainPerSec', better: 'higher' },
+    { field: 'undelivered', better: 'lower' },
+    { field: 'duplicated', better: 'lower' },
+  ],
 };
 
 function rowLabel(r: Row): string | null {
@@ -764,6 +890,8 @@ function rowLabel(r: Row): string | null {
       return `kill -9 at ${String(r.ratePerSec)}/s`;
     case 'delayed.memory':
       return `memory, ${Number(r.scheduled).toLocaleString('en-US')} scheduled`;
+    case 'delayed.backlog':
+      return `backlog, ${Number(r.scheduled).toLocaleString('en-US')} due with no consumer`;
     default:
       return null;
   }

@@ -63,6 +63,15 @@ export interface Stream {
    * its lateness is over- rather than under-stated). `seq` is unique in the stream.
    */
   schedule(producer: number, seq: number, delay: DelayName): Promise<{ key: string; scheduledAt: number }>;
+  /** Starts the consumer of a stream opened with `consumerLater` (the backlog row); a no-op when it runs. */
+  startConsumer(): Promise<void>;
+  /**
+   * How many of the stream's items the system holds for a consumer that has not taken them:
+   * sessionraft's group on the leader, `ready` (restored, waiting for a consumer); BullMQ's jobs
+   * delayed or waiting (with no worker running, BullMQ leaves due jobs in its delayed set: a worker
+   * promotes them when it fetches). Null when it could not be read.
+   */
+  held(): Promise<number | null>;
   close(): Promise<void>;
 }
 
@@ -76,8 +85,11 @@ export interface DelayedSystem {
   readonly name: SystemName;
   /** sessionraft: how many nodes (rows report it as `nodes`). */
   readonly nodes?: number;
-  /** A fresh topic with one consumer group (sessionraft) or a fresh queue (BullMQ), with its consumer. */
-  openStream(name: string, hooks: ConsumerHooks): Promise<Stream>;
+  /**
+   * A fresh topic with one consumer group (sessionraft) or a fresh queue (BullMQ), with its
+   * consumer; with `consumerLater`, the group or queue without it until `startConsumer`.
+   */
+  openStream(name: string, hooks: ConsumerHooks, opts?: { readonly consumerLater?: boolean }): Promise<Stream>;
   /** CPU time (ms) of the system's server processes so far (every sessionraft node, or redis-server). */
   serverCpuMs(): number;
   /** sessionraft: each node's CPU time (ms) so far, by node ID (rows report `<id>UsPerItem`). */
@@ -178,28 +190,47 @@ export class SessionraftSystem implements DelayedSystem {
     return s;
   }
 
-  async openStream(name: string, hooks: ConsumerHooks): Promise<Stream> {
+  async openStream(name: string, hooks: ConsumerHooks, opts: { readonly consumerLater?: boolean } = {}): Promise<Stream> {
     const topic = `delayed-${name}`;
     const admin = this.clients[0]!;
     await admin.createGroup(topic, 'bench', { maxAckPending: consumerWindow });
     // The consumer has its own connection, as a separate service would.
     const cc = createClient({ endpoints: this.cluster.endpoints(), inflightCommandsMax: 192 });
     const removeOnAck = this.ackWay === 'remove';
-    const consumer: ClientConsumer = await cc.consume(
-      topic,
-      'bench',
-      async (m) => {
-        hooks.onReceive({ key: m.session, dedupKey: m.restoreId, delivery: m.delivery, at: performance.now() });
-        // The restored session is active again: the consumer's work is done once it is gone (its
-        // ack removes it, or a destroy first).
-        if (!removeOnAck) await cc.destroy(m.session).catch(() => undefined); // SESSION_UNKNOWN on a redelivery after a destroy
-        hooks.onDone(m.session, performance.now());
-      },
-      { consumer: `bench-${name}`, maxAckPending: consumerWindow, removeOnAck },
-    );
+    let consumer: ClientConsumer | null = null;
+    const startConsumer = async (): Promise<void> => {
+      consumer ??= await cc.consume(
+        topic,
+        'bench',
+        async (m) => {
+          hooks.onReceive({ key: m.session, dedupKey: m.restoreId, delivery: m.delivery, at: performance.now() });
+          // The restored session is active again: the consumer's work is done once it is gone (its
+          // ack removes it, or a destroy first).
+          if (!removeOnAck) await cc.destroy(m.session).catch(() => undefined); // SESSION_UNKNOWN on a redelivery after a destroy
+          hooks.onDone(m.session, performance.now());
+        },
+        { consumer: `bench-${name}`, maxAckPending: consumerWindow, removeOnAck },
+      );
+    };
+    if (opts.consumerLater !== true) await startConsumer();
     const clients = this.clients;
     const way = this.way;
+    const cluster = this.cluster;
     return {
+      startConsumer,
+      async held() {
+        const leader = await cluster.waitForLeader(10_000).catch(() => null);
+        if (leader === null) return null;
+        const st = await cluster.status(leader, 5000).catch(() => null);
+        // Ready (restored, waiting for a consumer), and due but still in its data file (restores
+        // leave a reserve of the active table to clients: SessionsStore.hasRoomFor). The
+        // scheduled count is null until the node has counted it (a scan of the data files).
+        const g = st?.groups?.find((x) => x.topic === topic && x.name === 'bench');
+        if (typeof g?.ready !== 'number' || g.scheduledComplete !== true || !Array.isArray(g.scheduled)) return null;
+        let stored = 0;
+        for (const c of g.scheduled as { sessions?: unknown }[]) stored += typeof c.sessions === 'number' ? c.sessions : 0;
+        return g.ready + stored;
+      },
       async schedule(producer, _seq, delay) {
         const cl = clients[producer % clients.length]!;
         const replay = delay === '1s' ? 0 : 1;
@@ -216,7 +247,7 @@ export class SessionraftSystem implements DelayedSystem {
         return { key: id, scheduledAt };
       },
       async close() {
-        await consumer.close();
+        await consumer?.close();
         await cc.close();
       },
     };
@@ -350,10 +381,11 @@ export class BullmqSystem implements DelayedSystem {
     return { host: '127.0.0.1', port: this.redis.port, maxRetriesPerRequest: null };
   }
 
-  async openStream(name: string, hooks: ConsumerHooks): Promise<Stream> {
+  async openStream(name: string, hooks: ConsumerHooks, opts: { readonly consumerLater?: boolean } = {}): Promise<Stream> {
     const queueName = `delayed-${name}`;
     const queues = Array.from({ length: producerConnections }, () => new Queue(queueName, { connection: this.connection() }));
     await Promise.all(queues.map((q) => q.waitUntilReady()));
+    const later = opts.consumerLater === true;
     const worker = new Worker(
       queueName,
       async (job: Job) => {
@@ -361,12 +393,24 @@ export class BullmqSystem implements DelayedSystem {
         hooks.onDone(job.id!, performance.now());
         return 0;
       },
-      { connection: this.connection(), concurrency: consumerWindow },
+      // autorun false: the worker fetches nothing until run() (the backlog row's consumer, started late).
+      { connection: this.connection(), concurrency: consumerWindow, autorun: !later },
     );
     worker.on('error', () => undefined); // connection errors while redis-server is down (the recovery row)
     for (const q of queues) q.on('error', () => undefined);
     await worker.waitUntilReady();
+    let running = !later;
     return {
+      async startConsumer() {
+        if (running) return;
+        running = true;
+        // run() resolves when the worker closes: not awaited.
+        void worker.run().catch(() => undefined);
+      },
+      async held() {
+        const c = await queues[0]!.getJobCounts('delayed', 'wait', 'prioritized').catch(() => null);
+        return c === null ? null : (c.delayed ?? 0) + (c.wait ?? 0) + (c.prioritized ?? 0);
+      },
       async schedule(producer, seq, delay) {
         const key = `${name}-${seq}`;
         // A fixed job ID: a retried add of the same item is not a second job.

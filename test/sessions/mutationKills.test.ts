@@ -83,12 +83,13 @@ describe('sessions: boundaries a mutation audit found unpinned (2026-12-07)', ()
   });
 
   describe('the scheduler', () => {
-    it('restores a due session only when it fits activeBytesMax: exactly full is room, one byte over waits (no refused restore in the log)', () => {
+    it('restores a due session only when it fits activeBytesMax less the clients\' reserve (a tenth): exactly at the line is room, one byte over waits (no refused restore in the log)', () => {
+      // activeBytesMax 20: restores may fill 18 bytes, the last 2 are the clients'.
       for (const [otherBytes, restored] of [
-        [4, true],
-        [5, false],
+        [12, true],
+        [13, false],
       ] as const) {
-        const store = newStore({ activeBytesMax: 10 });
+        const store = newStore({ activeBytesMax: 20 });
         const h = new Harness([store], { replayDelaysMs: [1_000] });
         const stored = h.createSession('t', ['x'.repeat(6)]);
         h.planner.storeSession(stored, 0, {});
@@ -97,7 +98,7 @@ describe('sessions: boundaries a mutation audit found unpinned (2026-12-07)', ()
         const other = h.createSession('t', ['y'.repeat(otherBytes)]);
         h.now += 1_001;
         h.settle();
-        expect(store.getSession(stored) !== null, `6 bytes due beside ${otherBytes} active, activeBytesMax 10`).to.equal(restored);
+        expect(store.getSession(stored) !== null, `6 bytes due beside ${otherBytes} active, activeBytesMax 20`).to.equal(restored);
         expect(store.stats().rejectedByCode, 'no restore proposed that apply refuses').to.deep.equal({});
         if (!restored) {
           // Room made: it is restored at the next tick.
@@ -106,6 +107,34 @@ describe('sessions: boundaries a mutation audit found unpinned (2026-12-07)', ()
           expect(store.getSession(stored)).to.not.equal(null);
         }
       }
+    });
+
+    it('leaves a tenth of activeSessionsMax to clients: sessions due with no consumer stop at nine of ten, and a client still creates the tenth', () => {
+      const store = newStore({ activeSessionsMax: 10 });
+      const h = new Harness([store], { replayDelaysMs: [1_000] });
+      const due: Uint8Array[] = [];
+      for (let k = 0; k < 10; k++) {
+        const id = h.createSession('t', [`r${k}`]);
+        h.planner.storeSession(id, 0, {});
+        h.settle();
+        due.push(id);
+      }
+      expect(store.stats().activeSessions, 'all ten stored').to.equal(0);
+      h.now += 1_001;
+      h.settle();
+      const restored = due.filter((id) => store.getSession(id) !== null).length;
+      expect(restored, 'restored up to the reserve').to.equal(9);
+      expect(store.stats().rejectedByCode, 'no restore proposed that apply refuses').to.deep.equal({});
+      // Before 2026-12-07 restores took all ten slots, and this create was SESSIONS_ERR_TOO_MANY_SESSIONS.
+      const mine = h.createSession('t', ['mine']);
+      expect(store.getSession(mine)).to.not.equal(null);
+      expect(store.stats().activeSessions).to.equal(10);
+      // The tenth due session waits in its data file until a slot is free again.
+      h.client({ kind: CommandKind.sessionDestroy, session: mine, envelope: null });
+      h.client({ kind: CommandKind.sessionDestroy, session: due.find((id) => store.getSession(id) !== null)!, envelope: null });
+      h.settle();
+      expect(due.filter((id) => store.getSession(id) !== null).length, 'the last one restored once there was room').to.equal(9);
+      expect(store.stats().activeSessions).to.equal(9);
     });
   });
 
