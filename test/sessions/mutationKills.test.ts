@@ -83,7 +83,7 @@ describe('sessions: boundaries a mutation audit found unpinned (2026-12-07)', ()
   });
 
   describe('the scheduler', () => {
-    it('restores a due session only when it fits activeBytesMax less the clients\' reserve (a tenth): exactly at the line is room, one byte over waits (no refused restore in the log)', () => {
+    it("restores a due session only when it fits activeBytesMax less the clients' reserve (a tenth): exactly at the line is room, one byte over waits (no refused restore in the log)", () => {
       // activeBytesMax 20: restores may fill 18 bytes, the last 2 are the clients'.
       for (const [otherBytes, restored] of [
         [12, true],
