@@ -62,13 +62,12 @@ function snapshotFileName(meta: SnapshotMeta): string {
  * one after the other instead of copying the data (the state machine's manifest, megabytes) into
  * one buffer first.
  */
-function encodeSnapshotHead(meta: SnapshotMeta, parts: readonly Uint8Array[]): Uint8Array {
+function encodeSnapshotHead(meta: SnapshotMeta, parts: readonly Uint8Array[], knownCrc?: number): Uint8Array {
   let dataBytes = 0;
+  for (const part of parts) dataBytes += part.length;
   let dataCrc = 0;
-  for (const part of parts) {
-    dataBytes += part.length;
-    dataCrc = crc32Bytes(part, dataCrc);
-  }
+  if (knownCrc !== undefined) dataCrc = knownCrc;
+  else for (const part of parts) dataCrc = crc32Bytes(part, dataCrc);
   const metaBytes = Buffer.from(JSON.stringify({ index: meta.index, term: meta.term, membership: meta.membership }), 'utf8');
   invariant(metaBytes.length <= META_BYTES_MAX, 'snapshot meta too large');
   const buf = new Uint8Array(HEADER_BYTES + metaBytes.length);
@@ -216,11 +215,11 @@ export class FileSnapshotStore implements SnapshotStore {
     }
   }
 
-  save(meta: SnapshotMeta, data: SnapshotBytes, cb: (err: Error | null) => void): void {
+  save(meta: SnapshotMeta, data: SnapshotBytes, cb: (err: Error | null) => void, dataCrc?: number): void {
     invariant(Number.isSafeInteger(meta.index) && meta.index >= 0, 'snapshot index invalid');
     invariant(Number.isSafeInteger(meta.term) && meta.term >= 0, 'snapshot term invalid');
     this.queue.push(() =>
-      this.saveNow(meta, data, (err) => {
+      this.saveNow(meta, data, dataCrc, (err) => {
         this.saving = false;
         this.pump();
         cb(err);
@@ -237,9 +236,9 @@ export class FileSnapshotStore implements SnapshotStore {
     job();
   }
 
-  private saveNow(meta: SnapshotMeta, data: SnapshotBytes, done: Done): void {
+  private saveNow(meta: SnapshotMeta, data: SnapshotBytes, dataCrc: number | undefined, done: Done): void {
     const parts: readonly Uint8Array[] = data instanceof Uint8Array ? [data] : data;
-    const head = encodeSnapshotHead(meta, parts);
+    const head = encodeSnapshotHead(meta, parts, dataCrc);
     const writes = coalesce(parts, head.length, () => (this.gatherBuffer ??= new Uint8Array(WRITE_BYTES_TARGET)));
     const name = snapshotFileName(meta);
     const temp = join(this.dir, name + TEMP_SUFFIX);

@@ -80,7 +80,12 @@ export interface DurableLog {
 export type SnapshotBytes = Uint8Array | readonly Uint8Array[];
 
 export interface SnapshotStore {
-  save(meta: SnapshotMeta, data: SnapshotBytes, cb: (err: Error | null) => void): void;
+  /**
+   * `dataCrc`, when given, is the CRC-32 of the data (all parts in order) as its maker computed it
+   * while encoding: the store writes it into the header instead of checksumming the data again on
+   * the event loop (a 95 MB snapshot took 90 ms idle, more under load; 2026-12-07).
+   */
+  save(meta: SnapshotMeta, data: SnapshotBytes, cb: (err: Error | null) => void, dataCrc?: number): void;
   /** The newest valid snapshot, or null. Corrupt snapshot files are skipped and reported. */
   load(): { meta: SnapshotMeta; data: Uint8Array } | null;
   /**

@@ -266,6 +266,9 @@ export class NodeHost {
       // (restoreLeadMs): a relative wait, on a monotonic clock.
       clock: () => performance.now(),
       after: unrefAfter,
+      // A snapshot's manifest in slices, a turn each: a large active table held the loop past the
+      // election timeout (2026-12-07).
+      encodeTurn: (fn) => setImmediate(fn),
     });
   }
 

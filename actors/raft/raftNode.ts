@@ -1150,14 +1150,17 @@ export class RaftNode {
     // Parts when the state machine has them (views of its records, not a copy: issue 18).
     const sm = this.opts.stateMachine;
     const deferred = sm.snapshotPartsDeferred?.() ?? null;
+    // (A deferred snapshot's parts may be filled only once it is durable: counted at the save.)
     const data = deferred !== null ? deferred.parts : sm.snapshotParts !== undefined ? sm.snapshotParts() : sm.snapshot();
-    let dataBytes = 0;
-    if (data instanceof Uint8Array) dataBytes = data.byteLength;
-    else for (let k = 0; k < data.length; k++) dataBytes += data[k]!.byteLength;
     this.snapshotInProgress = true;
     // Counted from this snapshot's index (entries applied while it is saved count towards the next).
     this.appliedBytesSinceSnapshot = 0;
-    const save = (): void => this.saveSnapshot(meta, data, dataBytes);
+    const save = (): void => {
+      let dataBytes = 0;
+      if (data instanceof Uint8Array) dataBytes = data.byteLength;
+      else for (let k = 0; k < data.length; k++) dataBytes += data[k]!.byteLength;
+      this.saveSnapshot(meta, data, dataBytes, deferred?.dataCrc);
+    };
     if (deferred === null) return save();
     deferred.durable((err) => {
       if (this.stopped) {
@@ -1172,29 +1175,34 @@ export class RaftNode {
     });
   }
 
-  private saveSnapshot(meta: SnapshotMeta, data: Uint8Array | readonly Uint8Array[], dataBytes: number): void {
-    this.opts.snapshotStore.save(meta, data, (err) => {
-      this.snapshotInProgress = false;
-      // Counted from the save's start (maybeSnapshot zeroes it then), so: applied during the save.
-      if (this.appliedBytesSinceSnapshot > this.appliedBytesDuringSaveMaxValue) this.appliedBytesDuringSaveMaxValue = this.appliedBytesSinceSnapshot;
-      if (this.stopped) return;
-      if (err) return this.onDiskFatal(err);
-      // Never back to an older snapshot (one installed while this one was saved is newer).
-      if (this.latestSnapshot === null || this.latestSnapshot.meta.index <= meta.index) {
-        this.latestSnapshot = { meta, data: null };
-        this.latestSnapshotBytes = dataBytes;
-        this.snapshotStreamsRefused = 0;
-      }
-      this.opts.hooks?.onSnapshotSaved?.(meta.index);
-      const compactTo = Math.min(this.compactPoint(meta.index), this.log.persistedIndex);
-      if (compactTo > this.log.snapshotIndex) {
-        this.log.compact(compactTo);
-        // The WAL keeps what its retention allows below this (issue 18: read back for followers).
-        this.opts.durableLog.compact(compactTo);
-        this.refreshReadBackFloor();
-      }
-      this.count('snapshot-taken');
-    });
+  private saveSnapshot(meta: SnapshotMeta, data: Uint8Array | readonly Uint8Array[], dataBytes: number, dataCrc?: number): void {
+    this.opts.snapshotStore.save(
+      meta,
+      data,
+      (err) => {
+        this.snapshotInProgress = false;
+        // Counted from the save's start (maybeSnapshot zeroes it then), so: applied during the save.
+        if (this.appliedBytesSinceSnapshot > this.appliedBytesDuringSaveMaxValue) this.appliedBytesDuringSaveMaxValue = this.appliedBytesSinceSnapshot;
+        if (this.stopped) return;
+        if (err) return this.onDiskFatal(err);
+        // Never back to an older snapshot (one installed while this one was saved is newer).
+        if (this.latestSnapshot === null || this.latestSnapshot.meta.index <= meta.index) {
+          this.latestSnapshot = { meta, data: null };
+          this.latestSnapshotBytes = dataBytes;
+          this.snapshotStreamsRefused = 0;
+        }
+        this.opts.hooks?.onSnapshotSaved?.(meta.index);
+        const compactTo = Math.min(this.compactPoint(meta.index), this.log.persistedIndex);
+        if (compactTo > this.log.snapshotIndex) {
+          this.log.compact(compactTo);
+          // The WAL keeps what its retention allows below this (issue 18: read back for followers).
+          this.opts.durableLog.compact(compactTo);
+          this.refreshReadBackFloor();
+        }
+        this.count('snapshot-taken');
+      },
+      dataCrc,
+    );
   }
 
   /** Tells the machines' log how far back the durable log can read (after each of its compactions). */

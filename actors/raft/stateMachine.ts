@@ -23,9 +23,11 @@ export interface StateMachine {
    * store's data files) is not done yet: Raft calls `durable` and saves the snapshot once it called
    * back without an error (an error is a disk failure: fail-stop). Raft prefers this when present,
    * so that the fsyncs of a snapshot leave the event loop (issue 16: 3-8 ms on every node at every
-   * snapshot, the tail of the lateness at 1,000/s).
+   * snapshot, the tail of the lateness at 1,000/s). `parts` may be empty until `durable` calls
+   * back without an error: the session store encodes a large manifest in slices meanwhile.
+   * `dataCrc` (read once durable): the parts' CRC-32, handed to the snapshot store's save.
    */
-  snapshotPartsDeferred?(): { readonly parts: readonly Uint8Array[]; durable(cb: (err: Error | null) => void): void };
+  snapshotPartsDeferred?(): { readonly parts: readonly Uint8Array[]; readonly dataCrc?: number; durable(cb: (err: Error | null) => void): void };
   /** Replace the state with a snapshot's (taken at meta.index). */
   restore(meta: SnapshotMeta, data: Uint8Array): void;
 }

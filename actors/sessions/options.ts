@@ -78,6 +78,13 @@ export interface StoreOptions {
   /** Where the data files live: `data/<class>/<id>.dat` and `trash/` under the fs root. */
   readonly fs: SessionFs;
   readonly limits?: Partial<StoreLimits>;
+  /**
+   * Runs the next slice of a snapshot's encoding in a later turn of the event loop (the host:
+   * setImmediate), so that a snapshot of a large active table does not hold the loop for longer
+   * than a heartbeat (SessionsStore.snapshotPartsDeferred). Without it (the simulator, tests) the
+   * encoding is done at once.
+   */
+  readonly encodeTurn?: (fn: () => void) => void;
   /** Schedules subscriber deliveries after apply (default: queueMicrotask). The simulator injects its own. */
   readonly defer?: (fn: () => void) => void;
   /** Default bound of each subscriber's queue. */

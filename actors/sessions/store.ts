@@ -35,7 +35,7 @@ import { ClientTable } from './clientTable.js';
 import { GroupTable, type ConsumerGroup, type DeadLetterView, type GroupCounts, type PendingRestore } from './consumerGroups.js';
 import { DataFiles, rangeHashOf, trashNameOf, type DataFile } from './dataFiles.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
-import { decodeManifest, encodeManifestParts } from './manifest.js';
+import { decodeManifest, encodeManifestParts, manifestEncoder } from './manifest.js';
 import { codecLimitsOf, limitsFingerprint, resolveLimits, type StoreLimits, type StoreOptions } from './options.js';
 import { encodeStoredSessionFramed, encodeVoidRecord, parseRecordHeader, parseStoredSession, storedRecordLength, type RecordHeader } from './record.js';
 import { ScheduledCounts } from './scheduledCounts.js';
@@ -138,6 +138,8 @@ export class SessionsStore implements StateMachine {
   /** Feature flags on in this cluster (FeatureEnable entries; codec.ts FEATURES): replaced by a snapshot's restore. */
   private featureBits = 0;
   private readonly view = new CommandView();
+  /** StoreOptions.encodeTurn: a snapshot's manifest in slices (undefined: at once). */
+  private readonly encodeTurn: ((fn: () => void) => void) | undefined;
   private lastTerm = 0;
   private lastIndex = 0;
   /** Whether data/ was made to match the state since this store was constructed. */
@@ -153,6 +155,7 @@ export class SessionsStore implements StateMachine {
 
   constructor(opts: StoreOptions) {
     this.skipPermissionAtApply = opts.plantSkipPermissionAtApply === true;
+    this.encodeTurn = opts.encodeTurn;
     this.limits = resolveLimits(opts.limits);
     this.fingerprint = limitsFingerprint(this.limits);
     this.codec = codecLimitsOf(this.limits);
@@ -219,21 +222,58 @@ export class SessionsStore implements StateMachine {
    * `snapshotParts()` with the data files' fsyncs left to `durable` (off the event loop on a real
    * disk; at once in the simulator): what Raft uses, so that a snapshot does not stall the node.
    */
-  snapshotPartsDeferred(): { readonly parts: readonly Uint8Array[]; durable(cb: (err: Error | null) => void): void } {
+  snapshotPartsDeferred(): { readonly parts: readonly Uint8Array[]; readonly dataCrc?: number; durable(cb: (err: Error | null) => void): void } {
     this.ensureReconciled();
     this.files.flushAll();
     const m = this.manifest();
     this.rememberFiles(m);
-    const parts = encodeManifestParts(m);
+    const turn = this.encodeTurn;
+    const enc = manifestEncoder(m);
+    if (turn === undefined) {
+      let r = enc.next();
+      while (r.done !== true) r = enc.next();
+      const { parts, crc } = r.value;
+      let started = false;
+      return {
+        parts,
+        dataCrc: crc,
+        durable: (cb) => {
+          assert(!started, 'a snapshot made durable twice');
+          started = true;
+          this.files.syncAllLater(cb);
+        },
+      };
+    }
+    // In slices (StoreOptions.encodeTurn): what is read from live state now, the sessions and the
+    // checksum in later turns, beside the data files' fsyncs; `parts` is filled before `durable`
+    // calls back.
+    enc.next();
+    const parts: Uint8Array[] = [];
     let started = false;
-    return {
+    const out: { parts: Uint8Array[]; dataCrc: number | undefined; durable(cb: (err: Error | null) => void): void } = {
       parts,
+      dataCrc: undefined,
       durable: (cb) => {
         assert(!started, 'a snapshot made durable twice');
         started = true;
-        this.files.syncAllLater(cb);
+        let pending = 2;
+        let failed: Error | null = null;
+        const one = (err: Error | null): void => {
+          if (err !== null && failed === null) failed = err;
+          if (--pending === 0) cb(failed);
+        };
+        this.files.syncAllLater(one);
+        const step = (): void => {
+          const r = enc.next();
+          if (r.done !== true) return turn(step);
+          for (const p of r.value.parts) parts.push(p);
+          out.dataCrc = r.value.crc;
+          one(null);
+        };
+        turn(step);
       },
     };
+    return out;
   }
 
   /**

@@ -114,7 +114,7 @@ export class MemSnapshotStore implements SnapshotStore {
     private readonly latency: DiskLatency,
   ) {}
 
-  save(meta: SnapshotMeta, bytes: SnapshotBytes, cb: (err: Error | null) => void): void {
+  save(meta: SnapshotMeta, bytes: SnapshotBytes, cb: (err: Error | null) => void, _dataCrc?: number): void {
     const data = bytes instanceof Uint8Array ? bytes : Buffer.concat(bytes);
     const item = { meta, data };
     this.pending.push(item);
