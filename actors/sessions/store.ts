@@ -138,6 +138,9 @@ export class SessionsStore implements StateMachine {
   /** Feature flags on in this cluster (FeatureEnable entries; codec.ts FEATURES): replaced by a snapshot's restore. */
   private featureBits = 0;
   private readonly view = new CommandView();
+  /** How far restores may fill the active table: its limits less the clients' reserve (hasRoomFor). */
+  private readonly restoreSessionsMax: number;
+  private readonly restoreBytesMax: number;
   /** StoreOptions.encodeTurn: a snapshot's manifest in slices (undefined: at once). */
   private readonly encodeTurn: ((fn: () => void) => void) | undefined;
   private lastTerm = 0;
@@ -157,6 +160,9 @@ export class SessionsStore implements StateMachine {
     this.skipPermissionAtApply = opts.plantSkipPermissionAtApply === true;
     this.encodeTurn = opts.encodeTurn;
     this.limits = resolveLimits(opts.limits);
+    const { activeSessionsMax, activeBytesMax, restoreReservePercent } = this.limits;
+    this.restoreSessionsMax = activeSessionsMax - Math.floor((activeSessionsMax * restoreReservePercent) / 100);
+    this.restoreBytesMax = activeBytesMax - Math.floor((activeBytesMax * restoreReservePercent) / 100);
     this.fingerprint = limitsFingerprint(this.limits);
     this.codec = codecLimitsOf(this.limits);
     this.sessions = new SessionTable(this.limits);
@@ -229,33 +235,16 @@ export class SessionsStore implements StateMachine {
     this.rememberFiles(m);
     const turn = this.encodeTurn;
     const enc = manifestEncoder(m);
-    if (turn === undefined) {
-      let r = enc.next();
-      while (r.done !== true) r = enc.next();
-      const { parts, crc } = r.value;
-      let started = false;
-      return {
-        parts,
-        dataCrc: crc,
-        durable: (cb) => {
-          assert(!started, 'a snapshot made durable twice');
-          started = true;
-          this.files.syncAllLater(cb);
-        },
-      };
-    }
-    // In slices (StoreOptions.encodeTurn): what is read from live state now, the sessions and the
-    // checksum in later turns, beside the data files' fsyncs; `parts` is filled before `durable`
-    // calls back.
-    enc.next();
-    const parts: Uint8Array[] = [];
-    let started = false;
+    // With StoreOptions.encodeTurn, what is read from live state now, the sessions and the checksum
+    // in later turns beside the data files' fsyncs (`parts` is filled before `durable` calls back);
+    // without, all of it now.
     const out: { parts: Uint8Array[]; dataCrc: number | undefined; durable(cb: (err: Error | null) => void): void } = {
-      parts,
+      parts: [],
       dataCrc: undefined,
       durable: (cb) => {
         assert(!started, 'a snapshot made durable twice');
         started = true;
+        if (turn === undefined) return this.files.syncAllLater(cb);
         let pending = 2;
         let failed: Error | null = null;
         const one = (err: Error | null): void => {
@@ -266,13 +255,20 @@ export class SessionsStore implements StateMachine {
         const step = (): void => {
           const r = enc.next();
           if (r.done !== true) return turn(step);
-          for (const p of r.value.parts) parts.push(p);
-          out.dataCrc = r.value.crc;
+          done(r.value);
           one(null);
         };
         turn(step);
       },
     };
+    let started = false;
+    const done = (v: { readonly parts: Uint8Array[]; readonly crc: number }): void => {
+      for (const p of v.parts) out.parts.push(p);
+      out.dataCrc = v.crc;
+    };
+    let r = enc.next();
+    if (turn === undefined) while (r.done !== true) r = enc.next();
+    if (r.done === true) done(r.value);
     return out;
   }
 
@@ -548,10 +544,7 @@ export class SessionsStore implements StateMachine {
   hasRoomFor(h: RecordHeader, pendingSessions = 0, pendingBytes = 0): boolean {
     if (h.isVoid) return true;
     const recordBytes = h.length - STORED_RECORD_HEADER_BYTES - h.topicBytes - 4 * h.recordCount;
-    const { activeSessionsMax, activeBytesMax, restoreReservePercent } = this.limits;
-    const sessionsMax = activeSessionsMax - Math.floor((activeSessionsMax * restoreReservePercent) / 100);
-    const bytesMax = activeBytesMax - Math.floor((activeBytesMax * restoreReservePercent) / 100);
-    return this.sessions.size + pendingSessions < sessionsMax && this.sessions.activeBytes + pendingBytes + recordBytes <= bytesMax;
+    return this.sessions.size + pendingSessions < this.restoreSessionsMax && this.sessions.activeBytes + pendingBytes + recordBytes <= this.restoreBytesMax;
   }
 
   /**
