@@ -2,21 +2,29 @@
  * A growable big-endian writer and a bounds-checked reader for the snapshot manifest. The reader
  * never throws anything but `ManifestFormatError` on any input.
  */
-import { readU32BE, readU64BE, writeU32BE, writeU64BE } from '../../transport/commands/codec.js';
+import { readU32BE, readU64BE } from '../../transport/commands/codec.js';
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Distinct strings a writer keeps the UTF-8 of (a manifest repeats a few topics, consumer names and result codes thousands of times). */
 const STR_CACHE_MAX = 1024;
 
+const TWO_32 = 0x1_0000_0000;
+
 export class ByteWriter {
   private buf: Uint8Array;
+  /**
+   * The same bytes for u16/u32/u64: DataView's big-endian setters are 2-4 times faster than byte
+   * stores here (a snapshot writes a few hundred thousand integers; 2026-12-08).
+   */
+  private dv: DataView;
   length = 0;
   /** UTF-8 of strings written before (made on the first str). */
   private strs: Map<string, Uint8Array> | null = null;
 
   constructor(capacity = 4096) {
     this.buf = new Uint8Array(capacity);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
   private room(n: number): void {
@@ -26,6 +34,7 @@ export class ByteWriter {
     const next = new Uint8Array(cap);
     next.set(this.buf.subarray(0, this.length));
     this.buf = next;
+    this.dv = new DataView(next.buffer, next.byteOffset, next.byteLength);
   }
 
   u8(v: number): void {
@@ -35,19 +44,21 @@ export class ByteWriter {
 
   u16(v: number): void {
     this.room(2);
-    this.buf[this.length++] = v >>> 8;
-    this.buf[this.length++] = v & 0xff;
+    this.dv.setUint16(this.length, v);
+    this.length += 2;
   }
 
   u32(v: number): void {
     this.room(4);
-    writeU32BE(this.buf, this.length, v);
+    this.dv.setUint32(this.length, v);
     this.length += 4;
   }
 
+  /** As writeU64BE: the high word floor(v / 2^32), the low word v mod 2^32 (setUint32 takes both modulo 2^32). */
   u64(v: number): void {
     this.room(8);
-    writeU64BE(this.buf, this.length, v);
+    this.dv.setUint32(this.length, Math.floor(v / TWO_32));
+    this.dv.setUint32(this.length + 4, v);
     this.length += 8;
   }
 

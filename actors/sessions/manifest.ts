@@ -30,10 +30,10 @@
 import { FEATURES, FEATURES_KNOWN, REPLAY_CLASSES_MAX, SECRET_BYTES, dataFileName, readU32BE } from '../../transport/commands/codec.js';
 import { crc32Bytes, crc32Range } from '../../storage/crc.js';
 import { ByteReader, ManifestFormatError, SplicingWriter, type ByteWriter } from './binary.js';
-import { ArenaSessionSnapshot } from './sessionTable.js';
-import { upgradeGroupTable } from './consumerGroups.js';
+import { ArenaSessionSnapshot, type SessionCapture } from './sessionTable.js';
+import { upgradeGroupTable, type GroupTableCapture } from './consumerGroups.js';
 import { SessionsError, SessionsErrorCode, type ResultCode } from './errors.js';
-import type { ClassMeta, ClientSnapshot, CommandResult, FileMeta, Manifest, RangeDigest, SessionSnapshot } from './types.js';
+import type { ClassMeta, ClientSnapshot, CommandResult, FileMeta, Manifest, RangeDigest } from './types.js';
 
 const MAGIC = [0x53, 0x52, 0x4d, 0x46]; // "SRMF"
 const VERSION = 6;
@@ -78,7 +78,6 @@ function readResult(r: ByteReader): CommandResult {
   return { ok: ok === 1, code, value };
 }
 
-/** An upper bound of the encoded size, so that the writer never grows (copies) while encoding. */
 /** Records of a session spliced in by reference from this size on (smaller ones are copied). */
 const SPLICE_BYTES_MIN = 256;
 
@@ -86,22 +85,28 @@ function spliced(part: Uint8Array): boolean {
   return part.length >= SPLICE_BYTES_MIN;
 }
 
-/** An upper bound of the bytes the writer holds (spliced records are not among them). */
+/**
+ * An upper bound of the bytes the main writer holds, so that it never grows (copies) while
+ * encoding: all but the spliced records, the clients (a writer of their own) and the groups and
+ * auth tables (spliced).
+ */
 function sizeBound(m: Manifest): number {
-  let n = 64 + 3 * m.fingerprint.length + 9 * m.classes.length;
-  for (const f of m.files) n += 64 + 4 * f.restoredLengths.length + 36 * f.ranges.length;
+  let n = headBound(m, m.sessions.length);
   for (const s of m.sessions) {
     n += 26 + 3 * s.topic.length;
     if (s instanceof ArenaSessionSnapshot) {
       for (const part of s.parts) if (!spliced(part)) n += part.length;
     } else for (const r of s.records) n += 4 + r.length;
   }
-  n += 16 + 20 * m.sessions.length + (m.groups?.length ?? 0) + (m.auth?.length ?? 0);
-  for (const c of m.clients) {
-    n += 42 + SECRET_BYTES + 3 * (c.owner?.length ?? 0);
-    for (const r of c.results) n += 16 + 3 * r.result.code.length + (r.result.value?.length ?? 0);
-  }
   return n;
+}
+
+/** sizeBound without the sessions' own bytes. */
+function headBound(m: Manifest, sessions: number): number {
+  let n = 64 + 3 * m.fingerprint.length + 9 * m.classes.length;
+  for (const f of m.files) n += 64 + 4 * f.restoredLengths.length + 36 * f.ranges.length;
+  // Lengths of the groups and auth sections, the features, the restores section, the CRC.
+  return n + 16 + 20 * sessions + 8;
 }
 
 /** The manifest as one buffer. */
@@ -138,19 +143,24 @@ const ENCODE_SLICE_SESSIONS = 2048;
 const ENCODE_SLICE_PARTS = 8192;
 
 /**
- * encodeManifestParts in steps (2026-12-07): a generator whose first step encodes everything but
- * the sessions and the checksum (the header, the data files, and the sections after the sessions:
- * clients, groups, auth, restores), and whose later steps encode ENCODE_SLICE_SESSIONS sessions
- * or checksum ENCODE_SLICE_PARTS parts each. It returns the parts and the CRC-32 of all of them
- * (the snapshot file's header carries it: SnapshotStore.save's dataCrc). Between its first step and its
- * end only the manifest's sessions are read: snapshots whose records are views of bytes that never
- * change, as a snapshot's save already relies on. A node with 90,000 active sessions of 1 KiB spent
+ * encodeManifestParts in steps (2026-12-07): a generator whose first step reads what is live (the
+ * header, the data files, the clients; `groups`, a capture of the group table, was taken by the
+ * caller at the same point), and whose later steps encode ENCODE_SLICE_SESSIONS sessions, a slice
+ * of the group table (GroupTableCapture.encoder), or checksum ENCODE_SLICE_PARTS parts each. It
+ * returns the parts and the CRC-32 of all of them (the snapshot file's header carries it:
+ * SnapshotStore.save's dataCrc). After its first step only the manifest's sessions, its auth
+ * bytes and the capture are read: snapshots whose records are views of bytes that never change,
+ * as a snapshot's save already relies on. A node with 90,000 active sessions of 1 KiB spent
  * 150-250 ms in one piece here on an idle machine and up to 650 ms under load, past the election
  * timeout: its followers elected another leader at every snapshot (the delayed benchmark's backlog
- * row).
+ * row). With 90,000 ready items in a group, the group table's encoding and the restores section
+ * took another 100-300 ms under load in the first step (2026-12-08); they are in the later steps now.
+ * Without `groups`, `m.groups` (bytes) is spliced in.
  */
-export function* manifestEncoder(m: Manifest): Generator<void, { readonly parts: Uint8Array[]; readonly crc: number }, void> {
-  const w = new SplicingWriter(sizeBound(m));
+export function* manifestEncoder(m: Manifest, live?: LiveCaptures): Generator<void, { readonly parts: Uint8Array[]; readonly crc: number }, void> {
+  // With captures the sessions' copied records are not counted ahead (that would read every
+  // session now): the writer grows for them, in the later steps.
+  const w = new SplicingWriter(live === undefined ? sizeBound(m) : headBound(m, live.sessions.length) + 40 * live.sessions.length);
   for (const b of MAGIC) w.u8(b);
   // Version 5 while no flag is on (the same information): nodes of the version before flags can
   // still install it during a rolling upgrade, until the operator turns a flag on.
@@ -183,31 +193,28 @@ export function* manifestEncoder(m: Manifest): Generator<void, { readonly parts:
       w.raw(hexToBytes(r.hash));
     }
   }
-  // The sections after the sessions, now: they are read from live state.
-  const tail = new SplicingWriter(tailBound(m));
-  tail.u32(m.clients.length);
+  // The clients section after the sessions, now: it is read from live state.
+  const clients = new SplicingWriter(clientsBound(m));
+  clients.u32(m.clients.length);
   for (const c of m.clients) {
-    tail.u64(c.high);
-    tail.u64(c.low);
-    tail.raw(c.secret);
-    tail.str(c.owner ?? '');
-    tail.u64(c.lastIndex);
-    tail.u64(c.ackedBelowSeq);
-    tail.u32(c.results.length);
+    clients.u64(c.high);
+    clients.u64(c.low);
+    clients.raw(c.secret);
+    clients.str(c.owner ?? '');
+    clients.u64(c.lastIndex);
+    clients.u64(c.ackedBelowSeq);
+    clients.u32(c.results.length);
     for (const r of c.results) {
-      tail.u64(r.seq);
-      writeResult(tail, r.result);
+      clients.u64(r.seq);
+      writeResult(clients, r.result);
     }
   }
-  tail.bytes(m.groups ?? new Uint8Array(0));
-  tail.bytes(m.auth ?? new Uint8Array(0));
-  if (features !== 0) tail.u32(features);
-  if ((features & FEATURES.removeOwnRestore) !== 0) writeRestores(tail, m.sessions);
   yield;
-  w.u32(m.sessions.length);
-  for (let k = 0; k < m.sessions.length; k++) {
+  const sessionCount = live === undefined ? m.sessions.length : live.sessions.length;
+  w.u32(sessionCount);
+  for (let k = 0; k < sessionCount; k++) {
     if (k > 0 && k % ENCODE_SLICE_SESSIONS === 0) yield;
-    const s = m.sessions[k]!;
+    const s = live === undefined ? m.sessions[k]! : live.sessions.at(k);
     w.u64(s.high);
     w.u64(s.low);
     w.str(s.topic);
@@ -223,7 +230,27 @@ export function* manifestEncoder(m: Manifest): Generator<void, { readonly parts:
       for (const rec of s.records) w.bytes(rec);
     }
   }
-  for (const part of tail.parts()) w.splice(part);
+  live?.sessions.release();
+  for (const part of clients.parts()) w.splice(part);
+  let table = m.groups ?? EMPTY;
+  if (live !== undefined) {
+    const enc = live.groups.encoder();
+    for (;;) {
+      yield;
+      const r = enc.next();
+      if (r.done === true) {
+        table = r.value;
+        break;
+      }
+    }
+  }
+  w.u32(table.length);
+  w.splice(table);
+  const auth = m.auth ?? EMPTY;
+  w.u32(auth.length);
+  w.splice(auth);
+  if (features !== 0) w.u32(features);
+  if ((features & FEATURES.removeOwnRestore) !== 0) writeRestores(w, live === undefined ? m.sessions : live.sessions.sessions);
   const parts = w.parts();
   let crc = 0;
   for (let k = 0; k < parts.length; k++) {
@@ -237,9 +264,21 @@ export function* manifestEncoder(m: Manifest): Generator<void, { readonly parts:
   return { parts: out, crc: crc32Range(last, last.length - 4, last.length, crc) };
 }
 
-/** An upper bound of the bytes of the sections after the sessions (clients, groups, auth, restores). */
-function tailBound(m: Manifest): number {
-  let n = 16 + 20 * m.sessions.length + (m.groups?.length ?? 0) + (m.auth?.length ?? 0);
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The session and group tables captured (SessionTable.capture, GroupTable.capture) at the
+ * manifest's moment, encoded by manifestEncoder in its later steps in place of the manifest's
+ * `sessions` and `groups`.
+ */
+export interface LiveCaptures {
+  readonly sessions: SessionCapture;
+  readonly groups: GroupTableCapture;
+}
+
+/** An upper bound of the clients section's bytes. */
+function clientsBound(m: Manifest): number {
+  let n = 4;
   for (const c of m.clients) {
     n += 42 + SECRET_BYTES + 3 * (c.owner?.length ?? 0);
     for (const r of c.results) n += 16 + 3 * r.result.code.length + (r.result.value?.length ?? 0);
@@ -248,7 +287,7 @@ function tailBound(m: Manifest): number {
 }
 
 /** The restores section: each session that records the restore that made it active, by position. */
-function writeRestores(w: ByteWriter, sessions: readonly SessionSnapshot[]): void {
+function writeRestores(w: ByteWriter, sessions: readonly { readonly restoreHigh?: number; readonly restoreLow?: number }[]): void {
   let n = 0;
   for (const s of sessions) if ((s.restoreLow ?? 0) !== 0) n++;
   w.u32(n);

@@ -231,10 +231,11 @@ export class SessionsStore implements StateMachine {
   snapshotPartsDeferred(): { readonly parts: readonly Uint8Array[]; readonly dataCrc?: number; durable(cb: (err: Error | null) => void): void } {
     this.ensureReconciled();
     this.files.flushAll();
-    const m = this.manifest();
+    // The session and group tables captured, not listed and encoded, here: the later steps do that.
+    const m = this.manifestOf(null);
     this.rememberFiles(m);
     const turn = this.encodeTurn;
-    const enc = manifestEncoder(m);
+    const enc = manifestEncoder(m, { sessions: this.sessions.capture(), groups: this.groups.capture() });
     // With StoreOptions.encodeTurn, what is read from live state now, the sessions and the checksum
     // in later turns beside the data files' fsyncs (`parts` is filled before `durable` calls back);
     // without, all of it now.
@@ -353,15 +354,20 @@ export class SessionsStore implements StateMachine {
 
   /** The current state as a manifest (what `snapshot()` encodes, without syncing). */
   manifest(): Manifest {
+    return this.manifestOf(this.groups.encode());
+  }
+
+  /** The manifest, with `groups` encoded; null: neither sessions nor groups (captured by the caller). */
+  private manifestOf(groups: Uint8Array | null): Manifest {
     return {
       fingerprint: this.fingerprint,
       appliedTerm: this.lastTerm,
       appliedIndex: this.lastIndex,
       classes: this.files.classesMeta(),
       files: this.files.filesMeta(),
-      sessions: this.sessions.snapshot(),
+      sessions: groups === null ? [] : this.sessions.snapshot(),
       clients: this.clients.snapshot(),
-      groups: this.groups.encode(),
+      groups: groups ?? undefined,
       auth: this.auth.encode(),
       features: this.featureBits,
     };

@@ -459,11 +459,12 @@ describe('sessions: consumer groups (issue 16)', () => {
     d.attach(g, 'c', (x) => void got.push(x));
     run();
     expect(got.map((x) => x.delivery)).to.deep.equal([1, 1]);
-    const it = g.items.get(Number(BigInt('0x' + hex(got[0]!.restoreId.subarray(8)))))!;
-    expect(it.deadlineMs).to.equal(Math.floor(h.now) + 500);
+    // Items are replaced, not changed in place (a snapshot captures them): read again after each change.
+    const rl = Number(BigInt('0x' + hex(got[0]!.restoreId.subarray(8))));
+    expect(g.items.get(rl)!.deadlineMs).to.equal(Math.floor(h.now) + 500);
     d.nack(got[0]!.group, got[0]!.restoreId, 1, 100);
     run();
-    expect(it.readyAtMs).to.equal(Math.floor(h.now) + 100);
+    expect(g.items.get(rl)!.readyAtMs).to.equal(Math.floor(h.now) + 100);
     h.now += 100.5;
     run();
     expect(got.map((x) => x.delivery)).to.deep.equal([1, 1, 2]);
