@@ -15,7 +15,7 @@ export class ByteWriter {
   private buf: Uint8Array;
   /**
    * The same bytes for u16/u32/u64: DataView's big-endian setters are 2-4 times faster than byte
-   * stores here (a snapshot writes a few hundred thousand integers; 2026-12-08).
+   * stores here (a snapshot writes a few hundred thousand integers; 2026-12-07 night).
    */
   private dv: DataView;
   length = 0;

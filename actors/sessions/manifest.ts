@@ -154,7 +154,7 @@ const ENCODE_SLICE_PARTS = 8192;
  * 150-250 ms in one piece here on an idle machine and up to 650 ms under load, past the election
  * timeout: its followers elected another leader at every snapshot (the delayed benchmark's backlog
  * row). With 90,000 ready items in a group, the group table's encoding and the restores section
- * took another 100-300 ms under load in the first step (2026-12-08); they are in the later steps now.
+ * took another 100-300 ms under load in the first step (2026-12-07 night); they are in the later steps now.
  * Without `groups`, `m.groups` (bytes) is spliced in.
  */
 export function* manifestEncoder(m: Manifest, live?: LiveCaptures): Generator<void, { readonly parts: Uint8Array[]; readonly crc: number }, void> {

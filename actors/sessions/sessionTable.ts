@@ -273,7 +273,7 @@ export class SessionTable {
    * bytes never change, its topic, ID and restore are fixed); a rewrite drops the session's
    * chunks, and keeps them for the captures first. `release()` the capture once read. At 90,000
    * active sessions `snapshot()` made 180,000 objects in one piece, 50-80 ms of a node's event loop
-   * under load at every snapshot (the delayed benchmark's backlog row, 2026-12-08); a capture
+   * under load at every snapshot (the delayed benchmark's backlog row, 2026-12-07 night); a capture
    * makes three arrays.
    */
   capture(): SessionCapture {

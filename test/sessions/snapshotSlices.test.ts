@@ -6,7 +6,7 @@
  * checksum in later turns. Checked here: the bytes are those of an encoding done at once at the
  * same moment, whatever is applied between the slices; the CRC handed to the snapshot store is the
  * data's; the snapshot restores to the same state; and no turn does more than a slice. Since
- * 2026-12-08 the group table too (captured at once, encoded in later turns): with 90,000 ready
+ * 2026-12-07 night the group table too (captured at once, encoded in later turns): with 90,000 ready
  * items its encoding took up to 200 ms of the first step under load.
  */
 import { expect } from 'chai';
@@ -33,7 +33,7 @@ describe('sessions: a snapshot manifest encoded in slices (2026-12-07)', functio
       const ids: Uint8Array[] = [];
       for (let k = 0; k < 5_000; k++) ids.push(h.createSession(k % 2 === 0 ? 't' : 'u', [k % 3 === 0 ? 'x'.repeat(300) : `r${k}`]));
       // Some in several chunks, the last one partly used (a snapshot of the session table is captured
-      // and read in later turns since 2026-12-08: appends after the capture land past what it read).
+      // and read in later turns since 2026-12-07 night: appends after the capture land past what it read).
       const append = (k: number, text: string): void => {
         const r = h.client({ kind: CommandKind.sessionAppend, session: ids[k]!, bytes: bytes(text), envelope: null });
         expect(r.ok, r.code).to.equal(true);
@@ -91,7 +91,7 @@ describe('sessions: a snapshot manifest encoded in slices (2026-12-07)', functio
     }
   });
 
-  it('a group table of 20,000 items is encoded in later turns too, as captured at the snapshot while deliveries, nacks, acks and restores apply between slices (2026-12-08)', async () => {
+  it('a group table of 20,000 items is encoded in later turns too, as captured at the snapshot while deliveries, nacks, acks and restores apply between slices (2026-12-07 night)', async () => {
     const dir = tempDir('snapshot-groups-');
     const turns: (() => void)[] = [];
     try {
