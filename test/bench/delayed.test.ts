@@ -141,6 +141,9 @@ describe('delayed-delivery benchmark, tiny mode (issue 20)', function () {
 
   it('sessionraft, backlog: items due while no consumer ran wait in the group, and reach the consumer once it starts, each once', () => {
     expectBacklog('sessionraft', /^n\dL?RssWaitingMb$/, 3);
+    // The elections the row went through (the leader's term after less before), read from /status.
+    const [b] = rowsOf('sessionraft', 'delayed.backlog');
+    expect(b!.leaderTerms, JSON.stringify(b)).to.be.a('number').at.least(0);
   });
 
   it('--sessionraft-nodes=1: one node (no peers), every item delivered and acknowledged; a size it does not run is refused', async () => {

@@ -665,6 +665,8 @@ async function backlogRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): P
     async (stream, t) => {
       const label = `${sys.name} backlog`;
       const before = await sys.memory();
+      // sessionraft: the leader's term before and after, to count the elections the row caused.
+      const termBefore = (await sys.leaderCounters?.())?.term;
       const cpu = new Cpu(sys);
       let seq = 0;
       const sum = await closedLoop({
@@ -713,6 +715,7 @@ async function backlogRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): P
       const done = t.done.size;
       const drainS = ((done > 0 ? t.lastDoneAt : performance.now()) - d0) / 1000;
       const after = await sys.memory();
+      const termAfter = termBefore !== undefined ? (await sys.leaderCounters?.())?.term : undefined;
       const waitingFields: Row = {};
       for (const [k, v] of Object.entries(waiting)) if (!k.includes('Peak')) waitingFields[`${k.replace(/Mb$/, '')}WaitingMb`] = v;
       const beforeFields: Row = {};
@@ -739,6 +742,9 @@ async function backlogRow(ctx: BenchContext, s: Settings, sys: DelayedSystem): P
         duplicated: t.duplicated,
         redelivered: t.redelivered,
         receivedUnacknowledged: t.receivedUnacknowledged(),
+        // Terms the row went through: 0 when one leader led it all (a schedule in flight at a
+        // leader change may end in CLIENT_ERR_UNKNOWN_OUTCOME).
+        ...(termBefore !== undefined && termAfter !== undefined ? { leaderTerms: termAfter - termBefore } : {}),
         ...after,
         ...beforeFields,
         fillCpuUsPerItem: fillCpu.cpuUsPerItem,

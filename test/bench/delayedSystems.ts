@@ -121,6 +121,8 @@ export interface DelayedSystem {
 
 export interface LeaderCounters {
   readonly leader: string;
+  /** The leader's Raft term: each election (a leader change, or one that elected none) adds one or more. */
+  readonly term: number;
   readonly entries: number;
   readonly walBatches: number;
   readonly peerMessages: number;
@@ -311,6 +313,7 @@ export class SessionraftSystem implements DelayedSystem {
       });
       return {
         leader: leader.id,
+        term: st.term,
         entries: st.commitIndex,
         walBatches: m.get('sessionraft_wal_batches_total') ?? 0,
         peerMessages: m.get('sessionraft_transport_messages_sent_total') ?? 0,

@@ -11,6 +11,7 @@ type Fsync = LeaderCounters['followerFsync'];
 function counters(followerFsync: Fsync): LeaderCounters {
   return {
     leader: 'n1',
+    term: 1,
     entries: 0,
     walBatches: 0,
     peerMessages: 0,
