@@ -12,12 +12,12 @@ const STR_CACHE_MAX = 1024;
 const TWO_32 = 0x1_0000_0000;
 
 export class ByteWriter {
-  private buf: Uint8Array;
+  protected buf: Uint8Array;
   /**
    * The same bytes for u16/u32/u64: DataView's big-endian setters are 2-4 times faster than byte
    * stores here (a snapshot writes a few hundred thousand integers; 2026-12-07 night).
    */
-  private dv: DataView;
+  protected dv: DataView;
   length = 0;
   /** UTF-8 of strings written before (made on the first str). */
   private strs: Map<string, Uint8Array> | null = null;
@@ -27,7 +27,7 @@ export class ByteWriter {
     this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
-  private room(n: number): void {
+  protected room(n: number): void {
     if (this.length + n <= this.buf.length) return;
     let cap = this.buf.length * 2;
     while (cap < this.length + n) cap *= 2;
@@ -103,31 +103,58 @@ export class ByteWriter {
   }
 }
 
+/** The largest buffer a SplicingWriter adds when the one it writes in is full. */
+const SPLICING_CHUNK_BYTES_MAX = 1024 * 1024;
+
 /**
  * A ByteWriter that can splice a view in by reference (issue 18: a snapshot's session records are
  * views of their arenas, which never change, instead of a second copy of every record). `parts()`
- * returns the encoding as parts whose concatenation it is; the bytes written around the spliced
- * views share one buffer.
+ * returns the encoding as parts whose concatenation it is. When its buffer is full it starts
+ * another (twice as large, up to SPLICING_CHUNK_BYTES_MAX, or as large as the write) instead of
+ * copying into a larger one: a snapshot's writer sized for what it can count ahead grows without
+ * copying what it holds in one event-loop turn (2026-12-07 night).
  */
 export class SplicingWriter extends ByteWriter {
-  private readonly spliced: { at: number; view: Uint8Array }[] = [];
+  /** The encoding before the current buffer's bytes from `from`: own bytes and spliced views, in order. */
+  private readonly out: Uint8Array[] = [];
+  /** Where the current buffer's bytes not yet in `out` start. */
+  private from = 0;
 
   splice(view: Uint8Array): void {
-    if (view.length > 0) this.spliced.push({ at: this.length, view });
+    if (view.length === 0) return;
+    this.flushOwn();
+    this.out.push(view);
   }
 
-  /** The encoding so far, spliced views included, in order. */
+  protected override room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    this.flushOwn();
+    const next = new Uint8Array(Math.max(n, Math.min(Math.max(2 * this.buf.length, 4096), SPLICING_CHUNK_BYTES_MAX)));
+    this.buf = next;
+    this.dv = new DataView(next.buffer, next.byteOffset, next.byteLength);
+    this.length = 0;
+    this.from = 0;
+  }
+
+  private flushOwn(): void {
+    if (this.length === this.from) return;
+    this.out.push(this.buf.subarray(this.from, this.length));
+    this.from = this.length;
+  }
+
+  /** The encoding so far, spliced views included, in order (a new array; the parts are views). */
   parts(): Uint8Array[] {
-    const own = this.view();
-    const out: Uint8Array[] = [];
-    let from = 0;
-    for (const { at, view } of this.spliced) {
-      if (at > from) out.push(own.subarray(from, at));
-      out.push(view);
-      from = at;
-    }
-    if (own.length > from) out.push(own.subarray(from));
-    return out;
+    this.flushOwn();
+    return this.out.slice();
+  }
+
+  /** Not one buffer: use parts(). */
+  override finish(): Uint8Array {
+    throw new Error('SplicingWriter: use parts()');
+  }
+
+  override view(): Uint8Array {
+    throw new Error('SplicingWriter: use parts()');
   }
 }
 

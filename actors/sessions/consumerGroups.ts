@@ -704,15 +704,27 @@ export class GroupTableCapture {
     private readonly groups: readonly CapturedGroup[],
   ) {}
 
-  /** Yields after every ENCODE_SLICE_ROWS restores or items; returns the encoding. */
+  /**
+   * Yields after about every ENCODE_SLICE_ROWS rows (a restore, an item, a group's header, 45
+   * bytes of a group's dead letters), counted across the whole table: many groups of a few items
+   * each are cut too. Returns the encoding.
+   */
   *encoder(): Generator<void, Uint8Array, void> {
+    let items = 0;
+    let dead = 0;
+    for (const c of this.groups) {
+      items += c.items.length;
+      dead += c.dead.length;
+    }
+    // What the usual names take (it grows past that): not ~20 doublings and copies of a large table.
+    const w = new ByteWriter(8 + this.restores.length * 80 + items * 48 + dead + this.groups.length * 256);
     let rows = 0;
-    for (const c of this.groups) rows += c.items.length;
-    // About what the usual names take (it grows past that): not ~20 doublings and copies of a large table.
-    const w = new ByteWriter(8 + this.restores.length * 80 + rows * 40 + this.groups.length * 256);
     w.u32(this.restores.length);
     for (let k = 0; k < this.restores.length; k++) {
-      if (k > 0 && k % ENCODE_SLICE_ROWS === 0) yield;
+      if (++rows >= ENCODE_SLICE_ROWS) {
+        rows = 0;
+        yield;
+      }
       const r = this.restores[k]!;
       w.u64(r.high);
       w.u64(r.low);
@@ -726,6 +738,11 @@ export class GroupTableCapture {
     }
     w.u32(this.groups.length);
     for (const c of this.groups) {
+      rows += 1 + Math.floor(c.dead.length / 45);
+      if (rows >= ENCODE_SLICE_ROWS) {
+        rows = 0;
+        yield;
+      }
       const g = c.g;
       w.u64(g.high);
       w.u64(g.low);
@@ -738,7 +755,10 @@ export class GroupTableCapture {
       w.u64(c.deadDropped);
       w.u32(c.items.length);
       for (let k = 0; k < c.items.length; k++) {
-        if (k > 0 && k % ENCODE_SLICE_ROWS === 0) yield;
+        if (++rows >= ENCODE_SLICE_ROWS) {
+          rows = 0;
+          yield;
+        }
         const it = c.items[k]!;
         w.u64(it.restore.low);
         w.u32(it.deliveries);

@@ -155,11 +155,21 @@ const ENCODE_SLICE_PARTS = 8192;
  * timeout: its followers elected another leader at every snapshot (the delayed benchmark's backlog
  * row). With 90,000 ready items in a group, the group table's encoding and the restores section
  * took another 100-300 ms under load in the first step (2026-12-07 night); they are in the later steps now.
- * Without `groups`, `m.groups` (bytes) is spliced in.
+ * Without `live`, `m.sessions` are listed and `m.groups` (bytes) spliced in.
  */
 export function* manifestEncoder(m: Manifest, live?: LiveCaptures): Generator<void, { readonly parts: Uint8Array[]; readonly crc: number }, void> {
+  // The session capture released however the encoding ends (a throw, or a caller's return()): an
+  // open capture makes every rewrite keep the chunks it drops.
+  try {
+    return yield* encodeSteps(m, live);
+  } finally {
+    live?.sessions.release();
+  }
+}
+
+function* encodeSteps(m: Manifest, live?: LiveCaptures): Generator<void, { readonly parts: Uint8Array[]; readonly crc: number }, void> {
   // With captures the sessions' copied records are not counted ahead (that would read every
-  // session now): the writer grows for them, in the later steps.
+  // session now): the writer adds buffers for them in the later steps, copying nothing.
   const w = new SplicingWriter(live === undefined ? sizeBound(m) : headBound(m, live.sessions.length) + 40 * live.sessions.length);
   for (const b of MAGIC) w.u8(b);
   // Version 5 while no flag is on (the same information): nodes of the version before flags can
@@ -230,6 +240,7 @@ export function* manifestEncoder(m: Manifest, live?: LiveCaptures): Generator<vo
       for (const rec of s.records) w.bytes(rec);
     }
   }
+  // Read: rewrites from here on keep nothing for it.
   live?.sessions.release();
   for (const part of clients.parts()) w.splice(part);
   let table = m.groups ?? EMPTY;

@@ -219,7 +219,8 @@ export class SessionsStore implements StateMachine {
 
   /** `snapshot()` as parts, the session records by reference (what Raft saves: issue 18). */
   snapshotParts(): readonly Uint8Array[] {
-    const d = this.snapshotPartsDeferred();
+    // At once, whatever encodeTurn says: the caller takes the parts now.
+    const d = this.partsDeferred(undefined);
     this.files.syncAll();
     return d.parts;
   }
@@ -229,12 +230,20 @@ export class SessionsStore implements StateMachine {
    * disk; at once in the simulator): what Raft uses, so that a snapshot does not stall the node.
    */
   snapshotPartsDeferred(): { readonly parts: readonly Uint8Array[]; readonly dataCrc?: number; durable(cb: (err: Error | null) => void): void } {
+    return this.partsDeferred(this.encodeTurn);
+  }
+
+  /** snapshotPartsDeferred, encoded in `turn`s after the first (undefined: at once). */
+  private partsDeferred(turn: ((fn: () => void) => void) | undefined): {
+    readonly parts: readonly Uint8Array[];
+    readonly dataCrc?: number;
+    durable(cb: (err: Error | null) => void): void;
+  } {
     this.ensureReconciled();
     this.files.flushAll();
     // The session and group tables captured, not listed and encoded, here: the later steps do that.
     const m = this.manifestOf(null);
     this.rememberFiles(m);
-    const turn = this.encodeTurn;
     const enc = manifestEncoder(m, { sessions: this.sessions.capture(), groups: this.groups.capture() });
     // With StoreOptions.encodeTurn, what is read from live state now, the sessions and the checksum
     // in later turns beside the data files' fsyncs (`parts` is filled before `durable` calls back);

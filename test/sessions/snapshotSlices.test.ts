@@ -15,6 +15,7 @@ import { CommandKind, commandId, readU64BE } from '../../transport/commands/code
 import { NodeSessionFs } from '../../actors/sessions/fs.js';
 import { encodeManifestParts } from '../../actors/sessions/manifest.js';
 import { SessionsStore } from '../../actors/sessions/store.js';
+import { GroupTable } from '../../actors/sessions/consumerGroups.js';
 import { Harness, tempDir, removeDir, bytes, testSecret } from './helpers.js';
 
 const concat = (parts: readonly Uint8Array[]): Buffer => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
@@ -31,7 +32,9 @@ describe('sessions: a snapshot manifest encoded in slices (2026-12-07)', functio
       h.client({ kind: CommandKind.groupCreate, topic: 't', name: 'g', ackWaitMs: 1_000, maxDeliveries: 5, maxAckPending: 10 });
       // Enough sessions for several slices (2,048 a slice), records spliced (256 bytes or more) and copied.
       const ids: Uint8Array[] = [];
-      for (let k = 0; k < 5_000; k++) ids.push(h.createSession(k % 2 === 0 ? 't' : 'u', [k % 3 === 0 ? 'x'.repeat(300) : `r${k}`]));
+      // Records of 200 bytes are copied into the writer: past what it was sized for, it adds buffers.
+      for (let k = 0; k < 5_000; k++)
+        ids.push(h.createSession(k % 2 === 0 ? 't' : 'u', [k % 3 === 0 ? 'x'.repeat(300) : k % 5 === 1 ? 'c'.repeat(200) : `r${k}`]));
       // Some in several chunks, the last one partly used (a snapshot of the session table is captured
       // and read in later turns since 2026-12-07 night: appends after the capture land past what it read).
       const append = (k: number, text: string): void => {
@@ -146,6 +149,43 @@ describe('sessions: a snapshot manifest encoded in slices (2026-12-07)', functio
       expect(sliced.equals(atOnce), 'the same bytes as at once, before the later entries').to.equal(true);
       expect(d.dataCrc).to.equal(crc32(sliced));
       expect(concat(encodeManifestParts(store.manifest())).equals(atOnce), 'and the table did change since').to.equal(false);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('the group table is cut across groups: 16 groups of 8,000 items each take several turns, with the bytes of encode()', () => {
+    const t = new GroupTable();
+    for (let g = 0; g < 16; g++) t.create(1, 10 + g, 't', `g${g}`, 30_000, 5, 256, new Uint8Array(16));
+    for (let k = 0; k < 8_000; k++)
+      t.restored({ high: 1, low: 100 + k, topic: 't', sessionHigh: 1, sessionLow: 1_000_000 + k, fileHigh: 1, fileLow: 7, offset: k * 1_100, length: 1_100 });
+    const enc = t.capture().encoder();
+    let turns = 0;
+    let bytes: Uint8Array | null = null;
+    for (let k = 0; k < 1_000 && bytes === null; k++) {
+      const r = enc.next();
+      if (r.done === true) bytes = r.value;
+      else turns++;
+    }
+    // 8,000 restores and 128,000 items: at least 16 turns of 8,192 rows.
+    expect(turns).to.be.at.least(16);
+    expect(Buffer.from(bytes!).equals(Buffer.from(t.encode()))).to.equal(true);
+  });
+
+  it('snapshot() and snapshotParts() give the whole manifest at once even with encodeTurn, and leave no capture open', () => {
+    const dir = tempDir('snapshot-whole-');
+    const turns: (() => void)[] = [];
+    try {
+      const store = new SessionsStore({ fs: new NodeSessionFs(dir), encodeTurn: (fn) => void turns.push(fn) });
+      const h = new Harness([store], { replayDelaysMs: [1_000] });
+      const ids: Uint8Array[] = [];
+      for (let k = 0; k < 3_000; k++) ids.push(h.createSession('t', [`r${k}`]));
+      const whole = Buffer.from(store.snapshot());
+      expect(whole.equals(concat(encodeManifestParts(store.manifest())))).to.equal(true);
+      expect(turns, 'nothing left for later turns').to.have.length(0);
+      // A capture left open would make rewrites keep chunks; the manifest after them is the new state's.
+      for (let k = 0; k < 10; k++) h.client({ kind: CommandKind.sessionRewrite, session: ids[k]!, bytes: bytes(`new ${k}`), envelope: null });
+      expect(concat(store.snapshotParts()).equals(concat(encodeManifestParts(store.manifest())))).to.equal(true);
     } finally {
       removeDir(dir);
     }
