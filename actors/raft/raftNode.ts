@@ -338,6 +338,13 @@ export class RaftNode {
   private snapshotStreamsRefused = 0;
   /** Bytes (by entrySizeBytes) of the entries applied since the latest snapshot's index. */
   private appliedBytesSinceSnapshot = 0;
+  /**
+   * Whether this process took a snapshot yet: its first one comes early by its place among the
+   * voters (snapshotPhase), so that the nodes of a cluster do not all snapshot at the same index.
+   */
+  private snapshotTakenSinceStart = false;
+  /** Bytes past the window's trigger at the last snapshot it took, counted towards the next (maybeSnapshot). */
+  private snapshotBytesCarry = 0;
   /** The latest snapshot's data bytes (saved, installed or recovered), for snapshotLogRatio. */
   private latestSnapshotBytes = 0;
   /**
@@ -1139,13 +1146,16 @@ export class RaftNode {
     const applied = this.appliedIndex;
     const base = this.latestSnapshot?.meta.index ?? 0;
     const window = this.opts.logWindowBytesMax;
-    const byBytes = window !== undefined && this.appliedBytesSinceSnapshot >= window && applied > base;
+    const phase = this.snapshotTakenSinceStart ? 1 : this.snapshotPhase();
+    const byBytes = window !== undefined && this.appliedBytesSinceSnapshot + this.snapshotBytesCarry >= window * phase && applied > base;
     const byEntries =
-      applied - base >= this.opts.snapshotEntries && this.appliedBytesSinceSnapshot >= (this.opts.snapshotLogRatio ?? 0) * this.latestSnapshotBytes;
+      applied - base >= this.opts.snapshotEntries * phase &&
+      this.appliedBytesSinceSnapshot >= (this.opts.snapshotLogRatio ?? 0) * this.latestSnapshotBytes * phase;
     if (!byEntries && !byBytes && !this.snapshotForced) return;
     const term = this.log.term(applied);
     if (term < 0) return;
     this.snapshotForced = false;
+    this.snapshotTakenSinceStart = true;
     const meta: SnapshotMeta = { index: applied, term, membership: membershipAt(this.core, applied) };
     // Parts when the state machine has them (views of its records, not a copy: issue 18).
     const sm = this.opts.stateMachine;
@@ -1153,6 +1163,11 @@ export class RaftNode {
     // (A deferred snapshot's parts may be filled only once it is durable: counted at the save.)
     const data = deferred !== null ? deferred.parts : sm.snapshotParts !== undefined ? sm.snapshotParts() : sm.snapshot();
     this.snapshotInProgress = true;
+    // What the window's trigger went past (a flush's entries beyond it, a save still running when
+    // it was reached) counts towards the next, up to half a window: each node keeps to its own
+    // grid of the same applied bytes, and the phases of snapshotPhase stay apart.
+    this.snapshotBytesCarry =
+      byBytes && window !== undefined ? Math.min(window / 2, Math.max(0, this.appliedBytesSinceSnapshot + this.snapshotBytesCarry - window * phase)) : 0;
     // Counted from this snapshot's index (entries applied while it is saved count towards the next).
     this.appliedBytesSinceSnapshot = 0;
     const save = (): void => {
@@ -1173,6 +1188,21 @@ export class RaftNode {
       }
       save();
     });
+  }
+
+  /**
+   * The share of the snapshot thresholds this node's first snapshot since it started waits for:
+   * 1 for the first voter by ID, then 1 - k/n for the k-th of n. The thresholds count from each
+   * node's latest snapshot, so the nodes of a cluster started together (or with snapshots at the
+   * same index) snapshotted at the same index, every time, and stalled together: with 90,000 active
+   * sessions both followers slowed at once, and the leader stepped down for want of a quorum
+   * (2026-12-07 night). With their first snapshots spread over a period, the later ones stay apart
+   * (each comes a full period after the node's last one). Deterministic: the voters' IDs only.
+   */
+  private snapshotPhase(): number {
+    const voters = [...this.core.membership.voters].sort();
+    const k = voters.indexOf(this.core.id);
+    return k <= 0 ? 1 : 1 - k / voters.length;
   }
 
   private saveSnapshot(meta: SnapshotMeta, data: Uint8Array | readonly Uint8Array[], dataBytes: number, dataCrc?: number): void {
@@ -1346,6 +1376,7 @@ export class RaftNode {
     }
     this.appliedIndex = meta.index;
     this.appliedBytesSinceSnapshot = 0;
+    this.snapshotBytesCarry = 0;
     this.latestSnapshotBytes = snap.data.byteLength;
     this.applyTo = Math.max(this.applyTo, meta.index);
     this.proposals.skippedThrough(meta.index);

@@ -1,0 +1,60 @@
+/**
+ * The nodes of a cluster do not snapshot at the same index (2026-12-07 night): a node's first
+ * snapshot since it started waits for 1 - k/n of the thresholds, k its place among the n voters by
+ * ID, and each later one a full period after its last. Before, every node counted from the same
+ * index and snapshotted at the same one, every time; under a backlog of 90,000 active sessions both
+ * followers stalled together and the leader stepped down for want of a quorum. Three RaftNodes on
+ * real WALs (test/raft/readBackCluster.ts: a 64 KiB log window, so the window's bytes decide).
+ */
+import { expect } from 'chai';
+import type { RaftNode } from '../../actors/raft/raftNode.js';
+import { clusterPerTest, waitFor, windowBytes } from './readBackCluster.js';
+
+describe('raft: snapshots spread over the nodes (2026-12-07 night)', function () {
+  const cluster = clusterPerTest(this);
+
+  /** Started a snapshot (saving, or saved). */
+  const snapshotted = (n: RaftNode): boolean => n.savingSnapshot || (n.counters.get('snapshot-taken') ?? 0) > 0;
+
+  it('the third voter by ID snapshots first (a third of the window), then the second (two thirds), then the first (the whole)', async () => {
+    const c = cluster();
+    /** The batch after which each node had started its first snapshot. */
+    const firstAt = new Map<string, number>();
+    // Bounded: 2 windows of 1 KiB entries, 8 at a time, each batch applied everywhere before the next.
+    for (let k = 0; k < Math.ceil((2 * windowBytes) / 1024 / 8) && firstAt.size < 3; k++) {
+      await Promise.all(Array.from({ length: 8 }, () => c.propose(1024)));
+      const commit = c.n('n1').status().commitIndex;
+      await waitFor('every node to apply the batch', () => ['n1', 'n2', 'n3'].every((id) => c.n(id).status().appliedIndex >= commit), 10_000);
+      for (const id of ['n1', 'n2', 'n3']) if (!firstAt.has(id) && snapshotted(c.n(id))) firstAt.set(id, k);
+    }
+    expect(firstAt.size, 'all three snapshotted within two windows').to.equal(3);
+    // A window is 64 batches of 1 KiB: a third of it is 2-3 batches of 8 (entries weigh a little more).
+    expect(firstAt.get('n3')!, JSON.stringify([...firstAt])).to.be.below(firstAt.get('n2')!);
+    expect(firstAt.get('n2')!, JSON.stringify([...firstAt])).to.be.below(firstAt.get('n1')!);
+  });
+});
+
+describe('raft: snapshots spread over the nodes stay apart', function () {
+  const cluster = clusterPerTest(this);
+
+  it('each node takes its later snapshots a window after its last: the second round keeps the order of the first', async () => {
+    const c = cluster();
+    const taken = (id: string): number => c.n(id).counters.get('snapshot-taken') ?? 0;
+    /** The batch after which each node had saved its second snapshot. */
+    const secondAt = new Map<string, number>();
+    // Bounded: 3 windows of 1 KiB entries, 8 at a time, each batch applied and saved everywhere before the next.
+    for (let k = 0; k < Math.ceil((3 * windowBytes) / 1024 / 8) && secondAt.size < 3; k++) {
+      await Promise.all(Array.from({ length: 8 }, () => c.propose(1024)));
+      const commit = c.n('n1').status().commitIndex;
+      await waitFor(
+        'every node to apply the batch and finish its save',
+        () => ['n1', 'n2', 'n3'].every((id) => c.n(id).status().appliedIndex >= commit && !c.n(id).savingSnapshot),
+        10_000,
+      );
+      for (const id of ['n1', 'n2', 'n3']) if (!secondAt.has(id) && taken(id) >= 2) secondAt.set(id, k);
+    }
+    expect(secondAt.size, 'all three took two within three windows').to.equal(3);
+    expect(secondAt.get('n3')!, JSON.stringify([...secondAt])).to.be.below(secondAt.get('n2')!);
+    expect(secondAt.get('n2')!, JSON.stringify([...secondAt])).to.be.below(secondAt.get('n1')!);
+  });
+});
