@@ -93,7 +93,15 @@ describe('raft: a snapshot is sent from its file, checked end to end (issue 18)'
     const c = cluster();
     await cutN3AndWrite(c, 30);
     const leader = c.n('n1');
-    await waitFor('n1 to save a snapshot', () => (leader.counters.get('snapshot-taken') ?? 0) > 0, 10_000);
+    // The writes are over: once n1 has saved a snapshot, applied all and saves none, no regular
+    // snapshot comes (they follow applies), so the files damaged below are the latest for good.
+    // (A node's snapshots do not all come at the same count since the stagger: with the writes'
+    // carry a second one could still be under way here, and be sent instead of the damaged one.)
+    await waitFor(
+      'n1 to have saved a snapshot, applied all, and be saving none',
+      () => (leader.counters.get('snapshot-taken') ?? 0) > 0 && !leader.savingSnapshot && leader.status().appliedIndex >= leader.status().commitIndex,
+      10_000,
+    );
     expect(leader.memory().snapshot, 'a saved snapshot is not kept in memory').to.equal(0);
     const dir = c.dir;
     // No entries to read back (every segment but the newest damaged, as above): n3 needs a snapshot.
