@@ -11,6 +11,17 @@ const STR_CACHE_MAX = 1024;
 
 const TWO_32 = 0x1_0000_0000;
 
+/** The parts (of `bytes` bytes together) as one new array of their own: one copy. */
+export function joinedBytes(parts: readonly Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 export class ByteWriter {
   protected buf: Uint8Array;
   /**

@@ -29,7 +29,7 @@
  */
 import { FEATURES, FEATURES_KNOWN, REPLAY_CLASSES_MAX, SECRET_BYTES, dataFileName, readU32BE } from '../../transport/commands/codec.js';
 import { crc32Bytes, crc32Range } from '../../storage/crc.js';
-import { ByteReader, ManifestFormatError, SplicingWriter, type ByteWriter } from './binary.js';
+import { ByteReader, ManifestFormatError, SplicingWriter, joinedBytes, type ByteWriter } from './binary.js';
 import { ArenaSessionSnapshot, type SessionCapture } from './sessionTable.js';
 import { upgradeGroupTable, type GroupTableCapture } from './consumerGroups.js';
 import { SessionsError, SessionsErrorCode, type ResultCode } from './errors.js';
@@ -114,15 +114,9 @@ export function encodeManifest(m: Manifest): Uint8Array {
   const parts = encodeManifestParts(m);
   if (parts.length === 1) return parts[0]!;
   // A buffer of its own (Buffer.concat may hand out a slice of Node's shared pool).
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  let bytes = 0;
+  for (const p of parts) bytes += p.length;
+  return joinedBytes(parts, bytes);
 }
 
 /**

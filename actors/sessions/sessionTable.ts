@@ -8,6 +8,7 @@
 import { assert } from '../../machines/assert.js';
 import { commandId, readU32BE, writeU32BE } from '../../transport/commands/codec.js';
 import { utf8Of } from '../../transport/commands/utf8Cache.js';
+import { joinedBytes } from './binary.js';
 import { ResultCode, SessionsError, SessionsErrorCode } from './errors.js';
 import type { StoreLimits } from './options.js';
 import type { SessionSnapshot } from './types.js';
@@ -36,17 +37,6 @@ function framedRecordsOfParts(parts: readonly Uint8Array[], count: number): Uint
       out.push(p.subarray(at + 4, at + 4 + len));
       at += 4 + len;
     }
-  }
-  return out;
-}
-
-/** The parts as one new array (one copy). */
-function joined(parts: readonly Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
   }
   return out;
 }
@@ -392,7 +382,7 @@ export class SessionTable {
         // not kept alive by the sessions restored from it).
         bytes = snap.framedBytes - 4 * snap.count;
         // A copy, not `slice()`: on a Buffer (a snapshot read from its file) that is a view.
-        s.adoptFramed(joined(snap.parts, snap.framedBytes), snap.count, bytes);
+        s.adoptFramed(joinedBytes(snap.parts, snap.framedBytes), snap.count, bytes);
       } else {
         bytes = 0;
         for (const r of snap.records) bytes += r.length;
