@@ -339,10 +339,15 @@ export class RaftNode {
   /** Bytes (by entrySizeBytes) of the entries applied since the latest snapshot's index. */
   private appliedBytesSinceSnapshot = 0;
   /**
-   * Whether this process took a snapshot yet: its first one comes early by its place among the
-   * voters (snapshotPhase), so that the nodes of a cluster do not all snapshot at the same index.
+   * Whose grid the next snapshot is placed against (snapshotPhase), while this node has not taken
+   * one of its own on top of its latest snapshot: null for a node that started with none (every
+   * node counts from index 0), the sender's ID after an install; undefined once it took its own
+   * (each later one a full period after its last, so a restart keeps a node's place: review of
+   * 2026-12-08, where the phase was applied again at every start and lined the nodes up again).
    */
-  private snapshotTakenSinceStart = false;
+  private snapshotPhaseRef: NodeId | null | undefined;
+  /** The sender of the snapshot received and not yet installed (the grid it comes from). */
+  private receivedSnapshotFrom: NodeId | null = null;
   /** Bytes past the window's trigger at the last snapshot it took, counted towards the next (maybeSnapshot). */
   private snapshotBytesCarry = 0;
   /** The latest snapshot's data bytes (saved, installed or recovered), for snapshotLogRatio. */
@@ -374,6 +379,7 @@ export class RaftNode {
     const membership = opts.snapshot?.meta.membership ?? opts.membership;
     this.core = createRaftCore({ id: opts.id, config: opts.raft, log: this.log, random: opts.random, membership, bugs: opts.bugs ?? new Set() });
     this.latestSnapshot = opts.snapshot === null ? null : { meta: opts.snapshot.meta, data: null };
+    this.snapshotPhaseRef = opts.snapshot === null ? null : undefined;
     this.latestSnapshotBytes = opts.snapshot?.data.byteLength ?? 0;
     const ratio = opts.snapshotLogRatio ?? 0;
     assert(Number.isFinite(ratio) && ratio >= 0, `snapshotLogRatio must be a finite number >= 0, got ${ratio}`);
@@ -601,7 +607,10 @@ export class RaftNode {
     const before = installs.length;
     this.step({ type: 'snapshot.received', from, meta });
     const asked = installs.length > before ? installs[installs.length - 1]! : null;
-    if (asked !== null && asked.meta.index === meta.index && asked.meta.term === meta.term) this.receivedSnapshot = { meta, data };
+    if (asked !== null && asked.meta.index === meta.index && asked.meta.term === meta.term) {
+      this.receivedSnapshot = { meta, data };
+      this.receivedSnapshotFrom = from;
+    }
   }
 
   /**
@@ -1146,7 +1155,7 @@ export class RaftNode {
     const applied = this.appliedIndex;
     const base = this.latestSnapshot?.meta.index ?? 0;
     const window = this.opts.logWindowBytesMax;
-    const phase = this.snapshotTakenSinceStart ? 1 : this.snapshotPhase();
+    const phase = this.snapshotPhaseRef === undefined ? 1 : this.snapshotPhase(this.snapshotPhaseRef);
     const byBytes = window !== undefined && this.appliedBytesSinceSnapshot + this.snapshotBytesCarry >= window * phase && applied > base;
     const byEntries =
       applied - base >= this.opts.snapshotEntries * phase &&
@@ -1155,7 +1164,7 @@ export class RaftNode {
     const term = this.log.term(applied);
     if (term < 0) return;
     this.snapshotForced = false;
-    this.snapshotTakenSinceStart = true;
+    this.snapshotPhaseRef = undefined;
     const meta: SnapshotMeta = { index: applied, term, membership: membershipAt(this.core, applied) };
     // Parts when the state machine has them (views of its records, not a copy: issue 18).
     const sm = this.opts.stateMachine;
@@ -1191,18 +1200,26 @@ export class RaftNode {
   }
 
   /**
-   * The share of the snapshot thresholds this node's first snapshot since it started waits for:
-   * 1 for the first voter by ID, then 1 - k/n for the k-th of n. The thresholds count from each
-   * node's latest snapshot, so the nodes of a cluster started together (or with snapshots at the
-   * same index) snapshotted at the same index, every time, and stalled together: with 90,000 active
-   * sessions both followers slowed at once, and the leader stepped down for want of a quorum
-   * (2026-12-07 night). With their first snapshots spread over a period, the later ones stay apart
-   * (each comes a full period after the node's last one). Deterministic: the voters' IDs only.
+   * The share of the snapshot thresholds the next snapshot waits for when this node took none of
+   * its own on top of its latest: the k-th of n voters by ID keeps to a grid k/n of a period behind
+   * the first voter's. From index 0 (no snapshot: `ref` null, the first voter's place) that is
+   * 1 - k/n of the thresholds; after an install from the voter `ref` (whose grid the snapshot is
+   * on), the distance from its place to this node's. The thresholds count from each node's latest
+   * snapshot, so the nodes of a cluster started together snapshotted at the same index, every time,
+   * and stalled together: with 90,000 active sessions both followers slowed at once, and the leader
+   * stepped down for want of a quorum (2026-12-07 night). Each later snapshot comes a full period
+   * after the node's last, so the nodes stay apart, across restarts too (a node that restarts with
+   * a snapshot of its own is already on its grid). A learner, or a sender no longer a voter: 1.
+   * Deterministic: the voters' IDs only.
    */
-  private snapshotPhase(): number {
+  private snapshotPhase(ref: NodeId | null): number {
     const voters = [...this.core.membership.voters].sort();
+    const n = voters.length;
     const k = voters.indexOf(this.core.id);
-    return k <= 0 ? 1 : 1 - k / voters.length;
+    const kRef = ref === null ? 0 : voters.indexOf(ref);
+    if (k < 0 || kRef < 0) return 1;
+    const behind = (((kRef - k) % n) + n) % n;
+    return behind === 0 ? 1 : behind / n;
   }
 
   private saveSnapshot(meta: SnapshotMeta, data: Uint8Array | readonly Uint8Array[], dataBytes: number, dataCrc?: number): void {
@@ -1230,6 +1247,8 @@ export class RaftNode {
           this.refreshReadBackFloor();
         }
         this.count('snapshot-taken');
+        // One that came due while this one was saved starts now, not at the next flush.
+        this.maybeSnapshot();
       },
       dataCrc,
     );
@@ -1377,6 +1396,10 @@ export class RaftNode {
     this.appliedIndex = meta.index;
     this.appliedBytesSinceSnapshot = 0;
     this.snapshotBytesCarry = 0;
+    // The next one is placed against the sender's grid, not on it (a node that installs would
+    // otherwise snapshot with the leader from then on: review of 2026-12-08).
+    this.snapshotPhaseRef = this.receivedSnapshotFrom;
+    this.receivedSnapshotFrom = null;
     this.latestSnapshotBytes = snap.data.byteLength;
     this.applyTo = Math.max(this.applyTo, meta.index);
     this.proposals.skippedThrough(meta.index);

@@ -63,7 +63,23 @@ export class Cluster {
   readonly dir = this.t.dir;
 
   async start(): Promise<void> {
-    for (const id of ids) {
+    for (const id of ids) await this.open(id);
+    this.ticker = setInterval(() => {
+      for (const n of this.nodes.values()) n.tick();
+    }, 5);
+  }
+
+  /** Stops `id` and starts it again on its WAL and snapshot (what it saved is what it has). */
+  async restart(id: NodeId): Promise<void> {
+    this.n(id).stop();
+    this.nodes.delete(id);
+    await closeAsync(this.logs.get(id)!);
+    this.logs.delete(id);
+    await this.open(id);
+  }
+
+  private async open(id: NodeId): Promise<void> {
+    {
       const opened = await openLogAsync(realFs, join(this.t.dir, id), { segmentBytesMax: 64 * 1024, retainBytesMax: 8 * 1024 * 1024 });
       this.logs.set(id, opened);
       const delayMs = id === 'n1' || this.options.allSlow === true ? this.options.leaderSaveDelayMs : undefined;
@@ -86,9 +102,6 @@ export class Cluster {
       });
       this.nodes.set(id, node);
     }
-    this.ticker = setInterval(() => {
-      for (const n of this.nodes.values()) n.tick();
-    }, 5);
   }
 
   n(id: NodeId): RaftNode {

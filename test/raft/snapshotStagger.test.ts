@@ -58,3 +58,41 @@ describe('raft: snapshots spread over the nodes stay apart', function () {
     expect(secondAt.get('n2')!, JSON.stringify([...secondAt])).to.be.below(secondAt.get('n1')!);
   });
 });
+
+describe('raft: a restarted node keeps its place among the snapshots (review of 2026-12-08)', function () {
+  const cluster = clusterPerTest(this);
+
+  it('n2, restarted after its first snapshot, takes its next a window after its last: not with n3, whose next comes a third of a window sooner', async () => {
+    const c = cluster();
+    const taken = (id: string): number => c.n(id).counters.get('snapshot-taken') ?? 0;
+    const batch = async (): Promise<void> => {
+      await Promise.all(Array.from({ length: 8 }, () => c.propose(1024)));
+      const commit = c.n('n1').status().commitIndex;
+      await waitFor(
+        'every node to apply the batch and finish its save',
+        () => ['n1', 'n2', 'n3'].every((id) => c.n(id).status().appliedIndex >= commit && !c.n(id).savingSnapshot),
+        10_000,
+      );
+    };
+    // Bounded: 2 windows of 1 KiB entries, 8 at a time, until every node took its first (n3 at a
+    // third of a window, n2 at two thirds, n1 at the whole).
+    for (let k = 0; k < Math.ceil((2 * windowBytes) / 1024 / 8) && !['n1', 'n2', 'n3'].every((id) => taken(id) >= 1); k++) await batch();
+    expect(['n1', 'n2', 'n3'].map(taken), 'each took its first within two windows').to.deep.equal([1, 1, 1]);
+    // n2 starts again from its snapshot and WAL (its counters start at 0). Applied again from its
+    // snapshot's index, its next comes a window after that snapshot (five thirds of a window);
+    // with the phase applied again at every start it came at 2/3 + 2/3 = 4/3, n3's (1/3 + 1).
+    await c.restart('n2');
+    const nextAt = new Map<string, number>();
+    for (let k = 0; k < Math.ceil((2 * windowBytes) / 1024 / 8) && nextAt.size < 3; k++) {
+      await batch();
+      if (!nextAt.has('n1') && taken('n1') >= 2) nextAt.set('n1', k);
+      if (!nextAt.has('n2') && taken('n2') >= 1) nextAt.set('n2', k);
+      if (!nextAt.has('n3') && taken('n3') >= 2) nextAt.set('n3', k);
+    }
+    expect(nextAt.size, 'all three took their next within two windows').to.equal(3);
+    const at = (id: string): number => nextAt.get(id)!;
+    // A third of a window is 2-3 batches of 8 KiB: n2 at least two batches after n3, and before n1.
+    expect(at('n2') - at('n3'), JSON.stringify([...nextAt])).to.be.at.least(2);
+    expect(at('n2'), JSON.stringify([...nextAt])).to.be.below(at('n1'));
+  });
+});
