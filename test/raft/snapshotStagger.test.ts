@@ -8,7 +8,20 @@
  */
 import { expect } from 'chai';
 import type { RaftNode } from '../../actors/raft/raftNode.js';
-import { clusterPerTest, waitFor, windowBytes } from './readBackCluster.js';
+import { clusterPerTest, waitFor, windowBytes, type Cluster } from './readBackCluster.js';
+
+const ids = ['n1', 'n2', 'n3'];
+
+/** Writes 8 entries of 1 KiB through n1 and waits until every node applied them and saves nothing. */
+async function batch(c: Cluster): Promise<void> {
+  await Promise.all(Array.from({ length: 8 }, () => c.propose(1024)));
+  const commit = c.n('n1').status().commitIndex;
+  await waitFor(
+    'every node to apply the batch and finish its save',
+    () => ids.every((id) => c.n(id).status().appliedIndex >= commit && !c.n(id).savingSnapshot),
+    10_000,
+  );
+}
 
 describe('raft: snapshots spread over the nodes (2026-12-07 night)', function () {
   const cluster = clusterPerTest(this);
@@ -22,10 +35,8 @@ describe('raft: snapshots spread over the nodes (2026-12-07 night)', function ()
     const firstAt = new Map<string, number>();
     // Bounded: 2 windows of 1 KiB entries, 8 at a time, each batch applied everywhere before the next.
     for (let k = 0; k < Math.ceil((2 * windowBytes) / 1024 / 8) && firstAt.size < 3; k++) {
-      await Promise.all(Array.from({ length: 8 }, () => c.propose(1024)));
-      const commit = c.n('n1').status().commitIndex;
-      await waitFor('every node to apply the batch', () => ['n1', 'n2', 'n3'].every((id) => c.n(id).status().appliedIndex >= commit), 10_000);
-      for (const id of ['n1', 'n2', 'n3']) if (!firstAt.has(id) && snapshotted(c.n(id))) firstAt.set(id, k);
+      await batch(c);
+      for (const id of ids) if (!firstAt.has(id) && snapshotted(c.n(id))) firstAt.set(id, k);
     }
     expect(firstAt.size, 'all three snapshotted within two windows').to.equal(3);
     // A window is 64 batches of 1 KiB: a third of it is 2-3 batches of 8 (entries weigh a little more).
@@ -44,14 +55,8 @@ describe('raft: snapshots spread over the nodes stay apart', function () {
     const secondAt = new Map<string, number>();
     // Bounded: 3 windows of 1 KiB entries, 8 at a time, each batch applied and saved everywhere before the next.
     for (let k = 0; k < Math.ceil((3 * windowBytes) / 1024 / 8) && secondAt.size < 3; k++) {
-      await Promise.all(Array.from({ length: 8 }, () => c.propose(1024)));
-      const commit = c.n('n1').status().commitIndex;
-      await waitFor(
-        'every node to apply the batch and finish its save',
-        () => ['n1', 'n2', 'n3'].every((id) => c.n(id).status().appliedIndex >= commit && !c.n(id).savingSnapshot),
-        10_000,
-      );
-      for (const id of ['n1', 'n2', 'n3']) if (!secondAt.has(id) && taken(id) >= 2) secondAt.set(id, k);
+      await batch(c);
+      for (const id of ids) if (!secondAt.has(id) && taken(id) >= 2) secondAt.set(id, k);
     }
     expect(secondAt.size, 'all three took two within three windows').to.equal(3);
     expect(secondAt.get('n3')!, JSON.stringify([...secondAt])).to.be.below(secondAt.get('n2')!);
@@ -65,26 +70,17 @@ describe('raft: a restarted node keeps its place among the snapshots (review of 
   it('n2, restarted after its first snapshot, takes its next a window after its last: not with n3, whose next comes a third of a window sooner', async () => {
     const c = cluster();
     const taken = (id: string): number => c.n(id).counters.get('snapshot-taken') ?? 0;
-    const batch = async (): Promise<void> => {
-      await Promise.all(Array.from({ length: 8 }, () => c.propose(1024)));
-      const commit = c.n('n1').status().commitIndex;
-      await waitFor(
-        'every node to apply the batch and finish its save',
-        () => ['n1', 'n2', 'n3'].every((id) => c.n(id).status().appliedIndex >= commit && !c.n(id).savingSnapshot),
-        10_000,
-      );
-    };
     // Bounded: 2 windows of 1 KiB entries, 8 at a time, until every node took its first (n3 at a
     // third of a window, n2 at two thirds, n1 at the whole).
-    for (let k = 0; k < Math.ceil((2 * windowBytes) / 1024 / 8) && !['n1', 'n2', 'n3'].every((id) => taken(id) >= 1); k++) await batch();
-    expect(['n1', 'n2', 'n3'].map(taken), 'each took its first within two windows').to.deep.equal([1, 1, 1]);
+    for (let k = 0; k < Math.ceil((2 * windowBytes) / 1024 / 8) && !ids.every((id) => taken(id) >= 1); k++) await batch(c);
+    expect(ids.map(taken), 'each took its first within two windows').to.deep.equal([1, 1, 1]);
     // n2 starts again from its snapshot and WAL (its counters start at 0). Applied again from its
     // snapshot's index, its next comes a window after that snapshot (five thirds of a window);
     // with the phase applied again at every start it came at 2/3 + 2/3 = 4/3, n3's (1/3 + 1).
     await c.restart('n2');
     const nextAt = new Map<string, number>();
     for (let k = 0; k < Math.ceil((2 * windowBytes) / 1024 / 8) && nextAt.size < 3; k++) {
-      await batch();
+      await batch(c);
       if (!nextAt.has('n1') && taken('n1') >= 2) nextAt.set('n1', k);
       if (!nextAt.has('n2') && taken('n2') >= 1) nextAt.set('n2', k);
       if (!nextAt.has('n3') && taken('n3') >= 2) nextAt.set('n3', k);
