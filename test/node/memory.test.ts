@@ -26,7 +26,7 @@ describe('node: memory figures in /status and /metrics (issue 18)', function () 
   before(async () => {
     // Snapshots every 1,000 entries, 50 kept below: the log is compacted during the test. A node's
     // first snapshot comes at 1 - k/3 of that (k its place among the voters: 1,000, 667 or 333
-    // entries; the nodes do not snapshot together since 2026-12-07), past the first 300 appends.
+    // entries; the nodes do not snapshot together since 2026-12-08), past the first 300 appends.
     cluster = await startInProcessCluster(3, { snapshotEntries: 1_000, compactMarginEntries: 50 });
     await waitFor('a leader', () => cluster.leader(), 5000);
   });

@@ -79,29 +79,27 @@ export class Cluster {
   }
 
   private async open(id: NodeId): Promise<void> {
-    {
-      const opened = await openLogAsync(realFs, join(this.t.dir, id), { segmentBytesMax: 64 * 1024, retainBytesMax: 8 * 1024 * 1024 });
-      this.logs.set(id, opened);
-      const delayMs = id === 'n1' || this.options.allSlow === true ? this.options.leaderSaveDelayMs : undefined;
-      const node = raftNodeOnLog(opened, {
-        ...(delayMs === undefined ? {} : { snapshotStore: slowSaves(opened.snapshots, delayMs) }),
-        id,
-        membership: { voters: ids, learners: [] },
-        raft: { ...defaultRaftConfig, appendBytesMax: 256 * 1024, ...this.options.raft },
-        transport: {
-          send: (to: NodeId, m: RaftMessage) => {
-            if (this.cut.has(id) || this.cut.has(to)) return;
-            setImmediate(() => this.nodes.get(to)?.receive(m));
-          },
-          onMessage: () => undefined,
-          close: (cb: () => void) => cb(),
+    const opened = await openLogAsync(realFs, join(this.t.dir, id), { segmentBytesMax: 64 * 1024, retainBytesMax: 8 * 1024 * 1024 });
+    this.logs.set(id, opened);
+    const delayMs = id === 'n1' || this.options.allSlow === true ? this.options.leaderSaveDelayMs : undefined;
+    const node = raftNodeOnLog(opened, {
+      ...(delayMs === undefined ? {} : { snapshotStore: slowSaves(opened.snapshots, delayMs) }),
+      id,
+      membership: { voters: ids, learners: [] },
+      raft: { ...defaultRaftConfig, appendBytesMax: 256 * 1024, ...this.options.raft },
+      transport: {
+        send: (to: NodeId, m: RaftMessage) => {
+          if (this.cut.has(id) || this.cut.has(to)) return;
+          setImmediate(() => this.nodes.get(to)?.receive(m));
         },
-        stateMachine: new Counter(),
-        logWindowBytesMax: windowBytes,
-        readBackBatchBytesMax: 32 * 1024,
-      });
-      this.nodes.set(id, node);
-    }
+        onMessage: () => undefined,
+        close: (cb: () => void) => cb(),
+      },
+      stateMachine: new Counter(),
+      logWindowBytesMax: windowBytes,
+      readBackBatchBytesMax: 32 * 1024,
+    });
+    this.nodes.set(id, node);
   }
 
   n(id: NodeId): RaftNode {

@@ -1,7 +1,8 @@
 /**
- * The nodes of a cluster do not snapshot at the same index (2026-12-07 night): a node's first
- * snapshot since it started waits for 1 - k/n of the thresholds, k its place among the n voters by
- * ID, and each later one a full period after its last. Before, every node counted from the same
+ * The nodes of a cluster do not snapshot at the same index (2026-12-08): a node that starts without
+ * a snapshot takes its first at 1 - k/n of the thresholds, k its place among the n voters by ID,
+ * and each later one a full period after its last (a restart with a snapshot of its own keeps that
+ * place). Before, every node counted from the same
  * index and snapshotted at the same one, every time; under a backlog of 90,000 active sessions both
  * followers stalled together and the leader stepped down for want of a quorum. Three RaftNodes on
  * real WALs (test/raft/readBackCluster.ts: a 64 KiB log window, so the window's bytes decide).
